@@ -1,0 +1,109 @@
+# bitnet: build rules. `make` builds the libraries and the CLI; `make test` runs every test
+# (a normal build and an ASan+UBSan build); `make run` generates text (see README).
+#
+# Kernels that need ISA flags live in src/kernels/*_<isa>.c and get only those flags; the rest
+# of the library stays baseline x86-64 so that one binary runs everywhere.
+
+CC       ?= cc
+BUILD    ?= build
+SAN      ?=
+PREFIX   ?= /usr/local
+VERSION  := 0.1.0
+SOVER    := 0
+
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+ifeq ($(CI),true)
+WARN     += -Werror
+endif
+OPT      ?= -O2
+CFLAGS_ALL := -std=c11 $(OPT) -g $(WARN) -fPIC -Iinclude -Isrc -D_GNU_SOURCE -pthread \
+              -fvisibility=hidden $(CFLAGS)
+LDLIBS_ALL := -lm -pthread $(LDLIBS)
+ifneq ($(SAN),)
+CFLAGS_ALL += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS    += -fsanitize=$(SAN)
+endif
+
+ARCH := $(shell uname -m)
+ifeq ($(ARCH),x86_64)
+ISA_avx2     := -mavx2 -mfma -mf16c
+ISA_avxvnni  := -mavx2 -mfma -mf16c -mavxvnni
+ISA_avx512   := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512vbmi -mfma -mf16c
+ISA_amx      := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mamx-tile -mamx-int8 -mfma -mf16c
+KERNEL_SRC   := $(wildcard src/kernels/*.c)
+else
+KERNEL_SRC   := $(filter-out $(wildcard src/kernels/*_avx*.c src/kernels/*_amx.c),$(wildcard src/kernels/*.c))
+endif
+
+LIB_SRC  := $(wildcard src/*.c) $(KERNEL_SRC)
+CLI_SRC  := $(wildcard cli/*.c)
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
+CLI_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(CLI_SRC))
+TEST_SRC := $(wildcard tests/unit/test_*.c)
+TEST_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+
+STATIC   := $(BUILD)/libbitnet.a
+SHARED   := $(BUILD)/libbitnet.so.$(VERSION)
+CLI      := $(BUILD)/bitnet
+
+.PHONY: all lib cli tests test run bench install clean sanitize fuzz download
+all: lib cli
+
+lib: $(STATIC) $(SHARED)
+cli: $(CLI)
+tests: $(TEST_BIN)
+
+isa_flags = $(foreach t,avx2 avxvnni avx512 amx,$(if $(findstring _$(t).c,$(1)),$(ISA_$(t))))
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(call isa_flags,$<) -MMD -MP -c $< -o $@
+
+$(STATIC): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libbitnet.so.$(SOVER) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+	ln -sf libbitnet.so.$(VERSION) $(BUILD)/libbitnet.so.$(SOVER)
+	ln -sf libbitnet.so.$(VERSION) $(BUILD)/libbitnet.so
+
+$(CLI): $(CLI_OBJ) $(STATIC)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LDLIBS_ALL)
+
+# Unit tests link the static library and may use internal headers (src/).
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS_ALL)
+
+# The whole suite: the normal build, then an ASan+UBSan build of the library, CLI and unit
+# tests, then the runner (which prints 'N passed, N failed' last).
+test:
+	$(MAKE) all tests
+	$(MAKE) BUILD=build-asan SAN=address,undefined OPT=-O1 all tests
+	$(MAKE) BUILD=build-tsan SAN=thread OPT=-O1 all tests
+	tests/run_tests.sh
+
+MODEL ?=
+run: all
+	@scripts/make_run.sh "$(MODEL)"
+
+bench: all
+	@scripts/bench.sh
+
+download:
+	@scripts/download_model.sh
+
+install: all
+	mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	cp $(STATIC) $(SHARED) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libbitnet.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libbitnet.so.$(SOVER)
+	ln -sf libbitnet.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libbitnet.so
+	cp include/bitnet.h $(DESTDIR)$(PREFIX)/include/
+	cp $(CLI) $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' bitnet.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/bitnet.pc
+
+clean:
+	rm -rf build build-asan build-tsan build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

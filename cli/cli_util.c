@@ -1,0 +1,93 @@
+/* cli_util: argument parsing and error printing shared by the subcommands. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void vreport(const char *cmd, const char *fmt, va_list ap) {
+    fprintf(stderr, "bitnet %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(cmd, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "Try 'bitnet %s --help'.\n", cmd);
+    return 2;
+}
+
+int cli_fail(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(cmd, fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+bool cli_parse_int(const char *s, long long min, long long max, long long *out) {
+    if (!s || !*s) return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || v < min || v > max) return false;
+    *out = v;
+    return true;
+}
+
+bool cli_parse_float(const char *s, double *out) {
+    if (!s || !*s) return false;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v)) return false;
+    *out = v;
+    return true;
+}
+
+int cli_parse_id_list(const char *s, int32_t **out) {
+    *out = NULL;
+    if (!s) return -1;
+    size_t cap = 1;
+    for (const char *p = s; *p; p++) cap += (*p == ',' || *p == ' ');
+    int32_t *ids = malloc(cap * sizeof *ids);
+    if (!ids) return -1;
+    int n = 0;
+    const char *p = s;
+    while (*p) {
+        while (*p == ' ' || *p == ',') p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || errno || v < 0 || v > INT32_MAX || (*end && *end != ',' && *end != ' ')) {
+            free(ids);
+            return -1;
+        }
+        ids[n++] = (int32_t)v;
+        p = end;
+    }
+    *out = ids;
+    return n;
+}
+
+int cli_opt(int argc, char **argv, int *i, const char *name, const char *alias, const char **value) {
+    const char *a = argv[*i];
+    if (strcmp(a, name) != 0 && !(alias && strcmp(a, alias) == 0)) return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "bitnet: option %s needs a value\n", a);
+        return -1;
+    }
+    *value = argv[++*i];
+    return 1;
+}
+
+bool cli_flag(char **argv, int i, const char *name, const char *alias) {
+    return strcmp(argv[i], name) == 0 || (alias && strcmp(argv[i], alias) == 0);
+}

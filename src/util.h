@@ -1,0 +1,50 @@
+/* util: the library's error reporting (the one thread-local last error), half/bfloat16
+ * conversion, overflow-checked size arithmetic and a monotonic clock. Everything else in the
+ * library reports failures through bn_error(), which records a status code and a message. */
+#ifndef BITNET_UTIL_H
+#define BITNET_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bitnet.h"
+
+#if defined(__GNUC__)
+#define BN_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define BN_PRINTF(f, a)
+#endif
+
+/* Records `status` and a printf-style message as this thread's last error; returns `status`
+ * so that callers can write `return bn_error(BITNET_ERR_..., "...")`. */
+int bn_error(int status, const char *fmt, ...) BN_PRINTF(2, 3);
+/* The last error's message ("" when none) and status (0 when none). */
+const char *bn_last_error_message(void);
+int bn_last_error_status(void);
+void bn_clear_error(void);
+
+/* IEEE half and bfloat16 <-> float. bn_f32_to_f16 rounds to nearest even, saturating to inf;
+ * bn_f32_to_bf16 rounds to nearest even and keeps NaN a NaN. */
+float bn_f16_to_f32(uint16_t h);
+uint16_t bn_f32_to_f16(float f);
+float bn_bf16_to_f32(uint16_t h);
+uint16_t bn_f32_to_bf16(float f);
+
+/* Overflow-checked arithmetic: return false (and leave *out unspecified) on overflow. */
+static inline bool bn_mul_u64(uint64_t a, uint64_t b, uint64_t *out) {
+    return !__builtin_mul_overflow(a, b, out);
+}
+static inline bool bn_add_u64(uint64_t a, uint64_t b, uint64_t *out) {
+    return !__builtin_add_overflow(a, b, out);
+}
+
+/* Seconds from an arbitrary fixed point (CLOCK_MONOTONIC). */
+double bn_time_now(void);
+
+/* malloc/calloc that set BITNET_ERR_OUT_OF_MEMORY (naming `what`) on failure. */
+void *bn_malloc(size_t n, const char *what);
+void *bn_calloc(size_t count, size_t size, const char *what);
+char *bn_strdup(const char *s);
+
+#endif
