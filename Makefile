@@ -41,6 +41,9 @@ LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 CLI_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(CLI_SRC))
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+# Test tools: small programs over the library used by tests/scripts (build/tools/<name>).
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
 STATIC   := $(BUILD)/libbitnet.a
 SHARED   := $(BUILD)/libbitnet.so.$(VERSION)
@@ -51,7 +54,7 @@ all: lib cli
 
 lib: $(STATIC) $(SHARED)
 cli: $(CLI)
-tests: $(TEST_BIN)
+tests: $(TEST_BIN) $(TOOL_BIN)
 
 isa_flags = $(foreach t,avx2 avxvnni avx512 amx,$(if $(findstring _$(t).c,$(1)),$(ISA_$(t))))
 
@@ -75,6 +78,10 @@ $(CLI): $(CLI_OBJ) $(STATIC)
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS_ALL)
+
+$(BUILD)/tools/%: tests/tools/%.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS_ALL)
 
 # The whole suite: the normal build, then an ASan+UBSan build of the library, CLI and unit
 # tests, then the runner (which prints 'N passed, N failed' last).
