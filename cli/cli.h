@@ -34,4 +34,14 @@ int cli_parse_id_list(const char *s, int32_t **out);
 int cli_opt(int argc, char **argv, int *i, const char *name, const char *alias, const char **value);
 bool cli_flag(char **argv, int i, const char *name, const char *alias);
 
+/* Writes s (len bytes; may contain any bytes) as a JSON string literal with escapes. */
+#include <stddef.h>
+#include <stdio.h>
+void cli_json_string(FILE *out, const char *s, size_t len);
+/* Formats a byte count as "1.23 GiB" style text into buf. */
+const char *cli_human_bytes(double bytes, char *buf, size_t cap);
+
+/* Monotonic seconds. */
+double cli_seconds(void);
+
 #endif

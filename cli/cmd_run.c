@@ -1,8 +1,182 @@
-/* cmd_run: not implemented yet (placeholder; says so instead of pretending). */
+/* cmd_run: `bitnet run` generates text from a prompt and streams it to stdout (logs and
+ * timings on stderr), or prints ids (--print-ids) or one JSON object (--json). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat.h"
 #include "cli.h"
+#include "cli_gen.h"
+#include "cli_model.h"
+#include "cli_prompt.h"
+
+static void usage(void) {
+    printf("usage: bitnet run --model M (--prompt TEXT | --prompt-file F | --tokens 1,2,3) [options]\n"
+           "Generates text and streams it to stdout; logs and timings go to stderr.\n"
+           "  -p, --prompt TEXT     prompt text (BOS added when the vocabulary asks for it)\n"
+           "  -f, --prompt-file F   read the prompt from a file\n"
+           "  --tokens IDS          prompt as comma-separated token ids\n"
+           "  --no-bos              do not add BOS\n"
+           "  --parse-special       turn special-token text in the prompt into ids\n"
+           "  --chat                wrap the prompt as one user turn of the model's chat format\n"
+           "  --print-ids           print the generated token ids instead of text\n"
+           "  --json                print one JSON object on the last line of stdout instead of streaming:\n"
+           "                        prompt_ids, generated_ids, text, stop_reason, timings\n"
+           "%s%s",
+           cli_gen_opts_help, cli_model_opts_help);
+}
+
+typedef struct {
+    bool stream;          /* print text as it comes */
+    char *text;           /* collected text (for --json) */
+    size_t len, cap;
+} run_output;
+
+static int on_token(int32_t token, const char *text, size_t len, void *user) {
+    (void)token;
+    run_output *o = user;
+    if (o->stream) {
+        fwrite(text, 1, len, stdout);
+        fflush(stdout);
+        return 0;
+    }
+    if (o->len + len + 1 > o->cap) {
+        size_t cap = (o->cap + len + 1) * 2;
+        char *bigger = realloc(o->text, cap);
+        if (!bigger) return 1;
+        o->text = bigger;
+        o->cap = cap;
+    }
+    memcpy(o->text + o->len, text, len);
+    o->len += len;
+    return 0;
+}
+
+static const char *stop_name(bitnet_stop_reason r) {
+    switch (r) {
+    case BITNET_STOP_MAX_TOKENS: return "max_tokens";
+    case BITNET_STOP_EOG: return "eog";
+    case BITNET_STOP_STRING: return "stop_string";
+    case BITNET_STOP_ID: return "stop_id";
+    case BITNET_STOP_CALLBACK: return "aborted";
+    case BITNET_STOP_CONTEXT_FULL: return "context_full";
+    }
+    return "unknown";
+}
+
+static void print_ids(const char *key, const int32_t *ids, int n) {
+    printf("\"%s\":[", key);
+    for (int i = 0; i < n; i++) printf("%s%d", i ? "," : "", ids[i]);
+    printf("]");
+}
+
+static void print_json(const int32_t *prompt, int n_prompt, const int32_t *gen, int n_gen, const run_output *o,
+                       const bitnet_generate_result *r, double load_s) {
+    printf("{");
+    print_ids("prompt_ids", prompt, n_prompt);
+    printf(",");
+    print_ids("generated_ids", gen, n_gen);
+    printf(",\"text\":");
+    cli_json_string(stdout, o->text ? o->text : "", o->len);
+    double pre = r->prefill_seconds > 0 ? r->n_prompt / r->prefill_seconds : 0;
+    double dec = r->decode_seconds > 0 && r->n_generated > 1 ? (r->n_generated - 1) / r->decode_seconds : 0;
+    printf(",\"stop_reason\":\"%s\",\"timings\":{\"load_s\":%.4f,\"prefill_s\":%.4f,\"prefill_tok_s\":%.2f,\"decode_s\":%.4f,"
+           "\"decode_tok_s\":%.2f,\"ttft_s\":%.4f}}\n",
+           stop_name(r->stop_reason), load_s, r->prefill_seconds, pre, r->decode_seconds, dec, r->time_to_first_token_seconds);
+}
+
+/* The prompt as one user turn of the chat format, tokenized with special tokens parsed. */
+static int chat_prompt_ids(const cli_prompt *po, const cli_gen_opts *go, const bitnet_model *m, int32_t **ids) {
+    int format;
+    if (cli_chat_format(go, m, "run", &format)) return -1;
+    size_t len = 0;
+    char *owned = NULL;
+    const char *user = po->text;
+    if (po->file && !(user = owned = cli_read_text_file(po->file, &len))) {
+        cli_fail("run", "cannot read prompt file %s", po->file);
+        return -1;
+    }
+    if (!user) {
+        cli_usage_error("run", "--chat needs --prompt or --prompt-file");
+        return -1;
+    }
+    bn_chat_message msgs[2];
+    size_t n = 0;
+    if (go->system) msgs[n++] = (bn_chat_message){BN_CHAT_SYSTEM, go->system};
+    msgs[n++] = (bn_chat_message){BN_CHAT_USER, user};
+    char *text = bn_chat_render((bn_chat_format)format, msgs, n, true);
+    free(owned);
+    if (!text) {
+        cli_fail("run", "%s", bitnet_get_last_error());
+        return -1;
+    }
+    cli_prompt rendered = {.text = text, .no_bos = po->no_bos, .parse_special = true};
+    int count = cli_prompt_ids(&rendered, m, "run", ids);
+    free(text);
+    return count;
+}
 
 int cmd_run(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    return cli_fail("run", "this command is not implemented yet in this build");
+    cli_model_opts mo;
+    cli_gen_opts go;
+    cli_prompt po = {0};
+    bool json = false, print_ids_only = false, chat = false;
+    cli_model_opts_init(&mo);
+    cli_gen_opts_init(&go);
+    for (int i = 1; i < argc; i++) {
+        int r;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage();
+            return 0;
+        }
+        if ((r = cli_model_opt(argc, argv, &i, &mo, "run")) || (r = cli_prompt_opt(argc, argv, &i, &po, "run")) ||
+            (r = cli_gen_opt(argc, argv, &i, &go, "run"))) {
+            if (r == 2) return 2;
+            continue;
+        }
+        if (!strcmp(argv[i], "--json")) json = true;
+        else if (!strcmp(argv[i], "--print-ids")) print_ids_only = true;
+        else if (!strcmp(argv[i], "--chat")) chat = true;
+        else return cli_usage_error("run", "unknown argument '%s'", argv[i]);
+    }
+    bitnet_model *m;
+    bitnet_session *s;
+    double t0 = cli_seconds();
+    int rc = cli_open_model(&mo, "run", &m, &s);
+    if (rc) return rc;
+    double load_s = cli_seconds() - t0;
+    int32_t *ids = NULL, *gen = NULL;
+    int n = chat ? chat_prompt_ids(&po, &go, m, &ids) : cli_prompt_ids(&po, m, "run", &ids);
+    run_output out = {.stream = !json && !print_ids_only};
+    int max_out = go.gen.max_tokens > 0 ? go.gen.max_tokens : (int)bitnet_session_n_ctx(s);
+    rc = n < 0 ? 2 : 1;
+    if (n > 0 && (gen = malloc(sizeof(int32_t) * (size_t)max_out))) {
+        go.gen.on_token = on_token;
+        go.gen.user_data = &out;
+        bitnet_generate_result res = {.struct_size = sizeof res};
+        if (bitnet_session_generate(s, ids, n, &go.gen, gen, max_out, &res) != 0) {
+            rc = cli_fail("run", "%s", bitnet_get_last_error());
+        } else {
+            int n_gen = res.n_generated < max_out ? res.n_generated : max_out;
+            if (json) {
+                print_json(ids, n, gen, n_gen, &out, &res, load_s);
+            } else if (print_ids_only) {
+                for (int i = 0; i < n_gen; i++) printf(i ? " %d" : "%d", gen[i]);
+                printf("\n");
+            } else {
+                printf("\n");
+            }
+            double dec = res.decode_seconds > 0 && res.n_generated > 1 ? (res.n_generated - 1) / res.decode_seconds : 0;
+            fprintf(stderr, "bitnet run: %d prompt tokens in %.3f s (%.1f tok/s), %d generated (%.1f tok/s), stop: %s\n", n,
+                    res.prefill_seconds, res.prefill_seconds > 0 ? n / res.prefill_seconds : 0.0, res.n_generated, dec,
+                    stop_name(res.stop_reason));
+            rc = 0;
+        }
+    }
+    free(out.text);
+    free(gen);
+    free(ids);
+    bitnet_session_free(s);
+    bitnet_model_close(m);
+    return rc;
 }

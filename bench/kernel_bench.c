@@ -1,0 +1,143 @@
+/* kernel_bench: per-tier speed of the kernels on the 2B-4T shapes, one thread, against the
+ * scalar reference and the machine's streaming-read bandwidth:
+ *   token-mode ternary GEMV (n = 1)      GB/s of packed weights read, % of read bandwidth
+ *   F16 LM-head GEMV (n = 1)             GB/s of weights read
+ *   token-mode ternary GEMM (n = 128)    GOPS (2 M K n / s)
+ * Usage: bench/kernel_bench [vocab rows for the LM head, default 32768; 128256 = full] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "kernels/kernel_impl.h"
+#include "kernels/kernels.h"
+#include "linear.h"
+#include "util.h"
+
+static uint64_t rng = 88172645463325252ull;
+static uint32_t rnd(void) {
+    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    return (uint32_t)(rng >> 20);
+}
+
+static void *make_tensor(gguf_tensor *t, uint32_t type, int64_t M, int64_t K) {
+    uint64_t n = (uint64_t)M * (uint64_t)K, bytes;
+    bn_type_nbytes(type, n, &bytes);
+    if (type == BN_TYPE_I2_S) bytes += BN_I2S_TRAILER;
+    uint8_t *d = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (type == BN_TYPE_I2_S) {
+        for (uint64_t i = 0; i < n / 4; i++) { /* codes 0..2 in each 2-bit field */
+            uint8_t b = 0;
+            for (int f = 0; f < 4; f++) b |= (uint8_t)((rnd() % 3) << (2 * f));
+            d[i] = b;
+        }
+        float s = 0.8f;
+        memcpy(d + n / 4, &s, 4);
+    } else {
+        for (uint64_t i = 0; i < n; i++) ((uint16_t *)d)[i] = bn_f32_to_f16(((float)(rnd() % 2001) - 1000.0f) / 1000.0f);
+    }
+    memset(t, 0, sizeof *t);
+    t->name = "bench";
+    t->n_dims = 2;
+    t->ne[0] = (uint64_t)K; t->ne[1] = (uint64_t)M; t->ne[2] = t->ne[3] = 1;
+    t->type = type;
+    t->n_elements = n;
+    t->n_bytes = bytes;
+    t->data = d;
+    return d;
+}
+
+typedef struct bench_case {
+    bn_linear *w;
+    bn_act *a;
+    float *y;
+    void *tmp;
+} bench_case;
+
+/* Seconds per call (best of a few timed runs of `reps` calls). */
+static double time_apply(const bn_kernel_table *k, const bench_case *c, int reps) {
+    double best = 1e30;
+    for (int run = 0; run < 3; run++) {
+        double t0 = bn_time_now();
+        for (int r = 0; r < reps; r++) {
+            if (!k || !bn_kernel_linear_apply_with(k, c->w, c->a, c->y, c->w->out, 0, c->w->out))
+                bn_linear_apply_rows_ref(c->w, c->a, c->y, c->w->out, 0, c->w->out, c->tmp);
+        }
+        double dt = (bn_time_now() - t0) / reps;
+        if (dt < best) best = dt;
+    }
+    return best;
+}
+
+static bn_act make_act(bn_act_quant mode, int n, int64_t K, float **x_out) {
+    float *x = malloc((size_t)n * (size_t)K * sizeof(float));
+    for (int64_t i = 0; i < n * K; i++) x[i] = ((float)(rnd() % 2001) - 1000.0f) / 300.0f;
+    void *scratch = aligned_alloc(64, (bn_act_scratch_bytes(mode, n, K) + 127) / 64 * 64);
+    bn_act a;
+    bn_act_prepare(&a, mode, x, n, K, scratch);
+    *x_out = x;
+    return a;
+}
+
+int main(int argc, char **argv) {
+    int64_t vocab = argc > 1 ? atoll(argv[1]) : 32768;
+    double bw1 = bn_measure_read_bandwidth(512u << 20, 1), bw2 = bn_measure_read_bandwidth(512u << 20, 2);
+    printf("cpu: best tier %s (in use: %s); read bandwidth 1 thread %.1f GB/s, 2 threads %.1f GB/s\n",
+           bn_cpu_tier_name(bn_cpu_best_tier()), bn_kernel_tier_name(), bw1, bw2);
+    printf("all numbers below: 1 thread\n");
+    const struct { int64_t M, K; const char *what; } shapes[] = {
+        {6912, 2560, "gate/up 6912x2560"}, {2560, 6912, "down 2560x6912"}, {2560, 2560, "q/o 2560x2560"}};
+    for (size_t si = 0; si < 3; si++) {
+        gguf_tensor t;
+        void *data = make_tensor(&t, BN_TYPE_I2_S, shapes[si].M, shapes[si].K);
+        bn_linear w;
+        bn_linear_init(&w, &t, NULL);
+        double t0 = bn_time_now();
+        w.packed = bn_ternary_tiles_build(&w);
+        double pack_s = bn_time_now() - t0;
+        float *x1, *x128;
+        bn_act a1 = make_act(BN_ACT_TOKEN, 1, w.in, &x1), a128 = make_act(BN_ACT_TOKEN, 128, w.in, &x128);
+        float *y = malloc((size_t)128 * (size_t)w.out * sizeof(float));
+        void *tmp = aligned_alloc(64, (bn_linear_row_scratch_bytes(&w) + 63) / 64 * 64);
+        bench_case c1 = {&w, &a1, y, tmp}, c128 = {&w, &a128, y, tmp};
+        double bytes = (double)bn_kernel_packed_bytes(&w), ops = 2.0 * (double)w.out * (double)w.in * 128;
+        printf("\nternary I2_S %s: packed %.1f MB in %.1f ms (%.2f ns/weight)\n", shapes[si].what, bytes / 1e6, pack_s * 1e3,
+               pack_s * 1e9 / ((double)w.out * (double)w.in));
+        double ref1 = time_apply(NULL, &c1, 2), ref128 = time_apply(NULL, &c128, 1);
+        printf("  %-8s GEMV n=1 %8.3f ms (%6.2f GB/s)   GEMM n=128 %9.2f ms (%7.1f GOPS)\n", "scalar", ref1 * 1e3,
+               bytes / ref1 / 1e9, ref128 * 1e3, ops / ref128 / 1e9);
+        for (int tier = BN_TIER_AVX2; tier < BN_TIER_COUNT; tier++) {
+            const bn_kernel_table *k = bn_kernels_for_tier((bn_cpu_tier)tier);
+            if (!k) continue;
+            double s1 = time_apply(k, &c1, 20), s128 = time_apply(k, &c128, 3);
+            printf("  %-8s GEMV n=1 %8.3f ms (%6.2f GB/s, %3.0f%% of 1-thread read bw, %5.1fx scalar)   GEMM n=128 %9.2f ms (%7.1f GOPS, %6.1fx scalar)\n",
+                   k->name, s1 * 1e3, bytes / s1 / 1e9, 100 * bytes / s1 / 1e9 / bw1, ref1 / s1, s128 * 1e3, ops / s128 / 1e9, ref128 / s128);
+        }
+        bn_kernel_linear_unpack(&w);
+        free(data); free(x1); free(x128); free(a1.q); free(a128.q); free(y); free(tmp);
+    }
+    {
+        gguf_tensor t;
+        void *data = make_tensor(&t, BN_TYPE_F16, vocab, 2560);
+        bn_linear w;
+        bn_linear_init(&w, &t, NULL);
+        float *x1;
+        bn_act a1 = make_act(BN_ACT_NONE, 1, 2560, &x1);
+        float *y = malloc((size_t)vocab * sizeof(float));
+        void *tmp = aligned_alloc(64, (bn_linear_row_scratch_bytes(&w) + 63) / 64 * 64);
+        bench_case c1 = {&w, &a1, y, tmp};
+        double bytes = (double)vocab * 2560 * 2;
+        printf("\nF16 LM head %lldx2560 (%.0f MB):\n", (long long)vocab, bytes / 1e6);
+        double ref = time_apply(NULL, &c1, 1);
+        printf("  %-8s GEMV n=1 %8.2f ms (%6.2f GB/s)\n", "scalar", ref * 1e3, bytes / ref / 1e9);
+        for (int tier = BN_TIER_AVX2; tier < BN_TIER_COUNT; tier++) {
+            const bn_kernel_table *k = bn_kernels_for_tier((bn_cpu_tier)tier);
+            if (!k || (tier == BN_TIER_AVXVNNI || tier == BN_TIER_AMX)) continue; /* same float code as avx2 / avx512 */
+            double s = time_apply(k, &c1, 3);
+            printf("  %-8s GEMV n=1 %8.2f ms (%6.2f GB/s, %3.0f%% of 1-thread read bw, %5.1fx scalar)\n", k->name, s * 1e3,
+                   bytes / s / 1e9, 100 * bytes / s / 1e9 / bw1, ref / s);
+        }
+        free(data); free(x1); free(y); free(tmp);
+    }
+    return 0;
+}

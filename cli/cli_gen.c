@@ -1,0 +1,109 @@
+/* cli_gen: sampling, stop and chat options (see cli_gen.h). */
+#include "cli_gen.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat.h"
+#include "cli.h"
+
+const char *const cli_gen_opts_help =
+    "  -n, --max-tokens N    tokens to generate [128]; <= 0: until end of generation or a full context\n"
+    "  --greedy              greedy decoding (same as --temperature 0)\n"
+    "  --temperature T       (also --temp) [0.8]; 0 = greedy\n"
+    "  --top-k K             [40]; 0 = off\n"
+    "  --top-p P             [0.95]; 1 = off\n"
+    "  --min-p P             [0.05]; 0 = off\n"
+    "  --repeat-penalty R    [1.0 = off]\n"
+    "  --repeat-last-n N     window of the penalties [64]; -1 = whole history\n"
+    "  --presence-penalty P  [0]\n"
+    "  --frequency-penalty P [0]\n"
+    "  -s, --seed S          sampler seed [42]; also BITNET_SEED\n"
+    "  --stop STR            stop when STR appears (not printed); repeatable\n"
+    "  --stop-id ID          stop when token ID is sampled; repeatable\n"
+    "  --ignore-eos          keep generating past end-of-generation tokens\n"
+    "  --system TEXT         system message (chat)\n"
+    "  --chat-template NAME  bitnet | llama3 | plain [detected from the model]\n";
+
+void cli_gen_opts_init(cli_gen_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->gen = bitnet_generate_default_params();
+    o->gen.stop_strings = o->stops;
+    o->gen.stop_ids = o->stop_ids;
+}
+
+static int float_opt(const char *v, float *dst, double lo, double hi, const char *name, const char *cmd) {
+    double d;
+    if (!cli_parse_float(v, &d) || d < lo || d > hi) return cli_usage_error(cmd, "%s needs a number in [%g, %g]", name, lo, hi);
+    *dst = (float)d;
+    return 0;
+}
+
+int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd) {
+    const char *v;
+    int r;
+    long long n;
+    bitnet_sampling_params *sp = &o->gen.sampling;
+    struct { const char *name, *alias; float *dst; double lo, hi; } floats[] = {
+        {"--temperature", "--temp", &sp->temperature, 0, 100}, {"--top-p", NULL, &sp->top_p, 1e-6, 1},
+        {"--min-p", NULL, &sp->min_p, 0, 1}, {"--repeat-penalty", NULL, &sp->repeat_penalty, 1e-3, 100},
+        {"--presence-penalty", NULL, &sp->presence_penalty, -100, 100}, {"--frequency-penalty", NULL, &sp->frequency_penalty, -100, 100}};
+    for (size_t k = 0; k < sizeof floats / sizeof floats[0]; k++) {
+        if ((r = cli_opt(argc, argv, i, floats[k].name, floats[k].alias, &v)) == 0) continue;
+        if (r < 0 || float_opt(v, floats[k].dst, floats[k].lo, floats[k].hi, floats[k].name, cmd)) return 2;
+        return 1;
+    }
+    if ((r = cli_opt(argc, argv, i, "--max-tokens", "-n", &v))) {
+        if (r < 0 || !cli_parse_int(v, -1, 1 << 24, &n)) return cli_usage_error(cmd, "--max-tokens needs an integer");
+        o->gen.max_tokens = (int)n;
+    } else if ((r = cli_opt(argc, argv, i, "--top-k", NULL, &v))) {
+        if (r < 0 || !cli_parse_int(v, 0, 1 << 24, &n)) return cli_usage_error(cmd, "--top-k needs a non-negative integer");
+        sp->top_k = (int)n;
+    } else if ((r = cli_opt(argc, argv, i, "--repeat-last-n", NULL, &v))) {
+        if (r < 0 || !cli_parse_int(v, -1, 1 << 24, &n)) return cli_usage_error(cmd, "--repeat-last-n needs an integer >= -1");
+        sp->penalty_last_n = (int)n;
+    } else if ((r = cli_opt(argc, argv, i, "--seed", "-s", &v))) {
+        if (r < 0 || !cli_parse_int(v, 0, INT64_MAX, &n)) return cli_usage_error(cmd, "--seed needs a non-negative integer");
+        sp->seed = (uint64_t)n;
+    } else if ((r = cli_opt(argc, argv, i, "--stop", NULL, &v))) {
+        if (r < 0 || !*v || o->gen.n_stop_strings >= CLI_MAX_STOPS)
+            return cli_usage_error(cmd, "--stop needs a non-empty string (at most %d)", CLI_MAX_STOPS);
+        o->stops[o->gen.n_stop_strings++] = v;
+    } else if ((r = cli_opt(argc, argv, i, "--stop-id", NULL, &v))) {
+        if (r < 0 || !cli_parse_int(v, 0, INT32_MAX, &n) || o->gen.n_stop_ids >= CLI_MAX_STOPS)
+            return cli_usage_error(cmd, "--stop-id needs a token id (at most %d)", CLI_MAX_STOPS);
+        o->stop_ids[o->gen.n_stop_ids++] = (int32_t)n;
+    } else if ((r = cli_opt(argc, argv, i, "--system", NULL, &v))) {
+        if (r < 0) return 2;
+        o->system = v;
+    } else if ((r = cli_opt(argc, argv, i, "--chat-template", NULL, &v))) {
+        if (r < 0) return 2;
+        o->chat_template = v;
+    } else if (!strcmp(argv[*i], "--greedy")) {
+        sp->temperature = 0.0f;
+    } else if (!strcmp(argv[*i], "--ignore-eos")) {
+        o->gen.ignore_eog = 1;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+int cli_chat_format(const cli_gen_opts *o, const bitnet_model *m, const char *cmd, int *format) {
+    bn_chat_format f;
+    if (o->chat_template) {
+        if (bn_chat_format_from_name(o->chat_template, &f) != 0) return cli_usage_error(cmd, "--chat-template: %s", bitnet_get_last_error());
+        *format = (int)f;
+        return 0;
+    }
+    int len = bitnet_model_meta_str(m, "tokenizer.chat_template", NULL, 0);
+    char *tmpl = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (tmpl && bitnet_model_meta_str(m, "tokenizer.chat_template", tmpl, (size_t)len + 1) < 0) {
+        free(tmpl);
+        tmpl = NULL;
+    }
+    *format = (int)bn_chat_detect(tmpl);
+    free(tmpl);
+    return 0;
+}

@@ -1,0 +1,30 @@
+/* cli_gen: sampling, stop and chat options shared by `run` and `chat`. */
+#ifndef BITNET_CLI_GEN_H
+#define BITNET_CLI_GEN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bitnet.h"
+
+#define CLI_MAX_STOPS 16
+
+typedef struct cli_gen_opts {
+    bitnet_generate_params gen;
+    const char *stops[CLI_MAX_STOPS];
+    int32_t stop_ids[CLI_MAX_STOPS];
+    const char *system;          /* --system TEXT */
+    const char *chat_template;   /* --chat-template NAME */
+} cli_gen_opts;
+
+extern const char *const cli_gen_opts_help;
+
+void cli_gen_opts_init(cli_gen_opts *o);
+/* 1 consumed, 0 not ours, 2 usage error (printed). */
+int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd);
+
+/* Chat format name for a model: --chat-template if given, else detected from the GGUF's
+ * tokenizer.chat_template (see chat.h). Returns 0 or prints an error and returns 2. */
+int cli_chat_format(const cli_gen_opts *o, const bitnet_model *m, const char *cmd, int *format);
+
+#endif

@@ -1,0 +1,128 @@
+/* cli_model: shared model options (see cli_model.h). */
+#include "cli_model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+const char *const cli_model_opts_help =
+    "  -m, --model FILE      GGUF model (required)\n"
+    "  --tokenizer FILE      use the tokenizer of this vocabulary GGUF instead of the model's\n"
+    "  --tokenizer-pre P     auto | default | llama3 pre-tokenizer (auto: LLaMA-3's for a LLaMA-3 vocabulary)\n"
+    "  -t, --threads N       worker threads [all CPUs]; BITNET_DETERMINISTIC=1 forces 1\n"
+    "  -c, --ctx N           context length [the model's, capped to a quarter of RAM]\n"
+    "  --batch N             tokens per prefill chunk [64]\n"
+    "  --act-quant M         token | q8k | none: numerics of the ternary matmuls [token for ternary\n"
+    "                        weights, none for float weights]\n"
+    "  --trace-dir DIR       write a per-layer trace (also: BITNET_TRACE_DIR)\n"
+    "  --verbose             report kernel tier, threads, numerics and memory on stderr\n";
+
+void cli_model_opts_init(cli_model_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->act_quant = BITNET_ACT_QUANT_DEFAULT;
+}
+
+static int parse_act_quant(const char *v, bitnet_act_quant *out) {
+    if (!strcmp(v, "token")) *out = BITNET_ACT_QUANT_TOKEN;
+    else if (!strcmp(v, "q8k")) *out = BITNET_ACT_QUANT_Q8K;
+    else if (!strcmp(v, "none")) *out = BITNET_ACT_QUANT_NONE;
+    else return -1;
+    return 0;
+}
+
+int cli_model_opt(int argc, char **argv, int *i, cli_model_opts *o, const char *cmd) {
+    const char *v;
+    int r;
+    if ((r = cli_opt(argc, argv, i, "--model", "-m", &v))) {
+        if (r < 0) return 2;
+        o->model = v;
+    } else if ((r = cli_opt(argc, argv, i, "--tokenizer", NULL, &v))) {
+        if (r < 0) return 2;
+        o->tokenizer = v;
+    } else if ((r = cli_opt(argc, argv, i, "--tokenizer-pre", NULL, &v))) {
+        if (r < 0) return 2;
+        if (strcmp(v, "auto") && strcmp(v, "default") && strcmp(v, "llama3"))
+            return cli_usage_error(cmd, "--tokenizer-pre must be auto, default or llama3");
+        o->tokenizer_pre = v;
+    } else if ((r = cli_opt(argc, argv, i, "--threads", "-t", &v))) {
+        if (r < 0 || !cli_parse_int(v, 1, 1024, &o->threads)) return cli_usage_error(cmd, "--threads needs an integer in 1..1024");
+    } else if ((r = cli_opt(argc, argv, i, "--ctx", "-c", &v))) {
+        if (r < 0 || !cli_parse_int(v, 1, 1 << 24, &o->ctx)) return cli_usage_error(cmd, "--ctx needs an integer in 1..16777216");
+    } else if ((r = cli_opt(argc, argv, i, "--batch", NULL, &v))) {
+        if (r < 0 || !cli_parse_int(v, 1, 4096, &o->batch)) return cli_usage_error(cmd, "--batch needs an integer in 1..4096");
+    } else if ((r = cli_opt(argc, argv, i, "--act-quant", NULL, &v))) {
+        if (r < 0 || parse_act_quant(v, &o->act_quant)) return cli_usage_error(cmd, "--act-quant must be token, q8k or none");
+    } else if ((r = cli_opt(argc, argv, i, "--trace-dir", NULL, &v))) {
+        if (r < 0) return 2;
+        o->trace_dir = v;
+    } else if (!strcmp(argv[*i], "--verbose")) {
+        o->verbose = true;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+static const char *act_name(bitnet_act_quant q) {
+    return q == BITNET_ACT_QUANT_TOKEN ? "token" : q == BITNET_ACT_QUANT_Q8K ? "q8k" : "none";
+}
+
+static void report(const bitnet_model *m, const bitnet_session *s, double seconds) {
+    bitnet_model_desc md = {.struct_size = sizeof md};
+    bitnet_session_desc sd = {.struct_size = sizeof sd};
+    char b1[32], b2[32], b3[32];
+    if (bitnet_model_describe(m, &md) || (s && bitnet_session_describe(s, &sd))) return;
+    fprintf(stderr, "model: %s, %lld layers, hidden %lld, vocab %lld, weights %s, LM head %s%s; loaded in %.2f s\n",
+            md.architecture, (long long)md.n_layer, (long long)md.n_embd, (long long)md.n_vocab, md.weight_type,
+            md.lm_head_type, md.tied_lm_head ? " (tied)" : "", seconds);
+    if (!s) return;
+    fprintf(stderr, "session: kernel tier %s, %d threads, act-quant %s, context %lld\n", sd.kernel_tier, sd.n_threads,
+            act_name(sd.act_quant), (long long)sd.n_ctx);
+    fprintf(stderr, "memory: %s mapped weights + %s KV cache + %s scratch\n", cli_human_bytes((double)md.weight_bytes, b1, sizeof b1),
+            cli_human_bytes((double)sd.kv_cache_bytes, b2, sizeof b2), cli_human_bytes((double)sd.scratch_bytes, b3, sizeof b3));
+}
+
+static void progress(float fraction, void *user) {
+    const char *path = user;
+    fprintf(stderr, "\rloading %s ... %3.0f%%%s", path, fraction * 100.0f, fraction >= 1.0f ? "\n" : "");
+}
+
+int cli_open_model(const cli_model_opts *o, const char *cmd, bitnet_model **m, bitnet_session **s) {
+    *m = NULL;
+    if (s) *s = NULL;
+    if (!o->model) {
+        cli_usage_error(cmd, "missing --model FILE");
+        return 2;
+    }
+    bitnet_model_params mp = bitnet_model_default_params();
+    mp.tokenizer_path = o->tokenizer;
+    mp.tokenizer_pre = o->tokenizer_pre;
+    if (isatty(STDERR_FILENO)) {
+        mp.progress = progress;
+        mp.progress_user_data = (void *)o->model;
+    }
+    double t0 = cli_seconds();
+    if (bitnet_model_open(o->model, &mp, m) != 0) return cli_fail(cmd, "%s", bitnet_get_last_error());
+    double t1 = cli_seconds();
+    if (s) {
+        bitnet_session_params sp = bitnet_session_default_params();
+        sp.n_ctx = o->ctx;
+        sp.n_threads = (int)o->threads;
+        const char *det = getenv("BITNET_DETERMINISTIC");
+        if (det && !strcmp(det, "1")) sp.n_threads = 1;
+        sp.n_batch = (int)o->batch;
+        sp.act_quant = o->act_quant;
+        sp.trace_dir = o->trace_dir;
+        if (bitnet_session_create(*m, &sp, s) != 0) {
+            int rc = cli_fail(cmd, "%s", bitnet_get_last_error());
+            bitnet_model_close(*m);
+            *m = NULL;
+            return rc;
+        }
+    }
+    if (o->verbose) report(*m, s ? *s : NULL, t1 - t0);
+    return 0;
+}

@@ -1,0 +1,31 @@
+/* cli_model: the options every model-running command shares (model, tokenizer, threads,
+ * context, numerics, tracing, verbosity) and opening a model + session from them. */
+#ifndef BITNET_CLI_MODEL_H
+#define BITNET_CLI_MODEL_H
+
+#include <stdbool.h>
+
+#include "bitnet.h"
+
+typedef struct cli_model_opts {
+    const char *model;
+    const char *tokenizer;      /* external vocabulary GGUF */
+    const char *tokenizer_pre;  /* auto | default | llama3 */
+    long long threads, ctx, batch;
+    bitnet_act_quant act_quant;
+    const char *trace_dir;
+    bool verbose;
+} cli_model_opts;
+
+/* Help text for these options, to embed in each command's usage. */
+extern const char *const cli_model_opts_help;
+
+void cli_model_opts_init(cli_model_opts *o);
+/* Consumes argv[*i] (and its value) when it is one of the shared options: returns 1; 0 when
+ * it is not; 2 (after printing a usage error) on a bad value. */
+int cli_model_opt(int argc, char **argv, int *i, cli_model_opts *o, const char *cmd);
+/* Opens the model and, when s is non-NULL, a session. Prints errors; returns 0 or 1. With
+ * --verbose reports tier, threads, numerics and memory on stderr. */
+int cli_open_model(const cli_model_opts *o, const char *cmd, bitnet_model **m, bitnet_session **s);
+
+#endif

@@ -1,0 +1,225 @@
+/* api: the core public API (models, sessions, errors, version) over model.c, forward.c,
+ * tokenizer.c and trace.c. Handles are opaque; every entry point validates its arguments and
+ * reports failures through the thread-local last error. */
+#include "api_internal.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "types.h"
+#include "util.h"
+
+BITNET_API const char *bitnet_get_last_error(void) { return bn_last_error_message(); }
+BITNET_API void bitnet_clear_last_error(void) { bn_clear_error(); }
+BITNET_API const char *bitnet_version(void) { return BITNET_VERSION_STRING; }
+BITNET_API int bitnet_abi_version(void) { return BITNET_ABI_VERSION; }
+
+/* Accepts a versioned struct whose struct_size is at least the first version's size. */
+static bool struct_ok(const void *p, size_t size, size_t min_size) { return p && size >= min_size; }
+
+BITNET_API bitnet_model_params bitnet_model_default_params(void) {
+    bitnet_model_params p;
+    memset(&p, 0, sizeof p);
+    p.struct_size = sizeof p;
+    return p;
+}
+
+static int parse_pre(const char *s, bn_pre_tokenizer *out) {
+    if (!s || !strcmp(s, "auto")) *out = BN_PRE_AUTO;
+    else if (!strcmp(s, "default")) *out = BN_PRE_DEFAULT;
+    else if (!strcmp(s, "llama3")) *out = BN_PRE_LLAMA3;
+    else return bn_error(BITNET_ERR_INVALID_ARGUMENT, "unknown tokenizer pre-tokenizer '%s' (auto, default, llama3)", s);
+    return 0;
+}
+
+/* The model's own tokenizer, or the one of params->tokenizer_path. A model without tokenizer
+ * keys is fine (token-level use only). */
+static int load_tokenizer(bitnet_model *model, const bitnet_model_params *p) {
+    bn_tokenizer_options opt = {BN_PRE_AUTO};
+    int rc = parse_pre(p->tokenizer_pre, &opt.pre);
+    if (rc) return rc;
+    if (p->tokenizer_path) {
+        gguf_file *vf = gguf_open(p->tokenizer_path);
+        if (!vf) return bn_last_error_status();
+        model->tokenizer = bn_tokenizer_load(vf, &opt);
+        gguf_close(vf);
+        return model->tokenizer ? 0 : bn_error(BITNET_ERR_LOAD_FAILED, "%s", bn_last_error_message());
+    }
+    if (!gguf_find_kv(model->m->file, "tokenizer.ggml.model")) return 0;
+    model->tokenizer = bn_tokenizer_load(model->m->file, &opt);
+    return model->tokenizer ? 0 : bn_error(BITNET_ERR_LOAD_FAILED, "%s: %s", model->m->file->path, bn_last_error_message());
+}
+
+BITNET_API int bitnet_model_open(const char *path, const bitnet_model_params *params, bitnet_model **out) {
+    if (!out) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_model_open: out is NULL");
+    *out = NULL;
+    if (!path) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_model_open: path is NULL");
+    bitnet_model_params defaults = bitnet_model_default_params();
+    if (!params) params = &defaults;
+    if (!struct_ok(params, params->struct_size, sizeof(bitnet_model_params)))
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_model_open: params.struct_size is %zu; use bitnet_model_default_params()",
+                        params->struct_size);
+    if (params->lm_head_q8)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "the 8-bit LM head is not implemented yet");
+    bitnet_model *model = bn_calloc(1, sizeof *model, "model handle");
+    if (!model) return BITNET_ERR_OUT_OF_MEMORY;
+    if (params->progress) params->progress(0.0f, params->progress_user_data);
+    int rc = bn_model_load(path, &model->m);
+    if (!rc) rc = load_tokenizer(model, params);
+    if (rc) {
+        bn_model_free(model->m);
+        free(model);
+        return rc;
+    }
+    if (params->progress) params->progress(1.0f, params->progress_user_data);
+    *out = model;
+    return 0;
+}
+
+BITNET_API int bitnet_model_close(bitnet_model *model) {
+    if (!model) return 0;
+    if (atomic_load(&model->n_sessions) > 0)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_model_close: %d sessions of this model are still open; free them first",
+                        atomic_load(&model->n_sessions));
+    bn_tokenizer_free(model->tokenizer);
+    bn_model_free(model->m);
+    free(model);
+    return 0;
+}
+
+static void copy_name(char *dst, size_t cap, const char *src) {
+    snprintf(dst, cap, "%s", src ? src : "?");
+}
+
+BITNET_API int bitnet_model_describe(const bitnet_model *model, bitnet_model_desc *out) {
+    if (!model || !out) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_model_describe: NULL argument");
+    if (out->struct_size < sizeof *out)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_model_describe: set out->struct_size = sizeof(bitnet_model_desc)");
+    const bn_model *m = model->m;
+    const bn_hparams *hp = &m->hp;
+    size_t size = out->struct_size;
+    memset(out, 0, sizeof *out);
+    out->struct_size = size;
+    copy_name(out->architecture, sizeof out->architecture, hp->arch);
+    out->n_vocab = hp->n_vocab;
+    out->n_ctx_train = hp->n_ctx_train;
+    out->n_embd = hp->n_embd;
+    out->n_layer = hp->n_layer;
+    out->n_ff = hp->n_ff;
+    out->n_head = hp->n_head;
+    out->n_head_kv = hp->n_head_kv;
+    out->head_dim = hp->head_dim;
+    const bn_type_traits *wt = bn_type_get(m->weight_type), *ht = bn_type_get(m->output.type);
+    copy_name(out->weight_type, sizeof out->weight_type, wt ? wt->name : NULL);
+    copy_name(out->lm_head_type, sizeof out->lm_head_type, ht ? ht->name : NULL);
+    out->tied_lm_head = m->tied_head;
+    out->weight_bytes = m->weight_bytes;
+    out->has_tokenizer = model->tokenizer != NULL;
+    out->bos_id = model->tokenizer ? bn_tokenizer_bos(model->tokenizer) : -1;
+    out->eos_id = model->tokenizer ? bn_tokenizer_eos(model->tokenizer) : -1;
+    out->eot_id = model->tokenizer ? bn_tokenizer_eot(model->tokenizer) : -1;
+    return 0;
+}
+
+/* ---- sessions ---- */
+
+BITNET_API bitnet_session_params bitnet_session_default_params(void) {
+    bitnet_session_params p;
+    memset(&p, 0, sizeof p);
+    p.struct_size = sizeof p;
+    return p;
+}
+
+bn_act_quant bn_api_resolve_act_quant(const bn_model *m, bitnet_act_quant q) {
+    switch (q) {
+    case BITNET_ACT_QUANT_TOKEN: return BN_ACT_TOKEN;
+    case BITNET_ACT_QUANT_Q8K: return BN_ACT_Q8K;
+    case BITNET_ACT_QUANT_NONE: return BN_ACT_NONE;
+    default: return bn_default_act_quant(m);
+    }
+}
+
+BITNET_API int bitnet_session_create(bitnet_model *model, const bitnet_session_params *params, bitnet_session **out) {
+    if (!out) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_create: out is NULL");
+    *out = NULL;
+    if (!model) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_create: model is NULL");
+    bitnet_session_params defaults = bitnet_session_default_params();
+    if (!params) params = &defaults;
+    if (!struct_ok(params, params->struct_size, sizeof(bitnet_session_params)))
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_create: params.struct_size is %zu; use bitnet_session_default_params()",
+                        params->struct_size);
+    if ((int)params->act_quant < 0 || (int)params->act_quant > BITNET_ACT_QUANT_NONE)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_create: unknown act_quant %d", (int)params->act_quant);
+    if (params->n_threads < 0 || params->n_threads > 1024 || params->n_batch < 0 || params->n_ctx < 0)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_create: negative or huge n_ctx, n_threads or n_batch");
+    bitnet_session *s = bn_calloc(1, sizeof *s, "session");
+    if (!s) return BITNET_ERR_OUT_OF_MEMORY;
+    s->model = model;
+    int rc = bn_tracer_open(params->trace_dir, &s->tracer);
+    bn_state_params sp;
+    bn_state_default_params(&sp);
+    sp.n_ctx = params->n_ctx;
+    sp.n_threads = params->n_threads;
+    if (params->n_batch) sp.max_batch = params->n_batch;
+    sp.act_quant = bn_api_resolve_act_quant(model->m, params->act_quant);
+    sp.tracer = s->tracer;
+    sp.seq_id = params->seq_id;
+    if (!rc) rc = bn_state_create(model->m, &sp, &s->state);
+    if (rc) {
+        bn_tracer_close(s->tracer);
+        free(s);
+        return rc;
+    }
+    atomic_fetch_add(&model->n_sessions, 1);
+    *out = s;
+    return 0;
+}
+
+BITNET_API void bitnet_session_free(bitnet_session *s) {
+    if (!s) return;
+    bn_state_free(s->state);
+    bn_tracer_close(s->tracer);
+    atomic_fetch_sub(&s->model->n_sessions, 1);
+    free(s);
+}
+
+BITNET_API int bitnet_session_eval(bitnet_session *s, const int32_t *tokens, int n, float *logits, int all_logits) {
+    if (!s || (n > 0 && !tokens) || n < 0) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_eval: invalid arguments");
+    int rc = bn_state_eval(s->state, tokens, n, logits, all_logits != 0);
+    return rc;
+}
+
+BITNET_API int bitnet_session_reset(bitnet_session *s) {
+    if (!s) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_reset: session is NULL");
+    bn_state_reset(s->state);
+    return 0;
+}
+
+BITNET_API int64_t bitnet_session_n_past(const bitnet_session *s) {
+    return s ? bn_state_n_past(s->state) : bn_error(BITNET_ERR_INVALID_ARGUMENT, "session is NULL");
+}
+
+BITNET_API int64_t bitnet_session_n_ctx(const bitnet_session *s) {
+    return s ? bn_state_n_ctx(s->state) : bn_error(BITNET_ERR_INVALID_ARGUMENT, "session is NULL");
+}
+
+BITNET_API int bitnet_session_describe(const bitnet_session *s, bitnet_session_desc *out) {
+    if (!s || !out) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_describe: NULL argument");
+    if (out->struct_size < sizeof *out)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_describe: set out->struct_size = sizeof(bitnet_session_desc)");
+    size_t size = out->struct_size;
+    memset(out, 0, sizeof *out);
+    out->struct_size = size;
+    out->n_ctx = bn_state_n_ctx(s->state);
+    out->n_past = bn_state_n_past(s->state);
+    out->n_threads = bn_state_n_threads(s->state);
+    bn_act_quant q = bn_state_act_quant(s->state);
+    out->act_quant = q == BN_ACT_TOKEN ? BITNET_ACT_QUANT_TOKEN : q == BN_ACT_Q8K ? BITNET_ACT_QUANT_Q8K : BITNET_ACT_QUANT_NONE;
+    out->kv_cache_bytes = bn_state_kv_bytes(s->state);
+    out->scratch_bytes = bn_state_scratch_bytes(s->state);
+    copy_name(out->kernel_tier, sizeof out->kernel_tier, bn_kernel_tier_name());
+    return 0;
+}

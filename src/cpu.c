@@ -1,0 +1,208 @@
+/* cpu: feature detection (CPUID + XGETBV + Linux's AMX permission), the tier cap from
+ * BITNET_FORCE_TIER, and the read-bandwidth probe. See cpu.h. */
+#include "cpu.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#define BN_X86 1
+#endif
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+static const char *const tier_names[BN_TIER_COUNT] = {"scalar", "avx2", "avxvnni", "avx512", "amx"};
+
+typedef struct cpu_state {
+    bool has[BN_TIER_COUNT];
+    bn_cpu_tier best, active;
+    char features[256];
+    char note[160];
+} cpu_state;
+
+/* Written once under pthread_once, read-only afterwards. */
+static cpu_state g_cpu;
+static pthread_once_t g_cpu_once = PTHREAD_ONCE_INIT;
+
+const char *bn_cpu_tier_name(bn_cpu_tier t) {
+    return (unsigned)t < BN_TIER_COUNT ? tier_names[t] : "?";
+}
+
+bool bn_cpu_tier_parse(const char *name, bn_cpu_tier *out) {
+    for (int t = 0; name && t < BN_TIER_COUNT; t++)
+        if (strcmp(name, tier_names[t]) == 0) {
+            *out = (bn_cpu_tier)t;
+            return true;
+        }
+    return false;
+}
+
+static void add_feature(cpu_state *s, const char *name) {
+    size_t len = strlen(s->features);
+    if (len + strlen(name) + 2 >= sizeof s->features) return;
+    if (len) strcat(s->features, ",");
+    strcat(s->features, name);
+}
+
+#ifdef BN_X86
+static uint64_t read_xcr0(void) {
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+/* Linux keeps the 8 KiB AMX tile state off until a process asks (ARCH_REQ_XCOMP_PERM). */
+static bool request_amx_permission(void) {
+#if defined(__linux__) && defined(__x86_64__)
+    enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+    return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+#else
+    return false;
+#endif
+}
+
+static void detect_x86(cpu_state *s) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return;
+    bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
+    if (!osxsave || !avx) return;
+    uint64_t xcr0 = read_xcr0();
+    bool ymm_os = (xcr0 & 0x6) == 0x6;          /* SSE + AVX state */
+    bool zmm_os = (xcr0 & 0xe6) == 0xe6;        /* + opmask, ZMM_Hi256, Hi16_ZMM */
+    bool tile_os = (xcr0 & 0x60000) == 0x60000; /* XTILECFG + XTILEDATA */
+    unsigned b7 = 0, c7 = 0, d7 = 0, a71 = 0;
+    if (__get_cpuid_max(0, NULL) >= 7) {
+        __cpuid_count(7, 0, a, b7, c7, d7);
+        unsigned b71, c71, d71;
+        __cpuid_count(7, 1, a71, b71, c71, d71);
+    }
+    bool avx2 = b7 & (1u << 5), f512 = b7 & (1u << 16), dq = b7 & (1u << 17);
+    bool bw = b7 & (1u << 30), vl = b7 & (1u << 31);
+    bool vbmi = c7 & (1u << 1), vnni512 = c7 & (1u << 11);
+    bool amx_tile = d7 & (1u << 24), amx_int8 = d7 & (1u << 25);
+    bool avxvnni = a71 & (1u << 4);
+    const struct { bool on; const char *name; } seen[] = {
+        {avx2, "avx2"}, {fma, "fma"}, {f16c, "f16c"}, {avxvnni, "avx-vnni"}, {f512, "avx512f"},
+        {bw, "avx512bw"}, {vl, "avx512vl"}, {dq, "avx512dq"}, {vnni512, "avx512vnni"},
+        {vbmi, "avx512vbmi"}, {amx_tile, "amx-tile"}, {amx_int8, "amx-int8"},
+    };
+    for (size_t i = 0; i < sizeof seen / sizeof seen[0]; i++)
+        if (seen[i].on) add_feature(s, seen[i].name);
+    s->has[BN_TIER_AVX2] = ymm_os && avx2 && fma && f16c;
+    s->has[BN_TIER_AVXVNNI] = s->has[BN_TIER_AVX2] && avxvnni;
+    s->has[BN_TIER_AVX512] = s->has[BN_TIER_AVX2] && zmm_os && f512 && bw && vl && dq && vnni512 && vbmi;
+    s->has[BN_TIER_AMX] = s->has[BN_TIER_AVX512] && tile_os && amx_tile && amx_int8 && request_amx_permission();
+}
+#endif
+
+static bn_cpu_tier capped(const cpu_state *s, bn_cpu_tier cap) {
+    for (int t = cap; t > BN_TIER_SCALAR; t--)
+        if (s->has[t]) return (bn_cpu_tier)t;
+    return BN_TIER_SCALAR;
+}
+
+static void detect_once(void) {
+    cpu_state *s = &g_cpu;
+    s->has[BN_TIER_SCALAR] = true;
+#ifdef BN_X86
+    detect_x86(s);
+#endif
+    s->best = capped(s, BN_TIER_AMX);
+    s->active = s->best;
+    const char *force = getenv("BITNET_FORCE_TIER");
+    if (!force || !*force) return;
+    bn_cpu_tier want;
+    if (!bn_cpu_tier_parse(force, &want)) {
+        snprintf(s->note, sizeof s->note, "BITNET_FORCE_TIER=%.24s is not a tier name (scalar|avx2|avxvnni|avx512|amx); using %s",
+                 force, tier_names[s->best]);
+        return;
+    }
+    s->active = capped(s, want);
+    if (s->active != want)
+        snprintf(s->note, sizeof s->note, "BITNET_FORCE_TIER=%s is not available on this CPU; using %s",
+                 tier_names[want], tier_names[s->active]);
+}
+
+static const cpu_state *state(void) {
+    pthread_once(&g_cpu_once, detect_once);
+    return &g_cpu;
+}
+
+bool bn_cpu_has_tier(bn_cpu_tier t) { return (unsigned)t < BN_TIER_COUNT && state()->has[t]; }
+bn_cpu_tier bn_cpu_best_tier(void) { return state()->best; }
+bn_cpu_tier bn_cpu_active_tier(void) { return state()->active; }
+bn_cpu_tier bn_cpu_tier_capped(bn_cpu_tier cap) {
+    if ((unsigned)cap >= BN_TIER_COUNT) cap = BN_TIER_AMX;
+    return capped(state(), cap);
+}
+const char *bn_cpu_tier_note(void) { return state()->note; }
+const char *bn_cpu_features(void) { return state()->features; }
+
+/* ---- read bandwidth ---- */
+
+typedef struct read_job {
+    const uint64_t *p;
+    size_t words;
+    uint64_t sink;
+    pthread_t th;
+} read_job;
+
+/* Eight independent sums keep enough loads in flight to be limited by memory, not latency. */
+static void *read_words(void *arg) {
+    read_job *j = arg;
+    uint64_t s[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= j->words; i += 8)
+        for (int u = 0; u < 8; u++) s[u] += j->p[i + u];
+    for (; i < j->words; i++) s[0] += j->p[i];
+    j->sink = s[0] + s[1] + s[2] + s[3] + s[4] + s[5] + s[6] + s[7];
+    return NULL;
+}
+
+double bn_measure_read_bandwidth(uint64_t bytes, int n_threads) {
+    if (n_threads < 1) n_threads = 1;
+    if (n_threads > 256) n_threads = 256;
+    size_t words = (size_t)(bytes / 8);
+    if (words < 1024) words = 1024;
+    uint64_t *buf = bn_malloc(words * 8, "bandwidth probe buffer");
+    read_job *jobs = bn_calloc((size_t)n_threads, sizeof *jobs, "bandwidth probe jobs");
+    if (!buf || !jobs) {
+        free(buf);
+        free(jobs);
+        return -1.0;
+    }
+    for (size_t i = 0; i < words; i++) buf[i] = i * 0x9e3779b97f4a7c15ull;
+    double best = 0.0;
+    uint64_t sink = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        double t0 = bn_time_now();
+        for (int i = 0; i < n_threads; i++) {
+            size_t w0 = words * (size_t)i / (size_t)n_threads, w1 = words * (size_t)(i + 1) / (size_t)n_threads;
+            jobs[i].p = buf + w0;
+            jobs[i].words = w1 - w0;
+            if (i > 0 && pthread_create(&jobs[i].th, NULL, read_words, &jobs[i]) != 0) jobs[i].th = 0;
+        }
+        read_words(&jobs[0]);
+        for (int i = 1; i < n_threads; i++) {
+            if (jobs[i].th) pthread_join(jobs[i].th, NULL);
+            else read_words(&jobs[i]); /* could not start a thread: read its share here */
+            sink += jobs[i].sink;
+        }
+        sink += jobs[0].sink;
+        double dt = bn_time_now() - t0;
+        if (dt > 0 && (double)words * 8 / dt > best) best = (double)words * 8 / dt;
+    }
+    free(buf);
+    free(jobs);
+    /* The sums are stored to a volatile so that the compiler cannot drop the reads. */
+    volatile uint64_t keep = sink;
+    (void)keep;
+    return best / 1e9;
+}

@@ -1,0 +1,51 @@
+/* cpu: what the processor (and the OS) lets the kernels use, as one ordered "tier", and a
+ * streaming-read bandwidth probe for `bitnet bench`.
+ *
+ * Tiers, in order: scalar < avx2 < avxvnni < avx512 < amx. Each tier has its own
+ * requirements (avx512 = F+BW+VL+DQ+VNNI+VBMI with the ZMM state enabled; amx = avx512 plus
+ * AMX-TILE/AMX-INT8, the tile state enabled by XGETBV and granted by Linux's
+ * arch_prctl(ARCH_REQ_XCOMP_PERM)); a CPU may have a higher tier without a lower one (an
+ * AVX-512 part without AVX-VNNI), so "available" is checked per tier.
+ * Detection runs once (pthread_once); the results never change afterwards.
+ * BITNET_FORCE_TIER=scalar|avx2|avxvnni|avx512|amx caps the tier in use: the best available
+ * tier at or below the named one. The library never prints: bn_cpu_tier_note() says what
+ * happened to the request (unknown name, tier not available here). */
+#ifndef BITNET_CPU_H
+#define BITNET_CPU_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum bn_cpu_tier {
+    BN_TIER_SCALAR = 0,
+    BN_TIER_AVX2 = 1,
+    BN_TIER_AVXVNNI = 2,
+    BN_TIER_AVX512 = 3,
+    BN_TIER_AMX = 4,
+    BN_TIER_COUNT = 5,
+} bn_cpu_tier;
+
+/* "scalar", "avx2", "avxvnni", "avx512", "amx" ("?" out of range). */
+const char *bn_cpu_tier_name(bn_cpu_tier t);
+/* Name -> tier; false on unknown names (NULL included). */
+bool bn_cpu_tier_parse(const char *name, bn_cpu_tier *out);
+/* True when this CPU and OS support everything tier t needs (scalar: always). */
+bool bn_cpu_has_tier(bn_cpu_tier t);
+/* The highest supported tier, ignoring BITNET_FORCE_TIER. */
+bn_cpu_tier bn_cpu_best_tier(void);
+/* The tier in use: the best supported tier at or below BITNET_FORCE_TIER (read once). */
+bn_cpu_tier bn_cpu_active_tier(void);
+/* The best supported tier at or below `cap` (scalar at worst). */
+bn_cpu_tier bn_cpu_tier_capped(bn_cpu_tier cap);
+/* "" when BITNET_FORCE_TIER is unset or honoured as asked; otherwise one sentence saying
+ * what was used instead and why. Static text, valid for the life of the process. */
+const char *bn_cpu_tier_note(void);
+/* Comma-separated feature names seen (e.g. "avx2,fma,f16c,avx512f,...,amx-int8"). */
+const char *bn_cpu_features(void);
+
+/* Streaming-read bandwidth in GB/s (1e9 bytes/s): n_threads threads (>= 1) each read their
+ * share of a `bytes`-sized buffer (allocated, filled, then read 3 times; the best pass counts).
+ * Returns a negative value (with bn_error set) when the buffer cannot be allocated. */
+double bn_measure_read_bandwidth(uint64_t bytes, int n_threads);
+
+#endif

@@ -1,0 +1,456 @@
+/* forward: the transformer forward pass, KV cache and per-state scratch (see forward.h). */
+#include "forward.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kernels/kernels.h"
+#include "util.h"
+
+struct bn_state {
+    const bn_model *m;
+    bn_state_params p;
+    int64_t n_ctx, n_past;
+    int64_t q_dim, kv_dim, max_in;
+    float *k_cache, *v_cache;      /* [n_layer][n_ctx][kv_dim] */
+    float *rope_cos, *rope_sin;    /* [n_ctx][n_rot/2] */
+    /* batch buffers, max_batch rows each */
+    float *x;                      /* [B][n_embd] residual stream */
+    float *h;                      /* [B][max_in] normalised input of a matmul */
+    float *q, *k, *v;              /* [B][q_dim], [B][kv_dim], [B][kv_dim] */
+    float *attn;                   /* [B][q_dim] */
+    float *proj;                   /* [B][n_embd] output of Wo / Wdown */
+    float *gate, *up;              /* [B][n_ff] */
+    void *act_scratch;
+    /* per thread */
+    bn_threadpool *pool;
+    int n_threads;
+    void **row_tmp;
+    float **scores;                /* [n_ctx] attention weights */
+    uint64_t kv_bytes, scratch_bytes;
+    bn_tracer *tracer;
+};
+
+int bn_cpu_count(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+bn_act_quant bn_default_act_quant(const bn_model *m) { return m->all_ternary ? BN_ACT_TOKEN : BN_ACT_NONE; }
+
+void bn_state_default_params(bn_state_params *p) {
+    memset(p, 0, sizeof *p);
+    p->max_batch = 64;
+    p->act_quant = BN_ACT_TOKEN;
+}
+
+/* ---- allocation ---- */
+
+static uint64_t physical_memory(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : (1ull << 32);
+}
+
+static int64_t choose_ctx(const bn_model *m, const bn_state_params *p) {
+    if (p->n_ctx > 0) return p->n_ctx;
+    uint64_t cap = p->max_kv_bytes ? p->max_kv_bytes : physical_memory() / 4;
+    int64_t per_pos = (int64_t)bn_kv_cache_bytes(&m->hp, 1);
+    int64_t n = m->hp.n_ctx_train;
+    if ((uint64_t)(n * per_pos) > cap) n = (int64_t)(cap / (uint64_t)per_pos);
+    return n < 1 ? 1 : n;
+}
+
+static void *state_alloc(bn_state *s, uint64_t bytes, const char *what) {
+    void *ptr = NULL;
+    uint64_t rounded = (bytes + 63) & ~(uint64_t)63;
+    if (posix_memalign(&ptr, 64, rounded ? rounded : 64) != 0) {
+        bn_error(BITNET_ERR_OUT_OF_MEMORY, "out of memory allocating %llu bytes for %s", (unsigned long long)bytes, what);
+        return NULL;
+    }
+    s->scratch_bytes += rounded;
+    return ptr;
+}
+
+static uint64_t max_row_scratch(const bn_model *m) {
+    uint64_t best = bn_linear_row_scratch_bytes(&m->output);
+    for (int l = 0; l < m->hp.n_layer; l++) {
+        const bn_layer *L = &m->layers[l];
+        const bn_linear *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->ffn_gate, &L->ffn_up, &L->ffn_down};
+        for (int i = 0; i < 7; i++) {
+            uint64_t b = bn_linear_row_scratch_bytes(mats[i]);
+            if (b > best) best = b;
+        }
+    }
+    return best;
+}
+
+/* q8k needs every ternary matrix's row length to be a multiple of 256. */
+static int check_act_quant(const bn_model *m, bn_act_quant mode) {
+    if (mode != BN_ACT_Q8K) return 0;
+    for (int l = 0; l < m->hp.n_layer; l++) {
+        const bn_layer *L = &m->layers[l];
+        const bn_linear *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->ffn_gate, &L->ffn_up, &L->ffn_down};
+        for (int i = 0; i < 7; i++)
+            if (mats[i]->ternary && mats[i]->in % BN_QK_K)
+                return bn_error(BITNET_ERR_UNSUPPORTED, "--act-quant q8k needs row lengths that are multiples of 256; %s has %lld",
+                                mats[i]->name, (long long)mats[i]->in);
+    }
+    return 0;
+}
+
+static void fill_rope_tables(bn_state *s) {
+    const bn_hparams *hp = &s->m->hp;
+    int64_t half = hp->n_rot / 2;
+    for (int64_t pos = 0; pos < s->n_ctx; pos++)
+        for (int64_t i = 0; i < half; i++) {
+            double theta = (double)pos * pow((double)hp->rope_base, -2.0 * (double)i / (double)hp->n_rot);
+            s->rope_cos[pos * half + i] = (float)cos(theta);
+            s->rope_sin[pos * half + i] = (float)sin(theta);
+        }
+}
+
+static int alloc_buffers(bn_state *s) {
+    const bn_hparams *hp = &s->m->hp;
+    uint64_t B = (uint64_t)s->p.max_batch, fl = sizeof(float);
+    uint64_t cache = (uint64_t)hp->n_layer * (uint64_t)s->n_ctx * (uint64_t)s->kv_dim * fl;
+    uint64_t half = (uint64_t)hp->n_rot / 2;
+    uint64_t act = 0;
+    for (int mode = 0; mode < 3; mode++) {
+        uint64_t b = bn_act_scratch_bytes((bn_act_quant)mode, (int)B, s->max_in);
+        if (b > act) act = b;
+    }
+    s->k_cache = state_alloc(s, cache, "K cache");
+    s->v_cache = state_alloc(s, cache, "V cache");
+    s->kv_bytes = 2 * cache;
+    s->scratch_bytes -= 2 * ((cache + 63) & ~(uint64_t)63);
+    if (!s->k_cache || !s->v_cache) return BITNET_ERR_OUT_OF_MEMORY;
+    struct { float **dst; uint64_t n; const char *what; } bufs[] = {
+        {&s->rope_cos, (uint64_t)s->n_ctx * half, "RoPE table"}, {&s->rope_sin, (uint64_t)s->n_ctx * half, "RoPE table"},
+        {&s->x, B * (uint64_t)hp->n_embd, "residual"}, {&s->h, B * (uint64_t)s->max_in, "norm output"},
+        {&s->q, B * (uint64_t)s->q_dim, "Q"}, {&s->k, B * (uint64_t)s->kv_dim, "K"}, {&s->v, B * (uint64_t)s->kv_dim, "V"},
+        {&s->attn, B * (uint64_t)s->q_dim, "attention output"}, {&s->proj, B * (uint64_t)hp->n_embd, "projection"},
+        {&s->gate, B * (uint64_t)hp->n_ff, "FFN gate"}, {&s->up, B * (uint64_t)hp->n_ff, "FFN up"}};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (!(*bufs[i].dst = state_alloc(s, bufs[i].n * fl, bufs[i].what))) return BITNET_ERR_OUT_OF_MEMORY;
+    if (!(s->act_scratch = state_alloc(s, act, "activation quantization"))) return BITNET_ERR_OUT_OF_MEMORY;
+    s->row_tmp = bn_calloc((size_t)s->n_threads, sizeof *s->row_tmp, "thread scratch");
+    s->scores = bn_calloc((size_t)s->n_threads, sizeof *s->scores, "thread scratch");
+    if (!s->row_tmp || !s->scores) return BITNET_ERR_OUT_OF_MEMORY;
+    uint64_t row_bytes = max_row_scratch(s->m);
+    for (int i = 0; i < s->n_threads; i++) {
+        if (!(s->row_tmp[i] = state_alloc(s, row_bytes, "row scratch"))) return BITNET_ERR_OUT_OF_MEMORY;
+        if (!(s->scores[i] = state_alloc(s, (uint64_t)s->n_ctx * fl, "attention scores"))) return BITNET_ERR_OUT_OF_MEMORY;
+    }
+    fill_rope_tables(s);
+    return 0;
+}
+
+int bn_state_create(const bn_model *m, const bn_state_params *p, bn_state **out) {
+    *out = NULL;
+    if (!m || !p) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "model and params must not be NULL");
+    int rc = check_act_quant(m, p->act_quant);
+    if (rc) return rc;
+    if (p->n_ctx < 0 || p->n_ctx > (1 << 24))
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "context length %lld is outside 1..%d", (long long)p->n_ctx, 1 << 24);
+    bn_state *s = bn_calloc(1, sizeof *s, "state");
+    if (!s) return BITNET_ERR_OUT_OF_MEMORY;
+    s->m = m;
+    s->p = *p;
+    if (s->p.max_batch <= 0) s->p.max_batch = 64;
+    s->n_threads = p->n_threads > 0 ? p->n_threads : bn_cpu_count();
+    s->n_ctx = choose_ctx(m, p);
+    s->q_dim = m->hp.n_head * m->hp.head_dim;
+    s->kv_dim = m->hp.n_head_kv * m->hp.head_dim;
+    s->max_in = m->hp.n_embd > s->q_dim ? m->hp.n_embd : s->q_dim;
+    if (m->hp.n_ff > s->max_in) s->max_in = m->hp.n_ff;
+    s->tracer = p->tracer;
+    rc = alloc_buffers(s);
+    if (!rc && s->n_threads > 1 && !(s->pool = bn_threadpool_create(s->n_threads))) rc = bn_last_error_status();
+    if (rc) {
+        bn_state_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void bn_state_free(bn_state *s) {
+    if (!s) return;
+    bn_threadpool_free(s->pool);
+    float **bufs[] = {&s->k_cache, &s->v_cache, &s->rope_cos, &s->rope_sin, &s->x, &s->h, &s->q, &s->k,
+                      &s->v, &s->attn, &s->proj, &s->gate, &s->up};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(*bufs[i]);
+    free(s->act_scratch);
+    for (int i = 0; s->row_tmp && i < s->n_threads; i++) free(s->row_tmp[i]);
+    for (int i = 0; s->scores && i < s->n_threads; i++) free(s->scores[i]);
+    free(s->row_tmp);
+    free(s->scores);
+    free(s);
+}
+
+void bn_state_reset(bn_state *s) { s->n_past = 0; }
+
+int bn_state_truncate(bn_state *s, int64_t n_keep) {
+    if (n_keep < 0 || n_keep > s->n_past)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "cannot keep %lld positions of %lld", (long long)n_keep, (long long)s->n_past);
+    s->n_past = n_keep;
+    return 0;
+}
+
+int64_t bn_state_n_past(const bn_state *s) { return s->n_past; }
+int64_t bn_state_n_ctx(const bn_state *s) { return s->n_ctx; }
+int bn_state_n_threads(const bn_state *s) { return s->n_threads; }
+bn_act_quant bn_state_act_quant(const bn_state *s) { return s->p.act_quant; }
+uint64_t bn_state_kv_bytes(const bn_state *s) { return s->kv_bytes; }
+uint64_t bn_state_scratch_bytes(const bn_state *s) { return s->scratch_bytes; }
+void bn_state_set_tracer(bn_state *s, bn_tracer *t, int seq_id) {
+    s->tracer = t;
+    s->p.seq_id = seq_id;
+}
+
+/* ---- elementwise pieces ---- */
+
+/* y = x / sqrt(mean(x^2) + eps) * g, the sum of squares in double. */
+static void rmsnorm(float *y, const float *x, const float *g, int64_t n, float eps) {
+    double ss = 0.0;
+    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];
+    float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale * g[i];
+}
+
+static void rmsnorm_rows(float *y, const float *x, const float *g, int n_rows, int64_t n, float eps) {
+    for (int t = 0; t < n_rows; t++) rmsnorm(y + t * n, x + t * n, g, n, eps);
+}
+
+/* NEOX RoPE: in each head, dimension i pairs with i + n_rot/2. */
+static void rope(const bn_state *s, float *v, int n_rows, int64_t n_heads) {
+    const bn_hparams *hp = &s->m->hp;
+    int64_t half = hp->n_rot / 2, hd = hp->head_dim;
+    for (int t = 0; t < n_rows; t++) {
+        const float *c = s->rope_cos + (s->n_past + t) * half, *sn = s->rope_sin + (s->n_past + t) * half;
+        for (int64_t h = 0; h < n_heads; h++) {
+            float *x = v + (t * n_heads + h) * hd;
+            for (int64_t i = 0; i < half; i++) {
+                float x0 = x[i], x1 = x[i + half];
+                x[i] = x0 * c[i] - x1 * sn[i];
+                x[i + half] = x0 * sn[i] + x1 * c[i];
+            }
+        }
+    }
+}
+
+static void ffn_activate(bn_ffn_act act, float *gate, const float *up, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float g = gate[i];
+        float a = act == BN_FFN_SILU ? g / (1.0f + expf(-g)) : (g > 0.0f ? g * g : 0.0f);
+        gate[i] = a * up[i];
+    }
+}
+
+static void trace(bn_state *s, int layer, int stage, const float *data, int n_rows, int64_t dim) {
+    if (!s->tracer) return;
+    const char *name = bn_trace_stage_name(stage);
+    if (!bn_tracer_wants(s->tracer, layer, name)) return;
+    for (int t = 0; t < n_rows; t++)
+        bn_tracer_record(s->tracer, layer, name, (int)(s->n_past + t), t, s->p.seq_id, data + t * dim, &dim, 1);
+}
+
+/* ---- parallel matmuls ---- */
+
+typedef struct {
+    const bn_linear *w[3];
+    float *y[3];
+    int n_w;
+    const bn_act *a;
+    void **row_tmp;
+} linear_job;
+
+static void linear_job_run(void *ctx, int i, int n) {
+    const linear_job *job = ctx;
+    for (int j = 0; j < job->n_w; j++) {
+        long long m0, m1;
+        bn_split_range(job->w[j]->out, i, n, bn_kernel_row_align(), &m0, &m1);
+        if (m0 < m1) bn_linear_apply_rows(job->w[j], job->a, job->y[j], job->w[j]->out, m0, m1, job->row_tmp[i]);
+    }
+}
+
+/* Y_j = X W_j^T for up to three matrices reading the same input x [n][K] (one quantization,
+ * one fork/join). mode applies to ternary matrices. */
+static int linear_multi(bn_state *s, const bn_linear *const *w, float *const *y, int n_w, const float *x, int n, bn_act_quant mode) {
+    bn_act a;
+    int rc = bn_act_prepare(&a, w[0]->ternary ? mode : BN_ACT_NONE, x, n, w[0]->in, s->act_scratch);
+    if (rc) return rc;
+    linear_job job = {.n_w = n_w, .a = &a, .row_tmp = s->row_tmp};
+    for (int j = 0; j < n_w; j++) {
+        job.w[j] = w[j];
+        job.y[j] = y[j];
+    }
+    bn_threadpool_run(s->pool, linear_job_run, &job);
+    return 0;
+}
+
+static int linear1(bn_state *s, const bn_linear *w, float *y, const float *x, int n) {
+    return linear_multi(s, &w, &y, 1, x, n, s->p.act_quant);
+}
+
+/* ---- attention ---- */
+
+typedef struct {
+    bn_state *s;
+    int layer, n;
+} attn_job;
+
+/* Output for token t, head h: softmax over positions 0..pos of q.k / sqrt(head_dim), times V. */
+static void attend_one(bn_state *s, int layer, int t, int64_t h, float *scores) {
+    const bn_hparams *hp = &s->m->hp;
+    int64_t hd = hp->head_dim, pos = s->n_past + t, kvh = h / (hp->n_head / hp->n_head_kv);
+    const float *q = s->q + t * s->q_dim + h * hd;
+    const float *kc = s->k_cache + (int64_t)layer * s->n_ctx * s->kv_dim + kvh * hd;
+    const float *vc = s->v_cache + (int64_t)layer * s->n_ctx * s->kv_dim + kvh * hd;
+    float scale = 1.0f / sqrtf((float)hd), mx = -INFINITY;
+    for (int64_t p = 0; p <= pos; p++) {
+        const float *k = kc + p * s->kv_dim;
+        float dot = 0.0f;
+        for (int64_t i = 0; i < hd; i++) dot += q[i] * k[i];
+        scores[p] = dot * scale;
+        mx = fmaxf(mx, scores[p]);
+    }
+    float sum = 0.0f;
+    for (int64_t p = 0; p <= pos; p++) {
+        scores[p] = expf(scores[p] - mx);
+        sum += scores[p];
+    }
+    float *out = s->attn + t * s->q_dim + h * hd;
+    memset(out, 0, (size_t)hd * sizeof(float));
+    for (int64_t p = 0; p <= pos; p++) {
+        const float *v = vc + p * s->kv_dim;
+        float w = scores[p] / sum;
+        for (int64_t i = 0; i < hd; i++) out[i] += w * v[i];
+    }
+}
+
+static void attn_job_run(void *ctx, int i, int n) {
+    const attn_job *job = ctx;
+    int64_t n_head = job->s->m->hp.n_head;
+    long long b, e;
+    bn_split_range((long long)job->n * n_head, i, n, 1, &b, &e);
+    for (long long w = b; w < e; w++) attend_one(job->s, job->layer, (int)(w / n_head), w % n_head, job->s->scores[i]);
+}
+
+/* ---- the layer ---- */
+
+static int attention_block(bn_state *s, int l, int n) {
+    const bn_model *m = s->m;
+    const bn_layer *L = &m->layers[l];
+    const bn_hparams *hp = &m->hp;
+    rmsnorm_rows(s->h, s->x, L->attn_norm, n, hp->n_embd, hp->rms_eps);
+    trace(s, l, BN_TRACE_ATTN_NORM, s->h, n, hp->n_embd);
+    const bn_linear *qkv[3] = {&L->wq, &L->wk, &L->wv};
+    float *out[3] = {s->q, s->k, s->v};
+    int rc = linear_multi(s, qkv, out, 3, s->h, n, s->p.act_quant);
+    if (rc) return rc;
+    trace(s, l, BN_TRACE_Q_PROJ, s->q, n, s->q_dim);
+    trace(s, l, BN_TRACE_K_PROJ, s->k, n, s->kv_dim);
+    trace(s, l, BN_TRACE_V_PROJ, s->v, n, s->kv_dim);
+    rope(s, s->q, n, hp->n_head);
+    rope(s, s->k, n, hp->n_head_kv);
+    trace(s, l, BN_TRACE_Q_ROPE, s->q, n, s->q_dim);
+    trace(s, l, BN_TRACE_K_ROPE, s->k, n, s->kv_dim);
+    uint64_t row = (uint64_t)s->kv_dim * sizeof(float);
+    float *kc = s->k_cache + ((int64_t)l * s->n_ctx + s->n_past) * s->kv_dim;
+    float *vc = s->v_cache + ((int64_t)l * s->n_ctx + s->n_past) * s->kv_dim;
+    memcpy(kc, s->k, row * (uint64_t)n);
+    memcpy(vc, s->v, row * (uint64_t)n);
+    attn_job job = {s, l, n};
+    bn_threadpool_run(s->pool, attn_job_run, &job);
+    trace(s, l, BN_TRACE_ATTN, s->attn, n, s->q_dim);
+    rmsnorm_rows(s->h, s->attn, L->attn_sub_norm, n, s->q_dim, hp->rms_eps);
+    trace(s, l, BN_TRACE_ATTN_SUB_NORM, s->h, n, s->q_dim);
+    if ((rc = linear1(s, &L->wo, s->proj, s->h, n))) return rc;
+    trace(s, l, BN_TRACE_ATTN_OUT, s->proj, n, hp->n_embd);
+    for (int64_t i = 0; i < n * hp->n_embd; i++) s->x[i] += s->proj[i];
+    return 0;
+}
+
+static int ffn_block(bn_state *s, int l, int n) {
+    const bn_model *m = s->m;
+    const bn_layer *L = &m->layers[l];
+    const bn_hparams *hp = &m->hp;
+    rmsnorm_rows(s->h, s->x, L->ffn_norm, n, hp->n_embd, hp->rms_eps);
+    trace(s, l, BN_TRACE_FFN_NORM, s->h, n, hp->n_embd);
+    const bn_linear *gu[2] = {&L->ffn_gate, &L->ffn_up};
+    float *out[2] = {s->gate, s->up};
+    int rc = linear_multi(s, gu, out, 2, s->h, n, s->p.act_quant);
+    if (rc) return rc;
+    trace(s, l, BN_TRACE_FFN_GATE, s->gate, n, hp->n_ff);
+    trace(s, l, BN_TRACE_FFN_UP, s->up, n, hp->n_ff);
+    ffn_activate(hp->ffn_act, s->gate, s->up, n * hp->n_ff);
+    trace(s, l, BN_TRACE_FFN_ACT, s->gate, n, hp->n_ff);
+    rmsnorm_rows(s->h, s->gate, L->ffn_sub_norm, n, hp->n_ff, hp->rms_eps);
+    trace(s, l, BN_TRACE_FFN_SUB_NORM, s->h, n, hp->n_ff);
+    if ((rc = linear1(s, &L->ffn_down, s->proj, s->h, n))) return rc;
+    trace(s, l, BN_TRACE_FFN_OUT, s->proj, n, hp->n_embd);
+    for (int64_t i = 0; i < n * hp->n_embd; i++) s->x[i] += s->proj[i];
+    trace(s, l, BN_TRACE_LAYER_OUT, s->x, n, hp->n_embd);
+    return 0;
+}
+
+/* Runs one chunk of n <= max_batch tokens; logits for rows [first_logit, n) go to `logits`. */
+static int eval_chunk(bn_state *s, const int32_t *tokens, int n, float *logits, int first_logit) {
+    const bn_model *m = s->m;
+    const bn_hparams *hp = &m->hp;
+    for (int t = 0; t < n; t++) bn_linear_dequant_row(&m->tok_embd, tokens[t], s->x + t * hp->n_embd);
+    trace(s, -1, BN_TRACE_EMBED, s->x, n, hp->n_embd);
+    int rc;
+    for (int l = 0; l < hp->n_layer; l++)
+        if ((rc = attention_block(s, l, n)) || (rc = ffn_block(s, l, n))) return rc;
+    if (logits && first_logit < n) {
+        int rows = n - first_logit;
+        float *normed = s->h;
+        rmsnorm_rows(normed, s->x + first_logit * hp->n_embd, m->output_norm, rows, hp->n_embd, hp->rms_eps);
+        int64_t saved = s->n_past;
+        s->n_past += first_logit; /* trace positions of the rows computed */
+        trace(s, -1, BN_TRACE_OUTPUT_NORM, normed, rows, hp->n_embd);
+        rc = linear_multi(s, (const bn_linear *const[]){&m->output}, (float *const[]){logits}, 1, normed, rows, BN_ACT_NONE);
+        if (!rc) trace(s, -1, BN_TRACE_LOGITS, logits, rows, hp->n_vocab);
+        s->n_past = saved;
+        if (rc) return rc;
+    }
+    s->n_past += n;
+    return 0;
+}
+
+int bn_state_eval(bn_state *s, const int32_t *tokens, int n, float *logits, bool all_logits) {
+    if (!s || (!tokens && n > 0) || n < 0) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "invalid arguments to eval");
+    if (n == 0) return 0;
+    if (s->n_past + n > s->n_ctx)
+        return bn_error(BITNET_ERR_CONTEXT_EXCEEDED, "context overflow: %lld positions used + %d new tokens > context length %lld",
+                        (long long)s->n_past, n, (long long)s->n_ctx);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= s->m->hp.n_vocab)
+            return bn_error(BITNET_ERR_INVALID_ARGUMENT, "token id %d at index %d is outside the vocabulary (0..%lld)",
+                            tokens[i], i, (long long)s->m->hp.n_vocab - 1);
+    int64_t start = s->n_past;
+    for (int done = 0; done < n;) {
+        int chunk = n - done < s->p.max_batch ? n - done : s->p.max_batch;
+        bool last_chunk = done + chunk == n;
+        float *out = NULL;
+        int first = chunk;
+        if (logits && all_logits) {
+            out = logits + (int64_t)done * s->m->hp.n_vocab;
+            first = 0;
+        } else if (logits && last_chunk) {
+            out = logits;
+            first = chunk - 1;
+        }
+        int rc = eval_chunk(s, tokens + done, chunk, out, first);
+        if (rc) {
+            s->n_past = start; /* a failed eval leaves the sequence as it was */
+            return rc;
+        }
+        done += chunk;
+    }
+    return 0;
+}

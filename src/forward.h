@@ -1,0 +1,63 @@
+/* forward: the transformer forward pass over one sequence, with its KV cache.
+ *
+ * Per layer (FORMATS.md), x being the residual stream [n_embd] per token:
+ *   h = RMSNorm(x, attn_norm); Q = Wq h, K = Wk h, V = Wv h; NEOX RoPE on Q and K;
+ *   a = causal GQA attention (scale 1/sqrt(head_dim)); a = RMSNorm(a, attn_sub_norm); x += Wo a
+ *   h = RMSNorm(x, ffn_norm); f = act(Wgate h) * (Wup h); f = RMSNorm(f, ffn_sub_norm); x += Wdown f
+ * then logits = LMhead(RMSNorm(x, output_norm)).
+ *
+ * A state owns everything a sequence needs: the KV cache (f32, [layer][pos][n_head_kv*head_dim]
+ * for K and for V), scratch for a batch of up to max_batch tokens, per-thread scratch and the
+ * thread pool. All of it is allocated by bn_state_create; evaluation allocates nothing.
+ * One state must not be used from two threads at once; states over one model are independent. */
+#ifndef BITNET_FORWARD_H
+#define BITNET_FORWARD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "linear.h"
+#include "model.h"
+#include "threadpool.h"
+#include "trace.h"
+
+typedef struct bn_state_params {
+    int64_t n_ctx;            /* <= 0: the model's context, capped by max_kv_bytes */
+    int max_batch;            /* tokens per forward chunk (prefill is split into chunks); <= 0: 64 */
+    int n_threads;            /* <= 0: number of online CPUs */
+    bn_act_quant act_quant;   /* numerics for ternary weights */
+    uint64_t max_kv_bytes;    /* cap for the default context; 0: a quarter of physical memory */
+    bn_tracer *tracer;        /* optional, not owned */
+    int seq_id;               /* recorded in traces */
+} bn_state_params;
+
+typedef struct bn_state bn_state;
+
+void bn_state_default_params(bn_state_params *p);
+int bn_state_create(const bn_model *m, const bn_state_params *p, bn_state **out);
+void bn_state_free(bn_state *s); /* NULL ok */
+
+/* Evaluates tokens at positions n_past .. n_past+n-1 and appends them to the cache.
+ * logits: NULL (none wanted), or [n][n_vocab] when all_logits, else [n_vocab] for the last
+ * token only. Fails with BITNET_ERR_CONTEXT_EXCEEDED (and changes nothing) when the tokens
+ * do not fit, BITNET_ERR_INVALID_ARGUMENT for ids outside the vocabulary. */
+int bn_state_eval(bn_state *s, const int32_t *tokens, int n, float *logits, bool all_logits);
+/* Forgets the sequence (n_past = 0); the cache memory is kept. */
+void bn_state_reset(bn_state *s);
+/* Drops the positions from n_keep on (n_keep <= n_past). */
+int bn_state_truncate(bn_state *s, int64_t n_keep);
+
+int64_t bn_state_n_past(const bn_state *s);
+int64_t bn_state_n_ctx(const bn_state *s);
+int bn_state_n_threads(const bn_state *s);
+bn_act_quant bn_state_act_quant(const bn_state *s);
+uint64_t bn_state_kv_bytes(const bn_state *s);
+uint64_t bn_state_scratch_bytes(const bn_state *s);
+void bn_state_set_tracer(bn_state *s, bn_tracer *t, int seq_id);
+
+/* Default numerics for a model: token for ternary weights, none for float weights. */
+bn_act_quant bn_default_act_quant(const bn_model *m);
+/* Number of online CPUs (>= 1). */
+int bn_cpu_count(void);
+
+#endif

@@ -1,0 +1,89 @@
+/* dispatch: the only place that maps the CPU tier (cpu.h) to kernel tables, resolved once,
+ * and the routing of bn_kernel_linear_apply to a table's kernels. */
+#include <pthread.h>
+
+#include "kernel_impl.h"
+#include "kernels.h"
+#include "util.h"
+
+static const bn_kernel_table scalar_table = {BN_TIER_SCALAR, "scalar", NULL, NULL, NULL};
+
+const bn_kernel_table *bn_kernels_for_tier(bn_cpu_tier t) {
+    if (t == BN_TIER_SCALAR) return &scalar_table;
+    if (!bn_cpu_has_tier(t)) return NULL;
+#if defined(__x86_64__)
+    switch (t) {
+    case BN_TIER_AVX2: return &bn_kernels_avx2;
+    case BN_TIER_AVXVNNI: return &bn_kernels_avxvnni;
+    case BN_TIER_AVX512: return &bn_kernels_avx512;
+    case BN_TIER_AMX: return &bn_kernels_amx;
+    default: break;
+    }
+#endif
+    return NULL;
+}
+
+static const bn_kernel_table *g_active;
+static pthread_once_t g_active_once = PTHREAD_ONCE_INIT;
+
+static void choose_active(void) {
+    const bn_kernel_table *k = bn_kernels_for_tier(bn_cpu_active_tier());
+    g_active = k ? k : &scalar_table;
+}
+
+const bn_kernel_table *bn_kernels_active(void) {
+    pthread_once(&g_active_once, choose_active);
+    return g_active;
+}
+
+const char *bn_kernel_tier_name(void) { return bn_kernels_active()->name; }
+
+int64_t bn_kernel_row_align(void) { return BN_TILE_ROWS; }
+
+uint64_t bn_kernel_row_scratch_bytes(const bn_linear *w) {
+    (void)w;
+    return 0;
+}
+
+static bool packable(const bn_linear *w) {
+    if (w->type == BN_TYPE_TQ1_0 || w->type == BN_TYPE_TQ2_0) return w->in % BN_QK_K == 0;
+    return w->type == BN_TYPE_I2_S && w->in % BN_QK_K == 0; /* tiles pair I2_S blocks */
+}
+
+int bn_kernel_linear_pack(bn_linear *w) {
+    if (w->packed || !w->ternary || !packable(w) || !bn_kernels_active()->ternary_token) return 0;
+    bn_ternary_tiles *p = bn_ternary_tiles_build(w);
+    if (!p) return bn_last_error_status();
+    w->packed = p;
+    return 0;
+}
+
+void bn_kernel_linear_unpack(bn_linear *w) {
+    if (!w) return;
+    bn_ternary_tiles_free(w->packed);
+    w->packed = NULL;
+}
+
+uint64_t bn_kernel_packed_bytes(const bn_linear *w) {
+    return w && w->packed ? ((const bn_ternary_tiles *)w->packed)->bytes : 0;
+}
+
+bool bn_kernel_linear_apply_with(const bn_kernel_table *k, const bn_linear *w, const bn_act *a,
+                                 float *y, int64_t ldy, int64_t m0, int64_t m1) {
+    if (!k || a->K != w->in || m0 < 0 || m1 > w->out || m0 > m1) return false;
+    if (!w->ternary) return k->float_rows && k->float_rows(w, a, y, ldy, m0, m1);
+    const bn_ternary_tiles *p = w->packed;
+    bn_ternary_kernel fn = a->mode == BN_ACT_TOKEN ? k->ternary_token
+                         : a->mode == BN_ACT_Q8K   ? k->ternary_q8k
+                                                   : NULL;
+    if (!p || !fn || p->M != w->out || p->K != w->in) return false;
+    bn_ternary_job job = {p, a, y, ldy, m0, m1, 0, a->n, w->uniform_scale, w->scale, w->out_scale};
+    if (m0 < m1 && a->n > 0) fn(&job);
+    return true;
+}
+
+bool bn_kernel_linear_apply(const bn_linear *w, const bn_act *a, float *y, long long ldy,
+                            long long m0, long long m1, void *row_tmp) {
+    (void)row_tmp;
+    return bn_kernel_linear_apply_with(bn_kernels_active(), w, a, y, ldy, m0, m1);
+}

@@ -1,0 +1,88 @@
+/* float_avx2: y = W x for float-type weights (F32, F16, BF16, Q8_0) with AVX2 + FMA + F16C
+ * (the avx2 and avxvnni tiers). Same loop shape as float_avx512.c at 8 lanes; a tail of
+ * K % 16 weights goes through zero-padded copies. Float sums are reordered vs the reference. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernel_impl.h"
+#include "util.h"
+
+#define BN_INLINE static inline __attribute__((always_inline))
+
+/* 8 weights of `row` from element k (a multiple of 8). */
+BN_INLINE __m256 load8(const uint8_t *row, uint32_t type, int64_t k) {
+    switch (type) {
+    case BN_TYPE_F16: return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + 2 * k)));
+    case BN_TYPE_BF16:
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(row + 2 * k))), 16));
+    case BN_TYPE_Q8_0: { /* K % 32 == 0: 8-groups never straddle blocks */
+        const bn_block_q8_0 *b = (const bn_block_q8_0 *)row + k / 32;
+        __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b->qs + k % 32))));
+        return _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b->d)), q);
+    }
+    default: return _mm256_loadu_ps((const float *)row + k);
+    }
+}
+
+static float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+BN_INLINE void dot_tokens(const uint8_t *row, uint32_t type, int64_t K, const float *const *x, int nt, float *out) {
+    __m256 acc[4][2];
+    for (int t = 0; t < nt; t++) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+        __m256 w0 = load8(row, type, k), w1 = load8(row, type, k + 8);
+        for (int t = 0; t < nt; t++) {
+            acc[t][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[t] + k), acc[t][0]);
+            acc[t][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x[t] + k + 8), acc[t][1]);
+        }
+    }
+    if (k < K) { /* F32/F16/BF16 only (Q8_0 rows are whole 32-blocks): pad to 16 with zeros */
+        int64_t rest = K - k, elt = type == BN_TYPE_F32 ? 4 : 2;
+        uint8_t wpad[64] = {0};
+        memcpy(wpad, row + k * elt, (size_t)(rest * elt));
+        __m256 w0 = load8(wpad, type, 0), w1 = load8(wpad, type, 8);
+        for (int t = 0; t < nt; t++) {
+            float xpad[16] = {0};
+            memcpy(xpad, x[t] + k, (size_t)rest * sizeof(float));
+            acc[t][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xpad), acc[t][0]);
+            acc[t][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xpad + 8), acc[t][1]);
+        }
+    }
+    for (int t = 0; t < nt; t++) out[t] = hsum8(_mm256_add_ps(acc[t][0], acc[t][1]));
+}
+
+BN_INLINE void rows_of_type(const bn_linear *w, uint32_t type, const bn_act *a, float *y, int64_t ldy, int64_t m0, int64_t m1) {
+    int64_t K = w->in;
+    for (int64_t m = m0; m < m1; m++) {
+        const uint8_t *row = w->data + (uint64_t)m * w->row_bytes;
+        for (int t = 0; t < a->n; t += 4) {
+            const float *x[4];
+            float out[4];
+            int nt = a->n - t < 4 ? a->n - t : 4;
+            for (int i = 0; i < nt; i++) x[i] = a->x + (int64_t)(t + i) * K;
+            switch (nt) {
+            case 1: dot_tokens(row, type, K, x, 1, out); break;
+            case 2: dot_tokens(row, type, K, x, 2, out); break;
+            case 3: dot_tokens(row, type, K, x, 3, out); break;
+            default: dot_tokens(row, type, K, x, 4, out); break;
+            }
+            for (int i = 0; i < nt; i++) y[(int64_t)(t + i) * ldy + m] = out[i] * w->out_scale;
+        }
+    }
+}
+
+bool bn_float_rows_avx2(const bn_linear *w, const bn_act *a, float *y, int64_t ldy, int64_t m0, int64_t m1) {
+    switch (w->type) {
+    case BN_TYPE_F32: rows_of_type(w, BN_TYPE_F32, a, y, ldy, m0, m1); return true;
+    case BN_TYPE_F16: rows_of_type(w, BN_TYPE_F16, a, y, ldy, m0, m1); return true;
+    case BN_TYPE_BF16: rows_of_type(w, BN_TYPE_BF16, a, y, ldy, m0, m1); return true;
+    case BN_TYPE_Q8_0: rows_of_type(w, BN_TYPE_Q8_0, a, y, ldy, m0, m1); return true;
+    default: return false;
+    }
+}

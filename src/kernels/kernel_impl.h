@@ -1,0 +1,95 @@
+/* kernel_impl: what the tier files and the dispatcher share (internal to src/kernels and the
+ * tests): the packed ternary layout, the job a kernel receives, and the per-tier tables.
+ *
+ * Packed ternary layout ("tiles"): rows are grouped 16 at a time (the last tile padded with
+ * zero weights); K is cut into 64-weight chunks. One chunk of one tile is 256 bytes holding
+ * 16 rows x 64 codes c in {0,1,2} (weight c - 1), 2 bits each:
+ *     byte b (0..255), bits 2s..2s+1 (s = 0..3)  <->  row  (b % 64) / 4,
+ *                                                     k    16 s + 4 (b / 64) + b % 4
+ * so that ((bytes[64p .. 64p+63] >> 2s) & 3) is a vector whose 32-bit lane m holds row m's
+ * codes for the 4 consecutive inputs k = 16s + 4p .. +3. That is the operand shape of the
+ * int8 dot instructions (vpdpbusd / pmaddubsw: lane = output row, one broadcast 4-byte group
+ * of activations) and, byte for byte, the VNNI "B" tile layout of AMX: no horizontal sums.
+ * Tiles follow each other: codes[(tile * n_chunks + chunk) * 256]. */
+#ifndef BITNET_KERNEL_IMPL_H
+#define BITNET_KERNEL_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cpu.h"
+#include "linear.h"
+
+#define BN_TILE_ROWS 16
+#define BN_CHUNK_K 64
+#define BN_CHUNK_BYTES 256
+
+typedef struct bn_ternary_tiles {
+    int64_t M, K;
+    int64_t n_tiles;      /* ceil(M / 16) */
+    int64_t n_chunks;     /* K / 64 */
+    int64_t n_blocks;     /* K / 256 */
+    uint8_t *codes;       /* [n_tiles][n_chunks][256], 64-byte aligned */
+    float *block_d;       /* non-uniform TQ only: [n_tiles][n_blocks][16] block scales, else NULL */
+    uint64_t bytes;       /* codes + block_d */
+} bn_ternary_tiles;
+
+/* One ternary call: rows [m0, m1) of tokens [t0, t1). */
+typedef struct bn_ternary_job {
+    const bn_ternary_tiles *p;
+    const bn_act *a;
+    float *y;
+    int64_t ldy, m0, m1;
+    int t0, t1;
+    bool uniform;         /* one scale: `scale` (I2_S, uniform TQ) */
+    float scale;
+    float out_scale;
+} bn_ternary_job;
+
+typedef void (*bn_ternary_kernel)(const bn_ternary_job *job);
+/* Float-weight rows [m0, m1) of every token (F32, F16, BF16, Q8_0); false for other types. */
+typedef bool (*bn_float_kernel)(const bn_linear *w, const bn_act *a, float *y, int64_t ldy,
+                                int64_t m0, int64_t m1);
+
+typedef struct bn_kernel_table {
+    bn_cpu_tier tier;
+    const char *name;
+    bn_ternary_kernel ternary_token; /* NULL: not covered at this tier */
+    bn_ternary_kernel ternary_q8k;
+    bn_float_kernel float_rows;
+} bn_kernel_table;
+
+/* The table of tier t, or NULL when this CPU lacks it (or this build has no code for it). */
+const bn_kernel_table *bn_kernels_for_tier(bn_cpu_tier t);
+/* The table in use (bn_cpu_active_tier), resolved once. */
+const bn_kernel_table *bn_kernels_active(void);
+/* bn_kernel_linear_apply with an explicit table (tests force tiers through this). */
+bool bn_kernel_linear_apply_with(const bn_kernel_table *k, const bn_linear *w, const bn_act *a,
+                                 float *y, int64_t ldy, int64_t m0, int64_t m1);
+
+/* Builds / frees the tile layout of a ternary weight (pack.c). */
+bn_ternary_tiles *bn_ternary_tiles_build(const bn_linear *w);
+void bn_ternary_tiles_free(bn_ternary_tiles *p);
+
+/* Shared epilogue: writes the tile's 16 row values v[] for token t into y, keeping only rows
+ * inside [m0, m1). */
+static inline void bn_store_tile_rows(const bn_ternary_job *j, int64_t tile, int t, const float v[BN_TILE_ROWS]) {
+    int64_t r0 = tile * BN_TILE_ROWS;
+    int64_t lo = j->m0 > r0 ? j->m0 : r0, hi = j->m1 < r0 + BN_TILE_ROWS ? j->m1 : r0 + BN_TILE_ROWS;
+    float *yt = j->y + (int64_t)t * j->ldy;
+    for (int64_t m = lo; m < hi; m++) yt[m] = v[m - r0];
+}
+
+/* Per-tier tables (defined in the tier files on x86-64). */
+extern const bn_kernel_table bn_kernels_avx2;
+extern const bn_kernel_table bn_kernels_avxvnni;
+extern const bn_kernel_table bn_kernels_avx512;
+extern const bn_kernel_table bn_kernels_amx;
+/* Shared between tiers: AVX2 float rows (avxvnni reuses them), AVX-512 ternary kernels
+ * (amx uses them for token tails and q8k). */
+bool bn_float_rows_avx2(const bn_linear *w, const bn_act *a, float *y, int64_t ldy, int64_t m0, int64_t m1);
+bool bn_float_rows_avx512(const bn_linear *w, const bn_act *a, float *y, int64_t ldy, int64_t m0, int64_t m1);
+void bn_ternary_token_avx512(const bn_ternary_job *j);
+void bn_ternary_q8k_avx512(const bn_ternary_job *j);
+
+#endif

@@ -1,0 +1,40 @@
+/* kernels: the fast paths behind linear.h, chosen once at start-up by CPU tier (cpu.h).
+ * linear.c calls bn_kernel_linear_apply() first and falls back to its scalar reference when
+ * it returns false. bn_kernel_linear_pack() builds w->packed at load time.
+ *
+ * Agreement with bn_linear_apply_rows_ref (docs/KERNELS.md):
+ *   ternary, token mode   bit-identical (exact int32 dot, then the reference's float ops)
+ *   ternary, q8k mode     bit-identical (exact per-block int sums; each SIMD lane is one row,
+ *                         so the float sum runs in the reference's block order)
+ *   ternary, none mode    not covered (returns false: the reference computes it)
+ *   float weights         within ~1e-5 relative to sum_k |x_k w_k| (reordered float sums)
+ * Threading is the caller's: a call computes rows [m0, m1) of every token and allocates
+ * nothing. Row ranges that start at multiples of bn_kernel_row_align() avoid recomputing
+ * the 16-row tiles two threads share. */
+#ifndef BITNET_KERNELS_H
+#define BITNET_KERNELS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "linear.h"
+
+/* Repacks a ternary weight (I2_S with K % 256 == 0, TQ1_0, TQ2_0) into 16-row tiles and sets
+ * w->packed, when the tier in use has ternary kernels; other weights are left alone. Returns
+ * 0 (also when it chose not to pack) or a negative status with bn_error set. */
+int bn_kernel_linear_pack(bn_linear *w);
+void bn_kernel_linear_unpack(bn_linear *w);
+/* Bytes held by w->packed (0 when not packed). */
+uint64_t bn_kernel_packed_bytes(const bn_linear *w);
+/* Extra per-thread scratch the kernels need beyond bn_linear_row_scratch_bytes: 0 today. */
+uint64_t bn_kernel_row_scratch_bytes(const bn_linear *w);
+/* Row-split granularity that keeps tiles whole (16). */
+int64_t bn_kernel_row_align(void);
+/* Computes what bn_linear_apply_rows_ref computes (within the documented tolerance) and
+ * returns true, or returns false when no fast kernel covers this case. */
+bool bn_kernel_linear_apply(const bn_linear *w, const bn_act *a, float *y, long long ldy,
+                            long long m0, long long m1, void *row_tmp);
+/* Name of the tier in use ("scalar", "avx2", "avxvnni", "avx512", "amx"). */
+const char *bn_kernel_tier_name(void);
+
+#endif

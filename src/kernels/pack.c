@@ -1,0 +1,107 @@
+/* pack: builds the 16-row tile layout of kernel_impl.h from I2_S, TQ2_0 and TQ1_0 weights,
+ * once per weight at load time. Portable C; ~1 ns per weight is the budget (the 2B-4T
+ * model's 1.1e9 ternary weights). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel_impl.h"
+#include "ternary.h"
+#include "util.h"
+
+/* Codes 0..2 of row m (K of them) into c; block scales (TQ types) into d[K/256]. */
+static void decode_row_codes(const bn_linear *w, int64_t m, uint8_t *c, float *d) {
+    const uint8_t *row = w->data + (uint64_t)m * w->row_bytes;
+    int64_t K = w->in;
+    if (w->type == BN_TYPE_I2_S) { /* weight j of a 128-block: byte j % 32, shift 6 - 2 (j / 32) */
+        for (int64_t blk = 0; blk < K / BN_I2S_BLOCK; blk++, row += 32, c += BN_I2S_BLOCK)
+            for (int g = 0; g < 4; g++)
+                for (int j = 0; j < 32; j++) c[32 * g + j] = (uint8_t)((row[j] >> (6 - 2 * g)) & 3);
+        return;
+    }
+    for (int64_t blk = 0; blk < K / BN_QK_K; blk++, c += BN_QK_K) {
+        if (w->type == BN_TYPE_TQ2_0) { /* qs[32h + j] holds weights 128h + j + 32n at bits 2n */
+            const bn_block_tq2_0 *b = (const bn_block_tq2_0 *)row + blk;
+            for (int h = 0; h < 2; h++)
+                for (int n = 0; n < 4; n++)
+                    for (int j = 0; j < 32; j++) c[128 * h + 32 * n + j] = (uint8_t)((b->qs[32 * h + j] >> (2 * n)) & 3);
+            d[blk] = bn_f16_to_f32(b->d);
+        } else {
+            const bn_block_tq1_0 *b = (const bn_block_tq1_0 *)row + blk;
+            int8_t t[BN_QK_K];
+            bn_tq1_0_decode(b, t);
+            for (int k = 0; k < BN_QK_K; k++) c[k] = (uint8_t)(t[k] + 1);
+            d[blk] = bn_f16_to_f32(b->d);
+        }
+    }
+}
+
+/* Interleaves 16 decoded rows (rc[m * K + k]) into the tile's chunks (layout: kernel_impl.h). */
+static void pack_tile(const uint8_t *rc, int64_t K, uint8_t *dst) {
+    for (int64_t ch = 0; ch < K / BN_CHUNK_K; ch++, dst += BN_CHUNK_BYTES)
+        for (int m = 0; m < BN_TILE_ROWS; m++) {
+            const uint8_t *src = rc + (int64_t)m * K + ch * BN_CHUNK_K;
+            for (int p = 0; p < 4; p++) /* byte 64p + 4m + j holds k = 16s + 4p + j, s = 0..3 */
+                for (int j = 0; j < 4; j++) {
+                    const uint8_t *e = src + 4 * p + j;
+                    dst[64 * p + 4 * m + j] = (uint8_t)(e[0] | e[16] << 2 | e[32] << 4 | e[48] << 6);
+                }
+        }
+}
+
+static void *alloc64(uint64_t bytes, const char *what) {
+    void *p = aligned_alloc(64, (size_t)((bytes + 63) & ~(uint64_t)63));
+    if (!p) bn_error(BITNET_ERR_OUT_OF_MEMORY, "out of memory for %s (%llu bytes)", what, (unsigned long long)bytes);
+    return p;
+}
+
+void bn_ternary_tiles_free(bn_ternary_tiles *p) {
+    if (!p) return;
+    free(p->codes);
+    free(p->block_d);
+    free(p);
+}
+
+bn_ternary_tiles *bn_ternary_tiles_build(const bn_linear *w) {
+    int64_t K = w->in, M = w->out;
+    if (K % BN_QK_K != 0 || M <= 0) {
+        bn_error(BITNET_ERR_UNSUPPORTED, "tensor '%s': cannot tile K=%lld", w->name ? w->name : "?", (long long)K);
+        return NULL;
+    }
+    bn_ternary_tiles *p = bn_calloc(1, sizeof *p, "packed ternary weight");
+    if (!p) return NULL;
+    p->M = M;
+    p->K = K;
+    p->n_tiles = (M + BN_TILE_ROWS - 1) / BN_TILE_ROWS;
+    p->n_chunks = K / BN_CHUNK_K;
+    p->n_blocks = K / BN_QK_K;
+    uint64_t code_bytes = (uint64_t)p->n_tiles * (uint64_t)p->n_chunks * BN_CHUNK_BYTES;
+    uint64_t d_count = w->uniform_scale ? 0 : (uint64_t)p->n_tiles * (uint64_t)p->n_blocks * BN_TILE_ROWS;
+    uint8_t *rows = alloc64((uint64_t)BN_TILE_ROWS * (uint64_t)K, "tile decode buffer");
+    float *row_d = bn_malloc((size_t)p->n_blocks * sizeof(float), "tile block scales");
+    p->codes = alloc64(code_bytes, "packed ternary codes");
+    p->block_d = d_count ? alloc64(d_count * sizeof(float), "packed block scales") : NULL;
+    p->bytes = code_bytes + d_count * sizeof(float);
+    if (!rows || !row_d || !p->codes || (d_count && !p->block_d)) {
+        free(rows);
+        free(row_d);
+        bn_ternary_tiles_free(p);
+        return NULL;
+    }
+    for (int64_t tile = 0; tile < p->n_tiles; tile++) {
+        float *bd = p->block_d ? p->block_d + tile * p->n_blocks * BN_TILE_ROWS : NULL;
+        for (int r = 0; r < BN_TILE_ROWS; r++) {
+            int64_t m = tile * BN_TILE_ROWS + r;
+            if (m < M) decode_row_codes(w, m, rows + (int64_t)r * K, row_d);
+            else { /* padding rows: weight 0 (code 1), scale 0 */
+                memset(rows + (int64_t)r * K, 1, (size_t)K);
+                memset(row_d, 0, (size_t)p->n_blocks * sizeof(float));
+            }
+            if (bd)
+                for (int64_t b = 0; b < p->n_blocks; b++) bd[b * BN_TILE_ROWS + r] = row_d[b];
+        }
+        pack_tile(rows, K, p->codes + (uint64_t)tile * (uint64_t)p->n_chunks * BN_CHUNK_BYTES);
+    }
+    free(rows);
+    free(row_d);
+    return p;
+}

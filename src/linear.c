@@ -1,0 +1,231 @@
+/* linear: weight binding, activation preparation and the scalar reference of Y = X W^T
+ * (numerics documented in linear.h). Fast paths live in src/kernels/ and are tried first. */
+#include "linear.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "ternary.h"
+#include "util.h"
+
+const char *bn_act_quant_name(bn_act_quant m) {
+    switch (m) {
+    case BN_ACT_TOKEN: return "token";
+    case BN_ACT_Q8K: return "q8k";
+    case BN_ACT_NONE: return "none";
+    }
+    return "?";
+}
+
+bool bn_act_quant_parse(const char *s, bn_act_quant *out) {
+    static const bn_act_quant modes[] = {BN_ACT_TOKEN, BN_ACT_Q8K, BN_ACT_NONE};
+    for (int i = 0; i < 3; i++)
+        if (s && strcmp(s, bn_act_quant_name(modes[i])) == 0) {
+            *out = modes[i];
+            return true;
+        }
+    return false;
+}
+
+/* ---- binding ---- */
+
+/* Ternary TQ tensors: one scale for the whole tensor when every block shares one d. */
+static void detect_uniform_tq_scale(bn_linear *w, uint32_t block_bytes) {
+    uint64_t n_blocks = (uint64_t)w->out * (uint64_t)(w->in / BN_QK_K);
+    const uint8_t *d_at = w->data + block_bytes - 2; /* d is the block's last 2 bytes */
+    uint16_t d0;
+    memcpy(&d0, d_at, 2);
+    for (uint64_t b = 1; b < n_blocks; b++) {
+        uint16_t d;
+        memcpy(&d, d_at + b * block_bytes, 2);
+        if (d != d0) return;
+    }
+    w->uniform_scale = true;
+    w->scale = bn_f16_to_f32(d0);
+}
+
+int bn_linear_init(bn_linear *w, const gguf_tensor *t, const gguf_tensor *scale_t) {
+    memset(w, 0, sizeof *w);
+    const bn_type_traits *tt = bn_type_get(t->type);
+    if (!tt) return bn_error(BITNET_ERR_UNSUPPORTED, "tensor '%s': unsupported type id %u", t->name, t->type);
+    if (t->n_dims != 2 && !(t->n_dims > 2 && t->ne[2] == 1 && t->ne[3] == 1))
+        return bn_error(BITNET_ERR_LOAD_FAILED, "tensor '%s': expected a 2-D weight, got %u dims", t->name, t->n_dims);
+    w->name = t->name;
+    w->type = t->type;
+    w->in = (int64_t)t->ne[0];
+    w->out = (int64_t)t->ne[1];
+    w->data = t->data;
+    w->ternary = tt->ternary;
+    w->out_scale = 1.0f;
+    uint64_t need_multiple = tt->block_size;
+    if (t->type == BN_TYPE_I2_S) need_multiple = BN_I2S_BLOCK;
+    if (w->in % (int64_t)need_multiple != 0)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "tensor '%s': row length %lld is not a multiple of %llu, which type %s needs",
+                        t->name, (long long)w->in, (unsigned long long)need_multiple, tt->name);
+    if (t->type == BN_TYPE_I2_S) {
+        w->row_bytes = (uint64_t)w->in / 4;
+        w->uniform_scale = true;
+        memcpy(&w->scale, w->data + (uint64_t)w->in * (uint64_t)w->out / 4, 4);
+        if (!isfinite(w->scale))
+            return bn_error(BITNET_ERR_LOAD_FAILED, "tensor '%s': I2_S scale is not finite", t->name);
+    } else {
+        w->row_bytes = (uint64_t)w->in / tt->block_size * tt->block_bytes;
+        if (tt->ternary) detect_uniform_tq_scale(w, tt->block_bytes);
+    }
+    if (scale_t) {
+        if (scale_t->type != BN_TYPE_F32 || scale_t->n_elements != 1)
+            return bn_error(BITNET_ERR_LOAD_FAILED, "tensor '%s': expected one F32 value", scale_t->name);
+        memcpy(&w->out_scale, scale_t->data, 4);
+    }
+    return 0;
+}
+
+void bn_linear_release(bn_linear *w) {
+    if (!w) return;
+    bn_kernel_linear_unpack(w);
+    free(w->owned_data);
+    w->owned_data = NULL;
+}
+
+/* ---- activations ---- */
+
+static uint64_t align64(uint64_t n) { return (n + 63) & ~(uint64_t)63; }
+
+uint64_t bn_act_scratch_bytes(bn_act_quant mode, int n, int64_t K) {
+    switch (mode) {
+    case BN_ACT_TOKEN: return align64((uint64_t)n * (uint64_t)K) + align64((uint64_t)n * sizeof(float));
+    case BN_ACT_Q8K: return align64((uint64_t)n * (uint64_t)(K / BN_QK_K) * sizeof(bn_block_q8_k));
+    case BN_ACT_NONE: return 0;
+    }
+    return 0;
+}
+
+/* Per-token absmax quantization (linear.h, BN_ACT_TOKEN). nearbyintf rounds half to even
+ * in the default rounding mode. */
+static float quantize_token(const float *x, int64_t K, int8_t *q) {
+    float amax = 0.0f;
+    for (int64_t k = 0; k < K; k++) amax = fmaxf(amax, fabsf(x[k]));
+    float s = 127.0f / fmaxf(amax, 1e-5f);
+    for (int64_t k = 0; k < K; k++) {
+        float v = nearbyintf(x[k] * s);
+        q[k] = (int8_t)(v > 127.0f ? 127 : v < -128.0f ? -128 : v);
+    }
+    return s;
+}
+
+int bn_act_prepare(bn_act *a, bn_act_quant mode, const float *x, int n, int64_t K, void *scratch) {
+    memset(a, 0, sizeof *a);
+    a->mode = mode;
+    a->n = n;
+    a->K = K;
+    a->x = x;
+    if (mode == BN_ACT_TOKEN) {
+        a->q = scratch;
+        a->s = (float *)((uint8_t *)scratch + align64((uint64_t)n * (uint64_t)K));
+        for (int t = 0; t < n; t++) a->s[t] = quantize_token(x + (int64_t)t * K, K, a->q + (int64_t)t * K);
+    } else if (mode == BN_ACT_Q8K) {
+        if (K % BN_QK_K != 0)
+            return bn_error(BITNET_ERR_UNSUPPORTED, "q8k activations need a multiple of 256 inputs, got %lld", (long long)K);
+        a->q8k = scratch;
+        for (int t = 0; t < n; t++)
+            bn_quantize_row_q8_k(x + (int64_t)t * K, a->q8k + (int64_t)t * (K / BN_QK_K), (uint64_t)K);
+    }
+    return 0;
+}
+
+/* ---- reference kernels ---- */
+
+/* Row scratch: K int8 ternary values + K/256 block scales + K floats. */
+uint64_t bn_linear_row_scratch_bytes(const bn_linear *w) {
+    uint64_t K = (uint64_t)w->in;
+    return align64(K) + align64(K / BN_QK_K * sizeof(float) + sizeof(float)) + align64(K * sizeof(float));
+}
+
+/* Decodes row m of a ternary weight into t[K] and, for TQ types, block scales d[K/256]. */
+static void decode_ternary_row(const bn_linear *w, int64_t m, int8_t *t, float *d) {
+    const uint8_t *row = w->data + (uint64_t)m * w->row_bytes;
+    int64_t K = w->in;
+    if (w->type == BN_TYPE_I2_S) {
+        for (int64_t b = 0; b < K / BN_I2S_BLOCK; b++) bn_i2s_decode(row + 32 * b, t + b * BN_I2S_BLOCK);
+        return;
+    }
+    for (int64_t b = 0; b < K / BN_QK_K; b++) {
+        if (w->type == BN_TYPE_TQ2_0) {
+            const bn_block_tq2_0 *blk = (const bn_block_tq2_0 *)row + b;
+            bn_tq2_0_decode(blk, t + b * BN_QK_K);
+            d[b] = bn_f16_to_f32(blk->d);
+        } else {
+            const bn_block_tq1_0 *blk = (const bn_block_tq1_0 *)row + b;
+            bn_tq1_0_decode(blk, t + b * BN_QK_K);
+            d[b] = bn_f16_to_f32(blk->d);
+        }
+    }
+}
+
+static int32_t dot_i8(const int8_t *t, const int8_t *q, int64_t n) {
+    int32_t acc = 0; /* |acc| <= 128 * n */
+    for (int64_t k = 0; k < n; k++) acc += (int32_t)t[k] * (int32_t)q[k];
+    return acc;
+}
+
+static float ternary_token_row(const bn_linear *w, const int8_t *t, const float *d, const int8_t *q, float s) {
+    if (w->uniform_scale) return ((float)dot_i8(t, q, w->in) / s) * w->scale;
+    float sum = 0.0f;
+    for (int64_t b = 0; b < w->in / BN_QK_K; b++)
+        sum += (float)dot_i8(t + b * BN_QK_K, q + b * BN_QK_K, BN_QK_K) * d[b];
+    return sum / s;
+}
+
+static float ternary_q8k_row(const bn_linear *w, const int8_t *t, const float *d, const bn_block_q8_k *xq) {
+    float sum = 0.0f;
+    for (int64_t b = 0; b < w->in / BN_QK_K; b++) {
+        float dw = w->type == BN_TYPE_I2_S ? w->scale : d[b];
+        sum += (dw * xq[b].d) * (float)dot_i8(t + b * BN_QK_K, xq[b].qs, BN_QK_K);
+    }
+    return sum;
+}
+
+static float dot_f32(const float *a, const float *b, int64_t n) {
+    float acc = 0.0f;
+    for (int64_t k = 0; k < n; k++) acc += a[k] * b[k];
+    return acc;
+}
+
+void bn_linear_dequant_row(const bn_linear *w, int64_t m, float *dst) {
+    const bn_type_traits *tt = bn_type_get(w->type);
+    uint64_t K = (uint64_t)w->in;
+    if (w->type == BN_TYPE_I2_S) {
+        /* I2_S's scale lives after all rows; dequantize through the whole-tensor view. */
+        tt->dequantize(w->data, K * (uint64_t)w->out, (uint64_t)m * K, K, dst);
+    } else {
+        tt->dequantize(w->data + (uint64_t)m * w->row_bytes, K, 0, K, dst);
+    }
+}
+
+void bn_linear_apply_rows_ref(const bn_linear *w, const bn_act *a, float *y, int64_t ldy,
+                              int64_t m0, int64_t m1, void *row_tmp) {
+    int64_t K = w->in;
+    int8_t *t = row_tmp;
+    float *d = (float *)((uint8_t *)row_tmp + align64((uint64_t)K));
+    float *wf = (float *)((uint8_t *)d + align64((uint64_t)K / BN_QK_K * sizeof(float) + sizeof(float)));
+    bn_act_quant mode = w->ternary ? a->mode : BN_ACT_NONE;
+    for (int64_t m = m0; m < m1; m++) {
+        if (mode == BN_ACT_NONE) bn_linear_dequant_row(w, m, wf);
+        else decode_ternary_row(w, m, t, d);
+        for (int tok = 0; tok < a->n; tok++) {
+            float v;
+            if (mode == BN_ACT_TOKEN) v = ternary_token_row(w, t, d, a->q + (int64_t)tok * K, a->s[tok]);
+            else if (mode == BN_ACT_Q8K) v = ternary_q8k_row(w, t, d, a->q8k + (int64_t)tok * (K / BN_QK_K));
+            else v = dot_f32(wf, a->x + (int64_t)tok * K, K);
+            y[(int64_t)tok * ldy + m] = v * w->out_scale;
+        }
+    }
+}
+
+void bn_linear_apply_rows(const bn_linear *w, const bn_act *a, float *y, int64_t ldy,
+                          int64_t m0, int64_t m1, void *row_tmp) {
+    if (bn_kernel_linear_apply(w, a, y, ldy, m0, m1, row_tmp)) return;
+    bn_linear_apply_rows_ref(w, a, y, ldy, m0, m1, row_tmp);
+}

@@ -1,0 +1,310 @@
+/* model: GGUF -> bn_model binding with shape checks (see model.h). */
+#include "model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "types.h"
+#include "util.h"
+
+bool bn_arch_supported(const char *arch) {
+    return !strcmp(arch, "bitnet") || !strcmp(arch, "bitnet-b1.58") || !strcmp(arch, "bitnet-25");
+}
+
+/* Reads `<arch>.<suffix>` as an integer. Missing: *out = fallback, *was_default = true. */
+static int arch_int(const gguf_file *f, const char *arch, const char *suffix, int64_t fallback,
+                    bool required, int64_t *out, bool *was_default) {
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    if (gguf_get_int(f, key, out)) {
+        if (*out <= 0 || *out > (1LL << 31))
+            return bn_error(BITNET_ERR_LOAD_FAILED, "%s: key %s = %lld is out of range", f->path, key, (long long)*out);
+        if (was_default) *was_default = false;
+        return 0;
+    }
+    if (gguf_find_kv(f, key))
+        return bn_error(BITNET_ERR_LOAD_FAILED, "%s: key %s has a non-integer type", f->path, key);
+    if (required) return bn_error(BITNET_ERR_LOAD_FAILED, "%s: required key %s is missing", f->path, key);
+    *out = fallback;
+    if (was_default) *was_default = true;
+    return 0;
+}
+
+static int arch_float(const gguf_file *f, const char *arch, const char *suffix, float fallback,
+                      float *out, bool *was_default) {
+    char key[128];
+    double v;
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    if (gguf_get_float(f, key, &v)) {
+        if (!(v > 0) || v > 1e12)
+            return bn_error(BITNET_ERR_LOAD_FAILED, "%s: key %s = %g is out of range", f->path, key, v);
+        *out = (float)v;
+        *was_default = false;
+        return 0;
+    }
+    *out = fallback;
+    *was_default = true;
+    return 0;
+}
+
+int bn_read_hparams(const gguf_file *f, bn_hparams *hp) {
+    memset(hp, 0, sizeof *hp);
+    if (!gguf_get_str_buf(f, "general.architecture", hp->arch, sizeof hp->arch))
+        return bn_error(BITNET_ERR_LOAD_FAILED, "%s: no general.architecture key", f->path);
+    if (!bn_arch_supported(hp->arch))
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported (this engine runs bitnet, bitnet-b1.58, bitnet-25)",
+                        f->path, hp->arch);
+    hp->ffn_act = strcmp(hp->arch, "bitnet") == 0 ? BN_FFN_SILU : BN_FFN_RELU2;
+    const char *a = hp->arch;
+    int rc;
+    if ((rc = arch_int(f, a, "embedding_length", 0, true, &hp->n_embd, NULL)) ||
+        (rc = arch_int(f, a, "block_count", 0, true, &hp->n_layer, NULL)) ||
+        (rc = arch_int(f, a, "feed_forward_length", 0, true, &hp->n_ff, NULL)) ||
+        (rc = arch_int(f, a, "attention.head_count", 0, true, &hp->n_head, NULL)) ||
+        (rc = arch_int(f, a, "context_length", 2048, false, &hp->n_ctx_train, &hp->default_ctx)) ||
+        (rc = arch_int(f, a, "attention.head_count_kv", hp->n_head, false, &hp->n_head_kv, &hp->default_head_kv)) ||
+        (rc = arch_float(f, a, "attention.layer_norm_rms_epsilon", 1e-5f, &hp->rms_eps, &hp->default_eps)) ||
+        (rc = arch_float(f, a, "rope.freq_base", 10000.0f, &hp->rope_base, &hp->default_rope_base)))
+        return rc;
+    if (hp->n_embd % hp->n_head != 0)
+        return bn_error(BITNET_ERR_LOAD_FAILED, "%s: embedding_length %lld is not a multiple of head_count %lld",
+                        f->path, (long long)hp->n_embd, (long long)hp->n_head);
+    if (hp->n_head % hp->n_head_kv != 0)
+        return bn_error(BITNET_ERR_LOAD_FAILED, "%s: head_count %lld is not a multiple of head_count_kv %lld",
+                        f->path, (long long)hp->n_head, (long long)hp->n_head_kv);
+    hp->head_dim = hp->n_embd / hp->n_head;
+    if ((rc = arch_int(f, a, "rope.dimension_count", hp->head_dim, false, &hp->n_rot, &hp->default_rot))) return rc;
+    if (hp->n_rot > hp->head_dim || hp->n_rot % 2)
+        return bn_error(BITNET_ERR_LOAD_FAILED, "%s: rope.dimension_count %lld must be even and <= head size %lld",
+                        f->path, (long long)hp->n_rot, (long long)hp->head_dim);
+    return 0;
+}
+
+uint64_t bn_kv_cache_bytes(const bn_hparams *hp, int64_t n_ctx) {
+    return 2ull * (uint64_t)hp->n_layer * (uint64_t)n_ctx * (uint64_t)(hp->n_head_kv * hp->head_dim) * sizeof(float);
+}
+
+/* ---- tensors ---- */
+
+static const gguf_tensor *find_layer_tensor(const gguf_file *f, int layer, const char *name, const char *suffix) {
+    char full[128];
+    snprintf(full, sizeof full, "blk.%d.%s.%s", layer, name, suffix);
+    return gguf_find_tensor(f, full);
+}
+
+static int check_dims(const gguf_file *f, const gguf_tensor *t, int64_t ne0, int64_t ne1) {
+    bool ok = (int64_t)t->ne[0] == ne0 && (int64_t)t->ne[1] == ne1 && t->ne[2] == 1 && t->ne[3] == 1;
+    if (!ok)
+        return bn_error(BITNET_ERR_LOAD_FAILED, "%s: tensor '%s' has shape [%llu, %llu, %llu, %llu], expected [%lld, %lld] from the hyper-parameters",
+                        f->path, t->name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
+                        (unsigned long long)t->ne[2], (unsigned long long)t->ne[3], (long long)ne0, (long long)ne1);
+    return 0;
+}
+
+/* Binds blk.L.<name>.weight of shape [in, out] plus its optional blk.L.<name>.scale. */
+static int bind_matrix(bn_model *m, int layer, const char *name, int64_t in, int64_t out, bn_linear *w) {
+    const gguf_file *f = m->file;
+    const gguf_tensor *t = find_layer_tensor(f, layer, name, "weight");
+    if (!t) return bn_error(BITNET_ERR_LOAD_FAILED, "%s: missing tensor blk.%d.%s.weight", f->path, layer, name);
+    int rc = check_dims(f, t, in, out);
+    if (rc) return rc;
+    if (!bn_type_get(t->type))
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: tensor '%s' has unsupported type %u", f->path, t->name, t->type);
+    rc = bn_linear_init(w, t, find_layer_tensor(f, layer, name, "scale"));
+    if (rc) return bn_error(rc, "%s: %s", f->path, bn_last_error_message());
+    return bn_kernel_linear_pack(w);
+}
+
+/* Returns an F32 view of a 1-D norm weight of n elements, converting F16/BF16 into owned memory. */
+static int bind_norm(bn_model *m, const char *tensor_name, int64_t n, float **cursor, const float **out) {
+    const gguf_file *f = m->file;
+    const gguf_tensor *t = gguf_find_tensor(f, tensor_name);
+    if (!t) return bn_error(BITNET_ERR_LOAD_FAILED, "%s: missing tensor %s", f->path, tensor_name);
+    if ((int64_t)t->n_elements != n || (int64_t)t->ne[0] != n)
+        return bn_error(BITNET_ERR_LOAD_FAILED, "%s: tensor '%s' has %llu elements, expected %lld",
+                        f->path, tensor_name, (unsigned long long)t->n_elements, (long long)n);
+    if (t->type == BN_TYPE_F32) {
+        *out = t->data; /* data offsets are aligned to >= 32 bytes by the reader */
+        return 0;
+    }
+    if (t->type != BN_TYPE_F16 && t->type != BN_TYPE_BF16)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: norm tensor '%s' must be F32, F16 or BF16", f->path, tensor_name);
+    bn_type_get(t->type)->dequantize(t->data, (uint64_t)n, 0, (uint64_t)n, *cursor);
+    *out = *cursor;
+    *cursor += n;
+    return 0;
+}
+
+static const char *const embd_names[] = {"token_embd.weight", "embed_tokens.weight", "tok_embeddings.weight",
+                                         "model.embed_tokens.weight"};
+
+static const gguf_tensor *find_embedding(const gguf_file *f) {
+    for (size_t i = 0; i < sizeof embd_names / sizeof embd_names[0]; i++) {
+        const gguf_tensor *t = gguf_find_tensor(f, embd_names[i]);
+        if (t) return t;
+    }
+    return NULL;
+}
+
+/* Materialises a transposed embedding ([n_vocab, n_embd] in GGUF terms) as F32 rows. */
+static int transpose_embedding(bn_model *m, const gguf_tensor *t) {
+    uint64_t vocab = t->ne[0], embd = t->ne[1];
+    const bn_type_traits *tt = bn_type_get(t->type);
+    float *col = bn_malloc(vocab * sizeof(float), "embedding transpose");
+    float *rows = bn_malloc(vocab * embd * sizeof(float), "transposed embedding");
+    if (!col || !rows) {
+        free(col);
+        free(rows);
+        return BITNET_ERR_OUT_OF_MEMORY;
+    }
+    for (uint64_t e = 0; e < embd; e++) {
+        tt->dequantize(t->data, vocab * embd, e * vocab, vocab, col);
+        for (uint64_t v = 0; v < vocab; v++) rows[v * embd + e] = col[v];
+    }
+    free(col);
+    bn_linear *w = &m->tok_embd;
+    memset(w, 0, sizeof *w);
+    w->name = t->name;
+    w->type = BN_TYPE_F32;
+    w->in = (int64_t)embd;
+    w->out = (int64_t)vocab;
+    w->data = (const uint8_t *)rows;
+    w->owned_data = rows;
+    w->row_bytes = embd * sizeof(float);
+    w->out_scale = 1.0f;
+    m->embd_transposed = true;
+    return 0;
+}
+
+static bool transposed_flag(const gguf_file *f) {
+    const gguf_tensor *t = gguf_find_tensor(f, "embed_tokens.transposed");
+    if (!t || t->n_elements != 1) return false;
+    float v = 0;
+    if (t->type == BN_TYPE_F32) memcpy(&v, t->data, 4);
+    else if (t->type == BN_TYPE_F16) v = bn_f16_to_f32(*(const uint16_t *)t->data);
+    return v != 0.0f;
+}
+
+static int bind_embeddings(bn_model *m) {
+    const gguf_file *f = m->file;
+    bn_hparams *hp = &m->hp;
+    const gguf_tensor *t = find_embedding(f);
+    if (!t) return bn_error(BITNET_ERR_LOAD_FAILED, "%s: missing token embedding (token_embd.weight)", f->path);
+    if (t->n_dims != 2 || (t->ne[0] != (uint64_t)hp->n_embd && t->ne[1] != (uint64_t)hp->n_embd))
+        return bn_error(BITNET_ERR_LOAD_FAILED, "%s: token embedding '%s' has no dimension equal to embedding_length %lld",
+                        f->path, t->name, (long long)hp->n_embd);
+    bool transposed = t->ne[0] != (uint64_t)hp->n_embd || (t->ne[0] == t->ne[1] && transposed_flag(f));
+    int rc;
+    if (transposed) {
+        rc = transpose_embedding(m, t);
+    } else {
+        rc = bn_linear_init(&m->tok_embd, t, NULL);
+        if (rc) rc = bn_error(rc, "%s: %s", f->path, bn_last_error_message());
+    }
+    if (rc) return rc;
+    hp->n_vocab = m->tok_embd.out;
+    int64_t declared;
+    char key[96];
+    snprintf(key, sizeof key, "%s.vocab_size", hp->arch);
+    if (gguf_get_int(f, key, &declared) && declared != hp->n_vocab)
+        return bn_error(BITNET_ERR_LOAD_FAILED, "%s: %s = %lld but the token embedding has %lld rows",
+                        f->path, key, (long long)declared, (long long)hp->n_vocab);
+
+    const gguf_tensor *out = gguf_find_tensor(f, "output.weight");
+    if (out) {
+        if ((rc = check_dims(f, out, hp->n_embd, hp->n_vocab))) return rc;
+        rc = bn_linear_init(&m->output, out, NULL);
+        if (rc) return bn_error(rc, "%s: %s", f->path, bn_last_error_message());
+        return bn_kernel_linear_pack(&m->output);
+    }
+    m->tied_head = true;
+    m->output = m->tok_embd;
+    m->output.owned_data = NULL; /* owned by tok_embd */
+    m->output.packed = NULL;
+    return bn_kernel_linear_pack(&m->output);
+}
+
+static int bind_layers(bn_model *m) {
+    bn_hparams *hp = &m->hp;
+    int64_t q_dim = hp->n_head * hp->head_dim, kv_dim = hp->n_head_kv * hp->head_dim;
+    m->layers = bn_calloc((size_t)hp->n_layer, sizeof *m->layers, "layers");
+    m->owned_f32 = bn_malloc((size_t)(hp->n_layer * (2 * hp->n_embd + q_dim + hp->n_ff) + hp->n_embd) * sizeof(float), "norm weights");
+    if (!m->layers || !m->owned_f32) return BITNET_ERR_OUT_OF_MEMORY;
+    float *cursor = m->owned_f32;
+    char name[128];
+    int rc;
+    if ((rc = bind_norm(m, "output_norm.weight", hp->n_embd, &cursor, &m->output_norm))) return rc;
+    int n_ternary = 0, n_total = 0;
+    for (int l = 0; l < hp->n_layer; l++) {
+        bn_layer *L = &m->layers[l];
+        struct { const char *name; int64_t n; const float **dst; } norms[] = {
+            {"attn_norm", hp->n_embd, &L->attn_norm}, {"attn_sub_norm", q_dim, &L->attn_sub_norm},
+            {"ffn_norm", hp->n_embd, &L->ffn_norm}, {"ffn_sub_norm", hp->n_ff, &L->ffn_sub_norm}};
+        for (int i = 0; i < 4; i++) {
+            snprintf(name, sizeof name, "blk.%d.%s.weight", l, norms[i].name);
+            if ((rc = bind_norm(m, name, norms[i].n, &cursor, norms[i].dst))) return rc;
+        }
+        struct { const char *name; int64_t in, out; bn_linear *w; } mats[] = {
+            {"attn_q", hp->n_embd, q_dim, &L->wq}, {"attn_k", hp->n_embd, kv_dim, &L->wk},
+            {"attn_v", hp->n_embd, kv_dim, &L->wv}, {"attn_output", q_dim, hp->n_embd, &L->wo},
+            {"ffn_gate", hp->n_embd, hp->n_ff, &L->ffn_gate}, {"ffn_up", hp->n_embd, hp->n_ff, &L->ffn_up},
+            {"ffn_down", hp->n_ff, hp->n_embd, &L->ffn_down}};
+        for (int i = 0; i < 7; i++) {
+            if ((rc = bind_matrix(m, l, mats[i].name, mats[i].in, mats[i].out, mats[i].w))) return rc;
+            n_ternary += mats[i].w->ternary;
+            n_total++;
+            m->weight_type = mats[i].w->type;
+        }
+    }
+    m->all_ternary = n_total > 0 && n_ternary == n_total;
+    return 0;
+}
+
+int bn_model_bind(gguf_file *f, bn_model **out) {
+    *out = NULL;
+    double t0 = bn_time_now();
+    bn_model *m = bn_calloc(1, sizeof *m, "model");
+    if (!m) {
+        gguf_close(f);
+        return BITNET_ERR_OUT_OF_MEMORY;
+    }
+    m->file = f;
+    int rc = bn_read_hparams(f, &m->hp);
+    if (!rc) rc = bind_embeddings(m);
+    if (!rc) rc = bind_layers(m);
+    if (rc) {
+        bn_model_free(m);
+        return rc;
+    }
+    for (uint64_t i = 0; i < f->n_tensors; i++) m->weight_bytes += f->tensors[i].n_bytes;
+    m->load_seconds = bn_time_now() - t0;
+    *out = m;
+    return 0;
+}
+
+int bn_model_load(const char *path, bn_model **out) {
+    *out = NULL;
+    if (!path) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "model path is NULL");
+    gguf_file *f = gguf_open(path);
+    if (!f) return bn_last_error_status() ? bn_last_error_status() : BITNET_ERR_LOAD_FAILED;
+    return bn_model_bind(f, out);
+}
+
+void bn_model_free(bn_model *m) {
+    if (!m) return;
+    if (m->layers) {
+        for (int l = 0; l < m->hp.n_layer; l++) {
+            bn_layer *L = &m->layers[l];
+            bn_linear *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->ffn_gate, &L->ffn_up, &L->ffn_down};
+            for (int i = 0; i < 7; i++) bn_linear_release(mats[i]);
+        }
+    }
+    bn_linear_release(&m->output);
+    bn_linear_release(&m->tok_embd);
+    free(m->layers);
+    free(m->owned_f32);
+    gguf_close(m->file);
+    free(m);
+}

@@ -1,0 +1,79 @@
+/* model: binds a GGUF file to a BitNet model: architecture, hyper-parameters (from
+ * `<arch>.*` keys with llama.cpp's defaults where absent), every weight with its shape checked,
+ * the tied or separate LM head, and the (possibly transposed) token embedding.
+ *
+ * Architectures (FORMATS.md): "bitnet-b1.58" and its first name "bitnet-25" use the
+ * ReLU-squared FFN gate (Microsoft's 2B-4T); "bitnet" uses SiLU (upstream llama.cpp). */
+#ifndef BITNET_MODEL_H
+#define BITNET_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gguf.h"
+#include "linear.h"
+
+typedef enum bn_ffn_act { BN_FFN_SILU, BN_FFN_RELU2 } bn_ffn_act;
+
+typedef struct bn_hparams {
+    char arch[32];           /* general.architecture */
+    bn_ffn_act ffn_act;
+    int64_t n_vocab;         /* rows of the token embedding */
+    int64_t n_ctx_train;     /* <arch>.context_length */
+    int64_t n_embd;          /* hidden size */
+    int64_t n_layer;
+    int64_t n_ff;
+    int64_t n_head, n_head_kv, head_dim;
+    int64_t n_rot;           /* rotated dims per head (<arch>.rope.dimension_count) */
+    float rms_eps;
+    float rope_base;
+    /* Which values came from defaults rather than keys (for compat-check). */
+    bool default_ctx, default_eps, default_rope_base, default_head_kv, default_rot;
+} bn_hparams;
+
+typedef struct bn_layer {
+    const float *attn_norm;      /* [n_embd] */
+    const float *attn_sub_norm;  /* [n_head * head_dim] */
+    const float *ffn_norm;       /* [n_embd] */
+    const float *ffn_sub_norm;   /* [n_ff] */
+    bn_linear wq;                /* [n_embd] -> [n_head * head_dim] */
+    bn_linear wk, wv;            /* [n_embd] -> [n_head_kv * head_dim] */
+    bn_linear wo;                /* [n_head * head_dim] -> [n_embd] */
+    bn_linear ffn_gate, ffn_up;  /* [n_embd] -> [n_ff] */
+    bn_linear ffn_down;          /* [n_ff] -> [n_embd] */
+} bn_layer;
+
+typedef struct bn_model {
+    gguf_file *file;
+    bn_hparams hp;
+    bn_linear tok_embd;          /* n_vocab rows of n_embd (materialised as F32 when stored transposed) */
+    bool embd_transposed;
+    bn_linear output;            /* LM head: output.weight, or a copy of tok_embd's binding when tied */
+    bool tied_head;
+    const float *output_norm;    /* [n_embd] */
+    bn_layer *layers;            /* [n_layer] */
+    uint32_t weight_type;        /* type of the layer matrices (the most common one) */
+    bool all_ternary;            /* every layer matrix is ternary */
+    float *owned_f32;            /* norms converted from F16/BF16, freed with the model */
+    uint64_t weight_bytes;       /* bytes of tensor data in the file */
+    double load_seconds;
+} bn_model;
+
+/* Opens and binds `path`. Returns 0 and *out, or a negative status with bn_error set
+ * ("<path>: <what>"). */
+int bn_model_load(const char *path, bn_model **out);
+/* Binds an already opened file (takes ownership of f, also on failure). */
+int bn_model_bind(gguf_file *f, bn_model **out);
+void bn_model_free(bn_model *m); /* NULL ok */
+
+/* True when the architecture string is one this engine runs. */
+bool bn_arch_supported(const char *arch);
+
+/* Reads the hyper-parameters only (used by compat-check for a clear report even when tensors
+ * are missing). Returns 0 or a negative status. */
+int bn_read_hparams(const gguf_file *f, bn_hparams *hp);
+
+/* Bytes of an f32 KV cache of n_ctx positions. */
+uint64_t bn_kv_cache_bytes(const bn_hparams *hp, int64_t n_ctx);
+
+#endif

@@ -1,0 +1,76 @@
+/* sampler: picks the next token from a row of logits. Owns its parameters, its random
+ * generator (a seeded xorshift64*; never rand(), so the same seed gives the same tokens on
+ * any thread count and any machine) and the history the penalties look at.
+ *
+ * The chain, in this order (llama.cpp's default order, less the samplers we do not offer):
+ *   1. penalties  (repeat, presence, frequency) over the last penalty_last_n accepted tokens
+ *   2. greedy     temperature <= 0: argmax of the penalized logits (ties -> lowest id); stop
+ *   3. top-k      keep the k largest logits (ties -> lower id kept)
+ *   4. top-p      softmax of what is left (at temperature 1), keep the smallest prefix of
+ *                 the tokens sorted by probability whose mass reaches top_p
+ *   5. min-p      keep tokens with p >= min_p * p_max (that is, logit >= max + log(min_p))
+ *   6. temperature  divide the remaining logits by it
+ *   7. softmax and a draw with one uniform number from the generator.
+ * Filters 3-5 always keep at least the most likely token. Like llama.cpp, top-p and min-p see
+ * the untempered distribution; temperature only reshapes what survives them.
+ *
+ * Logits: -inf masks a token out; NaN or +inf is an error (a broken forward pass should not
+ * be turned silently into text). bn_sampler_sample() never modifies the logits and allocates
+ * nothing: all scratch space is allocated by bn_sampler_create().
+ *
+ * A sampler is not thread-safe; use one per sequence. */
+#ifndef BITNET_SAMPLER_H
+#define BITNET_SAMPLER_H
+
+#include <stdint.h>
+
+#define BN_SAMPLER_DEFAULT_SEED UINT64_C(42) /* the value include/bitnet.h documents */
+
+typedef struct bn_sampler_params {
+    float temperature;       /* <= 0 means greedy (argmax; ties -> lowest id); must not be NaN/inf */
+    int top_k;               /* <= 0 or >= n_vocab: off */
+    float top_p;             /* >= 1: off; must be > 0 (use temperature 0 for greedy) */
+    float min_p;             /* <= 0: off; must be <= 1 */
+    float repeat_penalty;    /* 1: off; must be > 0. llama.cpp semantics: logit > 0 ? logit/p : logit*p */
+    float presence_penalty;  /* 0: off; subtracted once from every token in the window */
+    float frequency_penalty; /* 0: off; subtracted once per occurrence in the window */
+    int penalty_last_n;      /* window of recent tokens the penalties look at; 0 = off, -1 = whole history */
+    uint64_t seed;
+} bn_sampler_params;
+
+typedef struct bn_sampler bn_sampler;
+
+/* temperature 0.8, top_k 40, top_p 0.95, min_p 0.05, repeat 1.0, presence 0, frequency 0,
+ * last_n 64, seed BN_SAMPLER_DEFAULT_SEED. */
+bn_sampler_params bn_sampler_default_params(void);
+
+/* NULL and BITNET_ERR_INVALID_ARGUMENT (naming the parameter) when a parameter is NaN or out
+ * of the ranges documented above, or n_vocab < 1; BITNET_ERR_OUT_OF_MEMORY when scratch
+ * cannot be allocated (16 bytes per vocabulary entry, plus 4 per window slot). */
+bn_sampler *bn_sampler_create(const bn_sampler_params *p, int n_vocab);
+void bn_sampler_free(bn_sampler *s); /* NULL is accepted */
+
+/* Samples from `logits` (n_vocab floats, not modified). Returns a token id in [0, n_vocab),
+ * or BITNET_ERR_INVALID_ARGUMENT (negative) when a logit is NaN or +inf or all are -inf. */
+int32_t bn_sampler_sample(bn_sampler *s, const float *logits);
+/* One token that survived the filters: its id, its logit after the penalties (before the
+ * temperature) and its final probability. */
+typedef struct bn_sampler_candidate {
+    int32_t id;
+    float logit;
+    float p;
+} bn_sampler_candidate;
+
+/* Runs the chain on `logits` without drawing (the generator is not advanced): stores up to
+ * `cap` survivors in `out`, best first (larger logit, then lower id), and returns how many
+ * survived (which may exceed cap), or a negative status like bn_sampler_sample(). Greedy
+ * gives one candidate with p = 1. For tests and for showing the candidates (--verbose). */
+int bn_sampler_distribution(bn_sampler *s, const float *logits, bn_sampler_candidate *out, int cap);
+/* Appends `token` to the penalty history (ids outside [0, n_vocab) are ignored). */
+void bn_sampler_accept(bn_sampler *s, int32_t token);
+/* Clears the history and re-seeds the generator with the seed given at creation. */
+void bn_sampler_reset(bn_sampler *s);
+/* The parameters in force. */
+const bn_sampler_params *bn_sampler_get_params(const bn_sampler *s);
+
+#endif

@@ -1,0 +1,505 @@
+/* llama_harness: the llama.cpp side of cross-validation. A small program over the reference
+ * libllama (prebuilt, .cache/reference/lib) that does what our `bitnet` CLI does, so that the
+ * two can be compared file for file:
+ *
+ *   logits   --model M --tokens 1,2,3 --out F.bin [--threads N]
+ *            one llama_decode of all tokens, logits of every position written as raw
+ *            little-endian float32 [n_tokens][n_vocab] (the layout of `bitnet logits`).
+ *   greedy   --model M --tokens 1,2,3 [-n 32] [--threads N] [--stop-at-eos]
+ *            argmax continuation, one token per decode; prints the ids separated by spaces.
+ *   trace    --model M --tokens 1,2,3 --out-dir D [--threads N]
+ *            captures intermediate tensors through the context's cb_eval callback and writes
+ *            them with our tracer (src/trace.h), under our stage names (docs/CROSSVAL.md).
+ *   tokenize --model M --prompt TEXT [--no-bos]
+ *   load     --model M      prints "ok" and the hyper-parameters llama.cpp read.
+ *
+ * Numerics: the context uses an F32 KV cache and no flash attention, so that attention runs
+ * in f32 like ours. Built by scripts/build_harness.sh; not part of the library. Errors go to
+ * stderr with exit status 1 (2 for bad usage). */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ggml-backend.h"
+#include "ggml.h"
+#include "llama.h"
+
+#ifdef BN_HAVE_TRACER
+#include "trace.h"
+#include "util.h"
+#endif
+
+#ifndef REF_LIB_DIR
+#define REF_LIB_DIR ".cache/reference/lib"
+#endif
+
+/* ===================================================================== options & errors */
+
+typedef struct {
+    const char *model;
+    const char *tokens_arg;
+    const char *out;       /* logits file, or trace folder */
+    const char *prompt;
+    int threads;
+    int n_gen;
+    bool no_bos;
+    bool stop_at_eos;
+} harness_opts;
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("llama_harness: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+static int usage(void) {
+    fputs("usage: llama_harness logits   --model M --tokens 1,2,3 --out F.bin [--threads N]\n"
+          "       llama_harness greedy   --model M --tokens 1,2,3 [-n 32] [--threads N] [--stop-at-eos]\n"
+          "       llama_harness trace    --model M --tokens 1,2,3 --out-dir D [--threads N]\n"
+          "       llama_harness tokenize --model M --prompt TEXT [--no-bos]\n"
+          "       llama_harness load     --model M\n",
+          stderr);
+    return 2;
+}
+
+static bool parse_int(const char *s, long min, long max, int *out) {
+    char *end;
+    if (!s || !*s) return false;
+    long v = strtol(s, &end, 10);
+    if (*end || v < min || v > max) return false;
+    *out = (int)v;
+    return true;
+}
+
+/* Returns 0, or 2 after a message on a bad option. */
+static int parse_opts(int argc, char **argv, harness_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->threads = 2;
+    o->n_gen = 32;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char **dst = NULL;
+        if (!strcmp(a, "--no-bos")) { o->no_bos = true; continue; }
+        if (!strcmp(a, "--stop-at-eos")) { o->stop_at_eos = true; continue; }
+        if (!strcmp(a, "--model")) dst = &o->model;
+        else if (!strcmp(a, "--tokens")) dst = &o->tokens_arg;
+        else if (!strcmp(a, "--out") || !strcmp(a, "--out-dir")) dst = &o->out;
+        else if (!strcmp(a, "--prompt")) dst = &o->prompt;
+        else if (strcmp(a, "--threads") && strcmp(a, "-n")) {
+            fprintf(stderr, "llama_harness: unknown option '%s'\n", a);
+            return usage();
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "llama_harness: option '%s' needs a value\n", a);
+            return usage();
+        }
+        const char *v = argv[++i];
+        if (dst) {
+            *dst = v;
+        } else if (!parse_int(v, 1, 1 << 20, !strcmp(a, "-n") ? &o->n_gen : &o->threads)) {
+            fprintf(stderr, "llama_harness: bad value '%s' for %s\n", v, a);
+            return 2;
+        }
+    }
+    if (!o->model) {
+        fputs("llama_harness: --model is required\n", stderr);
+        return usage();
+    }
+    return 0;
+}
+
+/* Parses "1,2,3" into a malloc'd array; returns the count, or -1 on a malformed list. */
+static int parse_tokens(const char *s, llama_token **out) {
+    int cap = 16, n = 0;
+    llama_token *ids = malloc(sizeof *ids * (size_t)cap);
+    if (!ids || !s || !*s) { free(ids); return -1; }
+    for (const char *p = s;;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v > INT32_MAX) { free(ids); return -1; }
+        if (n == cap) {
+            llama_token *grown = realloc(ids, sizeof *ids * (size_t)(cap *= 2));
+            if (!grown) { free(ids); return -1; }
+            ids = grown;
+        }
+        ids[n++] = (llama_token)v;
+        if (*end == '\0') break;
+        if (*end != ',') { free(ids); return -1; }
+        p = end + 1;
+    }
+    *out = ids;
+    return n;
+}
+
+/* ===================================================================== llama.cpp setup */
+
+/* llama.cpp logs a lot at INFO; keep warnings and errors unless BITNET_HARNESS_VERBOSE is set. */
+static void quiet_log(enum ggml_log_level level, const char *text, void *user) {
+    static enum ggml_log_level last = GGML_LOG_LEVEL_INFO; /* CONT lines follow their parent */
+    (void)user;
+    if (level != GGML_LOG_LEVEL_CONT) last = level;
+    if (last >= GGML_LOG_LEVEL_WARN || getenv("BITNET_HARNESS_VERBOSE")) fputs(text, stderr);
+}
+
+static void backend_init(void) {
+    const char *dir = getenv("BITNET_REF_LIB");
+    llama_log_set(quiet_log, NULL);
+    /* The CPU backends are separate libraries, one per x86 level: load the best one. */
+    ggml_backend_load_all_from_path(dir && *dir ? dir : REF_LIB_DIR);
+    llama_backend_init();
+}
+
+static struct llama_model *load_model(const char *path) {
+    struct llama_model_params mp = llama_model_default_params();
+    mp.n_gpu_layers = 0;
+    struct llama_model *m = llama_model_load_from_file(path, mp);
+    if (!m) fail("%s: llama.cpp failed to load the model (see its messages above)", path);
+    return m;
+}
+
+/* A context for at most n_ctx positions whose first decode may hold n_batch tokens. */
+static struct llama_context *make_context(struct llama_model *model, int n_ctx, int n_batch,
+                                          int threads, ggml_backend_sched_eval_callback cb,
+                                          void *cb_data) {
+    struct llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = (uint32_t)n_ctx;
+    cp.n_batch = cp.n_ubatch = (uint32_t)n_batch;
+    cp.n_seq_max = 1;
+    cp.n_threads = cp.n_threads_batch = threads;
+    cp.type_k = cp.type_v = GGML_TYPE_F32;  /* attention in f32, like ours */
+    cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    cp.cb_eval = cb;
+    cp.cb_eval_user_data = cb_data;
+    cp.no_perf = true;
+    struct llama_context *ctx = llama_init_from_model(model, cp);
+    if (!ctx) fail("llama.cpp failed to create a context (n_ctx %d)", n_ctx);
+    return ctx;
+}
+
+static int n_vocab_of(const struct llama_model *model) {
+    return llama_vocab_n_tokens(llama_model_get_vocab(model));
+}
+
+static int check_token_ids(const llama_token *ids, int n, int n_vocab) {
+    for (int i = 0; i < n; i++)
+        if (ids[i] >= n_vocab) return fail("token %d (at %d) is not below the vocabulary size %d", ids[i], i, n_vocab);
+    return 0;
+}
+
+/* Decodes ids[0..n) at positions pos0.. in sequence 0; logits for every position when
+ * all_logits, else for the last only. */
+static int decode(struct llama_context *ctx, const llama_token *ids, int n, int pos0, bool all_logits) {
+    struct llama_batch b = llama_batch_init(n, 0, 1);
+    for (int i = 0; i < n; i++) {
+        b.token[i] = ids[i];
+        b.pos[i] = pos0 + i;
+        b.n_seq_id[i] = 1;
+        b.seq_id[i][0] = 0;
+        b.logits[i] = (int8_t)(all_logits || i == n - 1);
+    }
+    b.n_tokens = n;
+    int rc = llama_decode(ctx, b);
+    llama_batch_free(b);
+    if (rc != 0) return fail("llama_decode failed (status %d) on %d token(s) at position %d", rc, n, pos0);
+    return 0;
+}
+
+/* Everything a subcommand needs: options, model, token ids. */
+typedef struct {
+    harness_opts o;
+    struct llama_model *model;
+    llama_token *ids;
+    int n_ids;
+    int n_vocab;
+} session;
+
+static void session_free(session *s) {
+    if (s->model) llama_model_free(s->model);
+    free(s->ids);
+    llama_backend_free();
+}
+
+/* Parses options, loads the model and (when need_tokens) the token list. 0 or exit status. */
+static int session_open(session *s, int argc, char **argv, bool need_tokens) {
+    memset(s, 0, sizeof *s);
+    int rc = parse_opts(argc, argv, &s->o);
+    if (rc) return rc;
+    if (need_tokens) {
+        if (!s->o.tokens_arg) {
+            fputs("llama_harness: --tokens is required\n", stderr);
+            return usage();
+        }
+        s->n_ids = parse_tokens(s->o.tokens_arg, &s->ids);
+        if (s->n_ids <= 0) return fail("--tokens: expected a comma-separated list of ids, got '%s'", s->o.tokens_arg);
+    }
+    backend_init();
+    s->model = load_model(s->o.model);
+    if (!s->model) return 1;
+    s->n_vocab = n_vocab_of(s->model);
+    return need_tokens ? check_token_ids(s->ids, s->n_ids, s->n_vocab) : 0;
+}
+
+/* ===================================================================== subcommands */
+
+static int write_logits(struct llama_context *ctx, int n_tokens, int n_vocab, const char *path) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return fail("%s: cannot open for writing", path);
+    for (int i = 0; i < n_tokens; i++) {
+        const float *row = llama_get_logits_ith(ctx, i);
+        if (!row || fwrite(row, sizeof(float), (size_t)n_vocab, f) != (size_t)n_vocab) {
+            fclose(f);
+            return fail("%s: could not write the logits of position %d", path, i);
+        }
+    }
+    if (fclose(f) != 0) return fail("%s: write failed", path);
+    return 0;
+}
+
+static int cmd_logits(int argc, char **argv) {
+    session s;
+    int rc = session_open(&s, argc, argv, true);
+    if (!rc && !s.o.out) rc = fail("logits: --out is required");
+    struct llama_context *ctx = NULL;
+    if (!rc) {
+        ctx = make_context(s.model, s.n_ids, s.n_ids, s.o.threads, NULL, NULL);
+        rc = ctx ? decode(ctx, s.ids, s.n_ids, 0, true) : 1;
+    }
+    if (!rc) rc = write_logits(ctx, s.n_ids, s.n_vocab, s.o.out);
+    if (ctx) llama_free(ctx);
+    session_free(&s);
+    return rc;
+}
+
+/* Index of the largest value; the first one on ties (as our sampler does). */
+static int argmax(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+static int cmd_greedy(int argc, char **argv) {
+    session s;
+    int rc = session_open(&s, argc, argv, true);
+    struct llama_context *ctx = NULL;
+    if (!rc) {
+        ctx = make_context(s.model, s.n_ids + s.o.n_gen, s.n_ids, s.o.threads, NULL, NULL);
+        rc = ctx ? decode(ctx, s.ids, s.n_ids, 0, false) : 1;
+    }
+    const llama_token eos = rc ? -1 : llama_vocab_eos(llama_model_get_vocab(s.model));
+    for (int i = 0; !rc && i < s.o.n_gen; i++) {
+        llama_token next = argmax(llama_get_logits_ith(ctx, -1), s.n_vocab);
+        printf(i ? " %d" : "%d", next);
+        if (s.o.stop_at_eos && next == eos) break;
+        if (i + 1 < s.o.n_gen) rc = decode(ctx, &next, 1, s.n_ids + i, false);
+    }
+    if (!rc) printf("\n");
+    if (ctx) llama_free(ctx);
+    session_free(&s);
+    return rc;
+}
+
+static int cmd_tokenize(int argc, char **argv) {
+    session s;
+    int rc = session_open(&s, argc, argv, false);
+    if (!rc && !s.o.prompt) rc = fail("tokenize: --prompt is required");
+    if (!rc) {
+        const struct llama_vocab *vocab = llama_model_get_vocab(s.model);
+        int32_t len = (int32_t)strlen(s.o.prompt), cap = len + 8;
+        llama_token *ids = malloc(sizeof *ids * (size_t)cap);
+        int32_t n = ids ? llama_tokenize(vocab, s.o.prompt, len, ids, cap, !s.o.no_bos, false) : -1;
+        if (n < 0) rc = fail("tokenize: llama_tokenize failed (%d)", n);
+        for (int32_t i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
+        if (!rc) printf("\n");
+        free(ids);
+    }
+    session_free(&s);
+    return rc;
+}
+
+static void print_meta(const struct llama_model *m, const char *key_suffix) {
+    char arch[64], key[128], val[256];
+    if (llama_model_meta_val_str(m, "general.architecture", arch, sizeof arch) < 0) return;
+    snprintf(key, sizeof key, "%s.%s", arch, key_suffix);
+    if (llama_model_meta_val_str(m, key, val, sizeof val) >= 0) printf("%s: %s\n", key_suffix, val);
+}
+
+static int cmd_load(int argc, char **argv) {
+    session s;
+    int rc = session_open(&s, argc, argv, false);
+    if (!rc) {
+        const struct llama_model *m = s.model;
+        char desc[256], arch[64] = "?";
+        llama_model_desc(m, desc, sizeof desc);
+        llama_model_meta_val_str(m, "general.architecture", arch, sizeof arch);
+        printf("ok\narch: %s\ndesc: %s\nn_vocab: %d\nn_embd: %d\nn_layer: %d\nn_head: %d\n"
+               "n_head_kv: %d\nn_ctx_train: %d\nn_params: %llu\nvocab_type: %d\n",
+               arch, desc, s.n_vocab, llama_model_n_embd(m), llama_model_n_layer(m),
+               llama_model_n_head(m), llama_model_n_head_kv(m), llama_model_n_ctx_train(m),
+               (unsigned long long)llama_model_n_params(m), (int)llama_vocab_type(llama_model_get_vocab(m)));
+        print_meta(m, "feed_forward_length");
+        print_meta(m, "rope.freq_base");
+        print_meta(m, "attention.layer_norm_rms_epsilon");
+    }
+    session_free(&s);
+    return rc;
+}
+
+/* ===================================================================== trace */
+
+/* llama.cpp's graph names (cb() in src/models/bitnet.cpp and src/llama-graph.cpp, formatted
+ * "<name>-<layer>") mapped to our stage names. ("inp_embd" is the unused vector-input path.) Qcur/Kcur carry one name on three tensors:
+ * the projection (MUL_MAT), its 3-D reshape (a view: skipped) and the RoPE output (ROPE). */
+typedef struct {
+    const char *llama_name;
+    const char *stage;          /* for any op except the ones below */
+    const char *stage_if_rope;  /* for a GGML_OP_ROPE tensor of that name (NULL: skip) */
+} stage_map;
+
+static const stage_map STAGES[] = {
+    {"embd", "embed", NULL},           /* token rows of token_embd (get_rows), after the input select */
+    {"attn_norm", "attn_norm", NULL},
+    {"Qcur", "q_proj", "q_rope"},
+    {"Kcur", "k_proj", "k_rope"},
+    {"Vcur", "v_proj", NULL},
+    {"kqv_out", "attn", NULL},
+    {"attn_sub_norm", "attn_sub_norm", NULL},
+    {"attn_out", "attn_out", NULL},
+    {"ffn_norm", "ffn_norm", NULL},
+    {"ffn_gate", "ffn_gate", NULL},
+    {"ffn_up", "ffn_up", NULL},
+    {"ffn_sub_out", "ffn_act", NULL},   /* act(gate) * up, named ffn_swiglu then ffn_sub_out */
+    {"ffn_sub_norm", "ffn_sub_norm", NULL},
+    {"ffn_down", "ffn_out", NULL},
+    {"l_out", "layer_out", NULL},
+    {"result_norm", "output_norm", NULL},
+    {"result_output", "logits", NULL},
+};
+
+/* Splits "attn_norm-3" into base "attn_norm" and layer 3 (-1 when there is no "-<digits>"). */
+static void split_name(const char *name, char *base, size_t cap, int *layer) {
+    const char *dash = strrchr(name, '-');
+    char *end = NULL;
+    long l = dash ? strtol(dash + 1, &end, 10) : -1;
+    size_t n = (dash && end && *end == '\0' && end != dash + 1) ? (size_t)(dash - name) : strlen(name);
+    if (n >= cap) n = cap - 1;
+    memcpy(base, name, n);
+    base[n] = '\0';
+    *layer = (dash && end && *end == '\0' && end != dash + 1) ? (int)l : -1;
+}
+
+/* The stage for a tensor, or NULL when it does not map (views and reshapes never do). */
+static const char *stage_of(const struct ggml_tensor *t, int *layer) {
+    char base[64];
+    if (t->op == GGML_OP_RESHAPE || t->op == GGML_OP_VIEW || t->op == GGML_OP_PERMUTE ||
+        t->op == GGML_OP_TRANSPOSE || t->type != GGML_TYPE_F32)
+        return NULL;
+    split_name(ggml_get_name(t), base, sizeof base, layer);
+    for (size_t i = 0; i < sizeof STAGES / sizeof STAGES[0]; i++) {
+        if (strcmp(base, STAGES[i].llama_name)) continue;
+        return t->op == GGML_OP_ROPE ? STAGES[i].stage_if_rope : STAGES[i].stage;
+    }
+    return NULL;
+}
+
+#ifdef BN_HAVE_TRACER
+typedef struct {
+    bn_tracer *tracer;
+    int n_tokens;
+    int status;       /* first failure, 0 while fine */
+    int n_records;
+    float *buf;
+    size_t buf_cap;
+} trace_state;
+
+/* Writes one record per token position of t (columns of [per_token, n_tokens]). */
+static int record_tensor(trace_state *st, const struct ggml_tensor *t, const char *stage, int layer) {
+    int64_t n = ggml_nelements(t);
+    if (!ggml_is_contiguous(t) || n % st->n_tokens) {
+        fprintf(stderr, "llama_harness: trace: %s is not a contiguous [*, %d] tensor; skipped\n",
+                ggml_get_name(t), st->n_tokens);
+        return 0;
+    }
+    if ((size_t)n > st->buf_cap) {
+        float *grown = realloc(st->buf, sizeof(float) * (size_t)n);
+        if (!grown) return fail("trace: out of memory");
+        st->buf = grown;
+        st->buf_cap = (size_t)n;
+    }
+    ggml_backend_tensor_get(t, st->buf, 0, ggml_nbytes(t));
+    int64_t per_token = n / st->n_tokens;
+    /* Recorded flat ([per_token] floats), whatever the tensor's head layout. */
+    for (int pos = 0; pos < st->n_tokens; pos++) {
+        if (bn_tracer_record(st->tracer, layer, stage, pos, pos, 0, st->buf + pos * per_token, &per_token, 1) != 0)
+            return fail("trace: could not record %s: %s", stage, bn_last_error_message());
+        st->n_records++;
+    }
+    return 0;
+}
+
+static bool trace_cb(struct ggml_tensor *t, bool ask, void *user) {
+    trace_state *st = user;
+    int layer;
+    const char *stage = stage_of(t, &layer);
+    if (ask) return stage != NULL;
+    if (stage && !st->status) st->status = record_tensor(st, t, stage, layer);
+    return st->status == 0;
+}
+
+static int cmd_trace(int argc, char **argv) {
+    session s;
+    trace_state st = {0};
+    int rc = session_open(&s, argc, argv, true);
+    if (!rc && !s.o.out) rc = fail("trace: --out-dir is required");
+    if (!rc) {
+        if (bn_tracer_open(s.o.out, &st.tracer) != 0 || !st.tracer) rc = fail("trace: %s: %s", s.o.out, bn_last_error_message());
+    }
+    struct llama_context *ctx = NULL;
+    if (!rc) {
+        st.n_tokens = s.n_ids;
+        ctx = make_context(s.model, s.n_ids, s.n_ids, s.o.threads, trace_cb, &st);
+        rc = ctx ? decode(ctx, s.ids, s.n_ids, 0, true) : 1;
+        if (st.status) rc = st.status;
+    }
+    bn_tracer_close(st.tracer);
+    if (!rc) fprintf(stderr, "llama_harness: trace: %d records in %s\n", st.n_records, s.o.out);
+    if (ctx) llama_free(ctx);
+    free(st.buf);
+    session_free(&s);
+    return rc;
+}
+#else
+static int cmd_trace(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    (void)stage_of;
+    return fail("trace: this harness was built without our tracer (src/trace.h was missing when "
+                "scripts/build_harness.sh ran); rebuild it once the tracer exists");
+}
+#endif
+
+/* ===================================================================== main */
+
+int main(int argc, char **argv) {
+    if (argc < 2) return usage();
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "logits")) return cmd_logits(argc - 2, argv + 2);
+    if (!strcmp(cmd, "greedy")) return cmd_greedy(argc - 2, argv + 2);
+    if (!strcmp(cmd, "trace")) return cmd_trace(argc - 2, argv + 2);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
+    if (!strcmp(cmd, "load")) return cmd_load(argc - 2, argv + 2);
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage();
+        return 0;
+    }
+    fprintf(stderr, "llama_harness: unknown command '%s'\n", cmd);
+    return usage();
+}

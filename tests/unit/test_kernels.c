@@ -1,0 +1,291 @@
+/* test_kernels: every kernel tier this CPU has (forced through bn_kernels_for_tier) against
+ * the scalar reference bn_linear_apply_rows_ref: ternary weights (I2_S, TQ2_0, TQ1_0; uniform
+ * and per-block scales) in token and q8k modes must be bit-identical; float weights (F32,
+ * F16, BF16, Q8_0) within 1e-5 of sum |x w|. Awkward shapes (rows not a multiple of 16, row
+ * ranges cutting tiles, 1..80 tokens), extreme codes and activations (+127 / -128). */
+#include <stdint.h>
+
+#include "cpu.h"
+#include "gguf.h"
+#include "kernels/kernel_impl.h"
+#include "kernels/kernels.h"
+#include "linear.h"
+#include "test.h"
+#include "types.h"
+#include "util.h"
+
+static uint64_t rng = 0x243f6a8885a308d3ull;
+static uint32_t next_u32(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)(rng >> 16);
+}
+static float uniform01(void) { return (float)(next_u32() & 0xffffff) / 16777216.0f; }
+
+enum pattern { RANDOM, ALL_PLUS, ALL_MINUS };
+
+/* A weight of `type` [M][K] built through the type's quantizer, bound and packed. */
+typedef struct test_weight {
+    gguf_tensor t;
+    void *bytes;
+    bn_linear w;
+} test_weight;
+
+static int make_weight(test_weight *tw, uint32_t type, int64_t M, int64_t K, enum pattern pat, bool block_scales) {
+    const bn_type_traits *tt = bn_type_get(type);
+    uint64_t n = (uint64_t)M * (uint64_t)K, nbytes;
+    if (!bn_type_nbytes(type, n, &nbytes)) return -1;
+    if (type == BN_TYPE_I2_S) nbytes += BN_I2S_TRAILER;
+    float *f = malloc(n * sizeof(float));
+    tw->bytes = calloc(1, nbytes + 64);
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t b = 0; b < K / 256 + 1; b++) {
+            float mag = block_scales ? 0.25f + 2.0f * uniform01() : 0.75f;
+            for (int64_t k = b * 256; k < K && k < (b + 1) * 256; k++) {
+                float v = pat == ALL_PLUS ? 1.0f : pat == ALL_MINUS ? -1.0f : (float)((int)(next_u32() % 3) - 1);
+                if (!tt->ternary) v = (uniform01() - 0.5f) * 4.0f;
+                f[m * K + k] = v * mag;
+            }
+        }
+    tt->quantize(f, n, tw->bytes);
+    free(f);
+    memset(&tw->t, 0, sizeof tw->t);
+    tw->t.name = "test.weight";
+    tw->t.n_dims = 2;
+    tw->t.ne[0] = (uint64_t)K;
+    tw->t.ne[1] = (uint64_t)M;
+    tw->t.ne[2] = tw->t.ne[3] = 1;
+    tw->t.type = type;
+    tw->t.n_elements = n;
+    tw->t.n_bytes = nbytes;
+    tw->t.data = tw->bytes;
+    if (bn_linear_init(&tw->w, &tw->t, NULL) != 0) return -1;
+    tw->w.out_scale = 1.25f;
+    if (tt->ternary) {
+        tw->w.packed = bn_ternary_tiles_build(&tw->w);
+        if (!tw->w.packed) return -1;
+    }
+    return 0;
+}
+
+static void free_weight(test_weight *tw) {
+    bn_linear_release(&tw->w);
+    free(tw->bytes);
+}
+
+typedef struct test_act {
+    float *x;
+    void *scratch;
+    bn_act a;
+} test_act;
+
+/* Random activations; extreme != 0 then overwrites the int8 activations with +127 or -128. */
+static void make_act(test_act *ta, bn_act_quant mode, int n, int64_t K, int extreme) {
+    ta->x = malloc((size_t)n * (size_t)K * sizeof(float));
+    for (int64_t i = 0; i < n * K; i++) ta->x[i] = (uniform01() - 0.5f) * (i % 97 == 0 ? 40.0f : 3.0f);
+    uint64_t sb = bn_act_scratch_bytes(mode, n, K);
+    ta->scratch = aligned_alloc(64, (size_t)((sb + 63) / 64 * 64 + 64));
+    bn_act_prepare(&ta->a, mode, ta->x, n, K, ta->scratch);
+    int8_t v = extreme > 0 ? 127 : -128;
+    if (extreme && mode == BN_ACT_TOKEN) memset(ta->a.q, v, (size_t)n * (size_t)K);
+    if (extreme && mode == BN_ACT_Q8K)
+        for (int64_t b = 0; b < n * (K / 256); b++) {
+            memset(ta->a.q8k[b].qs, v, 256);
+            for (int i = 0; i < 16; i++) ta->a.q8k[b].bsums[i] = (int16_t)(16 * v);
+        }
+}
+
+static void free_act(test_act *ta) {
+    free(ta->x);
+    free(ta->scratch);
+}
+
+/* Largest |y - ref| / (sum_k |x w| + tiny) over the computed rows; also checks rows outside
+ * [m0, m1) were left alone. Returns -1 when the kernel declined. */
+static double compare(const bn_kernel_table *k, const test_weight *tw, const test_act *ta, int64_t m0, int64_t m1, bool *untouched) {
+    const bn_linear *w = &tw->w;
+    int n = ta->a.n;
+    int64_t M = w->out, K = w->in, ldy = M + 3;
+    float *y = malloc((size_t)n * (size_t)ldy * sizeof(float));
+    float *r = malloc((size_t)n * (size_t)ldy * sizeof(float));
+    void *tmp = aligned_alloc(64, (size_t)((bn_linear_row_scratch_bytes(w) + 63) / 64 * 64));
+    float *row = malloc((size_t)K * sizeof(float));
+    for (int64_t i = 0; i < n * ldy; i++) y[i] = r[i] = -7.0f;
+    double worst = 0;
+    if (!bn_kernel_linear_apply_with(k, w, &ta->a, y, ldy, m0, m1)) {
+        worst = -1;
+    } else {
+        bn_linear_apply_rows_ref(w, &ta->a, r, ldy, m0, m1, tmp);
+        *untouched = true;
+        for (int t = 0; t < n; t++)
+            for (int64_t m = 0; m < ldy; m++) {
+                float a = y[t * ldy + m], b = r[t * ldy + m];
+                if (m < m0 || m >= m1) {
+                    if (a != -7.0f) *untouched = false;
+                    continue;
+                }
+                double mag = 1e-30;
+                if (!w->ternary) {
+                    bn_linear_dequant_row(w, m, row);
+                    for (int64_t kk = 0; kk < K; kk++) mag += fabs((double)row[kk] * ta->x[t * K + kk]);
+                    mag *= fabs(w->out_scale);
+                }
+                double e = a == b ? 0.0 : (w->ternary ? INFINITY : fabs((double)a - b) / mag);
+                if (e > worst) worst = e;
+            }
+    }
+    free(y);
+    free(r);
+    free(tmp);
+    free(row);
+    return worst;
+}
+
+static int tiers_tested;
+
+typedef struct shape { int64_t M, K; } shape;
+
+static void ternary_case(const bn_kernel_table *k, uint32_t type, bool block_scales, shape s, int n, bn_act_quant mode,
+                         enum pattern pat, int extreme) {
+    test_weight tw;
+    CHECK_MSG(make_weight(&tw, type, s.M, s.K, pat, block_scales) == 0, "make_weight: %s", bn_last_error_message());
+    if (!block_scales) CHECK(tw.w.uniform_scale);
+    test_act ta;
+    make_act(&ta, mode, n, s.K, extreme);
+    int64_t ranges[2][2] = {{0, s.M}, {s.M > 4 ? 3 : 0, s.M > 4 ? s.M - 2 : s.M}};
+    for (int r = 0; r < 2; r++) {
+        bool untouched = false;
+        double e = compare(k, &tw, &ta, ranges[r][0], ranges[r][1], &untouched);
+        CHECK_MSG(e == 0.0 && untouched, "tier %s type %s %s M=%lld K=%lld n=%d mode=%s pat=%d extreme=%d rows [%lld,%lld): %s",
+                  k->name, bn_type_get(type)->name, block_scales ? "block-scales" : "uniform", (long long)s.M, (long long)s.K, n,
+                  bn_act_quant_name(mode), (int)pat, extreme, (long long)ranges[r][0], (long long)ranges[r][1],
+                  e < 0 ? "kernel declined" : !untouched ? "wrote outside its rows" : "differs from the reference");
+    }
+    free_act(&ta);
+    free_weight(&tw);
+}
+
+static const uint32_t ternary_types[] = {BN_TYPE_I2_S, BN_TYPE_TQ2_0, BN_TYPE_TQ1_0};
+
+TEST(ternary_random_bit_exact) {
+    const shape shapes[] = {{16, 256}, {37, 512}, {5, 256}, {70, 2560}};
+    const int ns[] = {1, 2, 3, 17, 35};
+    for (int tier = BN_TIER_AVX2; tier < BN_TIER_COUNT; tier++) {
+        const bn_kernel_table *k = bn_kernels_for_tier((bn_cpu_tier)tier);
+        if (!k) continue;
+        tiers_tested++;
+        for (size_t ti = 0; ti < 3; ti++)
+            for (int bs = 0; bs < (ternary_types[ti] == BN_TYPE_I2_S ? 1 : 2); bs++)
+                for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+                    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+                        if (shapes[si].K == 2560 && ns[ni] > 3) continue; /* keep the ASan run short */
+                        ternary_case(k, ternary_types[ti], bs, shapes[si], ns[ni], BN_ACT_TOKEN, RANDOM, 0);
+                        ternary_case(k, ternary_types[ti], bs, shapes[si], ns[ni], BN_ACT_Q8K, RANDOM, 0);
+                    }
+    }
+    int available = 0;
+    for (int tier = BN_TIER_AVX2; tier < BN_TIER_COUNT; tier++) available += bn_cpu_has_tier((bn_cpu_tier)tier);
+    CHECK_EQ_INT(tiers_tested, available);
+}
+
+TEST(ternary_prefill_batches) { /* 80 tokens: one full group of 4 AMX C tiles + 1 tile */
+    const shape s = {37, 512};
+    for (int tier = BN_TIER_AVX2; tier < BN_TIER_COUNT; tier++) {
+        const bn_kernel_table *k = bn_kernels_for_tier((bn_cpu_tier)tier);
+        if (!k) continue;
+        ternary_case(k, BN_TYPE_I2_S, false, s, 80, BN_ACT_TOKEN, RANDOM, 0);
+        ternary_case(k, BN_TYPE_TQ2_0, false, s, 83, BN_ACT_TOKEN, RANDOM, 0);
+        ternary_case(k, BN_TYPE_TQ2_0, true, s, 33, BN_ACT_TOKEN, RANDOM, 0);
+    }
+}
+
+TEST(ternary_extremes) { /* all codes +1 / -1 against activations all +127 / -128, K up to 6912 */
+    const shape shapes[] = {{20, 6912}, {17, 2560}};
+    for (int tier = BN_TIER_AVX2; tier < BN_TIER_COUNT; tier++) {
+        const bn_kernel_table *k = bn_kernels_for_tier((bn_cpu_tier)tier);
+        if (!k) continue;
+        for (size_t si = 0; si < 2; si++)
+            for (int pat = ALL_PLUS; pat <= ALL_MINUS; pat++)
+                for (int ex = -1; ex <= 1; ex += 2)
+                    for (size_t ti = 0; ti < 3; ti++) {
+                        ternary_case(k, ternary_types[ti], false, shapes[si], 2, BN_ACT_TOKEN, (enum pattern)pat, ex);
+                        ternary_case(k, ternary_types[ti], false, shapes[si], 1, BN_ACT_Q8K, (enum pattern)pat, ex);
+                    }
+        ternary_case(k, BN_TYPE_I2_S, false, shapes[1], 16, BN_ACT_TOKEN, ALL_MINUS, -1);
+    }
+}
+
+TEST(float_weights_within_tolerance) {
+    const uint32_t types[] = {BN_TYPE_F32, BN_TYPE_F16, BN_TYPE_BF16, BN_TYPE_Q8_0};
+    const shape shapes[] = {{7, 33}, {19, 64}, {3, 1}, {40, 2560}, {5, 96}};
+    const int ns[] = {1, 2, 3, 5};
+    for (int tier = BN_TIER_AVX2; tier < BN_TIER_COUNT; tier++) {
+        const bn_kernel_table *k = bn_kernels_for_tier((bn_cpu_tier)tier);
+        if (!k) continue;
+        for (size_t ti = 0; ti < 4; ti++)
+            for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+                if (types[ti] == BN_TYPE_Q8_0 && shapes[si].K % 32) continue;
+                for (size_t ni = 0; ni < 4; ni++) {
+                    test_weight tw;
+                    CHECK(make_weight(&tw, types[ti], shapes[si].M, shapes[si].K, RANDOM, false) == 0);
+                    test_act ta;
+                    make_act(&ta, BN_ACT_NONE, ns[ni], shapes[si].K, 0);
+                    bool untouched = false;
+                    double e = compare(k, &tw, &ta, shapes[si].M > 4 ? 1 : 0, shapes[si].M, &untouched);
+                    CHECK_MSG(e >= 0 && e <= 1e-5 && untouched, "tier %s type %s M=%lld K=%lld n=%d: relative error %g",
+                              k->name, bn_type_get(types[ti])->name, (long long)shapes[si].M, (long long)shapes[si].K, ns[ni], e);
+                    free_act(&ta);
+                    free_weight(&tw);
+                }
+            }
+    }
+}
+
+TEST(declines_what_it_does_not_cover) {
+    test_weight tw;
+    CHECK(make_weight(&tw, BN_TYPE_TQ2_0, 16, 256, RANDOM, false) == 0);
+    test_act ta;
+    make_act(&ta, BN_ACT_NONE, 1, 256, 0);
+    float y[16];
+    for (int tier = 0; tier < BN_TIER_COUNT; tier++) {
+        const bn_kernel_table *k = bn_kernels_for_tier((bn_cpu_tier)tier);
+        if (k) CHECK(!bn_kernel_linear_apply_with(k, &tw.w, &ta.a, y, 16, 0, 16)); /* ternary x float: reference only */
+    }
+    const bn_kernel_table *scalar = bn_kernels_for_tier(BN_TIER_SCALAR);
+    CHECK(scalar && !scalar->ternary_token && !scalar->float_rows);
+    free_act(&ta);
+    free_weight(&tw);
+}
+
+TEST(packing_reports_bytes) {
+    test_weight tw;
+    CHECK(make_weight(&tw, BN_TYPE_I2_S, 33, 512, RANDOM, false) == 0);
+    /* 3 tiles x 8 chunks x 256 bytes; I2_S has one scale, so no block scales */
+    CHECK_EQ_INT(bn_kernel_packed_bytes(&tw.w), 3 * 8 * 256);
+    free_weight(&tw);
+    CHECK(make_weight(&tw, BN_TYPE_TQ1_0, 16, 512, RANDOM, true) == 0);
+    CHECK(!tw.w.uniform_scale);
+    CHECK_EQ_INT(bn_kernel_packed_bytes(&tw.w), 1 * 8 * 256 + 1 * 2 * 16 * 4);
+    free_weight(&tw);
+    bn_linear none;
+    memset(&none, 0, sizeof none);
+    CHECK_EQ_INT(bn_kernel_packed_bytes(&none), 0);
+}
+
+TEST(active_table_matches_tier) {
+    CHECK(bn_kernels_active() == bn_kernels_for_tier(bn_cpu_active_tier()));
+    CHECK_STR(bn_kernel_tier_name(), bn_cpu_tier_name(bn_cpu_active_tier()));
+    CHECK_EQ_INT(bn_kernel_row_scratch_bytes(NULL), 0);
+    printf("# kernel tiers tested: %d (best here: %s)\n", tiers_tested, bn_cpu_tier_name(bn_cpu_best_tier()));
+}
+
+TEST_MAIN_BEGIN("test_kernels")
+RUN(ternary_random_bit_exact);
+RUN(ternary_prefill_batches);
+RUN(ternary_extremes);
+RUN(float_weights_within_tolerance);
+RUN(declines_what_it_does_not_cover);
+RUN(packing_reports_bytes);
+RUN(active_table_matches_tier);
+TEST_MAIN_END()

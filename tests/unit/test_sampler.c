@@ -1,0 +1,531 @@
+/* Tests of src/sampler: each filter alone on hand-made logits (exact), penalties and their
+ * window, the generator (reproducible, seed-dependent) and the sampled frequencies against
+ * the softmax (chi-square), the temperature, and the rejection of bad parameters and logits. */
+#include <float.h>
+#include <stdint.h>
+
+#include "sampler.h"
+#include "test.h"
+#include "util.h"
+
+/* Parameters with every filter off: temperature 1 draws from softmax(logits). */
+static bn_sampler_params plain_params(void) {
+    bn_sampler_params p = bn_sampler_default_params();
+    p.temperature = 1.0f;
+    p.top_k = 0;
+    p.top_p = 1.0f;
+    p.min_p = 0.0f;
+    return p;
+}
+
+/* The survivors of the chain, best first. */
+static int distribution(const bn_sampler_params *p, const float *logits, int n_vocab,
+                        bn_sampler_candidate *out, int cap) {
+    bn_sampler *s = bn_sampler_create(p, n_vocab);
+    if (!s) return -100;
+    int n = bn_sampler_distribution(s, logits, out, cap);
+    bn_sampler_free(s);
+    return n;
+}
+
+static double softmax_of(const float *logits, int n, int i, double temperature) {
+    double max = logits[0], sum = 0.0;
+    for (int j = 1; j < n; j++) max = logits[j] > max ? logits[j] : max;
+    for (int j = 0; j < n; j++) sum += exp((logits[j] - max) / temperature);
+    return exp((logits[i] - max) / temperature) / sum;
+}
+
+TEST(greedy_is_argmax_lowest_id_on_ties) {
+    float logits[6] = {0.5f, 3.0f, -1.0f, 3.0f, 2.9f, -INFINITY};
+    bn_sampler_params p = bn_sampler_default_params();
+    p.temperature = 0.0f;
+    bn_sampler *s = bn_sampler_create(&p, 6);
+    CHECK(s != NULL);
+    for (int i = 0; i < 5; i++) CHECK_EQ_INT(bn_sampler_sample(s, logits), 1);
+    bn_sampler_free(s);
+    p.temperature = -1.0f; /* negative is greedy too */
+    s = bn_sampler_create(&p, 6);
+    CHECK(s != NULL);
+    CHECK_EQ_INT(bn_sampler_sample(s, logits), 1);
+    bn_sampler_candidate c[6];
+    CHECK_EQ_INT(bn_sampler_distribution(s, logits, c, 6), 1);
+    CHECK_EQ_INT(c[0].id, 1);
+    CHECK_NEAR(c[0].p, 1.0, 0.0);
+    bn_sampler_free(s);
+}
+
+TEST(logits_are_not_modified) {
+    float logits[5] = {1.0f, 2.0f, 3.0f, 4.0f, 5.0f}, copy[5];
+    memcpy(copy, logits, sizeof logits);
+    bn_sampler_params p = bn_sampler_default_params();
+    p.repeat_penalty = 1.5f;
+    p.presence_penalty = 0.5f;
+    bn_sampler *s = bn_sampler_create(&p, 5);
+    CHECK(s != NULL);
+    bn_sampler_accept(s, 4);
+    for (int i = 0; i < 10; i++) CHECK(bn_sampler_sample(s, logits) >= 0);
+    CHECK(memcmp(copy, logits, sizeof logits) == 0);
+    bn_sampler_free(s);
+}
+
+TEST(top_k_keeps_exactly_k) {
+    float logits[8] = {1.0f, 5.0f, 3.0f, 4.0f, 2.0f, 0.0f, 4.0f, -3.0f};
+    bn_sampler_params p = plain_params();
+    p.top_k = 3;
+    bn_sampler_candidate c[8];
+    /* 5 (id 1), then the tie 4/4: both ids 3 and 6 fit in k = 3 */
+    CHECK_EQ_INT(distribution(&p, logits, 8, c, 8), 3);
+    CHECK_EQ_INT(c[0].id, 1);
+    CHECK_EQ_INT(c[1].id, 3);
+    CHECK_EQ_INT(c[2].id, 6);
+    /* the probabilities are the softmax over the three survivors */
+    float kept[3] = {5.0f, 4.0f, 4.0f};
+    for (int i = 0; i < 3; i++) CHECK_NEAR(c[i].p, softmax_of(kept, 3, i, 1.0), 1e-6);
+    /* k = 2 splits the tie: the lower id stays */
+    p.top_k = 2;
+    CHECK_EQ_INT(distribution(&p, logits, 8, c, 8), 2);
+    CHECK_EQ_INT(c[0].id, 1);
+    CHECK_EQ_INT(c[1].id, 3);
+    /* k >= n_vocab is off */
+    p.top_k = 8;
+    CHECK_EQ_INT(distribution(&p, logits, 8, c, 8), 8);
+}
+
+TEST(top_k_on_a_large_vocabulary_matches_a_full_sort) {
+    enum { N = 5000, K = 37 };
+    static float logits[N];
+    static bn_sampler_candidate c[N];
+    uint32_t x = 12345;
+    for (int i = 0; i < N; i++) {
+        x = x * 1664525u + 1013904223u;
+        logits[i] = (float)(x >> 20) / 256.0f; /* coarse values: many ties */
+    }
+    bn_sampler_params p = plain_params();
+    p.top_k = K;
+    CHECK_EQ_INT(distribution(&p, logits, N, c, N), K);
+    /* every survivor beats (or ties with a higher id) every dropped token */
+    int kept[N] = {0};
+    for (int i = 0; i < K; i++) kept[c[i].id] = 1;
+    float worst = c[K - 1].logit;
+    int worst_id = c[K - 1].id;
+    for (int i = 0; i < N; i++) {
+        if (kept[i]) continue;
+        CHECK(logits[i] < worst || (logits[i] == worst && i > worst_id));
+    }
+    for (int i = 1; i < K; i++) CHECK(c[i - 1].logit >= c[i].logit);
+}
+
+/* Logits whose softmax is exactly `probs` (up to float rounding). */
+static void logits_from_probs(const double *probs, int n, float *logits) {
+    for (int i = 0; i < n; i++) logits[i] = (float)log(probs[i]);
+}
+
+TEST(top_p_keeps_the_smallest_prefix_reaching_p) {
+    const double probs[6] = {0.05, 0.5, 0.15, 0.2, 0.07, 0.03};
+    float logits[6];
+    logits_from_probs(probs, 6, logits);
+    bn_sampler_params p = plain_params();
+    bn_sampler_candidate c[6];
+    p.top_p = 0.69f; /* 0.5 + 0.2 = 0.7 >= 0.69 */
+    CHECK_EQ_INT(distribution(&p, logits, 6, c, 6), 2);
+    CHECK_EQ_INT(c[0].id, 1);
+    CHECK_EQ_INT(c[1].id, 3);
+    CHECK_NEAR(c[0].p, 0.5 / 0.7, 1e-6);
+    p.top_p = 0.71f; /* needs the 0.15 too */
+    CHECK_EQ_INT(distribution(&p, logits, 6, c, 6), 3);
+    CHECK_EQ_INT(c[2].id, 2);
+    p.top_p = 0.3f; /* the best token alone reaches it */
+    CHECK_EQ_INT(distribution(&p, logits, 6, c, 6), 1);
+    CHECK_EQ_INT(c[0].id, 1);
+    p.top_p = 0.999f; /* everything but nothing more */
+    CHECK_EQ_INT(distribution(&p, logits, 6, c, 6), 6);
+    /* after top-k the mass is renormalized over the k survivors: 0.5/0.7 >= 0.7 */
+    p.top_k = 2;
+    p.top_p = 0.7f;
+    CHECK_EQ_INT(distribution(&p, logits, 6, c, 6), 1);
+}
+
+/* A reference of the whole chain (no penalties) in double precision with a full sort: the
+ * ids that survive, best first, in ids[], their final probabilities in probs[]; returns the
+ * count. Slow and plain on purpose. */
+static const float *ref_logits;
+static int ref_compare(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    if (ref_logits[x] != ref_logits[y]) return ref_logits[x] > ref_logits[y] ? -1 : 1;
+    return x < y ? -1 : 1;
+}
+
+static int reference_chain(const float *logits, int n, const bn_sampler_params *p, int *ids,
+                           double *probs) {
+    for (int i = 0; i < n; i++) ids[i] = i;
+    ref_logits = logits;
+    qsort(ids, (size_t)n, sizeof *ids, ref_compare);
+    int kept = p->top_k > 0 && p->top_k < n ? p->top_k : n;
+    double max = logits[ids[0]], sum = 0.0;
+    for (int i = 0; i < kept; i++) sum += exp(logits[ids[i]] - max);
+    if (p->top_p < 1.0f) {
+        double mass = 0.0;
+        int i = 0;
+        while (i < kept && mass < p->top_p) mass += exp(logits[ids[i++]] - max) / sum;
+        kept = i;
+    }
+    if (p->min_p > 0.0f) {
+        int i = 1;
+        while (i < kept && logits[ids[i]] >= max + log(p->min_p)) i++;
+        kept = i;
+    }
+    sum = 0.0;
+    for (int i = 0; i < kept; i++) sum += probs[i] = exp((logits[ids[i]] - max) / p->temperature);
+    for (int i = 0; i < kept; i++) probs[i] /= sum;
+    return kept;
+}
+
+/* The sampler's survivors equal the reference's, same order, same probabilities. */
+static void check_against_reference(const float *logits, int n, const bn_sampler_params *p) {
+    static bn_sampler_candidate c[140000];
+    static int ids[140000];
+    static double probs[140000];
+    int expected = reference_chain(logits, n, p, ids, probs);
+    int got = distribution(p, logits, n, c, n);
+    CHECK_EQ_INT(got, expected);
+    int bad = 0;
+    for (int i = 0; i < got && i < expected; i++)
+        bad += c[i].id != ids[i] || fabs(c[i].p - probs[i]) > 1e-5;
+    CHECK_EQ_INT(bad, 0);
+}
+
+static void fill_uniform(float *logits, int n, uint32_t seed, float lo, float hi) {
+    for (int i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        logits[i] = lo + (float)(seed >> 8) / (float)(1u << 24) * (hi - lo);
+    }
+}
+
+TEST(top_p_large_vocabulary_peaked_and_flat) {
+    enum { N = 20000 };
+    static float logits[N];
+    bn_sampler_params p = plain_params();
+    p.top_p = 0.9f;
+    /* peaked: the pre-filter leaves a few hundred tokens */
+    fill_uniform(logits, N, 777, 0.0f, 12.0f);
+    check_against_reference(logits, N, &p);
+    /* nearly flat: the nucleus holds thousands, the lazy sort must go beyond its 256 */
+    p.top_p = 0.5f;
+    fill_uniform(logits, N, 778, 0.0f, 0.01f);
+    check_against_reference(logits, N, &p);
+    /* the pre-filter's tight case: one token with p = 0.5 and 599 with q = 0.5/599 each,
+     * top_p = 1 - 0.5/1.2, so that q is only 1.2x the cutoff (1 - top_p)/599 and the
+     * nucleus needs about 100 of the small tokens: a cutoff any larger would lose them */
+    enum { M = 600 };
+    logits[0] = logf(0.5f);
+    for (int i = 1; i < M; i++) logits[i] = logf(0.5f / (M - 1));
+    p.top_p = 1.0f - 0.5f / 1.2f;
+    check_against_reference(logits, M, &p);
+    bn_sampler_candidate c[M];
+    int n = distribution(&p, logits, M, c, M);
+    CHECK(n > 90 && n < 110);
+}
+
+TEST(min_p_threshold_is_relative_to_the_best) {
+    const double probs[5] = {0.1, 0.5, 0.15, 0.2, 0.05};
+    float logits[5];
+    logits_from_probs(probs, 5, logits);
+    bn_sampler_params p = plain_params();
+    bn_sampler_candidate c[5];
+    p.min_p = 0.25f; /* keeps p >= 0.125: 0.5, 0.2, 0.15 */
+    CHECK_EQ_INT(distribution(&p, logits, 5, c, 5), 3);
+    CHECK_EQ_INT(c[0].id, 1);
+    CHECK_EQ_INT(c[1].id, 3);
+    CHECK_EQ_INT(c[2].id, 2);
+    CHECK_NEAR(c[0].p, 0.5 / 0.85, 1e-6);
+    p.min_p = 0.19f; /* 0.095: adds the 0.1 */
+    CHECK_EQ_INT(distribution(&p, logits, 5, c, 5), 4);
+    p.min_p = 1.0f; /* only the best */
+    CHECK_EQ_INT(distribution(&p, logits, 5, c, 5), 1);
+}
+
+/* The logit a distribution reports for `id` (NAN when it did not survive). */
+static float logit_of(const bn_sampler_candidate *c, int n, int id) {
+    for (int i = 0; i < n; i++)
+        if (c[i].id == id) return c[i].logit;
+    return NAN;
+}
+
+TEST(repeat_penalty_divides_positive_and_multiplies_negative) {
+    float logits[5] = {2.0f, -2.0f, 3.0f, 0.0f, 1.0f};
+    bn_sampler_params p = plain_params();
+    p.repeat_penalty = 2.0f;
+    bn_sampler *s = bn_sampler_create(&p, 5);
+    CHECK(s != NULL);
+    bn_sampler_accept(s, 0);
+    bn_sampler_accept(s, 1);
+    bn_sampler_accept(s, 3);
+    bn_sampler_accept(s, 0); /* a repeat counts once for the repeat penalty */
+    bn_sampler_candidate c[5];
+    CHECK_EQ_INT(bn_sampler_distribution(s, logits, c, 5), 5);
+    CHECK_NEAR(logit_of(c, 5, 0), 1.0, 0.0);
+    CHECK_NEAR(logit_of(c, 5, 1), -4.0, 0.0);
+    CHECK_NEAR(logit_of(c, 5, 2), 3.0, 0.0); /* not in the history: untouched */
+    CHECK_NEAR(logit_of(c, 5, 3), 0.0, 0.0);
+    CHECK_NEAR(logit_of(c, 5, 4), 1.0, 0.0);
+    bn_sampler_reset(s); /* history gone: nothing penalized */
+    CHECK_EQ_INT(bn_sampler_distribution(s, logits, c, 5), 5);
+    CHECK_NEAR(logit_of(c, 5, 0), 2.0, 0.0);
+    bn_sampler_free(s);
+}
+
+TEST(presence_and_frequency_count_the_window_only) {
+    float logits[4] = {1.0f, 1.0f, 1.0f, 1.0f};
+    bn_sampler_params p = plain_params();
+    p.presence_penalty = 0.5f;
+    p.frequency_penalty = 0.25f;
+    p.penalty_last_n = 4;
+    bn_sampler *s = bn_sampler_create(&p, 4);
+    CHECK(s != NULL);
+    const int32_t history[6] = {0, 0, 1, 2, 2, 2}; /* the window holds the last 4: 1,2,2,2 */
+    for (int i = 0; i < 6; i++) bn_sampler_accept(s, history[i]);
+    bn_sampler_candidate c[4];
+    CHECK_EQ_INT(bn_sampler_distribution(s, logits, c, 4), 4);
+    CHECK_NEAR(logit_of(c, 4, 0), 1.0, 0.0);                 /* left the window */
+    CHECK_NEAR(logit_of(c, 4, 1), 1.0 - 0.5 - 0.25, 1e-7);   /* once */
+    CHECK_NEAR(logit_of(c, 4, 2), 1.0 - 0.5 - 0.75, 1e-7);   /* three times */
+    CHECK_NEAR(logit_of(c, 4, 3), 1.0, 0.0);                 /* never */
+    bn_sampler_free(s);
+
+    p.penalty_last_n = -1; /* whole history */
+    s = bn_sampler_create(&p, 4);
+    CHECK(s != NULL);
+    for (int i = 0; i < 6; i++) bn_sampler_accept(s, history[i]);
+    CHECK_EQ_INT(bn_sampler_distribution(s, logits, c, 4), 4);
+    CHECK_NEAR(logit_of(c, 4, 0), 1.0 - 0.5 - 0.5, 1e-7);
+    CHECK_NEAR(logit_of(c, 4, 2), 1.0 - 0.5 - 0.75, 1e-7);
+    bn_sampler_free(s);
+
+    p.penalty_last_n = 0; /* off */
+    s = bn_sampler_create(&p, 4);
+    CHECK(s != NULL);
+    for (int i = 0; i < 6; i++) bn_sampler_accept(s, history[i]);
+    CHECK_EQ_INT(bn_sampler_distribution(s, logits, c, 4), 4);
+    for (int i = 0; i < 4; i++) CHECK_NEAR(c[i].logit, 1.0, 0.0);
+    bn_sampler_free(s);
+}
+
+TEST(penalties_feed_greedy) {
+    float logits[3] = {5.0f, 4.0f, 0.0f};
+    bn_sampler_params p = bn_sampler_default_params();
+    p.temperature = 0.0f;
+    p.repeat_penalty = 1.5f; /* 5 / 1.5 = 3.33 < 4 */
+    bn_sampler *s = bn_sampler_create(&p, 3);
+    CHECK(s != NULL);
+    CHECK_EQ_INT(bn_sampler_sample(s, logits), 0);
+    bn_sampler_accept(s, 0);
+    CHECK_EQ_INT(bn_sampler_sample(s, logits), 1);
+    bn_sampler_free(s);
+}
+
+/* With temperature 1 and no filters, 200,000 draws over 8 tokens follow the softmax. The
+ * Pearson statistic sum (O-E)^2/E has 7 degrees of freedom; 24.32 is its 99.9% quantile. The
+ * seed is fixed, so the test is deterministic; a wrong sampler (off-by-one in the cumulative
+ * walk, a temperature applied twice, a biased generator) gives values in the hundreds or more.
+ * Each count is also within 5 standard deviations of n*p. */
+TEST(frequencies_match_softmax_chi_square) {
+    enum { V = 8, DRAWS = 200000 };
+    const float logits[V] = {0.0f, 1.0f, -1.0f, 2.0f, 0.5f, -3.0f, 1.5f, -0.5f};
+    bn_sampler_params p = plain_params();
+    p.seed = 2024;
+    bn_sampler *s = bn_sampler_create(&p, V);
+    CHECK(s != NULL);
+    long counts[V] = {0};
+    for (int i = 0; i < DRAWS; i++) {
+        int32_t t = bn_sampler_sample(s, logits);
+        CHECK(t >= 0 && t < V);
+        if (t >= 0 && t < V) counts[t]++;
+    }
+    double chi2 = 0.0;
+    for (int i = 0; i < V; i++) {
+        double pi = softmax_of(logits, V, i, 1.0), expected = DRAWS * pi;
+        double sd = sqrt(DRAWS * pi * (1.0 - pi));
+        CHECK_MSG(fabs(counts[i] - expected) <= 5.0 * sd, "token %d: %ld vs %.1f", i, counts[i], expected);
+        chi2 += (counts[i] - expected) * (counts[i] - expected) / expected;
+    }
+    CHECK_MSG(chi2 < 24.32, "chi-square %.2f with 7 degrees of freedom", chi2);
+    bn_sampler_free(s);
+}
+
+static void draw_sequence(uint64_t seed, int32_t *out, int n) {
+    enum { V = 100 };
+    float logits[V] = {0}; /* uniform: every draw carries ~6.6 bits */
+    bn_sampler_params p = plain_params();
+    p.seed = seed;
+    bn_sampler *s = bn_sampler_create(&p, V);
+    for (int i = 0; i < n; i++) out[i] = s ? bn_sampler_sample(s, logits) : -1;
+    bn_sampler_free(s);
+}
+
+TEST(same_seed_same_sequence_different_seeds_differ) {
+    int32_t a[64], b[64], c[64], d[64];
+    draw_sequence(7, a, 64);
+    draw_sequence(7, b, 64);
+    draw_sequence(8, c, 64);
+    draw_sequence(0, d, 64); /* seed 0 is a valid seed */
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    CHECK(memcmp(a, c, sizeof a) != 0);
+    CHECK(memcmp(a, d, sizeof a) != 0);
+    int distinct = 0, seen[100] = {0};
+    for (int i = 0; i < 64; i++) distinct += !seen[a[i]]++;
+    CHECK(distinct > 30); /* 64 uniform draws over 100 hit ~47 distinct ids */
+}
+
+TEST(reset_reseeds) {
+    float logits[10] = {0};
+    bn_sampler_params p = plain_params();
+    bn_sampler *s = bn_sampler_create(&p, 10);
+    CHECK(s != NULL);
+    int32_t first[20], again[20];
+    for (int i = 0; i < 20; i++) first[i] = bn_sampler_sample(s, logits);
+    bn_sampler_reset(s);
+    for (int i = 0; i < 20; i++) again[i] = bn_sampler_sample(s, logits);
+    CHECK(memcmp(first, again, sizeof first) == 0);
+    bn_sampler_free(s);
+}
+
+/* Two tokens with logits 0 and 1: P(token 1) = 1 / (1 + e^(-1/T)). */
+TEST(temperature_reshapes_the_distribution) {
+    const float logits[2] = {0.0f, 1.0f};
+    const float temps[3] = {0.5f, 1.0f, 2.0f};
+    double previous = 1.0;
+    for (int t = 0; t < 3; t++) {
+        bn_sampler_params p = plain_params();
+        p.temperature = temps[t];
+        bn_sampler_candidate c[2];
+        CHECK_EQ_INT(distribution(&p, logits, 2, c, 2), 2);
+        double expected = 1.0 / (1.0 + exp(-1.0 / temps[t]));
+        CHECK_EQ_INT(c[0].id, 1);
+        CHECK_NEAR(c[0].p, expected, 1e-6);
+        CHECK(expected < previous); /* hotter = flatter */
+        previous = expected;
+        bn_sampler *s = bn_sampler_create(&p, 2);
+        CHECK(s != NULL);
+        int ones = 0;
+        for (int i = 0; i < 20000; i++) ones += bn_sampler_sample(s, logits) == 1;
+        double sd = sqrt(20000 * expected * (1 - expected));
+        CHECK_MSG(fabs(ones - 20000 * expected) < 5 * sd, "T=%g: %d of 20000", temps[t], ones);
+        bn_sampler_free(s);
+    }
+    /* temperature does not change what top-p / min-p keep (they see temperature 1) */
+    const double probs[4] = {0.6, 0.25, 0.1, 0.05};
+    float l4[4];
+    logits_from_probs(probs, 4, l4);
+    bn_sampler_params p = plain_params();
+    p.top_p = 0.8f;
+    bn_sampler_candidate c[4];
+    p.temperature = 5.0f;
+    CHECK_EQ_INT(distribution(&p, l4, 4, c, 4), 2);
+    p.temperature = 0.2f;
+    CHECK_EQ_INT(distribution(&p, l4, 4, c, 4), 2);
+}
+
+TEST(masked_tokens_are_never_drawn) {
+    float logits[4] = {-INFINITY, 0.0f, -INFINITY, 0.0f};
+    bn_sampler_params p = plain_params();
+    bn_sampler *s = bn_sampler_create(&p, 4);
+    CHECK(s != NULL);
+    for (int i = 0; i < 1000; i++) {
+        int32_t t = bn_sampler_sample(s, logits);
+        CHECK(t == 1 || t == 3);
+    }
+    bn_sampler_free(s);
+}
+
+TEST(bad_logits_are_errors) {
+    float logits[3] = {0.0f, NAN, 1.0f};
+    bn_sampler_params p = bn_sampler_default_params();
+    bn_sampler *s = bn_sampler_create(&p, 3);
+    CHECK(s != NULL);
+    CHECK_EQ_INT(bn_sampler_sample(s, logits), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bn_last_error_message(), "token 1") != NULL);
+    logits[1] = INFINITY;
+    CHECK_EQ_INT(bn_sampler_sample(s, logits), BITNET_ERR_INVALID_ARGUMENT);
+    float masked[3] = {-INFINITY, -INFINITY, -INFINITY};
+    CHECK_EQ_INT(bn_sampler_sample(s, masked), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bn_last_error_message(), "-inf") != NULL);
+    bn_sampler_accept(s, -5); /* out-of-range history is ignored, not a crash */
+    bn_sampler_accept(s, 3);
+    bn_sampler_free(s);
+    bn_sampler_free(NULL);
+}
+
+TEST(bad_parameters_are_refused) {
+    struct { const char *what; bn_sampler_params p; } cases[8];
+    for (int i = 0; i < 8; i++) cases[i].p = bn_sampler_default_params();
+    cases[0].what = "temperature"; cases[0].p.temperature = NAN;
+    cases[1].what = "top_p";       cases[1].p.top_p = 0.0f;
+    cases[2].what = "top_p";       cases[2].p.top_p = NAN;
+    cases[3].what = "min_p";       cases[3].p.min_p = 1.5f;
+    cases[4].what = "repeat_penalty"; cases[4].p.repeat_penalty = 0.0f;
+    cases[5].what = "penalty_last_n"; cases[5].p.penalty_last_n = -2;
+    cases[6].what = "presence_penalty"; cases[6].p.presence_penalty = INFINITY;
+    cases[7].what = "temperature"; cases[7].p.temperature = INFINITY;
+    for (int i = 0; i < 8; i++) {
+        bn_clear_error();
+        bn_sampler *s = bn_sampler_create(&cases[i].p, 10);
+        CHECK_MSG(s == NULL, "case %d", i);
+        bn_sampler_free(s);
+        CHECK_EQ_INT(bn_last_error_status(), BITNET_ERR_INVALID_ARGUMENT);
+        CHECK_MSG(strstr(bn_last_error_message(), cases[i].what) != NULL, "case %d: %s", i,
+                  bn_last_error_message());
+    }
+    bn_sampler_params p = bn_sampler_default_params();
+    CHECK(bn_sampler_create(&p, 0) == NULL);
+    CHECK(bn_sampler_create(NULL, 10) == NULL);
+    p.top_p = 1.5f; /* above 1 is "off", accepted */
+    p.top_k = -3;   /* negative is "off" */
+    bn_sampler *s = bn_sampler_create(&p, 10);
+    CHECK(s != NULL);
+    bn_sampler_free(s);
+}
+
+/* The defaults on a LLaMA-3-sized vocabulary (the path the CLI takes on every token): the
+ * survivors match the reference chain, and draws pick the favourite as often as it says.
+ * Logits uniform in [-10, 10] with one token at 12.5: top-k keeps 40, top-p trims a few,
+ * min-p keeps the rest, and the favourite ends near p = 0.35 after temperature 0.8. */
+TEST(default_chain_on_128k_vocabulary) {
+    enum { N = 128256, FAV = 4242, DRAWS = 500 };
+    static float logits[N];
+    fill_uniform(logits, N, 99, -10.0f, 10.0f);
+    logits[FAV] = 12.5f;
+    bn_sampler_params p = bn_sampler_default_params();
+    check_against_reference(logits, N, &p);
+    bn_sampler_candidate c[64];
+    int n = distribution(&p, logits, N, c, 64);
+    CHECK(n > 10 && n <= 40);
+    CHECK_EQ_INT(c[0].id, FAV);
+    bn_sampler *s = bn_sampler_create(&p, N);
+    CHECK(s != NULL);
+    int favourite = 0;
+    for (int i = 0; i < DRAWS; i++) favourite += bn_sampler_sample(s, logits) == FAV;
+    double expected = DRAWS * c[0].p, sd = sqrt(DRAWS * c[0].p * (1.0 - c[0].p));
+    CHECK_MSG(fabs(favourite - expected) < 5 * sd, "%d vs %.1f", favourite, expected);
+    bn_sampler_free(s);
+}
+
+TEST_MAIN_BEGIN("test_sampler")
+    RUN(greedy_is_argmax_lowest_id_on_ties);
+    RUN(logits_are_not_modified);
+    RUN(top_k_keeps_exactly_k);
+    RUN(top_k_on_a_large_vocabulary_matches_a_full_sort);
+    RUN(top_p_keeps_the_smallest_prefix_reaching_p);
+    RUN(top_p_large_vocabulary_peaked_and_flat);
+    RUN(min_p_threshold_is_relative_to_the_best);
+    RUN(repeat_penalty_divides_positive_and_multiplies_negative);
+    RUN(presence_and_frequency_count_the_window_only);
+    RUN(penalties_feed_greedy);
+    RUN(frequencies_match_softmax_chi_square);
+    RUN(same_seed_same_sequence_different_seeds_differ);
+    RUN(reset_reseeds);
+    RUN(temperature_reshapes_the_distribution);
+    RUN(masked_tokens_are_never_drawn);
+    RUN(bad_logits_are_errors);
+    RUN(bad_parameters_are_refused);
+    RUN(default_chain_on_128k_vocabulary);
+TEST_MAIN_END()
