@@ -101,6 +101,10 @@ bench: all
 download:
 	@scripts/download_model.sh
 
+FUZZ_SECONDS ?= 60
+fuzz:
+	scripts/fuzz_gguf.sh $(FUZZ_SECONDS)
+
 install: all
 	mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
 	cp $(STATIC) $(SHARED) $(DESTDIR)$(PREFIX)/lib/

@@ -247,7 +247,7 @@ int cmd_compat_check(int argc, char **argv) {
     if (json) print_json(&r, with_kv);
     else print_text(&r, with_kv);
     int rc = r.reason ? 1 : 0;
-    if (r.reason) fprintf(stderr, "bitnet compat-check: cannot run %s: %s\n", path, r.reason);
+    if (r.reason) fprintf(stderr, "bitnet compat-check: cannot run this model: %s\n", r.reason);
     bn_model_free(m);
     gguf_close(f);
     return rc;

@@ -230,6 +230,233 @@ BITNET_API int bitnet_session_generate(bitnet_session *session, const int32_t *p
                                        const bitnet_generate_params *params, int32_t *out_tokens, int max_out,
                                        bitnet_generate_result *result);
 
+
+/* ======================================================================================
+ * Compatibility surface: the id-based C API of BitNet-rs's bitnet-ffi (same function and
+ * struct names, same semantics), backed by the real engine. Models and streams are named by
+ * positive int ids from one process-wide registry; an id is never reused within a process,
+ * so a freed id stays invalid (BITNET_ERR_INVALID_ID) instead of naming another object.
+ *
+ * Threads: every function here may be called from any thread. Calls on one model id run in
+ * parallel (each call borrows its own session, a KV cache over the shared read-only model);
+ * calls on one stream id are serialized. bitnet_model_free while another thread is inside a
+ * call on the same model removes the id at once and frees the model when that call returns.
+ *
+ * The structs below carry no size field: their layout is fixed for a BITNET_ABI_VERSION.
+ * Fill them with the bitnet_*_default() functions, then change the fields you need; fields
+ * after those of BitNet-rs are our additions.
+ *
+ * Text outputs (bitnet_inference*, bitnet_detokenize, bitnet_stream_next_token) are always
+ * NUL-terminated and never cut inside a UTF-8 character. When the text does not fit, the
+ * inference and detokenize calls write the longest prefix that fits and return
+ * BITNET_ERR_BUFFER_TOO_SMALL (the last error gives both lengths).
+ * ====================================================================================== */
+
+/* BitNet-rs's names for the status codes (our values; see bitnet_status). */
+#define BITNET_SUCCESS BITNET_OK
+#define BITNET_ERROR_INVALID_ARGUMENT BITNET_ERR_INVALID_ARGUMENT
+#define BITNET_ERROR_MODEL_NOT_FOUND BITNET_ERR_NOT_FOUND
+#define BITNET_ERROR_MODEL_LOAD_FAILED BITNET_ERR_LOAD_FAILED
+#define BITNET_ERROR_INFERENCE_FAILED BITNET_ERR_INFERENCE_FAILED
+#define BITNET_ERROR_OUT_OF_MEMORY BITNET_ERR_OUT_OF_MEMORY
+#define BITNET_ERROR_INVALID_MODEL_ID BITNET_ERR_INVALID_ID
+#define BITNET_ERROR_CONTEXT_LENGTH_EXCEEDED BITNET_ERR_CONTEXT_EXCEEDED
+#define BITNET_ERROR_UNSUPPORTED_OPERATION BITNET_ERR_UNSUPPORTED
+#define BITNET_ERROR_INTERNAL BITNET_ERR_INTERNAL
+
+enum { BITNET_FORMAT_GGUF = 0, BITNET_FORMAT_SAFETENSORS = 1, BITNET_FORMAT_HUGGINGFACE = 2 };
+/* Weight types as BitNet-rs numbers them; BITNET_QUANT_OTHER for every other type (the
+ * exact one is in bitnet_model_describe's weight_type). */
+enum { BITNET_QUANT_I2S = 0, BITNET_QUANT_TL1 = 1, BITNET_QUANT_TL2 = 2, BITNET_QUANT_OTHER = 3 };
+enum { BITNET_BACKEND_AUTO = 0, BITNET_BACKEND_CPU = 1, BITNET_BACKEND_GPU = 2 };
+
+/* Load options. The shape fields describe the model: 0 means "take the file's"; a non-zero
+ * value that disagrees with the file fails the load (BITNET_ERR_INVALID_ARGUMENT), so a
+ * config written for another model is caught. The weight type always comes from the file. */
+typedef struct BitNetCConfig {
+    const char *model_path;           /* ignored: the path argument names the file */
+    uint32_t model_format;            /* BITNET_FORMAT_GGUF only (others: UNSUPPORTED) */
+    uint32_t vocab_size, hidden_size, num_layers, num_heads, intermediate_size;
+    uint32_t max_position_embeddings; /* 0: the model's context (capped to 1/4 of RAM);
+                                         else the context of this model's sessions */
+    uint32_t quantization_type;       /* ignored (the file decides); see BitNetCModel */
+    uint32_t block_size;              /* ignored */
+    float precision;                  /* ignored */
+    uint32_t num_threads;             /* threads per call; 0: bitnet_get_num_threads() */
+    uint32_t use_gpu;                 /* must be 0: no GPU backend (else UNSUPPORTED) */
+    uint32_t batch_size;              /* prompt tokens per forward chunk; 0: 64 */
+    uint64_t memory_limit;            /* bytes; 0: none. Weights + KV caches + scratch above
+                                         it fail with BITNET_ERR_OUT_OF_MEMORY */
+} BitNetCConfig;
+
+/* Generation options. Greedy decoding: do_sample = 0 or temperature = 0. */
+typedef struct BitNetCInferenceConfig {
+    uint32_t max_length;              /* prompt + generated tokens at most; 0: the context */
+    uint32_t max_new_tokens;          /* 0: until end of generation or a full context */
+    float temperature;                /* <= 0: greedy */
+    uint32_t top_k;                   /* 0: off */
+    float top_p;                      /* 0 or >= 1: off */
+    float repetition_penalty;         /* 1 (or 0): off */
+    float frequency_penalty, presence_penalty; /* 0: off */
+    uint64_t seed;                    /* 0: a fixed default seed (42); runs are reproducible */
+    uint32_t do_sample;               /* 0: greedy whatever the temperature */
+    uint32_t backend_preference;      /* BITNET_BACKEND_*: GPU is UNSUPPORTED */
+    uint32_t enable_streaming;        /* informational (streams are started explicitly) */
+    uint32_t stream_buffer_size;      /* informational */
+} BitNetCInferenceConfig;
+
+/* Filled by bitnet_model_get_info. The strings belong to the model and stay valid until it
+ * is freed. */
+typedef struct BitNetCModel {
+    const char *name;                 /* general.name, else the file name */
+    const char *version;              /* general.version, else "" */
+    const char *architecture;         /* general.architecture ("bitnet", "bitnet-b1.58", ...) */
+    uint32_t vocab_size, context_length, hidden_size, num_layers, num_heads, intermediate_size;
+    uint32_t quantization_type;       /* BITNET_QUANT_* */
+    uint64_t file_size;               /* bytes of the GGUF file */
+    uint64_t memory_usage;            /* mapped weight bytes + KV caches + scratch now */
+    uint32_t is_gpu_loaded;           /* 0 */
+} BitNetCModel;
+
+/* Measured over the calls on one model since load or bitnet_reset_performance_metrics
+ * (streams count when they end or are stopped). */
+typedef struct BitNetCPerformanceMetrics {
+    float tokens_per_second;          /* generated tokens / decoding seconds */
+    float latency_ms;                 /* mean wall time of one call (prefill + decoding) */
+    float memory_usage_mb;            /* as BitNetCModel.memory_usage, in MiB */
+    float gpu_utilization;            /* -1: no GPU */
+    float total_inference_time_ms;    /* sum of the calls' wall times */
+    float time_to_first_token_ms;     /* mean time from call start to the first token */
+    uint32_t tokens_generated;        /* sum over the calls */
+    uint32_t prompt_tokens;           /* sum over the calls */
+} BitNetCPerformanceMetrics;
+
+/* Push-style streaming: called with each piece of text (NUL-terminated, whole UTF-8
+ * characters). Return non-zero to stop. */
+typedef int (*BitNetCStreamCallback)(const char *token, void *user_data);
+/* Logits streaming: called once per generated token with its id, the text that became
+ * printable with it (may be empty: part of a UTF-8 character or of a stop string) and the
+ * logits it was sampled from: all n_vocab of them (ids NULL, n = n_vocab) when
+ * logits_top_k is 0, else the n = min(top_k, n_vocab) largest, in descending order, with their
+ * ids. Pointers are valid during the call only. Return non-zero to stop. */
+typedef int (*BitNetCLogitsCallback)(int32_t token, const char *text, size_t text_len, const float *logits,
+                                     const int32_t *ids, int n, void *user_data);
+
+typedef struct BitNetCStreamConfig {
+    BitNetCStreamCallback callback;   /* non-NULL: push style (see bitnet_start_streaming) */
+    void *user_data;
+    uint32_t buffer_size;             /* informational */
+    uint32_t yield_interval;          /* informational */
+    uint32_t enable_backpressure;     /* informational (pull style is backpressure) */
+    uint32_t timeout_ms;              /* informational */
+    /* our additions */
+    BitNetCLogitsCallback logits_callback; /* may be NULL */
+    uint32_t logits_top_k;            /* 0: all logits */
+} BitNetCStreamConfig;
+
+/* BitNet-rs's C header names for the same structs. */
+typedef BitNetCConfig bitnet_config_t;
+typedef BitNetCInferenceConfig bitnet_inference_config_t;
+typedef BitNetCModel bitnet_model_t;
+typedef BitNetCPerformanceMetrics bitnet_performance_metrics_t;
+typedef BitNetCStreamConfig bitnet_stream_config_t;
+typedef BitNetCStreamCallback bitnet_stream_callback_t;
+
+/* Defaults: all zero except num_threads 0 / batch_size 1 (config); max_length 2048,
+ * max_new_tokens 512, temperature 1, top_k 50, top_p 0.9, repetition_penalty 1.1,
+ * do_sample 1, stream_buffer_size 64 (inference, as BitNet-rs); buffer_size 64,
+ * yield_interval 1, enable_backpressure 1, timeout_ms 5000 (stream). */
+BITNET_API BitNetCConfig bitnet_config_default(void);
+BITNET_API BitNetCInferenceConfig bitnet_inference_config_default(void);
+BITNET_API BitNetCStreamConfig bitnet_stream_config_default(void);
+
+/* ---- models ---- */
+/* Loads a GGUF model; returns its id (> 0). BITNET_ERR_INVALID_ARGUMENT (NULL path),
+ * BITNET_ERR_NOT_FOUND / BITNET_ERR_LOAD_FAILED / BITNET_ERR_IO (bad file). */
+BITNET_API int bitnet_model_load(const char *path);
+/* As bitnet_model_load with options (config may be NULL: defaults). */
+BITNET_API int bitnet_model_load_with_config(const char *path, const BitNetCConfig *config);
+/* Frees the model: 0. BITNET_ERR_INVALID_ID for an unknown or already freed id;
+ * BITNET_ERR_INVALID_ARGUMENT, freeing nothing, while a stream on the model is open. */
+BITNET_API int bitnet_model_free(int model_id);
+/* 1 when model_id names a loaded model, 0 otherwise (never an error). */
+BITNET_API int bitnet_model_is_loaded(int model_id);
+BITNET_API int bitnet_model_get_info(int model_id, BitNetCModel *info);
+
+/* ---- text inference ----
+ * Tokenizes the prompt (BOS as the vocabulary asks; special-token text such as <|eot_id|>
+ * becomes its id), generates, and writes the generated text (not the prompt) to output.
+ * Returns the number of bytes written (without the NUL). Errors: BITNET_ERR_INVALID_ID,
+ * BITNET_ERR_INVALID_ARGUMENT (NULL prompt/output, max_len 0, bad config),
+ * BITNET_ERR_CONTEXT_EXCEEDED (the prompt does not fit the context or max_length),
+ * BITNET_ERR_UNSUPPORTED (model without tokenizer, GPU backend), BITNET_ERR_BUFFER_TOO_SMALL
+ * (output holds the truncated text). bitnet_inference uses bitnet_inference_config_default(). */
+BITNET_API int bitnet_inference(int model_id, const char *prompt, char *output, size_t max_len);
+BITNET_API int bitnet_inference_with_config(int model_id, const char *prompt, const BitNetCInferenceConfig *config,
+                                            char *output, size_t max_len);
+/* Runs bitnet_inference_with_config for each prompt into outputs[i] (capacity max_lens[i]).
+ * Returns the number of prompts that succeeded; the last error describes the last failure
+ * (an output that failed holds "" or, for BUFFER_TOO_SMALL, its truncated text). Argument
+ * errors (NULL arrays, num_prompts 0) return a negative status. config may be NULL. */
+BITNET_API int bitnet_batch_inference(int model_id, const char **prompts, size_t num_prompts,
+                                      const BitNetCInferenceConfig *config, char **outputs, const size_t *max_lens);
+
+/* ---- streaming ----
+ * Tokenizes and evaluates the prompt and returns a stream id (> 0); config and
+ * stream_config may be NULL. Pull style (stream_config->callback NULL): each
+ * bitnet_stream_next_token call generates until it has text. Push style (callback set):
+ * this call generates to the end, handing each piece to the callback, and returns a stream
+ * id that is already finished. Either way, release the stream with bitnet_stop_streaming;
+ * the model cannot be freed while a stream on it is open. The logits callback works in
+ * both styles. */
+BITNET_API int bitnet_start_streaming(int model_id, const char *prompt, const BitNetCInferenceConfig *config,
+                                      const BitNetCStreamConfig *stream_config);
+/* Writes the next piece of generated text into token (NUL-terminated) and returns its
+ * length (> 0); 0 when the stream has finished. A piece longer than max_len - 1 is split
+ * at a UTF-8 character boundary and the rest comes with the next call; when not even one
+ * character fits, BITNET_ERR_BUFFER_TOO_SMALL (nothing consumed). BITNET_ERR_INVALID_ID for
+ * an unknown or stopped stream. */
+BITNET_API int bitnet_stream_next_token(int stream_id, char *token, size_t max_len);
+/* Ends the stream, records its metrics and frees it: 0, or BITNET_ERR_INVALID_ID. */
+BITNET_API int bitnet_stop_streaming(int stream_id);
+
+/* ---- metrics ---- */
+BITNET_API int bitnet_get_performance_metrics(int model_id, BitNetCPerformanceMetrics *metrics);
+BITNET_API int bitnet_reset_performance_metrics(int model_id);
+
+/* ---- devices and threads ---- */
+/* 0: this build has no GPU backend. */
+BITNET_API int bitnet_is_gpu_available(void);
+/* 0 disables the GPU (a no-op: returns 0); 1 returns BITNET_ERR_UNSUPPORTED. */
+BITNET_API int bitnet_set_gpu_enabled(int enable);
+/* BITNET_BACKEND_AUTO or _CPU: 0 (the model runs on the CPU); _GPU: BITNET_ERR_UNSUPPORTED;
+ * other values: BITNET_ERR_INVALID_ARGUMENT; BITNET_ERR_INVALID_ID for a bad id. */
+BITNET_API int bitnet_switch_model_backend(int model_id, uint32_t backend_preference);
+/* Threads for the compatibility calls that start after it (0: all online CPUs, at most 1024).
+ * BITNET_ERR_INVALID_ARGUMENT above 1024. */
+BITNET_API int bitnet_set_num_threads(uint32_t num_threads);
+/* The threads a call uses now (the online CPUs when set to 0). */
+BITNET_API uint32_t bitnet_get_num_threads(void);
+
+/* ---- token level (not in BitNet-rs) ---- */
+/* Tokenizes text (special-token text becomes its id; add_special adds BOS/EOS as the
+ * vocabulary asks). Returns the token count; tokens == NULL with max_tokens == 0 counts
+ * only; BITNET_ERR_BUFFER_TOO_SMALL when max_tokens is too small. */
+BITNET_API int bitnet_tokenize(int model_id, const char *text, int add_special, int32_t *tokens, int max_tokens);
+/* Writes the text of tokens (special tokens rendered) NUL-terminated; returns its length.
+ * text == NULL with max_len == 0 measures; too small: truncated text and
+ * BITNET_ERR_BUFFER_TOO_SMALL. */
+BITNET_API int bitnet_detokenize(int model_id, const int32_t *tokens, int n_tokens, char *text, size_t max_len);
+/* Generates from a token prompt. Writes at most max_out ids (generation stops there),
+ * sets *n_out (may be NULL) and returns the count. config may be NULL (defaults). */
+BITNET_API int bitnet_inference_tokens(int model_id, const int32_t *tokens_in, int n_in, const BitNetCInferenceConfig *config,
+                                       int32_t *tokens_out, int max_out, int *n_out);
+/* Evaluates tokens from an empty context and writes the logits of every position,
+ * logits_out[n][n_vocab] (row i: the distribution of token i + 1). Returns 0. */
+BITNET_API int bitnet_eval_logits(int model_id, const int32_t *tokens, int n_tokens, float *logits_out);
+/* n_vocab of the model (> 0), for sizing bitnet_eval_logits' buffer. */
+BITNET_API int bitnet_model_n_vocab(int model_id);
+
 #ifdef __cplusplus
 }
 #endif

@@ -173,6 +173,7 @@ BITNET_API int bitnet_session_create(bitnet_model *model, const bitnet_session_p
         free(s);
         return rc;
     }
+    pthread_mutex_init(&s->lock, NULL);
     atomic_fetch_add(&model->n_sessions, 1);
     *out = s;
     return 0;
@@ -182,24 +183,36 @@ BITNET_API void bitnet_session_free(bitnet_session *s) {
     if (!s) return;
     bn_state_free(s->state);
     bn_tracer_close(s->tracer);
+    pthread_mutex_destroy(&s->lock);
     atomic_fetch_sub(&s->model->n_sessions, 1);
     free(s);
 }
 
 BITNET_API int bitnet_session_eval(bitnet_session *s, const int32_t *tokens, int n, float *logits, int all_logits) {
     if (!s || (n > 0 && !tokens) || n < 0) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_eval: invalid arguments");
+    pthread_mutex_lock(&s->lock);
     int rc = bn_state_eval(s->state, tokens, n, logits, all_logits != 0);
+    pthread_mutex_unlock(&s->lock);
     return rc;
 }
 
 BITNET_API int bitnet_session_reset(bitnet_session *s) {
     if (!s) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_reset: session is NULL");
+    pthread_mutex_lock(&s->lock);
     bn_state_reset(s->state);
+    pthread_mutex_unlock(&s->lock);
     return 0;
 }
 
+/* The const accessors lock too: n_past changes under a concurrent eval. */
+static pthread_mutex_t *session_lock(const bitnet_session *s) { return (pthread_mutex_t *)&s->lock; }
+
 BITNET_API int64_t bitnet_session_n_past(const bitnet_session *s) {
-    return s ? bn_state_n_past(s->state) : bn_error(BITNET_ERR_INVALID_ARGUMENT, "session is NULL");
+    if (!s) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "session is NULL");
+    pthread_mutex_lock(session_lock(s));
+    int64_t n = bn_state_n_past(s->state);
+    pthread_mutex_unlock(session_lock(s));
+    return n;
 }
 
 BITNET_API int64_t bitnet_session_n_ctx(const bitnet_session *s) {
@@ -213,6 +226,7 @@ BITNET_API int bitnet_session_describe(const bitnet_session *s, bitnet_session_d
     size_t size = out->struct_size;
     memset(out, 0, sizeof *out);
     out->struct_size = size;
+    pthread_mutex_lock(session_lock(s));
     out->n_ctx = bn_state_n_ctx(s->state);
     out->n_past = bn_state_n_past(s->state);
     out->n_threads = bn_state_n_threads(s->state);
@@ -220,6 +234,7 @@ BITNET_API int bitnet_session_describe(const bitnet_session *s, bitnet_session_d
     out->act_quant = q == BN_ACT_TOKEN ? BITNET_ACT_QUANT_TOKEN : q == BN_ACT_Q8K ? BITNET_ACT_QUANT_Q8K : BITNET_ACT_QUANT_NONE;
     out->kv_cache_bytes = bn_state_kv_bytes(s->state);
     out->scratch_bytes = bn_state_scratch_bytes(s->state);
+    pthread_mutex_unlock(session_lock(s));
     copy_name(out->kernel_tier, sizeof out->kernel_tier, bn_kernel_tier_name());
     return 0;
 }

@@ -1,5 +1,7 @@
 /* api_generate: the generation loop of the public API: prefill, then sample / detokenize /
- * stop-check / feed back, one token per step. Allocates per call, never per token. */
+ * stop-check / feed back, one token per step. The loop is exposed in steps (bn_gen_*, see
+ * api_internal.h) so that streams can pull tokens without a thread; bitnet_session_generate
+ * runs the steps to the end. Allocates per run, never per token. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,15 +46,18 @@ static bn_sampler *make_sampler(const bitnet_sampling_params *sp, int64_t n_voca
     return bn_sampler_create(&p, (int)n_vocab);
 }
 
-typedef struct {
+struct bn_gen {
     bitnet_session *s;
     const bitnet_generate_params *p;
     bn_sampler *sampler;
     bn_stop *stop;
     bn_detok_stream *detok;
-    float *logits;
+    float *logits;             /* [n_vocab]: the logits the next token is sampled from */
     int64_t n_vocab;
-} gen_run;
+    int32_t pending;           /* sampled but not yet fed back (-1: none) */
+    int finished;              /* the stop reason once generation ended, else 0 */
+    bitnet_generate_result res;
+};
 
 static bool is_stop_id(const bitnet_generate_params *p, int32_t id) {
     for (int i = 0; i < p->n_stop_ids; i++)
@@ -61,7 +66,7 @@ static bool is_stop_id(const bitnet_generate_params *p, int32_t id) {
 }
 
 /* Emits the text of `tok` through the stop matcher; returns a stop reason or 0. */
-static int emit_text(gen_run *g, int32_t tok) {
+static int emit_text(bn_gen *g, int32_t tok) {
     const bitnet_generate_params *p = g->p;
     size_t len = 0;
     const char *bytes = "";
@@ -79,7 +84,7 @@ static int emit_text(gen_run *g, int32_t tok) {
 }
 
 /* Emits what the detokenizer and the stop matcher still hold when generation ends. */
-static void flush_text(gen_run *g) {
+static void flush_text(bn_gen *g) {
     size_t len = 0;
     const char *bytes = g->detok ? bn_detok_stream_flush(g->detok, &len) : NULL;
     bn_stop_result r = {0};
@@ -95,44 +100,75 @@ static void flush_text(gen_run *g) {
     if (r.n_emit && g->p->on_token) g->p->on_token(-1, r.emit, r.n_emit, g->p->user_data);
 }
 
-static int generate_loop(gen_run *g, int32_t *out, int max_out, bitnet_generate_result *res) {
+/* One step: feed back the previous token, sample, account, emit, check stops. Returns 0, a
+ * stop reason or a negative status. */
+static int step_once(bn_gen *g, int32_t *token) {
     const bitnet_generate_params *p = g->p;
     bn_state *st = g->s->state;
     const bn_tokenizer *tok = g->s->model->tokenizer;
-    double t_start = bn_time_now();
-    for (;;) {
-        if (p->abort_flag && *p->abort_flag) return BITNET_STOP_CALLBACK;
-        int32_t id = bn_sampler_sample(g->sampler, g->logits);
-        if (id < 0) return bn_error(BITNET_ERR_INFERENCE_FAILED, "sampling failed: %s", bn_last_error_message());
-        bn_sampler_accept(g->sampler, id);
-        if (res->n_generated == 0) res->time_to_first_token_seconds = res->prefill_seconds + (bn_time_now() - t_start);
-        if (out && res->n_generated < max_out) out[res->n_generated] = id;
-        res->n_generated++;
-        if (p->on_logits && p->on_logits(g->logits, g->n_vocab, id, p->user_data)) return BITNET_STOP_CALLBACK;
-        if (is_stop_id(p, id)) return BITNET_STOP_ID;
-        if (!p->ignore_eog && tok && bn_tokenizer_is_eog(tok, id)) return BITNET_STOP_EOG;
-        int why = emit_text(g, id);
-        if (why < 0) return bn_error(BITNET_ERR_INFERENCE_FAILED, "detokenization failed: %s", bn_last_error_message());
-        if (why) return why;
-        if (p->max_tokens > 0 && res->n_generated >= p->max_tokens) return BITNET_STOP_MAX_TOKENS;
+    bitnet_generate_result *res = &g->res;
+    if (g->pending >= 0) {
+        int32_t prev = g->pending;
+        g->pending = -1;
         if (bn_state_n_past(st) >= bn_state_n_ctx(st)) return BITNET_STOP_CONTEXT_FULL;
-        int rc = bn_state_eval(st, &id, 1, g->logits, false);
-        res->decode_seconds = bn_time_now() - t_start;
+        int rc = bn_state_eval(st, &prev, 1, g->logits, false);
         if (rc) return rc;
     }
+    if (p->abort_flag && *p->abort_flag) return BITNET_STOP_CALLBACK;
+    int32_t id = bn_sampler_sample(g->sampler, g->logits);
+    if (id < 0) return bn_error(BITNET_ERR_INFERENCE_FAILED, "sampling failed: %s", bn_last_error_message());
+    bn_sampler_accept(g->sampler, id);
+    *token = id;
+    res->n_generated++;
+    if (p->on_logits && p->on_logits(g->logits, g->n_vocab, id, p->user_data)) return BITNET_STOP_CALLBACK;
+    if (is_stop_id(p, id)) return BITNET_STOP_ID;
+    if (!p->ignore_eog && tok && bn_tokenizer_is_eog(tok, id)) return BITNET_STOP_EOG;
+    int why = emit_text(g, id);
+    if (why < 0) return bn_error(BITNET_ERR_INFERENCE_FAILED, "detokenization failed: %s", bn_last_error_message());
+    if (why) return why;
+    if (p->max_tokens > 0 && res->n_generated >= p->max_tokens) return BITNET_STOP_MAX_TOKENS;
+    g->pending = id;
+    return 0;
 }
 
-static void free_run(gen_run *g) {
+int bn_gen_step(bn_gen *g, int32_t *token) {
+    *token = -1;
+    if (g->finished) return g->finished;
+    double t0 = bn_time_now();
+    int why = step_once(g, token);
+    double dt = bn_time_now() - t0;
+    g->res.decode_seconds += dt;
+    if (g->res.n_generated == 1 && *token >= 0 && g->res.time_to_first_token_seconds == 0)
+        g->res.time_to_first_token_seconds = g->res.prefill_seconds + dt;
+    if (why > 0) {
+        g->finished = why;
+        g->res.stop_reason = (bitnet_stop_reason)why;
+        if (why != BITNET_STOP_STRING) flush_text(g);
+    }
+    return why;
+}
+
+const float *bn_gen_logits(const bn_gen *g) { return g->logits; }
+int64_t bn_gen_n_vocab(const bn_gen *g) { return g->n_vocab; }
+
+void bn_gen_result(const bn_gen *g, bitnet_generate_result *out) {
+    size_t size = out->struct_size;
+    *out = g->res;
+    out->struct_size = size;
+}
+
+void bn_gen_end(bn_gen *g) {
+    if (!g) return;
     bn_sampler_free(g->sampler);
     bn_stop_free(g->stop);
     bn_detok_stream_free(g->detok);
     free(g->logits);
+    free(g);
 }
 
-BITNET_API int bitnet_session_generate(bitnet_session *s, const int32_t *prompt, int n_prompt, const bitnet_generate_params *p,
-                                       int32_t *out_tokens, int max_out, bitnet_generate_result *result) {
-    if (!s || !p || n_prompt < 1 || !prompt || max_out < 0 || (max_out > 0 && !out_tokens))
-        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_generate: NULL session/params/prompt, n_prompt < 1 or bad output buffer");
+static int check_params(const bitnet_session *s, const int32_t *prompt, int n_prompt, const bitnet_generate_params *p) {
+    if (!s || !p || n_prompt < 1 || !prompt)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_generate: NULL session/params/prompt or n_prompt < 1");
     if (p->struct_size < sizeof *p)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_generate_params.struct_size is %zu; use bitnet_generate_default_params()", p->struct_size);
     if ((p->n_stop_strings > 0 && !p->stop_strings) || (p->n_stop_ids > 0 && !p->stop_ids) || p->n_stop_strings < 0 || p->n_stop_ids < 0)
@@ -140,36 +176,62 @@ BITNET_API int bitnet_session_generate(bitnet_session *s, const int32_t *prompt,
     for (int i = 0; i < p->n_stop_strings; i++)
         if (!p->stop_strings[i] || !p->stop_strings[i][0])
             return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_generate: stop string %d is NULL or empty", i);
-    bitnet_generate_result local;
-    bitnet_generate_result *res = result ? result : &local;
-    size_t rsize = result ? result->struct_size : sizeof local;
-    memset(res, 0, sizeof *res);
-    res->struct_size = rsize;
-    res->n_prompt = n_prompt;
-    gen_run g = {.s = s, .p = p, .n_vocab = s->model->m->hp.n_vocab};
+    if (p->n_stop_strings && !s->model->tokenizer)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "stop strings need a tokenizer; this model has none");
+    return 0;
+}
+
+int bn_gen_begin(bitnet_session *s, const int32_t *prompt, int n_prompt, const bitnet_generate_params *p, bn_gen **out) {
+    *out = NULL;
+    int rc = check_params(s, prompt, n_prompt, p);
+    if (rc) return rc;
+    bn_gen *g = bn_calloc(1, sizeof *g, "generation state");
+    if (!g) return BITNET_ERR_OUT_OF_MEMORY;
+    g->s = s;
+    g->p = p;
+    g->n_vocab = s->model->m->hp.n_vocab;
+    g->pending = -1;
+    g->res.struct_size = sizeof g->res;
+    g->res.n_prompt = n_prompt;
     const bn_tokenizer *tok = s->model->tokenizer;
-    int rc = 0;
-    if (!(g.logits = bn_malloc((size_t)g.n_vocab * sizeof(float), "logits")) || !(g.sampler = make_sampler(&p->sampling, g.n_vocab)))
+    if (!(g->logits = bn_malloc((size_t)g->n_vocab * sizeof(float), "logits")) || !(g->sampler = make_sampler(&p->sampling, g->n_vocab)))
         rc = bn_last_error_status() ? bn_last_error_status() : BITNET_ERR_INVALID_ARGUMENT;
-    if (!rc && p->n_stop_strings && !(g.stop = bn_stop_create(p->stop_strings, (size_t)p->n_stop_strings))) rc = bn_last_error_status();
-    if (!rc && tok && !(g.detok = bn_detok_stream_new(tok, false))) rc = bn_last_error_status();
-    if (!rc && p->n_stop_strings && !tok)
-        rc = bn_error(BITNET_ERR_UNSUPPORTED, "stop strings need a tokenizer; this model has none");
+    if (!rc && p->n_stop_strings && !(g->stop = bn_stop_create(p->stop_strings, (size_t)p->n_stop_strings))) rc = bn_last_error_status();
+    if (!rc && tok && !(g->detok = bn_detok_stream_new(tok, false))) rc = bn_last_error_status();
     if (!rc) {
-        for (int i = 0; i < n_prompt; i++) bn_sampler_accept(g.sampler, prompt[i]); /* penalties see the prompt too */
+        for (int i = 0; i < n_prompt; i++) bn_sampler_accept(g->sampler, prompt[i]); /* penalties see the prompt too */
         double t0 = bn_time_now();
-        rc = bn_state_eval(s->state, prompt, n_prompt, g.logits, false);
-        res->prefill_seconds = bn_time_now() - t0;
+        rc = bn_state_eval(s->state, prompt, n_prompt, g->logits, false);
+        g->res.prefill_seconds = bn_time_now() - t0;
     }
-    if (!rc) {
-        int why = generate_loop(&g, out_tokens, max_out, res);
-        if (why > 0) {
-            res->stop_reason = (bitnet_stop_reason)why;
-            if (why != BITNET_STOP_STRING) flush_text(&g);
-        } else {
-            rc = why;
-        }
+    if (rc) {
+        bn_gen_end(g);
+        return rc;
     }
-    free_run(&g);
+    *out = g;
+    return 0;
+}
+
+BITNET_API int bitnet_session_generate(bitnet_session *s, const int32_t *prompt, int n_prompt, const bitnet_generate_params *p,
+                                       int32_t *out_tokens, int max_out, bitnet_generate_result *result) {
+    if (max_out < 0 || (max_out > 0 && !out_tokens))
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_generate: bad output buffer");
+    if (result && result->struct_size < sizeof *result)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_generate_result.struct_size is %zu; set it to sizeof(bitnet_generate_result)",
+                        result->struct_size);
+    if (!s) return check_params(s, prompt, n_prompt, p);
+    pthread_mutex_lock(&s->lock);
+    bn_gen *g;
+    int rc = bn_gen_begin(s, prompt, n_prompt, p, &g);
+    while (!rc) {
+        int32_t id;
+        int why = bn_gen_step(g, &id);
+        if (id >= 0 && g->res.n_generated <= max_out) out_tokens[g->res.n_generated - 1] = id;
+        if (why < 0) rc = why;
+        if (why) break;
+    }
+    if (g && result) bn_gen_result(g, result);
+    bn_gen_end(g);
+    pthread_mutex_unlock(&s->lock);
     return rc;
 }

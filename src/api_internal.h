@@ -3,6 +3,7 @@
 #ifndef BITNET_API_INTERNAL_H
 #define BITNET_API_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "bitnet.h"
@@ -21,7 +22,28 @@ struct bitnet_session {
     bitnet_model *model;
     bn_state *state;
     bn_tracer *tracer;         /* owned; NULL when tracing is off */
+    pthread_mutex_t lock;      /* serializes the calls made on this session */
 };
+
+/* Generation in steps, so that a caller can pull tokens one at a time (the compatibility
+ * layer's streams) as well as run the whole loop (bitnet_session_generate). The caller holds
+ * session->lock across begin / step / end. */
+typedef struct bn_gen bn_gen;
+/* Validates p (which must outlive the run), appends the prompt to the session and evaluates
+ * it. Returns 0 and *out, or a negative status (nothing to free). */
+int bn_gen_begin(bitnet_session *s, const int32_t *prompt, int n_prompt, const bitnet_generate_params *p, bn_gen **out);
+/* Samples one token (evaluating the previous one first), hands its text to p->on_token and
+ * checks the stop conditions. Returns 0 when generation goes on, a bitnet_stop_reason (> 0)
+ * when it ended (the held-back text has then been flushed to on_token), or a negative
+ * status. *token receives the id sampled (-1 when none was). After the end, further steps
+ * return the same stop reason. */
+int bn_gen_step(bn_gen *g, int32_t *token);
+/* The logits [n_vocab] the last token was sampled from; valid until the next step. */
+const float *bn_gen_logits(const bn_gen *g);
+int64_t bn_gen_n_vocab(const bn_gen *g);
+/* Timings and counts so far (stop_reason 0 while running). */
+void bn_gen_result(const bn_gen *g, bitnet_generate_result *out);
+void bn_gen_end(bn_gen *g); /* NULL is accepted */
 
 bn_act_quant bn_api_resolve_act_quant(const bn_model *m, bitnet_act_quant q);
 

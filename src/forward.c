@@ -2,6 +2,7 @@
 #include "forward.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,6 +32,8 @@ struct bn_state {
     float **scores;                /* [n_ctx] attention weights */
     uint64_t kv_bytes, scratch_bytes;
     bn_tracer *tracer;
+    bool debug_logits;             /* BITNET_DEBUG_LOGITS=1: one check per state, then cleared */
+    int32_t debug_token;           /* the token whose logits are checked */
 };
 
 int bn_cpu_count(void) {
@@ -166,6 +169,8 @@ int bn_state_create(const bn_model *m, const bn_state_params *p, bn_state **out)
     s->max_in = m->hp.n_embd > s->q_dim ? m->hp.n_embd : s->q_dim;
     if (m->hp.n_ff > s->max_in) s->max_in = m->hp.n_ff;
     s->tracer = p->tracer;
+    const char *dbg = getenv("BITNET_DEBUG_LOGITS");
+    s->debug_logits = dbg && !strcmp(dbg, "1");
     rc = alloc_buffers(s);
     if (!rc && s->n_threads > 1 && !(s->pool = bn_threadpool_create(s->n_threads))) rc = bn_last_error_status();
     if (rc) {
@@ -397,6 +402,58 @@ static int ffn_block(bn_state *s, int l, int n) {
     return 0;
 }
 
+/* ---- BITNET_DEBUG_LOGITS ---- */
+
+/* Cosine and max |a-b| of two vectors, in double. */
+static void compare_vectors(const float *a, const float *b, int64_t n, double *cosine, double *max_diff) {
+    double dot = 0, na = 0, nb = 0, mx = 0;
+    for (int64_t i = 0; i < n; i++) {
+        dot += (double)a[i] * b[i];
+        na += (double)a[i] * a[i];
+        nb += (double)b[i] * b[i];
+        mx = fmax(mx, fabs((double)a[i] - b[i]));
+    }
+    *cosine = na > 0 && nb > 0 ? dot / sqrt(na * nb) : NAN;
+    *max_diff = mx;
+}
+
+/* Recomputes y = W x for one token with the scalar reference and float activations, into
+ * `ref` [w->out], and logs its agreement with `fast` (what the run computed). */
+static void debug_compare_linear(bn_state *s, const char *what, const bn_linear *w, const float *x, const float *fast, float *ref) {
+    bn_act a;
+    bn_act_prepare(&a, BN_ACT_NONE, x, 1, w->in, NULL);
+    bn_linear_apply_rows_ref(w, &a, ref, w->out, 0, w->out, s->row_tmp[0]);
+    double cosine, max_diff;
+    compare_vectors(fast, ref, w->out, &cosine, &max_diff);
+    fprintf(stderr, "bitnet debug-logits: %s (%s, act-quant %s, tier %s) vs float reference: cosine %.9f, max |diff| %.6g\n", what,
+            w->name, bn_act_quant_name(w->ternary ? s->p.act_quant : BN_ACT_NONE), bn_kernel_tier_name(), cosine, max_diff);
+}
+
+/* Once per state: the LM head on the last hidden state, and layer 0's Wq (the ternary path)
+ * on the last token's normalised input, each against a float reference. */
+static void debug_logits_check(bn_state *s, const float *normed_last, const float *logits_last) {
+    s->debug_logits = false;
+    const bn_model *m = s->m;
+    float *ref = malloc(sizeof(float) * (size_t)(m->hp.n_vocab > s->q_dim ? m->hp.n_vocab : s->q_dim));
+    float *h = malloc(sizeof(float) * (size_t)m->hp.n_embd);
+    float *q = malloc(sizeof(float) * (size_t)s->q_dim);
+    if (ref && h && q) {
+        debug_compare_linear(s, "LM head", &m->output, normed_last, logits_last, ref);
+        const bn_layer *L = &m->layers[0];
+        /* layer 0 input of the last row is its embedding: recompute attn_norm and Wq both ways */
+        bn_linear_dequant_row(&m->tok_embd, s->debug_token, h);
+        rmsnorm(h, h, L->attn_norm, m->hp.n_embd, m->hp.rms_eps);
+        bn_act a;
+        if (bn_act_prepare(&a, L->wq.ternary ? s->p.act_quant : BN_ACT_NONE, h, 1, m->hp.n_embd, s->act_scratch) == 0) {
+            bn_linear_apply_rows(&L->wq, &a, q, L->wq.out, 0, L->wq.out, s->row_tmp[0]);
+            debug_compare_linear(s, "layer 0 Wq", &L->wq, h, q, ref);
+        }
+    }
+    free(ref);
+    free(h);
+    free(q);
+}
+
 /* Runs one chunk of n <= max_batch tokens; logits for rows [first_logit, n) go to `logits`. */
 static int eval_chunk(bn_state *s, const int32_t *tokens, int n, float *logits, int first_logit) {
     const bn_model *m = s->m;
@@ -416,6 +473,10 @@ static int eval_chunk(bn_state *s, const int32_t *tokens, int n, float *logits, 
         rc = linear_multi(s, (const bn_linear *const[]){&m->output}, (float *const[]){logits}, 1, normed, rows, BN_ACT_NONE);
         if (!rc) trace(s, -1, BN_TRACE_LOGITS, logits, rows, hp->n_vocab);
         s->n_past = saved;
+        if (!rc && s->debug_logits) {
+            s->debug_token = tokens[n - 1];
+            debug_logits_check(s, normed + (int64_t)(rows - 1) * hp->n_embd, logits + (int64_t)(rows - 1) * hp->n_vocab);
+        }
         if (rc) return rc;
     }
     s->n_past += n;

@@ -54,7 +54,7 @@ int bn_read_hparams(const gguf_file *f, bn_hparams *hp) {
     if (!gguf_get_str_buf(f, "general.architecture", hp->arch, sizeof hp->arch))
         return bn_error(BITNET_ERR_LOAD_FAILED, "%s: no general.architecture key", f->path);
     if (!bn_arch_supported(hp->arch))
-        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported (this engine runs bitnet, bitnet-b1.58, bitnet-25)",
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: key general.architecture = '%s' is not supported (this engine runs bitnet, bitnet-b1.58, bitnet-25)",
                         f->path, hp->arch);
     hp->ffn_act = strcmp(hp->arch, "bitnet") == 0 ? BN_FFN_SILU : BN_FFN_RELU2;
     const char *a = hp->arch;
@@ -69,16 +69,16 @@ int bn_read_hparams(const gguf_file *f, bn_hparams *hp) {
         (rc = arch_float(f, a, "rope.freq_base", 10000.0f, &hp->rope_base, &hp->default_rope_base)))
         return rc;
     if (hp->n_embd % hp->n_head != 0)
-        return bn_error(BITNET_ERR_LOAD_FAILED, "%s: embedding_length %lld is not a multiple of head_count %lld",
-                        f->path, (long long)hp->n_embd, (long long)hp->n_head);
+        return bn_error(BITNET_ERR_LOAD_FAILED, "%s: key %s.embedding_length = %lld is not a multiple of key %s.attention.head_count = %lld",
+                        f->path, a, (long long)hp->n_embd, a, (long long)hp->n_head);
     if (hp->n_head % hp->n_head_kv != 0)
-        return bn_error(BITNET_ERR_LOAD_FAILED, "%s: head_count %lld is not a multiple of head_count_kv %lld",
-                        f->path, (long long)hp->n_head, (long long)hp->n_head_kv);
+        return bn_error(BITNET_ERR_LOAD_FAILED, "%s: key %s.attention.head_count = %lld is not a multiple of key %s.attention.head_count_kv = %lld",
+                        f->path, a, (long long)hp->n_head, a, (long long)hp->n_head_kv);
     hp->head_dim = hp->n_embd / hp->n_head;
     if ((rc = arch_int(f, a, "rope.dimension_count", hp->head_dim, false, &hp->n_rot, &hp->default_rot))) return rc;
     if (hp->n_rot > hp->head_dim || hp->n_rot % 2)
-        return bn_error(BITNET_ERR_LOAD_FAILED, "%s: rope.dimension_count %lld must be even and <= head size %lld",
-                        f->path, (long long)hp->n_rot, (long long)hp->head_dim);
+        return bn_error(BITNET_ERR_LOAD_FAILED, "%s: key %s.rope.dimension_count = %lld must be even and <= the head size %lld",
+                        f->path, a, (long long)hp->n_rot, (long long)hp->head_dim);
     return 0;
 }
 

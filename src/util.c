@@ -12,10 +12,14 @@ static _Thread_local char tls_error_message[1024];
 static _Thread_local int tls_error_status;
 
 int bn_error(int status, const char *fmt, ...) {
+    /* Format into a local buffer first: callers may pass bn_last_error_message() as an
+     * argument to wrap the previous error with context. */
+    char buf[sizeof tls_error_message];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(tls_error_message, sizeof tls_error_message, fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    memcpy(tls_error_message, buf, sizeof buf);
     tls_error_status = status;
     return status;
 }

@@ -12,6 +12,10 @@
  *            them with our tracer (src/trace.h), under our stage names (docs/CROSSVAL.md).
  *   tokenize --model M --prompt TEXT [--no-bos]
  *   load     --model M      prints "ok" and the hyper-parameters llama.cpp read.
+ *   bench    --model M [-p 128] [-n 64] [-r 3] [--threads N]
+ *            `bitnet bench`'s counterpart: per repetition, a fresh cache, prefill of p
+ *            synthetic tokens (logits for the last only) and n greedy single-token decodes;
+ *            prints one JSON line with medians and min/max of tokens/s.
  *
  * Numerics: the context uses an F32 KV cache and no flash attention, so that attention runs
  * in f32 like ours. Built by scripts/build_harness.sh; not part of the library. Errors go to
@@ -22,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ggml-backend.h"
 #include "ggml.h"
@@ -45,6 +50,8 @@ typedef struct {
     const char *prompt;
     int threads;
     int n_gen;
+    int n_prompt;          /* bench: prompt length */
+    int reps;              /* bench: repetitions */
     bool no_bos;
     bool stop_at_eos;
 } harness_opts;
@@ -65,7 +72,8 @@ static int usage(void) {
           "       llama_harness greedy   --model M --tokens 1,2,3 [-n 32] [--threads N] [--stop-at-eos]\n"
           "       llama_harness trace    --model M --tokens 1,2,3 --out-dir D [--threads N]\n"
           "       llama_harness tokenize --model M --prompt TEXT [--no-bos]\n"
-          "       llama_harness load     --model M\n",
+          "       llama_harness load     --model M\n"
+          "       llama_harness bench    --model M [-p 128] [-n 64] [-r 3] [--threads N]\n",
           stderr);
     return 2;
 }
@@ -84,6 +92,8 @@ static int parse_opts(int argc, char **argv, harness_opts *o) {
     memset(o, 0, sizeof *o);
     o->threads = 2;
     o->n_gen = 32;
+    o->n_prompt = 128;
+    o->reps = 3;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char **dst = NULL;
@@ -93,7 +103,7 @@ static int parse_opts(int argc, char **argv, harness_opts *o) {
         else if (!strcmp(a, "--tokens")) dst = &o->tokens_arg;
         else if (!strcmp(a, "--out") || !strcmp(a, "--out-dir")) dst = &o->out;
         else if (!strcmp(a, "--prompt")) dst = &o->prompt;
-        else if (strcmp(a, "--threads") && strcmp(a, "-n")) {
+        else if (strcmp(a, "--threads") && strcmp(a, "-n") && strcmp(a, "-p") && strcmp(a, "-r")) {
             fprintf(stderr, "llama_harness: unknown option '%s'\n", a);
             return usage();
         }
@@ -104,7 +114,8 @@ static int parse_opts(int argc, char **argv, harness_opts *o) {
         const char *v = argv[++i];
         if (dst) {
             *dst = v;
-        } else if (!parse_int(v, 1, 1 << 20, !strcmp(a, "-n") ? &o->n_gen : &o->threads)) {
+        } else if (!parse_int(v, 1, 1 << 20, !strcmp(a, "-n") ? &o->n_gen : !strcmp(a, "-p") ? &o->n_prompt
+                                             : !strcmp(a, "-r") ? &o->reps : &o->threads)) {
             fprintf(stderr, "llama_harness: bad value '%s' for %s\n", v, a);
             return 2;
         }
@@ -486,6 +497,77 @@ static int cmd_trace(int argc, char **argv) {
 }
 #endif
 
+/* ===================================================================== bench */
+
+/* Prompt token i of the benchmark: the same ids `bitnet bench` uses (cli/cmd_bench.c). */
+static llama_token bench_token(int i, int n_vocab) { return (llama_token)((1000 + 37 * (long)i) % n_vocab); }
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sorts v[0..n) and returns its median. */
+static double median_of(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* One repetition: clear the cache, prefill, n greedy decodes. Rates in tokens/s. */
+static int bench_once(struct llama_context *ctx, const llama_token *prompt, int p, int n, int n_vocab,
+                      double *prefill_rate, double *decode_rate) {
+    llama_memory_clear(llama_get_memory(ctx), true);
+    double t0 = now_seconds();
+    if (decode(ctx, prompt, p, 0, false)) return 1;
+    double t1 = now_seconds();
+    for (int i = 0; i < n; i++) {
+        llama_token next = argmax(llama_get_logits_ith(ctx, -1), n_vocab);
+        if (decode(ctx, &next, 1, p + i, false)) return 1;
+    }
+    double t2 = now_seconds();
+    *prefill_rate = p / (t1 - t0);
+    *decode_rate = n / (t2 - t1);
+    return 0;
+}
+
+static int cmd_bench(int argc, char **argv) {
+    session s;
+    int rc = session_open(&s, argc, argv, false);
+    int p = s.o.n_prompt, n = s.o.n_gen, reps = s.o.reps;
+    struct llama_context *ctx = NULL;
+    llama_token *prompt = NULL;
+    double *pre = NULL, *dec = NULL;
+    if (!rc) {
+        ctx = make_context(s.model, p + n + 8, p, s.o.threads, NULL, NULL);
+        prompt = malloc(sizeof *prompt * (size_t)p);
+        pre = malloc(sizeof *pre * (size_t)reps);
+        dec = malloc(sizeof *dec * (size_t)reps);
+        if (!ctx || !prompt || !pre || !dec) rc = fail("bench: out of memory");
+    }
+    for (int i = 0; !rc && i < p; i++) prompt[i] = bench_token(i, s.n_vocab);
+    double warm_pre, warm_dec;
+    if (!rc) rc = bench_once(ctx, prompt, p < 16 ? p : 16, 2, s.n_vocab, &warm_pre, &warm_dec); /* untimed warm-up */
+    for (int r = 0; !rc && r < reps; r++) rc = bench_once(ctx, prompt, p, n, s.n_vocab, &pre[r], &dec[r]);
+    if (!rc) {
+        double pmed = median_of(pre, reps), dmed = median_of(dec, reps);
+        printf("{\"engine\":\"llama.cpp\",\"threads\":%d,\"p\":%d,\"n\":%d,\"reps\":%d,\"prefill_tok_s\":%.3f,"
+               "\"prefill_min\":%.3f,\"prefill_max\":%.3f,\"decode_tok_s\":%.3f,\"decode_min\":%.3f,\"decode_max\":%.3f}\n",
+               s.o.threads, p, n, reps, pmed, pre[0], pre[reps - 1], dmed, dec[0], dec[reps - 1]);
+    }
+    free(prompt);
+    free(pre);
+    free(dec);
+    if (ctx) llama_free(ctx);
+    session_free(&s);
+    return rc;
+}
+
 /* ===================================================================== main */
 
 int main(int argc, char **argv) {
@@ -496,6 +578,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "trace")) return cmd_trace(argc - 2, argv + 2);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
     if (!strcmp(cmd, "load")) return cmd_load(argc - 2, argv + 2);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         usage();
         return 0;
