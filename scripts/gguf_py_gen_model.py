@@ -12,7 +12,7 @@ does not simply repeat the current token). The vocabulary is either synthetic Se
 
 Usage: PYTHONPATH=.cache/reference/llama.cpp/gguf-py /usr/bin/python3 scripts/gguf_py_gen_model.py \
           OUT.gguf --hidden 256 --layers 2 --heads 4 --kv-heads 2 --ffn 512 \
-          (--vocab-size 512 | --vocab-from V.gguf) [--wtype f32|f16|tq1_0|tq2_0] [--etype f16|f32]
+          (--vocab-size 512 | --vocab-from V.gguf) [--wtype f32|f16|bf16|q8_0|tq1_0|tq2_0] [--etype f16|f32|bf16|q8_0]
           [--seed 1] [--ctx 256] [--rope-base 500000] [--eps 1e-5] [--embed-std 0.05]
 """
 import argparse
@@ -28,8 +28,8 @@ except ImportError:
     sys.exit("gguf_py_gen_model: gguf-py not importable: set PYTHONPATH=.cache/reference/llama.cpp/gguf-py")
 
 ARCH = "bitnet"
-WTYPES = {"f32": QT.F32, "f16": QT.F16, "tq1_0": QT.TQ1_0, "tq2_0": QT.TQ2_0}
-ETYPES = {"f32": QT.F32, "f16": QT.F16}
+WTYPES = {"f32": QT.F32, "f16": QT.F16, "bf16": QT.BF16, "q8_0": QT.Q8_0, "tq1_0": QT.TQ1_0, "tq2_0": QT.TQ2_0}
+ETYPES = {"f32": QT.F32, "f16": QT.F16, "bf16": QT.BF16, "q8_0": QT.Q8_0}
 LLAMA_TOKEN_NORMAL, LLAMA_TOKEN_UNKNOWN, LLAMA_TOKEN_CONTROL, LLAMA_TOKEN_BYTE = 1, 2, 3, 6
 
 

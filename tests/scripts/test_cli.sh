@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# CLI behaviour: compat-check answers on files written by gguf-py (every type) and by our
+# writer (I2_S), on the reference's vocabulary-only GGUFs, and on files it must refuse;
+# logits / logits-diff exit codes; gen-model argument errors; BITNET_DEBUG_LOGITS.
+source "$(dirname "$0")/lib.sh"
+source "$ROOT/tests/crossval/crossval_lib.sh"
+require_python
+VOCAB_DIR="$REF_DIR/llama.cpp/models"
+[ -f "$VOCAB_DIR/ggml-vocab-llama-bpe.gguf" ] || unavailable "reference vocabularies not fetched (scripts/fetch_reference.sh)"
+
+# json_check FILE EXPR: evaluates a Python expression over the parsed JSON `j`.
+json_check() { "$PY" -c "import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if ($2) else 1)" "$1"; }
+
+# --- compat-check on gguf-py files of every type gguf-py writes ---
+for w in f32 f16 bf16 q8_0 tq1_0 tq2_0; do
+        f="$TMP/gp_$w.gguf"
+        if "$PY" "$ROOT/scripts/gguf_py_gen_model.py" "$f" --hidden 256 --layers 2 --heads 4 \
+            --kv-heads 2 --ffn 512 --vocab-size 300 --wtype $w --etype f16 >/dev/null 2>&1 &&
+            "$BITNET" compat-check "$f" --json >"$TMP/cc_$w.json" 2>"$TMP/cc_$w.err" &&
+            json_check "$TMP/cc_$w.json" "j['can_run'] and j['architecture']=='bitnet' and j['hparams']['n_layer']==2 \
+                and j['hparams']['n_embd']==256 and j['hparams']['n_head_kv']==2 and j['hparams']['n_vocab']==300 \
+                and j['types']['$w']['count']>=14 and sum(t['count'] for t in j['types'].values())==24 \
+                and j['lm_head']=='tied' and j['tokenizer']['model']=='llama' and j['tokenizer']['vocab_size']==300"; then
+            ok "compat_check_gguf_py_$w"
+        else
+            not_ok "compat_check_gguf_py_$w" "$(cat "$TMP/cc_$w.err" 2>/dev/null | head -3)"
+        fi
+done
+
+# --- I2_S (gguf-py cannot write it): our writer, architecture bitnet-b1.58 ---
+"$BITNET" gen-model "$TMP/i2s.gguf" --arch bitnet-b1.58 --wtype i2_s --hidden 256 --ffn 512 --vocab-size 300 2>/dev/null
+if "$BITNET" compat-check "$TMP/i2s.gguf" --json >"$TMP/i2s.json" &&
+    json_check "$TMP/i2s.json" "j['can_run'] and j['ffn_act']=='relu2' and j['architecture']=='bitnet-b1.58' \
+        and j['types']['i2_s']['count']==14 \
+        and j['types']['i2_s']['bytes']==2*(2*(256*256//4+32)+2*(256*128//4+32)+3*(256*512//4+32))"; then
+    ok compat_check_i2s
+else
+    not_ok compat_check_i2s
+fi
+# text output names the verdict
+if "$BITNET" compat-check "$TMP/i2s.gguf" | grep -q "^runnable: *yes"; then ok compat_check_text; else not_ok compat_check_text; fi
+# --show-kv lists every key
+if "$BITNET" compat-check "$TMP/i2s.gguf" --show-kv | grep -q "bitnet-b1.58.embedding_length (u32) = 256"; then
+    ok compat_check_show_kv
+else
+    not_ok compat_check_show_kv
+fi
+
+# --- vocabulary-only GGUFs of the reference ---
+for v in llama-bpe:gpt2:128256 llama-spm:llama:32000; do
+        IFS=: read -r name kind size <<<"$v"
+        if "$BITNET" compat-check "$VOCAB_DIR/ggml-vocab-$name.gguf" --json >"$TMP/v.json" 2>/dev/null &&
+            json_check "$TMP/v.json" "j['kind']=='vocab-only' and j['tensor_count']==0 and j['tokenizer']['model']=='$kind' \
+                and j['tokenizer']['vocab_size']==$size and not j['can_run']"; then
+            ok "compat_check_vocab_$name"
+        else
+            not_ok "compat_check_vocab_$name" "$(cat "$TMP/v.json")"
+        fi
+done
+
+# --- refusals: exit 1 with a reason ---
+printf 'not a gguf file at all' >"$TMP/junk.gguf"
+"$BITNET" compat-check "$TMP/junk.gguf" >/dev/null 2>"$TMP/junk.err"
+rc=$?
+if [ $rc -eq 1 ] && grep -q "junk.gguf" "$TMP/junk.err"; then ok compat_check_refuses_junk; else not_ok compat_check_refuses_junk "rc=$rc"; fi
+"$BITNET" compat-check >/dev/null 2>&1
+if [ $? -eq 2 ]; then ok compat_check_usage_error; else not_ok compat_check_usage_error; fi
+
+# --- logits and logits-diff ---
+m="$TMP/tq2.gguf"
+"$BITNET" gen-model "$m" --wtype tq2_0 --vocab-size 300 2>/dev/null
+"$BITNET" logits -m "$m" --tokens 1,2,3,4 --out "$TMP/a.bin" >"$TMP/a.out" 2>&1
+if grep -q "^tokens: 1 2 3 4$" "$TMP/a.out" && [ "$(stat -c %s "$TMP/a.bin")" -eq $((4 * 300 * 4)) ]; then
+    ok logits_writes_file
+else
+    not_ok logits_writes_file "$(cat "$TMP/a.out")"
+fi
+"$BITNET" logits -m "$m" --tokens 1,2,3,4 --out "$TMP/b.bin" -t 1 >/dev/null 2>&1
+if "$BITNET" logits-diff "$TMP/a.bin" "$TMP/b.bin" --vocab 300 >/dev/null; then ok logits_diff_same_exit0; else not_ok logits_diff_same_exit0; fi
+"$BITNET" logits -m "$m" --tokens 1,2,3,9 --out "$TMP/c.bin" >/dev/null 2>&1
+"$BITNET" logits-diff "$TMP/a.bin" "$TMP/c.bin" --vocab 300 --json >"$TMP/d.json"
+rc=$?
+if [ $rc -eq 1 ] && json_check "$TMP/d.json" "j['first_divergence']==3 and j['positions'][0]['cosine']==1"; then
+    ok logits_diff_divergence_exit1
+else
+    not_ok logits_diff_divergence_exit1 "rc=$rc"
+fi
+"$BITNET" logits-diff "$TMP/a.bin" "$TMP/c.bin" --vocab 7 >/dev/null 2>&1
+if [ $? -eq 2 ]; then ok logits_diff_bad_vocab_exit2; else not_ok logits_diff_bad_vocab_exit2; fi
+"$BITNET" logits -m "$m" --tokens 1,2,300 --out "$TMP/e.bin" >/dev/null 2>"$TMP/e.err"
+if [ $? -eq 1 ] && grep -q "outside the vocabulary" "$TMP/e.err"; then ok logits_bad_token_id; else not_ok logits_bad_token_id; fi
+"$BITNET" logits -m "$m" --tokens 1,2,3 --out "$TMP/f.bin" --ctx 2 >/dev/null 2>"$TMP/f.err"
+if [ $? -eq 1 ] && grep -q "context" "$TMP/f.err"; then ok logits_context_overflow; else not_ok logits_context_overflow; fi
+
+# --- gen-model argument errors ---
+bad=0
+for args in "--wtype q4_0" "--hidden 100 --wtype tq2_0" "--heads 3" "--arch llama" "--vocab-size 10" "--layers x"; do
+    # shellcheck disable=SC2086
+    "$BITNET" gen-model "$TMP/bad.gguf" $args >/dev/null 2>&1
+    rc=$?
+    if [ $rc -ne 1 ] && [ $rc -ne 2 ]; then bad=1; echo "    gen-model $args: rc=$rc"; fi
+    [ -e "$TMP/bad.gguf" ] && { bad=1; echo "    gen-model $args wrote a file"; }
+done
+if [ $bad -eq 0 ]; then ok gen_model_rejects_bad_args; else not_ok gen_model_rejects_bad_args; fi
+
+# --- BITNET_DEBUG_LOGITS: logs the LM head and a ternary matmul against a float reference ---
+BITNET_DEBUG_LOGITS=1 "$BITNET" run -m "$m" --tokens 1,2,3 -n 1 --print-ids >/dev/null 2>"$TMP/dbg.err"
+if [ "$(grep -c 'debug-logits: .*cosine 0\.99\|debug-logits: .*cosine 1\.0' "$TMP/dbg.err")" -eq 2 ]; then
+    ok debug_logits_reports
+else
+    not_ok debug_logits_reports "$(cat "$TMP/dbg.err")"
+fi
+"$BITNET" run -m "$m" --tokens 1,2,3 -n 1 --print-ids >/dev/null 2>"$TMP/nodbg.err"
+if ! grep -q debug-logits "$TMP/nodbg.err"; then ok debug_logits_off_by_default; else not_ok debug_logits_off_by_default; fi
