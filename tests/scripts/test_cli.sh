@@ -112,3 +112,18 @@ else
 fi
 "$BITNET" run -m "$m" --tokens 1,2,3 -n 1 --print-ids >/dev/null 2>"$TMP/nodbg.err"
 if ! grep -q debug-logits "$TMP/nodbg.err"; then ok debug_logits_off_by_default; else not_ok debug_logits_off_by_default; fi
+
+# --- the README's C example compiles against the library and generates text ---
+"$PY" - "$ROOT/README.md" "$TMP/readme_example.c" <<'PYEOF'
+import re, sys
+m = re.search(r"```c\n(.*?)```", open(sys.argv[1]).read(), re.S)
+open(sys.argv[2], "w").write(m.group(1) if m else "")
+PYEOF
+if cc -std=c11 -Wall -Wextra -Werror -I"$ROOT/include" "$TMP/readme_example.c" "$BUILD/libbitnet.a" -lm -pthread \
+        -o "$TMP/readme_example" 2>"$TMP/readme.err" &&
+    "$BITNET" gen-model "$TMP/readme_model.gguf" --vocab-from "$VOCAB_DIR/ggml-vocab-llama-bpe.gguf" 2>/dev/null &&
+    out=$("$TMP/readme_example" "$TMP/readme_model.gguf") && [ -n "$out" ]; then
+    ok readme_c_example_runs
+else
+    not_ok readme_c_example_runs "$(head -5 "$TMP/readme.err")"
+fi
