@@ -8,6 +8,7 @@
 
 #include "forward.h"
 #include "genmodel.h"
+#include "gguf.h"
 #include "model.h"
 #include "test.h"
 #include "types.h"
@@ -267,6 +268,45 @@ TEST(binding_errors) {
     }
 }
 
+/* Copies a GGUF, renaming one tensor (keys and every other tensor unchanged). */
+static int copy_renamed(const char *src, const char *dst, const char *from, const char *to) {
+    gguf_file *f = gguf_open(src);
+    if (!f) return -1;
+    gguf_writer *w = gguf_writer_new();
+    int rc = w ? 0 : -1;
+    for (uint64_t i = 0; !rc && i < f->n_kv; i++) rc = gguf_writer_copy_kv(w, f, &f->kv[i]);
+    for (uint64_t i = 0; !rc && i < f->n_tensors; i++) {
+        const gguf_tensor *t = &f->tensors[i];
+        rc = gguf_writer_add_tensor(w, strcmp(t->name, from) ? t->name : to, t->n_dims, t->ne, t->type, t->data, t->n_bytes, true);
+    }
+    if (!rc) rc = gguf_writer_write(w, dst);
+    gguf_writer_free(w);
+    gguf_close(f);
+    return rc;
+}
+
+/* The HF-style embedding names the seed tools accept bind like token_embd.weight. */
+TEST(hf_embedding_names) {
+    int64_t v = 0;
+    const char *base = gen("names_base", "bitnet", BN_TYPE_TQ2_0, NULL);
+    float *ref = run_logits(base, BN_ACT_TOKEN, 1, 64, &v);
+    const char *names[] = {"embed_tokens.weight", "tok_embeddings.weight", "model.embed_tokens.weight"};
+    for (int i = 0; i < 3; i++) {
+        const char *path = model_path(names[i]);
+        CHECK(copy_renamed(base, path, "token_embd.weight", names[i]) == 0);
+        float *x = run_logits(path, BN_ACT_TOKEN, 1, 64, &v);
+        CHECK_MSG(same_bits(ref, x, (size_t)N_TOKS * (size_t)v), "%s", names[i]);
+        free(x);
+    }
+    /* and without any embedding the load fails, naming it */
+    const char *none = model_path("no_embedding");
+    CHECK(copy_renamed(base, none, "token_embd.weight", "something_else.weight") == 0);
+    bn_model *m = NULL;
+    CHECK(bn_model_load(none, &m) != 0);
+    CHECK(strstr(bn_last_error_message(), "token_embd") != NULL);
+    free(ref);
+}
+
 TEST_MAIN_BEGIN("test_forward")
 const char *t = getenv("BITNET_TEST_TMP");
 snprintf(tmpdir, sizeof tmpdir, "%s", t && *t ? t : "/tmp");
@@ -278,4 +318,5 @@ RUN(context_overflow_and_bad_ids);
 RUN(transposed_embedding);
 RUN(binding_variants);
 RUN(binding_errors);
+RUN(hf_embedding_names);
 TEST_MAIN_END()
