@@ -252,63 +252,11 @@ bool bn_pretokenize(bn_pre_tokenizer pre, const uint32_t *cps, size_t n, size_t 
 
 /* ---------------------------------------------------------------- merging */
 
-typedef struct { size_t off, n; int prev, next; } symbol;
-typedef struct { int32_t rank; int left, right; size_t size; } bigram;
-
-/* Min-heap on (rank, left): the pair llama.cpp's priority queue pops first. */
-typedef struct { bigram *v; size_t n, cap; bool failed; } bigram_heap;
-
-static bool bigram_before(const bigram *a, const bigram *b) {
-    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
-}
-
-static void heap_push(bigram_heap *h, bigram x) {
-    if (h->failed) return;
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        bigram *v = realloc(h->v, cap * sizeof *v);
-        if (!v) {
-            h->failed = true;
-            return;
-        }
-        h->v = v;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0 && bigram_before(&x, &h->v[(i - 1) / 2])) {
-        h->v[i] = h->v[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    h->v[i] = x;
-}
-
-static bigram heap_pop(bigram_heap *h) {
-    bigram top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && bigram_before(&h->v[c + 1], &h->v[c])) c++;
-        if (!bigram_before(&h->v[c], &last)) break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n) h->v[i] = last;
-    return top;
-}
-
-typedef struct {
-    const bn_tokenizer *t;
-    const char *word;
-    symbol *sym;
-    bigram_heap heap;
-} merge_state;
-
-static void try_pair(merge_state *m, int left, int right) {
-    if (left < 0 || right < 0) return;
-    const symbol *l = &m->sym[left], *r = &m->sym[right];
-    int32_t rank = bn_merge_rank(m->t, m->word + l->off, l->n, m->word + r->off, r->n);
-    if (rank >= 0) heap_push(&m->heap, (bigram){rank, left, right, l->n + r->n});
+/* BPE merges by rank: the pair's key is its rank in tokenizer.ggml.merges. */
+static bool bpe_pair_key(const void *ctx, const char *word, const bn_symbol *l, const bn_symbol *r, double *key) {
+    int32_t rank = bn_merge_rank((const bn_tokenizer *)ctx, word + l->off, l->n, word + r->off, r->n);
+    *key = rank;
+    return rank >= 0;
 }
 
 static void emit_symbol(const bn_tokenizer *t, const char *s, size_t n, bn_ids *out) {
@@ -324,8 +272,8 @@ static void emit_symbol(const bn_tokenizer *t, const char *s, size_t n, bn_ids *
 }
 
 /* Merges the byte characters of one encoded word and appends its tokens. */
-static bool merge_word(const bn_tokenizer *t, const char *word, size_t len, symbol *sym,
-                       bigram_heap *heap, bn_ids *out) {
+static bool merge_word(const bn_tokenizer *t, const char *word, size_t len, bn_symbol *sym,
+                       bn_bigram_heap *heap, bn_ids *out) {
     if (t->ignore_merges) {
         int32_t id = bn_tok_lookup(t, word, len);
         if (id >= 0) {
@@ -333,30 +281,8 @@ static bool merge_word(const bn_tokenizer *t, const char *word, size_t len, symb
             return true;
         }
     }
-    int n_sym = 0;
-    for (size_t off = 0; off < len; n_sym++) {
-        size_t n = bn_utf8_len_from_lead((uint8_t)word[off]);
-        if (n > len - off) n = len - off;
-        sym[n_sym] = (symbol){off, n, n_sym - 1, off + n == len ? -1 : n_sym + 1};
-        off += n;
-    }
-    merge_state m = {t, word, sym, *heap};
-    m.heap.n = 0;
-    for (int i = 1; i < n_sym; i++) try_pair(&m, i - 1, i);
-    while (m.heap.n && !m.heap.failed) {
-        bigram b = heap_pop(&m.heap);
-        symbol *l = &sym[b.left], *r = &sym[b.right];
-        /* Stale when either side changed since the pair was queued (sizes only grow). */
-        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue;
-        l->n += r->n;
-        r->n = 0;
-        l->next = r->next;
-        if (r->next >= 0) sym[r->next].prev = b.left;
-        try_pair(&m, l->prev, b.left);
-        try_pair(&m, b.left, l->next);
-    }
-    *heap = m.heap;
-    if (heap->failed) return false;
+    int n_sym = bn_merge_symbols(word, len, sym, heap, bpe_pair_key, t);
+    if (n_sym < 0) return false;
     for (int i = 0; i != -1 && n_sym > 0; i = sym[i].next) emit_symbol(t, word + sym[i].off, sym[i].n, out);
     return true;
 }
@@ -377,9 +303,9 @@ bool bn_bpe_tokenize_fragment(const bn_tokenizer *t, const char *text, size_t le
      * a GPT-2 character of at most 2 bytes: 8 bytes of encoded word per input byte. */
     uint32_t *cps = bn_malloc((len + 1) * sizeof *cps, "tokenizer buffers");
     char *enc = bn_malloc(8 * len + 1, "tokenizer buffers");
-    symbol *sym = bn_malloc((8 * len + 1) * sizeof *sym, "tokenizer buffers");
+    bn_symbol *sym = bn_malloc((8 * len + 1) * sizeof *sym, "tokenizer buffers");
     size_t *lens = NULL, n_lens = 0, cap = 0;
-    bigram_heap heap = {0};
+    bn_bigram_heap heap = {0};
     bool ok = cps && enc && sym;
     size_t n = 0;
     for (size_t i = 0; ok && i < len; n++) i += bn_utf8_decode((const uint8_t *)text + i, len - i, &cps[n]);

@@ -83,4 +83,21 @@ bool bn_spm_tokenize_fragment(const bn_tokenizer *t, const char *text, size_t le
 bool bn_pretokenize(bn_pre_tokenizer pre, const uint32_t *cps, size_t n, size_t **lens,
                     size_t *n_lens, size_t *cap);
 
+/* ---- the pair-merge loop shared by BPE and SentencePiece (tokenizer_merge.c) ----
+ * The text is cut into UTF-8 characters (by lead byte alone) as symbols in a linked list;
+ * then the adjacent pair with the smallest key is merged (ties: leftmost) until no adjacent
+ * pair has a key. BPE's key is the merge rank, SentencePiece's the negated token score. */
+typedef struct bn_symbol { size_t off, n; int prev, next; } bn_symbol;
+typedef struct bn_bigram { double key; int left, right; size_t size; } bn_bigram;
+typedef struct bn_bigram_heap { bn_bigram *v; size_t n, cap; bool failed; } bn_bigram_heap;
+
+/* Whether text[l] + text[r] may merge, and with which key. */
+typedef bool (*bn_pair_key_fn)(const void *ctx, const char *text, const bn_symbol *l, const bn_symbol *r, double *key);
+
+/* Merges text[0, len) into sym (capacity >= len); returns the number of initial symbols (the
+ * merged ones are reached from sym[0] through .next; merged-away ones have n == 0), or -1 when
+ * the heap could not grow. The heap is reused across calls (free heap->v at the end). */
+int bn_merge_symbols(const char *text, size_t len, bn_symbol *sym, bn_bigram_heap *heap, bn_pair_key_fn key_fn,
+                     const void *ctx);
+
 #endif

@@ -13,56 +13,14 @@
 #include "unicode.h"
 #include "util.h"
 
-typedef struct { size_t off, n; int prev, next; } symbol;
-typedef struct { float score; int left, right; size_t size; } bigram;
-typedef struct { bigram *v; size_t n, cap; bool failed; } bigram_heap;
-
-/* Max-heap on score, then min on left. */
-static bool bigram_before(const bigram *a, const bigram *b) {
-    return a->score > b->score || (a->score == b->score && a->left < b->left);
-}
-
-static void heap_push(bigram_heap *h, bigram x) {
-    if (h->failed) return;
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        bigram *v = realloc(h->v, cap * sizeof *v);
-        if (!v) {
-            h->failed = true;
-            return;
-        }
-        h->v = v;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0 && bigram_before(&x, &h->v[(i - 1) / 2])) {
-        h->v[i] = h->v[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    h->v[i] = x;
-}
-
-static bigram heap_pop(bigram_heap *h) {
-    bigram top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && bigram_before(&h->v[c + 1], &h->v[c])) c++;
-        if (!bigram_before(&h->v[c], &last)) break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n) h->v[i] = last;
-    return top;
-}
-
-static void try_pair(const bn_tokenizer *t, const char *text, const symbol *sym, int left,
-                     int right, bigram_heap *h) {
-    if (left < 0 || right < 0) return;
-    size_t size = sym[left].n + sym[right].n;
-    int32_t id = bn_tok_lookup(t, text + sym[left].off, size);
-    if (id >= 0) heap_push(h, (bigram){t->scores[id], left, right, size});
+/* SentencePiece merges the pair whose concatenation is the token with the highest score:
+ * the key is the negated score (smallest first). */
+static bool spm_pair_key(const void *ctx, const char *text, const bn_symbol *l, const bn_symbol *r, double *key) {
+    const bn_tokenizer *t = ctx;
+    int32_t id = bn_tok_lookup(t, text + l->off, l->n + r->n);
+    if (id < 0) return false;
+    *key = -(double)t->scores[id];
+    return true;
 }
 
 static void emit_bytes(const bn_tokenizer *t, const char *s, size_t n, bn_ids *out) {
@@ -92,31 +50,13 @@ static size_t escape_spaces(const char *text, size_t len, char *dst) {
 
 bool bn_spm_tokenize_fragment(const bn_tokenizer *t, const char *raw, size_t raw_len, bn_ids *out) {
     char *text = bn_malloc(3 * raw_len + 1, "tokenizer buffers");
-    symbol *sym = bn_malloc((3 * raw_len + 1) * sizeof *sym, "tokenizer buffers");
-    bigram_heap heap = {0};
+    bn_symbol *sym = bn_malloc((3 * raw_len + 1) * sizeof *sym, "tokenizer buffers");
+    bn_bigram_heap heap = {0};
     bool ok = text && sym;
     if (ok) {
         size_t len = escape_spaces(raw, raw_len, text);
-        int n_sym = 0;
-        for (size_t off = 0; off < len; n_sym++) {
-            size_t n = bn_utf8_len_from_lead((uint8_t)text[off]);
-            if (n > len - off) n = len - off;
-            sym[n_sym] = (symbol){off, n, n_sym - 1, off + n == len ? -1 : n_sym + 1};
-            off += n;
-        }
-        for (int i = 1; i < n_sym; i++) try_pair(t, text, sym, i - 1, i, &heap);
-        while (heap.n && !heap.failed) {
-            bigram b = heap_pop(&heap);
-            symbol *l = &sym[b.left], *r = &sym[b.right];
-            if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue; /* stale */
-            l->n += r->n;
-            r->n = 0;
-            l->next = r->next;
-            if (r->next >= 0) sym[r->next].prev = b.left;
-            try_pair(t, text, sym, l->prev, b.left, &heap);
-            try_pair(t, text, sym, b.left, l->next, &heap);
-        }
-        ok = !heap.failed;
+        int n_sym = bn_merge_symbols(text, len, sym, &heap, spm_pair_key, t);
+        ok = n_sym >= 0;
         for (int i = 0; ok && n_sym > 0 && i != -1; i = sym[i].next) {
             int32_t id = bn_tok_lookup(t, text + sym[i].off, sym[i].n);
             if (id >= 0) bn_ids_push(out, id);
