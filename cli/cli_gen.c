@@ -107,3 +107,15 @@ int cli_chat_format(const cli_gen_opts *o, const bitnet_model *m, const char *cm
     free(tmpl);
     return 0;
 }
+
+const char *cli_stop_reason_name(bitnet_stop_reason r) {
+    switch (r) {
+    case BITNET_STOP_MAX_TOKENS: return "max_tokens";
+    case BITNET_STOP_EOG: return "eog";
+    case BITNET_STOP_STRING: return "stop_string";
+    case BITNET_STOP_ID: return "stop_id";
+    case BITNET_STOP_CALLBACK: return "interrupted";
+    case BITNET_STOP_CONTEXT_FULL: return "context_full";
+    }
+    return "unknown";
+}

@@ -91,6 +91,7 @@ typedef struct chat_state {
 } chat_state;
 
 static int append_ids(chat_state *c, const int32_t *ids, size_t n) {
+    if (n == 0) return 0;
     if (c->n_ids + n > c->cap_ids) {
         size_t cap = (c->n_ids + n) * 2;
         int32_t *bigger = realloc(c->ids, cap * sizeof *bigger);
@@ -182,23 +183,11 @@ static int turn_prompt(chat_state *c, int32_t **out) {
         cli_fail("chat", "out of memory");
         return -1;
     }
-    memcpy(ids, c->pending, sizeof(int32_t) * (size_t)c->n_pending);
+    if (c->n_pending) memcpy(ids, c->pending, sizeof(int32_t) * (size_t)c->n_pending);
     memcpy(ids + c->n_pending, text_ids, sizeof(int32_t) * (size_t)n);
     free(text_ids);
     *out = ids;
     return c->n_pending + n;
-}
-
-static const char *stop_name(bitnet_stop_reason r) {
-    switch (r) {
-    case BITNET_STOP_MAX_TOKENS: return "max_tokens";
-    case BITNET_STOP_EOG: return "eog";
-    case BITNET_STOP_STRING: return "stop_string";
-    case BITNET_STOP_ID: return "stop_id";
-    case BITNET_STOP_CALLBACK: return "interrupted";
-    case BITNET_STOP_CONTEXT_FULL: return "context_full";
-    }
-    return "unknown";
 }
 
 static void say_context_full(const chat_state *c) {
@@ -222,7 +211,7 @@ static void print_timings(const chat_state *c, const bitnet_generate_result *r) 
             "bitnet chat: %d prompt tokens in %.3f s (%.1f tok/s), %d generated (%.1f tok/s), first token after %.3f s, "
             "stop: %s; context %lld/%lld\n",
             r->n_prompt, r->prefill_seconds, r->prefill_seconds > 0 ? r->n_prompt / r->prefill_seconds : 0.0, r->n_generated,
-            dec, r->time_to_first_token_seconds, stop_name(r->stop_reason), (long long)bitnet_session_n_past(c->s),
+            dec, r->time_to_first_token_seconds, cli_stop_reason_name(r->stop_reason), (long long)bitnet_session_n_past(c->s),
             (long long)bitnet_session_n_ctx(c->s));
 }
 
@@ -242,7 +231,7 @@ static int settle_reply(chat_state *c, const int32_t *prompt, int n_prompt, int6
     if (!p) return cli_fail("chat", "out of memory");
     c->pending = p;
     c->n_pending = n_left > 0 ? n_left : 0;
-    memcpy(c->pending, c->gen + n_fed, sizeof(int32_t) * (size_t)c->n_pending);
+    if (c->n_pending) memcpy(c->pending, c->gen + n_fed, sizeof(int32_t) * (size_t)c->n_pending);
     if (push_message(c, BN_CHAT_ASSISTANT, c->reply ? c->reply : "", c->reply_len)) return cli_fail("chat", "out of memory");
     c->n_done = c->n_msgs;
     return 0;
@@ -265,8 +254,7 @@ static int chat_turn(chat_state *c, const char *text, size_t len) {
         free(prompt);
         return 0;
     }
-    c->reply_len = 0;
-    interrupted = 0;
+    c->reply_len = 0; /* `interrupted` was cleared at the prompt: a Ctrl-C from now on stops this reply */
     c->go->gen.abort_flag = (volatile int *)&interrupted;
     c->go->gen.on_token = on_token;
     c->go->gen.user_data = c;
@@ -305,9 +293,9 @@ static int read_line(char **buf, size_t *cap, size_t *len) {
     errno = 0;
     ssize_t n = getline(buf, cap, stdin);
     if (n < 0) {
-        bool eintr = errno == EINTR || interrupted;
+        int why = errno == EINTR || interrupted ? -1 : feof(stdin) ? 0 : -2;
         clearerr(stdin);
-        return eintr ? -1 : feof(stdin) || errno == 0 ? 0 : -2;
+        return why;
     }
     while (n > 0 && ((*buf)[n - 1] == '\n' || (*buf)[n - 1] == '\r')) n--;
     (*buf)[n] = '\0';
@@ -327,7 +315,7 @@ static int chat_loop(chat_state *c) {
         fflush(prompt_out);
         int got = read_line(&line, &cap, &len);
         if (got <= 0) {
-            if (tty || got == -1) fputc('\n', prompt_out);
+            fputc('\n', prompt_out); /* end the prompt's line */
             if (got == -2) rc = cli_fail("chat", "cannot read stdin: %s", strerror(errno));
             break;
         }

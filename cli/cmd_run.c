@@ -52,18 +52,6 @@ static int on_token(int32_t token, const char *text, size_t len, void *user) {
     return 0;
 }
 
-static const char *stop_name(bitnet_stop_reason r) {
-    switch (r) {
-    case BITNET_STOP_MAX_TOKENS: return "max_tokens";
-    case BITNET_STOP_EOG: return "eog";
-    case BITNET_STOP_STRING: return "stop_string";
-    case BITNET_STOP_ID: return "stop_id";
-    case BITNET_STOP_CALLBACK: return "aborted";
-    case BITNET_STOP_CONTEXT_FULL: return "context_full";
-    }
-    return "unknown";
-}
-
 static void print_ids(const char *key, const int32_t *ids, int n) {
     printf("\"%s\":[", key);
     for (int i = 0; i < n; i++) printf("%s%d", i ? "," : "", ids[i]);
@@ -82,7 +70,7 @@ static void print_json(const int32_t *prompt, int n_prompt, const int32_t *gen, 
     double dec = r->decode_seconds > 0 && r->n_generated > 1 ? (r->n_generated - 1) / r->decode_seconds : 0;
     printf(",\"stop_reason\":\"%s\",\"timings\":{\"load_s\":%.4f,\"prefill_s\":%.4f,\"prefill_tok_s\":%.2f,\"decode_s\":%.4f,"
            "\"decode_tok_s\":%.2f,\"ttft_s\":%.4f}}\n",
-           stop_name(r->stop_reason), load_s, r->prefill_seconds, pre, r->decode_seconds, dec, r->time_to_first_token_seconds);
+           cli_stop_reason_name(r->stop_reason), load_s, r->prefill_seconds, pre, r->decode_seconds, dec, r->time_to_first_token_seconds);
 }
 
 /* The prompt as one user turn of the chat format, tokenized with special tokens parsed. */
@@ -169,7 +157,7 @@ int cmd_run(int argc, char **argv) {
             double dec = res.decode_seconds > 0 && res.n_generated > 1 ? (res.n_generated - 1) / res.decode_seconds : 0;
             fprintf(stderr, "bitnet run: %d prompt tokens in %.3f s (%.1f tok/s), %d generated (%.1f tok/s), stop: %s\n", n,
                     res.prefill_seconds, res.prefill_seconds > 0 ? n / res.prefill_seconds : 0.0, res.n_generated, dec,
-                    stop_name(res.stop_reason));
+                    cli_stop_reason_name(res.stop_reason));
             rc = 0;
         }
     }

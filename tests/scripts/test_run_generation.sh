@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# test_run_generation: `bitnet run` end to end on generated `bitnet` models.
+#   - parity: from the same PROMPT TEXT, our prompt ids equal llama.cpp's (harness `tokenize`)
+#     and our greedy continuation equals llama.cpp's greedy decoding (harness `greedy`), with
+#     the real LLaMA-3 vocabulary; F32 weights with --act-quant none and TQ2_0 weights with
+#     --act-quant q8k (llama.cpp's own activation quantization), so that the numerics match;
+#   - `run --json` parses and has prompt_ids, generated_ids, text, stop_reason, timings;
+#   - --stop strings stop generation and are not printed; --stop-id; -n;
+#   - sampling: same seed same text, different seeds different text (temperature 1);
+#     BITNET_SEED overrides --seed; BITNET_DETERMINISTIC=1 gives greedy output, identical
+#     across runs and across -t 1 / -t 2;
+#   - bad arguments exit 2 with a message; a missing model file exits 1 naming the file.
+# CI=true: a missing reference (vocabulary or harness) is a failure; elsewhere one skipped ok.
+source "$(dirname "$0")/lib.sh"
+source "$ROOT/tests/crossval/crossval_lib.sh"
+
+if [ ! -x "$BITNET" ]; then not_ok "built" "$BITNET missing (make all)"; exit 1; fi
+if [ ! -f "$LLAMA_BPE_VOCAB" ]; then unavailable "$LLAMA_BPE_VOCAB missing (scripts/fetch_reference.sh)"; fi
+
+PROMPT="The capital of France is"
+N_GEN=16
+gen_model() { # OUT WTYPE
+    run_logged "$TMP/gen.log" "$BITNET" gen-model "$1" --arch bitnet --vocab-from "$LLAMA_BPE_VOCAB" --wtype "$2" --seed 5 ||
+        { not_ok "gen_model_$2"; exit 1; }
+}
+MF="$TMP/f32.gguf" MQ="$TMP/tq2_0.gguf"
+gen_model "$MF" f32
+gen_model "$MQ" tq2_0
+
+# json_get FILE EXPR: evaluates a Python expression over the last line of FILE parsed as `j`
+json_get() {
+    "$PY" - "$1" "$2" <<'EOF'
+import json, sys
+lines = open(sys.argv[1], encoding="utf-8", errors="surrogateescape").read().splitlines()
+j = json.loads(lines[-1])
+v = eval(sys.argv[2])
+print(" ".join(map(str, v)) if isinstance(v, list) else v)
+EOF
+}
+
+# ---- --json ---------------------------------------------------------------------------------
+"$BITNET" run -m "$MQ" -p "$PROMPT" --greedy -n "$N_GEN" -t 2 --json >"$TMP/g.json" 2>"$TMP/g.err"
+rc=$?
+keys=$(json_get "$TMP/g.json" "sorted(j)" 2>"$TMP/py.err")
+if [ $rc -eq 0 ] && [ "$keys" = "generated_ids prompt_ids stop_reason text timings" ]; then ok "json_parses_with_keys"; else
+    not_ok "json_parses_with_keys" "rc $rc, keys '$keys' $(head -c 200 "$TMP/py.err")"; fi
+check "json_types" [ "$(json_get "$TMP/g.json" "all(isinstance(x, int) for x in j['prompt_ids'] + j['generated_ids']) and isinstance(j['text'], str) and isinstance(j['timings'], dict) and all(isinstance(v, (int, float)) for v in j['timings'].values())")" = True ]
+ids_all=$(json_get "$TMP/g.json" "j['generated_ids']")
+check "n_limits_generation" [ "$(echo "$ids_all" | wc -w)" -eq "$N_GEN" -a "$(json_get "$TMP/g.json" "j['stop_reason']")" = max_tokens ]
+"$BITNET" run -m "$MQ" -p "$PROMPT" --greedy -n 3 -t 2 --json >"$TMP/n3.json" 2>/dev/null
+check "n_3_is_prefix" [ "$(json_get "$TMP/n3.json" "j['generated_ids']")" = "$(echo "$ids_all" | cut -d' ' -f1-3)" ]
+# The streamed text equals the JSON text (run prints a newline after it).
+"$BITNET" run -m "$MQ" -p "$PROMPT" --greedy -n "$N_GEN" -t 2 >"$TMP/g.txt" 2>/dev/null
+check "stream_equals_json_text" [ "$(json_get "$TMP/g.json" "j['text'] == open('$TMP/g.txt', encoding='utf-8', errors='surrogateescape').read()[:-1]")" = True ]
+
+# ---- --stop, --stop-id ----------------------------------------------------------------------
+# A stop string taken from the middle of the greedy text (its first occurrence): the output is
+# exactly the text before it.
+stop=$(json_get "$TMP/g.json" "next(j['text'][k:k+3] for k in range(len(j['text']) // 2, len(j['text']) - 3) if j['text'][k:k+3].strip() and j['text'].find(j['text'][k:k+3]) == k)")
+want=$(json_get "$TMP/g.json" "repr(j['text'][:j['text'].find('''$stop''')])")
+"$BITNET" run -m "$MQ" -p "$PROMPT" --greedy -n "$N_GEN" -t 2 --json --stop "$stop" >"$TMP/s.json" 2>/dev/null
+got=$(json_get "$TMP/s.json" "repr(j['text'])")
+if [ -n "$stop" ] && [ "$got" = "$want" ] && [ "$(json_get "$TMP/s.json" "j['stop_reason']")" = stop_string ]; then
+    ok "stop_string_stops_not_printed"
+else
+    not_ok "stop_string_stops_not_printed" "stop '$stop': got $got, want $want"
+fi
+"$BITNET" run -m "$MQ" -p "$PROMPT" --greedy -n "$N_GEN" -t 2 --stop "$stop" >"$TMP/s.txt" 2>/dev/null
+if [ -s "$TMP/s.txt" ] && ! grep -qF -- "$stop" "$TMP/s.txt"; then ok "stop_string_not_streamed"; else not_ok "stop_string_not_streamed"; fi
+sid=$(echo "$ids_all" | cut -d' ' -f4)
+first=$(echo "$ids_all" | tr ' ' '\n' | grep -n -x -m1 "$sid" | cut -d: -f1)
+"$BITNET" run -m "$MQ" -p "$PROMPT" --greedy -n "$N_GEN" -t 2 --json --stop-id "$sid" >"$TMP/i.json" 2>/dev/null
+if [ "$(json_get "$TMP/i.json" "j['generated_ids']")" = "$(echo "$ids_all" | cut -d' ' -f1-"$first")" ] &&
+   [ "$(json_get "$TMP/i.json" "j['stop_reason']")" = stop_id ]; then ok "stop_id_stops"; else
+    not_ok "stop_id_stops" "stop id $sid: $(json_get "$TMP/i.json" "j['generated_ids']")"; fi
+
+# ---- seeds and determinism ------------------------------------------------------------------
+sample() { # extra args...: prints the generated ids at temperature 1
+    "$BITNET" run -m "$MQ" -p "$PROMPT" -n "$N_GEN" --temperature 1 --top-k 0 --top-p 1 --min-p 0 --print-ids "$@" 2>/dev/null
+}
+s1=$(sample -s 1 -t 2) s1b=$(sample -s 1 -t 2) s2=$(sample -s 2 -t 2)
+check "same_seed_same_output" [ -n "$s1" -a "$s1" = "$s1b" ]
+check "different_seeds_differ" [ -n "$s2" -a "$s1" != "$s2" ]
+check "bitnet_seed_overrides_seed" [ "$(BITNET_SEED=2 sample -s 1 -t 2)" = "$s2" ]
+greedy=$(echo "$ids_all")
+d1=$(BITNET_DETERMINISTIC=1 sample -s 1 -t 1) d2=$(BITNET_DETERMINISTIC=1 sample -s 2 -t 2) d3=$(BITNET_DETERMINISTIC=1 sample -s 1 -t 2)
+check "deterministic_is_greedy_across_threads_and_seeds" [ -n "$d1" -a "$d1" = "$greedy" -a "$d2" = "$greedy" -a "$d3" = "$greedy" ]
+
+# ---- bad usage ----------------------------------------------------------------------------------
+bad_usage() { # NAME ARGS...: exit 2 and a message on stderr
+    local name=$1; shift
+    "$BITNET" run "$@" </dev/null >/dev/null 2>"$TMP/bad.err"
+    local rc=$?
+    if [ $rc -eq 2 ] && grep -q '^bitnet' "$TMP/bad.err"; then ok "$name"; else not_ok "$name" "exit $rc: $(head -c 200 "$TMP/bad.err")"; fi
+}
+bad_usage "bad_temperature_exits_2" -m "$MQ" -p hi --temperature abc
+bad_usage "bad_n_exits_2" -m "$MQ" -p hi -n x
+bad_usage "unknown_option_exits_2" -m "$MQ" -p hi --bogus
+bad_usage "missing_model_option_exits_2" -p hi
+bad_usage "missing_value_exits_2" -m "$MQ" -p
+bad_usage "no_prompt_exits_2" -m "$MQ"
+bad_usage "bad_act_quant_exits_2" -m "$MQ" -p hi --act-quant int4
+"$BITNET" run -m "$TMP/no_such_model.gguf" -p hi >/dev/null 2>"$TMP/missing.err"
+rc=$?
+if [ $rc -eq 1 ] && grep -q 'no_such_model.gguf' "$TMP/missing.err"; then ok "missing_model_file_exits_1"; else
+    not_ok "missing_model_file_exits_1" "exit $rc: $(head -c 200 "$TMP/missing.err")"; fi
+
+# ---- parity with llama.cpp from prompt text (needs the harness; last, as it may skip) --------
+require_harness
+for pair in "$MF:none" "$MQ:q8k"; do
+    m=${pair%%:*} mode=${pair##*:} label=$(basename "${pair%%:*}" .gguf)
+    ref_prompt=$("$HARNESS" tokenize --model "$m" --prompt "$PROMPT" 2>"$TMP/ht.err")
+    ours_prompt=$("$BITNET" run -m "$m" -p "$PROMPT" -n 1 --greedy --json --act-quant "$mode" -t 2 2>/dev/null >"$TMP/p.json" && json_get "$TMP/p.json" "j['prompt_ids']")
+    same_ids "$label/prompt_ids_from_text" "$ours_prompt" "$ref_prompt"
+    ref=$("$HARNESS" greedy --model "$m" --tokens "$(echo "$ref_prompt" | tr ' ' ',')" -n 32 --threads 2 2>"$TMP/hg.err")
+    ours=$("$BITNET" run -m "$m" -p "$PROMPT" -n 32 --greedy --ignore-eos --print-ids --act-quant "$mode" -t 2 2>"$TMP/run.err")
+    same_ids "$label/$mode/greedy_from_text" "$ours" "$ref"
+done
