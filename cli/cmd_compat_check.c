@@ -134,6 +134,11 @@ static void print_text(const report *r, bool with_kv) {
                cli_human_bytes((double)m->weight_bytes, b1, sizeof b1), cli_human_bytes((double)kv, b2, sizeof b2),
                (long long)m->hp.n_ctx_train);
     }
+    if (r->types[BN_TYPE_I2_S].count)
+        printf("note:         I2_S is read in the x86 layout (128-weight blocks), the layout of Microsoft's\n"
+               "              official GGUF. Files quantized by ARM builds of bitnet.cpp after November 2025\n"
+               "              use 64-weight blocks, which nothing in the file distinguishes: such a file\n"
+               "              loads but its output is wrong. Re-quantize it on x86.\n");
     if (with_kv) {
         printf("metadata:     %llu keys\n", (unsigned long long)f->n_kv);
         show_kv(f);
@@ -194,6 +199,7 @@ static void print_json(const report *r, bool with_kv) {
         }
         printf("}");
     }
+    if (r->types[BN_TYPE_I2_S].count) printf(",\"i2s_layout\":\"x86-128\"");
     printf(",\"can_run\":%s,\"reason\":", !r->reason && !r->vocab_only ? "true" : "false");
     const char *why = r->vocab_only ? "vocabulary-only file: no weights" : r->reason ? r->reason : "";
     cli_json_string(stdout, why, strlen(why));
