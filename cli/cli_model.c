@@ -17,6 +17,8 @@ const char *const cli_model_opts_help =
     "  --batch N             tokens per prefill chunk [64]\n"
     "  --act-quant M         token | q8k | none: numerics of the ternary matmuls [token for ternary\n"
     "                        weights, none for float weights]\n"
+    "  --lm-head H           model | q8: q8 quantizes the LM head to 8 bits at load (faster generation,\n"
+    "                        logits within cosine 0.9999 of the model's head) [model]\n"
     "  --trace-dir DIR       write a per-layer trace (also: BITNET_TRACE_DIR)\n"
     "  --verbose             report kernel tier, threads, numerics and memory on stderr\n";
 
@@ -55,6 +57,9 @@ int cli_model_opt(int argc, char **argv, int *i, cli_model_opts *o, const char *
         if (r < 0 || !cli_parse_int(v, 1, 4096, &o->batch)) return cli_usage_error(cmd, "--batch needs an integer in 1..4096");
     } else if ((r = cli_opt(argc, argv, i, "--act-quant", NULL, &v))) {
         if (r < 0 || parse_act_quant(v, &o->act_quant)) return cli_usage_error(cmd, "--act-quant must be token, q8k or none");
+    } else if ((r = cli_opt(argc, argv, i, "--lm-head", NULL, &v))) {
+        if (r < 0 || (strcmp(v, "q8") && strcmp(v, "model"))) return cli_usage_error(cmd, "--lm-head must be model or q8");
+        o->lm_head_q8 = !strcmp(v, "q8");
     } else if ((r = cli_opt(argc, argv, i, "--trace-dir", NULL, &v))) {
         if (r < 0) return 2;
         o->trace_dir = v;
@@ -100,6 +105,7 @@ int cli_open_model(const cli_model_opts *o, const char *cmd, bitnet_model **m, b
     bitnet_model_params mp = bitnet_model_default_params();
     mp.tokenizer_path = o->tokenizer;
     mp.tokenizer_pre = o->tokenizer_pre;
+    mp.lm_head_q8 = o->lm_head_q8;
     if (isatty(STDERR_FILENO)) {
         mp.progress = progress;
         mp.progress_user_data = (void *)o->model;

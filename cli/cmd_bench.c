@@ -1,8 +1,283 @@
-/* cmd_bench: not implemented yet (placeholder; says so instead of pretending). */
+/* cmd_bench: `bitnet bench` measures prompt processing (prefill of p tokens, logits for the
+ * last position only) and generation (n greedy single-token steps) in tokens/s, as the median
+ * and min..max over REPS repetitions, each on a fresh sequence. It also reports the time to
+ * the first generated token for a 16-token prompt, the kernel tier, the weight bytes one
+ * generated token reads, the GB/s that implies, that figure as a % of the machine's streaming
+ * read bandwidth (measured here, in a child process so that its buffer does not count in this
+ * process's peak RSS), and the peak RSS (getrusage).
+ * Prompt token i is (1000 + 37 i) mod n_vocab, the ids the llama.cpp harness's `bench` uses. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "api_internal.h"
 #include "cli.h"
+#include "cli_model.h"
+#include "cpu.h"
+
+#define TTFT_PROMPT 16
+
+static void usage(void) {
+    printf("usage: bitnet bench --model M [-p 128] [-n 64] [-t N] [-r REPS] [--json] [options]\n"
+           "Times prompt processing (p tokens, logits for the last one) and generation (n greedy\n"
+           "steps) over REPS repetitions (median and min-max), the time to the first token of a\n"
+           "%d-token prompt, bytes of weights read per generated token, the GB/s that is and its\n"
+           "share of the measured streaming-read bandwidth, and peak RSS.\n"
+           "  -p, --prompt-len N    prompt tokens [128]\n"
+           "  -n, --gen N           generated tokens [64]\n"
+           "  -r, --reps N          repetitions [3]\n"
+           "  --json                print one JSON object on the last line of stdout\n"
+           "%s",
+           TTFT_PROMPT, cli_model_opts_help);
+}
+
+typedef struct {
+    long long p, n, reps;
+    bool json;
+} bench_opts;
+
+typedef struct {
+    double med, min, max;
+} stat3;
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static stat3 summarize(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    stat3 s = {n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]), v[0], v[n - 1]};
+    return s;
+}
+
+static int32_t argmax(const float *x, int64_t n) {
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return (int32_t)best;
+}
+
+/* Bytes of the streaming-read probe: 4x the last-level cache (sysfs), 256 MiB..2 GiB. */
+static uint64_t probe_bytes(void) {
+    uint64_t best = 0;
+    for (int idx = 0; idx < 8; idx++) {
+        char path[96];
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", idx);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        unsigned long long v = 0;
+        char unit = 0;
+        if (fscanf(f, "%llu%c", &v, &unit) >= 1) {
+            uint64_t b = v * (unit == 'K' ? 1024ull : unit == 'M' ? 1048576ull : 1ull);
+            if (b > best) best = b;
+        }
+        fclose(f);
+    }
+    uint64_t bytes = 4 * best;
+    if (bytes < (256ull << 20)) bytes = 256ull << 20;
+    if (bytes > (2048ull << 20)) bytes = 2048ull << 20;
+    return bytes;
+}
+
+/* Streaming-read GB/s with n_threads, measured in a child process; < 0 when it failed. */
+static double measure_bandwidth(int n_threads) {
+    int fd[2];
+    if (pipe(fd) != 0) return -1.0;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return -1.0;
+    }
+    if (pid == 0) {
+        close(fd[0]);
+        double gbps = bn_measure_read_bandwidth(probe_bytes(), n_threads);
+        ssize_t w = write(fd[1], &gbps, sizeof gbps);
+        _exit(w == (ssize_t)sizeof gbps ? 0 : 1);
+    }
+    close(fd[1]);
+    double gbps = -1.0;
+    if (read(fd[0], &gbps, sizeof gbps) != (ssize_t)sizeof gbps) gbps = -1.0;
+    close(fd[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    return gbps;
+}
+
+/* One repetition on a fresh sequence: prefill p tokens, then n greedy steps. */
+static int run_once(bitnet_session *s, const int32_t *prompt, int p, int n, float *logits, int64_t n_vocab,
+                    double *prefill_rate, double *decode_rate) {
+    if (bitnet_session_reset(s)) return -1;
+    double t0 = cli_seconds();
+    if (bitnet_session_eval(s, prompt, p, logits, 0)) return -1;
+    double t1 = cli_seconds();
+    for (int i = 0; i < n; i++) {
+        int32_t next = argmax(logits, n_vocab);
+        if (bitnet_session_eval(s, &next, 1, logits, 0)) return -1;
+    }
+    double t2 = cli_seconds();
+    *prefill_rate = p / (t1 - t0);
+    *decode_rate = n > 0 ? n / (t2 - t1) : 0.0;
+    return 0;
+}
+
+/* Seconds from a fresh sequence to the first generated token of a TTFT_PROMPT-token prompt. */
+static int time_to_first_token(bitnet_session *s, const int32_t *prompt, float *logits, int64_t n_vocab, double *out) {
+    if (bitnet_session_reset(s)) return -1;
+    double t0 = cli_seconds();
+    if (bitnet_session_eval(s, prompt, TTFT_PROMPT, logits, 0)) return -1;
+    volatile int32_t first = argmax(logits, n_vocab);
+    (void)first;
+    *out = cli_seconds() - t0;
+    return 0;
+}
+
+static uint64_t file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+static int parse_bench_opt(int argc, char **argv, int *i, bench_opts *b) {
+    struct { const char *name, *alias; long long *dst; long long min, max; } ints[] = {
+        {"--prompt-len", "-p", &b->p, 1, 1 << 20}, {"--gen", "-n", &b->n, 0, 1 << 20}, {"--reps", "-r", &b->reps, 1, 1000}};
+    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
+        const char *v;
+        int r = cli_opt(argc, argv, i, ints[k].name, ints[k].alias, &v);
+        if (r < 0) return 2;
+        if (r == 0) continue;
+        if (!cli_parse_int(v, ints[k].min, ints[k].max, ints[k].dst))
+            return cli_usage_error("bench", "%s needs an integer in %lld..%lld", ints[k].name, ints[k].min, ints[k].max);
+        return 1;
+    }
+    if (!strcmp(argv[*i], "--json")) {
+        b->json = true;
+        return 1;
+    }
+    return 0;
+}
+
+typedef struct {
+    stat3 prefill, decode;
+    double ttft, load_s, bandwidth, gbps, pct;
+    uint64_t bytes_per_token, peak_rss, file_bytes;
+    bitnet_session_desc sd;
+    bitnet_model_desc md;
+    double pack_s;
+    uint64_t packed_bytes;
+} bench_result;
+
+static void print_human(const bench_opts *b, const cli_model_opts *mo, const bench_result *r) {
+    char b1[32], b2[32], b3[32], b4[32];
+    printf("model        %s (%s, head %s%s%s)\n", mo->model, r->md.weight_type, r->md.lm_head_type,
+           r->md.tied_lm_head ? ", tied" : "", mo->lm_head_q8 ? ", q8 at load" : "");
+    printf("tier         %s, %d threads, act-quant token\n", r->sd.kernel_tier, r->sd.n_threads);
+    printf("load         %.2f s (repacking %s of ternary weights: %.2f s)\n", r->load_s,
+           cli_human_bytes((double)r->packed_bytes, b1, sizeof b1), r->pack_s);
+    printf("prefill      %lld tokens: %.2f tok/s (min %.2f, max %.2f) over %lld reps\n", b->p, r->prefill.med, r->prefill.min,
+           r->prefill.max, b->reps);
+    printf("decode       %lld tokens: %.2f tok/s (min %.2f, max %.2f)\n", b->n, r->decode.med, r->decode.min, r->decode.max);
+    printf("ttft         %.4f s for a %d-token prompt (after load)\n", r->ttft, TTFT_PROMPT);
+    printf("bandwidth    %s weights/token -> %.2f GB/s = %.1f%% of the measured %.2f GB/s streaming read\n",
+           cli_human_bytes((double)r->bytes_per_token, b2, sizeof b2), r->gbps, r->pct, r->bandwidth);
+    printf("memory       peak RSS %s (file %s, KV cache %s)\n", cli_human_bytes((double)r->peak_rss, b3, sizeof b3),
+           cli_human_bytes((double)r->file_bytes, b4, sizeof b4), cli_human_bytes((double)r->sd.kv_cache_bytes, b1, sizeof b1));
+}
+
+static void print_json(const bench_opts *b, const cli_model_opts *mo, const bench_result *r) {
+    printf("{\"engine\":\"bitnet\",\"model\":");
+    cli_json_string(stdout, mo->model, strlen(mo->model));
+    printf(",\"weight_type\":\"%s\",\"lm_head\":\"%s\",\"tier\":\"%s\",\"threads\":%d,\"p\":%lld,\"n\":%lld,\"reps\":%lld,"
+           "\"prefill_tok_s\":%.3f,\"prefill_min\":%.3f,\"prefill_max\":%.3f,"
+           "\"decode_tok_s\":%.3f,\"decode_min\":%.3f,\"decode_max\":%.3f,\"ttft_s\":%.5f,\"load_s\":%.3f,"
+           "\"pack_s\":%.3f,\"packed_bytes\":%llu,\"bytes_per_token\":%llu,\"gbps\":%.3f,\"read_bandwidth_gbps\":%.3f,"
+           "\"bandwidth_pct\":%.2f,\"peak_rss_bytes\":%llu,\"file_bytes\":%llu,\"kv_cache_bytes\":%llu}\n",
+           r->md.weight_type, mo->lm_head_q8 ? "q8_0" : r->md.lm_head_type, r->sd.kernel_tier, r->sd.n_threads, b->p, b->n,
+           b->reps, r->prefill.med, r->prefill.min, r->prefill.max, r->decode.med, r->decode.min, r->decode.max, r->ttft,
+           r->load_s, r->pack_s, (unsigned long long)r->packed_bytes, (unsigned long long)r->bytes_per_token, r->gbps,
+           r->bandwidth, r->pct, (unsigned long long)r->peak_rss, (unsigned long long)r->file_bytes,
+           (unsigned long long)r->sd.kv_cache_bytes);
+}
+
+/* The measurements themselves, on an open session. */
+static int measure(bitnet_model *m, bitnet_session *s, const bench_opts *b, bench_result *r) {
+    int64_t n_vocab = r->md.n_vocab;
+    int p = (int)b->p, n = (int)b->n, reps = (int)b->reps;
+    int plen = p > TTFT_PROMPT ? p : TTFT_PROMPT;
+    int32_t *prompt = malloc(sizeof *prompt * (size_t)plen);
+    float *logits = malloc(sizeof *logits * (size_t)n_vocab);
+    double *pre = malloc(sizeof *pre * (size_t)reps * 3), *dec = pre + reps, *ttft = dec + reps;
+    int rc = prompt && logits && pre ? 0 : cli_fail("bench", "out of memory");
+    for (int i = 0; !rc && i < plen; i++) prompt[i] = (int32_t)((1000 + 37 * (int64_t)i) % n_vocab);
+    double warm_p, warm_d;
+    if (!rc && run_once(s, prompt, p < TTFT_PROMPT ? p : TTFT_PROMPT, 2, logits, n_vocab, &warm_p, &warm_d)) /* warm-up */
+        rc = cli_fail("bench", "%s", bitnet_get_last_error());
+    for (int i = 0; !rc && i < reps; i++)
+        if (run_once(s, prompt, p, n, logits, n_vocab, &pre[i], &dec[i]) || time_to_first_token(s, prompt, logits, n_vocab, &ttft[i]))
+            rc = cli_fail("bench", "%s", bitnet_get_last_error());
+    if (!rc) {
+        r->prefill = summarize(pre, reps);
+        r->decode = summarize(dec, reps);
+        r->ttft = summarize(ttft, reps).med;
+        const bn_model *bm = m->m;
+        r->bytes_per_token = bn_model_token_read_bytes(bm);
+        r->pack_s = bm->pack_seconds;
+        r->packed_bytes = bm->packed_bytes;
+        r->gbps = (double)r->bytes_per_token * r->decode.med / 1e9;
+        r->pct = r->bandwidth > 0 ? 100.0 * r->gbps / r->bandwidth : 0.0;
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        r->peak_rss = (uint64_t)ru.ru_maxrss * 1024u;
+    }
+    free(prompt);
+    free(logits);
+    free(pre);
+    return rc;
+}
 
 int cmd_bench(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    return cli_fail("bench", "this command is not implemented yet in this build");
+    cli_model_opts mo;
+    bench_opts b = {128, 64, 3, false};
+    cli_model_opts_init(&mo);
+    for (int i = 1; i < argc; i++) {
+        int r;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage();
+            return 0;
+        }
+        if ((r = parse_bench_opt(argc, argv, &i, &b)) || (r = cli_model_opt(argc, argv, &i, &mo, "bench"))) {
+            if (r == 2) return 2;
+            continue;
+        }
+        return cli_usage_error("bench", "unknown argument '%s'", argv[i]);
+    }
+    if (!mo.model) return cli_usage_error("bench", "missing --model FILE");
+    if (!mo.ctx) mo.ctx = (b.p > TTFT_PROMPT ? b.p : TTFT_PROMPT) + b.n + 8;
+    if (!mo.batch) mo.batch = b.p < 512 ? b.p : 512;
+    bench_result r;
+    memset(&r, 0, sizeof r);
+    r.bandwidth = measure_bandwidth(mo.threads > 0 ? (int)mo.threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
+    r.file_bytes = file_size(mo.model);
+    bitnet_model *m;
+    bitnet_session *s;
+    double t0 = cli_seconds();
+    int rc = cli_open_model(&mo, "bench", &m, &s);
+    if (rc) return rc;
+    r.load_s = cli_seconds() - t0;
+    r.sd.struct_size = sizeof r.sd;
+    r.md.struct_size = sizeof r.md;
+    if (bitnet_session_describe(s, &r.sd) || bitnet_model_describe(m, &r.md)) rc = cli_fail("bench", "%s", bitnet_get_last_error());
+    if (!rc) rc = measure(m, s, &b, &r);
+    if (!rc) {
+        print_human(&b, &mo, &r);
+        if (b.json) print_json(&b, &mo, &r);
+    }
+    bitnet_session_free(s);
+    bitnet_model_close(m);
+    return rc;
 }

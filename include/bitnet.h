@@ -1,6 +1,53 @@
 /* bitnet.h: the public C API of libbitnet, an inference engine for BitNet b1.58
- * ternary-weight language models. This is the only public header.
- * (The full API with its usage example is documented below as it grows.) */
+ * ternary-weight language models. This is the only public header; docs/C_API.md has the
+ * guide. Link with `pkg-config --cflags --libs bitnet` (C11; libc, libm and pthreads only).
+ *
+ * Two layers:
+ *  - the core API (bitnet_model *, bitnet_session *, *_params structs filled by
+ *    *_default_params()): sessions keep their own KV cache, tokens and logits are explicit;
+ *  - the compatibility API (int ids, BitNetC* structs: BitNet-rs's C API names, backed by the
+ *    real engine), built on the core API, with token-level and logits additions.
+ *
+ * Smallest complete program (compatibility API):
+ *
+ *     #include <bitnet.h>
+ *     #include <stdio.h>
+ *     int main(void) {
+ *         int model = bitnet_model_load("model.gguf");
+ *         if (model < 0) { fprintf(stderr, "%s\n", bitnet_get_last_error()); return 1; }
+ *         BitNetCInferenceConfig cfg = bitnet_inference_config_default();
+ *         cfg.do_sample = 0;                       // greedy
+ *         cfg.max_new_tokens = 32;
+ *         char out[4096];
+ *         if (bitnet_inference_with_config(model, "The capital of France is", &cfg, out, sizeof out) >= 0)
+ *             printf("%s\n", out);
+ *         bitnet_model_free(model);
+ *         return 0;
+ *     }
+ *
+ * The same with the core API, keeping the KV cache for a next turn:
+ *
+ *     bitnet_model *m;  bitnet_session *s;  int32_t ids[256], out[32];
+ *     bitnet_model_open("model.gguf", NULL, &m);
+ *     bitnet_session_create(m, NULL, &s);
+ *     int n = bitnet_model_tokenize(m, text, strlen(text), 1, 1, ids, 256);
+ *     bitnet_generate_params gp = bitnet_generate_default_params();
+ *     gp.on_token = print_piece;                   // int (*)(int32_t, const char *, size_t, void *)
+ *     bitnet_session_generate(s, ids, n, &gp, out, 32, NULL);
+ *     // next turn: the last generated token (not fed back yet), then the new text
+ *     bitnet_session_generate(s, next_turn, n2, &gp, out, 32, NULL);  // only the new tokens are evaluated
+ *     bitnet_session_free(s);  bitnet_model_close(m);
+ *
+ * Conventions: functions return 0 (or a count / positive id) on success and a negative
+ * bitnet_status otherwise, and then bitnet_get_last_error() (per thread) says why. No call
+ * crashes on NULL pointers, bad ids or short buffers. Structs with a struct_size field are
+ * versioned by it (new fields are only added at the end); the BitNetC* structs have a fixed
+ * layout per BITNET_ABI_VERSION.
+ *
+ * Threads: a bitnet_model is read-only after opening and may be shared by any number of
+ * threads; each session has its own KV cache, scratch and thread pool, so sessions run in
+ * parallel; calls on one session are serialized by its lock (they never overlap). The
+ * compatibility API is thread-safe throughout (see its section). */
 #ifndef BITNET_H
 #define BITNET_H
 
@@ -63,8 +110,10 @@ BITNET_API int bitnet_abi_version(void);       /* BITNET_ABI_VERSION of the libr
  * Core API: models and sessions.
  *
  * A bitnet_model is read-only once opened: any number of threads may use one model at once,
- * each through its own sessions. A bitnet_session holds one sequence (its KV cache, scratch
- * and thread pool); calls on one session must not overlap (serialize them yourself).
+ * each through its own sessions, in parallel. A bitnet_session holds one sequence (its KV
+ * cache, scratch and thread pool); calls on one session from several threads are serialized
+ * by the session's lock (each runs whole; their order is the order they take the lock).
+ * Freeing a session or closing a model while another thread uses it is the caller's error.
  * Structs with a struct_size field are versioned: fill them with the *_default_params()
  * functions, which set struct_size, then change the fields you need.
  * ====================================================================================== */
@@ -83,7 +132,7 @@ typedef struct bitnet_model_params {
     size_t struct_size;
     const char *tokenizer_path;   /* vocabulary GGUF to use instead of the model's own; NULL */
     const char *tokenizer_pre;    /* "auto" (NULL), "default" or "llama3" (see README) */
-    int lm_head_q8;               /* reserved: 8-bit LM head (not implemented yet: must be 0) */
+    int lm_head_q8;               /* 1: quantize the LM head to Q8_0 at load (F32/F16/BF16 heads) */
     void (*progress)(float fraction, void *user_data); /* called during load; may be NULL */
     void *progress_user_data;
 } bitnet_model_params;
@@ -381,6 +430,7 @@ BITNET_API int bitnet_model_load_with_config(const char *path, const BitNetCConf
 BITNET_API int bitnet_model_free(int model_id);
 /* 1 when model_id names a loaded model, 0 otherwise (never an error). */
 BITNET_API int bitnet_model_is_loaded(int model_id);
+/* Fills *info: 0; BITNET_ERR_INVALID_ARGUMENT (info NULL), BITNET_ERR_INVALID_ID. */
 BITNET_API int bitnet_model_get_info(int model_id, BitNetCModel *info);
 
 /* ---- text inference ----
@@ -420,7 +470,9 @@ BITNET_API int bitnet_stream_next_token(int stream_id, char *token, size_t max_l
 /* Ends the stream, records its metrics and frees it: 0, or BITNET_ERR_INVALID_ID. */
 BITNET_API int bitnet_stop_streaming(int stream_id);
 
-/* ---- metrics ---- */
+/* ---- metrics ----
+ * get: fills *metrics (see BitNetCPerformanceMetrics): 0; BITNET_ERR_INVALID_ARGUMENT (NULL),
+ * BITNET_ERR_INVALID_ID. reset: zeroes the accumulated counts and times: 0 or INVALID_ID. */
 BITNET_API int bitnet_get_performance_metrics(int model_id, BitNetCPerformanceMetrics *metrics);
 BITNET_API int bitnet_reset_performance_metrics(int model_id);
 

@@ -62,12 +62,11 @@ BITNET_API int bitnet_model_open(const char *path, const bitnet_model_params *pa
     if (!struct_ok(params, params->struct_size, sizeof(bitnet_model_params)))
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_model_open: params.struct_size is %zu; use bitnet_model_default_params()",
                         params->struct_size);
-    if (params->lm_head_q8)
-        return bn_error(BITNET_ERR_UNSUPPORTED, "the 8-bit LM head is not implemented yet");
     bitnet_model *model = bn_calloc(1, sizeof *model, "model handle");
     if (!model) return BITNET_ERR_OUT_OF_MEMORY;
     if (params->progress) params->progress(0.0f, params->progress_user_data);
     int rc = bn_model_load(path, &model->m);
+    if (!rc && params->lm_head_q8) rc = bn_model_quantize_head_q8(model->m);
     if (!rc) rc = load_tokenizer(model, params);
     if (rc) {
         bn_model_free(model->m);

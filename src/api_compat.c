@@ -136,8 +136,9 @@ static void destroy_model(compat_obj *o) {
     compat_model *cm = (compat_model *)o;
     for (int i = 0; i < cm->n_idle; i++) bitnet_session_free(cm->idle[i]);
     free(cm->idle);
-    if (bitnet_model_close(cm->model) != 0) /* cannot happen: every session was returned */
-        fprintf(stderr, "bitnet: internal error: %s\n", bitnet_get_last_error());
+    /* Every session is back by now: calls and streams hold references until they return
+     * theirs, so the close cannot be refused. */
+    bitnet_model_close(cm->model);
     pthread_mutex_destroy(&cm->lock);
     free(cm);
 }

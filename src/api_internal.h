@@ -26,8 +26,8 @@ struct bitnet_session {
 };
 
 /* Generation in steps, so that a caller can pull tokens one at a time (the compatibility
- * layer's streams) as well as run the whole loop (bitnet_session_generate). The caller holds
- * session->lock across begin / step / end. */
+ * layer's streams) as well as run the whole loop (bitnet_session_generate). The caller
+ * serializes the calls of one run and holds session->lock during begin and each step. */
 typedef struct bn_gen bn_gen;
 /* Validates p (which must outlive the run), appends the prompt to the session and evaluates
  * it. Returns 0 and *out, or a negative status (nothing to free). */

@@ -102,20 +102,36 @@ uint64_t bn_act_scratch_bytes(bn_act_quant mode, int n, int64_t K) {
     return 0;
 }
 
-/* Per-token absmax quantization (linear.h, BN_ACT_TOKEN). nearbyintf rounds half to even
- * in the default rounding mode. */
+/* Per-token absmax quantization (linear.h, BN_ACT_TOKEN), written so that the compiler emits
+ * no library calls (it runs once per matrix input, on the calling thread, for every token of
+ * a prefill chunk):
+ *  - the max of |x| in 4 interleaved running maxima: max is exact, so the order does not
+ *    matter; `v > m ? v : m` skips NaN exactly like fmaxf;
+ *  - round half to even by adding and subtracting 1.5 * 2^23 (exact for |v| < 2^22, and here
+ *    |v| <= 127 * |x_k| / amax <= 127 up to one rounding), which is what nearbyintf does in
+ *    the default rounding mode. */
+#define BN_ROUND_MAGIC 12582912.0f /* 1.5 * 2^23 */
+
 static float quantize_token(const float *x, int64_t K, int8_t *q) {
+    float m4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    int64_t k = 0;
+    for (; k + 4 <= K; k += 4)
+        for (int j = 0; j < 4; j++) {
+            float v = fabsf(x[k + j]);
+            m4[j] = v > m4[j] ? v : m4[j];
+        }
     float amax = 0.0f;
-    for (int64_t k = 0; k < K; k++) amax = fmaxf(amax, fabsf(x[k]));
-    float s = 127.0f / fmaxf(amax, 1e-5f);
-    for (int64_t k = 0; k < K; k++) {
-        float v = nearbyintf(x[k] * s);
+    for (; k < K; k++) amax = fabsf(x[k]) > amax ? fabsf(x[k]) : amax;
+    for (int j = 0; j < 4; j++) amax = m4[j] > amax ? m4[j] : amax;
+    float s = 127.0f / (amax > 1e-5f ? amax : 1e-5f);
+    for (k = 0; k < K; k++) {
+        float v = (x[k] * s + BN_ROUND_MAGIC) - BN_ROUND_MAGIC; /* not folded: no -ffast-math */
         q[k] = (int8_t)(v > 127.0f ? 127 : v < -128.0f ? -128 : v);
     }
     return s;
 }
 
-int bn_act_prepare(bn_act *a, bn_act_quant mode, const float *x, int n, int64_t K, void *scratch) {
+int bn_act_setup(bn_act *a, bn_act_quant mode, const float *x, int n, int64_t K, void *scratch) {
     memset(a, 0, sizeof *a);
     a->mode = mode;
     a->n = n;
@@ -124,15 +140,26 @@ int bn_act_prepare(bn_act *a, bn_act_quant mode, const float *x, int n, int64_t 
     if (mode == BN_ACT_TOKEN) {
         a->q = scratch;
         a->s = (float *)((uint8_t *)scratch + align64((uint64_t)n * (uint64_t)K));
-        for (int t = 0; t < n; t++) a->s[t] = quantize_token(x + (int64_t)t * K, K, a->q + (int64_t)t * K);
     } else if (mode == BN_ACT_Q8K) {
         if (K % BN_QK_K != 0)
             return bn_error(BITNET_ERR_UNSUPPORTED, "q8k activations need a multiple of 256 inputs, got %lld", (long long)K);
         a->q8k = scratch;
-        for (int t = 0; t < n; t++)
-            bn_quantize_row_q8_k(x + (int64_t)t * K, a->q8k + (int64_t)t * (K / BN_QK_K), (uint64_t)K);
     }
     return 0;
+}
+
+void bn_act_quantize_tokens(bn_act *a, int t0, int t1) {
+    int64_t K = a->K;
+    for (int t = t0; t < t1; t++) {
+        if (a->mode == BN_ACT_TOKEN) a->s[t] = quantize_token(a->x + (int64_t)t * K, K, a->q + (int64_t)t * K);
+        else if (a->mode == BN_ACT_Q8K) bn_quantize_row_q8_k(a->x + (int64_t)t * K, a->q8k + (int64_t)t * (K / BN_QK_K), (uint64_t)K);
+    }
+}
+
+int bn_act_prepare(bn_act *a, bn_act_quant mode, const float *x, int n, int64_t K, void *scratch) {
+    int rc = bn_act_setup(a, mode, x, n, K, scratch);
+    if (!rc) bn_act_quantize_tokens(a, 0, n);
+    return rc;
 }
 
 /* ---- reference kernels ---- */

@@ -75,6 +75,11 @@ uint64_t bn_act_scratch_bytes(bn_act_quant mode, int n, int64_t K);
 /* Quantizes x into `scratch` (bn_act_scratch_bytes large, 64-byte aligned) per `mode`.
  * For BN_ACT_Q8K, K must be a multiple of 256 (else BITNET_ERR_UNSUPPORTED). */
 int bn_act_prepare(bn_act *a, bn_act_quant mode, const float *x, int n, int64_t K, void *scratch);
+/* bn_act_prepare in two steps, so that callers can quantize tokens on several threads:
+ * setup (pointers and checks, no work), then bn_act_quantize_tokens for disjoint ranges of
+ * tokens [t0, t1) covering [0, n) (each token's result does not depend on the split). */
+int bn_act_setup(bn_act *a, bn_act_quant mode, const float *x, int n, int64_t K, void *scratch);
+void bn_act_quantize_tokens(bn_act *a, int t0, int t1);
 
 /* Y rows [m0, m1) of every token: y[t*ldy + m]. `row_tmp` is scratch of at least
  * bn_linear_row_scratch_bytes(w) bytes (per calling thread). Uses the mode in `a` for ternary

@@ -1,11 +1,16 @@
 /* model: GGUF -> bn_model binding with shape checks (see model.h). */
 #include "model.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include "forward.h"
 #include "kernels/kernels.h"
+#include "threadpool.h"
 #include "types.h"
 #include "util.h"
 
@@ -114,7 +119,7 @@ static int bind_matrix(bn_model *m, int layer, const char *name, int64_t in, int
         return bn_error(BITNET_ERR_UNSUPPORTED, "%s: tensor '%s' has unsupported type %u", f->path, t->name, t->type);
     rc = bn_linear_init(w, t, find_layer_tensor(f, layer, name, "scale"));
     if (rc) return bn_error(rc, "%s: %s", f->path, bn_last_error_message());
-    return bn_kernel_linear_pack(w);
+    return 0; /* packed later, all matrices in parallel (pack_all) */
 }
 
 /* Returns an F32 view of a 1-D norm weight of n elements, converting F16/BF16 into owned memory. */
@@ -262,6 +267,150 @@ static int bind_layers(bn_model *m) {
     return 0;
 }
 
+/* ---- repacking at load ---- */
+
+typedef struct {
+    const gguf_file *file;
+    bn_linear **mats;
+    int n_mats;
+    atomic_int next;         /* next matrix to pack */
+    atomic_int failed;       /* first failing status (0: none) */
+} pack_job;
+
+/* Once a mapped ternary weight is repacked, the kernels never read its file pages again (only
+ * the scalar reference would, and the kernel re-faults them from the file then): dropping
+ * them keeps the resident size near the file size instead of file + packed copy. Only whole
+ * pages inside the tensor; only for a private read-only file mapping, where MADV_DONTNEED
+ * just discards clean page-cache views. */
+/* Only for bytes inside the file mapping (never heap copies such as a transposed embedding,
+ * where MADV_DONTNEED would zero the data). */
+static void drop_mapped_pages(const gguf_file *f, const void *data, uint64_t bytes) {
+    const uint8_t *p = data;
+    if (!f->owns_mapping || p < f->base || p + bytes > f->base + f->size) return;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t b = ((uintptr_t)data + page - 1) & ~(page - 1);
+    uintptr_t e = ((uintptr_t)data + (uintptr_t)bytes) & ~(page - 1);
+    if (e > b) madvise((void *)b, e - b, MADV_DONTNEED);
+}
+
+static void release_source_pages(const gguf_file *f, const bn_linear *w) {
+    if (w->packed && !w->owned_data) drop_mapped_pages(f, w->data, w->row_bytes * (uint64_t)w->out);
+}
+
+/* Each thread takes whole matrices in turn (210 of them for 2B-4T, so the split is even). */
+static void pack_job_run(void *ctx, int thread, int n_threads) {
+    (void)thread;
+    (void)n_threads;
+    pack_job *job = ctx;
+    for (int i; (i = atomic_fetch_add(&job->next, 1)) < job->n_mats && !atomic_load(&job->failed);) {
+        int rc = bn_kernel_linear_pack(job->mats[i]);
+        if (rc) {
+            int zero = 0;
+            atomic_compare_exchange_strong(&job->failed, &zero, rc);
+            return;
+        }
+        release_source_pages(job->file, job->mats[i]);
+    }
+}
+
+/* Repacks every layer matrix and the LM head for the kernels, on all CPUs. */
+static int pack_all(bn_model *m) {
+    double t0 = bn_time_now();
+    int n = (int)m->hp.n_layer * 7 + 1;
+    bn_linear **mats = bn_malloc((size_t)n * sizeof *mats, "matrix list");
+    if (!mats) return BITNET_ERR_OUT_OF_MEMORY;
+    int k = 0;
+    for (int l = 0; l < m->hp.n_layer; l++) {
+        bn_layer *L = &m->layers[l];
+        bn_linear *lm[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->ffn_gate, &L->ffn_up, &L->ffn_down};
+        for (int i = 0; i < 7; i++) mats[k++] = lm[i];
+    }
+    mats[k++] = &m->output;
+    pack_job job = {.file = m->file, .mats = mats, .n_mats = k};
+    atomic_init(&job.next, 0);
+    atomic_init(&job.failed, 0);
+    int n_threads = bn_cpu_count();
+    bn_threadpool *pool = n_threads > 1 ? bn_threadpool_create(n_threads) : NULL;
+    bn_threadpool_run(pool, pack_job_run, &job); /* NULL pool (one CPU, or no threads): runs here */
+    bn_threadpool_free(pool);
+    int rc = atomic_load(&job.failed);
+    if (rc) bn_error(rc, "%s: repacking weights failed: %s", m->file->path, bn_last_error_message());
+    for (int i = 0; i < k; i++) m->packed_bytes += bn_kernel_packed_bytes(mats[i]);
+    free(mats);
+    m->pack_seconds = bn_time_now() - t0;
+    return rc;
+}
+
+/* ---- 8-bit LM head ---- */
+
+typedef struct {
+    const bn_linear *src;
+    uint8_t *dst;
+    uint64_t row_bytes;
+    float **row;             /* [thread] K floats of scratch */
+} q8_job;
+
+static void q8_job_run(void *ctx, int i, int n) {
+    const q8_job *job = ctx;
+    const bn_type_traits *q8 = bn_type_get(BN_TYPE_Q8_0);
+    long long r0, r1;
+    bn_split_range(job->src->out, i, n, 1, &r0, &r1);
+    for (long long r = r0; r < r1; r++) {
+        bn_linear_dequant_row(job->src, r, job->row[i]);
+        q8->quantize(job->row[i], (uint64_t)job->src->in, job->dst + (uint64_t)r * job->row_bytes);
+    }
+}
+
+/* Quantizes rows in parallel (the 2B-4T head is 128256 x 2560: seconds on one thread). */
+int bn_model_quantize_head_q8(bn_model *m) {
+    bn_linear *w = &m->output;
+    if (w->type != BN_TYPE_F16 && w->type != BN_TYPE_BF16 && w->type != BN_TYPE_F32)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "--lm-head q8 needs an F32, F16 or BF16 LM head; this one is %s",
+                        bn_type_get(w->type) ? bn_type_get(w->type)->name : "?");
+    if (w->in % 32 != 0)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "--lm-head q8 needs a hidden size that is a multiple of 32, not %lld", (long long)w->in);
+    int n_threads = bn_cpu_count();
+    q8_job job = {.src = w, .row_bytes = (uint64_t)(w->in / 32) * sizeof(bn_block_q8_0)};
+    job.dst = bn_malloc((size_t)(job.row_bytes * (uint64_t)w->out), "8-bit LM head");
+    job.row = bn_calloc((size_t)n_threads, sizeof *job.row, "LM head rows");
+    bool ok = job.dst && job.row;
+    for (int i = 0; ok && i < n_threads; i++) ok = (job.row[i] = bn_malloc((size_t)w->in * sizeof(float), "LM head row")) != NULL;
+    bn_threadpool *pool = ok && n_threads > 1 ? bn_threadpool_create(n_threads) : NULL;
+    if (ok) bn_threadpool_run(pool, q8_job_run, &job); /* NULL pool: all rows on this thread */
+    bn_threadpool_free(pool);
+    for (int i = 0; job.row && i < n_threads; i++) free(job.row[i]);
+    free(job.row);
+    if (!ok) {
+        free(job.dst);
+        return BITNET_ERR_OUT_OF_MEMORY;
+    }
+    /* The source rows were all read once; a tied embedding is read a row per token from now
+     * on, so its mapped pages need not stay resident (same reasoning as for repacking). */
+    if (!w->owned_data) drop_mapped_pages(m->file, w->data, w->row_bytes * (uint64_t)w->out);
+    if (!m->tied_head) bn_linear_release(w);
+    w->owned_data = job.dst;
+    w->data = job.dst;
+    w->type = BN_TYPE_Q8_0;
+    w->row_bytes = job.row_bytes;
+    m->lm_head_q8 = true;
+    return 0;
+}
+
+static uint64_t linear_read_bytes(const bn_linear *w) {
+    uint64_t packed = bn_kernel_packed_bytes(w);
+    return packed ? packed : w->row_bytes * (uint64_t)w->out;
+}
+
+uint64_t bn_model_token_read_bytes(const bn_model *m) {
+    uint64_t total = linear_read_bytes(&m->output) + m->tok_embd.row_bytes;
+    for (int l = 0; l < m->hp.n_layer; l++) {
+        const bn_layer *L = &m->layers[l];
+        const bn_linear *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->ffn_gate, &L->ffn_up, &L->ffn_down};
+        for (int i = 0; i < 7; i++) total += linear_read_bytes(mats[i]);
+    }
+    return total;
+}
+
 int bn_model_bind(gguf_file *f, bn_model **out) {
     *out = NULL;
     double t0 = bn_time_now();
@@ -274,6 +423,7 @@ int bn_model_bind(gguf_file *f, bn_model **out) {
     int rc = bn_read_hparams(f, &m->hp);
     if (!rc) rc = bind_embeddings(m);
     if (!rc) rc = bind_layers(m);
+    if (!rc) rc = pack_all(m);
     if (rc) {
         bn_model_free(m);
         return rc;

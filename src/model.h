@@ -57,6 +57,9 @@ typedef struct bn_model {
     float *owned_f32;            /* norms converted from F16/BF16, freed with the model */
     uint64_t weight_bytes;       /* bytes of tensor data in the file */
     double load_seconds;
+    double pack_seconds;         /* part of load_seconds spent repacking ternary weights */
+    uint64_t packed_bytes;       /* bytes of repacked ternary weights (kernels' tiles) */
+    bool lm_head_q8;             /* output is an 8-bit (Q8_0) copy made at load */
 } bn_model;
 
 /* Opens and binds `path`. Returns 0 and *out, or a negative status with bn_error set
@@ -65,6 +68,15 @@ int bn_model_load(const char *path, bn_model **out);
 /* Binds an already opened file (takes ownership of f, also on failure). */
 int bn_model_bind(gguf_file *f, bn_model **out);
 void bn_model_free(bn_model *m); /* NULL ok */
+
+/* Replaces the LM head by a Q8_0 copy quantized from its F32/F16/BF16 weights (the tied
+ * embedding stays as it is for the input side). n_embd must be a multiple of 32. Returns 0
+ * or a negative status with bn_error set. */
+int bn_model_quantize_head_q8(bn_model *m);
+
+/* Bytes of weights one generated token reads: every layer matrix (its repacked tiles when
+ * packed, else its tensor bytes), the LM head, and one embedding row. */
+uint64_t bn_model_token_read_bytes(const bn_model *m);
 
 /* True when the architecture string is one this engine runs. */
 bool bn_arch_supported(const char *arch);

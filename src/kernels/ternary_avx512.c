@@ -17,19 +17,28 @@ BN_INLINE __m512i bcast4(const int8_t *q) {
     return _mm512_set1_epi32(v);
 }
 
-/* acc[t] (lane m) += sum over chunks of codes[m][k] * q[t][k], for nt tokens. */
+/* acc[t] (lane m) += sum over chunks of codes[m][k] * q[t][k], for nt tokens. Each token
+ * keeps one partial sum per shift s (4 independent vpdpbusd chains instead of one 16-long
+ * chain per chunk: with one token the chain's latency, not the loads, was the limit). The
+ * int32 partials are exact, so their sum equals the single-chain sum bit for bit. */
 BN_INLINE void tile_dot(const uint8_t *codes, const int8_t *const *q, int nt, int64_t n_chunks, __m512i *acc) {
     const __m512i three = _mm512_set1_epi8(3);
+    __m512i part[4][4];
+    for (int t = 0; t < nt; t++)
+        for (int s = 0; s < 4; s++) part[t][s] = _mm512_setzero_si512();
     for (int64_t c = 0; c < n_chunks; c++, codes += BN_CHUNK_BYTES) {
         for (int p = 0; p < 4; p++) {
             __m512i v = _mm512_load_si512((const void *)(codes + 64 * p));
             for (int s = 0; s < 4; s++) {
                 __m512i cs = _mm512_and_si512(_mm512_srli_epi16(v, 2 * s), three);
                 for (int t = 0; t < nt; t++)
-                    acc[t] = _mm512_dpbusd_epi32(acc[t], cs, bcast4(q[t] + c * BN_CHUNK_K + 16 * s + 4 * p));
+                    part[t][s] = _mm512_dpbusd_epi32(part[t][s], cs, bcast4(q[t] + c * BN_CHUNK_K + 16 * s + 4 * p));
             }
         }
     }
+    for (int t = 0; t < nt; t++)
+        acc[t] = _mm512_add_epi32(acc[t], _mm512_add_epi32(_mm512_add_epi32(part[t][0], part[t][1]),
+                                                           _mm512_add_epi32(part[t][2], part[t][3])));
 }
 
 /* sum of n int8 (n a multiple of 64). */

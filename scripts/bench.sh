@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# bench.sh (`make bench`): this engine against the reference llama.cpp, in one run, on
+# random-weight models with the exact shapes of microsoft/bitnet-b1.58-2B-4T (hidden 2560,
+# 30 layers, 20 heads, 5 KV heads, FFN 6912, LLaMA-3 vocabulary of 128256, F16 tied embedding).
+#
+# The models are generated once and cached under models/bench/ (gitignored):
+#   bitnet-2b-shapes-tq2_0.gguf  arch "bitnet" (SiLU: llama.cpp's bitnet arch; same bytes and
+#                                shapes as 2B-4T, so the same speed) - both engines run it
+#   bitnet-2b-shapes-i2_s.gguf   arch "bitnet-b1.58", I2_S - this engine only
+# Runs, alternating engine and llama.cpp (scripts/build_harness.sh's `bench`), with the same
+# threads, prompt length and prompt ids:
+#   engine TQ2_0 | llama.cpp TQ2_0 | engine TQ2_0 --lm-head q8 | engine I2_S
+#   | engine TQ2_0 with BITNET_FORCE_TIER=avx512, =avx2 (prompt processing) | engine 1 thread
+# and repeats that ROUNDS times; the table uses each configuration's median over rounds.
+# Prints the table with ratios and writes everything (CPU model, flags, load average, date,
+# every raw JSON line) to build/bench/results.json.
+# Env: BENCH_THREADS (2), BENCH_P (128), BENCH_N (32), BENCH_REPS (3), BENCH_ROUNDS (1),
+#      BENCH_DIR (models/bench), BITNET_BUILD (build).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+BUILD=${BITNET_BUILD:-build}
+BIN="$ROOT/$BUILD/bitnet"
+DIR=${BENCH_DIR:-models/bench}
+T=${BENCH_THREADS:-2}
+P=${BENCH_P:-128}
+N=${BENCH_N:-32}
+R=${BENCH_REPS:-3}
+ROUNDS=${BENCH_ROUNDS:-1}
+PY=/usr/bin/python3
+VOCAB="$ROOT/.cache/reference/llama.cpp/models/ggml-vocab-llama-bpe.gguf"
+OUT_DIR="$ROOT/$BUILD/bench"
+mkdir -p "$DIR" "$OUT_DIR"
+
+[ -x "$BIN" ] || { echo "bench: $BIN is missing (run make)" >&2; exit 1; }
+HARNESS=$("$ROOT/scripts/build_harness.sh")
+[ -f "$VOCAB" ] || { echo "bench: missing $VOCAB (run scripts/fetch_reference.sh)" >&2; exit 1; }
+
+SHAPES=(--hidden 2560 --layers 30 --heads 20 --kv-heads 5 --ffn 6912 --ctx 4096 --etype f16 --seed 1 --vocab-from "$VOCAB")
+gen() { # gen FILE ARCH WTYPE: once, then cached
+    local f="$DIR/$1"
+    if [ ! -s "$f" ]; then
+        echo "bench: generating $f (once; cached)" >&2
+        local t0=$SECONDS
+        "$BIN" gen-model "$f.tmp" --arch "$2" --wtype "$3" "${SHAPES[@]}" >/dev/null
+        mv "$f.tmp" "$f"
+        echo "bench: generated $f in $((SECONDS - t0)) s" >&2
+    fi
+}
+gen bitnet-2b-shapes-tq2_0.gguf bitnet tq2_0
+gen bitnet-2b-shapes-i2_s.gguf bitnet-b1.58 i2_s
+TQ="$DIR/bitnet-2b-shapes-tq2_0.gguf"
+I2="$DIR/bitnet-2b-shapes-i2_s.gguf"
+
+RAW="$OUT_DIR/raw.jsonl"
+: > "$RAW"
+# run NAME CMD...: runs a benchmark, keeps its last stdout line (the JSON) tagged with NAME.
+run() {
+    local name=$1; shift
+    echo "bench: [$name] $*" >&2
+    local line
+    line=$("$@" | tail -n 1)
+    case "$line" in
+    "{"*) echo "{\"config\":\"$name\",\"result\":$line}" >> "$RAW" ;;
+    *) echo "bench: [$name] produced no JSON" >&2; exit 1 ;;
+    esac
+}
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+for round in $(seq 1 "$ROUNDS"); do
+    echo "bench: round $round of $ROUNDS" >&2
+    run engine "$BIN" bench -m "$TQ" -p "$P" -n "$N" -r "$R" -t "$T" --json
+    run llama "$HARNESS" bench --model "$TQ" -p "$P" -n "$N" -r "$R" --threads "$T"
+    run engine_q8_head "$BIN" bench -m "$TQ" -p "$P" -n "$N" -r "$R" -t "$T" --lm-head q8 --json
+    run engine_i2_s "$BIN" bench -m "$I2" -p "$P" -n "$N" -r "$R" -t "$T" --json
+    run engine_avx512 env BITNET_FORCE_TIER=avx512 "$BIN" bench -m "$TQ" -p "$P" -n 2 -r "$R" -t "$T" --json
+    run engine_avx2 env BITNET_FORCE_TIER=avx2 "$BIN" bench -m "$TQ" -p "$P" -n 2 -r "$R" -t "$T" --json
+    run engine_1thread "$BIN" bench -m "$TQ" -p "$P" -n 2 -r "$R" -t 1 --json
+done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+CPU_MODEL=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+CPU_FLAGS=$(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+"$PY" - "$RAW" "$OUT_DIR/results.json" "$CPU_MODEL" "$CPU_FLAGS" "$LOAD_BEFORE" "$LOAD_AFTER" "$T" "$P" "$N" "$R" <<'EOF'
+import json, statistics, sys, datetime, platform
+raw, out, cpu, flags, load0, load1, t, p, n, r = sys.argv[1:]
+rows = [json.loads(l) for l in open(raw) if l.strip()]
+by = {}
+for row in rows:
+    by.setdefault(row["config"], []).append(row["result"])
+def med(cfg, key):
+    v = [x[key] for x in by.get(cfg, []) if key in x]
+    return statistics.median(v) if v else float("nan")
+base_pre, base_dec = med("llama", "prefill_tok_s"), med("llama", "decode_tok_s")
+table = []
+def line(label, cfg, pre=True, dec=True):
+    d = {"label": label, "config": cfg, "prefill_tok_s": med(cfg, "prefill_tok_s"), "decode_tok_s": med(cfg, "decode_tok_s")}
+    d["prefill_ratio"] = d["prefill_tok_s"] / base_pre if pre else None
+    d["decode_ratio"] = d["decode_tok_s"] / base_dec if dec else None
+    for k in ("tier", "bandwidth_pct", "gbps", "bytes_per_token", "ttft_s", "peak_rss_bytes", "file_bytes", "kv_cache_bytes", "load_s", "pack_s", "read_bandwidth_gbps"):
+        if cfg in by and k in by[cfg][0]:
+            d[k] = med(cfg, k) if k != "tier" else by[cfg][0][k]
+    table.append(d)
+line("llama.cpp TQ2_0 (reference)", "llama")
+line("bitnet TQ2_0, F16 tied head", "engine")
+line("bitnet TQ2_0, --lm-head q8", "engine_q8_head")
+line("bitnet I2_S, F16 tied head", "engine_i2_s")
+line("bitnet TQ2_0, forced avx512", "engine_avx512", dec=False)
+line("bitnet TQ2_0, forced avx2", "engine_avx2", dec=False)
+line("bitnet TQ2_0, 1 thread", "engine_1thread", dec=False)
+now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+doc = {"date": now, "cpu_model": cpu, "cpu_flags": flags.split(), "kernel": platform.release(),
+       "threads": int(t), "prompt_tokens": int(p), "generated_tokens": int(n), "reps": int(r),
+       "load_average_before": load0, "load_average_after": load1, "table": table, "runs": rows}
+eng1 = med("engine_1thread", "prefill_tok_s")
+doc["prefill_2_threads_over_1"] = med("engine", "prefill_tok_s") / eng1 if eng1 == eng1 and eng1 > 0 else None
+json.dump(doc, open(out, "w"), indent=1)
+print(f"\nbitnet bench vs llama.cpp: {cpu}, {t} threads, prompt {p}, {n} generated, {r} reps, {now}")
+print(f"load average before {load0}, after {load1}")
+print(f"{'configuration':34} {'tier':8} {'pp tok/s':>9} {'x llama':>8} {'tg tok/s':>9} {'x llama':>8} {'bw %':>6}")
+for d in table:
+    pr = f"{d['prefill_ratio']:.2f}x" if d["prefill_ratio"] is not None else "-"
+    dr = f"{d['decode_ratio']:.2f}x" if d["decode_ratio"] is not None else "-"
+    tg = f"{d['decode_tok_s']:.2f}" if d["decode_ratio"] is not None else "-"
+    bw = f"{d['bandwidth_pct']:.0f}" if "bandwidth_pct" in d and d["decode_ratio"] is not None and d["config"] != "llama" else "-"
+    print(f"{d['label']:34} {d.get('tier', '-'):8} {d['prefill_tok_s']:9.2f} {pr:>8} {tg:>9} {dr:>8} {bw:>6}")
+e = next(d for d in table if d["config"] == "engine")
+print(f"engine: {e.get('bytes_per_token', 0)/2**30:.2f} GiB weights/token, {e.get('gbps', 0):.2f} GB/s of a measured "
+      f"{e.get('read_bandwidth_gbps', 0):.2f} GB/s; TTFT (16-token prompt) {e.get('ttft_s', 0)*1000:.0f} ms; load {e.get('load_s', 0):.2f} s "
+      f"(repack {e.get('pack_s', 0):.2f} s); peak RSS {e.get('peak_rss_bytes', 0)/2**30:.2f} GiB for a {e.get('file_bytes', 0)/2**30:.2f} GiB file")
+if doc["prefill_2_threads_over_1"]:
+    print(f"prompt processing, 2 threads over 1: {doc['prefill_2_threads_over_1']:.2f}x")
+print(f"results: {out}")
+EOF

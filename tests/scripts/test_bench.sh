@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# `bitnet bench` on a tiny generated model (seconds): the --json line has every key the
+# issue lists with sane values, --lm-head q8 reports a q8_0 head reading fewer bytes, bad
+# usage exits 2; and, when the reference is cached, the llama.cpp harness's `bench` prints
+# its JSON line for the same model.
+source "$(dirname "$0")/lib.sh"
+PY=/usr/bin/python3
+M="$TMP/bench-tiny.gguf"
+if ! "$BITNET" gen-model "$M" --arch bitnet --hidden 256 --layers 2 --heads 4 --kv-heads 2 --ffn 512 \
+        --vocab-size 300 --wtype tq2_0 --seed 3 >"$TMP/gen.log" 2>&1; then
+    not_ok gen_model "$(cat "$TMP/gen.log")"
+    exit 0
+fi
+
+# json_check NAME FILE PYTHON-ASSERTIONS: the last stdout line parses and the assertions hold.
+json_check() {
+    local name=$1 file=$2 expr=$3
+    if tail -n 1 "$file" | "$PY" -c "
+import json, sys
+j = json.loads(sys.stdin.read())
+$expr
+" 2>"$TMP/json.err"; then ok "$name"; else not_ok "$name" "$(cat "$TMP/json.err") -- $(tail -n 1 "$file")"; fi
+}
+
+if "$BITNET" bench -m "$M" -p 20 -n 5 -r 3 -t 2 --json >"$TMP/b.out" 2>"$TMP/b.err"; then
+    ok bench_runs
+    json_check bench_json_keys "$TMP/b.out" '
+for k in ("prefill_tok_s","decode_tok_s","tier","threads","bytes_per_token","gbps","bandwidth_pct",
+          "prefill_min","prefill_max","decode_min","decode_max","ttft_s","peak_rss_bytes","read_bandwidth_gbps"):
+    assert k in j, k
+assert j["threads"] == 2 and j["p"] == 20 and j["n"] == 5 and j["reps"] == 3
+assert j["prefill_min"] <= j["prefill_tok_s"] <= j["prefill_max"] and j["prefill_tok_s"] > 0
+assert j["decode_min"] <= j["decode_tok_s"] <= j["decode_max"] and j["decode_tok_s"] > 0
+assert j["tier"] in ("scalar","avx2","avxvnni","avx512","amx")
+assert j["bytes_per_token"] > 300 * 256 * 2          # at least the F16 head
+assert abs(j["gbps"] - j["bytes_per_token"] * j["decode_tok_s"] / 1e9) < 1e-3 * max(1, j["gbps"])
+assert j["read_bandwidth_gbps"] > 0 and j["bandwidth_pct"] > 0
+assert 0 < j["ttft_s"] < 60 and j["peak_rss_bytes"] > 0'
+    grep -q "^decode" "$TMP/b.out" && ok bench_human_table || not_ok bench_human_table "$(cat "$TMP/b.out")"
+else
+    not_ok bench_runs "$(cat "$TMP/b.err")"
+fi
+
+if "$BITNET" bench -m "$M" -p 8 -n 2 -r 1 -t 1 --lm-head q8 --json >"$TMP/q.out" 2>"$TMP/q.err"; then
+    json_check bench_q8_head "$TMP/q.out" "
+assert j['lm_head'] == 'q8_0' and j['threads'] == 1
+f16 = json.loads(open('$TMP/b.out').read().splitlines()[-1])
+assert f16['bytes_per_token'] - j['bytes_per_token'] == 300 * 256 * 2 - 300 * 256 // 32 * 34"
+else
+    not_ok bench_q8_head "$(cat "$TMP/q.err")"
+fi
+
+"$BITNET" bench -m "$M" -p 0 >/dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] && ok bench_bad_usage || not_ok bench_bad_usage "-p 0 exited $rc, expected 2"
+"$BITNET" bench -p 8 >/dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] && ok bench_missing_model || not_ok bench_missing_model "exited $rc, expected 2"
+"$BITNET" bench -m "$TMP/nope.gguf" >/dev/null 2>"$TMP/nope.err"; rc=$?
+[ $rc -eq 1 ] && grep -q nope.gguf "$TMP/nope.err" && ok bench_missing_file || not_ok bench_missing_file "exited $rc"
+
+if [ -f "$ROOT/.cache/reference/.complete" ] &&
+   H=$(BITNET_BUILD=${BITNET_BUILD:-build} "$ROOT/scripts/build_harness.sh" 2>"$TMP/h.err"); then
+    if "$H" bench --model "$M" -p 8 -n 2 -r 1 --threads 1 >"$TMP/h.out" 2>"$TMP/h.err"; then
+        json_check harness_bench_json "$TMP/h.out" '
+assert j["engine"] == "llama.cpp" and j["p"] == 8 and j["n"] == 2
+assert j["prefill_tok_s"] > 0 and j["decode_tok_s"] > 0'
+    else
+        not_ok harness_bench_json "$(tail -5 "$TMP/h.err")"
+    fi
+else
+    echo "# skipped harness_bench_json: reference llama.cpp not available"
+fi

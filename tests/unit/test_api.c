@@ -1,0 +1,229 @@
+/* Tests of the core public API (include/bitnet.h: models, sessions, tokenization,
+ * generation): contracts, error paths, and multi-turn sessions that keep their KV cache. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bitnet.h"
+#include "genmodel.h"
+#include "test.h"
+
+#define VOCAB ".cache/reference/llama.cpp/models/ggml-vocab-llama-bpe.gguf"
+static char g_path[512];
+static bitnet_model *g_model;
+
+static void make_model(void) {
+    const char *dir = getenv("BITNET_TEST_TMP");
+    snprintf(g_path, sizeof g_path, "%s/api_core_%d.gguf", dir ? dir : "/tmp", (int)getpid());
+    bn_genmodel_params p;
+    bn_genmodel_default_params(&p);
+    p.vocab_size = 0;
+    p.vocab_from = VOCAB;
+    p.ctx = 256;
+    if (bn_genmodel_write(&p, g_path) != 0) {
+        fprintf(stderr, "cannot write the test model: %s\n", bitnet_get_last_error());
+        exit(1);
+    }
+}
+
+static bitnet_session *new_session(int64_t n_ctx) {
+    bitnet_session_params sp = bitnet_session_default_params();
+    sp.n_threads = 1;
+    sp.n_ctx = n_ctx;
+    bitnet_session *s = NULL;
+    if (bitnet_session_create(g_model, &sp, &s) != 0) fprintf(stderr, "session: %s\n", bitnet_get_last_error());
+    return s;
+}
+
+static bitnet_generate_params greedy(int max_tokens) {
+    bitnet_generate_params gp = bitnet_generate_default_params();
+    gp.sampling.temperature = 0.0f;
+    gp.max_tokens = max_tokens;
+    return gp;
+}
+
+TEST(open_and_describe) {
+    bitnet_model *m = (bitnet_model *)0x1;
+    CHECK_EQ_INT(bitnet_model_open(NULL, NULL, &m), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(m == NULL);
+    CHECK_EQ_INT(bitnet_model_open(g_path, NULL, NULL), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(bitnet_model_open("/nonexistent.gguf", NULL, &m) < 0);
+    bitnet_model_params mp = bitnet_model_default_params();
+    mp.struct_size = 4;
+    CHECK_EQ_INT(bitnet_model_open(g_path, &mp, &m), BITNET_ERR_INVALID_ARGUMENT);
+    mp = bitnet_model_default_params();
+    mp.tokenizer_pre = "nonsense";
+    CHECK_EQ_INT(bitnet_model_open(g_path, &mp, &m), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_model_open(g_path, NULL, &g_model), 0);
+    bitnet_model_desc d = {.struct_size = sizeof d};
+    CHECK_EQ_INT(bitnet_model_describe(g_model, &d), 0);
+    CHECK_STR(d.architecture, "bitnet");
+    CHECK_EQ_INT(d.n_vocab, 128256);
+    CHECK_EQ_INT(d.n_embd, 256);
+    CHECK_EQ_INT(d.has_tokenizer, 1);
+    CHECK_EQ_INT(d.bos_id, 128000);
+    bitnet_model_desc small = {.struct_size = 8};
+    CHECK_EQ_INT(bitnet_model_describe(g_model, &small), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_model_describe(NULL, &d), BITNET_ERR_INVALID_ARGUMENT);
+    char buf[64];
+    CHECK(bitnet_model_meta_str(g_model, "general.architecture", buf, sizeof buf) == 6);
+    CHECK_STR(buf, "bitnet");
+    CHECK_EQ_INT(bitnet_model_meta_str(g_model, "general.architecture", NULL, 0), 6);
+    CHECK_EQ_INT(bitnet_model_meta_str(g_model, "general.architecture", buf, 3), BITNET_ERR_BUFFER_TOO_SMALL);
+    CHECK_EQ_INT(bitnet_model_meta_str(g_model, "no.such.key", buf, sizeof buf), BITNET_ERR_NOT_FOUND);
+    CHECK_EQ_INT(bitnet_model_close(NULL), 0);
+    CHECK_STR(bitnet_status_name(BITNET_ERR_INVALID_ID), "BITNET_ERR_INVALID_ID");
+}
+
+TEST(text) {
+    int32_t t[32];
+    int n = bitnet_model_tokenize(g_model, "Hello world", 11, 0, 0, t, 32);
+    CHECK(n >= 2);
+    CHECK_EQ_INT(bitnet_model_tokenize(g_model, "Hello world", 11, 0, 0, NULL, 0), n);
+    CHECK_EQ_INT(bitnet_model_tokenize(g_model, "Hello world", 11, 0, 0, t, 1), BITNET_ERR_BUFFER_TOO_SMALL);
+    CHECK_EQ_INT(bitnet_model_tokenize(g_model, "<|eot_id|>", 10, 0, 1, t, 32), 1);
+    CHECK_EQ_INT(bitnet_model_token_is_eog(g_model, t[0]), 1);
+    CHECK_EQ_INT(bitnet_model_token_is_eog(g_model, 100), 0);
+    CHECK_EQ_INT(bitnet_model_token_is_eog(NULL, t[0]), 0);
+    n = bitnet_model_tokenize(g_model, "Hello world", 11, 0, 0, t, 32);
+    char all[64] = "", piece[32];
+    for (int i = 0; i < n; i++) {
+        int k = bitnet_model_token_to_piece(g_model, t[i], 0, piece, sizeof piece);
+        CHECK(k > 0);
+        strncat(all, piece, (size_t)k);
+    }
+    CHECK_STR(all, "Hello world");
+    CHECK_EQ_INT(bitnet_model_token_to_piece(g_model, t[0], 0, piece, 1), BITNET_ERR_BUFFER_TOO_SMALL);
+    CHECK(bitnet_model_token_to_piece(g_model, 1 << 30, 0, piece, sizeof piece) < 0);
+    CHECK_EQ_INT(bitnet_model_tokenize(NULL, "x", 1, 0, 0, t, 32), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_model_tokenize(g_model, NULL, 3, 0, 0, t, 32), BITNET_ERR_INVALID_ARGUMENT);
+}
+
+TEST(session_errors) {
+    bitnet_session *s = (bitnet_session *)0x1;
+    CHECK_EQ_INT(bitnet_session_create(NULL, NULL, &s), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(s == NULL);
+    bitnet_session_params sp = bitnet_session_default_params();
+    sp.n_threads = -1;
+    CHECK_EQ_INT(bitnet_session_create(g_model, &sp, &s), BITNET_ERR_INVALID_ARGUMENT);
+    s = new_session(32);
+    CHECK(s != NULL);
+    CHECK_EQ_INT(bitnet_session_n_ctx(s), 32);
+    CHECK_EQ_INT(bitnet_session_n_past(s), 0);
+    CHECK_EQ_INT(bitnet_model_close(g_model), BITNET_ERR_INVALID_ARGUMENT); /* a session is alive */
+    int32_t many[40] = {0};
+    CHECK_EQ_INT(bitnet_session_eval(s, many, 40, NULL, 0), BITNET_ERR_CONTEXT_EXCEEDED);
+    CHECK_EQ_INT(bitnet_session_n_past(s), 0); /* nothing changed */
+    CHECK_EQ_INT(bitnet_session_eval(s, NULL, 3, NULL, 0), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_session_eval(NULL, many, 3, NULL, 0), BITNET_ERR_INVALID_ARGUMENT);
+    int32_t bad = 1 << 30;
+    CHECK(bitnet_session_eval(s, &bad, 1, NULL, 0) < 0);
+    bitnet_generate_params gp = greedy(4);
+    int32_t p[2] = {128000, 9906};
+    CHECK_EQ_INT(bitnet_session_generate(s, p, 0, &gp, NULL, 0, NULL), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_session_generate(s, p, 2, NULL, NULL, 0, NULL), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_session_generate(NULL, p, 2, &gp, NULL, 0, NULL), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_session_generate(s, p, 2, &gp, NULL, 4, NULL), BITNET_ERR_INVALID_ARGUMENT);
+    bitnet_generate_params old = gp;
+    old.struct_size = 8;
+    CHECK_EQ_INT(bitnet_session_generate(s, p, 2, &old, NULL, 0, NULL), BITNET_ERR_INVALID_ARGUMENT);
+    gp.n_stop_strings = 1; /* and stop_strings NULL */
+    CHECK_EQ_INT(bitnet_session_generate(s, p, 2, &gp, NULL, 0, NULL), BITNET_ERR_INVALID_ARGUMENT);
+    bitnet_session_desc d = {.struct_size = sizeof d};
+    CHECK_EQ_INT(bitnet_session_describe(s, &d), 0);
+    CHECK(d.kv_cache_bytes > 0 && d.n_threads == 1 && d.n_ctx == 32);
+    CHECK_EQ_INT(bitnet_session_reset(NULL), BITNET_ERR_INVALID_ARGUMENT);
+    bitnet_session_free(s);
+    bitnet_session_free(NULL);
+}
+
+typedef struct { char text[2048]; int calls; } sink;
+static int on_token(int32_t token, const char *text, size_t len, void *user_data) {
+    sink *k = user_data;
+    strncat(k->text, text, len);
+    k->calls++;
+    return 0;
+}
+
+/* The callback's text equals the detokenized ids; the result reports measured times. */
+TEST(generate_text_and_result) {
+    bitnet_session *s = new_session(128);
+    int32_t p[32], out[16];
+    int n = bitnet_model_tokenize(g_model, "The weather today", 17, 1, 0, p, 32);
+    sink k = {0};
+    bitnet_generate_params gp = greedy(12);
+    gp.ignore_eog = 1;
+    gp.on_token = on_token;
+    gp.user_data = &k;
+    bitnet_generate_result r = {.struct_size = sizeof r};
+    CHECK_EQ_INT(bitnet_session_generate(s, p, n, &gp, out, 16, &r), 0);
+    CHECK_EQ_INT(r.n_prompt, n);
+    CHECK_EQ_INT(r.n_generated, 12);
+    CHECK_EQ_INT(r.stop_reason, BITNET_STOP_MAX_TOKENS);
+    CHECK(r.prefill_seconds > 0 && r.decode_seconds > 0 && r.time_to_first_token_seconds >= r.prefill_seconds);
+    CHECK_EQ_INT(bitnet_session_n_past(s), n + 11); /* the last token is not fed back */
+    char expect[2048] = "", piece[256];
+    for (int i = 0; i < 12; i++) {
+        int len = bitnet_model_token_to_piece(g_model, out[i], 0, piece, sizeof piece);
+        if (len > 0) strncat(expect, piece, (size_t)len);
+    }
+    CHECK_STR(k.text, expect);
+    /* a stop id ends generation at the first match */
+    bitnet_session_reset(s);
+    gp = greedy(12);
+    gp.ignore_eog = 1;
+    gp.stop_ids = &out[3];
+    gp.n_stop_ids = 1;
+    int32_t out2[16];
+    CHECK_EQ_INT(bitnet_session_generate(s, p, n, &gp, out2, 16, &r), 0);
+    CHECK_EQ_INT(r.stop_reason, BITNET_STOP_ID);
+    CHECK(r.n_generated <= 4 && out2[r.n_generated - 1] == out[3]);
+    bitnet_session_free(s);
+}
+
+/* Multi-turn: a session that keeps its KV cache continues exactly like a fresh session fed
+ * the whole history. */
+TEST(multi_turn_keeps_cache) {
+    bitnet_session *chat = new_session(200), *fresh = new_session(200);
+    int32_t turn1[32], turn2[32], a1[8], a2[8], hist[96], b2[8];
+    int n1 = bitnet_model_tokenize(g_model, "User: hi", 8, 1, 0, turn1, 32);
+    int n2 = bitnet_model_tokenize(g_model, " User: more", 11, 0, 0, turn2, 32);
+    bitnet_generate_params gp = greedy(6);
+    gp.ignore_eog = 1;
+    bitnet_generate_result r = {.struct_size = sizeof r};
+    CHECK_EQ_INT(bitnet_session_generate(chat, turn1, n1, &gp, a1, 8, &r), 0);
+    int g1 = r.n_generated;
+    /* turn 2 starts with the last sampled token (not fed back yet) */
+    int32_t t2[40];
+    t2[0] = a1[g1 - 1];
+    memcpy(t2 + 1, turn2, (size_t)n2 * sizeof *t2);
+    int64_t before = bitnet_session_n_past(chat);
+    CHECK_EQ_INT(bitnet_session_generate(chat, t2, n2 + 1, &gp, a2, 8, &r), 0);
+    CHECK_EQ_INT(r.n_prompt, n2 + 1); /* only the new turn was evaluated */
+    CHECK(bitnet_session_n_past(chat) > before);
+    int nh = 0;
+    memcpy(hist, turn1, (size_t)n1 * sizeof *hist), nh = n1;
+    memcpy(hist + nh, a1, (size_t)g1 * sizeof *hist), nh += g1;
+    memcpy(hist + nh, turn2, (size_t)n2 * sizeof *hist), nh += n2;
+    CHECK_EQ_INT(bitnet_session_generate(fresh, hist, nh, &gp, b2, 8, &r), 0);
+    for (int i = 0; i < 6; i++) CHECK_EQ_INT(a2[i], b2[i]);
+    bitnet_session_free(chat);
+    bitnet_session_free(fresh);
+}
+
+TEST(close_model) {
+    CHECK_EQ_INT(bitnet_model_close(g_model), 0);
+}
+
+TEST_MAIN_BEGIN("test_api")
+make_model();
+RUN(open_and_describe);
+RUN(text);
+RUN(session_errors);
+RUN(generate_text_and_result);
+RUN(multi_turn_keeps_cache);
+RUN(close_model);
+unlink(g_path);
+TEST_MAIN_END()
