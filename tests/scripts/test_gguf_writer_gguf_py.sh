@@ -5,18 +5,9 @@
 # alignment and at 64. The sample comes from tests/tools/gguf_write_sample.c.
 source "$(dirname "$0")/lib.sh"
 
-GGUF_PY="$ROOT/.cache/reference/llama.cpp/gguf-py"
+source "$ROOT/tests/crossval/crossval_lib.sh"  # reference policy, PY, PYTHONPATH with gguf-py
+require_python
 TOOL="$BUILD/tools/gguf_write_sample"
-PY=/usr/bin/python3
-
-if [ ! -d "$GGUF_PY/gguf" ]; then
-    if [ "${CI:-}" = "true" ]; then not_ok gguf_py "reference gguf-py missing: $GGUF_PY"
-    else ok "gguf_py # skipped: reference not fetched"; fi
-    exit 0
-fi
-if ! "$PY" -c 'import numpy' 2>/dev/null; then
-    not_ok numpy "$PY has no numpy (Debian: python3-numpy)"; exit 0
-fi
 if [ ! -x "$TOOL" ]; then not_ok build "missing $TOOL (make tests)"; exit 0; fi
 
 check write_default_alignment "$TOOL" "$TMP/sample.gguf"
@@ -25,7 +16,7 @@ check no_temporary_left [ ! -e "$TMP/sample.gguf.tmp" ]
 check refuses_bad_alignment_value bash -c "! '$TOOL' '$TMP/bad.gguf' 48 2>/dev/null && [ ! -e '$TMP/bad.gguf' ]"
 
 for f in sample:32 sample64:64; do
-PYTHONPATH="$GGUF_PY" "$PY" - "$TMP/${f%%:*}.gguf" "${f##*:}" "$SCRIPT_NAME/${f%%:*}" <<'PYEOF'
+"$PY" - "$TMP/${f%%:*}.gguf" "${f##*:}" "$SCRIPT_NAME/${f%%:*}" <<'PYEOF'
 import sys
 import numpy as np
 from gguf import GGUFReader, quants

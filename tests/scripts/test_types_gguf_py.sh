@@ -5,23 +5,14 @@
 # which gguf-py does not know, is checked against a NumPy re-statement of FORMATS.md.
 source "$(dirname "$0")/lib.sh"
 
-GGUF_PY="$ROOT/.cache/reference/llama.cpp/gguf-py"
+source "$ROOT/tests/crossval/crossval_lib.sh"  # reference policy, PY, PYTHONPATH with gguf-py
+require_python
 TOOL="$BUILD/tools/types_dump"
-PY=/usr/bin/python3
-
-if [ ! -d "$GGUF_PY/gguf" ]; then
-    if [ "${CI:-}" = "true" ]; then not_ok gguf_py "reference gguf-py missing: $GGUF_PY"
-    else ok "gguf_py # skipped: reference not fetched"; fi
-    exit 0
-fi
-if ! "$PY" -c 'import numpy' 2>/dev/null; then
-    not_ok numpy "$PY has no numpy (Debian: python3-numpy)"; exit 0
-fi
 if [ ! -x "$TOOL" ]; then not_ok build "missing $TOOL (make tests)"; exit 0; fi
 
 check write_dumps "$TOOL" write "$TMP"
 
-PYTHONPATH="$GGUF_PY" "$PY" - "$TMP" "$TOOL" "$SCRIPT_NAME" <<'PYEOF'
+"$PY" - "$TMP" "$TOOL" "$SCRIPT_NAME" <<'PYEOF'
 import subprocess, sys
 import numpy as np
 from gguf.constants import GGMLQuantizationType as Q
