@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "attention.h"
 #include "kernels/kernels.h"
 #include "util.h"
 
@@ -25,6 +26,7 @@ struct bn_state {
     float *proj;                   /* [B][n_embd] output of Wo / Wdown */
     float *gate, *up;              /* [B][n_ff] */
     void *act_scratch;
+    bn_block_q8_0 *head_xq;        /* --lm-head q8: the head's input as Q8_0 blocks [B][n_embd/32], else NULL */
     /* per thread */
     bn_threadpool *pool;
     int n_threads;
@@ -115,17 +117,19 @@ static void fill_rope_tables(bn_state *s) {
 }
 
 /* Attention work item: the query heads sharing one KV head (n_head / n_head_kv of them) for
- * ATTN_TOKENS consecutive tokens; their scores are kept together ([rows][n_ctx] floats). */
-#define ATTN_TOKENS 8
+ * ATTN_TOKENS consecutive tokens, one bn_attn_job (its rows share each K/V block load). */
+#define ATTN_TOKENS 16
 static int64_t attn_group(const bn_hparams *hp) { return hp->n_head / hp->n_head_kv; }
 /* Groups wider than 64 query heads per KV head: one token per item (bounded scratch). */
 static int attn_tokens(const bn_hparams *hp) { return attn_group(hp) > 64 ? 1 : ATTN_TOKENS; }
 static int64_t attn_rows(const bn_hparams *hp) { return attn_tokens(hp) * attn_group(hp); }
-/* Per-thread attention scratch: scores [rows][n_ctx] floats, then per-row q and out
- * pointers, positions and softmax sums (8 + 8 + 8 + 4 bytes a row). */
-static int64_t attn_score_floats(const bn_hparams *hp, int64_t n_ctx) { return (attn_rows(hp) * n_ctx + 1) & ~(int64_t)1; }
-static uint64_t attn_scratch_bytes(const bn_hparams *hp, int64_t n_ctx) {
-    return (uint64_t)attn_score_floats(hp, n_ctx) * sizeof(float) + (uint64_t)attn_rows(hp) * 28;
+/* Per-thread attention scratch: the kernel's (bn_attention_scratch_floats), then per-row q
+ * and out pointers and positions (8 + 8 + 8 bytes a row). */
+static uint64_t attn_kernel_floats(const bn_hparams *hp) {
+    return (bn_attention_scratch_floats(attn_rows(hp), hp->head_dim) + 15) & ~(uint64_t)15;
+}
+static uint64_t attn_scratch_bytes(const bn_hparams *hp) {
+    return attn_kernel_floats(hp) * sizeof(float) + (uint64_t)attn_rows(hp) * 24;
 }
 
 static int alloc_buffers(bn_state *s) {
@@ -152,13 +156,16 @@ static int alloc_buffers(bn_state *s) {
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (!(*bufs[i].dst = state_alloc(s, bufs[i].n * fl, bufs[i].what))) return BITNET_ERR_OUT_OF_MEMORY;
     if (!(s->act_scratch = state_alloc(s, act, "activation quantization"))) return BITNET_ERR_OUT_OF_MEMORY;
+    if (s->m->lm_head_q8 && s->m->output.type == BN_TYPE_Q8_0 &&
+        !(s->head_xq = state_alloc(s, bn_act_q8_0_bytes((int)B, hp->n_embd), "LM head input")))
+        return BITNET_ERR_OUT_OF_MEMORY;
     s->row_tmp = bn_calloc((size_t)s->n_threads, sizeof *s->row_tmp, "thread scratch");
     s->scores = bn_calloc((size_t)s->n_threads, sizeof *s->scores, "thread scratch");
     if (!s->row_tmp || !s->scores) return BITNET_ERR_OUT_OF_MEMORY;
     uint64_t row_bytes = max_row_scratch(s->m);
     for (int i = 0; i < s->n_threads; i++) {
         if (!(s->row_tmp[i] = state_alloc(s, row_bytes, "row scratch"))) return BITNET_ERR_OUT_OF_MEMORY;
-        if (!(s->scores[i] = state_alloc(s, attn_scratch_bytes(&s->m->hp, s->n_ctx), "attention scores")))
+        if (!(s->scores[i] = state_alloc(s, attn_scratch_bytes(&s->m->hp), "attention scores")))
             return BITNET_ERR_OUT_OF_MEMORY;
     }
     fill_rope_tables(s);
@@ -203,6 +210,7 @@ void bn_state_free(bn_state *s) {
                       &s->v, &s->attn, &s->proj, &s->gate, &s->up};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(*bufs[i]);
     free(s->act_scratch);
+    free(s->head_xq);
     for (int i = 0; s->row_tmp && i < s->n_threads; i++) free(s->row_tmp[i]);
     for (int i = 0; s->scores && i < s->n_threads; i++) free(s->scores[i]);
     free(s->row_tmp);
@@ -359,6 +367,9 @@ static int linear_multi(bn_state *s, const bn_linear *const *w, float *const *y,
     if (rc) return rc;
     if (n > 1) bn_threadpool_run(s->pool, quant_job_run, &a); /* prefill: tokens on all threads */
     else bn_act_quantize_tokens(&a, 0, n);
+    /* --lm-head q8: int8 activations for the Q8_0 head (linear.h), so that its dot is VNNI
+     * integer work and the head streams at memory speed */
+    if (s->head_xq && w[0] == &s->m->output) bn_act_quantize_q8_0(&a, s->head_xq, 0, n);
     linear_job job = {.n_w = n_w, .a = &a, .row_tmp = s->row_tmp};
     for (int j = 0; j < n_w; j++) {
         job.w[j] = w[j];
@@ -379,88 +390,32 @@ typedef struct {
     int layer, n;
 } attn_job;
 
-/* The attention inner loops in a fixed 16-lane order (4 x 4-float vectors, which the
- * baseline x86-64 build maps to SSE): the same result for any batch size or thread count,
- * and no longer one scalar dependency chain per dot (it dominated long prompts). */
-typedef float bn_v4f __attribute__((vector_size(16)));
-
-static inline bn_v4f load4(const float *p) {
-    bn_v4f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static float dot_f32(const float *a, const float *b, int64_t n) {
-    bn_v4f acc[4] = {{0}, {0}, {0}, {0}};
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 4; j++) acc[j] += load4(a + i + 4 * j) * load4(b + i + 4 * j);
-    bn_v4f v = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    float sum = (v[0] + v[1]) + (v[2] + v[3]);
-    for (; i < n; i++) sum += a[i] * b[i];
-    return sum;
-}
-
-/* y += w x, elementwise (no reordering question: each y[i] gets one product). */
-static void axpy_f32(float *restrict y, float w, const float *restrict x, int64_t n) {
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        bn_v4f r = load4(y + i) + w * load4(x + i);
-        memcpy(y + i, &r, sizeof r);
-    }
-    for (; i < n; i++) y[i] += w * x[i];
-}
-
 /* Causal GQA attention for one work item: KV head g, tokens [t0, t1) of the batch, and the
- * query heads h = g * group + j. Per query row (token t, head h) it computes exactly what the
- * one-row loop computes (score p = dot(q, k_p) / sqrt(hd) in p order, softmax with the running
- * max and the sum in p order, out = sum_p (e_p / sum) v_p in p order), so results do not
- * depend on the grouping, the batch size or the thread count. What the grouping changes is
- * the memory traffic: each K and V row is read once per item and reused by all its rows from
- * L1, instead of being streamed again for every (token, head) (at a 2048-token prompt the
- * per-row loop spent ~80% of the time waiting on K/V). */
-static void attend_item(bn_state *s, int layer, int64_t g, int t0, int t1, float *scores) {
+ * query heads h = g * group + j, as one bn_attn_job (attention.h) of rows in token order.
+ * The kernel's per-row arithmetic does not depend on the other rows of the job, so results
+ * do not depend on the grouping, the batch size or the thread count; the grouping lets the
+ * rows share each K/V block load (at a 2048-token prompt, streaming K/V again for every
+ * (token, head) spent ~80% of the time waiting on memory). */
+static void attend_item(bn_state *s, int layer, int64_t g, int t0, int t1, float *scratch) {
     const bn_hparams *hp = &s->m->hp;
     int64_t hd = hp->head_dim, group = attn_group(hp), n_rows = (t1 - t0) * group;
-    const float *kc = s->k_cache + (int64_t)layer * s->n_ctx * s->kv_dim + g * hd;
-    const float *vc = s->v_cache + (int64_t)layer * s->n_ctx * s->kv_dim + g * hd;
-    float scale = 1.0f / sqrtf((float)hd);
-    /* row r = (t - t0) * group + j: query token t, head g * group + j; sees positions 0..pos[r].
-     * Rows are in token order, so the rows that see position p are a suffix [r0(p), n_rows)
-     * with r0 non-decreasing in p. Per-row tables follow the scores in the thread's scratch. */
-    const float **q = (const float **)(scores + attn_score_floats(hp, s->n_ctx)); /* 8-byte aligned */
+    const float **q = (const float **)(scratch + attn_kernel_floats(hp)); /* 64-byte aligned */
     float **out = (float **)(q + n_rows);
     int64_t *pos = (int64_t *)(out + n_rows);
-    float *sum = (float *)(pos + n_rows);
     for (int64_t r = 0; r < n_rows; r++) {
         int t = t0 + (int)(r / group);
         int64_t off = (int64_t)t * s->q_dim + (g * group + r % group) * hd;
         q[r] = s->q + off;
         out[r] = s->attn + off;
         pos[r] = s->n_past + t;
-        memset(out[r], 0, (size_t)hd * sizeof(float));
     }
-    int64_t last = pos[n_rows - 1], r0 = 0;
-    for (int64_t p = 0; p <= last; p++) {
-        while (pos[r0] < p) r0++;
-        const float *k = kc + p * s->kv_dim;
-        for (int64_t r = r0; r < n_rows; r++) scores[r * s->n_ctx + p] = dot_f32(q[r], k, hd) * scale;
-    }
-    for (int64_t r = 0; r < n_rows; r++) {
-        float *sc = scores + r * s->n_ctx, mx = -INFINITY, total = 0.0f;
-        for (int64_t p = 0; p <= pos[r]; p++) mx = sc[p] > mx ? sc[p] : mx;
-        for (int64_t p = 0; p <= pos[r]; p++) {
-            sc[p] = expf(sc[p] - mx);
-            total += sc[p];
-        }
-        sum[r] = total;
-    }
-    r0 = 0;
-    for (int64_t p = 0; p <= last; p++) {
-        while (pos[r0] < p) r0++;
-        const float *v = vc + p * s->kv_dim;
-        for (int64_t r = r0; r < n_rows; r++) axpy_f32(out[r], scores[r * s->n_ctx + p] / sum[r], v, hd);
-    }
+    bn_attn_job job = {
+        .n_rows = n_rows, .head_dim = hd, .q = q, .out = out, .pos = pos,
+        .k = s->k_cache + (int64_t)layer * s->n_ctx * s->kv_dim + g * hd,
+        .v = s->v_cache + (int64_t)layer * s->n_ctx * s->kv_dim + g * hd,
+        .kv_stride = s->kv_dim, .scale = 1.0f / sqrtf((float)hd), .scratch = scratch,
+    };
+    bn_attention_run(&job);
 }
 
 /* Work items (KV head, block of ATTN_TOKENS tokens) are dealt round-robin: under the causal

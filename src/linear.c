@@ -156,6 +156,15 @@ void bn_act_quantize_tokens(bn_act *a, int t0, int t1) {
     }
 }
 
+uint64_t bn_act_q8_0_bytes(int n, int64_t K) { return align64((uint64_t)n * (uint64_t)(K / 32) * sizeof(bn_block_q8_0)); }
+
+void bn_act_quantize_q8_0(bn_act *a, bn_block_q8_0 *buf, int t0, int t1) {
+    const bn_type_traits *q8 = bn_type_get(BN_TYPE_Q8_0);
+    int64_t nb = a->K / 32;
+    for (int t = t0; t < t1; t++) q8->quantize(a->x + (int64_t)t * a->K, (uint64_t)a->K, buf + (int64_t)t * nb);
+    a->x_q8_0 = buf;
+}
+
 int bn_act_prepare(bn_act *a, bn_act_quant mode, const float *x, int n, int64_t K, void *scratch) {
     int rc = bn_act_setup(a, mode, x, n, K, scratch);
     if (!rc) bn_act_quantize_tokens(a, 0, n);
@@ -214,6 +223,17 @@ static float ternary_q8k_row(const bn_linear *w, const int8_t *t, const float *d
     return sum;
 }
 
+/* Q8_0 x Q8_0 (linear.h): exact int32 per block, float sum in block order. */
+static float q8_0_row(const bn_block_q8_0 *w, const bn_block_q8_0 *x, int64_t nb) {
+    float sum = 0.0f;
+    for (int64_t b = 0; b < nb; b++) {
+        int32_t isum = 0;
+        for (int i = 0; i < 32; i++) isum += (int32_t)w[b].qs[i] * (int32_t)x[b].qs[i];
+        sum += (bn_f16_to_f32(w[b].d) * bn_f16_to_f32(x[b].d)) * (float)isum;
+    }
+    return sum;
+}
+
 static float dot_f32(const float *a, const float *b, int64_t n) {
     float acc = 0.0f;
     for (int64_t k = 0; k < n; k++) acc += a[k] * b[k];
@@ -238,6 +258,13 @@ void bn_linear_apply_rows_ref(const bn_linear *w, const bn_act *a, float *y, int
     float *d = (float *)((uint8_t *)row_tmp + align64((uint64_t)K));
     float *wf = (float *)((uint8_t *)d + align64((uint64_t)K / BN_QK_K * sizeof(float) + sizeof(float)));
     bn_act_quant mode = w->ternary ? a->mode : BN_ACT_NONE;
+    if (w->type == BN_TYPE_Q8_0 && a->x_q8_0) {
+        for (int64_t m = m0; m < m1; m++)
+            for (int tok = 0; tok < a->n; tok++)
+                y[(int64_t)tok * ldy + m] = q8_0_row((const bn_block_q8_0 *)(w->data + (uint64_t)m * w->row_bytes),
+                                                     a->x_q8_0 + (int64_t)tok * (K / 32), K / 32) * w->out_scale;
+        return;
+    }
     for (int64_t m = m0; m < m1; m++) {
         if (mode == BN_ACT_NONE) bn_linear_dequant_row(w, m, wf);
         else decode_ternary_row(w, m, t, d);

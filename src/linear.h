@@ -17,7 +17,12 @@
  *      (bn_quantize_row_q8_k), y = sum_b (d_w_b * d_x_b) * (float)isum_b, float accumulation in
  *      block order; d_w_b = the TQ block's d (I2_S: the tensor scale). Requires K % 256 == 0.
  *  BN_ACT_NONE: weights dequantized to float, y = sum_k x_tk * w_mk (float accumulation).
- * Float weights (F32, F16, BF16, Q8_0) always use float activations, whatever the mode.
+ * Float weights (F32, F16, BF16, Q8_0) use float activations, whatever the mode, except:
+ *  Q8_0 weights with Q8_0 activations (bn_act.x_q8_0 set by bn_act_quantize_q8_0; the
+ *      opt-in 8-bit LM head, llama.cpp's Q8_0 x Q8_0 numerics): x quantized per 32-block
+ *      (d_x = amax / 127 stored as f16, q = round(x / d_x)), then
+ *          y = sum_b (d_w_b * d_x_b) * (float)isum_b     isum_b = sum of 32 int8 products (exact)
+ *      with float accumulation in block order.
  * After any mode, y is multiplied by the optional 1-element `*.scale` tensor value (out_scale). */
 #ifndef BITNET_LINEAR_H
 #define BITNET_LINEAR_H
@@ -68,6 +73,7 @@ typedef struct bn_act {
     int8_t *q;               /* token mode: [n][K] */
     float *s;                /* token mode: [n] */
     bn_block_q8_k *q8k;      /* q8k mode: [n][K/256] */
+    const bn_block_q8_0 *x_q8_0; /* NULL, or x as Q8_0 blocks [n][K/32] for Q8_0 weights */
 } bn_act;
 
 /* Bytes of scratch bn_act_prepare needs for n tokens of K inputs in `mode`. */
@@ -80,6 +86,10 @@ int bn_act_prepare(bn_act *a, bn_act_quant mode, const float *x, int n, int64_t 
  * tokens [t0, t1) covering [0, n) (each token's result does not depend on the split). */
 int bn_act_setup(bn_act *a, bn_act_quant mode, const float *x, int n, int64_t K, void *scratch);
 void bn_act_quantize_tokens(bn_act *a, int t0, int t1);
+/* Q8_0 activations for Q8_0 weights (numerics above): bytes of `buf` for n tokens, and the
+ * quantization of tokens [t0, t1) of a->x into buf (K % 32 == 0), setting a->x_q8_0 = buf. */
+uint64_t bn_act_q8_0_bytes(int n, int64_t K);
+void bn_act_quantize_q8_0(bn_act *a, bn_block_q8_0 *buf, int t0, int t1);
 
 /* Y rows [m0, m1) of every token: y[t*ldy + m]. `row_tmp` is scratch of at least
  * bn_linear_row_scratch_bytes(w) bytes (per calling thread). Uses the mode in `a` for ternary

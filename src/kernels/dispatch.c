@@ -2,6 +2,7 @@
  * and the routing of bn_kernel_linear_apply to a table's kernels. */
 #include <pthread.h>
 
+#include "attention.h"
 #include "kernel_impl.h"
 #include "kernels.h"
 #include "util.h"
@@ -86,4 +87,15 @@ bool bn_kernel_linear_apply(const bn_linear *w, const bn_act *a, float *y, long 
                             long long m0, long long m1, void *row_tmp) {
     (void)row_tmp;
     return bn_kernel_linear_apply_with(bn_kernels_active(), w, a, y, ldy, m0, m1);
+}
+
+/* Attention kernels (attention.h): avx2 code for the avx2 and avxvnni tiers, avx512 code for
+ * avx512 and amx. */
+bn_attention_kernel bn_attention_kernel_for_tier(bn_cpu_tier t) {
+    if (t == BN_TIER_SCALAR || !bn_cpu_has_tier(t)) return NULL;
+#if defined(__x86_64__)
+    return t >= BN_TIER_AVX512 ? bn_attention_avx512 : bn_attention_avx2;
+#else
+    return NULL;
+#endif
 }

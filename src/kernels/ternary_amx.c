@@ -11,6 +11,8 @@
 
 #include "kernel_impl.h"
 
+#define UNROLL _Pragma("GCC unroll 16") /* constant shift counts, no loop overhead */
+
 typedef struct tile_config {
     uint8_t palette, start_row;
     uint8_t reserved[14];
@@ -33,9 +35,9 @@ static void configure_tiles(void) {
 /* One 256-byte chunk -> 1 KiB B tile: row 4s + p, byte l = ((chunk[64p + l] >> 2s) & 3) - 1. */
 static inline void expand_chunk(const uint8_t *codes, int8_t *b) {
     const __m512i three = _mm512_set1_epi8(3), one = _mm512_set1_epi8(1);
-    for (int p = 0; p < 4; p++) {
+    UNROLL for (int p = 0; p < 4; p++) {
         __m512i v = _mm512_load_si512((const void *)(codes + 64 * p));
-        for (int s = 0; s < 4; s++)
+        UNROLL for (int s = 0; s < 4; s++)
             _mm512_store_si512((void *)(b + (4 * s + p) * 64),
                                _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 2 * s), three), one));
     }
@@ -60,7 +62,7 @@ static void store_c_tile(const bn_ternary_job *j, int64_t tile, int t, const int
 static void amx_tokens(const bn_ternary_job *j, int t_end) {
     const bn_ternary_tiles *p = j->p;
     const int64_t K = p->K;
-    _Alignas(64) int8_t bt[1024];
+    _Alignas(64) int8_t bt[2][1024]; /* double buffer: chunk ch+1 is expanded while ch is used */
     _Alignas(64) int32_t c[16][16];
     configure_tiles();
     for (int64_t tile = j->m0 / BN_TILE_ROWS; tile * BN_TILE_ROWS < j->m1; tile++) {
@@ -68,9 +70,12 @@ static void amx_tokens(const bn_ternary_job *j, int t_end) {
         for (int tg = j->t0; tg < t_end; tg += 64) {
             int ntt = (t_end - tg) / 16 < 4 ? (t_end - tg) / 16 : 4;
             EACH_C_TILE(ntt, ZERO_C);
+            expand_chunk(codes, bt[0]);
             for (int64_t ch = 0; ch < p->n_chunks; ch++) {
-                expand_chunk(codes + ch * BN_CHUNK_BYTES, bt);
-                _tile_loadd(5, bt, 64);
+                /* Expanding the next chunk first gives this chunk's stores time to complete
+                 * before the tile load reads them (a load right behind 1 KiB of stores stalled). */
+                if (ch + 1 < p->n_chunks) expand_chunk(codes + (ch + 1) * BN_CHUNK_BYTES, bt[(ch + 1) & 1]);
+                _tile_loadd(5, bt[ch & 1], 64);
                 const int8_t *qchunk = j->a->q + (int64_t)tg * K + ch * BN_CHUNK_K;
                 EACH_C_TILE(ntt, DOT_C);
             }

@@ -1,10 +1,15 @@
 /* ternary_avx2: the 256-bit ternary kernels (ternary_256.h) with AVX2's pmaddubsw.
- * pmaddubsw adds two u8 x s8 products into a saturating int16: with codes <= 2 and
- * |q| <= 128 a pair is at most 2 * 2 * 128 = 512 in magnitude, far from 32767, so it never
- * saturates; pmaddwd by 1 then widens the pairs into int32 lanes. */
+ * pmaddubsw adds two u8 x s8 products into a saturating int16: the code bytes it sees are
+ * <= 8 (fields scaled by 4, ternary_256.h) and |q| <= 128, so a pair is at most
+ * 2 * 8 * 128 = 2048 in magnitude and DOT4_PAIR's int16 sum of two pairs at most 4096, far
+ * from 32767: nothing saturates and the int16 sums are exact; pmaddwd by 1 then widens them
+ * into int32 lanes. */
 #include <immintrin.h>
 
 #define DOT4(acc, c, q) _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16((c), (q)), _mm256_set1_epi16(1)))
+#define DOT4_PAIR(acc, c1, q1, c2, q2) \
+    _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16((c1), (q1)), _mm256_maddubs_epi16((c2), (q2))), \
+                                              _mm256_set1_epi16(1)))
 #define SUM_I8(acc, q) _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), (q)), _mm256_set1_epi16(1)))
 #define KFN(name) ternary_##name##_avx2
 #include "ternary_256.h"

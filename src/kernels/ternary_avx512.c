@@ -10,6 +10,9 @@
 
 #define BN_INLINE static inline __attribute__((always_inline))
 #define TOKEN_BLOCK 64   /* tokens whose activation sums are computed together */
+/* Full unrolling keeps the per-token partial sums in registers (gcc -O2 does not unroll these
+ * loops by itself and would keep the arrays in memory). */
+#define UNROLL _Pragma("GCC unroll 16")
 
 BN_INLINE __m512i bcast4(const int8_t *q) {
     int32_t v;
@@ -17,28 +20,48 @@ BN_INLINE __m512i bcast4(const int8_t *q) {
     return _mm512_set1_epi32(v);
 }
 
-/* acc[t] (lane m) += sum over chunks of codes[m][k] * q[t][k], for nt tokens. Each token
- * keeps one partial sum per shift s (4 independent vpdpbusd chains instead of one 16-long
- * chain per chunk: with one token the chain's latency, not the loads, was the limit). The
- * int32 partials are exact, so their sum equals the single-chain sum bit for bit. */
+/* acc[t] (lane m) += sum over n_chunks chunks of codes[m][k] * q[t][k], for nt <= GROUP_MAX
+ * tokens (nt is a constant after inlining). The code fields are not shifted down one by one:
+ * with v the 64 code bytes of (chunk, p) and c_s the field at bits 2s..2s+1,
+ *     v & 0x03 = c_0,   v & 0x0c = 4 c_1,   (v >> 4) & 0x03 = c_2,   (v >> 4) & 0x0c = 4 c_3,
+ * so one shift serves four fields (the shifts compete with vpdpbusd for the same port on
+ * Intel cores; the masks do not have to). Each decoded vector is reused by nt vpdpbusd (one
+ * per token, its 4 activations broadcast from memory).
+ * The fields scaled by 4 go to their own partial sums, which are multiples of 4: the exact
+ * arithmetic shift by 2 at the fold undoes the scale, so the int32 result is the same exact
+ * dot as before, bit for bit. Partials per token: 4 for nt <= 4 (independent vpdpbusd chains:
+ * with one token the chain latency, not the loads, is the limit), 2 for more tokens (32 ZMM
+ * registers hold 2 x 8 partials, the codes and the masks).
+ * Bounds: a scaled code byte is <= 8 (vpdpbusd's unsigned operand), |q| <= 128, so a partial
+ * grows by <= 8 * 128 * 64 = 2^16 per chunk and stays below 2^28 over FOLD_CHUNKS chunks. */
+#define GROUP_MAX 8
+#define FOLD_CHUNKS 4096
 BN_INLINE void tile_dot(const uint8_t *codes, const int8_t *const *q, int nt, int64_t n_chunks, __m512i *acc) {
-    const __m512i three = _mm512_set1_epi8(3);
-    __m512i part[4][4];
-    for (int t = 0; t < nt; t++)
-        for (int s = 0; s < 4; s++) part[t][s] = _mm512_setzero_si512();
-    for (int64_t c = 0; c < n_chunks; c++, codes += BN_CHUNK_BYTES) {
-        for (int p = 0; p < 4; p++) {
-            __m512i v = _mm512_load_si512((const void *)(codes + 64 * p));
-            for (int s = 0; s < 4; s++) {
-                __m512i cs = _mm512_and_si512(_mm512_srli_epi16(v, 2 * s), three);
-                for (int t = 0; t < nt; t++)
-                    part[t][s] = _mm512_dpbusd_epi32(part[t][s], cs, bcast4(q[t] + c * BN_CHUNK_K + 16 * s + 4 * p));
+    const __m512i m03 = _mm512_set1_epi8(0x03), m0c = _mm512_set1_epi8(0x0c);
+    const int np = nt <= 4 ? 4 : 2; /* partials per token; field s goes to partial s % np */
+    for (int64_t c0 = 0; c0 < n_chunks; c0 += FOLD_CHUNKS) {
+        int64_t c1 = c0 + FOLD_CHUNKS < n_chunks ? c0 + FOLD_CHUNKS : n_chunks;
+        __m512i part[GROUP_MAX][4];
+        UNROLL for (int t = 0; t < nt; t++)
+            UNROLL for (int i = 0; i < np; i++) part[t][i] = _mm512_setzero_si512();
+        for (int64_t c = c0; c < c1; c++) {
+            const uint8_t *cc = codes + c * BN_CHUNK_BYTES;
+            UNROLL for (int p = 0; p < 4; p++) {
+                __m512i v = _mm512_load_si512((const void *)(cc + 64 * p));
+                __m512i v4 = _mm512_srli_epi16(v, 4);
+                __m512i f[4] = {_mm512_and_si512(v, m03), _mm512_and_si512(v, m0c), _mm512_and_si512(v4, m03),
+                                _mm512_and_si512(v4, m0c)};
+                UNROLL for (int s = 0; s < 4; s++)
+                    UNROLL for (int t = 0; t < nt; t++)
+                        part[t][s % np] = _mm512_dpbusd_epi32(part[t][s % np], f[s], bcast4(q[t] + c * BN_CHUNK_K + 16 * s + 4 * p));
             }
         }
+        UNROLL for (int t = 0; t < nt; t++) {
+            __m512i unscaled = np == 4 ? _mm512_add_epi32(part[t][0], part[t][2]) : part[t][0];
+            __m512i scaled = np == 4 ? _mm512_add_epi32(part[t][1], part[t][3]) : part[t][1];
+            acc[t] = _mm512_add_epi32(acc[t], _mm512_add_epi32(unscaled, _mm512_srai_epi32(scaled, 2)));
+        }
     }
-    for (int t = 0; t < nt; t++)
-        acc[t] = _mm512_add_epi32(acc[t], _mm512_add_epi32(_mm512_add_epi32(part[t][0], part[t][1]),
-                                                           _mm512_add_epi32(part[t][2], part[t][3])));
 }
 
 /* sum of n int8 (n a multiple of 64). */
@@ -52,8 +75,8 @@ static int32_t sum_i8(const int8_t *q, int64_t n) {
 /* Uniform scale: y = (((float)acc / s_t) * S) * out_scale, as the reference. */
 BN_INLINE void uniform_group(const bn_ternary_job *j, int64_t tile, int t, int nt, const int32_t *sumq) {
     const bn_ternary_tiles *p = j->p;
-    const int8_t *q[4];
-    __m512i acc[4];
+    const int8_t *q[GROUP_MAX];
+    __m512i acc[GROUP_MAX];
     for (int i = 0; i < nt; i++) {
         q[i] = j->a->q + (int64_t)(t + i) * p->K;
         acc[i] = _mm512_setzero_si512();
@@ -112,14 +135,16 @@ void bn_ternary_token_avx512(const bn_ternary_job *j) {
         int te = tb + TOKEN_BLOCK < j->t1 ? tb + TOKEN_BLOCK : j->t1;
         for (int t = tb; t < te; t++) sumq[t - tb] = sum_i8(j->a->q + (int64_t)t * j->p->K, j->p->K);
         for (int64_t tile = j->m0 / BN_TILE_ROWS; tile * BN_TILE_ROWS < j->m1; tile++)
-            for (int t = tb; t < te; t += 4) {
+            for (int t = tb; t < te;) { /* groups of 8, then 4, 2, 1: the codes are decoded once per group */
                 const int32_t *sq = sumq + (t - tb);
-                switch (te - t) {
-                case 1: uniform_group(j, tile, t, 1, sq); break;
+                int left = te - t, nt = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+                switch (nt) {
+                case 8: uniform_group(j, tile, t, 8, sq); break;
+                case 4: uniform_group(j, tile, t, 4, sq); break;
                 case 2: uniform_group(j, tile, t, 2, sq); break;
-                case 3: uniform_group(j, tile, t, 3, sq); break;
-                default: uniform_group(j, tile, t, 4, sq); break;
+                default: uniform_group(j, tile, t, 1, sq); break;
                 }
+                t += nt;
             }
     }
 }

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #define DOT4(acc, c, q) _mm256_dpbusd_avx_epi32((acc), (c), (q))
+#define DOT4_PAIR(acc, c1, q1, c2, q2) DOT4(DOT4((acc), (c1), (q1)), (c2), (q2))
 #define SUM_I8(acc, q) _mm256_dpbusd_avx_epi32((acc), _mm256_set1_epi8(1), (q))
 #define KFN(name) ternary_##name##_avxvnni
 #include "ternary_256.h"

@@ -216,6 +216,23 @@ TEST(ternary_extremes) { /* all codes +1 / -1 against activations all +127 / -12
     }
 }
 
+/* Token counts that use every register-block size of the GEMM kernels (groups of 8 / 4 tokens,
+ * then 2 and 1: 15 = 8 + 4 + 2 + 1, 7 = 4 + 2 + 1), with extreme codes and activations at the
+ * largest K of the 2B-4T shapes, and random ones across several tiles. */
+TEST(ternary_register_blocks) {
+    const shape big = {20, 6912}, wide = {50, 1024};
+    const int ns[] = {7, 8, 15};
+    for (int tier = BN_TIER_AVX2; tier < BN_TIER_COUNT; tier++) {
+        const bn_kernel_table *k = bn_kernels_for_tier((bn_cpu_tier)tier);
+        if (!k) continue;
+        for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+            for (int pat = ALL_PLUS; pat <= ALL_MINUS; pat++)
+                for (int ex = -1; ex <= 1; ex += 2) ternary_case(k, BN_TYPE_I2_S, false, big, ns[ni], BN_ACT_TOKEN, (enum pattern)pat, ex);
+            ternary_case(k, BN_TYPE_TQ2_0, false, wide, ns[ni], BN_ACT_TOKEN, RANDOM, 0);
+        }
+    }
+}
+
 TEST(float_weights_within_tolerance) {
     const uint32_t types[] = {BN_TYPE_F32, BN_TYPE_F16, BN_TYPE_BF16, BN_TYPE_Q8_0};
     const shape shapes[] = {{7, 33}, {19, 64}, {3, 1}, {40, 2560}, {5, 96}};
@@ -284,6 +301,7 @@ TEST_MAIN_BEGIN("test_kernels")
 RUN(ternary_random_bit_exact);
 RUN(ternary_prefill_batches);
 RUN(ternary_extremes);
+RUN(ternary_register_blocks);
 RUN(float_weights_within_tolerance);
 RUN(declines_what_it_does_not_cover);
 RUN(packing_reports_bytes);

@@ -2,10 +2,15 @@
  * models of the cross-validation kinds (both architectures, TQ2_0 and I2_S layers, an F16
  * tied head, and an F16 separate output.weight), the Q8_0 head quantized at load must give
  * the same top-1 token at every position and logits with cosine >= 0.9999 against the model's
- * own F16 head; it must refuse heads it cannot quantize, and report its type and bytes. */
+ * own F16 head; it must refuse heads it cannot quantize, and report its type and bytes.
+ * The head's int8-activation dot (Q8_0 x Q8_0, linear.h) of every kernel tier this CPU has
+ * must agree with the scalar reference within 1e-5 of sum_b |d_w d_x isum_b|. */
 #include <stdint.h>
 
 #include "bitnet.h"
+#include "cpu.h"
+#include "kernels/kernel_impl.h"
+#include "linear.h"
 #include "genmodel.h"
 #include "model.h"
 #include "test.h"
@@ -143,6 +148,62 @@ TEST(q8_head_read_bytes) {
     remove(path);
 }
 
+/* Q8_0 weights [M][K] and Q8_0 activations of n tokens: tiers vs bn_linear_apply_rows_ref. */
+static void check_q8_0_q8_0(int64_t M, int64_t K, int n) {
+    uint64_t seed = 0x2545f4914f6cdd1dull ^ (uint64_t)(M * 31 + K + n);
+    const bn_type_traits *q8 = bn_type_get(BN_TYPE_Q8_0);
+    float *wf = malloc(sizeof(float) * (size_t)(M * K)), *x = malloc(sizeof(float) * (size_t)(n * K));
+    for (int64_t i = 0; i < M * K + n * K; i++) {
+        seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+        float v = (float)((seed >> 40) & 0xffff) / 32768.0f - 1.0f;
+        if (i % 53 == 0) v *= 30.0f; /* outliers: small blocks next to large ones */
+        if (i < M * K) wf[i] = v;
+        else x[i - M * K] = v;
+    }
+    uint64_t row_bytes = (uint64_t)(K / 32) * sizeof(bn_block_q8_0);
+    uint8_t *wq = malloc(row_bytes * (uint64_t)M);
+    q8->quantize(wf, (uint64_t)(M * K), wq);
+    bn_linear w = {.name = "test.q8_0", .type = BN_TYPE_Q8_0, .in = K, .out = M, .data = wq, .row_bytes = row_bytes, .out_scale = 1.0f};
+    bn_act a;
+    bn_block_q8_0 *xq = malloc(bn_act_q8_0_bytes(n, K));
+    CHECK_EQ_INT(bn_act_prepare(&a, BN_ACT_NONE, x, n, K, NULL), 0);
+    bn_act_quantize_q8_0(&a, xq, 0, n);
+    /* error bound per output: sum_b |d_w d_x isum_b| */
+    float *ref = malloc(sizeof(float) * (size_t)(n * M)), *got = malloc(sizeof(float) * (size_t)(n * M));
+    double *bound = malloc(sizeof(double) * (size_t)(n * M));
+    void *tmp = malloc(bn_linear_row_scratch_bytes(&w));
+    bn_linear_apply_rows_ref(&w, &a, ref, M, 0, M, tmp);
+    for (int t = 0; t < n; t++)
+        for (int64_t m = 0; m < M; m++) {
+            const bn_block_q8_0 *wr = (const bn_block_q8_0 *)(wq + (uint64_t)m * row_bytes), *xr = xq + t * (K / 32);
+            double b = 0;
+            for (int64_t k = 0; k < K / 32; k++) {
+                int32_t isum = 0;
+                for (int i = 0; i < 32; i++) isum += wr[k].qs[i] * xr[k].qs[i];
+                b += fabs((double)bn_f16_to_f32(wr[k].d) * bn_f16_to_f32(xr[k].d) * isum);
+            }
+            bound[t * M + m] = 1e-5 * b + 1e-30;
+        }
+    for (int tier = BN_TIER_AVX2; tier < BN_TIER_COUNT; tier++) {
+        const bn_kernel_table *k = bn_kernels_for_tier((bn_cpu_tier)tier);
+        if (!k) continue;
+        for (int64_t i = 0; i < n * M; i++) got[i] = NAN;
+        CHECK(bn_kernel_linear_apply_with(k, &w, &a, got, M, 3, M)); /* a row range that cuts the 4-row groups */
+        int bad = 0;
+        for (int t = 0; t < n; t++)
+            for (int64_t m = 3; m < M; m++) bad += !(fabs((double)got[t * M + m] - ref[t * M + m]) <= bound[t * M + m]);
+        CHECK_MSG(bad == 0, "tier %s, M %lld K %lld n %d: %d outputs outside 1e-5 of sum |d_w d_x isum|", k->name,
+                  (long long)M, (long long)K, n, bad);
+    }
+    free(wf), free(x), free(wq), free(xq), free(ref), free(got), free(bound), free(tmp);
+}
+
+TEST(q8_0_q8_0_kernels_match_reference) {
+    check_q8_0_q8_0(37, 96, 1);   /* odd block count, rows not a multiple of 4 */
+    check_q8_0_q8_0(64, 2560, 1); /* the 2B-4T hidden size */
+    check_q8_0_q8_0(21, 256, 3);  /* several tokens (prefill with all logits) */
+}
+
 TEST_MAIN_BEGIN("test_lm_head")
 const char *t = getenv("BITNET_TEST_TMP");
 snprintf(tmpdir, sizeof tmpdir, "%s", t && *t ? t : "/tmp");
@@ -151,4 +212,5 @@ RUN(q8_head_matches_f16_i2_s_b158);
 RUN(q8_head_matches_f16_separate_output);
 RUN(q8_head_refuses_q8_0_head);
 RUN(q8_head_read_bytes);
+RUN(q8_0_q8_0_kernels_match_reference);
 TEST_MAIN_END()
