@@ -17,8 +17,9 @@ const char *const cli_model_opts_help =
     "  --batch N             tokens per prefill chunk [64]\n"
     "  --act-quant M         token | q8k | none: numerics of the ternary matmuls [token for ternary\n"
     "                        weights, none for float weights]\n"
-    "  --lm-head H           model | q8: q8 quantizes the LM head to 8 bits at load (faster generation,\n"
-    "                        logits within cosine 0.9999 of the model's head) [model]\n"
+    "  --lm-head H           model | q8: q8 quantizes the LM head to 8 bits at load (half its bytes;\n"
+    "                        logits within cosine 0.9999 of the model's head; not yet measurably\n"
+    "                        faster, see docs/BENCH.md) [model]\n"
     "  --trace-dir DIR       write a per-layer trace (also: BITNET_TRACE_DIR)\n"
     "  --verbose             report kernel tier, threads, numerics and memory on stderr\n";
 
