@@ -151,8 +151,9 @@ static void rows_q8_0_q8_0(const bn_linear *w, const bn_act *a, float *y, int64_
     }
 }
 
-BN_INLINE void rows_of_type(const bn_linear *w, uint32_t type, const bn_act *a, float *y, int64_t ldy, int64_t m0, int64_t m1) {
-    int64_t K = w->in;
+/* One token (decode): four rows per pass, x loaded once for the four. */
+BN_INLINE void rows_one_token_by_4(const bn_linear *w, uint32_t type, const bn_act *a, float *y, int64_t *m0p, int64_t m1) {
+    int64_t K = w->in, m0 = *m0p;
     if (a->n == 1) {
         for (; m0 + 4 <= m1; m0 += 4) {
             const uint8_t *rows[4];
@@ -163,35 +164,14 @@ BN_INLINE void rows_of_type(const bn_linear *w, uint32_t type, const bn_act *a, 
             for (int r = 0; r < 4; r++) y[m0 + r] = out[r] * w->out_scale;
         }
     }
-    for (int64_t m = m0; m < m1; m++) {
-        const uint8_t *row = w->data + (uint64_t)m * w->row_bytes;
-        for (int t = 0; t < a->n; t += 4) {
-            const float *x[4];
-            float out[4];
-            int nt = a->n - t < 4 ? a->n - t : 4;
-            for (int i = 0; i < nt; i++) x[i] = a->x + (int64_t)(t + i) * K;
-            switch (nt) {
-            case 1: dot_tokens(row, type, K, x, 1, out); break;
-            case 2: dot_tokens(row, type, K, x, 2, out); break;
-            case 3: dot_tokens(row, type, K, x, 3, out); break;
-            default: dot_tokens(row, type, K, x, 4, out); break;
-            }
-            for (int i = 0; i < nt; i++) y[(int64_t)(t + i) * ldy + m] = out[i] * w->out_scale;
-        }
-    }
+    *m0p = m0;
 }
 
+#define FLOAT_ROWS_FAST_PATH(w, type, a, y, m0, m1) rows_one_token_by_4(w, type, a, y, &(m0), m1)
+#include "float_rows.h"
+
 bool bn_float_rows_avx512(const bn_linear *w, const bn_act *a, float *y, int64_t ldy, int64_t m0, int64_t m1) {
-    switch (w->type) {
-    case BN_TYPE_F32: rows_of_type(w, BN_TYPE_F32, a, y, ldy, m0, m1); return true;
-    case BN_TYPE_F16: rows_of_type(w, BN_TYPE_F16, a, y, ldy, m0, m1); return true;
-    case BN_TYPE_BF16: rows_of_type(w, BN_TYPE_BF16, a, y, ldy, m0, m1); return true;
-    case BN_TYPE_Q8_0:
-        if (a->x_q8_0) rows_q8_0_q8_0(w, a, y, ldy, m0, m1);
-        else rows_of_type(w, BN_TYPE_Q8_0, a, y, ldy, m0, m1);
-        return true;
-    default: return false;
-    }
+    return float_rows_by_type(w, a, y, ldy, m0, m1);
 }
 
 const bn_kernel_table bn_kernels_avx512 = {
