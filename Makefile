@@ -75,7 +75,7 @@ $(CLI): $(CLI_OBJ) $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LDLIBS_ALL)
 
 # Unit tests link the static library and may use internal headers (src/).
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/test.h $(STATIC)
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS_ALL)
 

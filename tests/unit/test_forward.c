@@ -11,6 +11,7 @@
 #include "gguf.h"
 #include "model.h"
 #include "test.h"
+#include "test_models.h"
 #include "types.h"
 #include "util.h"
 
@@ -27,21 +28,9 @@ static const char *model_path(const char *name) {
 /* Writes a small model; shapes work for every weight type (multiples of 256). */
 static const char *gen(const char *name, const char *arch, uint32_t wtype, void (*tweak)(bn_genmodel_params *)) {
     bn_genmodel_params p;
-    bn_genmodel_default_params(&p);
-    p.arch = arch;
-    p.hidden = 256;
-    p.layers = 2;
-    p.heads = 4;
-    p.kv_heads = 2;
-    p.ffn = 512;
-    p.vocab_size = 300;
-    p.wtype = wtype;
-    p.seed = 11;
+    test_small_model_params(&p, arch, wtype, 11);
     if (tweak) tweak(&p);
-    const char *path = model_path(name);
-    int rc = bn_genmodel_write(&p, path);
-    if (rc) fprintf(stderr, "gen %s: %s\n", name, bn_last_error_message());
-    return rc ? NULL : path;
+    return test_write_model(&p, model_path(name));
 }
 
 static const int32_t toks[] = {1, 17, 42, 299, 3, 150, 7, 7, 88, 200, 5, 260};
@@ -214,8 +203,7 @@ TEST(transposed_embedding) {
     const char *tp = gen("emb_t", "bitnet", BN_TYPE_TQ2_0, transposed);
     /* gen() tweaks only one field at a time: regenerate with both */
     bn_genmodel_params p;
-    bn_genmodel_default_params(&p);
-    p.hidden = 256; p.layers = 2; p.heads = 4; p.kv_heads = 2; p.ffn = 512; p.vocab_size = 300; p.seed = 11;
+    test_small_model_params(&p, "bitnet", BN_TYPE_TQ2_0, 11);
     p.transposed_embedding = true;
     p.etype = BN_TYPE_F32;
     CHECK(bn_genmodel_write(&p, tp) == 0);

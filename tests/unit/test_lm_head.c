@@ -14,6 +14,7 @@
 #include "genmodel.h"
 #include "model.h"
 #include "test.h"
+#include "test_models.h"
 #include "types.h"
 #include "util.h"
 
@@ -26,21 +27,10 @@ static const char *gen(const char *name, const char *arch, uint32_t wtype, uint3
     static char path[640];
     snprintf(path, sizeof path, "%s/test_lm_head_%s.gguf", tmpdir, name);
     bn_genmodel_params p;
-    bn_genmodel_default_params(&p);
-    p.arch = arch;
-    p.hidden = 256;
-    p.layers = 2;
-    p.heads = 4;
-    p.kv_heads = 2;
-    p.ffn = 512;
-    p.vocab_size = 300;
-    p.wtype = wtype;
+    test_small_model_params(&p, arch, wtype, 5);
     p.etype = etype;
     p.output_weight = separate_head;
-    p.seed = 5;
-    int rc = bn_genmodel_write(&p, path);
-    if (rc) fprintf(stderr, "gen %s: %s\n", name, bn_last_error_message());
-    return rc ? NULL : path;
+    return test_write_model(&p, path);
 }
 
 /* All-position logits [N_TOKS][vocab] of the model at path, with or without the q8 head. */

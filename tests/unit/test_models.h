@@ -1,0 +1,33 @@
+/* Small generated models shared by the model-level unit tests (test_forward, test_lm_head):
+ * shapes valid for every weight type (hidden and ffn multiples of 256), written with
+ * bn_genmodel_write into the test's temp folder. */
+#ifndef BITNET_TEST_MODELS_H
+#define BITNET_TEST_MODELS_H
+
+#include <stdio.h>
+
+#include "genmodel.h"
+#include "util.h"
+
+/* 2 layers, hidden 256, 4 heads / 2 KV heads, ffn 512, vocab 300. */
+static inline void test_small_model_params(bn_genmodel_params *p, const char *arch, uint32_t wtype, uint64_t seed) {
+    bn_genmodel_default_params(p);
+    p->arch = arch;
+    p->hidden = 256;
+    p->layers = 2;
+    p->heads = 4;
+    p->kv_heads = 2;
+    p->ffn = 512;
+    p->vocab_size = 300;
+    p->wtype = wtype;
+    p->seed = seed;
+}
+
+/* Writes the model; returns path, or NULL after printing why. */
+static inline const char *test_write_model(const bn_genmodel_params *p, const char *path) {
+    int rc = bn_genmodel_write(p, path);
+    if (rc) fprintf(stderr, "gen %s: %s\n", path, bn_last_error_message());
+    return rc ? NULL : path;
+}
+
+#endif
