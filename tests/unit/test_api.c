@@ -9,24 +9,12 @@
 #include "bitnet.h"
 #include "genmodel.h"
 #include "test.h"
+#include "test_models.h"
 
-#define VOCAB ".cache/reference/llama.cpp/models/ggml-vocab-llama-bpe.gguf"
 static char g_path[512];
 static bitnet_model *g_model;
 
-static void make_model(void) {
-    const char *dir = getenv("BITNET_TEST_TMP");
-    snprintf(g_path, sizeof g_path, "%s/api_core_%d.gguf", dir ? dir : "/tmp", (int)getpid());
-    bn_genmodel_params p;
-    bn_genmodel_default_params(&p);
-    p.vocab_size = 0;
-    p.vocab_from = VOCAB;
-    p.ctx = 256;
-    if (bn_genmodel_write(&p, g_path) != 0) {
-        fprintf(stderr, "cannot write the test model: %s\n", bitnet_get_last_error());
-        exit(1);
-    }
-}
+static void make_model(void) { test_write_vocab_model("api_core", g_path, sizeof g_path); }
 
 static bitnet_session *new_session(int64_t n_ctx) {
     bitnet_session_params sp = bitnet_session_default_params();

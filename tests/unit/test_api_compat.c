@@ -11,24 +11,12 @@
 #include "api_compat.h"
 #include "genmodel.h"
 #include "test.h"
+#include "test_models.h"
 
-#define VOCAB ".cache/reference/llama.cpp/models/ggml-vocab-llama-bpe.gguf"
 static char g_model_path[512];
 static int g_id;
 
-static void make_model(void) {
-    const char *dir = getenv("BITNET_TEST_TMP");
-    snprintf(g_model_path, sizeof g_model_path, "%s/api_compat_%d.gguf", dir ? dir : "/tmp", (int)getpid());
-    bn_genmodel_params p;
-    bn_genmodel_default_params(&p);
-    p.vocab_size = 0;
-    p.vocab_from = VOCAB;
-    p.ctx = 256;
-    if (bn_genmodel_write(&p, g_model_path) != 0) {
-        fprintf(stderr, "cannot write the test model: %s\n", bitnet_get_last_error());
-        exit(1);
-    }
-}
+static void make_model(void) { test_write_vocab_model("api_compat", g_model_path, sizeof g_model_path); }
 
 static BitNetCInferenceConfig greedy(unsigned max_new) {
     BitNetCInferenceConfig c = bitnet_inference_config_default();

@@ -5,6 +5,8 @@
 #define BITNET_TEST_MODELS_H
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "genmodel.h"
 #include "util.h"
@@ -28,6 +30,21 @@ static inline const char *test_write_model(const bn_genmodel_params *p, const ch
     int rc = bn_genmodel_write(p, path);
     if (rc) fprintf(stderr, "gen %s: %s\n", path, bn_last_error_message());
     return rc ? NULL : path;
+}
+
+/* The default gen-model shapes with the reference's real LLaMA-3 vocabulary and context 256,
+ * written to $BITNET_TEST_TMP/<tag>_<pid>.gguf (path into buf); exits the test program when
+ * it cannot be written (every case of the API tests needs it). */
+#define TEST_LLAMA3_VOCAB ".cache/reference/llama.cpp/models/ggml-vocab-llama-bpe.gguf"
+static inline void test_write_vocab_model(const char *tag, char *buf, size_t cap) {
+    const char *dir = getenv("BITNET_TEST_TMP");
+    snprintf(buf, cap, "%s/%s_%d.gguf", dir ? dir : "/tmp", tag, (int)getpid());
+    bn_genmodel_params p;
+    bn_genmodel_default_params(&p);
+    p.vocab_size = 0;
+    p.vocab_from = TEST_LLAMA3_VOCAB;
+    p.ctx = 256;
+    if (!test_write_model(&p, buf)) exit(1);
 }
 
 #endif
