@@ -8,6 +8,9 @@ if [ ! -x "$PY" ] || [ ! -f "$lib" ]; then
     not_ok setup "need $PY and $lib (make all)"
     exit 0
 fi
+# The binding's tests generate a model with the reference's LLaMA-3 vocabulary.
+source "$ROOT/tests/crossval/crossval_lib.sh"
+[ -f "$LLAMA_BPE_VOCAB" ] || unavailable "reference vocabulary not fetched (scripts/fetch_reference.sh)"
 log="$TMP/unittest.log"
 (cd "$ROOT/bindings/python" && BITNET_LIB="$lib" BITNET_BUILD="${BITNET_BUILD:-build}" \
     "$PY" -m unittest -v test_bitnet) >"$log" 2>&1

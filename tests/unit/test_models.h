@@ -4,8 +4,10 @@
 #ifndef BITNET_TEST_MODELS_H
 #define BITNET_TEST_MODELS_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "genmodel.h"
@@ -34,9 +36,19 @@ static inline const char *test_write_model(const bn_genmodel_params *p, const ch
 
 /* The default gen-model shapes with the reference's real LLaMA-3 vocabulary and context 256,
  * written to $BITNET_TEST_TMP/<tag>_<pid>.gguf (path into buf); exits the test program when
- * it cannot be written (every case of the API tests needs it). */
+ * it cannot be written (every case of the API tests needs it). When the reference is not
+ * fetched: a skipped `ok` line outside CI, a failure in CI. */
 #define TEST_LLAMA3_VOCAB ".cache/reference/llama.cpp/models/ggml-vocab-llama-bpe.gguf"
 static inline void test_write_vocab_model(const char *tag, char *buf, size_t cap) {
+    if (access(TEST_LLAMA3_VOCAB, R_OK) != 0) {
+        /* Same policy as the scripts: skipped outside CI, a failure in CI. */
+        const char *ci = getenv("CI");
+        bool in_ci = ci && !strcmp(ci, "true");
+        printf("%s - %s: reference vocabulary %s not fetched (scripts/fetch_reference.sh)%s\n",
+               in_ci ? "not ok" : "ok", test_program_, TEST_LLAMA3_VOCAB,
+               in_ci ? "; CI=true: a missing reference is a failure" : " # SKIP");
+        exit(in_ci ? 1 : 0);
+    }
     const char *dir = getenv("BITNET_TEST_TMP");
     snprintf(buf, cap, "%s/%s_%d.gguf", dir ? dir : "/tmp", tag, (int)getpid());
     bn_genmodel_params p;
