@@ -79,6 +79,51 @@ static bn_act make_act(bn_act_quant mode, int n, int64_t K, float **x_out) {
     return a;
 }
 
+/* The --lm-head q8 head: Q8_0 weights (random codes, scale 1/64) times Q8_0 activations. */
+static void bench_q8_0_head(int64_t vocab, double bw1) {
+    int64_t K = 2560, nb = K / 32;
+    bn_block_q8_0 *data = aligned_alloc(64, ((uint64_t)vocab * nb * sizeof(bn_block_q8_0) + 63) / 64 * 64);
+    for (int64_t i = 0; i < vocab * nb; i++) {
+        data[i].d = bn_f32_to_f16(1.0f / 64);
+        for (int j = 0; j < 32; j++) data[i].qs[j] = (int8_t)(rnd() % 255 - 127);
+    }
+    gguf_tensor t;
+    memset(&t, 0, sizeof t);
+    t.name = "bench_q8";
+    t.n_dims = 2;
+    t.ne[0] = (uint64_t)K; t.ne[1] = (uint64_t)vocab; t.ne[2] = t.ne[3] = 1;
+    t.type = BN_TYPE_Q8_0;
+    t.n_elements = (uint64_t)vocab * (uint64_t)K;
+    t.n_bytes = (uint64_t)vocab * nb * sizeof(bn_block_q8_0);
+    t.data = data;
+    bn_linear w;
+    bn_linear_init(&w, &t, NULL);
+    float *x1;
+    bn_act a1 = make_act(BN_ACT_NONE, 1, K, &x1);
+    bn_block_q8_0 *xq = aligned_alloc(64, (bn_act_q8_0_bytes(1, K) + 63) / 64 * 64);
+    bn_act_quantize_q8_0(&a1, xq, 0, 1);
+    float *y = malloc((size_t)vocab * sizeof(float));
+    void *tmp = aligned_alloc(64, (bn_linear_row_scratch_bytes(&w) + 63) / 64 * 64);
+    bench_case c1 = {&w, &a1, y, tmp};
+    double bytes = (double)t.n_bytes;
+    printf("\nQ8_0 LM head (Q8_0 activations) %lldx2560 (%.0f MB):\n", (long long)vocab, bytes / 1e6);
+    for (int tier = BN_TIER_AVX2; tier < BN_TIER_COUNT; tier++) {
+        const bn_kernel_table *k = bn_kernels_for_tier((bn_cpu_tier)tier);
+        if (!k || (tier == BN_TIER_AVXVNNI || tier == BN_TIER_AMX)) continue;
+        double s = time_apply(k, &c1, 3);
+        printf("  %-8s GEMV n=1 %8.2f ms (%6.2f GB/s, %3.0f%% of 1-thread read bw)\n", k->name, s * 1e3, bytes / s / 1e9,
+               100 * bytes / s / 1e9 / bw1);
+    }
+    if (bn_kernel_linear_pack_q8_0(&w) == 0 && w.packed) { /* the q8 rows layout of the decode step */
+        const bn_kernel_table *k = bn_kernels_active();
+        double s = time_apply(k, &c1, 3), packed = (double)bn_kernel_packed_bytes(&w);
+        printf("  %-8s GEMV n=1 %8.2f ms (%6.2f GB/s, %3.0f%% of 1-thread read bw), q8 rows layout\n", k->name, s * 1e3,
+               packed / s / 1e9, 100 * packed / s / 1e9 / bw1);
+        bn_kernel_linear_unpack(&w);
+    }
+    free(data); free(x1); free(xq); free(y); free(tmp); free(a1.q);
+}
+
 int main(int argc, char **argv) {
     int64_t vocab = argc > 1 ? atoll(argv[1]) : 32768;
     double bw1 = bn_measure_read_bandwidth(512u << 20, 1), bw2 = bn_measure_read_bandwidth(512u << 20, 2);
@@ -139,5 +184,6 @@ int main(int argc, char **argv) {
         }
         free(data); free(x1); free(y); free(tmp);
     }
+    bench_q8_0_head(vocab, bw1);
     return 0;
 }

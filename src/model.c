@@ -344,24 +344,36 @@ static int pack_all(bn_model *m) {
 /* ---- 8-bit LM head ---- */
 
 typedef struct {
+    const gguf_file *file;
     const bn_linear *src;
-    uint8_t *dst;
-    uint64_t row_bytes;
+    bn_linear *dst;          /* the Q8_0 head being built (its q8 rows too, when allocated) */
     float **row;             /* [thread] K floats of scratch */
 } q8_job;
+
+#define Q8_JOB_ROWS 1024 /* rows per step; the step's source pages are dropped after it */
 
 static void q8_job_run(void *ctx, int i, int n) {
     const q8_job *job = ctx;
     const bn_type_traits *q8 = bn_type_get(BN_TYPE_Q8_0);
+    const bn_linear *src = job->src;
     long long r0, r1;
-    bn_split_range(job->src->out, i, n, 1, &r0, &r1);
-    for (long long r = r0; r < r1; r++) {
-        bn_linear_dequant_row(job->src, r, job->row[i]);
-        q8->quantize(job->row[i], (uint64_t)job->src->in, job->dst + (uint64_t)r * job->row_bytes);
+    bn_split_range(src->out, i, n, 1, &r0, &r1);
+    for (long long s0 = r0; s0 < r1; s0 += Q8_JOB_ROWS) {
+        long long s1 = s0 + Q8_JOB_ROWS < r1 ? s0 + Q8_JOB_ROWS : r1;
+        for (long long r = s0; r < s1; r++) {
+            bn_linear_dequant_row(src, r, job->row[i]);
+            q8->quantize(job->row[i], (uint64_t)src->in, (uint8_t *)job->dst->owned_data + (uint64_t)r * job->dst->row_bytes);
+        }
+        bn_kernel_q8_0_pack_rows(job->dst, s0, s1);
+        /* Those source rows were read once; a tied embedding is read a row per token from now
+         * on, so its mapped pages need not stay resident (as for repacking): dropping them
+         * step by step keeps the peak RSS near the file size instead of file + both copies. */
+        if (!src->owned_data) drop_mapped_pages(job->file, src->data + (uint64_t)s0 * src->row_bytes, (uint64_t)(s1 - s0) * src->row_bytes);
     }
 }
 
-/* Quantizes rows in parallel (the 2B-4T head is 128256 x 2560: seconds on one thread). */
+/* Quantizes rows in parallel (the 2B-4T head is 128256 x 2560: seconds on one thread), and
+ * builds the kernels' layout for the decode step (kernels.h) in the same pass. */
 int bn_model_quantize_head_q8(bn_model *m) {
     bn_linear *w = &m->output;
     if (w->type != BN_TYPE_F16 && w->type != BN_TYPE_BF16 && w->type != BN_TYPE_F32)
@@ -370,10 +382,16 @@ int bn_model_quantize_head_q8(bn_model *m) {
     if (w->in % 32 != 0)
         return bn_error(BITNET_ERR_UNSUPPORTED, "--lm-head q8 needs a hidden size that is a multiple of 32, not %lld", (long long)w->in);
     int n_threads = bn_cpu_count();
-    q8_job job = {.src = w, .row_bytes = (uint64_t)(w->in / 32) * sizeof(bn_block_q8_0)};
-    job.dst = bn_malloc((size_t)(job.row_bytes * (uint64_t)w->out), "8-bit LM head");
+    bn_linear q = *w; /* the Q8_0 head: same shape, scale and name */
+    q.type = BN_TYPE_Q8_0;
+    q.row_bytes = (uint64_t)(w->in / 32) * sizeof(bn_block_q8_0);
+    q.packed = NULL;
+    uint8_t *q8_data = bn_malloc((size_t)(q.row_bytes * (uint64_t)w->out), "8-bit LM head");
+    q.owned_data = q8_data;
+    q.data = q8_data;
+    q8_job job = {.file = m->file, .src = w, .dst = &q};
     job.row = bn_calloc((size_t)n_threads, sizeof *job.row, "LM head rows");
-    bool ok = job.dst && job.row;
+    bool ok = q.data && job.row && bn_kernel_q8_0_pack_alloc(&q) == 0;
     for (int i = 0; ok && i < n_threads; i++) ok = (job.row[i] = bn_malloc((size_t)w->in * sizeof(float), "LM head row")) != NULL;
     bn_threadpool *pool = ok && n_threads > 1 ? bn_threadpool_create(n_threads) : NULL;
     if (ok) bn_threadpool_run(pool, q8_job_run, &job); /* NULL pool: all rows on this thread */
@@ -381,17 +399,14 @@ int bn_model_quantize_head_q8(bn_model *m) {
     for (int i = 0; job.row && i < n_threads; i++) free(job.row[i]);
     free(job.row);
     if (!ok) {
-        free(job.dst);
-        return BITNET_ERR_OUT_OF_MEMORY;
+        int rc = q.data ? bn_last_error_status() : BITNET_ERR_OUT_OF_MEMORY;
+        bn_kernel_linear_unpack(&q);
+        free(q.owned_data);
+        return rc ? rc : BITNET_ERR_OUT_OF_MEMORY;
     }
-    /* The source rows were all read once; a tied embedding is read a row per token from now
-     * on, so its mapped pages need not stay resident (same reasoning as for repacking). */
-    if (!w->owned_data) drop_mapped_pages(m->file, w->data, w->row_bytes * (uint64_t)w->out);
     if (!m->tied_head) bn_linear_release(w);
-    w->owned_data = job.dst;
-    w->data = job.dst;
-    w->type = BN_TYPE_Q8_0;
-    w->row_bytes = job.row_bytes;
+    else bn_kernel_linear_unpack(w);
+    *w = q;
     m->lm_head_q8 = true;
     return 0;
 }

@@ -59,20 +59,60 @@ int bn_kernel_linear_pack(bn_linear *w) {
     return 0;
 }
 
+/* The q8 rows kernel is AVX-512 VNNI code: the avx512 and amx tiers. */
+static bool has_q8_rows(const bn_kernel_table *k) { return k->tier >= BN_TIER_AVX512; }
+
+int bn_kernel_q8_0_pack_alloc(bn_linear *w) {
+    if (w->packed || w->type != BN_TYPE_Q8_0 || w->in % 32 != 0 || w->in > BN_Q8_ROWS_MAX_K ||
+        !has_q8_rows(bn_kernels_active()))
+        return 0;
+    bn_q8_rows *p = bn_q8_rows_new(w);
+    if (!p) return bn_last_error_status();
+    w->packed = p;
+    return 0;
+}
+
+void bn_kernel_q8_0_pack_rows(bn_linear *w, int64_t m0, int64_t m1) {
+    if (w->packed && w->type == BN_TYPE_Q8_0) bn_q8_rows_fill(w->packed, w, m0, m1);
+}
+
+int bn_kernel_linear_pack_q8_0(bn_linear *w) {
+    int rc = bn_kernel_q8_0_pack_alloc(w);
+    if (!rc) bn_kernel_q8_0_pack_rows(w, 0, w->out);
+    return rc;
+}
+
+/* w->packed is bn_ternary_tiles for ternary weights, bn_q8_rows for Q8_0 ones. */
 void bn_kernel_linear_unpack(bn_linear *w) {
-    if (!w) return;
-    bn_ternary_tiles_free(w->packed);
+    if (!w || !w->packed) return;
+    if (w->ternary) bn_ternary_tiles_free(w->packed);
+    else bn_q8_rows_free(w->packed);
     w->packed = NULL;
 }
 
 uint64_t bn_kernel_packed_bytes(const bn_linear *w) {
-    return w && w->packed ? ((const bn_ternary_tiles *)w->packed)->bytes : 0;
+    if (!w || !w->packed) return 0;
+    return w->ternary ? ((const bn_ternary_tiles *)w->packed)->bytes : ((const bn_q8_rows *)w->packed)->bytes;
+}
+
+/* Float-type weights: the q8 rows kernel for one token of Q8_0 activations on a packed Q8_0
+ * weight (the decode step of --lm-head q8), else the tier's float rows. */
+static bool float_apply(const bn_kernel_table *k, const bn_linear *w, const bn_act *a, float *y, int64_t ldy,
+                        int64_t m0, int64_t m1) {
+    const bn_q8_rows *p = w->packed;
+    if (p && w->type == BN_TYPE_Q8_0 && a->x_q8_0 && a->n == 1 && has_q8_rows(k) && p->M == w->out && p->K == w->in) {
+#if defined(__x86_64__)
+        if (m0 < m1) bn_q8_rows_token_avx512(p, a->x_q8_0, w->out_scale, y, m0, m1);
+        return true;
+#endif
+    }
+    return k->float_rows && k->float_rows(w, a, y, ldy, m0, m1);
 }
 
 bool bn_kernel_linear_apply_with(const bn_kernel_table *k, const bn_linear *w, const bn_act *a,
                                  float *y, int64_t ldy, int64_t m0, int64_t m1) {
     if (!k || a->K != w->in || m0 < 0 || m1 > w->out || m0 > m1) return false;
-    if (!w->ternary) return k->float_rows && k->float_rows(w, a, y, ldy, m0, m1);
+    if (!w->ternary) return float_apply(k, w, a, y, ldy, m0, m1);
     const bn_ternary_tiles *p = w->packed;
     bn_ternary_kernel fn = a->mode == BN_ACT_TOKEN ? k->ternary_token
                          : a->mode == BN_ACT_Q8K   ? k->ternary_q8k

@@ -68,8 +68,22 @@ BN_INLINE __m256 q8_0_block(const bn_block_q8_0 *w, __m256i xq, float dx, __m256
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), _mm256_set1_ps(_cvtsh_ss(w->d) * dx), acc);
 }
 
+/* out[r] = dot of nr (<= 4) Q8_0 rows with one token's Q8_0 x (nb blocks), x loaded once per
+ * block for the nr rows; the row loop is unrolled so that acc[] stays in registers. */
+BN_INLINE void dot_rows_q8_0_q8_0(const bn_block_q8_0 *const *rows, int nr, int64_t nb, const bn_block_q8_0 *x, float *out) {
+    __m256 acc[4];
+    for (int r = 0; r < nr; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i xq = _mm256_loadu_si256((const __m256i *)x[b].qs);
+        float dx = _cvtsh_ss(x[b].d);
+#pragma GCC unroll 4
+        for (int r = 0; r < nr; r++) acc[r] = q8_0_block(rows[r] + b, xq, dx, acc[r]);
+    }
+    for (int r = 0; r < nr; r++) out[r] = hsum8(acc[r]);
+}
+
 /* Q8_0 weights with Q8_0 activations: rows [m0, m1) of every token, 4 rows at a time (their
- * 4 x K bytes stay in L1 across the tokens), x loaded once per 4 rows. */
+ * 4 x K bytes stay in L1 across the tokens). */
 static void rows_q8_0_q8_0(const bn_linear *w, const bn_act *a, float *y, int64_t ldy, int64_t m0, int64_t m1) {
     int64_t nb = w->in / 32;
     for (int64_t m = m0; m < m1; m += 4) {
@@ -77,15 +91,11 @@ static void rows_q8_0_q8_0(const bn_linear *w, const bn_act *a, float *y, int64_
         const bn_block_q8_0 *rows[4];
         for (int r = 0; r < nr; r++) rows[r] = (const bn_block_q8_0 *)(w->data + (uint64_t)(m + r) * w->row_bytes);
         for (int t = 0; t < a->n; t++) {
+            float out[4];
             const bn_block_q8_0 *x = a->x_q8_0 + (int64_t)t * nb;
-            __m256 acc[4];
-            for (int r = 0; r < nr; r++) acc[r] = _mm256_setzero_ps();
-            for (int64_t b = 0; b < nb; b++) {
-                __m256i xq = _mm256_loadu_si256((const __m256i *)x[b].qs);
-                float dx = _cvtsh_ss(x[b].d);
-                for (int r = 0; r < nr; r++) acc[r] = q8_0_block(rows[r] + b, xq, dx, acc[r]);
-            }
-            for (int r = 0; r < nr; r++) y[(int64_t)t * ldy + m + r] = hsum8(acc[r]) * w->out_scale;
+            if (nr == 4) dot_rows_q8_0_q8_0(rows, 4, nb, x, out); /* constant nr: unrolled */
+            else dot_rows_q8_0_q8_0(rows, nr, nb, x, out);
+            for (int r = 0; r < nr; r++) y[(int64_t)t * ldy + m + r] = out[r] * w->out_scale;
         }
     }
 }

@@ -71,6 +71,41 @@ bool bn_kernel_linear_apply_with(const bn_kernel_table *k, const bn_linear *w, c
 bn_ternary_tiles *bn_ternary_tiles_build(const bn_linear *w);
 void bn_ternary_tiles_free(bn_ternary_tiles *p);
 
+/* Packed Q8_0 layout ("q8 rows") for Q8_0 weights times Q8_0 activations, one token at a
+ * time: the `--lm-head q8` head in the decode step, on the AVX-512 tiers. A row's Q8_0 blocks
+ * are taken 16 at a time (a 512-weight group; the last group padded with zero blocks). A
+ * group's 512 codes are stored as u8 w + 128, so that they can be vpdpbusd's unsigned operand
+ * against the activations' s8 codes (the + 128 is removed with the activations' block sums),
+ * and interleaved so that 32-bit lane j of the group's 64-byte vector i holds block j's
+ * weights 4i..4i+3: eight vpdpbusd leave block j's exact sum in lane j, with no horizontal
+ * sums and no per-block scale shuffling. The row's block scales (f16, zero for padding) follow
+ * its codes:
+ *     codes   row m, byte g * 512 + 64 i + 4 j + e  <->  weight 32 (16 g + j) + 4 i + e
+ *     scales  row m, f16 at byte n_groups * 512 + 2 (16 g + j)  <->  block 16 g + j
+ *     row stride n_groups * 544 rounded up to 64 bytes (2B-4T: 2752 for 2720 bytes of Q8_0).
+ * Same codes and scales as the Q8_0 source (lossless). */
+#define BN_Q8_GROUP_BLOCKS 16
+#define BN_Q8_GROUP_BYTES 512
+#define BN_Q8_ROWS_MAX_K 8192 /* the kernel keeps one token's reordered activations on the stack */
+
+typedef struct bn_q8_rows {
+    int64_t M, K, n_groups;
+    uint64_t row_stride;
+    uint8_t *data;        /* [M][row_stride], 64-byte aligned */
+    uint64_t bytes;
+} bn_q8_rows;
+
+/* The q8 rows of a Q8_0 weight (pack.c; K % 32 == 0, K <= BN_Q8_ROWS_MAX_K): allocated
+ * (new), rows [m0, m1) filled from w (fill, callable on disjoint ranges from several threads),
+ * both at once (build), freed. */
+bn_q8_rows *bn_q8_rows_new(const bn_linear *w);
+void bn_q8_rows_fill(bn_q8_rows *p, const bn_linear *w, int64_t m0, int64_t m1);
+bn_q8_rows *bn_q8_rows_build(const bn_linear *w);
+void bn_q8_rows_free(bn_q8_rows *p);
+/* Rows [m0, m1) of one token with Q8_0 activations x (K/32 blocks), into y[m] * out_scale
+ * (float_avx512.c). */
+void bn_q8_rows_token_avx512(const bn_q8_rows *p, const bn_block_q8_0 *x, float out_scale, float *y, int64_t m0, int64_t m1);
+
 /* Shared epilogue: writes the tile's 16 row values v[] for token t into y, keeping only rows
  * inside [m0, m1). */
 static inline void bn_store_tile_rows(const bn_ternary_job *j, int64_t tile, int t, const float v[BN_TILE_ROWS]) {

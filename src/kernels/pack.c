@@ -1,6 +1,6 @@
-/* pack: builds the 16-row tile layout of kernel_impl.h from I2_S, TQ2_0 and TQ1_0 weights,
- * once per weight at load time. Portable C; ~1 ns per weight is the budget (the 2B-4T
- * model's 1.1e9 ternary weights). */
+/* pack: builds the kernels' layouts of kernel_impl.h once per weight at load time: the 16-row
+ * tiles of I2_S, TQ2_0 and TQ1_0 weights, and the q8 rows of a Q8_0 LM head. Portable C;
+ * ~1 ns per weight is the budget (the 2B-4T model's 2.1e9 ternary weights). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,5 +103,56 @@ bn_ternary_tiles *bn_ternary_tiles_build(const bn_linear *w) {
     }
     free(rows);
     free(row_d);
+    return p;
+}
+
+void bn_q8_rows_free(bn_q8_rows *p) {
+    if (!p) return;
+    free(p->data);
+    free(p);
+}
+
+/* One row: Q8_0 blocks -> u8 codes (w + 128) in group order, then the f16 scales. */
+static void pack_q8_row(const bn_block_q8_0 *src, int64_t nb, int64_t n_groups, uint8_t *dst) {
+    uint16_t *scales = (uint16_t *)(dst + n_groups * BN_Q8_GROUP_BYTES);
+    for (int64_t b = 0; b < n_groups * BN_Q8_GROUP_BLOCKS; b++) {
+        uint8_t *g = dst + (b / BN_Q8_GROUP_BLOCKS) * BN_Q8_GROUP_BYTES + 4 * (b % BN_Q8_GROUP_BLOCKS);
+        for (int k = 0; k < 32; k++) /* weight k of the block: vector k / 4, byte k % 4 of lane j */
+            g[64 * (k / 4) + k % 4] = (uint8_t)((b < nb ? src[b].qs[k] : 0) + 128);
+        scales[b] = b < nb ? src[b].d : 0;
+    }
+}
+
+bn_q8_rows *bn_q8_rows_new(const bn_linear *w) {
+    if (w->type != BN_TYPE_Q8_0 || w->in % 32 != 0 || w->in > BN_Q8_ROWS_MAX_K || w->out <= 0) {
+        bn_error(BITNET_ERR_UNSUPPORTED, "tensor '%s': no q8 rows layout for this shape", w->name ? w->name : "?");
+        return NULL;
+    }
+    bn_q8_rows *p = bn_calloc(1, sizeof *p, "packed Q8_0 weight");
+    if (!p) return NULL;
+    p->M = w->out;
+    p->K = w->in;
+    p->n_groups = (w->in / 32 + BN_Q8_GROUP_BLOCKS - 1) / BN_Q8_GROUP_BLOCKS;
+    p->row_stride = ((uint64_t)p->n_groups * (BN_Q8_GROUP_BYTES + 2 * BN_Q8_GROUP_BLOCKS) + 63) & ~(uint64_t)63;
+    p->bytes = p->row_stride * (uint64_t)p->M;
+    p->data = alloc64(p->bytes, "packed Q8_0 rows");
+    if (!p->data) {
+        bn_q8_rows_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void bn_q8_rows_fill(bn_q8_rows *p, const bn_linear *w, int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; m++) {
+        uint8_t *dst = p->data + (uint64_t)m * p->row_stride;
+        memset(dst, 0, p->row_stride);
+        pack_q8_row((const bn_block_q8_0 *)(w->data + (uint64_t)m * w->row_bytes), p->K / 32, p->n_groups, dst);
+    }
+}
+
+bn_q8_rows *bn_q8_rows_build(const bn_linear *w) {
+    bn_q8_rows *p = bn_q8_rows_new(w);
+    if (p) bn_q8_rows_fill(p, w, 0, p->M);
     return p;
 }

@@ -10,6 +10,7 @@
 #include "bitnet.h"
 #include "cpu.h"
 #include "kernels/kernel_impl.h"
+#include "kernels/kernels.h"
 #include "linear.h"
 #include "genmodel.h"
 #include "model.h"
@@ -132,7 +133,12 @@ TEST(q8_head_read_bytes) {
     CHECK_EQ_INT(bn_model_quantize_head_q8(m), 0);
     uint64_t after = bn_model_token_read_bytes(m);
     uint64_t head = (uint64_t)m->hp.n_vocab * (uint64_t)m->hp.n_embd;
-    CHECK_EQ_INT(before - after, head * 2 - head / 32 * 34);
+    /* Read per token: the q8 rows layout where the tier packs it (16-block groups of 544
+     * bytes, rows padded to 64 bytes), else the Q8_0 rows themselves. */
+    uint64_t groups = ((uint64_t)m->hp.n_embd / 32 + 15) / 16;
+    uint64_t q8_bytes = m->output.packed ? (uint64_t)m->hp.n_vocab * ((groups * 544 + 63) / 64 * 64) : head / 32 * 34;
+    CHECK_EQ_INT(before - after, head * 2 - q8_bytes);
+    CHECK(!m->output.packed || bn_cpu_active_tier() >= BN_TIER_AVX512);
     CHECK(m->lm_head_q8 && m->output.type == BN_TYPE_Q8_0 && m->tok_embd.type == BN_TYPE_F16);
     bn_model_free(m);
     remove(path);
@@ -174,24 +180,66 @@ static void check_q8_0_q8_0(int64_t M, int64_t K, int n) {
             }
             bound[t * M + m] = 1e-5 * b + 1e-30;
         }
+    /* Every tier on the Q8_0 rows, then (where the tier has it) on the q8 rows layout. */
+    for (int pass = 0; pass < 2; pass++)
     for (int tier = BN_TIER_AVX2; tier < BN_TIER_COUNT; tier++) {
         const bn_kernel_table *k = bn_kernels_for_tier((bn_cpu_tier)tier);
-        if (!k) continue;
+        if (!k || (pass == 1 && tier < BN_TIER_AVX512)) continue;
+        if (pass == 1 && !w.packed) CHECK((w.packed = bn_q8_rows_build(&w)) != NULL);
         for (int64_t i = 0; i < n * M; i++) got[i] = NAN;
         CHECK(bn_kernel_linear_apply_with(k, &w, &a, got, M, 3, M)); /* a row range that cuts the 4-row groups */
         int bad = 0;
         for (int t = 0; t < n; t++)
             for (int64_t m = 3; m < M; m++) bad += !(fabs((double)got[t * M + m] - ref[t * M + m]) <= bound[t * M + m]);
-        CHECK_MSG(bad == 0, "tier %s, M %lld K %lld n %d: %d outputs outside 1e-5 of sum |d_w d_x isum|", k->name,
-                  (long long)M, (long long)K, n, bad);
+        CHECK_MSG(bad == 0, "tier %s%s, M %lld K %lld n %d: %d outputs outside 1e-5 of sum |d_w d_x isum|", k->name,
+                  pass ? " (q8 rows)" : "", (long long)M, (long long)K, n, bad);
     }
+    bn_kernel_linear_unpack(&w);
     free(wf), free(x), free(wq), free(xq), free(ref), free(got), free(bound), free(tmp);
 }
 
 TEST(q8_0_q8_0_kernels_match_reference) {
     check_q8_0_q8_0(37, 96, 1);   /* odd block count, rows not a multiple of 4 */
-    check_q8_0_q8_0(64, 2560, 1); /* the 2B-4T hidden size */
+    check_q8_0_q8_0(64, 2560, 1); /* the 2B-4T hidden size: 5 full 16-block groups */
     check_q8_0_q8_0(21, 256, 3);  /* several tokens (prefill with all logits) */
+    check_q8_0_q8_0(9, 32, 1);    /* one block: a group of 15 padding blocks */
+    check_q8_0_q8_0(6, 544, 1);   /* 17 blocks: a full group and a padded one */
+    check_q8_0_q8_0(5, 8192, 1);  /* the largest K of the q8 rows layout */
+}
+
+/* Extreme codes through the q8 rows layout: weights all -128 or all 127, activations +-127,
+ * scales 1: every block sum and their total are exact in float (|total| < 2^24), so the
+ * layout's result must equal the reference exactly. A weight of -128 is code 0 after the
+ * + 128, the edge of the u8 operand. */
+TEST(q8_rows_extreme_codes) {
+    enum { M = 7, K = 544, NB = K / 32 };
+    static bn_block_q8_0 wq[M * NB], xq[NB];
+    for (int m = 0; m < M; m++)
+        for (int b = 0; b < NB; b++) {
+            wq[m * NB + b].d = bn_f32_to_f16(1.0f);
+            for (int i = 0; i < 32; i++) wq[m * NB + b].qs[i] = (int8_t)(m % 2 ? 127 : -128);
+        }
+    for (int b = 0; b < NB; b++) {
+        xq[b].d = bn_f32_to_f16(1.0f);
+        for (int i = 0; i < 32; i++) xq[b].qs[i] = (int8_t)((b + i) % 3 ? 127 : -127);
+    }
+    bn_linear w = {.name = "test.q8_rows", .type = BN_TYPE_Q8_0, .in = K, .out = M, .data = (uint8_t *)wq,
+                   .row_bytes = NB * sizeof(bn_block_q8_0), .out_scale = 1.0f};
+    float x[K] = {0}, ref[M], got[M];
+    bn_act a;
+    CHECK_EQ_INT(bn_act_prepare(&a, BN_ACT_NONE, x, 1, K, NULL), 0);
+    a.x_q8_0 = xq;
+    void *tmp = malloc(bn_linear_row_scratch_bytes(&w));
+    bn_linear_apply_rows_ref(&w, &a, ref, M, 0, M, tmp);
+    CHECK((w.packed = bn_q8_rows_build(&w)) != NULL);
+    for (int tier = BN_TIER_AVX512; w.packed && tier < BN_TIER_COUNT; tier++) {
+        const bn_kernel_table *k = bn_kernels_for_tier((bn_cpu_tier)tier);
+        if (!k) continue;
+        CHECK(bn_kernel_linear_apply_with(k, &w, &a, got, M, 0, M));
+        for (int m = 0; m < M; m++) CHECK_MSG(got[m] == ref[m], "tier %s row %d: %g vs %g", k->name, m, got[m], ref[m]);
+    }
+    bn_kernel_linear_unpack(&w);
+    free(tmp);
 }
 
 TEST_MAIN_BEGIN("test_lm_head")
@@ -203,4 +251,5 @@ RUN(q8_head_matches_f16_separate_output);
 RUN(q8_head_refuses_q8_0_head);
 RUN(q8_head_read_bytes);
 RUN(q8_0_q8_0_kernels_match_reference);
+RUN(q8_rows_extreme_codes);
 TEST_MAIN_END()
