@@ -17,9 +17,10 @@ const char *const cli_model_opts_help =
     "  --batch N             tokens per prefill chunk [64]\n"
     "  --act-quant M         token | q8k | none: numerics of the ternary matmuls [token for ternary\n"
     "                        weights, none for float weights]\n"
-    "  --lm-head H           model | q8: q8 quantizes the LM head to 8 bits at load (half its bytes;\n"
-    "                        logits within cosine 0.9999 of the model's head; not yet measurably\n"
-    "                        faster, see docs/BENCH.md) [model]\n"
+    "  --lm-head H           model | q8: q8 quantizes an F16/BF16/F32 LM head to 8 bits at load\n"
+    "                        (~half its bytes per generated token, so faster generation where memory\n"
+    "                        bandwidth is the limit; logits within cosine 0.9999 of the model's\n"
+    "                        head; a few seconds more to load) [model]\n"
     "  --trace-dir DIR       write a per-layer trace (also: BITNET_TRACE_DIR)\n"
     "  --verbose             report kernel tier, threads, numerics and memory on stderr\n";
 
