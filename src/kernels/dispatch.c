@@ -62,9 +62,16 @@ int bn_kernel_linear_pack(bn_linear *w) {
 /* The q8 rows kernel is AVX-512 VNNI code: the avx512 and amx tiers. */
 static bool has_q8_rows(const bn_kernel_table *k) { return k->tier >= BN_TIER_AVX512; }
 
+/* The q8 rows pad each row to whole 16-block groups: worth it only while the padding stays
+ * small (2B-4T: 80 blocks, none; a 256-wide test model: 8 blocks, as many again). */
+static bool q8_rows_worth_it(const bn_linear *w) {
+    int64_t nb = w->in / 32, padded = (nb + BN_Q8_GROUP_BLOCKS - 1) / BN_Q8_GROUP_BLOCKS * BN_Q8_GROUP_BLOCKS;
+    return (padded - nb) * 8 <= nb;
+}
+
 int bn_kernel_q8_0_pack_alloc(bn_linear *w) {
     if (w->packed || w->type != BN_TYPE_Q8_0 || w->in % 32 != 0 || w->in > BN_Q8_ROWS_MAX_K ||
-        !has_q8_rows(bn_kernels_active()))
+        !q8_rows_worth_it(w) || !has_q8_rows(bn_kernels_active()))
         return 0;
     bn_q8_rows *p = bn_q8_rows_new(w);
     if (!p) return bn_last_error_status();

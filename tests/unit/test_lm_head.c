@@ -6,6 +6,7 @@
  * The head's int8-activation dot (Q8_0 x Q8_0, linear.h) of every kernel tier this CPU has
  * must agree with the scalar reference within 1e-5 of sum_b |d_w d_x isum_b|. */
 #include <stdint.h>
+#include <string.h>
 
 #include "bitnet.h"
 #include "cpu.h"
@@ -24,18 +25,22 @@ static char tmpdir[512];
 static const int32_t toks[] = {1, 17, 42, 299, 3, 150, 7, 7, 88, 200, 5, 260, 31, 64};
 #define N_TOKS ((int)(sizeof toks / sizeof toks[0]))
 
+/* hidden 256 (8 Q8_0 blocks per row: the head stays in Q8_0 blocks) unless the name starts
+ * with "wide" (512: 16 blocks, the head also gets the q8 rows layout on avx512 / amx). */
 static const char *gen(const char *name, const char *arch, uint32_t wtype, uint32_t etype, bool separate_head) {
     static char path[640];
     snprintf(path, sizeof path, "%s/test_lm_head_%s.gguf", tmpdir, name);
     bn_genmodel_params p;
     test_small_model_params(&p, arch, wtype, 5);
+    if (strncmp(name, "wide", 4) == 0) p.hidden = 512;
     p.etype = etype;
     p.output_weight = separate_head;
     return test_write_model(&p, path);
 }
 
-/* All-position logits [N_TOKS][vocab] of the model at path, with or without the q8 head. */
-static float *logits_of(const char *path, int q8, int64_t *n_vocab, char *head_type) {
+/* All-position logits [N_TOKS][vocab] of the model at path, with or without the q8 head,
+ * from one call (the head sees N_TOKS tokens) or one token per call (decode steps). */
+static float *logits_of(const char *path, int q8, bool one_by_one, int64_t *n_vocab, char *head_type) {
     bitnet_model_params mp = bitnet_model_default_params();
     mp.lm_head_q8 = q8;
     bitnet_model *m = NULL;
@@ -52,7 +57,10 @@ static float *logits_of(const char *path, int q8, int64_t *n_vocab, char *head_t
     sp.n_threads = 2;
     bitnet_session *s = NULL;
     float *out = malloc(sizeof(float) * (size_t)(N_TOKS * md.n_vocab));
-    if (!out || bitnet_session_create(m, &sp, &s) != 0 || bitnet_session_eval(s, toks, N_TOKS, out, 1) != 0) {
+    bool ok = out && bitnet_session_create(m, &sp, &s) == 0;
+    if (ok && !one_by_one) ok = bitnet_session_eval(s, toks, N_TOKS, out, 1) == 0;
+    for (int t = 0; ok && one_by_one && t < N_TOKS; t++) ok = bitnet_session_eval(s, toks + t, 1, out + (int64_t)t * md.n_vocab, 1) == 0;
+    if (!ok) {
         free(out);
         out = NULL;
     }
@@ -78,13 +86,13 @@ static double cosine(const float *a, const float *b, int64_t n) {
     return dot / sqrt(na * nb);
 }
 
-static void check_model(const char *name, const char *arch, uint32_t wtype, bool separate_head) {
+static void check_model(const char *name, const char *arch, uint32_t wtype, bool separate_head, bool one_by_one) {
     const char *path = gen(name, arch, wtype, BN_TYPE_F16, separate_head);
     CHECK(path != NULL);
     if (!path) return;
     int64_t nv = 0, nv8 = 0;
     char t16[16] = "", t8[16] = "";
-    float *ref = logits_of(path, 0, &nv, t16), *q8 = logits_of(path, 1, &nv8, t8);
+    float *ref = logits_of(path, 0, one_by_one, &nv, t16), *q8 = logits_of(path, 1, one_by_one, &nv8, t8);
     CHECK(ref && q8 && nv == nv8);
     CHECK_STR(t16, "f16");
     CHECK_STR(t8, "q8_0");
@@ -103,9 +111,14 @@ static void check_model(const char *name, const char *arch, uint32_t wtype, bool
     remove(path);
 }
 
-TEST(q8_head_matches_f16_tq2_0_bitnet) { check_model("tq2", "bitnet", BN_TYPE_TQ2_0, false); }
-TEST(q8_head_matches_f16_i2_s_b158) { check_model("i2s", "bitnet-b1.58", BN_TYPE_I2_S, false); }
-TEST(q8_head_matches_f16_separate_output) { check_model("sep", "bitnet-b1.58", BN_TYPE_TQ2_0, true); }
+TEST(q8_head_matches_f16_tq2_0_bitnet) { check_model("tq2", "bitnet", BN_TYPE_TQ2_0, false, false); }
+TEST(q8_head_matches_f16_i2_s_b158) { check_model("i2s", "bitnet-b1.58", BN_TYPE_I2_S, false, false); }
+TEST(q8_head_matches_f16_separate_output) { check_model("sep", "bitnet-b1.58", BN_TYPE_TQ2_0, true, false); }
+/* Decode steps on a model wide enough for the q8 rows layout (where the tier has it). */
+TEST(q8_head_matches_f16_decode_steps) {
+    check_model("wide_tied", "bitnet", BN_TYPE_TQ2_0, false, true);
+    check_model("wide_sep", "bitnet-b1.58", BN_TYPE_I2_S, true, true);
+}
 
 /* A Q8_0 embedding is already 8-bit: the option says it cannot apply instead of guessing. */
 TEST(q8_head_refuses_q8_0_head) {
@@ -121,9 +134,10 @@ TEST(q8_head_refuses_q8_0_head) {
     remove(path);
 }
 
-/* The head the model reads per token shrinks from 2 to 34/32 bytes per weight. */
-TEST(q8_head_read_bytes) {
-    const char *path = gen("bytes", "bitnet", BN_TYPE_TQ2_0, BN_TYPE_F16, false);
+/* The head the model reads per token shrinks from 2 to 34/32 bytes per weight (Q8_0 blocks)
+ * or to 544/512 bytes plus row padding (q8 rows). */
+static void check_read_bytes(const char *name) {
+    const char *path = gen(name, "bitnet", BN_TYPE_TQ2_0, BN_TYPE_F16, false);
     CHECK(path != NULL);
     if (!path) return;
     bn_model *m = NULL;
@@ -138,10 +152,18 @@ TEST(q8_head_read_bytes) {
     uint64_t groups = ((uint64_t)m->hp.n_embd / 32 + 15) / 16;
     uint64_t q8_bytes = m->output.packed ? (uint64_t)m->hp.n_vocab * ((groups * 544 + 63) / 64 * 64) : head / 32 * 34;
     CHECK_EQ_INT(before - after, head * 2 - q8_bytes);
-    CHECK(!m->output.packed || bn_cpu_active_tier() >= BN_TIER_AVX512);
     CHECK(m->lm_head_q8 && m->output.type == BN_TYPE_Q8_0 && m->tok_embd.type == BN_TYPE_F16);
+    /* 512 wide: packed exactly where the tier has the kernel; 256 wide: never (padding) */
+    bool wide = m->hp.n_embd == 512;
+    CHECK_MSG((m->output.packed != NULL) == (wide && bn_cpu_active_tier() >= BN_TIER_AVX512), "%s: packed %d", name,
+              m->output.packed != NULL);
     bn_model_free(m);
     remove(path);
+}
+
+TEST(q8_head_read_bytes) {
+    check_read_bytes("bytes");
+    check_read_bytes("wide_bytes");
 }
 
 /* Q8_0 weights [M][K] and Q8_0 activations of n tokens: tiers vs bn_linear_apply_rows_ref. */
@@ -248,6 +270,7 @@ snprintf(tmpdir, sizeof tmpdir, "%s", t && *t ? t : "/tmp");
 RUN(q8_head_matches_f16_tq2_0_bitnet);
 RUN(q8_head_matches_f16_i2_s_b158);
 RUN(q8_head_matches_f16_separate_output);
+RUN(q8_head_matches_f16_decode_steps);
 RUN(q8_head_refuses_q8_0_head);
 RUN(q8_head_read_bytes);
 RUN(q8_0_q8_0_kernels_match_reference);
