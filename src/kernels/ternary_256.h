@@ -5,6 +5,8 @@
  *   DOT4_PAIR(acc, c1, q1, c2, q2)   the same for two (codes, q) pairs
  *   SUM_I8(acc, q_s8)           acc (8 x int32) += sum of 4 int8 per lane
  *   KFN(name)                   the tier's function name for `name`
+ *   DOT_I16 (optional)          the dot step is pmaddubsw: the prefill's dec_dot then sums
+ *                               its results in int16 (bound there) instead of using DOT4
  * A tile's 16 rows are two halves: bytes [64p, 64p+32) hold rows 0..7, [64p+32, 64p+64)
  * rows 8..15; each 32-bit lane is one row. Codes c in {0,1,2} multiply the activations and
  * sum(q) is subtracted at the end (weights are c - 1). Bound: |sum c q| <= 256 K in int32. */
@@ -23,9 +25,14 @@ BN_INLINE __m256i bcast4(const int8_t *q) {
 }
 
 /* Full unrolling keeps the per-token partial sums in registers (gcc -O2 does not unroll these
- * loops by itself and would keep the arrays in memory). */
+ * loops by itself and would keep the arrays in memory). clang would unroll the token loops by
+ * 16 with a run-time count before nt becomes a constant (2-3x slower); unroll(full) waits. */
+#ifdef __clang__
+#define UNROLL _Pragma("clang loop unroll(full)")
+#else
 #define UNROLL _Pragma("GCC unroll 16")
-#define GROUP_MAX 4      /* tokens per register block: 16 YMM registers */
+#endif
+#define GROUP_MAX 4      /* tokens per register block: 4 x 2 int32 partials + decode */
 #define FOLD_CHUNKS 4096 /* chunks summed in partials before folding (bound below) */
 
 /* acc[t] (8 rows of one half, lane = row) += codes . q[t] over n_chunks chunks, for nt <=
@@ -75,6 +82,99 @@ BN_INLINE void tile_dot(const uint8_t *codes, const int8_t *const *q, int nt, in
     }
 }
 
+/* Prefill (DEC_MIN_TOKENS or more tokens, uniform scale): a tile's codes are decoded once per
+ * K block of KB_CHUNKS chunks into bytes (decode_codes) and reused by every token of the
+ * call, so the inner loop (dec_dot) is only loads and dot steps; sums per token and row go to
+ * an int32 array between blocks. */
+#define KB_CHUNKS 16 /* chunks per decoded K block: 16 KB of code bytes, L1-resident */
+
+/* Decoded block layout: dec[((c * 4 + p) * 4 + s) * 64 + 32 h + b] = field s (bits 2s..2s+1)
+ * of packed byte 64 p + 32 h + b of chunk c: for half h, a vector whose lane m holds row
+ * 8h + m's codes (0..2) for k = 16 s + 4 p .. +3, as tile_dot's f[s] but unscaled. */
+BN_INLINE void decode_codes(const uint8_t *codes, int64_t nc, uint8_t *dec) {
+    const __m256i m03 = _mm256_set1_epi8(0x03);
+    for (int64_t i = 0; i < nc * 8; i++) { /* i = 8 c + 2 p + h: 32 packed bytes */
+        __m256i v = _mm256_load_si256((const __m256i *)(codes + 32 * i));
+        uint8_t *d = dec + 256 * (i >> 1) + 32 * (i & 1);
+        /* the 16-bit shift pulls the next byte's bits into the top, the mask drops them */
+        UNROLL for (int s = 0; s < 4; s++) _mm256_store_si256((__m256i *)(d + 64 * s), _mm256_and_si256(_mm256_srli_epi16(v, 2 * s), m03));
+    }
+}
+
+#ifdef DOT_I16
+/* dec_dot with pmaddubsw (AVX2 has no u8 x s8 dot into int32): each pmaddubsw result goes
+ * into a per-token int16 sum with one vpaddw, and only every I16_CHUNKS chunks one vpmaddwd
+ * by ones widens the sums into acc. Per token and 128 MACs: 4 pmaddubsw + 4 vpaddw (vpaddw
+ * also runs on port 5; pmaddubsw and vpmaddwd only on ports 0/1 of Intel cores), where
+ * tile_dot's DOT4_PAIR needs 4 pmaddubsw + 2 vpmaddwd + 4 adds plus a share of the decode.
+ * int16 bound: codes c <= 2 (unscaled), q in [-128, 127], so one pmaddubsw pair
+ * c1 q1 + c2 q2 is in [-512, 508]; an int16 lane (one row, one pair position) receives
+ * 4 fields x 4 p = 16 pairs per chunk, 64 over I16_CHUNKS = 4 chunks: in [-32768, 32512],
+ * exact in int16 (-32768 is all codes 2 against all q = -128; vpaddw wraps but never needs
+ * to). Each widening adds two such lanes, at most 2^16, to an int32 lane. */
+#define I16_CHUNKS 4
+#define DEC_GROUP 8      /* tokens per register block: 8 int16 sums + codes, q, product */
+#define DEC_MIN_TOKENS 8 /* fewer: tile_dot (the decode buffer costs more than it saves) */
+/* An empty asm that "changes" v: gcc otherwise reassociates the vpaddw chain of a sum into
+ * trees, computing all products first and spilling them (slower than the old loop). */
+#define PIN(v) __asm__("" : "+x"(v))
+
+/* acc[t] (8 rows of one half, lane = row) += codes . q[t] over nc decoded chunks, for nt <=
+ * DEC_GROUP tokens (a constant after inlining); `dec` points at the half's first 32 bytes. */
+BN_INLINE void dec_dot(const uint8_t *dec, const int8_t *const *q, int nt, int64_t nc, __m256i *acc) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t c0 = 0; c0 < nc; c0 += I16_CHUNKS) {
+        int64_t c1 = c0 + I16_CHUNKS < nc ? c0 + I16_CHUNKS : nc;
+        __m256i s16[DEC_GROUP];
+        UNROLL for (int t = 0; t < nt; t++) s16[t] = _mm256_setzero_si256();
+        for (int64_t c = c0; c < c1; c++)
+            UNROLL for (int p = 0; p < 4; p++)
+                UNROLL for (int s = 0; s < 4; s++) {
+                    __m256i f = _mm256_load_si256((const __m256i *)(dec + 256 * (4 * c + p) + 64 * s));
+                    UNROLL for (int t = 0; t < nt; t++) {
+                        s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(f, bcast4(q[t] + c * BN_CHUNK_K + 16 * s + 4 * p)));
+                        PIN(s16[t]);
+                    }
+                }
+        UNROLL for (int t = 0; t < nt; t++) acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(s16[t], ones));
+    }
+}
+#else
+/* dec_dot with a dot step into int32 (DOT4, vpdpbusd): two partials per token (even and odd
+ * fields), so each chain has 2 dependent steps per 32 code bytes and 6 tokens give 12
+ * independent chains (the step's latency is ~5 cycles, two issue per cycle); 12 partials +
+ * codes + q fill the 16 YMM registers. One or two tokens: 4 partials each. Bound: a partial
+ * grows by <= 2 * 128 * 32 = 2^13 per chunk, < 2^17 over a K block. */
+#define DEC_GROUP 6
+#define DEC_MIN_TOKENS 12 /* fewer: tile_dot (the decode buffer costs more than it saves) */
+BN_INLINE void dec_dot(const uint8_t *dec, const int8_t *const *q, int nt, int64_t nc, __m256i *acc) {
+    const int np = nt <= 2 ? 4 : 2; /* partials per token; field s goes to partial s % np */
+    __m256i part[DEC_GROUP][4];
+    UNROLL for (int t = 0; t < nt; t++)
+        UNROLL for (int i = 0; i < np; i++) part[t][i] = _mm256_setzero_si256();
+    for (int64_t c = 0; c < nc; c++)
+        UNROLL for (int p = 0; p < 4; p++)
+            UNROLL for (int s = 0; s < 4; s++) {
+                __m256i f = _mm256_load_si256((const __m256i *)(dec + 256 * (4 * c + p) + 64 * s));
+                UNROLL for (int t = 0; t < nt; t++) part[t][s % np] = DOT4(part[t][s % np], f, bcast4(q[t] + c * BN_CHUNK_K + 16 * s + 4 * p));
+            }
+    UNROLL for (int t = 0; t < nt; t++)
+        UNROLL for (int i = 0; i < np; i++) acc[t] = _mm256_add_epi32(acc[t], part[t][i]);
+}
+#endif
+
+/* acc32[i][row] += the decoded K block [kb, kb + nc) . q for tokens t .. t + nt - 1. */
+BN_INLINE void dec_group(const bn_ternary_job *j, const uint8_t *dec, int64_t kb, int64_t nc, int t, int nt, int32_t (*acc32)[BN_TILE_ROWS]) {
+    const int8_t *q[DEC_GROUP];
+    for (int i = 0; i < nt; i++) q[i] = j->a->q + (int64_t)(t + i) * j->p->K + kb * BN_CHUNK_K;
+    for (int h = 0; h < 2; h++) {
+        __m256i acc[DEC_GROUP];
+        for (int i = 0; i < nt; i++) acc[i] = _mm256_loadu_si256((const __m256i *)(acc32[i] + 8 * h));
+        dec_dot(dec + 32 * h, q, nt, nc, acc);
+        for (int i = 0; i < nt; i++) _mm256_storeu_si256((__m256i *)(acc32[i] + 8 * h), acc[i]);
+    }
+}
+
 static int32_t sum_i8(const int8_t *q, int64_t n) { /* n a multiple of 32 */
     __m256i acc = _mm256_setzero_si256();
     for (int64_t k = 0; k < n; k += 32) acc = SUM_I8(acc, _mm256_loadu_si256((const __m256i *)(q + k)));
@@ -86,13 +186,29 @@ static int32_t sum_i8(const int8_t *q, int64_t n) { /* n a multiple of 32 */
 
 BN_INLINE __m256 isum_f(__m256i acc, int32_t sq) { return _mm256_cvtepi32_ps(_mm256_sub_epi32(acc, _mm256_set1_epi32(sq))); }
 
+/* bn_store_tile_rows for 16 values in two vectors; a tile inside [m0, m1) (all but at most
+ * two per call) is two vector stores (the byte loop there becomes a memcpy call per token). */
+BN_INLINE void store_tile(const bn_ternary_job *j, int64_t tile, int t, const __m256 v[2]) {
+    int64_t r0 = tile * BN_TILE_ROWS;
+    if (r0 >= j->m0 && r0 + BN_TILE_ROWS <= j->m1) {
+        float *yt = j->y + (int64_t)t * j->ldy + r0;
+        _mm256_storeu_ps(yt, v[0]);
+        _mm256_storeu_ps(yt + 8, v[1]);
+        return;
+    }
+    float f[BN_TILE_ROWS];
+    _mm256_storeu_ps(f, v[0]);
+    _mm256_storeu_ps(f + 8, v[1]);
+    bn_store_tile_rows(j, tile, t, f);
+}
+
 /* Uniform scale: y = (((float)acc / s_t) * S) * out_scale, as the reference. The two 8-row
  * halves of the tile are computed one after the other (registers). */
 BN_INLINE void uniform_group(const bn_ternary_job *j, int64_t tile, int t, int nt, const int32_t *sumq) {
     const bn_ternary_tiles *p = j->p;
     const uint8_t *codes = p->codes + (uint64_t)tile * (uint64_t)p->n_chunks * BN_CHUNK_BYTES;
     const int8_t *q[GROUP_MAX];
-    float v[GROUP_MAX][BN_TILE_ROWS];
+    __m256 v[GROUP_MAX][2];
     for (int i = 0; i < nt; i++) q[i] = j->a->q + (int64_t)(t + i) * p->K;
     const __m256 scale = _mm256_set1_ps(j->scale), out_scale = _mm256_set1_ps(j->out_scale);
     for (int h = 0; h < 2; h++) {
@@ -101,10 +217,10 @@ BN_INLINE void uniform_group(const bn_ternary_job *j, int64_t tile, int t, int n
         tile_dot(codes + 32 * h, q, nt, p->n_chunks, acc);
         for (int i = 0; i < nt; i++) {
             const __m256 s = _mm256_set1_ps(j->a->s[t + i]);
-            _mm256_storeu_ps(v[i] + 8 * h, _mm256_mul_ps(_mm256_mul_ps(_mm256_div_ps(isum_f(acc[i], sumq[i]), s), scale), out_scale));
+            v[i][h] = _mm256_mul_ps(_mm256_mul_ps(_mm256_div_ps(isum_f(acc[i], sumq[i]), s), scale), out_scale);
         }
     }
-    for (int i = 0; i < nt; i++) bn_store_tile_rows(j, tile, t + i, v[i]);
+    for (int i = 0; i < nt; i++) store_tile(j, tile, t + i, v[i]);
 }
 
 /* Per-256-block path for one token: non-uniform token mode or q8k mode (see ternary_avx512.c). */
@@ -130,17 +246,50 @@ static void blocked_token(const bn_ternary_job *j, int64_t tile, int t, bool q8k
             sum[h] = _mm256_add_ps(sum[h], _mm256_mul_ps(dw, isum_f(acc[h], sq)));
         }
     }
-    float v[BN_TILE_ROWS];
+    __m256 v[2];
     for (int h = 0; h < 2; h++) {
         __m256 r = q8k ? sum[h] : _mm256_div_ps(sum[h], _mm256_set1_ps(j->a->s[t]));
-        _mm256_storeu_ps(v + 8 * h, _mm256_mul_ps(r, _mm256_set1_ps(j->out_scale)));
+        v[h] = _mm256_mul_ps(r, _mm256_set1_ps(j->out_scale));
     }
-    bn_store_tile_rows(j, tile, t, v);
+    store_tile(j, tile, t, v);
 }
 
 static void blocked(const bn_ternary_job *j, bool q8k) {
     for (int64_t tile = j->m0 / BN_TILE_ROWS; tile * BN_TILE_ROWS < j->m1; tile++)
         for (int t = j->t0; t < j->t1; t++) blocked_token(j, tile, t, q8k);
+}
+
+/* Uniform scale, tokens [tb, te) of one tile: K blocks decoded once (dec, 32-byte aligned),
+ * int32 sums per token and row in acc32 (stack), then uniform_group's float epilogue. */
+static void prefill_tile(const bn_ternary_job *j, int64_t tile, int tb, int te, const int32_t *sumq, uint8_t *dec,
+                         int32_t (*acc32)[BN_TILE_ROWS]) {
+    const bn_ternary_tiles *p = j->p;
+    const uint8_t *codes = p->codes + (uint64_t)tile * (uint64_t)p->n_chunks * BN_CHUNK_BYTES;
+    memset(acc32, 0, (size_t)(te - tb) * sizeof *acc32);
+    for (int64_t kb = 0; kb < p->n_chunks; kb += KB_CHUNKS) {
+        int64_t nc = kb + KB_CHUNKS < p->n_chunks ? KB_CHUNKS : p->n_chunks - kb;
+        decode_codes(codes + kb * BN_CHUNK_BYTES, nc, dec);
+        for (int t = tb; t < te;) { /* groups of DEC_GROUP, then 4, 2, 1 */
+            int left = te - t, nt = left >= DEC_GROUP ? DEC_GROUP : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+            switch (nt) {
+            case DEC_GROUP: dec_group(j, dec, kb, nc, t, DEC_GROUP, acc32 + (t - tb)); break;
+            case 4: dec_group(j, dec, kb, nc, t, 4, acc32 + (t - tb)); break;
+            case 2: dec_group(j, dec, kb, nc, t, 2, acc32 + (t - tb)); break;
+            default: dec_group(j, dec, kb, nc, t, 1, acc32 + (t - tb)); break;
+            }
+            t += nt;
+        }
+    }
+    const __m256 scale = _mm256_set1_ps(j->scale), out_scale = _mm256_set1_ps(j->out_scale);
+    for (int t = tb; t < te; t++) {
+        const __m256 st = _mm256_set1_ps(j->a->s[t]);
+        __m256 v[2];
+        for (int h = 0; h < 2; h++) {
+            __m256i acc = _mm256_loadu_si256((const __m256i *)(acc32[t - tb] + 8 * h));
+            v[h] = _mm256_mul_ps(_mm256_mul_ps(_mm256_div_ps(isum_f(acc, sumq[t - tb]), st), scale), out_scale);
+        }
+        store_tile(j, tile, t, v);
+    }
 }
 
 static void KFN(token)(const bn_ternary_job *j) {
@@ -149,9 +298,15 @@ static void KFN(token)(const bn_ternary_job *j) {
         return;
     }
     int32_t sumq[TOKEN_BLOCK];
+    _Alignas(32) uint8_t dec[KB_CHUNKS * BN_CHUNK_BYTES * 4]; /* 16 KB */
+    int32_t acc32[TOKEN_BLOCK][BN_TILE_ROWS];                  /* 4 KB */
     for (int tb = j->t0; tb < j->t1; tb += TOKEN_BLOCK) {
         int te = tb + TOKEN_BLOCK < j->t1 ? tb + TOKEN_BLOCK : j->t1;
         for (int t = tb; t < te; t++) sumq[t - tb] = sum_i8(j->a->q + (int64_t)t * j->p->K, j->p->K);
+        if (te - tb >= DEC_MIN_TOKENS) {
+            for (int64_t tile = j->m0 / BN_TILE_ROWS; tile * BN_TILE_ROWS < j->m1; tile++) prefill_tile(j, tile, tb, te, sumq, dec, acc32);
+            continue;
+        }
         for (int64_t tile = j->m0 / BN_TILE_ROWS; tile * BN_TILE_ROWS < j->m1; tile++)
             for (int t = tb; t < te;) { /* groups of 4, then 2, 1: codes decoded once per group */
                 const int32_t *sq = sumq + (t - tb);

@@ -233,6 +233,33 @@ TEST(ternary_register_blocks) {
     }
 }
 
+/* The prefill path of the 256-bit tiers (8+ tokens on AVX2, 12+ on AVX-VNNI, uniform scale:
+ * codes decoded once per K block of 16 chunks, ternary_256.h) and the per-group path below
+ * it: K blocks cut short (K = 2560: 16 + 16 + 8 chunks, 4352: 4 x 16 + 4, 256: one block of
+ * 4), every group size (AVX2 8, AVX-VNNI 6, then 4, 2, 1: 15 = 8 + 4 + 2 + 1 = 6 + 6 + 2 + 1)
+ * and a 64-token block followed by a 2- or 3-token block (per-group path).
+ * Extremes: all codes 2 against q = -128 puts exactly -32768 in each of AVX2's int16 sums
+ * (64 pairs of -512 per 4 chunks) and all codes 2 against +127 puts 32512: the limits of
+ * its bound; all codes 0 against either gives 0 products. */
+TEST(ternary_prefill_decoded) {
+    const shape k_shapes[] = {{33, 2560}, {18, 4352}, {40, 256}};
+    const int ns[] = {3, 9, 13, 15, 66, 67};
+    const shape big = {17, 6912};
+    const int ext_ns[] = {8, 13, 15};
+    for (int tier = BN_TIER_AVX2; tier < BN_TIER_COUNT; tier++) {
+        const bn_kernel_table *k = bn_kernels_for_tier((bn_cpu_tier)tier);
+        if (!k) continue;
+        for (size_t si = 0; si < sizeof k_shapes / sizeof k_shapes[0]; si++)
+            for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+                if (ns[ni] > 15 && k_shapes[si].K > 256) continue; /* keep the ASan run short */
+                ternary_case(k, si == 1 ? BN_TYPE_TQ2_0 : BN_TYPE_I2_S, false, k_shapes[si], ns[ni], BN_ACT_TOKEN, RANDOM, 0);
+            }
+        for (size_t ni = 0; ni < sizeof ext_ns / sizeof ext_ns[0]; ni++)
+            for (int pat = ALL_PLUS; pat <= ALL_MINUS; pat++)
+                for (int ex = -1; ex <= 1; ex += 2) ternary_case(k, BN_TYPE_I2_S, false, big, ext_ns[ni], BN_ACT_TOKEN, (enum pattern)pat, ex);
+    }
+}
+
 TEST(float_weights_within_tolerance) {
     const uint32_t types[] = {BN_TYPE_F32, BN_TYPE_F16, BN_TYPE_BF16, BN_TYPE_Q8_0};
     const shape shapes[] = {{7, 33}, {19, 64}, {3, 1}, {40, 2560}, {5, 96}};
@@ -302,6 +329,7 @@ RUN(ternary_random_bit_exact);
 RUN(ternary_prefill_batches);
 RUN(ternary_extremes);
 RUN(ternary_register_blocks);
+RUN(ternary_prefill_decoded);
 RUN(float_weights_within_tolerance);
 RUN(declines_what_it_does_not_cover);
 RUN(packing_reports_bytes);
