@@ -76,7 +76,7 @@ BN_INLINE void dot_rows_q8_0_q8_0(const bn_block_q8_0 *const *rows, int nr, int6
     for (int64_t b = 0; b < nb; b++) {
         __m256i xq = _mm256_loadu_si256((const __m256i *)x[b].qs);
         float dx = _cvtsh_ss(x[b].d);
-#pragma GCC unroll 4
+BN_UNROLL
         for (int r = 0; r < nr; r++) acc[r] = q8_0_block(rows[r] + b, xq, dx, acc[r]);
     }
     for (int r = 0; r < nr; r++) out[r] = hsum8(acc[r]);
@@ -94,7 +94,8 @@ static void rows_q8_0_q8_0(const bn_linear *w, const bn_act *a, float *y, int64_
             float out[4];
             const bn_block_q8_0 *x = a->x_q8_0 + (int64_t)t * nb;
             if (nr == 4) dot_rows_q8_0_q8_0(rows, 4, nb, x, out); /* constant nr: unrolled */
-            else dot_rows_q8_0_q8_0(rows, nr, nb, x, out);
+            else /* the last rows one by one: every call has a constant row count */
+                for (int r = 0; r < nr; r++) dot_rows_q8_0_q8_0(rows + r, 1, nb, x, out + r);
             for (int r = 0; r < nr; r++) y[(int64_t)t * ldy + m + r] = out[r] * w->out_scale;
         }
     }

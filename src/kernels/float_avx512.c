@@ -130,7 +130,7 @@ BN_INLINE void dot_rows_q8_0_q8_0(const bn_block_q8_0 *const *rows, int nr, int6
         __m512 dx = scales_2blocks(x + b); /* shared by the nr rows */
         /* Unrolled so that acc[] stays in registers: rolled, gcc -O2 kept it on the stack and
          * the head ran at ~6 GB/s instead of the ~10 GB/s a core can read. */
-#pragma GCC unroll 4
+BN_UNROLL
         for (int r = 0; r < nr; r++) acc[r] = q8_0_2blocks(rows[r] + b, xq, dx, acc[r]);
     }
     for (int r = 0; r < nr; r++) out[r] = _mm512_reduce_add_ps(acc[r]) + (b < nb ? q8_0_1block(rows[r] + b, x + b) : 0.0f);
@@ -148,7 +148,8 @@ static void rows_q8_0_q8_0(const bn_linear *w, const bn_act *a, float *y, int64_
             float out[4];
             const bn_block_q8_0 *x = a->x_q8_0 + (int64_t)t * nb;
             if (nr == 4) dot_rows_q8_0_q8_0(rows, 4, nb, x, out);
-            else dot_rows_q8_0_q8_0(rows, nr, nb, x, out);
+            else /* the last rows one by one: every call has a constant row count */
+                for (int r = 0; r < nr; r++) dot_rows_q8_0_q8_0(rows + r, 1, nb, x, out + r);
             for (int r = 0; r < nr; r++) y[(int64_t)t * ldy + m + r] = out[r] * w->out_scale;
         }
     }
@@ -201,23 +202,23 @@ static void q8_token_reorder(const bn_block_q8_0 *x, int64_t nb, int64_t n_group
 BN_INLINE void q8_rows_dot(const bn_q8_rows *p, const uint8_t *row, int nr, const q8_token_x *t, float *out) {
     const uint64_t scales_at = (uint64_t)p->n_groups * BN_Q8_GROUP_BYTES;
     __m512 total[4];
-#pragma GCC unroll 4
+BN_UNROLL
     for (int r = 0; r < nr; r++) total[r] = _mm512_setzero_ps();
     for (int64_t g = 0; g < p->n_groups; g++) {
         __m512i acc[4];
         const uint8_t *codes = row + g * BN_Q8_GROUP_BYTES;
-#pragma GCC unroll 4
+BN_UNROLL
         for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_si512();
-#pragma GCC unroll 8
+BN_UNROLL
         for (int i = 0; i < 8; i++) {
             __m512i xq = _mm512_load_si512(t->q + g * BN_Q8_GROUP_BYTES + 64 * i);
-#pragma GCC unroll 4
+BN_UNROLL
             for (int r = 0; r < nr; r++)
                 acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_load_si512(codes + (uint64_t)r * p->row_stride + 64 * i), xq);
         }
         __m512i corr = _mm512_loadu_si512(t->corr + 16 * g);
         __m512 dx = _mm512_loadu_ps(t->d + 16 * g);
-#pragma GCC unroll 4
+BN_UNROLL
         for (int r = 0; r < nr; r++) {
             const uint8_t *sc = row + (uint64_t)r * p->row_stride + scales_at + 32 * g;
             __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sc));
@@ -225,7 +226,7 @@ BN_INLINE void q8_rows_dot(const bn_q8_rows *p, const uint8_t *row, int nr, cons
             total[r] = _mm512_fmadd_ps(part, dx, total[r]);
         }
     }
-#pragma GCC unroll 4
+BN_UNROLL
     for (int r = 0; r < nr; r++) out[r] = _mm512_reduce_add_ps(total[r]);
 }
 

@@ -24,14 +24,7 @@ BN_INLINE __m256i bcast4(const int8_t *q) {
     return _mm256_set1_epi32(v);
 }
 
-/* Full unrolling keeps the per-token partial sums in registers (gcc -O2 does not unroll these
- * loops by itself and would keep the arrays in memory). clang would unroll the token loops by
- * 16 with a run-time count before nt becomes a constant (2-3x slower); unroll(full) waits. */
-#ifdef __clang__
-#define UNROLL _Pragma("clang loop unroll(full)")
-#else
-#define UNROLL _Pragma("GCC unroll 16")
-#endif
+#define UNROLL BN_UNROLL /* kernel_impl.h: per-token partial sums stay in registers */
 #define GROUP_MAX 4      /* tokens per register block: 4 x 2 int32 partials + decode */
 #define FOLD_CHUNKS 4096 /* chunks summed in partials before folding (bound below) */
 

@@ -10,9 +10,7 @@
 
 #define BN_INLINE static inline __attribute__((always_inline))
 #define TOKEN_BLOCK 64   /* tokens whose activation sums are computed together */
-/* Full unrolling keeps the per-token partial sums in registers (gcc -O2 does not unroll these
- * loops by itself and would keep the arrays in memory). */
-#define UNROLL _Pragma("GCC unroll 16")
+#define UNROLL BN_UNROLL /* kernel_impl.h: per-token partial sums stay in registers */
 
 BN_INLINE __m512i bcast4(const int8_t *q) {
     int32_t v;
