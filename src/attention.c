@@ -5,11 +5,12 @@
 #include <math.h>
 #include <string.h>
 
-/* Scratch: per-row block scores [n_rows][16], then m, l, alpha per row; then K^T of one
- * block [head_dim][16] for the SIMD kernels. */
+/* Scratch: per-row block scores [n_rows][16], then m, l, alpha per row; then, for the SIMD
+ * kernels, K^T of one block [head_dim][16] and the rows' running outputs [n_rows][head_dim]
+ * (each part starting at a multiple of 16 floats). */
 uint64_t bn_attention_scratch_floats(int64_t n_rows, int64_t head_dim) {
-    uint64_t rows = (uint64_t)n_rows * (BN_ATTN_BLOCK + 3);
-    return ((rows + 15) & ~(uint64_t)15) + (uint64_t)head_dim * BN_ATTN_BLOCK;
+    uint64_t rows = (uint64_t)n_rows * (BN_ATTN_BLOCK + 3), kt = (uint64_t)head_dim * BN_ATTN_BLOCK;
+    return ((rows + 15) & ~(uint64_t)15) + ((kt + 15) & ~(uint64_t)15) + (uint64_t)n_rows * (uint64_t)head_dim;
 }
 
 /* One row, keys [p0, p0 + nv): the block step of attention.h, in scalar order. */

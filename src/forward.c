@@ -9,6 +9,7 @@
 
 #include "attention.h"
 #include "kernels/kernels.h"
+#include "rows.h"
 #include "util.h"
 
 struct bn_state {
@@ -21,7 +22,7 @@ struct bn_state {
     /* batch buffers, max_batch rows each */
     float *x;                      /* [B][n_embd] residual stream */
     float *h;                      /* [B][max_in] normalised input of a matmul */
-    float *q, *k, *v;              /* [B][q_dim], [B][kv_dim], [B][kv_dim] */
+    float *q;                      /* [B][q_dim] (K and V go straight into the cache) */
     float *attn;                   /* [B][q_dim] */
     float *proj;                   /* [B][n_embd] output of Wo / Wdown */
     float *gate, *up;              /* [B][n_ff] */
@@ -29,6 +30,7 @@ struct bn_state {
     bn_block_q8_0 *head_xq;        /* --lm-head q8: the head's input as Q8_0 blocks [B][n_embd/32], else NULL */
     /* per thread */
     bn_threadpool *pool;
+    const bn_rows_ops *rows;       /* row passes of the tier in use */
     int n_threads;
     void **row_tmp;
     float **scores;                /* attention scratch of one work item (attn_scratch_bytes) */
@@ -150,7 +152,7 @@ static int alloc_buffers(bn_state *s) {
     struct { float **dst; uint64_t n; const char *what; } bufs[] = {
         {&s->rope_cos, (uint64_t)s->n_ctx * half, "RoPE table"}, {&s->rope_sin, (uint64_t)s->n_ctx * half, "RoPE table"},
         {&s->x, B * (uint64_t)hp->n_embd, "residual"}, {&s->h, B * (uint64_t)s->max_in, "norm output"},
-        {&s->q, B * (uint64_t)s->q_dim, "Q"}, {&s->k, B * (uint64_t)s->kv_dim, "K"}, {&s->v, B * (uint64_t)s->kv_dim, "V"},
+        {&s->q, B * (uint64_t)s->q_dim, "Q"},
         {&s->attn, B * (uint64_t)s->q_dim, "attention output"}, {&s->proj, B * (uint64_t)hp->n_embd, "projection"},
         {&s->gate, B * (uint64_t)hp->n_ff, "FFN gate"}, {&s->up, B * (uint64_t)hp->n_ff, "FFN up"}};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
@@ -191,6 +193,7 @@ int bn_state_create(const bn_model *m, const bn_state_params *p, bn_state **out)
     s->max_in = m->hp.n_embd > s->q_dim ? m->hp.n_embd : s->q_dim;
     if (m->hp.n_ff > s->max_in) s->max_in = m->hp.n_ff;
     s->tracer = p->tracer;
+    s->rows = bn_rows_for_tier(bn_cpu_active_tier());
     const char *dbg = getenv("BITNET_DEBUG_LOGITS");
     s->debug_logits = dbg && !strcmp(dbg, "1");
     rc = alloc_buffers(s);
@@ -206,8 +209,8 @@ int bn_state_create(const bn_model *m, const bn_state_params *p, bn_state **out)
 void bn_state_free(bn_state *s) {
     if (!s) return;
     bn_threadpool_free(s->pool);
-    float **bufs[] = {&s->k_cache, &s->v_cache, &s->rope_cos, &s->rope_sin, &s->x, &s->h, &s->q, &s->k,
-                      &s->v, &s->attn, &s->proj, &s->gate, &s->up};
+    float **bufs[] = {&s->k_cache, &s->v_cache, &s->rope_cos, &s->rope_sin, &s->x, &s->h, &s->q,
+                      &s->attn, &s->proj, &s->gate, &s->up};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(*bufs[i]);
     free(s->act_scratch);
     free(s->head_xq);
@@ -238,91 +241,74 @@ void bn_state_set_tracer(bn_state *s, bn_tracer *t, int seq_id) {
     s->p.seq_id = seq_id;
 }
 
-/* ---- elementwise pieces ---- */
+/* ---- per-token row passes (rows.h) ---- */
 
-/* y = x / sqrt(mean(x^2) + eps) * g, the sum of squares in double. */
-static void rmsnorm(float *y, const float *x, const float *g, int64_t n, float eps) {
-    double s4[4] = {0.0, 0.0, 0.0, 0.0}; /* 4 chains in a fixed order: deterministic, 4x shorter */
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int j = 0; j < 4; j++) s4[j] += (double)x[i + j] * (double)x[i + j];
-    double ss = (s4[0] + s4[1]) + (s4[2] + s4[3]);
-    for (; i < n; i++) ss += (double)x[i] * (double)x[i];
-    float scale = 1.0f / sqrtf((float)(ss / (double)n) + eps);
-    for (i = 0; i < n; i++) y[i] = x[i] * scale * g[i];
+/* NEOX RoPE of one head vector at position pos: dimension i pairs with i + n_rot/2. */
+static void rope_head(const bn_state *s, float *x, int64_t pos) {
+    int64_t half = s->m->hp.n_rot / 2;
+    s->rows->rope(x, s->rope_cos + pos * half, s->rope_sin + pos * half, half);
 }
 
-static void rmsnorm_rows(float *y, const float *x, const float *g, int n_rows, int64_t n, float eps) {
-    for (int t = 0; t < n_rows; t++) rmsnorm(y + t * n, x + t * n, g, n, eps);
-}
+/* One pass over token rows between two products (rows.h): first x += d (ROWS_ADD) or
+ * x = act(x) * d (ROWS_ACT) when asked, then, when g is set, h = RMSNorm(x) * g and the
+ * quantization of h into `a` (the next product's input; NULL: none). Rows are independent:
+ * the threads take groups of BN_ROWS_GROUP tokens as they go. */
+typedef enum { ROWS_NORM, ROWS_ADD, ROWS_ACT } rows_pre;
 
-/* rmsnorm_rows with the rows spread over the pool (prefill); rows are independent. */
 typedef struct {
-    float *y;
-    const float *x, *g;
+    const bn_rows_ops *ops;
+    rows_pre pre;
+    bn_ffn_act act;
+    float *x;          /* [n_rows][n] */
+    const float *d;    /* [n_rows][n]: the addend or the FFN up rows */
+    float *h;          /* [n_rows][n] */
+    const float *g;    /* norm weights, or NULL: no norm */
+    bn_act *a;
     int n_rows;
     int64_t n;
     float eps;
-} norm_job;
+    bn_work work;      /* groups of BN_ROWS_GROUP rows, shared out dynamically */
+} rows_job;
 
-static void norm_job_run(void *ctx, int i, int n) {
-    const norm_job *j = ctx;
-    long long b, e;
-    bn_split_range(j->n_rows, i, n, 1, &b, &e);
-    if (b < e) rmsnorm_rows(j->y + b * j->n, j->x + b * j->n, j->g, (int)(e - b), j->n, j->eps);
-}
-
-static void rmsnorm_rows_par(bn_state *s, float *y, const float *x, const float *g, int n_rows, int64_t n, float eps) {
-    norm_job job = {y, x, g, n_rows, n, eps};
-    if (n_rows > 1) bn_threadpool_run(s->pool, norm_job_run, &job);
-    else rmsnorm_rows(y, x, g, n_rows, n, eps);
-}
-
-/* NEOX RoPE: in each head, dimension i pairs with i + n_rot/2. */
-static void rope(const bn_state *s, float *v, int n_rows, int64_t n_heads) {
-    const bn_hparams *hp = &s->m->hp;
-    int64_t half = hp->n_rot / 2, hd = hp->head_dim;
-    for (int t = 0; t < n_rows; t++) {
-        const float *c = s->rope_cos + (s->n_past + t) * half, *sn = s->rope_sin + (s->n_past + t) * half;
-        for (int64_t h = 0; h < n_heads; h++) {
-            float *x = v + (t * n_heads + h) * hd;
-            for (int64_t i = 0; i < half; i++) {
-                float x0 = x[i], x1 = x[i + half];
-                x[i] = x0 * c[i] - x1 * sn[i];
-                x[i + half] = x0 * sn[i] + x1 * c[i];
-            }
+static void rows_range(const rows_job *j, int b, int e) {
+    for (int t0 = b; t0 < e; t0 += BN_ROWS_GROUP) {
+        int nr = e - t0 < BN_ROWS_GROUP ? e - t0 : BN_ROWS_GROUP;
+        float *y[BN_ROWS_GROUP];
+        const float *x[BN_ROWS_GROUP];
+        for (int r = 0; r < nr; r++) {
+            int64_t off = (int64_t)(t0 + r) * j->n;
+            if (j->pre == ROWS_ADD) j->ops->add(j->x + off, j->d + off, j->n);
+            else if (j->pre == ROWS_ACT) j->ops->ffn_act(j->act, j->x + off, j->d + off, j->n);
+            x[r] = j->x + off;
+            y[r] = j->h + off;
         }
+        if (j->g) j->ops->norm(y, x, nr, j->g, j->n, j->eps, j->a, t0);
     }
 }
 
-static void ffn_activate(bn_ffn_act act, float *gate, const float *up, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        float g = gate[i];
-        float a = act == BN_FFN_SILU ? g / (1.0f + expf(-g)) : (g > 0.0f ? g * g : 0.0f);
-        gate[i] = a * up[i];
+static void rows_job_run(void *ctx, int i, int n) {
+    rows_job *j = ctx;
+    (void)i, (void)n;
+    for (long g; (g = bn_work_next(&j->work)) >= 0;) {
+        int b = (int)g * BN_ROWS_GROUP;
+        rows_range(j, b, b + BN_ROWS_GROUP < j->n_rows ? b + BN_ROWS_GROUP : j->n_rows);
     }
 }
 
-/* The activation on all threads (SiLU's expf over n x n_ff values was a one-thread share of
- * a prefill); elementwise, so the split changes nothing in the result. */
-typedef struct {
-    bn_ffn_act act;
-    float *gate;
-    const float *up;
-    int64_t n;
-} act_job;
-
-static void act_job_run(void *ctx, int i, int n) {
-    const act_job *job = ctx;
-    long long b, e;
-    bn_split_range(job->n, i, n, 16, &b, &e);
-    if (b < e) ffn_activate(job->act, job->gate + b, job->up + b, e - b);
+static void run_rows(bn_state *s, rows_job *j) {
+    j->ops = s->rows;
+    j->eps = s->m->hp.rms_eps;
+    bn_work_init(&j->work, (j->n_rows + BN_ROWS_GROUP - 1) / BN_ROWS_GROUP);
+    if (j->n_rows > 1) bn_threadpool_run(s->pool, rows_job_run, j);
+    else rows_range(j, 0, j->n_rows); /* one token: not worth a fork */
 }
 
-static void ffn_activate_parallel(bn_state *s, int64_t n) {
-    act_job job = {s->m->hp.ffn_act, s->gate, s->up, n};
-    if (n < 4096) ffn_activate(job.act, job.gate, job.up, n); /* one token: not worth a fork */
-    else bn_threadpool_run(s->pool, act_job_run, &job);
+/* h = RMSNorm(x) * g for n_rows rows on the calling thread, no quantization. */
+static void norm_rows(bn_state *s, float *h, const float *x, const float *g, int n_rows, int64_t n) {
+    rows_job j = {.pre = ROWS_NORM, .x = (float *)x, .h = h, .g = g, .n_rows = n_rows, .n = n};
+    j.ops = s->rows;
+    j.eps = s->m->hp.rms_eps;
+    rows_range(&j, 0, n_rows);
 }
 
 static void trace(bn_state *s, int layer, int stage, const float *data, int n_rows, int64_t dim) {
@@ -335,25 +321,33 @@ static void trace(bn_state *s, int layer, int stage, const float *data, int n_ro
 
 /* ---- parallel matmuls ---- */
 
+/* Y_j = X W_j^T for up to three matrices reading the same activations: their rows, cut into
+ * units of `unit` rows (a multiple of 32: whole 16-row tiles, pairs of them for AMX's 2 x 2
+ * blocks), are shared out dynamically (bn_work): every row's result is the same whichever
+ * thread computes it. */
 typedef struct {
     const bn_linear *w[3];
     float *y[3];
     int n_w;
+    int64_t unit;
+    long units[3];     /* units of matrix j */
     const bn_act *a;
     void **row_tmp;
+    bn_work work;
 } linear_job;
 
 static void linear_job_run(void *ctx, int i, int n) {
-    const linear_job *job = ctx;
-    for (int j = 0; j < job->n_w; j++) {
-        long long m0, m1;
-        bn_split_range(job->w[j]->out, i, n, bn_kernel_row_align(), &m0, &m1);
-        if (m0 < m1) bn_linear_apply_rows(job->w[j], job->a, job->y[j], job->w[j]->out, m0, m1, job->row_tmp[i]);
+    linear_job *job = ctx;
+    (void)n;
+    for (long u; (u = bn_work_next(&job->work)) >= 0;) {
+        int j = 0;
+        while (u >= job->units[j]) u -= job->units[j++];
+        const bn_linear *w = job->w[j];
+        int64_t m0 = u * job->unit, m1 = m0 + job->unit < w->out ? m0 + job->unit : w->out;
+        bn_linear_apply_rows(w, job->a, job->y[j], w->out, m0, m1, job->row_tmp[i]);
     }
 }
 
-/* Y_j = X W_j^T for up to three matrices reading the same input x [n][K] (one quantization,
- * one fork/join). mode applies to ternary matrices. */
 static void quant_job_run(void *ctx, int i, int n) {
     bn_act *a = ctx;
     long long b, e;
@@ -361,26 +355,42 @@ static void quant_job_run(void *ctx, int i, int n) {
     bn_act_quantize_tokens(a, (int)b, (int)e);
 }
 
-static int linear_multi(bn_state *s, const bn_linear *const *w, float *const *y, int n_w, const float *x, int n, bn_act_quant mode) {
-    bn_act a;
-    int rc = bn_act_setup(&a, w[0]->ternary ? mode : BN_ACT_NONE, x, n, w[0]->in, s->act_scratch);
-    if (rc) return rc;
-    if (n > 1) bn_threadpool_run(s->pool, quant_job_run, &a); /* prefill: tokens on all threads */
-    else bn_act_quantize_tokens(&a, 0, n);
-    /* --lm-head q8: int8 activations for the Q8_0 head (linear.h), so that its dot is VNNI
-     * integer work and the head streams at memory speed */
-    if (s->head_xq && w[0] == &s->m->output) bn_act_quantize_q8_0(&a, s->head_xq, 0, n);
-    linear_job job = {.n_w = n_w, .a = &a, .row_tmp = s->row_tmp};
+/* Y_j = X W_j^T for up to three matrices reading the same activations `a` (one fork/join). */
+static void gemm(bn_state *s, const bn_linear *const *w, float *const *y, int n_w, const bn_act *a) {
+    /* prefill: 64-row units (~20 us of AMX work at K = 2560); one token: 256 rows, so that
+     * a unit streams enough weights to amortize taking it */
+    linear_job job = {.n_w = n_w, .unit = a->n >= 16 ? 64 : 256, .a = a, .row_tmp = s->row_tmp};
+    long total = 0;
     for (int j = 0; j < n_w; j++) {
         job.w[j] = w[j];
         job.y[j] = y[j];
+        job.units[j] = (long)((w[j]->out + job.unit - 1) / job.unit);
+        total += job.units[j];
     }
+    bn_work_init(&job.work, total);
     bn_threadpool_run(s->pool, linear_job_run, &job);
-    return 0;
 }
 
-static int linear1(bn_state *s, const bn_linear *w, float *y, const float *x, int n) {
-    return linear_multi(s, &w, &y, 1, x, n, s->p.act_quant);
+/* Points `a` at the scratch for the input [n][w->in] of w in the state's numerics; the row
+ * pass before the product (rows_job) fills it. */
+static int act_for(bn_state *s, bn_act *a, const bn_linear *w, const float *x, int n) {
+    return bn_act_setup(a, w->ternary ? s->p.act_quant : BN_ACT_NONE, x, n, w->in, s->act_scratch);
+}
+
+/* The LM head: quantizes x [n][K] (float activations; the Q8_0 copy for --lm-head q8) and
+ * multiplies. */
+static int linear_head(bn_state *s, float *y, const float *x, int n) {
+    const bn_linear *w = &s->m->output;
+    bn_act a;
+    int rc = bn_act_setup(&a, BN_ACT_NONE, x, n, w->in, s->act_scratch);
+    if (rc) return rc;
+    if (n > 1) bn_threadpool_run(s->pool, quant_job_run, &a);
+    else bn_act_quantize_tokens(&a, 0, n);
+    /* --lm-head q8: int8 activations for the Q8_0 head (linear.h), so that its dot is VNNI
+     * integer work and the head streams at memory speed */
+    if (s->head_xq) bn_act_quantize_q8_0(&a, s->head_xq, 0, n);
+    gemm(s, &w, &y, 1, &a);
+    return 0;
 }
 
 /* ---- attention ---- */
@@ -388,6 +398,7 @@ static int linear1(bn_state *s, const bn_linear *w, float *y, const float *x, in
 typedef struct {
     bn_state *s;
     int layer, n;
+    bn_work work;
 } attn_job;
 
 /* Causal GQA attention for one work item: KV head g, tokens [t0, t1) of the batch, and the
@@ -405,6 +416,7 @@ static void attend_item(bn_state *s, int layer, int64_t g, int t0, int t1, float
     for (int64_t r = 0; r < n_rows; r++) {
         int t = t0 + (int)(r / group);
         int64_t off = (int64_t)t * s->q_dim + (g * group + r % group) * hd;
+        rope_head(s, s->q + off, s->n_past + t); /* each Q head vector belongs to one item */
         q[r] = s->q + off;
         out[r] = s->attn + off;
         pos[r] = s->n_past + t;
@@ -418,74 +430,92 @@ static void attend_item(bn_state *s, int layer, int64_t g, int t0, int t1, float
     bn_attention_run(&job);
 }
 
-/* Work items (KV head, block of ATTN_TOKENS tokens) are dealt round-robin: under the causal
- * mask later tokens cost more, so contiguous halves would give the last thread most of it. */
+/* Work items (KV head, block of ATTN_TOKENS tokens) are shared out dynamically, the last token
+ * blocks first: under the causal mask later tokens cost more, and taking the big items first
+ * leaves small ones to even out the end. */
 static void attn_job_run(void *ctx, int i, int n) {
-    const attn_job *job = ctx;
+    attn_job *job = ctx;
+    (void)n;
     int64_t n_kv = job->s->m->hp.n_head_kv;
     int bt = attn_tokens(&job->s->m->hp);
-    int64_t n_blocks = (job->n + bt - 1) / bt;
-    for (long long w = i; w < (long long)(n_blocks * n_kv); w += n) {
-        int t0 = (int)(w / n_kv) * bt, t1 = t0 + bt < job->n ? t0 + bt : job->n;
-        attend_item(job->s, job->layer, w % n_kv, t0, t1, job->s->scores[i]);
+    for (long w; (w = bn_work_next(&job->work)) >= 0;) {
+        long item = job->work.n - 1 - w;
+        int t0 = (int)(item / n_kv) * bt, t1 = t0 + bt < job->n ? t0 + bt : job->n;
+        attend_item(job->s, job->layer, item % n_kv, t0, t1, job->s->scores[i]);
     }
 }
 
 /* ---- the layer ---- */
 
-static int attention_block(bn_state *s, int l, int n) {
-    const bn_model *m = s->m;
-    const bn_layer *L = &m->layers[l];
-    const bn_hparams *hp = &m->hp;
-    rmsnorm_rows_par(s, s->h, s->x, L->attn_norm, n, hp->n_embd, hp->rms_eps);
-    trace(s, l, BN_TRACE_ATTN_NORM, s->h, n, hp->n_embd);
-    const bn_linear *qkv[3] = {&L->wq, &L->wk, &L->wv};
-    float *out[3] = {s->q, s->k, s->v};
-    int rc = linear_multi(s, qkv, out, 3, s->h, n, s->p.act_quant);
+/* Per layer: four row passes (rows_job), each feeding the product after it, and the
+ * attention. The residual add of the previous layer's FFN output is the first pass's
+ * (eval_chunk); the last layer's is done on its own. */
+
+/* Runs the row pass `j` (its x, h, g, pre set) with h quantized for w. */
+static int rows_then_act(bn_state *s, rows_job *j, const bn_linear *w, bn_act *a, int n) {
+    int rc = act_for(s, a, w, j->h, n);
     if (rc) return rc;
-    trace(s, l, BN_TRACE_Q_PROJ, s->q, n, s->q_dim);
-    trace(s, l, BN_TRACE_K_PROJ, s->k, n, s->kv_dim);
-    trace(s, l, BN_TRACE_V_PROJ, s->v, n, s->kv_dim);
-    rope(s, s->q, n, hp->n_head);
-    rope(s, s->k, n, hp->n_head_kv);
-    trace(s, l, BN_TRACE_Q_ROPE, s->q, n, s->q_dim);
-    trace(s, l, BN_TRACE_K_ROPE, s->k, n, s->kv_dim);
-    uint64_t row = (uint64_t)s->kv_dim * sizeof(float);
-    float *kc = s->k_cache + ((int64_t)l * s->n_ctx + s->n_past) * s->kv_dim;
-    float *vc = s->v_cache + ((int64_t)l * s->n_ctx + s->n_past) * s->kv_dim;
-    memcpy(kc, s->k, row * (uint64_t)n);
-    memcpy(vc, s->v, row * (uint64_t)n);
-    attn_job job = {s, l, n};
-    bn_threadpool_run(s->pool, attn_job_run, &job);
-    trace(s, l, BN_TRACE_ATTN, s->attn, n, s->q_dim);
-    rmsnorm_rows_par(s, s->h, s->attn, L->attn_sub_norm, n, s->q_dim, hp->rms_eps);
-    trace(s, l, BN_TRACE_ATTN_SUB_NORM, s->h, n, s->q_dim);
-    if ((rc = linear1(s, &L->wo, s->proj, s->h, n))) return rc;
-    trace(s, l, BN_TRACE_ATTN_OUT, s->proj, n, hp->n_embd);
-    for (int64_t i = 0; i < n * hp->n_embd; i++) s->x[i] += s->proj[i];
+    j->a = a;
+    j->n_rows = n;
+    run_rows(s, j);
     return 0;
 }
 
+/* x += proj (when add), h = RMSNorm(x, attn_norm), then Q, K, V (K and V straight into the
+ * cache), RoPE, the attention, its sub-norm and Wo into proj. */
+static int attention_block(bn_state *s, int l, int n, bool add) {
+    const bn_model *m = s->m;
+    const bn_layer *L = &m->layers[l];
+    const bn_hparams *hp = &m->hp;
+    bn_act a;
+    rows_job pre = {.pre = add ? ROWS_ADD : ROWS_NORM, .x = s->x, .d = s->proj, .h = s->h, .g = L->attn_norm, .n = hp->n_embd};
+    int rc = rows_then_act(s, &pre, &L->wq, &a, n);
+    if (rc) return rc;
+    if (add) trace(s, l - 1, BN_TRACE_LAYER_OUT, s->x, n, hp->n_embd);
+    trace(s, l, BN_TRACE_ATTN_NORM, s->h, n, hp->n_embd);
+    float *kc = s->k_cache + ((int64_t)l * s->n_ctx + s->n_past) * s->kv_dim;
+    float *vc = s->v_cache + ((int64_t)l * s->n_ctx + s->n_past) * s->kv_dim;
+    gemm(s, (const bn_linear *const[]){&L->wq, &L->wk, &L->wv}, (float *const[]){s->q, kc, vc}, 3, &a);
+    trace(s, l, BN_TRACE_Q_PROJ, s->q, n, s->q_dim);
+    trace(s, l, BN_TRACE_K_PROJ, kc, n, s->kv_dim);
+    trace(s, l, BN_TRACE_V_PROJ, vc, n, s->kv_dim);
+    for (int t = 0; t < n; t++) /* K here; Q inside the attention items, on all threads */
+        for (int64_t h = 0; h < hp->n_head_kv; h++) rope_head(s, kc + (t * hp->n_head_kv + h) * hp->head_dim, s->n_past + t);
+    attn_job job = {.s = s, .layer = l, .n = n};
+    int bt = attn_tokens(hp);
+    bn_work_init(&job.work, (long)((n + bt - 1) / bt * hp->n_head_kv));
+    bn_threadpool_run(s->pool, attn_job_run, &job);
+    trace(s, l, BN_TRACE_Q_ROPE, s->q, n, s->q_dim);
+    trace(s, l, BN_TRACE_K_ROPE, kc, n, s->kv_dim);
+    trace(s, l, BN_TRACE_ATTN, s->attn, n, s->q_dim);
+    rows_job sub = {.pre = ROWS_NORM, .x = s->attn, .h = s->h, .g = L->attn_sub_norm, .n = s->q_dim};
+    if ((rc = rows_then_act(s, &sub, &L->wo, &a, n))) return rc;
+    trace(s, l, BN_TRACE_ATTN_SUB_NORM, s->h, n, s->q_dim);
+    gemm(s, (const bn_linear *const[]){&L->wo}, (float *const[]){s->proj}, 1, &a);
+    trace(s, l, BN_TRACE_ATTN_OUT, s->proj, n, hp->n_embd);
+    return 0;
+}
+
+/* x += proj, h = RMSNorm(x, ffn_norm), gate and up, act(gate) * up, its sub-norm and Wdown
+ * into proj (added to x by the next pass). */
 static int ffn_block(bn_state *s, int l, int n) {
     const bn_model *m = s->m;
     const bn_layer *L = &m->layers[l];
     const bn_hparams *hp = &m->hp;
-    rmsnorm_rows_par(s, s->h, s->x, L->ffn_norm, n, hp->n_embd, hp->rms_eps);
-    trace(s, l, BN_TRACE_FFN_NORM, s->h, n, hp->n_embd);
-    const bn_linear *gu[2] = {&L->ffn_gate, &L->ffn_up};
-    float *out[2] = {s->gate, s->up};
-    int rc = linear_multi(s, gu, out, 2, s->h, n, s->p.act_quant);
+    bn_act a;
+    rows_job pre = {.pre = ROWS_ADD, .x = s->x, .d = s->proj, .h = s->h, .g = L->ffn_norm, .n = hp->n_embd};
+    int rc = rows_then_act(s, &pre, &L->ffn_gate, &a, n);
     if (rc) return rc;
+    trace(s, l, BN_TRACE_FFN_NORM, s->h, n, hp->n_embd);
+    gemm(s, (const bn_linear *const[]){&L->ffn_gate, &L->ffn_up}, (float *const[]){s->gate, s->up}, 2, &a);
     trace(s, l, BN_TRACE_FFN_GATE, s->gate, n, hp->n_ff);
     trace(s, l, BN_TRACE_FFN_UP, s->up, n, hp->n_ff);
-    ffn_activate_parallel(s, n * hp->n_ff);
+    rows_job act = {.pre = ROWS_ACT, .act = hp->ffn_act, .x = s->gate, .d = s->up, .h = s->h, .g = L->ffn_sub_norm, .n = hp->n_ff};
+    if ((rc = rows_then_act(s, &act, &L->ffn_down, &a, n))) return rc;
     trace(s, l, BN_TRACE_FFN_ACT, s->gate, n, hp->n_ff);
-    rmsnorm_rows_par(s, s->h, s->gate, L->ffn_sub_norm, n, hp->n_ff, hp->rms_eps);
     trace(s, l, BN_TRACE_FFN_SUB_NORM, s->h, n, hp->n_ff);
-    if ((rc = linear1(s, &L->ffn_down, s->proj, s->h, n))) return rc;
+    gemm(s, (const bn_linear *const[]){&L->ffn_down}, (float *const[]){s->proj}, 1, &a);
     trace(s, l, BN_TRACE_FFN_OUT, s->proj, n, hp->n_embd);
-    for (int64_t i = 0; i < n * hp->n_embd; i++) s->x[i] += s->proj[i];
-    trace(s, l, BN_TRACE_LAYER_OUT, s->x, n, hp->n_embd);
     return 0;
 }
 
@@ -529,7 +559,7 @@ static void debug_logits_check(bn_state *s, const float *normed_last, const floa
         const bn_layer *L = &m->layers[0];
         /* layer 0 input of the last row is its embedding: recompute attn_norm and Wq both ways */
         bn_linear_dequant_row(&m->tok_embd, s->debug_token, h);
-        rmsnorm(h, h, L->attn_norm, m->hp.n_embd, m->hp.rms_eps);
+        norm_rows(s, h, h, L->attn_norm, 1, m->hp.n_embd);
         bn_act a;
         if (bn_act_prepare(&a, L->wq.ternary ? s->p.act_quant : BN_ACT_NONE, h, 1, m->hp.n_embd, s->act_scratch) == 0) {
             bn_linear_apply_rows(&L->wq, &a, q, L->wq.out, 0, L->wq.out, s->row_tmp[0]);
@@ -549,15 +579,20 @@ static int eval_chunk(bn_state *s, const int32_t *tokens, int n, float *logits, 
     trace(s, -1, BN_TRACE_EMBED, s->x, n, hp->n_embd);
     int rc;
     for (int l = 0; l < hp->n_layer; l++)
-        if ((rc = attention_block(s, l, n)) || (rc = ffn_block(s, l, n))) return rc;
+        if ((rc = attention_block(s, l, n, l > 0)) || (rc = ffn_block(s, l, n))) return rc;
+    if (hp->n_layer > 0) { /* the last layer's residual add (the others are the next layer's first pass) */
+        rows_job last = {.pre = ROWS_ADD, .x = s->x, .d = s->proj, .n_rows = n, .n = hp->n_embd};
+        run_rows(s, &last);
+        trace(s, hp->n_layer - 1, BN_TRACE_LAYER_OUT, s->x, n, hp->n_embd);
+    }
     if (logits && first_logit < n) {
         int rows = n - first_logit;
         float *normed = s->h;
-        rmsnorm_rows(normed, s->x + first_logit * hp->n_embd, m->output_norm, rows, hp->n_embd, hp->rms_eps);
+        norm_rows(s, normed, s->x + first_logit * hp->n_embd, m->output_norm, rows, hp->n_embd);
         int64_t saved = s->n_past;
         s->n_past += first_logit; /* trace positions of the rows computed */
         trace(s, -1, BN_TRACE_OUTPUT_NORM, normed, rows, hp->n_embd);
-        rc = linear_multi(s, (const bn_linear *const[]){&m->output}, (float *const[]){logits}, 1, normed, rows, BN_ACT_NONE);
+        rc = linear_head(s, logits, normed, rows);
         if (!rc) trace(s, -1, BN_TRACE_LOGITS, logits, rows, hp->n_vocab);
         s->n_past = saved;
         if (!rc && s->debug_logits) {

@@ -12,6 +12,7 @@
 #define V_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define V_MUL(a, b) _mm512_mul_ps((a), (b))
 #define V_SUB(a, b) _mm512_sub_ps((a), (b))
+#define V_DIV(a, b) _mm512_div_ps((a), (b))
 #define V_HMAX(v) _mm512_reduce_max_ps(v)
 #define V_HSUM(v) _mm512_reduce_add_ps(v)
 #define V_EXP(v) exp16(v)

@@ -10,6 +10,7 @@
 #include "genmodel.h"
 #include "gguf.h"
 #include "model.h"
+#include "rows.h"
 #include "test.h"
 #include "test_models.h"
 #include "types.h"
@@ -131,6 +132,159 @@ TEST(batching_and_threads_identical) {
         }
         free(ref);
     }
+}
+
+/* A 48-token prompt (three 16-token tiles: the AMX kernel's 2 x 2 block and a lone token
+ * tile, plus the per-token paths) in one chunk on 2 threads, in chunks of 20 and token by
+ * token: bit-identical logits in token and q8k modes, for ReLU^2 and SiLU models. */
+TEST(long_prefill_identical) {
+    const char *paths[] = {gen("b158_long", "bitnet-b1.58", BN_TYPE_TQ2_0, NULL), gen("silu_long", "bitnet", BN_TYPE_I2_S, NULL)};
+    enum { N = 48 };
+    int32_t ids[N];
+    for (int i = 0; i < N; i++) ids[i] = (int32_t)((7 + 31 * i) % 300);
+    for (int pi = 0; pi < 2; pi++)
+        for (int mode = BN_ACT_TOKEN; mode <= BN_ACT_Q8K; mode++) {
+            bn_model *m = NULL;
+            CHECK(paths[pi] && bn_model_load(paths[pi], &m) == 0);
+            if (!m) continue;
+            int64_t v = m->hp.n_vocab;
+            float *out[3];
+            const int cfg[3][2] = {{2, N}, {2, 20}, {1, 1}}; /* threads, batch */
+            for (int c = 0; c < 3; c++) {
+                bn_state_params sp;
+                bn_state_default_params(&sp);
+                sp.n_ctx = 64;
+                sp.n_threads = cfg[c][0];
+                sp.max_batch = cfg[c][1];
+                sp.act_quant = (bn_act_quant)mode;
+                bn_state *s = NULL;
+                out[c] = malloc(sizeof(float) * (size_t)N * (size_t)v);
+                CHECK(bn_state_create(m, &sp, &s) == 0);
+                CHECK(s && bn_state_eval(s, ids, N, out[c], true) == 0);
+                bn_state_free(s);
+            }
+            CHECK_MSG(same_bits(out[0], out[1], (size_t)N * (size_t)v), "model %d mode %d: batch 48 vs 20", pi, mode);
+            CHECK_MSG(same_bits(out[0], out[2], (size_t)N * (size_t)v), "model %d mode %d: batch 48 vs 1", pi, mode);
+            for (int c = 0; c < 3; c++) free(out[c]);
+            bn_model_free(m);
+        }
+}
+
+/* ---- row passes (rows.h): the tier code against the portable reference ---- */
+
+static uint32_t rng_state = 12345;
+static float rnd(void) { /* uniform in [-1, 1) */
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return (float)(rng_state >> 8) / 8388608.0f - 1.0f;
+}
+
+/* Row contents: random of scale `mag`, or all equal, or with one huge value. */
+static void fill_row(float *x, int64_t n, int kind, float mag) {
+    for (int64_t i = 0; i < n; i++) x[i] = kind == 1 ? mag : rnd() * mag;
+    if (kind == 2) x[n / 2] = 3e4f;
+}
+
+static const int64_t row_lens[] = {1, 3, 4, 15, 16, 17, 34, 100, 128, 256, 2565};
+
+/* add and ReLU^2: bit-identical; SiLU: a polynomial exp, |diff| <= 4e-7 |x| + 1e-30. */
+TEST(rows_elementwise_match_portable) {
+    const bn_rows_ops *fast = bn_rows_for_tier(bn_cpu_best_tier()), *ref = &bn_rows_portable;
+    if (fast == ref) {
+        printf("# rows: no SIMD row passes on this CPU\n");
+        return;
+    }
+    for (size_t li = 0; li < sizeof row_lens / sizeof row_lens[0]; li++) {
+        int64_t n = row_lens[li];
+        float *g = malloc(sizeof(float) * (size_t)n), *u = malloc(sizeof(float) * (size_t)n);
+        float *a = malloc(sizeof(float) * (size_t)n), *b = malloc(sizeof(float) * (size_t)n);
+        for (int kind = 0; kind < 3; kind++)
+            for (int act = BN_FFN_SILU; act <= BN_FFN_RELU2; act++) {
+                fill_row(g, n, kind, kind == 1 ? -2.5f : 30.0f); /* SiLU over [-30, 30): exp overflow side too */
+                fill_row(u, n, 0, 2.0f);
+                if (n > 4) g[1] = -200.0f, g[2] = 200.0f, g[3] = 0.0f;
+                memcpy(a, g, sizeof(float) * (size_t)n);
+                memcpy(b, g, sizeof(float) * (size_t)n);
+                fast->ffn_act((bn_ffn_act)act, a, u, n);
+                ref->ffn_act((bn_ffn_act)act, b, u, n);
+                for (int64_t i = 0; i < n; i++) {
+                    double tol = act == BN_FFN_RELU2 ? 0.0 : 4e-7 * fabs((double)b[i]) + 1e-30;
+                    CHECK_MSG(fabs((double)a[i] - b[i]) <= tol, "act %d n %lld i %lld: %.9g vs %.9g (g %.9g)", act, (long long)n,
+                              (long long)i, a[i], b[i], g[i]);
+                }
+            }
+        fill_row(a, n, 0, 5.0f);
+        memcpy(b, a, sizeof(float) * (size_t)n);
+        fill_row(u, n, 0, 1e3f);
+        fast->add(a, u, n);
+        ref->add(b, u, n);
+        CHECK_MSG(same_bits(a, b, (size_t)n), "add n %lld", (long long)n);
+        if (n % 2 == 0) { /* RoPE: one head of n values, cos / sin tables of n / 2 */
+            fill_row(a, n, 0, 50.0f);
+            memcpy(b, a, sizeof(float) * (size_t)n);
+            fill_row(g, n / 2, 0, 1.0f);
+            fill_row(u, n / 2, 0, 1.0f);
+            fast->rope(a, g, u, n / 2);
+            ref->rope(b, g, u, n / 2);
+            CHECK_MSG(same_bits(a, b, (size_t)n), "rope n %lld", (long long)n);
+        }
+        free(g);
+        free(u);
+        free(a);
+        free(b);
+    }
+}
+
+/* RMS norm + quantization of 1..BN_ROWS_GROUP rows: bit-identical h, q, s (token mode) and
+ * q8k blocks, for random rows of very different scales, all-equal rows (every code 127 or
+ * -127), rows with one huge value (most codes 0) and all-zero rows (s from the 1e-5 floor). */
+TEST(rows_norm_match_portable) {
+    const bn_rows_ops *fast = bn_rows_for_tier(bn_cpu_best_tier()), *ref = &bn_rows_portable;
+    if (fast == ref) return;
+    const int64_t lens[] = {1, 17, 256, 2565, 6912};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+        for (int mode = BN_ACT_TOKEN; mode <= BN_ACT_NONE; mode++) {
+            int64_t n = lens[li];
+            if (mode == BN_ACT_Q8K && n % 256) continue;
+            int rows = BN_ROWS_GROUP + 3;
+            float *x = malloc(sizeof(float) * (size_t)(rows * n)), *g = malloc(sizeof(float) * (size_t)n);
+            float *h[2] = {malloc(sizeof(float) * (size_t)(rows * n)), malloc(sizeof(float) * (size_t)(rows * n))};
+            void *scr[2] = {aligned_alloc(64, (bn_act_scratch_bytes((bn_act_quant)mode, rows, n) + 127) / 64 * 64),
+                            aligned_alloc(64, (bn_act_scratch_bytes((bn_act_quant)mode, rows, n) + 127) / 64 * 64)};
+            fill_row(g, n, 0, 1.5f);
+            for (int r = 0; r < rows; r++) {
+                int kind = r % 4 == 3 ? 1 : r % 4;
+                fill_row(x + r * n, n, kind, r == 5 ? 0.0f : (kind == 1 ? (r & 8 ? -0.75f : 0.75f) : 1e-3f * (float)(1 << r)));
+            }
+            bn_act act[2];
+            for (int k = 0; k < 2; k++) {
+                const bn_rows_ops *ops = k ? ref : fast;
+                CHECK(bn_act_setup(&act[k], (bn_act_quant)mode, h[k], rows, n, scr[k]) == 0);
+                for (int t0 = 0; t0 < rows;) { /* groups of every size 1..BN_ROWS_GROUP */
+                    int nr = t0 == 0 ? BN_ROWS_GROUP : t0 == BN_ROWS_GROUP ? 1 : rows - t0;
+                    float *y[BN_ROWS_GROUP];
+                    const float *xs[BN_ROWS_GROUP];
+                    for (int r = 0; r < nr; r++) {
+                        y[r] = h[k] + (t0 + r) * n;
+                        xs[r] = x + (t0 + r) * n;
+                    }
+                    ops->norm(y, xs, nr, g, n, 1e-6f, &act[k], t0);
+                    t0 += nr;
+                }
+            }
+            CHECK_MSG(same_bits(h[0], h[1], (size_t)(rows * n)), "norm n %lld mode %d", (long long)n, mode);
+            if (mode == BN_ACT_TOKEN) {
+                CHECK_MSG(memcmp(act[0].q, act[1].q, (size_t)(rows * n)) == 0, "q n %lld", (long long)n);
+                CHECK_MSG(same_bits(act[0].s, act[1].s, (size_t)rows), "s n %lld", (long long)n);
+            } else if (mode == BN_ACT_Q8K) {
+                CHECK(memcmp(act[0].q8k, act[1].q8k, (size_t)(rows * (n / 256)) * sizeof(bn_block_q8_k)) == 0);
+            }
+            free(x);
+            free(g);
+            for (int k = 0; k < 2; k++) {
+                free(h[k]);
+                free(scr[k]);
+            }
+        }
 }
 
 /* Decoding one token at a time after a prefill reproduces the full prefill's logits. */
@@ -301,6 +455,9 @@ snprintf(tmpdir, sizeof tmpdir, "%s", t && *t ? t : "/tmp");
 RUN(ternary_formats_identical);
 RUN(float_formats_identical);
 RUN(batching_and_threads_identical);
+RUN(long_prefill_identical);
+RUN(rows_elementwise_match_portable);
+RUN(rows_norm_match_portable);
 RUN(incremental_decode_matches_prefill);
 RUN(context_overflow_and_bad_ids);
 RUN(transposed_embedding);

@@ -1,0 +1,150 @@
+/* rows_avx512: the per-token vector passes of rows.h at 16 lanes (avx512 and amx tiers).
+ * Everything but SiLU's exp is the portable code's arithmetic in the portable code's order,
+ * so the results are bit-identical (rows.h). Tails (n % 16) use masked loads and stores, so a
+ * value's arithmetic does not depend on its place in the row. */
+#include <immintrin.h>
+#include <math.h>
+
+#include "rows.h"
+
+static inline __mmask16 tail_mask(int64_t left) { return (__mmask16)((1u << left) - 1u); }
+
+void bn_rows_add_avx512(float *x, const float *d, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, _mm512_add_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(d + i)));
+    if (i < n) {
+        __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(x + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, d + i)));
+    }
+}
+
+static inline void rope16(float *x, const float *c, const float *s, int64_t half, int64_t i, __mmask16 m) {
+    __m512 x0 = _mm512_maskz_loadu_ps(m, x + i), x1 = _mm512_maskz_loadu_ps(m, x + half + i);
+    __m512 vc = _mm512_maskz_loadu_ps(m, c + i), vs = _mm512_maskz_loadu_ps(m, s + i);
+    _mm512_mask_storeu_ps(x + i, m, _mm512_sub_ps(_mm512_mul_ps(x0, vc), _mm512_mul_ps(x1, vs)));
+    _mm512_mask_storeu_ps(x + half + i, m, _mm512_add_ps(_mm512_mul_ps(x0, vs), _mm512_mul_ps(x1, vc)));
+}
+
+void bn_rows_rope_avx512(float *x, const float *c, const float *s, int64_t half) {
+    int64_t i = 0;
+    for (; i + 16 <= half; i += 16) rope16(x, c, s, half, i, 0xFFFF);
+    if (i < half) rope16(x, c, s, half, i, tail_mask(half - i));
+}
+
+/* exp(x), a few ulp (the polynomial of attention_avx512.c): x = n ln2 + r, |r| <= ln2 / 2,
+ * a degree-6 polynomial for exp(r), times 2^n by scalef, which gives +inf above ~88.7 and
+ * (sub)normal or zero results below -87.3 like expf. */
+static inline __m512 exp16(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* act(g) * u: SiLU g / (1 + exp(-g)), or ReLU^2 (g > 0 ? g * g : 0, NaN -> 0 as in C). */
+static inline __m512 act16(bn_ffn_act act, __m512 g, __m512 u) {
+    __m512 a;
+    if (act == BN_FFN_SILU)
+        a = _mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), g))));
+    else
+        a = _mm512_maskz_mul_ps(_mm512_cmp_ps_mask(g, _mm512_setzero_ps(), _CMP_GT_OQ), g, g);
+    return _mm512_mul_ps(a, u);
+}
+
+/* Inlined once per activation, so that the loop has no per-vector branch on `act`. */
+static inline __attribute__((always_inline)) void act_loop(bn_ffn_act act, float *gate, const float *up, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(gate + i, act16(act, _mm512_loadu_ps(gate + i), _mm512_loadu_ps(up + i)));
+    if (i < n) {
+        __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(gate + i, m, act16(act, _mm512_maskz_loadu_ps(m, gate + i), _mm512_maskz_loadu_ps(m, up + i)));
+    }
+}
+
+void bn_rows_ffn_act_avx512(bn_ffn_act act, float *gate, const float *up, int64_t n) {
+    if (act == BN_FFN_SILU) act_loop(BN_FFN_SILU, gate, up, n);
+    else act_loop(BN_FFN_RELU2, gate, up, n);
+}
+
+/* Sums of squares of nr <= BN_ROWS_GROUP rows in the order of rows.h: lane j of a row's
+ * 4-double accumulator is chain j. Always BN_ROWS_GROUP chains (missing rows repeat row 0 and
+ * are dropped) so that the loop is fully unrolled with the accumulators in registers; 8
+ * independent FMAs per step hide the add latency that bounds one row. */
+static void sumsq_rows(const float *const *x, int nr, int64_t n, double *ss) {
+    const float *p[BN_ROWS_GROUP];
+    __m256d acc[BN_ROWS_GROUP];
+    for (int r = 0; r < BN_ROWS_GROUP; r++) {
+        p[r] = x[r < nr ? r : 0];
+        acc[r] = _mm256_setzero_pd();
+    }
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        _Pragma("GCC unroll 8") for (int r = 0; r < BN_ROWS_GROUP; r++) {
+            __m256d v = _mm256_cvtps_pd(_mm_loadu_ps(p[r] + i));
+            acc[r] = _mm256_fmadd_pd(v, v, acc[r]); /* v * v is exact in double: same as mul + add */
+        }
+    for (int r = 0; r < nr; r++) {
+        double c[4];
+        _mm256_storeu_pd(c, acc[r]);
+        double s = (c[0] + c[1]) + (c[2] + c[3]);
+        for (int64_t k = i; k < n; k++) s += (double)p[r][k] * (double)p[r][k];
+        ss[r] = s;
+    }
+}
+
+/* y = (x * scale) * g; returns max |y| (NaN skipped, as the quantizer's `v > m ? v : m`:
+ * max_ps returns its second operand when either is NaN). */
+static float scale_row(float *y, const float *x, const float *g, int64_t n, float scale) {
+    const __m512 sc = _mm512_set1_ps(scale);
+    __m512 m = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), sc), _mm512_loadu_ps(g + i));
+        _mm512_storeu_ps(y + i, v);
+        m = _mm512_max_ps(_mm512_abs_ps(v), m);
+    }
+    if (i < n) {
+        __mmask16 k = tail_mask(n - i);
+        __m512 v = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), sc), _mm512_maskz_loadu_ps(k, g + i));
+        _mm512_mask_storeu_ps(y + i, k, v);
+        m = _mm512_max_ps(_mm512_abs_ps(v), m); /* masked-off lanes are 0 */
+    }
+    return _mm512_reduce_max_ps(m);
+}
+
+/* Token-mode quantization of y (linear.h) given amax = max |y|: s = 127 / max(amax, 1e-5),
+ * q = round half even (cvtps under the default rounding mode, as linear.c's 1.5 * 2^23 trick)
+ * saturated to int8 (|y * s| <= 127 up to one rounding, so saturation never changes a value
+ * the reference keeps). Returns s. */
+static float quant_row(const float *y, int64_t n, float amax, int8_t *q) {
+    float s = 127.0f / (amax > 1e-5f ? amax : 1e-5f);
+    const __m512 vs = _mm512_set1_ps(s);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm_storeu_si128((__m128i *)(q + i), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(y + i), vs))));
+    if (i < n) {
+        __mmask16 k = tail_mask(n - i);
+        _mm512_mask_cvtsepi32_storeu_epi8(q + i, k, _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, y + i), vs)));
+    }
+    return s;
+}
+
+void bn_rows_norm_avx512(float *const *y, const float *const *x, int nr, const float *g, int64_t n, float eps, bn_act *a, int t0) {
+    double ss[BN_ROWS_GROUP];
+    sumsq_rows(x, nr, n, ss);
+    for (int r = 0; r < nr; r++) {
+        float scale = 1.0f / sqrtf((float)(ss[r] / (double)n) + eps);
+        float amax = scale_row(y[r], x[r], g, n, scale);
+        int t = t0 + r;
+        if (a && a->mode == BN_ACT_TOKEN) a->s[t] = quant_row(y[r], n, amax, a->q + (int64_t)t * a->K);
+        else if (a) bn_act_quantize_tokens(a, t, t + 1);
+    }
+}
