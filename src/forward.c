@@ -537,6 +537,11 @@ static void compare_vectors(const float *a, const float *b, int64_t n, double *c
 /* Recomputes y = W x for one token with the scalar reference and float activations, into
  * `ref` [w->out], and logs its agreement with `fast` (what the run computed). */
 static void debug_compare_linear(bn_state *s, const char *what, const bn_linear *w, const float *x, const float *fast, float *ref) {
+    if (!w->data) { /* the --lm-head q8 head kept only in the kernels' layout */
+        fprintf(stderr, "bitnet debug-logits: %s (%s): no float reference (the 8-bit head is kept only in the kernels' layout)\n",
+                what, w->name);
+        return;
+    }
     bn_act a;
     bn_act_prepare(&a, BN_ACT_NONE, x, 1, w->in, NULL);
     bn_linear_apply_rows_ref(w, &a, ref, w->out, 0, w->out, s->row_tmp[0]);

@@ -258,6 +258,11 @@ void bn_linear_apply_rows_ref(const bn_linear *w, const bn_act *a, float *y, int
     float *d = (float *)((uint8_t *)row_tmp + align64((uint64_t)K));
     float *wf = (float *)((uint8_t *)d + align64((uint64_t)K / BN_QK_K * sizeof(float) + sizeof(float)));
     bn_act_quant mode = w->ternary ? a->mode : BN_ACT_NONE;
+    if (!w->data) { /* kept only in a kernel layout (kernels.h); callers check before: NaN, not a crash */
+        for (int tok = 0; tok < a->n; tok++)
+            for (int64_t m = m0; m < m1; m++) y[(int64_t)tok * ldy + m] = NAN;
+        return;
+    }
     if (w->type == BN_TYPE_Q8_0 && a->x_q8_0) {
         for (int64_t m = m0; m < m1; m++)
             for (int tok = 0; tok < a->n; tok++)

@@ -346,8 +346,10 @@ static int pack_all(bn_model *m) {
 typedef struct {
     const gguf_file *file;
     const bn_linear *src;
-    bn_linear *dst;          /* the Q8_0 head being built (its q8 rows too, when allocated) */
+    bn_linear *dst;          /* the Q8_0 head being built: its q8 rows, or its Q8_0 blocks */
+    uint8_t *q8_0;           /* the Q8_0 blocks [M][row_bytes] when not packed, else NULL */
     float **row;             /* [thread] K floats of scratch */
+    uint8_t **step;          /* packed: [thread] Q8_JOB_ROWS rows of Q8_0 blocks, else NULL */
 } q8_job;
 
 #define Q8_JOB_ROWS 1024 /* rows per step; the step's source pages are dropped after it */
@@ -356,15 +358,17 @@ static void q8_job_run(void *ctx, int i, int n) {
     const q8_job *job = ctx;
     const bn_type_traits *q8 = bn_type_get(BN_TYPE_Q8_0);
     const bn_linear *src = job->src;
+    uint64_t rb = job->dst->row_bytes;
     long long r0, r1;
     bn_split_range(src->out, i, n, 1, &r0, &r1);
     for (long long s0 = r0; s0 < r1; s0 += Q8_JOB_ROWS) {
         long long s1 = s0 + Q8_JOB_ROWS < r1 ? s0 + Q8_JOB_ROWS : r1;
+        uint8_t *blocks = job->step ? job->step[i] : job->q8_0 + (uint64_t)s0 * rb; /* row s0 first */
         for (long long r = s0; r < s1; r++) {
             bn_linear_dequant_row(src, r, job->row[i]);
-            q8->quantize(job->row[i], (uint64_t)src->in, (uint8_t *)job->dst->owned_data + (uint64_t)r * job->dst->row_bytes);
+            q8->quantize(job->row[i], (uint64_t)src->in, blocks + (uint64_t)(r - s0) * rb);
         }
-        bn_kernel_q8_0_pack_rows(job->dst, s0, s1);
+        if (job->step) bn_kernel_q8_0_pack_rows(job->dst, blocks, s0, s1);
         /* Those source rows were read once; a tied embedding is read a row per token from now
          * on, so its mapped pages need not stay resident (as for repacking): dropping them
          * step by step keeps the peak RSS near the file size instead of file + both copies. */
@@ -372,8 +376,9 @@ static void q8_job_run(void *ctx, int i, int n) {
     }
 }
 
-/* Quantizes rows in parallel (the 2B-4T head is 128256 x 2560: seconds on one thread), and
- * builds the kernels' layout for the decode step (kernels.h) in the same pass. */
+/* Quantizes rows in parallel (the 2B-4T head is 128256 x 2560: seconds on one thread). Where
+ * the tier has a kernel layout for it (kernels.h), the rows go straight into that layout and
+ * the Q8_0 blocks are not kept (w->data becomes NULL): 349 MB less for 2B-4T. */
 int bn_model_quantize_head_q8(bn_model *m) {
     bn_linear *w = &m->output;
     if (w->type != BN_TYPE_F16 && w->type != BN_TYPE_BF16 && w->type != BN_TYPE_F32)
@@ -386,24 +391,33 @@ int bn_model_quantize_head_q8(bn_model *m) {
     q.type = BN_TYPE_Q8_0;
     q.row_bytes = (uint64_t)(w->in / 32) * sizeof(bn_block_q8_0);
     q.packed = NULL;
-    uint8_t *q8_data = bn_malloc((size_t)(q.row_bytes * (uint64_t)w->out), "8-bit LM head");
-    q.owned_data = q8_data;
-    q.data = q8_data;
+    q.owned_data = NULL;
+    q.data = NULL;
     q8_job job = {.file = m->file, .src = w, .dst = &q};
-    job.row = bn_calloc((size_t)n_threads, sizeof *job.row, "LM head rows");
-    bool ok = q.data && job.row && bn_kernel_q8_0_pack_alloc(&q) == 0;
-    for (int i = 0; ok && i < n_threads; i++) ok = (job.row[i] = bn_malloc((size_t)w->in * sizeof(float), "LM head row")) != NULL;
+    int rc = bn_kernel_q8_0_pack_alloc(&q);
+    bool ok = rc == 0 && (job.row = bn_calloc((size_t)n_threads, sizeof *job.row, "LM head rows")) != NULL;
+    if (ok && q.packed) ok = (job.step = bn_calloc((size_t)n_threads, sizeof *job.step, "LM head steps")) != NULL;
+    else if (ok) ok = (job.q8_0 = bn_malloc((size_t)(q.row_bytes * (uint64_t)w->out), "8-bit LM head")) != NULL;
+    for (int i = 0; ok && i < n_threads; i++) {
+        ok = (job.row[i] = bn_malloc((size_t)w->in * sizeof(float), "LM head row")) != NULL;
+        if (ok && job.step) ok = (job.step[i] = bn_malloc((size_t)(q.row_bytes * Q8_JOB_ROWS), "LM head step")) != NULL;
+    }
     bn_threadpool *pool = ok && n_threads > 1 ? bn_threadpool_create(n_threads) : NULL;
     if (ok) bn_threadpool_run(pool, q8_job_run, &job); /* NULL pool: all rows on this thread */
     bn_threadpool_free(pool);
-    for (int i = 0; job.row && i < n_threads; i++) free(job.row[i]);
+    for (int i = 0; i < n_threads; i++) {
+        if (job.row) free(job.row[i]);
+        if (job.step) free(job.step[i]);
+    }
     free(job.row);
+    free(job.step);
     if (!ok) {
-        int rc = q.data ? bn_last_error_status() : BITNET_ERR_OUT_OF_MEMORY;
         bn_kernel_linear_unpack(&q);
-        free(q.owned_data);
+        free(job.q8_0);
         return rc ? rc : BITNET_ERR_OUT_OF_MEMORY;
     }
+    q.owned_data = job.q8_0;
+    q.data = job.q8_0;
     if (!m->tied_head) bn_linear_release(w);
     else bn_kernel_linear_unpack(w);
     *w = q;

@@ -79,13 +79,13 @@ int bn_kernel_q8_0_pack_alloc(bn_linear *w) {
     return 0;
 }
 
-void bn_kernel_q8_0_pack_rows(bn_linear *w, int64_t m0, int64_t m1) {
-    if (w->packed && w->type == BN_TYPE_Q8_0) bn_q8_rows_fill(w->packed, w, m0, m1);
+void bn_kernel_q8_0_pack_rows(bn_linear *w, const void *rows_q8_0, int64_t m0, int64_t m1) {
+    if (w->packed && w->type == BN_TYPE_Q8_0) bn_q8_rows_fill(w->packed, rows_q8_0, m0, m1);
 }
 
 int bn_kernel_linear_pack_q8_0(bn_linear *w) {
     int rc = bn_kernel_q8_0_pack_alloc(w);
-    if (!rc) bn_kernel_q8_0_pack_rows(w, 0, w->out);
+    if (!rc) bn_kernel_q8_0_pack_rows(w, w->data, 0, w->out);
     return rc;
 }
 
@@ -102,17 +102,18 @@ uint64_t bn_kernel_packed_bytes(const bn_linear *w) {
     return w->ternary ? ((const bn_ternary_tiles *)w->packed)->bytes : ((const bn_q8_rows *)w->packed)->bytes;
 }
 
-/* Float-type weights: the q8 rows kernel for one token of Q8_0 activations on a packed Q8_0
- * weight (the decode step of --lm-head q8), else the tier's float rows. */
+/* Float-type weights: the q8 rows kernel for Q8_0 activations on a packed Q8_0 weight (the
+ * --lm-head q8 head), else the tier's float rows. */
 static bool float_apply(const bn_kernel_table *k, const bn_linear *w, const bn_act *a, float *y, int64_t ldy,
                         int64_t m0, int64_t m1) {
     const bn_q8_rows *p = w->packed;
-    if (p && w->type == BN_TYPE_Q8_0 && a->x_q8_0 && a->n == 1 && has_q8_rows(k) && p->M == w->out && p->K == w->in) {
+    if (p && w->type == BN_TYPE_Q8_0 && a->x_q8_0 && has_q8_rows(k) && p->M == w->out && p->K == w->in) {
 #if defined(__x86_64__)
-        if (m0 < m1) bn_q8_rows_token_avx512(p, a->x_q8_0, w->out_scale, y, m0, m1);
+        if (m0 < m1 && a->n > 0) bn_q8_rows_avx512(p, a->x_q8_0, a->n, w->out_scale, y, ldy, m0, m1);
         return true;
 #endif
     }
+    if (!w->data) return false; /* kept only as q8 rows, and this table has no kernel for them */
     return k->float_rows && k->float_rows(w, a, y, ldy, m0, m1);
 }
 

@@ -230,18 +230,40 @@ BN_UNROLL
     for (int r = 0; r < nr; r++) out[r] = _mm512_reduce_add_ps(total[r]);
 }
 
-void bn_q8_rows_token_avx512(const bn_q8_rows *p, const bn_block_q8_0 *x, float out_scale, float *y, int64_t m0, int64_t m1) {
-    _Alignas(64) q8_token_x t;
-    q8_token_reorder(x, p->K / 32, p->n_groups, &t);
+/* Rows [m0, m1) of one token whose activations are already reordered. */
+static void q8_rows_token(const bn_q8_rows *p, const q8_token_x *t, float out_scale, float *y, int64_t m0, int64_t m1) {
     int64_t m = m0;
     float out[4];
     for (; m + 4 <= m1; m += 4) {
-        q8_rows_dot(p, p->data + (uint64_t)m * p->row_stride, 4, &t, out);
+        q8_rows_dot(p, p->data + (uint64_t)m * p->row_stride, 4, t, out);
         for (int r = 0; r < 4; r++) y[m + r] = out[r] * out_scale;
     }
     for (; m < m1; m++) {
-        q8_rows_dot(p, p->data + (uint64_t)m * p->row_stride, 1, &t, out);
+        q8_rows_dot(p, p->data + (uint64_t)m * p->row_stride, 1, t, out);
         y[m] = out[0] * out_scale;
+    }
+}
+
+/* Several tokens (all-position logits): rows in blocks that stay in L2 (64 x 2752 bytes for
+ * 2B-4T) while each token's reordered activations are rebuilt on the stack, so the weights
+ * are read from memory once per call instead of once per token. */
+#define Q8_ROWS_BLOCK 64
+
+void bn_q8_rows_avx512(const bn_q8_rows *p, const bn_block_q8_0 *x, int n, float out_scale, float *y, int64_t ldy,
+                       int64_t m0, int64_t m1) {
+    _Alignas(64) q8_token_x t;
+    int64_t nb = p->K / 32;
+    if (n == 1) {
+        q8_token_reorder(x, nb, p->n_groups, &t);
+        q8_rows_token(p, &t, out_scale, y, m0, m1);
+        return;
+    }
+    for (int64_t b0 = m0; b0 < m1; b0 += Q8_ROWS_BLOCK) {
+        int64_t b1 = b0 + Q8_ROWS_BLOCK < m1 ? b0 + Q8_ROWS_BLOCK : m1;
+        for (int i = 0; i < n; i++) {
+            q8_token_reorder(x + (int64_t)i * nb, nb, p->n_groups, &t);
+            q8_rows_token(p, &t, out_scale, y + (int64_t)i * ldy, b0, b1);
+        }
     }
 }
 

@@ -106,15 +106,17 @@ typedef struct bn_q8_rows {
 } bn_q8_rows;
 
 /* The q8 rows of a Q8_0 weight (pack.c; K % 32 == 0, K <= BN_Q8_ROWS_MAX_K): allocated
- * (new), rows [m0, m1) filled from w (fill, callable on disjoint ranges from several threads),
- * both at once (build), freed. */
+ * (new, from w's shape), rows [m0, m1) filled from their Q8_0 blocks `rows` (K/32 per row,
+ * starting with row m0; callable on disjoint ranges from several threads), both at once
+ * from w->data (build), freed. */
 bn_q8_rows *bn_q8_rows_new(const bn_linear *w);
-void bn_q8_rows_fill(bn_q8_rows *p, const bn_linear *w, int64_t m0, int64_t m1);
+void bn_q8_rows_fill(bn_q8_rows *p, const bn_block_q8_0 *rows, int64_t m0, int64_t m1);
 bn_q8_rows *bn_q8_rows_build(const bn_linear *w);
 void bn_q8_rows_free(bn_q8_rows *p);
-/* Rows [m0, m1) of one token with Q8_0 activations x (K/32 blocks), into y[m] * out_scale
- * (float_avx512.c). */
-void bn_q8_rows_token_avx512(const bn_q8_rows *p, const bn_block_q8_0 *x, float out_scale, float *y, int64_t m0, int64_t m1);
+/* Rows [m0, m1) of n tokens with Q8_0 activations x ([n][K/32] blocks), into
+ * y[t * ldy + m] * out_scale (float_avx512.c). */
+void bn_q8_rows_avx512(const bn_q8_rows *p, const bn_block_q8_0 *x, int n, float out_scale, float *y, int64_t ldy,
+                       int64_t m0, int64_t m1);
 
 /* Shared epilogue: writes the tile's 16 row values v[] for token t into y, keeping only rows
  * inside [m0, m1). */

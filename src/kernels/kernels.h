@@ -24,14 +24,17 @@
  * 0 (also when it chose not to pack) or a negative status with bn_error set. */
 int bn_kernel_linear_pack(bn_linear *w);
 /* Repacks a Q8_0 weight that will be applied to Q8_0 activations (the --lm-head q8 head)
- * into the q8 rows layout, when the tier in use has its kernel (avx512, amx); the Q8_0 data
- * stays (the kernels still use it for calls with several tokens). Same returns. */
+ * into the q8 rows layout, when the tier in use has its kernel (avx512, amx) and the row
+ * padding is small. The kernels then compute it from the q8 rows alone: the caller may free
+ * the Q8_0 data and set w->data = NULL (bn_kernel_linear_apply then never needs it; the
+ * scalar reference does). Same returns. */
 int bn_kernel_linear_pack_q8_0(bn_linear *w);
 /* The same in two steps, so that rows can be filled on several threads: alloc (sets
- * w->packed, or leaves it NULL when the tier has no kernel for it; same returns), then
- * pack_rows for disjoint ranges covering [0, M) (a no-op when nothing was allocated). */
+ * w->packed from w's shape, or leaves it NULL when it would not be used; same returns), then
+ * pack_rows of rows [m0, m1) from their Q8_0 blocks (rows_q8_0 holds row m0 first), for
+ * disjoint ranges covering [0, M) (a no-op when nothing was allocated). */
 int bn_kernel_q8_0_pack_alloc(bn_linear *w);
-void bn_kernel_q8_0_pack_rows(bn_linear *w, int64_t m0, int64_t m1);
+void bn_kernel_q8_0_pack_rows(bn_linear *w, const void *rows_q8_0, int64_t m0, int64_t m1);
 /* Frees w->packed (either kind). */
 void bn_kernel_linear_unpack(bn_linear *w);
 /* Bytes held by w->packed (0 when not packed). */

@@ -143,16 +143,17 @@ bn_q8_rows *bn_q8_rows_new(const bn_linear *w) {
     return p;
 }
 
-void bn_q8_rows_fill(bn_q8_rows *p, const bn_linear *w, int64_t m0, int64_t m1) {
+void bn_q8_rows_fill(bn_q8_rows *p, const bn_block_q8_0 *rows, int64_t m0, int64_t m1) {
+    int64_t nb = p->K / 32;
     for (int64_t m = m0; m < m1; m++) {
         uint8_t *dst = p->data + (uint64_t)m * p->row_stride;
         memset(dst, 0, p->row_stride);
-        pack_q8_row((const bn_block_q8_0 *)(w->data + (uint64_t)m * w->row_bytes), p->K / 32, p->n_groups, dst);
+        pack_q8_row(rows + (m - m0) * nb, nb, p->n_groups, dst);
     }
 }
 
 bn_q8_rows *bn_q8_rows_build(const bn_linear *w) {
     bn_q8_rows *p = bn_q8_rows_new(w);
-    if (p) bn_q8_rows_fill(p, w, 0, p->M);
+    if (p) bn_q8_rows_fill(p, (const bn_block_q8_0 *)w->data, 0, p->M);
     return p;
 }

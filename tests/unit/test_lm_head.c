@@ -118,6 +118,7 @@ TEST(q8_head_matches_f16_separate_output) { check_model("sep", "bitnet-b1.58", B
 TEST(q8_head_matches_f16_decode_steps) {
     check_model("wide_tied", "bitnet", BN_TYPE_TQ2_0, false, true);
     check_model("wide_sep", "bitnet-b1.58", BN_TYPE_I2_S, true, true);
+    check_model("wide_all", "bitnet", BN_TYPE_TQ2_0, false, false); /* all positions in one call */
 }
 
 /* A Q8_0 embedding is already 8-bit: the option says it cannot apply instead of guessing. */
@@ -227,6 +228,7 @@ TEST(q8_0_q8_0_kernels_match_reference) {
     check_q8_0_q8_0(9, 32, 1);    /* one block: a group of 15 padding blocks */
     check_q8_0_q8_0(6, 544, 1);   /* 17 blocks: a full group and a padded one */
     check_q8_0_q8_0(5, 8192, 1);  /* the largest K of the q8 rows layout */
+    check_q8_0_q8_0(150, 512, 3); /* several tokens over rows in more than one 64-row block */
 }
 
 /* Extreme codes through the q8 rows layout: weights all -128 or all 127, activations +-127,
