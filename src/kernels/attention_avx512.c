@@ -2,6 +2,8 @@
  * vector per 16-key block, 8 query rows per register tile. The loops are attention_simd.h. */
 #include <immintrin.h>
 
+#include "exp_avx512.h"
+
 #define V __m512
 #define VL 16
 #define TR 8
@@ -17,23 +19,9 @@
 #define V_HSUM(v) _mm512_reduce_add_ps(v)
 #define V_EXP(v) exp16(v)
 
-/* exp(x) for x <= 0 (softmax arguments), a few ulp: x = n ln2 + r, |r| <= ln2 / 2, a degree-6
- * polynomial for exp(r), times 2^n by scalef. Arguments below -87.3 give ~2^-126 (callers zero
- * the lanes they mask). */
-static inline __m512 exp16(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
+/* exp(x) (exp_avx512.h) for x <= 0 (softmax arguments). Arguments below -87.3 give ~2^-126
+ * (callers zero the lanes they mask). */
+static inline __m512 exp16(__m512 x) { return bn_exp16_poly(_mm512_max_ps(x, _mm512_set1_ps(-87.3f))); }
 
 /* kt[d][i] = k[i][d] for one full block of 16 keys (rows of k at `stride` floats), 16 dims at
  * a time: a 16 x 16 register transpose (pairs, then quads within 128-bit lanes, then the

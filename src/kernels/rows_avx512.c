@@ -5,6 +5,7 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "exp_avx512.h"
 #include "rows.h"
 
 static inline __mmask16 tail_mask(int64_t left) { return (__mmask16)((1u << left) - 1u); }
@@ -31,22 +32,10 @@ void bn_rows_rope_avx512(float *x, const float *c, const float *s, int64_t half)
     if (i < half) rope16(x, c, s, half, i, tail_mask(half - i));
 }
 
-/* exp(x), a few ulp (the polynomial of attention_avx512.c): x = n ln2 + r, |r| <= ln2 / 2,
- * a degree-6 polynomial for exp(r), times 2^n by scalef, which gives +inf above ~88.7 and
- * (sub)normal or zero results below -87.3 like expf. */
+/* exp(x) (exp_avx512.h) for any x: clamped to [-104, 89], so +inf above ~88.7 and (sub)normal
+ * or zero results below -87.3, like expf. */
 static inline __m512 exp16(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
+    return bn_exp16_poly(_mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f)));
 }
 
 /* act(g) * u: SiLU g / (1 + exp(-g)), or ReLU^2 (g > 0 ? g * g : 0, NaN -> 0 as in C). */
