@@ -133,7 +133,9 @@ typedef struct bitnet_model_params {
     const char *tokenizer_path;   /* vocabulary GGUF to use instead of the model's own; NULL */
     const char *tokenizer_pre;    /* "auto" (NULL), "default" or "llama3" (see README) */
     int lm_head_q8;               /* 1: quantize the LM head to Q8_0 at load (F32/F16/BF16 heads) */
-    void (*progress)(float fraction, void *user_data); /* called during load; may be NULL */
+    /* Called during load on the calling thread, may be NULL: 0 first, then increasing fractions
+     * while the weights are repacked, 1 when the model is ready. */
+    void (*progress)(float fraction, void *user_data);
     void *progress_user_data;
 } bitnet_model_params;
 

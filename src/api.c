@@ -65,7 +65,8 @@ BITNET_API int bitnet_model_open(const char *path, const bitnet_model_params *pa
     bitnet_model *model = bn_calloc(1, sizeof *model, "model handle");
     if (!model) return BITNET_ERR_OUT_OF_MEMORY;
     if (params->progress) params->progress(0.0f, params->progress_user_data);
-    int rc = bn_model_load(path, &model->m);
+    bn_progress progress = {params->progress, params->progress_user_data};
+    int rc = bn_model_load_progress(path, &progress, &model->m);
     if (!rc && params->lm_head_q8) rc = bn_model_quantize_head_q8(model->m);
     if (!rc) rc = load_tokenizer(model, params);
     if (rc) {

@@ -274,7 +274,9 @@ typedef struct {
     bn_linear **mats;
     int n_mats;
     atomic_int next;         /* next matrix to pack */
+    atomic_int done;         /* matrices packed so far */
     atomic_int failed;       /* first failing status (0: none) */
+    const bn_progress *progress; /* reported by thread 0 (the loading thread), or NULL */
 } pack_job;
 
 /* Once a mapped ternary weight is repacked, the kernels never read its file pages again (only
@@ -299,7 +301,6 @@ static void release_source_pages(const gguf_file *f, const bn_linear *w) {
 
 /* Each thread takes whole matrices in turn (210 of them for 2B-4T, so the split is even). */
 static void pack_job_run(void *ctx, int thread, int n_threads) {
-    (void)thread;
     (void)n_threads;
     pack_job *job = ctx;
     for (int i; (i = atomic_fetch_add(&job->next, 1)) < job->n_mats && !atomic_load(&job->failed);) {
@@ -310,11 +311,14 @@ static void pack_job_run(void *ctx, int thread, int n_threads) {
             return;
         }
         release_source_pages(job->file, job->mats[i]);
+        int done = atomic_fetch_add(&job->done, 1) + 1;
+        if (thread == 0 && job->progress && job->progress->fn) /* 5%..95%: repacking is most of a load */
+            job->progress->fn(0.05f + 0.9f * (float)done / (float)job->n_mats, job->progress->user);
     }
 }
 
 /* Repacks every layer matrix and the LM head for the kernels, on all CPUs. */
-static int pack_all(bn_model *m) {
+static int pack_all(bn_model *m, const bn_progress *progress) {
     double t0 = bn_time_now();
     int n = (int)m->hp.n_layer * 7 + 1;
     bn_linear **mats = bn_malloc((size_t)n * sizeof *mats, "matrix list");
@@ -326,8 +330,9 @@ static int pack_all(bn_model *m) {
         for (int i = 0; i < 7; i++) mats[k++] = lm[i];
     }
     mats[k++] = &m->output;
-    pack_job job = {.file = m->file, .mats = mats, .n_mats = k};
+    pack_job job = {.file = m->file, .mats = mats, .n_mats = k, .progress = progress};
     atomic_init(&job.next, 0);
+    atomic_init(&job.done, 0);
     atomic_init(&job.failed, 0);
     int n_threads = bn_cpu_count();
     bn_threadpool *pool = n_threads > 1 ? bn_threadpool_create(n_threads) : NULL;
@@ -440,7 +445,7 @@ uint64_t bn_model_token_read_bytes(const bn_model *m) {
     return total;
 }
 
-int bn_model_bind(gguf_file *f, bn_model **out) {
+static int bind_file(gguf_file *f, const bn_progress *progress, bn_model **out) {
     *out = NULL;
     double t0 = bn_time_now();
     bn_model *m = bn_calloc(1, sizeof *m, "model");
@@ -452,7 +457,7 @@ int bn_model_bind(gguf_file *f, bn_model **out) {
     int rc = bn_read_hparams(f, &m->hp);
     if (!rc) rc = bind_embeddings(m);
     if (!rc) rc = bind_layers(m);
-    if (!rc) rc = pack_all(m);
+    if (!rc) rc = pack_all(m, progress);
     if (rc) {
         bn_model_free(m);
         return rc;
@@ -463,13 +468,17 @@ int bn_model_bind(gguf_file *f, bn_model **out) {
     return 0;
 }
 
-int bn_model_load(const char *path, bn_model **out) {
+int bn_model_bind(gguf_file *f, bn_model **out) { return bind_file(f, NULL, out); }
+
+int bn_model_load_progress(const char *path, const bn_progress *progress, bn_model **out) {
     *out = NULL;
     if (!path) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "model path is NULL");
     gguf_file *f = gguf_open(path);
     if (!f) return bn_last_error_status() ? bn_last_error_status() : BITNET_ERR_LOAD_FAILED;
-    return bn_model_bind(f, out);
+    return bind_file(f, progress, out);
 }
+
+int bn_model_load(const char *path, bn_model **out) { return bn_model_load_progress(path, NULL, out); }
 
 void bn_model_free(bn_model *m) {
     if (!m) return;

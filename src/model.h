@@ -62,9 +62,17 @@ typedef struct bn_model {
     bool lm_head_q8;             /* output is an 8-bit (Q8_0) copy made at load */
 } bn_model;
 
+/* Load progress: fn(fraction, user) on the loading thread, fractions increasing in [0, 1),
+ * while the weights are repacked (most of a load). */
+typedef struct bn_progress {
+    void (*fn)(float fraction, void *user);
+    void *user;
+} bn_progress;
+
 /* Opens and binds `path`. Returns 0 and *out, or a negative status with bn_error set
- * ("<path>: <what>"). */
+ * ("<path>: <what>"). `progress` may be NULL. */
 int bn_model_load(const char *path, bn_model **out);
+int bn_model_load_progress(const char *path, const bn_progress *progress, bn_model **out);
 /* Binds an already opened file (takes ownership of f, also on failure). */
 int bn_model_bind(gguf_file *f, bn_model **out);
 void bn_model_free(bn_model *m); /* NULL ok */

@@ -1,5 +1,7 @@
 /* Tests of the core public API (include/bitnet.h: models, sessions, tokenization,
  * generation): contracts, error paths, and multi-turn sessions that keep their KV cache. */
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,34 @@ static bitnet_generate_params greedy(int max_tokens) {
     gp.sampling.temperature = 0.0f;
     gp.max_tokens = max_tokens;
     return gp;
+}
+
+/* Load progress: fractions from 0 to 1, never decreasing, all on the loading thread. */
+typedef struct progress_log {
+    float seen[256];
+    int n;
+    bool other_thread;
+    pthread_t caller;
+} progress_log;
+
+static void on_progress(float fraction, void *user) {
+    progress_log *log = user;
+    if (!pthread_equal(pthread_self(), log->caller)) log->other_thread = true;
+    if (log->n < 256) log->seen[log->n++] = fraction;
+}
+
+TEST(load_progress) {
+    progress_log log = {.caller = pthread_self()};
+    bitnet_model_params mp = bitnet_model_default_params();
+    mp.progress = on_progress;
+    mp.progress_user_data = &log;
+    bitnet_model *m = NULL;
+    CHECK_EQ_INT(bitnet_model_open(g_path, &mp, &m), 0);
+    CHECK(log.n >= 2 && !log.other_thread);
+    CHECK(log.n >= 2 && log.seen[0] == 0.0f && log.seen[log.n - 1] == 1.0f);
+    for (int i = 1; i < log.n; i++) CHECK_MSG(log.seen[i] >= log.seen[i - 1], "step %d: %g after %g", i, log.seen[i], log.seen[i - 1]);
+    printf("# load progress: %d reports\n", log.n);
+    bitnet_model_close(m);
 }
 
 TEST(open_and_describe) {
@@ -208,6 +238,7 @@ TEST(close_model) {
 TEST_MAIN_BEGIN("test_api")
 make_model();
 RUN(open_and_describe);
+RUN(load_progress);
 RUN(text);
 RUN(session_errors);
 RUN(generate_text_and_result);
