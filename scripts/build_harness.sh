@@ -28,6 +28,13 @@ if [ -f "$ROOT/src/trace.h" ] && [ -f "$BUILD/libbitnet.a" ] && nm "$BUILD/libbi
     TRACE_FLAGS=(-DBN_HAVE_TRACER -I"$ROOT/include" -I"$ROOT/src")
     TRACE_LIBS=("$BUILD/libbitnet.a" -lm -pthread)
     DEPS+=("$ROOT/src/trace.h" "$BUILD/libbitnet.a")
+    # A sanitizer build of the library (BITNET_BUILD=build-asan / build-tsan) needs the same
+    # runtime in the harness.
+    if nm "$BUILD/libbitnet.a" 2>/dev/null | grep ' U __asan_' >/dev/null; then
+        TRACE_LIBS+=(-fsanitize=address,undefined)
+    elif nm "$BUILD/libbitnet.a" 2>/dev/null | grep ' U __tsan_' >/dev/null; then
+        TRACE_LIBS+=(-fsanitize=thread)
+    fi
 fi
 
 stale=0
