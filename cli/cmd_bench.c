@@ -165,7 +165,7 @@ static int parse_bench_opt(int argc, char **argv, int *i, bench_opts *b) {
 typedef struct {
     stat3 prefill, decode;
     double ttft, load_s, bandwidth, gbps, pct;
-    uint64_t bytes_per_token, peak_rss, file_bytes;
+    uint64_t bytes_per_token, file_bytes_per_token, peak_rss, file_bytes;
     bitnet_session_desc sd;
     bitnet_model_desc md;
     double pack_s;
@@ -195,12 +195,12 @@ static void print_json(const bench_opts *b, const cli_model_opts *mo, const benc
     printf(",\"weight_type\":\"%s\",\"lm_head\":\"%s\",\"tier\":\"%s\",\"threads\":%d,\"p\":%lld,\"n\":%lld,\"reps\":%lld,"
            "\"prefill_tok_s\":%.3f,\"prefill_min\":%.3f,\"prefill_max\":%.3f,"
            "\"decode_tok_s\":%.3f,\"decode_min\":%.3f,\"decode_max\":%.3f,\"ttft_s\":%.5f,\"load_s\":%.3f,"
-           "\"pack_s\":%.3f,\"packed_bytes\":%llu,\"bytes_per_token\":%llu,\"gbps\":%.3f,\"read_bandwidth_gbps\":%.3f,"
+           "\"pack_s\":%.3f,\"packed_bytes\":%llu,\"bytes_per_token\":%llu,\"file_bytes_per_token\":%llu,\"gbps\":%.3f,\"read_bandwidth_gbps\":%.3f,"
            "\"bandwidth_pct\":%.2f,\"peak_rss_bytes\":%llu,\"file_bytes\":%llu,\"kv_cache_bytes\":%llu}\n",
            r->md.weight_type, mo->lm_head_q8 ? "q8_0" : r->md.lm_head_type, r->sd.kernel_tier, r->sd.n_threads, b->p, b->n,
            b->reps, r->prefill.med, r->prefill.min, r->prefill.max, r->decode.med, r->decode.min, r->decode.max, r->ttft,
-           r->load_s, r->pack_s, (unsigned long long)r->packed_bytes, (unsigned long long)r->bytes_per_token, r->gbps,
-           r->bandwidth, r->pct, (unsigned long long)r->peak_rss, (unsigned long long)r->file_bytes,
+           r->load_s, r->pack_s, (unsigned long long)r->packed_bytes, (unsigned long long)r->bytes_per_token,
+           (unsigned long long)r->file_bytes_per_token, r->gbps, r->bandwidth, r->pct, (unsigned long long)r->peak_rss, (unsigned long long)r->file_bytes,
            (unsigned long long)r->sd.kv_cache_bytes);
 }
 
@@ -226,6 +226,7 @@ static int measure(bitnet_model *m, bitnet_session *s, const bench_opts *b, benc
         r->ttft = summarize(ttft, reps).med;
         const bn_model *bm = m->m;
         r->bytes_per_token = bn_model_token_read_bytes(bm);
+        r->file_bytes_per_token = bn_model_token_file_bytes(bm);
         r->pack_s = bm->pack_seconds;
         r->packed_bytes = bm->packed_bytes;
         r->gbps = (double)r->bytes_per_token * r->decode.med / 1e9;

@@ -435,15 +435,21 @@ static uint64_t linear_read_bytes(const bn_linear *w) {
     return packed ? packed : w->row_bytes * (uint64_t)w->out;
 }
 
-uint64_t bn_model_token_read_bytes(const bn_model *m) {
-    uint64_t total = linear_read_bytes(&m->output) + m->tok_embd.row_bytes;
+static uint64_t file_layout_bytes(const bn_linear *w) { return w->row_bytes * (uint64_t)w->out; }
+
+static uint64_t token_bytes(const bn_model *m, uint64_t (*bytes_of)(const bn_linear *)) {
+    uint64_t total = bytes_of(&m->output) + m->tok_embd.row_bytes;
     for (int l = 0; l < m->hp.n_layer; l++) {
         const bn_layer *L = &m->layers[l];
         const bn_linear *mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->ffn_gate, &L->ffn_up, &L->ffn_down};
-        for (int i = 0; i < 7; i++) total += linear_read_bytes(mats[i]);
+        for (int i = 0; i < 7; i++) total += bytes_of(mats[i]);
     }
     return total;
 }
+
+uint64_t bn_model_token_read_bytes(const bn_model *m) { return token_bytes(m, linear_read_bytes); }
+
+uint64_t bn_model_token_file_bytes(const bn_model *m) { return token_bytes(m, file_layout_bytes); }
 
 static int bind_file(gguf_file *f, const bn_progress *progress, bn_model **out) {
     *out = NULL;

@@ -85,6 +85,9 @@ int bn_model_quantize_head_q8(bn_model *m);
 /* Bytes of weights one generated token reads: every layer matrix (its repacked tiles when
  * packed, else its tensor bytes), the LM head, and one embedding row. */
 uint64_t bn_model_token_read_bytes(const bn_model *m);
+/* The same matrices at their size in the file (the bytes an engine that reads the file's
+ * layout in place, like llama.cpp, reads per token for the same head). */
+uint64_t bn_model_token_file_bytes(const bn_model *m);
 
 /* True when the architecture string is one this engine runs. */
 bool bn_arch_supported(const char *arch);

@@ -33,6 +33,8 @@ assert j["prefill_min"] <= j["prefill_tok_s"] <= j["prefill_max"] and j["prefill
 assert j["decode_min"] <= j["decode_tok_s"] <= j["decode_max"] and j["decode_tok_s"] > 0
 assert j["tier"] in ("scalar","avx2","avxvnni","avx512","amx")
 assert j["bytes_per_token"] > 300 * 256 * 2          # at least the F16 head
+# the file layout: TQ2_0 blocks of 66 bytes per 256 weights vs 64 in the packed tiles
+assert j["file_bytes_per_token"] > j["bytes_per_token"], (j["file_bytes_per_token"], j["bytes_per_token"])
 assert abs(j["gbps"] - j["bytes_per_token"] * j["decode_tok_s"] / 1e9) < 1e-3 * max(1, j["gbps"])
 assert j["read_bandwidth_gbps"] > 0 and j["bandwidth_pct"] > 0
 assert 0 < j["ttft_s"] < 60 and j["peak_rss_bytes"] > 0'
