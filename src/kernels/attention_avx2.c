@@ -47,6 +47,13 @@ static inline __m256 exp8(__m256 x) {
 #define V_HMAX(v) hmax8(v)
 #define V_HSUM(v) hsum8(v)
 #define V_EXP(v) exp8(v)
+#define V_KEEP(v, n, fill) keep8((v), (n), (fill))
+
+/* v in lanes [0, n) of 8, fill in the others (any n). */
+static inline __m256 keep8(__m256 v, int n, __m256 fill) {
+    __m256i in = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    return _mm256_blendv_ps(fill, v, _mm256_castsi256_ps(in));
+}
 
 #include "attention_simd.h"
 

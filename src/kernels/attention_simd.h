@@ -4,16 +4,25 @@
  *   V, VL                  vector type and lanes (16 % VL == 0)
  *   V_ZERO() V_LOAD(p) V_STORE(p, v) V_SET1(x) V_FMA(a, b, c) = a * b + c  V_MUL(a, b)
  *   V_SUB(a, b) V_HMAX(v) V_HSUM(v) V_EXP(v)
+ *   V_KEEP(v, n, fill)     v in lanes < n, fill in lanes >= n (any int n)
  * and optionally V_DIV(a, b) (a / b per lane, used for the final 1 / l scaling).
  *   TR                     query rows per register tile (TR * 16 / VL accumulators)
  * and may define ATTN_TRANSPOSE_FULL(k, stride, head_dim, kt), a vector transpose of a full
- * block of 16 keys (16 % VL, head_dim % 16 == 0 hold there), used instead of the scalar copy.
+ * block of 16 keys (16 % VL, head_dim % 16 == 0 hold there), used instead of the scalar copy,
+ * ATTN_PAIR_BLOCKS (where 2 * TR * 16 / VL accumulators fit the register file): the scores
+ * of two key blocks in one pass, so each q broadcast feeds two FMAs and the tile has twice the
+ * independent FMA chains (one block's 8 chains were FMA-latency bound), and V_EXP1(x) (scalar
+ * exp for alpha, else expf) with ATTN_SUM_IN_KEY_ORDER (block sums in key order, else by
+ * V_HSUM), which attention_avx512.c uses so this row path gives the bits of its group path.
  *
  * Shapes per key block (16 keys at p0): kt = K^T [head_dim][16] (transposed once per block
- * and shared by every row of the job), sc[r][16] the row's scores then weights. Scores: each
- * lane (key) accumulates q[d] * k[d] over d in order with FMA, TR rows at a time (TR * 16/VL
- * independent chains, one K^T load shared by TR rows). Values: per VL-wide slice of head_dim,
- * TR rows accumulate e_j * v_j over the keys in order, one V load shared by TR rows. Each
+ * and shared by every row of the job), sc[r][0..15] the row's scores then weights (rows
+ * ATTN_SC_STRIDE floats apart: with ATTN_PAIR_BLOCKS, the next block's scores follow at
+ * sc[r][16..31]). Scores: each lane (key) accumulates q[d] * k[d] over d in order with FMA, TR
+ * rows at a time (TR * 16/VL chains per block, one K^T load shared by TR rows); pairing blocks
+ * changes no lane's operations. Values: per VL-wide slice of head_dim (two slices per pass, so
+ * each e broadcast feeds two FMAs), TR rows accumulate e_j * v_j over the keys in order, one V
+ * load shared by TR rows (the AVX-512 group path reuses this with its weight layout). Each
  * row's operations depend only on its own q and pos, so results do not depend on the row set
  * (attention.h); lanes past a row's last key are skipped, never added as zeros. */
 #include <math.h>
@@ -22,6 +31,14 @@
 #include "attention.h"
 
 #define NVB (BN_ATTN_BLOCK / VL)
+/* Score row stride in the scratch: room for a pair of blocks (attention.c sizes the scratch
+ * with the same 2 * BN_ATTN_BLOCK). */
+#define ATTN_SC_STRIDE (2 * BN_ATTN_BLOCK)
+#ifdef ATTN_PAIR_BLOCKS
+#define ATTN_NB_MAX 2
+#else
+#define ATTN_NB_MAX 1
+#endif
 #define ATTN_INLINE static inline __attribute__((always_inline))
 /* Fully unrolled row / vector loops keep the accumulators in registers (nr is a constant in
  * every instance, see tiles_scores). */
@@ -43,106 +60,157 @@ static void transpose_block(const bn_attn_job *j, int64_t p0, int nv, float *kt)
     }
 }
 
-/* sc[r][0..15] = scale * dot(q[r0 + r], keys) for nr (<= TR) rows. */
-ATTN_INLINE void scores_tile(const float *kt, const float *const *q, int64_t hd, int nr, float scale, float *sc) {
-    V acc[TR][NVB];
+/* sc[r][16 b + i] = scale * dot(q[r0 + r], key i of block b) for nr (<= TR) rows and nb
+ * (<= ATTN_NB_MAX) blocks, block b's K^T at kt + b * hd * 16. */
+ATTN_INLINE void scores_tile(const float *kt, const float *const *q, int64_t hd, int nr, int nb, float scale, float *sc) {
+    V acc[TR][ATTN_NB_MAX][NVB];
     const float *qr[TR];
     ATTN_UNROLL for (int r = 0; r < nr; r++) {
         qr[r] = q[r];
-        ATTN_UNROLL for (int i = 0; i < NVB; i++) acc[r][i] = V_ZERO();
+        ATTN_UNROLL for (int b = 0; b < nb; b++)
+            ATTN_UNROLL for (int i = 0; i < NVB; i++) acc[r][b][i] = V_ZERO();
     }
     for (int64_t d = 0; d < hd; d++) {
-        V k[NVB];
-        ATTN_UNROLL for (int i = 0; i < NVB; i++) k[i] = V_LOAD(kt + d * BN_ATTN_BLOCK + i * VL);
+        V k[ATTN_NB_MAX][NVB];
+        ATTN_UNROLL for (int b = 0; b < nb; b++)
+            ATTN_UNROLL for (int i = 0; i < NVB; i++) k[b][i] = V_LOAD(kt + (b * hd + d) * BN_ATTN_BLOCK + i * VL);
         ATTN_UNROLL for (int r = 0; r < nr; r++) {
             V qd = V_SET1(qr[r][d]);
-            ATTN_UNROLL for (int i = 0; i < NVB; i++) acc[r][i] = V_FMA(qd, k[i], acc[r][i]);
+            ATTN_UNROLL for (int b = 0; b < nb; b++)
+                ATTN_UNROLL for (int i = 0; i < NVB; i++) acc[r][b][i] = V_FMA(qd, k[b][i], acc[r][b][i]);
         }
     }
     V vs = V_SET1(scale);
     ATTN_UNROLL for (int r = 0; r < nr; r++)
-        ATTN_UNROLL for (int i = 0; i < NVB; i++) V_STORE(sc + r * BN_ATTN_BLOCK + i * VL, V_MUL(acc[r][i], vs));
+        ATTN_UNROLL for (int b = 0; b < nb; b++)
+            ATTN_UNROLL for (int i = 0; i < NVB; i++)
+                V_STORE(sc + r * ATTN_SC_STRIDE + b * BN_ATTN_BLOCK + i * VL, V_MUL(acc[r][b][i], vs));
 }
 
-/* o[r] = o[r] * alpha[r] + sum_{i < nv[r]} e[r][i] v_i for nr (<= TR) rows of the output
- * buffer o (row r at o + r * hd: one base pointer, where TR row pointers were spilled to
- * registers and reloaded); nv non-decreasing. */
-ATTN_INLINE void values_tile(const bn_attn_job *j, int64_t hd, int64_t p0, float *o, int nr, const float *e,
-                             const float *alpha, const int *nv) {
-    for (int64_t c = 0; c < hd; c += VL) {
-        V acc[TR];
-        ATTN_UNROLL for (int r = 0; r < nr; r++) acc[r] = V_MUL(V_LOAD(o + r * hd + c), V_SET1(alpha[r]));
-        const float *v = j->v + p0 * j->kv_stride + c;
-        int i = 0;
-        for (; i < nv[0]; i++, v += j->kv_stride) {
-            V vv = V_LOAD(v);
-            ATTN_UNROLL for (int r = 0; r < nr; r++) acc[r] = V_FMA(V_SET1(e[r * BN_ATTN_BLOCK + i]), vv, acc[r]);
+/* Slices [c, c + ns * VL) of o[r] = o[r] * alpha[r] + sum_{i < nv[r]} e[r][i] v_i for nr
+ * (<= TR) rows of the output buffer o (row r at o + r * hd: one base pointer, where TR row
+ * pointers were spilled to registers and reloaded; e rows ATTN_SC_STRIDE apart); nv
+ * non-decreasing. ns <= 2 slices per pass: each e broadcast feeds ns FMAs. */
+ATTN_INLINE void values_slices(const bn_attn_job *j, int64_t hd, int64_t c, int ns, int64_t p0, float *o, int nr,
+                               const float *e, int ers, int eks, const float *alpha, const int *nv) {
+    V acc[TR][2];
+    ATTN_UNROLL for (int r = 0; r < nr; r++)
+        ATTN_UNROLL for (int s = 0; s < ns; s++) acc[r][s] = V_MUL(V_LOAD(o + r * hd + c + s * VL), V_SET1(alpha[r]));
+    const float *v = j->v + p0 * j->kv_stride + c;
+    int i = 0;
+    for (; i < nv[0]; i++, v += j->kv_stride) {
+        V vv[2];
+        ATTN_UNROLL for (int s = 0; s < ns; s++) vv[s] = V_LOAD(v + s * VL);
+        ATTN_UNROLL for (int r = 0; r < nr; r++) {
+            V er = V_SET1(e[r * ers + i * eks]);
+            ATTN_UNROLL for (int s = 0; s < ns; s++) acc[r][s] = V_FMA(er, vv[s], acc[r][s]);
         }
-        for (; i < nv[nr - 1]; i++, v += j->kv_stride) {
-            V vv = V_LOAD(v);
-            ATTN_UNROLL for (int r = 0; r < nr; r++)
-                if (i < nv[r]) acc[r] = V_FMA(V_SET1(e[r * BN_ATTN_BLOCK + i]), vv, acc[r]);
-        }
-        ATTN_UNROLL for (int r = 0; r < nr; r++) V_STORE(o + r * hd + c, acc[r]);
     }
+    for (; i < nv[nr - 1]; i++, v += j->kv_stride) {
+        V vv[2];
+        ATTN_UNROLL for (int s = 0; s < ns; s++) vv[s] = V_LOAD(v + s * VL);
+        ATTN_UNROLL for (int r = 0; r < nr; r++) {
+            if (i >= nv[r]) continue;
+            V er = V_SET1(e[r * ers + i * eks]);
+            ATTN_UNROLL for (int s = 0; s < ns; s++) acc[r][s] = V_FMA(er, vv[s], acc[r][s]);
+        }
+    }
+    ATTN_UNROLL for (int r = 0; r < nr; r++)
+        ATTN_UNROLL for (int s = 0; s < ns; s++) V_STORE(o + r * hd + c + s * VL, acc[r][s]);
 }
 
-/* Softmax step of one row: scores -> weights in place (0 past nv), updates m and l, gives alpha. */
+/* o[r] = o[r] * alpha[r] + sum_{i < nv[r]} e[r][i] v_i over all of head_dim (a multiple of VL). */
+ATTN_INLINE void values_tile(const bn_attn_job *j, int64_t hd, int64_t p0, float *o, int nr, const float *e, int ers,
+                             int eks, const float *alpha, const int *nv) {
+    int64_t c = 0;
+    for (; c + 2 * VL <= hd; c += 2 * VL) values_slices(j, hd, c, 2, p0, o, nr, e, ers, eks, alpha, nv);
+    if (c < hd) values_slices(j, hd, c, 1, p0, o, nr, e, ers, eks, alpha, nv);
+}
+
+/* Softmax step of one row: scores -> weights in place (0 past nv), updates m and l, gives
+ * alpha. Lanes past nv are masked in registers (-inf for the max, 0 for the sum): scalar fills
+ * followed by vector reloads stalled on store forwarding. */
 ATTN_INLINE float softmax_row(float *sc, int nv, float *m, float *l) {
-    for (int i = nv; i < BN_ATTN_BLOCK; i++) sc[i] = -INFINITY;
     V s[NVB];
     float bmax = -INFINITY;
-    for (int i = 0; i < NVB; i++) {
-        s[i] = V_LOAD(sc + i * VL);
+    ATTN_UNROLL for (int i = 0; i < NVB; i++) {
+        s[i] = V_KEEP(V_LOAD(sc + i * VL), nv - i * VL, V_SET1(-INFINITY));
         float h = V_HMAX(s[i]);
         bmax = h > bmax ? h : bmax;
     }
     float mnew = bmax > *m ? bmax : *m, bsum = 0.0f;
-    float alpha = expf(*m - mnew);
+    float dm = *m - mnew;
+#ifdef V_EXP1 /* the tier's own exp, as its 16-row group path (attention_avx512.c) computes it */
+    float alpha = V_EXP1(dm);
+#else /* 0 once the running max settles: expf(0) = 1 exactly, no call */
+    float alpha = dm == 0.0f ? 1.0f : expf(dm);
+#endif
     V vm = V_SET1(mnew);
-    for (int i = 0; i < NVB; i++) {
-        V e = V_EXP(V_SUB(s[i], vm));
+    ATTN_UNROLL for (int i = 0; i < NVB; i++) {
+        V e = V_KEEP(V_EXP(V_SUB(s[i], vm)), nv - i * VL, V_ZERO());
         V_STORE(sc + i * VL, e);
+#ifndef ATTN_SUM_IN_KEY_ORDER
+        bsum += V_HSUM(e);
+#endif
     }
-    for (int i = nv; i < BN_ATTN_BLOCK; i++) sc[i] = 0.0f;
-    for (int i = 0; i < NVB; i++) bsum += V_HSUM(V_LOAD(sc + i * VL));
-    *l = *l * alpha + bsum;
+#ifdef ATTN_SUM_IN_KEY_ORDER /* ((e_0 + e_1) + e_2) + ..., as the group path's vertical adds */
+    for (int i = 0; i < BN_ATTN_BLOCK; i++) bsum += sc[i];
+#endif
+    float la = *l * alpha; /* two statements: no contraction to an FMA under any compiler */
+    *l = la + bsum;
     *m = mnew;
     return alpha;
 }
 
-static void tiles_scores(const bn_attn_job *j, const float *kt, int64_t r0, float *sc) {
+/* Scores of nb (constant in each instance) blocks for the rows [r0, n_rows). */
+ATTN_INLINE void tiles_scores_nb(const bn_attn_job *j, const float *kt, int64_t r0, float *sc, int nb) {
     for (int64_t r = r0; r < j->n_rows; r += TR) {
         int nr = j->n_rows - r < TR ? (int)(j->n_rows - r) : TR;
-        float *out = sc + r * BN_ATTN_BLOCK;
+        float *out = sc + r * ATTN_SC_STRIDE;
         switch (nr) { /* constant row counts, so the accumulators stay in registers */
-#define ATTN_CASE(n) case n: scores_tile(kt, j->q + r, j->head_dim, n, j->scale, out); break;
+#define ATTN_CASE(n) case n: scores_tile(kt, j->q + r, j->head_dim, n, nb, j->scale, out); break;
             ATTN_CASE(1) ATTN_CASE(2) ATTN_CASE(3)
 #if TR > 4
             ATTN_CASE(4) ATTN_CASE(5) ATTN_CASE(6) ATTN_CASE(7)
 #endif
-        default: scores_tile(kt, j->q + r, j->head_dim, TR, j->scale, out); break;
+        default: scores_tile(kt, j->q + r, j->head_dim, TR, nb, j->scale, out); break;
 #undef ATTN_CASE
         }
     }
 }
 
-ATTN_INLINE void tiles_values(const bn_attn_job *j, int64_t hd, int64_t p0, int64_t r0, const float *sc, const float *alpha,
-                              const int *nv, float *ob) {
+static void tiles_scores(const bn_attn_job *j, const float *kt, int64_t r0, float *sc, int nb) {
+#ifdef ATTN_PAIR_BLOCKS
+    if (nb == 2) {
+        tiles_scores_nb(j, kt, r0, sc, 2);
+        return;
+    }
+#endif
+    (void)nb;
+    tiles_scores_nb(j, kt, r0, sc, 1);
+}
+
+/* grp (a constant): weights in groups of 16 rows, e[r][i] at sc[(r / 16) * 256 + i * 16 + r % 16]
+ * (tiles must then not straddle a group); else at sc[r * ATTN_SC_STRIDE + i]. */
+ATTN_INLINE void tiles_values(const bn_attn_job *j, int64_t hd, int64_t p0, int64_t r0, const float *sc, int grp,
+                              const float *alpha, const int *nv, float *ob) {
+    int ers = grp ? 1 : ATTN_SC_STRIDE, eks = grp ? 16 : 1;
     for (int64_t r = r0; r < j->n_rows; r += TR) {
         int nr = j->n_rows - r < TR ? (int)(j->n_rows - r) : TR;
-        const float *e = sc + r * BN_ATTN_BLOCK;
+        const float *e = grp ? sc + (r >> 4) * 256 + (r & 15) : sc + r * ATTN_SC_STRIDE;
         switch (nr) {
-#define ATTN_CASE(n) case n: values_tile(j, hd, p0, ob + r * hd, n, e, alpha + r, nv + (r - r0)); break;
+#define ATTN_CASE(n) case n: values_tile(j, hd, p0, ob + r * hd, n, e, ers, eks, alpha + r, nv + (r - r0)); break;
             ATTN_CASE(1) ATTN_CASE(2) ATTN_CASE(3)
 #if TR > 4
             ATTN_CASE(4) ATTN_CASE(5) ATTN_CASE(6) ATTN_CASE(7)
 #endif
-        default: values_tile(j, hd, p0, ob + r * hd, TR, e, alpha + r, nv + (r - r0)); break;
+        default: values_tile(j, hd, p0, ob + r * hd, TR, e, ers, eks, alpha + r, nv + (r - r0)); break;
 #undef ATTN_CASE
         }
     }
 }
+
+ATTN_INLINE void finish_rows(const bn_attn_job *j, int64_t hd, const float *ob, const float *l);
 
 /* nv: per-row key counts of the current block, for the active rows [r0, n_rows). */
 #define ATTN_MAX_STACK_ROWS 1024
@@ -152,9 +220,9 @@ ATTN_INLINE void tiles_values(const bn_attn_job *j, int64_t hd, int64_t p0, int6
  * [n_rows][hd]; out[r] = ob[r] / l[r] at the end. */
 ATTN_INLINE void attention_rows(const bn_attn_job *j, int64_t hd) {
     int64_t n = j->n_rows;
-    float *sc = j->scratch, *m = sc + n * BN_ATTN_BLOCK, *l = m + n, *alpha = l + n;
-    float *kt = j->scratch + ((n * (BN_ATTN_BLOCK + 3) + 15) & ~(int64_t)15);
-    float *ob = kt + ((hd * BN_ATTN_BLOCK + 15) & ~(int64_t)15);
+    float *sc = j->scratch, *m = sc + n * ATTN_SC_STRIDE, *l = m + n, *alpha = l + n;
+    float *kt = j->scratch + ((n * (ATTN_SC_STRIDE + 3) + 15) & ~(int64_t)15);
+    float *ob = kt + ((2 * hd * BN_ATTN_BLOCK + 15) & ~(int64_t)15);
     int nv[ATTN_MAX_STACK_ROWS];
     memset(ob, 0, (size_t)(n * hd) * sizeof(float));
     for (int64_t r = 0; r < n; r++) {
@@ -162,19 +230,38 @@ ATTN_INLINE void attention_rows(const bn_attn_job *j, int64_t hd) {
         l[r] = 0.0f;
     }
     int64_t r0 = 0, last = j->pos[n - 1];
-    for (int64_t p0 = 0; p0 <= last; p0 += BN_ATTN_BLOCK) {
+    for (int64_t p0 = 0, nb = 1; p0 <= last; p0 += nb * BN_ATTN_BLOCK) {
         while (j->pos[r0] < p0) r0++;
         int nblk = last + 1 - p0 < BN_ATTN_BLOCK ? (int)(last + 1 - p0) : BN_ATTN_BLOCK;
         transpose_block(j, p0, nblk, kt);
-        tiles_scores(j, kt, r0, sc);
-        for (int64_t r = r0; r < n; r++) {
-            int c = j->pos[r] + 1 - p0 < BN_ATTN_BLOCK ? (int)(j->pos[r] + 1 - p0) : BN_ATTN_BLOCK;
-            nv[r - r0] = c;
-            alpha[r] = softmax_row(sc + r * BN_ATTN_BLOCK, c, &m[r], &l[r]);
+        nb = 1;
+#ifdef ATTN_PAIR_BLOCKS
+        if (last + 1 - p0 > BN_ATTN_BLOCK) { /* the next block too: rows [r0, n) score both (the
+                                               * rows ending in the first skip the second's) */
+            int64_t k1 = last + 1 - p0 - BN_ATTN_BLOCK;
+            transpose_block(j, p0 + BN_ATTN_BLOCK, k1 < BN_ATTN_BLOCK ? (int)k1 : BN_ATTN_BLOCK, kt + hd * BN_ATTN_BLOCK);
+            nb = 2;
         }
-        tiles_values(j, hd, p0, r0, sc, alpha, nv, ob);
+#endif
+        tiles_scores(j, kt, r0, sc, (int)nb);
+        for (int b = 0; b < nb; b++) {
+            int64_t pb = p0 + b * BN_ATTN_BLOCK;
+            float *scb = sc + b * BN_ATTN_BLOCK;
+            while (j->pos[r0] < pb) r0++;
+            for (int64_t r = r0; r < n; r++) {
+                int c = j->pos[r] + 1 - pb < BN_ATTN_BLOCK ? (int)(j->pos[r] + 1 - pb) : BN_ATTN_BLOCK;
+                nv[r - r0] = c;
+                alpha[r] = softmax_row(scb + r * ATTN_SC_STRIDE, c, &m[r], &l[r]);
+            }
+            tiles_values(j, hd, pb, r0, scb, 0, alpha, nv, ob);
+        }
     }
-    for (int64_t r = 0; r < n; r++) {
+    finish_rows(j, hd, ob, l);
+}
+
+/* out[r] = ob[r] / l[r]. */
+ATTN_INLINE void finish_rows(const bn_attn_job *j, int64_t hd, const float *ob, const float *l) {
+    for (int64_t r = 0; r < j->n_rows; r++) {
         const float *o = ob + r * hd;
 #ifdef V_DIV /* the same correctly rounded quotients, VL at a time (the scalar loop was ~15% of
               * a 128-token prompt's attention) */

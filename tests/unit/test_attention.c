@@ -88,6 +88,9 @@ static double compare_tier(case_data *c, bn_attention_kernel kern) {
 TEST(simd_matches_reference) {
     static const int64_t hds[] = {64, 128}, groups[] = {1, 4};
     static const int64_t pasts[] = {0, 1, 14, 15, 16, 17, 31, 100, 255, 291};
+    /* x group 1 and 4: 1 to 64 rows; from 16 rows, AVX-512 takes rows in groups of 16 (full,
+     * partial, a job's first active row inside a group) */
+    static const int64_t n_toks[] = {1, 5, 9, 16};
     int n_tiers = 0;
     for (int t = BN_TIER_AVX2; t < BN_TIER_COUNT; t++) {
         bn_attention_kernel kern = bn_attention_kernel_for_tier((bn_cpu_tier)t);
@@ -96,45 +99,55 @@ TEST(simd_matches_reference) {
         for (size_t h = 0; h < 2; h++)
             for (size_t g = 0; g < 2; g++)
                 for (size_t p = 0; p < sizeof pasts / sizeof pasts[0]; p++)
-                    for (int64_t n_tok = 1; n_tok <= 9; n_tok += 4)
-                        for (int big = 0; big < 2; big++) {
+                    for (size_t nt = 0; nt < sizeof n_toks / sizeof n_toks[0]; nt++)
+                        for (int big = 0; big < 3; big++) {
+                            /* q x0: all scores equal (uniform weights); x40: peaked weights */
+                            static const float mags[] = {1.0f, 40.0f, 0.0f};
+                            int64_t n_tok = n_toks[nt];
                             case_data c;
-                            setup(&c, hds[h], groups[g], pasts[p], n_tok, big ? 40.0f : 1.0f);
+                            setup(&c, hds[h], groups[g], pasts[p], n_tok, mags[big]);
                             double worst = compare_tier(&c, kern);
                             /* outputs are convex combinations of v (|v| <= 1) */
                             CHECK_MSG(worst >= 0 && worst <= 1e-5, "tier %s hd %lld group %lld past %lld tokens %lld q x%d: max |diff| %g",
                                       bn_cpu_tier_name((bn_cpu_tier)t), (long long)hds[h], (long long)groups[g], (long long)pasts[p],
-                                      (long long)n_tok, big ? 40 : 1, worst);
+                                      (long long)n_tok, (int)mags[big], worst);
                             teardown(&c);
                         }
     }
     if (!n_tiers) printf("  (no SIMD attention tier on this CPU: only the reference runs)\n");
 }
 
-/* Row r computed in the full job vs alone (a job of that one row): identical bits. */
+/* Row r computed in the full job vs alone (a job of that one row): identical bits. On
+ * AVX-512 the full jobs take the 16-row group path and the single rows the row path. */
 TEST(rows_independent_of_job) {
+    /* {head_dim, group, first position, tokens}: 36 rows at 37..45; 20 rows at 15..34 (a block
+     * boundary inside a group); 64 rows at 0..15 */
+    static const int64_t cases[][4] = {{128, 4, 37, 9}, {64, 1, 15, 20}, {128, 4, 0, 16}};
     for (int t = BN_TIER_SCALAR; t < BN_TIER_COUNT; t++) {
         bn_attention_kernel kern = t == BN_TIER_SCALAR ? NULL : bn_attention_kernel_for_tier((bn_cpu_tier)t);
         if (t != BN_TIER_SCALAR && !kern) continue;
-        case_data c;
-        setup(&c, 128, 4, 37, 9, 3.0f); /* 36 rows, positions 37..45 */
-        if (kern) CHECK(kern(&c.job));
-        else bn_attention_ref(&c.job);
-        float alone[128];
-        int mismatches = 0;
-        for (int64_t r = 0; r < c.n_rows; r += 5) {
-            float *op = alone;
-            bn_attn_job one = c.job;
-            one.n_rows = 1;
-            one.q = &c.qp[r];
-            one.out = &op;
-            one.pos = &c.pos[r];
-            if (kern) CHECK(kern(&one));
-            else bn_attention_ref(&one);
-            mismatches += memcmp(alone, c.op[r], sizeof alone) != 0;
+        for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+            case_data c;
+            setup(&c, cases[k][0], cases[k][1], cases[k][2], cases[k][3], 3.0f);
+            if (kern) CHECK(kern(&c.job));
+            else bn_attention_ref(&c.job);
+            float alone[128];
+            int mismatches = 0;
+            for (int64_t r = 0; r < c.n_rows; r += 5) {
+                float *op = alone;
+                bn_attn_job one = c.job;
+                one.n_rows = 1;
+                one.q = &c.qp[r];
+                one.out = &op;
+                one.pos = &c.pos[r];
+                if (kern) CHECK(kern(&one));
+                else bn_attention_ref(&one);
+                mismatches += memcmp(alone, c.op[r], (size_t)c.hd * sizeof(float)) != 0;
+            }
+            CHECK_MSG(mismatches == 0, "tier %s case %zu: %d rows differ when computed alone", bn_cpu_tier_name((bn_cpu_tier)t),
+                      k, mismatches);
+            teardown(&c);
         }
-        CHECK_MSG(mismatches == 0, "tier %s: %d rows differ when computed alone", bn_cpu_tier_name((bn_cpu_tier)t), mismatches);
-        teardown(&c);
     }
 }
 
