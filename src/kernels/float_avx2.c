@@ -82,25 +82,6 @@ BN_UNROLL
     for (int r = 0; r < nr; r++) out[r] = hsum8(acc[r]);
 }
 
-/* Q8_0 weights with Q8_0 activations: rows [m0, m1) of every token, 4 rows at a time (their
- * 4 x K bytes stay in L1 across the tokens). */
-static void rows_q8_0_q8_0(const bn_linear *w, const bn_act *a, float *y, int64_t ldy, int64_t m0, int64_t m1) {
-    int64_t nb = w->in / 32;
-    for (int64_t m = m0; m < m1; m += 4) {
-        int nr = m1 - m < 4 ? (int)(m1 - m) : 4;
-        const bn_block_q8_0 *rows[4];
-        for (int r = 0; r < nr; r++) rows[r] = (const bn_block_q8_0 *)(w->data + (uint64_t)(m + r) * w->row_bytes);
-        for (int t = 0; t < a->n; t++) {
-            float out[4];
-            const bn_block_q8_0 *x = a->x_q8_0 + (int64_t)t * nb;
-            if (nr == 4) dot_rows_q8_0_q8_0(rows, 4, nb, x, out); /* constant nr: unrolled */
-            else /* the last rows one by one: every call has a constant row count */
-                for (int r = 0; r < nr; r++) dot_rows_q8_0_q8_0(rows + r, 1, nb, x, out + r);
-            for (int r = 0; r < nr; r++) y[(int64_t)t * ldy + m + r] = out[r] * w->out_scale;
-        }
-    }
-}
-
 #define FLOAT_ROWS_FAST_PATH(w, type, a, y, m0, m1) ((void)0) /* none on this tier */
 #include "float_rows.h"
 

@@ -2,7 +2,8 @@
  * weights x float activations, and Q8_0 x Q8_0 for `--lm-head q8`), shared by the tier files
  * float_avx2.c and float_avx512.c. Each includes it after defining, with its own instructions:
  *   dot_tokens(row, type, K, x[], nt, out[])   one row against nt <= 4 tokens
- *   rows_q8_0_q8_0(w, a, y, ldy, m0, m1)        the Q8_0 x Q8_0 path
+ *   dot_rows_q8_0_q8_0(rows[], nr, nb, x, out[])  nr <= 4 Q8_0 rows against one token's
+ *                                                 Q8_0 activations (nb blocks)
  * and FLOAT_ROWS_FAST_PATH(w, type, a, y, m0, m1), a statement that may handle a prefix of
  * the rows (advancing m0), or nothing. */
 #ifndef BITNET_FLOAT_ROWS_H
@@ -26,6 +27,25 @@ BN_INLINE void rows_of_type(const bn_linear *w, uint32_t type, const bn_act *a, 
             default: dot_tokens(row, type, K, x, 4, out); break;
             }
             for (int i = 0; i < nt; i++) y[(int64_t)(t + i) * ldy + m] = out[i] * w->out_scale;
+        }
+    }
+}
+
+/* Q8_0 weights with Q8_0 activations: rows [m0, m1) of every token, 4 rows at a time (their
+ * 4 x K bytes stay in L1 across the tokens). */
+static void rows_q8_0_q8_0(const bn_linear *w, const bn_act *a, float *y, int64_t ldy, int64_t m0, int64_t m1) {
+    int64_t nb = w->in / 32;
+    for (int64_t m = m0; m < m1; m += 4) {
+        int nr = m1 - m < 4 ? (int)(m1 - m) : 4;
+        const bn_block_q8_0 *rows[4];
+        for (int r = 0; r < nr; r++) rows[r] = (const bn_block_q8_0 *)(w->data + (uint64_t)(m + r) * w->row_bytes);
+        for (int t = 0; t < a->n; t++) {
+            float out[4];
+            const bn_block_q8_0 *x = a->x_q8_0 + (int64_t)t * nb;
+            if (nr == 4) dot_rows_q8_0_q8_0(rows, 4, nb, x, out); /* constant nr: unrolled */
+            else /* the last rows one by one: every call has a constant row count */
+                for (int r = 0; r < nr; r++) dot_rows_q8_0_q8_0(rows + r, 1, nb, x, out + r);
+            for (int r = 0; r < nr; r++) y[(int64_t)t * ldy + m + r] = out[r] * w->out_scale;
         }
     }
 }
