@@ -423,8 +423,7 @@ int bn_model_quantize_head_q8(bn_model *m) {
     }
     q.owned_data = job.q8_0;
     q.data = job.q8_0;
-    if (!m->tied_head) bn_linear_release(w);
-    else bn_kernel_linear_unpack(w);
+    if (!m->tied_head) bn_linear_release(w); /* a tied head is a view of tok_embd: nothing to free */
     *w = q;
     m->lm_head_q8 = true;
     return 0;
