@@ -29,7 +29,7 @@ ifeq ($(ARCH),x86_64)
 ISA_avx2     := -mavx2 -mfma -mf16c
 ISA_avxvnni  := -mavx2 -mfma -mf16c -mavxvnni
 ISA_avx512   := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512vbmi -mfma -mf16c
-ISA_amx      := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512vbmi -mamx-tile -mamx-int8 -mfma -mf16c
+ISA_amx      := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mamx-tile -mamx-int8 -mfma -mf16c
 KERNEL_SRC   := $(wildcard src/kernels/*.c)
 else
 KERNEL_SRC   := $(filter-out $(wildcard src/kernels/*_avx*.c src/kernels/*_amx.c),$(wildcard src/kernels/*.c))

@@ -44,7 +44,8 @@ const char *bn_cpu_tier_note(void);
 const char *bn_cpu_features(void);
 
 /* Streaming-read bandwidth in GB/s (1e9 bytes/s): n_threads threads (>= 1) each read their
- * share of a `bytes`-sized buffer (allocated, filled, then read 3 times; the best pass counts).
+ * share of a `bytes`-sized buffer (allocated, filled, then read 6 times in three patterns:
+ * one stream, 2 and 8 interleaved streams with software prefetch; the best pass counts).
  * Returns a negative value (with bn_error set) when the buffer cannot be allocated. */
 double bn_measure_read_bandwidth(uint64_t bytes, int n_threads);
 

@@ -7,7 +7,7 @@
 #include "kernels.h"
 #include "util.h"
 
-static const bn_kernel_table scalar_table = {BN_TIER_SCALAR, "scalar", BN_TILES_2BIT, NULL, NULL, NULL};
+static const bn_kernel_table scalar_table = {BN_TIER_SCALAR, "scalar", NULL, NULL, NULL};
 
 const bn_kernel_table *bn_kernels_for_tier(bn_cpu_tier t) {
     if (t == BN_TIER_SCALAR) return &scalar_table;
@@ -53,7 +53,7 @@ static bool packable(const bn_linear *w) {
 
 int bn_kernel_linear_pack(bn_linear *w) {
     if (w->packed || !w->ternary || !packable(w) || !bn_kernels_active()->ternary_token) return 0;
-    bn_ternary_tiles *p = bn_ternary_tiles_build(w, bn_kernels_active()->tiles);
+    bn_ternary_tiles *p = bn_ternary_tiles_build(w);
     if (!p) return bn_last_error_status();
     w->packed = p;
     return 0;
@@ -125,7 +125,7 @@ bool bn_kernel_linear_apply_with(const bn_kernel_table *k, const bn_linear *w, c
     bn_ternary_kernel fn = a->mode == BN_ACT_TOKEN ? k->ternary_token
                          : a->mode == BN_ACT_Q8K   ? k->ternary_q8k
                                                    : NULL;
-    if (!p || !fn || p->format != k->tiles || p->M != w->out || p->K != w->in) return false;
+    if (!p || !fn || p->M != w->out || p->K != w->in) return false;
     bn_ternary_job job = {p, a, y, ldy, m0, m1, 0, a->n, w->uniform_scale, w->scale, w->out_scale};
     if (m0 < m1 && a->n > 0) fn(&job);
     return true;

@@ -36,6 +36,7 @@ BN_INLINE void dot_tokens(const uint8_t *row, uint32_t type, int64_t K, const fl
     for (int t = 0; t < nt; t++) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
     int64_t k = 0;
     for (; k + 16 <= K; k += 16) {
+        BN_PREFETCH_AHEAD(row + k * (type == BN_TYPE_F32 ? 4 : 2)); /* Q8_0: ~1/16 further ahead */
         __m256 w0 = load8(row, type, k), w1 = load8(row, type, k + 8);
         for (int t = 0; t < nt; t++) {
             acc[t][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[t] + k), acc[t][0]);

@@ -257,5 +257,5 @@ bool bn_float_rows_avx512(const bn_linear *w, const bn_act *a, float *y, int64_t
 }
 
 const bn_kernel_table bn_kernels_avx512 = {
-    BN_TIER_AVX512, "avx512", BN_TILES_BASE3, bn_ternary_token_avx512, bn_ternary_q8k_avx512, bn_float_rows_avx512,
+    BN_TIER_AVX512, "avx512", bn_ternary_token_avx512, bn_ternary_q8k_avx512, bn_float_rows_avx512,
 };

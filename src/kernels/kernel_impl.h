@@ -1,29 +1,16 @@
 /* kernel_impl: what the tier files and the dispatcher share (internal to src/kernels and the
- * tests): the packed ternary layouts, the job a kernel receives, and the per-tier tables.
+ * tests): the packed ternary layout, the job a kernel receives, and the per-tier tables.
  *
- * Both ternary layouts group rows 16 at a time into "tiles" (the last tile padded with zero
- * weights) and store codes c in {0,1,2} (weight c - 1) so that a 64-byte vector's 32-bit lane
- * m holds row m's codes for 4 consecutive inputs ("a k-group"): the operand shape of the int8
- * dot instructions (vpdpbusd / pmaddubsw: lane = output row, one broadcast 4-byte group of
- * activations) and, byte for byte, the VNNI "B" tile layout of AMX: no horizontal sums.
- *
- * 2-bit layout (BN_TILES_2BIT; the AVX2 and AVX-VNNI tiers): K is cut into 64-weight chunks.
- * One chunk of one tile is 256 bytes holding 16 rows x 64 codes, 2 bits each:
+ * Packed ternary layout ("tiles"): rows are grouped 16 at a time (the last tile padded with
+ * zero weights); K is cut into 64-weight chunks. One chunk of one tile is 256 bytes holding
+ * 16 rows x 64 codes c in {0,1,2} (weight c - 1), 2 bits each:
  *     byte b (0..255), bits 2s..2s+1 (s = 0..3)  <->  row  (b % 64) / 4,
  *                                                     k    16 s + 4 (b / 64) + b % 4
- * so ((bytes[64p .. 64p+63] >> 2s) & 3) is the operand of k-group 4s + p. Tiles follow each
- * other: codes[(tile * n_chunks + chunk) * 256]. 2 bits per weight.
- *
- * Base-3 layout (BN_TILES_BASE3; the AVX-512 and AMX tiers): five codes per byte, as the
- * number c_0 + 3 c_1 + 9 c_2 + 27 c_3 + 81 c_4 (< 243). K is cut into 256-weight blocks; one
- * block of one tile is 13 vectors of 64 bytes (832 bytes: 1.625 bits per weight):
- *     vector v (0..12), byte 4m + e, digit s  <->  row m, k = 4 (5v + s) + e  (in the block)
- * with s = 0..4 for v < 12 and s = 0..3 for v = 12 (its digit 4 is 0), so digit s of vector v
- * is the operand of k-group 5v + s. Blocks follow each other, tiles too:
- * codes[(tile * n_blocks + block) * 832]. Per-256 blocks keep the q8k mode and per-block
- * scales as simple as in the 2-bit layout. Decoding costs a few byte permutes per vector
- * (VBMI); it exists because generation reads every weight once per token and is bound by
- * memory bandwidth: 0.42 GB instead of 0.52 GB per token for 2B-4T. */
+ * so that ((bytes[64p .. 64p+63] >> 2s) & 3) is a vector whose 32-bit lane m holds row m's
+ * codes for the 4 consecutive inputs k = 16s + 4p .. +3. That is the operand shape of the
+ * int8 dot instructions (vpdpbusd / pmaddubsw: lane = output row, one broadcast 4-byte group
+ * of activations) and, byte for byte, the VNNI "B" tile layout of AMX: no horizontal sums.
+ * Tiles follow each other: codes[(tile * n_chunks + chunk) * 256]. */
 #ifndef BITNET_KERNEL_IMPL_H
 #define BITNET_KERNEL_IMPL_H
 
@@ -45,29 +32,23 @@
 
 /* Software prefetch distance of the streaming kernels (the one-token GEMVs of generation):
  * each load of a weight stream is paired with a prefetch this many bytes ahead. On this
- * project's 2-core VM, a one-stream-per-thread sequential read ran at ~14.5 GB/s and the same
- * read with a 2 KiB-ahead prefetch at ~21.5 GB/s (the hardware prefetcher alone keeps too few
- * misses in flight); decode with the 8-bit head went from 18.5 to 25.4 tokens/s (1 KiB: 23,
- * 4 KiB: 23.5). x86 prefetches do not fault, so running past the end of a buffer is harmless. */
+ * project's 2-core VM a one-stream-per-thread sequential read ran at ~14.5 GB/s, the same read
+ * with a 2 KiB-ahead prefetch at ~21 GB/s, and 2-8 interleaved streams with it at 23-25 GB/s:
+ * the hardware prefetcher alone keeps too few misses in flight. x86 prefetches do not fault,
+ * so running past the end of a buffer is harmless. */
 #define BN_PREFETCH_BYTES 2048
 #define BN_PREFETCH_AHEAD(p) _mm_prefetch((const char *)(p) + BN_PREFETCH_BYTES, _MM_HINT_T0)
 
 #define BN_TILE_ROWS 16
 #define BN_CHUNK_K 64
 #define BN_CHUNK_BYTES 256
-#define BN_B3_VECTORS 13
-#define BN_B3_BLOCK_BYTES (BN_B3_VECTORS * 64)
-
-typedef enum bn_tiles_format { BN_TILES_2BIT, BN_TILES_BASE3 } bn_tiles_format;
 
 typedef struct bn_ternary_tiles {
-    bn_tiles_format format;
     int64_t M, K;
     int64_t n_tiles;      /* ceil(M / 16) */
     int64_t n_chunks;     /* K / 64 */
     int64_t n_blocks;     /* K / 256 */
-    uint64_t tile_bytes;  /* one tile's codes: n_chunks * 256 (2-bit) or n_blocks * 832 (base-3) */
-    uint8_t *codes;       /* [n_tiles][tile_bytes], 64-byte aligned */
+    uint8_t *codes;       /* [n_tiles][n_chunks][256], 64-byte aligned */
     float *block_d;       /* non-uniform TQ only: [n_tiles][n_blocks][16] block scales, else NULL */
     uint64_t bytes;       /* codes + block_d */
 } bn_ternary_tiles;
@@ -92,7 +73,6 @@ typedef bool (*bn_float_kernel)(const bn_linear *w, const bn_act *a, float *y, i
 typedef struct bn_kernel_table {
     bn_cpu_tier tier;
     const char *name;
-    bn_tiles_format tiles;           /* the layout its ternary kernels read */
     bn_ternary_kernel ternary_token; /* NULL: not covered at this tier */
     bn_ternary_kernel ternary_q8k;
     bn_float_kernel float_rows;
@@ -106,8 +86,8 @@ const bn_kernel_table *bn_kernels_active(void);
 bool bn_kernel_linear_apply_with(const bn_kernel_table *k, const bn_linear *w, const bn_act *a,
                                  float *y, int64_t ldy, int64_t m0, int64_t m1);
 
-/* Builds / frees a tile layout of a ternary weight (pack.c). */
-bn_ternary_tiles *bn_ternary_tiles_build(const bn_linear *w, bn_tiles_format format);
+/* Builds / frees the tile layout of a ternary weight (pack.c). */
+bn_ternary_tiles *bn_ternary_tiles_build(const bn_linear *w);
 void bn_ternary_tiles_free(bn_ternary_tiles *p);
 
 /* Packed Q8_0 layout ("q8 rows") for Q8_0 weights times Q8_0 activations, one token at a
@@ -161,8 +141,8 @@ extern const bn_kernel_table bn_kernels_avx2;
 extern const bn_kernel_table bn_kernels_avxvnni;
 extern const bn_kernel_table bn_kernels_avx512;
 extern const bn_kernel_table bn_kernels_amx;
-/* Shared between tiers: AVX2 float rows (avxvnni reuses them), AVX-512 base-3 ternary
- * kernels (amx uses them for token tails, per-block scales and q8k). */
+/* Shared between tiers: AVX2 float rows (avxvnni reuses them), AVX-512 ternary kernels
+ * (amx uses them for token tails and q8k). */
 bool bn_float_rows_avx2(const bn_linear *w, const bn_act *a, float *y, int64_t ldy, int64_t m0, int64_t m1);
 bool bn_float_rows_avx512(const bn_linear *w, const bn_act *a, float *y, int64_t ldy, int64_t m0, int64_t m1);
 void bn_ternary_token_avx512(const bn_ternary_job *j);

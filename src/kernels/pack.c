@@ -1,5 +1,5 @@
 /* pack: builds the kernels' layouts of kernel_impl.h once per weight at load time: the 16-row
- * tiles (2-bit or base-3) of I2_S, TQ2_0 and TQ1_0 weights, and the q8 rows of a Q8_0 LM head. Portable C;
+ * tiles of I2_S, TQ2_0 and TQ1_0 weights, and the q8 rows of a Q8_0 LM head. Portable C;
  * ~1 ns per weight is the budget (the 2B-4T model's 2.1e9 ternary weights). */
 #include <stdlib.h>
 #include <string.h>
@@ -48,22 +48,6 @@ static void pack_tile(const uint8_t *rc, int64_t K, uint8_t *dst) {
         }
 }
 
-/* The same 16 rows into the base-3 layout's blocks: per 256-block, vector v's byte 4m + e
- * holds digits s of k = 4 (5v + s) + e (kernel_impl.h). */
-static void pack_tile_base3(const uint8_t *rc, int64_t K, uint8_t *dst) {
-    for (int64_t blk = 0; blk < K / BN_QK_K; blk++, dst += BN_B3_BLOCK_BYTES)
-        for (int v = 0; v < BN_B3_VECTORS; v++) {
-            int digits = v < BN_B3_VECTORS - 1 ? 5 : 4; /* 64 k-groups = 12 x 5 + 4 */
-            for (int m = 0; m < BN_TILE_ROWS; m++)
-                for (int e = 0; e < 4; e++) {
-                    const uint8_t *c = rc + (int64_t)m * K + blk * BN_QK_K + 20 * v + e;
-                    unsigned x = 0;
-                    for (int s = digits - 1; s >= 0; s--) x = 3 * x + c[4 * s];
-                    dst[64 * v + 4 * m + e] = (uint8_t)x;
-                }
-        }
-}
-
 static void *alloc64(uint64_t bytes, const char *what) {
     void *p = aligned_alloc(64, (size_t)((bytes + 63) & ~(uint64_t)63));
     if (!p) bn_error(BITNET_ERR_OUT_OF_MEMORY, "out of memory for %s (%llu bytes)", what, (unsigned long long)bytes);
@@ -77,7 +61,7 @@ void bn_ternary_tiles_free(bn_ternary_tiles *p) {
     free(p);
 }
 
-bn_ternary_tiles *bn_ternary_tiles_build(const bn_linear *w, bn_tiles_format format) {
+bn_ternary_tiles *bn_ternary_tiles_build(const bn_linear *w) {
     int64_t K = w->in, M = w->out;
     if (K % BN_QK_K != 0 || M <= 0) {
         bn_error(BITNET_ERR_UNSUPPORTED, "tensor '%s': cannot tile K=%lld", w->name ? w->name : "?", (long long)K);
@@ -90,9 +74,7 @@ bn_ternary_tiles *bn_ternary_tiles_build(const bn_linear *w, bn_tiles_format for
     p->n_tiles = (M + BN_TILE_ROWS - 1) / BN_TILE_ROWS;
     p->n_chunks = K / BN_CHUNK_K;
     p->n_blocks = K / BN_QK_K;
-    p->format = format;
-    p->tile_bytes = format == BN_TILES_BASE3 ? (uint64_t)p->n_blocks * BN_B3_BLOCK_BYTES : (uint64_t)p->n_chunks * BN_CHUNK_BYTES;
-    uint64_t code_bytes = (uint64_t)p->n_tiles * p->tile_bytes;
+    uint64_t code_bytes = (uint64_t)p->n_tiles * (uint64_t)p->n_chunks * BN_CHUNK_BYTES;
     uint64_t d_count = w->uniform_scale ? 0 : (uint64_t)p->n_tiles * (uint64_t)p->n_blocks * BN_TILE_ROWS;
     uint8_t *rows = alloc64((uint64_t)BN_TILE_ROWS * (uint64_t)K, "tile decode buffer");
     float *row_d = bn_malloc((size_t)p->n_blocks * sizeof(float), "tile block scales");
@@ -117,9 +99,7 @@ bn_ternary_tiles *bn_ternary_tiles_build(const bn_linear *w, bn_tiles_format for
             if (bd)
                 for (int64_t b = 0; b < p->n_blocks; b++) bd[b * BN_TILE_ROWS + r] = row_d[b];
         }
-        uint8_t *dst = p->codes + (uint64_t)tile * p->tile_bytes;
-        if (format == BN_TILES_BASE3) pack_tile_base3(rows, K, dst);
-        else pack_tile(rows, K, dst);
+        pack_tile(rows, K, p->codes + (uint64_t)tile * (uint64_t)p->n_chunks * BN_CHUNK_BYTES);
     }
     free(rows);
     free(row_d);

@@ -52,6 +52,7 @@ BN_INLINE void tile_dot(const uint8_t *codes, const int8_t *const *q, int nt, in
         for (int64_t c = c0; c < c1; c++) {
             const uint8_t *cc = codes + c * BN_CHUNK_BYTES;
             UNROLL for (int p = 0; p < 4; p++) {
+                BN_PREFETCH_AHEAD(cc + 64 * p);
                 __m256i v = _mm256_load_si256((const __m256i *)(cc + 64 * p));
                 __m256i v4 = _mm256_srli_epi16(v, 4);
                 __m256i f[4] = {_mm256_and_si256(v, m03), _mm256_and_si256(v, m0c), _mm256_and_si256(v4, m03),

@@ -1,8 +1,8 @@
 /* ternary_amx: token-mode prefill with AMX-INT8. C tiles are 16 tokens x 16 weight rows
  * (int32); A = 16 tokens x 64 int8 activations straight from the activation rows (stride K);
  * B = 64 inputs x 16 rows of signed weights (c - 1) in the VNNI layout, which is byte for
- * byte 16 digit vectors of the base-3 tile layout (kernel_impl.h) minus 1, so a 256-input
- * block expands into four B tiles with 13 decodes (base3_avx512.h) and 64 subtractions. tdpbssd sums exactly in int32 (|acc| <= 128 K), so
+ * byte the tile layout's chunk expanded from 2 bits to 8 (kernel_impl.h), so one chunk
+ * expands with 16 shift/mask/subtract ops. tdpbssd sums exactly in int32 (|acc| <= 128 K), so
  * results are bit-identical to the reference. Register blocking is 2 x 2: two weight tiles
  * times two token tiles (four C tiles, two A, two B), so each A tile load (the activations
  * come from L2) and each expanded B tile serves two products; with one B per four C tiles
@@ -17,7 +17,6 @@
 #include <immintrin.h>
 #include <string.h>
 
-#include "base3_avx512.h"
 #include "kernel_impl.h"
 
 #define UNROLL _Pragma("GCC unroll 16") /* constant shift counts, no loop overhead */
@@ -41,15 +40,14 @@ static void configure_tiles(void) {
     _tile_loadconfig(&cfg);
 }
 
-/* One 832-byte block of a tile -> its four B tiles (4 KiB): row g (k-group g of the block)
- * = digit g % 5 of vector g / 5, minus 1 (the signed weight). */
-static inline void expand_block(const b3_decoder *dec, const uint8_t *codes, int8_t *b) {
-    const __m512i one = _mm512_set1_epi8(1);
-    UNROLL for (int v = 0; v < BN_B3_VECTORS; v++) {
-        __m512i d[5];
-        b3_decode(dec, _mm512_load_si512((const void *)(codes + 64 * v)), d);
-        UNROLL for (int s = 0; s < 5; s++)
-            if (s < B3_DIGITS(v)) _mm512_store_si512((void *)(b + (5 * v + s) * 64), _mm512_sub_epi8(d[s], one));
+/* One 256-byte chunk -> 1 KiB B tile: row 4s + p, byte l = ((chunk[64p + l] >> 2s) & 3) - 1. */
+static inline void expand_chunk(const uint8_t *codes, int8_t *b) {
+    const __m512i three = _mm512_set1_epi8(3), one = _mm512_set1_epi8(1);
+    UNROLL for (int p = 0; p < 4; p++) {
+        __m512i v = _mm512_load_si512((const void *)(codes + 64 * p));
+        UNROLL for (int s = 0; s < 4; s++)
+            _mm512_store_si512((void *)(b + (4 * s + p) * 64),
+                               _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 2 * s), three), one));
     }
 }
 
@@ -111,41 +109,36 @@ static void store_block(const bn_ternary_job *j, const block_2x2 *b) {
     }
 }
 
-/* The K loop of one 2 x 2 block: per 256-input block of K, expand the next block's B tiles of
- * both weight tiles (double buffered: the stores have time to complete before the tile loads
- * read them; a load right behind the stores stalled), then per 64-input chunk 2 A loads, 2 B
- * loads and 4 tdpbssd. */
+/* The K loop of one block: per 64-input chunk, expand the next chunk's two B tiles (double
+ * buffered: the stores have time to complete before the tile loads read them; a load right
+ * behind 1 KiB of stores stalled), then 2 A loads, 2 B loads and 4 tdpbssd. */
 static void block_k_loop(const bn_ternary_job *j, const block_2x2 *b) {
     const bn_ternary_tiles *p = j->p;
-    const int64_t K = p->K, n_blocks = p->n_blocks;
-    const uint8_t *codes0 = p->codes + (uint64_t)b->tile * p->tile_bytes;
-    const uint8_t *codes1 = b->two_w ? codes0 + p->tile_bytes : codes0;
+    const int64_t K = p->K, n_chunks = p->n_chunks;
+    const uint8_t *codes0 = p->codes + (uint64_t)b->tile * (uint64_t)n_chunks * BN_CHUNK_BYTES;
+    const uint8_t *codes1 = b->two_w ? codes0 + (uint64_t)n_chunks * BN_CHUNK_BYTES : codes0;
     const int64_t a1 = b->two_t ? 16 * K : 0;
-    _Alignas(64) int8_t bt[2][2][4 * 1024];
-    b3_decoder dec;
-    b3_decoder_init(&dec);
+    _Alignas(64) int8_t bt[2][2][1024];
     _tile_zero(0);
     _tile_zero(1);
     _tile_zero(2);
     _tile_zero(3);
-    expand_block(&dec, codes0, bt[0][0]);
-    expand_block(&dec, codes1, bt[0][1]);
-    for (int64_t blk = 0; blk < n_blocks; blk++) {
-        if (blk + 1 < n_blocks) {
-            expand_block(&dec, codes0 + (blk + 1) * BN_B3_BLOCK_BYTES, bt[(blk + 1) & 1][0]);
-            expand_block(&dec, codes1 + (blk + 1) * BN_B3_BLOCK_BYTES, bt[(blk + 1) & 1][1]);
+    expand_chunk(codes0, bt[0][0]);
+    expand_chunk(codes1, bt[0][1]);
+    for (int64_t ch = 0; ch < n_chunks; ch++) {
+        if (ch + 1 < n_chunks) {
+            expand_chunk(codes0 + (ch + 1) * BN_CHUNK_BYTES, bt[(ch + 1) & 1][0]);
+            expand_chunk(codes1 + (ch + 1) * BN_CHUNK_BYTES, bt[(ch + 1) & 1][1]);
         }
-        for (int c = 0; c < 4; c++) {
-            const int8_t *qchunk = j->a->q + (int64_t)b->tg * K + blk * BN_QK_K + c * BN_CHUNK_K;
-            _tile_loadd(4, qchunk, K);
-            _tile_loadd(6, bt[blk & 1][0] + c * 1024, 64);
-            _tile_dpbssd(0, 4, 6);
-            _tile_loadd(5, qchunk + a1, K);
-            _tile_dpbssd(1, 5, 6);
-            _tile_loadd(7, bt[blk & 1][1] + c * 1024, 64);
-            _tile_dpbssd(2, 4, 7);
-            _tile_dpbssd(3, 5, 7);
-        }
+        const int8_t *qchunk = j->a->q + (int64_t)b->tg * K + ch * BN_CHUNK_K;
+        _tile_loadd(4, qchunk, K);
+        _tile_loadd(6, bt[ch & 1][0], 64);
+        _tile_dpbssd(0, 4, 6);
+        _tile_loadd(5, qchunk + a1, K);
+        _tile_dpbssd(1, 5, 6);
+        _tile_loadd(7, bt[ch & 1][1], 64);
+        _tile_dpbssd(2, 4, 7);
+        _tile_dpbssd(3, 5, 7);
     }
 }
 
@@ -179,5 +172,5 @@ static void ternary_token_amx(const bn_ternary_job *j) {
 }
 
 const bn_kernel_table bn_kernels_amx = {
-    BN_TIER_AMX, "amx", BN_TILES_BASE3, ternary_token_amx, bn_ternary_q8k_avx512, bn_float_rows_avx512,
+    BN_TIER_AMX, "amx", ternary_token_amx, bn_ternary_q8k_avx512, bn_float_rows_avx512,
 };

@@ -1,14 +1,11 @@
-/* ternary_avx512: token-mode and q8k-mode ternary kernels on the base-3 tile layout
- * (kernel_impl.h) with AVX-512 VNNI + VBMI. Each 64-byte vector is decoded once
- * (base3_avx512.h) into five digit vectors c in {0,1,2}; vpdpbusd multiplies them (unsigned)
- * by the signed int8 activations and adds 4 products per 32-bit lane (lane = output row). The
- * weights are c - 1, so the dot is sum(c q) - sum(q) (the "unsigned-offset trick").
- * Bound: a vpdpbusd adds at most 4 * 2 * 128 = 1024 per lane, so |sum c q| <= 256 K and
- * |sum q| <= 128 K: far inside int32 for K <= 2^22, without intermediate folds. */
+/* ternary_avx512: token-mode and q8k-mode ternary kernels on the tile layout (kernel_impl.h)
+ * with AVX-512 VNNI. vpdpbusd multiplies the unsigned codes c in {0,1,2} by the signed int8
+ * activations and adds 4 products per 32-bit lane (lane = output row); the weights are c - 1,
+ * so the dot is sum(c q) - sum(q) (the "unsigned-offset trick").
+ * Bound: |sum c q| <= 2 * 128 * K and |sum q| <= 128 * K, far inside int32 for K <= 2^22. */
 #include <immintrin.h>
 #include <string.h>
 
-#include "base3_avx512.h"
 #include "kernel_impl.h"
 
 #define BN_INLINE static inline __attribute__((always_inline))
@@ -21,38 +18,49 @@ BN_INLINE __m512i bcast4(const int8_t *q) {
     return _mm512_set1_epi32(v);
 }
 
-/* acc[t] (lane m) += sum over n_blocks blocks of codes[m][k] * q[t][k], for nt <= GROUP_MAX
- * tokens (nt is a constant after inlining). Each decoded digit vector is reused by nt
- * vpdpbusd (one per token, its 4 activations broadcast from memory); each code vector load
- * comes with a software prefetch (BN_PREFETCH_BYTES). Independent partial sums per token:
- * 4 / nt for nt < 4 (with one token the vpdpbusd chain latency, not the loads, would be the
- * limit), 1 from 4 tokens on (8 x 1 partials, the decoder's 9 constants and the digits fit
- * the 32 ZMM registers). Measured and not kept: two tiles at a time for one token (two memory
- * streams instead of one; no faster with the prefetch). */
+/* acc[t] (lane m) += sum over n_chunks chunks of codes[m][k] * q[t][k], for nt <= GROUP_MAX
+ * tokens (nt is a constant after inlining). The code fields are not shifted down one by one:
+ * with v the 64 code bytes of (chunk, p) and c_s the field at bits 2s..2s+1,
+ *     v & 0x03 = c_0,   v & 0x0c = 4 c_1,   (v >> 4) & 0x03 = c_2,   (v >> 4) & 0x0c = 4 c_3,
+ * so one shift serves four fields (the shifts compete with vpdpbusd for the same port on
+ * Intel cores; the masks do not have to). Each decoded vector is reused by nt vpdpbusd (one
+ * per token, its 4 activations broadcast from memory).
+ * The fields scaled by 4 go to their own partial sums, which are multiples of 4: the exact
+ * arithmetic shift by 2 at the fold undoes the scale, so the int32 result is the same exact
+ * dot as before, bit for bit. Partials per token: 4 for nt <= 4 (independent vpdpbusd chains:
+ * with one token the chain latency, not the loads, is the limit), 2 for more tokens (32 ZMM
+ * registers hold 2 x 8 partials, the codes and the masks).
+ * Bounds: a scaled code byte is <= 8 (vpdpbusd's unsigned operand), |q| <= 128, so a partial
+ * grows by <= 8 * 128 * 64 = 2^16 per chunk and stays below 2^28 over FOLD_CHUNKS chunks. */
 #define GROUP_MAX 8
-BN_INLINE void tile_dot(const uint8_t *codes, const int8_t *const *q, int nt, int64_t n_blocks, __m512i *acc) {
-    const int np = nt >= 4 ? 1 : 4 / nt;
-    b3_decoder dec;
-    b3_decoder_init(&dec);
-    __m512i part[GROUP_MAX][4];
-    UNROLL for (int t = 0; t < nt; t++)
-        UNROLL for (int i = 0; i < np; i++) part[t][i] = _mm512_setzero_si512();
-    for (int64_t b = 0; b < n_blocks; b++) {
-        const uint8_t *cb = codes + b * BN_B3_BLOCK_BYTES;
-        UNROLL for (int v = 0; v < BN_B3_VECTORS; v++) {
-            __m512i d[5];
-            BN_PREFETCH_AHEAD(cb + 64 * v);
-            b3_decode(&dec, _mm512_load_si512((const void *)(cb + 64 * v)), d);
-            UNROLL for (int s = 0; s < 5; s++) {
-                int g = 5 * v + s; /* k-group in the block */
-                if (s < B3_DIGITS(v))
+#define FOLD_CHUNKS 4096
+BN_INLINE void tile_dot(const uint8_t *codes, const int8_t *const *q, int nt, int64_t n_chunks, __m512i *acc) {
+    const __m512i m03 = _mm512_set1_epi8(0x03), m0c = _mm512_set1_epi8(0x0c);
+    const int np = nt <= 4 ? 4 : 2; /* partials per token; field s goes to partial s % np */
+    for (int64_t c0 = 0; c0 < n_chunks; c0 += FOLD_CHUNKS) {
+        int64_t c1 = c0 + FOLD_CHUNKS < n_chunks ? c0 + FOLD_CHUNKS : n_chunks;
+        __m512i part[GROUP_MAX][4];
+        UNROLL for (int t = 0; t < nt; t++)
+            UNROLL for (int i = 0; i < np; i++) part[t][i] = _mm512_setzero_si512();
+        for (int64_t c = c0; c < c1; c++) {
+            const uint8_t *cc = codes + c * BN_CHUNK_BYTES;
+            UNROLL for (int p = 0; p < 4; p++) {
+                BN_PREFETCH_AHEAD(cc + 64 * p);
+                __m512i v = _mm512_load_si512((const void *)(cc + 64 * p));
+                __m512i v4 = _mm512_srli_epi16(v, 4);
+                __m512i f[4] = {_mm512_and_si512(v, m03), _mm512_and_si512(v, m0c), _mm512_and_si512(v4, m03),
+                                _mm512_and_si512(v4, m0c)};
+                UNROLL for (int s = 0; s < 4; s++)
                     UNROLL for (int t = 0; t < nt; t++)
-                        part[t][g % np] = _mm512_dpbusd_epi32(part[t][g % np], d[s], bcast4(q[t] + b * BN_QK_K + 4 * g));
+                        part[t][s % np] = _mm512_dpbusd_epi32(part[t][s % np], f[s], bcast4(q[t] + c * BN_CHUNK_K + 16 * s + 4 * p));
             }
         }
+        UNROLL for (int t = 0; t < nt; t++) {
+            __m512i unscaled = np == 4 ? _mm512_add_epi32(part[t][0], part[t][2]) : part[t][0];
+            __m512i scaled = np == 4 ? _mm512_add_epi32(part[t][1], part[t][3]) : part[t][1];
+            acc[t] = _mm512_add_epi32(acc[t], _mm512_add_epi32(unscaled, _mm512_srai_epi32(scaled, 2)));
+        }
     }
-    UNROLL for (int t = 0; t < nt; t++)
-        UNROLL for (int i = 0; i < np; i++) acc[t] = _mm512_add_epi32(acc[t], part[t][i]);
 }
 
 /* sum of n int8 (n a multiple of 64). */
@@ -72,7 +80,7 @@ BN_INLINE void uniform_group(const bn_ternary_job *j, int64_t tile, int t, int n
         q[i] = j->a->q + (int64_t)(t + i) * p->K;
         acc[i] = _mm512_setzero_si512();
     }
-    tile_dot(p->codes + (uint64_t)tile * p->tile_bytes, q, nt, p->n_blocks, acc);
+    tile_dot(p->codes + (uint64_t)tile * (uint64_t)p->n_chunks * BN_CHUNK_BYTES, q, nt, p->n_chunks, acc);
     for (int i = 0; i < nt; i++) {
         __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[i], _mm512_set1_epi32(sumq[i])));
         f = _mm512_mul_ps(_mm512_div_ps(f, _mm512_set1_ps(j->a->s[t + i])), _mm512_set1_ps(j->scale));
@@ -86,7 +94,7 @@ BN_INLINE void uniform_group(const bn_ternary_job *j, int64_t tile, int t, int n
 /* Per-256-block path for one token: non-uniform token mode (q8k == false) or q8k mode. */
 static void blocked_token(const bn_ternary_job *j, int64_t tile, int t, bool q8k) {
     const bn_ternary_tiles *p = j->p;
-    const uint8_t *codes = p->codes + (uint64_t)tile * p->tile_bytes;
+    const uint8_t *codes = p->codes + (uint64_t)tile * (uint64_t)p->n_chunks * BN_CHUNK_BYTES;
     const float *bd = p->block_d ? p->block_d + tile * p->n_blocks * BN_TILE_ROWS : NULL;
     const bn_block_q8_k *xq = q8k ? j->a->q8k + (int64_t)t * p->n_blocks : NULL;
     const int8_t *qt = q8k ? NULL : j->a->q + (int64_t)t * p->K;
@@ -94,7 +102,7 @@ static void blocked_token(const bn_ternary_job *j, int64_t tile, int t, bool q8k
     for (int64_t b = 0; b < p->n_blocks; b++) {
         const int8_t *qb = q8k ? xq[b].qs : qt + b * BN_QK_K;
         __m512i acc = _mm512_setzero_si512();
-        tile_dot(codes + b * BN_B3_BLOCK_BYTES, &qb, 1, 1, &acc);
+        tile_dot(codes + b * 4 * BN_CHUNK_BYTES, &qb, 1, 4, &acc);
         int32_t sq = 0;
         if (q8k)
             for (int i = 0; i < BN_QK_K / 16; i++) sq += xq[b].bsums[i];

@@ -25,16 +25,14 @@ static float uniform01(void) { return (float)(next_u32() & 0xffffff) / 16777216.
 
 enum pattern { RANDOM, ALL_PLUS, ALL_MINUS };
 
-/* A weight of `type` [M][K] built through the type's quantizer, bound and (ternary) packed in
- * the tile layout `fmt` (the one the tier under test reads). */
+/* A weight of `type` [M][K] built through the type's quantizer, bound and packed. */
 typedef struct test_weight {
     gguf_tensor t;
     void *bytes;
     bn_linear w;
 } test_weight;
 
-static int make_weight(test_weight *tw, uint32_t type, int64_t M, int64_t K, enum pattern pat, bool block_scales,
-                       bn_tiles_format fmt) {
+static int make_weight(test_weight *tw, uint32_t type, int64_t M, int64_t K, enum pattern pat, bool block_scales) {
     const bn_type_traits *tt = bn_type_get(type);
     uint64_t n = (uint64_t)M * (uint64_t)K, nbytes;
     if (!bn_type_nbytes(type, n, &nbytes)) return -1;
@@ -65,7 +63,7 @@ static int make_weight(test_weight *tw, uint32_t type, int64_t M, int64_t K, enu
     if (bn_linear_init(&tw->w, &tw->t, NULL) != 0) return -1;
     tw->w.out_scale = 1.25f;
     if (tt->ternary) {
-        tw->w.packed = bn_ternary_tiles_build(&tw->w, fmt);
+        tw->w.packed = bn_ternary_tiles_build(&tw->w);
         if (!tw->w.packed) return -1;
     }
     return 0;
@@ -151,7 +149,7 @@ typedef struct shape { int64_t M, K; } shape;
 static void ternary_case(const bn_kernel_table *k, uint32_t type, bool block_scales, shape s, int n, bn_act_quant mode,
                          enum pattern pat, int extreme) {
     test_weight tw;
-    CHECK_MSG(make_weight(&tw, type, s.M, s.K, pat, block_scales, k->tiles) == 0, "make_weight: %s", bn_last_error_message());
+    CHECK_MSG(make_weight(&tw, type, s.M, s.K, pat, block_scales) == 0, "make_weight: %s", bn_last_error_message());
     if (!block_scales) CHECK(tw.w.uniform_scale);
     test_act ta;
     make_act(&ta, mode, n, s.K, extreme);
@@ -274,7 +272,7 @@ TEST(float_weights_within_tolerance) {
                 if (types[ti] == BN_TYPE_Q8_0 && shapes[si].K % 32) continue;
                 for (size_t ni = 0; ni < 4; ni++) {
                     test_weight tw;
-                    CHECK(make_weight(&tw, types[ti], shapes[si].M, shapes[si].K, RANDOM, false, BN_TILES_2BIT) == 0);
+                    CHECK(make_weight(&tw, types[ti], shapes[si].M, shapes[si].K, RANDOM, false) == 0);
                     test_act ta;
                     make_act(&ta, BN_ACT_NONE, ns[ni], shapes[si].K, 0);
                     bool untouched = false;
@@ -289,32 +287,28 @@ TEST(float_weights_within_tolerance) {
 }
 
 TEST(declines_what_it_does_not_cover) {
+    test_weight tw;
+    CHECK(make_weight(&tw, BN_TYPE_TQ2_0, 16, 256, RANDOM, false) == 0);
     test_act ta;
     make_act(&ta, BN_ACT_NONE, 1, 256, 0);
     float y[16];
     for (int tier = 0; tier < BN_TIER_COUNT; tier++) {
         const bn_kernel_table *k = bn_kernels_for_tier((bn_cpu_tier)tier);
-        if (!k) continue;
-        test_weight tw;
-        CHECK(make_weight(&tw, BN_TYPE_TQ2_0, 16, 256, RANDOM, false, k->tiles) == 0);
-        CHECK(!bn_kernel_linear_apply_with(k, &tw.w, &ta.a, y, 16, 0, 16)); /* ternary x float: reference only */
-        free_weight(&tw);
+        if (k) CHECK(!bn_kernel_linear_apply_with(k, &tw.w, &ta.a, y, 16, 0, 16)); /* ternary x float: reference only */
     }
     const bn_kernel_table *scalar = bn_kernels_for_tier(BN_TIER_SCALAR);
     CHECK(scalar && !scalar->ternary_token && !scalar->float_rows);
     free_act(&ta);
+    free_weight(&tw);
 }
 
 TEST(packing_reports_bytes) {
     test_weight tw;
-    CHECK(make_weight(&tw, BN_TYPE_I2_S, 33, 512, RANDOM, false, BN_TILES_2BIT) == 0);
+    CHECK(make_weight(&tw, BN_TYPE_I2_S, 33, 512, RANDOM, false) == 0);
     /* 3 tiles x 8 chunks x 256 bytes; I2_S has one scale, so no block scales */
     CHECK_EQ_INT(bn_kernel_packed_bytes(&tw.w), 3 * 8 * 256);
     free_weight(&tw);
-    CHECK(make_weight(&tw, BN_TYPE_I2_S, 33, 512, RANDOM, false, BN_TILES_BASE3) == 0);
-    CHECK_EQ_INT(bn_kernel_packed_bytes(&tw.w), 3 * 2 * 832); /* 3 tiles x 2 blocks x 13 vectors */
-    free_weight(&tw);
-    CHECK(make_weight(&tw, BN_TYPE_TQ1_0, 16, 512, RANDOM, true, BN_TILES_2BIT) == 0);
+    CHECK(make_weight(&tw, BN_TYPE_TQ1_0, 16, 512, RANDOM, true) == 0);
     CHECK(!tw.w.uniform_scale);
     CHECK_EQ_INT(bn_kernel_packed_bytes(&tw.w), 1 * 8 * 256 + 1 * 2 * 16 * 4);
     free_weight(&tw);
