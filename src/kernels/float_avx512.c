@@ -54,7 +54,7 @@ BN_INLINE void dot_4rows(const uint8_t *const *rows, uint32_t type, int64_t K, c
     for (; k + 32 <= K; k += 32) {
         __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
         for (int r = 0; r < 4; r++) {
-            BN_PREFETCH_AHEAD(rows[r] + k * (type == BN_TYPE_F32 ? 4 : 2));
+            BN_PREFETCH(rows[r] + k * (type == BN_TYPE_F32 ? 4 : 2), BN_PREFETCH_BYTES_4STREAMS);
             acc[r][0] = _mm512_fmadd_ps(load16(rows[r], type, k, 0xffff), x0, acc[r][0]);
             acc[r][1] = _mm512_fmadd_ps(load16(rows[r], type, k + 16, 0xffff), x1, acc[r][1]);
         }

@@ -30,14 +30,18 @@
 #define BN_UNROLL _Pragma("GCC unroll 16")
 #endif
 
-/* Software prefetch distance of the streaming kernels (the one-token GEMVs of generation):
- * each load of a weight stream is paired with a prefetch this many bytes ahead. On this
- * project's 2-core VM a one-stream-per-thread sequential read ran at ~14.5 GB/s, the same read
- * with a 2 KiB-ahead prefetch at ~21 GB/s, and 2-8 interleaved streams with it at 23-25 GB/s:
- * the hardware prefetcher alone keeps too few misses in flight. x86 prefetches do not fault,
- * so running past the end of a buffer is harmless. */
+/* Software prefetch of the streaming kernels (the one-token GEMVs of generation): each load
+ * of a weight stream is paired with a prefetch `dist` bytes ahead. On this project's 2-core VM
+ * a one-stream-per-thread sequential read ran at ~14.5 GB/s, the same read with a 2 KiB-ahead
+ * prefetch at ~21 GB/s, and 2-8 interleaved streams with it at 23-25 GB/s: the hardware
+ * prefetcher alone keeps too few misses in flight. Distances measured (2 threads, 2B-4T
+ * shapes): one or two streams per thread (ternary tiles) 2 KiB (1 and 4 KiB slower or
+ * equal); four streams (the F16 head's 4 rows) 1 KiB (22.6-25.2 GB/s against 17.8-21.2 at
+ * 2 KiB). x86 prefetches do not fault, so running past the end of a buffer is harmless. */
 #define BN_PREFETCH_BYTES 2048
-#define BN_PREFETCH_AHEAD(p) _mm_prefetch((const char *)(p) + BN_PREFETCH_BYTES, _MM_HINT_T0)
+#define BN_PREFETCH_BYTES_4STREAMS 1024
+#define BN_PREFETCH(p, dist) _mm_prefetch((const char *)(p) + (dist), _MM_HINT_T0)
+#define BN_PREFETCH_AHEAD(p) BN_PREFETCH(p, BN_PREFETCH_BYTES)
 
 #define BN_TILE_ROWS 16
 #define BN_CHUNK_K 64
