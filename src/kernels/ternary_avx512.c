@@ -18,10 +18,8 @@ BN_INLINE __m512i bcast4(const int8_t *q) {
     return _mm512_set1_epi32(v);
 }
 
-/* acc[w * nt + t] (lane m) += sum over n_chunks chunks of codes[w][m][k] * q[t][k], for nw
- * weight tiles and nt tokens, nw * nt <= GROUP_MAX (constants after inlining): nw = 2 only
- * for one token (generation), where two tiles mean two memory streams per thread, which
- * keep more misses in flight than one (see BN_PREFETCH_BYTES). The code fields are not shifted down one by one:
+/* tile_dot: acc[t] (lane m) += sum over n_chunks chunks of codes[m][k] * q[t][k], for nt <=
+ * GROUP_MAX tokens (nt is a constant after inlining). The code fields are not shifted down one by one:
  * with v the 64 code bytes of (chunk, p) and c_s the field at bits 2s..2s+1,
  *     v & 0x03 = c_0,   v & 0x0c = 4 c_1,   (v >> 4) & 0x03 = c_2,   (v >> 4) & 0x0c = 4 c_3,
  * so one shift serves four fields (the shifts compete with vpdpbusd for the same port on
@@ -29,41 +27,73 @@ BN_INLINE __m512i bcast4(const int8_t *q) {
  * per token, its 4 activations broadcast from memory).
  * The fields scaled by 4 go to their own partial sums, which are multiples of 4: the exact
  * arithmetic shift by 2 at the fold undoes the scale, so the int32 result is the same exact
- * dot as before, bit for bit. Partials per tile and token: 4 for nt <= 4 (independent vpdpbusd chains:
+ * dot as before, bit for bit. Partials per token: 4 for nt <= 4 (independent vpdpbusd chains:
  * with one token the chain latency, not the loads, is the limit), 2 for more tokens (32 ZMM
  * registers hold 2 x 8 partials, the codes and the masks).
  * Bounds: a scaled code byte is <= 8 (vpdpbusd's unsigned operand), |q| <= 128, so a partial
  * grows by <= 8 * 128 * 64 = 2^16 per chunk and stays below 2^28 over FOLD_CHUNKS chunks. */
 #define GROUP_MAX 8
 #define FOLD_CHUNKS 4096
-BN_INLINE void tile_dot(const uint8_t *const *codes, int nw, const int8_t *const *q, int nt, int64_t n_chunks, __m512i *acc) {
+
+/* The four fields of the 64 code bytes at cv (c_0, 4 c_1, c_2, 4 c_3; see above), with the
+ * stream's software prefetch. */
+BN_INLINE void chunk_fields(const uint8_t *cv, __m512i f[4]) {
     const __m512i m03 = _mm512_set1_epi8(0x03), m0c = _mm512_set1_epi8(0x0c);
-    const int np = nt <= 4 ? 4 : 2; /* partials per tile and token; field s goes to partial s % np */
+    BN_PREFETCH_AHEAD(cv);
+    __m512i v = _mm512_load_si512((const void *)cv), v4 = _mm512_srli_epi16(v, 4);
+    f[0] = _mm512_and_si512(v, m03);
+    f[1] = _mm512_and_si512(v, m0c);
+    f[2] = _mm512_and_si512(v4, m03);
+    f[3] = _mm512_and_si512(v4, m0c);
+}
+
+/* The exact dot from 2 partials (unscaled, scaled) or 4 (fields 0..3 in turn). */
+BN_INLINE __m512i fold_partials(const __m512i *part, int np) {
+    __m512i unscaled = np == 4 ? _mm512_add_epi32(part[0], part[2]) : part[0];
+    __m512i scaled = np == 4 ? _mm512_add_epi32(part[1], part[3]) : part[1];
+    return _mm512_add_epi32(unscaled, _mm512_srai_epi32(scaled, 2));
+}
+
+BN_INLINE void tile_dot(const uint8_t *codes, const int8_t *const *q, int nt, int64_t n_chunks, __m512i *acc) {
+    const int np = nt <= 4 ? 4 : 2; /* partials per token; field s goes to partial s % np */
     for (int64_t c0 = 0; c0 < n_chunks; c0 += FOLD_CHUNKS) {
         int64_t c1 = c0 + FOLD_CHUNKS < n_chunks ? c0 + FOLD_CHUNKS : n_chunks;
         __m512i part[GROUP_MAX][4];
-        UNROLL for (int i = 0; i < nw * nt; i++)
-            UNROLL for (int c = 0; c < np; c++) part[i][c] = _mm512_setzero_si512();
+        UNROLL for (int t = 0; t < nt; t++)
+            UNROLL for (int i = 0; i < np; i++) part[t][i] = _mm512_setzero_si512();
         for (int64_t c = c0; c < c1; c++)
-            UNROLL for (int p = 0; p < 4; p++)
-                UNROLL for (int w = 0; w < nw; w++) {
-                    const uint8_t *cv = codes[w] + c * BN_CHUNK_BYTES + 64 * p;
-                    BN_PREFETCH_AHEAD(cv);
-                    __m512i v = _mm512_load_si512((const void *)cv);
-                    __m512i v4 = _mm512_srli_epi16(v, 4);
-                    __m512i f[4] = {_mm512_and_si512(v, m03), _mm512_and_si512(v, m0c), _mm512_and_si512(v4, m03),
-                                    _mm512_and_si512(v4, m0c)};
-                    UNROLL for (int s = 0; s < 4; s++)
-                        UNROLL for (int t = 0; t < nt; t++) {
-                            __m512i *ps = &part[w * nt + t][s % np];
-                            *ps = _mm512_dpbusd_epi32(*ps, f[s], bcast4(q[t] + c * BN_CHUNK_K + 16 * s + 4 * p));
-                        }
+            UNROLL for (int p = 0; p < 4; p++) {
+                __m512i f[4];
+                chunk_fields(codes + c * BN_CHUNK_BYTES + 64 * p, f);
+                UNROLL for (int s = 0; s < 4; s++)
+                    UNROLL for (int t = 0; t < nt; t++)
+                        part[t][s % np] = _mm512_dpbusd_epi32(part[t][s % np], f[s], bcast4(q[t] + c * BN_CHUNK_K + 16 * s + 4 * p));
+            }
+        UNROLL for (int t = 0; t < nt; t++) acc[t] = _mm512_add_epi32(acc[t], fold_partials(part[t], np));
+    }
+}
+
+/* One token, two tiles side by side (generation): two memory streams per thread keep more
+ * misses in flight than one (see BN_PREFETCH_BYTES). acc[w] += tile w's dot, as tile_dot
+ * with nt = 1 computes it (4 partials per tile). */
+static void tile_pair_dot(const uint8_t *codes0, const uint8_t *codes1, const int8_t *q, int64_t n_chunks, __m512i acc[2]) {
+    for (int64_t c0 = 0; c0 < n_chunks; c0 += FOLD_CHUNKS) {
+        int64_t c1 = c0 + FOLD_CHUNKS < n_chunks ? c0 + FOLD_CHUNKS : n_chunks;
+        __m512i part[2][4];
+        UNROLL for (int i = 0; i < 4; i++) part[0][i] = part[1][i] = _mm512_setzero_si512();
+        for (int64_t c = c0; c < c1; c++)
+            UNROLL for (int p = 0; p < 4; p++) {
+                __m512i f0[4], f1[4];
+                chunk_fields(codes0 + c * BN_CHUNK_BYTES + 64 * p, f0);
+                chunk_fields(codes1 + c * BN_CHUNK_BYTES + 64 * p, f1);
+                UNROLL for (int s = 0; s < 4; s++) {
+                    __m512i x = bcast4(q + c * BN_CHUNK_K + 16 * s + 4 * p);
+                    part[0][s] = _mm512_dpbusd_epi32(part[0][s], f0[s], x);
+                    part[1][s] = _mm512_dpbusd_epi32(part[1][s], f1[s], x);
                 }
-        UNROLL for (int i = 0; i < nw * nt; i++) {
-            __m512i unscaled = np == 4 ? _mm512_add_epi32(part[i][0], part[i][2]) : part[i][0];
-            __m512i scaled = np == 4 ? _mm512_add_epi32(part[i][1], part[i][3]) : part[i][1];
-            acc[i] = _mm512_add_epi32(acc[i], _mm512_add_epi32(unscaled, _mm512_srai_epi32(scaled, 2)));
-        }
+            }
+        acc[0] = _mm512_add_epi32(acc[0], fold_partials(part[0], 4));
+        acc[1] = _mm512_add_epi32(acc[1], fold_partials(part[1], 4));
     }
 }
 
@@ -75,40 +105,44 @@ static int32_t sum_i8(const int8_t *q, int64_t n) {
     return _mm512_reduce_add_epi32(acc);
 }
 
-/* Uniform scale, nw tiles starting at tiles[0], tiles[1] x tokens [t, t + nt):
- * y = (((float)acc / s_t) * S) * out_scale, as the reference. */
-BN_INLINE void uniform_group(const bn_ternary_job *j, const int64_t *tiles, int nw, int t, int nt, const int32_t *sumq) {
+/* Uniform scale: y = (((float)acc / s_t) * S) * out_scale, as the reference, for tile `tile`
+ * and token t whose activations sum to sumq. */
+BN_INLINE void store_uniform(const bn_ternary_job *j, int64_t tile, int t, __m512i acc, int32_t sumq) {
+    __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc, _mm512_set1_epi32(sumq)));
+    f = _mm512_mul_ps(_mm512_div_ps(f, _mm512_set1_ps(j->a->s[t])), _mm512_set1_ps(j->scale));
+    f = _mm512_mul_ps(f, _mm512_set1_ps(j->out_scale));
+    float v[BN_TILE_ROWS];
+    _mm512_storeu_ps(v, f);
+    bn_store_tile_rows(j, tile, t, v);
+}
+
+BN_INLINE void uniform_group(const bn_ternary_job *j, int64_t tile, int t, int nt, const int32_t *sumq) {
     const bn_ternary_tiles *p = j->p;
     const int8_t *q[GROUP_MAX];
-    const uint8_t *codes[2];
     __m512i acc[GROUP_MAX];
-    for (int i = 0; i < nt; i++) q[i] = j->a->q + (int64_t)(t + i) * p->K;
-    for (int w = 0; w < nw; w++) codes[w] = p->codes + (uint64_t)tiles[w] * (uint64_t)p->n_chunks * BN_CHUNK_BYTES;
-    for (int i = 0; i < nw * nt; i++) acc[i] = _mm512_setzero_si512();
-    tile_dot(codes, nw, q, nt, p->n_chunks, acc);
-    for (int i = 0; i < nw * nt; i++) {
-        int tt = t + i % nt;
-        __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[i], _mm512_set1_epi32(sumq[i % nt])));
-        f = _mm512_mul_ps(_mm512_div_ps(f, _mm512_set1_ps(j->a->s[tt])), _mm512_set1_ps(j->scale));
-        f = _mm512_mul_ps(f, _mm512_set1_ps(j->out_scale));
-        float v[BN_TILE_ROWS];
-        _mm512_storeu_ps(v, f);
-        bn_store_tile_rows(j, tiles[i / nt], tt, v);
+    for (int i = 0; i < nt; i++) {
+        q[i] = j->a->q + (int64_t)(t + i) * p->K;
+        acc[i] = _mm512_setzero_si512();
     }
+    tile_dot(p->codes + (uint64_t)tile * (uint64_t)p->n_chunks * BN_CHUNK_BYTES, q, nt, p->n_chunks, acc);
+    for (int i = 0; i < nt; i++) store_uniform(j, tile, t + i, acc[i], sumq[i]);
 }
 
 /* One token (generation): the tiles of [m0, m1) as two halves read side by side, a pair of
- * tiles per step (two memory streams), the odd one out alone. */
-static void uniform_one_token(const bn_ternary_job *j, int t, const int32_t *sumq) {
+ * tiles per step, the odd one out alone. */
+static void uniform_one_token(const bn_ternary_job *j, int t, int32_t sumq) {
+    const bn_ternary_tiles *p = j->p;
+    const uint64_t tile_bytes = (uint64_t)p->n_chunks * BN_CHUNK_BYTES;
     int64_t first = j->m0 / BN_TILE_ROWS, n = (j->m1 + BN_TILE_ROWS - 1) / BN_TILE_ROWS - first, half = (n + 1) / 2;
     for (int64_t i = 0; i < n - half; i++) {
-        int64_t pair[2] = {first + i, first + half + i};
-        uniform_group(j, pair, 2, t, 1, sumq);
+        int64_t a = first + i, b = first + half + i;
+        __m512i acc[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+        tile_pair_dot(p->codes + (uint64_t)a * tile_bytes, p->codes + (uint64_t)b * tile_bytes, j->a->q + (int64_t)t * p->K,
+                      p->n_chunks, acc);
+        store_uniform(j, a, t, acc[0], sumq);
+        store_uniform(j, b, t, acc[1], sumq);
     }
-    if (half > n - half) {
-        int64_t last = first + half - 1;
-        uniform_group(j, &last, 1, t, 1, sumq);
-    }
+    if (half > n - half) uniform_group(j, first + half - 1, t, 1, &sumq);
 }
 
 /* Per-256-block path for one token: non-uniform token mode (q8k == false) or q8k mode. */
@@ -122,8 +156,7 @@ static void blocked_token(const bn_ternary_job *j, int64_t tile, int t, bool q8k
     for (int64_t b = 0; b < p->n_blocks; b++) {
         const int8_t *qb = q8k ? xq[b].qs : qt + b * BN_QK_K;
         __m512i acc = _mm512_setzero_si512();
-        const uint8_t *cb = codes + b * 4 * BN_CHUNK_BYTES;
-        tile_dot(&cb, 1, &qb, 1, 4, &acc);
+        tile_dot(codes + b * 4 * BN_CHUNK_BYTES, &qb, 1, 4, &acc);
         int32_t sq = 0;
         if (q8k)
             for (int i = 0; i < BN_QK_K / 16; i++) sq += xq[b].bsums[i];
@@ -155,7 +188,7 @@ void bn_ternary_token_avx512(const bn_ternary_job *j) {
         int te = tb + TOKEN_BLOCK < j->t1 ? tb + TOKEN_BLOCK : j->t1;
         for (int t = tb; t < te; t++) sumq[t - tb] = sum_i8(j->a->q + (int64_t)t * j->p->K, j->p->K);
         if (te - tb == 1) {
-            uniform_one_token(j, tb, sumq);
+            uniform_one_token(j, tb, sumq[0]);
             continue;
         }
         for (int64_t tile = j->m0 / BN_TILE_ROWS; tile * BN_TILE_ROWS < j->m1; tile++)
@@ -163,10 +196,10 @@ void bn_ternary_token_avx512(const bn_ternary_job *j) {
                 const int32_t *sq = sumq + (t - tb);
                 int left = te - t, nt = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
                 switch (nt) {
-                case 8: uniform_group(j, &tile, 1, t, 8, sq); break;
-                case 4: uniform_group(j, &tile, 1, t, 4, sq); break;
-                case 2: uniform_group(j, &tile, 1, t, 2, sq); break;
-                default: uniform_group(j, &tile, 1, t, 1, sq); break;
+                case 8: uniform_group(j, tile, t, 8, sq); break;
+                case 4: uniform_group(j, tile, t, 4, sq); break;
+                case 2: uniform_group(j, tile, t, 2, sq); break;
+                default: uniform_group(j, tile, t, 1, sq); break;
                 }
                 t += nt;
             }
