@@ -210,6 +210,8 @@ TEST(ternary_extremes) { /* all codes +1 / -1 against activations all +127 / -12
                 for (int ex = -1; ex <= 1; ex += 2)
                     for (size_t ti = 0; ti < 3; ti++) {
                         ternary_case(k, ternary_types[ti], false, shapes[si], 2, BN_ACT_TOKEN, (enum pattern)pat, ex);
+                        /* one token: the two-tiles-at-once generation path on AVX-512 */
+                        ternary_case(k, ternary_types[ti], false, shapes[si], 1, BN_ACT_TOKEN, (enum pattern)pat, ex);
                         ternary_case(k, ternary_types[ti], false, shapes[si], 1, BN_ACT_Q8K, (enum pattern)pat, ex);
                     }
         ternary_case(k, BN_TYPE_I2_S, false, shapes[1], 16, BN_ACT_TOKEN, ALL_MINUS, -1);
