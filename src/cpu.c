@@ -204,14 +204,15 @@ double bn_measure_read_bandwidth(uint64_t bytes, int n_threads) {
     for (size_t i = 0; i < words; i++) buf[i] = i * 0x9e3779b97f4a7c15ull;
     double best = 0.0;
     uint64_t sink = 0;
-    for (int pass = 0; pass < 6; pass++) {
+    const int n_patterns = (int)(sizeof read_patterns / sizeof read_patterns[0]);
+    for (int pass = 0; pass < 2 * n_patterns; pass++) {
         double t0 = bn_time_now();
         for (int i = 0; i < n_threads; i++) {
             size_t w0 = words * (size_t)i / (size_t)n_threads, w1 = words * (size_t)(i + 1) / (size_t)n_threads;
             jobs[i].p = buf + w0;
             jobs[i].words = w1 - w0;
-            jobs[i].streams = read_patterns[pass % 3].streams;
-            jobs[i].prefetch = read_patterns[pass % 3].prefetch;
+            jobs[i].streams = read_patterns[pass % n_patterns].streams;
+            jobs[i].prefetch = read_patterns[pass % n_patterns].prefetch;
             if (i > 0 && pthread_create(&jobs[i].th, NULL, read_words, &jobs[i]) != 0) jobs[i].th = 0;
         }
         read_words(&jobs[0]);

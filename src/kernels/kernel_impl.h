@@ -57,6 +57,11 @@ typedef struct bn_ternary_tiles {
     uint64_t bytes;       /* codes + block_d */
 } bn_ternary_tiles;
 
+/* The codes of tile `tile` (its n_chunks chunks of 256 bytes). */
+static inline const uint8_t *bn_tile_codes(const bn_ternary_tiles *p, int64_t tile) {
+    return p->codes + (uint64_t)tile * (uint64_t)p->n_chunks * BN_CHUNK_BYTES;
+}
+
 /* One ternary call: rows [m0, m1) of tokens [t0, t1). */
 typedef struct bn_ternary_job {
     const bn_ternary_tiles *p;

@@ -200,7 +200,7 @@ BN_INLINE void store_tile(const bn_ternary_job *j, int64_t tile, int t, const __
  * halves of the tile are computed one after the other (registers). */
 BN_INLINE void uniform_group(const bn_ternary_job *j, int64_t tile, int t, int nt, const int32_t *sumq) {
     const bn_ternary_tiles *p = j->p;
-    const uint8_t *codes = p->codes + (uint64_t)tile * (uint64_t)p->n_chunks * BN_CHUNK_BYTES;
+    const uint8_t *codes = bn_tile_codes(p, tile);
     const int8_t *q[GROUP_MAX];
     __m256 v[GROUP_MAX][2];
     for (int i = 0; i < nt; i++) q[i] = j->a->q + (int64_t)(t + i) * p->K;
@@ -220,7 +220,7 @@ BN_INLINE void uniform_group(const bn_ternary_job *j, int64_t tile, int t, int n
 /* Per-256-block path for one token: non-uniform token mode or q8k mode (see ternary_avx512.c). */
 static void blocked_token(const bn_ternary_job *j, int64_t tile, int t, bool q8k) {
     const bn_ternary_tiles *p = j->p;
-    const uint8_t *codes = p->codes + (uint64_t)tile * (uint64_t)p->n_chunks * BN_CHUNK_BYTES;
+    const uint8_t *codes = bn_tile_codes(p, tile);
     const float *bd = p->block_d ? p->block_d + tile * p->n_blocks * BN_TILE_ROWS : NULL;
     const bn_block_q8_k *xq = q8k ? j->a->q8k + (int64_t)t * p->n_blocks : NULL;
     const int8_t *qt = q8k ? NULL : j->a->q + (int64_t)t * p->K;
@@ -258,7 +258,7 @@ static void blocked(const bn_ternary_job *j, bool q8k) {
 static void prefill_tile(const bn_ternary_job *j, int64_t tile, int tb, int te, const int32_t *sumq, uint8_t *dec,
                          int32_t (*acc32)[BN_TILE_ROWS]) {
     const bn_ternary_tiles *p = j->p;
-    const uint8_t *codes = p->codes + (uint64_t)tile * (uint64_t)p->n_chunks * BN_CHUNK_BYTES;
+    const uint8_t *codes = bn_tile_codes(p, tile);
     memset(acc32, 0, (size_t)(te - tb) * sizeof *acc32);
     for (int64_t kb = 0; kb < p->n_chunks; kb += KB_CHUNKS) {
         int64_t nc = kb + KB_CHUNKS < p->n_chunks ? KB_CHUNKS : p->n_chunks - kb;

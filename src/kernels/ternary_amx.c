@@ -115,8 +115,8 @@ static void store_block(const bn_ternary_job *j, const block_2x2 *b) {
 static void block_k_loop(const bn_ternary_job *j, const block_2x2 *b) {
     const bn_ternary_tiles *p = j->p;
     const int64_t K = p->K, n_chunks = p->n_chunks;
-    const uint8_t *codes0 = p->codes + (uint64_t)b->tile * (uint64_t)n_chunks * BN_CHUNK_BYTES;
-    const uint8_t *codes1 = b->two_w ? codes0 + (uint64_t)n_chunks * BN_CHUNK_BYTES : codes0;
+    const uint8_t *codes0 = bn_tile_codes(p, b->tile);
+    const uint8_t *codes1 = b->two_w ? bn_tile_codes(p, b->tile + 1) : codes0;
     const int64_t a1 = b->two_t ? 16 * K : 0;
     _Alignas(64) int8_t bt[2][2][1024];
     _tile_zero(0);

@@ -124,7 +124,7 @@ BN_INLINE void uniform_group(const bn_ternary_job *j, int64_t tile, int t, int n
         q[i] = j->a->q + (int64_t)(t + i) * p->K;
         acc[i] = _mm512_setzero_si512();
     }
-    tile_dot(p->codes + (uint64_t)tile * (uint64_t)p->n_chunks * BN_CHUNK_BYTES, q, nt, p->n_chunks, acc);
+    tile_dot(bn_tile_codes(p, tile), q, nt, p->n_chunks, acc);
     for (int i = 0; i < nt; i++) store_uniform(j, tile, t + i, acc[i], sumq[i]);
 }
 
@@ -132,13 +132,11 @@ BN_INLINE void uniform_group(const bn_ternary_job *j, int64_t tile, int t, int n
  * tiles per step, the odd one out alone. */
 static void uniform_one_token(const bn_ternary_job *j, int t, int32_t sumq) {
     const bn_ternary_tiles *p = j->p;
-    const uint64_t tile_bytes = (uint64_t)p->n_chunks * BN_CHUNK_BYTES;
     int64_t first = j->m0 / BN_TILE_ROWS, n = (j->m1 + BN_TILE_ROWS - 1) / BN_TILE_ROWS - first, half = (n + 1) / 2;
     for (int64_t i = 0; i < n - half; i++) {
         int64_t a = first + i, b = first + half + i;
         __m512i acc[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
-        tile_pair_dot(p->codes + (uint64_t)a * tile_bytes, p->codes + (uint64_t)b * tile_bytes, j->a->q + (int64_t)t * p->K,
-                      p->n_chunks, acc);
+        tile_pair_dot(bn_tile_codes(p, a), bn_tile_codes(p, b), j->a->q + (int64_t)t * p->K, p->n_chunks, acc);
         store_uniform(j, a, t, acc[0], sumq);
         store_uniform(j, b, t, acc[1], sumq);
     }
@@ -148,7 +146,7 @@ static void uniform_one_token(const bn_ternary_job *j, int t, int32_t sumq) {
 /* Per-256-block path for one token: non-uniform token mode (q8k == false) or q8k mode. */
 static void blocked_token(const bn_ternary_job *j, int64_t tile, int t, bool q8k) {
     const bn_ternary_tiles *p = j->p;
-    const uint8_t *codes = p->codes + (uint64_t)tile * (uint64_t)p->n_chunks * BN_CHUNK_BYTES;
+    const uint8_t *codes = bn_tile_codes(p, tile);
     const float *bd = p->block_d ? p->block_d + tile * p->n_blocks * BN_TILE_ROWS : NULL;
     const bn_block_q8_k *xq = q8k ? j->a->q8k + (int64_t)t * p->n_blocks : NULL;
     const int8_t *qt = q8k ? NULL : j->a->q + (int64_t)t * p->K;
