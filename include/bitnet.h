@@ -271,6 +271,7 @@ typedef struct bitnet_generate_result {
     int n_prompt, n_generated;
     bitnet_stop_reason stop_reason;
     double prefill_seconds, decode_seconds, time_to_first_token_seconds;
+    int n_cached;             /* prompt tokens whose KV a batch slot already held (not evaluated) */
 } bitnet_generate_result;
 
 /* Appends prompt[0, n_prompt) to the session's sequence, then samples up to max_tokens
@@ -280,6 +281,75 @@ typedef struct bitnet_generate_result {
 BITNET_API int bitnet_session_generate(bitnet_session *session, const int32_t *prompt, int n_prompt,
                                        const bitnet_generate_params *params, int32_t *out_tokens, int max_out,
                                        bitnet_generate_result *result);
+
+
+/* ======================================================================================
+ * Continuous batching: many requests, one pass over the weights per step.
+ *
+ * A bitnet_batch holds n_slots sequences over one model, each with its own KV cache of n_ctx
+ * positions, and one scratch and thread pool. Each bitnet_batch_step evaluates, in one forward
+ * pass, the next token of every slot that is generating plus up to n_batch minus that many
+ * prompt tokens of slots still prefilling (a long prompt is taken in chunks across steps, so
+ * the others keep generating). Every row of a step is computed independently of the others
+ * (per-token activation quantization, exact integer kernels, per-row attention), so a request
+ * produces exactly the same tokens alone or beside others.
+ *
+ * A slot keeps the tokens of its KV cache after its request ends: a later request whose
+ * prompt starts with them (the next turn of a chat) evaluates only the rest
+ * (bitnet_generate_result.n_cached says how many were reused).
+ *
+ * Threads: one thread drives a batch: submit, step, cancel and every callback run on it.
+ * A batch is not thread-safe; the model may be shared with other batches and sessions.
+ * ====================================================================================== */
+typedef struct bitnet_batch bitnet_batch;
+
+typedef struct bitnet_batch_params {
+    size_t struct_size;
+    int n_slots;                  /* concurrent requests; 0: 4 (at most 256) */
+    int64_t n_ctx;                /* positions per slot; 0: the model's training context,
+                                     capped so that all slots' KV fits in 1/4 of RAM */
+    int n_threads;                /* 0: all online CPUs */
+    int n_batch;                  /* rows per step at most (decode rows + prompt chunk);
+                                     0: 64; raised to n_slots when smaller */
+    bitnet_act_quant act_quant;
+} bitnet_batch_params;
+
+BITNET_API bitnet_batch_params bitnet_batch_default_params(void);
+BITNET_API int bitnet_batch_create(bitnet_model *model, const bitnet_batch_params *params, bitnet_batch **out);
+BITNET_API void bitnet_batch_free(bitnet_batch *batch); /* NULL is accepted */
+
+/* Called once when a request ends, on the thread that called step or cancel: status 0 and
+ * result->stop_reason, or a negative status (the request failed; the slot is usable again). */
+typedef void (*bitnet_batch_finish_callback)(int slot, int status, const bitnet_generate_result *result, void *user_data);
+
+/* An idle slot for a prompt: the one whose cached tokens share the longest prefix with it
+ * (ties: the least recently used). BITNET_ERR_NOT_FOUND when every slot is busy. */
+BITNET_API int bitnet_batch_pick_slot(const bitnet_batch *batch, const int32_t *prompt, int n_prompt);
+/* Starts a request in an idle slot: prompt[0, n_prompt) is prefilled by the next steps (less
+ * the prefix the slot already holds), then tokens are sampled as bitnet_session_generate does
+ * (same params, callbacks, stop conditions; user_data is params->user_data). params and
+ * everything it points to must stay valid until on_finish (may be NULL) has been called.
+ * BITNET_ERR_CONTEXT_EXCEEDED when the prompt does not fit the slot's context (n_prompt >=
+ * n_ctx; the message gives both); BITNET_ERR_INVALID_ARGUMENT for a busy or unknown slot. */
+BITNET_API int bitnet_batch_submit(bitnet_batch *batch, int slot, const int32_t *prompt, int n_prompt,
+                                   const bitnet_generate_params *params, bitnet_batch_finish_callback on_finish);
+/* One forward pass for every busy slot (see above). Returns the number of busy slots after
+ * the step (0: idle, nothing was done), or a negative status when the pass itself failed (then
+ * every busy request has been finished with that status). */
+BITNET_API int bitnet_batch_step(bitnet_batch *batch);
+/* Ends the request in `slot` now (stop_reason BITNET_STOP_CALLBACK; on_finish is called
+ * before this returns). BITNET_ERR_INVALID_ARGUMENT when the slot is not busy. */
+BITNET_API int bitnet_batch_cancel(bitnet_batch *batch, int slot);
+/* Forgets the tokens cached in an idle slot. */
+BITNET_API int bitnet_batch_clear_slot(bitnet_batch *batch, int slot);
+
+typedef struct bitnet_batch_desc {
+    size_t struct_size;
+    int n_slots, n_busy, n_batch, n_threads;
+    int64_t n_ctx;                /* per slot */
+    uint64_t kv_cache_bytes, scratch_bytes;   /* all slots together */
+} bitnet_batch_desc;
+BITNET_API int bitnet_batch_describe(const bitnet_batch *batch, bitnet_batch_desc *out);
 
 
 /* ======================================================================================
