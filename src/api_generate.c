@@ -47,12 +47,14 @@ static bn_sampler *make_sampler(const bitnet_sampling_params *sp, int64_t n_voca
 }
 
 struct bn_gen {
-    bitnet_session *s;
+    const bitnet_model *model;
+    bitnet_session *s;         /* NULL for a batch slot (its engine evaluates the tokens) */
     const bitnet_generate_params *p;
     bn_sampler *sampler;
     bn_stop *stop;
     bn_detok_stream *detok;
-    float *logits;             /* [n_vocab]: the logits the next token is sampled from */
+    float *logits;             /* [n_vocab]: the session's logits the next token is sampled from */
+    const float *last_logits;  /* the logits the last token was sampled from */
     int64_t n_vocab;
     int32_t pending;           /* sampled but not yet fed back (-1: none) */
     int finished;              /* the stop reason once generation ended, else 0 */
@@ -100,27 +102,20 @@ static void flush_text(bn_gen *g) {
     if (r.n_emit && g->p->on_token) g->p->on_token(-1, r.emit, r.n_emit, g->p->user_data);
 }
 
-/* One step: feed back the previous token, sample, account, emit, check stops. Returns 0, a
- * stop reason or a negative status. */
-static int step_once(bn_gen *g, int32_t *token) {
+/* Samples from `logits`, accounts, emits, checks stops. Returns 0, a stop reason or a
+ * negative status. */
+static int sample_once(bn_gen *g, const float *logits, int32_t *token) {
     const bitnet_generate_params *p = g->p;
-    bn_state *st = g->s->state;
-    const bn_tokenizer *tok = g->s->model->tokenizer;
+    const bn_tokenizer *tok = g->model->tokenizer;
     bitnet_generate_result *res = &g->res;
-    if (g->pending >= 0) {
-        int32_t prev = g->pending;
-        g->pending = -1;
-        if (bn_state_n_past(st) >= bn_state_n_ctx(st)) return BITNET_STOP_CONTEXT_FULL;
-        int rc = bn_state_eval(st, &prev, 1, g->logits, false);
-        if (rc) return rc;
-    }
     if (p->abort_flag && *p->abort_flag) return BITNET_STOP_CALLBACK;
-    int32_t id = bn_sampler_sample(g->sampler, g->logits);
+    int32_t id = bn_sampler_sample(g->sampler, logits);
     if (id < 0) return bn_error(BITNET_ERR_INFERENCE_FAILED, "sampling failed: %s", bn_last_error_message());
     bn_sampler_accept(g->sampler, id);
+    g->last_logits = logits;
     *token = id;
     res->n_generated++;
-    if (p->on_logits && p->on_logits(g->logits, g->n_vocab, id, p->user_data)) return BITNET_STOP_CALLBACK;
+    if (p->on_logits && p->on_logits(logits, g->n_vocab, id, p->user_data)) return BITNET_STOP_CALLBACK;
     if (is_stop_id(p, id)) return BITNET_STOP_ID;
     if (!p->ignore_eog && tok && bn_tokenizer_is_eog(tok, id)) return BITNET_STOP_EOG;
     int why = emit_text(g, id);
@@ -129,6 +124,27 @@ static int step_once(bn_gen *g, int32_t *token) {
     if (p->max_tokens > 0 && res->n_generated >= p->max_tokens) return BITNET_STOP_MAX_TOKENS;
     g->pending = id;
     return 0;
+}
+
+/* A session step: feed back the previous token, then sample. */
+static int step_once(bn_gen *g, int32_t *token) {
+    bn_state *st = g->s->state;
+    if (g->pending >= 0) {
+        int32_t prev = g->pending;
+        g->pending = -1;
+        if (bn_state_n_past(st) >= bn_state_n_ctx(st)) return BITNET_STOP_CONTEXT_FULL;
+        int rc = bn_state_eval(st, &prev, 1, g->logits, false);
+        if (rc) return rc;
+    }
+    return sample_once(g, g->logits, token);
+}
+
+void bn_gen_finish(bn_gen *g, int why) {
+    if (g->finished || why <= 0) return;
+    g->finished = why;
+    g->pending = -1;
+    g->res.stop_reason = (bitnet_stop_reason)why;
+    if (why != BITNET_STOP_STRING) flush_text(g);
 }
 
 int bn_gen_step(bn_gen *g, int32_t *token) {
@@ -140,15 +156,22 @@ int bn_gen_step(bn_gen *g, int32_t *token) {
     g->res.decode_seconds += dt;
     if (g->res.n_generated == 1 && *token >= 0 && g->res.time_to_first_token_seconds == 0)
         g->res.time_to_first_token_seconds = g->res.prefill_seconds + dt;
-    if (why > 0) {
-        g->finished = why;
-        g->res.stop_reason = (bitnet_stop_reason)why;
-        if (why != BITNET_STOP_STRING) flush_text(g);
-    }
+    bn_gen_finish(g, why);
     return why;
 }
 
-const float *bn_gen_logits(const bn_gen *g) { return g->logits; }
+int bn_gen_sample(bn_gen *g, const float *logits, int32_t *token) {
+    *token = -1;
+    if (g->finished) return g->finished;
+    int why = sample_once(g, logits, token);
+    bn_gen_finish(g, why);
+    return why;
+}
+
+int32_t bn_gen_pending(const bn_gen *g) { return g->pending; }
+bitnet_generate_result *bn_gen_result_ptr(bn_gen *g) { return &g->res; }
+
+const float *bn_gen_logits(const bn_gen *g) { return g->last_logits ? g->last_logits : g->logits; }
 int64_t bn_gen_n_vocab(const bn_gen *g) { return g->n_vocab; }
 
 void bn_gen_result(const bn_gen *g, bitnet_generate_result *out) {
@@ -166,44 +189,57 @@ void bn_gen_end(bn_gen *g) {
     free(g);
 }
 
-static int check_params(const bitnet_session *s, const int32_t *prompt, int n_prompt, const bitnet_generate_params *p) {
-    if (!s || !p || n_prompt < 1 || !prompt)
-        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_generate: NULL session/params/prompt or n_prompt < 1");
+static int check_params(const bitnet_model *model, const int32_t *prompt, int n_prompt, const bitnet_generate_params *p) {
+    if (!model || !p || n_prompt < 1 || !prompt)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "generate: NULL session/params/prompt or n_prompt < 1");
     if (p->struct_size < sizeof *p)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_generate_params.struct_size is %zu; use bitnet_generate_default_params()", p->struct_size);
     if ((p->n_stop_strings > 0 && !p->stop_strings) || (p->n_stop_ids > 0 && !p->stop_ids) || p->n_stop_strings < 0 || p->n_stop_ids < 0)
-        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_generate: stop lists and counts disagree");
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "generate: stop lists and counts disagree");
     for (int i = 0; i < p->n_stop_strings; i++)
         if (!p->stop_strings[i] || !p->stop_strings[i][0])
-            return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_generate: stop string %d is NULL or empty", i);
-    if (p->n_stop_strings && !s->model->tokenizer)
+            return bn_error(BITNET_ERR_INVALID_ARGUMENT, "generate: stop string %d is NULL or empty", i);
+    if (p->n_stop_strings && !model->tokenizer)
         return bn_error(BITNET_ERR_UNSUPPORTED, "stop strings need a tokenizer; this model has none");
+    return 0;
+}
+
+int bn_gen_create(const bitnet_model *model, const int32_t *prompt, int n_prompt, const bitnet_generate_params *p, bn_gen **out) {
+    *out = NULL;
+    int rc = check_params(model, prompt, n_prompt, p);
+    if (rc) return rc;
+    bn_gen *g = bn_calloc(1, sizeof *g, "generation state");
+    if (!g) return BITNET_ERR_OUT_OF_MEMORY;
+    g->model = model;
+    g->p = p;
+    g->n_vocab = model->m->hp.n_vocab;
+    g->pending = -1;
+    g->res.struct_size = sizeof g->res;
+    g->res.n_prompt = n_prompt;
+    const bn_tokenizer *tok = model->tokenizer;
+    if (!(g->logits = bn_malloc((size_t)g->n_vocab * sizeof(float), "logits")) || !(g->sampler = make_sampler(&p->sampling, g->n_vocab)))
+        rc = bn_last_error_status() ? bn_last_error_status() : BITNET_ERR_INVALID_ARGUMENT;
+    if (!rc && p->n_stop_strings && !(g->stop = bn_stop_create(p->stop_strings, (size_t)p->n_stop_strings))) rc = bn_last_error_status();
+    if (!rc && tok && !(g->detok = bn_detok_stream_new(tok, false))) rc = bn_last_error_status();
+    if (rc) {
+        bn_gen_end(g);
+        return rc;
+    }
+    for (int i = 0; i < n_prompt; i++) bn_sampler_accept(g->sampler, prompt[i]); /* penalties see the prompt too */
+    *out = g;
     return 0;
 }
 
 int bn_gen_begin(bitnet_session *s, const int32_t *prompt, int n_prompt, const bitnet_generate_params *p, bn_gen **out) {
     *out = NULL;
-    int rc = check_params(s, prompt, n_prompt, p);
+    if (!s) return check_params(NULL, prompt, n_prompt, p);
+    bn_gen *g;
+    int rc = bn_gen_create(s->model, prompt, n_prompt, p, &g);
     if (rc) return rc;
-    bn_gen *g = bn_calloc(1, sizeof *g, "generation state");
-    if (!g) return BITNET_ERR_OUT_OF_MEMORY;
     g->s = s;
-    g->p = p;
-    g->n_vocab = s->model->m->hp.n_vocab;
-    g->pending = -1;
-    g->res.struct_size = sizeof g->res;
-    g->res.n_prompt = n_prompt;
-    const bn_tokenizer *tok = s->model->tokenizer;
-    if (!(g->logits = bn_malloc((size_t)g->n_vocab * sizeof(float), "logits")) || !(g->sampler = make_sampler(&p->sampling, g->n_vocab)))
-        rc = bn_last_error_status() ? bn_last_error_status() : BITNET_ERR_INVALID_ARGUMENT;
-    if (!rc && p->n_stop_strings && !(g->stop = bn_stop_create(p->stop_strings, (size_t)p->n_stop_strings))) rc = bn_last_error_status();
-    if (!rc && tok && !(g->detok = bn_detok_stream_new(tok, false))) rc = bn_last_error_status();
-    if (!rc) {
-        for (int i = 0; i < n_prompt; i++) bn_sampler_accept(g->sampler, prompt[i]); /* penalties see the prompt too */
-        double t0 = bn_time_now();
-        rc = bn_state_eval(s->state, prompt, n_prompt, g->logits, false);
-        g->res.prefill_seconds = bn_time_now() - t0;
-    }
+    double t0 = bn_time_now();
+    rc = bn_state_eval(s->state, prompt, n_prompt, g->logits, false);
+    g->res.prefill_seconds = bn_time_now() - t0;
     if (rc) {
         bn_gen_end(g);
         return rc;
@@ -219,7 +255,7 @@ BITNET_API int bitnet_session_generate(bitnet_session *s, const int32_t *prompt,
     if (result && result->struct_size < sizeof *result)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_generate_result.struct_size is %zu; set it to sizeof(bitnet_generate_result)",
                         result->struct_size);
-    if (!s) return check_params(s, prompt, n_prompt, p);
+    if (!s) return check_params(NULL, prompt, n_prompt, p);
     pthread_mutex_lock(&s->lock);
     bn_gen *g;
     int rc = bn_gen_begin(s, prompt, n_prompt, p, &g);

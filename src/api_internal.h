@@ -38,6 +38,18 @@ int bn_gen_begin(bitnet_session *s, const int32_t *prompt, int n_prompt, const b
  * status. *token receives the id sampled (-1 when none was). After the end, further steps
  * return the same stop reason. */
 int bn_gen_step(bn_gen *g, int32_t *token);
+/* A run whose tokens someone else evaluates (a batch slot): validates p, creates the sampler
+ * (which sees the prompt for its penalties), stop matcher and detokenizer; evaluates nothing. */
+int bn_gen_create(const bitnet_model *model, const int32_t *prompt, int n_prompt, const bitnet_generate_params *p, bn_gen **out);
+/* Samples the next token from `logits` (the distribution after the last fed token) and does
+ * what bn_gen_step does after its evaluation. Returns like bn_gen_step. */
+int bn_gen_sample(bn_gen *g, const float *logits, int32_t *token);
+/* The token sampled last that must be fed before the next sample (-1: none / finished). */
+int32_t bn_gen_pending(const bn_gen *g);
+/* Ends the run with stop reason `why` (> 0) unless it has ended, flushing the held text. */
+void bn_gen_finish(bn_gen *g, int why);
+/* The run's result, for an engine that keeps its timings. */
+bitnet_generate_result *bn_gen_result_ptr(bn_gen *g);
 /* The logits [n_vocab] the last token was sampled from; valid until the next step. */
 const float *bn_gen_logits(const bn_gen *g);
 int64_t bn_gen_n_vocab(const bn_gen *g);

@@ -12,13 +12,33 @@
 #include "rows.h"
 #include "util.h"
 
+/* One sequence: its KV cache and how much of it is filled. */
+typedef struct bn_seq {
+    float *k_cache, *v_cache;      /* [n_layer][n_ctx][kv_dim] */
+    int64_t n_past;
+} bn_seq;
+
+/* Tokens [t0, t1) of the chunk, all of sequence `seq`: one attention block (its rows share
+ * each K/V block load). */
+typedef struct bn_attn_block {
+    int seq, t0, t1;
+} bn_attn_block;
+
 struct bn_state {
     const bn_model *m;
     bn_state_params p;
-    int64_t n_ctx, n_past;
+    int64_t n_ctx;                 /* positions per sequence */
     int64_t q_dim, kv_dim, max_in;
-    float *k_cache, *v_cache;      /* [n_layer][n_ctx][kv_dim] */
+    bn_seq *seqs;                  /* [n_seq] */
     float *rope_cos, *rope_sin;    /* [n_ctx][n_rot/2] */
+    /* the chunk being evaluated, max_batch rows: row t is token t of sequence row_seq[t] at
+     * position row_pos[t]; the rows of one sequence are consecutive, in position order */
+    int *row_seq;
+    int64_t *row_pos;
+    int *logit_rows;               /* rows whose logits are wanted, increasing */
+    bn_attn_block *blocks;
+    int n_blocks;
+    float *k_new, *v_new;          /* [B][kv_dim]: the chunk's K and V before they go to the caches */
     /* batch buffers, max_batch rows each */
     float *x;                      /* [B][n_embd] residual stream */
     float *h;                      /* [B][max_in] normalised input of a matmul */
@@ -50,6 +70,7 @@ bn_act_quant bn_default_act_quant(const bn_model *m) { return m->all_ternary ? B
 void bn_state_default_params(bn_state_params *p) {
     memset(p, 0, sizeof *p);
     p->max_batch = 64;
+    p->n_seq = 1;
     p->act_quant = BN_ACT_TOKEN;
 }
 
@@ -65,6 +86,7 @@ static int64_t choose_ctx(const bn_model *m, const bn_state_params *p) {
     uint64_t cap = p->max_kv_bytes ? p->max_kv_bytes : physical_memory() / 4;
     int64_t per_pos = (int64_t)bn_kv_cache_bytes(&m->hp, 1);
     int64_t n = m->hp.n_ctx_train;
+    per_pos *= p->n_seq; /* every sequence has a cache of n_ctx positions */
     if ((uint64_t)(n * per_pos) > cap) n = (int64_t)(cap / (uint64_t)per_pos);
     return n < 1 ? 1 : n;
 }
@@ -144,15 +166,24 @@ static int alloc_buffers(bn_state *s) {
         uint64_t b = bn_act_scratch_bytes((bn_act_quant)mode, (int)B, s->max_in);
         if (b > act) act = b;
     }
-    s->k_cache = state_alloc(s, cache, "K cache");
-    s->v_cache = state_alloc(s, cache, "V cache");
-    s->kv_bytes = 2 * cache;
-    s->scratch_bytes -= 2 * ((cache + 63) & ~(uint64_t)63);
-    if (!s->k_cache || !s->v_cache) return BITNET_ERR_OUT_OF_MEMORY;
+    if (!(s->seqs = bn_calloc((size_t)s->p.n_seq, sizeof *s->seqs, "sequences"))) return BITNET_ERR_OUT_OF_MEMORY;
+    for (int i = 0; i < s->p.n_seq; i++) {
+        s->seqs[i].k_cache = state_alloc(s, cache, "K cache");
+        s->seqs[i].v_cache = state_alloc(s, cache, "V cache");
+        s->kv_bytes += 2 * cache;
+        s->scratch_bytes -= 2 * ((cache + 63) & ~(uint64_t)63);
+        if (!s->seqs[i].k_cache || !s->seqs[i].v_cache) return BITNET_ERR_OUT_OF_MEMORY;
+    }
+    s->row_seq = state_alloc(s, B * sizeof(int), "row sequences");
+    s->row_pos = state_alloc(s, B * sizeof(int64_t), "row positions");
+    s->logit_rows = state_alloc(s, B * sizeof(int), "logit rows");
+    s->blocks = state_alloc(s, B * sizeof(bn_attn_block), "attention blocks");
+    if (!s->row_seq || !s->row_pos || !s->logit_rows || !s->blocks) return BITNET_ERR_OUT_OF_MEMORY;
     struct { float **dst; uint64_t n; const char *what; } bufs[] = {
         {&s->rope_cos, (uint64_t)s->n_ctx * half, "RoPE table"}, {&s->rope_sin, (uint64_t)s->n_ctx * half, "RoPE table"},
         {&s->x, B * (uint64_t)hp->n_embd, "residual"}, {&s->h, B * (uint64_t)s->max_in, "norm output"},
-        {&s->q, B * (uint64_t)s->q_dim, "Q"},
+        {&s->q, B * (uint64_t)s->q_dim, "Q"}, {&s->k_new, B * (uint64_t)s->kv_dim, "new K"},
+        {&s->v_new, B * (uint64_t)s->kv_dim, "new V"},
         {&s->attn, B * (uint64_t)s->q_dim, "attention output"}, {&s->proj, B * (uint64_t)hp->n_embd, "projection"},
         {&s->gate, B * (uint64_t)hp->n_ff, "FFN gate"}, {&s->up, B * (uint64_t)hp->n_ff, "FFN up"}};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
@@ -181,6 +212,8 @@ int bn_state_create(const bn_model *m, const bn_state_params *p, bn_state **out)
     if (rc) return rc;
     if (p->n_ctx < 0 || p->n_ctx > (1 << 24))
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "context length %lld is outside 1..%d", (long long)p->n_ctx, 1 << 24);
+    if (p->n_seq < 1 || p->n_seq > BN_MAX_SEQ)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "%d sequences: must be 1..%d", p->n_seq, BN_MAX_SEQ);
     bn_state *s = bn_calloc(1, sizeof *s, "state");
     if (!s) return BITNET_ERR_OUT_OF_MEMORY;
     s->m = m;
@@ -209,9 +242,18 @@ int bn_state_create(const bn_model *m, const bn_state_params *p, bn_state **out)
 void bn_state_free(bn_state *s) {
     if (!s) return;
     bn_threadpool_free(s->pool);
-    float **bufs[] = {&s->k_cache, &s->v_cache, &s->rope_cos, &s->rope_sin, &s->x, &s->h, &s->q,
+    float **bufs[] = {&s->rope_cos, &s->rope_sin, &s->x, &s->h, &s->q, &s->k_new, &s->v_new,
                       &s->attn, &s->proj, &s->gate, &s->up};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(*bufs[i]);
+    for (int i = 0; s->seqs && i < s->p.n_seq; i++) {
+        free(s->seqs[i].k_cache);
+        free(s->seqs[i].v_cache);
+    }
+    free(s->seqs);
+    free(s->row_seq);
+    free(s->row_pos);
+    free(s->logit_rows);
+    free(s->blocks);
     free(s->act_scratch);
     free(s->head_xq);
     for (int i = 0; s->row_tmp && i < s->n_threads; i++) free(s->row_tmp[i]);
@@ -221,16 +263,25 @@ void bn_state_free(bn_state *s) {
     free(s);
 }
 
-void bn_state_reset(bn_state *s) { s->n_past = 0; }
+void bn_state_reset(bn_state *s) {
+    for (int i = 0; i < s->p.n_seq; i++) s->seqs[i].n_past = 0;
+}
 
-int bn_state_truncate(bn_state *s, int64_t n_keep) {
-    if (n_keep < 0 || n_keep > s->n_past)
-        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "cannot keep %lld positions of %lld", (long long)n_keep, (long long)s->n_past);
-    s->n_past = n_keep;
+int bn_state_truncate(bn_state *s, int64_t n_keep) { return bn_state_seq_truncate(s, 0, n_keep); }
+
+int bn_state_seq_truncate(bn_state *s, int seq, int64_t n_keep) {
+    if (seq < 0 || seq >= s->p.n_seq) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "sequence %d of %d", seq, s->p.n_seq);
+    if (n_keep < 0 || n_keep > s->seqs[seq].n_past)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "cannot keep %lld positions of %lld", (long long)n_keep,
+                        (long long)s->seqs[seq].n_past);
+    s->seqs[seq].n_past = n_keep;
     return 0;
 }
 
-int64_t bn_state_n_past(const bn_state *s) { return s->n_past; }
+int64_t bn_state_n_past(const bn_state *s) { return s->seqs[0].n_past; }
+int64_t bn_state_seq_n_past(const bn_state *s, int seq) { return seq >= 0 && seq < s->p.n_seq ? s->seqs[seq].n_past : -1; }
+int bn_state_n_seq(const bn_state *s) { return s->p.n_seq; }
+int bn_state_max_batch(const bn_state *s) { return s->p.max_batch; }
 int64_t bn_state_n_ctx(const bn_state *s) { return s->n_ctx; }
 int bn_state_n_threads(const bn_state *s) { return s->n_threads; }
 bn_act_quant bn_state_act_quant(const bn_state *s) { return s->p.act_quant; }
@@ -311,12 +362,19 @@ static void norm_rows(bn_state *s, float *h, const float *x, const float *g, int
     rows_range(&j, 0, n_rows);
 }
 
-static void trace(bn_state *s, int layer, int stage, const float *data, int n_rows, int64_t dim) {
+/* Records rows of the chunk: data row i is chunk row rows[i] (rows NULL: row i). */
+static void trace_rows(bn_state *s, int layer, int stage, const float *data, int n_rows, int64_t dim, const int *rows) {
     if (!s->tracer) return;
     const char *name = bn_trace_stage_name(stage);
     if (!bn_tracer_wants(s->tracer, layer, name)) return;
-    for (int t = 0; t < n_rows; t++)
-        bn_tracer_record(s->tracer, layer, name, (int)(s->n_past + t), t, s->p.seq_id, data + t * dim, &dim, 1);
+    for (int i = 0; i < n_rows; i++) {
+        int t = rows ? rows[i] : i;
+        bn_tracer_record(s->tracer, layer, name, (int)s->row_pos[t], t, s->p.seq_id + s->row_seq[t], data + i * dim, &dim, 1);
+    }
+}
+
+static void trace(bn_state *s, int layer, int stage, const float *data, int n_rows, int64_t dim) {
+    trace_rows(s, layer, stage, data, n_rows, dim, NULL);
 }
 
 /* ---- parallel matmuls ---- */
@@ -407,41 +465,65 @@ typedef struct {
  * do not depend on the grouping, the batch size or the thread count; the grouping lets the
  * rows share each K/V block load (at a 2048-token prompt, streaming K/V again for every
  * (token, head) spent ~80% of the time waiting on memory). */
-static void attend_item(bn_state *s, int layer, int64_t g, int t0, int t1, float *scratch) {
+static void attend_item(bn_state *s, int layer, int64_t g, const bn_attn_block *b, float *scratch) {
     const bn_hparams *hp = &s->m->hp;
-    int64_t hd = hp->head_dim, group = attn_group(hp), n_rows = (t1 - t0) * group;
+    int t0 = b->t0;
+    int64_t hd = hp->head_dim, group = attn_group(hp), n_rows = (b->t1 - t0) * group;
     const float **q = (const float **)(scratch + attn_kernel_floats(hp)); /* 64-byte aligned */
     float **out = (float **)(q + n_rows);
     int64_t *pos = (int64_t *)(out + n_rows);
     for (int64_t r = 0; r < n_rows; r++) {
         int t = t0 + (int)(r / group);
         int64_t off = (int64_t)t * s->q_dim + (g * group + r % group) * hd;
-        rope_head(s, s->q + off, s->n_past + t); /* each Q head vector belongs to one item */
+        rope_head(s, s->q + off, s->row_pos[t]); /* each Q head vector belongs to one item */
         q[r] = s->q + off;
         out[r] = s->attn + off;
-        pos[r] = s->n_past + t;
+        pos[r] = s->row_pos[t];
     }
+    const bn_seq *seq = &s->seqs[b->seq];
     bn_attn_job job = {
         .n_rows = n_rows, .head_dim = hd, .q = q, .out = out, .pos = pos,
-        .k = s->k_cache + (int64_t)layer * s->n_ctx * s->kv_dim + g * hd,
-        .v = s->v_cache + (int64_t)layer * s->n_ctx * s->kv_dim + g * hd,
+        .k = seq->k_cache + (int64_t)layer * s->n_ctx * s->kv_dim + g * hd,
+        .v = seq->v_cache + (int64_t)layer * s->n_ctx * s->kv_dim + g * hd,
         .kv_stride = s->kv_dim, .scale = 1.0f / sqrtf((float)hd), .scratch = scratch,
     };
     bn_attention_run(&job);
 }
 
-/* Work items (KV head, block of ATTN_TOKENS tokens) are shared out dynamically, the last token
- * blocks first: under the causal mask later tokens cost more, and taking the big items first
- * leaves small ones to even out the end. */
+/* Work items (KV head, block of at most ATTN_TOKENS tokens of one sequence) are shared out
+ * dynamically, the last token blocks first: under the causal mask later tokens cost more, and
+ * taking the big items first leaves small ones to even out the end. */
 static void attn_job_run(void *ctx, int i, int n) {
     attn_job *job = ctx;
     (void)n;
     int64_t n_kv = job->s->m->hp.n_head_kv;
-    int bt = attn_tokens(&job->s->m->hp);
     for (long w; (w = bn_work_next(&job->work)) >= 0;) {
         long item = job->work.n - 1 - w;
-        int t0 = (int)(item / n_kv) * bt, t1 = t0 + bt < job->n ? t0 + bt : job->n;
-        attend_item(job->s, job->layer, item % n_kv, t0, t1, job->s->scores[i]);
+        attend_item(job->s, job->layer, item % n_kv, &job->s->blocks[item / n_kv], job->s->scores[i]);
+    }
+}
+
+/* Cuts the chunk's rows into attention blocks: runs of one sequence, at most attn_tokens rows. */
+static void plan_attention_blocks(bn_state *s, int n) {
+    int bt = attn_tokens(&s->m->hp);
+    s->n_blocks = 0;
+    for (int t = 0; t < n; t++) {
+        bn_attn_block *last = s->n_blocks ? &s->blocks[s->n_blocks - 1] : NULL;
+        if (last && last->seq == s->row_seq[t] && last->t1 - last->t0 < bt) last->t1 = t + 1;
+        else s->blocks[s->n_blocks++] = (bn_attn_block){s->row_seq[t], t, t + 1};
+    }
+}
+
+/* Rotates the chunk's new K rows and copies K and V into their sequences' caches. */
+static void store_kv(bn_state *s, int l, int n) {
+    const bn_hparams *hp = &s->m->hp;
+    for (int t = 0; t < n; t++) {
+        float *k = s->k_new + (int64_t)t * s->kv_dim;
+        for (int64_t h = 0; h < hp->n_head_kv; h++) rope_head(s, k + h * hp->head_dim, s->row_pos[t]);
+        const bn_seq *seq = &s->seqs[s->row_seq[t]];
+        int64_t off = ((int64_t)l * s->n_ctx + s->row_pos[t]) * s->kv_dim;
+        memcpy(seq->k_cache + off, k, (size_t)s->kv_dim * sizeof(float));
+        memcpy(seq->v_cache + off, s->v_new + (int64_t)t * s->kv_dim, (size_t)s->kv_dim * sizeof(float));
     }
 }
 
@@ -461,8 +543,8 @@ static int rows_then_act(bn_state *s, rows_job *j, const bn_linear *w, bn_act *a
     return 0;
 }
 
-/* x += proj (when add), h = RMSNorm(x, attn_norm), then Q, K, V (K and V straight into the
- * cache), RoPE, the attention, its sub-norm and Wo into proj. */
+/* x += proj (when add), h = RMSNorm(x, attn_norm), then Q, K, V, RoPE (K into the caches),
+ * the attention, its sub-norm and Wo into proj. */
 static int attention_block(bn_state *s, int l, int n, bool add) {
     const bn_model *m = s->m;
     const bn_layer *L = &m->layers[l];
@@ -473,20 +555,16 @@ static int attention_block(bn_state *s, int l, int n, bool add) {
     if (rc) return rc;
     if (add) trace(s, l - 1, BN_TRACE_LAYER_OUT, s->x, n, hp->n_embd);
     trace(s, l, BN_TRACE_ATTN_NORM, s->h, n, hp->n_embd);
-    float *kc = s->k_cache + ((int64_t)l * s->n_ctx + s->n_past) * s->kv_dim;
-    float *vc = s->v_cache + ((int64_t)l * s->n_ctx + s->n_past) * s->kv_dim;
-    gemm(s, (const bn_linear *const[]){&L->wq, &L->wk, &L->wv}, (float *const[]){s->q, kc, vc}, 3, &a);
+    gemm(s, (const bn_linear *const[]){&L->wq, &L->wk, &L->wv}, (float *const[]){s->q, s->k_new, s->v_new}, 3, &a);
     trace(s, l, BN_TRACE_Q_PROJ, s->q, n, s->q_dim);
-    trace(s, l, BN_TRACE_K_PROJ, kc, n, s->kv_dim);
-    trace(s, l, BN_TRACE_V_PROJ, vc, n, s->kv_dim);
-    for (int t = 0; t < n; t++) /* K here; Q inside the attention items, on all threads */
-        for (int64_t h = 0; h < hp->n_head_kv; h++) rope_head(s, kc + (t * hp->n_head_kv + h) * hp->head_dim, s->n_past + t);
+    trace(s, l, BN_TRACE_K_PROJ, s->k_new, n, s->kv_dim);
+    trace(s, l, BN_TRACE_V_PROJ, s->v_new, n, s->kv_dim);
+    store_kv(s, l, n); /* K's RoPE here; Q's inside the attention items, on all threads */
     attn_job job = {.s = s, .layer = l, .n = n};
-    int bt = attn_tokens(hp);
-    bn_work_init(&job.work, (long)((n + bt - 1) / bt * hp->n_head_kv));
+    bn_work_init(&job.work, (long)s->n_blocks * (long)hp->n_head_kv);
     bn_threadpool_run(s->pool, attn_job_run, &job);
     trace(s, l, BN_TRACE_Q_ROPE, s->q, n, s->q_dim);
-    trace(s, l, BN_TRACE_K_ROPE, kc, n, s->kv_dim);
+    trace(s, l, BN_TRACE_K_ROPE, s->k_new, n, s->kv_dim);
     trace(s, l, BN_TRACE_ATTN, s->attn, n, s->q_dim);
     rows_job sub = {.pre = ROWS_NORM, .x = s->attn, .h = s->h, .g = L->attn_sub_norm, .n = s->q_dim};
     if ((rc = rows_then_act(s, &sub, &L->wo, &a, n))) return rc;
@@ -576,10 +654,24 @@ static void debug_logits_check(bn_state *s, const float *normed_last, const floa
     free(q);
 }
 
-/* Runs one chunk of n <= max_batch tokens; logits for rows [first_logit, n) go to `logits`. */
-static int eval_chunk(bn_state *s, const int32_t *tokens, int n, float *logits, int first_logit) {
+/* h rows of the logit rows: RMSNorm(x, output_norm), one call per run of consecutive rows. */
+static void norm_logit_rows(bn_state *s, float *normed, int n_logits) {
+    int64_t dim = s->m->hp.n_embd;
+    for (int i = 0; i < n_logits;) {
+        int run = 1;
+        while (i + run < n_logits && s->logit_rows[i + run] == s->logit_rows[i] + run) run++;
+        norm_rows(s, normed + i * dim, s->x + (int64_t)s->logit_rows[i] * dim, s->m->output_norm, run, dim);
+        i += run;
+    }
+}
+
+/* Runs the chunk of n <= max_batch rows set out in row_seq / row_pos (row t's token is
+ * tokens[t]); the logits of the n_logits rows listed in logit_rows go to `logits`
+ * [n_logits][n_vocab]. On success every sequence's n_past moves past its last row. */
+static int eval_chunk(bn_state *s, const int32_t *tokens, int n, float *logits, int n_logits) {
     const bn_model *m = s->m;
     const bn_hparams *hp = &m->hp;
+    plan_attention_blocks(s, n);
     for (int t = 0; t < n; t++) bn_linear_dequant_row(&m->tok_embd, tokens[t], s->x + t * hp->n_embd);
     trace(s, -1, BN_TRACE_EMBED, s->x, n, hp->n_embd);
     int rc;
@@ -590,37 +682,41 @@ static int eval_chunk(bn_state *s, const int32_t *tokens, int n, float *logits, 
         run_rows(s, &last);
         trace(s, hp->n_layer - 1, BN_TRACE_LAYER_OUT, s->x, n, hp->n_embd);
     }
-    if (logits && first_logit < n) {
-        int rows = n - first_logit;
+    if (logits && n_logits > 0) {
         float *normed = s->h;
-        norm_rows(s, normed, s->x + first_logit * hp->n_embd, m->output_norm, rows, hp->n_embd);
-        int64_t saved = s->n_past;
-        s->n_past += first_logit; /* trace positions of the rows computed */
-        trace(s, -1, BN_TRACE_OUTPUT_NORM, normed, rows, hp->n_embd);
-        rc = linear_head(s, logits, normed, rows);
-        if (!rc) trace(s, -1, BN_TRACE_LOGITS, logits, rows, hp->n_vocab);
-        s->n_past = saved;
-        if (!rc && s->debug_logits) {
-            s->debug_token = tokens[n - 1];
-            debug_logits_check(s, normed + (int64_t)(rows - 1) * hp->n_embd, logits + (int64_t)(rows - 1) * hp->n_vocab);
+        norm_logit_rows(s, normed, n_logits);
+        trace_rows(s, -1, BN_TRACE_OUTPUT_NORM, normed, n_logits, hp->n_embd, s->logit_rows);
+        if ((rc = linear_head(s, logits, normed, n_logits))) return rc;
+        trace_rows(s, -1, BN_TRACE_LOGITS, logits, n_logits, hp->n_vocab, s->logit_rows);
+        if (s->debug_logits) {
+            s->debug_token = tokens[s->logit_rows[n_logits - 1]];
+            debug_logits_check(s, normed + (int64_t)(n_logits - 1) * hp->n_embd, logits + (int64_t)(n_logits - 1) * hp->n_vocab);
         }
-        if (rc) return rc;
     }
-    s->n_past += n;
+    for (int t = 0; t < n; t++) s->seqs[s->row_seq[t]].n_past = s->row_pos[t] + 1;
+    return 0;
+}
+
+static int check_tokens(const bn_state *s, const int32_t *tokens, int n, int stride) {
+    for (int i = 0; i < n; i++) {
+        int32_t id = *(const int32_t *)((const char *)tokens + (size_t)i * (size_t)stride);
+        if (id < 0 || id >= s->m->hp.n_vocab)
+            return bn_error(BITNET_ERR_INVALID_ARGUMENT, "token id %d at index %d is outside the vocabulary (0..%lld)", id, i,
+                            (long long)s->m->hp.n_vocab - 1);
+    }
     return 0;
 }
 
 int bn_state_eval(bn_state *s, const int32_t *tokens, int n, float *logits, bool all_logits) {
     if (!s || (!tokens && n > 0) || n < 0) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "invalid arguments to eval");
     if (n == 0) return 0;
-    if (s->n_past + n > s->n_ctx)
+    bn_seq *seq = &s->seqs[0];
+    if (seq->n_past + n > s->n_ctx)
         return bn_error(BITNET_ERR_CONTEXT_EXCEEDED, "context overflow: %lld positions used + %d new tokens > context length %lld",
-                        (long long)s->n_past, n, (long long)s->n_ctx);
-    for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= s->m->hp.n_vocab)
-            return bn_error(BITNET_ERR_INVALID_ARGUMENT, "token id %d at index %d is outside the vocabulary (0..%lld)",
-                            tokens[i], i, (long long)s->m->hp.n_vocab - 1);
-    int64_t start = s->n_past;
+                        (long long)seq->n_past, n, (long long)s->n_ctx);
+    int rc = check_tokens(s, tokens, n, sizeof *tokens);
+    if (rc) return rc;
+    int64_t start = seq->n_past;
     for (int done = 0; done < n;) {
         int chunk = n - done < s->p.max_batch ? n - done : s->p.max_batch;
         bool last_chunk = done + chunk == n;
@@ -633,12 +729,50 @@ int bn_state_eval(bn_state *s, const int32_t *tokens, int n, float *logits, bool
             out = logits;
             first = chunk - 1;
         }
-        int rc = eval_chunk(s, tokens + done, chunk, out, first);
+        for (int t = 0; t < chunk; t++) {
+            s->row_seq[t] = 0;
+            s->row_pos[t] = seq->n_past + t;
+        }
+        for (int t = first; t < chunk; t++) s->logit_rows[t - first] = t;
+        rc = eval_chunk(s, tokens + done, chunk, out, chunk - first);
         if (rc) {
-            s->n_past = start; /* a failed eval leaves the sequence as it was */
+            seq->n_past = start; /* a failed eval leaves the sequence as it was */
             return rc;
         }
         done += chunk;
     }
     return 0;
+}
+
+/* Rows of one sequence must be consecutive and fit its context. */
+static int plan_rows(bn_state *s, const bn_batch_row *rows, int n, int *n_logits) {
+    *n_logits = 0;
+    int64_t next_pos[BN_MAX_SEQ];
+    bool done_seq[BN_MAX_SEQ] = {false};
+    for (int t = 0; t < n; t++) {
+        int q = rows[t].seq;
+        if (q < 0 || q >= s->p.n_seq) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "row %d: sequence %d of %d", t, q, s->p.n_seq);
+        bool starts = t == 0 || rows[t - 1].seq != q;
+        if (starts && done_seq[q]) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "row %d: the rows of sequence %d are not consecutive", t, q);
+        if (starts) {
+            if (t > 0) done_seq[rows[t - 1].seq] = true;
+            next_pos[q] = s->seqs[q].n_past;
+        }
+        if (next_pos[q] >= s->n_ctx)
+            return bn_error(BITNET_ERR_CONTEXT_EXCEEDED, "sequence %d: context of %lld positions is full", q, (long long)s->n_ctx);
+        s->row_seq[t] = q;
+        s->row_pos[t] = next_pos[q]++;
+        if (rows[t].logits) s->logit_rows[(*n_logits)++] = t;
+    }
+    return 0;
+}
+
+int bn_state_eval_rows(bn_state *s, const bn_batch_row *rows, int n, int32_t *tokens_scratch, float *logits) {
+    if (!s || !rows || n < 1 || n > s->p.max_batch || !tokens_scratch)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "eval_rows: %d rows (1..%d)", n, s ? s->p.max_batch : 0);
+    int n_logits, rc = check_tokens(s, &rows[0].token, n, sizeof *rows);
+    if (!rc) rc = plan_rows(s, rows, n, &n_logits);
+    if (rc) return rc;
+    for (int t = 0; t < n; t++) tokens_scratch[t] = rows[t].token;
+    return eval_chunk(s, tokens_scratch, n, logits, n_logits);
 }

@@ -6,8 +6,8 @@
  *   h = RMSNorm(x, ffn_norm); f = act(Wgate h) * (Wup h); f = RMSNorm(f, ffn_sub_norm); x += Wdown f
  * then logits = LMhead(RMSNorm(x, output_norm)).
  *
- * A state owns everything a sequence needs: the KV cache (f32, [layer][pos][n_head_kv*head_dim]
- * for K and for V), scratch for a batch of up to max_batch tokens, per-thread scratch and the
+ * A state owns everything its sequences need (one by default; several for continuous batching):
+ * a KV cache per sequence (f32, [layer][pos][n_head_kv*head_dim] for K and for V), scratch for a batch of up to max_batch tokens, per-thread scratch and the
  * thread pool. All of it is allocated by bn_state_create; evaluation allocates nothing.
  * One state must not be used from two threads at once; states over one model are independent. */
 #ifndef BITNET_FORWARD_H
@@ -24,6 +24,7 @@
 typedef struct bn_state_params {
     int64_t n_ctx;            /* <= 0: the model's context, capped by max_kv_bytes */
     int max_batch;            /* tokens per forward chunk (prefill is split into chunks); <= 0: 64 */
+    int n_seq;                /* sequences, each with its own KV cache of n_ctx positions; 1..BN_MAX_SEQ */
     int n_threads;            /* <= 0: number of online CPUs */
     bn_act_quant act_quant;   /* numerics for ternary weights */
     uint64_t max_kv_bytes;    /* cap for the default context; 0: a quarter of physical memory */
@@ -33,19 +34,38 @@ typedef struct bn_state_params {
 
 typedef struct bn_state bn_state;
 
+#define BN_MAX_SEQ 256
+
+/* One row of a multi-sequence chunk: `token` appended to sequence `seq`; logits wanted or not. */
+typedef struct bn_batch_row {
+    int32_t token;
+    int seq;
+    bool logits;
+} bn_batch_row;
+
 void bn_state_default_params(bn_state_params *p);
 int bn_state_create(const bn_model *m, const bn_state_params *p, bn_state **out);
 void bn_state_free(bn_state *s); /* NULL ok */
 
-/* Evaluates tokens at positions n_past .. n_past+n-1 and appends them to the cache.
+/* Evaluates tokens at positions n_past .. n_past+n-1 of sequence 0 and appends them to its cache.
  * logits: NULL (none wanted), or [n][n_vocab] when all_logits, else [n_vocab] for the last
  * token only. Fails with BITNET_ERR_CONTEXT_EXCEEDED (and changes nothing) when the tokens
  * do not fit, BITNET_ERR_INVALID_ARGUMENT for ids outside the vocabulary. */
 int bn_state_eval(bn_state *s, const int32_t *tokens, int n, float *logits, bool all_logits);
-/* Forgets the sequence (n_past = 0); the cache memory is kept. */
+/* Several sequences in one pass (continuous batching): rows[0, n) with n <= max_batch, the
+ * rows of one sequence consecutive; each appends its token to its sequence. logits receives
+ * [k][n_vocab] for the k rows that want them, in row order. Each row's results are the same
+ * as if its sequence were evaluated alone (rows are independent in every kernel).
+ * tokens_scratch: n int32 of the caller's. On failure nothing is appended. */
+int bn_state_eval_rows(bn_state *s, const bn_batch_row *rows, int n, int32_t *tokens_scratch, float *logits);
+/* Forgets every sequence (n_past = 0); the cache memory is kept. */
 void bn_state_reset(bn_state *s);
-/* Drops the positions from n_keep on (n_keep <= n_past). */
+/* Drops the positions from n_keep on (n_keep <= n_past) of sequence 0 / of `seq`. */
 int bn_state_truncate(bn_state *s, int64_t n_keep);
+int bn_state_seq_truncate(bn_state *s, int seq, int64_t n_keep);
+int64_t bn_state_seq_n_past(const bn_state *s, int seq); /* -1 for a bad seq */
+int bn_state_n_seq(const bn_state *s);
+int bn_state_max_batch(const bn_state *s);
 
 int64_t bn_state_n_past(const bn_state *s);
 int64_t bn_state_n_ctx(const bn_state *s);

@@ -1,0 +1,344 @@
+/* api_batch: continuous batching (bitnet_batch_*, see include/bitnet.h). One bn_state with a
+ * KV cache per slot; each step gathers one row per generating slot (the token it sampled last)
+ * and then prompt rows of prefilling slots, oldest request first, up to n_batch rows, runs them
+ * in one forward pass (bn_state_eval_rows) and hands every slot its logits row to sample from
+ * (bn_gen_sample: the same sampling, text and stop logic as bitnet_session_generate).
+ *
+ * Per slot, tokens[0, n_tokens) mirrors its KV cache once a step ends: prompt rows are
+ * appended as they are evaluated and a sampled token when it is fed back, so an idle slot
+ * knows exactly which prefix it can offer the next request. */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_internal.h"
+#include "util.h"
+
+enum { DEFAULT_SLOTS = 4, DEFAULT_BATCH = 64, MAX_SLOTS = BN_MAX_SEQ };
+
+typedef enum { SLOT_IDLE, SLOT_PREFILL, SLOT_DECODE } slot_phase;
+
+typedef struct batch_slot {
+    slot_phase phase;
+    int32_t *tokens;          /* [cap]: the KV cache's tokens, then the prompt rows still to evaluate */
+    int64_t n_tokens, cap;
+    int64_t n_prompt_end;     /* tokens[0, n_prompt_end) are the request's prompt */
+    bn_gen *gen;
+    const bitnet_generate_params *params;
+    bitnet_batch_finish_callback on_finish;
+    uint64_t order;           /* submit order (prefill goes oldest first) / last use (pick_slot) */
+    double t_submit, t_last_step;
+} batch_slot;
+
+struct bitnet_batch {
+    bitnet_model *model;
+    bn_state *state;
+    int n_slots, n_batch;
+    int64_t n_vocab;
+    uint64_t clock;           /* counts submits and finishes */
+    batch_slot *slots;
+    bn_batch_row *rows;       /* [n_batch] */
+    int32_t *row_tokens;      /* [n_batch] */
+    bn_gen **row_gen;         /* [n_batch]: the run a logits row belongs to */
+    float *logits;            /* [n_slots][n_vocab]: at most one logits row per slot and step */
+};
+
+BITNET_API bitnet_batch_params bitnet_batch_default_params(void) {
+    bitnet_batch_params p;
+    memset(&p, 0, sizeof p);
+    p.struct_size = sizeof p;
+    return p;
+}
+
+static int check_batch_params(const bitnet_batch_params *p) {
+    if (p->struct_size < sizeof *p)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_create: params.struct_size is %zu; use bitnet_batch_default_params()",
+                        p->struct_size);
+    if (p->n_slots < 0 || p->n_slots > MAX_SLOTS)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_create: n_slots %d is outside 0..%d", p->n_slots, MAX_SLOTS);
+    if (p->n_threads < 0 || p->n_threads > 1024 || p->n_batch < 0 || p->n_batch > 65536 || p->n_ctx < 0)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_create: negative or huge n_ctx, n_threads or n_batch");
+    if ((int)p->act_quant < 0 || (int)p->act_quant > BITNET_ACT_QUANT_NONE)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_create: unknown act_quant %d", (int)p->act_quant);
+    return 0;
+}
+
+static int alloc_batch(bitnet_batch *b) {
+    size_t nb = (size_t)b->n_batch;
+    b->slots = bn_calloc((size_t)b->n_slots, sizeof *b->slots, "batch slots");
+    b->rows = bn_calloc(nb, sizeof *b->rows, "batch rows");
+    b->row_tokens = bn_calloc(nb, sizeof *b->row_tokens, "batch rows");
+    b->row_gen = bn_calloc(nb, sizeof *b->row_gen, "batch rows");
+    b->logits = bn_malloc((size_t)b->n_slots * (size_t)b->n_vocab * sizeof(float), "batch logits");
+    return b->slots && b->rows && b->row_tokens && b->row_gen && b->logits ? 0 : BITNET_ERR_OUT_OF_MEMORY;
+}
+
+BITNET_API int bitnet_batch_create(bitnet_model *model, const bitnet_batch_params *params, bitnet_batch **out) {
+    if (!out) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_create: out is NULL");
+    *out = NULL;
+    if (!model) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_create: model is NULL");
+    bitnet_batch_params defaults = bitnet_batch_default_params();
+    if (!params) params = &defaults;
+    int rc = check_batch_params(params);
+    if (rc) return rc;
+    bitnet_batch *b = bn_calloc(1, sizeof *b, "batch");
+    if (!b) return BITNET_ERR_OUT_OF_MEMORY;
+    b->model = model;
+    b->n_slots = params->n_slots ? params->n_slots : DEFAULT_SLOTS;
+    b->n_batch = params->n_batch ? params->n_batch : DEFAULT_BATCH;
+    if (b->n_batch < b->n_slots) b->n_batch = b->n_slots;
+    b->n_vocab = model->m->hp.n_vocab;
+    bn_state_params sp;
+    bn_state_default_params(&sp);
+    sp.n_ctx = params->n_ctx;
+    sp.n_threads = params->n_threads;
+    sp.max_batch = b->n_batch;
+    sp.n_seq = b->n_slots;
+    sp.act_quant = bn_api_resolve_act_quant(model->m, params->act_quant);
+    rc = alloc_batch(b);
+    if (!rc) rc = bn_state_create(model->m, &sp, &b->state);
+    if (rc) {
+        bitnet_batch_free(b);
+        return rc;
+    }
+    atomic_fetch_add(&model->n_sessions, 1);
+    *out = b;
+    return 0;
+}
+
+/* Ends the slot's run: the slot turns idle (its cached tokens kept) before on_finish runs, so
+ * that the callback may submit into it. */
+static void finish_slot(bitnet_batch *b, int i, int status) {
+    batch_slot *s = &b->slots[i];
+    if (s->phase == SLOT_IDLE) return;
+    if (status > 0) bn_gen_finish(s->gen, status);
+    bitnet_generate_result res = *bn_gen_result_ptr(s->gen);
+    bn_gen_end(s->gen);
+    s->gen = NULL;
+    s->phase = SLOT_IDLE;
+    s->n_tokens = bn_state_seq_n_past(b->state, i); /* what the cache holds */
+    s->order = ++b->clock;
+    const bitnet_generate_params *p = s->params;
+    if (s->on_finish) s->on_finish(i, status < 0 ? status : 0, &res, p->user_data);
+}
+
+BITNET_API void bitnet_batch_free(bitnet_batch *b) {
+    if (!b) return;
+    for (int i = 0; b->slots && i < b->n_slots; i++) {
+        bn_gen_end(b->slots[i].gen);
+        free(b->slots[i].tokens);
+    }
+    if (b->state) {
+        bn_state_free(b->state);
+        atomic_fetch_sub(&b->model->n_sessions, 1);
+    }
+    free(b->slots);
+    free(b->rows);
+    free(b->row_tokens);
+    free(b->row_gen);
+    free(b->logits);
+    free(b);
+}
+
+static int64_t common_prefix(const batch_slot *s, const int32_t *prompt, int n_prompt) {
+    int64_t k = 0;
+    while (k < s->n_tokens && k < n_prompt && s->tokens[k] == prompt[k]) k++;
+    return k;
+}
+
+BITNET_API int bitnet_batch_pick_slot(const bitnet_batch *b, const int32_t *prompt, int n_prompt) {
+    if (!b || n_prompt < 0 || (n_prompt > 0 && !prompt))
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_pick_slot: NULL batch/prompt or negative count");
+    int best = -1;
+    int64_t best_prefix = -1;
+    for (int i = 0; i < b->n_slots; i++) {
+        const batch_slot *s = &b->slots[i];
+        if (s->phase != SLOT_IDLE) continue;
+        int64_t k = common_prefix(s, prompt, n_prompt);
+        if (k > best_prefix || (k == best_prefix && s->order < b->slots[best].order)) {
+            best = i;
+            best_prefix = k;
+        }
+    }
+    return best >= 0 ? best : bn_error(BITNET_ERR_NOT_FOUND, "every one of the %d slots is busy", b->n_slots);
+}
+
+static int reserve_tokens(batch_slot *s, int64_t n) {
+    if (n <= s->cap) return 0;
+    int64_t cap = s->cap ? s->cap : 256;
+    while (cap < n) cap *= 2;
+    int32_t *t = realloc(s->tokens, (size_t)cap * sizeof *t);
+    if (!t) return bn_error(BITNET_ERR_OUT_OF_MEMORY, "out of memory for a slot's %lld tokens", (long long)n);
+    s->tokens = t;
+    s->cap = cap;
+    return 0;
+}
+
+static int check_submit(const bitnet_batch *b, int slot, const int32_t *prompt, int n_prompt) {
+    if (!b || !prompt || n_prompt < 1)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_submit: NULL batch/prompt or n_prompt < 1");
+    if (slot < 0 || slot >= b->n_slots || b->slots[slot].phase != SLOT_IDLE)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_submit: slot %d is %s", slot,
+                        slot < 0 || slot >= b->n_slots ? "not a slot of this batch" : "busy");
+    int64_t n_ctx = bn_state_n_ctx(b->state);
+    if (n_prompt >= n_ctx)
+        return bn_error(BITNET_ERR_CONTEXT_EXCEEDED, "the prompt has %d tokens and the slot's context %lld positions: %lld too many",
+                        n_prompt, (long long)n_ctx, (long long)(n_prompt - n_ctx + 1));
+    return 0;
+}
+
+BITNET_API int bitnet_batch_submit(bitnet_batch *b, int slot, const int32_t *prompt, int n_prompt, const bitnet_generate_params *params,
+                                   bitnet_batch_finish_callback on_finish) {
+    int rc = check_submit(b, slot, prompt, n_prompt);
+    if (rc) return rc;
+    batch_slot *s = &b->slots[slot];
+    bn_gen *g;
+    if ((rc = reserve_tokens(s, n_prompt)) || (rc = bn_gen_create(b->model, prompt, n_prompt, params, &g))) return rc;
+    /* keep the cached prefix, but evaluate at least the prompt's last token: its logits give
+     * the first sample */
+    int64_t keep = common_prefix(s, prompt, n_prompt);
+    if (keep > n_prompt - 1) keep = n_prompt - 1;
+    bn_state_seq_truncate(b->state, slot, keep);
+    memcpy(s->tokens, prompt, (size_t)n_prompt * sizeof *prompt);
+    s->n_tokens = keep;
+    s->n_prompt_end = n_prompt;
+    s->gen = g;
+    s->params = params;
+    s->on_finish = on_finish;
+    s->phase = SLOT_PREFILL;
+    s->order = ++b->clock;
+    s->t_submit = s->t_last_step = bn_time_now();
+    bn_gen_result_ptr(g)->n_cached = (int)keep;
+    return 0;
+}
+
+static void add_row(bitnet_batch *b, int *n, int slot, int32_t token, bool logits) {
+    b->rows[*n] = (bn_batch_row){.token = token, .seq = slot, .logits = logits};
+    b->row_gen[*n] = b->slots[slot].gen;
+    (*n)++;
+}
+
+/* One row per generating slot: the token it sampled last (a full context ends the run). */
+static int add_decode_rows(bitnet_batch *b) {
+    int n = 0;
+    int64_t n_ctx = bn_state_n_ctx(b->state);
+    for (int i = 0; i < b->n_slots; i++) {
+        batch_slot *s = &b->slots[i];
+        if (s->phase != SLOT_DECODE) continue;
+        if (s->n_tokens >= n_ctx) {
+            finish_slot(b, i, BITNET_STOP_CONTEXT_FULL);
+            continue;
+        }
+        int32_t tok = bn_gen_pending(s->gen);
+        s->tokens[s->n_tokens++] = tok; /* room: reserved when it was sampled */
+        add_row(b, &n, i, tok, true);
+    }
+    return n;
+}
+
+/* The oldest prefilling slot not yet in this step, or -1. */
+static int next_prefill(const bitnet_batch *b, const bool *taken) {
+    int best = -1;
+    for (int i = 0; i < b->n_slots; i++)
+        if (b->slots[i].phase == SLOT_PREFILL && !taken[i] && (best < 0 || b->slots[i].order < b->slots[best].order)) best = i;
+    return best;
+}
+
+/* Prompt rows, oldest request first, while the step has room. */
+static int add_prefill_rows(bitnet_batch *b, int n) {
+    bool taken[MAX_SLOTS] = {false};
+    for (int i; n < b->n_batch && (i = next_prefill(b, taken)) >= 0;) {
+        batch_slot *s = &b->slots[i];
+        taken[i] = true;
+        int64_t left = s->n_prompt_end - s->n_tokens;
+        int take = left < b->n_batch - n ? (int)left : b->n_batch - n;
+        for (int k = 0; k < take; k++, s->n_tokens++)
+            add_row(b, &n, i, s->tokens[s->n_tokens], s->n_tokens == s->n_prompt_end - 1);
+    }
+    return n;
+}
+
+/* Puts the slot's tokens back to what its cache holds after a failed pass. */
+static void rewind_slots(bitnet_batch *b) {
+    for (int i = 0; i < b->n_slots; i++)
+        if (b->slots[i].phase != SLOT_IDLE) b->slots[i].n_tokens = bn_state_seq_n_past(b->state, i);
+}
+
+/* Timings of a slot whose row got logits in this step. */
+static void account_step(batch_slot *s, double now) {
+    bitnet_generate_result *r = bn_gen_result_ptr(s->gen);
+    if (s->phase == SLOT_PREFILL) {
+        r->prefill_seconds = now - s->t_submit;
+        s->phase = SLOT_DECODE;
+    } else {
+        r->decode_seconds += now - s->t_last_step;
+    }
+    if (r->n_generated == 0) r->time_to_first_token_seconds = now - s->t_submit;
+    s->t_last_step = now;
+}
+
+/* Samples for every logits row of the pass (rows whose run ended meanwhile are skipped). */
+static void sample_rows(bitnet_batch *b, int n) {
+    double now = bn_time_now();
+    int k = 0;
+    for (int r = 0; r < n; r++) {
+        if (!b->rows[r].logits) continue;
+        const float *logits = b->logits + (int64_t)k++ * b->n_vocab;
+        int i = b->rows[r].seq;
+        batch_slot *s = &b->slots[i];
+        if (s->phase == SLOT_IDLE || s->gen != b->row_gen[r]) continue; /* cancelled by a callback */
+        account_step(s, now);
+        int32_t tok;
+        int why = reserve_tokens(s, s->n_tokens + 1);
+        if (!why) why = bn_gen_sample(s->gen, logits, &tok);
+        if (why) finish_slot(b, i, why);
+    }
+}
+
+BITNET_API int bitnet_batch_step(bitnet_batch *b) {
+    if (!b) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_step: batch is NULL");
+    int n = add_prefill_rows(b, add_decode_rows(b));
+    if (n > 0) {
+        int rc = bn_state_eval_rows(b->state, b->rows, n, b->row_tokens, b->logits);
+        if (rc) {
+            rewind_slots(b);
+            for (int i = 0; i < b->n_slots; i++) finish_slot(b, i, rc);
+            return rc;
+        }
+        sample_rows(b, n);
+    }
+    int busy = 0;
+    for (int i = 0; i < b->n_slots; i++) busy += b->slots[i].phase != SLOT_IDLE;
+    return busy;
+}
+
+BITNET_API int bitnet_batch_cancel(bitnet_batch *b, int slot) {
+    if (!b || slot < 0 || slot >= b->n_slots || b->slots[slot].phase == SLOT_IDLE)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_cancel: slot %d is not busy", slot);
+    finish_slot(b, slot, BITNET_STOP_CALLBACK);
+    return 0;
+}
+
+BITNET_API int bitnet_batch_clear_slot(bitnet_batch *b, int slot) {
+    if (!b || slot < 0 || slot >= b->n_slots || b->slots[slot].phase != SLOT_IDLE)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_clear_slot: slot %d is not an idle slot", slot);
+    bn_state_seq_truncate(b->state, slot, 0);
+    b->slots[slot].n_tokens = 0;
+    return 0;
+}
+
+BITNET_API int bitnet_batch_describe(const bitnet_batch *b, bitnet_batch_desc *out) {
+    if (!b || !out || out->struct_size < sizeof *out)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_describe: NULL or struct_size < sizeof(bitnet_batch_desc)");
+    size_t size = out->struct_size;
+    memset(out, 0, sizeof *out);
+    out->struct_size = size;
+    out->n_slots = b->n_slots;
+    out->n_batch = b->n_batch;
+    out->n_threads = bn_state_n_threads(b->state);
+    out->n_ctx = bn_state_n_ctx(b->state);
+    out->kv_cache_bytes = bn_state_kv_bytes(b->state);
+    out->scratch_bytes = bn_state_scratch_bytes(b->state);
+    for (int i = 0; i < b->n_slots; i++) out->n_busy += b->slots[i].phase != SLOT_IDLE;
+    return 0;
+}
