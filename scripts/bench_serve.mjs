@@ -17,7 +17,7 @@
 // whole run and a timeout per request; any failed request (status, wrong token count) fails
 // the run after the report. Writes the JSON report to --out and prints a table.
 //
-// Usage: node bench_serve.mjs --model M --out FILE [--ours "CMD ARGS..."] [--llama PATH]
+// Usage: node bench_serve.mjs --model M --out FILE [--ours "CMD ARGS..."] [--llama "PATH EXTRA-ARGS..."]
 //   [--threads 2] [--parallel 8] [--clients 1,4,8] [--prompt 128] [--gen 64] [--reqs 2]
 //   [--min-reqs 4] [--rounds 1] [--probes 5] [--bg 7] [--bg-gen 256] [--probe-gen 16]
 //   [--req-timeout 600] [--deadline 3600] [--seed 1] [--logdir DIR] [--command STRING]
@@ -45,6 +45,12 @@ function parseArgs(argv) {
         '--deadline': 'deadline', '--seed': 'seed', '--logdir': 'logdir', '--command': 'command',
     };
     for (let i = 0; i < argv.length; i++) {
+        if (argv[i] === '--help' || argv[i] === '-h') {
+            const src = fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n');
+            const end = src.findIndex((l, j) => j > 0 && !l.startsWith('//'));
+            console.log(src.slice(1, end).map((l) => l.slice(3)).join('\n'));
+            process.exit(0);
+        }
         const k = names[argv[i]];
         if (!k || i + 1 >= argv.length) die(`unknown option or missing value: ${argv[i]}`);
         const v = argv[++i];
