@@ -14,8 +14,12 @@
 //     (each probe is sent only once every background request has its first token).
 // Every prompt is distinct (seeded random ids in [1000, 128000): no prefix cache helps) and
 // the same for both engines. Traffic goes to 127.0.0.1 only. Bounded: a deadline for the
-// whole run and a timeout per request; any failed request (status, wrong token count) fails
-// the run after the report. Writes the JSON report to --out and prints a table.
+// whole run and a timeout per request; any failed request (status, wrong token count, error
+// chunk) fails the run after the report, except llama-server's known refusal of its own
+// output (a random-weight model can generate invalid UTF-8, which its chat parser rejects
+// with a 500 error chunk mid-stream, even on /v1/completions): those are counted and reported.
+// The aggregate counts the tokens each request streamed, failed or not. Writes the JSON
+// report to --out and prints a table.
 //
 // Usage: node bench_serve.mjs --model M --out FILE [--ours "CMD ARGS..."] [--llama "PATH EXTRA-ARGS..."]
 //   [--threads 2] [--parallel 8] [--clients 1,4,8] [--prompt 128] [--gen 64] [--reqs 2]
@@ -29,6 +33,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 const HOST = '127.0.0.1';
+const LLAMA_KNOWN_ERROR = /does not match the expected .* format/;
 
 // ---------- options ----------
 function parseArgs(argv) {
@@ -288,13 +293,15 @@ async function runLevel(eng, o, clients, keyBase) {
     await Promise.all(Array.from({ length: clients }, worker));
     const wall = (now() - t0) / 1000;
     const good = results.filter((r) => r.ok);
-    const tokens = good.reduce((a, r) => a + r.tokens, 0);
+    const started = results.filter((r) => r.ttft_ms !== null);
+    const tokens = results.reduce((a, r) => a + r.tokens, 0);
     return {
         clients, requests: n, completed: good.length, failed: results.length - good.length + (n - results.length),
         errors: results.filter((r) => !r.ok).map((r) => r.error).slice(0, 5),
         wall_s: wall, tokens, agg_tok_s: tokens / wall,
-        ttft_p50_ms: pct(good.map((r) => r.ttft_ms), 0.5), ttft_p99_ms: pct(good.map((r) => r.ttft_ms), 0.99),
+        ttft_p50_ms: pct(started.map((r) => r.ttft_ms), 0.5), ttft_p99_ms: pct(started.map((r) => r.ttft_ms), 0.99),
         stream_tok_s_p50: median(good.map((r) => r.decode_tok_s)),
+        failed_errors: results.filter((r) => !r.ok).map((r) => r.error),
         requests_detail: results,
     };
 }
@@ -329,7 +336,7 @@ async function runProbes(eng, o, keyBase) {
             const waitLimit = Date.now() + o.reqTimeout * 1000;
             while (!state.every((s) => s.generating)) {
                 if (Date.now() > Math.min(waitLimit, deadlineAt)) throw new Error('background requests never all generating');
-                if (state.some((s) => s.failed > 3)) throw new Error(`background requests fail: ${state.flatMap((s) => s.errors)[0]}`);
+                if (state.some((s) => s.failed > 10)) throw new Error(`background requests fail: ${state.flatMap((s) => s.errors)[0]}`);
                 await sleep(20);
             }
             await sleep(250); // a few decode steps in
@@ -344,12 +351,14 @@ async function runProbes(eng, o, keyBase) {
         await sleep(1000); // lets the server notice the closed streams before the next measurement
     }
     const ok = (v) => v.filter((r) => r.ok);
+    const started = (v) => v.filter((r) => r.ttft_ms !== null);
     return {
         probes: o.probes, background: o.bg, probe_max_tokens: o.probeGen, background_max_tokens: o.bgGen,
-        idle_ttft_p50_ms: median(ok(idle).map((r) => r.ttft_ms)),
-        loaded_ttft_p50_ms: median(ok(loaded).map((r) => r.ttft_ms)),
-        loaded_ttft_max_ms: pct(ok(loaded).map((r) => r.ttft_ms), 1),
+        idle_ttft_p50_ms: median(started(idle).map((r) => r.ttft_ms)),
+        loaded_ttft_p50_ms: median(started(loaded).map((r) => r.ttft_ms)),
+        loaded_ttft_max_ms: pct(started(loaded).map((r) => r.ttft_ms), 1),
         failed: idle.length + loaded.length - ok(idle).length - ok(loaded).length + (2 * o.probes - idle.length - loaded.length),
+        failed_errors: [...idle, ...loaded].filter((r) => !r.ok).map((r) => r.error),
         errors: [...idle, ...loaded].filter((r) => !r.ok).map((r) => r.error).slice(0, 5),
         background_failed: state.reduce((a, s) => a + s.failed, 0),
         idle: idle, loaded: loaded,
@@ -392,7 +401,7 @@ async function main() {
         },
         load_average_before: loadavg(), engines: {}, rounds: [],
     };
-    let failed = 0;
+    const failed = { tolerated: 0, fatal: 0, reasons: [] };
     try {
         for (const e of engines) {
             await startServer(e, o);
@@ -415,7 +424,14 @@ async function main() {
                     r.load_average_before = la;
                     r.idle_servers_cpu_s = Object.fromEntries(others.map(([x, c]) => [x.name, c === null ? null : cpuSeconds(x.child.pid) - c]));
                     (rd[key][e.name] ??= []).push(r);
-                    failed += r.failed || 0;
+                    for (const err of r.failed_errors || []) {
+                        if (e.kind === 'llama' && LLAMA_KNOWN_ERROR.test(err)) failed.tolerated++;
+                        else { failed.fatal++; failed.reasons.push(`${e.name}: ${err}`); }
+                    }
+                    if ((r.failed || 0) > (r.failed_errors || []).length) { // never sent (deadline)
+                        failed.fatal += r.failed - r.failed_errors.length;
+                        failed.reasons.push(`${e.name}: requests not sent before the deadline`);
+                    }
                     log(`round ${round + 1} [${e.name}] ${label}: ${summaryLine(r)}`);
                 }
             };
@@ -430,12 +446,16 @@ async function main() {
         await cleanup();
     }
     doc.load_average_after = loadavg();
+    doc.failed_requests = failed;
     summarize(doc, engines, o);
     fs.mkdirSync(path.dirname(o.out), { recursive: true });
     fs.writeFileSync(o.out, JSON.stringify(doc, null, 1) + '\n');
     printTable(doc, o);
     console.log(`results: ${o.out}`);
-    if (failed) { log(`${failed} request(s) failed (see ${o.out})`); process.exit(1); }
+    if (failed.tolerated)
+        log(`note: llama-server ended ${failed.tolerated} request(s) early with its own error on invalid UTF-8 output ` +
+            `(random weights; "does not match the expected Content-only format"); their streamed tokens count`);
+    if (failed.fatal) { log(`${failed.fatal} request(s) failed (see ${o.out}): ${failed.reasons[0]}`); process.exit(1); }
 }
 
 function summaryLine(r) {
@@ -454,13 +474,14 @@ function summarize(doc, engines, o) {
     for (const e of engines) {
         for (const c of o.clients) {
             const runs = doc.rounds.flatMap((rd) => (rd.levels[e.name] || []).filter((r) => r.clients === c));
-            const reqs = runs.flatMap((r) => r.requests_detail.filter((x) => x.ok));
+            const reqs = runs.flatMap((r) => r.requests_detail.filter((x) => x.ttft_ms !== null));
+            const failedN = runs.reduce((a, r) => a + r.failed, 0);
             table.push({
-                engine: e.name, clients: c, rounds: runs.length, requests: reqs.length,
+                engine: e.name, clients: c, rounds: runs.length, requests: runs.reduce((a, r) => a + r.requests, 0), failed: failedN,
                 agg_tok_s: median(runs.map((r) => r.agg_tok_s)),
                 agg_tok_s_min: pct(runs.map((r) => r.agg_tok_s), 0), agg_tok_s_max: pct(runs.map((r) => r.agg_tok_s), 1),
                 ttft_p50_ms: pct(reqs.map((r) => r.ttft_ms), 0.5), ttft_p99_ms: pct(reqs.map((r) => r.ttft_ms), 0.99),
-                stream_tok_s_p50: median(reqs.map((r) => r.decode_tok_s)),
+                stream_tok_s_p50: median(reqs.filter((r) => r.ok).map((r) => r.decode_tok_s)),
             });
         }
     }
@@ -475,8 +496,8 @@ function summarize(doc, engines, o) {
     for (const e of engines) {
         const runs = doc.rounds.flatMap((rd) => rd.probes[e.name] || []);
         if (!runs.length) continue;
-        const idle = runs.flatMap((r) => r.idle.filter((x) => x.ok).map((x) => x.ttft_ms));
-        const loaded = runs.flatMap((r) => r.loaded.filter((x) => x.ok).map((x) => x.ttft_ms));
+        const idle = runs.flatMap((r) => r.idle.filter((x) => x.ttft_ms !== null).map((x) => x.ttft_ms));
+        const loaded = runs.flatMap((r) => r.loaded.filter((x) => x.ttft_ms !== null).map((x) => x.ttft_ms));
         const i50 = median(idle), l50 = median(loaded);
         probes[e.name] = {
             idle_ttft_p50_ms: i50, loaded_ttft_p50_ms: l50, loaded_ttft_max_ms: pct(loaded, 1),
@@ -493,7 +514,7 @@ function summarize(doc, engines, o) {
     if (ours(maxC) && ours(minC) && ours(minC).stream_tok_s_p50) {
         // informational: against one stream's pure decode rate (no prompt processing in it)
         const v = ours(maxC).agg_tok_s / ours(minC).stream_tok_s_p50;
-        targets[`aggregate_${maxC}_clients_over_own_${minC}_client_decode_rate`] = { value: v, target: '(>= 3, stricter reading)', met: v >= 3 };
+        targets[`aggregate_${maxC}_clients_over_own_${minC}_client_decode_rate`] = { value: v, target: '>= 3, stricter reading', met: v >= 3 };
     }
     if (ours(maxC) && llama(maxC)) {
         const v = ours(maxC).agg_tok_s / llama(maxC).agg_tok_s;
@@ -513,10 +534,10 @@ function printTable(doc, o) {
         `prompt ${o.prompt} tokens, ${o.gen} generated (greedy, ignore_eos), ${o.rounds} round(s), ${doc.date}`);
     console.log(`load average before ${doc.load_average_before}, after ${doc.load_average_after}`);
     const first = o.clients[0];
-    console.log(`${'engine'.padEnd(13)} ${'clients'.padStart(7)} ${'reqs'.padStart(5)} ${'agg tok/s'.padStart(10)} ` +
+    console.log(`${'engine'.padEnd(13)} ${'clients'.padStart(7)} ${'reqs'.padStart(5)} ${'fail'.padStart(4)} ${'agg tok/s'.padStart(10)} ` +
         `${('x @' + first).padStart(7)} ${'x llama'.padStart(8)} ${'TTFT p50'.padStart(9)} ${'TTFT p99'.padStart(9)} ${'stream tok/s'.padStart(13)}`);
     for (const t of doc.table) {
-        console.log(`${t.engine.padEnd(13)} ${String(t.clients).padStart(7)} ${String(t.requests).padStart(5)} ${fmt(t.agg_tok_s).padStart(10)} ` +
+        console.log(`${t.engine.padEnd(13)} ${String(t.clients).padStart(7)} ${String(t.requests).padStart(5)} ${String(t.failed).padStart(4)} ${fmt(t.agg_tok_s).padStart(10)} ` +
             `${(t.x_own_first_level ? fmt(t.x_own_first_level) + 'x' : '-').padStart(7)} ${(t.x_llama ? fmt(t.x_llama) + 'x' : '-').padStart(8)} ` +
             `${(fmt(t.ttft_p50_ms, 0) + ' ms').padStart(9)} ${(fmt(t.ttft_p99_ms, 0) + ' ms').padStart(9)} ${fmt(t.stream_tok_s_p50).padStart(13)}`);
     }
