@@ -389,7 +389,7 @@ int engine_start(bitnet_model *model, const engine_params *params, engine **out)
     if (rc == 0) {
         e->params.n_slots = d.n_slots;
         e->slot_ctx = d.n_ctx;
-        e->queue = calloc((size_t)(params->max_queue > 0 ? params->max_queue : 1), sizeof *e->queue);
+        e->queue = calloc((size_t)(params->max_queue + d.n_slots), sizeof *e->queue);
         e->slots = calloc((size_t)d.n_slots, sizeof *e->slots);
         if (!e->queue || !e->slots) rc = BITNET_ERR_OUT_OF_MEMORY;
     }
@@ -444,9 +444,10 @@ int engine_n_waiting(engine *e) {
 
 engine_enqueue_status engine_enqueue(engine *e, job *j) {
     pthread_mutex_lock(&e->mu);
+    int free_slots = e->params.n_slots - e->n_running; /* queued jobs that start at the next step do not wait */
     engine_enqueue_status st = e->stopping ? ENGINE_STOPPING
-                               : e->n_waiting >= e->params.max_queue ? ENGINE_QUEUE_FULL
-                                                                      : ENGINE_QUEUED;
+                               : e->n_waiting >= free_slots + e->params.max_queue ? ENGINE_QUEUE_FULL
+                                                                                   : ENGINE_QUEUED;
     if (st == ENGINE_QUEUED) {
         job_retain(j); /* the engine's reference, dropped when the job ends */
         j->e = e;
