@@ -240,4 +240,12 @@ stop_server INT
 rc=$STOP_RC
 check sigint_exit_0 [ "$rc" = 0 ]
 [ "$rc" = 0 ] || tail -20 "$TMP/b.log" | sed 's/^/    /'
+
+# ---- sanitizer builds: no report in either server's log ------------------------------------------
+if grep -l -E 'ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$TMP/a.log" "$TMP/b.log" >"$TMP/san"; then
+    not_ok no_sanitizer_reports "in $(cat "$TMP/san" | xargs -n1 basename | tr '\n' ' ')"
+    grep -h -A12 -E 'ERROR: |WARNING: ThreadSanitizer|runtime error:' "$TMP/a.log" "$TMP/b.log" | head -60 | sed 's/^/    /'
+else
+    ok no_sanitizer_reports
+fi
 exit 0
