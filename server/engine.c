@@ -307,8 +307,8 @@ static void start_waiting_jobs(engine *e) {
         j->gen.user_data = j;
         j->gen.on_token = on_token;
         j->gen.on_logits = on_logits;
-        if (bitnet_batch_submit(e->batch, slot, j->prompt, j->n_prompt, &j->gen, on_finish) == 0) continue;
-        int status = BITNET_ERR_INVALID_ARGUMENT; /* the submit's own status is not kept apart */
+        int status = bitnet_batch_submit(e->batch, slot, j->prompt, j->n_prompt, &j->gen, on_finish);
+        if (status == 0) continue;
         char message[256];
         snprintf(message, sizeof message, "%s", bitnet_get_last_error());
         pthread_mutex_lock(&e->mu);
