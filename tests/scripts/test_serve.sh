@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_serve: bitnet-server end to end on a small generated model with the real LLaMA-3
 # vocabulary, all traffic to 127.0.0.1, every client bounded by a timeout:
-#   - arguments: --help, a bad option (exit 2), a missing model (exit 1);
+#   - arguments: --help, a bad option (exit 2), a missing model (exit 1); `bitnet serve` runs
+#     the server beside it, or says how to build it when it is missing;
 #   - curl on the plain endpoints: /health (open without the key), /v1/models, /tokenize,
 #     /detokenize (round trip), /slots; 401 without or with a wrong API key;
 #   - malformed requests (truncated and invalid JSON, wrong types, empty messages, max_tokens
@@ -30,6 +31,13 @@ check help_exit_0 [ $? -eq 0 ]
 check help_names_options grep -q -- '--parallel' "$TMP/help.out"
 "$SERVER" -m "$M" --port nope >/dev/null 2>&1
 check bad_option_exit_2 [ $? -eq 2 ]
+"$BITNET" serve --help 2>&1 | grep -q -- '--api-key'
+check bitnet_serve_runs_server [ "${PIPESTATUS[0]}" -eq 0 ]
+mkdir -p "$TMP/alone" && cp "$BITNET" "$TMP/alone/bitnet"
+"$TMP/alone/bitnet" serve -m "$M" >/dev/null 2>"$TMP/noserver.err"
+rc=$?
+if [ $rc -eq 1 ] && grep -q libmicrohttpd-dev "$TMP/noserver.err"; then ok bitnet_serve_without_server_says_why; else
+    not_ok bitnet_serve_without_server_says_why "rc=$rc: $(head -2 "$TMP/noserver.err")"; fi
 timeout 60 "$SERVER" -m "$TMP/missing.gguf" --port 0 >/dev/null 2>"$TMP/missing.err"
 rc=$?
 if [ $rc -eq 1 ] && grep -q missing.gguf "$TMP/missing.err"; then ok missing_model_exit_1; else
