@@ -202,6 +202,30 @@ BITNET_API void bitnet_session_free(bitnet_session *session); /* NULL is accepte
 BITNET_API int bitnet_session_eval(bitnet_session *session, const int32_t *tokens, int n,
                                    float *logits, int all_logits);
 BITNET_API int bitnet_session_reset(bitnet_session *session);
+/* Keeps the first n_keep positions of the session's sequence and forgets the rest (their KV
+ * entries are dropped; the kept ones stay valid, nothing is evaluated). 0 <= n_keep <= n_past,
+ * else BITNET_ERR_INVALID_ARGUMENT (nothing changed). n_keep 0 is bitnet_session_reset. To
+ * take back generated tokens, or to shift a context (see bitnet_context_turns_to_drop). */
+BITNET_API int bitnet_session_truncate(bitnet_session *session, int64_t n_keep);
+/* Context shift by whole turns: what `bitnet chat` does when a conversation outgrows its
+ * context (llama.cpp's context shift, without RoPE shifting: the kept later turns are
+ * evaluated again at their new positions). The sequence [0, n_past) is a prefix that is
+ * always kept, [0, turn_starts[0]) (BOS and the system prompt), then n_turns turns: turn i
+ * spans [turn_starts[i], turn_starts[i + 1]), the last one ends at n_past. Returns k, how many
+ * of the oldest turns to drop so that n_need more tokens fit in n_ctx: the smallest k >= 0
+ * with n_past - D(k) + n_need <= n_ctx, where D(k) = turn_starts[k] - turn_starts[0] (n_past
+ * - turn_starts[0] when k == n_turns) is the number of tokens dropped; 0 when they fit
+ * already. BITNET_ERR_CONTEXT_EXCEEDED when even dropping every turn is not enough;
+ * BITNET_ERR_INVALID_ARGUMENT when the starts are not ascending within [0, n_past] (n_turns
+ * 0 is valid: nothing can be dropped). A pure function: it looks at no session.
+ * Applying it to a session that holds tokens[0, n_past), with keep = turn_starts[0]:
+ *     bitnet_session_truncate(s, keep);
+ *     then evaluate tokens[keep + D(k), n_past) again, followed by the new tokens (one
+ *     bitnet_session_eval, or as the first part of the next bitnet_session_generate prompt).
+ * The kept prefix's KV is reused as it is; only the kept turns after the dropped ones are
+ * evaluated again. */
+BITNET_API int bitnet_context_turns_to_drop(int64_t n_ctx, int64_t n_past, const int64_t *turn_starts, int n_turns,
+                                            int64_t n_need);
 BITNET_API int64_t bitnet_session_n_past(const bitnet_session *session);  /* < 0 on error */
 BITNET_API int64_t bitnet_session_n_ctx(const bitnet_session *session);   /* < 0 on error */
 
