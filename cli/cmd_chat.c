@@ -413,7 +413,10 @@ static int prepare_turn(chat_state *c, int32_t **prompt, int *n_tail) {
         free(*prompt);
         return 0;
     }
-    return k > 0 ? drop_turns(c, k, prompt, n, n_head) : n;
+    if (k == 0) return n;
+    int m = drop_turns(c, k, prompt, n, n_head);
+    if (m < 0) free(*prompt);
+    return m;
 }
 
 /* One user message and its reply. Returns 0 (also when the message could not fit: it is then
