@@ -144,7 +144,7 @@ static bool wait_for_job(job *j, int fd, collected *all, bool *oom) {
     }
 }
 
-static enum MHD_Result reply_whole(server *srv, struct MHD_Connection *c, job *j, api_reply *reply) {
+static enum MHD_Result reply_whole(struct MHD_Connection *c, job *j, api_reply *reply) {
     collected all = {0};
     bool oom = false;
     enum MHD_Result ret = MHD_NO;
@@ -158,7 +158,6 @@ static enum MHD_Result reply_whole(server *srv, struct MHD_Connection *c, job *j
     }
     free(all.text);
     free(all.lp);
-    (void)srv;
     return ret;
 }
 
@@ -291,7 +290,7 @@ static enum MHD_Result handle(server *srv, struct MHD_Connection *c, api_kind ki
     if (rq.stream) {
         ret = reply_stream(srv, c, j, &reply, rq.include_usage); /* the stream owns j and the count */
     } else {
-        ret = reply_whole(srv, c, j, &reply);
+        ret = reply_whole(c, j, &reply);
         job_release(j);
         atomic_fetch_sub(&srv->n_generating, 1);
     }

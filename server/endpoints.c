@@ -111,7 +111,8 @@ enum MHD_Result handle_tokenize(server *srv, struct MHD_Connection *c, const cha
     return ret;
 }
 
-/* Appends the bytes of the tokens; 0, or the index of the first bad id plus one. */
+/* The bytes of the tokens into *text (malloc'd; NULL when out of memory). Returns 0, or the
+ * index of the first id that is not a token of the model plus one. */
 static size_t detokenize(const server *srv, json_t *tokens, char **text, size_t *len) {
     size_t cap = 256, i;
     json_t *t;
@@ -125,7 +126,11 @@ static size_t detokenize(const server *srv, json_t *tokens, char **text, size_t 
         if (*len + (size_t)n > cap) {
             while (*len + (size_t)n > cap) cap *= 2;
             char *bigger = realloc(*text, cap);
-            if (!bigger) return i + 1;
+            if (!bigger) { /* out of memory: *text NULL */
+                free(*text);
+                *text = NULL;
+                return 0;
+            }
             *text = bigger;
         }
         int got = bitnet_model_token_to_piece(srv->model, (int32_t)id, 1, *text + *len, cap - *len);

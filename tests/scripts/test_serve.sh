@@ -14,7 +14,8 @@
 #   - 8 greedy clients at once (half of them streaming): every reply equals the same request
 #     run alone; a second chat turn reports cached prompt tokens;
 #   - a client killed mid-stream frees its slot (/slots), which serves the next request;
-#     with one slot and --queue 0 a second request gets 503 meanwhile;
+#     with one slot and --queue 0 a second request gets 503 meanwhile; a reply that fills the
+#     slot's context ends with finish_reason "length";
 #   - SIGTERM with a stream in flight: the stream ends with a finish chunk and [DONE], exit 0.
 # BITNET_BUILD selects the build (test_serve_sanitizers.sh runs this with the ASan and TSan ones).
 source "$(dirname "$0")/lib.sh"
@@ -244,6 +245,11 @@ expect_error queue_full_503 503 busy POST /v1/completions "$SMALL"
 check one_slot_freed all_idle
 st=$(req POST /v1/completions "$SMALL")
 check one_slot_reused [ "$st" = 200 ]
+# A reply that fills the slot's context ends with finish_reason "length".
+fill=$(python3 -c 'print(",".join(["9906"] * 250))')
+st=$(req POST /v1/completions "{\"prompt\":[$fill],\"temperature\":0,\"ignore_eos\":true}")
+got=$(json_get '"%s %s" % (j["choices"][0]["finish_reason"], j["usage"]["completion_tokens"])' <"$TMP/resp" 2>/dev/null)
+check context_full_is_length [ "$st" = 200 -a "${got% *}" = length -a "${got#* }" -ge 5 -a "${got#* }" -le 7 ]
 stop_server INT
 rc=$STOP_RC
 check sigint_exit_0 [ "$rc" = 0 ]
