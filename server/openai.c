@@ -1,9 +1,9 @@
 /* openai: request parsing and reply building in the OpenAI wire format (see openai.h).
  *
  * Defaults when a request leaves a field out are OpenAI's: temperature 1, top_p 1, no top_k,
- * no min_p, no penalties (the penalties look at the last 64 tokens when set), a random seed,
- * and no token limit (generation ends at an end-of-generation token, a stop string or a full
- * slot context). Unknown fields are ignored. */
+ * no min_p, no penalties (the penalties look at the last 64 tokens when set), a random seed
+ * (also for seed -1) and no token limit (generation ends at an end-of-generation token, a stop
+ * string or a full slot context). Unknown fields are ignored. */
 #include "openai.h"
 
 #include <math.h>
@@ -164,7 +164,7 @@ static int read_sampling(json_t *body, bitnet_sampling_params *s, api_error *err
     json_t *v = json_object_get(body, "seed");
     if (v && !json_is_null(v)) {
         if (read_int(body, "seed", INT64_MIN, INT64_MAX, &seed, err)) return -1;
-        s->seed = (uint64_t)seed;
+        if (seed != -1) s->seed = (uint64_t)seed; /* -1: random, as llama-server reads it */
     }
     return 0;
 }
