@@ -192,7 +192,9 @@ if [ "$st" = 200 ] && [ -n "$cached" ] && [ "$cached" -ge $((p1 - 1)) ] && [ "$c
     not_ok second_turn_cached "status $st, turn 1 prompt $p1 tokens, turn 2 cached ${cached:-?}: $(head -c 300 "$TMP/resp")"; fi
 
 # ---- a client killed mid-stream ---------------------------------------------------------------
-LONG='{"prompt":"A long story:","max_tokens":200,"temperature":0,"ignore_eos":true,"stream":true}'
+# A prompt no other test sends: only the killed stream's slot can hold it.
+KILLED_PROMPT="A long story, told once ($$):"
+LONG="{\"prompt\":\"$KILLED_PROMPT\",\"max_tokens\":200,\"temperature\":0,\"ignore_eos\":true,\"stream\":true}"
 # first_data FILE: waits (up to 60 s) until FILE holds a data: line.
 first_data() { for _ in $(seq 1 600); do grep -q '^data: ' "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 # all_idle: waits (up to 10 s) until no slot is processing.
@@ -212,7 +214,7 @@ first_data "$TMP/killed.sse"
 { kill -9 $cpid && wait $cpid; } 2>/dev/null
 check killed_client_frees_slot all_idle
 after=$(slot_requests)
-st=$(req POST /v1/completions '{"prompt":"A long story:","max_tokens":2,"temperature":0}')
+st=$(req POST /v1/completions "{\"prompt\":\"$KILLED_PROMPT\",\"max_tokens\":2,\"temperature\":0}")
 again=$(slot_requests)
 # The slot that ran the killed stream holds its prompt: the same prompt goes back to it.
 reused=$(python3 -c "
