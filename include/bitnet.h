@@ -128,6 +128,9 @@ typedef enum bitnet_act_quant {
     BITNET_ACT_QUANT_NONE = 3,    /* float activations */
 } bitnet_act_quant;
 
+/* "token", "q8k" or "none" (the --act-quant names) -> *out: 0, else BITNET_ERR_INVALID_ARGUMENT. */
+BITNET_API int bitnet_act_quant_from_name(const char *name, bitnet_act_quant *out);
+
 typedef struct bitnet_model_params {
     size_t struct_size;
     const char *tokenizer_path;   /* vocabulary GGUF to use instead of the model's own; NULL */

@@ -72,14 +72,6 @@ static bool parse_ll(const char *s, long long min, long long max, long long *out
     return true;
 }
 
-static int parse_act_quant(const char *v, bitnet_act_quant *out) {
-    if (!strcmp(v, "token")) *out = BITNET_ACT_QUANT_TOKEN;
-    else if (!strcmp(v, "q8k")) *out = BITNET_ACT_QUANT_Q8K;
-    else if (!strcmp(v, "none")) *out = BITNET_ACT_QUANT_NONE;
-    else return -1;
-    return 0;
-}
-
 static bool is_opt(const char *arg, const char *name, const char *alias) {
     return !strcmp(arg, name) || (alias && !strcmp(arg, alias));
 }
@@ -96,7 +88,7 @@ static int parse_valued(server_options *o, const char *arg, const char *v) {
         if (strcmp(v, "auto") && bn_chat_format_from_name(v, &f)) return bad_usage("--chat-format must be auto, bitnet, llama3 or plain (got '%s')", v);
         o->chat_format = v;
     } else if (is_opt(arg, "--act-quant", NULL)) {
-        if (parse_act_quant(v, &o->act_quant)) return bad_usage("--act-quant must be token, q8k or none (got '%s')", v);
+        if (bitnet_act_quant_from_name(v, &o->act_quant)) return bad_usage("--act-quant must be token, q8k or none (got '%s')", v);
     } else if (is_opt(arg, "--lm-head", NULL)) {
         if (strcmp(v, "model") && strcmp(v, "q8")) return bad_usage("--lm-head must be model or q8 (got '%s')", v);
         o->lm_head_q8 = !strcmp(v, "q8");

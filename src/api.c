@@ -133,6 +133,17 @@ BITNET_API bitnet_session_params bitnet_session_default_params(void) {
     return p;
 }
 
+BITNET_API int bitnet_act_quant_from_name(const char *name, bitnet_act_quant *out) {
+    static const struct { const char *name; bitnet_act_quant q; } names[] = {
+        {"token", BITNET_ACT_QUANT_TOKEN}, {"q8k", BITNET_ACT_QUANT_Q8K}, {"none", BITNET_ACT_QUANT_NONE}};
+    for (size_t i = 0; name && out && i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(name, names[i].name)) {
+            *out = names[i].q;
+            return 0;
+        }
+    return bn_error(BITNET_ERR_INVALID_ARGUMENT, "act_quant '%s': must be token, q8k or none", name ? name : "(null)");
+}
+
 bn_act_quant bn_api_resolve_act_quant(const bn_model *m, bitnet_act_quant q) {
     switch (q) {
     case BITNET_ACT_QUANT_TOKEN: return BN_ACT_TOKEN;
