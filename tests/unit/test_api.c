@@ -93,6 +93,11 @@ TEST(open_and_describe) {
     CHECK_EQ_INT(bitnet_model_meta_str(g_model, "no.such.key", buf, sizeof buf), BITNET_ERR_NOT_FOUND);
     CHECK_EQ_INT(bitnet_model_close(NULL), 0);
     CHECK_STR(bitnet_status_name(BITNET_ERR_INVALID_ID), "BITNET_ERR_INVALID_ID");
+    bitnet_act_quant q = BITNET_ACT_QUANT_DEFAULT;
+    CHECK(bitnet_act_quant_from_name("q8k", &q) == 0 && q == BITNET_ACT_QUANT_Q8K);
+    CHECK(bitnet_act_quant_from_name("none", &q) == 0 && q == BITNET_ACT_QUANT_NONE);
+    CHECK_EQ_INT(bitnet_act_quant_from_name("Token", &q), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_act_quant_from_name(NULL, &q), BITNET_ERR_INVALID_ARGUMENT);
 }
 
 TEST(text) {
