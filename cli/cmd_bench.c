@@ -30,13 +30,15 @@ static void usage(void) {
            "  -p, --prompt-len N    prompt tokens [128]\n"
            "  -n, --gen N           generated tokens [64]\n"
            "  -r, --reps N          repetitions [3]\n"
+           "  --parallel N          also time batched generation: N sequences (p-token prompts)\n"
+           "                        generating n tokens each in one batch; aggregate tok/s [off]\n"
            "  --json                print one JSON object on the last line of stdout\n"
            "%s",
            TTFT_PROMPT, cli_model_opts_help);
 }
 
 typedef struct {
-    long long p, n, reps;
+    long long p, n, reps, parallel;
     bool json;
 } bench_opts;
 
@@ -145,7 +147,8 @@ static uint64_t file_size(const char *path) {
 
 static int parse_bench_opt(int argc, char **argv, int *i, bench_opts *b) {
     struct { const char *name, *alias; long long *dst; long long min, max; } ints[] = {
-        {"--prompt-len", "-p", &b->p, 1, 1 << 20}, {"--gen", "-n", &b->n, 0, 1 << 20}, {"--reps", "-r", &b->reps, 1, 1000}};
+        {"--prompt-len", "-p", &b->p, 1, 1 << 20}, {"--gen", "-n", &b->n, 0, 1 << 20}, {"--reps", "-r", &b->reps, 1, 1000},
+        {"--parallel", NULL, &b->parallel, 0, 256}};
     for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
         const char *v;
         int r = cli_opt(argc, argv, i, ints[k].name, ints[k].alias, &v);
@@ -170,6 +173,7 @@ typedef struct {
     bitnet_model_desc md;
     double pack_s;
     uint64_t packed_bytes;
+    double parallel_tok_s;    /* --parallel: aggregate generated tok/s of the batch */
 } bench_result;
 
 static void print_human(const bench_opts *b, const cli_model_opts *mo, const bench_result *r) {
@@ -185,6 +189,9 @@ static void print_human(const bench_opts *b, const cli_model_opts *mo, const ben
     printf("ttft         %.4f s for a %d-token prompt (after load)\n", r->ttft, TTFT_PROMPT);
     printf("bandwidth    %s weights/token -> %.2f GB/s = %.1f%% of the measured %.2f GB/s streaming read\n",
            cli_human_bytes((double)r->bytes_per_token, b2, sizeof b2), r->gbps, r->pct, r->bandwidth);
+    if (b->parallel)
+        printf("parallel     %lld sequences x %lld tokens in one batch: %.2f tok/s aggregate (%.2fx one sequence)\n", b->parallel,
+               b->n, r->parallel_tok_s, r->decode.med > 0 ? r->parallel_tok_s / r->decode.med : 0.0);
     printf("memory       peak RSS %s (file %s, KV cache %s)\n", cli_human_bytes((double)r->peak_rss, b3, sizeof b3),
            cli_human_bytes((double)r->file_bytes, b4, sizeof b4), cli_human_bytes((double)r->sd.kv_cache_bytes, b1, sizeof b1));
 }
@@ -196,12 +203,60 @@ static void print_json(const bench_opts *b, const cli_model_opts *mo, const benc
            "\"prefill_tok_s\":%.3f,\"prefill_min\":%.3f,\"prefill_max\":%.3f,"
            "\"decode_tok_s\":%.3f,\"decode_min\":%.3f,\"decode_max\":%.3f,\"ttft_s\":%.5f,\"load_s\":%.3f,"
            "\"pack_s\":%.3f,\"packed_bytes\":%llu,\"bytes_per_token\":%llu,\"file_bytes_per_token\":%llu,\"gbps\":%.3f,\"read_bandwidth_gbps\":%.3f,"
-           "\"bandwidth_pct\":%.2f,\"peak_rss_bytes\":%llu,\"file_bytes\":%llu,\"kv_cache_bytes\":%llu}\n",
+           "\"bandwidth_pct\":%.2f,\"peak_rss_bytes\":%llu,\"file_bytes\":%llu,\"kv_cache_bytes\":%llu,"
+           "\"parallel\":%lld,\"parallel_tok_s\":%.3f}\n",
            r->md.weight_type, mo->lm_head_q8 ? "q8_0" : r->md.lm_head_type, r->sd.kernel_tier, r->sd.n_threads, b->p, b->n,
            b->reps, r->prefill.med, r->prefill.min, r->prefill.max, r->decode.med, r->decode.min, r->decode.max, r->ttft,
            r->load_s, r->pack_s, (unsigned long long)r->packed_bytes, (unsigned long long)r->bytes_per_token,
            (unsigned long long)r->file_bytes_per_token, r->gbps, r->bandwidth, r->pct, (unsigned long long)r->peak_rss, (unsigned long long)r->file_bytes,
-           (unsigned long long)r->sd.kv_cache_bytes);
+           (unsigned long long)r->sd.kv_cache_bytes, b->parallel, r->parallel_tok_s);
+}
+
+static int count_token(int32_t token, const char *text, size_t len, void *user) {
+    (void)token, (void)text, (void)len;
+    (*(long long *)user)++;
+    return 0;
+}
+
+static int submit_parallel(bitnet_batch *batch, const bench_opts *b, int32_t *prompts, int64_t n_vocab, bitnet_generate_params *gp) {
+    for (int k = 0; k < (int)b->parallel; k++) {
+        int32_t *pr = prompts + (int64_t)k * b->p;
+        for (int i = 0; i < (int)b->p; i++) pr[i] = (int32_t)((1000 + 37 * (int64_t)i + k) % n_vocab);
+        if (bitnet_batch_submit(batch, k, pr, (int)b->p, gp, NULL)) return -1;
+    }
+    return 0;
+}
+
+/* --parallel: every sequence prefills, then the steps that generate the other n - 1 tokens
+ * of each are timed: aggregate tokens per second of the whole batch. */
+static int measure_parallel(bitnet_model *m, const cli_model_opts *mo, const bench_opts *b, bench_result *r) {
+    bitnet_batch_params bp = bitnet_batch_default_params();
+    bp.n_slots = (int)b->parallel;
+    bp.n_ctx = b->p + b->n + 8;
+    bp.n_threads = (int)mo->threads;
+    bp.n_batch = (int)(mo->batch > b->parallel ? mo->batch : b->parallel);
+    bitnet_batch *batch;
+    if (bitnet_batch_create(m, &bp, &batch)) return cli_fail("bench", "%s", bitnet_get_last_error());
+    long long generated = 0;
+    bitnet_generate_params gp = bitnet_generate_default_params();
+    gp.sampling.temperature = 0.0f;
+    gp.max_tokens = (int)b->n;
+    gp.ignore_eog = 1;
+    gp.on_token = count_token;
+    gp.user_data = &generated;
+    int32_t *prompts = malloc(sizeof *prompts * (size_t)(b->parallel * b->p));
+    int rc = prompts && !submit_parallel(batch, b, prompts, r->md.n_vocab, &gp) ? 0 : cli_fail("bench", "%s", bitnet_get_last_error());
+    int busy = 1;
+    while (!rc && busy > 0 && generated < b->parallel) busy = bitnet_batch_step(batch); /* prefill: one token each */
+    long long first = generated;
+    double t0 = cli_seconds();
+    while (!rc && busy > 0) busy = bitnet_batch_step(batch);
+    if (busy < 0) rc = cli_fail("bench", "%s", bitnet_get_last_error());
+    double dt = cli_seconds() - t0;
+    if (!rc) r->parallel_tok_s = dt > 0 ? (double)(generated - first) / dt : 0.0;
+    free(prompts);
+    bitnet_batch_free(batch);
+    return rc;
 }
 
 /* The measurements themselves, on an open session. */
@@ -243,7 +298,7 @@ static int measure(bitnet_model *m, bitnet_session *s, const bench_opts *b, benc
 
 int cmd_bench(int argc, char **argv) {
     cli_model_opts mo;
-    bench_opts b = {128, 64, 3, false};
+    bench_opts b = {128, 64, 3, 0, false};
     cli_model_opts_init(&mo);
     for (int i = 1; i < argc; i++) {
         int r;
@@ -274,6 +329,7 @@ int cmd_bench(int argc, char **argv) {
     r.md.struct_size = sizeof r.md;
     if (bitnet_session_describe(s, &r.sd) || bitnet_model_describe(m, &r.md)) rc = cli_fail("bench", "%s", bitnet_get_last_error());
     if (!rc) rc = measure(m, s, &b, &r);
+    if (!rc && b.parallel) rc = measure_parallel(m, &mo, &b, &r);
     if (!rc) {
         print_human(&b, &mo, &r);
         if (b.json) print_json(&b, &mo, &r);

@@ -9,8 +9,23 @@
  * end-of-generation or --stop-id token, which the next delta's CLOSE text replaces).
  * bitnet_session_generate() does not feed the last token it samples; when that token is part
  * of the reply (stopped by -n, by Ctrl-C through a callback, by a full context) it is kept as
- * "pending" and fed in front of the next delta. A --stop string's last token is dropped (its
- * text before the stop string stays in the history but not in the cache).
+ * "pending" and fed in front of the next delta. When a --stop string ends the reply, the cache
+ * is brought back to the reply's text as the history has it: the generated tokens whose text
+ * is a prefix of the reply stay (the cache is truncated after them: a stop string that began
+ * in an earlier token took that token's text out of the reply), and the rest of the reply
+ * text (e.g. what came before the stop string inside the last token) is tokenized and fed as
+ * pending in front of the next delta.
+ *
+ * Context shift (llama.cpp's, by whole turns): a turn's prompt is tokenized in two parts, the
+ * "head" (pending tokens and the previous reply's CLOSE; on the first turn BOS and the system
+ * message), which belongs to what came before, and the new user message with the assistant's
+ * opening, where the new turn starts (turn_starts). Before each turn, when the prompt plus room
+ * for the reply (the smaller of -n and half the context after the kept prefix) does not fit,
+ * bitnet_context_turns_to_drop() picks the fewest oldest turns to drop; the session is
+ * truncated to the kept prefix (BOS and the system message: its KV is kept as it is) and the
+ * kept later turns are evaluated again in front of the new prompt. The history drops the same
+ * messages, so the cache always holds the rendered kept conversation. stderr says so each
+ * time ("context shift: dropped ...").
  *
  * Terminal handling: SIGINT while an answer is generated stops that answer (abort_flag) and
  * returns to the prompt; SIGINT at the prompt, EOF on stdin and /exit end the chat (exit 0).
@@ -36,7 +51,8 @@ static void usage(void) {
            "  /clear                forget the conversation (keeps --system) and start a fresh session\n"
            "  /exit                 end the chat (EOF on stdin does the same)\n"
            "Ctrl-C while a reply is generated stops that reply and returns to the prompt; Ctrl-C at\n"
-           "the prompt ends the chat. When the context is full the chat says so: /clear to go on.\n"
+           "the prompt ends the chat. When a message and room for its reply no longer fit the context\n"
+           "(-c), the oldest whole turns are dropped (the system prompt is kept) and stderr says so.\n"
            "Output: when stdin is a terminal the '> ' prompt is written to stdout; otherwise (a pipe,\n"
            "a file) it goes to stderr and stdout holds only the replies, each ended by a newline.\n"
            "  --print-ids           instead of each reply's text print two lines on stdout:\n"
@@ -82,6 +98,9 @@ typedef struct chat_state {
     size_t n_done;           /* messages whose text is in the cache (see the header comment) */
     int32_t *ids;            /* [n_ids] every token in the session, in order */
     size_t n_ids, cap_ids;
+    int64_t *turn_starts;    /* [n_turns] where each exchange (user message + reply) starts in ids */
+    int n_turns, cap_turns;
+    size_t n_keep_msgs;      /* messages never dropped: the system message (0 or 1) */
     int32_t *pending;        /* [n_pending] reply tokens sampled but not fed yet */
     int n_pending;
     int32_t *gen;            /* [max_gen] ids of the current reply */
@@ -124,11 +143,24 @@ static void pop_message(chat_state *c) {
     free((char *)c->msgs[--c->n_msgs].content);
 }
 
+static int push_turn(chat_state *c, int64_t start) {
+    if (c->n_turns == c->cap_turns) {
+        int cap = c->cap_turns ? c->cap_turns * 2 : 8;
+        int64_t *bigger = realloc(c->turn_starts, (size_t)cap * sizeof *bigger);
+        if (!bigger) return -1;
+        c->turn_starts = bigger;
+        c->cap_turns = cap;
+    }
+    c->turn_starts[c->n_turns++] = start;
+    return 0;
+}
+
 /* Forgets the conversation except the system message and starts a fresh session. */
 static int chat_clear(chat_state *c) {
-    while (c->n_msgs > (c->go->system ? 1u : 0u)) pop_message(c);
+    while (c->n_msgs > c->n_keep_msgs) pop_message(c);
     c->n_done = 0;
     c->n_ids = 0;
+    c->n_turns = 0;
     c->n_pending = 0;
     return bitnet_session_reset(c->s);
 }
@@ -137,6 +169,7 @@ static void chat_free(chat_state *c) {
     while (c->n_msgs) pop_message(c);
     free(c->msgs);
     free(c->ids);
+    free(c->turn_starts);
     free(c->pending);
     free(c->gen);
     free(c->reply);
@@ -163,36 +196,121 @@ static int on_token(int32_t token, const char *text, size_t len, void *user) {
     return 0;
 }
 
-/* The tokens of this turn's prompt: the pending reply tokens, then the delta text tokenized
- * (special tokens parsed; BOS when the session is fresh). Returns the count or -1 (printed). */
-static int turn_prompt(chat_state *c, int32_t **out) {
-    char *delta = bn_chat_render_delta(c->format, c->msgs, c->n_done, c->n_msgs, true);
-    if (!delta) {
+/* text tokenized (special tokens parsed, BOS when bos) into *out (malloc'd, may be empty).
+ * Returns the count or -1 (printed). */
+static int tokenize_text(const chat_state *c, const char *text, bool bos, bool parse_special, int32_t **out) {
+    size_t len = strlen(text);
+    int n = bitnet_model_tokenize(c->m, text, len, bos, parse_special, NULL, 0);
+    *out = n >= 0 ? malloc(sizeof(int32_t) * (size_t)(n ? n : 1)) : NULL;
+    if (n >= 0 && (!*out || bitnet_model_tokenize(c->m, text, len, bos, parse_special, *out, n) != n)) n = -1;
+    if (n < 0) {
+        free(*out);
+        *out = NULL;
+        cli_fail("chat", "tokenization failed: %s", bitnet_get_last_error());
+    }
+    return n;
+}
+
+/* a[0, na) followed by b[0, nb), malloc'd; NULL when out of memory (printed). */
+static int32_t *concat_ids(const int32_t *a, size_t na, const int32_t *b, size_t nb) {
+    int32_t *ids = malloc(sizeof(int32_t) * (na + nb + 1));
+    if (!ids) {
+        cli_fail("chat", "out of memory");
+        return NULL;
+    }
+    if (na) memcpy(ids, a, sizeof(int32_t) * na);
+    if (nb) memcpy(ids + na, b, sizeof(int32_t) * nb);
+    return ids;
+}
+
+/* The tokens of this turn's prompt: the head (the pending reply tokens, then the text still
+ * missing before the new user message: the previous reply's CLOSE, or BOS and the system
+ * message on the first turn) and the new user message with the assistant's opening. Each
+ * text part is tokenized on its own (special tokens parsed; BOS when the session is fresh).
+ * Returns the count and *n_head, or -1 (printed). */
+static int turn_prompt(chat_state *c, int32_t **out, int *n_head) {
+    size_t user = c->n_msgs - 1;
+    char *head = bn_chat_render_delta(c->format, c->msgs, c->n_done, user, false);
+    char *tail = head ? bn_chat_render(c->format, c->msgs + user, 1, true) : NULL;
+    int32_t *head_ids = NULL, *tail_ids = NULL, *both = NULL;
+    int nh = -1, nt = -1;
+    if (!tail) cli_fail("chat", "%s", bitnet_get_last_error());
+    else if ((nh = tokenize_text(c, head, c->n_ids == 0 && c->n_pending == 0, true, &head_ids)) >= 0)
+        nt = tokenize_text(c, tail, false, true, &tail_ids);
+    free(head);
+    free(tail);
+    int32_t *front = nt >= 0 ? concat_ids(c->pending, (size_t)c->n_pending, head_ids, (size_t)nh) : NULL;
+    if (front) both = concat_ids(front, (size_t)(c->n_pending + nh), tail_ids, (size_t)nt);
+    free(front);
+    free(head_ids);
+    free(tail_ids);
+    if (!both) return -1;
+    *out = both;
+    *n_head = c->n_pending + nh;
+    return *n_head + nt;
+}
+
+/* ===================================================================== context shift */
+
+/* Room kept for the reply when deciding whether old turns must go: the smaller of -n and half
+ * of the context after the kept prefix (at least one token). */
+static int64_t reply_reserve(const chat_state *c, int64_t n_keep) {
+    int64_t half = (bitnet_session_n_ctx(c->s) - n_keep) / 2;
+    int64_t r = c->go->gen.max_tokens > 0 && c->go->gen.max_tokens < half ? c->go->gen.max_tokens : half;
+    return r > 0 ? r : 1;
+}
+
+/* How many old turns to drop so that prompt[n_head, n) fits with room for the reply (the head
+ * belongs to the last turn); every turn when even that is not enough but the prompt alone
+ * then fits. BITNET_ERR_CONTEXT_EXCEEDED when the message cannot fit at all. */
+static int turns_to_drop(const chat_state *c, int n, int n_head) {
+    int64_t n_ctx = bitnet_session_n_ctx(c->s), n_seq = (int64_t)c->n_ids + n_head;
+    int64_t n_keep = c->n_turns ? c->turn_starts[0] : (int64_t)c->n_ids;
+    int k = bitnet_context_turns_to_drop(n_ctx, n_seq, c->turn_starts, c->n_turns, n - n_head + reply_reserve(c, n_keep));
+    if (k < 0 && bitnet_context_turns_to_drop(n_ctx, n_seq, c->turn_starts, c->n_turns, n - n_head + 1) >= 0) k = c->n_turns;
+    return k;
+}
+
+/* Drops the k oldest turns: the session keeps its prefix, the kept later turns (and the
+ * head) move in front of the prompt to be evaluated again, the history forgets the dropped
+ * exchanges. Returns the new prompt length (*prompt replaced) or -1 (printed). */
+static int drop_turns(chat_state *c, int k, int32_t **prompt, int n, int n_head) {
+    int64_t keep = c->turn_starts[0], n_seq = (int64_t)c->n_ids + n_head;
+    int64_t cut = k < c->n_turns ? c->turn_starts[k] : n_seq;
+    int32_t *seq = concat_ids(c->ids, c->n_ids, *prompt, (size_t)n); /* the cache, then the prompt */
+    if (!seq) return -1;
+    size_t n_new = c->n_ids + (size_t)n - (size_t)cut, n_redo = (size_t)(n_seq - cut);
+    memmove(seq, seq + cut, n_new * sizeof *seq);
+    if (bitnet_session_truncate(c->s, keep)) {
+        free(seq);
         cli_fail("chat", "%s", bitnet_get_last_error());
         return -1;
     }
-    bool fresh = c->n_ids == 0 && c->n_pending == 0;
-    cli_prompt po = {.text = delta, .no_bos = !fresh, .parse_special = true};
-    int32_t *text_ids;
-    int n = cli_prompt_ids(&po, c->m, "chat", &text_ids);
-    free(delta);
-    if (n < 0) return -1;
-    int32_t *ids = malloc(sizeof(int32_t) * (size_t)(c->n_pending + n));
-    if (!ids) {
-        free(text_ids);
-        cli_fail("chat", "out of memory");
-        return -1;
-    }
-    if (c->n_pending) memcpy(ids, c->pending, sizeof(int32_t) * (size_t)c->n_pending);
-    memcpy(ids + c->n_pending, text_ids, sizeof(int32_t) * (size_t)n);
-    free(text_ids);
-    *out = ids;
-    return c->n_pending + n;
+    fprintf(stderr, "bitnet chat: context shift: dropped %d old turn(s) (%lld tokens); kept the first %lld tokens (%s), "
+            "evaluating %zu tokens of later turns again\n",
+            k, (long long)(cut - keep), (long long)keep, c->n_keep_msgs ? "BOS and the system prompt" : "BOS", n_redo);
+    for (int i = k; i < c->n_turns; i++) c->turn_starts[i - k] = c->turn_starts[i] - (cut - keep);
+    c->n_turns -= k;
+    c->n_ids = (size_t)keep;
+    size_t first = c->n_keep_msgs, n_drop = 2 * (size_t)k; /* each turn: a user message and its reply */
+    for (size_t i = first; i < first + n_drop; i++) free((char *)c->msgs[i].content);
+    memmove(c->msgs + first, c->msgs + first + n_drop, (c->n_msgs - first - n_drop) * sizeof *c->msgs);
+    c->n_msgs -= n_drop;
+    c->n_done -= n_drop;
+    free(*prompt);
+    *prompt = seq;
+    return (int)n_new;
 }
 
 static void say_context_full(const chat_state *c) {
-    fprintf(stderr, "bitnet chat: the context is full (%lld of %lld tokens used); type /clear to start a new conversation\n",
+    fprintf(stderr, "bitnet chat: the context is full (%lld of %lld tokens used); the reply stops here (the next message drops old turns)\n",
             (long long)bitnet_session_n_past(c->s), (long long)bitnet_session_n_ctx(c->s));
+}
+
+static void say_no_room(const chat_state *c, int n_message) {
+    fprintf(stderr, "bitnet chat: the context is full: this message (%d tokens) does not fit a context of %lld even after dropping "
+            "every old turn; it was not sent (/clear drops the system prompt too)\n",
+            n_message, (long long)bitnet_session_n_ctx(c->s));
 }
 
 static void print_ids(const chat_state *c, const int32_t *prompt, int n_prompt, int n_gen) {
@@ -215,45 +333,103 @@ static void print_timings(const chat_state *c, const bitnet_generate_result *r) 
             (long long)bitnet_session_n_ctx(c->s));
 }
 
-/* After a reply: records what entered the cache and which sampled tokens still have to. */
+/* How many of the first n_fed reply tokens have a text that is a prefix of the reply text;
+ * *text_len receives that text's length. */
+static int tokens_matching_reply(const chat_state *c, int n_fed, size_t *text_len) {
+    char piece[256];
+    size_t pos = 0;
+    int i = 0;
+    for (; i < n_fed; i++) {
+        int len = bitnet_model_token_to_piece(c->m, c->gen[i], 0, piece, sizeof piece);
+        if (len < 0 || pos + (size_t)len > c->reply_len || memcmp(c->reply + pos, piece, (size_t)len) != 0) break;
+        pos += (size_t)len;
+    }
+    *text_len = pos;
+    return i;
+}
+
+/* A --stop string ended the reply: keeps the fed reply tokens whose text is a prefix of the
+ * reply (the cache is truncated after them) and makes the rest of the reply text pending, so
+ * that the cache holds the reply as the history does. Returns the reply tokens kept or -1. */
+static int resync_stopped_reply(chat_state *c, int64_t reply_start, int n_fed) {
+    size_t done;
+    int kept = tokens_matching_reply(c, n_fed, &done);
+    if (kept < n_fed && bitnet_session_truncate(c->s, reply_start + kept)) {
+        cli_fail("chat", "%s", bitnet_get_last_error());
+        return -1;
+    }
+    if (c->reply) c->reply[c->reply_len] = '\0'; /* on_token keeps room for it */
+    int32_t *rest;
+    int n = tokenize_text(c, c->reply ? c->reply + done : "", false, false, &rest);
+    if (n < 0) return -1;
+    free(c->pending);
+    c->pending = rest;
+    c->n_pending = n;
+    return kept;
+}
+
+/* The sampled reply tokens not fed yet (less one that closed the reply) become pending. */
+static int keep_unfed(chat_state *c, int n_gen, int n_fed, bool closer) {
+    int n_left = n_gen - n_fed - (closer && n_gen > n_fed ? 1 : 0);
+    int32_t *p = realloc(c->pending, sizeof(int32_t) * (size_t)(n_left > 0 ? n_left : 1));
+    if (!p) return -1;
+    c->pending = p;
+    c->n_pending = n_left > 0 ? n_left : 0;
+    if (c->n_pending) memcpy(c->pending, c->gen + n_fed, sizeof(int32_t) * (size_t)c->n_pending);
+    return 0;
+}
+
+/* After a reply: records what entered the cache and which reply tokens still have to. */
 static int settle_reply(chat_state *c, const int32_t *prompt, int n_prompt, int64_t n_past_before,
                         const bitnet_generate_result *r) {
     int n_gen = r->n_generated < c->max_gen ? r->n_generated : c->max_gen;
     int n_fed = (int)(bitnet_session_n_past(c->s) - n_past_before - n_prompt);
-    bool closer = r->stop_reason == BITNET_STOP_EOG || r->stop_reason == BITNET_STOP_ID || r->stop_reason == BITNET_STOP_STRING;
-    int n_left = n_gen - n_fed - (closer && n_gen > n_fed ? 1 : 0);
+    bool closer = r->stop_reason == BITNET_STOP_EOG || r->stop_reason == BITNET_STOP_ID;
     if (n_fed < 0 || n_fed > n_gen) {
         cli_fail("chat", "internal error: the session holds %d generated tokens of %d", n_fed, n_gen);
         return -1;
     }
+    if (r->stop_reason == BITNET_STOP_STRING) {
+        if ((n_fed = resync_stopped_reply(c, n_past_before + n_prompt, n_fed)) < 0) return -1;
+    } else if (keep_unfed(c, n_gen, n_fed, closer)) {
+        return cli_fail("chat", "out of memory");
+    }
     if (append_ids(c, prompt, (size_t)n_prompt) || append_ids(c, c->gen, (size_t)n_fed)) return cli_fail("chat", "out of memory");
-    int32_t *p = realloc(c->pending, sizeof(int32_t) * (size_t)(n_left > 0 ? n_left : 1));
-    if (!p) return cli_fail("chat", "out of memory");
-    c->pending = p;
-    c->n_pending = n_left > 0 ? n_left : 0;
-    if (c->n_pending) memcpy(c->pending, c->gen + n_fed, sizeof(int32_t) * (size_t)c->n_pending);
     if (push_message(c, BN_CHAT_ASSISTANT, c->reply ? c->reply : "", c->reply_len)) return cli_fail("chat", "out of memory");
     c->n_done = c->n_msgs;
     return 0;
 }
 
-/* One user message and its reply. Returns 0 (also when the context was full: the message is
- * then dropped) or 1 on a runtime failure. */
+/* This turn's prompt, after dropping old turns when it and room for the reply do not fit.
+ * Returns its length (*n_tail: the new turn's own tokens at its end); 0 when the message
+ * cannot fit at all (said, and taken out of the history); -1 on a failure (printed). */
+static int prepare_turn(chat_state *c, int32_t **prompt, int *n_tail) {
+    int n_head, n = turn_prompt(c, prompt, &n_head);
+    if (n < 0) return -1;
+    *n_tail = n - n_head;
+    int k = turns_to_drop(c, n, n_head);
+    if (k < 0) {
+        say_no_room(c, *n_tail);
+        free(*prompt);
+        return 0;
+    }
+    if (k == 0) return n;
+    int m = drop_turns(c, k, prompt, n, n_head);
+    if (m < 0) free(*prompt);
+    return m;
+}
+
+/* One user message and its reply. Returns 0 (also when the message could not fit: it is then
+ * dropped) or 1 on a runtime failure. */
 static int chat_turn(chat_state *c, const char *text, size_t len) {
     if (push_message(c, BN_CHAT_USER, text, len)) return cli_fail("chat", "out of memory");
     int32_t *prompt;
-    int n = turn_prompt(c, &prompt);
-    if (n < 0) {
+    int n_tail, n = prepare_turn(c, &prompt, &n_tail);
+    if (n <= 0) {
         pop_message(c);
-        return 1;
+        return n < 0;
     }
     int64_t n_past = bitnet_session_n_past(c->s);
-    if (n_past + n >= bitnet_session_n_ctx(c->s)) {
-        say_context_full(c);
-        pop_message(c);
-        free(prompt);
-        return 0;
-    }
     c->reply_len = 0; /* `interrupted` was cleared at the prompt: a Ctrl-C from now on stops this reply */
     c->go->gen.abort_flag = (volatile int *)&interrupted;
     c->go->gen.on_token = on_token;
@@ -263,12 +439,6 @@ static int chat_turn(chat_state *c, const char *text, size_t len) {
     c->go->gen.abort_flag = NULL;
     bool was_interrupted = interrupted;
     interrupted = 0;
-    if (rc == BITNET_ERR_CONTEXT_EXCEEDED) { /* nothing changed */
-        say_context_full(c);
-        pop_message(c);
-        free(prompt);
-        return 0;
-    }
     if (rc != 0) {
         free(prompt);
         return cli_fail("chat", "%s", bitnet_get_last_error());
@@ -277,7 +447,8 @@ static int chat_turn(chat_state *c, const char *text, size_t len) {
     if (c->print_ids) print_ids(c, prompt, n, n_gen);
     else printf("\n");
     fflush(stdout);
-    rc = settle_reply(c, prompt, n, n_past, &r) ? 1 : 0;
+    if (push_turn(c, (int64_t)c->n_ids + n - n_tail)) rc = cli_fail("chat", "out of memory");
+    else rc = settle_reply(c, prompt, n, n_past, &r) ? 1 : 0;
     free(prompt);
     if (was_interrupted && r.stop_reason == BITNET_STOP_CALLBACK) fprintf(stderr, "bitnet chat: reply interrupted\n");
     if (r.stop_reason == BITNET_STOP_CONTEXT_FULL) say_context_full(c);
@@ -365,6 +536,7 @@ int cmd_chat(int argc, char **argv) {
     int format;
     if ((rc = cli_chat_format(&go, c.m, "chat", &format))) goto done;
     c.format = (bn_chat_format)format;
+    c.n_keep_msgs = go.system ? 1 : 0;
     c.max_gen = go.gen.max_tokens > 0 ? go.gen.max_tokens : (int)bitnet_session_n_ctx(c.s);
     if (!(c.gen = malloc(sizeof(int32_t) * (size_t)c.max_gen)) ||
         (go.system && push_message(&c, BN_CHAT_SYSTEM, go.system, strlen(go.system)))) {

@@ -19,6 +19,7 @@ static const command commands[] = {
     {"logits", cmd_logits, "write the logits of every position to a file"},
     {"logits-diff", cmd_logits_diff, "compare two logits files position by position"},
     {"trace-diff", cmd_trace_diff, "find the first tensor where two traces diverge"},
+    {"serve", cmd_serve, "OpenAI-compatible HTTP server (runs bitnet-server)"},
     {"bench", cmd_bench, "measure prompt processing and generation speed"},
     {"gen-model", cmd_gen_model, "write a random-weight test model"},
 };

@@ -128,6 +128,9 @@ typedef enum bitnet_act_quant {
     BITNET_ACT_QUANT_NONE = 3,    /* float activations */
 } bitnet_act_quant;
 
+/* "token", "q8k" or "none" (the --act-quant names) -> *out: 0, else BITNET_ERR_INVALID_ARGUMENT. */
+BITNET_API int bitnet_act_quant_from_name(const char *name, bitnet_act_quant *out);
+
 typedef struct bitnet_model_params {
     size_t struct_size;
     const char *tokenizer_path;   /* vocabulary GGUF to use instead of the model's own; NULL */
@@ -202,6 +205,30 @@ BITNET_API void bitnet_session_free(bitnet_session *session); /* NULL is accepte
 BITNET_API int bitnet_session_eval(bitnet_session *session, const int32_t *tokens, int n,
                                    float *logits, int all_logits);
 BITNET_API int bitnet_session_reset(bitnet_session *session);
+/* Keeps the first n_keep positions of the session's sequence and forgets the rest (their KV
+ * entries are dropped; the kept ones stay valid, nothing is evaluated). 0 <= n_keep <= n_past,
+ * else BITNET_ERR_INVALID_ARGUMENT (nothing changed). n_keep 0 is bitnet_session_reset. To
+ * take back generated tokens, or to shift a context (see bitnet_context_turns_to_drop). */
+BITNET_API int bitnet_session_truncate(bitnet_session *session, int64_t n_keep);
+/* Context shift by whole turns: what `bitnet chat` does when a conversation outgrows its
+ * context (llama.cpp's context shift, without RoPE shifting: the kept later turns are
+ * evaluated again at their new positions). The sequence [0, n_past) is a prefix that is
+ * always kept, [0, turn_starts[0]) (BOS and the system prompt), then n_turns turns: turn i
+ * spans [turn_starts[i], turn_starts[i + 1]), the last one ends at n_past. Returns k, how many
+ * of the oldest turns to drop so that n_need more tokens fit in n_ctx: the smallest k >= 0
+ * with n_past - D(k) + n_need <= n_ctx, where D(k) = turn_starts[k] - turn_starts[0] (n_past
+ * - turn_starts[0] when k == n_turns) is the number of tokens dropped; 0 when they fit
+ * already. BITNET_ERR_CONTEXT_EXCEEDED when even dropping every turn is not enough;
+ * BITNET_ERR_INVALID_ARGUMENT when the starts are not ascending within [0, n_past] (n_turns
+ * 0 is valid: nothing can be dropped). A pure function: it looks at no session.
+ * Applying it to a session that holds tokens[0, n_past), with keep = turn_starts[0]:
+ *     bitnet_session_truncate(s, keep);
+ *     then evaluate tokens[keep + D(k), n_past) again, followed by the new tokens (one
+ *     bitnet_session_eval, or as the first part of the next bitnet_session_generate prompt).
+ * The kept prefix's KV is reused as it is; only the kept turns after the dropped ones are
+ * evaluated again. */
+BITNET_API int bitnet_context_turns_to_drop(int64_t n_ctx, int64_t n_past, const int64_t *turn_starts, int n_turns,
+                                            int64_t n_need);
 BITNET_API int64_t bitnet_session_n_past(const bitnet_session *session);  /* < 0 on error */
 BITNET_API int64_t bitnet_session_n_ctx(const bitnet_session *session);   /* < 0 on error */
 
@@ -369,8 +396,15 @@ BITNET_API int bitnet_batch_describe(const bitnet_batch *batch, bitnet_batch_des
  *
  * Text outputs (bitnet_inference*, bitnet_detokenize, bitnet_stream_next_token) are always
  * NUL-terminated and never cut inside a UTF-8 character. When the text does not fit, the
- * inference and detokenize calls write the longest prefix that fits and return
- * BITNET_ERR_BUFFER_TOO_SMALL (the last error gives both lengths).
+ * inference and detokenize calls write the longest prefix that fits and SUCCEED, returning
+ * the bytes written (as BitNet-rs does); generation (detokenization) stops as soon as the
+ * buffer cannot take more text, so no tokens are generated for nothing. To learn whether
+ * the text was cut: after a successful call the thread's last error is "" when the whole
+ * text was written, and starts with "<function>: output truncated to K bytes" when it was
+ * cut. The core API
+ * (bitnet_model_token_to_piece, bitnet_model_meta_str, bitnet_model_tokenize) and
+ * bitnet_tokenize still return BITNET_ERR_BUFFER_TOO_SMALL: there a short buffer is a sizing
+ * question answered by measuring first, not a reply worth keeping (docs/C_API.md).
  * ====================================================================================== */
 
 /* BitNet-rs's names for the status codes (our values; see bitnet_status). */
@@ -508,18 +542,22 @@ BITNET_API int bitnet_model_get_info(int model_id, BitNetCModel *info);
 /* ---- text inference ----
  * Tokenizes the prompt (BOS as the vocabulary asks; special-token text such as <|eot_id|>
  * becomes its id), generates, and writes the generated text (not the prompt) to output.
- * Returns the number of bytes written (without the NUL). Errors: BITNET_ERR_INVALID_ID,
+ * Returns the number of bytes written (without the NUL). A reply longer than max_len - 1
+ * bytes is cut to fit (at a UTF-8 character boundary) and still succeeds: generation stops
+ * at the first token whose text does not fit, and the last error notes the cut ("... output
+ * truncated to K bytes ..."; "" when nothing was cut). Errors: BITNET_ERR_INVALID_ID,
  * BITNET_ERR_INVALID_ARGUMENT (NULL prompt/output, max_len 0, bad config),
  * BITNET_ERR_CONTEXT_EXCEEDED (the prompt does not fit the context or max_length),
- * BITNET_ERR_UNSUPPORTED (model without tokenizer, GPU backend), BITNET_ERR_BUFFER_TOO_SMALL
- * (output holds the truncated text). bitnet_inference uses bitnet_inference_config_default(). */
+ * BITNET_ERR_UNSUPPORTED (model without tokenizer, GPU backend). bitnet_inference uses
+ * bitnet_inference_config_default(). */
 BITNET_API int bitnet_inference(int model_id, const char *prompt, char *output, size_t max_len);
 BITNET_API int bitnet_inference_with_config(int model_id, const char *prompt, const BitNetCInferenceConfig *config,
                                             char *output, size_t max_len);
 /* Runs bitnet_inference_with_config for each prompt into outputs[i] (capacity max_lens[i]).
- * Returns the number of prompts that succeeded; the last error describes the last failure
- * (an output that failed holds "" or, for BUFFER_TOO_SMALL, its truncated text). Argument
- * errors (NULL arrays, num_prompts 0) return a negative status. config may be NULL. */
+ * Returns the number of prompts that succeeded (a cut output is a success); the last error
+ * describes the last failure, else lists the cut outputs ("... output truncated for N
+ * prompt(s) ...: i j"), else is "". An output that failed holds "". Argument errors (NULL
+ * arrays, num_prompts 0) return a negative status. config may be NULL. */
 BITNET_API int bitnet_batch_inference(int model_id, const char **prompts, size_t num_prompts,
                                       const BitNetCInferenceConfig *config, char **outputs, const size_t *max_lens);
 
@@ -568,8 +606,11 @@ BITNET_API uint32_t bitnet_get_num_threads(void);
  * only; BITNET_ERR_BUFFER_TOO_SMALL when max_tokens is too small. */
 BITNET_API int bitnet_tokenize(int model_id, const char *text, int add_special, int32_t *tokens, int max_tokens);
 /* Writes the text of tokens (special tokens rendered) NUL-terminated; returns its length.
- * text == NULL with max_len == 0 measures; too small: truncated text and
- * BITNET_ERR_BUFFER_TOO_SMALL. */
+ * text == NULL with max_len == 0 measures (the full length). As bitnet_inference: a text
+ * longer than max_len - 1 is cut at a UTF-8 character boundary and the call succeeds with
+ * the bytes written (the tokens past the cut are not decoded); the last error notes the cut
+ * ("" when nothing was cut). text with max_len 0 (or NULL with max_len > 0):
+ * BITNET_ERR_INVALID_ARGUMENT. */
 BITNET_API int bitnet_detokenize(int model_id, const int32_t *tokens, int n_tokens, char *text, size_t max_len);
 /* Generates from a token prompt. Writes at most max_out ids (generation stops there),
  * sets *n_out (may be NULL) and returns the count. config may be NULL (defaults). */

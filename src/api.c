@@ -133,6 +133,17 @@ BITNET_API bitnet_session_params bitnet_session_default_params(void) {
     return p;
 }
 
+BITNET_API int bitnet_act_quant_from_name(const char *name, bitnet_act_quant *out) {
+    static const struct { const char *name; bitnet_act_quant q; } names[] = {
+        {"token", BITNET_ACT_QUANT_TOKEN}, {"q8k", BITNET_ACT_QUANT_Q8K}, {"none", BITNET_ACT_QUANT_NONE}};
+    for (size_t i = 0; name && out && i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(name, names[i].name)) {
+            *out = names[i].q;
+            return 0;
+        }
+    return bn_error(BITNET_ERR_INVALID_ARGUMENT, "act_quant '%s': must be token, q8k or none", name ? name : "(null)");
+}
+
 bn_act_quant bn_api_resolve_act_quant(const bn_model *m, bitnet_act_quant q) {
     switch (q) {
     case BITNET_ACT_QUANT_TOKEN: return BN_ACT_TOKEN;
@@ -202,6 +213,31 @@ BITNET_API int bitnet_session_reset(bitnet_session *s) {
     bn_state_reset(s->state);
     pthread_mutex_unlock(&s->lock);
     return 0;
+}
+
+BITNET_API int bitnet_session_truncate(bitnet_session *s, int64_t n_keep) {
+    if (!s) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_truncate: session is NULL");
+    pthread_mutex_lock(&s->lock);
+    int rc = bn_state_truncate(s->state, n_keep);
+    pthread_mutex_unlock(&s->lock);
+    return rc ? bn_error(rc, "bitnet_session_truncate: %s", bn_last_error_message()) : 0;
+}
+
+BITNET_API int bitnet_context_turns_to_drop(int64_t n_ctx, int64_t n_past, const int64_t *turn_starts, int n_turns,
+                                            int64_t n_need) {
+    if (n_turns < 0 || (n_turns > 0 && !turn_starts) || n_past < 0 || n_need < 0 || n_ctx < 0)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_context_turns_to_drop: negative count or NULL turn_starts");
+    for (int i = 0; i < n_turns; i++)
+        if (turn_starts[i] < (i ? turn_starts[i - 1] : 0) || turn_starts[i] > n_past)
+            return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_context_turns_to_drop: turn_starts[%d] = %lld is not ascending within [0, %lld]",
+                            i, (long long)turn_starts[i], (long long)n_past);
+    for (int k = 0; k <= n_turns; k++) {
+        int64_t dropped = n_turns ? (k < n_turns ? turn_starts[k] : n_past) - turn_starts[0] : 0;
+        if (n_past - dropped + n_need <= n_ctx) return k;
+    }
+    int64_t kept = n_turns ? turn_starts[0] : n_past;
+    return bn_error(BITNET_ERR_CONTEXT_EXCEEDED, "%lld more tokens do not fit a context of %lld even after dropping every turn (%lld tokens kept)",
+                    (long long)n_need, (long long)n_ctx, (long long)kept);
 }
 
 /* The const accessors lock too: n_past changes under a concurrent eval. */

@@ -453,7 +453,8 @@ bool bn_compat_text_append(compat_text *t, const char *bytes, size_t n) {
 
 int bn_compat_collect_text(int32_t token, const char *text, size_t len, void *user_data) {
     compat_text *t = user_data;
-    return bn_compat_text_append(t, text, len) ? 0 : 1; /* out of memory: stop generating */
+    if (!bn_compat_text_append(t, text, len)) return 1; /* out of memory: stop generating */
+    return t->limit && t->len >= t->limit;              /* the output buffer is full: stop */
 }
 
 size_t bn_compat_utf8_prefix(const char *src, size_t n, size_t max) {
@@ -464,13 +465,14 @@ size_t bn_compat_utf8_prefix(const char *src, size_t n, size_t max) {
 }
 
 int bn_compat_copy_text(const char *src, size_t n, char *dst, size_t cap, const char *what) {
-    if (n < cap) {
-        memcpy(dst, src, n);
-        dst[n] = '\0';
-        return n > INT_MAX ? INT_MAX : (int)n;
-    }
     size_t k = bn_compat_utf8_prefix(src, n, cap - 1);
     memcpy(dst, src, k);
     dst[k] = '\0';
-    return bn_error(BITNET_ERR_BUFFER_TOO_SMALL, "%s: output truncated to %zu of %zu bytes (buffer of %zu)", what, k, n, cap);
+    if (k < n)
+        bn_error(BITNET_ERR_BUFFER_TOO_SMALL, "%s: output truncated to %zu bytes to fit max_len %zu (a success: the text did not fit, so it stopped there)",
+                 what, k, cap);
+    else bitnet_clear_last_error();
+    return k > INT_MAX ? INT_MAX : (int)k;
 }
+
+bool bn_compat_truncated(void) { return bn_last_error_status() == BITNET_ERR_BUFFER_TOO_SMALL; }

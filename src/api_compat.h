@@ -72,19 +72,26 @@ int bn_compat_fit(const BitNetCInferenceConfig *c, bitnet_session *s, int n_prom
 /* Tokenizes a prompt into a malloc'ed array; returns the count (>= 1) or a status. */
 int bn_compat_tokenize_prompt(compat_model *cm, const char *prompt, int32_t **out);
 
-/* A growable byte buffer (used as the on_token sink). */
+/* A growable byte buffer (used as the on_token sink). limit: 0 for none; else the sink
+ * stops generation (bn_compat_collect_text returns non-zero) once len >= limit, i.e. as soon
+ * as the text no longer fits an output buffer of `limit` bytes (NUL included). */
 typedef struct compat_text {
     char *data;
     size_t len, cap;
+    size_t limit;
     bool oom;
 } compat_text;
 bool bn_compat_text_append(compat_text *t, const char *bytes, size_t n);
 int bn_compat_collect_text(int32_t token, const char *text, size_t len, void *user_data);
 
-/* Copies n bytes of src into dst[cap] NUL-terminated. Returns n, or, when they do not fit,
- * writes the longest prefix that ends on a UTF-8 character boundary and returns
- * BITNET_ERR_BUFFER_TOO_SMALL with a message naming `what`. */
+/* Copies n bytes of src into dst[cap] NUL-terminated and returns the bytes written. When they
+ * do not fit it writes the longest prefix that ends on a UTF-8 character boundary, still
+ * returns its length (a success, as BitNet-rs does) and leaves the note "<what>: output
+ * truncated to K bytes ..." as the thread's last error (status BITNET_ERR_BUFFER_TOO_SMALL,
+ * see bn_compat_truncated); when they fit it clears the last error. */
 int bn_compat_copy_text(const char *src, size_t n, char *dst, size_t cap, const char *what);
+/* Whether the last bn_compat_copy_text on this thread cut its text (the note above). */
+bool bn_compat_truncated(void);
 /* Length of the longest prefix of src[0, n) of at most max bytes that ends on a character
  * boundary. */
 size_t bn_compat_utf8_prefix(const char *src, size_t n, size_t max);

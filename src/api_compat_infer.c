@@ -1,6 +1,12 @@
 /* api_compat_infer: the compatibility surface's one-shot calls: text inference (single and
  * batch), tokenization, token-level generation and all-position logits. Each call borrows a
- * session from the model's pool, so calls on one model run in parallel. */
+ * session from the model's pool, so calls on one model run in parallel.
+ *
+ * Text outputs follow BitNet-rs: a text cut to fit max_len is a success that returns the
+ * bytes written; the thread's last error then notes the cut (bn_compat_copy_text). The text
+ * is collected with a limit of max_len bytes, so generation (or detokenization) stops as
+ * soon as the output cannot take more: at most the one token whose text did not fit is
+ * generated beyond what is written. */
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -97,7 +103,7 @@ static int infer_text(compat_model *cm, const char *prompt, const BitNetCInferen
     int32_t *ids;
     int n = bn_compat_tokenize_prompt(cm, prompt, &ids);
     if (n < 0) return n;
-    compat_text text = {0};
+    compat_text text = {.limit = max_len};
     int rc = generate(cm, ids, n, c, &text, NULL, 0);
     free(ids);
     if (rc >= 0) rc = bn_compat_copy_text(text.data ? text.data : "", text.len, output, max_len, "bitnet_inference");
@@ -126,12 +132,14 @@ BITNET_API int bitnet_batch_inference(int model_id, const char **prompts, size_t
     if (!prompts || !outputs || !max_lens || num_prompts == 0 || num_prompts > INT_MAX)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_inference: NULL array or num_prompts 0");
     int ok = 0, last_rc = 0;
-    char last_msg[512] = "";
+    char last_msg[512] = "", cut[256] = "";
+    size_t n_cut = 0;
     for (size_t i = 0; i < num_prompts; i++) {
         int rc = outputs[i] ? bitnet_inference_with_config(model_id, prompts[i], config, outputs[i], max_lens[i])
                             : bn_error(BITNET_ERR_INVALID_ARGUMENT, "outputs[%zu] is NULL", i);
         if (rc >= 0) {
             ok++;
+            if (bn_compat_truncated() && n_cut++ < 16) snprintf(cut + strlen(cut), sizeof cut - strlen(cut), " %zu", i);
             continue;
         }
         if (rc == BITNET_ERR_INVALID_ID) return rc; /* no model: nothing can succeed */
@@ -139,6 +147,8 @@ BITNET_API int bitnet_batch_inference(int model_id, const char **prompts, size_t
         snprintf(last_msg, sizeof last_msg, "prompt %zu: %s", i, bitnet_get_last_error());
     }
     if (last_rc) bn_error(last_rc, "bitnet_batch_inference: %d of %zu succeeded; %s", ok, num_prompts, last_msg);
+    else if (n_cut) bn_error(BITNET_ERR_BUFFER_TOO_SMALL, "bitnet_batch_inference: output truncated for %zu prompt(s) (to fit max_lens):%s%s", n_cut, cut, n_cut > 16 ? " ..." : "");
+    else bitnet_clear_last_error();
     return ok;
 }
 
@@ -153,9 +163,10 @@ BITNET_API int bitnet_tokenize(int model_id, const char *text, int add_special, 
     return rc;
 }
 
+/* The text of tokens into out; stops early once out->limit is reached (the rest cannot fit). */
 static int detok(compat_model *cm, const int32_t *tokens, int n, compat_text *out) {
     char piece[256];
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n && !(out->limit && out->len >= out->limit); i++) {
         int len = bitnet_model_token_to_piece(cm->model, tokens[i], 1, piece, sizeof piece);
         char *big = NULL;
         if (len == BITNET_ERR_BUFFER_TOO_SMALL) { /* a very long token */
@@ -172,11 +183,11 @@ static int detok(compat_model *cm, const int32_t *tokens, int n, compat_text *ou
 }
 
 BITNET_API int bitnet_detokenize(int model_id, const int32_t *tokens, int n_tokens, char *text, size_t max_len) {
-    if (n_tokens < 0 || (n_tokens > 0 && !tokens) || (!text && max_len))
-        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_detokenize: NULL tokens/text or negative count");
+    if (n_tokens < 0 || (n_tokens > 0 && !tokens) || (!text != !max_len))
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_detokenize: NULL tokens, negative count, or only one of text and max_len given");
     compat_model *cm = bn_compat_model(model_id, "bitnet_detokenize");
     if (!cm) return BITNET_ERR_INVALID_ID;
-    compat_text out = {0};
+    compat_text out = {.limit = text ? max_len : 0};
     int rc = detok(cm, tokens, n_tokens, &out);
     bn_compat_release(&cm->obj);
     if (!rc && out.len > INT_MAX) rc = bn_error(BITNET_ERR_UNSUPPORTED, "bitnet_detokenize: text over 2 GiB");

@@ -224,9 +224,9 @@ class Model:
         cap = 64 * max(16, max_new_tokens)
         while True:
             buf = ctypes.create_string_buffer(cap)
-            rc = _lib.bitnet_inference_with_config(self.id, prompt.encode("utf-8"), ctypes.byref(c), buf, cap)
-            if rc != ERR_BUFFER_TOO_SMALL:
-                n = _check(rc)
+            n = _check(_lib.bitnet_inference_with_config(self.id, prompt.encode("utf-8"), ctypes.byref(c), buf, cap))
+            # A reply cut to fit is a success; the last error then notes the cut.
+            if b"output truncated" not in (_lib.bitnet_get_last_error() or b""):
                 return buf.raw[:n].decode("utf-8", "replace")
             cap *= 4  # same config and seed: the rerun gives the same text
 

@@ -33,11 +33,13 @@ static float hsum8(__m256 v) {
 
 BN_INLINE void dot_tokens(const uint8_t *row, uint32_t type, int64_t K, const float *const *x, int nt, float *out) {
     __m256 acc[4][2];
+BN_UNROLL
     for (int t = 0; t < nt; t++) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
     int64_t k = 0;
     for (; k + 16 <= K; k += 16) {
         BN_PREFETCH_AHEAD(row + k * (type == BN_TYPE_F32 ? 4 : 2)); /* Q8_0: ~1/16 further ahead */
         __m256 w0 = load8(row, type, k), w1 = load8(row, type, k + 8);
+BN_UNROLL
         for (int t = 0; t < nt; t++) {
             acc[t][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[t] + k), acc[t][0]);
             acc[t][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x[t] + k + 8), acc[t][1]);
@@ -48,6 +50,7 @@ BN_INLINE void dot_tokens(const uint8_t *row, uint32_t type, int64_t K, const fl
         uint8_t wpad[64] = {0};
         memcpy(wpad, row + k * elt, (size_t)(rest * elt));
         __m256 w0 = load8(wpad, type, 0), w1 = load8(wpad, type, 8);
+BN_UNROLL
         for (int t = 0; t < nt; t++) {
             float xpad[16] = {0};
             memcpy(xpad, x[t] + k, (size_t)rest * sizeof(float));
@@ -55,6 +58,7 @@ BN_INLINE void dot_tokens(const uint8_t *row, uint32_t type, int64_t K, const fl
             acc[t][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xpad + 8), acc[t][1]);
         }
     }
+BN_UNROLL
     for (int t = 0; t < nt; t++) out[t] = hsum8(_mm256_add_ps(acc[t][0], acc[t][1]));
 }
 
@@ -83,7 +87,7 @@ BN_UNROLL
     for (int r = 0; r < nr; r++) out[r] = hsum8(acc[r]);
 }
 
-#define FLOAT_ROWS_FAST_PATH(w, type, a, y, m0, m1) ((void)0) /* none on this tier */
+#define FLOAT_ROWS_FAST_PATH(w, type, a, y, ldy, m0, m1) ((void)0) /* none on this tier */
 #include "float_rows.h"
 
 bool bn_float_rows_avx2(const bn_linear *w, const bn_act *a, float *y, int64_t ldy, int64_t m0, int64_t m1) {

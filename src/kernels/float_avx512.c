@@ -44,6 +44,37 @@ BN_INLINE void dot_tokens(const uint8_t *row, uint32_t type, int64_t K, const fl
     for (int t = 0; t < nt; t++) out[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc[t][0], acc[t][1]));
 }
 
+/* Two rows x nt (<= 4) tokens, K a multiple of 32: each (row, token) sum runs exactly as in
+ * dot_tokens (same lanes, same 2 chains, same order, same reduction), so results do not
+ * depend on the grouping or on how many tokens a call has (a batch's rows equal a lone
+ * token's); each weight vector is converted once for the nt tokens and each x vector loaded
+ * once for both rows: half the activation traffic of dot_tokens per row (at K = 2560, 4
+ * tokens' x is 40 KB, more than L1). 16 accumulators + 4 weight + 2 x vectors fit the 32
+ * registers; without a tail loop gcc keeps them there (with one it stored all of them to the
+ * stack every iteration). */
+BN_INLINE void dot_2rows_tokens(const uint8_t *const *rows, uint32_t type, int64_t K, const float *const *x, int nt, float out[2][4]) {
+    __m512 acc[2][4][2];
+BN_UNROLL
+    for (int t = 0; t < nt; t++) acc[0][t][0] = acc[0][t][1] = acc[1][t][0] = acc[1][t][1] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k += 32) {
+        __m512 a0 = load16(rows[0], type, k, 0xffff), a1 = load16(rows[0], type, k + 16, 0xffff);
+        __m512 b0 = load16(rows[1], type, k, 0xffff), b1 = load16(rows[1], type, k + 16, 0xffff);
+BN_UNROLL
+        for (int t = 0; t < nt; t++) {
+            __m512 x0 = _mm512_loadu_ps(x[t] + k), x1 = _mm512_loadu_ps(x[t] + k + 16);
+            acc[0][t][0] = _mm512_fmadd_ps(a0, x0, acc[0][t][0]);
+            acc[0][t][1] = _mm512_fmadd_ps(a1, x1, acc[0][t][1]);
+            acc[1][t][0] = _mm512_fmadd_ps(b0, x0, acc[1][t][0]);
+            acc[1][t][1] = _mm512_fmadd_ps(b1, x1, acc[1][t][1]);
+        }
+    }
+BN_UNROLL
+    for (int t = 0; t < nt; t++) {
+        out[0][t] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0][t][0], acc[0][t][1]));
+        out[1][t] = _mm512_reduce_add_ps(_mm512_add_ps(acc[1][t][0], acc[1][t][1]));
+    }
+}
+
 /* One token, 4 rows at once: the generation-time LM head. Each row's sum runs exactly as in
  * dot_tokens with nt = 1 (same lanes, same 2 chains, same reduction), so results do not
  * depend on the grouping; 4 rows give 8 independent FMA chains and 4 memory streams. */
@@ -137,17 +168,20 @@ BN_UNROLL
     for (int r = 0; r < nr; r++) out[r] = _mm512_reduce_add_ps(acc[r]) + (b < nb ? q8_0_1block(rows[r] + b, x + b) : 0.0f);
 }
 
-/* One token (decode): four rows per pass, x loaded once for the four. */
-BN_INLINE void rows_one_token_by_4(const bn_linear *w, uint32_t type, const bn_act *a, float *y, int64_t *m0p, int64_t m1) {
+/* Four rows per pass, x loaded once for the four: the one-token (decode) path, and every
+ * token of a Q8_0 weight (whose 4-row sums are not dot_tokens', so that a token gets the
+ * same bits alone or among others). */
+BN_INLINE void rows_by_4(const bn_linear *w, uint32_t type, const bn_act *a, float *y, int64_t ldy, int64_t *m0p, int64_t m1) {
     int64_t K = w->in, m0 = *m0p;
-    if (a->n == 1) {
-        for (; m0 + 4 <= m1; m0 += 4) {
-            const uint8_t *rows[4];
-            float out[4];
-            for (int r = 0; r < 4; r++) rows[r] = w->data + (uint64_t)(m0 + r) * w->row_bytes;
-            if (type == BN_TYPE_Q8_0) dot_4rows_q8_0(rows, K, a->x, out); /* K % 32 == 0 for Q8_0 */
-            else dot_4rows(rows, type, K, a->x, out);
-            for (int r = 0; r < 4; r++) y[m0 + r] = out[r] * w->out_scale;
+    for (; m0 + 4 <= m1; m0 += 4) {
+        const uint8_t *rows[4];
+        float out[4];
+        for (int r = 0; r < 4; r++) rows[r] = w->data + (uint64_t)(m0 + r) * w->row_bytes;
+        for (int t = 0; t < a->n; t++) {
+            const float *x = a->x + (int64_t)t * K;
+            if (type == BN_TYPE_Q8_0) dot_4rows_q8_0(rows, K, x, out); /* K % 32 == 0 for Q8_0 */
+            else dot_4rows(rows, type, K, x, out);
+            for (int r = 0; r < 4; r++) y[(int64_t)t * ldy + m0 + r] = out[r] * w->out_scale;
         }
     }
     *m0p = m0;
@@ -249,7 +283,36 @@ void bn_q8_rows_avx512(const bn_q8_rows *p, const bn_block_q8_0 *x, int n, float
     }
 }
 
-#define FLOAT_ROWS_FAST_PATH(w, type, a, y, m0, m1) rows_one_token_by_4(w, type, a, y, &(m0), m1)
+/* Several tokens (a batch's decode rows, prompt logits): pairs of rows against groups of 4
+ * tokens; the last odd row goes to rows_of_type. */
+BN_INLINE void rows_tokens_by_2(const bn_linear *w, uint32_t type, const bn_act *a, float *y, int64_t ldy, int64_t *m0p, int64_t m1) {
+    int64_t K = w->in, m0 = *m0p;
+    for (; m0 + 2 <= m1; m0 += 2) {
+        const uint8_t *rows[2] = {w->data + (uint64_t)m0 * w->row_bytes, w->data + (uint64_t)(m0 + 1) * w->row_bytes};
+        for (int t = 0; t < a->n; t += 4) {
+            const float *x[4];
+            float out[2][4];
+            int nt = a->n - t < 4 ? a->n - t : 4;
+            for (int i = 0; i < nt; i++) x[i] = a->x + (int64_t)(t + i) * K;
+            switch (nt) { /* constant token counts: the accumulators stay in registers */
+            case 1: dot_2rows_tokens(rows, type, K, x, 1, out); break;
+            case 2: dot_2rows_tokens(rows, type, K, x, 2, out); break;
+            case 3: dot_2rows_tokens(rows, type, K, x, 3, out); break;
+            default: dot_2rows_tokens(rows, type, K, x, 4, out); break;
+            }
+            for (int r = 0; r < 2; r++)
+                for (int i = 0; i < nt; i++) y[(int64_t)(t + i) * ldy + m0 + r] = out[r][i] * w->out_scale;
+        }
+    }
+    *m0p = m0;
+}
+
+BN_INLINE void rows_fast_path(const bn_linear *w, uint32_t type, const bn_act *a, float *y, int64_t ldy, int64_t *m0p, int64_t m1) {
+    if (a->n == 1 || type == BN_TYPE_Q8_0) rows_by_4(w, type, a, y, ldy, m0p, m1);
+    else if (w->in % 32 == 0) rows_tokens_by_2(w, type, a, y, ldy, m0p, m1); /* other K: rows_of_type */
+}
+
+#define FLOAT_ROWS_FAST_PATH(w, type, a, y, ldy, m0, m1) rows_fast_path(w, type, a, y, ldy, &(m0), m1)
 #include "float_rows.h"
 
 bool bn_float_rows_avx512(const bn_linear *w, const bn_act *a, float *y, int64_t ldy, int64_t m0, int64_t m1) {

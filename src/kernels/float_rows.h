@@ -4,7 +4,7 @@
  *   dot_tokens(row, type, K, x[], nt, out[])   one row against nt <= 4 tokens
  *   dot_rows_q8_0_q8_0(rows[], nr, nb, x, out[])  nr <= 4 Q8_0 rows against one token's
  *                                                 Q8_0 activations (nb blocks)
- * and FLOAT_ROWS_FAST_PATH(w, type, a, y, m0, m1), a statement that may handle a prefix of
+ * and FLOAT_ROWS_FAST_PATH(w, type, a, y, ldy, m0, m1), a statement that may handle a prefix of
  * the rows (advancing m0), or nothing. */
 #ifndef BITNET_FLOAT_ROWS_H
 #define BITNET_FLOAT_ROWS_H
@@ -12,7 +12,7 @@
 /* Rows [m0, m1) of every token, four tokens per pass over a row. */
 BN_INLINE void rows_of_type(const bn_linear *w, uint32_t type, const bn_act *a, float *y, int64_t ldy, int64_t m0, int64_t m1) {
     int64_t K = w->in;
-    FLOAT_ROWS_FAST_PATH(w, type, a, y, m0, m1);
+    FLOAT_ROWS_FAST_PATH(w, type, a, y, ldy, m0, m1);
     for (int64_t m = m0; m < m1; m++) {
         const uint8_t *row = w->data + (uint64_t)m * w->row_bytes;
         for (int t = 0; t < a->n; t += 4) {

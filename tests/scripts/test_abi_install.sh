@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # ABI test: `make install` into a temporary prefix, then build examples/minimal.c and
 # examples/streaming.c against the installed header and libraries only (pkg-config), shared
-# and static, and run them on a generated model.
+# and static, and run them on a generated model. Then tests/embed/compat_truncation.c, an
+# embedder built the same way, calls the compatibility text functions with small buffers from
+# several threads on a model with the real LLaMA-3 vocabulary and a 2048-token context (cut
+# replies are successes, nothing is written past the buffer, generation stops early).
+# CI=true: a missing reference vocabulary is a failure; elsewhere a skipped ok line.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 PREFIX="$TMP/prefix"
@@ -48,3 +52,19 @@ stream_err=$(LD_LIBRARY_PATH="$PREFIX/lib" ./streaming "$model" "hello" 2>&1 >/d
 if echo "$stream_err" | grep -q "generated"; then ok run_streaming; else not_ok run_streaming "$stream_err"; fi
 bad=$(LD_LIBRARY_PATH="$PREFIX/lib" ./minimal_shared "$TMP/missing.gguf" x 2>&1)
 if [ $? -ne 0 ] && echo "$bad" | grep -q "missing.gguf"; then ok bad_model_reports_error; else not_ok bad_model_reports_error "$bad"; fi
+
+# ---- the compatibility API's truncation contract, from an embedder's threads ------------------
+VOCAB="$ROOT/.cache/reference/llama.cpp/models/ggml-vocab-llama-bpe.gguf"
+if [ ! -f "$VOCAB" ]; then
+    if [ "${CI:-}" = true ]; then not_ok compat_truncation "$VOCAB missing (CI=true: missing is a failure)"
+    else echo "ok - $SCRIPT_NAME/compat_truncation # SKIP $VOCAB missing (scripts/fetch_reference.sh)"; fi
+    exit 0
+fi
+vmodel="$TMP/vocab_model.gguf"
+"$BITNET" gen-model "$vmodel" --vocab-from "$VOCAB" --ctx 2048 --seed 5 >"$TMP/gen_vocab.log" 2>&1
+cp "$ROOT/tests/embed/compat_truncation.c" "$work/"
+check build_compat_truncation cc -std=c11 -Wall -Wextra -Werror compat_truncation.c $cflags $libs -pthread -o compat_truncation
+LD_LIBRARY_PATH="$PREFIX/lib" ./compat_truncation "$vmodel" >"$TMP/compat.out" 2>&1
+rc=$?
+sed -e "s#^ok - #ok - $SCRIPT_NAME/#" -e "s#^not ok - #not ok - $SCRIPT_NAME/#" "$TMP/compat.out"
+check compat_truncation_exit_0 [ $rc -eq 0 ]

@@ -8,6 +8,12 @@
 #     only once;
 #   - /clear starts a fresh session (same ids as the first turn), /exit stops reading, EOF
 #     (with or without a final newline) ends cleanly, a full context is reported, not fatal;
+#   - context shift: a chat of ten turns through a 64-token context keeps answering; old turns
+#     are dropped whole, the system prompt is kept (stderr says how many tokens), the last
+#     turn's context is exactly the kept conversation and a fresh run of it gives the same
+#     reply; a message that cannot fit at all is not sent;
+#   - a --stop string that ends a reply inside (or across) tokens: the next turn's context is
+#     the rendered conversation with the reply as the history has it;
 #   - SIGINT during a reply stops it and the chat goes on with a consistent KV cache; SIGINT at
 #     the prompt ends the chat (signals sent with kill through a FIFO, and as a real Ctrl-C in
 #     a tmux terminal, where the prompt goes to stdout);
@@ -101,15 +107,82 @@ check "eof_after_unterminated_line" [ $rc -eq 0 -a "$n" -eq 1 ]
 rc=$?
 check "eof_at_once" [ $rc -eq 0 -a ! -s "$TMP/empty.out" ]
 
-# ---- a full context is reported, /clear recovers ---------------------------------------------
+# ---- a full context is reported, the next turn shifts, /clear recovers -------------------------
 printf 'Hello there\nHow are you?\n/clear\nHello there\n' | "$BITNET" chat "${COMMON[@]}" -n 0 -c 40 --print-ids >"$TMP/full.out" 2>"$TMP/full.err"
 rc=$?
 n=$(grep -c '^generated_ids:' "$TMP/full.out")
 full=$(grep -c 'context is full' "$TMP/full.err")
-# turn 1 fills the context (reported), turn 2 does not fit (reported, dropped), after /clear a
-# reply again, which fills the context again (reported)
-if [ $rc -eq 0 ] && [ "$n" -eq 2 ] && [ "$full" -eq 3 ]; then ok "context_full_reported_and_clear_recovers"; else
-    not_ok "context_full_reported_and_clear_recovers" "rc $rc, $n replies, $full context-full messages"; sed 's/^/    /' "$TMP/full.err" | tail -5; fi
+shifts=$(grep -c 'context shift: dropped 1 old turn' "$TMP/full.err")
+# turn 1 fills the context (reported); turn 2 drops turn 1 (reported) and fills it again; after
+# /clear a reply again, which fills the context again
+if [ $rc -eq 0 ] && [ "$n" -eq 3 ] && [ "$full" -eq 3 ] && [ "$shifts" -eq 1 ]; then ok "context_full_reported_next_turn_shifts"; else
+    not_ok "context_full_reported_next_turn_shifts" "rc $rc, $n replies, $full context-full messages, $shifts shifts"; sed 's/^/    /' "$TMP/full.err" | tail -5; fi
+# a message that cannot fit even after dropping every turn is not sent; the chat goes on
+long=$(printf 'word %.0s' $(seq 1 60))
+printf 'Hello there\n%s\nHow are you?\n' "$long" | "$BITNET" chat "${COMMON[@]}" -n 4 -c 40 --print-ids >"$TMP/long.out" 2>"$TMP/long.err"
+rc=$?
+n=$(grep -c '^generated_ids:' "$TMP/long.out")
+if [ $rc -eq 0 ] && [ "$n" -eq 2 ] && grep -q 'does not fit a context of 40' "$TMP/long.err"; then ok "message_too_long_not_sent"; else
+    not_ok "message_too_long_not_sent" "rc $rc, $n replies"; tail -3 "$TMP/long.err" | sed 's/^/    /'; fi
+
+# ---- a long chat through a small context: context shift ---------------------------------------
+# Ten turns of exactly 8 tokens (--ignore-eos) through a 64-token context: old turns are dropped,
+# the system prompt stays. Checked for the last turn: its context is exactly the kept
+# conversation (the system prompt, the turns not dropped with their replies as generated, the
+# new message), and a fresh session fed those ids (`bitnet run --tokens`) generates the same
+# reply, i.e. the shifted KV cache is what a fresh session fed the kept history holds.
+msgs=(Hello "How are you?" "Tell me more" "And then?" Ok "Why so?" "Go on" Really "Fine then" Bye)
+printf '%s\n' "${msgs[@]}" | "$BITNET" chat "${COMMON[@]}" -n 8 --ignore-eos -c 64 --system "Be brief." --print-ids \
+    >"$TMP/shift.out" 2>"$TMP/shift.err"
+rc=$?
+n_replies=$(grep -c '^generated_ids:' "$TMP/shift.out")
+dropped=$(grep -o 'dropped [0-9]* old turn' "$TMP/shift.err" | awk '{s += $2} END {print s + 0}')
+if [ $rc -eq 0 ] && [ "$n_replies" -eq 10 ] && [ "$dropped" -gt 0 ] && [ "$dropped" -lt 9 ]; then ok "long_chat_keeps_answering"; else
+    not_ok "long_chat_keeps_answering" "rc $rc, $n_replies replies, $dropped turns dropped"; tail -3 "$TMP/shift.err" | sed 's/^/    /'; fi
+{ header system; printf 'Be brief.<|eot_id|>'; } >"$TMP/sys.txt"
+sys_ids=$("$BITNET" tokenize -m "$M" --prompt-file "$TMP/sys.txt" --parse-special | tr ' ' ',')
+n_sys=$(echo "$sys_ids" | tr ',' '\n' | wc -l)
+n_notes=$(grep -c 'context shift:' "$TMP/shift.err")
+n_kept_sys=$(grep -c "kept the first $n_sys tokens (BOS and the system prompt)" "$TMP/shift.err")
+if [ "$n_notes" -gt 0 ] && [ "$n_kept_sys" -eq "$n_notes" ]; then ok "shift_notice_keeps_system_prompt"; else
+    not_ok "shift_notice_keeps_system_prompt" "$n_notes notices, $n_kept_sys keep the $n_sys system tokens"; fi
+bad=0 # every context starts with the system prompt's tokens and fits
+for ((t = 1; t <= 10; t++)); do
+    ctx=$(ids_line "$TMP/shift.out" context_ids "$t")
+    case "$ctx" in "$sys_ids",*) ;; *) bad=1 ;; esac
+    [ "$(echo "$ctx" | tr ',' '\n' | wc -l)" -lt 64 ] || bad=1
+done
+check "every_context_starts_with_system_prompt" [ $bad -eq 0 ]
+# user_ids T: the tokens of message T's rendering with the assistant's opening
+user_ids() { { header user; printf '%s<|eot_id|>' "${msgs[$1 - 1]}"; header assistant; } >"$TMP/u.txt"
+    "$BITNET" tokenize -m "$M" --prompt-file "$TMP/u.txt" --parse-special --no-bos | tr ' ' ','; }
+want="$sys_ids"
+for ((t = dropped + 1; t <= 9; t++)); do
+    want="$want,$(user_ids $t),$(ids_line "$TMP/shift.out" generated_ids "$t" | tr ' ' ','),128009"
+done
+want="$want,$(user_ids 10)"
+last_ctx=$(ids_line "$TMP/shift.out" context_ids 10) last_gen=$(ids_line "$TMP/shift.out" generated_ids 10)
+if [ "$want" = "$last_ctx" ]; then ok "shifted_context_is_kept_conversation"; else
+    not_ok "shifted_context_is_kept_conversation" "expected: $want"; echo "    chat:     $last_ctx"; fi
+fresh_ids=$("$BITNET" run -m "$M" -t 2 --greedy -n 8 --ignore-eos --tokens "$want" --print-ids 2>/dev/null)
+if [ -n "$last_gen" ] && [ "$fresh_ids" = "$last_gen" ]; then ok "reply_after_shift_equals_fresh_session"; else
+    not_ok "reply_after_shift_equals_fresh_session" "chat '$last_gen' vs fresh '$fresh_ids'"; fi
+
+# ---- a --stop string: the reply text before it is in the cache, as in the history ---------------
+# Turn 1's greedy reply (above) is "RowAnimation" x4, " Monsters", ... (one token each).
+# "sters" stops inside " Monsters": " Mon" is part of the reply although its token is not fed;
+# "AnimationRow" stops across two tokens: the reply is "Row", less than the fed first token.
+for stop in sters AnimationRow; do
+    printf 'Hello there\nHow are you?\n' | "$BITNET" chat "${COMMON[@]}" -n 8 --system "Be brief." --stop "$stop" --print-ids >"$TMP/stop_ids.out" 2>/dev/null
+    printf 'Hello there\nHow are you?\n' | "$BITNET" chat "${COMMON[@]}" -n 8 --system "Be brief." --stop "$stop" >"$TMP/stop.out" 2>/dev/null
+    reply1=$(sed -n 1p "$TMP/stop.out")
+    { cat "$TMP/p1.txt"; printf '%s<|eot_id|>' "$reply1"; header user; printf 'How are you?<|eot_id|>'; header assistant; } >"$TMP/stop_p2.txt"
+    want=$("$BITNET" tokenize -m "$M" --prompt-file "$TMP/stop_p2.txt" --parse-special | tr ' ' ',')
+    got=$(ids_line "$TMP/stop_ids.out" context_ids 2)
+    case "$(ids_line "$TMP/stop_ids.out" generated_ids 1)" in *" "*) long_enough=1 ;; *) long_enough=0 ;; esac
+    if [ -n "$reply1" ] && [ $long_enough = 1 ] && [ "$want" = "$got" ]; then ok "stop_string_${stop}_reply_text_in_cache"; else
+        not_ok "stop_string_${stop}_reply_text_in_cache" "reply '$reply1'; tokenized: $want"; echo "    chat:      $got"; fi
+done
 
 # ---- SIGINT through a FIFO ---------------------------------------------------------------------
 # prompts_seen FILE: how many "> " prompts the chat printed on stderr

@@ -93,6 +93,11 @@ TEST(open_and_describe) {
     CHECK_EQ_INT(bitnet_model_meta_str(g_model, "no.such.key", buf, sizeof buf), BITNET_ERR_NOT_FOUND);
     CHECK_EQ_INT(bitnet_model_close(NULL), 0);
     CHECK_STR(bitnet_status_name(BITNET_ERR_INVALID_ID), "BITNET_ERR_INVALID_ID");
+    bitnet_act_quant q = BITNET_ACT_QUANT_DEFAULT;
+    CHECK(bitnet_act_quant_from_name("q8k", &q) == 0 && q == BITNET_ACT_QUANT_Q8K);
+    CHECK(bitnet_act_quant_from_name("none", &q) == 0 && q == BITNET_ACT_QUANT_NONE);
+    CHECK_EQ_INT(bitnet_act_quant_from_name("Token", &q), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_act_quant_from_name(NULL, &q), BITNET_ERR_INVALID_ARGUMENT);
 }
 
 TEST(text) {
@@ -231,6 +236,50 @@ TEST(multi_turn_keeps_cache) {
     bitnet_session_free(fresh);
 }
 
+/* bitnet_context_turns_to_drop: the smallest number of whole old turns to drop. */
+TEST(context_turns_to_drop) {
+    const int64_t starts[3] = {10, 30, 60}; /* prefix [0, 10); turns of 20, 30 and 40 tokens */
+    CHECK_EQ_INT(bitnet_context_turns_to_drop(128, 100, starts, 3, 28), 0);  /* fits: 100 + 28 */
+    CHECK_EQ_INT(bitnet_context_turns_to_drop(128, 100, starts, 3, 29), 1);  /* drop 20 */
+    CHECK_EQ_INT(bitnet_context_turns_to_drop(128, 100, starts, 3, 78), 2);  /* drop 50 */
+    CHECK_EQ_INT(bitnet_context_turns_to_drop(128, 100, starts, 3, 118), 3); /* only the prefix stays */
+    CHECK_EQ_INT(bitnet_context_turns_to_drop(128, 100, starts, 3, 119), BITNET_ERR_CONTEXT_EXCEEDED);
+    CHECK_EQ_INT(bitnet_context_turns_to_drop(128, 100, NULL, 0, 28), 0);
+    CHECK_EQ_INT(bitnet_context_turns_to_drop(128, 100, NULL, 0, 29), BITNET_ERR_CONTEXT_EXCEEDED);
+    const int64_t bad[2] = {30, 20};
+    CHECK_EQ_INT(bitnet_context_turns_to_drop(128, 100, bad, 2, 1), BITNET_ERR_INVALID_ARGUMENT);
+    const int64_t past_end[1] = {101};
+    CHECK_EQ_INT(bitnet_context_turns_to_drop(128, 100, past_end, 1, 1), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_context_turns_to_drop(128, 100, NULL, 2, 1), BITNET_ERR_INVALID_ARGUMENT);
+}
+
+/* Truncating a session and evaluating the kept later tokens again (a context shift) gives
+ * the session a fresh one fed the spliced sequence would have: same generated ids. */
+TEST(truncate_and_shift) {
+    bitnet_session *s = new_session(64), *fresh = new_session(64);
+    int32_t seq[64], out1[6], out2[6];
+    int n = bitnet_model_tokenize(g_model, "System rules. Turn one text here. Turn two is this.", 51, 1, 0, seq, 64);
+    CHECK(n > 8);
+    CHECK_EQ_INT(bitnet_session_eval(s, seq, n, NULL, 0), 0);
+    CHECK_EQ_INT(bitnet_session_truncate(s, n + 1), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_session_truncate(s, -1), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_session_truncate(NULL, 0), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_session_n_past(s), n);
+    int keep = 3, drop = 4; /* keep [0, 3), drop [3, 7), re-evaluate [7, n) */
+    CHECK_EQ_INT(bitnet_session_truncate(s, keep), 0);
+    CHECK_EQ_INT(bitnet_session_n_past(s), keep);
+    bitnet_generate_params gp = greedy(6);
+    gp.ignore_eog = 1;
+    CHECK_EQ_INT(bitnet_session_generate(s, seq + keep + drop, n - keep - drop, &gp, out1, 6, NULL), 0);
+    int32_t spliced[64];
+    memcpy(spliced, seq, (size_t)keep * sizeof *seq);
+    memcpy(spliced + keep, seq + keep + drop, (size_t)(n - keep - drop) * sizeof *seq);
+    CHECK_EQ_INT(bitnet_session_generate(fresh, spliced, n - drop, &gp, out2, 6, NULL), 0);
+    for (int i = 0; i < 6; i++) CHECK_EQ_INT(out1[i], out2[i]);
+    bitnet_session_free(s);
+    bitnet_session_free(fresh);
+}
+
 TEST(close_model) {
     CHECK_EQ_INT(bitnet_model_close(g_model), 0);
 }
@@ -243,6 +292,8 @@ RUN(text);
 RUN(session_errors);
 RUN(generate_text_and_result);
 RUN(multi_turn_keeps_cache);
+RUN(context_turns_to_drop);
+RUN(truncate_and_shift);
 RUN(close_model);
 unlink(g_path);
 TEST_MAIN_END()

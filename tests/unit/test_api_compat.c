@@ -124,14 +124,18 @@ TEST(tokenize_detokenize) {
     CHECK_EQ_INT(bitnet_detokenize(g_id, toks, n, buf, sizeof buf), (int)strlen(text));
     CHECK_STR(buf, text);
     CHECK_EQ_INT(bitnet_detokenize(g_id, toks, n, NULL, 0), (int)strlen(text));
-    /* "café!" cut after "caf": never inside the 2-byte é */
+    CHECK_STR(bitnet_get_last_error(), ""); /* the whole text fitted */
+    /* "café!" cut after "caf": never inside the 2-byte é; a cut text is a success (its
+     * length) and the last error notes the cut */
     size_t cut = strlen(text) - 2;
     char small[64];
-    CHECK_EQ_INT(bitnet_detokenize(g_id, toks, n, small, cut + 1), BITNET_ERR_BUFFER_TOO_SMALL);
+    CHECK_EQ_INT(bitnet_detokenize(g_id, toks, n, small, cut + 1), (int)cut - 1);
     CHECK_EQ_INT(strlen(small), cut - 1);
     CHECK(strstr(bitnet_get_last_error(), "truncated") != NULL);
-    CHECK_EQ_INT(bitnet_detokenize(g_id, toks, n, small, 1), BITNET_ERR_BUFFER_TOO_SMALL);
+    CHECK_EQ_INT(bitnet_detokenize(g_id, toks, n, small, 1), 0);
     CHECK_STR(small, "");
+    CHECK(strstr(bitnet_get_last_error(), "truncated") != NULL);
+    CHECK_EQ_INT(bitnet_detokenize(g_id, toks, n, small, 0), BITNET_ERR_INVALID_ARGUMENT);
     CHECK_EQ_INT(bitnet_detokenize(g_id, toks, 0, buf, sizeof buf), 0);
     int32_t bad = 999999;
     CHECK(bitnet_detokenize(g_id, &bad, 1, buf, sizeof buf) < 0);
@@ -151,8 +155,17 @@ TEST(utf8_truncation_helpers) {
     char out[8];
     CHECK_EQ_INT(bn_compat_copy_text(s, 6, out, 7, "t"), 6);
     CHECK_STR(out, s);
-    CHECK_EQ_INT(bn_compat_copy_text(s, 6, out, 6, "t"), BITNET_ERR_BUFFER_TOO_SMALL);
+    CHECK(!bn_compat_truncated());
+    CHECK_EQ_INT(bn_compat_copy_text(s, 6, out, 6, "t"), 3);
     CHECK_STR(out, "a\xc3\xa9");
+    CHECK(bn_compat_truncated());
+    CHECK(strstr(bitnet_get_last_error(), "t: output truncated to 3 bytes") != NULL);
+    /* the sink stops generation once the text no longer fits */
+    compat_text t = {.limit = 4};
+    CHECK_EQ_INT(bn_compat_collect_text(1, "abc", 3, &t), 0);
+    CHECK_EQ_INT(bn_compat_collect_text(2, "", 0, &t), 0);
+    CHECK_EQ_INT(bn_compat_collect_text(3, "d", 1, &t), 1);
+    free(t.data);
 }
 
 /* Text inference, token inference and detokenization agree under greedy decoding. */
@@ -207,16 +220,18 @@ TEST(inference_truncation_and_errors) {
     char full[1024], part[8];
     int n = bitnet_inference_with_config(g_id, prompt, &c, full, sizeof full);
     CHECK(n >= 0);
-    if (n >= (int)sizeof part) {
-        CHECK_EQ_INT(bitnet_inference_with_config(g_id, prompt, &c, part, sizeof part), BITNET_ERR_BUFFER_TOO_SMALL);
-        size_t k = strlen(part);
-        CHECK(k < sizeof part && strncmp(part, full, k) == 0);
+    CHECK_STR(bitnet_get_last_error(), "");
+    if (n >= (int)sizeof part) { /* cut to fit: a success returning the bytes written */
+        int k = bitnet_inference_with_config(g_id, prompt, &c, part, sizeof part);
+        CHECK_EQ_INT(k, (int)strlen(part));
+        CHECK(k < (int)sizeof part && strncmp(part, full, (size_t)k) == 0);
         CHECK(((unsigned char)full[k] & 0xC0) != 0x80); /* the cut is at a character boundary */
-        CHECK(strstr(bitnet_get_last_error(), "truncated") != NULL);
+        CHECK(strstr(bitnet_get_last_error(), "output truncated") != NULL);
     }
     char one[1] = {'x'};
     int rc = bitnet_inference_with_config(g_id, prompt, &c, one, 1);
-    CHECK(rc == (n ? BITNET_ERR_BUFFER_TOO_SMALL : 0) && one[0] == '\0');
+    CHECK(rc == 0 && one[0] == '\0');
+    CHECK(n == 0 || strstr(bitnet_get_last_error(), "output truncated") != NULL);
     CHECK_EQ_INT(bitnet_inference_with_config(g_id, prompt, &c, full, 0), BITNET_ERR_INVALID_ARGUMENT);
     CHECK_EQ_INT(bitnet_inference_with_config(g_id, NULL, &c, full, sizeof full), BITNET_ERR_INVALID_ARGUMENT);
     CHECK_EQ_INT(bitnet_inference_with_config(g_id, prompt, &c, NULL, 10), BITNET_ERR_INVALID_ARGUMENT);
@@ -264,6 +279,15 @@ TEST(batch) {
     CHECK_STR(a, ref);
     CHECK(bitnet_inference_with_config(g_id, "The sky is", &c, ref, sizeof ref) >= 0);
     CHECK_STR(c3, ref);
+    /* cut outputs are successes; the last error lists them */
+    char t1[4], t2[4];
+    char *small_outs[2] = {t1, t2};
+    size_t small_lens[2] = {sizeof t1, sizeof t2};
+    const char *two[2] = {"Hello", "The sky is"};
+    CHECK_EQ_INT(bitnet_batch_inference(g_id, two, 2, &c, small_outs, small_lens), 2);
+    CHECK(strlen(t1) < sizeof t1 && strncmp(t1, a, strlen(t1)) == 0);
+    CHECK(strlen(t2) < sizeof t2 && strncmp(t2, c3, strlen(t2)) == 0);
+    if (strlen(a) >= sizeof t1) CHECK(strstr(bitnet_get_last_error(), "truncated") != NULL);
     CHECK_EQ_INT(bitnet_batch_inference(g_id, prompts, 0, &c, outs, lens), BITNET_ERR_INVALID_ARGUMENT);
     CHECK_EQ_INT(bitnet_batch_inference(g_id, NULL, 3, &c, outs, lens), BITNET_ERR_INVALID_ARGUMENT);
     CHECK_EQ_INT(bitnet_batch_inference(g_id, prompts, 3, &c, NULL, lens), BITNET_ERR_INVALID_ARGUMENT);

@@ -288,6 +288,38 @@ TEST(float_weights_within_tolerance) {
     }
 }
 
+/* Continuous batching relies on it: at every tier, a token's float-weight products are the
+ * same bits whether the token is alone in the call or one of n (odd rows, a K tail). */
+TEST(float_rows_independent_of_token_count) {
+    const uint32_t types[] = {BN_TYPE_F32, BN_TYPE_F16, BN_TYPE_BF16, BN_TYPE_Q8_0};
+    const shape shapes[] = {{7, 48}, {9, 2560}, {5, 272}, {4, 17}};
+    for (int tier = BN_TIER_AVX2; tier < BN_TIER_COUNT; tier++) {
+        const bn_kernel_table *k = bn_kernels_for_tier((bn_cpu_tier)tier);
+        if (!k) continue;
+        for (size_t ti = 0; ti < 4; ti++)
+            for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+                shape sh = shapes[si];
+                if (types[ti] == BN_TYPE_Q8_0 && sh.K % 32) continue;
+                test_weight tw;
+                CHECK(make_weight(&tw, types[ti], sh.M, sh.K, RANDOM, false) == 0);
+                enum { N = 9 };
+                test_act all, one;
+                make_act(&all, BN_ACT_NONE, N, sh.K, 0);
+                float y_all[N * 9], y_one[9];
+                CHECK(bn_kernel_linear_apply_with(k, &tw.w, &all.a, y_all, sh.M, 0, sh.M));
+                for (int t = 0; t < N; t++) {
+                    bn_act_prepare(&one.a, BN_ACT_NONE, all.x + (int64_t)t * sh.K, 1, sh.K, NULL);
+                    CHECK(bn_kernel_linear_apply_with(k, &tw.w, &one.a, y_one, sh.M, 0, sh.M));
+                    CHECK_MSG(memcmp(y_one, y_all + t * sh.M, (size_t)sh.M * sizeof(float)) == 0,
+                              "tier %s type %s M=%lld K=%lld token %d of %d: not the lone token's bits", k->name,
+                              bn_type_get(types[ti])->name, (long long)sh.M, (long long)sh.K, t, N);
+                }
+                free_act(&all);
+                free_weight(&tw);
+            }
+    }
+}
+
 TEST(declines_what_it_does_not_cover) {
     test_weight tw;
     CHECK(make_weight(&tw, BN_TYPE_TQ2_0, 16, 256, RANDOM, false) == 0);
@@ -333,6 +365,7 @@ RUN(ternary_extremes);
 RUN(ternary_register_blocks);
 RUN(ternary_prefill_decoded);
 RUN(float_weights_within_tolerance);
+RUN(float_rows_independent_of_token_count);
 RUN(declines_what_it_does_not_cover);
 RUN(packing_reports_bytes);
 RUN(active_table_matches_tier);

@@ -1,0 +1,307 @@
+/* completions: POST /v1/chat/completions and /v1/completions.
+ *
+ * The request becomes prompt ids (a chat is rendered in the model's chat format, the one
+ * `bitnet chat` uses, and tokenized with BOS and special tokens; a completion prompt is text,
+ * tokenized the same way, or token ids), then a job for the engine. A plain request waits on
+ * its connection's thread and gets one JSON reply; a streamed one gets Server-Sent Events from
+ * a libmicrohttpd content reader that waits for the job's output. Both poll the client's
+ * socket while they wait: a client that closed it has its job cancelled (the slot is free
+ * again after the next step). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "openai.h"
+#include "server.h"
+
+#define WAIT_SLICE_MS 50 /* how often a waiting handler looks at its client's socket */
+
+/* ===================================================================== prompts */
+
+static int chat_prompt(const server *srv, const api_request *rq, int32_t **ids, api_error *err) {
+    char *text = bn_chat_render(srv->chat_format, rq->messages, rq->n_messages, true);
+    if (!text) return api_errorf(err, 400, "cannot render the conversation: %s", bitnet_get_last_error());
+    int n = server_tokenize(srv, text, strlen(text), true, true, ids);
+    free(text);
+    if (n < 0) return api_errorf(err, 500, "tokenization failed: %s", bitnet_get_last_error());
+    return n;
+}
+
+static int completion_prompt(const server *srv, api_request *rq, int32_t **ids, api_error *err) {
+    if (!rq->prompt_ids) {
+        int n = server_tokenize(srv, rq->prompt_text, strlen(rq->prompt_text), true, true, ids);
+        return n < 0 ? api_errorf(err, 500, "tokenization failed: %s", bitnet_get_last_error()) : n;
+    }
+    for (int i = 0; i < rq->n_prompt_ids; i++)
+        if (rq->prompt_ids[i] >= srv->n_vocab)
+            return api_errorf(err, 400, "'prompt[%d]' = %d is not a token id of this model (0..%lld)", i, rq->prompt_ids[i],
+                              (long long)srv->n_vocab - 1);
+    *ids = rq->prompt_ids;
+    rq->prompt_ids = NULL;
+    return rq->n_prompt_ids;
+}
+
+/* The prompt ids of a request, checked against the slot context. Returns the count or -1. */
+static int request_prompt(const server *srv, api_request *rq, int32_t **ids, api_error *err) {
+    int n = rq->kind == API_CHAT ? chat_prompt(srv, rq, ids, err) : completion_prompt(srv, rq, ids, err);
+    if (n < 0) return -1;
+    int64_t ctx = engine_slot_ctx(srv->engine);
+    if (n == 0) return api_errorf(err, 400, "the prompt has no tokens");
+    if (n >= ctx)
+        return api_errorf(err, 400,
+                          "the prompt has %d tokens, %lld more than a slot's context of %lld tokens allows (at most %lld "
+                          "prompt tokens, leaving room for one generated token)",
+                          n, (long long)(n - ctx + 1), (long long)ctx, (long long)ctx - 1);
+    return n;
+}
+
+/* ===================================================================== the job */
+
+static uint64_t next_serial(server *srv) { return atomic_fetch_add(&srv->serial, 1); }
+
+/* A seed for requests that give none: different for every request. */
+static uint64_t fresh_seed(server *srv, uint64_t serial) {
+    uint64_t x = (uint64_t)srv->started * 0x9E3779B97F4A7C15ull + serial * 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 31;
+    return x * 0x94D049BB133111EBull;
+}
+
+/* Parses the request and queues its job. Returns the job, or NULL after replying. */
+static job *start_job(server *srv, struct MHD_Connection *c, api_kind kind, const char *body, size_t len, uint64_t serial,
+                      api_request *rq, enum MHD_Result *ret) {
+    api_error err;
+    int32_t *ids = NULL;
+    if (api_parse_request(kind, body, len, fresh_seed(srv, serial), rq, &err)) {
+        *ret = http_send_error(c, (unsigned)err.status, "%s", err.message);
+        return NULL;
+    }
+    int n = request_prompt(srv, rq, &ids, &err);
+    if (n < 0) {
+        free(ids);
+        *ret = http_send_error(c, (unsigned)err.status, "%s", err.message);
+        return NULL;
+    }
+    int n_stops;
+    char **stops = api_request_take_stops(rq, &n_stops);
+    job *j = job_create(ids, n, &rq->gen, stops, n_stops, rq->n_top_logprobs);
+    free(ids);
+    if (!j) {
+        *ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return NULL;
+    }
+    engine_enqueue_status st = engine_enqueue(srv->engine, j);
+    if (st == ENGINE_QUEUED) return j;
+    job_release(j);
+    *ret = st == ENGINE_QUEUE_FULL
+               ? http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is busy: %d requests already wait for a slot (--queue)",
+                                 srv->opt.max_queue)
+               : http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is shutting down");
+    return NULL;
+}
+
+/* The HTTP status of a job that failed. */
+static unsigned failure_status(int status) {
+    return status == BITNET_ERR_CANCELLED ? MHD_HTTP_SERVICE_UNAVAILABLE
+           : status == BITNET_ERR_CONTEXT_EXCEEDED || status == BITNET_ERR_INVALID_ARGUMENT ? MHD_HTTP_BAD_REQUEST
+                                                                                              : MHD_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+/* ===================================================================== a plain reply */
+
+typedef struct collected {
+    char *text;
+    size_t len;
+    job_logprob *lp;
+    size_t n_lp;
+} collected;
+
+static bool collect(collected *all, const job_output *o) {
+    char *text = realloc(all->text, all->len + o->text_len + 1);
+    job_logprob *lp = realloc(all->lp, sizeof *lp * (all->n_lp + o->n_logprobs + 1));
+    if (text) all->text = text;
+    if (lp) all->lp = lp;
+    if (!text || !lp) return false;
+    if (o->text_len) memcpy(all->text + all->len, o->text, o->text_len);
+    if (o->n_logprobs) memcpy(all->lp + all->n_lp, o->logprobs, sizeof *lp * o->n_logprobs);
+    all->len += o->text_len;
+    all->n_lp += o->n_logprobs;
+    return true;
+}
+
+/* Waits for the whole output. Returns false when the client went away (the job is cancelled). */
+static bool wait_for_job(job *j, int fd, collected *all, bool *oom) {
+    for (;;) {
+        job_output o;
+        if (!job_take(j, &o, WAIT_SLICE_MS)) {
+            if (!http_client_gone(fd)) continue;
+            job_cancel(j);
+            return false;
+        }
+        if (!collect(all, &o)) *oom = true;
+        free(o.text);
+        free(o.logprobs);
+        if (o.done) return true;
+    }
+}
+
+static enum MHD_Result reply_whole(struct MHD_Connection *c, job *j, api_reply *reply) {
+    collected all = {0};
+    bool oom = false;
+    enum MHD_Result ret = MHD_NO;
+    if (wait_for_job(j, http_connection_fd(c), &all, &oom)) {
+        bitnet_generate_result res;
+        const char *message;
+        int status = job_status(j, &res, &message);
+        if (oom) ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        else if (status) ret = http_send_error(c, failure_status(status), "%s", message);
+        else ret = http_send_json(c, MHD_HTTP_OK, api_response(reply, all.text, all.len, all.lp, all.n_lp, &res));
+    }
+    free(all.text);
+    free(all.lp);
+    return ret;
+}
+
+/* ===================================================================== a stream */
+
+typedef struct stream {
+    server *srv;
+    job *job;
+    api_reply reply;
+    bool include_usage, started, ended;
+    int fd;
+    char *buf;                 /* SSE bytes not yet handed to libmicrohttpd: [pos, len) */
+    size_t len, pos, cap;
+} stream;
+
+static void stream_append(stream *s, const char *data, size_t n) {
+    if (s->len + n > s->cap) {
+        size_t cap = (s->len + n) * 2;
+        char *bigger = realloc(s->buf, cap);
+        if (!bigger) return; /* the event is lost; the stream goes on */
+        s->buf = bigger;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->len, data, n);
+    s->len += n;
+}
+
+/* "data: <json>\n\n" (takes over v). */
+static void stream_event(stream *s, json_t *v) {
+    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (!text) return;
+    stream_append(s, "data: ", 6);
+    stream_append(s, text, strlen(text));
+    stream_append(s, "\n\n", 2);
+    free(text);
+}
+
+/* The events of the last output: the final chunk, the usage chunk, [DONE]; an error event
+ * when the job failed. */
+static void stream_end(stream *s) {
+    bitnet_generate_result res;
+    const char *message;
+    int status = job_status(s->job, &res, &message);
+    if (status == 0) {
+        stream_event(s, api_chunk(&s->reply, "", 0, NULL, 0, !s->started, api_finish_reason(res.stop_reason)));
+        if (s->include_usage) stream_event(s, api_usage_chunk(&s->reply, &res));
+    } else {
+        stream_event(s, api_error_json((int)failure_status(status), message));
+    }
+    stream_append(s, "data: [DONE]\n\n", 14);
+    s->ended = true;
+}
+
+/* Turns the next output of the job into events; false when the client went away. */
+static bool stream_fill(stream *s) {
+    job_output o;
+    while (!job_take(s->job, &o, WAIT_SLICE_MS))
+        if (http_client_gone(s->fd)) return false;
+    if (o.text_len || o.n_logprobs) {
+        stream_event(s, api_chunk(&s->reply, o.text, o.text_len, o.logprobs, o.n_logprobs, !s->started, NULL));
+        s->started = true;
+    }
+    free(o.text);
+    free(o.logprobs);
+    if (o.done) stream_end(s);
+    return true;
+}
+
+static ssize_t stream_read(void *cls, uint64_t offset, char *out, size_t max) {
+    stream *s = cls;
+    (void)offset;
+    while (s->pos == s->len) {
+        if (s->ended) return MHD_CONTENT_READER_END_OF_STREAM;
+        s->pos = s->len = 0;
+        if (!stream_fill(s)) {
+            job_cancel(s->job);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+    }
+    size_t n = s->len - s->pos < max ? s->len - s->pos : max;
+    memcpy(out, s->buf + s->pos, n);
+    s->pos += n;
+    return (ssize_t)n;
+}
+
+static void stream_free(void *cls) {
+    stream *s = cls;
+    job_cancel(s->job); /* no effect when it has ended */
+    job_release(s->job);
+    atomic_fetch_sub(&s->srv->n_generating, 1);
+    free(s->buf);
+    free(s);
+}
+
+static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, job *j, const api_reply *reply, bool usage) {
+    stream *s = calloc(1, sizeof *s);
+    struct MHD_Response *r = s ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s, stream_free) : NULL;
+    if (!r) {
+        free(s);
+        job_cancel(j);
+        job_release(j);
+        atomic_fetch_sub(&srv->n_generating, 1);
+        return http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    }
+    *s = (stream){.srv = srv, .job = j, .reply = *reply, .include_usage = usage, .fd = http_connection_fd(c)};
+    MHD_add_response_header(r, "Content-Type", "text/event-stream");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    http_add_common_headers(r);
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r); /* the stream is freed with the response */
+    return ret;
+}
+
+/* ===================================================================== handlers */
+
+static enum MHD_Result handle(server *srv, struct MHD_Connection *c, api_kind kind, const char *body, size_t len) {
+    api_request rq;
+    enum MHD_Result ret = MHD_YES;
+    uint64_t serial = next_serial(srv);
+    atomic_fetch_add(&srv->n_generating, 1);
+    job *j = start_job(srv, c, kind, body, len, serial, &rq, &ret);
+    if (!j) {
+        atomic_fetch_sub(&srv->n_generating, 1);
+        api_request_free(&rq);
+        return ret;
+    }
+    api_reply reply;
+    api_reply_init(&reply, kind, serial, srv->model_name, srv->model, rq.n_top_logprobs);
+    if (rq.stream) {
+        ret = reply_stream(srv, c, j, &reply, rq.include_usage); /* the stream owns j and the count */
+    } else {
+        ret = reply_whole(c, j, &reply);
+        job_release(j);
+        atomic_fetch_sub(&srv->n_generating, 1);
+    }
+    api_request_free(&rq);
+    return ret;
+}
+
+enum MHD_Result handle_chat_completions(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    return handle(srv, c, API_CHAT, body, len);
+}
+
+enum MHD_Result handle_completions(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    return handle(srv, c, API_COMPLETION, body, len);
+}

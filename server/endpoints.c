@@ -1,0 +1,157 @@
+/* endpoints: the plain endpoints. /health (200 when ready, 503 while loading), /v1/models,
+ * /slots (what each slot is doing: llama-server's shape, trimmed), and llama-server's
+ * /tokenize {"content", "add_special" (false), "parse_special" (true), "with_pieces" (false)}
+ * -> {"tokens": [...]} and /detokenize {"tokens": [...]} -> {"content": "..."}. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "openai.h"
+#include "server.h"
+
+enum MHD_Result handle_health(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    (void)body, (void)len;
+    switch (atomic_load(&srv->state)) {
+    case SERVER_READY: return http_send_json(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
+    case SERVER_LOADING: return http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the model is loading");
+    default: return http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is shutting down");
+    }
+}
+
+enum MHD_Result handle_models(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    (void)body, (void)len;
+    bitnet_model_desc d = {.struct_size = sizeof d};
+    bitnet_model_describe(srv->model, &d);
+    json_t *meta = json_pack("{s:I, s:I, s:I, s:i, s:s}", "n_vocab", (json_int_t)d.n_vocab, "n_ctx_train",
+                             (json_int_t)d.n_ctx_train, "n_ctx_slot", (json_int_t)engine_slot_ctx(srv->engine), "n_slots",
+                             engine_n_slots(srv->engine), "chat_format", bn_chat_format_name(srv->chat_format));
+    return http_send_json(c, MHD_HTTP_OK,
+                          json_pack("{s:s, s:[{s:s, s:s, s:I, s:s, s:o}]}", "object", "list", "data", "id", srv->model_name,
+                                    "object", "model", "created", (json_int_t)srv->started, "owned_by", "bitnet", "meta", meta));
+}
+
+enum MHD_Result handle_slots(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    (void)body, (void)len;
+    int n = engine_n_slots(srv->engine);
+    engine_slot_info *info = calloc((size_t)n, sizeof *info);
+    if (!info) return http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    engine_slots(srv->engine, info);
+    json_t *slots = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(slots, json_pack("{s:i, s:I, s:b, s:I, s:{s:i, s:i, s:i}}", "id", i, "n_ctx",
+                                               (json_int_t)engine_slot_ctx(srv->engine), "is_processing", info[i].busy,
+                                               "n_requests", (json_int_t)info[i].n_requests, "last", "n_prompt",
+                                               info[i].n_prompt, "n_cached", info[i].n_cached, "n_generated",
+                                               info[i].n_generated));
+    free(info);
+    return http_send_json(c, MHD_HTTP_OK, slots);
+}
+
+int server_tokenize(const server *srv, const char *text, size_t len, bool add_special, bool parse_special, int32_t **out) {
+    *out = NULL;
+    int n = bitnet_model_tokenize(srv->model, text, len, add_special, parse_special, NULL, 0);
+    if (n < 0) return n;
+    if (!(*out = malloc(sizeof(int32_t) * (size_t)(n ? n : 1)))) return BITNET_ERR_OUT_OF_MEMORY;
+    if (n && bitnet_model_tokenize(srv->model, text, len, add_special, parse_special, *out, n) != n) {
+        free(*out);
+        *out = NULL;
+        return BITNET_ERR_INTERNAL;
+    }
+    return n;
+}
+
+/* The body as a JSON object, or NULL after replying 400. */
+static json_t *parse_object(struct MHD_Connection *c, const char *body, size_t len, enum MHD_Result *ret) {
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, 0, &jerr);
+    if (json_is_object(root)) return root;
+    *ret = root ? http_send_error(c, MHD_HTTP_BAD_REQUEST, "the body must be a JSON object")
+                : http_send_error(c, MHD_HTTP_BAD_REQUEST, "the body is not valid JSON: %s (line %d, column %d)", jerr.text,
+                                  jerr.line, jerr.column);
+    json_decref(root);
+    return NULL;
+}
+
+/* A boolean field, default when absent; -1 when it is not a boolean. */
+static int bool_field(json_t *obj, const char *name, int dflt) {
+    json_t *v = json_object_get(obj, name);
+    return !v || json_is_null(v) ? dflt : json_is_boolean(v) ? json_is_true(v) : -1;
+}
+
+static json_t *token_list(const server *srv, const int32_t *ids, int n, bool with_pieces) {
+    json_t *tokens = json_array();
+    char piece[256];
+    for (int i = 0; i < n; i++) {
+        if (!with_pieces) {
+            json_array_append_new(tokens, json_integer(ids[i]));
+            continue;
+        }
+        int m = bitnet_model_token_to_piece(srv->model, ids[i], 1, piece, sizeof piece);
+        json_array_append_new(tokens, json_pack("{s:i, s:o}", "id", ids[i], "piece", api_text(piece, m > 0 ? (size_t)m : 0)));
+    }
+    return tokens;
+}
+
+enum MHD_Result handle_tokenize(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    enum MHD_Result ret = MHD_YES;
+    json_t *root = parse_object(c, body, len, &ret), *content = root ? json_object_get(root, "content") : NULL;
+    if (!root) return ret;
+    int add_special = bool_field(root, "add_special", 0), parse_special = bool_field(root, "parse_special", 1),
+        with_pieces = bool_field(root, "with_pieces", 0);
+    int32_t *ids = NULL;
+    int n = 0;
+    if (!json_is_string(content)) ret = http_send_error(c, MHD_HTTP_BAD_REQUEST, "'content' must be a string");
+    else if (add_special < 0 || parse_special < 0 || with_pieces < 0)
+        ret = http_send_error(c, MHD_HTTP_BAD_REQUEST, "'add_special', 'parse_special' and 'with_pieces' must be booleans");
+    else if ((n = server_tokenize(srv, json_string_value(content), json_string_length(content), add_special, parse_special,
+                                  &ids)) < 0)
+        ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "tokenization failed: %s", bitnet_get_last_error());
+    else ret = http_send_json(c, MHD_HTTP_OK, json_pack("{s:o}", "tokens", token_list(srv, ids, n, with_pieces)));
+    free(ids);
+    json_decref(root);
+    return ret;
+}
+
+/* The bytes of the tokens into *text (malloc'd; NULL when out of memory). Returns 0, or the
+ * index of the first id that is not a token of the model plus one. */
+static size_t detokenize(const server *srv, json_t *tokens, char **text, size_t *len) {
+    size_t cap = 256, i;
+    json_t *t;
+    *len = 0;
+    if (!(*text = malloc(cap))) return 0;
+    json_array_foreach(tokens, i, t) {
+        json_int_t id = json_is_integer(t) ? json_integer_value(t) : -1;
+        if (id < 0 || id >= srv->n_vocab) return i + 1;
+        int n = bitnet_model_token_to_piece(srv->model, (int32_t)id, 1, NULL, 0);
+        if (n < 0) n = 0;
+        if (*len + (size_t)n > cap) {
+            while (*len + (size_t)n > cap) cap *= 2;
+            char *bigger = realloc(*text, cap);
+            if (!bigger) { /* out of memory: *text NULL */
+                free(*text);
+                *text = NULL;
+                return 0;
+            }
+            *text = bigger;
+        }
+        int got = bitnet_model_token_to_piece(srv->model, (int32_t)id, 1, *text + *len, cap - *len);
+        *len += got > 0 ? (size_t)got : 0;
+    }
+    return 0;
+}
+
+enum MHD_Result handle_detokenize(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    enum MHD_Result ret = MHD_YES;
+    json_t *root = parse_object(c, body, len, &ret), *tokens = root ? json_object_get(root, "tokens") : NULL;
+    if (!root) return ret;
+    char *text = NULL;
+    size_t n = 0, bad = 0;
+    if (!json_is_array(tokens)) ret = http_send_error(c, MHD_HTTP_BAD_REQUEST, "'tokens' must be an array of token ids");
+    else if ((bad = detokenize(srv, tokens, &text, &n)))
+        ret = http_send_error(c, MHD_HTTP_BAD_REQUEST, "'tokens[%zu]' is not a token id of this model (0..%lld)", bad - 1,
+                              (long long)srv->n_vocab - 1);
+    else if (!text) ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    else ret = http_send_json(c, MHD_HTTP_OK, json_pack("{s:o}", "content", api_text(text, n)));
+    free(text);
+    json_decref(root);
+    return ret;
+}

@@ -1,0 +1,479 @@
+/* engine: the engine thread, its request queue and the jobs' outputs (see engine.h). */
+#include "engine.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef enum job_state { JOB_NEW, JOB_QUEUED, JOB_RUNNING, JOB_DONE } job_state;
+
+struct job {
+    /* Input, fixed once created. */
+    int32_t *prompt;
+    int n_prompt;
+    bitnet_generate_params gen;
+    char **stops;
+    int n_stops;
+    int n_top_logprobs;
+    engine *e;                 /* set by engine_enqueue */
+
+    /* Engine thread only. */
+    int slot;
+    job_logprob pending;       /* computed by on_logits, published by on_token */
+    bool has_pending;
+
+    /* Guarded by e->mu. */
+    job_state state;
+
+    /* Guarded by mu: the output not yet taken, and the end. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char *text;
+    size_t text_len, text_cap;
+    job_logprob *logprobs;
+    size_t n_logprobs, cap_logprobs;
+    bool done, out_of_memory;
+    int status;
+    char message[256];
+    bitnet_generate_result result;
+
+    atomic_int cancelled;
+    atomic_int refs;
+};
+
+typedef struct slot_state {
+    job *job;                  /* running job; NULL when idle */
+    engine_slot_info info;
+} slot_state;
+
+struct engine {
+    bitnet_batch *batch;
+    const bitnet_model *model;
+    engine_params params;
+    int64_t slot_ctx;
+    pthread_t thread;
+    bool thread_started;
+
+    pthread_mutex_t mu;        /* guards everything below */
+    pthread_cond_t cv;         /* work arrived, or stop */
+    bool stopping;
+    job **queue;               /* FIFO of waiting jobs, [n_waiting] */
+    int n_waiting;
+    slot_state *slots;         /* [n_slots] */
+    int n_running;
+};
+
+/* ===================================================================== jobs */
+
+job *job_create(const int32_t *prompt, int n_prompt, const bitnet_generate_params *gen, char **stops, int n_stops,
+                int n_top_logprobs) {
+    job *j = calloc(1, sizeof *j);
+    if (!j || !(j->prompt = malloc(sizeof(int32_t) * (size_t)(n_prompt > 0 ? n_prompt : 1)))) {
+        free(j);
+        for (int i = 0; i < n_stops; i++) free(stops[i]);
+        free(stops);
+        return NULL;
+    }
+    memcpy(j->prompt, prompt, sizeof(int32_t) * (size_t)n_prompt);
+    j->n_prompt = n_prompt;
+    j->gen = *gen;
+    j->stops = stops;
+    j->n_stops = n_stops;
+    j->gen.stop_strings = (const char *const *)stops;
+    j->gen.n_stop_strings = n_stops;
+    j->n_top_logprobs = n_top_logprobs > JOB_MAX_TOP_LOGPROBS ? JOB_MAX_TOP_LOGPROBS : n_top_logprobs;
+    j->slot = -1;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    atomic_init(&j->cancelled, 0);
+    atomic_init(&j->refs, 1);
+    return j;
+}
+
+static void job_retain(job *j) { atomic_fetch_add(&j->refs, 1); }
+
+void job_release(job *j) {
+    if (!j || atomic_fetch_sub(&j->refs, 1) != 1) return;
+    for (int i = 0; i < j->n_stops; i++) free(j->stops[i]);
+    free(j->stops);
+    free(j->prompt);
+    free(j->text);
+    free(j->logprobs);
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cv);
+    free(j);
+}
+
+int job_n_prompt(const job *j) { return j->n_prompt; }
+
+static bool grow(void **buf, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return true;
+    size_t cap2 = *cap ? *cap : 64;
+    while (cap2 < need) cap2 *= 2;
+    void *bigger = realloc(*buf, cap2 * elem);
+    if (!bigger) return false;
+    *buf = bigger;
+    *cap = cap2;
+    return true;
+}
+
+/* Appends generated text (engine thread). */
+static void job_push_text(job *j, const char *text, size_t len, const job_logprob *lp) {
+    pthread_mutex_lock(&j->mu);
+    bool ok = grow((void **)&j->text, &j->text_cap, j->text_len + len, 1);
+    if (ok) {
+        memcpy(j->text + j->text_len, text, len);
+        j->text_len += len;
+    }
+    if (ok && lp && (ok = grow((void **)&j->logprobs, &j->cap_logprobs, j->n_logprobs + 1, sizeof *lp)))
+        j->logprobs[j->n_logprobs++] = *lp;
+    if (!ok) j->out_of_memory = true;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* Marks the job ended (engine thread, or a thread that took it off the queue). */
+static void job_finish(job *j, int status, const bitnet_generate_result *result, const char *message) {
+    pthread_mutex_lock(&j->mu);
+    j->done = true;
+    j->status = status;
+    if (result) j->result = *result;
+    j->result.struct_size = sizeof j->result;
+    if (!j->result.n_prompt) j->result.n_prompt = j->n_prompt;
+    if (status == 0 && j->out_of_memory) {
+        j->status = BITNET_ERR_OUT_OF_MEMORY;
+        message = "out of memory while collecting the output";
+    }
+    snprintf(j->message, sizeof j->message, "%s", message ? message : "");
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+int job_take(job *j, job_output *out, int timeout_ms) {
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&j->mu);
+    if (!j->done && !j->text_len && !j->n_logprobs) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += timeout_ms / 1000;
+        until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        while (!j->done && !j->text_len && !j->n_logprobs)
+            if (pthread_cond_timedwait(&j->cv, &j->mu, &until)) break;
+    }
+    out->text = j->text;
+    out->text_len = j->text_len;
+    out->logprobs = j->logprobs;
+    out->n_logprobs = j->n_logprobs;
+    out->done = j->done;
+    j->text = NULL;
+    j->text_len = j->text_cap = 0;
+    j->logprobs = NULL;
+    j->n_logprobs = j->cap_logprobs = 0;
+    pthread_mutex_unlock(&j->mu);
+    return out->done || out->text_len || out->n_logprobs;
+}
+
+int job_status(const job *j, bitnet_generate_result *result, const char **message) {
+    if (result) *result = j->result;
+    if (message) *message = j->message;
+    return j->status;
+}
+
+/* ===================================================================== callbacks (engine thread) */
+
+/* log-softmax of the chosen token and the n_top most likely ones. */
+static void compute_logprob(const float *logits, int64_t n_vocab, int32_t token, int n_top, job_logprob *out) {
+    float max = -INFINITY;
+    for (int64_t i = 0; i < n_vocab; i++)
+        if (logits[i] > max) max = logits[i];
+    double sum = 0;
+    for (int64_t i = 0; i < n_vocab; i++) sum += exp((double)(logits[i] - max));
+    float log_z = max + (float)log(sum);
+    out->token = token;
+    out->logprob = token >= 0 && token < n_vocab ? logits[token] - log_z : -INFINITY;
+    out->n_top = 0;
+    for (int64_t i = 0; i < n_vocab; i++) { /* insertion into the sorted top list */
+        int k = out->n_top;
+        if (k == n_top && (k == 0 || logits[i] <= out->top_logprob[k - 1])) continue;
+        if (k < n_top) out->n_top++;
+        else k--;
+        while (k > 0 && out->top_logprob[k - 1] < logits[i]) {
+            out->top_logprob[k] = out->top_logprob[k - 1];
+            out->top_token[k] = out->top_token[k - 1];
+            k--;
+        }
+        out->top_logprob[k] = logits[i];
+        out->top_token[k] = (int32_t)i;
+    }
+    for (int k = 0; k < out->n_top; k++) out->top_logprob[k] -= log_z;
+}
+
+static int on_logits(const float *logits, int64_t n_vocab, int32_t token, void *user) {
+    job *j = user;
+    if (j->n_top_logprobs >= 0) {
+        compute_logprob(logits, n_vocab, token, j->n_top_logprobs, &j->pending);
+        j->has_pending = true;
+    }
+    return atomic_load(&j->cancelled);
+}
+
+/* token is -1 for text flushed at the end (it belongs to tokens already reported). */
+static int on_token(int32_t token, const char *text, size_t len, void *user) {
+    job *j = user;
+    const job_logprob *lp = NULL;
+    if (token >= 0 && j->has_pending && j->pending.token == token) {
+        lp = &j->pending;
+        j->has_pending = false;
+    }
+    if (len || lp) job_push_text(j, text, len, lp);
+    return atomic_load(&j->cancelled);
+}
+
+static const char *stop_name(bitnet_stop_reason r) {
+    switch (r) {
+    case BITNET_STOP_MAX_TOKENS: return "max_tokens";
+    case BITNET_STOP_EOG: return "eog";
+    case BITNET_STOP_STRING: return "stop_string";
+    case BITNET_STOP_ID: return "stop_id";
+    case BITNET_STOP_CALLBACK: return "cancelled";
+    case BITNET_STOP_CONTEXT_FULL: return "context_full";
+    }
+    return "?";
+}
+
+static void on_finish(int slot, int status, const bitnet_generate_result *result, void *user) {
+    job *j = user;
+    engine *e = j->e;
+    if (e->params.verbose) {
+        if (status == 0)
+            fprintf(stderr, "bitnet-server: slot %d: %d prompt tokens (%d cached), %d generated, stop %s, %.3f s to first token\n",
+                    slot, result->n_prompt, result->n_cached, result->n_generated, stop_name(result->stop_reason),
+                    result->time_to_first_token_seconds);
+        else
+            fprintf(stderr, "bitnet-server: slot %d: failed: %s\n", slot, bitnet_get_last_error());
+    }
+    pthread_mutex_lock(&e->mu);
+    slot_state *s = &e->slots[slot];
+    s->job = NULL;
+    s->info.busy = false;
+    if (status == 0) {
+        s->info.n_prompt = result->n_prompt;
+        s->info.n_generated = result->n_generated;
+        s->info.n_cached = result->n_cached;
+    }
+    j->state = JOB_DONE;
+    e->n_running--;
+    pthread_mutex_unlock(&e->mu);
+    job_finish(j, status, status == 0 ? result : NULL, status == 0 ? NULL : bitnet_get_last_error());
+    job_release(j); /* the engine's reference */
+}
+
+/* ===================================================================== the engine thread */
+
+/* Takes the first waiting job off the queue when a slot is free for it (engine thread).
+ * Returns the job and its slot, or NULL. */
+static job *next_job(engine *e, int *slot) {
+    pthread_mutex_lock(&e->mu);
+    job *j = NULL;
+    if (e->n_waiting && !e->stopping) {
+        int s = bitnet_batch_pick_slot(e->batch, e->queue[0]->prompt, e->queue[0]->n_prompt);
+        if (s >= 0) {
+            j = e->queue[0];
+            memmove(e->queue, e->queue + 1, sizeof *e->queue * (size_t)--e->n_waiting);
+            j->state = JOB_RUNNING;
+            j->slot = *slot = s;
+            e->slots[s].job = j;
+            e->slots[s].info.busy = true;
+            e->slots[s].info.n_requests++;
+            e->n_running++;
+        }
+    }
+    pthread_mutex_unlock(&e->mu);
+    return j;
+}
+
+static void start_waiting_jobs(engine *e) {
+    int slot;
+    job *j;
+    while ((j = next_job(e, &slot))) {
+        j->gen.user_data = j;
+        j->gen.on_token = on_token;
+        j->gen.on_logits = on_logits;
+        int status = bitnet_batch_submit(e->batch, slot, j->prompt, j->n_prompt, &j->gen, on_finish);
+        if (status == 0) continue;
+        char message[256];
+        snprintf(message, sizeof message, "%s", bitnet_get_last_error());
+        pthread_mutex_lock(&e->mu);
+        e->slots[slot].job = NULL;
+        e->slots[slot].info.busy = false;
+        j->state = JOB_DONE;
+        e->n_running--;
+        pthread_mutex_unlock(&e->mu);
+        job_finish(j, status, NULL, message);
+        job_release(j);
+    }
+}
+
+/* Running jobs whose client went away: cancelled before the next step. */
+static void cancel_abandoned_jobs(engine *e) {
+    for (int s = 0; s < e->params.n_slots; s++) {
+        pthread_mutex_lock(&e->mu);
+        job *j = e->slots[s].job;
+        bool cancel = j && atomic_load(&j->cancelled);
+        pthread_mutex_unlock(&e->mu);
+        if (cancel) bitnet_batch_cancel(e->batch, s);
+    }
+}
+
+static void cancel_everything(engine *e) {
+    for (int s = 0; s < e->params.n_slots; s++) {
+        pthread_mutex_lock(&e->mu);
+        bool busy = e->slots[s].job != NULL;
+        pthread_mutex_unlock(&e->mu);
+        if (busy) bitnet_batch_cancel(e->batch, s);
+    }
+    pthread_mutex_lock(&e->mu);
+    while (e->n_waiting) {
+        job *j = e->queue[--e->n_waiting];
+        j->state = JOB_DONE;
+        pthread_mutex_unlock(&e->mu);
+        job_finish(j, BITNET_ERR_CANCELLED, NULL, "the server is shutting down");
+        job_release(j);
+        pthread_mutex_lock(&e->mu);
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
+static void *engine_main(void *arg) {
+    engine *e = arg;
+    for (;;) {
+        pthread_mutex_lock(&e->mu);
+        while (!e->stopping && !e->n_running && !e->n_waiting) pthread_cond_wait(&e->cv, &e->mu);
+        bool stop = e->stopping;
+        pthread_mutex_unlock(&e->mu);
+        if (stop) break;
+        start_waiting_jobs(e);
+        cancel_abandoned_jobs(e);
+        int rc = bitnet_batch_step(e->batch);
+        if (rc < 0) fprintf(stderr, "bitnet-server: a batch step failed: %s\n", bitnet_get_last_error());
+    }
+    cancel_everything(e);
+    return NULL;
+}
+
+/* ===================================================================== engine */
+
+int engine_start(bitnet_model *model, const engine_params *params, engine **out) {
+    *out = NULL;
+    engine *e = calloc(1, sizeof *e);
+    if (!e) return BITNET_ERR_OUT_OF_MEMORY;
+    e->params = *params;
+    e->model = model;
+    bitnet_batch_params bp = bitnet_batch_default_params();
+    bp.n_slots = params->n_slots;
+    bp.n_ctx = params->n_ctx;
+    bp.n_threads = params->n_threads;
+    bp.n_batch = params->n_batch;
+    bp.act_quant = params->act_quant;
+    int rc = bitnet_batch_create(model, &bp, &e->batch);
+    bitnet_batch_desc d = {.struct_size = sizeof d};
+    if (rc == 0) rc = bitnet_batch_describe(e->batch, &d);
+    if (rc == 0) {
+        e->params.n_slots = d.n_slots;
+        e->slot_ctx = d.n_ctx;
+        e->queue = calloc((size_t)(params->max_queue + d.n_slots), sizeof *e->queue);
+        e->slots = calloc((size_t)d.n_slots, sizeof *e->slots);
+        if (!e->queue || !e->slots) rc = BITNET_ERR_OUT_OF_MEMORY;
+    }
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    if (rc == 0 && pthread_create(&e->thread, NULL, engine_main, e) != 0) rc = BITNET_ERR_INTERNAL;
+    if (rc != 0) {
+        engine_free(e);
+        return rc;
+    }
+    e->thread_started = true;
+    *out = e;
+    return 0;
+}
+
+void engine_stop(engine *e) {
+    if (!e || !e->thread_started) return;
+    pthread_mutex_lock(&e->mu);
+    e->stopping = true;
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    pthread_join(e->thread, NULL);
+    e->thread_started = false;
+}
+
+void engine_free(engine *e) {
+    if (!e) return;
+    engine_stop(e);
+    bitnet_batch_free(e->batch);
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->cv);
+    free(e->queue);
+    free(e->slots);
+    free(e);
+}
+
+int64_t engine_slot_ctx(const engine *e) { return e->slot_ctx; }
+int engine_n_slots(const engine *e) { return e->params.n_slots; }
+
+void engine_slots(engine *e, engine_slot_info *out) {
+    pthread_mutex_lock(&e->mu);
+    for (int s = 0; s < e->params.n_slots; s++) out[s] = e->slots[s].info;
+    pthread_mutex_unlock(&e->mu);
+}
+
+int engine_n_waiting(engine *e) {
+    pthread_mutex_lock(&e->mu);
+    int n = e->n_waiting;
+    pthread_mutex_unlock(&e->mu);
+    return n;
+}
+
+engine_enqueue_status engine_enqueue(engine *e, job *j) {
+    pthread_mutex_lock(&e->mu);
+    int free_slots = e->params.n_slots - e->n_running; /* queued jobs that start at the next step do not wait */
+    engine_enqueue_status st = e->stopping ? ENGINE_STOPPING
+                               : e->n_waiting >= free_slots + e->params.max_queue ? ENGINE_QUEUE_FULL
+                                                                                   : ENGINE_QUEUED;
+    if (st == ENGINE_QUEUED) {
+        job_retain(j); /* the engine's reference, dropped when the job ends */
+        j->e = e;
+        j->state = JOB_QUEUED;
+        e->queue[e->n_waiting++] = j;
+        pthread_cond_signal(&e->cv);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return st;
+}
+
+void job_cancel(job *j) {
+    atomic_store(&j->cancelled, 1);
+    engine *e = j->e;
+    if (!e) return;
+    pthread_mutex_lock(&e->mu);
+    bool was_queued = j->state == JOB_QUEUED;
+    if (was_queued) {
+        int i = 0;
+        while (i < e->n_waiting && e->queue[i] != j) i++;
+        if (i < e->n_waiting) memmove(e->queue + i, e->queue + i + 1, sizeof *e->queue * (size_t)(e->n_waiting - i - 1));
+        e->n_waiting--;
+        j->state = JOB_DONE;
+    }
+    pthread_mutex_unlock(&e->mu);
+    if (!was_queued) return;
+    job_finish(j, BITNET_ERR_CANCELLED, NULL, "cancelled");
+    job_release(j); /* the engine's reference */
+}

@@ -1,0 +1,101 @@
+/* engine: the one thread that drives the server's bitnet_batch.
+ *
+ * HTTP threads build a job (prompt ids + generation params) and hand it to engine_enqueue();
+ * it waits in a bounded FIFO until bitnet_batch_pick_slot() finds an idle slot, is submitted,
+ * and every bitnet_batch_step() advances all running jobs at once. The callbacks of the batch
+ * run on the engine thread and append each job's text (and, when asked, the log-probabilities
+ * of its tokens) to the job's output, which the HTTP thread takes with job_take().
+ *
+ * A job is reference-counted: the HTTP thread holds one reference, the engine another while
+ * the job is queued or running. job_cancel() (the client went away) removes a queued job at
+ * once and makes a running one stop at the next step: its on_token callback returns non-zero
+ * and the engine calls bitnet_batch_cancel() for it before stepping again. */
+#ifndef BITNET_SERVER_ENGINE_H
+#define BITNET_SERVER_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bitnet.h"
+
+#define JOB_MAX_TOP_LOGPROBS 20
+
+typedef struct engine engine;
+typedef struct job job;
+
+typedef struct engine_params {
+    int n_slots;
+    int64_t n_ctx;             /* positions per slot; 0: the library's default */
+    int n_threads, n_batch;    /* 0: the library's defaults */
+    bitnet_act_quant act_quant;
+    int max_queue;             /* requests that may wait for a slot */
+    bool verbose;              /* one line per request on stderr */
+} engine_params;
+
+/* The log-probability of one generated token and the most likely alternatives. */
+typedef struct job_logprob {
+    int32_t token;
+    float logprob;
+    int n_top;
+    int32_t top_token[JOB_MAX_TOP_LOGPROBS];
+    float top_logprob[JOB_MAX_TOP_LOGPROBS];
+} job_logprob;
+
+/* What job_take() hands over: the output produced since the last take (malloc'd, the
+ * caller frees text and logprobs), and whether the job has ended. */
+typedef struct job_output {
+    char *text;
+    size_t text_len;
+    job_logprob *logprobs;
+    size_t n_logprobs;
+    bool done;
+} job_output;
+
+typedef enum engine_enqueue_status {
+    ENGINE_QUEUED = 0,
+    ENGINE_QUEUE_FULL = 1,
+    ENGINE_STOPPING = 2,
+} engine_enqueue_status;
+
+/* Creates the batch and starts the engine thread. Returns 0, or a negative bitnet status
+ * (the last error says why). */
+int engine_start(bitnet_model *model, const engine_params *params, engine **out);
+/* Stops the thread: running jobs are cancelled (they end with BITNET_STOP_CALLBACK), queued
+ * ones fail with BITNET_ERR_CANCELLED; later engine_enqueue() calls return ENGINE_STOPPING. */
+void engine_stop(engine *e);
+void engine_free(engine *e); /* after engine_stop; NULL is accepted */
+
+int64_t engine_slot_ctx(const engine *e);
+int engine_n_slots(const engine *e);
+
+typedef struct engine_slot_info {
+    bool busy;
+    uint64_t n_requests;       /* requests this slot has run (or is running) */
+    int n_prompt, n_generated; /* of the last finished request */
+    int n_cached;
+} engine_slot_info;
+/* Copies the state of every slot (engine_n_slots() entries) into out. */
+void engine_slots(engine *e, engine_slot_info *out);
+/* Requests waiting for a slot now. */
+int engine_n_waiting(engine *e);
+
+/* A job for prompt[0, n_prompt) (copied). gen is copied; stops (n_stops strings) is taken
+ * over (freed with the job). n_top_logprobs < 0: no log-probabilities; 0..20: the chosen
+ * token's and that many alternatives. Returns NULL when out of memory. */
+job *job_create(const int32_t *prompt, int n_prompt, const bitnet_generate_params *gen, char **stops, int n_stops,
+                int n_top_logprobs);
+void job_release(job *j); /* drops the caller's reference */
+
+engine_enqueue_status engine_enqueue(engine *e, job *j);
+/* The client no longer wants the job (see above). Safe at any time, also after the end. */
+void job_cancel(job *j);
+
+/* Waits up to timeout_ms for output or the end and moves it into *out. Returns 1 when *out
+ * holds something new (text, log-probabilities or the end), 0 on timeout. */
+int job_take(job *j, job_output *out, int timeout_ms);
+/* After job_take() reported done: 0 and the result, or the negative status and a message. */
+int job_status(const job *j, bitnet_generate_result *result, const char **message);
+int job_n_prompt(const job *j);
+
+#endif

@@ -1,0 +1,248 @@
+/* main: bitnet-server's options, startup and shutdown.
+ *
+ * Startup: listen first (one line "listening on http://HOST:PORT" on stderr; /health answers
+ * 503 while the model loads), then load the model, start the engine and answer requests.
+ * Shutdown on SIGINT or SIGTERM: stop accepting connections, cancel what runs (streams get
+ * their final chunk, plain requests their reply so far; queued requests fail with 503), wait
+ * a few seconds for the replies to go out, exit 0. The signals are blocked in every thread
+ * and taken by sigwait() on the main thread. */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server.h"
+
+#define DEFAULT_MAX_BODY (8u << 20)
+#define SHUTDOWN_GRACE_MS 5000
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: bitnet serve -m MODEL [options]   (also: bitnet-server -m MODEL [options])\n"
+            "An OpenAI-compatible HTTP server with continuous batching: POST /v1/chat/completions,\n"
+            "POST /v1/completions, GET /v1/models, GET /health, POST /tokenize, POST /detokenize, GET /slots.\n"
+            "\n"
+            "  -m, --model FILE        GGUF model (required)\n"
+            "  --host HOST             address to listen on [127.0.0.1]\n"
+            "  --port N                port [8080]; 0 picks a free one (the line 'listening on ...' says which)\n"
+            "  -np, --parallel N       requests generated at once (slots) [4]\n"
+            "  -c, --ctx-size N        total context, split evenly over the slots [0: per slot, the model's\n"
+            "                          training context, capped so that all slots fit a quarter of RAM]\n"
+            "  -t, --threads N         worker threads [all CPUs]\n"
+            "  -b, --batch-size N      rows per forward pass (generating slots + prompt chunk) [64]\n"
+            "  --act-quant M           token | q8k | none: numerics of the ternary matmuls [token for\n"
+            "                          ternary weights, none for float weights]\n"
+            "  --lm-head H             model | q8: q8 quantizes an F16/BF16/F32 LM head to 8 bits at load [model]\n"
+            "  --chat-format F         auto | bitnet | llama3 | plain: how chat messages become the prompt\n"
+            "                          [auto: from the model's tokenizer.chat_template, as `bitnet chat` does]\n"
+            "  --alias NAME            model name in replies and /v1/models [the file's base name]\n"
+            "  --api-key KEY           require 'Authorization: Bearer KEY' (all but /health)\n"
+            "  --queue N               requests that may wait for a free slot; more get 503 [64]\n"
+            "  --max-body BYTES        largest request body; larger gets 413 [%u]\n"
+            "  --verbose               log each request and each finished generation on stderr\n"
+            "  -h, --help              this text\n"
+            "\n"
+            "Sampling defaults are OpenAI's: temperature 1, top_p 1, no top_k, no min_p, no penalties\n"
+            "(when set, they look at the last 64 tokens), a random seed, and no token limit (a reply ends\n"
+            "at an end-of-generation token, a stop string or a full slot context; finish_reason \"length\"\n"
+            "for max_tokens or a full context). Requests may also set top_k, min_p, repeat_penalty and\n"
+            "ignore_eos. temperature 0 is greedy: the same reply alone or beside other requests.\n"
+            "SIGINT/SIGTERM stop the server cleanly (exit 0).\n",
+            DEFAULT_MAX_BODY);
+}
+
+static int bad_usage(const char *fmt, const char *arg) {
+    fprintf(stderr, "bitnet-server: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (--help for the options)\n");
+    return 2;
+}
+
+static bool parse_ll(const char *s, long long min, long long max, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max) return false;
+    *out = v;
+    return true;
+}
+
+static bool is_opt(const char *arg, const char *name, const char *alias) {
+    return !strcmp(arg, name) || (alias && !strcmp(arg, alias));
+}
+
+/* One option with a value; returns 0, or 2 after printing a usage error. */
+static int parse_valued(server_options *o, const char *arg, const char *v) {
+    long long n;
+    if (is_opt(arg, "--model", "-m")) o->model_path = v;
+    else if (is_opt(arg, "--host", NULL)) o->host = v;
+    else if (is_opt(arg, "--api-key", NULL)) o->api_key = v;
+    else if (is_opt(arg, "--alias", NULL)) o->alias = v;
+    else if (is_opt(arg, "--chat-format", NULL)) {
+        bn_chat_format f;
+        if (strcmp(v, "auto") && bn_chat_format_from_name(v, &f)) return bad_usage("--chat-format must be auto, bitnet, llama3 or plain (got '%s')", v);
+        o->chat_format = v;
+    } else if (is_opt(arg, "--act-quant", NULL)) {
+        if (bitnet_act_quant_from_name(v, &o->act_quant)) return bad_usage("--act-quant must be token, q8k or none (got '%s')", v);
+    } else if (is_opt(arg, "--lm-head", NULL)) {
+        if (strcmp(v, "model") && strcmp(v, "q8")) return bad_usage("--lm-head must be model or q8 (got '%s')", v);
+        o->lm_head_q8 = !strcmp(v, "q8");
+    } else if (is_opt(arg, "--port", NULL)) {
+        if (!parse_ll(v, 0, 65535, &n)) return bad_usage("--port needs an integer in 0..65535 (got '%s')", v);
+        o->port = (int)n;
+    } else if (is_opt(arg, "--parallel", "-np")) {
+        if (!parse_ll(v, 1, 256, &n)) return bad_usage("--parallel needs an integer in 1..256 (got '%s')", v);
+        o->n_parallel = (int)n;
+    } else if (is_opt(arg, "--ctx-size", "-c")) {
+        if (!parse_ll(v, 0, 1LL << 30, &n)) return bad_usage("--ctx-size needs an integer in 0..1073741824 (got '%s')", v);
+        o->ctx_total = n;
+    } else if (is_opt(arg, "--threads", "-t")) {
+        if (!parse_ll(v, 1, 1024, &n)) return bad_usage("--threads needs an integer in 1..1024 (got '%s')", v);
+        o->n_threads = (int)n;
+    } else if (is_opt(arg, "--batch-size", "-b")) {
+        if (!parse_ll(v, 1, 4096, &n)) return bad_usage("--batch-size needs an integer in 1..4096 (got '%s')", v);
+        o->n_batch = (int)n;
+    } else if (is_opt(arg, "--queue", NULL)) {
+        if (!parse_ll(v, 0, 100000, &n)) return bad_usage("--queue needs an integer in 0..100000 (got '%s')", v);
+        o->max_queue = (int)n;
+    } else if (is_opt(arg, "--max-body", NULL)) {
+        if (!parse_ll(v, 1024, 1LL << 32, &n)) return bad_usage("--max-body needs a byte count in 1024..4294967296 (got '%s')", v);
+        o->max_body = (size_t)n;
+    } else {
+        return bad_usage("unknown option '%s'", arg);
+    }
+    return 0;
+}
+
+/* Returns 0, -1 after printing the help, or 2 on a usage error. */
+static int parse_args(int argc, char **argv, server_options *o) {
+    *o = (server_options){.host = "127.0.0.1", .port = 8080, .n_parallel = 4, .max_queue = 64,
+                          .max_body = DEFAULT_MAX_BODY, .chat_format = "auto"};
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (is_opt(arg, "--help", "-h")) {
+            usage(stdout);
+            return -1;
+        }
+        if (!strcmp(arg, "--verbose")) {
+            o->verbose = true;
+            continue;
+        }
+        if (arg[0] != '-') return bad_usage("unexpected argument '%s'", arg);
+        if (i + 1 >= argc) return bad_usage("%s needs a value", arg);
+        int rc = parse_valued(o, arg, argv[++i]);
+        if (rc) return rc;
+    }
+    if (!o->model_path) return bad_usage("%s", "missing -m/--model FILE");
+    if (o->ctx_total && o->ctx_total < 2LL * o->n_parallel)
+        return bad_usage("--ctx-size is split over the slots: give at least 2 positions per slot (%s)", "see --parallel");
+    return 0;
+}
+
+/* ===================================================================== startup */
+
+static const char *base_name(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static int load_model(server *srv) {
+    bitnet_model_params mp = bitnet_model_default_params();
+    mp.lm_head_q8 = srv->opt.lm_head_q8;
+    if (bitnet_model_open(srv->opt.model_path, &mp, &srv->model)) {
+        fprintf(stderr, "bitnet-server: %s\n", bitnet_get_last_error());
+        return -1;
+    }
+    bitnet_model_desc d = {.struct_size = sizeof d};
+    bitnet_model_describe(srv->model, &d);
+    srv->n_vocab = d.n_vocab;
+    if (!d.has_tokenizer) {
+        fprintf(stderr, "bitnet-server: %s has no tokenizer; the server needs one\n", srv->opt.model_path);
+        return -1;
+    }
+    if (strcmp(srv->opt.chat_format, "auto")) {
+        bn_chat_format_from_name(srv->opt.chat_format, &srv->chat_format);
+        return 0;
+    }
+    int len = bitnet_model_meta_str(srv->model, "tokenizer.chat_template", NULL, 0);
+    char *tmpl = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (tmpl && bitnet_model_meta_str(srv->model, "tokenizer.chat_template", tmpl, (size_t)len + 1) < 0) {
+        free(tmpl);
+        tmpl = NULL;
+    }
+    srv->chat_format = bn_chat_detect(tmpl);
+    free(tmpl);
+    return 0;
+}
+
+static int start_engine(server *srv) {
+    engine_params ep = {.n_slots = srv->opt.n_parallel,
+                        .n_ctx = srv->opt.ctx_total / srv->opt.n_parallel,
+                        .n_threads = srv->opt.n_threads,
+                        .n_batch = srv->opt.n_batch,
+                        .act_quant = srv->opt.act_quant,
+                        .max_queue = srv->opt.max_queue,
+                        .verbose = srv->opt.verbose};
+    if (engine_start(srv->model, &ep, &srv->engine)) {
+        fprintf(stderr, "bitnet-server: cannot start the engine: %s\n", bitnet_get_last_error());
+        return -1;
+    }
+    fprintf(stderr, "bitnet-server: model %s loaded: %d slots of %lld positions, chat format %s; ready\n", srv->model_name,
+            engine_n_slots(srv->engine), (long long)engine_slot_ctx(srv->engine), bn_chat_format_name(srv->chat_format));
+    return 0;
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void shut_down(server *srv, http_server *http) {
+    atomic_store(&srv->state, SERVER_STOPPING);
+    http_stop_accepting(http);
+    engine_stop(srv->engine); /* running jobs end now, queued ones fail */
+    for (int waited = 0; atomic_load(&srv->n_generating) > 0 && waited < SHUTDOWN_GRACE_MS; waited += 20) sleep_ms(20);
+    http_stop(http);
+    engine_free(srv->engine);
+    bitnet_model_close(srv->model);
+}
+
+int main(int argc, char **argv) {
+    static server srv;
+    int rc = parse_args(argc, argv, &srv.opt);
+    if (rc) return rc < 0 ? 0 : rc;
+    srv.model_name = srv.opt.alias ? srv.opt.alias : base_name(srv.opt.model_path);
+    srv.started = (int64_t)time(NULL);
+    atomic_init(&srv.state, SERVER_LOADING);
+
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL); /* inherited by every thread started below */
+    signal(SIGPIPE, SIG_IGN);
+
+    int port;
+    http_server *http = http_start(&srv, &port);
+    if (!http) return 1;
+    bool v6 = strchr(srv.opt.host, ':') != NULL;
+    fprintf(stderr, "bitnet-server: listening on http://%s%s%s:%d\n", v6 ? "[" : "", srv.opt.host, v6 ? "]" : "", port);
+    if (load_model(&srv) || start_engine(&srv)) {
+        atomic_store(&srv.state, SERVER_STOPPING);
+        http_stop(http);
+        bitnet_model_close(srv.model);
+        return 1;
+    }
+    atomic_store(&srv.state, SERVER_READY);
+
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    fprintf(stderr, "bitnet-server: %s received; shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    shut_down(&srv, http);
+    return 0;
+}

@@ -1,0 +1,477 @@
+/* openai: request parsing and reply building in the OpenAI wire format (see openai.h).
+ *
+ * Defaults when a request leaves a field out are OpenAI's: temperature 1, top_p 1, no top_k,
+ * no min_p, no penalties (the penalties look at the last 64 tokens when set), a random seed
+ * (also for seed -1) and no token limit (generation ends at an end-of-generation token, a stop
+ * string or a full slot context). Unknown fields are ignored. */
+#include "openai.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ===================================================================== errors */
+
+int api_errorf(api_error *err, int status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    err->status = status;
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static const char *error_type(int status) {
+    switch (status) {
+    case 400: case 413: return "invalid_request_error";
+    case 401: return "authentication_error";
+    case 404: return "not_found_error";
+    case 405: return "not_supported_error";
+    case 503: return "unavailable_error";
+    default: return "server_error";
+    }
+}
+
+json_t *api_error_json(int status, const char *message) {
+    json_t *msg = api_text(message, strlen(message));
+    return json_pack("{s:{s:o, s:s, s:i}}", "error", "message", msg, "type", error_type(status), "code", status);
+}
+
+/* ===================================================================== text */
+
+/* Length of the valid UTF-8 sequence at s[0, n), or 0 when it is not one. */
+static size_t utf8_sequence(const unsigned char *s, size_t n) {
+    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (!len || len > n || s[0] == 0xC0 || s[0] == 0xC1 || s[0] > 0xF4) return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    if (len == 3 && ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0))) return 0; /* overlong, surrogate */
+    if (len == 4 && ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))) return 0;
+    return len;
+}
+
+json_t *api_text(const char *s, size_t len) {
+    char *clean = malloc(len * 3 + 1); /* each bad byte becomes 3 bytes (U+FFFD) */
+    if (!clean) return NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < len;) {
+        size_t k = utf8_sequence((const unsigned char *)s + i, len - i);
+        if (k) {
+            memcpy(clean + n, s + i, k);
+            n += k;
+            i += k;
+        } else {
+            memcpy(clean + n, "\xEF\xBF\xBD", 3);
+            n += 3;
+            i++;
+        }
+    }
+    json_t *v = json_stringn(clean, n);
+    free(clean);
+    return v;
+}
+
+static char *copy_string(const char *s, size_t len) {
+    char *c = malloc(len + 1);
+    if (c) {
+        memcpy(c, s, len);
+        c[len] = '\0';
+    }
+    return c;
+}
+
+/* Strings with \u0000 cannot be rendered into a prompt (C strings). */
+static bool has_nul(json_t *s) { return strlen(json_string_value(s)) != json_string_length(s); }
+
+/* ===================================================================== field readers
+ * Each returns 0 (absent or null fields leave *out unchanged) or -1 with *err naming the field. */
+
+static int read_bool(json_t *obj, const char *name, bool *out, api_error *err) {
+    json_t *v = json_object_get(obj, name);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_boolean(v)) return api_errorf(err, 400, "'%s' must be a boolean", name);
+    *out = json_is_true(v);
+    return 0;
+}
+
+static int read_number(json_t *obj, const char *name, double min, double max, double *out, api_error *err) {
+    json_t *v = json_object_get(obj, name);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_number(v)) return api_errorf(err, 400, "'%s' must be a number", name);
+    double x = json_number_value(v);
+    if (!(x >= min && x <= max)) return api_errorf(err, 400, "'%s' must be between %g and %g (got %g)", name, min, max, x);
+    *out = x;
+    return 0;
+}
+
+static int read_float(json_t *obj, const char *name, double min, double max, float *out, api_error *err) {
+    double x = *out;
+    if (read_number(obj, name, min, max, &x, err)) return -1;
+    *out = (float)x;
+    return 0;
+}
+
+static int read_int(json_t *obj, const char *name, long long min, long long max, long long *out, api_error *err) {
+    json_t *v = json_object_get(obj, name);
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_integer(v)) return api_errorf(err, 400, "'%s' must be an integer", name);
+    long long x = json_integer_value(v);
+    if (x < min || x > max) return api_errorf(err, 400, "'%s' must be between %lld and %lld (got %lld)", name, min, max, x);
+    *out = x;
+    return 0;
+}
+
+/* ===================================================================== sampling and stops */
+
+static bitnet_generate_params default_generate_params(uint64_t seed) {
+    bitnet_generate_params g = bitnet_generate_default_params();
+    g.max_tokens = 0;
+    g.sampling.temperature = 1.0f;
+    g.sampling.top_k = 0;
+    g.sampling.top_p = 1.0f;
+    g.sampling.min_p = 0.0f;
+    g.sampling.repeat_penalty = 1.0f;
+    g.sampling.presence_penalty = 0.0f;
+    g.sampling.frequency_penalty = 0.0f;
+    g.sampling.penalty_last_n = 64;
+    g.sampling.seed = seed;
+    return g;
+}
+
+static int read_max_tokens(json_t *body, api_kind kind, int *out, api_error *err) {
+    long long n = 0;
+    const char *name = kind == API_CHAT && json_object_get(body, "max_completion_tokens") &&
+                               !json_is_null(json_object_get(body, "max_completion_tokens"))
+                           ? "max_completion_tokens"
+                           : "max_tokens";
+    if (read_int(body, name, 1, 1 << 30, &n, err)) return -1;
+    *out = (int)n;
+    return 0;
+}
+
+static int read_sampling(json_t *body, bitnet_sampling_params *s, api_error *err) {
+    long long top_k = s->top_k, seed = 0;
+    if (read_float(body, "temperature", 0, 2, &s->temperature, err) || read_float(body, "top_p", 0, 1, &s->top_p, err) ||
+        read_float(body, "min_p", 0, 1, &s->min_p, err) || read_int(body, "top_k", 0, 1 << 30, &top_k, err) ||
+        read_float(body, "presence_penalty", -2, 2, &s->presence_penalty, err) ||
+        read_float(body, "frequency_penalty", -2, 2, &s->frequency_penalty, err) ||
+        read_float(body, "repeat_penalty", 0, 10, &s->repeat_penalty, err))
+        return -1;
+    s->top_k = (int)top_k;
+    json_t *v = json_object_get(body, "seed");
+    if (v && !json_is_null(v)) {
+        if (read_int(body, "seed", INT64_MIN, INT64_MAX, &seed, err)) return -1;
+        if (seed != -1) s->seed = (uint64_t)seed; /* -1: random, as llama-server reads it */
+    }
+    return 0;
+}
+
+static int add_stop(api_request *r, const char *s, size_t len, api_error *err) {
+    if (len == 0) return 0; /* an empty stop string would end every reply at once: ignored */
+    if (len > API_MAX_STOP_LEN) return api_errorf(err, 400, "'stop': a stop string is longer than %d bytes", API_MAX_STOP_LEN);
+    if (!(r->stops[r->n_stops] = copy_string(s, len))) return api_errorf(err, 500, "out of memory");
+    r->n_stops++;
+    return 0;
+}
+
+static int read_stops(json_t *body, api_request *r, api_error *err) {
+    json_t *v = json_object_get(body, "stop");
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_string(v) && !json_is_array(v)) return api_errorf(err, 400, "'stop' must be a string or an array of strings");
+    size_t n = json_is_array(v) ? json_array_size(v) : 1;
+    if (n > API_MAX_STOPS) return api_errorf(err, 400, "'stop' has %zu strings; at most %d are allowed", n, API_MAX_STOPS);
+    if (!(r->stops = calloc(n ? n : 1, sizeof *r->stops))) return api_errorf(err, 500, "out of memory");
+    if (json_is_string(v)) return add_stop(r, json_string_value(v), json_string_length(v), err);
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = json_array_get(v, i);
+        if (!json_is_string(s)) return api_errorf(err, 400, "'stop[%zu]' must be a string", i);
+        if (add_stop(r, json_string_value(s), json_string_length(s), err)) return -1;
+    }
+    return 0;
+}
+
+/* logprobs + top_logprobs (chat) or logprobs: N (completions). */
+static int read_logprobs(json_t *body, api_request *r, api_error *err) {
+    json_t *v = json_object_get(body, "logprobs");
+    if (!v || json_is_null(v)) return 0;
+    long long n = 0;
+    if (r->kind == API_COMPLETION && json_is_integer(v)) {
+        if (read_int(body, "logprobs", 0, JOB_MAX_TOP_LOGPROBS, &n, err)) return -1;
+        r->n_top_logprobs = (int)n;
+        return 0;
+    }
+    bool on = false;
+    if (read_bool(body, "logprobs", &on, err)) return -1;
+    if (on && read_int(body, "top_logprobs", 0, JOB_MAX_TOP_LOGPROBS, &n, err)) return -1;
+    r->n_top_logprobs = on ? (int)n : -1;
+    return 0;
+}
+
+static int read_stream(json_t *body, api_request *r, api_error *err) {
+    if (read_bool(body, "stream", &r->stream, err)) return -1;
+    json_t *so = json_object_get(body, "stream_options");
+    if (!so || json_is_null(so)) return 0;
+    if (!json_is_object(so)) return api_errorf(err, 400, "'stream_options' must be an object");
+    return read_bool(so, "include_usage", &r->include_usage, err);
+}
+
+/* ===================================================================== prompts */
+
+static int parse_role(const char *s, bn_chat_role *out) {
+    if (!strcmp(s, "system") || !strcmp(s, "developer")) *out = BN_CHAT_SYSTEM;
+    else if (!strcmp(s, "user")) *out = BN_CHAT_USER;
+    else if (!strcmp(s, "assistant")) *out = BN_CHAT_ASSISTANT;
+    else return -1;
+    return 0;
+}
+
+/* The text of a message's content: a string, an array of {"type":"text","text":...} parts
+ * (joined), or null (an empty message). Returns a malloc'd string or NULL with *err. */
+static char *message_text(json_t *content, size_t i, api_error *err) {
+    if (!content || json_is_null(content)) return copy_string("", 0);
+    if (json_is_string(content) && has_nul(content)) {
+        api_errorf(err, 400, "'messages[%zu].content' contains a NUL character", i);
+        return NULL;
+    }
+    if (json_is_string(content)) return copy_string(json_string_value(content), json_string_length(content));
+    if (!json_is_array(content)) {
+        api_errorf(err, 400, "'messages[%zu].content' must be a string or an array of text parts", i);
+        return NULL;
+    }
+    size_t total = 0, k;
+    json_t *part;
+    json_array_foreach(content, k, part) {
+        json_t *type = json_object_get(part, "type"), *text = json_object_get(part, "text");
+        if (!json_is_string(type) || strcmp(json_string_value(type), "text") || !json_is_string(text) || has_nul(text)) {
+            api_errorf(err, 400, "'messages[%zu].content[%zu]': only {\"type\": \"text\", \"text\": ...} parts are supported", i, k);
+            return NULL;
+        }
+        total += json_string_length(text);
+    }
+    char *out = malloc(total + 1);
+    if (!out) return NULL;
+    size_t n = 0;
+    json_array_foreach(content, k, part) {
+        json_t *text = json_object_get(part, "text");
+        memcpy(out + n, json_string_value(text), json_string_length(text));
+        n += json_string_length(text);
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static int read_messages(json_t *body, api_request *r, api_error *err) {
+    json_t *msgs = json_object_get(body, "messages");
+    if (!json_is_array(msgs)) return api_errorf(err, 400, "'messages' must be an array of messages");
+    size_t n = json_array_size(msgs);
+    if (n == 0) return api_errorf(err, 400, "'messages' is empty");
+    if (!(r->messages = calloc(n, sizeof *r->messages))) return api_errorf(err, 500, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        json_t *m = json_array_get(msgs, i), *role = json_object_get(m, "role");
+        if (!json_is_object(m)) return api_errorf(err, 400, "'messages[%zu]' must be an object", i);
+        if (!json_is_string(role) || parse_role(json_string_value(role), &r->messages[i].role))
+            return api_errorf(err, 400, "'messages[%zu].role' must be \"system\", \"user\" or \"assistant\"", i);
+        char *text = message_text(json_object_get(m, "content"), i, err);
+        if (!text) return err->status ? -1 : api_errorf(err, 500, "out of memory");
+        r->messages[i].content = text;
+        r->n_messages = i + 1;
+    }
+    return 0;
+}
+
+static int read_prompt_ids(json_t *arr, api_request *r, api_error *err) {
+    size_t n = json_array_size(arr);
+    if (!(r->prompt_ids = malloc(sizeof(int32_t) * n))) return api_errorf(err, 500, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = json_array_get(arr, i);
+        if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX)
+            return api_errorf(err, 400, "'prompt[%zu]' must be a token id (a non-negative integer)", i);
+        r->prompt_ids[i] = (int32_t)json_integer_value(t);
+    }
+    r->n_prompt_ids = (int)n;
+    return 0;
+}
+
+static int read_prompt(json_t *body, api_request *r, api_error *err) {
+    json_t *p = json_object_get(body, "prompt");
+    if (json_is_array(p) && json_array_size(p) == 1 && json_is_string(json_array_get(p, 0))) p = json_array_get(p, 0);
+    if (json_is_string(p)) {
+        if (has_nul(p)) return api_errorf(err, 400, "'prompt' contains a NUL character");
+        if (!(r->prompt_text = copy_string(json_string_value(p), json_string_length(p)))) return api_errorf(err, 500, "out of memory");
+        return 0;
+    }
+    if (json_is_array(p) && json_array_size(p) > 0 && json_is_integer(json_array_get(p, 0))) return read_prompt_ids(p, r, err);
+    return api_errorf(err, 400, "'prompt' must be a string or a non-empty array of token ids");
+}
+
+int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t default_seed, api_request *out,
+                      api_error *err) {
+    memset(out, 0, sizeof *out);
+    memset(err, 0, sizeof *err);
+    out->kind = kind;
+    out->n_top_logprobs = -1;
+    out->gen = default_generate_params(default_seed);
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, 0, &jerr);
+    if (!root) return api_errorf(err, 400, "the body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
+    long long n = 1;
+    int rc = -1;
+    if (!json_is_object(root)) api_errorf(err, 400, "the body must be a JSON object");
+    else if (read_int(root, "n", 1, 1, &n, err)) (void)0;
+    else if (kind == API_CHAT ? read_messages(root, out, err) : read_prompt(root, out, err)) (void)0;
+    else if (read_max_tokens(root, kind, &out->gen.max_tokens, err) || read_sampling(root, &out->gen.sampling, err) ||
+             read_stops(root, out, err) || read_logprobs(root, out, err) || read_stream(root, out, err))
+        (void)0;
+    else {
+        bool ignore_eos = false;
+        rc = read_bool(root, "ignore_eos", &ignore_eos, err);
+        out->gen.ignore_eog = ignore_eos;
+    }
+    json_decref(root);
+    if (rc) api_request_free(out);
+    return rc;
+}
+
+void api_request_free(api_request *r) {
+    for (int i = 0; i < r->n_stops; i++) free(r->stops[i]);
+    free(r->stops);
+    for (size_t i = 0; i < r->n_messages; i++) free((char *)r->messages[i].content);
+    free(r->messages);
+    free(r->prompt_text);
+    free(r->prompt_ids);
+    memset(r, 0, sizeof *r);
+}
+
+char **api_request_take_stops(api_request *r, int *n) {
+    char **s = r->stops;
+    *n = r->n_stops;
+    r->stops = NULL;
+    r->n_stops = 0;
+    return s;
+}
+
+/* ===================================================================== replies */
+
+void api_reply_init(api_reply *r, api_kind kind, uint64_t serial, const char *model, const bitnet_model *vocab,
+                    int n_top_logprobs) {
+    memset(r, 0, sizeof *r);
+    r->kind = kind;
+    r->created = (int64_t)time(NULL);
+    uint64_t mixed = (serial + 1) * 0x9E3779B97F4A7C15ull ^ (uint64_t)r->created;
+    snprintf(r->id, sizeof r->id, "%s-%016llx", kind == API_CHAT ? "chatcmpl" : "cmpl", (unsigned long long)mixed);
+    r->model = model;
+    r->vocab = vocab;
+    r->n_top_logprobs = n_top_logprobs;
+}
+
+const char *api_finish_reason(bitnet_stop_reason r) {
+    return r == BITNET_STOP_MAX_TOKENS || r == BITNET_STOP_CONTEXT_FULL ? "length" : "stop";
+}
+
+static json_t *usage_json(const bitnet_generate_result *res) {
+    return json_pack("{s:i, s:i, s:i, s:{s:i}}", "prompt_tokens", res->n_prompt, "completion_tokens", res->n_generated,
+                     "total_tokens", res->n_prompt + res->n_generated, "prompt_tokens_details", "cached_tokens", res->n_cached);
+}
+
+/* The text of a token (special tokens rendered), as bytes. */
+static size_t token_piece(const bitnet_model *vocab, int32_t token, char *buf, size_t cap) {
+    int n = bitnet_model_token_to_piece(vocab, token, 1, buf, cap);
+    return n > 0 ? (size_t)n : 0;
+}
+
+static double finite_logprob(float lp) { return isfinite(lp) ? (double)lp : -9999.0; }
+
+/* {"token", "logprob", "bytes"} of one token (chat format). */
+static json_t *chat_token_json(const bitnet_model *vocab, int32_t token, float logprob) {
+    char piece[256];
+    size_t n = token_piece(vocab, token, piece, sizeof piece);
+    json_t *bytes = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(bytes, json_integer((unsigned char)piece[i]));
+    return json_pack("{s:o, s:f, s:o}", "token", api_text(piece, n), "logprob", finite_logprob(logprob), "bytes", bytes);
+}
+
+static json_t *chat_logprobs_json(const api_reply *r, const job_logprob *lp, size_t n_lp) {
+    json_t *content = json_array();
+    for (size_t i = 0; i < n_lp; i++) {
+        json_t *entry = chat_token_json(r->vocab, lp[i].token, lp[i].logprob), *top = json_array();
+        for (int k = 0; k < lp[i].n_top; k++)
+            json_array_append_new(top, chat_token_json(r->vocab, lp[i].top_token[k], lp[i].top_logprob[k]));
+        json_object_set_new(entry, "top_logprobs", top);
+        json_array_append_new(content, entry);
+    }
+    return json_pack("{s:o}", "content", content);
+}
+
+/* The legacy completions shape: tokens, token_logprobs, top_logprobs, text_offset. */
+static json_t *completion_logprobs_json(api_reply *r, const job_logprob *lp, size_t n_lp) {
+    json_t *tokens = json_array(), *values = json_array(), *tops = json_array(), *offsets = json_array();
+    char piece[256];
+    for (size_t i = 0; i < n_lp; i++) {
+        size_t n = token_piece(r->vocab, lp[i].token, piece, sizeof piece);
+        json_array_append_new(tokens, api_text(piece, n));
+        json_array_append_new(values, json_real(finite_logprob(lp[i].logprob)));
+        json_array_append_new(offsets, json_integer((json_int_t)r->text_offset));
+        r->text_offset += n;
+        json_t *top = json_object();
+        for (int k = 0; k < lp[i].n_top; k++) {
+            size_t m = token_piece(r->vocab, lp[i].top_token[k], piece, sizeof piece);
+            json_t *key = api_text(piece, m);
+            if (key) json_object_set_new(top, json_string_value(key), json_real(finite_logprob(lp[i].top_logprob[k])));
+            json_decref(key);
+        }
+        json_array_append_new(tops, top);
+    }
+    return json_pack("{s:o, s:o, s:o, s:o}", "tokens", tokens, "token_logprobs", values, "top_logprobs", tops, "text_offset",
+                     offsets);
+}
+
+static json_t *logprobs_json(api_reply *r, const job_logprob *lp, size_t n_lp) {
+    if (r->n_top_logprobs < 0) return json_null();
+    return r->kind == API_CHAT ? chat_logprobs_json(r, lp, n_lp) : completion_logprobs_json(r, lp, n_lp);
+}
+
+static json_t *envelope(const api_reply *r, const char *object, json_t *choice) {
+    return json_pack("{s:s, s:s, s:I, s:s, s:[o]}", "id", r->id, "object", object, "created", (json_int_t)r->created, "model",
+                     r->model, "choices", choice);
+}
+
+json_t *api_response(api_reply *r, const char *text, size_t len, const job_logprob *lp, size_t n_lp,
+                     const bitnet_generate_result *res) {
+    json_t *content = api_text(text, len), *choice;
+    const char *finish = api_finish_reason(res->stop_reason);
+    if (r->kind == API_CHAT)
+        choice = json_pack("{s:i, s:{s:s, s:o}, s:o, s:s}", "index", 0, "message", "role", "assistant", "content", content,
+                           "logprobs", logprobs_json(r, lp, n_lp), "finish_reason", finish);
+    else
+        choice = json_pack("{s:i, s:o, s:o, s:s}", "index", 0, "text", content, "logprobs", logprobs_json(r, lp, n_lp),
+                           "finish_reason", finish);
+    json_t *reply = envelope(r, r->kind == API_CHAT ? "chat.completion" : "text_completion", choice);
+    if (reply) json_object_set_new(reply, "usage", usage_json(res));
+    return reply;
+}
+
+json_t *api_chunk(api_reply *r, const char *text, size_t len, const job_logprob *lp, size_t n_lp, bool first,
+                  const char *finish_reason) {
+    json_t *choice;
+    json_t *finish = finish_reason ? json_string(finish_reason) : json_null();
+    if (r->kind == API_CHAT) {
+        json_t *delta = json_object();
+        if (first) json_object_set_new(delta, "role", json_string("assistant"));
+        if (len || !finish_reason) json_object_set_new(delta, "content", api_text(text, len));
+        choice = json_pack("{s:i, s:o, s:o, s:o}", "index", 0, "delta", delta, "logprobs", logprobs_json(r, lp, n_lp),
+                           "finish_reason", finish);
+    } else {
+        choice = json_pack("{s:i, s:o, s:o, s:o}", "index", 0, "text", api_text(text, len), "logprobs",
+                           logprobs_json(r, lp, n_lp), "finish_reason", finish);
+    }
+    return envelope(r, r->kind == API_CHAT ? "chat.completion.chunk" : "text_completion", choice);
+}
+
+json_t *api_usage_chunk(const api_reply *r, const bitnet_generate_result *res) {
+    return json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", r->id, "object",
+                     r->kind == API_CHAT ? "chat.completion.chunk" : "text_completion", "created", (json_int_t)r->created,
+                     "model", r->model, "choices", "usage", usage_json(res));
+}

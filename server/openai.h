@@ -1,0 +1,84 @@
+/* openai: the OpenAI wire format. Request bodies (JSON) become api_request values with the
+ * sampling parameters checked; replies, stream chunks and error objects are built as jansson
+ * values. Nothing here knows about HTTP or threads. */
+#ifndef BITNET_SERVER_OPENAI_H
+#define BITNET_SERVER_OPENAI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bitnet.h"
+#include "chat.h"
+#include "engine.h"
+
+#define API_MAX_STOPS 16
+#define API_MAX_STOP_LEN 1024
+
+/* A failed request: the HTTP status and the message of its error object. */
+typedef struct api_error {
+    int status;
+    char message[512];
+} api_error;
+
+typedef enum api_kind { API_CHAT, API_COMPLETION } api_kind;
+
+typedef struct api_request {
+    api_kind kind;
+    bool stream, include_usage;
+    int n_top_logprobs;            /* -1: no log-probabilities */
+    bitnet_generate_params gen;    /* sampling, max_tokens, ignore_eog */
+    char **stops;                  /* [n_stops], malloc'd */
+    int n_stops;
+    /* API_CHAT: the conversation (contents malloc'd). */
+    bn_chat_message *messages;
+    size_t n_messages;
+    /* API_COMPLETION: text, or token ids when prompt_ids != NULL. */
+    char *prompt_text;
+    int32_t *prompt_ids;
+    int n_prompt_ids;
+} api_request;
+
+/* Parses a request body. Returns 0, or -1 with *err filled (status 400 and which field). */
+int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t default_seed, api_request *out,
+                      api_error *err);
+void api_request_free(api_request *r);
+/* Moves the stop strings out of r (for job_create, which takes them over). */
+char **api_request_take_stops(api_request *r, int *n);
+
+/* {"error": {"message", "type", "code"}}: the type follows the status as llama-server names it. */
+json_t *api_error_json(int status, const char *message);
+int api_errorf(api_error *err, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* A JSON string of arbitrary bytes: invalid UTF-8 sequences become U+FFFD. */
+json_t *api_text(const char *s, size_t len);
+
+/* What every reply of one request shares. */
+typedef struct api_reply {
+    api_kind kind;
+    char id[48];                   /* "chatcmpl-..." / "cmpl-..." */
+    int64_t created;
+    const char *model;
+    const bitnet_model *vocab;     /* for the tokens of log-probabilities */
+    int n_top_logprobs;
+    size_t text_offset;            /* completions' logprobs.text_offset: bytes sent so far */
+} api_reply;
+
+void api_reply_init(api_reply *r, api_kind kind, uint64_t serial, const char *model, const bitnet_model *vocab,
+                    int n_top_logprobs);
+
+/* "stop" or "length" for a finished request. */
+const char *api_finish_reason(bitnet_stop_reason r);
+
+/* The whole reply of a non-streamed request. */
+json_t *api_response(api_reply *r, const char *text, size_t len, const job_logprob *lp, size_t n_lp,
+                     const bitnet_generate_result *res);
+/* One stream chunk: text (may be empty), its log-probabilities, the role on the first chunk
+ * of a chat, finish_reason when not NULL. */
+json_t *api_chunk(api_reply *r, const char *text, size_t len, const job_logprob *lp, size_t n_lp, bool first,
+                  const char *finish_reason);
+/* The usage chunk of stream_options.include_usage (choices empty). */
+json_t *api_usage_chunk(const api_reply *r, const bitnet_generate_result *res);
+
+#endif

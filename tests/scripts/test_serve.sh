@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# test_serve: bitnet-server end to end on a small generated model with the real LLaMA-3
+# vocabulary, all traffic to 127.0.0.1, every client bounded by a timeout:
+#   - arguments: --help, a bad option (exit 2), a missing model (exit 1); `bitnet serve` runs
+#     the server beside it, or says how to build it when it is missing;
+#   - curl on the plain endpoints: /health (open without the key), /v1/models, /tokenize,
+#     /detokenize (round trip), /slots; 401 without or with a wrong API key;
+#   - malformed requests (truncated and invalid JSON, wrong types, empty messages, max_tokens
+#     0 and negative, an absurd stop list, unknown path, wrong method, a body over the limit
+#     with and without Content-Length, a prompt longer than a slot's context): each gets its
+#     status and an OpenAI error object, and the next normal request is served;
+#   - the official openai npm package (serve_openai_client.cjs): chat and completions, plain
+#     and streamed, include_usage, stop, logprobs;
+#   - 8 greedy clients at once (half of them streaming): every reply equals the same request
+#     run alone; a second chat turn reports cached prompt tokens;
+#   - a client killed mid-stream frees its slot (/slots), which serves the next request;
+#     with one slot and --queue 0 a second request gets 503 meanwhile; a reply that fills the
+#     slot's context ends with finish_reason "length";
+#   - SIGTERM with a stream in flight: the stream ends with a finish chunk and [DONE], exit 0.
+# BITNET_BUILD selects the build (test_serve_sanitizers.sh runs this with the ASan and TSan ones).
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/serve_lib.sh"
+serve_prerequisites || exit 0
+M="$TMP/serve.gguf"
+make_model "$M" || { not_ok gen_model "$(tail -3 "$TMP/gen.log")"; exit 1; }
+KEY=test-key-123
+AUTH=(-H "Authorization: Bearer $KEY")
+
+# ---- arguments ----------------------------------------------------------------------------
+"$SERVER" --help >"$TMP/help.out" 2>&1
+check help_exit_0 [ $? -eq 0 ]
+check help_names_options grep -q -- '--parallel' "$TMP/help.out"
+"$SERVER" -m "$M" --port nope >/dev/null 2>&1
+check bad_option_exit_2 [ $? -eq 2 ]
+"$BITNET" serve --help 2>&1 | grep -q -- '--api-key'
+check bitnet_serve_runs_server [ "${PIPESTATUS[0]}" -eq 0 ]
+mkdir -p "$TMP/alone" && cp "$BITNET" "$TMP/alone/bitnet"
+"$TMP/alone/bitnet" serve -m "$M" >/dev/null 2>"$TMP/noserver.err"
+rc=$?
+if [ $rc -eq 1 ] && grep -q libmicrohttpd-dev "$TMP/noserver.err"; then ok bitnet_serve_without_server_says_why; else
+    not_ok bitnet_serve_without_server_says_why "rc=$rc: $(head -2 "$TMP/noserver.err")"; fi
+timeout 60 "$SERVER" -m "$TMP/missing.gguf" --port 0 >/dev/null 2>"$TMP/missing.err"
+rc=$?
+if [ $rc -eq 1 ] && grep -q missing.gguf "$TMP/missing.err"; then ok missing_model_exit_1; else
+    not_ok missing_model_exit_1 "rc=$rc: $(tail -2 "$TMP/missing.err")"; fi
+
+# ---- the main server ------------------------------------------------------------------------
+if ! start_server "$TMP/a.log" -m "$M" -t 2 -np 8 -c 2048 --api-key "$KEY" --alias test-model --chat-format llama3; then
+    not_ok server_starts "$(tail -5 "$TMP/a.log")"; kill -9 "$SERVER_PID" 2>/dev/null; exit 1
+fi
+ok server_starts
+check listening_line_once [ "$(grep -c 'listening on http://127.0.0.1:' "$TMP/a.log")" -eq 1 ]
+
+# ---- plain endpoints ------------------------------------------------------------------------
+# req_key KEY METHOD PATH [BODY]: req with another key ("" for none).
+req_key() {
+    local AUTH=()
+    [ -n "$1" ] && AUTH=(-H "Authorization: Bearer $1")
+    shift
+    req "$@"
+}
+st=$(req_key "" GET /health)
+check health_open_without_key [ "$st" = 200 -a "$(json_get 'j["status"]' <"$TMP/resp")" = ok ]
+st=$(req GET /v1/models)
+check models [ "$st" = 200 -a "$(json_get 'j["data"][0]["id"]' <"$TMP/resp")" = test-model ]
+st=$(req POST /tokenize '{"content":"Hello world"}')
+ids=$(json_get '",".join(map(str, j["tokens"]))' <"$TMP/resp")
+check tokenize [ "$st" = 200 -a "$ids" = "9906,1917" ]
+st=$(req POST /tokenize '{"content":"Hello world","add_special":true,"with_pieces":true}')
+check tokenize_special_pieces [ "$st" = 200 -a "$(json_get '"%s %s" % (j["tokens"][0]["id"], j["tokens"][1]["piece"])' <"$TMP/resp")" = "128000 Hello" ]
+st=$(req POST /detokenize "{\"tokens\":[$ids]}")
+check detokenize_round_trip [ "$st" = 200 -a "$(json_get 'j["content"]' <"$TMP/resp")" = "Hello world" ]
+st=$(req GET /slots)
+check slots [ "$st" = 200 -a "$(json_get '"%s %s" % (len(j), j[0]["n_ctx"])' <"$TMP/resp")" = "8 256" ]
+for bad in none wrong; do
+    key=; [ $bad = wrong ] && key=nope
+    st=$(req_key "$key" GET /v1/models)
+    check "key_${bad}_401" [ "$st" = 401 -a "$(json_get 'j["error"]["type"]' <"$TMP/resp")" = authentication_error ]
+done
+
+# ---- malformed requests -----------------------------------------------------------------------
+SMALL='{"prompt":"Hi","max_tokens":1,"temperature":0}'
+# expect_error NAME STATUS WORD METHOD PATH [BODY]: the status and an error object whose
+# message contains WORD.
+expect_error() {
+    local name=$1 want=$2 word=$3 st msg
+    shift 3
+    st=$(req "$@")
+    msg=$(json_get 'j["error"]["message"] if j["error"]["code"] == '"$want"' and j["error"]["type"] else ""' <"$TMP/resp" 2>/dev/null)
+    if [ "$st" = "$want" ] && [ -n "$msg" ] && [[ "$msg" == *"$word"* ]]; then ok "$name"; else
+        not_ok "$name" "status $st (want $want), body: $(head -c 300 "$TMP/resp")"; fi
+}
+# error_case NAME STATUS WORD METHOD PATH [BODY]: expect_error, then a normal request served.
+error_case() {
+    local name=$1 st
+    expect_error "$@"
+    st=$(req POST /v1/completions "$SMALL")
+    [ "$st" = 200 ] || not_ok "${name}_then_served" "status $st: $(head -c 200 "$TMP/resp")"
+}
+CHAT='"messages":[{"role":"user","content":"Hi"}]'
+error_case truncated_json 400 JSON POST /v1/chat/completions '{"messages":[{"role":'
+error_case invalid_json 400 JSON POST /v1/chat/completions 'this is not json'
+error_case not_an_object 400 object POST /v1/completions '[1,2,3]'
+error_case messages_wrong_type 400 messages POST /v1/chat/completions '{"messages":"Hi"}'
+error_case messages_empty 400 messages POST /v1/chat/completions '{"messages":[]}'
+error_case role_unknown 400 role POST /v1/chat/completions '{"messages":[{"role":"wizard","content":"Hi"}]}'
+error_case content_wrong_type 400 content POST /v1/chat/completions '{"messages":[{"role":"user","content":42}]}'
+error_case image_part 400 'text' POST /v1/chat/completions '{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}'
+error_case max_tokens_zero 400 max_tokens POST /v1/chat/completions "{$CHAT,\"max_tokens\":0}"
+error_case max_tokens_negative 400 max_tokens POST /v1/chat/completions "{$CHAT,\"max_tokens\":-5}"
+error_case max_tokens_string 400 max_tokens POST /v1/completions '{"prompt":"Hi","max_tokens":"8"}'
+error_case temperature_string 400 temperature POST /v1/chat/completions "{$CHAT,\"temperature\":\"hot\"}"
+error_case temperature_range 400 temperature POST /v1/chat/completions "{$CHAT,\"temperature\":7}"
+error_case top_logprobs_range 400 top_logprobs POST /v1/chat/completions "{$CHAT,\"logprobs\":true,\"top_logprobs\":99}"
+error_case stream_wrong_type 400 stream POST /v1/chat/completions "{$CHAT,\"stream\":\"yes\"}"
+error_case n_two 400 "'n'" POST /v1/chat/completions "{$CHAT,\"n\":2}"
+stops=$(python3 -c 'import json; print(json.dumps(["s%d" % i for i in range(5000)]))')
+error_case stop_list_absurd 400 stop POST /v1/chat/completions "{$CHAT,\"stop\":$stops}"
+error_case stop_wrong_type 400 stop POST /v1/completions '{"prompt":"Hi","stop":[1,2]}'
+error_case prompt_missing 400 prompt POST /v1/completions '{"max_tokens":2}'
+error_case prompt_bad_id 400 'token id' POST /v1/completions '{"prompt":[1,2,999999999]}'
+long=$(python3 -c 'print(",".join(["9906"] * 300))')
+error_case prompt_too_long 400 '45 more than' POST /v1/completions "{\"prompt\":[$long]}"
+error_case tokenize_no_content 400 content POST /tokenize '{"text":"x"}'
+error_case detokenize_bad_id 400 'tokens[1]' POST /detokenize '{"tokens":[1,-4]}'
+error_case unknown_path 404 'no such endpoint' POST /v1/nothing '{}'
+error_case wrong_method 405 'not allowed' GET /v1/chat/completions
+head -c $((9 * 1024 * 1024)) /dev/zero | tr '\0' ' ' >"$TMP/huge.json"
+st=$(curl -s -o "$TMP/resp" -w '%{http_code}' --max-time 60 "${AUTH[@]}" -H 'Content-Type: application/json' \
+    --data-binary @"$TMP/huge.json" "$URL/v1/chat/completions")
+check body_too_large_413 [ "$st" = 413 -a "$(json_get 'j["error"]["code"]' <"$TMP/resp" 2>/dev/null)" = 413 ]
+st=$(curl -s -o "$TMP/resp" -w '%{http_code}' --max-time 60 "${AUTH[@]}" -H 'Content-Type: application/json' \
+    -H 'Transfer-Encoding: chunked' --data-binary @"$TMP/huge.json" "$URL/v1/chat/completions")
+check body_too_large_chunked_413 [ "$st" = 413 ]
+st=$(req POST /v1/completions "$SMALL")
+check served_after_malformed [ "$st" = 200 ]
+
+# ---- the openai npm package ---------------------------------------------------------------------
+if ! command -v node >/dev/null; then skip_or_fail openai_client "node is not installed"
+elif [ ! -f "$NODE_DIR/node_modules/openai/package.json" ]; then skip_or_fail openai_client "the openai npm package is missing (scripts/fetch_openai_node.sh)"
+else
+    timeout 300 node "$ROOT/tests/scripts/serve_openai_client.cjs" "$NODE_DIR/node_modules" "$URL/v1" "$KEY" "$SCRIPT_NAME/openai"
+    [ $? -eq 0 ] || not_ok openai_client_exit "the client script failed"
+fi
+
+# ---- 8 clients at once ----------------------------------------------------------------------
+# reply_text FILE: the generated text of a reply or an SSE stream, JSON-encoded.
+reply_text() {
+    python3 - "$1" <<'EOF'
+import json, sys
+raw = open(sys.argv[1], encoding="utf-8", errors="replace").read()
+if raw.startswith("data: "):
+    text, done = "", False
+    for line in raw.splitlines():
+        if line == "data: [DONE]": done = True
+        elif line.startswith("data: "):
+            for c in json.loads(line[6:]).get("choices", []): text += c.get("text") or ""
+    print(json.dumps(text) if done else "no [DONE]")
+else:
+    print(json.dumps(json.loads(raw)["choices"][0]["text"]))
+EOF
+}
+body_of() { # I STREAM
+    printf '{"prompt":"Request number %d: once upon a time","max_tokens":16,"temperature":0,"ignore_eos":true,"stream":%s}' "$1" "$2"
+}
+for i in 0 1 2 3 4 5 6 7; do
+    curl -s --max-time 120 "${AUTH[@]}" -d "$(body_of $i false)" "$URL/v1/completions" >"$TMP/alone$i"
+done
+pids=()
+for i in 0 1 2 3 4 5 6 7; do
+    stream=false; [ $((i % 2)) -eq 1 ] && stream=true
+    curl -s -N --max-time 180 "${AUTH[@]}" -d "$(body_of $i $stream)" "$URL/v1/completions" >"$TMP/together$i" &
+    pids+=($!)
+done
+wait "${pids[@]}"
+same=0
+for i in 0 1 2 3 4 5 6 7; do
+    a=$(reply_text "$TMP/alone$i" 2>&1) b=$(reply_text "$TMP/together$i" 2>&1)
+    if [ -n "$a" ] && [ "$a" = "$b" ] && [ "$a" != '""' ]; then same=$((same + 1)); else echo "    request $i alone: $a"; echo "    together: $b"; fi
+done
+check eight_clients_identical_to_alone [ $same -eq 8 ]
+
+# ---- prefix reuse: the next chat turn -----------------------------------------------------------
+T1='[{"role":"system","content":"Be brief."},{"role":"user","content":"Hello there"}]'
+st=$(req POST /v1/chat/completions "{\"messages\":$T1,\"max_tokens\":6,\"temperature\":0}")
+reply=$(json_get 'json.dumps(j["choices"][0]["message"]["content"])' <"$TMP/resp")
+p1=$(json_get 'j["usage"]["prompt_tokens"]' <"$TMP/resp")
+T2="${T1%]},{\"role\":\"assistant\",\"content\":$reply},{\"role\":\"user\",\"content\":\"And then?\"}]"
+st=$(req POST /v1/chat/completions "{\"messages\":$T2,\"max_tokens\":6,\"temperature\":0}")
+cached=$(json_get 'j["usage"]["prompt_tokens_details"]["cached_tokens"]' <"$TMP/resp" 2>/dev/null)
+if [ "$st" = 200 ] && [ -n "$cached" ] && [ "$cached" -ge $((p1 - 1)) ] && [ "$cached" -gt 0 ]; then ok second_turn_cached; else
+    not_ok second_turn_cached "status $st, turn 1 prompt $p1 tokens, turn 2 cached ${cached:-?}: $(head -c 300 "$TMP/resp")"; fi
+
+# ---- a client killed mid-stream ---------------------------------------------------------------
+# A prompt no other test sends: only the killed stream's slot can hold it.
+KILLED_PROMPT="A long story, told once ($$):"
+LONG="{\"prompt\":\"$KILLED_PROMPT\",\"max_tokens\":200,\"temperature\":0,\"ignore_eos\":true,\"stream\":true}"
+# first_data FILE: waits (up to 60 s) until FILE holds a data: line.
+first_data() { for _ in $(seq 1 600); do grep -q '^data: ' "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+# all_idle: waits (up to 10 s) until no slot is processing.
+all_idle() {
+    for _ in $(seq 1 100); do
+        req GET /slots >/dev/null
+        [ "$(json_get 'any(s["is_processing"] for s in j)' <"$TMP/resp")" = False ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+slot_requests() { req GET /slots >/dev/null; json_get '" ".join(str(s["n_requests"]) for s in j)' <"$TMP/resp"; }
+before=$(slot_requests)
+curl -s -N --max-time 120 "${AUTH[@]}" -d "$LONG" "$URL/v1/completions" >"$TMP/killed.sse" &
+cpid=$!
+first_data "$TMP/killed.sse"
+{ kill -9 $cpid && wait $cpid; } 2>/dev/null
+check killed_client_frees_slot all_idle
+after=$(slot_requests)
+st=$(req POST /v1/completions "{\"prompt\":\"$KILLED_PROMPT\",\"max_tokens\":2,\"temperature\":0}")
+again=$(slot_requests)
+# The slot that ran the killed stream holds its prompt: the same prompt goes back to it.
+reused=$(python3 -c "
+b, a, g = [list(map(int, s.split())) for s in ('$before', '$after', '$again')]
+print(sum(1 for i in range(len(b)) if a[i] == b[i] + 1 and g[i] == a[i] + 1))")
+check killed_clients_slot_reused [ "$st" = 200 -a "$reused" = 1 ]
+
+# ---- SIGTERM with a stream in flight --------------------------------------------------------------
+curl -s -N --max-time 120 "${AUTH[@]}" -d "$LONG" "$URL/v1/completions" >"$TMP/term.sse" &
+cpid=$!
+first_data "$TMP/term.sse"
+stop_server TERM
+rc=$STOP_RC
+wait $cpid 2>/dev/null
+check sigterm_exit_0 [ "$rc" = 0 ]
+if grep -q '"finish_reason":"stop"' "$TMP/term.sse" && [ "$(grep -v '^$' "$TMP/term.sse" | tail -1)" = 'data: [DONE]' ]; then
+    ok sigterm_stream_finished; else not_ok sigterm_stream_finished "$(tail -c 300 "$TMP/term.sse")"; fi
+[ "$rc" = 0 ] || tail -20 "$TMP/a.log" | sed 's/^/    /'
+
+# ---- one slot, no queue ---------------------------------------------------------------------------
+AUTH=()
+if ! start_server "$TMP/b.log" -m "$M" -t 2 -np 1 -c 256 --queue 0; then
+    not_ok small_server_starts "$(tail -5 "$TMP/b.log")"; kill -9 "$SERVER_PID" 2>/dev/null; exit 1
+fi
+curl -s -N --max-time 120 -d "$LONG" "$URL/v1/completions" >"$TMP/busy.sse" &
+cpid=$!
+first_data "$TMP/busy.sse"
+expect_error queue_full_503 503 busy POST /v1/completions "$SMALL"
+{ kill -9 $cpid && wait $cpid; } 2>/dev/null
+check one_slot_freed all_idle
+st=$(req POST /v1/completions "$SMALL")
+check one_slot_reused [ "$st" = 200 ]
+# A reply that fills the slot's context ends with finish_reason "length".
+fill=$(python3 -c 'print(",".join(["9906"] * 250))')
+st=$(req POST /v1/completions "{\"prompt\":[$fill],\"temperature\":0,\"ignore_eos\":true}")
+got=$(json_get '"%s %s" % (j["choices"][0]["finish_reason"], j["usage"]["completion_tokens"])' <"$TMP/resp" 2>/dev/null)
+check context_full_is_length [ "$st" = 200 -a "${got% *}" = length -a "${got#* }" -ge 5 -a "${got#* }" -le 7 ]
+stop_server INT
+rc=$STOP_RC
+check sigint_exit_0 [ "$rc" = 0 ]
+[ "$rc" = 0 ] || tail -20 "$TMP/b.log" | sed 's/^/    /'
+
+# ---- sanitizer builds: no report in either server's log ------------------------------------------
+if grep -l -E 'ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$TMP/a.log" "$TMP/b.log" >"$TMP/san"; then
+    not_ok no_sanitizer_reports "in $(cat "$TMP/san" | xargs -n1 basename | tr '\n' ' ')"
+    grep -h -A12 -E 'ERROR: |WARNING: ThreadSanitizer|runtime error:' "$TMP/a.log" "$TMP/b.log" | head -60 | sed 's/^/    /'
+else
+    ok no_sanitizer_reports
+fi
+exit 0
