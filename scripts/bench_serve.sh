@@ -17,7 +17,7 @@
 #      level, at least BENCH_SERVE_MIN_REQS=4 per level), BENCH_SERVE_ROUNDS (1),
 #      BENCH_SERVE_PROBES (5; 0 skips the TTFT-under-load test), BENCH_SERVE_BG_N (256 tokens
 #      per background request), BENCH_SERVE_ENGINES (both | ours | llama),
-#      BENCH_SERVE_OURS (our server's command, default $BUILD/bitnet-server),
+#      BENCH_SERVE_OURS (our server's command, default "$BUILD/bitnet serve"; split at spaces),
 #      BENCH_SERVE_LLAMA_ARGS (extra llama-server arguments), BENCH_SERVE_DEADLINE (3600 s for
 #      the whole measurement), BENCH_SERVE_TIMEOUT (600 s per request), BENCH_DIR (models/bench),
 #      BITNET_BUILD (build).
@@ -38,10 +38,11 @@ if [ "$ENGINES" != llama ]; then
     OURS=${BENCH_SERVE_OURS:-}
     if [ -z "$OURS" ]; then
         if [ -x "$ROOT/$BUILD/bitnet-server" ]; then
-            OURS="$ROOT/$BUILD/bitnet-server"
+            OURS="$ROOT/$BUILD/bitnet serve"   # which execs bitnet-server beside it
         else
-            echo "bench-serve: our server $BUILD/bitnet-server is not built: this branch has no server" \
-                 "(issue #13), or run make first; BENCH_SERVE_ENGINES=llama measures llama-server alone" >&2
+            echo "bench-serve: our server $BUILD/bitnet-server is not built: make builds it only with" \
+                 "libmicrohttpd and jansson (apt-get install libmicrohttpd-dev libjansson-dev);" \
+                 "BENCH_SERVE_ENGINES=llama measures llama-server alone" >&2
             exit 1
         fi
     fi
