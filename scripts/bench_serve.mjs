@@ -200,6 +200,15 @@ function getHealth(port) {
     });
 }
 
+// Busy CPU time of the whole machine (all CPUs; /proc/stat, USER_HZ 100), in seconds.
+function machineBusySeconds() {
+    try {
+        const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+        // user nice system idle iowait irq softirq steal (guest is inside user)
+        return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / 100;
+    } catch { return null; }
+}
+
 function cpuSeconds(pid) {
     try {
         const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -420,9 +429,22 @@ async function main() {
                     // the CPU time the other (idle) servers use meanwhile: they should use none
                     const others = engines.filter((x) => x !== e).map((x) => [x, cpuSeconds(x.child.pid)]);
                     const la = loadavg();
+                    const busy0 = machineBusySeconds(), mine0 = engines.map((x) => cpuSeconds(x.child.pid)), self0 = process.cpuUsage();
+                    const t0 = now();
                     const r = await fn(e);
                     r.load_average_before = la;
                     r.idle_servers_cpu_s = Object.fromEntries(others.map(([x, c]) => [x.name, c === null ? null : cpuSeconds(x.child.pid) - c]));
+                    // the CPU that processes other than the servers and this script used meanwhile (other
+                    // users of the machine): a disturbed measurement shows here
+                    const self1 = process.cpuUsage(self0);
+                    const mine = engines.reduce((a, x, i) => a + ((cpuSeconds(x.child.pid) ?? 0) - (mine0[i] ?? 0)), 0);
+                    const busy = machineBusySeconds();
+                    if (busy !== null && busy0 !== null) {
+                        const other = Math.max(0, busy - busy0 - mine - (self1.user + self1.system) / 1e6);
+                        r.other_processes_cpu_s = other;
+                        r.other_processes_cores = other / ((now() - t0) / 1000);
+                        if (r.other_processes_cores > 0.25) log(`round ${round + 1} [${e.name}] ${label}: other processes used ${r.other_processes_cores.toFixed(2)} cores meanwhile: disturbed`);
+                    }
                     (rd[key][e.name] ??= []).push(r);
                     for (const err of r.failed_errors || []) {
                         if (e.kind === 'llama' && LLAMA_KNOWN_ERROR.test(err)) failed.tolerated++;
@@ -482,6 +504,7 @@ function summarize(doc, engines, o) {
                 agg_tok_s_min: pct(runs.map((r) => r.agg_tok_s), 0), agg_tok_s_max: pct(runs.map((r) => r.agg_tok_s), 1),
                 ttft_p50_ms: pct(reqs.map((r) => r.ttft_ms), 0.5), ttft_p99_ms: pct(reqs.map((r) => r.ttft_ms), 0.99),
                 stream_tok_s_p50: median(reqs.filter((r) => r.ok).map((r) => r.decode_tok_s)),
+                other_processes_cores_max: pct(runs.map((r) => r.other_processes_cores ?? null), 1),
             });
         }
     }
@@ -523,6 +546,8 @@ function summarize(doc, engines, o) {
     if (probes.bitnet && probes.bitnet.ratio !== null) {
         targets.ttft_loaded_over_idle = { value: probes.bitnet.ratio, target: '<= 2', met: probes.bitnet.ratio <= 2 };
     }
+    const steps = doc.rounds.flatMap((rd) => ['levels', 'probes'].flatMap((k) => Object.values(rd[k]).flat()));
+    doc.other_processes_cores_max = pct(steps.map((r) => r.other_processes_cores ?? null), 1);
     doc.table = table;
     doc.ttft_under_load = probes;
     doc.targets = targets;
@@ -545,6 +570,10 @@ function printTable(doc, o) {
         console.log(`${name}: a new request's TTFT idle ${fmt(p.idle_ttft_p50_ms, 0)} ms, while ${o.bg} others generate ` +
             `${fmt(p.loaded_ttft_p50_ms, 0)} ms (p50; max ${fmt(p.loaded_ttft_max_ms, 0)} ms): ${p.ratio ? fmt(p.ratio) + 'x' : '-'}`);
     }
+    const worst = doc.other_processes_cores_max;
+    if (worst !== null)
+        console.log(`other processes on the machine during the measurements: up to ${fmt(worst)} cores` +
+            (worst > 0.25 ? ' - DISTURBED: the figures are not comparable (see other_processes_cores in the JSON)' : ' (quiet)'));
     for (const [k, t] of Object.entries(doc.targets))
         console.log(`target ${k}: ${fmt(t.value)} (${t.target}) ${t.met ? 'met' : 'NOT met'}`);
 }
