@@ -1,8 +1,8 @@
 /* completions: POST /v1/chat/completions and /v1/completions.
  *
- * The request becomes prompt ids (a chat is rendered in the model's chat format, the one
- * `bitnet chat` uses, and tokenized with BOS and special tokens; a completion prompt is text,
- * tokenized the same way, or token ids), then a job for the engine. A plain request waits on
+ * The request becomes prompt ids (request.c: a chat is rendered in the model's chat format, the
+ * one `bitnet chat` uses, and tokenized with BOS and special tokens; a completion prompt is
+ * text, tokenized the same way, or token ids), then a job for the engine. A plain request waits on
  * its connection's thread and gets one JSON reply; a streamed one gets Server-Sent Events from
  * a libmicrohttpd content reader that waits for the job's output. Both poll the client's
  * socket while they wait: a client that closed it has its job cancelled (the slot is free
@@ -12,48 +12,10 @@
 #include <string.h>
 
 #include "openai.h"
+#include "request.h"
 #include "server.h"
 
 #define WAIT_SLICE_MS 50 /* how often a waiting handler looks at its client's socket */
-
-/* ===================================================================== prompts */
-
-static int chat_prompt(const server *srv, const api_request *rq, int32_t **ids, api_error *err) {
-    char *text = bn_chat_render(srv->chat_format, rq->messages, rq->n_messages, true);
-    if (!text) return api_errorf(err, 400, "cannot render the conversation: %s", bitnet_get_last_error());
-    int n = server_tokenize(srv, text, strlen(text), true, true, ids);
-    free(text);
-    if (n < 0) return api_errorf(err, 500, "tokenization failed: %s", bitnet_get_last_error());
-    return n;
-}
-
-static int completion_prompt(const server *srv, api_request *rq, int32_t **ids, api_error *err) {
-    if (!rq->prompt_ids) {
-        int n = server_tokenize(srv, rq->prompt_text, strlen(rq->prompt_text), true, true, ids);
-        return n < 0 ? api_errorf(err, 500, "tokenization failed: %s", bitnet_get_last_error()) : n;
-    }
-    for (int i = 0; i < rq->n_prompt_ids; i++)
-        if (rq->prompt_ids[i] >= srv->n_vocab)
-            return api_errorf(err, 400, "'prompt[%d]' = %d is not a token id of this model (0..%lld)", i, rq->prompt_ids[i],
-                              (long long)srv->n_vocab - 1);
-    *ids = rq->prompt_ids;
-    rq->prompt_ids = NULL;
-    return rq->n_prompt_ids;
-}
-
-/* The prompt ids of a request, checked against the slot context. Returns the count or -1. */
-static int request_prompt(const server *srv, api_request *rq, int32_t **ids, api_error *err) {
-    int n = rq->kind == API_CHAT ? chat_prompt(srv, rq, ids, err) : completion_prompt(srv, rq, ids, err);
-    if (n < 0) return -1;
-    int64_t ctx = engine_slot_ctx(srv->engine);
-    if (n == 0) return api_errorf(err, 400, "the prompt has no tokens");
-    if (n >= ctx)
-        return api_errorf(err, 400,
-                          "the prompt has %d tokens, %lld more than a slot's context of %lld tokens allows (at most %lld "
-                          "prompt tokens, leaving room for one generated token)",
-                          n, (long long)(n - ctx + 1), (long long)ctx, (long long)ctx - 1);
-    return n;
-}
 
 /* ===================================================================== the job */
 
@@ -66,25 +28,24 @@ static uint64_t fresh_seed(server *srv, uint64_t serial) {
     return x * 0x94D049BB133111EBull;
 }
 
-/* Parses the request and queues its job. Returns the job, or NULL after replying. */
+/* What request_build needs to know about the served model. */
+static request_model served_model(const server *srv) {
+    return (request_model){.model = srv->model, .chat_format = srv->chat_format, .n_vocab = srv->n_vocab,
+                           .slot_ctx = engine_slot_ctx(srv->engine)};
+}
+
+/* Builds the request and queues its job. Returns the job, or NULL after replying. */
 static job *start_job(server *srv, struct MHD_Connection *c, api_kind kind, const char *body, size_t len, uint64_t serial,
-                      api_request *rq, enum MHD_Result *ret) {
+                      gen_request *rq, enum MHD_Result *ret) {
     api_error err;
-    int32_t *ids = NULL;
-    if (api_parse_request(kind, body, len, fresh_seed(srv, serial), rq, &err)) {
-        *ret = http_send_error(c, (unsigned)err.status, "%s", err.message);
-        return NULL;
-    }
-    int n = request_prompt(srv, rq, &ids, &err);
-    if (n < 0) {
-        free(ids);
+    request_model m = served_model(srv);
+    if (request_build(&m, kind, body, len, fresh_seed(srv, serial), rq, &err)) {
         *ret = http_send_error(c, (unsigned)err.status, "%s", err.message);
         return NULL;
     }
     int n_stops;
-    char **stops = api_request_take_stops(rq, &n_stops);
-    job *j = job_create(ids, n, &rq->gen, stops, n_stops, rq->n_top_logprobs);
-    free(ids);
+    char **stops = api_request_take_stops(&rq->api, &n_stops);
+    job *j = job_create(rq->ids, rq->n_ids, &rq->api.gen, stops, n_stops, rq->api.n_top_logprobs);
     if (!j) {
         *ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return NULL;
@@ -275,26 +236,26 @@ static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, job *
 /* ===================================================================== handlers */
 
 static enum MHD_Result handle(server *srv, struct MHD_Connection *c, api_kind kind, const char *body, size_t len) {
-    api_request rq;
+    gen_request rq;
     enum MHD_Result ret = MHD_YES;
     uint64_t serial = next_serial(srv);
     atomic_fetch_add(&srv->n_generating, 1);
     job *j = start_job(srv, c, kind, body, len, serial, &rq, &ret);
     if (!j) {
         atomic_fetch_sub(&srv->n_generating, 1);
-        api_request_free(&rq);
+        gen_request_free(&rq);
         return ret;
     }
     api_reply reply;
-    api_reply_init(&reply, kind, serial, srv->model_name, srv->model, rq.n_top_logprobs);
-    if (rq.stream) {
-        ret = reply_stream(srv, c, j, &reply, rq.include_usage); /* the stream owns j and the count */
+    api_reply_init(&reply, kind, serial, srv->model_name, srv->model, rq.api.n_top_logprobs);
+    if (rq.api.stream) {
+        ret = reply_stream(srv, c, j, &reply, rq.api.include_usage); /* the stream owns j and the count */
     } else {
         ret = reply_whole(c, j, &reply);
         job_release(j);
         atomic_fetch_sub(&srv->n_generating, 1);
     }
-    api_request_free(&rq);
+    gen_request_free(&rq);
     return ret;
 }
 

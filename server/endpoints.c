@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "openai.h"
+#include "request.h"
 #include "server.h"
 
 enum MHD_Result handle_health(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
@@ -44,19 +45,6 @@ enum MHD_Result handle_slots(server *srv, struct MHD_Connection *c, const char *
                                                info[i].n_generated));
     free(info);
     return http_send_json(c, MHD_HTTP_OK, slots);
-}
-
-int server_tokenize(const server *srv, const char *text, size_t len, bool add_special, bool parse_special, int32_t **out) {
-    *out = NULL;
-    int n = bitnet_model_tokenize(srv->model, text, len, add_special, parse_special, NULL, 0);
-    if (n < 0) return n;
-    if (!(*out = malloc(sizeof(int32_t) * (size_t)(n ? n : 1)))) return BITNET_ERR_OUT_OF_MEMORY;
-    if (n && bitnet_model_tokenize(srv->model, text, len, add_special, parse_special, *out, n) != n) {
-        free(*out);
-        *out = NULL;
-        return BITNET_ERR_INTERNAL;
-    }
-    return n;
 }
 
 /* The body as a JSON object, or NULL after replying 400. */
@@ -102,8 +90,8 @@ enum MHD_Result handle_tokenize(server *srv, struct MHD_Connection *c, const cha
     if (!json_is_string(content)) ret = http_send_error(c, MHD_HTTP_BAD_REQUEST, "'content' must be a string");
     else if (add_special < 0 || parse_special < 0 || with_pieces < 0)
         ret = http_send_error(c, MHD_HTTP_BAD_REQUEST, "'add_special', 'parse_special' and 'with_pieces' must be booleans");
-    else if ((n = server_tokenize(srv, json_string_value(content), json_string_length(content), add_special, parse_special,
-                                  &ids)) < 0)
+    else if ((n = request_tokenize(srv->model, json_string_value(content), json_string_length(content), add_special,
+                                   parse_special, &ids)) < 0)
         ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "tokenization failed: %s", bitnet_get_last_error());
     else ret = http_send_json(c, MHD_HTTP_OK, json_pack("{s:o}", "tokens", token_list(srv, ids, n, with_pieces)));
     free(ids);

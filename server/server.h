@@ -5,6 +5,7 @@
  *   endpoints.c    /health, /v1/models, /slots, /tokenize, /detokenize
  *   completions.c  /v1/chat/completions and /v1/completions: prompt, job, reply or SSE stream
  *   openai.c       the OpenAI wire format (request parsing, replies, chunks, error objects)
+ *   request.c      a request body -> parsed request + prompt ids (pure; fuzzed by tests/fuzz)
  *   engine.c       the engine thread that drives the bitnet_batch
  *
  * Threads: libmicrohttpd runs one thread per connection; each handler blocks its own
@@ -83,8 +84,5 @@ enum MHD_Result handle_tokenize(server *srv, struct MHD_Connection *c, const cha
 enum MHD_Result handle_detokenize(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_chat_completions(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_completions(server *srv, struct MHD_Connection *c, const char *body, size_t len);
-
-/* Tokenizes text into *out (malloc'd); returns the count or a negative status. */
-int server_tokenize(const server *srv, const char *text, size_t len, bool add_special, bool parse_special, int32_t **out);
 
 #endif
