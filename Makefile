@@ -124,9 +124,11 @@ bench: all
 download:
 	@scripts/download_model.sh
 
+# Each libFuzzer target (the GGUF reader, the server's request handling) for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
 fuzz:
 	scripts/fuzz_gguf.sh $(FUZZ_SECONDS)
+	scripts/fuzz_serve.sh $(FUZZ_SECONDS)
 
 install: all
 	mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
