@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 
 . scripts/fuzz_lib.sh
 
+usable() { have_libfuzzer; }
 build() { fuzz_build fuzz_gguf tests/fuzz/fuzz_gguf.c; }
 
 # Tokens worth splicing into inputs: the magic, known keys and names, interesting type ids.
@@ -39,13 +40,4 @@ write_dict() {
 EOF
 }
 
-case "${1:-}" in
---check) have_libfuzzer; exit ;;
---build) build; exit ;;
-esac
-
-seconds=${1:-60}
-[ $# -gt 0 ] && shift
-build
-write_dict
-fuzz_run fuzz_gguf "$seconds" tests/corpus/gguf "$OUT/gguf.dict" -max_len=16384 "$@"
+fuzz_main fuzz_gguf tests/corpus/gguf "$OUT/gguf.dict" 16384 "$@"

@@ -62,3 +62,20 @@ fuzz_run() {
     "$OUT/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -dict="$dict" -artifact_prefix="$OUT/artifacts/" -print_final_stats=1 "$@" "$work"
 }
+
+# fuzz_main TARGET CORPUS DICT MAX_LEN ARGS...: the command line of a fuzz script (see
+# scripts/fuzz_gguf.sh's header). The script defines usable (0 when it can be built), build and
+# write_dict (which writes DICT).
+fuzz_main() {
+    local target=$1 corpus=$2 dict=$3 max_len=$4
+    shift 4
+    case "${1:-}" in
+    --check) usable; exit ;;
+    --build) build; exit ;;
+    esac
+    local seconds=${1:-60}
+    [ $# -gt 0 ] && shift
+    build
+    write_dict
+    fuzz_run "$target" "$seconds" "$corpus" "$dict" -max_len="$max_len" "$@"
+}

@@ -22,6 +22,7 @@ VOCAB=.cache/reference/llama.cpp/models/ggml-vocab-llama-bpe.gguf
 MODEL=$OUT/serve-model.gguf
 
 have_jansson() { pkg-config --exists jansson 2>/dev/null; }
+usable() { have_libfuzzer && have_jansson; }
 
 build_model() {
     [ -s "$MODEL" ] && return 0
@@ -91,13 +92,5 @@ write_dict() {
 EOF
 }
 
-case "${1:-}" in
---check) have_libfuzzer && have_jansson; exit ;;
---build) build; exit ;;
-esac
-
-seconds=${1:-60}
-[ $# -gt 0 ] && shift
-build
-write_dict
-BITNET_FUZZ_MODEL=$MODEL fuzz_run fuzz_serve_request "$seconds" tests/corpus/serve "$OUT/serve.dict" -max_len=4096 "$@"
+export BITNET_FUZZ_MODEL=$MODEL
+fuzz_main fuzz_serve_request tests/corpus/serve "$OUT/serve.dict" 4096 "$@"

@@ -13,18 +13,4 @@ if ! "$ROOT/scripts/fuzz_serve.sh" --check; then
 fi
 if [ ! -f "$VOCAB" ]; then skip_or_fail vocab "$VOCAB missing (scripts/fetch_reference.sh)"; exit 0; fi
 
-log="$TMP/fuzz.log"
-if ! "$ROOT/scripts/fuzz_serve.sh" --build >"$log" 2>&1; then
-    not_ok build "scripts/fuzz_serve.sh --build failed:"
-    tail -20 "$log" | sed 's/^/    /'
-    exit 1
-fi
-ok build
-
-if "$ROOT/scripts/fuzz_serve.sh" 15 >"$log" 2>&1 && grep -q '^Done [0-9]* runs' "$log"; then
-    ok "fuzz_15s ($(grep -m1 -o '^Done [0-9]* runs' "$log"), no crash)"
-else
-    not_ok fuzz_15s "the fuzzer failed (crashing inputs are in build-fuzz/artifacts/):"
-    grep -E 'contract broken|ERROR|SUMMARY|Test unit written|runtime error' "$log" | head -10 | sed 's/^/    /'
-    exit 1
-fi
+fuzz_smoke fuzz_serve.sh 15 || exit 1
