@@ -45,7 +45,8 @@ build() {
         server/request.c server/openai.c $(pkg-config --libs jansson) && build_model
 }
 
-# Tokens worth splicing into bodies: the fields the parser knows, roles, special tokens.
+# Tokens worth splicing into bodies: the fields the parser knows, numbers just outside their
+# ranges, roles, special tokens.
 write_dict() {
     cat >"$OUT/serve.dict" <<'EOF'
 "\"messages\""
@@ -82,6 +83,12 @@ write_dict() {
 "1e308"
 "-1"
 "9223372036854775807"
+"2.5"
+"-2.5"
+"10.5"
+"21"
+"1073741825"
+"-0.0"
 "\"\\u0000\""
 "\"\\ud800\""
 "<|begin_of_text|>"
