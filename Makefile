@@ -57,7 +57,7 @@ STATIC   := $(BUILD)/libbitnet.a
 SHARED   := $(BUILD)/libbitnet.so.$(VERSION)
 CLI      := $(BUILD)/bitnet
 
-.PHONY: all lib cli server tests test run bench install clean sanitize fuzz download
+.PHONY: all lib cli server tests test run bench bench-serve install clean sanitize fuzz download
 all: lib cli server
 
 lib: $(STATIC) $(SHARED)
@@ -120,6 +120,11 @@ run: all
 
 bench: all
 	@scripts/bench.sh
+
+# Our server against llama-server (built once from the reference bundle, ~20 min), with
+# streaming HTTP clients: docs/BENCH.md. Not part of `make test`.
+bench-serve: all
+	@scripts/bench_serve.sh
 
 download:
 	@scripts/download_model.sh
