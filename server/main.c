@@ -127,30 +127,46 @@ static int read_key_file(server_options *o, const char *path) {
     return rc;
 }
 
+/* The numeric limits and timeouts (integers; seconds for the timeouts). Returns 0, or 2 after
+ * printing a usage error. */
+static int parse_limit(server_options *o, const char *arg, const char *v) {
+    const struct {
+        const char *name;
+        long long min, max;
+        int *count;            /* or */
+        double *seconds;
+    } limits[] = {
+        {"--max-prompt-tokens", 0, 1 << 30, &o->max_prompt_tokens, NULL},
+        {"--max-tokens-cap", 0, 1 << 30, &o->max_tokens_cap, NULL},
+        {"--timeout-request", 0, 1 << 24, NULL, &o->timeout_request},
+        {"--timeout-idle", 1, 1 << 24, NULL, &o->timeout_idle},
+    };
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        long long n;
+        if (strcmp(arg, limits[i].name)) continue;
+        if (!parse_ll(v, limits[i].min, limits[i].max, &n)) {
+            char why[160];
+            snprintf(why, sizeof why, "%s needs an integer in %lld..%lld (got '%.40s')", arg, limits[i].min, limits[i].max, v);
+            return bad_usage("%s", why);
+        }
+        if (limits[i].count) *limits[i].count = (int)n;
+        else *limits[i].seconds = (double)n;
+        return 0;
+    }
+    return bad_usage("unknown option '%s'", arg);
+}
+
 /* The operator's options: keys, CORS, logs, limits and timeouts. Returns 0, or 2 after
  * printing a usage error. */
 static int parse_operator_option(server_options *o, const char *arg, const char *v) {
-    long long n;
     if (is_opt(arg, "--api-key", NULL)) return add_key(o, v, strlen(v));
     else if (is_opt(arg, "--api-key-file", NULL)) return read_key_file(o, v);
     else if (is_opt(arg, "--cors", NULL)) o->cors_origin = v;
     else if (is_opt(arg, "--log-format", NULL)) {
         if (strcmp(v, "text") && strcmp(v, "json")) return bad_usage("--log-format must be text or json (got '%s')", v);
         o->log_format = strcmp(v, "json") ? LOG_TEXT : LOG_JSON;
-    } else if (is_opt(arg, "--max-prompt-tokens", NULL)) {
-        if (!parse_ll(v, 0, 1 << 30, &n)) return bad_usage("--max-prompt-tokens needs an integer >= 0 (got '%s')", v);
-        o->max_prompt_tokens = (int)n;
-    } else if (is_opt(arg, "--max-tokens-cap", NULL)) {
-        if (!parse_ll(v, 0, 1 << 30, &n)) return bad_usage("--max-tokens-cap needs an integer >= 0 (got '%s')", v);
-        o->max_tokens_cap = (int)n;
-    } else if (is_opt(arg, "--timeout-request", NULL)) {
-        if (!parse_ll(v, 0, 1 << 24, &n)) return bad_usage("--timeout-request needs seconds >= 0 (got '%s')", v);
-        o->timeout_request = (double)n;
-    } else if (is_opt(arg, "--timeout-idle", NULL)) {
-        if (!parse_ll(v, 1, 1 << 24, &n)) return bad_usage("--timeout-idle needs seconds >= 1 (got '%s')", v);
-        o->timeout_idle = (double)n;
     } else {
-        return bad_usage("unknown option '%s'", arg);
+        return parse_limit(o, arg, v);
     }
     return 0;
 }

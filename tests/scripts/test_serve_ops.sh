@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_serve_ops: what bitnet-server offers its operator, on a small generated model, all
 # traffic to 127.0.0.1, every client bounded by a timeout:
+#   - option errors (unreadable or empty key file, bad values): exit 2 with the reason;
 #   - --api-key-file with two keys (both accepted, another refused, /health and / open);
 #   - CORS off by default (no Access-Control-* header, OPTIONS not answered as a preflight)
 #     and on with --cors;
@@ -18,6 +19,19 @@ source "$(dirname "$0")/serve_lib.sh"
 serve_prerequisites || exit 0
 M="$TMP/ops.gguf"
 make_model "$M" || { not_ok gen_model "$(tail -3 "$TMP/gen.log")"; exit 1; }
+
+# ---- option errors: exit 2 with the reason ------------------------------------------------------------
+printf '# only a comment\n\n' >"$TMP/nokeys.txt"
+for bad in "key_file_missing|--api-key-file $TMP/missing.txt|cannot read" "key_file_empty|--api-key-file $TMP/nokeys.txt|holds no key" \
+    "log_format|--log-format xml|text or json" "timeout_idle_0|--timeout-idle 0|--timeout-idle needs" \
+    "max_prompt_tokens_negative|--max-prompt-tokens -1|--max-prompt-tokens needs"; do
+    IFS='|' read -r name args word <<<"$bad"
+    # shellcheck disable=SC2086
+    "$SERVER" -m "$M" $args >/dev/null 2>"$TMP/bad.err"
+    rc=$?
+    if [ $rc -eq 2 ] && grep -qF -- "$word" "$TMP/bad.err"; then ok "bad_${name}_exit_2"; else
+        not_ok "bad_${name}_exit_2" "rc=$rc: $(head -2 "$TMP/bad.err")"; fi
+done
 
 # ---- server 1: key file, limits, JSON logs, a short idle timeout -----------------------------------
 printf '# keys of the test\nfirst-key-aaaa\n\n  second-key-bbbb  \r\n' >"$TMP/keys.txt"
