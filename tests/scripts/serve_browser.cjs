@@ -1,10 +1,11 @@
 // The chat page of bitnet-server in a real browser: Debian's chromium, headless, driven by
 // puppeteer-core (test_serve_browser.sh runs this against a server it started).
-//   node serve_browser.cjs NODE_MODULES CHROMIUM URL SCREENSHOT NAME
+//   node serve_browser.cjs NODE_MODULES CHROMIUM URL API_KEY SCREENSHOT NAME
+// The server wants API_KEY: the page must show its key field, which the test fills in.
 // Prints "ok - NAME/case" / "not ok - NAME/case" lines; exits 0 unless it could not run.
 "use strict";
 const path = require("path");
-const [nodeModules, chromium, url, screenshot, name] = process.argv.slice(2);
+const [nodeModules, chromium, url, apiKey, screenshot, name] = process.argv.slice(2);
 const puppeteer = require(path.join(nodeModules, "puppeteer-core"));
 
 const ok = (c) => console.log(`ok - ${name}/${c}`);
@@ -76,7 +77,7 @@ async function stoppedReply(page, bodies, base) {
     JSON.stringify(msgs.map((m) => m.role)));
   let idle = false;
   for (let i = 0; i < 50 && !idle; i++) {
-    const slots = await (await fetch(base + "/slots")).json();
+    const slots = await (await fetch(base + "/slots", { headers: { Authorization: "Bearer " + apiKey } })).json();
     idle = slots.every((s) => !s.is_processing);
     if (!idle) await sleep(100);
   }
@@ -98,8 +99,12 @@ async function stoppedReply(page, bodies, base) {
     page.on("pageerror", (e) => errors.push(String(e)));
     const res = await page.goto(url + "/", { waitUntil: "load" });
     check("page_loads", res.status() === 200 && (await page.title()) === "bitnet chat", `status ${res.status()}`);
+    await page.waitForFunction(() => document.getElementById("keybox").classList.contains("shown"), { timeout: 10000 });
+    ok("key_field_shown");
+    await page.type("#apikey", apiKey);
+    await page.keyboard.press("Tab"); // "change": the page asks /v1/models again, with the key
     await page.waitForFunction(() => /^model: /.test(document.getElementById("model").textContent), { timeout: 10000 });
-    ok("model_named");
+    ok("model_named_with_key");
     await firstReply(page, bodies);
     await stoppedReply(page, bodies, url);
     check("no_page_errors", errors.length === 0, errors.join("; "));

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_serve_browser: the chat page (GET /) in a real browser. Starts bitnet-server on a small
-# generated model, checks the page is served as text/html with nothing fetched from elsewhere,
-# then serve_browser.cjs drives Debian's chromium headless with puppeteer-core: it types a
+# generated model with an API key, checks the page is served as text/html (without the key)
+# with nothing fetched from elsewhere, then serve_browser.cjs drives Debian's chromium headless
+# with puppeteer-core: the page shows its key field, the test fills it in, types a
 # message, sends it, waits for the streamed reply (text in the assistant bubble that grows
 # while it streams, then the tokens/s line), stops a long reply with the Stop button (the
 # stream ends, the slot is freed) and checks the conversation is sent back with the next turn.
@@ -17,8 +18,8 @@ if [ ! -f "$NODE_DIR/node_modules/puppeteer-core/package.json" ]; then
     skip_or_fail puppeteer "puppeteer-core is missing (scripts/fetch_openai_node.sh)"; exit 0; fi
 M="$TMP/browser.gguf"
 make_model "$M" || { not_ok gen_model "$(tail -3 "$TMP/gen.log")"; exit 1; }
-AUTH=()
-if ! start_server "$TMP/server.log" -m "$M" -t 2 -np 2 -c 2048 --chat-format llama3; then
+KEY=browser-key-42
+if ! start_server "$TMP/server.log" -m "$M" -t 2 -np 2 -c 2048 --chat-format llama3 --api-key "$KEY"; then
     not_ok server_starts "$(tail -5 "$TMP/server.log")"; kill -9 "$SERVER_PID" 2>/dev/null; exit 1
 fi
 
@@ -31,7 +32,7 @@ check page_fetches_nothing_elsewhere bash -c "! grep -Eq '(src|href)=\"(https?:)
 
 # ---- the browser --------------------------------------------------------------------------------
 SHOT="$TMP/serve_browser.png"
-timeout 90 node "$ROOT/tests/scripts/serve_browser.cjs" "$NODE_DIR/node_modules" "$CHROMIUM" "$URL" "$SHOT" \
+timeout 90 node "$ROOT/tests/scripts/serve_browser.cjs" "$NODE_DIR/node_modules" "$CHROMIUM" "$URL" "$KEY" "$SHOT" \
     "$SCRIPT_NAME/browser" 2>"$TMP/node.err"
 rc=$?
 [ $rc -eq 0 ] || not_ok browser_exit "exit $rc: $(tail -5 "$TMP/node.err")"
