@@ -36,21 +36,10 @@ mkdir -p "$DIR" "$OUT_DIR"
 HARNESS=$("$ROOT/scripts/build_harness.sh")
 [ -f "$VOCAB" ] || { echo "bench: missing $VOCAB (run scripts/fetch_reference.sh)" >&2; exit 1; }
 
-SHAPES=(--hidden 2560 --layers 30 --heads 20 --kv-heads 5 --ffn 6912 --ctx 4096 --etype f16 --seed 1 --vocab-from "$VOCAB")
-gen() { # gen FILE ARCH WTYPE: once, then cached
-    local f="$DIR/$1"
-    if [ ! -s "$f" ]; then
-        echo "bench: generating $f (once; cached)" >&2
-        local t0=$SECONDS
-        "$BIN" gen-model "$f.tmp" --arch "$2" --wtype "$3" "${SHAPES[@]}" >/dev/null
-        mv "$f.tmp" "$f"
-        echo "bench: generated $f in $((SECONDS - t0)) s" >&2
-    fi
-}
-gen bitnet-2b-shapes-tq2_0.gguf bitnet tq2_0
-gen bitnet-2b-shapes-i2_s.gguf bitnet-b1.58 i2_s
-TQ="$DIR/bitnet-2b-shapes-tq2_0.gguf"
-I2="$DIR/bitnet-2b-shapes-i2_s.gguf"
+# The models (generated once, cached): scripts/bench_models.sh, shared with bench_serve.sh.
+. "$ROOT/scripts/bench_models.sh"
+TQ=$(BENCH_DIR="$DIR" bench_model tq2_0)
+I2=$(BENCH_DIR="$DIR" bench_model i2_s)
 
 RAW="$OUT_DIR/raw.jsonl"
 : > "$RAW"

@@ -6,7 +6,12 @@
  * its connection's thread and gets one JSON reply; a streamed one gets Server-Sent Events from
  * a libmicrohttpd content reader that waits for the job's output. Both poll the client's
  * socket while they wait: a client that closed it has its job cancelled (the slot is free
- * again after the next step). */
+ * again after the next step).
+ *
+ * Limits: --max-prompt-tokens (400 with how many tokens too many), --max-tokens-cap (a larger
+ * or missing max_tokens is lowered to it: the reply ends with finish_reason "length"), and
+ * --timeout-request (the waiting thread stops the job: the reply so far with finish_reason
+ * "length", or 503 when it never got a slot). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +36,8 @@ static uint64_t fresh_seed(server *srv, uint64_t serial) {
 /* What request_build needs to know about the served model. */
 static request_model served_model(const server *srv) {
     return (request_model){.model = srv->model, .chat_format = srv->chat_format, .n_vocab = srv->n_vocab,
-                           .slot_ctx = engine_slot_ctx(srv->engine)};
+                           .slot_ctx = engine_slot_ctx(srv->engine), .max_prompt_tokens = srv->opt.max_prompt_tokens,
+                           .max_tokens_cap = srv->opt.max_tokens_cap};
 }
 
 /* Builds the request and queues its job. Returns the job, or NULL after replying. */
@@ -50,6 +56,7 @@ static job *start_job(server *srv, struct MHD_Connection *c, api_kind kind, cons
         *ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return NULL;
     }
+    job_set_time_limit(j, srv->opt.timeout_request);
     engine_enqueue_status st = engine_enqueue(srv->engine, j);
     if (st == ENGINE_QUEUED) return j;
     job_release(j);
@@ -65,6 +72,33 @@ static unsigned failure_status(int status) {
     return status == BITNET_ERR_CANCELLED ? MHD_HTTP_SERVICE_UNAVAILABLE
            : status == BITNET_ERR_CONTEXT_EXCEEDED || status == BITNET_ERR_INVALID_ARGUMENT ? MHD_HTTP_BAD_REQUEST
                                                                                               : MHD_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+/* Waits for the next output of the job. Returns false when the client went away (the job is
+ * then cancelled); a job past its time limit is stopped on the way. */
+static bool next_output(job *j, int fd, job_output *o) {
+    for (;;) {
+        job_check_time_limit(j);
+        if (job_take(j, o, WAIT_SLICE_MS)) return true;
+        if (http_client_gone(fd)) {
+            job_cancel(j);
+            return false;
+        }
+    }
+}
+
+/* The log fields of a job that has ended. */
+static void note_job(http_stats *st, const job *j) {
+    if (!st) return;
+    bitnet_generate_result res;
+    int status = job_status(j, &res, NULL);
+    double ttft = job_ttft(j);
+    st->generation = true;
+    st->n_prompt = res.n_prompt;
+    st->n_cached = status ? 0 : res.n_cached;
+    st->n_generated = status ? 0 : res.n_generated;
+    st->ttft_ms = ttft < 0 ? -1 : ttft * 1e3;
+    st->finish = status ? NULL : api_finish_reason(res.stop_reason);
 }
 
 /* ===================================================================== a plain reply */
@@ -93,11 +127,7 @@ static bool collect(collected *all, const job_output *o) {
 static bool wait_for_job(job *j, int fd, collected *all, bool *oom) {
     for (;;) {
         job_output o;
-        if (!job_take(j, &o, WAIT_SLICE_MS)) {
-            if (!http_client_gone(fd)) continue;
-            job_cancel(j);
-            return false;
-        }
+        if (!next_output(j, fd, &o)) return false;
         if (!collect(all, &o)) *oom = true;
         free(o.text);
         free(o.logprobs);
@@ -113,6 +143,7 @@ static enum MHD_Result reply_whole(struct MHD_Connection *c, job *j, api_reply *
         bitnet_generate_result res;
         const char *message;
         int status = job_status(j, &res, &message);
+        note_job(http_request_stats(c), j);
         if (oom) ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         else if (status) ret = http_send_error(c, failure_status(status), "%s", message);
         else ret = http_send_json(c, MHD_HTTP_OK, api_response(reply, all.text, all.len, all.lp, all.n_lp, &res));
@@ -130,6 +161,7 @@ typedef struct stream {
     api_reply reply;
     bool include_usage, started, ended;
     int fd;
+    http_stats *stats;         /* the log fields of the connection's request */
     char *buf;                 /* SSE bytes not yet handed to libmicrohttpd: [pos, len) */
     size_t len, pos, cap;
 } stream;
@@ -163,6 +195,7 @@ static void stream_end(stream *s) {
     bitnet_generate_result res;
     const char *message;
     int status = job_status(s->job, &res, &message);
+    note_job(s->stats, s->job);
     if (status == 0) {
         stream_event(s, api_chunk(&s->reply, "", 0, NULL, 0, !s->started, api_finish_reason(res.stop_reason)));
         if (s->include_usage) stream_event(s, api_usage_chunk(&s->reply, &res));
@@ -176,8 +209,7 @@ static void stream_end(stream *s) {
 /* Turns the next output of the job into events; false when the client went away. */
 static bool stream_fill(stream *s) {
     job_output o;
-    while (!job_take(s->job, &o, WAIT_SLICE_MS))
-        if (http_client_gone(s->fd)) return false;
+    if (!next_output(s->job, s->fd, &o)) return false;
     if (o.text_len || o.n_logprobs) {
         stream_event(s, api_chunk(&s->reply, o.text, o.text_len, o.logprobs, o.n_logprobs, !s->started, NULL));
         s->started = true;
@@ -194,10 +226,7 @@ static ssize_t stream_read(void *cls, uint64_t offset, char *out, size_t max) {
     while (s->pos == s->len) {
         if (s->ended) return MHD_CONTENT_READER_END_OF_STREAM;
         s->pos = s->len = 0;
-        if (!stream_fill(s)) {
-            job_cancel(s->job);
-            return MHD_CONTENT_READER_END_WITH_ERROR;
-        }
+        if (!stream_fill(s)) return MHD_CONTENT_READER_END_WITH_ERROR;
     }
     size_t n = s->len - s->pos < max ? s->len - s->pos : max;
     memcpy(out, s->buf + s->pos, n);
@@ -224,11 +253,11 @@ static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, job *
         atomic_fetch_sub(&srv->n_generating, 1);
         return http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
-    *s = (stream){.srv = srv, .job = j, .reply = *reply, .include_usage = usage, .fd = http_connection_fd(c)};
+    *s = (stream){.srv = srv, .job = j, .reply = *reply, .include_usage = usage, .fd = http_connection_fd(c),
+                  .stats = http_request_stats(c)};
     MHD_add_response_header(r, "Content-Type", "text/event-stream");
     MHD_add_response_header(r, "Cache-Control", "no-cache");
-    http_add_common_headers(r);
-    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    enum MHD_Result ret = http_queue(c, MHD_HTTP_OK, r);
     MHD_destroy_response(r); /* the stream is freed with the response */
     return ret;
 }

@@ -1,4 +1,5 @@
-/* endpoints: the plain endpoints. /health (200 when ready, 503 while loading), /v1/models,
+/* endpoints: the plain endpoints. / (the chat page, chat_page.html built into the binary),
+ * /metrics (Prometheus text format), /health (200 when ready, 503 while loading or draining), /v1/models,
  * /slots (what each slot is doing: llama-server's shape, trimmed), and llama-server's
  * /tokenize {"content", "add_special" (false), "parse_special" (true), "with_pieces" (false)}
  * -> {"tokens": [...]} and /detokenize {"tokens": [...]} -> {"content": "..."}. */
@@ -9,12 +10,43 @@
 #include "request.h"
 #include "server.h"
 
+/* server/chat_page.html, embedded by the Makefile (build/gen/chat_page.c). */
+extern const unsigned char chat_page_html[];
+extern const size_t chat_page_html_len;
+
+enum MHD_Result handle_page(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    (void)srv, (void)body, (void)len;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(chat_page_html_len, (void *)chat_page_html, MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "text/html; charset=utf-8");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    /* Everything the page needs is inline; it talks to this server only. */
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+                            "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+    enum MHD_Result ret = http_queue(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+enum MHD_Result handle_metrics(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    (void)body, (void)len;
+    metrics_gauges g;
+    engine_gauges(srv->engine, &g);
+    size_t n = 0;
+    char *text = metrics_render(&srv->metrics, &g, &n);
+    if (!text) return http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    return http_send_body(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, n, MHD_RESPMEM_MUST_FREE);
+}
+
 enum MHD_Result handle_health(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
     (void)body, (void)len;
     switch (atomic_load(&srv->state)) {
     case SERVER_READY: return http_send_json(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
     case SERVER_LOADING: return http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the model is loading");
-    default: return http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is shutting down");
+    default: return http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "draining: the server is shutting down");
     }
 }
 

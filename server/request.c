@@ -45,11 +45,15 @@ static int completion_prompt(const request_model *m, api_request *rq, int32_t **
     return rq->n_prompt_ids;
 }
 
-/* The prompt ids of a parsed request, checked against the slot context. The count or -1. */
+/* The prompt ids of a parsed request, checked against the limit and the slot context. The count or -1. */
 static int request_prompt(const request_model *m, api_request *rq, int32_t **ids, api_error *err) {
     int n = rq->kind == API_CHAT ? chat_prompt(m, rq, ids, err) : completion_prompt(m, rq, ids, err);
     if (n < 0) return -1;
+    int cap = m->max_prompt_tokens;
     if (n == 0) return api_errorf(err, 400, "the prompt has no tokens");
+    if (cap && n > cap)
+        return api_errorf(err, 400, "the prompt has %d tokens, %d more than the server's limit of %d (--max-prompt-tokens)", n,
+                          n - cap, cap);
     if (n >= m->slot_ctx)
         return api_errorf(err, 400,
                           "the prompt has %d tokens, %lld more than a slot's context of %lld tokens allows (at most %lld "
@@ -68,6 +72,8 @@ int request_build(const request_model *m, api_kind kind, const char *body, size_
         return -1;
     }
     out->n_ids = n;
+    int cap = m->max_tokens_cap;
+    if (cap && (out->api.gen.max_tokens <= 0 || out->api.gen.max_tokens > cap)) out->api.gen.max_tokens = cap;
     return 0;
 }
 

@@ -1,7 +1,8 @@
 /* request: the pure part of a generation request. The body of POST /v1/chat/completions or
  * /v1/completions becomes the parsed request (openai.c) plus its prompt ids: a chat rendered in
  * the model's chat format, text tokenized with BOS and special tokens, or token ids checked
- * against the vocabulary, and the count checked against a slot's context. Or an error: the
+ * against the vocabulary, and the count checked against a slot's context and the server's
+ * limits (max_tokens lowered to the server's cap). Or an error: the
  * HTTP status (400 for anything the client sent, 500 only when out of memory or the tokenizer
  * fails) and the message of the error object.
  *
@@ -23,13 +24,15 @@ typedef struct request_model {
     bn_chat_format chat_format;
     int64_t n_vocab;
     int64_t slot_ctx;              /* positions per slot: a prompt must leave one for the reply */
+    int max_prompt_tokens;         /* --max-prompt-tokens; 0: the slot context is the limit */
+    int max_tokens_cap;            /* --max-tokens-cap: a larger or missing max_tokens is lowered to it; 0: none */
 } request_model;
 
 /* A request ready for job_create(): the parsed fields and the prompt ids (malloc'd). */
 typedef struct gen_request {
     api_request api;
     int32_t *ids;
-    int n_ids;                     /* 1 .. slot_ctx - 1 */
+    int n_ids;                     /* 1 .. slot_ctx - 1 (and max_prompt_tokens) */
 } gen_request;
 
 /* Parses body[0, len) for the endpoint kind and builds the prompt. default_seed is the seed of

@@ -12,7 +12,8 @@
  * Contract checked (a broken one aborts: libFuzzer saves the input):
  *   - refused: status 400, or 500 only for "out of memory"; a non-empty message that makes an
  *     OpenAI error object; nothing left allocated in the request;
- *   - accepted: 1 <= prompt ids < slot context, every id a token of the model, the sampling
+ *   - accepted: 1 <= prompt ids < slot context and <= the prompt limit, every id a token of the
+ *     model, max_tokens lowered to the cap (set in this target), the sampling
  *     fields in their documented ranges, at most API_MAX_STOPS non-empty stop strings, the
  *     log-probability count in -1..JOB_MAX_TOP_LOGPROBS; building it again gives the same ids. */
 #include <stdio.h>
@@ -22,6 +23,8 @@
 #include "request.h"
 
 #define SLOT_CTX 256
+#define MAX_PROMPT 200      /* --max-prompt-tokens */
+#define MAX_TOKENS_CAP 64   /* --max-tokens-cap */
 
 static bitnet_model *g_model;
 static int64_t g_n_vocab;
@@ -71,7 +74,9 @@ static void check_sampling(const bitnet_generate_params *g) {
 
 static void check_accepted(const request_model *m, api_kind kind, const gen_request *r) {
     if (r->api.kind != kind) fail("the request has the wrong kind", NULL);
-    if (r->n_ids < 1 || r->n_ids >= m->slot_ctx || !r->ids) fail("prompt length outside 1..slot context - 1", NULL);
+    if (r->n_ids < 1 || r->n_ids >= m->slot_ctx || r->n_ids > m->max_prompt_tokens || !r->ids)
+        fail("prompt length outside 1..slot context - 1 or over the limit", NULL);
+    if (r->api.gen.max_tokens < 1 || r->api.gen.max_tokens > m->max_tokens_cap) fail("max_tokens not capped", NULL);
     for (int i = 0; i < r->n_ids; i++)
         if (r->ids[i] < 0 || r->ids[i] >= m->n_vocab) fail("a prompt id is not a token of the model", NULL);
     check_sampling(&r->api.gen);
@@ -97,7 +102,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const char *formats[] = {"plain", "bitnet", "llama3"};
     if (size < 1) return 0;
     api_kind kind = data[0] % 2 ? API_CHAT : API_COMPLETION;
-    request_model m = {.model = g_model, .n_vocab = g_n_vocab, .slot_ctx = SLOT_CTX};
+    request_model m = {.model = g_model, .n_vocab = g_n_vocab, .slot_ctx = SLOT_CTX, .max_prompt_tokens = MAX_PROMPT,
+                       .max_tokens_cap = MAX_TOKENS_CAP};
     if (bn_chat_format_from_name(formats[(data[0] / 2) % 3], &m.chat_format)) fail("unknown chat format name", NULL);
     const char *body = (const char *)data + 1;
     size_t len = size - 1;

@@ -12,7 +12,7 @@
 #   - the official openai npm package (serve_openai_client.cjs): chat and completions, plain
 #     and streamed, include_usage, stop, logprobs;
 #   - 8 greedy clients at once (half of them streaming): every reply equals the same request
-#     run alone; a second chat turn reports cached prompt tokens;
+#     run alone, and /metrics counted their tokens; a second chat turn reports cached prompt tokens;
 #   - a client killed mid-stream frees its slot (/slots), which serves the next request;
 #     with one slot and --queue 0 a second request gets 503 meanwhile; a reply that fills the
 #     slot's context ends with finish_reason "length";
@@ -179,6 +179,11 @@ for i in 0 1 2 3 4 5 6 7; do
     if [ -n "$a" ] && [ "$a" = "$b" ] && [ "$a" != '""' ]; then same=$((same + 1)); else echo "    request $i alone: $a"; echo "    together: $b"; fi
 done
 check eight_clients_identical_to_alone [ $same -eq 8 ]
+# /metrics counted them (the counters are updated by the HTTP threads and the engine thread).
+st=$(req GET /metrics)
+gen=$(awk '$1 == "bitnet_generated_tokens_total" {print $2}' "$TMP/resp")
+ok200=$(grep -c '^bitnet_requests_total{endpoint="/v1/completions",status="200"} [0-9]' "$TMP/resp")
+check metrics_count_requests [ "$st" = 200 -a "${gen:-0}" -ge 256 -a "$ok200" = 1 ]
 
 # ---- prefix reuse: the next chat turn -----------------------------------------------------------
 T1='[{"role":"system","content":"Be brief."},{"role":"user","content":"Hello there"}]'
