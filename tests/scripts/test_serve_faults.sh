@@ -3,7 +3,8 @@
 #   - a bad model at start-up (a missing file, a file that is not a GGUF, a GGUF truncated to
 #     half its size): a clean exit, non-zero, within a bound, with a message on stderr that names
 #     the file and the problem;
-#   - SIGTERM while several requests stream (2 slots running, more queued, streamed and plain):
+#   - SIGTERM while several requests stream (2 slots streaming, 2 streams and 2 plain requests
+#     queued):
 #     the server exits 0 within a bound; every stream ends with [DONE] after a finish chunk or an
 #     error event, every plain request gets a reply or an error object; no client hangs.
 # (A client that disconnects mid-stream is test_serve.sh's killed_client_frees_slot.)
@@ -42,16 +43,23 @@ body() { # I STREAM
     printf '{"prompt":"Stream %d: a long story","max_tokens":4000,"temperature":0,"ignore_eos":true,"stream":%s}' "$1" "$2"
 }
 pids=()
-for i in 0 1 2 3 4 5; do
-    stream=true; [ "$i" -ge 4 ] && stream=false
-    { curl -s -N --max-time 60 -d "$(body "$i" $stream)" "$URL/v1/completions" >"$TMP/out$i"; echo $? >"$TMP/rc$i"; } &
+# send I STREAM: request I in the background; its reply goes to $TMP/outI, curl's status to $TMP/rcI.
+send() {
+    { curl -s -N --max-time 60 -d "$(body "$1" "$2")" "$URL/v1/completions" >"$TMP/out$1"; echo $? >"$TMP/rc$1"; } &
     pids+=($!)
-done
-# Both slots stream before the signal, and the other requests have had time to be queued.
+}
+for i in 0 1 2 3; do send $i true; done
+# Both slots stream before the signal (the other two streams wait in the queue) ...
+streaming=0
 for _ in $(seq 1 300); do
-    [ "$(grep -l '^data: ' "$TMP"/out[0-3] 2>/dev/null | wc -l)" -ge 2 ] && break
+    streaming=$(grep -l '^data: ' "$TMP"/out[0-3] 2>/dev/null | wc -l)
+    [ "$streaming" -ge 2 ] && break
     sleep 0.1
 done
+check "two_slots_streaming ($streaming)" [ "$streaming" -ge 2 ]
+# ... and two plain requests join the queue.
+send 4 false
+send 5 false
 sleep 0.5
 t0=$SECONDS
 stop_server TERM
