@@ -48,7 +48,9 @@ TOOL_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 # The HTTP server (server/, build/bitnet-server) needs libmicrohttpd and jansson; without them
 # `make` prints one notice and builds everything else.
 SERVER_SRC  := $(wildcard server/*.c)
-SERVER_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(SERVER_SRC))
+# The chat page (GET /) is server/chat_page.html, turned into a C array at build time.
+SERVER_PAGE := $(BUILD)/gen/chat_page.c
+SERVER_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(SERVER_SRC) $(SERVER_PAGE))
 SERVER_DEPS := libmicrohttpd jansson
 HAVE_SERVER_DEPS := $(shell pkg-config --exists $(SERVER_DEPS) 2>/dev/null && echo yes)
 SERVER      := $(BUILD)/bitnet-server
@@ -87,6 +89,17 @@ server: $(SERVER)
 $(SERVER_OBJ): CFLAGS_ALL += $(shell pkg-config --cflags $(SERVER_DEPS))
 $(SERVER): $(SERVER_OBJ) $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(STATIC) $(shell pkg-config --libs $(SERVER_DEPS)) $(LDLIBS_ALL)
+# od + sed only (POSIX): every byte of the page becomes "0xNN,".
+$(SERVER_PAGE): server/chat_page.html
+	@mkdir -p $(dir $@)
+	{ echo '/* Generated from $< by the Makefile; do not edit. */'; \
+	  echo '#include <stddef.h>'; \
+	  echo 'extern const unsigned char chat_page_html[];'; \
+	  echo 'extern const size_t chat_page_html_len;'; \
+	  echo 'const unsigned char chat_page_html[] = {'; \
+	  od -An -v -tx1 $< | sed -e 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	  echo '};'; \
+	  echo 'const size_t chat_page_html_len = sizeof chat_page_html;'; } >$@.tmp && mv $@.tmp $@
 else
 server:
 	@echo "make: not building $(SERVER): libmicrohttpd and jansson were not found (pkg-config $(SERVER_DEPS)); install libmicrohttpd-dev and libjansson-dev (Debian/Ubuntu) to get \`bitnet serve\`"
@@ -129,9 +142,11 @@ bench-serve: all
 download:
 	@scripts/download_model.sh
 
+# Each libFuzzer target (the GGUF reader, the server's request handling) for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
 fuzz:
 	scripts/fuzz_gguf.sh $(FUZZ_SECONDS)
+	scripts/fuzz_serve.sh $(FUZZ_SECONDS)
 
 install: all
 	mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin

@@ -1,59 +1,26 @@
 /* completions: POST /v1/chat/completions and /v1/completions.
  *
- * The request becomes prompt ids (a chat is rendered in the model's chat format, the one
- * `bitnet chat` uses, and tokenized with BOS and special tokens; a completion prompt is text,
- * tokenized the same way, or token ids), then a job for the engine. A plain request waits on
+ * The request becomes prompt ids (request.c: a chat is rendered in the model's chat format, the
+ * one `bitnet chat` uses, and tokenized with BOS and special tokens; a completion prompt is
+ * text, tokenized the same way, or token ids), then a job for the engine. A plain request waits on
  * its connection's thread and gets one JSON reply; a streamed one gets Server-Sent Events from
  * a libmicrohttpd content reader that waits for the job's output. Both poll the client's
  * socket while they wait: a client that closed it has its job cancelled (the slot is free
- * again after the next step). */
+ * again after the next step).
+ *
+ * Limits: --max-prompt-tokens (400 with how many tokens too many), --max-tokens-cap (a larger
+ * or missing max_tokens is lowered to it: the reply ends with finish_reason "length"), and
+ * --timeout-request (the waiting thread stops the job: the reply so far with finish_reason
+ * "length", or 503 when it never got a slot). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "openai.h"
+#include "request.h"
 #include "server.h"
 
 #define WAIT_SLICE_MS 50 /* how often a waiting handler looks at its client's socket */
-
-/* ===================================================================== prompts */
-
-static int chat_prompt(const server *srv, const api_request *rq, int32_t **ids, api_error *err) {
-    char *text = bn_chat_render(srv->chat_format, rq->messages, rq->n_messages, true);
-    if (!text) return api_errorf(err, 400, "cannot render the conversation: %s", bitnet_get_last_error());
-    int n = server_tokenize(srv, text, strlen(text), true, true, ids);
-    free(text);
-    if (n < 0) return api_errorf(err, 500, "tokenization failed: %s", bitnet_get_last_error());
-    return n;
-}
-
-static int completion_prompt(const server *srv, api_request *rq, int32_t **ids, api_error *err) {
-    if (!rq->prompt_ids) {
-        int n = server_tokenize(srv, rq->prompt_text, strlen(rq->prompt_text), true, true, ids);
-        return n < 0 ? api_errorf(err, 500, "tokenization failed: %s", bitnet_get_last_error()) : n;
-    }
-    for (int i = 0; i < rq->n_prompt_ids; i++)
-        if (rq->prompt_ids[i] >= srv->n_vocab)
-            return api_errorf(err, 400, "'prompt[%d]' = %d is not a token id of this model (0..%lld)", i, rq->prompt_ids[i],
-                              (long long)srv->n_vocab - 1);
-    *ids = rq->prompt_ids;
-    rq->prompt_ids = NULL;
-    return rq->n_prompt_ids;
-}
-
-/* The prompt ids of a request, checked against the slot context. Returns the count or -1. */
-static int request_prompt(const server *srv, api_request *rq, int32_t **ids, api_error *err) {
-    int n = rq->kind == API_CHAT ? chat_prompt(srv, rq, ids, err) : completion_prompt(srv, rq, ids, err);
-    if (n < 0) return -1;
-    int64_t ctx = engine_slot_ctx(srv->engine);
-    if (n == 0) return api_errorf(err, 400, "the prompt has no tokens");
-    if (n >= ctx)
-        return api_errorf(err, 400,
-                          "the prompt has %d tokens, %lld more than a slot's context of %lld tokens allows (at most %lld "
-                          "prompt tokens, leaving room for one generated token)",
-                          n, (long long)(n - ctx + 1), (long long)ctx, (long long)ctx - 1);
-    return n;
-}
 
 /* ===================================================================== the job */
 
@@ -66,29 +33,30 @@ static uint64_t fresh_seed(server *srv, uint64_t serial) {
     return x * 0x94D049BB133111EBull;
 }
 
-/* Parses the request and queues its job. Returns the job, or NULL after replying. */
+/* What request_build needs to know about the served model. */
+static request_model served_model(const server *srv) {
+    return (request_model){.model = srv->model, .chat_format = srv->chat_format, .n_vocab = srv->n_vocab,
+                           .slot_ctx = engine_slot_ctx(srv->engine), .max_prompt_tokens = srv->opt.max_prompt_tokens,
+                           .max_tokens_cap = srv->opt.max_tokens_cap};
+}
+
+/* Builds the request and queues its job. Returns the job, or NULL after replying. */
 static job *start_job(server *srv, struct MHD_Connection *c, api_kind kind, const char *body, size_t len, uint64_t serial,
-                      api_request *rq, enum MHD_Result *ret) {
+                      gen_request *rq, enum MHD_Result *ret) {
     api_error err;
-    int32_t *ids = NULL;
-    if (api_parse_request(kind, body, len, fresh_seed(srv, serial), rq, &err)) {
-        *ret = http_send_error(c, (unsigned)err.status, "%s", err.message);
-        return NULL;
-    }
-    int n = request_prompt(srv, rq, &ids, &err);
-    if (n < 0) {
-        free(ids);
+    request_model m = served_model(srv);
+    if (request_build(&m, kind, body, len, fresh_seed(srv, serial), rq, &err)) {
         *ret = http_send_error(c, (unsigned)err.status, "%s", err.message);
         return NULL;
     }
     int n_stops;
-    char **stops = api_request_take_stops(rq, &n_stops);
-    job *j = job_create(ids, n, &rq->gen, stops, n_stops, rq->n_top_logprobs);
-    free(ids);
+    char **stops = api_request_take_stops(&rq->api, &n_stops);
+    job *j = job_create(rq->ids, rq->n_ids, &rq->api.gen, stops, n_stops, rq->api.n_top_logprobs);
     if (!j) {
         *ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return NULL;
     }
+    job_set_time_limit(j, srv->opt.timeout_request);
     engine_enqueue_status st = engine_enqueue(srv->engine, j);
     if (st == ENGINE_QUEUED) return j;
     job_release(j);
@@ -104,6 +72,33 @@ static unsigned failure_status(int status) {
     return status == BITNET_ERR_CANCELLED ? MHD_HTTP_SERVICE_UNAVAILABLE
            : status == BITNET_ERR_CONTEXT_EXCEEDED || status == BITNET_ERR_INVALID_ARGUMENT ? MHD_HTTP_BAD_REQUEST
                                                                                               : MHD_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+/* Waits for the next output of the job. Returns false when the client went away (the job is
+ * then cancelled); a job past its time limit is stopped on the way. */
+static bool next_output(job *j, int fd, job_output *o) {
+    for (;;) {
+        job_check_time_limit(j);
+        if (job_take(j, o, WAIT_SLICE_MS)) return true;
+        if (http_client_gone(fd)) {
+            job_cancel(j);
+            return false;
+        }
+    }
+}
+
+/* The log fields of a job that has ended. */
+static void note_job(http_stats *st, const job *j) {
+    if (!st) return;
+    bitnet_generate_result res;
+    int status = job_status(j, &res, NULL);
+    double ttft = job_ttft(j);
+    st->generation = true;
+    st->n_prompt = res.n_prompt;
+    st->n_cached = status ? 0 : res.n_cached;
+    st->n_generated = status ? 0 : res.n_generated;
+    st->ttft_ms = ttft < 0 ? -1 : ttft * 1e3;
+    st->finish = status ? NULL : api_finish_reason(res.stop_reason);
 }
 
 /* ===================================================================== a plain reply */
@@ -132,11 +127,7 @@ static bool collect(collected *all, const job_output *o) {
 static bool wait_for_job(job *j, int fd, collected *all, bool *oom) {
     for (;;) {
         job_output o;
-        if (!job_take(j, &o, WAIT_SLICE_MS)) {
-            if (!http_client_gone(fd)) continue;
-            job_cancel(j);
-            return false;
-        }
+        if (!next_output(j, fd, &o)) return false;
         if (!collect(all, &o)) *oom = true;
         free(o.text);
         free(o.logprobs);
@@ -152,6 +143,7 @@ static enum MHD_Result reply_whole(struct MHD_Connection *c, job *j, api_reply *
         bitnet_generate_result res;
         const char *message;
         int status = job_status(j, &res, &message);
+        note_job(http_request_stats(c), j);
         if (oom) ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         else if (status) ret = http_send_error(c, failure_status(status), "%s", message);
         else ret = http_send_json(c, MHD_HTTP_OK, api_response(reply, all.text, all.len, all.lp, all.n_lp, &res));
@@ -169,6 +161,7 @@ typedef struct stream {
     api_reply reply;
     bool include_usage, started, ended;
     int fd;
+    http_stats *stats;         /* the log fields of the connection's request */
     char *buf;                 /* SSE bytes not yet handed to libmicrohttpd: [pos, len) */
     size_t len, pos, cap;
 } stream;
@@ -202,6 +195,7 @@ static void stream_end(stream *s) {
     bitnet_generate_result res;
     const char *message;
     int status = job_status(s->job, &res, &message);
+    note_job(s->stats, s->job);
     if (status == 0) {
         stream_event(s, api_chunk(&s->reply, "", 0, NULL, 0, !s->started, api_finish_reason(res.stop_reason)));
         if (s->include_usage) stream_event(s, api_usage_chunk(&s->reply, &res));
@@ -215,8 +209,7 @@ static void stream_end(stream *s) {
 /* Turns the next output of the job into events; false when the client went away. */
 static bool stream_fill(stream *s) {
     job_output o;
-    while (!job_take(s->job, &o, WAIT_SLICE_MS))
-        if (http_client_gone(s->fd)) return false;
+    if (!next_output(s->job, s->fd, &o)) return false;
     if (o.text_len || o.n_logprobs) {
         stream_event(s, api_chunk(&s->reply, o.text, o.text_len, o.logprobs, o.n_logprobs, !s->started, NULL));
         s->started = true;
@@ -233,10 +226,7 @@ static ssize_t stream_read(void *cls, uint64_t offset, char *out, size_t max) {
     while (s->pos == s->len) {
         if (s->ended) return MHD_CONTENT_READER_END_OF_STREAM;
         s->pos = s->len = 0;
-        if (!stream_fill(s)) {
-            job_cancel(s->job);
-            return MHD_CONTENT_READER_END_WITH_ERROR;
-        }
+        if (!stream_fill(s)) return MHD_CONTENT_READER_END_WITH_ERROR;
     }
     size_t n = s->len - s->pos < max ? s->len - s->pos : max;
     memcpy(out, s->buf + s->pos, n);
@@ -263,11 +253,11 @@ static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, job *
         atomic_fetch_sub(&srv->n_generating, 1);
         return http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
-    *s = (stream){.srv = srv, .job = j, .reply = *reply, .include_usage = usage, .fd = http_connection_fd(c)};
+    *s = (stream){.srv = srv, .job = j, .reply = *reply, .include_usage = usage, .fd = http_connection_fd(c),
+                  .stats = http_request_stats(c)};
     MHD_add_response_header(r, "Content-Type", "text/event-stream");
     MHD_add_response_header(r, "Cache-Control", "no-cache");
-    http_add_common_headers(r);
-    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    enum MHD_Result ret = http_queue(c, MHD_HTTP_OK, r);
     MHD_destroy_response(r); /* the stream is freed with the response */
     return ret;
 }
@@ -275,26 +265,26 @@ static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, job *
 /* ===================================================================== handlers */
 
 static enum MHD_Result handle(server *srv, struct MHD_Connection *c, api_kind kind, const char *body, size_t len) {
-    api_request rq;
+    gen_request rq;
     enum MHD_Result ret = MHD_YES;
     uint64_t serial = next_serial(srv);
     atomic_fetch_add(&srv->n_generating, 1);
     job *j = start_job(srv, c, kind, body, len, serial, &rq, &ret);
     if (!j) {
         atomic_fetch_sub(&srv->n_generating, 1);
-        api_request_free(&rq);
+        gen_request_free(&rq);
         return ret;
     }
     api_reply reply;
-    api_reply_init(&reply, kind, serial, srv->model_name, srv->model, rq.n_top_logprobs);
-    if (rq.stream) {
-        ret = reply_stream(srv, c, j, &reply, rq.include_usage); /* the stream owns j and the count */
+    api_reply_init(&reply, kind, serial, srv->model_name, srv->model, rq.api.n_top_logprobs);
+    if (rq.api.stream) {
+        ret = reply_stream(srv, c, j, &reply, rq.api.include_usage); /* the stream owns j and the count */
     } else {
         ret = reply_whole(c, j, &reply);
         job_release(j);
         atomic_fetch_sub(&srv->n_generating, 1);
     }
-    api_request_free(&rq);
+    gen_request_free(&rq);
     return ret;
 }
 

@@ -1,4 +1,5 @@
-/* endpoints: the plain endpoints. /health (200 when ready, 503 while loading), /v1/models,
+/* endpoints: the plain endpoints. / (the chat page, chat_page.html built into the binary),
+ * /metrics (Prometheus text format), /health (200 when ready, 503 while loading or draining), /v1/models,
  * /slots (what each slot is doing: llama-server's shape, trimmed), and llama-server's
  * /tokenize {"content", "add_special" (false), "parse_special" (true), "with_pieces" (false)}
  * -> {"tokens": [...]} and /detokenize {"tokens": [...]} -> {"content": "..."}. */
@@ -6,14 +7,46 @@
 #include <string.h>
 
 #include "openai.h"
+#include "request.h"
 #include "server.h"
+
+/* server/chat_page.html, embedded by the Makefile (build/gen/chat_page.c). */
+extern const unsigned char chat_page_html[];
+extern const size_t chat_page_html_len;
+
+enum MHD_Result handle_page(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    (void)srv, (void)body, (void)len;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(chat_page_html_len, (void *)chat_page_html, MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "text/html; charset=utf-8");
+    MHD_add_response_header(r, "Cache-Control", "no-cache");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    /* Everything the page needs is inline; it talks to this server only. */
+    MHD_add_response_header(r, "Content-Security-Policy",
+                            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+                            "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+    enum MHD_Result ret = http_queue(c, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+enum MHD_Result handle_metrics(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    (void)body, (void)len;
+    metrics_gauges g;
+    engine_gauges(srv->engine, &g);
+    size_t n = 0;
+    char *text = metrics_render(&srv->metrics, &g, &n);
+    if (!text) return http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    return http_send_body(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, n, MHD_RESPMEM_MUST_FREE);
+}
 
 enum MHD_Result handle_health(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
     (void)body, (void)len;
     switch (atomic_load(&srv->state)) {
     case SERVER_READY: return http_send_json(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"));
     case SERVER_LOADING: return http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the model is loading");
-    default: return http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is shutting down");
+    default: return http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "draining: the server is shutting down");
     }
 }
 
@@ -44,19 +77,6 @@ enum MHD_Result handle_slots(server *srv, struct MHD_Connection *c, const char *
                                                info[i].n_generated));
     free(info);
     return http_send_json(c, MHD_HTTP_OK, slots);
-}
-
-int server_tokenize(const server *srv, const char *text, size_t len, bool add_special, bool parse_special, int32_t **out) {
-    *out = NULL;
-    int n = bitnet_model_tokenize(srv->model, text, len, add_special, parse_special, NULL, 0);
-    if (n < 0) return n;
-    if (!(*out = malloc(sizeof(int32_t) * (size_t)(n ? n : 1)))) return BITNET_ERR_OUT_OF_MEMORY;
-    if (n && bitnet_model_tokenize(srv->model, text, len, add_special, parse_special, *out, n) != n) {
-        free(*out);
-        *out = NULL;
-        return BITNET_ERR_INTERNAL;
-    }
-    return n;
 }
 
 /* The body as a JSON object, or NULL after replying 400. */
@@ -102,8 +122,8 @@ enum MHD_Result handle_tokenize(server *srv, struct MHD_Connection *c, const cha
     if (!json_is_string(content)) ret = http_send_error(c, MHD_HTTP_BAD_REQUEST, "'content' must be a string");
     else if (add_special < 0 || parse_special < 0 || with_pieces < 0)
         ret = http_send_error(c, MHD_HTTP_BAD_REQUEST, "'add_special', 'parse_special' and 'with_pieces' must be booleans");
-    else if ((n = server_tokenize(srv, json_string_value(content), json_string_length(content), add_special, parse_special,
-                                  &ids)) < 0)
+    else if ((n = request_tokenize(srv->model, json_string_value(content), json_string_length(content), add_special,
+                                   parse_special, &ids)) < 0)
         ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "tokenization failed: %s", bitnet_get_last_error());
     else ret = http_send_json(c, MHD_HTTP_OK, json_pack("{s:o}", "tokens", token_list(srv, ids, n, with_pieces)));
     free(ids);

@@ -21,10 +21,14 @@ struct job {
     int n_top_logprobs;
     engine *e;                 /* set by engine_enqueue */
 
-    /* Engine thread only. */
+    double t_start;            /* metrics_now() at creation */
+    double time_limit;         /* seconds from t_start; 0: none */
+
+    /* Engine thread only (read by others after the end, through mu). */
     int slot;
     job_logprob pending;       /* computed by on_logits, published by on_token */
     bool has_pending;
+    double t_last, ttft;       /* last token's time; first token's delay (-1: none yet) */
 
     /* Guarded by e->mu. */
     job_state state;
@@ -41,13 +45,15 @@ struct job {
     char message[256];
     bitnet_generate_result result;
 
-    atomic_int cancelled;
+    atomic_int cancelled, timed_out;
+    atomic_int n_tokens;       /* generated so far */
     atomic_int refs;
 };
 
 typedef struct slot_state {
     job *job;                  /* running job; NULL when idle */
     engine_slot_info info;
+    int64_t kv_held;           /* positions the last finished request left in the slot */
 } slot_state;
 
 struct engine {
@@ -55,6 +61,7 @@ struct engine {
     const bitnet_model *model;
     engine_params params;
     int64_t slot_ctx;
+    uint64_t kv_cache_bytes;
     pthread_t thread;
     bool thread_started;
 
@@ -87,9 +94,13 @@ job *job_create(const int32_t *prompt, int n_prompt, const bitnet_generate_param
     j->gen.n_stop_strings = n_stops;
     j->n_top_logprobs = n_top_logprobs > JOB_MAX_TOP_LOGPROBS ? JOB_MAX_TOP_LOGPROBS : n_top_logprobs;
     j->slot = -1;
+    j->t_start = metrics_now();
+    j->ttft = -1;
     pthread_mutex_init(&j->mu, NULL);
     pthread_cond_init(&j->cv, NULL);
     atomic_init(&j->cancelled, 0);
+    atomic_init(&j->timed_out, 0);
+    atomic_init(&j->n_tokens, 0);
     atomic_init(&j->refs, 1);
     return j;
 }
@@ -109,6 +120,7 @@ void job_release(job *j) {
 }
 
 int job_n_prompt(const job *j) { return j->n_prompt; }
+double job_ttft(const job *j) { return j->ttft; }
 
 static bool grow(void **buf, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap) return true;
@@ -147,6 +159,10 @@ static void job_finish(job *j, int status, const bitnet_generate_result *result,
     if (status == 0 && j->out_of_memory) {
         j->status = BITNET_ERR_OUT_OF_MEMORY;
         message = "out of memory while collecting the output";
+    }
+    if (atomic_load(&j->timed_out)) {
+        if (status == 0 && j->result.stop_reason == BITNET_STOP_CALLBACK) j->result.stop_reason = BITNET_STOP_MAX_TOKENS;
+        if (status == BITNET_ERR_CANCELLED) message = "the request's time limit (--timeout-request) ran out while it waited for a slot";
     }
     snprintf(j->message, sizeof j->message, "%s", message ? message : "");
     pthread_cond_broadcast(&j->cv);
@@ -225,10 +241,25 @@ static int on_logits(const float *logits, int64_t n_vocab, int32_t token, void *
     return atomic_load(&j->cancelled);
 }
 
+/* The time to first token or since the previous token, into the metrics. */
+static void time_token(job *j) {
+    double now = metrics_now();
+    metrics *m = j->e->params.metrics;
+    if (j->ttft < 0) {
+        j->ttft = now - j->t_start;
+        if (m) metrics_observe(&m->ttft, j->ttft);
+    } else if (m) {
+        metrics_observe(&m->itl, now - j->t_last);
+    }
+    j->t_last = now;
+    atomic_fetch_add(&j->n_tokens, 1);
+}
+
 /* token is -1 for text flushed at the end (it belongs to tokens already reported). */
 static int on_token(int32_t token, const char *text, size_t len, void *user) {
     job *j = user;
     const job_logprob *lp = NULL;
+    if (token >= 0) time_token(j);
     if (token >= 0 && j->has_pending && j->pending.token == token) {
         lp = &j->pending;
         j->has_pending = false;
@@ -260,10 +291,13 @@ static void on_finish(int slot, int status, const bitnet_generate_result *result
         else
             fprintf(stderr, "bitnet-server: slot %d: failed: %s\n", slot, bitnet_get_last_error());
     }
+    if (status == 0 && e->params.metrics)
+        metrics_tokens(e->params.metrics, result->n_prompt, result->n_cached, result->n_generated);
     pthread_mutex_lock(&e->mu);
     slot_state *s = &e->slots[slot];
     s->job = NULL;
     s->info.busy = false;
+    s->kv_held = j->n_prompt + atomic_load(&j->n_tokens);
     if (status == 0) {
         s->info.n_prompt = result->n_prompt;
         s->info.n_generated = result->n_generated;
@@ -389,6 +423,7 @@ int engine_start(bitnet_model *model, const engine_params *params, engine **out)
     if (rc == 0) {
         e->params.n_slots = d.n_slots;
         e->slot_ctx = d.n_ctx;
+        e->kv_cache_bytes = d.kv_cache_bytes;
         e->queue = calloc((size_t)(params->max_queue + d.n_slots), sizeof *e->queue);
         e->slots = calloc((size_t)d.n_slots, sizeof *e->slots);
         if (!e->queue || !e->slots) rc = BITNET_ERR_OUT_OF_MEMORY;
@@ -442,6 +477,23 @@ int engine_n_waiting(engine *e) {
     return n;
 }
 
+void engine_gauges(engine *e, metrics_gauges *out) {
+    *out = (metrics_gauges){0};
+    if (!e) return;
+    pthread_mutex_lock(&e->mu);
+    out->requests_active = e->n_running;
+    out->requests_queued = e->n_waiting;
+    out->slots = e->params.n_slots;
+    for (int s = 0; s < e->params.n_slots; s++) {
+        const job *j = e->slots[s].job; /* the engine's reference keeps it alive while it is here */
+        int64_t held = j ? j->n_prompt + atomic_load(&j->n_tokens) : e->slots[s].kv_held;
+        out->kv_positions_used += held < e->slot_ctx ? held : e->slot_ctx;
+    }
+    out->kv_positions_total = e->slot_ctx * e->params.n_slots;
+    out->kv_cache_bytes = e->kv_cache_bytes;
+    pthread_mutex_unlock(&e->mu);
+}
+
 engine_enqueue_status engine_enqueue(engine *e, job *j) {
     pthread_mutex_lock(&e->mu);
     int free_slots = e->params.n_slots - e->n_running; /* queued jobs that start at the next step do not wait */
@@ -476,4 +528,12 @@ void job_cancel(job *j) {
     if (!was_queued) return;
     job_finish(j, BITNET_ERR_CANCELLED, NULL, "cancelled");
     job_release(j); /* the engine's reference */
+}
+
+void job_set_time_limit(job *j, double seconds) { j->time_limit = seconds > 0 ? seconds : 0; }
+
+void job_check_time_limit(job *j) {
+    if (j->time_limit <= 0 || atomic_load(&j->timed_out) || metrics_now() - j->t_start < j->time_limit) return;
+    atomic_store(&j->timed_out, 1);
+    job_cancel(j);
 }

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "bitnet.h"
+#include "metrics.h"
 
 #define JOB_MAX_TOP_LOGPROBS 20
 
@@ -30,7 +31,8 @@ typedef struct engine_params {
     int n_threads, n_batch;    /* 0: the library's defaults */
     bitnet_act_quant act_quant;
     int max_queue;             /* requests that may wait for a slot */
-    bool verbose;              /* one line per request on stderr */
+    bool verbose;              /* one line per finished generation on stderr */
+    metrics *metrics;          /* tokens, time to first token, inter-token latency; NULL: none */
 } engine_params;
 
 /* The log-probability of one generated token and the most likely alternatives. */
@@ -79,6 +81,8 @@ typedef struct engine_slot_info {
 void engine_slots(engine *e, engine_slot_info *out);
 /* Requests waiting for a slot now. */
 int engine_n_waiting(engine *e);
+/* Running and queued requests, slots and KV cache use now (for /metrics). */
+void engine_gauges(engine *e, metrics_gauges *out);
 
 /* A job for prompt[0, n_prompt) (copied). gen is copied; stops (n_stops strings) is taken
  * over (freed with the job). n_top_logprobs < 0: no log-probabilities; 0..20: the chosen
@@ -90,6 +94,13 @@ void job_release(job *j); /* drops the caller's reference */
 engine_enqueue_status engine_enqueue(engine *e, job *j);
 /* The client no longer wants the job (see above). Safe at any time, also after the end. */
 void job_cancel(job *j);
+/* A time limit in seconds from the job's creation (before engine_enqueue; 0: none). */
+void job_set_time_limit(job *j, double seconds);
+/* Cancels the job when its time limit has passed (called by the thread that waits for it).
+ * A job stopped so while generating ends normally with stop reason BITNET_STOP_MAX_TOKENS
+ * (its reply so far, finish_reason "length"); one still queued fails with
+ * BITNET_ERR_CANCELLED and a message that says so. */
+void job_check_time_limit(job *j);
 
 /* Waits up to timeout_ms for output or the end and moves it into *out. Returns 1 when *out
  * holds something new (text, log-probabilities or the end), 0 on timeout. */
@@ -97,5 +108,8 @@ int job_take(job *j, job_output *out, int timeout_ms);
 /* After job_take() reported done: 0 and the result, or the negative status and a message. */
 int job_status(const job *j, bitnet_generate_result *result, const char **message);
 int job_n_prompt(const job *j);
+/* Seconds from the job's creation to its first token; < 0 when it produced none. Read after
+ * job_take() reported the end. */
+double job_ttft(const job *j);
 
 #endif

@@ -1,7 +1,9 @@
 /* http: the libmicrohttpd glue. One thread per connection (handlers may block their own
- * connection while a job runs); a route table; the API key (every path but /health); the body
- * limit (413 before the body is read when Content-Length says so); JSON replies with CORS
- * headers; OpenAI error objects for every failure. */
+ * connection while a job runs); a route table; the API keys (every path but /health and the
+ * chat page; compared in constant time); CORS only when --cors asks for it; the body limit
+ * (413 before the body is read when Content-Length says so); the slow-client watchdog
+ * (watchdog.c); JSON replies and OpenAI error objects for every failure; and, when a request
+ * ends, its log line (accesslog.c) and its count in the metrics by endpoint and status. */
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <poll.h>
@@ -17,10 +19,17 @@
 
 /* 413 (libmicrohttpd renamed its constant between versions). */
 #define HTTP_CONTENT_TOO_LARGE 413
+/* What the log and the metrics say of a request whose client left before a reply (nginx's 499). */
+#define HTTP_CLIENT_CLOSED 499
 
 struct http_server {
     struct MHD_Daemon *daemon;
+    server *srv;
+    watchdog *watchdog;
 };
+
+/* Allow-Origin of every reply; NULL: CORS is off. Set once before the daemon starts. */
+static const char *cors_origin;
 
 typedef struct route {
     const char *path;
@@ -30,6 +39,8 @@ typedef struct route {
 } route;
 
 static const route routes[] = {
+    {"/", "GET", handle_page, true},
+    {"/metrics", "GET", handle_metrics, false},
     {"/health", "GET", handle_health, true},
     {"/v1/health", "GET", handle_health, true},
     {"/v1/models", "GET", handle_models, false},
@@ -43,6 +54,14 @@ static const route routes[] = {
     {"/slots", "GET", handle_slots, false},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
+/* The metrics label of each route (its path), then "other" for everything else. */
+static const char *endpoint_labels[N_ROUTES + 1];
+
+/* One connection: its watchdog entry and the log fields of its current request. */
+typedef struct conn {
+    watched *watch;
+    http_stats stats;
+} conn;
 
 /* One request being received: its route and its body so far. */
 typedef struct request {
@@ -50,29 +69,53 @@ typedef struct request {
     char *body;
     size_t len, cap;
     bool too_large, answered;
+    char method[16], path[256];
+    double started;
 } request;
 
 /* ===================================================================== replies */
 
-void http_add_common_headers(struct MHD_Response *r) {
-    MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+static conn *connection_conn(struct MHD_Connection *c) {
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
+http_stats *http_request_stats(struct MHD_Connection *c) {
+    conn *k = connection_conn(c);
+    return k ? &k->stats : NULL;
+}
+
+static void add_cors_headers(struct MHD_Response *r) {
+    if (!cors_origin) return;
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", cors_origin);
+    if (strcmp(cors_origin, "*")) MHD_add_response_header(r, "Vary", "Origin");
+}
+
+enum MHD_Result http_queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r) {
+    http_stats *st = http_request_stats(c);
+    if (st) st->status = status;
+    add_cors_headers(r);
+    return MHD_queue_response(c, status, r);
+}
+
+enum MHD_Result http_send_body(struct MHD_Connection *c, unsigned status, const char *content_type, const void *data,
+                               size_t len, enum MHD_ResponseMemoryMode mode) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)data, mode);
+    if (!r) {
+        if (mode == MHD_RESPMEM_MUST_FREE) free((void *)data);
+        return MHD_NO; /* out of memory: drop the connection */
+    }
+    MHD_add_response_header(r, "Content-Type", content_type);
+    enum MHD_Result ret = http_queue(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
 }
 
 enum MHD_Result http_send_json(struct MHD_Connection *c, unsigned status, json_t *body) {
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!text) return MHD_NO; /* out of memory: drop the connection */
-    size_t len = strlen(text);
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(text);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, "Content-Type", "application/json; charset=utf-8");
-    http_add_common_headers(r);
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
+    return http_send_body(c, status, "application/json; charset=utf-8", text, strlen(text), MHD_RESPMEM_MUST_FREE);
 }
 
 enum MHD_Result http_send_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...) {
@@ -84,13 +127,14 @@ enum MHD_Result http_send_error(struct MHD_Connection *c, unsigned status, const
     return http_send_json(c, status, api_error_json((int)status, message));
 }
 
+/* The answer to a CORS preflight (only with --cors). */
 static enum MHD_Result send_preflight(struct MHD_Connection *c) {
     struct MHD_Response *r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
     if (!r) return MHD_NO;
-    http_add_common_headers(r);
     MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
     MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type");
-    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_NO_CONTENT, r);
+    MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+    enum MHD_Result ret = http_queue(c, MHD_HTTP_NO_CONTENT, r);
     MHD_destroy_response(r);
     return ret;
 }
@@ -119,15 +163,22 @@ static const route *find_route(const char *url, const char *method, unsigned *st
     return NULL;
 }
 
-/* Constant-time comparison of the Authorization header with "Bearer KEY". */
-static bool key_matches(const char *header, const char *key) {
+/* Comparison of the token of an Authorization header with one key: its time depends on the
+ * token's length only, never on where the bytes differ. */
+static bool key_matches(const char *token, const char *key) {
+    size_t n = strlen(token), m = strlen(key);
+    unsigned diff = n != m;
+    for (size_t i = 0; i < n; i++) diff |= (unsigned char)token[i] ^ (unsigned char)key[i % (m ? m : 1)];
+    return diff == 0;
+}
+
+/* "Bearer KEY" with KEY one of the keys; every key is compared (no early exit). */
+static bool authorized(const server *srv, const char *header) {
     static const char prefix[] = "Bearer ";
     if (!header || strncmp(header, prefix, sizeof prefix - 1)) return false;
-    header += sizeof prefix - 1;
-    size_t n = strlen(header), m = strlen(key);
-    unsigned diff = n != m;
-    for (size_t i = 0; i < n; i++) diff |= (unsigned char)header[i] ^ (unsigned char)key[i % (m ? m : 1)];
-    return diff == 0;
+    bool ok = false;
+    for (int i = 0; i < srv->opt.n_api_keys; i++) ok |= key_matches(header + sizeof prefix - 1, srv->opt.api_keys[i]);
+    return ok;
 }
 
 /* Checks done before the body is read; returns 0 or queues an error reply and returns 1. */
@@ -135,12 +186,12 @@ static int refuse_early(server *srv, struct MHD_Connection *c, const char *url, 
                         enum MHD_Result *ret) {
     unsigned status;
     const char *len_header = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (!strcmp(method, "OPTIONS")) *ret = send_preflight(c);
+    if (cors_origin && !strcmp(method, "OPTIONS")) *ret = send_preflight(c);
     else if (!(rq->route = find_route(url, method, &status)))
         *ret = status == MHD_HTTP_NOT_FOUND ? http_send_error(c, status, "no such endpoint: %s %s", method, url)
                                             : http_send_error(c, status, "%s is not allowed on %s", method, url);
-    else if (srv->opt.api_key && !rq->route->open &&
-             !key_matches(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION), srv->opt.api_key))
+    else if (srv->opt.n_api_keys && !rq->route->open &&
+             !authorized(srv, MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)))
         *ret = http_send_error(c, MHD_HTTP_UNAUTHORIZED, "invalid or missing API key (Authorization: Bearer KEY)");
     else if (len_header && strtoull(len_header, NULL, 10) > srv->opt.max_body)
         *ret = http_send_error(c, HTTP_CONTENT_TOO_LARGE, "the body has %s bytes; at most %zu are accepted (--max-body)",
@@ -173,17 +224,44 @@ static void append_body(server *srv, request *rq, const char *data, size_t n) {
     rq->body[rq->len] = '\0';
 }
 
+/* A copy of what the log line shows (control bytes of a decoded path become '?'). */
+static void copy_printable(char *dst, size_t cap, const char *src) {
+    size_t i = 0;
+    for (; src[i] && i + 1 < cap; i++) dst[i] = (unsigned char)src[i] < 0x20 || src[i] == 0x7f ? '?' : src[i];
+    dst[i] = '\0';
+}
+
+/* The first call of a request: its headers are in. */
+static request *begin_request(http_server *h, struct MHD_Connection *c, const char *url, const char *method,
+                              enum MHD_Result *ret) {
+    request *rq = calloc(1, sizeof *rq);
+    if (!rq) return NULL;
+    rq->started = metrics_now();
+    copy_printable(rq->method, sizeof rq->method, method);
+    copy_printable(rq->path, sizeof rq->path, url);
+    conn *k = connection_conn(c);
+    if (k) k->stats = (http_stats){.ttft_ms = -1};
+    if (refuse_early(h->srv, c, url, method, rq, ret)) rq->answered = true;
+    return rq;
+}
+
+/* The request is whole (or refused): the watchdog no longer times it. */
+static void mark_answered(http_server *h, struct MHD_Connection *c, request *rq) {
+    rq->answered = true;
+    conn *k = connection_conn(c);
+    if (k) watchdog_receiving(h->watchdog, k->watch, false);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **ctx) {
-    server *srv = cls;
+    http_server *h = cls;
+    server *srv = h->srv;
     request *rq = *ctx;
     (void)version;
     if (!rq) {
-        if (!(rq = calloc(1, sizeof *rq))) return MHD_NO;
-        *ctx = rq;
-        if (srv->opt.verbose) fprintf(stderr, "bitnet-server: %s %s\n", method, url);
         enum MHD_Result ret = MHD_YES;
-        if (refuse_early(srv, c, url, method, rq, &ret)) rq->answered = true;
+        if (!(rq = *ctx = begin_request(h, c, url, method, &ret))) return MHD_NO;
+        if (rq->answered) mark_answered(h, c, rq);
         return ret;
     }
     if (*upload_size) {
@@ -192,19 +270,43 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (rq->answered) return MHD_YES;
-    rq->answered = true;
+    mark_answered(h, c, rq);
     if (rq->too_large)
         return http_send_error(c, HTTP_CONTENT_TOO_LARGE, "the body is larger than %zu bytes (--max-body)", srv->opt.max_body);
     return rq->route->handler(srv, c, rq->body ? rq->body : "", rq->len);
 }
 
+/* The request has ended (its reply is out, or the connection failed): its log line and count. */
 static void on_completed(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_RequestTerminationCode why) {
-    (void)cls, (void)c, (void)why;
+    http_server *h = cls;
     request *rq = *ctx;
+    (void)why;
     if (!rq) return;
+    conn *k = connection_conn(c);
+    http_stats st = k ? k->stats : (http_stats){.ttft_ms = -1};
+    if (!st.status) st.status = HTTP_CLIENT_CLOSED; /* no reply was queued: the client went away first */
+    metrics_request(&h->srv->metrics, rq->route ? (int)(rq->route - routes) : (int)N_ROUTES, st.status);
+    access_log(h->srv->opt.log_format, rq->method, rq->path, &st, (metrics_now() - rq->started) * 1e3);
+    if (k) watchdog_receiving(h->watchdog, k->watch, true); /* the next request of a kept-alive connection */
     free(rq->body);
     free(rq);
     *ctx = NULL;
+}
+
+/* A connection opens or closes: its watchdog entry. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx, enum MHD_ConnectionNotificationCode what) {
+    http_server *h = cls;
+    conn *k = *socket_ctx;
+    if (what == MHD_CONNECTION_NOTIFY_STARTED) {
+        if (!(k = calloc(1, sizeof *k))) return;
+        k->watch = watchdog_add(h->watchdog, http_connection_fd(c));
+        *socket_ctx = k;
+        return;
+    }
+    if (!k) return;
+    watchdog_remove(h->watchdog, k->watch);
+    free(k);
+    *socket_ctx = NULL;
 }
 
 /* ===================================================================== the daemon */
@@ -224,22 +326,40 @@ static int resolve(const char *host, int port, struct sockaddr_storage *addr, bo
     return 0;
 }
 
+static void init_metrics(server *srv) {
+    for (size_t i = 0; i < N_ROUTES; i++) endpoint_labels[i] = routes[i].path;
+    endpoint_labels[N_ROUTES] = "other";
+    metrics_init(&srv->metrics, endpoint_labels, (int)N_ROUTES + 1);
+}
+
+static void free_http(http_server *h) {
+    watchdog_stop(h->watchdog);
+    free(h);
+}
+
 http_server *http_start(server *srv, int *port) {
     struct sockaddr_storage addr;
     bool ipv6;
     if (resolve(srv->opt.host, srv->opt.port, &addr, &ipv6)) return NULL;
     http_server *h = calloc(1, sizeof *h);
-    if (!h) return NULL;
+    if (!h || !(h->watchdog = watchdog_start(srv->opt.timeout_idle))) {
+        free(h);
+        return NULL;
+    }
+    h->srv = srv;
+    cors_origin = srv->opt.cors_origin;
+    init_metrics(srv);
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
-    h->daemon = MHD_start_daemon(flags, (uint16_t)srv->opt.port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
-                                 (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
+    h->daemon = MHD_start_daemon(flags, (uint16_t)srv->opt.port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
+                                 (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_CONNECTION_TIMEOUT,
+                                 (unsigned)(srv->opt.timeout_idle + 0.999), MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
                                  MHD_OPTION_END);
     if (!h->daemon) {
         fprintf(stderr, "bitnet-server: cannot listen on %s port %d (in use, or not an address of this machine?)\n",
                 srv->opt.host, srv->opt.port);
-        free(h);
+        free_http(h);
         return NULL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -256,5 +376,5 @@ void http_stop_accepting(http_server *h) {
 void http_stop(http_server *h) {
     if (!h) return;
     MHD_stop_daemon(h->daemon);
-    free(h);
+    free_http(h);
 }

@@ -19,13 +19,18 @@
 #include "server.h"
 
 #define DEFAULT_MAX_BODY (8u << 20)
+#define DEFAULT_TIMEOUT_REQUEST 600
+#define DEFAULT_TIMEOUT_IDLE 60
+#define MAX_API_KEYS 1024
+#define MAX_KEY_LEN 512
 #define SHUTDOWN_GRACE_MS 5000
 
 static void usage(FILE *out) {
     fprintf(out,
             "usage: bitnet serve -m MODEL [options]   (also: bitnet-server -m MODEL [options])\n"
             "An OpenAI-compatible HTTP server with continuous batching: POST /v1/chat/completions,\n"
-            "POST /v1/completions, GET /v1/models, GET /health, POST /tokenize, POST /detokenize, GET /slots.\n"
+            "POST /v1/completions, GET /v1/models, GET /health, POST /tokenize, POST /detokenize, GET /slots,\n"
+            "GET /metrics (Prometheus), and a chat page at GET / (open it in a browser).\n"
             "\n"
             "  -m, --model FILE        GGUF model (required)\n"
             "  --host HOST             address to listen on [127.0.0.1]\n"
@@ -41,10 +46,22 @@ static void usage(FILE *out) {
             "  --chat-format F         auto | bitnet | llama3 | plain: how chat messages become the prompt\n"
             "                          [auto: from the model's tokenizer.chat_template, as `bitnet chat` does]\n"
             "  --alias NAME            model name in replies and /v1/models [the file's base name]\n"
-            "  --api-key KEY           require 'Authorization: Bearer KEY' (all but /health)\n"
+            "  --api-key KEY           require 'Authorization: Bearer KEY' (all but /health and the page /)\n"
+            "  --api-key-file FILE     keys, one per line (blank lines and lines starting with # skipped); with\n"
+            "                          --api-key too, any of them is accepted\n"
+            "  --cors ORIGIN           answer CORS preflights and send Access-Control-Allow-Origin: ORIGIN\n"
+            "                          ('*' for any) [off: no CORS headers]\n"
             "  --queue N               requests that may wait for a free slot; more get 503 [64]\n"
             "  --max-body BYTES        largest request body; larger gets 413 [%u]\n"
-            "  --verbose               log each request and each finished generation on stderr\n"
+            "  --max-prompt-tokens N   longest prompt in tokens; longer gets 400 [0: a slot's context]\n"
+            "  --max-tokens-cap N      a larger (or no) max_tokens is lowered to N: the reply ends with\n"
+            "                          finish_reason \"length\" [0: no cap]\n"
+            "  --timeout-request S     a request running longer is stopped: its reply so far with\n"
+            "                          finish_reason \"length\" (503 if it never got a slot) [%d; 0: none]\n"
+            "  --timeout-idle S        a connection silent for S seconds, or not done sending a request\n"
+            "                          within S seconds (slow clients), is closed [%d]\n"
+            "  --log-format F          text | json: one line per request on stderr [text]\n"
+            "  --verbose               also log each finished generation per slot\n"
             "  -h, --help              this text\n"
             "\n"
             "Sampling defaults are OpenAI's: temperature 1, top_p 1, no top_k, no min_p, no penalties\n"
@@ -53,7 +70,7 @@ static void usage(FILE *out) {
             "for max_tokens or a full context). Requests may also set top_k, min_p, repeat_penalty and\n"
             "ignore_eos. temperature 0 is greedy: the same reply alone or beside other requests.\n"
             "SIGINT/SIGTERM stop the server cleanly (exit 0).\n",
-            DEFAULT_MAX_BODY);
+            DEFAULT_MAX_BODY, DEFAULT_TIMEOUT_REQUEST, DEFAULT_TIMEOUT_IDLE);
 }
 
 static int bad_usage(const char *fmt, const char *arg) {
@@ -76,12 +93,89 @@ static bool is_opt(const char *arg, const char *name, const char *alias) {
     return !strcmp(arg, name) || (alias && !strcmp(arg, alias));
 }
 
+/* An API key (copied); returns 0, or 2 after printing why not. */
+static int add_key(server_options *o, const char *key, size_t len) {
+    if (len == 0 || len > MAX_KEY_LEN) return bad_usage("an API key must have 1 to 512 characters%s", "");
+    if (o->n_api_keys == MAX_API_KEYS) return bad_usage("more than %s API keys", "1024");
+    char **keys = realloc(o->api_keys, sizeof *keys * (size_t)(o->n_api_keys + 1));
+    char *copy = keys ? strndup(key, len) : NULL;
+    if (keys) o->api_keys = keys;
+    if (!copy) return bad_usage("%s", "out of memory");
+    o->api_keys[o->n_api_keys++] = copy;
+    return 0;
+}
+
+/* The keys of a file, one per line (surrounding blanks and a CR dropped; blank lines and lines
+ * starting with # skipped). Returns 0, or 2 after printing why not. */
+static int read_key_file(server_options *o, const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return bad_usage("cannot read --api-key-file %s", path);
+    char line[MAX_KEY_LEN + 8];
+    int rc = 0, before = o->n_api_keys;
+    while (!rc && fgets(line, sizeof line, f)) {
+        char *k = line, *end = line + strlen(line);
+        if (end == line + sizeof line - 1 && end[-1] != '\n') {
+            rc = bad_usage("--api-key-file %s has a line longer than an API key may be (512 characters)", path);
+            break;
+        }
+        while (*k == ' ' || *k == '\t') k++;
+        while (end > k && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t')) end--;
+        if (end > k && *k != '#') rc = add_key(o, k, (size_t)(end - k));
+    }
+    fclose(f);
+    if (!rc && o->n_api_keys == before) return bad_usage("--api-key-file %s holds no key", path);
+    return rc;
+}
+
+/* The numeric limits and timeouts (integers; seconds for the timeouts). Returns 0, or 2 after
+ * printing a usage error. */
+static int parse_limit(server_options *o, const char *arg, const char *v) {
+    const struct {
+        const char *name;
+        long long min, max;
+        int *count;            /* or */
+        double *seconds;
+    } limits[] = {
+        {"--max-prompt-tokens", 0, 1 << 30, &o->max_prompt_tokens, NULL},
+        {"--max-tokens-cap", 0, 1 << 30, &o->max_tokens_cap, NULL},
+        {"--timeout-request", 0, 1 << 24, NULL, &o->timeout_request},
+        {"--timeout-idle", 1, 1 << 24, NULL, &o->timeout_idle},
+    };
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        long long n;
+        if (strcmp(arg, limits[i].name)) continue;
+        if (!parse_ll(v, limits[i].min, limits[i].max, &n)) {
+            char why[160];
+            snprintf(why, sizeof why, "%s needs an integer in %lld..%lld (got '%.40s')", arg, limits[i].min, limits[i].max, v);
+            return bad_usage("%s", why);
+        }
+        if (limits[i].count) *limits[i].count = (int)n;
+        else *limits[i].seconds = (double)n;
+        return 0;
+    }
+    return bad_usage("unknown option '%s'", arg);
+}
+
+/* The operator's options: keys, CORS, logs, limits and timeouts. Returns 0, or 2 after
+ * printing a usage error. */
+static int parse_operator_option(server_options *o, const char *arg, const char *v) {
+    if (is_opt(arg, "--api-key", NULL)) return add_key(o, v, strlen(v));
+    else if (is_opt(arg, "--api-key-file", NULL)) return read_key_file(o, v);
+    else if (is_opt(arg, "--cors", NULL)) o->cors_origin = v;
+    else if (is_opt(arg, "--log-format", NULL)) {
+        if (strcmp(v, "text") && strcmp(v, "json")) return bad_usage("--log-format must be text or json (got '%s')", v);
+        o->log_format = strcmp(v, "json") ? LOG_TEXT : LOG_JSON;
+    } else {
+        return parse_limit(o, arg, v);
+    }
+    return 0;
+}
+
 /* One option with a value; returns 0, or 2 after printing a usage error. */
 static int parse_valued(server_options *o, const char *arg, const char *v) {
     long long n;
     if (is_opt(arg, "--model", "-m")) o->model_path = v;
     else if (is_opt(arg, "--host", NULL)) o->host = v;
-    else if (is_opt(arg, "--api-key", NULL)) o->api_key = v;
     else if (is_opt(arg, "--alias", NULL)) o->alias = v;
     else if (is_opt(arg, "--chat-format", NULL)) {
         bn_chat_format f;
@@ -114,7 +208,7 @@ static int parse_valued(server_options *o, const char *arg, const char *v) {
         if (!parse_ll(v, 1024, 1LL << 32, &n)) return bad_usage("--max-body needs a byte count in 1024..4294967296 (got '%s')", v);
         o->max_body = (size_t)n;
     } else {
-        return bad_usage("unknown option '%s'", arg);
+        return parse_operator_option(o, arg, v);
     }
     return 0;
 }
@@ -122,7 +216,8 @@ static int parse_valued(server_options *o, const char *arg, const char *v) {
 /* Returns 0, -1 after printing the help, or 2 on a usage error. */
 static int parse_args(int argc, char **argv, server_options *o) {
     *o = (server_options){.host = "127.0.0.1", .port = 8080, .n_parallel = 4, .max_queue = 64,
-                          .max_body = DEFAULT_MAX_BODY, .chat_format = "auto"};
+                          .max_body = DEFAULT_MAX_BODY, .chat_format = "auto",
+                          .timeout_request = DEFAULT_TIMEOUT_REQUEST, .timeout_idle = DEFAULT_TIMEOUT_IDLE};
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (is_opt(arg, "--help", "-h")) {
@@ -187,7 +282,8 @@ static int start_engine(server *srv) {
                         .n_batch = srv->opt.n_batch,
                         .act_quant = srv->opt.act_quant,
                         .max_queue = srv->opt.max_queue,
-                        .verbose = srv->opt.verbose};
+                        .verbose = srv->opt.verbose,
+                        .metrics = &srv->metrics};
     if (engine_start(srv->model, &ep, &srv->engine)) {
         fprintf(stderr, "bitnet-server: cannot start the engine: %s\n", bitnet_get_last_error());
         return -1;

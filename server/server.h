@@ -1,10 +1,16 @@
 /* server: what the modules of bitnet-server share.
  *
  *   main.c         options, startup (listen first, then load the model), signals, shutdown
- *   http.c         libmicrohttpd glue: routing, API key, body limit, JSON replies, errors
- *   endpoints.c    /health, /v1/models, /slots, /tokenize, /detokenize
+ *   http.c         libmicrohttpd glue: routing, API keys, CORS, body limit, replies, errors,
+ *                  one log line and one metrics count per request
+ *   watchdog.c     drops clients too slow to send a request (--timeout-idle)
+ *   accesslog.c    the per-request log line (--log-format text|json)
+ *   metrics.c      counters and histograms, the Prometheus text format (metrics.h)
+ *   endpoints.c    /, /health, /metrics, /v1/models, /slots, /tokenize, /detokenize
+ *   chat_page.html the chat page served at / (embedded by the Makefile as build/gen/chat_page.c)
  *   completions.c  /v1/chat/completions and /v1/completions: prompt, job, reply or SSE stream
  *   openai.c       the OpenAI wire format (request parsing, replies, chunks, error objects)
+ *   request.c      a request body -> parsed request + prompt ids (pure; fuzzed by tests/fuzz)
  *   engine.c       the engine thread that drives the bitnet_batch
  *
  * Threads: libmicrohttpd runs one thread per connection; each handler blocks its own
@@ -23,6 +29,9 @@
 #include "bitnet.h"
 #include "chat.h"
 #include "engine.h"
+#include "metrics.h"
+
+typedef enum log_format { LOG_TEXT, LOG_JSON } log_format;
 
 typedef struct server_options {
     const char *model_path;
@@ -31,11 +40,18 @@ typedef struct server_options {
     int n_parallel;
     long long ctx_total;       /* split evenly over the slots; 0: the library's default per slot */
     int n_threads, n_batch;
-    const char *api_key;       /* NULL: no key needed */
+    char **api_keys;           /* [n_api_keys] (--api-key, --api-key-file); none: no key needed */
+    int n_api_keys;
+    const char *cors_origin;   /* NULL: no CORS headers, no preflight answers */
     bitnet_act_quant act_quant;
     bool lm_head_q8;
     int max_queue;
     size_t max_body;
+    int max_prompt_tokens;     /* 0: a slot's context is the limit */
+    int max_tokens_cap;        /* 0: none */
+    double timeout_request;    /* seconds; 0: none */
+    double timeout_idle;       /* seconds */
+    log_format log_format;
     const char *alias;         /* model name reported; NULL: the file's base name */
     const char *chat_format;   /* "auto" or a format name */
     bool verbose;
@@ -54,7 +70,17 @@ typedef struct server {
     int64_t n_vocab;
     atomic_uint_fast64_t serial;   /* request counter: ids and default seeds */
     atomic_int n_generating;       /* generation requests being answered */
+    metrics metrics;
 } server;
+
+/* What the log line of a request says beyond its method and path (set by the handlers). */
+typedef struct http_stats {
+    unsigned status;           /* of the reply queued; 0 when none was */
+    bool generation;           /* a completion that ran: the fields below are set */
+    int n_prompt, n_cached, n_generated;
+    double ttft_ms;            /* < 0: no token */
+    const char *finish;        /* finish_reason; NULL when the job failed */
+} http_stats;
 
 /* ---- http.c */
 typedef struct http_server http_server;
@@ -66,16 +92,37 @@ void http_stop(http_server *h);
 
 /* Replies (they take over `body`); the return value is the access handler's. */
 enum MHD_Result http_send_json(struct MHD_Connection *c, unsigned status, json_t *body);
+/* A reply of len bytes of data (mode: whether libmicrohttpd copies, frees or keeps them). */
+enum MHD_Result http_send_body(struct MHD_Connection *c, unsigned status, const char *content_type, const void *data,
+                               size_t len, enum MHD_ResponseMemoryMode mode);
+/* Queues a response with the common headers and notes its status for the log line. */
+enum MHD_Result http_queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r);
 enum MHD_Result http_send_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Adds the headers every reply carries (CORS). */
-void http_add_common_headers(struct MHD_Response *r);
+/* The log fields of the connection's current request; NULL when unknown. */
+http_stats *http_request_stats(struct MHD_Connection *c);
 /* 1 when the client of the connection has closed its side (it no longer waits for a reply). */
 int http_client_gone(int fd);
 int http_connection_fd(struct MHD_Connection *c);
 
+/* ---- watchdog.c */
+typedef struct watchdog watchdog;
+typedef struct watched watched;
+watchdog *watchdog_start(double seconds); /* NULL when out of memory */
+void watchdog_stop(watchdog *w);
+/* A new connection, waiting for its request from now on. NULL when out of memory. */
+watched *watchdog_add(watchdog *w, int fd);
+/* receiving: the connection waits for a request (the clock starts now); false: it is answered. */
+void watchdog_receiving(watchdog *w, watched *c, bool receiving);
+void watchdog_remove(watchdog *w, watched *c);
+
+/* ---- accesslog.c: one line on stderr */
+void access_log(log_format format, const char *method, const char *path, const http_stats *st, double duration_ms);
+
 /* ---- endpoints.c and completions.c: handlers, called once the whole body is in */
 typedef enum MHD_Result (*http_handler)(server *srv, struct MHD_Connection *c, const char *body, size_t len);
+enum MHD_Result handle_page(server *srv, struct MHD_Connection *c, const char *body, size_t len);
+enum MHD_Result handle_metrics(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_health(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_models(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_slots(server *srv, struct MHD_Connection *c, const char *body, size_t len);
@@ -83,8 +130,5 @@ enum MHD_Result handle_tokenize(server *srv, struct MHD_Connection *c, const cha
 enum MHD_Result handle_detokenize(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_chat_completions(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_completions(server *srv, struct MHD_Connection *c, const char *body, size_t len);
-
-/* Tokenizes text into *out (malloc'd); returns the count or a negative status. */
-int server_tokenize(const server *srv, const char *text, size_t len, bool add_special, bool parse_special, int32_t **out);
 
 #endif

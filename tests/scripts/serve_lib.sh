@@ -72,5 +72,33 @@ req() {
     curl "${args[@]}" "$URL$path"
 }
 
+# all_idle: waits (up to 10 s) until no slot of the server at $URL is processing.
+all_idle() {
+    for _ in $(seq 1 100); do
+        req GET /slots >/dev/null
+        [ "$(json_get 'any(s["is_processing"] for s in j)' <"$TMP/resp")" = False ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# node_prerequisites: 0 when node is there (else reported).
+node_prerequisites() {
+    command -v node >/dev/null && return 0
+    skip_or_fail node "node is not installed (apt-get install nodejs)"
+    return 1
+}
+
+# sanitizer_reports NAME LOG...: a case that fails when a log holds a sanitizer report.
+sanitizer_reports() {
+    local name=$1; shift
+    if grep -q -E 'ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$@"; then
+        not_ok "$name" "a sanitizer report:"
+        grep -h -A12 -E 'ERROR: |WARNING: ThreadSanitizer|runtime error:' "$@" | head -40 | sed 's/^/    /'
+    else
+        ok "$name"
+    fi
+}
+
 # json_get EXPR < JSON: a Python expression over `j` (the parsed JSON), printed.
 json_get() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }

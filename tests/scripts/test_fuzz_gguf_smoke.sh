@@ -24,18 +24,4 @@ if ! "$ROOT/scripts/fuzz_gguf.sh" --check; then
     exit 0
 fi
 
-log="$TMP/fuzz.log"
-if ! "$ROOT/scripts/fuzz_gguf.sh" --build >"$log" 2>&1; then
-    not_ok build "scripts/fuzz_gguf.sh --build failed:"
-    tail -20 "$log" | sed 's/^/    /'
-    exit 1
-fi
-ok build
-
-if "$ROOT/scripts/fuzz_gguf.sh" 20 >"$log" 2>&1 && grep -q '^Done [0-9]* runs' "$log"; then
-    ok "fuzz_20s ($(grep -m1 -o '^Done [0-9]* runs' "$log"), no crash)"
-else
-    not_ok fuzz_20s "the fuzzer failed (crashing inputs are in build-fuzz/artifacts/):"
-    grep -E 'contract broken|ERROR|SUMMARY|Test unit written' "$log" | head -10 | sed 's/^/    /'
-    exit 1
-fi
+fuzz_smoke fuzz_gguf.sh 20 || exit 1

@@ -1,0 +1,124 @@
+/* metrics: counters, histograms and their Prometheus text rendering (see metrics.h). */
+#include "metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+/* Time to first token: from the request's arrival (queue wait included) to its first token. */
+static const double ttft_bounds[] = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+/* Inter-token latency: between two tokens of one request (one batch step). */
+static const double itl_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5};
+
+#define COUNT(a) ((int)(sizeof a / sizeof a[0]))
+
+double metrics_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void metrics_init(metrics *m, const char *const *endpoints, int n) {
+    m->endpoints = endpoints;
+    m->n_endpoints = n > METRICS_MAX_ENDPOINTS ? METRICS_MAX_ENDPOINTS : n;
+    m->ttft.bounds = ttft_bounds;
+    m->ttft.n_bounds = COUNT(ttft_bounds);
+    m->itl.bounds = itl_bounds;
+    m->itl.n_bounds = COUNT(itl_bounds);
+}
+
+static void add(atomic_uint_fast64_t *v, uint64_t n) { atomic_fetch_add_explicit(v, n, memory_order_relaxed); }
+static uint64_t get(atomic_uint_fast64_t *v) { return atomic_load_explicit(v, memory_order_relaxed); }
+
+void metrics_request(metrics *m, int endpoint, unsigned status) {
+    if (m->n_endpoints < 1) return;
+    if (endpoint < 0 || endpoint >= m->n_endpoints) endpoint = m->n_endpoints - 1;
+    if (status < METRICS_MIN_STATUS || status >= METRICS_MIN_STATUS + METRICS_N_STATUS) status = 500;
+    add(&m->requests[endpoint][status - METRICS_MIN_STATUS], 1);
+}
+
+void metrics_tokens(metrics *m, int n_prompt, int n_cached, int n_generated) {
+    add(&m->prompt_tokens, n_prompt > 0 ? (uint64_t)n_prompt : 0);
+    add(&m->cached_tokens, n_cached > 0 ? (uint64_t)n_cached : 0);
+    add(&m->generated_tokens, n_generated > 0 ? (uint64_t)n_generated : 0);
+}
+
+void metrics_observe(metrics_histogram *h, double seconds) {
+    if (!(seconds >= 0)) seconds = 0;
+    int b = 0;
+    while (b < h->n_bounds && seconds > h->bounds[b]) b++;
+    add(&h->bucket[b], 1);
+    add(&h->sum_us, (uint64_t)(seconds * 1e6 + 0.5));
+}
+
+/* ===================================================================== rendering */
+
+static void header(FILE *f, const char *name, const char *type, const char *help) {
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void counter(FILE *f, const char *name, const char *help, uint64_t v) {
+    header(f, name, "counter", help);
+    fprintf(f, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void gauge(FILE *f, const char *name, const char *help, double v) {
+    header(f, name, "gauge", help);
+    fprintf(f, "%s %.17g\n", name, v);
+}
+
+/* _bucket lines are cumulative; _count is the +Inf bucket, so the two always agree. */
+static void histogram(FILE *f, const char *name, const char *help, metrics_histogram *h) {
+    header(f, name, "histogram", help);
+    uint64_t total = 0;
+    for (int b = 0; b <= h->n_bounds; b++) {
+        total += get(&h->bucket[b]);
+        if (b < h->n_bounds) fprintf(f, "%s_bucket{le=\"%g\"} %llu\n", name, h->bounds[b], (unsigned long long)total);
+        else fprintf(f, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)total);
+    }
+    fprintf(f, "%s_sum %.6f\n%s_count %llu\n", name, (double)get(&h->sum_us) / 1e6, name, (unsigned long long)total);
+}
+
+static void requests(FILE *f, metrics *m) {
+    header(f, "bitnet_requests_total", "counter", "HTTP requests answered, by endpoint and status.");
+    for (int e = 0; e < m->n_endpoints; e++)
+        for (int s = 0; s < METRICS_N_STATUS; s++) {
+            uint64_t n = get(&m->requests[e][s]);
+            if (n)
+                fprintf(f, "bitnet_requests_total{endpoint=\"%s\",status=\"%d\"} %llu\n", m->endpoints[e],
+                        s + METRICS_MIN_STATUS, (unsigned long long)n);
+        }
+}
+
+static void gauges(FILE *f, const metrics_gauges *g) {
+    gauge(f, "bitnet_requests_active", "Requests being generated now (each holds a slot).", g->requests_active);
+    gauge(f, "bitnet_requests_queued", "Requests waiting for a free slot.", g->requests_queued);
+    gauge(f, "bitnet_slots", "Slots (requests generated at once, --parallel).", g->slots);
+    gauge(f, "bitnet_kv_cache_positions_used", "KV cache positions holding tokens, over all slots.",
+          (double)g->kv_positions_used);
+    gauge(f, "bitnet_kv_cache_positions_total", "KV cache positions, over all slots.", (double)g->kv_positions_total);
+    gauge(f, "bitnet_kv_cache_usage_ratio", "KV cache positions used over total (0..1).",
+          g->kv_positions_total > 0 ? (double)g->kv_positions_used / (double)g->kv_positions_total : 0.0);
+    gauge(f, "bitnet_kv_cache_bytes", "Memory of the KV cache, all slots.", (double)g->kv_cache_bytes);
+}
+
+char *metrics_render(metrics *m, const metrics_gauges *g, size_t *len) {
+    char *text = NULL;
+    FILE *f = open_memstream(&text, len);
+    if (!f) return NULL;
+    requests(f, m);
+    counter(f, "bitnet_prompt_tokens_total", "Prompt tokens of finished requests (cached ones included).",
+            get(&m->prompt_tokens));
+    counter(f, "bitnet_prompt_tokens_cached_total", "Prompt tokens a slot already held (not evaluated again).",
+            get(&m->cached_tokens));
+    counter(f, "bitnet_generated_tokens_total", "Tokens generated.", get(&m->generated_tokens));
+    histogram(f, "bitnet_time_to_first_token_seconds", "From a request's arrival (queue included) to its first token.",
+              &m->ttft);
+    histogram(f, "bitnet_inter_token_latency_seconds", "Between two consecutive tokens of one request.", &m->itl);
+    gauges(f, g);
+    if (fclose(f)) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}

@@ -1,0 +1,57 @@
+/* metrics: the server's counters and histograms, rendered in the Prometheus text exposition
+ * format (GET /metrics).
+ *
+ * Every value is an atomic: the HTTP threads count requests by endpoint and status, the engine
+ * thread counts tokens and observes time-to-first-token and inter-token latency, and the
+ * /metrics handler reads them all without a lock (a scrape may see one request's counters
+ * half-updated, never torn values). Gauges (active and queued requests, KV cache use) are not
+ * stored here: the handler reads them from the engine and passes them to metrics_render(). */
+#ifndef BITNET_SERVER_METRICS_H
+#define BITNET_SERVER_METRICS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define METRICS_MAX_ENDPOINTS 32
+#define METRICS_MIN_STATUS 100
+#define METRICS_N_STATUS 500          /* statuses 100..599 */
+#define METRICS_MAX_BUCKETS 16
+
+/* Seconds in buckets; bucket[n_bounds] counts what is above the last bound. The sum is kept
+ * in microseconds. */
+typedef struct metrics_histogram {
+    const double *bounds;
+    int n_bounds;
+    atomic_uint_fast64_t bucket[METRICS_MAX_BUCKETS + 1];
+    atomic_uint_fast64_t sum_us;
+} metrics_histogram;
+
+typedef struct metrics {
+    const char *const *endpoints;     /* label of each endpoint index; the last one: anything else */
+    int n_endpoints;
+    atomic_uint_fast64_t requests[METRICS_MAX_ENDPOINTS][METRICS_N_STATUS];
+    atomic_uint_fast64_t prompt_tokens, cached_tokens, generated_tokens;
+    metrics_histogram ttft, itl;
+} metrics;
+
+/* What the engine says at the time of a scrape. */
+typedef struct metrics_gauges {
+    int requests_active, requests_queued, slots;
+    int64_t kv_positions_used, kv_positions_total;
+    uint64_t kv_cache_bytes;
+} metrics_gauges;
+
+/* Monotonic seconds (CLOCK_MONOTONIC), for every timing the server measures. */
+double metrics_now(void);
+
+/* endpoints: n labels (at most METRICS_MAX_ENDPOINTS), kept by pointer. */
+void metrics_init(metrics *m, const char *const *endpoints, int n);
+/* One answered request; an endpoint index out of range counts as the last label. */
+void metrics_request(metrics *m, int endpoint, unsigned status);
+void metrics_tokens(metrics *m, int n_prompt, int n_cached, int n_generated);
+void metrics_observe(metrics_histogram *h, double seconds);
+/* The whole exposition, malloc'd (NULL when out of memory); *len its length. */
+char *metrics_render(metrics *m, const metrics_gauges *g, size_t *len);
+
+#endif

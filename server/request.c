@@ -1,0 +1,85 @@
+/* request: a request body becomes a parsed request and its prompt ids (see request.h). */
+#include "request.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int request_tokenize(const bitnet_model *model, const char *text, size_t len, bool add_special, bool parse_special,
+                     int32_t **out) {
+    *out = NULL;
+    int n = bitnet_model_tokenize(model, text, len, add_special, parse_special, NULL, 0);
+    if (n < 0) return n;
+    if (!(*out = malloc(sizeof(int32_t) * (size_t)(n ? n : 1)))) return BITNET_ERR_OUT_OF_MEMORY;
+    if (n && bitnet_model_tokenize(model, text, len, add_special, parse_special, *out, n) != n) {
+        free(*out);
+        *out = NULL;
+        return BITNET_ERR_INTERNAL;
+    }
+    return n;
+}
+
+/* Tokenizes a rendered prompt (BOS and special tokens); the count or -1 with *err. */
+static int tokenize_prompt(const request_model *m, const char *text, int32_t **ids, api_error *err) {
+    int n = request_tokenize(m->model, text, strlen(text), true, true, ids);
+    if (n == BITNET_ERR_OUT_OF_MEMORY) return api_errorf(err, 500, "out of memory");
+    if (n < 0) return api_errorf(err, 500, "tokenization failed: %s", bitnet_get_last_error());
+    return n;
+}
+
+static int chat_prompt(const request_model *m, const api_request *rq, int32_t **ids, api_error *err) {
+    char *text = bn_chat_render(m->chat_format, rq->messages, rq->n_messages, true);
+    if (!text) return api_errorf(err, 400, "cannot render the conversation: %s", bitnet_get_last_error());
+    int n = tokenize_prompt(m, text, ids, err);
+    free(text);
+    return n;
+}
+
+static int completion_prompt(const request_model *m, api_request *rq, int32_t **ids, api_error *err) {
+    if (!rq->prompt_ids) return tokenize_prompt(m, rq->prompt_text, ids, err);
+    for (int i = 0; i < rq->n_prompt_ids; i++)
+        if (rq->prompt_ids[i] >= m->n_vocab)
+            return api_errorf(err, 400, "'prompt[%d]' = %d is not a token id of this model (0..%lld)", i, rq->prompt_ids[i],
+                              (long long)m->n_vocab - 1);
+    *ids = rq->prompt_ids;
+    rq->prompt_ids = NULL;
+    return rq->n_prompt_ids;
+}
+
+/* The prompt ids of a parsed request, checked against the limit and the slot context. The count or -1. */
+static int request_prompt(const request_model *m, api_request *rq, int32_t **ids, api_error *err) {
+    int n = rq->kind == API_CHAT ? chat_prompt(m, rq, ids, err) : completion_prompt(m, rq, ids, err);
+    if (n < 0) return -1;
+    int cap = m->max_prompt_tokens;
+    if (n == 0) return api_errorf(err, 400, "the prompt has no tokens");
+    if (cap && n > cap)
+        return api_errorf(err, 400, "the prompt has %d tokens, %d more than the server's limit of %d (--max-prompt-tokens)", n,
+                          n - cap, cap);
+    if (n >= m->slot_ctx)
+        return api_errorf(err, 400,
+                          "the prompt has %d tokens, %lld more than a slot's context of %lld tokens allows (at most %lld "
+                          "prompt tokens, leaving room for one generated token)",
+                          n, (long long)(n - m->slot_ctx + 1), (long long)m->slot_ctx, (long long)m->slot_ctx - 1);
+    return n;
+}
+
+int request_build(const request_model *m, api_kind kind, const char *body, size_t len, uint64_t default_seed,
+                  gen_request *out, api_error *err) {
+    memset(out, 0, sizeof *out);
+    if (api_parse_request(kind, body, len, default_seed, &out->api, err)) return -1;
+    int n = request_prompt(m, &out->api, &out->ids, err);
+    if (n < 0) {
+        gen_request_free(out);
+        return -1;
+    }
+    out->n_ids = n;
+    int cap = m->max_tokens_cap;
+    if (cap && (out->api.gen.max_tokens <= 0 || out->api.gen.max_tokens > cap)) out->api.gen.max_tokens = cap;
+    return 0;
+}
+
+void gen_request_free(gen_request *r) {
+    api_request_free(&r->api);
+    free(r->ids);
+    r->ids = NULL;
+    r->n_ids = 0;
+}

@@ -1,0 +1,48 @@
+/* request: the pure part of a generation request. The body of POST /v1/chat/completions or
+ * /v1/completions becomes the parsed request (openai.c) plus its prompt ids: a chat rendered in
+ * the model's chat format, text tokenized with BOS and special tokens, or token ids checked
+ * against the vocabulary, and the count checked against a slot's context and the server's
+ * limits (max_tokens lowered to the server's cap). Or an error: the
+ * HTTP status (400 for anything the client sent, 500 only when out of memory or the tokenizer
+ * fails) and the message of the error object.
+ *
+ * No HTTP, no engine, no threads: completions.c calls it for every request, and the libFuzzer
+ * target tests/fuzz/fuzz_serve_request.c calls it with a real small model. */
+#ifndef BITNET_SERVER_REQUEST_H
+#define BITNET_SERVER_REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bitnet.h"
+#include "chat.h"
+#include "openai.h"
+
+/* What turning a body into a request needs to know about the model being served. */
+typedef struct request_model {
+    const bitnet_model *model;     /* tokenizer (read-only, shared by threads) */
+    bn_chat_format chat_format;
+    int64_t n_vocab;
+    int64_t slot_ctx;              /* positions per slot: a prompt must leave one for the reply */
+    int max_prompt_tokens;         /* --max-prompt-tokens; 0: the slot context is the limit */
+    int max_tokens_cap;            /* --max-tokens-cap: a larger or missing max_tokens is lowered to it; 0: none */
+} request_model;
+
+/* A request ready for job_create(): the parsed fields and the prompt ids (malloc'd). */
+typedef struct gen_request {
+    api_request api;
+    int32_t *ids;
+    int n_ids;                     /* 1 .. slot_ctx - 1 (and max_prompt_tokens) */
+} gen_request;
+
+/* Parses body[0, len) for the endpoint kind and builds the prompt. default_seed is the seed of
+ * a request that gives none. Returns 0, or -1 with *err filled and *out empty (freed). */
+int request_build(const request_model *m, api_kind kind, const char *body, size_t len, uint64_t default_seed,
+                  gen_request *out, api_error *err);
+void gen_request_free(gen_request *r);
+
+/* Tokenizes text into *out (malloc'd, also for 0 tokens); returns the count or a negative status. */
+int request_tokenize(const bitnet_model *model, const char *text, size_t len, bool add_special, bool parse_special,
+                     int32_t **out);
+
+#endif

@@ -1,0 +1,120 @@
+/* fuzz_serve_request: libFuzzer target for what bitnet-server does with a request body before
+ * any generation: server/request.c's request_build() (JSON parsing and field checks in
+ * server/openai.c, chat rendering, tokenization with the real LLaMA-3 vocabulary, the checks
+ * against the vocabulary and a slot's context). Built and run by scripts/fuzz_serve.sh with
+ * -fsanitize=fuzzer,address,undefined; the model (a small generated one, see the script) is
+ * loaded once, from $BITNET_FUZZ_MODEL, in LLVMFuzzerInitialize.
+ *
+ * Input: byte 0 picks the endpoint and chat format, the rest is the body. An odd byte 0 is
+ * /v1/chat/completions with format (byte0 / 2) % 3 of {plain, bitnet, llama3} ('a', 'c', 'e'),
+ * an even one /v1/completions ('p'). The seeds are tests/corpus/serve/.
+ *
+ * Contract checked (a broken one aborts: libFuzzer saves the input):
+ *   - refused: status 400, or 500 only for "out of memory"; a non-empty message that makes an
+ *     OpenAI error object; nothing left allocated in the request;
+ *   - accepted: 1 <= prompt ids < slot context and <= the prompt limit, every id a token of the
+ *     model, max_tokens lowered to the cap (set in this target), the sampling
+ *     fields in their documented ranges, at most API_MAX_STOPS non-empty stop strings, the
+ *     log-probability count in -1..JOB_MAX_TOP_LOGPROBS; building it again gives the same ids. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "request.h"
+
+#define SLOT_CTX 256
+#define MAX_PROMPT 200      /* --max-prompt-tokens */
+#define MAX_TOKENS_CAP 64   /* --max-tokens-cap */
+
+static bitnet_model *g_model;
+static int64_t g_n_vocab;
+
+static void fail(const char *what, const char *detail) {
+    fprintf(stderr, "fuzz_serve_request: contract broken: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+    abort();
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc, (void)argv;
+    const char *path = getenv("BITNET_FUZZ_MODEL");
+    if (!path || !*path) fail("BITNET_FUZZ_MODEL is not set (scripts/fuzz_serve.sh sets it)", NULL);
+    if (bitnet_model_open(path, NULL, &g_model)) fail("cannot open the model", bitnet_get_last_error());
+    bitnet_model_desc d = {.struct_size = sizeof d};
+    bitnet_model_describe(g_model, &d);
+    g_n_vocab = d.n_vocab;
+    return 0;
+}
+
+static void check_refusal(const gen_request *r, const api_error *err) {
+    if (err->status != 400 && !(err->status == 500 && strstr(err->message, "out of memory")))
+        fail("refused with a status other than 400", err->message);
+    if (!err->message[0]) fail("refused without a message", NULL);
+    if (r->ids || r->api.messages || r->api.stops || r->api.prompt_text || r->api.prompt_ids)
+        fail("a refused request still holds memory", err->message);
+    json_t *obj = api_error_json(err->status, err->message);
+    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    if (!text) fail("the error object cannot be built", err->message);
+    free(text);
+    json_decref(obj);
+}
+
+static void check_sampling(const bitnet_generate_params *g) {
+    const bitnet_sampling_params *s = &g->sampling;
+    if (g->max_tokens < 0) fail("negative max_tokens accepted", NULL);
+    if (!(s->temperature >= 0 && s->temperature <= 2)) fail("temperature out of range", NULL);
+    if (!(s->top_p >= 0 && s->top_p <= 1) || !(s->min_p >= 0 && s->min_p <= 1)) fail("top_p/min_p out of range", NULL);
+    if (s->top_k < 0) fail("negative top_k accepted", NULL);
+    if (!(s->presence_penalty >= -2 && s->presence_penalty <= 2) || !(s->frequency_penalty >= -2 && s->frequency_penalty <= 2))
+        fail("penalty out of range", NULL);
+    if (!(s->repeat_penalty >= 0 && s->repeat_penalty <= 10)) fail("repeat_penalty out of range", NULL);
+}
+
+static void check_accepted(const request_model *m, api_kind kind, const gen_request *r) {
+    if (r->api.kind != kind) fail("the request has the wrong kind", NULL);
+    if (r->n_ids < 1 || r->n_ids >= m->slot_ctx || r->n_ids > m->max_prompt_tokens || !r->ids)
+        fail("prompt length outside 1..slot context - 1 or over the limit", NULL);
+    if (r->api.gen.max_tokens < 1 || r->api.gen.max_tokens > m->max_tokens_cap) fail("max_tokens not capped", NULL);
+    for (int i = 0; i < r->n_ids; i++)
+        if (r->ids[i] < 0 || r->ids[i] >= m->n_vocab) fail("a prompt id is not a token of the model", NULL);
+    check_sampling(&r->api.gen);
+    if (r->api.n_stops < 0 || r->api.n_stops > API_MAX_STOPS) fail("too many stop strings accepted", NULL);
+    for (int i = 0; i < r->api.n_stops; i++) {
+        size_t len = strlen(r->api.stops[i]);
+        if (len == 0 || len > API_MAX_STOP_LEN) fail("an empty or too long stop string accepted", NULL);
+    }
+    if (r->api.n_top_logprobs < -1 || r->api.n_top_logprobs > JOB_MAX_TOP_LOGPROBS) fail("top_logprobs out of range", NULL);
+}
+
+/* The same body again gives the same prompt (no uninitialized or shared state). */
+static void check_repeatable(const request_model *m, api_kind kind, const char *body, size_t len, const gen_request *first) {
+    gen_request again;
+    api_error err;
+    if (request_build(m, kind, body, len, 1, &again, &err)) fail("the same body refused the second time", err.message);
+    if (again.n_ids != first->n_ids || memcmp(again.ids, first->ids, sizeof(int32_t) * (size_t)first->n_ids))
+        fail("the same body gave other prompt ids the second time", NULL);
+    gen_request_free(&again);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    static const char *formats[] = {"plain", "bitnet", "llama3"};
+    if (size < 1) return 0;
+    api_kind kind = data[0] % 2 ? API_CHAT : API_COMPLETION;
+    request_model m = {.model = g_model, .n_vocab = g_n_vocab, .slot_ctx = SLOT_CTX, .max_prompt_tokens = MAX_PROMPT,
+                       .max_tokens_cap = MAX_TOKENS_CAP};
+    if (bn_chat_format_from_name(formats[(data[0] / 2) % 3], &m.chat_format)) fail("unknown chat format name", NULL);
+    const char *body = (const char *)data + 1;
+    size_t len = size - 1;
+    gen_request r;
+    api_error err;
+    if (request_build(&m, kind, body, len, 1, &r, &err)) {
+        check_refusal(&r, &err);
+        return 0;
+    }
+    check_accepted(&m, kind, &r);
+    check_repeatable(&m, kind, body, len, &r);
+    gen_request_free(&r);
+    return 0;
+}

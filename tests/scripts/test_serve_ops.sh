@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# test_serve_ops: what bitnet-server offers its operator, on a small generated model, all
+# traffic to 127.0.0.1, every client bounded by a timeout:
+#   - option errors (unreadable or empty key file, bad values): exit 2 with the reason;
+#   - --api-key-file with two keys (both accepted, another refused, /health and / open);
+#   - CORS off by default (no Access-Control-* header, OPTIONS not answered as a preflight)
+#     and on with --cors;
+#   - --max-prompt-tokens (400 saying by how much), --max-tokens-cap (max_tokens lowered:
+#     finish_reason "length"), --timeout-request (a long generation stopped, finish_reason
+#     "length", plain and streamed);
+#   - --timeout-idle: a client that trickles its headers one byte at a time, and one that sends
+#     nothing, are disconnected within a bounded time;
+#   - GET /metrics: the Prometheus text format parses, counters and histograms move with the
+#     requests made, gauges are there;
+#   - one log line per request, --log-format json (every line parses) and text.
+# Runs on the normal build only (test_serve.sh is the one the sanitizer builds rerun).
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/serve_lib.sh"
+serve_prerequisites || exit 0
+M="$TMP/ops.gguf"
+make_model "$M" || { not_ok gen_model "$(tail -3 "$TMP/gen.log")"; exit 1; }
+
+# ---- option errors: exit 2 with the reason ------------------------------------------------------------
+printf '# only a comment\n\n' >"$TMP/nokeys.txt"
+for bad in "key_file_missing|--api-key-file $TMP/missing.txt|cannot read" "key_file_empty|--api-key-file $TMP/nokeys.txt|holds no key" \
+    "log_format|--log-format xml|text or json" "timeout_idle_0|--timeout-idle 0|--timeout-idle needs" \
+    "max_prompt_tokens_negative|--max-prompt-tokens -1|--max-prompt-tokens needs"; do
+    IFS='|' read -r name args word <<<"$bad"
+    # shellcheck disable=SC2086
+    "$SERVER" -m "$M" $args >/dev/null 2>"$TMP/bad.err"
+    rc=$?
+    if [ $rc -eq 2 ] && grep -qF -- "$word" "$TMP/bad.err"; then ok "bad_${name}_exit_2"; else
+        not_ok "bad_${name}_exit_2" "rc=$rc: $(head -2 "$TMP/bad.err")"; fi
+done
+
+# ---- server 1: key file, limits, JSON logs, a short idle timeout -----------------------------------
+printf '# keys of the test\nfirst-key-aaaa\n\n  second-key-bbbb  \r\n' >"$TMP/keys.txt"
+if ! start_server "$TMP/a.log" -m "$M" -t 2 -np 2 -c 1024 --api-key-file "$TMP/keys.txt" --log-format json \
+    --max-prompt-tokens 20 --max-tokens-cap 5 --timeout-idle 2; then
+    not_ok server_starts "$(tail -5 "$TMP/a.log")"; kill -9 "$SERVER_PID" 2>/dev/null; exit 1
+fi
+AUTH=(-H "Authorization: Bearer second-key-bbbb")
+k1=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Authorization: Bearer first-key-aaaa' "$URL/v1/models")
+k2=$(req GET /v1/models)
+k3=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Authorization: Bearer first-key-aaab' "$URL/v1/models")
+open_page=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$URL/")
+check key_file_two_keys [ "$k1" = 200 -a "$k2" = 200 -a "$k3" = 401 -a "$open_page" = 200 ]
+
+# CORS is off: no header, and OPTIONS is no preflight.
+curl -s -D "$TMP/h1" -o /dev/null --max-time 10 "${AUTH[@]}" "$URL/v1/models"
+st=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X OPTIONS -H 'Origin: https://example.test' \
+    -H 'Access-Control-Request-Method: POST' "$URL/v1/chat/completions")
+check cors_off_by_default bash -c "! grep -qi '^access-control' '$TMP/h1' && [ '$st' != 204 ]"
+
+# Limits.
+ids=$(python3 -c 'print(",".join(["9906"] * 30))')
+st=$(req POST /v1/completions "{\"prompt\":[$ids],\"max_tokens\":2}")
+msg=$(json_get 'j["error"]["message"]' <"$TMP/resp" 2>/dev/null)
+check prompt_cap_400 [ "$st" = 400 -a -n "$(echo "$msg" | grep -F '30 tokens, 10 more than' | grep -F -- --max-prompt-tokens)" ]
+for case in lowered:'"max_tokens":50,' applied_without_max_tokens:; do
+    st=$(req POST /v1/completions "{\"prompt\":\"Once upon\",${case#*:}\"temperature\":0,\"ignore_eos\":true}")
+    got=$(json_get '"%s %s" % (j["choices"][0]["finish_reason"], j["usage"]["completion_tokens"])' <"$TMP/resp" 2>/dev/null)
+    check "max_tokens_cap_${case%%:*}" [ "$st" = 200 -a "$got" = "length 5" ]
+done
+
+# /metrics: parses, and the counters move with one more request.
+metrics() { # FILE
+    curl -s --max-time 10 "${AUTH[@]}" -D "$1.h" -o "$1" "$URL/metrics"
+}
+metrics "$TMP/m1"
+req POST /v1/completions '{"prompt":"Counting","temperature":0,"ignore_eos":true}' >/dev/null
+metrics "$TMP/m2"
+check metrics_content_type grep -qi '^content-type: text/plain; version=0.0.4' "$TMP/m1.h"
+python3 - "$TMP/m1" "$TMP/m2" >"$TMP/metrics.out" 2>&1 <<'EOF'
+import re, sys
+LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"]*")*)\})? (\S+)$')
+def parse(path):
+    samples, types = {}, {}
+    for line in open(path):
+        line = line.rstrip("\n")
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            types[name] = kind
+            continue
+        if line.startswith("#") or not line:
+            continue
+        m = LINE.match(line)
+        assert m, "not in the text format: %r" % line
+        samples[(m.group(1), m.group(3) or "")] = float(m.group(5))
+    return samples, types
+(a, ta), (b, tb) = parse(sys.argv[1]), parse(sys.argv[2])
+def val(s, name, labels=""): return s.get((name, labels), 0.0)
+problems = []
+def want(cond, what):
+    if not cond: problems.append(what)
+for name, kind in [("bitnet_requests_total", "counter"), ("bitnet_prompt_tokens_total", "counter"),
+                   ("bitnet_generated_tokens_total", "counter"), ("bitnet_time_to_first_token_seconds", "histogram"),
+                   ("bitnet_inter_token_latency_seconds", "histogram"), ("bitnet_requests_active", "gauge"),
+                   ("bitnet_requests_queued", "gauge"), ("bitnet_kv_cache_usage_ratio", "gauge"),
+                   ("bitnet_kv_cache_positions_used", "gauge")]:
+    want(tb.get(name) == kind, "%s is not a %s" % (name, kind))
+ok200 = 'endpoint="/v1/completions",status="200"'
+want(val(b, "bitnet_requests_total", ok200) == val(a, "bitnet_requests_total", ok200) + 1, "completions 200 did not move by 1")
+want(val(a, "bitnet_requests_total", 'endpoint="/v1/completions",status="400"') >= 1, "no 400 counted")
+want(val(a, "bitnet_requests_total", 'endpoint="/v1/models",status="401"') >= 1, "no 401 counted")
+want(val(b, "bitnet_generated_tokens_total") - val(a, "bitnet_generated_tokens_total") == 5, "generated tokens did not move by 5")
+want(val(b, "bitnet_prompt_tokens_total") > val(a, "bitnet_prompt_tokens_total"), "prompt tokens did not move")
+for h in ("bitnet_time_to_first_token_seconds", "bitnet_inter_token_latency_seconds"):
+    buckets = sorted((float(l.split('"')[1]), v) for (n, l), v in b.items() if n == h + "_bucket" and "+Inf" not in l)
+    inf = val(b, h + "_bucket", 'le="+Inf"')
+    want(all(buckets[i][1] <= buckets[i + 1][1] for i in range(len(buckets) - 1)) and buckets[-1][1] <= inf,
+         h + " buckets are not cumulative")
+    want(inf == val(b, h + "_count") and val(b, h + "_sum") > 0, h + ": +Inf != _count or no _sum")
+want(val(b, "bitnet_time_to_first_token_seconds_count") == val(a, "bitnet_time_to_first_token_seconds_count") + 1, "ttft count did not move by 1")
+want(val(b, "bitnet_inter_token_latency_seconds_count") == val(a, "bitnet_inter_token_latency_seconds_count") + 4, "itl count did not move by 4")
+want(val(b, "bitnet_requests_active") == 0 and val(b, "bitnet_requests_queued") == 0, "active or queued requests when idle")
+want(0 < val(b, "bitnet_kv_cache_positions_used") <= val(b, "bitnet_kv_cache_positions_total") == 1024, "kv positions")
+print("; ".join(problems) if problems else "fine")
+EOF
+check metrics_parse_and_move [ "$(cat "$TMP/metrics.out")" = fine ] || sed 's/^/    /' "$TMP/metrics.out"
+
+# The slow clients: headers trickled one byte every 0.3 s, and a connection that sends nothing.
+python3 - "$URL" >"$TMP/slow.out" 2>&1 <<'EOF'
+import socket, sys, time, threading
+host, port = sys.argv[1].split("//")[1].rsplit(":", 1)
+results = {}
+def trickle():
+    s = socket.create_connection((host, int(port)), timeout=2)
+    t0, request = time.time(), b"GET /health HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 200 + b"\r\n\r\n"
+    try:
+        for byte in request:
+            if time.time() - t0 > 15: break
+            s.send(bytes([byte]))
+            time.sleep(0.3)
+    except OSError:
+        pass
+    s.settimeout(15 - (time.time() - t0) if time.time() - t0 < 15 else 0.1)
+    try:
+        while s.recv(4096): pass   # an answer would mean it was served: drained until closed
+    except OSError:
+        pass
+    results["trickle"] = time.time() - t0
+def silent():
+    s = socket.create_connection((host, int(port)), timeout=15)
+    t0 = time.time()
+    try: s.recv(1)
+    except OSError: pass
+    results["silent"] = time.time() - t0
+threads = [threading.Thread(target=f) for f in (trickle, silent)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("%.1f %.1f" % (results["trickle"], results["silent"]))
+EOF
+read -r t_trickle t_silent <"$TMP/slow.out"
+in_range() { python3 -c "import sys; sys.exit(not ($2 <= float('$1') <= $3))" 2>/dev/null; }
+check slow_client_dropped in_range "${t_trickle:-99}" 1.5 5
+check idle_client_dropped in_range "${t_silent:-99}" 1.5 5
+[ -n "${t_trickle:-}" ] || sed 's/^/    /' "$TMP/slow.out"
+stop_server TERM
+check server1_exit_0 [ "$STOP_RC" = 0 ]
+
+# One JSON object per line: every line that is not the server's own message parses.
+python3 - "$TMP/a.log" >"$TMP/log.out" 2>&1 <<'EOF'
+import json, sys
+entries = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+gen = [e for e in entries if e["path"] == "/v1/completions" and e["status"] == 200]
+ok = (len(gen) >= 3 and all(e["completion_tokens"] == 5 and e["prompt_tokens"] > 0 and e["ttft_ms"] > 0 and
+      e["finish_reason"] == "length" and e["method"] == "POST" and e["duration_ms"] > 0 for e in gen) and
+      any(e["path"] == "/metrics" and e["status"] == 200 for e in entries) and
+      any(e["path"] == "/v1/models" and e["status"] == 401 for e in entries))
+print("fine" if ok else "entries: %s" % entries[-6:])
+EOF
+check log_json_lines [ "$(cat "$TMP/log.out")" = fine ] || sed 's/^/    /' "$TMP/log.out"
+
+# ---- server 2: CORS on, a 1 s request time limit, text logs -----------------------------------------
+AUTH=()
+if ! start_server "$TMP/b.log" -m "$M" -t 2 -np 1 -c 4096 --cors '*' --timeout-request 1; then
+    not_ok server2_starts "$(tail -5 "$TMP/b.log")"; kill -9 "$SERVER_PID" 2>/dev/null; exit 1
+fi
+st=$(curl -s -D "$TMP/h2" -o /dev/null -w '%{http_code}' --max-time 10 -X OPTIONS -H 'Origin: https://example.test' \
+    -H 'Access-Control-Request-Method: POST' "$URL/v1/chat/completions")
+curl -s -D "$TMP/h3" -o /dev/null --max-time 10 "$URL/health"
+check cors_on_preflight [ "$st" = 204 -a -n "$(grep -i '^access-control-allow-origin: \*' "$TMP/h2")" \
+    -a -n "$(grep -i '^access-control-allow-headers:.*authorization' "$TMP/h2")" ]
+check cors_on_header grep -qi '^access-control-allow-origin: \*' "$TMP/h3"
+
+LONG='"prompt":"A story without an end:","temperature":0,"ignore_eos":true'
+t0=$(date +%s.%N)
+st=$(req POST /v1/completions "{$LONG}")
+t1=$(date +%s.%N)
+got=$(json_get '"%s %s" % (j["choices"][0]["finish_reason"], j["usage"]["completion_tokens"])' <"$TMP/resp" 2>/dev/null)
+took=$(python3 -c "print($t1 - $t0)")
+if [ "$st" = 200 ] && [ "${got% *}" = length ] && [ "${got#* }" -lt 4000 ] && in_range "$took" 0.9 4; then
+    ok timeout_request_plain; else not_ok timeout_request_plain "status $st, $got after $took s"; fi
+curl -s -N --max-time 30 -d "{$LONG,\"stream\":true}" "$URL/v1/completions" >"$TMP/timeout.sse"
+if grep -q '"finish_reason":"length"' "$TMP/timeout.sse" && [ "$(grep -v '^$' "$TMP/timeout.sse" | tail -1)" = 'data: [DONE]' ]; then
+    ok timeout_request_stream; else not_ok timeout_request_stream "$(tail -c 300 "$TMP/timeout.sse")"; fi
+check log_text_line grep -Eq '^bitnet-server: [0-9T:.-]+Z POST /v1/completions 200 [0-9.]+ ms prompt=[0-9]+ cached=[0-9]+ generated=[0-9]+ ttft=[0-9.]+ ms finish=length$' "$TMP/b.log"
+stop_server TERM
+check server2_exit_0 [ "$STOP_RC" = 0 ]
+exit 0
