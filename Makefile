@@ -35,7 +35,8 @@ else
 KERNEL_SRC   := $(filter-out $(wildcard src/kernels/*_avx*.c src/kernels/*_amx.c),$(wildcard src/kernels/*.c))
 endif
 
-LIB_SRC  := $(wildcard src/*.c) $(KERNEL_SRC)
+# src/ by layer: formats/, model/, kernels/, text/, debug/, api/ (util at the top).
+LIB_SRC  := $(wildcard src/*.c) $(filter-out src/kernels/%,$(wildcard src/*/*.c)) $(KERNEL_SRC)
 CLI_SRC  := $(wildcard cli/*.c)
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 CLI_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(CLI_SRC))

@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu.h"
+#include "kernels/cpu.h"
 #include "kernels/kernel_impl.h"
 #include "kernels/kernels.h"
-#include "linear.h"
+#include "model/linear.h"
 #include "util.h"
 
 static uint64_t rng = 88172645463325252ull;

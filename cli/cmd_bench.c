@@ -14,10 +14,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "api_internal.h"
+#include "api/api_internal.h"
 #include "cli.h"
 #include "cli_model.h"
-#include "cpu.h"
+#include "kernels/cpu.h"
 
 #define TTFT_PROMPT 16
 

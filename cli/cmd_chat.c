@@ -38,7 +38,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "chat.h"
+#include "text/chat.h"
 #include "cli.h"
 #include "cli_gen.h"
 #include "cli_model.h"

@@ -6,9 +6,9 @@
 #include <sys/stat.h>
 
 #include "cli.h"
-#include "gguf.h"
-#include "model.h"
-#include "types.h"
+#include "formats/gguf.h"
+#include "model/model.h"
+#include "formats/types.h"
 #include "util.h"
 
 static const char *usage_text =

@@ -3,8 +3,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "genmodel.h"
-#include "types.h"
+#include "formats/genmodel.h"
+#include "formats/types.h"
 #include "util.h"
 
 static const char *usage_text =

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "logits_compare.h"
+#include "debug/logits_compare.h"
 
 static const char *usage_text =
     "usage: bitnet logits-diff A.bin B.bin --vocab N [--threshold T] [--json]\n"

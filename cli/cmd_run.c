@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chat.h"
+#include "text/chat.h"
 #include "cli.h"
 #include "cli_gen.h"
 #include "cli_model.h"

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "gguf.h"
-#include "tokenizer.h"
+#include "formats/gguf.h"
+#include "text/tokenizer.h"
 #include "util.h"
 
 #define CASE_SEPARATOR "\n__ggml_vocab_test__\n"

@@ -1,6 +1,6 @@
 /* cmd_trace_diff: `bitnet trace-diff DIR_A DIR_B`: finds the first tensor where two traces
  * (written with BITNET_TRACE_DIR, see docs/TRACING.md) diverge. The comparison lives in
- * src/trace_diff.c; this file parses options and prints the result as text or one JSON object.
+ * src/debug/trace_diff.c; this file parses options and prints the result as text or one JSON object.
  * Exit: 0 nothing diverged, 1 a divergence (or missing records without --allow-missing),
  * 2 bad usage or unusable input. */
 #include <math.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "trace_diff.h"
+#include "debug/trace_diff.h"
 #include "util.h"
 
 static const char *const usage_text =

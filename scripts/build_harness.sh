@@ -21,13 +21,13 @@ for f in "$LIB/libllama.v0.4.0.so" "$LIB/libggml.v0.4.0.so" "$LIB/libggml-base.s
     [ -f "$f" ] || { echo "build_harness: missing $f (re-run scripts/fetch_reference.sh)" >&2; exit 1; }
 done
 
-# Our tracer (src/trace.h, in build/libbitnet.a) is linked when it exists; without it the
+# Our tracer (src/debug/trace.h, in build/libbitnet.a) is linked when it exists; without it the
 # harness builds with a `trace` subcommand that says it is unavailable.
 TRACE_FLAGS=() TRACE_LIBS=() DEPS=("$SRC")
-if [ -f "$ROOT/src/trace.h" ] && [ -f "$BUILD/libbitnet.a" ] && nm "$BUILD/libbitnet.a" 2>/dev/null | grep ' T bn_tracer_open$' >/dev/null; then
+if [ -f "$ROOT/src/debug/trace.h" ] && [ -f "$BUILD/libbitnet.a" ] && nm "$BUILD/libbitnet.a" 2>/dev/null | grep ' T bn_tracer_open$' >/dev/null; then
     TRACE_FLAGS=(-DBN_HAVE_TRACER -I"$ROOT/include" -I"$ROOT/src")
     TRACE_LIBS=("$BUILD/libbitnet.a" -lm -pthread)
-    DEPS+=("$ROOT/src/trace.h" "$BUILD/libbitnet.a")
+    DEPS+=("$ROOT/src/debug/trace.h" "$BUILD/libbitnet.a")
     # A sanitizer build of the library (BITNET_BUILD=build-asan / build-tsan) needs the same
     # runtime in the harness.
     if nm "$BUILD/libbitnet.a" 2>/dev/null | grep ' U __asan_' >/dev/null; then

@@ -1,13 +1,13 @@
 #!/usr/bin/python3
-"""Generates src/unicode_tables.c from the Unicode Character Database.
+"""Generates src/text/unicode_tables.c from the Unicode Character Database.
 
-Usage: /usr/bin/python3 scripts/gen_unicode_tables.py [UCD_DIR] > src/unicode_tables.c
+Usage: /usr/bin/python3 scripts/gen_unicode_tables.py [UCD_DIR] > src/text/unicode_tables.c
 UCD_DIR defaults to /usr/share/unicode (Debian's unicode-data package). Reads:
   UnicodeData.txt  general category (field 2) and simple lowercase mapping (field 13)
   PropList.txt     the White_Space property
   ReadMe.txt       (only for the version line written into the header comment)
 
-Output tables (shapes documented in src/unicode.h):
+Output tables (shapes documented in src/text/unicode.h):
   bn_unicode_ranges[]:    {first codepoint, flags} for every run of codepoints with the same
                           flags, covering 0..0x10FFFF; flags = one category bit | WHITESPACE.
   bn_unicode_lowercase[]: {codepoint, lowercase} sorted by codepoint.
@@ -18,7 +18,7 @@ import sys
 
 MAX_CP = 0x110000
 
-# Flag bits; must match src/unicode.h.
+# Flag bits; must match src/text/unicode.h.
 UNDEFINED, NUMBER, LETTER, SEPARATOR, MARK, PUNCTUATION, SYMBOL, CONTROL = (
     0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80)
 WHITESPACE = 0x100
@@ -104,7 +104,7 @@ def main():
     out.write(" * Source: Unicode %s Character Database (UnicodeData.txt, PropList.txt) from\n"
               % unicode_version(ucd))
     out.write(" * %s. Regenerate with:\n" % ucd)
-    out.write(" *   /usr/bin/python3 scripts/gen_unicode_tables.py > src/unicode_tables.c */\n")
+    out.write(" *   /usr/bin/python3 scripts/gen_unicode_tables.py > src/text/unicode_tables.c */\n")
     out.write('#include "unicode.h"\n\n')
     out.write("const bn_unicode_range bn_unicode_ranges[] = {\n")
     for i in range(0, len(ranges), 4):

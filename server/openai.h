@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "bitnet.h"
-#include "chat.h"
+#include "text/chat.h"
 #include "engine.h"
 
 #define API_MAX_STOPS 16

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "bitnet.h"
-#include "chat.h"
+#include "text/chat.h"
 #include "openai.h"
 
 /* What turning a body into a request needs to know about the model being served. */

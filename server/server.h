@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #include "bitnet.h"
-#include "chat.h"
+#include "text/chat.h"
 #include "engine.h"
 #include "metrics.h"
 

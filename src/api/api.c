@@ -1,7 +1,7 @@
 /* api: the core public API (models, sessions, errors, version) over model.c, forward.c,
  * tokenizer.c and trace.c. Handles are opaque; every entry point validates its arguments and
  * reports failures through the thread-local last error. */
-#include "api_internal.h"
+#include "api/api_internal.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
-#include "types.h"
+#include "formats/types.h"
 #include "util.h"
 
 BITNET_API const char *bitnet_get_last_error(void) { return bn_last_error_message(); }

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_internal.h"
+#include "api/api_internal.h"
 #include "util.h"
 
 enum { DEFAULT_SLOTS = 4, DEFAULT_BATCH = 64, MAX_SLOTS = BN_MAX_SEQ };

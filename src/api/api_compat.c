@@ -2,7 +2,7 @@
  * (see api_compat.h; inference lives in api_compat_infer.c, streams in api_compat_stream.c).
  * Every entry point validates its arguments, never crashes on a bad id, and reports failures
  * through the thread-local last error. */
-#include "api_compat.h"
+#include "api/api_compat.h"
 
 #include <limits.h>
 #include <stdatomic.h>

@@ -11,7 +11,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#include "api_internal.h"
+#include "api/api_internal.h"
 
 typedef enum { COMPAT_MODEL = 1, COMPAT_STREAM = 2 } compat_kind;
 

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_compat.h"
+#include "api/api_compat.h"
 #include "util.h"
 
 enum { DEFAULT_SEED = 42, PENALTY_WINDOW = 64 };

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_compat.h"
+#include "api/api_compat.h"
 #include "util.h"
 
 typedef struct compat_stream {

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_internal.h"
-#include "sampler.h"
-#include "stop.h"
+#include "api/api_internal.h"
+#include "text/sampler.h"
+#include "text/stop.h"
 #include "util.h"
 
 BITNET_API bitnet_sampling_params bitnet_sampling_default_params(void) {

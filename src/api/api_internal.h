@@ -7,10 +7,10 @@
 #include <stdatomic.h>
 
 #include "bitnet.h"
-#include "forward.h"
-#include "model.h"
-#include "tokenizer.h"
-#include "trace.h"
+#include "model/forward.h"
+#include "model/model.h"
+#include "text/tokenizer.h"
+#include "debug/trace.h"
 
 struct bitnet_model {
     bn_model *m;

@@ -2,7 +2,7 @@
 #include <limits.h>
 #include <string.h>
 
-#include "api_internal.h"
+#include "api/api_internal.h"
 #include "util.h"
 
 static int need_tokenizer(const bitnet_model *model, const char *fn) {

@@ -1,5 +1,5 @@
 /* blake3: portable BLAKE3 (see blake3.h for the structure of the hash). */
-#include "blake3.h"
+#include "debug/blake3.h"
 
 #include <string.h>
 

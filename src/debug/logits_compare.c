@@ -1,5 +1,5 @@
 /* logits_compare: see logits_compare.h. Sums in double. */
-#include "logits_compare.h"
+#include "debug/logits_compare.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* trace: the tracer (filter, record formatting, raw dumps). See trace.h for the format. */
-#include "trace.h"
+#include "debug/trace.h"
 
 #include <errno.h>
 #include <math.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "blake3.h"
+#include "debug/blake3.h"
 #include "util.h"
 
 #define TRACE_MAX_DIMS 8

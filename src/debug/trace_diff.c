@@ -1,5 +1,5 @@
 /* trace_diff: a strict reader for trace.jsonl records and the divergence walk (trace_diff.h). */
-#include "trace_diff.h"
+#include "debug/trace_diff.h"
 
 #include <errno.h>
 #include <math.h>
@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "blake3.h"
-#include "trace.h"
+#include "debug/blake3.h"
+#include "debug/trace.h"
 #include "util.h"
 
 #define TRACE_MAX_LINE (1 << 16)

@@ -1,14 +1,14 @@
 /* genmodel: random-weight model writer (see genmodel.h). */
-#include "genmodel.h"
+#include "formats/genmodel.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "gguf.h"
-#include "model.h"
-#include "types.h"
+#include "formats/gguf.h"
+#include "model/model.h"
+#include "formats/types.h"
 #include "util.h"
 
 void bn_genmodel_default_params(bn_genmodel_params *p) {

@@ -9,7 +9,7 @@
  *
  * Writing: keys and tensors are kept in memory (values already serialized), then written as
  * GGUF v3 to path.tmp and renamed over path. */
-#include "gguf.h"
+#include "formats/gguf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "types.h"
+#include "formats/types.h"
 #include "util.h"
 
 #define GGUF_DEFAULT_ALIGNMENT 32

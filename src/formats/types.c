@@ -3,7 +3,7 @@
  * Byte layouts are those of ../shared/docs/FORMATS.md and types.h; the quantizers make the
  * same choices as ggml's reference quantizers (scale = block absmax stored as f16, codes
  * rounded half away from zero), so their output is byte-identical for finite inputs. */
-#include "types.h"
+#include "formats/types.h"
 
 #include <math.h>
 #include <string.h>

@@ -28,7 +28,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "attention.h"
+#include "model/attention.h"
 
 #define NVB (BN_ATTN_BLOCK / VL)
 /* Score row stride in the scratch: room for a pair of blocks (attention.c sizes the scratch

@@ -1,6 +1,6 @@
 /* cpu: feature detection (CPUID + XGETBV + Linux's AMX permission), the tier cap from
  * BITNET_FORCE_TIER, and the read-bandwidth probe. See cpu.h. */
-#include "cpu.h"
+#include "kernels/cpu.h"
 
 #include <pthread.h>
 #include <stdio.h>

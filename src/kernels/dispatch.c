@@ -2,7 +2,7 @@
  * and the routing of bn_kernel_linear_apply to a table's kernels. */
 #include <pthread.h>
 
-#include "attention.h"
+#include "model/attention.h"
 #include "kernel_impl.h"
 #include "kernels.h"
 #include "util.h"

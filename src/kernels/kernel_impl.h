@@ -17,8 +17,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cpu.h"
-#include "linear.h"
+#include "kernels/cpu.h"
+#include "model/linear.h"
 
 /* Full unrolling of short loops over vector accumulators (tokens, rows, fields), so that the
  * arrays stay in registers: gcc -O2 does not unroll them by itself and keeps the arrays in

@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "linear.h"
+#include "model/linear.h"
 
 /* Repacks a ternary weight (I2_S with K % 256 == 0, TQ1_0, TQ2_0) into 16-row tiles and sets
  * w->packed, when the tier in use has ternary kernels; other weights are left alone. Returns

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "kernel_impl.h"
-#include "ternary.h"
+#include "model/ternary.h"
 #include "util.h"
 
 /* Codes 0..2 of row m (K of them) into c; block scales (TQ types) into d[K/256]. */

@@ -6,7 +6,7 @@
 #include <math.h>
 
 #include "exp_avx512.h"
-#include "rows.h"
+#include "model/rows.h"
 
 static inline __mmask16 tail_mask(int64_t left) { return (__mmask16)((1u << left) - 1u); }
 

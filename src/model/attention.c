@@ -1,6 +1,6 @@
 /* attention: scratch sizing, the scalar reference of the blocked online-softmax attention and
  * the tier dispatch (numerics in attention.h). */
-#include "attention.h"
+#include "model/attention.h"
 
 #include <math.h>
 #include <string.h>

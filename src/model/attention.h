@@ -19,7 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cpu.h"
+#include "kernels/cpu.h"
 
 #define BN_ATTN_BLOCK 16
 

@@ -1,5 +1,5 @@
 /* forward: the transformer forward pass, KV cache and per-state scratch (see forward.h). */
-#include "forward.h"
+#include "model/forward.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -7,9 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "attention.h"
+#include "model/attention.h"
 #include "kernels/kernels.h"
-#include "rows.h"
+#include "model/rows.h"
 #include "util.h"
 
 /* One sequence: its KV cache and how much of it is filled. */

@@ -16,10 +16,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "linear.h"
-#include "model.h"
-#include "threadpool.h"
-#include "trace.h"
+#include "model/linear.h"
+#include "model/model.h"
+#include "model/threadpool.h"
+#include "debug/trace.h"
 
 typedef struct bn_state_params {
     int64_t n_ctx;            /* <= 0: the model's context, capped by max_kv_bytes */

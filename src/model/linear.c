@@ -1,13 +1,13 @@
 /* linear: weight binding, activation preparation and the scalar reference of Y = X W^T
  * (numerics documented in linear.h). Fast paths live in src/kernels/ and are tried first. */
-#include "linear.h"
+#include "model/linear.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/kernels.h"
-#include "ternary.h"
+#include "model/ternary.h"
 #include "util.h"
 
 const char *bn_act_quant_name(bn_act_quant m) {

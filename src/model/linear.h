@@ -30,8 +30,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "gguf.h"
-#include "types.h"
+#include "formats/gguf.h"
+#include "formats/types.h"
 
 typedef enum bn_act_quant {
     BN_ACT_TOKEN = 0,

@@ -1,5 +1,5 @@
 /* model: GGUF -> bn_model binding with shape checks (see model.h). */
-#include "model.h"
+#include "model/model.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -8,10 +8,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "forward.h"
+#include "model/forward.h"
 #include "kernels/kernels.h"
-#include "threadpool.h"
-#include "types.h"
+#include "model/threadpool.h"
+#include "formats/types.h"
 #include "util.h"
 
 bool bn_arch_supported(const char *arch) {

@@ -10,8 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "gguf.h"
-#include "linear.h"
+#include "formats/gguf.h"
+#include "model/linear.h"
 
 typedef enum bn_ffn_act { BN_FFN_SILU, BN_FFN_RELU2 } bn_ffn_act;
 

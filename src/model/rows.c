@@ -1,6 +1,6 @@
 /* rows: portable reference of the per-token vector passes (numerics in rows.h) and the
  * choice of the AVX-512 code by tier. */
-#include "rows.h"
+#include "model/rows.h"
 
 #include <math.h>
 

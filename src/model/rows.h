@@ -19,9 +19,9 @@
 
 #include <stdint.h>
 
-#include "cpu.h"
-#include "linear.h"
-#include "model.h"
+#include "kernels/cpu.h"
+#include "model/linear.h"
+#include "model/model.h"
 
 /* Rows handled together by one norm call (independent sum chains hide the add latency). */
 #define BN_ROWS_GROUP 8

@@ -1,5 +1,5 @@
 /* ternary: block decoders (see ternary.h). */
-#include "ternary.h"
+#include "model/ternary.h"
 
 void bn_tq2_0_decode(const bn_block_tq2_0 *b, int8_t t[BN_QK_K]) {
     for (int h = 0; h < 2; h++)

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "types.h"
+#include "formats/types.h"
 
 /* One TQ2_0 block: qs[32h + m] holds weights 128h + m + 32n at bits 2n..2n+1. */
 void bn_tq2_0_decode(const bn_block_tq2_0 *b, int8_t t[BN_QK_K]);

@@ -10,7 +10,7 @@
  * `generation` under the mutex before waiting; the forker bumps `generation` (seq_cst) and
  * then reads `sleepers`. One of the two sees the other's store, and the broadcast is sent
  * under the mutex, which the worker holds from its re-check until it waits. */
-#include "threadpool.h"
+#include "model/threadpool.h"
 
 #include <pthread.h>
 #include <sched.h>

@@ -1,5 +1,5 @@
 /* chat: format table, detection and (incremental) rendering. See chat.h. */
-#include "chat.h"
+#include "text/chat.h"
 
 #include <stdlib.h>
 #include <string.h>

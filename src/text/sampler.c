@@ -1,5 +1,5 @@
 /* sampler: penalties -> greedy | top-k -> top-p -> min-p -> temperature -> draw. See sampler.h. */
-#include "sampler.h"
+#include "text/sampler.h"
 
 #include <float.h>
 #include <math.h>

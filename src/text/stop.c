@@ -1,5 +1,5 @@
 /* stop: stop-string matching over streamed bytes. See stop.h. */
-#include "stop.h"
+#include "text/stop.h"
 
 #include <stdbool.h>
 #include <stdlib.h>

@@ -1,14 +1,14 @@
 /* tokenizer: building a tokenizer (from a GGUF or from arrays), the lookup tables, special
  * token splitting, the bn_tokenize entry point, pieces and the streaming detokenizer. The
  * two algorithms live in tokenizer_bpe.c and tokenizer_spm.c. */
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenizer_impl.h"
-#include "unicode.h"
+#include "text/tokenizer_impl.h"
+#include "text/unicode.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------- hash tables */

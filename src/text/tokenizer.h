@@ -46,7 +46,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gguf.h"
+#include "formats/gguf.h"
 
 typedef struct bn_tokenizer bn_tokenizer;
 

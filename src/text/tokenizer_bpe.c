@@ -22,8 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenizer_impl.h"
-#include "unicode.h"
+#include "text/tokenizer_impl.h"
+#include "text/unicode.h"
 #include "util.h"
 
 /* ---------------------------------------------------------------- growable size_t list */

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 /* llama.cpp's token types (tokenizer.ggml.token_type). */
 enum { BN_TT_UNDEFINED = 0, BN_TT_NORMAL = 1, BN_TT_UNKNOWN = 2, BN_TT_CONTROL = 3,

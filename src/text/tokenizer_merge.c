@@ -2,8 +2,8 @@
  * (see tokenizer_impl.h): a binary heap of candidate pairs ordered by key, then leftmost. */
 #include <stdlib.h>
 
-#include "tokenizer_impl.h"
-#include "unicode.h"
+#include "text/tokenizer_impl.h"
+#include "text/unicode.h"
 
 static bool bigram_before(const bn_bigram *a, const bn_bigram *b) {
     return a->key < b->key || (a->key == b->key && a->left < b->left);

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tokenizer_impl.h"
-#include "unicode.h"
+#include "text/tokenizer_impl.h"
+#include "text/unicode.h"
 #include "util.h"
 
 /* SentencePiece merges the pair whose concatenation is the token with the highest score:

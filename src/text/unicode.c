@@ -1,5 +1,5 @@
 /* unicode: lookups over the generated tables, UTF-8 and the GPT-2 byte mapping. */
-#include "unicode.h"
+#include "text/unicode.h"
 
 uint16_t bn_unicode_flags(uint32_t cp) {
     if (cp > BN_UNICODE_MAX) return BN_UFLAG_UNDEFINED;

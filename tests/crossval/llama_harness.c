@@ -9,7 +9,7 @@
  *            argmax continuation, one token per decode; prints the ids separated by spaces.
  *   trace    --model M --tokens 1,2,3 --out-dir D [--threads N]
  *            captures intermediate tensors through the context's cb_eval callback and writes
- *            them with our tracer (src/trace.h), under our stage names (docs/CROSSVAL.md).
+ *            them with our tracer (src/debug/trace.h), under our stage names (docs/CROSSVAL.md).
  *   tokenize --model M --prompt TEXT [--no-bos]
  *   load     --model M      prints "ok" and the hyper-parameters llama.cpp read.
  *   bench    --model M [-p 128] [-n 64] [-r 3] [--threads N]
@@ -33,7 +33,7 @@
 #include "llama.h"
 
 #ifdef BN_HAVE_TRACER
-#include "trace.h"
+#include "debug/trace.h"
 #include "util.h"
 #endif
 
@@ -492,7 +492,7 @@ static int cmd_trace(int argc, char **argv) {
     (void)argc;
     (void)argv;
     (void)stage_of;
-    return fail("trace: this harness was built without our tracer (src/trace.h was missing when "
+    return fail("trace: this harness was built without our tracer (src/debug/trace.h was missing when "
                 "scripts/build_harness.sh ran); rebuild it once the tracer exists");
 }
 #endif

@@ -1,4 +1,4 @@
-/* fuzz_gguf: libFuzzer target for the GGUF reader (src/gguf.c). Built and run by
+/* fuzz_gguf: libFuzzer target for the GGUF reader (src/formats/gguf.c). Built and run by
  * scripts/fuzz_gguf.sh with -fsanitize=fuzzer,address,undefined.
  *
  * Each input goes through gguf_open_memory(). A refused input must leave a non-empty error
@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gguf.h"
-#include "types.h"
+#include "formats/gguf.h"
+#include "formats/types.h"
 #include "util.h"
 
 #define INPUT_NAME "fuzz-input"

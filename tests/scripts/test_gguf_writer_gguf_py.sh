@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Files written by src/gguf.c's writer, read by llama.cpp's gguf-py GGUFReader: every key
+# Files written by src/formats/gguf.c's writer, read by llama.cpp's gguf-py GGUFReader: every key
 # (all 13 value types, a nested array, a string array, bools), every tensor's name, shape,
 # type, offset alignment and bytes (F32, F16, BF16, Q8_0, TQ1_0, TQ2_0), at the default
 # alignment and at 64. The sample comes from tests/tools/gguf_write_sample.c.

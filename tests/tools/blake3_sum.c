@@ -1,10 +1,10 @@
-/* blake3_sum: prints "<hex>  <file>" for each file with the library's BLAKE3 (src/blake3.h),
+/* blake3_sum: prints "<hex>  <file>" for each file with the library's BLAKE3 (src/debug/blake3.h),
  * reading in odd-sized pieces so that streaming is exercised; compared against b3sum by
  * tests/scripts/test_trace.sh. With no file it hashes stdin and prints "<hex>  -".
  * Exit 0, or 1 when a file cannot be read. */
 #include <stdio.h>
 
-#include "blake3.h"
+#include "debug/blake3.h"
 
 static int hash_stream(FILE *f, const char *label) {
     static unsigned char buf[4099]; /* odd size: pieces straddle blocks and chunks */

@@ -1,6 +1,6 @@
 /* gguf_write_sample: writes a GGUF with one key of each of the 13 value types (a nested array,
  * a string array and a bool among them) and tensors of F32, F16, BF16, Q8_0, TQ1_0 and TQ2_0
- * with known contents, through src/gguf.c's writer. tests/scripts/test_gguf_writer_gguf_py.sh
+ * with known contents, through src/formats/gguf.c's writer. tests/scripts/test_gguf_writer_gguf_py.sh
  * reads it back with llama.cpp's gguf-py and checks every key, value, shape, type and byte.
  *
  *   gguf_write_sample OUT.gguf [ALIGNMENT]
@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gguf.h"
-#include "types.h"
+#include "formats/gguf.h"
+#include "formats/types.h"
 #include "util.h"
 
 typedef struct {

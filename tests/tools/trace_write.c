@@ -1,4 +1,4 @@
-/* trace_write: writes a synthetic trace through the real tracer (src/trace.h), for the
+/* trace_write: writes a synthetic trace through the real tracer (src/debug/trace.h), for the
  * trace tests until the forward pass emits real ones.
  *
  *   trace_write DIR [--seqs N] [--layers L] [--dim D] [--seq-id S]
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "trace.h"
+#include "debug/trace.h"
 #include "util.h"
 
 typedef struct target { bool set; int seq, layer; char stage[64]; double delta; } target;

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "types.h"
+#include "formats/types.h"
 
 #define N_INPUT 2048
 

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "bitnet.h"
-#include "genmodel.h"
+#include "formats/genmodel.h"
 #include "test.h"
 #include "test_models.h"
 

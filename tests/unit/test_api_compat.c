@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api_compat.h"
-#include "genmodel.h"
+#include "api/api_compat.h"
+#include "formats/genmodel.h"
 #include "test.h"
 #include "test_models.h"
 

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "bitnet.h"
-#include "genmodel.h"
+#include "formats/genmodel.h"
 #include "test.h"
 
 enum { N_THREADS = 4, N_GEN = 6 };

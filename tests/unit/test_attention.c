@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "attention.h"
-#include "cpu.h"
+#include "model/attention.h"
+#include "kernels/cpu.h"
 #include "test.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;

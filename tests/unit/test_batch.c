@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include "bitnet.h"
-#include "genmodel.h"
+#include "formats/genmodel.h"
 #include "test.h"
 #include "test_models.h"
-#include "types.h"
+#include "formats/types.h"
 
 enum { N_REQ = 8, MAX_GEN = 24 };
 

@@ -1,7 +1,7 @@
 /* test_blake3: the portable BLAKE3 against the official test vectors and streaming splits. */
 #include <stdint.h>
 
-#include "blake3.h"
+#include "debug/blake3.h"
 #include "test.h"
 
 /* The official test vectors (BLAKE3 repository, test_vectors/test_vectors.json): input of

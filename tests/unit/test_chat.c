@@ -3,7 +3,7 @@
  * format names, and the refusal of bad input. */
 #include <stdlib.h>
 
-#include "chat.h"
+#include "text/chat.h"
 #include "test.h"
 #include "util.h"
 

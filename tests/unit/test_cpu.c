@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "cpu.h"
+#include "kernels/cpu.h"
 #include "kernels/kernel_impl.h"
 #include "kernels/kernels.h"
 #include "test.h"

@@ -6,14 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "forward.h"
-#include "genmodel.h"
-#include "gguf.h"
-#include "model.h"
-#include "rows.h"
+#include "model/forward.h"
+#include "formats/genmodel.h"
+#include "formats/gguf.h"
+#include "model/model.h"
+#include "model/rows.h"
 #include "test.h"
 #include "test_models.h"
-#include "types.h"
+#include "formats/types.h"
 #include "util.h"
 
 static char tmpdir[512];

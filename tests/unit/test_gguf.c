@@ -1,4 +1,4 @@
-/* Tests for src/gguf.c: writer -> reader round trips of every value type, hand-built v2/v3
+/* Tests for src/formats/gguf.c: writer -> reader round trips of every value type, hand-built v2/v3
  * files, alignment, big string arrays, a catalogue of malformed files (each must fail with an
  * "offset" message and never crash or leak; the ASan build runs these), random corruption,
  * and the reference vocabulary GGUFs. */
@@ -6,9 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gguf.h"
+#include "formats/gguf.h"
 #include "test.h"
-#include "types.h"
+#include "formats/types.h"
 #include "util.h"
 
 /* ======================================================================= building files */

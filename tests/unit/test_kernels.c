@@ -5,13 +5,13 @@
  * ranges cutting tiles, 1..80 tokens), extreme codes and activations (+127 / -128). */
 #include <stdint.h>
 
-#include "cpu.h"
-#include "gguf.h"
+#include "kernels/cpu.h"
+#include "formats/gguf.h"
 #include "kernels/kernel_impl.h"
 #include "kernels/kernels.h"
-#include "linear.h"
+#include "model/linear.h"
 #include "test.h"
-#include "types.h"
+#include "formats/types.h"
 #include "util.h"
 
 static uint64_t rng = 0x243f6a8885a308d3ull;

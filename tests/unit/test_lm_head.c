@@ -9,15 +9,15 @@
 #include <string.h>
 
 #include "bitnet.h"
-#include "cpu.h"
+#include "kernels/cpu.h"
 #include "kernels/kernel_impl.h"
 #include "kernels/kernels.h"
-#include "linear.h"
-#include "genmodel.h"
-#include "model.h"
+#include "model/linear.h"
+#include "formats/genmodel.h"
+#include "model/model.h"
 #include "test.h"
 #include "test_models.h"
-#include "types.h"
+#include "formats/types.h"
 #include "util.h"
 
 static char tmpdir[512];

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "genmodel.h"
+#include "formats/genmodel.h"
 #include "util.h"
 
 /* 2 layers, hidden 256, 4 heads / 2 KV heads, ffn 512, vocab 300. */

@@ -4,7 +4,7 @@
 #include <float.h>
 #include <stdint.h>
 
-#include "sampler.h"
+#include "text/sampler.h"
 #include "test.h"
 #include "util.h"
 

@@ -3,7 +3,7 @@
  * comparison with a plain reference over many piece splits. */
 #include <stdint.h>
 
-#include "stop.h"
+#include "text/stop.h"
 #include "test.h"
 #include "util.h"
 

@@ -5,7 +5,7 @@
 #include <stdatomic.h>
 
 #include "test.h"
-#include "threadpool.h"
+#include "model/threadpool.h"
 
 typedef struct run_ctx {
     int hits[16];            /* each index writes only its own slot */

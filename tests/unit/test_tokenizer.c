@@ -5,10 +5,10 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#include "gguf.h"
+#include "formats/gguf.h"
 #include "test.h"
-#include "tokenizer.h"
-#include "tokenizer_impl.h"
+#include "text/tokenizer.h"
+#include "text/tokenizer_impl.h"
 #include "util.h"
 
 static bn_vocab_spec spec_init(bn_vocab_kind kind, const char *const *tokens, uint32_t *lens, uint32_t n) {

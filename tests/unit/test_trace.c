@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include "bitnet.h"
-#include "blake3.h"
+#include "debug/blake3.h"
 #include "test.h"
-#include "trace.h"
-#include "trace_diff.h"
+#include "debug/trace.h"
+#include "debug/trace_diff.h"
 #include "util.h"
 
 static char tmp_root[512];

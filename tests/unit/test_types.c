@@ -1,9 +1,9 @@
-/* Tests for src/types.c: the type table, byte layouts (hand-built blocks decoded), exact
+/* Tests for src/formats/types.c: the type table, byte layouts (hand-built blocks decoded), exact
  * ternary round trips, F16/BF16 edge values, Q8_0 error bound and Q8_K bit-exactness. */
 #include <stdint.h>
 
 #include "test.h"
-#include "types.h"
+#include "formats/types.h"
 #include "util.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;

@@ -1,7 +1,7 @@
-/* Tests for src/unicode.c: the generated category tables, lowercase mapping, UTF-8 with
+/* Tests for src/text/unicode.c: the generated category tables, lowercase mapping, UTF-8 with
  * llama.cpp's malformed-input rules, and GPT-2's byte mapping. */
 #include "test.h"
-#include "unicode.h"
+#include "text/unicode.h"
 
 TEST(categories) {
     CHECK_EQ_INT(bn_unicode_flags('a'), BN_UFLAG_LETTER);
