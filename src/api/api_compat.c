@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "kernels/cpu.h"
 #include "util.h"
 
 /* ---- registry ---- */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -231,4 +232,9 @@ double bn_measure_read_bandwidth(uint64_t bytes, int n_threads) {
     volatile uint64_t keep = sink;
     (void)keep;
     return best / 1e9;
+}
+
+int bn_cpu_count(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
 }

@@ -42,6 +42,8 @@ bn_cpu_tier bn_cpu_tier_capped(bn_cpu_tier cap);
 const char *bn_cpu_tier_note(void);
 /* Comma-separated feature names seen (e.g. "avx2,fma,f16c,avx512f,...,amx-int8"). */
 const char *bn_cpu_features(void);
+/* Number of online CPUs (>= 1): the default thread count. */
+int bn_cpu_count(void);
 
 /* Streaming-read bandwidth in GB/s (1e9 bytes/s): n_threads threads (>= 1) each read their
  * share of a `bytes`-sized buffer (allocated, filled, then read 6 times in three patterns:

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "model/attention.h"
+#include "kernels/cpu.h"
 #include "kernels/kernels.h"
 #include "model/rows.h"
 #include "util.h"
@@ -59,11 +60,6 @@ struct bn_state {
     bool debug_logits;             /* BITNET_DEBUG_LOGITS=1: one check per state, then cleared */
     int32_t debug_token;           /* the token whose logits are checked */
 };
-
-int bn_cpu_count(void) {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
 
 bn_act_quant bn_default_act_quant(const bn_model *m) { return m->all_ternary ? BN_ACT_TOKEN : BN_ACT_NONE; }
 

@@ -77,7 +77,5 @@ void bn_state_set_tracer(bn_state *s, bn_tracer *t, int seq_id);
 
 /* Default numerics for a model: token for ternary weights, none for float weights. */
 bn_act_quant bn_default_act_quant(const bn_model *m);
-/* Number of online CPUs (>= 1). */
-int bn_cpu_count(void);
 
 #endif

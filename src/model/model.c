@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "model/forward.h"
+#include "kernels/cpu.h"
 #include "kernels/kernels.h"
 #include "model/threadpool.h"
 #include "formats/types.h"
