@@ -231,14 +231,16 @@ static int submit_parallel(bitnet_batch *batch, const bench_opts *b, int32_t *pr
     return 0;
 }
 
-static long long sum_counts(const long long *counts, int n, long long *min) {
+static long long sum_counts(const long long *counts, int n) {
     long long sum = 0;
-    *min = counts[0];
-    for (int k = 0; k < n; k++) {
-        sum += counts[k];
-        if (counts[k] < *min) *min = counts[k];
-    }
+    for (int k = 0; k < n; k++) sum += counts[k];
     return sum;
+}
+
+static bool every_count_positive(const long long *counts, int n) {
+    for (int k = 0; k < n; k++)
+        if (counts[k] < 1) return false;
+    return true;
 }
 
 /* --parallel: every sequence prefills and samples its first token, then the steps that
@@ -252,7 +254,7 @@ static int measure_parallel(bitnet_model *m, const cli_model_opts *mo, const ben
     bitnet_batch *batch;
     if (bitnet_batch_create(m, &bp, &batch)) return cli_fail("bench", "%s", bitnet_get_last_error());
     int np = (int)b->parallel;
-    long long *counts = calloc((size_t)np, sizeof *counts), least;
+    long long *counts = calloc((size_t)np, sizeof *counts);
     bitnet_generate_params *gp = malloc(sizeof *gp * (size_t)np);
     int32_t *prompts = malloc(sizeof *prompts * (size_t)(b->parallel * b->p));
     int rc = counts && gp && prompts ? 0 : cli_fail("bench", "out of memory");
@@ -265,13 +267,13 @@ static int measure_parallel(bitnet_model *m, const cli_model_opts *mo, const ben
         if (submit_parallel(batch, b, prompts, r->md.n_vocab, gp, counts)) rc = cli_fail("bench", "%s", bitnet_get_last_error());
     }
     int busy = 1;
-    while (!rc && busy > 0 && (sum_counts(counts, np, &least), least < 1)) busy = bitnet_batch_step(batch); /* every prompt in */
-    long long first = rc ? 0 : sum_counts(counts, np, &least);
+    while (!rc && busy > 0 && !every_count_positive(counts, np)) busy = bitnet_batch_step(batch); /* every prompt in */
+    long long first = rc ? 0 : sum_counts(counts, np);
     double t0 = cli_seconds();
     while (!rc && busy > 0) busy = bitnet_batch_step(batch);
     if (busy < 0) rc = cli_fail("bench", "%s", bitnet_get_last_error());
     double dt = cli_seconds() - t0;
-    if (!rc) r->parallel_tok_s = dt > 0 ? (double)(sum_counts(counts, np, &least) - first) / dt : 0.0;
+    if (!rc) r->parallel_tok_s = dt > 0 ? (double)(sum_counts(counts, np) - first) / dt : 0.0;
     free(counts);
     free(gp);
     free(prompts);

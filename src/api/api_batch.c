@@ -38,7 +38,6 @@ struct bitnet_batch {
     uint64_t clock;           /* counts submits and finishes */
     batch_slot *slots;
     bn_batch_row *rows;       /* [n_batch] */
-    int32_t *row_tokens;      /* [n_batch] */
     bn_gen **row_gen;         /* [n_batch]: the run a logits row belongs to */
     float *logits;            /* [n_slots][n_vocab]: at most one logits row per slot and step */
 };
@@ -67,10 +66,9 @@ static int alloc_batch(bitnet_batch *b) {
     size_t nb = (size_t)b->n_batch;
     b->slots = bn_calloc((size_t)b->n_slots, sizeof *b->slots, "batch slots");
     b->rows = bn_calloc(nb, sizeof *b->rows, "batch rows");
-    b->row_tokens = bn_calloc(nb, sizeof *b->row_tokens, "batch rows");
     b->row_gen = bn_calloc(nb, sizeof *b->row_gen, "batch rows");
     b->logits = bn_malloc((size_t)b->n_slots * (size_t)b->n_vocab * sizeof(float), "batch logits");
-    return b->slots && b->rows && b->row_tokens && b->row_gen && b->logits ? 0 : BITNET_ERR_OUT_OF_MEMORY;
+    return b->slots && b->rows && b->row_gen && b->logits ? 0 : BITNET_ERR_OUT_OF_MEMORY;
 }
 
 BITNET_API int bitnet_batch_create(bitnet_model *model, const bitnet_batch_params *params, bitnet_batch **out) {
@@ -134,7 +132,6 @@ BITNET_API void bitnet_batch_free(bitnet_batch *b) {
     }
     free(b->slots);
     free(b->rows);
-    free(b->row_tokens);
     free(b->row_gen);
     free(b->logits);
     free(b);
@@ -299,7 +296,7 @@ BITNET_API int bitnet_batch_step(bitnet_batch *b) {
     if (!b) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_step: batch is NULL");
     int n = add_prefill_rows(b, add_decode_rows(b));
     if (n > 0) {
-        int rc = bn_state_eval_rows(b->state, b->rows, n, b->row_tokens, b->logits);
+        int rc = bn_state_eval_rows(b->state, b->rows, n, b->logits);
         if (rc) {
             rewind_slots(b);
             for (int i = 0; i < b->n_slots; i++) finish_slot(b, i, rc);

@@ -34,6 +34,7 @@ struct bn_state {
     float *rope_cos, *rope_sin;    /* [n_ctx][n_rot/2] */
     /* the chunk being evaluated, max_batch rows: row t is token t of sequence row_seq[t] at
      * position row_pos[t]; the rows of one sequence are consecutive, in position order */
+    int32_t *row_tok;
     int *row_seq;
     int64_t *row_pos;
     int *logit_rows;               /* rows whose logits are wanted, increasing */
@@ -170,11 +171,12 @@ static int alloc_buffers(bn_state *s) {
         s->scratch_bytes -= 2 * ((cache + 63) & ~(uint64_t)63);
         if (!s->seqs[i].k_cache || !s->seqs[i].v_cache) return BITNET_ERR_OUT_OF_MEMORY;
     }
+    s->row_tok = state_alloc(s, B * sizeof(int32_t), "row tokens");
     s->row_seq = state_alloc(s, B * sizeof(int), "row sequences");
     s->row_pos = state_alloc(s, B * sizeof(int64_t), "row positions");
     s->logit_rows = state_alloc(s, B * sizeof(int), "logit rows");
     s->blocks = state_alloc(s, B * sizeof(bn_attn_block), "attention blocks");
-    if (!s->row_seq || !s->row_pos || !s->logit_rows || !s->blocks) return BITNET_ERR_OUT_OF_MEMORY;
+    if (!s->row_tok || !s->row_seq || !s->row_pos || !s->logit_rows || !s->blocks) return BITNET_ERR_OUT_OF_MEMORY;
     struct { float **dst; uint64_t n; const char *what; } bufs[] = {
         {&s->rope_cos, (uint64_t)s->n_ctx * half, "RoPE table"}, {&s->rope_sin, (uint64_t)s->n_ctx * half, "RoPE table"},
         {&s->x, B * (uint64_t)hp->n_embd, "residual"}, {&s->h, B * (uint64_t)s->max_in, "norm output"},
@@ -246,6 +248,7 @@ void bn_state_free(bn_state *s) {
         free(s->seqs[i].v_cache);
     }
     free(s->seqs);
+    free(s->row_tok);
     free(s->row_seq);
     free(s->row_pos);
     free(s->logit_rows);
@@ -693,9 +696,9 @@ static int eval_chunk(bn_state *s, const int32_t *tokens, int n, float *logits, 
     return 0;
 }
 
-static int check_tokens(const bn_state *s, const int32_t *tokens, int n, int stride) {
+static int check_tokens(const bn_state *s, const int32_t *tokens, int n) {
     for (int i = 0; i < n; i++) {
-        int32_t id = *(const int32_t *)((const char *)tokens + (size_t)i * (size_t)stride);
+        int32_t id = tokens[i];
         if (id < 0 || id >= s->m->hp.n_vocab)
             return bn_error(BITNET_ERR_INVALID_ARGUMENT, "token id %d at index %d is outside the vocabulary (0..%lld)", id, i,
                             (long long)s->m->hp.n_vocab - 1);
@@ -710,7 +713,7 @@ int bn_state_eval(bn_state *s, const int32_t *tokens, int n, float *logits, bool
     if (seq->n_past + n > s->n_ctx)
         return bn_error(BITNET_ERR_CONTEXT_EXCEEDED, "context overflow: %lld positions used + %d new tokens > context length %lld",
                         (long long)seq->n_past, n, (long long)s->n_ctx);
-    int rc = check_tokens(s, tokens, n, sizeof *tokens);
+    int rc = check_tokens(s, tokens, n);
     if (rc) return rc;
     int64_t start = seq->n_past;
     for (int done = 0; done < n;) {
@@ -763,12 +766,12 @@ static int plan_rows(bn_state *s, const bn_batch_row *rows, int n, int *n_logits
     return 0;
 }
 
-int bn_state_eval_rows(bn_state *s, const bn_batch_row *rows, int n, int32_t *tokens_scratch, float *logits) {
-    if (!s || !rows || n < 1 || n > s->p.max_batch || !tokens_scratch)
+int bn_state_eval_rows(bn_state *s, const bn_batch_row *rows, int n, float *logits) {
+    if (!s || !rows || n < 1 || n > s->p.max_batch)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "eval_rows: %d rows (1..%d)", n, s ? s->p.max_batch : 0);
-    int n_logits, rc = check_tokens(s, &rows[0].token, n, sizeof *rows);
+    for (int t = 0; t < n; t++) s->row_tok[t] = rows[t].token;
+    int n_logits, rc = check_tokens(s, s->row_tok, n);
     if (!rc) rc = plan_rows(s, rows, n, &n_logits);
     if (rc) return rc;
-    for (int t = 0; t < n; t++) tokens_scratch[t] = rows[t].token;
-    return eval_chunk(s, tokens_scratch, n, logits, n_logits);
+    return eval_chunk(s, s->row_tok, n, logits, n_logits);
 }

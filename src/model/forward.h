@@ -56,8 +56,8 @@ int bn_state_eval(bn_state *s, const int32_t *tokens, int n, float *logits, bool
  * rows of one sequence consecutive; each appends its token to its sequence. logits receives
  * [k][n_vocab] for the k rows that want them, in row order. Each row's results are the same
  * as if its sequence were evaluated alone (rows are independent in every kernel).
- * tokens_scratch: n int32 of the caller's. On failure nothing is appended. */
-int bn_state_eval_rows(bn_state *s, const bn_batch_row *rows, int n, int32_t *tokens_scratch, float *logits);
+ * On failure nothing is appended. */
+int bn_state_eval_rows(bn_state *s, const bn_batch_row *rows, int n, float *logits);
 /* Forgets every sequence (n_past = 0); the cache memory is kept. */
 void bn_state_reset(bn_state *s);
 /* Drops the positions from n_keep on (n_keep <= n_past) of sequence 0 / of `seq`. */
