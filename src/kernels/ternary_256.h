@@ -98,50 +98,62 @@ BN_INLINE void decode_codes(const uint8_t *codes, int64_t nc, uint8_t *dec) {
 #ifdef DOT_I16
 /* dec_dot with pmaddubsw (AVX2 has no u8 x s8 dot into int32): each pmaddubsw result goes
  * into a per-token int16 sum with one vpaddw, and only every I16_CHUNKS chunks one vpmaddwd
- * by ones widens the sums into acc. Per token and 128 MACs: 4 pmaddubsw + 4 vpaddw (vpaddw
- * also runs on port 5; pmaddubsw and vpmaddwd only on ports 0/1 of Intel cores), where
- * tile_dot's DOT4_PAIR needs 4 pmaddubsw + 2 vpmaddwd + 4 adds plus a share of the decode.
+ * by ones widens the sums into the int32 array. Both halves of the tile are done at once:
+ * each broadcast of 4 activations serves the two code vectors (rows 0..7 and 8..15), so per
+ * token and 64 MACs it is 1 broadcast + 2 pmaddubsw + 2 vpaddw. The broadcast (a load plus a
+ * shuffle on AMD cores) is the only vector op per product step that did not scale with the
+ * rows: with one half per pass it was 1 of every 3 ops, now 1 of 5 (kernel_bench on Zen 4:
+ * ~1.3 -> ~1.7 pmaddubsw per cycle in the inner loop; docs/KERNELS.md).
  * int16 bound: codes c <= 2 (unscaled), q in [-128, 127], so one pmaddubsw pair
  * c1 q1 + c2 q2 is in [-512, 508]; an int16 lane (one row, one pair position) receives
  * 4 fields x 4 p = 16 pairs per chunk, 64 over I16_CHUNKS = 4 chunks: in [-32768, 32512],
  * exact in int16 (-32768 is all codes 2 against all q = -128; vpaddw wraps but never needs
  * to). Each widening adds two such lanes, at most 2^16, to an int32 lane. */
 #define I16_CHUNKS 4
-#define DEC_GROUP 8      /* tokens per register block: 8 int16 sums + codes, q, product */
+#define DEC_GROUP 6      /* tokens per register block: 6 x 2 int16 sums + 2 code vectors, q, product */
 #define DEC_MIN_TOKENS 8 /* fewer: tile_dot (the decode buffer costs more than it saves) */
 /* An empty asm that "changes" v: gcc otherwise reassociates the vpaddw chain of a sum into
  * trees, computing all products first and spilling them (slower than the old loop). */
 #define PIN(v) __asm__("" : "+x"(v))
 
-/* acc[t] (8 rows of one half, lane = row) += codes . q[t] over nc decoded chunks, for nt <=
- * DEC_GROUP tokens (a constant after inlining); `dec` points at the half's first 32 bytes. */
-BN_INLINE void dec_dot(const uint8_t *dec, const int8_t *const *q, int nt, int64_t nc, __m256i *acc) {
+/* acc32[t][row] += codes . q[t] over nc decoded chunks, all 16 rows, for nt <= DEC_GROUP
+ * tokens (a constant after inlining); `dec` points at the decoded block. */
+BN_INLINE void dec_dot(const uint8_t *dec, const int8_t *const *q, int nt, int64_t nc, int32_t (*acc32)[BN_TILE_ROWS]) {
     const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t c0 = 0; c0 < nc; c0 += I16_CHUNKS) {
         int64_t c1 = c0 + I16_CHUNKS < nc ? c0 + I16_CHUNKS : nc;
-        __m256i s16[DEC_GROUP];
-        UNROLL for (int t = 0; t < nt; t++) s16[t] = _mm256_setzero_si256();
+        __m256i s16[DEC_GROUP][2];
+        UNROLL for (int t = 0; t < nt; t++) s16[t][0] = s16[t][1] = _mm256_setzero_si256();
         for (int64_t c = c0; c < c1; c++)
             UNROLL for (int p = 0; p < 4; p++)
                 UNROLL for (int s = 0; s < 4; s++) {
-                    __m256i f = _mm256_load_si256((const __m256i *)(dec + 256 * (4 * c + p) + 64 * s));
+                    const uint8_t *d = dec + 256 * (4 * c + p) + 64 * s;
+                    __m256i f0 = _mm256_load_si256((const __m256i *)d), f1 = _mm256_load_si256((const __m256i *)(d + 32));
                     UNROLL for (int t = 0; t < nt; t++) {
-                        s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(f, bcast4(q[t] + c * BN_CHUNK_K + 16 * s + 4 * p)));
-                        PIN(s16[t]);
+                        __m256i x = bcast4(q[t] + c * BN_CHUNK_K + 16 * s + 4 * p);
+                        s16[t][0] = _mm256_add_epi16(s16[t][0], _mm256_maddubs_epi16(f0, x));
+                        PIN(s16[t][0]);
+                        s16[t][1] = _mm256_add_epi16(s16[t][1], _mm256_maddubs_epi16(f1, x));
+                        PIN(s16[t][1]);
                     }
                 }
-        UNROLL for (int t = 0; t < nt; t++) acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(s16[t], ones));
+        UNROLL for (int t = 0; t < nt; t++)
+            UNROLL for (int h = 0; h < 2; h++) {
+                __m256i *a = (__m256i *)(acc32[t] + 8 * h);
+                _mm256_storeu_si256(a, _mm256_add_epi32(_mm256_loadu_si256(a), _mm256_madd_epi16(s16[t][h], ones)));
+            }
     }
 }
 #else
-/* dec_dot with a dot step into int32 (DOT4, vpdpbusd): two partials per token (even and odd
- * fields), so each chain has 2 dependent steps per 32 code bytes and 6 tokens give 12
- * independent chains (the step's latency is ~5 cycles, two issue per cycle); 12 partials +
- * codes + q fill the 16 YMM registers. One or two tokens: 4 partials each. Bound: a partial
- * grows by <= 2 * 128 * 32 = 2^13 per chunk, < 2^17 over a K block. */
+/* dec_dot with a dot step into int32 (DOT4, vpdpbusd), one half of the tile at a time: two
+ * partials per token (even and odd fields), so each chain has 2 dependent steps per 32 code
+ * bytes and 6 tokens give 12 independent chains (the step's latency is ~5 cycles, two issue
+ * per cycle); 12 partials + codes + q fill the 16 YMM registers. One or two tokens: 4
+ * partials each. Bound: a partial grows by <= 2 * 128 * 32 = 2^13 per chunk, < 2^17 over a
+ * K block. */
 #define DEC_GROUP 6
 #define DEC_MIN_TOKENS 12 /* fewer: tile_dot (the decode buffer costs more than it saves) */
-BN_INLINE void dec_dot(const uint8_t *dec, const int8_t *const *q, int nt, int64_t nc, __m256i *acc) {
+BN_INLINE void dec_dot_half(const uint8_t *dec, const int8_t *const *q, int nt, int64_t nc, __m256i *acc) {
     const int np = nt <= 2 ? 4 : 2; /* partials per token; field s goes to partial s % np */
     __m256i part[DEC_GROUP][4];
     UNROLL for (int t = 0; t < nt; t++)
@@ -155,18 +167,23 @@ BN_INLINE void dec_dot(const uint8_t *dec, const int8_t *const *q, int nt, int64
     UNROLL for (int t = 0; t < nt; t++)
         UNROLL for (int i = 0; i < np; i++) acc[t] = _mm256_add_epi32(acc[t], part[t][i]);
 }
+
+/* acc32[t][row] += codes . q[t] over nc decoded chunks, the two halves in turn. */
+BN_INLINE void dec_dot(const uint8_t *dec, const int8_t *const *q, int nt, int64_t nc, int32_t (*acc32)[BN_TILE_ROWS]) {
+    for (int h = 0; h < 2; h++) {
+        __m256i acc[DEC_GROUP];
+        for (int i = 0; i < nt; i++) acc[i] = _mm256_loadu_si256((const __m256i *)(acc32[i] + 8 * h));
+        dec_dot_half(dec + 32 * h, q, nt, nc, acc);
+        for (int i = 0; i < nt; i++) _mm256_storeu_si256((__m256i *)(acc32[i] + 8 * h), acc[i]);
+    }
+}
 #endif
 
 /* acc32[i][row] += the decoded K block [kb, kb + nc) . q for tokens t .. t + nt - 1. */
 BN_INLINE void dec_group(const bn_ternary_job *j, const uint8_t *dec, int64_t kb, int64_t nc, int t, int nt, int32_t (*acc32)[BN_TILE_ROWS]) {
     const int8_t *q[DEC_GROUP];
     for (int i = 0; i < nt; i++) q[i] = j->a->q + (int64_t)(t + i) * j->p->K + kb * BN_CHUNK_K;
-    for (int h = 0; h < 2; h++) {
-        __m256i acc[DEC_GROUP];
-        for (int i = 0; i < nt; i++) acc[i] = _mm256_loadu_si256((const __m256i *)(acc32[i] + 8 * h));
-        dec_dot(dec + 32 * h, q, nt, nc, acc);
-        for (int i = 0; i < nt; i++) _mm256_storeu_si256((__m256i *)(acc32[i] + 8 * h), acc[i]);
-    }
+    dec_dot(dec, q, nt, nc, acc32);
 }
 
 static int32_t sum_i8(const int8_t *q, int64_t n) { /* n a multiple of 32 */
