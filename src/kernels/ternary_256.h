@@ -234,6 +234,74 @@ BN_INLINE void uniform_group(const bn_ternary_job *j, int64_t tile, int t, int n
     for (int i = 0; i < nt; i++) store_tile(j, tile, t + i, v[i]);
 }
 
+#ifdef ONE_TOKEN_STREAMS
+/* One token (generation), nw (1 or 2, a constant after inlining) tiles read side by side:
+ * acc[w][h] (rows 8h..8h+7 of tile w) += codes . q, the exact dot tile_dot computes. Two
+ * tiles are two memory streams per thread (more misses in flight than one, as on AVX-512),
+ * and both halves of a tile are done in the same pass, so the 4 activation broadcasts of a
+ * (chunk, p) serve 2 nw code vectors: per 32 code bytes 1 load, 1 shift, 4 masks, 4
+ * pmaddubsw, 2 vpaddw, 2 vpmaddwd, 2 vpaddd and a share of 4 broadcasts, where tile_dot's
+ * one-token case (one half per pass, 4 chains) spent 4 broadcasts and 4 vpmaddwd. Two
+ * partials per tile half (unscaled, scaled fields; DOT4_PAIR, bound in ternary_avx2.c) keep
+ * 8 independent chains; the only loop-carried op is an add. Bounds as tile_dot's. */
+BN_INLINE void one_token_dot(const uint8_t *const *codes, int nw, const int8_t *q, int64_t n_chunks, __m256i (*acc)[2]) {
+    const __m256i m03 = _mm256_set1_epi8(0x03), m0c = _mm256_set1_epi8(0x0c);
+    for (int64_t c0 = 0; c0 < n_chunks; c0 += FOLD_CHUNKS) {
+        int64_t c1 = c0 + FOLD_CHUNKS < n_chunks ? c0 + FOLD_CHUNKS : n_chunks;
+        __m256i part[2][2][2]; /* [tile][half][unscaled, scaled] */
+        UNROLL for (int w = 0; w < nw; w++)
+            UNROLL for (int h = 0; h < 2; h++) part[w][h][0] = part[w][h][1] = _mm256_setzero_si256();
+        for (int64_t c = c0; c < c1; c++)
+            UNROLL for (int p = 0; p < 4; p++) {
+                const int8_t *qp = q + c * BN_CHUNK_K + 4 * p; /* field s: qp + 16 s */
+                __m256i x0 = bcast4(qp), x1 = bcast4(qp + 16), x2 = bcast4(qp + 32), x3 = bcast4(qp + 48);
+                UNROLL for (int w = 0; w < nw; w++) {
+                    const uint8_t *cc = codes[w] + c * BN_CHUNK_BYTES + 64 * p;
+                    BN_PREFETCH_AHEAD(cc);
+                    UNROLL for (int h = 0; h < 2; h++) {
+                        __m256i v = _mm256_load_si256((const __m256i *)(cc + 32 * h)), v4 = _mm256_srli_epi16(v, 4);
+                        part[w][h][0] = DOT4_PAIR(part[w][h][0], _mm256_and_si256(v, m03), x0, _mm256_and_si256(v4, m03), x2);
+                        part[w][h][1] = DOT4_PAIR(part[w][h][1], _mm256_and_si256(v, m0c), x1, _mm256_and_si256(v4, m0c), x3);
+                    }
+                }
+            }
+        UNROLL for (int w = 0; w < nw; w++)
+            UNROLL for (int h = 0; h < 2; h++)
+                acc[w][h] = _mm256_add_epi32(acc[w][h], _mm256_add_epi32(part[w][h][0], _mm256_srai_epi32(part[w][h][1], 2)));
+    }
+}
+
+/* The float epilogue of one tile for one token (uniform_group's). */
+BN_INLINE void store_one_token(const bn_ternary_job *j, int64_t tile, int t, const __m256i acc[2], int32_t sumq) {
+    const __m256 s = _mm256_set1_ps(j->a->s[t]), scale = _mm256_set1_ps(j->scale), out_scale = _mm256_set1_ps(j->out_scale);
+    __m256 v[2];
+    for (int h = 0; h < 2; h++) v[h] = _mm256_mul_ps(_mm256_mul_ps(_mm256_div_ps(isum_f(acc[h], sumq), s), scale), out_scale);
+    store_tile(j, tile, t, v);
+}
+
+/* One token: the tiles of [m0, m1) as two halves read side by side, a pair of tiles per
+ * step, the odd one out alone (as ternary_avx512.c's uniform_one_token). */
+static void uniform_one_token(const bn_ternary_job *j, int t, int32_t sumq) {
+    const bn_ternary_tiles *p = j->p;
+    const int8_t *q = j->a->q + (int64_t)t * p->K;
+    int64_t first = j->m0 / BN_TILE_ROWS, n = (j->m1 + BN_TILE_ROWS - 1) / BN_TILE_ROWS - first, half = (n + 1) / 2;
+    for (int64_t i = 0; i < n - half; i++) {
+        int64_t tiles[2] = {first + i, first + half + i};
+        const uint8_t *codes[2] = {bn_tile_codes(p, tiles[0]), bn_tile_codes(p, tiles[1])};
+        __m256i acc[2][2] = {{_mm256_setzero_si256(), _mm256_setzero_si256()}, {_mm256_setzero_si256(), _mm256_setzero_si256()}};
+        one_token_dot(codes, 2, q, p->n_chunks, acc);
+        for (int w = 0; w < 2; w++) store_one_token(j, tiles[w], t, acc[w], sumq);
+    }
+    if (half > n - half) {
+        int64_t tile = first + half - 1;
+        const uint8_t *codes[1] = {bn_tile_codes(p, tile)};
+        __m256i acc[1][2] = {{_mm256_setzero_si256(), _mm256_setzero_si256()}};
+        one_token_dot(codes, 1, q, p->n_chunks, acc);
+        store_one_token(j, tile, t, acc[0], sumq);
+    }
+}
+#endif
+
 /* Per-256-block path for one token: non-uniform token mode or q8k mode (see ternary_avx512.c). */
 static void blocked_token(const bn_ternary_job *j, int64_t tile, int t, bool q8k) {
     const bn_ternary_tiles *p = j->p;
@@ -318,6 +386,12 @@ static void KFN(token)(const bn_ternary_job *j) {
             for (int64_t tile = j->m0 / BN_TILE_ROWS; tile * BN_TILE_ROWS < j->m1; tile++) prefill_tile(j, tile, tb, te, sumq, dec, acc32);
             continue;
         }
+#ifdef ONE_TOKEN_STREAMS
+        if (te - tb == 1) {
+            uniform_one_token(j, tb, sumq[0]);
+            continue;
+        }
+#endif
         for (int64_t tile = j->m0 / BN_TILE_ROWS; tile * BN_TILE_ROWS < j->m1; tile++)
             for (int t = tb; t < te;) { /* groups of 4, then 2, 1: codes decoded once per group */
                 const int32_t *sq = sumq + (t - tb);

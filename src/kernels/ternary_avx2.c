@@ -13,6 +13,7 @@
                                               _mm256_set1_epi16(1)))
 #define SUM_I8(acc, q) _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), (q)), _mm256_set1_epi16(1)))
 #define DOT_I16 1
+#define ONE_TOKEN_STREAMS 1
 #define KFN(name) ternary_##name##_avx2
 #include "ternary_256.h"
 
