@@ -6,7 +6,10 @@
  *   SUM_I8(acc, q_s8)           acc (8 x int32) += sum of 4 int8 per lane
  *   KFN(name)                   the tier's function name for `name`
  *   DOT_I16 (optional)          the dot step is pmaddubsw: the prefill's dec_dot then sums
- *                               its results in int16 (bound there) instead of using DOT4
+ *                               its results in int16 (bound there) instead of using DOT4,
+ *                               both halves of a tile per activation broadcast
+ *   ONE_TOKEN_STREAMS (optional) one-token calls use one_token_dot (two tiles side by side,
+ *                               both halves per pass) instead of tile_dot
  * A tile's 16 rows are two halves: bytes [64p, 64p+32) hold rows 0..7, [64p+32, 64p+64)
  * rows 8..15; each 32-bit lane is one row. Codes c in {0,1,2} multiply the activations and
  * sum(q) is subtracted at the end (weights are c - 1). Bound: |sum c q| <= 256 K in int32. */
