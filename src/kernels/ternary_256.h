@@ -103,17 +103,16 @@ BN_INLINE void decode_codes(const uint8_t *codes, int64_t nc, uint8_t *dec) {
  * into a per-token int16 sum with one vpaddw, and only every I16_CHUNKS chunks one vpmaddwd
  * by ones widens the sums into the int32 array. Both halves of the tile are done at once:
  * each broadcast of 4 activations serves the two code vectors (rows 0..7 and 8..15), so per
- * token and 64 MACs it is 1 broadcast + 2 pmaddubsw + 2 vpaddw. The broadcast (a load plus a
- * shuffle on AMD cores) is the only vector op per product step that did not scale with the
- * rows: with one half per pass it was 1 of every 3 ops, now 1 of 5 (kernel_bench on Zen 4:
- * ~1.3 -> ~1.7 pmaddubsw per cycle in the inner loop; docs/KERNELS.md).
+ * token and 64 MACs it is 1 broadcast + 2 pmaddubsw + 2 vpaddw instead of 2 + 2 + 2 (3.63 ->
+ * 3.13 instructions per 32 MACs). On Zen 4 that is only 3-10% faster in this kernel (an
+ * isolated loop of the same steps gained 1.3x; docs/KERNELS.md has the measurements).
  * int16 bound: codes c <= 2 (unscaled), q in [-128, 127], so one pmaddubsw pair
  * c1 q1 + c2 q2 is in [-512, 508]; an int16 lane (one row, one pair position) receives
  * 4 fields x 4 p = 16 pairs per chunk, 64 over I16_CHUNKS = 4 chunks: in [-32768, 32512],
  * exact in int16 (-32768 is all codes 2 against all q = -128; vpaddw wraps but never needs
  * to). Each widening adds two such lanes, at most 2^16, to an int32 lane. */
 #define I16_CHUNKS 4
-#define DEC_GROUP 6      /* tokens per register block: 6 x 2 int16 sums + 2 code vectors, q, product */
+#define DEC_GROUP 5      /* tokens per register block: 5 x 2 int16 sums + 2 code vectors, q, product (6 spilled more) */
 #define DEC_MIN_TOKENS 8 /* fewer: tile_dot (the decode buffer costs more than it saves) */
 /* An empty asm that "changes" v: gcc otherwise reassociates the vpaddw chain of a sum into
  * trees, computing all products first and spilling them (slower than the old loop). */
