@@ -15,7 +15,7 @@ typedef struct cli_model_opts {
     bitnet_act_quant act_quant;
     const char *trace_dir;
     bool verbose;
-    bool lm_head_q8;            /* --lm-head q8: 8-bit LM head quantized at load */
+    bitnet_lm_head lm_head;     /* --lm-head */
 } cli_model_opts;
 
 /* Help text for these options, to embed in each command's usage. */

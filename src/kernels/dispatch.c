@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include "model/attention.h"
+#include "model/head_screen.h"
 #include "kernel_impl.h"
 #include "kernels.h"
 #include "util.h"
@@ -145,5 +146,16 @@ bn_attention_kernel bn_attention_kernel_for_tier(bn_cpu_tier t) {
     return t >= BN_TIER_AVX512 ? bn_attention_avx512 : bn_attention_avx2;
 #else
     return NULL;
+#endif
+}
+
+/* The screened LM head's pass (model/head_screen.h): avx2 code for the avx2 and avxvnni tiers,
+ * avx512 code for avx512 and amx; the portable reference elsewhere. */
+bn_screen_kernel bn_head_screen_kernel_for_tier(bn_cpu_tier t) {
+    if (t == BN_TIER_SCALAR || !bn_cpu_has_tier(t)) return bn_head_screen_rows_ref;
+#if defined(__x86_64__)
+    return t >= BN_TIER_AVX512 ? bn_head_screen_rows_avx512 : bn_head_screen_rows_avx2;
+#else
+    return bn_head_screen_rows_ref;
 #endif
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "model/attention.h"
+#include "model/head_screen.h"
 #include "kernels/cpu.h"
 #include "kernels/kernels.h"
 #include "model/rows.h"
@@ -50,6 +51,8 @@ struct bn_state {
     float *gate, *up;              /* [B][n_ff] */
     void *act_scratch;
     bn_block_q8_0 *head_xq;        /* --lm-head q8: the head's input as Q8_0 blocks [B][n_embd/32], else NULL */
+    bn_screen_ctx *screen;         /* the screened head's scratch when the model has one, else NULL */
+    const bn_head_req **logit_req; /* [B]: how each logit row may be computed (NULL: every logit) */
     /* per thread */
     bn_threadpool *pool;
     const bn_rows_ops *rows;       /* row passes of the tier in use */
@@ -176,7 +179,12 @@ static int alloc_buffers(bn_state *s) {
     s->row_pos = state_alloc(s, B * sizeof(int64_t), "row positions");
     s->logit_rows = state_alloc(s, B * sizeof(int), "logit rows");
     s->blocks = state_alloc(s, B * sizeof(bn_attn_block), "attention blocks");
-    if (!s->row_tok || !s->row_seq || !s->row_pos || !s->logit_rows || !s->blocks) return BITNET_ERR_OUT_OF_MEMORY;
+    s->logit_req = state_alloc(s, B * sizeof *s->logit_req, "logit requests");
+    if (!s->row_tok || !s->row_seq || !s->row_pos || !s->logit_rows || !s->blocks || !s->logit_req) return BITNET_ERR_OUT_OF_MEMORY;
+    memset(s->logit_req, 0, B * sizeof *s->logit_req);
+    uint64_t screen_bytes = 0;
+    if (s->m->screen && !(s->screen = bn_screen_ctx_new(s->m->screen, &screen_bytes))) return BITNET_ERR_OUT_OF_MEMORY;
+    s->scratch_bytes += screen_bytes;
     struct { float **dst; uint64_t n; const char *what; } bufs[] = {
         {&s->rope_cos, (uint64_t)s->n_ctx * half, "RoPE table"}, {&s->rope_sin, (uint64_t)s->n_ctx * half, "RoPE table"},
         {&s->x, B * (uint64_t)hp->n_embd, "residual"}, {&s->h, B * (uint64_t)s->max_in, "norm output"},
@@ -252,6 +260,8 @@ void bn_state_free(bn_state *s) {
     free(s->row_seq);
     free(s->row_pos);
     free(s->logit_rows);
+    free(s->logit_req);
+    bn_screen_ctx_free(s->screen);
     free(s->blocks);
     free(s->act_scratch);
     free(s->head_xq);
@@ -434,9 +444,9 @@ static int act_for(bn_state *s, bn_act *a, const bn_linear *w, const float *x, i
     return bn_act_setup(a, w->ternary ? s->p.act_quant : BN_ACT_NONE, x, n, w->in, s->act_scratch);
 }
 
-/* The LM head: quantizes x [n][K] (float activations; the Q8_0 copy for --lm-head q8) and
- * multiplies. */
-static int linear_head(bn_state *s, float *y, const float *x, int n) {
+/* The plain LM head: quantizes x [n][K] (float activations; the Q8_0 copy for --lm-head q8)
+ * and multiplies. */
+static int plain_head(bn_state *s, float *y, const float *x, int n) {
     const bn_linear *w = &s->m->output;
     bn_act a;
     int rc = bn_act_setup(&a, BN_ACT_NONE, x, n, w->in, s->act_scratch);
@@ -448,6 +458,34 @@ static int linear_head(bn_state *s, float *y, const float *x, int n) {
     if (s->head_xq) bn_act_quantize_q8_0(&a, s->head_xq, 0, n);
     gemm(s, &w, &y, 1, &a);
     return 0;
+}
+
+/* The screened head (head_screen.h) when every logit row of the pass allows it (a pass that
+ * needs every logit of one row computes the plain head for all; so do traces and the
+ * BITNET_DEBUG_LOGITS check, which compare whole rows). Tokens with more candidates than the
+ * budget are computed with the plain head. Returns false when the plain head is to be used. */
+static bool screened_head(bn_state *s, float *y, const float *x, int n) {
+    if (!s->screen) return false;
+    bn_head_stats *stats = bn_screen_ctx_stats(s->screen);
+    bool all = !s->tracer && !s->debug_logits;
+    for (int i = 0; all && i < n; i++) all = s->logit_req[i] && s->logit_req[i]->k >= 1;
+    if (!all) {
+        stats->plain += (uint64_t)n;
+        return false;
+    }
+    int64_t K = s->m->hp.n_embd, V = s->m->hp.n_vocab;
+    for (int t0 = 0; t0 < n; t0 += BN_SCREEN_ROWS) {
+        int nt = n - t0 < BN_SCREEN_ROWS ? n - t0 : BN_SCREEN_ROWS;
+        bool fallback[BN_SCREEN_ROWS];
+        bn_head_screen_eval(s->screen, &s->m->output, s->pool, s->row_tmp[0], x + t0 * K, nt, s->logit_req + t0, y + t0 * V, fallback);
+        for (int t = 0; t < nt; t++)
+            if (fallback[t]) plain_head(s, y + (t0 + t) * V, x + (t0 + t) * K, 1);
+    }
+    return true;
+}
+
+static int linear_head(bn_state *s, float *y, const float *x, int n) {
+    return screened_head(s, y, x, n) ? 0 : plain_head(s, y, x, n);
 }
 
 /* ---- attention ---- */
@@ -706,7 +744,7 @@ static int check_tokens(const bn_state *s, const int32_t *tokens, int n) {
     return 0;
 }
 
-int bn_state_eval(bn_state *s, const int32_t *tokens, int n, float *logits, bool all_logits) {
+static int eval_seq0(bn_state *s, const int32_t *tokens, int n, float *logits, bool all_logits, const bn_head_req *req) {
     if (!s || (!tokens && n > 0) || n < 0) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "invalid arguments to eval");
     if (n == 0) return 0;
     bn_seq *seq = &s->seqs[0];
@@ -732,7 +770,10 @@ int bn_state_eval(bn_state *s, const int32_t *tokens, int n, float *logits, bool
             s->row_seq[t] = 0;
             s->row_pos[t] = seq->n_past + t;
         }
-        for (int t = first; t < chunk; t++) s->logit_rows[t - first] = t;
+        for (int t = first; t < chunk; t++) {
+            s->logit_rows[t - first] = t;
+            s->logit_req[t - first] = all_logits ? NULL : req;
+        }
         rc = eval_chunk(s, tokens + done, chunk, out, chunk - first);
         if (rc) {
             seq->n_past = start; /* a failed eval leaves the sequence as it was */
@@ -741,6 +782,19 @@ int bn_state_eval(bn_state *s, const int32_t *tokens, int n, float *logits, bool
         done += chunk;
     }
     return 0;
+}
+
+int bn_state_eval(bn_state *s, const int32_t *tokens, int n, float *logits, bool all_logits) {
+    return eval_seq0(s, tokens, n, logits, all_logits, NULL);
+}
+
+int bn_state_eval_head(bn_state *s, const int32_t *tokens, int n, float *logits, const bn_head_req *req) {
+    return eval_seq0(s, tokens, n, logits, false, req);
+}
+
+bn_head_stats bn_state_head_stats(const bn_state *s) {
+    bn_head_stats none = {0};
+    return s->screen ? *bn_screen_ctx_stats(s->screen) : none;
 }
 
 /* Rows of one sequence must be consecutive and fit its context. */
@@ -761,7 +815,10 @@ static int plan_rows(bn_state *s, const bn_batch_row *rows, int n, int *n_logits
             return bn_error(BITNET_ERR_CONTEXT_EXCEEDED, "sequence %d: context of %lld positions is full", q, (long long)s->n_ctx);
         s->row_seq[t] = q;
         s->row_pos[t] = next_pos[q]++;
-        if (rows[t].logits) s->logit_rows[(*n_logits)++] = t;
+        if (rows[t].logits) {
+            s->logit_req[*n_logits] = rows[t].head;
+            s->logit_rows[(*n_logits)++] = t;
+        }
     }
     return 0;
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "model/forward.h"
+#include "model/head_screen.h"
 #include "kernels/cpu.h"
 #include "kernels/kernels.h"
 #include "model/threadpool.h"
@@ -430,6 +431,56 @@ int bn_model_quantize_head_q8(bn_model *m) {
     return 0;
 }
 
+/* ---- screened LM head ---- */
+
+typedef struct {
+    const gguf_file *file;
+    const bn_linear *src;
+    bn_head_screen *h;
+    float **row;             /* [thread] K floats of scratch */
+    atomic_int failed;       /* the first failure's status */
+} screen_job;
+
+static void screen_job_run(void *ctx, int i, int n) {
+    screen_job *job = ctx;
+    const bn_linear *src = job->src;
+    long long r0, r1;
+    bn_split_range(src->out, i, n, 1, &r0, &r1);
+    for (long long s0 = r0; s0 < r1 && !atomic_load(&job->failed); s0 += Q8_JOB_ROWS) {
+        long long s1 = s0 + Q8_JOB_ROWS < r1 ? s0 + Q8_JOB_ROWS : r1;
+        int rc = bn_head_screen_fill(job->h, src, s0, s1, job->row[i]);
+        if (rc) {
+            int zero = 0;
+            atomic_compare_exchange_strong(&job->failed, &zero, rc);
+        }
+        /* as for the 8-bit head: the rows were read once; from now on only candidate rows are */
+        if (!src->owned_data) drop_mapped_pages(job->file, src->data + (uint64_t)s0 * src->row_bytes, (uint64_t)(s1 - s0) * src->row_bytes);
+    }
+}
+
+int bn_model_screen_head(bn_model *m) {
+    if (m->screen || m->lm_head_q8) return m->screen ? 0 : bn_error(BITNET_ERR_INVALID_ARGUMENT, "the LM head is already 8-bit");
+    bn_head_screen *h = bn_head_screen_alloc(&m->output);
+    if (!h) return bn_last_error_status();
+    int n_threads = bn_cpu_count();
+    screen_job job = {.file = m->file, .src = &m->output, .h = h};
+    atomic_init(&job.failed, 0);
+    bool ok = (job.row = bn_calloc((size_t)n_threads, sizeof *job.row, "LM head rows")) != NULL;
+    for (int i = 0; ok && i < n_threads; i++) ok = (job.row[i] = bn_malloc((size_t)m->output.in * sizeof(float), "LM head row")) != NULL;
+    bn_threadpool *pool = ok && n_threads > 1 ? bn_threadpool_create(n_threads) : NULL;
+    if (ok) bn_threadpool_run(pool, screen_job_run, &job); /* NULL pool: all rows on this thread */
+    bn_threadpool_free(pool);
+    for (int i = 0; job.row && i < n_threads; i++) free(job.row[i]);
+    free(job.row);
+    int rc = !ok ? BITNET_ERR_OUT_OF_MEMORY : atomic_load(&job.failed);
+    if (rc) {
+        bn_head_screen_free(h);
+        return rc;
+    }
+    m->screen = h;
+    return 0;
+}
+
 static uint64_t linear_read_bytes(const bn_linear *w) {
     uint64_t packed = bn_kernel_packed_bytes(w);
     return packed ? packed : w->row_bytes * (uint64_t)w->out;
@@ -447,7 +498,10 @@ static uint64_t token_bytes(const bn_model *m, uint64_t (*bytes_of)(const bn_lin
     return total;
 }
 
-uint64_t bn_model_token_read_bytes(const bn_model *m) { return token_bytes(m, linear_read_bytes); }
+uint64_t bn_model_token_read_bytes(const bn_model *m) {
+    uint64_t total = token_bytes(m, linear_read_bytes);
+    return m->screen ? total - linear_read_bytes(&m->output) + m->screen->bytes : total;
+}
 
 uint64_t bn_model_token_file_bytes(const bn_model *m) { return token_bytes(m, file_layout_bytes); }
 
@@ -495,6 +549,7 @@ void bn_model_free(bn_model *m) {
             for (int i = 0; i < 7; i++) bn_linear_release(mats[i]);
         }
     }
+    bn_head_screen_free(m->screen);
     bn_linear_release(&m->output);
     bn_linear_release(&m->tok_embd);
     free(m->layers);

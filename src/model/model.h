@@ -60,6 +60,7 @@ typedef struct bn_model {
     double pack_seconds;         /* part of load_seconds spent repacking ternary weights */
     uint64_t packed_bytes;       /* bytes of repacked ternary weights (kernels' tiles) */
     bool lm_head_q8;             /* output is an 8-bit (Q8_0) copy made at load */
+    struct bn_head_screen *screen; /* the screened head's 8-bit copy of output (head_screen.h), or NULL */
 } bn_model;
 
 /* Load progress: fn(fraction, user) on the loading thread, fractions increasing in [0, 1),
@@ -82,8 +83,15 @@ void bn_model_free(bn_model *m); /* NULL ok */
  * or a negative status with bn_error set. */
 int bn_model_quantize_head_q8(bn_model *m);
 
+/* Builds the screened head's 8-bit copy of the LM head (head_screen.h) in parallel; the plain
+ * head stays for the candidate rows. Returns 0 or a negative status with bn_error set
+ * (BITNET_ERR_UNSUPPORTED when the head cannot be screened: its type, its width, an output
+ * scale). */
+int bn_model_screen_head(bn_model *m);
+
 /* Bytes of weights one generated token reads: every layer matrix (its repacked tiles when
- * packed, else its tensor bytes), the LM head, and one embedding row. */
+ * packed, else its tensor bytes), the LM head (the screened head's copy when there is one: the
+ * candidate rows come on top), and one embedding row. */
 uint64_t bn_model_token_read_bytes(const bn_model *m);
 /* The same matrices at their size in the file (the bytes an engine that reads the file's
  * layout in place, like llama.cpp, reads per token for the same head). */
