@@ -460,26 +460,31 @@ static int plain_head(bn_state *s, float *y, const float *x, int n) {
     return 0;
 }
 
-/* The screened head (head_screen.h) when every logit row of the pass allows it (a pass that
- * needs every logit of one row computes the plain head for all; so do traces and the
- * BITNET_DEBUG_LOGITS check, which compare whole rows). Tokens with more candidates than the
- * budget are computed with the plain head. Returns false when the plain head is to be used. */
+/* The screened head (head_screen.h) for the logit rows that allow it, the plain head for the
+ * others (one by one) and for tokens with more candidates than the budget. Traces and the
+ * BITNET_DEBUG_LOGITS check compare whole rows: they get the plain head. Returns false when
+ * the plain head is to compute every row (no screen, or no row allows it). */
 static bool screened_head(bn_state *s, float *y, const float *x, int n) {
     if (!s->screen) return false;
     bn_head_stats *stats = bn_screen_ctx_stats(s->screen);
-    bool all = !s->tracer && !s->debug_logits;
-    for (int i = 0; all && i < n; i++) all = s->logit_req[i] && s->logit_req[i]->k >= 1;
-    if (!all) {
-        stats->plain += (uint64_t)n;
-        return false;
-    }
+    int n_screen = 0;
+    for (int i = 0; i < n && !s->tracer && !s->debug_logits; i++) n_screen += s->logit_req[i] && s->logit_req[i]->k >= 1;
+    stats->plain += (uint64_t)(n - n_screen);
+    if (n_screen == 0) return false;
     int64_t K = s->m->hp.n_embd, V = s->m->hp.n_vocab;
-    for (int t0 = 0; t0 < n; t0 += BN_SCREEN_ROWS) {
-        int nt = n - t0 < BN_SCREEN_ROWS ? n - t0 : BN_SCREEN_ROWS;
+    for (int t0 = 0; t0 < n;) { /* runs of screened rows, up to BN_SCREEN_ROWS at a time */
+        if (!s->logit_req[t0] || s->logit_req[t0]->k < 1 || s->tracer || s->debug_logits) {
+            plain_head(s, y + t0 * V, x + t0 * K, 1);
+            t0++;
+            continue;
+        }
+        int nt = 1;
+        while (nt < BN_SCREEN_ROWS && t0 + nt < n && s->logit_req[t0 + nt] && s->logit_req[t0 + nt]->k >= 1) nt++;
         bool fallback[BN_SCREEN_ROWS];
         bn_head_screen_eval(s->screen, &s->m->output, s->pool, s->row_tmp[0], x + t0 * K, nt, s->logit_req + t0, y + t0 * V, fallback);
         for (int t = 0; t < nt; t++)
             if (fallback[t]) plain_head(s, y + (t0 + t) * V, x + (t0 + t) * K, 1);
+        t0 += nt;
     }
     return true;
 }

@@ -423,7 +423,8 @@ TEST(screened_row_is_exact_where_not_masked) {
     bitnet_model_close(pla);
 }
 
-/* Four slots of a batch, greedy and sampled, screened vs plain: the same tokens. */
+/* Four slots of a batch, greedy and sampled, screened vs plain: the same tokens (slot 3 with
+ * an on_logits callback, so steps mix screened and plain rows). */
 typedef struct {
     int32_t ids[24];
     int n;
@@ -434,6 +435,13 @@ static int collect(int32_t token, const char *text, size_t len, void *user) {
     (void)text, (void)len;
     if (token >= 0 && k->n < 24) k->ids[k->n++] = token;
     return 0;
+}
+
+/* Slot 3 looks at its logits (as a logprobs request does): its rows take the plain head while
+ * the other slots of the same steps are screened. */
+static int look_at_logits(const float *logits, int64_t n_vocab, int32_t token, void *user) {
+    (void)user;
+    return token < 0 || token >= n_vocab || logits[token] == -INFINITY; /* a drawn token was computed */
 }
 
 static int batch_run(bitnet_model *m, sink out[4]) {
@@ -455,6 +463,7 @@ static int batch_run(bitnet_model *m, sink out[4]) {
         gp[i].sampling.seed = (uint64_t)i;
         gp[i].on_token = collect;
         gp[i].user_data = &out[i];
+        if (i == 3) gp[i].on_logits = look_at_logits;
         out[i].n = 0;
         for (int k = 0; k < 3; k++) prompts[i][k] = 10 * i + k + 1;
         rc = bitnet_batch_submit(b, i, prompts[i], 3, &gp[i], NULL);
