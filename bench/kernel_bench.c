@@ -134,7 +134,7 @@ static void bench_screen(int64_t vocab, double bw1) {
     bn_linear_init(&w, &t, NULL);
     bn_head_screen *h = bn_head_screen_alloc(&w);
     float *row = malloc(2560 * sizeof(float)), *x8;
-    bn_head_screen_fill(h, &w, 0, vocab, row);
+    bn_head_screen_fill(h, &w, 0, vocab, NULL, row);
     make_act(BN_ACT_NONE, 8, 2560, &x8);
     int64_t nq = h->n_groups * BN_SCREEN_GROUP_BYTES, ne = h->n_groups * BN_SCREEN_GROUP;
     int16_t *xq = malloc((size_t)(8 * nq) * sizeof *xq);

@@ -83,8 +83,11 @@ static void report(const bitnet_model *m, const bitnet_session *s, double second
     if (!s) return;
     fprintf(stderr, "session: kernel tier %s, %d threads, act-quant %s, context %lld\n", sd.kernel_tier, sd.n_threads,
             act_name(sd.act_quant), (long long)sd.n_ctx);
-    fprintf(stderr, "memory: %s mapped weights + %s KV cache + %s scratch\n", cli_human_bytes((double)md.weight_bytes, b1, sizeof b1),
-            cli_human_bytes((double)sd.kv_cache_bytes, b2, sizeof b2), cli_human_bytes((double)sd.scratch_bytes, b3, sizeof b3));
+    char b4[32];
+    fprintf(stderr, "memory: %s mapped weights + %s KV cache + %s scratch%s%s%s\n", cli_human_bytes((double)md.weight_bytes, b1, sizeof b1),
+            cli_human_bytes((double)sd.kv_cache_bytes, b2, sizeof b2), cli_human_bytes((double)sd.scratch_bytes, b3, sizeof b3),
+            md.lm_head_copy_bytes ? " + " : "", md.lm_head_copy_bytes ? cli_human_bytes((double)md.lm_head_copy_bytes, b4, sizeof b4) : "",
+            md.lm_head_copy_bytes ? " screened-head copy" : "");
 }
 
 static void progress(float fraction, void *user) {

@@ -182,7 +182,8 @@ typedef struct bitnet_model_desc {
     int has_tokenizer;
     int32_t bos_id, eos_id, eot_id; /* -1 when absent */
     bitnet_lm_head lm_head;       /* the head in use: PLAIN, SCREEN or Q8 (callers built before
-                                     this field get the fields above only) */
+                                     these two fields get the fields above only) */
+    uint64_t lm_head_copy_bytes;  /* SCREEN: bytes of the head's 8-bit copy (held in memory) */
 } bitnet_model_desc;
 
 BITNET_API int bitnet_model_describe(const bitnet_model *model, bitnet_model_desc *out);

@@ -163,8 +163,10 @@ BITNET_API int bitnet_model_describe(const bitnet_model *model, bitnet_model_des
     out->bos_id = model->tokenizer ? bn_tokenizer_bos(model->tokenizer) : -1;
     out->eos_id = model->tokenizer ? bn_tokenizer_eos(model->tokenizer) : -1;
     out->eot_id = model->tokenizer ? bn_tokenizer_eot(model->tokenizer) : -1;
-    if (size > offsetof(bitnet_model_desc, lm_head))
+    if (size >= sizeof *out) {
         out->lm_head = m->screen ? BITNET_LM_HEAD_SCREEN : m->lm_head_q8 ? BITNET_LM_HEAD_Q8 : BITNET_LM_HEAD_PLAIN;
+        out->lm_head_copy_bytes = m->screen ? m->screen->bytes : 0;
+    }
     return 0;
 }
 

@@ -27,7 +27,7 @@ bool bn_head_screen_supported(const bn_linear *w, const char **why) {
 double bn_head_screen_factor(int64_t K) {
     const double u = ldexp(1.0, -24);
     double g = (double)K * u / (1.0 - (double)K * u);
-    return (0.5 + 254.0 * g) / (1.0 - g) * (1.0 + ldexp(1.0, -40));
+    return (0.5 * (1.0 + ldexp(1.0, -14)) + 254.0 * g) / (1.0 - g) * (1.0 + ldexp(1.0, -40));
 }
 
 bn_head_screen *bn_head_screen_alloc(const bn_linear *w) {
@@ -98,29 +98,48 @@ static float block_amax(const float *w) {
     return finite ? amax : -1.0f;
 }
 
+/* Byte offset of element r of a block within its group, less the block's 2 j (group order). */
+static const int16_t block_offset[BN_SCREEN_BLOCK] = {
+    0, 1, 32, 33, 64, 65, 96, 97, 128, 129, 160, 161, 192, 193, 224, 225,
+    256, 257, 288, 289, 320, 321, 352, 353, 384, 385, 416, 417, 448, 449, 480, 481};
+
 /* One block of 32 weights at block index b of a row: d rounded up from max|w| / 127, then
- * q = round-to-nearest(w / d) in double (exact enough to decide every rounding: w and d have
- * at most 24 and 11 significant bits), so that |w - q d| <= d / 2 and |q| <= 127. */
+ * q = round(w * fl(1/d)) in float. The product is within 127 x 2^-23 of w / d, so
+ * |w - q d| <= (d / 2)(1 + 2^-14) (the bound's factor c carries the 2^-14) and |q| <= 127. */
 static int quantize_block(const float *w, int64_t b, int8_t *q_row, uint16_t *d) {
     float amax = block_amax(w);
     if (amax < 0) return bn_error(BITNET_ERR_LOAD_FAILED, "the LM head has a weight that is not finite");
     *d = f16_round_up((double)amax / 127.0);
     if (*d >= 0x7c00) return bn_error(BITNET_ERR_UNSUPPORTED, "an LM head weight of %g is too large for the screened head", amax);
-    double inv = *d ? 1.0 / (double)bn_f16_to_f32(*d) : 0.0, dv = bn_f16_to_f32(*d);
+    float inv = *d ? 1.0f / bn_f16_to_f32(*d) : 0.0f;
+    int8_t *dst = q_row + (b / BN_SCREEN_GROUP) * BN_SCREEN_GROUP_BYTES + 2 * (b % BN_SCREEN_GROUP);
     for (int k = 0; k < BN_SCREEN_BLOCK; k++) {
-        /* w / d through the reciprocal can differ from the quotient by an ulp of a double:
-         * correct the rare case where that moved the rounding (check in exact arithmetic) */
-        double v = round_even((double)w[k] * inv);
-        if (fabs((double)w[k] - v * dv) > 0.5 * dv) v += (double)w[k] > v * dv ? 1.0 : -1.0;
-        q_row[group_pos(b * BN_SCREEN_BLOCK + k)] = (int8_t)v;
+        float v = (w[k] * inv + 12582912.0f) - 12582912.0f; /* round to nearest even (|v| <= 127 << 2^22) */
+        dst[block_offset[k]] = (int8_t)v;
     }
     return 0;
 }
 
-int bn_head_screen_fill(bn_head_screen *h, const bn_linear *w, int64_t m0, int64_t m1, float *row_tmp) {
+/* Row m of w as floats: F16 through `f16` (a 65536-entry table), else the generic dequant. */
+static void head_row(const bn_linear *w, int64_t m, const float *f16, float *row) {
+    if (!f16 || w->type != BN_TYPE_F16) {
+        bn_linear_dequant_row(w, m, row);
+        return;
+    }
+    const uint16_t *src = (const uint16_t *)(w->data + (uint64_t)m * w->row_bytes);
+    for (int64_t k = 0; k < w->in; k++) row[k] = f16[src[k]];
+}
+
+float *bn_head_screen_f16_table(void) {
+    float *t = bn_malloc(65536 * sizeof *t, "f16 table");
+    for (uint32_t h = 0; t && h < 65536; h++) t[h] = bn_f16_to_f32((uint16_t)h);
+    return t;
+}
+
+int bn_head_screen_fill(bn_head_screen *h, const bn_linear *w, int64_t m0, int64_t m1, const float *f16, float *row_tmp) {
     int64_t nbp = h->n_groups * BN_SCREEN_GROUP;
     for (int64_t m = m0; m < m1; m++) {
-        bn_linear_dequant_row(w, m, row_tmp);
+        head_row(w, m, f16, row_tmp);
         int8_t *q = h->q + (uint64_t)m * (uint64_t)h->n_groups * BN_SCREEN_GROUP_BYTES;
         uint16_t *d = h->d + (uint64_t)m * (uint64_t)nbp;
         memset(q, 0, (size_t)h->n_groups * BN_SCREEN_GROUP_BYTES);

@@ -12,7 +12,7 @@
  *
  * The copy: per row m and 32-block b, codes q_mb[32] (int8) and a scale d_mb (f16) rounded UP
  * from max|w|/127, so that |w/d| <= 127 and round-to-nearest gives |w - q d| <= d / 2 with no
- * clipping. The activations of a token are quantized too, to int16 per 32-block (scale
+ * clipping (computed in float: <= (d / 2)(1 + 2^-14)). The activations of a token are quantized too, to int16 per 32-block (scale
  * e_b = max|x| / 32767, |x - e q| <= e / 2), so that a block's dot product is exact integer
  * work (int8 x int16 pairs: vpdpwssd / vpmaddwd) and the float work is one scale per block.
  *
@@ -28,8 +28,8 @@
  * of |x_k|, X'_b = X_b + 4064 (1 + 2^-10) e_b (the activation rounding: 32 weights of at most
  * 127 d_b, each times at most e_b / 2) and R_m = sum_b d_mb X'_b, the plain head's float logit
  * L_m and the screened float logit A_m satisfy |L_m - A_m| <= c * R_m with
- *     c = (1/2 + 254 g) / (1 - g) * (1 + 2^-40),   g = K u / (1 - K u),  u = 2^-24:
- * 1/2 from the rounding of the weights, 127 g for each of the two float dot products (any
+ *     c = ((1 + 2^-14) / 2 + 254 g) / (1 - g) * (1 + 2^-40),   g = K u / (1 - K u),  u = 2^-24:
+ * (1 + 2^-14) / 2 from the rounding of the weights, 127 g for each of the two float dot products (any
  * summation order with at most K roundings per term; |w| <= 127 d), 1 - g for the float
  * rounding of R itself. The selection adds 2^-40 |A_m| to cover its own double arithmetic. */
 #ifndef BITNET_HEAD_SCREEN_H
@@ -75,10 +75,13 @@ typedef void (*bn_screen_kernel)(const bn_head_screen *h, const bn_screen_act *a
 /* True when `w` can be screened: F32/F16/BF16, K a multiple of 32, no output scale. */
 bool bn_head_screen_supported(const bn_linear *w, const char **why);
 /* Builds the copy of `w`'s rows [m0, m1) into h (allocated by bn_head_screen_alloc for w's
- * shape); callable on disjoint ranges from several threads. Returns 0, or a negative status
- * when a block's scale does not fit an f16 (|w| > 8.3e6) or a weight is not finite. */
+ * shape); callable on disjoint ranges from several threads. f16: NULL, or the table of
+ * bn_head_screen_f16_table (every f16 as a float; F16 heads convert through it). row_tmp: K
+ * floats. Returns 0, or a negative status when a block's scale does not fit an f16
+ * (|w| > 8.3e6) or a weight is not finite. */
 bn_head_screen *bn_head_screen_alloc(const bn_linear *w);
-int bn_head_screen_fill(bn_head_screen *h, const bn_linear *w, int64_t m0, int64_t m1, float *row_tmp);
+float *bn_head_screen_f16_table(void); /* 65536 floats (free()), or NULL when out of memory */
+int bn_head_screen_fill(bn_head_screen *h, const bn_linear *w, int64_t m0, int64_t m1, const float *f16, float *row_tmp);
 void bn_head_screen_free(bn_head_screen *h); /* NULL ok */
 
 /* The bound factor c for K inputs (see above). */

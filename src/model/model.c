@@ -438,6 +438,7 @@ typedef struct {
     const bn_linear *src;
     bn_head_screen *h;
     float **row;             /* [thread] K floats of scratch */
+    const float *f16;        /* every f16 as a float */
     atomic_int failed;       /* the first failure's status */
 } screen_job;
 
@@ -448,7 +449,7 @@ static void screen_job_run(void *ctx, int i, int n) {
     bn_split_range(src->out, i, n, 1, &r0, &r1);
     for (long long s0 = r0; s0 < r1 && !atomic_load(&job->failed); s0 += Q8_JOB_ROWS) {
         long long s1 = s0 + Q8_JOB_ROWS < r1 ? s0 + Q8_JOB_ROWS : r1;
-        int rc = bn_head_screen_fill(job->h, src, s0, s1, job->row[i]);
+        int rc = bn_head_screen_fill(job->h, src, s0, s1, job->f16, job->row[i]);
         if (rc) {
             int zero = 0;
             atomic_compare_exchange_strong(&job->failed, &zero, rc);
@@ -465,13 +466,16 @@ int bn_model_screen_head(bn_model *m) {
     int n_threads = bn_cpu_count();
     screen_job job = {.file = m->file, .src = &m->output, .h = h};
     atomic_init(&job.failed, 0);
-    bool ok = (job.row = bn_calloc((size_t)n_threads, sizeof *job.row, "LM head rows")) != NULL;
+    float *f16 = bn_head_screen_f16_table();
+    job.f16 = f16;
+    bool ok = f16 && (job.row = bn_calloc((size_t)n_threads, sizeof *job.row, "LM head rows")) != NULL;
     for (int i = 0; ok && i < n_threads; i++) ok = (job.row[i] = bn_malloc((size_t)m->output.in * sizeof(float), "LM head row")) != NULL;
     bn_threadpool *pool = ok && n_threads > 1 ? bn_threadpool_create(n_threads) : NULL;
     if (ok) bn_threadpool_run(pool, screen_job_run, &job); /* NULL pool: all rows on this thread */
     bn_threadpool_free(pool);
     for (int i = 0; job.row && i < n_threads; i++) free(job.row[i]);
     free(job.row);
+    free(f16);
     int rc = !ok ? BITNET_ERR_OUT_OF_MEMORY : atomic_load(&job.failed);
     if (rc) {
         bn_head_screen_free(h);
