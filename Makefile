@@ -179,6 +179,6 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' bitnet.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/bitnet.pc
 
 clean:
-	rm -rf build build-asan build-tsan build-fuzz build-clang build-aarch64
+	rm -rf build build-asan build-tsan build-fuzz build-clang build-aarch64 build-aarch64-clang
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SERVER_OBJ:.o=.d)

@@ -2,6 +2,8 @@
 # The aarch64 build, emulated: cross-compiled with Debian's aarch64-linux-gnu-gcc into
 # build-aarch64/ (`make CROSS=aarch64`, -Werror) and run under qemu-aarch64 (user mode).
 #   cross_build_werror      library, CLI and the kernel unit tests build warning-free
+#   clang_cross_lib_werror  the library builds warning-free under clang --target too (the
+#                           compiler of Apple users; skipped without clang outside CI)
 #   unit/<cpu>/<test>       test_kernels, test_attention, test_lm_head, test_forward (row
 #                           passes) and test_cpu on `-cpu max` (dotprod and i8mm: both ARM
 #                           tiers run) and on `-cpu cortex-a53` (ARMv8.0, no dotprod: the
@@ -24,6 +26,10 @@
 # compiler or qemu is a skip; in CI (CI=true) a failure.
 source "$(dirname "$0")/lib.sh"
 
+if [ "$(uname -m)" != x86_64 ]; then
+    echo "ok - $SCRIPT_NAME # SKIP an x86-64 host emulating aarch64; on $(uname -m) the normal build's tests run its own tiers"
+    exit 0
+fi
 CROSS_CC=aarch64-linux-gnu-gcc SYSROOT=/usr/aarch64-linux-gnu
 missing=()
 command -v "$CROSS_CC" >/dev/null || missing+=("$CROSS_CC (gcc-aarch64-linux-gnu)")
@@ -44,6 +50,15 @@ else
     not_ok cross_build_werror "$(grep -E 'error|warning' "$log" | head -10)"
     exit 1
 fi
+if command -v clang >/dev/null; then
+    if make -C "$ROOT" -j2 CROSS=aarch64 CC="clang --target=aarch64-linux-gnu" BUILD=build-aarch64-clang OPT=-O1 CI=true \
+        build-aarch64-clang/libbitnet.a >"$log" 2>&1; then
+        ok clang_cross_lib_werror
+    else
+        not_ok clang_cross_lib_werror "$(grep -E 'error|warning' "$log" | head -10)"
+    fi
+elif [ "${CI:-}" = true ]; then not_ok clang_cross_lib_werror "clang is not installed (CI=true)"
+else echo "ok - $SCRIPT_NAME/clang_cross_lib_werror # SKIP clang not installed"; fi
 export QEMU_LD_PREFIX=$SYSROOT
 
 # unit CPU TEST: runs an aarch64 unit test under `qemu-aarch64 -cpu CPU`, its cases renamed
