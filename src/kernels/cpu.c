@@ -279,6 +279,8 @@ double bn_measure_read_bandwidth(uint64_t bytes, int n_threads) {
     return best / 1e9;
 }
 
+/* POSIX enough for Linux and macOS. On Apple silicon this counts efficiency cores too; a
+ * macOS port may prefer sysctlbyname("hw.perflevel0.logicalcpu") (performance cores only). */
 int bn_cpu_count(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
