@@ -38,8 +38,10 @@ BN_INLINE void decode4(uint8x16_t v, int8x16_t f[4]) {
 }
 
 /* Inputs 4P .. 4P+3 of every field (one 16-byte group p = P of the chunk) for the 2 quads of
- * the half and nt tokens: each code vector is decoded once and used by the nt tokens. */
+ * the half and nt tokens: each code vector is decoded once and used by the nt tokens. The
+ * 64-byte line of group P is prefetched BN_PREFETCH_BYTES ahead, as on x86. */
 #define HALF_STEP(P)                                                                  \
+    BN_PREFETCH_AHEAD(cc + 64 * (P));                                                 \
     UNROLL for (int g = 0; g < 2; g++) {                                              \
         int8x16_t f[4];                                                               \
         decode4(vld1q_u8(cc + 64 * (P) + 16 * g), f);                                 \
@@ -60,8 +62,6 @@ BN_INLINE void half_dot(const uint8_t *codes, const int8_t *const *q, int nt, in
         int64_t c1 = c0 + FOLD_CHUNKS < n_chunks ? c0 + FOLD_CHUNKS : n_chunks;
         for (int64_t c = c0; c < c1; c++) {
             const uint8_t *cc = codes + c * BN_CHUNK_BYTES;
-            BN_PREFETCH_AHEAD(cc);
-            BN_PREFETCH_AHEAD(cc + 128);
             int8x16_t qv[GROUP_MAX][4];
             UNROLL for (int t = 0; t < nt; t++)
                 UNROLL for (int s = 0; s < 4; s++) qv[t][s] = vld1q_s8(q[t] + c * BN_CHUNK_K + 16 * s);
