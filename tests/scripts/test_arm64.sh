@@ -4,11 +4,12 @@
 #   cross_build_werror      library, CLI and the kernel unit tests build warning-free
 #   clang_cross_lib_werror  the library builds warning-free under clang --target too (the
 #                           compiler of Apple users; skipped without clang outside CI)
-#   unit/<cpu>/<test>       test_kernels, test_attention, test_lm_head, test_forward (row
-#                           passes) and test_cpu on `-cpu max` (dotprod and i8mm: both ARM
-#                           tiers run) and on `-cpu cortex-a53` (ARMv8.0, no dotprod: the
-#                           neon tier alone, and any dot-product instruction outside the
-#                           dotprod tier would be an illegal instruction)
+#   unit/<cpu>/<case>       test_kernels, test_attention, test_lm_head, test_forward (row
+#                           passes, forward pass) and test_cpu on `-cpu max` (dotprod and
+#                           i8mm: both ARM tiers' tables run; the model-level tests again with
+#                           BITNET_FORCE_TIER=neon) and on `-cpu cortex-a53` (ARMv8.0, no
+#                           dotprod: the neon tier alone, and a dot-product instruction
+#                           outside the dotprod tier would be an illegal instruction)
 #   detect/<cpu>            `compat-check --verbose` reports dotprod on max, neon on a53
 #   <model>/<mode>/...      `bitnet logits` of small generated models (SiLU TQ2_0 with the
 #                           --lm-head q8 head, ReLU^2 I2_S, SiLU TQ1_0 with a Q8_0 head),
@@ -61,20 +62,24 @@ elif [ "${CI:-}" = true ]; then not_ok clang_cross_lib_werror "clang is not inst
 else echo "ok - $SCRIPT_NAME/clang_cross_lib_werror # SKIP clang not installed"; fi
 export QEMU_LD_PREFIX=$SYSROOT
 
-# unit CPU TEST: runs an aarch64 unit test under `qemu-aarch64 -cpu CPU`, its cases renamed
-# unit/CPU/<case>; a crash or a non-zero exit without a failing case is one failure.
+# unit CPU TEST [TIER]: runs an aarch64 unit test under `qemu-aarch64 -cpu CPU` (with
+# BITNET_FORCE_TIER=TIER when given), its cases renamed unit/CPU[-TIER]/<case>; a crash or a
+# non-zero exit without a failing case is one failure.
 unit() {
-    local cpu=$1 t=$2 out="$TMP/unit.out" rc
-    BITNET_TEST_EXEC_WRAPPER="qemu-aarch64 -cpu $cpu" BITNET_TEST_TMP="$TMP" \
+    local cpu=$1 t=$2 tier=${3:-} out="$TMP/unit.out" rc label=$1${3:+-$3}
+    BITNET_FORCE_TIER=$tier BITNET_TEST_EXEC_WRAPPER="qemu-aarch64 -cpu $cpu" BITNET_TEST_TMP="$TMP" \
         qemu-aarch64 -cpu "$cpu" "$ABUILD/tests/$t" >"$out" 2>&1
     rc=$?
-    sed -n -e "s|^ok - |ok - $SCRIPT_NAME/unit/$cpu/|p" -e "s|^not ok - |not ok - $SCRIPT_NAME/unit/$cpu/|p" \
+    sed -n -e "s|^ok - |ok - $SCRIPT_NAME/unit/$label/|p" -e "s|^not ok - |not ok - $SCRIPT_NAME/unit/$label/|p" \
         -e 's/^\(  .*\)/    \1/p' -e 's/^\(# .*\)/\1/p' "$out"
     if [ "$rc" -ne 0 ] && ! grep -q '^not ok - ' "$out"; then
-        not_ok "unit/$cpu/$t" "exit $rc: $(tail -3 "$out")"
+        not_ok "unit/$label/$t" "exit $rc: $(tail -3 "$out")"
     fi
 }
+# Kernel tests take every tier's table (both on max); the model-level tests (the head, the
+# forward pass) use the tier in use: the best, then neon forced.
 for t in "${UNITS[@]}"; do unit max "$t"; done
+for t in test_lm_head test_forward; do unit max "$t" neon; done
 for t in test_kernels test_forward test_cpu; do unit cortex-a53 "$t"; done
 
 # --- end to end: logits of the aarch64 build against the x86 build's scalar tier ---
