@@ -14,7 +14,10 @@ typedef int32x4_t acc_t;
 #define ACC_FOLD(a) ((void)(a))
 #define ACC_ROWS(a) (a)
 #define FOLD_CHUNKS 4096
-#define GROUP_MAX 4 /* 4 tokens x 2 quads accumulators + 16 activation vectors + codes: 31 of 32 */
+/* Tokens per register block: 8 accumulators + 16 activation vectors + the code vector and its
+ * 4 fields slightly exceed the 32 registers (gcc 12 spills ~16 values per half chunk to L1;
+ * 3 tokens would not: untimed, docs/KERNELS.md). */
+#define GROUP_MAX 4
 #define KFN(name) ternary_##name##_dotprod
 #include "ternary_neon.h"
 

@@ -26,7 +26,7 @@ typedef struct acc_t {
                      (a).lo = (a).hi = vdupq_n_s16(0))
 #define ACC_ROWS(a) vpaddq_s32((a).wlo, (a).whi)
 #define FOLD_CHUNKS 4
-#define GROUP_MAX 2 /* 2 tokens x 2 quads x 4 partials + 8 activation vectors + codes */
+#define GROUP_MAX 2 /* 2 tokens x 2 quads x 4 partials + 8 activation vectors + codes (some spills) */
 #define KFN(name) ternary_##name##_neon
 #include "ternary_neon.h"
 
