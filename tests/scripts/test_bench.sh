@@ -32,7 +32,7 @@ for k in ("prefill_tok_s","decode_tok_s","tier","threads","bytes_per_token","gbp
 assert j["threads"] == 2 and j["p"] == 20 and j["n"] == 5 and j["reps"] == 3
 assert j["prefill_min"] <= j["prefill_tok_s"] <= j["prefill_max"] and j["prefill_tok_s"] > 0
 assert j["decode_min"] <= j["decode_tok_s"] <= j["decode_max"] and j["decode_tok_s"] > 0
-assert j["tier"] in ("scalar","avx2","avxvnni","avx512","amx")
+assert j["tier"] in ("scalar","avx2","avxvnni","avx512","amx","neon","dotprod")
 assert j["bytes_per_token"] > 300 * 256 * 2          # at least the F16 head
 # the file layout: TQ2_0 blocks of 66 bytes per 256 weights vs 64 in the packed tiles
 assert j["file_bytes_per_token"] > j["bytes_per_token"], (j["file_bytes_per_token"], j["bytes_per_token"])
