@@ -304,6 +304,9 @@ int cmd_perplexity(int argc, char **argv) {
     bitnet_model_describe(r.m, &md);
     r.n_vocab = md.n_vocab;
     if (r.kl && !(rc = open_base(&b, r.kl_base, r.n_vocab))) r.mo.ctx = b.n_ctx; /* the window comes from the file */
+    if (!rc && r.mo.ctx > md.n_ctx_train)
+        fprintf(stderr, "bitnet perplexity: warning: the model was trained on %lld positions; windows of %lld go past them\n",
+                (long long)md.n_ctx_train, r.mo.ctx);
     if (!rc) rc = cli_open_session(&r.mo, "perplexity", r.m, &r.s);
     if (!rc) {
         if (!(r.logits = malloc(sizeof(float) * (size_t)(r.mo.ctx - r.mo.ctx / 2) * (size_t)r.n_vocab)))

@@ -384,7 +384,7 @@ static int cmd_load(int argc, char **argv) {
 
 /* ===================================================================== trace */
 
-/* llama.cpp's graph names (cb() in src/models/bitnet.cpp and src/llama-graph.cpp, formatted
+/* llama.cpp's graph names (cb() in src/models/bitnet.cpp, src/models/llama.cpp and src/llama-graph.cpp, formatted
  * "<name>-<layer>") mapped to our stage names. ("inp_embd" is the unused vector-input path.) Qcur/Kcur carry one name on three tensors:
  * the projection (MUL_MAT), its 3-D reshape (a view: skipped) and the RoPE output (ROPE). */
 typedef struct {
@@ -406,8 +406,10 @@ static const stage_map STAGES[] = {
     {"ffn_gate", "ffn_gate", NULL},
     {"ffn_up", "ffn_up", NULL},
     {"ffn_sub_out", "ffn_act", NULL},   /* act(gate) * up, named ffn_swiglu then ffn_sub_out */
+    {"ffn_swiglu", "ffn_act", NULL},    /* the same in the llama graph (not renamed there) */
     {"ffn_sub_norm", "ffn_sub_norm", NULL},
     {"ffn_down", "ffn_out", NULL},
+    {"ffn_out", "ffn_out", NULL},       /* llama graph: Wdown's output renamed ffn_out (the residual sum becomes l_out) */
     {"l_out", "layer_out", NULL},
     {"result_norm", "output_norm", NULL},
     {"result_output", "logits", NULL},
