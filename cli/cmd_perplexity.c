@@ -43,12 +43,13 @@ typedef struct {
 } ppl_run;
 
 /* The BOS id when the vocabulary adds one (an empty text then tokenizes to it), else -1.
- * A vocabulary that adds EOS too is refused, as llama-perplexity does. */
-static int bos_policy(ppl_run *r) {
+ * A vocabulary that adds EOS is refused, as llama-perplexity does. */
+static int bos_policy(ppl_run *r, int32_t bos_id) {
     int32_t t[4];
     int n = bitnet_model_tokenize(r->m, "", 0, 1, 0, t, 4);
     if (n < 0) return cli_fail("perplexity", "%s", bitnet_get_last_error());
-    if (n > 1) return cli_fail("perplexity", "the vocabulary adds an EOS token; perplexity windows assume it does not");
+    if (n > 1 || (n == 1 && t[0] != bos_id))
+        return cli_fail("perplexity", "the vocabulary adds an EOS token; perplexity windows assume it does not");
     r->bos = n == 1 ? t[0] : -1;
     return 0;
 }
@@ -312,7 +313,7 @@ int cmd_perplexity(int argc, char **argv) {
         if (!(r.logits = malloc(sizeof(float) * (size_t)(r.mo.ctx - r.mo.ctx / 2) * (size_t)r.n_vocab)))
             rc = cli_fail("perplexity", "out of memory for %lld x %lld logits", r.mo.ctx - r.mo.ctx / 2, (long long)r.n_vocab);
     }
-    if (!rc) rc = bos_policy(&r);
+    if (!rc) rc = bos_policy(&r, md.bos_id);
     if (!rc) rc = r.kl ? run_kl(&r, &b) : run_perplexity(&r);
     if (b.f) fclose(b.f);
     free(b.tokens);

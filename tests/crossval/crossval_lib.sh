@@ -96,6 +96,15 @@ token_mode_agrees() {
     fi
 }
 
+# greedy_agrees NAME MODEL TOKENS N_GEN MODE: our --greedy continuation (--act-quant MODE) and
+# llama.cpp's (harness greedy) are the same N_GEN ids.
+greedy_agrees() {
+    local ours ref
+    ours=$("$BITNET" run --model "$2" --tokens "$3" -n "$4" --greedy --print-ids --act-quant "$5" --threads 2 2>"$TMP/run.log" | tr -s ' \n' ' ' | sed 's/ $//')
+    ref=$("$HARNESS" greedy --model "$2" --tokens "$3" -n "$4" --threads 2 2>"$TMP/greedy.log")
+    same_ids "$1" "$ours" "$ref"
+}
+
 # same_ids NAME "ids A" "ids B": ok when the two id lists are identical.
 same_ids() {
     if [ -n "$2" ] && [ "$2" = "$3" ]; then

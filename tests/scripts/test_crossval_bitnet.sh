@@ -33,10 +33,7 @@ check_shape() {
         else
             not_ok "$label/$w/$mode/logits" "a logits run failed"
         fi
-        local g_ours g_ref
-        g_ours=$("$BITNET" run --model "$m" --tokens "$toks" -n "$N_GEN" --greedy --print-ids --act-quant "$mode" --threads 2 2>"$TMP/run.log" | tr -s ' \n' ' ' | sed 's/ $//')
-        g_ref=$("$HARNESS" greedy --model "$m" --tokens "$toks" -n "$N_GEN" --threads 2 2>"$TMP/greedy.log")
-        same_ids "$label/$w/$mode/greedy" "$g_ours" "$g_ref"
+        greedy_agrees "$label/$w/$mode/greedy" "$m" "$toks" "$N_GEN" "$mode"
         [ "$w" = tq2_0 ] && token_mode_agrees "$label/$w/token" "$m" "$toks" "$ref" "$vocab"
         rm -f "$m"
     done

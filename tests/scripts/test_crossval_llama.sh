@@ -40,10 +40,7 @@ versus_llama_cpp() {
     else
         not_ok "$label/$mode/logits" "a logits run failed"
     fi
-    local g_ours g_ref
-    g_ours=$("$BITNET" run --model "$m" --tokens "$TOKS" -n "$N_GEN" --greedy --print-ids --act-quant "$mode" --threads 2 2>"$TMP/run.log" | tr -s ' \n' ' ' | sed 's/ $//')
-    g_ref=$("$HARNESS" greedy --model "$m" --tokens "$TOKS" -n "$N_GEN" --threads 2 2>"$TMP/greedy.log")
-    same_ids "$label/$mode/greedy" "$g_ours" "$g_ref"
+    greedy_agrees "$label/$mode/greedy" "$m" "$TOKS" "$N_GEN" "$mode"
 }
 
 # versus_numpy LABEL MODEL: ours (--act-quant none) vs the float64 reference.
