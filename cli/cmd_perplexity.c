@@ -11,6 +11,7 @@
 #include "cli_model.h"
 #include "cli_prompt.h"
 #include "debug/perplexity.h"
+#include "util.h"
 
 static void usage(void) {
     printf("usage: bitnet perplexity -m M -f TEXT [-c 512] [--chunks N] [--kl-divergence-base FILE] [options]\n"
@@ -70,8 +71,7 @@ static void window_tokens(const ppl_run *r, const int32_t *tokens, int n_ctx, in
     if (r->bos >= 0) win[0] = r->bos;
 }
 
-/* ---- the base file: "_logits_", int32 n_ctx, n_vocab, n_chunk, int32 tokens[n_chunk][n_ctx],
- * then per window (n_ctx - 1 - n_ctx/2) records of bn_kld_record_len(n_vocab) uint16 ---- */
+/* ---- the base file (layout in perplexity.h) ---- */
 
 static int write_base_header(FILE *f, int n_ctx, int64_t n_vocab, int n_chunk, const int32_t *tokens) {
     int32_t h[3] = {n_ctx, (int32_t)n_vocab, n_chunk};
@@ -96,28 +96,15 @@ static int base_fail(base_file *b, const char *path, const char *what) {
 static int open_base(base_file *b, const char *path, int64_t n_vocab) {
     memset(b, 0, sizeof *b);
     struct stat st;
-    char magic[8];
-    int32_t h[3];
+    uint8_t head[BN_KLD_HEADER_BYTES] = {0};
     if (!(b->f = fopen(path, "rb")) || fstat(fileno(b->f), &st) != 0) return base_fail(b, path, "cannot open");
-    if (fread(magic, 1, 8, b->f) != 8 || memcmp(magic, "_logits_", 8) || fread(h, sizeof h, 1, b->f) != 1)
-        return base_fail(b, path, "not a log-probability file (no _logits_ header)");
-    if (h[1] != n_vocab) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "written for a vocabulary of %d tokens; this model has %lld", h[1], (long long)n_vocab);
-        return base_fail(b, path, msg);
-    }
-    if (h[0] < 8 || h[0] > (1 << 24) || h[2] < 1) return base_fail(b, path, "window length (< 8) or window count (< 1) out of range");
-    uint64_t per_chunk = (uint64_t)h[0] * 4 + (uint64_t)(h[0] - 1 - h[0] / 2) * (uint64_t)bn_kld_record_len(n_vocab) * 2;
-    if ((uint64_t)st.st_size < 20 || ((uint64_t)st.st_size - 20) / per_chunk != (uint64_t)h[2] ||
-        ((uint64_t)st.st_size - 20) % per_chunk != 0)
-        return base_fail(b, path, "its size does not match the window length, vocabulary and window count in its header");
-    b->n_ctx = h[0];
-    b->n_chunk = h[2];
+    size_t got = fread(head, 1, sizeof head, b->f);
+    if (bn_kld_base_check(head, got < sizeof head ? got : (uint64_t)st.st_size, n_vocab, &b->n_ctx, &b->n_chunk))
+        return base_fail(b, path, bn_last_error_message());
     size_t nt = (size_t)b->n_ctx * (size_t)b->n_chunk;
     if (!(b->tokens = malloc(nt * sizeof *b->tokens)) || fread(b->tokens, sizeof *b->tokens, nt, b->f) != nt)
         return base_fail(b, path, "cannot read its tokens");
-    for (size_t i = 0; i < nt; i++)
-        if (b->tokens[i] < 0 || b->tokens[i] >= n_vocab) return base_fail(b, path, "holds a token id outside the vocabulary");
+    if (bn_kld_base_check_tokens(b->tokens, nt, n_vocab)) return base_fail(b, path, bn_last_error_message());
     return 0;
 }
 

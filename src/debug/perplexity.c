@@ -5,6 +5,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "util.h"
+
 /* m = max logit (float), *sum = sum of expf(l - m) in double; *imax = first index of m. */
 static float max_and_sum(const float *l, int64_t n, double *sum, int64_t *imax) {
     float m = l[0];
@@ -108,6 +110,35 @@ void bn_kld_add(bn_kld_acc *a, const float *logits, int64_t n_vocab, const uint1
     if (fabs(d) > a->max_p_diff) a->max_p_diff = fabs(d);
     *kld = (float)sum;
     *p_diff = d;
+}
+
+/* ---- the base file ---- */
+
+int bn_kld_base_check(const uint8_t *header, uint64_t file_size, int64_t n_vocab, int *n_ctx, int *n_chunk) {
+    int32_t h[3];
+    if (file_size < BN_KLD_HEADER_BYTES || memcmp(header, "_logits_", 8))
+        return bn_error(BITNET_ERR_LOAD_FAILED, "not a log-probability file (no _logits_ header)");
+    memcpy(h, header + 8, sizeof h);
+    if (h[1] != n_vocab)
+        return bn_error(BITNET_ERR_LOAD_FAILED, "written for a vocabulary of %d tokens; this model has %lld", h[1], (long long)n_vocab);
+    if (h[0] < 8 || h[0] > (1 << 24) || h[2] < 1)
+        return bn_error(BITNET_ERR_LOAD_FAILED, "window length %d (8..%d) or window count %d (>= 1) out of range", h[0], 1 << 24, h[2]);
+    /* per window: its tokens and its records (< 2^24 * 4 + 2^23 * 2^32: no overflow) */
+    uint64_t per = (uint64_t)h[0] * 4 + (uint64_t)(h[0] - 1 - h[0] / 2) * (uint64_t)bn_kld_record_len(n_vocab) * 2;
+    uint64_t body = file_size - BN_KLD_HEADER_BYTES;
+    if (body % per != 0 || body / per != (uint64_t)h[2])
+        return bn_error(BITNET_ERR_LOAD_FAILED, "its size (%llu bytes) does not match the window length %d, vocabulary %d and "
+                        "window count %d in its header", (unsigned long long)file_size, h[0], h[1], h[2]);
+    *n_ctx = h[0];
+    *n_chunk = h[2];
+    return 0;
+}
+
+int bn_kld_base_check_tokens(const int32_t *tokens, uint64_t n, int64_t n_vocab) {
+    for (uint64_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= n_vocab)
+            return bn_error(BITNET_ERR_LOAD_FAILED, "token %llu of the file, %d, is outside the vocabulary", (unsigned long long)i, tokens[i]);
+    return 0;
 }
 
 static bn_stat mean_and_uncertainty(double sum, double sum2, int64_t count) {

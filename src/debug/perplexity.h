@@ -57,6 +57,19 @@ typedef struct bn_kld_acc {
 void bn_kld_add(bn_kld_acc *a, const float *logits, int64_t n_vocab, const uint16_t *base_rec, int32_t tok, float *kld,
                 float *p_diff);
 
+/* The base file (llama.cpp's --kl-divergence-base layout, little-endian): "_logits_", int32
+ * n_ctx, n_vocab, n_chunk, int32 tokens[n_chunk][n_ctx], then per window
+ * (n_ctx - 1 - n_ctx/2) records of bn_kld_record_len(n_vocab) uint16. */
+#define BN_KLD_HEADER_BYTES 20
+
+/* Checks a base file's header (its first BN_KLD_HEADER_BYTES bytes) against the file's size and
+ * the model's vocabulary: n_ctx in 8..2^24, n_chunk >= 1, the size exactly that of the tokens
+ * and records. Returns 0 with *n_ctx and *n_chunk, or a negative status with bn_error saying
+ * what is wrong. */
+int bn_kld_base_check(const uint8_t *header, uint64_t file_size, int64_t n_vocab, int *n_ctx, int *n_chunk);
+/* 0 when every token id is inside the vocabulary, else a negative status naming the first. */
+int bn_kld_base_check_tokens(const int32_t *tokens, uint64_t n, int64_t n_vocab);
+
 /* A value with its uncertainty. */
 typedef struct bn_stat {
     double value, err;

@@ -106,6 +106,6 @@ expect_fail errors/short-text "needs at least" "$BITNET" perplexity -m "$F16" -f
 "$BITNET" gen-model "$TMP/small-vocab.gguf" --arch llama --hidden 256 --layers 1 --heads 2 --kv-heads 1 --ffn 256 --vocab-size 512 --wtype f16 2>/dev/null
 expect_fail errors/other-vocab "vocabulary of 32000" "$BITNET" perplexity -m "$TMP/small-vocab.gguf" --kl-divergence --kl-divergence-base "$TMP/ours.kl"
 head -c 100000 "$TMP/ours.kl" >"$TMP/truncated.kl"
-expect_fail errors/truncated-base "size does not match" "$BITNET" perplexity -m "$F16" --kl-divergence --kl-divergence-base "$TMP/truncated.kl"
+expect_fail errors/truncated-base "does not match the window length" "$BITNET" perplexity -m "$F16" --kl-divergence --kl-divergence-base "$TMP/truncated.kl"
 expect_fail errors/not-a-base "not a log-probability file" "$BITNET" perplexity -m "$F16" --kl-divergence --kl-divergence-base "$TEXT"
 expect_fail errors/kl-needs-base "needs --kl-divergence-base" "$BITNET" perplexity -m "$F16" --kl-divergence

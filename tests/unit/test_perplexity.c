@@ -10,6 +10,7 @@
 
 #include "debug/perplexity.h"
 #include "test.h"
+#include "util.h"
 
 #define V 1001 /* odd: the record is padded to an even count */
 
@@ -133,10 +134,59 @@ TEST(percentiles) {
     CHECK_NEAR(bn_percentile(v, 1, 0.3f), 0.0, 0);
 }
 
+/* A base file's first 20 bytes and the size of the whole file. */
+static uint64_t base_header(uint8_t *h, int32_t n_ctx, int32_t n_vocab, int32_t n_chunk) {
+    int32_t v[3] = {n_ctx, n_vocab, n_chunk};
+    memcpy(h, "_logits_", 8);
+    memcpy(h + 8, v, sizeof v);
+    uint64_t per = (uint64_t)n_ctx * 4 + (uint64_t)(n_ctx - 1 - n_ctx / 2) * (uint64_t)bn_kld_record_len(n_vocab) * 2;
+    return BN_KLD_HEADER_BYTES + per * (uint64_t)n_chunk;
+}
+
+/* Valid headers are read back; wrong magic, vocabulary, window, count or size are refused with
+ * a message; 5000 random corruptions of header and size never crash and, when accepted,
+ * describe a file of exactly that size. */
+TEST(base_file_checks) {
+    uint8_t h[BN_KLD_HEADER_BYTES];
+    int n_ctx = 0, n_chunk = 0;
+    uint64_t size = base_header(h, 128, V, 6);
+    CHECK(bn_kld_base_check(h, size, V, &n_ctx, &n_chunk) == 0 && n_ctx == 128 && n_chunk == 6);
+    CHECK(bn_kld_base_check(h, size + 2, V, &n_ctx, &n_chunk) != 0);
+    CHECK(strstr(bn_last_error_message(), "size") != NULL);
+    CHECK(bn_kld_base_check(h, size, V + 1, &n_ctx, &n_chunk) != 0);
+    CHECK(strstr(bn_last_error_message(), "vocabulary of 1001") != NULL);
+    CHECK(bn_kld_base_check(h, 19, V, &n_ctx, &n_chunk) != 0);
+    size = base_header(h, 4, V, 6);
+    CHECK(bn_kld_base_check(h, size, V, &n_ctx, &n_chunk) != 0);
+    size = base_header(h, 128, V, 0);
+    CHECK(bn_kld_base_check(h, size, V, &n_ctx, &n_chunk) != 0);
+    size = base_header(h, 128, V, 6);
+    h[0] = 'X';
+    CHECK(bn_kld_base_check(h, size, V, &n_ctx, &n_chunk) != 0);
+    CHECK(strstr(bn_last_error_message(), "_logits_") != NULL);
+    int accepted = 0;
+    for (int i = 0; i < 5000; i++) {
+        uint64_t sz = base_header(h, 128, V, 6);
+        int flips = 1 + (int)(uniform() * 4);
+        for (int f = 0; f < flips; f++) h[8 + (int)(uniform() * 12)] ^= (uint8_t)(1 + uniform() * 255);
+        if (uniform() < 0.3) sz = (uint64_t)(uniform() * 2.0 * (double)sz);
+        if (bn_kld_base_check(h, sz, V, &n_ctx, &n_chunk) == 0) {
+            accepted++;
+            uint8_t again[BN_KLD_HEADER_BYTES];
+            CHECK(n_ctx >= 8 && n_chunk >= 1 && base_header(again, n_ctx, V, n_chunk) == sz);
+        }
+    }
+    CHECK(accepted < 5000);
+    const int32_t toks[] = {0, 5, V - 1, V};
+    CHECK(bn_kld_base_check_tokens(toks, 3, V) == 0);
+    CHECK(bn_kld_base_check_tokens(toks, 4, V) != 0);
+}
+
 TEST_MAIN_BEGIN("test_perplexity")
 RUN(token_nll_matches_float64);
 RUN(perplexity_and_error_estimate);
 RUN(base_record_decodes_to_log_probs);
 RUN(kl_divergence_against_itself_and_another);
 RUN(percentiles);
+RUN(base_file_checks);
 TEST_MAIN_END()
