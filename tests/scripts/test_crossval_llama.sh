@@ -7,13 +7,15 @@
 #   test_crossval_bitnet.sh: head_dim 128, 4:1 GQA, synthetic vocabulary):
 #     F32, F16, --act-quant none: cosine >= 0.99999 and same top-1 at every position,
 #                                 identical 32-token greedy continuations;
-#     TQ2_0, TQ1_0, --act-quant q8k: cosine >= 0.9999, same top-1, same greedy continuation.
+#     TQ2_0, TQ1_0, --act-quant q8k: cosine >= 0.9995, same top-1, same greedy continuation.
 #       Why not 0.99999 as for F32: both sides quantize activations to Q8_K identically, but an
 #       activation that sits on a rounding boundary can round the other way after a 1-ulp
 #       difference upstream (RoPE angles, summation order), and one such flip moves a
 #       projection by ~1e-3 (measured, seeds 1-5 of this shape, both `bitnet` and `llama`
-#       archs: min cosine 0.99992 when a flip happens, 0.9999999 when none does). A wrong RoPE
-#       pairing, a missing norm or a wrong scale costs far more (cosine < 0.99).
+#       archs: min cosine 0.99992 when a flip happens, 0.9999999 when none does; which
+#       activations flip depends on both engines' kernels, so on the CPU). What the threshold
+#       must catch costs far more (measured on this model in float64): NEOX instead of NORMAL
+#       RoPE 0.83, rope_freqs ignored 0.993.
 #     TQ2_0, default (per-token) activations: cosine >= 0.995 (figures printed).
 #     F32 with linear RoPE scaling (factor 4): as F32 above.
 #   llama.cpp, a model written by scripts/gguf_py_gen_model.py --arch llama --rope-freqs:
@@ -64,7 +66,7 @@ for w in f32 f16 tq2_0 tq1_0; do
     if ! gen "$m" --wtype "$w" --rope-freqs; then not_ok "llama/$w/gen-model"; continue; fi
     case $w in
         f32|f16) versus_llama_cpp "llama/$w" "$m" none 0.99999 ;;
-        *) versus_llama_cpp "llama/$w" "$m" q8k 0.9999 ;;
+        *) versus_llama_cpp "llama/$w" "$m" q8k 0.9995 ;;
     esac
     [ "$w" = tq2_0 ] && token_mode_agrees "llama/$w/token" "$m" "$TOKS" "$TMP/llama_$w-ref.bin" "$VOCAB"
     rm -f "$m"
@@ -76,7 +78,7 @@ if gen "$m" --wtype f32 --rope-scale 4; then versus_llama_cpp "llama/f32-rope-sc
 m="$TMP/gguf-py-llama.gguf"
 if run_logged "$TMP/gen.log" "$PY" "$GGUF_PY_GEN" "$m" --arch llama "${SHAPE[@]}" --vocab-size "$VOCAB" --wtype tq2_0 --rope-freqs; then
     if run_logged "$TMP/cc.log" "$BITNET" compat-check "$m"; then ok "gguf-py-llama/compat-check"; else not_ok "gguf-py-llama/compat-check"; fi
-    versus_llama_cpp "gguf-py-llama/tq2_0" "$m" q8k 0.9999
+    versus_llama_cpp "gguf-py-llama/tq2_0" "$m" q8k 0.9995
 else
     not_ok "gguf-py-llama/gen"
 fi
