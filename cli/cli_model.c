@@ -113,22 +113,25 @@ int cli_open_model(const cli_model_opts *o, const char *cmd, bitnet_model **m, b
     double t0 = cli_seconds();
     if (bitnet_model_open(o->model, &mp, m) != 0) return cli_fail(cmd, "%s", bitnet_get_last_error());
     double t1 = cli_seconds();
-    if (s) {
-        bitnet_session_params sp = bitnet_session_default_params();
-        sp.n_ctx = o->ctx;
-        sp.n_threads = (int)o->threads;
-        const char *det = getenv("BITNET_DETERMINISTIC");
-        if (det && !strcmp(det, "1")) sp.n_threads = 1;
-        sp.n_batch = (int)o->batch;
-        sp.act_quant = o->act_quant;
-        sp.trace_dir = o->trace_dir;
-        if (bitnet_session_create(*m, &sp, s) != 0) {
-            int rc = cli_fail(cmd, "%s", bitnet_get_last_error());
-            bitnet_model_close(*m);
-            *m = NULL;
-            return rc;
-        }
+    if (s && cli_open_session(o, cmd, *m, s)) {
+        bitnet_model_close(*m);
+        *m = NULL;
+        return 1;
     }
     if (o->verbose) report(*m, s ? *s : NULL, t1 - t0);
+    return 0;
+}
+
+int cli_open_session(const cli_model_opts *o, const char *cmd, bitnet_model *m, bitnet_session **s) {
+    bitnet_session_params sp = bitnet_session_default_params();
+    sp.n_ctx = o->ctx;
+    sp.n_threads = (int)o->threads;
+    const char *det = getenv("BITNET_DETERMINISTIC");
+    if (det && !strcmp(det, "1")) sp.n_threads = 1;
+    sp.n_batch = (int)o->batch;
+    sp.act_quant = o->act_quant;
+    sp.trace_dir = o->trace_dir;
+    *s = NULL;
+    if (bitnet_session_create(m, &sp, s) != 0) return cli_fail(cmd, "%s", bitnet_get_last_error());
     return 0;
 }

@@ -28,5 +28,8 @@ int cli_model_opt(int argc, char **argv, int *i, cli_model_opts *o, const char *
 /* Opens the model and, when s is non-NULL, a session. Prints errors; returns 0 or 1. With
  * --verbose reports tier, threads, numerics and memory on stderr. */
 int cli_open_model(const cli_model_opts *o, const char *cmd, bitnet_model **m, bitnet_session **s);
+/* A session of an open model from the options (context, threads, batch, numerics, tracing).
+ * Prints errors; returns 0 or 1. */
+int cli_open_session(const cli_model_opts *o, const char *cmd, bitnet_model *m, bitnet_session **s);
 
 #endif

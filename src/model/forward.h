@@ -5,6 +5,9 @@
  *   a = causal GQA attention (scale 1/sqrt(head_dim)); a = RMSNorm(a, attn_sub_norm); x += Wo a
  *   h = RMSNorm(x, ffn_norm); f = act(Wgate h) * (Wup h); f = RMSNorm(f, ffn_sub_norm); x += Wdown f
  * then logits = LMhead(RMSNorm(x, output_norm)).
+ * The llama architecture (model.h): no sub-norms, NORMAL RoPE (angles scaled by the model's
+ * linear factor and rope_freqs), and where a matrix W has an input norm, W reads
+ * RMSNorm(in, in_norm_W) instead of its input `in` (quantized after that norm).
  *
  * A state owns everything its sequences need (one by default; several for continuous batching):
  * a KV cache per sequence (f32, [layer][pos][n_head_kv*head_dim] for K and for V), scratch for a batch of up to max_batch tokens, per-thread scratch and the

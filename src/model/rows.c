@@ -16,6 +16,14 @@ static void rope_portable(float *x, const float *c, const float *s, int64_t half
     }
 }
 
+static void rope_norm_portable(float *x, const float *c, const float *s, int64_t half) {
+    for (int64_t i = 0; i < half; i++) {
+        float x0 = x[2 * i], x1 = x[2 * i + 1];
+        x[2 * i] = x0 * c[i] - x1 * s[i];
+        x[2 * i + 1] = x0 * s[i] + x1 * c[i];
+    }
+}
+
 static void ffn_act_portable(bn_ffn_act act, float *gate, const float *up, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         float g = gate[i];
@@ -44,10 +52,11 @@ static void norm_portable(float *const *y, const float *const *x, int nr, const 
     }
 }
 
-const bn_rows_ops bn_rows_portable = {"portable", add_portable, rope_portable, ffn_act_portable, norm_portable};
+const bn_rows_ops bn_rows_portable = {"portable", add_portable, rope_portable, rope_norm_portable, ffn_act_portable, norm_portable};
 
 #if defined(__x86_64__)
-static const bn_rows_ops rows_avx512 = {"avx512", bn_rows_add_avx512, bn_rows_rope_avx512, bn_rows_ffn_act_avx512, bn_rows_norm_avx512};
+static const bn_rows_ops rows_avx512 = {"avx512", bn_rows_add_avx512, bn_rows_rope_avx512, rope_norm_portable, bn_rows_ffn_act_avx512,
+                                       bn_rows_norm_avx512};
 #endif
 
 #if defined(__aarch64__)

@@ -5,6 +5,7 @@
  * (src/kernels/rows_avx512.c, avx512 and amx tiers) and the NEON code (rows_neon.c, neon and
  * dotprod tiers) agree with it as follows:
  *   add, RoPE, norm, quantization (any act-quant)    bit-identical
+ *   NORMAL RoPE                                      the portable code on every tier
  *   ReLU^2 activation                                bit-identical
  *   SiLU activation                                  g / (1 + e) with e a polynomial exp(-g)
  *                                                    (a few ulp) instead of libm's expf
@@ -34,6 +35,8 @@ typedef struct bn_rows_ops {
     /* NEOX RoPE of one head: x[i], x[i + half] = x[i] c[i] - x[i + half] s[i], x[i] s[i] + x[i + half] c[i]
      * (products rounded, then the sum: no fused multiply-add) */
     void (*rope)(float *x, const float *c, const float *s, int64_t half);
+    /* NORMAL RoPE (the llama architecture): x[2i], x[2i + 1] rotated the same way, i < half */
+    void (*rope_norm)(float *x, const float *c, const float *s, int64_t half);
     /* gate[i] = act(gate[i]) * up[i]; act = SiLU g / (1 + exp(-g)) or ReLU^2 */
     void (*ffn_act)(bn_ffn_act act, float *gate, const float *up, int64_t n);
     /* nr <= BN_ROWS_GROUP rows of n: y[r] = RMSNorm(x[r]) * g (y[r] may be x[r]); then, when
