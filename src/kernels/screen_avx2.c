@@ -57,7 +57,8 @@ BN_UNROLL
 BN_UNROLL
             for (int t = 0; t < NT; t++) lo[r][t] = hi[r][t] = _mm256_setzero_si256();
         }
-BN_UNROLL
+        /* not unrolled: gcc reassociates 16 unrolled vpaddd chains into a tree of products
+         * that no longer fits 16 registers (measured: ~500 spills in the function) */
         for (int i = 0; i < 16; i++) {
 BN_UNROLL
             for (int r = 0; r < NR; r++) {
