@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """ref_forward: a plain float64 numpy forward pass of a BitNet GGUF model (architectures
-`bitnet` and `bitnet-b1.58`/`bitnet-25`), written from docs/FORMATS.md only, as a third opinion
+`bitnet` and `bitnet-b1.58`/`bitnet-25`, and `llama` as `bitnet convert` writes LLaMA-family
+ternary checkpoints: normal RoPE, no sub-norms, optional per-linear input norms), written from docs/FORMATS.md only, as a third opinion
 next to our engine and llama.cpp (which cannot run bitnet-b1.58 at all).
 
 It reads the file with gguf-py, dequantizes every weight to float64 (gguf-py's own dequantizers
@@ -35,7 +36,11 @@ except ImportError:
 I2_S_TYPE_ID = 36          # Microsoft's fork; upstream gguf-py has no such type
 I2_S_BLOCK = 128           # weights per 32-byte block (x86 layout)
 I2_S_TRAILER = 32          # bytes after the codes; the first 4 hold the f32 tensor scale
-BITNET_ARCHES = {"bitnet": "silu", "bitnet-b1.58": "relu2", "bitnet-25": "relu2"}
+BITNET_ARCHES = {"bitnet": "silu", "bitnet-b1.58": "relu2", "bitnet-25": "relu2",
+                 # llama.cpp's llama layout (what `bitnet convert` writes for LLaMA-family ternary
+                 # checkpoints): normal RoPE (adjacent pairs), no sub-norms, and optional
+                 # blk.N.<linear>_in_norm.weight RMSNorms on each linear's input.
+                 "llama": "silu"}
 
 
 # ----------------------------------------------------------------------------- reading
@@ -145,6 +150,19 @@ def rope_neox(x, positions, n_rot, base):
     return out
 
 
+def rope_normal(x, positions, n_rot, base):
+    """llama.cpp's normal RoPE: dimension 2i paired with 2i + 1, angle pos * base^(-2i/n_rot)."""
+    half = n_rot // 2
+    inv_freq = base ** (-np.arange(half, dtype=np.float64) * 2.0 / n_rot)
+    ang = positions[:, None].astype(np.float64) * inv_freq[None, :]
+    cos, sin = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
+    out = x.copy()
+    x0, x1 = x[..., 0:n_rot:2], x[..., 1:n_rot:2]
+    out[..., 0:n_rot:2] = x0 * cos - x1 * sin
+    out[..., 1:n_rot:2] = x0 * sin + x1 * cos
+    return out
+
+
 def attention(q, k, v, n_head_kv):
     """q: [n, H, hd], k/v: [n, Hkv, hd]; causal softmax(q k^T / sqrt(hd)) v -> [n, H*hd]."""
     n, n_head, hd = q.shape
@@ -174,6 +192,8 @@ def forward(m, ids):
 
     def linear(layer, name, h):
         prefix = "blk.%d.%s" % (layer, name)
+        if m.has(prefix + "_in_norm.weight"):
+            h = rms_norm(h, m.weight(prefix + "_in_norm.weight"), m.eps)
         y = h @ m.weight(prefix + ".weight").T
         if m.has(prefix + ".scale"):
             y = y * m.weight(prefix + ".scale").reshape(-1)[0]
@@ -185,13 +205,17 @@ def forward(m, ids):
         q = linear(L, "attn_q", h).reshape(n, m.n_head, hd)
         k = linear(L, "attn_k", h).reshape(n, m.n_head_kv, hd)
         v = linear(L, "attn_v", h).reshape(n, m.n_head_kv, hd)
-        q = rope_neox(q, pos, m.n_rot, m.rope_base)
-        k = rope_neox(k, pos, m.n_rot, m.rope_base)
-        a = rms_norm(attention(q, k, v, m.n_head_kv), w("attn_sub_norm"), m.eps)
+        rope = rope_normal if m.arch == "llama" else rope_neox
+        q = rope(q, pos, m.n_rot, m.rope_base)
+        k = rope(k, pos, m.n_rot, m.rope_base)
+        a = attention(q, k, v, m.n_head_kv)
+        if m.arch != "llama":
+            a = rms_norm(a, w("attn_sub_norm"), m.eps)
         x = x + linear(L, "attn_output", a)
         h = rms_norm(x, w("ffn_norm"), m.eps)
         f = activation(linear(L, "ffn_gate", h), m.act) * linear(L, "ffn_up", h)
-        f = rms_norm(f, w("ffn_sub_norm"), m.eps)
+        if m.arch != "llama":
+            f = rms_norm(f, w("ffn_sub_norm"), m.eps)
         x = x + linear(L, "ffn_down", f)
 
     x = rms_norm(x, m.weight("output_norm.weight"), m.eps)
