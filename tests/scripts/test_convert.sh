@@ -90,6 +90,15 @@ done
 if grep -q 'per-linear input norms *14 tensors' "$TMP/conv-llama-innorm-f32.log"; then ok "llama-innorm/report-in-norms"
 else not_ok "llama-innorm/report-in-norms" "$(cat "$TMP/conv-llama-innorm-f32.log")"; fi
 
+# ---- compat-check names each family
+for pair in "b158-packed-i2_s:BitNet b1.58 2B-4T" "bitnet-fp16-tq2_0:BitNet b1.58 with SiLU" \
+            "llama-packed-tq2_0:LLaMA-architecture ternary (" "llama-innorm-tq2_0:ternary with per-linear input norms"; do
+    f="$TMP/${pair%%:*}.gguf" want=${pair#*:}
+    [ -f "$f" ] || continue
+    got=$("$BITNET" compat-check "$f" 2>/dev/null | grep '^family:')
+    if [[ "$got" == *"$want"* ]]; then ok "compat-check/${pair%%:*}"; else not_ok "compat-check/${pair%%:*}" "got '$got', expected '$want'"; fi
+done
+
 # ---- tokenizer parity with llama.cpp's LLaMA-3 vocabulary GGUF
 CORPUS="$ROOT/tests/data/tokenizer_corpus.txt"
 # (arch bitnet with TQ2_0 weights: a file llama.cpp loads; the tokenizer code is the same for all)
