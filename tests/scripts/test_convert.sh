@@ -90,6 +90,21 @@ done
 if grep -q 'per-linear input norms *14 tensors' "$TMP/conv-llama-innorm-f32.log"; then ok "llama-innorm/report-in-norms"
 else not_ok "llama-innorm/report-in-norms" "$(cat "$TMP/conv-llama-innorm-f32.log")"; fi
 
+# ---- the sanitizer build (when built, as make test does) converts to the same bytes
+ASAN_BITNET="$ROOT/build-asan/bitnet"
+if [ -x "$ASAN_BITNET" ]; then
+    for pair in b158-packed:i2_s b158-bf16:tq1_0 llama-innorm:tq2_0; do
+        l=${pair%%:*} w=${pair#*:}
+        [ -f "$TMP/$l-$w.gguf" ] || continue
+        if "$ASAN_BITNET" convert "$TMP/$l" "$TMP/asan.gguf" --wtype "$w" >"$TMP/asan.log" 2>&1 &&
+            ! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$TMP/asan.log" && cmp -s "$TMP/asan.gguf" "$TMP/$l-$w.gguf"; then
+            ok "asan/$l/$w (same bytes, no sanitizer report)"
+        else
+            not_ok "asan/$l/$w" "$(grep -m3 -E 'Sanitizer|runtime error|error' "$TMP/asan.log")"
+        fi
+    done
+fi
+
 # ---- compat-check names each family
 for pair in "b158-packed-i2_s:BitNet b1.58 2B-4T" "bitnet-fp16-tq2_0:BitNet b1.58 with SiLU" \
             "llama-packed-tq2_0:LLaMA-architecture ternary (" "llama-innorm-tq2_0:ternary with per-linear input norms"; do
