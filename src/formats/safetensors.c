@@ -1,16 +1,12 @@
 /* safetensors: validating reader of the safetensors container (see safetensors.h). */
 #include "formats/safetensors.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "formats/json.h"
+#include "formats/mapfile.h"
 #include "util.h"
 
 typedef unsigned long long ull;
@@ -140,7 +136,7 @@ static st_file *parse(const uint8_t *base, uint64_t size, const char *path, bool
     char *p = bn_strdup(path);
     if (!f || !p) {
         free(f), free(p);
-        if (owns && base) munmap((void *)base, size);
+        if (owns) bn_unmap_file(base, size);
         bn_error(BITNET_ERR_OUT_OF_MEMORY, "out of memory opening %s", path);
         return NULL;
     }
@@ -180,25 +176,9 @@ st_file *st_open(const char *path) {
         bn_error(BITNET_ERR_INVALID_ARGUMENT, "st_open: path is NULL");
         return NULL;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        bn_error(BITNET_ERR_LOAD_FAILED, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        bn_error(BITNET_ERR_LOAD_FAILED, "%s: not a regular file", path);
-        close(fd);
-        return NULL;
-    }
-    uint64_t size = (uint64_t)st.st_size;
-    void *base = NULL;
-    if (size > 0 && (base = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED) {
-        bn_error(BITNET_ERR_LOAD_FAILED, "%s: cannot map %llu bytes: %s", path, (ull)size, strerror(errno));
-        close(fd);
-        return NULL;
-    }
-    close(fd);
+    const uint8_t *base;
+    uint64_t size;
+    if (bn_map_file(path, &base, &size)) return NULL;
     return parse(base, size, path, base != NULL);
 }
 
@@ -215,7 +195,7 @@ void st_close(st_file *f) {
     if (!f) return;
     for (size_t i = 0; f->tensors && i < f->n_tensors; i++) free(f->tensors[i].name);
     free(f->tensors);
-    if (f->owns_mapping && f->base) munmap((void *)f->base, f->size);
+    if (f->owns_mapping) bn_unmap_file(f->base, f->size);
     free(f->path);
     free(f);
 }
