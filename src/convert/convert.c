@@ -44,6 +44,8 @@ typedef struct {
     bn_convert_report *rep;
     uint32_t wtype;
     int done, total;
+    void **bufs;                /* tensor data the writer references until it writes */
+    size_t n_bufs, cap_bufs;
 } conv;
 
 static void tally(conv *k, int cls, uint32_t type, uint64_t bytes, const char *source, double err) {
@@ -56,11 +58,21 @@ static void tally(conv *k, int cls, uint32_t type, uint64_t bytes, const char *s
     if (err > c->max_scale_err) c->max_scale_err = err;
 }
 
-/* Adds a 1-D (ne1 = 1) or 2-D tensor and frees data. */
+/* Adds a 1-D (ne1 = 1) or 2-D tensor; takes ownership of data (kept, not copied, until the
+ * file is written: the output's bytes are in memory once). */
 static int add(conv *k, const char *name, uint64_t ne0, uint64_t ne1, uint32_t type, void *data, uint64_t bytes) {
     uint64_t ne[2] = {ne0, ne1};
-    int rc = gguf_writer_add_tensor(k->w, name, ne1 > 1 ? 2 : 1, ne, type, data, bytes, true);
-    free(data);
+    if (k->n_bufs == k->cap_bufs) {
+        size_t cap = k->cap_bufs ? 2 * k->cap_bufs : 64;
+        void **nb = realloc(k->bufs, cap * sizeof *nb);
+        if (!nb) {
+            free(data);
+            return bn_error(BITNET_ERR_OUT_OF_MEMORY, "out of memory");
+        }
+        k->bufs = nb, k->cap_bufs = cap;
+    }
+    k->bufs[k->n_bufs++] = data;
+    int rc = gguf_writer_add_tensor(k->w, name, ne1 > 1 ? 2 : 1, ne, type, data, bytes, false);
     k->done++;
     if (!rc && k->p->progress) k->p->progress(k->done, k->total, name, k->p->user);
     return rc;
@@ -376,13 +388,15 @@ int bn_convert(const bn_convert_params *p, bn_convert_report *rep) {
     hf_checkpoint *c;
     int rc = hf_open(p->hf_dir, &c);
     if (rc) return rc;
-    conv k = {p, c, &c->cfg, gguf_writer_new(), rep, p->wtype, 0, 0};
+    conv k = {p, c, &c->cfg, gguf_writer_new(), rep, p->wtype, 0, 0, NULL, 0, 0};
     if (k.wtype == BN_CONVERT_AUTO_TYPE) k.wtype = c->cfg.family == HF_B158 ? BN_TYPE_I2_S : BN_TYPE_TQ2_0;
     rep->family = c->cfg.family_name;
     rep->arch = c->cfg.gguf_arch;
     rep->n_layer = c->cfg.layers;
     rc = k.w ? run(&k) : bn_error(BITNET_ERR_OUT_OF_MEMORY, "out of memory");
     gguf_writer_free(k.w);
+    for (size_t i = 0; i < k.n_bufs; i++) free(k.bufs[i]);
+    free(k.bufs);
     hf_close(c);
     return rc;
 }
