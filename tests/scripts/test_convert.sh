@@ -186,4 +186,39 @@ h.write_safetensors(p, [(k, 'F32' if v.dtype != np.uint8 else 'U8', v.shape, h.e
     d=$(mk trunc); rm "$d/model.safetensors"; head -c 1000000 "$base/model.safetensors" >"$d/model.safetensors"
     refuse truncated "$d" "outside the"
     refuse missing-folder "$TMP/no-such-folder" "cannot open"
+    # tokenizer.json variants: another pre-tokenizer (refused, accepted with --tokenizer-pre
+    # default), a merge that is neither form, an id past the vocabulary
+    d=$(mk pre)
+    "$PY" - "$base/tokenizer.json" "$d" <<'PYEOF' || not_ok refuse/tokenizer-setup "could not write the tokenizer variants"
+import json, os, sys, shutil
+src, d = sys.argv[1], sys.argv[2]
+t = json.load(open(src, encoding="utf-8"))
+def put(folder, tok):
+    os.remove(os.path.join(folder, "tokenizer.json"))
+    json.dump(tok, open(os.path.join(folder, "tokenizer.json"), "w", encoding="utf-8"), ensure_ascii=False)
+pre = dict(t); pre["pre_tokenizer"] = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+put(d, pre)
+for name, fn in (("merge", lambda x: x["model"]["merges"].__setitem__(5, 17)),
+                 ("id", lambda x: x["added_tokens"][0].__setitem__("id", 300000))):
+    folder = d.replace("bad-pre", "bad-" + name)
+    shutil.copytree(d, folder, symlinks=True)
+    x = json.loads(json.dumps(t)); fn(x); put(folder, x)
+PYEOF
+    refuse pre-tokenizer "$d" "--tokenizer-pre default forces"
+    if "$BITNET" convert "$d" "$TMP/pre.gguf" --tokenizer-pre default >"$TMP/pre.log" 2>&1 && grep -q "pre default" "$TMP/pre.log"; then
+        ok "tokenizer-pre-default (forced, reported)"
+    else
+        not_ok "tokenizer-pre-default" "$(tail -3 "$TMP/pre.log")"
+    fi
+    refuse merge-form "$TMP/bad-merge" "merges[5] is neither"
+    refuse token-id "$TMP/bad-id" "has an id outside 0..128255"
+    # --vocab-from: the tokenizer keys of a GGUF instead of tokenizer.json
+    if [ -f "$LLAMA_BPE_VOCAB" ]; then
+        if "$BITNET" convert "$base" "$TMP/vf.gguf" --vocab-from "$LLAMA_BPE_VOCAB" >"$TMP/vf.log" 2>&1 &&
+            grep -q "tokenizer.\* keys copied from" "$TMP/vf.log" && "$BITNET" compat-check "$TMP/vf.gguf" >/dev/null 2>&1; then
+            ok "vocab-from"
+        else
+            not_ok "vocab-from" "$(tail -3 "$TMP/vf.log")"
+        fi
+    fi
 fi
