@@ -93,9 +93,9 @@ else not_ok "llama-innorm/report-in-norms" "$(cat "$TMP/conv-llama-innorm-f32.lo
 # ---- the sanitizer build (when built, as make test does) converts to the same bytes
 ASAN_BITNET="$ROOT/build-asan/bitnet"
 if [ -x "$ASAN_BITNET" ]; then
-    for pair in b158-packed:i2_s b158-bf16:tq1_0 llama-innorm:tq2_0; do
+    for pair in b158-packed:i2_s b158-bf16:tq2_0 llama-innorm:tq2_0; do
         l=${pair%%:*} w=${pair#*:}
-        [ -f "$TMP/$l-$w.gguf" ] || continue
+        [ -f "$TMP/$l-$w.gguf" ] || { not_ok "asan/$l/$w" "no normal-build output to compare"; continue; }
         if "$ASAN_BITNET" convert "$TMP/$l" "$TMP/asan.gguf" --wtype "$w" >"$TMP/asan.log" 2>&1 &&
             ! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$TMP/asan.log" && cmp -s "$TMP/asan.gguf" "$TMP/$l-$w.gguf"; then
             ok "asan/$l/$w (same bytes, no sanitizer report)"
