@@ -25,8 +25,9 @@ static const char *usage_text =
     "  --wtype T            ternary linears: i2_s tq2_0 tq1_0 f16 bf16 f32\n"
     "                       [i2_s for bitnet-b1.58, tq2_0 otherwise; i2_s not for llama]\n"
     "  --head T             token embedding and untied output head: f16 q8_0 f32 [f16]\n"
-    "  --vocab-from FILE    take the tokenizer.* keys from a GGUF instead of tokenizer.json\n"
-    "                       (the way to convert SentencePiece models, not supported from tokenizer.model yet)\n"
+    "  --vocab-from FILE    take the tokenizer.* keys from a GGUF instead of tokenizer.json /\n"
+    "                       tokenizer.model (which are read when this is not given: byte-level BPE\n"
+    "                       tokenizer.json, or a SentencePiece BPE tokenizer.model)\n"
     "  --tokenizer-pre default  write llama.cpp's default pre-tokenizer for a tokenizer.json whose\n"
     "                       pre-tokenizer is not the LLaMA-3 one (which becomes \"llama-bpe\")\n";
 

@@ -341,8 +341,8 @@ static int write_tokenizer(conv *k) {
     int rc = hf_tokenizer_write(k->c->dir, k->rep->n_vocab, k->p->tokenizer_pre, k->w, &tr);
     if (!rc)
         snprintf(k->rep->tokenizer, sizeof k->rep->tokenizer,
-                 "byte-level BPE, %lld tokens (%lld added, %lld padding), %lld merges, pre %s, bos %d, eos %d, eot %d%s",
-                 (long long)tr.n_vocab, (long long)tr.n_added, (long long)tr.n_pad, (long long)tr.n_merges, tr.pre, tr.bos,
+                 "%s, %lld tokens (%lld added, %lld padding), %lld merges, pre %s, bos %d, eos %d, eot %d%s",
+                 tr.n_merges ? "byte-level BPE" : "SentencePiece BPE (tokenizer.model)", (long long)tr.n_vocab, (long long)tr.n_added, (long long)tr.n_pad, (long long)tr.n_merges, tr.pre, tr.bos,
                  tr.eos, tr.eot, tr.chat_template ? ", chat template" : "");
     return rc;
 }

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "convert/hf.h"
+#include "convert/hf_spm.h"
+#include "formats/mapfile.h"
 #include "formats/json.h"
 #include "util.h"
 
@@ -38,12 +40,14 @@ typedef struct {
     int64_t n;
     char **tokens;      /* owned copies */
     int32_t *types;
+    float *scores;      /* SentencePiece only */
 } vocab;
 
 static void vocab_free(vocab *v) {
     for (int64_t i = 0; v->tokens && i < v->n; i++) free(v->tokens[i]);
     free(v->tokens);
     free(v->types);
+    free(v->scores);
 }
 
 static int put_token(vocab *v, const bn_json *id, const char *text, size_t len, int32_t type, const char *what) {
@@ -55,6 +59,7 @@ static int put_token(vocab *v, const bn_json *id, const char *text, size_t len, 
     if (*slot) {
         if (strcmp(*slot, text))
             return bn_error(BITNET_ERR_UNSUPPORTED, "tokenizer.json: id %llu is both \"%.60s\" and \"%.60s\"", (unsigned long long)id->u, *slot, text);
+        if (v->scores) return 0; /* a SentencePiece piece keeps its own type (<unk> stays UNKNOWN) */
     } else if (!(*slot = bn_strdup(text))) {
         return BITNET_ERR_OUT_OF_MEMORY;
     }
@@ -62,14 +67,18 @@ static int put_token(vocab *v, const bn_json *id, const char *text, size_t len, 
     return 0;
 }
 
-static int read_vocab(const bn_json *tj, vocab *v, hf_tokenizer_report *rep) {
-    const bn_json *model = bn_json_get(tj, "model"), *vj = bn_json_get(model, "vocab");
-    const bn_json *added = bn_json_get(tj, "added_tokens");
-    if (!vj || vj->type != BN_JSON_OBJECT) return bn_error(BITNET_ERR_UNSUPPORTED, "tokenizer.json: model.vocab is not an object");
-    if (!(v->tokens = bn_calloc((size_t)v->n, sizeof *v->tokens, "tokens")) || !(v->types = bn_calloc((size_t)v->n, sizeof *v->types, "types")))
+static int vocab_alloc(vocab *v) {
+    if (!(v->tokens = bn_calloc((size_t)v->n, sizeof *v->tokens, "tokens")) || !(v->types = bn_calloc((size_t)v->n, sizeof *v->types, "types")) ||
+        !(v->scores = bn_calloc((size_t)v->n, sizeof *v->scores, "scores")))
         return BITNET_ERR_OUT_OF_MEMORY;
+    return 0;
+}
+
+/* tokenizer.json's added_tokens (special -> CONTROL, others USER_DEFINED), then "[PAD<id>]"
+ * UNUSED tokens in the ids nothing named. */
+static int add_added_and_pads(const bn_json *tj, vocab *v, hf_tokenizer_report *rep) {
+    const bn_json *added = bn_json_get(tj, "added_tokens");
     int rc = 0;
-    for (size_t i = 0; !rc && i < vj->n; i++) rc = put_token(v, &vj->items[i], vj->items[i].key, vj->items[i].key_len, TOK_NORMAL, "token");
     for (size_t i = 0; !rc && added && added->type == BN_JSON_ARRAY && i < added->n; i++) {
         const bn_json *a = &added->items[i];
         const bn_json *content = bn_json_get(a, "content");
@@ -89,6 +98,14 @@ static int read_vocab(const bn_json *tj, vocab *v, hf_tokenizer_report *rep) {
         }
     rep->n_vocab = v->n;
     return rc;
+}
+
+static int read_vocab(const bn_json *tj, vocab *v, hf_tokenizer_report *rep) {
+    const bn_json *vj = bn_json_get(bn_json_get(tj, "model"), "vocab");
+    if (!vj || vj->type != BN_JSON_OBJECT) return bn_error(BITNET_ERR_UNSUPPORTED, "tokenizer.json: model.vocab is not an object");
+    int rc = vocab_alloc(v);
+    for (size_t i = 0; !rc && i < vj->n; i++) rc = put_token(v, &vj->items[i], vj->items[i].key, vj->items[i].key_len, TOK_NORMAL, "token");
+    return rc ? rc : add_added_and_pads(tj, v, rep);
 }
 
 /* Merges as "a b" strings (pair entries are joined). */
@@ -163,17 +180,22 @@ static int write_specials(const char *dir, const bn_json *tj, const vocab *v, gg
         free(p);
         if (!cfg) return bn_last_error_status();
     }
-    rep->bos = find_id(v, token_name(cfg, "bos_token"));
-    rep->eos = find_id(v, token_name(cfg, "eos_token"));
-    int32_t pad = find_id(v, token_name(cfg, "pad_token"));
+    /* Ids preset by the tokenizer model (SentencePiece's trainer spec) stay unless
+     * tokenizer_config.json names a token that exists. */
+    int32_t id;
+    if ((id = find_id(v, token_name(cfg, "bos_token"))) >= 0) rep->bos = id;
+    if ((id = find_id(v, token_name(cfg, "eos_token"))) >= 0) rep->eos = id;
+    if ((id = find_id(v, token_name(cfg, "pad_token"))) >= 0) rep->pad = id;
+    int32_t pad = rep->pad;
     rep->eot = eot_from_generation(dir, v, rep->eos);
     if (rep->eos < 0 && rep->eot >= 0) rep->eos = rep->eot, rep->eot = -1;
     int rc = set_id(w, "tokenizer.ggml.bos_token_id", rep->bos);
     if (!rc) rc = set_id(w, "tokenizer.ggml.eos_token_id", rep->eos);
     if (!rc) rc = set_id(w, "tokenizer.ggml.eot_token_id", rep->eot);
     if (!rc) rc = set_id(w, "tokenizer.ggml.padding_token_id", pad);
-    bool add_bos;
-    if (!rc && bn_json_get_bool(cfg, "add_bos_token", &add_bos)) rc = gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", add_bos);
+    bool flag;
+    if (!rc && bn_json_get_bool(cfg, "add_bos_token", &flag)) rc = gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", flag);
+    if (!rc && bn_json_get_bool(cfg, "add_eos_token", &flag)) rc = gguf_writer_set_bool(w, "tokenizer.ggml.add_eos_token", flag);
     const char *tmpl = bn_json_get_str(cfg, "chat_template");
     if (!rc && tmpl) rc = gguf_writer_set_str(w, "tokenizer.chat_template", tmpl), rep->chat_template = 1;
     (void)tj;
@@ -189,8 +211,8 @@ static int check_model(const char *dir, const bn_json *tj, const char *force_pre
     if (!type || strcmp(type, "BPE"))
         return bn_error(BITNET_ERR_UNSUPPORTED, "%s/tokenizer.json: model type %s is not supported (byte-level BPE only)", dir, type ? type : "(none)");
     if (byte_fallback)
-        return bn_error(BITNET_ERR_UNSUPPORTED, "%s/tokenizer.json: a SentencePiece-style BPE (byte_fallback) is not supported yet; "
-                        "pass --vocab-from a GGUF holding the same vocabulary", dir);
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s/tokenizer.json: a SentencePiece-style BPE (byte_fallback) without its "
+                        "tokenizer.model is not supported; add tokenizer.model or pass --vocab-from a GGUF with the same vocabulary", dir);
     const bn_json *norm = bn_json_get(tj, "normalizer");
     if (norm && norm->type != BN_JSON_NULL)
         return bn_error(BITNET_ERR_UNSUPPORTED, "%s/tokenizer.json: a normalizer is not supported (byte-level BPE has none)", dir);
@@ -205,20 +227,80 @@ static int check_model(const char *dir, const bn_json *tj, const char *force_pre
     return 0;
 }
 
+/* ---- SentencePiece ---- */
+
+/* The pieces of tokenizer.model (text, score, type), tokenizer.json's added tokens above them. */
+static int read_spm_vocab(const char *dir, const bn_json *tj, vocab *v, hf_tokenizer_report *rep, bool *add_space) {
+    char *p = hf_path(dir, "tokenizer.model");
+    const uint8_t *base = NULL;
+    uint64_t size = 0;
+    int rc = p ? bn_map_file(p, &base, &size) : BITNET_ERR_OUT_OF_MEMORY;
+    spm_model m = {0};
+    if (!rc) rc = spm_parse(base, (size_t)size, p, &m);
+    if (!rc && (int64_t)m.n > v->n)
+        rc = bn_error(BITNET_ERR_UNSUPPORTED, "%s: %zu pieces but the model's vocab_size is %lld", p, m.n, (long long)v->n);
+    if (!rc) rc = vocab_alloc(v);
+    for (size_t i = 0; !rc && i < m.n; i++) {
+        if (!(v->tokens[i] = bn_malloc(m.pieces[i].len + 1, "piece"))) { rc = BITNET_ERR_OUT_OF_MEMORY; break; }
+        memcpy(v->tokens[i], m.pieces[i].text, m.pieces[i].len);
+        v->tokens[i][m.pieces[i].len] = 0;
+        v->types[i] = m.pieces[i].type, v->scores[i] = m.pieces[i].score;
+    }
+    if (!rc) {
+        rep->bos = m.bos_id >= 0 && m.bos_id < (int64_t)m.n ? m.bos_id : -1;
+        rep->eos = m.eos_id >= 0 && m.eos_id < (int64_t)m.n ? m.eos_id : -1;
+        rep->unk = m.unk_id >= 0 && m.unk_id < (int64_t)m.n ? m.unk_id : -1;
+        rep->pad = m.pad_id >= 0 && m.pad_id < (int64_t)m.n ? m.pad_id : -1;
+        *add_space = m.add_dummy_prefix;
+        rc = add_added_and_pads(tj, v, rep);
+    }
+    spm_free(&m);
+    bn_unmap_file(base, size);
+    free(p);
+    return rc;
+}
+
+static int write_spm(const char *dir, const bn_json *tj, vocab *v, gguf_writer *w, hf_tokenizer_report *rep) {
+    bool add_space = true;
+    int rc = read_spm_vocab(dir, tj, v, rep, &add_space);
+    rep->pre = "(SentencePiece BPE)";
+    if (!rc) rc = gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
+    if (!rc) rc = gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v->tokens, (uint64_t)v->n);
+    if (!rc) rc = gguf_writer_set_arr_f32(w, "tokenizer.ggml.scores", v->scores, (uint64_t)v->n);
+    if (!rc) rc = gguf_writer_set_arr_i32(w, "tokenizer.ggml.token_type", v->types, (uint64_t)v->n);
+    if (!rc) rc = set_id(w, "tokenizer.ggml.unknown_token_id", rep->unk);
+    if (!rc) rc = gguf_writer_set_bool(w, "tokenizer.ggml.add_space_prefix", add_space);
+    if (!rc) rc = write_specials(dir, tj, v, w, rep);
+    return rc;
+}
+
+/* SentencePiece when tokenizer.model is there and tokenizer.json is absent or is the
+ * byte-fallback BPE that transformers derives from it. */
+static bool use_spm(const char *dir, const bn_json *tj) {
+    bool byte_fallback = false;
+    bn_json_get_bool(bn_json_get(tj, "model"), "byte_fallback", &byte_fallback);
+    return hf_file_exists(dir, "tokenizer.model") && (!tj || byte_fallback);
+}
+
 int hf_tokenizer_write(const char *dir, int64_t n_vocab, const char *force_pre, gguf_writer *w, hf_tokenizer_report *rep) {
     memset(rep, 0, sizeof *rep);
-    rep->bos = rep->eos = rep->eot = -1;
-    if (!hf_file_exists(dir, "tokenizer.json")) {
-        if (hf_file_exists(dir, "tokenizer.model"))
-            return bn_error(BITNET_ERR_UNSUPPORTED, "%s: SentencePiece tokenizers (tokenizer.model) are not supported yet; pass "
-                            "--vocab-from a GGUF holding the same vocabulary (llama.cpp's models/ggml-vocab-llama-spm.gguf for LLaMA-2's)", dir);
-        return bn_error(BITNET_ERR_LOAD_FAILED, "%s: no tokenizer.json (or pass --vocab-from VOCAB.gguf)", dir);
+    rep->bos = rep->eos = rep->eot = rep->unk = rep->pad = -1;
+    bn_json *tj = NULL;
+    if (hf_file_exists(dir, "tokenizer.json")) {
+        char *p = hf_path(dir, "tokenizer.json");
+        tj = p ? bn_json_parse_file(p, MAX_TOKENIZER_BYTES) : NULL;
+        free(p);
+        if (!tj) return bn_last_error_status();
+    } else if (!hf_file_exists(dir, "tokenizer.model")) {
+        return bn_error(BITNET_ERR_LOAD_FAILED, "%s: no tokenizer.json or tokenizer.model (or pass --vocab-from VOCAB.gguf)", dir);
     }
-    char *p = hf_path(dir, "tokenizer.json");
-    bn_json *tj = p ? bn_json_parse_file(p, MAX_TOKENIZER_BYTES) : NULL;
-    free(p);
-    if (!tj) return bn_last_error_status();
-    vocab v = {n_vocab, NULL, NULL};
+    vocab v = {n_vocab, NULL, NULL, NULL};
+    if (use_spm(dir, tj)) {
+        int rc = write_spm(dir, tj, &v, w, rep);
+        vocab_free(&v);
+        bn_json_free(tj);
+        return rc;
+    }
     int rc = check_model(dir, tj, force_pre, rep);
     if (!rc) rc = read_vocab(tj, &v, rep);
     if (!rc) rc = gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");

@@ -10,7 +10,10 @@
  * tokenizer_config.json: bos/eos/pad token names, add_bos_token, chat_template.
  * generation_config.json: eos_token_id (one id or a list): the first end-of-generation id that
  * is not the EOS becomes tokenizer.ggml.eot_token_id.
- * SentencePiece (tokenizer.model only, or a byte_fallback BPE) is refused: not supported yet. */
+ * SentencePiece: tokenizer.model (BPE models, hf_spm.h) when there is no tokenizer.json or it
+ * is the byte-fallback BPE transformers derives from it: llama.cpp's "llama" vocabulary
+ * (pieces, scores, types; unk/bos/eos/pad from the trainer spec unless tokenizer_config.json
+ * names others; add_space_prefix from add_dummy_prefix), plus tokenizer.json's added tokens. */
 #ifndef BITNET_HF_TOKENIZER_H
 #define BITNET_HF_TOKENIZER_H
 
@@ -21,7 +24,7 @@
 typedef struct hf_tokenizer_report {
     int64_t n_vocab, n_merges, n_added, n_pad;
     const char *pre;            /* what tokenizer.ggml.pre was set to */
-    int32_t bos, eos, eot;      /* -1 when not set */
+    int32_t bos, eos, eot, unk, pad; /* -1 when not set */
     int chat_template;          /* 1 when a chat template was carried over */
 } hf_tokenizer_report;
 

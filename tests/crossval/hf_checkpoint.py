@@ -5,6 +5,8 @@ numpy forward pass of such a checkpoint, both written from the Hugging Face fact
 tests/crossval/ref_forward.py (which reads GGUF files).
 
     hf_checkpoint.py write LAYOUT DIR --tokenizer tokenizer.json [--seed N] [--shards 2]
+    hf_checkpoint.py write LAYOUT DIR --spm-vocab VOCAB.gguf ...     (a SentencePiece tokenizer.model
+                     made from a llama.cpp vocabulary GGUF's pieces, scores and types, instead)
     hf_checkpoint.py forward DIR --tokens 1,2,3 --out LOGITS.bin     (float32 [n_tokens][n_vocab])
 
 Layouts (safetensors written here with numpy: 8-byte header length, JSON header, data):
@@ -167,12 +169,54 @@ def build(layout, rng, vocab):
     return tensors
 
 
-def write(layout, out_dir, tokenizer, seed, shards):
+def pb_varint(v):
+    v &= (1 << 64) - 1
+    out = b""
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        out += bytes([b | (0x80 if v else 0)])
+        if not v:
+            return out
+
+
+def pb_field(field, wire, payload):
+    key = pb_varint(field << 3 | wire)
+    if wire == 0:
+        return key + pb_varint(payload)
+    if wire == 5:
+        return key + struct.pack("<f", payload)
+    return key + pb_varint(len(payload)) + payload
+
+
+def write_spm_model(path, vocab_gguf):
+    """A SentencePiece tokenizer.model (protobuf ModelProto, BPE) holding the pieces, scores and
+    types of a llama.cpp SentencePiece vocabulary GGUF (read with gguf-py)."""
+    import gguf
+    r = gguf.GGUFReader(vocab_gguf)
+    f = r.fields
+    toks = [bytes(f["tokenizer.ggml.tokens"].parts[i]) for i in f["tokenizer.ggml.tokens"].data]
+    scores = [float(f["tokenizer.ggml.scores"].parts[i][0]) for i in f["tokenizer.ggml.scores"].data]
+    types = [int(f["tokenizer.ggml.token_type"].parts[i][0]) for i in f["tokenizer.ggml.token_type"].data]
+    blob = b"".join(pb_field(1, 2, pb_field(1, 2, t) + pb_field(2, 5, s) + pb_field(3, 0, ty))
+                    for t, s, ty in zip(toks, scores, types))
+    trainer = (pb_field(3, 0, 2) + pb_field(4, 0, len(toks)) + pb_field(35, 0, 1) + pb_field(40, 0, 0) +
+               pb_field(41, 0, 1) + pb_field(42, 0, 2) + pb_field(43, 0, -1))
+    normalizer = pb_field(1, 2, b"identity") + pb_field(3, 0, 1)
+    with open(path, "wb") as out:
+        out.write(pb_field(2, 2, trainer) + blob + pb_field(3, 2, normalizer))
+    return len(toks)
+
+
+def write(layout, out_dir, tokenizer, seed, shards, spm_vocab=None):
     arch, act, qcfg, packed, fdt, tied = LAYOUTS[layout]
-    with open(tokenizer, encoding="utf-8") as f:
-        tok = json.load(f)
-    vocab = max(max(tok["model"]["vocab"].values()), max(a["id"] for a in tok["added_tokens"])) + 1
     os.makedirs(out_dir, exist_ok=True)
+    if spm_vocab:
+        vocab = write_spm_model(os.path.join(out_dir, "tokenizer.model"), spm_vocab)
+    else:
+        with open(tokenizer, encoding="utf-8") as f:
+            tok = json.load(f)
+        vocab = max(max(tok["model"]["vocab"].values()), max(a["id"] for a in tok["added_tokens"])) + 1
     tensors = build(layout, np.random.default_rng(seed), vocab)
     if shards == 1:
         write_safetensors(os.path.join(out_dir, "model.safetensors"), tensors)
@@ -195,6 +239,10 @@ def write(layout, out_dir, tokenizer, seed, shards):
         config["quantization_config"] = qcfg
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
+    if spm_vocab:
+        with open(os.path.join(out_dir, "tokenizer_config.json"), "w") as f:
+            json.dump({"bos_token": "<s>", "eos_token": "</s>", "add_bos_token": True, "add_eos_token": False}, f)
+        return
     shutil.copyfile(tokenizer, os.path.join(out_dir, "tokenizer.json"))
     with open(os.path.join(out_dir, "tokenizer_config.json"), "w") as f:
         json.dump({"bos_token": "<|begin_of_text|>",
@@ -287,7 +335,8 @@ def forward(ckpt_dir, ids):
 def main(argv):
     if len(argv) >= 3 and argv[0] == "write":
         opts = dict(zip(argv[3::2], argv[4::2]))
-        write(argv[1], argv[2], opts["--tokenizer"], int(opts.get("--seed", 1)), int(opts.get("--shards", 1)))
+        write(argv[1], argv[2], opts.get("--tokenizer"), int(opts.get("--seed", 1)), int(opts.get("--shards", 1)),
+              opts.get("--spm-vocab"))
         return 0
     if len(argv) >= 2 and argv[0] == "forward":
         opts = dict(zip(argv[2::2], argv[3::2]))

@@ -1,5 +1,6 @@
-/* fuzz_safetensors: libFuzzer target for the safetensors reader (src/formats/safetensors.c)
- * and, through it, the JSON reader (src/formats/json.c). Built and run by
+/* fuzz_safetensors: libFuzzer target for the readers of Hugging Face checkpoint files: the
+ * safetensors reader (src/formats/safetensors.c), the JSON reader (src/formats/json.c) and the
+ * SentencePiece tokenizer.model reader (src/convert/hf_spm.c). Built and run by
  * scripts/fuzz_safetensors.sh with -fsanitize=fuzzer,address,undefined.
  *
  * A refused input must leave a non-empty error naming the input with status LOAD_FAILED (or
@@ -7,12 +8,14 @@
  * tensor findable by name, a known dtype, n_elements the product of the shape, n_bytes =
  * n_elements * dtype size, data inside the input after the header, and no two tensors
  * overlapping. Every data range is touched at its first and last byte so that ASan sees any
- * pointer outside the input. The raw input is also parsed as JSON on its own. */
+ * pointer outside the input. The raw input is also parsed as JSON on its own, and as a
+ * SentencePiece tokenizer.model (src/convert/hf_spm.c: every accepted piece inside the input). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "convert/hf_spm.h"
 #include "formats/json.h"
 #include "formats/safetensors.h"
 #include "util.h"
@@ -78,5 +81,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     bn_json *j = bn_json_parse((const char *)data, size, INPUT_NAME);
     if (!j) check_refusal();
     bn_json_free(j);
+    bn_clear_error();
+    spm_model m;
+    if (spm_parse(data, size, INPUT_NAME, &m) == 0) {
+        for (size_t i = 0; i < m.n; i++) {
+            const uint8_t *t = (const uint8_t *)m.pieces[i].text;
+            if (t < data || m.pieces[i].len > size || (size_t)(t - data) > size - m.pieces[i].len)
+                fail("piece outside the input", NULL);
+            if (m.pieces[i].len) sink ^= t[m.pieces[i].len - 1];
+            if (m.pieces[i].type < 1 || m.pieces[i].type > 6) fail("piece type outside 1..6 accepted", NULL);
+        }
+        spm_free(&m);
+    } else {
+        const char *msg = bn_last_error_message();
+        if (!msg || !strstr(msg, INPUT_NAME)) fail("tokenizer.model refusal does not name the input", msg);
+    }
     return 0;
 }

@@ -15,7 +15,8 @@
 #     bitnet-fp16 TQ2_0/TQ1_0 files (arch bitnet) in llama.cpp.
 # Then the tokenizer: the converted GGUF gives the same ids as llama.cpp's
 # ggml-vocab-llama-bpe.gguf on tests/data/tokenizer_corpus.txt (through llama.cpp itself and
-# through `bitnet tokenize`), and refusals: unknown tensors, a code-3 byte, an unknown
+# through `bitnet tokenize`), likewise a SentencePiece tokenizer.model against
+# ggml-vocab-llama-spm.gguf, and refusals: unknown tensors, a code-3 byte, an unknown
 # architecture, a SentencePiece-only folder; none leaves OUT or OUT.tmp behind.
 source "$(dirname "$0")/lib.sh"
 source "$ROOT/tests/crossval/crossval_lib.sh"
@@ -90,10 +91,26 @@ done
 if grep -q 'per-linear input norms *14 tensors' "$TMP/conv-llama-innorm-f32.log"; then ok "llama-innorm/report-in-norms"
 else not_ok "llama-innorm/report-in-norms" "$(cat "$TMP/conv-llama-innorm-f32.log")"; fi
 
+# ---- SentencePiece: a tokenizer.model made from llama.cpp's LLaMA-2 vocabulary GGUF (pieces,
+# scores, types), with the bitnet-fp16 weights (vocab 32000)
+SPM_VOCAB="$REF_DIR/llama.cpp/models/ggml-vocab-llama-spm.gguf"
+if [ -f "$SPM_VOCAB" ]; then
+    stoks=$(token_ids 16 32000 9)
+    if run_logged "$TMP/hf.log" "$PY" "$HFCK" write bitnet-fp16 "$TMP/spm" --spm-vocab "$SPM_VOCAB" --seed 6 &&
+        run_logged "$TMP/hf.log" "$PY" "$HFCK" forward "$TMP/spm" --tokens "$stoks" --out "$TMP/spm-hf.bin" && conv spm tq2_0 &&
+        run_logged "$TMP/ours.log" "$BITNET" logits --model "$TMP/spm-tq2_0.gguf" --tokens "$stoks" --out "$TMP/spm.bin" --act-quant none --threads 2; then
+        logits_agree "spm/tq2_0/ours-vs-hf" "$TMP/spm.bin" "$TMP/spm-hf.bin" 32000 0.99999
+    else
+        not_ok "spm/tq2_0" "checkpoint, conversion or logits failed"
+    fi
+elif [ "${CI:-}" = true ]; then
+    not_ok spm "$SPM_VOCAB missing"
+fi
+
 # ---- the sanitizer build (when built, as make test does) converts to the same bytes
 ASAN_BITNET="$ROOT/build-asan/bitnet"
 if [ -x "$ASAN_BITNET" ]; then
-    for pair in b158-packed:i2_s b158-bf16:tq2_0 llama-innorm:tq2_0; do
+    for pair in b158-packed:i2_s b158-bf16:tq2_0 llama-innorm:tq2_0 spm:tq2_0; do
         l=${pair%%:*} w=${pair#*:}
         [ -f "$TMP/$l-$w.gguf" ] || { not_ok "asan/$l/$w" "no normal-build output to compare"; continue; }
         if "$ASAN_BITNET" convert "$TMP/$l" "$TMP/asan.gguf" --wtype "$w" >"$TMP/asan.log" 2>&1 &&
@@ -129,14 +146,17 @@ elif [ -f "$CONVERTED" ]; then
             not_ok tokenizer/build "$(head -3 "$TMP/cc.log")"
     fi
     n=$(grep -c '^__ggml_vocab_test__$' "$CORPUS")
-    for flags in "" "--parse-special"; do
-        name="tokenizer/corpus${flags:+ $flags} ($n cases)"
+    for setup in "$CONVERTED:$LLAMA_BPE_VOCAB:" "$CONVERTED:$LLAMA_BPE_VOCAB:--parse-special" \
+                 "$TMP/spm-tq2_0.gguf:$SPM_VOCAB:" "$TMP/spm-tq2_0.gguf:$SPM_VOCAB:--parse-special"; do
+        IFS=: read -r conv_file ref_vocab flags <<<"$setup"
+        [ -f "$conv_file" ] || continue
+        name="tokenizer/$(basename "$ref_vocab" .gguf)${flags:+ $flags} ($n cases)"
         # shellcheck disable=SC2086
-        if "$RT" "$REF_DIR/lib" "$LLAMA_BPE_VOCAB" "$CORPUS" $flags >"$TMP/ref.ids" 2>"$TMP/err" &&
-           "$RT" "$REF_DIR/lib" "$CONVERTED" "$CORPUS" $flags >"$TMP/conv-llama.ids" 2>>"$TMP/err" &&
-           "$BITNET" tokenize -m "$CONVERTED" --batch-file "$CORPUS" $flags >"$TMP/conv-ours.ids" 2>>"$TMP/err"; then
+        if "$RT" "$REF_DIR/lib" "$ref_vocab" "$CORPUS" $flags >"$TMP/ref.ids" 2>"$TMP/err" &&
+           "$RT" "$REF_DIR/lib" "$conv_file" "$CORPUS" $flags >"$TMP/conv-llama.ids" 2>>"$TMP/err" &&
+           "$BITNET" tokenize -m "$conv_file" --batch-file "$CORPUS" $flags >"$TMP/conv-ours.ids" 2>>"$TMP/err"; then
             if [ "$(wc -l <"$TMP/ref.ids")" -eq "$n" ] && cmp -s "$TMP/ref.ids" "$TMP/conv-llama.ids" && cmp -s "$TMP/ref.ids" "$TMP/conv-ours.ids"; then
-                ok "$name: converted = ggml-vocab-llama-bpe.gguf, in llama.cpp and in ours"
+                ok "$name: the converted file's ids = the reference vocabulary's, in llama.cpp and in ours"
             else
                 not_ok "$name" "ids differ: $(diff "$TMP/ref.ids" "$TMP/conv-llama.ids" | head -3) / $(diff "$TMP/ref.ids" "$TMP/conv-ours.ids" | head -3)"
             fi
@@ -179,8 +199,19 @@ h.write_safetensors(p, [(k, 'F32' if v.dtype != np.uint8 else 'U8', v.shape, h.e
     refuse code-3 "$TMP/bad-code3" "code 3"
     d=$(mk arch); sed -i 's/BitNetForCausalLM/MistralForCausalLM/' "$d/config.json"
     refuse architecture "$d" "MistralForCausalLM is not supported"
-    d=$(mk spm); rm "$d/tokenizer.json"; touch "$d/tokenizer.model"
-    refuse sentencepiece "$d" "SentencePiece tokenizers (tokenizer.model) are not supported yet"
+    d=$(mk spm-empty); rm "$d/tokenizer.json"; touch "$d/tokenizer.model"
+    refuse sentencepiece-empty "$d" "no pieces (not a SentencePiece model?)"
+    if [ -f "$TMP/spm/tokenizer.model" ]; then
+        # trainer_spec comes first in the test's writer: bytes 0x12 len 0x18 <model_type>
+        d=$(mk spm-unigram); rm "$d/tokenizer.json"
+        "$PY" -c "import sys; b = bytearray(open(sys.argv[1], 'rb').read()); assert b[2] == 0x18; b[3] = 1; open(sys.argv[2], 'wb').write(b)" \
+            "$TMP/spm/tokenizer.model" "$d/tokenizer.model"
+        refuse sentencepiece-unigram "$d" "model type 1 is not supported"
+        d=$(mk spm-trunc); rm "$d/tokenizer.json"; head -c 5001 "$TMP/spm/tokenizer.model" >"$d/tokenizer.model"
+        refuse sentencepiece-truncated "$d" "tokenizer.model: offset 5001"
+        d=$(mk spm-cut); rm "$d/tokenizer.json"; head -c 5000 "$TMP/spm/tokenizer.model" >"$d/tokenizer.model"
+        refuse sentencepiece-cut-at-a-field "$d" "trainer spec says vocab_size 32000"
+    fi
     d=$(mk shape); sed -i 's/"intermediate_size": 512/"intermediate_size": 768/' "$d/config.json"
     refuse shape "$d" "where the config implies"
     d=$(mk trunc); rm "$d/model.safetensors"; head -c 1000000 "$base/model.safetensors" >"$d/model.safetensors"

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "convert/hf_spm.h"
 #include "convert/retype.h"
 #include "formats/json.h"
 #include "formats/safetensors.h"
@@ -124,6 +125,35 @@ TEST(decode_refuses_mixed_scales) {
     CHECK(strstr(bn_last_error_message(), "blk.0.attn_q.weight: blocks have different scales") != NULL);
 }
 
+/* A hand-assembled tokenizer.model: trainer_spec {model_type 2, vocab_size 2, bos_id 1,
+ * pad_id -1}, pieces "<s>" (score -1.5, CONTROL) and "\xe2\x96\x81a" (score 0, NORMAL by
+ * default), normalizer_spec {add_dummy_prefix 0}. */
+TEST(spm_protobuf) {
+    static const uint8_t model[] = {
+        0x12, 0x13, 0x18, 0x02, 0x20, 0x02, 0xc8, 0x02, 0x01,                       /* trainer: 3=2, 4=2, 41=1 */
+        0xd8, 0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,     /* 43 = -1 */
+        0x0a, 0x0c, 0x0a, 0x03, '<', 's', '>', 0x15, 0x00, 0x00, 0xc0, 0xbf, 0x18, 0x03,
+        0x0a, 0x05, 0x0a, 0x03, 0xe2, 0x96, 0x81,
+        0x1a, 0x02, 0x18, 0x00};
+    spm_model m;
+    CHECK(spm_parse(model, sizeof model, "m", &m) == 0);
+    CHECK(m.n == 2 && m.model_type == 2 && m.vocab_size == 2 && m.bos_id == 1 && m.eos_id == 2 && m.pad_id == -1);
+    CHECK(!m.add_dummy_prefix);
+    if (m.n == 2) {
+        CHECK(m.pieces[0].len == 3 && !memcmp(m.pieces[0].text, "<s>", 3) && m.pieces[0].score == -1.5f && m.pieces[0].type == 3);
+        CHECK(m.pieces[1].len == 3 && m.pieces[1].type == 1 && m.pieces[1].score == 0.0f);
+    }
+    spm_free(&m);
+    uint8_t bad[sizeof model];
+    memcpy(bad, model, sizeof model);
+    bad[3] = 1; /* unigram */
+    CHECK(spm_parse(bad, sizeof bad, "m", &m) == BITNET_ERR_UNSUPPORTED);
+    CHECK(spm_parse(model, sizeof model - 5, "m", &m) != 0); /* cut inside the last piece */
+    CHECK(strstr(bn_last_error_message(), "m: offset") != NULL);
+    const uint8_t group[] = {0x0b};
+    CHECK(spm_parse(group, 1, "m", &m) != 0 && strstr(bn_last_error_message(), "wire type") != NULL);
+}
+
 TEST_MAIN_BEGIN("test_convert")
     RUN(json_values);
     RUN(json_refusals);
@@ -131,4 +161,5 @@ TEST_MAIN_BEGIN("test_convert")
     RUN(absmean_rule);
     RUN(ternary_encode_decode);
     RUN(decode_refuses_mixed_scales);
+    RUN(spm_protobuf);
 TEST_MAIN_END()
