@@ -86,12 +86,8 @@ int cmd_convert(int argc, char **argv) {
             if (r < 0) return 2;
             if (strcmp(v, "default")) return cli_usage_error("convert", "--tokenizer-pre: only 'default' can be forced");
             p.tokenizer_pre = v;
-        } else if (argv[i][0] == '-') {
-            return cli_usage_error("convert", "unknown option '%s'", argv[i]);
-        } else if (npos < 2) {
-            pos[npos++] = argv[i];
-        } else {
-            return cli_usage_error("convert", "too many arguments ('%s')", argv[i]);
+        } else if (cli_positional("convert", argv[i], pos, &npos, 2)) {
+            return 2;
         }
     }
     if (npos != 2) return cli_usage_error("convert", "need HF_DIR and OUT.gguf (see --help)");

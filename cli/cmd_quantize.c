@@ -35,12 +35,8 @@ int cmd_quantize(int argc, char **argv) {
             const bn_type_traits *t = r < 0 ? NULL : bn_type_by_name(v);
             if (!t) return r < 0 ? 2 : cli_usage_error("quantize", "--head: unknown type '%s'", v);
             p.head_type = t->id;
-        } else if (argv[i][0] == '-') {
-            return cli_usage_error("quantize", "unknown option '%s'", argv[i]);
-        } else if (npos < 3) {
-            pos[npos++] = argv[i];
-        } else {
-            return cli_usage_error("quantize", "too many arguments ('%s')", argv[i]);
+        } else if (cli_positional("quantize", argv[i], pos, &npos, 3)) {
+            return 2;
         }
     }
     if (npos != 3) return cli_usage_error("quantize", "need IN.gguf OUT.gguf TYPE (see --help)");
