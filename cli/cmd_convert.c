@@ -18,7 +18,7 @@ static const char *usage_text =
     "  BitnetForCausalLM, silu (1bitLLM/bitnet_b1_58-large, -3B)                  -> arch bitnet\n"
     "  LlamaForCausalLM + bitnet quantization_config (HF1BitLLM/Llama3-8B-1.58-100B-tokens,\n"
     "    tiiuae/Falcon3-*-1.58bit, Falcon-E)                                      -> arch llama\n"
-    "    (this engine cannot run arch llama yet; llama.cpp can, except files with per-linear norms)\n"
+    "    (llama.cpp runs these too, except files with per-linear input norms)\n"
     "Packed weights keep their exact ternary values; float masters are ternarized with the absmean\n"
     "rule. Anything the converter does not understand is refused; OUT is written to OUT.tmp and\n"
     "renamed only when complete.\n"

@@ -7,9 +7,8 @@
 #     our engine (`bitnet logits --act-quant none`) on the converted file agrees with the
 #     float64 HF-side forward of the checkpoint (hf_checkpoint.py forward): cosine >= 0.99999
 #     and the same top-1 at every position, for several --wtype;
-#   llama-packed, llama-innorm -> llama (our engine runs it once the llama branch merges):
-#     tests/crossval/ref_forward.py (GGUF side, float64) on the converted file agrees with the
-#     HF-side forward (0.99999 + top-1); llama.cpp (build/crossval/llama_harness) loads the
+#   llama-packed, llama-innorm -> llama: our engine and tests/crossval/ref_forward.py (GGUF
+#     side, float64) on the converted file agree with the HF-side forward (0.99999 + top-1); llama.cpp (build/crossval/llama_harness) loads the
 #     converted llama-packed files and agrees with it: F32 weights cosine >= 0.99999 + top-1,
 #     TQ2_0 (llama.cpp quantizes activations to Q8_K) cosine >= 0.999 + top-1; likewise the
 #     bitnet-fp16 TQ2_0/TQ1_0 files (arch bitnet) in llama.cpp.
@@ -86,6 +85,11 @@ for l in llama-packed llama-innorm; do
             logits_agree "$l/$w/ref_forward-vs-hf" "$TMP/$l-$w-ref.bin" "$TMP/$l-hf.bin" "$VOCAB" 0.99999
         else
             not_ok "$l/$w/ref_forward-vs-hf" "ref_forward.py failed"
+        fi
+        if run_logged "$TMP/ours.log" "$BITNET" logits --model "$m" --tokens "$toks" --out "$TMP/$l-$w.bin" --act-quant none --threads 2; then
+            logits_agree "$l/$w/ours-vs-hf" "$TMP/$l-$w.bin" "$TMP/$l-hf.bin" "$VOCAB" 0.99999
+        else
+            not_ok "$l/$w/ours-vs-hf" "bitnet logits failed"
         fi
         # llama.cpp cannot load the per-linear input norms (no llama.cpp name exists for them).
         [ "$l" = llama-packed ] && llama_agree "$l/$w/llama.cpp-vs-hf" "$m" "$TMP/$l-hf.bin" "$([ $w = f32 ] && echo 0.99999 || echo 0.999)"
