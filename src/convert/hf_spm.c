@@ -61,7 +61,8 @@ static int next_field(pb *r, pb_field *f) {
 
 static int parse_piece(const pb *outer, const pb_field *f, spm_piece *piece) {
     pb r = {outer->base, f->sub, f->sub + f->sub_len, outer->name};
-    piece->type = 1; /* NORMAL */
+    piece->type = 1; /* NORMAL (the proto defaults) */
+    piece->score = 0.0f;
     piece->text = NULL;
     while (r.p < r.end) {
         pb_field g;
