@@ -17,6 +17,10 @@ const char *const cli_model_opts_help =
     "  --batch N             tokens per prefill chunk [64]\n"
     "  --act-quant M         token | q8k | none: numerics of the ternary matmuls [token for ternary\n"
     "                        weights, none for float weights]\n"
+    "  --kv-type T          f32 | f16 | q8_0: element type of the KV cache, K and V [f16]; f16 halves\n"
+    "                        the cache of f32 (logits within ~1e-3 of f32's), q8_0 is llama.cpp's\n"
+    "                        8-bit blocks (~0.27x of f32, logits within ~1e-2; head size multiple of 32)\n"
+    "  -ctk, --cache-type-k T  the K cache's type only; -ctv, --cache-type-v T  the V cache's only\n"
     "  --lm-head H           model | q8: q8 quantizes an F16/BF16/F32 LM head to 8 bits at load\n"
     "                        (~half its bytes per generated token, so faster generation where memory\n"
     "                        bandwidth is the limit; logits within cosine 0.9999 of the model's\n"
@@ -51,6 +55,13 @@ int cli_model_opt(int argc, char **argv, int *i, cli_model_opts *o, const char *
         if (r < 0 || !cli_parse_int(v, 1, 4096, &o->batch)) return cli_usage_error(cmd, "--batch needs an integer in 1..4096");
     } else if ((r = cli_opt(argc, argv, i, "--act-quant", NULL, &v))) {
         if (r < 0 || bitnet_act_quant_from_name(v, &o->act_quant)) return cli_usage_error(cmd, "--act-quant must be token, q8k or none");
+    } else if ((r = cli_opt(argc, argv, i, "--kv-type", NULL, &v))) {
+        if (r < 0 || bitnet_kv_type_from_name(v, &o->kv_type_k)) return cli_usage_error(cmd, "--kv-type must be f32, f16 or q8_0");
+        o->kv_type_v = o->kv_type_k;
+    } else if ((r = cli_opt(argc, argv, i, "--cache-type-k", "-ctk", &v))) {
+        if (r < 0 || bitnet_kv_type_from_name(v, &o->kv_type_k)) return cli_usage_error(cmd, "--cache-type-k must be f32, f16 or q8_0");
+    } else if ((r = cli_opt(argc, argv, i, "--cache-type-v", "-ctv", &v))) {
+        if (r < 0 || bitnet_kv_type_from_name(v, &o->kv_type_v)) return cli_usage_error(cmd, "--cache-type-v must be f32, f16 or q8_0");
     } else if ((r = cli_opt(argc, argv, i, "--lm-head", NULL, &v))) {
         if (r < 0 || (strcmp(v, "q8") && strcmp(v, "model"))) return cli_usage_error(cmd, "--lm-head must be model or q8");
         o->lm_head_q8 = !strcmp(v, "q8");
@@ -69,6 +80,10 @@ static const char *act_name(bitnet_act_quant q) {
     return q == BITNET_ACT_QUANT_TOKEN ? "token" : q == BITNET_ACT_QUANT_Q8K ? "q8k" : "none";
 }
 
+const char *cli_kv_type_name(bitnet_kv_type t) {
+    return t == BITNET_KV_F32 ? "f32" : t == BITNET_KV_Q8_0 ? "q8_0" : "f16";
+}
+
 static void report(const bitnet_model *m, const bitnet_session *s, double seconds) {
     bitnet_model_desc md = {.struct_size = sizeof md};
     bitnet_session_desc sd = {.struct_size = sizeof sd};
@@ -78,8 +93,8 @@ static void report(const bitnet_model *m, const bitnet_session *s, double second
             md.architecture, (long long)md.n_layer, (long long)md.n_embd, (long long)md.n_vocab, md.weight_type,
             md.lm_head_type, md.tied_lm_head ? " (tied)" : "", seconds);
     if (!s) return;
-    fprintf(stderr, "session: kernel tier %s, %d threads, act-quant %s, context %lld\n", sd.kernel_tier, sd.n_threads,
-            act_name(sd.act_quant), (long long)sd.n_ctx);
+    fprintf(stderr, "session: kernel tier %s, %d threads, act-quant %s, context %lld, KV cache K %s V %s\n", sd.kernel_tier,
+            sd.n_threads, act_name(sd.act_quant), (long long)sd.n_ctx, cli_kv_type_name(sd.kv_type_k), cli_kv_type_name(sd.kv_type_v));
     fprintf(stderr, "memory: %s mapped weights + %s KV cache + %s scratch\n", cli_human_bytes((double)md.weight_bytes, b1, sizeof b1),
             cli_human_bytes((double)sd.kv_cache_bytes, b2, sizeof b2), cli_human_bytes((double)sd.scratch_bytes, b3, sizeof b3));
 }
@@ -115,6 +130,8 @@ int cli_open_model(const cli_model_opts *o, const char *cmd, bitnet_model **m, b
         if (det && !strcmp(det, "1")) sp.n_threads = 1;
         sp.n_batch = (int)o->batch;
         sp.act_quant = o->act_quant;
+        sp.kv_type_k = o->kv_type_k;
+        sp.kv_type_v = o->kv_type_v;
         sp.trace_dir = o->trace_dir;
         if (bitnet_session_create(*m, &sp, s) != 0) {
             int rc = cli_fail(cmd, "%s", bitnet_get_last_error());
