@@ -8,13 +8,19 @@
 #                                shapes as 2B-4T, so the same speed) - both engines run it
 #   bitnet-2b-shapes-i2_s.gguf   arch "bitnet-b1.58", I2_S - this engine only
 # Runs, alternating engine and llama.cpp (scripts/build_harness.sh's `bench`), with the same
-# threads, prompt length and prompt ids:
+# threads, prompt length and prompt ids, each engine with its default KV cache (f16: ours and
+# llama.cpp's; the harness runs llama.cpp's f16 cache without flash attention):
 #   engine TQ2_0 | llama.cpp TQ2_0 | engine TQ2_0 --lm-head q8 | engine I2_S
-#   | engine TQ2_0 with BITNET_FORCE_TIER=avx512, =avx2 (prompt processing) | engine 1 thread
-# and repeats that ROUNDS times; the table uses each configuration's median over rounds.
+#   | engine TQ2_0 with BITNET_FORCE_TIER=avx512 (prompt processing), =avx2 | engine 1 thread
+# then long context: a DEPTH-token prompt (2048) and generation after it (at depth DEPTH),
+# engine at the top tier and at avx2, llama.cpp, against the P-token runs above (generation at
+# depth P, ~0):
+#   engine -p DEPTH | engine avx2 -p DEPTH | llama.cpp -p DEPTH
+# and repeats that ROUNDS times; the tables use each configuration's median over rounds.
 # Prints the table with ratios and writes everything (CPU model, flags, load average, date,
 # every raw JSON line) to build/bench/results.json.
 # Env: BENCH_THREADS (2), BENCH_P (128), BENCH_N (32), BENCH_REPS (3), BENCH_ROUNDS (1),
+#      BENCH_DEPTH (2048; 0 skips the long-context runs), BENCH_DEPTH_REPS (2),
 #      BENCH_DIR (models/bench), BITNET_BUILD (build).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,6 +33,8 @@ P=${BENCH_P:-128}
 N=${BENCH_N:-32}
 R=${BENCH_REPS:-3}
 ROUNDS=${BENCH_ROUNDS:-1}
+D=${BENCH_DEPTH:-2048}
+RD=${BENCH_DEPTH_REPS:-2}
 PY=/usr/bin/python3
 VOCAB="$ROOT/.cache/reference/llama.cpp/models/ggml-vocab-llama-bpe.gguf"
 OUT_DIR="$ROOT/$BUILD/bench"
@@ -59,20 +67,25 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq 1 "$ROUNDS"); do
     echo "bench: round $round of $ROUNDS" >&2
     run engine "$BIN" bench -m "$TQ" -p "$P" -n "$N" -r "$R" -t "$T" --json
-    run llama "$HARNESS" bench --model "$TQ" -p "$P" -n "$N" -r "$R" --threads "$T"
+    run llama "$HARNESS" bench --model "$TQ" -p "$P" -n "$N" -r "$R" --threads "$T" --kv-type f16
     run engine_q8_head "$BIN" bench -m "$TQ" -p "$P" -n "$N" -r "$R" -t "$T" --lm-head q8 --json
     run engine_i2_s "$BIN" bench -m "$I2" -p "$P" -n "$N" -r "$R" -t "$T" --json
     run engine_avx512 env BITNET_FORCE_TIER=avx512 "$BIN" bench -m "$TQ" -p "$P" -n 2 -r "$R" -t "$T" --json
-    run engine_avx2 env BITNET_FORCE_TIER=avx2 "$BIN" bench -m "$TQ" -p "$P" -n 2 -r "$R" -t "$T" --json
+    run engine_avx2 env BITNET_FORCE_TIER=avx2 "$BIN" bench -m "$TQ" -p "$P" -n "$N" -r "$R" -t "$T" --json
     run engine_1thread "$BIN" bench -m "$TQ" -p "$P" -n 2 -r "$R" -t 1 --json
+    if [ "$D" -gt 0 ]; then
+        run engine_depth "$BIN" bench -m "$TQ" -p "$D" -n "$N" -r "$RD" -t "$T" --json
+        run engine_avx2_depth env BITNET_FORCE_TIER=avx2 "$BIN" bench -m "$TQ" -p "$D" -n "$N" -r "$RD" -t "$T" --json
+        run llama_depth "$HARNESS" bench --model "$TQ" -p "$D" -n "$N" -r "$RD" --threads "$T" --kv-type f16
+    fi
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 CPU_MODEL=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 CPU_FLAGS=$(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
-"$PY" - "$RAW" "$OUT_DIR/results.json" "$CPU_MODEL" "$CPU_FLAGS" "$LOAD_BEFORE" "$LOAD_AFTER" "$T" "$P" "$N" "$R" <<'EOF'
+"$PY" - "$RAW" "$OUT_DIR/results.json" "$CPU_MODEL" "$CPU_FLAGS" "$LOAD_BEFORE" "$LOAD_AFTER" "$T" "$P" "$N" "$R" "$D" <<'EOF'
 import json, statistics, sys, datetime, platform
-raw, out, cpu, flags, load0, load1, t, p, n, r = sys.argv[1:]
+raw, out, cpu, flags, load0, load1, t, p, n, r, depth = sys.argv[1:]
 rows = [json.loads(l) for l in open(raw) if l.strip()]
 by = {}
 for row in rows:
@@ -95,7 +108,7 @@ line("bitnet TQ2_0, F16 tied head", "engine")
 line("bitnet TQ2_0, --lm-head q8", "engine_q8_head")
 line("bitnet I2_S, F16 tied head", "engine_i2_s")
 line("bitnet TQ2_0, forced avx512", "engine_avx512", dec=False)
-line("bitnet TQ2_0, forced avx2", "engine_avx2", dec=False)
+line("bitnet TQ2_0, forced avx2", "engine_avx2")
 line("bitnet TQ2_0, 1 thread", "engine_1thread", dec=False)
 now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 doc = {"date": now, "cpu_model": cpu, "cpu_flags": flags.split(), "kernel": platform.release(),
@@ -109,6 +122,19 @@ if e.get("file_bytes_per_token") and ref["decode_tok_s"] == ref["decode_tok_s"]:
     # llama.cpp reads the file's own layout: the engine's matrices at their size in the file
     doc["llama_file_bytes_per_token"] = e["file_bytes_per_token"]
     doc["llama_gbps"] = e["file_bytes_per_token"] * ref["decode_tok_s"] / 1e9
+# Long context: the DEPTH-token prompt rate over the P-token one, and generation after the
+# DEPTH-token prompt over generation after the P-token one (targets in docs/BENCH.md).
+long_ctx = []
+for label, short, longc in (("bitnet TQ2_0, top tier", "engine", "engine_depth"), ("bitnet TQ2_0, avx2", "engine_avx2", "engine_avx2_depth"),
+                            ("llama.cpp TQ2_0", "llama", "llama_depth")):
+    if longc not in by:
+        continue
+    d = {"label": label, "tier": by[longc][0].get("tier", "-"), "pp_short": med(short, "prefill_tok_s"), "pp_long": med(longc, "prefill_tok_s"),
+         "tg_short": med(short, "decode_tok_s"), "tg_long": med(longc, "decode_tok_s")}
+    d["pp_ratio"] = d["pp_long"] / d["pp_short"]
+    d["tg_ratio"] = d["tg_long"] / d["tg_short"]
+    long_ctx.append(d)
+doc["long_context"] = {"depth": int(depth), "short": int(p), "rows": long_ctx}
 json.dump(doc, open(out, "w"), indent=1)
 print(f"\nbitnet bench vs llama.cpp: {cpu}, {t} threads, prompt {p}, {n} generated, {r} reps, {now}")
 print(f"load average before {load0}, after {load1}")
@@ -127,5 +153,11 @@ if "llama_gbps" in doc:
           f"generation ratio at equal bandwidth would be {doc['llama_file_bytes_per_token']/e.get('bytes_per_token', 1):.2f}x")
 if doc["prefill_2_threads_over_1"]:
     print(f"prompt processing, 2 threads over 1: {doc['prefill_2_threads_over_1']:.2f}x")
+if long_ctx:
+    print(f"\nlong context: prompt {depth} vs {p} tokens (pp), generation after each prompt (tg at depth {depth} vs {p}), {t} threads")
+    print(f"{'configuration':26} {'tier':8} {'pp '+p:>9} {'pp '+depth:>9} {'ratio':>6} {'tg@'+p:>8} {'tg@'+depth:>8} {'ratio':>6}")
+    for d in long_ctx:
+        print(f"{d['label']:26} {d['tier']:8} {d['pp_short']:9.2f} {d['pp_long']:9.2f} {d['pp_ratio']:6.2f} {d['tg_short']:8.2f} {d['tg_long']:8.2f} {d['tg_ratio']:6.2f}")
+    print("targets (engine): pp ratio >= 0.85, tg ratio >= 0.80")
 print(f"results: {out}")
 EOF
