@@ -2,8 +2,17 @@
 # (a normal build and an ASan+UBSan build); `make run` generates text (see README).
 #
 # Kernels that need ISA flags live in src/kernels/*_<isa>.c and get only those flags; the rest
-# of the library stays baseline x86-64 so that one binary runs everywhere.
+# of the library stays baseline x86-64 (or baseline ARMv8-A) so that one binary runs everywhere.
+#
+# `make CROSS=aarch64` cross-builds for 64-bit ARM Linux with Debian's aarch64-linux-gnu-gcc
+# into build-aarch64/ (no server: its libraries are the host's); run the results under
+# qemu-aarch64 (tests/scripts/test_arm64.sh). On an aarch64 host plain `make` builds natively.
 
+CROSS    ?=
+ifeq ($(CROSS),aarch64)
+CC       := aarch64-linux-gnu-gcc
+BUILD    ?= build-aarch64
+endif
 CC       ?= cc
 BUILD    ?= build
 SAN      ?=
@@ -24,15 +33,25 @@ CFLAGS_ALL += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=un
 LDFLAGS    += -fsanitize=$(SAN)
 endif
 
-ARCH := $(shell uname -m)
+ARCH := $(if $(CROSS),$(CROSS),$(shell uname -m))
+X86_KERNELS  := $(wildcard src/kernels/*_avx*.c src/kernels/*_amx.c)
+ARM_KERNELS  := $(wildcard src/kernels/*_neon.c src/kernels/*_dotprod.c)
 ifeq ($(ARCH),x86_64)
 ISA_avx2     := -mavx2 -mfma -mf16c
 ISA_avxvnni  := -mavx2 -mfma -mf16c -mavxvnni
 ISA_avx512   := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512vbmi -mfma -mf16c
 ISA_amx      := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mamx-tile -mamx-int8 -mfma -mf16c
-KERNEL_SRC   := $(wildcard src/kernels/*.c)
+KERNEL_SRC   := $(filter-out $(ARM_KERNELS),$(wildcard src/kernels/*.c))
+else ifneq ($(filter aarch64 arm64,$(ARCH)),)
+# NEON is part of baseline ARMv8-A (the _neon files need no flag); SDOT/UDOT need ARMv8.2-A's
+# dot-product extension, given to the _dotprod files only. Portable C is kept free of fused
+# multiply-adds (clang contracts a * b + c by default; gcc -std=c11 does not): the scalar
+# reference must round as on x86-64, where the baseline has no FMA.
+ISA_dotprod  := -march=armv8.2-a+dotprod
+KERNEL_SRC   := $(filter-out $(X86_KERNELS),$(wildcard src/kernels/*.c))
+CFLAGS_ALL   += -ffp-contract=off
 else
-KERNEL_SRC   := $(filter-out $(wildcard src/kernels/*_avx*.c src/kernels/*_amx.c),$(wildcard src/kernels/*.c))
+KERNEL_SRC   := $(filter-out $(X86_KERNELS) $(ARM_KERNELS),$(wildcard src/kernels/*.c))
 endif
 
 # src/ by layer: formats/, model/, kernels/, text/, debug/, api/ (util at the top).
@@ -53,7 +72,7 @@ SERVER_SRC  := $(wildcard server/*.c)
 SERVER_PAGE := $(BUILD)/gen/chat_page.c
 SERVER_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(SERVER_SRC) $(SERVER_PAGE))
 SERVER_DEPS := libmicrohttpd jansson
-HAVE_SERVER_DEPS := $(shell pkg-config --exists $(SERVER_DEPS) 2>/dev/null && echo yes)
+HAVE_SERVER_DEPS := $(if $(CROSS),,$(shell pkg-config --exists $(SERVER_DEPS) 2>/dev/null && echo yes))
 SERVER      := $(BUILD)/bitnet-server
 
 STATIC   := $(BUILD)/libbitnet.a
@@ -67,7 +86,7 @@ lib: $(STATIC) $(SHARED)
 cli: $(CLI)
 tests: $(TEST_BIN) $(TOOL_BIN)
 
-isa_flags = $(foreach t,avx2 avxvnni avx512 amx,$(if $(findstring _$(t).c,$(1)),$(ISA_$(t))))
+isa_flags = $(foreach t,avx2 avxvnni avx512 amx dotprod,$(if $(findstring _$(t).c,$(1)),$(ISA_$(t))))
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -103,7 +122,7 @@ $(SERVER_PAGE): server/chat_page.html
 	  echo 'const size_t chat_page_html_len = sizeof chat_page_html;'; } >$@.tmp && mv $@.tmp $@
 else
 server:
-	@echo "make: not building $(SERVER): libmicrohttpd and jansson were not found (pkg-config $(SERVER_DEPS)); install libmicrohttpd-dev and libjansson-dev (Debian/Ubuntu) to get \`bitnet serve\`"
+	@$(if $(CROSS),echo "make: not building $(SERVER) in a cross build (its libraries would be the host's)"; exit 0;) echo "make: not building $(SERVER): libmicrohttpd and jansson were not found (pkg-config $(SERVER_DEPS)); install libmicrohttpd-dev and libjansson-dev (Debian/Ubuntu) to get \`bitnet serve\`"
 endif
 
 # Unit tests link the static library and may use internal headers (src/).
@@ -160,6 +179,6 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' bitnet.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/bitnet.pc
 
 clean:
-	rm -rf build build-asan build-tsan build-fuzz build-clang
+	rm -rf build build-asan build-tsan build-fuzz build-clang build-aarch64 build-aarch64-clang
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(SERVER_OBJ:.o=.d)

@@ -11,6 +11,7 @@
 #include "kernels/cpu.h"
 #include "kernels/kernel_impl.h"
 #include "kernels/kernels.h"
+#include "model/head_screen.h"
 #include "model/linear.h"
 #include "util.h"
 
@@ -124,6 +125,46 @@ static void bench_q8_0_head(int64_t vocab, double bw1) {
     free(data); free(x1); free(xq); free(y); free(tmp); free(a1.q);
 }
 
+/* The screened head's pass over its 8-bit copy (model/head_screen.h) of an F16 head, n = 1 and
+ * n = 8 tokens, per tier: GB/s of the copy read. */
+static void bench_screen(int64_t vocab, double bw1) {
+    gguf_tensor t;
+    void *data = make_tensor(&t, BN_TYPE_F16, vocab, 2560);
+    bn_linear w;
+    bn_linear_init(&w, &t, NULL);
+    bn_head_screen *h = bn_head_screen_alloc(&w);
+    float *row = malloc(2560 * sizeof(float)), *x8;
+    bn_head_screen_fill(h, &w, 0, vocab, NULL, row);
+    make_act(BN_ACT_NONE, 8, 2560, &x8);
+    int64_t nq = h->n_groups * BN_SCREEN_GROUP_BYTES, ne = h->n_groups * BN_SCREEN_GROUP;
+    int16_t *xq = malloc((size_t)(8 * nq) * sizeof *xq);
+    float *e = malloc((size_t)(8 * ne) * sizeof *e), *xabs = malloc((size_t)(8 * ne) * sizeof *xabs);
+    float *approx = malloc((size_t)vocab * 8 * sizeof(float)), *radius = malloc((size_t)vocab * 8 * sizeof(float));
+    for (int i = 0; i < 8; i++) bn_head_screen_prepare(h, x8 + i * 2560, xq + i * nq, e + i * ne, xabs + i * ne);
+    bn_screen_act a1 = {1, xq, e, xabs}, a8 = {8, xq, e, xabs};
+    double bytes = (double)h->bytes;
+    printf("\nscreened head copy of %lldx2560 (%.0f MB):\n", (long long)vocab, bytes / 1e6);
+    for (int tier = BN_TIER_SCALAR; tier < BN_TIER_COUNT; tier++) {
+        if (tier == BN_TIER_AVXVNNI || tier == BN_TIER_AMX || (tier != BN_TIER_SCALAR && !bn_cpu_has_tier((bn_cpu_tier)tier))) continue;
+        bn_screen_kernel k = bn_head_screen_kernel_for_tier((bn_cpu_tier)tier);
+        double best1 = 1e30, best8 = 1e30;
+        for (int run = 0; run < 3; run++) {
+            double t0 = bn_time_now();
+            k(h, &a1, approx, radius, vocab, 0, vocab);
+            double t1 = bn_time_now();
+            k(h, &a8, approx, radius, vocab, 0, vocab);
+            double t2 = bn_time_now();
+            if (t1 - t0 < best1) best1 = t1 - t0;
+            if (t2 - t1 < best8) best8 = t2 - t1;
+        }
+        printf("  %-8s n=1 %8.2f ms (%6.2f GB/s, %3.0f%% of 1-thread read bw)   n=8 %8.2f ms (%.2fx n=1)\n",
+               bn_cpu_tier_name((bn_cpu_tier)tier), best1 * 1e3, bytes / best1 / 1e9, 100 * bytes / best1 / 1e9 / bw1, best8 * 1e3,
+               best8 / best1);
+    }
+    bn_head_screen_free(h);
+    free(data); free(row); free(x8); free(xq); free(e); free(xabs); free(approx); free(radius);
+}
+
 int main(int argc, char **argv) {
     int64_t vocab = argc > 1 ? atoll(argv[1]) : 32768;
     double bw1 = bn_measure_read_bandwidth(512u << 20, 1), bw2 = bn_measure_read_bandwidth(512u << 20, 2);
@@ -186,5 +227,6 @@ int main(int argc, char **argv) {
         free(data); free(x1); free(x8); free(y); free(tmp);
     }
     bench_q8_0_head(vocab, bw1);
+    bench_screen(vocab, bw1);
     return 0;
 }

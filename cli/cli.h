@@ -16,6 +16,7 @@ int cmd_logits_diff(int argc, char **argv);
 int cmd_trace_diff(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_gen_model(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 
 /* Prints "bitnet <cmd>: <message>" to stderr and returns 2 (usage error). */

@@ -22,10 +22,14 @@ const char *const cli_model_opts_help =
     "                        32) 0.27x; README \"KV cache\" gives their effect on the logits\n"
     "  -ctk, --cache-type-k T  the K cache's type only\n"
     "  -ctv, --cache-type-v T  the V cache's type only\n"
-    "  --lm-head H           model | q8: q8 quantizes an F16/BF16/F32 LM head to 8 bits at load\n"
-    "                        (~half its bytes per generated token, so faster generation where memory\n"
-    "                        bandwidth is the limit; logits within cosine 0.9999 of the model's\n"
-    "                        head; a few seconds more to load) [model]\n"
+    "  --lm-head H           auto | screen | model | q8: how generation computes the LM head [auto]\n"
+    "                        screen: an 8-bit copy (~half the head's bytes, built at load) with an\n"
+    "                        error bound per row finds the tokens that can be drawn; their logits are\n"
+    "                        recomputed from the model's head, so the tokens are exactly model's\n"
+    "                        (greedy and top-k up to 1024; other sampling reads the whole head)\n"
+    "                        model (also f16, plain): the head as stored; q8: an 8-bit head\n"
+    "                        (approximate logits, cosine >= 0.9999); auto: screen where the head\n"
+    "                        allows it (F16/BF16/F32, hidden size a multiple of 32), else model\n"
     "  --trace-dir DIR       write a per-layer trace (also: BITNET_TRACE_DIR)\n"
     "  --verbose             report kernel tier, threads, numerics and memory on stderr\n";
 
@@ -64,8 +68,7 @@ int cli_model_opt(int argc, char **argv, int *i, cli_model_opts *o, const char *
     } else if ((r = cli_opt(argc, argv, i, "--cache-type-v", "-ctv", &v))) {
         if (r < 0 || bitnet_kv_type_from_name(v, &o->kv_type_v)) return cli_usage_error(cmd, "--cache-type-v must be f32, f16 or q8_0");
     } else if ((r = cli_opt(argc, argv, i, "--lm-head", NULL, &v))) {
-        if (r < 0 || (strcmp(v, "q8") && strcmp(v, "model"))) return cli_usage_error(cmd, "--lm-head must be model or q8");
-        o->lm_head_q8 = !strcmp(v, "q8");
+        if (r < 0 || bitnet_lm_head_from_name(v, &o->lm_head)) return cli_usage_error(cmd, "--lm-head must be auto, screen, model or q8");
     } else if ((r = cli_opt(argc, argv, i, "--trace-dir", NULL, &v))) {
         if (r < 0) return 2;
         o->trace_dir = v;
@@ -90,14 +93,17 @@ static void report(const bitnet_model *m, const bitnet_session *s, double second
     bitnet_session_desc sd = {.struct_size = sizeof sd};
     char b1[32], b2[32], b3[32];
     if (bitnet_model_describe(m, &md) || (s && bitnet_session_describe(s, &sd))) return;
-    fprintf(stderr, "model: %s, %lld layers, hidden %lld, vocab %lld, weights %s, LM head %s%s; loaded in %.2f s\n",
+    fprintf(stderr, "model: %s, %lld layers, hidden %lld, vocab %lld, weights %s, LM head %s%s (%s); loaded in %.2f s\n",
             md.architecture, (long long)md.n_layer, (long long)md.n_embd, (long long)md.n_vocab, md.weight_type,
-            md.lm_head_type, md.tied_lm_head ? " (tied)" : "", seconds);
+            md.lm_head_type, md.tied_lm_head ? " (tied)" : "", bitnet_lm_head_name(md.lm_head), seconds);
     if (!s) return;
     fprintf(stderr, "session: kernel tier %s, %d threads, act-quant %s, context %lld, KV cache K %s V %s\n", sd.kernel_tier,
             sd.n_threads, act_name(sd.act_quant), (long long)sd.n_ctx, cli_kv_type_name(sd.kv_type_k), cli_kv_type_name(sd.kv_type_v));
-    fprintf(stderr, "memory: %s mapped weights + %s KV cache + %s scratch\n", cli_human_bytes((double)md.weight_bytes, b1, sizeof b1),
-            cli_human_bytes((double)sd.kv_cache_bytes, b2, sizeof b2), cli_human_bytes((double)sd.scratch_bytes, b3, sizeof b3));
+    char b4[32];
+    fprintf(stderr, "memory: %s mapped weights + %s KV cache + %s scratch%s%s%s\n", cli_human_bytes((double)md.weight_bytes, b1, sizeof b1),
+            cli_human_bytes((double)sd.kv_cache_bytes, b2, sizeof b2), cli_human_bytes((double)sd.scratch_bytes, b3, sizeof b3),
+            md.lm_head_copy_bytes ? " + " : "", md.lm_head_copy_bytes ? cli_human_bytes((double)md.lm_head_copy_bytes, b4, sizeof b4) : "",
+            md.lm_head_copy_bytes ? " screened-head copy" : "");
 }
 
 static void progress(float fraction, void *user) {
@@ -115,7 +121,7 @@ int cli_open_model(const cli_model_opts *o, const char *cmd, bitnet_model **m, b
     bitnet_model_params mp = bitnet_model_default_params();
     mp.tokenizer_path = o->tokenizer;
     mp.tokenizer_pre = o->tokenizer_pre;
-    mp.lm_head_q8 = o->lm_head_q8;
+    mp.lm_head = o->lm_head;
     if (isatty(STDERR_FILENO)) {
         mp.progress = progress;
         mp.progress_user_data = (void *)o->model;
@@ -123,24 +129,27 @@ int cli_open_model(const cli_model_opts *o, const char *cmd, bitnet_model **m, b
     double t0 = cli_seconds();
     if (bitnet_model_open(o->model, &mp, m) != 0) return cli_fail(cmd, "%s", bitnet_get_last_error());
     double t1 = cli_seconds();
-    if (s) {
-        bitnet_session_params sp = bitnet_session_default_params();
-        sp.n_ctx = o->ctx;
-        sp.n_threads = (int)o->threads;
-        const char *det = getenv("BITNET_DETERMINISTIC");
-        if (det && !strcmp(det, "1")) sp.n_threads = 1;
-        sp.n_batch = (int)o->batch;
-        sp.act_quant = o->act_quant;
-        sp.kv_type_k = o->kv_type_k;
-        sp.kv_type_v = o->kv_type_v;
-        sp.trace_dir = o->trace_dir;
-        if (bitnet_session_create(*m, &sp, s) != 0) {
-            int rc = cli_fail(cmd, "%s", bitnet_get_last_error());
-            bitnet_model_close(*m);
-            *m = NULL;
-            return rc;
-        }
+    if (s && cli_open_session(o, cmd, *m, s)) {
+        bitnet_model_close(*m);
+        *m = NULL;
+        return 1;
     }
     if (o->verbose) report(*m, s ? *s : NULL, t1 - t0);
+    return 0;
+}
+
+int cli_open_session(const cli_model_opts *o, const char *cmd, bitnet_model *m, bitnet_session **s) {
+    bitnet_session_params sp = bitnet_session_default_params();
+    sp.n_ctx = o->ctx;
+    sp.n_threads = (int)o->threads;
+    const char *det = getenv("BITNET_DETERMINISTIC");
+    if (det && !strcmp(det, "1")) sp.n_threads = 1;
+    sp.n_batch = (int)o->batch;
+    sp.act_quant = o->act_quant;
+    sp.kv_type_k = o->kv_type_k;
+    sp.kv_type_v = o->kv_type_v;
+    sp.trace_dir = o->trace_dir;
+    *s = NULL;
+    if (bitnet_session_create(m, &sp, s) != 0) return cli_fail(cmd, "%s", bitnet_get_last_error());
     return 0;
 }

@@ -16,7 +16,7 @@ typedef struct cli_model_opts {
     bitnet_kv_type kv_type_k, kv_type_v; /* --kv-type, --cache-type-k/-v */
     const char *trace_dir;
     bool verbose;
-    bool lm_head_q8;            /* --lm-head q8: 8-bit LM head quantized at load */
+    bitnet_lm_head lm_head;     /* --lm-head */
 } cli_model_opts;
 
 /* Help text for these options, to embed in each command's usage. */
@@ -30,5 +30,8 @@ int cli_model_opt(int argc, char **argv, int *i, cli_model_opts *o, const char *
 /* Opens the model and, when s is non-NULL, a session. Prints errors; returns 0 or 1. With
  * --verbose reports tier, threads, numerics and memory on stderr. */
 int cli_open_model(const cli_model_opts *o, const char *cmd, bitnet_model **m, bitnet_session **s);
+/* A session of an open model from the options (context, threads, batch, numerics, tracing).
+ * Prints errors; returns 0 or 1. */
+int cli_open_session(const cli_model_opts *o, const char *cmd, bitnet_model *m, bitnet_session **s);
 
 #endif

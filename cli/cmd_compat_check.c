@@ -1,5 +1,6 @@
-/* cmd_compat_check: `bitnet compat-check MODEL [--show-kv] [--json]` inspects a GGUF file and
- * says whether this build can run it (exit 0) or why not (exit 1). */
+/* cmd_compat_check: `bitnet compat-check MODEL [--show-kv] [--json] [--verbose]` inspects a
+ * GGUF file and says whether this build can run it (exit 0) or why not (exit 1); --verbose adds
+ * the kernel tier this CPU gets (kernels/cpu.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,17 +9,21 @@
 #include "cli.h"
 #include "formats/gguf.h"
 #include "model/forward.h"
+#include "kernels/cpu.h"
 #include "model/model.h"
 #include "formats/types.h"
 #include "util.h"
 
 static const char *usage_text =
-    "usage: bitnet compat-check MODEL.gguf [--show-kv] [--json]\n"
+    "usage: bitnet compat-check MODEL.gguf [--show-kv] [--json] [--verbose]\n"
     "Reads and validates a GGUF file and reports its architecture, hyper-parameters, tensor\n"
     "count and bytes per type, tokenizer, LM head (tied or separate), the memory a run needs,\n"
-    "and whether this build can run it.\n"
+    "and whether this build can run it. Architectures this build runs: bitnet, bitnet-b1.58\n"
+    "(also named bitnet-25) and llama (ternary Llama-3 / Falcon3 / Falcon-E layouts).\n"
     "  --show-kv   print every metadata key with its value (long arrays summarized)\n"
     "  --json      print one JSON object instead of text\n"
+    "  --verbose   also report this CPU: the kernel tier in use (after BITNET_FORCE_TIER), the\n"
+    "              best tier here and the CPU features seen\n"
     "Exit status: 0 when the model can run here (or the file is a valid vocabulary-only GGUF,\n"
     "usable as a tokenizer); 1 when it cannot, with the reason; 2 on usage errors.\n";
 
@@ -84,6 +89,7 @@ typedef struct {
     const bn_model *m;         /* NULL when the model could not be bound */
     const char *reason;        /* why it cannot run, or NULL */
     bool vocab_only;
+    bool verbose;              /* report the CPU tier too */
     char tok_model[32], tok_pre[64];
     int64_t tok_count;
     type_usage types[MAX_TYPE_ID];
@@ -98,6 +104,23 @@ static void tokenizer_info(report *r) {
     r->tok_count = kv && kv->type == GGUF_VT_ARRAY ? (int64_t)kv->arr_n : 0;
 }
 
+static bool any_in_norms(const bn_model *m) {
+    for (int l = 0; l < m->hp.n_layer; l++)
+        if (m->layers[l].has_in_norms) return true;
+    return false;
+}
+
+/* "SiLU FFN gate, NEOX RoPE, sub-norms" and the like: how the architecture will be run. */
+static void describe_arch(const bn_model *m, char *buf, size_t cap) {
+    const bn_hparams *hp = &m->hp;
+    int n = snprintf(buf, cap, "%s FFN gate, %s RoPE, %s", hp->ffn_act == BN_FFN_SILU ? "SiLU" : "ReLU-squared",
+                     hp->rope_type == BN_ROPE_NORM ? "NORMAL" : "NEOX", hp->sub_norms ? "sub-norms" : "no sub-norms");
+    if (n > 0 && (size_t)n < cap && any_in_norms(m)) n += snprintf(buf + n, cap - (size_t)n, ", per-linear input norms");
+    if (n > 0 && (size_t)n < cap && m->rope_freqs) n += snprintf(buf + n, cap - (size_t)n, ", rope_freqs factors");
+    if (n > 0 && (size_t)n < cap && hp->rope_freq_scale != 1.0f)
+        snprintf(buf + n, cap - (size_t)n, ", linear RoPE scaling x%g", (double)hp->rope_freq_scale);
+}
+
 static void print_text(const report *r, bool with_kv) {
     char b1[32], b2[32];
     const gguf_file *f = r->f;
@@ -106,7 +129,9 @@ static void print_text(const report *r, bool with_kv) {
     if (r->vocab_only) printf("kind:         vocabulary-only GGUF (a tokenizer, no weights)\n");
     if (r->m) {
         const bn_hparams *hp = &r->m->hp;
-        printf("architecture: %s (%s FFN gate)\n", hp->arch, hp->ffn_act == BN_FFN_SILU ? "SiLU" : "ReLU-squared");
+        char how[160];
+        describe_arch(r->m, how, sizeof how);
+        printf("architecture: %s (%s)\n", hp->arch, how);
         printf("hparams:      vocab %lld, context %lld%s, hidden %lld, layers %lld, ffn %lld, heads %lld, kv heads %lld%s,\n"
                "              head dim %lld, rope dims %lld, rope base %g%s, rms eps %g%s\n",
                (long long)hp->n_vocab, (long long)hp->n_ctx_train, hp->default_ctx ? " (default)" : "", (long long)hp->n_embd,
@@ -144,6 +169,12 @@ static void print_text(const report *r, bool with_kv) {
         printf("metadata:     %llu keys\n", (unsigned long long)f->n_kv);
         show_kv(f);
     }
+    if (r->verbose) {
+        const char *note = bn_cpu_tier_note();
+        printf("cpu:          kernel tier %s (best here: %s), features: %s\n", bn_cpu_tier_name(bn_cpu_active_tier()),
+               bn_cpu_tier_name(bn_cpu_best_tier()), *bn_cpu_features() ? bn_cpu_features() : "(none)");
+        if (*note) printf("              %s\n", note);
+    }
     if (r->vocab_only) printf("runnable:     no weights to run; usable as a tokenizer (bitnet tokenize, --tokenizer)\n");
     else if (r->reason) printf("runnable:     NO: %s\n", r->reason);
     else printf("runnable:     yes\n");
@@ -176,6 +207,9 @@ static void print_json(const report *r, bool with_kv) {
                hp->arch, hp->ffn_act == BN_FFN_SILU ? "silu" : "relu2", (long long)hp->n_vocab, (long long)hp->n_ctx_train,
                (long long)hp->n_embd, (long long)hp->n_layer, (long long)hp->n_ff, (long long)hp->n_head, (long long)hp->n_head_kv,
                (long long)hp->head_dim, (long long)hp->n_rot, hp->rope_base, hp->rms_eps);
+        printf(",\"rope_type\":\"%s\",\"rope_freq_scale\":%.9g,\"rope_freqs\":%s,\"sub_norms\":%s,\"in_norms\":%s",
+               hp->rope_type == BN_ROPE_NORM ? "norm" : "neox", (double)hp->rope_freq_scale, m->rope_freqs ? "true" : "false",
+               hp->sub_norms ? "true" : "false", any_in_norms(m) ? "true" : "false");
         printf(",\"lm_head\":\"%s\",\"lm_head_type\":\"%s\",\"embedding_transposed\":%s,\"memory\":{\"weights\":%llu,\"kv_cache\":%llu,\"kv_type\":\"f16\",\"kv_ctx\":%lld}",
                m->tied_head ? "tied" : "separate", bn_type_get(m->output.type) ? bn_type_get(m->output.type)->name : "?",
                m->embd_transposed ? "true" : "false", (unsigned long long)m->weight_bytes,
@@ -201,6 +235,14 @@ static void print_json(const report *r, bool with_kv) {
         printf("}");
     }
     if (r->types[BN_TYPE_I2_S].count) printf(",\"i2s_layout\":\"x86-128\"");
+    if (r->verbose) {
+        printf(",\"cpu\":{\"kernel_tier\":\"%s\",\"best_tier\":\"%s\",\"features\":", bn_cpu_tier_name(bn_cpu_active_tier()),
+               bn_cpu_tier_name(bn_cpu_best_tier()));
+        cli_json_string(stdout, bn_cpu_features(), strlen(bn_cpu_features()));
+        printf(",\"note\":");
+        cli_json_string(stdout, bn_cpu_tier_note(), strlen(bn_cpu_tier_note()));
+        printf("}");
+    }
     printf(",\"can_run\":%s,\"reason\":", !r->reason && !r->vocab_only ? "true" : "false");
     const char *why = r->vocab_only ? "vocabulary-only file: no weights" : r->reason ? r->reason : "";
     cli_json_string(stdout, why, strlen(why));
@@ -209,13 +251,14 @@ static void print_json(const report *r, bool with_kv) {
 
 int cmd_compat_check(int argc, char **argv) {
     const char *path = NULL;
-    bool json = false, with_kv = false;
+    bool json = false, with_kv = false, verbose = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(usage_text, stdout);
             return 0;
         } else if (!strcmp(argv[i], "--json")) json = true;
         else if (!strcmp(argv[i], "--show-kv")) with_kv = true;
+        else if (!strcmp(argv[i], "--verbose")) verbose = true;
         else if (!strcmp(argv[i], "--model") || !strcmp(argv[i], "-m")) {
             if (i + 1 >= argc) return cli_usage_error("compat-check", "%s needs a value", argv[i]);
             path = argv[++i];
@@ -235,7 +278,7 @@ int cmd_compat_check(int argc, char **argv) {
         }
         return cli_fail("compat-check", "%s", bn_last_error_message());
     }
-    report r = {.path = path, .f = f};
+    report r = {.path = path, .f = f, .verbose = verbose};
     struct stat st;
     r.file_size = stat(path, &st) == 0 ? (uint64_t)st.st_size : f->size;
     collect_types(f, r.types);

@@ -12,7 +12,8 @@ static const char *usage_text =
     "Writes a random-weight BitNet model: ternary weights times a per-tensor scale ~1/sqrt(fan_in),\n"
     "norms near 1, unit-RMS embeddings. The same --seed and shapes give the same model for every\n"
     "--wtype, so files of different weight types can be compared.\n\n"
-    "  --arch A           bitnet (SiLU, llama.cpp) | bitnet-b1.58 (ReLU^2, Microsoft 2B-4T) | bitnet-25  [bitnet]\n"
+    "  --arch A           bitnet (SiLU, llama.cpp) | bitnet-b1.58 (ReLU^2, Microsoft 2B-4T) | bitnet-25\n"
+    "                     | llama (SiLU, no sub-norms, NORMAL RoPE: ternary Llama-3 / Falcon3)  [bitnet]\n"
     "  --hidden H         embedding length [256]\n"
     "  --layers L         [2]\n"
     "  --heads N          attention heads [4]\n"
@@ -27,7 +28,10 @@ static const char *usage_text =
     "  --seed S           [1]\n"
     "  --output-weight    write a separate output.weight (llama.cpp's bitnet loader rejects it)\n"
     "  --scale-tensors    write 1-element blk.N.<name>.scale tensors\n"
-    "  --transposed-embedding  store token_embd as [vocab, hidden] with an embed_tokens.transposed flag\n";
+    "  --transposed-embedding  store token_embd as [vocab, hidden] with an embed_tokens.transposed flag\n"
+    "  --in-norms         write per-linear input norms blk.N.<linear>_in_norm.weight (the Falcon-E layout)\n"
+    "  --rope-freqs       write rope_freqs.weight (Llama-3-style frequency factors in [1, 4])\n"
+    "  --rope-scale F     write linear RoPE scaling keys (rope.scaling.type linear, factor F)\n";
 
 static int parse_type(const char *name, const char *value, bool ternary_ok, uint32_t *out) {
     const bn_type_traits *t = bn_type_by_name(value);
@@ -86,6 +90,15 @@ int cmd_gen_model(int argc, char **argv) {
             p.scale_tensors = true;
         } else if (!strcmp(argv[i], "--transposed-embedding")) {
             p.transposed_embedding = true;
+        } else if (!strcmp(argv[i], "--in-norms")) {
+            p.in_norms = true;
+        } else if (!strcmp(argv[i], "--rope-freqs")) {
+            p.rope_freqs = true;
+        } else if ((r = cli_opt(argc, argv, &i, "--rope-scale", NULL, &v))) {
+            double d;
+            if (r < 0 || !cli_parse_float(v, &d) || !(d > 0) || d > 1e6)
+                return cli_usage_error("gen-model", "--rope-scale needs a positive number");
+            p.rope_scale = (float)d;
         } else if (argv[i][0] == '-') {
             return cli_usage_error("gen-model", "unknown option '%s'", argv[i]);
         } else if (!out) {

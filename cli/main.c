@@ -18,6 +18,7 @@ static const command commands[] = {
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"logits", cmd_logits, "write the logits of every position to a file"},
     {"logits-diff", cmd_logits_diff, "compare two logits files position by position"},
+    {"perplexity", cmd_perplexity, "perplexity of a text (llama.cpp's method), KL divergence against a saved run"},
     {"trace-diff", cmd_trace_diff, "find the first tensor where two traces diverge"},
     {"serve", cmd_serve, "OpenAI-compatible HTTP server (runs bitnet-server)"},
     {"bench", cmd_bench, "measure prompt processing and generation speed"},

@@ -131,6 +131,27 @@ typedef enum bitnet_act_quant {
 /* "token", "q8k" or "none" (the --act-quant names) -> *out: 0, else BITNET_ERR_INVALID_ARGUMENT. */
 BITNET_API int bitnet_act_quant_from_name(const char *name, bitnet_act_quant *out);
 
+/* How the LM head computes logits during generation (bitnet_model_params.lm_head).
+ * SCREEN: an 8-bit copy of the head (built at load, ~half the head's bytes) with an error
+ * bound per row finds every token that can be sampled (greedy, or top-k with k <= 1024);
+ * those logits are recomputed exactly from the model's head and the other tokens get -inf,
+ * so the sampled tokens are exactly those of the plain head (README, "The screened LM
+ * head"). Calls that want every logit (bitnet_session_eval, on_logits callbacks, sampling
+ * without top-k) use the plain head. AUTO: SCREEN when the head allows it (F32/F16/BF16,
+ * hidden size a multiple of 32), else PLAIN. Q8 is lm_head_q8 (approximate logits). */
+typedef enum bitnet_lm_head {
+    BITNET_LM_HEAD_AUTO = 0,
+    BITNET_LM_HEAD_PLAIN = 1,     /* the head as stored in the file */
+    BITNET_LM_HEAD_SCREEN = 2,    /* fails to open when the head cannot be screened */
+    BITNET_LM_HEAD_Q8 = 3,        /* the same as lm_head_q8 = 1 */
+} bitnet_lm_head;
+
+/* "auto", "screen", "model" (also "plain", "f16": the head as stored) or "q8" (the --lm-head
+ * names) -> *out: 0, else BITNET_ERR_INVALID_ARGUMENT. bitnet_lm_head_name: the reverse
+ * ("auto", "screen", "model", "q8"; "?" for other values). */
+BITNET_API int bitnet_lm_head_from_name(const char *name, bitnet_lm_head *out);
+BITNET_API const char *bitnet_lm_head_name(bitnet_lm_head h);
+
 /* Element type of the KV cache (K and V are chosen separately). f16 halves the cache of f32
  * and is rounded to nearest even (as llama.cpp's F16 cache); q8_0 is llama.cpp's block of 32
  * int8 with an f16 scale (~0.27x of f32; needs a head size that is a multiple of 32). README,
@@ -154,6 +175,7 @@ typedef struct bitnet_model_params {
      * while the weights are repacked, 1 when the model is ready. */
     void (*progress)(float fraction, void *user_data);
     void *progress_user_data;
+    bitnet_lm_head lm_head;       /* [AUTO]; callers built before this field are AUTO too */
 } bitnet_model_params;
 
 BITNET_API bitnet_model_params bitnet_model_default_params(void);
@@ -173,6 +195,9 @@ typedef struct bitnet_model_desc {
     uint64_t weight_bytes;        /* bytes of tensor data (mapped, not copied) */
     int has_tokenizer;
     int32_t bos_id, eos_id, eot_id; /* -1 when absent */
+    bitnet_lm_head lm_head;       /* the head in use: PLAIN, SCREEN or Q8 (callers built before
+                                     these two fields get the fields above only) */
+    uint64_t lm_head_copy_bytes;  /* SCREEN: bytes of the head's 8-bit copy (held in memory) */
 } bitnet_model_desc;
 
 BITNET_API int bitnet_model_describe(const bitnet_model *model, bitnet_model_desc *out);

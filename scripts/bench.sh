@@ -10,8 +10,10 @@
 # Runs, alternating engine and llama.cpp (scripts/build_harness.sh's `bench`), with the same
 # threads, prompt length and prompt ids, each engine with its default KV cache (f16: ours and
 # llama.cpp's; the harness runs llama.cpp's f16 cache without flash attention):
-#   engine TQ2_0 | llama.cpp TQ2_0 | engine TQ2_0 --lm-head q8 | engine I2_S
+#   engine TQ2_0 (screened head, the default) | llama.cpp TQ2_0 | engine TQ2_0 --lm-head model
+#   (the plain F16 head) | engine TQ2_0 --lm-head q8 | engine I2_S
 #   | engine TQ2_0 with BITNET_FORCE_TIER=avx512 (prompt processing), =avx2 | engine 1 thread
+#   | at the avx2 tier, generation with the screened and the plain head
 # then long context: a DEPTH-token prompt (2048) and generation after it (at depth DEPTH),
 # engine at the top tier and at avx2, llama.cpp, against the P-token runs above (generation at
 # depth P, ~0):
@@ -68,11 +70,14 @@ for round in $(seq 1 "$ROUNDS"); do
     echo "bench: round $round of $ROUNDS" >&2
     run engine "$BIN" bench -m "$TQ" -p "$P" -n "$N" -r "$R" -t "$T" --json
     run llama "$HARNESS" bench --model "$TQ" -p "$P" -n "$N" -r "$R" --threads "$T" --kv-type f16
+    run engine_f16_head "$BIN" bench -m "$TQ" -p "$P" -n "$N" -r "$R" -t "$T" --lm-head model --json
     run engine_q8_head "$BIN" bench -m "$TQ" -p "$P" -n "$N" -r "$R" -t "$T" --lm-head q8 --json
     run engine_i2_s "$BIN" bench -m "$I2" -p "$P" -n "$N" -r "$R" -t "$T" --json
     run engine_avx512 env BITNET_FORCE_TIER=avx512 "$BIN" bench -m "$TQ" -p "$P" -n 2 -r "$R" -t "$T" --json
     run engine_avx2 env BITNET_FORCE_TIER=avx2 "$BIN" bench -m "$TQ" -p "$P" -n "$N" -r "$R" -t "$T" --json
     run engine_1thread "$BIN" bench -m "$TQ" -p "$P" -n 2 -r "$R" -t 1 --json
+    run engine_avx2_screen env BITNET_FORCE_TIER=avx2 "$BIN" bench -m "$TQ" -p 8 -n "$N" -r "$R" -t "$T" --json
+    run engine_avx2_f16_head env BITNET_FORCE_TIER=avx2 "$BIN" bench -m "$TQ" -p 8 -n "$N" -r "$R" -t "$T" --lm-head model --json
     if [ "$D" -gt 0 ]; then
         run engine_depth "$BIN" bench -m "$TQ" -p "$D" -n "$N" -r "$RD" -t "$T" --json
         run engine_avx2_depth env BITNET_FORCE_TIER=avx2 "$BIN" bench -m "$TQ" -p "$D" -n "$N" -r "$RD" -t "$T" --json
@@ -99,17 +104,20 @@ def line(label, cfg, pre=True, dec=True):
     d = {"label": label, "config": cfg, "prefill_tok_s": med(cfg, "prefill_tok_s"), "decode_tok_s": med(cfg, "decode_tok_s")}
     d["prefill_ratio"] = d["prefill_tok_s"] / base_pre if pre else None
     d["decode_ratio"] = d["decode_tok_s"] / base_dec if dec else None
-    for k in ("tier", "bandwidth_pct", "gbps", "bytes_per_token", "file_bytes_per_token", "ttft_s", "peak_rss_bytes", "file_bytes", "kv_cache_bytes", "load_s", "pack_s", "read_bandwidth_gbps"):
+    for k in ("tier", "lm_head_mode", "screen_candidates", "screen_fallback_rate", "bandwidth_pct", "gbps", "bytes_per_token", "file_bytes_per_token", "ttft_s", "peak_rss_bytes", "file_bytes", "kv_cache_bytes", "load_s", "pack_s", "read_bandwidth_gbps"):
         if cfg in by and k in by[cfg][0]:
-            d[k] = med(cfg, k) if k != "tier" else by[cfg][0][k]
+            d[k] = med(cfg, k) if k not in ("tier", "lm_head_mode") else by[cfg][0][k]
     table.append(d)
 line("llama.cpp TQ2_0 (reference)", "llama")
-line("bitnet TQ2_0, F16 tied head", "engine")
+line("bitnet TQ2_0, screened head", "engine")
+line("bitnet TQ2_0, F16 head (model)", "engine_f16_head")
 line("bitnet TQ2_0, --lm-head q8", "engine_q8_head")
-line("bitnet I2_S, F16 tied head", "engine_i2_s")
+line("bitnet I2_S, screened head", "engine_i2_s")
 line("bitnet TQ2_0, forced avx512", "engine_avx512", dec=False)
 line("bitnet TQ2_0, forced avx2", "engine_avx2")
 line("bitnet TQ2_0, 1 thread", "engine_1thread", dec=False)
+line("bitnet TQ2_0, avx2, screened head", "engine_avx2_screen", pre=False)
+line("bitnet TQ2_0, avx2, F16 head (model)", "engine_avx2_f16_head", pre=False)
 now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 doc = {"date": now, "cpu_model": cpu, "cpu_flags": flags.split(), "kernel": platform.release(),
        "threads": int(t), "prompt_tokens": int(p), "generated_tokens": int(n), "reps": int(r),
@@ -151,6 +159,15 @@ print(f"engine: {e.get('bytes_per_token', 0)/2**30:.2f} GiB weights/token, {e.ge
 if "llama_gbps" in doc:
     print(f"llama.cpp: reads the file's own layout, {doc['llama_file_bytes_per_token']/2**30:.2f} GiB/token -> {doc['llama_gbps']:.2f} GB/s; "
           f"generation ratio at equal bandwidth would be {doc['llama_file_bytes_per_token']/e.get('bytes_per_token', 1):.2f}x")
+f16 = next(d for d in table if d["config"] == "engine_f16_head")
+a2s = next(d for d in table if d["config"] == "engine_avx2_screen")
+a2f = next(d for d in table if d["config"] == "engine_avx2_f16_head")
+doc["screen_over_f16_head"] = {"top_tier": e["decode_tok_s"] / f16["decode_tok_s"], "avx2": a2s["decode_tok_s"] / a2f["decode_tok_s"]}
+print(f"screened head: {e.get('bytes_per_token', 0)/1e9:.3f} GB/token read (F16 head {f16.get('bytes_per_token', 0)/1e9:.3f}), "
+      f"{e.get('screen_candidates', 0):.1f} candidate rows per token, fallback rate {100*e.get('screen_fallback_rate', 0):.2f}%; "
+      f"generation over the F16 head: {doc['screen_over_f16_head']['top_tier']:.2f}x at {e.get('tier')}, "
+      f"{doc['screen_over_f16_head']['avx2']:.2f}x at avx2")
+json.dump(doc, open(out, "w"), indent=1)
 if doc["prefill_2_threads_over_1"]:
     print(f"prompt processing, 2 threads over 1: {doc['prefill_2_threads_over_1']:.2f}x")
 if long_ctx:

@@ -50,7 +50,7 @@ if [ "$stale" = 1 ]; then
     "$CC" -std=c11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes "${WERR[@]}" -D_GNU_SOURCE \
         -DREF_LIB_DIR="\"$LIB\"" -I"$INC/include" -I"$INC/ggml/include" "${TRACE_FLAGS[@]}" \
         -o "$OUT.tmp" "$SRC" "${TRACE_LIBS[@]}" \
-        "$LIB/libllama.v0.4.0.so" "$LIB/libggml.v0.4.0.so" "$LIB/libggml-base.so" -Wl,-rpath,"$LIB"
+        "$LIB/libllama.v0.4.0.so" "$LIB/libggml.v0.4.0.so" "$LIB/libggml-base.so" -lm -Wl,-rpath,"$LIB"
     mv "$OUT.tmp" "$OUT"
     if [ ${#TRACE_FLAGS[@]} -gt 0 ]; then rm -f "$OUT.notrace"; else touch "$OUT.notrace"; fi
 fi

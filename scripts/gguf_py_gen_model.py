@@ -1,7 +1,10 @@
 #!/usr/bin/python3
-"""gguf_py_gen_model: writes a random-weight `bitnet`-architecture model with gguf-py itself
-(GGUFWriter, and gguf-py's own TQ1_0/TQ2_0 quantizers), so that the cross-validation does not
-rest only on files written by our `bitnet gen-model`.
+"""gguf_py_gen_model: writes a random-weight `bitnet`- or `llama`-architecture model with
+gguf-py itself (GGUFWriter, and gguf-py's own TQ1_0/TQ2_0 quantizers), so that the
+cross-validation does not rest only on files written by our `bitnet gen-model`.
+`--arch llama`: no sub-norms; `--in-norms` adds the per-linear input norms
+blk.N.<linear>_in_norm.weight [in] (F32; the layout `bitnet convert` writes for Falcon-E);
+`--rope-freqs` adds a Llama-3-style rope_freqs.weight [head_dim/2].
 
 Weights of every linear layer are ternary x one per-tensor scale (scale = 1/sqrt(fan_in) rounded
 to f16): the TQ1_0/TQ2_0 encodings are then exact and every --wtype describes the same model.
@@ -14,6 +17,7 @@ Usage: PYTHONPATH=.cache/reference/llama.cpp/gguf-py /usr/bin/python3 scripts/gg
           OUT.gguf --hidden 256 --layers 2 --heads 4 --kv-heads 2 --ffn 512 \
           (--vocab-size 512 | --vocab-from V.gguf) [--wtype f32|f16|bf16|q8_0|tq1_0|tq2_0] [--etype f16|f32|bf16|q8_0]
           [--seed 1] [--ctx 256] [--rope-base 500000] [--eps 1e-5] [--embed-std 0.05]
+          [--arch bitnet|llama] [--in-norms] [--rope-freqs]
 """
 import argparse
 import sys
@@ -27,7 +31,7 @@ try:
 except ImportError:
     sys.exit("gguf_py_gen_model: gguf-py not importable: set PYTHONPATH=.cache/reference/llama.cpp/gguf-py")
 
-ARCH = "bitnet"
+ARCHES = ("bitnet", "llama")
 WTYPES = {"f32": QT.F32, "f16": QT.F16, "bf16": QT.BF16, "q8_0": QT.Q8_0, "tq1_0": QT.TQ1_0, "tq2_0": QT.TQ2_0}
 ETYPES = {"f32": QT.F32, "f16": QT.F16, "bf16": QT.BF16, "q8_0": QT.Q8_0}
 LLAMA_TOKEN_NORMAL, LLAMA_TOKEN_UNKNOWN, LLAMA_TOKEN_CONTROL, LLAMA_TOKEN_BYTE = 1, 2, 3, 6
@@ -51,6 +55,9 @@ def parse_args(argv):
     p.add_argument("--rope-base", type=float, default=500000.0)
     p.add_argument("--eps", type=float, default=1e-5)
     p.add_argument("--embed-std", type=float, default=0.05)
+    p.add_argument("--arch", choices=ARCHES, default="bitnet")
+    p.add_argument("--in-norms", action="store_true")
+    p.add_argument("--rope-freqs", action="store_true")
     a = p.parse_args(argv)
     if a.hidden % a.heads or a.heads % a.kv_heads:
         p.error("--hidden must be a multiple of --heads, and --heads a multiple of --kv-heads")
@@ -139,18 +146,26 @@ def add_model_tensors(writer, a, n_vocab):
                ("attn_v", kv_dim, a.hidden), ("attn_output", a.hidden, a.hidden),
                ("ffn_gate", a.ffn, a.hidden), ("ffn_up", a.ffn, a.hidden),
                ("ffn_down", a.hidden, a.ffn)]
+    if a.rope_freqs:
+        half = head_dim // 2
+        factors = np.where(np.arange(half) < half // 4, 1.0, 1.0 + 3.0 * rng.random(half))
+        writer.add_tensor("rope_freqs.weight", factors.astype(np.float32))
+    norms = [("attn_norm", a.hidden), ("ffn_norm", a.hidden)]
+    if a.arch == "bitnet":
+        norms += [("attn_sub_norm", a.hidden), ("ffn_sub_norm", a.ffn)]
     for layer in range(a.layers):
-        for nm, n in (("attn_norm", a.hidden), ("attn_sub_norm", a.hidden),
-                      ("ffn_norm", a.hidden), ("ffn_sub_norm", a.ffn)):
+        for nm, n in norms:
             writer.add_tensor("blk.%d.%s.weight" % (layer, nm), norm(n))
         for nm, n_out, n_in in linears:
+            if a.in_norms:
+                writer.add_tensor("blk.%d.%s_in_norm.weight" % (layer, nm), norm(n_in))
             add_weight(writer, "blk.%d.%s.weight" % (layer, nm), ternary_weight(rng, n_out, n_in), wtype)
 
 
 def main(argv):
     a = parse_args(argv)
-    writer = gguf.GGUFWriter(a.out, ARCH)
-    writer.add_name("gguf-py random bitnet test model")
+    writer = gguf.GGUFWriter(a.out, a.arch)
+    writer.add_name("gguf-py random %s test model" % a.arch)
     n_vocab = copy_vocab(writer, a.vocab_from) if a.vocab_from else synthetic_vocab(writer, a.vocab_size)
     writer.add_context_length(a.ctx)
     writer.add_embedding_length(a.hidden)

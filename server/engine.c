@@ -340,7 +340,9 @@ static void start_waiting_jobs(engine *e) {
     while ((j = next_job(e, &slot))) {
         j->gen.user_data = j;
         j->gen.on_token = on_token;
-        j->gen.on_logits = on_logits;
+        /* only a logprobs request looks at the logits: the others let the screened head skip
+         * tokens that cannot be drawn (cancellation is also seen by on_token) */
+        j->gen.on_logits = j->n_top_logprobs >= 0 ? on_logits : NULL;
         int status = bitnet_batch_submit(e->batch, slot, j->prompt, j->n_prompt, &j->gen, on_finish);
         if (status == 0) continue;
         char message[256];

@@ -42,7 +42,12 @@ static void usage(FILE *out) {
             "  -b, --batch-size N      rows per forward pass (generating slots + prompt chunk) [64]\n"
             "  --act-quant M           token | q8k | none: numerics of the ternary matmuls [token for\n"
             "                          ternary weights, none for float weights]\n"
-            "  --lm-head H             model | q8: q8 quantizes an F16/BF16/F32 LM head to 8 bits at load [model]\n"
+            "  --lm-head H             auto | screen | model | q8 [auto]: screen finds the tokens a request can\n"
+            "                          draw from an 8-bit copy with error bounds and computes their logits\n"
+            "                          exactly (same tokens as model, ~half the head's bytes; requests with\n"
+            "                          logprobs or without top_k read the whole head); model (also f16): the\n"
+            "                          head as stored; q8: an 8-bit head (approximate logits); auto: screen\n"
+            "                          where the head allows it, else model\n"
             "  --kv-type T             f32 | f16 | q8_0: element type of every slot's KV cache, K and V [f16];\n"
             "                          q8_0 holds ~1.9x the slots of f16 in the same memory (README, \"KV cache\")\n"
             "  -ctk, --cache-type-k T  the K cache's type only; -ctv, --cache-type-v T  the V cache's only\n"
@@ -194,8 +199,7 @@ static int parse_valued(server_options *o, const char *arg, const char *v) {
     } else if (is_opt(arg, "--cache-type-v", "-ctv")) {
         if (bitnet_kv_type_from_name(v, &o->kv_type_v)) return bad_usage("--cache-type-v must be f32, f16 or q8_0 (got '%s')", v);
     } else if (is_opt(arg, "--lm-head", NULL)) {
-        if (strcmp(v, "model") && strcmp(v, "q8")) return bad_usage("--lm-head must be model or q8 (got '%s')", v);
-        o->lm_head_q8 = !strcmp(v, "q8");
+        if (bitnet_lm_head_from_name(v, &o->lm_head)) return bad_usage("--lm-head must be auto, screen, model or q8 (got '%s')", v);
     } else if (is_opt(arg, "--port", NULL)) {
         if (!parse_ll(v, 0, 65535, &n)) return bad_usage("--port needs an integer in 0..65535 (got '%s')", v);
         o->port = (int)n;
@@ -258,7 +262,7 @@ static const char *base_name(const char *path) {
 
 static int load_model(server *srv) {
     bitnet_model_params mp = bitnet_model_default_params();
-    mp.lm_head_q8 = srv->opt.lm_head_q8;
+    mp.lm_head = srv->opt.lm_head;
     if (bitnet_model_open(srv->opt.model_path, &mp, &srv->model)) {
         fprintf(stderr, "bitnet-server: %s\n", bitnet_get_last_error());
         return -1;

@@ -45,7 +45,7 @@ typedef struct server_options {
     const char *cors_origin;   /* NULL: no CORS headers, no preflight answers */
     bitnet_act_quant act_quant;
     bitnet_kv_type kv_type_k, kv_type_v; /* --kv-type, -ctk, -ctv */
-    bool lm_head_q8;
+    bitnet_lm_head lm_head;
     int max_queue;
     size_t max_body;
     int max_prompt_tokens;     /* 0: a slot's context is the limit */

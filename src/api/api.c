@@ -4,11 +4,13 @@
 #include "api/api_internal.h"
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "model/head_screen.h"
 #include "formats/types.h"
 #include "util.h"
 
@@ -53,13 +55,53 @@ static int load_tokenizer(bitnet_model *model, const bitnet_model_params *p) {
     return model->tokenizer ? 0 : bn_error(BITNET_ERR_LOAD_FAILED, "%s: %s", model->m->file->path, bn_last_error_message());
 }
 
+static const struct {
+    const char *name;
+    bitnet_lm_head head;
+} lm_head_names[] = {{"auto", BITNET_LM_HEAD_AUTO}, {"screen", BITNET_LM_HEAD_SCREEN}, {"model", BITNET_LM_HEAD_PLAIN},
+                     {"plain", BITNET_LM_HEAD_PLAIN}, {"f16", BITNET_LM_HEAD_PLAIN}, {"q8", BITNET_LM_HEAD_Q8}};
+
+BITNET_API int bitnet_lm_head_from_name(const char *name, bitnet_lm_head *out) {
+    for (size_t i = 0; name && out && i < sizeof lm_head_names / sizeof lm_head_names[0]; i++)
+        if (!strcmp(name, lm_head_names[i].name)) {
+            *out = lm_head_names[i].head;
+            return 0;
+        }
+    return bn_error(BITNET_ERR_INVALID_ARGUMENT, "LM head '%s': use auto, screen, model (plain, f16) or q8", name ? name : "(null)");
+}
+
+BITNET_API const char *bitnet_lm_head_name(bitnet_lm_head h) {
+    for (size_t i = 0; i < sizeof lm_head_names / sizeof lm_head_names[0]; i++)
+        if (lm_head_names[i].head == h) return lm_head_names[i].name;
+    return "?";
+}
+
+/* The head the caller asked for (bitnet.h, bitnet_lm_head). */
+static int choose_lm_head(bn_model *m, const bitnet_model_params *p) {
+    bitnet_lm_head mode = p->struct_size > offsetof(bitnet_model_params, lm_head) ? p->lm_head : BITNET_LM_HEAD_AUTO;
+    if (p->lm_head_q8 && mode != BITNET_LM_HEAD_AUTO && mode != BITNET_LM_HEAD_Q8)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_model_open: lm_head_q8 = 1 contradicts lm_head = %d", (int)mode);
+    if (p->lm_head_q8) mode = BITNET_LM_HEAD_Q8;
+    switch (mode) {
+    case BITNET_LM_HEAD_PLAIN: return 0;
+    case BITNET_LM_HEAD_Q8: return bn_model_quantize_head_q8(m);
+    case BITNET_LM_HEAD_SCREEN: return bn_model_screen_head(m);
+    case BITNET_LM_HEAD_AUTO: {
+        int rc = bn_head_screen_supported(&m->output, NULL) ? bn_model_screen_head(m) : 0;
+        if (rc == BITNET_ERR_UNSUPPORTED) bn_clear_error(); /* a head the copy cannot hold: the plain head */
+        return rc == BITNET_ERR_UNSUPPORTED ? 0 : rc;
+    }
+    }
+    return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_model_open: lm_head %d is not a bitnet_lm_head", (int)mode);
+}
+
 BITNET_API int bitnet_model_open(const char *path, const bitnet_model_params *params, bitnet_model **out) {
     if (!out) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_model_open: out is NULL");
     *out = NULL;
     if (!path) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_model_open: path is NULL");
     bitnet_model_params defaults = bitnet_model_default_params();
     if (!params) params = &defaults;
-    if (!struct_ok(params, params->struct_size, sizeof(bitnet_model_params)))
+    if (!struct_ok(params, params->struct_size, offsetof(bitnet_model_params, lm_head)))
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_model_open: params.struct_size is %zu; use bitnet_model_default_params()",
                         params->struct_size);
     bitnet_model *model = bn_calloc(1, sizeof *model, "model handle");
@@ -67,7 +109,7 @@ BITNET_API int bitnet_model_open(const char *path, const bitnet_model_params *pa
     if (params->progress) params->progress(0.0f, params->progress_user_data);
     bn_progress progress = {params->progress, params->progress_user_data};
     int rc = bn_model_load_progress(path, &progress, &model->m);
-    if (!rc && params->lm_head_q8) rc = bn_model_quantize_head_q8(model->m);
+    if (!rc) rc = choose_lm_head(model->m, params);
     if (!rc) rc = load_tokenizer(model, params);
     if (rc) {
         bn_model_free(model->m);
@@ -96,12 +138,12 @@ static void copy_name(char *dst, size_t cap, const char *src) {
 
 BITNET_API int bitnet_model_describe(const bitnet_model *model, bitnet_model_desc *out) {
     if (!model || !out) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_model_describe: NULL argument");
-    if (out->struct_size < sizeof *out)
+    if (out->struct_size < offsetof(bitnet_model_desc, lm_head))
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_model_describe: set out->struct_size = sizeof(bitnet_model_desc)");
     const bn_model *m = model->m;
     const bn_hparams *hp = &m->hp;
     size_t size = out->struct_size;
-    memset(out, 0, sizeof *out);
+    memset(out, 0, size < sizeof *out ? size : sizeof *out);
     out->struct_size = size;
     copy_name(out->architecture, sizeof out->architecture, hp->arch);
     out->n_vocab = hp->n_vocab;
@@ -121,6 +163,10 @@ BITNET_API int bitnet_model_describe(const bitnet_model *model, bitnet_model_des
     out->bos_id = model->tokenizer ? bn_tokenizer_bos(model->tokenizer) : -1;
     out->eos_id = model->tokenizer ? bn_tokenizer_eos(model->tokenizer) : -1;
     out->eot_id = model->tokenizer ? bn_tokenizer_eot(model->tokenizer) : -1;
+    if (size >= sizeof *out) {
+        out->lm_head = m->screen ? BITNET_LM_HEAD_SCREEN : m->lm_head_q8 ? BITNET_LM_HEAD_Q8 : BITNET_LM_HEAD_PLAIN;
+        out->lm_head_copy_bytes = m->screen ? m->screen->bytes : 0;
+    }
     return 0;
 }
 

@@ -212,7 +212,8 @@ BITNET_API int bitnet_batch_submit(bitnet_batch *b, int slot, const int32_t *pro
 }
 
 static void add_row(bitnet_batch *b, int *n, int slot, int32_t token, bool logits) {
-    b->rows[*n] = (bn_batch_row){.token = token, .seq = slot, .logits = logits};
+    b->rows[*n] = (bn_batch_row){.token = token, .seq = slot, .logits = logits,
+                                 .head = logits ? bn_gen_head_req(b->slots[slot].gen) : NULL};
     b->row_gen[*n] = b->slots[slot].gen;
     (*n)++;
 }

@@ -131,7 +131,7 @@ static int start(compat_stream *st, const char *prompt, const BitNetCInferenceCo
     if (!rc) {
         rc = bn_compat_fit(config, st->session, n, &st->gp);
         pthread_mutex_lock(&st->session->lock);
-        if (!rc) rc = bn_gen_begin(st->session, ids, n, &st->gp, &st->gen);
+        if (!rc) rc = bn_gen_begin(st->session, ids, n, &st->gp, st->sc.logits_callback != NULL, &st->gen);
         pthread_mutex_unlock(&st->session->lock);
         if (rc) {
             bn_compat_return(st->cm, st->session);

@@ -57,6 +57,9 @@ struct bn_gen {
     const float *last_logits;  /* the logits the last token was sampled from */
     int64_t n_vocab;
     int32_t pending;           /* sampled but not yet fed back (-1: none) */
+    bool full_logits;          /* every logit is wanted (the caller looks at them) */
+    bn_head_req req;           /* what the screened head computes for the next draw */
+    int32_t *force;            /* [FORCE_CAP]: req.force */
     int finished;              /* the stop reason once generation ended, else 0 */
     bitnet_generate_result res;
 };
@@ -102,6 +105,24 @@ static void flush_text(bn_gen *g) {
     if (r.n_emit && g->p->on_token) g->p->on_token(-1, r.emit, r.n_emit, g->p->user_data);
 }
 
+/* Ids the penalties may change beyond which the head computes every logit. */
+#define FORCE_CAP 4096
+
+/* What the screened head (model/head_screen.h) must compute for the next draw: the k best
+ * (1 for greedy, top_k for top-k sampling) and the penalized ids exactly. NULL, i.e. every
+ * logit, when the draw or the caller needs them all: sampling without top-k, an on_logits
+ * callback, more penalized ids than FORCE_CAP. */
+const bn_head_req *bn_gen_head_req(bn_gen *g) {
+    const bn_sampler_params *sp = bn_sampler_get_params(g->sampler);
+    if (g->full_logits || g->p->on_logits) return NULL;
+    int k = sp->temperature <= 0.0f ? 1 : sp->top_k;
+    if (k < 1 || k > BN_SCREEN_MAX_K) return NULL;
+    int n_force = bn_sampler_penalized(g->sampler, g->force, FORCE_CAP);
+    if (n_force < 0) return NULL;
+    g->req = (bn_head_req){.k = k, .force = g->force, .n_force = n_force};
+    return &g->req;
+}
+
 /* Samples from `logits`, accounts, emits, checks stops. Returns 0, a stop reason or a
  * negative status. */
 static int sample_once(bn_gen *g, const float *logits, int32_t *token) {
@@ -133,7 +154,7 @@ static int step_once(bn_gen *g, int32_t *token) {
         int32_t prev = g->pending;
         g->pending = -1;
         if (bn_state_n_past(st) >= bn_state_n_ctx(st)) return BITNET_STOP_CONTEXT_FULL;
-        int rc = bn_state_eval(st, &prev, 1, g->logits, false);
+        int rc = bn_state_eval_head(st, &prev, 1, g->logits, bn_gen_head_req(g));
         if (rc) return rc;
     }
     return sample_once(g, g->logits, token);
@@ -186,6 +207,7 @@ void bn_gen_end(bn_gen *g) {
     bn_stop_free(g->stop);
     bn_detok_stream_free(g->detok);
     free(g->logits);
+    free(g->force);
     free(g);
 }
 
@@ -217,7 +239,8 @@ int bn_gen_create(const bitnet_model *model, const int32_t *prompt, int n_prompt
     g->res.struct_size = sizeof g->res;
     g->res.n_prompt = n_prompt;
     const bn_tokenizer *tok = model->tokenizer;
-    if (!(g->logits = bn_malloc((size_t)g->n_vocab * sizeof(float), "logits")) || !(g->sampler = make_sampler(&p->sampling, g->n_vocab)))
+    if (!(g->logits = bn_malloc((size_t)g->n_vocab * sizeof(float), "logits")) || !(g->force = bn_malloc(FORCE_CAP * sizeof(int32_t), "penalized ids")) ||
+        !(g->sampler = make_sampler(&p->sampling, g->n_vocab)))
         rc = bn_last_error_status() ? bn_last_error_status() : BITNET_ERR_INVALID_ARGUMENT;
     if (!rc && p->n_stop_strings && !(g->stop = bn_stop_create(p->stop_strings, (size_t)p->n_stop_strings))) rc = bn_last_error_status();
     if (!rc && tok && !(g->detok = bn_detok_stream_new(tok, false))) rc = bn_last_error_status();
@@ -230,15 +253,17 @@ int bn_gen_create(const bitnet_model *model, const int32_t *prompt, int n_prompt
     return 0;
 }
 
-int bn_gen_begin(bitnet_session *s, const int32_t *prompt, int n_prompt, const bitnet_generate_params *p, bn_gen **out) {
+int bn_gen_begin(bitnet_session *s, const int32_t *prompt, int n_prompt, const bitnet_generate_params *p, bool full_logits,
+                 bn_gen **out) {
     *out = NULL;
     if (!s) return check_params(NULL, prompt, n_prompt, p);
     bn_gen *g;
     int rc = bn_gen_create(s->model, prompt, n_prompt, p, &g);
     if (rc) return rc;
     g->s = s;
+    g->full_logits = full_logits;
     double t0 = bn_time_now();
-    rc = bn_state_eval(s->state, prompt, n_prompt, g->logits, false);
+    rc = bn_state_eval_head(s->state, prompt, n_prompt, g->logits, bn_gen_head_req(g));
     g->res.prefill_seconds = bn_time_now() - t0;
     if (rc) {
         bn_gen_end(g);
@@ -258,7 +283,7 @@ BITNET_API int bitnet_session_generate(bitnet_session *s, const int32_t *prompt,
     if (!s) return check_params(NULL, prompt, n_prompt, p);
     pthread_mutex_lock(&s->lock);
     bn_gen *g;
-    int rc = bn_gen_begin(s, prompt, n_prompt, p, &g);
+    int rc = bn_gen_begin(s, prompt, n_prompt, p, false, &g);
     while (!rc) {
         int32_t id;
         int why = bn_gen_step(g, &id);

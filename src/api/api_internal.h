@@ -31,8 +31,10 @@ struct bitnet_session {
  * serializes the calls of one run and holds session->lock during begin and each step. */
 typedef struct bn_gen bn_gen;
 /* Validates p (which must outlive the run), appends the prompt to the session and evaluates
- * it. Returns 0 and *out, or a negative status (nothing to free). */
-int bn_gen_begin(bitnet_session *s, const int32_t *prompt, int n_prompt, const bitnet_generate_params *p, bn_gen **out);
+ * it. full_logits: every logit of every draw is wanted (bn_gen_logits), so the screened head
+ * is not used. Returns 0 and *out, or a negative status (nothing to free). */
+int bn_gen_begin(bitnet_session *s, const int32_t *prompt, int n_prompt, const bitnet_generate_params *p, bool full_logits,
+                 bn_gen **out);
 /* Samples one token (evaluating the previous one first), hands its text to p->on_token and
  * checks the stop conditions. Returns 0 when generation goes on, a bitnet_stop_reason (> 0)
  * when it ended (the held-back text has then been flushed to on_token), or a negative
@@ -51,7 +53,11 @@ int32_t bn_gen_pending(const bn_gen *g);
 void bn_gen_finish(bn_gen *g, int why);
 /* The run's result, for an engine that keeps its timings. */
 bitnet_generate_result *bn_gen_result_ptr(bn_gen *g);
-/* The logits [n_vocab] the last token was sampled from; valid until the next step. */
+/* How the logits of this run's next draw may be computed (model/head_screen.h; NULL: all of
+ * them); valid until the next call. */
+const bn_head_req *bn_gen_head_req(bn_gen *g);
+/* The logits [n_vocab] the last token was sampled from; valid until the next step. With the
+ * screened head, tokens that could not be drawn are -inf (unless full_logits was asked for). */
 const float *bn_gen_logits(const bn_gen *g);
 int64_t bn_gen_n_vocab(const bn_gen *g);
 /* Timings and counts so far (stop_reason 0 while running). */

@@ -179,7 +179,8 @@ static int copy_vocab(gen_ctx *g, const char *path, int64_t *n_vocab) {
 
 static int check_params(const bn_genmodel_params *p) {
     if (!p->arch || !bn_arch_supported(p->arch))
-        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "architecture must be bitnet, bitnet-b1.58 or bitnet-25");
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "architecture must be bitnet, bitnet-b1.58, bitnet-25 or llama");
+    if (p->rope_scale < 0) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "the RoPE scaling factor must be positive");
     if (p->hidden <= 0 || p->layers <= 0 || p->heads <= 0 || p->kv_heads <= 0 || p->ffn <= 0 || p->ctx <= 0)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "hidden, layers, heads, kv-heads, ffn and ctx must be positive");
     if (p->hidden % p->heads || p->heads % p->kv_heads || (p->hidden / p->heads) % 2)
@@ -215,6 +216,24 @@ static int write_hparams(gen_ctx *g, int64_t n_vocab) {
     if (!rc) rc = gguf_writer_set_f32(g->w, key, 1e-5f);
     snprintf(key, sizeof key, "%s.rope.freq_base", p->arch);
     if (!rc) rc = gguf_writer_set_f32(g->w, key, p->rope_base);
+    if (p->rope_scale > 0) {
+        snprintf(key, sizeof key, "%s.rope.scaling.type", p->arch);
+        if (!rc) rc = gguf_writer_set_str(g->w, key, "linear");
+        snprintf(key, sizeof key, "%s.rope.scaling.factor", p->arch);
+        if (!rc) rc = gguf_writer_set_f32(g->w, key, p->rope_scale);
+    }
+    return rc;
+}
+
+/* Llama-3-like frequency factors: 1 for the fast pairs, up to 4 for the slow ones (the
+ * exact values matter little; that every pair's angle is divided by its own factor does). */
+static int add_rope_freqs(gen_ctx *g, int64_t half) {
+    rng r = rng_for(g->p->seed, "rope_freqs.weight");
+    float *v = bn_malloc((uint64_t)half * sizeof(float), "rope_freqs");
+    if (!v) return BITNET_ERR_OUT_OF_MEMORY;
+    for (int64_t i = 0; i < half; i++) v[i] = i < half / 4 ? 1.0f : 1.0f + 3.0f * rng_uniform(&r);
+    int rc = add_tensor(g, "rope_freqs.weight", v, (uint64_t)half, 1, BN_TYPE_F32);
+    free(v);
     return rc;
 }
 
@@ -227,15 +246,21 @@ static int write_layer(gen_ctx *g, int l) {
         {"ffn_down", p->ffn, p->hidden}};
     struct { const char *name; int64_t n; } norms[] = {
         {"attn_norm", p->hidden}, {"attn_sub_norm", p->hidden}, {"ffn_norm", p->hidden}, {"ffn_sub_norm", p->ffn}};
+    bool sub_norms = strcmp(p->arch, "llama") != 0;
     char name[96];
     int rc = 0;
     for (int i = 0; !rc && i < 4; i++) {
+        if (!sub_norms && (i == 1 || i == 3)) continue;
         snprintf(name, sizeof name, "blk.%d.%s.weight", l, norms[i].name);
         rc = add_norm(g, name, norms[i].n);
     }
     for (int i = 0; !rc && i < 7; i++) {
+        if (p->in_norms) {
+            snprintf(name, sizeof name, "blk.%d.%s_in_norm.weight", l, mats[i].name);
+            rc = add_norm(g, name, mats[i].in);
+        }
         snprintf(name, sizeof name, "blk.%d.%s.weight", l, mats[i].name);
-        rc = add_ternary(g, name, mats[i].in, mats[i].out);
+        if (!rc) rc = add_ternary(g, name, mats[i].in, mats[i].out);
         if (!rc && p->scale_tensors) {
             snprintf(name, sizeof name, "blk.%d.%s.scale", l, mats[i].name);
             rng r = rng_for(p->seed, name);
@@ -257,6 +282,7 @@ int bn_genmodel_write(const bn_genmodel_params *p, const char *path) {
     if (!rc) rc = add_norm(&g, "output_norm.weight", p->hidden);
     if (!rc && p->output_weight) rc = add_embedding(&g, "output.weight", p->hidden, n_vocab, false);
     if (!rc && p->transposed_embedding) rc = add_scalar(&g, "embed_tokens.transposed", 1.0f);
+    if (!rc && p->rope_freqs) rc = add_rope_freqs(&g, p->hidden / p->heads / 2);
     for (int l = 0; !rc && l < p->layers; l++) rc = write_layer(&g, l);
     if (!rc) rc = gguf_writer_write(g.w, path);
     gguf_writer_free(g.w);

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 typedef struct bn_genmodel_params {
-    const char *arch;          /* "bitnet" | "bitnet-b1.58" | "bitnet-25" */
+    const char *arch;          /* "bitnet" | "bitnet-b1.58" | "bitnet-25" | "llama" (no sub-norms) */
     int64_t hidden, layers, heads, kv_heads, ffn;
     int64_t vocab_size;        /* synthetic SentencePiece-style vocabulary (>= 260), or 0 with vocab_from */
     const char *vocab_from;    /* copy tokenizer.* keys from this GGUF (its token count = vocab) */
@@ -25,6 +25,9 @@ typedef struct bn_genmodel_params {
     bool output_weight;        /* write a separate output.weight (else the head is tied) */
     bool scale_tensors;        /* write 1-element blk.N.<name>.scale tensors (architecture bitnet) */
     bool transposed_embedding; /* store token_embd as [vocab, hidden] */
+    bool in_norms;             /* write blk.N.<linear>_in_norm.weight [in] (model.h; llama layout) */
+    bool rope_freqs;           /* write rope_freqs.weight [head_dim/2], factors in [1, 4] (Llama-3 style) */
+    float rope_scale;          /* > 0: rope.scaling.type "linear" with this rope.scaling.factor; 0: no keys */
 } bn_genmodel_params;
 
 void bn_genmodel_default_params(bn_genmodel_params *p);

@@ -393,9 +393,12 @@ static void read_alignment(reader *r, gguf_file *f) {
     if (!r->failed) set_subject(r, NULL, NULL);
 }
 
-/* True when general.architecture names a BitNet architecture, where type id 36 is I2_S. */
+/* True when general.architecture names an architecture whose files use type id 36 as I2_S:
+ * the BitNet ones, and "llama", which bitnet.cpp writes with I2_S for its ternary Llama-3-8B
+ * and Falcon3 conversions (upstream's 36 was IQ4_NL_4_4, a load-time repacking layout that is
+ * no longer defined; the I2_S byte size is still checked). */
 static bool arch_has_i2_s(const gguf_file *f, char *arch, size_t cap) {
-    static const char *const bitnet_archs[] = {"bitnet-b1.58", "bitnet-25", "bitnet"};
+    static const char *const bitnet_archs[] = {"bitnet-b1.58", "bitnet-25", "bitnet", "llama"};
     snprintf(arch, cap, "(none)");
     const char *s;
     uint64_t len;

@@ -1,5 +1,6 @@
-/* cpu: feature detection (CPUID + XGETBV + Linux's AMX permission), the tier cap from
- * BITNET_FORCE_TIER, and the read-bandwidth probe. See cpu.h. */
+/* cpu: feature detection (x86-64: CPUID + XGETBV + Linux's AMX permission; aarch64: the
+ * kernel's hardware capability bits), the tier cap from BITNET_FORCE_TIER, and the
+ * read-bandwidth probe. See cpu.h. */
 #include "kernels/cpu.h"
 
 #include <pthread.h>
@@ -18,8 +19,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#elif defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
 
-static const char *const tier_names[BN_TIER_COUNT] = {"scalar", "avx2", "avxvnni", "avx512", "amx"};
+static const char *const tier_names[BN_TIER_COUNT] = {"scalar", "avx2", "avxvnni", "avx512", "amx", "neon", "dotprod"};
 
 typedef struct cpu_state {
     bool has[BN_TIER_COUNT];
@@ -103,9 +109,44 @@ static void detect_x86(cpu_state *s) {
 }
 #endif
 
+#if defined(__aarch64__)
+/* Linux: the kernel's HWCAP bits (getauxval). macOS (not built or tested here: no Apple
+ * machine) has no auxv; the same facts come from sysctlbyname's hw.optional.* keys. Other
+ * systems: Advanced SIMD only (the compiler's aarch64 baseline assumes it anyway). */
+static bool arm_feature(const char *name, unsigned long hwcap_bit, bool in_hwcap2) {
+#if defined(__linux__)
+    (void)name;
+    return (getauxval(in_hwcap2 ? AT_HWCAP2 : AT_HWCAP) & hwcap_bit) != 0;
+#elif defined(__APPLE__)
+    (void)hwcap_bit, (void)in_hwcap2;
+    int v = 0;
+    size_t len = sizeof v;
+    return sysctlbyname(name, &v, &len, NULL, 0) == 0 && v != 0;
+#else
+    (void)name, (void)in_hwcap2;
+    return hwcap_bit == (1ul << 1);
+#endif
+}
+
+static void detect_arm(cpu_state *s) {
+    /* HWCAP_ASIMD, HWCAP_ASIMDDP, HWCAP2_I8MM (asm/hwcap.h), spelled out for older headers */
+    bool asimd = arm_feature("hw.optional.AdvSIMD", 1ul << 1, false);
+    bool dotprod = arm_feature("hw.optional.arm.FEAT_DotProd", 1ul << 20, false);
+    bool i8mm = arm_feature("hw.optional.arm.FEAT_I8MM", 1ul << 13, true);
+    const struct { bool on; const char *name; } seen[] = {{asimd, "asimd"}, {dotprod, "asimddp"}, {i8mm, "i8mm"}};
+    for (size_t i = 0; i < sizeof seen / sizeof seen[0]; i++)
+        if (seen[i].on) add_feature(s, seen[i].name);
+    s->has[BN_TIER_NEON] = asimd;
+    s->has[BN_TIER_DOTPROD] = asimd && dotprod;
+}
+#endif
+
+/* Tiers of one architecture: capping never crosses from one order to the other. */
+static bool same_arch(int a, int b) { return (a >= BN_TIER_NEON) == (b >= BN_TIER_NEON); }
+
 static bn_cpu_tier capped(const cpu_state *s, bn_cpu_tier cap) {
     for (int t = cap; t > BN_TIER_SCALAR; t--)
-        if (s->has[t]) return (bn_cpu_tier)t;
+        if (s->has[t] && same_arch(t, cap)) return (bn_cpu_tier)t;
     return BN_TIER_SCALAR;
 }
 
@@ -115,13 +156,17 @@ static void detect_once(void) {
 #ifdef BN_X86
     detect_x86(s);
 #endif
+#if defined(__aarch64__)
+    detect_arm(s);
+#endif
     s->best = capped(s, BN_TIER_AMX);
+    if (s->best == BN_TIER_SCALAR) s->best = capped(s, BN_TIER_DOTPROD);
     s->active = s->best;
     const char *force = getenv("BITNET_FORCE_TIER");
     if (!force || !*force) return;
     bn_cpu_tier want;
     if (!bn_cpu_tier_parse(force, &want)) {
-        snprintf(s->note, sizeof s->note, "BITNET_FORCE_TIER=%.24s is not a tier name (scalar|avx2|avxvnni|avx512|amx); using %s",
+        snprintf(s->note, sizeof s->note, "BITNET_FORCE_TIER=%.24s is not a tier name (scalar|avx2|avxvnni|avx512|amx|neon|dotprod); using %s",
                  force, tier_names[s->best]);
         return;
     }
@@ -140,7 +185,7 @@ bool bn_cpu_has_tier(bn_cpu_tier t) { return (unsigned)t < BN_TIER_COUNT && stat
 bn_cpu_tier bn_cpu_best_tier(void) { return state()->best; }
 bn_cpu_tier bn_cpu_active_tier(void) { return state()->active; }
 bn_cpu_tier bn_cpu_tier_capped(bn_cpu_tier cap) {
-    if ((unsigned)cap >= BN_TIER_COUNT) cap = BN_TIER_AMX;
+    if ((unsigned)cap >= BN_TIER_COUNT) return state()->best;
     return capped(state(), cap);
 }
 const char *bn_cpu_tier_note(void) { return state()->note; }
@@ -234,6 +279,8 @@ double bn_measure_read_bandwidth(uint64_t bytes, int n_threads) {
     return best / 1e9;
 }
 
+/* POSIX enough for Linux and macOS. On Apple silicon this counts efficiency cores too; a
+ * macOS port may prefer sysctlbyname("hw.perflevel0.logicalcpu") (performance cores only). */
 int bn_cpu_count(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;

@@ -1,14 +1,17 @@
 /* cpu: what the processor (and the OS) lets the kernels use, as one ordered "tier", and a
  * streaming-read bandwidth probe for `bitnet bench`.
  *
- * Tiers, in order: scalar < avx2 < avxvnni < avx512 < amx. Each tier has its own
+ * Tiers, in order: scalar < avx2 < avxvnni < avx512 < amx on x86-64, scalar < neon < dotprod
+ * on aarch64 (neon: Advanced SIMD, baseline ARMv8-A; dotprod: + SDOT/UDOT, ARMv8.2-A's
+ * FEAT_DotProd). A machine only ever has the tiers of its own architecture. Each tier has its own
  * requirements (avx512 = F+BW+VL+DQ+VNNI+VBMI with the ZMM state enabled; amx = avx512 plus
  * AMX-TILE/AMX-INT8, the tile state enabled by XGETBV and granted by Linux's
  * arch_prctl(ARCH_REQ_XCOMP_PERM)); a CPU may have a higher tier without a lower one (an
  * AVX-512 part without AVX-VNNI), so "available" is checked per tier.
  * Detection runs once (pthread_once); the results never change afterwards.
- * BITNET_FORCE_TIER=scalar|avx2|avxvnni|avx512|amx caps the tier in use: the best available
- * tier at or below the named one. The library never prints: bn_cpu_tier_note() says what
+ * BITNET_FORCE_TIER=scalar|avx2|avxvnni|avx512|amx|neon|dotprod caps the tier in use: the best
+ * available tier at or below the named one within its architecture's order (naming a tier of
+ * the other architecture gives scalar, with a note). The library never prints: bn_cpu_tier_note() says what
  * happened to the request (unknown name, tier not available here). */
 #ifndef BITNET_CPU_H
 #define BITNET_CPU_H
@@ -22,10 +25,12 @@ typedef enum bn_cpu_tier {
     BN_TIER_AVXVNNI = 2,
     BN_TIER_AVX512 = 3,
     BN_TIER_AMX = 4,
-    BN_TIER_COUNT = 5,
+    BN_TIER_NEON = 5,    /* aarch64 */
+    BN_TIER_DOTPROD = 6, /* aarch64 */
+    BN_TIER_COUNT = 7,
 } bn_cpu_tier;
 
-/* "scalar", "avx2", "avxvnni", "avx512", "amx" ("?" out of range). */
+/* "scalar", "avx2", "avxvnni", "avx512", "amx", "neon", "dotprod" ("?" out of range). */
 const char *bn_cpu_tier_name(bn_cpu_tier t);
 /* Name -> tier; false on unknown names (NULL included). */
 bool bn_cpu_tier_parse(const char *name, bn_cpu_tier *out);
@@ -40,7 +45,8 @@ bn_cpu_tier bn_cpu_tier_capped(bn_cpu_tier cap);
 /* "" when BITNET_FORCE_TIER is unset or honoured as asked; otherwise one sentence saying
  * what was used instead and why. Static text, valid for the life of the process. */
 const char *bn_cpu_tier_note(void);
-/* Comma-separated feature names seen (e.g. "avx2,fma,f16c,avx512f,...,amx-int8"). */
+/* Comma-separated feature names seen (e.g. "avx2,fma,f16c,avx512f,...,amx-int8";
+ * "asimd,asimddp,i8mm" on aarch64). */
 const char *bn_cpu_features(void);
 /* Number of online CPUs (>= 1): the default thread count. */
 int bn_cpu_count(void);

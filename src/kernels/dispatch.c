@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include "model/attention.h"
+#include "model/head_screen.h"
 #include "kernel_impl.h"
 #include "kernels.h"
 #include "util.h"
@@ -20,6 +21,10 @@ const bn_kernel_table *bn_kernels_for_tier(bn_cpu_tier t) {
     case BN_TIER_AMX: return &bn_kernels_amx;
     default: break;
     }
+#endif
+#if defined(__aarch64__)
+    if (t == BN_TIER_NEON) return &bn_kernels_neon;
+    if (t == BN_TIER_DOTPROD) return &bn_kernels_dotprod;
 #endif
     return NULL;
 }
@@ -60,7 +65,7 @@ int bn_kernel_linear_pack(bn_linear *w) {
 }
 
 /* The q8 rows kernel is AVX-512 VNNI code: the avx512 and amx tiers. */
-static bool has_q8_rows(const bn_kernel_table *k) { return k->tier >= BN_TIER_AVX512; }
+bool bn_kernels_have_q8_rows(const bn_kernel_table *k) { return k->tier == BN_TIER_AVX512 || k->tier == BN_TIER_AMX; }
 
 /* The q8 rows pad each row to whole 16-block groups: worth it only while the padding stays
  * small (2B-4T: 80 blocks, none; a 256-wide test model: 8 blocks, as many again). */
@@ -71,7 +76,7 @@ static bool q8_rows_worth_it(const bn_linear *w) {
 
 int bn_kernel_q8_0_pack_alloc(bn_linear *w) {
     if (w->packed || w->type != BN_TYPE_Q8_0 || w->in % 32 != 0 || w->in > BN_Q8_ROWS_MAX_K ||
-        !q8_rows_worth_it(w) || !has_q8_rows(bn_kernels_active()))
+        !q8_rows_worth_it(w) || !bn_kernels_have_q8_rows(bn_kernels_active()))
         return 0;
     bn_q8_rows *p = bn_q8_rows_new(w);
     if (!p) return bn_last_error_status();
@@ -107,7 +112,7 @@ uint64_t bn_kernel_packed_bytes(const bn_linear *w) {
 static bool float_apply(const bn_kernel_table *k, const bn_linear *w, const bn_act *a, float *y, int64_t ldy,
                         int64_t m0, int64_t m1) {
     const bn_q8_rows *p = w->packed;
-    if (p && w->type == BN_TYPE_Q8_0 && a->x_q8_0 && has_q8_rows(k) && p->M == w->out && p->K == w->in) {
+    if (p && w->type == BN_TYPE_Q8_0 && a->x_q8_0 && bn_kernels_have_q8_rows(k) && p->M == w->out && p->K == w->in) {
 #if defined(__x86_64__)
         if (m0 < m1 && a->n > 0) bn_q8_rows_avx512(p, a->x_q8_0, a->n, w->out_scale, y, ldy, m0, m1);
         return true;
@@ -138,12 +143,25 @@ bool bn_kernel_linear_apply(const bn_linear *w, const bn_act *a, float *y, long 
 }
 
 /* Attention kernels (attention.h): avx2 code for the avx2 and avxvnni tiers, avx512 code for
- * avx512 and amx. */
+ * avx512 and amx; NEON code for both aarch64 tiers. */
 bn_attention_kernel bn_attention_kernel_for_tier(bn_cpu_tier t) {
     if (t == BN_TIER_SCALAR || !bn_cpu_has_tier(t)) return NULL;
-#if defined(__x86_64__)
+#if defined(__aarch64__)
+    return bn_attention_neon;
+#elif defined(__x86_64__)
     return t >= BN_TIER_AVX512 ? bn_attention_avx512 : bn_attention_avx2;
 #else
     return NULL;
+#endif
+}
+
+/* The screened LM head's pass (model/head_screen.h): avx2 code for the avx2 and avxvnni tiers,
+ * avx512 code for avx512 and amx; the portable reference elsewhere. */
+bn_screen_kernel bn_head_screen_kernel_for_tier(bn_cpu_tier t) {
+    if (t == BN_TIER_SCALAR || !bn_cpu_has_tier(t)) return bn_head_screen_rows_ref;
+#if defined(__x86_64__)
+    return t >= BN_TIER_AVX512 ? bn_head_screen_rows_avx512 : bn_head_screen_rows_avx2;
+#else
+    return bn_head_screen_rows_ref;
 #endif
 }

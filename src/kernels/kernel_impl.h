@@ -40,7 +40,11 @@
  * 2 KiB). x86 prefetches do not fault, so running past the end of a buffer is harmless. */
 #define BN_PREFETCH_BYTES 2048
 #define BN_PREFETCH_BYTES_4STREAMS 1024
+#if defined(__aarch64__) /* PRFM PLDL1KEEP: a hint that never faults either (distances not tuned on ARM) */
+#define BN_PREFETCH(p, dist) __builtin_prefetch((const char *)(p) + (dist), 0, 3)
+#else
 #define BN_PREFETCH(p, dist) _mm_prefetch((const char *)(p) + (dist), _MM_HINT_T0)
+#endif
 #define BN_PREFETCH_AHEAD(p) BN_PREFETCH(p, BN_PREFETCH_BYTES)
 
 #define BN_TILE_ROWS 16
@@ -145,15 +149,21 @@ static inline void bn_store_tile_rows(const bn_ternary_job *j, int64_t tile, int
     for (int64_t m = lo; m < hi; m++) yt[m] = v[m - r0];
 }
 
-/* Per-tier tables (defined in the tier files on x86-64). */
+/* Per-tier tables (defined in the tier files on x86-64; neon and dotprod on aarch64). */
 extern const bn_kernel_table bn_kernels_avx2;
 extern const bn_kernel_table bn_kernels_avxvnni;
 extern const bn_kernel_table bn_kernels_avx512;
 extern const bn_kernel_table bn_kernels_amx;
+extern const bn_kernel_table bn_kernels_neon;
+extern const bn_kernel_table bn_kernels_dotprod;
+/* True when table k has the q8 rows kernel (bn_q8_rows_avx512: the avx512 and amx tiers). */
+bool bn_kernels_have_q8_rows(const bn_kernel_table *k);
 /* Shared between tiers: AVX2 float rows (avxvnni reuses them), AVX-512 ternary kernels
  * (amx uses them for token tails and q8k). */
 bool bn_float_rows_avx2(const bn_linear *w, const bn_act *a, float *y, int64_t ldy, int64_t m0, int64_t m1);
 bool bn_float_rows_avx512(const bn_linear *w, const bn_act *a, float *y, int64_t ldy, int64_t m0, int64_t m1);
+/* aarch64: the NEON float rows (both ARM tiers; float_neon.c). */
+bool bn_float_rows_neon(const bn_linear *w, const bn_act *a, float *y, int64_t ldy, int64_t m0, int64_t m1);
 void bn_ternary_token_avx512(const bn_ternary_job *j);
 void bn_ternary_q8k_avx512(const bn_ternary_job *j);
 

@@ -47,7 +47,7 @@ int64_t bn_kernel_row_align(void);
  * returns true, or returns false when no fast kernel covers this case. */
 bool bn_kernel_linear_apply(const bn_linear *w, const bn_act *a, float *y, long long ldy,
                             long long m0, long long m1, void *row_tmp);
-/* Name of the tier in use ("scalar", "avx2", "avxvnni", "avx512", "amx"). */
+/* Name of the tier in use ("scalar", "avx2", "avxvnni", "avx512", "amx", "neon", "dotprod"). */
 const char *bn_kernel_tier_name(void);
 
 #endif

@@ -1,6 +1,7 @@
 /* attention: causal (GQA) attention of a set of query rows that share one KV head, with a
  * blocked online softmax. This module owns the numerics and the scalar reference; the SIMD
- * kernels (src/kernels/attention_avx512.c, attention_avx2.c) are chosen by CPU tier.
+ * kernels (src/kernels/attention_avx512.c, attention_avx2.c, attention_neon.c) are chosen by
+ * CPU tier.
  *
  * Numerics (per query row r, attending to keys 0..pos[r]): keys are taken in blocks of
  * BN_ATTN_BLOCK = 16 at absolute positions [16 b, 16 b + 16) (cut at pos[r]). Per block:
@@ -94,5 +95,6 @@ void bn_attention_run(const bn_attn_job *job);
 bn_attention_kernel bn_attention_kernel_for_tier(bn_cpu_tier t);
 bool bn_attention_avx512(const bn_attn_job *job);
 bool bn_attention_avx2(const bn_attn_job *job);
+bool bn_attention_neon(const bn_attn_job *job); /* aarch64 */
 
 #endif

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "model/attention.h"
+#include "model/head_screen.h"
 #include "kernels/cpu.h"
 #include "kernels/kernels.h"
 #include "model/rows.h"
@@ -47,12 +48,15 @@ struct bn_state {
     /* batch buffers, max_batch rows each */
     float *x;                      /* [B][n_embd] residual stream */
     float *h;                      /* [B][max_in] normalised input of a matmul */
+    float *h_in;                   /* [B][max_in] a matrix's own input norm of h (in-norms), else NULL */
     float *q;                      /* [B][q_dim] (K and V go straight into the cache) */
     float *attn;                   /* [B][q_dim] */
     float *proj;                   /* [B][n_embd] output of Wo / Wdown */
     float *gate, *up;              /* [B][n_ff] */
     void *act_scratch;
     bn_block_q8_0 *head_xq;        /* --lm-head q8: the head's input as Q8_0 blocks [B][n_embd/32], else NULL */
+    bn_screen_ctx *screen;         /* the screened head's scratch when the model has one, else NULL */
+    const bn_head_req **logit_req; /* [B]: how each logit row may be computed (NULL: every logit) */
     /* per thread */
     bn_threadpool *pool;
     const bn_rows_ops *rows;       /* row passes of the tier in use */
@@ -137,12 +141,16 @@ static int check_act_quant(const bn_model *m, bn_act_quant mode) {
     return 0;
 }
 
+/* Angle of pair i at pos: pos * base^(-2i/n_rot) * freq_scale / rope_freqs[i] (the last two
+ * 1 unless the model has linear scaling or Llama-3 frequency factors). */
 static void fill_rope_tables(bn_state *s) {
     const bn_hparams *hp = &s->m->hp;
+    const float *ff = s->m->rope_freqs;
     int64_t half = hp->n_rot / 2;
     for (int64_t pos = 0; pos < s->n_ctx; pos++)
         for (int64_t i = 0; i < half; i++) {
             double theta = (double)pos * pow((double)hp->rope_base, -2.0 * (double)i / (double)hp->n_rot);
+            theta = theta * (double)hp->rope_freq_scale / (ff ? (double)ff[i] : 1.0);
             s->rope_cos[pos * half + i] = (float)cos(theta);
             s->rope_sin[pos * half + i] = (float)sin(theta);
         }
@@ -188,7 +196,12 @@ static int alloc_buffers(bn_state *s) {
     s->row_pos = state_alloc(s, B * sizeof(int64_t), "row positions");
     s->logit_rows = state_alloc(s, B * sizeof(int), "logit rows");
     s->blocks = state_alloc(s, B * sizeof(bn_attn_block), "attention blocks");
-    if (!s->row_tok || !s->row_seq || !s->row_pos || !s->logit_rows || !s->blocks) return BITNET_ERR_OUT_OF_MEMORY;
+    s->logit_req = state_alloc(s, B * sizeof *s->logit_req, "logit requests");
+    if (!s->row_tok || !s->row_seq || !s->row_pos || !s->logit_rows || !s->blocks || !s->logit_req) return BITNET_ERR_OUT_OF_MEMORY;
+    memset(s->logit_req, 0, B * sizeof *s->logit_req);
+    uint64_t screen_bytes = 0;
+    if (s->m->screen && !(s->screen = bn_screen_ctx_new(s->m->screen, &screen_bytes))) return BITNET_ERR_OUT_OF_MEMORY;
+    s->scratch_bytes += screen_bytes;
     struct { float **dst; uint64_t n; const char *what; } bufs[] = {
         {&s->rope_cos, (uint64_t)s->n_ctx * half, "RoPE table"}, {&s->rope_sin, (uint64_t)s->n_ctx * half, "RoPE table"},
         {&s->x, B * (uint64_t)hp->n_embd, "residual"}, {&s->h, B * (uint64_t)s->max_in, "norm output"},
@@ -199,6 +212,9 @@ static int alloc_buffers(bn_state *s) {
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (!(*bufs[i].dst = state_alloc(s, bufs[i].n * fl, bufs[i].what))) return BITNET_ERR_OUT_OF_MEMORY;
     if (!(s->act_scratch = state_alloc(s, act, "activation quantization"))) return BITNET_ERR_OUT_OF_MEMORY;
+    bool in_norms = false;
+    for (int l = 0; l < hp->n_layer; l++) in_norms |= s->m->layers[l].has_in_norms;
+    if (in_norms && !(s->h_in = state_alloc(s, B * (uint64_t)s->max_in * fl, "input norm output"))) return BITNET_ERR_OUT_OF_MEMORY;
     if (s->m->lm_head_q8 && s->m->output.type == BN_TYPE_Q8_0 &&
         !(s->head_xq = state_alloc(s, bn_act_q8_0_bytes((int)B, hp->n_embd), "LM head input")))
         return BITNET_ERR_OUT_OF_MEMORY;
@@ -260,7 +276,7 @@ int bn_state_create(const bn_model *m, const bn_state_params *p, bn_state **out)
 void bn_state_free(bn_state *s) {
     if (!s) return;
     bn_threadpool_free(s->pool);
-    float **bufs[] = {&s->rope_cos, &s->rope_sin, &s->x, &s->h, &s->q, &s->k_new, &s->v_new,
+    float **bufs[] = {&s->rope_cos, &s->rope_sin, &s->x, &s->h, &s->h_in, &s->q, &s->k_new, &s->v_new,
                       &s->attn, &s->proj, &s->gate, &s->up};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(*bufs[i]);
     for (int i = 0; s->seqs && i < s->p.n_seq; i++) {
@@ -272,6 +288,8 @@ void bn_state_free(bn_state *s) {
     free(s->row_seq);
     free(s->row_pos);
     free(s->logit_rows);
+    free(s->logit_req);
+    bn_screen_ctx_free(s->screen);
     free(s->blocks);
     free(s->act_scratch);
     free(s->head_xq);
@@ -315,15 +333,18 @@ void bn_state_set_tracer(bn_state *s, bn_tracer *t, int seq_id) {
 
 /* ---- per-token row passes (rows.h) ---- */
 
-/* NEOX RoPE of one head vector at position pos: dimension i pairs with i + n_rot/2. */
+/* RoPE of one head vector at position pos: NEOX (dimension i pairs with i + n_rot/2) or
+ * NORMAL (2i with 2i + 1), the first n_rot dimensions. */
 static void rope_head(const bn_state *s, float *x, int64_t pos) {
     int64_t half = s->m->hp.n_rot / 2;
-    s->rows->rope(x, s->rope_cos + pos * half, s->rope_sin + pos * half, half);
+    if (s->m->hp.rope_type == BN_ROPE_NORM) s->rows->rope_norm(x, s->rope_cos + pos * half, s->rope_sin + pos * half, half);
+    else s->rows->rope(x, s->rope_cos + pos * half, s->rope_sin + pos * half, half);
 }
 
 /* One pass over token rows between two products (rows.h): first x += d (ROWS_ADD) or
  * x = act(x) * d (ROWS_ACT) when asked, then, when g is set, h = RMSNorm(x) * g and the
- * quantization of h into `a` (the next product's input; NULL: none). Rows are independent:
+ * quantization of h into `a` (the next product's input; NULL: none); without g (no sub-norm:
+ * the llama architecture) the rows x themselves are quantized (h is x). Rows are independent:
  * the threads take groups of BN_ROWS_GROUP tokens as they go. */
 typedef enum { ROWS_NORM, ROWS_ADD, ROWS_ACT } rows_pre;
 
@@ -355,6 +376,7 @@ static void rows_range(const rows_job *j, int b, int e) {
             y[r] = j->h + off;
         }
         if (j->g) j->ops->norm(y, x, nr, j->g, j->n, j->eps, j->a, t0);
+        else if (j->a) bn_act_quantize_tokens(j->a, t0, t0 + nr);
     }
 }
 
@@ -456,9 +478,9 @@ static int act_for(bn_state *s, bn_act *a, const bn_linear *w, const float *x, i
     return bn_act_setup(a, w->ternary ? s->p.act_quant : BN_ACT_NONE, x, n, w->in, s->act_scratch);
 }
 
-/* The LM head: quantizes x [n][K] (float activations; the Q8_0 copy for --lm-head q8) and
- * multiplies. */
-static int linear_head(bn_state *s, float *y, const float *x, int n) {
+/* The plain LM head: quantizes x [n][K] (float activations; the Q8_0 copy for --lm-head q8)
+ * and multiplies. */
+static int plain_head(bn_state *s, float *y, const float *x, int n) {
     const bn_linear *w = &s->m->output;
     bn_act a;
     int rc = bn_act_setup(&a, BN_ACT_NONE, x, n, w->in, s->act_scratch);
@@ -470,6 +492,39 @@ static int linear_head(bn_state *s, float *y, const float *x, int n) {
     if (s->head_xq) bn_act_quantize_q8_0(&a, s->head_xq, 0, n);
     gemm(s, &w, &y, 1, &a);
     return 0;
+}
+
+/* The screened head (head_screen.h) for the logit rows that allow it, the plain head for the
+ * others (one by one) and for tokens with more candidates than the budget. Traces and the
+ * BITNET_DEBUG_LOGITS check compare whole rows: they get the plain head. Returns false when
+ * the plain head is to compute every row (no screen, or no row allows it). */
+static bool screened_head(bn_state *s, float *y, const float *x, int n) {
+    if (!s->screen) return false;
+    bn_head_stats *stats = bn_screen_ctx_stats(s->screen);
+    int n_screen = 0;
+    for (int i = 0; i < n && !s->tracer && !s->debug_logits; i++) n_screen += s->logit_req[i] && s->logit_req[i]->k >= 1;
+    stats->plain += (uint64_t)(n - n_screen);
+    if (n_screen == 0) return false;
+    int64_t K = s->m->hp.n_embd, V = s->m->hp.n_vocab;
+    for (int t0 = 0; t0 < n;) { /* runs of screened rows, up to BN_SCREEN_ROWS at a time */
+        if (!s->logit_req[t0] || s->logit_req[t0]->k < 1 || s->tracer || s->debug_logits) {
+            plain_head(s, y + t0 * V, x + t0 * K, 1);
+            t0++;
+            continue;
+        }
+        int nt = 1;
+        while (nt < BN_SCREEN_ROWS && t0 + nt < n && s->logit_req[t0 + nt] && s->logit_req[t0 + nt]->k >= 1) nt++;
+        bool fallback[BN_SCREEN_ROWS];
+        bn_head_screen_eval(s->screen, &s->m->output, s->pool, s->row_tmp[0], x + t0 * K, nt, s->logit_req + t0, y + t0 * V, fallback);
+        for (int t = 0; t < nt; t++)
+            if (fallback[t]) plain_head(s, y + (t0 + t) * V, x + (t0 + t) * K, 1);
+        t0 += nt;
+    }
+    return true;
+}
+
+static int linear_head(bn_state *s, float *y, const float *x, int n) {
+    return screened_head(s, y, x, n) ? 0 : plain_head(s, y, x, n);
 }
 
 /* ---- attention ---- */
@@ -562,13 +617,49 @@ static void store_kv(bn_state *s, int l, int n) {
  * attention. The residual add of the previous layer's FFN output is the first pass's
  * (eval_chunk); the last layer's is done on its own. */
 
-/* Runs the row pass `j` (its x, h, g, pre set) with h quantized for w. */
+/* Runs the row pass `j` (its x, h, g, pre set; g NULL: h is x) with h quantized for w, or
+ * not quantized when w is NULL (a layer with in-norms: products() gives each matrix its own
+ * pass). */
 static int rows_then_act(bn_state *s, rows_job *j, const bn_linear *w, bn_act *a, int n) {
-    int rc = act_for(s, a, w, j->h, n);
-    if (rc) return rc;
-    j->a = a;
+    if (!j->g) j->h = j->x;
+    j->a = NULL;
+    if (w) {
+        int rc = act_for(s, a, w, j->h, n);
+        if (rc) return rc;
+        j->a = a;
+    }
+    if (!j->a && !j->g && j->pre == ROWS_NORM) return 0; /* nothing to do */
     j->n_rows = n;
     run_rows(s, j);
+    return 0;
+}
+
+static const bn_linear *layer_linear(const bn_layer *L, int i) {
+    const bn_linear *w[BN_LIN_COUNT] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->ffn_gate, &L->ffn_up, &L->ffn_down};
+    return w[i];
+}
+
+/* The matrix `first` of layer L, or NULL when L has in-norms (its pass is then not quantized). */
+static const bn_linear *shared_input(const bn_layer *L, int first) { return L->has_in_norms ? NULL : layer_linear(L, first); }
+
+/* y_i = W_i in_i for the n_w matrices idx[i] of layer L reading the rows h [n][dim]. Without
+ * in-norms in_i = h, which the pass before quantized into `a` for them: one gemm. With them
+ * each matrix has its own pass in_i = RMSNorm(h) * in_norm_i (h when it has none), quantized
+ * for it, then its gemm. */
+static int products(bn_state *s, const bn_layer *L, const int *idx, float *const *y, int n_w, bn_act *a, const float *h,
+                    int64_t dim, int n) {
+    const bn_linear *w[3];
+    for (int i = 0; i < n_w; i++) w[i] = layer_linear(L, idx[i]);
+    if (!L->has_in_norms) {
+        gemm(s, w, y, n_w, a);
+        return 0;
+    }
+    for (int i = 0; i < n_w; i++) {
+        rows_job j = {.pre = ROWS_NORM, .x = (float *)h, .h = s->h_in, .g = L->in_norm[idx[i]], .n = dim};
+        int rc = rows_then_act(s, &j, w[i], a, n);
+        if (rc) return rc;
+        gemm(s, &w[i], &y[i], 1, a);
+    }
     return 0;
 }
 
@@ -580,11 +671,13 @@ static int attention_block(bn_state *s, int l, int n, bool add) {
     const bn_hparams *hp = &m->hp;
     bn_act a;
     rows_job pre = {.pre = add ? ROWS_ADD : ROWS_NORM, .x = s->x, .d = s->proj, .h = s->h, .g = L->attn_norm, .n = hp->n_embd};
-    int rc = rows_then_act(s, &pre, &L->wq, &a, n);
+    int rc = rows_then_act(s, &pre, shared_input(L, BN_LIN_Q), &a, n);
     if (rc) return rc;
     if (add) trace(s, l - 1, BN_TRACE_LAYER_OUT, s->x, n, hp->n_embd);
     trace(s, l, BN_TRACE_ATTN_NORM, s->h, n, hp->n_embd);
-    gemm(s, (const bn_linear *const[]){&L->wq, &L->wk, &L->wv}, (float *const[]){s->q, s->k_new, s->v_new}, 3, &a);
+    rc = products(s, L, (const int[]){BN_LIN_Q, BN_LIN_K, BN_LIN_V}, (float *const[]){s->q, s->k_new, s->v_new}, 3, &a, s->h,
+                  hp->n_embd, n);
+    if (rc) return rc;
     trace(s, l, BN_TRACE_Q_PROJ, s->q, n, s->q_dim);
     trace(s, l, BN_TRACE_K_PROJ, s->k_new, n, s->kv_dim);
     trace(s, l, BN_TRACE_V_PROJ, s->v_new, n, s->kv_dim);
@@ -596,9 +689,9 @@ static int attention_block(bn_state *s, int l, int n, bool add) {
     trace(s, l, BN_TRACE_K_ROPE, s->k_new, n, s->kv_dim);
     trace(s, l, BN_TRACE_ATTN, s->attn, n, s->q_dim);
     rows_job sub = {.pre = ROWS_NORM, .x = s->attn, .h = s->h, .g = L->attn_sub_norm, .n = s->q_dim};
-    if ((rc = rows_then_act(s, &sub, &L->wo, &a, n))) return rc;
-    trace(s, l, BN_TRACE_ATTN_SUB_NORM, s->h, n, s->q_dim);
-    gemm(s, (const bn_linear *const[]){&L->wo}, (float *const[]){s->proj}, 1, &a);
+    if ((rc = rows_then_act(s, &sub, shared_input(L, BN_LIN_O), &a, n))) return rc;
+    if (sub.g) trace(s, l, BN_TRACE_ATTN_SUB_NORM, s->h, n, s->q_dim);
+    if ((rc = products(s, L, (const int[]){BN_LIN_O}, (float *const[]){s->proj}, 1, &a, sub.h, s->q_dim, n))) return rc;
     trace(s, l, BN_TRACE_ATTN_OUT, s->proj, n, hp->n_embd);
     return 0;
 }
@@ -611,17 +704,18 @@ static int ffn_block(bn_state *s, int l, int n) {
     const bn_hparams *hp = &m->hp;
     bn_act a;
     rows_job pre = {.pre = ROWS_ADD, .x = s->x, .d = s->proj, .h = s->h, .g = L->ffn_norm, .n = hp->n_embd};
-    int rc = rows_then_act(s, &pre, &L->ffn_gate, &a, n);
+    int rc = rows_then_act(s, &pre, shared_input(L, BN_LIN_GATE), &a, n);
     if (rc) return rc;
     trace(s, l, BN_TRACE_FFN_NORM, s->h, n, hp->n_embd);
-    gemm(s, (const bn_linear *const[]){&L->ffn_gate, &L->ffn_up}, (float *const[]){s->gate, s->up}, 2, &a);
+    rc = products(s, L, (const int[]){BN_LIN_GATE, BN_LIN_UP}, (float *const[]){s->gate, s->up}, 2, &a, s->h, hp->n_embd, n);
+    if (rc) return rc;
     trace(s, l, BN_TRACE_FFN_GATE, s->gate, n, hp->n_ff);
     trace(s, l, BN_TRACE_FFN_UP, s->up, n, hp->n_ff);
     rows_job act = {.pre = ROWS_ACT, .act = hp->ffn_act, .x = s->gate, .d = s->up, .h = s->h, .g = L->ffn_sub_norm, .n = hp->n_ff};
-    if ((rc = rows_then_act(s, &act, &L->ffn_down, &a, n))) return rc;
+    if ((rc = rows_then_act(s, &act, shared_input(L, BN_LIN_DOWN), &a, n))) return rc;
     trace(s, l, BN_TRACE_FFN_ACT, s->gate, n, hp->n_ff);
-    trace(s, l, BN_TRACE_FFN_SUB_NORM, s->h, n, hp->n_ff);
-    gemm(s, (const bn_linear *const[]){&L->ffn_down}, (float *const[]){s->proj}, 1, &a);
+    if (act.g) trace(s, l, BN_TRACE_FFN_SUB_NORM, s->h, n, hp->n_ff);
+    if ((rc = products(s, L, (const int[]){BN_LIN_DOWN}, (float *const[]){s->proj}, 1, &a, act.h, hp->n_ff, n))) return rc;
     trace(s, l, BN_TRACE_FFN_OUT, s->proj, n, hp->n_embd);
     return 0;
 }
@@ -736,7 +830,7 @@ static int check_tokens(const bn_state *s, const int32_t *tokens, int n) {
     return 0;
 }
 
-int bn_state_eval(bn_state *s, const int32_t *tokens, int n, float *logits, bool all_logits) {
+static int eval_seq0(bn_state *s, const int32_t *tokens, int n, float *logits, bool all_logits, const bn_head_req *req) {
     if (!s || (!tokens && n > 0) || n < 0) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "invalid arguments to eval");
     if (n == 0) return 0;
     bn_seq *seq = &s->seqs[0];
@@ -762,7 +856,10 @@ int bn_state_eval(bn_state *s, const int32_t *tokens, int n, float *logits, bool
             s->row_seq[t] = 0;
             s->row_pos[t] = seq->n_past + t;
         }
-        for (int t = first; t < chunk; t++) s->logit_rows[t - first] = t;
+        for (int t = first; t < chunk; t++) {
+            s->logit_rows[t - first] = t;
+            s->logit_req[t - first] = all_logits ? NULL : req;
+        }
         rc = eval_chunk(s, tokens + done, chunk, out, chunk - first);
         if (rc) {
             seq->n_past = start; /* a failed eval leaves the sequence as it was */
@@ -771,6 +868,19 @@ int bn_state_eval(bn_state *s, const int32_t *tokens, int n, float *logits, bool
         done += chunk;
     }
     return 0;
+}
+
+int bn_state_eval(bn_state *s, const int32_t *tokens, int n, float *logits, bool all_logits) {
+    return eval_seq0(s, tokens, n, logits, all_logits, NULL);
+}
+
+int bn_state_eval_head(bn_state *s, const int32_t *tokens, int n, float *logits, const bn_head_req *req) {
+    return eval_seq0(s, tokens, n, logits, false, req);
+}
+
+bn_head_stats bn_state_head_stats(const bn_state *s) {
+    bn_head_stats none = {0};
+    return s->screen ? *bn_screen_ctx_stats(s->screen) : none;
 }
 
 /* Rows of one sequence must be consecutive and fit its context. */
@@ -791,7 +901,10 @@ static int plan_rows(bn_state *s, const bn_batch_row *rows, int n, int *n_logits
             return bn_error(BITNET_ERR_CONTEXT_EXCEEDED, "sequence %d: context of %lld positions is full", q, (long long)s->n_ctx);
         s->row_seq[t] = q;
         s->row_pos[t] = next_pos[q]++;
-        if (rows[t].logits) s->logit_rows[(*n_logits)++] = t;
+        if (rows[t].logits) {
+            s->logit_req[*n_logits] = rows[t].head;
+            s->logit_rows[(*n_logits)++] = t;
+        }
     }
     return 0;
 }

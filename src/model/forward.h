@@ -5,6 +5,9 @@
  *   a = causal GQA attention (scale 1/sqrt(head_dim)); a = RMSNorm(a, attn_sub_norm); x += Wo a
  *   h = RMSNorm(x, ffn_norm); f = act(Wgate h) * (Wup h); f = RMSNorm(f, ffn_sub_norm); x += Wdown f
  * then logits = LMhead(RMSNorm(x, output_norm)).
+ * The llama architecture (model.h): no sub-norms, NORMAL RoPE (angles scaled by the model's
+ * linear factor and rope_freqs), and where a matrix W has an input norm, W reads
+ * RMSNorm(in, in_norm_W) instead of its input `in` (quantized after that norm).
  *
  * A state owns everything its sequences need (one by default; several for continuous batching):
  * a KV cache per sequence (f32, f16 or q8_0 for K and for V; layouts in attention.h), scratch
@@ -18,6 +21,7 @@
 #include <stdint.h>
 
 #include "model/attention.h"
+#include "model/head_screen.h"
 #include "model/linear.h"
 #include "model/model.h"
 #include "model/threadpool.h"
@@ -44,6 +48,7 @@ typedef struct bn_batch_row {
     int32_t token;
     int seq;
     bool logits;
+    const bn_head_req *head;  /* NULL: every logit; else what the screened head may skip (head_screen.h) */
 } bn_batch_row;
 
 void bn_state_default_params(bn_state_params *p);
@@ -55,6 +60,12 @@ void bn_state_free(bn_state *s); /* NULL ok */
  * token only. Fails with BITNET_ERR_CONTEXT_EXCEEDED (and changes nothing) when the tokens
  * do not fit, BITNET_ERR_INVALID_ARGUMENT for ids outside the vocabulary. */
 int bn_state_eval(bn_state *s, const int32_t *tokens, int n, float *logits, bool all_logits);
+/* bn_state_eval with the last token's logits only, computed as `req` allows (NULL: every logit;
+ * with the screened head, head_screen.h: -inf for tokens that cannot be among the req->k
+ * largest, the others exact). */
+int bn_state_eval_head(bn_state *s, const int32_t *tokens, int n, float *logits, const bn_head_req *req);
+/* The screened head's counters (all zero without one). */
+bn_head_stats bn_state_head_stats(const bn_state *s);
 /* Several sequences in one pass (continuous batching): rows[0, n) with n <= max_batch, the
  * rows of one sequence consecutive; each appends its token to its sequence. logits receives
  * [k][n_vocab] for the k rows that want them, in row order. Each row's results are the same

@@ -9,14 +9,17 @@
 #include <unistd.h>
 
 #include "model/forward.h"
+#include "model/head_screen.h"
 #include "kernels/cpu.h"
 #include "kernels/kernels.h"
 #include "model/threadpool.h"
 #include "formats/types.h"
 #include "util.h"
 
+const char *const bn_linear_names[BN_LIN_COUNT] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+
 bool bn_arch_supported(const char *arch) {
-    return !strcmp(arch, "bitnet") || !strcmp(arch, "bitnet-b1.58") || !strcmp(arch, "bitnet-25");
+    return !strcmp(arch, "bitnet") || !strcmp(arch, "bitnet-b1.58") || !strcmp(arch, "bitnet-25") || !strcmp(arch, "llama");
 }
 
 /* Reads `<arch>.<suffix>` as an integer. Missing: *out = fallback, *was_default = true. */
@@ -55,14 +58,69 @@ static int arch_float(const gguf_file *f, const char *arch, const char *suffix, 
     return 0;
 }
 
+/* RoPE scaling keys (llama.cpp reads them for every architecture): linear scaling (type
+ * "linear" or "none", the default being linear) divides every angle by the factor; the
+ * others (yarn, longrope) and an attention factor change the numbers in ways not implemented
+ * here, so they are refused rather than ignored. */
+static int read_rope_scaling(const gguf_file *f, bn_hparams *hp) {
+    const char *a = hp->arch;
+    char key[128], type[32] = "linear";
+    double v;
+    snprintf(key, sizeof key, "%s.rope.scaling.type", a);
+    if (gguf_find_kv(f, key) && !gguf_get_str_buf(f, key, type, sizeof type))
+        return bn_error(BITNET_ERR_LOAD_FAILED, "%s: key %s is not a string", f->path, key);
+    if (strcmp(type, "linear") && strcmp(type, "none"))
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: key %s = '%s': only linear RoPE scaling is implemented (not yarn or longrope)",
+                        f->path, key, type);
+    hp->rope_freq_scale = 1.0f;
+    const char *factor_keys[] = {"rope.scaling.factor", "rope.scale_linear"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(key, sizeof key, "%s.%s", a, factor_keys[i]);
+        if (!gguf_get_float(f, key, &v)) continue;
+        if (!(v >= 0) || v > 1e6) return bn_error(BITNET_ERR_LOAD_FAILED, "%s: key %s = %g is out of range", f->path, key, v);
+        if (v != 0) hp->rope_freq_scale = (float)(1.0 / v);
+        break;
+    }
+    snprintf(key, sizeof key, "%s.rope.scaling.attn_factor", a);
+    if (gguf_get_float(f, key, &v) && v != 1.0)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: key %s = %g: a RoPE attention factor is not implemented", f->path, key, v);
+    return 0;
+}
+
+/* Keys that would change the graph in ways this engine does not implement: refused. */
+static int refuse_unimplemented_keys(const gguf_file *f, const bn_hparams *hp) {
+    const char *a = hp->arch;
+    char key[128];
+    int64_t n;
+    double v;
+    const char *lengths[] = {"attention.key_length", "attention.value_length"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(key, sizeof key, "%s.%s", a, lengths[i]);
+        if (gguf_get_int(f, key, &n) && n != hp->head_dim)
+            return bn_error(BITNET_ERR_UNSUPPORTED, "%s: key %s = %lld differs from embedding_length / head_count = %lld (not implemented)",
+                            f->path, key, (long long)n, (long long)hp->head_dim);
+    }
+    snprintf(key, sizeof key, "%s.expert_count", a);
+    if (gguf_get_int(f, key, &n) && n > 0)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: key %s = %lld: mixture-of-experts models are not implemented", f->path, key, (long long)n);
+    snprintf(key, sizeof key, "%s.attention.scale", a);
+    if (gguf_get_float(f, key, &v) && v != 0)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: key %s = %g: an attention scale other than 1/sqrt(head_dim) is not implemented",
+                        f->path, key, v);
+    return 0;
+}
+
 int bn_read_hparams(const gguf_file *f, bn_hparams *hp) {
     memset(hp, 0, sizeof *hp);
     if (!gguf_get_str_buf(f, "general.architecture", hp->arch, sizeof hp->arch))
         return bn_error(BITNET_ERR_LOAD_FAILED, "%s: no general.architecture key", f->path);
     if (!bn_arch_supported(hp->arch))
-        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: key general.architecture = '%s' is not supported (this engine runs bitnet, bitnet-b1.58, bitnet-25)",
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: key general.architecture = '%s' is not supported (this engine runs bitnet, bitnet-b1.58, bitnet-25, llama)",
                         f->path, hp->arch);
-    hp->ffn_act = strcmp(hp->arch, "bitnet") == 0 ? BN_FFN_SILU : BN_FFN_RELU2;
+    bool llama = !strcmp(hp->arch, "llama");
+    hp->ffn_act = !strcmp(hp->arch, "bitnet") || llama ? BN_FFN_SILU : BN_FFN_RELU2;
+    hp->rope_type = llama ? BN_ROPE_NORM : BN_ROPE_NEOX; /* llama.cpp's rope type per arch */
+    hp->sub_norms = !llama;
     const char *a = hp->arch;
     int rc;
     if ((rc = arch_int(f, a, "embedding_length", 0, true, &hp->n_embd, NULL)) ||
@@ -85,7 +143,8 @@ int bn_read_hparams(const gguf_file *f, bn_hparams *hp) {
     if (hp->n_rot > hp->head_dim || hp->n_rot % 2)
         return bn_error(BITNET_ERR_LOAD_FAILED, "%s: key %s.rope.dimension_count = %lld must be even and <= the head size %lld",
                         f->path, a, (long long)hp->n_rot, (long long)hp->head_dim);
-    return 0;
+    if ((rc = read_rope_scaling(f, hp))) return rc;
+    return refuse_unimplemented_keys(f, hp);
 }
 
 uint64_t bn_kv_cache_bytes(const bn_hparams *hp, int64_t n_ctx) {
@@ -232,40 +291,98 @@ static int bind_embeddings(bn_model *m) {
     return bn_kernel_linear_pack(&m->output);
 }
 
+/* The optional per-linear input norms of layer l (model.h): blk.l.<linear>_in_norm.weight. */
+static int bind_in_norms(bn_model *m, int l, const int64_t *in, float **cursor) {
+    bn_layer *L = &m->layers[l];
+    char name[128];
+    for (int i = 0; i < BN_LIN_COUNT; i++) {
+        snprintf(name, sizeof name, "blk.%d.%s_in_norm.weight", l, bn_linear_names[i]);
+        if (!gguf_find_tensor(m->file, name)) continue;
+        int rc = bind_norm(m, name, in[i], cursor, &L->in_norm[i]);
+        if (rc) return rc;
+        L->has_in_norms = true;
+    }
+    return 0;
+}
+
+/* rope_freqs.weight [n_rot/2]: Llama-3's frequency factors (angle i divided by factor i). */
+static int bind_rope_freqs(bn_model *m, float **cursor) {
+    if (!gguf_find_tensor(m->file, "rope_freqs.weight")) return 0;
+    int64_t half = m->hp.n_rot / 2;
+    int rc = bind_norm(m, "rope_freqs.weight", half, cursor, &m->rope_freqs);
+    for (int64_t i = 0; !rc && i < half; i++)
+        if (!(m->rope_freqs[i] > 0.0f) || m->rope_freqs[i] > 1e6f)
+            rc = bn_error(BITNET_ERR_LOAD_FAILED, "%s: rope_freqs.weight[%lld] = %g is not a positive factor", m->file->path,
+                          (long long)i, m->rope_freqs[i]);
+    return rc;
+}
+
+/* A llama file's tensors must all be ones this engine binds: biases, a fused attn_qkv, MoE
+ * experts or longrope factors would change the numbers if they were ignored. */
+static int check_llama_tensors(const bn_model *m) {
+    const gguf_file *f = m->file;
+    static const char *const top[] = {"output_norm.weight", "output.weight", "rope_freqs.weight", "embed_tokens.transposed"};
+    static const char *const layer_norms[] = {"attn_norm.weight", "ffn_norm.weight"};
+    for (uint64_t t = 0; t < f->n_tensors; t++) {
+        const char *name = f->tensors[t].name;
+        bool known = find_embedding(f) == &f->tensors[t];
+        for (size_t i = 0; !known && i < sizeof top / sizeof top[0]; i++) known = !strcmp(name, top[i]);
+        int layer, at = 0;
+        if (!known && sscanf(name, "blk.%d.%n", &layer, &at) == 1 && at > 0 && layer >= 0 && layer < m->hp.n_layer) {
+            const char *rest = name + at;
+            for (size_t i = 0; !known && i < 2; i++) known = !strcmp(rest, layer_norms[i]);
+            for (int i = 0; !known && i < BN_LIN_COUNT; i++) {
+                size_t k = strlen(bn_linear_names[i]);
+                known = !strncmp(rest, bn_linear_names[i], k) &&
+                        (!strcmp(rest + k, ".weight") || !strcmp(rest + k, ".scale") || !strcmp(rest + k, "_in_norm.weight"));
+            }
+        }
+        if (!known)
+            return bn_error(BITNET_ERR_UNSUPPORTED, "%s: tensor '%s' is not part of the llama architecture as this engine runs it "
+                            "(no biases, fused QKV, experts, sub-norms or longrope factors)", f->path, name);
+    }
+    return 0;
+}
+
 static int bind_layers(bn_model *m) {
     bn_hparams *hp = &m->hp;
     int64_t q_dim = hp->n_head * hp->head_dim, kv_dim = hp->n_head_kv * hp->head_dim;
+    /* room for every norm converted from F16/BF16: the fixed ones, the in-norms, rope_freqs */
+    int64_t in[BN_LIN_COUNT] = {hp->n_embd, hp->n_embd, hp->n_embd, q_dim, hp->n_embd, hp->n_embd, hp->n_ff};
+    uint64_t in_norm_floats = 0; /* bind_norm converts a tensor only when it has the expected count */
+    for (uint64_t t = 0; t < m->file->n_tensors; t++)
+        if (strstr(m->file->tensors[t].name, "_in_norm.weight")) in_norm_floats += m->file->tensors[t].n_elements;
     m->layers = bn_calloc((size_t)hp->n_layer, sizeof *m->layers, "layers");
-    m->owned_f32 = bn_malloc((size_t)(hp->n_layer * (2 * hp->n_embd + q_dim + hp->n_ff) + hp->n_embd) * sizeof(float), "norm weights");
+    m->owned_f32 = bn_malloc((size_t)(hp->n_layer * (2 * hp->n_embd + q_dim + hp->n_ff) + hp->n_embd + hp->n_rot / 2 + (int64_t)in_norm_floats) *
+                                 sizeof(float), "norm weights");
     if (!m->layers || !m->owned_f32) return BITNET_ERR_OUT_OF_MEMORY;
     float *cursor = m->owned_f32;
     char name[128];
     int rc;
     if ((rc = bind_norm(m, "output_norm.weight", hp->n_embd, &cursor, &m->output_norm))) return rc;
+    if ((rc = bind_rope_freqs(m, &cursor))) return rc;
     int n_ternary = 0, n_total = 0;
     for (int l = 0; l < hp->n_layer; l++) {
         bn_layer *L = &m->layers[l];
         struct { const char *name; int64_t n; const float **dst; } norms[] = {
-            {"attn_norm", hp->n_embd, &L->attn_norm}, {"attn_sub_norm", q_dim, &L->attn_sub_norm},
-            {"ffn_norm", hp->n_embd, &L->ffn_norm}, {"ffn_sub_norm", hp->n_ff, &L->ffn_sub_norm}};
-        for (int i = 0; i < 4; i++) {
+            {"attn_norm", hp->n_embd, &L->attn_norm}, {"ffn_norm", hp->n_embd, &L->ffn_norm},
+            {"attn_sub_norm", q_dim, &L->attn_sub_norm}, {"ffn_sub_norm", hp->n_ff, &L->ffn_sub_norm}};
+        for (int i = 0; i < (hp->sub_norms ? 4 : 2); i++) {
             snprintf(name, sizeof name, "blk.%d.%s.weight", l, norms[i].name);
             if ((rc = bind_norm(m, name, norms[i].n, &cursor, norms[i].dst))) return rc;
         }
-        struct { const char *name; int64_t in, out; bn_linear *w; } mats[] = {
-            {"attn_q", hp->n_embd, q_dim, &L->wq}, {"attn_k", hp->n_embd, kv_dim, &L->wk},
-            {"attn_v", hp->n_embd, kv_dim, &L->wv}, {"attn_output", q_dim, hp->n_embd, &L->wo},
-            {"ffn_gate", hp->n_embd, hp->n_ff, &L->ffn_gate}, {"ffn_up", hp->n_embd, hp->n_ff, &L->ffn_up},
-            {"ffn_down", hp->n_ff, hp->n_embd, &L->ffn_down}};
-        for (int i = 0; i < 7; i++) {
-            if ((rc = bind_matrix(m, l, mats[i].name, mats[i].in, mats[i].out, mats[i].w))) return rc;
-            n_ternary += mats[i].w->ternary;
+        if ((rc = bind_in_norms(m, l, in, &cursor))) return rc;
+        int64_t out[BN_LIN_COUNT] = {q_dim, kv_dim, kv_dim, hp->n_embd, hp->n_ff, hp->n_ff, hp->n_embd};
+        bn_linear *w[BN_LIN_COUNT] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->ffn_gate, &L->ffn_up, &L->ffn_down};
+        for (int i = 0; i < BN_LIN_COUNT; i++) {
+            if ((rc = bind_matrix(m, l, bn_linear_names[i], in[i], out[i], w[i]))) return rc;
+            n_ternary += w[i]->ternary;
             n_total++;
-            m->weight_type = mats[i].w->type;
+            m->weight_type = w[i]->type;
         }
     }
     m->all_ternary = n_total > 0 && n_ternary == n_total;
-    return 0;
+    return hp->sub_norms ? 0 : check_llama_tensors(m);
 }
 
 /* ---- repacking at load ---- */
@@ -430,6 +547,60 @@ int bn_model_quantize_head_q8(bn_model *m) {
     return 0;
 }
 
+/* ---- screened LM head ---- */
+
+typedef struct {
+    const gguf_file *file;
+    const bn_linear *src;
+    bn_head_screen *h;
+    float **row;             /* [thread] K floats of scratch */
+    const float *f16;        /* every f16 as a float */
+    atomic_int failed;       /* the first failure's status */
+} screen_job;
+
+static void screen_job_run(void *ctx, int i, int n) {
+    screen_job *job = ctx;
+    const bn_linear *src = job->src;
+    long long r0, r1;
+    bn_split_range(src->out, i, n, 1, &r0, &r1);
+    for (long long s0 = r0; s0 < r1 && !atomic_load(&job->failed); s0 += Q8_JOB_ROWS) {
+        long long s1 = s0 + Q8_JOB_ROWS < r1 ? s0 + Q8_JOB_ROWS : r1;
+        int rc = bn_head_screen_fill(job->h, src, s0, s1, job->f16, job->row[i]);
+        if (rc) {
+            int zero = 0;
+            atomic_compare_exchange_strong(&job->failed, &zero, rc);
+        }
+        /* as for the 8-bit head: the rows were read once; from now on only candidate rows are */
+        if (!src->owned_data) drop_mapped_pages(job->file, src->data + (uint64_t)s0 * src->row_bytes, (uint64_t)(s1 - s0) * src->row_bytes);
+    }
+}
+
+int bn_model_screen_head(bn_model *m) {
+    if (m->screen || m->lm_head_q8) return m->screen ? 0 : bn_error(BITNET_ERR_INVALID_ARGUMENT, "the LM head is already 8-bit");
+    bn_head_screen *h = bn_head_screen_alloc(&m->output);
+    if (!h) return bn_last_error_status();
+    int n_threads = bn_cpu_count();
+    screen_job job = {.file = m->file, .src = &m->output, .h = h};
+    atomic_init(&job.failed, 0);
+    float *f16 = bn_head_screen_f16_table();
+    job.f16 = f16;
+    bool ok = f16 && (job.row = bn_calloc((size_t)n_threads, sizeof *job.row, "LM head rows")) != NULL;
+    for (int i = 0; ok && i < n_threads; i++) ok = (job.row[i] = bn_malloc((size_t)m->output.in * sizeof(float), "LM head row")) != NULL;
+    bn_threadpool *pool = ok && n_threads > 1 ? bn_threadpool_create(n_threads) : NULL;
+    if (ok) bn_threadpool_run(pool, screen_job_run, &job); /* NULL pool: all rows on this thread */
+    bn_threadpool_free(pool);
+    for (int i = 0; job.row && i < n_threads; i++) free(job.row[i]);
+    free(job.row);
+    free(f16);
+    int rc = !ok ? BITNET_ERR_OUT_OF_MEMORY : atomic_load(&job.failed);
+    if (rc) {
+        bn_head_screen_free(h);
+        return rc;
+    }
+    m->screen = h;
+    return 0;
+}
+
 static uint64_t linear_read_bytes(const bn_linear *w) {
     uint64_t packed = bn_kernel_packed_bytes(w);
     return packed ? packed : w->row_bytes * (uint64_t)w->out;
@@ -447,7 +618,10 @@ static uint64_t token_bytes(const bn_model *m, uint64_t (*bytes_of)(const bn_lin
     return total;
 }
 
-uint64_t bn_model_token_read_bytes(const bn_model *m) { return token_bytes(m, linear_read_bytes); }
+uint64_t bn_model_token_read_bytes(const bn_model *m) {
+    uint64_t total = token_bytes(m, linear_read_bytes);
+    return m->screen ? total - linear_read_bytes(&m->output) + m->screen->bytes : total;
+}
 
 uint64_t bn_model_token_file_bytes(const bn_model *m) { return token_bytes(m, file_layout_bytes); }
 
@@ -495,6 +669,7 @@ void bn_model_free(bn_model *m) {
             for (int i = 0; i < 7; i++) bn_linear_release(mats[i]);
         }
     }
+    bn_head_screen_free(m->screen);
     bn_linear_release(&m->output);
     bn_linear_release(&m->tok_embd);
     free(m->layers);

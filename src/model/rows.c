@@ -1,5 +1,5 @@
 /* rows: portable reference of the per-token vector passes (numerics in rows.h) and the
- * choice of the AVX-512 code by tier. */
+ * choice of the AVX-512 (x86-64) or NEON (aarch64) code by tier. */
 #include "model/rows.h"
 
 #include <math.h>
@@ -13,6 +13,14 @@ static void rope_portable(float *x, const float *c, const float *s, int64_t half
         float x0 = x[i], x1 = x[i + half];
         x[i] = x0 * c[i] - x1 * s[i];
         x[i + half] = x0 * s[i] + x1 * c[i];
+    }
+}
+
+static void rope_norm_portable(float *x, const float *c, const float *s, int64_t half) {
+    for (int64_t i = 0; i < half; i++) {
+        float x0 = x[2 * i], x1 = x[2 * i + 1];
+        x[2 * i] = x0 * c[i] - x1 * s[i];
+        x[2 * i + 1] = x0 * s[i] + x1 * c[i];
     }
 }
 
@@ -44,13 +52,21 @@ static void norm_portable(float *const *y, const float *const *x, int nr, const 
     }
 }
 
-const bn_rows_ops bn_rows_portable = {"portable", add_portable, rope_portable, ffn_act_portable, norm_portable};
+const bn_rows_ops bn_rows_portable = {"portable", add_portable, rope_portable, rope_norm_portable, ffn_act_portable, norm_portable};
 
 #if defined(__x86_64__)
-static const bn_rows_ops rows_avx512 = {"avx512", bn_rows_add_avx512, bn_rows_rope_avx512, bn_rows_ffn_act_avx512, bn_rows_norm_avx512};
+static const bn_rows_ops rows_avx512 = {"avx512", bn_rows_add_avx512, bn_rows_rope_avx512, rope_norm_portable, bn_rows_ffn_act_avx512,
+                                       bn_rows_norm_avx512};
+#endif
+
+#if defined(__aarch64__)
+static const bn_rows_ops rows_neon = {"neon", bn_rows_add_neon, bn_rows_rope_neon, bn_rows_ffn_act_neon, bn_rows_norm_neon};
 #endif
 
 const bn_rows_ops *bn_rows_for_tier(bn_cpu_tier t) {
+#if defined(__aarch64__)
+    if ((t == BN_TIER_NEON || t == BN_TIER_DOTPROD) && bn_cpu_has_tier(t)) return &rows_neon;
+#endif
 #if defined(__x86_64__)
     if (t >= BN_TIER_AVX512 && bn_cpu_has_tier(t)) return &rows_avx512;
 #endif

@@ -2,8 +2,10 @@
  * products: residual add, RMS norm, the FFN activation, and the activation quantization of the
  * next product's input, done together while a token's row is in cache (one pass and one
  * fork/join instead of three). The portable code (rows.c) is the reference; the AVX-512 code
- * (src/kernels/rows_avx512.c, avx512 and amx tiers) agrees with it as follows:
+ * (src/kernels/rows_avx512.c, avx512 and amx tiers) and the NEON code (rows_neon.c, neon and
+ * dotprod tiers) agree with it as follows:
  *   add, RoPE, norm, quantization (any act-quant)    bit-identical
+ *   NORMAL RoPE                                      the portable code on every tier
  *   ReLU^2 activation                                bit-identical
  *   SiLU activation                                  g / (1 + e) with e a polynomial exp(-g)
  *                                                    (a few ulp) instead of libm's expf
@@ -33,6 +35,8 @@ typedef struct bn_rows_ops {
     /* NEOX RoPE of one head: x[i], x[i + half] = x[i] c[i] - x[i + half] s[i], x[i] s[i] + x[i + half] c[i]
      * (products rounded, then the sum: no fused multiply-add) */
     void (*rope)(float *x, const float *c, const float *s, int64_t half);
+    /* NORMAL RoPE (the llama architecture): x[2i], x[2i + 1] rotated the same way, i < half */
+    void (*rope_norm)(float *x, const float *c, const float *s, int64_t half);
     /* gate[i] = act(gate[i]) * up[i]; act = SiLU g / (1 + exp(-g)) or ReLU^2 */
     void (*ffn_act)(bn_ffn_act act, float *gate, const float *up, int64_t n);
     /* nr <= BN_ROWS_GROUP rows of n: y[r] = RMSNorm(x[r]) * g (y[r] may be x[r]); then, when
@@ -42,7 +46,8 @@ typedef struct bn_rows_ops {
 } bn_rows_ops;
 
 extern const bn_rows_ops bn_rows_portable;
-/* The ops of tier t (portable below avx512; AVX-512 code when the CPU has it). */
+/* The ops of tier t (portable below avx512; AVX-512 code when the CPU has it; NEON code at
+ * the aarch64 tiers). */
 const bn_rows_ops *bn_rows_for_tier(bn_cpu_tier t);
 
 /* The AVX-512 entry points (src/kernels/rows_avx512.c). */
@@ -50,5 +55,10 @@ void bn_rows_add_avx512(float *x, const float *d, int64_t n);
 void bn_rows_rope_avx512(float *x, const float *c, const float *s, int64_t half);
 void bn_rows_ffn_act_avx512(bn_ffn_act act, float *gate, const float *up, int64_t n);
 void bn_rows_norm_avx512(float *const *y, const float *const *x, int nr, const float *g, int64_t n, float eps, bn_act *a, int t0);
+/* The NEON entry points (src/kernels/rows_neon.c, neon and dotprod tiers; same agreement). */
+void bn_rows_add_neon(float *x, const float *d, int64_t n);
+void bn_rows_rope_neon(float *x, const float *c, const float *s, int64_t half);
+void bn_rows_ffn_act_neon(bn_ffn_act act, float *gate, const float *up, int64_t n);
+void bn_rows_norm_neon(float *const *y, const float *const *x, int nr, const float *g, int64_t n, float eps, bn_act *a, int t0);
 
 #endif

@@ -162,6 +162,22 @@ static float penalize(const bn_sampler_params *p, float logit, int32_t count) {
     return fminf(logit, FLT_MAX); /* absurd penalties must not create +inf */
 }
 
+int bn_sampler_penalized(const bn_sampler *s, int32_t *ids, int cap) {
+    if (!penalties_active(&s->params)) return 0;
+    int n = 0, last_n = s->params.penalty_last_n;
+    if (last_n > 0) {
+        if (s->window_len > cap) return -1;
+        for (int i = 0; i < s->window_len; i++) ids[n++] = s->window[(s->window_head + i) % last_n];
+        return n;
+    }
+    for (int32_t id = 0; id < s->n_vocab; id++) /* whole history: every token counted so far */
+        if (s->counts[id] > 0) {
+            if (n == cap) return -1;
+            ids[n++] = id;
+        }
+    return n;
+}
+
 /* ---- ordering and selection -------------------------------------------------------------- */
 
 /* The total order every filter uses: larger logit first, then lower id. With it, "the k best"

@@ -66,6 +66,10 @@ typedef struct bn_sampler_candidate {
  * survived (which may exceed cap), or a negative status like bn_sampler_sample(). Greedy
  * gives one candidate with p = 1. For tests and for showing the candidates (--verbose). */
 int bn_sampler_distribution(bn_sampler *s, const float *logits, bn_sampler_candidate *out, int cap);
+/* The ids whose logits the penalties change in the next draw (the window's tokens, possibly
+ * repeated), into ids[0 .. cap): their count, 0 when the penalties are off, -1 when there
+ * are more than cap. For the screened LM head, which must compute them exactly. */
+int bn_sampler_penalized(const bn_sampler *s, int32_t *ids, int cap);
 /* Appends `token` to the penalty history (ids outside [0, n_vocab) are ignored). */
 void bn_sampler_accept(bn_sampler *s, int32_t token);
 /* Clears the history and re-seeds the generator with the seed given at creation. */

@@ -12,6 +12,13 @@
  *            them with our tracer (src/debug/trace.h), under our stage names (docs/CROSSVAL.md).
  *   tokenize --model M --prompt TEXT [--no-bos]
  *   load     --model M      prints "ok" and the hyper-parameters llama.cpp read.
+ *   perplexity --model M --file TEXT [-c 512] [--chunks N] [--kl-base FILE] [--threads N]
+ *            llama-perplexity's method written here from its description (not its code):
+ *            llama.cpp's tokens of the text (BOS added as the vocabulary asks), windows of -c
+ *            tokens whose first token becomes BOS, the second half of each window scored
+ *            against the next token, nll = log-sum-exp - logit in double. Prints
+ *            "PPL = X +/- Y (N tokens)". --kl-base also writes llama.cpp's log-probability
+ *            file for those positions (the base of `bitnet perplexity --kl-divergence`).
  *   bench    --model M [-p 128] [-n 64] [-r 3] [--threads N]
  *            `bitnet bench`'s counterpart: per repetition, a fresh cache, prefill of p
  *            synthetic tokens (logits for the last only) and n greedy single-token decodes;
@@ -24,6 +31,7 @@
  * for a quantized V cache; it quantizes Q to q8_0 for the K products). Our engine keeps Q and
  * the weights in f32 and decodes the cache exactly (src/model/attention.h). Built by scripts/build_harness.sh; not part of the library. Errors go to
  * stderr with exit status 1 (2 for bad usage). */
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -52,6 +60,10 @@ typedef struct {
     const char *tokens_arg;
     const char *out;       /* logits file, or trace folder */
     const char *prompt;
+    const char *file;      /* perplexity: the text */
+    const char *kl_base;   /* perplexity: log-probability file to write */
+    int n_ctx;             /* perplexity: window */
+    int chunks;            /* perplexity: at most this many windows (0: all) */
     int threads;
     int n_gen;
     int n_prompt;          /* bench: prompt length */
@@ -79,6 +91,8 @@ static int usage(void) {
           "       llama_harness tokenize --model M --prompt TEXT [--no-bos]\n"
           "       llama_harness load     --model M\n"
           "       llama_harness bench    --model M [-p 128] [-n 64] [-r 3] [--threads N]\n"
+          "       llama_harness perplexity --model M --file TEXT [-c 512] [--chunks N] [--kl-base FILE] [--threads N]\n"
+
           "every command: --kv-type f32|f16|q8_0   the KV cache's type [f32]\n",
           stderr);
     return 2;
@@ -100,6 +114,7 @@ static int parse_opts(int argc, char **argv, harness_opts *o) {
     o->n_gen = 32;
     o->n_prompt = 128;
     o->reps = 3;
+    o->n_ctx = 512;
     o->kv_type = GGML_TYPE_F32;
     const char *kv = NULL;
     for (int i = 0; i < argc; i++) {
@@ -112,7 +127,10 @@ static int parse_opts(int argc, char **argv, harness_opts *o) {
         else if (!strcmp(a, "--out") || !strcmp(a, "--out-dir")) dst = &o->out;
         else if (!strcmp(a, "--prompt")) dst = &o->prompt;
         else if (!strcmp(a, "--kv-type")) dst = &kv;
-        else if (strcmp(a, "--threads") && strcmp(a, "-n") && strcmp(a, "-p") && strcmp(a, "-r")) {
+        else if (!strcmp(a, "--file")) dst = &o->file;
+        else if (!strcmp(a, "--kl-base")) dst = &o->kl_base;
+        else if (strcmp(a, "--threads") && strcmp(a, "-n") && strcmp(a, "-p") && strcmp(a, "-r") && strcmp(a, "-c") &&
+                 strcmp(a, "--chunks")) {
             fprintf(stderr, "llama_harness: unknown option '%s'\n", a);
             return usage();
         }
@@ -124,7 +142,8 @@ static int parse_opts(int argc, char **argv, harness_opts *o) {
         if (dst) {
             *dst = v;
         } else if (!parse_int(v, 1, 1 << 20, !strcmp(a, "-n") ? &o->n_gen : !strcmp(a, "-p") ? &o->n_prompt
-                                             : !strcmp(a, "-r") ? &o->reps : &o->threads)) {
+                                             : !strcmp(a, "-r") ? &o->reps : !strcmp(a, "-c") ? &o->n_ctx
+                                             : !strcmp(a, "--chunks") ? &o->chunks : &o->threads)) {
             fprintf(stderr, "llama_harness: bad value '%s' for %s\n", v, a);
             return 2;
         }
@@ -385,7 +404,7 @@ static int cmd_load(int argc, char **argv) {
 
 /* ===================================================================== trace */
 
-/* llama.cpp's graph names (cb() in src/models/bitnet.cpp and src/llama-graph.cpp, formatted
+/* llama.cpp's graph names (cb() in src/models/bitnet.cpp, src/models/llama.cpp and src/llama-graph.cpp, formatted
  * "<name>-<layer>") mapped to our stage names. ("inp_embd" is the unused vector-input path.) Qcur/Kcur carry one name on three tensors:
  * the projection (MUL_MAT), its 3-D reshape (a view: skipped) and the RoPE output (ROPE). */
 typedef struct {
@@ -407,8 +426,10 @@ static const stage_map STAGES[] = {
     {"ffn_gate", "ffn_gate", NULL},
     {"ffn_up", "ffn_up", NULL},
     {"ffn_sub_out", "ffn_act", NULL},   /* act(gate) * up, named ffn_swiglu then ffn_sub_out */
+    {"ffn_swiglu", "ffn_act", NULL},    /* the same in the llama graph (not renamed there) */
     {"ffn_sub_norm", "ffn_sub_norm", NULL},
     {"ffn_down", "ffn_out", NULL},
+    {"ffn_out", "ffn_out", NULL},       /* llama graph: Wdown's output renamed ffn_out (the residual sum becomes l_out) */
     {"l_out", "layer_out", NULL},
     {"result_norm", "output_norm", NULL},
     {"result_output", "logits", NULL},
@@ -587,6 +608,107 @@ static int cmd_bench(int argc, char **argv) {
     return rc;
 }
 
+/* ===================================================================== perplexity */
+
+/* The whole file as a NUL-terminated string; NULL on error. */
+static char *read_file(const char *path, long *len) {
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    if (f && fseek(f, 0, SEEK_END) == 0 && (*len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)*len + 1)) && fread(buf, 1, (size_t)*len, f) == (size_t)*len) {
+        buf[*len] = '\0';
+    } else {
+        free(buf);
+        buf = NULL;
+    }
+    if (f) fclose(f);
+    return buf;
+}
+
+/* -log p(tok) of one row of logits, all in double. */
+static double row_nll(const float *l, int n_vocab, int tok, double *log_sum_out, double *max_out) {
+    double mx = l[0], sum = 0.0;
+    for (int i = 1; i < n_vocab; i++) mx = l[i] > mx ? l[i] : mx;
+    for (int i = 0; i < n_vocab; i++) sum += exp((double)l[i] - mx);
+    *log_sum_out = log(sum);
+    *max_out = mx;
+    return mx + *log_sum_out - (double)l[tok];
+}
+
+/* One position of llama.cpp's log-probability file: two floats (scale, min log-prob) in four
+ * uint16 slots, then a 16-bit code per token of (logit - min) / scale, the minimum being
+ * clamped to max - 16 (codes of logits at or below it are 0); padded to an even count. */
+static int write_base_row(FILE *f, const float *l, int n_vocab, double mx, double log_sum, uint16_t *buf) {
+    double mn = l[0];
+    for (int i = 1; i < n_vocab; i++) mn = l[i] < mn ? l[i] : mn;
+    if (mn < mx - 16) mn = mx - 16;
+    float head[2] = {(float)((mx - mn) / 65535.0), (float)(mn - mx - log_sum)};
+    int nv = 2 * ((n_vocab + 1) / 2) + 4;
+    memset(buf, 0, sizeof *buf * (size_t)nv);
+    memcpy(buf, head, sizeof head);
+    for (int i = 0; head[0] > 0 && i < n_vocab; i++)
+        if (l[i] > mn) buf[4 + i] = (uint16_t)fmin(65535.0, nearbyint(((double)l[i] - mn) / head[0]));
+    return fwrite(buf, sizeof *buf, (size_t)nv, f) == (size_t)nv ? 0 : -1;
+}
+
+static int cmd_perplexity(int argc, char **argv) {
+    session s;
+    int rc = session_open(&s, argc, argv, false);
+    long len = 0;
+    char *text = NULL;
+    llama_token *ids = NULL;
+    int n = 0, n_ctx = s.o.n_ctx, first = n_ctx / 2;
+    if (!rc && !s.o.file) rc = fail("perplexity: --file is required");
+    if (!rc && !(text = read_file(s.o.file, &len))) rc = fail("perplexity: cannot read %s", s.o.file);
+    const struct llama_vocab *vocab = rc ? NULL : llama_model_get_vocab(s.model);
+    if (!rc && (!(ids = malloc(sizeof *ids * (size_t)(len + 8))) ||
+                (n = llama_tokenize(vocab, text, (int32_t)len, ids, (int32_t)len + 8, true, false)) < 0))
+        rc = fail("perplexity: tokenization failed");
+    if (!rc && n < 2 * n_ctx) rc = fail("perplexity: %d tokens; a window of %d needs %d", n, n_ctx, 2 * n_ctx);
+    int n_chunk = rc ? 0 : n / n_ctx;
+    if (s.o.chunks > 0 && s.o.chunks < n_chunk) n_chunk = s.o.chunks;
+    struct llama_context *ctx = rc ? NULL : make_context(s.model, n_ctx, n_ctx, s.o.threads, s.o.kv_type, NULL, NULL);
+    if (!rc && !ctx) rc = 1;
+    FILE *base = NULL;
+    uint16_t *row = NULL;
+    if (!rc && s.o.kl_base) {
+        int32_t head[3] = {n_ctx, s.n_vocab, n_chunk};
+        row = malloc(sizeof *row * (size_t)(s.n_vocab + 6));
+        if (!row || !(base = fopen(s.o.kl_base, "wb")) || fwrite("_logits_", 1, 8, base) != 8 || fwrite(head, sizeof head, 1, base) != 1 ||
+            fwrite(ids, sizeof *ids, (size_t)n_chunk * (size_t)n_ctx, base) != (size_t)n_chunk * (size_t)n_ctx)
+            rc = fail("perplexity: cannot write %s", s.o.kl_base);
+    }
+    double sum = 0.0, sum2 = 0.0;
+    long count = 0;
+    for (int c = 0; !rc && c < n_chunk; c++) {
+        llama_token *win = ids + (size_t)c * (size_t)n_ctx, saved = win[0];
+        if (llama_vocab_get_add_bos(vocab)) win[0] = llama_vocab_bos(vocab);
+        llama_memory_clear(llama_get_memory(ctx), true);
+        rc = decode(ctx, win, n_ctx, 0, true);
+        win[0] = saved;
+        for (int j = first; !rc && j < n_ctx - 1; j++) {
+            const float *l = llama_get_logits_ith(ctx, j);
+            double log_sum, mx, v = row_nll(l, s.n_vocab, win[j + 1], &log_sum, &mx);
+            sum += v;
+            sum2 += v * v;
+            count++;
+            if (base && write_base_row(base, l, s.n_vocab, mx, log_sum, row)) rc = fail("perplexity: cannot write %s", s.o.kl_base);
+        }
+    }
+    if (base && fclose(base) != 0 && !rc) rc = fail("perplexity: cannot write %s", s.o.kl_base);
+    if (!rc && count > 1) {
+        double mean = sum / (double)count, var = sum2 / (double)count - mean * mean, ppl = exp(mean);
+        printf("PPL = %.6f +/- %.6f (%ld tokens, %d windows of %d)\n", ppl, var > 0 ? ppl * sqrt(var / (double)(count - 1)) : 0.0,
+               count, n_chunk, n_ctx);
+    }
+    free(row);
+    free(text);
+    free(ids);
+    if (ctx) llama_free(ctx);
+    session_free(&s);
+    return rc;
+}
+
 /* ===================================================================== main */
 
 int main(int argc, char **argv) {
@@ -598,6 +720,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
     if (!strcmp(cmd, "load")) return cmd_load(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
+    if (!strcmp(cmd, "perplexity")) return cmd_perplexity(argc - 2, argv + 2);
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         usage();
         return 0;

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """ref_forward: a plain float64 numpy forward pass of a BitNet GGUF model (architectures
-`bitnet` and `bitnet-b1.58`/`bitnet-25`), written from docs/FORMATS.md only, as a third opinion
-next to our engine and llama.cpp (which cannot run bitnet-b1.58 at all).
+`bitnet`, `bitnet-b1.58`/`bitnet-25` and ternary `llama`), written from docs/FORMATS.md only, as
+a third opinion next to our engine and llama.cpp (which cannot run bitnet-b1.58, I2_S or the
+per-linear input norms at all).
 
 It reads the file with gguf-py, dequantizes every weight to float64 (gguf-py's own dequantizers
 for F32/F16/BF16/Q8_0/TQ1_0/TQ2_0; I2_S, which upstream gguf-py does not know, decoded here) and
@@ -14,6 +15,10 @@ computes, with no activation quantization:
              relu^2 for bitnet-b1.58); f = RMSNorm(f, ffn_sub_norm); x += Wdown f
   logits = head(RMSNorm(x, output_norm)), head = output.weight or the tied token_embd.
 Optional 1-element `blk.N.<name>.scale` tensors multiply the matmul they belong to.
+Architecture `llama`: SiLU, no sub-norms, NORMAL RoPE (dimension 2i paired with 2i+1) instead
+of NEOX, each angle times 1/rope.scaling.factor (linear scaling) and divided by
+rope_freqs.weight[i] when present; a linear with `blk.N.<name>_in_norm.weight` reads
+RMSNorm(its input) * that weight (the per-linear input norms of the Falcon-E layout).
 
 Usage: ref_forward.py --model M --tokens 1,2,3 --out F.bin        (float32 [n_tokens][n_vocab])
        ref_forward.py --model M --tokens 1,2,3 --compare OURS.bin [--min-cosine 0.99999]
@@ -35,7 +40,7 @@ except ImportError:
 I2_S_TYPE_ID = 36          # Microsoft's fork; upstream gguf-py has no such type
 I2_S_BLOCK = 128           # weights per 32-byte block (x86 layout)
 I2_S_TRAILER = 32          # bytes after the codes; the first 4 hold the f32 tensor scale
-BITNET_ARCHES = {"bitnet": "silu", "bitnet-b1.58": "relu2", "bitnet-25": "relu2"}
+BITNET_ARCHES = {"bitnet": "silu", "bitnet-b1.58": "relu2", "bitnet-25": "relu2", "llama": "silu"}
 
 
 # ----------------------------------------------------------------------------- reading
@@ -92,6 +97,13 @@ class Model:
         self.rope_base = self.key_float("rope.freq_base", 10000.0)
         self.head_dim = self.n_embd // self.n_head
         self.n_rot = self.key_int("rope.dimension_count", self.head_dim)
+        self.llama = self.arch == "llama"
+        scaling = self.field_str("%s.rope.scaling.type" % self.arch) or "linear"
+        if scaling not in ("linear", "none"):
+            raise ValueError("RoPE scaling %r is not implemented" % scaling)
+        factor = self.key_float("rope.scaling.factor", 0.0)
+        self.freq_scale = 1.0 / factor if factor else 1.0
+        self.rope_freqs = self.weight("rope_freqs.weight") if self.has("rope_freqs.weight") else None
 
     def field_str(self, key):
         f = self.reader.fields.get(key)
@@ -131,17 +143,24 @@ def rms_norm(x, g, eps):
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * g
 
 
-def rope_neox(x, positions, n_rot, base):
-    """x: [n_tokens, n_heads, head_dim]; rotates the first n_rot dims of each head, dimension i
-    paired with i + n_rot/2, angle pos * base^(-2i/n_rot)."""
+def rope(x, positions, n_rot, base, neox=True, freq_scale=1.0, factors=None):
+    """x: [n_tokens, n_heads, head_dim]; rotates the first n_rot dims of each head by the angle
+    pos * base^(-2i/n_rot) * freq_scale / factors[i] of pair i: NEOX pairs dimension i with
+    i + n_rot/2, NORMAL pairs 2i with 2i + 1."""
     half = n_rot // 2
-    inv_freq = base ** (-np.arange(half, dtype=np.float64) * 2.0 / n_rot)
+    inv_freq = base ** (-np.arange(half, dtype=np.float64) * 2.0 / n_rot) * freq_scale
+    if factors is not None:
+        inv_freq = inv_freq / factors.astype(np.float64)
     ang = positions[:, None].astype(np.float64) * inv_freq[None, :]      # [n, half]
     cos, sin = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
     out = x.copy()
-    x0, x1 = x[..., :half], x[..., half:n_rot]
-    out[..., :half] = x0 * cos - x1 * sin
-    out[..., half:n_rot] = x0 * sin + x1 * cos
+    if neox:
+        i0, i1 = slice(0, half), slice(half, n_rot)
+    else:
+        i0, i1 = slice(0, n_rot, 2), slice(1, n_rot, 2)
+    x0, x1 = x[..., i0], x[..., i1]
+    out[..., i0] = x0 * cos - x1 * sin
+    out[..., i1] = x0 * sin + x1 * cos
     return out
 
 
@@ -174,6 +193,8 @@ def forward(m, ids):
 
     def linear(layer, name, h):
         prefix = "blk.%d.%s" % (layer, name)
+        if m.has(prefix + "_in_norm.weight"):
+            h = rms_norm(h, m.weight(prefix + "_in_norm.weight"), m.eps)
         y = h @ m.weight(prefix + ".weight").T
         if m.has(prefix + ".scale"):
             y = y * m.weight(prefix + ".scale").reshape(-1)[0]
@@ -185,13 +206,16 @@ def forward(m, ids):
         q = linear(L, "attn_q", h).reshape(n, m.n_head, hd)
         k = linear(L, "attn_k", h).reshape(n, m.n_head_kv, hd)
         v = linear(L, "attn_v", h).reshape(n, m.n_head_kv, hd)
-        q = rope_neox(q, pos, m.n_rot, m.rope_base)
-        k = rope_neox(k, pos, m.n_rot, m.rope_base)
-        a = rms_norm(attention(q, k, v, m.n_head_kv), w("attn_sub_norm"), m.eps)
+        q = rope(q, pos, m.n_rot, m.rope_base, not m.llama, m.freq_scale, m.rope_freqs)
+        k = rope(k, pos, m.n_rot, m.rope_base, not m.llama, m.freq_scale, m.rope_freqs)
+        a = attention(q, k, v, m.n_head_kv)
+        if not m.llama:
+            a = rms_norm(a, w("attn_sub_norm"), m.eps)
         x = x + linear(L, "attn_output", a)
         h = rms_norm(x, w("ffn_norm"), m.eps)
         f = activation(linear(L, "ffn_gate", h), m.act) * linear(L, "ffn_up", h)
-        f = rms_norm(f, w("ffn_sub_norm"), m.eps)
+        if not m.llama:
+            f = rms_norm(f, w("ffn_sub_norm"), m.eps)
         x = x + linear(L, "ffn_down", f)
 
     x = rms_norm(x, m.weight("output_norm.weight"), m.eps)

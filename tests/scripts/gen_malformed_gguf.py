@@ -573,8 +573,9 @@ def variants(base, arch='bitnet', n_flips=60, n_trunc_header=60, n_trunc_data=20
 
 
 def type36_variants():
-    """I2_S (id 36) is a Microsoft-fork id; other architectures must not get it."""
-    for arch in ['llama', 'qwen2']:
+    """I2_S (id 36) is a Microsoft-fork id (BitNet architectures, and llama as bitnet.cpp writes
+    its ternary Llama-3 / Falcon3 files); other architectures must not get it."""
+    for arch in ['qwen2', 'gpt2']:
         base = Base(test_model(arch=arch, i2s_tensor='blk.0.attn_q.weight'))
         yield 'type36_non_bitnet', 'arch_%s_attn_q_i2_s' % arch, 'reject', base.data, \
             'I2_S tensor under architecture %s' % arch

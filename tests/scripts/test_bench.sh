@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `bitnet bench` on a tiny generated model (seconds): the --json line has every key the
-# issue lists with sane values, --lm-head q8 reports a q8_0 head reading fewer bytes, the KV
-# cache types are reported and size the cache, bad
+# issue lists with sane values, --lm-head q8 reports a q8_0 head reading fewer bytes, the
+# screened head (default) its copy plus the candidate rows and its counters, the KV cache types
+# are reported and size the cache, bad
 # usage exits 2; and, when the reference is cached, the llama.cpp harness's `bench` prints
 # its JSON line for the same model.
 source "$(dirname "$0")/lib.sh"
@@ -23,7 +24,7 @@ $expr
 " 2>"$TMP/json.err"; then ok "$name"; else not_ok "$name" "$(cat "$TMP/json.err") -- $(tail -n 1 "$file")"; fi
 }
 
-if "$BITNET" bench -m "$M" -p 20 -n 5 -r 3 -t 2 --json >"$TMP/b.out" 2>"$TMP/b.err"; then
+if "$BITNET" bench -m "$M" -p 20 -n 5 -r 3 -t 2 --lm-head model --json >"$TMP/b.out" 2>"$TMP/b.err"; then
     ok bench_runs
     json_check bench_json_keys "$TMP/b.out" '
 for k in ("prefill_tok_s","decode_tok_s","tier","threads","bytes_per_token","gbps","bandwidth_pct",
@@ -32,7 +33,7 @@ for k in ("prefill_tok_s","decode_tok_s","tier","threads","bytes_per_token","gbp
 assert j["threads"] == 2 and j["p"] == 20 and j["n"] == 5 and j["reps"] == 3
 assert j["prefill_min"] <= j["prefill_tok_s"] <= j["prefill_max"] and j["prefill_tok_s"] > 0
 assert j["decode_min"] <= j["decode_tok_s"] <= j["decode_max"] and j["decode_tok_s"] > 0
-assert j["tier"] in ("scalar","avx2","avxvnni","avx512","amx")
+assert j["tier"] in ("scalar","avx2","avxvnni","avx512","amx","neon","dotprod")
 assert j["bytes_per_token"] > 300 * 256 * 2          # at least the F16 head
 # the file layout: TQ2_0 blocks of 66 bytes per 256 weights vs 64 in the packed tiles
 assert j["file_bytes_per_token"] > j["bytes_per_token"], (j["file_bytes_per_token"], j["bytes_per_token"])
@@ -51,6 +52,20 @@ f16 = json.loads(open('$TMP/b.out').read().splitlines()[-1])
 assert f16['bytes_per_token'] - j['bytes_per_token'] == 300 * 256 * 2 - 300 * 256 // 32 * 34"
 else
     not_ok bench_q8_head "$(cat "$TMP/q.err")"
+fi
+
+# The screened head (the default): its copy (hidden 256 = 8 blocks, padded to a 16-block group:
+# 512 code bytes + 32 scale bytes per row) instead of the F16 head, plus the candidate rows.
+if "$BITNET" bench -m "$M" -p 8 -n 8 -r 1 -t 2 --json >"$TMP/s.out" 2>"$TMP/s.err"; then
+    json_check bench_screened_head "$TMP/s.out" "
+assert j['lm_head_mode'] == 'screen' and j['lm_head'] == 'f16'
+assert 1 <= j['screen_candidates'] <= 300 and j['screen_fallback_rate'] == 0
+f16 = json.loads(open('$TMP/b.out').read().splitlines()[-1])
+want = f16['bytes_per_token'] - 300 * 256 * 2 + 300 * (512 + 32) + j['screen_candidates'] * 512
+assert abs(j['bytes_per_token'] - want) <= 512 * 0.01 + 1, (j['bytes_per_token'], want)"
+    grep -q "^screen .*candidate rows per token" "$TMP/s.out" && ok bench_screen_line || not_ok bench_screen_line "$(cat "$TMP/s.out")"
+else
+    not_ok bench_screened_head "$(cat "$TMP/s.err")"
 fi
 
 # KV cache types: reported, and the cache bytes follow them (head size 64: f16 = f32 / 2,

@@ -94,7 +94,7 @@ if [ $? -eq 1 ] && grep -q "context" "$TMP/f.err"; then ok logits_context_overfl
 
 # --- gen-model argument errors ---
 bad=0
-for args in "--wtype q4_0" "--hidden 100 --wtype tq2_0" "--heads 3" "--arch llama" "--vocab-size 10" "--layers x"; do
+for args in "--wtype q4_0" "--hidden 100 --wtype tq2_0" "--heads 3" "--arch qwen2" "--vocab-size 10" "--layers x"; do
     # shellcheck disable=SC2086
     "$BITNET" gen-model "$TMP/bad.gguf" $args >/dev/null 2>&1
     rc=$?

@@ -40,7 +40,5 @@ for w in f32 tq2_0 tq1_0; do
     else
         not_ok "$w/$mode/logits" "our logits run failed"
     fi
-    g_ours=$("$BITNET" run --model "$m" --tokens "$toks" -n "$N_GEN" --greedy --print-ids --act-quant "$mode" --threads 2 --kv-type f32 2>"$TMP/run.log" | tr -s ' \n' ' ' | sed 's/ $//')
-    g_ref=$("$HARNESS" greedy --model "$m" --tokens "$toks" -n "$N_GEN" --threads 2 --kv-type f32 2>"$TMP/greedy.log")
-    same_ids "$w/$mode/greedy" "$g_ours" "$g_ref"
+    greedy_agrees "$w/$mode/greedy" "$m" "$toks" "$N_GEN" "$mode"
 done

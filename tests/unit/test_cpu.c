@@ -38,12 +38,19 @@ TEST(tiers_are_consistent) {
     printf("# best tier %s, features: %s\n", bn_cpu_tier_name(best), bn_cpu_features());
 }
 
-/* Runs this program as a child with BITNET_FORCE_TIER=value; returns its "tier|note" line. */
+/* Runs this program as a child with BITNET_FORCE_TIER=value; returns its "tier|note" line.
+ * Under user-mode emulation (tests/scripts/test_arm64.sh) the child needs the emulator too:
+ * BITNET_TEST_EXEC_WRAPPER (e.g. "qemu-aarch64 -cpu max") is put before the program, whose
+ * path comes from /proc/self/exe (qemu answers with the emulated program's path). */
 static void child_tier(const char *value, char *out, size_t cap) {
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "BITNET_TEST_CPU_CHILD=1 BITNET_FORCE_TIER='%s' /proc/%d/exe", value, (int)getpid());
-    FILE *f = popen(cmd, "r");
+    char cmd[1024], exe[512];
+    const char *wrap = getenv("BITNET_TEST_EXEC_WRAPPER");
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     out[0] = 0;
+    if (n <= 0) return;
+    exe[n] = 0;
+    snprintf(cmd, sizeof cmd, "BITNET_TEST_CPU_CHILD=1 BITNET_FORCE_TIER='%s' %s '%s'", value, wrap ? wrap : "", exe);
+    FILE *f = popen(cmd, "r");
     if (!f) return;
     if (!fgets(out, (int)cap, f)) out[0] = 0;
     out[strcspn(out, "\n")] = 0;

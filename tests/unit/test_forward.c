@@ -419,13 +419,15 @@ TEST(binding_errors) {
     }
 }
 
-/* Copies a GGUF, renaming one tensor (keys and every other tensor unchanged). */
-static int copy_renamed(const char *src, const char *dst, const char *from, const char *to) {
+/* Copies a GGUF, renaming one tensor and, when key is set, setting that string key (every
+ * other key and tensor unchanged). */
+static int copy_edited(const char *src, const char *dst, const char *from, const char *to, const char *key, const char *value) {
     gguf_file *f = gguf_open(src);
     if (!f) return -1;
     gguf_writer *w = gguf_writer_new();
     int rc = w ? 0 : -1;
     for (uint64_t i = 0; !rc && i < f->n_kv; i++) rc = gguf_writer_copy_kv(w, f, &f->kv[i]);
+    if (!rc && key) rc = gguf_writer_set_str(w, key, value);
     for (uint64_t i = 0; !rc && i < f->n_tensors; i++) {
         const gguf_tensor *t = &f->tensors[i];
         rc = gguf_writer_add_tensor(w, strcmp(t->name, from) ? t->name : to, t->n_dims, t->ne, t->type, t->data, t->n_bytes, true);
@@ -434,6 +436,10 @@ static int copy_renamed(const char *src, const char *dst, const char *from, cons
     gguf_writer_free(w);
     gguf_close(f);
     return rc;
+}
+
+static int copy_renamed(const char *src, const char *dst, const char *from, const char *to) {
+    return copy_edited(src, dst, from, to, NULL, NULL);
 }
 
 /* The HF-style embedding names the seed tools accept bind like token_embd.weight. */
@@ -458,6 +464,66 @@ TEST(hf_embedding_names) {
     free(ref);
 }
 
+
+static const char *gen_llama(const char *name, uint32_t wtype, bool in_norms) {
+    bn_genmodel_params p;
+    test_small_model_params(&p, "llama", wtype, 11);
+    p.in_norms = in_norms;
+    p.rope_freqs = true;
+    return test_write_model(&p, model_path(name));
+}
+
+/* The llama architecture (no sub-norms, NORMAL RoPE) with per-linear input norms: the same
+ * ternary weights as I2_S, TQ2_0 and TQ1_0 give bit-identical logits (token and q8k); the
+ * batch split and thread count change nothing (every mode); the in-norms change the output. */
+TEST(llama_identities) {
+    int64_t v = 0;
+    const char *i2 = gen_llama("llama_i2s", BN_TYPE_I2_S, true), *t2 = gen_llama("llama_tq2", BN_TYPE_TQ2_0, true);
+    const char *t1 = gen_llama("llama_tq1", BN_TYPE_TQ1_0, true);
+    bn_model *m = NULL;
+    CHECK(bn_model_load(t2, &m) == 0);
+    CHECK(m && m->layers[1].has_in_norms && m->layers[1].in_norm[BN_LIN_DOWN] && !m->layers[1].attn_sub_norm && m->rope_freqs &&
+          m->hp.rope_type == BN_ROPE_NORM && m->hp.ffn_act == BN_FFN_SILU);
+    bn_model_free(m);
+    for (int mode = BN_ACT_TOKEN; mode <= BN_ACT_NONE; mode++) {
+        float *a = run_logits(t2, (bn_act_quant)mode, 1, 64, &v);
+        if (mode != BN_ACT_NONE) {
+            float *b = run_logits(i2, (bn_act_quant)mode, 1, 64, &v), *c = run_logits(t1, (bn_act_quant)mode, 1, 64, &v);
+            CHECK_MSG(same_bits(a, b, (size_t)N_TOKS * (size_t)v), "I2_S vs TQ2_0, mode %d", mode);
+            CHECK_MSG(same_bits(a, c, (size_t)N_TOKS * (size_t)v), "TQ1_0 vs TQ2_0, mode %d", mode);
+            free(b);
+            free(c);
+        }
+        float *x = run_logits(t2, (bn_act_quant)mode, 2, 5, &v);
+        CHECK_MSG(same_bits(a, x, (size_t)N_TOKS * (size_t)v), "threads 2 batch 5, mode %d", mode);
+        free(x);
+        free(a);
+    }
+    float *with = run_logits(t2, BN_ACT_TOKEN, 1, 64, &v);
+    float *without = run_logits(gen_llama("llama_plain", BN_TYPE_TQ2_0, false), BN_ACT_TOKEN, 1, 64, &v);
+    CHECK(with && without && !same_bits(with, without, (size_t)N_TOKS * (size_t)v));
+    free(with);
+    free(without);
+}
+
+/* What the llama architecture does not implement is refused with a message naming it, not
+ * run with wrong numbers: a bias tensor, yarn RoPE scaling, sub-norms under llama. */
+TEST(llama_refusals) {
+    const char *base = gen_llama("llama_refuse", BN_TYPE_TQ2_0, true);
+    const char *bias = model_path("llama_bias"), *yarn = model_path("llama_yarn");
+    bn_model *m = NULL;
+    CHECK(copy_renamed(base, bias, "blk.1.attn_q_in_norm.weight", "blk.1.attn_q.bias") == 0);
+    CHECK(bn_model_load(bias, &m) == BITNET_ERR_UNSUPPORTED && m == NULL);
+    CHECK(strstr(bn_last_error_message(), "blk.1.attn_q.bias") != NULL);
+    CHECK(copy_edited(base, yarn, "", "", "llama.rope.scaling.type", "yarn") == 0);
+    CHECK(bn_model_load(yarn, &m) == BITNET_ERR_UNSUPPORTED && m == NULL);
+    CHECK(strstr(bn_last_error_message(), "rope.scaling.type") != NULL);
+    const char *sub = model_path("llama_subnorm");
+    CHECK(copy_renamed(base, sub, "blk.0.attn_q_in_norm.weight", "blk.0.attn_sub_norm.weight") == 0);
+    CHECK(bn_model_load(sub, &m) == BITNET_ERR_UNSUPPORTED && m == NULL);
+    CHECK(strstr(bn_last_error_message(), "attn_sub_norm") != NULL);
+}
+
 TEST_MAIN_BEGIN("test_forward")
 const char *t = getenv("BITNET_TEST_TMP");
 snprintf(tmpdir, sizeof tmpdir, "%s", t && *t ? t : "/tmp");
@@ -473,4 +539,6 @@ RUN(transposed_embedding);
 RUN(binding_variants);
 RUN(binding_errors);
 RUN(hf_embedding_names);
+RUN(llama_identities);
+RUN(llama_refusals);
 TEST_MAIN_END()

@@ -1,0 +1,37 @@
+/* attention_neon: the blocked online-softmax attention (attention.h) at 4 lanes (both aarch64
+ * tiers): four vectors per 16-key block, 4 query rows per register tile (16 score chains; two
+ * blocks at once would need all 32 vector registers for accumulators). The loops are
+ * attention_simd.h; the exp is exp_neon.h's (exp_avx512.h's constants). */
+#include <arm_neon.h>
+
+#include "exp_neon.h"
+
+/* exp(x) for x <= 0 (softmax arguments); below -87.3 gives ~2^-126 (callers zero the lanes
+ * they mask). */
+static inline float32x4_t exp4(float32x4_t x) { return bn_exp4_poly(vmaxq_f32(x, vdupq_n_f32(-87.3f))); }
+
+/* v in lanes [0, n) of 4, fill in the others (any n). */
+static inline float32x4_t keep4(float32x4_t v, int n, float32x4_t fill) {
+    static const int32_t idx[4] = {0, 1, 2, 3};
+    return vbslq_f32(vcltq_s32(vld1q_s32(idx), vdupq_n_s32(n)), v, fill);
+}
+
+#define V float32x4_t
+#define VL 4
+#define TR 4
+#define V_ZERO() vdupq_n_f32(0.0f)
+#define V_LOAD(p) vld1q_f32(p)
+#define V_STORE(p, v) vst1q_f32((p), (v))
+#define V_SET1(x) vdupq_n_f32(x)
+#define V_FMA(a, b, c) vfmaq_f32((c), (a), (b))
+#define V_MUL(a, b) vmulq_f32((a), (b))
+#define V_SUB(a, b) vsubq_f32((a), (b))
+#define V_DIV(a, b) vdivq_f32((a), (b))
+#define V_HMAX(v) vmaxvq_f32(v)
+#define V_HSUM(v) vaddvq_f32(v)
+#define V_EXP(v) exp4(v)
+#define V_KEEP(v, n, fill) keep4((v), (n), (fill))
+
+#include "attention_simd.h"
+
+bool bn_attention_neon(const bn_attn_job *job) { return attention_simd(job); }

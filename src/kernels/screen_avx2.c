@@ -1,0 +1,126 @@
+/* screen_avx2: the screened LM head's pass over its 8-bit copy (model/head_screen.h) with
+ * AVX2 + FMA + F16C (the avx2 and avxvnni tiers). The loop of screen_avx512.c at 8 lanes: a
+ * 512-weight group is two halves of 8 blocks (bytes 32 i .. 32 i + 15 hold blocks 0-7, the
+ * next 16 bytes blocks 8-15); per half, sixteen vpmaddwd + vpaddd of the widened codes and the
+ * int16 activations leave block j's exact sum in lane j, then one conversion and one FMA by
+ * d * e, one FMA for the radius; both halves are read in the same pass, so that every cache
+ * line of a group is used once. One token: 2 rows at a time (16 vector registers); several
+ * tokens: one row against 2 tokens at a time (the row stays in L1 for the next pair). */
+#include <immintrin.h>
+
+#include "kernel_impl.h"
+#include "model/head_screen.h"
+
+#define BN_INLINE static inline __attribute__((always_inline))
+#define SCREEN_PREFETCH 2048   /* bytes ahead in a row's codes (whole groups, 8 lines each) */
+#define SCREEN_PREFETCH_D 256  /* bytes ahead in its scales */
+
+static float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* NR rows from m times NT tokens (NR * NT <= 2): approximate logits and radii into a, rad. */
+BN_INLINE void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int NR, int t0, int NT, float a[2][2],
+                           float rad[2][2]) {
+    int64_t row = h->n_groups * BN_SCREEN_GROUP_BYTES, nbp = h->n_groups * BN_SCREEN_GROUP;
+    const int8_t *q[2];
+    const uint16_t *d[2];
+    const int16_t *xq[2];
+    const float *e[2], *xabs[2];
+    __m256 acc[2][2], racc[2][2];
+BN_UNROLL
+    for (int t = 0; t < NT; t++) {
+        xq[t] = x->q + (int64_t)(t0 + t) * row;
+        e[t] = x->e + (int64_t)(t0 + t) * nbp;
+        xabs[t] = x->xabs + (int64_t)(t0 + t) * nbp;
+    }
+BN_UNROLL
+    for (int r = 0; r < NR; r++) {
+        q[r] = h->q + (uint64_t)(m + r) * (uint64_t)row;
+        d[r] = h->d + (uint64_t)(m + r) * (uint64_t)nbp;
+BN_UNROLL
+        for (int t = 0; t < NT; t++) acc[r][t] = racc[r][t] = _mm256_setzero_ps();
+    }
+    for (int64_t g = 0; g < h->n_groups; g++) {
+        int64_t base = g * BN_SCREEN_GROUP_BYTES;
+        __m256i lo[2][2], hi[2][2]; /* blocks 0-7 and 8-15 of the group */
+BN_UNROLL
+        for (int r = 0; r < NR; r++) {
+            if (NT == 1) {
+                BN_PREFETCH(d[r] + g * BN_SCREEN_GROUP, SCREEN_PREFETCH_D);
+BN_UNROLL
+                for (int l = 0; l < 8; l++) BN_PREFETCH(q[r] + base + 64 * l, SCREEN_PREFETCH);
+            }
+BN_UNROLL
+            for (int t = 0; t < NT; t++) lo[r][t] = hi[r][t] = _mm256_setzero_si256();
+        }
+BN_UNROLL
+        for (int i = 0; i < 16; i++) {
+BN_UNROLL
+            for (int r = 0; r < NR; r++) {
+                const int8_t *p = q[r] + base + 32 * i;
+                __m256i wl = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
+                __m256i wh = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + 16)));
+BN_UNROLL
+                for (int t = 0; t < NT; t++) {
+                    const int16_t *xp = xq[t] + base + 32 * i;
+                    lo[r][t] = _mm256_add_epi32(lo[r][t], _mm256_madd_epi16(wl, _mm256_loadu_si256((const __m256i *)xp)));
+                    hi[r][t] = _mm256_add_epi32(hi[r][t], _mm256_madd_epi16(wh, _mm256_loadu_si256((const __m256i *)(xp + 16))));
+                }
+            }
+        }
+BN_UNROLL
+        for (int r = 0; r < NR; r++) {
+            const uint16_t *dg = d[r] + g * BN_SCREEN_GROUP;
+            __m256 dl = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)dg)), dh = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dg + 8)));
+BN_UNROLL
+            for (int t = 0; t < NT; t++) {
+                const float *eg = e[t] + g * BN_SCREEN_GROUP, *xg = xabs[t] + g * BN_SCREEN_GROUP;
+                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dl, _mm256_loadu_ps(eg)), _mm256_cvtepi32_ps(lo[r][t]), acc[r][t]);
+                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dh, _mm256_loadu_ps(eg + 8)), _mm256_cvtepi32_ps(hi[r][t]), acc[r][t]);
+                racc[r][t] = _mm256_fmadd_ps(dl, _mm256_loadu_ps(xg), racc[r][t]);
+                racc[r][t] = _mm256_fmadd_ps(dh, _mm256_loadu_ps(xg + 8), racc[r][t]);
+            }
+        }
+    }
+BN_UNROLL
+    for (int r = 0; r < NR; r++)
+BN_UNROLL
+        for (int t = 0; t < NT; t++) {
+            a[r][t] = hsum8(acc[r][t]);
+            rad[r][t] = hsum8(racc[r][t]);
+        }
+}
+
+static void store_tile(int NR, int NT, int64_t m, int t0, float a[2][2], float rad[2][2], float *approx, float *radius,
+                       int64_t ldy) {
+    for (int r = 0; r < NR; r++)
+        for (int t = 0; t < NT; t++) {
+            approx[(int64_t)(t0 + t) * ldy + m + r] = a[r][t];
+            radius[(int64_t)(t0 + t) * ldy + m + r] = rad[r][t];
+        }
+}
+
+void bn_head_screen_rows_avx2(const bn_head_screen *h, const bn_screen_act *x, float *approx, float *radius, int64_t ldy,
+                              int64_t m0, int64_t m1) {
+    float a[2][2], rad[2][2];
+    int64_t m = m0;
+    if (x->n == 1)
+        for (; m + 2 <= m1; m += 2) {
+            screen_tile(h, x, m, 2, 0, 1, a, rad);
+            store_tile(2, 1, m, 0, a, rad, approx, radius, ldy);
+        }
+    for (; m < m1; m++)
+        for (int t = 0; t < x->n; t += 2) {
+            if (x->n - t >= 2) {
+                screen_tile(h, x, m, 1, t, 2, a, rad); /* the row stays in L1 across the token pairs */
+                store_tile(1, 2, m, t, a, rad, approx, radius, ldy);
+            } else {
+                screen_tile(h, x, m, 1, t, 1, a, rad);
+                store_tile(1, 1, m, t, a, rad, approx, radius, ldy);
+            }
+        }
+}

@@ -1,0 +1,388 @@
+/* head_screen: the 8-bit screening copy of the LM head, its bound and the candidate selection
+ * (head_screen.h; the derivation is in docs/KERNELS.md). */
+#include "model/head_screen.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/types.h"
+#include "util.h"
+
+bool bn_head_screen_supported(const bn_linear *w, const char **why) {
+    const char *reason = NULL;
+    if (w->type != BN_TYPE_F16 && w->type != BN_TYPE_BF16 && w->type != BN_TYPE_F32)
+        reason = "the screened head needs an F32, F16 or BF16 LM head";
+    else if (w->in % BN_SCREEN_BLOCK != 0)
+        reason = "the screened head needs a hidden size that is a multiple of 32";
+    else if (w->out_scale != 1.0f)
+        reason = "the screened head does not support an LM head with an output scale";
+    else if (!w->data)
+        reason = "the LM head has no float data";
+    if (why) *why = reason;
+    return reason == NULL;
+}
+
+double bn_head_screen_factor(int64_t K) {
+    const double u = ldexp(1.0, -24);
+    double g = (double)K * u / (1.0 - (double)K * u);
+    return (0.5 * (1.0 + ldexp(1.0, -14)) + 254.0 * g) / (1.0 - g) * (1.0 + ldexp(1.0, -40));
+}
+
+bn_head_screen *bn_head_screen_alloc(const bn_linear *w) {
+    const char *why;
+    if (!bn_head_screen_supported(w, &why)) {
+        bn_error(BITNET_ERR_UNSUPPORTED, "%s", why);
+        return NULL;
+    }
+    bn_head_screen *h = bn_calloc(1, sizeof *h, "screened LM head");
+    if (!h) return NULL;
+    h->M = w->out;
+    h->K = w->in;
+    h->nb = w->in / BN_SCREEN_BLOCK;
+    h->n_groups = (h->nb + BN_SCREEN_GROUP - 1) / BN_SCREEN_GROUP;
+    h->c = bn_head_screen_factor(w->in);
+    uint64_t q_bytes = (uint64_t)h->M * (uint64_t)h->n_groups * BN_SCREEN_GROUP_BYTES;
+    uint64_t d_bytes = (uint64_t)h->M * (uint64_t)h->n_groups * BN_SCREEN_GROUP * sizeof(uint16_t);
+    void *q = NULL;
+    if (posix_memalign(&q, 64, (size_t)q_bytes) != 0) q = NULL;
+    h->q = q;
+    h->d = bn_malloc((size_t)d_bytes, "screened LM head scales");
+    if (!h->q || !h->d) {
+        if (!h->q) bn_error(BITNET_ERR_OUT_OF_MEMORY, "out of memory allocating %llu bytes for the screened LM head",
+                            (unsigned long long)q_bytes);
+        bn_head_screen_free(h);
+        return NULL;
+    }
+    h->bytes = q_bytes + d_bytes;
+    return h;
+}
+
+void bn_head_screen_free(bn_head_screen *h) {
+    if (!h) return;
+    free(h->q);
+    free(h->d);
+    free(h);
+}
+
+/* The smallest f16 >= v (v >= 0 finite), or 0x7c00 (inf) when v exceeds the f16 range. */
+static uint16_t f16_round_up(double v) {
+    uint16_t h = bn_f32_to_f16((float)v);
+    while (h < 0x7c00 && (double)bn_f16_to_f32(h) < v) h++; /* positive f16 bit patterns order like their values */
+    return h;
+}
+
+/* Round to nearest, ties to even, of |v| < 2^51 (adding and removing 1.5 * 2^52 leaves the
+ * rounded value in the default rounding mode; no libm call in the per-element loops). */
+static inline double round_even(double v) {
+    const double magic = 6755399441055744.0;
+    return (v + magic) - magic;
+}
+
+/* Position of weight k (within its row) in the group order. */
+static inline int64_t group_pos(int64_t k) {
+    int64_t b = k / BN_SCREEN_BLOCK, g = b / BN_SCREEN_GROUP, j = b % BN_SCREEN_GROUP, r = k % BN_SCREEN_BLOCK;
+    return g * BN_SCREEN_GROUP_BYTES + 32 * (r / 2) + 2 * j + r % 2;
+}
+
+/* The largest |w| of a block, or -1 when a value is not finite. */
+static float block_amax(const float *w) {
+    float amax = 0;
+    bool finite = true;
+    for (int k = 0; k < BN_SCREEN_BLOCK; k++) {
+        float a = fabsf(w[k]);
+        finite &= a <= FLT_MAX; /* false for inf and NaN */
+        amax = a > amax ? a : amax;
+    }
+    return finite ? amax : -1.0f;
+}
+
+/* Byte offset of element r of a block within its group, less the block's 2 j (group order). */
+static const int16_t block_offset[BN_SCREEN_BLOCK] = {
+    0, 1, 32, 33, 64, 65, 96, 97, 128, 129, 160, 161, 192, 193, 224, 225,
+    256, 257, 288, 289, 320, 321, 352, 353, 384, 385, 416, 417, 448, 449, 480, 481};
+
+/* One block of 32 weights at block index b of a row: d rounded up from max|w| / 127, then
+ * q = round(w * fl(1/d)) in float. The product is within 127 x 2^-23 of w / d, so
+ * |w - q d| <= (d / 2)(1 + 2^-14) (the bound's factor c carries the 2^-14) and |q| <= 127. */
+static int quantize_block(const float *w, int64_t b, int8_t *q_row, uint16_t *d) {
+    float amax = block_amax(w);
+    if (amax < 0) return bn_error(BITNET_ERR_LOAD_FAILED, "the LM head has a weight that is not finite");
+    *d = f16_round_up((double)amax / 127.0);
+    if (*d >= 0x7c00) return bn_error(BITNET_ERR_UNSUPPORTED, "an LM head weight of %g is too large for the screened head", amax);
+    float inv = *d ? 1.0f / bn_f16_to_f32(*d) : 0.0f;
+    int8_t *dst = q_row + (b / BN_SCREEN_GROUP) * BN_SCREEN_GROUP_BYTES + 2 * (b % BN_SCREEN_GROUP);
+    for (int k = 0; k < BN_SCREEN_BLOCK; k++) {
+        float v = (w[k] * inv + 12582912.0f) - 12582912.0f; /* round to nearest even (|v| <= 127 << 2^22) */
+        dst[block_offset[k]] = (int8_t)v;
+    }
+    return 0;
+}
+
+/* Row m of w as floats: F16 through `f16` (a 65536-entry table), else the generic dequant. */
+static void head_row(const bn_linear *w, int64_t m, const float *f16, float *row) {
+    if (!f16 || w->type != BN_TYPE_F16) {
+        bn_linear_dequant_row(w, m, row);
+        return;
+    }
+    const uint16_t *src = (const uint16_t *)(w->data + (uint64_t)m * w->row_bytes);
+    for (int64_t k = 0; k < w->in; k++) row[k] = f16[src[k]];
+}
+
+float *bn_head_screen_f16_table(void) {
+    float *t = bn_malloc(65536 * sizeof *t, "f16 table");
+    for (uint32_t h = 0; t && h < 65536; h++) t[h] = bn_f16_to_f32((uint16_t)h);
+    return t;
+}
+
+int bn_head_screen_fill(bn_head_screen *h, const bn_linear *w, int64_t m0, int64_t m1, const float *f16, float *row_tmp) {
+    int64_t nbp = h->n_groups * BN_SCREEN_GROUP;
+    for (int64_t m = m0; m < m1; m++) {
+        head_row(w, m, f16, row_tmp);
+        int8_t *q = h->q + (uint64_t)m * (uint64_t)h->n_groups * BN_SCREEN_GROUP_BYTES;
+        uint16_t *d = h->d + (uint64_t)m * (uint64_t)nbp;
+        memset(q, 0, (size_t)h->n_groups * BN_SCREEN_GROUP_BYTES);
+        memset(d, 0, (size_t)nbp * sizeof *d);
+        for (int64_t b = 0; b < h->nb; b++) {
+            int rc = quantize_block(row_tmp + b * BN_SCREEN_BLOCK, b, q, d + b);
+            if (rc) return rc;
+        }
+    }
+    return 0;
+}
+
+bool bn_head_screen_prepare(const bn_head_screen *h, const float *x, int16_t *q, float *e, float *xabs) {
+    int64_t nbp = h->n_groups * BN_SCREEN_GROUP;
+    memset(q, 0, (size_t)h->n_groups * BN_SCREEN_GROUP_BYTES * sizeof *q);
+    memset(e, 0, (size_t)nbp * sizeof *e);
+    memset(xabs, 0, (size_t)nbp * sizeof *xabs);
+    for (int64_t b = 0; b < h->nb; b++) {
+        const float *xb = x + b * BN_SCREEN_BLOCK;
+        float amax = block_amax(xb);
+        if (amax < 0) return false;
+        /* e >= amax / 32767, so that |x / e| <= 32767: q fits int16 without clipping */
+        float eb = amax / 32767.0f;
+        while ((double)eb * 32767.0 < (double)amax) eb = nextafterf(eb, INFINITY);
+        double inv = eb > 0 ? 1.0 / (double)eb : 0.0;
+        float sum = 0;
+        for (int k = 0; k < BN_SCREEN_BLOCK; k++) {
+            /* |x - q e| <= e / 2 up to the double rounding of x / e (covered by the bound's slack) */
+            q[group_pos(b * BN_SCREEN_BLOCK + k)] = (int16_t)round_even((double)xb[k] * inv);
+            sum += fabsf(xb[k]);
+        }
+        e[b] = eb;
+        xabs[b] = sum + 4064.0f * (1.0f + 0x1p-10f) * eb;
+    }
+    return true;
+}
+
+/* Block b's exact integer dot product of a row's codes and a token's. */
+static int32_t block_isum(const int8_t *qw, const int16_t *qx, int64_t b) {
+    int64_t base = (b / BN_SCREEN_GROUP) * BN_SCREEN_GROUP_BYTES + 2 * (b % BN_SCREEN_GROUP);
+    int32_t s = 0;
+    for (int i = 0; i < 16; i++)
+        for (int e = 0; e < 2; e++) s += (int32_t)qw[base + 32 * i + e] * (int32_t)qx[base + 32 * i + e];
+    return s;
+}
+
+void bn_head_screen_rows_ref(const bn_head_screen *h, const bn_screen_act *a, float *approx, float *radius, int64_t ldy,
+                             int64_t m0, int64_t m1) {
+    int64_t nbp = h->n_groups * BN_SCREEN_GROUP, row = h->n_groups * BN_SCREEN_GROUP_BYTES;
+    for (int64_t m = m0; m < m1; m++) {
+        const int8_t *q = h->q + (uint64_t)m * (uint64_t)row;
+        const uint16_t *d = h->d + (uint64_t)m * (uint64_t)nbp;
+        for (int t = 0; t < a->n; t++) {
+            const int16_t *qx = a->q + (int64_t)t * row;
+            const float *e = a->e + (int64_t)t * nbp, *xabs = a->xabs + (int64_t)t * nbp;
+            float acc = 0, rad = 0;
+            for (int64_t b = 0; b < h->nb; b++) {
+                float db = bn_f16_to_f32(d[b]);
+                acc += db * e[b] * (float)block_isum(q, qx, b);
+                rad += db * xabs[b];
+            }
+            approx[(int64_t)t * ldy + m] = acc;
+            radius[(int64_t)t * ldy + m] = rad;
+        }
+    }
+}
+
+/* ---- selection ---- */
+
+/* Min-heap of the k largest lower bounds seen so far (heap[0] is the k-th largest). */
+static void heap_sift_down(double *heap, int k, int i) {
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, s = i;
+        if (l < k && heap[l] < heap[s]) s = l;
+        if (r < k && heap[r] < heap[s]) s = r;
+        if (s == i) return;
+        double t = heap[i];
+        heap[i] = heap[s];
+        heap[s] = t;
+        i = s;
+    }
+}
+
+/* The half-width of row m's interval: c R_m plus 2^-40 |A_m| for the double arithmetic. */
+static inline double half_width(double c, float a, float r) { return c * (double)r + ldexp(fabs((double)a), -40); }
+
+/* The k-th largest lower bound over all rows, or NAN when a value is not finite. */
+static double kth_lower_bound(const bn_head_screen *h, const float *approx, const float *radius, int k, double *heap) {
+    int have = 0;
+    for (int64_t m = 0; m < h->M; m++) {
+        if (!isfinite(approx[m]) || !isfinite(radius[m])) return NAN;
+        double lo = (double)approx[m] - half_width(h->c, approx[m], radius[m]);
+        if (have < k) {
+            heap[have++] = lo;
+            if (have == k)
+                for (int i = k / 2 - 1; i >= 0; i--) heap_sift_down(heap, k, i);
+        } else if (lo > heap[0]) {
+            heap[0] = lo;
+            heap_sift_down(heap, k, 0);
+        }
+    }
+    return have == k ? heap[0] : NAN;
+}
+
+int bn_head_screen_select(const bn_head_screen *h, const float *approx, const float *radius, int k, int32_t *cand, int cap) {
+    if (k < 1 || k > BN_SCREEN_MAX_K || k > h->M || k > cap) return -1;
+    double heap[BN_SCREEN_MAX_K];
+    double T = kth_lower_bound(h, approx, radius, k, heap);
+    if (isnan(T)) return -1;
+    int n = 0;
+    for (int64_t m = 0; m < h->M; m++) {
+        if ((double)approx[m] + half_width(h->c, approx[m], radius[m]) < T) continue;
+        if (n == cap) return -1;
+        cand[n++] = (int32_t)m;
+    }
+    return n;
+}
+
+/* ---- evaluation ---- */
+
+struct bn_screen_ctx {
+    const bn_head_screen *h;
+    bn_screen_kernel kernel;
+    float *radius;           /* [BN_SCREEN_ROWS][M] */
+    int16_t *xq;             /* [BN_SCREEN_ROWS][n_groups * 512]: the tokens' activations */
+    float *e, *xabs;         /* [BN_SCREEN_ROWS][n_groups * 16] */
+    int32_t *cand;           /* [cap] */
+    int cap;                 /* the candidate budget of a row (beyond it: the plain head) */
+    bn_head_stats stats;
+};
+
+/* The budget: a sixteenth of the rows (their exact recomputation then reads an eighth of what
+ * the copy holds), at least BN_SCREEN_MAX_K. */
+static int candidate_cap(const bn_head_screen *h) {
+    int64_t cap = h->M / 16 > BN_SCREEN_MAX_K ? h->M / 16 : BN_SCREEN_MAX_K;
+    return (int)(cap < h->M ? cap : h->M);
+}
+
+bn_screen_ctx *bn_screen_ctx_new(const bn_head_screen *h, uint64_t *bytes) {
+    bn_screen_ctx *c = bn_calloc(1, sizeof *c, "screened head scratch");
+    if (!c) return NULL;
+    c->h = h;
+    c->kernel = bn_head_screen_kernel_for_tier(bn_cpu_active_tier());
+    c->cap = candidate_cap(h);
+    uint64_t nr = (uint64_t)BN_SCREEN_ROWS * (uint64_t)h->M * sizeof(float);
+    uint64_t nq = (uint64_t)BN_SCREEN_ROWS * (uint64_t)h->n_groups * BN_SCREEN_GROUP_BYTES * sizeof(int16_t);
+    uint64_t nx = (uint64_t)BN_SCREEN_ROWS * (uint64_t)h->n_groups * BN_SCREEN_GROUP * sizeof(float);
+    uint64_t nc = (uint64_t)c->cap * sizeof(int32_t);
+    c->radius = bn_malloc((size_t)nr, "screened head radii");
+    c->xq = bn_malloc((size_t)nq, "screened head activations");
+    c->e = bn_malloc((size_t)nx, "screened head activation scales");
+    c->xabs = bn_malloc((size_t)nx, "screened head block sums");
+    c->cand = bn_malloc((size_t)nc, "screened head candidates");
+    if (!c->radius || !c->xq || !c->e || !c->xabs || !c->cand) {
+        bn_screen_ctx_free(c);
+        return NULL;
+    }
+    if (bytes) *bytes = nr + nq + 2 * nx + nc;
+    return c;
+}
+
+void bn_screen_ctx_free(bn_screen_ctx *c) {
+    if (!c) return;
+    free(c->radius);
+    free(c->xq);
+    free(c->e);
+    free(c->xabs);
+    free(c->cand);
+    free(c);
+}
+
+bn_head_stats *bn_screen_ctx_stats(bn_screen_ctx *c) { return &c->stats; }
+
+/* The pass over the copy: units of 256 rows shared out dynamically (rows are independent). */
+typedef struct {
+    const bn_screen_ctx *c;
+    bn_screen_act a;
+    float *approx;
+    bn_work work;
+} screen_pass;
+
+#define SCREEN_UNIT 256
+
+static void screen_pass_run(void *ctx, int i, int n_threads) {
+    screen_pass *p = ctx;
+    const bn_head_screen *h = p->c->h;
+    (void)i, (void)n_threads;
+    for (long u; (u = bn_work_next(&p->work)) >= 0;) {
+        int64_t m0 = u * SCREEN_UNIT, m1 = m0 + SCREEN_UNIT < h->M ? m0 + SCREEN_UNIT : h->M;
+        p->c->kernel(h, &p->a, p->approx, p->c->radius, h->M, m0, m1);
+    }
+}
+
+/* Row y of one token: -inf outside the candidates, then the exact logits of the candidates and
+ * of the forced ids from the plain head (one row per call: the kernels give every row the
+ * same bits whatever the range or the token count, kernels.h). */
+static void exact_rows(const bn_screen_ctx *c, const bn_linear *plain, void *row_tmp, const float *x, const bn_head_req *req,
+                       int n_cand, float *y) {
+    int j = 0;
+    for (int64_t m = 0; m < c->h->M; m++) {
+        if (j < n_cand && c->cand[j] == m) j++;
+        else y[m] = -INFINITY;
+    }
+    bn_act a;
+    bn_act_prepare(&a, BN_ACT_NONE, x, 1, c->h->K, NULL);
+    for (int i = 0; i < n_cand; i++) bn_linear_apply_rows(plain, &a, y, c->h->M, c->cand[i], c->cand[i] + 1, row_tmp);
+    for (int i = 0; i < req->n_force; i++) {
+        int32_t id = req->force[i];
+        if (id >= 0 && id < c->h->M) bn_linear_apply_rows(plain, &a, y, c->h->M, id, id + 1, row_tmp);
+    }
+}
+
+void bn_head_screen_eval(bn_screen_ctx *c, const bn_linear *plain, bn_threadpool *pool, void *row_tmp, const float *x,
+                         int n, const bn_head_req *const *reqs, float *y, bool *fallback) {
+    const bn_head_screen *h = c->h;
+    int64_t row = h->n_groups * BN_SCREEN_GROUP_BYTES, nbp = h->n_groups * BN_SCREEN_GROUP;
+    bool finite = true;
+    for (int t = 0; t < n; t++)
+        finite &= bn_head_screen_prepare(h, x + (int64_t)t * h->K, c->xq + t * row, c->e + t * nbp, c->xabs + t * nbp);
+    if (!finite) { /* a broken forward pass: the plain head's logits show it to the sampler */
+        for (int t = 0; t < n; t++) fallback[t] = true;
+        c->stats.fallbacks += (uint64_t)n;
+        return;
+    }
+    screen_pass p = {.c = c, .a = {.n = n, .q = c->xq, .e = c->e, .xabs = c->xabs}, .approx = y};
+    bn_work_init(&p.work, (long)((h->M + SCREEN_UNIT - 1) / SCREEN_UNIT));
+    bn_threadpool_run(pool, screen_pass_run, &p);
+    for (int t = 0; t < n; t++) {
+        float *yt = y + (int64_t)t * h->M, *rt = c->radius + (int64_t)t * h->M;
+        /* the forced ids are recomputed anyway, and their bounds say nothing of their logits
+         * after the sampler's penalties: keep them out of the k-th lower bound */
+        for (int i = 0; i < reqs[t]->n_force; i++) {
+            int32_t id = reqs[t]->force[i];
+            if (id >= 0 && id < h->M) yt[id] = -FLT_MAX, rt[id] = 0.0f;
+        }
+        int n_cand = bn_head_screen_select(h, yt, rt, reqs[t]->k, c->cand, c->cap);
+        fallback[t] = n_cand < 0;
+        if (fallback[t]) {
+            c->stats.fallbacks++;
+            continue;
+        }
+        c->stats.screened++;
+        c->stats.candidates += (uint64_t)n_cand;
+        exact_rows(c, plain, row_tmp, x + (int64_t)t * h->K, reqs[t], n_cand, yt);
+    }
+}

@@ -1,0 +1,528 @@
+/* test_head_screen: the screened LM head (model/head_screen.h).
+ *  - the copy: |w - q d| <= (d / 2)(1 + 2^-14) and |q| <= 127 for every weight, in the documented layout,
+ *    for F16, BF16 and F32 heads with extreme values (huge, tiny, subnormal, zero blocks);
+ *  - the bound: at every tier this CPU has (and the portable reference), for every row,
+ *    |L - A| <= c R + 2^-40 |A| where L is the plain head's logit from that tier's float
+ *    kernel, on awkward widths (one block, a padded last group, 2560) and extreme activations;
+ *  - the selection: ties, a row one ulp above the rest, rows built to sit on the boundary,
+ *    NaN, the budget;
+ *  - end to end: the logits of the candidates are bit-identical to the plain head's and the
+ *    others are -inf; greedy and seeded top-k generation with penalties give the same tokens
+ *    with --lm-head screen and model, through a session and through a batch of 4 slots. */
+#include <float.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "api/api_internal.h"
+#include "bitnet.h"
+#include "kernels/cpu.h"
+#include "kernels/kernel_impl.h"
+#include "kernels/kernels.h"
+#include "model/head_screen.h"
+#include "model/linear.h"
+#include "formats/types.h"
+#include "test.h"
+#include "test_models.h"
+#include "util.h"
+
+static char tmpdir[512];
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint32_t rnd(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (uint32_t)(rng_state >> 16);
+}
+
+static float gauss(void) { /* sum of uniforms: enough for test data */
+    float s = 0;
+    for (int i = 0; i < 6; i++) s += (float)(rnd() % 100000) / 100000.0f;
+    return s - 3.0f;
+}
+
+/* A head tensor of M x K in `type` from float values w. */
+typedef struct {
+    gguf_tensor t;
+    void *data;
+    bn_linear w;
+} head;
+
+static void head_make(head *h, uint32_t type, int64_t M, int64_t K, const float *w) {
+    size_t elt = type == BN_TYPE_F32 ? 4 : 2;
+    h->data = malloc((size_t)(M * K) * elt);
+    for (int64_t i = 0; i < M * K; i++) {
+        if (type == BN_TYPE_F32) ((float *)h->data)[i] = w[i];
+        else ((uint16_t *)h->data)[i] = type == BN_TYPE_F16 ? bn_f32_to_f16(w[i]) : bn_f32_to_bf16(w[i]);
+    }
+    memset(&h->t, 0, sizeof h->t);
+    h->t.name = "output.weight";
+    h->t.n_dims = 2;
+    h->t.ne[0] = (uint64_t)K;
+    h->t.ne[1] = (uint64_t)M;
+    h->t.ne[2] = h->t.ne[3] = 1;
+    h->t.type = type;
+    h->t.n_elements = (uint64_t)(M * K);
+    h->t.n_bytes = (uint64_t)(M * K) * elt;
+    h->t.data = h->data;
+    bn_linear_init(&h->w, &h->t, NULL);
+}
+
+static bn_head_screen *screen_of(const head *h) {
+    bn_head_screen *s = bn_head_screen_alloc(&h->w);
+    float *row = malloc((size_t)h->w.in * sizeof(float));
+    if (s && bn_head_screen_fill(s, &h->w, 0, h->w.out, NULL, row) != 0) {
+        bn_head_screen_free(s);
+        s = NULL;
+    }
+    free(row);
+    return s;
+}
+
+/* Weights of a row: Gaussian, with some extreme blocks. */
+static void fill_weights(float *w, int64_t M, int64_t K, uint32_t type) {
+    float big = type == BN_TYPE_F16 ? 60000.0f : 1e6f, tiny = type == BN_TYPE_F16 ? 6e-8f : 1e-30f;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t k = 0; k < K; k++) {
+            float v = gauss() * 0.05f;
+            int64_t b = k / 32;
+            switch ((m + b) % 11) {
+            case 3: v = 0.0f; break;                                  /* a zero block */
+            case 5: v *= big / 0.2f; break;                           /* huge weights */
+            case 7: v = (k % 2 ? 1.0f : -1.0f) * tiny * (float)(k % 5); break; /* subnormal range */
+            default: break;
+            }
+            w[m * K + k] = v;
+        }
+}
+
+/* Weight k of row m as the copy holds it (the group order of head_screen.h). */
+static double copy_weight(const bn_head_screen *s, int64_t m, int64_t k, int *code) {
+    int64_t b = k / 32, g = b / 16, j = b % 16, r = k % 32;
+    const int8_t *q = s->q + m * s->n_groups * 512;
+    *code = q[g * 512 + 32 * (r / 2) + 2 * j + r % 2];
+    return (double)*code * bn_f16_to_f32(s->d[m * s->n_groups * 16 + b]);
+}
+
+TEST(copy_rounds_within_half_a_step) {
+    const uint32_t types[] = {BN_TYPE_F16, BN_TYPE_BF16, BN_TYPE_F32};
+    for (int ti = 0; ti < 3; ti++) {
+        int64_t M = 23, K = 544; /* 17 blocks: the last group has 1 block and 15 of padding */
+        float *w = malloc(sizeof(float) * (size_t)(M * K));
+        fill_weights(w, M, K, types[ti]);
+        head h;
+        head_make(&h, types[ti], M, K, w);
+        bn_head_screen *s = screen_of(&h);
+        CHECK(s != NULL);
+        float *row = malloc(sizeof(float) * (size_t)K);
+        bool ok = s != NULL;
+        for (int64_t m = 0; ok && m < M; m++) {
+            bn_linear_dequant_row(&h.w, m, row);
+            for (int64_t k = 0; k < K; k++) {
+                int code;
+                double v = copy_weight(s, m, k, &code), d = bn_f16_to_f32(s->d[m * s->n_groups * 16 + k / 32]);
+                if (fabs((double)row[k] - v) > 0.5 * d * (1 + 0x1p-14) || code < -127 || code > 127) {
+                    CHECK_MSG(false, "type %u row %lld k %lld: w %.9g copy %.9g d %.9g", types[ti], (long long)m, (long long)k,
+                              row[k], v, d);
+                    ok = false;
+                    break;
+                }
+            }
+            for (int64_t b = s->nb; b < s->n_groups * 16; b++) ok &= s->d[m * s->n_groups * 16 + b] == 0; /* padding */
+        }
+        CHECK(ok);
+        free(row);
+        free(w);
+        free(h.data);
+        bn_head_screen_free(s);
+    }
+}
+
+TEST(copy_refuses_what_it_cannot_hold) {
+    int64_t M = 2, K = 64;
+    float w[128];
+    for (int i = 0; i < 128; i++) w[i] = 1.0f;
+    w[70] = 1e7f; /* beyond 127 * 65504 */
+    head h;
+    head_make(&h, BN_TYPE_F32, M, K, w);
+    CHECK(screen_of(&h) == NULL && bn_last_error_status() == BITNET_ERR_UNSUPPORTED);
+    free(h.data);
+    w[70] = INFINITY;
+    head_make(&h, BN_TYPE_F32, M, K, w);
+    CHECK(screen_of(&h) == NULL);
+    free(h.data);
+    w[70] = 1.0f;
+    head_make(&h, BN_TYPE_F16, M, 48, w); /* 48: not a multiple of 32 */
+    const char *why = NULL;
+    CHECK(!bn_head_screen_supported(&h.w, &why) && why && strstr(why, "multiple of 32"));
+    free(h.data);
+}
+
+/* Activations with outliers, zeros and tiny values. */
+static void fill_x(float *x, int64_t K, int variant) {
+    for (int64_t k = 0; k < K; k++) {
+        float v = gauss();
+        if (variant == 1 && k % 97 == 5) v *= 300.0f;        /* outlier dimensions */
+        if (variant == 2 && (k / 32) % 3 == 1) v = 0.0f;     /* zero blocks */
+        if (variant == 3) v *= (k % 2) ? 1e-30f : 1e20f;     /* extreme magnitudes */
+        x[k] = v;
+    }
+}
+
+/* The plain head's logits at tier t (NULL table: the reference). */
+static void plain_logits(const bn_linear *w, bn_cpu_tier t, const float *x, float *y) {
+    bn_act a;
+    bn_act_prepare(&a, BN_ACT_NONE, x, 1, w->in, NULL);
+    const bn_kernel_table *k = t == BN_TIER_SCALAR ? NULL : bn_kernels_for_tier(t);
+    void *tmp = malloc(bn_linear_row_scratch_bytes(w) + 64);
+    if (!k || !bn_kernel_linear_apply_with(k, w, &a, y, w->out, 0, w->out)) bn_linear_apply_rows_ref(w, &a, y, w->out, 0, w->out, tmp);
+    free(tmp);
+}
+
+/* Checks |L - A| <= c R + 2^-40 |A| for every row and tier; returns the number of violations. */
+static int bound_violations(const head *h, const bn_head_screen *s, const float *x, int n_tok) {
+    int64_t M = h->w.out, K = h->w.in, nq = s->n_groups * 512, ne = s->n_groups * 16;
+    int16_t *xq = malloc(sizeof *xq * (size_t)(n_tok * nq));
+    float *e = malloc(sizeof(float) * (size_t)(n_tok * ne)), *xa = malloc(sizeof(float) * (size_t)(n_tok * ne));
+    float *approx = malloc(sizeof(float) * (size_t)(n_tok * M)), *radius = malloc(sizeof(float) * (size_t)(n_tok * M));
+    float *L = malloc(sizeof(float) * (size_t)M);
+    int bad = 0;
+    for (int t = 0; t < n_tok; t++) bn_head_screen_prepare(s, x + t * K, xq + t * nq, e + t * ne, xa + t * ne);
+    bn_screen_act a = {n_tok, xq, e, xa};
+    for (int tier = BN_TIER_SCALAR; tier < BN_TIER_COUNT; tier++) {
+        if (tier != BN_TIER_SCALAR && !bn_cpu_has_tier((bn_cpu_tier)tier)) continue;
+        bn_head_screen_kernel_for_tier((bn_cpu_tier)tier)(s, &a, approx, radius, M, 0, M);
+        for (int t = 0; t < n_tok; t++) {
+            plain_logits(&h->w, (bn_cpu_tier)tier, x + t * K, L);
+            for (int64_t m = 0; m < M; m++) {
+                double A = approx[t * M + m], r = s->c * radius[t * M + m] + ldexp(fabs(A), -40);
+                if (!(fabs((double)L[m] - A) <= r)) {
+                    if (bad++ < 3)
+                        fprintf(stderr, "  tier %s token %d row %lld: L %.9g A %.9g bound %.9g\n", bn_cpu_tier_name((bn_cpu_tier)tier), t,
+                                (long long)m, L[m], A, r);
+                }
+            }
+        }
+    }
+    free(xq); free(e); free(xa); free(approx); free(radius); free(L);
+    return bad;
+}
+
+TEST(bound_holds_at_every_tier) {
+    const int64_t widths[] = {32, 544, 2560};
+    const uint32_t types[] = {BN_TYPE_F16, BN_TYPE_BF16, BN_TYPE_F32};
+    for (int wi = 0; wi < 3; wi++)
+        for (int ti = 0; ti < 3; ti++) {
+            int64_t M = 37, K = widths[wi];
+            float *w = malloc(sizeof(float) * (size_t)(M * K)), *x = malloc(sizeof(float) * (size_t)(5 * K));
+            fill_weights(w, M, K, types[ti]);
+            for (int v = 0; v < 4; v++) fill_x(x + v * K, K, v);
+            for (int64_t k = 0; k < K; k++) x[4 * K + k] = 0.0f; /* all zero: every bound 0, every logit 0 */
+            head h;
+            head_make(&h, types[ti], M, K, w);
+            bn_head_screen *s = screen_of(&h);
+            CHECK(s != NULL);
+            if (s) CHECK_EQ_INT(bound_violations(&h, s, x, 5), 0);
+            bn_head_screen_free(s);
+            free(h.data); free(w); free(x);
+        }
+}
+
+/* Candidates of one token through the whole path (prepare, the active tier's kernel, select). */
+static int candidates(const head *h, const bn_head_screen *s, const float *x, int k, int32_t *cand, int cap) {
+    int64_t M = h->w.out, nq = s->n_groups * 512, ne = s->n_groups * 16;
+    int16_t *xq = malloc(sizeof *xq * (size_t)nq);
+    float *e = malloc(sizeof(float) * (size_t)ne), *xa = malloc(sizeof(float) * (size_t)ne);
+    float *approx = malloc(sizeof(float) * (size_t)M), *radius = malloc(sizeof(float) * (size_t)M);
+    int n = -1;
+    if (bn_head_screen_prepare(s, x, xq, e, xa)) {
+        bn_screen_act a = {1, xq, e, xa};
+        bn_head_screen_kernel_for_tier(bn_cpu_active_tier())(s, &a, approx, radius, M, 0, M);
+        n = bn_head_screen_select(s, approx, radius, k, cand, cap);
+    }
+    free(xq); free(e); free(xa); free(approx); free(radius);
+    return n;
+}
+
+static bool contains(const int32_t *c, int n, int32_t id) {
+    for (int i = 0; i < n; i++)
+        if (c[i] == id) return true;
+    return false;
+}
+
+TEST(selection_keeps_ties_and_near_ties) {
+    int64_t M = 64, K = 64;
+    float *w = malloc(sizeof(float) * (size_t)(M * K)), x[64];
+    for (int64_t k = 0; k < K; k++) x[k] = gauss();
+    /* every row the same: all tie, all are candidates for k = 1 */
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t k = 0; k < K; k++) w[m * K + k] = (float)((k * 7) % 13) / 13.0f - 0.5f;
+    head h;
+    head_make(&h, BN_TYPE_F16, M, K, w);
+    bn_head_screen *s = screen_of(&h);
+    int32_t cand[64];
+    CHECK_EQ_INT(candidates(&h, s, x, 1, cand, 64), 64);
+    CHECK_EQ_INT(candidates(&h, s, x, 1, cand, 63), -1); /* over the budget: the caller uses the plain head */
+    bn_head_screen_free(s);
+    free(h.data);
+    /* row 40 = the shared row plus one f16 ulp on one weight: still within every bound of the
+     * others, so they all stay; row 40 must be among them */
+    float base = w[40 * K + 3];
+    w[40 * K + 3] = bn_f16_to_f32((uint16_t)(bn_f32_to_f16(base) + 1));
+    head_make(&h, BN_TYPE_F16, M, K, w);
+    s = screen_of(&h);
+    int n = candidates(&h, s, x, 1, cand, 64);
+    CHECK(n == 64 && contains(cand, n, 40));
+    bn_head_screen_free(s);
+    free(h.data);
+    /* rows 0..62 far below, row 63 far above: one candidate */
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t k = 0; k < K; k++) w[m * K + k] = (m == 63 ? 1.0f : -1.0f) * (x[k] > 0 ? 1.0f : -1.0f) * 0.5f;
+    head_make(&h, BN_TYPE_F16, M, K, w);
+    s = screen_of(&h);
+    n = candidates(&h, s, x, 1, cand, 64);
+    CHECK(n == 1 && cand[0] == 63);
+    CHECK_EQ_INT(candidates(&h, s, x, 2, cand, 64), 64); /* the second best ties with 62 others */
+    float bad[64];
+    memcpy(bad, x, sizeof bad);
+    bad[9] = NAN;
+    CHECK_EQ_INT(candidates(&h, s, bad, 1, cand, 64), -1);
+    bn_head_screen_free(s);
+    free(h.data);
+    free(w);
+}
+
+/* Rows built to sit exactly on the decision boundary: row 1's upper bound equals row 0's lower
+ * bound when the error is as large as the bound allows; whatever the kernel rounds, the
+ * candidates must contain the best row of the plain head. Many random trials of near-equal
+ * rows (differences of a fraction of a quantization step). */
+TEST(selection_is_exact_on_near_boundary_rows) {
+    int64_t M = 16, K = 96;
+    float *w = malloc(sizeof(float) * (size_t)(M * K)), x[96], L[16];
+    int misses = 0;
+    for (int trial = 0; trial < 300; trial++) {
+        for (int64_t k = 0; k < K; k++) x[k] = gauss() * (trial % 3 == 0 && k == 17 ? 50.0f : 1.0f);
+        for (int64_t k = 0; k < K; k++) w[k] = gauss() * 0.1f;
+        for (int64_t m = 1; m < M; m++) /* row m: row 0 moved by up to half a step on a few weights */
+            for (int64_t k = 0; k < K; k++) w[m * K + k] = w[k] + (rnd() % 4 == 0 ? (gauss() * 0.0004f) : 0.0f);
+        head h;
+        head_make(&h, BN_TYPE_F16, M, K, w);
+        bn_head_screen *s = screen_of(&h);
+        plain_logits(&h.w, bn_cpu_active_tier(), x, L);
+        int best = 0;
+        for (int m = 1; m < M; m++)
+            if (L[m] > L[best]) best = m;
+        int32_t cand[16];
+        for (int k = 1; k <= 3; k++) {
+            int n = candidates(&h, s, x, k, cand, 16);
+            if (n < 0 || !contains(cand, n, best)) misses++;
+        }
+        bn_head_screen_free(s);
+        free(h.data);
+    }
+    CHECK_EQ_INT(misses, 0);
+    free(w);
+}
+
+/* ---- end to end through the API ---- */
+
+static bitnet_model *open_with(const char *path, bitnet_lm_head mode) {
+    bitnet_model_params mp = bitnet_model_default_params();
+    mp.lm_head = mode;
+    bitnet_model *m = NULL;
+    if (bitnet_model_open(path, &mp, &m) != 0) fprintf(stderr, "open %s: %s\n", path, bitnet_get_last_error());
+    return m;
+}
+
+/* Generated ids of one run (greedy when temperature is 0). */
+static int generate(bitnet_model *m, float temperature, int top_k, float repeat, int32_t *out, int max_out) {
+    bitnet_session_params sp = bitnet_session_default_params();
+    sp.n_ctx = 96;
+    sp.n_threads = 2;
+    bitnet_session *s = NULL;
+    if (bitnet_session_create(m, &sp, &s) != 0) return -1;
+    bitnet_generate_params gp = bitnet_generate_default_params();
+    gp.max_tokens = max_out;
+    gp.ignore_eog = 1;
+    gp.sampling.temperature = temperature;
+    gp.sampling.top_k = top_k;
+    gp.sampling.repeat_penalty = repeat;
+    gp.sampling.seed = 11;
+    const int32_t prompt[] = {1, 17, 42, 99, 3};
+    bitnet_generate_result r = {.struct_size = sizeof r};
+    int rc = bitnet_session_generate(s, prompt, 5, &gp, out, max_out, &r);
+    bitnet_session_free(s);
+    return rc ? -1 : r.n_generated;
+}
+
+static const char *small_model(const char *name, bool separate_head) {
+    static char path[640];
+    snprintf(path, sizeof path, "%s/test_head_screen_%s.gguf", tmpdir, name);
+    bn_genmodel_params p;
+    test_small_model_params(&p, "bitnet-b1.58", BN_TYPE_I2_S, 3);
+    p.output_weight = separate_head;
+    return test_write_model(&p, path);
+}
+
+TEST(generation_identical_to_the_plain_head) {
+    const char *paths[2] = {small_model("tied", false), NULL};
+    char p2[640];
+    snprintf(p2, sizeof p2, "%s", paths[0] ? paths[0] : "");
+    paths[0] = p2;
+    paths[1] = small_model("separate", true);
+    for (int i = 0; i < 2; i++) {
+        bitnet_model *scr = open_with(paths[i], BITNET_LM_HEAD_SCREEN), *pla = open_with(paths[i], BITNET_LM_HEAD_PLAIN);
+        CHECK(scr && pla);
+        if (!scr || !pla) break;
+        bitnet_model_desc md = {.struct_size = sizeof md};
+        bitnet_model_describe(scr, &md);
+        CHECK(md.lm_head == BITNET_LM_HEAD_SCREEN);
+        const struct { float temp; int top_k; float repeat; } cases[] = {{0.0f, 40, 1.0f}, {0.0f, 40, 1.3f}, {0.9f, 40, 1.0f},
+                                                                         {1.5f, 5, 1.2f}, {0.7f, 1024, 0.8f}, {0.8f, 0, 1.0f}};
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            int32_t a[48], b[48];
+            int na = generate(scr, cases[c].temp, cases[c].top_k, cases[c].repeat, a, 48);
+            int nb = generate(pla, cases[c].temp, cases[c].top_k, cases[c].repeat, b, 48);
+            CHECK_MSG(na == 48 && nb == 48 && memcmp(a, b, sizeof a) == 0, "model %d case %zu: %d/%d tokens differ", i, c, na, nb);
+        }
+        bitnet_model_close(scr);
+        bitnet_model_close(pla);
+    }
+}
+
+/* The screened logits row through bn_state_eval_head: candidates bit-identical to the plain
+ * head's logits, every other entry -inf. */
+TEST(screened_row_is_exact_where_not_masked) {
+    const char *path = small_model("rows", false);
+    bitnet_model *scr = open_with(path, BITNET_LM_HEAD_SCREEN), *pla = open_with(path, BITNET_LM_HEAD_PLAIN);
+    CHECK(scr && pla);
+    if (!scr || !pla) return;
+    bitnet_session_params sp = bitnet_session_default_params();
+    sp.n_ctx = 32;
+    bitnet_session *s1 = NULL, *s2 = NULL;
+    CHECK(bitnet_session_create(scr, &sp, &s1) == 0 && bitnet_session_create(pla, &sp, &s2) == 0);
+    float a[300], b[300];
+    const int32_t toks[] = {5, 6, 7, 8};
+    int32_t force[] = {123, 7};
+    bn_head_req req = {.k = 3, .force = force, .n_force = 2};
+    CHECK(bn_state_eval_head(s1->state, toks, 4, a, &req) == 0);
+    CHECK(bitnet_session_eval(s2, toks, 4, b, 0) == 0);
+    int exact = 0, masked = 0, wrong = 0;
+    for (int i = 0; i < 300; i++) {
+        if (a[i] == -INFINITY) masked++;
+        else if (memcmp(&a[i], &b[i], sizeof a[i]) == 0) exact++;
+        else wrong++;
+    }
+    CHECK(wrong == 0 && exact >= 3 && exact + masked == 300 && a[123] == b[123] && a[7] == b[7]);
+    bn_head_stats st = bn_state_head_stats(s1->state);
+    CHECK(st.screened == 1 && st.candidates >= 3 && st.fallbacks == 0);
+    bitnet_session_free(s1);
+    bitnet_session_free(s2);
+    bitnet_model_close(scr);
+    bitnet_model_close(pla);
+}
+
+/* Four slots of a batch, greedy and sampled, screened vs plain: the same tokens (slot 3 with
+ * an on_logits callback, so steps mix screened and plain rows). */
+typedef struct {
+    int32_t ids[24];
+    int n;
+} sink;
+
+static int collect(int32_t token, const char *text, size_t len, void *user) {
+    sink *k = user;
+    (void)text, (void)len;
+    if (token >= 0 && k->n < 24) k->ids[k->n++] = token;
+    return 0;
+}
+
+/* Slot 3 looks at its logits (as a logprobs request does): its rows take the plain head while
+ * the other slots of the same steps are screened. */
+static int look_at_logits(const float *logits, int64_t n_vocab, int32_t token, void *user) {
+    (void)user;
+    return token < 0 || token >= n_vocab || logits[token] == -INFINITY; /* a drawn token was computed */
+}
+
+static int batch_run(bitnet_model *m, sink out[4]) {
+    bitnet_batch_params bp = bitnet_batch_default_params();
+    bp.n_slots = 4;
+    bp.n_ctx = 64;
+    bp.n_threads = 2;
+    bitnet_batch *b = NULL;
+    if (bitnet_batch_create(m, &bp, &b)) return -1;
+    bitnet_generate_params gp[4];
+    int32_t prompts[4][3];
+    int rc = 0;
+    for (int i = 0; i < 4 && !rc; i++) {
+        gp[i] = bitnet_generate_default_params();
+        gp[i].max_tokens = 24;
+        gp[i].ignore_eog = 1;
+        gp[i].sampling.temperature = i % 2 ? 0.8f : 0.0f;
+        gp[i].sampling.top_k = 20;
+        gp[i].sampling.seed = (uint64_t)i;
+        gp[i].on_token = collect;
+        gp[i].user_data = &out[i];
+        if (i == 3) gp[i].on_logits = look_at_logits;
+        out[i].n = 0;
+        for (int k = 0; k < 3; k++) prompts[i][k] = 10 * i + k + 1;
+        rc = bitnet_batch_submit(b, i, prompts[i], 3, &gp[i], NULL);
+    }
+    int busy = 1;
+    while (!rc && (busy = bitnet_batch_step(b)) > 0) {}
+    bitnet_batch_free(b);
+    return rc || busy < 0 ? -1 : 0;
+}
+
+TEST(batch_identical_to_the_plain_head) {
+    const char *path = small_model("batch", false);
+    bitnet_model *scr = open_with(path, BITNET_LM_HEAD_SCREEN), *pla = open_with(path, BITNET_LM_HEAD_PLAIN);
+    CHECK(scr && pla);
+    if (!scr || !pla) return;
+    sink a[4], b[4];
+    CHECK(batch_run(scr, a) == 0 && batch_run(pla, b) == 0);
+    for (int i = 0; i < 4; i++) CHECK(a[i].n == 24 && b[i].n == 24 && memcmp(a[i].ids, b[i].ids, sizeof a[i].ids) == 0);
+    bitnet_model_close(scr);
+    bitnet_model_close(pla);
+}
+
+TEST(api_names_and_modes) {
+    bitnet_lm_head h;
+    CHECK(bitnet_lm_head_from_name("screen", &h) == 0 && h == BITNET_LM_HEAD_SCREEN);
+    CHECK(bitnet_lm_head_from_name("f16", &h) == 0 && h == BITNET_LM_HEAD_PLAIN);
+    CHECK(bitnet_lm_head_from_name("bogus", &h) == BITNET_ERR_INVALID_ARGUMENT && strstr(bitnet_get_last_error(), "bogus"));
+    CHECK_STR(bitnet_lm_head_name(BITNET_LM_HEAD_Q8), "q8");
+    const char *path = small_model("modes", false);
+    bitnet_model_params mp = bitnet_model_default_params();
+    mp.lm_head_q8 = 1;
+    mp.lm_head = BITNET_LM_HEAD_SCREEN;
+    bitnet_model *m = NULL;
+    CHECK(bitnet_model_open(path, &mp, &m) == BITNET_ERR_INVALID_ARGUMENT);
+    mp.lm_head_q8 = 0;
+    mp.lm_head = (bitnet_lm_head)99;
+    CHECK(bitnet_model_open(path, &mp, &m) == BITNET_ERR_INVALID_ARGUMENT);
+    /* a caller built before the field existed: its smaller struct opens with the default (auto) */
+    mp = bitnet_model_default_params();
+    mp.struct_size = offsetof(bitnet_model_params, lm_head);
+    CHECK(bitnet_model_open(path, &mp, &m) == 0);
+    bitnet_model_desc md = {.struct_size = sizeof md};
+    if (m) {
+        bitnet_model_describe(m, &md);
+        CHECK(md.lm_head == BITNET_LM_HEAD_SCREEN);
+        bitnet_model_close(m);
+    }
+}
+
+TEST_MAIN_BEGIN("test_head_screen")
+    const char *dir = getenv("BITNET_TEST_TMP");
+    snprintf(tmpdir, sizeof tmpdir, "%s", dir ? dir : "/tmp");
+    RUN(copy_rounds_within_half_a_step);
+    RUN(copy_refuses_what_it_cannot_hold);
+    RUN(bound_holds_at_every_tier);
+    RUN(selection_keeps_ties_and_near_ties);
+    RUN(selection_is_exact_on_near_boundary_rows);
+    RUN(generation_identical_to_the_plain_head);
+    RUN(screened_row_is_exact_where_not_masked);
+    RUN(batch_identical_to_the_plain_head);
+    RUN(api_names_and_modes);
+TEST_MAIN_END()
