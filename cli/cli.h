@@ -18,6 +18,8 @@ int cmd_bench(int argc, char **argv);
 int cmd_gen_model(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_quantize(int argc, char **argv);
 
 /* Prints "bitnet <cmd>: <message>" to stderr and returns 2 (usage error). */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -35,6 +37,10 @@ int cli_parse_id_list(const char *s, int32_t **out);
  * (after printing a usage error); 0 when argv[*i] is another option. */
 int cli_opt(int argc, char **argv, int *i, const char *name, const char *alias, const char **value);
 bool cli_flag(char **argv, int i, const char *name, const char *alias);
+/* The last branch of an option loop: `arg` is an unknown option (usage error) or the next
+ * positional argument, stored in pos[*npos] while *npos < max. Returns 0, or 2 after printing
+ * the usage error. */
+int cli_positional(const char *cmd, const char *arg, const char **pos, int *npos, int max);
 
 /* Writes s (len bytes; may contain any bytes) as a JSON string literal with escapes. */
 #include <stddef.h>

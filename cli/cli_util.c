@@ -123,3 +123,10 @@ double cli_seconds(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+
+int cli_positional(const char *cmd, const char *arg, const char **pos, int *npos, int max) {
+    if (arg[0] == '-') return cli_usage_error(cmd, "unknown option '%s'", arg);
+    if (*npos >= max) return cli_usage_error(cmd, "too many arguments ('%s')", arg);
+    pos[(*npos)++] = arg;
+    return 0;
+}

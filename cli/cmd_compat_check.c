@@ -16,7 +16,7 @@
 
 static const char *usage_text =
     "usage: bitnet compat-check MODEL.gguf [--show-kv] [--json] [--verbose]\n"
-    "Reads and validates a GGUF file and reports its architecture, hyper-parameters, tensor\n"
+    "Reads and validates a GGUF file and reports its model family, architecture, hyper-parameters, tensor\n"
     "count and bytes per type, tokenizer, LM head (tied or separate), the memory a run needs,\n"
     "and whether this build can run it. Architectures this build runs: bitnet, bitnet-b1.58\n"
     "(also named bitnet-25) and llama (ternary Llama-3 / Falcon3 / Falcon-E layouts).\n"
@@ -95,6 +95,26 @@ typedef struct {
     type_usage types[MAX_TYPE_ID];
 } report;
 
+/* The model family the file's architecture (and tensors) stands for: what `bitnet convert`
+ * writes for each supported Hugging Face family, and the official 2B-4T GGUF. */
+static const char *family_of(const gguf_file *f) {
+    char arch[64] = "";
+    gguf_get_str_buf(f, "general.architecture", arch, sizeof arch);
+    if (!strcmp(arch, "bitnet-b1.58") || !strcmp(arch, "bitnet-25"))
+        return "BitNet b1.58 2B-4T (microsoft/bitnet-b1.58-2B-4T: ReLU-squared FFN, sub-norms)";
+    if (!strcmp(arch, "bitnet")) return "BitNet b1.58 with SiLU (1bitLLM/bitnet_b1_58-large, -3B; llama.cpp's bitnet)";
+    if (!strcmp(arch, "llama")) {
+        const gguf_tensor *q = gguf_find_tensor(f, "blk.0.attn_q.weight");
+        const bn_type_traits *t = q ? bn_type_get(q->type) : NULL;
+        if (gguf_find_tensor(f, "blk.0.attn_q_in_norm.weight"))
+            return "LLaMA-architecture ternary with per-linear input norms (BitLinear with use_rms_norm)";
+        if (t && t->ternary)
+            return "LLaMA-architecture ternary (HF1BitLLM/Llama3-8B-1.58-100B-tokens, tiiuae/Falcon3-*-1.58bit)";
+        return "LLaMA (layer weights not in a ternary type)";
+    }
+    return arch[0] ? "unknown" : "(no general.architecture)";
+}
+
 static void tokenizer_info(report *r) {
     snprintf(r->tok_model, sizeof r->tok_model, "(none)");
     snprintf(r->tok_pre, sizeof r->tok_pre, "(absent)");
@@ -127,6 +147,7 @@ static void print_text(const report *r, bool with_kv) {
     printf("file:         %s (%s, GGUF v%u, alignment %llu)\n", r->path, cli_human_bytes((double)r->file_size, b1, sizeof b1),
            f->version, (unsigned long long)f->alignment);
     if (r->vocab_only) printf("kind:         vocabulary-only GGUF (a tokenizer, no weights)\n");
+    else printf("family:       %s\n", family_of(f));
     if (r->m) {
         const bn_hparams *hp = &r->m->hp;
         char how[160];
@@ -184,9 +205,12 @@ static void print_json(const report *r, bool with_kv) {
     const gguf_file *f = r->f;
     printf("{\"file\":");
     cli_json_string(stdout, r->path, strlen(r->path));
-    printf(",\"size\":%llu,\"gguf_version\":%u,\"alignment\":%llu,\"kind\":\"%s\",\"tensor_count\":%llu,\"types\":{",
+    printf(",\"size\":%llu,\"gguf_version\":%u,\"alignment\":%llu,\"kind\":\"%s\",\"tensor_count\":%llu,",
            (unsigned long long)r->file_size, f->version, (unsigned long long)f->alignment, r->vocab_only ? "vocab-only" : "model",
            (unsigned long long)f->n_tensors);
+    printf("\"family\":");
+    cli_json_string(stdout, family_of(f), strlen(family_of(f)));
+    printf(",\"types\":{");
     const char *sep = "";
     for (int t = 0; t < MAX_TYPE_ID; t++)
         if (r->types[t].count) {

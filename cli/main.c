@@ -23,6 +23,8 @@ static const command commands[] = {
     {"serve", cmd_serve, "OpenAI-compatible HTTP server (runs bitnet-server)"},
     {"bench", cmd_bench, "measure prompt processing and generation speed"},
     {"gen-model", cmd_gen_model, "write a random-weight test model"},
+    {"convert", cmd_convert, "convert a Hugging Face BitNet checkpoint to GGUF"},
+    {"quantize", cmd_quantize, "change a GGUF's weight types (ternary types, absmean, head)"},
 };
 
 static void usage(FILE *out) {

@@ -12,13 +12,18 @@
 # llama.cpp's; the harness runs llama.cpp's f16 cache without flash attention):
 #   engine TQ2_0 (screened head, the default) | llama.cpp TQ2_0 | engine TQ2_0 --lm-head model
 #   (the plain F16 head) | engine TQ2_0 --lm-head q8 | engine I2_S
-#   | engine TQ2_0 with BITNET_FORCE_TIER=avx512 (prompt processing), =avx2 | engine 1 thread
+#   | engine TQ2_0 with BITNET_FORCE_TIER=avx512, =avx2 (prompt processing)
+#   | llama.cpp TQ2_0 with its AVX2 CPU backend | engine 1 thread
 #   | at the avx2 tier, generation with the screened and the plain head
 # then long context: a DEPTH-token prompt (2048) and generation after it (at depth DEPTH),
 # engine at the top tier and at avx2, llama.cpp, against the P-token runs above (generation at
 # depth P, ~0):
 #   engine -p DEPTH | engine avx2 -p DEPTH | llama.cpp -p DEPTH
 # and repeats that ROUNDS times; the tables use each configuration's median over rounds.
+# llama.cpp's CPU backend is one library per x86 level and it loads the best this CPU runs
+# (zen4 / AVX-512 here). The avx2 rows are compared with llama.cpp's AVX2 ("haswell")
+# variant, loaded alone from a directory holding only it (BITNET_REF_LIB); the harness
+# reports the loaded variant's features and the run fails if they include AVX-512.
 # Prints the table with ratios and writes everything (CPU model, flags, load average, date,
 # every raw JSON line) to build/bench/results.json.
 # Env: BENCH_THREADS (2), BENCH_P (128), BENCH_N (32), BENCH_REPS (3), BENCH_ROUNDS (1),
@@ -45,6 +50,12 @@ mkdir -p "$DIR" "$OUT_DIR"
 [ -x "$BIN" ] || { echo "bench: $BIN is missing (run make)" >&2; exit 1; }
 HARNESS=$("$ROOT/scripts/build_harness.sh")
 [ -f "$VOCAB" ] || { echo "bench: missing $VOCAB (run scripts/fetch_reference.sh)" >&2; exit 1; }
+# llama.cpp's AVX2 backend alone, for the comparison with our AVX2 tier.
+REF_LIB=${BITNET_REF_DIR:-$ROOT/.cache/reference}/lib
+REF_AVX2="$OUT_DIR/ref-avx2"
+[ -f "$REF_LIB/libggml-cpu-haswell.so" ] || { echo "bench: missing $REF_LIB/libggml-cpu-haswell.so (run scripts/fetch_reference.sh)" >&2; exit 1; }
+mkdir -p "$REF_AVX2"
+ln -sf "$REF_LIB/libggml-cpu-haswell.so" "$REF_AVX2/libggml-cpu-haswell.so"
 
 # The models (generated once, cached): scripts/bench_models.sh, shared with bench_serve.sh.
 . "$ROOT/scripts/bench_models.sh"
@@ -75,6 +86,7 @@ for round in $(seq 1 "$ROUNDS"); do
     run engine_i2_s "$BIN" bench -m "$I2" -p "$P" -n "$N" -r "$R" -t "$T" --json
     run engine_avx512 env BITNET_FORCE_TIER=avx512 "$BIN" bench -m "$TQ" -p "$P" -n 2 -r "$R" -t "$T" --json
     run engine_avx2 env BITNET_FORCE_TIER=avx2 "$BIN" bench -m "$TQ" -p "$P" -n "$N" -r "$R" -t "$T" --json
+    run llama_avx2 env BITNET_REF_LIB="$REF_AVX2" "$HARNESS" bench --model "$TQ" -p "$P" -n "$N" -r "$R" --threads "$T" --kv-type f16
     run engine_1thread "$BIN" bench -m "$TQ" -p "$P" -n 2 -r "$R" -t 1 --json
     run engine_avx2_screen env BITNET_FORCE_TIER=avx2 "$BIN" bench -m "$TQ" -p 8 -n "$N" -r "$R" -t "$T" --json
     run engine_avx2_f16_head env BITNET_FORCE_TIER=avx2 "$BIN" bench -m "$TQ" -p 8 -n "$N" -r "$R" -t "$T" --lm-head model --json
@@ -98,15 +110,19 @@ for row in rows:
 def med(cfg, key):
     v = [x[key] for x in by.get(cfg, []) if key in x]
     return statistics.median(v) if v else float("nan")
-base_pre, base_dec = med("llama", "prefill_tok_s"), med("llama", "decode_tok_s")
+def features(cfg):
+    return by[cfg][0].get("cpu_features", "unknown") if cfg in by else "not run"
+if "AVX512" in features("llama_avx2").split("+"):
+    sys.exit(f"bench: llama.cpp's AVX2 run loaded an AVX-512 backend ({features('llama_avx2')})")
 table = []
-def line(label, cfg, pre=True, dec=True):
+def line(label, cfg, pre=True, dec=True, base="llama"):
     d = {"label": label, "config": cfg, "prefill_tok_s": med(cfg, "prefill_tok_s"), "decode_tok_s": med(cfg, "decode_tok_s")}
-    d["prefill_ratio"] = d["prefill_tok_s"] / base_pre if pre else None
-    d["decode_ratio"] = d["decode_tok_s"] / base_dec if dec else None
-    for k in ("tier", "lm_head_mode", "screen_candidates", "screen_fallback_rate", "bandwidth_pct", "gbps", "bytes_per_token", "file_bytes_per_token", "ttft_s", "peak_rss_bytes", "file_bytes", "kv_cache_bytes", "load_s", "pack_s", "read_bandwidth_gbps"):
+    d["prefill_ratio"] = d["prefill_tok_s"] / med(base, "prefill_tok_s") if pre else None
+    d["decode_ratio"] = d["decode_tok_s"] / med(base, "decode_tok_s") if dec else None
+    d["ratio_against"] = base
+    for k in ("tier", "lm_head_mode", "cpu_features", "screen_candidates", "screen_fallback_rate", "bandwidth_pct", "gbps", "bytes_per_token", "file_bytes_per_token", "ttft_s", "peak_rss_bytes", "file_bytes", "kv_cache_bytes", "load_s", "pack_s", "read_bandwidth_gbps"):
         if cfg in by and k in by[cfg][0]:
-            d[k] = med(cfg, k) if k not in ("tier", "lm_head_mode") else by[cfg][0][k]
+            d[k] = med(cfg, k) if k not in ("tier", "lm_head_mode", "cpu_features") else by[cfg][0][k]
     table.append(d)
 line("llama.cpp TQ2_0 (reference)", "llama")
 line("bitnet TQ2_0, screened head", "engine")
@@ -114,10 +130,11 @@ line("bitnet TQ2_0, F16 head (model)", "engine_f16_head")
 line("bitnet TQ2_0, --lm-head q8", "engine_q8_head")
 line("bitnet I2_S, screened head", "engine_i2_s")
 line("bitnet TQ2_0, forced avx512", "engine_avx512", dec=False)
-line("bitnet TQ2_0, forced avx2", "engine_avx2")
 line("bitnet TQ2_0, 1 thread", "engine_1thread", dec=False)
-line("bitnet TQ2_0, avx2, screened head", "engine_avx2_screen", pre=False)
-line("bitnet TQ2_0, avx2, F16 head (model)", "engine_avx2_f16_head", pre=False)
+line("llama.cpp TQ2_0, AVX2 backend", "llama_avx2", base="llama_avx2")
+line("bitnet TQ2_0, forced avx2", "engine_avx2", dec=False, base="llama_avx2")
+line("bitnet TQ2_0, avx2, screened head", "engine_avx2_screen", pre=False, base="llama_avx2")
+line("bitnet TQ2_0, avx2, F16 head (model)", "engine_avx2_f16_head", pre=False, base="llama_avx2")
 now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 doc = {"date": now, "cpu_model": cpu, "cpu_flags": flags.split(), "kernel": platform.release(),
        "threads": int(t), "prompt_tokens": int(p), "generated_tokens": int(n), "reps": int(r),
@@ -146,12 +163,14 @@ doc["long_context"] = {"depth": int(depth), "short": int(p), "rows": long_ctx}
 json.dump(doc, open(out, "w"), indent=1)
 print(f"\nbitnet bench vs llama.cpp: {cpu}, {t} threads, prompt {p}, {n} generated, {r} reps, {now}")
 print(f"load average before {load0}, after {load1}")
+print(f"llama.cpp CPU backends: default {features('llama')}; AVX2 run {features('llama_avx2')}")
+print("ratios: against llama.cpp's default backend, the avx2 rows against its AVX2 backend")
 print(f"{'configuration':34} {'tier':8} {'pp tok/s':>9} {'x llama':>8} {'tg tok/s':>9} {'x llama':>8} {'bw %':>6}")
 for d in table:
     pr = f"{d['prefill_ratio']:.2f}x" if d["prefill_ratio"] is not None else "-"
     dr = f"{d['decode_ratio']:.2f}x" if d["decode_ratio"] is not None else "-"
     tg = f"{d['decode_tok_s']:.2f}" if d["decode_ratio"] is not None else "-"
-    bw = f"{d['bandwidth_pct']:.0f}" if "bandwidth_pct" in d and d["decode_ratio"] is not None and d["config"] != "llama" else "-"
+    bw = f"{d['bandwidth_pct']:.0f}" if "bandwidth_pct" in d and d["decode_ratio"] is not None and not d["config"].startswith("llama") else "-"
     print(f"{d['label']:34} {d.get('tier', '-'):8} {d['prefill_tok_s']:9.2f} {pr:>8} {tg:>9} {dr:>8} {bw:>6}")
 print(f"engine: {e.get('bytes_per_token', 0)/2**30:.2f} GiB weights/token, {e.get('gbps', 0):.2f} GB/s of a measured "
       f"{e.get('read_bandwidth_gbps', 0):.2f} GB/s; TTFT (16-token prompt) {e.get('ttft_s', 0)*1000:.0f} ms; load {e.get('load_s', 0):.2f} s "

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "formats/mapfile.h"
 #include "formats/types.h"
 #include "util.h"
 
@@ -605,28 +606,9 @@ gguf_file *gguf_open(const char *path) {
         bn_error(BITNET_ERR_INVALID_ARGUMENT, "gguf_open: path is NULL");
         return NULL;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        bn_error(BITNET_ERR_LOAD_FAILED, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        bn_error(BITNET_ERR_LOAD_FAILED, "%s: not a regular file", path);
-        close(fd);
-        return NULL;
-    }
-    uint64_t size = (uint64_t)st.st_size;
-    void *base = NULL;
-    if (size > 0) {
-        base = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (base == MAP_FAILED) {
-            bn_error(BITNET_ERR_LOAD_FAILED, "%s: cannot map %llu bytes: %s", path, (ull)size, strerror(errno));
-            close(fd);
-            return NULL;
-        }
-    }
-    close(fd); /* the mapping stays valid */
+    const uint8_t *base;
+    uint64_t size;
+    if (bn_map_file(path, &base, &size)) return NULL;
     return parse(base, size, path, base != NULL);
 }
 

@@ -23,8 +23,8 @@ static float hsum8(__m256 v) {
 }
 
 /* NR rows from m times NT tokens (NR * NT <= 2): approximate logits and radii into a, rad. */
-BN_INLINE void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int NR, int t0, int NT, float a[2][2],
-                           float rad[2][2]) {
+BN_INLINE void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int NR, int t0, int NT, float a[4][4],
+                           float rad[4][4]) {
     int64_t row = h->n_groups * BN_SCREEN_GROUP_BYTES, nbp = h->n_groups * BN_SCREEN_GROUP;
     const int8_t *q[2];
     const uint16_t *d[2];
@@ -57,7 +57,8 @@ BN_UNROLL
 BN_UNROLL
             for (int t = 0; t < NT; t++) lo[r][t] = hi[r][t] = _mm256_setzero_si256();
         }
-BN_UNROLL
+        /* not unrolled: gcc reassociates 16 unrolled vpaddd chains into a tree of products
+         * that no longer fits 16 registers (measured: ~500 spills in the function) */
         for (int i = 0; i < 16; i++) {
 BN_UNROLL
             for (int r = 0; r < NR; r++) {
@@ -95,32 +96,11 @@ BN_UNROLL
         }
 }
 
-static void store_tile(int NR, int NT, int64_t m, int t0, float a[2][2], float rad[2][2], float *approx, float *radius,
-                       int64_t ldy) {
-    for (int r = 0; r < NR; r++)
-        for (int t = 0; t < NT; t++) {
-            approx[(int64_t)(t0 + t) * ldy + m + r] = a[r][t];
-            radius[(int64_t)(t0 + t) * ldy + m + r] = rad[r][t];
-        }
-}
+#define SCREEN_ONE_TOKEN_ROWS 2
+#define SCREEN_ROW_TOKENS 2
+#include "screen_rows.h"
 
 void bn_head_screen_rows_avx2(const bn_head_screen *h, const bn_screen_act *x, float *approx, float *radius, int64_t ldy,
                               int64_t m0, int64_t m1) {
-    float a[2][2], rad[2][2];
-    int64_t m = m0;
-    if (x->n == 1)
-        for (; m + 2 <= m1; m += 2) {
-            screen_tile(h, x, m, 2, 0, 1, a, rad);
-            store_tile(2, 1, m, 0, a, rad, approx, radius, ldy);
-        }
-    for (; m < m1; m++)
-        for (int t = 0; t < x->n; t += 2) {
-            if (x->n - t >= 2) {
-                screen_tile(h, x, m, 1, t, 2, a, rad); /* the row stays in L1 across the token pairs */
-                store_tile(1, 2, m, t, a, rad, approx, radius, ldy);
-            } else {
-                screen_tile(h, x, m, 1, t, 1, a, rad);
-                store_tile(1, 1, m, t, a, rad, approx, radius, ldy);
-            }
-        }
+    screen_rows(h, x, approx, radius, ldy, m0, m1);
 }

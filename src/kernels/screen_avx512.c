@@ -85,33 +85,11 @@ BN_UNROLL
         }
 }
 
-static void store_tile(int NR, int NT, int64_t m, int t0, float a[4][4], float rad[4][4], float *approx, float *radius,
-                       int64_t ldy) {
-    for (int r = 0; r < NR; r++)
-        for (int t = 0; t < NT; t++) {
-            approx[(int64_t)(t0 + t) * ldy + m + r] = a[r][t];
-            radius[(int64_t)(t0 + t) * ldy + m + r] = rad[r][t];
-        }
-}
+#define SCREEN_ONE_TOKEN_ROWS 4
+#define SCREEN_ROW_TOKENS 4
+#include "screen_rows.h"
 
 void bn_head_screen_rows_avx512(const bn_head_screen *h, const bn_screen_act *x, float *approx, float *radius, int64_t ldy,
                                 int64_t m0, int64_t m1) {
-    float a[4][4], rad[4][4];
-    int64_t m = m0;
-    if (x->n == 1)
-        for (; m + 4 <= m1; m += 4) {
-            screen_tile(h, x, m, 4, 0, 1, a, rad);
-            store_tile(4, 1, m, 0, a, rad, approx, radius, ldy);
-        }
-    for (; m < m1; m++)
-        for (int t = 0; t < x->n; t += 4) {
-            int nt = x->n - t < 4 ? x->n - t : 4;
-            switch (nt) { /* constant token counts for the unrolling */
-            case 1: screen_tile(h, x, m, 1, t, 1, a, rad); break;
-            case 2: screen_tile(h, x, m, 1, t, 2, a, rad); break;
-            case 3: screen_tile(h, x, m, 1, t, 3, a, rad); break;
-            default: screen_tile(h, x, m, 1, t, 4, a, rad); break;
-            }
-            store_tile(1, nt, m, t, a, rad, approx, radius, ldy);
-        }
+    screen_rows(h, x, approx, radius, ldy, m0, m1);
 }

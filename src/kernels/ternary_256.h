@@ -6,7 +6,10 @@
  *   SUM_I8(acc, q_s8)           acc (8 x int32) += sum of 4 int8 per lane
  *   KFN(name)                   the tier's function name for `name`
  *   DOT_I16 (optional)          the dot step is pmaddubsw: the prefill's dec_dot then sums
- *                               its results in int16 (bound there) instead of using DOT4
+ *                               its results in int16 (bound there) instead of using DOT4,
+ *                               both halves of a tile per activation broadcast
+ *   ONE_TOKEN_STREAMS (optional) one-token calls use one_token_dot (two tiles side by side,
+ *                               both halves per pass) instead of tile_dot
  * A tile's 16 rows are two halves: bytes [64p, 64p+32) hold rows 0..7, [64p+32, 64p+64)
  * rows 8..15; each 32-bit lane is one row. Codes c in {0,1,2} multiply the activations and
  * sum(q) is subtracted at the end (weights are c - 1). Bound: |sum c q| <= 256 K in int32. */
@@ -98,50 +101,61 @@ BN_INLINE void decode_codes(const uint8_t *codes, int64_t nc, uint8_t *dec) {
 #ifdef DOT_I16
 /* dec_dot with pmaddubsw (AVX2 has no u8 x s8 dot into int32): each pmaddubsw result goes
  * into a per-token int16 sum with one vpaddw, and only every I16_CHUNKS chunks one vpmaddwd
- * by ones widens the sums into acc. Per token and 128 MACs: 4 pmaddubsw + 4 vpaddw (vpaddw
- * also runs on port 5; pmaddubsw and vpmaddwd only on ports 0/1 of Intel cores), where
- * tile_dot's DOT4_PAIR needs 4 pmaddubsw + 2 vpmaddwd + 4 adds plus a share of the decode.
+ * by ones widens the sums into the int32 array. Both halves of the tile are done at once:
+ * each broadcast of 4 activations serves the two code vectors (rows 0..7 and 8..15), so per
+ * token and 64 MACs it is 1 broadcast + 2 pmaddubsw + 2 vpaddw instead of 2 + 2 + 2 (3.63 ->
+ * 3.13 instructions per 32 MACs). On Zen 4 that is only 3-10% faster in this kernel (an
+ * isolated loop of the same steps gained 1.3x; docs/KERNELS.md has the measurements).
  * int16 bound: codes c <= 2 (unscaled), q in [-128, 127], so one pmaddubsw pair
  * c1 q1 + c2 q2 is in [-512, 508]; an int16 lane (one row, one pair position) receives
  * 4 fields x 4 p = 16 pairs per chunk, 64 over I16_CHUNKS = 4 chunks: in [-32768, 32512],
  * exact in int16 (-32768 is all codes 2 against all q = -128; vpaddw wraps but never needs
  * to). Each widening adds two such lanes, at most 2^16, to an int32 lane. */
 #define I16_CHUNKS 4
-#define DEC_GROUP 8      /* tokens per register block: 8 int16 sums + codes, q, product */
+#define DEC_GROUP 5      /* tokens per register block: 5 x 2 int16 sums + 2 code vectors, q, product (6 spilled more) */
 #define DEC_MIN_TOKENS 8 /* fewer: tile_dot (the decode buffer costs more than it saves) */
 /* An empty asm that "changes" v: gcc otherwise reassociates the vpaddw chain of a sum into
  * trees, computing all products first and spilling them (slower than the old loop). */
 #define PIN(v) __asm__("" : "+x"(v))
 
-/* acc[t] (8 rows of one half, lane = row) += codes . q[t] over nc decoded chunks, for nt <=
- * DEC_GROUP tokens (a constant after inlining); `dec` points at the half's first 32 bytes. */
-BN_INLINE void dec_dot(const uint8_t *dec, const int8_t *const *q, int nt, int64_t nc, __m256i *acc) {
+/* acc32[t][row] += codes . q[t] over nc decoded chunks, all 16 rows, for nt <= DEC_GROUP
+ * tokens (a constant after inlining); `dec` points at the decoded block. */
+BN_INLINE void dec_dot(const uint8_t *dec, const int8_t *const *q, int nt, int64_t nc, int32_t (*acc32)[BN_TILE_ROWS]) {
     const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t c0 = 0; c0 < nc; c0 += I16_CHUNKS) {
         int64_t c1 = c0 + I16_CHUNKS < nc ? c0 + I16_CHUNKS : nc;
-        __m256i s16[DEC_GROUP];
-        UNROLL for (int t = 0; t < nt; t++) s16[t] = _mm256_setzero_si256();
+        __m256i s16[DEC_GROUP][2];
+        UNROLL for (int t = 0; t < nt; t++) s16[t][0] = s16[t][1] = _mm256_setzero_si256();
         for (int64_t c = c0; c < c1; c++)
             UNROLL for (int p = 0; p < 4; p++)
                 UNROLL for (int s = 0; s < 4; s++) {
-                    __m256i f = _mm256_load_si256((const __m256i *)(dec + 256 * (4 * c + p) + 64 * s));
+                    const uint8_t *d = dec + 256 * (4 * c + p) + 64 * s;
+                    __m256i f0 = _mm256_load_si256((const __m256i *)d), f1 = _mm256_load_si256((const __m256i *)(d + 32));
                     UNROLL for (int t = 0; t < nt; t++) {
-                        s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(f, bcast4(q[t] + c * BN_CHUNK_K + 16 * s + 4 * p)));
-                        PIN(s16[t]);
+                        __m256i x = bcast4(q[t] + c * BN_CHUNK_K + 16 * s + 4 * p);
+                        s16[t][0] = _mm256_add_epi16(s16[t][0], _mm256_maddubs_epi16(f0, x));
+                        PIN(s16[t][0]);
+                        s16[t][1] = _mm256_add_epi16(s16[t][1], _mm256_maddubs_epi16(f1, x));
+                        PIN(s16[t][1]);
                     }
                 }
-        UNROLL for (int t = 0; t < nt; t++) acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(s16[t], ones));
+        UNROLL for (int t = 0; t < nt; t++)
+            UNROLL for (int h = 0; h < 2; h++) {
+                __m256i *a = (__m256i *)(acc32[t] + 8 * h);
+                _mm256_storeu_si256(a, _mm256_add_epi32(_mm256_loadu_si256(a), _mm256_madd_epi16(s16[t][h], ones)));
+            }
     }
 }
 #else
-/* dec_dot with a dot step into int32 (DOT4, vpdpbusd): two partials per token (even and odd
- * fields), so each chain has 2 dependent steps per 32 code bytes and 6 tokens give 12
- * independent chains (the step's latency is ~5 cycles, two issue per cycle); 12 partials +
- * codes + q fill the 16 YMM registers. One or two tokens: 4 partials each. Bound: a partial
- * grows by <= 2 * 128 * 32 = 2^13 per chunk, < 2^17 over a K block. */
+/* dec_dot with a dot step into int32 (DOT4, vpdpbusd), one half of the tile at a time: two
+ * partials per token (even and odd fields), so each chain has 2 dependent steps per 32 code
+ * bytes and 6 tokens give 12 independent chains (the step's latency is ~5 cycles, two issue
+ * per cycle); 12 partials + codes + q fill the 16 YMM registers. One or two tokens: 4
+ * partials each. Bound: a partial grows by <= 2 * 128 * 32 = 2^13 per chunk, < 2^17 over a
+ * K block. */
 #define DEC_GROUP 6
 #define DEC_MIN_TOKENS 12 /* fewer: tile_dot (the decode buffer costs more than it saves) */
-BN_INLINE void dec_dot(const uint8_t *dec, const int8_t *const *q, int nt, int64_t nc, __m256i *acc) {
+BN_INLINE void dec_dot_half(const uint8_t *dec, const int8_t *const *q, int nt, int64_t nc, __m256i *acc) {
     const int np = nt <= 2 ? 4 : 2; /* partials per token; field s goes to partial s % np */
     __m256i part[DEC_GROUP][4];
     UNROLL for (int t = 0; t < nt; t++)
@@ -155,18 +169,23 @@ BN_INLINE void dec_dot(const uint8_t *dec, const int8_t *const *q, int nt, int64
     UNROLL for (int t = 0; t < nt; t++)
         UNROLL for (int i = 0; i < np; i++) acc[t] = _mm256_add_epi32(acc[t], part[t][i]);
 }
+
+/* acc32[t][row] += codes . q[t] over nc decoded chunks, the two halves in turn. */
+BN_INLINE void dec_dot(const uint8_t *dec, const int8_t *const *q, int nt, int64_t nc, int32_t (*acc32)[BN_TILE_ROWS]) {
+    for (int h = 0; h < 2; h++) {
+        __m256i acc[DEC_GROUP];
+        for (int i = 0; i < nt; i++) acc[i] = _mm256_loadu_si256((const __m256i *)(acc32[i] + 8 * h));
+        dec_dot_half(dec + 32 * h, q, nt, nc, acc);
+        for (int i = 0; i < nt; i++) _mm256_storeu_si256((__m256i *)(acc32[i] + 8 * h), acc[i]);
+    }
+}
 #endif
 
 /* acc32[i][row] += the decoded K block [kb, kb + nc) . q for tokens t .. t + nt - 1. */
 BN_INLINE void dec_group(const bn_ternary_job *j, const uint8_t *dec, int64_t kb, int64_t nc, int t, int nt, int32_t (*acc32)[BN_TILE_ROWS]) {
     const int8_t *q[DEC_GROUP];
     for (int i = 0; i < nt; i++) q[i] = j->a->q + (int64_t)(t + i) * j->p->K + kb * BN_CHUNK_K;
-    for (int h = 0; h < 2; h++) {
-        __m256i acc[DEC_GROUP];
-        for (int i = 0; i < nt; i++) acc[i] = _mm256_loadu_si256((const __m256i *)(acc32[i] + 8 * h));
-        dec_dot(dec + 32 * h, q, nt, nc, acc);
-        for (int i = 0; i < nt; i++) _mm256_storeu_si256((__m256i *)(acc32[i] + 8 * h), acc[i]);
-    }
+    dec_dot(dec, q, nt, nc, acc32);
 }
 
 static int32_t sum_i8(const int8_t *q, int64_t n) { /* n a multiple of 32 */
@@ -216,6 +235,74 @@ BN_INLINE void uniform_group(const bn_ternary_job *j, int64_t tile, int t, int n
     }
     for (int i = 0; i < nt; i++) store_tile(j, tile, t + i, v[i]);
 }
+
+#ifdef ONE_TOKEN_STREAMS
+/* One token (generation), nw (1 or 2, a constant after inlining) tiles read side by side:
+ * acc[w][h] (rows 8h..8h+7 of tile w) += codes . q, the exact dot tile_dot computes. Two
+ * tiles are two memory streams per thread (more misses in flight than one, as on AVX-512),
+ * and both halves of a tile are done in the same pass, so the 4 activation broadcasts of a
+ * (chunk, p) serve 2 nw code vectors: per 32 code bytes 1 load, 1 shift, 4 masks, 4
+ * pmaddubsw, 2 vpaddw, 2 vpmaddwd, 2 vpaddd and a share of 4 broadcasts, where tile_dot's
+ * one-token case (one half per pass, 4 chains) spent 4 broadcasts and 4 vpmaddwd. Two
+ * partials per tile half (unscaled, scaled fields; DOT4_PAIR, bound in ternary_avx2.c) keep
+ * 8 independent chains; the only loop-carried op is an add. Bounds as tile_dot's. */
+BN_INLINE void one_token_dot(const uint8_t *const *codes, int nw, const int8_t *q, int64_t n_chunks, __m256i (*acc)[2]) {
+    const __m256i m03 = _mm256_set1_epi8(0x03), m0c = _mm256_set1_epi8(0x0c);
+    for (int64_t c0 = 0; c0 < n_chunks; c0 += FOLD_CHUNKS) {
+        int64_t c1 = c0 + FOLD_CHUNKS < n_chunks ? c0 + FOLD_CHUNKS : n_chunks;
+        __m256i part[2][2][2]; /* [tile][half][unscaled, scaled] */
+        UNROLL for (int w = 0; w < nw; w++)
+            UNROLL for (int h = 0; h < 2; h++) part[w][h][0] = part[w][h][1] = _mm256_setzero_si256();
+        for (int64_t c = c0; c < c1; c++)
+            UNROLL for (int p = 0; p < 4; p++) {
+                const int8_t *qp = q + c * BN_CHUNK_K + 4 * p; /* field s: qp + 16 s */
+                __m256i x0 = bcast4(qp), x1 = bcast4(qp + 16), x2 = bcast4(qp + 32), x3 = bcast4(qp + 48);
+                UNROLL for (int w = 0; w < nw; w++) {
+                    const uint8_t *cc = codes[w] + c * BN_CHUNK_BYTES + 64 * p;
+                    BN_PREFETCH_AHEAD(cc);
+                    UNROLL for (int h = 0; h < 2; h++) {
+                        __m256i v = _mm256_load_si256((const __m256i *)(cc + 32 * h)), v4 = _mm256_srli_epi16(v, 4);
+                        part[w][h][0] = DOT4_PAIR(part[w][h][0], _mm256_and_si256(v, m03), x0, _mm256_and_si256(v4, m03), x2);
+                        part[w][h][1] = DOT4_PAIR(part[w][h][1], _mm256_and_si256(v, m0c), x1, _mm256_and_si256(v4, m0c), x3);
+                    }
+                }
+            }
+        UNROLL for (int w = 0; w < nw; w++)
+            UNROLL for (int h = 0; h < 2; h++)
+                acc[w][h] = _mm256_add_epi32(acc[w][h], _mm256_add_epi32(part[w][h][0], _mm256_srai_epi32(part[w][h][1], 2)));
+    }
+}
+
+/* The float epilogue of one tile for one token (uniform_group's). */
+BN_INLINE void store_one_token(const bn_ternary_job *j, int64_t tile, int t, const __m256i acc[2], int32_t sumq) {
+    const __m256 s = _mm256_set1_ps(j->a->s[t]), scale = _mm256_set1_ps(j->scale), out_scale = _mm256_set1_ps(j->out_scale);
+    __m256 v[2];
+    for (int h = 0; h < 2; h++) v[h] = _mm256_mul_ps(_mm256_mul_ps(_mm256_div_ps(isum_f(acc[h], sumq), s), scale), out_scale);
+    store_tile(j, tile, t, v);
+}
+
+/* One token: the tiles of [m0, m1) as two halves read side by side, a pair of tiles per
+ * step, the odd one out alone (as ternary_avx512.c's uniform_one_token). */
+static void uniform_one_token(const bn_ternary_job *j, int t, int32_t sumq) {
+    const bn_ternary_tiles *p = j->p;
+    const int8_t *q = j->a->q + (int64_t)t * p->K;
+    int64_t first = j->m0 / BN_TILE_ROWS, n = (j->m1 + BN_TILE_ROWS - 1) / BN_TILE_ROWS - first, half = (n + 1) / 2;
+    for (int64_t i = 0; i < n - half; i++) {
+        int64_t tiles[2] = {first + i, first + half + i};
+        const uint8_t *codes[2] = {bn_tile_codes(p, tiles[0]), bn_tile_codes(p, tiles[1])};
+        __m256i acc[2][2] = {{_mm256_setzero_si256(), _mm256_setzero_si256()}, {_mm256_setzero_si256(), _mm256_setzero_si256()}};
+        one_token_dot(codes, 2, q, p->n_chunks, acc);
+        for (int w = 0; w < 2; w++) store_one_token(j, tiles[w], t, acc[w], sumq);
+    }
+    if (half > n - half) {
+        int64_t tile = first + half - 1;
+        const uint8_t *codes[1] = {bn_tile_codes(p, tile)};
+        __m256i acc[1][2] = {{_mm256_setzero_si256(), _mm256_setzero_si256()}};
+        one_token_dot(codes, 1, q, p->n_chunks, acc);
+        store_one_token(j, tile, t, acc[0], sumq);
+    }
+}
+#endif
 
 /* Per-256-block path for one token: non-uniform token mode or q8k mode (see ternary_avx512.c). */
 static void blocked_token(const bn_ternary_job *j, int64_t tile, int t, bool q8k) {
@@ -301,6 +388,12 @@ static void KFN(token)(const bn_ternary_job *j) {
             for (int64_t tile = j->m0 / BN_TILE_ROWS; tile * BN_TILE_ROWS < j->m1; tile++) prefill_tile(j, tile, tb, te, sumq, dec, acc32);
             continue;
         }
+#ifdef ONE_TOKEN_STREAMS
+        if (te - tb == 1) {
+            uniform_one_token(j, tb, sumq[0]);
+            continue;
+        }
+#endif
         for (int64_t tile = j->m0 / BN_TILE_ROWS; tile * BN_TILE_ROWS < j->m1; tile++)
             for (int t = tb; t < te;) { /* groups of 4, then 2, 1: codes decoded once per group */
                 const int32_t *sq = sumq + (t - tb);

@@ -22,7 +22,10 @@
  *   bench    --model M [-p 128] [-n 64] [-r 3] [--threads N]
  *            `bitnet bench`'s counterpart: per repetition, a fresh cache, prefill of p
  *            synthetic tokens (logits for the last only) and n greedy single-token decodes;
- *            prints one JSON line with medians and min/max of tokens/s.
+ *            prints one JSON line with medians and min/max of tokens/s, and the features of
+ *            the CPU backend variant that was loaded (BITNET_REF_LIB names a directory to
+ *            load the variants from: scripts/bench.sh points it at one holding only the
+ *            AVX2 "haswell" variant to compare with our AVX2 tier).
  *
  * Every command takes --kv-type f32|f16|q8_0 (default f32), the KV cache's type, to compare
  * with ours at the same --kv-type. Numerics: f32 and f16 run without flash attention (the f16
@@ -576,6 +579,22 @@ static int bench_once(struct llama_context *ctx, const llama_token *prompt, int 
     return 0;
 }
 
+/* The loaded CPU backend's features joined by '+' ("SSE3+SSSE3+AVX+AVX2+F16C+FMA+BMI2" for
+ * the haswell variant): which of the per-ISA libraries ggml chose. */
+static void cpu_backend_features(char *buf, size_t cap) {
+    snprintf(buf, cap, "unknown");
+    ggml_backend_reg_t reg = ggml_backend_reg_by_name("CPU");
+    ggml_backend_get_features_t get = reg ? (ggml_backend_get_features_t)ggml_backend_reg_get_proc_address(reg, "ggml_backend_get_features") : NULL;
+    if (!get) return;
+    size_t len = 0;
+    buf[0] = '\0';
+    for (struct ggml_backend_feature *f = get(reg); f && f->name && len + 1 < cap; f++) {
+        int w = snprintf(buf + len, cap - len, "%s%s", len ? "+" : "", f->name);
+        if (w < 0) break;
+        len += (size_t)w;
+    }
+}
+
 static int cmd_bench(int argc, char **argv) {
     session s;
     int rc = session_open(&s, argc, argv, false);
@@ -596,9 +615,13 @@ static int cmd_bench(int argc, char **argv) {
     for (int r = 0; !rc && r < reps; r++) rc = bench_once(ctx, prompt, p, n, s.n_vocab, &pre[r], &dec[r]);
     if (!rc) {
         double pmed = median_of(pre, reps), dmed = median_of(dec, reps);
+        char features[256];
+        cpu_backend_features(features, sizeof features);
         printf("{\"engine\":\"llama.cpp\",\"kv_type\":\"%s\",\"threads\":%d,\"p\":%d,\"n\":%d,\"reps\":%d,\"prefill_tok_s\":%.3f,"
-               "\"prefill_min\":%.3f,\"prefill_max\":%.3f,\"decode_tok_s\":%.3f,\"decode_min\":%.3f,\"decode_max\":%.3f}\n",
-               s.o.kv_type == GGML_TYPE_F32 ? "f32" : s.o.kv_type == GGML_TYPE_F16 ? "f16" : "q8_0", s.o.threads, p, n, reps, pmed, pre[0], pre[reps - 1], dmed, dec[0], dec[reps - 1]);
+               "\"prefill_min\":%.3f,\"prefill_max\":%.3f,\"decode_tok_s\":%.3f,\"decode_min\":%.3f,\"decode_max\":%.3f,"
+               "\"cpu_features\":\"%s\"}\n",
+               s.o.kv_type == GGML_TYPE_F32 ? "f32" : s.o.kv_type == GGML_TYPE_F16 ? "f16" : "q8_0", s.o.threads, p, n, reps, pmed,
+               pre[0], pre[reps - 1], dmed, dec[0], dec[reps - 1], features);
     }
     free(prompt);
     free(pre);

@@ -12,6 +12,30 @@ not_ok() { echo "not ok - $SCRIPT_NAME/$1"; shift; [ $# -gt 0 ] && echo "    $*"
 # check NAME COMMAND...: passes when the command exits 0
 check()  { local n=$1; shift; if "$@"; then ok "$n"; else not_ok "$n" "command failed: $*"; fi; }
 
+# reader_fuzz_smoke GENERATOR CORPUS FUZZ_SCRIPT SECONDS: the smoke test of a file reader's
+# fuzzer: checks that the committed seed corpus (tests/corpus/CORPUS) is what
+# tests/scripts/GENERATOR --corpus writes, then (when clang's libFuzzer links; a failure in CI
+# when it does not) builds and fuzzes for SECONDS (fuzz_smoke).
+reader_fuzz_smoke() {
+    local gen=$1 corpus=$2 script=$3 seconds=$4 py=/usr/bin/python3
+    [ -x "$py" ] || py=python3
+    if "$py" "$ROOT/tests/scripts/$gen" --corpus "$TMP/corpus" >/dev/null &&
+        diff -r "$TMP/corpus" "$ROOT/tests/corpus/$corpus" >"$TMP/corpus.diff" 2>&1; then
+        ok "corpus_reproducible ($(ls "$ROOT/tests/corpus/$corpus" | wc -l) files)"
+    else
+        not_ok corpus_reproducible "tests/corpus/$corpus differs from $gen --corpus output: $(head -5 "$TMP/corpus.diff")"
+    fi
+    if ! "$ROOT/scripts/$script" --check; then
+        if [ "${CI:-}" = true ]; then
+            not_ok fuzz "clang -fsanitize=fuzzer does not link; CI must install clang and libclang-rt-14-dev"
+        else
+            echo "ok - $SCRIPT_NAME/fuzz # skipped: no libFuzzer"
+        fi
+        return 0
+    fi
+    fuzz_smoke "$script" "$seconds"
+}
+
 # fuzz_smoke SCRIPT SECONDS: builds a libFuzzer target with scripts/SCRIPT --build (case build),
 # then fuzzes SECONDS (case fuzz_<SECONDS>s: no crash, sanitizer report or broken contract).
 # Returns 1 after a failure.

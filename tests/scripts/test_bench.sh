@@ -94,9 +94,20 @@ if [ -f "$ROOT/.cache/reference/.complete" ] &&
     if "$H" bench --model "$M" -p 8 -n 2 -r 1 --threads 1 --kv-type f16 >"$TMP/h.out" 2>"$TMP/h.err"; then
         json_check harness_bench_json "$TMP/h.out" '
 assert j["engine"] == "llama.cpp" and j["p"] == 8 and j["n"] == 2 and j["kv_type"] == "f16"
-assert j["prefill_tok_s"] > 0 and j["decode_tok_s"] > 0'
+assert j["prefill_tok_s"] > 0 and j["decode_tok_s"] > 0
+assert "AVX2" in j["cpu_features"].split("+"), j["cpu_features"]'
     else
         not_ok harness_bench_json "$(tail -5 "$TMP/h.err")"
+    fi
+    # make bench's AVX2 comparison: a directory holding only llama.cpp's haswell backend
+    mkdir -p "$TMP/ref-avx2"
+    ln -sf "$ROOT/.cache/reference/lib/libggml-cpu-haswell.so" "$TMP/ref-avx2/"
+    if BITNET_REF_LIB="$TMP/ref-avx2" "$H" bench --model "$M" -p 8 -n 2 -r 1 --threads 1 >"$TMP/h2.out" 2>"$TMP/h2.err"; then
+        json_check harness_bench_avx2_backend "$TMP/h2.out" '
+f = j["cpu_features"].split("+")
+assert "AVX2" in f and "AVX512" not in f, j["cpu_features"]'
+    else
+        not_ok harness_bench_avx2_backend "$(tail -5 "$TMP/h2.err")"
     fi
 else
     echo "# skipped harness_bench_json: reference llama.cpp not available"

@@ -238,7 +238,8 @@ TEST(ternary_register_blocks) {
 /* The prefill path of the 256-bit tiers (8+ tokens on AVX2, 12+ on AVX-VNNI, uniform scale:
  * codes decoded once per K block of 16 chunks, ternary_256.h) and the per-group path below
  * it: K blocks cut short (K = 2560: 16 + 16 + 8 chunks, 4352: 4 x 16 + 4, 256: one block of
- * 4), every group size (AVX2 8, AVX-VNNI 6, then 4, 2, 1: 15 = 8 + 4 + 2 + 1 = 6 + 6 + 2 + 1)
+ * 4), every group size (AVX2 5 tokens, AVX-VNNI 6, then 4, 2, 1: 15 = 5 + 5 + 4 + 1 =
+ * 6 + 6 + 2 + 1, 13 = 5 + 5 + 2 + 1, 66 = 64 (5 x 12 + 4 = 6 x 10 + 4) + 2)
  * and a 64-token block followed by a 2- or 3-token block (per-group path).
  * Extremes: all codes 2 against q = -128 puts exactly -32768 in each of AVX2's int16 sums
  * (64 pairs of -512 per 4 chunks) and all codes 2 against +127 puts 32512: the limits of
