@@ -17,6 +17,11 @@ const char *const cli_model_opts_help =
     "  --batch N             tokens per prefill chunk [64]\n"
     "  --act-quant M         token | q8k | none: numerics of the ternary matmuls [token for ternary\n"
     "                        weights, none for float weights]\n"
+    "  --kv-type T           f32 | f16 | q8_0: element type of the KV cache, K and V [f16]. f16 is half\n"
+    "                        of f32's memory, q8_0 (llama.cpp's 8-bit blocks; head size a multiple of\n"
+    "                        32) 0.27x; README \"KV cache\" gives their effect on the logits\n"
+    "  -ctk, --cache-type-k T  the K cache's type only\n"
+    "  -ctv, --cache-type-v T  the V cache's type only\n"
     "  --lm-head H           auto | screen | model | q8: how generation computes the LM head [auto]\n"
     "                        screen: an 8-bit copy (~half the head's bytes, built at load) with an\n"
     "                        error bound per row finds the tokens that can be drawn; their logits are\n"
@@ -55,6 +60,13 @@ int cli_model_opt(int argc, char **argv, int *i, cli_model_opts *o, const char *
         if (r < 0 || !cli_parse_int(v, 1, 4096, &o->batch)) return cli_usage_error(cmd, "--batch needs an integer in 1..4096");
     } else if ((r = cli_opt(argc, argv, i, "--act-quant", NULL, &v))) {
         if (r < 0 || bitnet_act_quant_from_name(v, &o->act_quant)) return cli_usage_error(cmd, "--act-quant must be token, q8k or none");
+    } else if ((r = cli_opt(argc, argv, i, "--kv-type", NULL, &v))) {
+        if (r < 0 || bitnet_kv_type_from_name(v, &o->kv_type_k)) return cli_usage_error(cmd, "--kv-type must be f32, f16 or q8_0");
+        o->kv_type_v = o->kv_type_k;
+    } else if ((r = cli_opt(argc, argv, i, "--cache-type-k", "-ctk", &v))) {
+        if (r < 0 || bitnet_kv_type_from_name(v, &o->kv_type_k)) return cli_usage_error(cmd, "--cache-type-k must be f32, f16 or q8_0");
+    } else if ((r = cli_opt(argc, argv, i, "--cache-type-v", "-ctv", &v))) {
+        if (r < 0 || bitnet_kv_type_from_name(v, &o->kv_type_v)) return cli_usage_error(cmd, "--cache-type-v must be f32, f16 or q8_0");
     } else if ((r = cli_opt(argc, argv, i, "--lm-head", NULL, &v))) {
         if (r < 0 || bitnet_lm_head_from_name(v, &o->lm_head)) return cli_usage_error(cmd, "--lm-head must be auto, screen, model or q8");
     } else if ((r = cli_opt(argc, argv, i, "--trace-dir", NULL, &v))) {
@@ -72,6 +84,10 @@ static const char *act_name(bitnet_act_quant q) {
     return q == BITNET_ACT_QUANT_TOKEN ? "token" : q == BITNET_ACT_QUANT_Q8K ? "q8k" : "none";
 }
 
+const char *cli_kv_type_name(bitnet_kv_type t) {
+    return t == BITNET_KV_F32 ? "f32" : t == BITNET_KV_Q8_0 ? "q8_0" : "f16";
+}
+
 static void report(const bitnet_model *m, const bitnet_session *s, double seconds) {
     bitnet_model_desc md = {.struct_size = sizeof md};
     bitnet_session_desc sd = {.struct_size = sizeof sd};
@@ -81,8 +97,8 @@ static void report(const bitnet_model *m, const bitnet_session *s, double second
             md.architecture, (long long)md.n_layer, (long long)md.n_embd, (long long)md.n_vocab, md.weight_type,
             md.lm_head_type, md.tied_lm_head ? " (tied)" : "", bitnet_lm_head_name(md.lm_head), seconds);
     if (!s) return;
-    fprintf(stderr, "session: kernel tier %s, %d threads, act-quant %s, context %lld\n", sd.kernel_tier, sd.n_threads,
-            act_name(sd.act_quant), (long long)sd.n_ctx);
+    fprintf(stderr, "session: kernel tier %s, %d threads, act-quant %s, context %lld, KV cache K %s V %s\n", sd.kernel_tier,
+            sd.n_threads, act_name(sd.act_quant), (long long)sd.n_ctx, cli_kv_type_name(sd.kv_type_k), cli_kv_type_name(sd.kv_type_v));
     char b4[32];
     fprintf(stderr, "memory: %s mapped weights + %s KV cache + %s scratch%s%s%s\n", cli_human_bytes((double)md.weight_bytes, b1, sizeof b1),
             cli_human_bytes((double)sd.kv_cache_bytes, b2, sizeof b2), cli_human_bytes((double)sd.scratch_bytes, b3, sizeof b3),
@@ -130,6 +146,8 @@ int cli_open_session(const cli_model_opts *o, const char *cmd, bitnet_model *m, 
     if (det && !strcmp(det, "1")) sp.n_threads = 1;
     sp.n_batch = (int)o->batch;
     sp.act_quant = o->act_quant;
+    sp.kv_type_k = o->kv_type_k;
+    sp.kv_type_v = o->kv_type_v;
     sp.trace_dir = o->trace_dir;
     *s = NULL;
     if (bitnet_session_create(m, &sp, s) != 0) return cli_fail(cmd, "%s", bitnet_get_last_error());

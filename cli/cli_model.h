@@ -1,5 +1,5 @@
 /* cli_model: the options every model-running command shares (model, tokenizer, threads,
- * context, numerics, tracing, verbosity) and opening a model + session from them. */
+ * context, numerics, KV cache types, tracing, verbosity) and opening a model + session from them. */
 #ifndef BITNET_CLI_MODEL_H
 #define BITNET_CLI_MODEL_H
 
@@ -13,6 +13,7 @@ typedef struct cli_model_opts {
     const char *tokenizer_pre;  /* auto | default | llama3 */
     long long threads, ctx, batch;
     bitnet_act_quant act_quant;
+    bitnet_kv_type kv_type_k, kv_type_v; /* --kv-type, --cache-type-k/-v */
     const char *trace_dir;
     bool verbose;
     bitnet_lm_head lm_head;     /* --lm-head */
@@ -22,6 +23,7 @@ typedef struct cli_model_opts {
 extern const char *const cli_model_opts_help;
 
 void cli_model_opts_init(cli_model_opts *o);
+const char *cli_kv_type_name(bitnet_kv_type t); /* "f32", "f16" (also DEFAULT), "q8_0" */
 /* Consumes argv[*i] (and its value) when it is one of the shared options: returns 1; 0 when
  * it is not; 2 (after printing a usage error) on a bad value. */
 int cli_model_opt(int argc, char **argv, int *i, cli_model_opts *o, const char *cmd);

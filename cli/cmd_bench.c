@@ -194,7 +194,8 @@ static void print_human(const bench_opts *b, const cli_model_opts *mo, const ben
     if (r->md.lm_head == BITNET_LM_HEAD_SCREEN)
         printf("screen       %.1f candidate rows per token (exact logits from the model's head), %.2f%% of tokens read the whole head\n",
                r->candidates, 100.0 * r->fallback_rate);
-    printf("tier         %s, %d threads, act-quant token\n", r->sd.kernel_tier, r->sd.n_threads);
+    printf("tier         %s, %d threads, act-quant token, KV cache K %s V %s\n", r->sd.kernel_tier, r->sd.n_threads,
+           cli_kv_type_name(r->sd.kv_type_k), cli_kv_type_name(r->sd.kv_type_v));
     printf("load         %.2f s (repacking %s of ternary weights: %.2f s)\n", r->load_s,
            cli_human_bytes((double)r->packed_bytes, b1, sizeof b1), r->pack_s);
     printf("prefill      %lld tokens: %.2f tok/s (min %.2f, max %.2f) over %lld reps\n", b->p, r->prefill.med, r->prefill.min,
@@ -213,6 +214,7 @@ static void print_human(const bench_opts *b, const cli_model_opts *mo, const ben
 static void print_json(const bench_opts *b, const cli_model_opts *mo, const bench_result *r) {
     printf("{\"engine\":\"bitnet\",\"model\":");
     cli_json_string(stdout, mo->model, strlen(mo->model));
+    printf(",\"kv_type_k\":\"%s\",\"kv_type_v\":\"%s\"", cli_kv_type_name(r->sd.kv_type_k), cli_kv_type_name(r->sd.kv_type_v));
     printf(",\"weight_type\":\"%s\",\"lm_head\":\"%s\",\"tier\":\"%s\",\"threads\":%d,\"p\":%lld,\"n\":%lld,\"reps\":%lld,"
            "\"prefill_tok_s\":%.3f,\"prefill_min\":%.3f,\"prefill_max\":%.3f,"
            "\"decode_tok_s\":%.3f,\"decode_min\":%.3f,\"decode_max\":%.3f,\"ttft_s\":%.5f,\"load_s\":%.3f,"
@@ -266,6 +268,8 @@ static int measure_parallel(bitnet_model *m, const cli_model_opts *mo, const ben
     bp.n_ctx = b->p + b->n + 8;
     bp.n_threads = (int)mo->threads;
     bp.n_batch = (int)(mo->batch > b->parallel ? mo->batch : b->parallel);
+    bp.kv_type_k = mo->kv_type_k;
+    bp.kv_type_v = mo->kv_type_v;
     bitnet_batch *batch;
     if (bitnet_batch_create(m, &bp, &batch)) return cli_fail("bench", "%s", bitnet_get_last_error());
     int np = (int)b->parallel;

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "formats/gguf.h"
+#include "model/forward.h"
 #include "kernels/cpu.h"
 #include "model/model.h"
 #include "formats/types.h"
@@ -175,8 +176,8 @@ static void print_text(const report *r, bool with_kv) {
         printf("lm head:      %s (%s)%s\n", m->tied_head ? "tied to token_embd" : "separate output.weight",
                bn_type_get(m->output.type) ? bn_type_get(m->output.type)->name : "?",
                m->embd_transposed ? ", embedding stored transposed" : "");
-        uint64_t kv = bn_kv_cache_bytes(&m->hp, m->hp.n_ctx_train);
-        printf("memory:       %s of mapped weights + %s f32 KV cache at context %lld\n",
+        uint64_t kv = bn_kv_bytes_per_pos(&m->hp, BN_KV_F16, BN_KV_F16) * (uint64_t)m->hp.n_ctx_train;
+        printf("memory:       %s of mapped weights + %s f16 KV cache (the default; f32 twice that) at context %lld\n",
                cli_human_bytes((double)m->weight_bytes, b1, sizeof b1), cli_human_bytes((double)kv, b2, sizeof b2),
                (long long)m->hp.n_ctx_train);
     }
@@ -233,10 +234,10 @@ static void print_json(const report *r, bool with_kv) {
         printf(",\"rope_type\":\"%s\",\"rope_freq_scale\":%.9g,\"rope_freqs\":%s,\"sub_norms\":%s,\"in_norms\":%s",
                hp->rope_type == BN_ROPE_NORM ? "norm" : "neox", (double)hp->rope_freq_scale, m->rope_freqs ? "true" : "false",
                hp->sub_norms ? "true" : "false", any_in_norms(m) ? "true" : "false");
-        printf(",\"lm_head\":\"%s\",\"lm_head_type\":\"%s\",\"embedding_transposed\":%s,\"memory\":{\"weights\":%llu,\"kv_cache\":%llu,\"kv_ctx\":%lld}",
+        printf(",\"lm_head\":\"%s\",\"lm_head_type\":\"%s\",\"embedding_transposed\":%s,\"memory\":{\"weights\":%llu,\"kv_cache\":%llu,\"kv_type\":\"f16\",\"kv_ctx\":%lld}",
                m->tied_head ? "tied" : "separate", bn_type_get(m->output.type) ? bn_type_get(m->output.type)->name : "?",
                m->embd_transposed ? "true" : "false", (unsigned long long)m->weight_bytes,
-               (unsigned long long)bn_kv_cache_bytes(hp, hp->n_ctx_train), (long long)hp->n_ctx_train);
+               (unsigned long long)(bn_kv_bytes_per_pos(hp, BN_KV_F16, BN_KV_F16) * (uint64_t)hp->n_ctx_train), (long long)hp->n_ctx_train);
     }
     if (with_kv) {
         printf(",\"kv\":{");

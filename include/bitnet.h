@@ -152,6 +152,20 @@ typedef enum bitnet_lm_head {
 BITNET_API int bitnet_lm_head_from_name(const char *name, bitnet_lm_head *out);
 BITNET_API const char *bitnet_lm_head_name(bitnet_lm_head h);
 
+/* Element type of the KV cache (K and V are chosen separately). f16 halves the cache of f32
+ * and is rounded to nearest even (as llama.cpp's F16 cache); q8_0 is llama.cpp's block of 32
+ * int8 with an f16 scale (~0.27x of f32; needs a head size that is a multiple of 32). README,
+ * "KV cache", gives the effect of each on the logits. */
+typedef enum bitnet_kv_type {
+    BITNET_KV_DEFAULT = 0,        /* f16 */
+    BITNET_KV_F32 = 1,
+    BITNET_KV_F16 = 2,
+    BITNET_KV_Q8_0 = 3,
+} bitnet_kv_type;
+
+/* "f32", "f16" or "q8_0" (the --kv-type names) -> *out: 0, else BITNET_ERR_INVALID_ARGUMENT. */
+BITNET_API int bitnet_kv_type_from_name(const char *name, bitnet_kv_type *out);
+
 typedef struct bitnet_model_params {
     size_t struct_size;
     const char *tokenizer_path;   /* vocabulary GGUF to use instead of the model's own; NULL */
@@ -218,6 +232,8 @@ typedef struct bitnet_session_params {
     bitnet_act_quant act_quant;
     const char *trace_dir;        /* tracing folder; NULL: $BITNET_TRACE_DIR (unset: off) */
     int seq_id;                   /* recorded in trace records */
+    /* later fields: read only when struct_size covers them (older callers get the defaults) */
+    bitnet_kv_type kv_type_k, kv_type_v; /* KV cache element types; DEFAULT: f16 */
 } bitnet_session_params;
 
 BITNET_API bitnet_session_params bitnet_session_default_params(void);
@@ -264,6 +280,7 @@ typedef struct bitnet_session_desc {
     bitnet_act_quant act_quant;   /* resolved (never DEFAULT) */
     uint64_t kv_cache_bytes, scratch_bytes;
     char kernel_tier[16];
+    bitnet_kv_type kv_type_k, kv_type_v; /* resolved (never DEFAULT); filled when struct_size covers them */
 } bitnet_session_desc;
 BITNET_API int bitnet_session_describe(const bitnet_session *session, bitnet_session_desc *out);
 
@@ -364,6 +381,8 @@ typedef struct bitnet_batch_params {
     int n_batch;                  /* rows per step at most (decode rows + prompt chunk);
                                      0: 64; raised to n_slots when smaller */
     bitnet_act_quant act_quant;
+    /* later fields: read only when struct_size covers them (older callers get the defaults) */
+    bitnet_kv_type kv_type_k, kv_type_v; /* KV cache element types of every slot; DEFAULT: f16 */
 } bitnet_batch_params;
 
 BITNET_API bitnet_batch_params bitnet_batch_default_params(void);
@@ -400,6 +419,7 @@ typedef struct bitnet_batch_desc {
     int n_slots, n_busy, n_batch, n_threads;
     int64_t n_ctx;                /* per slot */
     uint64_t kv_cache_bytes, scratch_bytes;   /* all slots together */
+    bitnet_kv_type kv_type_k, kv_type_v; /* resolved; filled when struct_size covers them */
 } bitnet_batch_desc;
 BITNET_API int bitnet_batch_describe(const bitnet_batch *batch, bitnet_batch_desc *out);
 

@@ -8,13 +8,18 @@
 #                                shapes as 2B-4T, so the same speed) - both engines run it
 #   bitnet-2b-shapes-i2_s.gguf   arch "bitnet-b1.58", I2_S - this engine only
 # Runs, alternating engine and llama.cpp (scripts/build_harness.sh's `bench`), with the same
-# threads, prompt length and prompt ids:
+# threads, prompt length and prompt ids, each engine with its default KV cache (f16: ours and
+# llama.cpp's; the harness runs llama.cpp's f16 cache without flash attention):
 #   engine TQ2_0 (screened head, the default) | llama.cpp TQ2_0 | engine TQ2_0 --lm-head model
 #   (the plain F16 head) | engine TQ2_0 --lm-head q8 | engine I2_S
 #   | engine TQ2_0 with BITNET_FORCE_TIER=avx512, =avx2 (prompt processing)
 #   | llama.cpp TQ2_0 with its AVX2 CPU backend | engine 1 thread
 #   | at the avx2 tier, generation with the screened and the plain head
-# and repeats that ROUNDS times; the table uses each configuration's median over rounds.
+# then long context: a DEPTH-token prompt (2048) and generation after it (at depth DEPTH),
+# engine at the top tier and at avx2, llama.cpp, against the P-token runs above (generation at
+# depth P, ~0):
+#   engine -p DEPTH | engine avx2 -p DEPTH | llama.cpp -p DEPTH
+# and repeats that ROUNDS times; the tables use each configuration's median over rounds.
 # llama.cpp's CPU backend is one library per x86 level and it loads the best this CPU runs
 # (zen4 / AVX-512 here). The avx2 rows are compared with llama.cpp's AVX2 ("haswell")
 # variant, loaded alone from a directory holding only it (BITNET_REF_LIB); the harness
@@ -22,6 +27,7 @@
 # Prints the table with ratios and writes everything (CPU model, flags, load average, date,
 # every raw JSON line) to build/bench/results.json.
 # Env: BENCH_THREADS (2), BENCH_P (128), BENCH_N (32), BENCH_REPS (3), BENCH_ROUNDS (1),
+#      BENCH_DEPTH (2048; 0 skips the long-context runs), BENCH_DEPTH_REPS (2),
 #      BENCH_DIR (models/bench), BITNET_BUILD (build).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,6 +40,8 @@ P=${BENCH_P:-128}
 N=${BENCH_N:-32}
 R=${BENCH_REPS:-3}
 ROUNDS=${BENCH_ROUNDS:-1}
+D=${BENCH_DEPTH:-2048}
+RD=${BENCH_DEPTH_REPS:-2}
 PY=/usr/bin/python3
 VOCAB="$ROOT/.cache/reference/llama.cpp/models/ggml-vocab-llama-bpe.gguf"
 OUT_DIR="$ROOT/$BUILD/bench"
@@ -72,24 +80,29 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq 1 "$ROUNDS"); do
     echo "bench: round $round of $ROUNDS" >&2
     run engine "$BIN" bench -m "$TQ" -p "$P" -n "$N" -r "$R" -t "$T" --json
-    run llama "$HARNESS" bench --model "$TQ" -p "$P" -n "$N" -r "$R" --threads "$T"
+    run llama "$HARNESS" bench --model "$TQ" -p "$P" -n "$N" -r "$R" --threads "$T" --kv-type f16
     run engine_f16_head "$BIN" bench -m "$TQ" -p "$P" -n "$N" -r "$R" -t "$T" --lm-head model --json
     run engine_q8_head "$BIN" bench -m "$TQ" -p "$P" -n "$N" -r "$R" -t "$T" --lm-head q8 --json
     run engine_i2_s "$BIN" bench -m "$I2" -p "$P" -n "$N" -r "$R" -t "$T" --json
     run engine_avx512 env BITNET_FORCE_TIER=avx512 "$BIN" bench -m "$TQ" -p "$P" -n 2 -r "$R" -t "$T" --json
-    run engine_avx2 env BITNET_FORCE_TIER=avx2 "$BIN" bench -m "$TQ" -p "$P" -n 2 -r "$R" -t "$T" --json
-    run llama_avx2 env BITNET_REF_LIB="$REF_AVX2" "$HARNESS" bench --model "$TQ" -p "$P" -n "$N" -r "$R" --threads "$T"
+    run engine_avx2 env BITNET_FORCE_TIER=avx2 "$BIN" bench -m "$TQ" -p "$P" -n "$N" -r "$R" -t "$T" --json
+    run llama_avx2 env BITNET_REF_LIB="$REF_AVX2" "$HARNESS" bench --model "$TQ" -p "$P" -n "$N" -r "$R" --threads "$T" --kv-type f16
     run engine_1thread "$BIN" bench -m "$TQ" -p "$P" -n 2 -r "$R" -t 1 --json
     run engine_avx2_screen env BITNET_FORCE_TIER=avx2 "$BIN" bench -m "$TQ" -p 8 -n "$N" -r "$R" -t "$T" --json
     run engine_avx2_f16_head env BITNET_FORCE_TIER=avx2 "$BIN" bench -m "$TQ" -p 8 -n "$N" -r "$R" -t "$T" --lm-head model --json
+    if [ "$D" -gt 0 ]; then
+        run engine_depth "$BIN" bench -m "$TQ" -p "$D" -n "$N" -r "$RD" -t "$T" --json
+        run engine_avx2_depth env BITNET_FORCE_TIER=avx2 "$BIN" bench -m "$TQ" -p "$D" -n "$N" -r "$RD" -t "$T" --json
+        run llama_depth "$HARNESS" bench --model "$TQ" -p "$D" -n "$N" -r "$RD" --threads "$T" --kv-type f16
+    fi
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 CPU_MODEL=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 CPU_FLAGS=$(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
-"$PY" - "$RAW" "$OUT_DIR/results.json" "$CPU_MODEL" "$CPU_FLAGS" "$LOAD_BEFORE" "$LOAD_AFTER" "$T" "$P" "$N" "$R" <<'EOF'
+"$PY" - "$RAW" "$OUT_DIR/results.json" "$CPU_MODEL" "$CPU_FLAGS" "$LOAD_BEFORE" "$LOAD_AFTER" "$T" "$P" "$N" "$R" "$D" <<'EOF'
 import json, statistics, sys, datetime, platform
-raw, out, cpu, flags, load0, load1, t, p, n, r = sys.argv[1:]
+raw, out, cpu, flags, load0, load1, t, p, n, r, depth = sys.argv[1:]
 rows = [json.loads(l) for l in open(raw) if l.strip()]
 by = {}
 for row in rows:
@@ -134,6 +147,19 @@ if e.get("file_bytes_per_token") and ref["decode_tok_s"] == ref["decode_tok_s"]:
     # llama.cpp reads the file's own layout: the engine's matrices at their size in the file
     doc["llama_file_bytes_per_token"] = e["file_bytes_per_token"]
     doc["llama_gbps"] = e["file_bytes_per_token"] * ref["decode_tok_s"] / 1e9
+# Long context: the DEPTH-token prompt rate over the P-token one, and generation after the
+# DEPTH-token prompt over generation after the P-token one (targets in docs/BENCH.md).
+long_ctx = []
+for label, short, longc in (("bitnet TQ2_0, top tier", "engine", "engine_depth"), ("bitnet TQ2_0, avx2", "engine_avx2", "engine_avx2_depth"),
+                            ("llama.cpp TQ2_0", "llama", "llama_depth")):
+    if longc not in by:
+        continue
+    d = {"label": label, "tier": by[longc][0].get("tier", "-"), "pp_short": med(short, "prefill_tok_s"), "pp_long": med(longc, "prefill_tok_s"),
+         "tg_short": med(short, "decode_tok_s"), "tg_long": med(longc, "decode_tok_s")}
+    d["pp_ratio"] = d["pp_long"] / d["pp_short"]
+    d["tg_ratio"] = d["tg_long"] / d["tg_short"]
+    long_ctx.append(d)
+doc["long_context"] = {"depth": int(depth), "short": int(p), "rows": long_ctx}
 json.dump(doc, open(out, "w"), indent=1)
 print(f"\nbitnet bench vs llama.cpp: {cpu}, {t} threads, prompt {p}, {n} generated, {r} reps, {now}")
 print(f"load average before {load0}, after {load1}")
@@ -163,5 +189,11 @@ print(f"screened head: {e.get('bytes_per_token', 0)/1e9:.3f} GB/token read (F16 
 json.dump(doc, open(out, "w"), indent=1)
 if doc["prefill_2_threads_over_1"]:
     print(f"prompt processing, 2 threads over 1: {doc['prefill_2_threads_over_1']:.2f}x")
+if long_ctx:
+    print(f"\nlong context: prompt {depth} vs {p} tokens (pp), generation after each prompt (tg at depth {depth} vs {p}), {t} threads")
+    print(f"{'configuration':26} {'tier':8} {'pp '+p:>9} {'pp '+depth:>9} {'ratio':>6} {'tg@'+p:>8} {'tg@'+depth:>8} {'ratio':>6}")
+    for d in long_ctx:
+        print(f"{d['label']:26} {d['tier']:8} {d['pp_short']:9.2f} {d['pp_long']:9.2f} {d['pp_ratio']:6.2f} {d['tg_short']:8.2f} {d['tg_long']:8.2f} {d['tg_ratio']:6.2f}")
+    print("targets (engine): pp ratio >= 0.85, tg ratio >= 0.80")
 print(f"results: {out}")
 EOF

@@ -419,6 +419,8 @@ int engine_start(bitnet_model *model, const engine_params *params, engine **out)
     bp.n_threads = params->n_threads;
     bp.n_batch = params->n_batch;
     bp.act_quant = params->act_quant;
+    bp.kv_type_k = params->kv_type_k;
+    bp.kv_type_v = params->kv_type_v;
     int rc = bitnet_batch_create(model, &bp, &e->batch);
     bitnet_batch_desc d = {.struct_size = sizeof d};
     if (rc == 0) rc = bitnet_batch_describe(e->batch, &d);

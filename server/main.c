@@ -48,6 +48,9 @@ static void usage(FILE *out) {
             "                          logprobs or without top_k read the whole head); model (also f16): the\n"
             "                          head as stored; q8: an 8-bit head (approximate logits); auto: screen\n"
             "                          where the head allows it, else model\n"
+            "  --kv-type T             f32 | f16 | q8_0: element type of every slot's KV cache, K and V [f16];\n"
+            "                          q8_0 holds ~1.9x the slots of f16 in the same memory (README, \"KV cache\")\n"
+            "  -ctk, --cache-type-k T  the K cache's type only; -ctv, --cache-type-v T  the V cache's only\n"
             "  --chat-format F         auto | bitnet | llama3 | plain: how chat messages become the prompt\n"
             "                          [auto: from the model's tokenizer.chat_template, as `bitnet chat` does]\n"
             "  --alias NAME            model name in replies and /v1/models [the file's base name]\n"
@@ -188,6 +191,13 @@ static int parse_valued(server_options *o, const char *arg, const char *v) {
         o->chat_format = v;
     } else if (is_opt(arg, "--act-quant", NULL)) {
         if (bitnet_act_quant_from_name(v, &o->act_quant)) return bad_usage("--act-quant must be token, q8k or none (got '%s')", v);
+    } else if (is_opt(arg, "--kv-type", NULL)) {
+        if (bitnet_kv_type_from_name(v, &o->kv_type_k)) return bad_usage("--kv-type must be f32, f16 or q8_0 (got '%s')", v);
+        o->kv_type_v = o->kv_type_k;
+    } else if (is_opt(arg, "--cache-type-k", "-ctk")) {
+        if (bitnet_kv_type_from_name(v, &o->kv_type_k)) return bad_usage("--cache-type-k must be f32, f16 or q8_0 (got '%s')", v);
+    } else if (is_opt(arg, "--cache-type-v", "-ctv")) {
+        if (bitnet_kv_type_from_name(v, &o->kv_type_v)) return bad_usage("--cache-type-v must be f32, f16 or q8_0 (got '%s')", v);
     } else if (is_opt(arg, "--lm-head", NULL)) {
         if (bitnet_lm_head_from_name(v, &o->lm_head)) return bad_usage("--lm-head must be auto, screen, model or q8 (got '%s')", v);
     } else if (is_opt(arg, "--port", NULL)) {
@@ -279,12 +289,16 @@ static int load_model(server *srv) {
     return 0;
 }
 
+static const char *kv_name(bitnet_kv_type t) { return t == BITNET_KV_F32 ? "f32" : t == BITNET_KV_Q8_0 ? "q8_0" : "f16"; }
+
 static int start_engine(server *srv) {
     engine_params ep = {.n_slots = srv->opt.n_parallel,
                         .n_ctx = srv->opt.ctx_total / srv->opt.n_parallel,
                         .n_threads = srv->opt.n_threads,
                         .n_batch = srv->opt.n_batch,
                         .act_quant = srv->opt.act_quant,
+                        .kv_type_k = srv->opt.kv_type_k,
+                        .kv_type_v = srv->opt.kv_type_v,
                         .max_queue = srv->opt.max_queue,
                         .verbose = srv->opt.verbose,
                         .metrics = &srv->metrics};
@@ -292,8 +306,9 @@ static int start_engine(server *srv) {
         fprintf(stderr, "bitnet-server: cannot start the engine: %s\n", bitnet_get_last_error());
         return -1;
     }
-    fprintf(stderr, "bitnet-server: model %s loaded: %d slots of %lld positions, chat format %s; ready\n", srv->model_name,
-            engine_n_slots(srv->engine), (long long)engine_slot_ctx(srv->engine), bn_chat_format_name(srv->chat_format));
+    fprintf(stderr, "bitnet-server: model %s loaded: %d slots of %lld positions (KV cache K %s V %s), chat format %s; ready\n",
+            srv->model_name, engine_n_slots(srv->engine), (long long)engine_slot_ctx(srv->engine), kv_name(srv->opt.kv_type_k),
+            kv_name(srv->opt.kv_type_v), bn_chat_format_name(srv->chat_format));
     return 0;
 }
 

@@ -190,6 +190,38 @@ BITNET_API int bitnet_act_quant_from_name(const char *name, bitnet_act_quant *ou
     return bn_error(BITNET_ERR_INVALID_ARGUMENT, "act_quant '%s': must be token, q8k or none", name ? name : "(null)");
 }
 
+BITNET_API int bitnet_kv_type_from_name(const char *name, bitnet_kv_type *out) {
+    bn_kv_type t;
+    if (!out || bn_kv_type_from_name(name, &t))
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "KV cache type '%s': must be f32, f16 or q8_0", name ? name : "(null)");
+    *out = bn_api_kv_type_public(t);
+    return 0;
+}
+
+bitnet_kv_type bn_api_kv_type_public(bn_kv_type t) {
+    return t == BN_KV_F32 ? BITNET_KV_F32 : t == BN_KV_Q8_0 ? BITNET_KV_Q8_0 : BITNET_KV_F16;
+}
+
+static int resolve_kv(bitnet_kv_type t, const char *who, bn_kv_type *out) {
+    switch (t) {
+    case BITNET_KV_DEFAULT:
+    case BITNET_KV_F16: *out = BN_KV_F16; return 0;
+    case BITNET_KV_F32: *out = BN_KV_F32; return 0;
+    case BITNET_KV_Q8_0: *out = BN_KV_Q8_0; return 0;
+    default: return bn_error(BITNET_ERR_INVALID_ARGUMENT, "%s: unknown KV cache type %d", who, (int)t);
+    }
+}
+
+int bn_api_kv_types(const void *params, size_t struct_size, size_t offset_k, const char *who, bn_kv_type *k, bn_kv_type *v) {
+    bitnet_kv_type pk = BITNET_KV_DEFAULT, pv = BITNET_KV_DEFAULT;
+    if (struct_size >= offset_k + 2 * sizeof(bitnet_kv_type)) { /* kv_type_k, kv_type_v are adjacent */
+        memcpy(&pk, (const char *)params + offset_k, sizeof pk);
+        memcpy(&pv, (const char *)params + offset_k + sizeof pk, sizeof pv);
+    }
+    int rc = resolve_kv(pk, who, k);
+    return rc ? rc : resolve_kv(pv, who, v);
+}
+
 bn_act_quant bn_api_resolve_act_quant(const bn_model *m, bitnet_act_quant q) {
     switch (q) {
     case BITNET_ACT_QUANT_TOKEN: return BN_ACT_TOKEN;
@@ -205,19 +237,22 @@ BITNET_API int bitnet_session_create(bitnet_model *model, const bitnet_session_p
     if (!model) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_create: model is NULL");
     bitnet_session_params defaults = bitnet_session_default_params();
     if (!params) params = &defaults;
-    if (!struct_ok(params, params->struct_size, sizeof(bitnet_session_params)))
+    if (!struct_ok(params, params->struct_size, offsetof(bitnet_session_params, kv_type_k)))
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_create: params.struct_size is %zu; use bitnet_session_default_params()",
                         params->struct_size);
     if ((int)params->act_quant < 0 || (int)params->act_quant > BITNET_ACT_QUANT_NONE)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_create: unknown act_quant %d", (int)params->act_quant);
     if (params->n_threads < 0 || params->n_threads > 1024 || params->n_batch < 0 || params->n_ctx < 0)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_create: negative or huge n_ctx, n_threads or n_batch");
+    bn_state_params sp;
+    bn_state_default_params(&sp);
+    int rc = bn_api_kv_types(params, params->struct_size, offsetof(bitnet_session_params, kv_type_k), "bitnet_session_create",
+                             &sp.kv_type_k, &sp.kv_type_v);
+    if (rc) return rc;
     bitnet_session *s = bn_calloc(1, sizeof *s, "session");
     if (!s) return BITNET_ERR_OUT_OF_MEMORY;
     s->model = model;
-    int rc = bn_tracer_open(params->trace_dir, &s->tracer);
-    bn_state_params sp;
-    bn_state_default_params(&sp);
+    rc = bn_tracer_open(params->trace_dir, &s->tracer);
     sp.n_ctx = params->n_ctx;
     sp.n_threads = params->n_threads;
     if (params->n_batch) sp.max_batch = params->n_batch;
@@ -303,10 +338,10 @@ BITNET_API int64_t bitnet_session_n_ctx(const bitnet_session *s) {
 
 BITNET_API int bitnet_session_describe(const bitnet_session *s, bitnet_session_desc *out) {
     if (!s || !out) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_describe: NULL argument");
-    if (out->struct_size < sizeof *out)
+    if (out->struct_size < offsetof(bitnet_session_desc, kv_type_k))
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_describe: set out->struct_size = sizeof(bitnet_session_desc)");
-    size_t size = out->struct_size;
-    memset(out, 0, sizeof *out);
+    size_t size = out->struct_size < sizeof *out ? out->struct_size : sizeof *out;
+    memset(out, 0, size);
     out->struct_size = size;
     pthread_mutex_lock(session_lock(s));
     out->n_ctx = bn_state_n_ctx(s->state);
@@ -316,6 +351,10 @@ BITNET_API int bitnet_session_describe(const bitnet_session *s, bitnet_session_d
     out->act_quant = q == BN_ACT_TOKEN ? BITNET_ACT_QUANT_TOKEN : q == BN_ACT_Q8K ? BITNET_ACT_QUANT_Q8K : BITNET_ACT_QUANT_NONE;
     out->kv_cache_bytes = bn_state_kv_bytes(s->state);
     out->scratch_bytes = bn_state_scratch_bytes(s->state);
+    if (BN_API_HAS_FIELD(size, bitnet_session_desc, kv_type_v)) {
+        out->kv_type_k = bn_api_kv_type_public(bn_state_kv_type_k(s->state));
+        out->kv_type_v = bn_api_kv_type_public(bn_state_kv_type_v(s->state));
+    }
     pthread_mutex_unlock(session_lock(s));
     copy_name(out->kernel_tier, sizeof out->kernel_tier, bn_kernel_tier_name());
     return 0;

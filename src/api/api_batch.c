@@ -50,7 +50,7 @@ BITNET_API bitnet_batch_params bitnet_batch_default_params(void) {
 }
 
 static int check_batch_params(const bitnet_batch_params *p) {
-    if (p->struct_size < sizeof *p)
+    if (p->struct_size < offsetof(bitnet_batch_params, kv_type_k))
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_create: params.struct_size is %zu; use bitnet_batch_default_params()",
                         p->struct_size);
     if (p->n_slots < 0 || p->n_slots > MAX_SLOTS)
@@ -93,7 +93,9 @@ BITNET_API int bitnet_batch_create(bitnet_model *model, const bitnet_batch_param
     sp.max_batch = b->n_batch;
     sp.n_seq = b->n_slots;
     sp.act_quant = bn_api_resolve_act_quant(model->m, params->act_quant);
-    rc = alloc_batch(b);
+    rc = bn_api_kv_types(params, params->struct_size, offsetof(bitnet_batch_params, kv_type_k), "bitnet_batch_create", &sp.kv_type_k,
+                         &sp.kv_type_v);
+    if (!rc) rc = alloc_batch(b);
     if (!rc) rc = bn_state_create(model->m, &sp, &b->state);
     if (rc) {
         bitnet_batch_free(b);
@@ -326,11 +328,15 @@ BITNET_API int bitnet_batch_clear_slot(bitnet_batch *b, int slot) {
 }
 
 BITNET_API int bitnet_batch_describe(const bitnet_batch *b, bitnet_batch_desc *out) {
-    if (!b || !out || out->struct_size < sizeof *out)
+    if (!b || !out || out->struct_size < offsetof(bitnet_batch_desc, kv_type_k))
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_describe: NULL or struct_size < sizeof(bitnet_batch_desc)");
-    size_t size = out->struct_size;
-    memset(out, 0, sizeof *out);
+    size_t size = out->struct_size < sizeof *out ? out->struct_size : sizeof *out;
+    memset(out, 0, size);
     out->struct_size = size;
+    if (BN_API_HAS_FIELD(size, bitnet_batch_desc, kv_type_v)) {
+        out->kv_type_k = bn_api_kv_type_public(bn_state_kv_type_k(b->state));
+        out->kv_type_v = bn_api_kv_type_public(bn_state_kv_type_v(b->state));
+    }
     out->n_slots = b->n_slots;
     out->n_batch = b->n_batch;
     out->n_threads = bn_state_n_threads(b->state);

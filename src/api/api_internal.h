@@ -4,6 +4,7 @@
 #define BITNET_API_INTERNAL_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 
 #include "bitnet.h"
@@ -64,5 +65,12 @@ void bn_gen_result(const bn_gen *g, bitnet_generate_result *out);
 void bn_gen_end(bn_gen *g); /* NULL is accepted */
 
 bn_act_quant bn_api_resolve_act_quant(const bn_model *m, bitnet_act_quant q);
+/* The KV cache types of a versioned params struct: its kv_type_k / kv_type_v when struct_size
+ * covers them (else DEFAULT), resolved into *k, *v. BITNET_ERR_INVALID_ARGUMENT for an
+ * unknown value ("who" names the call). */
+int bn_api_kv_types(const void *params, size_t struct_size, size_t offset_k, const char *who, bn_kv_type *k, bn_kv_type *v);
+bitnet_kv_type bn_api_kv_type_public(bn_kv_type t);
+/* Versioned structs: the size of the first version ends where the KV type fields begin. */
+#define BN_API_HAS_FIELD(size, type, field) ((size) >= offsetof(type, field) + sizeof(((type *)0)->field))
 
 #endif

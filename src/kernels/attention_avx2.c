@@ -48,6 +48,9 @@ static inline __m256 exp8(__m256 x) {
 #define V_HSUM(v) hsum8(v)
 #define V_EXP(v) exp8(v)
 #define V_KEEP(v, n, fill) keep8((v), (n), (fill))
+#define V_LOAD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
+#define V_LOAD_I8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p))))
+#define F16_1(h) _cvtsh_ss(h)
 
 /* v in lanes [0, n) of 8, fill in the others (any n). */
 static inline __m256 keep8(__m256 v, int n, __m256 fill) {

@@ -21,6 +21,9 @@
 #define V_HSUM(v) _mm512_reduce_add_ps(v)
 #define V_EXP(v) exp16(v)
 #define V_KEEP(v, n, fill) _mm512_mask_mov_ps((fill), keep_mask16(n), (v))
+#define V_LOAD_F16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
+#define V_LOAD_I8(p) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))))
+#define F16_1(h) _cvtsh_ss(h)
 /* The row path (jobs under 16 rows) computes alpha and the block sum exactly as the group path
  * below, so that a row's bits do not depend on which path its job takes. */
 #define V_EXP1(x) _mm512_cvtss_f32(exp16(_mm512_set1_ps(x)))
@@ -33,42 +36,14 @@ static inline __mmask16 keep_mask16(int n) { return n >= 16 ? (__mmask16)0xFFFF 
  * (callers zero the lanes they mask). */
 static inline __m512 exp16(__m512 x) { return bn_exp16_poly(_mm512_max_ps(x, _mm512_set1_ps(-87.3f))); }
 
-/* kt[d][i] = k[i][d] for one full block of 16 keys (rows of k at `stride` floats), 16 dims at
- * a time: a 16 x 16 register transpose (pairs, then quads within 128-bit lanes, then the
- * 128-bit lanes), ~64 shuffles where the scalar copy spent 256 loads and stores. */
-static inline void transpose_full_block(const float *k, int64_t stride, int64_t hd, float *kt) {
-    for (int64_t d0 = 0; d0 < hd; d0 += 16) {
-        __m512 r[16], t[16], u[16];
-        for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(k + i * stride + d0);
-        for (int i = 0; i < 16; i += 2) {
-            t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-            t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-        }
-        for (int g = 0; g < 4; g++) { /* u[4g + c]: rows 4g..4g+3 at dim 4L + c of each 128-bit lane L */
-            u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
-            u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
-            u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
-            u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
-        }
-        for (int c = 0; c < 4; c++) {
-            __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44), v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
-            __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44), v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
-            _mm512_storeu_ps(kt + (d0 + c) * 16, _mm512_shuffle_f32x4(v0, v2, 0x88));
-            _mm512_storeu_ps(kt + (d0 + 4 + c) * 16, _mm512_shuffle_f32x4(v0, v2, 0xDD));
-            _mm512_storeu_ps(kt + (d0 + 8 + c) * 16, _mm512_shuffle_f32x4(v1, v3, 0x88));
-            _mm512_storeu_ps(kt + (d0 + 12 + c) * 16, _mm512_shuffle_f32x4(v1, v3, 0xDD));
-        }
-    }
-}
-#define ATTN_TRANSPOSE_FULL(k, stride, hd, kt) transpose_full_block((k), (stride), (hd), (kt))
 #define ATTN_PAIR_BLOCKS /* 2 x 8 score accumulators + 2 K^T vectors of 32 registers */
 
 #include "attention_simd.h"
 
 /* Jobs of 16 rows or more: rows in groups of 16, one row per lane, with Q^T [hd][16] built
- * once per job instead of K^T once per block. Per block, a group's 16 keys are 16 accumulators
- * (acc[i] lane r = dot(q_r, k_i), d in order with FMA, as the row path): one Q^T load and 16
- * broadcasts of k_i[d] from a contiguous copy of the block per d. The softmax is then lane-wise
+ * once per job. Per block, a group's 16 keys are 16 accumulators (acc[i] lane r = dot(q_r, k_i),
+ * d in order with FMA, as the row path): one Q^T load and 16 broadcasts of k_i[d] from the
+ * block's K^T per d (the cache's own for f32, else decoded once per block for all groups). The softmax is then lane-wise
  * over 16 rows at once (vertical max, exp, sum; no horizontal reductions, no transposes), and
  * the weights are stored [16 keys][16 rows] for values_tile. Lanes of keys past a row's pos are
  * masked (-inf, then 0); a row with no key in the block (pos < p0, or a padding lane) keeps
@@ -76,13 +51,13 @@ static inline void transpose_full_block(const float *k, int64_t stride, int64_t 
 #define GROUP_MIN_ROWS 16
 
 /* One group x one block: m, l, alpha of the 16 rows updated, weights e[i][r] written. */
-static inline void group_block(const float *qt, const float *kb, int64_t hd, __m512i posv, int64_t p0, float scale,
+static inline void group_block(const float *qt, const float *kt, int64_t hd, __m512i posv, int64_t p0, float scale,
                                float *e, float *m, float *l, float *alpha) {
     __m512 acc[16];
     _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
     for (int64_t d = 0; d < hd; d++) {
         __m512 qv = _mm512_load_ps(qt + d * 16);
-        _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) acc[i] = _mm512_fmadd_ps(qv, _mm512_set1_ps(kb[i * hd + d]), acc[i]);
+        _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) acc[i] = _mm512_fmadd_ps(qv, _mm512_set1_ps(kt[d * 16 + i]), acc[i]);
     }
     __m512 vs = _mm512_set1_ps(scale), ninf = _mm512_set1_ps(-INFINITY), bmax = ninf;
     __mmask16 mk[16];
@@ -105,12 +80,13 @@ static inline void group_block(const float *qt, const float *kb, int64_t hd, __m
 
 /* Scratch (floats, ng = ceil(n / 16) groups, every part 64-byte aligned; attention.c sizes it):
  * Q^T [ng][hd][16], weights [ng][16][16], m, l, alpha [ng * 16], pos as int32 [ng * 16] (-1 in
- * padding lanes), the K block [16][hd], the outputs [n][hd]. */
+ * padding lanes), the decoded K^T block [hd][16] (f16, q8_0), the outputs [n][hd]. */
 ATTN_INLINE void attention_groups(const bn_attn_job *j, int64_t hd) {
     int64_t n = j->n_rows, ng = (n + 15) >> 4;
     float *qt = j->scratch, *e = qt + ng * hd * 16, *m = e + ng * 256, *l = m + ng * 16, *alpha = l + ng * 16;
     int32_t *posg = (int32_t *)(alpha + ng * 16);
-    float *kb = (float *)(posg + ng * 16), *ob = kb + 16 * hd;
+    float *kdec = (float *)(posg + ng * 16), *ob = kdec + 16 * hd;
+    int64_t kbytes = (int64_t)bn_kv_k_block_bytes(j->k_type, hd);
     int nv[ATTN_MAX_STACK_ROWS];
     for (int64_t r = 0; r < ng * 16; r++) {
         posg[r] = r < n ? (int32_t)j->pos[r] : -1;
@@ -122,11 +98,9 @@ ATTN_INLINE void attention_groups(const bn_attn_job *j, int64_t hd) {
     int64_t r0 = 0, last = j->pos[n - 1];
     for (int64_t p0 = 0; p0 <= last; p0 += BN_ATTN_BLOCK) {
         while (j->pos[r0] < p0) r0++;
-        int nblk = last + 1 - p0 < BN_ATTN_BLOCK ? (int)(last + 1 - p0) : BN_ATTN_BLOCK;
-        for (int i = 0; i < nblk; i++) memcpy(kb + i * hd, j->k + (p0 + i) * j->kv_stride, (size_t)hd * sizeof(float));
-        if (nblk < BN_ATTN_BLOCK) memset(kb + nblk * hd, 0, (size_t)((BN_ATTN_BLOCK - nblk) * hd) * sizeof(float));
+        const float *kt = k_block_f32((const char *)j->k + (p0 / BN_ATTN_BLOCK) * kbytes, hd, j->k_type, kdec);
         for (int64_t g = r0 >> 4; g < ng; g++)
-            group_block(qt + g * hd * 16, kb, hd, _mm512_load_si512(posg + g * 16), p0, j->scale, e + g * 256, m + g * 16,
+            group_block(qt + g * hd * 16, kt, hd, _mm512_load_si512(posg + g * 16), p0, j->scale, e + g * 256, m + g * 16,
                         l + g * 16, alpha + g * 16);
         int64_t t0 = r0 & ~(int64_t)(TR - 1); /* value tiles of TR rows stay inside one group */
         for (int64_t r = t0; r < n; r++) {

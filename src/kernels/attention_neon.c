@@ -3,6 +3,8 @@
  * blocks at once would need all 32 vector registers for accumulators). The loops are
  * attention_simd.h; the exp is exp_neon.h's (exp_avx512.h's constants). */
 #include <arm_neon.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "exp_neon.h"
 
@@ -31,6 +33,16 @@ static inline float32x4_t keep4(float32x4_t v, int n, float32x4_t fill) {
 #define V_HSUM(v) vaddvq_f32(v)
 #define V_EXP(v) exp4(v)
 #define V_KEEP(v, n, fill) keep4((v), (n), (fill))
+#define V_LOAD_F16(p) vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)(const void *)(p))))
+#define V_LOAD_I8(p) load_i8x4((const int8_t *)(const void *)(p))
+#define F16_1(h) vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0)
+
+/* 4 int8 (a q8_0 cache's values) as floats, exactly. */
+static inline float32x4_t load_i8x4(const int8_t *p) {
+    int32_t w;
+    memcpy(&w, p, 4);
+    return vcvtq_f32_s32(vmovl_s16(vget_low_s16(vmovl_s8(vreinterpret_s8_s32(vdup_n_s32(w))))));
+}
 
 #include "attention_simd.h"
 

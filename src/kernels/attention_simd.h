@@ -5,18 +5,20 @@
  *   V_ZERO() V_LOAD(p) V_STORE(p, v) V_SET1(x) V_FMA(a, b, c) = a * b + c  V_MUL(a, b)
  *   V_SUB(a, b) V_HMAX(v) V_HSUM(v) V_EXP(v)
  *   V_KEEP(v, n, fill)     v in lanes < n, fill in lanes >= n (any int n)
+ *   V_LOAD_F16(p)          VL halves (const uint16_t *p) as floats (exact)
+ *   V_LOAD_I8(p)           VL int8 (const int8_t *p) as floats (exact)
+ *   F16_1(h)               one half (uint16_t) as a float
  * and optionally V_DIV(a, b) (a / b per lane, used for the final 1 / l scaling).
  *   TR                     query rows per register tile (TR * 16 / VL accumulators)
- * and may define ATTN_TRANSPOSE_FULL(k, stride, head_dim, kt), a vector transpose of a full
- * block of 16 keys (16 % VL, head_dim % 16 == 0 hold there), used instead of the scalar copy,
- * ATTN_PAIR_BLOCKS (where 2 * TR * 16 / VL accumulators fit the register file): the scores
+ * and may define ATTN_PAIR_BLOCKS (where 2 * TR * 16 / VL accumulators fit the register file): the scores
  * of two key blocks in one pass, so each q broadcast feeds two FMAs and the tile has twice the
  * independent FMA chains (one block's 8 chains were FMA-latency bound), and V_EXP1(x) (scalar
  * exp for alpha, else expf) with ATTN_SUM_IN_KEY_ORDER (block sums in key order, else by
  * V_HSUM), which attention_avx512.c uses so this row path gives the bits of its group path.
  *
- * Shapes per key block (16 keys at p0): kt = K^T [head_dim][16] (transposed once per block
- * and shared by every row of the job), sc[r][0..15] the row's scores then weights (rows
+ * Shapes per key block (16 keys at p0): kt = K^T [head_dim][16], read straight from the cache
+ * in its type (attention.h: f32, f16 or q8_0, decoded in registers; the decoded values are
+ * exact, so every type runs the f32 operations on them), sc[r][0..15] the row's scores then weights (rows
  * ATTN_SC_STRIDE floats apart: with ATTN_PAIR_BLOCKS, the next block's scores follow at
  * sc[r][16..31]). Scores: each lane (key) accumulates q[d] * k[d] over d in order with FMA, TR
  * rows at a time (TR * 16/VL chains per block, one K^T load shared by TR rows); pairing blocks
@@ -44,25 +46,52 @@
  * every instance, see tiles_scores). */
 #define ATTN_UNROLL _Pragma("GCC unroll 8")
 
-/* kt[d][i] = k[p0 + i][d] for i < nv, 0 past nv. */
-static void transpose_block(const bn_attn_job *j, int64_t p0, int nv, float *kt) {
-    int64_t hd = j->head_dim;
-#ifdef ATTN_TRANSPOSE_FULL
-    if (nv == BN_ATTN_BLOCK) {
-        ATTN_TRANSPOSE_FULL(j->k + p0 * j->kv_stride, j->kv_stride, hd, kt);
-        return;
+#define ATTN_Q8_CHUNK (BN_ATTN_BLOCK * (2 + BN_KV_QK)) /* q8_0 K^T: 16 scales + int8 [32][16] */
+#define ATTN_Q8_ROW (2 + BN_KV_QK)                      /* q8_0 V: llama.cpp's block_q8_0 */
+
+/* Lanes [i VL, i VL + VL) of dim d of the K^T block kb of type t (a constant in every
+ * instance); qs: the q8_0 scales of those lanes for d's chunk of 32 dims. */
+ATTN_INLINE V k_lanes(const char *kb, int64_t d, int i, int t, V qs) {
+    if (t == BN_KV_F32) return V_LOAD((const float *)kb + d * BN_ATTN_BLOCK + i * VL);
+    if (t == BN_KV_F16) return V_LOAD_F16((const uint16_t *)kb + d * BN_ATTN_BLOCK + i * VL);
+    const int8_t *q = (const int8_t *)(kb + (d / BN_KV_QK) * ATTN_Q8_CHUNK + 2 * BN_ATTN_BLOCK);
+    return V_MUL(V_LOAD_I8(q + (d % BN_KV_QK) * BN_ATTN_BLOCK + i * VL), qs);
+}
+
+/* The q8_0 scales of lanes [i VL, i VL + VL) for the chunk of dims from c0 (else unused). */
+ATTN_INLINE V k_scales(const char *kb, int64_t c0, int i, int t) {
+    if (t != BN_KV_Q8_0) return V_ZERO();
+    return V_LOAD_F16((const uint16_t *)(kb + (c0 / BN_KV_QK) * ATTN_Q8_CHUNK) + i * VL);
+}
+
+/* Dims [c, c + VL) of the V row `row` of type t (c % VL == 0, so a q8_0 slice is in one block). */
+ATTN_INLINE V v_lanes(const char *row, int64_t c, int t) {
+    if (t == BN_KV_F32) return V_LOAD((const float *)row + c);
+    if (t == BN_KV_F16) return V_LOAD_F16((const uint16_t *)row + c);
+    const char *blk = row + (c / BN_KV_QK) * ATTN_Q8_ROW;
+    uint16_t h;
+    memcpy(&h, blk, 2);
+    return V_MUL(V_LOAD_I8((const int8_t *)(blk + 2) + c % BN_KV_QK), V_SET1(F16_1(h)));
+}
+
+/* K^T of one block as floats: the cache itself for f32, else decoded into kt [hd][16]. */
+ATTN_INLINE const float *k_block_f32(const char *kb, int64_t hd, int t, float *kt) {
+    if (t == BN_KV_F32) return (const float *)kb;
+    for (int64_t c0 = 0; c0 < hd; c0 += BN_KV_QK) {
+        int64_t c1 = c0 + BN_KV_QK < hd ? c0 + BN_KV_QK : hd;
+        V qs[NVB];
+        for (int i = 0; i < NVB; i++) qs[i] = k_scales(kb, c0, i, t);
+        for (int64_t d = c0; d < c1; d++)
+            for (int i = 0; i < NVB; i++) V_STORE(kt + d * BN_ATTN_BLOCK + i * VL, k_lanes(kb, d, i, t, qs[i]));
     }
-#endif
-    if (nv < BN_ATTN_BLOCK) memset(kt, 0, (size_t)hd * BN_ATTN_BLOCK * sizeof(float));
-    for (int i = 0; i < nv; i++) {
-        const float *k = j->k + (p0 + i) * j->kv_stride;
-        for (int64_t d = 0; d < hd; d++) kt[d * BN_ATTN_BLOCK + i] = k[d];
-    }
+    return kt;
 }
 
 /* sc[r][16 b + i] = scale * dot(q[r0 + r], key i of block b) for nr (<= TR) rows and nb
- * (<= ATTN_NB_MAX) blocks, block b's K^T at kt + b * hd * 16. */
-ATTN_INLINE void scores_tile(const float *kt, const float *const *q, int64_t hd, int nr, int nb, float scale, float *sc) {
+ * (<= ATTN_NB_MAX) blocks, block b's K^T (type t) at kt + b * kbytes. The dims go in chunks
+ * of 32 (a q8_0 chunk shares its scales); each lane still accumulates d in order. */
+ATTN_INLINE void scores_tile(const char *kt, int64_t kbytes, int t, const float *const *q, int64_t hd, int nr, int nb,
+                             float scale, float *sc) {
     V acc[TR][ATTN_NB_MAX][NVB];
     const float *qr[TR];
     ATTN_UNROLL for (int r = 0; r < nr; r++) {
@@ -70,14 +99,20 @@ ATTN_INLINE void scores_tile(const float *kt, const float *const *q, int64_t hd,
         ATTN_UNROLL for (int b = 0; b < nb; b++)
             ATTN_UNROLL for (int i = 0; i < NVB; i++) acc[r][b][i] = V_ZERO();
     }
-    for (int64_t d = 0; d < hd; d++) {
-        V k[ATTN_NB_MAX][NVB];
+    for (int64_t c0 = 0; c0 < hd; c0 += BN_KV_QK) {
+        int64_t c1 = c0 + BN_KV_QK < hd ? c0 + BN_KV_QK : hd;
+        V qs[ATTN_NB_MAX][NVB];
         ATTN_UNROLL for (int b = 0; b < nb; b++)
-            ATTN_UNROLL for (int i = 0; i < NVB; i++) k[b][i] = V_LOAD(kt + (b * hd + d) * BN_ATTN_BLOCK + i * VL);
-        ATTN_UNROLL for (int r = 0; r < nr; r++) {
-            V qd = V_SET1(qr[r][d]);
+            ATTN_UNROLL for (int i = 0; i < NVB; i++) qs[b][i] = k_scales(kt + b * kbytes, c0, i, t);
+        for (int64_t d = c0; d < c1; d++) {
+            V k[ATTN_NB_MAX][NVB];
             ATTN_UNROLL for (int b = 0; b < nb; b++)
-                ATTN_UNROLL for (int i = 0; i < NVB; i++) acc[r][b][i] = V_FMA(qd, k[b][i], acc[r][b][i]);
+                ATTN_UNROLL for (int i = 0; i < NVB; i++) k[b][i] = k_lanes(kt + b * kbytes, d, i, t, qs[b][i]);
+            ATTN_UNROLL for (int r = 0; r < nr; r++) {
+                V qd = V_SET1(qr[r][d]);
+                ATTN_UNROLL for (int b = 0; b < nb; b++)
+                    ATTN_UNROLL for (int i = 0; i < NVB; i++) acc[r][b][i] = V_FMA(qd, k[b][i], acc[r][b][i]);
+            }
         }
     }
     V vs = V_SET1(scale);
@@ -91,24 +126,24 @@ ATTN_INLINE void scores_tile(const float *kt, const float *const *q, int64_t hd,
  * (<= TR) rows of the output buffer o (row r at o + r * hd: one base pointer, where TR row
  * pointers were spilled to registers and reloaded; e rows ATTN_SC_STRIDE apart); nv
  * non-decreasing. ns <= 2 slices per pass: each e broadcast feeds ns FMAs. */
-ATTN_INLINE void values_slices(const bn_attn_job *j, int64_t hd, int64_t c, int ns, int64_t p0, float *o, int nr,
+ATTN_INLINE void values_slices(const bn_attn_job *j, int t, int64_t hd, int64_t c, int ns, int64_t p0, float *o, int nr,
                                const float *e, int ers, int eks, const float *alpha, const int *nv) {
     V acc[TR][2];
     ATTN_UNROLL for (int r = 0; r < nr; r++)
         ATTN_UNROLL for (int s = 0; s < ns; s++) acc[r][s] = V_MUL(V_LOAD(o + r * hd + c + s * VL), V_SET1(alpha[r]));
-    const float *v = j->v + p0 * j->kv_stride + c;
+    const char *v = (const char *)j->v + p0 * j->v_stride;
     int i = 0;
-    for (; i < nv[0]; i++, v += j->kv_stride) {
+    for (; i < nv[0]; i++, v += j->v_stride) {
         V vv[2];
-        ATTN_UNROLL for (int s = 0; s < ns; s++) vv[s] = V_LOAD(v + s * VL);
+        ATTN_UNROLL for (int s = 0; s < ns; s++) vv[s] = v_lanes(v, c + s * VL, t);
         ATTN_UNROLL for (int r = 0; r < nr; r++) {
             V er = V_SET1(e[r * ers + i * eks]);
             ATTN_UNROLL for (int s = 0; s < ns; s++) acc[r][s] = V_FMA(er, vv[s], acc[r][s]);
         }
     }
-    for (; i < nv[nr - 1]; i++, v += j->kv_stride) {
+    for (; i < nv[nr - 1]; i++, v += j->v_stride) {
         V vv[2];
-        ATTN_UNROLL for (int s = 0; s < ns; s++) vv[s] = V_LOAD(v + s * VL);
+        ATTN_UNROLL for (int s = 0; s < ns; s++) vv[s] = v_lanes(v, c + s * VL, t);
         ATTN_UNROLL for (int r = 0; r < nr; r++) {
             if (i >= nv[r]) continue;
             V er = V_SET1(e[r * ers + i * eks]);
@@ -119,12 +154,22 @@ ATTN_INLINE void values_slices(const bn_attn_job *j, int64_t hd, int64_t c, int 
         ATTN_UNROLL for (int s = 0; s < ns; s++) V_STORE(o + r * hd + c + s * VL, acc[r][s]);
 }
 
-/* o[r] = o[r] * alpha[r] + sum_{i < nv[r]} e[r][i] v_i over all of head_dim (a multiple of VL). */
+/* o[r] = o[r] * alpha[r] + sum_{i < nv[r]} e[r][i] v_i over all of head_dim (a multiple of VL),
+ * V of type t (a constant in every instance). */
+ATTN_INLINE void values_tile_t(const bn_attn_job *j, int t, int64_t hd, int64_t p0, float *o, int nr, const float *e,
+                               int ers, int eks, const float *alpha, const int *nv) {
+    int64_t c = 0;
+    for (; c + 2 * VL <= hd; c += 2 * VL) values_slices(j, t, hd, c, 2, p0, o, nr, e, ers, eks, alpha, nv);
+    if (c < hd) values_slices(j, t, hd, c, 1, p0, o, nr, e, ers, eks, alpha, nv);
+}
+
 ATTN_INLINE void values_tile(const bn_attn_job *j, int64_t hd, int64_t p0, float *o, int nr, const float *e, int ers,
                              int eks, const float *alpha, const int *nv) {
-    int64_t c = 0;
-    for (; c + 2 * VL <= hd; c += 2 * VL) values_slices(j, hd, c, 2, p0, o, nr, e, ers, eks, alpha, nv);
-    if (c < hd) values_slices(j, hd, c, 1, p0, o, nr, e, ers, eks, alpha, nv);
+    switch (j->v_type) {
+    case BN_KV_F16: values_tile_t(j, BN_KV_F16, hd, p0, o, nr, e, ers, eks, alpha, nv); break;
+    case BN_KV_Q8_0: values_tile_t(j, BN_KV_Q8_0, hd, p0, o, nr, e, ers, eks, alpha, nv); break;
+    default: values_tile_t(j, BN_KV_F32, hd, p0, o, nr, e, ers, eks, alpha, nv); break;
+    }
 }
 
 /* Softmax step of one row: scores -> weights in place (0 past nv), updates m and l, gives
@@ -163,31 +208,41 @@ ATTN_INLINE float softmax_row(float *sc, int nv, float *m, float *l) {
 }
 
 /* Scores of nb (constant in each instance) blocks for the rows [r0, n_rows). */
-ATTN_INLINE void tiles_scores_nb(const bn_attn_job *j, const float *kt, int64_t r0, float *sc, int nb) {
+ATTN_INLINE void tiles_scores_nb(const bn_attn_job *j, const char *kt, int64_t kbytes, int t, int64_t r0, float *sc, int nb) {
     for (int64_t r = r0; r < j->n_rows; r += TR) {
         int nr = j->n_rows - r < TR ? (int)(j->n_rows - r) : TR;
         float *out = sc + r * ATTN_SC_STRIDE;
         switch (nr) { /* constant row counts, so the accumulators stay in registers */
-#define ATTN_CASE(n) case n: scores_tile(kt, j->q + r, j->head_dim, n, nb, j->scale, out); break;
+#define ATTN_CASE(n) case n: scores_tile(kt, kbytes, t, j->q + r, j->head_dim, n, nb, j->scale, out); break;
             ATTN_CASE(1) ATTN_CASE(2) ATTN_CASE(3)
 #if TR > 4
             ATTN_CASE(4) ATTN_CASE(5) ATTN_CASE(6) ATTN_CASE(7)
 #endif
-        default: scores_tile(kt, j->q + r, j->head_dim, TR, nb, j->scale, out); break;
+        default: scores_tile(kt, kbytes, t, j->q + r, j->head_dim, TR, nb, j->scale, out); break;
 #undef ATTN_CASE
         }
     }
 }
 
-static void tiles_scores(const bn_attn_job *j, const float *kt, int64_t r0, float *sc, int nb) {
+/* K type t (a constant in every instance). */
+ATTN_INLINE void tiles_scores_t(const bn_attn_job *j, const char *kt, int64_t kbytes, int t, int64_t r0, float *sc, int nb) {
 #ifdef ATTN_PAIR_BLOCKS
     if (nb == 2) {
-        tiles_scores_nb(j, kt, r0, sc, 2);
+        tiles_scores_nb(j, kt, kbytes, t, r0, sc, 2);
         return;
     }
 #endif
     (void)nb;
-    tiles_scores_nb(j, kt, r0, sc, 1);
+    tiles_scores_nb(j, kt, kbytes, t, r0, sc, 1);
+}
+
+/* Scores of the rows [r0, n_rows) against nb blocks from the K^T block kt (the cache's). */
+static void tiles_scores(const bn_attn_job *j, const char *kt, int64_t kbytes, int64_t r0, float *sc, int nb) {
+    switch (j->k_type) {
+    case BN_KV_F16: tiles_scores_t(j, kt, kbytes, BN_KV_F16, r0, sc, nb); break;
+    case BN_KV_Q8_0: tiles_scores_t(j, kt, kbytes, BN_KV_Q8_0, r0, sc, nb); break;
+    default: tiles_scores_t(j, kt, kbytes, BN_KV_F32, r0, sc, nb); break;
+    }
 }
 
 /* grp (a constant): weights in groups of 16 rows, e[r][i] at sc[(r / 16) * 256 + i * 16 + r % 16]
@@ -221,8 +276,8 @@ ATTN_INLINE void finish_rows(const bn_attn_job *j, int64_t hd, const float *ob, 
 ATTN_INLINE void attention_rows(const bn_attn_job *j, int64_t hd) {
     int64_t n = j->n_rows;
     float *sc = j->scratch, *m = sc + n * ATTN_SC_STRIDE, *l = m + n, *alpha = l + n;
-    float *kt = j->scratch + ((n * (ATTN_SC_STRIDE + 3) + 15) & ~(int64_t)15);
-    float *ob = kt + ((2 * hd * BN_ATTN_BLOCK + 15) & ~(int64_t)15);
+    float *ob = j->scratch + ((n * (ATTN_SC_STRIDE + 3) + 15) & ~(int64_t)15) + ((2 * hd * BN_ATTN_BLOCK + 15) & ~(int64_t)15);
+    int64_t kbytes = (int64_t)bn_kv_k_block_bytes(j->k_type, hd);
     int nv[ATTN_MAX_STACK_ROWS];
     memset(ob, 0, (size_t)(n * hd) * sizeof(float));
     for (int64_t r = 0; r < n; r++) {
@@ -232,18 +287,14 @@ ATTN_INLINE void attention_rows(const bn_attn_job *j, int64_t hd) {
     int64_t r0 = 0, last = j->pos[n - 1];
     for (int64_t p0 = 0, nb = 1; p0 <= last; p0 += nb * BN_ATTN_BLOCK) {
         while (j->pos[r0] < p0) r0++;
-        int nblk = last + 1 - p0 < BN_ATTN_BLOCK ? (int)(last + 1 - p0) : BN_ATTN_BLOCK;
-        transpose_block(j, p0, nblk, kt);
+        const char *kt = (const char *)j->k + (p0 / BN_ATTN_BLOCK) * kbytes;
         nb = 1;
 #ifdef ATTN_PAIR_BLOCKS
-        if (last + 1 - p0 > BN_ATTN_BLOCK) { /* the next block too: rows [r0, n) score both (the
-                                               * rows ending in the first skip the second's) */
-            int64_t k1 = last + 1 - p0 - BN_ATTN_BLOCK;
-            transpose_block(j, p0 + BN_ATTN_BLOCK, k1 < BN_ATTN_BLOCK ? (int)k1 : BN_ATTN_BLOCK, kt + hd * BN_ATTN_BLOCK);
-            nb = 2;
-        }
+        /* the next block too: rows [r0, n) score both (the rows ending in the first skip the
+         * second's); lanes past a row's last key are masked in softmax_row */
+        if (last + 1 - p0 > BN_ATTN_BLOCK) nb = 2;
 #endif
-        tiles_scores(j, kt, r0, sc, (int)nb);
+        tiles_scores(j, kt, kbytes, r0, sc, (int)nb);
         for (int b = 0; b < nb; b++) {
             int64_t pb = p0 + b * BN_ATTN_BLOCK;
             float *scb = sc + b * BN_ATTN_BLOCK;

@@ -1,9 +1,104 @@
-/* attention: scratch sizing, the scalar reference of the blocked online-softmax attention and
- * the tier dispatch (numerics in attention.h). */
+/* attention: the KV cache types' layouts and conversions, scratch sizing, the scalar reference
+ * of the blocked online-softmax attention and the tier dispatch (numerics in attention.h). */
 #include "model/attention.h"
 
 #include <math.h>
 #include <string.h>
+
+#include "util.h"
+
+/* ---- KV cache types ---- */
+
+static const char *const kv_names[BN_KV_TYPE_COUNT] = {"f32", "f16", "q8_0"};
+
+const char *bn_kv_type_name(bn_kv_type t) { return (unsigned)t < BN_KV_TYPE_COUNT ? kv_names[t] : "?"; }
+
+int bn_kv_type_from_name(const char *name, bn_kv_type *out) {
+    for (int t = 0; name && t < BN_KV_TYPE_COUNT; t++)
+        if (!strcmp(name, kv_names[t])) {
+            *out = (bn_kv_type)t;
+            return 0;
+        }
+    return -1;
+}
+
+int bn_kv_check_head_dim(bn_kv_type t, int64_t hd) {
+    if (t == BN_KV_Q8_0 && hd % BN_KV_QK)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "a q8_0 KV cache needs a head size that is a multiple of %d; this model's is %lld",
+                        BN_KV_QK, (long long)hd);
+    return 0;
+}
+
+/* q8_0 chunk of a K^T block: 16 f16 scales, then int8 [32][16]. */
+#define Q8_CHUNK_BYTES (BN_ATTN_BLOCK * (2 + BN_KV_QK))
+#define Q8_ROW_BLOCK_BYTES (2 + BN_KV_QK) /* llama.cpp's block_q8_0 */
+
+uint64_t bn_kv_k_block_bytes(bn_kv_type t, int64_t hd) {
+    if (t == BN_KV_Q8_0) return (uint64_t)(hd / BN_KV_QK) * Q8_CHUNK_BYTES;
+    return (uint64_t)hd * BN_ATTN_BLOCK * (t == BN_KV_F16 ? 2u : 4u);
+}
+
+uint64_t bn_kv_v_row_bytes(bn_kv_type t, int64_t hd) {
+    if (t == BN_KV_Q8_0) return (uint64_t)(hd / BN_KV_QK) * Q8_ROW_BLOCK_BYTES;
+    return (uint64_t)hd * (t == BN_KV_F16 ? 2u : 4u);
+}
+
+/* 32 values x -> f16 scale *d and int8 q[i * step], as llama.cpp's x86 quantize_row_q8_0. */
+static void quantize_q8_0(const float *x, uint8_t *d, int8_t *q, int64_t step) {
+    float amax = 0.0f;
+    for (int i = 0; i < BN_KV_QK; i++) amax = fmaxf(amax, fabsf(x[i]));
+    uint16_t h = bn_f32_to_f16(amax / 127.0f);
+    memcpy(d, &h, 2);
+    float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    for (int i = 0; i < BN_KV_QK; i++) q[i * step] = (int8_t)nearbyintf(x[i] * id);
+}
+
+static float load_f16(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return bn_f16_to_f32(h);
+}
+
+void bn_kv_store_k(bn_kv_type t, void *block, int i, const float *k, int64_t hd) {
+    if (i == 0) memset(block, 0, (size_t)bn_kv_k_block_bytes(t, hd));
+    uint8_t *b = block;
+    for (int64_t c = 0; t == BN_KV_Q8_0 && c < hd / BN_KV_QK; c++) {
+        uint8_t *chunk = b + c * Q8_CHUNK_BYTES;
+        quantize_q8_0(k + c * BN_KV_QK, chunk + 2 * i, (int8_t *)(chunk + 2 * BN_ATTN_BLOCK) + i, BN_ATTN_BLOCK);
+    }
+    for (int64_t d = 0; t == BN_KV_F16 && d < hd; d++) ((uint16_t *)block)[d * BN_ATTN_BLOCK + i] = bn_f32_to_f16(k[d]);
+    for (int64_t d = 0; t == BN_KV_F32 && d < hd; d++) ((float *)block)[d * BN_ATTN_BLOCK + i] = k[d];
+}
+
+void bn_kv_store_v(bn_kv_type t, void *row, const float *v, int64_t hd) {
+    uint8_t *b = row;
+    for (int64_t c = 0; t == BN_KV_Q8_0 && c < hd / BN_KV_QK; c++)
+        quantize_q8_0(v + c * BN_KV_QK, b + c * Q8_ROW_BLOCK_BYTES, (int8_t *)(b + c * Q8_ROW_BLOCK_BYTES + 2), 1);
+    for (int64_t d = 0; t == BN_KV_F16 && d < hd; d++) ((uint16_t *)row)[d] = bn_f32_to_f16(v[d]);
+    if (t == BN_KV_F32) memcpy(row, v, (size_t)hd * sizeof(float));
+}
+
+void bn_kv_load_k(bn_kv_type t, const void *block, int i, float *k, int64_t hd) {
+    const uint8_t *b = block;
+    for (int64_t d = 0; t == BN_KV_Q8_0 && d < hd; d++) {
+        const uint8_t *chunk = b + (d / BN_KV_QK) * Q8_CHUNK_BYTES;
+        k[d] = load_f16(chunk + 2 * i) * (float)((const int8_t *)(chunk + 2 * BN_ATTN_BLOCK))[(d % BN_KV_QK) * BN_ATTN_BLOCK + i];
+    }
+    for (int64_t d = 0; t == BN_KV_F16 && d < hd; d++) k[d] = bn_f16_to_f32(((const uint16_t *)block)[d * BN_ATTN_BLOCK + i]);
+    for (int64_t d = 0; t == BN_KV_F32 && d < hd; d++) k[d] = ((const float *)block)[d * BN_ATTN_BLOCK + i];
+}
+
+void bn_kv_load_v(bn_kv_type t, const void *row, float *v, int64_t hd) {
+    const uint8_t *b = row;
+    for (int64_t d = 0; t == BN_KV_Q8_0 && d < hd; d++) {
+        const uint8_t *blk = b + (d / BN_KV_QK) * Q8_ROW_BLOCK_BYTES;
+        v[d] = load_f16(blk) * (float)((const int8_t *)(blk + 2))[d % BN_KV_QK];
+    }
+    for (int64_t d = 0; t == BN_KV_F16 && d < hd; d++) v[d] = bn_f16_to_f32(((const uint16_t *)row)[d]);
+    if (t == BN_KV_F32) memcpy(v, row, (size_t)hd * sizeof(float));
+}
+
+/* ---- attention ---- */
 
 /* Scratch, the larger of two layouts (each part starting at a multiple of 16 floats). Rows
  * (attention_simd.h): per-row scores of a pair of blocks [n_rows][32], then m, l, alpha per
@@ -19,12 +114,14 @@ uint64_t bn_attention_scratch_floats(int64_t n_rows, int64_t head_dim) {
     return by_rows > by_groups ? by_rows : by_groups;
 }
 
-/* One row, keys [p0, p0 + nv): the block step of attention.h, in scalar order. */
-static void ref_block(const bn_attn_job *j, int64_t r, int64_t p0, int64_t nv, float *m, float *l) {
+/* One row, keys [p0, p0 + nv): the block step of attention.h, in scalar order, on the decoded
+ * cache (kv: 2 x head_dim floats of scratch). */
+static void ref_block(const bn_attn_job *j, int64_t r, int64_t p0, int64_t nv, float *m, float *l, float *kv) {
     int64_t hd = j->head_dim;
-    float s[BN_ATTN_BLOCK], bmax = -INFINITY, bsum = 0.0f;
+    float s[BN_ATTN_BLOCK], bmax = -INFINITY, bsum = 0.0f, *k = kv, *v = kv + hd;
+    const char *kb = (const char *)j->k + (uint64_t)(p0 / BN_ATTN_BLOCK) * bn_kv_k_block_bytes(j->k_type, hd);
     for (int64_t i = 0; i < nv; i++) {
-        const float *k = j->k + (p0 + i) * j->kv_stride;
+        bn_kv_load_k(j->k_type, kb, (int)(p0 % BN_ATTN_BLOCK + i), k, hd);
         float dot = 0.0f;
         for (int64_t d = 0; d < hd; d++) dot += j->q[r][d] * k[d];
         s[i] = dot * j->scale;
@@ -41,7 +138,7 @@ static void ref_block(const bn_attn_job *j, int64_t r, int64_t p0, int64_t nv, f
     float *o = j->out[r];
     for (int64_t d = 0; d < hd; d++) o[d] *= alpha;
     for (int64_t i = 0; i < nv; i++) {
-        const float *v = j->v + (p0 + i) * j->kv_stride;
+        bn_kv_load_v(j->v_type, (const char *)j->v + (p0 + i) * j->v_stride, v, hd);
         for (int64_t d = 0; d < hd; d++) o[d] += s[i] * v[d];
     }
 }
@@ -52,7 +149,7 @@ void bn_attention_ref(const bn_attn_job *j) {
         memset(j->out[r], 0, (size_t)j->head_dim * sizeof(float));
         for (int64_t p0 = 0; p0 <= j->pos[r]; p0 += BN_ATTN_BLOCK) {
             int64_t nv = j->pos[r] + 1 - p0 < BN_ATTN_BLOCK ? j->pos[r] + 1 - p0 : BN_ATTN_BLOCK;
-            ref_block(j, r, p0, nv, &m, &l);
+            ref_block(j, r, p0, nv, &m, &l, j->scratch);
         }
         for (int64_t d = 0; d < j->head_dim; d++) j->out[r][d] /= l;
     }

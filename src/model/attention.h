@@ -13,7 +13,29 @@
  * row's operations only on its own q, pos and the cache, so a row's result does not depend on
  * which other rows are computed with it (batch size, chunking, thread split): the SIMD kernels
  * keep that property (they differ from the reference only in the dot and sum orders and in
- * their exp, within ~1e-5 relative). */
+ * their exp, within ~1e-5 relative).
+ *
+ * KV cache types (bn_kv_type): the cache holds K and V as f32, f16 or q8_0, and attention
+ * computes with the values they decode to, exactly (f16 -> f32 and a q8_0 scale times an int8
+ * are exact in f32), so each type's numerics are the f32 numerics above on the decoded cache,
+ * and bn_attention_ref is the reference for every type. Writing rounds: f16 to nearest even
+ * (as llama.cpp's F16C conversion), q8_0 as llama.cpp's x86 quantize_row_q8_0 (per 32 values
+ * d = amax / 127 stored as f16, q = round-to-nearest-even(x * 127 / amax)).
+ *
+ * Layouts, per sequence, layer and KV head (head_dim = hd):
+ *   K: blocks of BN_ATTN_BLOCK = 16 positions, block b holding positions [16 b, 16 b + 16)
+ *      transposed, K^T [hd][16], so that the kernels' per-key lanes load straight from the
+ *      cache (no transpose per block and per job):
+ *        f32  float    kt[hd][16]
+ *        f16  uint16_t kt[hd][16]
+ *        q8_0 per 32 dims c (hd % 32 == 0): uint16_t d[16] (f16 scale of key i's dims
+ *             [32 c, 32 c + 32)), then int8_t q[32][16]: the 16 llama.cpp block_q8_0 of
+ *             those dims (2 + 32 bytes each), interleaved by key
+ *      Lanes of positions not written yet are zero (a block is cleared when its first
+ *      position is written) or hold an older, finite value after a truncation; kernels mask
+ *      them.
+ *   V: rows by position, as llama.cpp stores them: f32 or f16 [hd], q8_0 block_q8_0[hd / 32]
+ *      ({uint16_t d; int8_t qs[32]}, 34 bytes). */
 #ifndef BITNET_ATTENTION_H
 #define BITNET_ATTENTION_H
 
@@ -24,13 +46,19 @@
 
 #define BN_ATTN_BLOCK 16
 
+typedef enum bn_kv_type { BN_KV_F32 = 0, BN_KV_F16 = 1, BN_KV_Q8_0 = 2 } bn_kv_type;
+#define BN_KV_TYPE_COUNT 3
+#define BN_KV_QK 32 /* values per q8_0 block */
+
 typedef struct bn_attn_job {
     int64_t n_rows, head_dim;
     const float *const *q;   /* [n_rows] -> head_dim floats */
     float *const *out;       /* [n_rows] -> head_dim floats (written) */
     const int64_t *pos;      /* [n_rows], non-decreasing: row r sees keys 0..pos[r] */
-    const float *k, *v;      /* key / value of position p at k + p * kv_stride (head_dim floats) */
-    int64_t kv_stride;
+    bn_kv_type k_type, v_type;
+    const void *k;           /* K^T block b at (const char *)k + b * bn_kv_k_block_bytes(k_type, head_dim) */
+    const void *v;           /* V row of position p at (const char *)v + p * v_stride */
+    int64_t v_stride;        /* bytes */
     float scale;             /* usually 1 / sqrt(head_dim) */
     float *scratch;          /* bn_attention_scratch_floats(n_rows, head_dim) floats, 64-byte aligned */
 } bn_attn_job;
@@ -39,8 +67,25 @@ typedef struct bn_attn_job {
  * (e.g. a head_dim that is not a multiple of its vector width). */
 typedef bool (*bn_attention_kernel)(const bn_attn_job *job);
 
+/* ---- KV cache types ---- */
+const char *bn_kv_type_name(bn_kv_type t);          /* "f32", "f16", "q8_0" */
+int bn_kv_type_from_name(const char *name, bn_kv_type *out); /* 0, or -1 for an unknown name */
+/* 0, or BITNET_ERR_UNSUPPORTED (bn_error set) when type t cannot hold heads of hd values. */
+int bn_kv_check_head_dim(bn_kv_type t, int64_t hd);
+/* Bytes of one K^T block of 16 positions of one head; of one V row of hd values. */
+uint64_t bn_kv_k_block_bytes(bn_kv_type t, int64_t hd);
+uint64_t bn_kv_v_row_bytes(bn_kv_type t, int64_t hd);
+/* Writes key vector k[hd] as position i (0..15) of a K^T block; `block` is cleared first when
+ * i == 0. Writes v[hd] as one V row. */
+void bn_kv_store_k(bn_kv_type t, void *block, int i, const float *k, int64_t hd);
+void bn_kv_store_v(bn_kv_type t, void *row, const float *v, int64_t hd);
+/* The values attention computes with: key i of a K^T block, one V row (decoded, exact). */
+void bn_kv_load_k(bn_kv_type t, const void *block, int i, float *k, int64_t hd);
+void bn_kv_load_v(bn_kv_type t, const void *row, float *v, int64_t hd);
+
 uint64_t bn_attention_scratch_floats(int64_t n_rows, int64_t head_dim);
-/* The scalar reference ("the truth"). */
+/* The scalar reference ("the truth"), for every KV type (it decodes the cache with
+ * bn_kv_load_k / bn_kv_load_v). */
 void bn_attention_ref(const bn_attn_job *job);
 /* The kernel of the tier in use, falling back to the reference. */
 void bn_attention_run(const bn_attn_job *job);

@@ -14,9 +14,10 @@
 #include "model/rows.h"
 #include "util.h"
 
-/* One sequence: its KV cache and how much of it is filled. */
+/* One sequence: its KV cache (layouts in attention.h) and how much of it is filled. */
 typedef struct bn_seq {
-    float *k_cache, *v_cache;      /* [n_layer][n_ctx][kv_dim] */
+    char *k_cache;                 /* [n_layer][n_head_kv][k_blocks] K^T blocks of 16 positions */
+    char *v_cache;                 /* [n_layer][n_ctx] rows of n_head_kv V head rows */
     int64_t n_past;
 } bn_seq;
 
@@ -31,6 +32,8 @@ struct bn_state {
     bn_state_params p;
     int64_t n_ctx;                 /* positions per sequence */
     int64_t q_dim, kv_dim, max_in;
+    int64_t k_blocks;              /* K^T blocks per layer and head: ceil(n_ctx / 16) */
+    uint64_t k_block_bytes, v_head_bytes, v_row_bytes; /* per the cache types (attention.h) */
     bn_seq *seqs;                  /* [n_seq] */
     float *rope_cos, *rope_sin;    /* [n_ctx][n_rot/2] */
     /* the chunk being evaluated, max_batch rows: row t is token t of sequence row_seq[t] at
@@ -73,6 +76,14 @@ void bn_state_default_params(bn_state_params *p) {
     p->max_batch = 64;
     p->n_seq = 1;
     p->act_quant = BN_ACT_TOKEN;
+    p->kv_type_k = p->kv_type_v = BN_KV_F16;
+}
+
+/* Cache bytes per position of one sequence (K blocks counted per position). */
+uint64_t bn_kv_bytes_per_pos(const bn_hparams *hp, bn_kv_type k, bn_kv_type v) {
+    uint64_t per_layer = (bn_kv_k_block_bytes(k, hp->head_dim) / BN_ATTN_BLOCK + bn_kv_v_row_bytes(v, hp->head_dim)) *
+                         (uint64_t)hp->n_head_kv;
+    return per_layer * (uint64_t)hp->n_layer;
 }
 
 /* ---- allocation ---- */
@@ -85,7 +96,7 @@ static uint64_t physical_memory(void) {
 static int64_t choose_ctx(const bn_model *m, const bn_state_params *p) {
     if (p->n_ctx > 0) return p->n_ctx;
     uint64_t cap = p->max_kv_bytes ? p->max_kv_bytes : physical_memory() / 4;
-    int64_t per_pos = (int64_t)bn_kv_cache_bytes(&m->hp, 1);
+    int64_t per_pos = (int64_t)bn_kv_bytes_per_pos(&m->hp, p->kv_type_k, p->kv_type_v);
     int64_t n = m->hp.n_ctx_train;
     per_pos *= p->n_seq; /* every sequence has a cache of n_ctx positions */
     if ((uint64_t)(n * per_pos) > cap) n = (int64_t)(cap / (uint64_t)per_pos);
@@ -164,7 +175,8 @@ static uint64_t attn_scratch_bytes(const bn_hparams *hp) {
 static int alloc_buffers(bn_state *s) {
     const bn_hparams *hp = &s->m->hp;
     uint64_t B = (uint64_t)s->p.max_batch, fl = sizeof(float);
-    uint64_t cache = (uint64_t)hp->n_layer * (uint64_t)s->n_ctx * (uint64_t)s->kv_dim * fl;
+    uint64_t k_cache = (uint64_t)hp->n_layer * (uint64_t)hp->n_head_kv * (uint64_t)s->k_blocks * s->k_block_bytes;
+    uint64_t v_cache = (uint64_t)hp->n_layer * (uint64_t)s->n_ctx * s->v_row_bytes;
     uint64_t half = (uint64_t)hp->n_rot / 2;
     uint64_t act = 0;
     for (int mode = 0; mode < 3; mode++) {
@@ -173,10 +185,10 @@ static int alloc_buffers(bn_state *s) {
     }
     if (!(s->seqs = bn_calloc((size_t)s->p.n_seq, sizeof *s->seqs, "sequences"))) return BITNET_ERR_OUT_OF_MEMORY;
     for (int i = 0; i < s->p.n_seq; i++) {
-        s->seqs[i].k_cache = state_alloc(s, cache, "K cache");
-        s->seqs[i].v_cache = state_alloc(s, cache, "V cache");
-        s->kv_bytes += 2 * cache;
-        s->scratch_bytes -= 2 * ((cache + 63) & ~(uint64_t)63);
+        s->seqs[i].k_cache = state_alloc(s, k_cache, "K cache");
+        s->seqs[i].v_cache = state_alloc(s, v_cache, "V cache");
+        s->kv_bytes += k_cache + v_cache;
+        s->scratch_bytes -= ((k_cache + 63) & ~(uint64_t)63) + ((v_cache + 63) & ~(uint64_t)63);
         if (!s->seqs[i].k_cache || !s->seqs[i].v_cache) return BITNET_ERR_OUT_OF_MEMORY;
     }
     s->row_tok = state_alloc(s, B * sizeof(int32_t), "row tokens");
@@ -228,6 +240,10 @@ int bn_state_create(const bn_model *m, const bn_state_params *p, bn_state **out)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "context length %lld is outside 1..%d", (long long)p->n_ctx, 1 << 24);
     if (p->n_seq < 1 || p->n_seq > BN_MAX_SEQ)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "%d sequences: must be 1..%d", p->n_seq, BN_MAX_SEQ);
+    if ((unsigned)p->kv_type_k >= BN_KV_TYPE_COUNT || (unsigned)p->kv_type_v >= BN_KV_TYPE_COUNT)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "unknown KV cache type (K %d, V %d)", (int)p->kv_type_k, (int)p->kv_type_v);
+    if ((rc = bn_kv_check_head_dim(p->kv_type_k, m->hp.head_dim)) || (rc = bn_kv_check_head_dim(p->kv_type_v, m->hp.head_dim)))
+        return rc;
     bn_state *s = bn_calloc(1, sizeof *s, "state");
     if (!s) return BITNET_ERR_OUT_OF_MEMORY;
     s->m = m;
@@ -237,6 +253,10 @@ int bn_state_create(const bn_model *m, const bn_state_params *p, bn_state **out)
     s->n_ctx = choose_ctx(m, p);
     s->q_dim = m->hp.n_head * m->hp.head_dim;
     s->kv_dim = m->hp.n_head_kv * m->hp.head_dim;
+    s->k_blocks = (s->n_ctx + BN_ATTN_BLOCK - 1) / BN_ATTN_BLOCK;
+    s->k_block_bytes = bn_kv_k_block_bytes(p->kv_type_k, m->hp.head_dim);
+    s->v_head_bytes = bn_kv_v_row_bytes(p->kv_type_v, m->hp.head_dim);
+    s->v_row_bytes = s->v_head_bytes * (uint64_t)m->hp.n_head_kv;
     s->max_in = m->hp.n_embd > s->q_dim ? m->hp.n_embd : s->q_dim;
     if (m->hp.n_ff > s->max_in) s->max_in = m->hp.n_ff;
     s->tracer = p->tracer;
@@ -302,6 +322,8 @@ int bn_state_max_batch(const bn_state *s) { return s->p.max_batch; }
 int64_t bn_state_n_ctx(const bn_state *s) { return s->n_ctx; }
 int bn_state_n_threads(const bn_state *s) { return s->n_threads; }
 bn_act_quant bn_state_act_quant(const bn_state *s) { return s->p.act_quant; }
+bn_kv_type bn_state_kv_type_k(const bn_state *s) { return s->p.kv_type_k; }
+bn_kv_type bn_state_kv_type_v(const bn_state *s) { return s->p.kv_type_v; }
 uint64_t bn_state_kv_bytes(const bn_state *s) { return s->kv_bytes; }
 uint64_t bn_state_scratch_bytes(const bn_state *s) { return s->scratch_bytes; }
 void bn_state_set_tracer(bn_state *s, bn_tracer *t, int seq_id) {
@@ -537,9 +559,10 @@ static void attend_item(bn_state *s, int layer, int64_t g, const bn_attn_block *
     const bn_seq *seq = &s->seqs[b->seq];
     bn_attn_job job = {
         .n_rows = n_rows, .head_dim = hd, .q = q, .out = out, .pos = pos,
-        .k = seq->k_cache + (int64_t)layer * s->n_ctx * s->kv_dim + g * hd,
-        .v = seq->v_cache + (int64_t)layer * s->n_ctx * s->kv_dim + g * hd,
-        .kv_stride = s->kv_dim, .scale = 1.0f / sqrtf((float)hd), .scratch = scratch,
+        .k_type = s->p.kv_type_k, .v_type = s->p.kv_type_v,
+        .k = seq->k_cache + ((uint64_t)layer * (uint64_t)hp->n_head_kv + (uint64_t)g) * (uint64_t)s->k_blocks * s->k_block_bytes,
+        .v = seq->v_cache + (uint64_t)layer * (uint64_t)s->n_ctx * s->v_row_bytes + (uint64_t)g * s->v_head_bytes,
+        .v_stride = (int64_t)s->v_row_bytes, .scale = 1.0f / sqrtf((float)hd), .scratch = scratch,
     };
     bn_attention_run(&job);
 }
@@ -568,16 +591,23 @@ static void plan_attention_blocks(bn_state *s, int n) {
     }
 }
 
-/* Rotates the chunk's new K rows and copies K and V into their sequences' caches. */
+/* Rotates the chunk's new K rows and writes K and V into their sequences' caches, converted
+ * to the cache types (attention.h: K into its position's K^T block, V as a row). */
 static void store_kv(bn_state *s, int l, int n) {
     const bn_hparams *hp = &s->m->hp;
+    int64_t hd = hp->head_dim;
     for (int t = 0; t < n; t++) {
         float *k = s->k_new + (int64_t)t * s->kv_dim;
-        for (int64_t h = 0; h < hp->n_head_kv; h++) rope_head(s, k + h * hp->head_dim, s->row_pos[t]);
+        const float *v = s->v_new + (int64_t)t * s->kv_dim;
         const bn_seq *seq = &s->seqs[s->row_seq[t]];
-        int64_t off = ((int64_t)l * s->n_ctx + s->row_pos[t]) * s->kv_dim;
-        memcpy(seq->k_cache + off, k, (size_t)s->kv_dim * sizeof(float));
-        memcpy(seq->v_cache + off, s->v_new + (int64_t)t * s->kv_dim, (size_t)s->kv_dim * sizeof(float));
+        int64_t pos = s->row_pos[t];
+        char *vrow = seq->v_cache + ((uint64_t)l * (uint64_t)s->n_ctx + (uint64_t)pos) * s->v_row_bytes;
+        for (int64_t h = 0; h < hp->n_head_kv; h++) {
+            rope_head(s, k + h * hd, pos);
+            uint64_t blk = ((uint64_t)l * (uint64_t)hp->n_head_kv + (uint64_t)h) * (uint64_t)s->k_blocks + (uint64_t)(pos / BN_ATTN_BLOCK);
+            bn_kv_store_k(s->p.kv_type_k, seq->k_cache + blk * s->k_block_bytes, (int)(pos % BN_ATTN_BLOCK), k + h * hd, hd);
+            bn_kv_store_v(s->p.kv_type_v, vrow + (uint64_t)h * s->v_head_bytes, v + h * hd, hd);
+        }
     }
 }
 

@@ -10,7 +10,8 @@
  * RMSNorm(in, in_norm_W) instead of its input `in` (quantized after that norm).
  *
  * A state owns everything its sequences need (one by default; several for continuous batching):
- * a KV cache per sequence (f32, [layer][pos][n_head_kv*head_dim] for K and for V), scratch for a batch of up to max_batch tokens, per-thread scratch and the
+ * a KV cache per sequence (f32, f16 or q8_0 for K and for V; layouts in attention.h), scratch
+ * for a batch of up to max_batch tokens, per-thread scratch and the
  * thread pool. All of it is allocated by bn_state_create; evaluation allocates nothing.
  * One state must not be used from two threads at once; states over one model are independent. */
 #ifndef BITNET_FORWARD_H
@@ -19,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "model/attention.h"
 #include "model/head_screen.h"
 #include "model/linear.h"
 #include "model/model.h"
@@ -32,6 +34,7 @@ typedef struct bn_state_params {
     int n_threads;            /* <= 0: number of online CPUs */
     bn_act_quant act_quant;   /* numerics for ternary weights */
     uint64_t max_kv_bytes;    /* cap for the default context; 0: a quarter of physical memory */
+    bn_kv_type kv_type_k, kv_type_v; /* KV cache types (attention.h); default f16 */
     bn_tracer *tracer;        /* optional, not owned */
     int seq_id;               /* recorded in traces */
 } bn_state_params;
@@ -82,6 +85,10 @@ int64_t bn_state_n_past(const bn_state *s);
 int64_t bn_state_n_ctx(const bn_state *s);
 int bn_state_n_threads(const bn_state *s);
 bn_act_quant bn_state_act_quant(const bn_state *s);
+bn_kv_type bn_state_kv_type_k(const bn_state *s);
+bn_kv_type bn_state_kv_type_v(const bn_state *s);
+/* KV cache bytes per position of one sequence for these types (all layers, K and V). */
+uint64_t bn_kv_bytes_per_pos(const bn_hparams *hp, bn_kv_type k, bn_kv_type v);
 uint64_t bn_state_kv_bytes(const bn_state *s);
 uint64_t bn_state_scratch_bytes(const bn_state *s);
 void bn_state_set_tracer(bn_state *s, bn_tracer *t, int seq_id);

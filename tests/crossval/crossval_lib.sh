@@ -89,19 +89,19 @@ EOF
 # equal; only the cosine (>= 0.995) is asserted, top-1 is reported.
 token_mode_agrees() {
     local out="$TMP/token-mode.bin"
-    if run_logged "$TMP/ours.log" "$BITNET" logits --model "$2" --tokens "$3" --out "$out" --threads 2; then
+    if run_logged "$TMP/ours.log" "$BITNET" logits --model "$2" --tokens "$3" --out "$out" --threads 2 --kv-type f32; then
         logits_agree "$1" "$out" "$4" "$5" 0.995 cosine-only
     else
         not_ok "$1/logits" "our default-mode logits run failed"
     fi
 }
 
-# greedy_agrees NAME MODEL TOKENS N_GEN MODE: our --greedy continuation (--act-quant MODE) and
-# llama.cpp's (harness greedy) are the same N_GEN ids.
+# greedy_agrees NAME MODEL TOKENS N_GEN MODE [KV]: our --greedy continuation (--act-quant MODE)
+# and llama.cpp's (harness greedy) are the same N_GEN ids, both with KV cache type KV [f32].
 greedy_agrees() {
-    local ours ref
-    ours=$("$BITNET" run --model "$2" --tokens "$3" -n "$4" --greedy --print-ids --act-quant "$5" --threads 2 2>"$TMP/run.log" | tr -s ' \n' ' ' | sed 's/ $//')
-    ref=$("$HARNESS" greedy --model "$2" --tokens "$3" -n "$4" --threads 2 2>"$TMP/greedy.log")
+    local ours ref kv=${6:-f32}
+    ours=$("$BITNET" run --model "$2" --tokens "$3" -n "$4" --greedy --print-ids --act-quant "$5" --threads 2 --kv-type "$kv" 2>"$TMP/run.log" | tr -s ' \n' ' ' | sed 's/ $//')
+    ref=$("$HARNESS" greedy --model "$2" --tokens "$3" -n "$4" --threads 2 --kv-type "$kv" 2>"$TMP/greedy.log")
     same_ids "$1" "$ours" "$ref"
 }
 

@@ -27,8 +27,12 @@
  *            load the variants from: scripts/bench.sh points it at one holding only the
  *            AVX2 "haswell" variant to compare with our AVX2 tier).
  *
- * Numerics: the context uses an F32 KV cache and no flash attention, so that attention runs
- * in f32 like ours. Built by scripts/build_harness.sh; not part of the library. Errors go to
+ * Every command takes --kv-type f32|f16|q8_0 (default f32), the KV cache's type, to compare
+ * with ours at the same --kv-type. Numerics: f32 and f16 run without flash attention (the f16
+ * path rounds Q and the softmax weights to f16 for its F16 x F32 products; llama.cpp's flash
+ * attention would also accumulate V in f16), q8_0 with it (llama.cpp requires flash attention
+ * for a quantized V cache; it quantizes Q to q8_0 for the K products). Our engine keeps Q and
+ * the weights in f32 and decodes the cache exactly (src/model/attention.h). Built by scripts/build_harness.sh; not part of the library. Errors go to
  * stderr with exit status 1 (2 for bad usage). */
 #include <math.h>
 #include <stdarg.h>
@@ -69,6 +73,7 @@ typedef struct {
     int reps;              /* bench: repetitions */
     bool no_bos;
     bool stop_at_eos;
+    enum ggml_type kv_type;  /* --kv-type */
 } harness_opts;
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -89,7 +94,9 @@ static int usage(void) {
           "       llama_harness tokenize --model M --prompt TEXT [--no-bos]\n"
           "       llama_harness load     --model M\n"
           "       llama_harness bench    --model M [-p 128] [-n 64] [-r 3] [--threads N]\n"
-          "       llama_harness perplexity --model M --file TEXT [-c 512] [--chunks N] [--kl-base FILE] [--threads N]\n",
+          "       llama_harness perplexity --model M --file TEXT [-c 512] [--chunks N] [--kl-base FILE] [--threads N]\n"
+
+          "every command: --kv-type f32|f16|q8_0   the KV cache's type [f32]\n",
           stderr);
     return 2;
 }
@@ -111,6 +118,8 @@ static int parse_opts(int argc, char **argv, harness_opts *o) {
     o->n_prompt = 128;
     o->reps = 3;
     o->n_ctx = 512;
+    o->kv_type = GGML_TYPE_F32;
+    const char *kv = NULL;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char **dst = NULL;
@@ -120,6 +129,7 @@ static int parse_opts(int argc, char **argv, harness_opts *o) {
         else if (!strcmp(a, "--tokens")) dst = &o->tokens_arg;
         else if (!strcmp(a, "--out") || !strcmp(a, "--out-dir")) dst = &o->out;
         else if (!strcmp(a, "--prompt")) dst = &o->prompt;
+        else if (!strcmp(a, "--kv-type")) dst = &kv;
         else if (!strcmp(a, "--file")) dst = &o->file;
         else if (!strcmp(a, "--kl-base")) dst = &o->kl_base;
         else if (strcmp(a, "--threads") && strcmp(a, "-n") && strcmp(a, "-p") && strcmp(a, "-r") && strcmp(a, "-c") &&
@@ -144,6 +154,15 @@ static int parse_opts(int argc, char **argv, harness_opts *o) {
     if (!o->model) {
         fputs("llama_harness: --model is required\n", stderr);
         return usage();
+    }
+    if (kv) {
+        if (!strcmp(kv, "f32")) o->kv_type = GGML_TYPE_F32;
+        else if (!strcmp(kv, "f16")) o->kv_type = GGML_TYPE_F16;
+        else if (!strcmp(kv, "q8_0")) o->kv_type = GGML_TYPE_Q8_0;
+        else {
+            fprintf(stderr, "llama_harness: --kv-type must be f32, f16 or q8_0 (got '%s')\n", kv);
+            return 2;
+        }
     }
     return 0;
 }
@@ -199,15 +218,16 @@ static struct llama_model *load_model(const char *path) {
 
 /* A context for at most n_ctx positions whose first decode may hold n_batch tokens. */
 static struct llama_context *make_context(struct llama_model *model, int n_ctx, int n_batch,
-                                          int threads, ggml_backend_sched_eval_callback cb,
+                                          int threads, enum ggml_type kv_type, ggml_backend_sched_eval_callback cb,
                                           void *cb_data) {
     struct llama_context_params cp = llama_context_default_params();
     cp.n_ctx = (uint32_t)n_ctx;
     cp.n_batch = cp.n_ubatch = (uint32_t)n_batch;
     cp.n_seq_max = 1;
     cp.n_threads = cp.n_threads_batch = threads;
-    cp.type_k = cp.type_v = GGML_TYPE_F32;  /* attention in f32, like ours */
-    cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    cp.type_k = cp.type_v = kv_type;  /* f32: attention in f32, like ours with --kv-type f32 */
+    /* a quantized V cache needs flash attention; f16 without it keeps V sums in f32 */
+    cp.flash_attn_type = kv_type == GGML_TYPE_Q8_0 ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
     cp.cb_eval = cb;
     cp.cb_eval_user_data = cb_data;
     cp.no_perf = true;
@@ -301,7 +321,7 @@ static int cmd_logits(int argc, char **argv) {
     if (!rc && !s.o.out) rc = fail("logits: --out is required");
     struct llama_context *ctx = NULL;
     if (!rc) {
-        ctx = make_context(s.model, s.n_ids, s.n_ids, s.o.threads, NULL, NULL);
+        ctx = make_context(s.model, s.n_ids, s.n_ids, s.o.threads, s.o.kv_type, NULL, NULL);
         rc = ctx ? decode(ctx, s.ids, s.n_ids, 0, true) : 1;
     }
     if (!rc) rc = write_logits(ctx, s.n_ids, s.n_vocab, s.o.out);
@@ -323,7 +343,7 @@ static int cmd_greedy(int argc, char **argv) {
     int rc = session_open(&s, argc, argv, true);
     struct llama_context *ctx = NULL;
     if (!rc) {
-        ctx = make_context(s.model, s.n_ids + s.o.n_gen, s.n_ids, s.o.threads, NULL, NULL);
+        ctx = make_context(s.model, s.n_ids + s.o.n_gen, s.n_ids, s.o.threads, s.o.kv_type, NULL, NULL);
         rc = ctx ? decode(ctx, s.ids, s.n_ids, 0, false) : 1;
     }
     const llama_token eos = rc ? -1 : llama_vocab_eos(llama_model_get_vocab(s.model));
@@ -499,7 +519,7 @@ static int cmd_trace(int argc, char **argv) {
     struct llama_context *ctx = NULL;
     if (!rc) {
         st.n_tokens = s.n_ids;
-        ctx = make_context(s.model, s.n_ids, s.n_ids, s.o.threads, trace_cb, &st);
+        ctx = make_context(s.model, s.n_ids, s.n_ids, s.o.threads, s.o.kv_type, trace_cb, &st);
         rc = ctx ? decode(ctx, s.ids, s.n_ids, 0, true) : 1;
         if (st.status) rc = st.status;
     }
@@ -583,7 +603,7 @@ static int cmd_bench(int argc, char **argv) {
     llama_token *prompt = NULL;
     double *pre = NULL, *dec = NULL;
     if (!rc) {
-        ctx = make_context(s.model, p + n + 8, p, s.o.threads, NULL, NULL);
+        ctx = make_context(s.model, p + n + 8, p, s.o.threads, s.o.kv_type, NULL, NULL);
         prompt = malloc(sizeof *prompt * (size_t)p);
         pre = malloc(sizeof *pre * (size_t)reps);
         dec = malloc(sizeof *dec * (size_t)reps);
@@ -597,10 +617,11 @@ static int cmd_bench(int argc, char **argv) {
         double pmed = median_of(pre, reps), dmed = median_of(dec, reps);
         char features[256];
         cpu_backend_features(features, sizeof features);
-        printf("{\"engine\":\"llama.cpp\",\"threads\":%d,\"p\":%d,\"n\":%d,\"reps\":%d,\"prefill_tok_s\":%.3f,"
+        printf("{\"engine\":\"llama.cpp\",\"kv_type\":\"%s\",\"threads\":%d,\"p\":%d,\"n\":%d,\"reps\":%d,\"prefill_tok_s\":%.3f,"
                "\"prefill_min\":%.3f,\"prefill_max\":%.3f,\"decode_tok_s\":%.3f,\"decode_min\":%.3f,\"decode_max\":%.3f,"
                "\"cpu_features\":\"%s\"}\n",
-               s.o.threads, p, n, reps, pmed, pre[0], pre[reps - 1], dmed, dec[0], dec[reps - 1], features);
+               s.o.kv_type == GGML_TYPE_F32 ? "f32" : s.o.kv_type == GGML_TYPE_F16 ? "f16" : "q8_0", s.o.threads, p, n, reps, pmed,
+               pre[0], pre[reps - 1], dmed, dec[0], dec[reps - 1], features);
     }
     free(prompt);
     free(pre);
@@ -669,7 +690,7 @@ static int cmd_perplexity(int argc, char **argv) {
     if (!rc && n < 2 * n_ctx) rc = fail("perplexity: %d tokens; a window of %d needs %d", n, n_ctx, 2 * n_ctx);
     int n_chunk = rc ? 0 : n / n_ctx;
     if (s.o.chunks > 0 && s.o.chunks < n_chunk) n_chunk = s.o.chunks;
-    struct llama_context *ctx = rc ? NULL : make_context(s.model, n_ctx, n_ctx, s.o.threads, NULL, NULL);
+    struct llama_context *ctx = rc ? NULL : make_context(s.model, n_ctx, n_ctx, s.o.threads, s.o.kv_type, NULL, NULL);
     if (!rc && !ctx) rc = 1;
     FILE *base = NULL;
     uint16_t *row = NULL;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `bitnet bench` on a tiny generated model (seconds): the --json line has every key the
 # issue lists with sane values, --lm-head q8 reports a q8_0 head reading fewer bytes, the
-# screened head (default) its copy plus the candidate rows and its counters, bad
+# screened head (default) its copy plus the candidate rows and its counters, the KV cache types
+# are reported and size the cache, bad
 # usage exits 2; and, when the reference is cached, the llama.cpp harness's `bench` prints
 # its JSON line for the same model.
 source "$(dirname "$0")/lib.sh"
@@ -67,6 +68,20 @@ else
     not_ok bench_screened_head "$(cat "$TMP/s.err")"
 fi
 
+# KV cache types: reported, and the cache bytes follow them (head size 64: f16 = f32 / 2,
+# q8_0 = f32 * 34 / 128 in both K blocks and V rows; the context is the same, -c 48)
+for kv in f32 f16 q8_0; do
+    "$BITNET" bench -m "$M" -p 8 -n 2 -r 1 -t 1 -c 48 --kv-type "$kv" --json >"$TMP/kv-$kv.out" 2>"$TMP/kv-$kv.err" ||
+        not_ok "bench_kv_$kv" "$(cat "$TMP/kv-$kv.err")"
+done
+json_check bench_kv_types "$TMP/kv-q8_0.out" "
+f32, f16 = (json.loads(open('$TMP/kv-%s.out' % t).read().splitlines()[-1]) for t in ('f32', 'f16'))
+assert (f32['kv_type_k'], f16['kv_type_k'], j['kv_type_k'], j['kv_type_v']) == ('f32', 'f16', 'q8_0', 'q8_0')
+assert f32['kv_cache_bytes'] == 2 * f16['kv_cache_bytes'] and f32['kv_cache_bytes'] * 34 == j['kv_cache_bytes'] * 128, (f32, j)"
+grep -q "KV cache K q8_0 V q8_0" "$TMP/kv-q8_0.out" && ok bench_kv_human || not_ok bench_kv_human "$(head -3 "$TMP/kv-q8_0.out")"
+"$BITNET" bench -m "$M" --kv-type q4 >/dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] && ok bench_bad_kv_type || not_ok bench_bad_kv_type "--kv-type q4 exited $rc, expected 2"
+
 "$BITNET" bench -m "$M" -p 0 >/dev/null 2>&1; rc=$?
 [ $rc -eq 2 ] && ok bench_bad_usage || not_ok bench_bad_usage "-p 0 exited $rc, expected 2"
 "$BITNET" bench -p 8 >/dev/null 2>&1; rc=$?
@@ -76,9 +91,9 @@ fi
 
 if [ -f "$ROOT/.cache/reference/.complete" ] &&
    H=$(BITNET_BUILD=${BITNET_BUILD:-build} "$ROOT/scripts/build_harness.sh" 2>"$TMP/h.err"); then
-    if "$H" bench --model "$M" -p 8 -n 2 -r 1 --threads 1 >"$TMP/h.out" 2>"$TMP/h.err"; then
+    if "$H" bench --model "$M" -p 8 -n 2 -r 1 --threads 1 --kv-type f16 >"$TMP/h.out" 2>"$TMP/h.err"; then
         json_check harness_bench_json "$TMP/h.out" '
-assert j["engine"] == "llama.cpp" and j["p"] == 8 and j["n"] == 2
+assert j["engine"] == "llama.cpp" and j["p"] == 8 and j["n"] == 2 and j["kv_type"] == "f16"
 assert j["prefill_tok_s"] > 0 and j["decode_tok_s"] > 0
 assert "AVX2" in j["cpu_features"].split("+"), j["cpu_features"]'
     else

@@ -18,7 +18,8 @@ toks=$(token_ids 24 "$VOCAB" 5)
 gen() { run_logged "$TMP/gen.log" "$BITNET" gen-model "$TMP/$1-$2.gguf" --arch "$1" --wtype "$2" "${SHAPE[@]}"; }
 
 # ours MODEL MODE OUT
-ours() { run_logged "$TMP/ours.log" "$BITNET" logits --model "$1" --tokens "$toks" --out "$3" --act-quant "$2" --threads 2; }
+# (an f32 KV cache: the numpy forward pass keeps K and V unrounded)
+ours() { run_logged "$TMP/ours.log" "$BITNET" logits --model "$1" --tokens "$toks" --out "$3" --act-quant "$2" --threads 2 --kv-type f32; }
 
 if gen bitnet-b1.58 i2_s && gen bitnet-b1.58 tq2_0; then
     for mode in token q8k; do

@@ -36,8 +36,8 @@ TOKS=$(token_ids "$N_TOKENS" "$VOCAB" 7)
 # versus_llama_cpp LABEL MODEL MODE MIN_COSINE: logits and greedy continuation, ours vs llama.cpp.
 versus_llama_cpp() {
     local label=$1 m=$2 mode=$3 min=$4 ours="$TMP/${1//\//_}-ours.bin" ref="$TMP/${1//\//_}-ref.bin"
-    if run_logged "$TMP/ours.log" "$BITNET" logits --model "$m" --tokens "$TOKS" --out "$ours" --act-quant "$mode" --threads 2 &&
-       run_logged "$TMP/ref.log" "$HARNESS" logits --model "$m" --tokens "$TOKS" --out "$ref" --threads 2; then
+    if run_logged "$TMP/ours.log" "$BITNET" logits --model "$m" --tokens "$TOKS" --out "$ours" --act-quant "$mode" --threads 2 --kv-type f32 &&
+       run_logged "$TMP/ref.log" "$HARNESS" logits --model "$m" --tokens "$TOKS" --out "$ref" --threads 2 --kv-type f32; then
         logits_agree "$label/$mode" "$ours" "$ref" "$VOCAB" "$min"
     else
         not_ok "$label/$mode/logits" "a logits run failed"
@@ -48,7 +48,7 @@ versus_llama_cpp() {
 # versus_numpy LABEL MODEL: ours (--act-quant none) vs the float64 reference.
 versus_numpy() {
     local label=$1 m=$2 ours="$TMP/${1//\//_}-ours-none.bin"
-    if ! run_logged "$TMP/ours.log" "$BITNET" logits --model "$m" --tokens "$TOKS" --out "$ours" --act-quant none --threads 2; then
+    if ! run_logged "$TMP/ours.log" "$BITNET" logits --model "$m" --tokens "$TOKS" --out "$ours" --act-quant none --threads 2 --kv-type f32; then
         not_ok "$label/numpy" "our logits run failed"; return
     fi
     if "$PY" "$REF_FORWARD" --model "$m" --tokens "$TOKS" --compare "$ours" >"$TMP/np.log" 2>&1; then

@@ -42,7 +42,7 @@ close() {
 # versus_llama_cpp LABEL MODEL MODE
 versus_llama_cpp() {
     local label=$1 m=$2 mode=$3
-    if run_logged "$TMP/ours.txt" "$BITNET" perplexity -m "$m" -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" --act-quant "$mode" -t 2 &&
+    if run_logged "$TMP/ours.txt" "$BITNET" perplexity -m "$m" --kv-type f32 -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" --act-quant "$mode" -t 2 &&
        run_logged "$TMP/ref.txt" "$HARNESS" perplexity --model "$m" --file "$TEXT" -c "$CTX" --chunks "$CHUNKS" --threads 2; then
         close "$label/ppl" "$(field "$TMP/ours.txt" 'PPL =')" "$(field "$TMP/ref.txt" 'PPL =')" 0.005
         close "$label/error-estimate" "$(field "$TMP/ours.txt" '+\/-')" "$(field "$TMP/ref.txt" '+\/-')" 0.01
@@ -63,7 +63,7 @@ versus_llama_cpp bitnet/tq2_0/q8k "$BN" q8k
 
 # kl_run NAME MODEL MODE BASE: our --kl-divergence run against BASE, report in $TMP/kl.txt.
 kl_run() {
-    run_logged "$TMP/kl.txt" "$BITNET" perplexity -m "$2" --kl-divergence --kl-divergence-base "$4" --act-quant "$3" -t 2 ||
+    run_logged "$TMP/kl.txt" "$BITNET" perplexity -m "$2" --kv-type f32 --kl-divergence --kl-divergence-base "$4" --act-quant "$3" -t 2 ||
         { not_ok "$1/run" "the --kl-divergence run failed"; return 1; }
     grep -E '^(Mean|Same top)' "$TMP/kl.txt" | sed 's/^/    /'
 }
@@ -73,7 +73,7 @@ below() { if "$PY" -c "import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.
 at_least() { if "$PY" -c "import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)" "$2" "$3"; then ok "$1"; else not_ok "$1" "$2 is below $3"; fi; }
 
 # Our own base, read back by the same run.
-if run_logged "$TMP/ours-base.txt" "$BITNET" perplexity -m "$F16" -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" --act-quant none -t 2 \
+if run_logged "$TMP/ours-base.txt" "$BITNET" perplexity -m "$F16" --kv-type f32 -f "$TEXT" -c "$CTX" --chunks "$CHUNKS" --act-quant none -t 2 \
        --kl-divergence-base "$TMP/ours.kl" && kl_run kl/self "$F16" none "$TMP/ours.kl"; then
     below kl/self/kld "$(field "$TMP/kl.txt" 'Mean    KLD:')" 1e-5
     at_least kl/self/same-top "$(field "$TMP/kl.txt" 'Same top p:')" 100
@@ -102,10 +102,10 @@ expect_fail() {
     local rc=$?
     if [ $rc -ne 0 ] && grep -q -- "$want" "$TMP/err.out"; then ok "$name"; else not_ok "$name" "exit $rc, expected a message with '$want'"; sed 's/^/    /' "$TMP/err.out" | tail -3; fi
 }
-expect_fail errors/short-text "needs at least" "$BITNET" perplexity -m "$F16" -f "$TMP/short.txt" -c "$CTX"
+expect_fail errors/short-text "needs at least" "$BITNET" perplexity -m "$F16" --kv-type f32 -f "$TMP/short.txt" -c "$CTX"
 "$BITNET" gen-model "$TMP/small-vocab.gguf" --arch llama --hidden 256 --layers 1 --heads 2 --kv-heads 1 --ffn 256 --vocab-size 512 --wtype f16 2>/dev/null
 expect_fail errors/other-vocab "vocabulary of 32000" "$BITNET" perplexity -m "$TMP/small-vocab.gguf" --kl-divergence --kl-divergence-base "$TMP/ours.kl"
 head -c 100000 "$TMP/ours.kl" >"$TMP/truncated.kl"
-expect_fail errors/truncated-base "does not match the window length" "$BITNET" perplexity -m "$F16" --kl-divergence --kl-divergence-base "$TMP/truncated.kl"
-expect_fail errors/not-a-base "not a log-probability file" "$BITNET" perplexity -m "$F16" --kl-divergence --kl-divergence-base "$TEXT"
-expect_fail errors/kl-needs-base "needs --kl-divergence-base" "$BITNET" perplexity -m "$F16" --kl-divergence
+expect_fail errors/truncated-base "does not match the window length" "$BITNET" perplexity -m "$F16" --kv-type f32 --kl-divergence --kl-divergence-base "$TMP/truncated.kl"
+expect_fail errors/not-a-base "not a log-probability file" "$BITNET" perplexity -m "$F16" --kv-type f32 --kl-divergence --kl-divergence-base "$TEXT"
+expect_fail errors/kl-needs-base "needs --kl-divergence-base" "$BITNET" perplexity -m "$F16" --kv-type f32 --kl-divergence

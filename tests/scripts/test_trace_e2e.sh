@@ -142,7 +142,7 @@ require_harness
 ref_vs_ours() { # LABEL MODEL: traces both engines (raw dumps) over the same prompt (one prefill)
     local m=$2
     rm -rf "$TMP/e-ours-$1" "$TMP/e-ref-$1"
-    BITNET_TRACE_RAW=1 run_logged "$TMP/e.log" "$BITNET" logits -m "$m" --tokens "$T" --out "$TMP/e.bin" --act-quant none -t 2 \
+    BITNET_TRACE_RAW=1 run_logged "$TMP/e.log" "$BITNET" logits -m "$m" --tokens "$T" --out "$TMP/e.bin" --act-quant none --kv-type f32 -t 2 \
         --trace-dir "$TMP/e-ours-$1" &&
     BITNET_TRACE_RAW=1 run_logged "$TMP/e.log" "$HARNESS" trace --model "$m" --tokens "$T" --out-dir "$TMP/e-ref-$1" --threads 2
 }

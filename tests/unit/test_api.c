@@ -2,6 +2,7 @@
  * generation): contracts, error paths, and multi-turn sessions that keep their KV cache. */
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -280,6 +281,67 @@ TEST(truncate_and_shift) {
     bitnet_session_free(fresh);
 }
 
+/* KV cache types: each one reported back and sizing the cache; a caller built against the
+ * header before the kv fields (a smaller struct_size) gets the f16 default; unknown values and
+ * names fail. */
+TEST(kv_types) {
+    static const bitnet_kv_type types[] = {BITNET_KV_F32, BITNET_KV_F16, BITNET_KV_Q8_0, BITNET_KV_DEFAULT};
+    uint64_t bytes[4] = {0};
+    for (int i = 0; i < 4; i++) {
+        bitnet_session_params sp = bitnet_session_default_params();
+        sp.n_threads = 1;
+        sp.n_ctx = 64;
+        sp.kv_type_k = sp.kv_type_v = types[i];
+        bitnet_session *s = NULL;
+        CHECK_EQ_INT(bitnet_session_create(g_model, &sp, &s), 0);
+        if (!s) continue;
+        bitnet_session_desc d = {.struct_size = sizeof d};
+        CHECK_EQ_INT(bitnet_session_describe(s, &d), 0);
+        CHECK_EQ_INT(d.kv_type_k, types[i] == BITNET_KV_DEFAULT ? BITNET_KV_F16 : types[i]);
+        CHECK_EQ_INT(d.kv_type_v, d.kv_type_k);
+        bytes[i] = d.kv_cache_bytes;
+        int32_t p[2] = {128000, 9906};
+        CHECK_EQ_INT(bitnet_session_eval(s, p, 2, NULL, 0), 0);
+        bitnet_session_free(s);
+    }
+    CHECK(bytes[0] == 2 * bytes[1] && bytes[3] == bytes[1] && bytes[2] * 128 == bytes[0] * 34);
+    /* separately: K f32, V q8_0 */
+    bitnet_session_params sp = bitnet_session_default_params();
+    sp.n_ctx = 64;
+    sp.kv_type_k = BITNET_KV_F32;
+    sp.kv_type_v = BITNET_KV_Q8_0;
+    bitnet_session *s = NULL;
+    CHECK_EQ_INT(bitnet_session_create(g_model, &sp, &s), 0);
+    bitnet_session_desc d = {.struct_size = sizeof d};
+    CHECK(s && bitnet_session_describe(s, &d) == 0 && d.kv_type_k == BITNET_KV_F32 && d.kv_type_v == BITNET_KV_Q8_0);
+    CHECK(d.kv_cache_bytes == bytes[0] / 2 + bytes[2] / 2);
+    /* an older, shorter desc: filled up to its size, nothing written past it */
+    unsigned char buf[sizeof(bitnet_session_desc) + 8];
+    memset(buf, 0xAB, sizeof buf);
+    bitnet_session_desc *old = (bitnet_session_desc *)(void *)buf;
+    old->struct_size = offsetof(bitnet_session_desc, kv_type_k);
+    CHECK_EQ_INT(bitnet_session_describe(s, old), 0);
+    CHECK(old->n_ctx == 64 && buf[offsetof(bitnet_session_desc, kv_type_k)] == 0xAB);
+    bitnet_session_free(s);
+    s = NULL;
+    sp = bitnet_session_default_params();
+    sp.struct_size = offsetof(bitnet_session_params, kv_type_k); /* the fields are ignored: f16 */
+    sp.kv_type_k = sp.kv_type_v = (bitnet_kv_type)77;
+    CHECK_EQ_INT(bitnet_session_create(g_model, &sp, &s), 0);
+    d.struct_size = sizeof d;
+    CHECK(s && bitnet_session_describe(s, &d) == 0 && d.kv_type_k == BITNET_KV_F16 && d.kv_type_v == BITNET_KV_F16);
+    bitnet_session_free(s);
+    sp.struct_size = sizeof sp; /* now read: unknown */
+    s = (bitnet_session *)0x1;
+    CHECK_EQ_INT(bitnet_session_create(g_model, &sp, &s), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(s == NULL);
+    bitnet_kv_type t;
+    CHECK(bitnet_kv_type_from_name("q8_0", &t) == 0 && t == BITNET_KV_Q8_0);
+    CHECK(bitnet_kv_type_from_name("f16", &t) == 0 && t == BITNET_KV_F16);
+    CHECK_EQ_INT(bitnet_kv_type_from_name("q4_0", &t), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_kv_type_from_name(NULL, &t), BITNET_ERR_INVALID_ARGUMENT);
+}
+
 TEST(close_model) {
     CHECK_EQ_INT(bitnet_model_close(g_model), 0);
 }
@@ -294,6 +356,7 @@ RUN(generate_text_and_result);
 RUN(multi_turn_keeps_cache);
 RUN(context_turns_to_drop);
 RUN(truncate_and_shift);
+RUN(kv_types);
 RUN(close_model);
 unlink(g_path);
 TEST_MAIN_END()

@@ -62,8 +62,12 @@ static bitnet_generate_params request_params(int i, run_log *log) {
     return gp;
 }
 
+/* The KV cache type of the sessions and batches below (DEFAULT: f16). */
+static bitnet_kv_type g_kv = BITNET_KV_DEFAULT;
+
 static void run_alone(int i, int64_t n_ctx, run_log *log) {
     bitnet_session_params sp = bitnet_session_default_params();
+    sp.kv_type_k = sp.kv_type_v = g_kv;
     sp.n_threads = 1;
     sp.n_ctx = n_ctx;
     bitnet_session *s = NULL;
@@ -79,6 +83,7 @@ static void run_alone(int i, int64_t n_ctx, run_log *log) {
 
 static bitnet_batch *new_batch(int n_slots, int n_batch, int n_threads, int64_t n_ctx) {
     bitnet_batch_params bp = bitnet_batch_default_params();
+    bp.kv_type_k = bp.kv_type_v = g_kv;
     bp.n_slots = n_slots;
     bp.n_batch = n_batch;
     bp.n_threads = n_threads;
@@ -150,6 +155,20 @@ TEST(batched_equals_alone_q8_head) {
         bitnet_model_close(g_model);
     }
     g_model = f16;
+}
+
+/* The same with an f32 and a q8_0 KV cache (the per-slot caches of every type). */
+TEST(batched_equals_alone_kv_types) {
+    static const bitnet_kv_type types[] = {BITNET_KV_F32, BITNET_KV_Q8_0};
+    for (int i = 0; i < 2; i++) {
+        g_kv = types[i];
+        batched_equals_alone(2, 4);
+        bitnet_batch *b = new_batch(2, 16, 1, 64);
+        bitnet_batch_desc d = {.struct_size = sizeof d};
+        CHECK(b && bitnet_batch_describe(b, &d) == 0 && d.kv_type_k == types[i] && d.kv_type_v == types[i]);
+        bitnet_batch_free(b);
+    }
+    g_kv = BITNET_KV_DEFAULT;
 }
 
 /* A follow-up whose prompt extends the first request's prompt and reply reuses the slot's
@@ -343,6 +362,7 @@ RUN(batched_equals_alone_1_thread);
 RUN(batched_equals_alone_2_threads);
 RUN(batched_equals_alone_3_slots);
 RUN(batched_equals_alone_q8_head);
+RUN(batched_equals_alone_kv_types);
 RUN(prefix_reuse);
 RUN(context_full);
 RUN(cancel);

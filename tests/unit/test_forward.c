@@ -37,8 +37,8 @@ static const char *gen(const char *name, const char *arch, uint32_t wtype, void 
 static const int32_t toks[] = {1, 17, 42, 299, 3, 150, 7, 7, 88, 200, 5, 260};
 #define N_TOKS ((int)(sizeof toks / sizeof toks[0]))
 
-/* All-position logits [N_TOKS][vocab] of a model, or NULL. */
-static float *run_logits(const char *path, bn_act_quant mode, int threads, int batch, int64_t *vocab) {
+/* All-position logits [N_TOKS][vocab] of a model with KV cache type kv (K and V), or NULL. */
+static float *run_logits_kv(const char *path, bn_act_quant mode, int threads, int batch, bn_kv_type kv, int64_t *vocab) {
     bn_model *m = NULL;
     if (!path || bn_model_load(path, &m)) {
         fprintf(stderr, "load %s: %s\n", path ? path : "(null)", bn_last_error_message());
@@ -50,6 +50,7 @@ static float *run_logits(const char *path, bn_act_quant mode, int threads, int b
     sp.n_threads = threads;
     sp.max_batch = batch;
     sp.act_quant = mode;
+    sp.kv_type_k = sp.kv_type_v = kv;
     bn_state *s = NULL;
     float *out = NULL;
     if (bn_state_create(m, &sp, &s) == 0) {
@@ -66,6 +67,11 @@ static float *run_logits(const char *path, bn_act_quant mode, int threads, int b
     bn_state_free(s);
     bn_model_free(m);
     return out;
+}
+
+/* The same with the default (f16) KV cache. */
+static float *run_logits(const char *path, bn_act_quant mode, int threads, int batch, int64_t *vocab) {
+    return run_logits_kv(path, mode, threads, batch, BN_KV_F16, vocab);
 }
 
 static bool same_bits(const float *a, const float *b, size_t n) { return a && b && memcmp(a, b, n * sizeof(float)) == 0; }
@@ -99,15 +105,17 @@ TEST(ternary_formats_identical) {
 }
 
 /* F32 and F16 hold ternary x f16-exact scales exactly, so do the ternary files: the same logits
- * with float numerics up to summation order. BF16 rounds the scale (8-bit mantissa): close only. */
+ * with float numerics up to summation order. BF16 rounds the scale (8-bit mantissa): close only.
+ * An f32 KV cache, so that only the weights differ (an f16 cache rounds K and V, which turns the
+ * summation-order differences into occasional f16 steps: ~6e-5). */
 TEST(float_formats_identical) {
     int64_t v = 0;
     const char *paths[] = {gen("f32", "bitnet", BN_TYPE_F32, NULL), gen("f16", "bitnet", BN_TYPE_F16, NULL),
                            gen("bf16", "bitnet", BN_TYPE_BF16, NULL), gen("tq2", "bitnet", BN_TYPE_TQ2_0, NULL)};
-    float *ref = run_logits(paths[0], BN_ACT_NONE, 1, 64, &v);
+    float *ref = run_logits_kv(paths[0], BN_ACT_NONE, 1, 64, BN_KV_F32, &v);
     CHECK(ref != NULL);
     for (int i = 1; i < 4; i++) {
-        float *x = run_logits(paths[i], BN_ACT_NONE, 1, 64, &v);
+        float *x = run_logits_kv(paths[i], BN_ACT_NONE, 1, 64, BN_KV_F32, &v);
         double tol = i == 2 ? 3e-2 : 1e-5;
         CHECK_MSG(x && max_rel_diff(ref, x, (size_t)N_TOKS * (size_t)v) < tol, "format %d vs f32: %g", i,
                   x ? max_rel_diff(ref, x, (size_t)N_TOKS * (size_t)v) : -1.0);
@@ -117,21 +125,22 @@ TEST(float_formats_identical) {
 }
 
 /* Prefill in chunks of 1, 5 or 64 tokens and 1 or 2 threads: bit-identical logits (the KV
- * cache and per-row arithmetic do not depend on how the work is cut). */
+ * cache and per-row arithmetic do not depend on how the work is cut), with every KV cache type. */
 TEST(batching_and_threads_identical) {
     int64_t v = 0;
     const char *path = gen("tq2_b", "bitnet", BN_TYPE_TQ2_0, NULL);
-    for (int mode = BN_ACT_TOKEN; mode <= BN_ACT_NONE; mode++) {
-        float *ref = run_logits(path, (bn_act_quant)mode, 1, 64, &v);
-        int configs[][2] = {{1, 1}, {1, 5}, {2, 64}, {2, 3}};
-        for (int c = 0; c < 4; c++) {
-            float *x = run_logits(path, (bn_act_quant)mode, configs[c][0], configs[c][1], &v);
-            CHECK_MSG(same_bits(ref, x, (size_t)N_TOKS * (size_t)v), "mode %d threads %d batch %d", mode, configs[c][0],
-                      configs[c][1]);
-            free(x);
+    for (int kv = 0; kv < BN_KV_TYPE_COUNT; kv++)
+        for (int mode = BN_ACT_TOKEN; mode <= BN_ACT_NONE; mode++) {
+            float *ref = run_logits_kv(path, (bn_act_quant)mode, 1, 64, (bn_kv_type)kv, &v);
+            int configs[][2] = {{1, 1}, {1, 5}, {2, 64}, {2, 3}};
+            for (int c = 0; c < 4; c++) {
+                float *x = run_logits_kv(path, (bn_act_quant)mode, configs[c][0], configs[c][1], (bn_kv_type)kv, &v);
+                CHECK_MSG(same_bits(ref, x, (size_t)N_TOKS * (size_t)v), "kv %s mode %d threads %d batch %d",
+                          bn_kv_type_name((bn_kv_type)kv), mode, configs[c][0], configs[c][1]);
+                free(x);
+            }
+            free(ref);
         }
-        free(ref);
-    }
 }
 
 /* A 48-token prompt (three 16-token tiles: the AMX kernel's 2 x 2 block and a lone token
