@@ -138,7 +138,8 @@ BITNET_API int bitnet_act_quant_from_name(const char *name, bitnet_act_quant *ou
  * so the sampled tokens are exactly those of the plain head (README, "The screened LM
  * head"). Calls that want every logit (bitnet_session_eval, on_logits callbacks, sampling
  * without top-k) use the plain head. AUTO: SCREEN when the head allows it (F32/F16/BF16,
- * hidden size a multiple of 32), else PLAIN. Q8 is lm_head_q8 (approximate logits). */
+ * hidden size a multiple of 32) and the CPU tier has a kernel for it (x86 tiers and scalar;
+ * not yet the aarch64 ones), else PLAIN. Q8 is lm_head_q8 (approximate logits). */
 typedef enum bitnet_lm_head {
     BITNET_LM_HEAD_AUTO = 0,
     BITNET_LM_HEAD_PLAIN = 1,     /* the head as stored in the file */

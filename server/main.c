@@ -47,7 +47,7 @@ static void usage(FILE *out) {
             "                          exactly (same tokens as model, ~half the head's bytes; requests with\n"
             "                          logprobs or without top_k read the whole head); model (also f16): the\n"
             "                          head as stored; q8: an 8-bit head (approximate logits); auto: screen\n"
-            "                          where the head allows it, else model\n"
+            "                          where the head and the CPU tier allow it (x86), else model\n"
             "  --kv-type T             f32 | f16 | q8_0: element type of every slot's KV cache, K and V [f16];\n"
             "                          q8_0 holds ~1.9x the slots of f16 in the same memory (README, \"KV cache\")\n"
             "  -ctk, --cache-type-k T  the K cache's type only; -ctv, --cache-type-v T  the V cache's only\n"

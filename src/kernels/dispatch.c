@@ -165,3 +165,7 @@ bn_screen_kernel bn_head_screen_kernel_for_tier(bn_cpu_tier t) {
     return bn_head_screen_rows_ref;
 #endif
 }
+
+bool bn_head_screen_has_kernel(bn_cpu_tier t) {
+    return t == BN_TIER_SCALAR || bn_head_screen_kernel_for_tier(t) != bn_head_screen_rows_ref;
+}

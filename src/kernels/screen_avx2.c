@@ -4,8 +4,10 @@
  * next 16 bytes blocks 8-15); per half, sixteen vpmaddwd + vpaddd of the widened codes and the
  * int16 activations leave block j's exact sum in lane j, then one conversion and one FMA by
  * d * e, one FMA for the radius; both halves are read in the same pass, so that every cache
- * line of a group is used once. One token: 2 rows at a time (16 vector registers); several
- * tokens: one row against 2 tokens at a time (the row stays in L1 for the next pair). */
+ * line of a group is used once. One token: one row at a time, one memory stream per thread
+ * (2 threads, I2_S 2B-4T shapes, Zen 4 forced to avx2: 2 rows per tile generated at 0.95-1.0x
+ * the F16 head's speed, 1 row at 1.06-1.15x; 5 alternating rounds each); several tokens: one
+ * row against 2 tokens at a time (the row stays in L1 for the next pair). */
 #include <immintrin.h>
 
 #include "kernel_impl.h"
@@ -49,17 +51,16 @@ BN_UNROLL
         __m256i lo[2][2], hi[2][2]; /* blocks 0-7 and 8-15 of the group */
 BN_UNROLL
         for (int r = 0; r < NR; r++) {
-            if (NT == 1) {
-                BN_PREFETCH(d[r] + g * BN_SCREEN_GROUP, SCREEN_PREFETCH_D);
-BN_UNROLL
-                for (int l = 0; l < 8; l++) BN_PREFETCH(q[r] + base + 64 * l, SCREEN_PREFETCH);
-            }
+            if (NT == 1) BN_PREFETCH(d[r] + g * BN_SCREEN_GROUP, SCREEN_PREFETCH_D);
 BN_UNROLL
             for (int t = 0; t < NT; t++) lo[r][t] = hi[r][t] = _mm256_setzero_si256();
         }
         /* not unrolled: gcc reassociates 16 unrolled vpaddd chains into a tree of products
          * that no longer fits 16 registers (measured: ~500 spills in the function) */
         for (int i = 0; i < 16; i++) {
+            /* the group's 8 lines of each row, prefetched one per step (spread, not a burst) */
+            if (NT == 1 && NR == 2) BN_PREFETCH(q[i & 1] + base + 64 * (i >> 1), SCREEN_PREFETCH);
+            if (NT == 1 && NR == 1 && i % 2 == 0) BN_PREFETCH(q[0] + base + 32 * i, SCREEN_PREFETCH);
 BN_UNROLL
             for (int r = 0; r < NR; r++) {
                 const int8_t *p = q[r] + base + 32 * i;
@@ -96,7 +97,7 @@ BN_UNROLL
         }
 }
 
-#define SCREEN_ONE_TOKEN_ROWS 2
+#define SCREEN_ONE_TOKEN_ROWS 1
 #define SCREEN_ROW_TOKENS 2
 #include "screen_rows.h"
 

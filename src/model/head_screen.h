@@ -99,6 +99,11 @@ void bn_head_screen_rows_avx2(const bn_head_screen *h, const bn_screen_act *a, f
 void bn_head_screen_rows_avx512(const bn_head_screen *h, const bn_screen_act *a, float *approx, float *radius, int64_t ldy,
                                 int64_t m0, int64_t m1);
 bn_screen_kernel bn_head_screen_kernel_for_tier(bn_cpu_tier t);
+/* True when tier t has a kernel of its own for the pass, or is the scalar tier (where the
+ * portable pass reads half the bytes of the portable plain head): --lm-head auto screens
+ * there only. The aarch64 tiers have none yet, and their NEON plain head is likely faster than
+ * the portable pass; --lm-head screen still works there (exact, speed unmeasured). */
+bool bn_head_screen_has_kernel(bn_cpu_tier t);
 
 /* Candidates of one token from its approx[M] and radius[M]: the ids of the rows whose upper
  * bound reaches the k-th largest lower bound, in increasing order, into cand[0 .. cap).
