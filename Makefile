@@ -86,11 +86,14 @@ lib: $(STATIC) $(SHARED)
 cli: $(CLI)
 tests: $(TEST_BIN) $(TOOL_BIN)
 
+# KERNEL_OPT: extra flags for the ISA kernel files only (the fuzz builds pass -O0: their targets
+# never run kernels, and clang -O1 with ASan/UBSan takes over 10 minutes on attention_avx512.c).
+KERNEL_OPT ?=
 isa_flags = $(foreach t,avx2 avxvnni avx512 amx dotprod,$(if $(findstring _$(t).c,$(1)),$(ISA_$(t))))
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(call isa_flags,$<) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(call isa_flags,$<) $(if $(call isa_flags,$<),$(KERNEL_OPT)) -MMD -MP -c $< -o $@
 
 $(STATIC): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
