@@ -6,7 +6,7 @@
  * d * e, one FMA for the radius; both halves are read in the same pass, so that every cache
  * line of a group is used once. One token: one row at a time, one memory stream per thread
  * (2 threads, I2_S 2B-4T shapes, Zen 4 forced to avx2: 2 rows per tile generated at 0.95-1.0x
- * the F16 head's speed, 1 row at 1.06-1.15x; 5 alternating rounds each); several tokens: one
+ * the F16 head's speed, 1 row at 0.91-1.19x, median 1.10x; 5 alternating rounds each); several tokens: one
  * row against 2 tokens at a time (the row stays in L1 for the next pair). */
 #include <immintrin.h>
 
