@@ -80,12 +80,6 @@ static inline double round_even(double v) {
     return (v + magic) - magic;
 }
 
-/* Position of weight k (within its row) in the group order. */
-static inline int64_t group_pos(int64_t k) {
-    int64_t b = k / BN_SCREEN_BLOCK, g = b / BN_SCREEN_GROUP, j = b % BN_SCREEN_GROUP, r = k % BN_SCREEN_BLOCK;
-    return g * BN_SCREEN_GROUP_BYTES + 32 * (r / 2) + 2 * j + r % 2;
-}
-
 /* The largest |w| of a block, or -1 when a value is not finite. */
 static float block_amax(const float *w) {
     float amax = 0;
@@ -98,7 +92,9 @@ static float block_amax(const float *w) {
     return finite ? amax : -1.0f;
 }
 
-/* Byte offset of element r of a block within its group, less the block's 2 j (group order). */
+/* Group order (head_screen.h): block b of a row starts at block_base(b); its element r sits
+ * block_offset[r] further. */
+static inline int64_t block_base(int64_t b) { return (b / BN_SCREEN_GROUP) * BN_SCREEN_GROUP_BYTES + 2 * (b % BN_SCREEN_GROUP); }
 static const int16_t block_offset[BN_SCREEN_BLOCK] = {
     0, 1, 32, 33, 64, 65, 96, 97, 128, 129, 160, 161, 192, 193, 224, 225,
     256, 257, 288, 289, 320, 321, 352, 353, 384, 385, 416, 417, 448, 449, 480, 481};
@@ -112,7 +108,7 @@ static int quantize_block(const float *w, int64_t b, int8_t *q_row, uint16_t *d)
     *d = f16_round_up((double)amax / 127.0);
     if (*d >= 0x7c00) return bn_error(BITNET_ERR_UNSUPPORTED, "an LM head weight of %g is too large for the screened head", amax);
     float inv = *d ? 1.0f / bn_f16_to_f32(*d) : 0.0f;
-    int8_t *dst = q_row + (b / BN_SCREEN_GROUP) * BN_SCREEN_GROUP_BYTES + 2 * (b % BN_SCREEN_GROUP);
+    int8_t *dst = q_row + block_base(b);
     for (int k = 0; k < BN_SCREEN_BLOCK; k++) {
         float v = (w[k] * inv + 12582912.0f) - 12582912.0f; /* round to nearest even (|v| <= 127 << 2^22) */
         dst[block_offset[k]] = (int8_t)v;
@@ -166,9 +162,10 @@ bool bn_head_screen_prepare(const bn_head_screen *h, const float *x, int16_t *q,
         while ((double)eb * 32767.0 < (double)amax) eb = nextafterf(eb, INFINITY);
         double inv = eb > 0 ? 1.0 / (double)eb : 0.0;
         float sum = 0;
+        int16_t *dst = q + block_base(b);
         for (int k = 0; k < BN_SCREEN_BLOCK; k++) {
             /* |x - q e| <= e / 2 up to the double rounding of x / e (covered by the bound's slack) */
-            q[group_pos(b * BN_SCREEN_BLOCK + k)] = (int16_t)round_even((double)xb[k] * inv);
+            dst[block_offset[k]] = (int16_t)round_even((double)xb[k] * inv);
             sum += fabsf(xb[k]);
         }
         e[b] = eb;
@@ -179,7 +176,7 @@ bool bn_head_screen_prepare(const bn_head_screen *h, const float *x, int16_t *q,
 
 /* Block b's exact integer dot product of a row's codes and a token's. */
 static int32_t block_isum(const int8_t *qw, const int16_t *qx, int64_t b) {
-    int64_t base = (b / BN_SCREEN_GROUP) * BN_SCREEN_GROUP_BYTES + 2 * (b % BN_SCREEN_GROUP);
+    int64_t base = block_base(b);
     int32_t s = 0;
     for (int i = 0; i < 16; i++)
         for (int e = 0; e < 2; e++) s += (int32_t)qw[base + 32 * i + e] * (int32_t)qx[base + 32 * i + e];
@@ -224,7 +221,7 @@ static void heap_sift_down(double *heap, int k, int i) {
 }
 
 /* The half-width of row m's interval: c R_m plus 2^-40 |A_m| for the double arithmetic. */
-static inline double half_width(double c, float a, float r) { return c * (double)r + ldexp(fabs((double)a), -40); }
+static inline double half_width(double c, float a, float r) { return c * (double)r + fabs((double)a) * 0x1p-40; }
 
 /* The k-th largest lower bound over all rows, or NAN when a value is not finite. */
 static double kth_lower_bound(const bn_head_screen *h, const float *approx, const float *radius, int k, double *heap) {
