@@ -74,8 +74,8 @@ BN_UNROLL
     }
 }
 
-/* One token, 4 rows at once: the generation-time LM head. Each row's sum runs exactly as in
- * dot_tokens with nt = 1 (same lanes, same 2 chains, same reduction), so results do not
+/* One token, 4 rows at once (the odd token of rows_tokens_by_4). Each row's sum runs exactly
+ * as in dot_tokens with nt = 1 (same lanes, same 2 chains, same reduction), so results do not
  * depend on the grouping; 4 rows give 8 independent FMA chains and 4 memory streams. */
 BN_INLINE void dot_4rows(const uint8_t *const *rows, uint32_t type, int64_t K, const float *x, float *out) {
     __m512 acc[4][2];
@@ -167,19 +167,16 @@ BN_UNROLL
     for (int r = 0; r < nr; r++) out[r] = _mm512_reduce_add_ps(acc[r]) + (b < nb ? q8_0_1block(rows[r] + b, x + b) : 0.0f);
 }
 
-/* Four rows per pass, x loaded once for the four: the one-token (decode) path, and every
- * token of a Q8_0 weight (whose 4-row sums are not dot_tokens', so that a token gets the
- * same bits alone or among others). */
-BN_INLINE void rows_by_4(const bn_linear *w, uint32_t type, const bn_act *a, float *y, int64_t ldy, int64_t *m0p, int64_t m1) {
+/* Q8_0 weights, four rows per pass, x loaded once for the four (every token: the 4-row sums
+ * are not dot_tokens', so a token gets the same bits alone or among others). */
+BN_INLINE void rows_q8_0_by_4(const bn_linear *w, const bn_act *a, float *y, int64_t ldy, int64_t *m0p, int64_t m1) {
     int64_t K = w->in, m0 = *m0p;
     for (; m0 + 4 <= m1; m0 += 4) {
         const uint8_t *rows[4];
         float out[4];
         for (int r = 0; r < 4; r++) rows[r] = w->data + (uint64_t)(m0 + r) * w->row_bytes;
         for (int t = 0; t < a->n; t++) {
-            const float *x = a->x + (int64_t)t * K;
-            if (type == BN_TYPE_Q8_0) dot_4rows_q8_0(rows, K, x, out); /* K % 32 == 0 for Q8_0 */
-            else dot_4rows(rows, type, K, x, out);
+            dot_4rows_q8_0(rows, K, a->x + (int64_t)t * K, out); /* K % 32 == 0 for Q8_0 */
             for (int r = 0; r < 4; r++) y[(int64_t)t * ldy + m0 + r] = out[r] * w->out_scale;
         }
     }
@@ -309,9 +306,14 @@ BN_INLINE void rows_tokens_by_4(const bn_linear *w, uint32_t type, const bn_act 
     *m0p = m0;
 }
 
+/* One token of an F32/F16/BF16 head (generation) takes rows_of_type: one row at a time, one
+ * memory stream per thread, no software prefetch. On Zen 4 (2 threads, 2B-4T shapes, whole
+ * decode steps interleaved in one process) that generated 1.2-1.3x faster than 4 rows side by
+ * side with a 1 KiB prefetch (dot_4rows), and a 2 KiB prefetch on the one stream was slower
+ * again (one thread: the head in 25-35 ms against 48-59 ms with 4 rows, 38-43 ms with it). */
 BN_INLINE void rows_fast_path(const bn_linear *w, uint32_t type, const bn_act *a, float *y, int64_t ldy, int64_t *m0p, int64_t m1) {
-    if (a->n == 1 || type == BN_TYPE_Q8_0) rows_by_4(w, type, a, y, ldy, m0p, m1);
-    else if (w->in % 32 == 0) rows_tokens_by_4(w, type, a, y, ldy, m0p, m1); /* other K: rows_of_type */
+    if (type == BN_TYPE_Q8_0) rows_q8_0_by_4(w, a, y, ldy, m0p, m1);
+    else if (a->n > 1 && w->in % 32 == 0) rows_tokens_by_4(w, type, a, y, ldy, m0p, m1); /* other K: rows_of_type */
 }
 
 #define FLOAT_ROWS_FAST_PATH(w, type, a, y, ldy, m0, m1) rows_fast_path(w, type, a, y, ldy, &(m0), m1)

@@ -24,80 +24,60 @@ static float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* NR rows from m times NT tokens (NR * NT <= 2): approximate logits and radii into a, rad. */
-BN_INLINE void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int NR, int t0, int NT, float a[4][4],
-                           float rad[4][4]) {
+/* Row m times NT tokens (NT <= 2): approximate logits and radii into a[t], rad[t]. */
+BN_INLINE void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int NT, float a[4], float rad[4]) {
     int64_t row = h->n_groups * BN_SCREEN_GROUP_BYTES, nbp = h->n_groups * BN_SCREEN_GROUP;
-    const int8_t *q[2];
-    const uint16_t *d[2];
+    const int8_t *q = h->q + (uint64_t)m * (uint64_t)row;
+    const uint16_t *d = h->d + (uint64_t)m * (uint64_t)nbp;
     const int16_t *xq[2];
     const float *e[2], *xabs[2];
-    __m256 acc[2][2], racc[2][2];
+    __m256 acc[2], racc[2];
 BN_UNROLL
     for (int t = 0; t < NT; t++) {
         xq[t] = x->q + (int64_t)(t0 + t) * row;
         e[t] = x->e + (int64_t)(t0 + t) * nbp;
         xabs[t] = x->xabs + (int64_t)(t0 + t) * nbp;
-    }
-BN_UNROLL
-    for (int r = 0; r < NR; r++) {
-        q[r] = h->q + (uint64_t)(m + r) * (uint64_t)row;
-        d[r] = h->d + (uint64_t)(m + r) * (uint64_t)nbp;
-BN_UNROLL
-        for (int t = 0; t < NT; t++) acc[r][t] = racc[r][t] = _mm256_setzero_ps();
+        acc[t] = racc[t] = _mm256_setzero_ps();
     }
     for (int64_t g = 0; g < h->n_groups; g++) {
         int64_t base = g * BN_SCREEN_GROUP_BYTES;
-        __m256i lo[2][2], hi[2][2]; /* blocks 0-7 and 8-15 of the group */
+        __m256i lo[2], hi[2]; /* blocks 0-7 and 8-15 of the group */
+        if (NT == 1) BN_PREFETCH(d + g * BN_SCREEN_GROUP, SCREEN_PREFETCH_D);
 BN_UNROLL
-        for (int r = 0; r < NR; r++) {
-            if (NT == 1) BN_PREFETCH(d[r] + g * BN_SCREEN_GROUP, SCREEN_PREFETCH_D);
-BN_UNROLL
-            for (int t = 0; t < NT; t++) lo[r][t] = hi[r][t] = _mm256_setzero_si256();
-        }
+        for (int t = 0; t < NT; t++) lo[t] = hi[t] = _mm256_setzero_si256();
         /* not unrolled: gcc reassociates 16 unrolled vpaddd chains into a tree of products
          * that no longer fits 16 registers (measured: ~500 spills in the function) */
         for (int i = 0; i < 16; i++) {
-            /* the group's 8 lines of each row, prefetched one per step (spread, not a burst) */
-            if (NT == 1 && NR == 2) BN_PREFETCH(q[i & 1] + base + 64 * (i >> 1), SCREEN_PREFETCH);
-            if (NT == 1 && NR == 1 && i % 2 == 0) BN_PREFETCH(q[0] + base + 32 * i, SCREEN_PREFETCH);
-BN_UNROLL
-            for (int r = 0; r < NR; r++) {
-                const int8_t *p = q[r] + base + 32 * i;
-                __m256i wl = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
-                __m256i wh = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + 16)));
-BN_UNROLL
-                for (int t = 0; t < NT; t++) {
-                    const int16_t *xp = xq[t] + base + 32 * i;
-                    lo[r][t] = _mm256_add_epi32(lo[r][t], _mm256_madd_epi16(wl, _mm256_loadu_si256((const __m256i *)xp)));
-                    hi[r][t] = _mm256_add_epi32(hi[r][t], _mm256_madd_epi16(wh, _mm256_loadu_si256((const __m256i *)(xp + 16))));
-                }
-            }
-        }
-BN_UNROLL
-        for (int r = 0; r < NR; r++) {
-            const uint16_t *dg = d[r] + g * BN_SCREEN_GROUP;
-            __m256 dl = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)dg)), dh = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dg + 8)));
+            /* the group's 8 lines, prefetched one per two steps (spread, not a burst) */
+            if (NT == 1 && i % 2 == 0) BN_PREFETCH(q + base + 32 * i, SCREEN_PREFETCH);
+            const int8_t *p = q + base + 32 * i;
+            __m256i wl = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
+            __m256i wh = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + 16)));
 BN_UNROLL
             for (int t = 0; t < NT; t++) {
-                const float *eg = e[t] + g * BN_SCREEN_GROUP, *xg = xabs[t] + g * BN_SCREEN_GROUP;
-                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dl, _mm256_loadu_ps(eg)), _mm256_cvtepi32_ps(lo[r][t]), acc[r][t]);
-                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dh, _mm256_loadu_ps(eg + 8)), _mm256_cvtepi32_ps(hi[r][t]), acc[r][t]);
-                racc[r][t] = _mm256_fmadd_ps(dl, _mm256_loadu_ps(xg), racc[r][t]);
-                racc[r][t] = _mm256_fmadd_ps(dh, _mm256_loadu_ps(xg + 8), racc[r][t]);
+                const int16_t *xp = xq[t] + base + 32 * i;
+                lo[t] = _mm256_add_epi32(lo[t], _mm256_madd_epi16(wl, _mm256_loadu_si256((const __m256i *)xp)));
+                hi[t] = _mm256_add_epi32(hi[t], _mm256_madd_epi16(wh, _mm256_loadu_si256((const __m256i *)(xp + 16))));
             }
+        }
+        const uint16_t *dg = d + g * BN_SCREEN_GROUP;
+        __m256 dl = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)dg)), dh = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dg + 8)));
+BN_UNROLL
+        for (int t = 0; t < NT; t++) {
+            const float *eg = e[t] + g * BN_SCREEN_GROUP, *xg = xabs[t] + g * BN_SCREEN_GROUP;
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dl, _mm256_loadu_ps(eg)), _mm256_cvtepi32_ps(lo[t]), acc[t]);
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dh, _mm256_loadu_ps(eg + 8)), _mm256_cvtepi32_ps(hi[t]), acc[t]);
+            racc[t] = _mm256_fmadd_ps(dl, _mm256_loadu_ps(xg), racc[t]);
+            racc[t] = _mm256_fmadd_ps(dh, _mm256_loadu_ps(xg + 8), racc[t]);
         }
     }
 BN_UNROLL
-    for (int r = 0; r < NR; r++)
-BN_UNROLL
-        for (int t = 0; t < NT; t++) {
-            a[r][t] = hsum8(acc[r][t]);
-            rad[r][t] = hsum8(racc[r][t]);
-        }
+    for (int t = 0; t < NT; t++) {
+        a[t] = hsum8(acc[t]);
+        rad[t] = hsum8(racc[t]);
+    }
 }
 
-#define SCREEN_ONE_TOKEN_ROWS 1
 #define SCREEN_ROW_TOKENS 2
 #include "screen_rows.h"
 

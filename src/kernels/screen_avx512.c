@@ -3,89 +3,60 @@
  * Per 512-weight group: sixteen vpdpwssd of the row's codes (widened to int16) and the token's
  * int16 activations leave block j's exact sum in lane j (the group order of head_screen.h);
  * then one conversion and one FMA by the 16 blocks' d * e, and one FMA for the radius. That is
- * ~2.5 vector instructions per 32 weights, so the pass runs at memory speed. One token: 4 rows
- * at a time (4 code streams, prefetched); several tokens: one row against up to 4 tokens. */
+ * ~2.5 vector instructions per 32 weights, so the pass runs at memory speed. A row at a time,
+ * against up to 4 tokens. */
 #include <immintrin.h>
 
 #include "kernel_impl.h"
 #include "model/head_screen.h"
 
 #define BN_INLINE static inline __attribute__((always_inline))
-/* Prefetch distances (bytes ahead) in a row's codes, issued for a whole group (8 lines) at a
- * time, and in its scales. Measured on Zen 4 with 4 rows per tile: 2048 ahead read the copy
- * at ~1.25x the speed of 1024 (busy 2-core VM, one thread, alternating runs). */
-#define SCREEN_PREFETCH 2048
-#define SCREEN_PREFETCH_D 256
 
-/* NR rows from m times NT tokens (NR * NT <= 4): approximate logits and radii into a, rad. */
-BN_INLINE void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int NR, int t0, int NT, float a[4][4],
-                           float rad[4][4]) {
+/* Row m times NT tokens (NT <= 4): approximate logits and radii into a[t], rad[t]. One row at
+ * a time and no software prefetch: on Zen 4 (one thread, 2B-4T copy) that read the copy in
+ * 14-17 ms against 28-35 ms for 4 rows side by side with a 2 KiB prefetch, and with one
+ * token, whole decode steps interleaved in one process, 1-5% faster than the same single row
+ * with the prefetch. */
+BN_INLINE void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int NT, float a[4], float rad[4]) {
     int64_t row = h->n_groups * BN_SCREEN_GROUP_BYTES, nbp = h->n_groups * BN_SCREEN_GROUP;
-    const int8_t *q[4];
-    const uint16_t *d[4];
+    const int8_t *q = h->q + (uint64_t)m * (uint64_t)row;
+    const uint16_t *d = h->d + (uint64_t)m * (uint64_t)nbp;
     const int16_t *xq[4];
     const float *e[4], *xabs[4];
-    __m512 acc[4][4], racc[4][4];
+    __m512 acc[4], racc[4];
 BN_UNROLL
     for (int t = 0; t < NT; t++) {
         xq[t] = x->q + (int64_t)(t0 + t) * row;
         e[t] = x->e + (int64_t)(t0 + t) * nbp;
         xabs[t] = x->xabs + (int64_t)(t0 + t) * nbp;
-    }
-BN_UNROLL
-    for (int r = 0; r < NR; r++) {
-        q[r] = h->q + (uint64_t)(m + r) * (uint64_t)row;
-        d[r] = h->d + (uint64_t)(m + r) * (uint64_t)nbp;
-BN_UNROLL
-        for (int t = 0; t < NT; t++) acc[r][t] = racc[r][t] = _mm512_setzero_ps();
+        acc[t] = racc[t] = _mm512_setzero_ps();
     }
     for (int64_t g = 0; g < h->n_groups; g++) {
-        __m512i isum[4][4];
+        __m512i isum[4];
 BN_UNROLL
-        for (int r = 0; r < NR; r++)
-BN_UNROLL
-            for (int t = 0; t < NT; t++) isum[r][t] = _mm512_setzero_si512();
+        for (int t = 0; t < NT; t++) isum[t] = _mm512_setzero_si512();
         int64_t base = g * BN_SCREEN_GROUP_BYTES;
-        if (NT == 1)
-BN_UNROLL
-            for (int r = 0; r < NR; r++) {
-                BN_PREFETCH(d[r] + g * BN_SCREEN_GROUP, SCREEN_PREFETCH_D);
-BN_UNROLL
-                for (int l = 0; l < 8; l++) BN_PREFETCH(q[r] + base + 64 * l, SCREEN_PREFETCH);
-            }
 BN_UNROLL
         for (int i = 0; i < 16; i++) {
-            __m512i xv[4];
+            __m512i w = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(q + base + 32 * i)));
 BN_UNROLL
-            for (int t = 0; t < NT; t++) xv[t] = _mm512_loadu_si512((const void *)(xq[t] + base + 32 * i));
-BN_UNROLL
-            for (int r = 0; r < NR; r++) {
-                __m512i w = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(q[r] + base + 32 * i)));
-BN_UNROLL
-                for (int t = 0; t < NT; t++) isum[r][t] = _mm512_dpwssd_epi32(isum[r][t], w, xv[t]);
-            }
+            for (int t = 0; t < NT; t++) isum[t] = _mm512_dpwssd_epi32(isum[t], w, _mm512_loadu_si512((const void *)(xq[t] + base + 32 * i)));
         }
+        __m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(d + g * BN_SCREEN_GROUP)));
 BN_UNROLL
-        for (int r = 0; r < NR; r++) {
-            __m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(d[r] + g * BN_SCREEN_GROUP)));
-BN_UNROLL
-            for (int t = 0; t < NT; t++) {
-                __m512 scale = _mm512_mul_ps(dv, _mm512_loadu_ps(e[t] + g * BN_SCREEN_GROUP));
-                acc[r][t] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(isum[r][t]), acc[r][t]);
-                racc[r][t] = _mm512_fmadd_ps(dv, _mm512_loadu_ps(xabs[t] + g * BN_SCREEN_GROUP), racc[r][t]);
-            }
+        for (int t = 0; t < NT; t++) {
+            __m512 scale = _mm512_mul_ps(dv, _mm512_loadu_ps(e[t] + g * BN_SCREEN_GROUP));
+            acc[t] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(isum[t]), acc[t]);
+            racc[t] = _mm512_fmadd_ps(dv, _mm512_loadu_ps(xabs[t] + g * BN_SCREEN_GROUP), racc[t]);
         }
     }
 BN_UNROLL
-    for (int r = 0; r < NR; r++)
-BN_UNROLL
-        for (int t = 0; t < NT; t++) {
-            a[r][t] = _mm512_reduce_add_ps(acc[r][t]);
-            rad[r][t] = _mm512_reduce_add_ps(racc[r][t]);
-        }
+    for (int t = 0; t < NT; t++) {
+        a[t] = _mm512_reduce_add_ps(acc[t]);
+        rad[t] = _mm512_reduce_add_ps(racc[t]);
+    }
 }
 
-#define SCREEN_ONE_TOKEN_ROWS 4
 #define SCREEN_ROW_TOKENS 4
 #include "screen_rows.h"
 
