@@ -3,8 +3,10 @@
  * and min..max over REPS repetitions, each on a fresh sequence. It also reports the time to
  * the first generated token for a 16-token prompt, the kernel tier, the weight bytes one
  * generated token reads, the GB/s that implies, that figure as a % of the machine's streaming
- * read bandwidth (measured here, in a child process so that its buffer does not count in this
- * process's peak RSS), and the peak RSS (getrusage).
+ * read bandwidth (measured here before every repetition and after the last, in a child
+ * process so that its buffer does not count in this process's peak RSS), and the peak RSS
+ * (getrusage). With the screened head it also times the screened against the plain head,
+ * their steps interleaved (head_ab).
  * Prompt token i is (1000 + 37 i) mod n_vocab, the ids the llama.cpp harness's `bench` uses. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -337,6 +339,17 @@ static uint64_t screen_extra_bytes(const bn_model *m, const bitnet_session *s, b
     return (uint64_t)(r->candidates * row * (1.0 - r->fallback_rate) + r->fallback_rate * head);
 }
 
+/* pct[i] = repetition i's decode GB/s (bytes per token x dec[i]) as a % of the mean of the
+ * probes taken just before and just after it (bw[i], bw[i + 1]): on a shared VM the
+ * bandwidth drifts by tens of % within minutes, and a probe taken once before the model load
+ * compared the decode rate with another minute's machine. False when a probe failed. */
+static bool bandwidth_shares(const double *dec, const double *bw, int reps, uint64_t bytes, double *pct) {
+    for (int i = 0; i <= reps; i++)
+        if (bw[i] <= 0) return false;
+    for (int i = 0; i < reps; i++) pct[i] = 100.0 * (double)bytes * dec[i] / 1e9 / (0.5 * (bw[i] + bw[i + 1]));
+    return true;
+}
+
 /* The measurements themselves, on an open session. */
 static int measure(bitnet_model *m, bitnet_session *s, const bench_opts *b, bench_result *r) {
     int64_t n_vocab = r->md.n_vocab;
@@ -344,30 +357,36 @@ static int measure(bitnet_model *m, bitnet_session *s, const bench_opts *b, benc
     int plen = p > TTFT_PROMPT ? p : TTFT_PROMPT;
     int32_t *prompt = malloc(sizeof *prompt * (size_t)plen);
     float *logits = malloc(sizeof *logits * (size_t)n_vocab);
-    double *pre = malloc(sizeof *pre * (size_t)reps * 4), *dec = pre + reps, *ttft = dec + reps, *ab = ttft + reps;
+    double *pre = malloc(sizeof *pre * (size_t)reps * 6 + sizeof *pre), *dec = pre + reps, *ttft = dec + reps, *ab = ttft + reps;
+    double *pct = ab + reps, *bw = pct + reps; /* bw: reps + 1 probes, one before each repetition and one after the last */
     int rc = prompt && logits && pre ? 0 : cli_fail("bench", "out of memory");
     for (int i = 0; !rc && i < plen; i++) prompt[i] = (int32_t)((1000 + 37 * (int64_t)i) % n_vocab);
     double warm_p, warm_d;
     if (!rc && run_once(s, prompt, p < TTFT_PROMPT ? p : TTFT_PROMPT, 2, logits, n_vocab, &warm_p, &warm_d)) /* warm-up */
         rc = cli_fail("bench", "%s", bitnet_get_last_error());
-    for (int i = 0; !rc && i < reps; i++)
+    for (int i = 0; !rc && i < reps; i++) {
+        bw[i] = measure_bandwidth(r->sd.n_threads);
         if (run_once(s, prompt, p, n, logits, n_vocab, &pre[i], &dec[i]) || time_to_first_token(s, prompt, logits, n_vocab, &ttft[i]))
             rc = cli_fail("bench", "%s", bitnet_get_last_error());
+    }
+    if (!rc) bw[reps] = measure_bandwidth(r->sd.n_threads);
     bool screened = r->md.lm_head == BITNET_LM_HEAD_SCREEN && n >= 2;
     for (int i = 0; !rc && screened && i < reps; i++)
         if (head_ab(s, prompt, p, n, logits, n_vocab, &ab[i])) rc = cli_fail("bench", "%s", bitnet_get_last_error());
     if (!rc) {
+        const bn_model *bm = m->m;
+        r->bytes_per_token = bn_model_token_read_bytes(bm) + screen_extra_bytes(bm, s, r);
+        bool probed = bandwidth_shares(dec, bw, reps, r->bytes_per_token, pct);
         r->screen_speedup = screened ? summarize(ab, reps).med : 0.0;
         r->prefill = summarize(pre, reps);
         r->decode = summarize(dec, reps);
         r->ttft = summarize(ttft, reps).med;
-        const bn_model *bm = m->m;
-        r->bytes_per_token = bn_model_token_read_bytes(bm) + screen_extra_bytes(bm, s, r);
         r->file_bytes_per_token = bn_model_token_file_bytes(bm);
         r->pack_s = bm->pack_seconds;
         r->packed_bytes = bm->packed_bytes;
         r->gbps = (double)r->bytes_per_token * r->decode.med / 1e9;
-        r->pct = r->bandwidth > 0 ? 100.0 * r->gbps / r->bandwidth : 0.0;
+        r->pct = probed ? summarize(pct, reps).med : 0.0;
+        r->bandwidth = probed ? summarize(bw, reps + 1).med : -1.0;
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
         r->peak_rss = (uint64_t)ru.ru_maxrss * 1024u;
@@ -399,7 +418,6 @@ int cmd_bench(int argc, char **argv) {
     if (!mo.batch) mo.batch = b.p < 512 ? b.p : 512;
     bench_result r;
     memset(&r, 0, sizeof r);
-    r.bandwidth = measure_bandwidth(mo.threads > 0 ? (int)mo.threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
     r.file_bytes = file_size(mo.model);
     bitnet_model *m;
     bitnet_session *s;
