@@ -29,6 +29,8 @@ static const char *const tier_names[BN_TIER_COUNT] = {"scalar", "avx2", "avxvnni
 
 typedef struct cpu_state {
     bool has[BN_TIER_COUNT];
+    bool amd;      /* cpuid vendor "AuthenticAMD" */
+    int head_rows; /* bn_cpu_head_rows */
     bn_cpu_tier best, active;
     char features[256];
     char note[160];
@@ -77,6 +79,7 @@ static bool request_amx_permission(void) {
 
 static void detect_x86(cpu_state *s) {
     unsigned a, b, c, d;
+    if (__get_cpuid(0, &a, &b, &c, &d)) s->amd = b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u; /* "Auth" "enti" "cAMD" */
     if (!__get_cpuid(1, &a, &b, &c, &d)) return;
     bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
     if (!osxsave || !avx) return;
@@ -159,6 +162,8 @@ static void detect_once(void) {
 #if defined(__aarch64__)
     detect_arm(s);
 #endif
+    const char *rows = getenv("BITNET_HEAD_ROWS");
+    s->head_rows = rows && !strcmp(rows, "1") ? 1 : rows && !strcmp(rows, "4") ? 4 : s->amd ? 1 : 4;
     s->best = capped(s, BN_TIER_AMX);
     if (s->best == BN_TIER_SCALAR) s->best = capped(s, BN_TIER_DOTPROD);
     s->active = s->best;
@@ -190,6 +195,7 @@ bn_cpu_tier bn_cpu_tier_capped(bn_cpu_tier cap) {
 }
 const char *bn_cpu_tier_note(void) { return state()->note; }
 const char *bn_cpu_features(void) { return state()->features; }
+int bn_cpu_head_rows(void) { return state()->head_rows; }
 
 /* ---- read bandwidth ---- */
 

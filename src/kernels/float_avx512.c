@@ -74,7 +74,7 @@ BN_UNROLL
     }
 }
 
-/* One token, 4 rows at once (the odd token of rows_tokens_by_4). Each row's sum runs exactly
+/* One token, 4 rows at once (rows_by_4 and the odd token of rows_tokens_by_4). Each row's sum runs exactly
  * as in dot_tokens with nt = 1 (same lanes, same 2 chains, same reduction), so results do not
  * depend on the grouping; 4 rows give 8 independent FMA chains and 4 memory streams. */
 BN_INLINE void dot_4rows(const uint8_t *const *rows, uint32_t type, int64_t K, const float *x, float *out) {
@@ -167,16 +167,19 @@ BN_UNROLL
     for (int r = 0; r < nr; r++) out[r] = _mm512_reduce_add_ps(acc[r]) + (b < nb ? q8_0_1block(rows[r] + b, x + b) : 0.0f);
 }
 
-/* Q8_0 weights, four rows per pass, x loaded once for the four (every token: the 4-row sums
- * are not dot_tokens', so a token gets the same bits alone or among others). */
-BN_INLINE void rows_q8_0_by_4(const bn_linear *w, const bn_act *a, float *y, int64_t ldy, int64_t *m0p, int64_t m1) {
+/* Four rows per pass, x loaded once for the four: every token of a Q8_0 weight (whose 4-row
+ * sums are not dot_tokens', so that a token gets the same bits alone or among others), and
+ * the one-token (decode) path of the other types except on AMD (rows_fast_path). */
+BN_INLINE void rows_by_4(const bn_linear *w, uint32_t type, const bn_act *a, float *y, int64_t ldy, int64_t *m0p, int64_t m1) {
     int64_t K = w->in, m0 = *m0p;
     for (; m0 + 4 <= m1; m0 += 4) {
         const uint8_t *rows[4];
         float out[4];
         for (int r = 0; r < 4; r++) rows[r] = w->data + (uint64_t)(m0 + r) * w->row_bytes;
         for (int t = 0; t < a->n; t++) {
-            dot_4rows_q8_0(rows, K, a->x + (int64_t)t * K, out); /* K % 32 == 0 for Q8_0 */
+            const float *x = a->x + (int64_t)t * K;
+            if (type == BN_TYPE_Q8_0) dot_4rows_q8_0(rows, K, x, out); /* K % 32 == 0 for Q8_0 */
+            else dot_4rows(rows, type, K, x, out);
             for (int r = 0; r < 4; r++) y[(int64_t)t * ldy + m0 + r] = out[r] * w->out_scale;
         }
     }
@@ -210,28 +213,53 @@ static void q8_token_reorder(const bn_block_q8_0 *x, int64_t nb, int64_t n_group
     }
 }
 
-/* The dot of the row at `row` with the reordered token t. */
-BN_INLINE float q8_rows_dot(const bn_q8_rows *p, const uint8_t *row, const q8_token_x *t) {
-    const uint8_t *scales = row + (uint64_t)p->n_groups * BN_Q8_GROUP_BYTES;
-    __m512 total = _mm512_setzero_ps();
+/* out[r] for nr (1 or 4, a constant after inlining) rows starting at `row`. */
+BN_INLINE void q8_rows_dot(const bn_q8_rows *p, const uint8_t *row, int nr, const q8_token_x *t, float *out) {
+    const uint64_t scales_at = (uint64_t)p->n_groups * BN_Q8_GROUP_BYTES;
+    __m512 total[4];
+BN_UNROLL
+    for (int r = 0; r < nr; r++) total[r] = _mm512_setzero_ps();
     for (int64_t g = 0; g < p->n_groups; g++) {
-        __m512i acc = _mm512_setzero_si512();
+        __m512i acc[4];
         const uint8_t *codes = row + g * BN_Q8_GROUP_BYTES;
 BN_UNROLL
-        for (int i = 0; i < 8; i++)
-            acc = _mm512_dpbusd_epi32(acc, _mm512_load_si512(codes + 64 * i), _mm512_load_si512(t->q + g * BN_Q8_GROUP_BYTES + 64 * i));
-        __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(scales + 32 * g)));
-        __m512 part = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc, _mm512_loadu_si512(t->corr + 16 * g))), dw);
-        total = _mm512_fmadd_ps(part, _mm512_loadu_ps(t->d + 16 * g), total);
+        for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_si512();
+BN_UNROLL
+        for (int i = 0; i < 8; i++) {
+            __m512i xq = _mm512_load_si512(t->q + g * BN_Q8_GROUP_BYTES + 64 * i);
+BN_UNROLL
+            for (int r = 0; r < nr; r++)
+                acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_load_si512(codes + (uint64_t)r * p->row_stride + 64 * i), xq);
+        }
+        __m512i corr = _mm512_loadu_si512(t->corr + 16 * g);
+        __m512 dx = _mm512_loadu_ps(t->d + 16 * g);
+BN_UNROLL
+        for (int r = 0; r < nr; r++) {
+            const uint8_t *sc = row + (uint64_t)r * p->row_stride + scales_at + 32 * g;
+            __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sc));
+            __m512 part = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r], corr)), dw);
+            total[r] = _mm512_fmadd_ps(part, dx, total[r]);
+        }
     }
-    return _mm512_reduce_add_ps(total);
+BN_UNROLL
+    for (int r = 0; r < nr; r++) out[r] = _mm512_reduce_add_ps(total[r]);
 }
 
-/* Rows [m0, m1) of one token whose activations are already reordered, one row at a time: on
- * Zen 4 (2 threads, 2B-4T shapes, whole decode steps interleaved in one process) 1.09-1.10x
- * faster than 4 rows side by side, as for the F16 head (rows_fast_path). */
+/* Rows [m0, m1) of one token whose activations are already reordered: 4 rows side by side, or
+ * one at a time on AMD (bn_cpu_head_rows; on Zen 4, 2 threads, whole decode steps interleaved in
+ * one process, one row was 1.09-1.10x faster). A row's sum is the same either way. */
 static void q8_rows_token(const bn_q8_rows *p, const q8_token_x *t, float out_scale, float *y, int64_t m0, int64_t m1) {
-    for (int64_t m = m0; m < m1; m++) y[m] = q8_rows_dot(p, p->data + (uint64_t)m * p->row_stride, t) * out_scale;
+    int64_t m = m0;
+    float out[4];
+    bool four = bn_cpu_head_rows() == 4;
+    for (; four && m + 4 <= m1; m += 4) {
+        q8_rows_dot(p, p->data + (uint64_t)m * p->row_stride, 4, t, out);
+        for (int r = 0; r < 4; r++) y[m + r] = out[r] * out_scale;
+    }
+    for (; m < m1; m++) {
+        q8_rows_dot(p, p->data + (uint64_t)m * p->row_stride, 1, t, out);
+        y[m] = out[0] * out_scale;
+    }
 }
 
 /* Several tokens (all-position logits): rows in blocks that stay in L2 (64 x 2752 bytes for
@@ -284,13 +312,15 @@ BN_INLINE void rows_tokens_by_4(const bn_linear *w, uint32_t type, const bn_act 
     *m0p = m0;
 }
 
-/* One token of an F32/F16/BF16 head (generation) takes rows_of_type: one row at a time, one
- * memory stream per thread, no software prefetch. On Zen 4 (2 threads, 2B-4T shapes, whole
- * decode steps interleaved in one process) that generated 1.2-1.3x faster than 4 rows side by
- * side with a 1 KiB prefetch (dot_4rows), and a 2 KiB prefetch on the one stream was slower
- * again (one thread: the head in 25-35 ms against 48-59 ms with 4 rows, 38-43 ms with it). */
+/* One token of an F32/F16/BF16 head (generation): 4 rows side by side with a 1 KiB prefetch
+ * each (dot_4rows; this project's Intel VM: 1 thread 7.9 -> 10.8 GB/s over one row, docs/
+ * KERNELS.md), except on AMD, where rows_of_type reads one row at a time, one stream per
+ * thread, no software prefetch: on Zen 4 (2 threads, 2B-4T shapes, whole decode steps
+ * interleaved in one process) that generated 1.2-1.3x faster than the 4 rows, and a 2 KiB
+ * prefetch on the one stream was slower again (one thread: the head in 25-35 ms against
+ * 48-59 ms with 4 rows, 38-43 ms with the prefetch). Each row's sum is the same either way. */
 BN_INLINE void rows_fast_path(const bn_linear *w, uint32_t type, const bn_act *a, float *y, int64_t ldy, int64_t *m0p, int64_t m1) {
-    if (type == BN_TYPE_Q8_0) rows_q8_0_by_4(w, a, y, ldy, m0p, m1);
+    if (type == BN_TYPE_Q8_0 || (a->n == 1 && bn_cpu_head_rows() == 4)) rows_by_4(w, type, a, y, ldy, m0p, m1);
     else if (a->n > 1 && w->in % 32 == 0) rows_tokens_by_4(w, type, a, y, ldy, m0p, m1); /* other K: rows_of_type */
 }
 

@@ -31,14 +31,14 @@ BN_INLINE void rows_of_type(const bn_linear *w, uint32_t type, const bn_act *a, 
     }
 }
 
-/* Q8_0 weights with Q8_0 activations: rows [m0, m1) of every token. One token (generation):
- * one row at a time, one memory stream per thread (on Zen 4 at the avx2 tier, whole decode
- * steps interleaved in one process, 2 threads: 1.20-1.24x faster than 4 rows side by side).
- * Several tokens: 4 rows at a time (their 4 x K bytes stay in L1 across the tokens). A row's
+/* Q8_0 weights with Q8_0 activations: rows [m0, m1) of every token, 4 rows at a time (their
+ * 4 x K bytes stay in L1 across the tokens), except one token on AMD (bn_cpu_head_rows): one row
+ * at a time, one memory stream per thread (on Zen 4 at the avx2 tier, whole decode steps
+ * interleaved in one process, 2 threads: 1.20-1.24x faster than 4 rows side by side). A row's
  * sum is the same in both (dot_rows_q8_0_q8_0 keeps one accumulator per row). */
 static void rows_q8_0_q8_0(const bn_linear *w, const bn_act *a, float *y, int64_t ldy, int64_t m0, int64_t m1) {
     int64_t nb = w->in / 32;
-    if (a->n == 1) {
+    if (a->n == 1 && bn_cpu_head_rows() == 1) {
         for (int64_t m = m0; m < m1; m++) {
             const bn_block_q8_0 *row = (const bn_block_q8_0 *)(w->data + (uint64_t)m * w->row_bytes);
             float out;
