@@ -9,7 +9,7 @@
 #include <stdbool.h>
 
 #include "model/rows.h"
-#include "rows_sumsq.h"
+#include "rows_x86.h"
 
 /* Lanes [0, left) set, left in 1..7. */
 static inline __m256i tail_mask(int64_t left) {
@@ -108,13 +108,5 @@ static float quant_row(const float *y, int64_t n, float amax, int8_t *q) {
 }
 
 void bn_rows_norm_avx2(float *const *y, const float *const *x, int nr, const float *g, int64_t n, float eps, bn_act *a, int t0) {
-    double ss[BN_ROWS_GROUP];
-    sumsq_rows(x, nr, n, ss);
-    for (int r = 0; r < nr; r++) {
-        float scale = 1.0f / sqrtf((float)(ss[r] / (double)n) + eps);
-        float amax = scale_row(y[r], x[r], g, n, scale);
-        int t = t0 + r;
-        if (a && a->mode == BN_ACT_TOKEN) a->s[t] = quant_row(y[r], n, amax, a->q + (int64_t)t * a->K);
-        else if (a) bn_act_quantize_tokens(a, t, t + 1);
-    }
+    rows_norm_x86(scale_row, quant_row, y, x, nr, g, n, eps, a, t0);
 }
