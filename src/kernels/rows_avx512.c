@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "exp_avx512.h"
+#include "rows_x86.h"
 #include "model/rows.h"
 
 static inline __mmask16 tail_mask(int64_t left) { return (__mmask16)((1u << left) - 1u); }
@@ -63,32 +64,6 @@ void bn_rows_ffn_act_avx512(bn_ffn_act act, float *gate, const float *up, int64_
     else act_loop(BN_FFN_RELU2, gate, up, n);
 }
 
-/* Sums of squares of nr <= BN_ROWS_GROUP rows in the order of rows.h: lane j of a row's
- * 4-double accumulator is chain j. Always BN_ROWS_GROUP chains (missing rows repeat row 0 and
- * are dropped) so that the loop is fully unrolled with the accumulators in registers; 8
- * independent FMAs per step hide the add latency that bounds one row. */
-static void sumsq_rows(const float *const *x, int nr, int64_t n, double *ss) {
-    const float *p[BN_ROWS_GROUP];
-    __m256d acc[BN_ROWS_GROUP];
-    for (int r = 0; r < BN_ROWS_GROUP; r++) {
-        p[r] = x[r < nr ? r : 0];
-        acc[r] = _mm256_setzero_pd();
-    }
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        _Pragma("GCC unroll 8") for (int r = 0; r < BN_ROWS_GROUP; r++) {
-            __m256d v = _mm256_cvtps_pd(_mm_loadu_ps(p[r] + i));
-            acc[r] = _mm256_fmadd_pd(v, v, acc[r]); /* v * v is exact in double: same as mul + add */
-        }
-    for (int r = 0; r < nr; r++) {
-        double c[4];
-        _mm256_storeu_pd(c, acc[r]);
-        double s = (c[0] + c[1]) + (c[2] + c[3]);
-        for (int64_t k = i; k < n; k++) s += (double)p[r][k] * (double)p[r][k];
-        ss[r] = s;
-    }
-}
-
 /* y = (x * scale) * g; returns max |y| (NaN skipped, as the quantizer's `v > m ? v : m`:
  * max_ps returns its second operand when either is NaN). */
 static float scale_row(float *y, const float *x, const float *g, int64_t n, float scale) {
@@ -127,13 +102,5 @@ static float quant_row(const float *y, int64_t n, float amax, int8_t *q) {
 }
 
 void bn_rows_norm_avx512(float *const *y, const float *const *x, int nr, const float *g, int64_t n, float eps, bn_act *a, int t0) {
-    double ss[BN_ROWS_GROUP];
-    sumsq_rows(x, nr, n, ss);
-    for (int r = 0; r < nr; r++) {
-        float scale = 1.0f / sqrtf((float)(ss[r] / (double)n) + eps);
-        float amax = scale_row(y[r], x[r], g, n, scale);
-        int t = t0 + r;
-        if (a && a->mode == BN_ACT_TOKEN) a->s[t] = quant_row(y[r], n, amax, a->q + (int64_t)t * a->K);
-        else if (a) bn_act_quantize_tokens(a, t, t + 1);
-    }
+    rows_norm_x86(scale_row, quant_row, y, x, nr, g, n, eps, a, t0);
 }

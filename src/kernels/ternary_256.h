@@ -349,8 +349,15 @@ static void prefill_tile(const bn_ternary_job *j, int64_t tile, int tb, int te, 
     for (int64_t kb = 0; kb < p->n_chunks; kb += KB_CHUNKS) {
         int64_t nc = kb + KB_CHUNKS < p->n_chunks ? KB_CHUNKS : p->n_chunks - kb;
         decode_codes(codes + kb * BN_CHUNK_BYTES, nc, dec);
+        /* the next K block's codes (the next tile's first block after the last: tiles are
+         * contiguous) are fetched during this block's dots, 8 lines per token group: decode
+         * reads them in one burst after a long pause, which the hardware prefetcher does not
+         * cover (the decode loop held ~8% of the kernel's samples, stalled on those loads;
+         * prefetching made the avx2 kernel 1.02-1.04x faster, interleaved, single thread) */
+        const uint8_t *pf = codes + (kb + nc) * BN_CHUNK_BYTES, *pf_end = pf + KB_CHUNKS * BN_CHUNK_BYTES;
         for (int t = tb; t < te;) { /* groups of DEC_GROUP, then 4, 2, 1 */
             int left = te - t, nt = left >= DEC_GROUP ? DEC_GROUP : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+            for (int i = 0; i < 8 && pf < pf_end; i++, pf += 64) BN_PREFETCH(pf, 0);
             switch (nt) {
             case DEC_GROUP: dec_group(j, dec, kb, nc, t, DEC_GROUP, acc32 + (t - tb)); break;
             case 4: dec_group(j, dec, kb, nc, t, 4, acc32 + (t - tb)); break;

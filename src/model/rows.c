@@ -1,5 +1,5 @@
 /* rows: portable reference of the per-token vector passes (numerics in rows.h) and the
- * choice of the AVX-512 (x86-64) or NEON (aarch64) code by tier. */
+ * choice of the AVX2 or AVX-512 (x86-64) or NEON (aarch64) code by tier. */
 #include "model/rows.h"
 
 #include <math.h>
@@ -55,6 +55,7 @@ static void norm_portable(float *const *y, const float *const *x, int nr, const 
 const bn_rows_ops bn_rows_portable = {"portable", add_portable, rope_portable, rope_norm_portable, ffn_act_portable, norm_portable};
 
 #if defined(__x86_64__)
+static const bn_rows_ops rows_avx2 = {"avx2", bn_rows_add_avx2, bn_rows_rope_avx2, rope_norm_portable, bn_rows_ffn_act_avx2, bn_rows_norm_avx2};
 static const bn_rows_ops rows_avx512 = {"avx512", bn_rows_add_avx512, bn_rows_rope_avx512, rope_norm_portable, bn_rows_ffn_act_avx512,
                                        bn_rows_norm_avx512};
 #endif
@@ -70,6 +71,7 @@ const bn_rows_ops *bn_rows_for_tier(bn_cpu_tier t) {
 #endif
 #if defined(__x86_64__)
     if (t >= BN_TIER_AVX512 && bn_cpu_has_tier(t)) return &rows_avx512;
+    if ((t == BN_TIER_AVX2 || t == BN_TIER_AVXVNNI) && bn_cpu_has_tier(t)) return &rows_avx2;
 #endif
     (void)t;
     return &bn_rows_portable;

@@ -1,8 +1,9 @@
 /* rows: the per-token vector passes of the forward pass (forward.c) between two matrix
  * products: residual add, RMS norm, the FFN activation, and the activation quantization of the
  * next product's input, done together while a token's row is in cache (one pass and one
- * fork/join instead of three). The portable code (rows.c) is the reference; the AVX-512 code
- * (src/kernels/rows_avx512.c, avx512 and amx tiers) and the NEON code (rows_neon.c, neon and
+ * fork/join instead of three). The portable code (rows.c) is the reference; the AVX2 code
+ * (src/kernels/rows_avx2.c, avx2 and avxvnni tiers; SiLU there is the portable loop), the
+ * AVX-512 code (src/kernels/rows_avx512.c, avx512 and amx tiers) and the NEON code (rows_neon.c, neon and
  * dotprod tiers) agree with it as follows:
  *   add, RoPE, norm, quantization (any act-quant)    bit-identical
  *   NORMAL RoPE                                      the portable code on every tier
@@ -46,10 +47,15 @@ typedef struct bn_rows_ops {
 } bn_rows_ops;
 
 extern const bn_rows_ops bn_rows_portable;
-/* The ops of tier t (portable below avx512; AVX-512 code when the CPU has it; NEON code at
- * the aarch64 tiers). */
+/* The ops of tier t when the CPU has it: AVX2 code at avx2 and avxvnni, AVX-512 code at
+ * avx512 and amx, NEON code at the aarch64 tiers; else the portable code. */
 const bn_rows_ops *bn_rows_for_tier(bn_cpu_tier t);
 
+/* The AVX2 entry points (src/kernels/rows_avx2.c; same agreement, SiLU bit-identical). */
+void bn_rows_add_avx2(float *x, const float *d, int64_t n);
+void bn_rows_rope_avx2(float *x, const float *c, const float *s, int64_t half);
+void bn_rows_ffn_act_avx2(bn_ffn_act act, float *gate, const float *up, int64_t n);
+void bn_rows_norm_avx2(float *const *y, const float *const *x, int nr, const float *g, int64_t n, float eps, bn_act *a, int t0);
 /* The AVX-512 entry points (src/kernels/rows_avx512.c). */
 void bn_rows_add_avx512(float *x, const float *d, int64_t n);
 void bn_rows_rope_avx512(float *x, const float *c, const float *s, int64_t half);

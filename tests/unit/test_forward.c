@@ -195,13 +195,33 @@ static void fill_row(float *x, int64_t n, int kind, float mag) {
 
 static const int64_t row_lens[] = {1, 3, 4, 15, 16, 17, 34, 100, 128, 256, 2565};
 
+/* The SIMD row passes of every tier this CPU has (BITNET_FORCE_TIER caps them): fills ops[],
+ * returns how many. Tiers sharing code (avx2 / avxvnni, avx512 / amx) are listed once. */
+static int simd_rows_ops(const bn_rows_ops *ops[BN_TIER_COUNT]) {
+    int n = 0;
+    for (int t = BN_TIER_AVX2; t < BN_TIER_COUNT; t++) {
+        const bn_rows_ops *o = bn_rows_for_tier((bn_cpu_tier)t);
+        if (t > (int)bn_cpu_best_tier() || o == &bn_rows_portable || (n > 0 && ops[n - 1] == o)) continue;
+        ops[n++] = o;
+    }
+    if (n == 0) printf("# rows: no SIMD row passes on this CPU\n");
+    return n;
+}
+
+static void rows_elementwise_check(const bn_rows_ops *fast);
+
 /* add and ReLU^2: bit-identical; SiLU: a polynomial exp, |diff| <= 4e-7 |x| + 1e-30. */
 TEST(rows_elementwise_match_portable) {
-    const bn_rows_ops *fast = bn_rows_for_tier(bn_cpu_best_tier()), *ref = &bn_rows_portable;
-    if (fast == ref) {
-        printf("# rows: no SIMD row passes on this CPU\n");
-        return;
+    const bn_rows_ops *ops[BN_TIER_COUNT];
+    int n = simd_rows_ops(ops);
+    for (int i = 0; i < n; i++) {
+        printf("# rows elementwise: %s\n", ops[i]->name);
+        rows_elementwise_check(ops[i]);
     }
+}
+
+static void rows_elementwise_check(const bn_rows_ops *fast) {
+    const bn_rows_ops *ref = &bn_rows_portable;
     for (size_t li = 0; li < sizeof row_lens / sizeof row_lens[0]; li++) {
         int64_t n = row_lens[li];
         float *g = malloc(sizeof(float) * (size_t)n), *u = malloc(sizeof(float) * (size_t)n);
@@ -246,9 +266,19 @@ TEST(rows_elementwise_match_portable) {
 /* RMS norm + quantization of 1..BN_ROWS_GROUP rows: bit-identical h, q, s (token mode) and
  * q8k blocks, for random rows of very different scales, all-equal rows (every code 127 or
  * -127), rows with one huge value (most codes 0) and all-zero rows (s from the 1e-5 floor). */
+static void rows_norm_check(const bn_rows_ops *fast);
+
 TEST(rows_norm_match_portable) {
-    const bn_rows_ops *fast = bn_rows_for_tier(bn_cpu_best_tier()), *ref = &bn_rows_portable;
-    if (fast == ref) return;
+    const bn_rows_ops *ops[BN_TIER_COUNT];
+    int n = simd_rows_ops(ops);
+    for (int i = 0; i < n; i++) {
+        printf("# rows norm: %s\n", ops[i]->name);
+        rows_norm_check(ops[i]);
+    }
+}
+
+static void rows_norm_check(const bn_rows_ops *fast) {
+    const bn_rows_ops *ref = &bn_rows_portable;
     const int64_t lens[] = {1, 17, 256, 2565, 6912};
     for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
         for (int mode = BN_ACT_TOKEN; mode <= BN_ACT_NONE; mode++) {
