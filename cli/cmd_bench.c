@@ -370,6 +370,10 @@ static int measure(bitnet_model *m, bitnet_session *s, const bench_opts *b, benc
             rc = cli_fail("bench", "%s", bitnet_get_last_error());
     }
     if (!rc) bw[reps] = measure_bandwidth(r->sd.n_threads);
+    /* the peak RSS of loading and generating, before head_ab maps the plain head's pages in */
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    r->peak_rss = (uint64_t)ru.ru_maxrss * 1024u;
     bool screened = r->md.lm_head == BITNET_LM_HEAD_SCREEN && n >= 2;
     for (int i = 0; !rc && screened && i < reps; i++)
         if (head_ab(s, prompt, p, n, logits, n_vocab, &ab[i])) rc = cli_fail("bench", "%s", bitnet_get_last_error());
@@ -387,9 +391,6 @@ static int measure(bitnet_model *m, bitnet_session *s, const bench_opts *b, benc
         r->gbps = (double)r->bytes_per_token * r->decode.med / 1e9;
         r->pct = probed ? summarize(pct, reps).med : 0.0;
         r->bandwidth = probed ? summarize(bw, reps + 1).med : -1.0;
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        r->peak_rss = (uint64_t)ru.ru_maxrss * 1024u;
     }
     free(prompt);
     free(logits);
