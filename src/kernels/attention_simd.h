@@ -14,7 +14,9 @@
  * of two key blocks in one pass, so each q broadcast feeds two FMAs and the tile has twice the
  * independent FMA chains (one block's 8 chains were FMA-latency bound), and V_EXP1(x) (scalar
  * exp for alpha, else expf) with ATTN_SUM_IN_KEY_ORDER (block sums in key order, else by
- * V_HSUM), which attention_avx512.c uses so this row path gives the bits of its group path.
+ * V_HSUM), which attention_avx512.c uses so this row path gives the bits of its group path;
+ * and ATTN_WIDE_VALUES (where 4 x 4 value accumulators + 4 V vectors fit): tiles of at most 4
+ * rows (a decode token's query heads) accumulate 4 value slices per pass over the keys.
  *
  * Shapes per key block (16 keys at p0): kt = K^T [head_dim][16], read straight from the cache
  * in its type (attention.h: f32, f16 or q8_0, decoded in registers; the decoded values are
@@ -125,16 +127,18 @@ ATTN_INLINE void scores_tile(const char *kt, int64_t kbytes, int t, const float 
 /* Slices [c, c + ns * VL) of o[r] = o[r] * alpha[r] + sum_{i < nv[r]} e[r][i] v_i for nr
  * (<= TR) rows of the output buffer o (row r at o + r * hd: one base pointer, where TR row
  * pointers were spilled to registers and reloaded; e rows ATTN_SC_STRIDE apart); nv
- * non-decreasing. ns <= 2 slices per pass: each e broadcast feeds ns FMAs. */
+ * non-decreasing. ns <= 4 slices per pass: each e broadcast feeds ns FMAs; 4 (with
+ * ATTN_WIDE_VALUES, tiles of <= 4 rows) halves the passes over a block's V rows. Each slice
+ * lane adds the keys in order whatever ns is: the same bits. */
 ATTN_INLINE void values_slices(const bn_attn_job *j, int t, int64_t hd, int64_t c, int ns, int64_t p0, float *o, int nr,
                                const float *e, int ers, int eks, const float *alpha, const int *nv) {
-    V acc[TR][2];
+    V acc[TR][4];
     ATTN_UNROLL for (int r = 0; r < nr; r++)
         ATTN_UNROLL for (int s = 0; s < ns; s++) acc[r][s] = V_MUL(V_LOAD(o + r * hd + c + s * VL), V_SET1(alpha[r]));
     const char *v = (const char *)j->v + p0 * j->v_stride;
     int i = 0;
     for (; i < nv[0]; i++, v += j->v_stride) {
-        V vv[2];
+        V vv[4];
         ATTN_UNROLL for (int s = 0; s < ns; s++) vv[s] = v_lanes(v, c + s * VL, t);
         ATTN_UNROLL for (int r = 0; r < nr; r++) {
             V er = V_SET1(e[r * ers + i * eks]);
@@ -142,7 +146,7 @@ ATTN_INLINE void values_slices(const bn_attn_job *j, int t, int64_t hd, int64_t 
         }
     }
     for (; i < nv[nr - 1]; i++, v += j->v_stride) {
-        V vv[2];
+        V vv[4];
         ATTN_UNROLL for (int s = 0; s < ns; s++) vv[s] = v_lanes(v, c + s * VL, t);
         ATTN_UNROLL for (int r = 0; r < nr; r++) {
             if (i >= nv[r]) continue;
@@ -159,6 +163,10 @@ ATTN_INLINE void values_slices(const bn_attn_job *j, int t, int64_t hd, int64_t 
 ATTN_INLINE void values_tile_t(const bn_attn_job *j, int t, int64_t hd, int64_t p0, float *o, int nr, const float *e,
                                int ers, int eks, const float *alpha, const int *nv) {
     int64_t c = 0;
+#ifdef ATTN_WIDE_VALUES
+    if (nr <= 4) /* decode: a token's group of query heads */
+        for (; c + 4 * VL <= hd; c += 4 * VL) values_slices(j, t, hd, c, 4, p0, o, nr, e, ers, eks, alpha, nv);
+#endif
     for (; c + 2 * VL <= hd; c += 2 * VL) values_slices(j, t, hd, c, 2, p0, o, nr, e, ers, eks, alpha, nv);
     if (c < hd) values_slices(j, t, hd, c, 1, p0, o, nr, e, ers, eks, alpha, nv);
 }
