@@ -38,24 +38,16 @@ BN_INLINE void rows_of_type(const bn_linear *w, uint32_t type, const bn_act *a, 
  * sum is the same in both (dot_rows_q8_0_q8_0 keeps one accumulator per row). */
 static void rows_q8_0_q8_0(const bn_linear *w, const bn_act *a, float *y, int64_t ldy, int64_t m0, int64_t m1) {
     int64_t nb = w->in / 32;
-    if (a->n == 1 && bn_cpu_head_rows() == 1) {
-        for (int64_t m = m0; m < m1; m++) {
-            const bn_block_q8_0 *row = (const bn_block_q8_0 *)(w->data + (uint64_t)m * w->row_bytes);
-            float out;
-            dot_rows_q8_0_q8_0(&row, 1, nb, a->x_q8_0, &out);
-            y[m] = out * w->out_scale;
-        }
-        return;
-    }
-    for (int64_t m = m0; m < m1; m += 4) {
-        int nr = m1 - m < 4 ? (int)(m1 - m) : 4;
+    int step = a->n == 1 && bn_cpu_head_rows() == 1 ? 1 : 4; /* rows per pass */
+    for (int64_t m = m0; m < m1; m += step) {
+        int nr = m1 - m < step ? (int)(m1 - m) : step;
         const bn_block_q8_0 *rows[4];
         for (int r = 0; r < nr; r++) rows[r] = (const bn_block_q8_0 *)(w->data + (uint64_t)(m + r) * w->row_bytes);
         for (int t = 0; t < a->n; t++) {
             float out[4];
             const bn_block_q8_0 *x = a->x_q8_0 + (int64_t)t * nb;
             if (nr == 4) dot_rows_q8_0_q8_0(rows, 4, nb, x, out); /* constant nr: unrolled */
-            else /* the last rows one by one: every call has a constant row count */
+            else /* one row per pass, or the last rows one by one: every call has a constant row count */
                 for (int r = 0; r < nr; r++) dot_rows_q8_0_q8_0(rows + r, 1, nb, x, out + r);
             for (int r = 0; r < nr; r++) y[(int64_t)t * ldy + m + r] = out[r] * w->out_scale;
         }
