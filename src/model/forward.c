@@ -17,7 +17,10 @@
 /* One sequence: its KV cache (layouts in attention.h) and how much of it is filled. */
 typedef struct bn_seq {
     char *k_cache;                 /* [n_layer][n_head_kv][k_blocks] K^T blocks of 16 positions */
-    char *v_cache;                 /* [n_layer][n_ctx] rows of n_head_kv V head rows */
+    char *v_cache;                 /* [n_layer][n_head_kv][n_ctx] V rows of one head: a decode
+                                    * item streams its head's rows contiguously (with all heads
+                                    * in one row, it read 1 of every n_head_kv pieces: at depth
+                                    * 2048 ~2.5x slower from DRAM, docs/KERNELS.md) */
     int64_t n_past;
 } bn_seq;
 
@@ -33,7 +36,7 @@ struct bn_state {
     int64_t n_ctx;                 /* positions per sequence */
     int64_t q_dim, kv_dim, max_in;
     int64_t k_blocks;              /* K^T blocks per layer and head: ceil(n_ctx / 16) */
-    uint64_t k_block_bytes, v_head_bytes, v_row_bytes; /* per the cache types (attention.h) */
+    uint64_t k_block_bytes, v_head_bytes; /* per the cache types (attention.h) */
     bn_seq *seqs;                  /* [n_seq] */
     float *rope_cos, *rope_sin;    /* [n_ctx][n_rot/2] */
     /* the chunk being evaluated, max_batch rows: row t is token t of sequence row_seq[t] at
@@ -176,7 +179,7 @@ static int alloc_buffers(bn_state *s) {
     const bn_hparams *hp = &s->m->hp;
     uint64_t B = (uint64_t)s->p.max_batch, fl = sizeof(float);
     uint64_t k_cache = (uint64_t)hp->n_layer * (uint64_t)hp->n_head_kv * (uint64_t)s->k_blocks * s->k_block_bytes;
-    uint64_t v_cache = (uint64_t)hp->n_layer * (uint64_t)s->n_ctx * s->v_row_bytes;
+    uint64_t v_cache = (uint64_t)hp->n_layer * (uint64_t)hp->n_head_kv * (uint64_t)s->n_ctx * s->v_head_bytes;
     uint64_t half = (uint64_t)hp->n_rot / 2;
     uint64_t act = 0;
     for (int mode = 0; mode < 3; mode++) {
@@ -256,7 +259,6 @@ int bn_state_create(const bn_model *m, const bn_state_params *p, bn_state **out)
     s->k_blocks = (s->n_ctx + BN_ATTN_BLOCK - 1) / BN_ATTN_BLOCK;
     s->k_block_bytes = bn_kv_k_block_bytes(p->kv_type_k, m->hp.head_dim);
     s->v_head_bytes = bn_kv_v_row_bytes(p->kv_type_v, m->hp.head_dim);
-    s->v_row_bytes = s->v_head_bytes * (uint64_t)m->hp.n_head_kv;
     s->max_in = m->hp.n_embd > s->q_dim ? m->hp.n_embd : s->q_dim;
     if (m->hp.n_ff > s->max_in) s->max_in = m->hp.n_ff;
     s->tracer = p->tracer;
@@ -561,8 +563,8 @@ static void attend_item(bn_state *s, int layer, int64_t g, const bn_attn_block *
         .n_rows = n_rows, .head_dim = hd, .q = q, .out = out, .pos = pos,
         .k_type = s->p.kv_type_k, .v_type = s->p.kv_type_v,
         .k = seq->k_cache + ((uint64_t)layer * (uint64_t)hp->n_head_kv + (uint64_t)g) * (uint64_t)s->k_blocks * s->k_block_bytes,
-        .v = seq->v_cache + (uint64_t)layer * (uint64_t)s->n_ctx * s->v_row_bytes + (uint64_t)g * s->v_head_bytes,
-        .v_stride = (int64_t)s->v_row_bytes, .scale = 1.0f / sqrtf((float)hd), .scratch = scratch,
+        .v = seq->v_cache + ((uint64_t)layer * (uint64_t)hp->n_head_kv + (uint64_t)g) * (uint64_t)s->n_ctx * s->v_head_bytes,
+        .v_stride = (int64_t)s->v_head_bytes, .scale = 1.0f / sqrtf((float)hd), .scratch = scratch,
     };
     bn_attention_run(&job);
 }
@@ -601,12 +603,12 @@ static void store_kv(bn_state *s, int l, int n) {
         const float *v = s->v_new + (int64_t)t * s->kv_dim;
         const bn_seq *seq = &s->seqs[s->row_seq[t]];
         int64_t pos = s->row_pos[t];
-        char *vrow = seq->v_cache + ((uint64_t)l * (uint64_t)s->n_ctx + (uint64_t)pos) * s->v_row_bytes;
         for (int64_t h = 0; h < hp->n_head_kv; h++) {
             rope_head(s, k + h * hd, pos);
             uint64_t blk = ((uint64_t)l * (uint64_t)hp->n_head_kv + (uint64_t)h) * (uint64_t)s->k_blocks + (uint64_t)(pos / BN_ATTN_BLOCK);
             bn_kv_store_k(s->p.kv_type_k, seq->k_cache + blk * s->k_block_bytes, (int)(pos % BN_ATTN_BLOCK), k + h * hd, hd);
-            bn_kv_store_v(s->p.kv_type_v, vrow + (uint64_t)h * s->v_head_bytes, v + h * hd, hd);
+            uint64_t vrow = ((uint64_t)l * (uint64_t)hp->n_head_kv + (uint64_t)h) * (uint64_t)s->n_ctx + (uint64_t)pos;
+            bn_kv_store_v(s->p.kv_type_v, seq->v_cache + vrow * s->v_head_bytes, v + h * hd, hd);
         }
     }
 }
