@@ -6,7 +6,9 @@
  * read bandwidth (measured here before every repetition and after the last, in a child
  * process so that its buffer does not count in this process's peak RSS), and the peak RSS
  * (getrusage). With the screened head it also times the screened against the plain head,
- * their steps interleaved (head_ab).
+ * their steps interleaved (head_ab). With --depth-ab D it also compares prompt processing and
+ * generation at depth p against depth D, on two sequences whose prompts and steps alternate
+ * (depth_ab).
  * Prompt token i is (1000 + 37 i) mod n_vocab, the ids the llama.cpp harness's `bench` uses. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,13 +38,17 @@ static void usage(void) {
            "  -r, --reps N          repetitions [3]\n"
            "  --parallel N          also time batched generation: N sequences (p-token prompts)\n"
            "                        generating n tokens each in one batch; aggregate tok/s [off]\n"
+           "  --depth-ab D          also compare depth p with depth D (1..p) in one loop: per rep,\n"
+           "                        a D-token and a p-token prompt on two sequences (order swapped\n"
+           "                        from rep to rep), then n steps alternating between them; the\n"
+           "                        prompt rate and generation at p over those at D [off]\n"
            "  --json                print one JSON object on the last line of stdout\n"
            "%s",
            TTFT_PROMPT, cli_model_opts_help);
 }
 
 typedef struct {
-    long long p, n, reps, parallel;
+    long long p, n, reps, parallel, depth_ab;
     bool json;
 } bench_opts;
 
@@ -162,6 +168,36 @@ static int head_ab(bitnet_session *s, const int32_t *prompt, int p, int n, float
     return 0;
 }
 
+/* Depth p against depth d in one loop (--depth-ab): fresh sequences on two sessions, the
+ * d-token and the p-token prompt (which first alternates with `rep`), then n steps in pairs,
+ * one on each sequence, the order swapped from pair to pair. As head_ab: the host's drift
+ * hits both depths alike, where separate runs compare different minutes (on this project's
+ * shared VM, by up to 40%). pp = prompt tok/s at p over at d; tg = generation tok/s after
+ * the p-token prompt over after the d-token one. */
+static int depth_ab(bitnet_session *const sess[2], const int32_t *prompt, const int len[2], int n, int rep, float *logits,
+                    int64_t n_vocab, double *pp, double *tg) {
+    double pre[2], dec[2] = {0.0, 0.0}; /* [depth p, depth d] */
+    int32_t next[2];
+    for (int j = 0; j < 2; j++) {
+        int k = j ^ (rep & 1);
+        if (bitnet_session_reset(sess[k])) return -1;
+        double t0 = cli_seconds();
+        if (eval_greedy(sess[k], prompt, len[k], logits)) return -1;
+        pre[k] = cli_seconds() - t0;
+        next[k] = argmax(logits, n_vocab);
+    }
+    for (int i = 0; i < n / 2 * 2; i++) {
+        int k = (i ^ (i >> 1)) & 1;
+        double t0 = cli_seconds();
+        if (eval_greedy(sess[k], &next[k], 1, logits)) return -1;
+        dec[k] += cli_seconds() - t0;
+        next[k] = argmax(logits, n_vocab);
+    }
+    *pp = (len[0] / pre[0]) / (len[1] / pre[1]);
+    *tg = dec[0] > 0 ? dec[1] / dec[0] : 0.0;
+    return 0;
+}
+
 /* Seconds from a fresh sequence to the first generated token of a TTFT_PROMPT-token prompt. */
 static int time_to_first_token(bitnet_session *s, const int32_t *prompt, float *logits, int64_t n_vocab, double *out) {
     if (bitnet_session_reset(s)) return -1;
@@ -181,7 +217,7 @@ static uint64_t file_size(const char *path) {
 static int parse_bench_opt(int argc, char **argv, int *i, bench_opts *b) {
     struct { const char *name, *alias; long long *dst; long long min, max; } ints[] = {
         {"--prompt-len", "-p", &b->p, 1, 1 << 20}, {"--gen", "-n", &b->n, 0, 1 << 20}, {"--reps", "-r", &b->reps, 1, 1000},
-        {"--parallel", NULL, &b->parallel, 0, 256}};
+        {"--parallel", NULL, &b->parallel, 0, 256}, {"--depth-ab", NULL, &b->depth_ab, 1, 1 << 20}};
     for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
         const char *v;
         int r = cli_opt(argc, argv, i, ints[k].name, ints[k].alias, &v);
@@ -210,6 +246,8 @@ typedef struct {
     double candidates;        /* screened head: mean candidate rows per screened token */
     double fallback_rate;     /* screened head: share of tokens computed with the whole head */
     double screen_speedup;    /* screened head: plain-head step time / screened step time, interleaved (head_ab) */
+    double depth_pp_ratio;    /* --depth-ab: prompt tok/s at p over at D (medians of per-rep ratios) */
+    double depth_tg_ratio;    /* --depth-ab: generation tok/s after p over after D */
 } bench_result;
 
 static void print_human(const bench_opts *b, const cli_model_opts *mo, const bench_result *r) {
@@ -235,6 +273,10 @@ static void print_human(const bench_opts *b, const cli_model_opts *mo, const ben
     if (b->parallel)
         printf("parallel     %lld sequences x %lld tokens in one batch: %.2f tok/s aggregate (%.2fx one sequence)\n", b->parallel,
                b->n, r->parallel_tok_s, r->decode.med > 0 ? r->parallel_tok_s / r->decode.med : 0.0);
+    if (b->depth_ab)
+        printf("depth        prompt of %lld tokens at %.3fx the rate of %lld; generation after it %.3fx after %lld (both depths\n"
+               "             interleaved on two sequences, median of %lld reps)\n",
+               b->p, r->depth_pp_ratio, b->depth_ab, r->depth_tg_ratio, b->depth_ab, b->reps);
     printf("memory       peak RSS %s (file %s, KV cache %s)\n", cli_human_bytes((double)r->peak_rss, b3, sizeof b3),
            cli_human_bytes((double)r->file_bytes, b4, sizeof b4), cli_human_bytes((double)r->sd.kv_cache_bytes, b1, sizeof b1));
 }
@@ -248,13 +290,14 @@ static void print_json(const bench_opts *b, const cli_model_opts *mo, const benc
            "\"decode_tok_s\":%.3f,\"decode_min\":%.3f,\"decode_max\":%.3f,\"ttft_s\":%.5f,\"load_s\":%.3f,"
            "\"pack_s\":%.3f,\"packed_bytes\":%llu,\"bytes_per_token\":%llu,\"file_bytes_per_token\":%llu,\"gbps\":%.3f,\"read_bandwidth_gbps\":%.3f,"
            "\"bandwidth_pct\":%.2f,\"peak_rss_bytes\":%llu,\"file_bytes\":%llu,\"kv_cache_bytes\":%llu,"
-           "\"parallel\":%lld,\"parallel_tok_s\":%.3f,\"lm_head_mode\":\"%s\",\"screen_candidates\":%.2f,\"screen_fallback_rate\":%.5f,\"screen_speedup_interleaved\":%.4f}\n",
+           "\"parallel\":%lld,\"parallel_tok_s\":%.3f,\"lm_head_mode\":\"%s\",\"screen_candidates\":%.2f,\"screen_fallback_rate\":%.5f,\"screen_speedup_interleaved\":%.4f,"
+           "\"depth_ab\":%lld,\"depth_ab_pp_ratio\":%.4f,\"depth_ab_tg_ratio\":%.4f}\n",
            r->md.weight_type, r->md.lm_head == BITNET_LM_HEAD_Q8 ? "q8_0" : r->md.lm_head_type, r->sd.kernel_tier, r->sd.n_threads, b->p, b->n,
            b->reps, r->prefill.med, r->prefill.min, r->prefill.max, r->decode.med, r->decode.min, r->decode.max, r->ttft,
            r->load_s, r->pack_s, (unsigned long long)r->packed_bytes, (unsigned long long)r->bytes_per_token,
            (unsigned long long)r->file_bytes_per_token, r->gbps, r->bandwidth, r->pct, (unsigned long long)r->peak_rss, (unsigned long long)r->file_bytes,
            (unsigned long long)r->sd.kv_cache_bytes, b->parallel, r->parallel_tok_s, bitnet_lm_head_name(r->md.lm_head), r->candidates,
-           r->fallback_rate, r->screen_speedup);
+           r->fallback_rate, r->screen_speedup, b->depth_ab, r->depth_pp_ratio, r->depth_tg_ratio);
 }
 
 /* Tokens generated by one sequence of the --parallel batch. */
@@ -352,6 +395,31 @@ static bool bandwidth_shares(const double *dec, const double *bw, int reps, uint
     return true;
 }
 
+/* --depth-ab: depth_ab over the reps, s (depth p) and a second session of the same options
+ * (depth D). Fills r->depth_pp_ratio and r->depth_tg_ratio. */
+static int measure_depth_ab(bitnet_model *m, bitnet_session *s, const cli_model_opts *mo, const bench_opts *b, bench_result *r) {
+    int64_t n_vocab = r->md.n_vocab;
+    int reps = (int)b->reps, len[2] = {(int)b->p, (int)b->depth_ab};
+    bitnet_session *sess[2] = {s, NULL};
+    if (cli_open_session(mo, "bench", m, &sess[1])) return 1;
+    int32_t *prompt = malloc(sizeof *prompt * (size_t)b->p);
+    float *logits = malloc(sizeof *logits * (size_t)n_vocab);
+    double *pp = malloc(sizeof *pp * 2 * (size_t)reps), *tg = pp + reps;
+    int rc = prompt && logits && pp ? 0 : cli_fail("bench", "out of memory");
+    for (int i = 0; !rc && i < b->p; i++) prompt[i] = (int32_t)((1000 + 37 * (int64_t)i) % n_vocab);
+    for (int i = 0; !rc && i < reps; i++)
+        if (depth_ab(sess, prompt, len, (int)b->n, i, logits, n_vocab, &pp[i], &tg[i])) rc = cli_fail("bench", "%s", bitnet_get_last_error());
+    if (!rc) {
+        r->depth_pp_ratio = summarize(pp, reps).med;
+        r->depth_tg_ratio = b->n >= 2 ? summarize(tg, reps).med : 0.0;
+    }
+    bitnet_session_free(sess[1]);
+    free(prompt);
+    free(logits);
+    free(pp);
+    return rc;
+}
+
 /* The measurements themselves, on an open session. */
 static int measure(bitnet_model *m, bitnet_session *s, const bench_opts *b, bench_result *r) {
     int64_t n_vocab = r->md.n_vocab;
@@ -402,7 +470,7 @@ static int measure(bitnet_model *m, bitnet_session *s, const bench_opts *b, benc
 
 int cmd_bench(int argc, char **argv) {
     cli_model_opts mo;
-    bench_opts b = {128, 64, 3, 0, false};
+    bench_opts b = {128, 64, 3, 0, 0, false};
     cli_model_opts_init(&mo);
     for (int i = 1; i < argc; i++) {
         int r;
@@ -417,6 +485,7 @@ int cmd_bench(int argc, char **argv) {
         return cli_usage_error("bench", "unknown argument '%s'", argv[i]);
     }
     if (!mo.model) return cli_usage_error("bench", "missing --model FILE");
+    if (b.depth_ab > b.p) return cli_usage_error("bench", "--depth-ab %lld is above the prompt length %lld", b.depth_ab, b.p);
     if (!mo.ctx) mo.ctx = (b.p > TTFT_PROMPT ? b.p : TTFT_PROMPT) + b.n + 8;
     if (!mo.batch) mo.batch = b.p < 512 ? b.p : 512;
     bench_result r;
@@ -433,6 +502,7 @@ int cmd_bench(int argc, char **argv) {
     if (bitnet_session_describe(s, &r.sd) || bitnet_model_describe(m, &r.md)) rc = cli_fail("bench", "%s", bitnet_get_last_error());
     if (!rc) rc = measure(m, s, &b, &r);
     if (!rc && b.parallel) rc = measure_parallel(m, &mo, &b, &r);
+    if (!rc && b.depth_ab) rc = measure_depth_ab(m, s, &mo, &b, &r);
     if (!rc) {
         print_human(&b, &mo, &r);
         if (b.json) print_json(&b, &mo, &r);

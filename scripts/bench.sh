@@ -21,6 +21,9 @@
 # engine at the top tier and at avx2, llama.cpp, against the P-token runs above (generation at
 # depth P, ~0):
 #   engine -p DEPTH | engine avx2 -p DEPTH | llama.cpp -p DEPTH
+# (the engine's depth runs also compare DEPTH with P in one loop, --depth-ab P: prompts and
+# steps of both depths interleaved, the ratios the long-context summary uses; the ratios of
+# the separate runs are printed in brackets)
 # and repeats that ROUNDS times; the tables use each configuration's median over rounds.
 # llama.cpp's CPU backend is one library per x86 level and it loads the best this CPU runs
 # (zen4 / AVX-512 here). The avx2 rows are compared with llama.cpp's AVX2 ("haswell")
@@ -94,8 +97,8 @@ for round in $(seq 1 "$ROUNDS"); do
     run engine_avx2_f16_head env BITNET_FORCE_TIER=avx2 "$BIN" bench -m "$TQ" -p 8 -n "$N" -r "$R" -t "$T" --lm-head model --json
     run engine_avx2_q8_head env BITNET_FORCE_TIER=avx2 "$BIN" bench -m "$TQ" -p 8 -n "$N" -r "$R" -t "$T" --lm-head q8 --json
     if [ "$D" -gt 0 ]; then
-        run engine_depth "$BIN" bench -m "$TQ" -p "$D" -n "$N" -r "$RD" -t "$T" --json
-        run engine_avx2_depth env BITNET_FORCE_TIER=avx2 "$BIN" bench -m "$TQ" -p "$D" -n "$N" -r "$RD" -t "$T" --json
+        run engine_depth "$BIN" bench -m "$TQ" -p "$D" -n "$N" -r "$RD" -t "$T" --depth-ab "$P" --json
+        run engine_avx2_depth env BITNET_FORCE_TIER=avx2 "$BIN" bench -m "$TQ" -p "$D" -n "$N" -r "$RD" -t "$T" --depth-ab "$P" --json
         run llama_depth "$HARNESS" bench --model "$TQ" -p "$D" -n "$N" -r "$RD" --threads "$T" --kv-type f16
     fi
 done
@@ -162,6 +165,9 @@ for label, short, longc in (("bitnet TQ2_0, top tier", "engine", "engine_depth")
          "tg_short": med(short, "decode_tok_s"), "tg_long": med(longc, "decode_tok_s")}
     d["pp_ratio"] = d["pp_long"] / d["pp_short"]
     d["tg_ratio"] = d["tg_long"] / d["tg_short"]
+    # the engine's interleaved ratios (--depth-ab), None for llama.cpp
+    d["pp_ratio_interleaved"] = med(longc, "depth_ab_pp_ratio") if "depth_ab_pp_ratio" in by[longc][0] else None
+    d["tg_ratio_interleaved"] = med(longc, "depth_ab_tg_ratio") if "depth_ab_tg_ratio" in by[longc][0] else None
     long_ctx.append(d)
 doc["long_context"] = {"depth": int(depth), "short": int(p), "rows": long_ctx}
 json.dump(doc, open(out, "w"), indent=1)
@@ -207,9 +213,13 @@ if doc["prefill_2_threads_over_1"]:
     print(f"prompt processing, 2 threads over 1: {doc['prefill_2_threads_over_1']:.2f}x")
 if long_ctx:
     print(f"\nlong context: prompt {depth} vs {p} tokens (pp), generation after each prompt (tg at depth {depth} vs {p}), {t} threads")
-    print(f"{'configuration':26} {'tier':8} {'pp '+p:>9} {'pp '+depth:>9} {'ratio':>6} {'tg@'+p:>8} {'tg@'+depth:>8} {'ratio':>6}")
+    print("ratio: interleaved in one process (bench --depth-ab), the ratio of the separate runs in brackets")
+    print(f"{'configuration':26} {'tier':8} {'pp '+p:>9} {'pp '+depth:>9} {'ratio':>14} {'tg@'+p:>8} {'tg@'+depth:>8} {'ratio':>14}")
+    def both(inter, sep):
+        return f"{inter:.2f} ({sep:.2f})" if inter is not None else f"({sep:.2f})"
     for d in long_ctx:
-        print(f"{d['label']:26} {d['tier']:8} {d['pp_short']:9.2f} {d['pp_long']:9.2f} {d['pp_ratio']:6.2f} {d['tg_short']:8.2f} {d['tg_long']:8.2f} {d['tg_ratio']:6.2f}")
+        print(f"{d['label']:26} {d['tier']:8} {d['pp_short']:9.2f} {d['pp_long']:9.2f} {both(d['pp_ratio_interleaved'], d['pp_ratio']):>14} "
+              f"{d['tg_short']:8.2f} {d['tg_long']:8.2f} {both(d['tg_ratio_interleaved'], d['tg_ratio']):>14}")
     print("targets (engine): pp ratio >= 0.85, tg ratio >= 0.80")
 print(f"results: {out}")
 EOF

@@ -2,8 +2,7 @@
 # `bitnet bench` on a tiny generated model (seconds): the --json line has every key the
 # issue lists with sane values, --lm-head q8 reports a q8_0 head reading fewer bytes, the
 # screened head (default) its copy plus the candidate rows and its counters, the KV cache types
-# are reported and size the cache, bad
-# usage exits 2; and, when the reference is cached, the llama.cpp harness's `bench` prints
+# are reported and size the cache, --depth-ab reports its two ratios, bad usage exits 2; and, when the reference is cached, the llama.cpp harness's `bench` prints
 # its JSON line for the same model.
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
@@ -85,6 +84,23 @@ assert f32['kv_cache_bytes'] == 2 * f16['kv_cache_bytes'] and f32['kv_cache_byte
 grep -q "KV cache K q8_0 V q8_0" "$TMP/kv-q8_0.out" && ok bench_kv_human || not_ok bench_kv_human "$(head -3 "$TMP/kv-q8_0.out")"
 "$BITNET" bench -m "$M" --kv-type q4 >/dev/null 2>&1; rc=$?
 [ $rc -eq 2 ] && ok bench_bad_kv_type || not_ok bench_bad_kv_type "--kv-type q4 exited $rc, expected 2"
+
+# --depth-ab: both depths' prompts and steps in one loop, two ratios (timings of a tiny model:
+# only that they were measured is sure); absent, they are 0; a depth above -p is a usage error
+if "$BITNET" bench -m "$M" -p 24 -n 6 -r 2 -t 2 --depth-ab 4 --json >"$TMP/d.out" 2>"$TMP/d.err"; then
+    json_check bench_depth_ab "$TMP/d.out" "
+assert j['depth_ab'] == 4 and j['p'] == 24
+assert 0 < j['depth_ab_pp_ratio'] < 1e3 and 0 < j['depth_ab_tg_ratio'] < 1e3, j
+f16 = json.loads(open('$TMP/b.out').read().splitlines()[-1])
+assert f16['depth_ab'] == 0 and f16['depth_ab_pp_ratio'] == 0 and f16['depth_ab_tg_ratio'] == 0, f16"
+    grep -q "^depth .*prompt of 24 tokens at .*x the rate of 4; generation after it .*x after 4" "$TMP/d.out" &&
+        ok bench_depth_ab_line || not_ok bench_depth_ab_line "$(cat "$TMP/d.out")"
+else
+    not_ok bench_depth_ab "$(cat "$TMP/d.err")"
+fi
+"$BITNET" bench -m "$M" -p 8 --depth-ab 9 >/dev/null 2>"$TMP/d2.err"; rc=$?
+[ $rc -eq 2 ] && grep -q "depth-ab 9 is above the prompt length 8" "$TMP/d2.err" && ok bench_depth_ab_too_deep ||
+    not_ok bench_depth_ab_too_deep "exited $rc: $(cat "$TMP/d2.err")"
 
 "$BITNET" bench -m "$M" -p 0 >/dev/null 2>&1; rc=$?
 [ $rc -eq 2 ] && ok bench_bad_usage || not_ok bench_bad_usage "-p 0 exited $rc, expected 2"
