@@ -1,13 +1,15 @@
 /* rows_avx2: the per-token vector passes of rows.h at 8 lanes (avx2 and avxvnni tiers). As
  * rows_avx512.c, the portable code's arithmetic in the portable code's order, so the results
- * are bit-identical (rows.h); SiLU runs the portable loop (libm expf: no AVX2 exp polynomial
- * here). Tails (n % 8) use masked loads and stores, so a value's arithmetic does not depend on
- * its place in the row. At the avx2 tier these passes were the portable code, about 10% of a
+ * are bit-identical (rows.h), except SiLU's exp: exp_avx2.h's polynomial (a few ulp from
+ * libm's expf, as at the AVX-512 and NEON tiers; it was the portable loop, ~2.6% of a
+ * 2048-token prefill of a SiLU model at this tier). Tails (n % 8) use masked loads and
+ * stores, so a value's arithmetic does not depend on its place in the row. At the avx2 tier these passes were the portable code, about 10% of a
  * 128-token prefill on Zen 4 (perf, 2 threads); docs/KERNELS.md has the measurement. */
 #include <immintrin.h>
 #include <math.h>
 #include <stdbool.h>
 
+#include "exp_avx2.h"
 #include "model/rows.h"
 #include "rows_x86.h"
 
@@ -46,22 +48,33 @@ void bn_rows_rope_avx2(float *x, const float *c, const float *s, int64_t half) {
     if (i < half) rope8(x, c, s, half, i, tail_mask(half - i), false);
 }
 
-/* ReLU^2 (g > 0 ? g * g : 0, NaN -> 0 as in C) times u. */
-static inline __m256 relu2_8(__m256 g, __m256 u) {
-    return _mm256_mul_ps(_mm256_and_ps(_mm256_cmp_ps(g, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_mul_ps(g, g)), u);
+/* act(g) * u: SiLU g / (1 + exp(-g)) with exp(-g) clamped to exp_avx2.h's range (below -87.3
+ * it is ~1e-38 instead of smaller, and 1 + it is 1 either way; above 89 it is +inf, as expf's,
+ * and g / inf is -0), or ReLU^2 (g > 0 ? g * g : 0, NaN -> 0 as in C). */
+static inline __m256 act8(bn_ffn_act act, __m256 g, __m256 u) {
+    __m256 a;
+    if (act == BN_FFN_SILU) {
+        __m256 x = _mm256_min_ps(_mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), g), _mm256_set1_ps(-87.3f)), _mm256_set1_ps(89.0f));
+        a = _mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), bn_exp8_poly(x)));
+    } else {
+        a = _mm256_and_ps(_mm256_cmp_ps(g, _mm256_setzero_ps(), _CMP_GT_OQ), _mm256_mul_ps(g, g));
+    }
+    return _mm256_mul_ps(a, u);
+}
+
+/* Inlined once per activation, so that the loop has no per-vector branch on `act`. */
+ROWS_INLINE void act_loop(bn_ffn_act act, float *gate, const float *up, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(gate + i, act8(act, _mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
+    if (i < n) {
+        __m256i m = tail_mask(n - i);
+        store8(gate + i, m, false, act8(act, load8(gate + i, m, false), load8(up + i, m, false)));
+    }
 }
 
 void bn_rows_ffn_act_avx2(bn_ffn_act act, float *gate, const float *up, int64_t n) {
-    if (act == BN_FFN_SILU) {
-        bn_rows_portable.ffn_act(act, gate, up, n);
-        return;
-    }
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(gate + i, relu2_8(_mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
-    if (i < n) {
-        __m256i m = tail_mask(n - i);
-        store8(gate + i, m, false, relu2_8(load8(gate + i, m, false), load8(up + i, m, false)));
-    }
+    if (act == BN_FFN_SILU) act_loop(BN_FFN_SILU, gate, up, n);
+    else act_loop(BN_FFN_RELU2, gate, up, n);
 }
 
 /* y = (x * scale) * g; returns max |y| (NaN skipped, as the quantizer's `v > m ? v : m`:
