@@ -3,8 +3,9 @@
  * are bit-identical (rows.h), except SiLU's exp: exp_avx2.h's polynomial (a few ulp from
  * libm's expf, as at the AVX-512 and NEON tiers; it was the portable loop, ~2.6% of a
  * 2048-token prefill of a SiLU model at this tier). Tails (n % 8) use masked loads and
- * stores, so a value's arithmetic does not depend on its place in the row. At the avx2 tier these passes were the portable code, about 10% of a
- * 128-token prefill on Zen 4 (perf, 2 threads); docs/KERNELS.md has the measurement. */
+ * stores, so a value's arithmetic does not depend on its place in the row. At the avx2 tier
+ * these passes were the portable code, about 10% of a 128-token prefill on Zen 4 (perf, 2
+ * threads); docs/KERNELS.md has the measurement. */
 #include <immintrin.h>
 #include <math.h>
 #include <stdbool.h>
