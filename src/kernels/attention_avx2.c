@@ -1,5 +1,5 @@
 /* attention_avx2: the blocked online-softmax attention (attention.h) at 8 lanes (avx2 and
- * avxvnni tiers): two vectors per 16-key block, 4 query rows per register tile. The loops
+ * avxvnni tiers): two vectors per 16-key block, 6 query rows per register tile. The loops
  * are attention_simd.h. */
 #include <immintrin.h>
 
@@ -25,7 +25,10 @@ static inline __m256 exp8(__m256 x) { return bn_exp8_poly(_mm256_max_ps(x, _mm25
 
 #define V __m256
 #define VL 8
-#define TR 4
+/* 6 rows: 12 score accumulators + 2 K^T vectors + a broadcast of the 16 registers; a 64-row
+ * prefill item at positions 512-2000 (f16 cache, one thread, in cache) 1.06x faster than with
+ * 4 (the K^T loads and conversions shared by more rows). Decode items (4 rows) unchanged. */
+#define TR 6
 #define V_ZERO() _mm256_setzero_ps()
 #define V_LOAD(p) _mm256_loadu_ps(p)
 #define V_STORE(p, v) _mm256_storeu_ps((p), (v))

@@ -9,7 +9,7 @@
  *   V_LOAD_I8(p)           VL int8 (const int8_t *p) as floats (exact)
  *   F16_1(h)               one half (uint16_t) as a float
  * and optionally V_DIV(a, b) (a / b per lane, used for the final 1 / l scaling).
- *   TR                     query rows per register tile (TR * 16 / VL accumulators)
+ *   TR                     query rows per register tile (TR * 16 / VL accumulators; 4, 6 or 8)
  * and may define ATTN_PAIR_BLOCKS (where 2 * TR * 16 / VL accumulators fit the register file): the scores
  * of two key blocks in one pass, so each q broadcast feeds two FMAs and the tile has twice the
  * independent FMA chains (one block's 8 chains were FMA-latency bound), and V_EXP1(x) (scalar
@@ -224,7 +224,10 @@ ATTN_INLINE void tiles_scores_nb(const bn_attn_job *j, const char *kt, int64_t k
 #define ATTN_CASE(n) case n: scores_tile(kt, kbytes, t, j->q + r, j->head_dim, n, nb, j->scale, out); break;
             ATTN_CASE(1) ATTN_CASE(2) ATTN_CASE(3)
 #if TR > 4
-            ATTN_CASE(4) ATTN_CASE(5) ATTN_CASE(6) ATTN_CASE(7)
+            ATTN_CASE(4) ATTN_CASE(5)
+#endif
+#if TR > 6
+            ATTN_CASE(6) ATTN_CASE(7)
 #endif
         default: scores_tile(kt, kbytes, t, j->q + r, j->head_dim, TR, nb, j->scale, out); break;
 #undef ATTN_CASE
@@ -265,7 +268,10 @@ ATTN_INLINE void tiles_values(const bn_attn_job *j, int64_t hd, int64_t p0, int6
 #define ATTN_CASE(n) case n: values_tile(j, hd, p0, ob + r * hd, n, e, ers, eks, alpha + r, nv + (r - r0)); break;
             ATTN_CASE(1) ATTN_CASE(2) ATTN_CASE(3)
 #if TR > 4
-            ATTN_CASE(4) ATTN_CASE(5) ATTN_CASE(6) ATTN_CASE(7)
+            ATTN_CASE(4) ATTN_CASE(5)
+#endif
+#if TR > 6
+            ATTN_CASE(6) ATTN_CASE(7)
 #endif
         default: values_tile(j, hd, p0, ob + r * hd, TR, e, ers, eks, alpha + r, nv + (r - r0)); break;
 #undef ATTN_CASE
