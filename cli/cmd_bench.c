@@ -126,6 +126,12 @@ static double measure_bandwidth(int n_threads) {
  * 8-bit head compute every logit whatever the request). */
 static const bn_head_req greedy = {.k = 1};
 
+/* The benchmark prompt: token i is (1000 + 37 i + shift) mod n_vocab (shift 0: the harness's
+ * ids; --parallel gives sequence k the shift k). */
+static void fill_prompt(int32_t *prompt, int n, int64_t n_vocab, int shift) {
+    for (int i = 0; i < n; i++) prompt[i] = (int32_t)((1000 + 37 * (int64_t)i + shift) % n_vocab);
+}
+
 /* Evaluates tokens and the last one's logits as greedy generation does. */
 static int eval_greedy(bitnet_session *s, const int32_t *tokens, int n, float *logits) {
     return bn_state_eval_head(s->state, tokens, n, logits, &greedy);
@@ -311,7 +317,7 @@ static int submit_parallel(bitnet_batch *batch, const bench_opts *b, int32_t *pr
                            long long *counts) {
     for (int k = 0; k < (int)b->parallel; k++) {
         int32_t *pr = prompts + (int64_t)k * b->p;
-        for (int i = 0; i < (int)b->p; i++) pr[i] = (int32_t)((1000 + 37 * (int64_t)i + k) % n_vocab);
+        fill_prompt(pr, (int)b->p, n_vocab, k);
         gp[k] = gp[0];
         gp[k].user_data = &counts[k];
         if (bitnet_batch_submit(batch, k, pr, (int)b->p, &gp[k], NULL)) return -1;
@@ -406,7 +412,7 @@ static int measure_depth_ab(bitnet_model *m, bitnet_session *s, const cli_model_
     float *logits = malloc(sizeof *logits * (size_t)n_vocab);
     double *pp = malloc(sizeof *pp * 2 * (size_t)reps), *tg = pp + reps;
     int rc = prompt && logits && pp ? 0 : cli_fail("bench", "out of memory");
-    for (int i = 0; !rc && i < b->p; i++) prompt[i] = (int32_t)((1000 + 37 * (int64_t)i) % n_vocab);
+    if (!rc) fill_prompt(prompt, (int)b->p, n_vocab, 0);
     for (int i = 0; !rc && i < reps; i++)
         if (depth_ab(sess, prompt, len, (int)b->n, i, logits, n_vocab, &pp[i], &tg[i])) rc = cli_fail("bench", "%s", bitnet_get_last_error());
     if (!rc) {
@@ -430,7 +436,7 @@ static int measure(bitnet_model *m, bitnet_session *s, const bench_opts *b, benc
     double *pre = malloc(sizeof *pre * (size_t)reps * 6 + sizeof *pre), *dec = pre + reps, *ttft = dec + reps, *ab = ttft + reps;
     double *pct = ab + reps, *bw = pct + reps; /* bw: reps + 1 probes, one before each repetition and one after the last */
     int rc = prompt && logits && pre ? 0 : cli_fail("bench", "out of memory");
-    for (int i = 0; !rc && i < plen; i++) prompt[i] = (int32_t)((1000 + 37 * (int64_t)i) % n_vocab);
+    if (!rc) fill_prompt(prompt, plen, n_vocab, 0);
     double warm_p, warm_d;
     if (!rc && run_once(s, prompt, p < TTFT_PROMPT ? p : TTFT_PROMPT, 2, logits, n_vocab, &warm_p, &warm_d)) /* warm-up */
         rc = cli_fail("bench", "%s", bitnet_get_last_error());

@@ -537,6 +537,15 @@ typedef struct {
     bn_work work;
 } attn_job;
 
+/* KV head h of layer l in a sequence's caches (layouts above and in attention.h): its K^T
+ * blocks (k_blocks of them) and its V rows (n_ctx of them). */
+static char *k_head(const bn_state *s, const bn_seq *seq, int64_t l, int64_t h) {
+    return seq->k_cache + ((uint64_t)l * (uint64_t)s->m->hp.n_head_kv + (uint64_t)h) * (uint64_t)s->k_blocks * s->k_block_bytes;
+}
+static char *v_head(const bn_state *s, const bn_seq *seq, int64_t l, int64_t h) {
+    return seq->v_cache + ((uint64_t)l * (uint64_t)s->m->hp.n_head_kv + (uint64_t)h) * (uint64_t)s->n_ctx * s->v_head_bytes;
+}
+
 /* Causal GQA attention for one work item: KV head g, tokens [t0, t1) of the batch, and the
  * query heads h = g * group + j, as one bn_attn_job (attention.h) of rows in token order.
  * The kernel's per-row arithmetic does not depend on the other rows of the job, so results
@@ -562,8 +571,7 @@ static void attend_item(bn_state *s, int layer, int64_t g, const bn_attn_block *
     bn_attn_job job = {
         .n_rows = n_rows, .head_dim = hd, .q = q, .out = out, .pos = pos,
         .k_type = s->p.kv_type_k, .v_type = s->p.kv_type_v,
-        .k = seq->k_cache + ((uint64_t)layer * (uint64_t)hp->n_head_kv + (uint64_t)g) * (uint64_t)s->k_blocks * s->k_block_bytes,
-        .v = seq->v_cache + ((uint64_t)layer * (uint64_t)hp->n_head_kv + (uint64_t)g) * (uint64_t)s->n_ctx * s->v_head_bytes,
+        .k = k_head(s, seq, layer, g), .v = v_head(s, seq, layer, g),
         .v_stride = (int64_t)s->v_head_bytes, .scale = 1.0f / sqrtf((float)hd), .scratch = scratch,
     };
     bn_attention_run(&job);
@@ -605,10 +613,9 @@ static void store_kv(bn_state *s, int l, int n) {
         int64_t pos = s->row_pos[t];
         for (int64_t h = 0; h < hp->n_head_kv; h++) {
             rope_head(s, k + h * hd, pos);
-            uint64_t blk = ((uint64_t)l * (uint64_t)hp->n_head_kv + (uint64_t)h) * (uint64_t)s->k_blocks + (uint64_t)(pos / BN_ATTN_BLOCK);
-            bn_kv_store_k(s->p.kv_type_k, seq->k_cache + blk * s->k_block_bytes, (int)(pos % BN_ATTN_BLOCK), k + h * hd, hd);
-            uint64_t vrow = ((uint64_t)l * (uint64_t)hp->n_head_kv + (uint64_t)h) * (uint64_t)s->n_ctx + (uint64_t)pos;
-            bn_kv_store_v(s->p.kv_type_v, seq->v_cache + vrow * s->v_head_bytes, v + h * hd, hd);
+            char *kb = k_head(s, seq, l, h) + (uint64_t)(pos / BN_ATTN_BLOCK) * s->k_block_bytes;
+            bn_kv_store_k(s->p.kv_type_k, kb, (int)(pos % BN_ATTN_BLOCK), k + h * hd, hd);
+            bn_kv_store_v(s->p.kv_type_v, v_head(s, seq, l, h) + (uint64_t)pos * s->v_head_bytes, v + h * hd, hd);
         }
     }
 }
