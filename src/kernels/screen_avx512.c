@@ -11,13 +11,17 @@
 #include "model/head_screen.h"
 
 #define BN_INLINE static inline __attribute__((always_inline))
+#define SCREEN_PREFETCH 2048   /* bytes ahead in a row's codes */
+#define SCREEN_PREFETCH_D 256  /* bytes ahead in its scales */
 
 /* Row m times NT tokens (NT <= 4): approximate logits and radii into a[t], rad[t]. One row at
- * a time and no software prefetch: on Zen 4 (one thread, 2B-4T copy) that read the copy in
- * 14-17 ms against 28-35 ms for 4 rows side by side with a 2 KiB prefetch, and with one
- * token, whole decode steps interleaved in one process, 1-5% faster than the same single row
- * with the prefetch. */
-BN_INLINE void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int NT, float a[4], float rad[4]) {
+ * a time and, with one token, no software prefetch: on Zen 4 (one thread, 2B-4T copy) that
+ * read the copy in 14-17 ms against 28-35 ms for 4 rows side by side with a 2 KiB prefetch,
+ * and, whole decode steps interleaved in one process, 1-5% faster than the same single row
+ * with the prefetch. With several tokens (pf, screen_rows.h) a row takes several times
+ * longer, and the hardware prefetcher alone then left the pass stalled on memory. */
+BN_INLINE void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int NT, bool pf, float a[4],
+                           float rad[4]) {
     int64_t row = h->n_groups * BN_SCREEN_GROUP_BYTES, nbp = h->n_groups * BN_SCREEN_GROUP;
     const int8_t *q = h->q + (uint64_t)m * (uint64_t)row;
     const uint16_t *d = h->d + (uint64_t)m * (uint64_t)nbp;
@@ -36,8 +40,10 @@ BN_UNROLL
 BN_UNROLL
         for (int t = 0; t < NT; t++) isum[t] = _mm512_setzero_si512();
         int64_t base = g * BN_SCREEN_GROUP_BYTES;
+        if (pf) BN_PREFETCH(d + g * BN_SCREEN_GROUP, SCREEN_PREFETCH_D);
 BN_UNROLL
         for (int i = 0; i < 16; i++) {
+            if (pf && i % 2 == 0) BN_PREFETCH(q + base + 32 * i, SCREEN_PREFETCH); /* 8 lines per group, spread */
             __m512i w = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(q + base + 32 * i)));
 BN_UNROLL
             for (int t = 0; t < NT; t++) isum[t] = _mm512_dpwssd_epi32(isum[t], w, _mm512_loadu_si512((const void *)(xq[t] + base + 32 * i)));

@@ -4,6 +4,7 @@
  *  - the bound: at every tier this CPU has (and the portable reference), for every row,
  *    |L - A| <= c R + 2^-40 |A| where L is the plain head's logit from that tier's float
  *    kernel, on awkward widths (one block, a padded last group, 2560) and extreme activations;
+ *  - the kernels' token tiles and row blocks: a token's values are the same bits in any batch and row range;
  *  - the selection: ties, a row one ulp above the rest, rows built to sit on the boundary,
  *    NaN, the budget;
  *  - end to end: the logits of the candidates are bit-identical to the plain head's and the
@@ -227,6 +228,52 @@ TEST(bound_holds_at_every_tier) {
             bn_head_screen_free(s);
             free(h.data); free(w); free(x);
         }
+}
+
+/* The kernels' row blocks and token tiles (screen_rows.h): a token's approximate logits and
+ * radii from a call with n tokens, over any row range, are the bits of the token alone over
+ * all rows, at every tier (n = 1..8: partial tiles; 53 rows: 3 blocks of 16 and a partial one;
+ * ranges starting inside a block). */
+TEST(tokens_and_rows_batch_to_the_same_bits) {
+    const int64_t M = 53, K = 544;
+    const int N = 8;
+    float *w = malloc(sizeof(float) * (size_t)(M * K)), *x = malloc(sizeof(float) * (size_t)(N * K));
+    fill_weights(w, M, K, BN_TYPE_F16);
+    for (int t = 0; t < N; t++) fill_x(x + t * K, K, t % 4);
+    head h;
+    head_make(&h, BN_TYPE_F16, M, K, w);
+    bn_head_screen *s = screen_of(&h);
+    CHECK(s != NULL);
+    int64_t nq = s ? s->n_groups * 512 : 0, ne = s ? s->n_groups * 16 : 0;
+    int16_t *xq = malloc(sizeof *xq * (size_t)(N * nq));
+    float *e = malloc(sizeof(float) * (size_t)(N * ne)), *xa = malloc(sizeof(float) * (size_t)(N * ne));
+    float *a1 = malloc(sizeof(float) * (size_t)(N * M)), *r1 = malloc(sizeof(float) * (size_t)(N * M));
+    float *an = malloc(sizeof(float) * (size_t)(N * M)), *rn = malloc(sizeof(float) * (size_t)(N * M));
+    const int64_t splits[][2] = {{0, 53}, {5, 40}, {17, 18}, {31, 53}};
+    for (int tier = BN_TIER_SCALAR; s && tier < BN_TIER_COUNT; tier++) {
+        if (tier != BN_TIER_SCALAR && !bn_cpu_has_tier((bn_cpu_tier)tier)) continue;
+        bn_screen_kernel kern = bn_head_screen_kernel_for_tier((bn_cpu_tier)tier);
+        for (int t = 0; t < N; t++) {
+            bn_head_screen_prepare(s, x + t * K, xq + t * nq, e + t * ne, xa + t * ne);
+            bn_screen_act one = {1, xq + t * nq, e + t * ne, xa + t * ne};
+            kern(s, &one, a1 + t * M, r1 + t * M, M, 0, M);
+        }
+        int bad = 0;
+        for (int n = 1; n <= N; n++)
+            for (int sp = 0; sp < 4; sp++) {
+                int64_t m0 = splits[sp][0], m1 = splits[sp][1];
+                bn_screen_act all = {n, xq, e, xa};
+                kern(s, &all, an, rn, M, m0, m1);
+                for (int t = 0; t < n; t++)
+                    for (int64_t m = m0; m < m1; m++)
+                        bad += memcmp(&an[t * M + m], &a1[t * M + m], sizeof(float)) != 0 ||
+                               memcmp(&rn[t * M + m], &r1[t * M + m], sizeof(float)) != 0;
+            }
+        if (bad) fprintf(stderr, "  tier %s: %d values differ from the token alone\n", bn_cpu_tier_name((bn_cpu_tier)tier), bad);
+        CHECK_EQ_INT(bad, 0);
+    }
+    bn_head_screen_free(s);
+    free(h.data); free(w); free(x); free(xq); free(e); free(xa); free(a1); free(r1); free(an); free(rn);
 }
 
 /* Candidates of one token through the whole path (prepare, the active tier's kernel, select). */
@@ -519,6 +566,7 @@ TEST_MAIN_BEGIN("test_head_screen")
     RUN(copy_rounds_within_half_a_step);
     RUN(copy_refuses_what_it_cannot_hold);
     RUN(bound_holds_at_every_tier);
+    RUN(tokens_and_rows_batch_to_the_same_bits);
     RUN(selection_keeps_ties_and_near_ties);
     RUN(selection_is_exact_on_near_boundary_rows);
     RUN(generation_identical_to_the_plain_head);
