@@ -24,11 +24,8 @@ static float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* Row m times NT tokens (NT <= 2): approximate logits and radii into a[t], rad[t]. The copy
- * is always prefetched ahead (pf is the AVX-512 kernel's): with one token a single row
- * streams faster with it here, and with several (both drivers alternating, 2 threads, the
- * 2B-4T copy) 2 tokens took 0.84-0.96x the time, 4 tokens 0.73-0.80x, 8 tokens 0.75-0.90x
- * with it (and the row blocks of screen_rows.h) than without. */
+/* Row m times NT tokens (NT <= 2): approximate logits and radii into a[t], rad[t]; pf:
+ * prefetch the copy ahead (always here, SCREEN_PREFETCH_WHEN below). */
 BN_INLINE void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int NT, bool pf, float a[4],
                            float rad[4]) {
     int64_t row = h->n_groups * BN_SCREEN_GROUP_BYTES, nbp = h->n_groups * BN_SCREEN_GROUP;
@@ -37,7 +34,6 @@ BN_INLINE void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int6
     const int16_t *xq[2];
     const float *e[2], *xabs[2];
     __m256 acc[2], racc[2];
-    (void)pf;
 BN_UNROLL
     for (int t = 0; t < NT; t++) {
         xq[t] = x->q + (int64_t)(t0 + t) * row;
@@ -48,14 +44,14 @@ BN_UNROLL
     for (int64_t g = 0; g < h->n_groups; g++) {
         int64_t base = g * BN_SCREEN_GROUP_BYTES;
         __m256i lo[2], hi[2]; /* blocks 0-7 and 8-15 of the group */
-        BN_PREFETCH(d + g * BN_SCREEN_GROUP, SCREEN_PREFETCH_D);
+        if (pf) BN_PREFETCH(d + g * BN_SCREEN_GROUP, SCREEN_PREFETCH_D);
 BN_UNROLL
         for (int t = 0; t < NT; t++) lo[t] = hi[t] = _mm256_setzero_si256();
         /* not unrolled: gcc reassociates 16 unrolled vpaddd chains into a tree of products
          * that no longer fits 16 registers (measured: ~500 spills in the function) */
         for (int i = 0; i < 16; i++) {
             /* the group's 8 lines, prefetched one per two steps (spread, not a burst) */
-            if (i % 2 == 0) BN_PREFETCH(q + base + 32 * i, SCREEN_PREFETCH);
+            if (pf && i % 2 == 0) BN_PREFETCH(q + base + 32 * i, SCREEN_PREFETCH);
             const int8_t *p = q + base + 32 * i;
             __m256i wl = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
             __m256i wh = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + 16)));
@@ -85,6 +81,10 @@ BN_UNROLL
 }
 
 #define SCREEN_ROW_TOKENS 2
+/* Always: with one token a single row streams faster with the prefetch here, and with several
+ * (both drivers alternating, 2 threads, the 2B-4T copy) 2 tokens took 0.84-0.96x the time, 4
+ * tokens 0.73-0.80x, 8 tokens 0.75-0.90x with it (and the row blocks of screen_rows.h). */
+#define SCREEN_PREFETCH_WHEN(n, t0) true
 #include "screen_rows.h"
 
 void bn_head_screen_rows_avx2(const bn_head_screen *h, const bn_screen_act *x, float *approx, float *radius, int64_t ldy,

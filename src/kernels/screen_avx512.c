@@ -18,8 +18,8 @@
  * a time and, with one token, no software prefetch: on Zen 4 (one thread, 2B-4T copy) that
  * read the copy in 14-17 ms against 28-35 ms for 4 rows side by side with a 2 KiB prefetch,
  * and, whole decode steps interleaved in one process, 1-5% faster than the same single row
- * with the prefetch. With several tokens (pf, screen_rows.h) a row takes several times
- * longer, and the hardware prefetcher alone then left the pass stalled on memory. */
+ * with the prefetch. With several tokens (pf) a row takes several times longer, and the
+ * hardware prefetcher alone then left the pass stalled on memory. */
 BN_INLINE void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int NT, bool pf, float a[4],
                            float rad[4]) {
     int64_t row = h->n_groups * BN_SCREEN_GROUP_BYTES, nbp = h->n_groups * BN_SCREEN_GROUP;
@@ -64,6 +64,9 @@ BN_UNROLL
 }
 
 #define SCREEN_ROW_TOKENS 4
+/* Calls of 3 tokens or more, first tile (the other tiles find the rows in L2); one or two
+ * tokens stream faster without (see screen_tile). */
+#define SCREEN_PREFETCH_WHEN(n, t0) ((n) >= 3 && (t0) == 0)
 #include "screen_rows.h"
 
 void bn_head_screen_rows_avx512(const bn_head_screen *h, const bn_screen_act *x, float *approx, float *radius, int64_t ldy,

@@ -2,9 +2,10 @@
  * screen_avx512.c; model/head_screen.h). Each includes it after defining, with its own
  * instructions:
  *   screen_tile(h, x, m, t0, NT, pf, a, rad)  row m times tokens t0 .. t0 + NT - 1: approximate
- *                                         logits a[t], radii rad[t]; pf: prefetch the copy
- *                                         ahead (the tier decides how, and whether for NT = 1)
+ *                                         logits a[t], radii rad[t]; pf: prefetch the copy ahead
  *   SCREEN_ROW_TOKENS                     tokens per tile (<= 4)
+ *   SCREEN_PREFETCH_WHEN(n, t0)           whether the tile at token t0 of an n-token call
+ *                                         prefetches (the tier's measured choice)
  * One row at a time (one memory stream per thread: on Zen 4 faster than several rows side by
  * side, see the tier files); tiles of constant shapes, so that the compiler keeps their
  * accumulators in registers.
@@ -13,10 +14,11 @@
  * (4 tokens x 5 KB on 2B-4T shapes, most of L1) stay in L1 across the block's rows and the
  * rows come from L2 for the later tiles; one row against every tile in turn re-read all the
  * tokens' activations (8 x 5 KB) from L2 for every row. And with several tokens a row takes
- * long enough for the copy to be prefetched ahead of it (the first tile only: the others
- * find the rows in L2). Zen 4, 2 threads, the 2B-4T copy, both drivers alternating: 8 tokens
- * 0.64x the time (avx512) and 0.75x (avx2), 4 tokens 0.75x and 0.73x, 1 and 2 tokens the
- * same. Each (row, token) still sums its groups in the same order: the same bits. */
+ * long enough for the copy to be prefetched ahead of it (on AVX-512 the first tile only: the
+ * others find the rows in L2). Zen 4, 2 threads, the 2B-4T copy, both drivers alternating
+ * (median time ratios): 8 tokens 0.64x (avx512) and 0.89x (avx2), 4 tokens 0.75x and 0.77x,
+ * 2 tokens the same (avx512) and 0.80-0.83x (avx2), 1 token the same. Each (row, token) still
+ * sums its groups in the same order: the same bits. */
 #ifndef BITNET_SCREEN_ROWS_H
 #define BITNET_SCREEN_ROWS_H
 
@@ -40,7 +42,7 @@ static void screen_rows(const bn_head_screen *h, const bn_screen_act *x, float *
         int64_t b1 = b0 + SCREEN_ROW_BLOCK < m1 ? b0 + SCREEN_ROW_BLOCK : m1;
         for (int t = 0; t < x->n; t += SCREEN_ROW_TOKENS) {
             int nt = x->n - t < SCREEN_ROW_TOKENS ? x->n - t : SCREEN_ROW_TOKENS;
-            bool pf = x->n >= 3 && t == 0;
+            bool pf = SCREEN_PREFETCH_WHEN(x->n, t);
             for (int64_t m = b0; m < b1; m++) {
                 row_tokens(h, x, m, t, nt, pf, a, rad);
                 for (int i = 0; i < nt; i++) {
