@@ -42,6 +42,10 @@ static void usage(void) {
            "                        a D-token and a p-token prompt on two sequences (order swapped\n"
            "                        from rep to rep), then n steps alternating between them; the\n"
            "                        prompt rate and generation at p over those at D [off]\n"
+           "  --draw-temp T         the screened head computes, in the generation steps and the head\n"
+           "                        comparison, the rows of a temperature-T draw without top-k (its\n"
+           "                        Gumbel screen: what the server's default requests use) instead of\n"
+           "                        greedy's best row; the sequence stays the greedy one [0: greedy]\n"
            "  --json                print one JSON object on the last line of stdout\n"
            "%s",
            TTFT_PROMPT, cli_model_opts_help);
@@ -50,6 +54,7 @@ static void usage(void) {
 typedef struct {
     long long p, n, reps, parallel, depth_ab;
     bool json;
+    double draw_temp; /* --draw-temp: > 0: the screened head's request is a temperature draw's */
 } bench_opts;
 
 typedef struct {
@@ -137,17 +142,28 @@ static int eval_greedy(bitnet_session *s, const int32_t *tokens, int n, float *l
     return bn_state_eval_head(s->state, tokens, n, logits, &greedy);
 }
 
+/* One generation step: greedy's head request, or (draw_temp > 0) that of a temperature draw
+ * without top-k with a key per step (head_screen.h). The screened row holds the best logit
+ * exactly either way, so the next token, its argmax, is the greedy sequence's. */
+static int eval_step(bitnet_session *s, int32_t token, float *logits, double draw_temp, int step) {
+    bn_head_req req = greedy;
+    if (draw_temp > 0) {
+        req.gumbel = true;
+        req.key = UINT64_C(0x9E3779B97F4A7C15) * (uint64_t)(step + 1);
+        req.temperature = (float)draw_temp;
+    }
+    return bn_state_eval_head(s->state, &token, 1, logits, &req);
+}
+
 /* One repetition on a fresh sequence: prefill p tokens, then n greedy steps. */
-static int run_once(bitnet_session *s, const int32_t *prompt, int p, int n, float *logits, int64_t n_vocab,
+static int run_once(bitnet_session *s, const int32_t *prompt, int p, int n, float *logits, int64_t n_vocab, double draw_temp,
                     double *prefill_rate, double *decode_rate) {
     if (bitnet_session_reset(s)) return -1;
     double t0 = cli_seconds();
     if (eval_greedy(s, prompt, p, logits)) return -1;
     double t1 = cli_seconds();
-    for (int i = 0; i < n; i++) {
-        int32_t next = argmax(logits, n_vocab);
-        if (eval_greedy(s, &next, 1, logits)) return -1;
-    }
+    for (int i = 0; i < n; i++)
+        if (eval_step(s, argmax(logits, n_vocab), logits, draw_temp, i)) return -1;
     double t2 = cli_seconds();
     *prefill_rate = p / (t1 - t0);
     *decode_rate = n > 0 ? n / (t2 - t1) : 0.0;
@@ -160,14 +176,15 @@ static int run_once(bitnet_session *s, const int32_t *prompt, int p, int n, floa
  * the sequence is the greedy one. Interleaving lets the host's drift (on a shared VM the
  * bandwidth probe moves by 20% from run to run) hit both alike, where two separate runs
  * compare different minutes. *speedup = plain seconds / screened seconds. */
-static int head_ab(bitnet_session *s, const int32_t *prompt, int p, int n, float *logits, int64_t n_vocab, double *speedup) {
+static int head_ab(bitnet_session *s, const int32_t *prompt, int p, int n, float *logits, int64_t n_vocab, double draw_temp,
+                   double *speedup) {
     if (bitnet_session_reset(s) || eval_greedy(s, prompt, p, logits)) return -1;
     double secs[2] = {0.0, 0.0}; /* [screened, plain] */
     for (int i = 0; i < n / 2 * 2; i++) {
         int plain = (i ^ (i >> 1)) & 1; /* pairs: screened first, then plain first */
         int32_t next = argmax(logits, n_vocab);
         double t0 = cli_seconds();
-        if (plain ? bn_state_eval_head(s->state, &next, 1, logits, NULL) : eval_greedy(s, &next, 1, logits)) return -1;
+        if (plain ? bn_state_eval_head(s->state, &next, 1, logits, NULL) : eval_step(s, next, logits, draw_temp, i)) return -1;
         secs[plain] += cli_seconds() - t0;
     }
     *speedup = secs[0] > 0 ? secs[1] / secs[0] : 0.0;
@@ -237,6 +254,16 @@ static int parse_bench_opt(int argc, char **argv, int *i, bench_opts *b) {
         b->json = true;
         return 1;
     }
+    const char *v;
+    int r = cli_opt(argc, argv, i, "--draw-temp", NULL, &v);
+    if (r < 0) return 2;
+    if (r > 0) {
+        char *end;
+        b->draw_temp = strtod(v, &end);
+        if (end == v || *end || !(b->draw_temp >= 0 && b->draw_temp <= 1e6))
+            return cli_usage_error("bench", "--draw-temp needs a temperature in 0..1e6 (0: greedy), not '%s'", v);
+        return 1;
+    }
     return 0;
 }
 
@@ -261,8 +288,8 @@ static void print_human(const bench_opts *b, const cli_model_opts *mo, const ben
     printf("model        %s (%s, head %s%s, LM head %s)\n", mo->model, r->md.weight_type, r->md.lm_head_type,
            r->md.tied_lm_head ? ", tied" : "", bitnet_lm_head_name(r->md.lm_head));
     if (r->md.lm_head == BITNET_LM_HEAD_SCREEN)
-        printf("screen       %.1f candidate rows per token (exact logits from the model's head), %.2f%% of tokens read the whole head\n",
-               r->candidates, 100.0 * r->fallback_rate);
+        printf("screen       %.1f candidate rows per token (exact logits from the model's head), %.2f%% of tokens read the whole head%s\n",
+               r->candidates, 100.0 * r->fallback_rate, b->draw_temp > 0 ? " (rows of temperature draws, --draw-temp)" : "");
     if (r->md.lm_head == BITNET_LM_HEAD_SCREEN && r->screen_speedup > 0)
         printf("screen       generation %.3fx the plain head's (steps of both interleaved on one sequence, median of %lld reps)\n",
                r->screen_speedup, b->reps);
@@ -296,14 +323,14 @@ static void print_json(const bench_opts *b, const cli_model_opts *mo, const benc
            "\"decode_tok_s\":%.3f,\"decode_min\":%.3f,\"decode_max\":%.3f,\"ttft_s\":%.5f,\"load_s\":%.3f,"
            "\"pack_s\":%.3f,\"packed_bytes\":%llu,\"bytes_per_token\":%llu,\"file_bytes_per_token\":%llu,\"gbps\":%.3f,\"read_bandwidth_gbps\":%.3f,"
            "\"bandwidth_pct\":%.2f,\"peak_rss_bytes\":%llu,\"file_bytes\":%llu,\"kv_cache_bytes\":%llu,"
-           "\"parallel\":%lld,\"parallel_tok_s\":%.3f,\"lm_head_mode\":\"%s\",\"screen_candidates\":%.2f,\"screen_fallback_rate\":%.5f,\"screen_speedup_interleaved\":%.4f,"
+           "\"parallel\":%lld,\"parallel_tok_s\":%.3f,\"lm_head_mode\":\"%s\",\"screen_candidates\":%.2f,\"screen_fallback_rate\":%.5f,\"screen_speedup_interleaved\":%.4f,\"screen_draw_temp\":%g,"
            "\"depth_ab\":%lld,\"depth_ab_pp_ratio\":%.4f,\"depth_ab_tg_ratio\":%.4f}\n",
            r->md.weight_type, r->md.lm_head == BITNET_LM_HEAD_Q8 ? "q8_0" : r->md.lm_head_type, r->sd.kernel_tier, r->sd.n_threads, b->p, b->n,
            b->reps, r->prefill.med, r->prefill.min, r->prefill.max, r->decode.med, r->decode.min, r->decode.max, r->ttft,
            r->load_s, r->pack_s, (unsigned long long)r->packed_bytes, (unsigned long long)r->bytes_per_token,
            (unsigned long long)r->file_bytes_per_token, r->gbps, r->bandwidth, r->pct, (unsigned long long)r->peak_rss, (unsigned long long)r->file_bytes,
            (unsigned long long)r->sd.kv_cache_bytes, b->parallel, r->parallel_tok_s, bitnet_lm_head_name(r->md.lm_head), r->candidates,
-           r->fallback_rate, r->screen_speedup, b->depth_ab, r->depth_pp_ratio, r->depth_tg_ratio);
+           r->fallback_rate, r->screen_speedup, b->draw_temp, b->depth_ab, r->depth_pp_ratio, r->depth_tg_ratio);
 }
 
 /* Tokens generated by one sequence of the --parallel batch. */
@@ -438,11 +465,12 @@ static int measure(bitnet_model *m, bitnet_session *s, const bench_opts *b, benc
     int rc = prompt && logits && pre ? 0 : cli_fail("bench", "out of memory");
     if (!rc) fill_prompt(prompt, plen, n_vocab, 0);
     double warm_p, warm_d;
-    if (!rc && run_once(s, prompt, p < TTFT_PROMPT ? p : TTFT_PROMPT, 2, logits, n_vocab, &warm_p, &warm_d)) /* warm-up */
+    if (!rc && run_once(s, prompt, p < TTFT_PROMPT ? p : TTFT_PROMPT, 2, logits, n_vocab, b->draw_temp, &warm_p, &warm_d)) /* warm-up */
         rc = cli_fail("bench", "%s", bitnet_get_last_error());
     for (int i = 0; !rc && i < reps; i++) {
         bw[i] = measure_bandwidth(r->sd.n_threads);
-        if (run_once(s, prompt, p, n, logits, n_vocab, &pre[i], &dec[i]) || time_to_first_token(s, prompt, logits, n_vocab, &ttft[i]))
+        if (run_once(s, prompt, p, n, logits, n_vocab, b->draw_temp, &pre[i], &dec[i]) ||
+            time_to_first_token(s, prompt, logits, n_vocab, &ttft[i]))
             rc = cli_fail("bench", "%s", bitnet_get_last_error());
     }
     if (!rc) bw[reps] = measure_bandwidth(r->sd.n_threads);
@@ -452,7 +480,7 @@ static int measure(bitnet_model *m, bitnet_session *s, const bench_opts *b, benc
     r->peak_rss = (uint64_t)ru.ru_maxrss * 1024u;
     bool screened = r->md.lm_head == BITNET_LM_HEAD_SCREEN && n >= 2;
     for (int i = 0; !rc && screened && i < reps; i++)
-        if (head_ab(s, prompt, p, n, logits, n_vocab, &ab[i])) rc = cli_fail("bench", "%s", bitnet_get_last_error());
+        if (head_ab(s, prompt, p, n, logits, n_vocab, b->draw_temp, &ab[i])) rc = cli_fail("bench", "%s", bitnet_get_last_error());
     if (!rc) {
         const bn_model *bm = m->m;
         r->bytes_per_token = bn_model_token_read_bytes(bm) + screen_extra_bytes(bm, s, r);
@@ -476,7 +504,7 @@ static int measure(bitnet_model *m, bitnet_session *s, const bench_opts *b, benc
 
 int cmd_bench(int argc, char **argv) {
     cli_model_opts mo;
-    bench_opts b = {128, 64, 3, 0, 0, false};
+    bench_opts b = {128, 64, 3, 0, 0, false, 0.0};
     cli_model_opts_init(&mo);
     for (int i = 1; i < argc; i++) {
         int r;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api_internal.h"
 #include "text/chat.h"
 #include "cli.h"
 #include "cli_gen.h"
@@ -104,6 +105,17 @@ static int chat_prompt_ids(const cli_prompt *po, const cli_gen_opts *go, const b
     return count;
 }
 
+/* --verbose: how the screened LM head served the generated tokens (model/head_screen.h). */
+static void print_head_stats(const bitnet_session *s) {
+    bn_head_stats hs = bn_state_head_stats(s->state);
+    uint64_t heads = hs.screened + hs.fallbacks + hs.plain;
+    if (heads == 0) return; /* no screened head */
+    fprintf(stderr, "lm head: %llu of %llu logits rows screened (mean %.1f candidate rows), %llu fell back to the whole head "
+            "(too many candidates), %llu read the whole head (the sampling needs every logit)\n",
+            (unsigned long long)hs.screened, (unsigned long long)heads, hs.screened ? (double)hs.candidates / (double)hs.screened : 0.0,
+            (unsigned long long)hs.fallbacks, (unsigned long long)hs.plain);
+}
+
 int cmd_run(int argc, char **argv) {
     cli_model_opts mo;
     cli_gen_opts go;
@@ -158,6 +170,7 @@ int cmd_run(int argc, char **argv) {
             fprintf(stderr, "bitnet run: %d prompt tokens in %.3f s (%.1f tok/s), %d generated (%.1f tok/s), stop: %s\n", n,
                     res.prefill_seconds, res.prefill_seconds > 0 ? n / res.prefill_seconds : 0.0, res.n_generated, dec,
                     cli_stop_reason_name(res.stop_reason));
+            if (mo.verbose) print_head_stats(s);
             rc = 0;
         }
     }

@@ -109,17 +109,26 @@ static void flush_text(bn_gen *g) {
 #define FORCE_CAP 4096
 
 /* What the screened head (model/head_screen.h) must compute for the next draw: the k best
- * (1 for greedy, top_k for top-k sampling) and the penalized ids exactly. NULL, i.e. every
- * logit, when the draw or the caller needs them all: sampling without top-k, an on_logits
- * callback, more penalized ids than FORCE_CAP. */
+ * (1 for greedy, top_k for top-k sampling) and the penalized ids exactly; for temperature
+ * sampling without top-k and top-p, the rows that can win the draw with the sampler's next
+ * key (min_p too, unless penalties are on). NULL, i.e. every logit, when the draw or the
+ * caller needs them all: top-p without top-k, top-k beyond BN_SCREEN_MAX_K, min_p with
+ * penalties, an on_logits callback, more penalized ids than FORCE_CAP. */
 const bn_head_req *bn_gen_head_req(bn_gen *g) {
     const bn_sampler_params *sp = bn_sampler_get_params(g->sampler);
     if (g->full_logits || g->p->on_logits) return NULL;
-    int k = sp->temperature <= 0.0f ? 1 : sp->top_k;
-    if (k < 1 || k > BN_SCREEN_MAX_K) return NULL;
     int n_force = bn_sampler_penalized(g->sampler, g->force, FORCE_CAP);
     if (n_force < 0) return NULL;
-    g->req = (bn_head_req){.k = k, .force = g->force, .n_force = n_force};
+    bool top_k_on = sp->top_k > 0 && sp->top_k < g->n_vocab;
+    bool draw = sp->temperature > 0.0f && !top_k_on && sp->top_p >= 1.0f && (sp->min_p <= 0.0f || n_force == 0);
+    int k = sp->temperature <= 0.0f || draw ? 1 : sp->top_k;
+    if (k < 1 || k > BN_SCREEN_MAX_K) return NULL;
+    g->req = (bn_head_req){.k = k, .force = g->force, .n_force = n_force, .gumbel = draw};
+    if (draw) {
+        g->req.key = bn_sampler_next_key(g->sampler);
+        g->req.temperature = sp->temperature;
+        g->req.min_p = sp->min_p;
+    }
     return &g->req;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "formats/types.h"
+#include "gumbel.h"
 #include "util.h"
 
 bool bn_head_screen_supported(const bn_linear *w, const char **why) {
@@ -257,6 +258,8 @@ int bn_head_screen_select(const bn_head_screen *h, const float *approx, const fl
 
 /* ---- evaluation ---- */
 
+#define DRAW_UNIT 8192 /* rows per unit of the draw's scan (gumbel_candidates) */
+
 struct bn_screen_ctx {
     const bn_head_screen *h;
     bn_screen_kernel kernel;
@@ -264,6 +267,8 @@ struct bn_screen_ctx {
     int16_t *xq;             /* [BN_SCREEN_ROWS][n_groups * 512]: the tokens' activations */
     float *e, *xabs;         /* [BN_SCREEN_ROWS][n_groups * 16] */
     int32_t *cand;           /* [cap] */
+    int32_t *draw_rows;      /* [draw_units][cap]: the rows each unit of the draw's scan keeps */
+    int *draw_counts;        /* [draw_units] */
     int cap;                 /* the candidate budget of a row (beyond it: the plain head) */
     bn_head_stats stats;
 };
@@ -290,11 +295,14 @@ bn_screen_ctx *bn_screen_ctx_new(const bn_head_screen *h, uint64_t *bytes) {
     c->e = bn_malloc((size_t)nx, "screened head activation scales");
     c->xabs = bn_malloc((size_t)nx, "screened head block sums");
     c->cand = bn_malloc((size_t)nc, "screened head candidates");
-    if (!c->radius || !c->xq || !c->e || !c->xabs || !c->cand) {
+    uint64_t units = (uint64_t)((h->M + DRAW_UNIT - 1) / DRAW_UNIT);
+    c->draw_rows = bn_malloc((size_t)(units * nc), "screened head draw rows");
+    c->draw_counts = bn_malloc((size_t)units * sizeof(int), "screened head draw counts");
+    if (!c->radius || !c->xq || !c->e || !c->xabs || !c->cand || !c->draw_rows || !c->draw_counts) {
         bn_screen_ctx_free(c);
         return NULL;
     }
-    if (bytes) *bytes = nr + nq + 2 * nx + nc;
+    if (bytes) *bytes = nr + nq + 2 * nx + nc + units * (nc + sizeof(int));
     return c;
 }
 
@@ -305,6 +313,8 @@ void bn_screen_ctx_free(bn_screen_ctx *c) {
     free(c->e);
     free(c->xabs);
     free(c->cand);
+    free(c->draw_rows);
+    free(c->draw_counts);
     free(c);
 }
 
@@ -330,23 +340,104 @@ static void screen_pass_run(void *ctx, int i, int n_threads) {
     }
 }
 
-/* Row y of one token: -inf outside the candidates, then the exact logits of the candidates and
- * of the forced ids from the plain head (one row per call: the kernels give every row the
- * same bits whatever the range or the token count, kernels.h). */
-static void exact_rows(const bn_screen_ctx *c, const bn_linear *plain, void *row_tmp, const float *x, const bn_head_req *req,
-                       int n_cand, float *y) {
-    int j = 0;
-    for (int64_t m = 0; m < c->h->M; m++) {
-        if (j < n_cand && c->cand[j] == m) j++;
-        else y[m] = -INFINITY;
+/* Exact logits of rows ids[0 .. n) of one token into y, from the plain head (one row per call:
+ * the kernels give every row the same bits whatever the range or the token count, kernels.h). */
+static void exact_rows(const bn_linear *plain, const bn_act *a, int64_t M, const int32_t *ids, int n, float *y, void *row_tmp) {
+    for (int i = 0; i < n; i++)
+        if (ids[i] >= 0 && ids[i] < M) bn_linear_apply_rows(plain, a, y, M, ids[i], ids[i] + 1, row_tmp);
+}
+
+/* -inf in y outside two increasing lists of rows. */
+static void mask_others(int64_t M, const int32_t *c1, int n1, const int32_t *c2, int n2, float *y) {
+    int i = 0, j = 0;
+    for (int64_t m = 0; m < M; m++) {
+        bool keep = false;
+        if (i < n1 && c1[i] == m) keep = true, i++;
+        if (j < n2 && c2[j] == m) keep = true, j++;
+        if (!keep) y[m] = -INFINITY;
     }
-    bn_act a;
-    bn_act_prepare(&a, BN_ACT_NONE, x, 1, c->h->K, NULL);
-    for (int i = 0; i < n_cand; i++) bn_linear_apply_rows(plain, &a, y, c->h->M, c->cand[i], c->cand[i] + 1, row_tmp);
-    for (int i = 0; i < req->n_force; i++) {
-        int32_t id = req->force[i];
-        if (id >= 0 && id < c->h->M) bn_linear_apply_rows(plain, &a, y, c->h->M, id, id + 1, row_tmp);
+}
+
+static bool in_list(const int32_t *ids, int n, int32_t id) {
+    for (int i = 0; i < n; i++)
+        if (ids[i] == id) return true;
+    return false;
+}
+
+/* The draw's scan (gumbel_candidates) over units of DRAW_UNIT rows, shared out dynamically
+ * like the pass (~6 ns a row: a hash and some double arithmetic; 0.8 ms of 2B-4T's 128k rows
+ * on one thread). Each unit keeps its rows in order in its own slot; -1: more than cap. */
+typedef struct {
+    const bn_screen_ctx *c;
+    const bn_head_req *req;
+    const float *y, *radius;
+    const int32_t *c1; /* the k = 1 candidates, increasing: computed already, skipped */
+    int n1;
+    double threshold, top, inv_t;
+    bn_work work;
+} draw_scan;
+
+static void draw_scan_unit(const draw_scan *d, long u) {
+    const bn_head_screen *h = d->c->h;
+    int cap = d->c->cap, n = 0, j = 0;
+    int32_t *out = d->c->draw_rows + u * cap;
+    int64_t m0 = u * DRAW_UNIT, m1 = m0 + DRAW_UNIT < h->M ? m0 + DRAW_UNIT : h->M;
+    while (j < d->n1 && d->c1[j] < m0) j++;
+    for (int64_t m = m0; m < m1; m++) {
+        if (j < d->n1 && d->c1[j] == m) {
+            j++;
+            continue;
+        }
+        double upper = (double)d->y[m] + half_width(h->c, d->y[m], d->radius[m]); /* >= the exact logit */
+        if (upper < d->threshold) continue;
+        double gap = bn_gumbel_gap(d->top, upper * d->inv_t); /* 1 / T's rounding: far inside the slack */
+        if (!bn_gumbel_may_reach(d->req->key, (int32_t)m, gap) || bn_gumbel(d->req->key, (int32_t)m) < gap) continue;
+        if (n == cap) {
+            n = -1;
+            break;
+        }
+        out[n++] = (int32_t)m;
     }
+    d->c->draw_counts[u] = n;
+}
+
+static void draw_scan_run(void *ctx, int i, int n_threads) {
+    draw_scan *d = ctx;
+    (void)i, (void)n_threads;
+    for (long u; (u = bn_work_next(&d->work)) >= 0;) draw_scan_unit(d, u);
+}
+
+/* The rows beyond the k = 1 candidates cand[0 .. n1) (exact in y already) that can win the
+ * sampler's draw (head_screen.h, bn_head_req.gumbel): appended, increasing, at cand + n1.
+ * y holds the other rows' approximate logits, radius their radii. Returns how many, or -1
+ * beyond `cap` in all. */
+static int gumbel_candidates(const bn_screen_ctx *c, bn_threadpool *pool, const bn_head_req *req, const float *y,
+                             const float *radius, int32_t *cand, int n1, int cap) {
+    draw_scan d = {.c = c, .req = req, .y = y, .radius = radius, .c1 = cand, .n1 = n1};
+    d.inv_t = 1.0 / (double)req->temperature;
+    float lmax = -INFINITY;
+    for (int i = 0; i < n1; i++)
+        if (!in_list(req->force, req->n_force, cand[i])) lmax = fmaxf(lmax, y[cand[i]]);
+    /* the sampler's min_p threshold (the same float steps; no forced ids here) */
+    float threshold = req->min_p > 0.0f ? lmax + logf(req->min_p) : -INFINITY;
+    d.threshold = threshold;
+    d.top = -INFINITY;
+    for (int i = 0; i < n1; i++) {
+        int32_t id = cand[i];
+        if (in_list(req->force, req->n_force, id) || !(y[id] >= threshold)) continue;
+        d.top = fmax(d.top, (double)y[id] / (double)req->temperature + bn_gumbel(req->key, id));
+    }
+    long units = (long)((c->h->M + DRAW_UNIT - 1) / DRAW_UNIT);
+    bn_work_init(&d.work, units);
+    bn_threadpool_run(pool, draw_scan_run, &d);
+    int n = 0;
+    for (long u = 0; u < units; u++) {
+        int k = c->draw_counts[u];
+        if (k < 0 || n1 + n + k > cap) return -1;
+        memcpy(cand + n1 + n, c->draw_rows + u * cap, (size_t)k * sizeof *cand);
+        n += k;
+    }
+    return n;
 }
 
 void bn_head_screen_eval(bn_screen_ctx *c, const bn_linear *plain, bn_threadpool *pool, void *row_tmp, const float *x,
@@ -372,14 +463,25 @@ void bn_head_screen_eval(bn_screen_ctx *c, const bn_linear *plain, bn_threadpool
             int32_t id = reqs[t]->force[i];
             if (id >= 0 && id < h->M) yt[id] = -FLT_MAX, rt[id] = 0.0f;
         }
-        int n_cand = bn_head_screen_select(h, yt, rt, reqs[t]->k, c->cand, c->cap);
-        fallback[t] = n_cand < 0;
+        const bn_head_req *req = reqs[t];
+        int n_cand = bn_head_screen_select(h, yt, rt, req->k, c->cand, c->cap), n_more = 0;
+        bn_act a;
+        bn_act_prepare(&a, BN_ACT_NONE, x + (int64_t)t * h->K, 1, h->K, NULL);
+        if (n_cand >= 0 && req->gumbel) {
+            exact_rows(plain, &a, h->M, c->cand, n_cand, yt, row_tmp); /* the largest logit, exact */
+            n_more = gumbel_candidates(c, pool, req, yt, rt, c->cand, n_cand, c->cap);
+        }
+        fallback[t] = n_cand < 0 || n_more < 0;
         if (fallback[t]) {
             c->stats.fallbacks++;
             continue;
         }
         c->stats.screened++;
-        c->stats.candidates += (uint64_t)n_cand;
-        exact_rows(c, plain, row_tmp, x + (int64_t)t * h->K, reqs[t], n_cand, yt);
+        c->stats.candidates += (uint64_t)(n_cand + n_more);
+        if (!req->gumbel) exact_rows(plain, &a, h->M, c->cand, n_cand, yt, row_tmp);
+        exact_rows(plain, &a, h->M, c->cand + n_cand, n_more, yt, row_tmp);
+        mask_others(h->M, c->cand, n_cand, c->cand + n_cand, n_more, yt);
+        /* the forced ids: their bounds say nothing after the penalties; exact, whatever the masks */
+        exact_rows(plain, &a, h->M, req->force, req->n_force, yt, row_tmp);
     }
 }

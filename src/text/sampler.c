@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gumbel.h"
 #include "util.h"
 
 /* One surviving token: its id, its (penalized) logit and, after a softmax, its probability. */
@@ -45,11 +46,6 @@ static uint64_t next_u64(uint64_t *state) {
     x ^= x >> 27;
     *state = x;
     return x * UINT64_C(0x2545F4914F6CDD1D);
-}
-
-/* Uniform in [0, 1) with 53 random bits. */
-static double next_unit(uint64_t *state) {
-    return (double)(next_u64(state) >> 11) * (1.0 / 9007199254740992.0);
 }
 
 /* ---- parameters -------------------------------------------------------------------------- */
@@ -311,9 +307,9 @@ static size_t apply_min_p(candidate *c, size_t n, float max_logit, float min_p) 
     return m;
 }
 
-/* Runs the chain up to (not including) the draw. Leaves the survivors in s->cands[0, n) with
- * their final probabilities and returns n, or a negative status. */
-static long run_chain(bn_sampler *s, const float *logits) {
+/* Runs the chain up to (not including) the draw. Leaves the survivors in s->cands[0, n) (with
+ * their final probabilities when `probabilities`) and returns n, or a negative status. */
+static long run_chain(bn_sampler *s, const float *logits, bool probabilities) {
     const bn_sampler_params *p = &s->params;
     candidate *c = s->cands;
     size_t best = 0;
@@ -339,24 +335,49 @@ static long run_chain(bn_sampler *s, const float *logits) {
         sorted = true;
     }
     if (p->min_p > 0.0f) n = apply_min_p(c, n, max_logit, p->min_p);
-    softmax(c, n, p->temperature);
+    if (probabilities) softmax(c, n, p->temperature);
     return (long)n;
 }
 
-int32_t bn_sampler_sample(bn_sampler *s, const float *logits) {
-    long n = run_chain(s, logits);
-    if (n < 0) return (int32_t)n;
-    if (n == 1) return s->cands[0].id; /* a lone survivor (greedy too) takes no random number */
-    double u = next_unit(&s->rng), acc = 0.0;
+/* The draw (gumbel.h): the candidate with the largest logit / T + G(key, id), ties to the
+ * lower id. Starts from the best logit, so that only the few candidates within reach of it
+ * get their noise computed; the order of c does not matter. */
+static long gumbel_draw(const candidate *c, long n, double T, uint64_t key) {
+    long best = 0;
+    for (long i = 1; i < n; i++)
+        if (better(&c[i], &c[best])) best = i;
+    long win = best;
+    double top = (double)c[best].logit / T + bn_gumbel(key, c[best].id);
     for (long i = 0; i < n; i++) {
-        acc += s->cands[i].p;
-        if (u < acc) return s->cands[i].id;
+        if (i == best) continue;
+        double l = (double)c[i].logit / T;
+        if (!bn_gumbel_may_reach(key, c[i].id, bn_gumbel_gap(top, l))) continue;
+        double v = l + bn_gumbel(key, c[i].id);
+        if (v > top || (v == top && c[i].id < c[win].id)) {
+            top = v;
+            win = i;
+        }
     }
-    return s->cands[n - 1].id; /* u landed in the rounding gap at the top */
+    return win;
+}
+
+int32_t bn_sampler_sample(bn_sampler *s, const float *logits) {
+    long n = run_chain(s, logits, false);
+    if (n < 0) return (int32_t)n;
+    if (s->params.temperature <= 0.0f) return s->cands[0].id; /* greedy takes no random number */
+    /* every other draw takes one key, however many candidates survived: the screened head's
+     * rows hold fewer survivors than the whole head's, and the two must stay in step */
+    uint64_t key = next_u64(&s->rng);
+    return n == 1 ? s->cands[0].id : s->cands[gumbel_draw(s->cands, n, (double)s->params.temperature, key)].id;
+}
+
+uint64_t bn_sampler_next_key(const bn_sampler *s) {
+    uint64_t state = s->rng;
+    return next_u64(&state);
 }
 
 int bn_sampler_distribution(bn_sampler *s, const float *logits, bn_sampler_candidate *out, int cap) {
-    long n = run_chain(s, logits);
+    long n = run_chain(s, logits, true);
     if (n < 0) return (int)n;
     qsort(s->cands, (size_t)n, sizeof *s->cands, compare_candidates);
     long copied = n < cap ? n : cap;

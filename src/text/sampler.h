@@ -10,7 +10,12 @@
  *                 the tokens sorted by probability whose mass reaches top_p
  *   5. min-p      keep tokens with p >= min_p * p_max (that is, logit >= max + log(min_p))
  *   6. temperature  divide the remaining logits by it
- *   7. softmax and a draw with one uniform number from the generator.
+ *   7. a draw from their softmax: the token with the largest logit / T + G, G Gumbel noise of
+ *      (key, token id) with one 64-bit key from the generator per draw (gumbel.h: the same
+ *      distribution as a walk of the cumulative probabilities, and a function of the key and
+ *      of the rows that can win only, which lets the screened LM head compute those alone).
+ *      Every draw at temperature > 0 takes one key, even with a single survivor, so that the
+ *      generator advances the same way whichever rows a head computed.
  * Filters 3-5 always keep at least the most likely token. Like llama.cpp, top-p and min-p see
  * the untempered distribution; temperature only reshapes what survives them.
  *
@@ -60,6 +65,10 @@ typedef struct bn_sampler_candidate {
     float logit;
     float p;
 } bn_sampler_candidate;
+
+/* The key the next draw at temperature > 0 will use (the generator is not advanced): for the
+ * screened LM head, which computes the rows that can win that draw. */
+uint64_t bn_sampler_next_key(const bn_sampler *s);
 
 /* Runs the chain on `logits` without drawing (the generator is not advanced): stores up to
  * `cap` survivors in `out`, best first (larger logit, then lower id), and returns how many

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The screened LM head end to end at every kernel tier this CPU has (BITNET_FORCE_TIER):
 # `bitnet run` with --lm-head screen (the default) and --lm-head model must generate the same
-# token ids, greedy and with seeded top-k sampling with a repetition penalty, on a model with
+# token ids, greedy, with seeded top-k sampling with a repetition penalty, and with seeded
+# temperature draws without top-k (plain, and with min-p: the Gumbel screen, whose rows must
+# all come from the screened head, `run --verbose`), on a model with
 # the real LLaMA-3 vocabulary (128256 rows: the head is what it is in 2B-4T, narrower) and an
 # F16 tied head, and on a small-vocabulary I2_S model with a separate output.weight. `bench`
 # on the large-vocabulary model must report a small candidate mean and no fallback.
@@ -45,17 +47,20 @@ for tier in scalar avx2 avx512; do
             echo "ok - $SCRIPT_NAME/$name # SKIP this CPU has no $tier tier (got '$used')"
             continue
         fi
-        for mode in greedy topk; do
+        for mode in greedy topk temp temp_minp; do
             case $mode in
             greedy) args=(--greedy) ;;
             topk) args=(--temperature 0.9 --top-k 40 --top-p 0.9 --repeat-penalty 1.3 --seed 4) ;;
+            temp) args=(--temperature 1 --top-k 0 --top-p 1 --min-p 0 --seed 7) ;;
+            temp_minp) args=(--temperature 0.7 --top-k 0 --top-p 1 --min-p 0.05 --seed 8) ;;
             esac
-            a=$(ids "$tier" "$model" screen "${args[@]}")
+            a=$(ids "$tier" "$model" screen "${args[@]}" --verbose)
+            served=$(sed -n 's/^lm head: \([0-9]*\) of \([0-9]*\) logits rows screened.*/\1\/\2/p' "$TMP/run.err")
             b=$(ids "$tier" "$model" model "${args[@]}")
-            if [ -n "$a" ] && [ "$a" = "$b" ] && [ "$(echo "$a" | wc -w)" -eq 24 ]; then
+            if [ -n "$a" ] && [ "$a" = "$b" ] && [ "$(echo "$a" | wc -w)" -eq 24 ] && [ "$served" = 24/24 ]; then
                 ok "$name/$mode"
             else
-                not_ok "$name/$mode" "screen: '$a' model: '$b' $(tail -2 "$TMP/run.err")"
+                not_ok "$name/$mode" "screen: '$a' model: '$b' screened rows: '$served' $(tail -2 "$TMP/run.err")"
             fi
         done
     done

@@ -16,7 +16,9 @@
 #   - a client killed mid-stream frees its slot (/slots), which serves the next request;
 #     with one slot and --queue 0 a second request gets 503 meanwhile; a reply that fills the
 #     slot's context ends with finish_reason "length";
-#   - SIGTERM with a stream in flight: the stream ends with a finish chunk and [DONE], exit 0.
+#   - SIGTERM with a stream in flight: the stream ends with a finish chunk and [DONE], exit 0;
+#   - seeded requests with OpenAI's default sampling (temperature, no top_k, top_p 1; min_p
+#     too) give the same tokens with the screened head (the default) and --lm-head model.
 # BITNET_BUILD selects the build (test_serve_sanitizers.sh runs this with the ASan and TSan ones).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/serve_lib.sh"
@@ -253,6 +255,29 @@ rc=$STOP_RC
 check sigint_exit_0 [ "$rc" = 0 ]
 [ "$rc" = 0 ] || tail -20 "$TMP/b.log" | sed 's/^/    /'
 
+# ---- seeded default sampling: the screened head and the whole head draw the same tokens ----------
+# heads_run HEAD: the completion texts of three seeded requests (temperature draws without
+# top_k: the screened head's Gumbel screen, docs/KERNELS.md) on a server with --lm-head HEAD.
+heads_run() {
+    start_server "$TMP/h-$1.log" -m "$M" -t 2 -np 2 -c 256 --lm-head "$1" || return 1
+    local body
+    for body in '{"prompt":"The sea","max_tokens":24,"temperature":1,"seed":5,"ignore_eos":true}' \
+                '{"prompt":[9906,1917],"max_tokens":24,"temperature":0.7,"min_p":0.05,"seed":6,"ignore_eos":true}' \
+                '{"prompt":"Once","max_tokens":24,"temperature":1.2,"presence_penalty":0.5,"seed":7,"ignore_eos":true}'; do
+        [ "$(req POST /v1/completions "$body")" = 200 ] || return 1
+        json_get 'j["choices"][0]["text"]' <"$TMP/resp" | od -An -tx1 | tr -d ' \n'
+        echo
+    done
+    stop_server TERM
+    [ "$STOP_RC" = 0 ]
+}
+AUTH=()
+screened= whole=
+screened=$(heads_run screen) && whole=$(heads_run model) && [ "$(echo "$screened" | grep -c .)" = 3 ]
+if [ $? = 0 ] && [ "$screened" = "$whole" ]; then ok seeded_draws_same_with_both_heads; else
+    not_ok seeded_draws_same_with_both_heads "screen: $(echo "$screened" | head -c 200) model: $(echo "$whole" | head -c 200)"
+    kill -9 "$SERVER_PID" 2>/dev/null; fi
+
 # ---- sanitizer builds: no report in either server's log ------------------------------------------
-sanitizer_reports no_sanitizer_reports "$TMP/a.log" "$TMP/b.log"
+sanitizer_reports no_sanitizer_reports "$TMP/a.log" "$TMP/b.log" "$TMP/h-screen.log" "$TMP/h-model.log"
 exit 0

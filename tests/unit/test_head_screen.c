@@ -382,8 +382,15 @@ static bitnet_model *open_with(const char *path, bitnet_lm_head mode) {
     return m;
 }
 
-/* Generated ids of one run (greedy when temperature is 0). */
-static int generate(bitnet_model *m, float temperature, int top_k, float repeat, int32_t *out, int max_out) {
+/* How one run samples (greedy when temperature is 0). */
+typedef struct {
+    float temp;
+    int top_k;
+    float repeat, top_p, min_p;
+} sampling;
+
+/* Generated ids of one run; *screened: tokens the screened head served (not the whole head). */
+static int generate(bitnet_model *m, sampling sa, int32_t *out, int max_out, uint64_t *screened) {
     bitnet_session_params sp = bitnet_session_default_params();
     sp.n_ctx = 96;
     sp.n_threads = 2;
@@ -392,13 +399,16 @@ static int generate(bitnet_model *m, float temperature, int top_k, float repeat,
     bitnet_generate_params gp = bitnet_generate_default_params();
     gp.max_tokens = max_out;
     gp.ignore_eog = 1;
-    gp.sampling.temperature = temperature;
-    gp.sampling.top_k = top_k;
-    gp.sampling.repeat_penalty = repeat;
+    gp.sampling.temperature = sa.temp;
+    gp.sampling.top_k = sa.top_k;
+    gp.sampling.repeat_penalty = sa.repeat;
+    gp.sampling.top_p = sa.top_p;
+    gp.sampling.min_p = sa.min_p;
     gp.sampling.seed = 11;
     const int32_t prompt[] = {1, 17, 42, 99, 3};
     bitnet_generate_result r = {.struct_size = sizeof r};
     int rc = bitnet_session_generate(s, prompt, 5, &gp, out, max_out, &r);
+    *screened = bn_state_head_stats(s->state).screened;
     bitnet_session_free(s);
     return rc ? -1 : r.n_generated;
 }
@@ -425,13 +435,25 @@ TEST(generation_identical_to_the_plain_head) {
         bitnet_model_desc md = {.struct_size = sizeof md};
         bitnet_model_describe(scr, &md);
         CHECK(md.lm_head == BITNET_LM_HEAD_SCREEN);
-        const struct { float temp; int top_k; float repeat; } cases[] = {{0.0f, 40, 1.0f}, {0.0f, 40, 1.3f}, {0.9f, 40, 1.0f},
-                                                                         {1.5f, 5, 1.2f}, {0.7f, 1024, 0.8f}, {0.8f, 0, 1.0f}};
+        /* screened: whether the screened head serves every token (else the whole head does) */
+        const struct { sampling sa; bool screened; } cases[] = {
+            {{0.0f, 40, 1.0f, 0.95f, 0.05f}, true}, {{0.0f, 40, 1.3f, 0.95f, 0.05f}, true},
+            {{0.9f, 40, 1.0f, 0.95f, 0.05f}, true}, {{1.5f, 5, 1.2f, 0.95f, 0.05f}, true},
+            {{0.7f, 1024, 0.8f, 0.95f, 0.05f}, false} /* k > vocabulary */, {{0.8f, 0, 1.0f, 0.95f, 0.05f}, false}, /* top-p alone */
+            /* temperature draws without top-k (the Gumbel screen): plain, min_p, penalties,
+             * penalties with min_p (the whole head), near-greedy and flat temperatures */
+            {{1.0f, 0, 1.0f, 1.0f, 0.0f}, true}, {{0.7f, 0, 1.0f, 1.0f, 0.05f}, true},
+            {{1.3f, 0, 1.2f, 1.0f, 0.0f}, true}, {{0.9f, 0, 1.2f, 1.0f, 0.1f}, false},
+            {{0.02f, 0, 1.0f, 1.0f, 0.0f}, true}, {{25.0f, 0, 1.0f, 1.0f, 0.0f}, true}};
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
             int32_t a[48], b[48];
-            int na = generate(scr, cases[c].temp, cases[c].top_k, cases[c].repeat, a, 48);
-            int nb = generate(pla, cases[c].temp, cases[c].top_k, cases[c].repeat, b, 48);
+            uint64_t sa = 0, sb = 0;
+            int na = generate(scr, cases[c].sa, a, 48, &sa);
+            int nb = generate(pla, cases[c].sa, b, 48, &sb);
             CHECK_MSG(na == 48 && nb == 48 && memcmp(a, b, sizeof a) == 0, "model %d case %zu: %d/%d tokens differ", i, c, na, nb);
+            /* every generated token but the last is drawn from a screened row (or none is) */
+            CHECK_MSG(sb == 0 && (cases[c].screened ? sa >= 47 : sa == 0), "model %d case %zu: %llu tokens screened", i, c,
+                      (unsigned long long)sa);
         }
         bitnet_model_close(scr);
         bitnet_model_close(pla);
@@ -506,7 +528,8 @@ static int batch_run(bitnet_model *m, sink out[4]) {
         gp[i].max_tokens = 24;
         gp[i].ignore_eog = 1;
         gp[i].sampling.temperature = i % 2 ? 0.8f : 0.0f;
-        gp[i].sampling.top_k = 20;
+        gp[i].sampling.top_k = i == 1 ? 0 : 20; /* slot 1: a temperature draw without top-k or top-p */
+        if (i == 1) gp[i].sampling.top_p = 1.0f;
         gp[i].sampling.seed = (uint64_t)i;
         gp[i].on_token = collect;
         gp[i].user_data = &out[i];

@@ -1,9 +1,12 @@
 /* Tests of src/sampler: each filter alone on hand-made logits (exact), penalties and their
  * window, the generator (reproducible, seed-dependent) and the sampled frequencies against
- * the softmax (chi-square), the temperature, and the rejection of bad parameters and logits. */
+ * the softmax (chi-square), the temperature, and the rejection of bad parameters and logits;
+ * the Gumbel-max draw (gumbel.h): the same token as the argmax over every row, the filter
+ * that skips rows never wrong, and selective. */
 #include <float.h>
 #include <stdint.h>
 
+#include "gumbel.h"
 #include "text/sampler.h"
 #include "test.h"
 #include "util.h"
@@ -509,6 +512,66 @@ TEST(default_chain_on_128k_vocabulary) {
     bn_sampler_free(s);
 }
 
+/* The draw is argmax_i L_i / T + G(key, i) over the survivors, ties to the lower id: the
+ * sampler (which computes G for few rows) against every row's value, 5000 tokens, near-greedy
+ * to flat temperatures, many keys; ties planted among the top logits. */
+TEST(gumbel_draw_is_the_argmax_over_every_row) {
+    enum { V = 5000 };
+    static float logits[V];
+    fill_uniform(logits, V, 77, -8.0f, 8.0f);
+    for (int i = 0; i < 40; i++) logits[i * 97] = 8.0f; /* ties at the top */
+    logits[11] = -INFINITY;
+    const float temps[] = {0.01f, 0.3f, 1.0f, 2.5f, 40.0f};
+    int mismatches = 0;
+    for (int ti = 0; ti < 5; ti++) {
+        bn_sampler_params p = plain_params();
+        p.temperature = temps[ti];
+        p.seed = 1000 + (uint64_t)ti;
+        bn_sampler *s = bn_sampler_create(&p, V);
+        CHECK(s != NULL);
+        for (int draw = 0; s && draw < 60; draw++) {
+            uint64_t key = bn_sampler_next_key(s);
+            int32_t want = -1;
+            double best = -INFINITY;
+            for (int32_t i = 0; i < V; i++) {
+                if (logits[i] == -INFINITY) continue;
+                double v = (double)logits[i] / (double)temps[ti] + bn_gumbel(key, i);
+                if (v > best) best = v, want = i; /* strict: the lower id keeps a tie */
+            }
+            mismatches += bn_sampler_sample(s, logits) != want;
+        }
+        bn_sampler_free(s);
+    }
+    CHECK_EQ_INT(mismatches, 0);
+}
+
+/* bn_gumbel_may_reach says false only when G < gap: random keys and ids at gaps spread over
+ * the range and at G itself give no wrong "false"; and at a gap of 8 it rules out all but a
+ * small share of rows (2^-11: 2^-floor(8 / ln 2)), so that a draw over 128k rows computes few
+ * logarithms. */
+TEST(gumbel_filter_is_never_wrong_and_selective) {
+    uint64_t state = 99;
+    int wrong = 0, passed = 0;
+    for (int i = 0; i < 400000; i++) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        uint64_t key = state;
+        int32_t id = (int32_t)(state >> 45);
+        double g = bn_gumbel(key, id), gap;
+        switch (i % 4) {
+        case 0: gap = g; break;                       /* at the boundary */
+        case 1: gap = g + 1e-12; break;
+        case 2: gap = (double)(state >> 58) - 2.0; break; /* -2 .. 61 */
+        default: gap = 8.0; break;
+        }
+        bool may = bn_gumbel_may_reach(key, id, gap);
+        if (!may && !(g < gap)) wrong++;
+        if (i % 4 == 3) passed += may;
+    }
+    CHECK_EQ_INT(wrong, 0);
+    CHECK_MSG(passed > 0 && passed < 100, "%d of 100000 rows pass at a gap of 8 (expected ~49: 2^-11)", passed);
+    for (int32_t id = 0; id < 1000; id++) CHECK(bn_gumbel(12345, id) > -3.7 && bn_gumbel(12345, id) < 36.8);
+}
+
 TEST_MAIN_BEGIN("test_sampler")
     RUN(greedy_is_argmax_lowest_id_on_ties);
     RUN(logits_are_not_modified);
@@ -528,4 +591,6 @@ TEST_MAIN_BEGIN("test_sampler")
     RUN(bad_logits_are_errors);
     RUN(bad_parameters_are_refused);
     RUN(default_chain_on_128k_vocabulary);
+    RUN(gumbel_draw_is_the_argmax_over_every_row);
+    RUN(gumbel_filter_is_never_wrong_and_selective);
 TEST_MAIN_END()
