@@ -34,7 +34,7 @@ check help_exit_0 [ $? -eq 0 ]
 check help_names_options grep -q -- '--parallel' "$TMP/help.out"
 "$SERVER" -m "$M" --port nope >/dev/null 2>&1
 check bad_option_exit_2 [ $? -eq 2 ]
-"$BITNET" serve --help 2>&1 | grep -q -- '--api-key'
+"$BITNET" serve --help 2>&1 | grep -- '--api-key' >/dev/null
 check bitnet_serve_runs_server [ "${PIPESTATUS[0]}" -eq 0 ]
 mkdir -p "$TMP/alone" && cp "$BITNET" "$TMP/alone/bitnet"
 "$TMP/alone/bitnet" serve -m "$M" >/dev/null 2>"$TMP/noserver.err"
