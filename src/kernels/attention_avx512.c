@@ -40,6 +40,8 @@ static inline __m512 exp16(__m512 x) { return bn_exp16_poly(_mm512_max_ps(x, _mm
 /* 4 x 4 value accumulators + 4 V vectors: a depth-2048 decode step (2B-4T shapes, Zen 4, 2
  * threads, interleaved with the 2-slice passes in one process) 1.01-1.03x faster */
 #define ATTN_WIDE_VALUES
+/* f16 V rows decoded once per block for a job's value tiles (attention_simd.h, ATTN_DECODES) */
+#define ATTN_DECODE_F16
 
 #include "attention_simd.h"
 
@@ -83,12 +85,12 @@ static inline void group_block(const float *qt, const float *kt, int64_t hd, __m
 
 /* Scratch (floats, ng = ceil(n / 16) groups, every part 64-byte aligned; attention.c sizes it):
  * Q^T [ng][hd][16], weights [ng][16][16], m, l, alpha [ng * 16], pos as int32 [ng * 16] (-1 in
- * padding lanes), the decoded K^T block [hd][16] (f16, q8_0), the outputs [n][hd]. */
+ * padding lanes), the decoded K^T block [hd][16] and V rows [16][hd] (f16, q8_0), the outputs [n][hd]. */
 ATTN_INLINE void attention_groups(const bn_attn_job *j, int64_t hd) {
     int64_t n = j->n_rows, ng = (n + 15) >> 4;
     float *qt = j->scratch, *e = qt + ng * hd * 16, *m = e + ng * 256, *l = m + ng * 16, *alpha = l + ng * 16;
     int32_t *posg = (int32_t *)(alpha + ng * 16);
-    float *kdec = (float *)(posg + ng * 16), *ob = kdec + 16 * hd;
+    float *kdec = (float *)(posg + ng * 16), *vdec = kdec + 16 * hd, *ob = vdec + 16 * hd;
     int64_t kbytes = (int64_t)bn_kv_k_block_bytes(j->k_type, hd);
     int nv[ATTN_MAX_STACK_ROWS];
     for (int64_t r = 0; r < ng * 16; r++) {
@@ -110,7 +112,8 @@ ATTN_INLINE void attention_groups(const bn_attn_job *j, int64_t hd) {
             int64_t c = j->pos[r] + 1 - p0;
             nv[r - t0] = c < 0 ? 0 : c > BN_ATTN_BLOCK ? BN_ATTN_BLOCK : (int)c;
         }
-        tiles_values(j, hd, p0, t0, e, 1, alpha, nv, ob);
+        attn_vrows vr = v_block_rows(j, hd, p0, nv[n - 1 - t0], t0, vdec);
+        tiles_values(j, vr, hd, t0, e, 1, alpha, nv, ob);
     }
     finish_rows(j, hd, ob, l);
 }

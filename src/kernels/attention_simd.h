@@ -130,14 +130,14 @@ ATTN_INLINE void scores_tile(const char *kt, int64_t kbytes, int t, const float 
  * non-decreasing. ns <= 4 slices per pass: each e broadcast feeds ns FMAs; 4 (with
  * ATTN_WIDE_VALUES, tiles of <= 4 rows) halves the passes over a block's V rows. Each slice
  * lane adds the keys in order whatever ns is: the same bits. */
-ATTN_INLINE void values_slices(const bn_attn_job *j, int t, int64_t hd, int64_t c, int ns, int64_t p0, float *o, int nr,
+ATTN_INLINE void values_slices(const char *vrow, int64_t vstride, int t, int64_t hd, int64_t c, int ns, float *o, int nr,
                                const float *e, int ers, int eks, const float *alpha, const int *nv) {
     V acc[TR][4];
     ATTN_UNROLL for (int r = 0; r < nr; r++)
         ATTN_UNROLL for (int s = 0; s < ns; s++) acc[r][s] = V_MUL(V_LOAD(o + r * hd + c + s * VL), V_SET1(alpha[r]));
-    const char *v = (const char *)j->v + p0 * j->v_stride;
+    const char *v = vrow;
     int i = 0;
-    for (; i < nv[0]; i++, v += j->v_stride) {
+    for (; i < nv[0]; i++, v += vstride) {
         V vv[4];
         ATTN_UNROLL for (int s = 0; s < ns; s++) vv[s] = v_lanes(v, c + s * VL, t);
         ATTN_UNROLL for (int r = 0; r < nr; r++) {
@@ -145,7 +145,7 @@ ATTN_INLINE void values_slices(const bn_attn_job *j, int t, int64_t hd, int64_t 
             ATTN_UNROLL for (int s = 0; s < ns; s++) acc[r][s] = V_FMA(er, vv[s], acc[r][s]);
         }
     }
-    for (; i < nv[nr - 1]; i++, v += j->v_stride) {
+    for (; i < nv[nr - 1]; i++, v += vstride) {
         V vv[4];
         ATTN_UNROLL for (int s = 0; s < ns; s++) vv[s] = v_lanes(v, c + s * VL, t);
         ATTN_UNROLL for (int r = 0; r < nr; r++) {
@@ -158,26 +158,58 @@ ATTN_INLINE void values_slices(const bn_attn_job *j, int t, int64_t hd, int64_t 
         ATTN_UNROLL for (int s = 0; s < ns; s++) V_STORE(o + r * hd + c + s * VL, acc[r][s]);
 }
 
+/* A block's V rows as values_tile reads them: the row of key p0 + i at v + i * stride, of
+ * type t (the cache's rows, or the block decoded to f32 by v_block_f32). */
+typedef struct {
+    const char *v;
+    int64_t stride;
+    int t;
+} attn_vrows;
+
 /* o[r] = o[r] * alpha[r] + sum_{i < nv[r]} e[r][i] v_i over all of head_dim (a multiple of VL),
  * V of type t (a constant in every instance). */
-ATTN_INLINE void values_tile_t(const bn_attn_job *j, int t, int64_t hd, int64_t p0, float *o, int nr, const float *e,
-                               int ers, int eks, const float *alpha, const int *nv) {
+ATTN_INLINE void values_tile_t(attn_vrows vr, int t, int64_t hd, float *o, int nr, const float *e, int ers, int eks,
+                               const float *alpha, const int *nv) {
     int64_t c = 0;
 #ifdef ATTN_WIDE_VALUES
     if (nr <= 4) /* decode: a token's group of query heads */
-        for (; c + 4 * VL <= hd; c += 4 * VL) values_slices(j, t, hd, c, 4, p0, o, nr, e, ers, eks, alpha, nv);
+        for (; c + 4 * VL <= hd; c += 4 * VL) values_slices(vr.v, vr.stride, t, hd, c, 4, o, nr, e, ers, eks, alpha, nv);
 #endif
-    for (; c + 2 * VL <= hd; c += 2 * VL) values_slices(j, t, hd, c, 2, p0, o, nr, e, ers, eks, alpha, nv);
-    if (c < hd) values_slices(j, t, hd, c, 1, p0, o, nr, e, ers, eks, alpha, nv);
+    for (; c + 2 * VL <= hd; c += 2 * VL) values_slices(vr.v, vr.stride, t, hd, c, 2, o, nr, e, ers, eks, alpha, nv);
+    if (c < hd) values_slices(vr.v, vr.stride, t, hd, c, 1, o, nr, e, ers, eks, alpha, nv);
 }
 
-ATTN_INLINE void values_tile(const bn_attn_job *j, int64_t hd, int64_t p0, float *o, int nr, const float *e, int ers,
-                             int eks, const float *alpha, const int *nv) {
-    switch (j->v_type) {
-    case BN_KV_F16: values_tile_t(j, BN_KV_F16, hd, p0, o, nr, e, ers, eks, alpha, nv); break;
-    case BN_KV_Q8_0: values_tile_t(j, BN_KV_Q8_0, hd, p0, o, nr, e, ers, eks, alpha, nv); break;
-    default: values_tile_t(j, BN_KV_F32, hd, p0, o, nr, e, ers, eks, alpha, nv); break;
+ATTN_INLINE void values_tile(attn_vrows vr, int64_t hd, float *o, int nr, const float *e, int ers, int eks,
+                             const float *alpha, const int *nv) {
+    switch (vr.t) {
+    case BN_KV_F16: values_tile_t(vr, BN_KV_F16, hd, o, nr, e, ers, eks, alpha, nv); break;
+    case BN_KV_Q8_0: values_tile_t(vr, BN_KV_Q8_0, hd, o, nr, e, ers, eks, alpha, nv); break;
+    default: values_tile_t(vr, BN_KV_F32, hd, o, nr, e, ers, eks, alpha, nv); break;
     }
+}
+
+/* Whether a block of cache type t is decoded to f32 once for all the row tiles of a job (with
+ * more than one tile) instead of converted by every tile: q8_0 always (an int8 conversion
+ * and a multiply per vector; a 64-row prefill item at depth 2000 1.34x faster at avx2, 1.14x
+ * at avx512); f16 where the tier defines ATTN_DECODE_F16 (vcvtph2ps alone: 1.01-1.04x at
+ * avx512, 0.97-0.99x at avx2, which keeps converting in the tiles). */
+#ifdef ATTN_DECODE_F16
+#define ATTN_DECODES(t) ((t) != BN_KV_F32)
+#else
+#define ATTN_DECODES(t) ((t) == BN_KV_Q8_0)
+#endif
+
+/* The V rows of keys [p0, p0 + nk) for value tiles of the rows [r0, n_rows): decoded once into
+ * vdec [nk][hd] where ATTN_DECODES says so (exact values, so the tiles' FMAs see the same
+ * operands and give the same bits); else the cache's rows. */
+ATTN_INLINE attn_vrows v_block_rows(const bn_attn_job *j, int64_t hd, int64_t p0, int nk, int64_t r0, float *vdec) {
+    const char *v = (const char *)j->v + p0 * j->v_stride;
+    attn_vrows vr = {v, j->v_stride, j->v_type};
+    if (!ATTN_DECODES(j->v_type) || j->n_rows - r0 <= TR) return vr;
+    for (int i = 0; i < nk; i++, v += j->v_stride)
+        for (int64_t c = 0; c < hd; c += VL)
+            V_STORE(vdec + i * hd + c, j->v_type == BN_KV_F16 ? v_lanes(v, c, BN_KV_F16) : v_lanes(v, c, BN_KV_Q8_0));
+    return (attn_vrows){(const char *)vdec, hd * (int64_t)sizeof(float), BN_KV_F32};
 }
 
 /* Softmax step of one row: scores -> weights in place (0 past nv), updates m and l, gives
@@ -248,8 +280,8 @@ ATTN_INLINE void tiles_scores_t(const bn_attn_job *j, const char *kt, int64_t kb
 }
 
 /* Scores of the rows [r0, n_rows) against nb blocks from the K^T block kt (the cache's). */
-static void tiles_scores(const bn_attn_job *j, const char *kt, int64_t kbytes, int64_t r0, float *sc, int nb) {
-    switch (j->k_type) {
+static void tiles_scores(const bn_attn_job *j, const char *kt, int64_t kbytes, int kt_type, int64_t r0, float *sc, int nb) {
+    switch (kt_type) {
     case BN_KV_F16: tiles_scores_t(j, kt, kbytes, BN_KV_F16, r0, sc, nb); break;
     case BN_KV_Q8_0: tiles_scores_t(j, kt, kbytes, BN_KV_Q8_0, r0, sc, nb); break;
     default: tiles_scores_t(j, kt, kbytes, BN_KV_F32, r0, sc, nb); break;
@@ -258,14 +290,14 @@ static void tiles_scores(const bn_attn_job *j, const char *kt, int64_t kbytes, i
 
 /* grp (a constant): weights in groups of 16 rows, e[r][i] at sc[(r / 16) * 256 + i * 16 + r % 16]
  * (tiles must then not straddle a group); else at sc[r * ATTN_SC_STRIDE + i]. */
-ATTN_INLINE void tiles_values(const bn_attn_job *j, int64_t hd, int64_t p0, int64_t r0, const float *sc, int grp,
+ATTN_INLINE void tiles_values(const bn_attn_job *j, attn_vrows vr, int64_t hd, int64_t r0, const float *sc, int grp,
                               const float *alpha, const int *nv, float *ob) {
     int ers = grp ? 1 : ATTN_SC_STRIDE, eks = grp ? 16 : 1;
     for (int64_t r = r0; r < j->n_rows; r += TR) {
         int nr = j->n_rows - r < TR ? (int)(j->n_rows - r) : TR;
         const float *e = grp ? sc + (r >> 4) * 256 + (r & 15) : sc + r * ATTN_SC_STRIDE;
         switch (nr) {
-#define ATTN_CASE(n) case n: values_tile(j, hd, p0, ob + r * hd, n, e, ers, eks, alpha + r, nv + (r - r0)); break;
+#define ATTN_CASE(n) case n: values_tile(vr, hd, ob + r * hd, n, e, ers, eks, alpha + r, nv + (r - r0)); break;
             ATTN_CASE(1) ATTN_CASE(2) ATTN_CASE(3)
 #if TR > 4
             ATTN_CASE(4) ATTN_CASE(5)
@@ -273,7 +305,7 @@ ATTN_INLINE void tiles_values(const bn_attn_job *j, int64_t hd, int64_t p0, int6
 #if TR > 6
             ATTN_CASE(6) ATTN_CASE(7)
 #endif
-        default: values_tile(j, hd, p0, ob + r * hd, TR, e, ers, eks, alpha + r, nv + (r - r0)); break;
+        default: values_tile(vr, hd, ob + r * hd, TR, e, ers, eks, alpha + r, nv + (r - r0)); break;
 #undef ATTN_CASE
         }
     }
@@ -290,7 +322,8 @@ ATTN_INLINE void finish_rows(const bn_attn_job *j, int64_t hd, const float *ob, 
 ATTN_INLINE void attention_rows(const bn_attn_job *j, int64_t hd) {
     int64_t n = j->n_rows;
     float *sc = j->scratch, *m = sc + n * ATTN_SC_STRIDE, *l = m + n, *alpha = l + n;
-    float *ob = j->scratch + ((n * (ATTN_SC_STRIDE + 3) + 15) & ~(int64_t)15) + ((2 * hd * BN_ATTN_BLOCK + 15) & ~(int64_t)15);
+    float *kdec = j->scratch + ((n * (ATTN_SC_STRIDE + 3) + 15) & ~(int64_t)15);
+    float *vdec = kdec + ((2 * hd * BN_ATTN_BLOCK + 15) & ~(int64_t)15), *ob = vdec + BN_ATTN_BLOCK * hd;
     int64_t kbytes = (int64_t)bn_kv_k_block_bytes(j->k_type, hd);
     int nv[ATTN_MAX_STACK_ROWS];
     memset(ob, 0, (size_t)(n * hd) * sizeof(float));
@@ -308,7 +341,12 @@ ATTN_INLINE void attention_rows(const bn_attn_job *j, int64_t hd) {
          * second's); lanes past a row's last key are masked in softmax_row */
         if (last + 1 - p0 > BN_ATTN_BLOCK) nb = 2;
 #endif
-        tiles_scores(j, kt, kbytes, r0, sc, (int)nb);
+        if (ATTN_DECODES(j->k_type) && n - r0 > TR) { /* several tiles: decode the K^T block(s) once, as values */
+            for (int b = 0; b < nb; b++) k_block_f32(kt + b * kbytes, hd, j->k_type, kdec + b * hd * BN_ATTN_BLOCK);
+            tiles_scores(j, (const char *)kdec, hd * BN_ATTN_BLOCK * (int64_t)sizeof(float), BN_KV_F32, r0, sc, (int)nb);
+        } else {
+            tiles_scores(j, kt, kbytes, j->k_type, r0, sc, (int)nb);
+        }
         for (int b = 0; b < nb; b++) {
             int64_t pb = p0 + b * BN_ATTN_BLOCK;
             float *scb = sc + b * BN_ATTN_BLOCK;
@@ -318,7 +356,8 @@ ATTN_INLINE void attention_rows(const bn_attn_job *j, int64_t hd) {
                 nv[r - r0] = c;
                 alpha[r] = softmax_row(scb + r * ATTN_SC_STRIDE, c, &m[r], &l[r]);
             }
-            tiles_values(j, hd, pb, r0, scb, 0, alpha, nv, ob);
+            attn_vrows vr = v_block_rows(j, hd, pb, nv[n - 1 - r0], r0, vdec);
+            tiles_values(j, vr, hd, r0, scb, 0, alpha, nv, ob);
         }
     }
     finish_rows(j, hd, ob, l);

@@ -102,14 +102,16 @@ void bn_kv_load_v(bn_kv_type t, const void *row, float *v, int64_t hd) {
 
 /* Scratch, the larger of two layouts (each part starting at a multiple of 16 floats). Rows
  * (attention_simd.h): per-row scores of a pair of blocks [n_rows][32], then m, l, alpha per
- * row; K^T of two blocks [2][head_dim][16]; the rows' running outputs [n_rows][head_dim]. */
+ * row; K^T of two blocks [2][head_dim][16] and V of one block [16][head_dim], decoded; the
+ * rows' running outputs [n_rows][head_dim]. */
 uint64_t bn_attention_scratch_floats(int64_t n_rows, int64_t head_dim) {
     uint64_t rows = (uint64_t)n_rows * (2 * BN_ATTN_BLOCK + 3), kt = (uint64_t)head_dim * 2 * BN_ATTN_BLOCK;
-    uint64_t by_rows = ((rows + 15) & ~(uint64_t)15) + ((kt + 15) & ~(uint64_t)15) + (uint64_t)n_rows * (uint64_t)head_dim;
+    uint64_t by_rows = ((rows + 15) & ~(uint64_t)15) + ((kt + 15) & ~(uint64_t)15) + BN_ATTN_BLOCK * (uint64_t)head_dim +
+                       (uint64_t)n_rows * (uint64_t)head_dim;
     /* AVX-512 groups of 16 rows (attention_avx512.c): Q^T, weights [16][16], m, l, alpha, pos
-     * per padded row, the K block [16][head_dim], the outputs */
+     * per padded row, the K block [16][head_dim] and V block [16][head_dim], the outputs */
     uint64_t padded = ((uint64_t)n_rows + 15) & ~(uint64_t)15;
-    uint64_t by_groups = padded * ((uint64_t)head_dim + BN_ATTN_BLOCK + 4) + BN_ATTN_BLOCK * (uint64_t)head_dim +
+    uint64_t by_groups = padded * ((uint64_t)head_dim + BN_ATTN_BLOCK + 4) + 2 * BN_ATTN_BLOCK * (uint64_t)head_dim +
                          (uint64_t)n_rows * (uint64_t)head_dim;
     return by_rows > by_groups ? by_rows : by_groups;
 }

@@ -50,7 +50,8 @@ async function firstReply(page, bodies) {
   check("tokens_per_second_shown", /[0-9.]+ tokens\/s/.test(stats) && /finish: (length|stop)/.test(stats), `stats line: '${stats}'`);
   const sent = bodies[0] || {};
   check("request_has_settings", sent.stream === true && sent.stream_options && sent.stream_options.include_usage === true &&
-    sent.temperature === 0 && sent.max_tokens === 40 && sent.messages[0].role === "system", JSON.stringify(sent));
+    sent.temperature === 0 && sent.max_tokens === 40 && sent.top_k === 40 && sent.top_p === 0.95 &&
+    sent.messages[0].role === "system", JSON.stringify(sent));
   await page.screenshot({ path: screenshot, fullPage: true });
   ok("screenshot");
 }
