@@ -421,6 +421,12 @@ typedef struct bitnet_batch_desc {
     int64_t n_ctx;                /* per slot */
     uint64_t kv_cache_bytes, scratch_bytes;   /* all slots together */
     bitnet_kv_type kv_type_k, kv_type_v; /* resolved; filled when struct_size covers them */
+    /* How the LM head served the logits rows of the batch's steps so far, all zero without the
+     * screened head (BITNET_LM_HEAD_SCREEN): rows screened, the candidate rows they computed
+     * exactly (summed), rows that fell back to the whole head (too many candidates), rows the
+     * plain head computed because the sampling needs every logit (top-p without top-k,
+     * logprobs, ...). Filled when struct_size covers them. */
+    uint64_t head_rows_screened, head_candidate_rows, head_rows_fallback, head_rows_plain;
 } bitnet_batch_desc;
 BITNET_API int bitnet_batch_describe(const bitnet_batch *batch, bitnet_batch_desc *out);
 

@@ -68,6 +68,7 @@ struct engine {
     pthread_mutex_t mu;        /* guards everything below */
     pthread_cond_t cv;         /* work arrived, or stop */
     bool stopping;
+    uint64_t head_rows[4];     /* the batch's LM head counters after the last step (metrics_gauges) */
     job **queue;               /* FIFO of waiting jobs, [n_waiting] */
     int n_waiting;
     slot_state *slots;         /* [n_slots] */
@@ -388,6 +389,18 @@ static void cancel_everything(engine *e) {
     pthread_mutex_unlock(&e->mu);
 }
 
+/* The batch's LM head counters for /metrics (read here, on the engine thread that owns the batch). */
+static void publish_head_counters(engine *e) {
+    bitnet_batch_desc d = {.struct_size = sizeof d};
+    if (bitnet_batch_describe(e->batch, &d) != 0) return;
+    pthread_mutex_lock(&e->mu);
+    e->head_rows[0] = d.head_rows_screened;
+    e->head_rows[1] = d.head_candidate_rows;
+    e->head_rows[2] = d.head_rows_fallback;
+    e->head_rows[3] = d.head_rows_plain;
+    pthread_mutex_unlock(&e->mu);
+}
+
 static void *engine_main(void *arg) {
     engine *e = arg;
     for (;;) {
@@ -400,6 +413,7 @@ static void *engine_main(void *arg) {
         cancel_abandoned_jobs(e);
         int rc = bitnet_batch_step(e->batch);
         if (rc < 0) fprintf(stderr, "bitnet-server: a batch step failed: %s\n", bitnet_get_last_error());
+        publish_head_counters(e);
     }
     cancel_everything(e);
     return NULL;
@@ -495,6 +509,10 @@ void engine_gauges(engine *e, metrics_gauges *out) {
     }
     out->kv_positions_total = e->slot_ctx * e->params.n_slots;
     out->kv_cache_bytes = e->kv_cache_bytes;
+    out->head_rows_screened = e->head_rows[0];
+    out->head_candidate_rows = e->head_rows[1];
+    out->head_rows_fallback = e->head_rows[2];
+    out->head_rows_plain = e->head_rows[3];
     pthread_mutex_unlock(&e->mu);
 }
 

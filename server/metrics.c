@@ -67,6 +67,19 @@ static void gauge(FILE *f, const char *name, const char *help, double v) {
     fprintf(f, "%s %.17g\n", name, v);
 }
 
+/* How the LM head served the logits rows (the engine's counters; all 0 without a screened head). */
+static void head_counters(FILE *f, const metrics_gauges *g) {
+    header(f, "bitnet_lm_head_rows_total", "counter",
+           "Logits rows of generation steps by how the LM head served them: screened (only the rows that "
+           "can be drawn computed exactly), fallback (too many candidates: the whole head), plain (the "
+           "sampling needs every logit: the whole head).");
+    fprintf(f, "bitnet_lm_head_rows_total{way=\"screened\"} %llu\n", (unsigned long long)g->head_rows_screened);
+    fprintf(f, "bitnet_lm_head_rows_total{way=\"fallback\"} %llu\n", (unsigned long long)g->head_rows_fallback);
+    fprintf(f, "bitnet_lm_head_rows_total{way=\"plain\"} %llu\n", (unsigned long long)g->head_rows_plain);
+    counter(f, "bitnet_lm_head_candidate_rows_total", "Head rows the screened head computed exactly, over all screened logits rows.",
+            g->head_candidate_rows);
+}
+
 /* _bucket lines are cumulative; _count is the +Inf bucket, so the two always agree. */
 static void histogram(FILE *f, const char *name, const char *help, metrics_histogram *h) {
     header(f, name, "histogram", help);
@@ -116,6 +129,7 @@ char *metrics_render(metrics *m, const metrics_gauges *g, size_t *len) {
               &m->ttft);
     histogram(f, "bitnet_inter_token_latency_seconds", "Between two consecutive tokens of one request.", &m->itl);
     gauges(f, g);
+    head_counters(f, g);
     if (fclose(f)) {
         free(text);
         return NULL;

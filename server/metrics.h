@@ -40,6 +40,9 @@ typedef struct metrics_gauges {
     int requests_active, requests_queued, slots;
     int64_t kv_positions_used, kv_positions_total;
     uint64_t kv_cache_bytes;
+    /* the engine's LM head counters (bitnet_batch_desc): screened rows, their candidate rows,
+     * fallbacks to the whole head, rows the plain head computed (all 0 without a screened head) */
+    uint64_t head_rows_screened, head_candidate_rows, head_rows_fallback, head_rows_plain;
 } metrics_gauges;
 
 /* Monotonic seconds (CLOCK_MONOTONIC), for every timing the server measures. */

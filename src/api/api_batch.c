@@ -337,6 +337,13 @@ BITNET_API int bitnet_batch_describe(const bitnet_batch *b, bitnet_batch_desc *o
         out->kv_type_k = bn_api_kv_type_public(bn_state_kv_type_k(b->state));
         out->kv_type_v = bn_api_kv_type_public(bn_state_kv_type_v(b->state));
     }
+    if (BN_API_HAS_FIELD(size, bitnet_batch_desc, head_rows_plain)) {
+        bn_head_stats hs = bn_state_head_stats(b->state);
+        out->head_rows_screened = hs.screened;
+        out->head_candidate_rows = hs.candidates;
+        out->head_rows_fallback = hs.fallbacks;
+        out->head_rows_plain = hs.plain;
+    }
     out->n_slots = b->n_slots;
     out->n_batch = b->n_batch;
     out->n_threads = bn_state_n_threads(b->state);

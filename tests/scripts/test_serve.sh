@@ -268,6 +268,8 @@ heads_run() {
         json_get 'j["choices"][0]["text"]' <"$TMP/resp" | od -An -tx1 | tr -d ' \n'
         echo
     done
+    [ "$(req GET /metrics)" = 200 ] || return 1
+    grep '^bitnet_lm_head_rows_total{' "$TMP/resp" | tr '\n' ' ' >"$TMP/heads-$1.metrics"
     stop_server TERM
     [ "$STOP_RC" = 0 ]
 }
@@ -277,6 +279,14 @@ screened=$(heads_run screen) && whole=$(heads_run model) && [ "$(echo "$screened
 if [ $? = 0 ] && [ "$screened" = "$whole" ]; then ok seeded_draws_same_with_both_heads; else
     not_ok seeded_draws_same_with_both_heads "screen: $(echo "$screened" | head -c 200) model: $(echo "$whole" | head -c 200)"
     kill -9 "$SERVER_PID" 2>/dev/null; fi
+# /metrics says how the head served them: 72 logits rows (3 x 24) screened (or fallen back) with
+# the screened head, none read whole for the sampling; nothing counted with the plain head.
+head_way() { sed -n "s/.*{way=\"$2\"} \([0-9]*\).*/\1/p" "$TMP/heads-$1.metrics" 2>/dev/null; }
+s=$(head_way screen screened) f=$(head_way screen fallback) p=$(head_way screen plain)
+if [ -n "$s" ] && [ $((s + f)) = 72 ] && [ "$p" = 0 ] && [ "$(cat "$TMP/heads-model.metrics")" = \
+    'bitnet_lm_head_rows_total{way="screened"} 0 bitnet_lm_head_rows_total{way="fallback"} 0 bitnet_lm_head_rows_total{way="plain"} 0 ' ]; then
+    ok metrics_count_head_rows
+else not_ok metrics_count_head_rows "screen: $(cat "$TMP/heads-screen.metrics" 2>&1) model: $(cat "$TMP/heads-model.metrics" 2>&1)"; fi
 
 # ---- sanitizer builds: no report in either server's log ------------------------------------------
 sanitizer_reports no_sanitizer_reports "$TMP/a.log" "$TMP/b.log" "$TMP/h-screen.log" "$TMP/h-model.log"

@@ -513,7 +513,8 @@ static int look_at_logits(const float *logits, int64_t n_vocab, int32_t token, v
     return token < 0 || token >= n_vocab || logits[token] == -INFINITY; /* a drawn token was computed */
 }
 
-static int batch_run(bitnet_model *m, sink out[4]) {
+/* d: the batch's description after the run (its LM head counters). */
+static int batch_run(bitnet_model *m, sink out[4], bitnet_batch_desc *d) {
     bitnet_batch_params bp = bitnet_batch_default_params();
     bp.n_slots = 4;
     bp.n_ctx = 64;
@@ -540,6 +541,8 @@ static int batch_run(bitnet_model *m, sink out[4]) {
     }
     int busy = 1;
     while (!rc && (busy = bitnet_batch_step(b)) > 0) {}
+    *d = (bitnet_batch_desc){.struct_size = sizeof *d};
+    if (!rc) rc = bitnet_batch_describe(b, d);
     bitnet_batch_free(b);
     return rc || busy < 0 ? -1 : 0;
 }
@@ -550,8 +553,17 @@ TEST(batch_identical_to_the_plain_head) {
     CHECK(scr && pla);
     if (!scr || !pla) return;
     sink a[4], b[4];
-    CHECK(batch_run(scr, a) == 0 && batch_run(pla, b) == 0);
+    bitnet_batch_desc da, db;
+    CHECK(batch_run(scr, a, &da) == 0 && batch_run(pla, b, &db) == 0);
     for (int i = 0; i < 4; i++) CHECK(a[i].n == 24 && b[i].n == 24 && memcmp(a[i].ids, b[i].ids, sizeof a[i].ids) == 0);
+    /* the counters the server's /metrics shows: slots 0-2 screened (24 rows each), slot 3's rows
+     * by the plain head (it looks at the logits); nothing counted without the screened head */
+    CHECK_MSG(da.head_rows_screened + da.head_rows_fallback == 72 && da.head_rows_plain == 24 &&
+                  da.head_candidate_rows >= da.head_rows_screened,
+              "screened %llu fallback %llu plain %llu candidates %llu", (unsigned long long)da.head_rows_screened,
+              (unsigned long long)da.head_rows_fallback, (unsigned long long)da.head_rows_plain,
+              (unsigned long long)da.head_candidate_rows);
+    CHECK(db.head_rows_screened == 0 && db.head_rows_fallback == 0 && db.head_rows_plain == 0 && db.head_candidate_rows == 0);
     bitnet_model_close(scr);
     bitnet_model_close(pla);
 }
