@@ -159,7 +159,7 @@ ATTN_INLINE void values_slices(const char *vrow, int64_t vstride, int t, int64_t
 }
 
 /* A block's V rows as values_tile reads them: the row of key p0 + i at v + i * stride, of
- * type t (the cache's rows, or the block decoded to f32 by v_block_f32). */
+ * type t (the cache's rows, or the block decoded to f32 by v_block_rows). */
 typedef struct {
     const char *v;
     int64_t stride;
