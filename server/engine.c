@@ -68,7 +68,7 @@ struct engine {
     pthread_mutex_t mu;        /* guards everything below */
     pthread_cond_t cv;         /* work arrived, or stop */
     bool stopping;
-    uint64_t head_rows[4];     /* the batch's LM head counters after the last step (metrics_gauges) */
+    bitnet_batch_desc last_desc; /* the batch after the last step: its LM head counters (metrics_gauges) */
     job **queue;               /* FIFO of waiting jobs, [n_waiting] */
     int n_waiting;
     slot_state *slots;         /* [n_slots] */
@@ -394,10 +394,7 @@ static void publish_head_counters(engine *e) {
     bitnet_batch_desc d = {.struct_size = sizeof d};
     if (bitnet_batch_describe(e->batch, &d) != 0) return;
     pthread_mutex_lock(&e->mu);
-    e->head_rows[0] = d.head_rows_screened;
-    e->head_rows[1] = d.head_candidate_rows;
-    e->head_rows[2] = d.head_rows_fallback;
-    e->head_rows[3] = d.head_rows_plain;
+    e->last_desc = d;
     pthread_mutex_unlock(&e->mu);
 }
 
@@ -509,10 +506,10 @@ void engine_gauges(engine *e, metrics_gauges *out) {
     }
     out->kv_positions_total = e->slot_ctx * e->params.n_slots;
     out->kv_cache_bytes = e->kv_cache_bytes;
-    out->head_rows_screened = e->head_rows[0];
-    out->head_candidate_rows = e->head_rows[1];
-    out->head_rows_fallback = e->head_rows[2];
-    out->head_rows_plain = e->head_rows[3];
+    out->head_rows_screened = e->last_desc.head_rows_screened;
+    out->head_candidate_rows = e->last_desc.head_candidate_rows;
+    out->head_rows_fallback = e->last_desc.head_rows_fallback;
+    out->head_rows_plain = e->last_desc.head_rows_plain;
     pthread_mutex_unlock(&e->mu);
 }
 

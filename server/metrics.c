@@ -73,9 +73,10 @@ static void head_counters(FILE *f, const metrics_gauges *g) {
            "Logits rows of generation steps by how the LM head served them: screened (only the rows that "
            "can be drawn computed exactly), fallback (too many candidates: the whole head), plain (the "
            "sampling needs every logit: the whole head).");
-    fprintf(f, "bitnet_lm_head_rows_total{way=\"screened\"} %llu\n", (unsigned long long)g->head_rows_screened);
-    fprintf(f, "bitnet_lm_head_rows_total{way=\"fallback\"} %llu\n", (unsigned long long)g->head_rows_fallback);
-    fprintf(f, "bitnet_lm_head_rows_total{way=\"plain\"} %llu\n", (unsigned long long)g->head_rows_plain);
+    const struct { const char *way; uint64_t rows; } ways[] = {
+        {"screened", g->head_rows_screened}, {"fallback", g->head_rows_fallback}, {"plain", g->head_rows_plain}};
+    for (size_t i = 0; i < sizeof ways / sizeof ways[0]; i++)
+        fprintf(f, "bitnet_lm_head_rows_total{way=\"%s\"} %llu\n", ways[i].way, (unsigned long long)ways[i].rows);
     counter(f, "bitnet_lm_head_candidate_rows_total", "Head rows the screened head computed exactly, over all screened logits rows.",
             g->head_candidate_rows);
 }
