@@ -116,10 +116,14 @@ static void bench_q8_0_head(int64_t vocab, double bw1) {
                100 * bytes / s / 1e9 / bw1);
     }
     if (bn_kernel_linear_pack_q8_0(&w) == 0 && w.packed) { /* the q8 rows layout of the decode step */
-        const bn_kernel_table *k = bn_kernels_active();
-        double s = time_apply(k, &c1, 3), packed = (double)bn_kernel_packed_bytes(&w);
-        printf("  %-8s GEMV n=1 %8.2f ms (%6.2f GB/s, %3.0f%% of 1-thread read bw), q8 rows layout\n", k->name, s * 1e3,
-               packed / s / 1e9, 100 * packed / s / 1e9 / bw1);
+        double packed = (double)bn_kernel_packed_bytes(&w);
+        for (int tier = BN_TIER_AVX2; tier < BN_TIER_COUNT; tier++) {
+            const bn_kernel_table *k = bn_kernels_for_tier((bn_cpu_tier)tier);
+            if (!k || !bn_kernels_have_q8_rows(k) || tier == BN_TIER_AVXVNNI || tier == BN_TIER_AMX) continue;
+            double s = time_apply(k, &c1, 3);
+            printf("  %-8s GEMV n=1 %8.2f ms (%6.2f GB/s, %3.0f%% of 1-thread read bw), q8 rows layout\n", k->name, s * 1e3,
+                   packed / s / 1e9, 100 * packed / s / 1e9 / bw1);
+        }
         bn_kernel_linear_unpack(&w);
     }
     free(data); free(x1); free(xq); free(y); free(tmp); free(a1.q);

@@ -8,7 +8,7 @@
 #include "kernels.h"
 #include "util.h"
 
-static const bn_kernel_table scalar_table = {BN_TIER_SCALAR, "scalar", NULL, NULL, NULL};
+static const bn_kernel_table scalar_table = {BN_TIER_SCALAR, "scalar", NULL, NULL, NULL, NULL};
 
 const bn_kernel_table *bn_kernels_for_tier(bn_cpu_tier t) {
     if (t == BN_TIER_SCALAR) return &scalar_table;
@@ -64,8 +64,7 @@ int bn_kernel_linear_pack(bn_linear *w) {
     return 0;
 }
 
-/* The q8 rows kernel is AVX-512 VNNI code: the avx512 and amx tiers. */
-bool bn_kernels_have_q8_rows(const bn_kernel_table *k) { return k->tier == BN_TIER_AVX512 || k->tier == BN_TIER_AMX; }
+bool bn_kernels_have_q8_rows(const bn_kernel_table *k) { return k && k->q8_rows; }
 
 /* The q8 rows pad each row to whole 16-block groups: worth it only while the padding stays
  * small (2B-4T: 80 blocks, none; a 256-wide test model: 8 blocks, as many again). */
@@ -113,10 +112,8 @@ static bool float_apply(const bn_kernel_table *k, const bn_linear *w, const bn_a
                         int64_t m0, int64_t m1) {
     const bn_q8_rows *p = w->packed;
     if (p && w->type == BN_TYPE_Q8_0 && a->x_q8_0 && bn_kernels_have_q8_rows(k) && p->M == w->out && p->K == w->in) {
-#if defined(__x86_64__)
-        if (m0 < m1 && a->n > 0) bn_q8_rows_avx512(p, a->x_q8_0, a->n, w->out_scale, y, ldy, m0, m1);
+        if (m0 < m1 && a->n > 0) k->q8_rows(p, a->x_q8_0, a->n, w->out_scale, y, ldy, m0, m1);
         return true;
-#endif
     }
     if (!w->data) return false; /* kept only as q8 rows, and this table has no kernel for them */
     return k->float_rows && k->float_rows(w, a, y, ldy, m0, m1);

@@ -186,34 +186,24 @@ BN_INLINE void rows_by_4(const bn_linear *w, uint32_t type, const bn_act *a, flo
     *m0p = m0;
 }
 
-/* Q8_0 x Q8_0 on the q8 rows layout (kernel_impl.h), one token. The token's activation
- * codes are first put in the weights' group order (s8, padding 0), with per block d_x and
- * 128 * sum(q) (the + 128 of the u8 weight codes, removed exactly in int32). Per row and
- * 512-weight group: eight vpdpbusd (u8 w + 128, s8 q) leave block j's sum in lane j, then
- * isum_j = lane_j - 128 sum_j(q) exactly; y = sum_j ((float)isum_j * d_w_j) * d_x_j, summed
- * in 16 lanes (reordered vs the reference's block order, within the float tolerance).
- * Bounds: a vpdpbusd lane adds 4 products of at most 255 * 128, eight of them < 2^21. */
-typedef struct q8_token_x {
-    int8_t q[BN_Q8_ROWS_MAX_K];
-    float d[BN_Q8_ROWS_MAX_K / 32];
-    int32_t corr[BN_Q8_ROWS_MAX_K / 32];
-} q8_token_x;
-
-static void q8_token_reorder(const bn_block_q8_0 *x, int64_t nb, int64_t n_groups, q8_token_x *t) {
-    for (int64_t b = 0; b < n_groups * BN_Q8_GROUP_BLOCKS; b++) {
-        int8_t *g = t->q + (b / BN_Q8_GROUP_BLOCKS) * BN_Q8_GROUP_BYTES + 4 * (b % BN_Q8_GROUP_BLOCKS);
-        int32_t sum = 0;
-        for (int k = 0; k < 32; k++) {
-            int8_t q = b < nb ? x[b].qs[k] : 0;
-            g[64 * (k / 4) + k % 4] = q;
-            sum += q;
-        }
-        t->d[b] = b < nb ? _cvtsh_ss(x[b].d) : 0.0f;
-        t->corr[b] = 128 * sum;
-    }
+/* The 16 lanes' sum in a fixed order: lanes j + (j + 8), then ((0 + 4) + (2 + 6)) + ((1 + 5) +
+ * (3 + 7)) of those, as hsum8 of float_avx2.c (whose q8 rows kernel so gives the same bits;
+ * _mm512_reduce_add_ps leaves its order to the compiler). */
+BN_INLINE float sum16_in_halves(__m512 v) {
+    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    __m256 h = _mm256_add_ps(hi, _mm512_castps512_ps256(v));
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
 }
 
-/* out[r] for nr (1 or 4, a constant after inlining) rows starting at `row`. */
+/* Q8_0 x Q8_0 on the q8 rows layout (kernel_impl.h; the driver is q8_rows.h). Per row and
+ * 512-weight group: eight vpdpbusd (u8 w + 128, s8 q) leave block j's sum in lane j, then
+ * isum_j = lane_j - 128 sum_j(q) exactly; y = sum_j ((float)isum_j * d_w_j) * d_x_j, summed
+ * in 16 lanes (reordered vs the reference's block order, within the float tolerance) and
+ * added by sum16_in_halves. Bounds: a vpdpbusd lane adds 4 products of at most 255 * 128,
+ * eight of them < 2^21. */
 BN_INLINE void q8_rows_dot(const bn_q8_rows *p, const uint8_t *row, int nr, const q8_token_x *t, float *out) {
     const uint64_t scales_at = (uint64_t)p->n_groups * BN_Q8_GROUP_BYTES;
     __m512 total[4];
@@ -242,47 +232,14 @@ BN_UNROLL
         }
     }
 BN_UNROLL
-    for (int r = 0; r < nr; r++) out[r] = _mm512_reduce_add_ps(total[r]);
+    for (int r = 0; r < nr; r++) out[r] = sum16_in_halves(total[r]);
 }
 
-/* Rows [m0, m1) of one token whose activations are already reordered: 4 rows side by side, or
- * one at a time on AMD (bn_cpu_head_rows; on Zen 4, 2 threads, whole decode steps interleaved in
- * one process, one row was 1.09-1.10x faster). A row's sum is the same either way. */
-static void q8_rows_token(const bn_q8_rows *p, const q8_token_x *t, float out_scale, float *y, int64_t m0, int64_t m1) {
-    int64_t m = m0;
-    float out[4];
-    bool four = bn_cpu_head_rows() == 4;
-    for (; four && m + 4 <= m1; m += 4) {
-        q8_rows_dot(p, p->data + (uint64_t)m * p->row_stride, 4, t, out);
-        for (int r = 0; r < 4; r++) y[m + r] = out[r] * out_scale;
-    }
-    for (; m < m1; m++) {
-        q8_rows_dot(p, p->data + (uint64_t)m * p->row_stride, 1, t, out);
-        y[m] = out[0] * out_scale;
-    }
-}
-
-/* Several tokens (all-position logits): rows in blocks that stay in L2 (64 x 2752 bytes for
- * 2B-4T) while each token's reordered activations are rebuilt on the stack, so the weights
- * are read from memory once per call instead of once per token. */
-#define Q8_ROWS_BLOCK 64
+#include "q8_rows.h"
 
 void bn_q8_rows_avx512(const bn_q8_rows *p, const bn_block_q8_0 *x, int n, float out_scale, float *y, int64_t ldy,
                        int64_t m0, int64_t m1) {
-    _Alignas(64) q8_token_x t;
-    int64_t nb = p->K / 32;
-    if (n == 1) {
-        q8_token_reorder(x, nb, p->n_groups, &t);
-        q8_rows_token(p, &t, out_scale, y, m0, m1);
-        return;
-    }
-    for (int64_t b0 = m0; b0 < m1; b0 += Q8_ROWS_BLOCK) {
-        int64_t b1 = b0 + Q8_ROWS_BLOCK < m1 ? b0 + Q8_ROWS_BLOCK : m1;
-        for (int i = 0; i < n; i++) {
-            q8_token_reorder(x + (int64_t)i * nb, nb, p->n_groups, &t);
-            q8_rows_token(p, &t, out_scale, y + (int64_t)i * ldy, b0, b1);
-        }
-    }
+    q8_rows_apply(p, x, n, out_scale, y, ldy, m0, m1);
 }
 
 /* Several tokens (a batch's decode rows, prompt logits), K a multiple of 32: groups of 4 rows
@@ -332,5 +289,5 @@ bool bn_float_rows_avx512(const bn_linear *w, const bn_act *a, float *y, int64_t
 }
 
 const bn_kernel_table bn_kernels_avx512 = {
-    BN_TIER_AVX512, "avx512", bn_ternary_token_avx512, bn_ternary_q8k_avx512, bn_float_rows_avx512,
+    BN_TIER_AVX512, "avx512", bn_ternary_token_avx512, bn_ternary_q8k_avx512, bn_float_rows_avx512, bn_q8_rows_avx512,
 };

@@ -46,6 +46,10 @@
 #define BN_PREFETCH(p, dist) _mm_prefetch((const char *)(p) + (dist), _MM_HINT_T0)
 #endif
 #define BN_PREFETCH_AHEAD(p) BN_PREFETCH(p, BN_PREFETCH_BYTES)
+/* An empty asm that "changes" the vector v: an integer sum chain stays a chain. gcc otherwise
+ * reassociates a vpaddw/vpaddd chain into a tree, computing all the products first and
+ * spilling them (ternary_256.h's dec_dot, float_avx2.c's q8_rows_dot: slower than the chain). */
+#define BN_PIN(v) __asm__("" : "+x"(v))
 
 #define BN_TILE_ROWS 16
 #define BN_CHUNK_K 64
@@ -83,12 +87,19 @@ typedef void (*bn_ternary_kernel)(const bn_ternary_job *job);
 typedef bool (*bn_float_kernel)(const bn_linear *w, const bn_act *a, float *y, int64_t ldy,
                                 int64_t m0, int64_t m1);
 
+/* Rows [m0, m1) of n tokens with Q8_0 activations x ([n][K/32] blocks) on the q8 rows layout
+ * of a Q8_0 weight (bn_q8_rows, below), into y[t * ldy + m] * out_scale. */
+struct bn_q8_rows;
+typedef void (*bn_q8_rows_kernel)(const struct bn_q8_rows *p, const bn_block_q8_0 *x, int n, float out_scale, float *y,
+                                  int64_t ldy, int64_t m0, int64_t m1);
+
 typedef struct bn_kernel_table {
     bn_cpu_tier tier;
     const char *name;
     bn_ternary_kernel ternary_token; /* NULL: not covered at this tier */
     bn_ternary_kernel ternary_q8k;
     bn_float_kernel float_rows;
+    bn_q8_rows_kernel q8_rows; /* NULL: no q8 rows kernel (the Q8_0 head then stays in Q8_0 blocks) */
 } bn_kernel_table;
 
 /* The table of tier t, or NULL when this CPU lacks it (or this build has no code for it). */
@@ -104,10 +115,11 @@ bn_ternary_tiles *bn_ternary_tiles_build(const bn_linear *w);
 void bn_ternary_tiles_free(bn_ternary_tiles *p);
 
 /* Packed Q8_0 layout ("q8 rows") for Q8_0 weights times Q8_0 activations, one token at a
- * time: the `--lm-head q8` head in the decode step, on the AVX-512 tiers. A row's Q8_0 blocks
+ * time: the `--lm-head q8` head in the decode step, on the x86 tiers. A row's Q8_0 blocks
  * are taken 16 at a time (a 512-weight group; the last group padded with zero blocks). A
  * group's 512 codes are stored as u8 w + 128, so that they can be vpdpbusd's unsigned operand
- * against the activations' s8 codes (the + 128 is removed with the activations' block sums),
+ * against the activations' s8 codes (the + 128 is removed with the activations' block sums;
+ * AVX2, without vpdpbusd, flips the codes back to s8 in registers, float_avx2.c),
  * and interleaved so that 32-bit lane j of the group's 64-byte vector i holds block j's
  * weights 4i..4i+3: eight vpdpbusd leave block j's exact sum in lane j, with no horizontal
  * sums and no per-block scale shuffling. The row's block scales (f16, zero for padding) follow
@@ -127,6 +139,15 @@ typedef struct bn_q8_rows {
     uint64_t bytes;
 } bn_q8_rows;
 
+/* One token's Q8_0 activations in the q8 rows' group order (q8_rows.h builds it): codes q as
+ * s8 (padding blocks 0), per block d_x (f32) and corr = 128 * sum(q) (the + 128 of the u8
+ * weight codes, for kernels that multiply them as they are stored). */
+typedef struct q8_token_x {
+    int8_t q[BN_Q8_ROWS_MAX_K];
+    float d[BN_Q8_ROWS_MAX_K / 32];
+    int32_t corr[BN_Q8_ROWS_MAX_K / 32];
+} q8_token_x;
+
 /* The q8 rows of a Q8_0 weight (pack.c; K % 32 == 0, K <= BN_Q8_ROWS_MAX_K): allocated
  * (new, from w's shape), rows [m0, m1) filled from their Q8_0 blocks `rows` (K/32 per row,
  * starting with row m0; callable on disjoint ranges from several threads), both at once
@@ -135,10 +156,12 @@ bn_q8_rows *bn_q8_rows_new(const bn_linear *w);
 void bn_q8_rows_fill(bn_q8_rows *p, const bn_block_q8_0 *rows, int64_t m0, int64_t m1);
 bn_q8_rows *bn_q8_rows_build(const bn_linear *w);
 void bn_q8_rows_free(bn_q8_rows *p);
-/* Rows [m0, m1) of n tokens with Q8_0 activations x ([n][K/32] blocks), into
- * y[t * ldy + m] * out_scale (float_avx512.c). */
+/* The q8 rows kernels (bn_q8_rows_kernel): float_avx512.c (avx512, amx), float_avx2.c (avx2,
+ * avxvnni). */
 void bn_q8_rows_avx512(const bn_q8_rows *p, const bn_block_q8_0 *x, int n, float out_scale, float *y, int64_t ldy,
                        int64_t m0, int64_t m1);
+void bn_q8_rows_avx2(const bn_q8_rows *p, const bn_block_q8_0 *x, int n, float out_scale, float *y, int64_t ldy,
+                     int64_t m0, int64_t m1);
 
 /* Shared epilogue: writes the tile's 16 row values v[] for token t into y, keeping only rows
  * inside [m0, m1). */
@@ -156,7 +179,7 @@ extern const bn_kernel_table bn_kernels_avx512;
 extern const bn_kernel_table bn_kernels_amx;
 extern const bn_kernel_table bn_kernels_neon;
 extern const bn_kernel_table bn_kernels_dotprod;
-/* True when table k has the q8 rows kernel (bn_q8_rows_avx512: the avx512 and amx tiers). */
+/* True when table k has a q8 rows kernel (k->q8_rows). */
 bool bn_kernels_have_q8_rows(const bn_kernel_table *k);
 /* Shared between tiers: AVX2 float rows (avxvnni reuses them), AVX-512 ternary kernels
  * (amx uses them for token tails and q8k). */

@@ -115,9 +115,6 @@ BN_INLINE void decode_codes(const uint8_t *codes, int64_t nc, uint8_t *dec) {
 #define I16_CHUNKS 4
 #define DEC_GROUP 5      /* tokens per register block: 5 x 2 int16 sums + 2 code vectors, q, product (6 spilled more) */
 #define DEC_MIN_TOKENS 8 /* fewer: tile_dot (the decode buffer costs more than it saves) */
-/* An empty asm that "changes" v: gcc otherwise reassociates the vpaddw chain of a sum into
- * trees, computing all products first and spilling them (slower than the old loop). */
-#define PIN(v) __asm__("" : "+x"(v))
 
 /* acc32[t][row] += codes . q[t] over nc decoded chunks, all 16 rows, for nt <= DEC_GROUP
  * tokens (a constant after inlining); `dec` points at the decoded block. */
@@ -135,9 +132,9 @@ BN_INLINE void dec_dot(const uint8_t *dec, const int8_t *const *q, int nt, int64
                     UNROLL for (int t = 0; t < nt; t++) {
                         __m256i x = bcast4(q[t] + c * BN_CHUNK_K + 16 * s + 4 * p);
                         s16[t][0] = _mm256_add_epi16(s16[t][0], _mm256_maddubs_epi16(f0, x));
-                        PIN(s16[t][0]);
+                        BN_PIN(s16[t][0]);
                         s16[t][1] = _mm256_add_epi16(s16[t][1], _mm256_maddubs_epi16(f1, x));
-                        PIN(s16[t][1]);
+                        BN_PIN(s16[t][1]);
                     }
                 }
         UNROLL for (int t = 0; t < nt; t++)

@@ -172,5 +172,5 @@ static void ternary_token_amx(const bn_ternary_job *j) {
 }
 
 const bn_kernel_table bn_kernels_amx = {
-    BN_TIER_AMX, "amx", ternary_token_amx, bn_ternary_q8k_avx512, bn_float_rows_avx512,
+    BN_TIER_AMX, "amx", ternary_token_amx, bn_ternary_q8k_avx512, bn_float_rows_avx512, bn_q8_rows_avx512,
 };

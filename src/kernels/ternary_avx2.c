@@ -20,5 +20,5 @@
 #include "ternary_256.h"
 
 const bn_kernel_table bn_kernels_avx2 = {
-    BN_TIER_AVX2, "avx2", ternary_token_avx2, ternary_q8k_avx2, bn_float_rows_avx2,
+    BN_TIER_AVX2, "avx2", ternary_token_avx2, ternary_q8k_avx2, bn_float_rows_avx2, bn_q8_rows_avx2,
 };

@@ -10,5 +10,5 @@
 #include "ternary_256.h"
 
 const bn_kernel_table bn_kernels_avxvnni = {
-    BN_TIER_AVXVNNI, "avxvnni", ternary_token_avxvnni, ternary_q8k_avxvnni, bn_float_rows_avx2,
+    BN_TIER_AVXVNNI, "avxvnni", ternary_token_avxvnni, ternary_q8k_avxvnni, bn_float_rows_avx2, bn_q8_rows_avx2,
 };

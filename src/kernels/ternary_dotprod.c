@@ -22,5 +22,5 @@ typedef int32x4_t acc_t;
 #include "ternary_neon.h"
 
 const bn_kernel_table bn_kernels_dotprod = {
-    BN_TIER_DOTPROD, "dotprod", ternary_token_dotprod, ternary_q8k_dotprod, bn_float_rows_neon,
+    BN_TIER_DOTPROD, "dotprod", ternary_token_dotprod, ternary_q8k_dotprod, bn_float_rows_neon, NULL,
 };

@@ -31,5 +31,5 @@ typedef struct acc_t {
 #include "ternary_neon.h"
 
 const bn_kernel_table bn_kernels_neon = {
-    BN_TIER_NEON, "neon", ternary_token_neon, ternary_q8k_neon, bn_float_rows_neon,
+    BN_TIER_NEON, "neon", ternary_token_neon, ternary_q8k_neon, bn_float_rows_neon, NULL,
 };
