@@ -65,8 +65,12 @@ BN_UNROLL
 
 #define SCREEN_ROW_TOKENS 4
 /* Calls of 3 tokens or more, first tile (the other tiles find the rows in L2); one or two
- * tokens stream faster without (see screen_tile). */
-#define SCREEN_PREFETCH_WHEN(n, t0) ((n) >= 3 && (t0) == 0)
+ * tokens stream faster without on Zen 4 (see screen_tile), but one token faster with it on
+ * the Intel Xeon VM (avx512, no AMX; one thread, the 2B-4T copy, the avx2 pass timed in the
+ * same run as the reference: 1.13-1.14x the avx2 pass's time without, 0.93-1.03x with): so
+ * one token prefetches where the heads read 4 rows side by side (bn_cpu_head_rows, the
+ * vendor's streaming choice: 1 on AMD). */
+#define SCREEN_PREFETCH_WHEN(n, t0) (((n) >= 3 && (t0) == 0) || ((n) == 1 && bn_cpu_head_rows() == 4))
 #include "screen_rows.h"
 
 void bn_head_screen_rows_avx512(const bn_head_screen *h, const bn_screen_act *x, float *approx, float *radius, int64_t ldy,
