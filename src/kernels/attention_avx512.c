@@ -84,11 +84,14 @@ static inline void group_block(const float *qt, const float *kt, int64_t hd, __m
 }
 
 /* Scratch (floats, ng = ceil(n / 16) groups, every part 64-byte aligned; attention.c sizes it):
- * Q^T [ng][hd][16], weights [ng][16][16], m, l, alpha [ng * 16], pos as int32 [ng * 16] (-1 in
- * padding lanes), the decoded K^T block [hd][16] and V rows [16][hd] (f16, q8_0), the outputs [n][hd]. */
+ * the fold (bn_attn_fold_floats), Q^T [ng][hd][16], weights [ng][16][16], m, l, alpha [ng * 16],
+ * pos as int32 [ng * 16] (-1 in padding lanes), the decoded K^T block [hd][16] and V rows
+ * [16][hd] (f16, q8_0), the outputs [n][hd]. m and l of row r are m[r], l[r], as in the row
+ * path, so segment_end and finish_job serve both. */
 ATTN_INLINE void attention_groups(const bn_attn_job *j, int64_t hd) {
     int64_t n = j->n_rows, ng = (n + 15) >> 4;
-    float *qt = j->scratch, *e = qt + ng * hd * 16, *m = e + ng * 256, *l = m + ng * 16, *alpha = l + ng * 16;
+    float *fold = j->scratch, *qt = fold + bn_attn_fold_floats(n, hd), *e = qt + ng * hd * 16, *m = e + ng * 256, *l = m + ng * 16,
+          *alpha = l + ng * 16;
     int32_t *posg = (int32_t *)(alpha + ng * 16);
     float *kdec = (float *)(posg + ng * 16), *vdec = kdec + 16 * hd, *ob = vdec + 16 * hd;
     int64_t kbytes = (int64_t)bn_kv_k_block_bytes(j->k_type, hd);
@@ -100,8 +103,9 @@ ATTN_INLINE void attention_groups(const bn_attn_job *j, int64_t hd) {
         for (int64_t d = 0; d < hd; d++) qt[((r >> 4) * hd + d) * 16 + (r & 15)] = r < n ? j->q[r][d] : 0.0f;
     }
     memset(ob, 0, (size_t)(n * hd) * sizeof(float));
-    int64_t r0 = 0, last = j->pos[n - 1];
-    for (int64_t p0 = 0; p0 <= last; p0 += BN_ATTN_BLOCK) {
+    int64_t r0 = 0, begin = job_begin(j), last = job_last(j);
+    for (int64_t p0 = begin; p0 <= last; p0 += BN_ATTN_BLOCK) {
+        if (p0 > begin && p0 % BN_ATTN_SEG == 0) segment_end(j, hd, p0 - BN_ATTN_SEG, m, l, ob, fold);
         while (j->pos[r0] < p0) r0++;
         const float *kt = k_block_f32((const char *)j->k + (p0 / BN_ATTN_BLOCK) * kbytes, hd, j->k_type, kdec);
         for (int64_t g = r0 >> 4; g < ng; g++)
@@ -115,12 +119,12 @@ ATTN_INLINE void attention_groups(const bn_attn_job *j, int64_t hd) {
         attn_vrows vr = v_block_rows(j, hd, p0, nv[n - 1 - t0], t0, vdec);
         tiles_values(j, vr, hd, t0, e, 1, alpha, nv, ob);
     }
-    finish_rows(j, hd, ob, l);
+    finish_job(j, hd, last, m, l, ob, fold);
 }
 
 bool bn_attention_avx512(const bn_attn_job *j) {
     int64_t n = j->n_rows, hd = j->head_dim;
-    if (n < GROUP_MIN_ROWS || n > ATTN_MAX_STACK_ROWS || hd % 16) return attention_simd(j);
+    if (n < GROUP_MIN_ROWS || !attention_covers(j, 16)) return attention_simd(j);
     if (hd == 128) attention_groups(j, 128);
     else attention_groups(j, hd);
     return true;

@@ -316,13 +316,52 @@ ATTN_INLINE void finish_rows(const bn_attn_job *j, int64_t hd, const float *ob, 
 /* nv: per-row key counts of the current block, for the active rows [r0, n_rows). */
 #define ATTN_MAX_STACK_ROWS 1024
 
+/* The first key and the last key of the job: all of them, or its one segment (attention.h). */
+ATTN_INLINE int64_t job_begin(const bn_attn_job *j) { return j->part_m ? j->seg0 : 0; }
+ATTN_INLINE int64_t job_last(const bn_attn_job *j) {
+    int64_t last = j->pos[j->n_rows - 1];
+    return j->part_m && last >= j->seg0 + BN_ATTN_SEG ? j->seg0 + BN_ATTN_SEG - 1 : last;
+}
+
+/* The segment from key s0 is done: the rows that saw it fold their m, l, o (the running state,
+ * ob rows hd apart) into the scratch's fold (bn_attn_fold_floats: O, M, L); those that go on
+ * into the next segment start it afresh. */
+ATTN_INLINE void segment_end(const bn_attn_job *j, int64_t hd, int64_t s0, float *m, float *l, float *ob, float *fold) {
+    int64_t n = j->n_rows;
+    float *M = fold + n * hd, *L = M + n;
+    for (int64_t r = 0; r < n; r++) {
+        if (j->pos[r] < s0) continue;
+        bn_attn_merge(&M[r], &L[r], fold + r * hd, m[r], l[r], ob + r * hd, hd, s0 == 0);
+        if (j->pos[r] < s0 + BN_ATTN_SEG) continue;
+        m[r] = -INFINITY;
+        l[r] = 0.0f;
+        memset(ob + r * hd, 0, (size_t)hd * sizeof(float));
+    }
+}
+
+/* After the last block: the job's one segment handed back as parts, or the last segments
+ * folded and out[r] = O[r] / L[r]. */
+ATTN_INLINE void finish_job(const bn_attn_job *j, int64_t hd, int64_t last, float *m, float *l, float *ob, float *fold) {
+    int64_t n = j->n_rows;
+    if (j->part_m) {
+        for (int64_t r = 0; r < n; r++) {
+            j->part_m[r] = m[r];
+            j->part_l[r] = l[r];
+            memcpy(j->part_o[r], ob + r * hd, (size_t)hd * sizeof(float));
+        }
+        return;
+    }
+    segment_end(j, hd, last / BN_ATTN_SEG * BN_ATTN_SEG, m, l, ob, fold);
+    finish_rows(j, hd, fold, fold + n * hd + n);
+}
+
 /* The job with head_dim hd (a constant where the caller passes one: then every row offset in
  * values_tile is a constant displacement). The rows accumulate in the scratch buffer ob
- * [n_rows][hd]; out[r] = ob[r] / l[r] at the end. */
+ * [n_rows][hd], one segment at a time (segment_end folds them). */
 ATTN_INLINE void attention_rows(const bn_attn_job *j, int64_t hd) {
     int64_t n = j->n_rows;
-    float *sc = j->scratch, *m = sc + n * ATTN_SC_STRIDE, *l = m + n, *alpha = l + n;
-    float *kdec = j->scratch + ((n * (ATTN_SC_STRIDE + 3) + 15) & ~(int64_t)15);
+    float *fold = j->scratch, *sc = fold + bn_attn_fold_floats(n, hd), *m = sc + n * ATTN_SC_STRIDE, *l = m + n, *alpha = l + n;
+    float *kdec = sc + ((n * (ATTN_SC_STRIDE + 3) + 15) & ~(int64_t)15);
     float *vdec = kdec + ((2 * hd * BN_ATTN_BLOCK + 15) & ~(int64_t)15), *ob = vdec + BN_ATTN_BLOCK * hd;
     int64_t kbytes = (int64_t)bn_kv_k_block_bytes(j->k_type, hd);
     int nv[ATTN_MAX_STACK_ROWS];
@@ -331,8 +370,9 @@ ATTN_INLINE void attention_rows(const bn_attn_job *j, int64_t hd) {
         m[r] = -INFINITY;
         l[r] = 0.0f;
     }
-    int64_t r0 = 0, last = j->pos[n - 1];
-    for (int64_t p0 = 0, nb = 1; p0 <= last; p0 += nb * BN_ATTN_BLOCK) {
+    int64_t r0 = 0, begin = job_begin(j), last = job_last(j);
+    for (int64_t p0 = begin, nb = 1; p0 <= last; p0 += nb * BN_ATTN_BLOCK) {
+        if (p0 > begin && p0 % BN_ATTN_SEG == 0) segment_end(j, hd, p0 - BN_ATTN_SEG, m, l, ob, fold);
         while (j->pos[r0] < p0) r0++;
         const char *kt = (const char *)j->k + (p0 / BN_ATTN_BLOCK) * kbytes;
         nb = 1;
@@ -360,7 +400,7 @@ ATTN_INLINE void attention_rows(const bn_attn_job *j, int64_t hd) {
             tiles_values(j, vr, hd, r0, scb, 0, alpha, nv, ob);
         }
     }
-    finish_rows(j, hd, ob, l);
+    finish_job(j, hd, last, m, l, ob, fold);
 }
 
 /* out[r] = ob[r] / l[r]. */
@@ -377,9 +417,16 @@ ATTN_INLINE void finish_rows(const bn_attn_job *j, int64_t hd, const float *ob, 
     }
 }
 
+/* Jobs the kernels take: head_dim a multiple of the vector, rows within the stack arrays, and
+ * for a one-segment job a segment start on a segment boundary that every row reaches. */
+ATTN_INLINE bool attention_covers(const bn_attn_job *j, int64_t vl) {
+    if (j->head_dim % vl || j->n_rows <= 0 || j->n_rows > ATTN_MAX_STACK_ROWS) return false;
+    return !j->part_m || (j->seg0 >= 0 && j->seg0 % BN_ATTN_SEG == 0 && j->pos[0] >= j->seg0);
+}
+
 static bool attention_simd(const bn_attn_job *j) {
-    int64_t n = j->n_rows, hd = j->head_dim;
-    if (hd % VL || n <= 0 || n > ATTN_MAX_STACK_ROWS) return false;
+    int64_t hd = j->head_dim;
+    if (!attention_covers(j, VL)) return false;
     if (hd == 128) attention_rows(j, 128); /* BitNet b1.58 2B-4T, LLaMA shapes */
     else attention_rows(j, hd);
     return true;

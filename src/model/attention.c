@@ -100,7 +100,8 @@ void bn_kv_load_v(bn_kv_type t, const void *row, float *v, int64_t hd) {
 
 /* ---- attention ---- */
 
-/* Scratch, the larger of two layouts (each part starting at a multiple of 16 floats). Rows
+/* Scratch: the folded outputs (bn_attn_fold_floats), then the larger of two layouts (each
+ * part starting at a multiple of 16 floats). Rows
  * (attention_simd.h): per-row scores of a pair of blocks [n_rows][32], then m, l, alpha per
  * row; K^T of two blocks [2][head_dim][16] and V of one block [16][head_dim], decoded; the
  * rows' running outputs [n_rows][head_dim]. */
@@ -113,12 +114,36 @@ uint64_t bn_attention_scratch_floats(int64_t n_rows, int64_t head_dim) {
     uint64_t padded = ((uint64_t)n_rows + 15) & ~(uint64_t)15;
     uint64_t by_groups = padded * ((uint64_t)head_dim + BN_ATTN_BLOCK + 4) + 2 * BN_ATTN_BLOCK * (uint64_t)head_dim +
                          (uint64_t)n_rows * (uint64_t)head_dim;
-    return by_rows > by_groups ? by_rows : by_groups;
+    return bn_attn_fold_floats(n_rows, head_dim) + (by_rows > by_groups ? by_rows : by_groups);
+}
+
+void bn_attn_merge(float *M, float *L, float *restrict O, float m, float l, const float *restrict o, int64_t hd, bool first) {
+    if (first) {
+        *M = m;
+        *L = l;
+        memcpy(O, o, (size_t)hd * sizeof(float));
+        return;
+    }
+    float mn = m > *M ? m : *M;
+    float a = expf(*M - mn), b = expf(m - mn);
+    float la = *L * a, lb = l * b; /* separate statements: no contraction to an FMA */
+    *L = la + lb;
+    *M = mn;
+    int64_t d = 0;
+    typedef float v4f __attribute__((vector_size(16))); /* 4 lanes at a time: the same per-element operations */
+    for (; d + 4 <= hd; d += 4) {
+        v4f x, y;
+        memcpy(&x, O + d, sizeof x);
+        memcpy(&y, o + d, sizeof y);
+        x = x * a + y * b;
+        memcpy(O + d, &x, sizeof x);
+    }
+    for (; d < hd; d++) O[d] = O[d] * a + o[d] * b;
 }
 
 /* One row, keys [p0, p0 + nv): the block step of attention.h, in scalar order, on the decoded
- * cache (kv: 2 x head_dim floats of scratch). */
-static void ref_block(const bn_attn_job *j, int64_t r, int64_t p0, int64_t nv, float *m, float *l, float *kv) {
+ * cache (kv: 2 x head_dim floats of scratch), o the segment's running output. */
+static void ref_block(const bn_attn_job *j, int64_t r, int64_t p0, int64_t nv, float *m, float *l, float *o, float *kv) {
     int64_t hd = j->head_dim;
     float s[BN_ATTN_BLOCK], bmax = -INFINITY, bsum = 0.0f, *k = kv, *v = kv + hd;
     const char *kb = (const char *)j->k + (uint64_t)(p0 / BN_ATTN_BLOCK) * bn_kv_k_block_bytes(j->k_type, hd);
@@ -137,7 +162,6 @@ static void ref_block(const bn_attn_job *j, int64_t r, int64_t p0, int64_t nv, f
     }
     *l = *l * alpha + bsum;
     *m = mnew;
-    float *o = j->out[r];
     for (int64_t d = 0; d < hd; d++) o[d] *= alpha;
     for (int64_t i = 0; i < nv; i++) {
         bn_kv_load_v(j->v_type, (const char *)j->v + (p0 + i) * j->v_stride, v, hd);
@@ -145,15 +169,36 @@ static void ref_block(const bn_attn_job *j, int64_t r, int64_t p0, int64_t nv, f
     }
 }
 
+/* Per row: each segment from a fresh state, then folded (or, for a one-segment job, handed
+ * back as its part). Scratch: K and V rows, the segment's output (3 x head_dim floats). */
 void bn_attention_ref(const bn_attn_job *j) {
+    int64_t hd = j->head_dim;
+    float *kv = j->scratch, *o = j->scratch + 2 * hd;
     for (int64_t r = 0; r < j->n_rows; r++) {
-        float m = -INFINITY, l = 0.0f;
-        memset(j->out[r], 0, (size_t)j->head_dim * sizeof(float));
-        for (int64_t p0 = 0; p0 <= j->pos[r]; p0 += BN_ATTN_BLOCK) {
-            int64_t nv = j->pos[r] + 1 - p0 < BN_ATTN_BLOCK ? j->pos[r] + 1 - p0 : BN_ATTN_BLOCK;
-            ref_block(j, r, p0, nv, &m, &l, j->scratch);
+        int64_t begin = j->part_m ? j->seg0 : 0, end = j->pos[r] + 1;
+        if (j->part_m && end > begin + BN_ATTN_SEG) end = begin + BN_ATTN_SEG;
+        float M = -INFINITY, L = 0.0f;
+        if (j->part_m && end <= begin) { /* no key in the segment: the empty state */
+            j->part_m[r] = -INFINITY;
+            j->part_l[r] = 0.0f;
+            memset(j->part_o[r], 0, (size_t)hd * sizeof(float));
         }
-        for (int64_t d = 0; d < j->head_dim; d++) j->out[r][d] /= l;
+        for (int64_t s0 = begin; s0 < end; s0 += BN_ATTN_SEG) {
+            float m = -INFINITY, l = 0.0f;
+            int64_t s1 = end < s0 + BN_ATTN_SEG ? end : s0 + BN_ATTN_SEG;
+            memset(o, 0, (size_t)hd * sizeof(float));
+            for (int64_t p0 = s0; p0 < s1; p0 += BN_ATTN_BLOCK)
+                ref_block(j, r, p0, s1 - p0 < BN_ATTN_BLOCK ? s1 - p0 : BN_ATTN_BLOCK, &m, &l, o, kv);
+            if (j->part_m) {
+                j->part_m[r] = m;
+                j->part_l[r] = l;
+                memcpy(j->part_o[r], o, (size_t)hd * sizeof(float));
+            } else {
+                bn_attn_merge(&M, &L, j->out[r], m, l, o, hd, s0 == 0);
+            }
+        }
+        if (!j->part_m)
+            for (int64_t d = 0; d < hd; d++) j->out[r][d] /= L;
     }
 }
 

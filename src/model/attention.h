@@ -9,7 +9,13 @@
  *   m'    = max(m, max_j s_j),  alpha = exp(m - m')       (m starts at -inf, alpha then 0)
  *   e_j   = exp(s_j - m'),      l = l * alpha + sum_j e_j
  *   o     = o * alpha + sum_j e_j v_j                     (j in key order)
- * and finally out_r = o / l. Block boundaries depend only on absolute positions and each
+ * from m = -inf, l = 0, o = 0 over the blocks of each segment of BN_ATTN_SEG = 512 keys
+ * (positions [512 s, 512 s + 512), cut at pos[r]); the segments' (m_s, l_s, o_s) are then
+ * folded in order by bn_attn_merge (the first taken as it is; then M' = max(M, m_s),
+ * a = expf(M - M'), b = expf(m_s - M'), L = L a + l_s b, O = O a + o_s b), and finally
+ * out_r = O / L. Segments let one row's keys be computed in parts by several threads (a
+ * decode step's few rows, forward.c) and give the same bits as one pass: every path folds the
+ * same segments with the same function. Block and segment boundaries depend only on absolute positions and each
  * row's operations only on its own q, pos and the cache, so a row's result does not depend on
  * which other rows are computed with it (batch size, chunking, thread split): the SIMD kernels
  * keep that property (they differ from the reference only in the dot and sum orders and in
@@ -45,6 +51,7 @@
 #include "kernels/cpu.h"
 
 #define BN_ATTN_BLOCK 16
+#define BN_ATTN_SEG 512 /* keys per segment (a multiple of 2 blocks: the kernels pair blocks) */
 
 typedef enum bn_kv_type { BN_KV_F32 = 0, BN_KV_F16 = 1, BN_KV_Q8_0 = 2 } bn_kv_type;
 #define BN_KV_TYPE_COUNT 3
@@ -61,6 +68,13 @@ typedef struct bn_attn_job {
     int64_t v_stride;        /* bytes */
     float scale;             /* usually 1 / sqrt(head_dim) */
     float *scratch;          /* bn_attention_scratch_floats(n_rows, head_dim) floats, 64-byte aligned */
+    /* One segment only, when part_m is set: the keys [seg0, min(pos[r] + 1, seg0 + BN_ATTN_SEG))
+     * of every row (seg0 a multiple of BN_ATTN_SEG, every pos[r] >= seg0), and the segment's
+     * m, l and o (not divided) go to part_m[r], part_l[r], part_o[r][head_dim] instead of out,
+     * for the caller to fold with bn_attn_merge. Zero / NULL: all keys, into out. */
+    int64_t seg0;
+    float *part_m, *part_l;
+    float *const *part_o;
 } bn_attn_job;
 
 /* A kernel computes the job and returns true, or returns false when it does not cover it
@@ -84,6 +98,14 @@ void bn_kv_load_k(bn_kv_type t, const void *block, int i, float *k, int64_t hd);
 void bn_kv_load_v(bn_kv_type t, const void *row, float *v, int64_t hd);
 
 uint64_t bn_attention_scratch_floats(int64_t n_rows, int64_t head_dim);
+/* The first part of that scratch, the same in every kernel: the rows' folded outputs
+ * O [n_rows][head_dim], then M and L [n_rows] (rounded up to 16 floats). */
+static inline uint64_t bn_attn_fold_floats(int64_t n_rows, int64_t head_dim) {
+    return ((uint64_t)n_rows * ((uint64_t)head_dim + 2) + 15) & ~(uint64_t)15;
+}
+/* Folds one segment's m, l, o[hd] of a row into its running M, L, O[hd] (numerics above); the
+ * first segment (first) is copied. Every path calls this one function, so the bits agree. */
+void bn_attn_merge(float *M, float *L, float *restrict O, float m, float l, const float *restrict o, int64_t hd, bool first);
 /* The scalar reference ("the truth"), for every KV type (it decodes the cache with
  * bn_kv_load_k / bn_kv_load_v). */
 void bn_attention_ref(const bn_attn_job *job);

@@ -28,7 +28,14 @@ typedef struct bn_seq {
  * each K/V block load). */
 typedef struct bn_attn_block {
     int seq, t0, t1;
+    int n_seg;  /* > 1: a one-token block computed by key segments (attn_split) */
+    int slot0;  /* its first part slot: KV head g, segment i at slot0 + g * n_seg + i */
 } bn_attn_block;
+
+/* An attention work item: KV head g of block `block`, all its keys (seg < 0) or one segment. */
+typedef struct attn_item {
+    int block, g, seg;
+} attn_item;
 
 struct bn_state {
     const bn_model *m;
@@ -47,6 +54,9 @@ struct bn_state {
     int *logit_rows;               /* rows whose logits are wanted, increasing */
     bn_attn_block *blocks;
     int n_blocks;
+    attn_item *items;              /* the layer's attention work items (attn_plan_items) */
+    int n_items, items_cap;
+    float *attn_parts;             /* [ATTN_PART_SLOTS][group][head_dim + 2]: segments' m, l, o */
     float *k_new, *v_new;          /* [B][kv_dim]: the chunk's K and V before they go to the caches */
     /* batch buffers, max_batch rows each */
     float *x;                      /* [B][n_embd] residual stream */
@@ -174,6 +184,11 @@ static uint64_t attn_kernel_floats(const bn_hparams *hp) {
 static uint64_t attn_scratch_bytes(const bn_hparams *hp) {
     return attn_kernel_floats(hp) * sizeof(float) + (uint64_t)attn_rows(hp) * 24;
 }
+/* Part slots for decode items split by key segments (attn_plan_items): one slot holds a
+ * segment's m, l and o of one KV head's query rows; blocks that would need more than are
+ * left are not split (the same bits either way). 2B-4T: 512 x 4 x 130 floats, 1 MB. */
+#define ATTN_PART_SLOTS 512
+static uint64_t attn_part_floats(const bn_hparams *hp) { return (uint64_t)attn_group(hp) * ((uint64_t)hp->head_dim + 2); }
 
 static int alloc_buffers(bn_state *s) {
     const bn_hparams *hp = &s->m->hp;
@@ -199,8 +214,12 @@ static int alloc_buffers(bn_state *s) {
     s->row_pos = state_alloc(s, B * sizeof(int64_t), "row positions");
     s->logit_rows = state_alloc(s, B * sizeof(int), "logit rows");
     s->blocks = state_alloc(s, B * sizeof(bn_attn_block), "attention blocks");
+    s->items_cap = (int)B * (int)hp->n_head_kv + ATTN_PART_SLOTS;
+    s->items = state_alloc(s, (uint64_t)s->items_cap * sizeof(attn_item), "attention items");
+    s->attn_parts = state_alloc(s, ATTN_PART_SLOTS * attn_part_floats(hp) * fl, "attention parts");
     s->logit_req = state_alloc(s, B * sizeof *s->logit_req, "logit requests");
-    if (!s->row_tok || !s->row_seq || !s->row_pos || !s->logit_rows || !s->blocks || !s->logit_req) return BITNET_ERR_OUT_OF_MEMORY;
+    if (!s->row_tok || !s->row_seq || !s->row_pos || !s->logit_rows || !s->blocks || !s->logit_req || !s->items || !s->attn_parts)
+        return BITNET_ERR_OUT_OF_MEMORY;
     memset(s->logit_req, 0, B * sizeof *s->logit_req);
     uint64_t screen_bytes = 0;
     if (s->m->screen && !(s->screen = bn_screen_ctx_new(s->m->screen, &screen_bytes))) return BITNET_ERR_OUT_OF_MEMORY;
@@ -547,22 +566,24 @@ static char *v_head(const bn_state *s, const bn_seq *seq, int64_t l, int64_t h) 
 }
 
 /* Causal GQA attention for one work item: KV head g, tokens [t0, t1) of the batch, and the
- * query heads h = g * group + j, as one bn_attn_job (attention.h) of rows in token order.
+ * query heads h = g * group + j, as one bn_attn_job (attention.h) of rows in token order;
+ * seg >= 0: only that key segment, its part into the block's slot (Q already rotated).
  * The kernel's per-row arithmetic does not depend on the other rows of the job, so results
  * do not depend on the grouping, the batch size or the thread count; the grouping lets the
  * rows share each K/V block load (at a 2048-token prompt, streaming K/V again for every
  * (token, head) spent ~80% of the time waiting on memory). */
-static void attend_item(bn_state *s, int layer, int64_t g, const bn_attn_block *b, float *scratch) {
+static void attend_item(bn_state *s, int layer, const attn_item *it, float *scratch) {
     const bn_hparams *hp = &s->m->hp;
+    const bn_attn_block *b = &s->blocks[it->block];
     int t0 = b->t0;
-    int64_t hd = hp->head_dim, group = attn_group(hp), n_rows = (b->t1 - t0) * group;
+    int64_t g = it->g, hd = hp->head_dim, group = attn_group(hp), n_rows = (b->t1 - t0) * group;
     const float **q = (const float **)(scratch + attn_kernel_floats(hp)); /* 64-byte aligned */
     float **out = (float **)(q + n_rows);
     int64_t *pos = (int64_t *)(out + n_rows);
     for (int64_t r = 0; r < n_rows; r++) {
         int t = t0 + (int)(r / group);
         int64_t off = (int64_t)t * s->q_dim + (g * group + r % group) * hd;
-        rope_head(s, s->q + off, s->row_pos[t]); /* each Q head vector belongs to one item */
+        if (it->seg < 0) rope_head(s, s->q + off, s->row_pos[t]); /* each Q head vector belongs to one item */
         q[r] = s->q + off;
         out[r] = s->attn + off;
         pos[r] = s->row_pos[t];
@@ -574,19 +595,66 @@ static void attend_item(bn_state *s, int layer, int64_t g, const bn_attn_block *
         .k = k_head(s, seq, layer, g), .v = v_head(s, seq, layer, g),
         .v_stride = (int64_t)s->v_head_bytes, .scale = 1.0f / sqrtf((float)hd), .scratch = scratch,
     };
+    if (it->seg >= 0) { /* the part slot: m [group], l [group], o [group][hd]; out[] now points into it */
+        float *slot = s->attn_parts + (uint64_t)(b->slot0 + g * b->n_seg + it->seg) * attn_part_floats(hp);
+        for (int64_t r = 0; r < n_rows; r++) out[r] = slot + 2 * group + r * hd;
+        job.seg0 = (int64_t)it->seg * BN_ATTN_SEG;
+        job.part_m = slot;
+        job.part_l = slot + group;
+        job.part_o = out;
+    }
     bn_attention_run(&job);
 }
 
-/* Work items (KV head, block of at most ATTN_TOKENS tokens of one sequence) are shared out
- * dynamically, the last token blocks first: under the causal mask later tokens cost more, and
- * taking the big items first leaves small ones to even out the end. */
+/* Work items are shared out dynamically, the last token blocks first: under the causal mask
+ * later tokens cost more, and taking the big items first leaves small ones to even out the end. */
 static void attn_job_run(void *ctx, int i, int n) {
     attn_job *job = ctx;
     (void)n;
-    int64_t n_kv = job->s->m->hp.n_head_kv;
-    for (long w; (w = bn_work_next(&job->work)) >= 0;) {
-        long item = job->work.n - 1 - w;
-        attend_item(job->s, job->layer, item % n_kv, &job->s->blocks[item / n_kv], job->s->scores[i]);
+    for (long w; (w = bn_work_next(&job->work)) >= 0;) attend_item(job->s, job->layer, &job->s->items[w], job->s->scores[i]);
+}
+
+/* The layer's work items: per block (last first) and KV head, the whole job; or, with fewer
+ * such items than 4 per thread (a decode step of few sequences: 2B-4T has 5 KV heads, which 2
+ * threads share 3:2), a one-token block whose keys span several segments becomes one item
+ * per segment (while part slots last), so that the threads share them evenly; its Q heads are
+ * rotated here, once, and attn_fold_parts folds the parts afterwards. */
+static void attn_plan_items(bn_state *s) {
+    const bn_hparams *hp = &s->m->hp;
+    int n_kv = (int)hp->n_head_kv, slots = 0;
+    bool split = s->n_threads > 1 && s->n_blocks * n_kv < 4 * s->n_threads;
+    s->n_items = 0;
+    for (int bi = s->n_blocks - 1; bi >= 0; bi--) {
+        bn_attn_block *b = &s->blocks[bi];
+        int n_seg = (int)(s->row_pos[b->t0] / BN_ATTN_SEG) + 1;
+        b->n_seg = split && b->t1 - b->t0 == 1 && n_seg > 1 && slots + n_kv * n_seg <= ATTN_PART_SLOTS ? n_seg : 1;
+        b->slot0 = slots;
+        if (b->n_seg > 1) {
+            slots += n_kv * n_seg;
+            for (int64_t h = 0; h < hp->n_head; h++)
+                rope_head(s, s->q + (int64_t)b->t0 * s->q_dim + h * hp->head_dim, s->row_pos[b->t0]);
+        }
+        for (int g = n_kv - 1; g >= 0; g--)
+            for (int i = 0; i < b->n_seg; i++) s->items[s->n_items++] = (attn_item){bi, g, b->n_seg > 1 ? i : -1};
+    }
+}
+
+/* The split blocks' outputs: each query row's segment parts folded in order, then O / L, the
+ * operations of a one-pass kernel (attention.h). */
+static void attn_fold_parts(bn_state *s) {
+    const bn_hparams *hp = &s->m->hp;
+    int64_t hd = hp->head_dim, group = attn_group(hp);
+    for (int bi = 0; bi < s->n_blocks; bi++) {
+        const bn_attn_block *b = &s->blocks[bi];
+        for (int64_t g = 0; b->n_seg > 1 && g < hp->n_head_kv; g++)
+            for (int64_t r = 0; r < group; r++) {
+                float M = -INFINITY, L = 0.0f, *o = s->attn + (int64_t)b->t0 * s->q_dim + (g * group + r) * hd;
+                for (int i = 0; i < b->n_seg; i++) {
+                    const float *slot = s->attn_parts + (uint64_t)(b->slot0 + g * b->n_seg + i) * attn_part_floats(hp);
+                    bn_attn_merge(&M, &L, o, slot[r], slot[group + r], slot + 2 * group + r * hd, hd, i == 0);
+                }
+                for (int64_t d = 0; d < hd; d++) o[d] /= L;
+            }
     }
 }
 
@@ -597,7 +665,7 @@ static void plan_attention_blocks(bn_state *s, int n) {
     for (int t = 0; t < n; t++) {
         bn_attn_block *last = s->n_blocks ? &s->blocks[s->n_blocks - 1] : NULL;
         if (last && last->seq == s->row_seq[t] && last->t1 - last->t0 < bt) last->t1 = t + 1;
-        else s->blocks[s->n_blocks++] = (bn_attn_block){s->row_seq[t], t, t + 1};
+        else s->blocks[s->n_blocks++] = (bn_attn_block){s->row_seq[t], t, t + 1, 1, 0};
     }
 }
 
@@ -692,8 +760,10 @@ static int attention_block(bn_state *s, int l, int n, bool add) {
     trace(s, l, BN_TRACE_V_PROJ, s->v_new, n, s->kv_dim);
     store_kv(s, l, n); /* K's RoPE here; Q's inside the attention items, on all threads */
     attn_job job = {.s = s, .layer = l, .n = n};
-    bn_work_init(&job.work, (long)s->n_blocks * (long)hp->n_head_kv);
+    attn_plan_items(s);
+    bn_work_init(&job.work, s->n_items);
     bn_threadpool_run(s->pool, attn_job_run, &job);
+    attn_fold_parts(s);
     trace(s, l, BN_TRACE_Q_ROPE, s->q, n, s->q_dim);
     trace(s, l, BN_TRACE_K_ROPE, s->k_new, n, s->kv_dim);
     trace(s, l, BN_TRACE_ATTN, s->attn, n, s->q_dim);

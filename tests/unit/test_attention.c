@@ -26,7 +26,7 @@ static float uniform_pm1(void) {
     return (float)((rng >> 40) & 0xffffff) / 8388608.0f - 1.0f;
 }
 
-#define MAX_KEYS 320
+#define MAX_KEYS 1104 /* a multiple of 16: the K^T blocks are allocated whole */
 #define MAX_ROWS 64
 
 /* One KV head's cache in the types kt / vt (attention.h layouts; V rows hold two heads, the
@@ -194,6 +194,78 @@ TEST(rows_independent_of_job) {
     }
 }
 
+/* A decode token's rows computed as one job vs as one-segment jobs (part_m: what forward.c
+ * gives to several threads) folded in order by bn_attn_merge and divided: identical bits, for
+ * every tier (the reference too), cache type, head size and group (16 rows: AVX-512's group
+ * path), at positions around segment boundaries. */
+TEST(segments_fold_to_whole_job) {
+    static const int64_t positions[] = {0, 511, 512, 513, 1090};
+    static const int64_t shapes[][2] = {{128, 4}, {64, 16}, {32, 1}};
+    int checked = 0;
+    for (int ty = 0; ty < BN_KV_TYPE_COUNT; ty++)
+    for (int t = BN_TIER_SCALAR; t < BN_TIER_COUNT; t++) {
+        bn_attention_kernel kern = t == BN_TIER_SCALAR ? NULL : bn_attention_kernel_for_tier((bn_cpu_tier)t);
+        if (t != BN_TIER_SCALAR && !kern) continue;
+        for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
+            for (size_t p = 0; p < sizeof positions / sizeof positions[0]; p++) {
+                int64_t hd = shapes[sh][0], group = shapes[sh][1];
+                if (ty == BN_KV_Q8_0 && hd % BN_KV_QK) continue;
+                case_data c;
+                setup_types(&c, (bn_kv_type)ty, (bn_kv_type)ty, hd, group, positions[p], 1, 3.0f);
+                if (kern) CHECK(kern(&c.job));
+                else bn_attention_ref(&c.job);
+                float pm[MAX_ROWS], pl[MAX_ROWS], M[MAX_ROWS], L[MAX_ROWS];
+                float *po_rows[MAX_ROWS], *O = malloc(sizeof(float) * (size_t)(c.n_rows * hd));
+                float *po = malloc(sizeof(float) * (size_t)(c.n_rows * hd));
+                for (int64_t r = 0; r < c.n_rows; r++) po_rows[r] = po + r * hd;
+                for (int64_t s0 = 0; s0 <= positions[p]; s0 += BN_ATTN_SEG) {
+                    bn_attn_job part = c.job;
+                    part.seg0 = s0;
+                    part.part_m = pm;
+                    part.part_l = pl;
+                    part.part_o = po_rows;
+                    for (int64_t i = 0; i < c.n_rows * hd; i++) po[i] = NAN;
+                    if (kern) CHECK(kern(&part));
+                    else bn_attention_ref(&part);
+                    for (int64_t r = 0; r < c.n_rows; r++) bn_attn_merge(&M[r], &L[r], O + r * hd, pm[r], pl[r], po_rows[r], hd, s0 == 0);
+                }
+                int mismatches = 0;
+                for (int64_t r = 0; r < c.n_rows; r++)
+                    for (int64_t d = 0; d < hd; d++) {
+                        float v = O[r * hd + d] / L[r];
+                        mismatches += memcmp(&v, &c.op[r][d], sizeof v) != 0;
+                    }
+                CHECK_MSG(mismatches == 0, "tier %s cache %s hd %lld group %lld pos %lld: %d outputs differ when folded from segments",
+                          bn_cpu_tier_name((bn_cpu_tier)t), bn_kv_type_name((bn_kv_type)ty), (long long)hd, (long long)group,
+                          (long long)positions[p], mismatches);
+                checked++;
+                free(O);
+                free(po);
+                teardown(&c);
+            }
+    }
+    CHECK(checked > 0);
+}
+
+/* A one-segment job whose rows do not reach its segment is not the kernels' to take: they
+ * decline it (the reference then hands back empty parts). */
+TEST(segment_job_rows_must_reach_it) {
+    case_data c;
+    setup(&c, 64, 4, 100, 1, 1.0f);
+    float pm[4], pl[4], po[4 * 64], *po_rows[4] = {po, po + 64, po + 128, po + 192};
+    c.job.seg0 = BN_ATTN_SEG;
+    c.job.part_m = pm;
+    c.job.part_l = pl;
+    c.job.part_o = po_rows;
+    for (int t = BN_TIER_AVX2; t < BN_TIER_COUNT; t++) {
+        bn_attention_kernel kern = bn_attention_kernel_for_tier((bn_cpu_tier)t);
+        if (kern) CHECK(!kern(&c.job));
+    }
+    bn_attention_ref(&c.job);
+    for (int r = 0; r < 4; r++) CHECK(pm[r] == -INFINITY && pl[r] == 0.0f && po_rows[r][0] == 0.0f);
+    teardown(&c);
+}
+
 /* A head_dim no vector width divides (34: not a multiple of 4, 8 or 16): the kernel of the
  * best tier declines, the reference runs. */
 TEST(uncovered_head_dim_falls_back) {
@@ -283,6 +355,8 @@ TEST(kv_store_conversions) {
 TEST_MAIN_BEGIN("test_attention")
 RUN(simd_matches_reference);
 RUN(rows_independent_of_job);
+RUN(segments_fold_to_whole_job);
+RUN(segment_job_rows_must_reach_it);
 RUN(uncovered_head_dim_falls_back);
 RUN(single_key_returns_value);
 RUN(kv_store_conversions);
