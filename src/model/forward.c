@@ -28,7 +28,7 @@ typedef struct bn_seq {
  * each K/V block load). */
 typedef struct bn_attn_block {
     int seq, t0, t1;
-    int n_seg;  /* > 1: a one-token block computed by key segments (attn_split) */
+    int n_seg;  /* > 1: a one-token block computed by key segments (attn_plan_items) */
     int slot0;  /* its first part slot: KV head g, segment i at slot0 + g * n_seg + i */
 } bn_attn_block;
 
@@ -54,8 +54,9 @@ struct bn_state {
     int *logit_rows;               /* rows whose logits are wanted, increasing */
     bn_attn_block *blocks;
     int n_blocks;
-    attn_item *items;              /* the layer's attention work items (attn_plan_items) */
-    int n_items, items_cap;
+    attn_item *items;              /* the layer's attention work items (attn_plan_items): at most
+                                    * B x n_head_kv whole ones + ATTN_PART_SLOTS segments */
+    int n_items;
     float *attn_parts;             /* [ATTN_PART_SLOTS][group][head_dim + 2]: segments' m, l, o */
     float *k_new, *v_new;          /* [B][kv_dim]: the chunk's K and V before they go to the caches */
     /* batch buffers, max_batch rows each */
@@ -214,8 +215,7 @@ static int alloc_buffers(bn_state *s) {
     s->row_pos = state_alloc(s, B * sizeof(int64_t), "row positions");
     s->logit_rows = state_alloc(s, B * sizeof(int), "logit rows");
     s->blocks = state_alloc(s, B * sizeof(bn_attn_block), "attention blocks");
-    s->items_cap = (int)B * (int)hp->n_head_kv + ATTN_PART_SLOTS;
-    s->items = state_alloc(s, (uint64_t)s->items_cap * sizeof(attn_item), "attention items");
+    s->items = state_alloc(s, (B * (uint64_t)hp->n_head_kv + ATTN_PART_SLOTS) * sizeof(attn_item), "attention items");
     s->attn_parts = state_alloc(s, ATTN_PART_SLOTS * attn_part_floats(hp) * fl, "attention parts");
     s->logit_req = state_alloc(s, B * sizeof *s->logit_req, "logit requests");
     if (!s->row_tok || !s->row_seq || !s->row_pos || !s->logit_rows || !s->blocks || !s->logit_req || !s->items || !s->attn_parts)
@@ -312,6 +312,8 @@ void bn_state_free(bn_state *s) {
     free(s->logit_req);
     bn_screen_ctx_free(s->screen);
     free(s->blocks);
+    free(s->items);
+    free(s->attn_parts);
     free(s->act_scratch);
     free(s->head_xq);
     for (int i = 0; s->row_tmp && i < s->n_threads; i++) free(s->row_tmp[i]);
