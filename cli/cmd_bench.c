@@ -7,8 +7,9 @@
  * process so that its buffer does not count in this process's peak RSS), and the peak RSS
  * (getrusage). With the screened head it also times the screened against the plain head,
  * their steps interleaved (head_ab). With --depth-ab D it also compares prompt processing and
- * generation at depth p against depth D, on two sequences whose prompts and steps alternate
- * (depth_ab).
+ * generation at depth p against depth D, on two sequences whose prompts and steps alternate;
+ * with --head-ab H, generation against a second copy of the model opened with --lm-head H, one
+ * sequence on each, steps alternating (two_session_ab).
  * Prompt token i is (1000 + 37 i) mod n_vocab, the ids the llama.cpp harness's `bench` uses. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,10 @@ static void usage(void) {
            "                        a D-token and a p-token prompt on two sequences (order swapped\n"
            "                        from rep to rep), then n steps alternating between them; the\n"
            "                        prompt rate and generation at p over those at D [off]\n"
+           "  --head-ab H           also compare generation with a second copy of the model opened\n"
+           "                        with --lm-head H (auto|screen|model|q8) in one loop: per rep,\n"
+           "                        the p-token prompt on a sequence of each, then n steps\n"
+           "                        alternating between them; this head's generation over H's [off]\n"
            "  --draw-temp T         the screened head computes, in the generation steps and the head\n"
            "                        comparison, the rows of a temperature-T draw without top-k (its\n"
            "                        Gumbel screen: what the server's default requests use) instead of\n"
@@ -55,6 +60,8 @@ typedef struct {
     long long p, n, reps, parallel, depth_ab;
     bool json;
     double draw_temp; /* --draw-temp: > 0: the screened head's request is a temperature draw's */
+    bool head_ab_set;        /* --head-ab H given */
+    bitnet_lm_head head_ab;  /* its H */
 } bench_opts;
 
 typedef struct {
@@ -191,13 +198,14 @@ static int head_ab(bitnet_session *s, const int32_t *prompt, int p, int n, float
     return 0;
 }
 
-/* Depth p against depth d in one loop (--depth-ab): fresh sequences on two sessions, the
- * d-token and the p-token prompt (which first alternates with `rep`), then n steps in pairs,
- * one on each sequence, the order swapped from pair to pair. As head_ab: the host's drift
- * hits both depths alike, where separate runs compare different minutes (on this project's
- * shared VM, by up to 40%). pp = prompt tok/s at p over at d; tg = generation tok/s after
- * the p-token prompt over after the d-token one. */
-static int depth_ab(bitnet_session *const sess[2], const int32_t *prompt, const int len[2], int n, int rep, float *logits,
+/* Two sessions in one loop: fresh sequences on both, prompts of len[0] and len[1] tokens
+ * (which first alternates with `rep`), then n steps in pairs, one on each sequence, the order
+ * swapped from pair to pair. As head_ab: the host's drift hits both alike, where separate runs
+ * compare different minutes (on this project's shared VM, by up to 40%). pp = prompt tok/s of
+ * session 0 over session 1's; tg = generation tok/s of session 0 over session 1's.
+ * --depth-ab: one model, depth p (session 0) against depth D; --head-ab: the same prompt on
+ * this model (session 0) and on a copy opened with another LM head. */
+static int two_session_ab(bitnet_session *const sess[2], const int32_t *prompt, const int len[2], int n, int rep, float *logits,
                     int64_t n_vocab, double *pp, double *tg) {
     double pre[2], dec[2] = {0.0, 0.0}; /* [depth p, depth d] */
     int32_t next[2];
@@ -255,7 +263,14 @@ static int parse_bench_opt(int argc, char **argv, int *i, bench_opts *b) {
         return 1;
     }
     const char *v;
-    int r = cli_opt(argc, argv, i, "--draw-temp", NULL, &v);
+    int r = cli_opt(argc, argv, i, "--head-ab", NULL, &v);
+    if (r < 0) return 2;
+    if (r > 0) {
+        if (bitnet_lm_head_from_name(v, &b->head_ab)) return cli_usage_error("bench", "--head-ab must be auto, screen, model or q8, not '%s'", v);
+        b->head_ab_set = true;
+        return 1;
+    }
+    r = cli_opt(argc, argv, i, "--draw-temp", NULL, &v);
     if (r < 0) return 2;
     if (r > 0) {
         char *end;
@@ -281,6 +296,7 @@ typedef struct {
     double screen_speedup;    /* screened head: plain-head step time / screened step time, interleaved (head_ab) */
     double depth_pp_ratio;    /* --depth-ab: prompt tok/s at p over at D (medians of per-rep ratios) */
     double depth_tg_ratio;    /* --depth-ab: generation tok/s after p over after D */
+    double head_ab_tg_ratio;  /* --head-ab: generation tok/s of this head over H's (median of per-rep ratios) */
 } bench_result;
 
 static void print_human(const bench_opts *b, const cli_model_opts *mo, const bench_result *r) {
@@ -310,6 +326,10 @@ static void print_human(const bench_opts *b, const cli_model_opts *mo, const ben
         printf("depth        prompt of %lld tokens at %.3fx the rate of %lld; generation after it %.3fx after %lld (both depths\n"
                "             interleaved on two sequences, median of %lld reps)\n",
                b->p, r->depth_pp_ratio, b->depth_ab, r->depth_tg_ratio, b->depth_ab, b->reps);
+    if (b->head_ab_set)
+        printf("head-ab      generation %.3fx that of a copy of the model with --lm-head %s (steps interleaved on\n"
+               "             two sequences, one per copy, median of %lld reps)\n",
+               r->head_ab_tg_ratio, bitnet_lm_head_name(b->head_ab), b->reps);
     printf("memory       peak RSS %s (file %s, KV cache %s)\n", cli_human_bytes((double)r->peak_rss, b3, sizeof b3),
            cli_human_bytes((double)r->file_bytes, b4, sizeof b4), cli_human_bytes((double)r->sd.kv_cache_bytes, b1, sizeof b1));
 }
@@ -324,13 +344,14 @@ static void print_json(const bench_opts *b, const cli_model_opts *mo, const benc
            "\"pack_s\":%.3f,\"packed_bytes\":%llu,\"bytes_per_token\":%llu,\"file_bytes_per_token\":%llu,\"gbps\":%.3f,\"read_bandwidth_gbps\":%.3f,"
            "\"bandwidth_pct\":%.2f,\"peak_rss_bytes\":%llu,\"file_bytes\":%llu,\"kv_cache_bytes\":%llu,"
            "\"parallel\":%lld,\"parallel_tok_s\":%.3f,\"lm_head_mode\":\"%s\",\"screen_candidates\":%.2f,\"screen_fallback_rate\":%.5f,\"screen_speedup_interleaved\":%.4f,\"screen_draw_temp\":%g,"
-           "\"depth_ab\":%lld,\"depth_ab_pp_ratio\":%.4f,\"depth_ab_tg_ratio\":%.4f}\n",
+           "\"depth_ab\":%lld,\"depth_ab_pp_ratio\":%.4f,\"depth_ab_tg_ratio\":%.4f,\"head_ab\":\"%s\",\"head_ab_tg_ratio\":%.4f}\n",
            r->md.weight_type, r->md.lm_head == BITNET_LM_HEAD_Q8 ? "q8_0" : r->md.lm_head_type, r->sd.kernel_tier, r->sd.n_threads, b->p, b->n,
            b->reps, r->prefill.med, r->prefill.min, r->prefill.max, r->decode.med, r->decode.min, r->decode.max, r->ttft,
            r->load_s, r->pack_s, (unsigned long long)r->packed_bytes, (unsigned long long)r->bytes_per_token,
            (unsigned long long)r->file_bytes_per_token, r->gbps, r->bandwidth, r->pct, (unsigned long long)r->peak_rss, (unsigned long long)r->file_bytes,
            (unsigned long long)r->sd.kv_cache_bytes, b->parallel, r->parallel_tok_s, bitnet_lm_head_name(r->md.lm_head), r->candidates,
-           r->fallback_rate, r->screen_speedup, b->draw_temp, b->depth_ab, r->depth_pp_ratio, r->depth_tg_ratio);
+           r->fallback_rate, r->screen_speedup, b->draw_temp, b->depth_ab, r->depth_pp_ratio, r->depth_tg_ratio,
+           b->head_ab_set ? bitnet_lm_head_name(b->head_ab) : "", r->head_ab_tg_ratio);
 }
 
 /* Tokens generated by one sequence of the --parallel batch. */
@@ -428,28 +449,53 @@ static bool bandwidth_shares(const double *dec, const double *bw, int reps, uint
     return true;
 }
 
-/* --depth-ab: depth_ab over the reps, s (depth p) and a second session of the same options
- * (depth D). Fills r->depth_pp_ratio and r->depth_tg_ratio. */
-static int measure_depth_ab(bitnet_model *m, bitnet_session *s, const cli_model_opts *mo, const bench_opts *b, bench_result *r) {
-    int64_t n_vocab = r->md.n_vocab;
-    int reps = (int)b->reps, len[2] = {(int)b->p, (int)b->depth_ab};
-    bitnet_session *sess[2] = {s, NULL};
-    if (cli_open_session(mo, "bench", m, &sess[1])) return 1;
+/* two_session_ab over the reps on sess[0] and sess[1] (prompts of len[0] and len[1] <= p
+ * tokens): the medians of the per-rep ratios into *pp and *tg (0 with fewer than 2 steps). */
+static int two_session_reps(bitnet_session *const sess[2], const int len[2], const bench_opts *b, int64_t n_vocab, double *pp_med,
+                            double *tg_med) {
+    int reps = (int)b->reps;
     int32_t *prompt = malloc(sizeof *prompt * (size_t)b->p);
     float *logits = malloc(sizeof *logits * (size_t)n_vocab);
-    double *pp = malloc(sizeof *pp * 2 * (size_t)reps), *tg = pp + reps;
+    double *pp = malloc(sizeof *pp * 2 * (size_t)reps), *tg = pp ? pp + reps : NULL;
     int rc = prompt && logits && pp ? 0 : cli_fail("bench", "out of memory");
     if (!rc) fill_prompt(prompt, (int)b->p, n_vocab, 0);
     for (int i = 0; !rc && i < reps; i++)
-        if (depth_ab(sess, prompt, len, (int)b->n, i, logits, n_vocab, &pp[i], &tg[i])) rc = cli_fail("bench", "%s", bitnet_get_last_error());
+        if (two_session_ab(sess, prompt, len, (int)b->n, i, logits, n_vocab, &pp[i], &tg[i])) rc = cli_fail("bench", "%s", bitnet_get_last_error());
     if (!rc) {
-        r->depth_pp_ratio = summarize(pp, reps).med;
-        r->depth_tg_ratio = b->n >= 2 ? summarize(tg, reps).med : 0.0;
+        *pp_med = summarize(pp, reps).med;
+        *tg_med = b->n >= 2 ? summarize(tg, reps).med : 0.0;
     }
-    bitnet_session_free(sess[1]);
     free(prompt);
     free(logits);
     free(pp);
+    return rc;
+}
+
+/* --depth-ab: s at depth p against a second session of the same options at depth D. Fills
+ * r->depth_pp_ratio and r->depth_tg_ratio. */
+static int measure_depth_ab(bitnet_model *m, bitnet_session *s, const cli_model_opts *mo, const bench_opts *b, bench_result *r) {
+    int len[2] = {(int)b->p, (int)b->depth_ab};
+    bitnet_session *sess[2] = {s, NULL};
+    if (cli_open_session(mo, "bench", m, &sess[1])) return 1;
+    int rc = two_session_reps(sess, len, b, r->md.n_vocab, &r->depth_pp_ratio, &r->depth_tg_ratio);
+    bitnet_session_free(sess[1]);
+    return rc;
+}
+
+/* --head-ab H: s against a session on a second copy of the model opened with --lm-head H (the
+ * same file and session options), both after the p-token prompt. Fills r->head_ab_tg_ratio. */
+static int measure_head_ab(bitnet_session *s, const cli_model_opts *mo, const bench_opts *b, bench_result *r) {
+    cli_model_opts other = *mo;
+    other.lm_head = b->head_ab;
+    bitnet_model *m2;
+    bitnet_session *sess[2] = {s, NULL};
+    int rc = cli_open_model(&other, "bench", &m2, &sess[1]);
+    if (rc) return rc;
+    int len[2] = {(int)b->p, (int)b->p};
+    double pp;
+    rc = two_session_reps(sess, len, b, r->md.n_vocab, &pp, &r->head_ab_tg_ratio);
+    bitnet_session_free(sess[1]);
+    bitnet_model_close(m2);
     return rc;
 }
 
@@ -504,7 +550,7 @@ static int measure(bitnet_model *m, bitnet_session *s, const bench_opts *b, benc
 
 int cmd_bench(int argc, char **argv) {
     cli_model_opts mo;
-    bench_opts b = {128, 64, 3, 0, 0, false, 0.0};
+    bench_opts b = {128, 64, 3, 0, 0, false, 0.0, false, BITNET_LM_HEAD_AUTO};
     cli_model_opts_init(&mo);
     for (int i = 1; i < argc; i++) {
         int r;
@@ -537,6 +583,7 @@ int cmd_bench(int argc, char **argv) {
     if (!rc) rc = measure(m, s, &b, &r);
     if (!rc && b.parallel) rc = measure_parallel(m, &mo, &b, &r);
     if (!rc && b.depth_ab) rc = measure_depth_ab(m, s, &mo, &b, &r);
+    if (!rc && b.head_ab_set) rc = measure_head_ab(s, &mo, &b, &r);
     if (!rc) {
         print_human(&b, &mo, &r);
         if (b.json) print_json(&b, &mo, &r);

@@ -2,7 +2,7 @@
 # `bitnet bench` on a tiny generated model (seconds): the --json line has every key the
 # issue lists with sane values, --lm-head q8 reports a q8_0 head reading fewer bytes, the
 # screened head (default) its copy plus the candidate rows and its counters, the KV cache types
-# are reported and size the cache, --depth-ab reports its two ratios, bad usage exits 2; and, when the reference is cached, the llama.cpp harness's `bench` prints
+# are reported and size the cache, --depth-ab reports its two ratios, --head-ab its ratio, bad usage exits 2; and, when the reference is cached, the llama.cpp harness's `bench` prints
 # its JSON line for the same model.
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
@@ -101,6 +101,24 @@ fi
 "$BITNET" bench -m "$M" -p 8 --depth-ab 9 >/dev/null 2>"$TMP/d2.err"; rc=$?
 [ $rc -eq 2 ] && grep -q "depth-ab 9 is above the prompt length 8" "$TMP/d2.err" && ok bench_depth_ab_too_deep ||
     not_ok bench_depth_ab_too_deep "exited $rc: $(cat "$TMP/d2.err")"
+
+# --head-ab: this head against a second copy of the model with another head, in one loop
+# (timings of a tiny model: only that the ratio was measured is sure); absent, it is 0 and "";
+# an unknown head is a usage error
+if "$BITNET" bench -m "$M" -p 8 -n 6 -r 2 -t 2 --lm-head q8 --head-ab model --json >"$TMP/hab.out" 2>"$TMP/hab.err"; then
+    json_check bench_head_ab "$TMP/hab.out" "
+assert j['lm_head'] == 'q8_0' and j['head_ab'] == 'model', j
+assert 0 < j['head_ab_tg_ratio'] < 1e3, j
+f16 = json.loads(open('$TMP/b.out').read().splitlines()[-1])
+assert f16['head_ab'] == '' and f16['head_ab_tg_ratio'] == 0, f16"
+    grep -q "^head-ab .*generation .*x that of a copy of the model with --lm-head model" "$TMP/hab.out" &&
+        ok bench_head_ab_line || not_ok bench_head_ab_line "$(cat "$TMP/hab.out")"
+else
+    not_ok bench_head_ab "$(cat "$TMP/hab.err")"
+fi
+"$BITNET" bench -m "$M" -p 8 --head-ab f8 >/dev/null 2>"$TMP/hab2.err"; rc=$?
+[ $rc -eq 2 ] && grep -q -- "--head-ab must be auto, screen, model or q8, not 'f8'" "$TMP/hab2.err" && ok bench_head_ab_bad_head ||
+    not_ok bench_head_ab_bad_head "exited $rc: $(cat "$TMP/hab2.err")"
 
 "$BITNET" bench -m "$M" -p 0 >/dev/null 2>&1; rc=$?
 [ $rc -eq 2 ] && ok bench_bad_usage || not_ok bench_bad_usage "-p 0 exited $rc, expected 2"
