@@ -4,18 +4,12 @@
 #include <immintrin.h>
 
 #include "exp_avx2.h"
+#include "kernel_impl.h"
 
 static inline float hmax8(__m256 v) {
     __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_max_ps(s, _mm_movehl_ps(s, s));
     s = _mm_max_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
 
@@ -37,7 +31,7 @@ static inline __m256 exp8(__m256 x) { return bn_exp8_poly(_mm256_max_ps(x, _mm25
 #define V_MUL(a, b) _mm256_mul_ps((a), (b))
 #define V_SUB(a, b) _mm256_sub_ps((a), (b))
 #define V_HMAX(v) hmax8(v)
-#define V_HSUM(v) hsum8(v)
+#define V_HSUM(v) bn_hsum8(v)
 #define V_EXP(v) exp8(v)
 #define V_KEEP(v, n, fill) keep8((v), (n), (fill))
 #define V_LOAD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))

@@ -9,6 +9,20 @@
 
 #define BN_INLINE static inline __attribute__((always_inline))
 
+/* Q8_0 x Q8_0 on the q8 rows layout (q8_rows_256.h), without VNNI: per 32-byte half of a group
+ * vector, the u8 codes back to s8 (w + 128, xor 0x80), then pmaddubsw(|w|, q with w's sign)
+ * gives int16 pair sums (|pair| <= 2 * 128 * 127: no saturation, a -128 code included; |q| <=
+ * 127, so negating q cannot overflow) and pmaddwd by ones the block's 4-weight sum in its lane:
+ * eight steps leave block j's exact sum in lane j (< 2^21), so no + 128 correction. */
+#define Q8_HALF_STEP(acc, codes, xq)                                                                              \
+    do {                                                                                                            \
+        __m256i w_ = _mm256_xor_si256((codes), _mm256_set1_epi8((char)0x80));                                       \
+        __m256i p16_ = _mm256_maddubs_epi16(_mm256_sign_epi8(w_, w_), _mm256_sign_epi8((xq), w_));                 \
+        (acc) = _mm256_add_epi32((acc), _mm256_madd_epi16(p16_, _mm256_set1_epi16(1)));                            \
+    } while (0)
+#define Q8_HALF_SUM(acc, corr) (acc)
+#include "q8_rows_256.h"
+
 /* 8 weights of `row` from element k (a multiple of 8). */
 BN_INLINE __m256 load8(const uint8_t *row, uint32_t type, int64_t k) {
     switch (type) {
@@ -22,13 +36,6 @@ BN_INLINE __m256 load8(const uint8_t *row, uint32_t type, int64_t k) {
     }
     default: return _mm256_loadu_ps((const float *)row + k);
     }
-}
-
-static float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
 }
 
 BN_INLINE void dot_tokens(const uint8_t *row, uint32_t type, int64_t K, const float *const *x, int nt, float *out) {
@@ -59,7 +66,7 @@ BN_UNROLL
         }
     }
 BN_UNROLL
-    for (int t = 0; t < nt; t++) out[t] = hsum8(_mm256_add_ps(acc[t][0], acc[t][1]));
+    for (int t = 0; t < nt; t++) out[t] = bn_hsum8(_mm256_add_ps(acc[t][0], acc[t][1]));
 }
 
 /* Q8_0 x Q8_0 (linear.h; the --lm-head q8 head with int8 activations), one 32-block per
@@ -84,60 +91,11 @@ BN_INLINE void dot_rows_q8_0_q8_0(const bn_block_q8_0 *const *rows, int nr, int6
 BN_UNROLL
         for (int r = 0; r < nr; r++) acc[r] = q8_0_block(rows[r] + b, xq, dx, acc[r]);
     }
-    for (int r = 0; r < nr; r++) out[r] = hsum8(acc[r]);
+    for (int r = 0; r < nr; r++) out[r] = bn_hsum8(acc[r]);
 }
 
 #define FLOAT_ROWS_FAST_PATH(w, type, a, y, ldy, m0, m1) ((void)0) /* none on this tier */
 #include "float_rows.h"
-
-/* Q8_0 x Q8_0 on the q8 rows layout (kernel_impl.h; the driver is q8_rows.h), without VNNI. A
- * group's 64-byte vector i is taken as two halves: blocks 0-7 and 8-15, one block per 32-bit
- * lane. Per half: the codes back to s8 (u8 w + 128, xor 0x80), then pmaddubsw(|w|, q with w's
- * sign) gives int16 pair sums (|pair| <= 2 * 128 * 127: no saturation, a -128 code included;
- * |q| <= 127, so negating q cannot overflow) and pmaddwd by ones the block's 4-weight sum in
- * its lane: eight steps leave block j's exact sum in lane j (< 2^21), so no + 128 correction.
- * Then y = sum_j ((float)isum_j * d_w_j) * d_x_j with the halves in two 8-lane totals added
- * at the end (lane j + lane j + 8, then hsum8, as float_avx512.c's sum16_in_halves): the
- * operations, and so the bits, of bn_q8_rows_avx512. */
-BN_INLINE void q8_rows_dot(const bn_q8_rows *p, const uint8_t *row, int nr, const q8_token_x *t, float *out) {
-    const uint64_t scales_at = (uint64_t)p->n_groups * BN_Q8_GROUP_BYTES;
-    const __m256i flip = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi16(1);
-    __m256 total[4][2];
-BN_UNROLL
-    for (int r = 0; r < nr; r++) total[r][0] = total[r][1] = _mm256_setzero_ps();
-    for (int64_t g = 0; g < p->n_groups; g++) {
-        const uint8_t *codes = row + g * BN_Q8_GROUP_BYTES;
-BN_UNROLL
-        for (int h = 0; h < 2; h++) {
-            __m256i acc[4];
-BN_UNROLL
-            for (int r = 0; r < nr; r++) acc[r] = _mm256_setzero_si256();
-BN_UNROLL
-            for (int i = 0; i < 8; i++) {
-                __m256i xq = _mm256_load_si256((const __m256i *)(t->q + g * BN_Q8_GROUP_BYTES + 64 * i + 32 * h));
-BN_UNROLL
-                for (int r = 0; r < nr; r++) {
-                    if (h == 0 && nr == 4) BN_PREFETCH(codes + (uint64_t)r * p->row_stride + 64 * i, BN_PREFETCH_BYTES_4STREAMS);
-                    __m256i w = _mm256_xor_si256(
-                        _mm256_load_si256((const __m256i *)(codes + (uint64_t)r * p->row_stride + 64 * i + 32 * h)), flip);
-                    __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xq, w));
-                    acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(p16, ones));
-                    BN_PIN(acc[r]);
-                }
-            }
-            __m256 dx = _mm256_loadu_ps(t->d + 16 * g + 8 * h);
-BN_UNROLL
-            for (int r = 0; r < nr; r++) {
-                const uint8_t *sc = row + (uint64_t)r * p->row_stride + scales_at + 32 * g + 16 * h;
-                __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)sc));
-                __m256 part = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[r]), dw);
-                total[r][h] = _mm256_fmadd_ps(part, dx, total[r][h]);
-            }
-        }
-    }
-BN_UNROLL
-    for (int r = 0; r < nr; r++) out[r] = hsum8(_mm256_add_ps(total[r][1], total[r][0]));
-}
 
 #include "q8_rows.h"
 

@@ -186,16 +186,12 @@ BN_INLINE void rows_by_4(const bn_linear *w, uint32_t type, const bn_act *a, flo
     *m0p = m0;
 }
 
-/* The 16 lanes' sum in a fixed order: lanes j + (j + 8), then ((0 + 4) + (2 + 6)) + ((1 + 5) +
- * (3 + 7)) of those, as hsum8 of float_avx2.c (whose q8 rows kernel so gives the same bits;
- * _mm512_reduce_add_ps leaves its order to the compiler). */
+/* The 16 lanes' sum in a fixed order: lanes j + (j + 8), then bn_hsum8 of those (as the
+ * 256-bit q8 rows kernels, which so give the same bits; _mm512_reduce_add_ps leaves its
+ * order to the compiler). */
 BN_INLINE float sum16_in_halves(__m512 v) {
     __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-    __m256 h = _mm256_add_ps(hi, _mm512_castps512_ps256(v));
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
+    return bn_hsum8(_mm256_add_ps(hi, _mm512_castps512_ps256(v)));
 }
 
 /* Q8_0 x Q8_0 on the q8 rows layout (kernel_impl.h; the driver is q8_rows.h). Per row and

@@ -46,6 +46,18 @@
 #define BN_PREFETCH(p, dist) _mm_prefetch((const char *)(p) + (dist), _MM_HINT_T0)
 #endif
 #define BN_PREFETCH_AHEAD(p) BN_PREFETCH(p, BN_PREFETCH_BYTES)
+#if defined(__AVX__)
+#include <immintrin.h>
+/* The 8 lanes' sum in a fixed order, ((0 + 4) + (2 + 6)) + ((1 + 5) + (3 + 7)): the 256-bit
+ * kernels' reduction (float_avx512.c's sum16_in_halves ends with it, so the q8 rows kernels of
+ * every x86 tier give the same bits). */
+static inline float bn_hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#endif
 /* An empty asm that "changes" the vector v: an integer sum chain stays a chain. gcc otherwise
  * reassociates a vpaddw/vpaddd chain into a tree, computing all the products first and
  * spilling them (ternary_256.h's dec_dot, float_avx2.c's q8_rows_dot: slower than the chain). */
@@ -156,12 +168,14 @@ bn_q8_rows *bn_q8_rows_new(const bn_linear *w);
 void bn_q8_rows_fill(bn_q8_rows *p, const bn_block_q8_0 *rows, int64_t m0, int64_t m1);
 bn_q8_rows *bn_q8_rows_build(const bn_linear *w);
 void bn_q8_rows_free(bn_q8_rows *p);
-/* The q8 rows kernels (bn_q8_rows_kernel): float_avx512.c (avx512, amx), float_avx2.c (avx2,
- * avxvnni). */
+/* The q8 rows kernels (bn_q8_rows_kernel): float_avx512.c (avx512, amx), float_avx2.c (avx2),
+ * q8_rows_avxvnni.c (avxvnni). */
 void bn_q8_rows_avx512(const bn_q8_rows *p, const bn_block_q8_0 *x, int n, float out_scale, float *y, int64_t ldy,
                        int64_t m0, int64_t m1);
 void bn_q8_rows_avx2(const bn_q8_rows *p, const bn_block_q8_0 *x, int n, float out_scale, float *y, int64_t ldy,
                      int64_t m0, int64_t m1);
+void bn_q8_rows_avxvnni(const bn_q8_rows *p, const bn_block_q8_0 *x, int n, float out_scale, float *y, int64_t ldy,
+                        int64_t m0, int64_t m1);
 
 /* Shared epilogue: writes the tile's 16 row values v[] for token t into y, keeping only rows
  * inside [m0, m1). */

@@ -17,13 +17,6 @@
 #define SCREEN_PREFETCH 2048   /* bytes ahead in a row's codes (whole groups, 8 lines each) */
 #define SCREEN_PREFETCH_D 256  /* bytes ahead in its scales */
 
-static float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 /* Row m times NT tokens (NT <= 2): approximate logits and radii into a[t], rad[t]; pf:
  * prefetch the copy ahead (always here, SCREEN_PREFETCH_WHEN below). */
 BN_INLINE void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int NT, bool pf, float a[4],
@@ -75,8 +68,8 @@ BN_UNROLL
     }
 BN_UNROLL
     for (int t = 0; t < NT; t++) {
-        a[t] = hsum8(acc[t]);
-        rad[t] = hsum8(racc[t]);
+        a[t] = bn_hsum8(acc[t]);
+        rad[t] = bn_hsum8(racc[t]);
     }
 }
 

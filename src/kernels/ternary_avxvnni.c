@@ -1,6 +1,6 @@
 /* ternary_avxvnni: the 256-bit ternary kernels (ternary_256.h) with AVX-VNNI's vpdpbusd
  * (4 u8 x s8 products added straight into int32 lanes, no int16 stage). Float weights use
- * the AVX2 kernels. */
+ * the AVX2 kernels, the q8 rows head q8_rows_avxvnni.c. */
 #include <immintrin.h>
 
 #define DOT4(acc, c, q) _mm256_dpbusd_avx_epi32((acc), (c), (q))
@@ -10,5 +10,5 @@
 #include "ternary_256.h"
 
 const bn_kernel_table bn_kernels_avxvnni = {
-    BN_TIER_AVXVNNI, "avxvnni", ternary_token_avxvnni, ternary_q8k_avxvnni, bn_float_rows_avx2, bn_q8_rows_avx2,
+    BN_TIER_AVXVNNI, "avxvnni", ternary_token_avxvnni, ternary_q8k_avxvnni, bn_float_rows_avx2, bn_q8_rows_avxvnni,
 };
