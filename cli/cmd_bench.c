@@ -206,8 +206,8 @@ static int head_ab(bitnet_session *s, const int32_t *prompt, int p, int n, float
  * --depth-ab: one model, depth p (session 0) against depth D; --head-ab: the same prompt on
  * this model (session 0) and on a copy opened with another LM head. */
 static int two_session_ab(bitnet_session *const sess[2], const int32_t *prompt, const int len[2], int n, int rep, float *logits,
-                    int64_t n_vocab, double *pp, double *tg) {
-    double pre[2], dec[2] = {0.0, 0.0}; /* [depth p, depth d] */
+                          int64_t n_vocab, double *pp, double *tg) {
+    double pre[2], dec[2] = {0.0, 0.0}; /* [session 0, session 1] */
     int32_t next[2];
     for (int j = 0; j < 2; j++) {
         int k = j ^ (rep & 1);
@@ -450,7 +450,8 @@ static bool bandwidth_shares(const double *dec, const double *bw, int reps, uint
 }
 
 /* two_session_ab over the reps on sess[0] and sess[1] (prompts of len[0] and len[1] <= p
- * tokens): the medians of the per-rep ratios into *pp and *tg (0 with fewer than 2 steps). */
+ * tokens): the medians of the per-rep ratios into *pp_med (unless NULL) and *tg_med (0 with
+ * fewer than 2 steps). */
 static int two_session_reps(bitnet_session *const sess[2], const int len[2], const bench_opts *b, int64_t n_vocab, double *pp_med,
                             double *tg_med) {
     int reps = (int)b->reps;
@@ -462,7 +463,7 @@ static int two_session_reps(bitnet_session *const sess[2], const int len[2], con
     for (int i = 0; !rc && i < reps; i++)
         if (two_session_ab(sess, prompt, len, (int)b->n, i, logits, n_vocab, &pp[i], &tg[i])) rc = cli_fail("bench", "%s", bitnet_get_last_error());
     if (!rc) {
-        *pp_med = summarize(pp, reps).med;
+        if (pp_med) *pp_med = summarize(pp, reps).med;
         *tg_med = b->n >= 2 ? summarize(tg, reps).med : 0.0;
     }
     free(prompt);
@@ -492,8 +493,7 @@ static int measure_head_ab(bitnet_session *s, const cli_model_opts *mo, const be
     int rc = cli_open_model(&other, "bench", &m2, &sess[1]);
     if (rc) return rc;
     int len[2] = {(int)b->p, (int)b->p};
-    double pp;
-    rc = two_session_reps(sess, len, b, r->md.n_vocab, &pp, &r->head_ab_tg_ratio);
+    rc = two_session_reps(sess, len, b, r->md.n_vocab, NULL, &r->head_ab_tg_ratio);
     bitnet_session_free(sess[1]);
     bitnet_model_close(m2);
     return rc;

@@ -20,7 +20,7 @@
         __m256i p16_ = _mm256_maddubs_epi16(_mm256_sign_epi8(w_, w_), _mm256_sign_epi8((xq), w_));                 \
         (acc) = _mm256_add_epi32((acc), _mm256_madd_epi16(p16_, _mm256_set1_epi16(1)));                            \
     } while (0)
-#define Q8_HALF_SUM(acc, corr) (acc)
+#define Q8_HALF_SUM(acc, corr) ((void)(corr), (acc))
 #include "q8_rows_256.h"
 
 /* 8 weights of `row` from element k (a multiple of 8). */

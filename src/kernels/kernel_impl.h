@@ -60,7 +60,7 @@ static inline float bn_hsum8(__m256 v) {
 #endif
 /* An empty asm that "changes" the vector v: an integer sum chain stays a chain. gcc otherwise
  * reassociates a vpaddw/vpaddd chain into a tree, computing all the products first and
- * spilling them (ternary_256.h's dec_dot, float_avx2.c's q8_rows_dot: slower than the chain). */
+ * spilling them (ternary_256.h's dec_dot, q8_rows_256.h's q8_rows_dot: slower than the chain). */
 #define BN_PIN(v) __asm__("" : "+x"(v))
 
 #define BN_TILE_ROWS 16

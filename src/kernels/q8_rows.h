@@ -1,6 +1,6 @@
 /* q8_rows: the token and row driver of the q8 rows kernels (the `--lm-head q8` head on the
- * q8 rows layout, kernel_impl.h), shared by float_avx512.c and float_avx2.c. Each includes it
- * after defining, with its own instructions:
+ * q8 rows layout, kernel_impl.h), shared by float_avx512.c, float_avx2.c and q8_rows_avxvnni.c.
+ * Each includes it after defining, with its own instructions (q8_rows_256.h for the last two):
  *   q8_rows_dot(p, row, nr, t, out)   out[r] for nr (1 or 4, a constant after inlining) rows
  *                                     starting at `row`, one token's reordered activations t
  * and then calls q8_rows_apply from its bn_q8_rows_kernel. */

@@ -49,7 +49,6 @@ BN_UNROLL
                 __m256 part = _mm256_mul_ps(_mm256_cvtepi32_ps(Q8_HALF_SUM(acc[r], corr)), dw);
                 total[r][h] = _mm256_fmadd_ps(part, dx, total[r][h]);
             }
-            (void)corr;
         }
     }
 BN_UNROLL
