@@ -8,9 +8,10 @@
  *   DOT_I16 (optional)          the dot step is pmaddubsw: the prefill's dec_dot then sums
  *                               its results in int16 (bound there) instead of using DOT4,
  *                               both halves of a tile per activation broadcast
- *   ONE_TOKEN_STREAMS (optional) one-token calls use one_token_dot (two tiles side by side,
- *                               both halves per pass; pmaddubsw with int16 sums, so only
- *                               with DOT_I16) instead of tile_dot
+ *   ONE_TOKEN_PAIR(part, c1, q1, c2, q2), ONE_TOKEN_FOLD(acc, un, sc), ONE_TOKEN_CHUNKS
+ *                               one_token_dot's step (a partial += two dot steps), its fold
+ *                               into int32 (acc += un + sc / 4) and the chunks between folds
+ *                               (one-token calls: two tiles side by side, both halves per pass)
  * A tile's 16 rows are two halves: bytes [64p, 64p+32) hold rows 0..7, [64p+32, 64p+64)
  * rows 8..15; each 32-bit lane is one row. Codes c in {0,1,2} multiply the activations and
  * sum(q) is subtracted at the end (weights are c - 1). Bound: |sum c q| <= 256 K in int32. */
@@ -239,34 +240,38 @@ BN_INLINE void uniform_group(const bn_ternary_job *j, int64_t tile, int t, int n
  * acc[w][h] (rows 8h..8h+7 of tile w) += codes . q, the exact dot tile_dot computes. Two
  * tiles are two memory streams per thread (more misses in flight than one, as on AVX-512),
  * and both halves of a tile are done in the same pass, so the 4 activation broadcasts of a
- * (chunk, p) serve 2 nw code vectors. Per 32 code bytes: 1 load, 1 shift, 4 masks, 4
- * pmaddubsw, 3 vpaddw, 1 vpsraw, 1 vpmaddwd, 1 vpaddd: the unscaled fields' products
- * (c q, c <= 2, |q| <= 128: a pmaddubsw lane is <= 512 in magnitude) and the scaled ones'
- * (4 c q: <= 2048) are each summed in int16, the scaled sum (<= 4096, a multiple of 4)
- * shifted down by 2 exactly, and one vpmaddwd widens the total (<= 2048) into the row's
- * int32 lane. One accumulator per tile half (4 at most, where two per half spilled
- * registers): ~1.03-1.07x the speed of that version in cache (Zen 4, one thread, calls
- * interleaved), the same bits. */
+ * (chunk, p) serve 2 nw code vectors. Per 32 code bytes: 1 load, 1 shift, 4 masks, then the
+ * tier's two ONE_TOKEN_PAIR steps: the unscaled fields' products (c0, c2) go to one partial
+ * sum per tile half, the fields scaled by 4 (c1, c3) to another; every ONE_TOKEN_CHUNKS
+ * chunks ONE_TOKEN_FOLD adds the unscaled partial and the scaled one shifted down by 2
+ * (exact: a sum of multiples of 4) into acc. The partials are pinned (BN_PIN): without it
+ * gcc reassociates the sums across the unrolled chunks and spills most of them. */
 BN_INLINE void one_token_dot(const uint8_t *const *codes, int nw, const int8_t *q, int64_t n_chunks, __m256i (*acc)[2]) {
-    const __m256i m03 = _mm256_set1_epi8(0x03), m0c = _mm256_set1_epi8(0x0c), ones = _mm256_set1_epi16(1);
-    for (int64_t c = 0; c < n_chunks; c++)
-        UNROLL for (int p = 0; p < 4; p++) {
-            const int8_t *qp = q + c * BN_CHUNK_K + 4 * p; /* field s: qp + 16 s */
-            __m256i x0 = bcast4(qp), x1 = bcast4(qp + 16), x2 = bcast4(qp + 32), x3 = bcast4(qp + 48);
-            UNROLL for (int w = 0; w < nw; w++) {
-                const uint8_t *cc = codes[w] + c * BN_CHUNK_BYTES + 64 * p;
-                BN_PREFETCH_AHEAD(cc);
-                UNROLL for (int h = 0; h < 2; h++) {
-                    __m256i v = _mm256_load_si256((const __m256i *)(cc + 32 * h)), v4 = _mm256_srli_epi16(v, 4);
-                    __m256i un = _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v, m03), x0),
-                                                  _mm256_maddubs_epi16(_mm256_and_si256(v4, m03), x2));
-                    __m256i sc = _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v, m0c), x1),
-                                                  _mm256_maddubs_epi16(_mm256_and_si256(v4, m0c), x3));
-                    __m256i sum = _mm256_add_epi16(un, _mm256_srai_epi16(sc, 2));
-                    acc[w][h] = _mm256_add_epi32(acc[w][h], _mm256_madd_epi16(sum, ones));
+    const __m256i m03 = _mm256_set1_epi8(0x03), m0c = _mm256_set1_epi8(0x0c);
+    for (int64_t c0 = 0; c0 < n_chunks; c0 += ONE_TOKEN_CHUNKS) {
+        int64_t c1 = c0 + ONE_TOKEN_CHUNKS < n_chunks ? c0 + ONE_TOKEN_CHUNKS : n_chunks;
+        __m256i un[2][2], sc[2][2];
+        UNROLL for (int w = 0; w < nw; w++)
+            UNROLL for (int h = 0; h < 2; h++) un[w][h] = sc[w][h] = _mm256_setzero_si256();
+        for (int64_t c = c0; c < c1; c++)
+            UNROLL for (int p = 0; p < 4; p++) {
+                const int8_t *qp = q + c * BN_CHUNK_K + 4 * p; /* field s: qp + 16 s */
+                __m256i x0 = bcast4(qp), x1 = bcast4(qp + 16), x2 = bcast4(qp + 32), x3 = bcast4(qp + 48);
+                UNROLL for (int w = 0; w < nw; w++) {
+                    const uint8_t *cc = codes[w] + c * BN_CHUNK_BYTES + 64 * p;
+                    BN_PREFETCH_AHEAD(cc);
+                    UNROLL for (int h = 0; h < 2; h++) {
+                        __m256i v = _mm256_load_si256((const __m256i *)(cc + 32 * h)), v4 = _mm256_srli_epi16(v, 4);
+                        un[w][h] = ONE_TOKEN_PAIR(un[w][h], _mm256_and_si256(v, m03), x0, _mm256_and_si256(v4, m03), x2);
+                        BN_PIN(un[w][h]);
+                        sc[w][h] = ONE_TOKEN_PAIR(sc[w][h], _mm256_and_si256(v, m0c), x1, _mm256_and_si256(v4, m0c), x3);
+                        BN_PIN(sc[w][h]);
+                    }
                 }
             }
-        }
+        UNROLL for (int w = 0; w < nw; w++)
+            UNROLL for (int h = 0; h < 2; h++) acc[w][h] = ONE_TOKEN_FOLD(acc[w][h], un[w][h], sc[w][h]);
+    }
 }
 
 /* The float epilogue of one tile for one token (uniform_group's). */

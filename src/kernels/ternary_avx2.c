@@ -13,8 +13,17 @@
                                               _mm256_set1_epi16(1)))
 #define SUM_I8(acc, q) _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), (q)), _mm256_set1_epi16(1)))
 #define DOT_I16 1
-/* One-token calls read two tiles side by side (ternary_256.h). AVX-VNNI keeps tile_dot for
- * them: this project's machines have no AVX-VNNI core to measure the change on. */
+/* one_token_dot (ternary_256.h) sums in int16: a pmaddubsw lane of unscaled codes is in
+ * [-512, 508], of codes scaled by 4 in [-2048, 2032], so a step adds [-1024, 1016] to the
+ * unscaled partial and [-4096, 4064] to the scaled one; over 2 chunks (8 steps) the scaled
+ * partial stays in [-32768, 32512], exact in int16 (vpaddw wraps but never needs to). The
+ * fold adds un + sc / 4 (in [-16384, 16256], still int16) into int32 with one vpmaddwd by
+ * ones. Per 32 code bytes the steps are 4 pmaddubsw + 4 vpaddw; the int32 widening per
+ * (chunk, p) that this replaced cost 3 more (vpsraw, vpmaddwd, vpaddd): 1.07-1.10x in cache
+ * (one thread, 2B-4T shapes, bench/kernel_bench). */
+#define ONE_TOKEN_PAIR(part, c1, q1, c2, q2) _mm256_add_epi16((part), _mm256_add_epi16(_mm256_maddubs_epi16((c1), (q1)), _mm256_maddubs_epi16((c2), (q2))))
+#define ONE_TOKEN_FOLD(acc, un, sc) _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_add_epi16((un), _mm256_srai_epi16((sc), 2)), _mm256_set1_epi16(1)))
+#define ONE_TOKEN_CHUNKS 2
 #define ONE_TOKEN_STREAMS 1
 #define KFN(name) ternary_##name##_avx2
 #include "ternary_256.h"
