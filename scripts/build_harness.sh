@@ -37,6 +37,11 @@ if [ -f "$ROOT/src/debug/trace.h" ] && [ -f "$BUILD/libbitnet.a" ] && nm "$BUILD
     fi
 fi
 
+# One build at a time (the test runner runs scripts side by side, and two of them build it):
+# the check and the build below happen under a lock next to the output.
+mkdir -p "$(dirname "$OUT")"
+exec 9>"$OUT.lock"
+flock 9
 stale=0
 [ -x "$OUT" ] || stale=1
 for d in "${DEPS[@]}"; do [ "$d" -nt "$OUT" ] && stale=1; done
@@ -44,7 +49,6 @@ for d in "${DEPS[@]}"; do [ "$d" -nt "$OUT" ] && stale=1; done
 if [ ${#TRACE_FLAGS[@]} -gt 0 ] && [ -f "$OUT.notrace" ]; then stale=1; fi
 
 if [ "$stale" = 1 ]; then
-    mkdir -p "$(dirname "$OUT")"
     # Warnings as errors under CI, like the rest of the project.
     WERR=(); [ "${CI:-}" = true ] && WERR=(-Werror)
     "$CC" -std=c11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes "${WERR[@]}" -D_GNU_SOURCE \

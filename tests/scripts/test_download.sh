@@ -4,6 +4,7 @@
 # Covers: a good file installed; a verified file not fetched again; a corrupted download and
 # a wrong size rejected and not moved into place; a partial .part resumed (not restarted);
 # an unreachable host failing fast with the by-hand instructions; bad overrides refused.
+# TEST_SERIAL: tests/run_tests.sh runs it alone (a host that does not answer must fail within 12 s).
 . "$(dirname "$0")/lib.sh"
 
 SCRIPT="$ROOT/scripts/download_model.sh"

@@ -8,6 +8,7 @@
 # stream ends, the slot is freed) and checks the conversation is sent back with the next turn.
 # The screenshot goes to $BITNET_TEST_TMP/serve_browser.png and build/test-artifacts/.
 # CI=true turns a missing chromium or puppeteer-core into a failure; elsewhere a skip.
+# TEST_SERIAL: tests/run_tests.sh runs it alone (the page must finish within its timeouts).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/serve_lib.sh"
 serve_prerequisites || exit 0

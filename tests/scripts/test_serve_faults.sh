@@ -8,6 +8,7 @@
 #     the server exits 0 within a bound; every stream ends with [DONE] after a finish chunk or an
 #     error event, every plain request gets a reply or an error object; no client hangs.
 # (A client that disconnects mid-stream is test_serve.sh's killed_client_frees_slot.)
+# TEST_SERIAL: tests/run_tests.sh runs it alone (SIGTERM must end the server within 15 s).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/serve_lib.sh"
 serve_prerequisites || exit 0

@@ -11,6 +11,7 @@
 #     other request gets the same greedy reply as before the kill, through replica B;
 #   - replica B exits 0 on SIGTERM; nginx quits.
 # Without nginx or node the test is skipped, except in CI (CI=true), where that is a failure.
+# TEST_SERIAL: tests/run_tests.sh runs it alone (a stream must deliver its first event before half its time).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/serve_lib.sh"
 serve_prerequisites || exit 0

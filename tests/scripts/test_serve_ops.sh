@@ -14,6 +14,7 @@
 #     requests made, gauges are there;
 #   - one log line per request, --log-format json (every line parses) and text.
 # Runs on the normal build only (test_serve.sh is the one the sanitizer builds rerun).
+# TEST_SERIAL: tests/run_tests.sh runs it alone (--timeout-request must stop a generation after 0.9-4 s).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/serve_lib.sh"
 serve_prerequisites || exit 0
