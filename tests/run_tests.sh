@@ -10,7 +10,7 @@
 #
 # Items run TEST_PARALLEL at a time (default: one per CPU): most of them are one process on
 # one core, and many wait on servers, clients or timeouts, so one at a time left a 2-core
-# machine half idle. A script whose source contains the marker TEST_LONG starts first (so that
+# machine half idle. Scripts marked TEST_LONG=<seconds> start first, the longest first (so that
 # no long one is left running alone at the end); one with TEST_SERIAL (its cases assert
 # wall-clock times) runs after the others, alone. A PASS/FAIL line is printed as each item
 # ends; the counts are summed at the end.
@@ -50,9 +50,9 @@ add() { # serial(0|1) label command (a string: the words of one command, no spac
     case "$2" in *"${TEST_FILTER:-}"*) ;; *) return ;; esac
     if [ "$1" = 1 ]; then serial_labels+=("$2"); serial_commands+=("$3"); else labels+=("$2"); commands+=("$3"); fi
 }
-for s in tests/scripts/test_*.sh; do
-    grep -q "TEST_LONG" "$s" && ! grep -q "TEST_SERIAL" "$s" && add 0 "$s" "bash $s"
-done
+while read -r _ s; do
+    grep -q "TEST_SERIAL" "$s" || add 0 "$s" "bash $s"
+done < <(grep -o "TEST_LONG=[0-9]*" tests/scripts/test_*.sh | sed -E 's/^(.*):TEST_LONG=([0-9]+)$/\2 \1/' | sort -rn)
 for dir in build build-asan build-tsan; do
     [ -d "$dir/tests" ] || continue
     for t in "$dir"/tests/test_*; do

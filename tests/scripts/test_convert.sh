@@ -17,7 +17,7 @@
 # through `bitnet tokenize`), likewise a SentencePiece tokenizer.model against
 # ggml-vocab-llama-spm.gguf, and refusals: unknown tensors, a code-3 byte, an unknown
 # architecture, a SentencePiece-only folder; none leaves OUT or OUT.tmp behind.
-# TEST_LONG: tests/run_tests.sh starts it first (~1.5 min on 2 cores).
+# TEST_LONG=130: tests/run_tests.sh starts it early (seconds on 2 cores, the longest first).
 source "$(dirname "$0")/lib.sh"
 source "$ROOT/tests/crossval/crossval_lib.sh"
 require_python

@@ -4,7 +4,7 @@
 # broken reader contract. Without clang's libFuzzer runtime the fuzzing is skipped, except in CI
 # (CI=true), where that is a failure. Also checks that the committed seed corpus is what
 # tests/scripts/gen_malformed_gguf.py --corpus writes.
-# TEST_LONG: tests/run_tests.sh starts it first (~40 s on 2 cores).
+# TEST_LONG=45: tests/run_tests.sh starts it early (seconds on 2 cores, the longest first).
 . "$(dirname "$0")/lib.sh"
 
 reader_fuzz_smoke gen_malformed_gguf.py gguf fuzz_gguf.sh 20 || exit 1

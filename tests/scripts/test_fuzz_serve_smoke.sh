@@ -4,7 +4,7 @@
 # over the seed corpus tests/corpus/serve; it passes when the fuzzer finds no crash, sanitizer
 # report or broken contract. Without clang's libFuzzer runtime, jansson or the reference
 # vocabulary the fuzzing is skipped, except in CI (CI=true), where that is a failure.
-# TEST_LONG: tests/run_tests.sh starts it first (~1 min on 2 cores).
+# TEST_LONG=45: tests/run_tests.sh starts it early (seconds on 2 cores, the longest first).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/serve_lib.sh"
 

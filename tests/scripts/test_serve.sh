@@ -20,7 +20,7 @@
 #   - seeded requests with OpenAI's default sampling (temperature, no top_k, top_p 1; min_p
 #     too) give the same tokens with the screened head (the default) and --lm-head model.
 # BITNET_BUILD selects the build (test_serve_sanitizers.sh runs this with the ASan and TSan ones).
-# TEST_LONG: tests/run_tests.sh starts it first (~1.3 min on 2 cores).
+# TEST_LONG=80: tests/run_tests.sh starts it early (seconds on 2 cores, the longest first).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/serve_lib.sh"
 serve_prerequisites || exit 0

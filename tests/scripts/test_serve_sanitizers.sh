@@ -3,7 +3,7 @@
 # the TSan server (build-tsan), which `make test` builds; their cases are named
 # test_serve@build-asan/... and test_serve@build-tsan/.... A sanitizer report in a server's
 # log fails the run (test_serve.sh checks its logs). A missing build is skipped outside CI.
-# TEST_LONG: tests/run_tests.sh starts it first (~3.5 min on 2 cores).
+# TEST_LONG=260: tests/run_tests.sh starts it early (seconds on 2 cores, the longest first).
 source "$(dirname "$0")/lib.sh"
 for build in build-asan build-tsan; do
     if [ ! -x "$ROOT/$build/bitnet-server" ]; then
