@@ -8,10 +8,11 @@
  *   DOT_I16 (optional)          the dot step is pmaddubsw: the prefill's dec_dot then sums
  *                               its results in int16 (bound there) instead of using DOT4,
  *                               both halves of a tile per activation broadcast
+ *   ONE_TOKEN_STREAMS (optional) one-token calls use one_token_dot (two tiles side by side,
+ *                               both halves per pass) instead of tile_dot, with the tier's
  *   ONE_TOKEN_PAIR(part, c1, q1, c2, q2), ONE_TOKEN_FOLD(acc, un, sc), ONE_TOKEN_CHUNKS
- *                               one_token_dot's step (a partial += two dot steps), its fold
- *                               into int32 (acc += un + sc / 4) and the chunks between folds
- *                               (one-token calls: two tiles side by side, both halves per pass)
+ *                               step (a partial += two dot steps), fold into int32 (acc +=
+ *                               un + sc / 4) and chunks between folds
  * A tile's 16 rows are two halves: bytes [64p, 64p+32) hold rows 0..7, [64p+32, 64p+64)
  * rows 8..15; each 32-bit lane is one row. Codes c in {0,1,2} multiply the activations and
  * sum(q) is subtracted at the end (weights are c - 1). Bound: |sum c q| <= 256 K in int32. */
