@@ -8,11 +8,10 @@
  *   DOT_I16 (optional)          the dot step is pmaddubsw: the prefill's dec_dot then sums
  *                               its results in int16 (bound there) instead of using DOT4,
  *                               both halves of a tile per activation broadcast
- *   ONE_TOKEN_STREAMS (optional) one-token calls use one_token_dot (two tiles side by side,
- *                               both halves per pass) instead of tile_dot, with the tier's
  *   ONE_TOKEN_PAIR(part, c1, q1, c2, q2), ONE_TOKEN_FOLD(acc, un, sc), ONE_TOKEN_CHUNKS
- *                               step (a partial += two dot steps), fold into int32 (acc +=
- *                               un + sc / 4) and chunks between folds
+ *                               one_token_dot's step (a partial += two dot steps), its fold
+ *                               into int32 (acc += un + sc / 4) and the chunks between folds
+ *                               (one-token calls: two tiles side by side, both halves per pass)
  * A tile's 16 rows are two halves: bytes [64p, 64p+32) hold rows 0..7, [64p+32, 64p+64)
  * rows 8..15; each 32-bit lane is one row. Codes c in {0,1,2} multiply the activations and
  * sum(q) is subtracted at the end (weights are c - 1). Bound: |sum c q| <= 256 K in int32. */
@@ -236,7 +235,6 @@ BN_INLINE void uniform_group(const bn_ternary_job *j, int64_t tile, int t, int n
     for (int i = 0; i < nt; i++) store_tile(j, tile, t + i, v[i]);
 }
 
-#ifdef ONE_TOKEN_STREAMS
 /* One token (generation), nw (1 or 2, a constant after inlining) tiles read side by side:
  * acc[w][h] (rows 8h..8h+7 of tile w) += codes . q, the exact dot tile_dot computes. Two
  * tiles are two memory streams per thread (more misses in flight than one, as on AVX-512),
@@ -304,7 +302,6 @@ static void uniform_one_token(const bn_ternary_job *j, int t, int32_t sumq) {
         store_one_token(j, tile, t, acc[0], sumq);
     }
 }
-#endif
 
 /* Per-256-block path for one token: non-uniform token mode or q8k mode (see ternary_avx512.c). */
 static void blocked_token(const bn_ternary_job *j, int64_t tile, int t, bool q8k) {
@@ -397,12 +394,10 @@ static void KFN(token)(const bn_ternary_job *j) {
             for (int64_t tile = j->m0 / BN_TILE_ROWS; tile * BN_TILE_ROWS < j->m1; tile++) prefill_tile(j, tile, tb, te, sumq, dec, acc32);
             continue;
         }
-#ifdef ONE_TOKEN_STREAMS
         if (te - tb == 1) {
             uniform_one_token(j, tb, sumq[0]);
             continue;
         }
-#endif
         for (int64_t tile = j->m0 / BN_TILE_ROWS; tile * BN_TILE_ROWS < j->m1; tile++)
             for (int t = tb; t < te;) { /* groups of 4, then 2, 1: codes decoded once per group */
                 const int32_t *sq = sumq + (t - tb);

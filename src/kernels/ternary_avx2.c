@@ -24,7 +24,6 @@
 #define ONE_TOKEN_PAIR(part, c1, q1, c2, q2) _mm256_add_epi16((part), _mm256_add_epi16(_mm256_maddubs_epi16((c1), (q1)), _mm256_maddubs_epi16((c2), (q2))))
 #define ONE_TOKEN_FOLD(acc, un, sc) _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_add_epi16((un), _mm256_srai_epi16((sc), 2)), _mm256_set1_epi16(1)))
 #define ONE_TOKEN_CHUNKS 2
-#define ONE_TOKEN_STREAMS 1
 #define KFN(name) ternary_##name##_avx2
 #include "ternary_256.h"
 

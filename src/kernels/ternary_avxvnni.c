@@ -12,7 +12,6 @@
 #define ONE_TOKEN_PAIR(part, c1, q1, c2, q2) DOT4_PAIR((part), (c1), (q1), (c2), (q2))
 #define ONE_TOKEN_FOLD(acc, un, sc) _mm256_add_epi32((acc), _mm256_add_epi32((un), _mm256_srai_epi32((sc), 2)))
 #define ONE_TOKEN_CHUNKS FOLD_CHUNKS
-#define ONE_TOKEN_STREAMS 1
 #define KFN(name) ternary_##name##_avxvnni
 #include "ternary_256.h"
 
