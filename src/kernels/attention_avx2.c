@@ -44,6 +44,7 @@ static inline __m256 keep8(__m256 v, int n, __m256 fill) {
     return _mm256_blendv_ps(fill, v, _mm256_castsi256_ps(in));
 }
 
+#define ATTN_PF_BLOCKS 2 /* attention_simd.h; 1-4 measured, docs/KERNELS.md */
 #include "attention_simd.h"
 
 bool bn_attention_avx2(const bn_attn_job *job) { return attention_simd(job); }

@@ -43,6 +43,7 @@ static inline __m512 exp16(__m512 x) { return bn_exp16_poly(_mm512_max_ps(x, _mm
 /* f16 V rows decoded once per block for a job's value tiles (attention_simd.h, ATTN_DECODES) */
 #define ATTN_DECODE_F16
 
+#define ATTN_PF_BLOCKS 2 /* attention_simd.h; 1-4 measured, docs/KERNELS.md */
 #include "attention_simd.h"
 
 /* Jobs of 16 rows or more: rows in groups of 16, one row per lane, with Q^T [hd][16] built
@@ -116,7 +117,7 @@ ATTN_INLINE void attention_groups(const bn_attn_job *j, int64_t hd) {
             int64_t c = j->pos[r] + 1 - p0;
             nv[r - t0] = c < 0 ? 0 : c > BN_ATTN_BLOCK ? BN_ATTN_BLOCK : (int)c;
         }
-        attn_vrows vr = v_block_rows(j, hd, p0, nv[n - 1 - t0], t0, vdec);
+        attn_vrows vr = v_block_rows(j, hd, p0, nv[n - 1 - t0], t0, last, vdec);
         tiles_values(j, vr, hd, t0, e, 1, alpha, nv, ob);
     }
     finish_job(j, hd, last, m, l, ob, fold);

@@ -16,7 +16,13 @@
  * exp for alpha, else expf) with ATTN_SUM_IN_KEY_ORDER (block sums in key order, else by
  * V_HSUM), which attention_avx512.c uses so this row path gives the bits of its group path;
  * and ATTN_WIDE_VALUES (where 4 x 4 value accumulators + 4 V vectors fit): tiles of at most 4
- * rows (a decode token's query heads) accumulate 4 value slices per pass over the keys.
+ * rows (a decode token's query heads) accumulate 4 value slices per pass over the keys;
+ * and ATTN_PF_BLOCKS (x86): while a block is computed, the first row tile prefetches the
+ * cache's K^T and V rows of the block that many blocks ahead (up to the job's last key).
+ * Why: each 16-key block's K^T (4 KiB at f16) and V rows start new pages, where the hardware
+ * prefetcher stops, so an item reading the cache from memory had computed and waited in
+ * turn: a decode step's items at depth 2048 (2 threads, the 2B-4T KV cache from DRAM) ran at
+ * ~1 / (1 / compute rate + 1 / read rate). Prefetching changes no arithmetic.
  *
  * Shapes per key block (16 keys at p0): kt = K^T [head_dim][16], read straight from the cache
  * in its type (attention.h: f32, f16 or q8_0, decoded in registers; the decoded values are
@@ -32,6 +38,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernel_impl.h"
 #include "model/attention.h"
 
 #define NVB (BN_ATTN_BLOCK / VL)
@@ -50,6 +57,20 @@
 
 #define ATTN_Q8_CHUNK (BN_ATTN_BLOCK * (2 + BN_KV_QK)) /* q8_0 K^T: 16 scales + int8 [32][16] */
 #define ATTN_Q8_ROW (2 + BN_KV_QK)                      /* q8_0 V: llama.cpp's block_q8_0 */
+
+#ifndef ATTN_PF_BLOCKS
+#define ATTN_PF_BLOCKS 0
+#endif
+
+/* The share [c0 / hd, c1 / hd) of the `bytes` bytes at pf prefetched, a line at a time (pf
+ * NULL: nothing). The loops over dims (scores) and over value slices call it once per step,
+ * so a block's prefetches are spread over its work: all at the block's start, they slowed
+ * the kernel in cache (avx2, one thread, 2 heads at depth 2048: 0.15 -> 0.17-0.23 ms), and one
+ * per dim inside the FMA loop cost its unrolling (0.29 ms). */
+ATTN_INLINE void prefetch_share(const char *pf, int64_t bytes, int64_t c0, int64_t c1, int64_t hd) {
+    if (!pf) return;
+    for (int64_t o = (c0 * bytes / hd + 63) & ~(int64_t)63; o < c1 * bytes / hd; o += 64) BN_PREFETCH(pf, o);
+}
 
 /* Lanes [i VL, i VL + VL) of dim d of the K^T block kb of type t (a constant in every
  * instance); qs: the q8_0 scales of those lanes for d's chunk of 32 dims. */
@@ -93,7 +114,7 @@ ATTN_INLINE const float *k_block_f32(const char *kb, int64_t hd, int t, float *k
  * (<= ATTN_NB_MAX) blocks, block b's K^T (type t) at kt + b * kbytes. The dims go in chunks
  * of 32 (a q8_0 chunk shares its scales); each lane still accumulates d in order. */
 ATTN_INLINE void scores_tile(const char *kt, int64_t kbytes, int t, const float *const *q, int64_t hd, int nr, int nb,
-                             float scale, float *sc) {
+                             float scale, float *sc, const char *pf, int64_t pf_bytes) {
     V acc[TR][ATTN_NB_MAX][NVB];
     const float *qr[TR];
     ATTN_UNROLL for (int r = 0; r < nr; r++) {
@@ -103,6 +124,7 @@ ATTN_INLINE void scores_tile(const char *kt, int64_t kbytes, int t, const float 
     }
     for (int64_t c0 = 0; c0 < hd; c0 += BN_KV_QK) {
         int64_t c1 = c0 + BN_KV_QK < hd ? c0 + BN_KV_QK : hd;
+        prefetch_share(pf, pf_bytes, c0, c1, hd);
         V qs[ATTN_NB_MAX][NVB];
         ATTN_UNROLL for (int b = 0; b < nb; b++)
             ATTN_UNROLL for (int i = 0; i < NVB; i++) qs[b][i] = k_scales(kt + b * kbytes, c0, i, t);
@@ -164,6 +186,8 @@ typedef struct {
     const char *v;
     int64_t stride;
     int t;
+    const char *pf; /* cache bytes to prefetch meanwhile, spread over the passes (NULL: none) */
+    int64_t pf_bytes;
 } attn_vrows;
 
 /* o[r] = o[r] * alpha[r] + sum_{i < nv[r]} e[r][i] v_i over all of head_dim (a multiple of VL),
@@ -173,10 +197,19 @@ ATTN_INLINE void values_tile_t(attn_vrows vr, int t, int64_t hd, float *o, int n
     int64_t c = 0;
 #ifdef ATTN_WIDE_VALUES
     if (nr <= 4) /* decode: a token's group of query heads */
-        for (; c + 4 * VL <= hd; c += 4 * VL) values_slices(vr.v, vr.stride, t, hd, c, 4, o, nr, e, ers, eks, alpha, nv);
+        for (; c + 4 * VL <= hd; c += 4 * VL) {
+            prefetch_share(vr.pf, vr.pf_bytes, c, c + 4 * VL, hd);
+            values_slices(vr.v, vr.stride, t, hd, c, 4, o, nr, e, ers, eks, alpha, nv);
+        }
 #endif
-    for (; c + 2 * VL <= hd; c += 2 * VL) values_slices(vr.v, vr.stride, t, hd, c, 2, o, nr, e, ers, eks, alpha, nv);
-    if (c < hd) values_slices(vr.v, vr.stride, t, hd, c, 1, o, nr, e, ers, eks, alpha, nv);
+    for (; c + 2 * VL <= hd; c += 2 * VL) {
+        prefetch_share(vr.pf, vr.pf_bytes, c, c + 2 * VL, hd);
+        values_slices(vr.v, vr.stride, t, hd, c, 2, o, nr, e, ers, eks, alpha, nv);
+    }
+    if (c < hd) {
+        prefetch_share(vr.pf, vr.pf_bytes, c, hd, hd);
+        values_slices(vr.v, vr.stride, t, hd, c, 1, o, nr, e, ers, eks, alpha, nv);
+    }
 }
 
 ATTN_INLINE void values_tile(attn_vrows vr, int64_t hd, float *o, int nr, const float *e, int ers, int eks,
@@ -201,15 +234,22 @@ ATTN_INLINE void values_tile(attn_vrows vr, int64_t hd, float *o, int nr, const 
 
 /* The V rows of keys [p0, p0 + nk) for value tiles of the rows [r0, n_rows): decoded once into
  * vdec [nk][hd] where ATTN_DECODES says so (exact values, so the tiles' FMAs see the same
- * operands and give the same bits); else the cache's rows. */
-ATTN_INLINE attn_vrows v_block_rows(const bn_attn_job *j, int64_t hd, int64_t p0, int nk, int64_t r0, float *vdec) {
+ * operands and give the same bits); else the cache's rows. Their prefetch: the V rows of the
+ * block ATTN_PF_BLOCKS ahead, up to the job's last key. */
+ATTN_INLINE attn_vrows v_block_rows(const bn_attn_job *j, int64_t hd, int64_t p0, int nk, int64_t r0, int64_t last,
+                                    float *vdec) {
     const char *v = (const char *)j->v + p0 * j->v_stride;
-    attn_vrows vr = {v, j->v_stride, j->v_type};
+    int64_t pa = p0 + ATTN_PF_BLOCKS * BN_ATTN_BLOCK, ahead = last + 1 - pa;
+    attn_vrows vr = {v, j->v_stride, j->v_type, ATTN_PF_BLOCKS && ahead > 0 ? (const char *)j->v + pa * j->v_stride : NULL,
+                     (ahead < BN_ATTN_BLOCK ? ahead : BN_ATTN_BLOCK) * j->v_stride};
     if (!ATTN_DECODES(j->v_type) || j->n_rows - r0 <= TR) return vr;
     for (int i = 0; i < nk; i++, v += j->v_stride)
         for (int64_t c = 0; c < hd; c += VL)
             V_STORE(vdec + i * hd + c, j->v_type == BN_KV_F16 ? v_lanes(v, c, BN_KV_F16) : v_lanes(v, c, BN_KV_Q8_0));
-    return (attn_vrows){(const char *)vdec, hd * (int64_t)sizeof(float), BN_KV_F32};
+    vr.v = (const char *)vdec;
+    vr.stride = hd * (int64_t)sizeof(float);
+    vr.t = BN_KV_F32;
+    return vr;
 }
 
 /* Softmax step of one row: scores -> weights in place (0 past nv), updates m and l, gives
@@ -247,13 +287,15 @@ ATTN_INLINE float softmax_row(float *sc, int nv, float *m, float *l) {
     return alpha;
 }
 
-/* Scores of nb (constant in each instance) blocks for the rows [r0, n_rows). */
-ATTN_INLINE void tiles_scores_nb(const bn_attn_job *j, const char *kt, int64_t kbytes, int t, int64_t r0, float *sc, int nb) {
-    for (int64_t r = r0; r < j->n_rows; r += TR) {
+/* Scores of nb (constant in each instance) blocks for the rows [r0, n_rows); the first row
+ * tile prefetches pf_bytes of the cache's K^T blocks from pf. */
+ATTN_INLINE void tiles_scores_nb(const bn_attn_job *j, const char *kt, int64_t kbytes, int t, int64_t r0, float *sc, int nb,
+                                 const char *pf, int64_t pf_bytes) {
+    for (int64_t r = r0; r < j->n_rows; r += TR, pf = NULL) {
         int nr = j->n_rows - r < TR ? (int)(j->n_rows - r) : TR;
         float *out = sc + r * ATTN_SC_STRIDE;
         switch (nr) { /* constant row counts, so the accumulators stay in registers */
-#define ATTN_CASE(n) case n: scores_tile(kt, kbytes, t, j->q + r, j->head_dim, n, nb, j->scale, out); break;
+#define ATTN_CASE(n) case n: scores_tile(kt, kbytes, t, j->q + r, j->head_dim, n, nb, j->scale, out, pf, pf_bytes); break;
             ATTN_CASE(1) ATTN_CASE(2) ATTN_CASE(3)
 #if TR > 4
             ATTN_CASE(4) ATTN_CASE(5)
@@ -261,30 +303,33 @@ ATTN_INLINE void tiles_scores_nb(const bn_attn_job *j, const char *kt, int64_t k
 #if TR > 6
             ATTN_CASE(6) ATTN_CASE(7)
 #endif
-        default: scores_tile(kt, kbytes, t, j->q + r, j->head_dim, TR, nb, j->scale, out); break;
+        default: scores_tile(kt, kbytes, t, j->q + r, j->head_dim, TR, nb, j->scale, out, pf, pf_bytes); break;
 #undef ATTN_CASE
         }
     }
 }
 
 /* K type t (a constant in every instance). */
-ATTN_INLINE void tiles_scores_t(const bn_attn_job *j, const char *kt, int64_t kbytes, int t, int64_t r0, float *sc, int nb) {
+ATTN_INLINE void tiles_scores_t(const bn_attn_job *j, const char *kt, int64_t kbytes, int t, int64_t r0, float *sc, int nb,
+                                const char *pf, int64_t pf_bytes) {
 #ifdef ATTN_PAIR_BLOCKS
     if (nb == 2) {
-        tiles_scores_nb(j, kt, kbytes, t, r0, sc, 2);
+        tiles_scores_nb(j, kt, kbytes, t, r0, sc, 2, pf, pf_bytes);
         return;
     }
 #endif
     (void)nb;
-    tiles_scores_nb(j, kt, kbytes, t, r0, sc, 1);
+    tiles_scores_nb(j, kt, kbytes, t, r0, sc, 1, pf, pf_bytes);
 }
 
-/* Scores of the rows [r0, n_rows) against nb blocks from the K^T block kt (the cache's). */
-static void tiles_scores(const bn_attn_job *j, const char *kt, int64_t kbytes, int kt_type, int64_t r0, float *sc, int nb) {
+/* Scores of the rows [r0, n_rows) against nb blocks from the K^T block kt (the cache's, or
+ * decoded), prefetching pf_bytes of the cache from pf (NULL: none). */
+static void tiles_scores(const bn_attn_job *j, const char *kt, int64_t kbytes, int kt_type, int64_t r0, float *sc, int nb,
+                         const char *pf, int64_t pf_bytes) {
     switch (kt_type) {
-    case BN_KV_F16: tiles_scores_t(j, kt, kbytes, BN_KV_F16, r0, sc, nb); break;
-    case BN_KV_Q8_0: tiles_scores_t(j, kt, kbytes, BN_KV_Q8_0, r0, sc, nb); break;
-    default: tiles_scores_t(j, kt, kbytes, BN_KV_F32, r0, sc, nb); break;
+    case BN_KV_F16: tiles_scores_t(j, kt, kbytes, BN_KV_F16, r0, sc, nb, pf, pf_bytes); break;
+    case BN_KV_Q8_0: tiles_scores_t(j, kt, kbytes, BN_KV_Q8_0, r0, sc, nb, pf, pf_bytes); break;
+    default: tiles_scores_t(j, kt, kbytes, BN_KV_F32, r0, sc, nb, pf, pf_bytes); break;
     }
 }
 
@@ -293,7 +338,7 @@ static void tiles_scores(const bn_attn_job *j, const char *kt, int64_t kbytes, i
 ATTN_INLINE void tiles_values(const bn_attn_job *j, attn_vrows vr, int64_t hd, int64_t r0, const float *sc, int grp,
                               const float *alpha, const int *nv, float *ob) {
     int ers = grp ? 1 : ATTN_SC_STRIDE, eks = grp ? 16 : 1;
-    for (int64_t r = r0; r < j->n_rows; r += TR) {
+    for (int64_t r = r0; r < j->n_rows; r += TR, vr.pf = NULL) { /* the first tile prefetches */
         int nr = j->n_rows - r < TR ? (int)(j->n_rows - r) : TR;
         const float *e = grp ? sc + (r >> 4) * 256 + (r & 15) : sc + r * ATTN_SC_STRIDE;
         switch (nr) {
@@ -381,11 +426,15 @@ ATTN_INLINE void attention_rows(const bn_attn_job *j, int64_t hd) {
          * second's); lanes past a row's last key are masked in softmax_row */
         if (last + 1 - p0 > BN_ATTN_BLOCK) nb = 2;
 #endif
+        int64_t pa = p0 + ATTN_PF_BLOCKS * BN_ATTN_BLOCK, pf_blocks = (last - pa) / BN_ATTN_BLOCK + 1;
+        const char *pf = ATTN_PF_BLOCKS && pa <= last ? (const char *)j->k + (pa / BN_ATTN_BLOCK) * kbytes : NULL;
+        int64_t pf_bytes = (pf_blocks < nb ? pf_blocks : nb) * kbytes;
         if (ATTN_DECODES(j->k_type) && n - r0 > TR) { /* several tiles: decode the K^T block(s) once, as values */
             for (int b = 0; b < nb; b++) k_block_f32(kt + b * kbytes, hd, j->k_type, kdec + b * hd * BN_ATTN_BLOCK);
-            tiles_scores(j, (const char *)kdec, hd * BN_ATTN_BLOCK * (int64_t)sizeof(float), BN_KV_F32, r0, sc, (int)nb);
+            tiles_scores(j, (const char *)kdec, hd * BN_ATTN_BLOCK * (int64_t)sizeof(float), BN_KV_F32, r0, sc, (int)nb, pf,
+                         pf_bytes);
         } else {
-            tiles_scores(j, kt, kbytes, j->k_type, r0, sc, (int)nb);
+            tiles_scores(j, kt, kbytes, j->k_type, r0, sc, (int)nb, pf, pf_bytes);
         }
         for (int b = 0; b < nb; b++) {
             int64_t pb = p0 + b * BN_ATTN_BLOCK;
@@ -396,7 +445,7 @@ ATTN_INLINE void attention_rows(const bn_attn_job *j, int64_t hd) {
                 nv[r - r0] = c;
                 alpha[r] = softmax_row(scb + r * ATTN_SC_STRIDE, c, &m[r], &l[r]);
             }
-            attn_vrows vr = v_block_rows(j, hd, pb, nv[n - 1 - r0], r0, vdec);
+            attn_vrows vr = v_block_rows(j, hd, pb, nv[n - 1 - r0], r0, last, vdec);
             tiles_values(j, vr, hd, r0, scb, 0, alpha, nv, ob);
         }
     }

@@ -1,0 +1,125 @@
+/* attention_bench: the decode attention items of one generation step alone, at the tier in
+ * use (BITNET_FORCE_TIER), on the 2B-4T shapes: 30 layers x 5 KV heads of head size 128, an
+ * f16 KV cache filled to `depth` keys, 4 query rows (one token's query heads) per item, items
+ * cut by key segment as forward.c cuts a one-sequence decode step, shared by `threads`
+ * threads. Prints the best and mean step time and the cache bytes read per second.
+ *   bench/attention_bench [depth 2048] [threads 1] [heads 150] [dram 1]
+ * dram 1: 1 GiB is read between steps, so the cache comes from memory (as in a decode step,
+ * where the weights stream through the caches between two layers' attention); dram 0 with few
+ * heads times the kernel in L2. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "model/attention.h"
+#include "util.h"
+
+#define HEAD_DIM 128
+#define GROUP 4 /* query heads per KV head (2B-4T: 20 / 5) */
+#define PART_FLOATS (GROUP * (HEAD_DIM + 2))
+
+typedef struct bench_cache {
+    int n_heads, depth, n_seg;
+    char *k, *v;              /* per head: K^T blocks, then V rows */
+    uint64_t k_head, v_head;  /* bytes per head */
+    float *q;                 /* [n_heads][GROUP][HEAD_DIM] */
+    float *parts;             /* [n_heads * n_seg][PART_FLOATS]: m, l, o of each item */
+    atomic_int next;
+} bench_cache;
+
+static volatile unsigned flush_sink; /* keeps the reads between steps */
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Item w: head w / n_seg, its segment w % n_seg, into its part slot. */
+static void run_item(bench_cache *c, int w, float *scratch) {
+    int h = w / c->n_seg;
+    float *slot = c->parts + (size_t)w * PART_FLOATS;
+    const float *q[GROUP];
+    float *out[GROUP];
+    int64_t pos[GROUP];
+    for (int r = 0; r < GROUP; r++) {
+        q[r] = c->q + ((size_t)h * GROUP + (size_t)r) * HEAD_DIM;
+        out[r] = slot + 2 * GROUP + r * HEAD_DIM;
+        pos[r] = c->depth - 1;
+    }
+    bn_attn_job j = {
+        .n_rows = GROUP, .head_dim = HEAD_DIM, .q = q, .out = out, .pos = pos,
+        .k_type = BN_KV_F16, .v_type = BN_KV_F16, .k = c->k + (size_t)h * c->k_head, .v = c->v + (size_t)h * c->v_head,
+        .v_stride = (int64_t)bn_kv_v_row_bytes(BN_KV_F16, HEAD_DIM), .scale = 0.0884f, .scratch = scratch,
+        .seg0 = (int64_t)(w % c->n_seg) * BN_ATTN_SEG, .part_m = slot, .part_l = slot + GROUP, .part_o = out,
+    };
+    bn_attention_run(&j);
+}
+
+static void *worker(void *arg) {
+    bench_cache *c = arg;
+    float *scratch = aligned_alloc(64, (bn_attention_scratch_floats(GROUP, HEAD_DIM) * sizeof(float) + 63) / 64 * 64);
+    if (!scratch) return NULL;
+    for (int w; (w = atomic_fetch_add(&c->next, 1)) < c->n_heads * c->n_seg;) run_item(c, w, scratch);
+    free(scratch);
+    return NULL;
+}
+
+static void fill_f16(char *p, uint64_t bytes, uint32_t mul) {
+    for (uint64_t i = 0; i < bytes / 2; i++) {
+        uint16_t h = bn_f32_to_f16((float)((i * mul) % 2001) / 1000.0f - 1.0f);
+        memcpy(p + 2 * i, &h, 2);
+    }
+}
+
+int main(int argc, char **argv) {
+    int depth = argc > 1 ? atoi(argv[1]) : 2048, threads = argc > 2 ? atoi(argv[2]) : 1;
+    int heads = argc > 3 ? atoi(argv[3]) : 150, dram = argc > 4 ? atoi(argv[4]) : 1;
+    if (depth < 1 || threads < 1 || threads > 64 || heads < 1) {
+        fprintf(stderr, "usage: attention_bench [depth >= 1] [threads 1-64] [heads >= 1] [dram 0|1]\n");
+        return 2;
+    }
+    bench_cache c = {.n_heads = heads, .depth = depth, .n_seg = (depth - 1) / BN_ATTN_SEG + 1};
+    c.k_head = (uint64_t)((depth + BN_ATTN_BLOCK - 1) / BN_ATTN_BLOCK) * bn_kv_k_block_bytes(BN_KV_F16, HEAD_DIM);
+    c.v_head = (uint64_t)depth * bn_kv_v_row_bytes(BN_KV_F16, HEAD_DIM);
+    c.k = aligned_alloc(64, c.k_head * (uint64_t)heads);
+    c.v = aligned_alloc(64, c.v_head * (uint64_t)heads);
+    c.q = malloc((size_t)heads * GROUP * HEAD_DIM * sizeof(float));
+    c.parts = malloc((size_t)heads * (size_t)c.n_seg * PART_FLOATS * sizeof(float));
+    size_t flush_bytes = dram ? (size_t)1 << 30 : 64;
+    char *flush = malloc(flush_bytes);
+    if (!c.k || !c.v || !c.q || !c.parts || !flush) {
+        fprintf(stderr, "attention_bench: out of memory\n");
+        return 1;
+    }
+    fill_f16(c.k, c.k_head * (uint64_t)heads, 2654435761u);
+    fill_f16(c.v, c.v_head * (uint64_t)heads, 40503u);
+    for (size_t i = 0; i < (size_t)heads * GROUP * HEAD_DIM; i++) c.q[i] = (float)((i * 7) % 13) / 13.0f - 0.5f;
+    memset(flush, 1, flush_bytes);
+    double bytes = (double)(c.k_head + c.v_head) * heads, best = 1e30, total = 0;
+    int reps = dram ? 8 : 50;
+    for (int rep = 0; rep < reps; rep++) {
+        unsigned sum = 0;
+        for (size_t i = 0; dram && i < flush_bytes; i += 64) sum += (unsigned char)flush[i];
+        flush_sink = sum;
+        atomic_store(&c.next, 0);
+        pthread_t th[64];
+        double t0 = now();
+        int started = 1;
+        while (started < threads && pthread_create(&th[started], NULL, worker, &c) == 0) started++;
+        worker(&c);
+        for (int i = 1; i < started; i++) pthread_join(th[i], NULL);
+        double t = now() - t0;
+        best = t < best ? t : best;
+        total += t;
+    }
+    printf("attention decode items: depth %d, %d KV heads x %d segments, %d thread(s), cache %.1f MB from %s: "
+           "best %.3f ms (%.1f GB/s), mean %.3f ms\n",
+           depth, heads, c.n_seg, threads, bytes / 1e6, dram ? "memory" : "cache", best * 1e3, bytes / best / 1e9,
+           total / reps * 1e3);
+    free(c.k), free(c.v), free(c.q), free(c.parts), free(flush);
+    return 0;
+}
