@@ -72,6 +72,12 @@ ATTN_INLINE void prefetch_share(const char *pf, int64_t bytes, int64_t c0, int64
     for (int64_t o = (c0 * bytes / hd + 63) & ~(int64_t)63; o < c1 * bytes / hd; o += 64) BN_PREFETCH(pf, o);
 }
 
+/* The keys to prefetch while the block at p0 is computed: those from the block ATTN_PF_BLOCKS
+ * ahead up to the job's last key (<= 0: none, or no prefetch at this tier). */
+ATTN_INLINE int64_t keys_ahead(int64_t p0, int64_t last) {
+    return ATTN_PF_BLOCKS ? last + 1 - (p0 + ATTN_PF_BLOCKS * BN_ATTN_BLOCK) : 0;
+}
+
 /* Lanes [i VL, i VL + VL) of dim d of the K^T block kb of type t (a constant in every
  * instance); qs: the q8_0 scales of those lanes for d's chunk of 32 dims. */
 ATTN_INLINE V k_lanes(const char *kb, int64_t d, int i, int t, V qs) {
@@ -239,8 +245,8 @@ ATTN_INLINE void values_tile(attn_vrows vr, int64_t hd, float *o, int nr, const 
 ATTN_INLINE attn_vrows v_block_rows(const bn_attn_job *j, int64_t hd, int64_t p0, int nk, int64_t r0, int64_t last,
                                     float *vdec) {
     const char *v = (const char *)j->v + p0 * j->v_stride;
-    int64_t pa = p0 + ATTN_PF_BLOCKS * BN_ATTN_BLOCK, ahead = last + 1 - pa;
-    attn_vrows vr = {v, j->v_stride, j->v_type, ATTN_PF_BLOCKS && ahead > 0 ? (const char *)j->v + pa * j->v_stride : NULL,
+    int64_t ahead = keys_ahead(p0, last);
+    attn_vrows vr = {v, j->v_stride, j->v_type, ahead > 0 ? v + ATTN_PF_BLOCKS * BN_ATTN_BLOCK * j->v_stride : NULL,
                      (ahead < BN_ATTN_BLOCK ? ahead : BN_ATTN_BLOCK) * j->v_stride};
     if (!ATTN_DECODES(j->v_type) || j->n_rows - r0 <= TR) return vr;
     for (int i = 0; i < nk; i++, v += j->v_stride)
@@ -426,8 +432,8 @@ ATTN_INLINE void attention_rows(const bn_attn_job *j, int64_t hd) {
          * second's); lanes past a row's last key are masked in softmax_row */
         if (last + 1 - p0 > BN_ATTN_BLOCK) nb = 2;
 #endif
-        int64_t pa = p0 + ATTN_PF_BLOCKS * BN_ATTN_BLOCK, pf_blocks = (last - pa) / BN_ATTN_BLOCK + 1;
-        const char *pf = ATTN_PF_BLOCKS && pa <= last ? (const char *)j->k + (pa / BN_ATTN_BLOCK) * kbytes : NULL;
+        int64_t ahead = keys_ahead(p0, last), pf_blocks = (ahead + BN_ATTN_BLOCK - 1) / BN_ATTN_BLOCK;
+        const char *pf = ahead > 0 ? kt + ATTN_PF_BLOCKS * kbytes : NULL;
         int64_t pf_bytes = (pf_blocks < nb ? pf_blocks : nb) * kbytes;
         if (ATTN_DECODES(j->k_type) && n - r0 > TR) { /* several tiles: decode the K^T block(s) once, as values */
             for (int b = 0; b < nb; b++) k_block_f32(kt + b * kbytes, hd, j->k_type, kdec + b * hd * BN_ATTN_BLOCK);
