@@ -50,10 +50,11 @@ const char *bn_cpu_tier_note(void);
 const char *bn_cpu_features(void);
 /* Number of online CPUs (>= 1): the default thread count. */
 int bn_cpu_count(void);
-/* Rows the one-token LM-head kernels read side by side (kernels/float_avx512.c, float_rows.h):
- * 1 on AMD x86 CPUs (one memory stream per thread: measured faster on Zen 4), 4 elsewhere
- * (what this project's Intel VM measured faster); BITNET_HEAD_ROWS=1 or 4 overrides it (the
- * tests run both). A row's result is the same bits either way. */
+/* Rows the one-token F16/Q8_0 LM-head kernels (kernels/float_avx512.c, float_rows.h) and the
+ * several-token q8 rows head (q8_rows.h) read side by side: 1 on AMD x86 CPUs (one memory
+ * stream per thread: measured faster on Zen 4), 4 elsewhere (what this project's Intel VM
+ * measured faster); BITNET_HEAD_ROWS=1 or 4 overrides it (the tests run both). A row's result
+ * is the same bits either way. */
 int bn_cpu_head_rows(void);
 
 /* Streaming-read bandwidth in GB/s (1e9 bytes/s): n_threads threads (>= 1) each read their

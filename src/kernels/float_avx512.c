@@ -208,11 +208,13 @@ BN_UNROLL
     for (int64_t g = 0; g < p->n_groups; g++) {
         __m512i acc[4];
         const uint8_t *codes = row + g * BN_Q8_GROUP_BYTES;
+        if (nr == 1) BN_PREFETCH(row + scales_at + 32 * g, 256);
 BN_UNROLL
         for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_si512();
 BN_UNROLL
         for (int i = 0; i < 8; i++) {
             __m512i xq = _mm512_load_si512(t->q + g * BN_Q8_GROUP_BYTES + 64 * i);
+            if (nr == 1) BN_PREFETCH(codes + 64 * i, BN_PREFETCH_BYTES_HEAD_ROW);
 BN_UNROLL
             for (int r = 0; r < nr; r++)
                 acc[r] = _mm512_dpbusd_epi32(acc[r], _mm512_load_si512(codes + (uint64_t)r * p->row_stride + 64 * i), xq);

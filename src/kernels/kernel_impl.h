@@ -40,6 +40,12 @@
  * 2 KiB). x86 prefetches do not fault, so running past the end of a buffer is harmless. */
 #define BN_PREFETCH_BYTES 2048
 #define BN_PREFETCH_BYTES_4STREAMS 1024
+/* One row of an 8-bit head copy per thread (the screen pass, the q8 rows head for one token):
+ * 4 KiB ahead. Intel Xeon VM, 2 threads, 2B-4T shapes, decode steps interleaved with the F16
+ * head's: the screened head 1.31-1.33x over it at avx2 against 1.28-1.32x at 2 KiB, 1.30-1.31x
+ * against 1.29-1.30x at avx512; the q8 head 1.30-1.34x at avx2 against 1.28-1.30x (8 KiB:
+ * 1.30-1.31x, 1 KiB: 1.22-1.23x). */
+#define BN_PREFETCH_BYTES_HEAD_ROW 4096
 #if defined(__aarch64__) /* PRFM PLDL1KEEP: a hint that never faults either (distances not tuned on ARM) */
 #define BN_PREFETCH(p, dist) __builtin_prefetch((const char *)(p) + (dist), 0, 3)
 #else

@@ -23,13 +23,18 @@ static void q8_token_reorder(const bn_block_q8_0 *x, int64_t nb, int64_t n_group
     }
 }
 
-/* Rows [m0, m1) of one token whose activations are already reordered: 4 rows side by side, or
- * one at a time on AMD (bn_cpu_head_rows; on Zen 4, 2 threads, whole decode steps interleaved in
- * one process, one row was 1.09-1.10x faster at avx512). A row's sum is the same either way. */
-static void q8_rows_token(const bn_q8_rows *p, const q8_token_x *t, float out_scale, float *y, int64_t m0, int64_t m1) {
+/* Rows [m0, m1) of one token whose activations are already reordered (one of n tokens). One
+ * token: one row at a time, its codes prefetched ahead (q8_rows_dot), one memory stream per
+ * thread: on the Intel Xeon VM (2 threads, 2B-4T shapes, steps interleaved with the F16 head),
+ * q8 over F16 generation 1.30-1.34x against 1.24-1.27x with 4 rows side by side at avx2,
+ * 1.32-1.34x against 1.30-1.31x at avx512; on Zen 4 one row without a prefetch was already
+ * 1.09-1.10x faster at avx512. Several tokens (the rows then come from L2 after the first):
+ * 4 rows side by side, or one at a time on AMD (bn_cpu_head_rows). A row's sum is the same
+ * either way. */
+static void q8_rows_token(const bn_q8_rows *p, const q8_token_x *t, int n, float out_scale, float *y, int64_t m0, int64_t m1) {
     int64_t m = m0;
     float out[4];
-    bool four = bn_cpu_head_rows() == 4;
+    bool four = n > 1 && bn_cpu_head_rows() == 4;
     for (; four && m + 4 <= m1; m += 4) {
         q8_rows_dot(p, p->data + (uint64_t)m * p->row_stride, 4, t, out);
         for (int r = 0; r < 4; r++) y[m + r] = out[r] * out_scale;
@@ -51,14 +56,14 @@ static void q8_rows_apply(const bn_q8_rows *p, const bn_block_q8_0 *x, int n, fl
     int64_t nb = p->K / 32;
     if (n == 1) {
         q8_token_reorder(x, nb, p->n_groups, &t);
-        q8_rows_token(p, &t, out_scale, y, m0, m1);
+        q8_rows_token(p, &t, 1, out_scale, y, m0, m1);
         return;
     }
     for (int64_t b0 = m0; b0 < m1; b0 += Q8_ROWS_BLOCK) {
         int64_t b1 = b0 + Q8_ROWS_BLOCK < m1 ? b0 + Q8_ROWS_BLOCK : m1;
         for (int i = 0; i < n; i++) {
             q8_token_reorder(x + (int64_t)i * nb, nb, p->n_groups, &t);
-            q8_rows_token(p, &t, out_scale, y + (int64_t)i * ldy, b0, b1);
+            q8_rows_token(p, &t, n, out_scale, y + (int64_t)i * ldy, b0, b1);
         }
     }
 }

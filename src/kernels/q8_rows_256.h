@@ -25,6 +25,7 @@ BN_UNROLL
     for (int r = 0; r < nr; r++) total[r][0] = total[r][1] = _mm256_setzero_ps();
     for (int64_t g = 0; g < p->n_groups; g++) {
         const uint8_t *codes = row + g * BN_Q8_GROUP_BYTES;
+        if (nr == 1) BN_PREFETCH(row + scales_at + 32 * g, 256);
 BN_UNROLL
         for (int h = 0; h < 2; h++) {
             __m256i acc[4];
@@ -36,6 +37,7 @@ BN_UNROLL
 BN_UNROLL
                 for (int r = 0; r < nr; r++) {
                     if (h == 0 && nr == 4) BN_PREFETCH(codes + (uint64_t)r * p->row_stride + 64 * i, BN_PREFETCH_BYTES_4STREAMS);
+                    if (h == 0 && nr == 1) BN_PREFETCH(codes + 64 * i, BN_PREFETCH_BYTES_HEAD_ROW);
                     Q8_HALF_STEP(acc[r], _mm256_load_si256((const __m256i *)(codes + (uint64_t)r * p->row_stride + 64 * i + 32 * h)), xq);
                     BN_PIN(acc[r]);
                 }

@@ -14,7 +14,6 @@
 #include "model/head_screen.h"
 
 #define BN_INLINE static inline __attribute__((always_inline))
-#define SCREEN_PREFETCH 2048   /* bytes ahead in a row's codes (whole groups, 8 lines each) */
 #define SCREEN_PREFETCH_D 256  /* bytes ahead in its scales */
 
 /* Row m times NT tokens (NT <= 2): approximate logits and radii into a[t], rad[t]; pf:
@@ -44,7 +43,7 @@ BN_UNROLL
          * that no longer fits 16 registers (measured: ~500 spills in the function) */
         for (int i = 0; i < 16; i++) {
             /* the group's 8 lines, prefetched one per two steps (spread, not a burst) */
-            if (pf && i % 2 == 0) BN_PREFETCH(q + base + 32 * i, SCREEN_PREFETCH);
+            if (pf && i % 2 == 0) BN_PREFETCH(q + base + 32 * i, BN_PREFETCH_BYTES_HEAD_ROW);
             const int8_t *p = q + base + 32 * i;
             __m256i wl = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
             __m256i wh = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + 16)));

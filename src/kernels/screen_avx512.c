@@ -11,7 +11,6 @@
 #include "model/head_screen.h"
 
 #define BN_INLINE static inline __attribute__((always_inline))
-#define SCREEN_PREFETCH 2048   /* bytes ahead in a row's codes */
 #define SCREEN_PREFETCH_D 256  /* bytes ahead in its scales */
 
 /* Row m times NT tokens (NT <= 4): approximate logits and radii into a[t], rad[t]. One row at
@@ -43,7 +42,7 @@ BN_UNROLL
         if (pf) BN_PREFETCH(d + g * BN_SCREEN_GROUP, SCREEN_PREFETCH_D);
 BN_UNROLL
         for (int i = 0; i < 16; i++) {
-            if (pf && i % 2 == 0) BN_PREFETCH(q + base + 32 * i, SCREEN_PREFETCH); /* 8 lines per group, spread */
+            if (pf && i % 2 == 0) BN_PREFETCH(q + base + 32 * i, BN_PREFETCH_BYTES_HEAD_ROW); /* 8 lines per group, spread */
             __m512i w = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(q + base + 32 * i)));
 BN_UNROLL
             for (int t = 0; t < NT; t++) isum[t] = _mm512_dpwssd_epi32(isum[t], w, _mm512_loadu_si512((const void *)(xq[t] + base + 32 * i)));
