@@ -223,35 +223,81 @@ static void heap_sift_down(double *heap, int k, int i) {
 
 /* The half-width of row m's interval: c R_m plus 2^-40 |A_m| for the double arithmetic. */
 static inline double half_width(double c, float a, float r) { return c * (double)r + fabs((double)a) * 0x1p-40; }
+static inline double lower_bound(double c, float a, float r) { return (double)a - half_width(c, a, r); }
+static inline double upper_bound(double c, float a, float r) { return (double)a + half_width(c, a, r); }
 
-/* The k-th largest lower bound over all rows, or NAN when a value is not finite. */
-static double kth_lower_bound(const bn_head_screen *h, const float *approx, const float *radius, int k, double *heap) {
-    int have = 0;
-    for (int64_t m = 0; m < h->M; m++) {
-        if (!isfinite(approx[m]) || !isfinite(radius[m])) return NAN;
-        double lo = (double)approx[m] - half_width(h->c, approx[m], radius[m]);
-        if (have < k) {
-            heap[have++] = lo;
-            if (have == k)
+static int64_t unit_count(const bn_head_screen *h) { return (h->M + BN_SCREEN_UNIT - 1) / BN_SCREEN_UNIT; }
+static int64_t unit_end(const bn_head_screen *h, int64_t u) {
+    return (u + 1) * BN_SCREEN_UNIT < h->M ? (u + 1) * BN_SCREEN_UNIT : h->M;
+}
+
+void bn_head_screen_unit(const bn_head_screen *h, const float *approx, const float *radius, int64_t m0, int64_t m1,
+                         bn_screen_unit *u) {
+    double lo = -INFINITY, hi = -INFINITY;
+    for (int64_t m = m0; m < m1; m++) {
+        if (!isfinite(approx[m]) || !isfinite(radius[m])) {
+            u->lo = u->hi = NAN;
+            return;
+        }
+        double l = lower_bound(h->c, approx[m], radius[m]), r = upper_bound(h->c, approx[m], radius[m]);
+        lo = l > lo ? l : lo;
+        hi = r > hi ? r : hi;
+    }
+    u->lo = lo;
+    u->hi = hi;
+}
+
+/* Rows [m0, m1) into the min-heap of the k largest lower bounds, *have of them so far; false
+ * when a value is not finite. */
+static bool heap_rows(const bn_head_screen *h, const float *approx, const float *radius, int64_t m0, int64_t m1, int k,
+                      double *heap, int *have) {
+    for (int64_t m = m0; m < m1; m++) {
+        if (!isfinite(approx[m]) || !isfinite(radius[m])) return false;
+        double lo = lower_bound(h->c, approx[m], radius[m]);
+        if (*have < k) {
+            heap[(*have)++] = lo;
+            if (*have == k)
                 for (int i = k / 2 - 1; i >= 0; i--) heap_sift_down(heap, k, i);
         } else if (lo > heap[0]) {
             heap[0] = lo;
             heap_sift_down(heap, k, 0);
         }
     }
+    return true;
+}
+
+/* The k-th largest lower bound over all rows, or NAN when a value is not finite. With unit
+ * summaries, a unit whose largest lower bound does not exceed the heap's smallest once the
+ * heap is full is skipped: none of its rows would enter it (the heap's smallest only grows). */
+static double kth_lower_bound(const bn_head_screen *h, const float *approx, const float *radius, const bn_screen_unit *units,
+                              int k, double *heap) {
+    int have = 0;
+    if (!units) return heap_rows(h, approx, radius, 0, h->M, k, heap, &have) && have == k ? heap[0] : NAN;
+    int64_t n_units = unit_count(h);
+    for (int64_t u = 0; u < n_units; u++)
+        if (isnan(units[u].lo)) return NAN;
+    for (int64_t u = 0; u < n_units; u++) {
+        if (have == k && !(units[u].lo > heap[0])) continue;
+        heap_rows(h, approx, radius, u * BN_SCREEN_UNIT, unit_end(h, u), k, heap, &have);
+    }
     return have == k ? heap[0] : NAN;
 }
 
-int bn_head_screen_select(const bn_head_screen *h, const float *approx, const float *radius, int k, int32_t *cand, int cap) {
+int bn_head_screen_select(const bn_head_screen *h, const float *approx, const float *radius, const bn_screen_unit *units, int k,
+                          int32_t *cand, int cap) {
     if (k < 1 || k > BN_SCREEN_MAX_K || k > h->M || k > cap) return -1;
     double heap[BN_SCREEN_MAX_K];
-    double T = kth_lower_bound(h, approx, radius, k, heap);
+    double T = kth_lower_bound(h, approx, radius, units, k, heap);
     if (isnan(T)) return -1;
     int n = 0;
-    for (int64_t m = 0; m < h->M; m++) {
-        if ((double)approx[m] + half_width(h->c, approx[m], radius[m]) < T) continue;
-        if (n == cap) return -1;
-        cand[n++] = (int32_t)m;
+    int64_t n_units = units ? unit_count(h) : 1;
+    for (int64_t u = 0; u < n_units; u++) {
+        if (units && units[u].hi < T) continue; /* no row of the unit reaches T */
+        for (int64_t m = units ? u * BN_SCREEN_UNIT : 0, m1 = units ? unit_end(h, u) : h->M; m < m1; m++) {
+            if (upper_bound(h->c, approx[m], radius[m]) < T) continue;
+            if (n == cap) return -1;
+            cand[n++] = (int32_t)m;
+        }
     }
     return n;
 }
@@ -266,6 +312,7 @@ struct bn_screen_ctx {
     float *radius;           /* [BN_SCREEN_ROWS][M] */
     int16_t *xq;             /* [BN_SCREEN_ROWS][n_groups * 512]: the tokens' activations */
     float *e, *xabs;         /* [BN_SCREEN_ROWS][n_groups * 16] */
+    bn_screen_unit *units;   /* [BN_SCREEN_ROWS][n_units]: the pass's summaries (bn_head_screen_unit) */
     int32_t *cand;           /* [cap] */
     int32_t *draw_rows;      /* [draw_units][cap]: the rows each unit of the draw's scan keeps */
     int *draw_counts;        /* [draw_units] */
@@ -290,19 +337,21 @@ bn_screen_ctx *bn_screen_ctx_new(const bn_head_screen *h, uint64_t *bytes) {
     uint64_t nq = (uint64_t)BN_SCREEN_ROWS * (uint64_t)h->n_groups * BN_SCREEN_GROUP_BYTES * sizeof(int16_t);
     uint64_t nx = (uint64_t)BN_SCREEN_ROWS * (uint64_t)h->n_groups * BN_SCREEN_GROUP * sizeof(float);
     uint64_t nc = (uint64_t)c->cap * sizeof(int32_t);
+    uint64_t nu = (uint64_t)BN_SCREEN_ROWS * (uint64_t)unit_count(h) * sizeof(bn_screen_unit);
     c->radius = bn_malloc((size_t)nr, "screened head radii");
     c->xq = bn_malloc((size_t)nq, "screened head activations");
     c->e = bn_malloc((size_t)nx, "screened head activation scales");
     c->xabs = bn_malloc((size_t)nx, "screened head block sums");
     c->cand = bn_malloc((size_t)nc, "screened head candidates");
+    c->units = bn_malloc((size_t)nu, "screened head unit bounds");
     uint64_t units = (uint64_t)((h->M + DRAW_UNIT - 1) / DRAW_UNIT);
     c->draw_rows = bn_malloc((size_t)(units * nc), "screened head draw rows");
     c->draw_counts = bn_malloc((size_t)units * sizeof(int), "screened head draw counts");
-    if (!c->radius || !c->xq || !c->e || !c->xabs || !c->cand || !c->draw_rows || !c->draw_counts) {
+    if (!c->radius || !c->xq || !c->e || !c->xabs || !c->cand || !c->units || !c->draw_rows || !c->draw_counts) {
         bn_screen_ctx_free(c);
         return NULL;
     }
-    if (bytes) *bytes = nr + nq + 2 * nx + nc + units * (nc + sizeof(int));
+    if (bytes) *bytes = nr + nq + 2 * nx + nc + nu + units * (nc + sizeof(int));
     return c;
 }
 
@@ -313,6 +362,7 @@ void bn_screen_ctx_free(bn_screen_ctx *c) {
     free(c->e);
     free(c->xabs);
     free(c->cand);
+    free(c->units);
     free(c->draw_rows);
     free(c->draw_counts);
     free(c);
@@ -320,7 +370,8 @@ void bn_screen_ctx_free(bn_screen_ctx *c) {
 
 bn_head_stats *bn_screen_ctx_stats(bn_screen_ctx *c) { return &c->stats; }
 
-/* The pass over the copy: units of 256 rows shared out dynamically (rows are independent). */
+/* The pass over the copy: units of BN_SCREEN_UNIT rows shared out dynamically (rows are
+ * independent), each summarized for the selection while its values are in cache. */
 typedef struct {
     const bn_screen_ctx *c;
     bn_screen_act a;
@@ -328,15 +379,16 @@ typedef struct {
     bn_work work;
 } screen_pass;
 
-#define SCREEN_UNIT 256
-
 static void screen_pass_run(void *ctx, int i, int n_threads) {
     screen_pass *p = ctx;
     const bn_head_screen *h = p->c->h;
+    int64_t n_units = unit_count(h);
     (void)i, (void)n_threads;
     for (long u; (u = bn_work_next(&p->work)) >= 0;) {
-        int64_t m0 = u * SCREEN_UNIT, m1 = m0 + SCREEN_UNIT < h->M ? m0 + SCREEN_UNIT : h->M;
+        int64_t m0 = u * BN_SCREEN_UNIT, m1 = unit_end(h, u);
         p->c->kernel(h, &p->a, p->approx, p->c->radius, h->M, m0, m1);
+        for (int t = 0; t < p->a.n; t++)
+            bn_head_screen_unit(h, p->approx + t * h->M, p->c->radius + t * h->M, m0, m1, &p->c->units[t * n_units + u]);
     }
 }
 
@@ -347,14 +399,19 @@ static void exact_rows(const bn_linear *plain, const bn_act *a, int64_t M, const
         if (ids[i] >= 0 && ids[i] < M) bn_linear_apply_rows(plain, a, y, M, ids[i], ids[i] + 1, row_tmp);
 }
 
-/* -inf in y outside two increasing lists of rows. */
+/* -inf in y outside two increasing lists of rows: the gaps between kept rows filled in runs
+ * (a loop with two list tests per row took ~0.1 ms of a 2B-4T decode step). */
 static void mask_others(int64_t M, const int32_t *c1, int n1, const int32_t *c2, int n2, float *y) {
     int i = 0, j = 0;
-    for (int64_t m = 0; m < M; m++) {
-        bool keep = false;
-        if (i < n1 && c1[i] == m) keep = true, i++;
-        if (j < n2 && c2[j] == m) keep = true, j++;
-        if (!keep) y[m] = -INFINITY;
+    for (int64_t m = 0;;) {
+        int64_t keep = M; /* the next kept row */
+        if (i < n1 && c1[i] < keep) keep = c1[i];
+        if (j < n2 && c2[j] < keep) keep = c2[j];
+        for (; m < keep; m++) y[m] = -INFINITY;
+        if (keep == M) return;
+        if (m <= keep) m = keep + 1;
+        if (i < n1 && c1[i] == keep) i++;
+        if (j < n2 && c2[j] == keep) j++;
     }
 }
 
@@ -453,18 +510,20 @@ void bn_head_screen_eval(bn_screen_ctx *c, const bn_linear *plain, bn_threadpool
         return;
     }
     screen_pass p = {.c = c, .a = {.n = n, .q = c->xq, .e = c->e, .xabs = c->xabs}, .approx = y};
-    bn_work_init(&p.work, (long)((h->M + SCREEN_UNIT - 1) / SCREEN_UNIT));
+    int64_t n_units = unit_count(h);
+    bn_work_init(&p.work, (long)n_units);
     bn_threadpool_run(pool, screen_pass_run, &p);
     for (int t = 0; t < n; t++) {
         float *yt = y + (int64_t)t * h->M, *rt = c->radius + (int64_t)t * h->M;
         /* the forced ids are recomputed anyway, and their bounds say nothing of their logits
-         * after the sampler's penalties: keep them out of the k-th lower bound */
+         * after the sampler's penalties: keep them out of the k-th lower bound (lowered after
+         * the pass, so their units' summaries stay at least what they summarize) */
         for (int i = 0; i < reqs[t]->n_force; i++) {
             int32_t id = reqs[t]->force[i];
             if (id >= 0 && id < h->M) yt[id] = -FLT_MAX, rt[id] = 0.0f;
         }
         const bn_head_req *req = reqs[t];
-        int n_cand = bn_head_screen_select(h, yt, rt, req->k, c->cand, c->cap), n_more = 0;
+        int n_cand = bn_head_screen_select(h, yt, rt, c->units + t * n_units, req->k, c->cand, c->cap), n_more = 0;
         bn_act a;
         bn_act_prepare(&a, BN_ACT_NONE, x + (int64_t)t * h->K, 1, h->K, NULL);
         if (n_cand >= 0 && req->gumbel) {

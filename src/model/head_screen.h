@@ -105,11 +105,28 @@ bn_screen_kernel bn_head_screen_kernel_for_tier(bn_cpu_tier t);
  * the portable pass; --lm-head screen still works there (exact, speed unmeasured). */
 bool bn_head_screen_has_kernel(bn_cpu_tier t);
 
+/* The largest lower and upper bound of rows [m0, m1) of one token's approx and radius, computed
+ * as bn_head_screen_select computes them (both NAN when a value is not finite). The pass
+ * summarizes each unit of BN_SCREEN_UNIT rows while its values are in cache, so that the
+ * selection, which runs on one thread, skips the units that cannot change its result (on
+ * 2B-4T shapes its two scans over all rows took ~0.4 ms of a ~36 ms decode step). */
+#define BN_SCREEN_UNIT 256
+typedef struct bn_screen_unit {
+    double lo, hi;
+} bn_screen_unit;
+void bn_head_screen_unit(const bn_head_screen *h, const float *approx, const float *radius, int64_t m0, int64_t m1,
+                         bn_screen_unit *u);
+
 /* Candidates of one token from its approx[M] and radius[M]: the ids of the rows whose upper
  * bound reaches the k-th largest lower bound, in increasing order, into cand[0 .. cap).
  * Returns their count (>= k), or -1 when there are more than cap, k is outside
- * [1, min(M, cap, BN_SCREEN_MAX_K)], or a value is not finite (the caller then computes the whole head). */
-int bn_head_screen_select(const bn_head_screen *h, const float *approx, const float *radius, int k, int32_t *cand, int cap);
+ * [1, min(M, cap, BN_SCREEN_MAX_K)], or a value is not finite (the caller then computes the whole head).
+ * units: NULL, or summaries of rows [u BN_SCREEN_UNIT, (u + 1) BN_SCREEN_UNIT) for every u
+ * (bn_head_screen_unit, or anything at least as large: rows lowered after their unit was
+ * summarized are fine); the result is the same, found without reading the rows of units whose
+ * bounds lie below the ones that decide it. A NAN summary makes it -1. */
+int bn_head_screen_select(const bn_head_screen *h, const float *approx, const float *radius, const bn_screen_unit *units, int k,
+                          int32_t *cand, int cap);
 
 /* ---- evaluation (used by forward.c) ---- */
 

@@ -6,7 +6,7 @@
  *    kernel, on awkward widths (one block, a padded last group, 2560) and extreme activations;
  *  - the kernels' token tiles and row blocks: a token's values are the same bits in any batch and row range;
  *  - the selection: ties, a row one ulp above the rest, rows built to sit on the boundary,
- *    NaN, the budget;
+ *    NaN, the budget; with the pass's unit summaries the same ids as the full scan;
  *  - end to end: the logits of the candidates are bit-identical to the plain head's and the
  *    others are -inf; greedy and seeded top-k generation with penalties give the same tokens
  *    with --lm-head screen and model, through a session and through a batch of 4 slots. */
@@ -286,7 +286,7 @@ static int candidates(const head *h, const bn_head_screen *s, const float *x, in
     if (bn_head_screen_prepare(s, x, xq, e, xa)) {
         bn_screen_act a = {1, xq, e, xa};
         bn_head_screen_kernel_for_tier(bn_cpu_active_tier())(s, &a, approx, radius, M, 0, M);
-        n = bn_head_screen_select(s, approx, radius, k, cand, cap);
+        n = bn_head_screen_select(s, approx, radius, NULL, k, cand, cap);
     }
     free(xq); free(e); free(xa); free(approx); free(radius);
     return n;
@@ -420,6 +420,59 @@ static const char *small_model(const char *name, bool separate_head) {
     test_small_model_params(&p, "bitnet-b1.58", BN_TYPE_I2_S, 3);
     p.output_weight = separate_head;
     return test_write_model(&p, path);
+}
+
+/* Unit summaries change no selection: bn_head_screen_select with the summaries of every unit
+ * of BN_SCREEN_UNIT rows (as the pass computes them, then some rows lowered as forced ids
+ * are, or summaries inflated) gives the count and ids of the full scan, on rows of many
+ * shapes: random, all tied, all zero with zero radius (every upper bound equals the k-th
+ * lower bound), the best rows in the last partial unit, a NaN. */
+static int select_both(const bn_head_screen *s, const float *a, const float *r, const bn_screen_unit *u, int k, int cap) {
+    int32_t c1[1024], c2[1024];
+    int n1 = bn_head_screen_select(s, a, r, NULL, k, c1, cap), n2 = bn_head_screen_select(s, a, r, u, k, c2, cap);
+    if (n1 != n2 || (n1 > 0 && memcmp(c1, c2, sizeof c1[0] * (size_t)n1) != 0)) return -2;
+    return n1;
+}
+
+TEST(selection_with_unit_summaries_is_the_full_scans) {
+    const int64_t sizes[] = {100, 768, 1000};
+    const int ks[] = {1, 2, 5, 37, 200};
+    float *a = malloc(sizeof(float) * 1000), *r = malloc(sizeof(float) * 1000);
+    bn_screen_unit u[4];
+    int bad = 0, found = 0;
+    for (int si = 0; si < 3; si++)
+        for (int shape = 0; shape < 5; shape++)
+            for (int trial = 0; trial < 8; trial++) {
+                bn_head_screen s = {.M = sizes[si], .c = 0.5 + 0.1 * trial};
+                for (int64_t m = 0; m < s.M; m++) {
+                    a[m] = shape == 1 ? 1.25f : shape == 2 ? 0.0f : gauss() * (trial % 2 ? 10.0f : 0.01f);
+                    r[m] = shape == 2 ? 0.0f : fabsf(gauss()) * 0.05f;
+                    if (shape == 3 && m >= s.M - 7) a[m] += 100.0f; /* the best at the end */
+                }
+                if (shape == 4) a[rnd() % s.M] = NAN;
+                int64_t nu = (s.M + BN_SCREEN_UNIT - 1) / BN_SCREEN_UNIT;
+                for (int64_t i = 0; i < nu; i++)
+                    bn_head_screen_unit(&s, a, r, i * BN_SCREEN_UNIT, (i + 1) * BN_SCREEN_UNIT < s.M ? (i + 1) * BN_SCREEN_UNIT : s.M, &u[i]);
+                if (trial % 4 == 3 && shape != 2 && shape != 4) /* rows lowered after the pass (forced ids) */
+                    for (int i = 0; i < 5; i++) {
+                        int64_t m = rnd() % s.M;
+                        a[m] = -FLT_MAX, r[m] = 0.0f;
+                    }
+                if (trial % 4 == 2) /* summaries larger than what they summarize */
+                    for (int64_t i = 0; i < nu; i++) u[i].lo += 1.0, u[i].hi += 1.0;
+                for (int ki = 0; ki < 5; ki++)
+                    for (int cap = 3; cap <= 1024; cap += 1021) {
+                        int n = select_both(&s, a, r, u, ks[ki], cap);
+                        bad += n == -2;
+                        found += n > 0;
+                        if (shape == 4 && n != -1) bad++; /* a NaN: the whole head */
+                        if (shape == 2 && cap == 1024 && ks[ki] <= s.M && n != s.M) bad++; /* all zero: every row */
+                    }
+            }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(found > 100);
+    free(a);
+    free(r);
 }
 
 TEST(generation_identical_to_the_plain_head) {
@@ -604,6 +657,7 @@ TEST_MAIN_BEGIN("test_head_screen")
     RUN(tokens_and_rows_batch_to_the_same_bits);
     RUN(selection_keeps_ties_and_near_ties);
     RUN(selection_is_exact_on_near_boundary_rows);
+    RUN(selection_with_unit_summaries_is_the_full_scans);
     RUN(generation_identical_to_the_plain_head);
     RUN(screened_row_is_exact_where_not_masked);
     RUN(batch_identical_to_the_plain_head);
