@@ -278,7 +278,7 @@ static double kth_lower_bound(const bn_head_screen *h, const float *approx, cons
         if (isnan(units[u].lo)) return NAN;
     for (int64_t u = 0; u < n_units; u++) {
         if (have == k && !(units[u].lo > heap[0])) continue;
-        heap_rows(h, approx, radius, u * BN_SCREEN_UNIT, unit_end(h, u), k, heap, &have);
+        if (!heap_rows(h, approx, radius, u * BN_SCREEN_UNIT, unit_end(h, u), k, heap, &have)) return NAN;
     }
     return have == k ? heap[0] : NAN;
 }
