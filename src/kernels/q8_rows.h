@@ -26,7 +26,7 @@ static void q8_token_reorder(const bn_block_q8_0 *x, int64_t nb, int64_t n_group
 /* Rows [m0, m1) of one token whose activations are already reordered (one of n tokens). One
  * token: one row at a time, its codes prefetched ahead (q8_rows_dot), one memory stream per
  * thread: on the Intel Xeon VM (2 threads, 2B-4T shapes, steps interleaved with the F16 head),
- * q8 over F16 generation 1.30-1.34x against 1.24-1.27x with 4 rows side by side at avx2,
+ * q8 over F16 generation 1.30-1.34x against 1.23-1.27x with 4 rows side by side at avx2,
  * 1.32-1.34x against 1.30-1.31x at avx512; on Zen 4 one row without a prefetch was already
  * 1.09-1.10x faster at avx512. Several tokens (the rows then come from L2 after the first):
  * 4 rows side by side, or one at a time on AMD (bn_cpu_head_rows). A row's sum is the same
