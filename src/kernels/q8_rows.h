@@ -1,8 +1,10 @@
 /* q8_rows: the token and row driver of the q8 rows kernels (the `--lm-head q8` head on the
  * q8 rows layout, kernel_impl.h), shared by float_avx512.c, float_avx2.c and q8_rows_avxvnni.c.
  * Each includes it after defining, with its own instructions (q8_rows_256.h for the last two):
- *   q8_rows_dot(p, row, nr, t, out)   out[r] for nr (1 or 4, a constant after inlining) rows
- *                                     starting at `row`, one token's reordered activations t
+ *   q8_rows_dot(p, row, nr, pf, t, out)   out[r] for nr (1 or 4, a constant after inlining)
+ *                                     rows starting at `row`, one token's reordered activations
+ *                                     t; pf (one row): prefetch the row's codes and scales ahead
+ *   Q8_ROWS_PREFETCH_ONE              whether a one-token call's one-row passes prefetch
  * and then calls q8_rows_apply from its bn_q8_rows_kernel. */
 #ifndef BITNET_Q8_ROWS_H
 #define BITNET_Q8_ROWS_H
@@ -24,7 +26,8 @@ static void q8_token_reorder(const bn_block_q8_0 *x, int64_t nb, int64_t n_group
 }
 
 /* Rows [m0, m1) of one token whose activations are already reordered (one of n tokens). One
- * token: one row at a time, its codes prefetched ahead (q8_rows_dot), one memory stream per
+ * token: one row at a time, its codes prefetched ahead where the tier says so (q8_rows_dot,
+ * Q8_ROWS_PREFETCH_ONE), one memory stream per
  * thread: on the Intel Xeon VM (2 threads, 2B-4T shapes, steps interleaved with the F16 head),
  * q8 over F16 generation 1.30-1.34x against 1.23-1.27x with 4 rows side by side at avx2,
  * 1.32-1.34x against 1.30-1.31x at avx512; on Zen 4 one row without a prefetch was already
@@ -34,13 +37,13 @@ static void q8_token_reorder(const bn_block_q8_0 *x, int64_t nb, int64_t n_group
 static void q8_rows_token(const bn_q8_rows *p, const q8_token_x *t, int n, float out_scale, float *y, int64_t m0, int64_t m1) {
     int64_t m = m0;
     float out[4];
-    bool four = n > 1 && bn_cpu_head_rows() == 4;
+    bool four = n > 1 && bn_cpu_head_rows() == 4, pf = n == 1 && (Q8_ROWS_PREFETCH_ONE);
     for (; four && m + 4 <= m1; m += 4) {
-        q8_rows_dot(p, p->data + (uint64_t)m * p->row_stride, 4, t, out);
+        q8_rows_dot(p, p->data + (uint64_t)m * p->row_stride, 4, false, t, out);
         for (int r = 0; r < 4; r++) y[m + r] = out[r] * out_scale;
     }
     for (; m < m1; m++) {
-        q8_rows_dot(p, p->data + (uint64_t)m * p->row_stride, 1, t, out);
+        q8_rows_dot(p, p->data + (uint64_t)m * p->row_stride, 1, pf, t, out);
         y[m] = out[0] * out_scale;
     }
 }

@@ -15,17 +15,21 @@
 #ifndef BITNET_Q8_ROWS_256_H
 #define BITNET_Q8_ROWS_256_H
 
+/* One-token one-row passes prefetch on every vendor: the AVX2 screen pass (the same row
+ * shape) measured faster with its prefetch on Zen 4 as well as on the Intel VM. */
+#define Q8_ROWS_PREFETCH_ONE true
+
 /* out[r] for nr (1 or 4, a constant after inlining) rows from `row`, one token's reordered
  * activations t. BN_PIN keeps the 8 accumulator chains of a 4-row pass chains (gcc made the
  * AVX2 step's adds a tree of stored products). */
-BN_INLINE void q8_rows_dot(const bn_q8_rows *p, const uint8_t *row, int nr, const q8_token_x *t, float *out) {
+BN_INLINE void q8_rows_dot(const bn_q8_rows *p, const uint8_t *row, int nr, bool pf, const q8_token_x *t, float *out) {
     const uint64_t scales_at = (uint64_t)p->n_groups * BN_Q8_GROUP_BYTES;
     __m256 total[4][2];
 BN_UNROLL
     for (int r = 0; r < nr; r++) total[r][0] = total[r][1] = _mm256_setzero_ps();
     for (int64_t g = 0; g < p->n_groups; g++) {
         const uint8_t *codes = row + g * BN_Q8_GROUP_BYTES;
-        if (nr == 1) BN_PREFETCH(row + scales_at + 32 * g, 256);
+        if (pf) BN_PREFETCH(row + scales_at + 32 * g, 256);
 BN_UNROLL
         for (int h = 0; h < 2; h++) {
             __m256i acc[4];
@@ -37,7 +41,7 @@ BN_UNROLL
 BN_UNROLL
                 for (int r = 0; r < nr; r++) {
                     if (h == 0 && nr == 4) BN_PREFETCH(codes + (uint64_t)r * p->row_stride + 64 * i, BN_PREFETCH_BYTES_4STREAMS);
-                    if (h == 0 && nr == 1) BN_PREFETCH(codes + 64 * i, BN_PREFETCH_BYTES_HEAD_ROW);
+                    if (h == 0 && pf) BN_PREFETCH(codes + 64 * i, BN_PREFETCH_BYTES_HEAD_ROW);
                     Q8_HALF_STEP(acc[r], _mm256_load_si256((const __m256i *)(codes + (uint64_t)r * p->row_stride + 64 * i + 32 * h)), xq);
                     BN_PIN(acc[r]);
                 }
