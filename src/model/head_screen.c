@@ -239,8 +239,8 @@ void bn_head_screen_unit(const bn_head_screen *h, const float *approx, const flo
             u->lo = u->hi = NAN;
             return;
         }
-        double l = lower_bound(h->c, approx[m], radius[m]), r = upper_bound(h->c, approx[m], radius[m]);
-        lo = l > lo ? l : lo;
+        double w = half_width(h->c, approx[m], radius[m]), l = (double)approx[m] - w, r = (double)approx[m] + w;
+        lo = l > lo ? l : lo; /* the operations of lower_bound and upper_bound: the same doubles */
         hi = r > hi ? r : hi;
     }
     u->lo = lo;
@@ -283,6 +283,17 @@ static double kth_lower_bound(const bn_head_screen *h, const float *approx, cons
     return have == k ? heap[0] : NAN;
 }
 
+/* Rows of [m0, m1) whose upper bound reaches T appended to cand (*n so far); false past cap. */
+static bool collect_rows(const bn_head_screen *h, const float *approx, const float *radius, int64_t m0, int64_t m1, double T,
+                         int32_t *cand, int *n, int cap) {
+    for (int64_t m = m0; m < m1; m++) {
+        if (upper_bound(h->c, approx[m], radius[m]) < T) continue;
+        if (*n == cap) return false;
+        cand[(*n)++] = (int32_t)m;
+    }
+    return true;
+}
+
 int bn_head_screen_select(const bn_head_screen *h, const float *approx, const float *radius, const bn_screen_unit *units, int k,
                           int32_t *cand, int cap) {
     if (k < 1 || k > BN_SCREEN_MAX_K || k > h->M || k > cap) return -1;
@@ -290,14 +301,10 @@ int bn_head_screen_select(const bn_head_screen *h, const float *approx, const fl
     double T = kth_lower_bound(h, approx, radius, units, k, heap);
     if (isnan(T)) return -1;
     int n = 0;
-    int64_t n_units = units ? unit_count(h) : 1;
-    for (int64_t u = 0; u < n_units; u++) {
-        if (units && units[u].hi < T) continue; /* no row of the unit reaches T */
-        for (int64_t m = units ? u * BN_SCREEN_UNIT : 0, m1 = units ? unit_end(h, u) : h->M; m < m1; m++) {
-            if (upper_bound(h->c, approx[m], radius[m]) < T) continue;
-            if (n == cap) return -1;
-            cand[n++] = (int32_t)m;
-        }
+    if (!units) return collect_rows(h, approx, radius, 0, h->M, T, cand, &n, cap) ? n : -1;
+    for (int64_t u = 0, n_units = unit_count(h); u < n_units; u++) {
+        if (units[u].hi < T) continue; /* no row of the unit reaches T */
+        if (!collect_rows(h, approx, radius, u * BN_SCREEN_UNIT, unit_end(h, u), T, cand, &n, cap)) return -1;
     }
     return n;
 }
