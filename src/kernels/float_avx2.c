@@ -1,6 +1,5 @@
 /* float_avx2: y = W x for float-type weights (F32, F16, BF16, Q8_0) with AVX2 + FMA + F16C
- * (the avx2 and avxvnni tiers). Same loop shape as float_avx512.c at 8 lanes; a tail of
- * K % 16 weights goes through zero-padded copies. Float sums are reordered vs the reference. */
+ * (the avx2 and avxvnni tiers). Float sums are reordered vs the reference. */
 #include <immintrin.h>
 #include <string.h>
 
@@ -38,35 +37,48 @@ BN_INLINE __m256 load8(const uint8_t *row, uint32_t type, int64_t k) {
     }
 }
 
+/* out[t] = sum_k row[k] x[t][k] for nt <= FLOAT_ROWS_TOKENS tokens: 4 FMA chains per token
+ * (chain c takes k mod 32 in [8c, 8c + 8)), summed (c0 + c1) + (c2 + c3), then across lanes;
+ * the same operations for any nt, so a token's result does not depend on the others in the
+ * call. Why 4 chains: with 2 (16 weights a step) one token's loop was bound by the FMA
+ * latency (4 cycles per 16 weights, ~24 GB/s of F16 at 3 GHz), too close to one core's share
+ * of the memory rate for computing and waiting to overlap (docs/KERNELS.md). A tail of
+ * K % 32 goes through zero-padded copies. */
+#define FLOAT_ROWS_TOKENS 3 /* 12 accumulators + 4 weight vectors: the 16 registers */
 BN_INLINE void dot_tokens(const uint8_t *row, uint32_t type, int64_t K, const float *const *x, int nt, float *out) {
-    __m256 acc[4][2];
+    __m256 acc[FLOAT_ROWS_TOKENS][4];
 BN_UNROLL
-    for (int t = 0; t < nt; t++) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+    for (int t = 0; t < nt; t++) acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = _mm256_setzero_ps();
     int64_t k = 0;
-    for (; k + 16 <= K; k += 16) {
+    for (; k + 32 <= K; k += 32) {
         BN_PREFETCH_AHEAD(row + k * (type == BN_TYPE_F32 ? 4 : 2)); /* Q8_0: ~1/16 further ahead */
-        __m256 w0 = load8(row, type, k), w1 = load8(row, type, k + 8);
+        if (type == BN_TYPE_F32) BN_PREFETCH_AHEAD(row + k * 4 + 64);
+        __m256 w[4];
 BN_UNROLL
-        for (int t = 0; t < nt; t++) {
-            acc[t][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[t] + k), acc[t][0]);
-            acc[t][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x[t] + k + 8), acc[t][1]);
-        }
+        for (int c = 0; c < 4; c++) w[c] = load8(row, type, k + 8 * c);
+BN_UNROLL
+        for (int t = 0; t < nt; t++)
+BN_UNROLL
+            for (int c = 0; c < 4; c++) acc[t][c] = _mm256_fmadd_ps(w[c], _mm256_loadu_ps(x[t] + k + 8 * c), acc[t][c]);
     }
-    if (k < K) { /* F32/F16/BF16 only (Q8_0 rows are whole 32-blocks): pad to 16 with zeros */
+    if (k < K) { /* F32/F16/BF16 only (Q8_0 rows are whole 32-blocks): pad to 32 with zeros */
         int64_t rest = K - k, elt = type == BN_TYPE_F32 ? 4 : 2;
-        uint8_t wpad[64] = {0};
+        uint8_t wpad[128] = {0};
         memcpy(wpad, row + k * elt, (size_t)(rest * elt));
-        __m256 w0 = load8(wpad, type, 0), w1 = load8(wpad, type, 8);
+        __m256 w[4];
+BN_UNROLL
+        for (int c = 0; c < 4; c++) w[c] = load8(wpad, type, 8 * c);
 BN_UNROLL
         for (int t = 0; t < nt; t++) {
-            float xpad[16] = {0};
+            float xpad[32] = {0};
             memcpy(xpad, x[t] + k, (size_t)rest * sizeof(float));
-            acc[t][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xpad), acc[t][0]);
-            acc[t][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xpad + 8), acc[t][1]);
+BN_UNROLL
+            for (int c = 0; c < 4; c++) acc[t][c] = _mm256_fmadd_ps(w[c], _mm256_loadu_ps(xpad + 8 * c), acc[t][c]);
         }
     }
 BN_UNROLL
-    for (int t = 0; t < nt; t++) out[t] = bn_hsum8(_mm256_add_ps(acc[t][0], acc[t][1]));
+    for (int t = 0; t < nt; t++)
+        out[t] = bn_hsum8(_mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]), _mm256_add_ps(acc[t][2], acc[t][3])));
 }
 
 /* Q8_0 x Q8_0 (linear.h; the --lm-head q8 head with int8 activations), one 32-block per

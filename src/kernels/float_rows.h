@@ -1,7 +1,8 @@
 /* float_rows: the row and token driver of the float-weight kernels (F32, F16, BF16, Q8_0
  * weights x float activations, and Q8_0 x Q8_0 for `--lm-head q8`), shared by the tier files
  * float_avx2.c and float_avx512.c. Each includes it after defining, with its own instructions:
- *   dot_tokens(row, type, K, x[], nt, out[])   one row against nt <= 4 tokens
+ *   dot_tokens(row, type, K, x[], nt, out[])   one row against nt <= FLOAT_ROWS_TOKENS tokens
+ *                                              (the tier's define, else 4)
  *   dot_rows_q8_0_q8_0(rows[], nr, nb, x, out[])  nr <= 4 Q8_0 rows against one token's
  *                                                 Q8_0 activations (nb blocks)
  * and FLOAT_ROWS_FAST_PATH(w, type, a, y, ldy, m0, m1), a statement that may handle a prefix of
@@ -9,22 +10,28 @@
 #ifndef BITNET_FLOAT_ROWS_H
 #define BITNET_FLOAT_ROWS_H
 
-/* Rows [m0, m1) of every token, four tokens per pass over a row. */
+#ifndef FLOAT_ROWS_TOKENS
+#define FLOAT_ROWS_TOKENS 4
+#endif
+
+/* Rows [m0, m1) of every token, FLOAT_ROWS_TOKENS tokens per pass over a row. */
 BN_INLINE void rows_of_type(const bn_linear *w, uint32_t type, const bn_act *a, float *y, int64_t ldy, int64_t m0, int64_t m1) {
     int64_t K = w->in;
     FLOAT_ROWS_FAST_PATH(w, type, a, y, ldy, m0, m1);
     for (int64_t m = m0; m < m1; m++) {
         const uint8_t *row = w->data + (uint64_t)m * w->row_bytes;
-        for (int t = 0; t < a->n; t += 4) {
-            const float *x[4];
-            float out[4];
-            int nt = a->n - t < 4 ? a->n - t : 4;
+        for (int t = 0; t < a->n; t += FLOAT_ROWS_TOKENS) {
+            const float *x[FLOAT_ROWS_TOKENS];
+            float out[FLOAT_ROWS_TOKENS];
+            int nt = a->n - t < FLOAT_ROWS_TOKENS ? a->n - t : FLOAT_ROWS_TOKENS;
             for (int i = 0; i < nt; i++) x[i] = a->x + (int64_t)(t + i) * K;
             switch (nt) { /* constant token counts let the compiler unroll dot_tokens */
             case 1: dot_tokens(row, type, K, x, 1, out); break;
             case 2: dot_tokens(row, type, K, x, 2, out); break;
+#if FLOAT_ROWS_TOKENS > 3
             case 3: dot_tokens(row, type, K, x, 3, out); break;
-            default: dot_tokens(row, type, K, x, 4, out); break;
+#endif
+            default: dot_tokens(row, type, K, x, FLOAT_ROWS_TOKENS, out); break;
             }
             for (int i = 0; i < nt; i++) y[(int64_t)(t + i) * ldy + m] = out[i] * w->out_scale;
         }
