@@ -3,10 +3,12 @@
  * f16 KV cache filled to `depth` keys, 4 query rows (one token's query heads) per item, items
  * cut by key segment as forward.c cuts a one-sequence decode step, shared by `threads`
  * threads. Prints the best and mean step time and the cache bytes read per second.
- *   bench/attention_bench [depth 2048] [threads 1] [heads 150] [dram 1]
+ *   bench/attention_bench [depth 2048] [threads 1] [heads 150] [dram 1] [tokens 1]
  * dram 1: 1 GiB is read between steps, so the cache comes from memory (as in a decode step,
  * where the weights stream through the caches between two layers' attention); dram 0 with few
- * heads times the kernel in L2. */
+ * heads times the kernel in L2. tokens > 1: prefill items instead, as forward.c cuts a prompt
+ * chunk: per KV head one job of `tokens` consecutive tokens x 4 query heads (rows in token
+ * order) at positions [depth - tokens, depth), all keys, not cut by segment. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,9 +22,10 @@
 #define HEAD_DIM 128
 #define GROUP 4 /* query heads per KV head (2B-4T: 20 / 5) */
 #define PART_FLOATS (GROUP * (HEAD_DIM + 2))
+#define MAX_TOKENS 64
 
 typedef struct bench_cache {
-    int n_heads, depth, n_seg;
+    int n_heads, depth, n_seg, tokens;
     char *k, *v;              /* per head: K^T blocks, then V rows */
     uint64_t k_head, v_head;  /* bytes per head */
     float *q;                 /* [n_heads][GROUP][HEAD_DIM] */
@@ -39,7 +42,7 @@ static double now(void) {
 }
 
 /* Item w: head w / n_seg, its segment w % n_seg, into its part slot. */
-static void run_item(bench_cache *c, int w, float *scratch) {
+static void run_decode_item(bench_cache *c, int w, float *scratch) {
     int h = w / c->n_seg;
     float *slot = c->parts + (size_t)w * PART_FLOATS;
     const float *q[GROUP];
@@ -59,11 +62,36 @@ static void run_item(bench_cache *c, int w, float *scratch) {
     bn_attention_run(&j);
 }
 
+/* Item w: KV head w, its tokens x GROUP rows (token t's query heads at rows t GROUP ..) over
+ * all their keys; every row reads the head's GROUP query vectors and writes into parts. */
+static void run_prefill_item(bench_cache *c, int w, float *scratch) {
+    const float *q[MAX_TOKENS * GROUP];
+    float *out[MAX_TOKENS * GROUP];
+    int64_t pos[MAX_TOKENS * GROUP];
+    int n = c->tokens * GROUP;
+    for (int r = 0; r < n; r++) {
+        q[r] = c->q + ((size_t)w * GROUP + (size_t)(r % GROUP)) * HEAD_DIM;
+        out[r] = c->parts + ((size_t)w * (size_t)n + (size_t)r) * HEAD_DIM;
+        pos[r] = c->depth - c->tokens + r / GROUP;
+    }
+    bn_attn_job j = {
+        .n_rows = n, .head_dim = HEAD_DIM, .q = q, .out = out, .pos = pos,
+        .k_type = BN_KV_F16, .v_type = BN_KV_F16, .k = c->k + (size_t)w * c->k_head, .v = c->v + (size_t)w * c->v_head,
+        .v_stride = (int64_t)bn_kv_v_row_bytes(BN_KV_F16, HEAD_DIM), .scale = 0.0884f, .scratch = scratch,
+    };
+    bn_attention_run(&j);
+}
+
+static int n_items(const bench_cache *c) { return c->tokens > 1 ? c->n_heads : c->n_heads * c->n_seg; }
+
 static void *worker(void *arg) {
     bench_cache *c = arg;
-    float *scratch = aligned_alloc(64, (bn_attention_scratch_floats(GROUP, HEAD_DIM) * sizeof(float) + 63) / 64 * 64);
+    float *scratch = aligned_alloc(64, (bn_attention_scratch_floats(c->tokens * GROUP, HEAD_DIM) * sizeof(float) + 63) / 64 * 64);
     if (!scratch) return NULL;
-    for (int w; (w = atomic_fetch_add(&c->next, 1)) < c->n_heads * c->n_seg;) run_item(c, w, scratch);
+    for (int w; (w = atomic_fetch_add(&c->next, 1)) < n_items(c);) {
+        if (c->tokens > 1) run_prefill_item(c, w, scratch);
+        else run_decode_item(c, w, scratch);
+    }
     free(scratch);
     return NULL;
 }
@@ -75,20 +103,29 @@ static void fill_f16(char *p, uint64_t bytes, uint32_t mul) {
     }
 }
 
+/* Floating-point operations of the prefill items' scores and values: 2 x 2 hd per (row, key). */
+static double prefill_flops(const bench_cache *c) {
+    double keys = 0;
+    for (int t = 0; t < c->tokens; t++) keys += c->depth - c->tokens + t + 1;
+    return keys * GROUP * c->n_heads * 4.0 * HEAD_DIM;
+}
+
 int main(int argc, char **argv) {
     int depth = argc > 1 ? atoi(argv[1]) : 2048, threads = argc > 2 ? atoi(argv[2]) : 1;
     int heads = argc > 3 ? atoi(argv[3]) : 150, dram = argc > 4 ? atoi(argv[4]) : 1;
-    if (depth < 1 || threads < 1 || threads > 64 || heads < 1) {
-        fprintf(stderr, "usage: attention_bench [depth >= 1] [threads 1-64] [heads >= 1] [dram 0|1]\n");
+    int tokens = argc > 5 ? atoi(argv[5]) : 1;
+    if (depth < 1 || threads < 1 || threads > 64 || heads < 1 || tokens < 1 || tokens > MAX_TOKENS || tokens > depth) {
+        fprintf(stderr, "usage: attention_bench [depth >= 1] [threads 1-64] [heads >= 1] [dram 0|1] [tokens 1-64, <= depth]\n");
         return 2;
     }
-    bench_cache c = {.n_heads = heads, .depth = depth, .n_seg = (depth - 1) / BN_ATTN_SEG + 1};
+    bench_cache c = {.n_heads = heads, .depth = depth, .n_seg = (depth - 1) / BN_ATTN_SEG + 1, .tokens = tokens};
     c.k_head = (uint64_t)((depth + BN_ATTN_BLOCK - 1) / BN_ATTN_BLOCK) * bn_kv_k_block_bytes(BN_KV_F16, HEAD_DIM);
     c.v_head = (uint64_t)depth * bn_kv_v_row_bytes(BN_KV_F16, HEAD_DIM);
     c.k = aligned_alloc(64, c.k_head * (uint64_t)heads);
     c.v = aligned_alloc(64, c.v_head * (uint64_t)heads);
     c.q = malloc((size_t)heads * GROUP * HEAD_DIM * sizeof(float));
-    c.parts = malloc((size_t)heads * (size_t)c.n_seg * PART_FLOATS * sizeof(float));
+    size_t part_floats = tokens > 1 ? (size_t)tokens * GROUP * HEAD_DIM : (size_t)c.n_seg * PART_FLOATS;
+    c.parts = malloc((size_t)heads * part_floats * sizeof(float));
     size_t flush_bytes = dram ? (size_t)1 << 30 : 64;
     char *flush = malloc(flush_bytes);
     if (!c.k || !c.v || !c.q || !c.parts || !flush) {
@@ -116,10 +153,16 @@ int main(int argc, char **argv) {
         best = t < best ? t : best;
         total += t;
     }
-    printf("attention decode items: depth %d, %d KV heads x %d segments, %d thread(s), cache %.1f MB from %s: "
-           "best %.3f ms (%.1f GB/s), mean %.3f ms\n",
-           depth, heads, c.n_seg, threads, bytes / 1e6, dram ? "memory" : "cache", best * 1e3, bytes / best / 1e9,
-           total / reps * 1e3);
+    if (tokens > 1)
+        printf("attention prefill items: %d tokens x %d query heads at positions %d-%d, %d KV heads, %d thread(s), "
+               "cache %.1f MB from %s: best %.3f ms (%.1f GFLOP/s), mean %.3f ms\n",
+               tokens, GROUP, depth - tokens, depth - 1, heads, threads, bytes / 1e6, dram ? "memory" : "cache", best * 1e3,
+               prefill_flops(&c) / best / 1e9, total / reps * 1e3);
+    else
+        printf("attention decode items: depth %d, %d KV heads x %d segments, %d thread(s), cache %.1f MB from %s: "
+               "best %.3f ms (%.1f GB/s), mean %.3f ms\n",
+               depth, heads, c.n_seg, threads, bytes / 1e6, dram ? "memory" : "cache", best * 1e3, bytes / best / 1e9,
+               total / reps * 1e3);
     free(c.k), free(c.v), free(c.q), free(c.parts), free(flush);
     return 0;
 }

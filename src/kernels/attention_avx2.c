@@ -31,6 +31,7 @@ static inline __m256 exp8(__m256 x) { return bn_exp8_poly(_mm256_max_ps(x, _mm25
 #define V_MUL(a, b) _mm256_mul_ps((a), (b))
 #define V_SUB(a, b) _mm256_sub_ps((a), (b))
 #define V_HMAX(v) hmax8(v)
+#define V_MAX(a, b) _mm256_max_ps((a), (b))
 #define V_HSUM(v) bn_hsum8(v)
 #define V_EXP(v) exp8(v)
 #define V_KEEP(v, n, fill) keep8((v), (n), (fill))

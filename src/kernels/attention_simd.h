@@ -155,14 +155,18 @@ ATTN_INLINE void scores_tile(const char *kt, int64_t kbytes, int t, const float 
 /* Slices [c, c + ns * VL) of o[r] = o[r] * alpha[r] + sum_{i < nv[r]} e[r][i] v_i for nr
  * (<= TR) rows of the output buffer o (row r at o + r * hd: one base pointer, where TR row
  * pointers were spilled to registers and reloaded; e rows ATTN_SC_STRIDE apart); nv
- * non-decreasing. ns <= 4 slices per pass: each e broadcast feeds ns FMAs; 4 (with
+ * non-decreasing. unit_alpha: every alpha[r] is 1 (the running maxima held, as in most blocks
+ * of a long row), so the multiplies are left out (x * 1 = x: the same bits). ns <= 4 slices per pass: each e broadcast feeds ns FMAs; 4 (with
  * ATTN_WIDE_VALUES, tiles of <= 4 rows) halves the passes over a block's V rows. Each slice
  * lane adds the keys in order whatever ns is: the same bits. */
 ATTN_INLINE void values_slices(const char *vrow, int64_t vstride, int t, int64_t hd, int64_t c, int ns, float *o, int nr,
-                               const float *e, int ers, int eks, const float *alpha, const int *nv) {
+                               const float *e, int ers, int eks, const float *alpha, bool unit_alpha, const int *nv) {
     V acc[TR][4];
     ATTN_UNROLL for (int r = 0; r < nr; r++)
-        ATTN_UNROLL for (int s = 0; s < ns; s++) acc[r][s] = V_MUL(V_LOAD(o + r * hd + c + s * VL), V_SET1(alpha[r]));
+        ATTN_UNROLL for (int s = 0; s < ns; s++) {
+            acc[r][s] = V_LOAD(o + r * hd + c + s * VL);
+            if (!unit_alpha) acc[r][s] = V_MUL(acc[r][s], V_SET1(alpha[r]));
+        }
     const char *v = vrow;
     int i = 0;
     for (; i < nv[0]; i++, v += vstride) {
@@ -200,21 +204,23 @@ typedef struct {
  * V of type t (a constant in every instance). */
 ATTN_INLINE void values_tile_t(attn_vrows vr, int t, int64_t hd, float *o, int nr, const float *e, int ers, int eks,
                                const float *alpha, const int *nv) {
+    bool unit = true;
+    for (int r = 0; r < nr; r++) unit &= alpha[r] == 1.0f;
     int64_t c = 0;
 #ifdef ATTN_WIDE_VALUES
     if (nr <= 4) /* decode: a token's group of query heads */
         for (; c + 4 * VL <= hd; c += 4 * VL) {
             prefetch_share(vr.pf, vr.pf_bytes, c, c + 4 * VL, hd);
-            values_slices(vr.v, vr.stride, t, hd, c, 4, o, nr, e, ers, eks, alpha, nv);
+            values_slices(vr.v, vr.stride, t, hd, c, 4, o, nr, e, ers, eks, alpha, unit, nv);
         }
 #endif
     for (; c + 2 * VL <= hd; c += 2 * VL) {
         prefetch_share(vr.pf, vr.pf_bytes, c, c + 2 * VL, hd);
-        values_slices(vr.v, vr.stride, t, hd, c, 2, o, nr, e, ers, eks, alpha, nv);
+        values_slices(vr.v, vr.stride, t, hd, c, 2, o, nr, e, ers, eks, alpha, unit, nv);
     }
     if (c < hd) {
         prefetch_share(vr.pf, vr.pf_bytes, c, hd, hd);
-        values_slices(vr.v, vr.stride, t, hd, c, 1, o, nr, e, ers, eks, alpha, nv);
+        values_slices(vr.v, vr.stride, t, hd, c, 1, o, nr, e, ers, eks, alpha, unit, nv);
     }
 }
 
@@ -260,15 +266,27 @@ ATTN_INLINE attn_vrows v_block_rows(const bn_attn_job *j, int64_t hd, int64_t p0
 
 /* Softmax step of one row: scores -> weights in place (0 past nv), updates m and l, gives
  * alpha. Lanes past nv are masked in registers (-inf for the max, 0 for the sum): scalar fills
- * followed by vector reloads stalled on store forwarding. */
+ * followed by vector reloads stalled on store forwarding. A full block (nv = 16, every block
+ * but a row's last) skips the masks; with V_MAX the block's max is one horizontal max of the
+ * lanes' maxima (the same value: max is exact in any order). */
 ATTN_INLINE float softmax_row(float *sc, int nv, float *m, float *l) {
+    const bool full = nv >= BN_ATTN_BLOCK;
     V s[NVB];
+    ATTN_UNROLL for (int i = 0; i < NVB; i++) {
+        s[i] = V_LOAD(sc + i * VL);
+        if (!full) s[i] = V_KEEP(s[i], nv - i * VL, V_SET1(-INFINITY));
+    }
+#if defined(V_MAX) && NVB > 1
+    V smax = s[0];
+    ATTN_UNROLL for (int i = 1; i < NVB; i++) smax = V_MAX(smax, s[i]);
+    float bmax = V_HMAX(smax);
+#else
     float bmax = -INFINITY;
     ATTN_UNROLL for (int i = 0; i < NVB; i++) {
-        s[i] = V_KEEP(V_LOAD(sc + i * VL), nv - i * VL, V_SET1(-INFINITY));
         float h = V_HMAX(s[i]);
         bmax = h > bmax ? h : bmax;
     }
+#endif
     float mnew = bmax > *m ? bmax : *m, bsum = 0.0f;
     float dm = *m - mnew;
 #ifdef V_EXP1 /* the tier's own exp, as its 16-row group path (attention_avx512.c) computes it */
@@ -278,7 +296,8 @@ ATTN_INLINE float softmax_row(float *sc, int nv, float *m, float *l) {
 #endif
     V vm = V_SET1(mnew);
     ATTN_UNROLL for (int i = 0; i < NVB; i++) {
-        V e = V_KEEP(V_EXP(V_SUB(s[i], vm)), nv - i * VL, V_ZERO());
+        V e = V_EXP(V_SUB(s[i], vm));
+        if (!full) e = V_KEEP(e, nv - i * VL, V_ZERO());
         V_STORE(sc + i * VL, e);
 #ifndef ATTN_SUM_IN_KEY_ORDER
         bsum += V_HSUM(e);
