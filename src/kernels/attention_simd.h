@@ -155,10 +155,11 @@ ATTN_INLINE void scores_tile(const char *kt, int64_t kbytes, int t, const float 
 /* Slices [c, c + ns * VL) of o[r] = o[r] * alpha[r] + sum_{i < nv[r]} e[r][i] v_i for nr
  * (<= TR) rows of the output buffer o (row r at o + r * hd: one base pointer, where TR row
  * pointers were spilled to registers and reloaded; e rows ATTN_SC_STRIDE apart); nv
- * non-decreasing. unit_alpha: every alpha[r] is 1 (the running maxima held, as in most blocks
- * of a long row), so the multiplies are left out (x * 1 = x: the same bits). ns <= 4 slices per pass: each e broadcast feeds ns FMAs; 4 (with
- * ATTN_WIDE_VALUES, tiles of <= 4 rows) halves the passes over a block's V rows. Each slice
- * lane adds the keys in order whatever ns is: the same bits. */
+ * non-decreasing. unit_alpha: every alpha[r] is 1 (the running maxima held, as in most
+ * blocks of a long row), so the multiplies are left out (x * 1 = x: the same bits). ns <= 4
+ * slices per pass: each e broadcast feeds ns FMAs; 4 (with ATTN_WIDE_VALUES, tiles of <= 4
+ * rows) halves the passes over a block's V rows. Each slice lane adds the keys in order
+ * whatever ns is: the same bits. */
 ATTN_INLINE void values_slices(const char *vrow, int64_t vstride, int t, int64_t hd, int64_t c, int ns, float *o, int nr,
                                const float *e, int ers, int eks, const float *alpha, bool unit_alpha, const int *nv) {
     V acc[TR][4];
