@@ -51,8 +51,10 @@ BN_UNROLL
     for (int t = 0; t < nt; t++) acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = _mm256_setzero_ps();
     int64_t k = 0;
     for (; k + 32 <= K; k += 32) {
-        BN_PREFETCH_AHEAD(row + k * (type == BN_TYPE_F32 ? 4 : 2)); /* Q8_0: ~1/16 further ahead */
-        if (type == BN_TYPE_F32) BN_PREFETCH_AHEAD(row + k * 4 + 64);
+        /* the bytes of weight k: Q8_0 in 34-byte blocks of 32 weights */
+        const uint8_t *at = row + (type == BN_TYPE_F32 ? 4 * k : type == BN_TYPE_Q8_0 ? k / 32 * 34 : 2 * k);
+        BN_PREFETCH_AHEAD(at);
+        if (type == BN_TYPE_F32) BN_PREFETCH_AHEAD(at + 64); /* 128 bytes a step */
         __m256 w[4];
 BN_UNROLL
         for (int c = 0; c < 4; c++) w[c] = load8(row, type, k + 8 * c);
