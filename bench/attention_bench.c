@@ -41,44 +41,33 @@ static double now(void) {
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* Item w: head w / n_seg, its segment w % n_seg, into its part slot. */
-static void run_decode_item(bench_cache *c, int w, float *scratch) {
-    int h = w / c->n_seg;
-    float *slot = c->parts + (size_t)w * PART_FLOATS;
-    const float *q[GROUP];
-    float *out[GROUP];
-    int64_t pos[GROUP];
-    for (int r = 0; r < GROUP; r++) {
-        q[r] = c->q + ((size_t)h * GROUP + (size_t)r) * HEAD_DIM;
-        out[r] = slot + 2 * GROUP + r * HEAD_DIM;
-        pos[r] = c->depth - 1;
-    }
-    bn_attn_job j = {
-        .n_rows = GROUP, .head_dim = HEAD_DIM, .q = q, .out = out, .pos = pos,
-        .k_type = BN_KV_F16, .v_type = BN_KV_F16, .k = c->k + (size_t)h * c->k_head, .v = c->v + (size_t)h * c->v_head,
-        .v_stride = (int64_t)bn_kv_v_row_bytes(BN_KV_F16, HEAD_DIM), .scale = 0.0884f, .scratch = scratch,
-        .seg0 = (int64_t)(w % c->n_seg) * BN_ATTN_SEG, .part_m = slot, .part_l = slot + GROUP, .part_o = out,
-    };
-    bn_attention_run(&j);
-}
-
-/* Item w: KV head w, its tokens x GROUP rows (token t's query heads at rows t GROUP ..) over
- * all their keys; every row reads the head's GROUP query vectors and writes into parts. */
-static void run_prefill_item(bench_cache *c, int w, float *scratch) {
+/* Item w. Decode (tokens 1): KV head w / n_seg, its segment w % n_seg, its GROUP rows (one
+ * token's query heads at the last position) into their part slot. Prefill: KV head w, tokens
+ * x GROUP rows (token t's query heads at rows t GROUP ..; every token reuses the head's GROUP
+ * query vectors) over all their keys, into parts. */
+static void run_item(bench_cache *c, int w, float *scratch) {
     const float *q[MAX_TOKENS * GROUP];
     float *out[MAX_TOKENS * GROUP];
     int64_t pos[MAX_TOKENS * GROUP];
-    int n = c->tokens * GROUP;
+    bool decode = c->tokens == 1;
+    int h = decode ? w / c->n_seg : w, n = c->tokens * GROUP;
+    float *slot = decode ? c->parts + (size_t)w * PART_FLOATS : NULL;
     for (int r = 0; r < n; r++) {
-        q[r] = c->q + ((size_t)w * GROUP + (size_t)(r % GROUP)) * HEAD_DIM;
-        out[r] = c->parts + ((size_t)w * (size_t)n + (size_t)r) * HEAD_DIM;
+        q[r] = c->q + ((size_t)h * GROUP + (size_t)(r % GROUP)) * HEAD_DIM;
+        out[r] = decode ? slot + 2 * GROUP + r * HEAD_DIM : c->parts + ((size_t)w * (size_t)n + (size_t)r) * HEAD_DIM;
         pos[r] = c->depth - c->tokens + r / GROUP;
     }
     bn_attn_job j = {
         .n_rows = n, .head_dim = HEAD_DIM, .q = q, .out = out, .pos = pos,
-        .k_type = BN_KV_F16, .v_type = BN_KV_F16, .k = c->k + (size_t)w * c->k_head, .v = c->v + (size_t)w * c->v_head,
+        .k_type = BN_KV_F16, .v_type = BN_KV_F16, .k = c->k + (size_t)h * c->k_head, .v = c->v + (size_t)h * c->v_head,
         .v_stride = (int64_t)bn_kv_v_row_bytes(BN_KV_F16, HEAD_DIM), .scale = 0.0884f, .scratch = scratch,
     };
+    if (decode) {
+        j.seg0 = (int64_t)(w % c->n_seg) * BN_ATTN_SEG;
+        j.part_m = slot;
+        j.part_l = slot + GROUP;
+        j.part_o = out;
+    }
     bn_attention_run(&j);
 }
 
@@ -88,10 +77,7 @@ static void *worker(void *arg) {
     bench_cache *c = arg;
     float *scratch = aligned_alloc(64, (bn_attention_scratch_floats(c->tokens * GROUP, HEAD_DIM) * sizeof(float) + 63) / 64 * 64);
     if (!scratch) return NULL;
-    for (int w; (w = atomic_fetch_add(&c->next, 1)) < n_items(c);) {
-        if (c->tokens > 1) run_prefill_item(c, w, scratch);
-        else run_decode_item(c, w, scratch);
-    }
+    for (int w; (w = atomic_fetch_add(&c->next, 1)) < n_items(c);) run_item(c, w, scratch);
     free(scratch);
     return NULL;
 }
