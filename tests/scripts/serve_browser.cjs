@@ -13,19 +13,38 @@ const notOk = (c, why) => console.log(`not ok - ${name}/${c}\n    ${why}`);
 const check = (c, cond, why) => (cond ? ok(c) : notOk(c, why));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// In the page: samples the last assistant bubble's text length every 10 ms until the stats
-// line shows a speed (or timeoutMs); returns the lengths seen and the stats text.
+// In the page, before a message is sent: records in window.replyLengths the length of every
+// text the assistant bubbles are given. A MutationObserver sees each update however fast the
+// tokens come (polling every 10 ms missed all but the last of a small model's 40 tokens when
+// they arrived within one interval).
+function watchReplies() {
+  window.replyLengths = [];
+  const note = (records) => {
+    for (const rec of records) {
+      if (!rec.target.classList || !rec.target.classList.contains("assistant")) continue;
+      for (const node of rec.addedNodes) if (node.nodeType === Node.TEXT_NODE) window.replyLengths.push(node.data.length);
+    }
+  };
+  window.replyObserver = new MutationObserver(note);
+  window.replyObserver.observe(document.body, { childList: true, subtree: true });
+  window.replyObserverNote = note;
+}
+
+// In the page: waits until the stats line shows a speed and the last assistant bubble no
+// longer streams (or timeoutMs); returns the lengths watchReplies saw and the stats text.
 function sampleReply(timeoutMs) {
   return new Promise((resolve) => {
-    const lengths = [], t0 = performance.now();
+    const t0 = performance.now();
     const tick = () => {
       const bubbles = document.querySelectorAll(".msg.assistant");
       const last = bubbles[bubbles.length - 1];
       const stats = document.getElementById("stats").textContent;
       const streaming = last && last.classList.contains("streaming");
-      if (last) lengths.push(last.firstChild ? last.firstChild.textContent.length : 0);
-      if ((!streaming && /tokens\/s/.test(stats)) || performance.now() - t0 > timeoutMs) resolve({ lengths, stats });
-      else setTimeout(tick, 10);
+      if ((!streaming && /tokens\/s/.test(stats)) || performance.now() - t0 > timeoutMs) {
+        window.replyObserverNote(window.replyObserver.takeRecords());
+        window.replyObserver.disconnect();
+        resolve({ lengths: window.replyLengths, stats });
+      } else setTimeout(tick, 10);
     };
     tick();
   });
@@ -41,6 +60,7 @@ async function firstReply(page, bodies) {
   await page.$eval("#system", (e) => { e.value = "You are terse."; });
   await page.$eval("#temperature", (e) => { e.value = "0"; });
   await page.$eval("#max_tokens", (e) => { e.value = "40"; });
+  await page.evaluate(watchReplies);
   await typeAndSend(page, "Hello there");
   const { lengths, stats } = await page.evaluate(sampleReply, 30000);
   const text = await page.$eval(".msg.assistant", (e) => e.textContent);
