@@ -184,6 +184,10 @@ for d in table:
     tg = f"{d['decode_tok_s']:.2f}" if d["decode_ratio"] is not None else "-"
     bw = f"{d['bandwidth_pct']:.0f}" if "bandwidth_pct" in d and d["decode_ratio"] is not None and not d["config"].startswith("llama") else "-"
     print(f"{d['label']:34} {d.get('tier', '-'):8} {d['prefill_tok_s']:9.2f} {pr:>8} {tg:>9} {dr:>8} {bw:>6}")
+over_probe = [d["label"] for d in table if d.get("bandwidth_pct", 0) > 100 and d["decode_ratio"] is not None and not d["config"].startswith("llama")]
+if over_probe:
+    print(f"WARNING: {len(over_probe)} runs read faster than the bandwidth probe measured ({over_probe[0]}, ...): the probe "
+          "under-reads this machine, so the bw % figures are not meaningful here")
 print(f"engine: {e.get('bytes_per_token', 0)/2**30:.2f} GiB weights/token, {e.get('gbps', 0):.2f} GB/s of a measured "
       f"{e.get('read_bandwidth_gbps', 0):.2f} GB/s; TTFT (16-token prompt) {e.get('ttft_s', 0)*1000:.0f} ms; load {e.get('load_s', 0):.2f} s "
       f"(repack {e.get('pack_s', 0):.2f} s); peak RSS {e.get('peak_rss_bytes', 0)/2**30:.2f} GiB for a {e.get('file_bytes', 0)/2**30:.2f} GiB file")

@@ -209,37 +209,45 @@ typedef struct read_job {
 } read_job;
 
 /* Sixteen-byte vector sums (SSE2 in the baseline build), four independent ones per 64-byte
- * line: enough loads in flight to be limited by memory, not by the core. (The earlier scalar
- * 8-byte loop topped out near 4 GB/s on 2 threads of a machine that streams 20+ GB/s, which
- * made any kernel look like it beat the "bandwidth".) */
+ * line, each a named local so that it lives in a register: enough loads in flight to be
+ * limited by memory, not by the core. (The earlier scalar 8-byte loop topped out near 4 GB/s
+ * on 2 threads of a machine that streams 20+ GB/s; a later version summed into an array that
+ * gcc kept on the stack, a load-add-store chain per 16 bytes that capped it at ~24 GB/s per
+ * core, 45 GB/s on a 2-core Zen 5 VM that streams ~75: either made kernels look like they
+ * beat the "bandwidth".) */
 typedef uint64_t bn_v2u64 __attribute__((vector_size(16)));
 
 static void *read_words(void *arg) {
     read_job *j = arg;
-    bn_v2u64 s[4] = {{0}};
+    bn_v2u64 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};
     size_t part = j->words / (size_t)j->streams / 8 * 8; /* whole lines per part */
     for (size_t i = 0; i < part; i += 8)
         for (int st = 0; st < j->streams; st++) {
             const uint64_t *line = j->p + (size_t)st * part + i;
             if (j->prefetch) __builtin_prefetch(line + 256, 0, 3);
-            for (int u = 0; u < 4; u++) {
-                bn_v2u64 v;
-                memcpy(&v, line + 2 * u, sizeof v);
-                s[u] += v;
-            }
+            bn_v2u64 v0, v1, v2, v3;
+            memcpy(&v0, line, sizeof v0);
+            memcpy(&v1, line + 2, sizeof v1);
+            memcpy(&v2, line + 4, sizeof v2);
+            memcpy(&v3, line + 6, sizeof v3);
+            s0 += v0;
+            s1 += v1;
+            s2 += v2;
+            s3 += v3;
         }
     uint64_t sum = 0;
     for (size_t i = part * (size_t)j->streams; i < j->words; i++) sum += j->p[i];
-    for (int u = 0; u < 4; u++) sum += s[u][0] + s[u][1];
-    j->sink = sum;
+    bn_v2u64 s = s0 + s1 + s2 + s3;
+    j->sink = sum + s[0] + s[1];
     return NULL;
 }
 
 /* Read patterns tried, the best pass of all counting: one sequential stream per thread (what
- * the hardware prefetcher alone sustains), and 2 or 8 interleaved streams with software
- * prefetch. On this project's 2-core VM the first gave ~14.5 GB/s and the others 21-25 GB/s:
- * a one-pattern probe under-reads the machine by a third. */
-static const struct { int streams; bool prefetch; } read_patterns[] = {{1, false}, {2, true}, {8, true}};
+ * the hardware prefetcher alone sustains), 2 interleaved streams without and with software
+ * prefetch, and 4 or 8 with it. On the 2-core Intel VM the first gave ~14.5 GB/s and the
+ * prefetched ones 21-25 GB/s: a one-pattern probe under-reads the machine by a third. On the
+ * 2-core Zen 5 VM (2026-12-05) one stream gave ~65 GB/s, the others 70-78. */
+static const struct { int streams; bool prefetch; } read_patterns[] = {{1, false}, {2, false}, {2, true}, {4, true}, {8, true}};
 
 double bn_measure_read_bandwidth(uint64_t bytes, int n_threads) {
     if (n_threads < 1) n_threads = 1;
