@@ -273,8 +273,9 @@ BN_INLINE void rows_tokens_by_4(const bn_linear *w, uint32_t type, const bn_act 
 
 /* One token of an F32/F16/BF16 head (generation): 4 rows side by side with a 1 KiB prefetch
  * each (dot_4rows; this project's Intel VM: 1 thread 7.9 -> 10.8 GB/s over one row, docs/
- * KERNELS.md), except on AMD, where rows_of_type reads one row at a time, one stream per
- * thread, no software prefetch: on Zen 4 (2 threads, 2B-4T shapes, whole decode steps
+ * KERNELS.md), except on AMD, where rows_of_type reads one row at a time, no software
+ * prefetch (since 2026-12-05 alternating between two halves of the rows, two streams per
+ * thread: kernel_impl.h's bn_halves_row): on Zen 4 (2 threads, 2B-4T shapes, whole decode steps
  * interleaved in one process) that generated 1.2-1.3x faster than the 4 rows, and a 2 KiB
  * prefetch on the one stream was slower again (one thread: the head in 25-35 ms against
  * 48-59 ms with 4 rows, 38-43 ms with the prefetch). Each row's sum is the same either way. */

@@ -14,11 +14,14 @@
 #define FLOAT_ROWS_TOKENS 4
 #endif
 
-/* Rows [m0, m1) of every token, FLOAT_ROWS_TOKENS tokens per pass over a row. */
+/* Rows [m0, m1) of every token, FLOAT_ROWS_TOKENS tokens per pass over a row; one token on AMD
+ * (bn_cpu_head_rows 1) takes the rows from two halves alternately (bn_halves_row). */
 BN_INLINE void rows_of_type(const bn_linear *w, uint32_t type, const bn_act *a, float *y, int64_t ldy, int64_t m0, int64_t m1) {
     int64_t K = w->in;
     FLOAT_ROWS_FAST_PATH(w, type, a, y, ldy, m0, m1);
-    for (int64_t m = m0; m < m1; m++) {
+    bool halves = a->n == 1 && bn_cpu_head_rows() == 1; /* one token on AMD: two streams */
+    for (int64_t j = 0; j < m1 - m0; j++) {
+        int64_t m = bn_halves_row(m0, m1, j, halves);
         const uint8_t *row = w->data + (uint64_t)m * w->row_bytes;
         for (int t = 0; t < a->n; t += FLOAT_ROWS_TOKENS) {
             const float *x[FLOAT_ROWS_TOKENS];

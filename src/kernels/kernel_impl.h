@@ -46,6 +46,22 @@
  * against 1.29-1.30x at avx512; the q8 head 1.30-1.34x at avx2 against 1.28-1.30x (8 KiB:
  * 1.30-1.31x, 1 KiB: 1.22-1.23x). */
 #define BN_PREFETCH_BYTES_HEAD_ROW 4096
+/* The j-th row (0 <= j < m1 - m0) a one-token float head pass reads when it reads its rows one
+ * at a time: with `halves`, rows [m0, m0 + h) and [m0 + h, m1), h = ceil((m1 - m0) / 2), taken
+ * alternately (even j from the first half, odd j from the second), so that each thread keeps
+ * two sequential memory streams going instead of one; else m0 + j. (Rows side by side at a
+ * row's distance, dot_4rows, are not that: the hardware prefetcher sees one stream striding
+ * between them.) AMD EPYC Zen 5 VM (2026-12-05), the 2B-4T F16 head, one thread
+ * (bench/kernel_bench): 31.5-33.8 -> 38.2-41.2 GB/s at avx2 and avx512, where 4 adjacent rows
+ * side by side ran at 20 GB/s (14 without their prefetch); whole decode steps with the F16
+ * head, 2 threads, the two orders alternating step by step in one process: 1.02-1.03x
+ * (medians; separate runs 1.05-1.10x). The 8-bit heads (q8 rows, the screen pass) measured
+ * 0.95-0.97x that way and keep one stream. Each row's sum is computed as before: same bits. */
+static inline int64_t bn_halves_row(int64_t m0, int64_t m1, int64_t j, bool halves) {
+    if (!halves) return m0 + j;
+    int64_t h = (m1 - m0 + 1) / 2;
+    return (j & 1) ? m0 + h + j / 2 : m0 + j / 2;
+}
 #if defined(__aarch64__) /* PRFM PLDL1KEEP: a hint that never faults either (distances not tuned on ARM) */
 #define BN_PREFETCH(p, dist) __builtin_prefetch((const char *)(p) + (dist), 0, 3)
 #else

@@ -352,6 +352,23 @@ TEST(packing_reports_bytes) {
     CHECK_EQ_INT(bn_kernel_packed_bytes(&none), 0);
 }
 
+/* The one-token head passes' row order (bn_halves_row): every row of [m0, m1) exactly once,
+ * the first half's rows in order at even j and the second half's at odd j. */
+TEST(halves_row_order_covers_every_row) {
+    for (int64_t n = 0; n <= 9; n++)
+        for (int halves = 0; halves < 2; halves++) {
+            int seen[9] = {0};
+            int64_t m0 = 5, h = (n + 1) / 2;
+            for (int64_t j = 0; j < n; j++) {
+                int64_t m = bn_halves_row(m0, m0 + n, j, halves);
+                CHECK(m >= m0 && m < m0 + n);
+                if (m >= m0 && m < m0 + n) seen[m - m0]++;
+                CHECK_EQ_INT(m, !halves ? m0 + j : (j & 1) ? m0 + h + j / 2 : m0 + j / 2);
+            }
+            for (int64_t i = 0; i < n; i++) CHECK_EQ_INT(seen[i], 1);
+        }
+}
+
 TEST(active_table_matches_tier) {
     CHECK(bn_kernels_active() == bn_kernels_for_tier(bn_cpu_active_tier()));
     CHECK_STR(bn_kernel_tier_name(), bn_cpu_tier_name(bn_cpu_active_tier()));
@@ -369,5 +386,6 @@ RUN(float_weights_within_tolerance);
 RUN(float_rows_independent_of_token_count);
 RUN(declines_what_it_does_not_cover);
 RUN(packing_reports_bytes);
+RUN(halves_row_order_covers_every_row);
 RUN(active_table_matches_tier);
 TEST_MAIN_END()
