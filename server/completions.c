@@ -129,9 +129,9 @@ static bool wait_for_job(job *j, int fd, collected *all, bool *oom) {
         job_output o;
         if (!next_output(j, fd, &o)) return false;
         if (!collect(all, &o)) *oom = true;
-        free(o.text);
-        free(o.logprobs);
-        if (o.done) return true;
+        bool done = o.done;
+        job_output_free(&o);
+        if (done) return true;
     }
 }
 
@@ -206,17 +206,27 @@ static void stream_end(stream *s) {
     s->ended = true;
 }
 
-/* Turns the next output of the job into events; false when the client went away. */
+/* Turns the next output of the job into events, one per piece (a token's text and its
+ * log-probabilities), so that a client sees the same chunks however fast it reads (the
+ * output taken at once may hold many tokens when generation outruns the connection); false
+ * when the client went away. */
 static bool stream_fill(stream *s) {
     job_output o;
     if (!next_output(s->job, s->fd, &o)) return false;
-    if (o.text_len || o.n_logprobs) {
-        stream_event(s, api_chunk(&s->reply, o.text, o.text_len, o.logprobs, o.n_logprobs, !s->started, NULL));
-        s->started = true;
+    size_t at = 0, lp = 0;
+    for (size_t i = 0; i < o.n_pieces; i++) {
+        size_t len = o.pieces[i].text_len, n_lp = o.pieces[i].logprob && lp < o.n_logprobs ? 1 : 0;
+        if (at + len > o.text_len) break; /* cannot happen: the pieces cut the text */
+        if (len || n_lp) {
+            stream_event(s, api_chunk(&s->reply, len ? o.text + at : "", len, n_lp ? o.logprobs + lp : NULL, n_lp, !s->started, NULL));
+            s->started = true;
+        }
+        at += len;
+        lp += n_lp;
     }
-    free(o.text);
-    free(o.logprobs);
-    if (o.done) stream_end(s);
+    bool done = o.done;
+    job_output_free(&o);
+    if (done) stream_end(s);
     return true;
 }
 

@@ -40,6 +40,8 @@ struct job {
     size_t text_len, text_cap;
     job_logprob *logprobs;
     size_t n_logprobs, cap_logprobs;
+    job_piece *pieces;
+    size_t n_pieces, cap_pieces;
     bool done, out_of_memory;
     int status;
     char message[256];
@@ -115,6 +117,7 @@ void job_release(job *j) {
     free(j->prompt);
     free(j->text);
     free(j->logprobs);
+    free(j->pieces);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
     free(j);
@@ -144,6 +147,8 @@ static void job_push_text(job *j, const char *text, size_t len, const job_logpro
     }
     if (ok && lp && (ok = grow((void **)&j->logprobs, &j->cap_logprobs, j->n_logprobs + 1, sizeof *lp)))
         j->logprobs[j->n_logprobs++] = *lp;
+    if (ok && (ok = grow((void **)&j->pieces, &j->cap_pieces, j->n_pieces + 1, sizeof *j->pieces)))
+        j->pieces[j->n_pieces++] = (job_piece){.text_len = len, .logprob = lp != NULL};
     if (!ok) j->out_of_memory = true;
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
@@ -189,13 +194,24 @@ int job_take(job *j, job_output *out, int timeout_ms) {
     out->text_len = j->text_len;
     out->logprobs = j->logprobs;
     out->n_logprobs = j->n_logprobs;
+    out->pieces = j->pieces;
+    out->n_pieces = j->n_pieces;
     out->done = j->done;
     j->text = NULL;
     j->text_len = j->text_cap = 0;
     j->logprobs = NULL;
     j->n_logprobs = j->cap_logprobs = 0;
+    j->pieces = NULL;
+    j->n_pieces = j->cap_pieces = 0;
     pthread_mutex_unlock(&j->mu);
     return out->done || out->text_len || out->n_logprobs;
+}
+
+void job_output_free(job_output *out) {
+    free(out->text);
+    free(out->logprobs);
+    free(out->pieces);
+    memset(out, 0, sizeof *out);
 }
 
 int job_status(const job *j, bitnet_generate_result *result, const char **message) {

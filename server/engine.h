@@ -45,13 +45,23 @@ typedef struct job_logprob {
     float top_logprob[JOB_MAX_TOP_LOGPROBS];
 } job_logprob;
 
-/* What job_take() hands over: the output produced since the last take (malloc'd, the
- * caller frees text and logprobs), and whether the job has ended. */
+/* One piece of a job's output: what the library reported in one token callback (a token's
+ * text, possibly held back and flushed with later tokens', and that token's log-probabilities
+ * when asked for). A stream sends one event per piece, whatever the client's pace. */
+typedef struct job_piece {
+    size_t text_len; /* bytes of job_output.text, the pieces in order */
+    bool logprob;    /* takes the next entry of job_output.logprobs */
+} job_piece;
+
+/* What job_take() hands over: the output produced since the last take (malloc'd; free it
+ * with job_output_free), cut into its pieces, and whether the job has ended. */
 typedef struct job_output {
     char *text;
     size_t text_len;
     job_logprob *logprobs;
     size_t n_logprobs;
+    job_piece *pieces;
+    size_t n_pieces;
     bool done;
 } job_output;
 
@@ -106,6 +116,7 @@ void job_check_time_limit(job *j);
 /* Waits up to timeout_ms for output or the end and moves it into *out. Returns 1 when *out
  * holds something new (text, log-probabilities or the end), 0 on timeout. */
 int job_take(job *j, job_output *out, int timeout_ms);
+void job_output_free(job_output *out);
 /* After job_take() reported done: 0 and the result, or the negative status and a message. */
 int job_status(const job *j, bitnet_generate_result *result, const char **message);
 int job_n_prompt(const job *j);

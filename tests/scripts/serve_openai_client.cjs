@@ -74,6 +74,19 @@ async function chat() {
         e.top_logprobs[0].logprob >= e.top_logprobs[1].logprob && e.top_logprobs[1].logprob >= e.top_logprobs[2].logprob &&
         Math.abs(e.top_logprobs[0].logprob - e.logprob) < 1e-4);
     check('chat_logprobs', good && lp.choices[0].message.content === msg.content, lp.choices[0].logprobs);
+
+    // Streamed with logprobs: one chunk per generated token, each with its own entry, however
+    // fast the tokens come (the server must not merge the pieces the client was slow to read).
+    const lps = await client.chat.completions.create({ model: 'any', messages: MESSAGES, max_tokens: N, temperature: 0,
+        logprobs: true, top_logprobs: 1, stream: true });
+    let perChunk = [], streamed = '';
+    for await (const chunk of lps) {
+        const c = chunk.choices[0];
+        if (c && c.logprobs && c.logprobs.content && c.logprobs.content.length) perChunk.push(c.logprobs.content.length);
+        if (c && c.delta && c.delta.content) streamed += c.delta.content;
+    }
+    check('chat_stream_one_chunk_per_token', perChunk.length === N && perChunk.every((n) => n === 1) && streamed === msg.content,
+        { perChunk, streamed, plain: msg.content });
 }
 
 async function completions() {
