@@ -46,6 +46,12 @@
  * against 1.29-1.30x at avx512; the q8 head 1.30-1.34x at avx2 against 1.28-1.30x (8 KiB:
  * 1.30-1.31x, 1 KiB: 1.22-1.23x). */
 #define BN_PREFETCH_BYTES_HEAD_ROW 4096
+#if defined(__aarch64__) /* PRFM PLDL1KEEP: a hint that never faults either (distances not tuned on ARM) */
+#define BN_PREFETCH(p, dist) __builtin_prefetch((const char *)(p) + (dist), 0, 3)
+#else
+#define BN_PREFETCH(p, dist) _mm_prefetch((const char *)(p) + (dist), _MM_HINT_T0)
+#endif
+#define BN_PREFETCH_AHEAD(p) BN_PREFETCH(p, BN_PREFETCH_BYTES)
 /* The j-th row (0 <= j < m1 - m0) a one-token float head pass reads when it reads its rows one
  * at a time: with `halves`, rows [m0, m0 + h) and [m0 + h, m1), h = ceil((m1 - m0) / 2), taken
  * alternately (even j from the first half, odd j from the second), so that each thread keeps
@@ -62,12 +68,6 @@ static inline int64_t bn_halves_row(int64_t m0, int64_t m1, int64_t j, bool halv
     int64_t h = (m1 - m0 + 1) / 2;
     return (j & 1) ? m0 + h + j / 2 : m0 + j / 2;
 }
-#if defined(__aarch64__) /* PRFM PLDL1KEEP: a hint that never faults either (distances not tuned on ARM) */
-#define BN_PREFETCH(p, dist) __builtin_prefetch((const char *)(p) + (dist), 0, 3)
-#else
-#define BN_PREFETCH(p, dist) _mm_prefetch((const char *)(p) + (dist), _MM_HINT_T0)
-#endif
-#define BN_PREFETCH_AHEAD(p) BN_PREFETCH(p, BN_PREFETCH_BYTES)
 #if defined(__AVX__)
 #include <immintrin.h>
 /* The 8 lanes' sum in a fixed order, ((0 + 4) + (2 + 6)) + ((1 + 5) + (3 + 7)): the 256-bit
