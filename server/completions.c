@@ -213,10 +213,9 @@ static void stream_end(stream *s) {
 static bool stream_fill(stream *s) {
     job_output o;
     if (!next_output(s->job, s->fd, &o)) return false;
-    size_t at = 0, lp = 0;
+    size_t at = 0, lp = 0; /* the pieces cut the text and the log-probabilities in order (job_push_text) */
     for (size_t i = 0; i < o.n_pieces; i++) {
-        size_t len = o.pieces[i].text_len, n_lp = o.pieces[i].logprob && lp < o.n_logprobs ? 1 : 0;
-        if (at + len > o.text_len) break; /* cannot happen: the pieces cut the text */
+        size_t len = o.pieces[i].text_len, n_lp = o.pieces[i].logprob ? 1 : 0;
         if (len || n_lp) {
             stream_event(s, api_chunk(&s->reply, len ? o.text + at : "", len, n_lp ? o.logprobs + lp : NULL, n_lp, !s->started, NULL));
             s->started = true;
