@@ -30,6 +30,7 @@ static const char *const tier_names[BN_TIER_COUNT] = {"scalar", "avx2", "avxvnni
 typedef struct cpu_state {
     bool has[BN_TIER_COUNT];
     bool amd;      /* cpuid vendor "AuthenticAMD" */
+    int amd_family; /* bn_cpu_amd_family */
     int head_rows; /* bn_cpu_head_rows */
     bn_cpu_tier best, active;
     char features[256];
@@ -81,6 +82,7 @@ static void detect_x86(cpu_state *s) {
     unsigned a, b, c, d;
     if (__get_cpuid(0, &a, &b, &c, &d)) s->amd = b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u; /* "Auth" "enti" "cAMD" */
     if (!__get_cpuid(1, &a, &b, &c, &d)) return;
+    if (s->amd) s->amd_family = (int)((a >> 8) & 0xf) + ((a >> 8 & 0xf) == 0xf ? (int)((a >> 20) & 0xff) : 0);
     bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
     if (!osxsave || !avx) return;
     uint64_t xcr0 = read_xcr0();
@@ -196,6 +198,7 @@ bn_cpu_tier bn_cpu_tier_capped(bn_cpu_tier cap) {
 const char *bn_cpu_tier_note(void) { return state()->note; }
 const char *bn_cpu_features(void) { return state()->features; }
 int bn_cpu_head_rows(void) { return state()->head_rows; }
+int bn_cpu_amd_family(void) { return state()->amd_family; }
 
 /* ---- read bandwidth ---- */
 

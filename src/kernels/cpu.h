@@ -56,6 +56,9 @@ int bn_cpu_count(void);
  * measured faster); BITNET_HEAD_ROWS=1 or 4 overrides it (the tests run both). A row's result
  * is the same bits either way. */
 int bn_cpu_head_rows(void);
+/* The cpuid family of an AMD x86 CPU (base + extended: 0x17 Zen 1/2, 0x19 Zen 3/4, 0x1A Zen 5);
+ * 0 on other CPUs. For streaming choices measured differently on Zen 4 and Zen 5. */
+int bn_cpu_amd_family(void);
 
 /* Streaming-read bandwidth in GB/s (1e9 bytes/s): n_threads threads (>= 1) each read their
  * share of a `bytes`-sized buffer (allocated, filled, then read 6 times in three patterns:

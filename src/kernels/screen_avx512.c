@@ -14,11 +14,12 @@
 #define SCREEN_PREFETCH_D 256  /* bytes ahead in its scales */
 
 /* Row m times NT tokens (NT <= 4): approximate logits and radii into a[t], rad[t]. One row at
- * a time and, with one token, no software prefetch: on Zen 4 (one thread, 2B-4T copy) that
- * read the copy in 14-17 ms against 28-35 ms for 4 rows side by side with a 2 KiB prefetch,
- * and, whole decode steps interleaved in one process, 1-5% faster than the same single row
- * with the prefetch. With several tokens (pf) a row takes several times longer, and the
- * hardware prefetcher alone then left the pass stalled on memory. */
+ * a time and, with one token on Zen 4, no software prefetch: there (one thread, 2B-4T copy)
+ * that read the copy in 14-17 ms against 28-35 ms for 4 rows side by side with a 2 KiB
+ * prefetch, and, whole decode steps interleaved in one process, 1-5% faster than the same
+ * single row with the prefetch. Zen 5 wants the prefetch (SCREEN_PREFETCH_WHEN). With several
+ * tokens (pf) a row takes several times longer, and the hardware prefetcher alone then left
+ * the pass stalled on memory. */
 BN_INLINE void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int NT, bool pf, float a[4],
                            float rad[4]) {
     int64_t row = h->n_groups * BN_SCREEN_GROUP_BYTES, nbp = h->n_groups * BN_SCREEN_GROUP;
@@ -63,13 +64,17 @@ BN_UNROLL
 }
 
 #define SCREEN_ROW_TOKENS 4
-/* Calls of 3 tokens or more, first tile (the other tiles find the rows in L2); one or two
+/* Calls of 3 tokens or more, first tile (the other tiles find the rows in L2). One or two
  * tokens stream faster without on Zen 4 (see screen_tile), but one token faster with it on
  * the Intel Xeon VM (avx512, no AMX; one thread, the 2B-4T copy, the avx2 pass timed in the
  * same run as the reference: 1.13-1.14x the avx2 pass's time without, 0.93-1.03x with): so
  * one token prefetches where the heads read 4 rows side by side (bn_cpu_head_rows, the
- * vendor's streaming choice: 1 on AMD). */
-#define SCREEN_PREFETCH_WHEN(n, t0) (((n) >= 3 && (t0) == 0) || ((n) == 1 && bn_cpu_head_rows() == 4))
+ * vendor's streaming choice: 1 on AMD). And one or two tokens prefetch on Zen 5 (AMD family
+ * 0x1A; 2026-12-05 VM, the 2B-4T copy, with and without alternating call by call in one
+ * process, medians of 11-21): one token 0.81-0.85x the time on 2 threads, 0.88-0.91x on one;
+ * two tokens 0.87x on 2 threads; whole decode steps interleaved 0.93-0.97x. */
+#define SCREEN_PREFETCH_WHEN(n, t0) \
+    (((n) >= 3 && (t0) == 0) || ((n) == 1 && bn_cpu_head_rows() == 4) || ((n) <= 2 && bn_cpu_amd_family() >= 0x1a))
 #include "screen_rows.h"
 
 void bn_head_screen_rows_avx512(const bn_head_screen *h, const bn_screen_act *x, float *approx, float *radius, int64_t ldy,

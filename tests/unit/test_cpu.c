@@ -2,6 +2,7 @@
  * since the tier is chosen once per process) and the bandwidth probe. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "kernels/cpu.h"
@@ -36,6 +37,33 @@ TEST(tiers_are_consistent) {
     if (bn_cpu_has_tier(BN_TIER_AVX512)) CHECK(bn_cpu_has_tier(BN_TIER_AVX2));
     if (bn_cpu_has_tier(BN_TIER_AMX)) CHECK(bn_cpu_has_tier(BN_TIER_AVX512));
     printf("# best tier %s, features: %s\n", bn_cpu_tier_name(best), bn_cpu_features());
+}
+
+/* bn_cpu_amd_family against what Linux reports in /proc/cpuinfo ("cpu family" in decimal,
+ * the same base + extended sum): the family on an AuthenticAMD CPU, 0 on any other (and on
+ * every non-x86 build). */
+TEST(amd_family_matches_cpuinfo) {
+#if !defined(__x86_64__) && !defined(__i386__)
+    CHECK_EQ_INT(bn_cpu_amd_family(), 0); /* and under qemu-user /proc/cpuinfo is the host's */
+    return;
+#endif
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) {
+        CHECK_EQ_INT(bn_cpu_amd_family() >= 0, 1);
+        printf("# no /proc/cpuinfo: family %d not cross-checked\n", bn_cpu_amd_family());
+        return;
+    }
+    char line[512], vendor[64] = "";
+    int family = -1;
+    while (fgets(line, sizeof line, f) && (family < 0 || !vendor[0])) {
+        if (!vendor[0]) sscanf(line, "vendor_id : %63s", vendor);
+        if (family < 0) sscanf(line, "cpu family : %d", &family);
+    }
+    fclose(f);
+    bool amd = !strcmp(vendor, "AuthenticAMD");
+    CHECK_MSG(bn_cpu_amd_family() == (amd ? family : 0), "vendor '%s' family %d, bn_cpu_amd_family %d", vendor, family,
+              bn_cpu_amd_family());
+    printf("# vendor %s, cpu family %d (0x%x)\n", vendor[0] ? vendor : "?", family, family);
 }
 
 /* Runs this program as a child with BITNET_FORCE_TIER=value; returns its "tier|note" line.
@@ -85,6 +113,7 @@ if (getenv("BITNET_TEST_CPU_CHILD")) {
 }
 RUN(tier_names_round_trip);
 RUN(tiers_are_consistent);
+RUN(amd_family_matches_cpuinfo);
 RUN(force_tier_caps);
 RUN(read_bandwidth_probe);
 TEST_MAIN_END()
