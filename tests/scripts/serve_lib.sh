@@ -56,7 +56,9 @@ start_server() {
 # status (137 when a watchdog had to kill it after 30 s).
 stop_server() {
     kill -"${1:-TERM}" "$SERVER_PID" 2>/dev/null
-    (sleep 30; kill -KILL "$SERVER_PID" 2>/dev/null) &
+    # the watchdog's fds to /dev/null: killing the subshell leaves its sleep running, which
+    # would hold a caller's $(...) pipe open for the whole 30 s
+    (sleep 30; kill -KILL "$SERVER_PID" 2>/dev/null) >/dev/null 2>&1 </dev/null &
     local watchdog=$!
     wait "$SERVER_PID"
     STOP_RC=$?
