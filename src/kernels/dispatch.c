@@ -163,6 +163,17 @@ bn_screen_kernel bn_head_screen_kernel_for_tier(bn_cpu_tier t) {
 #endif
 }
 
+/* The copy's F16 fill: avx2 code for every x86 tier (it streams the head once at load). */
+bn_screen_fill_f16 bn_head_screen_fill_kernels_for_tier(bn_cpu_tier t) {
+    bn_screen_fill_f16 k = {NULL, NULL};
+#if defined(__x86_64__)
+    if (t != BN_TIER_SCALAR && bn_cpu_has_tier(t)) k = (bn_screen_fill_f16){bn_head_screen_amax_f16_avx2, bn_head_screen_quantize_f16_avx2};
+#else
+    (void)t;
+#endif
+    return k;
+}
+
 bool bn_head_screen_has_kernel(bn_cpu_tier t) {
     return t == BN_TIER_SCALAR || bn_head_screen_kernel_for_tier(t) != bn_head_screen_rows_ref;
 }

@@ -7,8 +7,11 @@
  * line of a group is used once. One token: one row at a time, one memory stream per thread
  * (2 threads, I2_S 2B-4T shapes, Zen 4 forced to avx2: 2 rows per tile generated at 0.95-1.0x
  * the F16 head's speed, 1 row at 0.91-1.19x, median 1.10x; 5 alternating rounds each); several tokens: one
- * row against 2 tokens at a time (the row stays in L1 for the next pair). */
+ * row against 2 tokens at a time (the row stays in L1 for the next pair).
+ * Also the copy's fill from an F16 head (bn_screen_fill_f16, every x86 tier) at the end. */
+#include <float.h>
 #include <immintrin.h>
+#include <string.h>
 
 #include "kernel_impl.h"
 #include "model/head_screen.h"
@@ -82,4 +85,75 @@ BN_UNROLL
 void bn_head_screen_rows_avx2(const bn_head_screen *h, const bn_screen_act *x, float *approx, float *radius, int64_t ldy,
                               int64_t m0, int64_t m1) {
     screen_rows(h, x, approx, radius, ldy, m0, m1);
+}
+
+/* ---- the copy's fill from an F16 head (head_screen.h, bn_screen_fill_f16) ---- */
+
+BN_INLINE __m256 load8_f16(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+
+bool bn_head_screen_amax_f16_avx2(const uint16_t *w, int64_t nb, float *amax) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)), finite_max = _mm256_set1_ps(FLT_MAX);
+    __m256 bad = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256 m = _mm256_setzero_ps();
+        for (int i = 0; i < 4; i++) {
+            __m256 a = _mm256_and_ps(load8_f16(w + 32 * b + 8 * i), abs_mask);
+            bad = _mm256_or_ps(bad, _mm256_cmp_ps(a, finite_max, _CMP_NLE_UQ)); /* inf, or NaN (unordered) */
+            m = _mm256_max_ps(m, a);
+        }
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+        amax[b] = _mm_cvtss_f32(h); /* the largest |w|: the same whatever the order */
+    }
+    return _mm256_movemask_ps(bad) == 0;
+}
+
+/* The 8 x 8 transpose of 16-bit units in each 128-bit lane of rows r[0..7]: c[k] lane 0 holds
+ * unit k of every row, lane 1 unit k + 8. */
+BN_INLINE void transpose8_lanes(const __m256i r[8], __m256i c[8]) {
+    __m256i a[8], b[8];
+    for (int i = 0; i < 4; i++) {
+        a[2 * i] = _mm256_unpacklo_epi16(r[2 * i], r[2 * i + 1]);     /* units 0-3 of rows 2i, 2i+1 */
+        a[2 * i + 1] = _mm256_unpackhi_epi16(r[2 * i], r[2 * i + 1]); /* units 4-7 */
+    }
+    for (int h = 0; h < 2; h++)
+        for (int i = 0; i < 2; i++) { /* rows 4h .. 4h+3: units 4i, 4i+1 and 4i+2, 4i+3 */
+            b[4 * h + 2 * i] = _mm256_unpacklo_epi32(a[4 * h + i], a[4 * h + i + 2]);
+            b[4 * h + 2 * i + 1] = _mm256_unpackhi_epi32(a[4 * h + i], a[4 * h + i + 2]);
+        }
+    for (int k = 0; k < 4; k++) { /* b[k]: units 2k, 2k+1 of rows 0-3; b[k + 4] of rows 4-7 */
+        c[2 * k] = _mm256_unpacklo_epi64(b[k], b[k + 4]);
+        c[2 * k + 1] = _mm256_unpackhi_epi64(b[k], b[k + 4]);
+    }
+}
+
+/* Per group: each block's 32 codes as one vector of 16 pairs (int16 units), then the 16 x 16
+ * transpose into the group order (unit 16 i + j of the group = pair i of block j). The codes:
+ * w * inv[b] in float, rounded to nearest even by vcvtps2dq (the default rounding mode, as the
+ * portable code's add-and-subtract of 1.5 x 2^23), |code| <= 127 so the packs never saturate. */
+void bn_head_screen_quantize_f16_avx2(const uint16_t *w, int64_t nb, int64_t n_groups, const float *inv, int8_t *q) {
+    const __m256i pack_order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7); /* undoes the packs' lane interleave */
+    for (int64_t g = 0; g < n_groups; g++) {
+        __m256i blk[BN_SCREEN_GROUP], lo[8], hi[8];
+        for (int j = 0; j < BN_SCREEN_GROUP; j++) {
+            int64_t b = g * BN_SCREEN_GROUP + j;
+            if (b >= nb) {
+                blk[j] = _mm256_setzero_si256();
+                continue;
+            }
+            __m256 s = _mm256_set1_ps(inv[b]);
+            __m256i c[4];
+            for (int i = 0; i < 4; i++) c[i] = _mm256_cvtps_epi32(_mm256_mul_ps(load8_f16(w + 32 * b + 8 * i), s));
+            __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(c[0], c[1]), _mm256_packs_epi32(c[2], c[3]));
+            blk[j] = _mm256_permutevar8x32_epi32(p, pack_order);
+        }
+        transpose8_lanes(blk, lo);     /* blocks 0-7 */
+        transpose8_lanes(blk + 8, hi); /* blocks 8-15 */
+        __m256i *dst = (__m256i *)(q + g * BN_SCREEN_GROUP_BYTES);
+        for (int i = 0; i < 8; i++) {
+            _mm256_storeu_si256(dst + i, _mm256_permute2x128_si256(lo[i], hi[i], 0x20));     /* pair i of blocks 0-15 */
+            _mm256_storeu_si256(dst + i + 8, _mm256_permute2x128_si256(lo[i], hi[i], 0x31)); /* pair i + 8 */
+        }
+    }
 }

@@ -100,15 +100,24 @@ static const int16_t block_offset[BN_SCREEN_BLOCK] = {
     0, 1, 32, 33, 64, 65, 96, 97, 128, 129, 160, 161, 192, 193, 224, 225,
     256, 257, 288, 289, 320, 321, 352, 353, 384, 385, 416, 417, 448, 449, 480, 481};
 
-/* One block of 32 weights at block index b of a row: d rounded up from max|w| / 127, then
- * q = round(w * fl(1/d)) in float. The product is within 127 x 2^-23 of w / d, so
- * |w - q d| <= (d / 2)(1 + 2^-14) (the bound's factor c carries the 2^-14) and |q| <= 127. */
-static int quantize_block(const float *w, int64_t b, int8_t *q_row, uint16_t *d) {
-    float amax = block_amax(w);
+/* A block's scale d, rounded up from max|w| / 127 (amax < 0: a weight is not finite), and the
+ * reciprocal the codes are multiplied by; 0, or the error. */
+static int block_scale(float amax, uint16_t *d, float *inv) {
     if (amax < 0) return bn_error(BITNET_ERR_LOAD_FAILED, "the LM head has a weight that is not finite");
     *d = f16_round_up((double)amax / 127.0);
     if (*d >= 0x7c00) return bn_error(BITNET_ERR_UNSUPPORTED, "an LM head weight of %g is too large for the screened head", amax);
-    float inv = *d ? 1.0f / bn_f16_to_f32(*d) : 0.0f;
+    *inv = *d ? 1.0f / bn_f16_to_f32(*d) : 0.0f;
+    return 0;
+}
+
+/* One block of 32 weights at block index b of a row: d (block_scale), then q = round(w *
+ * fl(1/d)) in float. The product is within 127 x 2^-23 of w / d, so |w - q d| <= (d / 2)(1 +
+ * 2^-14) (the bound's factor c carries the 2^-14) and |q| <= 127. The tier fill kernels
+ * (bn_screen_fill_f16) compute the same products and roundings: the same bytes. */
+static int quantize_block(const float *w, int64_t b, int8_t *q_row, uint16_t *d) {
+    float inv;
+    int rc = block_scale(block_amax(w), d, &inv);
+    if (rc) return rc;
     int8_t *dst = q_row + block_base(b);
     for (int k = 0; k < BN_SCREEN_BLOCK; k++) {
         float v = (w[k] * inv + 12582912.0f) - 12582912.0f; /* round to nearest even (|v| <= 127 << 2^22) */
@@ -133,12 +142,35 @@ float *bn_head_screen_f16_table(void) {
     return t;
 }
 
+/* Row m of an F16 head with a tier's fill kernels k into q and d; false when a block needs the
+ * portable code (a weight not finite, a scale beyond f16), which then says why. tmp: K floats
+ * (2 nb used: the blocks' max|w|, then their reciprocal scales). */
+static bool fill_row_f16(const bn_head_screen *h, const bn_linear *w, int64_t m, const bn_screen_fill_f16 *k, float *tmp,
+                         int8_t *q, uint16_t *d) {
+    const uint16_t *src = (const uint16_t *)(w->data + (uint64_t)m * w->row_bytes);
+    float *amax = tmp, *inv = tmp + h->nb;
+    if (!k->amax(src, h->nb, amax)) return false;
+    for (int64_t b = 0; b < h->nb; b++)
+        if (block_scale(amax[b], d + b, inv + b)) return false;
+    memset(d + h->nb, 0, (size_t)(h->n_groups * BN_SCREEN_GROUP - h->nb) * sizeof *d);
+    k->quantize(src, h->nb, h->n_groups, inv, q);
+    return true;
+}
+
 int bn_head_screen_fill(bn_head_screen *h, const bn_linear *w, int64_t m0, int64_t m1, const float *f16, float *row_tmp) {
+    bn_screen_fill_f16 k = bn_head_screen_fill_kernels_for_tier(bn_cpu_active_tier());
+    return bn_head_screen_fill_with(h, w, m0, m1, f16, row_tmp, &k);
+}
+
+int bn_head_screen_fill_with(bn_head_screen *h, const bn_linear *w, int64_t m0, int64_t m1, const float *f16, float *row_tmp,
+                             const bn_screen_fill_f16 *k) {
     int64_t nbp = h->n_groups * BN_SCREEN_GROUP;
+    bool fast = k && k->amax && k->quantize && w->type == BN_TYPE_F16;
     for (int64_t m = m0; m < m1; m++) {
-        head_row(w, m, f16, row_tmp);
         int8_t *q = h->q + (uint64_t)m * (uint64_t)h->n_groups * BN_SCREEN_GROUP_BYTES;
         uint16_t *d = h->d + (uint64_t)m * (uint64_t)nbp;
+        if (fast && fill_row_f16(h, w, m, k, row_tmp, q, d)) continue;
+        head_row(w, m, f16, row_tmp);
         memset(q, 0, (size_t)h->n_groups * BN_SCREEN_GROUP_BYTES);
         memset(d, 0, (size_t)nbp * sizeof *d);
         for (int64_t b = 0; b < h->nb; b++) {

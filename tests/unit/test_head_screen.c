@@ -1,6 +1,7 @@
 /* test_head_screen: the screened LM head (model/head_screen.h).
  *  - the copy: |w - q d| <= (d / 2)(1 + 2^-14) and |q| <= 127 for every weight, in the documented layout,
- *    for F16, BF16 and F32 heads with extreme values (huge, tiny, subnormal, zero blocks);
+ *    for F16, BF16 and F32 heads with extreme values (huge, tiny, subnormal, zero blocks); the
+ *    tier fill kernels of F16 heads give the portable code's bytes;
  *  - the bound: at every tier this CPU has (and the portable reference), for every row,
  *    |L - A| <= c R + 2^-40 |A| where L is the plain head's logit from that tier's float
  *    kernel, on awkward widths (one block, a padded last group, 2560) and extreme activations;
@@ -158,6 +159,73 @@ TEST(copy_refuses_what_it_cannot_hold) {
     const char *why = NULL;
     CHECK(!bn_head_screen_supported(&h.w, &why) && why && strstr(why, "multiple of 32"));
     free(h.data);
+}
+
+/* The copy of an F16 head built with fill kernels k (NULL: the portable code) into s; its
+ * status. */
+static int fill_copy(const head *h, bn_head_screen *s, const bn_screen_fill_f16 *k) {
+    float *row = malloc((size_t)h->w.in * sizeof(float));
+    memset(s->q, 0x5a, (size_t)(s->M * s->n_groups * 512)); /* every byte must be written */
+    memset(s->d, 0x5a, (size_t)(s->M * s->n_groups * 16) * sizeof *s->d);
+    int rc = bn_head_screen_fill_with(s, &h->w, 0, h->w.out, NULL, row, k);
+    free(row);
+    return rc;
+}
+
+/* The tier fill kernels give the portable code's bytes: F16 heads with extreme blocks (huge,
+ * subnormal, zero), codes on exact ties (w / d = n + 1/2: round half to even), one block, a
+ * padded last group, 2560; a non-finite weight is refused with the same status. */
+TEST(fill_kernels_give_the_portable_bytes) {
+    const int64_t widths[] = {32, 544, 2560};
+    int tiers_with_kernels = 0;
+    for (int t = BN_TIER_SCALAR + 1; t < BN_TIER_COUNT; t++) {
+        if (!bn_cpu_has_tier((bn_cpu_tier)t)) continue;
+        bn_screen_fill_f16 k = bn_head_screen_fill_kernels_for_tier((bn_cpu_tier)t);
+#if defined(__x86_64__)
+        CHECK_MSG(k.amax && k.quantize, "no fill kernels at %s", bn_cpu_tier_name((bn_cpu_tier)t));
+#else
+        CHECK(!k.amax && !k.quantize); /* none on aarch64 yet: the portable code fills */
+#endif
+        if (!k.amax || !k.quantize) continue;
+        tiers_with_kernels++;
+        for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+            int64_t M = 29, K = widths[wi];
+            float *w = malloc(sizeof(float) * (size_t)(M * K));
+            fill_weights(w, M, K, BN_TYPE_F16);
+            for (int64_t k2 = 0; k2 < K; k2++) { /* row 1: d = 1 and halves: ties round to even */
+                static const float ties[8] = {127.0f, 2.5f, -3.5f, 0.5f, -0.5f, 1.5f, 126.5f, -126.5f};
+                w[K + k2] = ties[k2 % 8];
+            }
+            head h;
+            head_make(&h, BN_TYPE_F16, M, K, w);
+            bn_head_screen *ref = bn_head_screen_alloc(&h.w), *fast = bn_head_screen_alloc(&h.w);
+            CHECK(ref && fast);
+            if (ref && fast) {
+                CHECK_EQ_INT(fill_copy(&h, ref, NULL), 0);
+                CHECK_EQ_INT(fill_copy(&h, fast, &k), 0);
+                CHECK_MSG(!memcmp(ref->q, fast->q, (size_t)(M * ref->n_groups * 512)), "codes differ at %s, K %lld",
+                          bn_cpu_tier_name((bn_cpu_tier)t), (long long)K);
+                CHECK_MSG(!memcmp(ref->d, fast->d, (size_t)(M * ref->n_groups * 16) * sizeof *ref->d), "scales differ at %s, K %lld",
+                          bn_cpu_tier_name((bn_cpu_tier)t), (long long)K);
+                int tie_code;
+                copy_weight(fast, 1, 1, &tie_code);
+                CHECK_EQ_INT(tie_code, 2); /* 2.5 -> 2 */
+                copy_weight(fast, 1, 2, &tie_code);
+                CHECK_EQ_INT(tie_code, -4); /* -3.5 -> -4 */
+                ((uint16_t *)h.data)[5 * K + K - 1] = 0x7e00; /* a NaN in row 5 */
+                int rc_ref = fill_copy(&h, ref, NULL), rc_fast = fill_copy(&h, fast, &k);
+                CHECK(rc_ref != 0 && rc_fast == rc_ref);
+                ((uint16_t *)h.data)[5 * K + K - 1] = 0x7c00; /* +inf */
+                rc_fast = fill_copy(&h, fast, &k);
+                CHECK(rc_fast == rc_ref && strstr(bn_last_error_message(), "not finite"));
+            }
+            bn_head_screen_free(ref);
+            bn_head_screen_free(fast);
+            free(w);
+            free(h.data);
+        }
+    }
+    printf("# fill kernels compared at %d tier(s)\n", tiers_with_kernels);
 }
 
 /* Activations with outliers, zeros and tiny values. */
@@ -653,6 +721,7 @@ TEST_MAIN_BEGIN("test_head_screen")
     snprintf(tmpdir, sizeof tmpdir, "%s", dir ? dir : "/tmp");
     RUN(copy_rounds_within_half_a_step);
     RUN(copy_refuses_what_it_cannot_hold);
+    RUN(fill_kernels_give_the_portable_bytes);
     RUN(bound_holds_at_every_tier);
     RUN(tokens_and_rows_batch_to_the_same_bits);
     RUN(selection_keeps_ties_and_near_ties);
