@@ -82,6 +82,7 @@ bool bn_head_screen_supported(const bn_linear *w, const char **why);
 bn_head_screen *bn_head_screen_alloc(const bn_linear *w);
 float *bn_head_screen_f16_table(void); /* 65536 floats (free()), or NULL when out of memory */
 int bn_head_screen_fill(bn_head_screen *h, const bn_linear *w, int64_t m0, int64_t m1, const float *f16, float *row_tmp);
+void bn_head_screen_free(bn_head_screen *h); /* NULL ok */
 
 /* The fill of an F16 head's rows in a tier's instructions (src/kernels/screen_<isa>.c), giving
  * the bytes of the portable code:
@@ -100,7 +101,6 @@ int bn_head_screen_fill_with(bn_head_screen *h, const bn_linear *w, int64_t m0, 
 bn_screen_fill_f16 bn_head_screen_fill_kernels_for_tier(bn_cpu_tier t); /* {NULL, NULL} where the tier has none */
 bool bn_head_screen_amax_f16_avx2(const uint16_t *w, int64_t nb, float *amax);
 void bn_head_screen_quantize_f16_avx2(const uint16_t *w, int64_t nb, int64_t n_groups, const float *inv, int8_t *q);
-void bn_head_screen_free(bn_head_screen *h); /* NULL ok */
 
 /* The bound factor c for K inputs (see above). */
 double bn_head_screen_factor(int64_t K);
