@@ -7,7 +7,6 @@
 # failure, never a skip. Tests never touch the network otherwise (in CI the harness build may
 # run the fetch script).
 REF_DIR=${BITNET_REF_DIR:-$ROOT/.cache/reference}
-PY=/usr/bin/python3
 export PYTHONPATH="$REF_DIR/llama.cpp/gguf-py${PYTHONPATH:+:$PYTHONPATH}"
 HARNESS="$BUILD/crossval/llama_harness"
 REF_FORWARD="$ROOT/tests/crossval/ref_forward.py"
@@ -24,7 +23,7 @@ unavailable() {
     exit 0
 }
 
-# require_python: numpy and gguf-py importable by /usr/bin/python3.
+# require_python: numpy and gguf-py importable by $PY (lib.sh: /usr/bin/python3).
 require_python() {
     [ -x "$PY" ] || unavailable "$PY not found"
     "$PY" -c 'import numpy, gguf' 2>/dev/null || unavailable "numpy or gguf-py not importable (PYTHONPATH=$PYTHONPATH)"

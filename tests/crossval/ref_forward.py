@@ -48,6 +48,14 @@ BITNET_ARCHES = {"bitnet": "silu", "bitnet-b1.58": "relu2", "bitnet-25": "relu2"
 class BitnetReader(gguf.GGUFReader):
     """GGUFReader that also accepts I2_S tensors (raw bytes kept in self.i2s: name -> (ne, bytes))."""
 
+    def _get(self, offset, dtype, count=1, override_order=None):
+        # gguf-py slices its np.memmap once per field part; with a 128256-token vocabulary the
+        # memmap bookkeeping of those ~4M slices (__array_finalize__) was ~10 of a 12 s load.
+        # A plain ndarray view of the same mapping holds the same bytes without it.
+        if type(self.data) is np.memmap:
+            self.data = self.data.view(np.ndarray)
+        return super()._get(offset, dtype, count, override_order)
+
     def _build_tensors(self, start_offs, fields):
         self.i2s = {}
         others = []

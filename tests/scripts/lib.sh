@@ -6,6 +6,10 @@ BUILD="$ROOT/${BITNET_BUILD:-build}"
 BITNET="$BUILD/bitnet"
 TMP="${BITNET_TEST_TMP:-$(mktemp -d)}"
 SCRIPT_NAME=$(basename "$0" .sh)
+# Debian's python3 (numpy, gguf-py's needs) by path: on these machines a bare `python3` is a
+# pyenv shim that costs ~0.35 s per start, ten times the interpreter's own.
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=$(command -v python3 || echo python3)
 
 ok()     { echo "ok - $SCRIPT_NAME/$1"; }
 not_ok() { echo "not ok - $SCRIPT_NAME/$1"; shift; [ $# -gt 0 ] && echo "    $*"; }
@@ -17,9 +21,8 @@ check()  { local n=$1; shift; if "$@"; then ok "$n"; else not_ok "$n" "command f
 # tests/scripts/GENERATOR --corpus writes, then (when clang's libFuzzer links; a failure in CI
 # when it does not) builds and fuzzes for SECONDS (fuzz_smoke).
 reader_fuzz_smoke() {
-    local gen=$1 corpus=$2 script=$3 seconds=$4 py=/usr/bin/python3
-    [ -x "$py" ] || py=python3
-    if "$py" "$ROOT/tests/scripts/$gen" --corpus "$TMP/corpus" >/dev/null &&
+    local gen=$1 corpus=$2 script=$3 seconds=$4
+    if "$PY" "$ROOT/tests/scripts/$gen" --corpus "$TMP/corpus" >/dev/null &&
         diff -r "$TMP/corpus" "$ROOT/tests/corpus/$corpus" >"$TMP/corpus.diff" 2>&1; then
         ok "corpus_reproducible ($(ls "$ROOT/tests/corpus/$corpus" | wc -l) files)"
     else

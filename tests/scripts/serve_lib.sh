@@ -103,4 +103,4 @@ sanitizer_reports() {
 }
 
 # json_get EXPR < JSON: a Python expression over `j` (the parsed JSON), printed.
-json_get() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
+json_get() { "$PY" -c "import json,sys; j=json.load(sys.stdin); print($1)"; }

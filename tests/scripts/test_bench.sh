@@ -5,7 +5,6 @@
 # are reported and size the cache, --depth-ab reports its two ratios, --head-ab its ratio, bad usage exits 2; and, when the reference is cached, the llama.cpp harness's `bench` prints
 # its JSON line for the same model.
 source "$(dirname "$0")/lib.sh"
-PY=/usr/bin/python3
 M="$TMP/bench-tiny.gguf"
 if ! "$BITNET" gen-model "$M" --arch bitnet --hidden 256 --layers 2 --heads 4 --kv-heads 2 --ffn 512 \
         --vocab-size 300 --wtype tq2_0 --seed 3 >"$TMP/gen.log" 2>&1; then

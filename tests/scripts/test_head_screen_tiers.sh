@@ -68,7 +68,7 @@ done
 
 if [ -n "$big" ]; then
     if "$BITNET" bench -m "$big" -p 8 -n 16 -r 1 -t 2 --json >"$TMP/b.out" 2>"$TMP/b.err" &&
-       tail -n 1 "$TMP/b.out" | /usr/bin/python3 -c '
+       tail -n 1 "$TMP/b.out" | "$PY" -c '
 import json, sys
 j = json.loads(sys.stdin.read())
 assert j["lm_head_mode"] == "screen", j["lm_head_mode"]

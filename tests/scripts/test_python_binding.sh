@@ -2,7 +2,6 @@
 # Runs the Python binding's unittest suite (bindings/python/test_bitnet.py) against the
 # shared library of this build and turns its verbose report into ok / not ok lines.
 source "$(dirname "$0")/lib.sh"
-PY=/usr/bin/python3
 lib="${BITNET_LIB:-$BUILD/libbitnet.so}"
 if [ ! -x "$PY" ] || [ ! -f "$lib" ]; then
     not_ok setup "need $PY and $lib (make all)"

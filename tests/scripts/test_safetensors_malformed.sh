@@ -6,8 +6,6 @@
 # 1, an error naming the file and containing the expected words, and no sanitizer report.
 . "$(dirname "$0")/lib.sh"
 
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
 GEN="$TMP/st"
 if ! "$PY" "$ROOT/tests/scripts/gen_malformed_safetensors.py" "$GEN" >/dev/null; then
     not_ok generate "gen_malformed_safetensors.py failed"

@@ -117,12 +117,12 @@ error_case temperature_range 400 temperature POST /v1/chat/completions "{$CHAT,\
 error_case top_logprobs_range 400 top_logprobs POST /v1/chat/completions "{$CHAT,\"logprobs\":true,\"top_logprobs\":99}"
 error_case stream_wrong_type 400 stream POST /v1/chat/completions "{$CHAT,\"stream\":\"yes\"}"
 error_case n_two 400 "'n'" POST /v1/chat/completions "{$CHAT,\"n\":2}"
-stops=$(python3 -c 'import json; print(json.dumps(["s%d" % i for i in range(5000)]))')
+stops=$("$PY" -c 'import json; print(json.dumps(["s%d" % i for i in range(5000)]))')
 error_case stop_list_absurd 400 stop POST /v1/chat/completions "{$CHAT,\"stop\":$stops}"
 error_case stop_wrong_type 400 stop POST /v1/completions '{"prompt":"Hi","stop":[1,2]}'
 error_case prompt_missing 400 prompt POST /v1/completions '{"max_tokens":2}'
 error_case prompt_bad_id 400 'token id' POST /v1/completions '{"prompt":[1,2,999999999]}'
-long=$(python3 -c 'print(",".join(["9906"] * 300))')
+long=$("$PY" -c 'print(",".join(["9906"] * 300))')
 error_case prompt_too_long 400 '45 more than' POST /v1/completions "{\"prompt\":[$long]}"
 error_case tokenize_no_content 400 content POST /tokenize '{"text":"x"}'
 error_case detokenize_bad_id 400 'tokens[1]' POST /detokenize '{"tokens":[1,-4]}'
@@ -149,7 +149,7 @@ fi
 # ---- 8 clients at once ----------------------------------------------------------------------
 # reply_text FILE: the generated text of a reply or an SSE stream, JSON-encoded.
 reply_text() {
-    python3 - "$1" <<'EOF'
+    "$PY" - "$1" <<'EOF'
 import json, sys
 raw = open(sys.argv[1], encoding="utf-8", errors="replace").read()
 if raw.startswith("data: "):
@@ -216,7 +216,7 @@ after=$(slot_requests)
 st=$(req POST /v1/completions "{\"prompt\":\"$KILLED_PROMPT\",\"max_tokens\":2,\"temperature\":0}")
 again=$(slot_requests)
 # The slot that ran the killed stream holds its prompt: the same prompt goes back to it.
-reused=$(python3 -c "
+reused=$("$PY" -c "
 b, a, g = [list(map(int, s.split())) for s in ('$before', '$after', '$again')]
 print(sum(1 for i in range(len(b)) if a[i] == b[i] + 1 and g[i] == a[i] + 1))")
 check killed_clients_slot_reused [ "$st" = 200 -a "$reused" = 1 ]
@@ -247,7 +247,7 @@ check one_slot_freed all_idle
 st=$(req POST /v1/completions "$SMALL")
 check one_slot_reused [ "$st" = 200 ]
 # A reply that fills the slot's context ends with finish_reason "length".
-fill=$(python3 -c 'print(",".join(["9906"] * 250))')
+fill=$("$PY" -c 'print(",".join(["9906"] * 250))')
 st=$(req POST /v1/completions "{\"prompt\":[$fill],\"temperature\":0,\"ignore_eos\":true}")
 got=$(json_get '"%s %s" % (j["choices"][0]["finish_reason"], j["usage"]["completion_tokens"])' <"$TMP/resp" 2>/dev/null)
 check context_full_is_length [ "$st" = 200 -a "${got% *}" = length -a "${got#* }" -ge 5 -a "${got#* }" -le 7 ]

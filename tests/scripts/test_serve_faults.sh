@@ -70,7 +70,7 @@ took=$((SECONDS - t0))
 check "sigterm_exit_0 (${took} s)" [ "$rc" = 0 -a "$took" -le 15 ]
 ended=0
 for i in 0 1 2 3 4 5; do
-    if python3 - "$TMP/out$i" <<'PY'
+    if "$PY" - "$TMP/out$i" <<'PY'
 import json, sys
 raw = open(sys.argv[1], encoding="utf-8", errors="replace").read()
 if raw.startswith("data: "):

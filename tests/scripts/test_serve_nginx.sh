@@ -47,7 +47,7 @@ PID_b=$SERVER_PID URL_b=$URL
 ok "replicas_start ($URL_a, $URL_b)"
 
 # ---- nginx ---------------------------------------------------------------------------------------
-LB_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+LB_PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 sed -e "s/127\.0\.0\.1:8080/127.0.0.1:$LB_PORT/" -e "s/127\.0\.0\.1:8081/${URL_a#http://}/" \
     -e "s/127\.0\.0\.1:8082/${URL_b#http://}/" "$ROOT/deploy/nginx-bitnet.conf" >"$NG/bitnet.conf"
 check config_templated [ "$(grep -c -E "^ *(listen|server) 127.0.0.1:($LB_PORT|${URL_a##*:}|${URL_b##*:})[ ;]" "$NG/bitnet.conf")" -eq 3 ]

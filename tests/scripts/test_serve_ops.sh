@@ -54,7 +54,7 @@ st=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X OPTIONS -H 'Origin:
 check cors_off_by_default bash -c "! grep -qi '^access-control' '$TMP/h1' && [ '$st' != 204 ]"
 
 # Limits.
-ids=$(python3 -c 'print(",".join(["9906"] * 30))')
+ids=$("$PY" -c 'print(",".join(["9906"] * 30))')
 st=$(req POST /v1/completions "{\"prompt\":[$ids],\"max_tokens\":2}")
 msg=$(json_get 'j["error"]["message"]' <"$TMP/resp" 2>/dev/null)
 check prompt_cap_400 [ "$st" = 400 -a -n "$(echo "$msg" | grep -F '30 tokens, 10 more than' | grep -F -- --max-prompt-tokens)" ]
@@ -72,7 +72,7 @@ metrics "$TMP/m1"
 req POST /v1/completions '{"prompt":"Counting","temperature":0,"ignore_eos":true}' >/dev/null
 metrics "$TMP/m2"
 check metrics_content_type grep -qi '^content-type: text/plain; version=0.0.4' "$TMP/m1.h"
-python3 - "$TMP/m1" "$TMP/m2" >"$TMP/metrics.out" 2>&1 <<'EOF'
+"$PY" - "$TMP/m1" "$TMP/m2" >"$TMP/metrics.out" 2>&1 <<'EOF'
 import re, sys
 LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="[^"]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"]*")*)\})? (\S+)$')
 def parse(path):
@@ -121,7 +121,7 @@ EOF
 check metrics_parse_and_move [ "$(cat "$TMP/metrics.out")" = fine ] || sed 's/^/    /' "$TMP/metrics.out"
 
 # The slow clients: headers trickled one byte every 0.3 s, and a connection that sends nothing.
-python3 - "$URL" >"$TMP/slow.out" 2>&1 <<'EOF'
+"$PY" - "$URL" >"$TMP/slow.out" 2>&1 <<'EOF'
 import socket, sys, time, threading
 host, port = sys.argv[1].split("//")[1].rsplit(":", 1)
 results = {}
@@ -153,7 +153,7 @@ for t in threads: t.join()
 print("%.1f %.1f" % (results["trickle"], results["silent"]))
 EOF
 read -r t_trickle t_silent <"$TMP/slow.out"
-in_range() { python3 -c "import sys; sys.exit(not ($2 <= float('$1') <= $3))" 2>/dev/null; }
+in_range() { "$PY" -c "import sys; sys.exit(not ($2 <= float('$1') <= $3))" 2>/dev/null; }
 check slow_client_dropped in_range "${t_trickle:-99}" 1.5 5
 check idle_client_dropped in_range "${t_silent:-99}" 1.5 5
 [ -n "${t_trickle:-}" ] || sed 's/^/    /' "$TMP/slow.out"
@@ -161,7 +161,7 @@ stop_server TERM
 check server1_exit_0 [ "$STOP_RC" = 0 ]
 
 # One JSON object per line: every line that is not the server's own message parses.
-python3 - "$TMP/a.log" >"$TMP/log.out" 2>&1 <<'EOF'
+"$PY" - "$TMP/a.log" >"$TMP/log.out" 2>&1 <<'EOF'
 import json, sys
 entries = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 gen = [e for e in entries if e["path"] == "/v1/completions" and e["status"] == 200]
@@ -190,7 +190,7 @@ t0=$(date +%s.%N)
 st=$(req POST /v1/completions "{$LONG}")
 t1=$(date +%s.%N)
 got=$(json_get '"%s %s" % (j["choices"][0]["finish_reason"], j["usage"]["completion_tokens"])' <"$TMP/resp" 2>/dev/null)
-took=$(python3 -c "print($t1 - $t0)")
+took=$("$PY" -c "print($t1 - $t0)")
 if [ "$st" = 200 ] && [ "${got% *}" = length ] && [ "${got#* }" -lt 4000 ] && in_range "$took" 0.9 4; then
     ok timeout_request_plain; else not_ok timeout_request_plain "status $st, $got after $took s"; fi
 curl -s -N --max-time 30 -d "{$LONG,\"stream\":true}" "$URL/v1/completions" >"$TMP/timeout.sse"

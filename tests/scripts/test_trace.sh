@@ -3,7 +3,6 @@
 # with Python's json module, raw dumps checked with b3sum) and `bitnet trace-diff` exit codes
 # and messages. Uses build/tools/{blake3_sum,trace_write} and build/bitnet.
 . "$(dirname "$0")/lib.sh"
-PY=/usr/bin/python3
 SUM="$BUILD/tools/blake3_sum"
 TW="$BUILD/tools/trace_write"
 

@@ -1,10 +1,11 @@
 /* test_attention: the SIMD attention kernels of every tier this CPU has against the scalar
  * reference bn_attention_ref (attention.h): head_dim 64 and 128, GQA groups of 1 and 4 query
  * heads per KV head, batches of 1..9 tokens after 0..291 cached positions (keys up to 300,
- * so blocks of 16 are cut everywhere), large scores (the running max matters): within 1e-5 of
- * max |v|. And the property the forward pass relies on for bit-identical results across
- * batch sizes and threads: a row computed alone equals the same row computed in a job of
- * many rows, bit for bit, at every tier. Every KV cache type (f32, f16, q8_0, for K and V
+ * so blocks of 16 are cut everywhere; the keys past a job's are NaN bytes, so reading one
+ * shows), large scores (the running max matters): within 1e-5 of max |v|. And the property
+ * the forward pass relies on for bit-identical results across batch sizes and threads: a row
+ * computed alone equals the same row computed in a job of many rows, bit for bit, at every
+ * tier. Every KV cache type (f32, f16, q8_0, for K and V
  * independently; head_dim 96 and 40 too): the kernels read the cache in its type and must
  * match the reference on the decoded values within the same 1e-5. And the cache conversions
  * (f16 round-to-nearest-even, llama.cpp's q8_0). */
@@ -26,7 +27,6 @@ static float uniform_pm1(void) {
     return (float)((rng >> 40) & 0xffffff) / 8388608.0f - 1.0f;
 }
 
-#define MAX_KEYS 1104 /* a multiple of 16: the K^T blocks are allocated whole */
 #define MAX_ROWS 64
 
 /* One KV head's cache in the types kt / vt (attention.h layouts; V rows hold two heads, the
@@ -52,12 +52,21 @@ static void setup_types(case_data *c, bn_kv_type kt, bn_kv_type vt, int64_t hd, 
     c->kt = kt;
     c->vt = vt;
     c->n_rows = n_tok * group;
-    c->k = malloc((size_t)(kb * (MAX_KEYS / BN_ATTN_BLOCK)));
-    c->v = malloc((size_t)(2 * vr * MAX_KEYS));
+    /* The blocks holding the job's keys and one more (an over-read lands in it or, under ASan,
+     * past the allocation). */
+    int64_t n_blocks = (n_past + n_tok + BN_ATTN_BLOCK - 1) / BN_ATTN_BLOCK + 1;
+    size_t k_bytes = (size_t)(kb * n_blocks), v_bytes = (size_t)(2 * vr * n_blocks * BN_ATTN_BLOCK);
+    c->k = malloc(k_bytes);
+    c->v = malloc(v_bytes);
     c->q = malloc(sizeof(float) * (size_t)(c->n_rows * hd));
     c->out = malloc(sizeof(float) * (size_t)(c->n_rows * hd));
     c->scratch = aligned_alloc(64, (bn_attention_scratch_floats(c->n_rows, hd) * sizeof(float) + 63) & ~(size_t)63);
-    for (int64_t p = 0; p < MAX_KEYS; p++) {
+    /* Only the keys the job reaches (positions 0 .. n_past + n_tok - 1) are written, as the
+     * engine's cache holds them (a block's first position clears its other lanes); everything
+     * past them is NaN bytes, so a kernel that reads a key it must not poisons its output. */
+    memset(c->k, 0xff, k_bytes);
+    memset(c->v, 0xff, v_bytes);
+    for (int64_t p = 0; p < n_past + n_tok; p++) {
         for (int64_t d = 0; d < hd; d++) x[d] = uniform_pm1();
         bn_kv_store_k(kt, c->k + (p / BN_ATTN_BLOCK) * kb, (int)(p % BN_ATTN_BLOCK), x, hd);
         for (int h = 0; h < 2; h++) {
