@@ -89,7 +89,7 @@ static inline void group_block(const float *qt, const float *kt, int64_t hd, __m
  * pos as int32 [ng * 16] (-1 in padding lanes), the decoded K^T block [hd][16] and V rows
  * [16][hd] (f16, q8_0), the outputs [n][hd]. m and l of row r are m[r], l[r], as in the row
  * path, so segment_end and finish_job serve both. */
-ATTN_INLINE void attention_groups(const bn_attn_job *j, int64_t hd) {
+BN_INLINE void attention_groups(const bn_attn_job *j, int64_t hd) {
     int64_t n = j->n_rows, ng = (n + 15) >> 4;
     float *fold = j->scratch, *qt = fold + bn_attn_fold_floats(n, hd), *e = qt + ng * hd * 16, *m = e + ng * 256, *l = m + ng * 16,
           *alpha = l + ng * 16;

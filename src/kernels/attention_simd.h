@@ -50,7 +50,6 @@
 #else
 #define ATTN_NB_MAX 1
 #endif
-#define ATTN_INLINE static inline __attribute__((always_inline))
 /* Fully unrolled row / vector loops keep the accumulators in registers (nr is a constant in
  * every instance, see tiles_scores). */
 #define ATTN_UNROLL _Pragma("GCC unroll 8")
@@ -67,20 +66,20 @@
  * so a block's prefetches are spread over its work: all at the block's start, they slowed
  * the kernel in cache (avx2, one thread, 2 heads at depth 2048: 0.15 -> 0.17-0.23 ms), and one
  * per dim inside the FMA loop cost its unrolling (0.29 ms). */
-ATTN_INLINE void prefetch_share(const char *pf, int64_t bytes, int64_t c0, int64_t c1, int64_t hd) {
+BN_INLINE void prefetch_share(const char *pf, int64_t bytes, int64_t c0, int64_t c1, int64_t hd) {
     if (!pf) return;
     for (int64_t o = (c0 * bytes / hd + 63) & ~(int64_t)63; o < c1 * bytes / hd; o += 64) BN_PREFETCH(pf, o);
 }
 
 /* The keys to prefetch while the block at p0 is computed: those from the block ATTN_PF_BLOCKS
  * ahead up to the job's last key (<= 0: none, or no prefetch at this tier). */
-ATTN_INLINE int64_t keys_ahead(int64_t p0, int64_t last) {
+BN_INLINE int64_t keys_ahead(int64_t p0, int64_t last) {
     return ATTN_PF_BLOCKS ? last + 1 - (p0 + ATTN_PF_BLOCKS * BN_ATTN_BLOCK) : 0;
 }
 
 /* Lanes [i VL, i VL + VL) of dim d of the K^T block kb of type t (a constant in every
  * instance); qs: the q8_0 scales of those lanes for d's chunk of 32 dims. */
-ATTN_INLINE V k_lanes(const char *kb, int64_t d, int i, int t, V qs) {
+BN_INLINE V k_lanes(const char *kb, int64_t d, int i, int t, V qs) {
     if (t == BN_KV_F32) return V_LOAD((const float *)kb + d * BN_ATTN_BLOCK + i * VL);
     if (t == BN_KV_F16) return V_LOAD_F16((const uint16_t *)kb + d * BN_ATTN_BLOCK + i * VL);
     const int8_t *q = (const int8_t *)(kb + (d / BN_KV_QK) * ATTN_Q8_CHUNK + 2 * BN_ATTN_BLOCK);
@@ -88,13 +87,13 @@ ATTN_INLINE V k_lanes(const char *kb, int64_t d, int i, int t, V qs) {
 }
 
 /* The q8_0 scales of lanes [i VL, i VL + VL) for the chunk of dims from c0 (else unused). */
-ATTN_INLINE V k_scales(const char *kb, int64_t c0, int i, int t) {
+BN_INLINE V k_scales(const char *kb, int64_t c0, int i, int t) {
     if (t != BN_KV_Q8_0) return V_ZERO();
     return V_LOAD_F16((const uint16_t *)(kb + (c0 / BN_KV_QK) * ATTN_Q8_CHUNK) + i * VL);
 }
 
 /* Dims [c, c + VL) of the V row `row` of type t (c % VL == 0, so a q8_0 slice is in one block). */
-ATTN_INLINE V v_lanes(const char *row, int64_t c, int t) {
+BN_INLINE V v_lanes(const char *row, int64_t c, int t) {
     if (t == BN_KV_F32) return V_LOAD((const float *)row + c);
     if (t == BN_KV_F16) return V_LOAD_F16((const uint16_t *)row + c);
     const char *blk = row + (c / BN_KV_QK) * ATTN_Q8_ROW;
@@ -104,7 +103,7 @@ ATTN_INLINE V v_lanes(const char *row, int64_t c, int t) {
 }
 
 /* K^T of one block as floats: the cache itself for f32, else decoded into kt [hd][16]. */
-ATTN_INLINE const float *k_block_f32(const char *kb, int64_t hd, int t, float *kt) {
+BN_INLINE const float *k_block_f32(const char *kb, int64_t hd, int t, float *kt) {
     if (t == BN_KV_F32) return (const float *)kb;
     for (int64_t c0 = 0; c0 < hd; c0 += BN_KV_QK) {
         int64_t c1 = c0 + BN_KV_QK < hd ? c0 + BN_KV_QK : hd;
@@ -119,7 +118,7 @@ ATTN_INLINE const float *k_block_f32(const char *kb, int64_t hd, int t, float *k
 /* sc[r][16 b + i] = scale * dot(q[r0 + r], key i of block b) for nr (<= TR) rows and nb
  * (<= ATTN_NB_MAX) blocks, block b's K^T (type t) at kt + b * kbytes. The dims go in chunks
  * of 32 (a q8_0 chunk shares its scales); each lane still accumulates d in order. */
-ATTN_INLINE void scores_tile(const char *kt, int64_t kbytes, int t, const float *const *q, int64_t hd, int nr, int nb,
+BN_INLINE void scores_tile(const char *kt, int64_t kbytes, int t, const float *const *q, int64_t hd, int nr, int nb,
                              float scale, float *sc, const char *pf, int64_t pf_bytes) {
     V acc[TR][ATTN_NB_MAX][NVB];
     const float *qr[TR];
@@ -160,7 +159,7 @@ ATTN_INLINE void scores_tile(const char *kt, int64_t kbytes, int t, const float 
  * slices per pass: each e broadcast feeds ns FMAs; 4 (with ATTN_WIDE_VALUES, tiles of <= 4
  * rows) halves the passes over a block's V rows. Each slice lane adds the keys in order
  * whatever ns is: the same bits. */
-ATTN_INLINE void values_slices(const char *vrow, int64_t vstride, int t, int64_t hd, int64_t c, int ns, float *o, int nr,
+BN_INLINE void values_slices(const char *vrow, int64_t vstride, int t, int64_t hd, int64_t c, int ns, float *o, int nr,
                                const float *e, int ers, int eks, const float *alpha, bool unit_alpha, const int *nv) {
     V acc[TR][4];
     ATTN_UNROLL for (int r = 0; r < nr; r++)
@@ -203,7 +202,7 @@ typedef struct {
 
 /* o[r] = o[r] * alpha[r] + sum_{i < nv[r]} e[r][i] v_i over all of head_dim (a multiple of VL),
  * V of type t (a constant in every instance). */
-ATTN_INLINE void values_tile_t(attn_vrows vr, int t, int64_t hd, float *o, int nr, const float *e, int ers, int eks,
+BN_INLINE void values_tile_t(attn_vrows vr, int t, int64_t hd, float *o, int nr, const float *e, int ers, int eks,
                                const float *alpha, const int *nv) {
     bool unit = true;
     for (int r = 0; r < nr; r++) unit &= alpha[r] == 1.0f;
@@ -225,7 +224,7 @@ ATTN_INLINE void values_tile_t(attn_vrows vr, int t, int64_t hd, float *o, int n
     }
 }
 
-ATTN_INLINE void values_tile(attn_vrows vr, int64_t hd, float *o, int nr, const float *e, int ers, int eks,
+BN_INLINE void values_tile(attn_vrows vr, int64_t hd, float *o, int nr, const float *e, int ers, int eks,
                              const float *alpha, const int *nv) {
     switch (vr.t) {
     case BN_KV_F16: values_tile_t(vr, BN_KV_F16, hd, o, nr, e, ers, eks, alpha, nv); break;
@@ -249,7 +248,7 @@ ATTN_INLINE void values_tile(attn_vrows vr, int64_t hd, float *o, int nr, const 
  * vdec [nk][hd] where ATTN_DECODES says so (exact values, so the tiles' FMAs see the same
  * operands and give the same bits); else the cache's rows. Their prefetch: the V rows of the
  * block ATTN_PF_BLOCKS ahead, up to the job's last key. */
-ATTN_INLINE attn_vrows v_block_rows(const bn_attn_job *j, int64_t hd, int64_t p0, int nk, int64_t r0, int64_t last,
+BN_INLINE attn_vrows v_block_rows(const bn_attn_job *j, int64_t hd, int64_t p0, int nk, int64_t r0, int64_t last,
                                     float *vdec) {
     const char *v = (const char *)j->v + p0 * j->v_stride;
     int64_t ahead = keys_ahead(p0, last);
@@ -270,7 +269,7 @@ ATTN_INLINE attn_vrows v_block_rows(const bn_attn_job *j, int64_t hd, int64_t p0
  * followed by vector reloads stalled on store forwarding. A full block (nv = 16, every block
  * but a row's last) skips the masks; with V_MAX the block's max is one horizontal max of the
  * lanes' maxima (the same value: max is exact in any order). */
-ATTN_INLINE float softmax_row(float *sc, int nv, float *m, float *l) {
+BN_INLINE float softmax_row(float *sc, int nv, float *m, float *l) {
     const bool full = nv >= BN_ATTN_BLOCK;
     V s[NVB];
     ATTN_UNROLL for (int i = 0; i < NVB; i++) {
@@ -315,7 +314,7 @@ ATTN_INLINE float softmax_row(float *sc, int nv, float *m, float *l) {
 
 /* Scores of nb (constant in each instance) blocks for the rows [r0, n_rows); the first row
  * tile prefetches pf_bytes of the cache's K^T blocks from pf. */
-ATTN_INLINE void tiles_scores_nb(const bn_attn_job *j, const char *kt, int64_t kbytes, int t, int64_t r0, float *sc, int nb,
+BN_INLINE void tiles_scores_nb(const bn_attn_job *j, const char *kt, int64_t kbytes, int t, int64_t r0, float *sc, int nb,
                                  const char *pf, int64_t pf_bytes) {
     for (int64_t r = r0; r < j->n_rows; r += TR, pf = NULL) {
         int nr = j->n_rows - r < TR ? (int)(j->n_rows - r) : TR;
@@ -336,7 +335,7 @@ ATTN_INLINE void tiles_scores_nb(const bn_attn_job *j, const char *kt, int64_t k
 }
 
 /* K type t (a constant in every instance). */
-ATTN_INLINE void tiles_scores_t(const bn_attn_job *j, const char *kt, int64_t kbytes, int t, int64_t r0, float *sc, int nb,
+BN_INLINE void tiles_scores_t(const bn_attn_job *j, const char *kt, int64_t kbytes, int t, int64_t r0, float *sc, int nb,
                                 const char *pf, int64_t pf_bytes) {
 #ifdef ATTN_PAIR_BLOCKS
     if (nb == 2) {
@@ -361,7 +360,7 @@ static void tiles_scores(const bn_attn_job *j, const char *kt, int64_t kbytes, i
 
 /* grp (a constant): weights in groups of 16 rows, e[r][i] at sc[(r / 16) * 256 + i * 16 + r % 16]
  * (tiles must then not straddle a group); else at sc[r * ATTN_SC_STRIDE + i]. */
-ATTN_INLINE void tiles_values(const bn_attn_job *j, attn_vrows vr, int64_t hd, int64_t r0, const float *sc, int grp,
+BN_INLINE void tiles_values(const bn_attn_job *j, attn_vrows vr, int64_t hd, int64_t r0, const float *sc, int grp,
                               const float *alpha, const int *nv, float *ob) {
     int ers = grp ? 1 : ATTN_SC_STRIDE, eks = grp ? 16 : 1;
     for (int64_t r = r0; r < j->n_rows; r += TR, vr.pf = NULL) { /* the first tile prefetches */
@@ -382,14 +381,14 @@ ATTN_INLINE void tiles_values(const bn_attn_job *j, attn_vrows vr, int64_t hd, i
     }
 }
 
-ATTN_INLINE void finish_rows(const bn_attn_job *j, int64_t hd, const float *ob, const float *l);
+BN_INLINE void finish_rows(const bn_attn_job *j, int64_t hd, const float *ob, const float *l);
 
 /* nv: per-row key counts of the current block, for the active rows [r0, n_rows). */
 #define ATTN_MAX_STACK_ROWS 1024
 
 /* The first key and the last key of the job: all of them, or its one segment (attention.h). */
-ATTN_INLINE int64_t job_begin(const bn_attn_job *j) { return j->part_m ? j->seg0 : 0; }
-ATTN_INLINE int64_t job_last(const bn_attn_job *j) {
+BN_INLINE int64_t job_begin(const bn_attn_job *j) { return j->part_m ? j->seg0 : 0; }
+BN_INLINE int64_t job_last(const bn_attn_job *j) {
     int64_t last = j->pos[j->n_rows - 1];
     return j->part_m && last >= j->seg0 + BN_ATTN_SEG ? j->seg0 + BN_ATTN_SEG - 1 : last;
 }
@@ -397,7 +396,7 @@ ATTN_INLINE int64_t job_last(const bn_attn_job *j) {
 /* The segment from key s0 is done: the rows that saw it fold their m, l, o (the running state,
  * ob rows hd apart) into the scratch's fold (bn_attn_fold_floats: O, M, L); those that go on
  * into the next segment start it afresh. */
-ATTN_INLINE void segment_end(const bn_attn_job *j, int64_t hd, int64_t s0, float *m, float *l, float *ob, float *fold) {
+BN_INLINE void segment_end(const bn_attn_job *j, int64_t hd, int64_t s0, float *m, float *l, float *ob, float *fold) {
     int64_t n = j->n_rows;
     float *M = fold + n * hd, *L = M + n;
     for (int64_t r = 0; r < n; r++) {
@@ -412,7 +411,7 @@ ATTN_INLINE void segment_end(const bn_attn_job *j, int64_t hd, int64_t s0, float
 
 /* After the last block: the job's one segment handed back as parts, or the last segments
  * folded and out[r] = O[r] / L[r]. */
-ATTN_INLINE void finish_job(const bn_attn_job *j, int64_t hd, int64_t last, float *m, float *l, float *ob, float *fold) {
+BN_INLINE void finish_job(const bn_attn_job *j, int64_t hd, int64_t last, float *m, float *l, float *ob, float *fold) {
     int64_t n = j->n_rows;
     if (j->part_m) {
         for (int64_t r = 0; r < n; r++) {
@@ -429,7 +428,7 @@ ATTN_INLINE void finish_job(const bn_attn_job *j, int64_t hd, int64_t last, floa
 /* The job with head_dim hd (a constant where the caller passes one: then every row offset in
  * values_tile is a constant displacement). The rows accumulate in the scratch buffer ob
  * [n_rows][hd], one segment at a time (segment_end folds them). */
-ATTN_INLINE void attention_rows(const bn_attn_job *j, int64_t hd) {
+BN_INLINE void attention_rows(const bn_attn_job *j, int64_t hd) {
     int64_t n = j->n_rows;
     float *fold = j->scratch, *sc = fold + bn_attn_fold_floats(n, hd), *m = sc + n * ATTN_SC_STRIDE, *l = m + n, *alpha = l + n;
     float *kdec = sc + ((n * (ATTN_SC_STRIDE + 3) + 15) & ~(int64_t)15);
@@ -479,7 +478,7 @@ ATTN_INLINE void attention_rows(const bn_attn_job *j, int64_t hd) {
 }
 
 /* out[r] = ob[r] / l[r]. */
-ATTN_INLINE void finish_rows(const bn_attn_job *j, int64_t hd, const float *ob, const float *l) {
+BN_INLINE void finish_rows(const bn_attn_job *j, int64_t hd, const float *ob, const float *l) {
     for (int64_t r = 0; r < j->n_rows; r++) {
         const float *o = ob + r * hd;
 #ifdef V_DIV /* the same correctly rounded quotients, VL at a time (the scalar loop was ~15% of
@@ -494,7 +493,7 @@ ATTN_INLINE void finish_rows(const bn_attn_job *j, int64_t hd, const float *ob, 
 
 /* Jobs the kernels take: head_dim a multiple of the vector, rows within the stack arrays, and
  * for a one-segment job a segment start on a segment boundary that every row reaches. */
-ATTN_INLINE bool attention_covers(const bn_attn_job *j, int64_t vl) {
+BN_INLINE bool attention_covers(const bn_attn_job *j, int64_t vl) {
     if (j->head_dim % vl || j->n_rows <= 0 || j->n_rows > ATTN_MAX_STACK_ROWS) return false;
     return !j->part_m || (j->seg0 >= 0 && j->seg0 % BN_ATTN_SEG == 0 && j->pos[0] >= j->seg0);
 }

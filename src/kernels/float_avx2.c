@@ -6,7 +6,6 @@
 #include "kernel_impl.h"
 #include "util.h"
 
-#define BN_INLINE static inline __attribute__((always_inline))
 
 /* Q8_0 x Q8_0 on the q8 rows layout (q8_rows_256.h), without VNNI: per 32-byte half of a group
  * vector, the u8 codes back to s8 (w + 128, xor 0x80), then pmaddubsw(|w|, q with w's sign)

@@ -8,7 +8,6 @@
 
 #include "kernel_impl.h"
 
-#define BN_INLINE static inline __attribute__((always_inline))
 #define Q8_HALF_STEP(acc, codes, xq) ((acc) = _mm256_dpbusd_avx_epi32((acc), (codes), (xq)))
 #define Q8_HALF_SUM(acc, corr) _mm256_sub_epi32((acc), (corr))
 #include "q8_rows_256.h"

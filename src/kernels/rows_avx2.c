@@ -21,9 +21,8 @@ static inline __m256i tail_mask(int64_t left) {
 
 /* Loads and stores of 8 floats, masked (m) only in a row's tail (full: plain, as masked
  * stores are slow on AMD cores); masked-off lanes load as 0. Inlined with `full` constant. */
-#define ROWS_INLINE static inline __attribute__((always_inline))
-ROWS_INLINE __m256 load8(const float *p, __m256i m, bool full) { return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m); }
-ROWS_INLINE void store8(float *p, __m256i m, bool full, __m256 v) {
+BN_INLINE __m256 load8(const float *p, __m256i m, bool full) { return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m); }
+BN_INLINE void store8(float *p, __m256i m, bool full, __m256 v) {
     if (full) _mm256_storeu_ps(p, v);
     else _mm256_maskstore_ps(p, m, v);
 }
@@ -37,7 +36,7 @@ void bn_rows_add_avx2(float *x, const float *d, int64_t n) {
     }
 }
 
-ROWS_INLINE void rope8(float *x, const float *c, const float *s, int64_t half, int64_t i, __m256i m, bool full) {
+BN_INLINE void rope8(float *x, const float *c, const float *s, int64_t half, int64_t i, __m256i m, bool full) {
     __m256 x0 = load8(x + i, m, full), x1 = load8(x + half + i, m, full), vc = load8(c + i, m, full), vs = load8(s + i, m, full);
     store8(x + i, m, full, _mm256_sub_ps(_mm256_mul_ps(x0, vc), _mm256_mul_ps(x1, vs)));
     store8(x + half + i, m, full, _mm256_add_ps(_mm256_mul_ps(x0, vs), _mm256_mul_ps(x1, vc)));
@@ -64,7 +63,7 @@ static inline __m256 act8(bn_ffn_act act, __m256 g, __m256 u) {
 }
 
 /* Inlined once per activation, so that the loop has no per-vector branch on `act`. */
-ROWS_INLINE void act_loop(bn_ffn_act act, float *gate, const float *up, int64_t n) {
+BN_INLINE void act_loop(bn_ffn_act act, float *gate, const float *up, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(gate + i, act8(act, _mm256_loadu_ps(gate + i), _mm256_loadu_ps(up + i)));
     if (i < n) {
@@ -80,7 +79,7 @@ void bn_rows_ffn_act_avx2(bn_ffn_act act, float *gate, const float *up, int64_t 
 
 /* y = (x * scale) * g; returns max |y| (NaN skipped, as the quantizer's `v > m ? v : m`:
  * max_ps returns its second operand when either is NaN). Masked-off lanes load as 0. */
-ROWS_INLINE __m256 scale8(float *y, const float *x, const float *g, __m256 sc, __m256 m, __m256i k, bool full) {
+BN_INLINE __m256 scale8(float *y, const float *x, const float *g, __m256 sc, __m256 m, __m256i k, bool full) {
     __m256 v = _mm256_mul_ps(_mm256_mul_ps(load8(x, k, full), sc), load8(g, k, full));
     store8(y, k, full, v);
     return _mm256_max_ps(_mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff))), m);

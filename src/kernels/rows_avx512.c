@@ -50,7 +50,7 @@ static inline __m512 act16(bn_ffn_act act, __m512 g, __m512 u) {
 }
 
 /* Inlined once per activation, so that the loop has no per-vector branch on `act`. */
-static inline __attribute__((always_inline)) void act_loop(bn_ffn_act act, float *gate, const float *up, int64_t n) {
+BN_INLINE void act_loop(bn_ffn_act act, float *gate, const float *up, int64_t n) {
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(gate + i, act16(act, _mm512_loadu_ps(gate + i), _mm512_loadu_ps(up + i)));
     if (i < n) {

@@ -6,6 +6,7 @@
 #include <math.h>
 
 #include "exp_neon.h"
+#include "kernel_impl.h"
 #include "model/rows.h"
 
 void bn_rows_add_neon(float *x, const float *d, int64_t n) {
@@ -44,7 +45,7 @@ static inline float32x4_t act4(bn_ffn_act act, float32x4_t g, float32x4_t u) {
 
 /* Inlined once per activation, so that the loop has no per-vector branch on `act`. The tail
  * goes through a zero-padded vector (the lanes are independent). */
-static inline __attribute__((always_inline)) void act_loop(bn_ffn_act act, float *gate, const float *up, int64_t n) {
+BN_INLINE void act_loop(bn_ffn_act act, float *gate, const float *up, int64_t n) {
     int64_t i = 0;
     for (; i + 4 <= n; i += 4) vst1q_f32(gate + i, act4(act, vld1q_f32(gate + i), vld1q_f32(up + i)));
     if (i < n) {

@@ -8,6 +8,7 @@
 
 #include <immintrin.h>
 
+#include "kernel_impl.h"
 #include "model/rows.h"
 
 /* Sums of squares of nr <= BN_ROWS_GROUP rows in the order of rows.h: lane j of a row's
@@ -41,7 +42,7 @@ static inline void sumsq_rows(const float *const *x, int nr, int64_t n, double *
  * entry point, so the two loops are direct calls. */
 typedef float (*rows_scale_fn)(float *y, const float *x, const float *g, int64_t n, float scale);
 typedef float (*rows_quant_fn)(const float *y, int64_t n, float amax, int8_t *q);
-static inline __attribute__((always_inline)) void rows_norm_x86(rows_scale_fn scale_row, rows_quant_fn quant_row, float *const *y,
+BN_INLINE void rows_norm_x86(rows_scale_fn scale_row, rows_quant_fn quant_row, float *const *y,
                                                                 const float *const *x, int nr, const float *g, int64_t n,
                                                                 float eps, bn_act *a, int t0) {
     double ss[BN_ROWS_GROUP];

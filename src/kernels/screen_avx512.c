@@ -10,7 +10,6 @@
 #include "kernel_impl.h"
 #include "model/head_screen.h"
 
-#define BN_INLINE static inline __attribute__((always_inline))
 #define SCREEN_PREFETCH_D 256  /* bytes ahead in its scales */
 
 /* Row m times NT tokens (NT <= 4): approximate logits and radii into a[t], rad[t]. One row at

@@ -20,7 +20,6 @@
 
 #include "kernel_impl.h"
 
-#define BN_INLINE static inline __attribute__((always_inline))
 #define TOKEN_BLOCK 64
 
 BN_INLINE __m256i bcast4(const int8_t *q) {

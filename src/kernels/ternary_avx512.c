@@ -8,7 +8,6 @@
 
 #include "kernel_impl.h"
 
-#define BN_INLINE static inline __attribute__((always_inline))
 #define TOKEN_BLOCK 64   /* tokens whose activation sums are computed together */
 #define UNROLL BN_UNROLL /* kernel_impl.h: per-token partial sums stay in registers */
 

@@ -24,7 +24,6 @@
 
 #include "kernel_impl.h"
 
-#define BN_INLINE static inline __attribute__((always_inline))
 #define TOKEN_BLOCK 64
 #define UNROLL BN_UNROLL
 
