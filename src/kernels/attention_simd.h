@@ -119,7 +119,7 @@ BN_INLINE const float *k_block_f32(const char *kb, int64_t hd, int t, float *kt)
  * (<= ATTN_NB_MAX) blocks, block b's K^T (type t) at kt + b * kbytes. The dims go in chunks
  * of 32 (a q8_0 chunk shares its scales); each lane still accumulates d in order. */
 BN_INLINE void scores_tile(const char *kt, int64_t kbytes, int t, const float *const *q, int64_t hd, int nr, int nb,
-                             float scale, float *sc, const char *pf, int64_t pf_bytes) {
+                           float scale, float *sc, const char *pf, int64_t pf_bytes) {
     V acc[TR][ATTN_NB_MAX][NVB];
     const float *qr[TR];
     ATTN_UNROLL for (int r = 0; r < nr; r++) {
@@ -160,7 +160,7 @@ BN_INLINE void scores_tile(const char *kt, int64_t kbytes, int t, const float *c
  * rows) halves the passes over a block's V rows. Each slice lane adds the keys in order
  * whatever ns is: the same bits. */
 BN_INLINE void values_slices(const char *vrow, int64_t vstride, int t, int64_t hd, int64_t c, int ns, float *o, int nr,
-                               const float *e, int ers, int eks, const float *alpha, bool unit_alpha, const int *nv) {
+                             const float *e, int ers, int eks, const float *alpha, bool unit_alpha, const int *nv) {
     V acc[TR][4];
     ATTN_UNROLL for (int r = 0; r < nr; r++)
         ATTN_UNROLL for (int s = 0; s < ns; s++) {
@@ -203,7 +203,7 @@ typedef struct {
 /* o[r] = o[r] * alpha[r] + sum_{i < nv[r]} e[r][i] v_i over all of head_dim (a multiple of VL),
  * V of type t (a constant in every instance). */
 BN_INLINE void values_tile_t(attn_vrows vr, int t, int64_t hd, float *o, int nr, const float *e, int ers, int eks,
-                               const float *alpha, const int *nv) {
+                             const float *alpha, const int *nv) {
     bool unit = true;
     for (int r = 0; r < nr; r++) unit &= alpha[r] == 1.0f;
     int64_t c = 0;
@@ -225,7 +225,7 @@ BN_INLINE void values_tile_t(attn_vrows vr, int t, int64_t hd, float *o, int nr,
 }
 
 BN_INLINE void values_tile(attn_vrows vr, int64_t hd, float *o, int nr, const float *e, int ers, int eks,
-                             const float *alpha, const int *nv) {
+                           const float *alpha, const int *nv) {
     switch (vr.t) {
     case BN_KV_F16: values_tile_t(vr, BN_KV_F16, hd, o, nr, e, ers, eks, alpha, nv); break;
     case BN_KV_Q8_0: values_tile_t(vr, BN_KV_Q8_0, hd, o, nr, e, ers, eks, alpha, nv); break;
@@ -249,7 +249,7 @@ BN_INLINE void values_tile(attn_vrows vr, int64_t hd, float *o, int nr, const fl
  * operands and give the same bits); else the cache's rows. Their prefetch: the V rows of the
  * block ATTN_PF_BLOCKS ahead, up to the job's last key. */
 BN_INLINE attn_vrows v_block_rows(const bn_attn_job *j, int64_t hd, int64_t p0, int nk, int64_t r0, int64_t last,
-                                    float *vdec) {
+                                  float *vdec) {
     const char *v = (const char *)j->v + p0 * j->v_stride;
     int64_t ahead = keys_ahead(p0, last);
     attn_vrows vr = {v, j->v_stride, j->v_type, ahead > 0 ? v + ATTN_PF_BLOCKS * BN_ATTN_BLOCK * j->v_stride : NULL,
@@ -315,7 +315,7 @@ BN_INLINE float softmax_row(float *sc, int nv, float *m, float *l) {
 /* Scores of nb (constant in each instance) blocks for the rows [r0, n_rows); the first row
  * tile prefetches pf_bytes of the cache's K^T blocks from pf. */
 BN_INLINE void tiles_scores_nb(const bn_attn_job *j, const char *kt, int64_t kbytes, int t, int64_t r0, float *sc, int nb,
-                                 const char *pf, int64_t pf_bytes) {
+                               const char *pf, int64_t pf_bytes) {
     for (int64_t r = r0; r < j->n_rows; r += TR, pf = NULL) {
         int nr = j->n_rows - r < TR ? (int)(j->n_rows - r) : TR;
         float *out = sc + r * ATTN_SC_STRIDE;
@@ -336,7 +336,7 @@ BN_INLINE void tiles_scores_nb(const bn_attn_job *j, const char *kt, int64_t kby
 
 /* K type t (a constant in every instance). */
 BN_INLINE void tiles_scores_t(const bn_attn_job *j, const char *kt, int64_t kbytes, int t, int64_t r0, float *sc, int nb,
-                                const char *pf, int64_t pf_bytes) {
+                              const char *pf, int64_t pf_bytes) {
 #ifdef ATTN_PAIR_BLOCKS
     if (nb == 2) {
         tiles_scores_nb(j, kt, kbytes, t, r0, sc, 2, pf, pf_bytes);
@@ -361,7 +361,7 @@ static void tiles_scores(const bn_attn_job *j, const char *kt, int64_t kbytes, i
 /* grp (a constant): weights in groups of 16 rows, e[r][i] at sc[(r / 16) * 256 + i * 16 + r % 16]
  * (tiles must then not straddle a group); else at sc[r * ATTN_SC_STRIDE + i]. */
 BN_INLINE void tiles_values(const bn_attn_job *j, attn_vrows vr, int64_t hd, int64_t r0, const float *sc, int grp,
-                              const float *alpha, const int *nv, float *ob) {
+                            const float *alpha, const int *nv, float *ob) {
     int ers = grp ? 1 : ATTN_SC_STRIDE, eks = grp ? 16 : 1;
     for (int64_t r = r0; r < j->n_rows; r += TR, vr.pf = NULL) { /* the first tile prefetches */
         int nr = j->n_rows - r < TR ? (int)(j->n_rows - r) : TR;

@@ -6,7 +6,6 @@
 #include "kernel_impl.h"
 #include "util.h"
 
-
 /* Q8_0 x Q8_0 on the q8 rows layout (q8_rows_256.h), without VNNI: per 32-byte half of a group
  * vector, the u8 codes back to s8 (w + 128, xor 0x80), then pmaddubsw(|w|, q with w's sign)
  * gives int16 pair sums (|pair| <= 2 * 128 * 127: no saturation, a -128 code included; |q| <=

@@ -7,7 +7,6 @@
 #include "kernel_impl.h"
 #include "util.h"
 
-
 /* 16 weights of `row` from element k (a multiple of 16), masked for the tail. */
 BN_INLINE __m512 load16(const uint8_t *row, uint32_t type, int64_t k, __mmask16 m) {
     switch (type) {

@@ -10,7 +10,6 @@
 #include "kernel_impl.h"
 #include "util.h"
 
-
 /* 16 weights of `row` from element k (a multiple of 16) into w[0..3]. */
 BN_INLINE void load16(const uint8_t *row, uint32_t type, int64_t k, float32x4_t w[4]) {
     switch (type) {

@@ -43,8 +43,8 @@ static inline void sumsq_rows(const float *const *x, int nr, int64_t n, double *
 typedef float (*rows_scale_fn)(float *y, const float *x, const float *g, int64_t n, float scale);
 typedef float (*rows_quant_fn)(const float *y, int64_t n, float amax, int8_t *q);
 BN_INLINE void rows_norm_x86(rows_scale_fn scale_row, rows_quant_fn quant_row, float *const *y,
-                                                                const float *const *x, int nr, const float *g, int64_t n,
-                                                                float eps, bn_act *a, int t0) {
+                             const float *const *x, int nr, const float *g, int64_t n,
+                             float eps, bn_act *a, int t0) {
     double ss[BN_ROWS_GROUP];
     sumsq_rows(x, nr, n, ss);
     for (int r = 0; r < nr; r++) {
