@@ -82,7 +82,8 @@ static void detect_x86(cpu_state *s) {
     unsigned a, b, c, d;
     if (__get_cpuid(0, &a, &b, &c, &d)) s->amd = b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u; /* "Auth" "enti" "cAMD" */
     if (!__get_cpuid(1, &a, &b, &c, &d)) return;
-    if (s->amd) s->amd_family = (int)((a >> 8) & 0xf) + (((a >> 8) & 0xf) == 0xf ? (int)((a >> 20) & 0xff) : 0);
+    int base_family = (int)((a >> 8) & 0xf); /* extended family added only when the base is 0xf */
+    if (s->amd) s->amd_family = base_family + (base_family == 0xf ? (int)((a >> 20) & 0xff) : 0);
     bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
     if (!osxsave || !avx) return;
     uint64_t xcr0 = read_xcr0();

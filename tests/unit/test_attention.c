@@ -5,10 +5,10 @@
  * shows), large scores (the running max matters): within 1e-5 of max |v|. And the property
  * the forward pass relies on for bit-identical results across batch sizes and threads: a row
  * computed alone equals the same row computed in a job of many rows, bit for bit, at every
- * tier. Every KV cache type (f32, f16, q8_0, for K and V
- * independently; head_dim 96 and 40 too): the kernels read the cache in its type and must
- * match the reference on the decoded values within the same 1e-5. And the cache conversions
- * (f16 round-to-nearest-even, llama.cpp's q8_0). */
+ * tier (tiers that share a kernel function run it once). Every KV cache type (f32, f16, q8_0,
+ * for K and V independently; head_dim 96 and 40 too): the kernels read the cache in its type
+ * and must match the reference on the decoded values within the same 1e-5. And the cache
+ * conversions (f16 round-to-nearest-even, llama.cpp's q8_0). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
