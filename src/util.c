@@ -101,6 +101,16 @@ void *bn_malloc(size_t n, const char *what) {
     return p;
 }
 
+void *bn_malloc_lines(size_t n, const char *what) {
+    void *p = NULL;
+    size_t rounded = (n + 63) & ~(size_t)63;
+    if (rounded < n || posix_memalign(&p, 64, rounded ? rounded : 64) != 0) {
+        bn_error(BITNET_ERR_OUT_OF_MEMORY, "out of memory allocating %zu bytes for %s", n, what);
+        return NULL;
+    }
+    return p;
+}
+
 void *bn_calloc(size_t count, size_t size, const char *what) {
     void *p = calloc(count ? count : 1, size ? size : 1);
     if (!p) bn_error(BITNET_ERR_OUT_OF_MEMORY, "out of memory allocating %zu x %zu bytes for %s", count, size, what);

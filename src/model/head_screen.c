@@ -46,13 +46,9 @@ bn_head_screen *bn_head_screen_alloc(const bn_linear *w) {
     h->c = bn_head_screen_factor(w->in);
     uint64_t q_bytes = (uint64_t)h->M * (uint64_t)h->n_groups * BN_SCREEN_GROUP_BYTES;
     uint64_t d_bytes = (uint64_t)h->M * (uint64_t)h->n_groups * BN_SCREEN_GROUP * sizeof(uint16_t);
-    void *q = NULL;
-    if (posix_memalign(&q, 64, (size_t)q_bytes) != 0) q = NULL;
-    h->q = q;
-    h->d = bn_malloc((size_t)d_bytes, "screened LM head scales");
+    h->q = bn_malloc_lines((size_t)q_bytes, "the screened LM head");
+    h->d = h->q ? bn_malloc_lines((size_t)d_bytes, "screened LM head scales") : NULL;
     if (!h->q || !h->d) {
-        if (!h->q) bn_error(BITNET_ERR_OUT_OF_MEMORY, "out of memory allocating %llu bytes for the screened LM head",
-                            (unsigned long long)q_bytes);
         bn_head_screen_free(h);
         return NULL;
     }
@@ -378,9 +374,9 @@ bn_screen_ctx *bn_screen_ctx_new(const bn_head_screen *h, uint64_t *bytes) {
     uint64_t nc = (uint64_t)c->cap * sizeof(int32_t);
     uint64_t nu = (uint64_t)BN_SCREEN_ROWS * (uint64_t)unit_count(h) * sizeof(bn_screen_unit);
     c->radius = bn_malloc((size_t)nr, "screened head radii");
-    c->xq = bn_malloc((size_t)nq, "screened head activations");
-    c->e = bn_malloc((size_t)nx, "screened head activation scales");
-    c->xabs = bn_malloc((size_t)nx, "screened head block sums");
+    c->xq = bn_malloc_lines((size_t)nq, "screened head activations");
+    c->e = bn_malloc_lines((size_t)nx, "screened head activation scales");
+    c->xabs = bn_malloc_lines((size_t)nx, "screened head block sums");
     c->cand = bn_malloc((size_t)nc, "screened head candidates");
     c->units = bn_malloc((size_t)nu, "screened head unit bounds");
     uint64_t units = (uint64_t)((h->M + DRAW_UNIT - 1) / DRAW_UNIT);
