@@ -118,13 +118,8 @@ static int64_t choose_ctx(const bn_model *m, const bn_state_params *p) {
 }
 
 static void *state_alloc(bn_state *s, uint64_t bytes, const char *what) {
-    void *ptr = NULL;
-    uint64_t rounded = (bytes + 63) & ~(uint64_t)63;
-    if (posix_memalign(&ptr, 64, rounded ? rounded : 64) != 0) {
-        bn_error(BITNET_ERR_OUT_OF_MEMORY, "out of memory allocating %llu bytes for %s", (unsigned long long)bytes, what);
-        return NULL;
-    }
-    s->scratch_bytes += rounded;
+    void *ptr = bn_malloc_lines((size_t)bytes, what);
+    if (ptr) s->scratch_bytes += (bytes + 63) & ~(uint64_t)63;
     return ptr;
 }
 
