@@ -90,12 +90,6 @@ static void pack_row_2bit(const bn_linear *w, int64_t m, int r, int64_t n_chunks
     }
 }
 
-static void *alloc64(uint64_t bytes, const char *what) {
-    void *p = aligned_alloc(64, (size_t)((bytes + 63) & ~(uint64_t)63));
-    if (!p) bn_error(BITNET_ERR_OUT_OF_MEMORY, "out of memory for %s (%llu bytes)", what, (unsigned long long)bytes);
-    return p;
-}
-
 void bn_ternary_tiles_free(bn_ternary_tiles *p) {
     if (!p) return;
     free(p->codes);
@@ -118,10 +112,10 @@ bn_ternary_tiles *bn_ternary_tiles_build(const bn_linear *w) {
     p->n_blocks = K / BN_QK_K;
     uint64_t code_bytes = (uint64_t)p->n_tiles * (uint64_t)p->n_chunks * BN_CHUNK_BYTES;
     uint64_t d_count = w->uniform_scale ? 0 : (uint64_t)p->n_tiles * (uint64_t)p->n_blocks * BN_TILE_ROWS;
-    uint8_t *rows = alloc64((uint64_t)BN_TILE_ROWS * (uint64_t)K, "tile decode buffer");
+    uint8_t *rows = bn_malloc_lines((size_t)((uint64_t)BN_TILE_ROWS * (uint64_t)K), "tile decode buffer");
     float *row_d = bn_malloc((size_t)p->n_blocks * sizeof(float), "tile block scales");
-    p->codes = alloc64(code_bytes, "packed ternary codes");
-    p->block_d = d_count ? alloc64(d_count * sizeof(float), "packed block scales") : NULL;
+    p->codes = bn_malloc_lines((size_t)code_bytes, "packed ternary codes");
+    p->block_d = d_count ? bn_malloc_lines((size_t)(d_count * sizeof(float)), "packed block scales") : NULL;
     p->bytes = code_bytes + d_count * sizeof(float);
     if (!rows || !row_d || !p->codes || (d_count && !p->block_d)) {
         free(rows);
@@ -183,7 +177,7 @@ bn_q8_rows *bn_q8_rows_new(const bn_linear *w) {
     p->n_groups = (w->in / 32 + BN_Q8_GROUP_BLOCKS - 1) / BN_Q8_GROUP_BLOCKS;
     p->row_stride = ((uint64_t)p->n_groups * (BN_Q8_GROUP_BYTES + 2 * BN_Q8_GROUP_BLOCKS) + 63) & ~(uint64_t)63;
     p->bytes = p->row_stride * (uint64_t)p->M;
-    p->data = alloc64(p->bytes, "packed Q8_0 rows");
+    p->data = bn_malloc_lines((size_t)p->bytes, "packed Q8_0 rows");
     if (!p->data) {
         bn_q8_rows_free(p);
         return NULL;
