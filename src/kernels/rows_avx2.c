@@ -13,6 +13,7 @@
 #include "exp_avx2.h"
 #include "model/rows.h"
 #include "rows_x86.h"
+#include "util.h"
 
 /* Lanes [0, left) set, left in 1..7. */
 static inline __m256i tail_mask(int64_t left) {
@@ -122,4 +123,28 @@ static float quant_row(const float *y, int64_t n, float amax, int8_t *q) {
 
 void bn_rows_norm_avx2(float *const *y, const float *const *x, int nr, const float *g, int64_t n, float eps, bn_act *a, int t0) {
     rows_norm_x86(scale_row, quant_row, y, x, nr, g, n, eps, a, t0);
+}
+
+/* F16C converts with round-to-nearest-even, overflow to infinity and exact subnormals, as
+ * bn_f32_to_f16 does; only a NaN differs (F16C keeps the top payload bits), so NaN lanes are
+ * set to the portable code's quiet NaN, sign | 0x7e00. A strided store (a K^T block's column)
+ * goes through 8 scalar stores. The tail (n % 8) is the portable conversion. */
+void bn_rows_to_f16_avx2(uint16_t *y, int64_t stride, const float *x, int64_t n) {
+    const __m128i sign = _mm_set1_epi16((short)0x8000), quiet = _mm_set1_epi16(0x7e00);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m128i h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m256i nan32 = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        __m128i nan16 = _mm_packs_epi32(_mm256_castsi256_si128(nan32), _mm256_extracti128_si256(nan32, 1));
+        h = _mm_blendv_epi8(h, _mm_or_si128(_mm_and_si128(h, sign), quiet), nan16);
+        if (stride == 1) {
+            _mm_storeu_si128((__m128i *)(y + i), h);
+        } else {
+            uint16_t t[8];
+            _mm_storeu_si128((__m128i *)t, h);
+            for (int j = 0; j < 8; j++) y[(i + j) * stride] = t[j];
+        }
+    }
+    for (; i < n; i++) y[i * stride] = bn_f32_to_f16(x[i]);
 }

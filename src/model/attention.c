@@ -5,6 +5,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/cpu.h"
+#include "model/rows.h"
 #include "util.h"
 
 /* ---- KV cache types ---- */
@@ -59,6 +61,9 @@ static float load_f16(const uint8_t *p) {
     return bn_f16_to_f32(h);
 }
 
+/* The tier's f32 -> f16 conversion (rows.h: the same bits as bn_f32_to_f16). */
+static bn_to_f16_fn to_f16(void) { return bn_rows_for_tier(bn_cpu_active_tier())->to_f16; }
+
 void bn_kv_store_k(bn_kv_type t, void *block, int i, const float *k, int64_t hd) {
     if (i == 0) memset(block, 0, (size_t)bn_kv_k_block_bytes(t, hd));
     uint8_t *b = block;
@@ -66,7 +71,7 @@ void bn_kv_store_k(bn_kv_type t, void *block, int i, const float *k, int64_t hd)
         uint8_t *chunk = b + c * Q8_CHUNK_BYTES;
         quantize_q8_0(k + c * BN_KV_QK, chunk + 2 * i, (int8_t *)(chunk + 2 * BN_ATTN_BLOCK) + i, BN_ATTN_BLOCK);
     }
-    for (int64_t d = 0; t == BN_KV_F16 && d < hd; d++) ((uint16_t *)block)[d * BN_ATTN_BLOCK + i] = bn_f32_to_f16(k[d]);
+    if (t == BN_KV_F16) to_f16()((uint16_t *)block + i, BN_ATTN_BLOCK, k, hd);
     for (int64_t d = 0; t == BN_KV_F32 && d < hd; d++) ((float *)block)[d * BN_ATTN_BLOCK + i] = k[d];
 }
 
@@ -74,7 +79,7 @@ void bn_kv_store_v(bn_kv_type t, void *row, const float *v, int64_t hd) {
     uint8_t *b = row;
     for (int64_t c = 0; t == BN_KV_Q8_0 && c < hd / BN_KV_QK; c++)
         quantize_q8_0(v + c * BN_KV_QK, b + c * Q8_ROW_BLOCK_BYTES, (int8_t *)(b + c * Q8_ROW_BLOCK_BYTES + 2), 1);
-    for (int64_t d = 0; t == BN_KV_F16 && d < hd; d++) ((uint16_t *)row)[d] = bn_f32_to_f16(v[d]);
+    if (t == BN_KV_F16) to_f16()((uint16_t *)row, 1, v, hd);
     if (t == BN_KV_F32) memcpy(row, v, (size_t)hd * sizeof(float));
 }
 

@@ -4,6 +4,8 @@
 
 #include <math.h>
 
+#include "util.h"
+
 static void add_portable(float *x, const float *d, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] += d[i];
 }
@@ -52,17 +54,23 @@ static void norm_portable(float *const *y, const float *const *x, int nr, const 
     }
 }
 
-const bn_rows_ops bn_rows_portable = {"portable", add_portable, rope_portable, rope_norm_portable, ffn_act_portable, norm_portable};
+static void to_f16_portable(uint16_t *y, int64_t stride, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i * stride] = bn_f32_to_f16(x[i]);
+}
+
+const bn_rows_ops bn_rows_portable = {"portable", add_portable, rope_portable, rope_norm_portable, ffn_act_portable, norm_portable,
+                                      to_f16_portable};
 
 #if defined(__x86_64__)
-static const bn_rows_ops rows_avx2 = {"avx2", bn_rows_add_avx2, bn_rows_rope_avx2, rope_norm_portable, bn_rows_ffn_act_avx2, bn_rows_norm_avx2};
+static const bn_rows_ops rows_avx2 = {"avx2", bn_rows_add_avx2, bn_rows_rope_avx2, rope_norm_portable, bn_rows_ffn_act_avx2, bn_rows_norm_avx2,
+                                     bn_rows_to_f16_avx2};
 static const bn_rows_ops rows_avx512 = {"avx512", bn_rows_add_avx512, bn_rows_rope_avx512, rope_norm_portable, bn_rows_ffn_act_avx512,
-                                       bn_rows_norm_avx512};
+                                       bn_rows_norm_avx512, bn_rows_to_f16_avx2};
 #endif
 
 #if defined(__aarch64__)
 static const bn_rows_ops rows_neon = {"neon", bn_rows_add_neon, bn_rows_rope_neon, rope_norm_portable, bn_rows_ffn_act_neon,
-                                      bn_rows_norm_neon};
+                                      bn_rows_norm_neon, to_f16_portable};
 #endif
 
 const bn_rows_ops *bn_rows_for_tier(bn_cpu_tier t) {

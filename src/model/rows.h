@@ -7,6 +7,8 @@
  * dotprod tiers) agree with it as follows:
  *   add, RoPE, norm, quantization (any act-quant)    bit-identical
  *   NORMAL RoPE                                      the portable code on every tier
+ *   f32 -> f16 (to_f16)                              bit-identical (F16C on x86; the portable
+ *                                                    code on aarch64)
  *   ReLU^2 activation                                bit-identical
  *   SiLU activation                                  g / (1 + e) with e a polynomial exp(-g)
  *                                                    (a few ulp) instead of libm's expf
@@ -26,6 +28,9 @@
 #include "model/linear.h"
 #include "model/model.h"
 
+/* y[i * stride] = bn_f32_to_f16(x[i]), i < n (the F16 KV cache's stores). */
+typedef void (*bn_to_f16_fn)(uint16_t *y, int64_t stride, const float *x, int64_t n);
+
 /* Rows handled together by one norm call (independent sum chains hide the add latency). */
 #define BN_ROWS_GROUP 8
 
@@ -44,6 +49,8 @@ typedef struct bn_rows_ops {
      * a != NULL, tokens t0 .. t0 + nr - 1 of a (a->x being the y rows) are quantized as
      * bn_act_quantize_tokens does. */
     void (*norm)(float *const *y, const float *const *x, int nr, const float *g, int64_t n, float eps, bn_act *a, int t0);
+    /* bn_to_f16_fn: bit-identical to bn_f32_to_f16 on every tier, NaN included (sign | 0x7e00) */
+    bn_to_f16_fn to_f16;
 } bn_rows_ops;
 
 extern const bn_rows_ops bn_rows_portable;
@@ -56,6 +63,8 @@ void bn_rows_add_avx2(float *x, const float *d, int64_t n);
 void bn_rows_rope_avx2(float *x, const float *c, const float *s, int64_t half);
 void bn_rows_ffn_act_avx2(bn_ffn_act act, float *gate, const float *up, int64_t n);
 void bn_rows_norm_avx2(float *const *y, const float *const *x, int nr, const float *g, int64_t n, float eps, bn_act *a, int t0);
+/* F16C, 8 values a step; also the avx512 and amx tiers' to_f16 (a K store is 128 values). */
+void bn_rows_to_f16_avx2(uint16_t *y, int64_t stride, const float *x, int64_t n);
 /* The AVX-512 entry points (src/kernels/rows_avx512.c). */
 void bn_rows_add_avx512(float *x, const float *d, int64_t n);
 void bn_rows_rope_avx512(float *x, const float *c, const float *s, int64_t half);

@@ -268,6 +268,65 @@ static void rows_elementwise_check(const bn_rows_ops *fast) {
  * -127), rows with one huge value (most codes 0) and all-zero rows (s from the 1e-5 floor). */
 static void rows_norm_check(const bn_rows_ops *fast);
 
+/* to_f16 (the F16 KV stores): the same 16 bits as bn_f32_to_f16 for every float: crafted ends
+ * (ties between neighbours, the subnormal and overflow edges, NaN payloads and signs) and
+ * random bit patterns, at strides 1 and 16 (a K^T block's column) and lengths 1..40 (tails). */
+static uint32_t f16_test_state = 2463534242u;
+static uint32_t next_bits(void) {
+    f16_test_state ^= f16_test_state << 13, f16_test_state ^= f16_test_state >> 17, f16_test_state ^= f16_test_state << 5;
+    return f16_test_state;
+}
+
+TEST(rows_to_f16_match_portable) {
+    static const uint32_t ends[] = {0x00000000u, 0x80000000u, 0x3f800000u, 0xbf800000u, 0x477fe000u, 0xc77fe000u, 0x477fefffu,
+                                    0x477ff000u, 0xc77ff000u, 0x47800000u, 0x7149f2cau, 0x7f800000u, 0xff800000u, 0x00800000u,
+                                    0x00000001u, 0x807fffffu, 0x33800000u, 0x33000000u, 0x33000001u, 0x33400000u, 0xb3c00000u,
+                                    0x38800000u, 0x387fc000u, 0x387fe000u, 0x3f801000u, 0x3f803000u, 0xbf801001u, 0x7fc00000u,
+                                    0xffc00000u, 0x7f800001u, 0x7fffffffu, 0xff812345u, 0x7fbfffffu};
+    enum { N = 4096 + 64 };
+    float *x = malloc(sizeof(float) * N);
+    uint16_t *want = malloc(sizeof(uint16_t) * N * 16), *got = malloc(sizeof(uint16_t) * N * 16);
+    int n_ends = (int)(sizeof ends / sizeof ends[0]);
+    for (int i = 0; i < N; i++) {
+        uint32_t b = i < n_ends ? ends[i] : next_bits();
+        memcpy(&x[i], &b, 4);
+    }
+    const bn_rows_ops *ops[BN_TIER_COUNT];
+    int n_ops = simd_rows_ops(ops);
+    for (int o = 0; o < n_ops; o++) {
+        printf("# rows to_f16: %s\n", ops[o]->name);
+        for (int stride = 1; stride <= 16; stride += 15)
+            for (int len = 1; len <= 40; len++)
+                for (int at = 0; at + len <= N; at += len == 40 ? len : N) { /* length 40: the whole array in pieces */
+                    memset(want, 0xa5, sizeof(uint16_t) * (size_t)len * (size_t)stride);
+                    memset(got, 0xa5, sizeof(uint16_t) * (size_t)len * (size_t)stride);
+                    bn_rows_portable.to_f16(want, stride, x + at, len);
+                    ops[o]->to_f16(got, stride, x + at, len);
+                    bool same = memcmp(want, got, sizeof(uint16_t) * (size_t)len * (size_t)stride) == 0;
+                    for (int i = 0; !same && i < len; i++) {
+                        uint32_t bits;
+                        memcpy(&bits, &x[at + i], 4);
+                        CHECK_MSG(want[i * stride] == got[i * stride], "%s stride %d len %d at %d: x = 0x%08x -> 0x%04x, portable 0x%04x",
+                                  ops[o]->name, stride, len, at + i, bits, got[i * stride], want[i * stride]);
+                    }
+                    CHECK_MSG(same, "%s stride %d len %d at %d: the values between the strided ones were touched", ops[o]->name,
+                              stride, len, at);
+                }
+    }
+    for (int i = 0; i < n_ends; i++) { /* the portable conversion itself on the ends: spot values */
+        uint16_t h = bn_f32_to_f16(x[i]);
+        if (i == 7 || i == 9) CHECK_MSG(h == 0x7c00, "65520 and 65536 round to inf, got 0x%04x", h);
+        if (i == 6) CHECK_MSG(h == 0x7bff, "just below 65520 stays 65504, got 0x%04x", h);
+        if (i == 17) CHECK_MSG(h == 0x0000, "2^-25 ties to 0, got 0x%04x", h);
+        if (i == 19) CHECK_MSG(h == 0x0001, "0.75 x 2^-24 rounds to 2^-24, got 0x%04x", h);
+        if (i == 27 || i == 29) CHECK_MSG(h == 0x7e00, "NaN 0x%08x -> 0x%04x", ends[i], h);
+        if (i == 28) CHECK_MSG(h == 0xfe00, "-NaN -> 0x%04x", h);
+    }
+    free(x);
+    free(want);
+    free(got);
+}
+
 TEST(rows_norm_match_portable) {
     const bn_rows_ops *ops[BN_TIER_COUNT];
     int n = simd_rows_ops(ops);
@@ -562,6 +621,7 @@ RUN(float_formats_identical);
 RUN(batching_and_threads_identical);
 RUN(long_prefill_identical);
 RUN(rows_elementwise_match_portable);
+RUN(rows_to_f16_match_portable);
 RUN(rows_norm_match_portable);
 RUN(incremental_decode_matches_prefill);
 RUN(context_overflow_and_bad_ids);
