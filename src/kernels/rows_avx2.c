@@ -1,4 +1,5 @@
-/* rows_avx2: the per-token vector passes of rows.h at 8 lanes (avx2 and avxvnni tiers). As
+/* rows_avx2: the per-token vector passes of rows.h at 8 lanes (avx2 and avxvnni tiers; its
+ * F16C conversion of the KV stores serves the avx512 and amx tiers too). As
  * rows_avx512.c, the portable code's arithmetic in the portable code's order, so the results
  * are bit-identical (rows.h), except SiLU's exp: exp_avx2.h's polynomial (a few ulp from
  * libm's expf, as at the AVX-512 and NEON tiers; it was the portable loop, ~2.6% of a
@@ -126,7 +127,8 @@ void bn_rows_norm_avx2(float *const *y, const float *const *x, int nr, const flo
 }
 
 /* F16C converts with round-to-nearest-even, overflow to infinity and exact subnormals, as
- * bn_f32_to_f16 does; only a NaN differs (F16C keeps the top payload bits), so NaN lanes are
+ * bn_f32_to_f16 does (MXCSR's FTZ does not apply to it, and the f32 subnormals that DAZ would
+ * zero become +-0 either way); only a NaN differs (F16C keeps the top payload bits), so NaN lanes are
  * set to the portable code's quiet NaN, sign | 0x7e00. A strided store (a K^T block's column)
  * goes through 8 scalar stores. The tail (n % 8) is the portable conversion. */
 void bn_rows_to_f16_avx2(uint16_t *y, int64_t stride, const float *x, int64_t n) {

@@ -1,7 +1,7 @@
 /* rows: the per-token vector passes of the forward pass (forward.c) between two matrix
  * products: residual add, RMS norm, the FFN activation, and the activation quantization of the
  * next product's input, done together while a token's row is in cache (one pass and one
- * fork/join instead of three). The portable code (rows.c) is the reference; the AVX2 code
+ * fork/join instead of three); and the f32 -> f16 conversion of the F16 KV cache's stores. The portable code (rows.c) is the reference; the AVX2 code
  * (src/kernels/rows_avx2.c, avx2 and avxvnni tiers), the
  * AVX-512 code (src/kernels/rows_avx512.c, avx512 and amx tiers) and the NEON code (rows_neon.c, neon and
  * dotprod tiers) agree with it as follows:
