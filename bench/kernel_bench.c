@@ -103,7 +103,7 @@ static void bench_q8_0_head(int64_t vocab, double bw1) {
     bn_act a1 = make_act(BN_ACT_NONE, 1, K, &x1);
     bn_block_q8_0 *xq = aligned_alloc(64, (bn_act_q8_0_bytes(1, K) + 63) / 64 * 64);
     bn_act_quantize_q8_0(&a1, xq, 0, 1);
-    float *y = malloc((size_t)vocab * sizeof(float));
+    float *y = bn_malloc_lines((size_t)vocab * sizeof(float), "bench");
     void *tmp = aligned_alloc(64, (bn_linear_row_scratch_bytes(&w) + 63) / 64 * 64);
     bench_case c1 = {&w, &a1, y, tmp};
     double bytes = (double)t.n_bytes;
@@ -190,7 +190,7 @@ int main(int argc, char **argv) {
         float *x1, *x8, *x128;
         bn_act a1 = make_act(BN_ACT_TOKEN, 1, w.in, &x1), a8 = make_act(BN_ACT_TOKEN, 8, w.in, &x8),
                a128 = make_act(BN_ACT_TOKEN, 128, w.in, &x128);
-        float *y = malloc((size_t)128 * (size_t)w.out * sizeof(float));
+        float *y = bn_malloc_lines((size_t)128 * (size_t)w.out * sizeof(float), "bench"); /* line-aligned as the engine's outputs */
         void *tmp = aligned_alloc(64, (bn_linear_row_scratch_bytes(&w) + 63) / 64 * 64);
         bench_case c1 = {&w, &a1, y, tmp}, c8 = {&w, &a8, y, tmp}, c128 = {&w, &a128, y, tmp};
         double bytes = (double)bn_kernel_packed_bytes(&w), ops = 2.0 * (double)w.out * (double)w.in * 128;
@@ -216,7 +216,7 @@ int main(int argc, char **argv) {
         bn_linear_init(&w, &t, NULL);
         float *x1, *x8;
         bn_act a1 = make_act(BN_ACT_NONE, 1, 2560, &x1), a8 = make_act(BN_ACT_NONE, 8, 2560, &x8);
-        float *y = malloc((size_t)vocab * 8 * sizeof(float));
+        float *y = bn_malloc_lines((size_t)vocab * 8 * sizeof(float), "bench");
         void *tmp = aligned_alloc(64, (bn_linear_row_scratch_bytes(&w) + 63) / 64 * 64);
         bench_case c1 = {&w, &a1, y, tmp}, c8 = {&w, &a8, y, tmp};
         double bytes = (double)vocab * 2560 * 2;
