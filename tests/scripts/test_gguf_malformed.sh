@@ -27,7 +27,7 @@ run_and_judge() {
     err=$(timeout 10 "$bin" compat-check "$file" 2>&1 >/dev/null)
     RC=$?
     REASON=$(failure_reason "$file" "$expect" "$RC" "$err")
-    REASON=${REASON//$file/FILE}
+    REASON=${REASON//"$file"/FILE}
     REASON=${REASON:0:400}
 }
 
@@ -50,8 +50,8 @@ failure_reason() { # FILE EXPECT RC STDERR
     elif [[ "$err" != *"${file##*/}"* ]]; then
         echo "error does not name the file: ${err:0:300}"
     else
-        msg=${err//$file/}
-        msg=${msg//${file##*/}/}
+        msg=${err//"$file"/}
+        msg=${msg//"${file##*/}"/}
         if ! [[ "$msg" =~ offset\ [0-9]+ ]] && ! grep -qF -f "$GEN/names.txt" <<<"$msg" &&
             ! [[ "$msg" =~ $NAME_PATTERN ]]; then
             echo "error names no offset, key or tensor: ${err:0:300}"
