@@ -8,6 +8,7 @@
 #include "exp_neon.h"
 #include "kernel_impl.h"
 #include "model/rows.h"
+#include "util.h"
 
 void bn_rows_add_neon(float *x, const float *d, int64_t n) {
     int64_t i = 0;
@@ -122,4 +123,30 @@ void bn_rows_norm_neon(float *const *y, const float *const *x, int nr, const flo
         if (a && a->mode == BN_ACT_TOKEN) a->s[t] = quant_row(y[r], n, amax, a->q + (int64_t)t * a->K);
         else if (a) bn_act_quantize_tokens(a, t, t + 1);
     }
+}
+
+/* FCVTN rounds by FPCR's mode: nearest even, the Linux default, which the library never
+ * changes; overflow goes to infinity and f16 subnormals are exact (FPCR.FZ16 does not apply
+ * to conversions, and an f32 subnormal, which FPCR.FZ would flush, is +-0 in f16 either way),
+ * as bn_f32_to_f16 does. Only a NaN differs (FCVTN keeps the top payload bits), so NaN lanes
+ * are set to the portable code's quiet NaN, sign | 0x7e00. A strided store (a K^T block's
+ * column) goes through 4 lane stores; the tail (n % 4) is the portable conversion. */
+void bn_rows_to_f16_neon(uint16_t *y, int64_t stride, const float *x, int64_t n) {
+    const uint16x4_t sign = vdup_n_u16(0x8000), quiet = vdup_n_u16(0x7e00);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t v = vld1q_f32(x + i);
+        uint16x4_t h = vreinterpret_u16_f16(vcvt_f16_f32(v));
+        uint16x4_t nan = vmovn_u32(vmvnq_u32(vceqq_f32(v, v)));
+        h = vbsl_u16(nan, vorr_u16(vand_u16(h, sign), quiet), h);
+        if (stride == 1) {
+            vst1_u16(y + i, h);
+        } else {
+            vst1_lane_u16(y + (i + 0) * stride, h, 0);
+            vst1_lane_u16(y + (i + 1) * stride, h, 1);
+            vst1_lane_u16(y + (i + 2) * stride, h, 2);
+            vst1_lane_u16(y + (i + 3) * stride, h, 3);
+        }
+    }
+    for (; i < n; i++) y[i * stride] = bn_f32_to_f16(x[i]);
 }

@@ -70,7 +70,7 @@ static const bn_rows_ops rows_avx512 = {"avx512", bn_rows_add_avx512, bn_rows_ro
 
 #if defined(__aarch64__)
 static const bn_rows_ops rows_neon = {"neon", bn_rows_add_neon, bn_rows_rope_neon, rope_norm_portable, bn_rows_ffn_act_neon,
-                                      bn_rows_norm_neon, to_f16_portable};
+                                      bn_rows_norm_neon, bn_rows_to_f16_neon};
 #endif
 
 const bn_rows_ops *bn_rows_for_tier(bn_cpu_tier t) {

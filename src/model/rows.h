@@ -7,8 +7,8 @@
  * dotprod tiers) agree with it as follows:
  *   add, RoPE, norm, quantization (any act-quant)    bit-identical
  *   NORMAL RoPE                                      the portable code on every tier
- *   f32 -> f16 (to_f16)                              bit-identical (F16C on x86; the portable
- *                                                    code on aarch64)
+ *   f32 -> f16 (to_f16)                              bit-identical (F16C on x86, FCVTN on
+ *                                                    aarch64)
  *   ReLU^2 activation                                bit-identical
  *   SiLU activation                                  g / (1 + e) with e a polynomial exp(-g)
  *                                                    (a few ulp) instead of libm's expf
@@ -75,5 +75,7 @@ void bn_rows_add_neon(float *x, const float *d, int64_t n);
 void bn_rows_rope_neon(float *x, const float *c, const float *s, int64_t half);
 void bn_rows_ffn_act_neon(bn_ffn_act act, float *gate, const float *up, int64_t n);
 void bn_rows_norm_neon(float *const *y, const float *const *x, int nr, const float *g, int64_t n, float eps, bn_act *a, int t0);
+/* FCVTN, 4 values a step. */
+void bn_rows_to_f16_neon(uint16_t *y, int64_t stride, const float *x, int64_t n);
 
 #endif
