@@ -1,6 +1,7 @@
 /* cli_gen: sampling, stop and chat options (see cli_gen.h). */
 #include "cli_gen.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,8 @@ const char *const cli_gen_opts_help =
     "  -s, --seed S          sampler seed [42]; also BITNET_SEED\n"
     "  --stop STR            stop when STR appears (not printed); repeatable\n"
     "  --stop-id ID          stop when token ID is sampled; repeatable\n"
+    "  -l, --logit-bias ID(+|-)B  add B to token ID's logit before sampling (15043+1, 15043-0.5;\n"
+    "                        15043-inf bans it); repeatable, at most 64\n"
     "  --ignore-eos          keep generating past end-of-generation tokens\n"
     "  --system TEXT         system message (chat)\n"
     "  --chat-template NAME  bitnet | llama3 | plain [detected from the model]\n";
@@ -31,12 +34,35 @@ void cli_gen_opts_init(cli_gen_opts *o) {
     o->gen = bitnet_generate_default_params();
     o->gen.stop_strings = o->stops;
     o->gen.stop_ids = o->stop_ids;
+    o->gen.logit_bias = o->logit_bias;
 }
 
 static int float_opt(const char *v, float *dst, double lo, double hi, const char *name, const char *cmd) {
     double d;
     if (!cli_parse_float(v, &d) || d < lo || d > hi) return cli_usage_error(cmd, "%s needs a number in [%g, %g]", name, lo, hi);
     *dst = (float)d;
+    return 0;
+}
+
+/* "ID+B" or "ID-B" (llama.cpp's -l syntax); B a finite number, or "inf" after '-' (a ban). */
+static int logit_bias_opt(const char *v, cli_gen_opts *o, const char *cmd) {
+    const char *sign = v + strspn(v, "0123456789");
+    char id_text[16];
+    long long id;
+    double b;
+    size_t id_len = (size_t)(sign - v);
+    bool ok = id_len > 0 && id_len < sizeof id_text && (*sign == '+' || *sign == '-');
+    if (ok) {
+        memcpy(id_text, v, id_len);
+        id_text[id_len] = '\0';
+        ok = cli_parse_int(id_text, 0, INT32_MAX, &id);
+    }
+    if (ok && *sign == '-' && !strcmp(sign + 1, "inf")) b = INFINITY; /* the magnitude: a ban */
+    else if (ok) ok = cli_parse_float(sign + 1, &b) && sign[1] != '+' && sign[1] != '-' && isfinite(b);
+    if (!ok || o->gen.n_logit_bias >= CLI_MAX_LOGIT_BIAS)
+        return cli_usage_error(cmd, "--logit-bias needs TOKEN_ID+BIAS or TOKEN_ID-BIAS (e.g. 15043+1, 15043-inf; at most %d), got '%s'",
+                               CLI_MAX_LOGIT_BIAS, v);
+    o->logit_bias[o->gen.n_logit_bias++] = (bitnet_logit_bias){(int32_t)id, *sign == '-' ? (float)-b : (float)b};
     return 0;
 }
 
@@ -74,6 +100,8 @@ int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd)
         if (r < 0 || !cli_parse_int(v, 0, INT32_MAX, &n) || o->gen.n_stop_ids >= CLI_MAX_STOPS)
             return cli_usage_error(cmd, "--stop-id needs a token id (at most %d)", CLI_MAX_STOPS);
         o->stop_ids[o->gen.n_stop_ids++] = (int32_t)n;
+    } else if ((r = cli_opt(argc, argv, i, "--logit-bias", "-l", &v))) {
+        if (r < 0 || logit_bias_opt(v, o, cmd)) return 2;
     } else if ((r = cli_opt(argc, argv, i, "--system", NULL, &v))) {
         if (r < 0) return 2;
         o->system = v;

@@ -8,11 +8,13 @@
 #include "bitnet.h"
 
 #define CLI_MAX_STOPS 16
+#define CLI_MAX_LOGIT_BIAS 64
 
 typedef struct cli_gen_opts {
     bitnet_generate_params gen;
     const char *stops[CLI_MAX_STOPS];
     int32_t stop_ids[CLI_MAX_STOPS];
+    bitnet_logit_bias logit_bias[CLI_MAX_LOGIT_BIAS]; /* -l / --logit-bias */
     const char *system;          /* --system TEXT */
     const char *chat_template;   /* --chat-template NAME */
 } cli_gen_opts;

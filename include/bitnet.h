@@ -319,6 +319,14 @@ typedef int (*bitnet_token_callback)(int32_t token, const char *text, size_t len
 /* The logits [n_vocab] the token was sampled from. Return non-zero to stop. */
 typedef int (*bitnet_logits_callback)(const float *logits, int64_t n_vocab, int32_t token, void *user_data);
 
+/* One entry of a logit bias: `bias` is added to the logit of `token` (an id given twice gets
+ * the sum); -INFINITY bans the token; NaN, +inf or an id outside the vocabulary is
+ * BITNET_ERR_INVALID_ARGUMENT. */
+typedef struct bitnet_logit_bias {
+    int32_t token;
+    float bias;
+} bitnet_logit_bias;
+
 typedef struct bitnet_generate_params {
     size_t struct_size;
     int max_tokens;                      /* <= 0: until a stop condition or a full context */
@@ -332,6 +340,11 @@ typedef struct bitnet_generate_params {
     bitnet_logits_callback on_logits;
     void *user_data;
     volatile int *abort_flag;            /* set non-zero (e.g. from a signal handler) to stop */
+    /* later fields: read only when struct_size covers them (older callers get none). A logit
+     * bias is added to chosen tokens' logits before the penalties and every filter (OpenAI's
+     * and llama.cpp's logit_bias); the screened LM head computes the biased rows exactly. */
+    const bitnet_logit_bias *logit_bias; /* [n_logit_bias]; may be NULL when n_logit_bias is 0 */
+    int n_logit_bias;
 } bitnet_generate_params;
 
 BITNET_API bitnet_generate_params bitnet_generate_default_params(void); /* max_tokens 128 */

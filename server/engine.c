@@ -18,6 +18,7 @@ struct job {
     bitnet_generate_params gen;
     char **stops;
     int n_stops;
+    bitnet_logit_bias *logit_bias; /* a copy of the request's (gen.logit_bias points here) */
     int n_top_logprobs;
     engine *e;                 /* set by engine_enqueue */
 
@@ -82,7 +83,10 @@ struct engine {
 job *job_create(const int32_t *prompt, int n_prompt, const bitnet_generate_params *gen, char **stops, int n_stops,
                 int n_top_logprobs) {
     job *j = calloc(1, sizeof *j);
-    if (!j || !(j->prompt = malloc(sizeof(int32_t) * (size_t)(n_prompt > 0 ? n_prompt : 1)))) {
+    size_t bias_bytes = sizeof(bitnet_logit_bias) * (size_t)(gen->n_logit_bias > 0 ? gen->n_logit_bias : 0);
+    if (!j || !(j->prompt = malloc(sizeof(int32_t) * (size_t)(n_prompt > 0 ? n_prompt : 1))) ||
+        (bias_bytes && !(j->logit_bias = malloc(bias_bytes)))) {
+        if (j) free(j->prompt);
         free(j);
         for (int i = 0; i < n_stops; i++) free(stops[i]);
         free(stops);
@@ -95,6 +99,8 @@ job *job_create(const int32_t *prompt, int n_prompt, const bitnet_generate_param
     j->n_stops = n_stops;
     j->gen.stop_strings = (const char *const *)stops;
     j->gen.n_stop_strings = n_stops;
+    if (bias_bytes) memcpy(j->logit_bias, gen->logit_bias, bias_bytes);
+    j->gen.logit_bias = j->logit_bias;
     j->n_top_logprobs = n_top_logprobs > JOB_MAX_TOP_LOGPROBS ? JOB_MAX_TOP_LOGPROBS : n_top_logprobs;
     j->slot = -1;
     j->t_start = metrics_now();
@@ -115,6 +121,7 @@ void job_release(job *j) {
     for (int i = 0; i < j->n_stops; i++) free(j->stops[i]);
     free(j->stops);
     free(j->prompt);
+    free(j->logit_bias);
     free(j->text);
     free(j->logprobs);
     free(j->pieces);

@@ -169,6 +169,66 @@ static int read_sampling(json_t *body, bitnet_sampling_params *s, api_error *err
     return 0;
 }
 
+/* One bias value: a number in [-100, 100] (OpenAI's range) or false, llama-server's ban. */
+static int logit_bias_value(json_t *v, const char *key, float *out, api_error *err) {
+    if (json_is_false(v)) {
+        *out = -INFINITY;
+        return 0;
+    }
+    if (!json_is_number(v)) return api_errorf(err, 400, "'logit_bias' of token %s must be a number (or false to ban it)", key);
+    double x = json_number_value(v);
+    if (!(x >= -100.0 && x <= 100.0))
+        return api_errorf(err, 400, "'logit_bias' of token %s must be between -100 and 100 (got %g)", key, x);
+    *out = (float)x;
+    return 0;
+}
+
+/* A token id written as a JSON object key: decimal digits only. */
+static int logit_bias_key(const char *key, int32_t *out, api_error *err) {
+    char *end;
+    long long id = key[0] >= '0' && key[0] <= '9' ? strtoll(key, &end, 10) : -1;
+    if (id < 0 || *end || id > INT32_MAX) return api_errorf(err, 400, "'logit_bias' key '%.64s' must be a token id", key);
+    *out = (int32_t)id;
+    return 0;
+}
+
+/* logit_bias: OpenAI's {"token id": bias} object, or llama-server's [[token id, bias], ...];
+ * the ids are checked against the vocabulary by request.c. */
+static int read_logit_bias(json_t *body, api_request *r, api_error *err) {
+    json_t *v = json_object_get(body, "logit_bias");
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_object(v) && !json_is_array(v))
+        return api_errorf(err, 400, "'logit_bias' must be an object of token ids and biases");
+    size_t n = json_is_object(v) ? json_object_size(v) : json_array_size(v);
+    if (n > API_MAX_LOGIT_BIAS) return api_errorf(err, 400, "'logit_bias' has %zu entries; at most %d are allowed", n, API_MAX_LOGIT_BIAS);
+    if (!(r->logit_bias = calloc(n ? n : 1, sizeof *r->logit_bias))) return api_errorf(err, 500, "out of memory");
+    if (json_is_object(v)) {
+        const char *key;
+        json_t *val;
+        json_object_foreach(v, key, val) {
+            bitnet_logit_bias *b = &r->logit_bias[r->n_logit_bias];
+            if (logit_bias_key(key, &b->token, err) || logit_bias_value(val, key, &b->bias, err)) return -1;
+            r->n_logit_bias++;
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            json_t *pair = json_array_get(v, i), *id = json_array_get(pair, 0);
+            bitnet_logit_bias *b = &r->logit_bias[r->n_logit_bias];
+            char name[32];
+            if (!json_is_array(pair) || json_array_size(pair) != 2 || !json_is_integer(id) || json_integer_value(id) < 0 ||
+                json_integer_value(id) > INT32_MAX)
+                return api_errorf(err, 400, "'logit_bias[%zu]' must be a pair [token id, bias]", i);
+            b->token = (int32_t)json_integer_value(id);
+            snprintf(name, sizeof name, "%d", (int)b->token);
+            if (logit_bias_value(json_array_get(pair, 1), name, &b->bias, err)) return -1;
+            r->n_logit_bias++;
+        }
+    }
+    r->gen.logit_bias = r->logit_bias;
+    r->gen.n_logit_bias = r->n_logit_bias;
+    return 0;
+}
+
 static int add_stop(api_request *r, const char *s, size_t len, api_error *err) {
     if (len == 0) return 0; /* an empty stop string would end every reply at once: ignored */
     if (len > API_MAX_STOP_LEN) return api_errorf(err, 400, "'stop': a stop string is longer than %d bytes", API_MAX_STOP_LEN);
@@ -323,7 +383,8 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
     else if (read_int(root, "n", 1, 1, &n, err)) (void)0;
     else if (kind == API_CHAT ? read_messages(root, out, err) : read_prompt(root, out, err)) (void)0;
     else if (read_max_tokens(root, kind, &out->gen.max_tokens, err) || read_sampling(root, &out->gen.sampling, err) ||
-             read_stops(root, out, err) || read_logprobs(root, out, err) || read_stream(root, out, err))
+             read_logit_bias(root, out, err) || read_stops(root, out, err) || read_logprobs(root, out, err) ||
+             read_stream(root, out, err))
         (void)0;
     else {
         bool ignore_eos = false;
@@ -342,6 +403,7 @@ void api_request_free(api_request *r) {
     free(r->messages);
     free(r->prompt_text);
     free(r->prompt_ids);
+    free(r->logit_bias);
     memset(r, 0, sizeof *r);
 }
 

@@ -15,6 +15,7 @@
 
 #define API_MAX_STOPS 16
 #define API_MAX_STOP_LEN 1024
+#define API_MAX_LOGIT_BIAS 4096 /* entries of logit_bias */
 
 /* A failed request: the HTTP status and the message of its error object. */
 typedef struct api_error {
@@ -31,6 +32,8 @@ typedef struct api_request {
     bitnet_generate_params gen;    /* sampling, max_tokens, ignore_eog */
     char **stops;                  /* [n_stops], malloc'd */
     int n_stops;
+    bitnet_logit_bias *logit_bias; /* [n_logit_bias], malloc'd; gen.logit_bias points here */
+    int n_logit_bias;
     /* API_CHAT: the conversation (contents malloc'd). */
     bn_chat_message *messages;
     size_t n_messages;

@@ -66,6 +66,13 @@ int request_build(const request_model *m, api_kind kind, const char *body, size_
                   gen_request *out, api_error *err) {
     memset(out, 0, sizeof *out);
     if (api_parse_request(kind, body, len, default_seed, &out->api, err)) return -1;
+    for (int i = 0; i < out->api.n_logit_bias; i++)
+        if (out->api.logit_bias[i].token >= m->n_vocab) {
+            api_errorf(err, 400, "'logit_bias': %d is not a token id of this model (0..%lld)", out->api.logit_bias[i].token,
+                       (long long)m->n_vocab - 1);
+            gen_request_free(out);
+            return -1;
+        }
     int n = request_prompt(m, &out->api, &out->ids, err);
     if (n < 0) {
         gen_request_free(out);

@@ -33,7 +33,17 @@ static bool env_is(const char *name, const char *value) {
     return v && !strcmp(v, value);
 }
 
-static bn_sampler *make_sampler(const bitnet_sampling_params *sp, int64_t n_vocab) {
+/* The logit bias of p: none when its struct_size predates the fields. */
+static int logit_bias_of(const bitnet_generate_params *p, const bitnet_logit_bias **bias) {
+    *bias = NULL;
+    if (p->struct_size < offsetof(bitnet_generate_params, n_logit_bias) + sizeof p->n_logit_bias) return 0;
+    *bias = p->logit_bias;
+    return p->n_logit_bias;
+}
+
+/* The sampler of p->sampling with p's logit bias. */
+static bn_sampler *make_sampler(const bitnet_generate_params *gp, int64_t n_vocab) {
+    const bitnet_sampling_params *sp = &gp->sampling;
     if (sp->struct_size < sizeof *sp) {
         bn_error(BITNET_ERR_INVALID_ARGUMENT, "sampling.struct_size is %zu; use bitnet_sampling_default_params()", sp->struct_size);
         return NULL;
@@ -43,7 +53,22 @@ static bn_sampler *make_sampler(const bitnet_sampling_params *sp, int64_t n_voca
     const char *seed = getenv("BITNET_SEED");
     if (seed && *seed) p.seed = strtoull(seed, NULL, 10);
     if (env_is("BITNET_DETERMINISTIC", "1")) p.temperature = 0.0f;
-    return bn_sampler_create(&p, (int)n_vocab);
+    bn_sampler *s = bn_sampler_create(&p, (int)n_vocab);
+    const bitnet_logit_bias *lb;
+    int n = logit_bias_of(gp, &lb);
+    if (!s || n == 0) return s;
+    int32_t *ids = bn_malloc((size_t)n * sizeof *ids, "logit bias ids");
+    float *bias = bn_malloc((size_t)n * sizeof *bias, "logit bias");
+    int rc = ids && bias ? 0 : BITNET_ERR_OUT_OF_MEMORY;
+    for (int i = 0; !rc && i < n; i++) ids[i] = lb[i].token, bias[i] = lb[i].bias;
+    if (!rc) rc = bn_sampler_set_logit_bias(s, ids, bias, n);
+    free(ids);
+    free(bias);
+    if (rc) {
+        bn_sampler_free(s);
+        return NULL;
+    }
+    return s;
 }
 
 struct bn_gen {
@@ -105,15 +130,16 @@ static void flush_text(bn_gen *g) {
     if (r.n_emit && g->p->on_token) g->p->on_token(-1, r.emit, r.n_emit, g->p->user_data);
 }
 
-/* Ids the penalties may change beyond which the head computes every logit. */
+/* Ids the bias and the penalties may change beyond which the head computes every logit. */
 #define FORCE_CAP 4096
 
 /* What the screened head (model/head_screen.h) must compute for the next draw: the k best
- * (1 for greedy, top_k for top-k sampling) and the penalized ids exactly; for temperature
- * sampling without top-k and top-p, the rows that can win the draw with the sampler's next
- * key (min_p too, unless penalties are on). NULL, i.e. every logit, when the draw or the
- * caller needs them all: top-p without top-k, top-k beyond BN_SCREEN_MAX_K, min_p with
- * penalties, an on_logits callback, more penalized ids than FORCE_CAP. */
+ * (1 for greedy, top_k for top-k sampling) and the biased and penalized ids exactly; for
+ * temperature sampling without top-k and top-p, the rows that can win the draw with the
+ * sampler's next key (min_p too, unless a bias or penalties are on). NULL, i.e. every logit,
+ * when the draw or the caller needs them all: top-p without top-k, top-k beyond
+ * BN_SCREEN_MAX_K, min_p with a bias or penalties, an on_logits callback, more biased and
+ * penalized ids than FORCE_CAP. */
 const bn_head_req *bn_gen_head_req(bn_gen *g) {
     const bn_sampler_params *sp = bn_sampler_get_params(g->sampler);
     if (g->full_logits || g->p->on_logits) return NULL;
@@ -223,8 +249,12 @@ void bn_gen_end(bn_gen *g) {
 static int check_params(const bitnet_model *model, const int32_t *prompt, int n_prompt, const bitnet_generate_params *p) {
     if (!model || !p || n_prompt < 1 || !prompt)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "generate: NULL session/params/prompt or n_prompt < 1");
-    if (p->struct_size < sizeof *p)
+    if (p->struct_size < offsetof(bitnet_generate_params, logit_bias))
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_generate_params.struct_size is %zu; use bitnet_generate_default_params()", p->struct_size);
+    const bitnet_logit_bias *lb;
+    int n_bias = logit_bias_of(p, &lb);
+    if (n_bias < 0 || (n_bias > 0 && !lb))
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "generate: logit_bias and n_logit_bias (%d) disagree", n_bias);
     if ((p->n_stop_strings > 0 && !p->stop_strings) || (p->n_stop_ids > 0 && !p->stop_ids) || p->n_stop_strings < 0 || p->n_stop_ids < 0)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "generate: stop lists and counts disagree");
     for (int i = 0; i < p->n_stop_strings; i++)
@@ -249,7 +279,7 @@ int bn_gen_create(const bitnet_model *model, const int32_t *prompt, int n_prompt
     g->res.n_prompt = n_prompt;
     const bn_tokenizer *tok = model->tokenizer;
     if (!(g->logits = bn_malloc((size_t)g->n_vocab * sizeof(float), "logits")) || !(g->force = bn_malloc(FORCE_CAP * sizeof(int32_t), "penalized ids")) ||
-        !(g->sampler = make_sampler(&p->sampling, g->n_vocab)))
+        !(g->sampler = make_sampler(p, g->n_vocab)))
         rc = bn_last_error_status() ? bn_last_error_status() : BITNET_ERR_INVALID_ARGUMENT;
     if (!rc && p->n_stop_strings && !(g->stop = bn_stop_create(p->stop_strings, (size_t)p->n_stop_strings))) rc = bn_last_error_status();
     if (!rc && tok && !(g->detok = bn_detok_stream_new(tok, false))) rc = bn_last_error_status();

@@ -551,7 +551,7 @@ void bn_head_screen_eval(bn_screen_ctx *c, const bn_linear *plain, bn_threadpool
     for (int t = 0; t < n; t++) {
         float *yt = y + (int64_t)t * h->M, *rt = c->radius + (int64_t)t * h->M;
         /* the forced ids are recomputed anyway, and their bounds say nothing of their logits
-         * after the sampler's penalties: keep them out of the k-th lower bound (lowered after
+         * after the sampler's bias and penalties: keep them out of the k-th lower bound (lowered after
          * the pass, so their units' summaries stay at least what they summarize) */
         for (int i = 0; i < reqs[t]->n_force; i++) {
             int32_t id = reqs[t]->force[i];
@@ -575,7 +575,7 @@ void bn_head_screen_eval(bn_screen_ctx *c, const bn_linear *plain, bn_threadpool
         if (!req->gumbel) exact_rows(plain, &a, h->M, c->cand, n_cand, yt, row_tmp);
         exact_rows(plain, &a, h->M, c->cand + n_cand, n_more, yt, row_tmp);
         mask_others(h->M, c->cand, n_cand, c->cand + n_cand, n_more, yt);
-        /* the forced ids: their bounds say nothing after the penalties; exact, whatever the masks */
+        /* the forced ids: their bounds say nothing after the bias and penalties; exact, whatever the masks */
         exact_rows(plain, &a, h->M, req->force, req->n_force, yt, row_tmp);
     }
 }

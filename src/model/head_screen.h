@@ -150,15 +150,15 @@ int bn_head_screen_select(const bn_head_screen *h, const float *approx, const fl
 
 /* How a logits row may be computed. k >= 1: exact logits for every token that can be among the
  * k largest, and for the `force` ids (tokens whose logits the sampler changes before it
- * selects: the penalized ones), -inf for every other token. The k-th largest lower bound is
- * taken over the other tokens only, so that whatever the penalties do to the forced ones,
+ * selects: the biased and penalized ones), -inf for every other token. The k-th largest lower
+ * bound is taken over the other tokens only, so that whatever the bias and penalties do to the forced ones,
  * the top k after them is among what is computed.
  * gumbel (with k = 1): also every token that can win the sampler's draw with this key at this
  * temperature (text/sampler.h, gumbel.h) among the tokens min_p keeps (min_p <= 0: all):
  * the candidates of k = 1 hold the largest logit, which fixes min_p's threshold and a first
  * value to beat; every other row whose upper bound passes the threshold and whose noise can
  * lift its upper bound / T to that value is computed too. min_p with forced ids is not
- * screened (their penalized logits, unknown here, move the threshold). */
+ * screened (their biased or penalized logits, unknown here, move the threshold). */
 typedef struct bn_head_req {
     int k;
     const int32_t *force;

@@ -1,4 +1,4 @@
-/* sampler: penalties -> greedy | top-k -> top-p -> min-p -> temperature -> draw. See sampler.h. */
+/* sampler: logit bias -> penalties -> greedy | top-k -> top-p -> min-p -> temperature -> draw. See sampler.h. */
 #include "text/sampler.h"
 
 #include <float.h>
@@ -26,6 +26,9 @@ struct bn_sampler {
     int32_t *window;       /* [penalty_last_n] ring of the last accepted tokens (NULL if not a ring) */
     int window_len;        /* tokens in the ring */
     int window_head;       /* index of the oldest token in the ring */
+    float *bias;           /* [n_vocab] logit bias (duplicates summed); NULL: none */
+    int32_t *bias_ids;     /* [n_bias] the distinct ids with a bias, in the order given */
+    int n_bias;
 };
 
 /* ---- random numbers ---------------------------------------------------------------------- */
@@ -115,7 +118,44 @@ void bn_sampler_free(bn_sampler *s) {
     free(s->cands);
     free(s->counts);
     free(s->window);
+    free(s->bias);
+    free(s->bias_ids);
     free(s);
+}
+
+int bn_sampler_set_logit_bias(bn_sampler *s, const int32_t *ids, const float *bias, int n) {
+    if (n < 0 || (n > 0 && (!ids || !bias)))
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "sampler: logit bias: NULL list or negative count %d", n);
+    for (int i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= s->n_vocab)
+            return bn_error(BITNET_ERR_INVALID_ARGUMENT, "sampler: logit bias %d: token %d is not in the vocabulary (0 .. %d)", i,
+                            (int)ids[i], s->n_vocab - 1);
+        if (isnan(bias[i]) || bias[i] == INFINITY)
+            return bn_error(BITNET_ERR_INVALID_ARGUMENT, "sampler: logit bias %d (token %d) is %s; use a finite number, or -inf to ban",
+                            i, (int)ids[i], isnan(bias[i]) ? "NaN" : "+inf");
+    }
+    free(s->bias);
+    free(s->bias_ids);
+    s->bias = NULL;
+    s->bias_ids = NULL;
+    s->n_bias = 0;
+    if (n == 0) return 0;
+    s->bias = bn_calloc((size_t)s->n_vocab, sizeof *s->bias, "sampler logit bias");
+    s->bias_ids = bn_malloc((size_t)n * sizeof *s->bias_ids, "sampler logit bias ids");
+    if (!s->bias || !s->bias_ids) {
+        free(s->bias);
+        free(s->bias_ids);
+        s->bias = NULL;
+        s->bias_ids = NULL;
+        return BITNET_ERR_OUT_OF_MEMORY;
+    }
+    for (int i = 0; i < n; i++) {
+        bool seen = false;
+        for (int j = 0; j < s->n_bias && !seen; j++) seen = s->bias_ids[j] == ids[i];
+        if (!seen) s->bias_ids[s->n_bias++] = ids[i];
+        s->bias[ids[i]] += bias[i]; /* -inf stays -inf: a finite bias cannot undo a ban */
+    }
+    return 0;
 }
 
 void bn_sampler_reset(bn_sampler *s) {
@@ -159,10 +199,12 @@ static float penalize(const bn_sampler_params *p, float logit, int32_t count) {
 }
 
 int bn_sampler_penalized(const bn_sampler *s, int32_t *ids, int cap) {
-    if (!penalties_active(&s->params)) return 0;
-    int n = 0, last_n = s->params.penalty_last_n;
+    if (s->n_bias > cap) return -1;
+    memcpy(ids, s->bias_ids, (size_t)s->n_bias * sizeof *ids);
+    int n = s->n_bias, last_n = s->params.penalty_last_n;
+    if (!penalties_active(&s->params)) return n;
     if (last_n > 0) {
-        if (s->window_len > cap) return -1;
+        if (n + s->window_len > cap) return -1;
         for (int i = 0; i < s->window_len; i++) ids[n++] = s->window[(s->window_head + i) % last_n];
         return n;
     }
@@ -245,6 +287,7 @@ static long gather(bn_sampler *s, const float *logits, size_t *best) {
                      isnan(l) ? "NaN" : "+inf");
             return -1;
         }
+        if (s->bias) l = fminf(l + s->bias[id], FLT_MAX); /* a bias must not create +inf */
         if (penalize_on && s->counts[id] > 0) l = penalize(p, l, s->counts[id]);
         if (l == -INFINITY) continue;
         s->cands[n] = (candidate){id, l, 0.0f};

@@ -3,6 +3,7 @@
  * any thread count and any machine) and the history the penalties look at.
  *
  * The chain, in this order (llama.cpp's default order, less the samplers we do not offer):
+ *   0. logit bias a constant added to chosen tokens' logits (-inf bans a token)
  *   1. penalties  (repeat, presence, frequency) over the last penalty_last_n accepted tokens
  *   2. greedy     temperature <= 0: argmax of the penalized logits (ties -> lowest id); stop
  *   3. top-k      keep the k largest logits (ties -> lower id kept)
@@ -58,7 +59,12 @@ void bn_sampler_free(bn_sampler *s); /* NULL is accepted */
 /* Samples from `logits` (n_vocab floats, not modified). Returns a token id in [0, n_vocab),
  * or BITNET_ERR_INVALID_ARGUMENT (negative) when a logit is NaN or +inf or all are -inf. */
 int32_t bn_sampler_sample(bn_sampler *s, const float *logits);
-/* One token that survived the filters: its id, its logit after the penalties (before the
+/* Sets the logit bias (replacing any earlier one): bias[i] is added to the logit of ids[i]
+ * before the penalties; an id given twice gets the sum; -inf bans the token. n = 0 clears it.
+ * BITNET_ERR_INVALID_ARGUMENT (the sampler unchanged) for an id outside [0, n_vocab), a NaN or
+ * +inf bias, or NULL lists with n > 0. */
+int bn_sampler_set_logit_bias(bn_sampler *s, const int32_t *ids, const float *bias, int n);
+/* One token that survived the filters: its id, its logit after the bias and the penalties (before the
  * temperature) and its final probability. */
 typedef struct bn_sampler_candidate {
     int32_t id;
@@ -75,9 +81,10 @@ uint64_t bn_sampler_next_key(const bn_sampler *s);
  * survived (which may exceed cap), or a negative status like bn_sampler_sample(). Greedy
  * gives one candidate with p = 1. For tests and for showing the candidates (--verbose). */
 int bn_sampler_distribution(bn_sampler *s, const float *logits, bn_sampler_candidate *out, int cap);
-/* The ids whose logits the penalties change in the next draw (the window's tokens, possibly
- * repeated), into ids[0 .. cap): their count, 0 when the penalties are off, -1 when there
- * are more than cap. For the screened LM head, which must compute them exactly. */
+/* The ids whose logits the bias or the penalties change in the next draw (the biased ids, then
+ * the window's tokens, possibly repeated), into ids[0 .. cap): their count, 0 when neither is
+ * on, -1 when there are more than cap. For the screened LM head, which must compute them
+ * exactly. */
 int bn_sampler_penalized(const bn_sampler *s, int32_t *ids, int cap);
 /* Appends `token` to the penalty history (ids outside [0, n_vocab) are ignored). */
 void bn_sampler_accept(bn_sampler *s, int32_t token);

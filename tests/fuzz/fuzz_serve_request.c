@@ -15,7 +15,10 @@
  *   - accepted: 1 <= prompt ids < slot context and <= the prompt limit, every id a token of the
  *     model, max_tokens lowered to the cap (set in this target), the sampling
  *     fields in their documented ranges, at most API_MAX_STOPS non-empty stop strings, the
- *     log-probability count in -1..JOB_MAX_TOP_LOGPROBS; building it again gives the same ids. */
+ *     log-probability count in -1..JOB_MAX_TOP_LOGPROBS, at most API_MAX_LOGIT_BIAS logit_bias
+ *     entries, each a token of the model with a bias in [-100, 100] or -inf; building it again
+ *     gives the same ids. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +55,7 @@ static void check_refusal(const gen_request *r, const api_error *err) {
     if (err->status != 400 && !(err->status == 500 && strstr(err->message, "out of memory")))
         fail("refused with a status other than 400", err->message);
     if (!err->message[0]) fail("refused without a message", NULL);
-    if (r->ids || r->api.messages || r->api.stops || r->api.prompt_text || r->api.prompt_ids)
+    if (r->ids || r->api.messages || r->api.stops || r->api.prompt_text || r->api.prompt_ids || r->api.logit_bias)
         fail("a refused request still holds memory", err->message);
     json_t *obj = api_error_json(err->status, err->message);
     char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
@@ -86,6 +89,14 @@ static void check_accepted(const request_model *m, api_kind kind, const gen_requ
         if (len == 0 || len > API_MAX_STOP_LEN) fail("an empty or too long stop string accepted", NULL);
     }
     if (r->api.n_top_logprobs < -1 || r->api.n_top_logprobs > JOB_MAX_TOP_LOGPROBS) fail("top_logprobs out of range", NULL);
+    if (r->api.n_logit_bias < 0 || r->api.n_logit_bias > API_MAX_LOGIT_BIAS || r->api.gen.n_logit_bias != r->api.n_logit_bias ||
+        (r->api.n_logit_bias > 0 && r->api.gen.logit_bias != r->api.logit_bias))
+        fail("logit_bias count or list inconsistent", NULL);
+    for (int i = 0; i < r->api.n_logit_bias; i++) {
+        bitnet_logit_bias b = r->api.logit_bias[i];
+        if (b.token < 0 || b.token >= m->n_vocab) fail("a logit_bias id is not a token of the model", NULL);
+        if (!(b.bias == -INFINITY || (b.bias >= -100.0f && b.bias <= 100.0f))) fail("a logit_bias value out of range", NULL);
+    }
 }
 
 /* The same body again gives the same prompt (no uninitialized or shared state). */

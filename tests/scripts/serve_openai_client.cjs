@@ -105,6 +105,28 @@ async function completions() {
         l.token_logprobs.every((x) => x <= 0), l);
 }
 
+// The token id of a one-token text, from the server's /tokenize (beside /v1).
+async function tokenId(text) {
+    const res = await fetch(baseURL.replace(/\/v1$/, '') + '/tokenize', { method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${apiKey}` }, body: JSON.stringify({ content: text }) });
+    const ids = (await res.json()).tokens;
+    if (!Array.isArray(ids) || ids.length !== 1) throw new Error(`'${text}' is not one token: ${JSON.stringify(ids)}`);
+    return ids[0];
+}
+
+// logit_bias passed through by the client: +100 makes a token every pick of greedy decoding,
+// -100 takes it out again (the next boosted one wins), also when streamed.
+async function logitBias() {
+    const blue = await tokenId(' blue'), red = await tokenId(' red');
+    const forced = await client.chat.completions.create({ model: 'any', messages: MESSAGES, max_tokens: 3, temperature: 0,
+        logit_bias: { [blue]: 100 } });
+    check('logit_bias_boost', forced.choices[0].message.content === ' blue blue blue', forced.choices[0].message);
+    const banned = await client.chat.completions.create({ model: 'any', messages: MESSAGES, max_tokens: 3, temperature: 0,
+        logit_bias: { [blue]: -100, [red]: 50 }, stream: true });
+    const s = await streamText(banned, (c) => c.delta && c.delta.content);
+    check('logit_bias_ban_streamed', s.text === ' red red red', s.text);
+}
+
 async function errors() {
     try {
         await client.chat.completions.create({ model: 'any', messages: MESSAGES, max_tokens: 0 });
@@ -117,7 +139,7 @@ async function errors() {
 }
 
 (async () => {
-    for (const part of [chat, completions, errors]) {
+    for (const part of [chat, completions, logitBias, errors]) {
         try {
             await part();
         } catch (e) {

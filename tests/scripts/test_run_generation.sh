@@ -5,7 +5,8 @@
 #     the real LLaMA-3 vocabulary; F32 weights with --act-quant none and TQ2_0 weights with
 #     --act-quant q8k (llama.cpp's own activation quantization), so that the numerics match;
 #   - `run --json` parses and has prompt_ids, generated_ids, text, stop_reason, timings;
-#   - --stop strings stop generation and are not printed; --stop-id; -n;
+#   - --stop strings stop generation and are not printed; --stop-id; -n; --logit-bias (bans,
+#     boosts, refusals);
 #   - sampling: same seed same text, different seeds different text (temperature 1);
 #     BITNET_SEED overrides --seed; BITNET_DETERMINISTIC=1 gives greedy output, identical
 #     across runs and across -t 1 / -t 2;
@@ -74,6 +75,20 @@ if [ "$(json_get "$TMP/i.json" "j['generated_ids']")" = "$(echo "$ids_all" | cut
    [ "$(json_get "$TMP/i.json" "j['stop_reason']")" = stop_id ]; then ok "stop_id_stops"; else
     not_ok "stop_id_stops" "stop id $sid: $(json_get "$TMP/i.json" "j['generated_ids']")"; fi
 
+# ---- --logit-bias (-l): llama.cpp's ID+B / ID-B / ID-inf --------------------------------------
+# Banning the first two greedy tokens changes the output and neither appears; a +100 boost makes
+# every token that one; unknown ids and malformed values are refused.
+g1=$(echo "$ids_all" | cut -d' ' -f1) g2=$(echo "$ids_all" | cut -d' ' -f2)
+banned=$("$BITNET" run -m "$MQ" -p "$PROMPT" --greedy -n "$N_GEN" -t 2 --print-ids -l "$g1-inf" --logit-bias "$g2-inf" 2>/dev/null)
+if [ -n "$banned" ] && [ "$banned" != "$ids_all" ] && ! echo "$banned" | tr ' ' '\n' | grep -qx -e "$g1" -e "$g2"; then
+    ok logit_bias_bans; else not_ok logit_bias_bans "banned $g1 $g2: $banned"; fi
+forced=$("$BITNET" run -m "$MQ" -p "$PROMPT" --greedy -n 4 -t 2 --print-ids -l 279+100 2>/dev/null)
+check logit_bias_boosts [ "$forced" = "279 279 279 279" ]
+"$BITNET" run -m "$MQ" -p "$PROMPT" --greedy -n 2 -t 2 -l 999999+1 >/dev/null 2>"$TMP/lb.err"
+rc=$?
+if [ $rc -ne 0 ] && grep -q 'not in the vocabulary' "$TMP/lb.err"; then ok logit_bias_unknown_id_refused; else
+    not_ok logit_bias_unknown_id_refused "exit $rc: $(head -c 200 "$TMP/lb.err")"; fi
+
 # ---- seeds and determinism ------------------------------------------------------------------
 sample() { # extra args...: prints the generated ids at temperature 1
     "$BITNET" run -m "$MQ" -p "$PROMPT" -n "$N_GEN" --temperature 1 --top-k 0 --top-p 1 --min-p 0 --print-ids "$@" 2>/dev/null
@@ -100,6 +115,7 @@ bad_usage "missing_model_option_exits_2" -p hi
 bad_usage "missing_value_exits_2" -m "$MQ" -p
 bad_usage "no_prompt_exits_2" -m "$MQ"
 bad_usage "bad_act_quant_exits_2" -m "$MQ" -p hi --act-quant int4
+for v in 15 15+ 15+x 15++1 +15+1 15+inf 15-nan x-1; do bad_usage "bad_logit_bias_${v//[^a-z0-9]/_}_exits_2" -m "$MQ" -p hi -l "$v"; done
 "$BITNET" run -m "$TMP/no_such_model.gguf" -p hi >/dev/null 2>"$TMP/missing.err"
 rc=$?
 if [ $rc -eq 1 ] && grep -q 'no_such_model.gguf' "$TMP/missing.err"; then ok "missing_model_file_exits_1"; else

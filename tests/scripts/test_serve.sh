@@ -8,9 +8,10 @@
 #   - malformed requests (truncated and invalid JSON, wrong types, empty messages, max_tokens
 #     0 and negative, an absurd stop list, unknown path, wrong method, a body over the limit
 #     with and without Content-Length, a prompt longer than a slot's context): each gets its
-#     status and an OpenAI error object, and the next normal request is served;
+#     status and an OpenAI error object, and the next normal request is served; bad logit_bias
+#     entries (type, key, range, unknown id) likewise;
 #   - the official openai npm package (serve_openai_client.cjs): chat and completions, plain
-#     and streamed, include_usage, stop, logprobs;
+#     and streamed, include_usage, stop, logprobs, logit_bias;
 #   - 8 greedy clients at once (half of them streaming): every reply equals the same request
 #     run alone, and /metrics counted their tokens; a second chat turn reports cached prompt tokens;
 #   - a client killed mid-stream frees its slot (/slots), which serves the next request;
@@ -18,7 +19,7 @@
 #     slot's context ends with finish_reason "length";
 #   - SIGTERM with a stream in flight: the stream ends with a finish chunk and [DONE], exit 0;
 #   - seeded requests with OpenAI's default sampling (temperature, no top_k, top_p 1; min_p
-#     too) give the same tokens with the screened head (the default) and --lm-head model.
+#     too; a logit_bias) give the same tokens with the screened head (the default) and --lm-head model.
 # BITNET_BUILD selects the build (test_serve_sanitizers.sh runs this with the ASan and TSan ones).
 # TEST_LONG=80: tests/run_tests.sh starts it early (seconds on 2 cores, the longest first).
 source "$(dirname "$0")/lib.sh"
@@ -120,6 +121,12 @@ error_case n_two 400 "'n'" POST /v1/chat/completions "{$CHAT,\"n\":2}"
 stops=$("$PY" -c 'import json; print(json.dumps(["s%d" % i for i in range(5000)]))')
 error_case stop_list_absurd 400 stop POST /v1/chat/completions "{$CHAT,\"stop\":$stops}"
 error_case stop_wrong_type 400 stop POST /v1/completions '{"prompt":"Hi","stop":[1,2]}'
+error_case logit_bias_wrong_type 400 logit_bias POST /v1/chat/completions "{$CHAT,\"logit_bias\":\"ban\"}"
+error_case logit_bias_key 400 'token id' POST /v1/chat/completions "{$CHAT,\"logit_bias\":{\"hello\":1}}"
+error_case logit_bias_range 400 'between -100 and 100' POST /v1/chat/completions "{$CHAT,\"logit_bias\":{\"15\":250}}"
+error_case logit_bias_value_type 400 'must be a number' POST /v1/completions '{"prompt":"Hi","logit_bias":{"15":"x"}}'
+error_case logit_bias_unknown_id 400 'not a token id' POST /v1/completions '{"prompt":"Hi","logit_bias":{"999999999":1}}'
+error_case logit_bias_bad_pair 400 'pair' POST /v1/completions '{"prompt":"Hi","logit_bias":[[15]]}'
 error_case prompt_missing 400 prompt POST /v1/completions '{"max_tokens":2}'
 error_case prompt_bad_id 400 'token id' POST /v1/completions '{"prompt":[1,2,999999999]}'
 long=$("$PY" -c 'print(",".join(["9906"] * 300))')
@@ -257,14 +264,16 @@ check sigint_exit_0 [ "$rc" = 0 ]
 [ "$rc" = 0 ] || tail -20 "$TMP/b.log" | sed 's/^/    /'
 
 # ---- seeded default sampling: the screened head and the whole head draw the same tokens ----------
-# heads_run HEAD: the completion texts of three seeded requests (temperature draws without
-# top_k: the screened head's Gumbel screen, docs/KERNELS.md) on a server with --lm-head HEAD.
+# heads_run HEAD: the completion texts of four seeded requests (temperature draws without
+# top_k: the screened head's Gumbel screen, docs/KERNELS.md; the last with a logit bias) on a
+# server with --lm-head HEAD.
 heads_run() {
     start_server "$TMP/h-$1.log" -m "$M" -t 2 -np 2 -c 256 --lm-head "$1" || return 1
     local body
     for body in '{"prompt":"The sea","max_tokens":24,"temperature":1,"seed":5,"ignore_eos":true}' \
                 '{"prompt":[9906,1917],"max_tokens":24,"temperature":0.7,"min_p":0.05,"seed":6,"ignore_eos":true}' \
-                '{"prompt":"Once","max_tokens":24,"temperature":1.2,"presence_penalty":0.5,"seed":7,"ignore_eos":true}'; do
+                '{"prompt":"Once","max_tokens":24,"temperature":1.2,"presence_penalty":0.5,"seed":7,"ignore_eos":true}' \
+                '{"prompt":"The sea","max_tokens":24,"temperature":0.8,"seed":8,"ignore_eos":true,"logit_bias":{"279":4,"13":-100,"323":false}}'; do
         [ "$(req POST /v1/completions "$body")" = 200 ] || return 1
         json_get 'j["choices"][0]["text"]' <"$TMP/resp" | od -An -tx1 | tr -d ' \n'
         echo
@@ -276,15 +285,15 @@ heads_run() {
 }
 AUTH=()
 screened= whole=
-screened=$(heads_run screen) && whole=$(heads_run model) && [ "$(echo "$screened" | grep -c .)" = 3 ]
+screened=$(heads_run screen) && whole=$(heads_run model) && [ "$(echo "$screened" | grep -c .)" = 4 ]
 if [ $? = 0 ] && [ "$screened" = "$whole" ]; then ok seeded_draws_same_with_both_heads; else
     not_ok seeded_draws_same_with_both_heads "screen: $(echo "$screened" | head -c 200) model: $(echo "$whole" | head -c 200)"
     kill -9 "$SERVER_PID" 2>/dev/null; fi
-# /metrics says how the head served them: 72 logits rows (3 x 24) screened (or fallen back) with
+# /metrics says how the head served them: 96 logits rows (4 x 24) screened (or fallen back) with
 # the screened head, none read whole for the sampling; nothing counted with the plain head.
 head_way() { sed -n "s/.*{way=\"$2\"} \([0-9]*\).*/\1/p" "$TMP/heads-$1.metrics" 2>/dev/null; }
 s=$(head_way screen screened) f=$(head_way screen fallback) p=$(head_way screen plain)
-if [ -n "$s" ] && [ $((s + f)) = 72 ] && [ "$p" = 0 ] && [ "$(cat "$TMP/heads-model.metrics")" = \
+if [ -n "$s" ] && [ $((s + f)) = 96 ] && [ "$p" = 0 ] && [ "$(cat "$TMP/heads-model.metrics")" = \
     'bitnet_lm_head_rows_total{way="screened"} 0 bitnet_lm_head_rows_total{way="fallback"} 0 bitnet_lm_head_rows_total{way="plain"} 0 ' ]; then
     ok metrics_count_head_rows
 else not_ok metrics_count_head_rows "screen: $(cat "$TMP/heads-screen.metrics" 2>&1) model: $(cat "$TMP/heads-model.metrics" 2>&1)"; fi

@@ -207,6 +207,57 @@ TEST(generate_text_and_result) {
     bitnet_session_free(s);
 }
 
+/* The logit bias of bitnet_generate_params: a banned token never comes, a boost wins greedy
+ * decoding; a caller whose struct_size predates the fields gets no bias (whatever the bytes
+ * beyond it hold); bad entries are refused with a message. */
+TEST(generate_logit_bias) {
+    bitnet_session *s = new_session(64);
+    bitnet_model_desc md = {.struct_size = sizeof md};
+    CHECK_EQ_INT(bitnet_model_describe(g_model, &md), 0);
+    const int32_t p[] = {1, 5, 9, 2};
+    int32_t base[8], out[8];
+    bitnet_generate_params gp = greedy(8);
+    gp.ignore_eog = 1;
+    bitnet_generate_result r = {.struct_size = sizeof r};
+    CHECK_EQ_INT(bitnet_session_generate(s, p, 4, &gp, base, 8, &r), 0);
+    bitnet_logit_bias ban[] = {{base[0], -INFINITY}, {base[1], -INFINITY}};
+    gp.logit_bias = ban;
+    gp.n_logit_bias = 2;
+    bitnet_session_reset(s);
+    CHECK_EQ_INT(bitnet_session_generate(s, p, 4, &gp, out, 8, &r), 0);
+    for (int i = 0; i < r.n_generated; i++) CHECK(out[i] != base[0] && out[i] != base[1]);
+    int32_t boosted = (int32_t)(md.n_vocab - 1) == base[0] ? 0 : (int32_t)(md.n_vocab - 1);
+    bitnet_logit_bias boost[] = {{boosted, 1e6f}};
+    gp.logit_bias = boost;
+    gp.n_logit_bias = 1;
+    bitnet_session_reset(s);
+    CHECK_EQ_INT(bitnet_session_generate(s, p, 4, &gp, out, 8, &r), 0);
+    for (int i = 0; i < r.n_generated; i++) CHECK_EQ_INT(out[i], boosted);
+    /* an older caller: the fields are not read */
+    gp.struct_size = offsetof(bitnet_generate_params, logit_bias);
+    gp.logit_bias = (const bitnet_logit_bias *)(uintptr_t)1;
+    gp.n_logit_bias = 12345;
+    bitnet_session_reset(s);
+    CHECK_EQ_INT(bitnet_session_generate(s, p, 4, &gp, out, 8, &r), 0);
+    CHECK(memcmp(out, base, sizeof out) == 0);
+    /* refused */
+    gp = greedy(8);
+    bitnet_logit_bias outside[] = {{(int32_t)md.n_vocab, 1.0f}};
+    gp.logit_bias = outside;
+    gp.n_logit_bias = 1;
+    CHECK_EQ_INT(bitnet_session_generate(s, p, 4, &gp, out, 8, &r), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bitnet_get_last_error(), "not in the vocabulary") != NULL);
+    bitnet_logit_bias nan_bias[] = {{3, NAN}};
+    gp.logit_bias = nan_bias;
+    CHECK_EQ_INT(bitnet_session_generate(s, p, 4, &gp, out, 8, &r), BITNET_ERR_INVALID_ARGUMENT);
+    gp.logit_bias = NULL;
+    CHECK_EQ_INT(bitnet_session_generate(s, p, 4, &gp, out, 8, &r), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bitnet_get_last_error(), "logit_bias") != NULL);
+    gp.n_logit_bias = -1;
+    CHECK_EQ_INT(bitnet_session_generate(s, p, 4, &gp, out, 8, &r), BITNET_ERR_INVALID_ARGUMENT);
+    bitnet_session_free(s);
+}
+
 /* Multi-turn: a session that keeps its KV cache continues exactly like a fresh session fed
  * the whole history. */
 TEST(multi_turn_keeps_cache) {
@@ -353,6 +404,7 @@ RUN(load_progress);
 RUN(text);
 RUN(session_errors);
 RUN(generate_text_and_result);
+RUN(generate_logit_bias);
 RUN(multi_turn_keeps_cache);
 RUN(context_turns_to_drop);
 RUN(truncate_and_shift);

@@ -9,7 +9,7 @@
  *  - the selection: ties, a row one ulp above the rest, rows built to sit on the boundary,
  *    NaN, the budget; with the pass's unit summaries the same ids as the full scan;
  *  - end to end: the logits of the candidates are bit-identical to the plain head's and the
- *    others are -inf; greedy and seeded top-k generation with penalties give the same tokens
+ *    others are -inf; greedy and seeded top-k generation with penalties and a logit bias give the same tokens
  *    with --lm-head screen and model, through a session and through a batch of 4 slots. */
 #include <float.h>
 #include <stddef.h>
@@ -455,7 +455,12 @@ typedef struct {
     float temp;
     int top_k;
     float repeat, top_p, min_p;
+    bool bias; /* with test_bias */
 } sampling;
+
+/* A logit bias: boosts, a ban, a duplicate (summed) and a lowering. */
+static const bitnet_logit_bias test_bias[] = {{5, 2.0f}, {77, 1.5f}, {200, -INFINITY}, {13, -3.0f}, {5, 0.5f}};
+#define BANNED_TOKEN 200
 
 /* Generated ids of one run; *screened: tokens the screened head served (not the whole head). */
 static int generate(bitnet_model *m, sampling sa, int32_t *out, int max_out, uint64_t *screened) {
@@ -473,6 +478,7 @@ static int generate(bitnet_model *m, sampling sa, int32_t *out, int max_out, uin
     gp.sampling.top_p = sa.top_p;
     gp.sampling.min_p = sa.min_p;
     gp.sampling.seed = 11;
+    if (sa.bias) gp.logit_bias = test_bias, gp.n_logit_bias = (int)(sizeof test_bias / sizeof test_bias[0]);
     const int32_t prompt[] = {1, 17, 42, 99, 3};
     bitnet_generate_result r = {.struct_size = sizeof r};
     int rc = bitnet_session_generate(s, prompt, 5, &gp, out, max_out, &r);
@@ -558,20 +564,29 @@ TEST(generation_identical_to_the_plain_head) {
         CHECK(md.lm_head == BITNET_LM_HEAD_SCREEN);
         /* screened: whether the screened head serves every token (else the whole head does) */
         const struct { sampling sa; bool screened; } cases[] = {
-            {{0.0f, 40, 1.0f, 0.95f, 0.05f}, true}, {{0.0f, 40, 1.3f, 0.95f, 0.05f}, true},
-            {{0.9f, 40, 1.0f, 0.95f, 0.05f}, true}, {{1.5f, 5, 1.2f, 0.95f, 0.05f}, true},
-            {{0.7f, 1024, 0.8f, 0.95f, 0.05f}, false} /* k > vocabulary */, {{0.8f, 0, 1.0f, 0.95f, 0.05f}, false}, /* top-p alone */
+            {{0.0f, 40, 1.0f, 0.95f, 0.05f, false}, true}, {{0.0f, 40, 1.3f, 0.95f, 0.05f, false}, true},
+            {{0.9f, 40, 1.0f, 0.95f, 0.05f, false}, true}, {{1.5f, 5, 1.2f, 0.95f, 0.05f, false}, true},
+            {{0.7f, 1024, 0.8f, 0.95f, 0.05f, false}, false} /* k > vocabulary */, {{0.8f, 0, 1.0f, 0.95f, 0.05f, false}, false}, /* top-p alone */
             /* temperature draws without top-k (the Gumbel screen): plain, min_p, penalties,
              * penalties with min_p (the whole head), near-greedy and flat temperatures */
-            {{1.0f, 0, 1.0f, 1.0f, 0.0f}, true}, {{0.7f, 0, 1.0f, 1.0f, 0.05f}, true},
-            {{1.3f, 0, 1.2f, 1.0f, 0.0f}, true}, {{0.9f, 0, 1.2f, 1.0f, 0.1f}, false},
-            {{0.02f, 0, 1.0f, 1.0f, 0.0f}, true}, {{25.0f, 0, 1.0f, 1.0f, 0.0f}, true}};
+            {{1.0f, 0, 1.0f, 1.0f, 0.0f, false}, true}, {{0.7f, 0, 1.0f, 1.0f, 0.05f, false}, true},
+            {{1.3f, 0, 1.2f, 1.0f, 0.0f, false}, true}, {{0.9f, 0, 1.2f, 1.0f, 0.1f, false}, false},
+            {{0.02f, 0, 1.0f, 1.0f, 0.0f, false}, true}, {{25.0f, 0, 1.0f, 1.0f, 0.0f, false}, true},
+            /* a logit bias (forced rows, as the penalized ones): greedy, top-k with penalties,
+             * the Gumbel screen, and with min_p (the whole head) */
+            {{0.0f, 40, 1.0f, 0.95f, 0.05f, true}, true}, {{1.5f, 5, 1.2f, 0.95f, 0.05f, true}, true},
+            {{1.0f, 0, 1.0f, 1.0f, 0.0f, true}, true}, {{0.7f, 0, 1.0f, 1.0f, 0.05f, true}, false}};
+        int32_t unbiased[48] = {0};
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
             int32_t a[48], b[48];
             uint64_t sa = 0, sb = 0;
             int na = generate(scr, cases[c].sa, a, 48, &sa);
             int nb = generate(pla, cases[c].sa, b, 48, &sb);
             CHECK_MSG(na == 48 && nb == 48 && memcmp(a, b, sizeof a) == 0, "model %d case %zu: %d/%d tokens differ", i, c, na, nb);
+            if (c == 0) memcpy(unbiased, a, sizeof a);
+            for (int t = 0; cases[c].sa.bias && t < 48; t++) CHECK_MSG(a[t] != BANNED_TOKEN, "model %d case %zu: a banned token", i, c);
+            if (cases[c].sa.bias && cases[c].sa.temp == 0.0f) /* the bias is not a no-op on this model */
+                CHECK_MSG(memcmp(a, unbiased, sizeof a) != 0, "model %d: the biased greedy run is the unbiased one", i);
             /* every generated token but the last is drawn from a screened row (or none is) */
             CHECK_MSG(sb == 0 && (cases[c].screened ? sa >= 47 : sa == 0), "model %d case %zu: %llu tokens screened", i, c,
                       (unsigned long long)sa);

@@ -1,6 +1,6 @@
 /* Tests of src/sampler: each filter alone on hand-made logits (exact), penalties and their
  * window, the generator (reproducible, seed-dependent) and the sampled frequencies against
- * the softmax (chi-square), the temperature, and the rejection of bad parameters and logits;
+ * the softmax (chi-square), the logit bias, the temperature, and the rejection of bad parameters and logits;
  * the Gumbel-max draw (gumbel.h): the same token as the argmax over every row, the filter
  * that skips rows never wrong, and selective. */
 #include <float.h>
@@ -326,6 +326,62 @@ TEST(penalties_feed_greedy) {
     bn_sampler_free(s);
 }
 
+/* The logit bias: added before the penalties (llama.cpp's order), duplicates summed, -inf
+ * bans; its ids are reported to the screened head; bad entries refused, the sampler kept. */
+TEST(logit_bias_before_penalties) {
+    float logits[4] = {1.0f, 2.0f, 3.0f, 0.0f};
+    bn_sampler_params p = plain_params();
+    p.repeat_penalty = 1.5f;
+    p.penalty_last_n = 8;
+    bn_sampler *s = bn_sampler_create(&p, 4);
+    CHECK(s != NULL);
+    if (!s) return;
+    const int32_t ids[] = {0, 3, 0, 1};
+    const float bias[] = {3.0f, -INFINITY, 0.5f, -1.0f};
+    CHECK_EQ_INT(bn_sampler_set_logit_bias(s, ids, bias, 4), 0);
+    bn_sampler_accept(s, 0);
+    bn_sampler_candidate c[4];
+    CHECK_EQ_INT(bn_sampler_distribution(s, logits, c, 4), 3); /* token 3 banned */
+    CHECK_NEAR(logit_of(c, 3, 0), (1.0 + 3.5) / 1.5, 1e-6);  /* biased, then penalized: 3, not 4.17 */
+    CHECK_NEAR(logit_of(c, 3, 1), 1.0, 0.0);
+    CHECK_NEAR(logit_of(c, 3, 2), 3.0, 0.0);
+    for (int i = 0; i < 3; i++) CHECK(c[i].id != 3);
+    int32_t forced[8];
+    CHECK_EQ_INT(bn_sampler_penalized(s, forced, 8), 4); /* the distinct biased ids, then the window */
+    CHECK(forced[0] == 0 && forced[1] == 3 && forced[2] == 1 && forced[3] == 0);
+    CHECK_EQ_INT(bn_sampler_penalized(s, forced, 2), -1);
+    /* refused: the sampler keeps its bias */
+    const int32_t bad_id[] = {4};
+    const float nan_bias[] = {NAN}, inf_bias[] = {INFINITY};
+    CHECK_EQ_INT(bn_sampler_set_logit_bias(s, bad_id, bias, 1), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bn_last_error_message(), "token 4 is not in the vocabulary") != NULL);
+    CHECK_EQ_INT(bn_sampler_set_logit_bias(s, ids, nan_bias, 1), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bn_sampler_set_logit_bias(s, ids, inf_bias, 1), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bn_sampler_set_logit_bias(s, NULL, NULL, 1), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bn_sampler_distribution(s, logits, c, 4), 3);
+    /* greedy follows the bias; banning every token is an error, not a pick */
+    bn_sampler_params g = bn_sampler_default_params();
+    g.temperature = 0.0f;
+    bn_sampler *gs = bn_sampler_create(&g, 4);
+    CHECK(gs != NULL);
+    if (gs) {
+        CHECK_EQ_INT(bn_sampler_sample(gs, logits), 2);
+        const int32_t up[] = {3};
+        const float plus[] = {3.5f};
+        CHECK_EQ_INT(bn_sampler_set_logit_bias(gs, up, plus, 1), 0);
+        CHECK_EQ_INT(bn_sampler_sample(gs, logits), 3);
+        const int32_t all[] = {0, 1, 2, 3};
+        const float ban[] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
+        CHECK_EQ_INT(bn_sampler_set_logit_bias(gs, all, ban, 4), 0);
+        CHECK(bn_sampler_sample(gs, logits) < 0);
+        CHECK_EQ_INT(bn_sampler_set_logit_bias(gs, NULL, NULL, 0), 0); /* cleared */
+        CHECK_EQ_INT(bn_sampler_sample(gs, logits), 2);
+        CHECK_EQ_INT(bn_sampler_penalized(gs, forced, 8), 0);
+        bn_sampler_free(gs);
+    }
+    bn_sampler_free(s);
+}
+
 /* With temperature 1 and no filters, 200,000 draws over 8 tokens follow the softmax. The
  * Pearson statistic sum (O-E)^2/E has 7 degrees of freedom; 24.32 is its 99.9% quantile. The
  * seed is fixed, so the test is deterministic; a wrong sampler (off-by-one in the cumulative
@@ -583,6 +639,7 @@ TEST_MAIN_BEGIN("test_sampler")
     RUN(repeat_penalty_divides_positive_and_multiplies_negative);
     RUN(presence_and_frequency_count_the_window_only);
     RUN(penalties_feed_greedy);
+RUN(logit_bias_before_penalties);
     RUN(frequencies_match_softmax_chi_square);
     RUN(same_seed_same_sequence_different_seeds_differ);
     RUN(reset_reseeds);
