@@ -31,7 +31,8 @@ const char *const cli_model_opts_help =
     "                        model (also f16, plain): the head as stored; q8: an 8-bit head\n"
     "                        (approximate logits, cosine >= 0.9999); auto: screen where the head\n"
     "                        allows it (F16/BF16/F32, hidden size a multiple of 32) and the CPU\n"
-    "                        tier has a screen kernel (x86; not yet aarch64), else model\n"
+    "                        tier is an x86 one or scalar, else model (aarch64: a NEON screen pass exists,\n"
+    "                        but its speed is unmeasured, so only --lm-head screen uses it)\n"
     "  --trace-dir DIR       write a per-layer trace (also: BITNET_TRACE_DIR)\n"
     "  --verbose             report kernel tier, threads, numerics and memory on stderr\n";
 

@@ -87,7 +87,7 @@ static int choose_lm_head(bn_model *m, const bitnet_model_params *p) {
     case BITNET_LM_HEAD_Q8: return bn_model_quantize_head_q8(m);
     case BITNET_LM_HEAD_SCREEN: return bn_model_screen_head(m);
     case BITNET_LM_HEAD_AUTO: {
-        bool worth_it = bn_head_screen_supported(&m->output, NULL) && bn_head_screen_has_kernel(bn_cpu_active_tier());
+        bool worth_it = bn_head_screen_supported(&m->output, NULL) && bn_head_screen_by_default(bn_cpu_active_tier());
         int rc = worth_it ? bn_model_screen_head(m) : 0;
         if (rc == BITNET_ERR_UNSUPPORTED) bn_clear_error(); /* a head the copy cannot hold: the plain head */
         return rc == BITNET_ERR_UNSUPPORTED ? 0 : rc;

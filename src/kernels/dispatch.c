@@ -153,11 +153,13 @@ bn_attention_kernel bn_attention_kernel_for_tier(bn_cpu_tier t) {
 }
 
 /* The screened LM head's pass (model/head_screen.h): avx2 code for the avx2 and avxvnni tiers,
- * avx512 code for avx512 and amx; the portable reference elsewhere. */
+ * avx512 code for avx512 and amx, NEON code for neon and dotprod; the portable reference elsewhere. */
 bn_screen_kernel bn_head_screen_kernel_for_tier(bn_cpu_tier t) {
     if (t == BN_TIER_SCALAR || !bn_cpu_has_tier(t)) return bn_head_screen_rows_ref;
 #if defined(__x86_64__)
     return t >= BN_TIER_AVX512 ? bn_head_screen_rows_avx512 : bn_head_screen_rows_avx2;
+#elif defined(__aarch64__)
+    return bn_head_screen_rows_neon;
 #else
     return bn_head_screen_rows_ref;
 #endif
@@ -174,6 +176,10 @@ bn_screen_fill_f16 bn_head_screen_fill_kernels_for_tier(bn_cpu_tier t) {
     return k;
 }
 
-bool bn_head_screen_has_kernel(bn_cpu_tier t) {
+bool bn_head_screen_by_default(bn_cpu_tier t) {
+#if defined(__x86_64__)
     return t == BN_TIER_SCALAR || bn_head_screen_kernel_for_tier(t) != bn_head_screen_rows_ref;
+#else
+    return t == BN_TIER_SCALAR;
+#endif
 }

@@ -15,6 +15,7 @@
 
 #include "kernel_impl.h"
 #include "model/head_screen.h"
+#include "screen_tile.h"
 
 #define SCREEN_PREFETCH_D 256  /* bytes ahead in its scales */
 
@@ -22,45 +23,36 @@
  * prefetch the copy ahead (always here, SCREEN_PREFETCH_WHEN below). */
 BN_INLINE void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int NT, bool pf, float a[4],
                            float rad[4]) {
-    int64_t row = h->n_groups * BN_SCREEN_GROUP_BYTES, nbp = h->n_groups * BN_SCREEN_GROUP;
-    const int8_t *q = h->q + (uint64_t)m * (uint64_t)row;
-    const uint16_t *d = h->d + (uint64_t)m * (uint64_t)nbp;
-    const int16_t *xq[2];
-    const float *e[2], *xabs[2];
+    bn_screen_tile tl = bn_screen_tile_at(h, x, m, t0, NT);
     __m256 acc[2], racc[2];
 BN_UNROLL
-    for (int t = 0; t < NT; t++) {
-        xq[t] = x->q + (int64_t)(t0 + t) * row;
-        e[t] = x->e + (int64_t)(t0 + t) * nbp;
-        xabs[t] = x->xabs + (int64_t)(t0 + t) * nbp;
-        acc[t] = racc[t] = _mm256_setzero_ps();
-    }
+    for (int t = 0; t < NT; t++) acc[t] = racc[t] = _mm256_setzero_ps();
     for (int64_t g = 0; g < h->n_groups; g++) {
         int64_t base = g * BN_SCREEN_GROUP_BYTES;
         __m256i lo[2], hi[2]; /* blocks 0-7 and 8-15 of the group */
-        if (pf) BN_PREFETCH(d + g * BN_SCREEN_GROUP, SCREEN_PREFETCH_D);
+        if (pf) BN_PREFETCH(tl.d + g * BN_SCREEN_GROUP, SCREEN_PREFETCH_D);
 BN_UNROLL
         for (int t = 0; t < NT; t++) lo[t] = hi[t] = _mm256_setzero_si256();
         /* not unrolled: gcc reassociates 16 unrolled vpaddd chains into a tree of products
          * that no longer fits 16 registers (measured: ~500 spills in the function) */
         for (int i = 0; i < 16; i++) {
             /* the group's 8 lines, prefetched one per two steps (spread, not a burst) */
-            if (pf && i % 2 == 0) BN_PREFETCH(q + base + 32 * i, BN_PREFETCH_BYTES_HEAD_ROW);
-            const int8_t *p = q + base + 32 * i;
+            if (pf && i % 2 == 0) BN_PREFETCH(tl.q + base + 32 * i, BN_PREFETCH_BYTES_HEAD_ROW);
+            const int8_t *p = tl.q + base + 32 * i;
             __m256i wl = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
             __m256i wh = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + 16)));
 BN_UNROLL
             for (int t = 0; t < NT; t++) {
-                const int16_t *xp = xq[t] + base + 32 * i;
+                const int16_t *xp = tl.xq[t] + base + 32 * i;
                 lo[t] = _mm256_add_epi32(lo[t], _mm256_madd_epi16(wl, _mm256_loadu_si256((const __m256i *)xp)));
                 hi[t] = _mm256_add_epi32(hi[t], _mm256_madd_epi16(wh, _mm256_loadu_si256((const __m256i *)(xp + 16))));
             }
         }
-        const uint16_t *dg = d + g * BN_SCREEN_GROUP;
+        const uint16_t *dg = tl.d + g * BN_SCREEN_GROUP;
         __m256 dl = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)dg)), dh = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dg + 8)));
 BN_UNROLL
         for (int t = 0; t < NT; t++) {
-            const float *eg = e[t] + g * BN_SCREEN_GROUP, *xg = xabs[t] + g * BN_SCREEN_GROUP;
+            const float *eg = tl.e[t] + g * BN_SCREEN_GROUP, *xg = tl.xabs[t] + g * BN_SCREEN_GROUP;
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dl, _mm256_loadu_ps(eg)), _mm256_cvtepi32_ps(lo[t]), acc[t]);
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dh, _mm256_loadu_ps(eg + 8)), _mm256_cvtepi32_ps(hi[t]), acc[t]);
             racc[t] = _mm256_fmadd_ps(dl, _mm256_loadu_ps(xg), racc[t]);

@@ -9,6 +9,7 @@
 
 #include "kernel_impl.h"
 #include "model/head_screen.h"
+#include "screen_tile.h"
 
 #define SCREEN_PREFETCH_D 256  /* bytes ahead in its scales */
 
@@ -21,38 +22,29 @@
  * the pass stalled on memory. */
 BN_INLINE void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int NT, bool pf, float a[4],
                            float rad[4]) {
-    int64_t row = h->n_groups * BN_SCREEN_GROUP_BYTES, nbp = h->n_groups * BN_SCREEN_GROUP;
-    const int8_t *q = h->q + (uint64_t)m * (uint64_t)row;
-    const uint16_t *d = h->d + (uint64_t)m * (uint64_t)nbp;
-    const int16_t *xq[4];
-    const float *e[4], *xabs[4];
+    bn_screen_tile tl = bn_screen_tile_at(h, x, m, t0, NT);
     __m512 acc[4], racc[4];
 BN_UNROLL
-    for (int t = 0; t < NT; t++) {
-        xq[t] = x->q + (int64_t)(t0 + t) * row;
-        e[t] = x->e + (int64_t)(t0 + t) * nbp;
-        xabs[t] = x->xabs + (int64_t)(t0 + t) * nbp;
-        acc[t] = racc[t] = _mm512_setzero_ps();
-    }
+    for (int t = 0; t < NT; t++) acc[t] = racc[t] = _mm512_setzero_ps();
     for (int64_t g = 0; g < h->n_groups; g++) {
         __m512i isum[4];
 BN_UNROLL
         for (int t = 0; t < NT; t++) isum[t] = _mm512_setzero_si512();
         int64_t base = g * BN_SCREEN_GROUP_BYTES;
-        if (pf) BN_PREFETCH(d + g * BN_SCREEN_GROUP, SCREEN_PREFETCH_D);
+        if (pf) BN_PREFETCH(tl.d + g * BN_SCREEN_GROUP, SCREEN_PREFETCH_D);
 BN_UNROLL
         for (int i = 0; i < 16; i++) {
-            if (pf && i % 2 == 0) BN_PREFETCH(q + base + 32 * i, BN_PREFETCH_BYTES_HEAD_ROW); /* 8 lines per group, spread */
-            __m512i w = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(q + base + 32 * i)));
+            if (pf && i % 2 == 0) BN_PREFETCH(tl.q + base + 32 * i, BN_PREFETCH_BYTES_HEAD_ROW); /* 8 lines per group, spread */
+            __m512i w = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(tl.q + base + 32 * i)));
 BN_UNROLL
-            for (int t = 0; t < NT; t++) isum[t] = _mm512_dpwssd_epi32(isum[t], w, _mm512_loadu_si512((const void *)(xq[t] + base + 32 * i)));
+            for (int t = 0; t < NT; t++) isum[t] = _mm512_dpwssd_epi32(isum[t], w, _mm512_loadu_si512((const void *)(tl.xq[t] + base + 32 * i)));
         }
-        __m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(d + g * BN_SCREEN_GROUP)));
+        __m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(tl.d + g * BN_SCREEN_GROUP)));
 BN_UNROLL
         for (int t = 0; t < NT; t++) {
-            __m512 scale = _mm512_mul_ps(dv, _mm512_loadu_ps(e[t] + g * BN_SCREEN_GROUP));
+            __m512 scale = _mm512_mul_ps(dv, _mm512_loadu_ps(tl.e[t] + g * BN_SCREEN_GROUP));
             acc[t] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(isum[t]), acc[t]);
-            racc[t] = _mm512_fmadd_ps(dv, _mm512_loadu_ps(xabs[t] + g * BN_SCREEN_GROUP), racc[t]);
+            racc[t] = _mm512_fmadd_ps(dv, _mm512_loadu_ps(tl.xabs[t] + g * BN_SCREEN_GROUP), racc[t]);
         }
     }
 BN_UNROLL

@@ -116,12 +116,16 @@ void bn_head_screen_rows_avx2(const bn_head_screen *h, const bn_screen_act *a, f
                               int64_t m0, int64_t m1);
 void bn_head_screen_rows_avx512(const bn_head_screen *h, const bn_screen_act *a, float *approx, float *radius, int64_t ldy,
                                 int64_t m0, int64_t m1);
+void bn_head_screen_rows_neon(const bn_head_screen *h, const bn_screen_act *a, float *approx, float *radius, int64_t ldy,
+                              int64_t m0, int64_t m1);
 bn_screen_kernel bn_head_screen_kernel_for_tier(bn_cpu_tier t);
-/* True when tier t has a kernel of its own for the pass, or is the scalar tier (where the
- * portable pass reads half the bytes of the portable plain head): --lm-head auto screens
- * there only. The aarch64 tiers have none yet, and their NEON plain head is likely faster than
- * the portable pass; --lm-head screen still works there (exact, speed unmeasured). */
-bool bn_head_screen_has_kernel(bn_cpu_tier t);
+/* True when --lm-head auto screens at tier t: an x86 tier with a kernel of its own for the
+ * pass (measured faster than the plain head on every x86 CPU this project ran), or the scalar
+ * tier (where the portable pass reads half the bytes of the portable plain head). The aarch64
+ * tiers have a NEON pass (screen_neon.c: fewer operations and half the bytes of the NEON plain
+ * head, tested under emulation), but its speed has not been measured on ARM hardware, so auto
+ * keeps the plain head there; --lm-head screen uses it. */
+bool bn_head_screen_by_default(bn_cpu_tier t);
 
 /* The largest lower and upper bound of rows [m0, m1) of one token's approx and radius, computed
  * as bn_head_screen_select computes them (both NAN when a value is not finite). The pass

@@ -726,7 +726,8 @@ TEST(api_names_and_modes) {
     bitnet_model_desc md = {.struct_size = sizeof md};
     if (m) {
         bitnet_model_describe(m, &md);
-        CHECK(md.lm_head == BITNET_LM_HEAD_SCREEN);
+        /* auto: the screened head where it is the default (x86 and the scalar tier) */
+        CHECK(md.lm_head == (bn_head_screen_by_default(bn_cpu_active_tier()) ? BITNET_LM_HEAD_SCREEN : BITNET_LM_HEAD_PLAIN));
         bitnet_model_close(m);
     }
 }
