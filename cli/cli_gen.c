@@ -26,6 +26,8 @@ const char *const cli_gen_opts_help =
     "  -l, --logit-bias ID(+|-)B  add B to token ID's logit before sampling (15043+1, 15043-0.5;\n"
     "                        15043-inf bans it); repeatable, at most 64\n"
     "  --ignore-eos          keep generating past end-of-generation tokens\n"
+    "  --json-object         the output is one JSON object: tokens that would break it are masked\n"
+    "                        (every logit is computed) and generation ends when it closes\n"
     "  --system TEXT         system message (chat)\n"
     "  --chat-template NAME  bitnet | llama3 | plain [detected from the model]\n";
 
@@ -112,6 +114,8 @@ int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd)
         sp->temperature = 0.0f;
     } else if (!strcmp(argv[*i], "--ignore-eos")) {
         o->gen.ignore_eog = 1;
+    } else if (!strcmp(argv[*i], "--json-object")) {
+        o->gen.json_object = 1;
     } else {
         return 0;
     }
@@ -144,6 +148,7 @@ const char *cli_stop_reason_name(bitnet_stop_reason r) {
     case BITNET_STOP_ID: return "stop_id";
     case BITNET_STOP_CALLBACK: return "interrupted";
     case BITNET_STOP_CONTEXT_FULL: return "context_full";
+    case BITNET_STOP_JSON_COMPLETE: return "json_complete";
     }
     return "unknown";
 }

@@ -29,7 +29,7 @@ int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd)
  * tokenizer.chat_template (see chat.h). Returns 0 or prints an error and returns 2. */
 int cli_chat_format(const cli_gen_opts *o, const bitnet_model *m, const char *cmd, int *format);
 
-/* "max_tokens", "eog", "stop_string", "stop_id", "interrupted", "context_full". */
+/* "max_tokens", "eog", "stop_string", "stop_id", "interrupted", "context_full", "json_complete". */
 const char *cli_stop_reason_name(bitnet_stop_reason r);
 
 #endif

@@ -311,6 +311,7 @@ typedef enum bitnet_stop_reason {
     BITNET_STOP_ID = 4,           /* one of stop_ids was sampled */
     BITNET_STOP_CALLBACK = 5,     /* a callback returned non-zero, or abort_flag was set */
     BITNET_STOP_CONTEXT_FULL = 6, /* the session's context is full */
+    BITNET_STOP_JSON_COMPLETE = 7, /* json_object: the object is complete */
 } bitnet_stop_reason;
 
 /* text: the bytes that became printable with this token: never half a UTF-8 character and
@@ -345,6 +346,11 @@ typedef struct bitnet_generate_params {
      * and llama.cpp's logit_bias); the screened LM head computes the biased rows exactly. */
     const bitnet_logit_bias *logit_bias; /* [n_logit_bias]; may be NULL when n_logit_bias is 0 */
     int n_logit_bias;
+    /* 1: the output is one JSON object (OpenAI's response_format json_object): before each
+     * draw, tokens that would leave the prefixes of a valid object are masked (so every logit
+     * is computed), and generation ends with BITNET_STOP_JSON_COMPLETE when it closes; at
+     * max_tokens it may be cut short like any reply. Needs a tokenizer. */
+    int json_object;
 } bitnet_generate_params;
 
 BITNET_API bitnet_generate_params bitnet_generate_default_params(void); /* max_tokens 128 */

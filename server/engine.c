@@ -300,6 +300,7 @@ static const char *stop_name(bitnet_stop_reason r) {
     case BITNET_STOP_ID: return "stop_id";
     case BITNET_STOP_CALLBACK: return "cancelled";
     case BITNET_STOP_CONTEXT_FULL: return "context_full";
+    case BITNET_STOP_JSON_COMPLETE: return "json_complete";
     }
     return "?";
 }

@@ -229,6 +229,21 @@ static int read_logit_bias(json_t *body, api_request *r, api_error *err) {
     return 0;
 }
 
+/* response_format: {"type": "text"} or {"type": "json_object"} (the output is one JSON
+ * object); a JSON schema is refused rather than silently not enforced. */
+static int read_response_format(json_t *body, bitnet_generate_params *g, api_error *err) {
+    json_t *v = json_object_get(body, "response_format");
+    if (!v || json_is_null(v)) return 0;
+    const char *type = json_string_value(json_object_get(v, "type"));
+    if (!json_is_object(v) || !type) return api_errorf(err, 400, "'response_format' must be an object with a string 'type'");
+    if (!strcmp(type, "json_object")) g->json_object = 1;
+    else if (!strcmp(type, "json_schema"))
+        return api_errorf(err, 400, "'response_format' type 'json_schema' is not supported: this server can constrain the "
+                                    "output to a JSON object ('json_object'), not to a schema");
+    else if (strcmp(type, "text")) return api_errorf(err, 400, "'response_format.type' must be 'text' or 'json_object'");
+    return 0;
+}
+
 static int add_stop(api_request *r, const char *s, size_t len, api_error *err) {
     if (len == 0) return 0; /* an empty stop string would end every reply at once: ignored */
     if (len > API_MAX_STOP_LEN) return api_errorf(err, 400, "'stop': a stop string is longer than %d bytes", API_MAX_STOP_LEN);
@@ -383,8 +398,8 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
     else if (read_int(root, "n", 1, 1, &n, err)) (void)0;
     else if (kind == API_CHAT ? read_messages(root, out, err) : read_prompt(root, out, err)) (void)0;
     else if (read_max_tokens(root, kind, &out->gen.max_tokens, err) || read_sampling(root, &out->gen.sampling, err) ||
-             read_logit_bias(root, out, err) || read_stops(root, out, err) || read_logprobs(root, out, err) ||
-             read_stream(root, out, err))
+             read_logit_bias(root, out, err) || read_response_format(root, &out->gen, err) || read_stops(root, out, err) ||
+             read_logprobs(root, out, err) || read_stream(root, out, err))
         (void)0;
     else {
         bool ignore_eos = false;

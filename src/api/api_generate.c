@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/api_internal.h"
+#include "text/json_tokens.h"
 #include "text/sampler.h"
 #include "text/stop.h"
 #include "util.h"
@@ -39,6 +40,11 @@ static int logit_bias_of(const bitnet_generate_params *p, const bitnet_logit_bia
     if (p->struct_size < offsetof(bitnet_generate_params, n_logit_bias) + sizeof p->n_logit_bias) return 0;
     *bias = p->logit_bias;
     return p->n_logit_bias;
+}
+
+/* Whether p asks for a JSON object (a field its struct_size may predate). */
+static bool wants_json(const bitnet_generate_params *p) {
+    return p->struct_size >= offsetof(bitnet_generate_params, json_object) + sizeof p->json_object && p->json_object;
 }
 
 /* The sampler of p->sampling with p's logit bias. */
@@ -85,6 +91,8 @@ struct bn_gen {
     bool full_logits;          /* every logit is wanted (the caller looks at them) */
     bn_head_req req;           /* what the screened head computes for the next draw */
     int32_t *force;            /* [FORCE_CAP]: req.force */
+    bn_json_tokens *json;      /* json_object: the constraint; NULL otherwise */
+    float *masked;             /* [n_vocab] with json: the logits the constraint leaves */
     int finished;              /* the stop reason once generation ended, else 0 */
     bitnet_generate_result res;
 };
@@ -142,7 +150,7 @@ static void flush_text(bn_gen *g) {
  * penalized ids than FORCE_CAP. */
 const bn_head_req *bn_gen_head_req(bn_gen *g) {
     const bn_sampler_params *sp = bn_sampler_get_params(g->sampler);
-    if (g->full_logits || g->p->on_logits) return NULL;
+    if (g->full_logits || g->p->on_logits || g->json) return NULL;
     int n_force = bn_sampler_penalized(g->sampler, g->force, FORCE_CAP);
     if (n_force < 0) return NULL;
     bool top_k_on = sp->top_k > 0 && sp->top_k < g->n_vocab;
@@ -165,9 +173,15 @@ static int sample_once(bn_gen *g, const float *logits, int32_t *token) {
     const bn_tokenizer *tok = g->model->tokenizer;
     bitnet_generate_result *res = &g->res;
     if (p->abort_flag && *p->abort_flag) return BITNET_STOP_CALLBACK;
+    if (g->json) {
+        bn_json_tokens_mask(g->json, logits, g->n_vocab, g->masked);
+        logits = g->masked;
+    }
     int32_t id = bn_sampler_sample(g->sampler, logits);
     if (id < 0) return bn_error(BITNET_ERR_INFERENCE_FAILED, "sampling failed: %s", bn_last_error_message());
     bn_sampler_accept(g->sampler, id);
+    if (g->json && !bn_json_tokens_accept(g->json, id))
+        return bn_error(BITNET_ERR_INTERNAL, "json_object: token %d was drawn although masked", (int)id);
     g->last_logits = logits;
     *token = id;
     res->n_generated++;
@@ -177,6 +191,7 @@ static int sample_once(bn_gen *g, const float *logits, int32_t *token) {
     int why = emit_text(g, id);
     if (why < 0) return bn_error(BITNET_ERR_INFERENCE_FAILED, "detokenization failed: %s", bn_last_error_message());
     if (why) return why;
+    if (g->json && bn_json_tokens_complete(g->json)) return BITNET_STOP_JSON_COMPLETE;
     if (p->max_tokens > 0 && res->n_generated >= p->max_tokens) return BITNET_STOP_MAX_TOKENS;
     g->pending = id;
     return 0;
@@ -243,6 +258,8 @@ void bn_gen_end(bn_gen *g) {
     bn_detok_stream_free(g->detok);
     free(g->logits);
     free(g->force);
+    bn_json_tokens_free(g->json);
+    free(g->masked);
     free(g);
 }
 
@@ -262,6 +279,8 @@ static int check_params(const bitnet_model *model, const int32_t *prompt, int n_
             return bn_error(BITNET_ERR_INVALID_ARGUMENT, "generate: stop string %d is NULL or empty", i);
     if (p->n_stop_strings && !model->tokenizer)
         return bn_error(BITNET_ERR_UNSUPPORTED, "stop strings need a tokenizer; this model has none");
+    if (wants_json(p) && !model->tokenizer)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "json_object needs a tokenizer; this model has none");
     return 0;
 }
 
@@ -283,6 +302,9 @@ int bn_gen_create(const bitnet_model *model, const int32_t *prompt, int n_prompt
         rc = bn_last_error_status() ? bn_last_error_status() : BITNET_ERR_INVALID_ARGUMENT;
     if (!rc && p->n_stop_strings && !(g->stop = bn_stop_create(p->stop_strings, (size_t)p->n_stop_strings))) rc = bn_last_error_status();
     if (!rc && tok && !(g->detok = bn_detok_stream_new(tok, false))) rc = bn_last_error_status();
+    if (!rc && wants_json(p) &&
+        (!(g->json = bn_json_tokens_create(tok)) || !(g->masked = bn_malloc((size_t)g->n_vocab * sizeof(float), "json logits"))))
+        rc = bn_last_error_status() ? bn_last_error_status() : BITNET_ERR_OUT_OF_MEMORY;
     if (rc) {
         bn_gen_end(g);
         return rc;

@@ -17,13 +17,16 @@
  *     fields in their documented ranges, at most API_MAX_STOPS non-empty stop strings, the
  *     log-probability count in -1..JOB_MAX_TOP_LOGPROBS, at most API_MAX_LOGIT_BIAS logit_bias
  *     entries, each a token of the model with a bias in [-100, 100] or -inf; building it again
- *     gives the same ids. */
+ *     gives the same ids;
+ *   - any body the JSON prefix recognizer (response_format json_object) calls a complete object
+ *     is one for jansson too. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "request.h"
+#include "text/json_prefix.h"
 
 #define SLOT_CTX 256
 #define MAX_PROMPT 200      /* --max-prompt-tokens */
@@ -89,6 +92,7 @@ static void check_accepted(const request_model *m, api_kind kind, const gen_requ
         if (len == 0 || len > API_MAX_STOP_LEN) fail("an empty or too long stop string accepted", NULL);
     }
     if (r->api.n_top_logprobs < -1 || r->api.n_top_logprobs > JOB_MAX_TOP_LOGPROBS) fail("top_logprobs out of range", NULL);
+    if (r->api.gen.json_object != 0 && r->api.gen.json_object != 1) fail("json_object neither 0 nor 1", NULL);
     if (r->api.n_logit_bias < 0 || r->api.n_logit_bias > API_MAX_LOGIT_BIAS || r->api.gen.n_logit_bias != r->api.n_logit_bias ||
         (r->api.n_logit_bias > 0 && r->api.gen.logit_bias != r->api.logit_bias))
         fail("logit_bias count or list inconsistent", NULL);
@@ -109,6 +113,21 @@ static void check_repeatable(const request_model *m, api_kind kind, const char *
     gen_request_free(&again);
 }
 
+/* The JSON prefix recognizer of response_format json_object (src/text/json_prefix.c) against
+ * jansson on the same bytes: a text it calls a complete object, jansson parses as an object
+ * (jansson's own limits aside, which JSON does not have: numbers beyond its integer and
+ * double ranges, \u0000 in an object key). */
+static void check_json_prefix(const char *body, size_t len) {
+    bn_json_prefix s;
+    bn_json_prefix_init(&s, true);
+    if (!bn_json_prefix_feed(&s, body, len) || !bn_json_prefix_complete(&s)) return;
+    json_error_t e;
+    json_t *v = json_loadb(body, len, JSON_ALLOW_NUL, &e);
+    if (!v && (strstr(e.text, "too big") || strstr(e.text, "overflow") || strstr(e.text, "NUL byte in object key"))) return;
+    if (!v || !json_is_object(v)) fail("json_prefix completed a text jansson does not parse as an object", v ? "not an object" : e.text);
+    json_decref(v);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const char *formats[] = {"plain", "bitnet", "llama3"};
     if (size < 1) return 0;
@@ -118,6 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (bn_chat_format_from_name(formats[(data[0] / 2) % 3], &m.chat_format)) fail("unknown chat format name", NULL);
     const char *body = (const char *)data + 1;
     size_t len = size - 1;
+    check_json_prefix(body, len);
     gen_request r;
     api_error err;
     if (request_build(&m, kind, body, len, 1, &r, &err)) {

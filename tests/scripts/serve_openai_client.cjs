@@ -127,6 +127,36 @@ async function logitBias() {
     check('logit_bias_ban_streamed', s.text === ' red red red', s.text);
 }
 
+// response_format json_object: a biased greedy reply closes at once and parses as an object
+// (finish_reason "stop"); sampled replies start with '{' and parse whenever they stop.
+async function jsonObject() {
+    const close = await tokenId('}');
+    const quick = await client.chat.completions.create({ model: 'any', messages: MESSAGES, max_tokens: 16, temperature: 0,
+        response_format: { type: 'json_object' }, logit_bias: { [close]: 50 } });
+    const text = quick.choices[0].message.content;
+    let parsed = null;
+    try { parsed = JSON.parse(text); } catch (e) { parsed = null; }
+    check('json_object_closes', quick.choices[0].finish_reason === 'stop' && parsed !== null && typeof parsed === 'object' &&
+        !Array.isArray(parsed), { text, finish: quick.choices[0].finish_reason });
+    let ok = true, stopped = 0;
+    const seen = [];
+    for (let seed = 1; seed <= 4; seed++) {
+        const r = await client.chat.completions.create({ model: 'any', messages: MESSAGES, max_tokens: 24, temperature: 1, seed,
+            response_format: { type: 'json_object' }, stream: seed % 2 === 0 });
+        let t = '', finish = null;
+        if (seed % 2 === 0) ({ text: t, finish } = await streamText(r, (c) => c.delta && c.delta.content));
+        else t = r.choices[0].message.content, finish = r.choices[0].finish_reason;
+        seen.push({ t, finish });
+        if (!t.startsWith('{')) ok = false;
+        if (finish === 'stop') {
+            stopped++;
+            try { JSON.parse(t); } catch (e) { ok = false; }
+        }
+    }
+    check('json_object_sampled', ok, seen);
+    console.log(`# json_object: ${stopped} of 4 sampled replies closed within 24 tokens`);
+}
+
 async function errors() {
     try {
         await client.chat.completions.create({ model: 'any', messages: MESSAGES, max_tokens: 0 });
@@ -139,7 +169,7 @@ async function errors() {
 }
 
 (async () => {
-    for (const part of [chat, completions, logitBias, errors]) {
+    for (const part of [chat, completions, logitBias, jsonObject, errors]) {
         try {
             await part();
         } catch (e) {

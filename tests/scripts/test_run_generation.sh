@@ -6,7 +6,7 @@
 #     --act-quant q8k (llama.cpp's own activation quantization), so that the numerics match;
 #   - `run --json` parses and has prompt_ids, generated_ids, text, stop_reason, timings;
 #   - --stop strings stop generation and are not printed; --stop-id; -n; --logit-bias (bans,
-#     boosts, refusals);
+#     boosts, refusals); --json-object (the text is a JSON object, or its start when cut);
 #   - sampling: same seed same text, different seeds different text (temperature 1);
 #     BITNET_SEED overrides --seed; BITNET_DETERMINISTIC=1 gives greedy output, identical
 #     across runs and across -t 1 / -t 2;
@@ -88,6 +88,16 @@ check logit_bias_boosts [ "$forced" = "279 279 279 279" ]
 rc=$?
 if [ $rc -ne 0 ] && grep -q 'not in the vocabulary' "$TMP/lb.err"; then ok logit_bias_unknown_id_refused; else
     not_ok logit_bias_unknown_id_refused "exit $rc: $(head -c 200 "$TMP/lb.err")"; fi
+
+# ---- --json-object ------------------------------------------------------------------------------
+# With a bias towards "}" (id 92) the object closes at once and parses; sampled, the text starts
+# with "{", and parses whenever it closed.
+"$BITNET" run -m "$MQ" -p "$PROMPT" --greedy -n 16 -t 2 --json --json-object -l 92+50 >"$TMP/jo.json" 2>/dev/null
+if [ "$(json_get "$TMP/jo.json" "j['stop_reason']")" = json_complete ] &&
+   [ "$(json_get "$TMP/jo.json" "isinstance(json.loads(j['text']), dict)")" = True ]; then ok json_object_closes; else
+    not_ok json_object_closes "$(tail -c 300 "$TMP/jo.json")"; fi
+"$BITNET" run -m "$MQ" -p "$PROMPT" --temperature 1 -s 3 -n 24 -t 2 --json --json-object >"$TMP/js.json" 2>/dev/null
+check json_object_sampled [ "$(json_get "$TMP/js.json" "j['text'].startswith('{') and (j['stop_reason'] == 'max_tokens' or isinstance(json.loads(j['text']), dict))")" = True ]
 
 # ---- seeds and determinism ------------------------------------------------------------------
 sample() { # extra args...: prints the generated ids at temperature 1

@@ -1,0 +1,48 @@
+/* json_prefix: a byte-at-a-time recognizer of the prefixes of one JSON text (RFC 8259), for
+ * generation constrained to JSON (OpenAI's response_format {"type": "json_object"}): before a
+ * token is drawn, every token whose bytes would leave the prefix set is masked out, so the
+ * output is always a prefix of a valid JSON text, and generation ends when the value closes.
+ *
+ * What it accepts, beyond RFC 8259's grammar, is narrower on purpose:
+ *   - object_only: the top-level value must be an object, and the text starts with its '{'
+ *     (OpenAI's json_object; llama.cpp's JSON grammar has no leading whitespace either);
+ *   - at most BN_JSON_MAX_DEPTH nested containers, and at most BN_JSON_MAX_WS whitespace bytes in
+ *     a row (a model must not stall the reply on whitespace; llama.cpp's JSON grammar bounds it
+ *     too); after the value closes, whitespace only;
+ *   - strings are valid UTF-8 (no overlong forms, no UTF-16 surrogates, nothing past U+10FFFF)
+ *     with no control bytes; escapes are RFC 8259's (\uXXXX with 4 hex digits), and a surrogate
+ *     escape must be half of a pair (\ud83d\ude00), as strict parsers such as jansson require;
+ *   - a top-level number is complete only at the byte after it (never with object_only).
+ * The state is a small plain struct: copy it to try bytes without committing them. */
+#ifndef BITNET_JSON_PREFIX_H
+#define BITNET_JSON_PREFIX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BN_JSON_MAX_DEPTH 32
+#define BN_JSON_MAX_WS 32
+
+typedef struct bn_json_prefix {
+    uint8_t stack[BN_JSON_MAX_DEPTH]; /* '{' or '[' of each open container */
+    uint8_t depth;
+    uint8_t mode;      /* what the next byte may be (json_prefix.c) */
+    uint8_t sub;       /* within a mode: number state, literal, escape */
+    uint8_t count;     /* literal bytes matched, hex digits or UTF-8 continuation bytes left */
+    uint8_t lo, hi;    /* the range of the next UTF-8 continuation byte */
+    uint8_t ws;        /* whitespace bytes in a row */
+    uint16_t hex;      /* the \uXXXX escape read so far */
+    bool want_low;     /* a high surrogate escape was read: its low half must follow */
+    bool in_key;       /* the string being read is an object key */
+    bool object_only;
+} bn_json_prefix;
+
+void bn_json_prefix_init(bn_json_prefix *s, bool object_only);
+/* Feeds bytes; false when they leave the prefixes of valid JSON text (s is then unusable:
+ * feed a copy to try). */
+bool bn_json_prefix_feed(bn_json_prefix *s, const char *bytes, size_t n);
+/* True when the top-level value is complete (only whitespace may follow). */
+bool bn_json_prefix_complete(const bn_json_prefix *s);
+
+#endif
