@@ -748,8 +748,10 @@ const char *bn_detok_stream_push(bn_detok_stream *s, int32_t id, size_t *len) {
     if (piece) bn_token_to_piece(s->t, id, s->render_special, s->buf + s->held, (int)piece);
     size_t total = s->held + piece;
     size_t ready = incomplete_tail((const uint8_t *)s->buf, total);
-    memcpy(s->out, s->buf, ready);
-    memmove(s->buf, s->buf + ready, total - ready);
+    if (ready) { /* buf may still be NULL after empty pieces (control tokens) */
+        memcpy(s->out, s->buf, ready);
+        memmove(s->buf, s->buf + ready, total - ready);
+    }
     s->held = total - ready;
     *len = ready;
     return s->out;
