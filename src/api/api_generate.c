@@ -178,6 +178,8 @@ static int sample_once(bn_gen *g, const float *logits, int32_t *token) {
         logits = g->masked;
     }
     int32_t id = bn_sampler_sample(g->sampler, logits);
+    if (id < 0 && g->json) /* the mask left nothing the logit bias did not ban */
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "json_object: no token may continue the object: %s", bn_last_error_message());
     if (id < 0) return bn_error(BITNET_ERR_INFERENCE_FAILED, "sampling failed: %s", bn_last_error_message());
     bn_sampler_accept(g->sampler, id);
     if (g->json && !bn_json_tokens_accept(g->json, id))

@@ -200,7 +200,7 @@ static float penalize(const bn_sampler_params *p, float logit, int32_t count) {
 
 int bn_sampler_penalized(const bn_sampler *s, int32_t *ids, int cap) {
     if (s->n_bias > cap) return -1;
-    memcpy(ids, s->bias_ids, (size_t)s->n_bias * sizeof *ids);
+    if (s->n_bias) memcpy(ids, s->bias_ids, (size_t)s->n_bias * sizeof *ids);
     int n = s->n_bias, last_n = s->params.penalty_last_n;
     if (!penalties_active(&s->params)) return n;
     if (last_n > 0) {

@@ -18,8 +18,8 @@
  *     log-probability count in -1..JOB_MAX_TOP_LOGPROBS, at most API_MAX_LOGIT_BIAS logit_bias
  *     entries, each a token of the model with a bias in [-100, 100] or -inf; building it again
  *     gives the same ids;
- *   - any body the JSON prefix recognizer (response_format json_object) calls a complete object
- *     is one for jansson too. */
+ *   - the JSON prefix recognizer (response_format json_object) and jansson agree on whether a
+ *     body is a complete JSON object (within the recognizer's bounds and jansson's). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,18 +113,50 @@ static void check_repeatable(const request_model *m, api_kind kind, const char *
     gen_request_free(&again);
 }
 
+/* Whether a text stays within the recognizer's own bounds (json_prefix.h): no leading
+ * whitespace, at most BN_JSON_MAX_DEPTH open containers and BN_JSON_MAX_WS whitespace bytes in
+ * a row outside strings; and no raw NUL byte outside strings (jansson skips one between
+ * tokens, which JSON does not allow). */
+static bool within_json_limits(const char *b, size_t n) {
+    int depth = 0, ws = 0;
+    bool in_string = false, escaped = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = b[i];
+        if (in_string) {
+            if (escaped) escaped = false;
+            else if (c == '\\') escaped = true;
+            else if (c == '"') in_string = false;
+            continue;
+        }
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            if (i == 0 || ++ws > BN_JSON_MAX_WS) return false;
+            continue;
+        }
+        ws = 0;
+        if (c == '\0') return false;
+        if (c == '"') in_string = true;
+        else if ((c == '{' || c == '[') && ++depth > BN_JSON_MAX_DEPTH) return false;
+        else if (c == '}' || c == ']') depth--;
+    }
+    return true;
+}
+
 /* The JSON prefix recognizer of response_format json_object (src/text/json_prefix.c) against
- * jansson on the same bytes: a text it calls a complete object, jansson parses as an object
- * (jansson's own limits aside, which JSON does not have: numbers beyond its integer and
- * double ranges, \u0000 in an object key). */
+ * jansson on the same bytes, both ways: a text it calls a complete object, jansson parses as
+ * an object (jansson's own limits aside, which JSON does not have: numbers beyond its integer
+ * and double ranges, \u0000 in an object key); an object jansson parses within the
+ * recognizer's bounds, the recognizer accepts as complete. */
 static void check_json_prefix(const char *body, size_t len) {
     bn_json_prefix s;
     bn_json_prefix_init(&s, true);
-    if (!bn_json_prefix_feed(&s, body, len) || !bn_json_prefix_complete(&s)) return;
+    bool complete = bn_json_prefix_feed(&s, body, len) && bn_json_prefix_complete(&s);
     json_error_t e;
     json_t *v = json_loadb(body, len, JSON_ALLOW_NUL, &e);
-    if (!v && (strstr(e.text, "too big") || strstr(e.text, "overflow") || strstr(e.text, "NUL byte in object key"))) return;
-    if (!v || !json_is_object(v)) fail("json_prefix completed a text jansson does not parse as an object", v ? "not an object" : e.text);
+    bool jansson_limit = !v && (strstr(e.text, "too big") || strstr(e.text, "overflow") || strstr(e.text, "NUL byte in object key"));
+    if (complete && !jansson_limit && (!v || !json_is_object(v)))
+        fail("json_prefix completed a text jansson does not parse as an object", v ? "not an object" : e.text);
+    if (!complete && v && json_is_object(v) && within_json_limits(body, len))
+        fail("json_prefix refused an object jansson parses", NULL);
     json_decref(v);
 }
 

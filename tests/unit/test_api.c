@@ -319,6 +319,23 @@ TEST(generate_json_object) {
     bitnet_session_reset(s);
     CHECK_EQ_INT(bitnet_session_generate(s, p, 4, &gp, NULL, 0, &r), 0);
     CHECK_EQ_INT(r.stop_reason, BITNET_STOP_MAX_TOKENS);
+    /* a logit bias that bans every token starting with '{': nothing may start the object */
+    bitnet_model_desc md = {.struct_size = sizeof md};
+    bitnet_model_describe(g_model, &md);
+    bitnet_logit_bias *ban = calloc((size_t)md.n_vocab, sizeof *ban);
+    int n_ban = 0;
+    for (int32_t id = 0; ban && id < (int32_t)md.n_vocab; id++) {
+        char piece[256];
+        if (bitnet_model_token_to_piece(g_model, id, 0, piece, sizeof piece) > 0 && piece[0] == '{')
+            ban[n_ban++] = (bitnet_logit_bias){id, -INFINITY};
+    }
+    gp = greedy(8);
+    gp.json_object = 1, gp.logit_bias = ban, gp.n_logit_bias = n_ban;
+    bitnet_session_reset(s);
+    CHECK(n_ban > 0);
+    CHECK_EQ_INT(bitnet_session_generate(s, p, 4, &gp, NULL, 0, &r), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bitnet_get_last_error(), "json_object: no token may continue") != NULL);
+    free(ban);
     printf("# json_object: %d of 6 sampled runs closed their object within 40 tokens\n", completed);
     bitnet_session_free(s);
 }
