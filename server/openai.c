@@ -244,6 +244,19 @@ static int read_response_format(json_t *body, bitnet_generate_params *g, api_err
     return 0;
 }
 
+/* tools / functions (function calling): refused when non-empty rather than silently ignored,
+ * since the reply could never contain the calls the client waits for (llama-server, too,
+ * refuses them unless started with its Jinja templates). */
+static int refuse_tools(json_t *body, api_error *err) {
+    static const char *const fields[] = {"tools", "functions"};
+    for (int i = 0; i < 2; i++) {
+        json_t *v = json_object_get(body, fields[i]);
+        if (v && !json_is_null(v) && !(json_is_array(v) && json_array_size(v) == 0))
+            return api_errorf(err, 400, "'%s' (function calling) is not supported by this server", fields[i]);
+    }
+    return 0;
+}
+
 static int add_stop(api_request *r, const char *s, size_t len, api_error *err) {
     if (len == 0) return 0; /* an empty stop string would end every reply at once: ignored */
     if (len > API_MAX_STOP_LEN) return api_errorf(err, 400, "'stop': a stop string is longer than %d bytes", API_MAX_STOP_LEN);
@@ -398,7 +411,8 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
     else if (read_int(root, "n", 1, 1, &n, err)) (void)0;
     else if (kind == API_CHAT ? read_messages(root, out, err) : read_prompt(root, out, err)) (void)0;
     else if (read_max_tokens(root, kind, &out->gen.max_tokens, err) || read_sampling(root, &out->gen.sampling, err) ||
-             read_logit_bias(root, out, err) || read_response_format(root, &out->gen, err) || read_stops(root, out, err) ||
+             read_logit_bias(root, out, err) || read_response_format(root, &out->gen, err) || refuse_tools(root, err) ||
+             read_stops(root, out, err) ||
              read_logprobs(root, out, err) || read_stream(root, out, err))
         (void)0;
     else {

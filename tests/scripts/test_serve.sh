@@ -9,8 +9,8 @@
 #     0 and negative, an absurd stop list, unknown path, wrong method, a body over the limit
 #     with and without Content-Length, a prompt longer than a slot's context): each gets its
 #     status and an OpenAI error object, and the next normal request is served; bad logit_bias
-#     entries (type, key, range, unknown id) and response_format (not an object, json_schema,
-#     an unknown type) likewise;
+#     entries (type, key, range, unknown id), response_format (not an object, json_schema,
+#     an unknown type) and non-empty tools likewise (an empty tools list is accepted);
 #   - the official openai npm package (serve_openai_client.cjs): chat and completions, plain
 #     and streamed, include_usage, stop, logprobs, logit_bias, response_format json_object;
 #   - 8 greedy clients at once (half of them streaming): every reply equals the same request
@@ -131,6 +131,9 @@ error_case logit_bias_bad_pair 400 'pair' POST /v1/completions '{"prompt":"Hi","
 error_case response_format_type 400 response_format POST /v1/chat/completions "{$CHAT,\"response_format\":\"json\"}"
 error_case response_format_schema 400 json_schema POST /v1/chat/completions "{$CHAT,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{}}}"
 error_case response_format_unknown 400 "'text' or 'json_object'" POST /v1/chat/completions "{$CHAT,\"response_format\":{\"type\":\"xml\"}}"
+error_case tools_refused 400 'function calling' POST /v1/chat/completions "{$CHAT,\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}"
+st=$(req POST /v1/chat/completions "{$CHAT,\"max_tokens\":1,\"tools\":[],\"tool_choice\":\"none\"}")
+check tools_empty_accepted [ "$st" = 200 ]
 error_case prompt_missing 400 prompt POST /v1/completions '{"max_tokens":2}'
 error_case prompt_bad_id 400 'token id' POST /v1/completions '{"prompt":[1,2,999999999]}'
 long=$("$PY" -c 'print(",".join(["9906"] * 300))')
