@@ -68,8 +68,20 @@ static const char *test_program_ = "test";
         }                                                                           \
     } while (0)
 
+/* BITNET_TEST_ONLY="a,b": run only the cases named (tests/scripts/test_arm64.sh leaves the
+ * slowest end-to-end cases to the native runs); the others print nothing. */
+static inline int test_selected_(const char *name) {
+    const char *only = getenv("BITNET_TEST_ONLY");
+    if (!only || !*only) return 1;
+    size_t n = strlen(name);
+    for (const char *p = only; (p = strstr(p, name)) != NULL; p += n)
+        if ((p == only || p[-1] == ',') && (p[n] == ',' || p[n] == '\0')) return 1;
+    return 0;
+}
+
 #define RUN(name)                                                                   \
     do {                                                                            \
+        if (!test_selected_(#name)) break;                                          \
         test_case_failed_ = 0;                                                      \
         name();                                                                     \
         test_cases_++;                                                              \
