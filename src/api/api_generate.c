@@ -36,15 +36,14 @@ static bool env_is(const char *name, const char *value) {
 
 /* The logit bias of p: none when its struct_size predates the fields. */
 static int logit_bias_of(const bitnet_generate_params *p, const bitnet_logit_bias **bias) {
-    *bias = NULL;
-    if (p->struct_size < offsetof(bitnet_generate_params, n_logit_bias) + sizeof p->n_logit_bias) return 0;
-    *bias = p->logit_bias;
-    return p->n_logit_bias;
+    bool has = BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, n_logit_bias);
+    *bias = has ? p->logit_bias : NULL;
+    return has ? p->n_logit_bias : 0;
 }
 
 /* Whether p asks for a JSON object (a field its struct_size may predate). */
 static bool wants_json(const bitnet_generate_params *p) {
-    return p->struct_size >= offsetof(bitnet_generate_params, json_object) + sizeof p->json_object && p->json_object;
+    return BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, json_object) && p->json_object;
 }
 
 /* The sampler of p->sampling with p's logit bias. */
@@ -62,15 +61,7 @@ static bn_sampler *make_sampler(const bitnet_generate_params *gp, int64_t n_voca
     bn_sampler *s = bn_sampler_create(&p, (int)n_vocab);
     const bitnet_logit_bias *lb;
     int n = logit_bias_of(gp, &lb);
-    if (!s || n == 0) return s;
-    int32_t *ids = bn_malloc((size_t)n * sizeof *ids, "logit bias ids");
-    float *bias = bn_malloc((size_t)n * sizeof *bias, "logit bias");
-    int rc = ids && bias ? 0 : BITNET_ERR_OUT_OF_MEMORY;
-    for (int i = 0; !rc && i < n; i++) ids[i] = lb[i].token, bias[i] = lb[i].bias;
-    if (!rc) rc = bn_sampler_set_logit_bias(s, ids, bias, n);
-    free(ids);
-    free(bias);
-    if (rc) {
+    if (s && n && bn_sampler_set_logit_bias(s, lb, n)) {
         bn_sampler_free(s);
         return NULL;
     }

@@ -41,6 +41,25 @@ static bool is_hex(uint8_t c) { return is_digit(c) || (c >= 'a' && c <= 'f') || 
 /* A value has ended: the container's next place, or the end. */
 static void end_value(bn_json_prefix *s) { s->mode = s->depth == 0 ? M_DONE : M_AFTER; }
 
+/* The container's closing byte was read. */
+static bool close_container(bn_json_prefix *s) {
+    s->depth--;
+    end_value(s);
+    return true;
+}
+
+/* A '"' opened a string (an object key, or a value). */
+static bool start_string(bn_json_prefix *s, bool key) {
+    s->mode = M_STRING, s->sub = S_CHAR, s->in_key = key;
+    return true;
+}
+
+/* 'u' of a \uXXXX escape: four hex digits follow. */
+static bool start_hex(bn_json_prefix *s) {
+    s->sub = S_HEX, s->count = 4, s->hex = 0;
+    return true;
+}
+
 static bool push(bn_json_prefix *s, uint8_t open) {
     if (s->depth == BN_JSON_MAX_DEPTH) return false;
     s->stack[s->depth++] = open;
@@ -51,10 +70,7 @@ static bool push(bn_json_prefix *s, uint8_t open) {
 /* The first byte of a value. */
 static bool start_value(bn_json_prefix *s, uint8_t c) {
     if (c == '{' || c == '[') return push(s, c);
-    if (c == '"') {
-        s->mode = M_STRING, s->sub = S_CHAR, s->in_key = false;
-        return true;
-    }
+    if (c == '"') return start_string(s, false);
     if (c == '-' || is_digit(c)) {
         s->mode = M_NUMBER, s->sub = c == '-' ? N_MINUS : c == '0' ? N_ZERO : N_INT;
         return true;
@@ -92,9 +108,9 @@ static bool end_escape(bn_json_prefix *s) {
 static bool string_byte(bn_json_prefix *s, uint8_t c) {
     switch (s->sub) {
     case S_ESCAPE:
-        if (c == 'u') s->sub = S_HEX, s->count = 4, s->hex = 0;
-        else if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' || c == 'r' || c == 't') s->sub = S_CHAR;
-        else return false;
+        if (c == 'u') return start_hex(s);
+        if (c != '"' && c != '\\' && c != '/' && c != 'b' && c != 'f' && c != 'n' && c != 'r' && c != 't') return false;
+        s->sub = S_CHAR;
         return true;
     case S_HEX:
         if (!is_hex(c)) return false;
@@ -106,9 +122,7 @@ static bool string_byte(bn_json_prefix *s, uint8_t c) {
         s->sub = S_LOW_U;
         return true;
     case S_LOW_U:
-        if (c != 'u') return false;
-        s->sub = S_HEX, s->count = 4, s->hex = 0;
-        return true;
+        return c == 'u' && start_hex(s);
     case S_UTF8:
         if (c < s->lo || c > s->hi) return false;
         s->lo = 0x80, s->hi = 0xbf;
@@ -159,21 +173,11 @@ static bool structural_byte(bn_json_prefix *s, uint8_t c) {
     switch (s->mode) {
     case M_TOP: return s->object_only ? c == '{' && push(s, c) : start_value(s, c);
     case M_VALUE: return start_value(s, c);
-    case M_ARR_FIRST:
-        if (c != ']') return start_value(s, c);
-        s->depth--;
-        end_value(s);
-        return true;
+    case M_ARR_FIRST: return c == ']' ? close_container(s) : start_value(s, c);
     case M_OBJ_FIRST:
     case M_OBJ_KEY:
-        if (c == '"') {
-            s->mode = M_STRING, s->sub = S_CHAR, s->in_key = true;
-            return true;
-        }
-        if (c != '}' || s->mode != M_OBJ_FIRST) return false;
-        s->depth--;
-        end_value(s);
-        return true;
+        if (c == '"') return start_string(s, true);
+        return c == '}' && s->mode == M_OBJ_FIRST && close_container(s);
     case M_COLON:
         if (c != ':') return false;
         s->mode = M_VALUE;
@@ -183,10 +187,7 @@ static bool structural_byte(bn_json_prefix *s, uint8_t c) {
             s->mode = top == '{' ? M_OBJ_KEY : M_VALUE;
             return true;
         }
-        if (c != (top == '{' ? '}' : ']')) return false;
-        s->depth--;
-        end_value(s);
-        return true;
+        return c == (top == '{' ? '}' : ']') && close_container(s);
     }
     return false; /* M_DONE: whitespace only */
 }

@@ -123,16 +123,16 @@ void bn_sampler_free(bn_sampler *s) {
     free(s);
 }
 
-int bn_sampler_set_logit_bias(bn_sampler *s, const int32_t *ids, const float *bias, int n) {
-    if (n < 0 || (n > 0 && (!ids || !bias)))
+int bn_sampler_set_logit_bias(bn_sampler *s, const bitnet_logit_bias *lb, int n) {
+    if (n < 0 || (n > 0 && !lb))
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "sampler: logit bias: NULL list or negative count %d", n);
     for (int i = 0; i < n; i++) {
-        if (ids[i] < 0 || ids[i] >= s->n_vocab)
+        if (lb[i].token < 0 || lb[i].token >= s->n_vocab)
             return bn_error(BITNET_ERR_INVALID_ARGUMENT, "sampler: logit bias %d: token %d is not in the vocabulary (0 .. %d)", i,
-                            (int)ids[i], s->n_vocab - 1);
-        if (isnan(bias[i]) || bias[i] == INFINITY)
+                            (int)lb[i].token, s->n_vocab - 1);
+        if (isnan(lb[i].bias) || lb[i].bias == INFINITY)
             return bn_error(BITNET_ERR_INVALID_ARGUMENT, "sampler: logit bias %d (token %d) is %s; use a finite number, or -inf to ban",
-                            i, (int)ids[i], isnan(bias[i]) ? "NaN" : "+inf");
+                            i, (int)lb[i].token, isnan(lb[i].bias) ? "NaN" : "+inf");
     }
     free(s->bias);
     free(s->bias_ids);
@@ -149,11 +149,14 @@ int bn_sampler_set_logit_bias(bn_sampler *s, const int32_t *ids, const float *bi
         s->bias_ids = NULL;
         return BITNET_ERR_OUT_OF_MEMORY;
     }
+    /* NaN marks the ids not seen yet (no bias is NaN): one pass keeps each id once, in order,
+     * and sums its biases; a ban is final (neither a finite bias nor a sum overflowed to +inf
+     * undoes it, and -inf + inf never makes a NaN) */
+    for (int i = 0; i < n; i++) s->bias[lb[i].token] = NAN;
     for (int i = 0; i < n; i++) {
-        bool seen = false;
-        for (int j = 0; j < s->n_bias && !seen; j++) seen = s->bias_ids[j] == ids[i];
-        if (!seen) s->bias_ids[s->n_bias++] = ids[i];
-        s->bias[ids[i]] += bias[i]; /* -inf stays -inf: a finite bias cannot undo a ban */
+        float *b = &s->bias[lb[i].token];
+        if (isnan(*b)) *b = 0.0f, s->bias_ids[s->n_bias++] = lb[i].token;
+        if (*b != -INFINITY) *b = lb[i].bias == -INFINITY ? -INFINITY : *b + lb[i].bias;
     }
     return 0;
 }

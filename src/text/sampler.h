@@ -30,6 +30,8 @@
 
 #include <stdint.h>
 
+#include "bitnet.h"
+
 #define BN_SAMPLER_DEFAULT_SEED UINT64_C(42) /* the value include/bitnet.h documents */
 
 typedef struct bn_sampler_params {
@@ -59,11 +61,11 @@ void bn_sampler_free(bn_sampler *s); /* NULL is accepted */
 /* Samples from `logits` (n_vocab floats, not modified). Returns a token id in [0, n_vocab),
  * or BITNET_ERR_INVALID_ARGUMENT (negative) when a logit is NaN or +inf or all are -inf. */
 int32_t bn_sampler_sample(bn_sampler *s, const float *logits);
-/* Sets the logit bias (replacing any earlier one): bias[i] is added to the logit of ids[i]
- * before the penalties; an id given twice gets the sum; -inf bans the token. n = 0 clears it.
- * BITNET_ERR_INVALID_ARGUMENT (the sampler unchanged) for an id outside [0, n_vocab), a NaN or
- * +inf bias, or NULL lists with n > 0. */
-int bn_sampler_set_logit_bias(bn_sampler *s, const int32_t *ids, const float *bias, int n);
+/* Sets the logit bias (replacing any earlier one): lb[i].bias is added to the logit of
+ * lb[i].token before the penalties; an id given twice gets the sum; -inf bans the token. n = 0
+ * clears it. BITNET_ERR_INVALID_ARGUMENT (the sampler unchanged) for an id outside
+ * [0, n_vocab), a NaN or +inf bias, or a NULL list with n > 0. */
+int bn_sampler_set_logit_bias(bn_sampler *s, const bitnet_logit_bias *lb, int n);
 /* One token that survived the filters: its id, its logit after the bias and the penalties (before the
  * temperature) and its final probability. */
 typedef struct bn_sampler_candidate {

@@ -336,9 +336,8 @@ TEST(logit_bias_before_penalties) {
     bn_sampler *s = bn_sampler_create(&p, 4);
     CHECK(s != NULL);
     if (!s) return;
-    const int32_t ids[] = {0, 3, 0, 1};
-    const float bias[] = {3.0f, -INFINITY, 0.5f, -1.0f};
-    CHECK_EQ_INT(bn_sampler_set_logit_bias(s, ids, bias, 4), 0);
+    const bitnet_logit_bias bias[] = {{0, 3.0f}, {3, -INFINITY}, {0, 0.5f}, {1, -1.0f}};
+    CHECK_EQ_INT(bn_sampler_set_logit_bias(s, bias, 4), 0);
     bn_sampler_accept(s, 0);
     bn_sampler_candidate c[4];
     CHECK_EQ_INT(bn_sampler_distribution(s, logits, c, 4), 3); /* token 3 banned */
@@ -351,13 +350,12 @@ TEST(logit_bias_before_penalties) {
     CHECK(forced[0] == 0 && forced[1] == 3 && forced[2] == 1 && forced[3] == 0);
     CHECK_EQ_INT(bn_sampler_penalized(s, forced, 2), -1);
     /* refused: the sampler keeps its bias */
-    const int32_t bad_id[] = {4};
-    const float nan_bias[] = {NAN}, inf_bias[] = {INFINITY};
-    CHECK_EQ_INT(bn_sampler_set_logit_bias(s, bad_id, bias, 1), BITNET_ERR_INVALID_ARGUMENT);
+    const bitnet_logit_bias bad_id[] = {{4, 3.0f}}, nan_bias[] = {{0, NAN}}, inf_bias[] = {{0, INFINITY}};
+    CHECK_EQ_INT(bn_sampler_set_logit_bias(s, bad_id, 1), BITNET_ERR_INVALID_ARGUMENT);
     CHECK(strstr(bn_last_error_message(), "token 4 is not in the vocabulary") != NULL);
-    CHECK_EQ_INT(bn_sampler_set_logit_bias(s, ids, nan_bias, 1), BITNET_ERR_INVALID_ARGUMENT);
-    CHECK_EQ_INT(bn_sampler_set_logit_bias(s, ids, inf_bias, 1), BITNET_ERR_INVALID_ARGUMENT);
-    CHECK_EQ_INT(bn_sampler_set_logit_bias(s, NULL, NULL, 1), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bn_sampler_set_logit_bias(s, nan_bias, 1), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bn_sampler_set_logit_bias(s, inf_bias, 1), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bn_sampler_set_logit_bias(s, NULL, 1), BITNET_ERR_INVALID_ARGUMENT);
     CHECK_EQ_INT(bn_sampler_distribution(s, logits, c, 4), 3);
     /* greedy follows the bias; banning every token is an error, not a pick */
     bn_sampler_params g = bn_sampler_default_params();
@@ -366,15 +364,13 @@ TEST(logit_bias_before_penalties) {
     CHECK(gs != NULL);
     if (gs) {
         CHECK_EQ_INT(bn_sampler_sample(gs, logits), 2);
-        const int32_t up[] = {3};
-        const float plus[] = {3.5f};
-        CHECK_EQ_INT(bn_sampler_set_logit_bias(gs, up, plus, 1), 0);
+        const bitnet_logit_bias plus[] = {{3, 3.5f}};
+        CHECK_EQ_INT(bn_sampler_set_logit_bias(gs, plus, 1), 0);
         CHECK_EQ_INT(bn_sampler_sample(gs, logits), 3);
-        const int32_t all[] = {0, 1, 2, 3};
-        const float ban[] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
-        CHECK_EQ_INT(bn_sampler_set_logit_bias(gs, all, ban, 4), 0);
+        const bitnet_logit_bias ban[] = {{0, -INFINITY}, {1, -INFINITY}, {2, -INFINITY}, {3, -INFINITY}};
+        CHECK_EQ_INT(bn_sampler_set_logit_bias(gs, ban, 4), 0);
         CHECK(bn_sampler_sample(gs, logits) < 0);
-        CHECK_EQ_INT(bn_sampler_set_logit_bias(gs, NULL, NULL, 0), 0); /* cleared */
+        CHECK_EQ_INT(bn_sampler_set_logit_bias(gs, NULL, 0), 0); /* cleared */
         CHECK_EQ_INT(bn_sampler_sample(gs, logits), 2);
         CHECK_EQ_INT(bn_sampler_penalized(gs, forced, 8), 0);
         bn_sampler_free(gs);
