@@ -7,7 +7,10 @@
 #include <string.h>
 
 #include "text/chat.h"
+#include "text/json_schema.h"
+#include "util.h"
 #include "cli.h"
+#include "cli_prompt.h"
 
 const char *const cli_gen_opts_help =
     "  -n, --max-tokens N    tokens to generate [128]; <= 0: until end of generation or a full context\n"
@@ -28,6 +31,10 @@ const char *const cli_gen_opts_help =
     "  --ignore-eos          keep generating past end-of-generation tokens\n"
     "  --json-object         the output is one JSON object: tokens that would break it are masked\n"
     "                        (every logit is computed) and generation ends when it closes\n"
+    "  -j, --json-schema S   the output is a value valid against JSON Schema S (inline JSON), masked\n"
+    "                        and ended like --json-object; properties in the schema's order;\n"
+    "                        unenforceable keywords (pattern, minimum, ...) are refused\n"
+    "  --json-schema-file F  the same with the schema read from file F\n"
     "  --system TEXT         system message (chat)\n"
     "  --chat-template NAME  bitnet | llama3 | plain [detected from the model]\n";
 
@@ -37,6 +44,33 @@ void cli_gen_opts_init(cli_gen_opts *o) {
     o->gen.stop_strings = o->stops;
     o->gen.stop_ids = o->stop_ids;
     o->gen.logit_bias = o->logit_bias;
+}
+
+void cli_gen_opts_free(cli_gen_opts *o) {
+    free(o->schema_file_text);
+    o->schema_file_text = NULL;
+    o->gen.json_schema = NULL;
+}
+
+/* --json-schema / --json-schema-file: the schema is compiled here so that a bad one is a usage
+ * error before the model loads (generation compiles it again). */
+static int json_schema_opt(const char *v, bool is_file, cli_gen_opts *o, const char *cmd) {
+    size_t len = strlen(v);
+    const char *text = v;
+    if (is_file) {
+        free(o->schema_file_text);
+        if (!(o->schema_file_text = cli_read_text_file(v, &len))) return cli_usage_error(cmd, "--json-schema-file: cannot read '%s'", v);
+        text = o->schema_file_text;
+    }
+    bn_json_schema *schema = bn_json_schema_compile(text, len);
+    if (!schema) {
+        cli_usage_error(cmd, "%s: %s", is_file ? "--json-schema-file" : "--json-schema", bn_last_error_message());
+        cli_gen_opts_free(o);
+        return 2;
+    }
+    bn_json_schema_free(schema);
+    o->gen.json_schema = text;
+    return 0;
 }
 
 static int float_opt(const char *v, float *dst, double lo, double hi, const char *name, const char *cmd) {
@@ -104,6 +138,10 @@ int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd)
         o->stop_ids[o->gen.n_stop_ids++] = (int32_t)n;
     } else if ((r = cli_opt(argc, argv, i, "--logit-bias", "-l", &v))) {
         if (r < 0 || logit_bias_opt(v, o, cmd)) return 2;
+    } else if ((r = cli_opt(argc, argv, i, "--json-schema", "-j", &v))) {
+        if (r < 0 || json_schema_opt(v, false, o, cmd)) return 2;
+    } else if ((r = cli_opt(argc, argv, i, "--json-schema-file", NULL, &v))) {
+        if (r < 0 || json_schema_opt(v, true, o, cmd)) return 2;
     } else if ((r = cli_opt(argc, argv, i, "--system", NULL, &v))) {
         if (r < 0) return 2;
         o->system = v;

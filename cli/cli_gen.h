@@ -17,11 +17,13 @@ typedef struct cli_gen_opts {
     bitnet_logit_bias logit_bias[CLI_MAX_LOGIT_BIAS]; /* -l / --logit-bias */
     const char *system;          /* --system TEXT */
     const char *chat_template;   /* --chat-template NAME */
+    char *schema_file_text;      /* --json-schema-file: the file's text (gen.json_schema points here) */
 } cli_gen_opts;
 
 extern const char *const cli_gen_opts_help;
 
 void cli_gen_opts_init(cli_gen_opts *o);
+void cli_gen_opts_free(cli_gen_opts *o);
 /* 1 consumed, 0 not ours, 2 usage error (printed). */
 int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd);
 

@@ -531,8 +531,11 @@ int cmd_chat(int argc, char **argv) {
     cli_model_opts_init(&mo);
     cli_gen_opts_init(&go);
     int rc = parse_args(argc, argv, &mo, &go, &c);
-    if (rc) return rc < 0 ? 0 : rc;
-    if ((rc = cli_open_model(&mo, "chat", &c.m, &c.s))) return rc;
+    if (!rc) rc = cli_open_model(&mo, "chat", &c.m, &c.s);
+    if (rc) {
+        cli_gen_opts_free(&go);
+        return rc < 0 ? 0 : rc;
+    }
     int format;
     if ((rc = cli_chat_format(&go, c.m, "chat", &format))) goto done;
     c.format = (bn_chat_format)format;
@@ -553,6 +556,7 @@ int cmd_chat(int argc, char **argv) {
     rc = chat_loop(&c);
 done:
     chat_free(&c);
+    cli_gen_opts_free(&go);
     bitnet_session_free(c.s);
     bitnet_model_close(c.m);
     return rc;

@@ -143,7 +143,10 @@ int cmd_run(int argc, char **argv) {
     bitnet_session *s;
     double t0 = cli_seconds();
     int rc = cli_open_model(&mo, "run", &m, &s);
-    if (rc) return rc;
+    if (rc) {
+        cli_gen_opts_free(&go);
+        return rc;
+    }
     double load_s = cli_seconds() - t0;
     int32_t *ids = NULL, *gen = NULL;
     int n = chat ? chat_prompt_ids(&po, &go, m, &ids) : cli_prompt_ids(&po, m, "run", &ids);
@@ -177,6 +180,7 @@ int cmd_run(int argc, char **argv) {
     free(out.text);
     free(gen);
     free(ids);
+    cli_gen_opts_free(&go);
     bitnet_session_free(s);
     bitnet_model_close(m);
     return rc;

@@ -311,7 +311,7 @@ typedef enum bitnet_stop_reason {
     BITNET_STOP_ID = 4,           /* one of stop_ids was sampled */
     BITNET_STOP_CALLBACK = 5,     /* a callback returned non-zero, or abort_flag was set */
     BITNET_STOP_CONTEXT_FULL = 6, /* the session's context is full */
-    BITNET_STOP_JSON_COMPLETE = 7, /* json_object: the object is complete */
+    BITNET_STOP_JSON_COMPLETE = 7, /* json_object / json_schema: the value is complete */
 } bitnet_stop_reason;
 
 /* text: the bytes that became printable with this token: never half a UTF-8 character and
@@ -351,6 +351,12 @@ typedef struct bitnet_generate_params {
      * is computed), and generation ends with BITNET_STOP_JSON_COMPLETE when it closes; at
      * max_tokens it may be cut short like any reply. Needs a tokenizer. */
     int json_object;
+    /* A JSON Schema (NUL-terminated JSON text; NULL: none): the output is a value valid against
+     * it (OpenAI's response_format json_schema), masked and ended like json_object. Properties
+     * come in the order the schema lists them; keywords whose constraint is not enforced
+     * (pattern, minimum, ...) make the call fail with BITNET_ERR_INVALID_ARGUMENT naming them
+     * (the README lists what is supported). Not with json_object. */
+    const char *json_schema;
 } bitnet_generate_params;
 
 BITNET_API bitnet_generate_params bitnet_generate_default_params(void); /* max_tokens 128 */

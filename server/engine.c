@@ -19,6 +19,7 @@ struct job {
     char **stops;
     int n_stops;
     bitnet_logit_bias *logit_bias; /* a copy of the request's (gen.logit_bias points here) */
+    char *json_schema;             /* a copy of the request's (gen.json_schema points here) */
     int n_top_logprobs;
     engine *e;                 /* set by engine_enqueue */
 
@@ -85,8 +86,8 @@ job *job_create(const int32_t *prompt, int n_prompt, const bitnet_generate_param
     job *j = calloc(1, sizeof *j);
     size_t bias_bytes = sizeof(bitnet_logit_bias) * (size_t)(gen->n_logit_bias > 0 ? gen->n_logit_bias : 0);
     if (!j || !(j->prompt = malloc(sizeof(int32_t) * (size_t)(n_prompt > 0 ? n_prompt : 1))) ||
-        (bias_bytes && !(j->logit_bias = malloc(bias_bytes)))) {
-        if (j) free(j->prompt);
+        (bias_bytes && !(j->logit_bias = malloc(bias_bytes))) || (gen->json_schema && !(j->json_schema = strdup(gen->json_schema)))) {
+        if (j) free(j->prompt), free(j->logit_bias);
         free(j);
         for (int i = 0; i < n_stops; i++) free(stops[i]);
         free(stops);
@@ -101,6 +102,7 @@ job *job_create(const int32_t *prompt, int n_prompt, const bitnet_generate_param
     j->gen.n_stop_strings = n_stops;
     if (bias_bytes) memcpy(j->logit_bias, gen->logit_bias, bias_bytes);
     j->gen.logit_bias = j->logit_bias;
+    j->gen.json_schema = j->json_schema;
     j->n_top_logprobs = n_top_logprobs > JOB_MAX_TOP_LOGPROBS ? JOB_MAX_TOP_LOGPROBS : n_top_logprobs;
     j->slot = -1;
     j->t_start = metrics_now();
@@ -122,6 +124,7 @@ void job_release(job *j) {
     free(j->stops);
     free(j->prompt);
     free(j->logit_bias);
+    free(j->json_schema);
     free(j->text);
     free(j->logprobs);
     free(j->pieces);

@@ -229,18 +229,36 @@ static int read_logit_bias(json_t *body, api_request *r, api_error *err) {
     return 0;
 }
 
-/* response_format: {"type": "text"} or {"type": "json_object"} (the output is one JSON
- * object); a JSON schema is refused rather than silently not enforced. */
-static int read_response_format(json_t *body, bitnet_generate_params *g, api_error *err) {
+/* The schema of a json_schema response format into r (compact JSON text). */
+static int take_schema(json_t *schema, const char *field, api_request *r, api_error *err) {
+    if (!json_is_object(schema) && !json_is_boolean(schema)) return api_errorf(err, 400, "'%s' must be a JSON Schema (an object)", field);
+    if (!(r->json_schema = json_dumps(schema, JSON_COMPACT | JSON_ENCODE_ANY))) return api_errorf(err, 500, "out of memory");
+    r->gen.json_schema = r->json_schema;
+    return 0;
+}
+
+/* response_format: {"type": "text"}, {"type": "json_object"} (the output is one JSON object),
+ * {"type": "json_schema", "json_schema": {"name", "schema", "strict"}} (OpenAI's: a value valid
+ * against the schema; "strict" changes nothing, the schema is always enforced), or
+ * llama-server's {"type": "json_object", "schema": {...}}. request.c compiles the schema. */
+static int read_response_format(json_t *body, api_request *r, api_error *err) {
     json_t *v = json_object_get(body, "response_format");
     if (!v || json_is_null(v)) return 0;
     const char *type = json_string_value(json_object_get(v, "type"));
     if (!json_is_object(v) || !type) return api_errorf(err, 400, "'response_format' must be an object with a string 'type'");
-    if (!strcmp(type, "json_object")) g->json_object = 1;
-    else if (!strcmp(type, "json_schema"))
-        return api_errorf(err, 400, "'response_format' type 'json_schema' is not supported: this server can constrain the "
-                                    "output to a JSON object ('json_object'), not to a schema");
-    else if (strcmp(type, "text")) return api_errorf(err, 400, "'response_format.type' must be 'text' or 'json_object'");
+    if (!strcmp(type, "json_schema")) {
+        json_t *js = json_object_get(v, "json_schema"), *name = json_object_get(js, "name");
+        if (!json_is_object(js)) return api_errorf(err, 400, "'response_format.json_schema' must be an object with a 'schema'");
+        if (name && !json_is_string(name)) return api_errorf(err, 400, "'response_format.json_schema.name' must be a string");
+        json_t *schema = json_object_get(js, "schema");
+        if (!schema) return api_errorf(err, 400, "'response_format.json_schema.schema' is missing");
+        return take_schema(schema, "response_format.json_schema.schema", r, err);
+    }
+    if (!strcmp(type, "json_object")) {
+        json_t *schema = json_object_get(v, "schema");
+        if (schema && !json_is_null(schema)) return take_schema(schema, "response_format.schema", r, err);
+        r->gen.json_object = 1;
+    } else if (strcmp(type, "text")) return api_errorf(err, 400, "'response_format.type' must be 'text', 'json_object' or 'json_schema'");
     return 0;
 }
 
@@ -411,7 +429,7 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
     else if (read_int(root, "n", 1, 1, &n, err)) (void)0;
     else if (kind == API_CHAT ? read_messages(root, out, err) : read_prompt(root, out, err)) (void)0;
     else if (read_max_tokens(root, kind, &out->gen.max_tokens, err) || read_sampling(root, &out->gen.sampling, err) ||
-             read_logit_bias(root, out, err) || read_response_format(root, &out->gen, err) || refuse_tools(root, err) ||
+             read_logit_bias(root, out, err) || read_response_format(root, out, err) || refuse_tools(root, err) ||
              read_stops(root, out, err) ||
              read_logprobs(root, out, err) || read_stream(root, out, err))
         (void)0;
@@ -433,6 +451,7 @@ void api_request_free(api_request *r) {
     free(r->prompt_text);
     free(r->prompt_ids);
     free(r->logit_bias);
+    free(r->json_schema);
     memset(r, 0, sizeof *r);
 }
 

@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text/json_schema.h"
+#include "util.h"
+
 int request_tokenize(const bitnet_model *model, const char *text, size_t len, bool add_special, bool parse_special,
                      int32_t **out) {
     *out = NULL;
@@ -73,6 +76,13 @@ int request_build(const request_model *m, api_kind kind, const char *body, size_
             gen_request_free(out);
             return -1;
         }
+    bn_json_schema *schema = out->api.json_schema ? bn_json_schema_compile(out->api.json_schema, strlen(out->api.json_schema)) : NULL;
+    if (out->api.json_schema && !schema) {
+        api_errorf(err, bn_last_error_status() == BITNET_ERR_OUT_OF_MEMORY ? 500 : 400, "'response_format': %s", bn_last_error_message());
+        gen_request_free(out);
+        return -1;
+    }
+    bn_json_schema_free(schema); /* only checked here (a 400 before the job queues); generation compiles its own */
     int n = request_prompt(m, &out->api, &out->ids, err);
     if (n < 0) {
         gen_request_free(out);

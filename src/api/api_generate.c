@@ -42,8 +42,18 @@ static int logit_bias_of(const bitnet_generate_params *p, const bitnet_logit_bia
 }
 
 /* Whether p asks for a JSON object (a field its struct_size may predate). */
-static bool wants_json(const bitnet_generate_params *p) {
+static bool wants_json_object(const bitnet_generate_params *p) {
     return BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, json_object) && p->json_object;
+}
+
+/* p's JSON Schema text, NULL when none (or its struct_size predates the field). */
+static const char *json_schema_of(const bitnet_generate_params *p) {
+    return BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, json_schema) ? p->json_schema : NULL;
+}
+
+/* The name of p's JSON constraint (for messages), NULL when none. */
+static const char *json_constraint(const bitnet_generate_params *p) {
+    return json_schema_of(p) ? "json_schema" : wants_json_object(p) ? "json_object" : NULL;
 }
 
 /* The sampler of p->sampling with p's logit bias. */
@@ -82,7 +92,7 @@ struct bn_gen {
     bool full_logits;          /* every logit is wanted (the caller looks at them) */
     bn_head_req req;           /* what the screened head computes for the next draw */
     int32_t *force;            /* [FORCE_CAP]: req.force */
-    bn_json_tokens *json;      /* json_object: the constraint; NULL otherwise */
+    bn_json_tokens *json;      /* json_object / json_schema: the constraint; NULL otherwise */
     float *masked;             /* [n_vocab] with json: the logits the constraint leaves */
     int finished;              /* the stop reason once generation ended, else 0 */
     bitnet_generate_result res;
@@ -170,11 +180,11 @@ static int sample_once(bn_gen *g, const float *logits, int32_t *token) {
     }
     int32_t id = bn_sampler_sample(g->sampler, logits);
     if (id < 0 && g->json) /* the mask left nothing the logit bias did not ban */
-        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "json_object: no token may continue the object: %s", bn_last_error_message());
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "%s: no token may continue the JSON text: %s", json_constraint(p), bn_last_error_message());
     if (id < 0) return bn_error(BITNET_ERR_INFERENCE_FAILED, "sampling failed: %s", bn_last_error_message());
     bn_sampler_accept(g->sampler, id);
     if (g->json && !bn_json_tokens_accept(g->json, id))
-        return bn_error(BITNET_ERR_INTERNAL, "json_object: token %d was drawn although masked", (int)id);
+        return bn_error(BITNET_ERR_INTERNAL, "%s: token %d was drawn although masked", json_constraint(p), (int)id);
     g->last_logits = logits;
     *token = id;
     res->n_generated++;
@@ -272,8 +282,10 @@ static int check_params(const bitnet_model *model, const int32_t *prompt, int n_
             return bn_error(BITNET_ERR_INVALID_ARGUMENT, "generate: stop string %d is NULL or empty", i);
     if (p->n_stop_strings && !model->tokenizer)
         return bn_error(BITNET_ERR_UNSUPPORTED, "stop strings need a tokenizer; this model has none");
-    if (wants_json(p) && !model->tokenizer)
-        return bn_error(BITNET_ERR_UNSUPPORTED, "json_object needs a tokenizer; this model has none");
+    if (wants_json_object(p) && json_schema_of(p))
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "generate: json_object and json_schema are both set; give one");
+    if (json_constraint(p) && !model->tokenizer)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s needs a tokenizer; this model has none", json_constraint(p));
     return 0;
 }
 
@@ -295,8 +307,9 @@ int bn_gen_create(const bitnet_model *model, const int32_t *prompt, int n_prompt
         rc = bn_last_error_status() ? bn_last_error_status() : BITNET_ERR_INVALID_ARGUMENT;
     if (!rc && p->n_stop_strings && !(g->stop = bn_stop_create(p->stop_strings, (size_t)p->n_stop_strings))) rc = bn_last_error_status();
     if (!rc && tok && !(g->detok = bn_detok_stream_new(tok, false))) rc = bn_last_error_status();
-    if (!rc && wants_json(p) &&
-        (!(g->json = bn_json_tokens_create(tok)) || !(g->masked = bn_malloc((size_t)g->n_vocab * sizeof(float), "json logits"))))
+    const char *schema = json_schema_of(p);
+    if (!rc && json_constraint(p) &&
+        (!(g->json = bn_json_tokens_create(tok, schema, schema ? strlen(schema) : 0)) || !(g->masked = bn_malloc((size_t)g->n_vocab * sizeof(float), "json logits"))))
         rc = bn_last_error_status() ? bn_last_error_status() : BITNET_ERR_OUT_OF_MEMORY;
     if (rc) {
         bn_gen_end(g);

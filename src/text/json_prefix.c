@@ -34,6 +34,24 @@ void bn_json_prefix_init(bn_json_prefix *s, bool object_only) {
 
 bool bn_json_prefix_complete(const bn_json_prefix *s) { return s->mode == M_DONE; }
 
+bn_json_place bn_json_prefix_place(const bn_json_prefix *s) {
+    switch (s->mode) {
+    case M_TOP:
+    case M_VALUE: return BN_JSON_AT_VALUE;
+    case M_ARR_FIRST: return BN_JSON_AT_ARRAY_FIRST;
+    case M_OBJ_FIRST: return BN_JSON_AT_OBJ_FIRST;
+    case M_OBJ_KEY: return BN_JSON_AT_OBJ_KEY;
+    case M_COLON: return BN_JSON_AT_COLON;
+    case M_AFTER: return BN_JSON_AT_AFTER;
+    case M_STRING: return s->in_key ? BN_JSON_IN_KEY : BN_JSON_IN_STRING;
+    case M_NUMBER: return BN_JSON_IN_NUMBER;
+    case M_LITERAL: return BN_JSON_IN_LITERAL;
+    }
+    return BN_JSON_AT_END;
+}
+
+bool bn_json_prefix_at_char(const bn_json_prefix *s) { return s->mode == M_STRING && s->sub == S_CHAR; }
+
 static bool is_ws(uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 static bool is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
 static bool is_hex(uint8_t c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
@@ -61,7 +79,7 @@ static bool start_hex(bn_json_prefix *s) {
 }
 
 static bool push(bn_json_prefix *s, uint8_t open) {
-    if (s->depth == BN_JSON_MAX_DEPTH) return false;
+    if (s->depth == BN_JSON_PREFIX_MAX_DEPTH) return false;
     s->stack[s->depth++] = open;
     s->mode = open == '{' ? M_OBJ_FIRST : M_ARR_FIRST;
     return true;
@@ -206,7 +224,7 @@ static bool feed_byte(bn_json_prefix *s, uint8_t c) {
         if (number_byte(s, c, &ended)) return true;
         if (!ended) return false;
     }
-    if (is_ws(c)) return ++s->ws <= BN_JSON_MAX_WS && !(s->mode == M_TOP && s->object_only);
+    if (is_ws(c)) return ++s->ws <= BN_JSON_PREFIX_MAX_WS && !(s->mode == M_TOP && s->object_only);
     return structural_byte(s, c);
 }
 
@@ -214,4 +232,17 @@ bool bn_json_prefix_feed(bn_json_prefix *s, const char *bytes, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (!feed_byte(s, (uint8_t)bytes[i])) return false;
     return true;
+}
+
+size_t bn_json_prefix_feed_string(bn_json_prefix *s, const char *bytes, size_t n, bool *refused) {
+    *refused = false;
+    s->ws = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!string_byte(s, (uint8_t)bytes[i])) {
+            *refused = true;
+            return i;
+        }
+        if (s->mode != M_STRING) return i + 1;
+    }
+    return n;
 }

@@ -8,11 +8,19 @@
 #include "util.h"
 
 struct bn_json_tokens {
-    bn_json_prefix state;
+    bn_json_schema *schema;
+    bn_json_schema_state state;
     int32_t n_vocab;
     char *bytes;       /* every token's piece, back to back */
     uint32_t *at;      /* [n_vocab + 1]: token id's piece is bytes[at[id], at[id + 1]) */
+    uint16_t *chars;   /* [n_vocab]: the characters of a piece that, read inside a string between
+                        * characters, stays in it and ends between characters (an escape or a
+                        * UTF-8 sequence whole); NOT_PLAIN otherwise */
+
+    uint8_t *spaces;   /* [n_vocab]: the spaces a piece starts with (at most 255), when more bytes follow */
 };
+
+#define NOT_PLAIN 0xffffu
 
 /* Appends token id's piece to j->bytes (cap bytes allocated, grown as needed). */
 static bool read_piece(bn_json_tokens *j, const bn_tokenizer *t, int32_t id, size_t *cap) {
@@ -36,48 +44,101 @@ static bool read_piece(bn_json_tokens *j, const bn_tokenizer *t, int32_t id, siz
     }
 }
 
-bn_json_tokens *bn_json_tokens_create(const bn_tokenizer *t) {
+/* The characters of piece[0, n) read inside a string, NOT_PLAIN unless it stays inside and
+ * ends between characters. */
+static uint16_t plain_chars(const char *piece, uint32_t n) {
+    uint32_t ascii = 0;
+    while (ascii < n && (uint8_t)piece[ascii] >= 0x20 && (uint8_t)piece[ascii] < 0x80 && piece[ascii] != '"' && piece[ascii] != '\\') ascii++;
+    if (n && ascii == n) return n < NOT_PLAIN ? (uint16_t)n : NOT_PLAIN; /* the common case: printable ASCII, one character a byte */
+    bn_json_prefix s;
+    bn_json_prefix_init(&s, false);
+    bn_json_prefix_feed(&s, "\"", 1);
+    uint32_t chars = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!bn_json_prefix_feed(&s, piece + i, 1) || bn_json_prefix_place(&s) != BN_JSON_IN_STRING) return NOT_PLAIN;
+        chars += bn_json_prefix_at_char(&s);
+    }
+    return n && bn_json_prefix_at_char(&s) && chars < NOT_PLAIN ? (uint16_t)chars : NOT_PLAIN;
+}
+
+bn_json_tokens *bn_json_tokens_create(const bn_tokenizer *t, const char *schema, size_t len) {
+    static const char any_object[] = "{\"type\": \"object\"}";
     bn_json_tokens *j = bn_calloc(1, sizeof *j, "json constraint");
     if (!j) return NULL;
+    if (!(j->schema = schema ? bn_json_schema_compile(schema, len) : bn_json_schema_compile(any_object, sizeof any_object - 1))) {
+        free(j);
+        return NULL;
+    }
     j->n_vocab = bn_tokenizer_n_vocab(t);
     size_t cap = (size_t)j->n_vocab * 8 + 64;
     j->at = bn_calloc((size_t)j->n_vocab + 1, sizeof *j->at, "json token offsets");
     j->bytes = bn_malloc(cap, "json token pieces");
-    bool ok = j->at && j->bytes;
+    j->chars = bn_malloc((size_t)j->n_vocab * sizeof *j->chars, "json token characters");
+    j->spaces = bn_malloc((size_t)j->n_vocab, "json token spaces");
+    bool ok = j->at && j->bytes && j->chars && j->spaces;
     for (int32_t id = 0; ok && id < j->n_vocab; id++) ok = read_piece(j, t, id, &cap);
+    for (int32_t id = 0; ok && id < j->n_vocab; id++) {
+        const char *piece = j->bytes + j->at[id];
+        uint32_t n = j->at[id + 1] - j->at[id], k = 0;
+        j->chars[id] = plain_chars(piece, n);
+        while (k < n && k < 255 && piece[k] == ' ') k++;
+        j->spaces[id] = k < n ? (uint8_t)k : 0;
+    }
     if (!ok) {
         bn_json_tokens_free(j);
         return NULL;
     }
-    bn_json_prefix_init(&j->state, true);
+    bn_json_schema_init(&j->state, j->schema);
     return j;
 }
 
 void bn_json_tokens_free(bn_json_tokens *j) {
     if (!j) return;
+    bn_json_schema_free(j->schema);
     free(j->bytes);
     free(j->at);
+    free(j->chars);
+    free(j->spaces);
     free(j);
 }
 
 /* Whether token id's bytes keep the text a prefix; *after: the state past them. */
-static bool try_token(const bn_json_tokens *j, int32_t id, bn_json_prefix *after) {
+static bool try_token(const bn_json_tokens *j, int32_t id, bn_json_schema_state *after) {
     uint32_t n = j->at[id + 1] - j->at[id];
-    *after = j->state;
-    return n > 0 && bn_json_prefix_feed(after, j->bytes + j->at[id], n);
+    if (!n) return false;
+    bn_json_schema_state_copy(after, &j->state);
+    return bn_json_schema_feed(after, j->bytes + j->at[id], n);
 }
 
 void bn_json_tokens_mask(const bn_json_tokens *j, const float *logits, int64_t n_logits, float *out) {
-    bn_json_prefix after;
-    for (int64_t id = 0; id < n_logits; id++)
-        out[id] = id < j->n_vocab && logits[id] != -INFINITY && try_token(j, (int32_t)id, &after) ? logits[id] : -INFINITY;
+    bn_json_schema_state after;
+    /* most tokens fail on their first byte where the grammar allows few, or on the first byte
+     * after their leading spaces: try each byte once (both ways); a token passing these checks
+     * is then fed whole */
+    bool first_ok[256], after_space_ok[256];
+    for (int c = 0; c < 256; c++) {
+        char b[2] = {' ', (char)c};
+        bn_json_schema_state_copy(&after, &j->state);
+        first_ok[c] = bn_json_schema_feed(&after, b + 1, 1);
+        bn_json_schema_state_copy(&after, &j->state);
+        after_space_ok[c] = bn_json_schema_feed(&after, b, 2);
+    }
+    /* inside a string that only counts characters, plain pieces need no feeding */
+    uint32_t room = bn_json_schema_free_chars(&j->state);
+    for (int64_t id = 0; id < n_logits; id++) {
+        bool ok = id < j->n_vocab && logits[id] != -INFINITY &&
+                  ((j->chars[id] != NOT_PLAIN && j->chars[id] <= room) ||
+                   (j->at[id + 1] > j->at[id] && first_ok[(uint8_t)j->bytes[j->at[id]]] &&
+                    (!j->spaces[id] || after_space_ok[(uint8_t)j->bytes[j->at[id] + j->spaces[id]]]) && try_token(j, (int32_t)id, &after)));
+        out[id] = ok ? logits[id] : -INFINITY;
+    }
 }
 
 bool bn_json_tokens_accept(bn_json_tokens *j, int32_t id) {
-    bn_json_prefix after;
+    bn_json_schema_state after;
     if (id < 0 || id >= j->n_vocab || !try_token(j, id, &after)) return false;
     j->state = after;
     return true;
 }
 
-bool bn_json_tokens_complete(const bn_json_tokens *j) { return bn_json_prefix_complete(&j->state); }
+bool bn_json_tokens_complete(const bn_json_tokens *j) { return bn_json_schema_complete(&j->state); }

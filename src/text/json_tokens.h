@@ -1,9 +1,10 @@
-/* json_tokens: generation constrained to one JSON object (OpenAI's response_format
- * {"type": "json_object"}). Holds every token's bytes (control tokens have none and are never
- * allowed) and the json_prefix state of the text generated so far; before each draw, the
- * logit of every token whose bytes would leave the prefixes of a valid object becomes -inf,
- * so whatever the sampler picks keeps the output a prefix of one, and generation can end as
- * soon as the object closes. Checking a token feeds its bytes to a copy of the state: about
+/* json_tokens: generation constrained to JSON: one object (OpenAI's response_format
+ * {"type": "json_object"}) or a value valid against a JSON Schema ({"type": "json_schema"}).
+ * Holds every token's bytes (control tokens have none and are never allowed), the compiled
+ * schema and the json_schema state of the text generated so far; before each draw, the logit
+ * of every token whose bytes would leave the prefixes of a valid text becomes -inf, so
+ * whatever the sampler picks keeps the output a prefix of one, and generation can end as soon
+ * as the value closes. Checking a token feeds its bytes to a copy of the state: about
  * 128k short walks per generated token on a LLaMA-3 vocabulary (a few ms), which is why the
  * whole logits row is needed (the screened LM head does not apply). */
 #ifndef BITNET_JSON_TOKENS_H
@@ -12,14 +13,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "text/json_prefix.h"
+#include "text/json_schema.h"
 #include "text/tokenizer.h"
 
 typedef struct bn_json_tokens bn_json_tokens;
 
-/* Reads the pieces of t's n_vocab tokens (render_special off). NULL with the last error set
- * (out of memory, a piece that cannot be read). */
-bn_json_tokens *bn_json_tokens_create(const bn_tokenizer *t);
+/* Reads the pieces of t's n_vocab tokens (render_special off) and compiles schema[0, len)
+ * (NULL: any JSON object). NULL with the last error set (the schema's error, out of memory, a
+ * piece that cannot be read). */
+bn_json_tokens *bn_json_tokens_create(const bn_tokenizer *t, const char *schema, size_t len);
 void bn_json_tokens_free(bn_json_tokens *j); /* NULL is accepted */
 /* out[id] = logits[id] where token id may come next, else -inf, for id < n_logits (ids beyond
  * the tokenizer's vocabulary: -inf; out may be logits). */
@@ -27,7 +29,7 @@ void bn_json_tokens_mask(const bn_json_tokens *j, const float *logits, int64_t n
 /* Moves the state past token id; false when the token was not allowed (the state is then
  * unchanged). */
 bool bn_json_tokens_accept(bn_json_tokens *j, int32_t id);
-/* True once the object is complete. */
+/* True once the value is complete. */
 bool bn_json_tokens_complete(const bn_json_tokens *j);
 
 #endif

@@ -19,7 +19,12 @@
  *     entries, each a token of the model with a bias in [-100, 100] or -inf; building it again
  *     gives the same ids;
  *   - the JSON prefix recognizer (response_format json_object) and jansson agree on whether a
- *     body is a complete JSON object (within the recognizer's bounds and jansson's). */
+ *     body is a complete JSON object (within the recognizer's bounds and jansson's), and the
+ *     schema recognizer with {"type": "object"} (what json_object generation runs) accepts and
+ *     completes exactly the same bytes;
+ *   - an accepted request's json_schema compiles, and its prompt text read against it (whole,
+ *     and byte by byte on copies) gets the same answer both ways; a text it calls complete
+ *     parses with jansson. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +32,8 @@
 
 #include "request.h"
 #include "text/json_prefix.h"
+#include "text/json_schema.h"
+#include "util.h"
 
 #define SLOT_CTX 256
 #define MAX_PROMPT 200      /* --max-prompt-tokens */
@@ -114,7 +121,7 @@ static void check_repeatable(const request_model *m, api_kind kind, const char *
 }
 
 /* Whether a text stays within the recognizer's own bounds (json_prefix.h): no leading
- * whitespace, at most BN_JSON_MAX_DEPTH open containers and BN_JSON_MAX_WS whitespace bytes in
+ * whitespace, at most BN_JSON_PREFIX_MAX_DEPTH open containers and BN_JSON_PREFIX_MAX_WS whitespace bytes in
  * a row outside strings; and no raw NUL byte outside strings (jansson skips one between
  * tokens, which JSON does not allow). */
 static bool within_json_limits(const char *b, size_t n) {
@@ -129,16 +136,62 @@ static bool within_json_limits(const char *b, size_t n) {
             continue;
         }
         if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-            if (i == 0 || ++ws > BN_JSON_MAX_WS) return false;
+            if (i == 0 || ++ws > BN_JSON_PREFIX_MAX_WS) return false;
             continue;
         }
         ws = 0;
         if (c == '\0') return false;
         if (c == '"') in_string = true;
-        else if ((c == '{' || c == '[') && ++depth > BN_JSON_MAX_DEPTH) return false;
+        else if ((c == '{' || c == '[') && ++depth > BN_JSON_PREFIX_MAX_DEPTH) return false;
         else if (c == '}' || c == ']') depth--;
     }
     return true;
+}
+
+/* The {"type": "object"} schema against json_prefix's object_only mode, byte by byte: the same
+ * bytes accepted, the same completeness. */
+static void check_object_schema_agrees(const char *body, size_t len) {
+    static bn_json_schema *object;
+    if (!object && !(object = bn_json_schema_compile("{\"type\":\"object\"}", 17))) fail("{\"type\":\"object\"} does not compile", NULL);
+    bn_json_prefix p;
+    bn_json_schema_state s;
+    bn_json_prefix_init(&p, true);
+    bn_json_schema_init(&s, object);
+    for (size_t i = 0; i < len; i++) {
+        bool a = bn_json_prefix_feed(&p, body + i, 1), b = bn_json_schema_feed(&s, body + i, 1);
+        if (a != b) fail("json_schema {\"type\":\"object\"} and json_prefix disagree on a byte", a ? "json_prefix took it" : "json_schema took it");
+        if (!a) return;
+        if (bn_json_prefix_complete(&p) != bn_json_schema_complete(&s)) fail("json_schema and json_prefix disagree on completeness", NULL);
+    }
+}
+
+/* An accepted request's schema, and its prompt text read against it. */
+static void check_schema_request(const gen_request *r) {
+    if (!r->api.json_schema) return;
+    if (r->api.gen.json_schema != r->api.json_schema || r->api.gen.json_object) fail("json_schema not wired into gen", NULL);
+    bn_json_schema *sc = bn_json_schema_compile(r->api.json_schema, strlen(r->api.json_schema));
+    if (!sc) fail("an accepted json_schema does not compile", bn_last_error_message());
+    const char *text = r->api.prompt_text ? r->api.prompt_text : r->api.n_messages ? r->api.messages[0].content : "";
+    size_t len = strlen(text), n_ok = 0;
+    bn_json_schema_state whole, step, copy;
+    bn_json_schema_init(&whole, sc);
+    bn_json_schema_init(&step, sc);
+    bool all = bn_json_schema_feed(&whole, text, len);
+    for (; n_ok < len; n_ok++) {
+        bn_json_schema_state_copy(&copy, &step);
+        if (!bn_json_schema_feed(&copy, text + n_ok, 1)) break;
+        bn_json_schema_state_copy(&step, &copy);
+    }
+    if (all != (n_ok == len) || (all && bn_json_schema_complete(&whole) != bn_json_schema_complete(&step)))
+        fail("json_schema: the whole text and its bytes on copies disagree", NULL);
+    if (all && bn_json_schema_complete(&whole)) {
+        json_error_t e;
+        json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
+        bool jansson_limit = !v && (strstr(e.text, "too big") || strstr(e.text, "overflow") || strstr(e.text, "NUL byte in object key"));
+        if (!v && !jansson_limit) fail("json_schema completed a text jansson does not parse", e.text);
+        json_decref(v);
+    }
+    bn_json_schema_free(sc);
 }
 
 /* The JSON prefix recognizer of response_format json_object (src/text/json_prefix.c) against
@@ -150,6 +203,7 @@ static void check_json_prefix(const char *body, size_t len) {
     bn_json_prefix s;
     bn_json_prefix_init(&s, true);
     bool complete = bn_json_prefix_feed(&s, body, len) && bn_json_prefix_complete(&s);
+    check_object_schema_agrees(body, len);
     json_error_t e;
     json_t *v = json_loadb(body, len, JSON_ALLOW_NUL, &e);
     bool jansson_limit = !v && (strstr(e.text, "too big") || strstr(e.text, "overflow") || strstr(e.text, "NUL byte in object key"));
@@ -177,6 +231,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         return 0;
     }
     check_accepted(&m, kind, &r);
+    check_schema_request(&r);
     check_repeatable(&m, kind, body, len, &r);
     gen_request_free(&r);
     return 0;

@@ -157,6 +157,39 @@ async function jsonObject() {
     console.log(`# json_object: ${stopped} of 4 sampled replies closed within 24 tokens`);
 }
 
+// response_format json_schema (OpenAI's structured outputs): a schema that leaves the model few
+// choices; every sampled reply is a prefix of a valid instance, the ones that stop parse and
+// satisfy the schema (keys in its order, enum, types), and most of them stop within 64 tokens.
+const SCHEMA = {
+    type: 'object', additionalProperties: false, required: ['colour', 'ok'],
+    properties: { colour: { enum: ['red', 'blue'] }, ok: { type: 'boolean' }, note: { type: ['null', 'string'], maxLength: 4 } },
+};
+async function jsonSchema() {
+    let ok = true, stopped = 0;
+    const seen = [];
+    for (let seed = 1; seed <= 4; seed++) {
+        const r = await client.chat.completions.create({ model: 'any', messages: MESSAGES, max_tokens: 64, temperature: 1, seed,
+            response_format: { type: 'json_schema', json_schema: { name: 'answer', strict: true, schema: SCHEMA } },
+            stream: seed % 2 === 0 });
+        let t = '', finish = null;
+        if (seed % 2 === 0) ({ text: t, finish } = await streamText(r, (c) => c.delta && c.delta.content));
+        else t = r.choices[0].message.content, finish = r.choices[0].finish_reason;
+        seen.push({ t, finish });
+        if (!t.startsWith('{')) ok = false;
+        if (finish !== 'stop') continue;
+        stopped++;
+        try {
+            const v = JSON.parse(t), keys = Object.keys(v);
+            const order = keys.every((k, i) => i === 0 || ['colour', 'ok', 'note'].indexOf(k) > ['colour', 'ok', 'note'].indexOf(keys[i - 1]));
+            if (!['red', 'blue'].includes(v.colour) || typeof v.ok !== 'boolean' || !order ||
+                keys.some((k) => !['colour', 'ok', 'note'].includes(k)) ||
+                ('note' in v && v.note !== null && (typeof v.note !== 'string' || [...v.note].length > 4))) ok = false;
+        } catch (e) { ok = false; }
+    }
+    check('json_schema_sampled', ok && stopped >= 2, seen);
+    console.log(`# json_schema: ${stopped} of 4 sampled replies closed within 64 tokens`);
+}
+
 async function errors() {
     try {
         await client.chat.completions.create({ model: 'any', messages: MESSAGES, max_tokens: 0 });
@@ -169,7 +202,7 @@ async function errors() {
 }
 
 (async () => {
-    for (const part of [chat, completions, logitBias, jsonObject, errors]) {
+    for (const part of [chat, completions, logitBias, jsonObject, jsonSchema, errors]) {
         try {
             await part();
         } catch (e) {

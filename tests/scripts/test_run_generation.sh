@@ -6,7 +6,8 @@
 #     --act-quant q8k (llama.cpp's own activation quantization), so that the numerics match;
 #   - `run --json` parses and has prompt_ids, generated_ids, text, stop_reason, timings;
 #   - --stop strings stop generation and are not printed; --stop-id; -n; --logit-bias (bans,
-#     boosts, refusals); --json-object (the text is a JSON object, or its start when cut);
+#     boosts, refusals); --json-object (the text is a JSON object, or its start when cut); -j / --json-schema(-file)
+#     (a sampled reply closes and satisfies the schema; refused keywords and files: exit 2);
 #   - sampling: same seed same text, different seeds different text (temperature 1);
 #     BITNET_SEED overrides --seed; BITNET_DETERMINISTIC=1 gives greedy output, identical
 #     across runs and across -t 1 / -t 2;
@@ -98,6 +99,25 @@ if [ "$(json_get "$TMP/jo.json" "j['stop_reason']")" = json_complete ] &&
     not_ok json_object_closes "$(tail -c 300 "$TMP/jo.json")"; fi
 "$BITNET" run -m "$MQ" -p "$PROMPT" --temperature 1 -s 3 -n 24 -t 2 --json --json-object >"$TMP/js.json" 2>/dev/null
 check json_object_sampled [ "$(json_get "$TMP/js.json" "j['text'].startswith('{') and (j['stop_reason'] == 'max_tokens' or isinstance(json.loads(j['text']), dict))")" = True ]
+
+# ---- --json-schema / --json-schema-file --------------------------------------------------------
+# A schema with few choices: sampled, the reply closes within 48 tokens and satisfies it (keys
+# in order, enum, type); a keyword that would not be enforced is a usage error (exit 2) before
+# the model loads, naming it; an unreadable file likewise.
+SCHEMA='{"type":"object","properties":{"colour":{"enum":["red","blue"]},"ok":{"type":"boolean"}},"required":["colour","ok"],"additionalProperties":false}'
+"$BITNET" run -m "$MQ" -p "$PROMPT" --temperature 1 -s 5 -n 48 -t 2 --json -j "$SCHEMA" >"$TMP/sc.json" 2>/dev/null
+check json_schema_sampled [ "$(json_get "$TMP/sc.json" "j['stop_reason'] == 'json_complete' and list(json.loads(j['text']).keys()) == ['colour', 'ok'] and json.loads(j['text'])['colour'] in ('red', 'blue') and isinstance(json.loads(j['text'])['ok'], bool)")" = True ]
+printf '%s' "$SCHEMA" >"$TMP/schema.json"
+"$BITNET" run -m "$MQ" -p "$PROMPT" --temperature 1 -s 5 -n 48 -t 2 --json --json-schema-file "$TMP/schema.json" >"$TMP/sf.json" 2>/dev/null
+check json_schema_file_same [ "$(json_get "$TMP/sf.json" "j['text']")" = "$(json_get "$TMP/sc.json" "j['text']")" ]
+"$BITNET" run -m /nonexistent.gguf -p x -j '{"type":"integer","minimum":0}' >/dev/null 2>"$TMP/sc.err"
+rc=$?
+if [ $rc -eq 2 ] && grep -q "not supported (its constraint would not be enforced): minimum" "$TMP/sc.err"; then ok json_schema_refused; else
+    not_ok json_schema_refused "exit $rc: $(head -c 300 "$TMP/sc.err")"; fi
+"$BITNET" run -m "$MQ" -p x --json-schema-file "$TMP/missing.json" >/dev/null 2>"$TMP/sc.err"
+rc=$?
+if [ $rc -eq 2 ] && grep -q "cannot read" "$TMP/sc.err"; then ok json_schema_file_missing; else
+    not_ok json_schema_file_missing "exit $rc: $(head -c 300 "$TMP/sc.err")"; fi
 
 # ---- seeds and determinism ------------------------------------------------------------------
 sample() { # extra args...: prints the generated ids at temperature 1

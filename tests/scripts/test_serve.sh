@@ -9,10 +9,12 @@
 #     0 and negative, an absurd stop list, unknown path, wrong method, a body over the limit
 #     with and without Content-Length, a prompt longer than a slot's context): each gets its
 #     status and an OpenAI error object, and the next normal request is served; bad logit_bias
-#     entries (type, key, range, unknown id), response_format (not an object, json_schema,
-#     an unknown type) and non-empty tools likewise (an empty tools list is accepted);
+#     entries (type, key, range, unknown id), response_format (not an object, a json_schema
+#     without a schema or with a keyword not enforced, a schema that is not one, an unknown
+#     type) and non-empty tools likewise (an empty tools list is accepted);
 #   - the official openai npm package (serve_openai_client.cjs): chat and completions, plain
-#     and streamed, include_usage, stop, logprobs, logit_bias, response_format json_object;
+#     and streamed, include_usage, stop, logprobs, logit_bias, response_format json_object and
+#     json_schema;
 #   - 8 greedy clients at once (half of them streaming): every reply equals the same request
 #     run alone, and /metrics counted their tokens; a second chat turn reports cached prompt tokens;
 #   - a client killed mid-stream frees its slot (/slots), which serves the next request;
@@ -129,8 +131,11 @@ error_case logit_bias_value_type 400 'must be a number' POST /v1/completions '{"
 error_case logit_bias_unknown_id 400 'not a token id' POST /v1/completions '{"prompt":"Hi","logit_bias":{"999999999":1}}'
 error_case logit_bias_bad_pair 400 'pair' POST /v1/completions '{"prompt":"Hi","logit_bias":[[15]]}'
 error_case response_format_type 400 response_format POST /v1/chat/completions "{$CHAT,\"response_format\":\"json\"}"
-error_case response_format_schema 400 json_schema POST /v1/chat/completions "{$CHAT,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{}}}"
-error_case response_format_unknown 400 "'text' or 'json_object'" POST /v1/chat/completions "{$CHAT,\"response_format\":{\"type\":\"xml\"}}"
+error_case response_format_schema_missing 400 "json_schema.schema' is missing" POST /v1/chat/completions "{$CHAT,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{}}}"
+error_case response_format_schema_pattern 400 "at '/properties/s': this keyword is not supported (its constraint would not be enforced): pattern" \
+    POST /v1/chat/completions "{$CHAT,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"object\",\"properties\":{\"s\":{\"type\":\"string\",\"pattern\":\"^a\"}}}}}}"
+error_case response_format_schema_type 400 'must be a JSON Schema' POST /v1/completions '{"prompt":"Hi","response_format":{"type":"json_object","schema":"{}"}}'
+error_case response_format_unknown 400 "'text', 'json_object' or 'json_schema'" POST /v1/chat/completions "{$CHAT,\"response_format\":{\"type\":\"xml\"}}"
 error_case tools_refused 400 'function calling' POST /v1/chat/completions "{$CHAT,\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}"
 st=$(req POST /v1/chat/completions "{$CHAT,\"max_tokens\":1,\"tools\":[],\"tool_choice\":\"none\"}")
 check tools_empty_accepted [ "$st" = 200 ]

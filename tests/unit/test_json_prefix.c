@@ -86,17 +86,17 @@ TEST(invalid_texts_are_refused_at_the_right_byte) {
 }
 
 TEST(limits) {
-    char deep[2 * BN_JSON_MAX_DEPTH + 8];
+    char deep[2 * BN_JSON_PREFIX_MAX_DEPTH + 8];
     size_t n = 0;
     deep[n++] = '{', deep[n++] = '"', deep[n++] = 'a', deep[n++] = '"', deep[n++] = ':';
-    for (int d = 1; d < BN_JSON_MAX_DEPTH; d++) deep[n++] = '[';
+    for (int d = 1; d < BN_JSON_PREFIX_MAX_DEPTH; d++) deep[n++] = '[';
     bool complete;
     CHECK_EQ_INT((int)accepted_bytes(deep, n, true, &complete), (int)n); /* 32 open containers */
     deep[n++] = '[';
     CHECK_EQ_INT((int)accepted_bytes(deep, n, true, &complete), (int)n - 1); /* the 33rd */
-    char ws[BN_JSON_MAX_WS + 4] = "{";
-    memset(ws + 1, ' ', BN_JSON_MAX_WS + 1);
-    CHECK_EQ_INT((int)accepted_bytes(ws, BN_JSON_MAX_WS + 2, true, &complete), BN_JSON_MAX_WS + 1);
+    char ws[BN_JSON_PREFIX_MAX_WS + 4] = "{";
+    memset(ws + 1, ' ', BN_JSON_PREFIX_MAX_WS + 1);
+    CHECK_EQ_INT((int)accepted_bytes(ws, BN_JSON_PREFIX_MAX_WS + 2, true, &complete), BN_JSON_PREFIX_MAX_WS + 1);
     const char *spaced = "{\"a b c\":  \"d  e\"  }"; /* spaces inside strings do not count */
     CHECK_EQ_INT((int)accepted_bytes(spaced, strlen(spaced), true, &complete), (int)strlen(spaced));
     CHECK(complete);

@@ -1,0 +1,827 @@
+/* json_schema: the schema compiler and the byte-level check against it (see json_schema.h).
+ *
+ * A compiled schema is an array of nodes, one per subschema, referring to each other by index
+ * (so "$ref" cycles are plain edges). Each node knows the bytes a value of it may start with;
+ * a value's first byte picks the node's anyOf alternative, so the state never follows two
+ * alternatives at once. Listed property keys and enum values are kept as the exact bytes of
+ * their shortest JSON form (enum values sorted, so the values matching a prefix are a range). */
+#include "text/json_schema.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/json.h"
+#include "util.h"
+
+#define NONE 0xffffu
+#define MAX_REF_CHAIN 32
+#define MAX_ALTS 64
+#define MAX_NESTING 64
+
+enum {
+    T_OBJECT = 1, T_ARRAY = 2, T_STRING = 4, T_NUMBER = 8, T_INTEGER = 16, T_BOOL = 32, T_NULL = 64,
+    T_ALL = 127,
+};
+
+typedef struct sc_span {
+    uint32_t at, len;     /* bytes[at, at + len) */
+} sc_span;
+
+typedef struct sc_prop {
+    sc_span key;          /* the key as written between its quotes */
+    uint16_t node;
+} sc_prop;
+
+typedef struct sc_node {
+    uint32_t first[8];    /* bit c: a value may start with byte c */
+    uint16_t types;       /* T_* */
+    uint16_t items;       /* array elements' node; NONE: no element */
+    uint16_t additional;  /* node of keys not listed; NONE: none */
+    uint8_t n_props, first_state;
+    uint64_t required;    /* bit i: properties[i] must come */
+    uint32_t prop_first;  /* props[prop_first, + n_props) */
+    uint32_t alt_first, n_alt;   /* alts[alt_first, + n_alt): anyOf alternatives */
+    uint32_t enum_first, n_enum; /* enums[enum_first, + n_enum), sorted; 0: no enum */
+    uint32_t min_items, max_items, min_len, max_len;
+} sc_node;
+
+struct bn_json_schema {
+    sc_node *nodes;
+    sc_prop *props;
+    uint16_t *alts;
+    sc_span *enums;
+    char *bytes;
+    uint32_t n_nodes, n_props, n_alts, n_enums, n_bytes;
+    uint32_t cap_nodes, cap_props, cap_alts, cap_enums, cap_bytes;
+    uint16_t root;
+};
+
+/* ---------------------------------------------------------------------------------------- */
+/* Compiling */
+
+typedef struct memo_entry {
+    const bn_json *schema;
+    uint16_t node;
+} memo_entry;
+
+typedef struct compiler {
+    bn_json_schema *s;
+    const bn_json *doc;
+    memo_entry *memo;
+    uint32_t n_memo, cap_memo;
+    uint16_t any, never;
+    char path[512];       /* JSON pointer of the subschema being compiled (for messages) */
+    int nesting;          /* compile() calls open (bounds the C stack on hostile schemas) */
+    bool failed;
+} compiler;
+
+/* Makes room for `need` elements of `size` bytes in *p (capacity *cap). */
+static bool grow(void **p, uint32_t *cap, uint64_t need, size_t size, const char *what) {
+    if (need <= *cap) return true;
+    uint64_t n = *cap ? *cap : 16;
+    while (n < need) n *= 2;
+    void *q = n <= UINT32_MAX ? realloc(*p, (size_t)n * size) : NULL;
+    if (!q) {
+        bn_error(BITNET_ERR_OUT_OF_MEMORY, "json_schema: %s (%" PRIu64 " entries)", what, n);
+        return false;
+    }
+    *p = q;
+    *cap = (uint32_t)n;
+    return true;
+}
+
+static int fail(compiler *c, const char *fmt, const char *what) {
+    if (!c->failed) bn_error(BITNET_ERR_INVALID_ARGUMENT, "json_schema at '%s': %s%s", c->path[0] ? c->path : "/", fmt, what ? what : "");
+    c->failed = true;
+    return -1;
+}
+
+/* Appends one path segment; returns the old length to restore. */
+static size_t path_push(compiler *c, const char *seg) {
+    size_t n = strlen(c->path);
+    snprintf(c->path + n, sizeof c->path - n, "/%s", seg);
+    return n;
+}
+
+static bool put_bytes(compiler *c, const char *b, size_t n) {
+    if (!grow((void **)&c->s->bytes, &c->s->cap_bytes, (uint64_t)c->s->n_bytes + n, 1, "bytes")) return false;
+    memcpy(c->s->bytes + c->s->n_bytes, b, n);
+    c->s->n_bytes += (uint32_t)n;
+    return true;
+}
+
+/* The shortest JSON form of string str[0, n) (UTF-8), quotes included or not. */
+static bool put_string(compiler *c, const char *str, size_t n, bool quotes) {
+    if (quotes && !put_bytes(c, "\"", 1)) return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)str[i];
+        char esc[8];
+        if (ch == '"' || ch == '\\') snprintf(esc, sizeof esc, "\\%c", ch);
+        else if (ch < 0x20) snprintf(esc, sizeof esc, "\\u%04x", ch);
+        else esc[0] = (char)ch, esc[1] = '\0';
+        if (!put_bytes(c, esc, strlen(esc))) return false;
+    }
+    return !quotes || put_bytes(c, "\"", 1);
+}
+
+static uint16_t new_node(compiler *c) {
+    bn_json_schema *s = c->s;
+    if (s->n_nodes >= BN_SCHEMA_MAX_NODES) {
+        fail(c, "the schema has more than 4096 subschemas", NULL);
+        return NONE;
+    }
+    if (!grow((void **)&s->nodes, &s->cap_nodes, s->n_nodes + 1ull, sizeof *s->nodes, "nodes")) {
+        c->failed = true;
+        return NONE;
+    }
+    sc_node *n = &s->nodes[s->n_nodes];
+    memset(n, 0, sizeof *n);
+    n->types = T_ALL;
+    n->items = n->additional = NONE;
+    n->max_items = n->max_len = UINT32_MAX;
+    return (uint16_t)s->n_nodes++;
+}
+
+static bool is_one_of(const char *key, const char *const *list) {
+    for (; *list; list++)
+        if (!strcmp(key, *list)) return true;
+    return false;
+}
+
+/* Keywords that constrain values in ways this compiler does not enforce. */
+static const char *const unsupported[] = {
+    "pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "patternProperties",
+    "propertyNames", "minProperties", "maxProperties", "uniqueItems", "contains", "minContains", "maxContains", "not", "if",
+    "then", "else", "dependentRequired", "dependentSchemas", "dependencies", "prefixItems", "additionalItems",
+    "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef", "contentSchema", NULL};
+/* The keywords this compiler reads. */
+static const char *const supported[] = {"type", "enum", "const", "properties", "required", "additionalProperties", "items",
+                                        "minItems", "maxItems", "minLength", "maxLength", "anyOf", "oneOf", "allOf",
+                                        "$ref", NULL};
+
+/* Refuses keywords this compiler cannot enforce; *n_constraints counts the ones it reads
+ * (to tell a bare "$ref" / "allOf" / "anyOf" from one with siblings). The rest ("title",
+ * "description", "default", "examples", "format", "$defs", unknown ones) are annotations. */
+static int check_keywords(compiler *c, const bn_json *v, int *n_constraints) {
+    *n_constraints = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        const char *k = v->items[i].key;
+        if (is_one_of(k, unsupported)) return fail(c, "this keyword is not supported (its constraint would not be enforced): ", k);
+        if (is_one_of(k, supported)) ++*n_constraints; /* others, known or not, are annotations (2020-12) */
+    }
+    return 0;
+}
+
+static int compile(compiler *c, const bn_json *v, int ref_chain);
+
+/* Follows a local reference "#" or "#/a/b~1c" into the document. */
+static const bn_json *resolve_ref(compiler *c, const char *ref) {
+    if (ref[0] != '#' || (ref[1] && ref[1] != '/')) {
+        fail(c, "only local references ('#' or '#/...') are supported, not ", ref);
+        return NULL;
+    }
+    const bn_json *at = c->doc;
+    for (const char *p = ref + 1; *p == '/' && at;) {
+        char seg[256];
+        size_t n = 0;
+        for (p++; *p && *p != '/'; p++) {
+            char ch = *p;
+            if (ch == '~' && (p[1] == '0' || p[1] == '1')) ch = *++p == '0' ? '~' : '/';
+            if (n + 1 < sizeof seg) seg[n++] = ch;
+        }
+        seg[n] = '\0';
+        if (at->type == BN_JSON_ARRAY) {
+            char *end;
+            unsigned long idx = strtoul(seg, &end, 10);
+            at = *seg && !*end && idx < at->n ? &at->items[idx] : NULL;
+        } else at = bn_json_get(at, seg);
+    }
+    if (!at) fail(c, "the reference points at nothing: ", ref);
+    return at;
+}
+
+static int memo_find(const compiler *c, const bn_json *v) {
+    for (uint32_t i = 0; i < c->n_memo; i++)
+        if (c->memo[i].schema == v) return c->memo[i].node;
+    return -1;
+}
+
+/* A non-negative integer keyword into *out (absent: unchanged). */
+static int read_count(compiler *c, const bn_json *v, const char *key, uint32_t *out) {
+    const bn_json *x = bn_json_get(v, key);
+    if (!x) return 0;
+    if (x->type != BN_JSON_NUMBER || !x->is_uint) return fail(c, "must be a non-negative integer: ", key);
+    *out = x->u > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)x->u;
+    return 0;
+}
+
+static int read_types(compiler *c, const bn_json *v, uint16_t *types) {
+    static const char *const names[] = {"object", "array", "string", "number", "integer", "boolean", "null"};
+    const bn_json *t = bn_json_get(v, "type");
+    if (!t) return 0;
+    size_t n = t->type == BN_JSON_ARRAY ? t->n : 1;
+    *types = 0;
+    for (size_t i = 0; i < n; i++) {
+        const bn_json *one = t->type == BN_JSON_ARRAY ? &t->items[i] : t;
+        int bit = -1;
+        for (int k = 0; one->type == BN_JSON_STRING && k < 7; k++)
+            if (!strcmp(one->str, names[k])) bit = k;
+        if (bit < 0) return fail(c, "'type' must be one of object, array, string, number, integer, boolean, null (or a list of them)", NULL);
+        *types |= (uint16_t)(1u << bit);
+    }
+    if (*types & T_NUMBER) *types |= T_INTEGER;
+    return *types ? 0 : fail(c, "'type' is an empty list: no value is valid", NULL);
+}
+
+/* A subschema that must be given as a boolean or an object: its node, NONE for false. */
+static int compile_child(compiler *c, const bn_json *v, const char *seg) {
+    size_t at = path_push(c, seg);
+    int node = compile(c, v, 0);
+    c->path[at] = '\0';
+    return node == c->never ? (int)NONE : node;
+}
+
+static uint32_t code_points(const char *s, size_t n) {
+    uint32_t k = 0;
+    for (size_t i = 0; i < n; i++) k += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return k;
+}
+
+/* Whether enum value x may be a value of node n (its types and string lengths). */
+static bool enum_value_fits(const sc_node *n, const bn_json *x) {
+    switch (x->type) {
+    case BN_JSON_NULL: return n->types & T_NULL;
+    case BN_JSON_BOOL: return n->types & T_BOOL;
+    case BN_JSON_NUMBER: return (n->types & T_NUMBER) || ((n->types & T_INTEGER) && x->num == floor(x->num));
+    case BN_JSON_STRING: {
+        uint32_t len = code_points(x->str, x->str_len);
+        return (n->types & T_STRING) && len >= n->min_len && len <= n->max_len;
+    }
+    default: return false;
+    }
+}
+
+static bool put_enum_value(compiler *c, const bn_json *x) {
+    char num[40];
+    switch (x->type) {
+    case BN_JSON_NULL: return put_bytes(c, "null", 4);
+    case BN_JSON_BOOL: return x->b ? put_bytes(c, "true", 4) : put_bytes(c, "false", 5);
+    case BN_JSON_STRING: return put_string(c, x->str, x->str_len, true);
+    default:
+        if (x->is_uint) snprintf(num, sizeof num, "%" PRIu64, x->u);
+        else if (x->num == floor(x->num) && fabs(x->num) < 1e15) snprintf(num, sizeof num, "%.0f", x->num);
+        else snprintf(num, sizeof num, "%.17g", x->num);
+        return put_bytes(c, num, strlen(num));
+    }
+}
+
+/* Orders enum values by their bytes (a prefix first). */
+static int cmp_span(const char *bytes, const sc_span *x, const sc_span *y) {
+    uint32_t n = x->len < y->len ? x->len : y->len;
+    int r = memcmp(bytes + x->at, bytes + y->at, n);
+    return r ? r : (x->len > y->len) - (x->len < y->len);
+}
+
+/* Merge sort of a[0, n) with scratch tmp[n] (qsort has no context argument in C11). */
+static void sort_spans(const char *bytes, sc_span *a, sc_span *tmp, uint32_t n) {
+    if (n < 2) return;
+    uint32_t h = n / 2, i = 0, j = h, k = 0;
+    sort_spans(bytes, a, tmp, h);
+    sort_spans(bytes, a + h, tmp, n - h);
+    while (i < h && j < n) tmp[k++] = cmp_span(bytes, &a[j], &a[i]) < 0 ? a[j++] : a[i++];
+    while (i < h) tmp[k++] = a[i++];
+    while (j < n) tmp[k++] = a[j++];
+    memcpy(a, tmp, n * sizeof *a);
+}
+
+/* "enum" / "const": the node's values, sorted, duplicates dropped. */
+static int compile_enum(compiler *c, uint16_t node, const bn_json *list, size_t n_list) {
+    bn_json_schema *s = c->s;
+    sc_node *n = &s->nodes[node];
+    n->enum_first = s->n_enums;
+    if (n_list > BN_SCHEMA_MAX_ENUM) return fail(c, "more than 4096 enum values", NULL);
+    for (size_t i = 0; i < n_list; i++) {
+        const bn_json *x = &list[i];
+        if (x->type == BN_JSON_OBJECT || x->type == BN_JSON_ARRAY) return fail(c, "enum and const values must be strings, numbers, booleans or null", NULL);
+        if (!enum_value_fits(&s->nodes[node], x)) continue; /* no valid instance has it */
+        if (!grow((void **)&s->enums, &s->cap_enums, s->n_enums + 1ull, sizeof *s->enums, "enum values")) return -1;
+        uint32_t at = s->n_bytes;
+        if (!put_enum_value(c, x)) return -1;
+        s->enums[s->n_enums++] = (sc_span){at, s->n_bytes - at};
+    }
+    n = &s->nodes[node];
+    n->n_enum = s->n_enums - n->enum_first;
+    if (!n->n_enum) return fail(c, "no enum / const value fits the schema's type and length: no value is valid", NULL);
+    sc_span *tmp = bn_malloc(n->n_enum * sizeof *tmp, "json_schema enum sort");
+    if (!tmp) return -1;
+    sort_spans(s->bytes, s->enums + n->enum_first, tmp, n->n_enum);
+    free(tmp);
+    uint32_t kept = 1;
+    for (uint32_t i = 1; i < n->n_enum; i++)
+        if (cmp_span(s->bytes, &s->enums[n->enum_first + i], &s->enums[n->enum_first + kept - 1]))
+            s->enums[n->enum_first + kept++] = s->enums[n->enum_first + i];
+    s->n_enums = n->enum_first + kept;
+    n->n_enum = kept;
+    return 0;
+}
+
+/* "properties" / "required" / "additionalProperties". */
+static int compile_object(compiler *c, uint16_t node, const bn_json *v) {
+    bn_json_schema *s = c->s;
+    const bn_json *props = bn_json_get(v, "properties"), *req = bn_json_get(v, "required"), *add = bn_json_get(v, "additionalProperties");
+    sc_prop list[BN_SCHEMA_MAX_PROPS];
+    uint32_t n = 0;
+    uint64_t required = 0;
+    if (props && props->type != BN_JSON_OBJECT) return fail(c, "'properties' must be an object", NULL);
+    if (req && req->type != BN_JSON_ARRAY) return fail(c, "'required' must be an array of names", NULL);
+    size_t at = path_push(c, "properties");
+    for (size_t i = 0; props && i < props->n; i++) {
+        const bn_json *p = &props->items[i];
+        if (bn_json_get(props, p->key) != p) return fail(c, "a property is listed twice: ", p->key);
+        bool required_p = false;
+        for (size_t r = 0; req && r < req->n; r++) required_p |= req->items[r].type == BN_JSON_STRING && !strcmp(req->items[r].str, p->key);
+        if (n == BN_SCHEMA_MAX_PROPS) return fail(c, "more than 64 properties in one object schema", NULL);
+        int child = compile_child(c, p, p->key);
+        if (child < 0) return -1;
+        if (child == NONE) {
+            if (required_p) return fail(c, "a required property's schema is false: no value is valid: ", p->key);
+            continue; /* never present */
+        }
+        uint32_t key_at = s->n_bytes;
+        if (!put_string(c, p->key, p->key_len, false)) return -1;
+        if (required_p) required |= 1ull << n;
+        list[n++] = (sc_prop){{key_at, s->n_bytes - key_at}, (uint16_t)child};
+    }
+    c->path[at] = '\0';
+    for (size_t r = 0; req && r < req->n; r++) {
+        const bn_json *name = &req->items[r];
+        if (name->type != BN_JSON_STRING) return fail(c, "'required' must be an array of names", NULL);
+        const bn_json *p = props ? bn_json_get(props, name->str) : NULL;
+        if (!p) return fail(c, "'required' names a property that 'properties' does not list: ", name->str);
+    }
+    int additional = add ? compile_child(c, add, "additionalProperties") : c->any;
+    if (additional < 0) return -1;
+    if (!grow((void **)&s->props, &s->cap_props, (uint64_t)s->n_props + n, sizeof *s->props, "properties")) return -1;
+    if (n) memcpy(s->props + s->n_props, list, n * sizeof *list); /* list may hold none */
+    sc_node *node_p = &s->nodes[node];
+    node_p->prop_first = s->n_props;
+    node_p->n_props = (uint8_t)n;
+    node_p->required = required;
+    node_p->additional = (uint16_t)additional;
+    s->n_props += n;
+    return 0;
+}
+
+/* "items" / "minItems" / "maxItems". */
+static int compile_array(compiler *c, uint16_t node, const bn_json *v) {
+    const bn_json *items = bn_json_get(v, "items");
+    if (items && items->type != BN_JSON_OBJECT && items->type != BN_JSON_BOOL)
+        return fail(c, "'items' must be a schema (the array form of older drafts is not supported)", NULL);
+    int child = items ? compile_child(c, items, "items") : c->any;
+    if (child < 0) return -1;
+    sc_node *n = &c->s->nodes[node];
+    n->items = (uint16_t)child;
+    if (read_count(c, v, "minItems", &n->min_items) || read_count(c, v, "maxItems", &n->max_items)) return -1;
+    if (child == NONE) n->max_items = 0;
+    if (n->min_items > n->max_items && (n->types & T_ARRAY)) {
+        if (n->types == T_ARRAY) return fail(c, "minItems is above maxItems (or items is false): no array is valid", NULL);
+        n->types &= (uint16_t)~T_ARRAY;
+    }
+    return 0;
+}
+
+static int compile_string(compiler *c, uint16_t node, const bn_json *v) {
+    if (read_count(c, v, "minLength", &c->s->nodes[node].min_len) || read_count(c, v, "maxLength", &c->s->nodes[node].max_len)) return -1;
+    sc_node *n = &c->s->nodes[node];
+    if (n->min_len > n->max_len && (n->types & T_STRING)) {
+        if (n->types == T_STRING) return fail(c, "minLength is above maxLength: no string is valid", NULL);
+        n->types &= (uint16_t)~T_STRING;
+    }
+    return 0;
+}
+
+/* "anyOf" / "oneOf": the alternatives (false ones dropped), which must be alone in their
+ * schema (beside annotations). */
+static int compile_alternatives(compiler *c, uint16_t node, const bn_json *list, const char *key) {
+    if (list->type != BN_JSON_ARRAY || !list->n) return fail(c, "must be a non-empty array of schemas: ", key);
+    if (list->n > MAX_ALTS) return fail(c, "more than 64 alternatives: ", key);
+    uint16_t alts[MAX_ALTS];
+    uint32_t n = 0;
+    size_t at = path_push(c, key);
+    for (size_t i = 0; i < list->n; i++) {
+        char seg[24];
+        snprintf(seg, sizeof seg, "%zu", i);
+        int child = compile_child(c, &list->items[i], seg);
+        if (child < 0) return -1;
+        if (child != NONE) alts[n++] = (uint16_t)child;
+    }
+    c->path[at] = '\0';
+    if (!n) return fail(c, "every alternative is false: no value is valid: ", key);
+    bn_json_schema *s = c->s;
+    if (!grow((void **)&s->alts, &s->cap_alts, (uint64_t)s->n_alts + n, sizeof *s->alts, "alternatives")) return -1;
+    memcpy(s->alts + s->n_alts, alts, n * sizeof *alts);
+    s->nodes[node].alt_first = s->n_alts;
+    s->nodes[node].n_alt = n;
+    s->n_alts += n;
+    return 0;
+}
+
+/* The constraints of schema v into node. 0 or -1. */
+static int fill_node(compiler *c, uint16_t node, const bn_json *v, int n_constraints) {
+    const bn_json *any_of = bn_json_get(v, "anyOf"), *one_of = bn_json_get(v, "oneOf");
+    if (any_of || one_of) {
+        if (n_constraints > 1) return fail(c, "anyOf / oneOf must be the only constraint of their schema (beside descriptions)", NULL);
+        /* alternatives that differ in their first byte never both match: oneOf = anyOf here */
+        return compile_alternatives(c, node, any_of ? any_of : one_of, any_of ? "anyOf" : "oneOf");
+    }
+    if (read_types(c, v, &c->s->nodes[node].types) || compile_string(c, node, v)) return -1;
+    if ((c->s->nodes[node].types & T_OBJECT) && compile_object(c, node, v)) return -1;
+    if ((c->s->nodes[node].types & T_ARRAY) && compile_array(c, node, v)) return -1;
+    const bn_json *en = bn_json_get(v, "enum"), *cn = bn_json_get(v, "const");
+    if (en && en->type != BN_JSON_ARRAY) return fail(c, "'enum' must be an array", NULL);
+    if (en && cn) return fail(c, "'enum' and 'const' together are not supported", NULL);
+    if (en || cn) return compile_enum(c, node, en ? en->items : cn, en ? en->n : 1);
+    return 0;
+}
+
+/* A new node for schema v (remembered before its body, so references back to v reach it). */
+static int compile_node(compiler *c, const bn_json *v, int n_constraints) {
+    uint16_t node = new_node(c);
+    if (node == NONE) return -1;
+    if (!grow((void **)&c->memo, &c->cap_memo, c->n_memo + 1ull, sizeof *c->memo, "memo")) return -1;
+    c->memo[c->n_memo++] = (memo_entry){v, node};
+    return fill_node(c, node, v, n_constraints) ? -1 : node;
+}
+
+/* The node of schema v (new, or the one already made for the same schema object). */
+static int compile_schema(compiler *c, const bn_json *v, int ref_chain);
+
+static int compile(compiler *c, const bn_json *v, int ref_chain) {
+    if (c->failed) return -1;
+    if (c->nesting >= MAX_NESTING) return fail(c, "subschemas nested more than 64 deep (through properties, items, alternatives and references)", NULL);
+    c->nesting++;
+    int node = compile_schema(c, v, ref_chain);
+    c->nesting--;
+    return node;
+}
+
+static int compile_schema(compiler *c, const bn_json *v, int ref_chain) {
+    if (v->type == BN_JSON_BOOL) return v->b ? c->any : c->never;
+    if (v->type != BN_JSON_OBJECT) return fail(c, "a schema must be an object or a boolean", NULL);
+    int known = memo_find(c, v);
+    if (known >= 0) return known;
+    int n_constraints;
+    if (check_keywords(c, v, &n_constraints)) return -1;
+    const bn_json *ref = bn_json_get(v, "$ref"), *all_of = bn_json_get(v, "allOf");
+    if (ref || all_of) {
+        if (n_constraints > 1) return fail(c, "$ref and allOf must be the only constraint of their schema (beside descriptions)", NULL);
+        if (ref_chain >= MAX_REF_CHAIN) return fail(c, "$ref / allOf refer to each other in a cycle that never reaches a schema", NULL);
+        if (all_of && (all_of->type != BN_JSON_ARRAY || all_of->n != 1))
+            return fail(c, "'allOf' is supported with exactly one schema (an intersection of several is not)", NULL);
+        if (ref && ref->type != BN_JSON_STRING) return fail(c, "'$ref' must be a string", NULL);
+        const bn_json *target = ref ? resolve_ref(c, ref->str) : &all_of->items[0];
+        if (!target) return -1;
+        char saved[sizeof c->path];
+        memcpy(saved, c->path, sizeof saved);
+        if (ref) snprintf(c->path, sizeof c->path, "%s", ref->str + 1);
+        else path_push(c, "allOf/0");
+        int node = compile(c, target, ref_chain + 1);
+        memcpy(c->path, saved, sizeof saved);
+        return node;
+    }
+    if (!n_constraints) return c->any; /* {} or annotations only */
+    return compile_node(c, v, n_constraints);
+}
+
+static void set_first(sc_node *n, uint8_t ch) { n->first[ch >> 5] |= 1u << (ch & 31); }
+static bool has_first(const sc_node *n, uint8_t ch) { return n->first[ch >> 5] >> (ch & 31) & 1; }
+
+/* Fills node i's first-byte set (its alternatives' first). Alternatives that share a first byte,
+ * or that lead back to node i before any byte, are refused. */
+static int first_bytes(compiler *c, uint16_t i) {
+    bn_json_schema *s = c->s;
+    sc_node *n = &s->nodes[i];
+    if (n->first_state == 2) return 0;
+    if (n->first_state == 1) return fail(c, "anyOf / oneOf alternatives lead back to the same schema before any byte", NULL);
+    n->first_state = 1;
+    if (n->n_alt) {
+        for (uint32_t a = 0; a < n->n_alt; a++) {
+            uint16_t alt = s->alts[n->alt_first + a];
+            if (first_bytes(c, alt)) return -1;
+            n = &s->nodes[i];
+            for (int w = 0; w < 8; w++) {
+                if (n->first[w] & s->nodes[alt].first[w]) {
+                    char ch[2] = {(char)(w * 32 + __builtin_ctz(n->first[w] & s->nodes[alt].first[w])), 0};
+                    return fail(c, "anyOf / oneOf alternatives must differ in their first byte (two can start with): ", ch);
+                }
+                n->first[w] |= s->nodes[alt].first[w];
+            }
+        }
+    } else if (n->n_enum) {
+        for (uint32_t e = 0; e < n->n_enum; e++) set_first(n, (uint8_t)s->bytes[s->enums[n->enum_first + e].at]);
+    } else {
+        if (n->types & T_OBJECT) set_first(n, '{');
+        if (n->types & T_ARRAY) set_first(n, '[');
+        if (n->types & T_STRING) set_first(n, '"');
+        if (n->types & (T_NUMBER | T_INTEGER)) {
+            set_first(n, '-');
+            for (uint8_t d = '0'; d <= '9'; d++) set_first(n, d);
+        }
+        if (n->types & T_BOOL) set_first(n, 't'), set_first(n, 'f');
+        if (n->types & T_NULL) set_first(n, 'n');
+    }
+    n->first_state = 2;
+    return 0;
+}
+
+bn_json_schema *bn_json_schema_compile(const char *text, size_t len) {
+    bn_json *doc = bn_json_parse(text, len, "json_schema");
+    if (!doc) {
+        bn_error(BITNET_ERR_INVALID_ARGUMENT, "%s", bn_last_error_message());
+        return NULL;
+    }
+    compiler c = {.doc = doc};
+    c.s = bn_calloc(1, sizeof *c.s, "json schema");
+    int root = -1;
+    bn_json_schema *sc = c.s;
+    /* every array allocated (a schema without properties or enums still has them): no
+     * arithmetic on NULL pointers later */
+    bool arrays = sc && grow((void **)&sc->props, &sc->cap_props, 1, sizeof *sc->props, "properties") &&
+                  grow((void **)&sc->alts, &sc->cap_alts, 1, sizeof *sc->alts, "alternatives") &&
+                  grow((void **)&sc->enums, &sc->cap_enums, 1, sizeof *sc->enums, "enum values") &&
+                  grow((void **)&sc->bytes, &sc->cap_bytes, 1, 1, "bytes");
+    if (arrays && (c.any = new_node(&c)) != NONE && (c.never = new_node(&c)) != NONE) {
+        sc_node *any = &c.s->nodes[c.any];
+        any->items = any->additional = c.any;
+        c.s->nodes[c.never].types = 0;
+        root = compile(&c, doc, 0);
+        if (root == c.never) root = fail(&c, "the schema is false: no value is valid", NULL);
+    }
+    for (uint32_t i = 0; root >= 0 && i < c.s->n_nodes; i++)
+        if (first_bytes(&c, (uint16_t)i)) root = -1;
+    free(c.memo);
+    bn_json_free(doc);
+    if (root < 0) {
+        bn_json_schema_free(c.s);
+        return NULL;
+    }
+    c.s->root = (uint16_t)root;
+    return c.s;
+}
+
+void bn_json_schema_free(bn_json_schema *s) {
+    if (!s) return;
+    free(s->nodes);
+    free(s->props);
+    free(s->alts);
+    free(s->enums);
+    free(s->bytes);
+    free(s);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Reading a text against the schema */
+
+void bn_json_schema_init(bn_json_schema_state *s, const bn_json_schema *schema) {
+    memset(s, 0, sizeof *s);
+    s->schema = schema;
+    bn_json_prefix_init(&s->syn, false);
+    s->want = schema->root;
+    s->value = NONE;
+}
+
+void bn_json_schema_state_copy(bn_json_schema_state *dst, const bn_json_schema_state *src) {
+    memcpy(dst, src, offsetof(bn_json_schema_state, frames) + src->depth * sizeof src->frames[0]);
+}
+
+bool bn_json_schema_complete(const bn_json_schema_state *s) { return bn_json_prefix_complete(&s->syn); }
+
+static const sc_node *node_at(const bn_json_schema_state *s, uint16_t i) { return &s->schema->nodes[i]; }
+static bn_json_schema_frame *top(bn_json_schema_state *s) { return &s->frames[s->depth - 1]; }
+static bool is_ws(uint8_t c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+static uint64_t low_bits(unsigned n) { return n >= 64 ? ~0ull : (1ull << n) - 1; }
+
+/* The listed properties that may come next in an object of node n whose properties before
+ * `from` are passed: up to and including the first required one. */
+static uint64_t key_window(const sc_node *n, unsigned from) {
+    uint64_t open = low_bits(n->n_props) & ~low_bits(from);
+    uint64_t req = n->required & open;
+    return req ? open & low_bits((unsigned)__builtin_ctzll(req) + 1) : open;
+}
+
+/* The alternative of node i that a value starting with byte c takes; NONE when none. */
+static uint16_t dispatch(const bn_json_schema *sc, uint16_t i, uint8_t c) {
+    while (i != NONE && has_first(&sc->nodes[i], c) && sc->nodes[i].n_alt) {
+        const sc_node *n = &sc->nodes[i];
+        uint16_t next = NONE;
+        for (uint32_t a = 0; a < n->n_alt && next == NONE; a++)
+            if (has_first(&sc->nodes[sc->alts[n->alt_first + a]], c)) next = sc->alts[n->alt_first + a];
+        i = next;
+    }
+    return i != NONE && has_first(&sc->nodes[i], c) ? i : NONE;
+}
+
+/* The byte at pos of enum value e, -1 past its end. */
+static int enum_byte(const bn_json_schema *sc, uint32_t e, uint32_t pos) {
+    return pos < sc->enums[e].len ? (uint8_t)sc->bytes[sc->enums[e].at + pos] : -1;
+}
+
+/* Keeps the enum values (a sorted range sharing the bytes read) whose next byte is c. */
+static bool enum_narrow(bn_json_schema_state *s, uint8_t c) {
+    const bn_json_schema *sc = s->schema;
+    uint32_t lo = s->enum_lo, hi = s->enum_hi, pos = s->enum_pos;
+    uint32_t a = lo, b = hi;
+    while (a < b) { /* first with byte >= c */
+        uint32_t m = a + (b - a) / 2;
+        if (enum_byte(sc, m, pos) < c) a = m + 1;
+        else b = m;
+    }
+    uint32_t first = a;
+    b = hi;
+    while (a < b) { /* first with byte > c */
+        uint32_t m = a + (b - a) / 2;
+        if (enum_byte(sc, m, pos) <= c) a = m + 1;
+        else b = m;
+    }
+    s->enum_lo = first, s->enum_hi = a, s->enum_pos = pos + 1;
+    return first < a;
+}
+
+/* The scalar being read has ended: it must be whole. */
+static bool end_scalar(bn_json_schema_state *s) {
+    const sc_node *n = node_at(s, s->value);
+    if (n->n_enum) return s->enum_lo < s->enum_hi && s->schema->enums[s->enum_lo].len == s->enum_pos;
+    return s->first != '"' || s->chars >= n->min_len;
+}
+
+/* The first byte c of a value (not whitespace). */
+static bool start_value(bn_json_schema_state *s, uint8_t c) {
+    if (s->depth && top(s)->is_array) {
+        bn_json_schema_frame *f = top(s);
+        if (f->count >= node_at(s, f->node)->max_items) return false;
+        f->count++;
+    }
+    uint16_t i = dispatch(s->schema, s->want, c);
+    if (i == NONE) return false;
+    const sc_node *n = node_at(s, i);
+    if (c == '{' || c == '[') {
+        if (s->depth == BN_JSON_PREFIX_MAX_DEPTH) return false;
+        s->frames[s->depth++] = (bn_json_schema_frame){.node = i, .is_array = c == '['};
+        if (c == '[') s->want = n->items;
+        return true;
+    }
+    s->value = i, s->first = c, s->chars = 0;
+    if (!n->n_enum) return true;
+    s->enum_lo = n->enum_first, s->enum_hi = n->enum_first + n->n_enum, s->enum_pos = 0;
+    return enum_narrow(s, c);
+}
+
+static bool close_container(bn_json_schema_state *s) {
+    bn_json_schema_frame *f = top(s);
+    const sc_node *n = node_at(s, f->node);
+    bool whole = f->is_array ? f->count >= n->min_items : !(n->required & ~low_bits(f->next_prop));
+    s->depth--;
+    return whole;
+}
+
+/* Whether another key may come in the object on top. */
+static bool key_may_come(bn_json_schema_state *s) {
+    const sc_node *n = node_at(s, top(s)->node);
+    return key_window(n, top(s)->next_prop) || n->additional != NONE;
+}
+
+static bool comma(bn_json_schema_state *s) {
+    bn_json_schema_frame *f = top(s);
+    const sc_node *n = node_at(s, f->node);
+    if (!f->is_array) return key_may_come(s);
+    s->want = n->items;
+    return f->count < n->max_items;
+}
+
+/* A byte of an object key (c closes it when the key is over). */
+static bool key_byte(bn_json_schema_state *s, uint8_t c, bool over) {
+    bn_json_schema_frame *f = top(s);
+    const sc_node *n = node_at(s, f->node);
+    const sc_prop *props = s->schema->props + n->prop_first;
+    uint64_t window = key_window(n, f->next_prop);
+    if (over) {
+        uint64_t exact = 0;
+        for (uint64_t m = s->key_match; m; m &= m - 1) {
+            unsigned i = (unsigned)__builtin_ctzll(m);
+            if (props[i].key.len == s->chars) exact |= 1ull << i;
+        }
+        if (exact & window) {
+            unsigned i = (unsigned)__builtin_ctzll(exact & window);
+            f->next_prop = (uint8_t)(i + 1);
+            s->want = props[i].node;
+            return true;
+        }
+        /* a listed name out of turn; an escaped key might spell a listed name otherwise */
+        if (exact || n->additional == NONE || (s->key_escaped && n->n_props)) return false;
+        s->want = n->additional;
+        return true;
+    }
+    for (uint64_t m = s->key_match; m; m &= m - 1) {
+        unsigned i = (unsigned)__builtin_ctzll(m);
+        if (props[i].key.len <= s->chars || (uint8_t)s->schema->bytes[props[i].key.at + s->chars] != c) s->key_match &= ~(1ull << i);
+    }
+    s->chars++;
+    s->key_escaped |= c == '\\';
+    return (s->key_match & window) || (n->additional != NONE && (!s->key_escaped || !n->n_props));
+}
+
+/* A byte outside strings, numbers and literals, the syntax already checked (place: before it). */
+static bool structural(bn_json_schema_state *s, bn_json_place place, uint8_t c) {
+    if (is_ws(c)) return true;
+    switch (place) {
+    case BN_JSON_AT_VALUE:
+    case BN_JSON_AT_ARRAY_FIRST: return c == ']' ? close_container(s) : start_value(s, c);
+    case BN_JSON_AT_OBJ_FIRST:
+    case BN_JSON_AT_OBJ_KEY:
+        if (c == '}') return close_container(s);
+        s->key_match = low_bits(node_at(s, top(s)->node)->n_props), s->chars = 0, s->key_escaped = false;
+        return key_may_come(s);
+    case BN_JSON_AT_AFTER: return c == ',' ? comma(s) : close_container(s);
+    default: return true; /* ':' (the value's node was set by the key) */
+    }
+}
+
+/* A byte inside a string value, a number or a literal; `over`: the scalar ended with it. */
+static bool scalar_byte(bn_json_schema_state *s, uint8_t c, bool over) {
+    const sc_node *n = node_at(s, s->value);
+    if (n->n_enum && !enum_narrow(s, c)) return false;
+    if (!over && bn_json_prefix_at_char(&s->syn) && s->first == '"') s->chars++;
+    return !over || end_scalar(s);
+}
+
+static bool feed_byte(bn_json_schema_state *s, uint8_t c) {
+    bn_json_place before = bn_json_prefix_place(&s->syn);
+    if (!s->started && is_ws(c)) return false; /* the text starts with the value */
+    s->started = true;
+    if (before == BN_JSON_IN_NUMBER || before == BN_JSON_IN_STRING) {
+        const sc_node *n = node_at(s, s->value);
+        bool integer_only = (n->types & T_INTEGER) && !(n->types & T_NUMBER);
+        if (!n->n_enum && before == BN_JSON_IN_NUMBER && integer_only && (c == '.' || c == 'e' || c == 'E')) return false;
+        /* at maxLength only the closing quote may come (a byte that starts a character would
+         * leave no way out) */
+        if (!n->n_enum && before == BN_JSON_IN_STRING && bn_json_prefix_at_char(&s->syn) && c != '"' && s->chars >= n->max_len)
+            return false;
+    }
+    uint8_t depth = s->syn.depth;
+    if (!bn_json_prefix_feed(&s->syn, (const char *)&c, 1)) return false;
+    bn_json_place after = bn_json_prefix_place(&s->syn);
+    switch (before) {
+    case BN_JSON_IN_KEY: return key_byte(s, c, after != BN_JSON_IN_KEY);
+    case BN_JSON_IN_STRING:
+    case BN_JSON_IN_LITERAL: return scalar_byte(s, c, after != before);
+    case BN_JSON_IN_NUMBER:
+        if (after == BN_JSON_IN_NUMBER) return scalar_byte(s, c, false);
+        if (!end_scalar(s)) return false;
+        return structural(s, depth ? BN_JSON_AT_AFTER : BN_JSON_AT_END, c); /* c came after the number */
+    default: return structural(s, before, c);
+    }
+}
+
+uint32_t bn_json_schema_free_chars(const bn_json_schema_state *s) {
+    bn_json_place place = bn_json_prefix_place(&s->syn);
+    if (!bn_json_prefix_at_char(&s->syn)) return 0;
+    if (place == BN_JSON_IN_KEY) return node_at(s, s->frames[s->depth - 1].node)->n_props ? 0 : UINT32_MAX;
+    const sc_node *v = node_at(s, s->value);
+    if (v->n_enum) return 0;
+    return v->max_len == UINT32_MAX ? UINT32_MAX : v->max_len - s->chars;
+}
+
+/* Inside a string the schema does not constrain (a value string with no enum or length, a key
+ * of an object with no listed properties): feeds json_prefix directly while the string lasts.
+ * Returns the bytes taken (0: not in such a string), SIZE_MAX when one was refused. */
+static size_t free_string_run(bn_json_schema_state *s, const char *bytes, size_t n) {
+    bn_json_place place = bn_json_prefix_place(&s->syn);
+    bool in_key = place == BN_JSON_IN_KEY;
+    if (in_key ? node_at(s, top(s)->node)->n_props != 0 : place != BN_JSON_IN_STRING) return 0;
+    if (!in_key) {
+        const sc_node *v = node_at(s, s->value);
+        if (v->n_enum || v->min_len || v->max_len != UINT32_MAX) return 0;
+    }
+    bool refused;
+    size_t k = bn_json_prefix_feed_string(&s->syn, bytes, n, &refused);
+    if (refused) return SIZE_MAX;
+    if (in_key && bn_json_prefix_place(&s->syn) != BN_JSON_IN_KEY) s->want = node_at(s, top(s)->node)->additional;
+    return k;
+}
+
+bool bn_json_schema_feed(bn_json_schema_state *s, const char *bytes, size_t n) {
+    for (size_t i = 0; i < n;) {
+        size_t k = free_string_run(s, bytes + i, n - i);
+        if (k == SIZE_MAX) return false;
+        if (k) {
+            i += k;
+            continue;
+        }
+        if (!feed_byte(s, (uint8_t)bytes[i++])) return false;
+    }
+    return true;
+}

@@ -1,0 +1,342 @@
+/* Tests of src/text/json_schema: what compiles and what is refused (with the place and the
+ * keyword named), texts accepted and refused at the right byte for each supported keyword, and
+ * random walks over the accepted bytes: they never reach a dead end, and every text they
+ * complete is valid against the schema by an independent validator written here over the
+ * schema's own tree (which knows nothing of property order or first bytes). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/json.h"
+#include "test.h"
+#include "text/json_schema.h"
+#include "util.h"
+
+/* The index of the first byte refused (len when all are accepted); *complete at the end. */
+static size_t accepted(const char *schema, const char *text, bool *complete) {
+    bn_json_schema *sc = bn_json_schema_compile(schema, strlen(schema));
+    if (!sc) {
+        fprintf(stderr, "  compile failed: %s\n", bn_last_error_message());
+        *complete = false;
+        return (size_t)-1;
+    }
+    bn_json_schema_state s;
+    bn_json_schema_init(&s, sc);
+    size_t n = strlen(text), i = 0;
+    while (i < n && bn_json_schema_feed(&s, text + i, 1)) i++;
+    *complete = i == n && bn_json_schema_complete(&s);
+    bn_json_schema_free(sc);
+    return i;
+}
+
+static bool valid(const char *schema, const char *text) {
+    bool complete;
+    return accepted(schema, text, &complete) == strlen(text) && complete;
+}
+
+/* Where the text is refused: the byte index, -1 when the whole text is accepted. */
+static long refused_at(const char *schema, const char *text) {
+    bool complete;
+    size_t i = accepted(schema, text, &complete);
+    return i == strlen(text) ? -1 : (long)i;
+}
+
+static bool compile_fails_with(const char *schema, const char *words) {
+    bn_json_schema *sc = bn_json_schema_compile(schema, strlen(schema));
+    if (sc) {
+        bn_json_schema_free(sc);
+        fprintf(stderr, "  compiled: %s\n", schema);
+        return false;
+    }
+    bool named = bn_last_error_status() == BITNET_ERR_INVALID_ARGUMENT && strstr(bn_last_error_message(), words);
+    if (!named) fprintf(stderr, "  message: %s (wanted '%s')\n", bn_last_error_message(), words);
+    return named;
+}
+
+#define PERSON                                                                                                     \
+    "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":8},"       \
+    "\"age\":{\"type\":\"integer\"},\"tags\":{\"type\":\"array\",\"items\":{\"enum\":[\"a\",\"bb\",\"a\\\"c\"]},"  \
+    "\"maxItems\":3},\"ok\":{\"type\":\"boolean\"}},\"required\":[\"name\",\"ok\"],\"additionalProperties\":false}"
+
+TEST(refusals_name_the_place_and_keyword) {
+    CHECK(compile_fails_with("{\"type\":\"string\",\"pattern\":\"^a\"}", "not supported (its constraint would not be enforced): pattern"));
+    CHECK(compile_fails_with("{\"properties\":{\"n\":{\"type\":\"integer\",\"minimum\":0}}}", "at '/properties/n'"));
+    CHECK(compile_fails_with("{\"properties\":{\"n\":{\"type\":\"integer\",\"minimum\":0}}}", "minimum"));
+    CHECK(compile_fails_with("{\"$ref\":\"https://example.com/s.json\"}", "only local references"));
+    CHECK(compile_fails_with("{\"$ref\":\"#/$defs/missing\"}", "points at nothing"));
+    CHECK(compile_fails_with("{\"anyOf\":[{\"type\":\"integer\"},{\"type\":\"number\"}]}", "differ in their first byte"));
+    CHECK(compile_fails_with("{\"anyOf\":[{\"type\":\"string\"}],\"type\":\"string\"}", "only constraint"));
+    CHECK(compile_fails_with("{\"properties\":{\"a\":{}},\"required\":[\"b\"]}", "does not list: b"));
+    CHECK(compile_fails_with("false", "no value is valid"));
+    CHECK(compile_fails_with("{\"properties\":{\"a\":false},\"required\":[\"a\"]}", "schema is false"));
+    CHECK(compile_fails_with("{\"type\":\"string\",\"minLength\":3,\"maxLength\":2}", "minLength is above maxLength"));
+    CHECK(compile_fails_with("{\"type\":\"array\",\"minItems\":1,\"items\":false}", "minItems is above maxItems"));
+    CHECK(compile_fails_with("{\"enum\":[{\"a\":1}]}", "must be strings, numbers"));
+    CHECK(compile_fails_with("{\"type\":\"integer\",\"enum\":[\"x\",1.5]}", "no enum / const value fits"));
+    CHECK(compile_fails_with("{\"$defs\":{\"a\":{\"$ref\":\"#/$defs/b\"},\"b\":{\"$ref\":\"#/$defs/a\"}},\"$ref\":\"#/$defs/a\"}", "cycle"));
+    CHECK(compile_fails_with("{\"$defs\":{\"a\":{\"anyOf\":[{\"$ref\":\"#/$defs/a\"},{\"type\":\"null\"}]}},\"$ref\":\"#/$defs/a\"}",
+                             "lead back to the same schema"));
+    CHECK(compile_fails_with("{\"type\":\"strin\"}", "'type' must be one of"));
+    CHECK(compile_fails_with("{\"type\":\"array\",\"items\":[{}]}", "array form"));
+    CHECK(compile_fails_with("{\"allOf\":[{\"type\":\"string\"},{\"maxLength\":2}]}", "exactly one schema"));
+    CHECK(compile_fails_with("{\"type\":\"object\",\"properties\":{\"a\":{},\"a\":{}}}", "listed twice"));
+    CHECK(compile_fails_with("{\"type\":", "json_schema"));
+    CHECK(compile_fails_with("[1]", "must be an object or a boolean"));
+    /* 65 properties */
+    char big[2048] = "{\"properties\":{";
+    for (int i = 0; i < 65; i++) snprintf(big + strlen(big), sizeof big - strlen(big), "%s\"p%d\":{}", i ? "," : "", i);
+    strcat(big, "}}");
+    CHECK(compile_fails_with(big, "more than 64 properties"));
+    /* nesting through references deeper than the compiler's bound */
+    char deep[4096] = "{\"$defs\":{";
+    for (int i = 0; i < 70; i++)
+        snprintf(deep + strlen(deep), sizeof deep - strlen(deep), "%s\"d%d\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/d%d\"}}",
+                 i ? "," : "", i, i + 1);
+    strcat(deep, ",\"d70\":{}},\"$ref\":\"#/$defs/d0\"}");
+    CHECK(compile_fails_with(deep, "nested more than 64 deep"));
+    /* annotations and unknown keywords compile */
+    bool complete;
+    CHECK(accepted("{\"title\":\"t\",\"description\":\"d\",\"format\":\"date-time\",\"type\":\"string\",\"x-custom\":1,\"default\":\"a\"}",
+                   "\"x\"", &complete) == 3 && complete);
+}
+
+TEST(objects_keep_the_listed_order) {
+    CHECK(valid(PERSON, "{\"name\":\"Ann\",\"age\":31,\"tags\":[\"a\",\"a\\\"c\"],\"ok\":true}"));
+    CHECK(valid(PERSON, "{ \"name\" : \"Bo\" ,\n \"ok\" : false }"));         /* optional ones left out */
+    CHECK_EQ_INT(refused_at(PERSON, "{\"ok\":true,\"name\":\"x\"}"), 2);        /* out of order */
+    CHECK_EQ_INT(refused_at(PERSON, "{\"name\":\"x\"}"), 11);                   /* "ok" is required */
+    CHECK_EQ_INT(refused_at(PERSON, "{\"name\":\"x\",\"age\":1.5"), 19);        /* integer */
+    CHECK_EQ_INT(refused_at(PERSON, "{\"name\":\"x\",\"age\":1e3"), 19);
+    CHECK_EQ_INT(refused_at(PERSON, "{\"name\":\"x\",\"ok\":true,"), 21);       /* nothing may follow "ok" */
+    CHECK_EQ_INT(refused_at(PERSON, "{\"name\":\"x\",\"nope\""), 13);           /* not listed, none allowed */
+    CHECK_EQ_INT(refused_at(PERSON, "{\"name\":\"x\",\"age\":1,\"age\""), 21);  /* passed */
+    CHECK_EQ_INT(refused_at(PERSON, "{\"nam\":"), 5);                           /* a prefix of a name only */
+    CHECK_EQ_INT(refused_at(PERSON, " {"), 0);                                  /* no leading whitespace */
+    CHECK_EQ_INT(refused_at(PERSON, "[]"), 0);
+    /* listed keys and others: others anywhere, never a listed name, never escaped */
+    const char *mixed = "{\"properties\":{\"a\":{\"type\":\"string\"},\"b\":{\"type\":\"null\"}},\"required\":[\"b\"],"
+                        "\"additionalProperties\":{\"type\":\"number\"}}";
+    CHECK(valid(mixed, "{\"x\":1,\"a\":\"s\",\"y\":2.5,\"b\":null,\"z\":-3}"));
+    CHECK(valid(mixed, "{\"b\":null}"));
+    CHECK_EQ_INT(refused_at(mixed, "{\"b\":null,\"a\""), 12);    /* "a" was passed over */
+    CHECK_EQ_INT(refused_at(mixed, "{\"x\":\"s\""), 5);         /* others are numbers */
+    CHECK_EQ_INT(refused_at(mixed, "{\"\\u0061\":"), 2);        /* an escape could spell "a" */
+    CHECK_EQ_INT(refused_at(mixed, "{\"a\":\"s\"}"), 8);        /* "b" is required */
+    /* {"type":"object"} alone: any members, escaped keys too (json_object) */
+    CHECK(valid("{\"type\":\"object\"}", "{\"k\\n\":[1,{\"x\":null}],\"k\":{}}"));
+    CHECK(valid("{\"type\":\"object\"}", "{}"));
+    /* a key listed with characters that need escapes is matched in its shortest form */
+    CHECK(valid("{\"properties\":{\"q\\\"t\":{\"const\":1}},\"additionalProperties\":false}", "{\"q\\\"t\":1}"));
+}
+
+TEST(strings_enums_and_numbers) {
+    const char *len = "{\"type\":\"string\",\"minLength\":2,\"maxLength\":3}";
+    CHECK(valid(len, "\"ab\""));
+    CHECK(valid(len, "\"\xc3\xa9\\n\xf0\x9f\x98\x80\""));            /* é, \n, 😀: 3 characters */
+    CHECK(valid(len, "\"\\ud83d\\ude00\\u0041\""));                   /* a surrogate pair is one */
+    CHECK_EQ_INT(refused_at(len, "\"a\""), 2);
+    CHECK_EQ_INT(refused_at(len, "\"abcd\""), 4);
+    CHECK_EQ_INT(refused_at(len, "\"ab\xc3\xa9\xc3"), 5);              /* a lead byte at the maximum */
+    CHECK_EQ_INT(refused_at(len, "\"abc\\n"), 4);
+    const char *en = "{\"enum\":[\"red\",\"green\",12,1,true,null,-0.5,\"a\\u0000b\"]}";
+    CHECK(valid(en, "\"red\"") && valid(en, "\"green\"") && valid(en, "true") && valid(en, "null"));
+    CHECK(valid(en, "12 ") && valid(en, "1 ") && valid(en, "-0.5 ") && valid(en, "\"a\\u0000b\""));
+    CHECK_EQ_INT(refused_at(en, "\"gree\""), 5);
+    CHECK_EQ_INT(refused_at(en, "\"blue\""), 1);
+    CHECK_EQ_INT(refused_at(en, "13"), 1);
+    CHECK_EQ_INT(refused_at(en, "false"), 0);
+    CHECK_EQ_INT(refused_at(en, "1.0"), 1);                            /* the shortest form only */
+    CHECK(valid("{\"type\":\"array\",\"items\":{\"enum\":[1,12]}}", "[1,12,1]"));
+    CHECK_EQ_INT(refused_at("{\"type\":\"array\",\"items\":{\"enum\":[10,12]}}", "[1,"), 2);
+    CHECK(valid("{\"const\":\"x\"}", "\"x\""));
+    CHECK(valid("{\"type\":\"integer\",\"enum\":[\"x\",2]}", "2 "));   /* values of another type dropped */
+    CHECK_EQ_INT(refused_at("{\"type\":\"integer\",\"enum\":[\"x\",2]}", "\"x\""), 0);
+    CHECK(valid("{\"type\":\"number\"}", "-1.5e+3 ") && valid("{\"type\":\"integer\"}", "-0 "));
+    CHECK(!valid("{\"type\":\"number\"}", "-1.5e+3"));                 /* a number ends at the byte after it */
+    CHECK(valid("{\"type\":\"boolean\"}", "false") && refused_at("{\"type\":\"boolean\"}", "null") == 0);
+}
+
+TEST(arrays_alternatives_and_references) {
+    const char *arr = "{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"minItems\":1,\"maxItems\":2}";
+    CHECK(valid(arr, "[1]") && valid(arr, "[ 1 , 2 ]"));
+    CHECK_EQ_INT(refused_at(arr, "[]"), 1);
+    CHECK_EQ_INT(refused_at(arr, "[1,2,"), 4);
+    CHECK_EQ_INT(refused_at(arr, "[1,2]"), -1);
+    CHECK_EQ_INT(refused_at("{\"type\":\"array\",\"items\":false}", "[1"), 1);
+    CHECK(valid("{\"type\":\"array\",\"items\":false}", "[]"));
+    const char *nullable = "{\"anyOf\":[{\"type\":\"string\",\"maxLength\":1},{\"type\":\"null\"}]}";
+    CHECK(valid(nullable, "\"x\"") && valid(nullable, "null"));
+    CHECK_EQ_INT(refused_at(nullable, "1"), 0);
+    CHECK_EQ_INT(refused_at(nullable, "\"xy\""), 2);
+    CHECK(valid("{\"type\":[\"integer\",\"null\"]}", "null") && valid("{\"type\":[\"integer\",\"null\"]}", "7 "));
+    CHECK(valid("{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"const\":1}},\"required\":[\"a\"]},{\"type\":\"array\"}]}",
+                "{\"a\":1}"));
+    const char *tree = "{\"$defs\":{\"node\":{\"type\":\"object\",\"properties\":{\"v\":{\"type\":\"integer\"},"
+                       "\"kids\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/node\"}}},\"required\":[\"v\"],"
+                       "\"additionalProperties\":false}},\"allOf\":[{\"$ref\":\"#/$defs/node\"}]}";
+    CHECK(valid(tree, "{\"v\":1,\"kids\":[{\"v\":2,\"kids\":[]},{\"v\":3}]}"));
+    CHECK_EQ_INT(refused_at(tree, "{\"v\":1,\"kids\":[{\"kids\""), 17);
+    CHECK(valid("{\"type\":\"object\",\"properties\":{\"next\":{\"anyOf\":[{\"$ref\":\"#\"},{\"type\":\"null\"}]}}}",
+                "{\"next\":{\"next\":{\"next\":null}}}"));
+    CHECK(valid("true", "[{\"a\":[]},\"x\",-1]") && valid("{}", "\"s\"") && valid("{\"description\":\"any\"}", "null"));
+}
+
+/* ---- an independent validator over the schema's tree (the supported keywords, any order) ---- */
+
+static const bn_json *deref(const bn_json *root, const bn_json *s) {
+    for (int hop = 0; hop < 64 && s && s->type == BN_JSON_OBJECT; hop++) {
+        const char *ref = bn_json_get_str(s, "$ref");
+        const bn_json *all = bn_json_get(s, "allOf");
+        if (all) s = &all->items[0];
+        else if (!ref) return s;
+        else if (!strcmp(ref, "#")) s = root;
+        else s = bn_json_get(bn_json_get(root, "$defs"), ref + strlen("#/$defs/"));
+    }
+    return s;
+}
+
+static bool same_scalar(const bn_json *a, const bn_json *b) {
+    if (a->type != b->type) return false;
+    if (a->type == BN_JSON_STRING) return a->str_len == b->str_len && !memcmp(a->str, b->str, a->str_len);
+    if (a->type == BN_JSON_NUMBER) return a->num == b->num;
+    return a->type != BN_JSON_BOOL || a->b == b->b;
+}
+
+static bool has_type(const bn_json *t, const bn_json *v) {
+    static const char *const names[] = {"null", "boolean", "number", "string", "array", "object"};
+    size_t n = t->type == BN_JSON_ARRAY ? t->n : 1;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = (t->type == BN_JSON_ARRAY ? &t->items[i] : t)->str;
+        if (!strcmp(name, names[v->type]) || (!strcmp(name, "integer") && v->type == BN_JSON_NUMBER && v->num == floor(v->num)))
+            return true;
+    }
+    return false;
+}
+
+static size_t utf8_chars(const char *s, size_t n) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) k += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return k;
+}
+
+static bool validates(const bn_json *root, const bn_json *schema, const bn_json *v) {
+    const bn_json *s = deref(root, schema);
+    if (s->type == BN_JSON_BOOL) return s->b;
+    const bn_json *t = bn_json_get(s, "type"), *en = bn_json_get(s, "enum"), *any = bn_json_get(s, "anyOf");
+    if (!any) any = bn_json_get(s, "oneOf");
+    if (any) {
+        int matches = 0;
+        for (size_t i = 0; i < any->n; i++) matches += validates(root, &any->items[i], v);
+        return matches == 1;
+    }
+    if (t && !has_type(t, v)) return false;
+    bool in_enum = !en;
+    for (size_t i = 0; en && i < en->n; i++) in_enum |= same_scalar(&en->items[i], v);
+    const bn_json *cn = bn_json_get(s, "const");
+    if (!in_enum || (cn && !same_scalar(cn, v))) return false;
+    double lim;
+    if (v->type == BN_JSON_STRING) {
+        size_t n = utf8_chars(v->str, v->str_len);
+        if ((bn_json_get_num(s, "minLength", &lim) && n < lim) || (bn_json_get_num(s, "maxLength", &lim) && n > lim)) return false;
+    }
+    if (v->type == BN_JSON_ARRAY) {
+        if ((bn_json_get_num(s, "minItems", &lim) && v->n < lim) || (bn_json_get_num(s, "maxItems", &lim) && v->n > lim)) return false;
+        const bn_json *items = bn_json_get(s, "items");
+        for (size_t i = 0; items && i < v->n; i++)
+            if (!validates(root, items, &v->items[i])) return false;
+    }
+    if (v->type == BN_JSON_OBJECT) {
+        const bn_json *props = bn_json_get(s, "properties"), *req = bn_json_get(s, "required"), *add = bn_json_get(s, "additionalProperties");
+        for (size_t i = 0; req && i < req->n; i++)
+            if (!bn_json_get(v, req->items[i].str)) return false;
+        for (size_t i = 0; i < v->n; i++) {
+            const bn_json *m = &v->items[i], *ps = props ? bn_json_get(props, m->key) : NULL;
+            if (ps ? !validates(root, ps, m) : add && !validates(root, add, m)) return false;
+        }
+    }
+    return true;
+}
+
+/* Random walks: at each step every byte is tried and one of those accepted is taken
+ * (structural bytes weighted up so that walks end). Every prefix must leave a byte to take,
+ * and every completed text must validate. */
+static void walk_schema(const char *schema, int walks, unsigned seed) {
+    bn_json_schema *sc = bn_json_schema_compile(schema, strlen(schema));
+    bn_json *tree = bn_json_parse(schema, strlen(schema), "schema");
+    CHECK_MSG(sc && tree, "%s", bn_last_error_message());
+    if (!sc || !tree) return;
+    int completed = 0;
+    static char text[4096];
+    for (int w = 0; w < walks; w++) {
+        bn_json_schema_state s, trial;
+        bn_json_schema_init(&s, sc);
+        size_t n = 0;
+        while (n < sizeof text - 1 && !bn_json_schema_complete(&s)) {
+            int ok[256], n_ok = 0, weight = 0;
+            for (int c = 0; c < 256; c++) {
+                bn_json_schema_state_copy(&trial, &s);
+                char ch = (char)c;
+                if (!bn_json_schema_feed(&trial, &ch, 1)) continue;
+                ok[n_ok++] = c;
+                weight += strchr("\"]}", c) && c ? 40 : c < 0x80 && !((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ? 4 : 1;
+            }
+            CHECK_MSG(n_ok > 0, "dead end after %.*s (%s)", (int)n, text, schema);
+            if (!n_ok) break;
+            seed = seed * 1103515245u + 12345u;
+            int pick = (int)((seed >> 8) % (unsigned)weight), c = 0;
+            for (int i = 0; i < n_ok; i++) {
+                c = ok[i];
+                pick -= strchr("\"]}", c) && c ? 40 : c < 0x80 && !((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ? 4 : 1;
+                if (pick < 0) break;
+            }
+            text[n++] = (char)c;
+            char ch = (char)c;
+            CHECK(bn_json_schema_feed(&s, &ch, 1));
+        }
+        if (!bn_json_schema_complete(&s)) continue;
+        completed++;
+        bn_json *v = bn_json_parse(text, n, "walk");
+        if (!v && strstr(bn_last_error_message(), "number out of range")) continue; /* valid JSON, beyond a double */
+        CHECK_MSG(v && validates(tree, tree, v), "invalid: %.*s (%s)", (int)n, text, schema);
+        bn_json_free(v);
+    }
+    CHECK_MSG(completed >= walks / 2, "only %d of %d walks completed (%s)", completed, walks, schema);
+    bn_json_free(tree);
+    bn_json_schema_free(sc);
+}
+
+TEST(random_walks_reach_no_dead_end_and_validate) {
+    walk_schema(PERSON, 200, 1);
+    walk_schema("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"},\"b\":{\"type\":\"null\"}},"
+                "\"additionalProperties\":{\"type\":\"number\"}}", 200, 2);
+    walk_schema("{\"$defs\":{\"node\":{\"type\":\"object\",\"properties\":{\"v\":{\"enum\":[1,12,-3,\"x\"]},\"kids\":{\"type\":\"array\","
+                "\"items\":{\"$ref\":\"#/$defs/node\"},\"maxItems\":2}},\"required\":[\"v\"],\"additionalProperties\":false}},"
+                "\"$ref\":\"#/$defs/node\"}", 200, 3);
+    walk_schema("{\"type\":\"array\",\"items\":{\"anyOf\":[{\"type\":\"string\",\"minLength\":2,\"maxLength\":2},{\"type\":\"null\"},"
+                "{\"type\":\"integer\"}]},\"minItems\":2,\"maxItems\":4}", 200, 4);
+    walk_schema("{\"type\":\"object\"}", 200, 5);
+}
+
+TEST(copies_try_without_committing) {
+    bn_json_schema *sc = bn_json_schema_compile(PERSON, strlen(PERSON));
+    CHECK(sc != NULL);
+    if (!sc) return;
+    bn_json_schema_state s, trial;
+    bn_json_schema_init(&s, sc);
+    CHECK(bn_json_schema_feed(&s, "{\"name\":\"x\",\"tags\":[", 20));
+    bn_json_schema_state_copy(&trial, &s);
+    CHECK(!bn_json_schema_feed(&trial, "1", 1));
+    bn_json_schema_state_copy(&trial, &s);
+    CHECK(bn_json_schema_feed(&trial, "\"bb\"],\"ok\":true}", 16) && bn_json_schema_complete(&trial));
+    CHECK(!bn_json_schema_complete(&s));
+    bn_json_schema_free(sc);
+}
+
+TEST_MAIN_BEGIN("test_json_schema")
+    RUN(refusals_name_the_place_and_keyword);
+    RUN(objects_keep_the_listed_order);
+    RUN(strings_enums_and_numbers);
+    RUN(arrays_alternatives_and_references);
+    RUN(random_walks_reach_no_dead_end_and_validate);
+    RUN(copies_try_without_committing);
+TEST_MAIN_END()
