@@ -308,8 +308,9 @@ int bn_gen_create(const bitnet_model *model, const int32_t *prompt, int n_prompt
     if (!rc && p->n_stop_strings && !(g->stop = bn_stop_create(p->stop_strings, (size_t)p->n_stop_strings))) rc = bn_last_error_status();
     if (!rc && tok && !(g->detok = bn_detok_stream_new(tok, false))) rc = bn_last_error_status();
     const char *schema = json_schema_of(p);
+    const bn_json_vocab *vocab; /* the model's cache (made on first use, under its lock) */
     if (!rc && json_constraint(p) &&
-        (!(g->json = bn_json_tokens_create(tok, schema, schema ? strlen(schema) : 0)) || !(g->masked = bn_malloc((size_t)g->n_vocab * sizeof(float), "json logits"))))
+        (!(vocab = bn_model_json_vocab((bitnet_model *)model)) || !(g->json = bn_json_tokens_create(vocab, schema, schema ? strlen(schema) : 0)) || !(g->masked = bn_malloc((size_t)g->n_vocab * sizeof(float), "json logits"))))
         rc = bn_last_error_status() ? bn_last_error_status() : BITNET_ERR_OUT_OF_MEMORY;
     if (rc) {
         bn_gen_end(g);

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 
 #include "bitnet.h"
+#include "text/json_tokens.h"
 #include "model/forward.h"
 #include "model/model.h"
 #include "text/tokenizer.h"
@@ -17,7 +18,12 @@ struct bitnet_model {
     bn_model *m;
     bn_tokenizer *tokenizer;   /* NULL when the file has none and none was given */
     atomic_int n_sessions;     /* sessions alive; the model cannot be closed before they are */
+    pthread_mutex_t json_lock; /* guards json_vocab's creation */
+    bn_json_vocab *json_vocab; /* the pieces JSON constraints read; made on first use, then read-only */
 };
+
+/* The model's JSON vocabulary, made on the first call (any thread). NULL with the last error set. */
+const bn_json_vocab *bn_model_json_vocab(bitnet_model *model);
 
 struct bitnet_session {
     bitnet_model *model;

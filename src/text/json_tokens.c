@@ -7,9 +7,7 @@
 
 #include "util.h"
 
-struct bn_json_tokens {
-    bn_json_schema *schema;
-    bn_json_schema_state state;
+struct bn_json_vocab {
     int32_t n_vocab;
     char *bytes;       /* every token's piece, back to back */
     uint32_t *at;      /* [n_vocab + 1]: token id's piece is bytes[at[id], at[id + 1]) */
@@ -20,10 +18,16 @@ struct bn_json_tokens {
     uint8_t *spaces;   /* [n_vocab]: the spaces a piece starts with (at most 255), when more bytes follow */
 };
 
+struct bn_json_tokens {
+    const bn_json_vocab *v;
+    bn_json_schema *schema;
+    bn_json_schema_state state;
+};
+
 #define NOT_PLAIN 0xffffu
 
 /* Appends token id's piece to j->bytes (cap bytes allocated, grown as needed). */
-static bool read_piece(bn_json_tokens *j, const bn_tokenizer *t, int32_t id, size_t *cap) {
+static bool read_piece(bn_json_vocab *j, const bn_tokenizer *t, int32_t id, size_t *cap) {
     uint32_t used = j->at[id];
     for (;;) {
         int room = *cap - used > INT32_MAX ? INT32_MAX : (int)(*cap - used);
@@ -61,14 +65,9 @@ static uint16_t plain_chars(const char *piece, uint32_t n) {
     return n && bn_json_prefix_at_char(&s) && chars < NOT_PLAIN ? (uint16_t)chars : NOT_PLAIN;
 }
 
-bn_json_tokens *bn_json_tokens_create(const bn_tokenizer *t, const char *schema, size_t len) {
-    static const char any_object[] = "{\"type\": \"object\"}";
-    bn_json_tokens *j = bn_calloc(1, sizeof *j, "json constraint");
+bn_json_vocab *bn_json_vocab_create(const bn_tokenizer *t) {
+    bn_json_vocab *j = bn_calloc(1, sizeof *j, "json vocabulary");
     if (!j) return NULL;
-    if (!(j->schema = schema ? bn_json_schema_compile(schema, len) : bn_json_schema_compile(any_object, sizeof any_object - 1))) {
-        free(j);
-        return NULL;
-    }
     j->n_vocab = bn_tokenizer_n_vocab(t);
     size_t cap = (size_t)j->n_vocab * 8 + 64;
     j->at = bn_calloc((size_t)j->n_vocab + 1, sizeof *j->at, "json token offsets");
@@ -85,7 +84,28 @@ bn_json_tokens *bn_json_tokens_create(const bn_tokenizer *t, const char *schema,
         j->spaces[id] = k < n ? (uint8_t)k : 0;
     }
     if (!ok) {
-        bn_json_tokens_free(j);
+        bn_json_vocab_free(j);
+        return NULL;
+    }
+    return j;
+}
+
+void bn_json_vocab_free(bn_json_vocab *v) {
+    if (!v) return;
+    free(v->bytes);
+    free(v->at);
+    free(v->chars);
+    free(v->spaces);
+    free(v);
+}
+
+bn_json_tokens *bn_json_tokens_create(const bn_json_vocab *v, const char *schema, size_t len) {
+    static const char any_object[] = "{\"type\": \"object\"}";
+    bn_json_tokens *j = bn_calloc(1, sizeof *j, "json constraint");
+    if (!j) return NULL;
+    j->v = v;
+    if (!(j->schema = schema ? bn_json_schema_compile(schema, len) : bn_json_schema_compile(any_object, sizeof any_object - 1))) {
+        free(j);
         return NULL;
     }
     bn_json_schema_init(&j->state, j->schema);
@@ -95,19 +115,16 @@ bn_json_tokens *bn_json_tokens_create(const bn_tokenizer *t, const char *schema,
 void bn_json_tokens_free(bn_json_tokens *j) {
     if (!j) return;
     bn_json_schema_free(j->schema);
-    free(j->bytes);
-    free(j->at);
-    free(j->chars);
-    free(j->spaces);
     free(j);
 }
 
 /* Whether token id's bytes keep the text a prefix; *after: the state past them. */
 static bool try_token(const bn_json_tokens *j, int32_t id, bn_json_schema_state *after) {
-    uint32_t n = j->at[id + 1] - j->at[id];
+    const bn_json_vocab *v = j->v;
+    uint32_t n = v->at[id + 1] - v->at[id];
     if (!n) return false;
     bn_json_schema_state_copy(after, &j->state);
-    return bn_json_schema_feed(after, j->bytes + j->at[id], n);
+    return bn_json_schema_feed(after, v->bytes + v->at[id], n);
 }
 
 void bn_json_tokens_mask(const bn_json_tokens *j, const float *logits, int64_t n_logits, float *out) {
@@ -125,18 +142,19 @@ void bn_json_tokens_mask(const bn_json_tokens *j, const float *logits, int64_t n
     }
     /* inside a string that only counts characters, plain pieces need no feeding */
     uint32_t room = bn_json_schema_free_chars(&j->state);
+    const bn_json_vocab *v = j->v;
     for (int64_t id = 0; id < n_logits; id++) {
-        bool ok = id < j->n_vocab && logits[id] != -INFINITY &&
-                  ((j->chars[id] != NOT_PLAIN && j->chars[id] <= room) ||
-                   (j->at[id + 1] > j->at[id] && first_ok[(uint8_t)j->bytes[j->at[id]]] &&
-                    (!j->spaces[id] || after_space_ok[(uint8_t)j->bytes[j->at[id] + j->spaces[id]]]) && try_token(j, (int32_t)id, &after)));
+        bool ok = id < v->n_vocab && logits[id] != -INFINITY &&
+                  ((v->chars[id] != NOT_PLAIN && v->chars[id] <= room) ||
+                   (v->at[id + 1] > v->at[id] && first_ok[(uint8_t)v->bytes[v->at[id]]] &&
+                    (!v->spaces[id] || after_space_ok[(uint8_t)v->bytes[v->at[id] + v->spaces[id]]]) && try_token(j, (int32_t)id, &after)));
         out[id] = ok ? logits[id] : -INFINITY;
     }
 }
 
 bool bn_json_tokens_accept(bn_json_tokens *j, int32_t id) {
     bn_json_schema_state after;
-    if (id < 0 || id >= j->n_vocab || !try_token(j, id, &after)) return false;
+    if (id < 0 || id >= j->v->n_vocab || !try_token(j, id, &after)) return false;
     j->state = after;
     return true;
 }

@@ -401,7 +401,7 @@ TEST(generate_json_schema) {
 static void check_mask_states(const char *schema, const char *text) {
     const bn_tokenizer *tok = g_model->tokenizer;
     int64_t n_vocab = bn_tokenizer_n_vocab(tok);
-    bn_json_tokens *j = bn_json_tokens_create(tok, schema, schema ? strlen(schema) : 0);
+    bn_json_tokens *j = bn_json_tokens_create(bn_model_json_vocab(g_model), schema, schema ? strlen(schema) : 0);
     bn_json_schema *sc = bn_json_schema_compile(schema ? schema : "{\"type\":\"object\"}", schema ? strlen(schema) : 17);
     float *logits = malloc((size_t)n_vocab * sizeof *logits), *masked = malloc((size_t)n_vocab * sizeof *masked);
     int32_t ids[256];
