@@ -46,6 +46,9 @@ typedef struct sc_node {
     uint32_t alt_first, n_alt;   /* alts[alt_first, + n_alt): anyOf alternatives */
     uint32_t enum_first, n_enum; /* enums[enum_first, + n_enum), sorted; 0: no enum */
     uint32_t min_items, max_items, min_len, max_len;
+    double lo, hi;        /* numbers: the bounds (-inf / +inf: none) ... */
+    bool lo_open, hi_open; /* ... each excluded or not */
+    bool bounded;         /* lo or hi is finite */
 } sc_node;
 
 struct bn_json_schema {
@@ -142,6 +145,7 @@ static uint16_t new_node(compiler *c) {
     n->types = T_ALL;
     n->items = n->additional = NONE;
     n->max_items = n->max_len = UINT32_MAX;
+    n->lo = -INFINITY, n->hi = INFINITY;
     return (uint16_t)s->n_nodes++;
 }
 
@@ -153,14 +157,14 @@ static bool is_one_of(const char *key, const char *const *list) {
 
 /* Keywords that constrain values in ways this compiler does not enforce. */
 static const char *const unsupported[] = {
-    "pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "patternProperties",
+    "pattern", "multipleOf", "patternProperties",
     "propertyNames", "minProperties", "maxProperties", "uniqueItems", "contains", "minContains", "maxContains", "not", "if",
     "then", "else", "dependentRequired", "dependentSchemas", "dependencies", "prefixItems", "additionalItems",
     "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef", "contentSchema", NULL};
 /* The keywords this compiler reads. */
 static const char *const supported[] = {"type", "enum", "const", "properties", "required", "additionalProperties", "items",
                                         "minItems", "maxItems", "minLength", "maxLength", "anyOf", "oneOf", "allOf",
-                                        "$ref", NULL};
+                                        "$ref", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", NULL};
 
 /* Refuses keywords this compiler cannot enforce; *n_constraints counts the ones it reads
  * (to tell a bare "$ref" / "allOf" / "anyOf" from one with siblings). The rest ("title",
@@ -250,12 +254,87 @@ static uint32_t code_points(const char *s, size_t n) {
     return k;
 }
 
-/* Whether enum value x may be a value of node n (its types and string lengths). */
+/* Whether some value in [a, b] (a_open / b_open: that end excluded) lies within n's bounds. */
+static bool meets_bounds(const sc_node *n, double a, bool a_open, double b, bool b_open) {
+    double lo = a > n->lo ? a : n->lo, hi = b < n->hi ? b : n->hi;
+    bool lo_open = a > n->lo ? a_open : a < n->lo ? n->lo_open : (a_open || n->lo_open);
+    bool hi_open = b < n->hi ? b_open : b > n->hi ? n->hi_open : (b_open || n->hi_open);
+    return lo < hi || (lo == hi && !lo_open && !hi_open);
+}
+
+/* The same for the magnitudes [a, b] (b_open: b excluded) of numbers with sign neg. */
+static bool magnitudes_meet(const sc_node *n, bool neg, double a, double b, bool b_open) {
+    return neg ? meets_bounds(n, -b, b_open, -a, false) : meets_bounds(n, a, false, b, b_open);
+}
+
+/* Whether some number that starts with t[0, len) (len >= 1, JSON syntax without an exponent;
+ * integer: no fraction either) lies within n's bounds. */
+static bool number_prefix_viable(const sc_node *n, const char *t, size_t len, bool integer) {
+    bool neg = t[0] == '-';
+    size_t i = neg;
+    if (i == len) return magnitudes_meet(n, neg, 0, INFINITY, false); /* "-": any magnitude */
+    double whole = 0;
+    for (; i < len && t[i] >= '0' && t[i] <= '9'; i++) whole = whole * 10 + (t[i] - '0');
+    if (i < len) { /* "W." and fraction digits F: [W.F, W.F + 10^-|F|) */
+        double x = whole, unit = 1;
+        for (i++; i < len; i++) unit /= 10, x += (t[i] - '0') * unit;
+        return magnitudes_meet(n, neg, x, x + unit, true);
+    }
+    if (t[neg] == '0') return magnitudes_meet(n, neg, 0, integer ? 0 : 1, !integer); /* 0, or 0.F */
+    /* W followed by k more digits (and a fraction): [W 10^k, (W + 1) 10^k) for some k >= 0 */
+    double limit = neg ? -n->lo : n->hi;
+    for (double w = 1; whole * w <= limit && whole * w < 1e308; w *= 10)
+        if (magnitudes_meet(n, neg, whole * w, integer ? (whole + 1) * w - 1 : (whole + 1) * w, !integer)) return true;
+    return false;
+}
+
+static bool within_bounds(const sc_node *n, double v) {
+    return (v > n->lo || (v == n->lo && !n->lo_open)) && (v < n->hi || (v == n->hi && !n->hi_open));
+}
+
+static bool integer_only(const sc_node *n) { return (n->types & T_INTEGER) && !(n->types & T_NUMBER); }
+
+/* Whether any number at all is valid for n (some first byte is viable). */
+static bool some_number_viable(const sc_node *n) {
+    static const char starts[] = "-0123456789";
+    for (int i = 0; starts[i]; i++)
+        if (number_prefix_viable(n, starts + i, 1, integer_only(n))) return true;
+    return false;
+}
+
+/* "minimum" / "maximum" / "exclusiveMinimum" / "exclusiveMaximum" (numbers; draft 4's booleans
+ * make minimum / maximum exclusive). */
+static int compile_bounds(compiler *c, uint16_t node, const bn_json *v) {
+    static const char *const keys[4] = {"minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"};
+    sc_node *n = &c->s->nodes[node];
+    bool draft4_open[2] = {false, false};
+    for (int k = 0; k < 4; k++) {
+        const bn_json *x = bn_json_get(v, keys[k]);
+        if (!x) continue;
+        if (x->type == BN_JSON_BOOL && (k & 1)) {
+            draft4_open[k / 2] = x->b;
+            continue;
+        }
+        if (x->type != BN_JSON_NUMBER) return fail(c, "must be a number: ", keys[k]);
+        bool open = k & 1;
+        if (k < 2 && (x->num > n->lo || (x->num == n->lo && open))) n->lo = x->num, n->lo_open = open;
+        if (k >= 2 && (x->num < n->hi || (x->num == n->hi && open))) n->hi = x->num, n->hi_open = open;
+    }
+    if (draft4_open[0] && bn_json_get(v, "minimum") && n->lo == bn_json_get(v, "minimum")->num) n->lo_open = true;
+    if (draft4_open[1] && bn_json_get(v, "maximum") && n->hi == bn_json_get(v, "maximum")->num) n->hi_open = true;
+    n->bounded = isfinite(n->lo) || isfinite(n->hi);
+    if (!n->bounded || !(n->types & (T_NUMBER | T_INTEGER)) || some_number_viable(n)) return 0;
+    if (!(n->types & ~(T_NUMBER | T_INTEGER))) return fail(c, "no number lies within minimum / maximum: no value is valid", NULL);
+    n->types &= (uint16_t)~(T_NUMBER | T_INTEGER);
+    return 0;
+}
+
+/* Whether enum value x may be a value of node n (its types, string lengths and bounds). */
 static bool enum_value_fits(const sc_node *n, const bn_json *x) {
     switch (x->type) {
     case BN_JSON_NULL: return n->types & T_NULL;
     case BN_JSON_BOOL: return n->types & T_BOOL;
-    case BN_JSON_NUMBER: return (n->types & T_NUMBER) || ((n->types & T_INTEGER) && x->num == floor(x->num));
+    case BN_JSON_NUMBER: return ((n->types & T_NUMBER) || ((n->types & T_INTEGER) && x->num == floor(x->num))) && within_bounds(n, x->num);
     case BN_JSON_STRING: {
         uint32_t len = code_points(x->str, x->str_len);
         return (n->types & T_STRING) && len >= n->min_len && len <= n->max_len;
@@ -437,7 +516,7 @@ static int fill_node(compiler *c, uint16_t node, const bn_json *v, int n_constra
         /* alternatives that differ in their first byte never both match: oneOf = anyOf here */
         return compile_alternatives(c, node, any_of ? any_of : one_of, any_of ? "anyOf" : "oneOf");
     }
-    if (read_types(c, v, &c->s->nodes[node].types) || compile_string(c, node, v)) return -1;
+    if (read_types(c, v, &c->s->nodes[node].types) || compile_string(c, node, v) || compile_bounds(c, node, v)) return -1;
     if ((c->s->nodes[node].types & T_OBJECT) && compile_object(c, node, v)) return -1;
     if ((c->s->nodes[node].types & T_ARRAY) && compile_array(c, node, v)) return -1;
     const bn_json *en = bn_json_get(v, "enum"), *cn = bn_json_get(v, "const");
@@ -651,10 +730,25 @@ static bool enum_narrow(bn_json_schema_state *s, uint8_t c) {
     return first < a;
 }
 
+static bool is_number_start(uint8_t c) { return c == '-' || (c >= '0' && c <= '9'); }
+
+/* A byte of a number with bounds: kept, and some number within them must still be reachable. */
+static bool bounded_number_byte(bn_json_schema_state *s, const sc_node *n, uint8_t c) {
+    if (s->num_len == BN_SCHEMA_MAX_NUMBER) return false;
+    s->num[s->num_len++] = (char)c;
+    return number_prefix_viable(n, s->num, s->num_len, integer_only(n));
+}
+
 /* The scalar being read has ended: it must be whole. */
 static bool end_scalar(bn_json_schema_state *s) {
     const sc_node *n = node_at(s, s->value);
     if (n->n_enum) return s->enum_lo < s->enum_hi && s->schema->enums[s->enum_lo].len == s->enum_pos;
+    if (n->bounded && is_number_start(s->first)) {
+        char text[BN_SCHEMA_MAX_NUMBER + 1];
+        memcpy(text, s->num, s->num_len);
+        text[s->num_len] = '\0';
+        return within_bounds(n, strtod(text, NULL));
+    }
     return s->first != '"' || s->chars >= n->min_len;
 }
 
@@ -674,8 +768,8 @@ static bool start_value(bn_json_schema_state *s, uint8_t c) {
         if (c == '[') s->want = n->items;
         return true;
     }
-    s->value = i, s->first = c, s->chars = 0;
-    if (!n->n_enum) return true;
+    s->value = i, s->first = c, s->chars = 0, s->num_len = 0;
+    if (!n->n_enum) return !n->bounded || !is_number_start(c) || bounded_number_byte(s, n, c);
     s->enum_lo = n->enum_first, s->enum_hi = n->enum_first + n->n_enum, s->enum_pos = 0;
     return enum_narrow(s, c);
 }
@@ -754,6 +848,7 @@ static bool structural(bn_json_schema_state *s, bn_json_place place, uint8_t c) 
 static bool scalar_byte(bn_json_schema_state *s, uint8_t c, bool over) {
     const sc_node *n = node_at(s, s->value);
     if (n->n_enum && !enum_narrow(s, c)) return false;
+    if (!n->n_enum && n->bounded && is_number_start(s->first) && !bounded_number_byte(s, n, c)) return false;
     if (!over && bn_json_prefix_at_char(&s->syn) && s->first == '"') s->chars++;
     return !over || end_scalar(s);
 }
@@ -764,8 +859,10 @@ static bool feed_byte(bn_json_schema_state *s, uint8_t c) {
     s->started = true;
     if (before == BN_JSON_IN_NUMBER || before == BN_JSON_IN_STRING) {
         const sc_node *n = node_at(s, s->value);
-        bool integer_only = (n->types & T_INTEGER) && !(n->types & T_NUMBER);
-        if (!n->n_enum && before == BN_JSON_IN_NUMBER && integer_only && (c == '.' || c == 'e' || c == 'E')) return false;
+        /* integers have no fraction or exponent; numbers with bounds no exponent */
+        if (!n->n_enum && before == BN_JSON_IN_NUMBER &&
+            (c == '.' || c == 'e' || c == 'E') && (integer_only(n) || (n->bounded && c != '.')))
+            return false;
         /* at maxLength only the closing quote may come (a byte that starts a character would
          * leave no way out) */
         if (!n->n_enum && before == BN_JSON_IN_STRING && bn_json_prefix_at_char(&s->syn) && c != '"' && s->chars >= n->max_len)

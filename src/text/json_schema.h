@@ -7,19 +7,22 @@
  *
  * What is enforced (JSON Schema 2020-12 meanings; "type", "enum", "const", "properties",
  * "required", "additionalProperties", "items", "minItems", "maxItems", "minLength",
- * "maxLength", "anyOf", "oneOf", "allOf" of one schema, "$ref" to "#", "#/$defs/..." or any
- * "#/..." pointer, recursion included; booleans as schemas):
+ * "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum" (numbers, or
+ * draft 4's booleans), "anyOf", "oneOf", "allOf" of one schema, "$ref" to "#", "#/$defs/..."
+ * or any "#/..." pointer, recursion included; booleans as schemas):
  *   - an object's properties come in the order "properties" lists them (a demanding reader
  *     of the output can rely on it, as with OpenAI's and llama.cpp's); optional ones may be
  *     left out; keys not listed (where additionalProperties allows them) may come anywhere but
  *     never repeat a listed name and are written without escapes; at most 64 properties;
  *   - enum and const values are scalars (strings, numbers, booleans, null), written in their
  *     shortest form (strings with only '"', '\\' and control characters escaped);
+ *   - a number with bounds is written without an exponent, in at most 40 bytes, and every
+ *     byte keeps some number within the bounds reachable;
  *   - anyOf / oneOf alternatives must differ in their first byte ({"type": ["string",
  *     "null"]}, an object or null, ...), so the first byte of a value decides which applies;
  *   - "format" is an annotation, as in 2020-12's default vocabulary: not enforced; titles,
  *     descriptions, defaults, examples, "$defs" and unknown keywords are ignored.
- * Everything else that constrains a value ("pattern", "minimum", "multipleOf", "not",
+ * Everything else that constrains a value ("pattern", "multipleOf", "not",
  * "if", "prefixItems", "uniqueItems", remote "$ref"s, ...) is refused at compile time rather
  * than silently not enforced. The syntax limits of json_prefix apply (32 nested containers,
  * 32 whitespace bytes in a row), and the text starts with the value (no leading whitespace). */
@@ -35,6 +38,7 @@
 #define BN_SCHEMA_MAX_PROPS 64    /* properties of one object schema */
 #define BN_SCHEMA_MAX_NODES 4096  /* compiled subschemas */
 #define BN_SCHEMA_MAX_ENUM 4096   /* enum values of one schema */
+#define BN_SCHEMA_MAX_NUMBER 40   /* bytes of a number with bounds (minimum, maximum, ...) */
 
 typedef struct bn_json_schema bn_json_schema;
 
@@ -62,6 +66,8 @@ typedef struct bn_json_schema_state {
     uint16_t want;        /* the subschema the next value must match */
     uint16_t value;       /* the subschema of the scalar being read */
     uint8_t first;        /* the first byte of that scalar */
+    uint8_t num_len;      /* a number with bounds: its bytes so far */
+    char num[BN_SCHEMA_MAX_NUMBER];
     bool started, key_escaped;
     uint8_t depth;
     bn_json_schema_frame frames[BN_JSON_PREFIX_MAX_DEPTH]; /* [depth]: the open containers */

@@ -55,13 +55,15 @@ static bool compile_fails_with(const char *schema, const char *words) {
 
 #define PERSON                                                                                                     \
     "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":8},"       \
-    "\"age\":{\"type\":\"integer\"},\"tags\":{\"type\":\"array\",\"items\":{\"enum\":[\"a\",\"bb\",\"a\\\"c\"]},"  \
+    "\"age\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":150},\"tags\":{\"type\":\"array\",\"items\":{\"enum\":[\"a\",\"bb\",\"a\\\"c\"]},"  \
     "\"maxItems\":3},\"ok\":{\"type\":\"boolean\"}},\"required\":[\"name\",\"ok\"],\"additionalProperties\":false}"
 
 TEST(refusals_name_the_place_and_keyword) {
     CHECK(compile_fails_with("{\"type\":\"string\",\"pattern\":\"^a\"}", "not supported (its constraint would not be enforced): pattern"));
-    CHECK(compile_fails_with("{\"properties\":{\"n\":{\"type\":\"integer\",\"minimum\":0}}}", "at '/properties/n'"));
-    CHECK(compile_fails_with("{\"properties\":{\"n\":{\"type\":\"integer\",\"minimum\":0}}}", "minimum"));
+    CHECK(compile_fails_with("{\"properties\":{\"n\":{\"type\":\"integer\",\"multipleOf\":2}}}", "at '/properties/n'"));
+    CHECK(compile_fails_with("{\"properties\":{\"n\":{\"type\":\"integer\",\"multipleOf\":2}}}", "multipleOf"));
+    CHECK(compile_fails_with("{\"type\":\"integer\",\"minimum\":0.5,\"maximum\":0.7}", "no number lies within"));
+    CHECK(compile_fails_with("{\"type\":\"number\",\"minimum\":\"0\"}", "must be a number: minimum"));
     CHECK(compile_fails_with("{\"$ref\":\"https://example.com/s.json\"}", "only local references"));
     CHECK(compile_fails_with("{\"$ref\":\"#/$defs/missing\"}", "points at nothing"));
     CHECK(compile_fails_with("{\"anyOf\":[{\"type\":\"integer\"},{\"type\":\"number\"}]}", "differ in their first byte"));
@@ -156,6 +158,37 @@ TEST(strings_enums_and_numbers) {
     CHECK(valid("{\"type\":\"boolean\"}", "false") && refused_at("{\"type\":\"boolean\"}", "null") == 0);
 }
 
+TEST(numbers_within_bounds) {
+    const char *pct = "{\"type\":\"integer\",\"minimum\":0,\"maximum\":100}";
+    CHECK(valid(pct, "0 ") && valid(pct, "100 ") && valid(pct, "42 ") && valid(pct, "-0 "));
+    CHECK_EQ_INT(refused_at(pct, "-1"), 1);
+    CHECK_EQ_INT(refused_at(pct, "101"), 2);
+    CHECK_EQ_INT(refused_at(pct, "1000"), 3);
+    CHECK_EQ_INT(refused_at(pct, "5.0"), 1);
+    const char *unit = "{\"type\":\"number\",\"minimum\":0,\"maximum\":1}";
+    CHECK(valid(unit, "1.0 ") && valid(unit, "0.999 ") && valid(unit, "0 ") && valid(unit, "1 "));
+    CHECK_EQ_INT(refused_at(unit, "1.5"), 2);
+    CHECK_EQ_INT(refused_at(unit, "2"), 0);
+    CHECK_EQ_INT(refused_at(unit, "1e0"), 1);                        /* no exponent with bounds */
+    CHECK_EQ_INT(refused_at(unit, "10"), 1);
+    const char *positive = "{\"type\":\"number\",\"exclusiveMinimum\":0}";
+    CHECK(valid(positive, "0.5 ") && valid(positive, "7 "));
+    CHECK_EQ_INT(refused_at(positive, "0 "), 1);                     /* 0 itself is excluded */
+    CHECK_EQ_INT(refused_at(positive, "0.0 "), 3);
+    CHECK_EQ_INT(refused_at(positive, "-"), 0);
+    const char *draft4 = "{\"type\":\"integer\",\"maximum\":10,\"exclusiveMaximum\":true,\"minimum\":-20}";
+    CHECK(valid(draft4, "9 ") && valid(draft4, "-20 "));
+    CHECK_EQ_INT(refused_at(draft4, "10"), 1);   /* 10 is excluded, 100 is above */
+    CHECK_EQ_INT(refused_at(draft4, "-21"), 2);
+    CHECK_EQ_INT(refused_at(draft4, "-3"), -1);
+    CHECK(valid("{\"type\":\"integer\",\"minimum\":1000}", "1000 "));
+    CHECK_EQ_INT(refused_at("{\"type\":\"integer\",\"minimum\":1000}", "999 "), 3);
+    CHECK(valid("{\"enum\":[1,5,50],\"maximum\":10}", "5 "));
+    CHECK_EQ_INT(refused_at("{\"enum\":[1,5,50],\"maximum\":10}", "50"), 1); /* an enum value beyond the bounds is dropped */
+    /* bounds apply to numbers only: a string or null still passes */
+    CHECK(valid("{\"type\":[\"integer\",\"null\"],\"minimum\":3}", "null"));
+}
+
 TEST(arrays_alternatives_and_references) {
     const char *arr = "{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"minItems\":1,\"maxItems\":2}";
     CHECK(valid(arr, "[1]") && valid(arr, "[ 1 , 2 ]"));
@@ -235,6 +268,11 @@ static bool validates(const bn_json *root, const bn_json *schema, const bn_json 
     const bn_json *cn = bn_json_get(s, "const");
     if (!in_enum || (cn && !same_scalar(cn, v))) return false;
     double lim;
+    if (v->type == BN_JSON_NUMBER) {
+        if ((bn_json_get_num(s, "minimum", &lim) && v->num < lim) || (bn_json_get_num(s, "maximum", &lim) && v->num > lim) ||
+            (bn_json_get_num(s, "exclusiveMinimum", &lim) && v->num <= lim) || (bn_json_get_num(s, "exclusiveMaximum", &lim) && v->num >= lim))
+            return false;
+    }
     if (v->type == BN_JSON_STRING) {
         size_t n = utf8_chars(v->str, v->str_len);
         if ((bn_json_get_num(s, "minLength", &lim) && n < lim) || (bn_json_get_num(s, "maxLength", &lim) && n > lim)) return false;
@@ -315,6 +353,9 @@ TEST(random_walks_reach_no_dead_end_and_validate) {
     walk_schema("{\"type\":\"array\",\"items\":{\"anyOf\":[{\"type\":\"string\",\"minLength\":2,\"maxLength\":2},{\"type\":\"null\"},"
                 "{\"type\":\"integer\"}]},\"minItems\":2,\"maxItems\":4}", 200, 4);
     walk_schema("{\"type\":\"object\"}", 200, 5);
+    walk_schema("{\"type\":\"array\",\"items\":{\"anyOf\":[{\"type\":\"number\",\"exclusiveMinimum\":-1.5,\"maximum\":2.25},"
+                "{\"type\":\"string\"}]},\"maxItems\":3}", 200, 6);
+    walk_schema("{\"type\":\"integer\",\"minimum\":-35,\"exclusiveMaximum\":1200}", 200, 7);
 }
 
 TEST(copies_try_without_committing) {
@@ -336,6 +377,7 @@ TEST_MAIN_BEGIN("test_json_schema")
     RUN(refusals_name_the_place_and_keyword);
     RUN(objects_keep_the_listed_order);
     RUN(strings_enums_and_numbers);
+    RUN(numbers_within_bounds);
     RUN(arrays_alternatives_and_references);
     RUN(random_walks_reach_no_dead_end_and_validate);
     RUN(copies_try_without_committing);
