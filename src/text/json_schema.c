@@ -376,6 +376,25 @@ static void sort_spans(const char *bytes, sc_span *a, sc_span *tmp, uint32_t n) 
     memcpy(a, tmp, n * sizeof *a);
 }
 
+/* The enum values appended since node's enum_first become its values, sorted, duplicates
+ * dropped. */
+static int end_enum(compiler *c, uint16_t node) {
+    bn_json_schema *s = c->s;
+    sc_node *n = &s->nodes[node];
+    n->n_enum = s->n_enums - n->enum_first;
+    sc_span *tmp = bn_malloc(n->n_enum * sizeof *tmp, "json_schema enum sort");
+    if (!tmp) return -1;
+    sort_spans(s->bytes, s->enums + n->enum_first, tmp, n->n_enum);
+    free(tmp);
+    uint32_t kept = 1;
+    for (uint32_t i = 1; i < n->n_enum; i++)
+        if (cmp_span(s->bytes, &s->enums[n->enum_first + i], &s->enums[n->enum_first + kept - 1]))
+            s->enums[n->enum_first + kept++] = s->enums[n->enum_first + i];
+    s->n_enums = n->enum_first + kept;
+    n->n_enum = kept;
+    return 0;
+}
+
 /* "enum" / "const": the node's values, sorted, duplicates dropped. */
 static int compile_enum(compiler *c, uint16_t node, const bn_json *list, size_t n_list) {
     bn_json_schema *s = c->s;
@@ -391,20 +410,8 @@ static int compile_enum(compiler *c, uint16_t node, const bn_json *list, size_t 
         if (!put_enum_value(c, x)) return -1;
         s->enums[s->n_enums++] = (sc_span){at, s->n_bytes - at};
     }
-    n = &s->nodes[node];
-    n->n_enum = s->n_enums - n->enum_first;
-    if (!n->n_enum) return fail(c, "no enum / const value fits the schema's type and length: no value is valid", NULL);
-    sc_span *tmp = bn_malloc(n->n_enum * sizeof *tmp, "json_schema enum sort");
-    if (!tmp) return -1;
-    sort_spans(s->bytes, s->enums + n->enum_first, tmp, n->n_enum);
-    free(tmp);
-    uint32_t kept = 1;
-    for (uint32_t i = 1; i < n->n_enum; i++)
-        if (cmp_span(s->bytes, &s->enums[n->enum_first + i], &s->enums[n->enum_first + kept - 1]))
-            s->enums[n->enum_first + kept++] = s->enums[n->enum_first + i];
-    s->n_enums = n->enum_first + kept;
-    n->n_enum = kept;
-    return 0;
+    if (s->n_enums == s->nodes[node].enum_first) return fail(c, "no enum / const value fits the schema's type and length: no value is valid", NULL);
+    return end_enum(c, node);
 }
 
 /* "properties" / "required" / "additionalProperties". */
@@ -482,6 +489,67 @@ static int compile_string(compiler *c, uint16_t node, const bn_json *v) {
     return 0;
 }
 
+/* Whether node i is described by its types alone (no constraint on any value of them). */
+static bool is_plain(const compiler *c, uint16_t i) {
+    const sc_node *n = &c->s->nodes[i];
+    if (n->n_alt || n->n_enum) return false;
+    return (!(n->types & T_OBJECT) || (!n->n_props && n->additional == c->any)) &&
+           (!(n->types & T_ARRAY) || (n->items == c->any && !n->min_items && n->max_items == UINT32_MAX)) &&
+           (!(n->types & T_STRING) || (!n->min_len && n->max_len == UINT32_MAX)) && !((n->types & (T_NUMBER | T_INTEGER)) && n->bounded);
+}
+
+/* The types of the value an enum entry writes. */
+static uint16_t enum_entry_type(const bn_json_schema *s, const sc_span *e) {
+    const char *b = s->bytes + e->at;
+    if (b[0] == '"') return T_STRING;
+    if (b[0] == 't' || b[0] == 'f') return T_BOOL;
+    if (b[0] == 'n') return T_NULL;
+    return memchr(b, '.', e->len) || memchr(b, 'e', e->len) || memchr(b, 'E', e->len) ? T_NUMBER : T_NUMBER | T_INTEGER;
+}
+
+/* anyOf: alternatives described by their types alone become one node of all their types, and
+ * enums one enum of all their values (less those such types already allow), so that
+ * {"anyOf": [{"type": "integer"}, {"type": "number"}]} or several consts need no choice by
+ * the first byte. Not for oneOf, where a value matching two alternatives is invalid. */
+static int merge_alternatives(compiler *c, uint16_t *alts, uint32_t *n) {
+    bn_json_schema *s = c->s;
+    uint16_t types = 0;
+    uint32_t n_plain = 0, n_enums = 0, kept = 0;
+    for (uint32_t i = 0; i < *n; i++) {
+        if (is_plain(c, alts[i])) types |= s->nodes[alts[i]].types, n_plain++;
+        else if (s->nodes[alts[i]].n_enum) n_enums++;
+    }
+    if (n_plain + n_enums < 2) return 0;
+    uint16_t plain = NONE, en = NONE;
+    if (n_plain && (plain = new_node(c)) == NONE) return -1;
+    if (n_plain) s->nodes[plain].types = types, s->nodes[plain].items = s->nodes[plain].additional = c->any;
+    if (n_enums && (en = new_node(c)) == NONE) return -1;
+    if (n_enums) s->nodes[en].enum_first = s->n_enums;
+    for (uint32_t i = 0; i < *n; i++) {
+        const sc_node *a = &s->nodes[alts[i]];
+        if (is_plain(c, alts[i])) continue;
+        if (!a->n_enum) {
+            alts[kept++] = alts[i];
+            continue;
+        }
+        for (uint32_t e = 0; e < a->n_enum; e++) {
+            sc_span entry = s->enums[a->enum_first + e];
+            uint16_t t = enum_entry_type(s, &entry);
+            if ((t & types) == t || ((t & T_INTEGER) && (types & T_INTEGER))) continue; /* the plain node allows it */
+            if (s->n_enums - s->nodes[en].enum_first >= BN_SCHEMA_MAX_ENUM) return fail(c, "more than 4096 enum values", NULL);
+            if (!grow((void **)&s->enums, &s->cap_enums, s->n_enums + 1ull, sizeof *s->enums, "enum values")) return -1;
+            s->enums[s->n_enums++] = entry;
+        }
+    }
+    if (n_plain) alts[kept++] = plain;
+    if (n_enums && s->n_enums > s->nodes[en].enum_first) {
+        if (end_enum(c, en)) return -1;
+        alts[kept++] = en;
+    }
+    *n = kept;
+    return 0;
+}
+
 /* "anyOf" / "oneOf": the alternatives (false ones dropped), which must be alone in their
  * schema (beside annotations). */
 static int compile_alternatives(compiler *c, uint16_t node, const bn_json *list, const char *key) {
@@ -497,8 +565,9 @@ static int compile_alternatives(compiler *c, uint16_t node, const bn_json *list,
         if (child < 0) return -1;
         if (child != NONE) alts[n++] = (uint16_t)child;
     }
-    c->path[at] = '\0';
     if (!n) return fail(c, "every alternative is false: no value is valid: ", key);
+    if (!strcmp(key, "anyOf") && merge_alternatives(c, alts, &n)) return -1;
+    c->path[at] = '\0';
     bn_json_schema *s = c->s;
     if (!grow((void **)&s->alts, &s->cap_alts, (uint64_t)s->n_alts + n, sizeof *s->alts, "alternatives")) return -1;
     memcpy(s->alts + s->n_alts, alts, n * sizeof *alts);

@@ -20,6 +20,8 @@
  *     byte keeps some number within the bounds reachable;
  *   - anyOf / oneOf alternatives must differ in their first byte ({"type": ["string",
  *     "null"]}, an object or null, ...), so the first byte of a value decides which applies;
+ *     anyOf alternatives given by their types alone are merged first, and so are enums and
+ *     consts ({"anyOf": [{"type": "integer"}, {"type": "number"}]}, several consts);
  *   - "format" is an annotation, as in 2020-12's default vocabulary: not enforced; titles,
  *     descriptions, defaults, examples, "$defs" and unknown keywords are ignored.
  * Everything else that constrains a value ("pattern", "multipleOf", "not",
