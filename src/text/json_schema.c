@@ -28,6 +28,7 @@ enum {
 
 typedef struct sc_span {
     uint32_t at, len;     /* bytes[at, at + len) */
+    uint16_t tag;         /* an enum value of a union's discriminator: the alternative it picks; else NONE */
 } sc_span;
 
 typedef struct sc_prop {
@@ -41,6 +42,7 @@ typedef struct sc_node {
     uint16_t items;       /* array elements' node; NONE: no element */
     uint16_t additional;  /* node of keys not listed; NONE: none */
     uint8_t n_props, first_state;
+    bool filled;          /* compiled (a node still being compiled is only referred to) */
     uint64_t required;    /* bit i: properties[i] must come */
     uint32_t prop_first;  /* props[prop_first, + n_props) */
     uint32_t alt_first, n_alt;   /* alts[alt_first, + n_alt): anyOf alternatives */
@@ -146,6 +148,7 @@ static uint16_t new_node(compiler *c) {
     n->items = n->additional = NONE;
     n->max_items = n->max_len = UINT32_MAX;
     n->lo = -INFINITY, n->hi = INFINITY;
+    n->filled = true;
     return (uint16_t)s->n_nodes++;
 }
 
@@ -408,7 +411,7 @@ static int compile_enum(compiler *c, uint16_t node, const bn_json *list, size_t 
         if (!grow((void **)&s->enums, &s->cap_enums, s->n_enums + 1ull, sizeof *s->enums, "enum values")) return -1;
         uint32_t at = s->n_bytes;
         if (!put_enum_value(c, x)) return -1;
-        s->enums[s->n_enums++] = (sc_span){at, s->n_bytes - at};
+        s->enums[s->n_enums++] = (sc_span){at, s->n_bytes - at, NONE};
     }
     if (s->n_enums == s->nodes[node].enum_first) return fail(c, "no enum / const value fits the schema's type and length: no value is valid", NULL);
     return end_enum(c, node);
@@ -439,7 +442,7 @@ static int compile_object(compiler *c, uint16_t node, const bn_json *v) {
         uint32_t key_at = s->n_bytes;
         if (!put_string(c, p->key, p->key_len, false)) return -1;
         if (required_p) required |= 1ull << n;
-        list[n++] = (sc_prop){{key_at, s->n_bytes - key_at}, (uint16_t)child};
+        list[n++] = (sc_prop){{key_at, s->n_bytes - key_at, NONE}, (uint16_t)child};
     }
     c->path[at] = '\0';
     for (size_t r = 0; req && r < req->n; r++) {
@@ -550,6 +553,64 @@ static int merge_alternatives(compiler *c, uint16_t *alts, uint32_t *n) {
     return 0;
 }
 
+/* Whether node i is an object alternative a union can take: objects only, compiled, whose
+ * first listed property is required and has an enum (or const) as its schema. */
+static bool is_variant(const compiler *c, uint16_t i) {
+    const sc_node *n = &c->s->nodes[i];
+    if (n->types != T_OBJECT || n->n_alt || n->n_enum || !n->filled || !n->n_props || !(n->required & 1)) return false;
+    const sc_node *d = &c->s->nodes[c->s->props[n->prop_first].node];
+    return d->n_enum && !d->n_alt;
+}
+
+static bool same_key(const bn_json_schema *s, const sc_prop *a, const sc_prop *b) {
+    return a->key.len == b->key.len && !memcmp(s->bytes + a->key.at, s->bytes + b->key.at, a->key.len);
+}
+
+/* Object alternatives that all start with the same required property whose values (enums or
+ * consts) tell them apart (a discriminated union: {"kind": "circle", ...} | {"kind": "square",
+ * ...}) become one object node: its only property is that key, with every alternative's
+ * values, each tagged with its alternative; when the value has been read, the object goes on
+ * as that alternative (end_scalar). */
+static int unite_objects(compiler *c, uint16_t *alts, uint32_t *n) {
+    bn_json_schema *s = c->s;
+    uint32_t n_var = 0, first = 0;
+    for (uint32_t i = 0; i < *n; i++)
+        if (is_variant(c, alts[i]) && n_var++ == 0) first = i;
+    if (n_var < 2) return 0;
+    const sc_prop *key = &s->props[s->nodes[alts[first]].prop_first];
+    for (uint32_t i = 0; i < *n; i++)
+        if (is_variant(c, alts[i]) && !same_key(s, &s->props[s->nodes[alts[i]].prop_first], key))
+            return fail(c, "object alternatives must all start with the same required property (with an enum or const) that tells them apart", NULL);
+    uint16_t d = new_node(c), u = d == NONE ? NONE : new_node(c);
+    if (u == NONE || !grow((void **)&s->props, &s->cap_props, s->n_props + 1ull, sizeof *s->props, "properties")) return -1;
+    s->nodes[d].enum_first = s->n_enums;
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < *n; i++) {
+        if (!is_variant(c, alts[i])) {
+            alts[kept++] = alts[i];
+            continue;
+        }
+        const sc_node *values = &s->nodes[s->props[s->nodes[alts[i]].prop_first].node];
+        if (s->n_enums - s->nodes[d].enum_first + values->n_enum > BN_SCHEMA_MAX_ENUM) return fail(c, "more than 4096 enum values", NULL);
+        if (!grow((void **)&s->enums, &s->cap_enums, (uint64_t)s->n_enums + values->n_enum, sizeof *s->enums, "enum values")) return -1;
+        values = &s->nodes[s->props[s->nodes[alts[i]].prop_first].node];
+        for (uint32_t e = 0; e < values->n_enum; e++) {
+            s->enums[s->n_enums] = s->enums[values->enum_first + e];
+            s->enums[s->n_enums++].tag = alts[i];
+        }
+    }
+    uint32_t all = s->n_enums - s->nodes[d].enum_first;
+    if (end_enum(c, d)) return -1;
+    if (s->nodes[d].n_enum != all) return fail(c, "two object alternatives share a value of the property that tells them apart", NULL);
+    key = &s->props[s->nodes[alts[first]].prop_first];
+    s->props[s->n_props] = (sc_prop){key->key, d};
+    sc_node *un = &s->nodes[u];
+    un->types = T_OBJECT, un->prop_first = s->n_props++, un->n_props = 1, un->required = 1;
+    alts[kept++] = u;
+    *n = kept;
+    return 0;
+}
+
 /* "anyOf" / "oneOf": the alternatives (false ones dropped), which must be alone in their
  * schema (beside annotations). */
 static int compile_alternatives(compiler *c, uint16_t node, const bn_json *list, const char *key) {
@@ -566,7 +627,7 @@ static int compile_alternatives(compiler *c, uint16_t node, const bn_json *list,
         if (child != NONE) alts[n++] = (uint16_t)child;
     }
     if (!n) return fail(c, "every alternative is false: no value is valid: ", key);
-    if (!strcmp(key, "anyOf") && merge_alternatives(c, alts, &n)) return -1;
+    if ((!strcmp(key, "anyOf") && merge_alternatives(c, alts, &n)) || unite_objects(c, alts, &n)) return -1;
     c->path[at] = '\0';
     bn_json_schema *s = c->s;
     if (!grow((void **)&s->alts, &s->cap_alts, (uint64_t)s->n_alts + n, sizeof *s->alts, "alternatives")) return -1;
@@ -601,7 +662,10 @@ static int compile_node(compiler *c, const bn_json *v, int n_constraints) {
     if (node == NONE) return -1;
     if (!grow((void **)&c->memo, &c->cap_memo, c->n_memo + 1ull, sizeof *c->memo, "memo")) return -1;
     c->memo[c->n_memo++] = (memo_entry){v, node};
-    return fill_node(c, node, v, n_constraints) ? -1 : node;
+    c->s->nodes[node].filled = false;
+    if (fill_node(c, node, v, n_constraints)) return -1;
+    c->s->nodes[node].filled = true;
+    return node;
 }
 
 /* The node of schema v (new, or the one already made for the same schema object). */
@@ -811,7 +875,12 @@ static bool bounded_number_byte(bn_json_schema_state *s, const sc_node *n, uint8
 /* The scalar being read has ended: it must be whole. */
 static bool end_scalar(bn_json_schema_state *s) {
     const sc_node *n = node_at(s, s->value);
-    if (n->n_enum) return s->enum_lo < s->enum_hi && s->schema->enums[s->enum_lo].len == s->enum_pos;
+    if (n->n_enum) {
+        const sc_span *e = &s->schema->enums[s->enum_lo];
+        if (s->enum_lo >= s->enum_hi || e->len != s->enum_pos) return false;
+        if (e->tag != NONE) top(s)->node = e->tag, top(s)->next_prop = 1; /* a union's discriminator: go on as its alternative */
+        return true;
+    }
     if (n->bounded && is_number_start(s->first)) {
         char text[BN_SCHEMA_MAX_NUMBER + 1];
         memcpy(text, s->num, s->num_len);

@@ -21,7 +21,10 @@
  *   - anyOf / oneOf alternatives must differ in their first byte ({"type": ["string",
  *     "null"]}, an object or null, ...), so the first byte of a value decides which applies;
  *     anyOf alternatives given by their types alone are merged first, and so are enums and
- *     consts ({"anyOf": [{"type": "integer"}, {"type": "number"}]}, several consts);
+ *     consts ({"anyOf": [{"type": "integer"}, {"type": "number"}]}, several consts); object
+ *     alternatives (anyOf or oneOf) whose first listed property is the same required key with
+ *     a const or enum that tells them apart are one object until that value is read, then
+ *     the alternative it names (a discriminated union);
  *   - "format" is an annotation, as in 2020-12's default vocabulary: not enforced; titles,
  *     descriptions, defaults, examples, "$defs" and unknown keywords are ignored.
  * Everything else that constrains a value ("pattern", "multipleOf", "not",

@@ -58,6 +58,11 @@ static bool compile_fails_with(const char *schema, const char *words) {
     "\"age\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":150},\"tags\":{\"type\":\"array\",\"items\":{\"enum\":[\"a\",\"bb\",\"a\\\"c\"]},"  \
     "\"maxItems\":3},\"ok\":{\"type\":\"boolean\"}},\"required\":[\"name\",\"ok\"],\"additionalProperties\":false}"
 
+#define SHAPES                                                                                                           \
+    "{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"kind\":{\"const\":\"circle\"},\"r\":{\"type\":\"number\"}},"                 \
+    "\"required\":[\"kind\",\"r\"],\"additionalProperties\":false},{\"type\":\"object\",\"properties\":{\"kind\":"              \
+    "{\"const\":\"square\"},\"side\":{\"type\":\"integer\"}},\"required\":[\"kind\",\"side\"]},{\"type\":\"null\"}]}"
+
 TEST(refusals_name_the_place_and_keyword) {
     CHECK(compile_fails_with("{\"type\":\"string\",\"pattern\":\"^a\"}", "not supported (its constraint would not be enforced): pattern"));
     CHECK(compile_fails_with("{\"properties\":{\"n\":{\"type\":\"integer\",\"multipleOf\":2}}}", "at '/properties/n'"));
@@ -216,6 +221,18 @@ TEST(arrays_alternatives_and_references) {
     CHECK(valid(mixed, "\"anything\"") && valid(mixed, "1 ") && valid(mixed, "{\"k\":true}"));
     CHECK_EQ_INT(refused_at(mixed, "2"), 0);
     CHECK_EQ_INT(refused_at(mixed, "{\"j\""), 2);
+    /* object alternatives told apart by their first property's const: a discriminated union */
+    CHECK(valid(SHAPES, "{\"kind\":\"circle\",\"r\":1.5}") && valid(SHAPES, "{\"kind\":\"square\",\"side\":2}") && valid(SHAPES, "null"));
+    CHECK(valid(SHAPES, "{ \"kind\" : \"square\" , \"side\" : 2 , \"label\" : \"x\" }"));
+    CHECK_EQ_INT(refused_at(SHAPES, "{\"kind\":\"circle\",\"side\""), 18); /* the circle has no side */
+    CHECK_EQ_INT(refused_at(SHAPES, "{\"kind\":\"triangle\""), 9);
+    CHECK_EQ_INT(refused_at(SHAPES, "{\"r\":1}"), 2);                         /* the kind comes first */
+    CHECK_EQ_INT(refused_at(SHAPES, "{\"kind\":\"circle\"}"), 16);         /* r is required */
+    CHECK_EQ_INT(refused_at(SHAPES, "{\"kind\":\"square\",\"side\":2.5"), 25);
+    CHECK(compile_fails_with("{\"anyOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"const\":1}},\"required\":[\"a\"]},"
+                             "{\"type\":\"object\",\"properties\":{\"b\":{\"const\":2}},\"required\":[\"b\"]}]}", "same required property"));
+    CHECK(compile_fails_with("{\"anyOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"enum\":[1,2]}},\"required\":[\"a\"]},"
+                             "{\"type\":\"object\",\"properties\":{\"a\":{\"const\":2}},\"required\":[\"a\"]}]}", "share a value"));
     CHECK(valid("{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"const\":1}},\"required\":[\"a\"]},{\"type\":\"array\"}]}",
                 "{\"a\":1}"));
     const char *tree = "{\"$defs\":{\"node\":{\"type\":\"object\",\"properties\":{\"v\":{\"type\":\"integer\"},"
@@ -370,6 +387,7 @@ TEST(random_walks_reach_no_dead_end_and_validate) {
     walk_schema("{\"type\":\"array\",\"items\":{\"anyOf\":[{\"type\":\"number\",\"exclusiveMinimum\":-1.5,\"maximum\":2.25},"
                 "{\"type\":\"string\"}]},\"maxItems\":3}", 200, 6);
     walk_schema("{\"type\":\"integer\",\"minimum\":-35,\"exclusiveMaximum\":1200}", 200, 7);
+    walk_schema("{\"type\":\"array\",\"items\":" SHAPES ",\"maxItems\":3}", 200, 9);
     walk_schema("{\"type\":\"array\",\"items\":{\"anyOf\":[{\"type\":\"integer\"},{\"type\":\"number\"},{\"const\":\"a\"},"
                 "{\"enum\":[\"b\",true]},{\"type\":\"null\"}]},\"minItems\":1}", 200, 8);
 }
