@@ -40,6 +40,8 @@ struct bitnet_batch {
     bn_batch_row *rows;       /* [n_batch] */
     bn_gen **row_gen;         /* [n_batch]: the run a logits row belongs to */
     float *logits;            /* [n_slots][n_vocab]: at most one logits row per slot and step */
+    bn_gen **mask_gens;       /* [n_slots]: the runs sampled in a step (for their JSON masks) ... */
+    const float **mask_logits; /* [n_slots]: ... and their logits rows */
 };
 
 BITNET_API bitnet_batch_params bitnet_batch_default_params(void) {
@@ -68,7 +70,9 @@ static int alloc_batch(bitnet_batch *b) {
     b->rows = bn_calloc(nb, sizeof *b->rows, "batch rows");
     b->row_gen = bn_calloc(nb, sizeof *b->row_gen, "batch rows");
     b->logits = bn_malloc((size_t)b->n_slots * (size_t)b->n_vocab * sizeof(float), "batch logits");
-    return b->slots && b->rows && b->row_gen && b->logits ? 0 : BITNET_ERR_OUT_OF_MEMORY;
+    b->mask_gens = bn_calloc((size_t)b->n_slots + 1, sizeof *b->mask_gens, "batch masks");
+    b->mask_logits = bn_calloc((size_t)b->n_slots + 1, sizeof *b->mask_logits, "batch masks");
+    return b->slots && b->rows && b->row_gen && b->logits && b->mask_gens && b->mask_logits ? 0 : BITNET_ERR_OUT_OF_MEMORY;
 }
 
 BITNET_API int bitnet_batch_create(bitnet_model *model, const bitnet_batch_params *params, bitnet_batch **out) {
@@ -136,6 +140,8 @@ BITNET_API void bitnet_batch_free(bitnet_batch *b) {
     free(b->rows);
     free(b->row_gen);
     free(b->logits);
+    free(b->mask_gens);
+    free(b->mask_logits);
     free(b);
 }
 
@@ -277,10 +283,26 @@ static void account_step(batch_slot *s, double now) {
     s->t_last_step = now;
 }
 
+/* The JSON masks of the rows about to be sampled, all at once on the batch's threads (the
+ * threads are idle between passes; the masks are the costly part of sampling). */
+static void mask_rows(bitnet_batch *b, int n) {
+    int k = 0, m = 0;
+    for (int r = 0; r < n; r++) {
+        if (!b->rows[r].logits) continue;
+        const float *logits = b->logits + (int64_t)k++ * b->n_vocab;
+        batch_slot *s = &b->slots[b->rows[r].seq];
+        if (s->phase == SLOT_IDLE || s->gen != b->row_gen[r]) continue;
+        b->mask_gens[m] = s->gen;
+        b->mask_logits[m++] = logits;
+    }
+    bn_gen_json_masks(b->mask_gens, b->mask_logits, m, bn_state_pool(b->state));
+}
+
 /* Samples for every logits row of the pass (rows whose run ended meanwhile are skipped). */
 static void sample_rows(bitnet_batch *b, int n) {
     double now = bn_time_now();
     int k = 0;
+    mask_rows(b, n);
     for (int r = 0; r < n; r++) {
         if (!b->rows[r].logits) continue;
         const float *logits = b->logits + (int64_t)k++ * b->n_vocab;

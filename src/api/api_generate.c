@@ -94,6 +94,8 @@ struct bn_gen {
     int32_t *force;            /* [FORCE_CAP]: req.force */
     bn_json_tokens *json;      /* json_object / json_schema: the constraint; NULL otherwise */
     float *masked;             /* [n_vocab] with json: the logits the constraint leaves */
+    const float *masked_for;   /* the logits `masked` was made from ahead of the draw (bn_gen_json_masks) */
+    bn_json_mask_plan plan;
     int finished;              /* the stop reason once generation ended, else 0 */
     bitnet_generate_result res;
 };
@@ -175,7 +177,8 @@ static int sample_once(bn_gen *g, const float *logits, int32_t *token) {
     bitnet_generate_result *res = &g->res;
     if (p->abort_flag && *p->abort_flag) return BITNET_STOP_CALLBACK;
     if (g->json) {
-        bn_json_tokens_mask(g->json, logits, g->n_vocab, g->masked);
+        if (g->masked_for != logits) bn_json_tokens_mask(g->json, logits, g->n_vocab, g->masked);
+        g->masked_for = NULL;
         logits = g->masked;
     }
     int32_t id = bn_sampler_sample(g->sampler, logits);
@@ -200,6 +203,41 @@ static int sample_once(bn_gen *g, const float *logits, int32_t *token) {
     return 0;
 }
 
+#define MASK_CHUNK 8192 /* token ids per work item of the JSON masks */
+
+typedef struct mask_job {
+    bn_gen *const *gens;
+    const float *const *logits;
+    int n;
+    long chunks;               /* per run */
+    bn_work work;              /* run r, chunk c: item r * chunks + c */
+} mask_job;
+
+static void mask_job_run(void *ctx, int thread_index, int n_threads) {
+    (void)thread_index, (void)n_threads;
+    mask_job *m = ctx;
+    for (long item; (item = bn_work_next(&m->work)) >= 0;) {
+        bn_gen *g = m->gens[item / m->chunks];
+        if (!g || !g->json) continue;
+        int64_t begin = item % m->chunks * MASK_CHUNK, end = begin + MASK_CHUNK < g->n_vocab ? begin + MASK_CHUNK : g->n_vocab;
+        if (begin < end) bn_json_tokens_mask_range(g->json, &g->plan, m->logits[item / m->chunks], begin, end, g->masked);
+    }
+}
+
+void bn_gen_json_masks(bn_gen *const *gens, const float *const *logits, int n, bn_threadpool *pool) {
+    int64_t most = 0;
+    for (int i = 0; i < n; i++)
+        if (gens[i] && gens[i]->json) {
+            bn_json_tokens_plan(gens[i]->json, &gens[i]->plan);
+            gens[i]->masked_for = logits[i];
+            if (gens[i]->n_vocab > most) most = gens[i]->n_vocab;
+        }
+    if (!most) return;
+    mask_job m = {gens, logits, n, (long)((most + MASK_CHUNK - 1) / MASK_CHUNK), {0}};
+    bn_work_init(&m.work, m.chunks * n);
+    bn_threadpool_run(pool, mask_job_run, &m);
+}
+
 /* A session step: feed back the previous token, then sample. */
 static int step_once(bn_gen *g, int32_t *token) {
     bn_state *st = g->s->state;
@@ -210,6 +248,7 @@ static int step_once(bn_gen *g, int32_t *token) {
         int rc = bn_state_eval_head(st, &prev, 1, g->logits, bn_gen_head_req(g));
         if (rc) return rc;
     }
+    bn_gen_json_masks(&g, (const float *const *)&g->logits, 1, bn_state_pool(st));
     return sample_once(g, g->logits, token);
 }
 

@@ -53,6 +53,10 @@ int bn_gen_create(const bitnet_model *model, const int32_t *prompt, int n_prompt
 /* Samples the next token from `logits` (the distribution after the last fed token) and does
  * what bn_gen_step does after its evaluation. Returns like bn_gen_step. */
 int bn_gen_sample(bn_gen *g, const float *logits, int32_t *token);
+/* The JSON masks of the runs gens[0, n) (NULL entries and runs without a JSON constraint
+ * are skipped) for the logits each will sample from next, computed together on pool (NULL:
+ * the calling thread); the next bn_gen_sample of each with those logits uses its mask. */
+void bn_gen_json_masks(bn_gen *const *gens, const float *const *logits, int n, bn_threadpool *pool);
 /* The token sampled last that must be fed before the next sample (-1: none / finished). */
 int32_t bn_gen_pending(const bn_gen *g);
 /* Ends the run with stop reason `why` (> 0) unless it has ended, flushing the held text. */

@@ -339,6 +339,7 @@ int bn_state_n_seq(const bn_state *s) { return s->p.n_seq; }
 int bn_state_max_batch(const bn_state *s) { return s->p.max_batch; }
 int64_t bn_state_n_ctx(const bn_state *s) { return s->n_ctx; }
 int bn_state_n_threads(const bn_state *s) { return s->n_threads; }
+bn_threadpool *bn_state_pool(bn_state *s) { return s->pool; }
 bn_act_quant bn_state_act_quant(const bn_state *s) { return s->p.act_quant; }
 bn_kv_type bn_state_kv_type_k(const bn_state *s) { return s->p.kv_type_k; }
 bn_kv_type bn_state_kv_type_v(const bn_state *s) { return s->p.kv_type_v; }

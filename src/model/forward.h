@@ -84,6 +84,9 @@ int bn_state_max_batch(const bn_state *s);
 int64_t bn_state_n_past(const bn_state *s);
 int64_t bn_state_n_ctx(const bn_state *s);
 int bn_state_n_threads(const bn_state *s);
+/* The state's thread pool (NULL with one thread), for work between evaluations (the JSON
+ * masks of sampling); not while an evaluation runs. */
+bn_threadpool *bn_state_pool(bn_state *s);
 bn_act_quant bn_state_act_quant(const bn_state *s);
 bn_kv_type bn_state_kv_type_k(const bn_state *s);
 bn_kv_type bn_state_kv_type_v(const bn_state *s);

@@ -1021,13 +1021,15 @@ static bool feed_byte(bn_json_schema_state *s, uint8_t c) {
     }
 }
 
-uint32_t bn_json_schema_free_chars(const bn_json_schema_state *s) {
+bool bn_json_schema_free_chars(const bn_json_schema_state *s, uint32_t *room) {
     bn_json_place place = bn_json_prefix_place(&s->syn);
-    if (!bn_json_prefix_at_char(&s->syn)) return 0;
-    if (place == BN_JSON_IN_KEY) return node_at(s, s->frames[s->depth - 1].node)->n_props ? 0 : UINT32_MAX;
+    *room = UINT32_MAX;
+    if (!bn_json_prefix_at_char(&s->syn)) return false;
+    if (place == BN_JSON_IN_KEY) return node_at(s, s->frames[s->depth - 1].node)->n_props == 0;
     const sc_node *v = node_at(s, s->value);
-    if (v->n_enum) return 0;
-    return v->max_len == UINT32_MAX ? UINT32_MAX : v->max_len - s->chars;
+    if (v->n_enum) return false;
+    if (v->max_len != UINT32_MAX) *room = v->max_len - s->chars;
+    return true;
 }
 
 /* Inside a string the schema does not constrain (a value string with no enum or length, a key

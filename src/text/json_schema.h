@@ -84,11 +84,11 @@ void bn_json_schema_state_copy(bn_json_schema_state *dst, const bn_json_schema_s
 /* Feeds bytes; false when no text valid against the schema starts with the text so far plus
  * these bytes (s is then unusable: feed a copy to try). */
 bool bn_json_schema_feed(bn_json_schema_state *s, const char *bytes, size_t n);
-/* Inside a string, between characters, where further characters change nothing but the
- * count (a value string without enum, a key of an object that lists no properties): how many
- * more may come (UINT32_MAX: no limit). 0 elsewhere. Lets json_tokens accept tokens of plain
+/* True inside a string, between characters, where further characters change nothing but the
+ * count (a value string without enum, a key of an object that lists no properties); *room:
+ * how many more may come (UINT32_MAX: no limit). Lets json_tokens settle tokens of plain
  * string characters without feeding them. */
-uint32_t bn_json_schema_free_chars(const bn_json_schema_state *s);
+bool bn_json_schema_free_chars(const bn_json_schema_state *s, uint32_t *room);
 /* True when the top-level value is complete (and valid). */
 bool bn_json_schema_complete(const bn_json_schema_state *s);
 

@@ -127,29 +127,41 @@ static bool try_token(const bn_json_tokens *j, int32_t id, bn_json_schema_state 
     return bn_json_schema_feed(after, v->bytes + v->at[id], n);
 }
 
-void bn_json_tokens_mask(const bn_json_tokens *j, const float *logits, int64_t n_logits, float *out) {
+/* Most tokens fail on their first byte where the grammar allows few, or on the first byte
+ * after their leading spaces: each byte is tried once (both ways), and a token passing these
+ * checks is then fed whole. Inside a string that only counts characters, a plain piece is
+ * settled by its count (within the room left or not) without feeding. */
+void bn_json_tokens_plan(const bn_json_tokens *j, bn_json_mask_plan *plan) {
     bn_json_schema_state after;
-    /* most tokens fail on their first byte where the grammar allows few, or on the first byte
-     * after their leading spaces: try each byte once (both ways); a token passing these checks
-     * is then fed whole */
-    bool first_ok[256], after_space_ok[256];
     for (int c = 0; c < 256; c++) {
         char b[2] = {' ', (char)c};
         bn_json_schema_state_copy(&after, &j->state);
-        first_ok[c] = bn_json_schema_feed(&after, b + 1, 1);
+        plan->first_ok[c] = bn_json_schema_feed(&after, b + 1, 1);
         bn_json_schema_state_copy(&after, &j->state);
-        after_space_ok[c] = bn_json_schema_feed(&after, b, 2);
+        plan->after_space_ok[c] = bn_json_schema_feed(&after, b, 2);
     }
-    /* inside a string that only counts characters, plain pieces need no feeding */
-    uint32_t room = bn_json_schema_free_chars(&j->state);
+    plan->in_free_string = bn_json_schema_free_chars(&j->state, &plan->room);
+}
+
+void bn_json_tokens_mask_range(const bn_json_tokens *j, const bn_json_mask_plan *plan, const float *logits, int64_t begin,
+                               int64_t end, float *out) {
+    bn_json_schema_state after;
     const bn_json_vocab *v = j->v;
-    for (int64_t id = 0; id < n_logits; id++) {
+    for (int64_t id = begin; id < end; id++) {
+        bool plain = plan->in_free_string && v->chars[id] != NOT_PLAIN; /* settled by its count alone */
         bool ok = id < v->n_vocab && logits[id] != -INFINITY &&
-                  ((v->chars[id] != NOT_PLAIN && v->chars[id] <= room) ||
-                   (v->at[id + 1] > v->at[id] && first_ok[(uint8_t)v->bytes[v->at[id]]] &&
-                    (!v->spaces[id] || after_space_ok[(uint8_t)v->bytes[v->at[id] + v->spaces[id]]]) && try_token(j, (int32_t)id, &after)));
+                  (plain ? v->chars[id] <= plan->room
+                         : v->at[id + 1] > v->at[id] && plan->first_ok[(uint8_t)v->bytes[v->at[id]]] &&
+                               (!v->spaces[id] || plan->after_space_ok[(uint8_t)v->bytes[v->at[id] + v->spaces[id]]]) &&
+                               try_token(j, (int32_t)id, &after));
         out[id] = ok ? logits[id] : -INFINITY;
     }
+}
+
+void bn_json_tokens_mask(const bn_json_tokens *j, const float *logits, int64_t n_logits, float *out) {
+    bn_json_mask_plan plan;
+    bn_json_tokens_plan(j, &plan);
+    bn_json_tokens_mask_range(j, &plan, logits, 0, n_logits, out);
 }
 
 bool bn_json_tokens_accept(bn_json_tokens *j, int32_t id) {

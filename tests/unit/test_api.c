@@ -17,6 +17,7 @@
 #include "text/json_schema.h"
 #include "text/json_tokens.h"
 #include "api/api_internal.h"
+#include "model/threadpool.h"
 
 static char g_path[512];
 static bitnet_model *g_model;
@@ -436,6 +437,80 @@ out:
     bn_json_tokens_free(j);
 }
 
+/* bn_gen_json_masks on a pool of 3 threads (runs with and without a constraint, one NULL
+ * entry): each run then samples from exactly the mask one thread computes alone (the logits
+ * its on_logits sees), step after step. */
+typedef struct mask_capture {
+    float *row;
+    int64_t n;
+} mask_capture;
+
+static int capture_logits(const float *logits, int64_t n_vocab, int32_t token, void *user) {
+    (void)token;
+    mask_capture *c = user;
+    memcpy(c->row, logits, (size_t)n_vocab * sizeof *logits);
+    c->n = n_vocab;
+    return 0;
+}
+
+TEST(json_masks_on_threads_equal_one_thread) {
+    static const char schema[] = "{\"type\":\"object\",\"properties\":{\"w\":{\"type\":\"string\",\"maxLength\":5},"
+                                 "\"n\":{\"type\":\"integer\",\"maximum\":70}},\"required\":[\"w\",\"n\"],\"additionalProperties\":false}";
+    const bn_json_vocab *vocab = bn_model_json_vocab(g_model);
+    int64_t nv = bn_tokenizer_n_vocab(g_model->tokenizer);
+    bn_threadpool *pool = bn_threadpool_create(3);
+    bn_gen *gens[4] = {NULL, NULL, NULL, NULL};
+    bn_json_tokens *ref[4] = {NULL, NULL, NULL, NULL};
+    mask_capture cap[4];
+    bitnet_generate_params gp[4];
+    float *rows = malloc((size_t)nv * 4 * sizeof *rows), *want = malloc((size_t)nv * sizeof *want);
+    const int32_t prompt[] = {1, 2};
+    CHECK(pool && vocab && rows && want);
+    for (int i = 0; i < 4 && pool && rows && want; i++) {
+        cap[i] = (mask_capture){malloc((size_t)nv * sizeof(float)), 0};
+        gp[i] = greedy(0);
+        gp[i].on_logits = capture_logits, gp[i].user_data = &cap[i];
+        if (i == 0) gp[i].json_object = 1;
+        if (i == 2) gp[i].json_schema = schema;
+        if (i != 3) CHECK_EQ_INT(bn_gen_create(g_model, prompt, 2, &gp[i], &gens[i]), 0);
+        if (i == 0 || i == 2) ref[i] = bn_json_tokens_create(vocab, i == 2 ? schema : NULL, i == 2 ? strlen(schema) : 0);
+    }
+    int compared = 0;
+    for (int step = 0; step < 12 && pool && rows && want; step++) {
+        const float *row_ptr[4];
+        for (int i = 0; i < 4; i++) {
+            for (int64_t t = 0; t < nv; t++) rows[i * nv + t] = (float)((t * 2654435761u + (uint32_t)(step * 97 + i * 13)) % 1000u) / 100.0f;
+            row_ptr[i] = rows + i * nv;
+        }
+        bn_gen_json_masks(gens, row_ptr, 4, pool);
+        for (int i = 0; i < 3; i++) {
+            int32_t tok;
+            int why = bn_gen_sample(gens[i], row_ptr[i], &tok);
+            CHECK_MSG(why >= 0, "run %d step %d: %s", i, step, bitnet_get_last_error());
+            if (!ref[i] || why < 0) continue;
+            bn_json_tokens_mask(ref[i], row_ptr[i], nv, want);
+            CHECK_MSG(cap[i].n == nv && !memcmp(cap[i].row, want, (size_t)nv * sizeof *want), "run %d step %d: the masks differ", i, step);
+            CHECK(bn_json_tokens_accept(ref[i], tok));
+            compared++;
+            if (why > 0) { /* the value closed: start over */
+                bn_gen_end(gens[i]);
+                bn_json_tokens_free(ref[i]);
+                CHECK_EQ_INT(bn_gen_create(g_model, prompt, 2, &gp[i], &gens[i]), 0);
+                ref[i] = bn_json_tokens_create(vocab, i == 2 ? schema : NULL, i == 2 ? strlen(schema) : 0);
+            }
+        }
+    }
+    CHECK(compared == 24);
+    for (int i = 0; i < 4; i++) {
+        bn_gen_end(gens[i]);
+        bn_json_tokens_free(ref[i]);
+        if (pool && rows && want) free(cap[i].row);
+    }
+    free(rows);
+    free(want);
+    bn_threadpool_free(pool);
+}
+
 TEST(json_mask_equals_brute_force) {
     check_mask_states(NULL, "{\"k\\n\u00e9\": [1, -2.5e3, \"two  words\", {\"x\": null}],  \"t\":true}");
     check_mask_states("{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"minLength\":2,\"maxLength\":9},"
@@ -594,6 +669,7 @@ RUN(generate_logit_bias);
 RUN(generate_json_object);
 RUN(generate_json_schema);
 RUN(json_mask_equals_brute_force);
+RUN(json_masks_on_threads_equal_one_thread);
 RUN(multi_turn_keeps_cache);
 RUN(context_turns_to_drop);
 RUN(truncate_and_shift);
