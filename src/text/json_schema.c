@@ -98,16 +98,23 @@ static bool grow(void **p, uint32_t *cap, uint64_t need, size_t size, const char
     return true;
 }
 
-static int fail(compiler *c, const char *fmt, const char *what) {
-    if (!c->failed) bn_error(BITNET_ERR_INVALID_ARGUMENT, "json_schema at '%s': %s%s", c->path[0] ? c->path : "/", fmt, what ? what : "");
+/* Records the error (the first one) with where in the schema it is: -1. */
+static int fail(compiler *c, const char *msg, const char *what) {
+    if (!c->failed) bn_error(BITNET_ERR_INVALID_ARGUMENT, "json_schema at '%s': %s%s", c->path[0] ? c->path : "/", msg, what ? what : "");
     c->failed = true;
     return -1;
 }
 
-/* Appends one path segment; returns the old length to restore. */
+/* Appends one JSON pointer segment ('~' and '/' escaped as ~0 and ~1); returns the old length
+ * to restore. */
 static size_t path_push(compiler *c, const char *seg) {
-    size_t n = strlen(c->path);
-    snprintf(c->path + n, sizeof c->path - n, "/%s", seg);
+    size_t n = strlen(c->path), at = n;
+    if (at + 1 < sizeof c->path) c->path[at++] = '/';
+    for (; *seg && at + 2 < sizeof c->path; seg++) {
+        if (*seg == '~' || *seg == '/') c->path[at++] = '~', c->path[at++] = *seg == '~' ? '0' : '1';
+        else c->path[at++] = *seg;
+    }
+    c->path[at] = '\0';
     return n;
 }
 
@@ -699,7 +706,7 @@ static int compile_schema(compiler *c, const bn_json *v, int ref_chain) {
         char saved[sizeof c->path];
         memcpy(saved, c->path, sizeof saved);
         if (ref) snprintf(c->path, sizeof c->path, "%s", ref->str + 1);
-        else path_push(c, "allOf/0");
+        else path_push(c, "allOf"), path_push(c, "0");
         int node = compile(c, target, ref_chain + 1);
         memcpy(c->path, saved, sizeof saved);
         return node;

@@ -67,6 +67,7 @@ TEST(refusals_name_the_place_and_keyword) {
     CHECK(compile_fails_with("{\"type\":\"string\",\"pattern\":\"^a\"}", "not supported (its constraint would not be enforced): pattern"));
     CHECK(compile_fails_with("{\"properties\":{\"n\":{\"type\":\"integer\",\"multipleOf\":2}}}", "at '/properties/n'"));
     CHECK(compile_fails_with("{\"properties\":{\"n\":{\"type\":\"integer\",\"multipleOf\":2}}}", "multipleOf"));
+    CHECK(compile_fails_with("{\"properties\":{\"a/b~c\":{\"allOf\":[{\"pattern\":\"x\"}]}}}", "at '/properties/a~1b~0c/allOf/0'"));
     CHECK(compile_fails_with("{\"type\":\"integer\",\"minimum\":0.5,\"maximum\":0.7}", "no number lies within"));
     CHECK(compile_fails_with("{\"type\":\"number\",\"minimum\":\"0\"}", "must be a number: minimum"));
     CHECK(compile_fails_with("{\"$ref\":\"https://example.com/s.json\"}", "only local references"));
