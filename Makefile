@@ -170,12 +170,13 @@ bench-serve: all
 download:
 	@scripts/download_model.sh
 
-# Each libFuzzer target (the GGUF reader, the server's request handling, the safetensors/JSON reader,
-# the perplexity --kl-divergence-base reader) for FUZZ_SECONDS.
+# Each libFuzzer target (the GGUF reader, the server's request handling, the JSON Schema
+# constraint, the safetensors/JSON reader, the perplexity --kl-divergence-base reader) for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
 fuzz:
 	scripts/fuzz_gguf.sh $(FUZZ_SECONDS)
 	scripts/fuzz_serve.sh $(FUZZ_SECONDS)
+	scripts/fuzz_json_schema.sh $(FUZZ_SECONDS)
 	scripts/fuzz_safetensors.sh $(FUZZ_SECONDS)
 	scripts/fuzz_kld_base.sh $(FUZZ_SECONDS)
 

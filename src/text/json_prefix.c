@@ -113,6 +113,18 @@ static bool utf8_lead(bn_json_prefix *s, uint8_t c) {
     return true;
 }
 
+/* The hex digits of a \uXXXX escape read so far (s->count still counts the current one)
+ * can still make a valid escape: a low surrogate (DC00-DFFF) shows at its second digit and
+ * must be the awaited half of a pair, which nothing else may be; refusing it there, not at
+ * the fourth digit, leaves no prefix without a way on. */
+static bool surrogate_digits_ok(const bn_json_prefix *s) {
+    int digits = 5 - s->count;
+    if (digits == 1) return !s->want_low || s->hex == 0xd;
+    if (digits != 2) return true;
+    bool low = s->hex >= 0xdc && s->hex <= 0xdf;
+    return low == s->want_low;
+}
+
 /* A \uXXXX escape is complete: a high surrogate wants its low half next, a low one must
  * follow a high one. */
 static bool end_escape(bn_json_prefix *s) {
@@ -133,6 +145,7 @@ static bool string_byte(bn_json_prefix *s, uint8_t c) {
     case S_HEX:
         if (!is_hex(c)) return false;
         s->hex = (uint16_t)(s->hex << 4 | (uint16_t)(is_digit(c) ? c - '0' : (c | 0x20) - 'a' + 10));
+        if (!surrogate_digits_ok(s)) return false;
         if (--s->count == 0) return end_escape(s);
         return true;
     case S_LOW_BACKSLASH:

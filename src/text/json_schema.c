@@ -139,6 +139,16 @@ static bool put_string(compiler *c, const char *str, size_t n, bool quotes) {
     return !quotes || put_bytes(c, "\"", 1);
 }
 
+/* Whether bytes[0, n) can be written as they are: a whole JSON value of the recognizer
+ * (a string that is valid UTF-8, say), so that a key or enum value the output must spell can
+ * be spelled. */
+static bool writable(const char *bytes, size_t n) {
+    bn_json_prefix p;
+    bn_json_prefix_init(&p, false);
+    return bn_json_prefix_feed(&p, bytes, n) && (bn_json_prefix_complete(&p) || bn_json_prefix_feed(&p, " ", 1)) &&
+           bn_json_prefix_complete(&p);
+}
+
 static uint16_t new_node(compiler *c) {
     bn_json_schema *s = c->s;
     if (s->n_nodes >= BN_SCHEMA_MAX_NODES) {
@@ -418,6 +428,7 @@ static int compile_enum(compiler *c, uint16_t node, const bn_json *list, size_t 
         if (!grow((void **)&s->enums, &s->cap_enums, s->n_enums + 1ull, sizeof *s->enums, "enum values")) return -1;
         uint32_t at = s->n_bytes;
         if (!put_enum_value(c, x)) return -1;
+        if (!writable(s->bytes + at, s->n_bytes - at)) return fail(c, "an enum / const string is not valid UTF-8: it could never be written", NULL);
         s->enums[s->n_enums++] = (sc_span){at, s->n_bytes - at, NONE};
     }
     if (s->n_enums == s->nodes[node].enum_first) return fail(c, "no enum / const value fits the schema's type and length: no value is valid", NULL);
@@ -446,10 +457,11 @@ static int compile_object(compiler *c, uint16_t node, const bn_json *v) {
             if (required_p) return fail(c, "a required property's schema is false: no value is valid: ", p->key);
             continue; /* never present */
         }
-        uint32_t key_at = s->n_bytes;
-        if (!put_string(c, p->key, p->key_len, false)) return -1;
+        uint32_t quoted = s->n_bytes;
+        if (!put_string(c, p->key, p->key_len, true)) return -1;
+        if (!writable(s->bytes + quoted, s->n_bytes - quoted)) return fail(c, "a property name is not valid UTF-8: it could never be written", NULL);
         if (required_p) required |= 1ull << n;
-        list[n++] = (sc_prop){{key_at, s->n_bytes - key_at, NONE}, (uint16_t)child};
+        list[n++] = (sc_prop){{quoted + 1, s->n_bytes - quoted - 2, NONE}, (uint16_t)child}; /* the name between its quotes */
     }
     c->path[at] = '\0';
     for (size_t r = 0; req && r < req->n; r++) {

@@ -72,8 +72,8 @@ TEST(invalid_texts_are_refused_at_the_right_byte) {
         {"{\"a\":1,}", 7},    {"{\"a\":1]", 6},       {"{\"a\":[1,]}", 8},  {"{\"a\":01}", 6},     {"{\"a\":1.}", 7},
         {"{\"a\":-}", 6},     {"{\"a\":1e}", 7},      {"{\"a\":.5}", 5},    {"{\"a\":+1}", 5},     {"{\"a\":tru}", 8},
         {"{\"a\":nul1}", 8},  {"{\"a\":\"\\x\"}", 7}, {"{\"a\":\"\\u12g4\"}", 10}, {"{\"a\":\"\t\"}", 6}, {"{} {}", 3},
-        {"{}x", 2},           {"{\"a\":1}}", 7},      {"{a:1}", 1},         {"{\"a\":1 2}", 7},    {"{\"a\":\"\\uDE00\"}", 11},
-        {"{\"a\":\"\\uD83Dx\"}", 12}, {"{\"a\":\"\\uD83D\\n\"}", 13}, {"{\"a\":\"\\uD83D\\uD83D\"}", 17},
+        {"{}x", 2},           {"{\"a\":1}}", 7},      {"{a:1}", 1},         {"{\"a\":1 2}", 7},    {"{\"a\":\"\\uDE00\"}", 9},
+        {"{\"a\":\"\\uD83Dx\"}", 12}, {"{\"a\":\"\\uD83D\\n\"}", 13}, {"{\"a\":\"\\uD83D\\uD83D\"}", 15},
         {"{\"\xc0\xaf\":1}", 2}, {"{\"\xe0\x80\x80\":1}", 3}, {"{\"\xed\xa0\x80\":1}", 3}, {"{\"\xf4\x90\x80\x80\":1}", 3},
         {"{\"\xf5\":1}", 2},  {"{\"\xc3\":1}", 3},    {"{\"\x80\":1}", 2},   {" {}", 0} /* object_only: '{' first */};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -83,6 +83,21 @@ TEST(invalid_texts_are_refused_at_the_right_byte) {
         CHECK_MSG(at == cases[i].at, "case %zu '%s': refused at %zu, want %zu", i, cases[i].text, at, cases[i].at);
         CHECK_MSG(splits_agree(cases[i].text, len, true, false), "case %zu split", i);
     }
+}
+
+/* Surrogate escapes are refused at the first digit that leaves no valid escape, so that no
+ * accepted prefix is a dead end: a lone low half shows at its second digit, and after a high
+ * half only "\\ud" then c-f may follow. */
+TEST(surrogates_refused_early) {
+    bool complete;
+    CHECK_EQ_INT((int)accepted_bytes("{\"a\":\"\\udc00\"}", 14, true, &complete), 9);  /* lone low half: at "c" */
+    CHECK_EQ_INT((int)accepted_bytes("{\"a\":\"\\uDF", 10, true, &complete), 9);
+    CHECK_EQ_INT((int)accepted_bytes("{\"a\":\"\\ud83d\\ue000\"}", 20, true, &complete), 14); /* after a high half */
+    CHECK_EQ_INT((int)accepted_bytes("{\"a\":\"\\ud83d\\ud83d\"}", 20, true, &complete), 15);
+    CHECK_EQ_INT((int)accepted_bytes("{\"a\":\"\\ud66d\\ude0", 17, true, &complete), 15);
+    const char *pair = "{\"a\":\"\\uD83D\\uDE00 \\u00e9\\uffff\"}";
+    CHECK_EQ_INT((int)accepted_bytes(pair, strlen(pair), true, &complete), (int)strlen(pair));
+    CHECK(complete);
 }
 
 TEST(limits) {
@@ -114,5 +129,6 @@ TEST(limits) {
 TEST_MAIN_BEGIN("test_json_prefix")
     RUN(complete_texts_are_accepted);
     RUN(invalid_texts_are_refused_at_the_right_byte);
+    RUN(surrogates_refused_early);
     RUN(limits);
 TEST_MAIN_END()

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "formats/json.h"
+#include "json_validate.h"
 #include "test.h"
 #include "text/json_schema.h"
 #include "util.h"
@@ -93,6 +94,8 @@ TEST(refusals_name_the_place_and_keyword) {
     CHECK(compile_fails_with("{\"type\":\"object\",\"properties\":{\"a\":{},\"a\":{}}}", "listed twice"));
     CHECK(compile_fails_with("{\"type\":", "json_schema"));
     CHECK(compile_fails_with("[1]", "must be an object or a boolean"));
+    CHECK(compile_fails_with("{\"properties\":{\"\x9e\":{}}}", "property name is not valid UTF-8"));
+    CHECK(compile_fails_with("{\"enum\":[\"ok\",\"\xc3\"]}", "not valid UTF-8"));
     /* 65 properties */
     char big[2048] = "{\"properties\":{";
     for (int i = 0; i < 65; i++) snprintf(big + strlen(big), sizeof big - strlen(big), "%s\"p%d\":{}", i ? "," : "", i);
@@ -246,87 +249,6 @@ TEST(arrays_alternatives_and_references) {
     CHECK(valid("true", "[{\"a\":[]},\"x\",-1]") && valid("{}", "\"s\"") && valid("{\"description\":\"any\"}", "null"));
 }
 
-/* ---- an independent validator over the schema's tree (the supported keywords, any order) ---- */
-
-static const bn_json *deref(const bn_json *root, const bn_json *s) {
-    for (int hop = 0; hop < 64 && s && s->type == BN_JSON_OBJECT; hop++) {
-        const char *ref = bn_json_get_str(s, "$ref");
-        const bn_json *all = bn_json_get(s, "allOf");
-        if (all) s = &all->items[0];
-        else if (!ref) return s;
-        else if (!strcmp(ref, "#")) s = root;
-        else s = bn_json_get(bn_json_get(root, "$defs"), ref + strlen("#/$defs/"));
-    }
-    return s;
-}
-
-static bool same_scalar(const bn_json *a, const bn_json *b) {
-    if (a->type != b->type) return false;
-    if (a->type == BN_JSON_STRING) return a->str_len == b->str_len && !memcmp(a->str, b->str, a->str_len);
-    if (a->type == BN_JSON_NUMBER) return a->num == b->num;
-    return a->type != BN_JSON_BOOL || a->b == b->b;
-}
-
-static bool has_type(const bn_json *t, const bn_json *v) {
-    static const char *const names[] = {"null", "boolean", "number", "string", "array", "object"};
-    size_t n = t->type == BN_JSON_ARRAY ? t->n : 1;
-    for (size_t i = 0; i < n; i++) {
-        const char *name = (t->type == BN_JSON_ARRAY ? &t->items[i] : t)->str;
-        if (!strcmp(name, names[v->type]) || (!strcmp(name, "integer") && v->type == BN_JSON_NUMBER && v->num == floor(v->num)))
-            return true;
-    }
-    return false;
-}
-
-static size_t utf8_chars(const char *s, size_t n) {
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) k += ((unsigned char)s[i] & 0xc0) != 0x80;
-    return k;
-}
-
-static bool validates(const bn_json *root, const bn_json *schema, const bn_json *v) {
-    const bn_json *s = deref(root, schema);
-    if (s->type == BN_JSON_BOOL) return s->b;
-    const bn_json *t = bn_json_get(s, "type"), *en = bn_json_get(s, "enum"), *any = bn_json_get(s, "anyOf");
-    if (!any) any = bn_json_get(s, "oneOf");
-    if (any) {
-        int matches = 0;
-        for (size_t i = 0; i < any->n; i++) matches += validates(root, &any->items[i], v);
-        return bn_json_get(s, "anyOf") ? matches >= 1 : matches == 1;
-    }
-    if (t && !has_type(t, v)) return false;
-    bool in_enum = !en;
-    for (size_t i = 0; en && i < en->n; i++) in_enum |= same_scalar(&en->items[i], v);
-    const bn_json *cn = bn_json_get(s, "const");
-    if (!in_enum || (cn && !same_scalar(cn, v))) return false;
-    double lim;
-    if (v->type == BN_JSON_NUMBER) {
-        if ((bn_json_get_num(s, "minimum", &lim) && v->num < lim) || (bn_json_get_num(s, "maximum", &lim) && v->num > lim) ||
-            (bn_json_get_num(s, "exclusiveMinimum", &lim) && v->num <= lim) || (bn_json_get_num(s, "exclusiveMaximum", &lim) && v->num >= lim))
-            return false;
-    }
-    if (v->type == BN_JSON_STRING) {
-        size_t n = utf8_chars(v->str, v->str_len);
-        if ((bn_json_get_num(s, "minLength", &lim) && n < lim) || (bn_json_get_num(s, "maxLength", &lim) && n > lim)) return false;
-    }
-    if (v->type == BN_JSON_ARRAY) {
-        if ((bn_json_get_num(s, "minItems", &lim) && v->n < lim) || (bn_json_get_num(s, "maxItems", &lim) && v->n > lim)) return false;
-        const bn_json *items = bn_json_get(s, "items");
-        for (size_t i = 0; items && i < v->n; i++)
-            if (!validates(root, items, &v->items[i])) return false;
-    }
-    if (v->type == BN_JSON_OBJECT) {
-        const bn_json *props = bn_json_get(s, "properties"), *req = bn_json_get(s, "required"), *add = bn_json_get(s, "additionalProperties");
-        for (size_t i = 0; req && i < req->n; i++)
-            if (!bn_json_get(v, req->items[i].str)) return false;
-        for (size_t i = 0; i < v->n; i++) {
-            const bn_json *m = &v->items[i], *ps = props ? bn_json_get(props, m->key) : NULL;
-            if (ps ? !validates(root, ps, m) : add && !validates(root, add, m)) return false;
-        }
-    }
-    return true;
-}
-
 /* Random walks: at each step every byte is tried and one of those accepted is taken
  * (structural bytes weighted up so that walks end). Every prefix must leave a byte to take,
  * and every completed text must validate. */
@@ -367,7 +289,7 @@ static void walk_schema(const char *schema, int walks, unsigned seed) {
         completed++;
         bn_json *v = bn_json_parse(text, n, "walk");
         if (!v && strstr(bn_last_error_message(), "number out of range")) continue; /* valid JSON, beyond a double */
-        CHECK_MSG(v && validates(tree, tree, v), "invalid: %.*s (%s)", (int)n, text, schema);
+        CHECK_MSG(v && json_validates(tree, tree, v), "invalid: %.*s (%s)", (int)n, text, schema);
         bn_json_free(v);
     }
     CHECK_MSG(completed >= walks / 2, "only %d of %d walks completed (%s)", completed, walks, schema);

@@ -1,0 +1,125 @@
+/* json_validate: an independent JSON Schema validator over the schema's own tree (formats/json),
+ * for the keywords src/text/json_schema enforces, with JSON Schema's meanings and nothing of
+ * that compiler's (no property order, no first bytes, no merging of alternatives): anyOf is at
+ * least one match, oneOf exactly one, allOf every one; $ref follows any local JSON pointer.
+ * test_json_schema and the fuzz target fuzz_json_schema check with it that every text the
+ * compiler's state calls complete is valid. */
+#ifndef BITNET_TEST_JSON_VALIDATE_H
+#define BITNET_TEST_JSON_VALIDATE_H
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/json.h"
+
+/* The value a local reference ("#", "#/a/b~1c/0") points at; NULL when none. */
+static inline const bn_json *json_validate_ref(const bn_json *root, const char *ref) {
+    if (ref[0] != '#') return NULL;
+    const bn_json *at = root;
+    for (const char *p = ref + 1; at && *p == '/';) {
+        char seg[256];
+        size_t n = 0;
+        for (p++; *p && *p != '/'; p++) {
+            char ch = *p;
+            if (ch == '~' && (p[1] == '0' || p[1] == '1')) ch = *++p == '0' ? '~' : '/';
+            if (n + 1 < sizeof seg) seg[n++] = ch;
+        }
+        seg[n] = '\0';
+        if (at->type == BN_JSON_ARRAY) {
+            char *end;
+            unsigned long i = strtoul(seg, &end, 10);
+            at = *seg && !*end && i < at->n ? &at->items[i] : NULL;
+        } else at = bn_json_get(at, seg);
+    }
+    return at;
+}
+
+static inline bool json_validate_same(const bn_json *a, const bn_json *b) {
+    if (a->type != b->type) return false;
+    if (a->type == BN_JSON_STRING) return a->str_len == b->str_len && !memcmp(a->str, b->str, a->str_len);
+    if (a->type == BN_JSON_NUMBER) return a->num == b->num;
+    return a->type != BN_JSON_BOOL || a->b == b->b;
+}
+
+static inline bool json_validate_type(const bn_json *t, const bn_json *v) {
+    static const char *const names[] = {"null", "boolean", "number", "string", "array", "object"};
+    size_t n = t->type == BN_JSON_ARRAY ? t->n : 1;
+    for (size_t i = 0; i < n; i++) {
+        const bn_json *one = t->type == BN_JSON_ARRAY ? &t->items[i] : t;
+        if (one->type != BN_JSON_STRING) continue;
+        if (!strcmp(one->str, names[v->type]) || (!strcmp(one->str, "integer") && v->type == BN_JSON_NUMBER && v->num == floor(v->num)))
+            return true;
+    }
+    return false;
+}
+
+static inline bool json_validate_bounds(const bn_json *s, double x) {
+    const bn_json *emin = bn_json_get(s, "exclusiveMinimum"), *emax = bn_json_get(s, "exclusiveMaximum");
+    double lim;
+    bool min_open = emin && emin->type == BN_JSON_BOOL && emin->b, max_open = emax && emax->type == BN_JSON_BOOL && emax->b;
+    if (bn_json_get_num(s, "minimum", &lim) && (x < lim || (min_open && x == lim))) return false;
+    if (bn_json_get_num(s, "maximum", &lim) && (x > lim || (max_open && x == lim))) return false;
+    if (bn_json_get_num(s, "exclusiveMinimum", &lim) && x <= lim) return false;
+    return !(bn_json_get_num(s, "exclusiveMaximum", &lim) && x >= lim);
+}
+
+static inline size_t json_validate_chars(const char *s, size_t n) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) k += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return k;
+}
+
+static inline bool json_validates_at(const bn_json *root, const bn_json *s, const bn_json *v, int depth);
+
+static inline bool json_validate_members(const bn_json *root, const bn_json *s, const bn_json *v, int depth) {
+    const bn_json *props = bn_json_get(s, "properties"), *req = bn_json_get(s, "required"), *add = bn_json_get(s, "additionalProperties");
+    for (size_t i = 0; req && i < req->n; i++)
+        if (req->items[i].type == BN_JSON_STRING && !bn_json_get(v, req->items[i].str)) return false;
+    for (size_t i = 0; i < v->n; i++) {
+        const bn_json *m = &v->items[i], *ps = props ? bn_json_get(props, m->key) : NULL;
+        if (ps ? !json_validates_at(root, ps, m, depth + 1) : add && !json_validates_at(root, add, m, depth + 1)) return false;
+    }
+    return true;
+}
+
+static inline bool json_validates_at(const bn_json *root, const bn_json *s, const bn_json *v, int depth) {
+    if (depth > 200 || !s) return false;
+    if (s->type == BN_JSON_BOOL) return s->b;
+    if (s->type != BN_JSON_OBJECT) return false;
+    const char *ref = bn_json_get_str(s, "$ref");
+    if (ref && !json_validates_at(root, json_validate_ref(root, ref), v, depth + 1)) return false;
+    const bn_json *all = bn_json_get(s, "allOf"), *any = bn_json_get(s, "anyOf"), *one = bn_json_get(s, "oneOf");
+    for (size_t i = 0; all && i < all->n; i++)
+        if (!json_validates_at(root, &all->items[i], v, depth + 1)) return false;
+    int matches = 0;
+    for (size_t i = 0; any && i < any->n; i++) matches += json_validates_at(root, &any->items[i], v, depth + 1);
+    if (any && !matches) return false;
+    matches = 0;
+    for (size_t i = 0; one && i < one->n; i++) matches += json_validates_at(root, &one->items[i], v, depth + 1);
+    if (one && matches != 1) return false;
+    const bn_json *t = bn_json_get(s, "type"), *en = bn_json_get(s, "enum"), *cn = bn_json_get(s, "const");
+    if (t && !json_validate_type(t, v)) return false;
+    bool in_enum = !en;
+    for (size_t i = 0; en && i < en->n; i++) in_enum |= json_validate_same(&en->items[i], v);
+    if (!in_enum || (cn && !json_validate_same(cn, v))) return false;
+    double lim;
+    if (v->type == BN_JSON_NUMBER && !json_validate_bounds(s, v->num)) return false;
+    if (v->type == BN_JSON_STRING) {
+        size_t n = json_validate_chars(v->str, v->str_len);
+        if ((bn_json_get_num(s, "minLength", &lim) && n < lim) || (bn_json_get_num(s, "maxLength", &lim) && n > lim)) return false;
+    }
+    if (v->type == BN_JSON_ARRAY) {
+        if ((bn_json_get_num(s, "minItems", &lim) && v->n < lim) || (bn_json_get_num(s, "maxItems", &lim) && v->n > lim)) return false;
+        const bn_json *items = bn_json_get(s, "items");
+        for (size_t i = 0; items && i < v->n; i++)
+            if (!json_validates_at(root, items, &v->items[i], depth + 1)) return false;
+    }
+    return v->type != BN_JSON_OBJECT || json_validate_members(root, s, v, depth);
+}
+
+/* Whether value v is valid against schema s, whose document is root. */
+static inline bool json_validates(const bn_json *root, const bn_json *s, const bn_json *v) { return json_validates_at(root, s, v, 0); }
+
+#endif
