@@ -240,9 +240,14 @@ static int take_schema(json_t *schema, const char *field, api_request *r, api_er
 /* response_format: {"type": "text"}, {"type": "json_object"} (the output is one JSON object),
  * {"type": "json_schema", "json_schema": {"name", "schema", "strict"}} (OpenAI's: a value valid
  * against the schema; "strict" changes nothing, the schema is always enforced), or
- * llama-server's {"type": "json_object", "schema": {...}}. request.c compiles the schema. */
+ * llama-server's {"type": "json_object", "schema": {...}}; or llama-server's top-level
+ * "json_schema": {...}. request.c compiles the schema. */
 static int read_response_format(json_t *body, api_request *r, api_error *err) {
-    json_t *v = json_object_get(body, "response_format");
+    json_t *v = json_object_get(body, "response_format"), *top = json_object_get(body, "json_schema");
+    if (top && !json_is_null(top)) { /* llama-server's own field */
+        if (v && !json_is_null(v)) return api_errorf(err, 400, "give 'response_format' or 'json_schema', not both");
+        return take_schema(top, "json_schema", r, err);
+    }
     if (!v || json_is_null(v)) return 0;
     const char *type = json_string_value(json_object_get(v, "type"));
     if (!json_is_object(v) || !type) return api_errorf(err, 400, "'response_format' must be an object with a string 'type'");

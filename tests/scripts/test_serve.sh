@@ -11,7 +11,8 @@
 #     status and an OpenAI error object, and the next normal request is served; bad logit_bias
 #     entries (type, key, range, unknown id), response_format (not an object, a json_schema
 #     without a schema or with a keyword not enforced, a schema that is not one, an unknown
-#     type) and non-empty tools likewise (an empty tools list is accepted);
+#     type; llama-server's top-level json_schema beside it) and non-empty tools likewise (an
+#     empty tools list is accepted); a top-level json_schema enum reply is one of its values;
 #   - the official openai npm package (serve_openai_client.cjs): chat and completions, plain
 #     and streamed, include_usage, stop, logprobs, logit_bias, response_format json_object and
 #     json_schema;
@@ -135,6 +136,12 @@ error_case response_format_schema_missing 400 "json_schema.schema' is missing" P
 error_case response_format_schema_pattern 400 "at '/properties/s': this keyword is not supported (its constraint would not be enforced): pattern" \
     POST /v1/chat/completions "{$CHAT,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"object\",\"properties\":{\"s\":{\"type\":\"string\",\"pattern\":\"^a\"}}}}}}"
 error_case response_format_schema_type 400 'must be a JSON Schema' POST /v1/completions '{"prompt":"Hi","response_format":{"type":"json_object","schema":"{}"}}'
+error_case json_schema_and_response_format 400 'not both' POST /v1/completions '{"prompt":"Hi","json_schema":{},"response_format":{"type":"text"}}'
+error_case json_schema_top_level_refused 400 "json_schema at '/': this keyword is not supported (its constraint would not be enforced): uniqueItems" \
+    POST /v1/completions '{"prompt":"Hi","json_schema":{"type":"array","uniqueItems":true}}'
+st=$(req POST /v1/completions '{"prompt":"Hi","max_tokens":48,"temperature":0,"json_schema":{"enum":["yes","no"]}}')
+if [ "$st" = 200 ] && [ "$(json_get 'j["choices"][0]["text"].strip() in ("\"yes\"", "\"no\"") and j["choices"][0]["finish_reason"] == "stop"' <"$TMP/resp")" = True ]; then
+    ok json_schema_top_level; else not_ok json_schema_top_level "status $st: $(head -c 300 "$TMP/resp")"; fi
 error_case response_format_unknown 400 "'text', 'json_object' or 'json_schema'" POST /v1/chat/completions "{$CHAT,\"response_format\":{\"type\":\"xml\"}}"
 error_case tools_refused 400 'function calling' POST /v1/chat/completions "{$CHAT,\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}"
 st=$(req POST /v1/chat/completions "{$CHAT,\"max_tokens\":1,\"tools\":[],\"tool_choice\":\"none\"}")
