@@ -338,3 +338,23 @@ bool bn_json_get_bool(const bn_json *v, const char *key, bool *out) {
     *out = m->b;
     return true;
 }
+
+const bn_json *bn_json_pointer(const bn_json *doc, const char *pointer) {
+    const bn_json *at = doc;
+    for (const char *p = pointer; at && *p == '/';) {
+        char seg[256];
+        size_t n = 0;
+        for (p++; *p && *p != '/'; p++) {
+            char ch = *p;
+            if (ch == '~' && (p[1] == '0' || p[1] == '1')) ch = *++p == '0' ? '~' : '/';
+            if (n + 1 < sizeof seg) seg[n++] = ch;
+        }
+        seg[n] = '\0';
+        if (at->type == BN_JSON_ARRAY) {
+            char *end;
+            unsigned long i = strtoul(seg, &end, 10);
+            at = *seg && !*end && i < at->n ? &at->items[i] : NULL;
+        } else at = bn_json_get(at, seg);
+    }
+    return *pointer && *pointer != '/' ? NULL : at;
+}

@@ -51,5 +51,9 @@ bool bn_json_get_num(const bn_json *v, const char *key, double *out);
 /* An integer member (a number with no fraction in [min, max]). */
 bool bn_json_get_int(const bn_json *v, const char *key, int64_t min, int64_t max, int64_t *out);
 bool bn_json_get_bool(const bn_json *v, const char *key, bool *out);
+/* The value a JSON pointer (RFC 6901: "" is the whole document, "/a/b~1c/0" a member of a
+ * member, "~1" a '/', "~0" a '~', a number an array index) points at in doc; NULL when none.
+ * Segments longer than 255 bytes are cut. */
+const bn_json *bn_json_pointer(const bn_json *doc, const char *pointer);
 
 #endif

@@ -207,22 +207,7 @@ static const bn_json *resolve_ref(compiler *c, const char *ref) {
         fail(c, "only local references ('#' or '#/...') are supported, not ", ref);
         return NULL;
     }
-    const bn_json *at = c->doc;
-    for (const char *p = ref + 1; *p == '/' && at;) {
-        char seg[256];
-        size_t n = 0;
-        for (p++; *p && *p != '/'; p++) {
-            char ch = *p;
-            if (ch == '~' && (p[1] == '0' || p[1] == '1')) ch = *++p == '0' ? '~' : '/';
-            if (n + 1 < sizeof seg) seg[n++] = ch;
-        }
-        seg[n] = '\0';
-        if (at->type == BN_JSON_ARRAY) {
-            char *end;
-            unsigned long idx = strtoul(seg, &end, 10);
-            at = *seg && !*end && idx < at->n ? &at->items[idx] : NULL;
-        } else at = bn_json_get(at, seg);
-    }
+    const bn_json *at = bn_json_pointer(c->doc, ref + 1);
     if (!at) fail(c, "the reference points at nothing: ", ref);
     return at;
 }

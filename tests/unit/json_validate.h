@@ -16,24 +16,7 @@
 
 /* The value a local reference ("#", "#/a/b~1c/0") points at; NULL when none. */
 static inline const bn_json *json_validate_ref(const bn_json *root, const char *ref) {
-    if (ref[0] != '#') return NULL;
-    const bn_json *at = root;
-    for (const char *p = ref + 1; at && *p == '/';) {
-        char seg[256];
-        size_t n = 0;
-        for (p++; *p && *p != '/'; p++) {
-            char ch = *p;
-            if (ch == '~' && (p[1] == '0' || p[1] == '1')) ch = *++p == '0' ? '~' : '/';
-            if (n + 1 < sizeof seg) seg[n++] = ch;
-        }
-        seg[n] = '\0';
-        if (at->type == BN_JSON_ARRAY) {
-            char *end;
-            unsigned long i = strtoul(seg, &end, 10);
-            at = *seg && !*end && i < at->n ? &at->items[i] : NULL;
-        } else at = bn_json_get(at, seg);
-    }
-    return at;
+    return ref[0] == '#' ? bn_json_pointer(root, ref + 1) : NULL;
 }
 
 static inline bool json_validate_same(const bn_json *a, const bn_json *b) {

@@ -35,6 +35,15 @@ TEST(json_values) {
     j = parse("{\"n\": 18446744073709551616}");
     CHECK(j && !bn_json_get(j, "n")->is_uint); /* too big for u64: a double only */
     bn_json_free(j);
+    /* JSON pointers (RFC 6901) */
+    j = parse("{\"a\": [10, {\"x/y\": 1, \"m~n\": 2}], \"\": 3}");
+    CHECK(j && bn_json_pointer(j, "") == j);
+    CHECK(j && bn_json_pointer(j, "/a/0") && bn_json_pointer(j, "/a/0")->u == 10);
+    CHECK(j && bn_json_pointer(j, "/a/1/x~1y") && bn_json_pointer(j, "/a/1/x~1y")->u == 1);
+    CHECK(j && bn_json_pointer(j, "/a/1/m~0n") && bn_json_pointer(j, "/a/1/m~0n")->u == 2);
+    CHECK(j && bn_json_pointer(j, "/") && bn_json_pointer(j, "/")->u == 3); /* the key "" */
+    CHECK(j && !bn_json_pointer(j, "/a/2") && !bn_json_pointer(j, "/a/x") && !bn_json_pointer(j, "/b") && !bn_json_pointer(j, "a"));
+    bn_json_free(j);
 }
 
 TEST(json_refusals) {
