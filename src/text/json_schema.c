@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "formats/json.h"
+#include "text/json_format.h"
 #include "util.h"
 
 #define NONE 0xffffu
@@ -42,6 +43,7 @@ typedef struct sc_node {
     uint16_t items;       /* array elements' node; NONE: no element */
     uint16_t additional;  /* node of keys not listed; NONE: none */
     uint8_t n_props, first_state;
+    uint8_t format;       /* strings: a bn_json_format enforced, or none */
     bool filled;          /* compiled (a node still being compiled is only referred to) */
     uint64_t required;    /* bit i: properties[i] must come */
     uint32_t prop_first;  /* props[prop_first, + n_props) */
@@ -187,14 +189,16 @@ static const char *const supported[] = {"type", "enum", "const", "properties", "
                                         "$ref", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", NULL};
 
 /* Refuses keywords this compiler cannot enforce; *n_constraints counts the ones it reads
- * (to tell a bare "$ref" / "allOf" / "anyOf" from one with siblings). The rest ("title",
- * "description", "default", "examples", "format", "$defs", unknown ones) are annotations. */
+ * (to tell a bare "$ref" / "allOf" / "anyOf" from one with siblings), "format" among them
+ * when it names a format json_format enforces. The rest ("title", "description", "default",
+ * "examples", other formats, "$defs", unknown ones) are annotations. */
 static int check_keywords(compiler *c, const bn_json *v, int *n_constraints) {
     *n_constraints = 0;
     for (size_t i = 0; i < v->n; i++) {
         const char *k = v->items[i].key;
         if (is_one_of(k, unsupported)) return fail(c, "this keyword is not supported (its constraint would not be enforced): ", k);
-        if (is_one_of(k, supported)) ++*n_constraints; /* others, known or not, are annotations (2020-12) */
+        bool enforced_format = !strcmp(k, "format") && v->items[i].type == BN_JSON_STRING && bn_json_format_from_name(v->items[i].str);
+        if (is_one_of(k, supported) || enforced_format) ++*n_constraints; /* others, known or not, are annotations (2020-12) */
     }
     return 0;
 }
@@ -342,7 +346,9 @@ static bool enum_value_fits(const sc_node *n, const bn_json *x) {
     case BN_JSON_NUMBER: return ((n->types & T_NUMBER) || ((n->types & T_INTEGER) && x->num == floor(x->num))) && within_bounds(n, x->num);
     case BN_JSON_STRING: {
         uint32_t len = code_points(x->str, x->str_len);
-        return (n->types & T_STRING) && len >= n->min_len && len <= n->max_len;
+        bool whole = true;
+        if (n->format) (void)bn_json_format_prefix((bn_json_format)n->format, x->str, x->str_len, &whole);
+        return (n->types & T_STRING) && len >= n->min_len && len <= n->max_len && whole;
     }
     default: return false;
     }
@@ -489,6 +495,8 @@ static int compile_array(compiler *c, uint16_t node, const bn_json *v) {
 static int compile_string(compiler *c, uint16_t node, const bn_json *v) {
     if (read_count(c, v, "minLength", &c->s->nodes[node].min_len) || read_count(c, v, "maxLength", &c->s->nodes[node].max_len)) return -1;
     sc_node *n = &c->s->nodes[node];
+    const char *format = bn_json_get_str(v, "format");
+    if (format) n->format = (uint8_t)bn_json_format_from_name(format); /* others stay annotations */
     if (n->min_len > n->max_len && (n->types & T_STRING)) {
         if (n->types == T_STRING) return fail(c, "minLength is above maxLength: no string is valid", NULL);
         n->types &= (uint16_t)~T_STRING;
@@ -502,7 +510,8 @@ static bool is_plain(const compiler *c, uint16_t i) {
     if (n->n_alt || n->n_enum) return false;
     return (!(n->types & T_OBJECT) || (!n->n_props && n->additional == c->any)) &&
            (!(n->types & T_ARRAY) || (n->items == c->any && !n->min_items && n->max_items == UINT32_MAX)) &&
-           (!(n->types & T_STRING) || (!n->min_len && n->max_len == UINT32_MAX)) && !((n->types & (T_NUMBER | T_INTEGER)) && n->bounded);
+           (!(n->types & T_STRING) || (!n->min_len && n->max_len == UINT32_MAX && !n->format)) &&
+           !((n->types & (T_NUMBER | T_INTEGER)) && n->bounded);
 }
 
 /* The types of the value an enum entry writes. */
@@ -995,6 +1004,16 @@ static bool scalar_byte(bn_json_schema_state *s, uint8_t c, bool over) {
     return !over || end_scalar(s);
 }
 
+/* A byte of a string with a format: printable ASCII without escapes, each keeping the text a
+ * prefix of the format; the closing quote only once it is whole. */
+static bool format_byte(bn_json_schema_state *s, const sc_node *n, uint8_t c) {
+    bool whole;
+    if (c == '"') return bn_json_format_prefix((bn_json_format)n->format, s->num, s->num_len, &whole) && whole;
+    if (c < 0x20 || c >= 0x7f || c == '\\' || s->num_len == BN_SCHEMA_MAX_NUMBER) return false;
+    s->num[s->num_len++] = (char)c;
+    return bn_json_format_prefix((bn_json_format)n->format, s->num, s->num_len, &whole);
+}
+
 static bool feed_byte(bn_json_schema_state *s, uint8_t c) {
     bn_json_place before = bn_json_prefix_place(&s->syn);
     if (!s->started && is_ws(c)) return false; /* the text starts with the value */
@@ -1009,6 +1028,7 @@ static bool feed_byte(bn_json_schema_state *s, uint8_t c) {
          * leave no way out) */
         if (!n->n_enum && before == BN_JSON_IN_STRING && bn_json_prefix_at_char(&s->syn) && c != '"' && s->chars >= n->max_len)
             return false;
+        if (!n->n_enum && before == BN_JSON_IN_STRING && n->format && !format_byte(s, n, c)) return false;
     }
     uint8_t depth = s->syn.depth;
     if (!bn_json_prefix_feed(&s->syn, (const char *)&c, 1)) return false;
@@ -1031,7 +1051,7 @@ bool bn_json_schema_free_chars(const bn_json_schema_state *s, uint32_t *room) {
     if (!bn_json_prefix_at_char(&s->syn)) return false;
     if (place == BN_JSON_IN_KEY) return node_at(s, s->frames[s->depth - 1].node)->n_props == 0;
     const sc_node *v = node_at(s, s->value);
-    if (v->n_enum) return false;
+    if (v->n_enum || v->format) return false;
     if (v->max_len != UINT32_MAX) *room = v->max_len - s->chars;
     return true;
 }
@@ -1045,7 +1065,7 @@ static size_t free_string_run(bn_json_schema_state *s, const char *bytes, size_t
     if (in_key ? node_at(s, top(s)->node)->n_props != 0 : place != BN_JSON_IN_STRING) return 0;
     if (!in_key) {
         const sc_node *v = node_at(s, s->value);
-        if (v->n_enum || v->min_len || v->max_len != UINT32_MAX) return 0;
+        if (v->n_enum || v->format || v->min_len || v->max_len != UINT32_MAX) return 0;
     }
     bool refused;
     size_t k = bn_json_prefix_feed_string(&s->syn, bytes, n, &refused);

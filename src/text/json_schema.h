@@ -25,7 +25,8 @@
  *     alternatives (anyOf or oneOf) whose first listed property is the same required key with
  *     a const or enum that tells them apart are one object until that value is read, then
  *     the alternative it names (a discriminated union);
- *   - "format" is an annotation, as in 2020-12's default vocabulary: not enforced; titles,
+ *   - "format" "date", "time", "date-time" and "uuid" are enforced (text/json_format.h);
+ *     other formats are annotations, as in 2020-12's default vocabulary; titles,
  *     descriptions, defaults, examples, "$defs" and unknown keywords are ignored.
  * Everything else that constrains a value ("pattern", "multipleOf", "not",
  * "if", "prefixItems", "uniqueItems", remote "$ref"s, ...) is refused at compile time rather
@@ -71,7 +72,7 @@ typedef struct bn_json_schema_state {
     uint16_t want;        /* the subschema the next value must match */
     uint16_t value;       /* the subschema of the scalar being read */
     uint8_t first;        /* the first byte of that scalar */
-    uint8_t num_len;      /* a number with bounds: its bytes so far */
+    uint8_t num_len;      /* a number with bounds, or a string with a format: its bytes so far */
     char num[BN_SCHEMA_MAX_NUMBER];
     bool started, key_escaped;
     uint8_t depth;

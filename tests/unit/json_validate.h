@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +55,48 @@ static inline size_t json_validate_chars(const char *s, size_t n) {
     return k;
 }
 
+/* The formats json_schema enforces, checked here the plain way: a pattern of digits ('9'), hex
+ * digits ('f') and literal bytes, then the ranges of the numbers in it. */
+static inline bool json_validate_shape(const char *t, size_t n, const char *pattern) {
+    if (n != strlen(pattern)) return false;
+    for (size_t i = 0; i < n; i++) {
+        char p = pattern[i], c = t[i];
+        bool ok = p == '9' ? (c >= '0' && c <= '9') : p == 'f' ? ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) : c == p;
+        if (!ok) return false;
+    }
+    return true;
+}
+
+static inline bool json_validate_date(const char *t, size_t n) {
+    int y, m, d;
+    if (!json_validate_shape(t, n, "9999-99-99") || sscanf(t, "%4d-%2d-%2d", &y, &m, &d) != 3 || m < 1 || m > 12 || d < 1) return false;
+    int dim = m == 2 ? ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0 ? 29 : 28) : (m == 4 || m == 6 || m == 9 || m == 11) ? 30 : 31;
+    return d <= dim;
+}
+
+static inline bool json_validate_time(const char *t, size_t n) {
+    int h, m, sec;
+    if (n < 9 || !json_validate_shape(t, 8, "99:99:99") || sscanf(t, "%2d:%2d:%2d", &h, &m, &sec) != 3 || h > 23 || m > 59 || sec > 59)
+        return false;
+    size_t p = 8;
+    if (t[p] == '.') {
+        size_t f = ++p;
+        while (p < n && t[p] >= '0' && t[p] <= '9') p++;
+        if (p == f) return false;
+    }
+    if (p < n && t[p] == 'Z') return p + 1 == n;
+    if (p >= n || (t[p] != '+' && t[p] != '-') || !json_validate_shape(t + p + 1, n - p - 1, "99:99")) return false;
+    return sscanf(t + p + 1, "%2d:%2d", &h, &m) == 2 && h <= 23 && m <= 59;
+}
+
+static inline bool json_validate_format(const char *format, const char *t, size_t n) {
+    if (!strcmp(format, "date")) return json_validate_date(t, n);
+    if (!strcmp(format, "time")) return json_validate_time(t, n);
+    if (!strcmp(format, "date-time")) return n > 11 && t[10] == 'T' && json_validate_date(t, 10) && json_validate_time(t + 11, n - 11);
+    if (!strcmp(format, "uuid")) return json_validate_shape(t, n, "ffffffff-ffff-ffff-ffff-ffffffffffff");
+    return true;
+}
+
 static inline bool json_validates_at(const bn_json *root, const bn_json *s, const bn_json *v, int depth);
 
 static inline bool json_validate_members(const bn_json *root, const bn_json *s, const bn_json *v, int depth) {
@@ -91,6 +134,8 @@ static inline bool json_validates_at(const bn_json *root, const bn_json *s, cons
     if (v->type == BN_JSON_NUMBER && !json_validate_bounds(s, v->num)) return false;
     if (v->type == BN_JSON_STRING) {
         size_t n = json_validate_chars(v->str, v->str_len);
+        const char *format = bn_json_get_str(s, "format");
+        if (format && !json_validate_format(format, v->str, v->str_len)) return false;
         if ((bn_json_get_num(s, "minLength", &lim) && n < lim) || (bn_json_get_num(s, "maxLength", &lim) && n > lim)) return false;
     }
     if (v->type == BN_JSON_ARRAY) {

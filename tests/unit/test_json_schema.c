@@ -110,7 +110,7 @@ TEST(refusals_name_the_place_and_keyword) {
     CHECK(compile_fails_with(deep, "nested more than 64 deep"));
     /* annotations and unknown keywords compile */
     bool complete;
-    CHECK(accepted("{\"title\":\"t\",\"description\":\"d\",\"format\":\"date-time\",\"type\":\"string\",\"x-custom\":1,\"default\":\"a\"}",
+    CHECK(accepted("{\"title\":\"t\",\"description\":\"d\",\"format\":\"email\",\"type\":\"string\",\"x-custom\":1,\"default\":\"a\"}",
                    "\"x\"", &complete) == 3 && complete);
 }
 
@@ -199,6 +199,35 @@ TEST(numbers_within_bounds) {
     CHECK_EQ_INT(refused_at("{\"enum\":[1,5,50],\"maximum\":10}", "50"), 1); /* an enum value beyond the bounds is dropped */
     /* bounds apply to numbers only: a string or null still passes */
     CHECK(valid("{\"type\":[\"integer\",\"null\"],\"minimum\":3}", "null"));
+}
+
+TEST(string_formats) {
+    const char *date = "{\"type\":\"string\",\"format\":\"date\"}";
+    CHECK(valid(date, "\"2024-02-29\"") && valid(date, "\"1999-12-31\""));
+    CHECK_EQ_INT(refused_at(date, "\"2023-02-29\""), 10);  /* not a leap year */
+    CHECK_EQ_INT(refused_at(date, "\"2024-13"), 7);
+    CHECK_EQ_INT(refused_at(date, "\"2024-1-"), 7);
+    CHECK_EQ_INT(refused_at(date, "\"2024-04-31\""), 10);
+    CHECK_EQ_INT(refused_at(date, "\"2024-01-01x"), 11);
+    CHECK_EQ_INT(refused_at(date, "\"\\u0032"), 1);        /* no escapes */
+    const char *time = "{\"type\":\"string\",\"format\":\"time\"}";
+    CHECK(valid(time, "\"12:30:00Z\"") && valid(time, "\"23:59:59.123+05:30\"") && valid(time, "\"00:00:00-12:00\""));
+    CHECK_EQ_INT(refused_at(time, "\"24"), 2);
+    CHECK_EQ_INT(refused_at(time, "\"12:30:00\""), 9);      /* the offset is required */
+    CHECK_EQ_INT(refused_at(time, "\"12:30:00.Z"), 10);
+    CHECK_EQ_INT(refused_at(time, "\"12:30:00.1234567890"), 19); /* at most 9 fraction digits */
+    const char *dt = "{\"type\":\"string\",\"format\":\"date-time\"}";
+    CHECK(valid(dt, "\"2024-06-01T08:00:00Z\"") && valid(dt, "\"2024-06-01T08:00:00.5-03:00\""));
+    CHECK_EQ_INT(refused_at(dt, "\"2024-06-01 08"), 11);
+    const char *uuid = "{\"type\":\"string\",\"format\":\"uuid\"}";
+    CHECK(valid(uuid, "\"123e4567-e89b-12d3-A456-426614174000\""));
+    CHECK_EQ_INT(refused_at(uuid, "\"123g"), 4);
+    CHECK_EQ_INT(refused_at(uuid, "\"123e4567e"), 9);
+    CHECK(valid("{\"type\":\"string\",\"format\":\"date\",\"enum\":[\"2024-01-01\",\"soon\"]}", "\"2024-01-01\""));
+    CHECK_EQ_INT(refused_at("{\"type\":\"string\",\"format\":\"date\",\"enum\":[\"2024-01-01\",\"soon\"]}", "\"s"), 1);
+    CHECK(valid("{\"type\":\"string\",\"format\":\"email\"}", "\"not checked\"")); /* an annotation */
+    CHECK_EQ_INT(refused_at("{\"format\":\"date\"}", "\"2000-42"), 6); /* a format applies to strings with no type given too */
+    CHECK(valid("{\"format\":\"date\"}", "17 "));
 }
 
 TEST(arrays_alternatives_and_references) {
@@ -311,6 +340,10 @@ TEST(random_walks_reach_no_dead_end_and_validate) {
                 "{\"type\":\"string\"}]},\"maxItems\":3}", 200, 6);
     walk_schema("{\"type\":\"integer\",\"minimum\":-35,\"exclusiveMaximum\":1200}", 200, 7);
     walk_schema("{\"type\":\"array\",\"items\":" SHAPES ",\"maxItems\":3}", 200, 9);
+    walk_schema("{\"type\":\"array\",\"items\":{\"anyOf\":[{\"type\":\"string\",\"format\":\"date-time\"},{\"type\":\"null\"}]},"
+                "\"maxItems\":2}", 200, 10);
+    walk_schema("{\"type\":\"object\",\"properties\":{\"d\":{\"type\":\"string\",\"format\":\"date\"},\"t\":{\"type\":\"string\","
+                "\"format\":\"time\"},\"u\":{\"type\":\"string\",\"format\":\"uuid\"}},\"required\":[\"d\",\"t\",\"u\"],\"additionalProperties\":false}", 200, 11);
     walk_schema("{\"type\":\"array\",\"items\":{\"anyOf\":[{\"type\":\"integer\"},{\"type\":\"number\"},{\"const\":\"a\"},"
                 "{\"enum\":[\"b\",true]},{\"type\":\"null\"}]},\"minItems\":1}", 200, 8);
 }
@@ -335,6 +368,7 @@ TEST_MAIN_BEGIN("test_json_schema")
     RUN(objects_keep_the_listed_order);
     RUN(strings_enums_and_numbers);
     RUN(numbers_within_bounds);
+    RUN(string_formats);
     RUN(arrays_alternatives_and_references);
     RUN(random_walks_reach_no_dead_end_and_validate);
     RUN(copies_try_without_committing);
