@@ -44,6 +44,7 @@ write_dict() {
 "\"exclusiveMinimum\""
 "\"exclusiveMaximum\""
 "\"format\""
+"\"prefixItems\""
 "\"date\""
 "\"time\""
 "\"date-time\""

@@ -48,6 +48,7 @@ typedef struct sc_node {
     uint64_t required;    /* bit i: properties[i] must come */
     uint32_t prop_first;  /* props[prop_first, + n_props) */
     uint32_t alt_first, n_alt;   /* alts[alt_first, + n_alt): anyOf alternatives */
+    uint32_t prefix_first, n_prefix; /* alts[prefix_first, + n_prefix): prefixItems, the first elements' nodes */
     uint32_t enum_first, n_enum; /* enums[enum_first, + n_enum), sorted; 0: no enum */
     uint32_t min_items, max_items, min_len, max_len;
     double lo, hi;        /* numbers: the bounds (-inf / +inf: none) ... */
@@ -58,7 +59,7 @@ typedef struct sc_node {
 struct bn_json_schema {
     sc_node *nodes;
     sc_prop *props;
-    uint16_t *alts;
+    uint16_t *alts;        /* lists of nodes: anyOf alternatives, prefixItems */
     sc_span *enums;
     char *bytes;
     uint32_t n_nodes, n_props, n_alts, n_enums, n_bytes;
@@ -181,12 +182,12 @@ static bool is_one_of(const char *key, const char *const *list) {
 static const char *const unsupported[] = {
     "pattern", "multipleOf", "patternProperties",
     "propertyNames", "minProperties", "maxProperties", "uniqueItems", "contains", "minContains", "maxContains", "not", "if",
-    "then", "else", "dependentRequired", "dependentSchemas", "dependencies", "prefixItems", "additionalItems",
+    "then", "else", "dependentRequired", "dependentSchemas", "dependencies", "additionalItems",
     "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef", "contentSchema", NULL};
 /* The keywords this compiler reads. */
 static const char *const supported[] = {"type", "enum", "const", "properties", "required", "additionalProperties", "items",
                                         "minItems", "maxItems", "minLength", "maxLength", "anyOf", "oneOf", "allOf",
-                                        "$ref", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", NULL};
+                                        "$ref", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "prefixItems", NULL};
 
 /* Refuses keywords this compiler cannot enforce; *n_constraints counts the ones it reads
  * (to tell a bare "$ref" / "allOf" / "anyOf" from one with siblings), "format" among them
@@ -474,19 +475,50 @@ static int compile_object(compiler *c, uint16_t node, const bn_json *v) {
     return 0;
 }
 
-/* "items" / "minItems" / "maxItems". */
+/* "prefixItems": the nodes of the first elements (a false one ends the array before it). */
+static int compile_prefix_items(compiler *c, uint16_t node, const bn_json *list, uint32_t *max_elements) {
+    if (list->type != BN_JSON_ARRAY) return fail(c, "'prefixItems' must be an array of schemas", NULL);
+    if (list->n > MAX_ALTS) return fail(c, "more than 64 prefixItems", NULL);
+    uint16_t nodes[MAX_ALTS];
+    uint32_t n = 0;
+    size_t at = path_push(c, "prefixItems");
+    for (size_t i = 0; i < list->n; i++) {
+        char seg[24];
+        snprintf(seg, sizeof seg, "%zu", i);
+        int child = compile_child(c, &list->items[i], seg);
+        if (child < 0) return -1;
+        if (child == NONE) { /* no valid element here: the array ends before */
+            *max_elements = n;
+            break;
+        }
+        nodes[n++] = (uint16_t)child;
+    }
+    c->path[at] = '\0';
+    bn_json_schema *s = c->s;
+    if (!grow((void **)&s->alts, &s->cap_alts, (uint64_t)s->n_alts + n, sizeof *s->alts, "prefixItems")) return -1;
+    if (n) memcpy(s->alts + s->n_alts, nodes, n * sizeof *nodes);
+    s->nodes[node].prefix_first = s->n_alts;
+    s->nodes[node].n_prefix = n;
+    s->n_alts += n;
+    return 0;
+}
+
+/* "prefixItems" / "items" (the elements after the prefix) / "minItems" / "maxItems". */
 static int compile_array(compiler *c, uint16_t node, const bn_json *v) {
-    const bn_json *items = bn_json_get(v, "items");
+    const bn_json *items = bn_json_get(v, "items"), *prefix = bn_json_get(v, "prefixItems");
     if (items && items->type != BN_JSON_OBJECT && items->type != BN_JSON_BOOL)
-        return fail(c, "'items' must be a schema (the array form of older drafts is not supported)", NULL);
+        return fail(c, "'items' must be a schema (the array form of older drafts is not supported; use prefixItems)", NULL);
+    uint32_t max_elements = UINT32_MAX;
+    if (prefix && compile_prefix_items(c, node, prefix, &max_elements)) return -1;
     int child = items ? compile_child(c, items, "items") : c->any;
     if (child < 0) return -1;
     sc_node *n = &c->s->nodes[node];
     n->items = (uint16_t)child;
     if (read_count(c, v, "minItems", &n->min_items) || read_count(c, v, "maxItems", &n->max_items)) return -1;
-    if (child == NONE) n->max_items = 0;
+    if (child == NONE && max_elements == UINT32_MAX) max_elements = n->n_prefix;
+    if (max_elements < n->max_items) n->max_items = max_elements;
     if (n->min_items > n->max_items && (n->types & T_ARRAY)) {
-        if (n->types == T_ARRAY) return fail(c, "minItems is above maxItems (or items is false): no array is valid", NULL);
+        if (n->types == T_ARRAY) return fail(c, "minItems is above maxItems (or the elements items / prefixItems allow): no array is valid", NULL);
         n->types &= (uint16_t)~T_ARRAY;
     }
     return 0;
@@ -509,7 +541,7 @@ static bool is_plain(const compiler *c, uint16_t i) {
     const sc_node *n = &c->s->nodes[i];
     if (n->n_alt || n->n_enum) return false;
     return (!(n->types & T_OBJECT) || (!n->n_props && n->additional == c->any)) &&
-           (!(n->types & T_ARRAY) || (n->items == c->any && !n->min_items && n->max_items == UINT32_MAX)) &&
+           (!(n->types & T_ARRAY) || (n->items == c->any && !n->n_prefix && !n->min_items && n->max_items == UINT32_MAX)) &&
            (!(n->types & T_STRING) || (!n->min_len && n->max_len == UINT32_MAX && !n->format)) &&
            !((n->types & (T_NUMBER | T_INTEGER)) && n->bounded);
 }
@@ -903,6 +935,11 @@ static bool end_scalar(bn_json_schema_state *s) {
     return s->first != '"' || s->chars >= n->min_len;
 }
 
+/* The node of element `index` of an array of node n (prefixItems, then items). */
+static uint16_t element_node(const bn_json_schema *sc, const sc_node *n, uint32_t index) {
+    return index < n->n_prefix ? sc->alts[n->prefix_first + index] : n->items;
+}
+
 /* The first byte c of a value (not whitespace). */
 static bool start_value(bn_json_schema_state *s, uint8_t c) {
     if (s->depth && top(s)->is_array) {
@@ -916,7 +953,7 @@ static bool start_value(bn_json_schema_state *s, uint8_t c) {
     if (c == '{' || c == '[') {
         if (s->depth == BN_JSON_PREFIX_MAX_DEPTH) return false;
         s->frames[s->depth++] = (bn_json_schema_frame){.node = i, .is_array = c == '['};
-        if (c == '[') s->want = n->items;
+        if (c == '[') s->want = element_node(s->schema, n, 0);
         return true;
     }
     s->value = i, s->first = c, s->chars = 0, s->num_len = 0;
@@ -943,7 +980,7 @@ static bool comma(bn_json_schema_state *s) {
     bn_json_schema_frame *f = top(s);
     const sc_node *n = node_at(s, f->node);
     if (!f->is_array) return key_may_come(s);
-    s->want = n->items;
+    s->want = element_node(s->schema, n, f->count);
     return f->count < n->max_items;
 }
 

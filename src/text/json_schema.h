@@ -7,7 +7,7 @@
  *
  * What is enforced (JSON Schema 2020-12 meanings; "type", "enum", "const", "properties",
  * "required", "additionalProperties", "items", "minItems", "maxItems", "minLength",
- * "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum" (numbers, or
+ * "maxLength", "prefixItems", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum" (numbers, or
  * draft 4's booleans), "anyOf", "oneOf", "allOf" of one schema, "$ref" to "#", "#/$defs/..."
  * or any "#/..." pointer, recursion included; booleans as schemas):
  *   - an object's properties come in the order "properties" lists them (a demanding reader
@@ -29,7 +29,7 @@
  *     other formats are annotations, as in 2020-12's default vocabulary; titles,
  *     descriptions, defaults, examples, "$defs" and unknown keywords are ignored.
  * Everything else that constrains a value ("pattern", "multipleOf", "not",
- * "if", "prefixItems", "uniqueItems", remote "$ref"s, ...) is refused at compile time rather
+ * "if", "uniqueItems", remote "$ref"s, ...) is refused at compile time rather
  * than silently not enforced. The syntax limits of json_prefix apply (32 nested containers,
  * 32 whitespace bytes in a row), and the text starts with the value (no leading whitespace). */
 #ifndef BITNET_JSON_SCHEMA_H

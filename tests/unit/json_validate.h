@@ -140,9 +140,12 @@ static inline bool json_validates_at(const bn_json *root, const bn_json *s, cons
     }
     if (v->type == BN_JSON_ARRAY) {
         if ((bn_json_get_num(s, "minItems", &lim) && v->n < lim) || (bn_json_get_num(s, "maxItems", &lim) && v->n > lim)) return false;
-        const bn_json *items = bn_json_get(s, "items");
-        for (size_t i = 0; items && i < v->n; i++)
-            if (!json_validates_at(root, items, &v->items[i], depth + 1)) return false;
+        const bn_json *items = bn_json_get(s, "items"), *prefix = bn_json_get(s, "prefixItems");
+        size_t n_prefix = prefix && prefix->type == BN_JSON_ARRAY ? prefix->n : 0;
+        for (size_t i = 0; i < v->n; i++) {
+            const bn_json *schema = i < n_prefix ? &prefix->items[i] : items;
+            if (schema && !json_validates_at(root, schema, &v->items[i], depth + 1)) return false;
+        }
     }
     return v->type != BN_JSON_OBJECT || json_validate_members(root, s, v, depth);
 }

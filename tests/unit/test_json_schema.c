@@ -238,6 +238,17 @@ TEST(arrays_alternatives_and_references) {
     CHECK_EQ_INT(refused_at(arr, "[1,2]"), -1);
     CHECK_EQ_INT(refused_at("{\"type\":\"array\",\"items\":false}", "[1"), 1);
     CHECK(valid("{\"type\":\"array\",\"items\":false}", "[]"));
+    /* prefixItems: a tuple, then items for the rest */
+    const char *pair = "{\"type\":\"array\",\"prefixItems\":[{\"type\":\"number\"},{\"type\":\"number\"}],\"items\":false}";
+    CHECK(valid(pair, "[1.5,2]") && valid(pair, "[1]") && valid(pair, "[]"));
+    CHECK_EQ_INT(refused_at(pair, "[1,2,3"), 4);
+    CHECK_EQ_INT(refused_at(pair, "[\"a\""), 1);
+    const char *head = "{\"prefixItems\":[{\"const\":\"x\"}],\"items\":{\"type\":\"integer\"},\"minItems\":2}";
+    CHECK(valid(head, "[\"x\",1,2]"));
+    CHECK_EQ_INT(refused_at(head, "[1"), 1);
+    CHECK_EQ_INT(refused_at(head, "[\"x\"]"), 4);
+    CHECK_EQ_INT(refused_at("{\"type\":\"array\",\"prefixItems\":[{\"type\":\"null\"},false]}", "[null,"), 5);
+    CHECK(compile_fails_with("{\"type\":\"array\",\"prefixItems\":[{}],\"items\":false,\"minItems\":2}", "minItems is above maxItems"));
     const char *nullable = "{\"anyOf\":[{\"type\":\"string\",\"maxLength\":1},{\"type\":\"null\"}]}";
     CHECK(valid(nullable, "\"x\"") && valid(nullable, "null"));
     CHECK_EQ_INT(refused_at(nullable, "1"), 0);
@@ -340,6 +351,8 @@ TEST(random_walks_reach_no_dead_end_and_validate) {
                 "{\"type\":\"string\"}]},\"maxItems\":3}", 200, 6);
     walk_schema("{\"type\":\"integer\",\"minimum\":-35,\"exclusiveMaximum\":1200}", 200, 7);
     walk_schema("{\"type\":\"array\",\"items\":" SHAPES ",\"maxItems\":3}", 200, 9);
+    walk_schema("{\"type\":\"array\",\"prefixItems\":[{\"enum\":[\"a\",\"b\"]},{\"type\":\"integer\",\"minimum\":0,\"maximum\":9},"
+                "{\"type\":\"boolean\"}],\"items\":{\"type\":\"null\"},\"minItems\":2,\"maxItems\":5}", 200, 12);
     walk_schema("{\"type\":\"array\",\"items\":{\"anyOf\":[{\"type\":\"string\",\"format\":\"date-time\"},{\"type\":\"null\"}]},"
                 "\"maxItems\":2}", 200, 10);
     walk_schema("{\"type\":\"object\",\"properties\":{\"d\":{\"type\":\"string\",\"format\":\"date\"},\"t\":{\"type\":\"string\","
