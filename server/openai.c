@@ -234,6 +234,7 @@ static int take_schema(json_t *schema, const char *field, api_request *r, api_er
     if (!json_is_object(schema) && !json_is_boolean(schema)) return api_errorf(err, 400, "'%s' must be a JSON Schema (an object)", field);
     if (!(r->json_schema = json_dumps(schema, JSON_COMPACT | JSON_ENCODE_ANY))) return api_errorf(err, 500, "out of memory");
     r->gen.json_schema = r->json_schema;
+    r->json_schema_field = field;
     return 0;
 }
 

@@ -35,6 +35,7 @@ typedef struct api_request {
     bitnet_logit_bias *logit_bias; /* [n_logit_bias], malloc'd; gen.logit_bias points here */
     int n_logit_bias;
     char *json_schema;             /* response_format's schema as compact JSON, malloc'd; gen.json_schema points here */
+    const char *json_schema_field; /* where the request gave it (for messages) */
     /* API_CHAT: the conversation (contents malloc'd). */
     bn_chat_message *messages;
     size_t n_messages;

@@ -78,7 +78,8 @@ int request_build(const request_model *m, api_kind kind, const char *body, size_
         }
     bn_json_schema *schema = out->api.json_schema ? bn_json_schema_compile(out->api.json_schema, strlen(out->api.json_schema)) : NULL;
     if (out->api.json_schema && !schema) {
-        api_errorf(err, bn_last_error_status() == BITNET_ERR_OUT_OF_MEMORY ? 500 : 400, "'response_format': %s", bn_last_error_message());
+        api_errorf(err, bn_last_error_status() == BITNET_ERR_OUT_OF_MEMORY ? 500 : 400, "'%s': %s", out->api.json_schema_field,
+                   bn_last_error_message());
         gen_request_free(out);
         return -1;
     }
