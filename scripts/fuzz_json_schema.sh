@@ -45,6 +45,8 @@ write_dict() {
 "\"exclusiveMaximum\""
 "\"format\""
 "\"prefixItems\""
+"\"minProperties\""
+"\"maxProperties\""
 "\"date\""
 "\"time\""
 "\"date-time\""

@@ -50,7 +50,7 @@ typedef struct sc_node {
     uint32_t alt_first, n_alt;   /* alts[alt_first, + n_alt): anyOf alternatives */
     uint32_t prefix_first, n_prefix; /* alts[prefix_first, + n_prefix): prefixItems, the first elements' nodes */
     uint32_t enum_first, n_enum; /* enums[enum_first, + n_enum), sorted; 0: no enum */
-    uint32_t min_items, max_items, min_len, max_len;
+    uint32_t min_items, max_items, min_len, max_len, min_props, max_props;
     double lo, hi;        /* numbers: the bounds (-inf / +inf: none) ... */
     bool lo_open, hi_open; /* ... each excluded or not */
     bool bounded;         /* lo or hi is finite */
@@ -166,7 +166,7 @@ static uint16_t new_node(compiler *c) {
     memset(n, 0, sizeof *n);
     n->types = T_ALL;
     n->items = n->additional = NONE;
-    n->max_items = n->max_len = UINT32_MAX;
+    n->max_items = n->max_len = n->max_props = UINT32_MAX;
     n->lo = -INFINITY, n->hi = INFINITY;
     n->filled = true;
     return (uint16_t)s->n_nodes++;
@@ -181,13 +181,14 @@ static bool is_one_of(const char *key, const char *const *list) {
 /* Keywords that constrain values in ways this compiler does not enforce. */
 static const char *const unsupported[] = {
     "pattern", "multipleOf", "patternProperties",
-    "propertyNames", "minProperties", "maxProperties", "uniqueItems", "contains", "minContains", "maxContains", "not", "if",
+    "propertyNames", "uniqueItems", "contains", "minContains", "maxContains", "not", "if",
     "then", "else", "dependentRequired", "dependentSchemas", "dependencies", "additionalItems",
     "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef", "contentSchema", NULL};
 /* The keywords this compiler reads. */
 static const char *const supported[] = {"type", "enum", "const", "properties", "required", "additionalProperties", "items",
                                         "minItems", "maxItems", "minLength", "maxLength", "anyOf", "oneOf", "allOf",
-                                        "$ref", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "prefixItems", NULL};
+                                        "$ref", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "prefixItems",
+                                        "minProperties", "maxProperties", NULL};
 
 /* Refuses keywords this compiler cannot enforce; *n_constraints counts the ones it reads
  * (to tell a bare "$ref" / "allOf" / "anyOf" from one with siblings), "format" among them
@@ -464,6 +465,10 @@ static int compile_object(compiler *c, uint16_t node, const bn_json *v) {
     }
     int additional = add ? compile_child(c, add, "additionalProperties") : c->any;
     if (additional < 0) return -1;
+    uint32_t min_props = 0, max_props = UINT32_MAX;
+    if (read_count(c, v, "minProperties", &min_props) || read_count(c, v, "maxProperties", &max_props)) return -1;
+    if (min_props > max_props || (uint32_t)__builtin_popcountll(required) > max_props || (additional == NONE && n < min_props))
+        return fail(c, "minProperties / maxProperties cannot be met with the properties allowed and required: no object is valid", NULL);
     if (!grow((void **)&s->props, &s->cap_props, (uint64_t)s->n_props + n, sizeof *s->props, "properties")) return -1;
     if (n) memcpy(s->props + s->n_props, list, n * sizeof *list); /* list may hold none */
     sc_node *node_p = &s->nodes[node];
@@ -471,6 +476,7 @@ static int compile_object(compiler *c, uint16_t node, const bn_json *v) {
     node_p->n_props = (uint8_t)n;
     node_p->required = required;
     node_p->additional = (uint16_t)additional;
+    node_p->min_props = min_props, node_p->max_props = max_props;
     s->n_props += n;
     return 0;
 }
@@ -870,6 +876,30 @@ static uint64_t key_window(const sc_node *n, unsigned from) {
     return req ? open & low_bits((unsigned)__builtin_ctzll(req) + 1) : open;
 }
 
+/* The listed properties that may come next in object frame f of node n: those of the window
+ * after which minProperties can still be reached and the required ones still fit within
+ * maxProperties (none once maxProperties keys came). */
+static uint64_t key_choices(const sc_node *n, const bn_json_schema_frame *f) {
+    uint64_t w = key_window(n, f->next_prop);
+    if (!n->min_props && n->max_props == UINT32_MAX) return w;
+    if (f->count >= n->max_props) return 0;
+    uint64_t ok = 0;
+    for (uint64_t m = w; m; m &= m - 1) {
+        unsigned i = (unsigned)__builtin_ctzll(m);
+        uint64_t after = n->required & ~low_bits(i + 1);
+        bool fits = f->count + 1 + (uint32_t)__builtin_popcountll(after) <= n->max_props;
+        bool reaches = n->additional != NONE || f->count + 1 + (n->n_props - i - 1) >= n->min_props;
+        if (fits && reaches) ok |= 1ull << i;
+    }
+    return ok;
+}
+
+/* Whether a key not listed may come next in object frame f of node n. */
+static bool other_key_ok(const sc_node *n, const bn_json_schema_frame *f) {
+    uint64_t required_left = n->required & ~low_bits(f->next_prop);
+    return n->additional != NONE && f->count + 1 + (uint32_t)__builtin_popcountll(required_left) <= n->max_props;
+}
+
 /* The alternative of node i that a value starting with byte c takes; NONE when none. */
 static uint16_t dispatch(const bn_json_schema *sc, uint16_t i, uint8_t c) {
     while (i != NONE && has_first(&sc->nodes[i], c) && sc->nodes[i].n_alt) {
@@ -965,7 +995,7 @@ static bool start_value(bn_json_schema_state *s, uint8_t c) {
 static bool close_container(bn_json_schema_state *s) {
     bn_json_schema_frame *f = top(s);
     const sc_node *n = node_at(s, f->node);
-    bool whole = f->is_array ? f->count >= n->min_items : !(n->required & ~low_bits(f->next_prop));
+    bool whole = f->is_array ? f->count >= n->min_items : !(n->required & ~low_bits(f->next_prop)) && f->count >= n->min_props;
     s->depth--;
     return whole;
 }
@@ -973,7 +1003,7 @@ static bool close_container(bn_json_schema_state *s) {
 /* Whether another key may come in the object on top. */
 static bool key_may_come(bn_json_schema_state *s) {
     const sc_node *n = node_at(s, top(s)->node);
-    return key_window(n, top(s)->next_prop) || n->additional != NONE;
+    return key_choices(n, top(s)) || other_key_ok(n, top(s));
 }
 
 static bool comma(bn_json_schema_state *s) {
@@ -989,7 +1019,8 @@ static bool key_byte(bn_json_schema_state *s, uint8_t c, bool over) {
     bn_json_schema_frame *f = top(s);
     const sc_node *n = node_at(s, f->node);
     const sc_prop *props = s->schema->props + n->prop_first;
-    uint64_t window = key_window(n, f->next_prop);
+    uint64_t window = key_choices(n, f);
+    bool other_ok = other_key_ok(n, f);
     if (over) {
         uint64_t exact = 0;
         for (uint64_t m = s->key_match; m; m &= m - 1) {
@@ -999,11 +1030,13 @@ static bool key_byte(bn_json_schema_state *s, uint8_t c, bool over) {
         if (exact & window) {
             unsigned i = (unsigned)__builtin_ctzll(exact & window);
             f->next_prop = (uint8_t)(i + 1);
+            f->count++;
             s->want = props[i].node;
             return true;
         }
         /* a listed name out of turn; an escaped key might spell a listed name otherwise */
-        if (exact || n->additional == NONE || (s->key_escaped && n->n_props)) return false;
+        if (exact || !other_ok || (s->key_escaped && n->n_props)) return false;
+        f->count++;
         s->want = n->additional;
         return true;
     }
@@ -1013,7 +1046,7 @@ static bool key_byte(bn_json_schema_state *s, uint8_t c, bool over) {
     }
     s->chars++;
     s->key_escaped |= c == '\\';
-    return (s->key_match & window) || (n->additional != NONE && (!s->key_escaped || !n->n_props));
+    return (s->key_match & window) || (other_ok && (!s->key_escaped || !n->n_props));
 }
 
 /* A byte outside strings, numbers and literals, the syntax already checked (place: before it). */
@@ -1107,7 +1140,10 @@ static size_t free_string_run(bn_json_schema_state *s, const char *bytes, size_t
     bool refused;
     size_t k = bn_json_prefix_feed_string(&s->syn, bytes, n, &refused);
     if (refused) return SIZE_MAX;
-    if (in_key && bn_json_prefix_place(&s->syn) != BN_JSON_IN_KEY) s->want = node_at(s, top(s)->node)->additional;
+    if (in_key && bn_json_prefix_place(&s->syn) != BN_JSON_IN_KEY) { /* an object with no listed properties: its key came */
+        s->want = node_at(s, top(s)->node)->additional;
+        top(s)->count++;
+    }
     return k;
 }
 

@@ -7,7 +7,7 @@
  *
  * What is enforced (JSON Schema 2020-12 meanings; "type", "enum", "const", "properties",
  * "required", "additionalProperties", "items", "minItems", "maxItems", "minLength",
- * "maxLength", "prefixItems", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum" (numbers, or
+ * "maxLength", "minProperties", "maxProperties", "prefixItems", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum" (numbers, or
  * draft 4's booleans), "anyOf", "oneOf", "allOf" of one schema, "$ref" to "#", "#/$defs/..."
  * or any "#/..." pointer, recursion included; booleans as schemas):
  *   - an object's properties come in the order "properties" lists them (a demanding reader

@@ -103,6 +103,8 @@ static inline bool json_validate_members(const bn_json *root, const bn_json *s, 
     const bn_json *props = bn_json_get(s, "properties"), *req = bn_json_get(s, "required"), *add = bn_json_get(s, "additionalProperties");
     for (size_t i = 0; req && i < req->n; i++)
         if (req->items[i].type == BN_JSON_STRING && !bn_json_get(v, req->items[i].str)) return false;
+    double lim;
+    if ((bn_json_get_num(s, "minProperties", &lim) && v->n < lim) || (bn_json_get_num(s, "maxProperties", &lim) && v->n > lim)) return false;
     for (size_t i = 0; i < v->n; i++) {
         const bn_json *m = &v->items[i], *ps = props ? bn_json_get(props, m->key) : NULL;
         if (ps ? !json_validates_at(root, ps, m, depth + 1) : add && !json_validates_at(root, add, m, depth + 1)) return false;

@@ -136,6 +136,17 @@ TEST(objects_keep_the_listed_order) {
     CHECK_EQ_INT(refused_at(mixed, "{\"x\":\"s\""), 5);         /* others are numbers */
     CHECK_EQ_INT(refused_at(mixed, "{\"\\u0061\":"), 2);        /* an escape could spell "a" */
     CHECK_EQ_INT(refused_at(mixed, "{\"a\":\"s\"}"), 8);        /* "b" is required */
+    /* minProperties / maxProperties: counted, and never left out of reach */
+    CHECK_EQ_INT(refused_at("{\"type\":\"object\",\"minProperties\":1}", "{}"), 1);
+    CHECK(valid("{\"type\":\"object\",\"minProperties\":1}", "{\"a\":1}"));
+    CHECK_EQ_INT(refused_at("{\"type\":\"object\",\"maxProperties\":1}", "{\"a\":1,"), 6);
+    const char *two = "{\"properties\":{\"x\":{},\"y\":{}},\"additionalProperties\":false,\"minProperties\":2}";
+    CHECK(valid(two, "{\"x\":1,\"y\":2}"));
+    CHECK_EQ_INT(refused_at(two, "{\"y\""), 2);              /* y first leaves one property at most */
+    CHECK_EQ_INT(refused_at("{\"properties\":{\"a\":{},\"b\":{}},\"required\":[\"b\"],\"maxProperties\":1}", "{\"a\""), 2);
+    CHECK_EQ_INT(refused_at("{\"properties\":{\"b\":{}},\"required\":[\"b\"],\"maxProperties\":1}", "{\"z\""), 2);
+    CHECK(compile_fails_with("{\"properties\":{\"a\":{}},\"additionalProperties\":false,\"minProperties\":2}", "cannot be met"));
+    CHECK(compile_fails_with("{\"properties\":{\"a\":{},\"b\":{}},\"required\":[\"a\",\"b\"],\"maxProperties\":1}", "cannot be met"));
     /* {"type":"object"} alone: any members, escaped keys too (json_object) */
     CHECK(valid("{\"type\":\"object\"}", "{\"k\\n\":[1,{\"x\":null}],\"k\":{}}"));
     CHECK(valid("{\"type\":\"object\"}", "{}"));
@@ -351,6 +362,8 @@ TEST(random_walks_reach_no_dead_end_and_validate) {
                 "{\"type\":\"string\"}]},\"maxItems\":3}", 200, 6);
     walk_schema("{\"type\":\"integer\",\"minimum\":-35,\"exclusiveMaximum\":1200}", 200, 7);
     walk_schema("{\"type\":\"array\",\"items\":" SHAPES ",\"maxItems\":3}", 200, 9);
+    walk_schema("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"null\"},\"b\":{\"type\":\"null\"},\"c\":{\"type\":\"null\"}},"
+                "\"required\":[\"c\"],\"minProperties\":2,\"maxProperties\":2,\"additionalProperties\":{\"const\":1}}", 200, 13);
     walk_schema("{\"type\":\"array\",\"prefixItems\":[{\"enum\":[\"a\",\"b\"]},{\"type\":\"integer\",\"minimum\":0,\"maximum\":9},"
                 "{\"type\":\"boolean\"}],\"items\":{\"type\":\"null\"},\"minItems\":2,\"maxItems\":5}", 200, 12);
     walk_schema("{\"type\":\"array\",\"items\":{\"anyOf\":[{\"type\":\"string\",\"format\":\"date-time\"},{\"type\":\"null\"}]},"
