@@ -33,7 +33,7 @@ const char *const cli_gen_opts_help =
     "                        (every logit is computed) and generation ends when it closes\n"
     "  -j, --json-schema S   the output is a value valid against JSON Schema S (inline JSON), masked\n"
     "                        and ended like --json-object; properties in the schema's order;\n"
-    "                        keywords it cannot enforce (pattern, ...) are refused\n"
+    "                        keywords it cannot enforce (multipleOf, ...) are refused\n"
     "  --json-schema-file F  the same with the schema read from file F\n"
     "  --system TEXT         system message (chat)\n"
     "  --chat-template NAME  bitnet | llama3 | plain [detected from the model]\n";

@@ -15,6 +15,7 @@
 
 #include "formats/json.h"
 #include "text/json_format.h"
+#include "text/json_regex.h"
 #include "util.h"
 
 #define NONE 0xffffu
@@ -44,6 +45,7 @@ typedef struct sc_node {
     uint16_t additional;  /* node of keys not listed; NONE: none */
     uint8_t n_props, first_state;
     uint8_t format;       /* strings: a bn_json_format enforced, or none */
+    uint16_t pattern;     /* strings: regexes[pattern] they must contain a match of; NONE: none */
     bool filled;          /* compiled (a node still being compiled is only referred to) */
     uint64_t required;    /* bit i: properties[i] must come */
     uint32_t prop_first;  /* props[prop_first, + n_props) */
@@ -62,8 +64,9 @@ struct bn_json_schema {
     uint16_t *alts;        /* lists of nodes: anyOf alternatives, prefixItems */
     sc_span *enums;
     char *bytes;
-    uint32_t n_nodes, n_props, n_alts, n_enums, n_bytes;
-    uint32_t cap_nodes, cap_props, cap_alts, cap_enums, cap_bytes;
+    bn_regex *regexes;     /* the "pattern"s */
+    uint32_t n_nodes, n_props, n_alts, n_enums, n_bytes, n_regexes;
+    uint32_t cap_nodes, cap_props, cap_alts, cap_enums, cap_bytes, cap_regexes;
     uint16_t root;
 };
 
@@ -169,6 +172,7 @@ static uint16_t new_node(compiler *c) {
     n->max_items = n->max_len = n->max_props = UINT32_MAX;
     n->lo = -INFINITY, n->hi = INFINITY;
     n->filled = true;
+    n->pattern = NONE;
     return (uint16_t)s->n_nodes++;
 }
 
@@ -180,7 +184,7 @@ static bool is_one_of(const char *key, const char *const *list) {
 
 /* Keywords that constrain values in ways this compiler does not enforce. */
 static const char *const unsupported[] = {
-    "pattern", "multipleOf", "patternProperties",
+    "multipleOf", "patternProperties",
     "propertyNames", "uniqueItems", "contains", "minContains", "maxContains", "not", "if",
     "then", "else", "dependentRequired", "dependentSchemas", "dependencies", "additionalItems",
     "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef", "contentSchema", NULL};
@@ -188,7 +192,7 @@ static const char *const unsupported[] = {
 static const char *const supported[] = {"type", "enum", "const", "properties", "required", "additionalProperties", "items",
                                         "minItems", "maxItems", "minLength", "maxLength", "anyOf", "oneOf", "allOf",
                                         "$ref", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "prefixItems",
-                                        "minProperties", "maxProperties", NULL};
+                                        "minProperties", "maxProperties", "pattern", NULL};
 
 /* Refuses keywords this compiler cannot enforce; *n_constraints counts the ones it reads
  * (to tell a bare "$ref" / "allOf" / "anyOf" from one with siblings), "format" among them
@@ -341,7 +345,7 @@ static int compile_bounds(compiler *c, uint16_t node, const bn_json *v) {
 }
 
 /* Whether enum value x may be a value of node n (its types, string lengths and bounds). */
-static bool enum_value_fits(const sc_node *n, const bn_json *x) {
+static bool enum_value_fits(const bn_json_schema *sc, const sc_node *n, const bn_json *x) {
     switch (x->type) {
     case BN_JSON_NULL: return n->types & T_NULL;
     case BN_JSON_BOOL: return n->types & T_BOOL;
@@ -350,6 +354,7 @@ static bool enum_value_fits(const sc_node *n, const bn_json *x) {
         uint32_t len = code_points(x->str, x->str_len);
         bool whole = true;
         if (n->format) (void)bn_json_format_prefix((bn_json_format)n->format, x->str, x->str_len, &whole);
+        if (n->pattern != NONE) whole = whole && bn_regex_matches(&sc->regexes[n->pattern], x->str, x->str_len);
         return (n->types & T_STRING) && len >= n->min_len && len <= n->max_len && whole;
     }
     default: return false;
@@ -417,7 +422,7 @@ static int compile_enum(compiler *c, uint16_t node, const bn_json *list, size_t 
     for (size_t i = 0; i < n_list; i++) {
         const bn_json *x = &list[i];
         if (x->type == BN_JSON_OBJECT || x->type == BN_JSON_ARRAY) return fail(c, "enum and const values must be strings, numbers, booleans or null", NULL);
-        if (!enum_value_fits(&s->nodes[node], x)) continue; /* no valid instance has it */
+        if (!enum_value_fits(s, &s->nodes[node], x)) continue; /* no valid instance has it */
         if (!grow((void **)&s->enums, &s->cap_enums, s->n_enums + 1ull, sizeof *s->enums, "enum values")) return -1;
         uint32_t at = s->n_bytes;
         if (!put_enum_value(c, x)) return -1;
@@ -530,11 +535,30 @@ static int compile_array(compiler *c, uint16_t node, const bn_json *v) {
     return 0;
 }
 
+/* "pattern": alone among the string keywords (with lengths or a format, a string could be
+ * started that no length or format lets end). */
+static int compile_pattern(compiler *c, uint16_t node, const bn_json *pattern) {
+    bn_json_schema *s = c->s;
+    sc_node *n = &s->nodes[node];
+    if (pattern->type != BN_JSON_STRING) return fail(c, "'pattern' must be a string", NULL);
+    if (n->min_len || n->max_len != UINT32_MAX || n->format)
+        return fail(c, "'pattern' together with minLength / maxLength / format is not supported", NULL);
+    if (!grow((void **)&s->regexes, &s->cap_regexes, s->n_regexes + 1ull, sizeof *s->regexes, "patterns")) return -1;
+    const char *why;
+    if (bn_regex_compile(&s->regexes[s->n_regexes], pattern->str, pattern->str_len, &why)) return fail(c, "'pattern' is not supported: ", why);
+    if (s->n_regexes >= NONE) return fail(c, "too many patterns", NULL);
+    s->nodes[node].pattern = (uint16_t)s->n_regexes++;
+    return 0;
+}
+
 static int compile_string(compiler *c, uint16_t node, const bn_json *v) {
     if (read_count(c, v, "minLength", &c->s->nodes[node].min_len) || read_count(c, v, "maxLength", &c->s->nodes[node].max_len)) return -1;
     sc_node *n = &c->s->nodes[node];
     const char *format = bn_json_get_str(v, "format");
     if (format) n->format = (uint8_t)bn_json_format_from_name(format); /* others stay annotations */
+    const bn_json *pattern = bn_json_get(v, "pattern");
+    if (pattern && compile_pattern(c, node, pattern)) return -1;
+    n = &c->s->nodes[node];
     if (n->min_len > n->max_len && (n->types & T_STRING)) {
         if (n->types == T_STRING) return fail(c, "minLength is above maxLength: no string is valid", NULL);
         n->types &= (uint16_t)~T_STRING;
@@ -548,7 +572,7 @@ static bool is_plain(const compiler *c, uint16_t i) {
     if (n->n_alt || n->n_enum) return false;
     return (!(n->types & T_OBJECT) || (!n->n_props && n->additional == c->any)) &&
            (!(n->types & T_ARRAY) || (n->items == c->any && !n->n_prefix && !n->min_items && n->max_items == UINT32_MAX)) &&
-           (!(n->types & T_STRING) || (!n->min_len && n->max_len == UINT32_MAX && !n->format)) &&
+           (!(n->types & T_STRING) || (!n->min_len && n->max_len == UINT32_MAX && !n->format && n->pattern == NONE)) &&
            !((n->types & (T_NUMBER | T_INTEGER)) && n->bounded);
 }
 
@@ -842,6 +866,7 @@ void bn_json_schema_free(bn_json_schema *s) {
     free(s->alts);
     free(s->enums);
     free(s->bytes);
+    free(s->regexes);
     free(s);
 }
 
@@ -987,6 +1012,7 @@ static bool start_value(bn_json_schema_state *s, uint8_t c) {
         return true;
     }
     s->value = i, s->first = c, s->chars = 0, s->num_len = 0;
+    if (c == '"' && n->pattern != NONE) bn_regex_start(&s->schema->regexes[n->pattern], &s->re);
     if (!n->n_enum) return !n->bounded || !is_number_start(c) || bounded_number_byte(s, n, c);
     s->enum_lo = n->enum_first, s->enum_hi = n->enum_first + n->n_enum, s->enum_pos = 0;
     return enum_narrow(s, c);
@@ -1074,6 +1100,13 @@ static bool scalar_byte(bn_json_schema_state *s, uint8_t c, bool over) {
     return !over || end_scalar(s);
 }
 
+/* A byte of a string with a pattern: the automaton's step; the closing quote only once the
+ * string contains a match. */
+static bool pattern_byte(bn_json_schema_state *s, const sc_node *n, uint8_t c) {
+    const bn_regex *re = &s->schema->regexes[n->pattern];
+    return c == '"' ? bn_regex_accepts(re, &s->re) : bn_regex_step(re, &s->re, c);
+}
+
 /* A byte of a string with a format: printable ASCII without escapes, each keeping the text a
  * prefix of the format; the closing quote only once it is whole. */
 static bool format_byte(bn_json_schema_state *s, const sc_node *n, uint8_t c) {
@@ -1099,6 +1132,7 @@ static bool feed_byte(bn_json_schema_state *s, uint8_t c) {
         if (!n->n_enum && before == BN_JSON_IN_STRING && bn_json_prefix_at_char(&s->syn) && c != '"' && s->chars >= n->max_len)
             return false;
         if (!n->n_enum && before == BN_JSON_IN_STRING && n->format && !format_byte(s, n, c)) return false;
+        if (!n->n_enum && before == BN_JSON_IN_STRING && n->pattern != NONE && !pattern_byte(s, n, c)) return false;
     }
     uint8_t depth = s->syn.depth;
     if (!bn_json_prefix_feed(&s->syn, (const char *)&c, 1)) return false;
@@ -1121,7 +1155,7 @@ bool bn_json_schema_free_chars(const bn_json_schema_state *s, uint32_t *room) {
     if (!bn_json_prefix_at_char(&s->syn)) return false;
     if (place == BN_JSON_IN_KEY) return node_at(s, s->frames[s->depth - 1].node)->n_props == 0;
     const sc_node *v = node_at(s, s->value);
-    if (v->n_enum || v->format) return false;
+    if (v->n_enum || v->format || v->pattern != NONE) return false;
     if (v->max_len != UINT32_MAX) *room = v->max_len - s->chars;
     return true;
 }
@@ -1135,7 +1169,7 @@ static size_t free_string_run(bn_json_schema_state *s, const char *bytes, size_t
     if (in_key ? node_at(s, top(s)->node)->n_props != 0 : place != BN_JSON_IN_STRING) return 0;
     if (!in_key) {
         const sc_node *v = node_at(s, s->value);
-        if (v->n_enum || v->format || v->min_len || v->max_len != UINT32_MAX) return 0;
+        if (v->n_enum || v->format || v->pattern != NONE || v->min_len || v->max_len != UINT32_MAX) return 0;
     }
     bool refused;
     size_t k = bn_json_prefix_feed_string(&s->syn, bytes, n, &refused);

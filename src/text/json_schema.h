@@ -7,7 +7,7 @@
  *
  * What is enforced (JSON Schema 2020-12 meanings; "type", "enum", "const", "properties",
  * "required", "additionalProperties", "items", "minItems", "maxItems", "minLength",
- * "maxLength", "minProperties", "maxProperties", "prefixItems", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum" (numbers, or
+ * "maxLength", "pattern" (text/json_regex.h, not with lengths or a format), "minProperties", "maxProperties", "prefixItems", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum" (numbers, or
  * draft 4's booleans), "anyOf", "oneOf", "allOf" of one schema, "$ref" to "#", "#/$defs/..."
  * or any "#/..." pointer, recursion included; booleans as schemas):
  *   - an object's properties come in the order "properties" lists them (a demanding reader
@@ -28,7 +28,7 @@
  *   - "format" "date", "time", "date-time" and "uuid" are enforced (text/json_format.h);
  *     other formats are annotations, as in 2020-12's default vocabulary; titles,
  *     descriptions, defaults, examples, "$defs" and unknown keywords are ignored.
- * Everything else that constrains a value ("pattern", "multipleOf", "not",
+ * Everything else that constrains a value ("multipleOf", "not",
  * "if", "uniqueItems", remote "$ref"s, ...) is refused at compile time rather
  * than silently not enforced. The syntax limits of json_prefix apply (32 nested containers,
  * 32 whitespace bytes in a row), and the text starts with the value (no leading whitespace). */
@@ -40,6 +40,7 @@
 #include <stdint.h>
 
 #include "text/json_prefix.h"
+#include "text/json_regex.h"
 
 #define BN_SCHEMA_MAX_PROPS 64    /* properties of one object schema */
 #define BN_SCHEMA_MAX_NODES 4096  /* compiled subschemas */
@@ -74,6 +75,7 @@ typedef struct bn_json_schema_state {
     uint8_t first;        /* the first byte of that scalar */
     uint8_t num_len;      /* a number with bounds, or a string with a format: its bytes so far */
     char num[BN_SCHEMA_MAX_NUMBER];
+    bn_regex_state re;    /* a string with a pattern: the automaton's state */
     bool started, key_escaped;
     uint8_t depth;
     bn_json_schema_frame frames[BN_JSON_PREFIX_MAX_DEPTH]; /* [depth]: the open containers */

@@ -133,8 +133,8 @@ error_case logit_bias_unknown_id 400 'not a token id' POST /v1/completions '{"pr
 error_case logit_bias_bad_pair 400 'pair' POST /v1/completions '{"prompt":"Hi","logit_bias":[[15]]}'
 error_case response_format_type 400 response_format POST /v1/chat/completions "{$CHAT,\"response_format\":\"json\"}"
 error_case response_format_schema_missing 400 "json_schema.schema' is missing" POST /v1/chat/completions "{$CHAT,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{}}}"
-error_case response_format_schema_pattern 400 "at '/properties/s': this keyword is not supported (its constraint would not be enforced): pattern" \
-    POST /v1/chat/completions "{$CHAT,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"object\",\"properties\":{\"s\":{\"type\":\"string\",\"pattern\":\"^a\"}}}}}}"
+error_case response_format_schema_refused 400 "at '/properties/s': this keyword is not supported (its constraint would not be enforced): multipleOf" \
+    POST /v1/chat/completions "{$CHAT,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"object\",\"properties\":{\"s\":{\"type\":\"integer\",\"multipleOf\":3}}}}}}"
 error_case response_format_schema_type 400 'must be a JSON Schema' POST /v1/completions '{"prompt":"Hi","response_format":{"type":"json_object","schema":"{}"}}'
 error_case json_schema_and_response_format 400 'not both' POST /v1/completions '{"prompt":"Hi","json_schema":{},"response_format":{"type":"text"}}'
 error_case json_schema_top_level_refused 400 "json_schema at '/': this keyword is not supported (its constraint would not be enforced): uniqueItems" \

@@ -8,6 +8,7 @@
 #define BITNET_TEST_JSON_VALIDATE_H
 
 #include <math.h>
+#include <regex.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,82 @@ static inline bool json_validate_time(const char *t, size_t n) {
     return sscanf(t + p + 1, "%2d:%2d", &h, &m) == 2 && h <= 23 && m <= 59;
 }
 
+static inline bool json_validate_put(char *out, size_t *n, size_t cap, const char *s) {
+    size_t l = strlen(s);
+    if (*n + l + 1 > cap) return false;
+    memcpy(out + *n, s, l);
+    *n += l;
+    return true;
+}
+
+/* ECMA-262 pattern -> POSIX extended regex (regcomp), for the subset json_regex reads; false
+ * when it cannot translate (the check is then skipped). */
+static inline bool json_validate_ere(const char *p, char *out, size_t cap) {
+    size_t n = 0;
+    bool in_class = false, ok = true, quantified = false; /* quantified: the last thing out was a quantifier */
+    for (; *p && ok; p++) {
+        char one[3] = {*p, 0, 0};
+        bool was_quantified = quantified;
+        quantified = false;
+        if (*p == '\\' && p[1]) {
+            char e = *++p;
+            const char *out_class = e == 'd' ? "0-9" : e == 'w' ? "A-Za-z0-9_" : e == 's' ? "[:space:]" : NULL;
+            const char *out_plain = e == 'd' ? "[0-9]" : e == 'D' ? "[^0-9]" : e == 'w' ? "[A-Za-z0-9_]" : e == 'W' ? "[^A-Za-z0-9_]"
+                                    : e == 's' ? "[[:space:]]" : e == 'S' ? "[^[:space:]]" : NULL;
+            if (e == 'x' || e == 'u') {
+                int digits = e == 'x' ? 2 : 4, v = 0;
+                for (int k = 0; k < digits && p[1]; k++) {
+                    char h = *++p;
+                    v = v * 16 + (h >= '0' && h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
+                }
+                if (v < 0x20 || v > 0x7e || in_class) return false;
+                one[0] = '\\', one[1] = (char)v;
+                ok = json_validate_put(out, &n, cap, one);
+            } else if (in_class) {
+                if (!out_class) return false;
+                ok = json_validate_put(out, &n, cap, out_class);
+            } else if (out_plain) {
+                ok = json_validate_put(out, &n, cap, out_plain);
+            } else {
+                if ((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') || (e >= '0' && e <= '9')) return false;
+                one[0] = '\\', one[1] = e;
+                ok = json_validate_put(out, &n, cap, one);
+            }
+            continue;
+        }
+        if (!in_class && *p == '(' && p[1] == '?' && p[2] == ':') {
+            ok = json_validate_put(out, &n, cap, "(");
+            p += 2;
+            continue;
+        }
+        if (!in_class && *p == '?' && was_quantified) continue; /* lazy */
+        if (!in_class && strchr("*+?}", *p)) quantified = true;
+        if (!in_class && *p == '[') {
+            in_class = true;
+            ok = json_validate_put(out, &n, cap, "[");
+            if (p[1] == '^') ok = ok && json_validate_put(out, &n, cap, "^"), p++;
+            if (p[1] == ']') return false;
+            continue;
+        }
+        if (in_class && *p == ']') in_class = false;
+        ok = json_validate_put(out, &n, cap, one);
+    }
+    out[n] = '\0';
+    return ok && !in_class;
+}
+
+static inline bool json_validate_pattern(const char *pattern, const char *str) {
+    char ere[4096];
+    regex_t re;
+    int quantifiers = 0;
+    for (const char *q = pattern; *q; q++) quantifiers += *q == '\\' ? (q[1] ? (q++, 0) : 0) : strchr("*+?{", *q) != NULL;
+    if (quantifiers > 6) return true; /* not checked: glibc's matcher can take seconds on nested closures */
+    if (!json_validate_ere(pattern, ere, sizeof ere) || regcomp(&re, ere, REG_EXTENDED | REG_NOSUB)) return true; /* not checked */
+    bool ok = regexec(&re, str, 0, NULL, 0) == 0;
+    regfree(&re);
+    return ok;
+}
+
 static inline bool json_validate_format(const char *format, const char *t, size_t n) {
     if (!strcmp(format, "date")) return json_validate_date(t, n);
     if (!strcmp(format, "time")) return json_validate_time(t, n);
@@ -138,6 +215,8 @@ static inline bool json_validates_at(const bn_json *root, const bn_json *s, cons
         size_t n = json_validate_chars(v->str, v->str_len);
         const char *format = bn_json_get_str(s, "format");
         if (format && !json_validate_format(format, v->str, v->str_len)) return false;
+        const char *pattern = bn_json_get_str(s, "pattern");
+        if (pattern && !json_validate_pattern(pattern, v->str)) return false;
         if ((bn_json_get_num(s, "minLength", &lim) && n < lim) || (bn_json_get_num(s, "maxLength", &lim) && n > lim)) return false;
     }
     if (v->type == BN_JSON_ARRAY) {

@@ -381,9 +381,9 @@ TEST(generate_json_schema) {
     bn_json_schema_free(sc);
     bitnet_generate_params gp = greedy(8);
     bitnet_generate_result r = {.struct_size = sizeof r};
-    gp.json_schema = "{\"type\":\"string\",\"pattern\":\"^[a-z]+$\"}";
+    gp.json_schema = "{\"type\":\"array\",\"uniqueItems\":true}";
     CHECK_EQ_INT(bitnet_session_generate(s, p, 4, &gp, NULL, 0, &r), BITNET_ERR_INVALID_ARGUMENT);
-    CHECK(strstr(bitnet_get_last_error(), "pattern") != NULL);
+    CHECK(strstr(bitnet_get_last_error(), "uniqueItems") != NULL);
     gp.json_schema = schema, gp.json_object = 1;
     CHECK_EQ_INT(bitnet_session_generate(s, p, 4, &gp, NULL, 0, &r), BITNET_ERR_INVALID_ARGUMENT);
     CHECK(strstr(bitnet_get_last_error(), "both set") != NULL);
@@ -514,9 +514,10 @@ TEST(json_masks_on_threads_equal_one_thread) {
 TEST(json_mask_equals_brute_force) {
     check_mask_states(NULL, "{\"k\\n\u00e9\": [1, -2.5e3, \"two  words\", {\"x\": null}],  \"t\":true}");
     check_mask_states("{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"minLength\":2,\"maxLength\":9},"
-                      "\"tags\":{\"type\":\"array\",\"items\":{\"enum\":[\"red\",\"green\"]}},\"n\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":99}},"
+                      "\"tags\":{\"type\":\"array\",\"items\":{\"enum\":[\"red\",\"green\"]}},\"n\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":99},"
+                      "\"id\":{\"type\":\"string\",\"pattern\":\"^[a-z]{2}\\\\d+$\"},\"at\":{\"type\":\"string\",\"format\":\"date\"}},"
                       "\"required\":[\"name\"],\"additionalProperties\":false}",
-                      "{\"name\": \"Ann Lee\", \"tags\": [\"red\",\"green\"], \"n\": 42 }");
+                      "{\"name\": \"Ann Lee\", \"tags\": [\"red\",\"green\"], \"n\": 42, \"id\": \"ab12\", \"at\": \"2024-05-06\" }");
 }
 
 /* Multi-turn: a session that keeps its KV cache continues exactly like a fresh session fed

@@ -65,10 +65,16 @@ static bool compile_fails_with(const char *schema, const char *words) {
     "{\"const\":\"square\"},\"side\":{\"type\":\"integer\"}},\"required\":[\"kind\",\"side\"]},{\"type\":\"null\"}]}"
 
 TEST(refusals_name_the_place_and_keyword) {
-    CHECK(compile_fails_with("{\"type\":\"string\",\"pattern\":\"^a\"}", "not supported (its constraint would not be enforced): pattern"));
+    CHECK(compile_fails_with("{\"type\":\"object\",\"propertyNames\":{}}", "not supported (its constraint would not be enforced): propertyNames"));
+    CHECK(compile_fails_with("{\"type\":\"string\",\"pattern\":\"(a)\\\\1\"}", "'pattern' is not supported: an escape it does not support"));
+    CHECK(compile_fails_with("{\"type\":\"string\",\"pattern\":\"a(?=b)\"}", "lookarounds"));
+    CHECK(compile_fails_with("{\"type\":\"string\",\"pattern\":\"a**\"}", "a quantifier after a quantifier"));
+    CHECK(compile_fails_with("{\"type\":\"string\",\"pattern\":\"^\\\"$\"}", "matches no string"));
+    CHECK(compile_fails_with("{\"type\":\"string\",\"pattern\":\"^[a-z]{40}[0-9]{30}$\"}", "more than 63"));
+    CHECK(compile_fails_with("{\"type\":\"string\",\"pattern\":\"a\",\"maxLength\":3}", "together with minLength"));
     CHECK(compile_fails_with("{\"properties\":{\"n\":{\"type\":\"integer\",\"multipleOf\":2}}}", "at '/properties/n'"));
     CHECK(compile_fails_with("{\"properties\":{\"n\":{\"type\":\"integer\",\"multipleOf\":2}}}", "multipleOf"));
-    CHECK(compile_fails_with("{\"properties\":{\"a/b~c\":{\"allOf\":[{\"pattern\":\"x\"}]}}}", "at '/properties/a~1b~0c/allOf/0'"));
+    CHECK(compile_fails_with("{\"properties\":{\"a/b~c\":{\"allOf\":[{\"uniqueItems\":true}]}}}", "at '/properties/a~1b~0c/allOf/0'"));
     CHECK(compile_fails_with("{\"type\":\"integer\",\"minimum\":0.5,\"maximum\":0.7}", "no number lies within"));
     CHECK(compile_fails_with("{\"type\":\"number\",\"minimum\":\"0\"}", "must be a number: minimum"));
     CHECK(compile_fails_with("{\"$ref\":\"https://example.com/s.json\"}", "only local references"));
@@ -241,6 +247,29 @@ TEST(string_formats) {
     CHECK(valid("{\"format\":\"date\"}", "17 "));
 }
 
+TEST(patterns) {
+    const char *code = "{\"type\":\"string\",\"pattern\":\"^[A-Z]{2}-\\\\d{3}$\"}";
+    CHECK(valid(code, "\"AB-123\""));
+    CHECK_EQ_INT(refused_at(code, "\"a"), 1);
+    CHECK_EQ_INT(refused_at(code, "\"AB-12\""), 6);               /* a match needs three digits */
+    CHECK_EQ_INT(refused_at(code, "\"AB-1234"), 7);
+    const char *contains = "{\"type\":\"string\",\"pattern\":\"cat|dog\"}"; /* unanchored: contains a match */
+    CHECK(valid(contains, "\"hot dog stand\"") && valid(contains, "\"cat\""));
+    CHECK_EQ_INT(refused_at(contains, "\"bird\""), 5);
+    CHECK_EQ_INT(refused_at(contains, "\"\\n"), 1);                /* no escapes */
+    const char *tail = "{\"type\":\"string\",\"pattern\":\"(?:ab)+c?$\"}";
+    CHECK(valid(tail, "\"xxabab\"") && valid(tail, "\"abc\""));
+    CHECK_EQ_INT(refused_at(tail, "\"abx\""), 4);
+    const char *opt = "{\"type\":\"string\",\"pattern\":\"^\\\\w+@[a-z]+\\\\.(com|org)$\"}";
+    CHECK(valid(opt, "\"a_1@site.org\""));
+    CHECK_EQ_INT(refused_at(opt, "\"a@b.net"), 5);
+    CHECK(valid("{\"type\":\"string\",\"pattern\":\"^[^0-9]*$\"}", "\"no digits\""));
+    CHECK_EQ_INT(refused_at("{\"type\":\"string\",\"pattern\":\"^[^0-9]*$\"}", "\"a1"), 2);
+    CHECK(valid("{\"type\":\"string\",\"pattern\":\"\"}", "\"anything\""));
+    CHECK(valid("{\"enum\":[\"ab\",\"zz\"],\"pattern\":\"^a\"}", "\"ab\""));  /* enum values without a match dropped */
+    CHECK_EQ_INT(refused_at("{\"enum\":[\"ab\",\"zz\"],\"pattern\":\"^a\"}", "\"z"), 1);
+}
+
 TEST(arrays_alternatives_and_references) {
     const char *arr = "{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"minItems\":1,\"maxItems\":2}";
     CHECK(valid(arr, "[1]") && valid(arr, "[ 1 , 2 ]"));
@@ -362,6 +391,9 @@ TEST(random_walks_reach_no_dead_end_and_validate) {
                 "{\"type\":\"string\"}]},\"maxItems\":3}", 200, 6);
     walk_schema("{\"type\":\"integer\",\"minimum\":-35,\"exclusiveMaximum\":1200}", 200, 7);
     walk_schema("{\"type\":\"array\",\"items\":" SHAPES ",\"maxItems\":3}", 200, 9);
+    walk_schema("{\"type\":\"array\",\"items\":{\"anyOf\":[{\"type\":\"string\",\"pattern\":\"^([A-Z]{2}-\\\\d{2,3}(x|yz)?|q+)$\"},"
+                "{\"type\":\"null\"}]},\"maxItems\":3}", 200, 14);
+    walk_schema("{\"type\":\"string\",\"pattern\":\"a.c|[^a-y]{2}\"}", 200, 15);
     walk_schema("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"null\"},\"b\":{\"type\":\"null\"},\"c\":{\"type\":\"null\"}},"
                 "\"required\":[\"c\"],\"minProperties\":2,\"maxProperties\":2,\"additionalProperties\":{\"const\":1}}", 200, 13);
     walk_schema("{\"type\":\"array\",\"prefixItems\":[{\"enum\":[\"a\",\"b\"]},{\"type\":\"integer\",\"minimum\":0,\"maximum\":9},"
@@ -395,6 +427,7 @@ TEST_MAIN_BEGIN("test_json_schema")
     RUN(strings_enums_and_numbers);
     RUN(numbers_within_bounds);
     RUN(string_formats);
+    RUN(patterns);
     RUN(arrays_alternatives_and_references);
     RUN(random_walks_reach_no_dead_end_and_validate);
     RUN(copies_try_without_committing);
