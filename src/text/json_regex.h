@@ -5,7 +5,8 @@
  *
  * Supported: literals, '.', classes ([a-z0-9_], [^...]), \d \w \s and their negations, escaped
  * punctuation, \xHH and \uHHHH, groups ( ) and (?: ), alternation |, quantifiers * + ? {n}
- * {n,} {n,m} (a lazy '?' after them changes nothing here), '^' at the start and '$' at the end.
+ * {n,} {n,m} (a lazy '?' after them changes nothing here), '^' at the start and '$' at the end
+ * (anchoring the whole pattern: "^a|b" is read as "^(a|b)", which matches fewer strings).
  * Refused (a message naming it): backreferences, lookarounds, \b, anchors elsewhere, more than
  * 63 positions after counted repetitions are expanded. The strings written are printable ASCII
  * without '"' and '\\' (no escapes): a subset of what the pattern matches, chosen so that
