@@ -51,6 +51,7 @@ write_dict() {
 "{2,3}"
 "\\\\d"
 "\"minProperties\""
+"\"uniqueItems\""
 "\"maxProperties\""
 "\"date\""
 "\"time\""

@@ -47,6 +47,7 @@ typedef struct sc_node {
     uint8_t format;       /* strings: a bn_json_format enforced, or none */
     uint16_t pattern;     /* strings: regexes[pattern] they must contain a match of; NONE: none */
     bool filled;          /* compiled (a node still being compiled is only referred to) */
+    bool unique;          /* uniqueItems: the elements (enum values) differ */
     uint64_t required;    /* bit i: properties[i] must come */
     uint32_t prop_first;  /* props[prop_first, + n_props) */
     uint32_t alt_first, n_alt;   /* alts[alt_first, + n_alt): anyOf alternatives */
@@ -185,14 +186,15 @@ static bool is_one_of(const char *key, const char *const *list) {
 /* Keywords that constrain values in ways this compiler does not enforce. */
 static const char *const unsupported[] = {
     "multipleOf", "patternProperties",
-    "propertyNames", "uniqueItems", "contains", "minContains", "maxContains", "not", "if",
+    "propertyNames", "contains", "minContains", "maxContains", "not", "if",
     "then", "else", "dependentRequired", "dependentSchemas", "dependencies", "additionalItems",
     "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef", "contentSchema", NULL};
 /* The keywords this compiler reads. */
 static const char *const supported[] = {"type", "enum", "const", "properties", "required", "additionalProperties", "items",
                                         "minItems", "maxItems", "minLength", "maxLength", "anyOf", "oneOf", "allOf",
                                         "$ref", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "prefixItems",
-                                        "minProperties", "maxProperties", "pattern", NULL};
+                                        "minProperties", "maxProperties", "pattern",
+                                        "uniqueItems", NULL};
 
 /* Refuses keywords this compiler cannot enforce; *n_constraints counts the ones it reads
  * (to tell a bare "$ref" / "allOf" / "anyOf" from one with siblings), "format" among them
@@ -279,6 +281,7 @@ static bool meets_bounds(const sc_node *n, double a, bool a_open, double b, bool
 
 /* The same for the magnitudes [a, b] (b_open: b excluded) of numbers with sign neg. */
 static bool magnitudes_meet(const sc_node *n, bool neg, double a, double b, bool b_open) {
+    if (!(b > a)) b = a, b_open = false; /* past 2^53 a digit more can vanish in the rounding: keep the point */
     return neg ? meets_bounds(n, -b, b_open, -a, false) : meets_bounds(n, a, false, b, b_open);
 }
 
@@ -527,6 +530,15 @@ static int compile_array(compiler *c, uint16_t node, const bn_json *v) {
     n->items = (uint16_t)child;
     if (read_count(c, v, "minItems", &n->min_items) || read_count(c, v, "maxItems", &n->max_items)) return -1;
     if (child == NONE && max_elements == UINT32_MAX) max_elements = n->n_prefix;
+    const bn_json *unique = bn_json_get(v, "uniqueItems");
+    if (unique && unique->type != BN_JSON_BOOL) return fail(c, "'uniqueItems' must be a boolean", NULL);
+    if (unique && unique->b) {
+        const sc_node *e = child == NONE ? NULL : &c->s->nodes[child];
+        if (n->n_prefix || !e || !e->n_enum || e->n_alt || e->n_enum > 64)
+            return fail(c, "uniqueItems is supported for arrays whose items are one enum / const of at most 64 values", NULL);
+        n->unique = true;
+        if (e->n_enum < max_elements) max_elements = e->n_enum; /* each element takes another value */
+    }
     if (max_elements < n->max_items) n->max_items = max_elements;
     if (n->min_items > n->max_items && (n->types & T_ARRAY)) {
         if (n->types == T_ARRAY) return fail(c, "minItems is above maxItems (or the elements items / prefixItems allow): no array is valid", NULL);
@@ -942,6 +954,14 @@ static int enum_byte(const bn_json_schema *sc, uint32_t e, uint32_t pos) {
     return pos < sc->enums[e].len ? (uint8_t)sc->bytes[sc->enums[e].at + pos] : -1;
 }
 
+/* The values the elements of the array on top took, when the scalar being read is one of its
+ * elements and the array has uniqueItems; else NULL. */
+static uint64_t *unique_used(bn_json_schema_state *s) {
+    if (!s->depth || !top(s)->is_array) return NULL;
+    const sc_node *a = node_at(s, top(s)->node);
+    return a->unique && a->items == s->value ? &top(s)->used : NULL;
+}
+
 /* Keeps the enum values (a sorted range sharing the bytes read) whose next byte is c. */
 static bool enum_narrow(bn_json_schema_state *s, uint8_t c) {
     const bn_json_schema *sc = s->schema;
@@ -960,7 +980,10 @@ static bool enum_narrow(bn_json_schema_state *s, uint8_t c) {
         else b = m;
     }
     s->enum_lo = first, s->enum_hi = a, s->enum_pos = pos + 1;
-    return first < a;
+    const uint64_t *used = unique_used(s);
+    if (!used) return first < a;
+    uint32_t base = node_at(s, s->value)->enum_first; /* a value no other element took must remain */
+    return (low_bits(a - base) & ~low_bits(first - base) & ~*used) != 0;
 }
 
 static bool is_number_start(uint8_t c) { return c == '-' || (c >= '0' && c <= '9'); }
@@ -978,6 +1001,12 @@ static bool end_scalar(bn_json_schema_state *s) {
     if (n->n_enum) {
         const sc_span *e = &s->schema->enums[s->enum_lo];
         if (s->enum_lo >= s->enum_hi || e->len != s->enum_pos) return false;
+        uint64_t *used = unique_used(s);
+        if (used) {
+            uint64_t bit = 1ull << (s->enum_lo - n->enum_first);
+            if (*used & bit) return false;
+            *used |= bit;
+        }
         if (e->tag != NONE) top(s)->node = e->tag, top(s)->next_prop = 1; /* a union's discriminator: go on as its alternative */
         return true;
     }

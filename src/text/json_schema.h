@@ -7,7 +7,7 @@
  *
  * What is enforced (JSON Schema 2020-12 meanings; "type", "enum", "const", "properties",
  * "required", "additionalProperties", "items", "minItems", "maxItems", "minLength",
- * "maxLength", "pattern" (text/json_regex.h, not with lengths or a format), "minProperties", "maxProperties", "prefixItems", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum" (numbers, or
+ * "uniqueItems" (arrays of enum / const values), "maxLength", "pattern" (text/json_regex.h, not with lengths or a format), "minProperties", "maxProperties", "prefixItems", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum" (numbers, or
  * draft 4's booleans), "anyOf", "oneOf", "allOf" of one schema, "$ref" to "#", "#/$defs/..."
  * or any "#/..." pointer, recursion included; booleans as schemas):
  *   - an object's properties come in the order "properties" lists them (a demanding reader
@@ -59,7 +59,8 @@ typedef struct bn_json_schema_frame {
     uint16_t node;      /* the subschema of this open container */
     uint8_t next_prop;  /* object: listed properties before this index are passed */
     uint8_t is_array;
-    uint32_t count;     /* array: elements started so far */
+    uint32_t count;     /* array: elements started so far; object: keys */
+    uint64_t used;      /* uniqueItems array: the enum values its elements took */
 } bn_json_schema_frame;
 
 /* The state of a text read against a schema: a plain struct (the schema is borrowed); copy it

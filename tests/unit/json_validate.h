@@ -221,6 +221,12 @@ static inline bool json_validates_at(const bn_json *root, const bn_json *s, cons
     }
     if (v->type == BN_JSON_ARRAY) {
         if ((bn_json_get_num(s, "minItems", &lim) && v->n < lim) || (bn_json_get_num(s, "maxItems", &lim) && v->n > lim)) return false;
+        bool unique;
+        if (bn_json_get_bool(s, "uniqueItems", &unique) && unique)
+            for (size_t i = 0; i < v->n; i++)
+                for (size_t j = i + 1; j < v->n; j++)
+                    if (v->items[i].type != BN_JSON_ARRAY && v->items[i].type != BN_JSON_OBJECT && json_validate_same(&v->items[i], &v->items[j]))
+                        return false;
         const bn_json *items = bn_json_get(s, "items"), *prefix = bn_json_get(s, "prefixItems");
         size_t n_prefix = prefix && prefix->type == BN_JSON_ARRAY ? prefix->n : 0;
         for (size_t i = 0; i < v->n; i++) {

@@ -210,6 +210,8 @@ TEST(numbers_within_bounds) {
     CHECK_EQ_INT(refused_at(draft4, "10"), 1);   /* 10 is excluded, 100 is above */
     CHECK_EQ_INT(refused_at(draft4, "-21"), 2);
     CHECK_EQ_INT(refused_at(draft4, "-3"), -1);
+    CHECK(valid("{\"type\":\"number\",\"minimum\":1.5}", "8888888888888811.5288 ")); /* beyond 2^53 (fuzz_json_schema) */
+    CHECK(valid("{\"type\":\"integer\",\"maximum\":1e300}", "123456789012345678901234567890 "));
     CHECK(valid("{\"type\":\"integer\",\"minimum\":1000}", "1000 "));
     CHECK_EQ_INT(refused_at("{\"type\":\"integer\",\"minimum\":1000}", "999 "), 3);
     CHECK(valid("{\"enum\":[1,5,50],\"maximum\":10}", "5 "));
@@ -289,6 +291,15 @@ TEST(arrays_alternatives_and_references) {
     CHECK_EQ_INT(refused_at(head, "[\"x\"]"), 4);
     CHECK_EQ_INT(refused_at("{\"type\":\"array\",\"prefixItems\":[{\"type\":\"null\"},false]}", "[null,"), 5);
     CHECK(compile_fails_with("{\"type\":\"array\",\"prefixItems\":[{}],\"items\":false,\"minItems\":2}", "minItems is above maxItems"));
+    /* uniqueItems over an enum: each element takes a value no other took */
+    const char *tags = "{\"type\":\"array\",\"items\":{\"enum\":[\"a\",\"ab\",1,12]},\"uniqueItems\":true}";
+    CHECK(valid(tags, "[\"ab\",\"a\",12,1]") && valid(tags, "[]"));
+    CHECK_EQ_INT(refused_at(tags, "[\"a\",\"a\""), 7);            /* "a" again: only "ab" may follow */
+    CHECK_EQ_INT(refused_at(tags, "[1,1,"), 4);                      /* 1 again: only 12 */
+    CHECK_EQ_INT(refused_at(tags, "[\"a\",\"ab\",1,12,"), 14);    /* every value taken */
+    CHECK(compile_fails_with("{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"uniqueItems\":true}", "uniqueItems is supported for"));
+    CHECK(compile_fails_with("{\"type\":\"array\",\"items\":{\"const\":1},\"uniqueItems\":true,\"minItems\":2}", "minItems is above"));
+    CHECK(valid("{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"uniqueItems\":false}", "[\"x\",\"x\"]"));
     const char *nullable = "{\"anyOf\":[{\"type\":\"string\",\"maxLength\":1},{\"type\":\"null\"}]}";
     CHECK(valid(nullable, "\"x\"") && valid(nullable, "null"));
     CHECK_EQ_INT(refused_at(nullable, "1"), 0);
@@ -391,6 +402,7 @@ TEST(random_walks_reach_no_dead_end_and_validate) {
                 "{\"type\":\"string\"}]},\"maxItems\":3}", 200, 6);
     walk_schema("{\"type\":\"integer\",\"minimum\":-35,\"exclusiveMaximum\":1200}", 200, 7);
     walk_schema("{\"type\":\"array\",\"items\":" SHAPES ",\"maxItems\":3}", 200, 9);
+    walk_schema("{\"type\":\"array\",\"items\":{\"enum\":[\"x\",\"xy\",3,30,true,null]},\"uniqueItems\":true,\"minItems\":3}", 200, 16);
     walk_schema("{\"type\":\"array\",\"items\":{\"anyOf\":[{\"type\":\"string\",\"pattern\":\"^([A-Z]{2}-\\\\d{2,3}(x|yz)?|q+)$\"},"
                 "{\"type\":\"null\"}]},\"maxItems\":3}", 200, 14);
     walk_schema("{\"type\":\"string\",\"pattern\":\"a.c|[^a-y]{2}\"}", 200, 15);
