@@ -5,11 +5,13 @@
  * bytes it refuses keeps the output a prefix of a valid instance, and generation can end as
  * soon as the top-level value closes.
  *
- * What is enforced (JSON Schema 2020-12 meanings; "type", "enum", "const", "properties",
- * "required", "additionalProperties", "items", "minItems", "maxItems", "minLength",
- * "uniqueItems" (arrays of enum / const values), "maxLength", "pattern" (text/json_regex.h, not with lengths or a format), "minProperties", "maxProperties", "prefixItems", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum" (numbers, or
- * draft 4's booleans), "anyOf", "oneOf", "allOf" of one schema, "$ref" to "#", "#/$defs/..."
- * or any "#/..." pointer, recursion included; booleans as schemas):
+ * What is enforced (JSON Schema 2020-12 meanings): "type", "enum", "const"; "properties",
+ * "required", "additionalProperties", "minProperties", "maxProperties"; "items",
+ * "prefixItems", "minItems", "maxItems", "uniqueItems" (items one enum / const of at most 64
+ * values); "minLength", "maxLength", "pattern" (text/json_regex.h; not with lengths or a
+ * format), "format" (below); "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"
+ * (numbers, or draft 4's booleans); "anyOf", "oneOf", "allOf" of one schema; "$ref" to "#",
+ * "#/$defs/..." or any "#/..." pointer, recursion included; booleans as schemas. And:
  *   - an object's properties come in the order "properties" lists them (a demanding reader
  *     of the output can rely on it, as with OpenAI's and llama.cpp's); optional ones may be
  *     left out; keys not listed (where additionalProperties allows them) may come anywhere but
@@ -28,9 +30,8 @@
  *   - "format" "date", "time", "date-time" and "uuid" are enforced (text/json_format.h);
  *     other formats are annotations, as in 2020-12's default vocabulary; titles,
  *     descriptions, defaults, examples, "$defs" and unknown keywords are ignored.
- * Everything else that constrains a value ("multipleOf", "not",
- * "if", "uniqueItems", remote "$ref"s, ...) is refused at compile time rather
- * than silently not enforced. The syntax limits of json_prefix apply (32 nested containers,
+ * Everything else that constrains a value ("multipleOf", "not", "if", remote "$ref"s, ...)
+ * is refused at compile time rather than silently not enforced. The syntax limits of json_prefix apply (32 nested containers,
  * 32 whitespace bytes in a row), and the text starts with the value (no leading whitespace). */
 #ifndef BITNET_JSON_SCHEMA_H
 #define BITNET_JSON_SCHEMA_H
