@@ -489,32 +489,44 @@ static int compile_object(compiler *c, uint16_t node, const bn_json *v) {
     return 0;
 }
 
-/* "prefixItems": the nodes of the first elements (a false one ends the array before it). */
-static int compile_prefix_items(compiler *c, uint16_t node, const bn_json *list, uint32_t *max_elements) {
-    if (list->type != BN_JSON_ARRAY) return fail(c, "'prefixItems' must be an array of schemas", NULL);
-    if (list->n > MAX_ALTS) return fail(c, "more than 64 prefixItems", NULL);
-    uint16_t nodes[MAX_ALTS];
-    uint32_t n = 0;
-    size_t at = path_push(c, "prefixItems");
+/* The schemas of array `list` (its path segment already pushed) into nodes[*n]: a false one
+ * is dropped, or ends the list where stop_at_false (*stopped then says so). 0 or -1. */
+static int compile_list(compiler *c, const bn_json *list, uint16_t *nodes, uint32_t *n, bool stop_at_false, bool *stopped) {
+    *n = 0, *stopped = false;
     for (size_t i = 0; i < list->n; i++) {
         char seg[24];
         snprintf(seg, sizeof seg, "%zu", i);
         int child = compile_child(c, &list->items[i], seg);
         if (child < 0) return -1;
-        if (child == NONE) { /* no valid element here: the array ends before */
-            *max_elements = n;
-            break;
-        }
-        nodes[n++] = (uint16_t)child;
+        if (child == NONE && stop_at_false) return *stopped = true, 0;
+        if (child != NONE) nodes[(*n)++] = (uint16_t)child;
     }
-    c->path[at] = '\0';
+    return 0;
+}
+
+/* Appends nodes[0, n) to the schema's node lists (alts); *first: where they start. */
+static int append_list(compiler *c, const uint16_t *nodes, uint32_t n, uint32_t *first) {
     bn_json_schema *s = c->s;
-    if (!grow((void **)&s->alts, &s->cap_alts, (uint64_t)s->n_alts + n, sizeof *s->alts, "prefixItems")) return -1;
+    if (!grow((void **)&s->alts, &s->cap_alts, (uint64_t)s->n_alts + n, sizeof *s->alts, "node lists")) return -1;
     if (n) memcpy(s->alts + s->n_alts, nodes, n * sizeof *nodes);
-    s->nodes[node].prefix_first = s->n_alts;
-    s->nodes[node].n_prefix = n;
+    *first = s->n_alts;
     s->n_alts += n;
     return 0;
+}
+
+/* "prefixItems": the nodes of the first elements (a false one ends the array before it). */
+static int compile_prefix_items(compiler *c, uint16_t node, const bn_json *list, uint32_t *max_elements) {
+    if (list->type != BN_JSON_ARRAY) return fail(c, "'prefixItems' must be an array of schemas", NULL);
+    if (list->n > MAX_ALTS) return fail(c, "more than 64 prefixItems", NULL);
+    uint16_t nodes[MAX_ALTS];
+    uint32_t n;
+    bool stopped;
+    size_t at = path_push(c, "prefixItems");
+    if (compile_list(c, list, nodes, &n, true, &stopped)) return -1;
+    c->path[at] = '\0';
+    if (stopped) *max_elements = n; /* no valid element there: the array ends before */
+    c->s->nodes[node].n_prefix = n;
+    return append_list(c, nodes, n, &c->s->nodes[node].prefix_first);
 }
 
 /* "prefixItems" / "items" (the elements after the prefix) / "minItems" / "maxItems". */
@@ -704,25 +716,15 @@ static int compile_alternatives(compiler *c, uint16_t node, const bn_json *list,
     if (list->type != BN_JSON_ARRAY || !list->n) return fail(c, "must be a non-empty array of schemas: ", key);
     if (list->n > MAX_ALTS) return fail(c, "more than 64 alternatives: ", key);
     uint16_t alts[MAX_ALTS];
-    uint32_t n = 0;
+    uint32_t n;
+    bool stopped;
     size_t at = path_push(c, key);
-    for (size_t i = 0; i < list->n; i++) {
-        char seg[24];
-        snprintf(seg, sizeof seg, "%zu", i);
-        int child = compile_child(c, &list->items[i], seg);
-        if (child < 0) return -1;
-        if (child != NONE) alts[n++] = (uint16_t)child;
-    }
+    if (compile_list(c, list, alts, &n, false, &stopped)) return -1;
     if (!n) return fail(c, "every alternative is false: no value is valid: ", key);
     if ((!strcmp(key, "anyOf") && merge_alternatives(c, alts, &n)) || unite_objects(c, alts, &n)) return -1;
     c->path[at] = '\0';
-    bn_json_schema *s = c->s;
-    if (!grow((void **)&s->alts, &s->cap_alts, (uint64_t)s->n_alts + n, sizeof *s->alts, "alternatives")) return -1;
-    memcpy(s->alts + s->n_alts, alts, n * sizeof *alts);
-    s->nodes[node].alt_first = s->n_alts;
-    s->nodes[node].n_alt = n;
-    s->n_alts += n;
-    return 0;
+    c->s->nodes[node].n_alt = n;
+    return append_list(c, alts, n, &c->s->nodes[node].alt_first);
 }
 
 /* The constraints of schema v into node. 0 or -1. */
