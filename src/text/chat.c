@@ -11,24 +11,25 @@
  * text after every message. The generation prompt is open[BN_CHAT_ASSISTANT]. */
 typedef struct chat_format_spec {
     const char *name;
-    const char *open[3];
+    const char *open[BN_CHAT_ROLE_COUNT];
     const char *close;
 } chat_format_spec;
 
 static const chat_format_spec FORMATS[BN_CHAT_FORMAT_COUNT] = {
-    [BN_CHAT_PLAIN] = {"plain", {"System: ", "User: ", "Assistant: "}, "\n"},
-    [BN_CHAT_BITNET] = {"bitnet", {"System: ", "User: ", "Assistant: "}, "<|eot_id|>"},
+    [BN_CHAT_PLAIN] = {"plain", {"System: ", "User: ", "Assistant: ", "Tool: "}, "\n"},
+    [BN_CHAT_BITNET] = {"bitnet", {"System: ", "User: ", "Assistant: ", "Tool: "}, "<|eot_id|>"},
     [BN_CHAT_LLAMA3] = {"llama3",
                         {"<|start_header_id|>system<|end_header_id|>\n\n",
                          "<|start_header_id|>user<|end_header_id|>\n\n",
-                         "<|start_header_id|>assistant<|end_header_id|>\n\n"},
+                         "<|start_header_id|>assistant<|end_header_id|>\n\n",
+                         "<|start_header_id|>ipython<|end_header_id|>\n\n"},
                         "<|eot_id|>"},
 };
 
-static const char *const ROLE_NAMES[3] = {"system", "user", "assistant"};
+static const char *const ROLE_NAMES[BN_CHAT_ROLE_COUNT] = {"system", "user", "assistant", "tool"};
 
 static bool valid_format(bn_chat_format f) { return (unsigned)f < BN_CHAT_FORMAT_COUNT; }
-static bool valid_role(bn_chat_role r) { return (unsigned)r < 3; }
+static bool valid_role(bn_chat_role r) { return (unsigned)r < BN_CHAT_ROLE_COUNT; }
 
 const char *bn_chat_format_name(bn_chat_format f) { return valid_format(f) ? FORMATS[f].name : "unknown"; }
 

@@ -4,11 +4,12 @@
  *
  * Formats (each message is OPEN(role) + content + CLOSE; the generation prompt is
  * OPEN(assistant), so that the model writes the reply):
- *   bitnet  OPEN = "System: " | "User: " | "Assistant: "          CLOSE = "<|eot_id|>"
+ *   bitnet  OPEN = "System: " | "User: " | "Assistant: " | "Tool: "   CLOSE = "<|eot_id|>"
  *           (microsoft/bitnet-b1.58-2B-4T, from FORMATS.md:
  *            "System: {sys}<|eot_id|>User: {msg}<|eot_id|>Assistant: ")
  *   llama3  OPEN = "<|start_header_id|>{role}<|end_header_id|>\n\n"   CLOSE = "<|eot_id|>"
- *   plain   OPEN = "System: " | "User: " | "Assistant: "          CLOSE = "\n"
+ *           (the tool role, a function's result, is Llama 3.1's "ipython")
+ *   plain   OPEN = "System: " | "User: " | "Assistant: " | "Tool: "   CLOSE = "\n"
  *           a fallback for models without a known format:
  *            "System: {sys}\nUser: {msg}\nAssistant: "
  * Content is inserted verbatim (no trimming, no escaping); special-token text such as
@@ -41,7 +42,9 @@ typedef enum bn_chat_role {
     BN_CHAT_SYSTEM = 0,
     BN_CHAT_USER = 1,
     BN_CHAT_ASSISTANT = 2,
+    BN_CHAT_TOOL = 3, /* the result of a function call (the server's tool messages) */
 } bn_chat_role;
+#define BN_CHAT_ROLE_COUNT 4
 
 typedef struct bn_chat_message {
     bn_chat_role role;
@@ -61,7 +64,7 @@ const char *bn_chat_format_names(void);
  * that lists the valid names. */
 int bn_chat_format_from_name(const char *name, bn_chat_format *out);
 
-/* "system", "user", "assistant"; NULL for a value outside the enum. */
+/* "system", "user", "assistant", "tool"; NULL for a value outside the enum. */
 const char *bn_chat_role_name(bn_chat_role r);
 
 /* The whole conversation m[0, n), plus the generation prompt when add_generation_prompt.

@@ -55,6 +55,15 @@ TEST(plain_single_and_multi_turn) {
     check_render(BN_CHAT_PLAIN, CONVERSATION, 0, false, "");
 }
 
+/* A function's result (the server's tool messages): "Tool: " in the bitnet and plain formats,
+ * Llama 3.1's ipython role in llama3. */
+TEST(tool_role) {
+    const bn_chat_message m[2] = {{BN_CHAT_USER, "Weather?"}, {BN_CHAT_TOOL, "{\"t\":3}"}};
+    check_render(BN_CHAT_BITNET, m, 2, true, "User: Weather?<|eot_id|>Tool: {\"t\":3}<|eot_id|>Assistant: ");
+    check_render(BN_CHAT_PLAIN, m + 1, 1, false, "Tool: {\"t\":3}\n");
+    check_render(BN_CHAT_LLAMA3, m + 1, 1, false, "<|start_header_id|>ipython<|end_header_id|>\n\n{\"t\":3}<|eot_id|>");
+}
+
 TEST(content_is_verbatim_and_never_has_bos) {
     const bn_chat_message m[1] = {{BN_CHAT_USER, "  spaced \n\xc3\xa9t\xc3\xa9  "}};
     check_render(BN_CHAT_BITNET, m, 1, false, "User:   spaced \n\xc3\xa9t\xc3\xa9  <|eot_id|>");
@@ -155,7 +164,8 @@ TEST(format_names) {
     CHECK(strstr(bn_last_error_message(), "bitnet, llama3, plain") != NULL);
     CHECK_EQ_INT(bn_chat_format_from_name(NULL, &f), BITNET_ERR_INVALID_ARGUMENT);
     CHECK_STR(bn_chat_role_name(BN_CHAT_ASSISTANT), "assistant");
-    CHECK(bn_chat_role_name((bn_chat_role)3) == NULL);
+    CHECK_STR(bn_chat_role_name(BN_CHAT_TOOL), "tool");
+    CHECK(bn_chat_role_name((bn_chat_role)BN_CHAT_ROLE_COUNT) == NULL);
 }
 
 TEST(bad_input_is_refused) {
@@ -175,6 +185,7 @@ TEST_MAIN_BEGIN("test_chat")
     RUN(bitnet_single_and_multi_turn);
     RUN(llama3_single_and_multi_turn);
     RUN(plain_single_and_multi_turn);
+    RUN(tool_role);
     RUN(content_is_verbatim_and_never_has_bos);
     RUN(deltas_concatenate_to_the_full_rendering);
     RUN(delta_of_a_new_user_turn);
