@@ -223,6 +223,27 @@ static bool structural_byte(bn_json_prefix *s, uint8_t c) {
     return false; /* M_DONE: whitespace only */
 }
 
+/* The run of whitespace between two tokens (bn_json_prefix.ws): none yet, one space (the run
+ * is over), one or two newlines, then WS_INDENT + k after k spaces or tabs of indentation. */
+enum { WS_NONE, WS_SPACE, WS_NEWLINE, WS_NEWLINES, WS_INDENT };
+
+static bool whitespace_byte(bn_json_prefix *s, uint8_t c) {
+    if (s->mode == M_TOP && s->object_only) return false;
+    bool indent = c == ' ' || c == '\t';
+    switch (s->ws) {
+    case WS_NONE:
+        if (c == '\r' || c == '\t') return false;
+        s->ws = c == ' ' ? WS_SPACE : WS_NEWLINE;
+        return true;
+    case WS_SPACE: return false;
+    case WS_NEWLINE:
+        if (c == '\n') return s->ws = WS_NEWLINES, true;
+        /* fall through */
+    case WS_NEWLINES: return indent && (s->ws = WS_INDENT + 1, true);
+    default: return indent && s->ws < WS_INDENT + BN_JSON_PREFIX_MAX_INDENT && (s->ws++, true);
+    }
+}
+
 static bool feed_byte(bn_json_prefix *s, uint8_t c) {
     if (!is_ws(c) || s->mode == M_STRING) s->ws = 0; /* the run of whitespace between tokens ends */
     if (s->mode == M_STRING) return string_byte(s, c);
@@ -237,7 +258,7 @@ static bool feed_byte(bn_json_prefix *s, uint8_t c) {
         if (number_byte(s, c, &ended)) return true;
         if (!ended) return false;
     }
-    if (is_ws(c)) return ++s->ws <= BN_JSON_PREFIX_MAX_WS && !(s->mode == M_TOP && s->object_only);
+    if (is_ws(c)) return whitespace_byte(s, c);
     return structural_byte(s, c);
 }
 

@@ -6,9 +6,12 @@
  * What it accepts, beyond RFC 8259's grammar, is narrower on purpose:
  *   - object_only: the top-level value must be an object, and the text starts with its '{'
  *     (OpenAI's json_object; llama.cpp's JSON grammar has no leading whitespace either);
- *   - at most BN_JSON_PREFIX_MAX_DEPTH nested containers, and at most BN_JSON_PREFIX_MAX_WS whitespace bytes in
- *     a row (a model must not stall the reply on whitespace; llama.cpp's JSON grammar bounds it
- *     too); after the value closes, whitespace only;
+ *   - at most BN_JSON_PREFIX_MAX_DEPTH nested containers;
+ *   - whitespace between tokens is nothing, one space, or one or two newlines followed by at
+ *     most BN_JSON_PREFIX_MAX_INDENT spaces or tabs (no '\r'): the shapes of compact and of
+ *     pretty-printed JSON, and the same bound as llama.cpp's JSON Schema grammars (their
+ *     space rule), so that a model cannot stall the reply on whitespace; after the value
+ *     closes, whitespace only;
  *   - strings are valid UTF-8 (no overlong forms, no UTF-16 surrogates, nothing past U+10FFFF)
  *     with no control bytes; escapes are RFC 8259's (\uXXXX with 4 hex digits), and a surrogate
  *     escape must be half of a pair (\ud83d\ude00), as strict parsers such as jansson require;
@@ -22,7 +25,7 @@
 #include <stdint.h>
 
 #define BN_JSON_PREFIX_MAX_DEPTH 32
-#define BN_JSON_PREFIX_MAX_WS 32
+#define BN_JSON_PREFIX_MAX_INDENT 20
 
 typedef struct bn_json_prefix {
     uint8_t stack[BN_JSON_PREFIX_MAX_DEPTH]; /* '{' or '[' of each open container */
@@ -31,7 +34,7 @@ typedef struct bn_json_prefix {
     uint8_t sub;       /* within a mode: number state, literal, escape */
     uint8_t count;     /* literal bytes matched, hex digits or UTF-8 continuation bytes left */
     uint8_t lo, hi;    /* the range of the next UTF-8 continuation byte */
-    uint8_t ws;        /* whitespace bytes in a row */
+    uint8_t ws;        /* the run of whitespace between tokens so far (json_prefix.c: WS_*) */
     uint16_t hex;      /* the \uXXXX escape read so far */
     bool want_low;     /* a high surrogate escape was read: its low half must follow */
     bool in_key;       /* the string being read is an object key */

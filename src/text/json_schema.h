@@ -31,8 +31,10 @@
  *     other formats are annotations, as in 2020-12's default vocabulary; titles,
  *     descriptions, defaults, examples, "$defs" and unknown keywords are ignored.
  * Everything else that constrains a value ("multipleOf", "not", "if", remote "$ref"s, ...)
- * is refused at compile time rather than silently not enforced. The syntax limits of json_prefix apply (32 nested containers,
- * 32 whitespace bytes in a row), and the text starts with the value (no leading whitespace). */
+ * is refused at compile time rather than silently not enforced. The syntax limits of
+ * json_prefix apply (32 nested containers, whitespace between tokens one space or one or two
+ * newlines and at most 20 spaces or tabs), and the text starts with the value (no leading
+ * whitespace). */
 #ifndef BITNET_JSON_SCHEMA_H
 #define BITNET_JSON_SCHEMA_H
 

@@ -120,12 +120,25 @@ static void check_repeatable(const request_model *m, api_kind kind, const char *
     gen_request_free(&again);
 }
 
+/* Whether a run of whitespace between tokens has json_prefix's shape: "", " ", or one or two
+ * newlines and at most BN_JSON_PREFIX_MAX_INDENT spaces or tabs. */
+static bool whitespace_run_ok(const char *w, size_t n) {
+    if (n <= 1) return n == 0 || w[0] == ' ' || w[0] == '\n';
+    size_t newlines = 0;
+    while (newlines < n && w[newlines] == '\n') newlines++;
+    if (newlines < 1 || newlines > 2 || n - newlines > BN_JSON_PREFIX_MAX_INDENT) return false;
+    for (size_t i = newlines; i < n; i++)
+        if (w[i] != ' ' && w[i] != '\t') return false;
+    return true;
+}
+
 /* Whether a text stays within the recognizer's own bounds (json_prefix.h): no leading
- * whitespace, at most BN_JSON_PREFIX_MAX_DEPTH open containers and BN_JSON_PREFIX_MAX_WS whitespace bytes in
- * a row outside strings; and no raw NUL byte outside strings (jansson skips one between
- * tokens, which JSON does not allow). */
+ * whitespace, at most BN_JSON_PREFIX_MAX_DEPTH open containers, whitespace runs of its shape
+ * outside strings; and no raw NUL byte outside strings (jansson skips one between tokens,
+ * which JSON does not allow). */
 static bool within_json_limits(const char *b, size_t n) {
-    int depth = 0, ws = 0;
+    int depth = 0;
+    size_t ws = 0;
     bool in_string = false, escaped = false;
     for (size_t i = 0; i < n; i++) {
         char c = b[i];
@@ -136,7 +149,8 @@ static bool within_json_limits(const char *b, size_t n) {
             continue;
         }
         if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-            if (i == 0 || ++ws > BN_JSON_PREFIX_MAX_WS) return false;
+            if (i == 0 || !whitespace_run_ok(b + i - ws, ws + 1)) return false;
+            ws++;
             continue;
         }
         ws = 0;

@@ -512,7 +512,7 @@ TEST(json_masks_on_threads_equal_one_thread) {
 }
 
 TEST(json_mask_equals_brute_force) {
-    check_mask_states(NULL, "{\"k\\n\u00e9\": [1, -2.5e3, \"two  words\", {\"x\": null}],  \"t\":true}");
+    check_mask_states(NULL, "{\"k\\n\u00e9\": [1, -2.5e3, \"two  words\", {\"x\": null}], \"t\":true}");
     check_mask_states("{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"minLength\":2,\"maxLength\":9},"
                       "\"tags\":{\"type\":\"array\",\"items\":{\"enum\":[\"red\",\"green\"]}},\"n\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":99},"
                       "\"id\":{\"type\":\"string\",\"pattern\":\"^[a-z]{2}\\\\d+$\"},\"at\":{\"type\":\"string\",\"format\":\"date\"}},"

@@ -37,7 +37,7 @@ TEST(complete_texts_are_accepted) {
     static const char *const texts[] = {
         "{}", "{\"a\": 1}\n", "{\"a\":[1,2.5,-0.25e+3,1E9,0,-0],\"b\":{\"c\":null,\"d\":true,\"e\":false}}",
         "{\"s\":\"tab\\t quote\\\" slash\\/ back\\\\ \\u00e9\\uD83D\\uDE00\"}", "{\"\xc3\xa9t\xc3\xa9\":\"\xf0\x9f\x98\x80 \xe2\x82\xac\"}",
-        "{\"n\":[[],[{}],[[[0]]]]}", "{\"k\" : \"v\" , \"k2\":\r\n\"v\"}   "};
+        "{\"n\":[[],[{}],[[[0]]]]}", "{\"k\" : \"v\" , \"k2\":\n\n\t\"v\"\n}\n"};
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         size_t len = strlen(texts[i]);
         bool complete = false;
@@ -109,10 +109,22 @@ TEST(limits) {
     CHECK_EQ_INT((int)accepted_bytes(deep, n, true, &complete), (int)n); /* 32 open containers */
     deep[n++] = '[';
     CHECK_EQ_INT((int)accepted_bytes(deep, n, true, &complete), (int)n - 1); /* the 33rd */
-    char ws[BN_JSON_PREFIX_MAX_WS + 4] = "{";
-    memset(ws + 1, ' ', BN_JSON_PREFIX_MAX_WS + 1);
-    CHECK_EQ_INT((int)accepted_bytes(ws, BN_JSON_PREFIX_MAX_WS + 2, true, &complete), BN_JSON_PREFIX_MAX_WS + 1);
-    const char *spaced = "{\"a b c\":  \"d  e\"  }"; /* spaces inside strings do not count */
+    /* whitespace between tokens: nothing, one space, or one or two newlines and at most 20
+     * spaces or tabs */
+    CHECK_EQ_INT((int)accepted_bytes("{  ", 3, true, &complete), 2);
+    CHECK_EQ_INT((int)accepted_bytes("{ \n", 3, true, &complete), 2);
+    CHECK_EQ_INT((int)accepted_bytes("{\t", 2, true, &complete), 1);
+    CHECK_EQ_INT((int)accepted_bytes("{\r\n", 3, true, &complete), 1);
+    CHECK_EQ_INT((int)accepted_bytes("{\n\n\n", 4, true, &complete), 3);
+    CHECK_EQ_INT((int)accepted_bytes("{\n\t \n", 5, true, &complete), 4);
+    char ws[BN_JSON_PREFIX_MAX_INDENT + 16] = "{\n\n";
+    memset(ws + 3, ' ', BN_JSON_PREFIX_MAX_INDENT);
+    strcpy(ws + 3 + BN_JSON_PREFIX_MAX_INDENT, "\"a\":\n\t1 }");
+    CHECK_EQ_INT((int)accepted_bytes(ws, strlen(ws), true, &complete), (int)strlen(ws));
+    CHECK(complete);
+    ws[3 + BN_JSON_PREFIX_MAX_INDENT] = '\t'; /* one more */
+    CHECK_EQ_INT((int)accepted_bytes(ws, strlen(ws), true, &complete), 3 + BN_JSON_PREFIX_MAX_INDENT);
+    const char *spaced = "{\"a b  c\": \"d  e\" }"; /* spaces inside strings do not count */
     CHECK_EQ_INT((int)accepted_bytes(spaced, strlen(spaced), true, &complete), (int)strlen(spaced));
     CHECK(complete);
     /* a refused feed leaves the caller's copy untouched: try, then go on */
