@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # fuzz_serve: builds the server's request libFuzzer target (tests/fuzz/fuzz_serve_request.c over
-# server/request.c and server/openai.c) into build-fuzz/ and runs it on a fresh copy of the seed
+# server/request.c, server/openai.c and server/tools.c) into build-fuzz/ and runs it on a fresh copy of the seed
 # corpus tests/corpus/serve, with a small generated model that has the real LLaMA-3 vocabulary
 # (build-fuzz/serve-model.gguf, written once by build/bitnet gen-model from
 # .cache/reference/llama.cpp/models/ggml-vocab-llama-bpe.gguf; scripts/fetch_reference.sh
@@ -42,7 +42,7 @@ build() {
     fi
     # shellcheck disable=SC2046
     fuzz_build fuzz_serve_request -Iserver $(pkg-config --cflags jansson) tests/fuzz/fuzz_serve_request.c \
-        server/request.c server/openai.c $(pkg-config --libs jansson) && build_model
+        server/request.c server/openai.c server/tools.c $(pkg-config --libs jansson) && build_model
 }
 
 # Tokens worth splicing into bodies: the fields the parser knows, numbers just outside their
@@ -76,6 +76,23 @@ write_dict() {
 "\"frequency_penalty\""
 "\"repeat_penalty\""
 "\"ignore_eos\""
+"\"tools\""
+"\"tool_choice\""
+"\"parallel_tool_calls\""
+"\"tool_calls\""
+"\"tool_call_id\""
+"\"tool\""
+"\"function\""
+"\"name\""
+"\"arguments\""
+"\"parameters\""
+"\"description\""
+"\"required\""
+"\"auto\""
+"\"none\""
+"\"response\""
+"\"$ref\""
+"\"$defs\""
 "\"n\""
 "null"
 "true"

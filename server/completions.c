@@ -162,6 +162,8 @@ typedef struct stream {
     bool include_usage, started, ended;
     int fd;
     http_stats *stats;         /* the log fields of the connection's request */
+    tool_reader tools;         /* reply.tools on: the reply read as the tool call object */
+    bool called;               /* the reply was function calls (finish_reason "tool_calls") */
     char *buf;                 /* SSE bytes not yet handed to libmicrohttpd: [pos, len) */
     size_t len, pos, cap;
 } stream;
@@ -197,13 +199,43 @@ static void stream_end(stream *s) {
     int status = job_status(s->job, &res, &message);
     note_job(s->stats, s->job);
     if (status == 0) {
-        stream_event(s, api_chunk(&s->reply, "", 0, NULL, 0, !s->started, api_finish_reason(res.stop_reason)));
+        const char *finish = s->called ? "tool_calls" : api_finish_reason(res.stop_reason);
+        stream_event(s, api_chunk(&s->reply, "", 0, NULL, 0, !s->started, finish));
         if (s->include_usage) stream_event(s, api_usage_chunk(&s->reply, &res));
     } else {
         stream_event(s, api_error_json((int)failure_status(status), message));
     }
     stream_append(s, "data: [DONE]\n\n", 14);
     s->ended = true;
+}
+
+/* One piece's event: its text (with tools, the answer's text that became whole) and its
+ * log-probabilities; nothing when both are empty. */
+static void stream_piece(stream *s, const char *text, size_t len, const job_logprob *lp, size_t n_lp) {
+    char *answer = NULL;
+    size_t answer_len = 0;
+    if (s->reply.tools != TOOLS_OFF) {
+        if (!tool_reader_feed(&s->tools, text, len, &answer, &answer_len)) answer_len = 0; /* out of memory: text lost */
+        text = answer, len = answer_len;
+    }
+    if (len || n_lp) {
+        stream_event(s, api_chunk(&s->reply, len ? text : "", len, lp, n_lp, !s->started, NULL));
+        s->started = true;
+    }
+    free(answer);
+}
+
+/* With tools, at the end: the calls, or the whole reply as text when it was neither calls nor
+ * the answer form (cut short inside a call). */
+static void stream_tool_calls(stream *s) {
+    const char *raw;
+    size_t raw_len;
+    json_t *calls = tool_reader_finish(&s->tools, s->reply.id, &raw, &raw_len);
+    if (calls) stream_event(s, api_tool_calls_chunk(&s->reply, calls, !s->started));
+    else if (raw_len) stream_event(s, api_chunk(&s->reply, raw, raw_len, NULL, 0, !s->started, NULL));
+    s->started |= calls || raw_len;
+    s->called = calls != NULL;
+    json_decref(calls);
 }
 
 /* Turns the next output of the job into events, one per piece (a token's text and its
@@ -216,15 +248,13 @@ static bool stream_fill(stream *s) {
     size_t at = 0, lp = 0; /* the pieces cut the text and the log-probabilities in order (job_push_text) */
     for (size_t i = 0; i < o.n_pieces; i++) {
         size_t len = o.pieces[i].text_len, n_lp = o.pieces[i].logprob ? 1 : 0;
-        if (len || n_lp) {
-            stream_event(s, api_chunk(&s->reply, len ? o.text + at : "", len, n_lp ? o.logprobs + lp : NULL, n_lp, !s->started, NULL));
-            s->started = true;
-        }
+        stream_piece(s, o.text + at, len, n_lp ? o.logprobs + lp : NULL, n_lp);
         at += len;
         lp += n_lp;
     }
     bool done = o.done;
     job_output_free(&o);
+    if (done && s->reply.tools != TOOLS_OFF && job_status(s->job, NULL, NULL) == 0) stream_tool_calls(s);
     if (done) stream_end(s);
     return true;
 }
@@ -248,6 +278,7 @@ static void stream_free(void *cls) {
     job_cancel(s->job); /* no effect when it has ended */
     job_release(s->job);
     atomic_fetch_sub(&s->srv->n_generating, 1);
+    tool_reader_free(&s->tools);
     free(s->buf);
     free(s);
 }
@@ -286,6 +317,7 @@ static enum MHD_Result handle(server *srv, struct MHD_Connection *c, api_kind ki
     }
     api_reply reply;
     api_reply_init(&reply, kind, serial, srv->model_name, srv->model, rq.api.n_top_logprobs);
+    reply.tools = rq.api.tools.choice;
     if (rq.api.stream) {
         ret = reply_stream(srv, c, j, &reply, rq.api.include_usage); /* the stream owns j and the count */
     } else {

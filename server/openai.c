@@ -268,16 +268,31 @@ static int read_response_format(json_t *body, api_request *r, api_error *err) {
     return 0;
 }
 
-/* tools / functions (function calling): refused when non-empty rather than silently ignored,
- * since the reply could never contain the calls the client waits for (llama-server, too,
- * refuses them unless started with its Jinja templates). */
-static int refuse_tools(json_t *body, api_error *err) {
-    static const char *const fields[] = {"tools", "functions"};
-    for (int i = 0; i < 2; i++) {
-        json_t *v = json_object_get(body, fields[i]);
-        if (v && !json_is_null(v) && !(json_is_array(v) && json_array_size(v) == 0))
-            return api_errorf(err, 400, "'%s' (function calling) is not supported by this server", fields[i]);
+/* Function calling on: the reply's schema is the tools' one, which response_format cannot join;
+ * the functions are described in a system message (the first one, or a new one before it). */
+static int use_tools(api_request *r, api_error *err) {
+    api_tools *t = &r->tools;
+    if (t->choice == TOOLS_OFF) return 0;
+    if (r->json_schema || r->gen.json_object)
+        return api_errorf(err, 400, "'%s' cannot be combined with 'tools' (the reply's form is the tool call object) unless "
+                                    "'tool_choice' is \"none\"", r->json_schema ? r->json_schema_field : "response_format");
+    if (!(r->json_schema = copy_string(t->schema, strlen(t->schema)))) return api_errorf(err, 500, "out of memory");
+    r->gen.json_schema = r->json_schema;
+    r->json_schema_field = "tools";
+    bool has_system = r->messages[0].role == BN_CHAT_SYSTEM;
+    const char *old = has_system ? r->messages[0].content : "";
+    size_t n = strlen(old) + strlen(t->instructions) + 3;
+    char *text = malloc(n);
+    bn_chat_message *m = has_system ? r->messages : realloc(r->messages, sizeof *m * (r->n_messages + 1));
+    if (m) r->messages = m;
+    if (!text || !m) {
+        free(text);
+        return api_errorf(err, 500, "out of memory");
     }
+    snprintf(text, n, "%s%s%s", old, has_system ? "\n\n" : "", t->instructions);
+    if (has_system) free((char *)m[0].content);
+    else memmove(m + 1, m, sizeof *m * r->n_messages++);
+    m[0] = (bn_chat_message){BN_CHAT_SYSTEM, text};
     return 0;
 }
 
@@ -336,6 +351,7 @@ static int parse_role(const char *s, bn_chat_role *out) {
     if (!strcmp(s, "system") || !strcmp(s, "developer")) *out = BN_CHAT_SYSTEM;
     else if (!strcmp(s, "user")) *out = BN_CHAT_USER;
     else if (!strcmp(s, "assistant")) *out = BN_CHAT_ASSISTANT;
+    else if (!strcmp(s, "tool")) *out = BN_CHAT_TOOL;
     else return -1;
     return 0;
 }
@@ -375,6 +391,20 @@ static char *message_text(json_t *content, size_t i, api_error *err) {
     return out;
 }
 
+/* An assistant message as the model would have written it: its tool_calls as the call object
+ * (tools.h), with tool_choice "auto" its text as {"response": ...}, else the text. Takes text
+ * over; NULL with *err. */
+static char *assistant_text(json_t *m, char *text, size_t i, tool_choice choice, api_error *err) {
+    json_t *calls = json_object_get(m, "tool_calls");
+    char *out = text;
+    if (calls && !json_is_null(calls) && !(json_is_array(calls) && json_array_size(calls) == 0))
+        out = tools_render_calls(calls, i, err);
+    else if (choice == TOOLS_AUTO && !(out = tools_render_response(text)))
+        api_errorf(err, 500, "out of memory");
+    if (out != text) free(text);
+    return out;
+}
+
 static int read_messages(json_t *body, api_request *r, api_error *err) {
     json_t *msgs = json_object_get(body, "messages");
     if (!json_is_array(msgs)) return api_errorf(err, 400, "'messages' must be an array of messages");
@@ -385,9 +415,10 @@ static int read_messages(json_t *body, api_request *r, api_error *err) {
         json_t *m = json_array_get(msgs, i), *role = json_object_get(m, "role");
         if (!json_is_object(m)) return api_errorf(err, 400, "'messages[%zu]' must be an object", i);
         if (!json_is_string(role) || parse_role(json_string_value(role), &r->messages[i].role))
-            return api_errorf(err, 400, "'messages[%zu].role' must be \"system\", \"user\" or \"assistant\"", i);
+            return api_errorf(err, 400, "'messages[%zu].role' must be \"system\", \"user\", \"assistant\" or \"tool\"", i);
         char *text = message_text(json_object_get(m, "content"), i, err);
         if (!text) return err->status ? -1 : api_errorf(err, 500, "out of memory");
+        if (r->messages[i].role == BN_CHAT_ASSISTANT && !(text = assistant_text(m, text, i, r->tools.choice, err))) return -1;
         r->messages[i].content = text;
         r->n_messages = i + 1;
     }
@@ -433,9 +464,10 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
     int rc = -1;
     if (!json_is_object(root)) api_errorf(err, 400, "the body must be a JSON object");
     else if (read_int(root, "n", 1, 1, &n, err)) (void)0;
+    else if (tools_read(root, kind == API_CHAT, &out->tools, err)) (void)0;
     else if (kind == API_CHAT ? read_messages(root, out, err) : read_prompt(root, out, err)) (void)0;
     else if (read_max_tokens(root, kind, &out->gen.max_tokens, err) || read_sampling(root, &out->gen.sampling, err) ||
-             read_logit_bias(root, out, err) || read_response_format(root, out, err) || refuse_tools(root, err) ||
+             read_logit_bias(root, out, err) || read_response_format(root, out, err) || use_tools(out, err) ||
              read_stops(root, out, err) ||
              read_logprobs(root, out, err) || read_stream(root, out, err))
         (void)0;
@@ -458,6 +490,7 @@ void api_request_free(api_request *r) {
     free(r->prompt_ids);
     free(r->logit_bias);
     free(r->json_schema);
+    tools_free(&r->tools);
     memset(r, 0, sizeof *r);
 }
 
@@ -554,17 +587,40 @@ static json_t *envelope(const api_reply *r, const char *object, json_t *choice) 
                      r->model, "choices", choice);
 }
 
+/* A chat reply's message and finish reason; with tools, the text is read as the tool call
+ * object (tools.h). */
+static json_t *chat_message(const api_reply *r, const char *text, size_t len, const char **finish) {
+    if (r->tools == TOOLS_OFF) return json_pack("{s:s, s:o}", "role", "assistant", "content", api_text(text, len));
+    tool_reader tr;
+    tool_reader_init(&tr);
+    char *answer = NULL;
+    size_t answer_len = 0, raw_len;
+    const char *raw;
+    json_t *calls = NULL, *msg = NULL;
+    if (tool_reader_feed(&tr, text, len, &answer, &answer_len)) {
+        calls = tool_reader_finish(&tr, r->id, &raw, &raw_len);
+        if (calls) *finish = "tool_calls";
+        msg = calls ? json_pack("{s:s, s:n, s:o}", "role", "assistant", "content", "tool_calls", calls)
+                    : json_pack("{s:s, s:o}", "role", "assistant", "content", raw ? api_text(raw, raw_len) : api_text(answer, answer_len));
+    }
+    free(answer);
+    tool_reader_free(&tr);
+    return msg;
+}
+
 json_t *api_response(api_reply *r, const char *text, size_t len, const job_logprob *lp, size_t n_lp,
                      const bitnet_generate_result *res) {
-    json_t *content = api_text(text, len), *choice;
+    json_t *choice;
     const char *finish = api_finish_reason(res->stop_reason);
-    if (r->kind == API_CHAT)
-        choice = json_pack("{s:i, s:{s:s, s:o}, s:o, s:s}", "index", 0, "message", "role", "assistant", "content", content,
-                           "logprobs", logprobs_json(r, lp, n_lp), "finish_reason", finish);
-    else
-        choice = json_pack("{s:i, s:o, s:o, s:s}", "index", 0, "text", content, "logprobs", logprobs_json(r, lp, n_lp),
+    if (r->kind == API_CHAT) {
+        json_t *message = chat_message(r, text, len, &finish);
+        choice = message ? json_pack("{s:i, s:o, s:o, s:s}", "index", 0, "message", message, "logprobs", logprobs_json(r, lp, n_lp),
+                                     "finish_reason", finish)
+                         : NULL;
+    } else
+        choice = json_pack("{s:i, s:o, s:o, s:s}", "index", 0, "text", api_text(text, len), "logprobs", logprobs_json(r, lp, n_lp),
                            "finish_reason", finish);
-    json_t *reply = envelope(r, r->kind == API_CHAT ? "chat.completion" : "text_completion", choice);
+    json_t *reply = choice ? envelope(r, r->kind == API_CHAT ? "chat.completion" : "text_completion", choice) : NULL;
     if (reply) json_object_set_new(reply, "usage", usage_json(res));
     return reply;
 }
@@ -584,6 +640,20 @@ json_t *api_chunk(api_reply *r, const char *text, size_t len, const job_logprob 
                            logprobs_json(r, lp, n_lp), "finish_reason", finish);
     }
     return envelope(r, r->kind == API_CHAT ? "chat.completion.chunk" : "text_completion", choice);
+}
+
+json_t *api_tool_calls_chunk(const api_reply *r, json_t *calls, bool first) {
+    json_t *list = json_array(), *call;
+    size_t i;
+    json_array_foreach(calls, i, call) {
+        json_t *one = json_deep_copy(call);
+        if (one) json_object_set_new(one, "index", json_integer((json_int_t)i));
+        json_array_append_new(list, one);
+    }
+    json_t *delta = json_pack("{s:n, s:o}", "content", "tool_calls", list);
+    if (delta && first) json_object_set_new(delta, "role", json_string("assistant"));
+    json_t *choice = json_pack("{s:i, s:o, s:n, s:n}", "index", 0, "delta", delta, "logprobs", "finish_reason");
+    return envelope(r, "chat.completion.chunk", choice);
 }
 
 json_t *api_usage_chunk(const api_reply *r, const bitnet_generate_result *res) {

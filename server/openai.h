@@ -12,6 +12,7 @@
 #include "bitnet.h"
 #include "text/chat.h"
 #include "engine.h"
+#include "tools.h"
 
 #define API_MAX_STOPS 16
 #define API_MAX_STOP_LEN 1024
@@ -36,6 +37,7 @@ typedef struct api_request {
     int n_logit_bias;
     char *json_schema;             /* response_format's schema as compact JSON, malloc'd; gen.json_schema points here */
     const char *json_schema_field; /* where the request gave it (for messages) */
+    api_tools tools;               /* function calling (chat); when on, json_schema is the reply's schema */
     /* API_CHAT: the conversation (contents malloc'd). */
     bn_chat_message *messages;
     size_t n_messages;
@@ -68,6 +70,7 @@ typedef struct api_reply {
     const bitnet_model *vocab;     /* for the tokens of log-probabilities */
     int n_top_logprobs;
     size_t text_offset;            /* completions' logprobs.text_offset: bytes sent so far */
+    tool_choice tools;             /* function calling: the reply is read by a tool_reader */
 } api_reply;
 
 void api_reply_init(api_reply *r, api_kind kind, uint64_t serial, const char *model, const bitnet_model *vocab,
@@ -76,13 +79,16 @@ void api_reply_init(api_reply *r, api_kind kind, uint64_t serial, const char *mo
 /* "stop" or "length" for a finished request. */
 const char *api_finish_reason(bitnet_stop_reason r);
 
-/* The whole reply of a non-streamed request. */
+/* The whole reply of a non-streamed request (with tools: the answer's text or the calls,
+ * finish_reason "tool_calls"). */
 json_t *api_response(api_reply *r, const char *text, size_t len, const job_logprob *lp, size_t n_lp,
                      const bitnet_generate_result *res);
 /* One stream chunk: text (may be empty), its log-probabilities, the role on the first chunk
  * of a chat, finish_reason when not NULL. */
 json_t *api_chunk(api_reply *r, const char *text, size_t len, const job_logprob *lp, size_t n_lp, bool first,
                   const char *finish_reason);
+/* The chunk of a stream's function calls (tools.h; calls borrowed): every call whole. */
+json_t *api_tool_calls_chunk(const api_reply *r, json_t *calls, bool first);
 /* The usage chunk of stream_options.include_usage (choices empty). */
 json_t *api_usage_chunk(const api_reply *r, const bitnet_generate_result *res);
 

@@ -65,6 +65,27 @@ static int request_prompt(const request_model *m, api_request *rq, int32_t **ids
     return n;
 }
 
+/* Compiles a schema only to check it (a 400 before the job queues; generation compiles its own).
+ * 0, or -1 with *err naming the field. */
+static int check_schema(const char *text, const char *field, int index, api_error *err) {
+    bn_json_schema *schema = bn_json_schema_compile(text, strlen(text));
+    if (schema) {
+        bn_json_schema_free(schema);
+        return 0;
+    }
+    int status = bn_last_error_status() == BITNET_ERR_OUT_OF_MEMORY ? 500 : 400;
+    if (index >= 0) return api_errorf(err, status, "'tools[%d].function.parameters': %s", index, bn_last_error_message());
+    return api_errorf(err, status, "'%s': %s", field, bn_last_error_message());
+}
+
+/* The response format's schema, or with tools each function's parameters and then the reply's
+ * schema that holds them all. */
+static int check_schemas(const api_request *rq, api_error *err) {
+    for (int i = 0; rq->tools.choice != TOOLS_OFF && i < rq->tools.n; i++)
+        if (rq->tools.parameters[i] && check_schema(rq->tools.parameters[i], NULL, i, err)) return -1;
+    return rq->json_schema ? check_schema(rq->json_schema, rq->json_schema_field, -1, err) : 0;
+}
+
 int request_build(const request_model *m, api_kind kind, const char *body, size_t len, uint64_t default_seed,
                   gen_request *out, api_error *err) {
     memset(out, 0, sizeof *out);
@@ -76,14 +97,10 @@ int request_build(const request_model *m, api_kind kind, const char *body, size_
             gen_request_free(out);
             return -1;
         }
-    bn_json_schema *schema = out->api.json_schema ? bn_json_schema_compile(out->api.json_schema, strlen(out->api.json_schema)) : NULL;
-    if (out->api.json_schema && !schema) {
-        api_errorf(err, bn_last_error_status() == BITNET_ERR_OUT_OF_MEMORY ? 500 : 400, "'%s': %s", out->api.json_schema_field,
-                   bn_last_error_message());
+    if (check_schemas(&out->api, err)) {
         gen_request_free(out);
         return -1;
     }
-    bn_json_schema_free(schema); /* only checked here (a 400 before the job queues); generation compiles its own */
     int n = request_prompt(m, &out->api, &out->ids, err);
     if (n < 0) {
         gen_request_free(out);

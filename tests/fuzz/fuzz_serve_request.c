@@ -24,7 +24,10 @@
  *     completes exactly the same bytes;
  *   - an accepted request's json_schema compiles, and its prompt text read against it (whole,
  *     and byte by byte on copies) gets the same answer both ways; a text it calls complete
- *     parses with jansson. */
+ *     parses with jansson;
+ *   - with tools (server/tools.c), their schema is the constraint and their instructions are
+ *     in the system message; the reply reader, given any body as a reply, agrees with itself
+ *     whole and byte by byte and returns well-formed calls (check_tool_reader). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,7 +68,8 @@ static void check_refusal(const gen_request *r, const api_error *err) {
     if (err->status != 400 && !(err->status == 500 && strstr(err->message, "out of memory")))
         fail("refused with a status other than 400", err->message);
     if (!err->message[0]) fail("refused without a message", NULL);
-    if (r->ids || r->api.messages || r->api.stops || r->api.prompt_text || r->api.prompt_ids || r->api.logit_bias)
+    if (r->ids || r->api.messages || r->api.stops || r->api.prompt_text || r->api.prompt_ids || r->api.logit_bias ||
+        r->api.json_schema || r->api.tools.schema || r->api.tools.parameters || r->api.tools.instructions)
         fail("a refused request still holds memory", err->message);
     json_t *obj = api_error_json(err->status, err->message);
     char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
@@ -228,6 +232,50 @@ static void check_json_prefix(const char *body, size_t len) {
     json_decref(v);
 }
 
+/* Function calling: an accepted request with tools has the tools' schema as its constraint and
+ * its instructions in the first (system) message. */
+static void check_tools(const gen_request *r) {
+    const api_tools *t = &r->api.tools;
+    if (t->choice == TOOLS_OFF) return;
+    if (!r->api.json_schema || strcmp(r->api.json_schema, t->schema) || strcmp(r->api.json_schema_field, "tools"))
+        fail("tools on without their schema as the constraint", NULL);
+    if (!r->api.n_messages || r->api.messages[0].role != BN_CHAT_SYSTEM || !strstr(r->api.messages[0].content, t->instructions))
+        fail("tools on without their instructions in the system message", NULL);
+}
+
+/* The reply reader of function calling, given the body as a reply: the same answer text fed
+ * whole and byte by byte, and either that text, calls (each with an id, a name and arguments
+ * that parse) or the raw reply. */
+static void check_tool_reader(const char *body, size_t len) {
+    tool_reader whole, bytes;
+    char *a = NULL, *b = NULL;
+    size_t a_len = 0, b_len = 0;
+    tool_reader_init(&whole);
+    tool_reader_init(&bytes);
+    bool ok = tool_reader_feed(&whole, body, len, &a, &a_len);
+    for (size_t i = 0; ok && i < len; i++) ok = tool_reader_feed(&bytes, body + i, 1, &b, &b_len);
+    if (ok && (a_len != b_len || (a_len && memcmp(a, b, a_len)))) fail("tool_reader: whole and byte-by-byte answers differ", NULL);
+    const char *raw;
+    size_t raw_len;
+    json_t *calls = ok ? tool_reader_finish(&whole, "chatcmpl-x", &raw, &raw_len) : NULL;
+    if (ok && calls && (raw || a_len)) fail("tool_reader: calls beside text", NULL);
+    if (ok && !calls && raw && (a_len || raw_len != len)) fail("tool_reader: raw text that is not the whole reply", NULL);
+    size_t i;
+    json_t *call;
+    json_array_foreach(calls, i, call) {
+        json_t *fn = json_object_get(call, "function"), *args = json_object_get(fn, "arguments");
+        json_t *parsed = json_is_string(args) ? json_loads(json_string_value(args), JSON_DECODE_ANY, NULL) : NULL;
+        if (!json_is_string(json_object_get(call, "id")) || !json_is_string(json_object_get(fn, "name")) || !parsed)
+            fail("tool_reader: a call without id, name or parsable arguments", NULL);
+        json_decref(parsed);
+    }
+    json_decref(calls);
+    free(a);
+    free(b);
+    tool_reader_free(&whole);
+    tool_reader_free(&bytes);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const char *formats[] = {"plain", "bitnet", "llama3"};
     if (size < 1) return 0;
@@ -238,6 +286,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *body = (const char *)data + 1;
     size_t len = size - 1;
     check_json_prefix(body, len);
+    check_tool_reader(body, len);
     gen_request r;
     api_error err;
     if (request_build(&m, kind, body, len, 1, &r, &err)) {
@@ -246,6 +295,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     check_accepted(&m, kind, &r);
     check_schema_request(&r);
+    check_tools(&r);
     check_repeatable(&m, kind, body, len, &r);
     gen_request_free(&r);
     return 0;

@@ -1,7 +1,7 @@
 // serve_openai_client: drives bitnet-server with the official `openai` npm package, unchanged.
 // usage: node serve_openai_client.cjs NODE_MODULES_DIR BASE_URL API_KEY LABEL
 // Prints "ok - LABEL/name" / "not ok - LABEL/name" lines (tests/scripts/lib.sh protocol).
-// Greedy requests (temperature 0) so that streamed and plain replies can be compared.
+// Greedy requests (temperature 0), or seeded ones, so that streamed and plain replies can be compared.
 'use strict';
 const path = require('path');
 const [modules, baseURL, apiKey, label] = process.argv.slice(2);
@@ -190,6 +190,107 @@ async function jsonSchema() {
     console.log(`# json_schema: ${stopped} of 4 sampled replies closed within 64 tokens`);
 }
 
+// tools (function calling): the reply is a JSON object the server reads into OpenAI tool_calls.
+const WEATHER = { type: 'function', function: { name: 'get_weather', description: 'The weather in a city',
+    parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 6 }, unit: { $ref: '#/$defs/unit' } },
+        required: ['city', 'unit'], additionalProperties: false, $defs: { unit: { enum: ['c', 'f'] } } } } };
+const NOW = { type: 'function', function: { name: 'now', description: 'The time now' } };
+
+// Whether a call is one of WEATHER / NOW with arguments valid against its parameters.
+function validCall(call) {
+    if (call.type !== 'function' || !/^call_[0-9a-f]{16}$/.test(call.id)) return false;
+    let args;
+    try { args = JSON.parse(call.function.arguments); } catch (e) { return false; }
+    const keys = Object.keys(args);
+    if (call.function.name === 'now') return keys.length === 0;
+    return call.function.name === 'get_weather' && keys.join() === 'city,unit' && typeof args.city === 'string' &&
+        [...args.city].length <= 6 && ['c', 'f'].includes(args.unit);
+}
+
+// A streamed reply read from raw chunks: its content and its calls (deltas merged by index).
+async function streamCalls(stream) {
+    let content = '', finish = null;
+    const calls = [];
+    for await (const chunk of stream) {
+        const choice = chunk.choices[0];
+        if (!choice) continue;
+        if (choice.delta.content) content += choice.delta.content;
+        for (const d of choice.delta.tool_calls || []) {
+            const c = calls[d.index] || (calls[d.index] = { id: d.id, type: d.type, function: { name: '', arguments: '' } });
+            c.function.name += (d.function && d.function.name) || '';
+            c.function.arguments += (d.function && d.function.arguments) || '';
+        }
+        if (choice.finish_reason) finish = choice.finish_reason;
+    }
+    return { content, calls, finish };
+}
+
+async function tools() {
+    // A named function without parameters, one call per reply: every reply, plain or through the
+    // client's stream helper (which merges tool-call deltas), is that call.
+    let ok = true;
+    const seen = [];
+    for (let seed = 1; seed <= 4; seed++) {
+        const body = { model: 'any', messages: MESSAGES, max_tokens: 200, temperature: 1, seed, parallel_tool_calls: false,
+            tools: [WEATHER, NOW], tool_choice: { type: 'function', function: { name: 'now' } } };
+        const r = seed % 2 === 0 ? await client.chat.completions.stream(body).finalChatCompletion()
+            : await client.chat.completions.create(body);
+        const msg = r.choices[0].message, calls = msg.tool_calls || [];
+        seen.push({ msg, finish: r.choices[0].finish_reason });
+        if (r.choices[0].finish_reason !== 'tool_calls' || calls.length !== 1 || calls[0].function.name !== 'now' ||
+            !validCall(calls[0]) || msg.content) ok = false;
+    }
+    check('tools_named_call', ok, seen);
+
+    // tool_choice "auto": a reply is calls with valid arguments, an answer, or a call cut short by
+    // max_tokens or the slot's context (its raw text). Seeds are tried until one gave calls and
+    // one an answer (both must show within 12); for those two, the same request streamed gives
+    // the same answer text (decoded piece by piece) or the same calls. One short function, as a
+    // slot of the test's server holds 256 positions.
+    ok = true;
+    const replies = [], picked = {};
+    const autoBody = (seed) => ({ model: 'any', messages: MESSAGES, max_tokens: 160, temperature: 1, seed, tools: [NOW] });
+    for (let seed = 1; seed <= 12 && !(picked.calls && picked.answer); seed++) {
+        const plain = await client.chat.completions.create(autoBody(seed));
+        const msg = plain.choices[0].message, calls = msg.tool_calls || [], finish = plain.choices[0].finish_reason;
+        replies.push({ seed, msg, finish });
+        if (finish === 'tool_calls' ? !calls.length || !calls.every(validCall) || msg.content !== null
+            : calls.length || typeof msg.content !== 'string') ok = false;
+        const form = finish === 'tool_calls' ? 'calls' : finish === 'stop' ? 'answer' : 'cut';
+        if (!picked[form]) picked[form] = { seed, msg, finish };
+    }
+    for (const form of ['calls', 'answer']) {
+        const p = picked[form];
+        if (!p) continue;
+        const s = await streamCalls(await client.chat.completions.create({ ...autoBody(p.seed), stream: true }));
+        const calls = p.msg.tool_calls || [];
+        p.stream = s;
+        if (s.finish !== p.finish || s.content !== (p.msg.content || '') || s.calls.length !== calls.length ||
+            !s.calls.every((c, i) => c.function.name === calls[i].function.name && c.function.arguments === calls[i].function.arguments))
+            ok = false;
+    }
+    check('tools_auto_stream_equals_plain', ok && picked.calls && picked.answer, { picked, replies });
+    console.log(`# tools auto: ${replies.filter((r) => r.finish === 'tool_calls').length} of ${replies.length} sampled replies called functions`);
+
+    // The client's runTools helper: it calls get_weather with the parsed arguments (valid against
+    // its parameters) and sends the result back as a tool message; the conversation with that
+    // call and result is served.
+    let invoked = 0, argsOk = false;
+    const runner = client.chat.completions.runTools({ model: 'any', messages: [...MESSAGES], max_tokens: 200, temperature: 1,
+        seed: 7, tool_choice: { type: 'function', function: { name: 'get_weather' } }, tools: [
+            { type: 'function', function: { ...WEATHER.function, parse: JSON.parse, function: (a) => {
+                invoked++;
+                argsOk = Object.keys(a).join() === 'city,unit' && [...a.city].length <= 6 && ['c', 'f'].includes(a.unit);
+                return { temperature: 4, unit: a.unit };
+            } } }] });
+    await runner.done();
+    const toolMsgs = runner.messages.filter((m) => m.role === 'tool');
+    const next = await client.chat.completions.create({ model: 'any', messages: runner.messages, max_tokens: 8, temperature: 0,
+        tools: [WEATHER, NOW] });
+    check('tools_run_tools_round_trip', invoked === 1 && argsOk && toolMsgs.length === 1 && toolMsgs[0].content.includes('temperature') &&
+        next.choices[0].message.role === 'assistant' && next.usage.prompt_tokens > 0, { invoked, argsOk, messages: runner.messages, next });
+}
+
 async function errors() {
     try {
         await client.chat.completions.create({ model: 'any', messages: MESSAGES, max_tokens: 0 });
@@ -202,7 +303,7 @@ async function errors() {
 }
 
 (async () => {
-    for (const part of [chat, completions, logitBias, jsonObject, jsonSchema, errors]) {
+    for (const part of [chat, completions, logitBias, jsonObject, jsonSchema, tools, errors]) {
         try {
             await part();
         } catch (e) {

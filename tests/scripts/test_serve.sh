@@ -11,11 +11,13 @@
 #     status and an OpenAI error object, and the next normal request is served; bad logit_bias
 #     entries (type, key, range, unknown id), response_format (not an object, a json_schema
 #     without a schema or with a keyword not enforced, a schema that is not one, an unknown
-#     type; llama-server's top-level json_schema beside it) and non-empty tools likewise (an
-#     empty tools list is accepted); a top-level json_schema enum reply is one of its values;
+#     type; llama-server's top-level json_schema beside it) and tools likewise (parameters with
+#     a keyword not enforced, tool_choice naming no tool, tools on /v1/completions or beside
+#     response_format; an empty tools list is accepted); tool_choice "required" gives a call;
+#     a top-level json_schema enum reply is one of its values;
 #   - the official openai npm package (serve_openai_client.cjs): chat and completions, plain
 #     and streamed, include_usage, stop, logprobs, logit_bias, response_format json_object and
-#     json_schema;
+#     json_schema, tools (named, auto, streamed, the client's runTools round trip);
 #   - 8 greedy clients at once (half of them streaming): every reply equals the same request
 #     run alone, and /metrics counted their tokens; a second chat turn reports cached prompt tokens;
 #   - a client killed mid-stream frees its slot (/slots), which serves the next request;
@@ -143,7 +145,17 @@ st=$(req POST /v1/completions '{"prompt":"Hi","max_tokens":48,"temperature":0,"j
 if [ "$st" = 200 ] && [ "$(json_get 'j["choices"][0]["text"].strip() in ("\"yes\"", "\"no\"") and j["choices"][0]["finish_reason"] == "stop"' <"$TMP/resp")" = True ]; then
     ok json_schema_top_level; else not_ok json_schema_top_level "status $st: $(head -c 300 "$TMP/resp")"; fi
 error_case response_format_unknown 400 "'text', 'json_object' or 'json_schema'" POST /v1/chat/completions "{$CHAT,\"response_format\":{\"type\":\"xml\"}}"
-error_case tools_refused 400 'function calling' POST /v1/chat/completions "{$CHAT,\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}"
+NOW_TOOL='{"type":"function","function":{"name":"now"}}'
+error_case tools_parameters_refused 400 "'tools[1].function.parameters': json_schema at '/properties/n': this keyword is not supported" \
+    POST /v1/chat/completions "{$CHAT,\"tools\":[$NOW_TOOL,{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\",\"properties\":{\"n\":{\"multipleOf\":2}}}}}]}"
+error_case tool_choice_unknown 400 "'later', which is not in 'tools'" POST /v1/chat/completions \
+    "{$CHAT,\"tools\":[$NOW_TOOL],\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"later\"}}}"
+error_case tools_on_completions 400 'only supported by /v1/chat/completions' POST /v1/completions "{\"prompt\":\"Hi\",\"tools\":[$NOW_TOOL]}"
+error_case tools_with_response_format 400 "cannot be combined with 'tools'" POST /v1/chat/completions \
+    "{$CHAT,\"tools\":[$NOW_TOOL],\"response_format\":{\"type\":\"json_object\"}}"
+st=$(req POST /v1/chat/completions "{$CHAT,\"max_tokens\":200,\"seed\":1,\"tools\":[$NOW_TOOL],\"tool_choice\":\"required\",\"parallel_tool_calls\":false}")
+if [ "$st" = 200 ] && [ "$(json_get '"%s %s %s %s" % (j["choices"][0]["finish_reason"], j["choices"][0]["message"]["content"], j["choices"][0]["message"]["tool_calls"][0]["function"]["name"], j["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"])' <"$TMP/resp")" = "tool_calls None now {}" ]; then
+    ok tools_required_call; else not_ok tools_required_call "status $st: $(head -c 300 "$TMP/resp")"; fi
 st=$(req POST /v1/chat/completions "{$CHAT,\"max_tokens\":1,\"tools\":[],\"tool_choice\":\"none\"}")
 check tools_empty_accepted [ "$st" = 200 ]
 error_case prompt_missing 400 prompt POST /v1/completions '{"max_tokens":2}'
