@@ -107,7 +107,7 @@ BITNET_API int bitnet_model_open(const char *path, const bitnet_model_params *pa
                         params->struct_size);
     bitnet_model *model = bn_calloc(1, sizeof *model, "model handle");
     if (!model) return BITNET_ERR_OUT_OF_MEMORY;
-    pthread_mutex_init(&model->json_lock, NULL);
+    pthread_mutex_init(&model->constraint_lock, NULL);
     if (params->progress) params->progress(0.0f, params->progress_user_data);
     bn_progress progress = {params->progress, params->progress_user_data};
     int rc = bn_model_load_progress(path, &progress, &model->m);
@@ -115,7 +115,7 @@ BITNET_API int bitnet_model_open(const char *path, const bitnet_model_params *pa
     if (!rc) rc = load_tokenizer(model, params);
     if (rc) {
         bn_model_free(model->m);
-        pthread_mutex_destroy(&model->json_lock);
+        pthread_mutex_destroy(&model->constraint_lock);
         free(model);
         return rc;
     }
@@ -129,19 +129,19 @@ BITNET_API int bitnet_model_close(bitnet_model *model) {
     if (atomic_load(&model->n_sessions) > 0)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_model_close: %d sessions of this model are still open; free them first",
                         atomic_load(&model->n_sessions));
-    bn_json_vocab_free(model->json_vocab);
-    pthread_mutex_destroy(&model->json_lock);
+    bn_constraint_vocab_free(model->constraint_vocab);
+    pthread_mutex_destroy(&model->constraint_lock);
     bn_tokenizer_free(model->tokenizer);
     bn_model_free(model->m);
     free(model);
     return 0;
 }
 
-const bn_json_vocab *bn_model_json_vocab(bitnet_model *model) {
-    pthread_mutex_lock(&model->json_lock);
-    if (!model->json_vocab) model->json_vocab = bn_json_vocab_create(model->tokenizer);
-    const bn_json_vocab *v = model->json_vocab;
-    pthread_mutex_unlock(&model->json_lock);
+const bn_constraint_vocab *bn_model_constraint_vocab(bitnet_model *model) {
+    pthread_mutex_lock(&model->constraint_lock);
+    if (!model->constraint_vocab) model->constraint_vocab = bn_constraint_vocab_create(model->tokenizer);
+    const bn_constraint_vocab *v = model->constraint_vocab;
+    pthread_mutex_unlock(&model->constraint_lock);
     return v;
 }
 

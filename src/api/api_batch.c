@@ -295,7 +295,7 @@ static void mask_rows(bitnet_batch *b, int n) {
         b->mask_gens[m] = s->gen;
         b->mask_logits[m++] = logits;
     }
-    bn_gen_json_masks(b->mask_gens, b->mask_logits, m, bn_state_pool(b->state));
+    bn_gen_constraint_masks(b->mask_gens, b->mask_logits, m, bn_state_pool(b->state));
 }
 
 /* Samples for every logits row of the pass (rows whose run ended meanwhile are skipped). */

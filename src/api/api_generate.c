@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "api/api_internal.h"
-#include "text/json_tokens.h"
+#include "text/token_constraint.h"
 #include "text/sampler.h"
 #include "text/stop.h"
 #include "util.h"
@@ -92,10 +92,10 @@ struct bn_gen {
     bool full_logits;          /* every logit is wanted (the caller looks at them) */
     bn_head_req req;           /* what the screened head computes for the next draw */
     int32_t *force;            /* [FORCE_CAP]: req.force */
-    bn_json_tokens *json;      /* json_object / json_schema: the constraint; NULL otherwise */
+    bn_constraint *json;      /* json_object / json_schema: the constraint; NULL otherwise */
     float *masked;             /* [n_vocab] with json: the logits the constraint leaves */
-    const float *masked_for;   /* the logits `masked` was made from ahead of the draw (bn_gen_json_masks) */
-    bn_json_mask_plan plan;
+    const float *masked_for;   /* the logits `masked` was made from ahead of the draw (bn_gen_constraint_masks) */
+    bn_constraint_mask_plan plan;
     int finished;              /* the stop reason once generation ended, else 0 */
     bitnet_generate_result res;
 };
@@ -177,7 +177,7 @@ static int sample_once(bn_gen *g, const float *logits, int32_t *token) {
     bitnet_generate_result *res = &g->res;
     if (p->abort_flag && *p->abort_flag) return BITNET_STOP_CALLBACK;
     if (g->json) {
-        if (g->masked_for != logits) bn_json_tokens_mask(g->json, logits, g->n_vocab, g->masked);
+        if (g->masked_for != logits) bn_constraint_mask(g->json, logits, g->n_vocab, g->masked);
         g->masked_for = NULL;
         logits = g->masked;
     }
@@ -186,7 +186,7 @@ static int sample_once(bn_gen *g, const float *logits, int32_t *token) {
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "%s: no token may continue the JSON text: %s", json_constraint(p), bn_last_error_message());
     if (id < 0) return bn_error(BITNET_ERR_INFERENCE_FAILED, "sampling failed: %s", bn_last_error_message());
     bn_sampler_accept(g->sampler, id);
-    if (g->json && !bn_json_tokens_accept(g->json, id))
+    if (g->json && !bn_constraint_accept(g->json, id))
         return bn_error(BITNET_ERR_INTERNAL, "%s: token %d was drawn although masked", json_constraint(p), (int)id);
     g->last_logits = logits;
     *token = id;
@@ -197,7 +197,7 @@ static int sample_once(bn_gen *g, const float *logits, int32_t *token) {
     int why = emit_text(g, id);
     if (why < 0) return bn_error(BITNET_ERR_INFERENCE_FAILED, "detokenization failed: %s", bn_last_error_message());
     if (why) return why;
-    if (g->json && bn_json_tokens_complete(g->json)) return BITNET_STOP_JSON_COMPLETE;
+    if (g->json && bn_constraint_complete(g->json)) return BITNET_STOP_JSON_COMPLETE;
     if (p->max_tokens > 0 && res->n_generated >= p->max_tokens) return BITNET_STOP_MAX_TOKENS;
     g->pending = id;
     return 0;
@@ -220,15 +220,15 @@ static void mask_job_run(void *ctx, int thread_index, int n_threads) {
         bn_gen *g = m->gens[item / m->chunks];
         if (!g || !g->json) continue;
         int64_t begin = item % m->chunks * MASK_CHUNK, end = begin + MASK_CHUNK < g->n_vocab ? begin + MASK_CHUNK : g->n_vocab;
-        if (begin < end) bn_json_tokens_mask_range(g->json, &g->plan, m->logits[item / m->chunks], begin, end, g->masked);
+        if (begin < end) bn_constraint_mask_range(g->json, &g->plan, m->logits[item / m->chunks], begin, end, g->masked);
     }
 }
 
-void bn_gen_json_masks(bn_gen *const *gens, const float *const *logits, int n, bn_threadpool *pool) {
+void bn_gen_constraint_masks(bn_gen *const *gens, const float *const *logits, int n, bn_threadpool *pool) {
     int64_t most = 0;
     for (int i = 0; i < n; i++)
         if (gens[i] && gens[i]->json) {
-            bn_json_tokens_plan(gens[i]->json, &gens[i]->plan);
+            bn_constraint_plan(gens[i]->json, &gens[i]->plan);
             gens[i]->masked_for = logits[i];
             if (gens[i]->n_vocab > most) most = gens[i]->n_vocab;
         }
@@ -248,7 +248,7 @@ static int step_once(bn_gen *g, int32_t *token) {
         int rc = bn_state_eval_head(st, &prev, 1, g->logits, bn_gen_head_req(g));
         if (rc) return rc;
     }
-    bn_gen_json_masks(&g, (const float *const *)&g->logits, 1, bn_state_pool(st));
+    bn_gen_constraint_masks(&g, (const float *const *)&g->logits, 1, bn_state_pool(st));
     return sample_once(g, g->logits, token);
 }
 
@@ -300,7 +300,7 @@ void bn_gen_end(bn_gen *g) {
     bn_detok_stream_free(g->detok);
     free(g->logits);
     free(g->force);
-    bn_json_tokens_free(g->json);
+    bn_constraint_free(g->json);
     free(g->masked);
     free(g);
 }
@@ -347,9 +347,9 @@ int bn_gen_create(const bitnet_model *model, const int32_t *prompt, int n_prompt
     if (!rc && p->n_stop_strings && !(g->stop = bn_stop_create(p->stop_strings, (size_t)p->n_stop_strings))) rc = bn_last_error_status();
     if (!rc && tok && !(g->detok = bn_detok_stream_new(tok, false))) rc = bn_last_error_status();
     const char *schema = json_schema_of(p);
-    const bn_json_vocab *vocab; /* the model's cache (made on first use, under its lock) */
+    const bn_constraint_vocab *vocab; /* the model's cache (made on first use, under its lock) */
     if (!rc && json_constraint(p) &&
-        (!(vocab = bn_model_json_vocab((bitnet_model *)model)) || !(g->json = bn_json_tokens_create(vocab, schema, schema ? strlen(schema) : 0)) || !(g->masked = bn_malloc((size_t)g->n_vocab * sizeof(float), "json logits"))))
+        (!(vocab = bn_model_constraint_vocab((bitnet_model *)model)) || !(g->json = bn_constraint_create(vocab, schema, schema ? strlen(schema) : 0)) || !(g->masked = bn_malloc((size_t)g->n_vocab * sizeof(float), "json logits"))))
         rc = bn_last_error_status() ? bn_last_error_status() : BITNET_ERR_OUT_OF_MEMORY;
     if (rc) {
         bn_gen_end(g);

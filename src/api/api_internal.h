@@ -8,7 +8,7 @@
 #include <stdatomic.h>
 
 #include "bitnet.h"
-#include "text/json_tokens.h"
+#include "text/token_constraint.h"
 #include "model/forward.h"
 #include "model/model.h"
 #include "text/tokenizer.h"
@@ -18,12 +18,12 @@ struct bitnet_model {
     bn_model *m;
     bn_tokenizer *tokenizer;   /* NULL when the file has none and none was given */
     atomic_int n_sessions;     /* sessions alive; the model cannot be closed before they are */
-    pthread_mutex_t json_lock; /* guards json_vocab's creation */
-    bn_json_vocab *json_vocab; /* the pieces JSON constraints read; made on first use, then read-only */
+    pthread_mutex_t constraint_lock; /* guards constraint_vocab's creation */
+    bn_constraint_vocab *constraint_vocab; /* the pieces JSON constraints read; made on first use, then read-only */
 };
 
 /* The model's JSON vocabulary, made on the first call (any thread). NULL with the last error set. */
-const bn_json_vocab *bn_model_json_vocab(bitnet_model *model);
+const bn_constraint_vocab *bn_model_constraint_vocab(bitnet_model *model);
 
 struct bitnet_session {
     bitnet_model *model;
@@ -56,7 +56,7 @@ int bn_gen_sample(bn_gen *g, const float *logits, int32_t *token);
 /* The JSON masks of the runs gens[0, n) (NULL entries and runs without a JSON constraint
  * are skipped) for the logits each will sample from next, computed together on pool (NULL:
  * the calling thread); the next bn_gen_sample of each with those logits uses its mask. */
-void bn_gen_json_masks(bn_gen *const *gens, const float *const *logits, int n, bn_threadpool *pool);
+void bn_gen_constraint_masks(bn_gen *const *gens, const float *const *logits, int n, bn_threadpool *pool);
 /* The token sampled last that must be fed before the next sample (-1: none / finished). */
 int32_t bn_gen_pending(const bn_gen *g);
 /* Ends the run with stop reason `why` (> 0) unless it has ended, flushing the held text. */

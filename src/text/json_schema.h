@@ -93,7 +93,7 @@ void bn_json_schema_state_copy(bn_json_schema_state *dst, const bn_json_schema_s
 bool bn_json_schema_feed(bn_json_schema_state *s, const char *bytes, size_t n);
 /* True inside a string, between characters, where further characters change nothing but the
  * count (a value string without enum, a key of an object that lists no properties); *room:
- * how many more may come (UINT32_MAX: no limit). Lets json_tokens settle tokens of plain
+ * how many more may come (UINT32_MAX: no limit). Lets token_constraint settle tokens of plain
  * string characters without feeding them. */
 bool bn_json_schema_free_chars(const bn_json_schema_state *s, uint32_t *room);
 /* True when the top-level value is complete (and valid). */

@@ -1,5 +1,5 @@
-/* json_tokens: token masks for JSON-constrained generation (see json_tokens.h). */
-#include "text/json_tokens.h"
+/* token_constraint: token masks for constrained generation (see token_constraint.h). */
+#include "text/token_constraint.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -7,7 +7,7 @@
 
 #include "util.h"
 
-struct bn_json_vocab {
+struct bn_constraint_vocab {
     int32_t n_vocab;
     char *bytes;       /* every token's piece, back to back */
     uint32_t *at;      /* [n_vocab + 1]: token id's piece is bytes[at[id], at[id + 1]) */
@@ -18,8 +18,8 @@ struct bn_json_vocab {
     uint8_t *spaces;   /* [n_vocab]: the spaces a piece starts with (at most 255), when more bytes follow */
 };
 
-struct bn_json_tokens {
-    const bn_json_vocab *v;
+struct bn_constraint {
+    const bn_constraint_vocab *v;
     bn_json_schema *schema;
     bn_json_schema_state state;
 };
@@ -27,7 +27,7 @@ struct bn_json_tokens {
 #define NOT_PLAIN 0xffffu
 
 /* Appends token id's piece to j->bytes (cap bytes allocated, grown as needed). */
-static bool read_piece(bn_json_vocab *j, const bn_tokenizer *t, int32_t id, size_t *cap) {
+static bool read_piece(bn_constraint_vocab *j, const bn_tokenizer *t, int32_t id, size_t *cap) {
     uint32_t used = j->at[id];
     for (;;) {
         int room = *cap - used > INT32_MAX ? INT32_MAX : (int)(*cap - used);
@@ -65,8 +65,8 @@ static uint16_t plain_chars(const char *piece, uint32_t n) {
     return n && bn_json_prefix_at_char(&s) && chars < NOT_PLAIN ? (uint16_t)chars : NOT_PLAIN;
 }
 
-bn_json_vocab *bn_json_vocab_create(const bn_tokenizer *t) {
-    bn_json_vocab *j = bn_calloc(1, sizeof *j, "json vocabulary");
+bn_constraint_vocab *bn_constraint_vocab_create(const bn_tokenizer *t) {
+    bn_constraint_vocab *j = bn_calloc(1, sizeof *j, "json vocabulary");
     if (!j) return NULL;
     j->n_vocab = bn_tokenizer_n_vocab(t);
     size_t cap = (size_t)j->n_vocab * 8 + 64;
@@ -84,13 +84,13 @@ bn_json_vocab *bn_json_vocab_create(const bn_tokenizer *t) {
         j->spaces[id] = k < n ? (uint8_t)k : 0;
     }
     if (!ok) {
-        bn_json_vocab_free(j);
+        bn_constraint_vocab_free(j);
         return NULL;
     }
     return j;
 }
 
-void bn_json_vocab_free(bn_json_vocab *v) {
+void bn_constraint_vocab_free(bn_constraint_vocab *v) {
     if (!v) return;
     free(v->bytes);
     free(v->at);
@@ -99,9 +99,9 @@ void bn_json_vocab_free(bn_json_vocab *v) {
     free(v);
 }
 
-bn_json_tokens *bn_json_tokens_create(const bn_json_vocab *v, const char *schema, size_t len) {
+bn_constraint *bn_constraint_create(const bn_constraint_vocab *v, const char *schema, size_t len) {
     static const char any_object[] = "{\"type\": \"object\"}";
-    bn_json_tokens *j = bn_calloc(1, sizeof *j, "json constraint");
+    bn_constraint *j = bn_calloc(1, sizeof *j, "json constraint");
     if (!j) return NULL;
     j->v = v;
     if (!(j->schema = schema ? bn_json_schema_compile(schema, len) : bn_json_schema_compile(any_object, sizeof any_object - 1))) {
@@ -112,15 +112,15 @@ bn_json_tokens *bn_json_tokens_create(const bn_json_vocab *v, const char *schema
     return j;
 }
 
-void bn_json_tokens_free(bn_json_tokens *j) {
+void bn_constraint_free(bn_constraint *j) {
     if (!j) return;
     bn_json_schema_free(j->schema);
     free(j);
 }
 
 /* Whether token id's bytes keep the text a prefix; *after: the state past them. */
-static bool try_token(const bn_json_tokens *j, int32_t id, bn_json_schema_state *after) {
-    const bn_json_vocab *v = j->v;
+static bool try_token(const bn_constraint *j, int32_t id, bn_json_schema_state *after) {
+    const bn_constraint_vocab *v = j->v;
     uint32_t n = v->at[id + 1] - v->at[id];
     if (!n) return false;
     bn_json_schema_state_copy(after, &j->state);
@@ -131,7 +131,7 @@ static bool try_token(const bn_json_tokens *j, int32_t id, bn_json_schema_state 
  * after their leading spaces: each byte is tried once (both ways), and a token passing these
  * checks is then fed whole. Inside a string that only counts characters, a plain piece is
  * settled by its count (within the room left or not) without feeding. */
-void bn_json_tokens_plan(const bn_json_tokens *j, bn_json_mask_plan *plan) {
+void bn_constraint_plan(const bn_constraint *j, bn_constraint_mask_plan *plan) {
     bn_json_schema_state after;
     for (int c = 0; c < 256; c++) {
         char b[2] = {' ', (char)c};
@@ -143,10 +143,10 @@ void bn_json_tokens_plan(const bn_json_tokens *j, bn_json_mask_plan *plan) {
     plan->in_free_string = bn_json_schema_free_chars(&j->state, &plan->room);
 }
 
-void bn_json_tokens_mask_range(const bn_json_tokens *j, const bn_json_mask_plan *plan, const float *logits, int64_t begin,
+void bn_constraint_mask_range(const bn_constraint *j, const bn_constraint_mask_plan *plan, const float *logits, int64_t begin,
                                int64_t end, float *out) {
     bn_json_schema_state after;
-    const bn_json_vocab *v = j->v;
+    const bn_constraint_vocab *v = j->v;
     for (int64_t id = begin; id < end; id++) {
         bool plain = plan->in_free_string && v->chars[id] != NOT_PLAIN; /* settled by its count alone */
         bool ok = id < v->n_vocab && logits[id] != -INFINITY &&
@@ -158,17 +158,17 @@ void bn_json_tokens_mask_range(const bn_json_tokens *j, const bn_json_mask_plan 
     }
 }
 
-void bn_json_tokens_mask(const bn_json_tokens *j, const float *logits, int64_t n_logits, float *out) {
-    bn_json_mask_plan plan;
-    bn_json_tokens_plan(j, &plan);
-    bn_json_tokens_mask_range(j, &plan, logits, 0, n_logits, out);
+void bn_constraint_mask(const bn_constraint *j, const float *logits, int64_t n_logits, float *out) {
+    bn_constraint_mask_plan plan;
+    bn_constraint_plan(j, &plan);
+    bn_constraint_mask_range(j, &plan, logits, 0, n_logits, out);
 }
 
-bool bn_json_tokens_accept(bn_json_tokens *j, int32_t id) {
+bool bn_constraint_accept(bn_constraint *j, int32_t id) {
     bn_json_schema_state after;
     if (id < 0 || id >= j->v->n_vocab || !try_token(j, id, &after)) return false;
     j->state = after;
     return true;
 }
 
-bool bn_json_tokens_complete(const bn_json_tokens *j) { return bn_json_schema_complete(&j->state); }
+bool bn_constraint_complete(const bn_constraint *j) { return bn_json_schema_complete(&j->state); }

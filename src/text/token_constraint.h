@@ -1,4 +1,4 @@
-/* json_tokens: generation constrained to JSON: one object (OpenAI's response_format
+/* token_constraint: generation constrained to JSON: one object (OpenAI's response_format
  * {"type": "json_object"}) or a value valid against a JSON Schema ({"type": "json_schema"}).
  * A vocabulary (one per model) holds every token's bytes (control tokens have none and are
  * never allowed); a constraint holds the compiled schema and the json_schema state of the
@@ -9,8 +9,8 @@
  * byte, the byte after its leading spaces, plain text inside a string): 0.2-1.5 ms of one
  * thread per generated token on a LLaMA-3 vocabulary, and ranges of ids can be masked on
  * several threads. The whole logits row is needed (the screened LM head does not apply). */
-#ifndef BITNET_JSON_TOKENS_H
-#define BITNET_JSON_TOKENS_H
+#ifndef BITNET_TOKEN_CONSTRAINT_H
+#define BITNET_TOKEN_CONSTRAINT_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -18,38 +18,38 @@
 #include "text/json_schema.h"
 #include "text/tokenizer.h"
 
-typedef struct bn_json_vocab bn_json_vocab;
-typedef struct bn_json_tokens bn_json_tokens;
+typedef struct bn_constraint_vocab bn_constraint_vocab;
+typedef struct bn_constraint bn_constraint;
 
 /* Every token's piece (render_special off) and what the mask's shortcuts need of it: made once
  * per model (~10-15 ms and ~1.5 MB on a LLaMA-3 vocabulary) and shared read-only. NULL with
  * the last error set (out of memory, a piece that cannot be read). */
-bn_json_vocab *bn_json_vocab_create(const bn_tokenizer *t);
-void bn_json_vocab_free(bn_json_vocab *v); /* NULL is accepted */
+bn_constraint_vocab *bn_constraint_vocab_create(const bn_tokenizer *t);
+void bn_constraint_vocab_free(bn_constraint_vocab *v); /* NULL is accepted */
 
 /* Compiles schema[0, len) (NULL: any JSON object) over v (borrowed: it must outlive the
  * result). NULL with the last error set (the schema's error, out of memory). */
-bn_json_tokens *bn_json_tokens_create(const bn_json_vocab *v, const char *schema, size_t len);
-void bn_json_tokens_free(bn_json_tokens *j); /* NULL is accepted */
+bn_constraint *bn_constraint_create(const bn_constraint_vocab *v, const char *schema, size_t len);
+void bn_constraint_free(bn_constraint *j); /* NULL is accepted */
 /* out[id] = logits[id] where token id may come next, else -inf, for id < n_logits (ids beyond
  * the tokenizer's vocabulary: -inf; out may be logits). */
-void bn_json_tokens_mask(const bn_json_tokens *j, const float *logits, int64_t n_logits, float *out);
+void bn_constraint_mask(const bn_constraint *j, const float *logits, int64_t n_logits, float *out);
 
 /* The same in parts (threads may mask disjoint ranges at once): a plan of the current state,
  * then any ranges [begin, end) of ids with it. */
-typedef struct bn_json_mask_plan {
+typedef struct bn_constraint_mask_plan {
     bool first_ok[256];       /* a piece may start with this byte */
     bool after_space_ok[256]; /* ... or with spaces, then this byte */
     bool in_free_string;      /* bn_json_schema_free_chars of the state ... */
     uint32_t room;            /* ... and its room */
-} bn_json_mask_plan;
-void bn_json_tokens_plan(const bn_json_tokens *j, bn_json_mask_plan *plan);
-void bn_json_tokens_mask_range(const bn_json_tokens *j, const bn_json_mask_plan *plan, const float *logits, int64_t begin,
+} bn_constraint_mask_plan;
+void bn_constraint_plan(const bn_constraint *j, bn_constraint_mask_plan *plan);
+void bn_constraint_mask_range(const bn_constraint *j, const bn_constraint_mask_plan *plan, const float *logits, int64_t begin,
                                int64_t end, float *out);
 /* Moves the state past token id; false when the token was not allowed (the state is then
  * unchanged). */
-bool bn_json_tokens_accept(bn_json_tokens *j, int32_t id);
+bool bn_constraint_accept(bn_constraint *j, int32_t id);
 /* True once the value is complete. */
-bool bn_json_tokens_complete(const bn_json_tokens *j);
+bool bn_constraint_complete(const bn_constraint *j);
 
 #endif

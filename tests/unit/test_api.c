@@ -15,7 +15,7 @@
 #include "test_models.h"
 #include "text/json_prefix.h"
 #include "text/json_schema.h"
-#include "text/json_tokens.h"
+#include "text/token_constraint.h"
 #include "api/api_internal.h"
 #include "model/threadpool.h"
 
@@ -402,7 +402,7 @@ TEST(generate_json_schema) {
 static void check_mask_states(const char *schema, const char *text) {
     const bn_tokenizer *tok = g_model->tokenizer;
     int64_t n_vocab = bn_tokenizer_n_vocab(tok);
-    bn_json_tokens *j = bn_json_tokens_create(bn_model_json_vocab(g_model), schema, schema ? strlen(schema) : 0);
+    bn_constraint *j = bn_constraint_create(bn_model_constraint_vocab(g_model), schema, schema ? strlen(schema) : 0);
     bn_json_schema *sc = bn_json_schema_compile(schema ? schema : "{\"type\":\"object\"}", schema ? strlen(schema) : 17);
     float *logits = malloc((size_t)n_vocab * sizeof *logits), *masked = malloc((size_t)n_vocab * sizeof *masked);
     int32_t ids[256];
@@ -414,7 +414,7 @@ static void check_mask_states(const char *schema, const char *text) {
     bn_json_schema_init(&state, sc);
     int states = 0, mismatches = 0;
     for (int k = 0; k <= n_ids; k++, states++) {
-        bn_json_tokens_mask(j, logits, n_vocab, masked);
+        bn_constraint_mask(j, logits, n_vocab, masked);
         for (int32_t id = 0; id < n_vocab; id++) {
             char piece[256];
             int n = bitnet_model_token_to_piece(g_model, id, 0, piece, sizeof piece);
@@ -426,18 +426,18 @@ static void check_mask_states(const char *schema, const char *text) {
         if (k == n_ids) break;
         char piece[256];
         int n = bitnet_model_token_to_piece(g_model, ids[k], 0, piece, sizeof piece);
-        CHECK_MSG(bn_json_tokens_accept(j, ids[k]) && bn_json_schema_feed(&state, piece, (size_t)n), "token %d of %s", k, text);
+        CHECK_MSG(bn_constraint_accept(j, ids[k]) && bn_json_schema_feed(&state, piece, (size_t)n), "token %d of %s", k, text);
     }
     CHECK_MSG(mismatches == 0, "%d mismatches over %d states", mismatches, states);
-    CHECK(bn_json_tokens_complete(j) && bn_json_schema_complete(&state));
+    CHECK(bn_constraint_complete(j) && bn_json_schema_complete(&state));
 out:
     free(logits);
     free(masked);
     bn_json_schema_free(sc);
-    bn_json_tokens_free(j);
+    bn_constraint_free(j);
 }
 
-/* bn_gen_json_masks on a pool of 3 threads (runs with and without a constraint, one NULL
+/* bn_gen_constraint_masks on a pool of 3 threads (runs with and without a constraint, one NULL
  * entry): each run then samples from exactly the mask one thread computes alone (the logits
  * its on_logits sees), step after step. */
 typedef struct mask_capture {
@@ -456,11 +456,11 @@ static int capture_logits(const float *logits, int64_t n_vocab, int32_t token, v
 TEST(json_masks_on_threads_equal_one_thread) {
     static const char schema[] = "{\"type\":\"object\",\"properties\":{\"w\":{\"type\":\"string\",\"maxLength\":5},"
                                  "\"n\":{\"type\":\"integer\",\"maximum\":70}},\"required\":[\"w\",\"n\"],\"additionalProperties\":false}";
-    const bn_json_vocab *vocab = bn_model_json_vocab(g_model);
+    const bn_constraint_vocab *vocab = bn_model_constraint_vocab(g_model);
     int64_t nv = bn_tokenizer_n_vocab(g_model->tokenizer);
     bn_threadpool *pool = bn_threadpool_create(3);
     bn_gen *gens[4] = {NULL, NULL, NULL, NULL};
-    bn_json_tokens *ref[4] = {NULL, NULL, NULL, NULL};
+    bn_constraint *ref[4] = {NULL, NULL, NULL, NULL};
     mask_capture cap[4];
     bitnet_generate_params gp[4];
     float *rows = malloc((size_t)nv * 4 * sizeof *rows), *want = malloc((size_t)nv * sizeof *want);
@@ -473,7 +473,7 @@ TEST(json_masks_on_threads_equal_one_thread) {
         if (i == 0) gp[i].json_object = 1;
         if (i == 2) gp[i].json_schema = schema;
         if (i != 3) CHECK_EQ_INT(bn_gen_create(g_model, prompt, 2, &gp[i], &gens[i]), 0);
-        if (i == 0 || i == 2) ref[i] = bn_json_tokens_create(vocab, i == 2 ? schema : NULL, i == 2 ? strlen(schema) : 0);
+        if (i == 0 || i == 2) ref[i] = bn_constraint_create(vocab, i == 2 ? schema : NULL, i == 2 ? strlen(schema) : 0);
     }
     int compared = 0;
     for (int step = 0; step < 12 && pool && rows && want; step++) {
@@ -482,28 +482,28 @@ TEST(json_masks_on_threads_equal_one_thread) {
             for (int64_t t = 0; t < nv; t++) rows[i * nv + t] = (float)((t * 2654435761u + (uint32_t)(step * 97 + i * 13)) % 1000u) / 100.0f;
             row_ptr[i] = rows + i * nv;
         }
-        bn_gen_json_masks(gens, row_ptr, 4, pool);
+        bn_gen_constraint_masks(gens, row_ptr, 4, pool);
         for (int i = 0; i < 3; i++) {
             int32_t tok;
             int why = bn_gen_sample(gens[i], row_ptr[i], &tok);
             CHECK_MSG(why >= 0, "run %d step %d: %s", i, step, bitnet_get_last_error());
             if (!ref[i] || why < 0) continue;
-            bn_json_tokens_mask(ref[i], row_ptr[i], nv, want);
+            bn_constraint_mask(ref[i], row_ptr[i], nv, want);
             CHECK_MSG(cap[i].n == nv && !memcmp(cap[i].row, want, (size_t)nv * sizeof *want), "run %d step %d: the masks differ", i, step);
-            CHECK(bn_json_tokens_accept(ref[i], tok));
+            CHECK(bn_constraint_accept(ref[i], tok));
             compared++;
             if (why > 0) { /* the value closed: start over */
                 bn_gen_end(gens[i]);
-                bn_json_tokens_free(ref[i]);
+                bn_constraint_free(ref[i]);
                 CHECK_EQ_INT(bn_gen_create(g_model, prompt, 2, &gp[i], &gens[i]), 0);
-                ref[i] = bn_json_tokens_create(vocab, i == 2 ? schema : NULL, i == 2 ? strlen(schema) : 0);
+                ref[i] = bn_constraint_create(vocab, i == 2 ? schema : NULL, i == 2 ? strlen(schema) : 0);
             }
         }
     }
     CHECK(compared == 24);
     for (int i = 0; i < 4; i++) {
         bn_gen_end(gens[i]);
-        bn_json_tokens_free(ref[i]);
+        bn_constraint_free(ref[i]);
         if (pool && rows && want) free(cap[i].row);
     }
     free(rows);
