@@ -178,12 +178,14 @@ download:
 	@scripts/download_model.sh
 
 # Each libFuzzer target (the GGUF reader, the server's request handling, the JSON Schema
-# constraint, the safetensors/JSON reader, the perplexity --kl-divergence-base reader) for FUZZ_SECONDS.
+# constraint, the GBNF grammars, the safetensors/JSON reader, the perplexity --kl-divergence-base
+# reader) for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
 fuzz:
 	scripts/fuzz_gguf.sh $(FUZZ_SECONDS)
 	scripts/fuzz_serve.sh $(FUZZ_SECONDS)
 	scripts/fuzz_json_schema.sh $(FUZZ_SECONDS)
+	scripts/fuzz_gbnf.sh $(FUZZ_SECONDS)
 	scripts/fuzz_safetensors.sh $(FUZZ_SECONDS)
 	scripts/fuzz_kld_base.sh $(FUZZ_SECONDS)
 

@@ -6,7 +6,7 @@
 #                           compiler of Apple users; skipped without clang outside CI)
 #   unit/<cpu>/<case>       test_kernels, test_attention, test_lm_head, test_head_screen (the
 #                           NEON screen pass: its bound, tiles and exact generation), test_forward (row
-#                           passes, forward pass), test_cpu and test_json_schema (plain C,
+#                           passes, forward pass), test_cpu, test_json_schema and test_gbnf (plain C,
 #                           but aarch64's char is unsigned) on `-cpu max` (dotprod and
 #                           i8mm: both ARM tiers' tables run; the model-level tests again with
 #                           BITNET_FORCE_TIER=neon) and on `-cpu cortex-a53` (ARMv8.0, no
@@ -46,7 +46,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 ABUILD="$ROOT/build-aarch64"
-UNITS=(test_kernels test_attention test_lm_head test_head_screen test_forward test_cpu test_json_schema)
+UNITS=(test_kernels test_attention test_lm_head test_head_screen test_forward test_cpu test_json_schema test_gbnf)
 log="$TMP/cross.log"
 if make -C "$ROOT" -j2 CROSS=aarch64 CI=true all "${UNITS[@]/#/build-aarch64/tests/}" >"$log" 2>&1; then
     ok cross_build_werror

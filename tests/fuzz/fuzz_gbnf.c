@@ -1,0 +1,67 @@
+/* fuzz_gbnf: libFuzzer target for the GBNF compiler and matcher (src/text/gbnf.c), which read
+ * grammars from outside (llama-server's "grammar" field, bitnet run --grammar). Built and run
+ * by scripts/fuzz_gbnf.sh with -fsanitize=fuzzer,address,undefined; seeds in tests/corpus/gbnf.
+ *
+ * Input: a grammar, a NUL byte, a text (without a NUL the whole input is the grammar and the
+ * text is empty).
+ *
+ * Contract checked (a broken one aborts: libFuzzer saves the input):
+ *   - a refused grammar has a message starting with "grammar: " and the status
+ *     BITNET_ERR_INVALID_ARGUMENT (or out of memory);
+ *   - for a compiled one, the longest accepted prefix of the text is the same fed whole and
+ *     byte by byte on copies of the state, with the same completeness;
+ *   - no dead end: after that prefix the text is complete or some byte goes on, unless a
+ *     parse was dropped at a bound (the state says so: gbnf.h's documented limit). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "text/gbnf.h"
+#include "util.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void fail(const char *what, const char *detail) {
+    fprintf(stderr, "fuzz_gbnf: contract broken: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+    abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    const char *text = (const char *)data;
+    const char *nul = memchr(text, '\0', size);
+    size_t g_len = nul ? (size_t)(nul - text) : size;
+    const char *input = nul ? nul + 1 : text + size;
+    size_t n = nul ? size - g_len - 1 : 0;
+    bn_gbnf *g = bn_gbnf_compile(text, g_len);
+    if (!g) {
+        int st = bn_last_error_status();
+        if (st != BITNET_ERR_OUT_OF_MEMORY && (st != BITNET_ERR_INVALID_ARGUMENT || strncmp(bn_last_error_message(), "grammar: ", 9)))
+            fail("a refusal without a grammar message", bn_last_error_message());
+        return 0;
+    }
+    bn_gbnf_state step, trial;
+    bn_gbnf_init(&step, g);
+    size_t ok = 0;
+    for (; ok < n; ok++) {
+        bn_gbnf_state_copy(&trial, &step);
+        if (!bn_gbnf_feed(&trial, input + ok, 1)) break;
+        bn_gbnf_state_copy(&step, &trial);
+    }
+    bn_gbnf_state whole;
+    bn_gbnf_init(&whole, g);
+    if (!bn_gbnf_feed(&whole, input, ok)) fail("the prefix accepted byte by byte is refused whole", NULL);
+    if (bn_gbnf_complete(&whole) != bn_gbnf_complete(&step)) fail("whole and byte by byte disagree on completeness", NULL);
+    if (ok < n) {
+        bn_gbnf_init(&whole, g);
+        if (bn_gbnf_feed(&whole, input, ok + 1)) fail("a byte refused on a copy is accepted whole", NULL);
+    }
+    bool goes_on = bn_gbnf_complete(&step);
+    for (int c = 0; !goes_on && c < 256; c++) {
+        uint8_t b = (uint8_t)c;
+        bn_gbnf_state_copy(&trial, &step);
+        goes_on = bn_gbnf_feed(&trial, (const char *)&b, 1);
+    }
+    if (!goes_on && !step.truncated) fail("a dead end: not complete and no byte goes on", NULL);
+    bn_gbnf_free(g);
+    return 0;
+}
