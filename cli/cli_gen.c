@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "text/chat.h"
+#include "text/gbnf.h"
 #include "text/json_schema.h"
 #include "util.h"
 #include "cli.h"
@@ -35,6 +36,10 @@ const char *const cli_gen_opts_help =
     "                        and ended like --json-object; properties in the schema's order;\n"
     "                        keywords it cannot enforce (multipleOf, ...) are refused\n"
     "  --json-schema-file F  the same with the schema read from file F\n"
+    "  --grammar G           the output is a text of GBNF grammar G (llama.cpp's notation, rule\n"
+    "                        root), masked like --json-object; end-of-generation tokens may end it\n"
+    "                        once it is complete; one of --json-object, --json-schema, --grammar\n"
+    "  --grammar-file F      the same with the grammar read from file F\n"
     "  --system TEXT         system message (chat)\n"
     "  --chat-template NAME  bitnet | llama3 | plain [detected from the model]\n";
 
@@ -48,28 +53,42 @@ void cli_gen_opts_init(cli_gen_opts *o) {
 
 void cli_gen_opts_free(cli_gen_opts *o) {
     free(o->schema_file_text);
-    o->schema_file_text = NULL;
-    o->gen.json_schema = NULL;
+    free(o->grammar_file_text);
+    o->schema_file_text = o->grammar_file_text = NULL;
+    o->gen.json_schema = o->gen.grammar = NULL;
 }
 
-/* --json-schema / --json-schema-file: the schema is compiled here so that a bad one is a usage
- * error before the model loads (generation compiles it again). */
-static int json_schema_opt(const char *v, bool is_file, cli_gen_opts *o, const char *cmd) {
+/* One constraint at most: a usage error naming opt when another one was given before it. */
+static int only_constraint(const cli_gen_opts *o, const char *opt, const char *cmd) {
+    if (o->gen.json_object || o->gen.json_schema || o->gen.grammar)
+        return cli_usage_error(cmd, "%s: give one of --json-object, --json-schema(-file) and --grammar(-file)", opt);
+    return 0;
+}
+
+/* --json-schema(-file) / --grammar(-file): the text (inline, or read from the file named v) is
+ * compiled here so that a bad one is a usage error before the model loads (generation
+ * compiles it again). */
+static int constraint_opt(const char *v, const char *opt, bool is_file, bool grammar, cli_gen_opts *o, const char *cmd) {
     size_t len = strlen(v);
     const char *text = v;
+    char **file_text = grammar ? &o->grammar_file_text : &o->schema_file_text;
+    if (only_constraint(o, opt, cmd)) return 2;
     if (is_file) {
-        free(o->schema_file_text);
-        if (!(o->schema_file_text = cli_read_text_file(v, &len))) return cli_usage_error(cmd, "--json-schema-file: cannot read '%s'", v);
-        text = o->schema_file_text;
+        free(*file_text);
+        if (!(*file_text = cli_read_text_file(v, &len))) return cli_usage_error(cmd, "%s: cannot read '%s'", opt, v);
+        text = *file_text;
     }
-    bn_json_schema *schema = bn_json_schema_compile(text, len);
-    if (!schema) {
-        cli_usage_error(cmd, "%s: %s", is_file ? "--json-schema-file" : "--json-schema", bn_last_error_message());
+    bn_json_schema *schema = grammar ? NULL : bn_json_schema_compile(text, len);
+    bn_gbnf *g = grammar ? bn_gbnf_compile(text, len) : NULL;
+    if (!schema && !g) {
+        cli_usage_error(cmd, "%s: %s", opt, bn_last_error_message());
         cli_gen_opts_free(o);
         return 2;
     }
     bn_json_schema_free(schema);
-    o->gen.json_schema = text;
+    bn_gbnf_free(g);
+    if (grammar) o->gen.grammar = text;
+    else o->gen.json_schema = text;
     return 0;
 }
 
@@ -139,9 +158,13 @@ int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd)
     } else if ((r = cli_opt(argc, argv, i, "--logit-bias", "-l", &v))) {
         if (r < 0 || logit_bias_opt(v, o, cmd)) return 2;
     } else if ((r = cli_opt(argc, argv, i, "--json-schema", "-j", &v))) {
-        if (r < 0 || json_schema_opt(v, false, o, cmd)) return 2;
+        if (r < 0 || constraint_opt(v, "--json-schema", false, false, o, cmd)) return 2;
     } else if ((r = cli_opt(argc, argv, i, "--json-schema-file", NULL, &v))) {
-        if (r < 0 || json_schema_opt(v, true, o, cmd)) return 2;
+        if (r < 0 || constraint_opt(v, "--json-schema-file", true, false, o, cmd)) return 2;
+    } else if ((r = cli_opt(argc, argv, i, "--grammar", NULL, &v))) {
+        if (r < 0 || constraint_opt(v, "--grammar", false, true, o, cmd)) return 2;
+    } else if ((r = cli_opt(argc, argv, i, "--grammar-file", NULL, &v))) {
+        if (r < 0 || constraint_opt(v, "--grammar-file", true, true, o, cmd)) return 2;
     } else if ((r = cli_opt(argc, argv, i, "--system", NULL, &v))) {
         if (r < 0) return 2;
         o->system = v;
@@ -153,6 +176,7 @@ int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd)
     } else if (!strcmp(argv[*i], "--ignore-eos")) {
         o->gen.ignore_eog = 1;
     } else if (!strcmp(argv[*i], "--json-object")) {
+        if (only_constraint(o, "--json-object", cmd)) return 2;
         o->gen.json_object = 1;
     } else {
         return 0;
@@ -187,6 +211,7 @@ const char *cli_stop_reason_name(bitnet_stop_reason r) {
     case BITNET_STOP_CALLBACK: return "interrupted";
     case BITNET_STOP_CONTEXT_FULL: return "context_full";
     case BITNET_STOP_JSON_COMPLETE: return "json_complete";
+    case BITNET_STOP_GRAMMAR_COMPLETE: return "grammar_complete";
     }
     return "unknown";
 }

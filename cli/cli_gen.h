@@ -18,6 +18,7 @@ typedef struct cli_gen_opts {
     const char *system;          /* --system TEXT */
     const char *chat_template;   /* --chat-template NAME */
     char *schema_file_text;      /* --json-schema-file: the file's text (gen.json_schema points here) */
+    char *grammar_file_text;     /* --grammar-file: the file's text (gen.grammar points here) */
 } cli_gen_opts;
 
 extern const char *const cli_gen_opts_help;
@@ -31,7 +32,7 @@ int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd)
  * tokenizer.chat_template (see chat.h). Returns 0 or prints an error and returns 2. */
 int cli_chat_format(const cli_gen_opts *o, const bitnet_model *m, const char *cmd, int *format);
 
-/* "max_tokens", "eog", "stop_string", "stop_id", "interrupted", "context_full", "json_complete". */
+/* "max_tokens", "eog", "stop_string", "stop_id", "interrupted", "context_full", "json_complete", "grammar_complete". */
 const char *cli_stop_reason_name(bitnet_stop_reason r);
 
 #endif

@@ -312,6 +312,7 @@ typedef enum bitnet_stop_reason {
     BITNET_STOP_CALLBACK = 5,     /* a callback returned non-zero, or abort_flag was set */
     BITNET_STOP_CONTEXT_FULL = 6, /* the session's context is full */
     BITNET_STOP_JSON_COMPLETE = 7, /* json_object / json_schema: the value is complete */
+    BITNET_STOP_GRAMMAR_COMPLETE = 8, /* grammar: the text is complete and no character may follow */
 } bitnet_stop_reason;
 
 /* text: the bytes that became printable with this token: never half a UTF-8 character and
@@ -357,6 +358,13 @@ typedef struct bitnet_generate_params {
      * (multipleOf, not, ...) make the call fail with BITNET_ERR_INVALID_ARGUMENT naming them
      * (the README lists what is supported). Not with json_object. */
     const char *json_schema;
+    /* A GBNF grammar (llama.cpp's notation, NUL-terminated; NULL: none): the output is a text of
+     * its "root" rule, masked like json_object; end-of-generation tokens are allowed once the
+     * text is complete, and generation ends with BITNET_STOP_GRAMMAR_COMPLETE when no
+     * character may follow. A grammar that does not compile makes the call fail with
+     * BITNET_ERR_INVALID_ARGUMENT naming its line and column. Not with json_object or
+     * json_schema. */
+    const char *grammar;
 } bitnet_generate_params;
 
 BITNET_API bitnet_generate_params bitnet_generate_default_params(void); /* max_tokens 128 */

@@ -93,6 +93,8 @@ write_dict() {
 "\"response\""
 "\"$ref\""
 "\"$defs\""
+"\"grammar\""
+"::="
 "\"n\""
 "null"
 "true"

@@ -20,6 +20,7 @@ struct job {
     int n_stops;
     bitnet_logit_bias *logit_bias; /* a copy of the request's (gen.logit_bias points here) */
     char *json_schema;             /* a copy of the request's (gen.json_schema points here) */
+    char *grammar;                 /* a copy of the request's (gen.grammar points here) */
     int n_top_logprobs;
     engine *e;                 /* set by engine_enqueue */
 
@@ -86,8 +87,9 @@ job *job_create(const int32_t *prompt, int n_prompt, const bitnet_generate_param
     job *j = calloc(1, sizeof *j);
     size_t bias_bytes = sizeof(bitnet_logit_bias) * (size_t)(gen->n_logit_bias > 0 ? gen->n_logit_bias : 0);
     if (!j || !(j->prompt = malloc(sizeof(int32_t) * (size_t)(n_prompt > 0 ? n_prompt : 1))) ||
-        (bias_bytes && !(j->logit_bias = malloc(bias_bytes))) || (gen->json_schema && !(j->json_schema = strdup(gen->json_schema)))) {
-        if (j) free(j->prompt), free(j->logit_bias);
+        (bias_bytes && !(j->logit_bias = malloc(bias_bytes))) || (gen->json_schema && !(j->json_schema = strdup(gen->json_schema))) ||
+        (gen->grammar && !(j->grammar = strdup(gen->grammar)))) {
+        if (j) free(j->prompt), free(j->logit_bias), free(j->json_schema);
         free(j);
         for (int i = 0; i < n_stops; i++) free(stops[i]);
         free(stops);
@@ -103,6 +105,7 @@ job *job_create(const int32_t *prompt, int n_prompt, const bitnet_generate_param
     if (bias_bytes) memcpy(j->logit_bias, gen->logit_bias, bias_bytes);
     j->gen.logit_bias = j->logit_bias;
     j->gen.json_schema = j->json_schema;
+    j->gen.grammar = j->grammar;
     j->n_top_logprobs = n_top_logprobs > JOB_MAX_TOP_LOGPROBS ? JOB_MAX_TOP_LOGPROBS : n_top_logprobs;
     j->slot = -1;
     j->t_start = metrics_now();
@@ -125,6 +128,7 @@ void job_release(job *j) {
     free(j->prompt);
     free(j->logit_bias);
     free(j->json_schema);
+    free(j->grammar);
     free(j->text);
     free(j->logprobs);
     free(j->pieces);
@@ -304,6 +308,7 @@ static const char *stop_name(bitnet_stop_reason r) {
     case BITNET_STOP_CALLBACK: return "cancelled";
     case BITNET_STOP_CONTEXT_FULL: return "context_full";
     case BITNET_STOP_JSON_COMPLETE: return "json_complete";
+    case BITNET_STOP_GRAMMAR_COMPLETE: return "grammar_complete";
     }
     return "?";
 }

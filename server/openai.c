@@ -268,6 +268,19 @@ static int read_response_format(json_t *body, api_request *r, api_error *err) {
     return 0;
 }
 
+/* llama-server's "grammar": a GBNF grammar the reply must follow (request.c compiles it); one
+ * constraint at most, so not beside response_format, json_schema or tools. */
+static int read_grammar(json_t *body, api_request *r, api_error *err) {
+    json_t *v = json_object_get(body, "grammar");
+    if (!v || json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0)) return 0;
+    if (!json_is_string(v) || has_nul(v)) return api_errorf(err, 400, "'grammar' must be a GBNF grammar (a string without NUL)");
+    if (r->json_schema || r->gen.json_object || r->tools.choice != TOOLS_OFF)
+        return api_errorf(err, 400, "'grammar' cannot be combined with '%s'", r->tools.choice != TOOLS_OFF ? "tools" : r->json_schema ? r->json_schema_field : "response_format");
+    if (!(r->grammar = copy_string(json_string_value(v), json_string_length(v)))) return api_errorf(err, 500, "out of memory");
+    r->gen.grammar = r->grammar;
+    return 0;
+}
+
 /* Function calling on: the reply's schema is the tools' one, which response_format cannot join;
  * the functions are described in a system message (the first one, or a new one before it). */
 static int use_tools(api_request *r, api_error *err) {
@@ -467,7 +480,7 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
     else if (tools_read(root, kind == API_CHAT, &out->tools, err)) (void)0;
     else if (kind == API_CHAT ? read_messages(root, out, err) : read_prompt(root, out, err)) (void)0;
     else if (read_max_tokens(root, kind, &out->gen.max_tokens, err) || read_sampling(root, &out->gen.sampling, err) ||
-             read_logit_bias(root, out, err) || read_response_format(root, out, err) || use_tools(out, err) ||
+             read_logit_bias(root, out, err) || read_response_format(root, out, err) || use_tools(out, err) || read_grammar(root, out, err) ||
              read_stops(root, out, err) ||
              read_logprobs(root, out, err) || read_stream(root, out, err))
         (void)0;
@@ -490,6 +503,7 @@ void api_request_free(api_request *r) {
     free(r->prompt_ids);
     free(r->logit_bias);
     free(r->json_schema);
+    free(r->grammar);
     tools_free(&r->tools);
     memset(r, 0, sizeof *r);
 }

@@ -38,6 +38,7 @@ typedef struct api_request {
     char *json_schema;             /* response_format's schema as compact JSON, malloc'd; gen.json_schema points here */
     const char *json_schema_field; /* where the request gave it (for messages) */
     api_tools tools;               /* function calling (chat); when on, json_schema is the reply's schema */
+    char *grammar;                 /* llama-server's GBNF "grammar", malloc'd; gen.grammar points here */
     /* API_CHAT: the conversation (contents malloc'd). */
     bn_chat_message *messages;
     size_t n_messages;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text/gbnf.h"
 #include "text/json_schema.h"
 #include "util.h"
 
@@ -79,10 +80,15 @@ static int check_schema(const char *text, const char *field, int index, api_erro
 }
 
 /* The response format's schema, or with tools each function's parameters and then the reply's
- * schema that holds them all. */
+ * schema that holds them all; or the grammar. */
 static int check_schemas(const api_request *rq, api_error *err) {
     for (int i = 0; rq->tools.choice != TOOLS_OFF && i < rq->tools.n; i++)
         if (rq->tools.parameters[i] && check_schema(rq->tools.parameters[i], NULL, i, err)) return -1;
+    if (rq->grammar) {
+        bn_gbnf *g = bn_gbnf_compile(rq->grammar, strlen(rq->grammar));
+        if (!g) return api_errorf(err, bn_last_error_status() == BITNET_ERR_OUT_OF_MEMORY ? 500 : 400, "'grammar': %s", bn_last_error_message());
+        bn_gbnf_free(g);
+    }
     return rq->json_schema ? check_schema(rq->json_schema, rq->json_schema_field, -1, err) : 0;
 }
 

@@ -51,9 +51,14 @@ static const char *json_schema_of(const bitnet_generate_params *p) {
     return BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, json_schema) ? p->json_schema : NULL;
 }
 
-/* The name of p's JSON constraint (for messages), NULL when none. */
-static const char *json_constraint(const bitnet_generate_params *p) {
-    return json_schema_of(p) ? "json_schema" : wants_json_object(p) ? "json_object" : NULL;
+/* p's GBNF grammar text, NULL when none (or its struct_size predates the field). */
+static const char *grammar_of(const bitnet_generate_params *p) {
+    return BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, grammar) ? p->grammar : NULL;
+}
+
+/* The name of p's constraint (for messages), NULL when none. */
+static const char *constraint_name(const bitnet_generate_params *p) {
+    return grammar_of(p) ? "grammar" : json_schema_of(p) ? "json_schema" : wants_json_object(p) ? "json_object" : NULL;
 }
 
 /* The sampler of p->sampling with p's logit bias. */
@@ -92,8 +97,8 @@ struct bn_gen {
     bool full_logits;          /* every logit is wanted (the caller looks at them) */
     bn_head_req req;           /* what the screened head computes for the next draw */
     int32_t *force;            /* [FORCE_CAP]: req.force */
-    bn_constraint *json;      /* json_object / json_schema: the constraint; NULL otherwise */
-    float *masked;             /* [n_vocab] with json: the logits the constraint leaves */
+    bn_constraint *constraint; /* json_object / json_schema / grammar; NULL otherwise */
+    float *masked;             /* [n_vocab] with a constraint: the logits it leaves */
     const float *masked_for;   /* the logits `masked` was made from ahead of the draw (bn_gen_constraint_masks) */
     bn_constraint_mask_plan plan;
     int finished;              /* the stop reason once generation ended, else 0 */
@@ -153,7 +158,7 @@ static void flush_text(bn_gen *g) {
  * penalized ids than FORCE_CAP. */
 const bn_head_req *bn_gen_head_req(bn_gen *g) {
     const bn_sampler_params *sp = bn_sampler_get_params(g->sampler);
-    if (g->full_logits || g->p->on_logits || g->json) return NULL;
+    if (g->full_logits || g->p->on_logits || g->constraint) return NULL;
     int n_force = bn_sampler_penalized(g->sampler, g->force, FORCE_CAP);
     if (n_force < 0) return NULL;
     bool top_k_on = sp->top_k > 0 && sp->top_k < g->n_vocab;
@@ -176,18 +181,18 @@ static int sample_once(bn_gen *g, const float *logits, int32_t *token) {
     const bn_tokenizer *tok = g->model->tokenizer;
     bitnet_generate_result *res = &g->res;
     if (p->abort_flag && *p->abort_flag) return BITNET_STOP_CALLBACK;
-    if (g->json) {
-        if (g->masked_for != logits) bn_constraint_mask(g->json, logits, g->n_vocab, g->masked);
+    if (g->constraint) {
+        if (g->masked_for != logits) bn_constraint_mask(g->constraint, logits, g->n_vocab, g->masked);
         g->masked_for = NULL;
         logits = g->masked;
     }
     int32_t id = bn_sampler_sample(g->sampler, logits);
-    if (id < 0 && g->json) /* the mask left nothing the logit bias did not ban */
-        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "%s: no token may continue the JSON text: %s", json_constraint(p), bn_last_error_message());
+    if (id < 0 && g->constraint) /* the mask left nothing the logit bias did not ban */
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "%s: no token may continue the text: %s", constraint_name(p), bn_last_error_message());
     if (id < 0) return bn_error(BITNET_ERR_INFERENCE_FAILED, "sampling failed: %s", bn_last_error_message());
     bn_sampler_accept(g->sampler, id);
-    if (g->json && !bn_constraint_accept(g->json, id))
-        return bn_error(BITNET_ERR_INTERNAL, "%s: token %d was drawn although masked", json_constraint(p), (int)id);
+    if (g->constraint && !bn_constraint_accept(g->constraint, id))
+        return bn_error(BITNET_ERR_INTERNAL, "%s: token %d was drawn although masked", constraint_name(p), (int)id);
     g->last_logits = logits;
     *token = id;
     res->n_generated++;
@@ -197,13 +202,14 @@ static int sample_once(bn_gen *g, const float *logits, int32_t *token) {
     int why = emit_text(g, id);
     if (why < 0) return bn_error(BITNET_ERR_INFERENCE_FAILED, "detokenization failed: %s", bn_last_error_message());
     if (why) return why;
-    if (g->json && bn_constraint_complete(g->json)) return BITNET_STOP_JSON_COMPLETE;
+    if (g->constraint && bn_constraint_complete(g->constraint))
+        return bn_constraint_is_grammar(g->constraint) ? BITNET_STOP_GRAMMAR_COMPLETE : BITNET_STOP_JSON_COMPLETE;
     if (p->max_tokens > 0 && res->n_generated >= p->max_tokens) return BITNET_STOP_MAX_TOKENS;
     g->pending = id;
     return 0;
 }
 
-#define MASK_CHUNK 8192 /* token ids per work item of the JSON masks */
+#define MASK_CHUNK 8192 /* token ids per work item of the constraint masks */
 
 typedef struct mask_job {
     bn_gen *const *gens;
@@ -218,17 +224,17 @@ static void mask_job_run(void *ctx, int thread_index, int n_threads) {
     mask_job *m = ctx;
     for (long item; (item = bn_work_next(&m->work)) >= 0;) {
         bn_gen *g = m->gens[item / m->chunks];
-        if (!g || !g->json) continue;
+        if (!g || !g->constraint) continue;
         int64_t begin = item % m->chunks * MASK_CHUNK, end = begin + MASK_CHUNK < g->n_vocab ? begin + MASK_CHUNK : g->n_vocab;
-        if (begin < end) bn_constraint_mask_range(g->json, &g->plan, m->logits[item / m->chunks], begin, end, g->masked);
+        if (begin < end) bn_constraint_mask_range(g->constraint, &g->plan, m->logits[item / m->chunks], begin, end, g->masked);
     }
 }
 
 void bn_gen_constraint_masks(bn_gen *const *gens, const float *const *logits, int n, bn_threadpool *pool) {
     int64_t most = 0;
     for (int i = 0; i < n; i++)
-        if (gens[i] && gens[i]->json) {
-            bn_constraint_plan(gens[i]->json, &gens[i]->plan);
+        if (gens[i] && gens[i]->constraint) {
+            bn_constraint_plan(gens[i]->constraint, &gens[i]->plan);
             gens[i]->masked_for = logits[i];
             if (gens[i]->n_vocab > most) most = gens[i]->n_vocab;
         }
@@ -300,7 +306,7 @@ void bn_gen_end(bn_gen *g) {
     bn_detok_stream_free(g->detok);
     free(g->logits);
     free(g->force);
-    bn_constraint_free(g->json);
+    bn_constraint_free(g->constraint);
     free(g->masked);
     free(g);
 }
@@ -321,10 +327,22 @@ static int check_params(const bitnet_model *model, const int32_t *prompt, int n_
             return bn_error(BITNET_ERR_INVALID_ARGUMENT, "generate: stop string %d is NULL or empty", i);
     if (p->n_stop_strings && !model->tokenizer)
         return bn_error(BITNET_ERR_UNSUPPORTED, "stop strings need a tokenizer; this model has none");
-    if (wants_json_object(p) && json_schema_of(p))
-        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "generate: json_object and json_schema are both set; give one");
-    if (json_constraint(p) && !model->tokenizer)
-        return bn_error(BITNET_ERR_UNSUPPORTED, "%s needs a tokenizer; this model has none", json_constraint(p));
+    if ((wants_json_object(p) != 0) + (json_schema_of(p) != NULL) + (grammar_of(p) != NULL) > 1)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "generate: more than one of json_object, json_schema and grammar is set; give one");
+    if (constraint_name(p) && !model->tokenizer)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s needs a tokenizer; this model has none", constraint_name(p));
+    return 0;
+}
+
+/* g's constraint (a JSON object, a JSON Schema or a grammar) and its logits buffer; -1 with
+ * the last error set. */
+static int make_constraint(bn_gen *g) {
+    const char *schema = json_schema_of(g->p), *grammar = grammar_of(g->p);
+    const bn_constraint_vocab *vocab = bn_model_constraint_vocab((bitnet_model *)g->model); /* made on first use, under its lock */
+    if (!vocab) return -1;
+    g->constraint = grammar ? bn_constraint_create_grammar(vocab, grammar, strlen(grammar))
+                            : bn_constraint_create(vocab, schema, schema ? strlen(schema) : 0);
+    if (!g->constraint || !(g->masked = bn_malloc((size_t)g->n_vocab * sizeof(float), "constrained logits"))) return -1;
     return 0;
 }
 
@@ -346,11 +364,7 @@ int bn_gen_create(const bitnet_model *model, const int32_t *prompt, int n_prompt
         rc = bn_last_error_status() ? bn_last_error_status() : BITNET_ERR_INVALID_ARGUMENT;
     if (!rc && p->n_stop_strings && !(g->stop = bn_stop_create(p->stop_strings, (size_t)p->n_stop_strings))) rc = bn_last_error_status();
     if (!rc && tok && !(g->detok = bn_detok_stream_new(tok, false))) rc = bn_last_error_status();
-    const char *schema = json_schema_of(p);
-    const bn_constraint_vocab *vocab; /* the model's cache (made on first use, under its lock) */
-    if (!rc && json_constraint(p) &&
-        (!(vocab = bn_model_constraint_vocab((bitnet_model *)model)) || !(g->json = bn_constraint_create(vocab, schema, schema ? strlen(schema) : 0)) || !(g->masked = bn_malloc((size_t)g->n_vocab * sizeof(float), "json logits"))))
-        rc = bn_last_error_status() ? bn_last_error_status() : BITNET_ERR_OUT_OF_MEMORY;
+    if (!rc && constraint_name(p) && make_constraint(g)) rc = bn_last_error_status() ? bn_last_error_status() : BITNET_ERR_OUT_OF_MEMORY;
     if (rc) {
         bn_gen_end(g);
         return rc;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text/gbnf.h"
 #include "util.h"
 
 struct bn_constraint_vocab {
@@ -16,12 +17,20 @@ struct bn_constraint_vocab {
                         * UTF-8 sequence whole); NOT_PLAIN otherwise */
 
     uint8_t *spaces;   /* [n_vocab]: the spaces a piece starts with (at most 255), when more bytes follow */
+    uint8_t *eog;      /* [n_vocab]: 1 for the end-of-generation tokens (a grammar may let one end the text) */
 };
+
+/* The text read so far, against a JSON Schema or a grammar. */
+typedef union constraint_state {
+    bn_json_schema_state json;
+    bn_gbnf_state grammar;
+} constraint_state;
 
 struct bn_constraint {
     const bn_constraint_vocab *v;
-    bn_json_schema *schema;
-    bn_json_schema_state state;
+    bn_json_schema *schema; /* one of the two */
+    bn_gbnf *grammar;
+    constraint_state state;
 };
 
 #define NOT_PLAIN 0xffffu
@@ -74,7 +83,8 @@ bn_constraint_vocab *bn_constraint_vocab_create(const bn_tokenizer *t) {
     j->bytes = bn_malloc(cap, "json token pieces");
     j->chars = bn_malloc((size_t)j->n_vocab * sizeof *j->chars, "json token characters");
     j->spaces = bn_malloc((size_t)j->n_vocab, "json token spaces");
-    bool ok = j->at && j->bytes && j->chars && j->spaces;
+    j->eog = bn_malloc((size_t)j->n_vocab, "end-of-generation tokens");
+    bool ok = j->at && j->bytes && j->chars && j->spaces && j->eog;
     for (int32_t id = 0; ok && id < j->n_vocab; id++) ok = read_piece(j, t, id, &cap);
     for (int32_t id = 0; ok && id < j->n_vocab; id++) {
         const char *piece = j->bytes + j->at[id];
@@ -82,6 +92,7 @@ bn_constraint_vocab *bn_constraint_vocab_create(const bn_tokenizer *t) {
         j->chars[id] = plain_chars(piece, n);
         while (k < n && k < 255 && piece[k] == ' ') k++;
         j->spaces[id] = k < n ? (uint8_t)k : 0;
+        j->eog[id] = bn_tokenizer_is_eog(t, id);
     }
     if (!ok) {
         bn_constraint_vocab_free(j);
@@ -96,6 +107,7 @@ void bn_constraint_vocab_free(bn_constraint_vocab *v) {
     free(v->at);
     free(v->chars);
     free(v->spaces);
+    free(v->eog);
     free(v);
 }
 
@@ -108,52 +120,75 @@ bn_constraint *bn_constraint_create(const bn_constraint_vocab *v, const char *sc
         free(j);
         return NULL;
     }
-    bn_json_schema_init(&j->state, j->schema);
+    bn_json_schema_init(&j->state.json, j->schema);
+    return j;
+}
+
+bn_constraint *bn_constraint_create_grammar(const bn_constraint_vocab *v, const char *grammar, size_t len) {
+    bn_constraint *j = bn_calloc(1, sizeof *j, "grammar constraint");
+    if (!j) return NULL;
+    j->v = v;
+    if (!(j->grammar = bn_gbnf_compile(grammar, len))) {
+        free(j);
+        return NULL;
+    }
+    bn_gbnf_init(&j->state.grammar, j->grammar);
     return j;
 }
 
 void bn_constraint_free(bn_constraint *j) {
     if (!j) return;
     bn_json_schema_free(j->schema);
+    bn_gbnf_free(j->grammar);
     free(j);
 }
 
+/* bytes[0, n) fed to a copy of the state into *after: whether they keep the text a prefix. */
+static bool try_bytes(const bn_constraint *j, const char *bytes, size_t n, constraint_state *after) {
+    if (j->grammar) {
+        bn_gbnf_state_copy(&after->grammar, &j->state.grammar);
+        return bn_gbnf_feed(&after->grammar, bytes, n);
+    }
+    bn_json_schema_state_copy(&after->json, &j->state.json);
+    return bn_json_schema_feed(&after->json, bytes, n);
+}
+
 /* Whether token id's bytes keep the text a prefix; *after: the state past them. */
-static bool try_token(const bn_constraint *j, int32_t id, bn_json_schema_state *after) {
+static bool try_token(const bn_constraint *j, int32_t id, constraint_state *after) {
     const bn_constraint_vocab *v = j->v;
     uint32_t n = v->at[id + 1] - v->at[id];
-    if (!n) return false;
-    bn_json_schema_state_copy(after, &j->state);
-    return bn_json_schema_feed(after, v->bytes + v->at[id], n);
+    return n && try_bytes(j, v->bytes + v->at[id], n, after);
 }
 
 /* Most tokens fail on their first byte where the grammar allows few, or on the first byte
  * after their leading spaces: each byte is tried once (both ways), and a token passing these
  * checks is then fed whole. Inside a string that only counts characters, a plain piece is
- * settled by its count (within the room left or not) without feeding. */
+ * settled by its count (within the room left or not) without feeding. A GBNF grammar gets the
+ * first-byte check only (it may want two spaces where one space and a byte fail), and its
+ * end-of-generation tokens are allowed once its text is complete. */
 void bn_constraint_plan(const bn_constraint *j, bn_constraint_mask_plan *plan) {
-    bn_json_schema_state after;
+    constraint_state after;
     for (int c = 0; c < 256; c++) {
         char b[2] = {' ', (char)c};
-        bn_json_schema_state_copy(&after, &j->state);
-        plan->first_ok[c] = bn_json_schema_feed(&after, b + 1, 1);
-        bn_json_schema_state_copy(&after, &j->state);
-        plan->after_space_ok[c] = bn_json_schema_feed(&after, b, 2);
+        plan->first_ok[c] = try_bytes(j, b + 1, 1, &after);
+        plan->after_space_ok[c] = j->grammar || try_bytes(j, b, 2, &after);
     }
-    plan->in_free_string = bn_json_schema_free_chars(&j->state, &plan->room);
+    plan->in_free_string = !j->grammar && bn_json_schema_free_chars(&j->state.json, &plan->room);
+    plan->eog_ok = j->grammar && bn_gbnf_complete(&j->state.grammar);
 }
 
 void bn_constraint_mask_range(const bn_constraint *j, const bn_constraint_mask_plan *plan, const float *logits, int64_t begin,
-                               int64_t end, float *out) {
-    bn_json_schema_state after;
+                              int64_t end, float *out) {
+    constraint_state after;
     const bn_constraint_vocab *v = j->v;
     for (int64_t id = begin; id < end; id++) {
         bool plain = plan->in_free_string && v->chars[id] != NOT_PLAIN; /* settled by its count alone */
         bool ok = id < v->n_vocab && logits[id] != -INFINITY &&
                   (plain ? v->chars[id] <= plan->room
-                         : v->at[id + 1] > v->at[id] && plan->first_ok[(uint8_t)v->bytes[v->at[id]]] &&
-                               (!v->spaces[id] || plan->after_space_ok[(uint8_t)v->bytes[v->at[id] + v->spaces[id]]]) &&
-                               try_token(j, (int32_t)id, &after));
+                         : (plan->eog_ok && v->eog[id]) ||
+                               (v->at[id + 1] > v->at[id] && plan->first_ok[(uint8_t)v->bytes[v->at[id]]] &&
+                                (!v->spaces[id] || plan->after_space_ok[(uint8_t)v->bytes[v->at[id] + v->spaces[id]]]) &&
+                                try_token(j, (int32_t)id, &after)));
         out[id] = ok ? logits[id] : -INFINITY;
     }
 }
@@ -165,10 +200,18 @@ void bn_constraint_mask(const bn_constraint *j, const float *logits, int64_t n_l
 }
 
 bool bn_constraint_accept(bn_constraint *j, int32_t id) {
-    bn_json_schema_state after;
-    if (id < 0 || id >= j->v->n_vocab || !try_token(j, id, &after)) return false;
-    j->state = after;
+    if (id < 0 || id >= j->v->n_vocab) return false;
+    if (j->grammar && j->v->eog[id] && bn_gbnf_complete(&j->state.grammar)) return true; /* the end of the text */
+    constraint_state after;
+    if (!try_token(j, id, &after)) return false;
+    if (j->grammar) bn_gbnf_state_copy(&j->state.grammar, &after.grammar);
+    else bn_json_schema_state_copy(&j->state.json, &after.json);
     return true;
 }
 
-bool bn_constraint_complete(const bn_constraint *j) { return bn_json_schema_complete(&j->state); }
+bool bn_constraint_complete(const bn_constraint *j) {
+    if (j->grammar) return bn_gbnf_complete(&j->state.grammar) && !bn_gbnf_can_continue(&j->state.grammar);
+    return bn_json_schema_complete(&j->state.json);
+}
+
+bool bn_constraint_is_grammar(const bn_constraint *j) { return j->grammar != NULL; }

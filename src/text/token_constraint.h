@@ -1,5 +1,6 @@
-/* token_constraint: generation constrained to JSON: one object (OpenAI's response_format
- * {"type": "json_object"}) or a value valid against a JSON Schema ({"type": "json_schema"}).
+/* token_constraint: generation constrained to JSON, one object (OpenAI's response_format
+ * {"type": "json_object"}) or a value valid against a JSON Schema ({"type": "json_schema"}),
+ * or to a GBNF grammar (text/gbnf.h; llama.cpp's "grammar").
  * A vocabulary (one per model) holds every token's bytes (control tokens have none and are
  * never allowed); a constraint holds the compiled schema and the json_schema state of the
  * text generated so far. Before each draw, the logit of every token whose bytes would leave
@@ -30,6 +31,8 @@ void bn_constraint_vocab_free(bn_constraint_vocab *v); /* NULL is accepted */
 /* Compiles schema[0, len) (NULL: any JSON object) over v (borrowed: it must outlive the
  * result). NULL with the last error set (the schema's error, out of memory). */
 bn_constraint *bn_constraint_create(const bn_constraint_vocab *v, const char *schema, size_t len);
+/* The same for a GBNF grammar (text/gbnf.h). */
+bn_constraint *bn_constraint_create_grammar(const bn_constraint_vocab *v, const char *grammar, size_t len);
 void bn_constraint_free(bn_constraint *j); /* NULL is accepted */
 /* out[id] = logits[id] where token id may come next, else -inf, for id < n_logits (ids beyond
  * the tokenizer's vocabulary: -inf; out may be logits). */
@@ -42,14 +45,18 @@ typedef struct bn_constraint_mask_plan {
     bool after_space_ok[256]; /* ... or with spaces, then this byte */
     bool in_free_string;      /* bn_json_schema_free_chars of the state ... */
     uint32_t room;            /* ... and its room */
+    bool eog_ok;              /* a grammar's text is complete: end-of-generation tokens may come */
 } bn_constraint_mask_plan;
 void bn_constraint_plan(const bn_constraint *j, bn_constraint_mask_plan *plan);
 void bn_constraint_mask_range(const bn_constraint *j, const bn_constraint_mask_plan *plan, const float *logits, int64_t begin,
                                int64_t end, float *out);
 /* Moves the state past token id; false when the token was not allowed (the state is then
- * unchanged). */
+ * unchanged). An end-of-generation token is allowed (and changes nothing) once a grammar's
+ * text is complete. */
 bool bn_constraint_accept(bn_constraint *j, int32_t id);
-/* True once the value is complete. */
+/* True when generation must stop: the JSON value is complete, or the grammar's text is
+ * complete and no character may follow it. */
 bool bn_constraint_complete(const bn_constraint *j);
+bool bn_constraint_is_grammar(const bn_constraint *j);
 
 #endif

@@ -69,7 +69,7 @@ static void check_refusal(const gen_request *r, const api_error *err) {
         fail("refused with a status other than 400", err->message);
     if (!err->message[0]) fail("refused without a message", NULL);
     if (r->ids || r->api.messages || r->api.stops || r->api.prompt_text || r->api.prompt_ids || r->api.logit_bias ||
-        r->api.json_schema || r->api.tools.schema || r->api.tools.parameters || r->api.tools.instructions)
+        r->api.json_schema || r->api.tools.schema || r->api.tools.parameters || r->api.tools.instructions || r->api.grammar)
         fail("a refused request still holds memory", err->message);
     json_t *obj = api_error_json(err->status, err->message);
     char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;

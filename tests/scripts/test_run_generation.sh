@@ -8,6 +8,8 @@
 #   - --stop strings stop generation and are not printed; --stop-id; -n; --logit-bias (bans,
 #     boosts, refusals); --json-object (the text is a JSON object, or its start when cut); -j / --json-schema(-file)
 #     (a sampled reply closes and satisfies the schema; refused keywords and files: exit 2);
+#     --grammar / --grammar-file (a sampled reply is a text of the grammar; a grammar that does
+#     not compile, or beside --json-object: exit 2);
 #   - sampling: same seed same text, different seeds different text (temperature 1);
 #     BITNET_SEED overrides --seed; BITNET_DETERMINISTIC=1 gives greedy output, identical
 #     across runs and across -t 1 / -t 2;
@@ -118,6 +120,25 @@ if [ $rc -eq 2 ] && grep -q "not supported (its constraint would not be enforced
 rc=$?
 if [ $rc -eq 2 ] && grep -q "cannot read" "$TMP/sc.err"; then ok json_schema_file_missing; else
     not_ok json_schema_file_missing "exit $rc: $(head -c 300 "$TMP/sc.err")"; fi
+
+# ---- --grammar / --grammar-file ------------------------------------------------------------------
+# Sampled, the reply is a text of the grammar: a phone-like number that nothing may follow
+# (grammar_complete), the same from the file; a grammar that does not compile and two
+# constraints are usage errors (exit 2) before the model loads.
+GRAMMAR='root ::= [0-9]{3} "-" [0-9]{4}'
+"$BITNET" run -m "$MQ" -p "$PROMPT" --temperature 1 -s 5 -n 32 -t 2 --json --grammar "$GRAMMAR" >"$TMP/gr.json" 2>/dev/null
+check grammar_sampled [ "$(json_get "$TMP/gr.json" "j['stop_reason'] == 'grammar_complete' and __import__('re').fullmatch('[0-9]{3}-[0-9]{4}', j['text']) is not None")" = True ]
+printf '# a comment\n%s\n' "$GRAMMAR" >"$TMP/g.gbnf"
+"$BITNET" run -m "$MQ" -p "$PROMPT" --temperature 1 -s 5 -n 32 -t 2 --json --grammar-file "$TMP/g.gbnf" >"$TMP/gf.json" 2>/dev/null
+check grammar_file_same [ "$(json_get "$TMP/gf.json" "j['text']")" = "$(json_get "$TMP/gr.json" "j['text']")" ]
+"$BITNET" run -m /nonexistent.gguf -p x --grammar 'root ::= "a" | b' >/dev/null 2>"$TMP/gr.err"
+rc=$?
+if [ $rc -eq 2 ] && grep -q "line 1, column 16: the rule 'b' is used but never defined" "$TMP/gr.err"; then ok grammar_refused; else
+    not_ok grammar_refused "exit $rc: $(head -c 300 "$TMP/gr.err")"; fi
+"$BITNET" run -m /nonexistent.gguf -p x --json-object --grammar 'root ::= "a"' >/dev/null 2>"$TMP/gr.err"
+rc=$?
+if [ $rc -eq 2 ] && grep -q "give one of --json-object" "$TMP/gr.err"; then ok grammar_with_json_object_refused; else
+    not_ok grammar_with_json_object_refused "exit $rc: $(head -c 300 "$TMP/gr.err")"; fi
 
 # ---- seeds and determinism ------------------------------------------------------------------
 sample() { # extra args...: prints the generated ids at temperature 1

@@ -14,7 +14,8 @@
 #     type; llama-server's top-level json_schema beside it) and tools likewise (parameters with
 #     a keyword not enforced, tool_choice naming no tool, tools on /v1/completions or beside
 #     response_format; an empty tools list is accepted); tool_choice "required" gives a call;
-#     a top-level json_schema enum reply is one of its values;
+#     a top-level json_schema enum reply is one of its values; a grammar that does not
+#     compile or comes beside response_format is refused, a streamed grammar reply follows it;
 #   - the official openai npm package (serve_openai_client.cjs): chat and completions, plain
 #     and streamed, include_usage, stop, logprobs, logit_bias, response_format json_object and
 #     json_schema, tools (named, auto, streamed, the client's runTools round trip);
@@ -156,6 +157,10 @@ error_case tools_with_response_format 400 "cannot be combined with 'tools'" POST
 st=$(req POST /v1/chat/completions "{$CHAT,\"max_tokens\":200,\"seed\":1,\"tools\":[$NOW_TOOL],\"tool_choice\":\"required\",\"parallel_tool_calls\":false}")
 if [ "$st" = 200 ] && [ "$(json_get '"%s %s %s %s" % (j["choices"][0]["finish_reason"], j["choices"][0]["message"]["content"], j["choices"][0]["message"]["tool_calls"][0]["function"]["name"], j["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"])' <"$TMP/resp")" = "tool_calls None now {}" ]; then
     ok tools_required_call; else not_ok tools_required_call "status $st: $(head -c 300 "$TMP/resp")"; fi
+error_case grammar_refused 400 "'grammar': grammar: line 1, column 10: the rule 'x' is used but never defined" \
+    POST /v1/completions '{"prompt":"Hi","grammar":"root ::= x"}'
+error_case grammar_with_response_format 400 "'grammar' cannot be combined with 'response_format'" \
+    POST /v1/chat/completions "{$CHAT,\"grammar\":\"root ::= [a-z]+\",\"response_format\":{\"type\":\"json_object\"}}"
 st=$(req POST /v1/chat/completions "{$CHAT,\"max_tokens\":1,\"tools\":[],\"tool_choice\":\"none\"}")
 check tools_empty_accepted [ "$st" = 200 ]
 error_case prompt_missing 400 prompt POST /v1/completions '{"max_tokens":2}'
@@ -184,6 +189,10 @@ else
     [ $? -eq 0 ] || not_ok openai_client_exit "the client script failed"
 fi
 
+# ---- a grammar, streamed (the job keeps its own copy of the grammar) -------------------------
+GRAMMAR_BODY='{"prompt":"Call me","max_tokens":40,"seed":2,"stream":true,"grammar":"root ::= [0-9]{3} \"-\" [0-9]{4}\n"}'
+curl -s -N --max-time 60 "${AUTH[@]}" -d "$GRAMMAR_BODY" "$URL/v1/completions" >"$TMP/grammar.sse"
+
 # ---- 8 clients at once ----------------------------------------------------------------------
 # reply_text FILE: the generated text of a reply or an SSE stream, JSON-encoded.
 reply_text() {
@@ -201,6 +210,9 @@ else:
     print(json.dumps(json.loads(raw)["choices"][0]["text"]))
 EOF
 }
+got=$(reply_text "$TMP/grammar.sse")
+if [[ "$got" =~ ^\"[0-9]{3}-[0-9]{4}\"$ ]] && grep -q '"finish_reason":"stop"' "$TMP/grammar.sse"; then ok grammar_streamed; else
+    not_ok grammar_streamed "$got: $(head -c 300 "$TMP/grammar.sse")"; fi
 body_of() { # I STREAM
     printf '{"prompt":"Request number %d: once upon a time","max_tokens":16,"temperature":0,"ignore_eos":true,"stream":%s}' "$1" "$2"
 }

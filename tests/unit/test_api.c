@@ -14,6 +14,7 @@
 #include "test.h"
 #include "test_models.h"
 #include "text/json_prefix.h"
+#include "text/gbnf.h"
 #include "text/json_schema.h"
 #include "text/token_constraint.h"
 #include "api/api_internal.h"
@@ -386,7 +387,7 @@ TEST(generate_json_schema) {
     CHECK(strstr(bitnet_get_last_error(), "uniqueItems") != NULL);
     gp.json_schema = schema, gp.json_object = 1;
     CHECK_EQ_INT(bitnet_session_generate(s, p, 4, &gp, NULL, 0, &r), BITNET_ERR_INVALID_ARGUMENT);
-    CHECK(strstr(bitnet_get_last_error(), "both set") != NULL);
+    CHECK(strstr(bitnet_get_last_error(), "more than one of json_object, json_schema and grammar") != NULL);
     gp.json_object = 0, gp.max_tokens = 4;
     gp.struct_size = offsetof(bitnet_generate_params, json_schema); /* an older caller: not read */
     bitnet_session_reset(s);
@@ -396,44 +397,84 @@ TEST(generate_json_schema) {
     bitnet_session_free(s);
 }
 
+/* A reference reader of the text: the JSON Schema state, or the grammar's. */
+typedef struct ref_reader {
+    bn_json_schema *schema;
+    bn_gbnf *grammar;
+    bn_json_schema_state js;
+    bn_gbnf_state gs;
+} ref_reader;
+
+static bool ref_init(ref_reader *r, const char *schema, const char *grammar) {
+    memset(r, 0, sizeof *r);
+    if (grammar && (r->grammar = bn_gbnf_compile(grammar, strlen(grammar)))) bn_gbnf_init(&r->gs, r->grammar);
+    if (!grammar && (r->schema = bn_json_schema_compile(schema ? schema : "{\"type\":\"object\"}", schema ? strlen(schema) : 17)))
+        bn_json_schema_init(&r->js, r->schema);
+    return r->schema || r->grammar;
+}
+
+/* Feeds bytes to a copy of r (r itself when commit). */
+static bool ref_feed(ref_reader *r, const char *b, size_t n, bool commit) {
+    if (r->grammar) {
+        bn_gbnf_state trial;
+        bn_gbnf_state_copy(&trial, &r->gs);
+        bool ok = bn_gbnf_feed(&trial, b, n);
+        if (ok && commit) bn_gbnf_state_copy(&r->gs, &trial);
+        return ok;
+    }
+    bn_json_schema_state trial;
+    bn_json_schema_state_copy(&trial, &r->js);
+    bool ok = bn_json_schema_feed(&trial, b, n);
+    if (ok && commit) bn_json_schema_state_copy(&r->js, &trial);
+    return ok;
+}
+
+static bool ref_complete(const ref_reader *r) { return r->grammar ? bn_gbnf_complete(&r->gs) : bn_json_schema_complete(&r->js); }
+
+static void ref_free(ref_reader *r) {
+    bn_json_schema_free(r->schema);
+    bn_gbnf_free(r->grammar);
+}
+
 /* The token mask (with its shortcuts: first bytes, bytes after leading spaces, plain pieces
  * inside strings) equals feeding every piece to a copy of the state, at each state a text
- * passes through, for json_object and a schema with lengths, an enum and a nested array. */
-static void check_mask_states(const char *schema, const char *text) {
+ * passes through, for json_object, a schema with lengths, an enum and a nested array, and
+ * grammars (where end-of-generation tokens are allowed exactly when the text is complete). */
+static void check_mask_states(const char *schema, const char *grammar, const char *text) {
     const bn_tokenizer *tok = g_model->tokenizer;
     int64_t n_vocab = bn_tokenizer_n_vocab(tok);
-    bn_constraint *j = bn_constraint_create(bn_model_constraint_vocab(g_model), schema, schema ? strlen(schema) : 0);
-    bn_json_schema *sc = bn_json_schema_compile(schema ? schema : "{\"type\":\"object\"}", schema ? strlen(schema) : 17);
+    const bn_constraint_vocab *vocab = bn_model_constraint_vocab(g_model);
+    bn_constraint *j = grammar ? bn_constraint_create_grammar(vocab, grammar, strlen(grammar))
+                               : bn_constraint_create(vocab, schema, schema ? strlen(schema) : 0);
+    ref_reader ref;
+    bool have_ref = ref_init(&ref, schema, grammar);
     float *logits = malloc((size_t)n_vocab * sizeof *logits), *masked = malloc((size_t)n_vocab * sizeof *masked);
     int32_t ids[256];
     int n_ids = bitnet_model_tokenize(g_model, text, strlen(text), 0, 0, ids, 256);
-    CHECK(j && sc && logits && masked && n_ids > 0);
-    if (!j || !sc || !logits || !masked || n_ids <= 0) goto out;
+    CHECK(j && have_ref && logits && masked && n_ids > 0);
+    if (!j || !have_ref || !logits || !masked || n_ids <= 0) goto out;
     for (int64_t i = 0; i < n_vocab; i++) logits[i] = (float)(i % 13);
-    bn_json_schema_state state, trial;
-    bn_json_schema_init(&state, sc);
     int states = 0, mismatches = 0;
     for (int k = 0; k <= n_ids; k++, states++) {
         bn_constraint_mask(j, logits, n_vocab, masked);
         for (int32_t id = 0; id < n_vocab; id++) {
             char piece[256];
             int n = bitnet_model_token_to_piece(g_model, id, 0, piece, sizeof piece);
-            bn_json_schema_state_copy(&trial, &state);
-            bool ok = n > 0 && bn_json_schema_feed(&trial, piece, (size_t)n);
+            bool ok = n > 0 ? ref_feed(&ref, piece, (size_t)n, false) : grammar && bn_tokenizer_is_eog(tok, id) && ref_complete(&ref);
             if (ok != (masked[id] != -INFINITY) && mismatches++ < 3)
                 fprintf(stderr, "  state %d, token %d '%.*s': brute force %d, mask %d\n", k, id, n > 0 ? n : 0, piece, ok, !ok);
         }
         if (k == n_ids) break;
         char piece[256];
         int n = bitnet_model_token_to_piece(g_model, ids[k], 0, piece, sizeof piece);
-        CHECK_MSG(bn_constraint_accept(j, ids[k]) && bn_json_schema_feed(&state, piece, (size_t)n), "token %d of %s", k, text);
+        CHECK_MSG(bn_constraint_accept(j, ids[k]) && ref_feed(&ref, piece, (size_t)n, true), "token %d of %s", k, text);
     }
     CHECK_MSG(mismatches == 0, "%d mismatches over %d states", mismatches, states);
-    CHECK(bn_constraint_complete(j) && bn_json_schema_complete(&state));
+    CHECK(ref_complete(&ref) && (grammar || bn_constraint_complete(j)));
 out:
     free(logits);
     free(masked);
-    bn_json_schema_free(sc);
+    ref_free(&ref);
     bn_constraint_free(j);
 }
 
@@ -453,37 +494,45 @@ static int capture_logits(const float *logits, int64_t n_vocab, int32_t token, v
     return 0;
 }
 
-TEST(json_masks_on_threads_equal_one_thread) {
+/* The constraint of run i of the threads test: json_object, none, a schema, a grammar. */
+static bn_constraint *thread_test_constraint(const bn_constraint_vocab *vocab, int i, const char *schema, const char *grammar) {
+    if (i == 3) return bn_constraint_create_grammar(vocab, grammar, strlen(grammar));
+    return i == 0 || i == 2 ? bn_constraint_create(vocab, i == 2 ? schema : NULL, i == 2 ? strlen(schema) : 0) : NULL;
+}
+
+TEST(constraint_masks_on_threads_equal_one_thread) {
     static const char schema[] = "{\"type\":\"object\",\"properties\":{\"w\":{\"type\":\"string\",\"maxLength\":5},"
                                  "\"n\":{\"type\":\"integer\",\"maximum\":70}},\"required\":[\"w\",\"n\"],\"additionalProperties\":false}";
+    static const char grammar[] = "root ::= [a-z ]{1,6} (\"!\" | [0-9]+)\n";
     const bn_constraint_vocab *vocab = bn_model_constraint_vocab(g_model);
     int64_t nv = bn_tokenizer_n_vocab(g_model->tokenizer);
     bn_threadpool *pool = bn_threadpool_create(3);
-    bn_gen *gens[4] = {NULL, NULL, NULL, NULL};
-    bn_constraint *ref[4] = {NULL, NULL, NULL, NULL};
-    mask_capture cap[4];
-    bitnet_generate_params gp[4];
-    float *rows = malloc((size_t)nv * 4 * sizeof *rows), *want = malloc((size_t)nv * sizeof *want);
+    bn_gen *gens[5] = {NULL, NULL, NULL, NULL, NULL};
+    bn_constraint *ref[5] = {NULL, NULL, NULL, NULL, NULL};
+    mask_capture cap[5];
+    bitnet_generate_params gp[5];
+    float *rows = malloc((size_t)nv * 5 * sizeof *rows), *want = malloc((size_t)nv * sizeof *want);
     const int32_t prompt[] = {1, 2};
     CHECK(pool && vocab && rows && want);
-    for (int i = 0; i < 4 && pool && rows && want; i++) {
+    for (int i = 0; i < 5 && pool && rows && want; i++) {
         cap[i] = (mask_capture){malloc((size_t)nv * sizeof(float)), 0};
         gp[i] = greedy(0);
         gp[i].on_logits = capture_logits, gp[i].user_data = &cap[i];
         if (i == 0) gp[i].json_object = 1;
         if (i == 2) gp[i].json_schema = schema;
-        if (i != 3) CHECK_EQ_INT(bn_gen_create(g_model, prompt, 2, &gp[i], &gens[i]), 0);
-        if (i == 0 || i == 2) ref[i] = bn_constraint_create(vocab, i == 2 ? schema : NULL, i == 2 ? strlen(schema) : 0);
+        if (i == 3) gp[i].grammar = grammar;
+        if (i != 4) CHECK_EQ_INT(bn_gen_create(g_model, prompt, 2, &gp[i], &gens[i]), 0);
+        ref[i] = thread_test_constraint(vocab, i, schema, grammar);
     }
     int compared = 0;
     for (int step = 0; step < 12 && pool && rows && want; step++) {
-        const float *row_ptr[4];
-        for (int i = 0; i < 4; i++) {
+        const float *row_ptr[5];
+        for (int i = 0; i < 5; i++) {
             for (int64_t t = 0; t < nv; t++) rows[i * nv + t] = (float)((t * 2654435761u + (uint32_t)(step * 97 + i * 13)) % 1000u) / 100.0f;
             row_ptr[i] = rows + i * nv;
         }
-        bn_gen_constraint_masks(gens, row_ptr, 4, pool);
-        for (int i = 0; i < 3; i++) {
+        bn_gen_constraint_masks(gens, row_ptr, 5, pool);
+        for (int i = 0; i < 4; i++) {
             int32_t tok;
             int why = bn_gen_sample(gens[i], row_ptr[i], &tok);
             CHECK_MSG(why >= 0, "run %d step %d: %s", i, step, bitnet_get_last_error());
@@ -496,12 +545,12 @@ TEST(json_masks_on_threads_equal_one_thread) {
                 bn_gen_end(gens[i]);
                 bn_constraint_free(ref[i]);
                 CHECK_EQ_INT(bn_gen_create(g_model, prompt, 2, &gp[i], &gens[i]), 0);
-                ref[i] = bn_constraint_create(vocab, i == 2 ? schema : NULL, i == 2 ? strlen(schema) : 0);
+                ref[i] = thread_test_constraint(vocab, i, schema, grammar);
             }
         }
     }
-    CHECK(compared == 24);
-    for (int i = 0; i < 4; i++) {
+    CHECK(compared == 36);
+    for (int i = 0; i < 5; i++) {
         bn_gen_end(gens[i]);
         bn_constraint_free(ref[i]);
         if (pool && rows && want) free(cap[i].row);
@@ -512,12 +561,68 @@ TEST(json_masks_on_threads_equal_one_thread) {
 }
 
 TEST(json_mask_equals_brute_force) {
-    check_mask_states(NULL, "{\"k\\n\u00e9\": [1, -2.5e3, \"two  words\", {\"x\": null}], \"t\":true}");
+    check_mask_states(NULL, NULL, "{\"k\\n\u00e9\": [1, -2.5e3, \"two  words\", {\"x\": null}], \"t\":true}");
     check_mask_states("{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"minLength\":2,\"maxLength\":9},"
                       "\"tags\":{\"type\":\"array\",\"items\":{\"enum\":[\"red\",\"green\"]}},\"n\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":99},"
                       "\"id\":{\"type\":\"string\",\"pattern\":\"^[a-z]{2}\\\\d+$\"},\"at\":{\"type\":\"string\",\"format\":\"date\"}},"
-                      "\"required\":[\"name\"],\"additionalProperties\":false}",
+                      "\"required\":[\"name\"],\"additionalProperties\":false}", NULL,
                       "{\"name\": \"Ann Lee\", \"tags\": [\"red\",\"green\"], \"n\": 42, \"id\": \"ab12\", \"at\": \"2024-05-06\" }");
+}
+
+TEST(grammar_mask_equals_brute_force) {
+    check_mask_states(NULL, "root ::= greeting \" \" [0-9]{2,4} (\"!\" | \"?\")?\ngreeting ::= \"Hello\" | \"Hi there\" | [A-Z] [a-z]*\n",
+                      "Hello 2024!");
+    check_mask_states(NULL, "root ::= ([^\\x00-\\x1F] | \"\\n\")+\n", "Caf\u00e9 na\u00efve \xe2\x82\xac\n  spaced  ");
+}
+
+/* grammar: sampled outputs are texts of the grammar so far; a run that ends with
+ * BITNET_STOP_GRAMMAR_COMPLETE is complete with nothing to follow, one that ends with an
+ * end-of-generation token is complete; a grammar that does not compile, or two constraints,
+ * are refused; an older caller's struct does not have the field. */
+TEST(generate_grammar) {
+    static const char grammar[] = "root ::= (\"yes\" | \"no\") \"!\" | [0-9]{1,3} | \"say \" [a-z ]+\n";
+    bitnet_session *s = new_session(256);
+    const int32_t p[] = {1, 5, 9, 2};
+    bn_gbnf *g = bn_gbnf_compile(grammar, strlen(grammar));
+    CHECK(g != NULL);
+    int ended = 0;
+    for (int seed = 1; g && seed <= 8; seed++) {
+        text_sink t = {.len = 0};
+        bitnet_generate_params gp = bitnet_generate_default_params();
+        gp.max_tokens = 24;
+        gp.sampling.temperature = 1.0f;
+        gp.sampling.seed = (uint64_t)seed;
+        gp.grammar = grammar;
+        gp.on_token = collect_text;
+        gp.user_data = &t;
+        bitnet_generate_result r = {.struct_size = sizeof r};
+        bitnet_session_reset(s);
+        CHECK_EQ_INT(bitnet_session_generate(s, p, 4, &gp, NULL, 0, &r), 0);
+        bn_gbnf_state st;
+        bn_gbnf_init(&st, g);
+        CHECK_MSG(bn_gbnf_feed(&st, t.text, t.len), "seed %d: %.*s", seed, (int)t.len, t.text);
+        CHECK(r.stop_reason == BITNET_STOP_GRAMMAR_COMPLETE || r.stop_reason == BITNET_STOP_EOG || r.stop_reason == BITNET_STOP_MAX_TOKENS);
+        if (r.stop_reason == BITNET_STOP_GRAMMAR_COMPLETE) CHECK(bn_gbnf_complete(&st) && !bn_gbnf_can_continue(&st));
+        if (r.stop_reason == BITNET_STOP_EOG) CHECK(bn_gbnf_complete(&st));
+        ended += r.stop_reason != BITNET_STOP_MAX_TOKENS;
+    }
+    CHECK_MSG(ended >= 1, "%d of 8 sampled runs ended", ended);
+    bn_gbnf_free(g);
+    bitnet_generate_params gp = greedy(8);
+    bitnet_generate_result r = {.struct_size = sizeof r};
+    gp.grammar = "root ::= \"a\" b\n";
+    CHECK_EQ_INT(bitnet_session_generate(s, p, 4, &gp, NULL, 0, &r), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bitnet_get_last_error(), "line 1, column 14: the rule 'b' is used but never defined") != NULL);
+    gp.grammar = grammar, gp.json_object = 1;
+    CHECK_EQ_INT(bitnet_session_generate(s, p, 4, &gp, NULL, 0, &r), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bitnet_get_last_error(), "more than one") != NULL);
+    gp.json_object = 0, gp.max_tokens = 4;
+    gp.struct_size = offsetof(bitnet_generate_params, grammar); /* an older caller: not read */
+    bitnet_session_reset(s);
+    CHECK_EQ_INT(bitnet_session_generate(s, p, 4, &gp, NULL, 0, &r), 0);
+    CHECK(r.stop_reason == BITNET_STOP_MAX_TOKENS || r.stop_reason == BITNET_STOP_EOG);
+    printf("# grammar: %d of 8 sampled runs ended within 24 tokens\n", ended);
+    bitnet_session_free(s);
 }
 
 /* Multi-turn: a session that keeps its KV cache continues exactly like a fresh session fed
@@ -670,7 +775,9 @@ RUN(generate_logit_bias);
 RUN(generate_json_object);
 RUN(generate_json_schema);
 RUN(json_mask_equals_brute_force);
-RUN(json_masks_on_threads_equal_one_thread);
+RUN(grammar_mask_equals_brute_force);
+RUN(generate_grammar);
+RUN(constraint_masks_on_threads_equal_one_thread);
 RUN(multi_turn_keeps_cache);
 RUN(context_turns_to_drop);
 RUN(truncate_and_shift);
