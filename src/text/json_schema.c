@@ -653,58 +653,112 @@ static int merge_alternatives(compiler *c, uint16_t *alts, uint32_t *n) {
 }
 
 /* Whether node i is an object alternative a union can take: objects only, compiled, whose
- * first listed property is required and has an enum (or const) as its schema. */
+ * first listed property is required. */
 static bool is_variant(const compiler *c, uint16_t i) {
     const sc_node *n = &c->s->nodes[i];
-    if (n->types != T_OBJECT || n->n_alt || n->n_enum || !n->filled || !n->n_props || !(n->required & 1)) return false;
-    const sc_node *d = &c->s->nodes[c->s->props[n->prop_first].node];
-    return d->n_enum && !d->n_alt;
+    return n->types == T_OBJECT && !n->n_alt && !n->n_enum && n->filled && n->n_props && (n->required & 1);
 }
+
+/* The schema of variant i's first property. */
+static const sc_node *first_prop_node(const bn_json_schema *s, uint16_t i) { return &s->nodes[s->props[s->nodes[i].prop_first].node]; }
 
 static bool same_key(const bn_json_schema *s, const sc_prop *a, const sc_prop *b) {
     return a->key.len == b->key.len && !memcmp(s->bytes + a->key.at, s->bytes + b->key.at, a->key.len);
 }
 
-/* Object alternatives that all start with the same required property whose values (enums or
- * consts) tell them apart (a discriminated union: {"kind": "circle", ...} | {"kind": "square",
- * ...}) become one object node: its only property is that key, with every alternative's
- * values, each tagged with its alternative; when the value has been read, the object goes on
- * as that alternative (end_scalar). */
-static int unite_objects(compiler *c, uint16_t *alts, uint32_t *n) {
+/* Variants that start with the same key, told apart by its values (enums or consts: a
+ * discriminated union, {"kind": "circle", ...} | {"kind": "square", ...}), become one object
+ * node: its only property is that key, with every variant's values, each tagged with its
+ * variant; when the value has been read, the object goes on as that variant (end_scalar).
+ * The node into *out. */
+static int discriminate(compiler *c, const uint16_t *members, uint32_t m, uint16_t *out) {
     bn_json_schema *s = c->s;
-    uint32_t n_var = 0, first = 0;
-    for (uint32_t i = 0; i < *n; i++)
-        if (is_variant(c, alts[i]) && n_var++ == 0) first = i;
-    if (n_var < 2) return 0;
-    const sc_prop *key = &s->props[s->nodes[alts[first]].prop_first];
-    for (uint32_t i = 0; i < *n; i++)
-        if (is_variant(c, alts[i]) && !same_key(s, &s->props[s->nodes[alts[i]].prop_first], key))
-            return fail(c, "object alternatives must all start with the same required property (with an enum or const) that tells them apart", NULL);
+    for (uint32_t i = 0; i < m; i++) {
+        const sc_node *d = first_prop_node(s, members[i]);
+        if (!d->n_enum || d->n_alt)
+            return fail(c, "object alternatives that start with the same required property must tell them apart by its value (an enum or const)", NULL);
+    }
     uint16_t d = new_node(c), u = d == NONE ? NONE : new_node(c);
     if (u == NONE || !grow((void **)&s->props, &s->cap_props, s->n_props + 1ull, sizeof *s->props, "properties")) return -1;
     s->nodes[d].enum_first = s->n_enums;
-    uint32_t kept = 0;
-    for (uint32_t i = 0; i < *n; i++) {
-        if (!is_variant(c, alts[i])) {
-            alts[kept++] = alts[i];
-            continue;
-        }
-        const sc_node *values = &s->nodes[s->props[s->nodes[alts[i]].prop_first].node];
+    for (uint32_t i = 0; i < m; i++) {
+        const sc_node *values = first_prop_node(s, members[i]);
         if (s->n_enums - s->nodes[d].enum_first + values->n_enum > BN_SCHEMA_MAX_ENUM) return fail(c, "more than 4096 enum values", NULL);
         if (!grow((void **)&s->enums, &s->cap_enums, (uint64_t)s->n_enums + values->n_enum, sizeof *s->enums, "enum values")) return -1;
-        values = &s->nodes[s->props[s->nodes[alts[i]].prop_first].node];
+        values = first_prop_node(s, members[i]);
         for (uint32_t e = 0; e < values->n_enum; e++) {
             s->enums[s->n_enums] = s->enums[values->enum_first + e];
-            s->enums[s->n_enums++].tag = alts[i];
+            s->enums[s->n_enums++].tag = members[i];
         }
     }
     uint32_t all = s->n_enums - s->nodes[d].enum_first;
     if (end_enum(c, d)) return -1;
     if (s->nodes[d].n_enum != all) return fail(c, "two object alternatives share a value of the property that tells them apart", NULL);
-    key = &s->props[s->nodes[alts[first]].prop_first];
-    s->props[s->n_props] = (sc_prop){key->key, d};
+    s->props[s->n_props] = (sc_prop){s->props[s->nodes[members[0]].prop_first].key, d};
     sc_node *un = &s->nodes[u];
     un->types = T_OBJECT, un->prop_first = s->n_props++, un->n_props = 1, un->required = 1;
+    *out = u;
+    return 0;
+}
+
+/* Whether variant b allows the key of property p (listed, or as an unlisted one). */
+static bool allows_key(const bn_json_schema *s, uint16_t b, const sc_prop *p) {
+    const sc_node *n = &s->nodes[b];
+    for (uint32_t i = 0; i < n->n_props; i++)
+        if (same_key(s, &s->props[n->prop_first + i], p)) return true;
+    return n->additional != NONE;
+}
+
+/* For oneOf: some variant starts with a key (not shared with b: those are told apart by
+ * value) that another variant b also allows, so a value could match both. */
+static bool key_union_ambiguous(const bn_json_schema *s, const uint16_t *variants, uint32_t n) {
+    for (uint32_t a = 0; a < n; a++)
+        for (uint32_t b = 0; b < n; b++) {
+            const sc_prop *key = &s->props[s->nodes[variants[a]].prop_first];
+            if (a != b && !same_key(s, key, &s->props[s->nodes[variants[b]].prop_first]) && allows_key(s, variants[b], key)) return true;
+        }
+    return false;
+}
+
+/* Object alternatives (anyOf or oneOf) become one object node, told apart by their first
+ * property: its key (a key union: one property per distinct first key, tagged with the
+ * variant the object goes on as once the key is read, key_byte; at least one key, no key
+ * that is not one of them first) and, for variants that share that key, its value
+ * (discriminate). */
+static int unite_objects(compiler *c, uint16_t *alts, uint32_t *n, bool one_of) {
+    bn_json_schema *s = c->s;
+    uint16_t variants[MAX_ALTS], targets[MAX_ALTS], members[MAX_ALTS];
+    uint32_t n_var = 0, n_groups = 0, kept = 0;
+    for (uint32_t i = 0; i < *n; i++)
+        if (is_variant(c, alts[i])) variants[n_var++] = alts[i];
+    if (n_var < 2) return 0;
+    for (uint32_t i = 0; i < *n; i++)
+        if (!is_variant(c, alts[i])) alts[kept++] = alts[i];
+    if (one_of && key_union_ambiguous(s, variants, n_var))
+        return fail(c, "oneOf object alternatives told apart by their first key must not allow each other's first keys "
+                       "(additionalProperties false): a value could match two of them", NULL);
+    bool grouped[MAX_ALTS] = {false};
+    for (uint32_t i = 0; i < n_var; i++) { /* the variants with variant i's first key */
+        if (grouped[i]) continue;
+        uint32_t m = 0;
+        for (uint32_t j = i; j < n_var; j++)
+            if (!grouped[j] && same_key(s, &s->props[s->nodes[variants[j]].prop_first], &s->props[s->nodes[variants[i]].prop_first]))
+                grouped[j] = true, members[m++] = variants[j];
+        if (m == 1) targets[n_groups++] = members[0];
+        else if (discriminate(c, members, m, &targets[n_groups++])) return -1;
+    }
+    uint16_t u = targets[0];
+    if (n_groups > 1) {
+        if ((u = new_node(c)) == NONE || !grow((void **)&s->props, &s->cap_props, (uint64_t)s->n_props + n_groups, sizeof *s->props, "properties"))
+            return -1;
+        sc_node *un = &s->nodes[u];
+        un->types = T_OBJECT, un->prop_first = s->n_props, un->n_props = (uint8_t)n_groups, un->min_props = 1;
+        for (uint32_t g = 0; g < n_groups; g++) {
+            sc_prop first = s->props[s->nodes[targets[g]].prop_first];
+            first.key.tag = targets[g];
+            s->props[s->n_props++] = first;
+        }
+    }
     alts[kept++] = u;
     *n = kept;
     return 0;
@@ -721,7 +775,8 @@ static int compile_alternatives(compiler *c, uint16_t node, const bn_json *list,
     size_t at = path_push(c, key);
     if (compile_list(c, list, alts, &n, false, &stopped)) return -1;
     if (!n) return fail(c, "every alternative is false: no value is valid: ", key);
-    if ((!strcmp(key, "anyOf") && merge_alternatives(c, alts, &n)) || unite_objects(c, alts, &n)) return -1;
+    bool any_of = !strcmp(key, "anyOf");
+    if ((any_of && merge_alternatives(c, alts, &n)) || unite_objects(c, alts, &n, !any_of)) return -1;
     c->path[at] = '\0';
     c->s->nodes[node].n_alt = n;
     return append_list(c, alts, n, &c->s->nodes[node].alt_first);
@@ -1089,6 +1144,7 @@ static bool key_byte(bn_json_schema_state *s, uint8_t c, bool over) {
             f->next_prop = (uint8_t)(i + 1);
             f->count++;
             s->want = props[i].node;
+            if (props[i].key.tag != NONE) f->node = props[i].key.tag, f->next_prop = 1; /* a key union: go on as that variant */
             return true;
         }
         /* a listed name out of turn; an escaped key might spell a listed name otherwise */

@@ -24,9 +24,11 @@
  *     "null"]}, an object or null, ...), so the first byte of a value decides which applies;
  *     anyOf alternatives given by their types alone are merged first, and so are enums and
  *     consts ({"anyOf": [{"type": "integer"}, {"type": "number"}]}, several consts); object
- *     alternatives (anyOf or oneOf) whose first listed property is the same required key with
- *     a const or enum that tells them apart are one object until that value is read, then
- *     the alternative it names (a discriminated union);
+ *     alternatives (anyOf or oneOf) whose first listed property is required are one object
+ *     until their first key is read, then the alternative it names (a key union: the first
+ *     key must be one of theirs; under oneOf no alternative may allow another's first key),
+ *     and those that start with the same key, until its value (a const or enum) is read (a
+ *     discriminated union);
  *   - "format" "date", "time", "date-time" and "uuid" are enforced (text/json_format.h);
  *     other formats are annotations, as in 2020-12's default vocabulary; titles,
  *     descriptions, defaults, examples, "$defs" and unknown keywords are ignored.

@@ -59,6 +59,15 @@ static bool compile_fails_with(const char *schema, const char *words) {
     "\"age\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":150},\"tags\":{\"type\":\"array\",\"items\":{\"enum\":[\"a\",\"bb\",\"a\\\"c\"]},"  \
     "\"maxItems\":3},\"ok\":{\"type\":\"boolean\"}},\"required\":[\"name\",\"ok\"],\"additionalProperties\":false}"
 
+/* oneOf: variants a and b told apart by their first key, two shapes by their kind */
+#define KEYED                                                                                                            \
+    "{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"],\"additionalProperties\":false}," \
+    "{\"type\":\"object\",\"properties\":{\"b\":{\"type\":\"string\",\"maxLength\":3},\"c\":{\"type\":\"boolean\"}},"            \
+    "\"required\":[\"b\",\"c\"],\"additionalProperties\":false},"                                                          \
+    "{\"type\":\"object\",\"properties\":{\"kind\":{\"const\":\"circle\"},\"r\":{\"type\":\"number\"}},\"required\":[\"kind\",\"r\"],"  \
+    "\"additionalProperties\":false},"                                                                                  \
+    "{\"type\":\"object\",\"properties\":{\"kind\":{\"const\":\"square\"},\"side\":{\"type\":\"integer\"}},"                       \
+    "\"required\":[\"kind\",\"side\"],\"additionalProperties\":false}]}"
 #define SHAPES                                                                                                           \
     "{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"kind\":{\"const\":\"circle\"},\"r\":{\"type\":\"number\"}},"                 \
     "\"required\":[\"kind\",\"r\"],\"additionalProperties\":false},{\"type\":\"object\",\"properties\":{\"kind\":"              \
@@ -324,8 +333,20 @@ TEST(arrays_alternatives_and_references) {
     CHECK_EQ_INT(refused_at(SHAPES, "{\"r\":1}"), 2);                         /* the kind comes first */
     CHECK_EQ_INT(refused_at(SHAPES, "{\"kind\":\"circle\"}"), 16);         /* r is required */
     CHECK_EQ_INT(refused_at(SHAPES, "{\"kind\":\"square\",\"side\":2.5"), 25);
-    CHECK(compile_fails_with("{\"anyOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"const\":1}},\"required\":[\"a\"]},"
-                             "{\"type\":\"object\",\"properties\":{\"b\":{\"const\":2}},\"required\":[\"b\"]}]}", "same required property"));
+    /* object alternatives told apart by their first key (a key union), with a discriminated
+     * group among them */
+    CHECK(valid(KEYED, "{\"a\":1}") && valid(KEYED, "{\"b\":\"x\",\"c\":true}") && valid(KEYED, "{\"kind\":\"circle\",\"r\":1}"));
+    CHECK(valid(KEYED, "{\"kind\":\"square\",\"side\":2}"));
+    CHECK_EQ_INT(refused_at(KEYED, "{}"), 1);                   /* one of the keys must come */
+    CHECK_EQ_INT(refused_at(KEYED, "{\"c\""), 2);               /* not a first key */
+    CHECK_EQ_INT(refused_at(KEYED, "{\"a\":1,\"b\""), 6);        /* variant a allows no other key: no comma */
+    CHECK_EQ_INT(refused_at(KEYED, "{\"b\":\"x\"}"), 8);           /* c is required in variant b */
+    CHECK_EQ_INT(refused_at(KEYED, "{\"kind\":\"circle\",\"side\""), 18);
+    CHECK(compile_fails_with("{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"const\":1}},\"required\":[\"a\"]},"
+                             "{\"type\":\"object\",\"properties\":{\"b\":{\"const\":2}},\"required\":[\"b\"]}]}", "a value could match two"));
+    CHECK(compile_fails_with("{\"anyOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"}},\"required\":[\"a\"]},"
+                             "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"}},\"required\":[\"a\"]}]}",
+                             "tell them apart by its value"));
     CHECK(compile_fails_with("{\"anyOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"enum\":[1,2]}},\"required\":[\"a\"]},"
                              "{\"type\":\"object\",\"properties\":{\"a\":{\"const\":2}},\"required\":[\"a\"]}]}", "share a value"));
     CHECK(valid("{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"a\":{\"const\":1}},\"required\":[\"a\"]},{\"type\":\"array\"}]}",
@@ -402,6 +423,7 @@ TEST(random_walks_reach_no_dead_end_and_validate) {
                 "{\"type\":\"string\"}]},\"maxItems\":3}", 200, 6);
     walk_schema("{\"type\":\"integer\",\"minimum\":-35,\"exclusiveMaximum\":1200}", 200, 7);
     walk_schema("{\"type\":\"array\",\"items\":" SHAPES ",\"maxItems\":3}", 200, 9);
+    walk_schema("{\"type\":\"array\",\"items\":" KEYED ",\"maxItems\":3}", 200, 17);
     walk_schema("{\"type\":\"array\",\"items\":{\"enum\":[\"x\",\"xy\",3,30,true,null]},\"uniqueItems\":true,\"minItems\":3}", 200, 16);
     walk_schema("{\"type\":\"array\",\"items\":{\"anyOf\":[{\"type\":\"string\",\"pattern\":\"^([A-Z]{2}-\\\\d{2,3}(x|yz)?|q+)$\"},"
                 "{\"type\":\"null\"}]},\"maxItems\":3}", 200, 14);
