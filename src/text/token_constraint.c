@@ -18,6 +18,8 @@ struct bn_constraint_vocab {
 
     uint8_t *spaces;   /* [n_vocab]: the spaces a piece starts with (at most 255), when more bytes follow */
     uint8_t *eog;      /* [n_vocab]: 1 for the end-of-generation tokens (a grammar may let one end the text) */
+    int32_t *sorted;   /* [n_vocab]: the ids in the byte order of their pieces (grammar masks share prefixes) */
+    uint8_t *lcp;      /* [n_vocab]: bytes sorted[k]'s piece shares with sorted[k - 1]'s (at most 255; 0 for k = 0) */
 };
 
 /* The text read so far, against a JSON Schema or a grammar. */
@@ -74,6 +76,46 @@ static uint16_t plain_chars(const char *piece, uint32_t n) {
     return n && bn_json_prefix_at_char(&s) && chars < NOT_PLAIN ? (uint16_t)chars : NOT_PLAIN;
 }
 
+/* piece(a) - piece(b) in byte order (a shorter prefix first). */
+static int cmp_pieces(const bn_constraint_vocab *v, int32_t a, int32_t b) {
+    uint32_t na = v->at[a + 1] - v->at[a], nb = v->at[b + 1] - v->at[b];
+    int c = memcmp(v->bytes + v->at[a], v->bytes + v->at[b], na < nb ? na : nb);
+    return c ? c : (na > nb) - (na < nb);
+}
+
+/* Merge sort of ids[0, n) by piece (tmp: n entries of scratch). */
+static void sort_ids(const bn_constraint_vocab *v, int32_t *ids, int32_t *tmp, int32_t n) {
+    if (n < 2) return;
+    int32_t h = n / 2, i = 0, j = h, k = 0;
+    sort_ids(v, ids, tmp, h);
+    sort_ids(v, ids + h, tmp, n - h);
+    while (i < h && j < n) tmp[k++] = cmp_pieces(v, ids[j], ids[i]) < 0 ? ids[j++] : ids[i++];
+    while (i < h) tmp[k++] = ids[i++];
+    while (j < n) tmp[k++] = ids[j++];
+    memcpy(ids, tmp, (size_t)n * sizeof *ids);
+}
+
+/* v->sorted and v->lcp (see the struct). */
+static bool sort_pieces(bn_constraint_vocab *v) {
+    int32_t *tmp = bn_malloc((size_t)v->n_vocab * sizeof *tmp, "token order");
+    v->sorted = bn_malloc((size_t)v->n_vocab * sizeof *v->sorted, "token order");
+    v->lcp = bn_malloc((size_t)v->n_vocab, "token prefixes");
+    bool ok = tmp && v->sorted && v->lcp;
+    for (int32_t id = 0; ok && id < v->n_vocab; id++) v->sorted[id] = id;
+    if (ok) sort_ids(v, v->sorted, tmp, v->n_vocab);
+    for (int32_t k = 0; ok && k < v->n_vocab; k++) {
+        uint32_t n = 0;
+        if (k) {
+            int32_t a = v->sorted[k - 1], b = v->sorted[k];
+            uint32_t na = v->at[a + 1] - v->at[a], nb = v->at[b + 1] - v->at[b];
+            while (n < na && n < nb && n < 255 && v->bytes[v->at[a] + n] == v->bytes[v->at[b] + n]) n++;
+        }
+        v->lcp[k] = (uint8_t)n;
+    }
+    free(tmp);
+    return ok;
+}
+
 bn_constraint_vocab *bn_constraint_vocab_create(const bn_tokenizer *t) {
     bn_constraint_vocab *j = bn_calloc(1, sizeof *j, "json vocabulary");
     if (!j) return NULL;
@@ -94,7 +136,7 @@ bn_constraint_vocab *bn_constraint_vocab_create(const bn_tokenizer *t) {
         j->spaces[id] = k < n ? (uint8_t)k : 0;
         j->eog[id] = bn_tokenizer_is_eog(t, id);
     }
-    if (!ok) {
+    if (!ok || !sort_pieces(j)) {
         bn_constraint_vocab_free(j);
         return NULL;
     }
@@ -108,6 +150,8 @@ void bn_constraint_vocab_free(bn_constraint_vocab *v) {
     free(v->chars);
     free(v->spaces);
     free(v->eog);
+    free(v->sorted);
+    free(v->lcp);
     free(v);
 }
 
@@ -177,8 +221,63 @@ void bn_constraint_plan(const bn_constraint *j, bn_constraint_mask_plan *plan) {
     plan->eog_ok = j->grammar && bn_gbnf_complete(&j->state.grammar);
 }
 
+/* A grammar's mask over positions [begin, end) of the sorted ids: a token's piece shares its
+ * first bytes with the previous one's, so the states after each of those bytes are kept
+ * (states[d]: after d bytes) and only the bytes past the shared prefix are fed; a token that
+ * shares a refused byte is refused without feeding. */
+#define PREFIX_DEPTH 32
+static void grammar_mask_range(const bn_constraint *j, const bn_constraint_mask_plan *plan, const float *logits, int64_t begin,
+                               int64_t end, float *out) {
+    const bn_constraint_vocab *v = j->v;
+    bn_gbnf_state *states = bn_malloc((PREFIX_DEPTH + 2) * sizeof *states, "grammar mask states");
+    int64_t n_tok = end < v->n_vocab ? end : v->n_vocab;
+    for (int64_t k = n_tok > begin ? n_tok : begin; k < end; k++) out[k] = -INFINITY; /* ids past the tokenizer's */
+    if (!states) { /* out of memory: nothing may come (the draw then fails with a message) */
+        for (int64_t k = begin; k < n_tok; k++) out[v->sorted[k]] = -INFINITY;
+        return;
+    }
+    bn_gbnf_state_copy(&states[0], &j->state.grammar);
+    uint32_t good = 0, run = 0; /* states[0, good] hold the last fed piece's prefixes; run: bytes shared with it */
+    int64_t dead = -1;          /* that piece was refused at this byte (-1: it was not) */
+    for (int64_t k = begin; k < n_tok; k++) {
+        int32_t id = v->sorted[k];
+        uint32_t n = v->at[id + 1] - v->at[id], lcp = k == begin ? 0 : v->lcp[k];
+        run = run < lcp ? run : lcp;
+        bool eog = plan->eog_ok && v->eog[id];
+        if (!n || eog || logits[id] == -INFINITY) { /* not fed: the next piece is compared with the last fed one */
+            out[id] = eog ? logits[id] : -INFINITY;
+            continue;
+        }
+        const char *p = v->bytes + v->at[id];
+        if (dead >= 0 && dead < (int64_t)run) { /* shares the refused byte (and so will the next if they share more) */
+            out[id] = -INFINITY;
+            run = UINT32_MAX;
+            continue;
+        }
+        bool ok;
+        uint32_t d = run < good ? run : good;
+        dead = -1;
+        for (ok = true; ok && d < n && d < PREFIX_DEPTH; d++) {
+            bn_gbnf_state_copy(&states[d + 1], &states[d]);
+            if (!bn_gbnf_feed(&states[d + 1], p + d, 1)) ok = false, dead = d;
+        }
+        good = ok ? d : (uint32_t)dead;
+        if (ok && d < n) { /* past the kept depth: the rest on a copy */
+            bn_gbnf_state_copy(&states[PREFIX_DEPTH + 1], &states[d]);
+            ok = bn_gbnf_feed(&states[PREFIX_DEPTH + 1], p + d, n - d);
+        }
+        out[id] = ok ? logits[id] : -INFINITY;
+        run = UINT32_MAX;
+    }
+    free(states);
+}
+
 void bn_constraint_mask_range(const bn_constraint *j, const bn_constraint_mask_plan *plan, const float *logits, int64_t begin,
                               int64_t end, float *out) {
+    if (j->grammar) {
+        grammar_mask_range(j, plan, logits, begin, end, out);
+        return;
+    }
     constraint_state after;
     const bn_constraint_vocab *v = j->v;
     for (int64_t id = begin; id < end; id++) {
