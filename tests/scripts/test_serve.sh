@@ -185,7 +185,10 @@ check served_after_malformed [ "$st" = 200 ]
 if ! command -v node >/dev/null; then skip_or_fail openai_client "node is not installed"
 elif [ ! -f "$NODE_DIR/node_modules/openai/package.json" ]; then skip_or_fail openai_client "the openai npm package is missing (scripts/fetch_openai_node.sh)"
 else
-    timeout 300 node "$ROOT/tests/scripts/serve_openai_client.cjs" "$NODE_DIR/node_modules" "$URL/v1" "$KEY" "$SCRIPT_NAME/openai"
+    # a sanitizer build (test_serve_sanitizers) runs each path once: the sampled tools cases, the
+    # client's slowest under TSan, take fewer seeds there
+    depth=full; [ "${BITNET_BUILD:-build}" != build ] && depth=quick
+    timeout 300 node "$ROOT/tests/scripts/serve_openai_client.cjs" "$NODE_DIR/node_modules" "$URL/v1" "$KEY" "$SCRIPT_NAME/openai" "$depth"
     [ $? -eq 0 ] || not_ok openai_client_exit "the client script failed"
 fi
 
