@@ -1,6 +1,7 @@
 /* request: a request body becomes a parsed request and its prompt ids (see request.h). */
 #include "request.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,30 +67,29 @@ static int request_prompt(const request_model *m, api_request *rq, int32_t **ids
     return n;
 }
 
-/* Compiles a schema only to check it (a 400 before the job queues; generation compiles its own).
- * 0, or -1 with *err naming the field. */
-static int check_schema(const char *text, const char *field, int index, api_error *err) {
-    bn_json_schema *schema = bn_json_schema_compile(text, strlen(text));
-    if (schema) {
+/* Compiles a JSON Schema, or a grammar, only to check it (a 400 before the job queues;
+ * generation compiles its own). 0, or -1 with *err naming the field. */
+static int check_constraint(const char *text, bool grammar, const char *field, api_error *err) {
+    bn_json_schema *schema = grammar ? NULL : bn_json_schema_compile(text, strlen(text));
+    bn_gbnf *g = grammar ? bn_gbnf_compile(text, strlen(text)) : NULL;
+    if (schema || g) {
         bn_json_schema_free(schema);
+        bn_gbnf_free(g);
         return 0;
     }
-    int status = bn_last_error_status() == BITNET_ERR_OUT_OF_MEMORY ? 500 : 400;
-    if (index >= 0) return api_errorf(err, status, "'tools[%d].function.parameters': %s", index, bn_last_error_message());
-    return api_errorf(err, status, "'%s': %s", field, bn_last_error_message());
+    return api_errorf(err, bn_last_error_status() == BITNET_ERR_OUT_OF_MEMORY ? 500 : 400, "'%s': %s", field, bn_last_error_message());
 }
 
 /* The response format's schema, or with tools each function's parameters and then the reply's
  * schema that holds them all; or the grammar. */
-static int check_schemas(const api_request *rq, api_error *err) {
-    for (int i = 0; rq->tools.choice != TOOLS_OFF && i < rq->tools.n; i++)
-        if (rq->tools.parameters[i] && check_schema(rq->tools.parameters[i], NULL, i, err)) return -1;
-    if (rq->grammar) {
-        bn_gbnf *g = bn_gbnf_compile(rq->grammar, strlen(rq->grammar));
-        if (!g) return api_errorf(err, bn_last_error_status() == BITNET_ERR_OUT_OF_MEMORY ? 500 : 400, "'grammar': %s", bn_last_error_message());
-        bn_gbnf_free(g);
+static int check_constraints(const api_request *rq, api_error *err) {
+    char field[64];
+    for (int i = 0; rq->tools.choice != TOOLS_OFF && i < rq->tools.n; i++) {
+        snprintf(field, sizeof field, "tools[%d].function.parameters", i);
+        if (rq->tools.parameters[i] && check_constraint(rq->tools.parameters[i], false, field, err)) return -1;
     }
-    return rq->json_schema ? check_schema(rq->json_schema, rq->json_schema_field, -1, err) : 0;
+    if (rq->grammar && check_constraint(rq->grammar, true, "grammar", err)) return -1;
+    return rq->json_schema ? check_constraint(rq->json_schema, false, rq->json_schema_field, err) : 0;
 }
 
 int request_build(const request_model *m, api_kind kind, const char *body, size_t len, uint64_t default_seed,
@@ -103,7 +103,7 @@ int request_build(const request_model *m, api_kind kind, const char *body, size_
             gen_request_free(out);
             return -1;
         }
-    if (check_schemas(&out->api, err)) {
+    if (check_constraints(&out->api, err)) {
         gen_request_free(out);
         return -1;
     }

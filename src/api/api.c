@@ -137,10 +137,11 @@ BITNET_API int bitnet_model_close(bitnet_model *model) {
     return 0;
 }
 
-const bn_constraint_vocab *bn_model_constraint_vocab(bitnet_model *model) {
+const bn_constraint_vocab *bn_model_constraint_vocab(bitnet_model *model, bool byte_order) {
     pthread_mutex_lock(&model->constraint_lock);
     if (!model->constraint_vocab) model->constraint_vocab = bn_constraint_vocab_create(model->tokenizer);
     const bn_constraint_vocab *v = model->constraint_vocab;
+    if (v && byte_order && !bn_constraint_vocab_sort(model->constraint_vocab)) v = NULL;
     pthread_mutex_unlock(&model->constraint_lock);
     return v;
 }

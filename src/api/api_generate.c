@@ -338,7 +338,7 @@ static int check_params(const bitnet_model *model, const int32_t *prompt, int n_
  * the last error set. */
 static int make_constraint(bn_gen *g) {
     const char *schema = json_schema_of(g->p), *grammar = grammar_of(g->p);
-    const bn_constraint_vocab *vocab = bn_model_constraint_vocab((bitnet_model *)g->model); /* made on first use, under its lock */
+    const bn_constraint_vocab *vocab = bn_model_constraint_vocab((bitnet_model *)g->model, grammar != NULL); /* made on first use, under its lock */
     if (!vocab) return -1;
     g->constraint = grammar ? bn_constraint_create_grammar(vocab, grammar, strlen(grammar))
                             : bn_constraint_create(vocab, schema, schema ? strlen(schema) : 0);

@@ -22,8 +22,9 @@ struct bitnet_model {
     bn_constraint_vocab *constraint_vocab; /* the pieces JSON constraints read; made on first use, then read-only */
 };
 
-/* The model's JSON vocabulary, made on the first call (any thread). NULL with the last error set. */
-const bn_constraint_vocab *bn_model_constraint_vocab(bitnet_model *model);
+/* The model's vocabulary for constraints, made on the first call (any thread), with its byte
+ * order (for grammars) the first time byte_order asks for it. NULL with the last error set. */
+const bn_constraint_vocab *bn_model_constraint_vocab(bitnet_model *model, bool byte_order);
 
 struct bitnet_session {
     bitnet_model *model;

@@ -95,8 +95,8 @@ static void sort_ids(const bn_constraint_vocab *v, int32_t *ids, int32_t *tmp, i
     memcpy(ids, tmp, (size_t)n * sizeof *ids);
 }
 
-/* v->sorted and v->lcp (see the struct). */
-static bool sort_pieces(bn_constraint_vocab *v) {
+bool bn_constraint_vocab_sort(bn_constraint_vocab *v) {
+    if (v->sorted) return true;
     int32_t *tmp = bn_malloc((size_t)v->n_vocab * sizeof *tmp, "token order");
     v->sorted = bn_malloc((size_t)v->n_vocab * sizeof *v->sorted, "token order");
     v->lcp = bn_malloc((size_t)v->n_vocab, "token prefixes");
@@ -113,6 +113,10 @@ static bool sort_pieces(bn_constraint_vocab *v) {
         v->lcp[k] = (uint8_t)n;
     }
     free(tmp);
+    if (!ok) {
+        free(v->sorted), free(v->lcp);
+        v->sorted = NULL, v->lcp = NULL;
+    }
     return ok;
 }
 
@@ -136,7 +140,7 @@ bn_constraint_vocab *bn_constraint_vocab_create(const bn_tokenizer *t) {
         j->spaces[id] = k < n ? (uint8_t)k : 0;
         j->eog[id] = bn_tokenizer_is_eog(t, id);
     }
-    if (!ok || !sort_pieces(j)) {
+    if (!ok) {
         bn_constraint_vocab_free(j);
         return NULL;
     }
@@ -169,6 +173,10 @@ bn_constraint *bn_constraint_create(const bn_constraint_vocab *v, const char *sc
 }
 
 bn_constraint *bn_constraint_create_grammar(const bn_constraint_vocab *v, const char *grammar, size_t len) {
+    if (!v->sorted) {
+        bn_error(BITNET_ERR_INTERNAL, "grammar constraint: the vocabulary was not sorted (bn_constraint_vocab_sort)");
+        return NULL;
+    }
     bn_constraint *j = bn_calloc(1, sizeof *j, "grammar constraint");
     if (!j) return NULL;
     j->v = v;
@@ -204,21 +212,24 @@ static bool try_token(const bn_constraint *j, int32_t id, constraint_state *afte
     return n && try_bytes(j, v->bytes + v->at[id], n, after);
 }
 
-/* Most tokens fail on their first byte where the grammar allows few, or on the first byte
- * after their leading spaces: each byte is tried once (both ways), and a token passing these
- * checks is then fed whole. Inside a string that only counts characters, a plain piece is
- * settled by its count (within the room left or not) without feeding. A GBNF grammar gets the
- * first-byte check only (it may want two spaces where one space and a byte fail), and its
- * end-of-generation tokens are allowed once its text is complete. */
+/* JSON: most tokens fail on their first byte where the syntax allows few, or on the first
+ * byte after their leading spaces: each byte is tried once (both ways), and a token passing
+ * these checks is then fed whole. Inside a string that only counts characters, a plain piece
+ * is settled by its count (within the room left or not) without feeding. A GBNF grammar needs
+ * only whether its text is complete (its end-of-generation tokens are allowed then). */
 void bn_constraint_plan(const bn_constraint *j, bn_constraint_mask_plan *plan) {
+    memset(plan, 0, sizeof *plan);
+    if (j->grammar) { /* grammar_mask_range shares prefixes instead of these checks */
+        plan->eog_ok = bn_gbnf_complete(&j->state.grammar);
+        return;
+    }
     constraint_state after;
     for (int c = 0; c < 256; c++) {
         char b[2] = {' ', (char)c};
         plan->first_ok[c] = try_bytes(j, b + 1, 1, &after);
-        plan->after_space_ok[c] = j->grammar || try_bytes(j, b, 2, &after);
+        plan->after_space_ok[c] = try_bytes(j, b, 2, &after);
     }
-    plan->in_free_string = !j->grammar && bn_json_schema_free_chars(&j->state.json, &plan->room);
-    plan->eog_ok = j->grammar && bn_gbnf_complete(&j->state.grammar);
+    plan->in_free_string = bn_json_schema_free_chars(&j->state.json, &plan->room);
 }
 
 /* A grammar's mask over positions [begin, end) of the sorted ids: a token's piece shares its

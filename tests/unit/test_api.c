@@ -443,7 +443,7 @@ static void ref_free(ref_reader *r) {
 static void check_mask_states(const char *schema, const char *grammar, const char *text) {
     const bn_tokenizer *tok = g_model->tokenizer;
     int64_t n_vocab = bn_tokenizer_n_vocab(tok);
-    const bn_constraint_vocab *vocab = bn_model_constraint_vocab(g_model);
+    const bn_constraint_vocab *vocab = bn_model_constraint_vocab(g_model, grammar != NULL);
     bn_constraint *j = grammar ? bn_constraint_create_grammar(vocab, grammar, strlen(grammar))
                                : bn_constraint_create(vocab, schema, schema ? strlen(schema) : 0);
     ref_reader ref;
@@ -504,7 +504,7 @@ TEST(constraint_masks_on_threads_equal_one_thread) {
     static const char schema[] = "{\"type\":\"object\",\"properties\":{\"w\":{\"type\":\"string\",\"maxLength\":5},"
                                  "\"n\":{\"type\":\"integer\",\"maximum\":70}},\"required\":[\"w\",\"n\"],\"additionalProperties\":false}";
     static const char grammar[] = "root ::= [a-z ]{1,6} (\"!\" | [0-9]+)\n";
-    const bn_constraint_vocab *vocab = bn_model_constraint_vocab(g_model);
+    const bn_constraint_vocab *vocab = bn_model_constraint_vocab(g_model, true);
     int64_t nv = bn_tokenizer_n_vocab(g_model->tokenizer);
     bn_threadpool *pool = bn_threadpool_create(3);
     bn_gen *gens[5] = {NULL, NULL, NULL, NULL, NULL};
