@@ -375,6 +375,8 @@ typedef struct bitnet_generate_result {
     bitnet_stop_reason stop_reason;
     double prefill_seconds, decode_seconds, time_to_first_token_seconds;
     int n_cached;             /* prompt tokens whose KV a batch slot already held (not evaluated) */
+    /* later fields: written only when struct_size covers them */
+    int stop_string_index;    /* BITNET_STOP_STRING: which of stop_strings appeared; else -1 */
 } bitnet_generate_result;
 
 /* Appends prompt[0, n_prompt) to the session's sequence, then samples up to max_tokens

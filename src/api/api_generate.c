@@ -126,7 +126,9 @@ static int emit_text(bn_gen *g, int32_t tok) {
         r.stop_index = -1;
     }
     if (p->on_token && p->on_token(tok, r.emit, r.n_emit, p->user_data)) return BITNET_STOP_CALLBACK;
-    return r.stop_index >= 0 ? BITNET_STOP_STRING : 0;
+    if (r.stop_index < 0) return 0;
+    g->res.stop_string_index = r.stop_index;
+    return BITNET_STOP_STRING;
 }
 
 /* Emits what the detokenizer and the stop matcher still hold when generation ends. */
@@ -293,9 +295,10 @@ bitnet_generate_result *bn_gen_result_ptr(bn_gen *g) { return &g->res; }
 const float *bn_gen_logits(const bn_gen *g) { return g->last_logits ? g->last_logits : g->logits; }
 int64_t bn_gen_n_vocab(const bn_gen *g) { return g->n_vocab; }
 
+/* Copies the fields that out->struct_size covers (a caller built before later fields). */
 void bn_gen_result(const bn_gen *g, bitnet_generate_result *out) {
-    size_t size = out->struct_size;
-    *out = g->res;
+    size_t size = out->struct_size < sizeof *out ? out->struct_size : sizeof *out;
+    memcpy(out, &g->res, size);
     out->struct_size = size;
 }
 
@@ -358,6 +361,7 @@ int bn_gen_create(const bitnet_model *model, const int32_t *prompt, int n_prompt
     g->pending = -1;
     g->res.struct_size = sizeof g->res;
     g->res.n_prompt = n_prompt;
+    g->res.stop_string_index = -1;
     const bn_tokenizer *tok = model->tokenizer;
     if (!(g->logits = bn_malloc((size_t)g->n_vocab * sizeof(float), "logits")) || !(g->force = bn_malloc(FORCE_CAP * sizeof(int32_t), "penalized ids")) ||
         !(g->sampler = make_sampler(p, g->n_vocab)))
@@ -398,7 +402,7 @@ BITNET_API int bitnet_session_generate(bitnet_session *s, const int32_t *prompt,
                                        int32_t *out_tokens, int max_out, bitnet_generate_result *result) {
     if (max_out < 0 || (max_out > 0 && !out_tokens))
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_generate: bad output buffer");
-    if (result && result->struct_size < sizeof *result)
+    if (result && result->struct_size < offsetof(bitnet_generate_result, stop_string_index))
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_generate_result.struct_size is %zu; set it to sizeof(bitnet_generate_result)",
                         result->struct_size);
     if (!s) return check_params(NULL, prompt, n_prompt, p);

@@ -210,6 +210,30 @@ TEST(generate_text_and_result) {
     CHECK_EQ_INT(bitnet_session_generate(s, p, n, &gp, out2, 16, &r), 0);
     CHECK_EQ_INT(r.stop_reason, BITNET_STOP_ID);
     CHECK(r.n_generated <= 4 && out2[r.n_generated - 1] == out[3]);
+    CHECK_EQ_INT(r.stop_string_index, -1);
+    /* a stop string: the result says which one appeared (the second of two here) */
+    size_t len = strlen(expect);
+    CHECK(len >= 4);
+    char tail[4] = {expect[len - 3], expect[len - 2], expect[len - 1], '\0'};
+    const char *stops[] = {"\x01never", tail};
+    bitnet_session_reset(s);
+    gp = greedy(12);
+    gp.ignore_eog = 1;
+    gp.stop_strings = stops;
+    gp.n_stop_strings = 2;
+    CHECK_EQ_INT(bitnet_session_generate(s, p, n, &gp, out2, 16, &r), 0);
+    CHECK_EQ_INT(r.stop_reason, BITNET_STOP_STRING);
+    CHECK_EQ_INT(r.stop_string_index, 1);
+    /* a caller built before stop_string_index: accepted, nothing written past its struct */
+    bitnet_generate_result before[2];
+    memset(before, 0x5A, sizeof before);
+    before[0].struct_size = offsetof(bitnet_generate_result, stop_string_index);
+    bitnet_session_reset(s);
+    CHECK_EQ_INT(bitnet_session_generate(s, p, n, &gp, out2, 16, &before[0]), 0);
+    CHECK_EQ_INT(before[0].stop_reason, BITNET_STOP_STRING);
+    CHECK_EQ_INT(before[0].stop_string_index, 0x5A5A5A5A);
+    before[0].struct_size = offsetof(bitnet_generate_result, n_cached);
+    CHECK_EQ_INT(bitnet_session_generate(s, p, n, &gp, out2, 16, &before[0]), BITNET_ERR_INVALID_ARGUMENT);
     bitnet_session_free(s);
 }
 
