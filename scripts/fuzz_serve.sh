@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # fuzz_serve: builds the server's request libFuzzer target (tests/fuzz/fuzz_serve_request.c over
-# server/request.c, server/openai.c and server/tools.c) into build-fuzz/ and runs it on a fresh copy of the seed
-# corpus tests/corpus/serve, with a small generated model that has the real LLaMA-3 vocabulary
+# server/request.c, server/openai.c and server/tools.c: the /v1 endpoints' bodies and llama-server's
+# /completion ones) into build-fuzz/ and runs it on a fresh copy of the seed corpus
+# tests/corpus/serve, with a small generated model that has the real LLaMA-3 vocabulary
 # (build-fuzz/serve-model.gguf, written once by build/bitnet gen-model from
 # .cache/reference/llama.cpp/models/ggml-vocab-llama-bpe.gguf; scripts/fetch_reference.sh
 # fetches that vocabulary).
@@ -95,6 +96,17 @@ write_dict() {
 "\"$defs\""
 "\"grammar\""
 "::="
+"\"n_predict\""
+"\"n_probs\""
+"\"repeat_last_n\""
+"\"return_tokens\""
+"\"cache_prompt\""
+"\"typical_p\""
+"\"mirostat\""
+"\"dry_multiplier\""
+"\"xtc_probability\""
+"\"top_n_sigma\""
+"\"post_sampling_probs\""
 "\"n\""
 "null"
 "true"

@@ -1,4 +1,4 @@
-/* completions: POST /v1/chat/completions and /v1/completions.
+/* completions: POST /v1/chat/completions, /v1/completions and llama-server's /completion.
  *
  * The request becomes prompt ids (request.c: a chat is rendered in the model's chat format, the
  * one `bitnet chat` uses, and tokenized with BOS and special tokens; a completion prompt is
@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "native.h"
 #include "openai.h"
 #include "request.h"
 #include "server.h"
@@ -26,11 +27,13 @@
 
 static uint64_t next_serial(server *srv) { return atomic_fetch_add(&srv->serial, 1); }
 
-/* A seed for requests that give none: different for every request. */
+/* A seed for requests that give none: different for every request; 32 bits, as llama-server's,
+ * so that the seed a reply reports (/completion's generation_settings) survives a JavaScript
+ * client's numbers and can be sent back. */
 static uint64_t fresh_seed(server *srv, uint64_t serial) {
     uint64_t x = (uint64_t)srv->started * 0x9E3779B97F4A7C15ull + serial * 0xBF58476D1CE4E5B9ull;
     x ^= x >> 31;
-    return x * 0x94D049BB133111EBull;
+    return (x * 0x94D049BB133111EBull) >> 32;
 }
 
 /* What request_build needs to know about the served model. */
@@ -108,16 +111,22 @@ typedef struct collected {
     size_t len;
     job_logprob *lp;
     size_t n_lp;
+    int32_t *tokens;           /* the generated ids (llama-server's return_tokens) */
+    size_t n_tokens;
 } collected;
 
 static bool collect(collected *all, const job_output *o) {
     char *text = realloc(all->text, all->len + o->text_len + 1);
     job_logprob *lp = realloc(all->lp, sizeof *lp * (all->n_lp + o->n_logprobs + 1));
+    int32_t *tokens = realloc(all->tokens, sizeof *tokens * (all->n_tokens + o->n_pieces + 1));
     if (text) all->text = text;
     if (lp) all->lp = lp;
-    if (!text || !lp) return false;
+    if (tokens) all->tokens = tokens;
+    if (!text || !lp || !tokens) return false;
     if (o->text_len) memcpy(all->text + all->len, o->text, o->text_len);
     if (o->n_logprobs) memcpy(all->lp + all->n_lp, o->logprobs, sizeof *lp * o->n_logprobs);
+    for (size_t i = 0; i < o->n_pieces; i++)
+        if (o->pieces[i].token >= 0) all->tokens[all->n_tokens++] = o->pieces[i].token;
     all->len += o->text_len;
     all->n_lp += o->n_logprobs;
     return true;
@@ -135,7 +144,14 @@ static bool wait_for_job(job *j, int fd, collected *all, bool *oom) {
     }
 }
 
-static enum MHD_Result reply_whole(struct MHD_Connection *c, job *j, api_reply *reply) {
+/* The reply of a finished job: OpenAI's, or llama-server's /completion one when native. */
+static json_t *whole_reply(api_reply *reply, const native_reply *native, const job *j, const collected *all,
+                           const bitnet_generate_result *res) {
+    if (native) return native_response(native, j, all->text, all->len, all->tokens, all->n_tokens, all->lp, all->n_lp, res);
+    return api_response(reply, all->text, all->len, all->lp, all->n_lp, res);
+}
+
+static enum MHD_Result reply_whole(struct MHD_Connection *c, job *j, api_reply *reply, const native_reply *native) {
     collected all = {0};
     bool oom = false;
     enum MHD_Result ret = MHD_NO;
@@ -146,10 +162,11 @@ static enum MHD_Result reply_whole(struct MHD_Connection *c, job *j, api_reply *
         note_job(http_request_stats(c), j);
         if (oom) ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         else if (status) ret = http_send_error(c, failure_status(status), "%s", message);
-        else ret = http_send_json(c, MHD_HTTP_OK, api_response(reply, all.text, all.len, all.lp, all.n_lp, &res));
+        else ret = http_send_json(c, MHD_HTTP_OK, whole_reply(reply, native, j, &all, &res));
     }
     free(all.text);
     free(all.lp);
+    free(all.tokens);
     return ret;
 }
 
@@ -163,6 +180,7 @@ typedef struct stream {
     int fd;
     http_stats *stats;         /* the log fields of the connection's request */
     tool_reader tools;         /* reply.tools on: the reply read as the tool call object */
+    native_reply *native;      /* llama-server's /completion: its events instead of OpenAI's (owned) */
     bool called;               /* the reply was function calls (finish_reason "tool_calls") */
     char *buf;                 /* SSE bytes not yet handed to libmicrohttpd: [pos, len) */
     size_t len, pos, cap;
@@ -198,6 +216,12 @@ static void stream_end(stream *s) {
     const char *message;
     int status = job_status(s->job, &res, &message);
     note_job(s->stats, s->job);
+    if (s->native) { /* llama-server's last event: the whole reply with stop true; no [DONE] */
+        stream_event(s, status ? api_error_json((int)failure_status(status), message)
+                               : native_response(s->native, s->job, "", 0, NULL, 0, NULL, 0, &res));
+        s->ended = true;
+        return;
+    }
     if (status == 0) {
         const char *finish = s->called ? "tool_calls" : api_finish_reason(res.stop_reason);
         stream_event(s, api_chunk(&s->reply, "", 0, NULL, 0, !s->started, finish));
@@ -225,6 +249,25 @@ static void stream_piece(stream *s, const char *text, size_t len, const job_logp
     free(answer);
 }
 
+/* llama-server's event of one piece: its text and log-probabilities with its token and those
+ * held back before it (tokens without text wait for the next piece's event); nothing for a
+ * prompt-only request. */
+static void native_piece(stream *s, const char *text, size_t len, int32_t token, const job_logprob *lp) {
+    native_reply *r = s->native;
+    if (r->prompt_only) return;
+    if (token >= 0 && r->n_held == r->cap_held) {
+        size_t cap = r->cap_held ? r->cap_held * 2 : 16;
+        int32_t *bigger = realloc(r->held, sizeof *bigger * cap);
+        if (!bigger) return; /* out of memory: the token is lost from the event's list */
+        r->held = bigger;
+        r->cap_held = cap;
+    }
+    if (token >= 0) r->held[r->n_held++] = token;
+    if (!len && !lp) return;
+    stream_event(s, native_chunk(r, s->job, text, len, r->held, r->n_held, lp));
+    r->n_held = 0;
+}
+
 /* With tools, at the end: the calls, or the whole reply as text when it was neither calls nor
  * the answer form (cut short inside a call). */
 static void stream_tool_calls(stream *s) {
@@ -248,7 +291,8 @@ static bool stream_fill(stream *s) {
     size_t at = 0, lp = 0; /* the pieces cut the text and the log-probabilities in order (job_push_text) */
     for (size_t i = 0; i < o.n_pieces; i++) {
         size_t len = o.pieces[i].text_len, n_lp = o.pieces[i].logprob ? 1 : 0;
-        stream_piece(s, o.text + at, len, n_lp ? o.logprobs + lp : NULL, n_lp);
+        if (s->native) native_piece(s, o.text + at, len, o.pieces[i].token, n_lp ? o.logprobs + lp : NULL);
+        else stream_piece(s, o.text + at, len, n_lp ? o.logprobs + lp : NULL, n_lp);
         at += len;
         lp += n_lp;
     }
@@ -279,22 +323,30 @@ static void stream_free(void *cls) {
     job_release(s->job);
     atomic_fetch_sub(&s->srv->n_generating, 1);
     tool_reader_free(&s->tools);
+    if (s->native) native_reply_free(s->native);
+    free(s->native);
     free(s->buf);
     free(s);
 }
 
-static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, job *j, const api_reply *reply, bool usage) {
+/* Streams the job's output (takes over j, the count of generating requests and *native). */
+static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, job *j, const api_reply *reply, bool usage,
+                                    native_reply *native) {
     stream *s = calloc(1, sizeof *s);
-    struct MHD_Response *r = s ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s, stream_free) : NULL;
+    native_reply *own = native ? malloc(sizeof *own) : NULL;
+    struct MHD_Response *r = s && (own || !native) ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s, stream_free) : NULL;
     if (!r) {
+        if (native) native_reply_free(native);
+        free(own);
         free(s);
         job_cancel(j);
         job_release(j);
         atomic_fetch_sub(&srv->n_generating, 1);
         return http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
+    if (own) *own = *native;
     *s = (stream){.srv = srv, .job = j, .reply = *reply, .include_usage = usage, .fd = http_connection_fd(c),
-                  .stats = http_request_stats(c)};
+                  .stats = http_request_stats(c), .native = own};
     MHD_add_response_header(r, "Content-Type", "text/event-stream");
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     enum MHD_Result ret = http_queue(c, MHD_HTTP_OK, r);
@@ -318,10 +370,21 @@ static enum MHD_Result handle(server *srv, struct MHD_Connection *c, api_kind ki
     api_reply reply;
     api_reply_init(&reply, kind, serial, srv->model_name, srv->model, rq.api.n_top_logprobs);
     reply.tools = rq.api.tools.choice;
+    native_reply native;
+    bool is_native = kind == API_NATIVE;
+    if (is_native && native_reply_init(&native, &rq.api, j, rq.ids, rq.n_ids, srv->model_name, srv->model)) {
+        job_cancel(j);
+        job_release(j);
+        atomic_fetch_sub(&srv->n_generating, 1);
+        gen_request_free(&rq);
+        return http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    }
     if (rq.api.stream) {
-        ret = reply_stream(srv, c, j, &reply, rq.api.include_usage); /* the stream owns j and the count */
+        /* the stream owns j, the count and the native reply */
+        ret = reply_stream(srv, c, j, &reply, rq.api.include_usage, is_native ? &native : NULL);
     } else {
-        ret = reply_whole(c, j, &reply);
+        ret = reply_whole(c, j, &reply, is_native ? &native : NULL);
+        if (is_native) native_reply_free(&native);
         job_release(j);
         atomic_fetch_sub(&srv->n_generating, 1);
     }
@@ -335,4 +398,8 @@ enum MHD_Result handle_chat_completions(server *srv, struct MHD_Connection *c, c
 
 enum MHD_Result handle_completions(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
     return handle(srv, c, API_COMPLETION, body, len);
+}
+
+enum MHD_Result handle_native_completion(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    return handle(srv, c, API_NATIVE, body, len);
 }

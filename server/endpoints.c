@@ -131,30 +131,16 @@ enum MHD_Result handle_tokenize(server *srv, struct MHD_Connection *c, const cha
     return ret;
 }
 
-/* The bytes of the tokens into *text (malloc'd; NULL when out of memory). Returns 0, or the
- * index of the first id that is not a token of the model plus one. */
-static size_t detokenize(const server *srv, json_t *tokens, char **text, size_t *len) {
-    size_t cap = 256, i;
+/* The ids of a JSON array into *ids (malloc'd; NULL when out of memory). Returns 0, or the
+ * index of the first entry that is not a token id of the model plus one. */
+static size_t token_ids(const server *srv, json_t *tokens, int32_t **ids) {
+    size_t i;
     json_t *t;
-    *len = 0;
-    if (!(*text = malloc(cap))) return 0;
+    if (!(*ids = malloc(sizeof **ids * (json_array_size(tokens) + 1)))) return 0;
     json_array_foreach(tokens, i, t) {
         json_int_t id = json_is_integer(t) ? json_integer_value(t) : -1;
         if (id < 0 || id >= srv->n_vocab) return i + 1;
-        int n = bitnet_model_token_to_piece(srv->model, (int32_t)id, 1, NULL, 0);
-        if (n < 0) n = 0;
-        if (*len + (size_t)n > cap) {
-            while (*len + (size_t)n > cap) cap *= 2;
-            char *bigger = realloc(*text, cap);
-            if (!bigger) { /* out of memory: *text NULL */
-                free(*text);
-                *text = NULL;
-                return 0;
-            }
-            *text = bigger;
-        }
-        int got = bitnet_model_token_to_piece(srv->model, (int32_t)id, 1, *text + *len, cap - *len);
-        *len += got > 0 ? (size_t)got : 0;
+        (*ids)[i] = (int32_t)id;
     }
     return 0;
 }
@@ -164,13 +150,16 @@ enum MHD_Result handle_detokenize(server *srv, struct MHD_Connection *c, const c
     json_t *root = parse_object(c, body, len, &ret), *tokens = root ? json_object_get(root, "tokens") : NULL;
     if (!root) return ret;
     char *text = NULL;
+    int32_t *ids = NULL;
     size_t n = 0, bad = 0;
     if (!json_is_array(tokens)) ret = http_send_error(c, MHD_HTTP_BAD_REQUEST, "'tokens' must be an array of token ids");
-    else if ((bad = detokenize(srv, tokens, &text, &n)))
+    else if ((bad = token_ids(srv, tokens, &ids)))
         ret = http_send_error(c, MHD_HTTP_BAD_REQUEST, "'tokens[%zu]' is not a token id of this model (0..%lld)", bad - 1,
                               (long long)srv->n_vocab - 1);
-    else if (!text) ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    else if (!ids || !(text = request_detokenize(srv->model, ids, json_array_size(tokens), &n)))
+        ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     else ret = http_send_json(c, MHD_HTTP_OK, json_pack("{s:o}", "content", api_text(text, n)));
+    free(ids);
     free(text);
     json_decref(root);
     return ret;

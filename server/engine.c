@@ -139,6 +139,8 @@ void job_release(job *j) {
 
 int job_n_prompt(const job *j) { return j->n_prompt; }
 double job_ttft(const job *j) { return j->ttft; }
+int job_slot(const job *j) { return j->slot; }
+const char *job_stop_string(const job *j, int i) { return i >= 0 && i < j->n_stops ? j->stops[i] : NULL; }
 
 static bool grow(void **buf, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap) return true;
@@ -152,7 +154,7 @@ static bool grow(void **buf, size_t *cap, size_t need, size_t elem) {
 }
 
 /* Appends generated text (engine thread). */
-static void job_push_text(job *j, const char *text, size_t len, const job_logprob *lp) {
+static void job_push_text(job *j, int32_t token, const char *text, size_t len, const job_logprob *lp) {
     pthread_mutex_lock(&j->mu);
     bool ok = grow((void **)&j->text, &j->text_cap, j->text_len + len, 1);
     if (ok) {
@@ -162,7 +164,7 @@ static void job_push_text(job *j, const char *text, size_t len, const job_logpro
     if (ok && lp && (ok = grow((void **)&j->logprobs, &j->cap_logprobs, j->n_logprobs + 1, sizeof *lp)))
         j->logprobs[j->n_logprobs++] = *lp;
     if (ok && (ok = grow((void **)&j->pieces, &j->cap_pieces, j->n_pieces + 1, sizeof *j->pieces)))
-        j->pieces[j->n_pieces++] = (job_piece){.text_len = len, .logprob = lp != NULL};
+        j->pieces[j->n_pieces++] = (job_piece){.text_len = len, .logprob = lp != NULL, .token = token};
     if (!ok) j->out_of_memory = true;
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
@@ -192,7 +194,7 @@ static void job_finish(job *j, int status, const bitnet_generate_result *result,
 int job_take(job *j, job_output *out, int timeout_ms) {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&j->mu);
-    if (!j->done && !j->text_len && !j->n_logprobs) {
+    if (!j->done && !j->n_pieces) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += timeout_ms / 1000;
@@ -201,7 +203,7 @@ int job_take(job *j, job_output *out, int timeout_ms) {
             until.tv_sec++;
             until.tv_nsec -= 1000000000L;
         }
-        while (!j->done && !j->text_len && !j->n_logprobs)
+        while (!j->done && !j->n_pieces)
             if (pthread_cond_timedwait(&j->cv, &j->mu, &until)) break;
     }
     out->text = j->text;
@@ -218,7 +220,7 @@ int job_take(job *j, job_output *out, int timeout_ms) {
     j->pieces = NULL;
     j->n_pieces = j->cap_pieces = 0;
     pthread_mutex_unlock(&j->mu);
-    return out->done || out->text_len || out->n_logprobs;
+    return out->done || out->n_pieces;
 }
 
 void job_output_free(job_output *out) {
@@ -295,7 +297,7 @@ static int on_token(int32_t token, const char *text, size_t len, void *user) {
         lp = &j->pending;
         j->has_pending = false;
     }
-    if (len || lp) job_push_text(j, text, len, lp);
+    if (len || lp || token >= 0) job_push_text(j, token, text, len, lp);
     return atomic_load(&j->cancelled);
 }
 

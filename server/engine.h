@@ -49,8 +49,9 @@ typedef struct job_logprob {
  * text, possibly held back and flushed with later tokens', and that token's log-probabilities
  * when asked for). A stream sends one event per piece, whatever the client's pace. */
 typedef struct job_piece {
-    size_t text_len; /* bytes of job_output.text, the pieces in order */
+    size_t text_len; /* bytes of job_output.text, the pieces in order (0 for a token whose text is held back) */
     bool logprob;    /* takes the next entry of job_output.logprobs */
+    int32_t token;   /* the generated token; -1 for text flushed at the end */
 } job_piece;
 
 /* What job_take() hands over: the output produced since the last take (malloc'd; free it
@@ -120,6 +121,10 @@ void job_output_free(job_output *out);
 /* After job_take() reported done: 0 and the result, or the negative status and a message. */
 int job_status(const job *j, bitnet_generate_result *result, const char **message);
 int job_n_prompt(const job *j);
+/* The slot that ran the job (-1: it never got one). Read after job_take() reported the end. */
+int job_slot(const job *j);
+/* Stop string i of the job (NULL when there is no such one). */
+const char *job_stop_string(const job *j, int i);
 /* Seconds from the job's creation to its first token; < 0 when it produced none. Read after
  * job_take() reported the end. */
 double job_ttft(const job *j);

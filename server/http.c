@@ -48,7 +48,10 @@ static const route routes[] = {
     {"/v1/chat/completions", "POST", handle_chat_completions, false},
     {"/chat/completions", "POST", handle_chat_completions, false},
     {"/v1/completions", "POST", handle_completions, false},
-    {"/completions", "POST", handle_completions, false},
+    {"/completion", "POST", handle_native_completion, false},  /* llama-server's own, as it routes them */
+    {"/completions", "POST", handle_native_completion, false},
+    {"/props", "GET", handle_props, false},
+    {"/apply-template", "POST", handle_apply_template, false},
     {"/tokenize", "POST", handle_tokenize, false},
     {"/detokenize", "POST", handle_detokenize, false},
     {"/slots", "GET", handle_slots, false},

@@ -152,15 +152,18 @@ static int read_max_tokens(json_t *body, api_kind kind, int *out, api_error *err
     return 0;
 }
 
-static int read_sampling(json_t *body, bitnet_sampling_params *s, api_error *err) {
+static int read_sampling(json_t *body, api_kind kind, bitnet_sampling_params *s, api_error *err) {
     long long top_k = s->top_k, seed = 0;
-    if (read_float(body, "temperature", 0, 2, &s->temperature, err) || read_float(body, "top_p", 0, 1, &s->top_p, err) ||
+    /* OpenAI's range is [0, 2]; llama-server takes any temperature (<= 0: greedy) */
+    double t_min = kind == API_NATIVE ? -1e9 : 0, t_max = kind == API_NATIVE ? 1e9 : 2;
+    if (read_float(body, "temperature", t_min, t_max, &s->temperature, err) || read_float(body, "top_p", 0, 1, &s->top_p, err) ||
         read_float(body, "min_p", 0, 1, &s->min_p, err) || read_int(body, "top_k", 0, 1 << 30, &top_k, err) ||
         read_float(body, "presence_penalty", -2, 2, &s->presence_penalty, err) ||
         read_float(body, "frequency_penalty", -2, 2, &s->frequency_penalty, err) ||
         read_float(body, "repeat_penalty", 0, 10, &s->repeat_penalty, err))
         return -1;
     s->top_k = (int)top_k;
+    if (s->temperature < 0) s->temperature = 0;
     json_t *v = json_object_get(body, "seed");
     if (v && !json_is_null(v)) {
         if (read_int(body, "seed", INT64_MIN, INT64_MAX, &seed, err)) return -1;
@@ -358,6 +361,67 @@ static int read_stream(json_t *body, api_request *r, api_error *err) {
     return read_bool(so, "include_usage", &r->include_usage, err);
 }
 
+/* ===================================================================== llama-server's /completion */
+
+/* Samplers of llama-server this engine does not have: accepted at their "off" values (front-ends
+ * send them all), refused otherwise rather than silently ignored. */
+static const struct {
+    const char *name;
+    double off_min, off_max;
+} absent_samplers[] = {
+    {"typical_p", 1, 1e300},       {"mirostat", 0, 0},          {"dry_multiplier", -1e300, 0},
+    {"xtc_probability", -1e300, 0}, {"dynatemp_range", -1e300, 0}, {"top_n_sigma", -1e300, 0},
+    {"n_indent", 0, 0},            {"n_cmpl", 1, 1},
+};
+
+static int refuse_absent_samplers(json_t *body, api_error *err) {
+    for (size_t i = 0; i < sizeof absent_samplers / sizeof absent_samplers[0]; i++) {
+        const char *name = absent_samplers[i].name;
+        json_t *v = json_object_get(body, name);
+        if (!v || json_is_null(v)) continue;
+        if (!json_is_number(v)) return api_errorf(err, 400, "'%s' must be a number", name);
+        double x = json_number_value(v);
+        if (!(x >= absent_samplers[i].off_min && x <= absent_samplers[i].off_max))
+            return api_errorf(err, 400, "'%s' = %g asks for what this server does not have; it accepts only the value that turns it off (%g)",
+                              name, x, absent_samplers[i].off_min > -1e300 ? absent_samplers[i].off_min : absent_samplers[i].off_max);
+    }
+    bool post = false;
+    if (read_bool(body, "post_sampling_probs", &post, err)) return -1;
+    if (post) return api_errorf(err, 400, "'post_sampling_probs' is not supported: probabilities are those of the model's logits");
+    return 0;
+}
+
+/* n_predict, or its aliases max_completion_tokens and max_tokens (n_predict wins): -1 no limit,
+ * 0 the prompt only (generation runs one step, whose token is dropped), else the limit. */
+static int read_n_predict(json_t *body, api_request *r, api_error *err) {
+    static const char *const names[] = {"n_predict", "max_completion_tokens", "max_tokens"};
+    for (int i = 0; i < 3; i++) {
+        json_t *v = json_object_get(body, names[i]);
+        long long n = 0;
+        if (!v || json_is_null(v)) continue;
+        if (read_int(body, names[i], -1, 1 << 30, &n, err)) return -1;
+        r->prompt_only = n == 0;
+        r->gen.max_tokens = n == 0 ? 1 : n > 0 ? (int)n : 0;
+        return 0;
+    }
+    return 0;
+}
+
+/* What /completion adds to the shared fields: n_predict, n_probs (or "logprobs"), repeat_last_n,
+ * return_tokens, cache_prompt (a slot always reuses what it holds) and the samplers it lacks. */
+static int read_native_fields(json_t *body, api_request *r, api_error *err) {
+    long long n_probs = 0, last_n = r->gen.sampling.penalty_last_n;
+    const char *probs = json_object_get(body, "n_probs") ? "n_probs" : "logprobs";
+    bool cache_prompt = true;
+    if (read_n_predict(body, r, err) || read_int(body, probs, 0, JOB_MAX_TOP_LOGPROBS, &n_probs, err) ||
+        read_int(body, "repeat_last_n", -1, 1 << 30, &last_n, err) || read_bool(body, "return_tokens", &r->return_tokens, err) ||
+        read_bool(body, "cache_prompt", &cache_prompt, err) || refuse_absent_samplers(body, err))
+        return -1;
+    r->n_top_logprobs = n_probs > 0 ? (int)n_probs : -1;
+    r->gen.sampling.penalty_last_n = (int)last_n;
+    return 0;
+}
+
 /* ===================================================================== prompts */
 
 static int parse_role(const char *s, bn_chat_role *out) {
@@ -463,6 +527,54 @@ static int read_prompt(json_t *body, api_request *r, api_error *err) {
     return api_errorf(err, 400, "'prompt' must be a string or a non-empty array of token ids");
 }
 
+static int read_prompt_parts(json_t *arr, api_request *r, api_error *err) {
+    size_t n = json_array_size(arr);
+    if (!(r->prompt_parts = calloc(n, sizeof *r->prompt_parts))) return api_errorf(err, 500, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = json_array_get(arr, i);
+        api_prompt_part *part = &r->prompt_parts[i];
+        r->n_prompt_parts = (int)i + 1;
+        if (json_is_string(t) && !has_nul(t)) {
+            if (!(part->text = copy_string(json_string_value(t), json_string_length(t)))) return api_errorf(err, 500, "out of memory");
+        } else if (json_is_integer(t) && json_integer_value(t) >= 0 && json_integer_value(t) <= INT32_MAX) {
+            part->id = (int32_t)json_integer_value(t);
+        } else {
+            return api_errorf(err, 400, "'prompt[%zu]' must be a token id or a string (without NUL)", i);
+        }
+    }
+    return 0;
+}
+
+/* llama-server's prompt forms: a string, token ids, or token ids and strings mixed; the forms
+ * that hold several prompts (strings, arrays) get a 400. */
+static int read_native_prompt(json_t *body, api_request *r, api_error *err) {
+    json_t *p = json_object_get(body, "prompt"), *first = json_array_get(p, 0);
+    if (json_is_array(p) && json_array_size(p) == 1 && (json_is_string(first) || json_is_array(first))) p = first;
+    if (json_is_string(p)) return read_prompt(body, r, err);
+    if (!json_is_array(p) || json_array_size(p) == 0)
+        return api_errorf(err, 400, "'prompt' must be a string, or a non-empty array of token ids and strings");
+    size_t i, n_strings = 0;
+    json_t *t;
+    json_array_foreach(p, i, t) {
+        if (json_is_array(t) || json_is_object(t))
+            return api_errorf(err, 400, "'prompt[%zu]': several prompts in one request are not supported; send one request each", i);
+        n_strings += json_is_string(t);
+    }
+    if (n_strings == json_array_size(p))
+        return api_errorf(err, 400, "'prompt' is an array of %zu strings, i.e. several prompts, which one request does not support; send one request each", n_strings);
+    return n_strings ? read_prompt_parts(p, r, err) : read_prompt_ids(p, r, err);
+}
+
+static int read_prompt_of(api_kind kind, json_t *root, api_request *r, api_error *err) {
+    return kind == API_CHAT ? read_messages(root, r, err) : kind == API_NATIVE ? read_native_prompt(root, r, err) : read_prompt(root, r, err);
+}
+
+/* The token limit and the log-probabilities: OpenAI's fields, or /completion's. */
+static int read_limits(json_t *root, api_request *r, api_error *err) {
+    if (r->kind == API_NATIVE) return read_native_fields(root, r, err);
+    return read_max_tokens(root, r->kind, &r->gen.max_tokens, err) || read_logprobs(root, r, err) ? -1 : 0;
+}
+
 int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t default_seed, api_request *out,
                       api_error *err) {
     memset(out, 0, sizeof *out);
@@ -470,6 +582,11 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
     out->kind = kind;
     out->n_top_logprobs = -1;
     out->gen = default_generate_params(default_seed);
+    if (kind == API_NATIVE) { /* llama-server's defaults: the library's (temperature 0.8, top_k 40, top_p 0.95, min_p 0.05) */
+        out->gen = bitnet_generate_default_params();
+        out->gen.sampling.seed = default_seed;
+        out->gen.max_tokens = 0; /* n_predict -1 */
+    }
     json_error_t jerr;
     json_t *root = json_loadb(body, len, 0, &jerr);
     if (!root) return api_errorf(err, 400, "the body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
@@ -478,11 +595,10 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
     if (!json_is_object(root)) api_errorf(err, 400, "the body must be a JSON object");
     else if (read_int(root, "n", 1, 1, &n, err)) (void)0;
     else if (tools_read(root, kind == API_CHAT, &out->tools, err)) (void)0;
-    else if (kind == API_CHAT ? read_messages(root, out, err) : read_prompt(root, out, err)) (void)0;
-    else if (read_max_tokens(root, kind, &out->gen.max_tokens, err) || read_sampling(root, &out->gen.sampling, err) ||
-             read_logit_bias(root, out, err) || read_response_format(root, out, err) || use_tools(out, err) || read_grammar(root, out, err) ||
-             read_stops(root, out, err) ||
-             read_logprobs(root, out, err) || read_stream(root, out, err))
+    else if (read_prompt_of(kind, root, out, err)) (void)0;
+    else if (read_limits(root, out, err) || read_sampling(root, kind, &out->gen.sampling, err) || read_logit_bias(root, out, err) ||
+             read_response_format(root, out, err) || use_tools(out, err) || read_grammar(root, out, err) ||
+             read_stops(root, out, err) || read_stream(root, out, err))
         (void)0;
     else {
         bool ignore_eos = false;
@@ -501,6 +617,8 @@ void api_request_free(api_request *r) {
     free(r->messages);
     free(r->prompt_text);
     free(r->prompt_ids);
+    for (int i = 0; i < r->n_prompt_parts; i++) free(r->prompt_parts[i].text);
+    free(r->prompt_parts);
     free(r->logit_bias);
     free(r->json_schema);
     free(r->grammar);
@@ -547,8 +665,7 @@ static size_t token_piece(const bitnet_model *vocab, int32_t token, char *buf, s
 
 static double finite_logprob(float lp) { return isfinite(lp) ? (double)lp : -9999.0; }
 
-/* {"token", "logprob", "bytes"} of one token (chat format). */
-static json_t *chat_token_json(const bitnet_model *vocab, int32_t token, float logprob) {
+json_t *api_token_json(const bitnet_model *vocab, int32_t token, float logprob) {
     char piece[256];
     size_t n = token_piece(vocab, token, piece, sizeof piece);
     json_t *bytes = json_array();
@@ -559,9 +676,9 @@ static json_t *chat_token_json(const bitnet_model *vocab, int32_t token, float l
 static json_t *chat_logprobs_json(const api_reply *r, const job_logprob *lp, size_t n_lp) {
     json_t *content = json_array();
     for (size_t i = 0; i < n_lp; i++) {
-        json_t *entry = chat_token_json(r->vocab, lp[i].token, lp[i].logprob), *top = json_array();
+        json_t *entry = api_token_json(r->vocab, lp[i].token, lp[i].logprob), *top = json_array();
         for (int k = 0; k < lp[i].n_top; k++)
-            json_array_append_new(top, chat_token_json(r->vocab, lp[i].top_token[k], lp[i].top_logprob[k]));
+            json_array_append_new(top, api_token_json(r->vocab, lp[i].top_token[k], lp[i].top_logprob[k]));
         json_object_set_new(entry, "top_logprobs", top);
         json_array_append_new(content, entry);
     }

@@ -1,6 +1,7 @@
 /* openai: the OpenAI wire format. Request bodies (JSON) become api_request values with the
- * sampling parameters checked; replies, stream chunks and error objects are built as jansson
- * values. Nothing here knows about HTTP or threads. */
+ * sampling parameters checked (also the body of llama-server's /completion, whose replies
+ * native.c builds); replies, stream chunks and error objects are built as jansson values.
+ * Nothing here knows about HTTP or threads. */
 #ifndef BITNET_SERVER_OPENAI_H
 #define BITNET_SERVER_OPENAI_H
 
@@ -24,7 +25,15 @@ typedef struct api_error {
     char message[512];
 } api_error;
 
-typedef enum api_kind { API_CHAT, API_COMPLETION } api_kind;
+/* API_NATIVE: llama-server's own POST /completion (its defaults, fields and reply; native.h). */
+typedef enum api_kind { API_CHAT, API_COMPLETION, API_NATIVE } api_kind;
+
+/* One part of a /completion prompt given as token ids and strings: text, or the token id when
+ * text is NULL. */
+typedef struct api_prompt_part {
+    char *text;
+    int32_t id;
+} api_prompt_part;
 
 typedef struct api_request {
     api_kind kind;
@@ -46,6 +55,11 @@ typedef struct api_request {
     char *prompt_text;
     int32_t *prompt_ids;
     int n_prompt_ids;
+    /* API_NATIVE: a prompt of ids and strings (malloc'd), n_predict 0 and return_tokens. */
+    api_prompt_part *prompt_parts;
+    int n_prompt_parts;
+    bool prompt_only;              /* the prompt goes into the slot's cache; nothing is generated or returned */
+    bool return_tokens;
 } api_request;
 
 /* Parses a request body. Returns 0, or -1 with *err filled (status 400 and which field). */
@@ -61,6 +75,9 @@ int api_errorf(api_error *err, int status, const char *fmt, ...) __attribute__((
 
 /* A JSON string of arbitrary bytes: invalid UTF-8 sequences become U+FFFD. */
 json_t *api_text(const char *s, size_t len);
+
+/* {"token", "logprob", "bytes"} of one token (the chat logprobs' entry; -inf as -9999). */
+json_t *api_token_json(const bitnet_model *vocab, int32_t token, float logprob);
 
 /* What every reply of one request shares. */
 typedef struct api_reply {

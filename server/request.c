@@ -23,6 +23,32 @@ int request_tokenize(const bitnet_model *model, const char *text, size_t len, bo
     return n;
 }
 
+char *request_detokenize(const bitnet_model *model, const int32_t *ids, size_t n, size_t *len) {
+    size_t cap = 256;
+    char *text = malloc(cap);
+    *len = 0;
+    for (size_t i = 0; text && i < n; i++) {
+        int k = bitnet_model_token_to_piece(model, ids[i], 1, NULL, 0);
+        while (text && k > 0 && *len + (size_t)k > cap) {
+            char *bigger = realloc(text, cap *= 2);
+            if (!bigger) free(text);
+            text = bigger;
+        }
+        int got = text ? bitnet_model_token_to_piece(model, ids[i], 1, text + *len, cap - *len) : 0;
+        *len += got > 0 ? (size_t)got : 0;
+    }
+    return text;
+}
+
+char *request_render_chat(const request_model *m, const char *body, size_t len, api_error *err) {
+    api_request rq;
+    if (api_parse_request(API_CHAT, body, len, 0, &rq, err)) return NULL;
+    char *text = bn_chat_render(m->chat_format, rq.messages, rq.n_messages, true);
+    if (!text) api_errorf(err, 400, "cannot render the conversation: %s", bitnet_get_last_error());
+    api_request_free(&rq);
+    return text;
+}
+
 /* Tokenizes a rendered prompt (BOS and special tokens); the count or -1 with *err. */
 static int tokenize_prompt(const request_model *m, const char *text, int32_t **ids, api_error *err) {
     int n = request_tokenize(m->model, text, strlen(text), true, true, ids);
@@ -39,7 +65,41 @@ static int chat_prompt(const request_model *m, const api_request *rq, int32_t **
     return n;
 }
 
+/* A prompt of token ids and strings (llama-server's mixed form): each string tokenized with
+ * special tokens, BOS only before a first part that is text. */
+static int mixed_prompt(const request_model *m, const api_request *rq, int32_t **ids, api_error *err) {
+    size_t cap = 64, n = 0;
+    int32_t *all = malloc(sizeof *all * cap);
+    for (int i = 0; all && i < rq->n_prompt_parts; i++) {
+        const api_prompt_part *part = &rq->prompt_parts[i];
+        int32_t *piece = NULL, one = part->id;
+        int k = 1;
+        if (part->text && (k = request_tokenize(m->model, part->text, strlen(part->text), i == 0, true, &piece)) < 0) {
+            free(all);
+            return k == BITNET_ERR_OUT_OF_MEMORY ? api_errorf(err, 500, "out of memory")
+                                                 : api_errorf(err, 500, "tokenization failed: %s", bitnet_get_last_error());
+        }
+        if (!part->text && one >= m->n_vocab) {
+            free(all);
+            return api_errorf(err, 400, "'prompt[%d]' = %d is not a token id of this model (0..%lld)", i, one, (long long)m->n_vocab - 1);
+        }
+        while (all && n + (size_t)k > cap) {
+            int32_t *bigger = realloc(all, sizeof *all * (cap *= 2));
+            if (!bigger) free(all);
+            all = bigger;
+        }
+        if (all) memcpy(all + n, part->text ? piece : &one, sizeof *all * (size_t)k);
+        n += (size_t)k;
+        free(piece);
+        if (n > INT32_MAX / 2) break; /* the limits below refuse it */
+    }
+    if (!all) return api_errorf(err, 500, "out of memory");
+    *ids = all;
+    return (int)n;
+}
+
 static int completion_prompt(const request_model *m, api_request *rq, int32_t **ids, api_error *err) {
+    if (rq->prompt_parts) return mixed_prompt(m, rq, ids, err);
     if (!rq->prompt_ids) return tokenize_prompt(m, rq->prompt_text, ids, err);
     for (int i = 0; i < rq->n_prompt_ids; i++)
         if (rq->prompt_ids[i] >= m->n_vocab)

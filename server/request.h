@@ -45,4 +45,12 @@ void gen_request_free(gen_request *r);
 int request_tokenize(const bitnet_model *model, const char *text, size_t len, bool add_special, bool parse_special,
                      int32_t **out);
 
+/* The text of token ids (special tokens rendered), malloc'd, its length in *len; NULL when out
+ * of memory. The ids must be tokens of the model. */
+char *request_detokenize(const bitnet_model *model, const int32_t *ids, size_t n, size_t *len);
+
+/* The prompt a chat request's body renders to (llama-server's /apply-template): malloc'd, or
+ * NULL with *err. */
+char *request_render_chat(const request_model *m, const char *body, size_t len, api_error *err);
+
 #endif

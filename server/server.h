@@ -7,8 +7,9 @@
  *   accesslog.c    the per-request log line (--log-format text|json)
  *   metrics.c      counters and histograms, the Prometheus text format (metrics.h)
  *   endpoints.c    /, /health, /metrics, /v1/models, /slots, /tokenize, /detokenize
+ *   native.c       llama-server's own API: /completion's replies, /props, /apply-template
  *   chat_page.html the chat page served at / (embedded by the Makefile as build/gen/chat_page.c)
- *   completions.c  /v1/chat/completions and /v1/completions: prompt, job, reply or SSE stream
+ *   completions.c  /v1/chat/completions, /v1/completions, /completion: prompt, job, reply or SSE stream
  *   openai.c       the OpenAI wire format (request parsing, replies, chunks, error objects)
  *   request.c      a request body -> parsed request + prompt ids (pure; fuzzed by tests/fuzz)
  *   engine.c       the engine thread that drives the bitnet_batch
@@ -120,7 +121,7 @@ void watchdog_remove(watchdog *w, watched *c);
 /* ---- accesslog.c: one line on stderr */
 void access_log(log_format format, const char *method, const char *path, const http_stats *st, double duration_ms);
 
-/* ---- endpoints.c and completions.c: handlers, called once the whole body is in */
+/* ---- endpoints.c, native.c and completions.c: handlers, called once the whole body is in */
 typedef enum MHD_Result (*http_handler)(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_page(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_metrics(server *srv, struct MHD_Connection *c, const char *body, size_t len);
@@ -131,5 +132,8 @@ enum MHD_Result handle_tokenize(server *srv, struct MHD_Connection *c, const cha
 enum MHD_Result handle_detokenize(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_chat_completions(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_completions(server *srv, struct MHD_Connection *c, const char *body, size_t len);
+enum MHD_Result handle_native_completion(server *srv, struct MHD_Connection *c, const char *body, size_t len);
+enum MHD_Result handle_props(server *srv, struct MHD_Connection *c, const char *body, size_t len);
+enum MHD_Result handle_apply_template(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 
 #endif

@@ -7,7 +7,8 @@
  *
  * Input: byte 0 picks the endpoint and chat format, the rest is the body. An odd byte 0 is
  * /v1/chat/completions with format (byte0 / 2) % 3 of {plain, bitnet, llama3} ('a', 'c', 'e'),
- * an even one /v1/completions ('p'). The seeds are tests/corpus/serve/.
+ * an even one /v1/completions ('p', byte0 % 4 == 0) or llama-server's /completion ('n', byte0 %
+ * 4 == 2). The seeds are tests/corpus/serve/.
  *
  * Contract checked (a broken one aborts: libFuzzer saves the input):
  *   - refused: status 400, or 500 only for "out of memory"; a non-empty message that makes an
@@ -25,6 +26,8 @@
  *   - an accepted request's json_schema compiles, and its prompt text read against it (whole,
  *     and byte by byte on copies) gets the same answer both ways; a text it calls complete
  *     parses with jansson;
+ *   - /completion: temperature >= 0 (any), a prompt-only request (n_predict 0) runs one step;
+ *     a chat body renders for /apply-template exactly when its messages parse;
  *   - with tools (server/tools.c), their schema is the constraint and their instructions are
  *     in the system message; the reply reader, given any body as a reply, agrees with itself
  *     whole and byte by byte and returns well-formed calls (check_tool_reader). */
@@ -64,12 +67,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
+/* r: the request left by a refusal (NULL: none to look at). */
 static void check_refusal(const gen_request *r, const api_error *err) {
     if (err->status != 400 && !(err->status == 500 && strstr(err->message, "out of memory")))
         fail("refused with a status other than 400", err->message);
     if (!err->message[0]) fail("refused without a message", NULL);
-    if (r->ids || r->api.messages || r->api.stops || r->api.prompt_text || r->api.prompt_ids || r->api.logit_bias ||
-        r->api.json_schema || r->api.tools.schema || r->api.tools.parameters || r->api.tools.instructions || r->api.grammar)
+    if (r && (r->ids || r->api.messages || r->api.stops || r->api.prompt_text || r->api.prompt_ids || r->api.prompt_parts ||
+              r->api.logit_bias || r->api.json_schema || r->api.tools.schema || r->api.tools.parameters ||
+              r->api.tools.instructions || r->api.grammar))
         fail("a refused request still holds memory", err->message);
     json_t *obj = api_error_json(err->status, err->message);
     char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
@@ -78,10 +83,10 @@ static void check_refusal(const gen_request *r, const api_error *err) {
     json_decref(obj);
 }
 
-static void check_sampling(const bitnet_generate_params *g) {
+static void check_sampling(api_kind kind, const bitnet_generate_params *g) {
     const bitnet_sampling_params *s = &g->sampling;
     if (g->max_tokens < 0) fail("negative max_tokens accepted", NULL);
-    if (!(s->temperature >= 0 && s->temperature <= 2)) fail("temperature out of range", NULL);
+    if (!(s->temperature >= 0 && (kind == API_NATIVE || s->temperature <= 2))) fail("temperature out of range", NULL);
     if (!(s->top_p >= 0 && s->top_p <= 1) || !(s->min_p >= 0 && s->min_p <= 1)) fail("top_p/min_p out of range", NULL);
     if (s->top_k < 0) fail("negative top_k accepted", NULL);
     if (!(s->presence_penalty >= -2 && s->presence_penalty <= 2) || !(s->frequency_penalty >= -2 && s->frequency_penalty <= 2))
@@ -96,7 +101,8 @@ static void check_accepted(const request_model *m, api_kind kind, const gen_requ
     if (r->api.gen.max_tokens < 1 || r->api.gen.max_tokens > m->max_tokens_cap) fail("max_tokens not capped", NULL);
     for (int i = 0; i < r->n_ids; i++)
         if (r->ids[i] < 0 || r->ids[i] >= m->n_vocab) fail("a prompt id is not a token of the model", NULL);
-    check_sampling(&r->api.gen);
+    check_sampling(kind, &r->api.gen);
+    if (r->api.prompt_only && (kind != API_NATIVE || r->api.gen.max_tokens != 1)) fail("a prompt-only request that generates", NULL);
     if (r->api.n_stops < 0 || r->api.n_stops > API_MAX_STOPS) fail("too many stop strings accepted", NULL);
     for (int i = 0; i < r->api.n_stops; i++) {
         size_t len = strlen(r->api.stops[i]);
@@ -276,10 +282,24 @@ static void check_tool_reader(const char *body, size_t len) {
     tool_reader_free(&bytes);
 }
 
+/* /apply-template's rendering: a body whose request parses renders (or is refused with a
+ * message); a body that does not parse is refused the same way. */
+static void check_render(const request_model *m, const char *body, size_t len) {
+    api_request parsed;
+    api_error err, err2;
+    bool parses = api_parse_request(API_CHAT, body, len, 1, &parsed, &err) == 0;
+    if (parses) api_request_free(&parsed);
+    char *text = request_render_chat(m, body, len, &err2);
+    if (!text) check_refusal(NULL, &err2);
+    if (!parses && text) fail("/apply-template rendered a body the parser refuses", NULL);
+    if (!parses && (err.status != err2.status || strcmp(err.message, err2.message))) fail("/apply-template refused it otherwise", err2.message);
+    free(text);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const char *formats[] = {"plain", "bitnet", "llama3"};
     if (size < 1) return 0;
-    api_kind kind = data[0] % 2 ? API_CHAT : API_COMPLETION;
+    api_kind kind = data[0] % 2 ? API_CHAT : data[0] % 4 ? API_NATIVE : API_COMPLETION;
     request_model m = {.model = g_model, .n_vocab = g_n_vocab, .slot_ctx = SLOT_CTX, .max_prompt_tokens = MAX_PROMPT,
                        .max_tokens_cap = MAX_TOKENS_CAP};
     if (bn_chat_format_from_name(formats[(data[0] / 2) % 3], &m.chat_format)) fail("unknown chat format name", NULL);
@@ -289,6 +309,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_tool_reader(body, len);
     gen_request r;
     api_error err;
+    if (kind == API_CHAT) check_render(&m, body, len);
     if (request_build(&m, kind, body, len, 1, &r, &err)) {
         check_refusal(&r, &err);
         return 0;

@@ -16,6 +16,10 @@
 #     response_format; an empty tools list is accepted); tool_choice "required" gives a call;
 #     a top-level json_schema enum reply is one of its values; a grammar that does not
 #     compile or comes beside response_format is refused, a streamed grammar reply follows it;
+#   - llama-server's /completion (and /completions): greedy content equal to /v1/completions',
+#     return_tokens and n_probs, the stream (pieces, then the final object with stop true, no
+#     [DONE]) equal to the whole reply, stop_type and stopping_word, n_predict 0 with a mixed
+#     prompt, the seed a reply reports repeats it, its 400s; /props; /apply-template;
 #   - the official openai npm package (serve_openai_client.cjs): chat and completions, plain
 #     and streamed, include_usage, stop, logprobs, logit_bias, response_format json_object and
 #     json_schema, tools (named, auto, streamed, the client's runTools round trip);
@@ -216,6 +220,56 @@ EOF
 got=$(reply_text "$TMP/grammar.sse")
 if [[ "$got" =~ ^\"[0-9]{3}-[0-9]{4}\"$ ]] && grep -q '"finish_reason":"stop"' "$TMP/grammar.sse"; then ok grammar_streamed; else
     not_ok grammar_streamed "$got: $(head -c 300 "$TMP/grammar.sse")"; fi
+# ---- llama-server's own API: /completion, /props, /apply-template ------------------------------
+# native_check NAME PYTHON-EXPRESSION: a check over the last reply (j) that prints True.
+native_check() {
+    local got
+    got=$(json_get "$2" <"$TMP/resp" 2>&1)
+    if [ "$got" = True ]; then ok "$1"; else not_ok "$1" "$got: $(head -c 300 "$TMP/resp")"; fi
+}
+NATIVE='"prompt":"Once upon a time","n_predict":8,"temperature":0,"ignore_eos":true'
+req POST /v1/completions '{"prompt":"Once upon a time","max_tokens":8,"temperature":0,"ignore_eos":true}' >/dev/null
+cp "$TMP/resp" "$TMP/openai.json"
+st=$(req POST /completion "{$NATIVE,\"n_probs\":2,\"return_tokens\":true}")
+cp "$TMP/resp" "$TMP/native.json"
+native_check native_completion "$st == 200 and j['content'] == json.load(open('$TMP/openai.json'))['choices'][0]['text'] and j['stop'] is True and j['stop_type'] == 'limit' and j['tokens_predicted'] == 8 and len(j['tokens']) == 8 and j['tokens_evaluated'] == 5 and j['prompt'] == '<|begin_of_text|>Once upon a time' and j['generation_settings']['n_predict'] == 8 and j['generation_settings']['top_k'] == 40 and j['model'] == 'test-model' and j['timings']['predicted_n'] == 8"
+native_check native_probabilities "len(j['completion_probabilities']) == 8 and all(p['id'] == t and len(p['top_logprobs']) == 2 and p['top_logprobs'][0]['id'] == t for p, t in zip(j['completion_probabilities'], j['tokens']))"
+st=$(req POST /detokenize "{\"tokens\":$(json_get 'json.dumps(j["tokens"])' <"$TMP/native.json")}")
+native_check native_tokens_are_content "j['content'] == json.load(open('$TMP/native.json'))['content']"
+# a stop string that starts with the first token's text holds that text back until the next
+# token: the first token's id must still come, with the next piece's
+hold=$(json_get 'json.dumps(bytes(j["completion_probabilities"][0]["bytes"]).decode() + "\u0001")' <"$TMP/native.json" 2>/dev/null || echo '"\u0001"')
+curl -s -N --max-time 60 "${AUTH[@]}" -d "{$NATIVE,\"stream\":true,\"stop\":[$hold]}" "$URL/completions" >"$TMP/native.sse"
+got=$("$PY" - "$TMP/native.sse" "$TMP/native.json" <<'EOF'
+import json, sys
+events = [json.loads(l[6:]) for l in open(sys.argv[1]).read().splitlines() if l.startswith("data: ")]
+whole = json.load(open(sys.argv[2]))
+pieces, last = events[:-1], events[-1]
+print(all(not e["stop"] for e in pieces) and last["stop"] and last["content"] == "" and last["stop_type"] == "limit"
+      and "".join(e["content"] for e in pieces) == whole["content"] and sum((e["tokens"] for e in pieces), []) == whole["tokens"]
+      and any(len(e["tokens"]) > 1 for e in pieces) and "[DONE]" not in open(sys.argv[1]).read())
+EOF
+)
+check native_stream_same_as_whole [ "$got" = True ]
+word=$(json_get 'json.dumps(j["content"][-4:], ensure_ascii=False)' <"$TMP/native.json")
+st=$(req POST /completion "{$NATIVE,\"stop\":[\"\\u0001\",$word]}")
+native_check native_stopping_word "$st == 200 and j['stop_type'] == 'word' and j['stopping_word'] == $word and j['content'] + $word == json.load(open('$TMP/native.json'))['content'][:len(j['content']) + len($word)]"
+st=$(req POST /completion '{"prompt":[9906," world"],"n_predict":0}')
+native_check native_prompt_only_mixed "$st == 200 and j['content'] == '' and j['tokens_predicted'] == 0 and j['prompt'] == 'Hello world' and j['tokens_evaluated'] == 2"
+st=$(req POST /completion '{"prompt":"Tell me","n_predict":6,"typical_p":1,"mirostat":0,"dry_multiplier":0,"xtc_probability":0}')
+seed=$(json_get 'j["generation_settings"]["seed"]' <"$TMP/resp")
+cp "$TMP/resp" "$TMP/sampled.json"
+st=$(req POST /completion "{\"prompt\":\"Tell me\",\"n_predict\":6,\"seed\":$seed}")
+native_check native_reported_seed_repeats "$st == 200 and j['content'] == json.load(open('$TMP/sampled.json'))['content'] and j['generation_settings']['seed'] == $seed"
+error_case native_several_prompts 400 'several prompts' POST /completion '{"prompt":["a","b"]}'
+error_case native_absent_sampler 400 "'mirostat' = 2" POST /completion '{"prompt":"a","mirostat":2}'
+error_case native_n_predict_range 400 n_predict POST /completion '{"prompt":"a","n_predict":-2}'
+error_case native_post_sampling_probs 400 post_sampling_probs POST /completion '{"prompt":"a","post_sampling_probs":true}'
+st=$(req GET /props)
+native_check props "$st == 200 and j['total_slots'] == 8 and j['default_generation_settings']['n_ctx'] == 256 and j['default_generation_settings']['params']['temperature'] > 0.79 and j['chat_format'] == 'llama3'"
+st=$(req POST /apply-template '{"messages":[{"role":"user","content":"Hi"}]}')
+native_check apply_template "$st == 200 and j['prompt'] == '<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n'"
+
 body_of() { # I STREAM
     printf '{"prompt":"Request number %d: once upon a time","max_tokens":16,"temperature":0,"ignore_eos":true,"stream":%s}' "$1" "$2"
 }

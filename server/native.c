@@ -1,0 +1,167 @@
+/* native: llama-server's /completion replies, /props and /apply-template (see native.h).
+ *
+ * Field names and shapes follow llama-server's README; what this engine does not have is left
+ * out rather than faked (no speculative decoding, no multimodal data). */
+#include "native.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "request.h"
+#include "server.h"
+
+/* The sampler chain of the library (sampler.c), in llama-server's names where one exists. */
+static json_t *sampler_names(void) { return json_pack("[s, s, s, s, s]", "penalties", "top_k", "top_p", "min_p", "temperature"); }
+
+static json_t *stop_list(const job *j) {
+    json_t *stops = json_array();
+    const char *s;
+    for (int i = 0; (s = job_stop_string(j, i)); i++) json_array_append_new(stops, api_text(s, strlen(s)));
+    return stops;
+}
+
+json_t *native_settings(const api_request *rq, const job *j) {
+    const bitnet_sampling_params *s = &rq->gen.sampling;
+    json_int_t n_predict = rq->prompt_only ? 0 : rq->gen.max_tokens > 0 ? rq->gen.max_tokens : -1;
+    json_t *v = json_pack("{s:I, s:I, s:f, s:i, s:f, s:f, s:i, s:f, s:f, s:f, s:I, s:b, s:b, s:i, s:s, s:o}", "n_predict",
+                          n_predict, "seed", (json_int_t)s->seed, "temperature", (double)s->temperature, "top_k", s->top_k,
+                          "top_p", (double)s->top_p, "min_p", (double)s->min_p, "repeat_last_n", s->penalty_last_n,
+                          "repeat_penalty", (double)s->repeat_penalty, "presence_penalty", (double)s->presence_penalty,
+                          "frequency_penalty", (double)s->frequency_penalty, "max_tokens", n_predict, "ignore_eos",
+                          rq->gen.ignore_eog != 0, "stream", rq->stream, "n_probs",
+                          rq->n_top_logprobs > 0 ? rq->n_top_logprobs : 0, "grammar", rq->grammar ? rq->grammar : "",
+                          "samplers", sampler_names());
+    if (v) json_object_set_new(v, "stop", j ? stop_list(j) : json_array());
+    return v;
+}
+
+int native_reply_init(native_reply *r, const api_request *rq, const job *j, const int32_t *ids, int n_ids,
+                      const char *model, const bitnet_model *vocab) {
+    size_t len = 0;
+    char *text = request_detokenize(vocab, ids, (size_t)n_ids, &len);
+    *r = (native_reply){.settings = native_settings(rq, j), .prompt = text ? api_text(text, len) : NULL, .model = model,
+                        .vocab = vocab, .n_prompt = n_ids, .prompt_only = rq->prompt_only,
+                        .return_tokens = rq->return_tokens, .stream = rq->stream};
+    free(text);
+    if (r->settings && r->prompt) return 0;
+    native_reply_free(r);
+    return -1;
+}
+
+void native_reply_free(native_reply *r) {
+    json_decref(r->settings);
+    json_decref(r->prompt);
+    free(r->held);
+    r->settings = r->prompt = NULL;
+    r->held = NULL;
+}
+
+/* llama-server's "completion_probabilities" entries: {id, token, bytes, logprob, top_logprobs}. */
+static json_t *probabilities(const bitnet_model *vocab, const job_logprob *lp, size_t n_lp) {
+    json_t *list = json_array();
+    for (size_t i = 0; i < n_lp; i++) {
+        json_t *entry = api_token_json(vocab, lp[i].token, lp[i].logprob), *top = json_array();
+        for (int k = 0; k < lp[i].n_top; k++) {
+            json_t *alt = api_token_json(vocab, lp[i].top_token[k], lp[i].top_logprob[k]);
+            json_object_set_new(alt, "id", json_integer(lp[i].top_token[k]));
+            json_array_append_new(top, alt);
+        }
+        json_object_set_new(entry, "id", json_integer(lp[i].token));
+        json_object_set_new(entry, "top_logprobs", top);
+        json_array_append_new(list, entry);
+    }
+    return list;
+}
+
+static json_t *id_list(const int32_t *ids, size_t n) {
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(list, json_integer(ids[i]));
+    return list;
+}
+
+/* eos: an end-of-generation token, a stop id or a complete constrained value; word: a stop
+ * string; limit: n_predict or the slot's context; none: cut short (a time limit). */
+static const char *stop_type(const bitnet_generate_result *res) {
+    switch (res->stop_reason) {
+    case BITNET_STOP_EOG: case BITNET_STOP_ID: case BITNET_STOP_JSON_COMPLETE: case BITNET_STOP_GRAMMAR_COMPLETE: return "eos";
+    case BITNET_STOP_STRING: return "word";
+    case BITNET_STOP_MAX_TOKENS: case BITNET_STOP_CONTEXT_FULL: return "limit";
+    default: return "none";
+    }
+}
+
+static double per(double x, double n) { return n > 0 ? x / n : 0; }
+
+static json_t *timings(const bitnet_generate_result *res, int n_generated) {
+    double prompt_ms = res->prefill_seconds * 1e3, gen_ms = res->decode_seconds * 1e3;
+    int prompt_n = res->n_prompt - res->n_cached;
+    return json_pack("{s:i, s:i, s:f, s:f, s:f, s:i, s:f, s:f, s:f}", "cache_n", res->n_cached, "prompt_n", prompt_n, "prompt_ms",
+                     prompt_ms, "prompt_per_token_ms", per(prompt_ms, prompt_n), "prompt_per_second", per(prompt_n * 1e3, prompt_ms),
+                     "predicted_n", n_generated, "predicted_ms", gen_ms, "predicted_per_token_ms", per(gen_ms, n_generated),
+                     "predicted_per_second", per(n_generated * 1e3, gen_ms));
+}
+
+json_t *native_response(const native_reply *r, const job *j, const char *text, size_t len, const int32_t *tokens,
+                        size_t n_tokens, const job_logprob *lp, size_t n_lp, const bitnet_generate_result *res) {
+    if (r->prompt_only) len = n_tokens = n_lp = 0;
+    int n_generated = r->prompt_only ? 0 : res->n_generated;
+    const char *word = res->stop_reason == BITNET_STOP_STRING ? job_stop_string(j, res->stop_string_index) : NULL;
+    json_t *v = json_pack("{s:i, s:o, s:o, s:i, s:b, s:s, s:i, s:i, s:O, s:O, s:b, s:b, s:s, s:o, s:i, s:o}", "index", 0,
+                          "content", api_text(text, len), "tokens", id_list(tokens, r->return_tokens ? n_tokens : 0), "id_slot",
+                          job_slot(j), "stop", 1, "model", r->model, "tokens_predicted", n_generated, "tokens_evaluated",
+                          res->n_prompt, "generation_settings", r->settings, "prompt", r->prompt, "has_new_line",
+                          len && memchr(text, '\n', len) != NULL, "truncated", res->stop_reason == BITNET_STOP_CONTEXT_FULL,
+                          "stop_type", r->prompt_only ? "limit" : stop_type(res), "stopping_word",
+                          api_text(word ? word : "", word ? strlen(word) : 0), "tokens_cached", res->n_cached, "timings",
+                          timings(res, n_generated));
+    if (v && n_lp && !r->stream) json_object_set_new(v, "completion_probabilities", probabilities(r->vocab, lp, n_lp));
+    return v;
+}
+
+json_t *native_chunk(native_reply *r, const job *j, const char *text, size_t len, const int32_t *tokens, size_t n_tokens,
+                     const job_logprob *lp) {
+    r->n_predicted += (int)n_tokens;
+    json_t *v = json_pack("{s:i, s:o, s:o, s:b, s:i, s:i, s:i}", "index", 0, "content", api_text(text, len), "tokens",
+                          id_list(tokens, n_tokens), "stop", 0, "id_slot", job_slot(j), "tokens_predicted", r->n_predicted,
+                          "tokens_evaluated", r->n_prompt);
+    if (v && lp) json_object_set_new(v, "completion_probabilities", probabilities(r->vocab, lp, 1));
+    return v;
+}
+
+/* ===================================================================== /props, /apply-template */
+
+enum MHD_Result handle_props(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    (void)body, (void)len;
+    api_request defaults;
+    api_error err;
+    static const char no_fields[] = "{\"prompt\": \"\"}";
+    if (api_parse_request(API_NATIVE, no_fields, sizeof no_fields - 1, 0, &defaults, &err))
+        return http_send_error(c, (unsigned)err.status, "%s", err.message);
+    json_t *params = native_settings(&defaults, NULL);
+    api_request_free(&defaults);
+    if (params) json_object_set_new(params, "seed", json_integer(-1)); /* a new one for every request */
+    int n = bitnet_model_meta_str(srv->model, "tokenizer.chat_template", NULL, 0);
+    char *template_text = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (!template_text || bitnet_model_meta_str(srv->model, "tokenizer.chat_template", template_text, (size_t)n + 1) < 0) n = 0;
+    json_t *settings = json_pack("{s:i, s:i, s:I, s:b, s:b, s:o}", "id", 0, "id_task", -1, "n_ctx",
+                                 (json_int_t)engine_slot_ctx(srv->engine), "speculative", 0, "is_processing",
+                                 atomic_load(&srv->n_generating) > 0, "params", params);
+    json_t *props = json_pack("{s:o, s:i, s:s, s:o, s:s, s:{s:b, s:b}, s:s, s:b}", "default_generation_settings", settings,
+                              "total_slots", engine_n_slots(srv->engine), "model_path", srv->opt.model_path, "chat_template",
+                              api_text(n > 0 ? template_text : "", n > 0 ? (size_t)n : 0), "chat_format",
+                              bn_chat_format_name(srv->chat_format), "modalities", "vision", 0, "audio", 0, "build_info",
+                              bitnet_version(), "is_sleeping", 0);
+    free(template_text);
+    return http_send_json(c, MHD_HTTP_OK, props);
+}
+
+enum MHD_Result handle_apply_template(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    request_model m = {.model = srv->model, .chat_format = srv->chat_format, .n_vocab = srv->n_vocab};
+    api_error err;
+    char *prompt = request_render_chat(&m, body, len, &err);
+    if (!prompt) return http_send_error(c, (unsigned)err.status, "%s", err.message);
+    enum MHD_Result ret = http_send_json(c, MHD_HTTP_OK, json_pack("{s:o}", "prompt", api_text(prompt, strlen(prompt))));
+    free(prompt);
+    return ret;
+}

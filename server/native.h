@@ -1,0 +1,49 @@
+/* native: llama-server's own API beside the OpenAI one. The replies of POST /completion (one
+ * JSON object, or a stream of Server-Sent Events with one object per piece of text and a final
+ * one with stop true; no [DONE]), its generation_settings, and the handlers of GET /props and
+ * POST /apply-template. The request body is parsed by openai.c (API_NATIVE: llama-server's
+ * defaults and fields); the job and the stream are completions.c's. */
+#ifndef BITNET_SERVER_NATIVE_H
+#define BITNET_SERVER_NATIVE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "openai.h"
+
+/* What the replies of one /completion request need besides the job's output. */
+typedef struct native_reply {
+    json_t *settings;          /* generation_settings (owned) */
+    json_t *prompt;            /* the prompt's text, special tokens rendered (owned) */
+    const char *model;
+    const bitnet_model *vocab;
+    int n_prompt;
+    bool prompt_only;          /* n_predict 0: the output is dropped */
+    bool return_tokens, stream;
+    int n_predicted;           /* a stream's tokens so far */
+    int32_t *held;             /* a stream's tokens whose text is still held back (malloc'd) */
+    size_t n_held, cap_held;
+} native_reply;
+
+/* Before the job runs: the settings of rq (the job holds its stop strings) and the prompt's
+ * text from its ids. Returns 0, or -1 when out of memory. */
+int native_reply_init(native_reply *r, const api_request *rq, const job *j, const int32_t *ids, int n_ids,
+                      const char *model, const bitnet_model *vocab);
+void native_reply_free(native_reply *r);
+
+/* A request's sampling and limits as llama-server names them (generation_settings). */
+json_t *native_settings(const api_request *rq, const job *j);
+
+/* The reply of a finished job: its whole text (empty for a stream), its token ids and
+ * log-probabilities, stop_type and stopping_word, timings. */
+json_t *native_response(const native_reply *r, const job *j, const char *text, size_t len, const int32_t *tokens,
+                        size_t n_tokens, const job_logprob *lp, size_t n_lp, const bitnet_generate_result *res);
+/* One stream event: a piece of text, the tokens it came with (those whose text was held back
+ * before it, then its own) and the log-probabilities of its token. */
+json_t *native_chunk(native_reply *r, const job *j, const char *text, size_t len, const int32_t *tokens, size_t n_tokens,
+                     const job_logprob *lp);
+
+#endif

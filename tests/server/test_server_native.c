@@ -1,0 +1,143 @@
+/* Tests of the request parser of server/openai.c for llama-server's /completion (API_NATIVE):
+ * its defaults (the library's sampling, no token limit), n_predict and its aliases (0: the
+ * prompt only), n_probs and "logprobs", the samplers this server lacks (accepted only when off,
+ * refused by name otherwise), the prompt forms (string, ids, ids and strings mixed; several
+ * prompts refused), its temperature range beside OpenAI's, and the fields it refuses. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "openai.h"
+#include "test.h"
+
+/* Parses a /completion body; returns the status (0 accepted), *r filled when accepted. */
+static int parse_as(api_kind kind, const char *body, api_request *r, api_error *err) {
+    return api_parse_request(kind, body, strlen(body), 7, r, err) ? err->status : 0;
+}
+
+static int parse(const char *body, api_request *r, api_error *err) { return parse_as(API_NATIVE, body, r, err); }
+
+static void check_refused(const char *body, const char *words) {
+    api_request r;
+    api_error err;
+    CHECK_EQ_INT(parse(body, &r, &err), 400);
+    CHECK_MSG(strstr(err.message, words) != NULL, "'%s' not in: %s", words, err.message);
+}
+
+TEST(defaults_are_llama_servers) {
+    api_request r;
+    api_error err;
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\"}", &r, &err), 0);
+    bitnet_sampling_params lib = bitnet_sampling_default_params();
+    CHECK(r.gen.sampling.temperature == lib.temperature && r.gen.sampling.top_k == lib.top_k && r.gen.sampling.top_p == lib.top_p &&
+          r.gen.sampling.min_p == lib.min_p && r.gen.sampling.repeat_penalty == 1.0f && r.gen.sampling.penalty_last_n == 64);
+    CHECK(fabsf(r.gen.sampling.temperature - 0.8f) < 1e-6f && r.gen.sampling.top_k == 40);
+    CHECK_EQ_INT(r.gen.sampling.seed, 7);
+    CHECK_EQ_INT(r.gen.max_tokens, 0);
+    CHECK_EQ_INT(r.n_top_logprobs, -1);
+    CHECK(!r.prompt_only && !r.return_tokens && !r.stream);
+    CHECK_STR(r.prompt_text, "Hi");
+    api_request_free(&r);
+}
+
+TEST(n_predict_and_its_aliases) {
+    static const struct {
+        const char *fields;
+        int max_tokens;
+        bool prompt_only;
+    } cases[] = {
+        {"\"n_predict\":5", 5, false},
+        {"\"n_predict\":-1", 0, false},
+        {"\"n_predict\":0", 1, true}, /* one step runs; its token is dropped */
+        {"\"max_tokens\":3", 3, false},
+        {"\"max_completion_tokens\":4", 4, false},
+        {"\"max_tokens\":3,\"n_predict\":9", 9, false},
+        {"\"n_predict\":null,\"max_tokens\":2", 2, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "{\"prompt\":\"Hi\",%s}", cases[i].fields);
+        api_request r;
+        api_error err;
+        CHECK_EQ_INT(parse(body, &r, &err), 0);
+        CHECK_MSG(r.gen.max_tokens == cases[i].max_tokens && r.prompt_only == cases[i].prompt_only, "%s: max_tokens %d",
+                  cases[i].fields, r.gen.max_tokens);
+        api_request_free(&r);
+    }
+    check_refused("{\"prompt\":\"Hi\",\"n_predict\":-2}", "'n_predict' must be between -1");
+    check_refused("{\"prompt\":\"Hi\",\"n_predict\":\"8\"}", "'n_predict' must be an integer");
+}
+
+TEST(probabilities_and_other_fields) {
+    api_request r;
+    api_error err;
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"n_probs\":3,\"logprobs\":9,\"return_tokens\":true,\"repeat_last_n\":-1,"
+                       "\"cache_prompt\":false,\"temperature\":5,\"stream\":true}",
+                       &r, &err),
+                 0);
+    CHECK(r.n_top_logprobs == 3 && r.return_tokens && r.stream && r.gen.sampling.penalty_last_n == -1);
+    CHECK(r.gen.sampling.temperature == 5.0f); /* any temperature, as llama-server */
+    api_request_free(&r);
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"logprobs\":2}", &r, &err), 0);
+    CHECK_EQ_INT(r.n_top_logprobs, 2);
+    api_request_free(&r);
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"n_probs\":0,\"temperature\":-1}", &r, &err), 0);
+    CHECK(r.n_top_logprobs == -1 && r.gen.sampling.temperature == 0.0f); /* below 0: greedy */
+    api_request_free(&r);
+    CHECK_EQ_INT(parse_as(API_COMPLETION, "{\"prompt\":\"Hi\",\"temperature\":5}", &r, &err), 400); /* OpenAI's 0..2 */
+    check_refused("{\"prompt\":\"Hi\",\"n_probs\":21}", "'n_probs' must be between 0 and 20");
+    check_refused("{\"prompt\":\"Hi\",\"return_tokens\":1}", "'return_tokens' must be a boolean");
+    check_refused("{\"prompt\":\"Hi\",\"post_sampling_probs\":true}", "'post_sampling_probs' is not supported");
+    check_refused("{\"prompt\":\"Hi\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}", "'tools' are only");
+    check_refused("{\"prompt\":\"Hi\",\"n\":2}", "'n'");
+}
+
+TEST(samplers_this_server_lacks) {
+    api_request r;
+    api_error err;
+    /* what front-ends send with every request: each sampler off */
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"typical_p\":1,\"mirostat\":0,\"dry_multiplier\":0,\"xtc_probability\":0,"
+                       "\"dynatemp_range\":0,\"top_n_sigma\":-1,\"n_indent\":0,\"n_cmpl\":1,\"post_sampling_probs\":false}",
+                       &r, &err),
+                 0);
+    api_request_free(&r);
+    check_refused("{\"prompt\":\"Hi\",\"mirostat\":2}", "'mirostat' = 2 asks for what this server does not have");
+    check_refused("{\"prompt\":\"Hi\",\"typical_p\":0.5}", "'typical_p' = 0.5");
+    check_refused("{\"prompt\":\"Hi\",\"dry_multiplier\":0.8}", "'dry_multiplier'");
+    check_refused("{\"prompt\":\"Hi\",\"xtc_probability\":0.5}", "'xtc_probability'");
+    check_refused("{\"prompt\":\"Hi\",\"top_n_sigma\":1.5}", "'top_n_sigma'");
+    check_refused("{\"prompt\":\"Hi\",\"n_cmpl\":2}", "'n_cmpl'");
+    check_refused("{\"prompt\":\"Hi\",\"mirostat\":\"on\"}", "'mirostat' must be a number");
+}
+
+TEST(prompt_forms) {
+    api_request r;
+    api_error err;
+    CHECK_EQ_INT(parse("{\"prompt\":[\"Hi\"]}", &r, &err), 0);
+    CHECK_STR(r.prompt_text, "Hi");
+    api_request_free(&r);
+    CHECK_EQ_INT(parse("{\"prompt\":[[5,6,7]]}", &r, &err), 0);
+    CHECK(r.n_prompt_ids == 3 && r.prompt_ids[2] == 7 && !r.prompt_parts);
+    api_request_free(&r);
+    CHECK_EQ_INT(parse("{\"prompt\":[12,\"a b\",34,\"\"]}", &r, &err), 0);
+    CHECK_EQ_INT(r.n_prompt_parts, 4);
+    CHECK(r.prompt_parts && !r.prompt_parts[0].text && r.prompt_parts[0].id == 12 && !strcmp(r.prompt_parts[1].text, "a b") &&
+          r.prompt_parts[2].id == 34 && !strcmp(r.prompt_parts[3].text, ""));
+    api_request_free(&r);
+    check_refused("{\"prompt\":[\"a\",\"b\"]}", "several prompts");
+    check_refused("{\"prompt\":[[1],[2]]}", "'prompt[0]': several prompts");
+    check_refused("{\"prompt\":[1,{\"prompt_string\":\"x\"}]}", "'prompt[1]': several prompts");
+    check_refused("{\"prompt\":[1,2.5]}", "'prompt[1]' must be a token id");
+    check_refused("{\"prompt\":[1,\"a\",-3]}", "'prompt[2]' must be a token id or a string");
+    check_refused("{\"prompt\":[]}", "non-empty array");
+    check_refused("{\"n_predict\":1}", "'prompt' must be");
+}
+
+TEST_MAIN_BEGIN("test_server_native")
+    RUN(defaults_are_llama_servers);
+    RUN(n_predict_and_its_aliases);
+    RUN(probabilities_and_other_fields);
+    RUN(samplers_this_server_lacks);
+    RUN(prompt_forms);
+TEST_MAIN_END()
