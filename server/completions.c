@@ -291,8 +291,9 @@ static bool stream_fill(stream *s) {
     size_t at = 0, lp = 0; /* the pieces cut the text and the log-probabilities in order (job_push_text) */
     for (size_t i = 0; i < o.n_pieces; i++) {
         size_t len = o.pieces[i].text_len, n_lp = o.pieces[i].logprob ? 1 : 0;
-        if (s->native) native_piece(s, o.text + at, len, o.pieces[i].token, n_lp ? o.logprobs + lp : NULL);
-        else stream_piece(s, o.text + at, len, n_lp ? o.logprobs + lp : NULL, n_lp);
+        const char *text = o.text ? o.text + at : ""; /* no text at all when every token's was held back */
+        if (s->native) native_piece(s, text, len, o.pieces[i].token, n_lp ? o.logprobs + lp : NULL);
+        else stream_piece(s, text, len, n_lp ? o.logprobs + lp : NULL, n_lp);
         at += len;
         lp += n_lp;
     }

@@ -157,7 +157,7 @@ static bool grow(void **buf, size_t *cap, size_t need, size_t elem) {
 static void job_push_text(job *j, int32_t token, const char *text, size_t len, const job_logprob *lp) {
     pthread_mutex_lock(&j->mu);
     bool ok = grow((void **)&j->text, &j->text_cap, j->text_len + len, 1);
-    if (ok) {
+    if (ok && len) { /* a token whose text is held back comes with none (text may be NULL) */
         memcpy(j->text + j->text_len, text, len);
         j->text_len += len;
     }
