@@ -1,4 +1,5 @@
-/* completions: POST /v1/chat/completions, /v1/completions and llama-server's /completion.
+/* completions: POST /v1/chat/completions, /v1/completions, /v1/responses (responses.c turns its
+ * body into a chat) and llama-server's /completion.
  *
  * The request becomes prompt ids (request.c: a chat is rendered in the model's chat format, the
  * one `bitnet chat` uses, and tokenized with BOS and special tokens; a completion prompt is
@@ -19,6 +20,7 @@
 #include "native.h"
 #include "openai.h"
 #include "request.h"
+#include "responses.h"
 #include "server.h"
 
 #define WAIT_SLICE_MS 50 /* how often a waiting handler looks at its client's socket */
@@ -144,14 +146,23 @@ static bool wait_for_job(job *j, int fd, collected *all, bool *oom) {
     }
 }
 
-/* The reply of a finished job: OpenAI's, or llama-server's /completion one when native. */
-static json_t *whole_reply(api_reply *reply, const native_reply *native, const job *j, const collected *all,
+/* How a request's replies are written besides OpenAI's chat and completions shapes: llama-server's
+ * /completion ones, or the Responses API's (either NULL). */
+typedef struct reply_style {
+    native_reply *native;
+    responses_reply *responses;
+} reply_style;
+
+/* The reply of a finished job in its style. */
+static json_t *whole_reply(api_reply *reply, const reply_style *style, const job *j, const collected *all,
                            const bitnet_generate_result *res) {
-    if (native) return native_response(native, j, all->text, all->len, all->tokens, all->n_tokens, all->lp, all->n_lp, res);
+    if (style->native)
+        return native_response(style->native, j, all->text, all->len, all->tokens, all->n_tokens, all->lp, all->n_lp, res);
+    if (style->responses) return responses_object(style->responses, all->text, all->len, res);
     return api_response(reply, all->text, all->len, all->lp, all->n_lp, res);
 }
 
-static enum MHD_Result reply_whole(struct MHD_Connection *c, job *j, api_reply *reply, const native_reply *native) {
+static enum MHD_Result reply_whole(struct MHD_Connection *c, job *j, api_reply *reply, const reply_style *style) {
     collected all = {0};
     bool oom = false;
     enum MHD_Result ret = MHD_NO;
@@ -162,7 +173,7 @@ static enum MHD_Result reply_whole(struct MHD_Connection *c, job *j, api_reply *
         note_job(http_request_stats(c), j);
         if (oom) ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         else if (status) ret = http_send_error(c, failure_status(status), "%s", message);
-        else ret = http_send_json(c, MHD_HTTP_OK, whole_reply(reply, native, j, &all, &res));
+        else ret = http_send_json(c, MHD_HTTP_OK, whole_reply(reply, style, j, &all, &res));
     }
     free(all.text);
     free(all.lp);
@@ -181,6 +192,7 @@ typedef struct stream {
     http_stats *stats;         /* the log fields of the connection's request */
     tool_reader tools;         /* reply.tools on: the reply read as the tool call object */
     native_reply *native;      /* llama-server's /completion: its events instead of OpenAI's (owned) */
+    responses_reply *responses; /* the Responses API: its events instead (owned) */
     bool called;               /* the reply was function calls (finish_reason "tool_calls") */
     char *buf;                 /* SSE bytes not yet handed to libmicrohttpd: [pos, len) */
     size_t len, pos, cap;
@@ -196,6 +208,26 @@ static void stream_append(stream *s, const char *data, size_t n) {
     }
     memcpy(s->buf + s->len, data, n);
     s->len += n;
+}
+
+/* The Responses API's events: "event: <type>\ndata: <json>\n\n" for each [type, event] of
+ * the array (taken over). */
+static void stream_typed_events(stream *s, json_t *events) {
+    size_t i;
+    json_t *pair;
+    json_array_foreach(events, i, pair) {
+        const char *type = json_string_value(json_array_get(pair, 0));
+        char *text = json_dumps(json_array_get(pair, 1), JSON_COMPACT);
+        if (type && text) {
+            stream_append(s, "event: ", 7);
+            stream_append(s, type, strlen(type));
+            stream_append(s, "\ndata: ", 7);
+            stream_append(s, text, strlen(text));
+            stream_append(s, "\n\n", 2);
+        }
+        free(text);
+    }
+    json_decref(events);
 }
 
 /* "data: <json>\n\n" (takes over v). */
@@ -216,6 +248,13 @@ static void stream_end(stream *s) {
     const char *message;
     int status = job_status(s->job, &res, &message);
     note_job(s->stats, s->job);
+    if (s->responses) { /* the items' done events and response.completed (or .incomplete, .failed); no [DONE] */
+        json_t *events = json_array();
+        responses_stream_close(s->responses, status, message, &res, events);
+        stream_typed_events(s, events);
+        s->ended = true;
+        return;
+    }
     if (s->native) { /* llama-server's last event: the whole reply with stop true; no [DONE] */
         stream_event(s, status ? api_error_json((int)failure_status(status), message)
                                : native_response(s->native, s->job, "", 0, NULL, 0, NULL, 0, &res));
@@ -268,6 +307,13 @@ static void native_piece(stream *s, const char *text, size_t len, int32_t token,
     r->n_held = 0;
 }
 
+/* The Responses API's events of one piece (the first ones open the response). */
+static void responses_piece(stream *s, const char *text, size_t len) {
+    json_t *events = json_array();
+    responses_stream_text(s->responses, text, len, events);
+    stream_typed_events(s, events);
+}
+
 /* With tools, at the end: the calls, or the whole reply as text when it was neither calls nor
  * the answer form (cut short inside a call). */
 static void stream_tool_calls(stream *s) {
@@ -293,6 +339,7 @@ static bool stream_fill(stream *s) {
         size_t len = o.pieces[i].text_len, n_lp = o.pieces[i].logprob ? 1 : 0;
         const char *text = o.text ? o.text + at : ""; /* no text at all when every token's was held back */
         if (s->native) native_piece(s, text, len, o.pieces[i].token, n_lp ? o.logprobs + lp : NULL);
+        else if (s->responses) responses_piece(s, text, len);
         else stream_piece(s, text, len, n_lp ? o.logprobs + lp : NULL, n_lp);
         at += len;
         lp += n_lp;
@@ -325,29 +372,42 @@ static void stream_free(void *cls) {
     atomic_fetch_sub(&s->srv->n_generating, 1);
     tool_reader_free(&s->tools);
     if (s->native) native_reply_free(s->native);
+    if (s->responses) responses_reply_free(s->responses);
     free(s->native);
+    free(s->responses);
     free(s->buf);
     free(s);
 }
 
-/* Streams the job's output (takes over j, the count of generating requests and *native). */
+/* Streams the job's output (takes over j, the count of generating requests and the style's
+ * replies). */
 static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, job *j, const api_reply *reply, bool usage,
-                                    native_reply *native) {
+                                    const reply_style *style) {
     stream *s = calloc(1, sizeof *s);
-    native_reply *own = native ? malloc(sizeof *own) : NULL;
-    struct MHD_Response *r = s && (own || !native) ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s, stream_free) : NULL;
+    native_reply *native = style->native ? malloc(sizeof *native) : NULL;
+    responses_reply *responses = style->responses ? malloc(sizeof *responses) : NULL;
+    bool copied = (native || !style->native) && (responses || !style->responses);
+    struct MHD_Response *r = s && copied ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s, stream_free) : NULL;
     if (!r) {
-        if (native) native_reply_free(native);
-        free(own);
+        if (style->native) native_reply_free(style->native);
+        if (style->responses) responses_reply_free(style->responses);
+        free(native);
+        free(responses);
         free(s);
         job_cancel(j);
         job_release(j);
         atomic_fetch_sub(&srv->n_generating, 1);
         return http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
-    if (own) *own = *native;
+    if (native) *native = *style->native;
+    if (responses) *responses = *style->responses;
     *s = (stream){.srv = srv, .job = j, .reply = *reply, .include_usage = usage, .fd = http_connection_fd(c),
-                  .stats = http_request_stats(c), .native = own};
+                  .stats = http_request_stats(c), .native = native, .responses = responses};
+    if (responses) {
+        json_t *events = json_array();
+        responses_stream_open(responses, events);
+        stream_typed_events(s, events);
+    }
     MHD_add_response_header(r, "Content-Type", "text/event-stream");
     MHD_add_response_header(r, "Cache-Control", "no-cache");
     enum MHD_Result ret = http_queue(c, MHD_HTTP_OK, r);
@@ -357,35 +417,39 @@ static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, job *
 
 /* ===================================================================== handlers */
 
-static enum MHD_Result handle(server *srv, struct MHD_Connection *c, api_kind kind, const char *body, size_t len) {
+/* Runs one generation request of the endpoint kind; responses (NULL for the other endpoints) is
+ * the Responses API's reply (taken over), whose body was turned into the chat body given. */
+static enum MHD_Result handle(server *srv, struct MHD_Connection *c, api_kind kind, const char *body, size_t len,
+                              responses_reply *responses) {
     gen_request rq;
     enum MHD_Result ret = MHD_YES;
     uint64_t serial = next_serial(srv);
     atomic_fetch_add(&srv->n_generating, 1);
     job *j = start_job(srv, c, kind, body, len, serial, &rq, &ret);
+    native_reply native;
+    reply_style style = {.native = kind == API_NATIVE ? &native : NULL, .responses = responses};
+    if (j && style.native && native_reply_init(&native, &rq.api, j, rq.ids, rq.n_ids, srv->model_name, srv->model)) {
+        job_cancel(j);
+        job_release(j);
+        j = NULL;
+        ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    }
     if (!j) {
         atomic_fetch_sub(&srv->n_generating, 1);
         gen_request_free(&rq);
+        if (responses) responses_reply_free(responses);
         return ret;
     }
     api_reply reply;
     api_reply_init(&reply, kind, serial, srv->model_name, srv->model, rq.api.n_top_logprobs);
     reply.tools = rq.api.tools.choice;
-    native_reply native;
-    bool is_native = kind == API_NATIVE;
-    if (is_native && native_reply_init(&native, &rq.api, j, rq.ids, rq.n_ids, srv->model_name, srv->model)) {
-        job_cancel(j);
-        job_release(j);
-        atomic_fetch_sub(&srv->n_generating, 1);
-        gen_request_free(&rq);
-        return http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-    }
+    if (responses) responses_reply_start(responses, serial, srv->model_name, rq.api.tools.choice);
     if (rq.api.stream) {
-        /* the stream owns j, the count and the native reply */
-        ret = reply_stream(srv, c, j, &reply, rq.api.include_usage, is_native ? &native : NULL);
+        ret = reply_stream(srv, c, j, &reply, rq.api.include_usage, &style); /* the stream owns j, the count and the style's replies */
     } else {
-        ret = reply_whole(c, j, &reply, is_native ? &native : NULL);
-        if (is_native) native_reply_free(&native);
+        ret = reply_whole(c, j, &reply, &style);
+        if (style.native) native_reply_free(style.native);
+        if (responses) responses_reply_free(responses);
         job_release(j);
         atomic_fetch_sub(&srv->n_generating, 1);
     }
@@ -394,13 +458,23 @@ static enum MHD_Result handle(server *srv, struct MHD_Connection *c, api_kind ki
 }
 
 enum MHD_Result handle_chat_completions(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
-    return handle(srv, c, API_CHAT, body, len);
+    return handle(srv, c, API_CHAT, body, len, NULL);
 }
 
 enum MHD_Result handle_completions(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
-    return handle(srv, c, API_COMPLETION, body, len);
+    return handle(srv, c, API_COMPLETION, body, len, NULL);
 }
 
 enum MHD_Result handle_native_completion(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
-    return handle(srv, c, API_NATIVE, body, len);
+    return handle(srv, c, API_NATIVE, body, len, NULL);
+}
+
+enum MHD_Result handle_responses(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    responses_reply responses;
+    api_error err;
+    char *chat;
+    if (responses_to_chat(body, len, &chat, &responses, &err)) return http_send_error(c, (unsigned)err.status, "%s", err.message);
+    enum MHD_Result ret = handle(srv, c, API_CHAT, chat, strlen(chat), &responses);
+    free(chat);
+    return ret;
 }

@@ -48,6 +48,8 @@ static const route routes[] = {
     {"/v1/chat/completions", "POST", handle_chat_completions, false},
     {"/chat/completions", "POST", handle_chat_completions, false},
     {"/v1/completions", "POST", handle_completions, false},
+    {"/v1/responses", "POST", handle_responses, false},
+    {"/responses", "POST", handle_responses, false},
     {"/completion", "POST", handle_native_completion, false},  /* llama-server's own, as it routes them */
     {"/completions", "POST", handle_native_completion, false},
     {"/props", "GET", handle_props, false},

@@ -29,9 +29,10 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: bitnet serve -m MODEL [options]   (also: bitnet-server -m MODEL [options])\n"
             "An OpenAI-compatible HTTP server with continuous batching: POST /v1/chat/completions,\n"
-            "POST /v1/completions, GET /v1/models, GET /health, POST /tokenize, POST /detokenize, GET /slots,\n"
-            "GET /metrics (Prometheus), a chat page at GET / (open it in a browser), and llama-server's own\n"
-            "POST /completion (also /completions), GET /props and POST /apply-template.\n"
+            "POST /v1/completions, POST /v1/responses, GET /v1/models, GET /health, POST /tokenize,\n"
+            "POST /detokenize, GET /slots, GET /metrics (Prometheus), a chat page at GET / (open it in a\n"
+            "browser), and llama-server's own POST /completion (also /completions), GET /props and\n"
+            "POST /apply-template.\n"
             "\n"
             "  -m, --model FILE        GGUF model (required)\n"
             "  --host HOST             address to listen on [127.0.0.1]\n"

@@ -1,4 +1,5 @@
-// serve_openai_client: drives bitnet-server with the official `openai` npm package, unchanged.
+// serve_openai_client: drives bitnet-server with the official `openai` npm package, unchanged
+// (chat completions, completions, the Responses API).
 // usage: node serve_openai_client.cjs NODE_MODULES_DIR BASE_URL API_KEY LABEL [full|quick]
 // quick (the sanitizer builds' servers): the sampled tools cases take fewer seeds, each path once.
 // Prints "ok - LABEL/name" / "not ok - LABEL/name" lines (tests/scripts/lib.sh protocol).
@@ -294,6 +295,67 @@ async function tools() {
         next.choices[0].message.role === 'assistant' && next.usage.prompt_tokens > 0, { invoked, argsOk, messages: runner.messages, next });
 }
 
+// The Responses API (/v1/responses), served as a chat: the same greedy text as the chat
+// completion of the same conversation, streamed through the client's helper and raw events,
+// structured output parsed by the client, and function calls sent back as input items.
+const RESP_INPUT = [{ role: 'user', content: [{ type: 'input_text', text: 'Name a colour' }, { type: 'input_text', text: ' and a fruit.' }] }];
+const NOW_FLAT = { type: 'function', name: 'now', description: 'The time now', parameters: { type: 'object', properties: {}, additionalProperties: false } };
+
+async function responses() {
+    const chatReply = await client.chat.completions.create({ model: 'any', messages: MESSAGES, max_tokens: N, temperature: 0 });
+    const body = { model: 'any', instructions: 'You are brief.', input: RESP_INPUT, max_output_tokens: N, temperature: 0 };
+    const r = await client.responses.create(body);
+    check('responses_shape', r.object === 'response' && /^resp_/.test(r.id) && r.status === 'incomplete' &&
+        r.incomplete_details && r.incomplete_details.reason === 'max_output_tokens' && r.output.length === 1 &&
+        r.output[0].type === 'message' && r.output[0].role === 'assistant' && r.usage.output_tokens === N &&
+        r.usage.total_tokens === r.usage.input_tokens + N && r.store === false, r);
+    check('responses_text_equals_chat', r.output_text === chatReply.choices[0].message.content,
+        { responses: r.output_text, chat: chatReply.choices[0].message.content });
+
+    // raw events: consecutive sequence numbers, deltas that add up to the text, the lifecycle in order
+    const events = [];
+    for await (const ev of await client.responses.create({ ...body, stream: true })) events.push(ev);
+    const types = events.map((e) => e.type), deltas = events.filter((e) => e.type === 'response.output_text.delta');
+    const last = events[events.length - 1];
+    check('responses_stream_events', types[0] === 'response.created' && types[1] === 'response.in_progress' &&
+        types.includes('response.output_item.added') && types.includes('response.content_part.added') &&
+        types.includes('response.output_text.done') && types.includes('response.output_item.done') &&
+        last.type === 'response.incomplete' && events.every((e, i) => e.sequence_number === i) &&
+        deltas.map((e) => e.delta).join('') === r.output_text && last.response.output[0].content[0].text === r.output_text, types);
+
+    // structured output through the client's parse helper and its stream helper (a reply that
+    // completes: the format's enum closes it)
+    const format = { type: 'json_schema', name: 'pick', strict: true, schema: { type: 'object',
+        properties: { colour: { enum: ['red', 'blue'] } }, required: ['colour'], additionalProperties: false } };
+    const parsed = await client.responses.parse({ ...body, max_output_tokens: 48, text: { format } });
+    const streamed = await client.responses.stream({ ...body, max_output_tokens: 48, text: { format } }).finalResponse();
+    check('responses_structured', parsed.status === 'completed' && parsed.output_parsed && ['red', 'blue'].includes(parsed.output_parsed.colour) &&
+        streamed.status === 'completed' && streamed.output_text === parsed.output_text, { parsed, streamed });
+
+    // function calls: a named call, the same streamed; its output sent back as input items
+    const callBody = { model: 'any', input: 'What time is it?', tools: [NOW_FLAT], tool_choice: { type: 'function', name: 'now' }, parallel_tool_calls: false,
+        max_output_tokens: 200, temperature: 1 };
+    const call = await client.responses.create({ ...callBody, seed: 3 });
+    const fc = call.output[0] || {};
+    const callStream = await client.responses.stream({ ...callBody, seed: 3 }).finalResponse();
+    const sfc = callStream.output[0] || {};
+    check('responses_function_call', call.status === 'completed' && call.output.length === 1 && fc.type === 'function_call' &&
+        fc.name === 'now' && fc.arguments === '{}' && /^call_[0-9a-f]{16}$/.test(fc.call_id) &&
+        sfc.type === 'function_call' && sfc.name === 'now' && /^call_[0-9a-f]{16}$/.test(sfc.call_id) && sfc.arguments === fc.arguments,
+        { call, callStream });
+    const after = await client.responses.create({ model: 'any', tools: [NOW_FLAT], max_output_tokens: 8, temperature: 0, input: [
+        { role: 'user', content: 'What time is it?' }, { type: 'function_call', call_id: fc.call_id, name: 'now', arguments: '{}' },
+        { type: 'function_call_output', call_id: fc.call_id, output: '12:00' }] });
+    check('responses_function_output_round_trip', ['completed', 'incomplete'].includes(after.status) && after.usage.input_tokens > 0 &&
+        after.output.length >= 1, after);
+    try {
+        await client.responses.create({ ...body, previous_response_id: r.id });
+        check('responses_refuse_stored', false, 'previous_response_id was accepted');
+    } catch (e) {
+        check('responses_refuse_stored', e.status === 400 && /previous_response_id/.test(e.message), { status: e.status, message: e.message });
+    }
+}
+
 async function errors() {
     try {
         await client.chat.completions.create({ model: 'any', messages: MESSAGES, max_tokens: 0 });
@@ -306,7 +368,7 @@ async function errors() {
 }
 
 (async () => {
-    for (const part of [chat, completions, logitBias, jsonObject, jsonSchema, tools, errors]) {
+    for (const part of [chat, completions, logitBias, jsonObject, jsonSchema, tools, responses, errors]) {
         try {
             await part();
         } catch (e) {

@@ -22,7 +22,9 @@
 #     prompt, the seed a reply reports repeats it, its 400s; /props; /apply-template;
 #   - the official openai npm package (serve_openai_client.cjs): chat and completions, plain
 #     and streamed, include_usage, stop, logprobs, logit_bias, response_format json_object and
-#     json_schema, tools (named, auto, streamed, the client's runTools round trip);
+#     json_schema, tools (named, auto, streamed, the client's runTools round trip), the
+#     Responses API (text equal to the chat's, raw events, parse and stream helpers, function
+#     calls and their outputs as input items); curl: its refusals of what is not served;
 #   - 8 greedy clients at once (half of them streaming): every reply equals the same request
 #     run alone, and /metrics counted their tokens; a second chat turn reports cached prompt tokens;
 #   - a client killed mid-stream frees its slot (/slots), which serves the next request;
@@ -265,6 +267,9 @@ error_case native_several_prompts 400 'several prompts' POST /completion '{"prom
 error_case native_absent_sampler 400 "'mirostat' = 2" POST /completion '{"prompt":"a","mirostat":2}'
 error_case native_n_predict_range 400 n_predict POST /completion '{"prompt":"a","n_predict":-2}'
 error_case native_post_sampling_probs 400 post_sampling_probs POST /completion '{"prompt":"a","post_sampling_probs":true}'
+error_case responses_stored 400 "'previous_response_id' is not supported" POST /v1/responses '{"input":"Hi","previous_response_id":"resp_1"}'
+error_case responses_input_item 400 "'input[0]': items of type 'reasoning'" POST /v1/responses '{"input":[{"type":"reasoning"}]}'
+error_case responses_tool_type 400 "only function tools" POST /v1/responses '{"input":"Hi","tools":[{"type":"web_search"}]}'
 st=$(req GET /props)
 native_check props "$st == 200 and j['total_slots'] == 8 and j['default_generation_settings']['n_ctx'] == 256 and j['default_generation_settings']['params']['temperature'] > 0.79 and j['chat_format'] == 'llama3'"
 st=$(req POST /apply-template '{"messages":[{"role":"user","content":"Hi"}]}')
