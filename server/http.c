@@ -50,6 +50,8 @@ static const route routes[] = {
     {"/v1/completions", "POST", handle_completions, false},
     {"/v1/responses", "POST", handle_responses, false},
     {"/responses", "POST", handle_responses, false},
+    {"/v1/messages", "POST", handle_anthropic_messages, false},
+    {"/v1/messages/count_tokens", "POST", handle_anthropic_count_tokens, false},
     {"/completion", "POST", handle_native_completion, false},  /* llama-server's own, as it routes them */
     {"/completions", "POST", handle_native_completion, false},
     {"/props", "GET", handle_props, false},
@@ -137,7 +139,7 @@ static enum MHD_Result send_preflight(struct MHD_Connection *c) {
     struct MHD_Response *r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
     if (!r) return MHD_NO;
     MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
-    MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type");
+    MHD_add_response_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type, X-Api-Key");
     MHD_add_response_header(r, "Access-Control-Max-Age", "600");
     enum MHD_Result ret = http_queue(c, MHD_HTTP_NO_CONTENT, r);
     MHD_destroy_response(r);
@@ -177,12 +179,16 @@ static bool key_matches(const char *token, const char *key) {
     return diff == 0;
 }
 
-/* "Bearer KEY" with KEY one of the keys; every key is compared (no early exit). */
-static bool authorized(const server *srv, const char *header) {
+/* "Authorization: Bearer KEY", or Anthropic's "X-Api-Key: KEY" when there is no Authorization
+ * header, with KEY one of the keys; every key is compared (no early exit). */
+static bool authorized(const server *srv, struct MHD_Connection *c) {
     static const char prefix[] = "Bearer ";
-    if (!header || strncmp(header, prefix, sizeof prefix - 1)) return false;
+    const char *header = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *token = header && !strncmp(header, prefix, sizeof prefix - 1) ? header + sizeof prefix - 1 : NULL;
+    if (!header) token = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Api-Key");
+    if (!token) return false;
     bool ok = false;
-    for (int i = 0; i < srv->opt.n_api_keys; i++) ok |= key_matches(header + sizeof prefix - 1, srv->opt.api_keys[i]);
+    for (int i = 0; i < srv->opt.n_api_keys; i++) ok |= key_matches(token, srv->opt.api_keys[i]);
     return ok;
 }
 
@@ -195,9 +201,8 @@ static int refuse_early(server *srv, struct MHD_Connection *c, const char *url, 
     else if (!(rq->route = find_route(url, method, &status)))
         *ret = status == MHD_HTTP_NOT_FOUND ? http_send_error(c, status, "no such endpoint: %s %s", method, url)
                                             : http_send_error(c, status, "%s is not allowed on %s", method, url);
-    else if (srv->opt.n_api_keys && !rq->route->open &&
-             !authorized(srv, MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)))
-        *ret = http_send_error(c, MHD_HTTP_UNAUTHORIZED, "invalid or missing API key (Authorization: Bearer KEY)");
+    else if (srv->opt.n_api_keys && !rq->route->open && !authorized(srv, c))
+        *ret = http_send_error(c, MHD_HTTP_UNAUTHORIZED, "invalid or missing API key (Authorization: Bearer KEY, or X-Api-Key: KEY)");
     else if (len_header && strtoull(len_header, NULL, 10) > srv->opt.max_body)
         *ret = http_send_error(c, HTTP_CONTENT_TOO_LARGE, "the body has %s bytes; at most %zu are accepted (--max-body)",
                                len_header, srv->opt.max_body);

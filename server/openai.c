@@ -575,6 +575,16 @@ static int read_limits(json_t *root, api_request *r, api_error *err) {
     return read_max_tokens(root, r->kind, &r->gen.max_tokens, err) || read_logprobs(root, r, err) ? -1 : 0;
 }
 
+json_t *api_load_object(const char *body, size_t len, api_error *err) {
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, 0, &jerr);
+    if (!root) api_errorf(err, 400, "the body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
+    else if (!json_is_object(root)) api_errorf(err, 400, "the body must be a JSON object");
+    if (json_is_object(root)) return root;
+    json_decref(root);
+    return NULL;
+}
+
 int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t default_seed, api_request *out,
                       api_error *err) {
     memset(out, 0, sizeof *out);
@@ -587,13 +597,11 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
         out->gen.sampling.seed = default_seed;
         out->gen.max_tokens = 0; /* n_predict -1 */
     }
-    json_error_t jerr;
-    json_t *root = json_loadb(body, len, 0, &jerr);
-    if (!root) return api_errorf(err, 400, "the body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
+    json_t *root = api_load_object(body, len, err);
+    if (!root) return -1;
     long long n = 1;
     int rc = -1;
-    if (!json_is_object(root)) api_errorf(err, 400, "the body must be a JSON object");
-    else if (read_int(root, "n", 1, 1, &n, err)) (void)0;
+    if (read_int(root, "n", 1, 1, &n, err)) (void)0;
     else if (tools_read(root, kind == API_CHAT, &out->tools, err)) (void)0;
     else if (read_prompt_of(kind, root, out, err)) (void)0;
     else if (read_limits(root, out, err) || read_sampling(root, kind, &out->gen.sampling, err) || read_logit_bias(root, out, err) ||

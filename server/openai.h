@@ -62,6 +62,9 @@ typedef struct api_request {
     bool return_tokens;
 } api_request;
 
+/* The body as a JSON object (a new reference), or NULL with *err (400: not JSON, or not an object). */
+json_t *api_load_object(const char *body, size_t len, api_error *err);
+
 /* Parses a request body. Returns 0, or -1 with *err filled (status 400 and which field). */
 int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t default_seed, api_request *out,
                       api_error *err);

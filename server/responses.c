@@ -219,11 +219,9 @@ int responses_to_chat(const char *body, size_t len, char **chat, responses_reply
     memset(r, 0, sizeof *r);
     memset(err, 0, sizeof *err);
     *chat = NULL;
-    json_error_t jerr;
-    json_t *root = json_loadb(body, len, 0, &jerr), *out = json_object(), *messages = json_array();
+    json_t *root = api_load_object(body, len, err), *out = json_object(), *messages = json_array();
     int rc = -1;
-    if (!root) api_errorf(err, 400, "the body is not valid JSON: %s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
-    else if (!json_is_object(root)) api_errorf(err, 400, "the body must be a JSON object");
+    if (!root) (void)0;
     else if (!out || !messages) api_errorf(err, 500, "out of memory");
     else if (!refuse_unsupported(root, err) && !read_input(root, messages, err) && !read_tools(root, out, err) &&
              !read_format(root, out, err) && !copy_fields(root, out, err)) {
@@ -305,27 +303,11 @@ static bool cut_short(const bitnet_generate_result *res) {
     return res->stop_reason == BITNET_STOP_MAX_TOKENS || res->stop_reason == BITNET_STOP_CONTEXT_FULL;
 }
 
-/* The reply's text as the message's text, or (tools) the answer's text, or the calls. */
-static json_t *read_reply(responses_reply *r, const char *text, size_t len, char **answer, size_t *answer_len) {
-    *answer = NULL;
-    *answer_len = 0;
-    if (r->tools == TOOLS_OFF) return NULL;
-    const char *raw = NULL;
-    size_t raw_len = 0;
-    json_t *calls = tool_reader_feed(&r->reader, text, len, answer, answer_len) ? tool_reader_finish(&r->reader, r->id, &raw, &raw_len) : NULL;
-    if (!calls && raw && raw_len) { /* neither calls nor the answer form: the raw text */
-        free(*answer);
-        *answer = malloc(raw_len);
-        if (*answer) memcpy(*answer, raw, raw_len);
-        *answer_len = *answer ? raw_len : 0;
-    }
-    return calls;
-}
-
 json_t *responses_object(responses_reply *r, const char *text, size_t len, const bitnet_generate_result *res) {
-    char *answer;
-    size_t answer_len;
-    json_t *calls = read_reply(r, text, len, &answer, &answer_len), *output = json_array(), *call;
+    char *answer = NULL;
+    size_t answer_len = 0;
+    json_t *calls = r->tools == TOOLS_OFF ? NULL : tool_reader_read(&r->reader, text, len, r->id, &answer, &answer_len);
+    json_t *output = json_array(), *call;
     const char *status = !calls && cut_short(res) ? "incomplete" : "completed";
     size_t i;
     if (!calls)

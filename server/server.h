@@ -9,9 +9,10 @@
  *   endpoints.c    /, /health, /metrics, /v1/models, /slots, /tokenize, /detokenize
  *   native.c       llama-server's own API: /completion's replies, /props, /apply-template
  *   chat_page.html the chat page served at / (embedded by the Makefile as build/gen/chat_page.c)
- *   completions.c  /v1/chat/completions, /v1/completions, /v1/responses, /completion: prompt, job,
- *                  reply or SSE stream
+ *   completions.c  /v1/chat/completions, /v1/completions, /v1/responses, /v1/messages, /completion:
+ *                  prompt, job, reply or SSE stream
  *   responses.c    the Responses API as chat completions: the body, the response object, its events
+ *   anthropic.c    Anthropic's Messages API as chat completions: the body, the message, its events
  *   openai.c       the OpenAI wire format (request parsing, replies, chunks, error objects)
  *   request.c      a request body -> parsed request + prompt ids (pure; fuzzed by tests/fuzz)
  *   engine.c       the engine thread that drives the bitnet_batch
@@ -136,6 +137,8 @@ enum MHD_Result handle_chat_completions(server *srv, struct MHD_Connection *c, c
 enum MHD_Result handle_completions(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_native_completion(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_responses(server *srv, struct MHD_Connection *c, const char *body, size_t len);
+enum MHD_Result handle_anthropic_messages(server *srv, struct MHD_Connection *c, const char *body, size_t len);
+enum MHD_Result handle_anthropic_count_tokens(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_props(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_apply_template(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 

@@ -446,3 +446,18 @@ json_t *tool_reader_finish(tool_reader *t, const char *id_seed, const char **raw
     if (!calls) *raw = t->raw ? t->raw : "", *raw_len = t->len;
     return calls;
 }
+
+json_t *tool_reader_read(tool_reader *t, const char *reply, size_t len, const char *id_seed, char **text, size_t *text_len) {
+    const char *raw = NULL;
+    size_t raw_len = 0;
+    *text = NULL;
+    *text_len = 0;
+    json_t *calls = tool_reader_feed(t, reply, len, text, text_len) ? tool_reader_finish(t, id_seed, &raw, &raw_len) : NULL;
+    if (!calls && raw && raw_len) { /* neither calls nor the answer form: the whole reply */
+        free(*text);
+        *text = malloc(raw_len);
+        if (*text) memcpy(*text, raw, raw_len);
+        *text_len = *text ? raw_len : 0;
+    }
+    return calls;
+}

@@ -80,5 +80,9 @@ bool tool_reader_feed(tool_reader *t, const char *bytes, size_t n, char **text, 
  * returned as text), *raw / *raw_len the whole reply as text. ids are "call_" + hex from
  * id_seed and the call's index. */
 json_t *tool_reader_finish(tool_reader *t, const char *id_seed, const char **raw, size_t *raw_len);
+/* A whole reply read at once by a fresh reader: the calls (a new reference) when it made some,
+ * else NULL and *text (malloc'd; NULL when empty or out of memory) the answer's text, or the
+ * whole reply when it was not the answer form. */
+json_t *tool_reader_read(tool_reader *t, const char *reply, size_t len, const char *id_seed, char **text, size_t *text_len);
 
 #endif

@@ -7,9 +7,10 @@
  *
  * Input: byte 0 picks the endpoint and chat format, the rest is the body. An odd byte 0 is
  * /v1/chat/completions with format (byte0 / 2) % 3 of {plain, bitnet, llama3} ('a', 'c', 'e'),
- * an even one /v1/completions ('p', byte0 % 4 == 0), llama-server's /completion ('n', byte0 % 8
- * == 6) or /v1/responses ('r', byte0 % 8 == 2: the body becomes a chat body first, with the
- * chat format of byte0 / 8 % 3). The seeds are tests/corpus/serve/.
+ * an even one /v1/completions ('p', byte0 % 8 == 0), llama-server's /completion ('n', byte0 % 8
+ * == 6), /v1/responses ('r', byte0 % 8 == 2) or /v1/messages ('l', byte0 % 8 == 4): those two
+ * bodies become chat bodies first, with the chat format of byte0 / 8 % 3. The seeds are
+ * tests/corpus/serve/.
  *
  * Contract checked (a broken one aborts: libFuzzer saves the input):
  *   - refused: status 400, or 500 only for "out of memory"; a non-empty message that makes an
@@ -28,8 +29,9 @@
  *     and byte by byte on copies) gets the same answer both ways; a text it calls complete
  *     parses with jansson;
  *   - /completion: temperature >= 0 (any), a prompt-only request (n_predict 0) runs one step;
- *   - /v1/responses: a refused body gets a 400 with a message (500 only out of memory) and
- *     leaves nothing; an accepted one is a JSON chat body, held to the chat contract above;
+ *   - /v1/responses and /v1/messages: a refused body gets a 400 with a message (500 only out
+ *     of memory) and leaves nothing; an accepted one is a JSON chat body, held to the chat
+ *     contract above;
  *     a chat body renders for /apply-template exactly when its messages parse;
  *   - with tools (server/tools.c), their schema is the constraint and their instructions are
  *     in the system message; the reply reader, given any body as a reply, agrees with itself
@@ -39,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "anthropic.h"
 #include "request.h"
 #include "responses.h"
 #include "text/json_prefix.h"
@@ -304,6 +307,22 @@ static char *responses_body(const char *body, size_t len) {
     return chat;
 }
 
+/* A Messages API body as the chat body it stands for (malloc'd), or NULL when it is refused
+ * (checked like a Responses body's refusal). */
+static char *anthropic_body(const char *body, size_t len) {
+    api_error err;
+    char *chat = NULL;
+    if (anthropic_to_chat(body, len, false, &chat, &err)) {
+        if (chat) fail("a refused Messages body still holds memory", err.message);
+        check_refusal(NULL, &err);
+        return NULL;
+    }
+    json_t *parsed = json_loads(chat, 0, NULL);
+    if (!json_is_object(parsed)) fail("the chat body of a Messages body is not a JSON object", chat);
+    json_decref(parsed);
+    return chat;
+}
+
 /* /apply-template's rendering: a body whose request parses renders (or is refused with a
  * message); a body that does not parse is refused the same way. */
 static void check_render(const request_model *m, const char *body, size_t len) {
@@ -321,15 +340,16 @@ static void check_render(const request_model *m, const char *body, size_t len) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const char *formats[] = {"plain", "bitnet", "llama3"};
     if (size < 1) return 0;
-    bool responses = data[0] % 8 == 2;
-    api_kind kind = data[0] % 2 || responses ? API_CHAT : data[0] % 4 ? API_NATIVE : API_COMPLETION;
+    bool responses = data[0] % 8 == 2, anthropic = data[0] % 8 == 4, converted = responses || anthropic;
+    api_kind kind = data[0] % 2 || converted ? API_CHAT : data[0] % 8 == 6 ? API_NATIVE : API_COMPLETION;
     request_model m = {.model = g_model, .n_vocab = g_n_vocab, .slot_ctx = SLOT_CTX, .max_prompt_tokens = MAX_PROMPT,
                        .max_tokens_cap = MAX_TOKENS_CAP};
-    if (bn_chat_format_from_name(formats[(data[0] / (responses ? 8 : 2)) % 3], &m.chat_format)) fail("unknown chat format name", NULL);
+    if (bn_chat_format_from_name(formats[(data[0] / (converted ? 8 : 2)) % 3], &m.chat_format)) fail("unknown chat format name", NULL);
     const char *body = (const char *)data + 1;
     size_t len = size - 1;
     char *chat = NULL;
     if (responses && !(chat = responses_body(body, len))) return 0;
+    if (anthropic && !(chat = anthropic_body(body, len))) return 0;
     if (chat) body = chat, len = strlen(chat);
     check_json_prefix(body, len);
     check_tool_reader(body, len);

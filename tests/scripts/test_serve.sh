@@ -25,6 +25,9 @@
 #     json_schema, tools (named, auto, streamed, the client's runTools round trip), the
 #     Responses API (text equal to the chat's, raw events, parse and stream helpers, function
 #     calls and their outputs as input items); curl: its refusals of what is not served;
+#   - the official @anthropic-ai/sdk package (serve_anthropic_client.cjs) on /v1/messages: text
+#     equal to the chat completion's, raw events and the stream helper, stop_sequences,
+#     count_tokens, a tool_use plain and streamed and its tool_result; curl: the X-Api-Key header;
 #   - 8 greedy clients at once (half of them streaming): every reply equals the same request
 #     run alone, and /metrics counted their tokens; a second chat turn reports cached prompt tokens;
 #   - a client killed mid-stream frees its slot (/slots), which serves the next request;
@@ -197,6 +200,19 @@ else
     timeout 300 node "$ROOT/tests/scripts/serve_openai_client.cjs" "$NODE_DIR/node_modules" "$URL/v1" "$KEY" "$SCRIPT_NAME/openai" "$depth"
     [ $? -eq 0 ] || not_ok openai_client_exit "the client script failed"
 fi
+if ! command -v node >/dev/null; then skip_or_fail anthropic_client "node is not installed"
+elif [ ! -f "$NODE_DIR/node_modules/@anthropic-ai/sdk/package.json" ]; then skip_or_fail anthropic_client "the @anthropic-ai/sdk npm package is missing (scripts/fetch_openai_node.sh)"
+else
+    timeout 300 node "$ROOT/tests/scripts/serve_anthropic_client.cjs" "$NODE_DIR/node_modules" "$URL" "$KEY" "$SCRIPT_NAME/anthropic"
+    [ $? -eq 0 ] || not_ok anthropic_client_exit "the client script failed"
+fi
+# Anthropic's own header for the key (the SDK sends Authorization), and its absence
+for key in "$KEY" nope; do
+    st=$(curl -s -o "$TMP/resp" -w '%{http_code}' --max-time 60 -H "x-api-key: $key" -d '{"messages":[{"role":"user","content":"Hi"}]}' \
+        "$URL/v1/messages/count_tokens")
+    want=200; [ "$key" = nope ] && want=401
+    check "x_api_key_$want" [ "$st" = $want ]
+done
 
 # ---- a grammar, streamed (the job keeps its own copy of the grammar) -------------------------
 GRAMMAR_BODY='{"prompt":"Call me","max_tokens":40,"seed":2,"stream":true,"grammar":"root ::= [0-9]{3} \"-\" [0-9]{4}\n"}'

@@ -1,0 +1,97 @@
+// serve_anthropic_client: drives bitnet-server's /v1/messages with the official `@anthropic-ai/sdk`
+// npm package, unchanged.
+// usage: node serve_anthropic_client.cjs NODE_MODULES_DIR BASE_URL API_KEY LABEL
+// Prints "ok - LABEL/name" / "not ok - LABEL/name" lines (tests/scripts/lib.sh protocol).
+// Greedy or seeded requests, so that a streamed reply can be compared with a plain one and with
+// the chat completion of the same conversation (fetched without a client library).
+'use strict';
+const path = require('path');
+const [modules, baseURL, apiKey, label] = process.argv.slice(2);
+const sdk = require(path.join(modules, '@anthropic-ai/sdk'));
+const Anthropic = sdk.Anthropic || sdk.default || sdk;
+const client = new Anthropic({ baseURL, apiKey, timeout: 120000, maxRetries: 0 });
+
+let failures = 0;
+function check(name, cond, detail) {
+    if (cond) console.log(`ok - ${label}/${name}`);
+    else {
+        failures++;
+        console.log(`not ok - ${label}/${name}`);
+        if (detail !== undefined) console.log(`    ${typeof detail === 'string' ? detail : JSON.stringify(detail).slice(0, 400)}`);
+    }
+}
+
+async function chatCompletion(body) {
+    const res = await fetch(`${baseURL}/v1/chat/completions`, { method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${apiKey}` }, body: JSON.stringify(body) });
+    return res.json();
+}
+
+const N = 8;
+const SYSTEM = 'You are brief.';
+const USER = [{ type: 'text', text: 'Name a colour' }, { type: 'text', text: ' and a fruit.' }];
+const text = (m) => m.content.filter((b) => b.type === 'text').map((b) => b.text).join('');
+
+async function messages() {
+    const body = { model: 'any', max_tokens: N, temperature: 0, system: SYSTEM, messages: [{ role: 'user', content: USER }] };
+    const chat = await chatCompletion({ messages: [{ role: 'system', content: SYSTEM }, { role: 'user', content: USER }], max_tokens: N, temperature: 0 });
+    const m = await client.messages.create(body);
+    check('message_shape', m.type === 'message' && m.role === 'assistant' && /^msg_/.test(m.id) && m.stop_reason === 'max_tokens' &&
+        m.stop_sequence === null && m.usage.output_tokens === N && m.usage.input_tokens + m.usage.cache_read_input_tokens === chat.usage.prompt_tokens, m);
+    check('message_text_equals_chat', text(m) === chat.choices[0].message.content, { messages: text(m), chat: chat.choices[0].message.content });
+
+    const events = [];
+    for await (const ev of await client.messages.create({ ...body, stream: true })) events.push(ev);
+    const types = events.map((e) => e.type);
+    const deltas = events.filter((e) => e.type === 'content_block_delta').map((e) => e.delta.text).join('');
+    check('stream_events', types[0] === 'message_start' && types[1] === 'content_block_start' && types.at(-3) === 'content_block_stop' &&
+        types.at(-2) === 'message_delta' && types.at(-1) === 'message_stop' && deltas === text(m) &&
+        events.at(-2).delta.stop_reason === 'max_tokens' && events.at(-2).usage.output_tokens === N, types);
+    const final = await client.messages.stream(body).finalMessage();
+    check('stream_helper_final_message', text(final) === text(m) && final.stop_reason === 'max_tokens', final);
+
+    // a stop sequence taken from the greedy reply: the reply ends just before it, which it names
+    const whole = text(m), stop = whole.length > 4 ? whole.slice(2, 4) : null;
+    if (stop) {
+        const s = await client.messages.create({ ...body, stop_sequences: ['\u0001', stop] });
+        check('stop_sequence', s.stop_reason === 'stop_sequence' && s.stop_sequence === stop && whole.startsWith(text(s) + stop), s);
+    } else check('stop_sequence', false, `the greedy reply is too short: ${JSON.stringify(whole)}`);
+
+    const count = await client.messages.countTokens({ model: 'any', system: SYSTEM, messages: [{ role: 'user', content: USER }] });
+    check('count_tokens', count.input_tokens === chat.usage.prompt_tokens, { count, chat: chat.usage });
+}
+
+// tools: a named call (one per reply), plain and through the stream helper, and its result sent back
+const NOW = { name: 'now', description: 'The time now', input_schema: { type: 'object', properties: {}, additionalProperties: false } };
+
+async function tools() {
+    const body = { model: 'any', max_tokens: 200, temperature: 1, seed: 3, messages: [{ role: 'user', content: 'What time is it?' }],
+        tools: [NOW], tool_choice: { type: 'tool', name: 'now', disable_parallel_tool_use: true } };
+    const m = await client.messages.create(body);
+    const use = m.content.find((b) => b.type === 'tool_use') || {};
+    const s = await client.messages.stream(body).finalMessage();
+    const suse = s.content.find((b) => b.type === 'tool_use') || {};
+    check('tool_use', m.stop_reason === 'tool_use' && use.name === 'now' && JSON.stringify(use.input) === '{}' && /^toolu_[0-9a-f]{16}$/.test(use.id) &&
+        s.stop_reason === 'tool_use' && suse.name === 'now' && JSON.stringify(suse.input) === '{}', { m, s });
+    const after = await client.messages.create({ model: 'any', max_tokens: 8, temperature: 0, tools: [NOW], messages: [
+        { role: 'user', content: 'What time is it?' }, { role: 'assistant', content: [use] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: '12:00' }, { type: 'text', text: 'Thanks.' }] }] });
+    check('tool_result_round_trip', after.type === 'message' && after.usage.input_tokens > 0 && after.content.length >= 1, after);
+    try {
+        await client.messages.create({ ...body, thinking: { type: 'enabled', budget_tokens: 1024 } });
+        check('thinking_refused', false, 'thinking was accepted');
+    } catch (e) {
+        check('thinking_refused', e.status === 400 && /thinking/.test(e.message), { status: e.status, message: e.message });
+    }
+}
+
+(async () => {
+    for (const part of [messages, tools]) {
+        try {
+            await part();
+        } catch (e) {
+            check(`${part.name}_threw`, false, String(e && e.stack || e));
+        }
+    }
+    process.exit(failures ? 1 : 0);
+})();
