@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_fuzz_serve_smoke: builds the server's request fuzzer (scripts/fuzz_serve.sh: request
-# bodies -> generation requests, with the real LLaMA-3 vocabulary) and runs it for 15 seconds
+# bodies -> generation requests, with the real LLaMA-3 vocabulary) and runs it for 10 seconds
 # over the seed corpus tests/corpus/serve; it passes when the fuzzer finds no crash, sanitizer
 # report or broken contract. Without clang's libFuzzer runtime, jansson or the reference
 # vocabulary the fuzzing is skipped, except in CI (CI=true), where that is a failure.
@@ -14,4 +14,4 @@ if ! "$ROOT/scripts/fuzz_serve.sh" --check; then
 fi
 if [ ! -f "$VOCAB" ]; then skip_or_fail vocab "$VOCAB missing (scripts/fetch_reference.sh)"; exit 0; fi
 
-fuzz_smoke fuzz_serve.sh 15 || exit 1
+fuzz_smoke fuzz_serve.sh 10 || exit 1
