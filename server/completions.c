@@ -521,18 +521,60 @@ enum MHD_Result handle_anthropic_messages(server *srv, struct MHD_Connection *c,
     return ret;
 }
 
-/* The prompt tokens of a Messages body as a chat (the same checks as a request: a conversation
- * longer than a slot's context is a 400). */
-enum MHD_Result handle_anthropic_count_tokens(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+/* ===================================================================== token counting
+ * The prompt tokens a body would give, with a request's checks (a conversation longer than a
+ * slot's context is a 400): Anthropic's count_tokens, and llama-server's input_tokens endpoints
+ * of the Responses API (the openai client's responses.inputTokens.count) and of chats. */
+
+/* The prompt tokens of a chat body (freed here); -1 after replying with the error. */
+static int count_chat(server *srv, struct MHD_Connection *c, char *chat, enum MHD_Result *ret) {
     api_error err;
-    char *chat;
     gen_request rq;
-    if (anthropic_to_chat(body, len, true, &chat, &err)) return http_send_error(c, (unsigned)err.status, "%s", err.message);
     request_model m = served_model(srv);
     int rc = request_build(&m, API_CHAT, chat, strlen(chat), 0, &rq, &err);
     free(chat);
-    if (rc) return http_send_error(c, (unsigned)err.status, "%s", err.message);
+    if (rc) {
+        *ret = http_send_error(c, (unsigned)err.status, "%s", err.message);
+        return -1;
+    }
     int n = rq.n_ids;
     gen_request_free(&rq);
-    return http_send_json(c, MHD_HTTP_OK, json_pack("{s:i}", "input_tokens", n));
+    return n;
+}
+
+/* {"object": "response.input_tokens", "input_tokens": n} (OpenAI's shape) or {"input_tokens": n}. */
+static enum MHD_Result send_count(struct MHD_Connection *c, bool openai, int n) {
+    json_t *v = json_pack("{s:i}", "input_tokens", n);
+    if (v && openai) json_object_set_new(v, "object", json_string("response.input_tokens"));
+    return http_send_json(c, MHD_HTTP_OK, v);
+}
+
+enum MHD_Result handle_anthropic_count_tokens(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    api_error err;
+    char *chat;
+    enum MHD_Result ret = MHD_YES;
+    if (anthropic_to_chat(body, len, true, &chat, &err)) return http_send_error(c, (unsigned)err.status, "%s", err.message);
+    int n = count_chat(srv, c, chat, &ret);
+    return n < 0 ? ret : send_count(c, false, n);
+}
+
+enum MHD_Result handle_responses_input_tokens(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    api_error err;
+    char *chat;
+    responses_reply unused;
+    enum MHD_Result ret = MHD_YES;
+    if (responses_to_chat(body, len, &chat, &unused, &err)) return http_send_error(c, (unsigned)err.status, "%s", err.message);
+    responses_reply_free(&unused);
+    int n = count_chat(srv, c, chat, &ret);
+    return n < 0 ? ret : send_count(c, true, n);
+}
+
+enum MHD_Result handle_chat_input_tokens(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    enum MHD_Result ret = MHD_YES;
+    char *chat = malloc(len + 1);
+    if (!chat) return http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    memcpy(chat, body, len);
+    chat[len] = '\0';
+    int n = count_chat(srv, c, chat, &ret);
+    return n < 0 ? ret : send_count(c, true, n);
 }

@@ -52,6 +52,10 @@ static const route routes[] = {
     {"/responses", "POST", handle_responses, false},
     {"/v1/messages", "POST", handle_anthropic_messages, false},
     {"/v1/messages/count_tokens", "POST", handle_anthropic_count_tokens, false},
+    {"/v1/responses/input_tokens", "POST", handle_responses_input_tokens, false},
+    {"/responses/input_tokens", "POST", handle_responses_input_tokens, false},
+    {"/v1/chat/completions/input_tokens", "POST", handle_chat_input_tokens, false},
+    {"/chat/completions/input_tokens", "POST", handle_chat_input_tokens, false},
     {"/completion", "POST", handle_native_completion, false},  /* llama-server's own, as it routes them */
     {"/completions", "POST", handle_native_completion, false},
     {"/props", "GET", handle_props, false},

@@ -10,7 +10,7 @@
  *   native.c       llama-server's own API: /completion's replies, /props, /apply-template
  *   chat_page.html the chat page served at / (embedded by the Makefile as build/gen/chat_page.c)
  *   completions.c  /v1/chat/completions, /v1/completions, /v1/responses, /v1/messages, /completion:
- *                  prompt, job, reply or SSE stream
+ *                  prompt, job, reply or SSE stream; the token-counting endpoints
  *   responses.c    the Responses API as chat completions: the body, the response object, its events
  *   anthropic.c    Anthropic's Messages API as chat completions: the body, the message, its events
  *   openai.c       the OpenAI wire format (request parsing, replies, chunks, error objects)
@@ -139,6 +139,8 @@ enum MHD_Result handle_native_completion(server *srv, struct MHD_Connection *c, 
 enum MHD_Result handle_responses(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_anthropic_messages(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_anthropic_count_tokens(server *srv, struct MHD_Connection *c, const char *body, size_t len);
+enum MHD_Result handle_responses_input_tokens(server *srv, struct MHD_Connection *c, const char *body, size_t len);
+enum MHD_Result handle_chat_input_tokens(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_props(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_apply_template(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 

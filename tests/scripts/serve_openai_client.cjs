@@ -312,6 +312,13 @@ async function responses() {
         r.usage.total_tokens === r.usage.input_tokens + N && r.store === false, r);
     check('responses_text_equals_chat', r.output_text === chatReply.choices[0].message.content,
         { responses: r.output_text, chat: chatReply.choices[0].message.content });
+    // token counting: the client's responses.inputTokens.count, and llama-server's chat twin (no client method)
+    const count = await client.responses.inputTokens.count({ model: 'any', instructions: 'You are brief.', input: RESP_INPUT });
+    const chatCount = await (await fetch(`${baseURL}/chat/completions/input_tokens`, { method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${apiKey}` },
+        body: JSON.stringify({ model: 'any', messages: MESSAGES }) })).json();
+    check('input_tokens', count.object === 'response.input_tokens' && count.input_tokens === r.usage.input_tokens &&
+        chatCount.input_tokens === chatReply.usage.prompt_tokens, { count, chatCount, usage: r.usage, chat: chatReply.usage });
 
     // raw events: consecutive sequence numbers, deltas that add up to the text, the lifecycle in order
     const events = [];

@@ -24,7 +24,8 @@
 #     and streamed, include_usage, stop, logprobs, logit_bias, response_format json_object and
 #     json_schema, tools (named, auto, streamed, the client's runTools round trip), the
 #     Responses API (text equal to the chat's, raw events, parse and stream helpers, function
-#     calls and their outputs as input items); curl: its refusals of what is not served;
+#     calls and their outputs as input items, input token counts of a Responses body and of a
+#     chat equal to their replies' usage); curl: its refusals of what is not served;
 #   - the official @anthropic-ai/sdk package (serve_anthropic_client.cjs) on /v1/messages: text
 #     equal to the chat completion's, raw events and the stream helper, stop_sequences,
 #     count_tokens, a tool_use plain and streamed and its tool_result; curl: the X-Api-Key header;
