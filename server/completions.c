@@ -225,7 +225,7 @@ static void stream_append(stream *s, const char *data, size_t n) {
     s->len += n;
 }
 
-/* The Responses API's events: "event: <type>\ndata: <json>\n\n" for each [type, event] of
+/* The Responses and Messages APIs' events: "event: <type>\ndata: <json>\n\n" for each [type, event] of
  * the array (taken over). */
 static void stream_typed_events(stream *s, json_t *events) {
     size_t i;
