@@ -310,25 +310,6 @@ static void stream_piece(stream *s, const char *text, size_t len, const job_logp
     free(answer);
 }
 
-/* llama-server's event of one piece: its text and log-probabilities with its token and those
- * held back before it (tokens without text wait for the next piece's event); nothing for a
- * prompt-only request. */
-static void native_piece(stream *s, const char *text, size_t len, int32_t token, const job_logprob *lp) {
-    native_reply *r = s->native;
-    if (r->prompt_only) return;
-    if (token >= 0 && r->n_held == r->cap_held) {
-        size_t cap = r->cap_held ? r->cap_held * 2 : 16;
-        int32_t *bigger = realloc(r->held, sizeof *bigger * cap);
-        if (!bigger) return; /* out of memory: the token is lost from the event's list */
-        r->held = bigger;
-        r->cap_held = cap;
-    }
-    if (token >= 0) r->held[r->n_held++] = token;
-    if (!len && !lp) return;
-    stream_event(s, native_chunk(r, s->job, text, len, r->held, r->n_held, lp));
-    r->n_held = 0;
-}
-
 /* The Responses API's or Anthropic's events of one piece. */
 static void typed_piece(stream *s, const char *text, size_t len) {
     json_t *events = json_array();
@@ -361,7 +342,7 @@ static bool stream_fill(stream *s) {
     for (size_t i = 0; i < o.n_pieces; i++) {
         size_t len = o.pieces[i].text_len, n_lp = o.pieces[i].logprob ? 1 : 0;
         const char *text = o.text ? o.text + at : ""; /* no text at all when every token's was held back */
-        if (s->native) native_piece(s, text, len, o.pieces[i].token, n_lp ? o.logprobs + lp : NULL);
+        if (s->native) stream_event(s, native_piece(s->native, s->job, text, len, o.pieces[i].token, n_lp ? o.logprobs + lp : NULL));
         else if (s->responses || s->anthropic) typed_piece(s, text, len);
         else stream_piece(s, text, len, n_lp ? o.logprobs + lp : NULL, n_lp);
         at += len;

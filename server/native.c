@@ -119,13 +119,21 @@ json_t *native_response(const native_reply *r, const job *j, const char *text, s
     return v;
 }
 
-json_t *native_chunk(native_reply *r, const job *j, const char *text, size_t len, const int32_t *tokens, size_t n_tokens,
-                     const job_logprob *lp) {
-    r->n_predicted += (int)n_tokens;
+json_t *native_piece(native_reply *r, const job *j, const char *text, size_t len, int32_t token, const job_logprob *lp) {
+    if (r->prompt_only) return NULL;
+    if (token >= 0 && r->n_held == r->cap_held) {
+        size_t cap = r->cap_held ? r->cap_held * 2 : 16;
+        int32_t *bigger = realloc(r->held, sizeof *bigger * cap);
+        if (bigger) r->held = bigger, r->cap_held = cap;
+    }
+    if (token >= 0 && r->n_held < r->cap_held) r->held[r->n_held++] = token; /* out of memory: left out of the list */
+    if (!len && !lp) return NULL;
+    r->n_predicted += (int)r->n_held;
     json_t *v = json_pack("{s:i, s:o, s:o, s:b, s:i, s:i, s:i}", "index", 0, "content", api_text(text, len), "tokens",
-                          id_list(tokens, n_tokens), "stop", 0, "id_slot", job_slot(j), "tokens_predicted", r->n_predicted,
+                          id_list(r->held, r->n_held), "stop", 0, "id_slot", job_slot(j), "tokens_predicted", r->n_predicted,
                           "tokens_evaluated", r->n_prompt);
     if (v && lp) json_object_set_new(v, "completion_probabilities", probabilities(r->vocab, lp, 1));
+    r->n_held = 0;
     return v;
 }
 

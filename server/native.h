@@ -41,9 +41,10 @@ json_t *native_settings(const api_request *rq, const job *j);
  * log-probabilities, stop_type and stopping_word, timings. */
 json_t *native_response(const native_reply *r, const job *j, const char *text, size_t len, const int32_t *tokens,
                         size_t n_tokens, const job_logprob *lp, size_t n_lp, const bitnet_generate_result *res);
-/* One stream event: a piece of text, the tokens it came with (those whose text was held back
- * before it, then its own) and the log-probabilities of its token. */
-json_t *native_chunk(native_reply *r, const job *j, const char *text, size_t len, const int32_t *tokens, size_t n_tokens,
-                     const job_logprob *lp);
+/* A stream's piece (its text, its token, -1 for text flushed at the end, and the token's
+ * log-probabilities): the event with the text and the tokens since the last event, or NULL
+ * when there is nothing to send (the text held back, or a prompt-only request); the token
+ * then waits for the next event. */
+json_t *native_piece(native_reply *r, const job *j, const char *text, size_t len, int32_t token, const job_logprob *lp);
 
 #endif

@@ -2,26 +2,13 @@
 // npm package, unchanged.
 // usage: node serve_anthropic_client.cjs NODE_MODULES_DIR BASE_URL API_KEY LABEL [full|quick]
 // quick (the sanitizer builds' servers): the stream helper's replies are not fetched again.
-// Prints "ok - LABEL/name" / "not ok - LABEL/name" lines (tests/scripts/lib.sh protocol).
+// Prints "ok - LABEL/name" / "not ok - LABEL/name" lines (serve_client_lib.cjs).
 // Greedy or seeded requests, so that a streamed reply can be compared with a plain one and with
 // the chat completion of the same conversation (fetched without a client library).
 'use strict';
-const path = require('path');
-const [modules, baseURL, apiKey, label, depth] = process.argv.slice(2);
-const quick = depth === 'quick';
-const sdk = require(path.join(modules, '@anthropic-ai/sdk'));
-const Anthropic = sdk.Anthropic || sdk.default || sdk;
+const { baseURL, apiKey, quick, check, clientClass, runParts } = require('./serve_client_lib.cjs');
+const Anthropic = clientClass('@anthropic-ai/sdk', 'Anthropic');
 const client = new Anthropic({ baseURL, apiKey, timeout: 120000, maxRetries: 0 });
-
-let failures = 0;
-function check(name, cond, detail) {
-    if (cond) console.log(`ok - ${label}/${name}`);
-    else {
-        failures++;
-        console.log(`not ok - ${label}/${name}`);
-        if (detail !== undefined) console.log(`    ${typeof detail === 'string' ? detail : JSON.stringify(detail).slice(0, 400)}`);
-    }
-}
 
 async function chatCompletion(body) {
     const res = await fetch(`${baseURL}/v1/chat/completions`, { method: 'POST',
@@ -89,13 +76,4 @@ async function tools() {
     }
 }
 
-(async () => {
-    for (const part of [messages, tools]) {
-        try {
-            await part();
-        } catch (e) {
-            check(`${part.name}_threw`, false, String(e && e.stack || e));
-        }
-    }
-    process.exit(failures ? 1 : 0);
-})();
+runParts([messages, tools]);

@@ -3,25 +3,12 @@
 // usage: node serve_openai_client.cjs NODE_MODULES_DIR BASE_URL API_KEY LABEL [full|quick]
 // quick (the sanitizer builds' servers): the sampled tools cases take fewer seeds, each path once,
 // and the Responses stream helper's replies are not fetched again (the raw events are read).
-// Prints "ok - LABEL/name" / "not ok - LABEL/name" lines (tests/scripts/lib.sh protocol).
+// Prints "ok - LABEL/name" / "not ok - LABEL/name" lines (serve_client_lib.cjs).
 // Greedy requests (temperature 0), or seeded ones, so that streamed and plain replies can be compared.
 'use strict';
-const path = require('path');
-const [modules, baseURL, apiKey, label, depth] = process.argv.slice(2);
-const quick = depth === 'quick';
-const openaiModule = require(path.join(modules, 'openai'));
-const OpenAI = openaiModule.OpenAI || openaiModule.default || openaiModule;
+const { baseURL, apiKey, quick, check, clientClass, runParts } = require('./serve_client_lib.cjs');
+const OpenAI = clientClass('openai', 'OpenAI');
 const client = new OpenAI({ baseURL, apiKey, timeout: 120000, maxRetries: 0 });
-
-let failures = 0;
-function check(name, cond, detail) {
-    if (cond) console.log(`ok - ${label}/${name}`);
-    else {
-        failures++;
-        console.log(`not ok - ${label}/${name}`);
-        if (detail !== undefined) console.log(`    ${typeof detail === 'string' ? detail : JSON.stringify(detail).slice(0, 400)}`);
-    }
-}
 
 const MESSAGES = [
     { role: 'system', content: 'You are brief.' },
@@ -375,13 +362,4 @@ async function errors() {
     check('models_list', models.data.length === 1 && typeof models.data[0].id === 'string', models.data);
 }
 
-(async () => {
-    for (const part of [chat, completions, logitBias, jsonObject, jsonSchema, tools, responses, errors]) {
-        try {
-            await part();
-        } catch (e) {
-            check(`${part.name}_threw`, false, String(e && e.stack || e));
-        }
-    }
-    process.exit(failures ? 1 : 0);
-})();
+runParts([chat, completions, logitBias, jsonObject, jsonSchema, tools, responses, errors]);
