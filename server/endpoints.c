@@ -81,14 +81,10 @@ enum MHD_Result handle_slots(server *srv, struct MHD_Connection *c, const char *
 
 /* The body as a JSON object, or NULL after replying 400. */
 static json_t *parse_object(struct MHD_Connection *c, const char *body, size_t len, enum MHD_Result *ret) {
-    json_error_t jerr;
-    json_t *root = json_loadb(body, len, 0, &jerr);
-    if (json_is_object(root)) return root;
-    *ret = root ? http_send_error(c, MHD_HTTP_BAD_REQUEST, "the body must be a JSON object")
-                : http_send_error(c, MHD_HTTP_BAD_REQUEST, "the body is not valid JSON: %s (line %d, column %d)", jerr.text,
-                                  jerr.line, jerr.column);
-    json_decref(root);
-    return NULL;
+    api_error err;
+    json_t *root = api_load_object(body, len, &err);
+    if (!root) *ret = http_send_error(c, (unsigned)err.status, "%s", err.message);
+    return root;
 }
 
 /* A boolean field, default when absent; -1 when it is not a boolean. */

@@ -733,15 +733,11 @@ static json_t *chat_message(const api_reply *r, const char *text, size_t len, co
     tool_reader tr;
     tool_reader_init(&tr);
     char *answer = NULL;
-    size_t answer_len = 0, raw_len;
-    const char *raw;
-    json_t *calls = NULL, *msg = NULL;
-    if (tool_reader_feed(&tr, text, len, &answer, &answer_len)) {
-        calls = tool_reader_finish(&tr, r->id, &raw, &raw_len);
-        if (calls) *finish = "tool_calls";
-        msg = calls ? json_pack("{s:s, s:n, s:o}", "role", "assistant", "content", "tool_calls", calls)
-                    : json_pack("{s:s, s:o}", "role", "assistant", "content", raw ? api_text(raw, raw_len) : api_text(answer, answer_len));
-    }
+    size_t answer_len = 0;
+    json_t *calls = tool_reader_read(&tr, text, len, r->id, &answer, &answer_len);
+    if (calls) *finish = "tool_calls";
+    json_t *msg = calls ? json_pack("{s:s, s:n, s:o}", "role", "assistant", "content", "tool_calls", calls)
+                        : json_pack("{s:s, s:o}", "role", "assistant", "content", api_text(answer ? answer : "", answer_len));
     free(answer);
     tool_reader_free(&tr);
     return msg;
