@@ -465,6 +465,51 @@ typedef struct bitnet_batch_desc {
 } bitnet_batch_desc;
 BITNET_API int bitnet_batch_describe(const bitnet_batch *batch, bitnet_batch_desc *out);
 
+/* ======================================================================================
+ * Embeddings: a text's vector from the model's last hidden states, taken after the final
+ * norm (RMSNorm(x, output_norm): what the LM head reads, [n_embd] per token), as llama.cpp's
+ * embeddings of a causal model. The tokens are evaluated like a prompt (the same numerics),
+ * then pooled.
+ * ====================================================================================== */
+typedef enum bitnet_pooling {
+    BITNET_POOLING_MEAN = 0,      /* the mean of the tokens' states */
+    BITNET_POOLING_LAST = 1,      /* the last token's state (the only one that saw every token) */
+    BITNET_POOLING_CLS = 2,       /* the first token's state */
+    BITNET_POOLING_NONE = 3,      /* every token's state: [n][n_embd] */
+} bitnet_pooling;
+
+/* "mean", "last", "cls" or "none" (llama.cpp's --pooling names) -> *out: 0, else
+ * BITNET_ERR_INVALID_ARGUMENT. bitnet_pooling_name: the reverse ("?" for other values). */
+BITNET_API int bitnet_pooling_from_name(const char *name, bitnet_pooling *out);
+BITNET_API const char *bitnet_pooling_name(bitnet_pooling pooling);
+
+/* Scales v[0, n) in place as llama.cpp's --embd-normalize does: -1 leaves it, 0 scales the
+ * largest magnitude to 32760 (an int16 range), 1 to a sum of magnitudes of 1 (taxicab), 2 to
+ * a Euclidean length of 1, p > 2 to a p-norm of 1. A zero vector stays zero.
+ * BITNET_ERR_INVALID_ARGUMENT for NULL, n < 0 or norm < -1. */
+BITNET_API int bitnet_embedding_normalize(float *v, int64_t n, int norm);
+
+/* Appends tokens[0, n) to the session's sequence like bitnet_session_eval (reset the session
+ * first for a text's own embedding: the states of earlier positions are not kept) and writes
+ * their pooled state to out: [n_embd] floats, or [n][n_embd] with BITNET_POOLING_NONE
+ * (bitnet_model_desc.n_embd). Not normalized. n >= 1; BITNET_ERR_CONTEXT_EXCEEDED (nothing
+ * changed) when the tokens do not fit. */
+BITNET_API int bitnet_session_embed(bitnet_session *session, const int32_t *tokens, int n, bitnet_pooling pooling,
+                                    float *out);
+
+/* An embedding request in an idle batch slot: prompt[0, n_prompt) is evaluated by the next
+ * steps in chunks beside the other slots' rows (from position 0; with BITNET_POOLING_LAST the
+ * prefix the slot already holds is kept, as for a generation), and its pooled state goes to
+ * out as bitnet_session_embed writes it; out must stay valid until on_finish. on_finish gets
+ * status 0 and a result with n_prompt, n_cached, prefill_seconds, n_generated 0 and
+ * stop_reason BITNET_STOP_MAX_TOKENS (nothing was to be generated), or stop_reason
+ * BITNET_STOP_CALLBACK after bitnet_batch_cancel (out is then incomplete), or a negative
+ * status. The slot keeps the prompt's tokens cached afterwards, like a generation's.
+ * Errors as bitnet_batch_submit (n_prompt must be below the slot's context). */
+BITNET_API int bitnet_batch_submit_embed(bitnet_batch *batch, int slot, const int32_t *prompt, int n_prompt,
+                                         bitnet_pooling pooling, float *out, bitnet_batch_finish_callback on_finish,
+                                         void *user_data);
+
 
 /* ======================================================================================
  * Compatibility surface: the id-based C API of BitNet-rs's bitnet-ffi (same function and

@@ -6,7 +6,10 @@
  *
  * Per slot, tokens[0, n_tokens) mirrors its KV cache once a step ends: prompt rows are
  * appended as they are evaluated and a sampled token when it is fed back, so an idle slot
- * knows exactly which prefix it can offer the next request. */
+ * knows exactly which prefix it can offer the next request.
+ *
+ * An embedding request (bitnet_batch_submit_embed) prefills like a generation, but its rows
+ * ask for hidden states instead of logits, which its pooler takes; it ends with its prompt. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +26,11 @@ typedef struct batch_slot {
     int32_t *tokens;          /* [cap]: the KV cache's tokens, then the prompt rows still to evaluate */
     int64_t n_tokens, cap;
     int64_t n_prompt_end;     /* tokens[0, n_prompt_end) are the request's prompt */
-    bn_gen *gen;
+    bn_gen *gen;              /* a generation's run; NULL for an embedding */
     const bitnet_generate_params *params;
+    bn_pooler *pooler;        /* an embedding's pooling; NULL for a generation */
+    bitnet_generate_result embed_result;
+    void *user_data;          /* on_finish's */
     bitnet_batch_finish_callback on_finish;
     uint64_t order;           /* submit order (prefill goes oldest first) / last use (pick_slot) */
     double t_submit, t_last_step;
@@ -39,7 +45,9 @@ struct bitnet_batch {
     batch_slot *slots;
     bn_batch_row *rows;       /* [n_batch] */
     bn_gen **row_gen;         /* [n_batch]: the run a logits row belongs to */
+    int *row_index;           /* [n_batch]: an embedding row's token index in its prompt */
     float *logits;            /* [n_slots][n_vocab]: at most one logits row per slot and step */
+    float *hidden;            /* [n_batch][n_embd]: the hidden states of embedding rows */
     bn_gen **mask_gens;       /* [n_slots]: the runs sampled in a step (for their JSON masks) ... */
     const float **mask_logits; /* [n_slots]: ... and their logits rows */
 };
@@ -69,10 +77,12 @@ static int alloc_batch(bitnet_batch *b) {
     b->slots = bn_calloc((size_t)b->n_slots, sizeof *b->slots, "batch slots");
     b->rows = bn_calloc(nb, sizeof *b->rows, "batch rows");
     b->row_gen = bn_calloc(nb, sizeof *b->row_gen, "batch rows");
+    b->row_index = bn_calloc(nb, sizeof *b->row_index, "batch rows");
     b->logits = bn_malloc((size_t)b->n_slots * (size_t)b->n_vocab * sizeof(float), "batch logits");
+    b->hidden = bn_malloc(nb * (size_t)b->model->m->hp.n_embd * sizeof(float), "batch hidden states");
     b->mask_gens = bn_calloc((size_t)b->n_slots + 1, sizeof *b->mask_gens, "batch masks");
     b->mask_logits = bn_calloc((size_t)b->n_slots + 1, sizeof *b->mask_logits, "batch masks");
-    return b->slots && b->rows && b->row_gen && b->logits && b->mask_gens && b->mask_logits ? 0 : BITNET_ERR_OUT_OF_MEMORY;
+    return b->slots && b->rows && b->row_gen && b->row_index && b->logits && b->hidden && b->mask_gens && b->mask_logits ? 0 : BITNET_ERR_OUT_OF_MEMORY;
 }
 
 BITNET_API int bitnet_batch_create(bitnet_model *model, const bitnet_batch_params *params, bitnet_batch **out) {
@@ -110,26 +120,44 @@ BITNET_API int bitnet_batch_create(bitnet_model *model, const bitnet_batch_param
     return 0;
 }
 
+/* The result of the slot's run as it ends with `status` (a stop reason > 0, or < 0), which
+ * releases the run. */
+static bitnet_generate_result end_run(batch_slot *s, int status) {
+    bitnet_generate_result res;
+    if (s->pooler) { /* an embedding */
+        if (status == BITNET_STOP_MAX_TOKENS) bn_pooler_finish(s->pooler);
+        else bn_pooler_free(s->pooler);
+        free(s->pooler);
+        s->pooler = NULL;
+        res = s->embed_result;
+        if (status > 0) res.stop_reason = (bitnet_stop_reason)status;
+        return res;
+    }
+    if (status > 0) bn_gen_finish(s->gen, status);
+    res = *bn_gen_result_ptr(s->gen);
+    bn_gen_end(s->gen);
+    s->gen = NULL;
+    return res;
+}
+
 /* Ends the slot's run: the slot turns idle (its cached tokens kept) before on_finish runs, so
  * that the callback may submit into it. */
 static void finish_slot(bitnet_batch *b, int i, int status) {
     batch_slot *s = &b->slots[i];
     if (s->phase == SLOT_IDLE) return;
-    if (status > 0) bn_gen_finish(s->gen, status);
-    bitnet_generate_result res = *bn_gen_result_ptr(s->gen);
-    bn_gen_end(s->gen);
-    s->gen = NULL;
+    bitnet_generate_result res = end_run(s, status);
     s->phase = SLOT_IDLE;
     s->n_tokens = bn_state_seq_n_past(b->state, i); /* what the cache holds */
     s->order = ++b->clock;
-    const bitnet_generate_params *p = s->params;
-    if (s->on_finish) s->on_finish(i, status < 0 ? status : 0, &res, p->user_data);
+    if (s->on_finish) s->on_finish(i, status < 0 ? status : 0, &res, s->user_data);
 }
 
 BITNET_API void bitnet_batch_free(bitnet_batch *b) {
     if (!b) return;
     for (int i = 0; b->slots && i < b->n_slots; i++) {
         bn_gen_end(b->slots[i].gen);
+        if (b->slots[i].pooler) bn_pooler_free(b->slots[i].pooler);
+        free(b->slots[i].pooler);
         free(b->slots[i].tokens);
     }
     if (b->state) {
@@ -139,7 +167,9 @@ BITNET_API void bitnet_batch_free(bitnet_batch *b) {
     free(b->slots);
     free(b->rows);
     free(b->row_gen);
+    free(b->row_index);
     free(b->logits);
+    free(b->hidden);
     free(b->mask_gens);
     free(b->mask_logits);
     free(b);
@@ -192,6 +222,23 @@ static int check_submit(const bitnet_batch *b, int slot, const int32_t *prompt, 
     return 0;
 }
 
+/* Puts the slot into prefill for the prompt and returns how many of its tokens the slot's
+ * cache already holds: the common prefix when keep_prefix, else none; at least the prompt's
+ * last token is evaluated (its logits or hidden state ends the prefill). */
+static int64_t start_prefill(bitnet_batch *b, int slot, const int32_t *prompt, int n_prompt, bool keep_prefix) {
+    batch_slot *s = &b->slots[slot];
+    int64_t keep = keep_prefix ? common_prefix(s, prompt, n_prompt) : 0;
+    if (keep > n_prompt - 1) keep = n_prompt - 1;
+    bn_state_seq_truncate(b->state, slot, keep);
+    memcpy(s->tokens, prompt, (size_t)n_prompt * sizeof *prompt);
+    s->n_tokens = keep;
+    s->n_prompt_end = n_prompt;
+    s->phase = SLOT_PREFILL;
+    s->order = ++b->clock;
+    s->t_submit = s->t_last_step = bn_time_now();
+    return keep;
+}
+
 BITNET_API int bitnet_batch_submit(bitnet_batch *b, int slot, const int32_t *prompt, int n_prompt, const bitnet_generate_params *params,
                                    bitnet_batch_finish_callback on_finish) {
     int rc = check_submit(b, slot, prompt, n_prompt);
@@ -199,21 +246,34 @@ BITNET_API int bitnet_batch_submit(bitnet_batch *b, int slot, const int32_t *pro
     batch_slot *s = &b->slots[slot];
     bn_gen *g;
     if ((rc = reserve_tokens(s, n_prompt)) || (rc = bn_gen_create(b->model, prompt, n_prompt, params, &g))) return rc;
-    /* keep the cached prefix, but evaluate at least the prompt's last token: its logits give
-     * the first sample */
-    int64_t keep = common_prefix(s, prompt, n_prompt);
-    if (keep > n_prompt - 1) keep = n_prompt - 1;
-    bn_state_seq_truncate(b->state, slot, keep);
-    memcpy(s->tokens, prompt, (size_t)n_prompt * sizeof *prompt);
-    s->n_tokens = keep;
-    s->n_prompt_end = n_prompt;
     s->gen = g;
     s->params = params;
+    bn_gen_result_ptr(g)->n_cached = (int)start_prefill(b, slot, prompt, n_prompt, true);
+    s->user_data = params->user_data;
     s->on_finish = on_finish;
-    s->phase = SLOT_PREFILL;
-    s->order = ++b->clock;
-    s->t_submit = s->t_last_step = bn_time_now();
-    bn_gen_result_ptr(g)->n_cached = (int)keep;
+    return 0;
+}
+
+BITNET_API int bitnet_batch_submit_embed(bitnet_batch *b, int slot, const int32_t *prompt, int n_prompt, bitnet_pooling pooling,
+                                         float *out, bitnet_batch_finish_callback on_finish, void *user_data) {
+    int rc = check_submit(b, slot, prompt, n_prompt);
+    if (!rc && !out) rc = bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_submit_embed: out is NULL");
+    if (rc) return rc;
+    batch_slot *s = &b->slots[slot];
+    bn_pooler *pool = bn_calloc(1, sizeof *pool, "pooling");
+    if (!pool) return BITNET_ERR_OUT_OF_MEMORY;
+    if ((rc = reserve_tokens(s, n_prompt)) || (rc = bn_pooler_init(pool, pooling, b->model->m->hp.n_embd, n_prompt, out))) {
+        free(pool);
+        return rc;
+    }
+    s->pooler = pool;
+    s->params = NULL;
+    memset(&s->embed_result, 0, sizeof s->embed_result);
+    s->embed_result.struct_size = sizeof s->embed_result;
+    s->embed_result.n_prompt = n_prompt;
+    s->embed_result.n_cached = (int)start_prefill(b, slot, prompt, n_prompt, pooling == BITNET_POOLING_LAST);
+    s->user_data = user_data;
+    s->on_finish = on_finish;
     return 0;
 }
 
@@ -221,6 +281,14 @@ static void add_row(bitnet_batch *b, int *n, int slot, int32_t token, bool logit
     b->rows[*n] = (bn_batch_row){.token = token, .seq = slot, .logits = logits,
                                  .head = logits ? bn_gen_head_req(b->slots[slot].gen) : NULL};
     b->row_gen[*n] = b->slots[slot].gen;
+    (*n)++;
+}
+
+/* A prompt row of an embedding: its hidden state when the pooling reads it. */
+static void add_embed_row(bitnet_batch *b, int *n, int slot, int32_t token, int index) {
+    b->rows[*n] = (bn_batch_row){.token = token, .seq = slot, .hidden = bn_pooler_wants(b->slots[slot].pooler, index)};
+    b->row_gen[*n] = NULL;
+    b->row_index[*n] = index;
     (*n)++;
 }
 
@@ -259,7 +327,8 @@ static int add_prefill_rows(bitnet_batch *b, int n) {
         int64_t left = s->n_prompt_end - s->n_tokens;
         int take = left < b->n_batch - n ? (int)left : b->n_batch - n;
         for (int k = 0; k < take; k++, s->n_tokens++)
-            add_row(b, &n, i, s->tokens[s->n_tokens], s->n_tokens == s->n_prompt_end - 1);
+            if (s->pooler) add_embed_row(b, &n, i, s->tokens[s->n_tokens], (int)s->n_tokens);
+            else add_row(b, &n, i, s->tokens[s->n_tokens], s->n_tokens == s->n_prompt_end - 1);
     }
     return n;
 }
@@ -317,16 +386,35 @@ static void sample_rows(bitnet_batch *b, int n) {
     }
 }
 
+/* Hands every hidden-state row of the pass to its embedding's pooler; an embedding whose
+ * prompt is all evaluated ends (before the sampling: its callback may submit into the slot). */
+static void pool_rows(bitnet_batch *b, int n) {
+    int k = 0;
+    int64_t n_embd = b->model->m->hp.n_embd;
+    for (int r = 0; r < n; r++) {
+        if (!b->rows[r].hidden) continue;
+        bn_pooler_add(b->slots[b->rows[r].seq].pooler, b->row_index[r], b->hidden + k++ * n_embd);
+    }
+    double now = bn_time_now();
+    for (int i = 0; i < b->n_slots; i++) {
+        batch_slot *s = &b->slots[i];
+        if (!s->pooler || s->n_tokens < s->n_prompt_end) continue;
+        s->embed_result.prefill_seconds = now - s->t_submit;
+        finish_slot(b, i, BITNET_STOP_MAX_TOKENS);
+    }
+}
+
 BITNET_API int bitnet_batch_step(bitnet_batch *b) {
     if (!b) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_step: batch is NULL");
     int n = add_prefill_rows(b, add_decode_rows(b));
     if (n > 0) {
-        int rc = bn_state_eval_rows(b->state, b->rows, n, b->logits);
+        int rc = bn_state_eval_rows(b->state, b->rows, n, b->logits, b->hidden);
         if (rc) {
             rewind_slots(b);
             for (int i = 0; i < b->n_slots; i++) finish_slot(b, i, rc);
             return rc;
         }
+        pool_rows(b, n);
         sample_rows(b, n);
     }
     int busy = 0;

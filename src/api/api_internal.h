@@ -75,6 +75,21 @@ int64_t bn_gen_n_vocab(const bn_gen *g);
 void bn_gen_result(const bn_gen *g, bitnet_generate_result *out);
 void bn_gen_end(bn_gen *g); /* NULL is accepted */
 
+/* Pools the hidden-state rows of one embedding request (api_embed.c). Row `index` is the
+ * request's token index (0 .. n_tokens-1); rows may come in chunks, in order. */
+typedef struct bn_pooler {
+    bitnet_pooling pooling;
+    int64_t n_embd;
+    int n_tokens;
+    float *out;                /* the caller's: [n_embd], or [n_tokens][n_embd] for NONE */
+    double *sum;               /* [n_embd]: MEAN's running sum */
+} bn_pooler;
+/* BITNET_ERR_INVALID_ARGUMENT for an unknown pooling, OUT_OF_MEMORY. */
+int bn_pooler_init(bn_pooler *p, bitnet_pooling pooling, int64_t n_embd, int n_tokens, float *out);
+bool bn_pooler_wants(const bn_pooler *p, int index); /* does the pooling read this row? */
+void bn_pooler_add(bn_pooler *p, int index, const float *row);
+void bn_pooler_finish(bn_pooler *p); /* writes MEAN's mean, then frees what init allocated */
+void bn_pooler_free(bn_pooler *p);   /* without a result (a cancelled request) */
 bn_act_quant bn_api_resolve_act_quant(const bn_model *m, bitnet_act_quant q);
 /* The KV cache types of a versioned params struct: its kv_type_k / kv_type_v when struct_size
  * covers them (else DEFAULT), resolved into *k, *v. BITNET_ERR_INVALID_ARGUMENT for an

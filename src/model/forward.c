@@ -52,6 +52,7 @@ struct bn_state {
     int *row_seq;
     int64_t *row_pos;
     int *logit_rows;               /* rows whose logits are wanted, increasing */
+    int *hidden_rows;              /* rows whose hidden state is wanted, increasing */
     bn_attn_block *blocks;
     int n_blocks;
     attn_item *items;              /* the layer's attention work items (attn_plan_items): at most
@@ -209,11 +210,12 @@ static int alloc_buffers(bn_state *s) {
     s->row_seq = state_alloc(s, B * sizeof(int), "row sequences");
     s->row_pos = state_alloc(s, B * sizeof(int64_t), "row positions");
     s->logit_rows = state_alloc(s, B * sizeof(int), "logit rows");
+    s->hidden_rows = state_alloc(s, B * sizeof(int), "hidden rows");
     s->blocks = state_alloc(s, B * sizeof(bn_attn_block), "attention blocks");
     s->items = state_alloc(s, (B * (uint64_t)hp->n_head_kv + ATTN_PART_SLOTS) * sizeof(attn_item), "attention items");
     s->attn_parts = state_alloc(s, ATTN_PART_SLOTS * attn_part_floats(hp) * fl, "attention parts");
     s->logit_req = state_alloc(s, B * sizeof *s->logit_req, "logit requests");
-    if (!s->row_tok || !s->row_seq || !s->row_pos || !s->logit_rows || !s->blocks || !s->logit_req || !s->items || !s->attn_parts)
+    if (!s->row_tok || !s->row_seq || !s->row_pos || !s->logit_rows || !s->hidden_rows || !s->blocks || !s->logit_req || !s->items || !s->attn_parts)
         return BITNET_ERR_OUT_OF_MEMORY;
     memset(s->logit_req, 0, B * sizeof *s->logit_req);
     uint64_t screen_bytes = 0;
@@ -304,6 +306,7 @@ void bn_state_free(bn_state *s) {
     free(s->row_seq);
     free(s->row_pos);
     free(s->logit_rows);
+    free(s->hidden_rows);
     free(s->logit_req);
     bn_screen_ctx_free(s->screen);
     free(s->blocks);
@@ -854,21 +857,43 @@ static void debug_logits_check(bn_state *s, const float *normed_last, const floa
     free(q);
 }
 
-/* h rows of the logit rows: RMSNorm(x, output_norm), one call per run of consecutive rows. */
-static void norm_logit_rows(bn_state *s, float *normed, int n_logits) {
+/* RMSNorm(x, output_norm) of the n listed rows (increasing) into out [n][n_embd], one call
+ * per run of consecutive rows. */
+static void norm_listed_rows(bn_state *s, float *out, const int *rows, int n) {
     int64_t dim = s->m->hp.n_embd;
-    for (int i = 0; i < n_logits;) {
+    for (int i = 0; i < n;) {
         int run = 1;
-        while (i + run < n_logits && s->logit_rows[i + run] == s->logit_rows[i] + run) run++;
-        norm_rows(s, normed + i * dim, s->x + (int64_t)s->logit_rows[i] * dim, s->m->output_norm, run, dim);
+        while (i + run < n && rows[i + run] == rows[i] + run) run++;
+        norm_rows(s, out + i * dim, s->x + (int64_t)rows[i] * dim, s->m->output_norm, run, dim);
         i += run;
     }
 }
 
+/* What a chunk hands back: the logits of the n_logits rows listed in logit_rows
+ * [n_logits][n_vocab], the hidden states of the n_hidden rows in hidden_rows [n_hidden][n_embd]. */
+typedef struct chunk_out {
+    float *logits, *hidden;
+    int n_logits, n_hidden;
+} chunk_out;
+
+static int chunk_logits(bn_state *s, const int32_t *tokens, const chunk_out *o) {
+    const bn_hparams *hp = &s->m->hp;
+    float *normed = s->h;
+    norm_listed_rows(s, normed, s->logit_rows, o->n_logits);
+    trace_rows(s, -1, BN_TRACE_OUTPUT_NORM, normed, o->n_logits, hp->n_embd, s->logit_rows);
+    int rc = linear_head(s, o->logits, normed, o->n_logits);
+    if (rc) return rc;
+    trace_rows(s, -1, BN_TRACE_LOGITS, o->logits, o->n_logits, hp->n_vocab, s->logit_rows);
+    if (s->debug_logits) {
+        s->debug_token = tokens[s->logit_rows[o->n_logits - 1]];
+        debug_logits_check(s, normed + (int64_t)(o->n_logits - 1) * hp->n_embd, o->logits + (int64_t)(o->n_logits - 1) * hp->n_vocab);
+    }
+    return 0;
+}
+
 /* Runs the chunk of n <= max_batch rows set out in row_seq / row_pos (row t's token is
- * tokens[t]); the logits of the n_logits rows listed in logit_rows go to `logits`
- * [n_logits][n_vocab]. On success every sequence's n_past moves past its last row. */
-static int eval_chunk(bn_state *s, const int32_t *tokens, int n, float *logits, int n_logits) {
+ * tokens[t]) and fills `o`. On success every sequence's n_past moves past its last row. */
+static int eval_chunk(bn_state *s, const int32_t *tokens, int n, const chunk_out *o) {
     const bn_model *m = s->m;
     const bn_hparams *hp = &m->hp;
     plan_attention_blocks(s, n);
@@ -882,17 +907,11 @@ static int eval_chunk(bn_state *s, const int32_t *tokens, int n, float *logits, 
         run_rows(s, &last);
         trace(s, hp->n_layer - 1, BN_TRACE_LAYER_OUT, s->x, n, hp->n_embd);
     }
-    if (logits && n_logits > 0) {
-        float *normed = s->h;
-        norm_logit_rows(s, normed, n_logits);
-        trace_rows(s, -1, BN_TRACE_OUTPUT_NORM, normed, n_logits, hp->n_embd, s->logit_rows);
-        if ((rc = linear_head(s, logits, normed, n_logits))) return rc;
-        trace_rows(s, -1, BN_TRACE_LOGITS, logits, n_logits, hp->n_vocab, s->logit_rows);
-        if (s->debug_logits) {
-            s->debug_token = tokens[s->logit_rows[n_logits - 1]];
-            debug_logits_check(s, normed + (int64_t)(n_logits - 1) * hp->n_embd, logits + (int64_t)(n_logits - 1) * hp->n_vocab);
-        }
+    if (o->hidden && o->n_hidden > 0) {
+        norm_listed_rows(s, o->hidden, s->hidden_rows, o->n_hidden);
+        trace_rows(s, -1, BN_TRACE_OUTPUT_NORM, o->hidden, o->n_hidden, hp->n_embd, s->hidden_rows);
     }
+    if (o->logits && o->n_logits > 0 && (rc = chunk_logits(s, tokens, o))) return rc;
     for (int t = 0; t < n; t++) s->seqs[s->row_seq[t]].n_past = s->row_pos[t] + 1;
     return 0;
 }
@@ -907,7 +926,32 @@ static int check_tokens(const bn_state *s, const int32_t *tokens, int n) {
     return 0;
 }
 
-static int eval_seq0(bn_state *s, const int32_t *tokens, int n, float *logits, bool all_logits, const bn_head_req *req) {
+/* Sequence 0's rows of one eval: `out` receives the logits (or with `hidden` the hidden
+ * states) of every row when all_rows, else of the last token only. */
+typedef struct seq0_eval {
+    float *out;
+    bool all_rows, hidden;
+    const bn_head_req *req;
+} seq0_eval;
+
+/* The chunk's rows that produce output, and where it goes; done tokens precede the chunk. */
+static chunk_out plan_seq0_chunk(bn_state *s, const seq0_eval *e, int done, int chunk, bool last_chunk) {
+    chunk_out o = {0};
+    if (!e->out || (!e->all_rows && !last_chunk)) return o;
+    int first = e->all_rows ? 0 : chunk - 1;
+    int64_t width = e->hidden ? s->m->hp.n_embd : s->m->hp.n_vocab;
+    float *dst = e->out + (e->all_rows ? (int64_t)done * width : 0);
+    int *list = e->hidden ? s->hidden_rows : s->logit_rows;
+    for (int t = first; t < chunk; t++) {
+        list[t - first] = t;
+        s->logit_req[t - first] = e->all_rows ? NULL : e->req;
+    }
+    if (e->hidden) o.hidden = dst, o.n_hidden = chunk - first;
+    else o.logits = dst, o.n_logits = chunk - first;
+    return o;
+}
+
+static int eval_seq0(bn_state *s, const int32_t *tokens, int n, const seq0_eval *e) {
     if (!s || (!tokens && n > 0) || n < 0) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "invalid arguments to eval");
     if (n == 0) return 0;
     bn_seq *seq = &s->seqs[0];
@@ -919,25 +963,12 @@ static int eval_seq0(bn_state *s, const int32_t *tokens, int n, float *logits, b
     int64_t start = seq->n_past;
     for (int done = 0; done < n;) {
         int chunk = n - done < s->p.max_batch ? n - done : s->p.max_batch;
-        bool last_chunk = done + chunk == n;
-        float *out = NULL;
-        int first = chunk;
-        if (logits && all_logits) {
-            out = logits + (int64_t)done * s->m->hp.n_vocab;
-            first = 0;
-        } else if (logits && last_chunk) {
-            out = logits;
-            first = chunk - 1;
-        }
+        chunk_out o = plan_seq0_chunk(s, e, done, chunk, done + chunk == n);
         for (int t = 0; t < chunk; t++) {
             s->row_seq[t] = 0;
             s->row_pos[t] = seq->n_past + t;
         }
-        for (int t = first; t < chunk; t++) {
-            s->logit_rows[t - first] = t;
-            s->logit_req[t - first] = all_logits ? NULL : req;
-        }
-        rc = eval_chunk(s, tokens + done, chunk, out, chunk - first);
+        rc = eval_chunk(s, tokens + done, chunk, &o);
         if (rc) {
             seq->n_past = start; /* a failed eval leaves the sequence as it was */
             return rc;
@@ -948,11 +979,16 @@ static int eval_seq0(bn_state *s, const int32_t *tokens, int n, float *logits, b
 }
 
 int bn_state_eval(bn_state *s, const int32_t *tokens, int n, float *logits, bool all_logits) {
-    return eval_seq0(s, tokens, n, logits, all_logits, NULL);
+    return eval_seq0(s, tokens, n, &(seq0_eval){.out = logits, .all_rows = all_logits});
 }
 
 int bn_state_eval_head(bn_state *s, const int32_t *tokens, int n, float *logits, const bn_head_req *req) {
-    return eval_seq0(s, tokens, n, logits, false, req);
+    return eval_seq0(s, tokens, n, &(seq0_eval){.out = logits, .req = req});
+}
+
+int bn_state_eval_hidden(bn_state *s, const int32_t *tokens, int n, float *hidden) {
+    if (!hidden) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "eval_hidden: hidden is NULL");
+    return eval_seq0(s, tokens, n, &(seq0_eval){.out = hidden, .all_rows = true, .hidden = true});
 }
 
 bn_head_stats bn_state_head_stats(const bn_state *s) {
@@ -961,8 +997,7 @@ bn_head_stats bn_state_head_stats(const bn_state *s) {
 }
 
 /* Rows of one sequence must be consecutive and fit its context. */
-static int plan_rows(bn_state *s, const bn_batch_row *rows, int n, int *n_logits) {
-    *n_logits = 0;
+static int plan_rows(bn_state *s, const bn_batch_row *rows, int n, chunk_out *o) {
     int64_t next_pos[BN_MAX_SEQ];
     bool done_seq[BN_MAX_SEQ] = {false};
     for (int t = 0; t < n; t++) {
@@ -979,19 +1014,22 @@ static int plan_rows(bn_state *s, const bn_batch_row *rows, int n, int *n_logits
         s->row_seq[t] = q;
         s->row_pos[t] = next_pos[q]++;
         if (rows[t].logits) {
-            s->logit_req[*n_logits] = rows[t].head;
-            s->logit_rows[(*n_logits)++] = t;
+            s->logit_req[o->n_logits] = rows[t].head;
+            s->logit_rows[o->n_logits++] = t;
         }
+        if (rows[t].hidden) s->hidden_rows[o->n_hidden++] = t;
     }
     return 0;
 }
 
-int bn_state_eval_rows(bn_state *s, const bn_batch_row *rows, int n, float *logits) {
+int bn_state_eval_rows(bn_state *s, const bn_batch_row *rows, int n, float *logits, float *hidden) {
     if (!s || !rows || n < 1 || n > s->p.max_batch)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "eval_rows: %d rows (1..%d)", n, s ? s->p.max_batch : 0);
     for (int t = 0; t < n; t++) s->row_tok[t] = rows[t].token;
-    int n_logits, rc = check_tokens(s, s->row_tok, n);
-    if (!rc) rc = plan_rows(s, rows, n, &n_logits);
+    chunk_out o = {.logits = logits, .hidden = hidden};
+    int rc = check_tokens(s, s->row_tok, n);
+    if (!rc) rc = plan_rows(s, rows, n, &o);
+    if (!rc && o.n_hidden > 0 && !hidden) rc = bn_error(BITNET_ERR_INVALID_ARGUMENT, "eval_rows: rows want hidden states but hidden is NULL");
     if (rc) return rc;
-    return eval_chunk(s, s->row_tok, n, logits, n_logits);
+    return eval_chunk(s, s->row_tok, n, &o);
 }

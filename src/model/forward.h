@@ -43,11 +43,12 @@ typedef struct bn_state bn_state;
 
 #define BN_MAX_SEQ 256
 
-/* One row of a multi-sequence chunk: `token` appended to sequence `seq`; logits wanted or not. */
+/* One row of a multi-sequence chunk: `token` appended to sequence `seq`; its logits wanted or
+ * not, its hidden state (the LM head's input: RMSNorm(x, output_norm), [n_embd]) wanted or not. */
 typedef struct bn_batch_row {
     int32_t token;
     int seq;
-    bool logits;
+    bool logits, hidden;
     const bn_head_req *head;  /* NULL: every logit; else what the screened head may skip (head_screen.h) */
 } bn_batch_row;
 
@@ -64,14 +65,18 @@ int bn_state_eval(bn_state *s, const int32_t *tokens, int n, float *logits, bool
  * with the screened head, head_screen.h: -inf for tokens that cannot be among the req->k
  * largest, the others exact). */
 int bn_state_eval_head(bn_state *s, const int32_t *tokens, int n, float *logits, const bn_head_req *req);
+/* bn_state_eval without the LM head: hidden receives [n][n_embd], every token's hidden state
+ * after the final norm (what the head reads; llama.cpp's embeddings). */
+int bn_state_eval_hidden(bn_state *s, const int32_t *tokens, int n, float *hidden);
 /* The screened head's counters (all zero without one). */
 bn_head_stats bn_state_head_stats(const bn_state *s);
 /* Several sequences in one pass (continuous batching): rows[0, n) with n <= max_batch, the
  * rows of one sequence consecutive; each appends its token to its sequence. logits receives
- * [k][n_vocab] for the k rows that want them, in row order. Each row's results are the same
- * as if its sequence were evaluated alone (rows are independent in every kernel).
+ * [k][n_vocab] for the k rows that want them, hidden [j][n_embd] for the j rows that want
+ * their hidden state (may be NULL when none does), in row order. Each row's results are the
+ * same as if its sequence were evaluated alone (rows are independent in every kernel).
  * On failure nothing is appended. */
-int bn_state_eval_rows(bn_state *s, const bn_batch_row *rows, int n, float *logits);
+int bn_state_eval_rows(bn_state *s, const bn_batch_row *rows, int n, float *logits, float *hidden);
 /* Forgets every sequence (n_past = 0); the cache memory is kept. */
 void bn_state_reset(bn_state *s);
 /* Drops the positions from n_keep on (n_keep <= n_past) of sequence 0 / of `seq`. */

@@ -1,7 +1,9 @@
 /* Tests of continuous batching (bitnet_batch_*): a request's tokens are identical whether it
  * runs alone in a session or beside others in a batch (greedy and seeded sampling, prompts
  * prefilled in chunks between decode steps, several thread counts), prefix reuse of an idle
- * slot, cancellation, a full context, and the error paths. TSAN_RELEVANT (the pass is threaded). */
+ * slot, cancellation, a full context, and the error paths; embeddings (bitnet_session_embed
+ * and embedding slots beside generations) agree with one another at every pooling.
+ * TSAN_RELEVANT (the pass is threaded). */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -346,6 +348,200 @@ TEST(errors) {
     bitnet_batch_free(NULL);
 }
 
+
+/* ============================================================ embeddings */
+
+static int64_t g_n_embd;
+
+static bitnet_session *new_session(int n_batch) {
+    bitnet_session_params sp = bitnet_session_default_params();
+    sp.n_threads = 1;
+    sp.n_ctx = 512;
+    sp.n_batch = n_batch;
+    bitnet_session *s = NULL;
+    if (bitnet_session_create(g_model, &sp, &s) != 0) fprintf(stderr, "session: %s\n", bitnet_get_last_error());
+    return s;
+}
+
+/* The session's embedding of prompt i with `pooling` (a fresh sequence), into out. */
+static int session_embed(int n_batch, int i, bitnet_pooling pooling, float *out) {
+    bitnet_session *s = new_session(n_batch);
+    int32_t p[128];
+    int n = make_prompt(i, p);
+    int rc = s ? bitnet_session_embed(s, p, n, pooling, out) : -1;
+    bitnet_session_free(s);
+    return rc;
+}
+
+static bool same_floats(const float *a, const float *b, int64_t n) { return memcmp(a, b, (size_t)n * sizeof *a) == 0; }
+
+/* Pooling as defined on the per-token states (NONE): the mean, the first and the last row;
+ * a prompt cut into chunks of 4 gives the same bits as one chunk. */
+TEST(embed_poolings) {
+    enum { I = 6 }; /* 45 tokens */
+    int32_t p[128];
+    int n = make_prompt(I, p);
+    float *rows = malloc((size_t)n * (size_t)g_n_embd * sizeof *rows), *chunked = malloc((size_t)n * (size_t)g_n_embd * sizeof *rows);
+    float *v = malloc((size_t)g_n_embd * sizeof *v), *want = malloc((size_t)g_n_embd * sizeof *want);
+    CHECK_EQ_INT(session_embed(64, I, BITNET_POOLING_NONE, rows), 0);
+    CHECK_EQ_INT(session_embed(4, I, BITNET_POOLING_NONE, chunked), 0);
+    CHECK(same_floats(rows, chunked, n * g_n_embd));
+    double norm = 0;
+    for (int64_t k = 0; k < g_n_embd; k++) norm += (double)rows[k] * rows[k];
+    CHECK(norm > 1e-3); /* a real state, not zeros */
+    CHECK_EQ_INT(session_embed(4, I, BITNET_POOLING_CLS, v), 0);
+    CHECK(same_floats(v, rows, g_n_embd));
+    CHECK_EQ_INT(session_embed(4, I, BITNET_POOLING_LAST, v), 0);
+    CHECK(same_floats(v, rows + (int64_t)(n - 1) * g_n_embd, g_n_embd));
+    for (int64_t k = 0; k < g_n_embd; k++) {
+        double sum = 0;
+        for (int t = 0; t < n; t++) sum += rows[(int64_t)t * g_n_embd + k];
+        want[k] = (float)(sum / n);
+    }
+    CHECK_EQ_INT(session_embed(4, I, BITNET_POOLING_MEAN, v), 0);
+    CHECK(same_floats(v, want, g_n_embd));
+    free(rows), free(chunked), free(v), free(want);
+}
+
+typedef struct embed_log {
+    int finished, status;
+    bitnet_generate_result res;
+} embed_log;
+
+static void embed_finish(int slot, int status, const bitnet_generate_result *r, void *user) {
+    embed_log *l = user;
+    (void)slot;
+    l->finished++;
+    l->status = status;
+    l->res = *r;
+}
+
+/* Embeddings of every pooling in slots beside generating ones (n_batch 16: prompts in chunks
+ * sharing steps with decode rows): each the same bits as the session's, and the generations
+ * the same tokens as alone. */
+TEST(embed_in_batch) {
+    enum { N_GEN = 3, N_EMB = 4 };
+    run_log alone[N_GEN], gen[N_GEN];
+    memset(gen, 0, sizeof gen);
+    for (int i = 0; i < N_GEN; i++) run_alone(i + 4, 512, &alone[i]);
+    bitnet_batch *b = new_batch(N_GEN + N_EMB, 16, 2, 512);
+    if (!b) {
+        CHECK(b != NULL);
+        return;
+    }
+    int32_t prompts[N_GEN + N_EMB][128];
+    bitnet_generate_params gps[N_GEN];
+    for (int i = 0; i < N_GEN; i++) {
+        int n = make_prompt(i + 4, prompts[i]);
+        gps[i] = request_params(i + 4, &gen[i]);
+        CHECK_EQ_INT(bitnet_batch_submit(b, i, prompts[i], n, &gps[i], log_finish), 0);
+    }
+    float *got = calloc((size_t)N_EMB * 64 * (size_t)g_n_embd, sizeof *got), *want = malloc(64 * (size_t)g_n_embd * sizeof *want);
+    embed_log logs[N_EMB] = {{0}};
+    int n_emb[N_EMB];
+    for (int e = 0; e < N_EMB; e++) {
+        n_emb[e] = make_prompt(e + 2, prompts[N_GEN + e]);
+        CHECK_EQ_INT(bitnet_batch_submit_embed(b, N_GEN + e, prompts[N_GEN + e], n_emb[e], (bitnet_pooling)e,
+                                               got + (int64_t)e * 64 * g_n_embd, embed_finish, &logs[e]), 0);
+    }
+    CHECK_EQ_INT(run_to_end(b), 0);
+    for (int i = 0; i < N_GEN; i++) {
+        CHECK_EQ_INT(gen[i].status, 0);
+        same_tokens(&alone[i], &gen[i], i);
+    }
+    for (int e = 0; e < N_EMB; e++) {
+        CHECK_EQ_INT(logs[e].finished, 1);
+        CHECK_EQ_INT(logs[e].status, 0);
+        CHECK_EQ_INT(logs[e].res.stop_reason, BITNET_STOP_MAX_TOKENS);
+        CHECK_EQ_INT(logs[e].res.n_prompt, n_emb[e]);
+        CHECK_EQ_INT(logs[e].res.n_generated, 0);
+        CHECK_EQ_INT(session_embed(64, e + 2, (bitnet_pooling)e, want), 0);
+        int64_t len = e == BITNET_POOLING_NONE ? n_emb[e] * g_n_embd : g_n_embd;
+        CHECK_MSG(same_floats(got + (int64_t)e * 64 * g_n_embd, want, len), "pooling %s", bitnet_pooling_name((bitnet_pooling)e));
+    }
+    /* LAST keeps the slot's cached prefix (here the whole prompt but its last token) */
+    embed_log again = {0};
+    float *v = malloc((size_t)g_n_embd * sizeof *v);
+    int slot = bitnet_batch_pick_slot(b, prompts[N_GEN + 1], n_emb[1]);
+    CHECK_EQ_INT(slot, N_GEN + 1);
+    CHECK_EQ_INT(bitnet_batch_submit_embed(b, slot, prompts[N_GEN + 1], n_emb[1], BITNET_POOLING_LAST, v, embed_finish, &again), 0);
+    CHECK_EQ_INT(run_to_end(b), 0);
+    CHECK_EQ_INT(again.res.n_cached, n_emb[1] - 1);
+    CHECK(same_floats(v, got + (int64_t)1 * 64 * g_n_embd, g_n_embd));
+    /* MEAN evaluates the whole prompt again */
+    CHECK_EQ_INT(bitnet_batch_submit_embed(b, slot, prompts[N_GEN + 1], n_emb[1], BITNET_POOLING_MEAN, v, embed_finish, &again), 0);
+    CHECK_EQ_INT(run_to_end(b), 0);
+    CHECK_EQ_INT(again.res.n_cached, 0);
+    CHECK_EQ_INT(session_embed(64, 3, BITNET_POOLING_MEAN, want), 0);
+    CHECK(same_floats(v, want, g_n_embd));
+    free(got), free(want), free(v);
+    bitnet_batch_free(b);
+}
+
+/* Cancelled mid-prefill, unknown pooling, NULL out, a prompt beyond the context. */
+TEST(embed_errors) {
+    bitnet_batch *b = new_batch(2, 8, 1, 64);
+    bitnet_session *s = new_session(8);
+    if (!b || !s) {
+        CHECK(b && s);
+        bitnet_batch_free(b), bitnet_session_free(s);
+        return;
+    }
+    int32_t p[128];
+    int n = make_prompt(5, p); /* 38 tokens: 5 steps of 8 */
+    float *v = malloc((size_t)n * (size_t)g_n_embd * sizeof *v);
+    embed_log l = {0};
+    CHECK_EQ_INT(bitnet_batch_submit_embed(b, 0, p, n, BITNET_POOLING_MEAN, v, embed_finish, &l), 0);
+    CHECK_EQ_INT(bitnet_batch_step(b), 1);
+    CHECK_EQ_INT(bitnet_batch_cancel(b, 0), 0);
+    CHECK_EQ_INT(l.finished, 1);
+    CHECK_EQ_INT(l.res.stop_reason, BITNET_STOP_CALLBACK);
+    CHECK_EQ_INT(bitnet_batch_submit_embed(b, 0, p, n, (bitnet_pooling)9, v, embed_finish, &l), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_batch_submit_embed(b, 0, p, n, BITNET_POOLING_LAST, NULL, embed_finish, &l), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_batch_submit_embed(b, 0, p, 0, BITNET_POOLING_LAST, v, embed_finish, &l), BITNET_ERR_INVALID_ARGUMENT);
+    int32_t big[64] = {0};
+    CHECK_EQ_INT(bitnet_batch_submit_embed(b, 0, big, 64, BITNET_POOLING_LAST, v, embed_finish, &l), BITNET_ERR_CONTEXT_EXCEEDED);
+    CHECK_EQ_INT(bitnet_session_embed(s, p, n, (bitnet_pooling)-1, v), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_session_embed(s, p, 0, BITNET_POOLING_MEAN, v), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_session_embed(NULL, p, n, BITNET_POOLING_MEAN, v), BITNET_ERR_INVALID_ARGUMENT);
+    int32_t bad[40];
+    memcpy(bad, p, sizeof bad);
+    bad[30] = 999999; /* in the fourth chunk: the first three are taken back */
+    CHECK_EQ_INT(bitnet_session_embed(s, bad, 40, BITNET_POOLING_MEAN, v), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_session_n_past(s), 0);
+    bitnet_pooling pl;
+    CHECK_EQ_INT(bitnet_pooling_from_name("last", &pl), 0);
+    CHECK_EQ_INT(pl, BITNET_POOLING_LAST);
+    CHECK_EQ_INT(bitnet_pooling_from_name("max", &pl), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strcmp(bitnet_pooling_name(BITNET_POOLING_CLS), "cls") == 0 && strcmp(bitnet_pooling_name((bitnet_pooling)7), "?") == 0);
+    free(v);
+    bitnet_batch_free(b);
+    bitnet_session_free(s);
+}
+
+/* llama.cpp's --embd-normalize scalings on a vector with known norms. */
+TEST(embed_normalize) {
+    float v[4] = {3, -4, 0, 0}, z[3] = {0, 0, 0};
+    CHECK_EQ_INT(bitnet_embedding_normalize(v, 4, 2), 0);
+    CHECK(v[0] == 0.6f && v[1] == -0.8f && v[2] == 0);
+    float t[2] = {1, -3};
+    CHECK_EQ_INT(bitnet_embedding_normalize(t, 2, 1), 0);
+    CHECK(t[0] == 0.25f && t[1] == -0.75f);
+    float m[2] = {2, -4};
+    CHECK_EQ_INT(bitnet_embedding_normalize(m, 2, 0), 0);
+    CHECK(m[0] == 16380.0f && m[1] == -32760.0f);
+    float q[2] = {1, 1};
+    CHECK_EQ_INT(bitnet_embedding_normalize(q, 2, 4), 0);
+    CHECK(q[0] > 0.8408f && q[0] < 0.8409f); /* 2^(-1/4) */
+    float u[2] = {5, 7};
+    CHECK_EQ_INT(bitnet_embedding_normalize(u, 2, -1), 0);
+    CHECK(u[0] == 5 && u[1] == 7);
+    CHECK_EQ_INT(bitnet_embedding_normalize(z, 3, 2), 0);
+    CHECK(z[0] == 0 && z[1] == 0 && z[2] == 0);
+    CHECK_EQ_INT(bitnet_embedding_normalize(z, 3, -2), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_embedding_normalize(NULL, 3, 2), BITNET_ERR_INVALID_ARGUMENT);
+}
+
 TEST_MAIN_BEGIN("test_batch")
 {
     const char *dir = getenv("BITNET_TEST_TMP");
@@ -357,6 +553,9 @@ TEST_MAIN_BEGIN("test_batch")
         printf("not ok - test_batch/setup: %s\n", bitnet_get_last_error());
         return 1;
     }
+    bitnet_model_desc md = {.struct_size = sizeof md};
+    bitnet_model_describe(g_model, &md);
+    g_n_embd = md.n_embd;
 }
 RUN(batched_equals_alone_1_thread);
 RUN(batched_equals_alone_2_threads);
@@ -368,6 +567,10 @@ RUN(context_full);
 RUN(cancel);
 RUN(callback_stops);
 RUN(errors);
+RUN(embed_poolings);
+RUN(embed_in_batch);
+RUN(embed_errors);
+RUN(embed_normalize);
 bitnet_model_close(g_model);
 unlink(g_path);
 TEST_MAIN_END()
