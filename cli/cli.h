@@ -12,6 +12,7 @@ int cmd_chat(int argc, char **argv);
 int cmd_compat_check(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
 int cmd_logits_diff(int argc, char **argv);
 int cmd_trace_diff(int argc, char **argv);
 int cmd_bench(int argc, char **argv);

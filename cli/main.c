@@ -17,6 +17,7 @@ static const command commands[] = {
     {"compat-check", cmd_compat_check, "inspect a GGUF file and say whether this build can run it"},
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"logits", cmd_logits, "write the logits of every position to a file"},
+    {"embed", cmd_embed, "print a text's embedding (pooled final hidden states)"},
     {"logits-diff", cmd_logits_diff, "compare two logits files position by position"},
     {"perplexity", cmd_perplexity, "perplexity of a text (llama.cpp's method), KL divergence against a saved run"},
     {"trace-diff", cmd_trace_diff, "find the first tensor where two traces diverge"},

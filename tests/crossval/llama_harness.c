@@ -5,6 +5,10 @@
  *   logits   --model M --tokens 1,2,3 --out F.bin [--threads N]
  *            one llama_decode of all tokens, logits of every position written as raw
  *            little-endian float32 [n_tokens][n_vocab] (the layout of `bitnet logits`).
+ *   embed    --model M --tokens 1,2,3 --pooling mean|last|cls|none --out F.bin [--threads N]
+ *            one llama_decode with embeddings on: the pooled vector [n_embd] (none: every
+ *            position's, [n_tokens][n_embd]) as raw float32, unnormalized (`bitnet embed
+ *            --embd-normalize -1 --out`'s layout).
  *   greedy   --model M --tokens 1,2,3 [-n 32] [--threads N] [--stop-at-eos]
  *            argmax continuation, one token per decode; prints the ids separated by spaces.
  *   trace    --model M --tokens 1,2,3 --out-dir D [--threads N]
@@ -65,6 +69,7 @@ typedef struct {
     const char *prompt;
     const char *file;      /* perplexity: the text */
     const char *kl_base;   /* perplexity: log-probability file to write */
+    const char *pooling;   /* embed: mean, last, cls or none */
     int n_ctx;             /* perplexity: window */
     int chunks;            /* perplexity: at most this many windows (0: all) */
     int threads;
@@ -89,6 +94,7 @@ static int fail(const char *fmt, ...) {
 
 static int usage(void) {
     fputs("usage: llama_harness logits   --model M --tokens 1,2,3 --out F.bin [--threads N]\n"
+          "       llama_harness embed    --model M --tokens 1,2,3 --pooling mean|last|cls|none --out F.bin [--threads N]\n"
           "       llama_harness greedy   --model M --tokens 1,2,3 [-n 32] [--threads N] [--stop-at-eos]\n"
           "       llama_harness trace    --model M --tokens 1,2,3 --out-dir D [--threads N]\n"
           "       llama_harness tokenize --model M --prompt TEXT [--no-bos]\n"
@@ -132,6 +138,7 @@ static int parse_opts(int argc, char **argv, harness_opts *o) {
         else if (!strcmp(a, "--kv-type")) dst = &kv;
         else if (!strcmp(a, "--file")) dst = &o->file;
         else if (!strcmp(a, "--kl-base")) dst = &o->kl_base;
+        else if (!strcmp(a, "--pooling")) dst = &o->pooling;
         else if (strcmp(a, "--threads") && strcmp(a, "-n") && strcmp(a, "-p") && strcmp(a, "-r") && strcmp(a, "-c") &&
                  strcmp(a, "--chunks")) {
             fprintf(stderr, "llama_harness: unknown option '%s'\n", a);
@@ -216,10 +223,9 @@ static struct llama_model *load_model(const char *path) {
     return m;
 }
 
-/* A context for at most n_ctx positions whose first decode may hold n_batch tokens. */
-static struct llama_context *make_context(struct llama_model *model, int n_ctx, int n_batch,
-                                          int threads, enum ggml_type kv_type, ggml_backend_sched_eval_callback cb,
-                                          void *cb_data) {
+/* The parameters of a context for at most n_ctx positions whose first decode may hold
+ * n_batch tokens. */
+static struct llama_context_params context_params(int n_ctx, int n_batch, int threads, enum ggml_type kv_type) {
     struct llama_context_params cp = llama_context_default_params();
     cp.n_ctx = (uint32_t)n_ctx;
     cp.n_batch = cp.n_ubatch = (uint32_t)n_batch;
@@ -228,12 +234,23 @@ static struct llama_context *make_context(struct llama_model *model, int n_ctx, 
     cp.type_k = cp.type_v = kv_type;  /* f32: attention in f32, like ours with --kv-type f32 */
     /* a quantized V cache needs flash attention; f16 without it keeps V sums in f32 */
     cp.flash_attn_type = kv_type == GGML_TYPE_Q8_0 ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    cp.no_perf = true;
+    return cp;
+}
+
+static struct llama_context *init_context(struct llama_model *model, struct llama_context_params cp) {
+    struct llama_context *ctx = llama_init_from_model(model, cp);
+    if (!ctx) fail("llama.cpp failed to create a context (n_ctx %u)", cp.n_ctx);
+    return ctx;
+}
+
+static struct llama_context *make_context(struct llama_model *model, int n_ctx, int n_batch,
+                                          int threads, enum ggml_type kv_type, ggml_backend_sched_eval_callback cb,
+                                          void *cb_data) {
+    struct llama_context_params cp = context_params(n_ctx, n_batch, threads, kv_type);
     cp.cb_eval = cb;
     cp.cb_eval_user_data = cb_data;
-    cp.no_perf = true;
-    struct llama_context *ctx = llama_init_from_model(model, cp);
-    if (!ctx) fail("llama.cpp failed to create a context (n_ctx %d)", n_ctx);
-    return ctx;
+    return init_context(model, cp);
 }
 
 static int n_vocab_of(const struct llama_model *model) {
@@ -325,6 +342,54 @@ static int cmd_logits(int argc, char **argv) {
         rc = ctx ? decode(ctx, s.ids, s.n_ids, 0, true) : 1;
     }
     if (!rc) rc = write_logits(ctx, s.n_ids, s.n_vocab, s.o.out);
+    if (ctx) llama_free(ctx);
+    session_free(&s);
+    return rc;
+}
+
+static int pooling_type(const char *name, enum llama_pooling_type *out) {
+    static const struct { const char *name; enum llama_pooling_type type; } types[] = {
+        {"mean", LLAMA_POOLING_TYPE_MEAN}, {"last", LLAMA_POOLING_TYPE_LAST},
+        {"cls", LLAMA_POOLING_TYPE_CLS}, {"none", LLAMA_POOLING_TYPE_NONE}};
+    for (size_t i = 0; name && i < sizeof types / sizeof types[0]; i++)
+        if (!strcmp(name, types[i].name)) {
+            *out = types[i].type;
+            return 0;
+        }
+    return fail("embed: --pooling must be mean, last, cls or none (got '%s')", name ? name : "");
+}
+
+/* The pooled vector, or every position's with pooling none, to path. */
+static int write_embeddings(struct llama_context *ctx, enum llama_pooling_type pooling, int n_tokens, int n_embd, const char *path) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return fail("%s: cannot open for writing", path);
+    int n_rows = pooling == LLAMA_POOLING_TYPE_NONE ? n_tokens : 1;
+    for (int i = 0; i < n_rows; i++) {
+        const float *row = pooling == LLAMA_POOLING_TYPE_NONE ? llama_get_embeddings_ith(ctx, i) : llama_get_embeddings_seq(ctx, 0);
+        if (!row || fwrite(row, sizeof(float), (size_t)n_embd, f) != (size_t)n_embd) {
+            fclose(f);
+            return fail("%s: could not write embedding row %d", path, i);
+        }
+    }
+    if (fclose(f) != 0) return fail("%s: write failed", path);
+    return 0;
+}
+
+static int cmd_embed(int argc, char **argv) {
+    session s;
+    enum llama_pooling_type pooling = LLAMA_POOLING_TYPE_MEAN;
+    int rc = session_open(&s, argc, argv, true);
+    if (!rc && !s.o.out) rc = fail("embed: --out is required");
+    if (!rc) rc = pooling_type(s.o.pooling, &pooling);
+    struct llama_context *ctx = NULL;
+    if (!rc) {
+        struct llama_context_params cp = context_params(s.n_ids, s.n_ids, s.o.threads, s.o.kv_type);
+        cp.embeddings = true;
+        cp.pooling_type = pooling;
+        ctx = init_context(s.model, cp);
+        rc = ctx ? decode(ctx, s.ids, s.n_ids, 0, true) : 1;
+    }
+    if (!rc) rc = write_embeddings(ctx, pooling, s.n_ids, llama_model_n_embd(s.model), s.o.out);
     if (ctx) llama_free(ctx);
     session_free(&s);
     return rc;
@@ -739,6 +804,7 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "logits")) return cmd_logits(argc - 2, argv + 2);
     if (!strcmp(cmd, "greedy")) return cmd_greedy(argc - 2, argv + 2);
+    if (!strcmp(cmd, "embed")) return cmd_embed(argc - 2, argv + 2);
     if (!strcmp(cmd, "trace")) return cmd_trace(argc - 2, argv + 2);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
     if (!strcmp(cmd, "load")) return cmd_load(argc - 2, argv + 2);
