@@ -117,7 +117,8 @@ $(SERVER): $(SERVER_OBJ) $(STATIC)
 # Tests of the server's pure modules (tests/server/): they link those objects and jansson.
 SERVER_TEST_BIN := $(patsubst tests/server/%.c,$(BUILD)/tests/%,$(wildcard tests/server/test_*.c))
 tests: $(SERVER_TEST_BIN)
-SERVER_PURE_OBJ := $(BUILD)/obj/server/tools.o $(BUILD)/obj/server/openai.o $(BUILD)/obj/server/responses.o $(BUILD)/obj/server/anthropic.o
+SERVER_PURE_OBJ := $(BUILD)/obj/server/tools.o $(BUILD)/obj/server/openai.o $(BUILD)/obj/server/responses.o $(BUILD)/obj/server/anthropic.o \
+                   $(BUILD)/obj/server/request.o $(BUILD)/obj/server/embeddings.o
 $(BUILD)/tests/test_server_%: tests/server/test_server_%.c $(wildcard tests/unit/*.h) $(SERVER_PURE_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(shell pkg-config --cflags $(SERVER_DEPS)) -Itests/unit -Iserver $(LDFLAGS) -o $@ $< \

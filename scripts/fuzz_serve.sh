@@ -43,7 +43,7 @@ build() {
     fi
     # shellcheck disable=SC2046
     fuzz_build fuzz_serve_request -Iserver $(pkg-config --cflags jansson) tests/fuzz/fuzz_serve_request.c \
-        server/request.c server/openai.c server/tools.c server/responses.c server/anthropic.c $(pkg-config --libs jansson) &&
+        server/request.c server/openai.c server/tools.c server/responses.c server/anthropic.c server/embeddings.c $(pkg-config --libs jansson) &&
         build_model
 }
 
@@ -98,6 +98,12 @@ write_dict() {
 "\"grammar\""
 "::="
 "\"n_predict\""
+"\"input\""
+"\"content\""
+"\"encoding_format\""
+"\"base64\""
+"\"embd_normalize\""
+"\"prompt_string\""
 "\"n_probs\""
 "\"repeat_last_n\""
 "\"return_tokens\""

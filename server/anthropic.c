@@ -186,6 +186,26 @@ int anthropic_to_chat(const char *body, size_t len, bool counting, char **chat, 
     return rc;
 }
 
+/* ===================================================================== errors */
+
+/* Anthropic's error types: 4xx it does not list are invalid_request_error, as its API reference says. */
+static const char *error_type(int status) {
+    switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 429: return "rate_limit_error";
+    case 503: case 529: return "overloaded_error";
+    default: return status >= 400 && status < 500 ? "invalid_request_error" : "api_error";
+    }
+}
+
+json_t *anthropic_error_json(int status, const char *message) {
+    return json_pack("{s:s, s:{s:s, s:o}}", "type", "error", "error", "type", error_type(status), "message",
+                     api_text(message, strlen(message)));
+}
+
 /* ===================================================================== replies */
 
 void anthropic_reply_start(anthropic_reply *r, uint64_t serial, const char *model, tool_choice tools, int n_prompt) {
@@ -286,7 +306,7 @@ void anthropic_stream_text(anthropic_reply *r, const char *text, size_t len, jso
 void anthropic_stream_close(anthropic_reply *r, int status, const char *message, const bitnet_generate_result *res,
                             const char *stop_word, json_t *events) {
     if (status) {
-        emit(events, "error", json_pack("{s:{s:s, s:s}}", "error", "type", "api_error", "message", message));
+        emit(events, "error", anthropic_error_json(status, message));
         return;
     }
     json_t *calls = NULL, *call;

@@ -38,12 +38,16 @@ void anthropic_reply_free(anthropic_reply *r);
 json_t *anthropic_message(anthropic_reply *r, const char *text, size_t len, const bitnet_generate_result *res,
                           const char *stop_word);
 
+/* Anthropic's error object {"type": "error", "error": {"type", "message"}}, its type named by the
+ * HTTP status as Anthropic's API names it (other 4xx: invalid_request_error, other 5xx: api_error). */
+json_t *anthropic_error_json(int status, const char *message);
+
 /* A stream: each function appends [type, event] pairs to *events (written as "event: TYPE" /
  * "data: EVENT"). */
 void anthropic_stream_open(anthropic_reply *r, json_t *events);
 void anthropic_stream_text(anthropic_reply *r, const char *text, size_t len, json_t *events);
 /* The end: the blocks' stops, message_delta and message_stop, or an error event when the job
- * failed (status != 0). */
+ * failed (status: the failure's HTTP status, 0 when it did not fail). */
 void anthropic_stream_close(anthropic_reply *r, int status, const char *message, const bitnet_generate_result *res,
                             const char *stop_word, json_t *events);
 

@@ -12,12 +12,16 @@
  * Limits: --max-prompt-tokens (400 with how many tokens too many), --max-tokens-cap (a larger
  * or missing max_tokens is lowered to it: the reply ends with finish_reason "length"), and
  * --timeout-request (the waiting thread stops the job: the reply so far with finish_reason
- * "length", or 503 when it never got a slot). */
+ * "length", or 503 when it never got a slot).
+ *
+ * Embeddings (/v1/embeddings, /embedding, /embeddings): each input is a job of its own
+ * (embeddings.c parses and replies), prefilled in a slot beside the generations. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "anthropic.h"
+#include "embeddings.h"
 #include "native.h"
 #include "openai.h"
 #include "request.h"
@@ -265,7 +269,8 @@ static void stream_end(stream *s) {
     note_job(s->stats, s->job);
     if (s->anthropic) { /* the blocks' stops, message_delta and message_stop (or an error event) */
         json_t *events = json_array();
-        anthropic_stream_close(s->anthropic, status, message, &res, status ? NULL : stop_word(s->job, &res), events);
+        anthropic_stream_close(s->anthropic, status ? (int)failure_status(status) : 0, message, &res,
+                               status ? NULL : stop_word(s->job, &res), events);
         stream_typed_events(s, events);
         s->ended = true;
         return;
@@ -558,4 +563,89 @@ enum MHD_Result handle_chat_input_tokens(server *srv, struct MHD_Connection *c, 
     chat[len] = '\0';
     int n = count_chat(srv, c, chat, &ret);
     return n < 0 ? ret : send_count(c, true, n);
+}
+
+/* ===================================================================== embeddings */
+
+/* Queues input i's job into jobs[i]. 0, or -1 after replying. */
+static int start_embed_job(server *srv, struct MHD_Connection *c, const embed_request *r, int i, job **jobs, enum MHD_Result *ret) {
+    int64_t n_embd = srv->n_embd;
+    if (!(jobs[i] = job_create_embed(r->ids[i], r->n_ids[i], srv->opt.pooling, n_embd))) {
+        *ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return -1;
+    }
+    job_set_time_limit(jobs[i], srv->opt.timeout_request);
+    engine_enqueue_status st = engine_enqueue(srv->engine, jobs[i]);
+    if (st == ENGINE_QUEUED) return 0;
+    *ret = http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "%s",
+                           st == ENGINE_QUEUE_FULL ? "the server is busy: too many requests wait for a slot (--queue)" : "the server is shutting down");
+    return -1;
+}
+
+/* Waits for the job's end. 0 when it succeeded; -1 when the client went away (the job is
+ * cancelled) or after replying with its failure. */
+static int finish_embed_job(struct MHD_Connection *c, job *j, enum MHD_Result *ret) {
+    for (;;) {
+        job_output o;
+        if (!next_output(j, http_connection_fd(c), &o)) return -1;
+        bool done = o.done;
+        job_output_free(&o);
+        if (done) break;
+    }
+    const char *message;
+    int status = job_status(j, NULL, &message);
+    if (status) *ret = http_send_error(c, failure_status(status), "%s", message);
+    return status ? -1 : 0;
+}
+
+/* Runs the inputs, at most one per slot at a time (a long list does not fill the queue);
+ * jobs[i] holds input i's vector afterwards. 0, or -1 (replied, or the client went away). */
+static int run_embed_jobs(server *srv, struct MHD_Connection *c, const embed_request *r, job **jobs, enum MHD_Result *ret) {
+    int wave = engine_n_slots(srv->engine);
+    for (int first = 0; first < r->n_inputs; first += wave) {
+        int end = first + wave < r->n_inputs ? first + wave : r->n_inputs, rc = 0;
+        for (int i = first; i < end && !rc; i++) rc = start_embed_job(srv, c, r, i, jobs, ret);
+        for (int i = first; i < end; i++)
+            if (jobs[i] && (rc || finish_embed_job(c, jobs[i], ret))) {
+                for (int k = i; k < end; k++) /* the others of this wave are not waited for */
+                    if (jobs[k]) job_cancel(jobs[k]);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+/* POST /v1/embeddings (oai) and llama-server's /embedding, /embeddings. */
+static enum MHD_Result handle_embed(server *srv, struct MHD_Connection *c, const char *body, size_t len, bool oai) {
+    if (oai && srv->opt.pooling == BITNET_POOLING_NONE)
+        return http_send_error(c, MHD_HTTP_BAD_REQUEST,
+                               "pooling 'none' (--pooling) is not OpenAI-compatible: /v1/embeddings needs mean, last or cls "
+                               "(/embeddings gives every token's vector)");
+    api_error err;
+    embed_request r;
+    request_model m = served_model(srv);
+    if (embed_request_parse(&m, body, len, oai, srv->opt.embd_normalize, &r, &err))
+        return http_send_error(c, (unsigned)err.status, "%s", err.message);
+    enum MHD_Result ret = MHD_NO;
+    job **jobs = calloc((size_t)r.n_inputs, sizeof *jobs);
+    float **vectors = calloc((size_t)r.n_inputs, sizeof *vectors);
+    if (!jobs || !vectors) ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    else if (!run_embed_jobs(srv, c, &r, jobs, &ret)) {
+        for (int i = 0; i < r.n_inputs; i++) vectors[i] = job_embedding(jobs[i]);
+        json_t *reply = embed_reply(&r, srv->model_name, vectors, srv->opt.pooling, srv->n_embd);
+        ret = reply ? http_send_json(c, MHD_HTTP_OK, reply) : http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    }
+    for (int i = 0; jobs && i < r.n_inputs; i++) job_release(jobs[i]);
+    free(jobs);
+    free(vectors);
+    embed_request_free(&r);
+    return ret;
+}
+
+enum MHD_Result handle_embeddings_oai(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    return handle_embed(srv, c, body, len, true);
+}
+
+enum MHD_Result handle_embeddings_llama(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    return handle_embed(srv, c, body, len, false);
 }

@@ -22,6 +22,9 @@ struct job {
     char *json_schema;             /* a copy of the request's (gen.json_schema points here) */
     char *grammar;                 /* a copy of the request's (gen.grammar points here) */
     int n_top_logprobs;
+    bool embed;                /* an embedding job: pooling, embedding [n_embedding] */
+    bitnet_pooling pooling;
+    float *embedding;
     engine *e;                 /* set by engine_enqueue */
 
     double t_start;            /* metrics_now() at creation */
@@ -82,6 +85,20 @@ struct engine {
 
 /* ===================================================================== jobs */
 
+/* The fields every job starts with; returns j. */
+static job *job_init(job *j) {
+    j->slot = -1;
+    j->t_start = metrics_now();
+    j->ttft = -1;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cv, NULL);
+    atomic_init(&j->cancelled, 0);
+    atomic_init(&j->timed_out, 0);
+    atomic_init(&j->n_tokens, 0);
+    atomic_init(&j->refs, 1);
+    return j;
+}
+
 job *job_create(const int32_t *prompt, int n_prompt, const bitnet_generate_params *gen, char **stops, int n_stops,
                 int n_top_logprobs) {
     job *j = calloc(1, sizeof *j);
@@ -107,17 +124,27 @@ job *job_create(const int32_t *prompt, int n_prompt, const bitnet_generate_param
     j->gen.json_schema = j->json_schema;
     j->gen.grammar = j->grammar;
     j->n_top_logprobs = n_top_logprobs > JOB_MAX_TOP_LOGPROBS ? JOB_MAX_TOP_LOGPROBS : n_top_logprobs;
-    j->slot = -1;
-    j->t_start = metrics_now();
-    j->ttft = -1;
-    pthread_mutex_init(&j->mu, NULL);
-    pthread_cond_init(&j->cv, NULL);
-    atomic_init(&j->cancelled, 0);
-    atomic_init(&j->timed_out, 0);
-    atomic_init(&j->n_tokens, 0);
-    atomic_init(&j->refs, 1);
-    return j;
+    return job_init(j);
 }
+
+job *job_create_embed(const int32_t *prompt, int n_prompt, bitnet_pooling pooling, int64_t n_embd) {
+    job *j = calloc(1, sizeof *j);
+    size_t floats = (size_t)n_embd * (size_t)(pooling == BITNET_POOLING_NONE ? n_prompt : 1);
+    if (!j || !(j->prompt = malloc(sizeof(int32_t) * (size_t)(n_prompt > 0 ? n_prompt : 1))) ||
+        !(j->embedding = malloc(sizeof(float) * (floats ? floats : 1)))) {
+        if (j) free(j->prompt);
+        free(j);
+        return NULL;
+    }
+    memcpy(j->prompt, prompt, sizeof(int32_t) * (size_t)n_prompt);
+    j->n_prompt = n_prompt;
+    j->embed = true;
+    j->pooling = pooling;
+    j->n_top_logprobs = -1;
+    return job_init(j);
+}
+
+float *job_embedding(job *j) { return j->embedding; }
 
 static void job_retain(job *j) { atomic_fetch_add(&j->refs, 1); }
 
@@ -129,6 +156,7 @@ void job_release(job *j) {
     free(j->logit_bias);
     free(j->json_schema);
     free(j->grammar);
+    free(j->embedding);
     free(j->text);
     free(j->logprobs);
     free(j->pieces);
@@ -319,7 +347,10 @@ static void on_finish(int slot, int status, const bitnet_generate_result *result
     job *j = user;
     engine *e = j->e;
     if (e->params.verbose) {
-        if (status == 0)
+        if (status == 0 && j->embed)
+            fprintf(stderr, "bitnet-server: slot %d: embedding of %d prompt tokens (%d cached), %s pooling, %.3f s\n", slot,
+                    result->n_prompt, result->n_cached, bitnet_pooling_name(j->pooling), result->prefill_seconds);
+        else if (status == 0)
             fprintf(stderr, "bitnet-server: slot %d: %d prompt tokens (%d cached), %d generated, stop %s, %.3f s to first token\n",
                     slot, result->n_prompt, result->n_cached, result->n_generated, stop_name(result->stop_reason),
                     result->time_to_first_token_seconds);
@@ -378,7 +409,8 @@ static void start_waiting_jobs(engine *e) {
         /* only a logprobs request looks at the logits: the others let the screened head skip
          * tokens that cannot be drawn (cancellation is also seen by on_token) */
         j->gen.on_logits = j->n_top_logprobs >= 0 ? on_logits : NULL;
-        int status = bitnet_batch_submit(e->batch, slot, j->prompt, j->n_prompt, &j->gen, on_finish);
+        int status = j->embed ? bitnet_batch_submit_embed(e->batch, slot, j->prompt, j->n_prompt, j->pooling, j->embedding, on_finish, j)
+                              : bitnet_batch_submit(e->batch, slot, j->prompt, j->n_prompt, &j->gen, on_finish);
         if (status == 0) continue;
         char message[256];
         snprintf(message, sizeof message, "%s", bitnet_get_last_error());

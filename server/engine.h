@@ -101,6 +101,11 @@ void engine_gauges(engine *e, metrics_gauges *out);
  * token's and that many alternatives. Returns NULL when out of memory. */
 job *job_create(const int32_t *prompt, int n_prompt, const bitnet_generate_params *gen, char **stops, int n_stops,
                 int n_top_logprobs);
+/* An embedding job (bitnet_batch_submit_embed): prompt[0, n_prompt) copied, its pooled vector
+ * ([n_embd], or [n_prompt][n_embd] with pooling none) read with job_embedding() once job_take()
+ * reported the end with status 0. NULL when out of memory. */
+job *job_create_embed(const int32_t *prompt, int n_prompt, bitnet_pooling pooling, int64_t n_embd);
+float *job_embedding(job *j);
 void job_release(job *j); /* drops the caller's reference */
 
 engine_enqueue_status engine_enqueue(engine *e, job *j);

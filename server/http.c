@@ -2,8 +2,9 @@
  * connection while a job runs); a route table; the API keys (every path but /health and the
  * chat page; compared in constant time); CORS only when --cors asks for it; the body limit
  * (413 before the body is read when Content-Length says so); the slow-client watchdog
- * (watchdog.c); JSON replies and OpenAI error objects for every failure; and, when a request
- * ends, its log line (accesslog.c) and its count in the metrics by endpoint and status. */
+ * (watchdog.c); JSON replies and OpenAI error objects for every failure (Anthropic's on the
+ * paths of its Messages API); and, when a request ends, its log line (accesslog.c) and its
+ * count in the metrics by endpoint and status. */
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <poll.h>
@@ -14,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "anthropic.h"
 #include "openai.h"
 #include "server.h"
 
@@ -44,6 +46,7 @@ static const route routes[] = {
     {"/health", "GET", handle_health, true},
     {"/v1/health", "GET", handle_health, true},
     {"/v1/models", "GET", handle_models, false},
+    {"/v1/embeddings", "POST", handle_embeddings_oai, false},
     {"/models", "GET", handle_models, false},
     {"/v1/chat/completions", "POST", handle_chat_completions, false},
     {"/chat/completions", "POST", handle_chat_completions, false},
@@ -59,6 +62,8 @@ static const route routes[] = {
     {"/completion", "POST", handle_native_completion, false},  /* llama-server's own, as it routes them */
     {"/completions", "POST", handle_native_completion, false},
     {"/props", "GET", handle_props, false},
+    {"/embedding", "POST", handle_embeddings_llama, false},  /* llama-server's own */
+    {"/embeddings", "POST", handle_embeddings_llama, false},
     {"/apply-template", "POST", handle_apply_template, false},
     {"/tokenize", "POST", handle_tokenize, false},
     {"/detokenize", "POST", handle_detokenize, false},
@@ -72,6 +77,7 @@ static const char *endpoint_labels[N_ROUTES + 1];
 typedef struct conn {
     watched *watch;
     http_stats stats;
+    bool anthropic_errors;     /* the current request's errors take Anthropic's shape */
 } conn;
 
 /* One request being received: its route and its body so far. */
@@ -135,7 +141,9 @@ enum MHD_Result http_send_error(struct MHD_Connection *c, unsigned status, const
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    return http_send_json(c, status, api_error_json((int)status, message));
+    conn *k = connection_conn(c);
+    return http_send_json(c, status, k && k->anthropic_errors ? anthropic_error_json((int)status, message)
+                                                              : api_error_json((int)status, message));
 }
 
 /* The answer to a CORS preflight (only with --cors). */
@@ -245,6 +253,14 @@ static void copy_printable(char *dst, size_t cap, const char *src) {
     dst[i] = '\0';
 }
 
+/* /v1/messages and the paths below it: the Anthropic SDK reads their errors in Anthropic's shape,
+ * also those sent before the handler runs (401, 404, 405, 413). */
+static bool anthropic_path(const char *url) {
+    static const char prefix[] = "/v1/messages";
+    size_t n = sizeof prefix - 1;
+    return !strncmp(url, prefix, n) && (url[n] == '\0' || url[n] == '/');
+}
+
 /* The first call of a request: its headers are in. */
 static request *begin_request(http_server *h, struct MHD_Connection *c, const char *url, const char *method,
                               enum MHD_Result *ret) {
@@ -254,7 +270,10 @@ static request *begin_request(http_server *h, struct MHD_Connection *c, const ch
     copy_printable(rq->method, sizeof rq->method, method);
     copy_printable(rq->path, sizeof rq->path, url);
     conn *k = connection_conn(c);
-    if (k) k->stats = (http_stats){.ttft_ms = -1};
+    if (k) {
+        k->stats = (http_stats){.ttft_ms = -1};
+        k->anthropic_errors = anthropic_path(url);
+    }
     if (refuse_early(h->srv, c, url, method, rq, ret)) rq->answered = true;
     return rq;
 }

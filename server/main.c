@@ -33,7 +33,8 @@ static void usage(FILE *out) {
             "GET /health, POST /tokenize, POST /detokenize, GET /slots, GET /metrics (Prometheus), a chat\n"
             "page at GET / (open it in a browser), and llama-server's own POST /completion (also\n"
             "/completions), GET /props and POST /apply-template; token counts at POST\n"
-            "/v1/responses/input_tokens, /v1/chat/completions/input_tokens, /v1/messages/count_tokens.\n"
+            "/v1/responses/input_tokens, /v1/chat/completions/input_tokens, /v1/messages/count_tokens;\n"
+            "embeddings at POST /v1/embeddings and llama-server's /embedding, /embeddings.\n"
             "\n"
             "  -m, --model FILE        GGUF model (required)\n"
             "  --host HOST             address to listen on [127.0.0.1]\n"
@@ -57,6 +58,12 @@ static void usage(FILE *out) {
             "  -ctk, --cache-type-k T  the K cache's type only; -ctv, --cache-type-v T  the V cache's only\n"
             "  --chat-format F         auto | bitnet | llama3 | plain: how chat messages become the prompt\n"
             "                          [auto: from the model's tokenizer.chat_template, as `bitnet chat` does]\n"
+            "  --pooling P             mean | last | cls | none: how the embedding endpoints pool the tokens' final\n"
+            "                          hidden states [mean]; none (every token's vector) only at /embeddings\n"
+            "  --embd-normalize N      -1 none, 0 max-abs to int16, 1 taxicab, 2 Euclidean, >2 p-norm: the scaling\n"
+            "                          of pooled embeddings, a request's embd_normalize overrides it [2]\n"
+            "  --embeddings            accepted for llama-server's command lines: the embedding endpoints are\n"
+            "                          always served (generation too)\n"
             "  --alias NAME            model name in replies and /v1/models [the file's base name]\n"
             "  --api-key KEY           require 'Authorization: Bearer KEY' (all but /health and the page /)\n"
             "  --api-key-file FILE     keys, one per line (blank lines and lines starting with # skipped); with\n"
@@ -152,6 +159,7 @@ static int parse_limit(server_options *o, const char *arg, const char *v) {
         {"--max-tokens-cap", 0, 1 << 30, &o->max_tokens_cap, NULL},
         {"--timeout-request", 0, 1 << 24, NULL, &o->timeout_request},
         {"--timeout-idle", 1, 1 << 24, NULL, &o->timeout_idle},
+        {"--embd-normalize", -1, 64, &o->embd_normalize, NULL},
     };
     for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
         long long n;
@@ -202,6 +210,8 @@ static int parse_valued(server_options *o, const char *arg, const char *v) {
         if (bitnet_kv_type_from_name(v, &o->kv_type_k)) return bad_usage("--cache-type-k must be f32, f16 or q8_0 (got '%s')", v);
     } else if (is_opt(arg, "--cache-type-v", "-ctv")) {
         if (bitnet_kv_type_from_name(v, &o->kv_type_v)) return bad_usage("--cache-type-v must be f32, f16 or q8_0 (got '%s')", v);
+    } else if (is_opt(arg, "--pooling", NULL)) {
+        if (bitnet_pooling_from_name(v, &o->pooling)) return bad_usage("--pooling must be mean, last, cls or none (got '%s')", v);
     } else if (is_opt(arg, "--lm-head", NULL)) {
         if (bitnet_lm_head_from_name(v, &o->lm_head)) return bad_usage("--lm-head must be auto, screen, model or q8 (got '%s')", v);
     } else if (is_opt(arg, "--port", NULL)) {
@@ -234,7 +244,7 @@ static int parse_valued(server_options *o, const char *arg, const char *v) {
 /* Returns 0, -1 after printing the help, or 2 on a usage error. */
 static int parse_args(int argc, char **argv, server_options *o) {
     *o = (server_options){.host = "127.0.0.1", .port = 8080, .n_parallel = 4, .max_queue = 64,
-                          .max_body = DEFAULT_MAX_BODY, .chat_format = "auto",
+                          .max_body = DEFAULT_MAX_BODY, .chat_format = "auto", .embd_normalize = 2,
                           .timeout_request = DEFAULT_TIMEOUT_REQUEST, .timeout_idle = DEFAULT_TIMEOUT_IDLE};
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -246,6 +256,7 @@ static int parse_args(int argc, char **argv, server_options *o) {
             o->verbose = true;
             continue;
         }
+        if (is_opt(arg, "--embeddings", "--embedding")) continue; /* llama-server's switch: ours serves them always */
         if (arg[0] != '-') return bad_usage("unexpected argument '%s'", arg);
         if (i + 1 >= argc) return bad_usage("%s needs a value", arg);
         int rc = parse_valued(o, arg, argv[++i]);
@@ -274,6 +285,7 @@ static int load_model(server *srv) {
     bitnet_model_desc d = {.struct_size = sizeof d};
     bitnet_model_describe(srv->model, &d);
     srv->n_vocab = d.n_vocab;
+    srv->n_embd = d.n_embd;
     if (!d.has_tokenizer) {
         fprintf(stderr, "bitnet-server: %s has no tokenizer; the server needs one\n", srv->opt.model_path);
         return -1;

@@ -172,31 +172,63 @@ static int read_sampling(json_t *body, api_kind kind, bitnet_sampling_params *s,
     return 0;
 }
 
-/* One bias value: a number in [-100, 100] (OpenAI's range) or false, llama-server's ban. */
-static int logit_bias_value(json_t *v, const char *key, float *out, api_error *err) {
+/* One bias value: a number in [-100, 100] (OpenAI's range) or false, llama-server's ban.
+ * entry: how messages name the entry. */
+static int logit_bias_value(json_t *v, const char *entry, float *out, api_error *err) {
     if (json_is_false(v)) {
         *out = -INFINITY;
         return 0;
     }
-    if (!json_is_number(v)) return api_errorf(err, 400, "'logit_bias' of token %s must be a number (or false to ban it)", key);
+    if (!json_is_number(v)) return api_errorf(err, 400, "%s must be a number (or false to ban it)", entry);
     double x = json_number_value(v);
-    if (!(x >= -100.0 && x <= 100.0))
-        return api_errorf(err, 400, "'logit_bias' of token %s must be between -100 and 100 (got %g)", key, x);
+    if (!(x >= -100.0 && x <= 100.0)) return api_errorf(err, 400, "%s must be between -100 and 100 (got %g)", entry, x);
     *out = (float)x;
     return 0;
 }
 
-/* A token id written as a JSON object key: decimal digits only. */
-static int logit_bias_key(const char *key, int32_t *out, api_error *err) {
-    char *end;
-    long long id = key[0] >= '0' && key[0] <= '9' ? strtoll(key, &end, 10) : -1;
-    if (id < 0 || *end || id > INT32_MAX) return api_errorf(err, 400, "'logit_bias' key '%.64s' must be a token id", key);
-    *out = (int32_t)id;
+/* An entry's bias for a token id, or (text not NULL) for each token of a string, as
+ * llama-server reads it; request.c tokenizes the strings. */
+static int add_logit_bias(api_request *r, int32_t id, const char *text, json_t *value, const char *entry, api_error *err) {
+    float bias = 0;
+    if (text && !text[0]) return api_errorf(err, 400, "%s: an empty string has no tokens to bias", entry);
+    if (logit_bias_value(value, entry, &bias, err)) return -1;
+    if (!text) {
+        r->logit_bias[r->n_logit_bias++] = (bitnet_logit_bias){.token = id, .bias = bias};
+        return 0;
+    }
+    api_bias_text *t = &r->bias_texts[r->n_bias_texts];
+    if (!(t->text = copy_string(text, strlen(text)))) return api_errorf(err, 500, "out of memory");
+    t->bias = bias;
+    r->n_bias_texts++;
     return 0;
 }
 
+/* An object entry: its key is a token id when it reads whole as a number (llama-server's
+ * strtol), else a string. */
+static int logit_bias_key(api_request *r, const char *key, json_t *value, api_error *err) {
+    char entry[96], *end;
+    snprintf(entry, sizeof entry, "'logit_bias' key \"%.64s\"", key);
+    long long id = strtoll(key, &end, 10);
+    if (!key[0] || *end) return add_logit_bias(r, 0, key, value, entry, err);
+    if (id < 0 || id > INT32_MAX) return api_errorf(err, 400, "%s is not a token id", entry);
+    return add_logit_bias(r, (int32_t)id, NULL, value, entry, err);
+}
+
+/* An array entry: [token id or string, bias]. */
+static int logit_bias_pair(api_request *r, json_t *pair, size_t i, api_error *err) {
+    json_t *key = json_array_get(pair, 0);
+    char entry[32];
+    snprintf(entry, sizeof entry, "'logit_bias[%zu]'", i);
+    bool is_id = json_is_integer(key) && json_integer_value(key) >= 0 && json_integer_value(key) <= INT32_MAX;
+    if (!json_is_array(pair) || json_array_size(pair) != 2 || !(is_id || json_is_string(key)))
+        return api_errorf(err, 400, "%s must be a pair [token id or string, bias]", entry);
+    return add_logit_bias(r, is_id ? (int32_t)json_integer_value(key) : 0, is_id ? NULL : json_string_value(key),
+                          json_array_get(pair, 1), entry, err);
+}
+
 /* logit_bias: OpenAI's {"token id": bias} object, or llama-server's [[token id, bias], ...];
- * the ids are checked against the vocabulary by request.c. */
+ * llama-server's strings in place of ids too (a key that is not a number, or a string in a
+ * pair). The ids are checked against the vocabulary and the strings tokenized by request.c. */
 static int read_logit_bias(json_t *body, api_request *r, api_error *err) {
     json_t *v = json_object_get(body, "logit_bias");
     if (!v || json_is_null(v)) return 0;
@@ -204,28 +236,16 @@ static int read_logit_bias(json_t *body, api_request *r, api_error *err) {
         return api_errorf(err, 400, "'logit_bias' must be an object of token ids and biases");
     size_t n = json_is_object(v) ? json_object_size(v) : json_array_size(v);
     if (n > API_MAX_LOGIT_BIAS) return api_errorf(err, 400, "'logit_bias' has %zu entries; at most %d are allowed", n, API_MAX_LOGIT_BIAS);
-    if (!(r->logit_bias = calloc(n ? n : 1, sizeof *r->logit_bias))) return api_errorf(err, 500, "out of memory");
+    r->logit_bias = calloc(n ? n : 1, sizeof *r->logit_bias);
+    r->bias_texts = calloc(n ? n : 1, sizeof *r->bias_texts);
+    if (!r->logit_bias || !r->bias_texts) return api_errorf(err, 500, "out of memory");
     if (json_is_object(v)) {
         const char *key;
         json_t *val;
-        json_object_foreach(v, key, val) {
-            bitnet_logit_bias *b = &r->logit_bias[r->n_logit_bias];
-            if (logit_bias_key(key, &b->token, err) || logit_bias_value(val, key, &b->bias, err)) return -1;
-            r->n_logit_bias++;
-        }
+        json_object_foreach(v, key, val) if (logit_bias_key(r, key, val, err)) return -1;
     } else {
-        for (size_t i = 0; i < n; i++) {
-            json_t *pair = json_array_get(v, i), *id = json_array_get(pair, 0);
-            bitnet_logit_bias *b = &r->logit_bias[r->n_logit_bias];
-            char name[32];
-            if (!json_is_array(pair) || json_array_size(pair) != 2 || !json_is_integer(id) || json_integer_value(id) < 0 ||
-                json_integer_value(id) > INT32_MAX)
-                return api_errorf(err, 400, "'logit_bias[%zu]' must be a pair [token id, bias]", i);
-            b->token = (int32_t)json_integer_value(id);
-            snprintf(name, sizeof name, "%d", (int)b->token);
-            if (logit_bias_value(json_array_get(pair, 1), name, &b->bias, err)) return -1;
-            r->n_logit_bias++;
-        }
+        for (size_t i = 0; i < n; i++)
+            if (logit_bias_pair(r, json_array_get(v, i), i, err)) return -1;
     }
     r->gen.logit_bias = r->logit_bias;
     r->gen.n_logit_bias = r->n_logit_bias;
@@ -527,22 +547,27 @@ static int read_prompt(json_t *body, api_request *r, api_error *err) {
     return api_errorf(err, 400, "'prompt' must be a string or a non-empty array of token ids");
 }
 
-static int read_prompt_parts(json_t *arr, api_request *r, api_error *err) {
+int api_read_prompt_parts(json_t *arr, const char *field, api_prompt_part **parts, int *n_parts, api_error *err) {
     size_t n = json_array_size(arr);
-    if (!(r->prompt_parts = calloc(n, sizeof *r->prompt_parts))) return api_errorf(err, 500, "out of memory");
+    if (!(*parts = calloc(n ? n : 1, sizeof **parts))) return api_errorf(err, 500, "out of memory");
     for (size_t i = 0; i < n; i++) {
         json_t *t = json_array_get(arr, i);
-        api_prompt_part *part = &r->prompt_parts[i];
-        r->n_prompt_parts = (int)i + 1;
+        api_prompt_part *part = &(*parts)[i];
+        *n_parts = (int)i + 1;
         if (json_is_string(t) && !has_nul(t)) {
             if (!(part->text = copy_string(json_string_value(t), json_string_length(t)))) return api_errorf(err, 500, "out of memory");
         } else if (json_is_integer(t) && json_integer_value(t) >= 0 && json_integer_value(t) <= INT32_MAX) {
             part->id = (int32_t)json_integer_value(t);
         } else {
-            return api_errorf(err, 400, "'prompt[%zu]' must be a token id or a string (without NUL)", i);
+            return api_errorf(err, 400, "'%s[%zu]' must be a token id or a string (without NUL)", field, i);
         }
     }
     return 0;
+}
+
+void api_prompt_parts_free(api_prompt_part *parts, int n) {
+    for (int i = 0; i < n; i++) free(parts[i].text);
+    free(parts);
 }
 
 /* llama-server's prompt forms: a string, token ids, or token ids and strings mixed; the forms
@@ -562,7 +587,7 @@ static int read_native_prompt(json_t *body, api_request *r, api_error *err) {
     }
     if (n_strings == json_array_size(p))
         return api_errorf(err, 400, "'prompt' is an array of %zu strings, i.e. several prompts, which one request does not support; send one request each", n_strings);
-    return n_strings ? read_prompt_parts(p, r, err) : read_prompt_ids(p, r, err);
+    return n_strings ? api_read_prompt_parts(p, "prompt", &r->prompt_parts, &r->n_prompt_parts, err) : read_prompt_ids(p, r, err);
 }
 
 static int read_prompt_of(api_kind kind, json_t *root, api_request *r, api_error *err) {
@@ -625,9 +650,10 @@ void api_request_free(api_request *r) {
     free(r->messages);
     free(r->prompt_text);
     free(r->prompt_ids);
-    for (int i = 0; i < r->n_prompt_parts; i++) free(r->prompt_parts[i].text);
-    free(r->prompt_parts);
+    api_prompt_parts_free(r->prompt_parts, r->n_prompt_parts);
     free(r->logit_bias);
+    for (int i = 0; i < r->n_bias_texts; i++) free(r->bias_texts[i].text);
+    free(r->bias_texts);
     free(r->json_schema);
     free(r->grammar);
     tools_free(&r->tools);

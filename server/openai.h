@@ -17,7 +17,7 @@
 
 #define API_MAX_STOPS 16
 #define API_MAX_STOP_LEN 1024
-#define API_MAX_LOGIT_BIAS 4096 /* entries of logit_bias */
+#define API_MAX_LOGIT_BIAS 4096 /* entries of logit_bias (tokens, once its strings are tokenized) */
 
 /* A failed request: the HTTP status and the message of its error object. */
 typedef struct api_error {
@@ -27,6 +27,12 @@ typedef struct api_error {
 
 /* API_NATIVE: llama-server's own POST /completion (its defaults, fields and reply; native.h). */
 typedef enum api_kind { API_CHAT, API_COMPLETION, API_NATIVE } api_kind;
+
+/* A logit_bias entry given as a string (llama-server's): each of its tokens gets the bias. */
+typedef struct api_bias_text {
+    char *text;
+    float bias;
+} api_bias_text;
 
 /* One part of a /completion prompt given as token ids and strings: text, or the token id when
  * text is NULL. */
@@ -44,6 +50,8 @@ typedef struct api_request {
     int n_stops;
     bitnet_logit_bias *logit_bias; /* [n_logit_bias], malloc'd; gen.logit_bias points here */
     int n_logit_bias;
+    api_bias_text *bias_texts;     /* [n_bias_texts] (texts malloc'd): request.c adds their tokens to logit_bias */
+    int n_bias_texts;
     char *json_schema;             /* response_format's schema as compact JSON, malloc'd; gen.json_schema points here */
     const char *json_schema_field; /* where the request gave it (for messages) */
     api_tools tools;               /* function calling (chat); when on, json_schema is the reply's schema */
@@ -61,6 +69,12 @@ typedef struct api_request {
     bool prompt_only;              /* the prompt goes into the slot's cache; nothing is generated or returned */
     bool return_tokens;
 } api_request;
+
+/* A JSON array of token ids and strings (llama-server's prompt form) into *parts [*n_parts]
+ * (malloc'd, also on failure: free with api_prompt_parts_free); `field` names it in errors.
+ * 0, or -1 with *err. */
+int api_read_prompt_parts(json_t *arr, const char *field, api_prompt_part **parts, int *n_parts, api_error *err);
+void api_prompt_parts_free(api_prompt_part *parts, int n);
 
 /* The body as a JSON object (a new reference), or NULL with *err (400: not JSON, or not an object). */
 json_t *api_load_object(const char *body, size_t len, api_error *err);

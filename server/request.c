@@ -65,13 +65,12 @@ static int chat_prompt(const request_model *m, const api_request *rq, int32_t **
     return n;
 }
 
-/* A prompt of token ids and strings (llama-server's mixed form): each string tokenized with
- * special tokens, BOS only before a first part that is text. */
-static int mixed_prompt(const request_model *m, const api_request *rq, int32_t **ids, api_error *err) {
+int request_parts_ids(const request_model *m, const api_prompt_part *parts, int n_parts, const char *field, int32_t **ids,
+                      api_error *err) {
     size_t cap = 64, n = 0;
     int32_t *all = malloc(sizeof *all * cap);
-    for (int i = 0; all && i < rq->n_prompt_parts; i++) {
-        const api_prompt_part *part = &rq->prompt_parts[i];
+    for (int i = 0; all && i < n_parts; i++) {
+        const api_prompt_part *part = &parts[i];
         int32_t *piece = NULL, one = part->id;
         int k = 1;
         if (part->text && (k = request_tokenize(m->model, part->text, strlen(part->text), i == 0, true, &piece)) < 0) {
@@ -81,7 +80,7 @@ static int mixed_prompt(const request_model *m, const api_request *rq, int32_t *
         }
         if (!part->text && one >= m->n_vocab) {
             free(all);
-            return api_errorf(err, 400, "'prompt[%d]' = %d is not a token id of this model (0..%lld)", i, one, (long long)m->n_vocab - 1);
+            return api_errorf(err, 400, "'%s[%d]' = %d is not a token id of this model (0..%lld)", field, i, one, (long long)m->n_vocab - 1);
         }
         while (all && n + (size_t)k > cap) {
             int32_t *bigger = realloc(all, sizeof *all * (cap *= 2));
@@ -99,7 +98,7 @@ static int mixed_prompt(const request_model *m, const api_request *rq, int32_t *
 }
 
 static int completion_prompt(const request_model *m, api_request *rq, int32_t **ids, api_error *err) {
-    if (rq->prompt_parts) return mixed_prompt(m, rq, ids, err);
+    if (rq->prompt_parts) return request_parts_ids(m, rq->prompt_parts, rq->n_prompt_parts, "prompt", ids, err);
     if (!rq->prompt_ids) return tokenize_prompt(m, rq->prompt_text, ids, err);
     for (int i = 0; i < rq->n_prompt_ids; i++)
         if (rq->prompt_ids[i] >= m->n_vocab)
@@ -152,18 +151,44 @@ static int check_constraints(const api_request *rq, api_error *err) {
     return rq->json_schema ? check_constraint(rq->json_schema, false, rq->json_schema_field, err) : 0;
 }
 
+/* Appends the tokens of one of logit_bias's strings (no BOS, no special tokens, as llama-server
+ * tokenizes them) with its bias, at most API_MAX_LOGIT_BIAS entries in all. 0, or -1 with *err. */
+static int add_bias_text(const request_model *m, api_request *rq, const api_bias_text *t, api_error *err) {
+    int32_t *ids;
+    int n = request_tokenize(m->model, t->text, strlen(t->text), false, false, &ids);
+    if (n == BITNET_ERR_OUT_OF_MEMORY) return api_errorf(err, 500, "out of memory");
+    if (n < 0) return api_errorf(err, 500, "tokenization failed: %s", bitnet_get_last_error());
+    int total = rq->n_logit_bias + n;
+    bitnet_logit_bias *all = total <= API_MAX_LOGIT_BIAS ? realloc(rq->logit_bias, sizeof *all * (size_t)(total ? total : 1)) : NULL;
+    if (all) {
+        for (int i = 0; i < n; i++) all[rq->n_logit_bias + i] = (bitnet_logit_bias){.token = ids[i], .bias = t->bias};
+        rq->logit_bias = all;
+        rq->n_logit_bias = total;
+    }
+    free(ids);
+    if (total > API_MAX_LOGIT_BIAS)
+        return api_errorf(err, 400, "'logit_bias' biases more than %d tokens once its strings are tokenized", API_MAX_LOGIT_BIAS);
+    return all ? 0 : api_errorf(err, 500, "out of memory");
+}
+
+/* The logit bias: its ids checked against the vocabulary, then its strings' tokens added. */
+static int logit_bias_tokens(const request_model *m, api_request *rq, api_error *err) {
+    for (int i = 0; i < rq->n_logit_bias; i++)
+        if (rq->logit_bias[i].token >= m->n_vocab)
+            return api_errorf(err, 400, "'logit_bias': %d is not a token id of this model (0..%lld)", rq->logit_bias[i].token,
+                              (long long)m->n_vocab - 1);
+    for (int i = 0; i < rq->n_bias_texts; i++)
+        if (add_bias_text(m, rq, &rq->bias_texts[i], err)) return -1;
+    rq->gen.logit_bias = rq->logit_bias;
+    rq->gen.n_logit_bias = rq->n_logit_bias;
+    return 0;
+}
+
 int request_build(const request_model *m, api_kind kind, const char *body, size_t len, uint64_t default_seed,
                   gen_request *out, api_error *err) {
     memset(out, 0, sizeof *out);
     if (api_parse_request(kind, body, len, default_seed, &out->api, err)) return -1;
-    for (int i = 0; i < out->api.n_logit_bias; i++)
-        if (out->api.logit_bias[i].token >= m->n_vocab) {
-            api_errorf(err, 400, "'logit_bias': %d is not a token id of this model (0..%lld)", out->api.logit_bias[i].token,
-                       (long long)m->n_vocab - 1);
-            gen_request_free(out);
-            return -1;
-        }
-    if (check_constraints(&out->api, err)) {
+    if (logit_bias_tokens(m, &out->api, err) || check_constraints(&out->api, err)) {
         gen_request_free(out);
         return -1;
     }

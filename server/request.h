@@ -41,6 +41,12 @@ int request_build(const request_model *m, api_kind kind, const char *body, size_
                   gen_request *out, api_error *err);
 void gen_request_free(gen_request *r);
 
+/* The ids of a prompt of token ids and strings (llama-server's mixed form): each string
+ * tokenized with special tokens, BOS only before a first part that is text; ids checked
+ * against the vocabulary (`field` names the array in errors). The count, or -1 with *err. */
+int request_parts_ids(const request_model *m, const api_prompt_part *parts, int n_parts, const char *field, int32_t **ids,
+                      api_error *err);
+
 /* Tokenizes text into *out (malloc'd, also for 0 tokens); returns the count or a negative status. */
 int request_tokenize(const bitnet_model *model, const char *text, size_t len, bool add_special, bool parse_special,
                      int32_t **out);

@@ -10,7 +10,9 @@
  *   native.c       llama-server's own API: /completion's replies, /props, /apply-template
  *   chat_page.html the chat page served at / (embedded by the Makefile as build/gen/chat_page.c)
  *   completions.c  /v1/chat/completions, /v1/completions, /v1/responses, /v1/messages, /completion:
- *                  prompt, job, reply or SSE stream; the token-counting endpoints
+ *                  prompt, job, reply or SSE stream; the token-counting endpoints; the embedding
+ *                  endpoints' jobs
+ *   embeddings.c   the embedding endpoints' inputs and replies
  *   responses.c    the Responses API as chat completions: the body, the response object, its events
  *   anthropic.c    Anthropic's Messages API as chat completions: the body, the message, its events
  *   openai.c       the OpenAI wire format (request parsing, replies, chunks, error objects)
@@ -60,6 +62,8 @@ typedef struct server_options {
     const char *alias;         /* model name reported; NULL: the file's base name */
     const char *chat_format;   /* "auto" or a format name */
     bool verbose;
+    bitnet_pooling pooling;    /* of the embedding endpoints (--pooling) */
+    int embd_normalize;        /* --embd-normalize */
 } server_options;
 
 typedef enum server_state { SERVER_LOADING = 0, SERVER_READY = 1, SERVER_STOPPING = 2 } server_state;
@@ -72,7 +76,7 @@ typedef struct server {
     bitnet_model *model;
     engine *engine;
     bn_chat_format chat_format;
-    int64_t n_vocab;
+    int64_t n_vocab, n_embd;
     atomic_uint_fast64_t serial;   /* request counter: ids and default seeds */
     atomic_int n_generating;       /* generation requests being answered */
     metrics metrics;
@@ -102,6 +106,7 @@ enum MHD_Result http_send_body(struct MHD_Connection *c, unsigned status, const 
                                size_t len, enum MHD_ResponseMemoryMode mode);
 /* Queues a response with the common headers and notes its status for the log line. */
 enum MHD_Result http_queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r);
+/* An error reply: OpenAI's error object, or Anthropic's on the paths of its Messages API. */
 enum MHD_Result http_send_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* The log fields of the connection's current request; NULL when unknown. */
@@ -135,6 +140,8 @@ enum MHD_Result handle_tokenize(server *srv, struct MHD_Connection *c, const cha
 enum MHD_Result handle_detokenize(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_chat_completions(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_completions(server *srv, struct MHD_Connection *c, const char *body, size_t len);
+enum MHD_Result handle_embeddings_oai(server *srv, struct MHD_Connection *c, const char *body, size_t len);
+enum MHD_Result handle_embeddings_llama(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_native_completion(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_responses(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_anthropic_messages(server *srv, struct MHD_Connection *c, const char *body, size_t len);

@@ -35,13 +35,18 @@
  *     a chat body renders for /apply-template exactly when its messages parse;
  *   - with tools (server/tools.c), their schema is the constraint and their instructions are
  *     in the system message; the reply reader, given any body as a reply, agrees with itself
- *     whole and byte by byte and returns well-formed calls (check_tool_reader). */
+ *     whole and byte by byte and returns well-formed calls (check_tool_reader);
+ *   - every body is also read as an embeddings body (server/embeddings.c; OpenAI's for an odd
+ *     byte 0): refused as above and empty, or 1..EMBED_MAX_INPUTS inputs of 1 .. slot context - 1
+ *     and <= the prompt limit tokens of the model each, whose reply (zero vectors, byte0's
+ *     pooling) holds one item per input. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "anthropic.h"
+#include "embeddings.h"
 #include "request.h"
 #include "responses.h"
 #include "text/json_prefix.h"
@@ -80,7 +85,7 @@ static void check_refusal(const gen_request *r, const api_error *err) {
         fail("refused with a status other than 400", err->message);
     if (!err->message[0]) fail("refused without a message", NULL);
     if (r && (r->ids || r->api.messages || r->api.stops || r->api.prompt_text || r->api.prompt_ids || r->api.prompt_parts ||
-              r->api.logit_bias || r->api.json_schema || r->api.tools.schema || r->api.tools.parameters ||
+              r->api.logit_bias || r->api.bias_texts || r->api.json_schema || r->api.tools.schema || r->api.tools.parameters ||
               r->api.tools.instructions || r->api.grammar))
         fail("a refused request still holds memory", err->message);
     json_t *obj = api_error_json(err->status, err->message);
@@ -337,6 +342,35 @@ static void check_render(const request_model *m, const char *body, size_t len) {
     free(text);
 }
 
+/* The body as /v1/embeddings (oai) or /embedding(s) reads it. */
+static void check_embeddings(const request_model *m, const char *body, size_t len, bool oai, bitnet_pooling pooling) {
+    embed_request r;
+    api_error err;
+    if (embed_request_parse(m, body, len, oai, 2, &r, &err)) {
+        check_refusal(NULL, &err);
+        if (r.ids || r.n_ids || r.model || r.n_inputs) fail("a refused embeddings body still holds memory", err.message);
+        return;
+    }
+    if (r.n_inputs < 1 || r.n_inputs > EMBED_MAX_INPUTS) fail("an accepted embeddings body has no or too many inputs", NULL);
+    enum { N_EMBD = 4 };
+    float **vectors = calloc((size_t)r.n_inputs, sizeof *vectors);
+    for (int i = 0; vectors && i < r.n_inputs; i++) {
+        if (r.n_ids[i] < 1 || r.n_ids[i] >= m->slot_ctx || r.n_ids[i] > m->max_prompt_tokens)
+            fail("an embedding input's length is out of bounds", NULL);
+        for (int k = 0; k < r.n_ids[i]; k++)
+            if (r.ids[i][k] < 0 || r.ids[i][k] >= m->n_vocab) fail("an embedding input holds a token outside the vocabulary", NULL);
+        if (!(vectors[i] = calloc((size_t)N_EMBD * (size_t)r.n_ids[i], sizeof **vectors))) fail("out of memory", NULL);
+    }
+    json_t *reply = vectors ? embed_reply(&r, "model", vectors, pooling, N_EMBD) : NULL;
+    if (!reply) fail("the embeddings reply cannot be built", NULL);
+    size_t items = r.oai ? json_array_size(json_object_get(reply, "data")) : json_array_size(reply);
+    if (items != (size_t)r.n_inputs) fail("the embeddings reply does not hold one item per input", NULL);
+    json_decref(reply);
+    for (int i = 0; i < r.n_inputs; i++) free(vectors[i]);
+    free(vectors);
+    embed_request_free(&r);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const char *formats[] = {"plain", "bitnet", "llama3"};
     if (size < 1) return 0;
@@ -353,6 +387,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (chat) body = chat, len = strlen(chat);
     check_json_prefix(body, len);
     check_tool_reader(body, len);
+    if (!chat) check_embeddings(&m, body, len, data[0] % 2, (bitnet_pooling)(data[0] / 2 % 4));
     gen_request r;
     api_error err;
     if (kind == API_CHAT) check_render(&m, body, len);

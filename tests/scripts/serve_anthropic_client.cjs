@@ -50,6 +50,15 @@ async function messages() {
 
     const count = await client.messages.countTokens({ model: 'any', system: SYSTEM, messages: [{ role: 'user', content: USER }] });
     check('count_tokens', count.input_tokens === chat.usage.prompt_tokens, { count, chat: chat.usage });
+
+    const stranger = new Anthropic({ baseURL, apiKey: 'not-the-key', maxRetries: 0 });
+    try {
+        await stranger.messages.countTokens({ model: 'any', messages: [{ role: 'user', content: 'Hi' }] });
+        check('wrong_key_refused', false, 'a wrong key was accepted');
+    } catch (e) {
+        check('wrong_key_refused', e.status === 401 && e.error?.type === 'error' && e.type === 'authentication_error',
+            { status: e.status, body: e.error });
+    }
 }
 
 // tools: a named call (one per reply), plain and through the stream helper, and its result sent back
@@ -72,7 +81,9 @@ async function tools() {
         await client.messages.create({ ...body, thinking: { type: 'enabled', budget_tokens: 1024 } });
         check('thinking_refused', false, 'thinking was accepted');
     } catch (e) {
-        check('thinking_refused', e.status === 400 && /thinking/.test(e.message), { status: e.status, message: e.message });
+        // Anthropic's error object: the SDK reads its type from error.error.type
+        check('thinking_refused', e.status === 400 && /thinking/.test(e.message) && e.error?.type === 'error' &&
+            e.type === 'invalid_request_error', { status: e.status, message: e.message, body: e.error });
     }
 }
 

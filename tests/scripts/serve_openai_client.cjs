@@ -1,5 +1,5 @@
 // serve_openai_client: drives bitnet-server with the official `openai` npm package, unchanged
-// (chat completions, completions, the Responses API).
+// (chat completions, completions, the Responses API, embeddings).
 // usage: node serve_openai_client.cjs NODE_MODULES_DIR BASE_URL API_KEY LABEL [full|quick]
 // quick (the sanitizer builds' servers): the sampled tools cases take fewer seeds, each path once,
 // and the Responses stream helper's replies are not fetched again (the raw events are read).
@@ -351,6 +351,22 @@ async function responses() {
     }
 }
 
+// The client asks for base64 unless told otherwise and decodes it: both ways give the same
+// floats, of length 1 (the server's --embd-normalize 2), one per input in order.
+async function embeddings() {
+    const b64 = await client.embeddings.create({ model: 'any', input: ['Name a colour', 'and a fruit.'] });
+    const floats = await client.embeddings.create({ model: 'any', input: ['Name a colour', 'and a fruit.'], encoding_format: 'float' });
+    const norm = (v) => Math.sqrt(v.reduce((a, x) => a + x * x, 0));
+    const same = (a, b) => a.length === b.length && a.every((x, i) => Math.abs(x - b[i]) < 1e-6);
+    const e = b64.data.map((d) => d.embedding);
+    check('embeddings_shape', b64.object === 'list' && b64.data.length === 2 && b64.data[1].index === 1 && e[0].length > 0 &&
+          b64.usage.prompt_tokens > 2 && b64.usage.total_tokens === b64.usage.prompt_tokens, { usage: b64.usage, n: e[0].length });
+    check('embeddings_base64_equals_float', same(e[0], floats.data[0].embedding) && same(e[1], floats.data[1].embedding));
+    check('embeddings_unit_length', e.every((v) => Math.abs(norm(v) - 1) < 1e-5) && !same(e[0], e[1]), e.map(norm));
+    const one = await client.embeddings.create({ model: 'any', input: 'and a fruit.', encoding_format: 'float' });
+    check('embeddings_alone_equals_in_list', same(one.data[0].embedding, e[1]));
+}
+
 async function errors() {
     try {
         await client.chat.completions.create({ model: 'any', messages: MESSAGES, max_tokens: 0 });
@@ -362,4 +378,4 @@ async function errors() {
     check('models_list', models.data.length === 1 && typeof models.data[0].id === 'string', models.data);
 }
 
-runParts([chat, completions, logitBias, jsonObject, jsonSchema, tools, responses, errors]);
+runParts([chat, completions, logitBias, jsonObject, jsonSchema, tools, responses, embeddings, errors]);

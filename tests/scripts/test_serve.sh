@@ -9,17 +9,22 @@
 #     0 and negative, an absurd stop list, unknown path, wrong method, a body over the limit
 #     with and without Content-Length, a prompt longer than a slot's context): each gets its
 #     status and an OpenAI error object, and the next normal request is served; bad logit_bias
-#     entries (type, key, range, unknown id), response_format (not an object, a json_schema
-#     without a schema or with a keyword not enforced, a schema that is not one, an unknown
-#     type; llama-server's top-level json_schema beside it) and tools likewise (parameters with
-#     a keyword not enforced, tool_choice naming no tool, tools on /v1/completions or beside
-#     response_format; an empty tools list is accepted); tool_choice "required" gives a call;
-#     a top-level json_schema enum reply is one of its values; a grammar that does not
-#     compile or comes beside response_format is refused, a streamed grammar reply follows it;
+#     entries (type, key, range, unknown id, an empty string, strings of too many tokens),
+#     response_format (not an object, a json_schema without a schema or with a keyword not
+#     enforced, a schema that is not one, an unknown type; llama-server's top-level json_schema
+#     beside it) and tools likewise (parameters with a keyword not enforced, tool_choice naming
+#     no tool, tools on /v1/completions or beside response_format; an empty tools list is
+#     accepted); tool_choice "required" gives a call; a top-level json_schema enum reply is one
+#     of its values; a grammar that does not compile or comes beside response_format is
+#     refused, a streamed grammar reply follows it;
 #   - llama-server's /completion (and /completions): greedy content equal to /v1/completions',
 #     return_tokens and n_probs, the stream (pieces, then the final object with stop true, no
 #     [DONE]) equal to the whole reply, stop_type and stopping_word, n_predict 0 with a mixed
-#     prompt, the seed a reply reports repeats it, its 400s; /props; /apply-template;
+#     prompt, the seed a reply reports repeats it, its 400s; /props; /apply-template; logit_bias
+#     strings (banning the text of the greedy first token changes it, as a pair and as a key);
+#   - embeddings: /v1/embeddings' vector equals `bitnet embed`'s, /embedding gives it in
+#     llama-server's shape, a body without input is a 400; the openai client's embeddings.create
+#     (base64, its default, equal to floats; unit length; alone equal to in a list);
 #   - the official openai npm package (serve_openai_client.cjs): chat and completions, plain
 #     and streamed, include_usage, stop, logprobs, logit_bias, response_format json_object and
 #     json_schema, tools (named, auto, streamed, the client's runTools round trip), the
@@ -28,7 +33,9 @@
 #     chat equal to their replies' usage); curl: its refusals of what is not served;
 #   - the official @anthropic-ai/sdk package (serve_anthropic_client.cjs) on /v1/messages: text
 #     equal to the chat completion's, raw events and the stream helper, stop_sequences,
-#     count_tokens, a tool_use plain and streamed and its tool_result; curl: the X-Api-Key header;
+#     count_tokens, a tool_use plain and streamed and its tool_result, the error types the SDK
+#     reads (a wrong key, a refused field); curl: the X-Api-Key header,
+#     Anthropic's error objects there (400, 401, 405, 413) while an OpenAI route keeps its own;
 #   - 8 greedy clients at once (half of them streaming): every reply equals the same request
 #     run alone, and /metrics counted their tokens; a second chat turn reports cached prompt tokens;
 #   - a client killed mid-stream frees its slot (/slots), which serves the next request;
@@ -140,11 +147,14 @@ stops=$("$PY" -c 'import json; print(json.dumps(["s%d" % i for i in range(5000)]
 error_case stop_list_absurd 400 stop POST /v1/chat/completions "{$CHAT,\"stop\":$stops}"
 error_case stop_wrong_type 400 stop POST /v1/completions '{"prompt":"Hi","stop":[1,2]}'
 error_case logit_bias_wrong_type 400 logit_bias POST /v1/chat/completions "{$CHAT,\"logit_bias\":\"ban\"}"
-error_case logit_bias_key 400 'token id' POST /v1/chat/completions "{$CHAT,\"logit_bias\":{\"hello\":1}}"
+error_case logit_bias_key 400 'token id' POST /v1/chat/completions "{$CHAT,\"logit_bias\":{\"-3\":1}}"
 error_case logit_bias_range 400 'between -100 and 100' POST /v1/chat/completions "{$CHAT,\"logit_bias\":{\"15\":250}}"
 error_case logit_bias_value_type 400 'must be a number' POST /v1/completions '{"prompt":"Hi","logit_bias":{"15":"x"}}'
 error_case logit_bias_unknown_id 400 'not a token id' POST /v1/completions '{"prompt":"Hi","logit_bias":{"999999999":1}}'
 error_case logit_bias_bad_pair 400 'pair' POST /v1/completions '{"prompt":"Hi","logit_bias":[[15]]}'
+error_case logit_bias_empty_string 400 "'logit_bias[1]': an empty string" POST /v1/completions '{"prompt":"Hi","logit_bias":[[15,1],["",1]]}'
+many=$("$PY" -c 'import json; print(json.dumps(" hello" * 4097))')
+error_case logit_bias_string_tokens 400 'more than 4096 tokens' POST /v1/completions "{\"prompt\":\"Hi\",\"logit_bias\":[[$many,1]]}"
 error_case response_format_type 400 response_format POST /v1/chat/completions "{$CHAT,\"response_format\":\"json\"}"
 error_case response_format_schema_missing 400 "json_schema.schema' is missing" POST /v1/chat/completions "{$CHAT,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{}}}"
 error_case response_format_schema_refused 400 "at '/properties/s': this keyword is not supported (its constraint would not be enforced): multipleOf" \
@@ -209,13 +219,29 @@ else
     timeout 300 node "$ROOT/tests/scripts/serve_anthropic_client.cjs" "$NODE_DIR/node_modules" "$URL" "$KEY" "$SCRIPT_NAME/anthropic" "$depth"
     [ $? -eq 0 ] || not_ok anthropic_client_exit "the client script failed"
 fi
-# Anthropic's own header for the key (the SDK sends Authorization), and its absence
+# anthropic_error TYPE: True when the last reply is Anthropic's error object of that type
+# ({"type": "error", "error": {"type", "message"}}, as the SDK reads it).
+anthropic_error() {
+    json_get "j['type'] == 'error' and sorted(j['error']) == ['message', 'type'] and j['error']['type'] == '$1' and j['error']['message'] != ''" \
+        <"$TMP/resp" 2>&1
+}
+# Anthropic's own header for the key (the SDK sends Authorization), and a wrong one
 for key in "$KEY" nope; do
     st=$(curl -s -o "$TMP/resp" -w '%{http_code}' --max-time 60 -H "x-api-key: $key" -d '{"messages":[{"role":"user","content":"Hi"}]}' \
         "$URL/v1/messages/count_tokens")
-    want=200; [ "$key" = nope ] && want=401
-    check "x_api_key_$want" [ "$st" = $want ]
+    if [ "$key" = nope ]; then check x_api_key_401 [ "$st" = 401 -a "$(anthropic_error authentication_error)" = True ]
+    else check x_api_key_200 [ "$st" = 200 ]; fi
 done
+# the Messages API's other errors in Anthropic's shape too, those sent before its handler included;
+# an OpenAI route's stay OpenAI's
+st=$(req POST /v1/messages '{"messages":[{"role":"user","content":"Hi"}]}')
+check anthropic_error_400 [ "$st" = 400 -a "$(anthropic_error invalid_request_error)" = True ]
+st=$(req GET /v1/messages)
+check anthropic_error_405 [ "$st" = 405 -a "$(anthropic_error invalid_request_error)" = True ]
+st=$(curl -s -o "$TMP/resp" -w '%{http_code}' --max-time 60 "${AUTH[@]}" --data-binary @"$TMP/huge.json" "$URL/v1/messages")
+check anthropic_error_413 [ "$st" = 413 -a "$(anthropic_error request_too_large)" = True ]
+st=$(req POST /v1/chat/completions '{"messages":[]}')
+check openai_error_unchanged [ "$st" = 400 -a "$(json_get '"type" not in j and j["error"]["code"] == 400 and j["error"]["type"] == "invalid_request_error"' <"$TMP/resp" 2>&1)" = True ]
 
 # ---- a grammar, streamed (the job keeps its own copy of the grammar) -------------------------
 GRAMMAR_BODY='{"prompt":"Call me","max_tokens":40,"seed":2,"stream":true,"grammar":"root ::= [0-9]{3} \"-\" [0-9]{4}\n"}'
@@ -282,6 +308,17 @@ seed=$(json_get 'j["generation_settings"]["seed"]' <"$TMP/resp")
 cp "$TMP/resp" "$TMP/sampled.json"
 st=$(req POST /completion "{\"prompt\":\"Tell me\",\"n_predict\":6,\"seed\":$seed}")
 native_check native_reported_seed_repeats "$st == 200 and j['content'] == json.load(open('$TMP/sampled.json'))['content'] and j['generation_settings']['seed'] == $seed"
+# llama-server's strings in logit_bias: each of the string's tokens gets the bias. Banning the
+# text of the greedy reply's first token changes the reply: none of its tokens comes, the
+# same as a pair and as an object key.
+ban=$(json_get 'json.dumps(bytes(j["completion_probabilities"][0]["bytes"]).decode())' <"$TMP/native.json" 2>/dev/null || echo '"?"')
+req POST /tokenize "{\"content\":$ban}" >/dev/null
+banned=$(json_get 'j["tokens"]' <"$TMP/resp" 2>/dev/null || echo '[]')
+st=$(req POST /completion "{$NATIVE,\"return_tokens\":true,\"logit_bias\":[[$ban,false]]}")
+cp "$TMP/resp" "$TMP/banned.json"
+native_check logit_bias_string_ban "$st == 200 and json.load(open('$TMP/native.json'))['tokens'][0] in $banned and len(j['tokens']) == 8 and not set(j['tokens']) & set($banned)"
+st=$(req POST /v1/completions "{\"prompt\":\"Once upon a time\",\"max_tokens\":8,\"temperature\":0,\"ignore_eos\":true,\"logit_bias\":{$ban:false}}")
+native_check logit_bias_string_key_ban "$st == 200 and j['choices'][0]['text'] == json.load(open('$TMP/banned.json'))['content']"
 error_case native_several_prompts 400 'several prompts' POST /completion '{"prompt":["a","b"]}'
 error_case native_absent_sampler 400 "'mirostat' = 2" POST /completion '{"prompt":"a","mirostat":2}'
 error_case native_n_predict_range 400 n_predict POST /completion '{"prompt":"a","n_predict":-2}'
@@ -293,6 +330,15 @@ st=$(req GET /props)
 native_check props "$st == 200 and j['total_slots'] == 8 and j['default_generation_settings']['n_ctx'] == 256 and j['default_generation_settings']['params']['temperature'] > 0.79 and j['chat_format'] == 'llama3'"
 st=$(req POST /apply-template '{"messages":[{"role":"user","content":"Hi"}]}')
 native_check apply_template "$st == 200 and j['prompt'] == '<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n'"
+# Embeddings: the server's vector (mean pooling, length 1) is `bitnet embed`'s for the same
+# text (the same engine; the crossval test compares that one with llama.cpp), in both shapes.
+"$BITNET" embed -m "$M" -p "Once upon a time" -t 2 >"$TMP/embed.txt" 2>"$TMP/embed.err"
+st=$(req POST /v1/embeddings '{"input":["Once upon a time","Hi"],"encoding_format":"float"}')
+native_check embeddings_equal_cli "$st == 200 and j['object'] == 'list' and len(j['data']) == 2 and j['data'][1]['index'] == 1 and max(abs(a - float(b)) for a, b in zip(j['data'][0]['embedding'], open('$TMP/embed.txt').read().split())) < 1e-5 and len(j['data'][0]['embedding']) == len(open('$TMP/embed.txt').read().split())"
+cp "$TMP/resp" "$TMP/embed.json"
+st=$(req POST /embedding '{"content":"Once upon a time"}')
+native_check embedding_llama_shape "$st == 200 and len(j) == 1 and len(j[0]['embedding']) == 1 and j[0]['embedding'][0] == json.load(open('$TMP/embed.json'))['data'][0]['embedding']"
+error_case embeddings_no_input 400 '"input" or "content" must be provided' POST /v1/embeddings '{"model":"m"}'
 
 body_of() { # I STREAM
     printf '{"prompt":"Request number %d: once upon a time","max_tokens":16,"temperature":0,"ignore_eos":true,"stream":%s}' "$1" "$2"

@@ -2,7 +2,7 @@
  * text blocks, tool_use blocks as the assistant's tool_calls, tool_result blocks as tool
  * messages in order, stop_sequences, tools with input_schema, tool_choice), which the chat
  * parser accepts; what the server cannot do is refused by field; the message object and the
- * stream's events for text, for tool calls and for a failure. */
+ * stream's events for text, for tool calls and for a failure; error objects typed by status. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,11 +171,39 @@ TEST(stream_events) {
     anthropic_reply_start(&r, 1, "m", TOOLS_OFF, 10);
     events = json_array();
     anthropic_stream_open(&r, events);
-    anthropic_stream_close(&r, -5, "boom", NULL, NULL, events);
+    anthropic_stream_close(&r, 503, "boom", NULL, NULL, events);
     event_types(events, types, sizeof types);
     CHECK_STR(types, "message_start error");
+    json_t *error = json_array_get(json_array_get(events, 1), 1);
+    CHECK_STR(json_string_value(json_object_get(error, "type")), "error");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(error, "error"), "type")), "overloaded_error");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(error, "error"), "message")), "boom");
     json_decref(events);
     anthropic_reply_free(&r);
+}
+
+/* {"type": "error", "error": {"type", "message"}} and nothing else, the type by status. */
+static void check_error(int status, const char *type) {
+    json_t *v = anthropic_error_json(status, "bad \xff");
+    json_t *error = json_object_get(v, "error");
+    CHECK_MSG(v && json_object_size(v) == 2 && json_object_size(error) == 2, "%d", status);
+    CHECK_STR(json_string_value(json_object_get(v, "type")), "error");
+    CHECK_STR(json_string_value(json_object_get(error, "type")), type);
+    CHECK_STR(json_string_value(json_object_get(error, "message")), "bad \xef\xbf\xbd"); /* invalid UTF-8 replaced */
+    json_decref(v);
+}
+
+TEST(error_objects) {
+    check_error(400, "invalid_request_error");
+    check_error(401, "authentication_error");
+    check_error(403, "permission_error");
+    check_error(404, "not_found_error");
+    check_error(405, "invalid_request_error");
+    check_error(413, "request_too_large");
+    check_error(429, "rate_limit_error");
+    check_error(500, "api_error");
+    check_error(503, "overloaded_error");
+    check_error(529, "overloaded_error");
 }
 
 TEST_MAIN_BEGIN("test_server_anthropic")
@@ -183,4 +211,5 @@ TEST_MAIN_BEGIN("test_server_anthropic")
     RUN(what_cannot_be_served_is_refused);
     RUN(messages);
     RUN(stream_events);
+    RUN(error_objects);
 TEST_MAIN_END()

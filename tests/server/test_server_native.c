@@ -2,7 +2,8 @@
  * its defaults (the library's sampling, no token limit), n_predict and its aliases (0: the
  * prompt only), n_probs and "logprobs", the samplers this server lacks (accepted only when off,
  * refused by name otherwise), the prompt forms (string, ids, ids and strings mixed; several
- * prompts refused), its temperature range beside OpenAI's, and the fields it refuses. */
+ * prompts refused), its temperature range beside OpenAI's, the fields it refuses, and logit_bias
+ * with llama-server's strings in place of token ids (kept for request.c to tokenize). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,10 +135,33 @@ TEST(prompt_forms) {
     check_refused("{\"n_predict\":1}", "'prompt' must be");
 }
 
+TEST(logit_bias_strings) {
+    api_request r;
+    api_error err;
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"logit_bias\":[[15,-1],[\" Hello\",false],[\"x\",2.5]]}", &r, &err), 0);
+    CHECK(r.n_logit_bias == 1 && r.logit_bias[0].token == 15 && r.logit_bias[0].bias == -1.0f);
+    CHECK(r.gen.logit_bias == r.logit_bias && r.gen.n_logit_bias == 1);
+    CHECK_EQ_INT(r.n_bias_texts, 2);
+    CHECK(!strcmp(r.bias_texts[0].text, " Hello") && isinf(r.bias_texts[0].bias) && r.bias_texts[0].bias < 0);
+    CHECK(!strcmp(r.bias_texts[1].text, "x") && r.bias_texts[1].bias == 2.5f);
+    api_request_free(&r);
+    /* object keys: a whole number is a token id, anything else a string (llama-server's strtol) */
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"logit_bias\":{\"7\":1,\"7a\":2,\"hello\":false}}", &r, &err), 0);
+    CHECK(r.n_logit_bias == 1 && r.logit_bias[0].token == 7);
+    CHECK(r.n_bias_texts == 2 && !strcmp(r.bias_texts[0].text, "7a") && !strcmp(r.bias_texts[1].text, "hello"));
+    api_request_free(&r);
+    check_refused("{\"prompt\":\"Hi\",\"logit_bias\":[[1,1],[\"\",1]]}", "'logit_bias[1]': an empty string has no tokens");
+    check_refused("{\"prompt\":\"Hi\",\"logit_bias\":{\"\":1}}", "'logit_bias' key \"\": an empty string");
+    check_refused("{\"prompt\":\"Hi\",\"logit_bias\":{\"-3\":1}}", "'logit_bias' key \"-3\" is not a token id");
+    check_refused("{\"prompt\":\"Hi\",\"logit_bias\":[[\"a\",\"x\"]]}", "'logit_bias[0]' must be a number");
+    check_refused("{\"prompt\":\"Hi\",\"logit_bias\":[[1.5,1]]}", "'logit_bias[0]' must be a pair [token id or string, bias]");
+}
+
 TEST_MAIN_BEGIN("test_server_native")
     RUN(defaults_are_llama_servers);
     RUN(n_predict_and_its_aliases);
     RUN(probabilities_and_other_fields);
     RUN(samplers_this_server_lacks);
     RUN(prompt_forms);
+    RUN(logit_bias_strings);
 TEST_MAIN_END()
