@@ -7,7 +7,6 @@
 
 /* ===================================================================== the request */
 
-static bool present(json_t *v) { return v && !json_is_null(v); }
 
 /* The text of a string or of an array of text blocks (joined), as a new string; NULL with *err
  * (where names the field). */
@@ -59,7 +58,7 @@ static int user_turn(json_t *content, size_t m, json_t *messages, api_error *err
             return api_errorf(err, 400, "'%s': only text, tool_use and tool_result blocks are supported", where);
         json_t *result = json_object_get(block, "content");
         strncat(where, ".content", sizeof where - strlen(where) - 1);
-        json_t *out = present(result) ? block_text(result, where, err) : json_string("");
+        json_t *out = api_present(result) ? block_text(result, where, err) : json_string("");
         if (!out) return -1;
         json_array_append_new(messages, json_pack("{s:s, s:O, s:o}", "role", "tool", "tool_call_id",
                                                   json_object_get(block, "tool_use_id"), "content", out));
@@ -99,7 +98,7 @@ static int assistant_turn(json_t *content, size_t m, json_t *messages, api_error
 
 static int read_messages(json_t *body, json_t *messages, api_error *err) {
     json_t *system = json_object_get(body, "system"), *list = json_object_get(body, "messages"), *m;
-    if (present(system)) {
+    if (api_present(system)) {
         json_t *text = block_text(system, "system", err);
         if (!text) return -1;
         json_array_append_new(messages, json_pack("{s:s, s:o}", "role", "system", "content", text));
@@ -125,7 +124,7 @@ static int read_messages(json_t *body, json_t *messages, api_error *err) {
 static int read_tools(json_t *body, json_t *chat, api_error *err) {
     json_t *tools = json_object_get(body, "tools"), *choice = json_object_get(body, "tool_choice"), *tool;
     size_t i;
-    if (present(tools) && !json_is_array(tools)) return api_errorf(err, 400, "'tools' must be an array of tools");
+    if (api_present(tools) && !json_is_array(tools)) return api_errorf(err, 400, "'tools' must be an array of tools");
     if (json_array_size(tools)) {
         json_t *list = json_array();
         json_object_set_new(chat, "tools", list);
@@ -140,7 +139,7 @@ static int read_tools(json_t *body, json_t *chat, api_error *err) {
             json_array_append_new(list, json_pack("{s:s, s:o}", "type", "function", "function", function));
         }
     }
-    if (!present(choice)) return 0;
+    if (!api_present(choice)) return 0;
     const char *type = json_string_value(json_object_get(choice, "type"));
     json_t *name = json_object_get(choice, "name");
     if (json_is_true(json_object_get(choice, "disable_parallel_tool_use"))) json_object_set_new(chat, "parallel_tool_calls", json_false());
@@ -156,12 +155,12 @@ static int read_tools(json_t *body, json_t *chat, api_error *err) {
 /* max_tokens (required but when counting), stop_sequences and the sampling fields. */
 static int read_fields(json_t *body, bool counting, json_t *chat, api_error *err) {
     json_t *max = json_object_get(body, "max_tokens"), *stops = json_object_get(body, "stop_sequences"), *v;
-    if (!counting && !present(max)) return api_errorf(err, 400, "'max_tokens' is required");
-    if (present(max) && (!json_is_integer(max) || json_integer_value(max) < 1)) return api_errorf(err, 400, "'max_tokens' must be a positive integer");
+    if (!counting && !api_present(max)) return api_errorf(err, 400, "'max_tokens' is required");
+    if (api_present(max) && (!json_is_integer(max) || json_integer_value(max) < 1)) return api_errorf(err, 400, "'max_tokens' must be a positive integer");
     if (!counting) json_object_set(chat, "max_tokens", max);
     const char *thinking = json_string_value(json_object_get(json_object_get(body, "thinking"), "type"));
     if (thinking && strcmp(thinking, "disabled")) return api_errorf(err, 400, "'thinking' is not supported (this model does not reason in a separate block)");
-    if (present(stops)) json_object_set(chat, "stop", stops);
+    if (api_present(stops)) json_object_set(chat, "stop", stops);
     static const char *const same[] = {"temperature", "top_p", "top_k", "stream", "seed", "min_p", "grammar"};
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
         if (!counting && (v = json_object_get(body, same[i]))) json_object_set(chat, same[i], v);

@@ -71,13 +71,13 @@ static int read_inputs(const request_model *m, json_t *in, const char *name, emb
 static int read_options(json_t *body, embed_request *r, api_error *err) {
     json_t *f = json_object_get(body, "encoding_format"), *norm = json_object_get(body, "embd_normalize"),
            *model = json_object_get(body, "model");
-    if (f && !json_is_null(f)) {
+    if (api_present(f)) {
         const char *s = json_string_value(f);
         if (!s || (strcmp(s, "float") && strcmp(s, "base64")))
             return api_errorf(err, 400, "'encoding_format' must be \"float\" or \"base64\"");
         r->base64 = !strcmp(s, "base64");
     }
-    if (norm && !json_is_null(norm)) {
+    if (api_present(norm)) {
         if (!json_is_integer(norm) || json_integer_value(norm) < -1 || json_integer_value(norm) > 64)
             return api_errorf(err, 400, "'embd_normalize' must be an integer in -1..64");
         r->normalize = (int)json_integer_value(norm);

@@ -4,7 +4,6 @@
  * out rather than faked (no speculative decoding, no multimodal data). */
 #include "native.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -76,6 +76,9 @@ typedef struct api_request {
 int api_read_prompt_parts(json_t *arr, const char *field, api_prompt_part **parts, int *n_parts, api_error *err);
 void api_prompt_parts_free(api_prompt_part *parts, int n);
 
+/* A field that is there and not null (an absent field and null mean the same in these APIs). */
+static inline bool api_present(json_t *v) { return v && !json_is_null(v); }
+
 /* The body as a JSON object (a new reference), or NULL with *err (400: not JSON, or not an object). */
 json_t *api_load_object(const char *body, size_t len, api_error *err);
 

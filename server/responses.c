@@ -8,7 +8,6 @@
 
 /* ===================================================================== the request */
 
-static bool present(json_t *v) { return v && !json_is_null(v); }
 
 /* A text part's text ({"type": "input_text" | "output_text" | "text", "text": ...}), or NULL. */
 static json_t *part_text(json_t *part) {
@@ -78,8 +77,8 @@ static int call_output_item(json_t *item, size_t i, json_t *messages, api_error 
 /* instructions and input as chat messages. */
 static int read_input(json_t *body, json_t *messages, api_error *err) {
     json_t *instructions = json_object_get(body, "instructions"), *input = json_object_get(body, "input");
-    if (present(instructions) && !json_is_string(instructions)) return api_errorf(err, 400, "'instructions' must be a string");
-    if (present(instructions)) json_array_append_new(messages, json_pack("{s:s, s:O}", "role", "system", "content", instructions));
+    if (api_present(instructions) && !json_is_string(instructions)) return api_errorf(err, 400, "'instructions' must be a string");
+    if (api_present(instructions)) json_array_append_new(messages, json_pack("{s:s, s:O}", "role", "system", "content", instructions));
     if (json_is_string(input)) {
         json_array_append_new(messages, json_pack("{s:s, s:O}", "role", "user", "content", input));
         return 0;
@@ -105,7 +104,7 @@ static int read_input(json_t *body, json_t *messages, api_error *err) {
  * tool_choice in the chat forms. */
 static int read_tools(json_t *body, json_t *chat, api_error *err) {
     json_t *tools = json_object_get(body, "tools"), *choice = json_object_get(body, "tool_choice");
-    if (present(tools)) {
+    if (api_present(tools)) {
         if (!json_is_array(tools)) return api_errorf(err, 400, "'tools' must be an array of tools");
         json_t *list = json_array(), *tool;
         size_t i;
@@ -121,8 +120,8 @@ static int read_tools(json_t *body, json_t *chat, api_error *err) {
             json_array_append_new(list, json_pack("{s:s, s:o}", "type", "function", "function", function));
         }
     }
-    if (!present(choice) || json_is_string(choice)) {
-        if (present(choice)) json_object_set(chat, "tool_choice", choice);
+    if (!api_present(choice) || json_is_string(choice)) {
+        if (api_present(choice)) json_object_set(chat, "tool_choice", choice);
         return 0;
     }
     const char *type = json_string_value(json_object_get(choice, "type"));
@@ -136,8 +135,8 @@ static int read_tools(json_t *body, json_t *chat, api_error *err) {
 /* text.format as the chat's response_format. */
 static int read_format(json_t *body, json_t *chat, api_error *err) {
     json_t *text = json_object_get(body, "text"), *format = json_object_get(text, "format");
-    if (present(text) && !json_is_object(text)) return api_errorf(err, 400, "'text' must be an object");
-    if (!present(format)) return 0;
+    if (api_present(text) && !json_is_object(text)) return api_errorf(err, 400, "'text' must be an object");
+    if (!api_present(format)) return 0;
     const char *type = json_string_value(json_object_get(format, "type"));
     if (!type) return api_errorf(err, 400, "'text.format' must be an object with a string 'type'");
     if (!strcmp(type, "text")) return 0;
@@ -160,7 +159,7 @@ static int read_format(json_t *body, json_t *chat, api_error *err) {
 static int refuse_unsupported(json_t *body, api_error *err) {
     static const char *const stored[] = {"previous_response_id", "conversation", "prompt"};
     for (int i = 0; i < 3; i++)
-        if (present(json_object_get(body, stored[i])))
+        if (api_present(json_object_get(body, stored[i])))
             return api_errorf(err, 400, "'%s' is not supported: this server stores no responses, conversations or prompts; send the whole conversation in 'input'", stored[i]);
     if (json_is_true(json_object_get(body, "background"))) return api_errorf(err, 400, "'background' is not supported");
     json_t *top = json_object_get(body, "top_logprobs"), *include = json_object_get(body, "include"), *v;
@@ -179,9 +178,9 @@ static int refuse_unsupported(json_t *body, api_error *err) {
 /* max_output_tokens, the sampling fields and stream; llama-server's extensions pass through. */
 static int copy_fields(json_t *body, json_t *chat, api_error *err) {
     json_t *max = json_object_get(body, "max_output_tokens"), *v;
-    if (present(max) && (!json_is_integer(max) || json_integer_value(max) < 1))
+    if (api_present(max) && (!json_is_integer(max) || json_integer_value(max) < 1))
         return api_errorf(err, 400, "'max_output_tokens' must be a positive integer");
-    if (present(max)) json_object_set(chat, "max_tokens", max);
+    if (api_present(max)) json_object_set(chat, "max_tokens", max);
     static const char *const same[] = {"temperature", "top_p", "stream", "parallel_tool_calls", "seed", "top_k", "min_p",
                                        "stop", "presence_penalty", "frequency_penalty", "repeat_penalty", "ignore_eos",
                                        "logit_bias", "grammar"};
@@ -193,7 +192,7 @@ static int copy_fields(json_t *body, json_t *chat, api_error *err) {
 /* The request's field (a new reference), or dflt (taken over) when it is absent or null. */
 static json_t *field_or(json_t *body, const char *name, json_t *dflt) {
     json_t *v = json_object_get(body, name);
-    if (!present(v)) return dflt;
+    if (!api_present(v)) return dflt;
     json_decref(dflt);
     return json_incref(v);
 }
@@ -209,7 +208,7 @@ static json_t *echo_fields(json_t *body) {
                              "tool_choice", field_or(body, "tool_choice", json_string("auto")), "metadata",
                              json_is_object(metadata) ? json_incref(metadata) : json_object(), "truncation", "disabled", "store", 0,
                              "previous_response_id", "text",
-                             present(format) ? json_pack("{s:O}", "format", format) : json_pack("{s:{s:s}}", "format", "type", "text"));
+                             api_present(format) ? json_pack("{s:O}", "format", format) : json_pack("{s:{s:s}}", "format", "type", "text"));
     json_t *parallel = json_object_get(body, "parallel_tool_calls");
     if (echo) json_object_set_new(echo, "parallel_tool_calls", json_boolean(!json_is_false(parallel)));
     return echo;

@@ -21,7 +21,6 @@ static bool valid_name(const char *s) {
     return true;
 }
 
-static bool present(json_t *v) { return v && !json_is_null(v); }
 
 /* tools[i]: {"type": "function", "function": {"name", "description"?, "parameters"?, "strict"?}}.
  * Returns its "function" object (borrowed) or NULL with *err. */
@@ -35,8 +34,8 @@ static json_t *read_tool(json_t *tools, size_t i, api_error *err) {
     json_t *name = json_object_get(fn, "name"), *desc = json_object_get(fn, "description"), *params = json_object_get(fn, "parameters");
     if (!json_is_string(name) || !valid_name(json_string_value(name)) || strlen(json_string_value(name)) != json_string_length(name))
         api_errorf(err, 400, "'tools[%zu].function.name' must be 1 to 64 letters, digits, '_' or '-'", i);
-    else if (present(desc) && !json_is_string(desc)) api_errorf(err, 400, "'tools[%zu].function.description' must be a string", i);
-    else if (present(params) && !json_is_object(params))
+    else if (api_present(desc) && !json_is_string(desc)) api_errorf(err, 400, "'tools[%zu].function.description' must be a string", i);
+    else if (api_present(params) && !json_is_object(params))
         api_errorf(err, 400, "'tools[%zu].function.parameters' must be a JSON Schema (an object)", i);
     else {
         for (size_t k = 0; k < i; k++)
@@ -53,7 +52,7 @@ static json_t *read_tool(json_t *tools, size_t i, api_error *err) {
  * "function": {"name"}} naming one of the tools; *named gets that function's index. */
 static int read_choice(json_t *v, json_t *tools, tool_choice *out, size_t *named, api_error *err) {
     const char *s = json_string_value(v);
-    if (!present(v) || (s && !strcmp(s, "auto"))) *out = TOOLS_AUTO;
+    if (!api_present(v) || (s && !strcmp(s, "auto"))) *out = TOOLS_AUTO;
     else if (s && !strcmp(s, "none")) *out = TOOLS_OFF;
     else if (s && !strcmp(s, "required")) *out = TOOLS_REQUIRED;
     else {
@@ -221,21 +220,21 @@ int tools_read(json_t *body, bool chat, api_tools *out, api_error *err) {
     memset(out, 0, sizeof *out);
     static const char *const legacy[] = {"functions", "function_call"};
     for (int i = 0; i < 2; i++)
-        if (present(json_object_get(body, legacy[i])))
+        if (api_present(json_object_get(body, legacy[i])))
             return api_errorf(err, 400, "'%s' (the deprecated form of function calling) is not supported; give 'tools'", legacy[i]);
     json_t *tools = json_object_get(body, "tools"), *choice = json_object_get(body, "tool_choice");
-    bool any = json_is_array(tools) ? json_array_size(tools) > 0 : present(tools);
+    bool any = json_is_array(tools) ? json_array_size(tools) > 0 : api_present(tools);
     if (!chat) {
-        if (any || present(choice)) return api_errorf(err, 400, "'tools' are only supported by /v1/chat/completions");
+        if (any || api_present(choice)) return api_errorf(err, 400, "'tools' are only supported by /v1/chat/completions");
         return 0;
     }
     bool parallel = true;
     json_t *par = json_object_get(body, "parallel_tool_calls");
-    if (present(par) && !json_is_boolean(par)) return api_errorf(err, 400, "'parallel_tool_calls' must be a boolean");
-    if (present(par)) parallel = json_is_true(par);
+    if (api_present(par) && !json_is_boolean(par)) return api_errorf(err, 400, "'parallel_tool_calls' must be a boolean");
+    if (api_present(par)) parallel = json_is_true(par);
     if (!any) {
         const char *s = json_string_value(choice);
-        if (present(choice) && !(s && !strcmp(s, "none"))) return api_errorf(err, 400, "'tool_choice' needs a non-empty 'tools'");
+        if (api_present(choice) && !(s && !strcmp(s, "none"))) return api_errorf(err, 400, "'tool_choice' needs a non-empty 'tools'");
         return 0;
     }
     if (!json_is_array(tools)) return api_errorf(err, 400, "'tools' must be an array of tools");
@@ -274,7 +273,7 @@ char *tools_render_calls(json_t *calls, size_t i, api_error *err) {
     }
     json_array_foreach(calls, k, call) {
         json_t *fn = json_object_get(call, "function"), *name = json_object_get(fn, "name"), *args = json_object_get(fn, "arguments");
-        if (!json_is_string(name) || (present(args) && !json_is_string(args) && !json_is_object(args))) {
+        if (!json_is_string(name) || (api_present(args) && !json_is_string(args) && !json_is_object(args))) {
             json_decref(list);
             api_errorf(err, 400, "'messages[%zu].tool_calls[%zu]' must be {\"function\": {\"name\": string, \"arguments\": JSON text}}",
                        i, k);
@@ -283,7 +282,7 @@ char *tools_render_calls(json_t *calls, size_t i, api_error *err) {
         /* arguments are a JSON text (OpenAI's form); one that does not parse stays a string */
         json_t *parsed = json_is_string(args) ? json_loadb(json_string_value(args), json_string_length(args), JSON_DECODE_ANY, NULL)
                                               : NULL;
-        json_t *value = parsed ? parsed : present(args) ? json_incref(args) : json_object();
+        json_t *value = parsed ? parsed : api_present(args) ? json_incref(args) : json_object();
         json_array_append_new(list, json_pack("{s:O, s:o}", "name", name, "arguments", value));
     }
     json_t *obj = json_pack("{s:o}", "tool_calls", list);
