@@ -567,14 +567,21 @@ enum MHD_Result handle_chat_input_tokens(server *srv, struct MHD_Connection *c, 
 
 /* ===================================================================== embeddings */
 
-/* Queues input i's job into jobs[i]. 0, or -1 after replying. */
-static int start_embed_job(server *srv, struct MHD_Connection *c, const embed_request *r, int i, job **jobs, enum MHD_Result *ret) {
-    int64_t n_embd = srv->n_embd;
-    if (!(jobs[i] = job_create_embed(r->ids[i], r->n_ids[i], srv->opt.pooling, n_embd))) {
+/* Queues input i's job into jobs[i], with what is left of the request's time limit (the
+ * request started at t0). 0, or -1 after replying. */
+static int start_embed_job(server *srv, struct MHD_Connection *c, const embed_request *r, int i, double t0, job **jobs,
+                           enum MHD_Result *ret) {
+    double left = srv->opt.timeout_request - (metrics_now() - t0);
+    if (srv->opt.timeout_request > 0 && left <= 0) {
+        *ret = http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                               "the request's time limit (--timeout-request) ran out after %d of its %d inputs", i, r->n_inputs);
+        return -1;
+    }
+    if (!(jobs[i] = job_create_embed(r->ids[i], r->n_ids[i], srv->opt.pooling, srv->n_embd))) {
         *ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return -1;
     }
-    job_set_time_limit(jobs[i], srv->opt.timeout_request);
+    if (srv->opt.timeout_request > 0) job_set_time_limit(jobs[i], left);
     engine_enqueue_status st = engine_enqueue(srv->engine, jobs[i]);
     if (st == ENGINE_QUEUED) return 0;
     *ret = http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "%s",
@@ -599,18 +606,19 @@ static int finish_embed_job(struct MHD_Connection *c, job *j, enum MHD_Result *r
 }
 
 /* Runs the inputs, at most one per slot at a time (a long list does not fill the queue);
- * jobs[i] holds input i's vector afterwards. 0, or -1 (replied, or the client went away). */
+ * jobs[i] holds input i's vector afterwards. 0, or -1 (replied, or the client went away: the
+ * wave's jobs are cancelled). */
 static int run_embed_jobs(server *srv, struct MHD_Connection *c, const embed_request *r, job **jobs, enum MHD_Result *ret) {
     int wave = engine_n_slots(srv->engine);
+    double t0 = metrics_now();
     for (int first = 0; first < r->n_inputs; first += wave) {
         int end = first + wave < r->n_inputs ? first + wave : r->n_inputs, rc = 0;
-        for (int i = first; i < end && !rc; i++) rc = start_embed_job(srv, c, r, i, jobs, ret);
+        for (int i = first; i < end && !rc; i++) rc = start_embed_job(srv, c, r, i, t0, jobs, ret);
+        for (int i = first; i < end && !rc; i++) rc = finish_embed_job(c, jobs[i], ret);
+        if (!rc) continue;
         for (int i = first; i < end; i++)
-            if (jobs[i] && (rc || finish_embed_job(c, jobs[i], ret))) {
-                for (int k = i; k < end; k++) /* the others of this wave are not waited for */
-                    if (jobs[k]) job_cancel(jobs[k]);
-                return -1;
-            }
+            if (jobs[i]) job_cancel(jobs[i]); /* safe after a job's end too */
+        return -1;
     }
     return 0;
 }
@@ -626,6 +634,12 @@ static enum MHD_Result handle_embed(server *srv, struct MHD_Connection *c, const
     request_model m = served_model(srv);
     if (embed_request_parse(&m, body, len, oai, srv->opt.embd_normalize, &r, &err))
         return http_send_error(c, (unsigned)err.status, "%s", err.message);
+    if (r.dimensions && r.dimensions != srv->n_embd) { /* shortening is a property of models trained for it, not of these */
+        long long asked = (long long)r.dimensions;
+        embed_request_free(&r);
+        return http_send_error(c, MHD_HTTP_BAD_REQUEST, "'dimensions' must be this model's embedding size, %lld (got %lld)",
+                               (long long)srv->n_embd, asked);
+    }
     enum MHD_Result ret = MHD_NO;
     job **jobs = calloc((size_t)r.n_inputs, sizeof *jobs);
     float **vectors = calloc((size_t)r.n_inputs, sizeof *vectors);

@@ -70,7 +70,7 @@ static int read_inputs(const request_model *m, json_t *in, const char *name, emb
 
 static int read_options(json_t *body, embed_request *r, api_error *err) {
     json_t *f = json_object_get(body, "encoding_format"), *norm = json_object_get(body, "embd_normalize"),
-           *model = json_object_get(body, "model");
+           *model = json_object_get(body, "model"), *dims = json_object_get(body, "dimensions");
     if (api_present(f)) {
         const char *s = json_string_value(f);
         if (!s || (strcmp(s, "float") && strcmp(s, "base64")))
@@ -81,6 +81,10 @@ static int read_options(json_t *body, embed_request *r, api_error *err) {
         if (!json_is_integer(norm) || json_integer_value(norm) < -1 || json_integer_value(norm) > 64)
             return api_errorf(err, 400, "'embd_normalize' must be an integer in -1..64");
         r->normalize = (int)json_integer_value(norm);
+    }
+    if (api_present(dims)) {
+        if (!json_is_integer(dims) || json_integer_value(dims) < 1) return api_errorf(err, 400, "'dimensions' must be a positive integer");
+        r->dimensions = json_integer_value(dims);
     }
     if (json_is_string(model) && !(r->model = strdup(json_string_value(model)))) return api_errorf(err, 500, "out of memory");
     return 0;

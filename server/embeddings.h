@@ -26,6 +26,7 @@ typedef struct embed_request {
     bool base64;               /* encoding_format "base64": little-endian float32 bytes */
     int normalize;             /* embd_normalize (bitnet_embedding_normalize's) */
     char *model;               /* the body's "model", echoed; NULL when absent */
+    int64_t dimensions;        /* OpenAI's "dimensions"; 0 when absent (the handler refuses any but n_embd) */
 } embed_request;
 
 /* Parses body[0, len) of /v1/embeddings (oai) or /embedding(s). normalize: the server's

@@ -210,7 +210,11 @@ static void job_finish(job *j, int status, const bitnet_generate_result *result,
         j->status = BITNET_ERR_OUT_OF_MEMORY;
         message = "out of memory while collecting the output";
     }
-    if (atomic_load(&j->timed_out)) {
+    if (status == 0 && j->embed && j->result.stop_reason == BITNET_STOP_CALLBACK) { /* half a vector is no answer */
+        j->status = BITNET_ERR_CANCELLED;
+        message = atomic_load(&j->timed_out) ? "the request's time limit (--timeout-request) ran out before its embedding was complete"
+                                             : "the embedding was cancelled before it was complete (the server is shutting down)";
+    } else if (atomic_load(&j->timed_out)) {
         if (status == 0 && j->result.stop_reason == BITNET_STOP_CALLBACK) j->result.stop_reason = BITNET_STOP_MAX_TOKENS;
         if (status == BITNET_ERR_CANCELLED) message = "the request's time limit (--timeout-request) ran out while it waited for a slot";
     }

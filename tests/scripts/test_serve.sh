@@ -339,6 +339,7 @@ cp "$TMP/resp" "$TMP/embed.json"
 st=$(req POST /embedding '{"content":"Once upon a time"}')
 native_check embedding_llama_shape "$st == 200 and len(j) == 1 and len(j[0]['embedding']) == 1 and j[0]['embedding'][0] == json.load(open('$TMP/embed.json'))['data'][0]['embedding']"
 error_case embeddings_no_input 400 '"input" or "content" must be provided' POST /v1/embeddings '{"model":"m"}'
+error_case embeddings_dimensions 400 "'dimensions' must be this model's embedding size" POST /v1/embeddings '{"input":"a","dimensions":64}'
 
 body_of() { # I STREAM
     printf '{"prompt":"Request number %d: once upon a time","max_tokens":16,"temperature":0,"ignore_eos":true,"stream":%s}' "$1" "$2"

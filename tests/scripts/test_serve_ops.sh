@@ -7,7 +7,8 @@
 #     and on with --cors;
 #   - --max-prompt-tokens (400 saying by how much), --max-tokens-cap (max_tokens lowered:
 #     finish_reason "length"), --timeout-request (a long generation stopped, finish_reason
-#     "length", plain and streamed);
+#     "length", plain and streamed; an embedding request of many inputs stopped as a whole with
+#     a 503, the server fine after it);
 #   - --timeout-idle: a client that trickles its headers one byte at a time, and one that sends
 #     nothing, are disconnected within a bounded time;
 #   - GET /metrics: the Prometheus text format parses, counters and histograms move with the
@@ -196,6 +197,18 @@ if [ "$st" = 200 ] && [ "${got% *}" = length ] && [ "${got#* }" -lt 4000 ] && in
 curl -s -N --max-time 30 -d "{$LONG,\"stream\":true}" "$URL/v1/completions" >"$TMP/timeout.sse"
 if grep -q '"finish_reason":"length"' "$TMP/timeout.sse" && [ "$(grep -v '^$' "$TMP/timeout.sse" | tail -1)" = 'data: [DONE]' ]; then
     ok timeout_request_stream; else not_ok timeout_request_stream "$(tail -c 300 "$TMP/timeout.sse")"; fi
+# Embeddings under the request's limit: 400 inputs of ~1000 tokens (~5 s on 2 cores) are one request
+# of 1 s, not 1 s each; it runs out between or inside inputs (a 503 that says so), then the
+# server embeds the next request as usual.
+"$PY" -c 'import json; print(json.dumps({"input": ["word " * 1000] * 400}))' >"$TMP/embed_big.json"
+t0=$(date +%s.%N)
+st=$(curl -s -o "$TMP/resp" -w '%{http_code}' --max-time 30 --data-binary @"$TMP/embed_big.json" "$URL/v1/embeddings")
+t1=$(date +%s.%N)
+took=$("$PY" -c "print($t1 - $t0)")
+if [ "$st" = 503 ] && grep -q 'time limit (--timeout-request) ran out' "$TMP/resp" && in_range "$took" 0.9 4; then
+    ok timeout_request_embeddings; else not_ok timeout_request_embeddings "status $st after $took s: $(head -c 200 "$TMP/resp")"; fi
+st=$(req POST /v1/embeddings '{"input":"after the limit"}')
+check embeddings_after_timeout [ "$st" = 200 ]
 check log_text_line grep -Eq '^bitnet-server: [0-9T:.-]+Z POST /v1/completions 200 [0-9.]+ ms prompt=[0-9]+ cached=[0-9]+ generated=[0-9]+ ttft=[0-9.]+ ms finish=length$' "$TMP/b.log"
 stop_server TERM
 check server2_exit_0 [ "$STOP_RC" = 0 ]

@@ -54,6 +54,7 @@ TEST(inputs) {
                        true, &r, &err), 0);
     CHECK(r.n_inputs == 3 && r.n_ids[0] == n_hello && r.n_ids[1] == 2 && r.ids[1][0] == 9 && r.n_ids[2] == n_hello);
     CHECK(r.base64 && r.normalize == -1 && !r.model);
+    CHECK(r.dimensions == 0);
     embed_request_free(&r);
     /* llama-server's "content" asks for its own reply shape */
     CHECK_EQ_INT(parse("{\"content\":\"hello\"}", true, &r, &err), 0);
@@ -72,6 +73,7 @@ TEST(refusals) {
     check_refused("{\"input\":[\"a\",{}]}", "'input[1]' must be a string");
     check_refused("{\"input\":\"a\",\"encoding_format\":\"int8\"}", "'encoding_format'");
     check_refused("{\"input\":\"a\",\"embd_normalize\":\"2\"}", "'embd_normalize'");
+    check_refused("{\"input\":\"a\",\"dimensions\":0}", "'dimensions' must be a positive integer");
     check_refused("{\"input\":\"a\\u0000b\"}", "NUL");
     char big[200];
     int k = snprintf(big, sizeof big, "{\"input\":[");
