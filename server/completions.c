@@ -180,23 +180,80 @@ static json_t *whole_reply(api_reply *reply, const reply_style *style, const job
     return api_response(reply, all->text, all->len, all->lp, all->n_lp, res);
 }
 
-static enum MHD_Result reply_whole(struct MHD_Connection *c, job *j, api_reply *reply, const reply_style *style) {
+/* Waits for the job and builds its reply into *out. false when the client went away or after
+ * replying with the job's failure (*ret). */
+static bool job_reply(struct MHD_Connection *c, job *j, bool log, api_reply *reply, const reply_style *style, json_t **out,
+                      enum MHD_Result *ret) {
     collected all = {0};
-    bool oom = false;
-    enum MHD_Result ret = MHD_NO;
-    if (wait_for_job(j, http_connection_fd(c), &all, &oom)) {
+    bool oom = false, done = wait_for_job(j, http_connection_fd(c), &all, &oom);
+    if (done) {
         bitnet_generate_result res;
         const char *message;
         int status = job_status(j, &res, &message);
-        note_job(http_request_stats(c), j);
-        if (oom) ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-        else if (status) ret = http_send_error(c, failure_status(status), "%s", message);
-        else ret = http_send_json(c, MHD_HTTP_OK, whole_reply(reply, style, j, &all, &res));
+        if (log) note_job(http_request_stats(c), j);
+        if (!oom && !status && !(*out = whole_reply(reply, style, j, &all, &res))) oom = true;
+        if (oom) *ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        else if (status) *ret = http_send_error(c, failure_status(status), "%s", message);
+        done = !oom && !status;
     }
     free(all.text);
     free(all.lp);
     free(all.tokens);
+    return done;
+}
+
+/* The reply of jobs[0, n): one, or with OpenAI's "n" the choices of them all in one reply. */
+static enum MHD_Result reply_whole(struct MHD_Connection *c, job **jobs, int n, api_reply *reply, const reply_style *style) {
+    json_t *whole = NULL, *more;
+    enum MHD_Result ret = MHD_NO;
+    int i = 0;
+    if (job_reply(c, jobs[0], true, reply, style, &whole, &ret))
+        for (i = 1; i < n && job_reply(c, jobs[i], false, reply, style, &more, &ret); i++) api_response_add_choice(whole, more, i);
+    if (i == n) return http_send_json(c, MHD_HTTP_OK, whole);
+    for (; i < n; i++) job_cancel(jobs[i]); /* the others are no longer wanted */
+    json_decref(whole);
     return ret;
+}
+
+/* The stop strings of a job, copied (for another job of the same request). NULL when out of memory. */
+static char **copy_stops(const job *j, int *n) {
+    for (*n = 0; job_stop_string(j, *n);) ++*n;
+    char **s = calloc((size_t)*n + 1, sizeof *s);
+    for (int k = 0; s && k < *n; k++)
+        if (!(s[k] = strdup(job_stop_string(j, k)))) {
+            while (k--) free(s[k]);
+            free(s);
+            s = NULL;
+        }
+    return s;
+}
+
+/* OpenAI's "n": choices 1 .. n-1 in jobs[1, n) beside jobs[0] (start_job's), the same prompt
+ * with seeds seed + i (each in a slot of its own, so at most --parallel). 0, or -1 after
+ * replying (the ones started are cancelled). */
+static int start_choices(server *srv, struct MHD_Connection *c, const gen_request *rq, job **jobs, enum MHD_Result *ret) {
+    int n = rq->api.n_choices;
+    if (n > engine_n_slots(srv->engine)) {
+        *ret = http_send_error(c, MHD_HTTP_BAD_REQUEST, "'n' = %d is more than the server's %d slots (--parallel)", n,
+                               engine_n_slots(srv->engine));
+        return -1;
+    }
+    for (int i = 1; i < n; i++) {
+        bitnet_generate_params gen = rq->api.gen;
+        gen.sampling.seed += (uint64_t)i;
+        int n_stops;
+        char **stops = copy_stops(jobs[0], &n_stops);
+        jobs[i] = stops ? job_create(rq->ids, rq->n_ids, &gen, stops, n_stops, rq->api.n_top_logprobs) : NULL;
+        if (jobs[i]) job_set_time_limit(jobs[i], srv->opt.timeout_request);
+        engine_enqueue_status st = jobs[i] ? engine_enqueue(srv->engine, jobs[i]) : ENGINE_QUEUED;
+        if (jobs[i] && st == ENGINE_QUEUED) continue;
+        *ret = !jobs[i] ? http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory")
+                        : http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is busy: too many requests wait for a slot (--queue)");
+        for (int k = 0; k <= i; k++)
+            if (jobs[k]) job_cancel(jobs[k]);
+        return -1;
+    }
+    return 0;
 }
 
 /* ===================================================================== a stream */
@@ -450,6 +507,12 @@ static enum MHD_Result handle(server *srv, struct MHD_Connection *c, api_kind ki
         j = NULL;
         ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
+    job *jobs[API_MAX_CHOICES] = {j};
+    int n = style == &plain && j ? rq.api.n_choices : 1; /* the parser allows n > 1 for OpenAI's endpoints only */
+    if (n > 1 && start_choices(srv, c, &rq, jobs, &ret)) {
+        for (int i = 0; i < n; i++) job_release(jobs[i]);
+        j = NULL;
+    }
     if (!j) {
         atomic_fetch_sub(&srv->n_generating, 1);
         gen_request_free(&rq);
@@ -464,9 +527,9 @@ static enum MHD_Result handle(server *srv, struct MHD_Connection *c, api_kind ki
     if (rq.api.stream) {
         ret = reply_stream(srv, c, j, &reply, rq.api.include_usage, style); /* the stream owns j, the count and the style's replies */
     } else {
-        ret = reply_whole(c, j, &reply, style);
+        ret = reply_whole(c, jobs, n, &reply, style);
         style_free(style);
-        job_release(j);
+        for (int i = 0; i < n; i++) job_release(jobs[i]);
         atomic_fetch_sub(&srv->n_generating, 1);
     }
     gen_request_free(&rq);

@@ -626,17 +626,20 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
     if (!root) return -1;
     long long n = 1;
     int rc = -1;
-    if (read_int(root, "n", 1, 1, &n, err)) (void)0;
+    if (read_int(root, "n", 1, kind == API_NATIVE ? 1 : API_MAX_CHOICES, &n, err)) (void)0;
     else if (tools_read(root, kind == API_CHAT, &out->tools, err)) (void)0;
     else if (read_prompt_of(kind, root, out, err)) (void)0;
     else if (read_limits(root, out, err) || read_sampling(root, kind, &out->gen.sampling, err) || read_logit_bias(root, out, err) ||
              read_response_format(root, out, err) || use_tools(out, err) || read_grammar(root, out, err) ||
              read_stops(root, out, err) || read_stream(root, out, err))
         (void)0;
+    else if (n > 1 && out->stream)
+        api_errorf(err, 400, "'n' = %lld with 'stream': several choices are only served whole (stream one request per choice)", n);
     else {
         bool ignore_eos = false;
         rc = read_bool(root, "ignore_eos", &ignore_eos, err);
         out->gen.ignore_eog = ignore_eos;
+        out->n_choices = (int)n;
     }
     json_decref(root);
     if (rc) api_request_free(out);
@@ -784,6 +787,18 @@ json_t *api_response(api_reply *r, const char *text, size_t len, const job_logpr
     json_t *reply = choice ? envelope(r, r->kind == API_CHAT ? "chat.completion" : "text_completion", choice) : NULL;
     if (reply) json_object_set_new(reply, "usage", usage_json(res));
     return reply;
+}
+
+void api_response_add_choice(json_t *reply, json_t *more, int index) {
+    json_t *choice = json_array_get(json_object_get(more, "choices"), 0), *usage = json_object_get(reply, "usage");
+    json_int_t tokens = json_integer_value(json_object_get(json_object_get(more, "usage"), "completion_tokens"));
+    if (choice) {
+        json_object_set_new(choice, "index", json_integer(index));
+        json_array_append(json_object_get(reply, "choices"), choice);
+    }
+    json_object_set_new(usage, "completion_tokens", json_integer(json_integer_value(json_object_get(usage, "completion_tokens")) + tokens));
+    json_object_set_new(usage, "total_tokens", json_integer(json_integer_value(json_object_get(usage, "total_tokens")) + tokens));
+    json_decref(more);
 }
 
 json_t *api_chunk(api_reply *r, const char *text, size_t len, const job_logprob *lp, size_t n_lp, bool first,

@@ -17,6 +17,7 @@
 
 #define API_MAX_STOPS 16
 #define API_MAX_STOP_LEN 1024
+#define API_MAX_CHOICES 16     /* OpenAI's "n": choices of one request (each takes a slot) */
 #define API_MAX_LOGIT_BIAS 4096 /* entries of logit_bias (tokens, once its strings are tokenized) */
 
 /* A failed request: the HTTP status and the message of its error object. */
@@ -66,6 +67,7 @@ typedef struct api_request {
     /* API_NATIVE: a prompt of ids and strings (malloc'd), n_predict 0 and return_tokens. */
     api_prompt_part *prompt_parts;
     int n_prompt_parts;
+    int n_choices;                 /* OpenAI's "n" (chat and completions; 1 elsewhere) */
     bool prompt_only;              /* the prompt goes into the slot's cache; nothing is generated or returned */
     bool return_tokens;
 } api_request;
@@ -123,6 +125,9 @@ json_t *api_response(api_reply *r, const char *text, size_t len, const job_logpr
                      const bitnet_generate_result *res);
 /* One stream chunk: text (may be empty), its log-probabilities, the role on the first chunk
  * of a chat, finish_reason when not NULL. */
+/* Adds choice `index` of the same request (`more`, a reply of api_response, taken over) to
+ * `reply`: its choice with that index, its completion tokens to the usage. */
+void api_response_add_choice(json_t *reply, json_t *more, int index);
 json_t *api_chunk(api_reply *r, const char *text, size_t len, const job_logprob *lp, size_t n_lp, bool first,
                   const char *finish_reason);
 /* The chunk of a stream's function calls (tools.h; calls borrowed): every call whole. */

@@ -374,6 +374,9 @@ async function errors() {
     } catch (e) {
         check('client_sees_400', e.status === 400 && /max_tokens/.test(e.message), { status: e.status, message: e.message });
     }
+    const several = await client.chat.completions.create({ model: 'any', messages: MESSAGES, n: 2, max_tokens: 4, seed: 3 });
+    check('chat_n_choices', several.choices.length === 2 && several.choices[1].index === 1 &&
+          several.usage.completion_tokens === 8, several.usage);
     const models = await client.models.list();
     check('models_list', models.data.length === 1 && typeof models.data[0].id === 'string', models.data);
 }

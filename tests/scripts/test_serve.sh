@@ -25,6 +25,8 @@
 #   - embeddings: /v1/embeddings' vector equals `bitnet embed`'s, /embedding gives it in
 #     llama-server's shape, a body without input is a 400; the openai client's embeddings.create
 #     (base64, its default, equal to floats; unit length; alone equal to in a list);
+#   - OpenAI's "n": choice i equal to a lone request with seed + i, usage summed; more than the
+#     slots or with stream a 400;
 #   - the official openai npm package (serve_openai_client.cjs): chat and completions, plain
 #     and streamed, include_usage, stop, logprobs, logit_bias, response_format json_object and
 #     json_schema, tools (named, auto, streamed, the client's runTools round trip), the
@@ -142,7 +144,7 @@ error_case temperature_string 400 temperature POST /v1/chat/completions "{$CHAT,
 error_case temperature_range 400 temperature POST /v1/chat/completions "{$CHAT,\"temperature\":7}"
 error_case top_logprobs_range 400 top_logprobs POST /v1/chat/completions "{$CHAT,\"logprobs\":true,\"top_logprobs\":99}"
 error_case stream_wrong_type 400 stream POST /v1/chat/completions "{$CHAT,\"stream\":\"yes\"}"
-error_case n_two 400 "'n'" POST /v1/chat/completions "{$CHAT,\"n\":2}"
+error_case n_range 400 "'n' must be between 1 and 16" POST /v1/chat/completions "{$CHAT,\"n\":17}"
 stops=$("$PY" -c 'import json; print(json.dumps(["s%d" % i for i in range(5000)]))')
 error_case stop_list_absurd 400 stop POST /v1/chat/completions "{$CHAT,\"stop\":$stops}"
 error_case stop_wrong_type 400 stop POST /v1/completions '{"prompt":"Hi","stop":[1,2]}'
@@ -340,6 +342,14 @@ st=$(req POST /embedding '{"content":"Once upon a time"}')
 native_check embedding_llama_shape "$st == 200 and len(j) == 1 and len(j[0]['embedding']) == 1 and j[0]['embedding'][0] == json.load(open('$TMP/embed.json'))['data'][0]['embedding']"
 error_case embeddings_no_input 400 '"input" or "content" must be provided' POST /v1/embeddings '{"model":"m"}'
 error_case embeddings_dimensions 400 "'dimensions' must be this model's embedding size" POST /v1/embeddings '{"input":"a","dimensions":64}'
+# OpenAI's "n": n choices of one request, choice i the reply a lone request with seed + i gets;
+# more choices than slots, or with stream, is a 400.
+st=$(req POST /v1/completions '{"prompt":"Hi","n":3,"max_tokens":5,"seed":6,"temperature":1,"ignore_eos":true}')
+cp "$TMP/resp" "$TMP/choices.json"
+st1=$(req POST /v1/completions '{"prompt":"Hi","max_tokens":5,"seed":8,"temperature":1,"ignore_eos":true}')
+native_check n_choices "$st == 200 and $st1 == 200 and [c['index'] for c in json.load(open('$TMP/choices.json'))['choices']] == [0, 1, 2] and json.load(open('$TMP/choices.json'))['choices'][2]['text'] == j['choices'][0]['text'] and json.load(open('$TMP/choices.json'))['usage']['completion_tokens'] == 15"
+error_case n_more_than_slots 400 "is more than the server's 8 slots" POST /v1/chat/completions '{"messages":[{"role":"user","content":"Hi"}],"n":9}'
+error_case n_with_stream 400 "only served whole" POST /v1/completions '{"prompt":"Hi","n":2,"stream":true}'
 
 body_of() { # I STREAM
     printf '{"prompt":"Request number %d: once upon a time","max_tokens":16,"temperature":0,"ignore_eos":true,"stream":%s}' "$1" "$2"

@@ -157,6 +157,25 @@ TEST(logit_bias_strings) {
     check_refused("{\"prompt\":\"Hi\",\"logit_bias\":[[1.5,1]]}", "'logit_bias[0]' must be a pair [token id or string, bias]");
 }
 
+
+/* OpenAI's "n" on chat and completions (1..API_MAX_CHOICES, not with stream); /completion's
+ * "n" stays 1 (its n_cmpl is not served). */
+TEST(choices) {
+    api_request r;
+    api_error err;
+    CHECK_EQ_INT(parse_as(API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"n\":3}", &r, &err), 0);
+    CHECK_EQ_INT(r.n_choices, 3);
+    api_request_free(&r);
+    CHECK_EQ_INT(parse_as(API_COMPLETION, "{\"prompt\":\"Hi\"}", &r, &err), 0);
+    CHECK_EQ_INT(r.n_choices, 1);
+    api_request_free(&r);
+    CHECK_EQ_INT(parse_as(API_COMPLETION, "{\"prompt\":\"Hi\",\"n\":17}", &r, &err), 400);
+    CHECK(strstr(err.message, "'n' must be between 1 and 16") != NULL);
+    CHECK_EQ_INT(parse_as(API_COMPLETION, "{\"prompt\":\"Hi\",\"n\":2,\"stream\":true}", &r, &err), 400);
+    CHECK(strstr(err.message, "only served whole") != NULL);
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"n\":2}", &r, &err), 400);
+}
+
 TEST_MAIN_BEGIN("test_server_native")
     RUN(defaults_are_llama_servers);
     RUN(n_predict_and_its_aliases);
@@ -164,4 +183,5 @@ TEST_MAIN_BEGIN("test_server_native")
     RUN(samplers_this_server_lacks);
     RUN(prompt_forms);
     RUN(logit_bias_strings);
+RUN(choices);
 TEST_MAIN_END()
