@@ -85,15 +85,17 @@ static unsigned failure_status(int status) {
 }
 
 /* Waits for the next output of the job. Returns false when the client went away (the job is
- * then cancelled); a job past its time limit is stopped on the way. */
+ * then cancelled); a job past its time limit is stopped on the way. The socket is looked at
+ * before every take: while tokens keep coming a take never waits, and a client that left a
+ * plain request would otherwise be noticed only at its end. */
 static bool next_output(job *j, int fd, job_output *o) {
     for (;;) {
         job_check_time_limit(j);
-        if (job_take(j, o, WAIT_SLICE_MS)) return true;
         if (http_client_gone(fd)) {
             job_cancel(j);
             return false;
         }
+        if (job_take(j, o, WAIT_SLICE_MS)) return true;
     }
 }
 

@@ -40,7 +40,8 @@
 #     Anthropic's error objects there (400, 401, 405, 413) while an OpenAI route keeps its own;
 #   - 8 greedy clients at once (half of them streaming): every reply equals the same request
 #     run alone, and /metrics counted their tokens; a second chat turn reports cached prompt tokens;
-#   - a client killed mid-stream frees its slot (/slots), which serves the next request;
+#   - a client killed mid-stream frees its slot (/slots), which serves the next request; one
+#     that leaves a plain request stops its job at once (499), not at the reply's end;
 #     with one slot and --queue 0 a second request gets 503 meanwhile; a reply that fills the
 #     slot's context ends with finish_reason "length";
 #   - SIGTERM with a stream in flight: the stream ends with a finish chunk and [DONE], exit 0;
@@ -386,6 +387,17 @@ st=$(req POST /v1/chat/completions "{\"messages\":$T2,\"max_tokens\":6,\"tempera
 cached=$(json_get 'j["usage"]["prompt_tokens_details"]["cached_tokens"]' <"$TMP/resp" 2>/dev/null)
 if [ "$st" = 200 ] && [ -n "$cached" ] && [ "$cached" -ge $((p1 - 1)) ] && [ "$cached" -gt 0 ]; then ok second_turn_cached; else
     not_ok second_turn_cached "status $st, turn 1 prompt $p1 tokens, turn 2 cached ${cached:-?}: $(head -c 300 "$TMP/resp")"; fi
+
+# ---- a client gone from a plain request -------------------------------------------------------
+# Its job stops at once (logged 499), not at the end of its tokens (~250 here, over a second):
+# tokens keep coming, and the wait must still look at the socket.
+gone() { grep -c ' POST /v1/completions 499 ' "$TMP/a.log"; }
+n499=$(gone)
+curl -s --max-time 0.3 "${AUTH[@]}" -d '{"prompt":"A plain request left behind:","max_tokens":4000,"temperature":0,"ignore_eos":true}' \
+    "$URL/v1/completions" >/dev/null
+for _ in $(seq 1 30); do [ "$(gone)" -gt "$n499" ] && break; sleep 0.1; done
+if [ "$(gone)" -gt "$n499" ]; then ok plain_client_gone_cancels; else
+    not_ok plain_client_gone_cancels "$(grep 'A plain\|POST /v1/completions' "$TMP/a.log" | tail -2)"; fi
 
 # ---- a client killed mid-stream ---------------------------------------------------------------
 # A prompt no other test sends: only the killed stream's slot can hold it.
