@@ -262,7 +262,10 @@ static int start_choices(server *srv, struct MHD_Connection *c, const gen_reques
 
 typedef struct stream {
     server *srv;
-    job *job;
+    job *job;                  /* the choice being streamed: jobs[reply.choice] */
+    job *jobs[API_MAX_CHOICES]; /* OpenAI's "n": one job per choice, streamed one after another */
+    int n_jobs;
+    int generated_before;      /* tokens of the choices already streamed (the usage chunk sums them) */
     api_reply reply;
     bool include_usage, started, ended;
     int fd;
@@ -350,6 +353,7 @@ static void stream_end(stream *s) {
     if (status == 0) {
         const char *finish = s->called ? "tool_calls" : api_finish_reason(res.stop_reason);
         stream_event(s, api_chunk(&s->reply, "", 0, NULL, 0, !s->started, finish));
+        res.n_generated += s->generated_before;
         if (s->include_usage) stream_event(s, api_usage_chunk(&s->reply, &res));
     } else {
         stream_event(s, api_error_json((int)failure_status(status), message));
@@ -395,6 +399,22 @@ static void stream_tool_calls(stream *s) {
     json_decref(calls);
 }
 
+/* With OpenAI's "n": after a choice that ended well, its finish chunk, and the next choice
+ * becomes the one streamed (its chunks carry its index; clients gather them by index). false
+ * when there is none (the last choice, or one that failed: stream_end says so). */
+static bool next_choice(stream *s) {
+    bitnet_generate_result res;
+    if (s->reply.choice + 1 >= s->n_jobs || job_status(s->job, &res, NULL) != 0) return false;
+    const char *finish = s->called ? "tool_calls" : api_finish_reason(res.stop_reason);
+    stream_event(s, api_chunk(&s->reply, "", 0, NULL, 0, !s->started, finish));
+    s->generated_before += res.n_generated;
+    s->job = s->jobs[++s->reply.choice];
+    s->reply.text_offset = 0;
+    s->started = s->called = false;
+    tool_reader_free(&s->tools); /* back to a fresh reader */
+    return true;
+}
+
 /* Turns the next output of the job into events, one per piece (a token's text and its
  * log-probabilities), so that a client sees the same chunks however fast it reads (the
  * output taken at once may hold many tokens when generation outruns the connection); false
@@ -415,7 +435,7 @@ static bool stream_fill(stream *s) {
     bool done = o.done;
     job_output_free(&o);
     if (done && s->reply.tools != TOOLS_OFF && job_status(s->job, NULL, NULL) == 0) stream_tool_calls(s);
-    if (done) stream_end(s);
+    if (done && !next_choice(s)) stream_end(s);
     return true;
 }
 
@@ -435,8 +455,10 @@ static ssize_t stream_read(void *cls, uint64_t offset, char *out, size_t max) {
 
 static void stream_free(void *cls) {
     stream *s = cls;
-    job_cancel(s->job); /* no effect when it has ended */
-    job_release(s->job);
+    for (int i = 0; i < s->n_jobs; i++) {
+        job_cancel(s->jobs[i]); /* no effect when it has ended */
+        job_release(s->jobs[i]);
+    }
     atomic_fetch_sub(&s->srv->n_generating, 1);
     tool_reader_free(&s->tools);
     if (s->native) native_reply_free(s->native);
@@ -449,9 +471,9 @@ static void stream_free(void *cls) {
     free(s);
 }
 
-/* Streams the job's output (takes over j, the count of generating requests and the style's
- * replies). */
-static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, job *j, const api_reply *reply, bool usage,
+/* Streams the output of jobs[0, n), one choice after another (takes over the jobs, the count of
+ * generating requests and the style's replies). */
+static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, job **jobs, int n, const api_reply *reply, bool usage,
                                     const reply_style *style) {
     stream *s = calloc(1, sizeof *s);
     native_reply *native = style->native ? malloc(sizeof *native) : NULL;
@@ -465,16 +487,19 @@ static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, job *
         free(responses);
         free(anthropic);
         free(s);
-        job_cancel(j);
-        job_release(j);
+        for (int i = 0; i < n; i++) {
+            job_cancel(jobs[i]);
+            job_release(jobs[i]);
+        }
         atomic_fetch_sub(&srv->n_generating, 1);
         return http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
     if (native) *native = *style->native;
     if (responses) *responses = *style->responses;
     if (anthropic) *anthropic = *style->anthropic;
-    *s = (stream){.srv = srv, .job = j, .reply = *reply, .include_usage = usage, .fd = http_connection_fd(c),
+    *s = (stream){.srv = srv, .job = jobs[0], .n_jobs = n, .reply = *reply, .include_usage = usage, .fd = http_connection_fd(c),
                   .stats = http_request_stats(c), .native = native, .responses = responses, .anthropic = anthropic};
+    memcpy(s->jobs, jobs, sizeof *jobs * (size_t)n);
     if (responses || anthropic) {
         json_t *events = json_array();
         if (responses) responses_stream_open(responses, events);
@@ -527,7 +552,7 @@ static enum MHD_Result handle(server *srv, struct MHD_Connection *c, api_kind ki
     if (style->responses) responses_reply_start(style->responses, serial, srv->model_name, rq.api.tools.choice);
     if (style->anthropic) anthropic_reply_start(style->anthropic, serial, srv->model_name, rq.api.tools.choice, rq.n_ids);
     if (rq.api.stream) {
-        ret = reply_stream(srv, c, j, &reply, rq.api.include_usage, style); /* the stream owns j, the count and the style's replies */
+        ret = reply_stream(srv, c, jobs, n, &reply, rq.api.include_usage, style); /* the stream owns the jobs, the count and the style's replies */
     } else {
         ret = reply_whole(c, jobs, n, &reply, style);
         style_free(style);

@@ -633,8 +633,6 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
              read_response_format(root, out, err) || use_tools(out, err) || read_grammar(root, out, err) ||
              read_stops(root, out, err) || read_stream(root, out, err))
         (void)0;
-    else if (n > 1 && out->stream)
-        api_errorf(err, 400, "'n' = %lld with 'stream': several choices are only served whole (stream one request per choice)", n);
     else {
         bool ignore_eos = false;
         rc = read_bool(root, "ignore_eos", &ignore_eos, err);
@@ -809,10 +807,10 @@ json_t *api_chunk(api_reply *r, const char *text, size_t len, const job_logprob 
         json_t *delta = json_object();
         if (first) json_object_set_new(delta, "role", json_string("assistant"));
         if (len || !finish_reason) json_object_set_new(delta, "content", api_text(text, len));
-        choice = json_pack("{s:i, s:o, s:o, s:o}", "index", 0, "delta", delta, "logprobs", logprobs_json(r, lp, n_lp),
+        choice = json_pack("{s:i, s:o, s:o, s:o}", "index", r->choice, "delta", delta, "logprobs", logprobs_json(r, lp, n_lp),
                            "finish_reason", finish);
     } else {
-        choice = json_pack("{s:i, s:o, s:o, s:o}", "index", 0, "text", api_text(text, len), "logprobs",
+        choice = json_pack("{s:i, s:o, s:o, s:o}", "index", r->choice, "text", api_text(text, len), "logprobs",
                            logprobs_json(r, lp, n_lp), "finish_reason", finish);
     }
     return envelope(r, r->kind == API_CHAT ? "chat.completion.chunk" : "text_completion", choice);
@@ -828,7 +826,7 @@ json_t *api_tool_calls_chunk(const api_reply *r, json_t *calls, bool first) {
     }
     json_t *delta = json_pack("{s:n, s:o}", "content", "tool_calls", list);
     if (delta && first) json_object_set_new(delta, "role", json_string("assistant"));
-    json_t *choice = json_pack("{s:i, s:o, s:n, s:n}", "index", 0, "delta", delta, "logprobs", "finish_reason");
+    json_t *choice = json_pack("{s:i, s:o, s:n, s:n}", "index", r->choice, "delta", delta, "logprobs", "finish_reason");
     return envelope(r, "chat.completion.chunk", choice);
 }
 

@@ -111,6 +111,7 @@ typedef struct api_reply {
     int n_top_logprobs;
     size_t text_offset;            /* completions' logprobs.text_offset: bytes sent so far */
     tool_choice tools;             /* function calling: the reply is read by a tool_reader */
+    int choice;                    /* the index of the choice chunks belong to (OpenAI's "n"); 0 */
 } api_reply;
 
 void api_reply_init(api_reply *r, api_kind kind, uint64_t serial, const char *model, const bitnet_model *vocab,

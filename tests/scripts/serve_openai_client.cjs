@@ -377,6 +377,11 @@ async function errors() {
     const several = await client.chat.completions.create({ model: 'any', messages: MESSAGES, n: 2, max_tokens: 4, seed: 3 });
     check('chat_n_choices', several.choices.length === 2 && several.choices[1].index === 1 &&
           several.usage.completion_tokens === 8, several.usage);
+    const byIndex = ['', ''];
+    const st = await client.chat.completions.create({ model: 'any', messages: MESSAGES, n: 2, max_tokens: 4, seed: 3, stream: true });
+    for await (const chunk of st) for (const c of chunk.choices) byIndex[c.index] += c.delta.content || '';
+    check('chat_n_choices_streamed', byIndex[0] === several.choices[0].message.content && byIndex[1] === several.choices[1].message.content,
+          { byIndex, plain: several.choices.map((c) => c.message.content) });
     const models = await client.models.list();
     check('models_list', models.data.length === 1 && typeof models.data[0].id === 'string', models.data);
 }

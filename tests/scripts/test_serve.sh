@@ -25,8 +25,8 @@
 #   - embeddings: /v1/embeddings' vector equals `bitnet embed`'s, /embedding gives it in
 #     llama-server's shape, a body without input is a 400; the openai client's embeddings.create
 #     (base64, its default, equal to floats; unit length; alone equal to in a list);
-#   - OpenAI's "n": choice i equal to a lone request with seed + i, usage summed; more than the
-#     slots or with stream a 400;
+#   - OpenAI's "n": choice i equal to a lone request with seed + i, usage summed; streamed, the
+#     same choices (chunks by index, one choice after another); more than the slots a 400;
 #   - the official openai npm package (serve_openai_client.cjs): chat and completions, plain
 #     and streamed, include_usage, stop, logprobs, logit_bias, response_format json_object and
 #     json_schema, tools (named, auto, streamed, the client's runTools round trip), the
@@ -350,7 +350,24 @@ cp "$TMP/resp" "$TMP/choices.json"
 st1=$(req POST /v1/completions '{"prompt":"Hi","max_tokens":5,"seed":8,"temperature":1,"ignore_eos":true}')
 native_check n_choices "$st == 200 and $st1 == 200 and [c['index'] for c in json.load(open('$TMP/choices.json'))['choices']] == [0, 1, 2] and json.load(open('$TMP/choices.json'))['choices'][2]['text'] == j['choices'][0]['text'] and json.load(open('$TMP/choices.json'))['usage']['completion_tokens'] == 15"
 error_case n_more_than_slots 400 "is more than the server's 8 slots" POST /v1/chat/completions '{"messages":[{"role":"user","content":"Hi"}],"n":9}'
-error_case n_with_stream 400 "only served whole" POST /v1/completions '{"prompt":"Hi","n":2,"stream":true}'
+curl -s -N --max-time 60 "${AUTH[@]}" -d '{"prompt":"Hi","n":3,"max_tokens":5,"seed":6,"temperature":1,"ignore_eos":true,"stream":true,"stream_options":{"include_usage":true}}' \
+    "$URL/v1/completions" >"$TMP/choices.sse"
+got=$("$PY" - "$TMP/choices.sse" "$TMP/choices.json" <<'EOF'
+import json, sys
+events = [l[6:] for l in open(sys.argv[1]).read().split("\n") if l.startswith("data: ")]
+chunks = [json.loads(e) for e in events[:-1]]
+text, finish = {}, {}
+for c in chunks:
+    for ch in c["choices"]:
+        text[ch["index"]] = text.get(ch["index"], "") + ch["text"]
+        if ch["finish_reason"]: finish[ch["index"]] = ch["finish_reason"]
+whole = json.load(open(sys.argv[2]))
+want = {ch["index"]: ch["text"] for ch in whole["choices"]}
+usage = chunks[-1].get("usage") or {}
+print(events[-1] == "[DONE]" and text == want and finish == {0: "length", 1: "length", 2: "length"} and usage.get("completion_tokens") == 15)
+EOF
+)
+if [ "$got" = True ]; then ok n_choices_streamed; else not_ok n_choices_streamed "$got: $(head -c 400 "$TMP/choices.sse")"; fi
 
 body_of() { # I STREAM
     printf '{"prompt":"Request number %d: once upon a time","max_tokens":16,"temperature":0,"ignore_eos":true,"stream":%s}' "$1" "$2"
