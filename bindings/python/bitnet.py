@@ -5,6 +5,8 @@
         print(m.generate("The capital of France is", max_new_tokens=16, greedy=True))
         for piece in m.stream("Once upon a time", max_new_tokens=32):
             print(piece, end="", flush=True)
+    with bitnet.Embedder("model.gguf") as e:
+        vector = e.embed("Hello world")  # n_embd floats of length 1 (mean pooling)
 
 The library is found through $BITNET_LIB, then build/libbitnet.so of this source tree, then
 the system's library path. Errors raise BitNetError (status code and the library's message).
@@ -86,6 +88,23 @@ def _find_library():
     return found
 
 
+class SessionParams(ctypes.Structure):  # bitnet_session_params
+    _fields_ = [("struct_size", _c_size_t), ("n_ctx", ctypes.c_int64), ("n_threads", _c_int), ("n_batch", _c_int),
+                ("act_quant", _c_int), ("trace_dir", _c_char_p), ("seq_id", _c_int), ("kv_type_k", _c_int),
+                ("kv_type_v", _c_int)]
+
+
+class ModelDesc(ctypes.Structure):  # bitnet_model_desc
+    _fields_ = [("struct_size", _c_size_t), ("architecture", ctypes.c_char * 32)] + \
+        [(name, ctypes.c_int64) for name in ("n_vocab", "n_ctx_train", "n_embd", "n_layer", "n_ff", "n_head", "n_head_kv",
+                                             "head_dim")] + \
+        [("weight_type", ctypes.c_char * 16), ("lm_head_type", ctypes.c_char * 16), ("tied_lm_head", _c_int),
+         ("weight_bytes", _c_uint64), ("has_tokenizer", _c_int), ("bos_id", ctypes.c_int32), ("eos_id", ctypes.c_int32),
+         ("eot_id", ctypes.c_int32), ("lm_head", _c_int), ("lm_head_copy_bytes", _c_uint64)]
+
+
+POOLING_NONE = 3  # bitnet_pooling
+
 _lib = ctypes.CDLL(_find_library())
 _I32P, _FP = ctypes.POINTER(ctypes.c_int32), ctypes.POINTER(_c_float)
 _SIGNATURES = {
@@ -110,6 +129,17 @@ _SIGNATURES = {
     "bitnet_inference_tokens": (_c_int, [_c_int, _I32P, _c_int, ctypes.POINTER(InferenceConfig), _I32P, _c_int,
                                          ctypes.POINTER(_c_int)]),
     "bitnet_eval_logits": (_c_int, [_c_int, _I32P, _c_int, _FP]),
+    # the core API, for Embedder
+    "bitnet_model_open": (_c_int, [_c_char_p, _c_void_p, ctypes.POINTER(_c_void_p)]),
+    "bitnet_model_close": (_c_int, [_c_void_p]),
+    "bitnet_model_describe": (_c_int, [_c_void_p, ctypes.POINTER(ModelDesc)]),
+    "bitnet_model_tokenize": (_c_int, [_c_void_p, _c_char_p, _c_size_t, _c_int, _c_int, _I32P, _c_int]),
+    "bitnet_session_default_params": (SessionParams, []),
+    "bitnet_session_create": (_c_int, [_c_void_p, ctypes.POINTER(SessionParams), ctypes.POINTER(_c_void_p)]),
+    "bitnet_session_free": (None, [_c_void_p]), "bitnet_session_reset": (_c_int, [_c_void_p]),
+    "bitnet_pooling_from_name": (_c_int, [_c_char_p, ctypes.POINTER(_c_int)]),
+    "bitnet_session_embed": (_c_int, [_c_void_p, _I32P, _c_int, _c_int, _FP]),
+    "bitnet_embedding_normalize": (_c_int, [_FP, ctypes.c_int64, _c_int]),
 }
 for _name, (_res, _args) in _SIGNATURES.items():
     _fn = getattr(_lib, _name)
@@ -280,3 +310,59 @@ class Model:
 
     def reset_metrics(self):
         _check(_lib.bitnet_reset_performance_metrics(self.id))
+
+
+class Embedder:
+    """Text embeddings (the core API's bitnet_session_embed): the model's final hidden states,
+    pooled ("mean", "last", "cls", or "none" for one vector per token) and, when pooled, scaled
+    as llama.cpp's --embd-normalize (2: length 1; -1: as computed). One text at a time (calls
+    from several threads are serialized by the session)."""
+
+    def __init__(self, path, num_threads=0, context=0):
+        self._model, self._session = _c_void_p(), _c_void_p()
+        _check(_lib.bitnet_model_open(os.fsencode(path), None, ctypes.byref(self._model)))
+        try:
+            sp = _lib.bitnet_session_default_params()
+            sp.n_threads, sp.n_ctx = num_threads, context
+            _check(_lib.bitnet_session_create(self._model, ctypes.byref(sp), ctypes.byref(self._session)))
+            d = ModelDesc()
+            d.struct_size = ctypes.sizeof(d)
+            _check(_lib.bitnet_model_describe(self._model, ctypes.byref(d)))
+            self.n_embd = d.n_embd
+        except BitNetError:
+            self.close()
+            raise
+
+    def close(self):
+        if self._session:
+            _lib.bitnet_session_free(self._session)
+            self._session = _c_void_p()
+        if self._model:
+            _check(_lib.bitnet_model_close(self._model))
+            self._model = _c_void_p()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _tokens(self, text):
+        data = text.encode("utf-8")
+        n = _check(_lib.bitnet_model_tokenize(self._model, data, len(data), 1, 1, None, 0))
+        buf = (ctypes.c_int32 * max(1, n))()
+        return buf, _check(_lib.bitnet_model_tokenize(self._model, data, len(data), 1, 1, buf, n))
+
+    def embed(self, text, pooling="mean", normalize=2):
+        """A list of n_embd floats (a list of such rows, one per token, with pooling "none")."""
+        kind = _c_int(0)
+        _check(_lib.bitnet_pooling_from_name(pooling.encode("utf-8"), ctypes.byref(kind)))
+        ids, n = self._tokens(text)
+        rows = n if kind.value == POOLING_NONE else 1
+        out = (_c_float * (rows * self.n_embd))()
+        _check(_lib.bitnet_session_reset(self._session))  # the text's own embedding, from position 0
+        _check(_lib.bitnet_session_embed(self._session, ids, n, kind, out))
+        if kind.value == POOLING_NONE:
+            return [out[r * self.n_embd:(r + 1) * self.n_embd] for r in range(rows)]
+        _check(_lib.bitnet_embedding_normalize(out, self.n_embd, normalize))
+        return out[:]

@@ -146,5 +146,47 @@ class BindingTest(unittest.TestCase):
         self.assertEqual(results, [ref] * 3)
 
 
+
+class EmbedderTest(unittest.TestCase):
+    """bitnet.Embedder against `bitnet embed` (the same library call) on the same model."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.e = bitnet.Embedder(MODEL_PATH, num_threads=1)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.e.close()
+
+    def cli(self, *args):
+        out = subprocess.run([CLI, "embed", "-m", MODEL_PATH, "-t", "1", "-p", "Hello world", *args], check=True,
+                             capture_output=True, text=True).stdout
+        return [[float(x) for x in line.split()] for line in out.splitlines()]
+
+    def close_to(self, a, b):
+        self.assertEqual(len(a), len(b))
+        self.assertLess(max(abs(x - y) for x, y in zip(a, b)), 1e-6)
+
+    def test_mean_equals_cli(self):
+        v = self.e.embed("Hello world")
+        self.assertEqual(len(v), self.e.n_embd)
+        self.assertAlmostEqual(sum(x * x for x in v), 1.0, places=5)
+        self.close_to(v, self.cli()[0])
+        self.assertEqual(self.e.embed("Hello world"), v)  # each text from position 0
+
+    def test_poolings(self):
+        rows = self.e.embed("Hello world", pooling="none")
+        self.assertEqual(len(rows), len(self.cli("--pooling", "none")))
+        for got, want in zip(rows, self.cli("--pooling", "none")):
+            self.close_to(got, want)
+        self.close_to(self.e.embed("Hello world", pooling="last", normalize=-1), rows[-1])
+        self.close_to(self.e.embed("Hello world", pooling="cls", normalize=-1), rows[0])
+
+    def test_bad_pooling(self):
+        with self.assertRaises(bitnet.BitNetError) as cm:
+            self.e.embed("x", pooling="max")
+        self.assertEqual(cm.exception.status, bitnet.ERR_INVALID_ARGUMENT)
+
+
 if __name__ == "__main__":
     unittest.main()
