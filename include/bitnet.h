@@ -449,6 +449,20 @@ BITNET_API int bitnet_batch_step(bitnet_batch *batch);
 BITNET_API int bitnet_batch_cancel(bitnet_batch *batch, int slot);
 /* Forgets the tokens cached in an idle slot. */
 BITNET_API int bitnet_batch_clear_slot(bitnet_batch *batch, int slot);
+/* Slot files: the tokens an idle slot holds and their KV cache entries, written to path so
+ * that a batch of the same model, KV cache types and activation numerics can take them back
+ * later (a long system prompt kept across restarts; llama-server's slot save / restore). The
+ * format is this library's (versioned, with a fingerprint of the weights and a checksum).
+ * save returns the number of tokens written (0 for an empty slot) and the file's size in
+ * *bytes (may be NULL); BITNET_ERR_IO when the file cannot be written (none is left behind).
+ * restore replaces what the idle slot holds by the file's tokens (the next request that
+ * starts with them reuses them, as after a request) and returns their number; on failure the
+ * slot holds nothing: BITNET_ERR_NOT_FOUND (no such file), BITNET_ERR_LOAD_FAILED (not a slot
+ * file, another model, other cache types or numerics, damaged), BITNET_ERR_CONTEXT_EXCEEDED
+ * (more tokens than the slot's context). Both: BITNET_ERR_INVALID_ARGUMENT for a busy or
+ * unknown slot. */
+BITNET_API int64_t bitnet_batch_slot_save(bitnet_batch *batch, int slot, const char *path, uint64_t *bytes);
+BITNET_API int64_t bitnet_batch_slot_restore(bitnet_batch *batch, int slot, const char *path, uint64_t *bytes);
 
 typedef struct bitnet_batch_desc {
     size_t struct_size;

@@ -437,6 +437,38 @@ BITNET_API int bitnet_batch_clear_slot(bitnet_batch *b, int slot) {
     return 0;
 }
 
+static int check_idle_slot(const bitnet_batch *b, int slot, const char *path, const char *who) {
+    if (!b || !path || slot < 0 || slot >= b->n_slots || b->slots[slot].phase != SLOT_IDLE)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "%s: slot %d is not an idle slot of this batch, or path is NULL", who, slot);
+    return 0;
+}
+
+BITNET_API int64_t bitnet_batch_slot_save(bitnet_batch *b, int slot, const char *path, uint64_t *bytes) {
+    int rc = check_idle_slot(b, slot, path, "bitnet_batch_slot_save");
+    if (!rc) rc = bn_slot_file_write(b->model->m, b->state, slot, b->slots[slot].tokens, b->slots[slot].n_tokens, path, bytes);
+    return rc ? rc : b->slots[slot].n_tokens;
+}
+
+BITNET_API int64_t bitnet_batch_slot_restore(bitnet_batch *b, int slot, const char *path, uint64_t *bytes) {
+    int rc = check_idle_slot(b, slot, path, "bitnet_batch_slot_restore");
+    if (rc) return rc;
+    batch_slot *s = &b->slots[slot];
+    int32_t *tokens;
+    int64_t n;
+    bn_state_seq_truncate(b->state, slot, 0); /* the file's entries overwrite the cache: nothing of it stays valid */
+    s->n_tokens = 0;
+    if ((rc = bn_slot_file_read(b->model->m, b->state, slot, path, &tokens, &n, bytes)) || (rc = reserve_tokens(s, n))) {
+        free(tokens);
+        return rc;
+    }
+    memcpy(s->tokens, tokens, sizeof *tokens * (size_t)n);
+    free(tokens);
+    s->n_tokens = n;
+    s->order = ++b->clock;
+    bn_state_seq_set_n_past(b->state, slot, n);
+    return n;
+}
+
 BITNET_API int bitnet_batch_describe(const bitnet_batch *b, bitnet_batch_desc *out) {
     if (!b || !out || out->struct_size < offsetof(bitnet_batch_desc, kv_type_k))
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_describe: NULL or struct_size < sizeof(bitnet_batch_desc)");

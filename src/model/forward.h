@@ -82,6 +82,13 @@ void bn_state_reset(bn_state *s);
 /* Drops the positions from n_keep on (n_keep <= n_past) of sequence 0 / of `seq`. */
 int bn_state_truncate(bn_state *s, int64_t n_keep);
 int bn_state_seq_truncate(bn_state *s, int seq, int64_t n_keep);
+/* The cache memory holding positions [0, n) of sequence `seq` (n <= n_ctx), handed to io in a
+ * fixed order (per layer and KV head: its K^T blocks, then its V rows) to be saved or filled
+ * (slot files, api_slot.c); io returns 0 or a negative status, which stops the walk and is
+ * returned. The sequence's n_past is not changed: see bn_state_seq_set_n_past. */
+int bn_state_seq_kv_regions(bn_state *s, int seq, int64_t n, int (*io)(void *ctx, void *data, size_t len), void *ctx);
+/* Declares positions [0, n) of sequence `seq` filled (after bn_state_seq_kv_regions restored them). */
+int bn_state_seq_set_n_past(bn_state *s, int seq, int64_t n);
 int64_t bn_state_seq_n_past(const bn_state *s, int seq); /* -1 for a bad seq */
 int bn_state_n_seq(const bn_state *s);
 int bn_state_max_batch(const bn_state *s);

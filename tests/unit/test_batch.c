@@ -2,7 +2,9 @@
  * runs alone in a session or beside others in a batch (greedy and seeded sampling, prompts
  * prefilled in chunks between decode steps, several thread counts), prefix reuse of an idle
  * slot, cancellation, a full context, and the error paths; embeddings (bitnet_session_embed
- * and embedding slots beside generations) agree with one another at every pooling.
+ * and embedding slots beside generations) agree with one another at every pooling; slot files
+ * (a restored slot continues exactly as the one saved; damaged, foreign and mismatched files
+ * are refused and leave the slot empty).
  * TSAN_RELEVANT (the pass is threaded). */
 #include <stdbool.h>
 #include <stdint.h>
@@ -542,10 +544,138 @@ TEST(embed_normalize) {
     CHECK_EQ_INT(bitnet_embedding_normalize(NULL, 3, 2), BITNET_ERR_INVALID_ARGUMENT);
 }
 
+/* ============================================================ slot files */
+
+static char g_slot_path[600];
+
+/* What slot files give back: a follow-up in a batch whose slot was restored from a file reuses
+ * every saved token and continues exactly as the batch that saved them and as a fresh one. */
+TEST(slot_save_restore) {
+    bitnet_batch *a = new_batch(2, 16, 1, 512), *b = new_batch(2, 16, 1, 512), *fresh = new_batch(1, 16, 1, 512);
+    if (!a || !b || !fresh) {
+        CHECK(a && b && fresh);
+        bitnet_batch_free(a), bitnet_batch_free(b), bitnet_batch_free(fresh);
+        return;
+    }
+    run_log first = {0}, ra = {0}, rb = {0}, rf = {0};
+    int32_t p1[128], p2[256];
+    int n1 = make_prompt(4, p1);
+    bitnet_generate_params g = request_params(0, &first);
+    g.max_tokens = 6;
+    CHECK_EQ_INT(bitnet_batch_submit(a, 0, p1, n1, &g, log_finish), 0);
+    CHECK_EQ_INT(run_to_end(a), 0);
+    uint64_t written = 0, read = 0;
+    int64_t saved = bitnet_batch_slot_save(a, 0, g_slot_path, &written);
+    CHECK_EQ_INT(saved, n1 + first.n - 1); /* the prompt and the reply but its last token (not fed back) */
+    CHECK(written > 0);
+    CHECK_EQ_INT(bitnet_batch_slot_restore(b, 1, g_slot_path, &read), saved);
+    CHECK(read == written);
+    int n2 = 0;
+    memcpy(p2, p1, (size_t)n1 * sizeof *p2), n2 = n1;
+    memcpy(p2 + n2, first.tokens, (size_t)first.n * sizeof *p2), n2 += first.n;
+    for (int k = 0; k < 4; k++) p2[n2++] = 60 + k;
+    CHECK_EQ_INT(bitnet_batch_pick_slot(b, p2, n2), 1);
+    bitnet_generate_params ga = request_params(0, &ra), gb = request_params(0, &rb), gf = request_params(0, &rf);
+    CHECK_EQ_INT(bitnet_batch_submit(a, 0, p2, n2, &ga, log_finish), 0);
+    CHECK_EQ_INT(bitnet_batch_submit(b, 1, p2, n2, &gb, log_finish), 0);
+    CHECK_EQ_INT(bitnet_batch_submit(fresh, 0, p2, n2, &gf, log_finish), 0);
+    CHECK_EQ_INT(run_to_end(a), 0);
+    CHECK_EQ_INT(run_to_end(b), 0);
+    CHECK_EQ_INT(run_to_end(fresh), 0);
+    CHECK_EQ_INT(rb.res.n_cached, saved);
+    CHECK_EQ_INT(ra.res.n_cached, saved);
+    CHECK_EQ_INT(rf.res.n_cached, 0);
+    same_tokens(&rf, &rb, 0);
+    same_tokens(&rf, &ra, 0);
+    /* an empty slot saves and restores as empty */
+    CHECK_EQ_INT(bitnet_batch_clear_slot(b, 0), 0);
+    CHECK_EQ_INT(bitnet_batch_slot_save(b, 0, g_slot_path, NULL), 0);
+    CHECK_EQ_INT(bitnet_batch_slot_restore(a, 1, g_slot_path, NULL), 0);
+    bitnet_batch_free(a), bitnet_batch_free(b), bitnet_batch_free(fresh);
+}
+
+/* Copies the first `keep` bytes of src to dst, with byte `flip` (< keep) changed (-1: none). */
+static void copy_file(const char *src, const char *dst, long keep, long flip) {
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    for (long i = 0; in && out && i < keep; i++) {
+        int c = fgetc(in);
+        if (c == EOF) break;
+        fputc(i == flip ? c ^ 0x40 : c, out);
+    }
+    if (in) fclose(in);
+    if (out) fclose(out);
+}
+
+/* Every refusal leaves the slot empty and names the problem; no call crashes. */
+TEST(slot_file_refusals) {
+    bitnet_batch *a = new_batch(1, 16, 1, 512), *small = new_batch(1, 16, 1, 16), *b = new_batch(1, 16, 1, 512);
+    g_kv = BITNET_KV_F32;
+    bitnet_batch *f32 = new_batch(1, 16, 1, 512);
+    g_kv = BITNET_KV_DEFAULT;
+    if (!a || !small || !b || !f32) {
+        CHECK(a && small && b && f32);
+        bitnet_batch_free(a), bitnet_batch_free(small), bitnet_batch_free(b), bitnet_batch_free(f32);
+        return;
+    }
+    run_log l = {0};
+    int32_t p[128];
+    int n = make_prompt(3, p); /* 24 tokens */
+    bitnet_generate_params g = request_params(0, &l);
+    g.max_tokens = 2;
+    CHECK_EQ_INT(bitnet_batch_submit(a, 0, p, n, &g, log_finish), 0);
+    CHECK_EQ_INT(bitnet_batch_step(a), 1); /* busy */
+    CHECK_EQ_INT(bitnet_batch_slot_save(a, 0, g_slot_path, NULL), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(run_to_end(a), 0);
+    uint64_t size = 0;
+    CHECK(bitnet_batch_slot_save(a, 0, g_slot_path, &size) > 0);
+    CHECK_EQ_INT(bitnet_batch_slot_save(a, 0, "/nonexistent-dir/slot.bin", NULL), BITNET_ERR_IO);
+    CHECK_EQ_INT(bitnet_batch_slot_save(a, 3, g_slot_path, NULL), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_batch_slot_restore(f32, 0, g_slot_path, NULL), BITNET_ERR_LOAD_FAILED);
+    CHECK(strstr(bitnet_get_last_error(), "KV cache types") != NULL);
+    CHECK_EQ_INT(bitnet_batch_slot_restore(small, 0, g_slot_path, NULL), BITNET_ERR_CONTEXT_EXCEEDED);
+    char bad[620];
+    snprintf(bad, sizeof bad, "%s.bad", g_slot_path);
+    CHECK_EQ_INT(bitnet_batch_slot_restore(b, 0, bad, NULL), BITNET_ERR_NOT_FOUND);
+    const long cuts[][2] = {{(long)size - 1, -1}, {100, -1}, {4, -1}, {(long)size, (long)size / 2}, {(long)size, 3}, {(long)size, 200}};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        copy_file(g_slot_path, bad, cuts[i][0], cuts[i][1]);
+        CHECK_EQ_INT(bitnet_batch_slot_restore(b, 0, bad, NULL), BITNET_ERR_LOAD_FAILED);
+        CHECK_EQ_INT(bitnet_batch_pick_slot(b, p, n), 0);
+        run_log r = {0};
+        bitnet_generate_params gr = request_params(0, &r);
+        gr.max_tokens = 1;
+        CHECK_EQ_INT(bitnet_batch_submit(b, 0, p, n, &gr, log_finish), 0);
+        CHECK_EQ_INT(run_to_end(b), 0);
+        CHECK_EQ_INT(r.res.n_cached, 0); /* the slot held nothing */
+        CHECK_EQ_INT(bitnet_batch_clear_slot(b, 0), 0);
+    }
+    /* another model of the same shapes (another seed) */
+    bn_genmodel_params gp;
+    test_small_model_params(&gp, "bitnet-b1.58", BN_TYPE_I2_S, 8);
+    gp.layers = 3;
+    bitnet_model *other = NULL;
+    bitnet_batch *ob = NULL;
+    if (test_write_model(&gp, bad) && bitnet_model_open(bad, NULL, &other) == 0) {
+        bitnet_batch_params bp = bitnet_batch_default_params();
+        bp.n_slots = 1, bp.n_ctx = 512, bp.n_threads = 1;
+        CHECK_EQ_INT(bitnet_batch_create(other, &bp, &ob), 0);
+        CHECK_EQ_INT(bitnet_batch_slot_restore(ob, 0, g_slot_path, NULL), BITNET_ERR_LOAD_FAILED);
+        CHECK(strstr(bitnet_get_last_error(), "another model") != NULL);
+    } else {
+        CHECK(!"the second model could not be written");
+    }
+    bitnet_batch_free(ob);
+    bitnet_model_close(other);
+    unlink(bad);
+    unlink(g_slot_path);
+    bitnet_batch_free(a), bitnet_batch_free(small), bitnet_batch_free(b), bitnet_batch_free(f32);
+}
+
 TEST_MAIN_BEGIN("test_batch")
 {
     const char *dir = getenv("BITNET_TEST_TMP");
     snprintf(g_path, sizeof g_path, "%s/batch_%d.gguf", dir ? dir : "/tmp", (int)getpid());
+    snprintf(g_slot_path, sizeof g_slot_path, "%s.slot", g_path);
     bn_genmodel_params p;
     test_small_model_params(&p, "bitnet-b1.58", BN_TYPE_I2_S, 7);
     p.layers = 3;
@@ -571,6 +701,8 @@ RUN(embed_poolings);
 RUN(embed_in_batch);
 RUN(embed_errors);
 RUN(embed_normalize);
+RUN(slot_save_restore);
+RUN(slot_file_refusals);
 bitnet_model_close(g_model);
 unlink(g_path);
 TEST_MAIN_END()
