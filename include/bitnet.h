@@ -461,6 +461,9 @@ BITNET_API int bitnet_batch_clear_slot(bitnet_batch *batch, int slot);
  * file, another model, other cache types or numerics, damaged), BITNET_ERR_CONTEXT_EXCEEDED
  * (more tokens than the slot's context). Both: BITNET_ERR_INVALID_ARGUMENT for a busy or
  * unknown slot. */
+/* The number of tokens an idle slot holds in its KV cache; BITNET_ERR_INVALID_ARGUMENT for a
+ * busy or unknown slot. */
+BITNET_API int64_t bitnet_batch_slot_tokens(const bitnet_batch *batch, int slot);
 BITNET_API int64_t bitnet_batch_slot_save(bitnet_batch *batch, int slot, const char *path, uint64_t *bytes);
 BITNET_API int64_t bitnet_batch_slot_restore(bitnet_batch *batch, int slot, const char *path, uint64_t *bytes);
 

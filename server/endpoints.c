@@ -87,6 +87,68 @@ static json_t *parse_object(struct MHD_Connection *c, const char *body, size_t l
     return root;
 }
 
+/* ===================================================================== /slots/{id}?action= */
+
+/* A slot file's name as llama-server accepts one: 1..255 bytes, no path separator, no control
+ * character, not "." or ".." nor any name starting with a dot. */
+static bool valid_filename(const char *name) {
+    size_t n = strlen(name);
+    if (n == 0 || n > 255 || name[0] == '.') return false;
+    for (size_t i = 0; i < n; i++)
+        if (name[i] == '/' || name[i] == '\\' || (unsigned char)name[i] < 0x20 || name[i] == 0x7f) return false;
+    return true;
+}
+
+/* The HTTP status of a failed slot action. */
+static unsigned slot_failure(int64_t status) {
+    return status == BITNET_ERR_NOT_FOUND           ? MHD_HTTP_NOT_FOUND
+           : status == BITNET_ERR_INVALID_ARGUMENT  ? MHD_HTTP_CONFLICT /* busy (the id was checked) */
+           : status == BITNET_ERR_LOAD_FAILED || status == BITNET_ERR_CONTEXT_EXCEEDED ? MHD_HTTP_BAD_REQUEST
+           : status == BITNET_ERR_CANCELLED         ? MHD_HTTP_SERVICE_UNAVAILABLE
+                                                    : MHD_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+/* save / restore: the file named by the body's "filename" in --slot-save-path. */
+static enum MHD_Result slot_file_action(server *srv, struct MHD_Connection *c, int slot, bool save, const char *body, size_t len) {
+    enum MHD_Result ret = MHD_YES;
+    json_t *root = parse_object(c, body, len, &ret);
+    if (!root) return ret;
+    const char *name = json_string_value(json_object_get(root, "filename"));
+    char path[4096], message[256];
+    if (!name || !valid_filename(name) || snprintf(path, sizeof path, "%s/%s", srv->opt.slot_save_path, name) >= (int)sizeof path) {
+        json_decref(root);
+        return http_send_error(c, MHD_HTTP_BAD_REQUEST, "'filename' must be a file name (no path, no leading dot, 1-255 bytes)");
+    }
+    uint64_t bytes = 0;
+    double t0 = metrics_now();
+    int64_t n = engine_slot_action(srv->engine, slot, save ? ENGINE_SLOT_SAVE : ENGINE_SLOT_RESTORE, path, &bytes, message, sizeof message);
+    double ms = (metrics_now() - t0) * 1e3;
+    size_t at = strncmp(message, path, strlen(path)) ? 0 : strlen(path); /* the client sees the file's name, not the folder */
+    ret = n < 0 ? http_send_error(c, slot_failure(n), "%s%s", at ? name : "", message + at)
+                : http_send_json(c, MHD_HTTP_OK, json_pack("{s:i, s:s, s:I, s:I, s:{s:f}}", "id_slot", slot, "filename", name,
+                                                           save ? "n_saved" : "n_restored", (json_int_t)n, save ? "n_written" : "n_read",
+                                                           (json_int_t)bytes, "timings", save ? "save_ms" : "restore_ms", ms));
+    json_decref(root);
+    return ret;
+}
+
+enum MHD_Result handle_slot_action(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    if (!srv->opt.slot_save_path)
+        return http_send_error(c, MHD_HTTP_NOT_IMPLEMENTED, "this server does not do slot actions: start it with --slot-save-path DIR");
+    const char *id = http_request_path(c) + strlen("/slots/"), *action = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "action");
+    char *end;
+    long slot = strtol(id, &end, 10);
+    if (*id < '0' || *id > '9' || *end || slot >= engine_n_slots(srv->engine))
+        return http_send_error(c, MHD_HTTP_BAD_REQUEST, "invalid slot id '%.32s' (0..%d)", id, engine_n_slots(srv->engine) - 1);
+    if (action && (!strcmp(action, "save") || !strcmp(action, "restore"))) return slot_file_action(srv, c, (int)slot, !strcmp(action, "save"), body, len);
+    if (!action || strcmp(action, "erase"))
+        return http_send_error(c, MHD_HTTP_BAD_REQUEST, "'action' must be save, restore or erase (got '%.32s')", action ? action : "");
+    char message[256];
+    int64_t n = engine_slot_action(srv->engine, (int)slot, ENGINE_SLOT_ERASE, NULL, NULL, message, sizeof message);
+    return n < 0 ? http_send_error(c, slot_failure(n), "%s", message)
+                 : http_send_json(c, MHD_HTTP_OK, json_pack("{s:i, s:I}", "id_slot", (int)slot, "n_erased", (json_int_t)n));
+}
+
 /* A boolean field, default when absent; -1 when it is not a boolean. */
 static int bool_field(json_t *obj, const char *name, int dflt) {
     json_t *v = json_object_get(obj, name);

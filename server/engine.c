@@ -58,6 +58,17 @@ struct job {
     atomic_int refs;
 };
 
+/* A slot action asked by an HTTP thread, done by the engine thread (engine_slot_action). */
+typedef struct slot_action {
+    int slot;
+    engine_slot_op op;
+    const char *path;
+    int64_t result;
+    uint64_t bytes;
+    char message[256];         /* why it failed (the engine thread's last error) */
+    bool done;
+} slot_action;
+
 typedef struct slot_state {
     job *job;                  /* running job; NULL when idle */
     engine_slot_info info;
@@ -81,6 +92,8 @@ struct engine {
     int n_waiting;
     slot_state *slots;         /* [n_slots] */
     int n_running;
+    slot_action *action;       /* the one asked and not yet done, or NULL */
+    pthread_cond_t action_cv;  /* an action was done, or the engine stopped */
 };
 
 /* ===================================================================== jobs */
@@ -468,14 +481,58 @@ static void publish_head_counters(engine *e) {
     pthread_mutex_unlock(&e->mu);
 }
 
+/* The slot action asked, if any: done before the waiting jobs take the slots. */
+static void run_slot_action(engine *e) {
+    pthread_mutex_lock(&e->mu);
+    slot_action *a = e->action;
+    bool busy = a && a->slot >= 0 && a->slot < e->params.n_slots && e->slots[a->slot].job;
+    pthread_mutex_unlock(&e->mu);
+    if (!a) return;
+    int64_t r = busy ? BITNET_ERR_INVALID_ARGUMENT : bitnet_batch_slot_tokens(e->batch, a->slot);
+    if (busy) snprintf(a->message, sizeof a->message, "slot %d is processing a request (GET /slots says when it is idle)", a->slot);
+    if (r >= 0 && a->op == ENGINE_SLOT_SAVE) r = bitnet_batch_slot_save(e->batch, a->slot, a->path, &a->bytes);
+    if (r >= 0 && a->op == ENGINE_SLOT_RESTORE) r = bitnet_batch_slot_restore(e->batch, a->slot, a->path, &a->bytes);
+    if (r >= 0 && a->op == ENGINE_SLOT_ERASE) bitnet_batch_clear_slot(e->batch, a->slot);
+    if (r < 0 && !busy) snprintf(a->message, sizeof a->message, "%s", bitnet_get_last_error());
+    pthread_mutex_lock(&e->mu);
+    if (r >= 0) e->slots[a->slot].kv_held = a->op == ENGINE_SLOT_ERASE ? 0 : r;
+    a->result = r;
+    a->done = true;
+    e->action = NULL;
+    pthread_cond_broadcast(&e->action_cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+int64_t engine_slot_action(engine *e, int slot, engine_slot_op op, const char *path, uint64_t *bytes, char *message,
+                           size_t cap) {
+    slot_action a = {.slot = slot, .op = op, .path = path};
+    pthread_mutex_lock(&e->mu);
+    while (e->action && !e->stopping) pthread_cond_wait(&e->action_cv, &e->mu); /* one at a time */
+    if (!e->stopping) {
+        e->action = &a;
+        pthread_cond_signal(&e->cv);
+        while (!a.done && !e->stopping) pthread_cond_wait(&e->action_cv, &e->mu);
+    }
+    if (!a.done && e->action == &a) e->action = NULL;
+    pthread_mutex_unlock(&e->mu);
+    if (!a.done) {
+        snprintf(message, cap, "the server is shutting down");
+        return BITNET_ERR_CANCELLED;
+    }
+    if (bytes) *bytes = a.bytes;
+    if (a.result < 0) snprintf(message, cap, "%s", a.message);
+    return a.result;
+}
+
 static void *engine_main(void *arg) {
     engine *e = arg;
     for (;;) {
         pthread_mutex_lock(&e->mu);
-        while (!e->stopping && !e->n_running && !e->n_waiting) pthread_cond_wait(&e->cv, &e->mu);
+        while (!e->stopping && !e->n_running && !e->n_waiting && !e->action) pthread_cond_wait(&e->cv, &e->mu);
         bool stop = e->stopping;
         pthread_mutex_unlock(&e->mu);
         if (stop) break;
+        run_slot_action(e);
         start_waiting_jobs(e);
         cancel_abandoned_jobs(e);
         int rc = bitnet_batch_step(e->batch);
@@ -515,6 +572,7 @@ int engine_start(bitnet_model *model, const engine_params *params, engine **out)
     }
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
+    pthread_cond_init(&e->action_cv, NULL);
     if (rc == 0 && pthread_create(&e->thread, NULL, engine_main, e) != 0) rc = BITNET_ERR_INTERNAL;
     if (rc != 0) {
         engine_free(e);
@@ -530,6 +588,7 @@ void engine_stop(engine *e) {
     pthread_mutex_lock(&e->mu);
     e->stopping = true;
     pthread_cond_signal(&e->cv);
+    pthread_cond_broadcast(&e->action_cv);
     pthread_mutex_unlock(&e->mu);
     pthread_join(e->thread, NULL);
     e->thread_started = false;
@@ -541,6 +600,7 @@ void engine_free(engine *e) {
     bitnet_batch_free(e->batch);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
+    pthread_cond_destroy(&e->action_cv);
     free(e->queue);
     free(e->slots);
     free(e);

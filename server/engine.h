@@ -91,6 +91,14 @@ typedef struct engine_slot_info {
 } engine_slot_info;
 /* Copies the state of every slot (engine_n_slots() entries) into out. */
 void engine_slots(engine *e, engine_slot_info *out);
+/* What POST /slots/{id}?action= does with an idle slot (on the engine thread, between steps). */
+typedef enum engine_slot_op { ENGINE_SLOT_SAVE, ENGINE_SLOT_RESTORE, ENGINE_SLOT_ERASE } engine_slot_op;
+/* Runs op on slot (path: the slot file of SAVE and RESTORE) and waits for it. Returns the
+ * number of tokens saved, restored or erased, and the file's size in *bytes; or a negative
+ * status and why in message[cap]: BITNET_ERR_INVALID_ARGUMENT for a busy or unknown slot,
+ * BITNET_ERR_CANCELLED when the engine stops, else bitnet_batch_slot_save / _restore's. */
+int64_t engine_slot_action(engine *e, int slot, engine_slot_op op, const char *path, uint64_t *bytes, char *message,
+                           size_t cap);
 /* Requests waiting for a slot now. */
 int engine_n_waiting(engine *e);
 /* Running and queued requests, slots and KV cache use now (for /metrics). */

@@ -38,36 +38,38 @@ typedef struct route {
     const char *method;
     http_handler handler;
     bool open;                 /* no API key needed, answered while loading */
+    bool prefix;               /* path is a prefix: "/slots/" also routes "/slots/3" */
 } route;
 
 static const route routes[] = {
-    {"/", "GET", handle_page, true},
-    {"/metrics", "GET", handle_metrics, false},
-    {"/health", "GET", handle_health, true},
-    {"/v1/health", "GET", handle_health, true},
-    {"/v1/models", "GET", handle_models, false},
-    {"/v1/embeddings", "POST", handle_embeddings_oai, false},
-    {"/models", "GET", handle_models, false},
-    {"/v1/chat/completions", "POST", handle_chat_completions, false},
-    {"/chat/completions", "POST", handle_chat_completions, false},
-    {"/v1/completions", "POST", handle_completions, false},
-    {"/v1/responses", "POST", handle_responses, false},
-    {"/responses", "POST", handle_responses, false},
-    {"/v1/messages", "POST", handle_anthropic_messages, false},
-    {"/v1/messages/count_tokens", "POST", handle_anthropic_count_tokens, false},
-    {"/v1/responses/input_tokens", "POST", handle_responses_input_tokens, false},
-    {"/responses/input_tokens", "POST", handle_responses_input_tokens, false},
-    {"/v1/chat/completions/input_tokens", "POST", handle_chat_input_tokens, false},
-    {"/chat/completions/input_tokens", "POST", handle_chat_input_tokens, false},
-    {"/completion", "POST", handle_native_completion, false},  /* llama-server's own, as it routes them */
-    {"/completions", "POST", handle_native_completion, false},
-    {"/props", "GET", handle_props, false},
-    {"/embedding", "POST", handle_embeddings_llama, false},  /* llama-server's own */
-    {"/embeddings", "POST", handle_embeddings_llama, false},
-    {"/apply-template", "POST", handle_apply_template, false},
-    {"/tokenize", "POST", handle_tokenize, false},
-    {"/detokenize", "POST", handle_detokenize, false},
-    {"/slots", "GET", handle_slots, false},
+    {"/", "GET", handle_page, true, false},
+    {"/metrics", "GET", handle_metrics, false, false},
+    {"/health", "GET", handle_health, true, false},
+    {"/v1/health", "GET", handle_health, true, false},
+    {"/v1/models", "GET", handle_models, false, false},
+    {"/v1/embeddings", "POST", handle_embeddings_oai, false, false},
+    {"/models", "GET", handle_models, false, false},
+    {"/v1/chat/completions", "POST", handle_chat_completions, false, false},
+    {"/chat/completions", "POST", handle_chat_completions, false, false},
+    {"/v1/completions", "POST", handle_completions, false, false},
+    {"/v1/responses", "POST", handle_responses, false, false},
+    {"/responses", "POST", handle_responses, false, false},
+    {"/v1/messages", "POST", handle_anthropic_messages, false, false},
+    {"/v1/messages/count_tokens", "POST", handle_anthropic_count_tokens, false, false},
+    {"/v1/responses/input_tokens", "POST", handle_responses_input_tokens, false, false},
+    {"/responses/input_tokens", "POST", handle_responses_input_tokens, false, false},
+    {"/v1/chat/completions/input_tokens", "POST", handle_chat_input_tokens, false, false},
+    {"/chat/completions/input_tokens", "POST", handle_chat_input_tokens, false, false},
+    {"/completion", "POST", handle_native_completion, false, false},  /* llama-server's own, as it routes them */
+    {"/completions", "POST", handle_native_completion, false, false},
+    {"/props", "GET", handle_props, false, false},
+    {"/embedding", "POST", handle_embeddings_llama, false, false},  /* llama-server's own */
+    {"/embeddings", "POST", handle_embeddings_llama, false, false},
+    {"/apply-template", "POST", handle_apply_template, false, false},
+    {"/slots/", "POST", handle_slot_action, false, true},  /* llama-server's /slots/{id}?action=... */
+    {"/tokenize", "POST", handle_tokenize, false, false},
+    {"/detokenize", "POST", handle_detokenize, false, false},
+    {"/slots", "GET", handle_slots, false, false},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 /* The metrics label of each route (its path), then "other" for everything else. */
@@ -78,6 +80,7 @@ typedef struct conn {
     watched *watch;
     http_stats stats;
     bool anthropic_errors;     /* the current request's errors take Anthropic's shape */
+    const char *path;          /* the current request's path (its request's copy) */
 } conn;
 
 /* One request being received: its route and its body so far. */
@@ -95,6 +98,11 @@ typedef struct request {
 static conn *connection_conn(struct MHD_Connection *c) {
     const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     return info ? info->socket_context : NULL;
+}
+
+const char *http_request_path(struct MHD_Connection *c) {
+    conn *k = connection_conn(c);
+    return k && k->path ? k->path : "";
 }
 
 http_stats *http_request_stats(struct MHD_Connection *c) {
@@ -175,7 +183,8 @@ int http_client_gone(int fd) {
 static const route *find_route(const char *url, const char *method, unsigned *status) {
     *status = MHD_HTTP_NOT_FOUND;
     for (size_t i = 0; i < N_ROUTES; i++) {
-        if (strcmp(url, routes[i].path)) continue;
+        size_t n = strlen(routes[i].path);
+        if (routes[i].prefix ? strncmp(url, routes[i].path, n) || !url[n] : strcmp(url, routes[i].path)) continue;
         if (!strcmp(method, routes[i].method)) return &routes[i];
         *status = MHD_HTTP_METHOD_NOT_ALLOWED;
     }
@@ -273,6 +282,7 @@ static request *begin_request(http_server *h, struct MHD_Connection *c, const ch
     if (k) {
         k->stats = (http_stats){.ttft_ms = -1};
         k->anthropic_errors = anthropic_path(url);
+        k->path = rq->path;
     }
     if (refuse_early(h->srv, c, url, method, rq, ret)) rq->answered = true;
     return rq;

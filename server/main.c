@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "server.h"
@@ -64,6 +65,8 @@ static void usage(FILE *out) {
             "                          of pooled embeddings, a request's embd_normalize overrides it [2]\n"
             "  --embeddings            accepted for llama-server's command lines: the embedding endpoints are\n"
             "                          always served (generation too)\n"
+            "  --slot-save-path DIR    allow POST /slots/{id}?action=save|restore {\"filename\"} (an idle slot's tokens and\n"
+            "                          KV cache to and from DIR/filename) and action=erase [off: those are 501]\n"
             "  --alias NAME            model name in replies and /v1/models [the file's base name]\n"
             "  --api-key KEY           require 'Authorization: Bearer KEY' (all but /health and the page /)\n"
             "  --api-key-file FILE     keys, one per line (blank lines and lines starting with # skipped); with\n"
@@ -180,6 +183,11 @@ static int parse_limit(server_options *o, const char *arg, const char *v) {
  * printing a usage error. */
 static int parse_operator_option(server_options *o, const char *arg, const char *v) {
     if (is_opt(arg, "--api-key", NULL)) return add_key(o, v, strlen(v));
+    else if (is_opt(arg, "--slot-save-path", NULL)) {
+        struct stat st;
+        if (stat(v, &st) != 0 || !S_ISDIR(st.st_mode)) return bad_usage("--slot-save-path %s is not a folder", v);
+        o->slot_save_path = v;
+    }
     else if (is_opt(arg, "--api-key-file", NULL)) return read_key_file(o, v);
     else if (is_opt(arg, "--cors", NULL)) o->cors_origin = v;
     else if (is_opt(arg, "--log-format", NULL)) {

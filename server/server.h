@@ -6,7 +6,8 @@
  *   watchdog.c     drops clients too slow to send a request (--timeout-idle)
  *   accesslog.c    the per-request log line (--log-format text|json)
  *   metrics.c      counters and histograms, the Prometheus text format (metrics.h)
- *   endpoints.c    /, /health, /metrics, /v1/models, /slots, /tokenize, /detokenize
+ *   endpoints.c    /, /health, /metrics, /v1/models, /slots (and /slots/{id}'s actions), /tokenize,
+ *                  /detokenize
  *   native.c       llama-server's own API: /completion's replies, /props, /apply-template
  *   chat_page.html the chat page served at / (embedded by the Makefile as build/gen/chat_page.c)
  *   completions.c  /v1/chat/completions, /v1/completions, /v1/responses, /v1/messages, /completion:
@@ -62,6 +63,7 @@ typedef struct server_options {
     const char *alias;         /* model name reported; NULL: the file's base name */
     const char *chat_format;   /* "auto" or a format name */
     bool verbose;
+    const char *slot_save_path; /* --slot-save-path: the folder of slot files; NULL: no slot actions */
     bitnet_pooling pooling;    /* of the embedding endpoints (--pooling) */
     int embd_normalize;        /* --embd-normalize */
 } server_options;
@@ -109,6 +111,8 @@ enum MHD_Result http_queue(struct MHD_Connection *c, unsigned status, struct MHD
 /* An error reply: OpenAI's error object, or Anthropic's on the paths of its Messages API. */
 enum MHD_Result http_send_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The path of the connection's current request (printable characters only; "" when unknown). */
+const char *http_request_path(struct MHD_Connection *c);
 /* The log fields of the connection's current request; NULL when unknown. */
 http_stats *http_request_stats(struct MHD_Connection *c);
 /* 1 when the client of the connection has closed its side (it no longer waits for a reply). */
@@ -136,6 +140,7 @@ enum MHD_Result handle_metrics(server *srv, struct MHD_Connection *c, const char
 enum MHD_Result handle_health(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_models(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_slots(server *srv, struct MHD_Connection *c, const char *body, size_t len);
+enum MHD_Result handle_slot_action(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_tokenize(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_detokenize(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_chat_completions(server *srv, struct MHD_Connection *c, const char *body, size_t len);

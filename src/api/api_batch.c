@@ -443,6 +443,11 @@ static int check_idle_slot(const bitnet_batch *b, int slot, const char *path, co
     return 0;
 }
 
+BITNET_API int64_t bitnet_batch_slot_tokens(const bitnet_batch *b, int slot) {
+    int rc = check_idle_slot(b, slot, "", "bitnet_batch_slot_tokens");
+    return rc ? rc : b->slots[slot].n_tokens;
+}
+
 BITNET_API int64_t bitnet_batch_slot_save(bitnet_batch *b, int slot, const char *path, uint64_t *bytes) {
     int rc = check_idle_slot(b, slot, path, "bitnet_batch_slot_save");
     if (!rc) rc = bn_slot_file_write(b->model->m, b->state, slot, b->slots[slot].tokens, b->slots[slot].n_tokens, path, bytes);

@@ -77,7 +77,8 @@ if [ $rc -eq 1 ] && grep -q missing.gguf "$TMP/missing.err"; then ok missing_mod
     not_ok missing_model_exit_1 "rc=$rc: $(tail -2 "$TMP/missing.err")"; fi
 
 # ---- the main server ------------------------------------------------------------------------
-if ! start_server "$TMP/a.log" -m "$M" -t 2 -np 8 -c 2048 --api-key "$KEY" --alias test-model --chat-format llama3; then
+mkdir -p "$TMP/slots"
+if ! start_server "$TMP/a.log" -m "$M" -t 2 -np 8 -c 2048 --api-key "$KEY" --alias test-model --chat-format llama3 --slot-save-path "$TMP/slots"; then
     not_ok server_starts "$(tail -5 "$TMP/a.log")"; kill -9 "$SERVER_PID" 2>/dev/null; exit 1
 fi
 ok server_starts
@@ -333,6 +334,28 @@ st=$(req GET /props)
 native_check props "$st == 200 and j['total_slots'] == 8 and j['default_generation_settings']['n_ctx'] == 256 and j['default_generation_settings']['params']['temperature'] > 0.79 and j['chat_format'] == 'llama3'"
 st=$(req POST /apply-template '{"messages":[{"role":"user","content":"Hi"}]}')
 native_check apply_template "$st == 200 and j['prompt'] == '<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n'"
+# Slot files: the slot that ran a prompt is saved, erased, restored; the same prompt then finds
+# its tokens cached there and gets the same reply. Bad names, actions and files are refused.
+SLOTQ='"prompt":"A prompt kept in a slot file","n_predict":4,"temperature":0'
+st=$(req POST /completion "{$SLOTQ}")
+cp "$TMP/resp" "$TMP/slot_first.json"
+slot=$(json_get 'j["id_slot"]' <"$TMP/resp" 2>/dev/null || echo 0)
+st=$(req POST "/slots/$slot?action=save" '{"filename":"kept.bin"}')
+native_check slot_save "$st == 200 and j['id_slot'] == $slot and j['n_saved'] >= 8 and j['n_written'] > 0 and j['filename'] == 'kept.bin'"
+saved=$(json_get 'j["n_saved"]' <"$TMP/resp" 2>/dev/null || echo -1)
+st=$(req POST "/slots/$slot?action=erase" '{}')
+native_check slot_erase "$st == 200 and j['n_erased'] == $saved"
+st=$(req POST "/slots/$slot?action=restore" '{"filename":"kept.bin"}')
+native_check slot_restore "$st == 200 and j['n_restored'] == $saved"
+st=$(req POST /completion "{$SLOTQ}")
+native_check slot_restored_is_reused "$st == 200 and j['id_slot'] == $slot and j['tokens_cached'] > 0 and j['content'] == json.load(open('$TMP/slot_first.json'))['content']"
+printf 'not a slot file' >"$TMP/slots/junk.bin"
+error_case slot_junk_file 400 "junk.bin: not a slot file" POST "/slots/$slot?action=restore" '{"filename":"junk.bin"}'
+error_case slot_missing_file 404 "missing.bin: cannot open" POST "/slots/$slot?action=restore" '{"filename":"missing.bin"}'
+error_case slot_bad_filename 400 "'filename' must be a file name" POST "/slots/$slot?action=save" '{"filename":"../up.bin"}'
+error_case slot_bad_action 400 "'action' must be save, restore or erase" POST "/slots/$slot?action=fly" '{}'
+error_case slot_bad_id 400 "invalid slot id '99'" POST "/slots/99?action=erase" '{}'
+
 # Embeddings: the server's vector (mean pooling, length 1) is `bitnet embed`'s for the same
 # text (the same engine; the crossval test compares that one with llama.cpp), in both shapes.
 "$BITNET" embed -m "$M" -p "Once upon a time" -t 2 >"$TMP/embed.txt" 2>"$TMP/embed.err"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_serve_ops: what bitnet-server offers its operator, on a small generated model, all
 # traffic to 127.0.0.1, every client bounded by a timeout:
-#   - option errors (unreadable or empty key file, bad values): exit 2 with the reason;
+#   - option errors (unreadable or empty key file, bad values, a --slot-save-path that is not a
+#     folder): exit 2 with the reason; slot actions without --slot-save-path: 501;
 #   - --api-key-file with two keys (both accepted, another refused, /health and / open);
 #   - CORS off by default (no Access-Control-* header, OPTIONS not answered as a preflight)
 #     and on with --cors;
@@ -26,7 +27,8 @@ make_model "$M" || { not_ok gen_model "$(tail -3 "$TMP/gen.log")"; exit 1; }
 printf '# only a comment\n\n' >"$TMP/nokeys.txt"
 for bad in "key_file_missing|--api-key-file $TMP/missing.txt|cannot read" "key_file_empty|--api-key-file $TMP/nokeys.txt|holds no key" \
     "log_format|--log-format xml|text or json" "timeout_idle_0|--timeout-idle 0|--timeout-idle needs" \
-    "max_prompt_tokens_negative|--max-prompt-tokens -1|--max-prompt-tokens needs"; do
+    "max_prompt_tokens_negative|--max-prompt-tokens -1|--max-prompt-tokens needs" \
+    "slot_save_path_missing|--slot-save-path $TMP/no-such-folder|is not a folder"; do
     IFS='|' read -r name args word <<<"$bad"
     # shellcheck disable=SC2086
     "$SERVER" -m "$M" $args >/dev/null 2>"$TMP/bad.err"
@@ -197,6 +199,9 @@ if [ "$st" = 200 ] && [ "${got% *}" = length ] && [ "${got#* }" -lt 4000 ] && in
 curl -s -N --max-time 30 -d "{$LONG,\"stream\":true}" "$URL/v1/completions" >"$TMP/timeout.sse"
 if grep -q '"finish_reason":"length"' "$TMP/timeout.sse" && [ "$(grep -v '^$' "$TMP/timeout.sse" | tail -1)" = 'data: [DONE]' ]; then
     ok timeout_request_stream; else not_ok timeout_request_stream "$(tail -c 300 "$TMP/timeout.sse")"; fi
+# Slot actions need --slot-save-path (501 without it, as llama-server).
+st=$(req POST '/slots/0?action=erase' '{}')
+check slot_actions_need_path [ "$st" = 501 ]
 # Embeddings under the request's limit: 400 inputs of ~1000 tokens (~5 s on 2 cores) are one request
 # of 1 s, not 1 s each; it runs out between or inside inputs (a 503 that says so), then the
 # server embeds the next request as usual.
