@@ -181,7 +181,7 @@ download:
 
 # Each libFuzzer target (the GGUF reader, the server's request handling, the JSON Schema
 # constraint, the GBNF grammars, the safetensors/JSON reader, the perplexity --kl-divergence-base
-# reader) for FUZZ_SECONDS.
+# reader, the slot file reader) for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
 fuzz:
 	scripts/fuzz_gguf.sh $(FUZZ_SECONDS)
@@ -190,6 +190,7 @@ fuzz:
 	scripts/fuzz_gbnf.sh $(FUZZ_SECONDS)
 	scripts/fuzz_safetensors.sh $(FUZZ_SECONDS)
 	scripts/fuzz_kld_base.sh $(FUZZ_SECONDS)
+	scripts/fuzz_slot_file.sh $(FUZZ_SECONDS)
 
 install: all
 	mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin

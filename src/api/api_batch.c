@@ -50,6 +50,8 @@ struct bitnet_batch {
     float *hidden;            /* [n_batch][n_embd]: the hidden states of embedding rows */
     bn_gen **mask_gens;       /* [n_slots]: the runs sampled in a step (for their JSON masks) ... */
     const float **mask_logits; /* [n_slots]: ... and their logits rows */
+    uint8_t fingerprint[32];  /* the model's, for slot files (bn_slot_fingerprint), once fingerprinted */
+    bool fingerprinted;
 };
 
 BITNET_API bitnet_batch_params bitnet_batch_default_params(void) {
@@ -437,6 +439,13 @@ BITNET_API int bitnet_batch_clear_slot(bitnet_batch *b, int slot) {
     return 0;
 }
 
+/* The model's fingerprint for slot files, computed on first use (it hashes samples of every matrix). */
+static const uint8_t *fingerprint(bitnet_batch *b) {
+    if (!b->fingerprinted) bn_slot_fingerprint(b->model->m, b->fingerprint);
+    b->fingerprinted = true;
+    return b->fingerprint;
+}
+
 static int check_idle_slot(const bitnet_batch *b, int slot, const char *path, const char *who) {
     if (!b || !path || slot < 0 || slot >= b->n_slots || b->slots[slot].phase != SLOT_IDLE)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "%s: slot %d is not an idle slot of this batch, or path is NULL", who, slot);
@@ -450,7 +459,7 @@ BITNET_API int64_t bitnet_batch_slot_tokens(const bitnet_batch *b, int slot) {
 
 BITNET_API int64_t bitnet_batch_slot_save(bitnet_batch *b, int slot, const char *path, uint64_t *bytes) {
     int rc = check_idle_slot(b, slot, path, "bitnet_batch_slot_save");
-    if (!rc) rc = bn_slot_file_write(b->model->m, b->state, slot, b->slots[slot].tokens, b->slots[slot].n_tokens, path, bytes);
+    if (!rc) rc = bn_slot_file_write(b->model->m, fingerprint(b), b->state, slot, b->slots[slot].tokens, b->slots[slot].n_tokens, path, bytes);
     return rc ? rc : b->slots[slot].n_tokens;
 }
 
@@ -462,11 +471,11 @@ BITNET_API int64_t bitnet_batch_slot_restore(bitnet_batch *b, int slot, const ch
     int64_t n;
     bn_state_seq_truncate(b->state, slot, 0); /* the file's entries overwrite the cache: nothing of it stays valid */
     s->n_tokens = 0;
-    if ((rc = bn_slot_file_read(b->model->m, b->state, slot, path, &tokens, &n, bytes)) || (rc = reserve_tokens(s, n))) {
+    if ((rc = bn_slot_file_read(b->model->m, fingerprint(b), b->state, slot, path, &tokens, &n, bytes)) || (rc = reserve_tokens(s, n))) {
         free(tokens);
         return rc;
     }
-    memcpy(s->tokens, tokens, sizeof *tokens * (size_t)n);
+    if (n) memcpy(s->tokens, tokens, sizeof *tokens * (size_t)n); /* an empty slot may have no token buffer yet */
     free(tokens);
     s->n_tokens = n;
     s->order = ++b->clock;

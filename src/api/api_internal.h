@@ -92,12 +92,14 @@ void bn_pooler_finish(bn_pooler *p); /* writes MEAN's mean, then frees what init
 void bn_pooler_free(bn_pooler *p);   /* without a result (a cancelled request) */
 /* Slot files (api_slot.c): sequence seq's tokens[0, n) and their KV entries to path (removed
  * again on failure; *bytes: the file's size), and back: the tokens (malloc'd) and the KV
- * entries of a file saved from the same model, cache types and numerics. On a read failure
- * the sequence's cache memory may be overwritten: the caller resets the sequence. */
-int bn_slot_file_write(const bn_model *m, bn_state *s, int seq, const int32_t *tokens, int64_t n_tokens, const char *path,
-                       uint64_t *bytes);
-int bn_slot_file_read(const bn_model *m, bn_state *s, int seq, const char *path, int32_t **tokens, int64_t *n_tokens,
-                      uint64_t *bytes);
+ * entries of a file saved from the same model (fp: bn_slot_fingerprint's, computed once by
+ * the caller), cache types and numerics. On a read failure the sequence's cache memory may be
+ * overwritten: the caller resets the sequence. */
+void bn_slot_fingerprint(const bn_model *m, uint8_t out[32]);
+int bn_slot_file_write(const bn_model *m, const uint8_t *fp, bn_state *s, int seq, const int32_t *tokens, int64_t n_tokens,
+                       const char *path, uint64_t *bytes);
+int bn_slot_file_read(const bn_model *m, const uint8_t *fp, bn_state *s, int seq, const char *path, int32_t **tokens,
+                      int64_t *n_tokens, uint64_t *bytes);
 bn_act_quant bn_api_resolve_act_quant(const bn_model *m, bitnet_act_quant q);
 /* The KV cache types of a versioned params struct: its kv_type_k / kv_type_v when struct_size
  * covers them (else DEFAULT), resolved into *k, *v. BITNET_ERR_INVALID_ARGUMENT for an

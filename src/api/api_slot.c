@@ -36,7 +36,7 @@ static void hash_bytes(bn_blake3_hasher *h, const void *data, uint64_t n, uint64
 
 static uint64_t linear_bytes(const bn_linear *w) { return w->row_bytes * (uint64_t)w->out; }
 
-static void fingerprint(const bn_model *m, uint8_t out[BN_BLAKE3_OUT_LEN]) {
+void bn_slot_fingerprint(const bn_model *m, uint8_t out[32]) {
     bn_blake3_hasher h;
     bn_blake3_init(&h);
     const bn_hparams *hp = &m->hp;
@@ -53,13 +53,13 @@ static void fingerprint(const bn_model *m, uint8_t out[BN_BLAKE3_OUT_LEN]) {
     bn_blake3_finalize(&h, out);
 }
 
-static slot_header header_of(const bn_model *m, const bn_state *s, int64_t n_tokens) {
+static slot_header header_of(const bn_model *m, const uint8_t *fp, const bn_state *s, int64_t n_tokens) {
     slot_header hd = {.version = SLOT_VERSION, .kv_type_k = (uint32_t)bn_state_kv_type_k(s),
                       .kv_type_v = (uint32_t)bn_state_kv_type_v(s), .act_quant = (uint32_t)bn_state_act_quant(s),
                       .n_layer = (uint32_t)m->hp.n_layer, .n_head_kv = (uint32_t)m->hp.n_head_kv,
                       .head_dim = (uint32_t)m->hp.head_dim, .n_vocab = m->hp.n_vocab, .n_embd = m->hp.n_embd,
                       .n_tokens = n_tokens};
-    fingerprint(m, hd.fingerprint);
+    memcpy(hd.fingerprint, fp, sizeof hd.fingerprint);
     return hd;
 }
 
@@ -85,12 +85,12 @@ static int io_read(void *ctx, void *data, size_t n) {
     return 0;
 }
 
-int bn_slot_file_write(const bn_model *m, bn_state *s, int seq, const int32_t *tokens, int64_t n_tokens, const char *path,
-                       uint64_t *bytes) {
+int bn_slot_file_write(const bn_model *m, const uint8_t *fp, bn_state *s, int seq, const int32_t *tokens, int64_t n_tokens,
+                       const char *path, uint64_t *bytes) {
     slot_io io = {.f = fopen(path, "wb"), .path = path};
     if (!io.f) return bn_error(BITNET_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
     bn_blake3_init(&io.hash);
-    slot_header hd = header_of(m, s, n_tokens);
+    slot_header hd = header_of(m, fp, s, n_tokens);
     uint8_t digest[BN_BLAKE3_OUT_LEN];
     int rc = io_write(&io, (void *)SLOT_MAGIC, sizeof SLOT_MAGIC);
     if (!rc) rc = io_write(&io, &hd, sizeof hd);
@@ -122,9 +122,9 @@ static int check_header(const slot_header *got, const slot_header *want, int64_t
 }
 
 /* The tokens (into *tokens, malloc'd) and the KV entries; the header is checked first. */
-static int read_body(const bn_model *m, bn_state *s, int seq, slot_io *io, int32_t **tokens, int64_t *n_tokens) {
+static int read_body(const bn_model *m, const uint8_t *fp, bn_state *s, int seq, slot_io *io, int32_t **tokens, int64_t *n_tokens) {
     char magic[sizeof SLOT_MAGIC];
-    slot_header got, want = header_of(m, s, 0);
+    slot_header got, want = header_of(m, fp, s, 0);
     int rc = io_read(io, magic, sizeof magic);
     if (!rc && memcmp(magic, SLOT_MAGIC, sizeof magic)) rc = bn_error(BITNET_ERR_LOAD_FAILED, "%s: not a slot file", io->path);
     if (!rc) rc = io_read(io, &got, sizeof got);
@@ -138,13 +138,14 @@ static int read_body(const bn_model *m, bn_state *s, int seq, slot_io *io, int32
     return bn_state_seq_kv_regions(s, seq, got.n_tokens, io_read, io);
 }
 
-int bn_slot_file_read(const bn_model *m, bn_state *s, int seq, const char *path, int32_t **tokens, int64_t *n_tokens, uint64_t *bytes) {
+int bn_slot_file_read(const bn_model *m, const uint8_t *fp, bn_state *s, int seq, const char *path, int32_t **tokens,
+                      int64_t *n_tokens, uint64_t *bytes) {
     *tokens = NULL;
     *n_tokens = 0;
     slot_io io = {.f = fopen(path, "rb"), .path = path};
     if (!io.f) return bn_error(errno == ENOENT ? BITNET_ERR_NOT_FOUND : BITNET_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     bn_blake3_init(&io.hash);
-    int rc = read_body(m, s, seq, &io, tokens, n_tokens);
+    int rc = read_body(m, fp, s, seq, &io, tokens, n_tokens);
     uint8_t want[BN_BLAKE3_OUT_LEN], got[BN_BLAKE3_OUT_LEN];
     bn_blake3_finalize(&io.hash, want);
     if (!rc && fread(got, 1, sizeof got, io.f) != sizeof got) rc = bn_error(BITNET_ERR_LOAD_FAILED, "%s: the file ends early", path);

@@ -419,7 +419,7 @@ static void rows_range(const rows_job *j, int b, int e) {
             if (j->pre == ROWS_ADD) j->ops->add(j->x + off, j->d + off, j->n);
             else if (j->pre == ROWS_ACT) j->ops->ffn_act(j->act, j->x + off, j->d + off, j->n);
             x[r] = j->x + off;
-            y[r] = j->h + off;
+            y[r] = j->h ? j->h + off : NULL; /* a pass without a norm has no output rows (NULL + 0 is undefined) */
         }
         if (j->g) j->ops->norm(y, x, nr, j->g, j->n, j->eps, j->a, t0);
         else if (j->a) bn_act_quantize_tokens(j->a, t0, t0 + nr);
