@@ -66,7 +66,7 @@ typedef struct slot_action {
     int64_t result;
     uint64_t bytes;
     char message[256];         /* why it failed (the engine thread's last error) */
-    bool done;
+    bool taken, done;          /* the engine thread works on it / has finished it (under mu) */
 } slot_action;
 
 typedef struct slot_state {
@@ -486,6 +486,7 @@ static void run_slot_action(engine *e) {
     pthread_mutex_lock(&e->mu);
     slot_action *a = e->action;
     bool busy = a && a->slot >= 0 && a->slot < e->params.n_slots && e->slots[a->slot].job;
+    if (a) a->taken = true; /* its thread now waits for done, even when the engine stops */
     pthread_mutex_unlock(&e->mu);
     if (!a) return;
     int64_t r = busy ? BITNET_ERR_INVALID_ARGUMENT : bitnet_batch_slot_tokens(e->batch, a->slot);
@@ -511,7 +512,7 @@ int64_t engine_slot_action(engine *e, int slot, engine_slot_op op, const char *p
     if (!e->stopping) {
         e->action = &a;
         pthread_cond_signal(&e->cv);
-        while (!a.done && !e->stopping) pthread_cond_wait(&e->action_cv, &e->mu);
+        while (!a.done && !(e->stopping && !a.taken)) pthread_cond_wait(&e->action_cv, &e->mu);
     }
     if (!a.done && e->action == &a) e->action = NULL;
     pthread_mutex_unlock(&e->mu);
