@@ -380,6 +380,18 @@ static void free_http(http_server *h) {
     free(h);
 }
 
+/* libmicrohttpd's own messages, on stderr with our prefix; not the one it prints when a
+ * handler returns MHD_NO ("Application reported internal error"): ours do that to drop a
+ * request whose client went away, which the access log already records (499), and the
+ * message would send an operator looking for an internal error that did not happen. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    char text[1024];
+    vsnprintf(text, sizeof text, fmt, ap);
+    if (strstr(text, "Application reported internal error")) return;
+    fprintf(stderr, "bitnet-server: libmicrohttpd: %s%s", text, strchr(text, '\n') ? "" : "\n");
+}
+
 http_server *http_start(server *srv, int *port) {
     struct sockaddr_storage addr;
     bool ipv6;
@@ -394,7 +406,8 @@ http_server *http_start(server *srv, int *port) {
     init_metrics(srv);
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
-    h->daemon = MHD_start_daemon(flags, (uint16_t)srv->opt.port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
+    h->daemon = MHD_start_daemon(flags, (uint16_t)srv->opt.port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+                                 NULL, MHD_OPTION_SOCK_ADDR,
                                  (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
                                  MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_CONNECTION_TIMEOUT,
                                  (unsigned)(srv->opt.timeout_idle + 0.999), MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
