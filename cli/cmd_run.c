@@ -23,6 +23,11 @@ static void usage(void) {
            "  --print-ids           print the generated token ids instead of text\n"
            "  --json                print one JSON object on the last line of stdout instead of streaming:\n"
            "                        prompt_ids, generated_ids, text, stop_reason, timings\n"
+           "  --prompt-cache FILE   take back the prompt's KV cache from FILE when it holds the prompt's\n"
+           "                        start (only the rest is evaluated; penalties then see only the rest),\n"
+           "                        and write the prompt's to FILE afterwards (a file of another model,\n"
+           "                        KV types or --act-quant is not used: stderr says why)\n"
+           "  --prompt-cache-ro     read FILE but do not write it\n"
            "%s%s",
            cli_gen_opts_help, cli_model_opts_help);
 }
@@ -105,6 +110,30 @@ static int chat_prompt_ids(const cli_prompt *po, const cli_gen_opts *go, const b
     return count;
 }
 
+/* --prompt-cache: the tokens of the file that the prompt starts with go back into the session
+ * (at most n - 1: the prompt's last token is evaluated for the first draw). Returns how many
+ * (0 without a usable file; stderr says why a file was not used). */
+static int load_prompt_cache(bitnet_session *s, const char *path, const int32_t *ids, int n) {
+    int64_t cap = bitnet_session_n_ctx(s);
+    int32_t *cached = malloc(sizeof *cached * (size_t)(cap > 0 ? cap : 1));
+    int64_t got = cached ? bitnet_session_load_file(s, path, cached, cap) : BITNET_ERR_OUT_OF_MEMORY;
+    int k = 0;
+    if (got < 0 && got != BITNET_ERR_NOT_FOUND) fprintf(stderr, "bitnet run: prompt cache %s not used: %s\n", path, bitnet_get_last_error());
+    while (k < got && k < n - 1 && cached[k] == ids[k]) k++;
+    if (got >= 0) {
+        bitnet_session_truncate(s, k);
+        fprintf(stderr, "bitnet run: prompt cache %s: %d of %d prompt tokens reused\n", path, k, n);
+    }
+    free(cached);
+    return k;
+}
+
+/* The prompt's KV cache (the session truncated to it) to the --prompt-cache file. */
+static void save_prompt_cache(bitnet_session *s, const char *path, const int32_t *ids, int n) {
+    if (bitnet_session_truncate(s, n) || bitnet_session_save_file(s, ids, n, path))
+        fprintf(stderr, "bitnet run: prompt cache %s not written: %s\n", path, bitnet_get_last_error());
+}
+
 /* --verbose: how the screened LM head served the generated tokens (model/head_screen.h). */
 static void print_head_stats(const bitnet_session *s) {
     bn_head_stats hs = bn_state_head_stats(s->state);
@@ -120,7 +149,8 @@ int cmd_run(int argc, char **argv) {
     cli_model_opts mo;
     cli_gen_opts go;
     cli_prompt po = {0};
-    bool json = false, print_ids_only = false, chat = false;
+    bool json = false, print_ids_only = false, chat = false, cache_ro = false;
+    const char *cache = NULL;
     cli_model_opts_init(&mo);
     cli_gen_opts_init(&go);
     for (int i = 1; i < argc; i++) {
@@ -134,7 +164,12 @@ int cmd_run(int argc, char **argv) {
             if (r == 2) return 2;
             continue;
         }
-        if (!strcmp(argv[i], "--json")) json = true;
+        const char *v;
+        if ((r = cli_opt(argc, argv, &i, "--prompt-cache", NULL, &v))) {
+            if (r < 0) return 2;
+            cache = v;
+        } else if (!strcmp(argv[i], "--prompt-cache-ro")) cache_ro = true;
+        else if (!strcmp(argv[i], "--json")) json = true;
         else if (!strcmp(argv[i], "--print-ids")) print_ids_only = true;
         else if (!strcmp(argv[i], "--chat")) chat = true;
         else return cli_usage_error("run", "unknown argument '%s'", argv[i]);
@@ -157,7 +192,8 @@ int cmd_run(int argc, char **argv) {
         go.gen.on_token = on_token;
         go.gen.user_data = &out;
         bitnet_generate_result res = {.struct_size = sizeof res};
-        if (bitnet_session_generate(s, ids, n, &go.gen, gen, max_out, &res) != 0) {
+        int reused = cache ? load_prompt_cache(s, cache, ids, n) : 0;
+        if (bitnet_session_generate(s, ids + reused, n - reused, &go.gen, gen, max_out, &res) != 0) {
             rc = cli_fail("run", "%s", bitnet_get_last_error());
         } else {
             int n_gen = res.n_generated < max_out ? res.n_generated : max_out;
@@ -170,9 +206,10 @@ int cmd_run(int argc, char **argv) {
                 printf("\n");
             }
             double dec = res.decode_seconds > 0 && res.n_generated > 1 ? (res.n_generated - 1) / res.decode_seconds : 0;
-            fprintf(stderr, "bitnet run: %d prompt tokens in %.3f s (%.1f tok/s), %d generated (%.1f tok/s), stop: %s\n", n,
-                    res.prefill_seconds, res.prefill_seconds > 0 ? n / res.prefill_seconds : 0.0, res.n_generated, dec,
+            fprintf(stderr, "bitnet run: %d prompt tokens in %.3f s (%.1f tok/s), %d generated (%.1f tok/s), stop: %s\n", n - reused,
+                    res.prefill_seconds, res.prefill_seconds > 0 ? (n - reused) / res.prefill_seconds : 0.0, res.n_generated, dec,
                     cli_stop_reason_name(res.stop_reason));
+            if (cache && !cache_ro) save_prompt_cache(s, cache, ids, n);
             if (mo.verbose) print_head_stats(s);
             rc = 0;
         }

@@ -271,6 +271,18 @@ BITNET_API int bitnet_session_truncate(bitnet_session *session, int64_t n_keep);
  * evaluated again. */
 BITNET_API int bitnet_context_turns_to_drop(int64_t n_ctx, int64_t n_past, const int64_t *turn_starts, int n_turns,
                                             int64_t n_need);
+/* Session files (llama.cpp's prompt cache): what the session holds, its KV cache entries for
+ * the n = bitnet_session_n_past tokens it evaluated (tokens[0, n) as the caller knows them),
+ * written to path in the slot file format (bitnet_batch_slot_save: a fingerprint of the
+ * weights, the cache types and numerics are checked when reading, and a checksum). load
+ * replaces what the session holds by the file's tokens (written to tokens[cap]; the session's
+ * n_past becomes their count, which it returns): continue with the rest of a prompt that starts
+ * with them, after bitnet_session_truncate to the common prefix. On failure the session holds
+ * nothing: BITNET_ERR_NOT_FOUND, BITNET_ERR_LOAD_FAILED (not a session file of this model, its
+ * cache types and numerics, or damaged), BITNET_ERR_CONTEXT_EXCEEDED, BITNET_ERR_BUFFER_TOO_SMALL
+ * (cap). save: BITNET_ERR_INVALID_ARGUMENT when n is not the session's n_past, BITNET_ERR_IO. */
+BITNET_API int bitnet_session_save_file(bitnet_session *session, const int32_t *tokens, int64_t n, const char *path);
+BITNET_API int64_t bitnet_session_load_file(bitnet_session *session, const char *path, int32_t *tokens, int64_t cap);
 BITNET_API int64_t bitnet_session_n_past(const bitnet_session *session);  /* < 0 on error */
 BITNET_API int64_t bitnet_session_n_ctx(const bitnet_session *session);   /* < 0 on error */
 

@@ -1,5 +1,6 @@
 /* api_slot: slot files, the tokens a sequence holds and their KV cache entries on disk
- * (bitnet_batch_slot_save / bitnet_batch_slot_restore, api_batch.c). Layout, little-endian
+ * (bitnet_batch_slot_save / bitnet_batch_slot_restore, api_batch.c; a session's, as llama.cpp's
+ * prompt cache: bitnet_session_save_file / bitnet_session_load_file, below). Layout, little-endian
  * (the x86-64 and aarch64 targets are):
  *   "BNSLOT\r\n" (8 bytes), then slot_header: the version (1), the cache types and activation
  *   numerics, the shapes, a 32-byte fingerprint of the weights (BLAKE3 of every matrix's first
@@ -104,6 +105,8 @@ int bn_slot_file_write(const bn_model *m, const uint8_t *fp, bn_state *s, int se
     return rc;
 }
 
+static const char *kv_name(uint32_t t) { return t == BN_KV_F32 ? "f32" : t == BN_KV_F16 ? "f16" : t == BN_KV_Q8_0 ? "q8_0" : "?"; }
+
 /* The header read against this model and state: a message naming the first difference. */
 static int check_header(const slot_header *got, const slot_header *want, int64_t n_ctx, const char *path) {
     if (got->version != SLOT_VERSION) return bn_error(BITNET_ERR_LOAD_FAILED, "%s: slot file version %u (this library reads 1)", path, got->version);
@@ -111,8 +114,8 @@ static int check_header(const slot_header *got, const slot_header *want, int64_t
         got->n_vocab != want->n_vocab || got->n_embd != want->n_embd || memcmp(got->fingerprint, want->fingerprint, sizeof got->fingerprint))
         return bn_error(BITNET_ERR_LOAD_FAILED, "%s: saved from another model", path);
     if (got->kv_type_k != want->kv_type_k || got->kv_type_v != want->kv_type_v)
-        return bn_error(BITNET_ERR_LOAD_FAILED, "%s: saved with other KV cache types (K %u, V %u; these are %u, %u)", path, got->kv_type_k,
-                        got->kv_type_v, want->kv_type_k, want->kv_type_v);
+        return bn_error(BITNET_ERR_LOAD_FAILED, "%s: saved with other KV cache types (K %s, V %s; these are %s, %s)", path,
+                        kv_name(got->kv_type_k), kv_name(got->kv_type_v), kv_name(want->kv_type_k), kv_name(want->kv_type_v));
     if (got->act_quant != want->act_quant)
         return bn_error(BITNET_ERR_LOAD_FAILED, "%s: saved with other activation numerics (--act-quant)", path);
     if (got->n_tokens < 0 || got->n_tokens > n_ctx)
@@ -159,4 +162,41 @@ int bn_slot_file_read(const bn_model *m, const uint8_t *fp, bn_state *s, int seq
         *n_tokens = 0;
     }
     return rc;
+}
+
+/* ===================================================================== session files */
+
+BITNET_API int bitnet_session_save_file(bitnet_session *s, const int32_t *tokens, int64_t n, const char *path) {
+    if (!s || !path || n < 0 || (n > 0 && !tokens))
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_save_file: NULL session, tokens or path, or n < 0");
+    uint8_t fp[BN_BLAKE3_OUT_LEN];
+    bn_slot_fingerprint(s->model->m, fp);
+    pthread_mutex_lock(&s->lock);
+    int rc = n != bn_state_n_past(s->state)
+                 ? bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_save_file: %lld tokens given, the session holds %lld", (long long)n,
+                            (long long)bn_state_n_past(s->state))
+                 : bn_slot_file_write(s->model->m, fp, s->state, 0, tokens, n, path, NULL);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+BITNET_API int64_t bitnet_session_load_file(bitnet_session *s, const char *path, int32_t *tokens, int64_t cap) {
+    if (!s || !path || cap < 0 || (cap > 0 && !tokens))
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_load_file: NULL session, path or tokens, or cap < 0");
+    uint8_t fp[BN_BLAKE3_OUT_LEN];
+    bn_slot_fingerprint(s->model->m, fp);
+    pthread_mutex_lock(&s->lock);
+    bn_state_reset(s->state); /* the file's entries overwrite the cache: nothing of it stays valid */
+    int32_t *read;
+    int64_t n;
+    int rc = bn_slot_file_read(s->model->m, fp, s->state, 0, path, &read, &n, NULL);
+    if (!rc && n > cap) rc = bn_error(BITNET_ERR_BUFFER_TOO_SMALL, "bitnet_session_load_file: %s holds %lld tokens, room for %lld", path,
+                                      (long long)n, (long long)cap);
+    if (!rc) {
+        if (n) memcpy(tokens, read, sizeof *read * (size_t)n);
+        bn_state_seq_set_n_past(s->state, 0, n);
+    }
+    free(read);
+    pthread_mutex_unlock(&s->lock);
+    return rc ? rc : n;
 }

@@ -113,6 +113,26 @@ fi
 "$BITNET" run -m "$m" --tokens 1,2,3 -n 1 --print-ids >/dev/null 2>"$TMP/nodbg.err"
 if ! grep -q debug-logits "$TMP/nodbg.err"; then ok debug_logits_off_by_default; else not_ok debug_logits_off_by_default; fi
 
+# --- --prompt-cache: the second run takes the prompt back from the file (all but its last
+# token), and prints the same tokens; --prompt-cache-ro leaves the file alone; a file of other
+# KV cache types or a damaged one is not used (stderr says why) and the output is the same ---
+PC="$TMP/prompt.cache"
+pc_run() { "$BITNET" run -m "$m" --tokens 1,2,3,4,5,6,7,8,9,10 -n 6 --temp 0 --print-ids -t 2 "$@"; }
+want=$(pc_run 2>/dev/null)
+got1=$(pc_run --prompt-cache "$PC" 2>"$TMP/pc1.err") && got2=$(pc_run --prompt-cache "$PC" 2>"$TMP/pc2.err")
+if [ -n "$want" ] && [ "$got1" = "$want" ] && [ "$got2" = "$want" ] && [ -s "$PC" ] && ! grep -q 'prompt cache' "$TMP/pc1.err" &&
+    grep -q 'prompt cache .*: 9 of 10 prompt tokens reused' "$TMP/pc2.err"; then ok prompt_cache_reused; else
+    not_ok prompt_cache_reused "want '$want', got '$got1' then '$got2': $(cat "$TMP/pc2.err")"; fi
+before=$(b3sum "$PC" 2>/dev/null || cksum "$PC")
+got3=$(pc_run --prompt-cache "$PC" --prompt-cache-ro --kv-type f32 2>"$TMP/pc3.err")
+if [ "$(b3sum "$PC" 2>/dev/null || cksum "$PC")" = "$before" ] && grep -q 'not used: .*other KV cache types (K f16' "$TMP/pc3.err" &&
+    [ "$got3" = "$(pc_run --kv-type f32 2>/dev/null)" ]; then ok prompt_cache_other_kv_types; else
+    not_ok prompt_cache_other_kv_types "$(cat "$TMP/pc3.err")"; fi
+printf 'junk' | dd of="$PC" bs=1 seek=200 conv=notrunc 2>/dev/null
+got4=$(pc_run --prompt-cache "$PC" 2>"$TMP/pc4.err")
+if [ "$got4" = "$want" ] && grep -q 'not used: .*damaged' "$TMP/pc4.err"; then ok prompt_cache_damaged; else
+    not_ok prompt_cache_damaged "$(cat "$TMP/pc4.err")"; fi
+
 # --- the README's C example compiles against the library and generates text ---
 "$PY" - "$ROOT/README.md" "$TMP/readme_example.c" <<'PYEOF'
 import re, sys

@@ -671,6 +671,36 @@ TEST(slot_file_refusals) {
     bitnet_batch_free(a), bitnet_batch_free(small), bitnet_batch_free(b), bitnet_batch_free(f32);
 }
 
+/* Session files (the prompt cache of `bitnet run`): a session loaded from a file continues as
+ * the one saved; save wants the session's own token count, load room for the tokens. */
+TEST(session_files) {
+    bitnet_session *a = new_session(16), *b = new_session(16);
+    if (!a || !b) {
+        CHECK(a && b);
+        bitnet_session_free(a), bitnet_session_free(b);
+        return;
+    }
+    int32_t p[128], back[64];
+    int n = make_prompt(4, p); /* 31 tokens */
+    float *la = malloc(sizeof(float) * 300), *lb = malloc(sizeof(float) * 300);
+    CHECK_EQ_INT(bitnet_session_eval(a, p, n - 1, NULL, 0), 0);
+    CHECK_EQ_INT(bitnet_session_save_file(a, p, n - 2, g_slot_path), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_session_save_file(a, p, n - 1, g_slot_path), 0);
+    CHECK_EQ_INT(bitnet_session_load_file(b, g_slot_path, back, 4), BITNET_ERR_BUFFER_TOO_SMALL);
+    CHECK_EQ_INT(bitnet_session_n_past(b), 0);
+    CHECK_EQ_INT(bitnet_session_load_file(b, g_slot_path, back, 64), n - 1);
+    CHECK(memcmp(back, p, sizeof *p * (size_t)(n - 1)) == 0);
+    CHECK_EQ_INT(bitnet_session_n_past(b), n - 1);
+    CHECK_EQ_INT(bitnet_session_eval(a, p + n - 1, 1, la, 0), 0);
+    CHECK_EQ_INT(bitnet_session_eval(b, p + n - 1, 1, lb, 0), 0);
+    CHECK(memcmp(la, lb, sizeof(float) * 300) == 0);
+    CHECK_EQ_INT(bitnet_session_load_file(b, "/nonexistent-dir/x", back, 64), BITNET_ERR_NOT_FOUND);
+    CHECK_EQ_INT(bitnet_session_n_past(b), 0);
+    unlink(g_slot_path);
+    free(la), free(lb);
+    bitnet_session_free(a), bitnet_session_free(b);
+}
+
 TEST_MAIN_BEGIN("test_batch")
 {
     const char *dir = getenv("BITNET_TEST_TMP");
@@ -703,6 +733,7 @@ RUN(embed_errors);
 RUN(embed_normalize);
 RUN(slot_save_restore);
 RUN(slot_file_refusals);
+RUN(session_files);
 bitnet_model_close(g_model);
 unlink(g_path);
 TEST_MAIN_END()
