@@ -405,18 +405,6 @@ TEST(embed_poolings) {
     free(rows), free(chunked), free(v), free(want);
 }
 
-typedef struct embed_log {
-    int finished, status;
-    bitnet_generate_result res;
-} embed_log;
-
-static void embed_finish(int slot, int status, const bitnet_generate_result *r, void *user) {
-    embed_log *l = user;
-    (void)slot;
-    l->finished++;
-    l->status = status;
-    l->res = *r;
-}
 
 /* Embeddings of every pooling in slots beside generating ones (n_batch 16: prompts in chunks
  * sharing steps with decode rows): each the same bits as the session's, and the generations
@@ -439,12 +427,13 @@ TEST(embed_in_batch) {
         CHECK_EQ_INT(bitnet_batch_submit(b, i, prompts[i], n, &gps[i], log_finish), 0);
     }
     float *got = calloc((size_t)N_EMB * 64 * (size_t)g_n_embd, sizeof *got), *want = malloc(64 * (size_t)g_n_embd * sizeof *want);
-    embed_log logs[N_EMB] = {{0}};
+    run_log logs[N_EMB];
+    memset(logs, 0, sizeof logs);
     int n_emb[N_EMB];
     for (int e = 0; e < N_EMB; e++) {
         n_emb[e] = make_prompt(e + 2, prompts[N_GEN + e]);
         CHECK_EQ_INT(bitnet_batch_submit_embed(b, N_GEN + e, prompts[N_GEN + e], n_emb[e], (bitnet_pooling)e,
-                                               got + (int64_t)e * 64 * g_n_embd, embed_finish, &logs[e]), 0);
+                                               got + (int64_t)e * 64 * g_n_embd, log_finish, &logs[e]), 0);
     }
     CHECK_EQ_INT(run_to_end(b), 0);
     for (int i = 0; i < N_GEN; i++) {
@@ -462,16 +451,16 @@ TEST(embed_in_batch) {
         CHECK_MSG(same_floats(got + (int64_t)e * 64 * g_n_embd, want, len), "pooling %s", bitnet_pooling_name((bitnet_pooling)e));
     }
     /* LAST keeps the slot's cached prefix (here the whole prompt but its last token) */
-    embed_log again = {0};
+    run_log again = {0};
     float *v = malloc((size_t)g_n_embd * sizeof *v);
     int slot = bitnet_batch_pick_slot(b, prompts[N_GEN + 1], n_emb[1]);
     CHECK_EQ_INT(slot, N_GEN + 1);
-    CHECK_EQ_INT(bitnet_batch_submit_embed(b, slot, prompts[N_GEN + 1], n_emb[1], BITNET_POOLING_LAST, v, embed_finish, &again), 0);
+    CHECK_EQ_INT(bitnet_batch_submit_embed(b, slot, prompts[N_GEN + 1], n_emb[1], BITNET_POOLING_LAST, v, log_finish, &again), 0);
     CHECK_EQ_INT(run_to_end(b), 0);
     CHECK_EQ_INT(again.res.n_cached, n_emb[1] - 1);
     CHECK(same_floats(v, got + (int64_t)1 * 64 * g_n_embd, g_n_embd));
     /* MEAN evaluates the whole prompt again */
-    CHECK_EQ_INT(bitnet_batch_submit_embed(b, slot, prompts[N_GEN + 1], n_emb[1], BITNET_POOLING_MEAN, v, embed_finish, &again), 0);
+    CHECK_EQ_INT(bitnet_batch_submit_embed(b, slot, prompts[N_GEN + 1], n_emb[1], BITNET_POOLING_MEAN, v, log_finish, &again), 0);
     CHECK_EQ_INT(run_to_end(b), 0);
     CHECK_EQ_INT(again.res.n_cached, 0);
     CHECK_EQ_INT(session_embed(64, 3, BITNET_POOLING_MEAN, want), 0);
@@ -492,17 +481,17 @@ TEST(embed_errors) {
     int32_t p[128];
     int n = make_prompt(5, p); /* 38 tokens: 5 steps of 8 */
     float *v = malloc((size_t)n * (size_t)g_n_embd * sizeof *v);
-    embed_log l = {0};
-    CHECK_EQ_INT(bitnet_batch_submit_embed(b, 0, p, n, BITNET_POOLING_MEAN, v, embed_finish, &l), 0);
+    run_log l = {0};
+    CHECK_EQ_INT(bitnet_batch_submit_embed(b, 0, p, n, BITNET_POOLING_MEAN, v, log_finish, &l), 0);
     CHECK_EQ_INT(bitnet_batch_step(b), 1);
     CHECK_EQ_INT(bitnet_batch_cancel(b, 0), 0);
     CHECK_EQ_INT(l.finished, 1);
     CHECK_EQ_INT(l.res.stop_reason, BITNET_STOP_CALLBACK);
-    CHECK_EQ_INT(bitnet_batch_submit_embed(b, 0, p, n, (bitnet_pooling)9, v, embed_finish, &l), BITNET_ERR_INVALID_ARGUMENT);
-    CHECK_EQ_INT(bitnet_batch_submit_embed(b, 0, p, n, BITNET_POOLING_LAST, NULL, embed_finish, &l), BITNET_ERR_INVALID_ARGUMENT);
-    CHECK_EQ_INT(bitnet_batch_submit_embed(b, 0, p, 0, BITNET_POOLING_LAST, v, embed_finish, &l), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_batch_submit_embed(b, 0, p, n, (bitnet_pooling)9, v, log_finish, &l), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_batch_submit_embed(b, 0, p, n, BITNET_POOLING_LAST, NULL, log_finish, &l), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_batch_submit_embed(b, 0, p, 0, BITNET_POOLING_LAST, v, log_finish, &l), BITNET_ERR_INVALID_ARGUMENT);
     int32_t big[64] = {0};
-    CHECK_EQ_INT(bitnet_batch_submit_embed(b, 0, big, 64, BITNET_POOLING_LAST, v, embed_finish, &l), BITNET_ERR_CONTEXT_EXCEEDED);
+    CHECK_EQ_INT(bitnet_batch_submit_embed(b, 0, big, 64, BITNET_POOLING_LAST, v, log_finish, &l), BITNET_ERR_CONTEXT_EXCEEDED);
     CHECK_EQ_INT(bitnet_session_embed(s, p, n, (bitnet_pooling)-1, v), BITNET_ERR_INVALID_ARGUMENT);
     CHECK_EQ_INT(bitnet_session_embed(s, p, 0, BITNET_POOLING_MEAN, v), BITNET_ERR_INVALID_ARGUMENT);
     CHECK_EQ_INT(bitnet_session_embed(NULL, p, n, BITNET_POOLING_MEAN, v), BITNET_ERR_INVALID_ARGUMENT);
