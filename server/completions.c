@@ -50,6 +50,24 @@ static request_model served_model(const server *srv) {
                            .max_tokens_cap = srv->opt.max_tokens_cap};
 }
 
+/* Queues a job just made (NULL: it could not be, out of memory) with a time limit of `seconds`
+ * from now (0: none). true, or false after replying (the job is then released). */
+static bool queue_job(server *srv, struct MHD_Connection *c, job *j, double seconds, enum MHD_Result *ret) {
+    if (!j) {
+        *ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return false;
+    }
+    job_set_time_limit(j, seconds);
+    engine_enqueue_status st = engine_enqueue(srv->engine, j);
+    if (st == ENGINE_QUEUED) return true;
+    job_release(j);
+    *ret = st == ENGINE_QUEUE_FULL
+               ? http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is busy: %d requests already wait for a slot (--queue)",
+                                 srv->opt.max_queue)
+               : http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is shutting down");
+    return false;
+}
+
 /* Builds the request and queues its job. Returns the job, or NULL after replying. */
 static job *start_job(server *srv, struct MHD_Connection *c, api_kind kind, const char *body, size_t len, uint64_t serial,
                       gen_request *rq, enum MHD_Result *ret) {
@@ -62,19 +80,7 @@ static job *start_job(server *srv, struct MHD_Connection *c, api_kind kind, cons
     int n_stops;
     char **stops = api_request_take_stops(&rq->api, &n_stops);
     job *j = job_create(rq->ids, rq->n_ids, &rq->api.gen, stops, n_stops, rq->api.n_top_logprobs);
-    if (!j) {
-        *ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-        return NULL;
-    }
-    job_set_time_limit(j, srv->opt.timeout_request);
-    engine_enqueue_status st = engine_enqueue(srv->engine, j);
-    if (st == ENGINE_QUEUED) return j;
-    job_release(j);
-    *ret = st == ENGINE_QUEUE_FULL
-               ? http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is busy: %d requests already wait for a slot (--queue)",
-                                 srv->opt.max_queue)
-               : http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is shutting down");
-    return NULL;
+    return queue_job(srv, c, j, srv->opt.timeout_request, ret) ? j : NULL;
 }
 
 /* The HTTP status of a job that failed. */
@@ -245,14 +251,12 @@ static int start_choices(server *srv, struct MHD_Connection *c, const gen_reques
         gen.sampling.seed += (uint64_t)i;
         int n_stops;
         char **stops = copy_stops(jobs[0], &n_stops);
-        jobs[i] = stops ? job_create(rq->ids, rq->n_ids, &gen, stops, n_stops, rq->api.n_top_logprobs) : NULL;
-        if (jobs[i]) job_set_time_limit(jobs[i], srv->opt.timeout_request);
-        engine_enqueue_status st = jobs[i] ? engine_enqueue(srv->engine, jobs[i]) : ENGINE_QUEUED;
-        if (jobs[i] && st == ENGINE_QUEUED) continue;
-        *ret = !jobs[i] ? http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory")
-                        : http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is busy: too many requests wait for a slot (--queue)");
-        for (int k = 0; k <= i; k++)
-            if (jobs[k]) job_cancel(jobs[k]);
+        job *j = stops ? job_create(rq->ids, rq->n_ids, &gen, stops, n_stops, rq->api.n_top_logprobs) : NULL;
+        if (queue_job(srv, c, j, srv->opt.timeout_request, ret)) {
+            jobs[i] = j;
+            continue;
+        }
+        for (int k = 0; k < i; k++) job_cancel(jobs[k]);
         return -1;
     }
     return 0;
@@ -667,16 +671,10 @@ static int start_embed_job(server *srv, struct MHD_Connection *c, const embed_re
                                "the request's time limit (--timeout-request) ran out after %d of its %d inputs", i, r->n_inputs);
         return -1;
     }
-    if (!(jobs[i] = job_create_embed(r->ids[i], r->n_ids[i], srv->opt.pooling, srv->n_embd))) {
-        *ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-        return -1;
-    }
-    if (srv->opt.timeout_request > 0) job_set_time_limit(jobs[i], left);
-    engine_enqueue_status st = engine_enqueue(srv->engine, jobs[i]);
-    if (st == ENGINE_QUEUED) return 0;
-    *ret = http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "%s",
-                           st == ENGINE_QUEUE_FULL ? "the server is busy: too many requests wait for a slot (--queue)" : "the server is shutting down");
-    return -1;
+    job *j = job_create_embed(r->ids[i], r->n_ids[i], srv->opt.pooling, srv->n_embd);
+    if (!queue_job(srv, c, j, srv->opt.timeout_request > 0 ? left : 0, ret)) return -1;
+    jobs[i] = j;
+    return 0;
 }
 
 /* Waits for the job's end. 0 when it succeeded; -1 when the client went away (the job is

@@ -112,12 +112,24 @@ static job *job_init(job *j) {
     return j;
 }
 
+/* A job holding a copy of prompt, its other fields zero (job_init starts it); NULL when out of memory. */
+static job *job_new(const int32_t *prompt, int n_prompt) {
+    job *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    if (!(j->prompt = malloc(sizeof(int32_t) * (size_t)(n_prompt > 0 ? n_prompt : 1)))) {
+        free(j);
+        return NULL;
+    }
+    memcpy(j->prompt, prompt, sizeof(int32_t) * (size_t)n_prompt);
+    j->n_prompt = n_prompt;
+    return j;
+}
+
 job *job_create(const int32_t *prompt, int n_prompt, const bitnet_generate_params *gen, char **stops, int n_stops,
                 int n_top_logprobs) {
-    job *j = calloc(1, sizeof *j);
+    job *j = job_new(prompt, n_prompt);
     size_t bias_bytes = sizeof(bitnet_logit_bias) * (size_t)(gen->n_logit_bias > 0 ? gen->n_logit_bias : 0);
-    if (!j || !(j->prompt = malloc(sizeof(int32_t) * (size_t)(n_prompt > 0 ? n_prompt : 1))) ||
-        (bias_bytes && !(j->logit_bias = malloc(bias_bytes))) || (gen->json_schema && !(j->json_schema = strdup(gen->json_schema))) ||
+    if (!j || (bias_bytes && !(j->logit_bias = malloc(bias_bytes))) || (gen->json_schema && !(j->json_schema = strdup(gen->json_schema))) ||
         (gen->grammar && !(j->grammar = strdup(gen->grammar)))) {
         if (j) free(j->prompt), free(j->logit_bias), free(j->json_schema);
         free(j);
@@ -125,8 +137,6 @@ job *job_create(const int32_t *prompt, int n_prompt, const bitnet_generate_param
         free(stops);
         return NULL;
     }
-    memcpy(j->prompt, prompt, sizeof(int32_t) * (size_t)n_prompt);
-    j->n_prompt = n_prompt;
     j->gen = *gen;
     j->stops = stops;
     j->n_stops = n_stops;
@@ -141,16 +151,13 @@ job *job_create(const int32_t *prompt, int n_prompt, const bitnet_generate_param
 }
 
 job *job_create_embed(const int32_t *prompt, int n_prompt, bitnet_pooling pooling, int64_t n_embd) {
-    job *j = calloc(1, sizeof *j);
+    job *j = job_new(prompt, n_prompt);
     size_t floats = (size_t)n_embd * (size_t)(pooling == BITNET_POOLING_NONE ? n_prompt : 1);
-    if (!j || !(j->prompt = malloc(sizeof(int32_t) * (size_t)(n_prompt > 0 ? n_prompt : 1))) ||
-        !(j->embedding = malloc(sizeof(float) * (floats ? floats : 1)))) {
+    if (!j || !(j->embedding = malloc(sizeof(float) * (floats ? floats : 1)))) {
         if (j) free(j->prompt);
         free(j);
         return NULL;
     }
-    memcpy(j->prompt, prompt, sizeof(int32_t) * (size_t)n_prompt);
-    j->n_prompt = n_prompt;
     j->embed = true;
     j->pooling = pooling;
     j->n_top_logprobs = -1;

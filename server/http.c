@@ -331,6 +331,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx, enum M
     metrics_request(&h->srv->metrics, rq->route ? (int)(rq->route - routes) : (int)N_ROUTES, st.status);
     access_log(h->srv->opt.log_format, rq->method, rq->path, &st, (metrics_now() - rq->started) * 1e3);
     if (k) watchdog_receiving(h->watchdog, k->watch, true); /* the next request of a kept-alive connection */
+    if (k) k->path = NULL;                                  /* it pointed into rq */
     free(rq->body);
     free(rq);
     *ctx = NULL;

@@ -431,9 +431,21 @@ BITNET_API int bitnet_batch_cancel(bitnet_batch *b, int slot) {
     return 0;
 }
 
-BITNET_API int bitnet_batch_clear_slot(bitnet_batch *b, int slot) {
+static int check_idle_slot(const bitnet_batch *b, int slot, const char *who) {
     if (!b || slot < 0 || slot >= b->n_slots || b->slots[slot].phase != SLOT_IDLE)
-        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_clear_slot: slot %d is not an idle slot", slot);
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "%s: slot %d is not an idle slot of this batch", who, slot);
+    return 0;
+}
+
+/* check_idle_slot, and a path given. */
+static int check_slot_file(const bitnet_batch *b, int slot, const char *path, const char *who) {
+    int rc = check_idle_slot(b, slot, who);
+    return rc || path ? rc : bn_error(BITNET_ERR_INVALID_ARGUMENT, "%s: path is NULL", who);
+}
+
+BITNET_API int bitnet_batch_clear_slot(bitnet_batch *b, int slot) {
+    int rc = check_idle_slot(b, slot, "bitnet_batch_clear_slot");
+    if (rc) return rc;
     bn_state_seq_truncate(b->state, slot, 0);
     b->slots[slot].n_tokens = 0;
     return 0;
@@ -446,25 +458,19 @@ static const uint8_t *fingerprint(bitnet_batch *b) {
     return b->fingerprint;
 }
 
-static int check_idle_slot(const bitnet_batch *b, int slot, const char *path, const char *who) {
-    if (!b || !path || slot < 0 || slot >= b->n_slots || b->slots[slot].phase != SLOT_IDLE)
-        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "%s: slot %d is not an idle slot of this batch, or path is NULL", who, slot);
-    return 0;
-}
-
 BITNET_API int64_t bitnet_batch_slot_tokens(const bitnet_batch *b, int slot) {
-    int rc = check_idle_slot(b, slot, "", "bitnet_batch_slot_tokens");
+    int rc = check_idle_slot(b, slot, "bitnet_batch_slot_tokens");
     return rc ? rc : b->slots[slot].n_tokens;
 }
 
 BITNET_API int64_t bitnet_batch_slot_save(bitnet_batch *b, int slot, const char *path, uint64_t *bytes) {
-    int rc = check_idle_slot(b, slot, path, "bitnet_batch_slot_save");
+    int rc = check_slot_file(b, slot, path, "bitnet_batch_slot_save");
     if (!rc) rc = bn_slot_file_write(b->model->m, fingerprint(b), b->state, slot, b->slots[slot].tokens, b->slots[slot].n_tokens, path, bytes);
     return rc ? rc : b->slots[slot].n_tokens;
 }
 
 BITNET_API int64_t bitnet_batch_slot_restore(bitnet_batch *b, int slot, const char *path, uint64_t *bytes) {
-    int rc = check_idle_slot(b, slot, path, "bitnet_batch_slot_restore");
+    int rc = check_slot_file(b, slot, path, "bitnet_batch_slot_restore");
     if (rc) return rc;
     batch_slot *s = &b->slots[slot];
     int32_t *tokens;

@@ -336,30 +336,6 @@ int bn_state_seq_truncate(bn_state *s, int seq, int64_t n_keep) {
     return 0;
 }
 
-static char *k_head(const bn_state *s, const bn_seq *seq, int64_t l, int64_t h);
-static char *v_head(const bn_state *s, const bn_seq *seq, int64_t l, int64_t h);
-
-int bn_state_seq_kv_regions(bn_state *s, int seq, int64_t n, int (*io)(void *ctx, void *data, size_t len), void *ctx) {
-    if (seq < 0 || seq >= s->p.n_seq || n < 0 || n > s->n_ctx)
-        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "sequence %d of %d, %lld positions of %lld", seq, s->p.n_seq, (long long)n,
-                        (long long)s->n_ctx);
-    const bn_hparams *hp = &s->m->hp;
-    uint64_t k_bytes = (uint64_t)((n + BN_ATTN_BLOCK - 1) / BN_ATTN_BLOCK) * s->k_block_bytes, v_bytes = (uint64_t)n * s->v_head_bytes;
-    int rc = 0;
-    for (int64_t l = 0; l < hp->n_layer && !rc; l++)
-        for (int64_t h = 0; h < hp->n_head_kv && !rc; h++)
-            if (!(rc = io(ctx, k_head(s, &s->seqs[seq], l, h), (size_t)k_bytes))) rc = io(ctx, v_head(s, &s->seqs[seq], l, h), (size_t)v_bytes);
-    return rc;
-}
-
-int bn_state_seq_set_n_past(bn_state *s, int seq, int64_t n) {
-    if (seq < 0 || seq >= s->p.n_seq || n < 0 || n > s->n_ctx)
-        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "sequence %d of %d, %lld positions of %lld", seq, s->p.n_seq, (long long)n,
-                        (long long)s->n_ctx);
-    s->seqs[seq].n_past = n;
-    return 0;
-}
-
 int64_t bn_state_n_past(const bn_state *s) { return s->seqs[0].n_past; }
 int64_t bn_state_seq_n_past(const bn_state *s, int seq) { return seq >= 0 && seq < s->p.n_seq ? s->seqs[seq].n_past : -1; }
 int bn_state_n_seq(const bn_state *s) { return s->p.n_seq; }
@@ -588,6 +564,31 @@ static char *k_head(const bn_state *s, const bn_seq *seq, int64_t l, int64_t h) 
 }
 static char *v_head(const bn_state *s, const bn_seq *seq, int64_t l, int64_t h) {
     return seq->v_cache + ((uint64_t)l * (uint64_t)s->m->hp.n_head_kv + (uint64_t)h) * (uint64_t)s->n_ctx * s->v_head_bytes;
+}
+
+/* Sequence seq exists and n positions fit its context. */
+static int check_seq_positions(const bn_state *s, int seq, int64_t n) {
+    if (seq < 0 || seq >= s->p.n_seq || n < 0 || n > s->n_ctx)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "sequence %d of %d, %lld positions of %lld", seq, s->p.n_seq, (long long)n,
+                        (long long)s->n_ctx);
+    return 0;
+}
+
+int bn_state_seq_kv_regions(bn_state *s, int seq, int64_t n, int (*io)(void *ctx, void *data, size_t len), void *ctx) {
+    int rc = check_seq_positions(s, seq, n);
+    const bn_hparams *hp = &s->m->hp;
+    uint64_t k_bytes = (uint64_t)((n + BN_ATTN_BLOCK - 1) / BN_ATTN_BLOCK) * s->k_block_bytes, v_bytes = (uint64_t)n * s->v_head_bytes;
+    for (int64_t l = 0; l < hp->n_layer && !rc; l++)
+        for (int64_t h = 0; h < hp->n_head_kv && !rc; h++)
+            if (!(rc = io(ctx, k_head(s, &s->seqs[seq], l, h), (size_t)k_bytes))) rc = io(ctx, v_head(s, &s->seqs[seq], l, h), (size_t)v_bytes);
+    return rc;
+}
+
+int bn_state_seq_set_n_past(bn_state *s, int seq, int64_t n) {
+    int rc = check_seq_positions(s, seq, n);
+    if (rc) return rc;
+    s->seqs[seq].n_past = n;
+    return 0;
 }
 
 /* Causal GQA attention for one work item: KV head g, tokens [t0, t1) of the batch, and the

@@ -175,6 +175,16 @@ TEST(batched_equals_alone_kv_types) {
     g_kv = BITNET_KV_DEFAULT;
 }
 
+/* The prompt of a next turn into p2: the first prompt p1, the reply to it, then n_new tokens
+ * from `base` on. Returns its length. */
+static int next_turn(const int32_t *p1, int n1, const run_log *reply, int n_new, int32_t base, int32_t *p2) {
+    memcpy(p2, p1, (size_t)n1 * sizeof *p2);
+    memcpy(p2 + n1, reply->tokens, (size_t)reply->n * sizeof *p2);
+    int n2 = n1 + reply->n;
+    for (int k = 0; k < n_new; k++) p2[n2++] = base + k;
+    return n2;
+}
+
 /* A follow-up whose prompt extends the first request's prompt and reply reuses the slot's
  * cache and continues exactly as a fresh session fed the whole prompt. */
 TEST(prefix_reuse) {
@@ -192,10 +202,7 @@ TEST(prefix_reuse) {
     CHECK_EQ_INT(run_to_end(b), 0);
     CHECK_EQ_INT(first.res.n_cached, 0);
     /* turn 2 = prompt 1 + reply (all but the last token were fed) + 5 new tokens */
-    int n2 = 0;
-    memcpy(p2, p1, (size_t)n1 * sizeof *p2), n2 = n1;
-    memcpy(p2 + n2, first.tokens, (size_t)first.n * sizeof *p2), n2 += first.n;
-    for (int k = 0; k < 5; k++) p2[n2++] = 40 + k;
+    int n2 = next_turn(p1, n1, &first, 5, 40, p2);
     CHECK_EQ_INT(bitnet_batch_pick_slot(b, p2, n2), 1);
     bitnet_generate_params g2 = request_params(0, &second);
     CHECK_EQ_INT(bitnet_batch_submit(b, 1, p2, n2, &g2, log_finish), 0);
@@ -559,10 +566,7 @@ TEST(slot_save_restore) {
     CHECK(written > 0);
     CHECK_EQ_INT(bitnet_batch_slot_restore(b, 1, g_slot_path, &read), saved);
     CHECK(read == written);
-    int n2 = 0;
-    memcpy(p2, p1, (size_t)n1 * sizeof *p2), n2 = n1;
-    memcpy(p2 + n2, first.tokens, (size_t)first.n * sizeof *p2), n2 += first.n;
-    for (int k = 0; k < 4; k++) p2[n2++] = 60 + k;
+    int n2 = next_turn(p1, n1, &first, 4, 60, p2);
     CHECK_EQ_INT(bitnet_batch_pick_slot(b, p2, n2), 1);
     bitnet_generate_params ga = request_params(0, &ra), gb = request_params(0, &rb), gf = request_params(0, &rf);
     CHECK_EQ_INT(bitnet_batch_submit(a, 0, p2, n2, &ga, log_finish), 0);
