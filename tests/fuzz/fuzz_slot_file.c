@@ -32,7 +32,7 @@ static bitnet_batch *g_batch;
 static uint8_t g_header[BODY_AT];           /* this model's header (from a saved empty slot) */
 static char g_path[256], g_model_path[256];
 
-static void fail(const char *what, const char *detail) {
+_Noreturn static void fail(const char *what, const char *detail) {
     fprintf(stderr, "fuzz_slot_file: contract broken: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
     abort();
 }
@@ -46,7 +46,7 @@ static void setup(void) {
     p.wtype = BN_TYPE_I2_S, p.seed = 5;
     bitnet_batch_params bp = bitnet_batch_default_params();
     bp.n_slots = 1, bp.n_ctx = CTX, bp.n_threads = 1, bp.n_batch = 16;
-    FILE *f;
+    FILE *f = NULL;
     if (bn_genmodel_write(&p, g_model_path) || bitnet_model_open(g_model_path, NULL, &g_model) ||
         bitnet_batch_create(g_model, &bp, &g_batch) || bitnet_batch_slot_save(g_batch, 0, g_path, NULL) != 0 ||
         !(f = fopen(g_path, "rb")) || fread(g_header, 1, sizeof g_header, f) != sizeof g_header)
