@@ -79,7 +79,7 @@ STATIC   := $(BUILD)/libbitnet.a
 SHARED   := $(BUILD)/libbitnet.so.$(VERSION)
 CLI      := $(BUILD)/bitnet
 
-.PHONY: all lib cli server tests test run bench bench-serve install clean sanitize fuzz download
+.PHONY: all lib cli server tests test run bench bench-serve bench-prefix-share install clean sanitize fuzz download
 all: lib cli server
 
 lib: $(STATIC) $(SHARED)
@@ -175,6 +175,10 @@ bench: all
 # streaming HTTP clients: docs/BENCH.md. Not part of `make test`.
 bench-serve: all
 	@scripts/bench_serve.sh
+
+# Shared prompt prefixes in the server: --prefix-share 16 (default) against 0. Not in `make test`.
+bench-prefix-share: all
+	@scripts/bench_prefix_share.sh
 
 download:
 	@scripts/download_model.sh

@@ -431,6 +431,11 @@ typedef struct bitnet_batch_params {
     bitnet_act_quant act_quant;
     /* later fields: read only when struct_size covers them (older callers get the defaults) */
     bitnet_kv_type kv_type_k, kv_type_v; /* KV cache element types of every slot; DEFAULT: f16 */
+    int prefix_share_min;         /* shared prompt prefixes: a prefilling request takes the KV
+                                     entries of its prompt's next positions from another slot
+                                     that holds them, and waits for an older prefilling request
+                                     that is evaluating them, when that saves at least this many
+                                     tokens; 0: 16; negative: never (every slot prefills alone) */
 } bitnet_batch_params;
 
 BITNET_API bitnet_batch_params bitnet_batch_default_params(void);
@@ -445,7 +450,7 @@ typedef void (*bitnet_batch_finish_callback)(int slot, int status, const bitnet_
  * (ties: the least recently used). BITNET_ERR_NOT_FOUND when every slot is busy. */
 BITNET_API int bitnet_batch_pick_slot(const bitnet_batch *batch, const int32_t *prompt, int n_prompt);
 /* Starts a request in an idle slot: prompt[0, n_prompt) is prefilled by the next steps (less
- * the prefix the slot already holds), then tokens are sampled as bitnet_session_generate does
+ * the prefix the slot already holds, and what it can copy from other slots: prefix_share_min), then tokens are sampled as bitnet_session_generate does
  * (same params, callbacks, stop conditions; user_data is params->user_data). params and
  * everything it points to must stay valid until on_finish (may be NULL) has been called.
  * BITNET_ERR_CONTEXT_EXCEEDED when the prompt does not fit the slot's context (n_prompt >=

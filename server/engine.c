@@ -567,6 +567,7 @@ int engine_start(bitnet_model *model, const engine_params *params, engine **out)
     bp.act_quant = params->act_quant;
     bp.kv_type_k = params->kv_type_k;
     bp.kv_type_v = params->kv_type_v;
+    bp.prefix_share_min = params->prefix_share_min;
     int rc = bitnet_batch_create(model, &bp, &e->batch);
     bitnet_batch_desc d = {.struct_size = sizeof d};
     if (rc == 0) rc = bitnet_batch_describe(e->batch, &d);

@@ -65,6 +65,9 @@ static void usage(FILE *out) {
             "                          of pooled embeddings, a request's embd_normalize overrides it [2]\n"
             "  --embeddings            accepted for llama-server's command lines: the embedding endpoints are\n"
             "                          always served (generation too)\n"
+            "  --prefix-share N        a prompt that starts with N or more of the tokens another slot holds or is\n"
+            "                          evaluating (a system prompt, tools, the choices of n) takes their KV cache\n"
+            "                          entries from it (a copy: the same reply) instead of evaluating them [16; 0: off]\n"
             "  --slot-save-path DIR    allow POST /slots/{id}?action=save|restore {\"filename\"} (an idle slot's tokens and\n"
             "                          KV cache to and from DIR/filename) and action=erase [off: those are 501]\n"
             "  --alias NAME            model name in replies and /v1/models [the file's base name]\n"
@@ -163,6 +166,7 @@ static int parse_limit(server_options *o, const char *arg, const char *v) {
         {"--timeout-request", 0, 1 << 24, NULL, &o->timeout_request},
         {"--timeout-idle", 1, 1 << 24, NULL, &o->timeout_idle},
         {"--embd-normalize", -1, 64, &o->embd_normalize, NULL},
+        {"--prefix-share", 0, 1 << 30, &o->prefix_share, NULL},
     };
     for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
         long long n;
@@ -252,7 +256,7 @@ static int parse_valued(server_options *o, const char *arg, const char *v) {
 /* Returns 0, -1 after printing the help, or 2 on a usage error. */
 static int parse_args(int argc, char **argv, server_options *o) {
     *o = (server_options){.host = "127.0.0.1", .port = 8080, .n_parallel = 4, .max_queue = 64,
-                          .max_body = DEFAULT_MAX_BODY, .chat_format = "auto", .embd_normalize = 2,
+                          .max_body = DEFAULT_MAX_BODY, .chat_format = "auto", .embd_normalize = 2, .prefix_share = 16,
                           .timeout_request = DEFAULT_TIMEOUT_REQUEST, .timeout_idle = DEFAULT_TIMEOUT_IDLE};
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -323,6 +327,7 @@ static int start_engine(server *srv) {
                         .act_quant = srv->opt.act_quant,
                         .kv_type_k = srv->opt.kv_type_k,
                         .kv_type_v = srv->opt.kv_type_v,
+                        .prefix_share_min = srv->opt.prefix_share ? srv->opt.prefix_share : -1,
                         .max_queue = srv->opt.max_queue,
                         .verbose = srv->opt.verbose,
                         .metrics = &srv->metrics};

@@ -52,6 +52,7 @@ typedef struct server_options {
     const char *cors_origin;   /* NULL: no CORS headers, no preflight answers */
     bitnet_act_quant act_quant;
     bitnet_kv_type kv_type_k, kv_type_v; /* --kv-type, -ctk, -ctv */
+    int prefix_share;          /* --prefix-share: shortest prompt prefix shared between slots; 0: off */
     bitnet_lm_head lm_head;
     int max_queue;
     size_t max_body;

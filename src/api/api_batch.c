@@ -9,7 +9,15 @@
  * knows exactly which prefix it can offer the next request.
  *
  * An embedding request (bitnet_batch_submit_embed) prefills like a generation, but its rows
- * ask for hidden states instead of logits, which its pooler takes; it ends with its prompt. */
+ * ask for hidden states instead of logits, which its pooler takes; it ends with its prompt.
+ *
+ * Shared prompt prefixes (share_prefix): a generation's prompt often starts as another slot's
+ * did or does (a system prompt, tool descriptions, the choices of OpenAI's `n`). Before its
+ * rows are added, a prefilling generation copies the KV entries of its next prompt positions
+ * from any slot whose cache holds them (bn_state_seq_copy: the entries of a position depend
+ * only on the tokens up to it, so the result is the same bit for bit), and it waits while an
+ * older prefilling request is still evaluating positions they share: one prefill, not one per
+ * slot. The oldest prefilling request never waits, so every wait ends. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +25,7 @@
 #include "api/api_internal.h"
 #include "util.h"
 
-enum { DEFAULT_SLOTS = 4, DEFAULT_BATCH = 64, MAX_SLOTS = BN_MAX_SEQ };
+enum { DEFAULT_SLOTS = 4, DEFAULT_BATCH = 64, MAX_SLOTS = BN_MAX_SEQ, DEFAULT_SHARE_MIN = 16 };
 
 typedef enum { SLOT_IDLE, SLOT_PREFILL, SLOT_DECODE } slot_phase;
 
@@ -40,6 +48,7 @@ struct bitnet_batch {
     bitnet_model *model;
     bn_state *state;
     int n_slots, n_batch;
+    int share_min;            /* prefix_share_min resolved; INT_MAX: never */
     int64_t n_vocab;
     uint64_t clock;           /* counts submits and finishes */
     batch_slot *slots;
@@ -101,6 +110,8 @@ BITNET_API int bitnet_batch_create(bitnet_model *model, const bitnet_batch_param
     b->n_slots = params->n_slots ? params->n_slots : DEFAULT_SLOTS;
     b->n_batch = params->n_batch ? params->n_batch : DEFAULT_BATCH;
     if (b->n_batch < b->n_slots) b->n_batch = b->n_slots;
+    int share_min = BN_API_HAS_FIELD(params->struct_size, bitnet_batch_params, prefix_share_min) ? params->prefix_share_min : 0;
+    b->share_min = share_min < 0 ? INT_MAX : share_min == 0 ? DEFAULT_SHARE_MIN : share_min;
     b->n_vocab = model->m->hp.n_vocab;
     bn_state_params sp;
     bn_state_default_params(&sp);
@@ -177,10 +188,14 @@ BITNET_API void bitnet_batch_free(bitnet_batch *b) {
     free(b);
 }
 
-static int64_t common_prefix(const batch_slot *s, const int32_t *prompt, int n_prompt) {
+static int64_t same_prefix(const int32_t *a, int64_t n_a, const int32_t *b, int64_t n_b) {
     int64_t k = 0;
-    while (k < s->n_tokens && k < n_prompt && s->tokens[k] == prompt[k]) k++;
+    while (k < n_a && k < n_b && a[k] == b[k]) k++;
     return k;
+}
+
+static int64_t common_prefix(const batch_slot *s, const int32_t *prompt, int n_prompt) {
+    return same_prefix(s->tokens, s->n_tokens, prompt, n_prompt);
 }
 
 BITNET_API int bitnet_batch_pick_slot(const bitnet_batch *b, const int32_t *prompt, int n_prompt) {
@@ -320,12 +335,42 @@ static int next_prefill(const bitnet_batch *b, const bool *taken) {
     return best;
 }
 
+/* Shared prompt prefixes (see the top): copies into prefilling generation i what another
+ * slot's cache holds of its prompt's next positions, then says whether i is to wait for an
+ * older prefilling request that will evaluate positions they share. Only prefixes of at least
+ * share_min tokens are shared (not a chat template's first few). The prompt's last token is
+ * always i's own (its logits). */
+static bool share_prefix(bitnet_batch *b, int i) {
+    batch_slot *s = &b->slots[i];
+    int64_t last = s->n_prompt_end - 1, best = s->n_tokens;
+    if (!s->gen || b->share_min == INT_MAX) return false;
+    int donor = -1;
+    for (int j = 0; j < b->n_slots; j++) {
+        const batch_slot *t = &b->slots[j];
+        /* what j's cache holds: its tokens up to n_past (rows added to this step are not in yet) */
+        int64_t held = j == i ? 0 : same_prefix(t->tokens, bn_state_seq_n_past(b->state, j), s->tokens, last);
+        if (held > best) best = held, donor = j;
+    }
+    if (donor >= 0 && best >= b->share_min && bn_state_seq_copy(b->state, donor, i, s->n_tokens, best) == 0) {
+        bn_gen_result_ptr(s->gen)->n_cached += (int)(best - s->n_tokens);
+        s->n_tokens = best;
+    }
+    for (int j = 0; j < b->n_slots; j++) {
+        const batch_slot *t = &b->slots[j];
+        if (j == i || t->phase != SLOT_PREFILL || t->order > s->order) continue;
+        int64_t shared = same_prefix(t->tokens, t->n_prompt_end, s->tokens, last);
+        if (shared >= b->share_min && shared > s->n_tokens) return true;
+    }
+    return false;
+}
+
 /* Prompt rows, oldest request first, while the step has room. */
 static int add_prefill_rows(bitnet_batch *b, int n) {
     bool taken[MAX_SLOTS] = {false};
     for (int i; n < b->n_batch && (i = next_prefill(b, taken)) >= 0;) {
         batch_slot *s = &b->slots[i];
         taken[i] = true;
+        if (share_prefix(b, i)) continue;
         int64_t left = s->n_prompt_end - s->n_tokens;
         int take = left < b->n_batch - n ? (int)left : b->n_batch - n;
         for (int k = 0; k < take; k++, s->n_tokens++)

@@ -584,6 +584,27 @@ int bn_state_seq_kv_regions(bn_state *s, int seq, int64_t n, int (*io)(void *ctx
     return rc;
 }
 
+int bn_state_seq_copy(bn_state *s, int src, int dst, int64_t from, int64_t n) {
+    int rc = check_seq_positions(s, src, n);
+    if (!rc) rc = check_seq_positions(s, dst, n);
+    if (rc) return rc;
+    if (src == dst || from < 0 || from > n || n > s->seqs[src].n_past || from > s->seqs[dst].n_past)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "cannot copy positions [%lld, %lld) of sequence %d (%lld held) into %d (%lld held)",
+                        (long long)from, (long long)n, src, (long long)s->seqs[src].n_past, dst, (long long)s->seqs[dst].n_past);
+    /* whole K^T blocks: the first one's positions before `from` are the same entries in both */
+    uint64_t b0 = (uint64_t)from / BN_ATTN_BLOCK, b1 = ((uint64_t)n + BN_ATTN_BLOCK - 1) / BN_ATTN_BLOCK;
+    const bn_hparams *hp = &s->m->hp;
+    for (int64_t l = 0; l < hp->n_layer; l++)
+        for (int64_t h = 0; h < hp->n_head_kv; h++) {
+            memcpy(k_head(s, &s->seqs[dst], l, h) + b0 * s->k_block_bytes, k_head(s, &s->seqs[src], l, h) + b0 * s->k_block_bytes,
+                   (size_t)((b1 - b0) * s->k_block_bytes));
+            memcpy(v_head(s, &s->seqs[dst], l, h) + (uint64_t)from * s->v_head_bytes,
+                   v_head(s, &s->seqs[src], l, h) + (uint64_t)from * s->v_head_bytes, (size_t)((uint64_t)(n - from) * s->v_head_bytes));
+        }
+    s->seqs[dst].n_past = n;
+    return 0;
+}
+
 int bn_state_seq_set_n_past(bn_state *s, int seq, int64_t n) {
     int rc = check_seq_positions(s, seq, n);
     if (rc) return rc;

@@ -87,6 +87,11 @@ int bn_state_seq_truncate(bn_state *s, int seq, int64_t n_keep);
  * (slot files, api_slot.c); io returns 0 or a negative status, which stops the walk and is
  * returned. The sequence's n_past is not changed: see bn_state_seq_set_n_past. */
 int bn_state_seq_kv_regions(bn_state *s, int seq, int64_t n, int (*io)(void *ctx, void *data, size_t len), void *ctx);
+/* Copies positions [from, n) of sequence src's cache into sequence dst, whose [0, from) must
+ * hold the same tokens' entries (src holds at least n, dst at least from); dst then holds n.
+ * The entries of a position depend only on the tokens up to it, so dst continues exactly as if
+ * it had evaluated them (the batch's shared prompt prefixes, api_batch.c). */
+int bn_state_seq_copy(bn_state *s, int src, int dst, int64_t from, int64_t n);
 /* Declares positions [0, n) of sequence `seq` filled (after bn_state_seq_kv_regions restored them). */
 int bn_state_seq_set_n_past(bn_state *s, int seq, int64_t n);
 int64_t bn_state_seq_n_past(const bn_state *s, int seq); /* -1 for a bad seq */

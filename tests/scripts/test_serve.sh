@@ -26,7 +26,11 @@
 #     llama-server's shape, a body without input is a 400; the openai client's embeddings.create
 #     (base64, its default, equal to floats; unit length; alone equal to in a list);
 #   - OpenAI's "n": choice i equal to a lone request with seed + i, usage summed; streamed, the
-#     same choices (chunks by index, one choice after another); more than the slots a 400;
+#     same choices (chunks by index, one choice after another); more than the slots a 400; the
+#     other choices take the prompt's KV entries from the first's prefill (/metrics: cached);
+#   - shared prompt prefixes: three requests at once starting with one long system prompt: two
+#     take its KV entries from the third's slot (cached_tokens), and their greedy replies equal
+#     those of a one-slot server (no other slot to share with);
 #   - the official openai npm package (serve_openai_client.cjs): chat and completions, plain
 #     and streamed, include_usage, stop, logprobs, logit_bias, response_format json_object and
 #     json_schema, tools (named, auto, streamed, the client's runTools round trip), the
@@ -391,6 +395,35 @@ print(events[-1] == "[DONE]" and text == want and finish == {0: "length", 1: "le
 EOF
 )
 if [ "$got" = True ]; then ok n_choices_streamed; else not_ok n_choices_streamed "$got: $(head -c 400 "$TMP/choices.sse")"; fi
+# The choices of n share one prefill: the 2nd and 3rd take all but the prompt's last token
+# from the first's slot (the prompt is new to every slot).
+cached_total() { req GET /metrics >/dev/null; awk '$1 == "bitnet_prompt_tokens_cached_total" {print $2}' "$TMP/resp"; }
+c0=$(cached_total)
+LONG_PROMPT="Shared prefill $$: $("$PY" -c 'print(" ".join("item%d" % i for i in range(50)))')"
+st=$(req POST /v1/completions "{\"prompt\":\"$LONG_PROMPT\",\"n\":3,\"max_tokens\":3,\"seed\":6,\"temperature\":1}")
+pt=$(json_get 'j["usage"]["prompt_tokens"]' <"$TMP/resp" 2>/dev/null)
+c1=$(cached_total)
+if [ "$st" = 200 ] && [ "${pt:-0}" -gt 50 ] && [ $((c1 - c0)) -ge $((2 * (pt - 1))) ]; then ok n_choices_share_prefill; else
+    not_ok n_choices_share_prefill "status $st, prompt ${pt:-?} tokens, cached counter $c0 -> $c1"; fi
+
+# ---- shared prompt prefixes: one long system prompt, three requests at once ----------------------
+SHARED_SYS="You are assistant $$. $("$PY" -c 'print(" ".join("rule%d: answer briefly." % i for i in range(30)))')"
+shared_body() { printf '{"prompt":"%s Question %d?","max_tokens":6,"temperature":0,"ignore_eos":true}' "$SHARED_SYS" "$1"; }
+spids=()
+for i in 0 1 2; do
+    curl -s --max-time 120 "${AUTH[@]}" -d "$(shared_body $i)" "$URL/v1/completions" >"$TMP/shared$i" &
+    spids+=($!)
+done
+wait "${spids[@]}"
+got=$("$PY" - "$TMP"/shared0 "$TMP"/shared1 "$TMP"/shared2 <<'EOF'
+import json, sys
+r = [json.load(open(f)) for f in sys.argv[1:]]
+cached = sorted(x["usage"]["prompt_tokens_details"]["cached_tokens"] for x in r)
+prompt = r[0]["usage"]["prompt_tokens"]
+print(prompt > 150 and cached[0] < 20 and cached[1] >= prompt - 20 and cached[2] >= prompt - 20 or (prompt, cached))
+EOF
+)
+if [ "$got" = True ]; then ok shared_system_prompt_cached; else not_ok shared_system_prompt_cached "$got: $(head -c 300 "$TMP/shared0")"; fi
 
 body_of() { # I STREAM
     printf '{"prompt":"Request number %d: once upon a time","max_tokens":16,"temperature":0,"ignore_eos":true,"stream":%s}' "$1" "$2"
@@ -486,6 +519,14 @@ expect_error queue_full_503 503 busy POST /v1/completions "$SMALL"
 check one_slot_freed all_idle
 st=$(req POST /v1/completions "$SMALL")
 check one_slot_reused [ "$st" = 200 ]
+# The shared-system-prompt requests (above) one at a time in the only slot: the same replies.
+same=0
+for i in 0 1 2; do
+    st=$(req POST /v1/completions "$(shared_body $i)")
+    a=$(json_get 'j["choices"][0]["text"]' <"$TMP/resp" 2>&1) b=$(json_get 'j["choices"][0]["text"]' <"$TMP/shared$i" 2>&1)
+    if [ "$st" = 200 ] && [ -n "$a" ] && [ "$a" = "$b" ]; then same=$((same + 1)); else echo "    request $i: one slot '$a', shared '$b'"; fi
+done
+check shared_prefix_same_replies [ $same -eq 3 ]
 # A reply that fills the slot's context ends with finish_reason "length".
 fill=$("$PY" -c 'print(",".join(["9906"] * 250))')
 st=$(req POST /v1/completions "{\"prompt\":[$fill],\"temperature\":0,\"ignore_eos\":true}")

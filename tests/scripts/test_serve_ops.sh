@@ -2,7 +2,7 @@
 # test_serve_ops: what bitnet-server offers its operator, on a small generated model, all
 # traffic to 127.0.0.1, every client bounded by a timeout:
 #   - option errors (unreadable or empty key file, bad values, a --slot-save-path that is not a
-#     folder): exit 2 with the reason; slot actions without --slot-save-path: 501;
+#     folder, a negative --prefix-share): exit 2 with the reason; slot actions without --slot-save-path: 501;
 #   - --api-key-file with two keys (both accepted, another refused, /health and / open);
 #   - CORS off by default (no Access-Control-* header, OPTIONS not answered as a preflight)
 #     and on with --cors;
@@ -28,7 +28,8 @@ printf '# only a comment\n\n' >"$TMP/nokeys.txt"
 for bad in "key_file_missing|--api-key-file $TMP/missing.txt|cannot read" "key_file_empty|--api-key-file $TMP/nokeys.txt|holds no key" \
     "log_format|--log-format xml|text or json" "timeout_idle_0|--timeout-idle 0|--timeout-idle needs" \
     "max_prompt_tokens_negative|--max-prompt-tokens -1|--max-prompt-tokens needs" \
-    "slot_save_path_missing|--slot-save-path $TMP/no-such-folder|is not a folder"; do
+    "slot_save_path_missing|--slot-save-path $TMP/no-such-folder|is not a folder" \
+    "prefix_share_negative|--prefix-share -1|--prefix-share needs an integer in 0.."; do
     IFS='|' read -r name args word <<<"$bad"
     # shellcheck disable=SC2086
     "$SERVER" -m "$M" $args >/dev/null 2>"$TMP/bad.err"

@@ -1,7 +1,8 @@
 /* Tests of continuous batching (bitnet_batch_*): a request's tokens are identical whether it
  * runs alone in a session or beside others in a batch (greedy and seeded sampling, prompts
  * prefilled in chunks between decode steps, several thread counts), prefix reuse of an idle
- * slot, cancellation, a full context, and the error paths; embeddings (bitnet_session_embed
+ * slot, prompt prefixes shared between slots (copied from a busy, idle or cancelled slot, or
+ * waited for; the same tokens as alone; prefix_share_min), cancellation, a full context, and the error paths; embeddings (bitnet_session_embed
  * and embedding slots beside generations) agree with one another at every pooling; slot files
  * (a restored slot continues exactly as the one saved; damaged, foreign and mismatched files
  * are refused and leave the slot empty).
@@ -69,7 +70,8 @@ static bitnet_generate_params request_params(int i, run_log *log) {
 /* The KV cache type of the sessions and batches below (DEFAULT: f16). */
 static bitnet_kv_type g_kv = BITNET_KV_DEFAULT;
 
-static void run_alone(int i, int64_t n_ctx, run_log *log) {
+/* prompt[0, n) with gp (whose user_data is log) in a session of its own. */
+static void session_run(const int32_t *prompt, int n, bitnet_generate_params gp, int64_t n_ctx, run_log *log) {
     bitnet_session_params sp = bitnet_session_default_params();
     sp.kv_type_k = sp.kv_type_v = g_kv;
     sp.n_threads = 1;
@@ -77,16 +79,22 @@ static void run_alone(int i, int64_t n_ctx, run_log *log) {
     bitnet_session *s = NULL;
     memset(log, 0, sizeof *log);
     if (bitnet_session_create(g_model, &sp, &s) != 0) return;
-    int32_t prompt[128];
-    int n = make_prompt(i, prompt);
-    bitnet_generate_params gp = request_params(i, log);
     log->res.struct_size = sizeof log->res;
     log->status = bitnet_session_generate(s, prompt, n, &gp, NULL, 0, &log->res);
     bitnet_session_free(s);
 }
 
+static void run_alone(int i, int64_t n_ctx, run_log *log) {
+    int32_t prompt[128];
+    int n = make_prompt(i, prompt);
+    session_run(prompt, n, request_params(i, log), n_ctx, log);
+}
+
+static int g_share_min; /* the batches' prefix_share_min */
+
 static bitnet_batch *new_batch(int n_slots, int n_batch, int n_threads, int64_t n_ctx) {
     bitnet_batch_params bp = bitnet_batch_default_params();
+    bp.prefix_share_min = g_share_min;
     bp.kv_type_k = bp.kv_type_v = g_kv;
     bp.n_slots = n_slots;
     bp.n_batch = n_batch;
@@ -227,6 +235,76 @@ TEST(prefix_reuse) {
     CHECK_EQ_INT(run_to_end(b), 0);
     CHECK_EQ_INT(third.res.n_cached, 0);
     same_tokens(&ref, &third, 0);
+    bitnet_batch_free(b);
+}
+
+/* Shared prompt prefixes: P is a 100-token prompt. Requests 0 (greedy) and 1 (seeded
+ * sampling) with prompt P and request 2 with P's first 60 tokens and 20 others, submitted at
+ * once in 16-row steps: request 0 prefills P, 1 takes all but P's last token from it, 2 takes
+ * its 60; then request 3 (P's first 90 tokens and 10 others) takes 90 from an idle slot. Each
+ * continues exactly as alone in a session. With prefix_share_min -1 every slot prefills itself. */
+enum { SHARED_N = 100 };
+
+static int shared_prompt(int i, int32_t *out) {
+    int keep = i == 2 ? 60 : i == 3 ? 90 : SHARED_N, n = i == 2 ? 80 : SHARED_N;
+    for (int k = 0; k < n; k++) out[k] = (int32_t)(k < keep ? 1 + (k * 13 + 5) % 250 : 200 + i + k % 7);
+    return n;
+}
+
+static void run_shared(int share_min, const int *want_cached) {
+    g_share_min = share_min;
+    bitnet_batch *b = new_batch(4, 16, 2, 256);
+    g_share_min = 0;
+    CHECK(b != NULL);
+    if (!b) return;
+    int32_t prompts[4][SHARED_N];
+    int n[4];
+    run_log got[4], ref;
+    bitnet_generate_params gps[4];
+    memset(got, 0, sizeof got);
+    for (int i = 0; i < 4; i++) {
+        n[i] = shared_prompt(i, prompts[i]);
+        gps[i] = request_params(i, &got[i]);
+        if (i < 3) CHECK_EQ_INT(bitnet_batch_submit(b, i, prompts[i], n[i], &gps[i], log_finish), 0);
+    }
+    CHECK_EQ_INT(run_to_end(b), 0);
+    CHECK_EQ_INT(bitnet_batch_submit(b, 3, prompts[3], n[3], &gps[3], log_finish), 0);
+    CHECK_EQ_INT(run_to_end(b), 0);
+    for (int i = 0; i < 4; i++) {
+        session_run(prompts[i], n[i], request_params(i, &ref), 256, &ref);
+        CHECK_EQ_INT(got[i].finished, 1);
+        CHECK_EQ_INT(got[i].status, 0);
+        CHECK_MSG(got[i].res.n_cached == want_cached[i], "request %d: %d cached, want %d", i, got[i].res.n_cached, want_cached[i]);
+        same_tokens(&ref, &got[i], i);
+    }
+    bitnet_batch_free(b);
+}
+
+TEST(shared_prefix) {
+    run_shared(0, (const int[]){0, SHARED_N - 1, 60, 90});
+    run_shared(-1, (const int[]){0, 0, 0, 0});
+    run_shared(70, (const int[]){0, SHARED_N - 1, 0, 90}); /* 60 < 70: request 2 prefills alone */
+}
+
+/* A request waiting for an older one's prefill of the same prompt takes what it evaluated when
+ * that one is cancelled, then prefills the rest itself. */
+TEST(shared_prefix_cancelled) {
+    bitnet_batch *b = new_batch(2, 16, 1, 256);
+    CHECK(b != NULL);
+    if (!b) return;
+    int32_t p[SHARED_N];
+    int n = shared_prompt(0, p);
+    run_log x = {0}, y = {0}, ref;
+    bitnet_generate_params gx = request_params(0, &x), gy = request_params(0, &y);
+    CHECK_EQ_INT(bitnet_batch_submit(b, 0, p, n, &gx, log_finish), 0);
+    CHECK_EQ_INT(bitnet_batch_submit(b, 1, p, n, &gy, log_finish), 0);
+    CHECK_EQ_INT(bitnet_batch_step(b), 2); /* x: 16 rows; y waits */
+    CHECK_EQ_INT(bitnet_batch_step(b), 2); /* y takes 16; x: 32 */
+    CHECK_EQ_INT(bitnet_batch_cancel(b, 0), 0);
+    CHECK_EQ_INT(run_to_end(b), 0);
+    CHECK_EQ_INT(y.res.n_cached, 32);
+    session_run(p, n, request_params(0, &ref), 256, &ref);
+    same_tokens(&ref, &y, 0);
     bitnet_batch_free(b);
 }
 
@@ -716,6 +794,8 @@ RUN(batched_equals_alone_3_slots);
 RUN(batched_equals_alone_q8_head);
 RUN(batched_equals_alone_kv_types);
 RUN(prefix_reuse);
+RUN(shared_prefix);
+RUN(shared_prefix_cancelled);
 RUN(context_full);
 RUN(cancel);
 RUN(callback_stops);
