@@ -308,6 +308,61 @@ TEST(shared_prefix_cancelled) {
     bitnet_batch_free(b);
 }
 
+/* Many requests whose prompts start with one of three prefixes (or part of one), arriving at
+ * random steps into 4 slots, some cancelled at random: copies from busy, idle, prefilling and
+ * cancelled slots and waits in every order. Every request that ran to its end produced the
+ * tokens it produces alone. */
+enum { MIXED_REQ = 24 };
+
+static uint64_t mix_next(uint64_t *x) {
+    *x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
+    return *x;
+}
+
+static int mixed_prompt(uint64_t *rng, int32_t *out) {
+    int base = (int)(mix_next(rng) % 3), keep = 20 + (int)(mix_next(rng) % 70), own = (int)(mix_next(rng) % 12);
+    for (int k = 0; k < keep; k++) out[k] = (int32_t)(1 + (k * 31 + base * 57) % 250);
+    for (int k = 0; k < own; k++) out[keep + k] = (int32_t)(1 + mix_next(rng) % 250);
+    return keep + own;
+}
+
+TEST(shared_prefix_mixed) {
+    bitnet_batch *b = new_batch(4, 16, 2, 256);
+    CHECK(b != NULL);
+    if (!b) return;
+    static int32_t prompts[MIXED_REQ][128];
+    int n[MIXED_REQ], slot_of[MIXED_REQ], cancelled[MIXED_REQ] = {0}, next = 0, shared = 0, ran = 0;
+    run_log got[MIXED_REQ], ref;
+    bitnet_generate_params gps[MIXED_REQ];
+    memset(got, 0, sizeof got);
+    uint64_t rng = 0x9e3779b97f4a7c15ULL;
+    for (int step = 0; step < 20000 && (next < MIXED_REQ || bitnet_batch_step(b) > 0); step++) {
+        for (int tries = (int)(mix_next(&rng) % 3); tries > 0 && next < MIXED_REQ; tries--) {
+            n[next] = mixed_prompt(&rng, prompts[next]);
+            int slot = bitnet_batch_pick_slot(b, prompts[next], n[next]);
+            if (slot < 0) break;
+            gps[next] = request_params(next, &got[next]);
+            CHECK_EQ_INT(bitnet_batch_submit(b, slot, prompts[next], n[next], &gps[next], log_finish), 0);
+            slot_of[next++] = slot;
+        }
+        if (next > 0 && mix_next(&rng) % 11 == 0) { /* cancel a running request */
+            int victim = (int)(mix_next(&rng) % (uint64_t)next);
+            if (!got[victim].finished && bitnet_batch_cancel(b, slot_of[victim]) == 0) cancelled[victim] = 1;
+        }
+        if (next < MIXED_REQ) CHECK(bitnet_batch_step(b) >= 0);
+    }
+    for (int i = 0; i < MIXED_REQ; i++) {
+        CHECK_EQ_INT(got[i].finished, 1);
+        if (cancelled[i]) continue;
+        shared += got[i].res.n_cached > 0;
+        ran++;
+        session_run(prompts[i], n[i], request_params(i, &ref), 256, &ref);
+        same_tokens(&ref, &got[i], i);
+    }
+    CHECK_MSG(ran >= MIXED_REQ / 2 && shared >= ran / 2, "%d requests ran to their end, %d of them took a cached prefix", ran, shared);
+    bitnet_batch_free(b);
+}
+
 /* A full slot context ends the run with CONTEXT_FULL after the same tokens as a session of
  * that context. */
 TEST(context_full) {
@@ -796,6 +851,7 @@ RUN(batched_equals_alone_kv_types);
 RUN(prefix_reuse);
 RUN(shared_prefix);
 RUN(shared_prefix_cancelled);
+RUN(shared_prefix_mixed);
 RUN(context_full);
 RUN(cancel);
 RUN(callback_stops);
