@@ -176,7 +176,8 @@ bench: all
 bench-serve: all
 	@scripts/bench_serve.sh
 
-# Shared prompt prefixes in the server: --prefix-share 16 (default) against 0. Not in `make test`.
+# Shared prompt prefixes and the prompt cache in the server: --prefix-share 16 (default) against
+# 0 (both off). Not in `make test`.
 bench-prefix-share: all
 	@scripts/bench_prefix_share.sh
 

@@ -436,6 +436,12 @@ typedef struct bitnet_batch_params {
                                      that holds them, and waits for an older prefilling request
                                      that is evaluating them, when that saves at least this many
                                      tokens; 0: 16; negative: never (every slot prefills alone) */
+    uint64_t prompt_cache_bytes;  /* host memory for a prompt cache (llama-server's --cache-ram):
+                                     when a slot is given to a prompt it does not start with, the
+                                     tokens it held and their KV entries are kept here (least
+                                     recently used dropped first), and a later prompt that starts
+                                     with them takes them back as from another slot (needs prefix
+                                     sharing on); 0: none */
 } bitnet_batch_params;
 
 BITNET_API bitnet_batch_params bitnet_batch_default_params(void);
@@ -496,6 +502,9 @@ typedef struct bitnet_batch_desc {
      * plain head computed because the sampling needs every logit (top-p without top-k,
      * logprobs, ...). Filled when struct_size covers them. */
     uint64_t head_rows_screened, head_candidate_rows, head_rows_fallback, head_rows_plain;
+    /* The prompt cache in host memory (prompt_cache_bytes): bytes held, prompts held, and the
+     * prompt tokens taken back from it so far. Filled when struct_size covers them. */
+    uint64_t prompt_cache_used, prompt_cache_entries, prompt_cache_tokens_restored;
 } bitnet_batch_desc;
 BITNET_API int bitnet_batch_describe(const bitnet_batch *batch, bitnet_batch_desc *out);
 

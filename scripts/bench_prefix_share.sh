@@ -5,7 +5,11 @@
 # its own prompt), alternating, on the 2B-4T-shaped I2_S file (scripts/bench_models.sh):
 #   shared: 4 requests at once, each a P-token prefix common to all (a system prompt) and 16
 #           tokens of its own, 16 tokens generated (greedy, ignore_eos);
-#   n=4:    one request with OpenAI's n = 4 on a P-token prompt (seeded sampling, 16 tokens).
+#   n=4:    one request with OpenAI's n = 4 on a P-token prompt (seeded sampling, 16 tokens);
+#   return: five conversations' first turns one after another (P-token prompts of their own),
+#           then the first conversation's next turn (its prompt and 16 new tokens): timed is
+#           that turn, whose slot went to the fifth conversation (the prompt cache in host
+#           memory, --cache-ram, gives it back; --prefix-share 0 turns that off too).
 # Prints the wall time of each workload per setting (medians over the rounds), the ratio, and
 # whether the replies were the same with both settings (they must be: a copy of cache entries
 # changes no bit). Not part of `make test`.
@@ -55,12 +59,19 @@ def shared():
     for t in threads: t.start()
     for t in threads: t.join()
     return time.time() - t0, [r["choices"][0]["text"] for r in out], sum(r["usage"]["prompt_tokens_details"]["cached_tokens"] for r in out)
+def returning():
+    first = [[3000 + 7 * c] + prefix[1:] for c in range(5)]
+    for c in range(5):
+        post({"prompt": first[c], "max_tokens": 16, "temperature": 0, "ignore_eos": True})
+    t0 = time.time()
+    r = post({"prompt": first[0] + [4000 + i for i in range(16)], "max_tokens": 16, "temperature": 0, "ignore_eos": True})
+    return time.time() - t0, [r["choices"][0]["text"]], r["usage"]["prompt_tokens_details"]["cached_tokens"]
 def n4():
     t0 = time.time()
     r = post({"prompt": [5] + prefix, "n": 4, "max_tokens": 16, "seed": 3, "temperature": 1, "ignore_eos": True})
     return time.time() - t0, [c["text"] for c in r["choices"]], None
 res = {"setting": name}
-for key, fn in (("shared", shared), ("n4", n4)):
+for key, fn in (("shared", shared), ("n4", n4), ("return", returning)):
     secs, texts, cached = fn()
     res[key] = {"seconds": secs, "texts": texts, "cached": cached}
 print(json.dumps(res))
@@ -85,10 +96,11 @@ def med(setting, key): return statistics.median(r[key]["seconds"] for r in rows 
 def texts(setting, key): return {json.dumps(r[key]["texts"]) for r in rows if r["setting"] == setting}
 print("| workload | --prefix-share 16 (default) | --prefix-share 0 | speedup | same replies |")
 print("|---|---|---|---|---|")
-for key, label in (("shared", "4 requests at once, one shared prefix"), ("n4", "one request, n = 4")):
+for key, label in (("shared", "4 requests at once, one shared prefix"), ("n4", "one request, n = 4"),
+                   ("return", "a conversation's next turn after 4 others took the slots")):
     a, b = med("shared", key), med("alone", key)
     same = texts("shared", key) == texts("alone", key) and len(texts("shared", key)) == 1
     print(f"| {label} | {a:.2f} s | {b:.2f} s | {b / a:.2f}x | {'yes' if same else 'NO'} |")
-cached = [r["shared"]["cached"] for r in rows if r["setting"] == "shared"]
-print(f"cached prompt tokens of the 4 shared-prefix requests (default setting): {cached}")
+for key in ("shared", "return"):
+    print(f"cached prompt tokens, {key} (default setting; per round): {[r[key]['cached'] for r in rows if r['setting'] == 'shared']}")
 PY

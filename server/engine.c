@@ -568,6 +568,7 @@ int engine_start(bitnet_model *model, const engine_params *params, engine **out)
     bp.kv_type_k = params->kv_type_k;
     bp.kv_type_v = params->kv_type_v;
     bp.prefix_share_min = params->prefix_share_min;
+    bp.prompt_cache_bytes = params->prompt_cache_bytes;
     int rc = bitnet_batch_create(model, &bp, &e->batch);
     bitnet_batch_desc d = {.struct_size = sizeof d};
     if (rc == 0) rc = bitnet_batch_describe(e->batch, &d);
@@ -649,6 +650,9 @@ void engine_gauges(engine *e, metrics_gauges *out) {
     out->head_candidate_rows = e->last_desc.head_candidate_rows;
     out->head_rows_fallback = e->last_desc.head_rows_fallback;
     out->head_rows_plain = e->last_desc.head_rows_plain;
+    out->prompt_cache_bytes = e->last_desc.prompt_cache_used;
+    out->prompt_cache_prompts = e->last_desc.prompt_cache_entries;
+    out->prompt_cache_tokens_restored = e->last_desc.prompt_cache_tokens_restored;
     pthread_mutex_unlock(&e->mu);
 }
 

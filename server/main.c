@@ -68,6 +68,10 @@ static void usage(FILE *out) {
             "  --prefix-share N        a prompt that starts with N or more of the tokens another slot holds or is\n"
             "                          evaluating (a system prompt, tools, the choices of n) takes their KV cache\n"
             "                          entries from it (a copy: the same reply) instead of evaluating them [16; 0: off]\n"
+            "  -cram, --cache-ram N    MiB of host memory for a prompt cache: a slot's tokens and KV cache, when it is\n"
+            "                          given to another prompt, are kept there and a later prompt starting with\n"
+            "                          them (a chat's next turn) takes them back [8192, at most a quarter of RAM;\n"
+            "                          0: none; -1: no limit]\n"
             "  --slot-save-path DIR    allow POST /slots/{id}?action=save|restore {\"filename\"} (an idle slot's tokens and\n"
             "                          KV cache to and from DIR/filename) and action=erase [off: those are 501]\n"
             "  --alias NAME            model name in replies and /v1/models [the file's base name]\n"
@@ -159,14 +163,17 @@ static int parse_limit(server_options *o, const char *arg, const char *v) {
         const char *name;
         long long min, max;
         int *count;            /* or */
-        double *seconds;
+        double *seconds;       /* or */
+        long long *value;
     } limits[] = {
-        {"--max-prompt-tokens", 0, 1 << 30, &o->max_prompt_tokens, NULL},
-        {"--max-tokens-cap", 0, 1 << 30, &o->max_tokens_cap, NULL},
-        {"--timeout-request", 0, 1 << 24, NULL, &o->timeout_request},
-        {"--timeout-idle", 1, 1 << 24, NULL, &o->timeout_idle},
-        {"--embd-normalize", -1, 64, &o->embd_normalize, NULL},
-        {"--prefix-share", 0, 1 << 30, &o->prefix_share, NULL},
+        {"--max-prompt-tokens", 0, 1 << 30, &o->max_prompt_tokens, NULL, NULL},
+        {"--max-tokens-cap", 0, 1 << 30, &o->max_tokens_cap, NULL, NULL},
+        {"--timeout-request", 0, 1 << 24, NULL, &o->timeout_request, NULL},
+        {"--timeout-idle", 1, 1 << 24, NULL, &o->timeout_idle, NULL},
+        {"--embd-normalize", -1, 64, &o->embd_normalize, NULL, NULL},
+        {"--prefix-share", 0, 1 << 30, &o->prefix_share, NULL, NULL},
+        {"--cache-ram", -1, 1LL << 30, NULL, NULL, &o->cache_ram_mib},
+        {"-cram", -1, 1LL << 30, NULL, NULL, &o->cache_ram_mib},
     };
     for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
         long long n;
@@ -177,7 +184,8 @@ static int parse_limit(server_options *o, const char *arg, const char *v) {
             return bad_usage("%s", why);
         }
         if (limits[i].count) *limits[i].count = (int)n;
-        else *limits[i].seconds = (double)n;
+        else if (limits[i].seconds) *limits[i].seconds = (double)n;
+        else *limits[i].value = n;
         return 0;
     }
     return bad_usage("unknown option '%s'", arg);
@@ -256,7 +264,7 @@ static int parse_valued(server_options *o, const char *arg, const char *v) {
 /* Returns 0, -1 after printing the help, or 2 on a usage error. */
 static int parse_args(int argc, char **argv, server_options *o) {
     *o = (server_options){.host = "127.0.0.1", .port = 8080, .n_parallel = 4, .max_queue = 64,
-                          .max_body = DEFAULT_MAX_BODY, .chat_format = "auto", .embd_normalize = 2, .prefix_share = 16,
+                          .max_body = DEFAULT_MAX_BODY, .chat_format = "auto", .embd_normalize = 2, .prefix_share = 16, .cache_ram_mib = 8192,
                           .timeout_request = DEFAULT_TIMEOUT_REQUEST, .timeout_idle = DEFAULT_TIMEOUT_IDLE};
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -319,6 +327,14 @@ static int load_model(server *srv) {
 
 static const char *kv_name(bitnet_kv_type t) { return t == BITNET_KV_F32 ? "f32" : t == BITNET_KV_Q8_0 ? "q8_0" : "f16"; }
 
+/* --cache-ram's MiB in bytes: -1 no limit, else at most a quarter of the physical memory. */
+static uint64_t prompt_cache_bytes(long long mib) {
+    if (mib < 0) return UINT64_MAX;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    uint64_t bytes = (uint64_t)mib << 20, quarter = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page / 4 : bytes;
+    return bytes < quarter ? bytes : quarter;
+}
+
 static int start_engine(server *srv) {
     engine_params ep = {.n_slots = srv->opt.n_parallel,
                         .n_ctx = srv->opt.ctx_total / srv->opt.n_parallel,
@@ -328,6 +344,7 @@ static int start_engine(server *srv) {
                         .kv_type_k = srv->opt.kv_type_k,
                         .kv_type_v = srv->opt.kv_type_v,
                         .prefix_share_min = srv->opt.prefix_share ? srv->opt.prefix_share : -1,
+                        .prompt_cache_bytes = prompt_cache_bytes(srv->opt.cache_ram_mib),
                         .max_queue = srv->opt.max_queue,
                         .verbose = srv->opt.verbose,
                         .metrics = &srv->metrics};
@@ -335,9 +352,12 @@ static int start_engine(server *srv) {
         fprintf(stderr, "bitnet-server: cannot start the engine: %s\n", bitnet_get_last_error());
         return -1;
     }
-    fprintf(stderr, "bitnet-server: model %s loaded: %d slots of %lld positions (KV cache K %s V %s), chat format %s; ready\n",
+    char cache[48] = "none";
+    if (ep.prompt_cache_bytes == UINT64_MAX) snprintf(cache, sizeof cache, "no limit");
+    else if (ep.prompt_cache_bytes) snprintf(cache, sizeof cache, "%llu MiB", (unsigned long long)(ep.prompt_cache_bytes >> 20));
+    fprintf(stderr, "bitnet-server: model %s loaded: %d slots of %lld positions (KV cache K %s V %s), prompt cache %s, chat format %s; ready\n",
             srv->model_name, engine_n_slots(srv->engine), (long long)engine_slot_ctx(srv->engine), kv_name(srv->opt.kv_type_k),
-            kv_name(srv->opt.kv_type_v), bn_chat_format_name(srv->chat_format));
+            kv_name(srv->opt.kv_type_v), cache, bn_chat_format_name(srv->chat_format));
     return 0;
 }
 

@@ -114,6 +114,10 @@ static void gauges(FILE *f, const metrics_gauges *g) {
     gauge(f, "bitnet_kv_cache_usage_ratio", "KV cache positions used over total (0..1).",
           g->kv_positions_total > 0 ? (double)g->kv_positions_used / (double)g->kv_positions_total : 0.0);
     gauge(f, "bitnet_kv_cache_bytes", "Memory of the KV cache, all slots.", (double)g->kv_cache_bytes);
+    gauge(f, "bitnet_prompt_cache_bytes", "Host memory the prompt cache (--cache-ram) holds.", (double)g->prompt_cache_bytes);
+    gauge(f, "bitnet_prompt_cache_prompts", "Prompts the prompt cache (--cache-ram) holds.", (double)g->prompt_cache_prompts);
+    counter(f, "bitnet_prompt_cache_tokens_restored_total", "Prompt tokens taken back from the prompt cache (--cache-ram).",
+            g->prompt_cache_tokens_restored);
 }
 
 char *metrics_render(metrics *m, const metrics_gauges *g, size_t *len) {

@@ -43,6 +43,8 @@ typedef struct metrics_gauges {
     /* the engine's LM head counters (bitnet_batch_desc): screened rows, their candidate rows,
      * fallbacks to the whole head, rows the plain head computed (all 0 without a screened head) */
     uint64_t head_rows_screened, head_candidate_rows, head_rows_fallback, head_rows_plain;
+    /* the prompt cache in host memory (--cache-ram): bytes and prompts held, tokens taken back */
+    uint64_t prompt_cache_bytes, prompt_cache_prompts, prompt_cache_tokens_restored;
 } metrics_gauges;
 
 /* Monotonic seconds (CLOCK_MONOTONIC), for every timing the server measures. */

@@ -14,10 +14,12 @@
  * Shared prompt prefixes (share_prefix): a generation's prompt often starts as another slot's
  * did or does (a system prompt, tool descriptions, the choices of OpenAI's `n`). Before its
  * rows are added, a prefilling generation copies the KV entries of its next prompt positions
- * from any slot whose cache holds them (bn_state_seq_copy: the entries of a position depend
+ * from any slot whose cache holds them (bn_state_kv_transfer: the entries of a position depend
  * only on the tokens up to it, so the result is the same bit for bit), and it waits while an
  * older prefilling request is still evaluating positions they share: one prefill, not one per
- * slot. The oldest prefilling request never waits, so every wait ends. */
+ * slot. The oldest prefilling request never waits, so every wait ends. With a prompt cache in
+ * host memory (api_prompt_cache.c), what a slot held before a prompt it does not start with
+ * took it is kept there and offered as another slot's cache would be. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +61,7 @@ struct bitnet_batch {
     float *hidden;            /* [n_batch][n_embd]: the hidden states of embedding rows */
     bn_gen **mask_gens;       /* [n_slots]: the runs sampled in a step (for their JSON masks) ... */
     const float **mask_logits; /* [n_slots]: ... and their logits rows */
+    bn_prompt_cache prompt_cache; /* limit 0: none */
     uint8_t fingerprint[32];  /* the model's, for slot files (bn_slot_fingerprint), once fingerprinted */
     bool fingerprinted;
 };
@@ -112,6 +115,7 @@ BITNET_API int bitnet_batch_create(bitnet_model *model, const bitnet_batch_param
     if (b->n_batch < b->n_slots) b->n_batch = b->n_slots;
     int share_min = BN_API_HAS_FIELD(params->struct_size, bitnet_batch_params, prefix_share_min) ? params->prefix_share_min : 0;
     b->share_min = share_min < 0 ? INT_MAX : share_min == 0 ? DEFAULT_SHARE_MIN : share_min;
+    if (BN_API_HAS_FIELD(params->struct_size, bitnet_batch_params, prompt_cache_bytes)) b->prompt_cache.limit = params->prompt_cache_bytes;
     b->n_vocab = model->m->hp.n_vocab;
     bn_state_params sp;
     bn_state_default_params(&sp);
@@ -185,17 +189,12 @@ BITNET_API void bitnet_batch_free(bitnet_batch *b) {
     free(b->hidden);
     free(b->mask_gens);
     free(b->mask_logits);
+    bn_prompt_cache_free(&b->prompt_cache);
     free(b);
 }
 
-static int64_t same_prefix(const int32_t *a, int64_t n_a, const int32_t *b, int64_t n_b) {
-    int64_t k = 0;
-    while (k < n_a && k < n_b && a[k] == b[k]) k++;
-    return k;
-}
-
 static int64_t common_prefix(const batch_slot *s, const int32_t *prompt, int n_prompt) {
-    return same_prefix(s->tokens, s->n_tokens, prompt, n_prompt);
+    return bn_tokens_same_prefix(s->tokens, s->n_tokens, prompt, n_prompt);
 }
 
 BITNET_API int bitnet_batch_pick_slot(const bitnet_batch *b, const int32_t *prompt, int n_prompt) {
@@ -239,6 +238,17 @@ static int check_submit(const bitnet_batch *b, int slot, const int32_t *prompt, 
     return 0;
 }
 
+/* Before the slot's cache drops the tokens it holds after `keep` for prompt[0, n_prompt): into
+ * the prompt cache, unless it is off or another slot's cache holds them all too. */
+static void keep_in_prompt_cache(bitnet_batch *b, int slot, int64_t keep, const int32_t *prompt, int n_prompt) {
+    const batch_slot *s = &b->slots[slot];
+    if (!b->prompt_cache.limit || b->share_min == INT_MAX || s->n_tokens - keep < b->share_min) return;
+    for (int j = 0; j < b->n_slots; j++)
+        if (j != slot && bn_tokens_same_prefix(b->slots[j].tokens, bn_state_seq_n_past(b->state, j), s->tokens, s->n_tokens) == s->n_tokens)
+            return;
+    bn_prompt_cache_keep(&b->prompt_cache, b->state, slot, s->tokens, s->n_tokens, prompt, n_prompt - 1);
+}
+
 /* Puts the slot into prefill for the prompt and returns how many of its tokens the slot's
  * cache already holds: the common prefix when keep_prefix, else none; at least the prompt's
  * last token is evaluated (its logits or hidden state ends the prefill). */
@@ -246,6 +256,7 @@ static int64_t start_prefill(bitnet_batch *b, int slot, const int32_t *prompt, i
     batch_slot *s = &b->slots[slot];
     int64_t keep = keep_prefix ? common_prefix(s, prompt, n_prompt) : 0;
     if (keep > n_prompt - 1) keep = n_prompt - 1;
+    keep_in_prompt_cache(b, slot, keep, prompt, n_prompt);
     bn_state_seq_truncate(b->state, slot, keep);
     memcpy(s->tokens, prompt, (size_t)n_prompt * sizeof *prompt);
     s->n_tokens = keep;
@@ -335,33 +346,51 @@ static int next_prefill(const bitnet_batch *b, const bool *taken) {
     return best;
 }
 
-/* Shared prompt prefixes (see the top): copies into prefilling generation i what another
- * slot's cache holds of its prompt's next positions, then says whether i is to wait for an
- * older prefilling request that will evaluate positions they share. Only prefixes of at least
- * share_min tokens are shared (not a chat template's first few). The prompt's last token is
- * always i's own (its logits). */
-static bool share_prefix(bitnet_batch *b, int i) {
+/* Copies into prefilling generation i the longest continuation of its prompt held by another
+ * slot's cache (rows added to this step are not in yet: up to n_past) or the prompt cache,
+ * when the prefix shared is at least share_min tokens (not a chat template's first few). The
+ * prompt's last token is always i's own (its logits). */
+static void take_shared_prefix(bitnet_batch *b, int i) {
     batch_slot *s = &b->slots[i];
     int64_t last = s->n_prompt_end - 1, best = s->n_tokens;
-    if (!s->gen || b->share_min == INT_MAX) return false;
-    int donor = -1;
+    int donor = -1, image;
     for (int j = 0; j < b->n_slots; j++) {
-        const batch_slot *t = &b->slots[j];
-        /* what j's cache holds: its tokens up to n_past (rows added to this step are not in yet) */
-        int64_t held = j == i ? 0 : same_prefix(t->tokens, bn_state_seq_n_past(b->state, j), s->tokens, last);
+        int64_t held = j == i ? 0 : bn_tokens_same_prefix(b->slots[j].tokens, bn_state_seq_n_past(b->state, j), s->tokens, last);
         if (held > best) best = held, donor = j;
     }
-    if (donor >= 0 && best >= b->share_min && bn_state_seq_copy(b->state, donor, i, s->n_tokens, best) == 0) {
+    int64_t kept = bn_prompt_cache_match(&b->prompt_cache, s->tokens, last, &image);
+    int rc = -1;
+    if (kept > best && kept >= b->share_min) {
+        rc = bn_prompt_cache_restore(&b->prompt_cache, b->state, image, i, s->n_tokens, kept);
+        best = kept;
+    } else if (donor >= 0 && best >= b->share_min) {
+        rc = bn_state_kv_transfer(b->state, (bn_kv_ref){.seq = i}, (bn_kv_ref){.seq = donor}, s->n_tokens, best);
+    }
+    if (rc == 0) {
         bn_gen_result_ptr(s->gen)->n_cached += (int)(best - s->n_tokens);
         s->n_tokens = best;
     }
+}
+
+/* Whether prefilling slot i is to wait: an older prefilling request will evaluate positions of
+ * a prefix (of share_min tokens or more) they share that i does not hold yet. */
+static bool wait_for_older(const bitnet_batch *b, int i) {
+    const batch_slot *s = &b->slots[i];
     for (int j = 0; j < b->n_slots; j++) {
         const batch_slot *t = &b->slots[j];
         if (j == i || t->phase != SLOT_PREFILL || t->order > s->order) continue;
-        int64_t shared = same_prefix(t->tokens, t->n_prompt_end, s->tokens, last);
+        int64_t shared = bn_tokens_same_prefix(t->tokens, t->n_prompt_end, s->tokens, s->n_prompt_end - 1);
         if (shared >= b->share_min && shared > s->n_tokens) return true;
     }
     return false;
+}
+
+/* Shared prompt prefixes (see the top) for a prefilling slot: true when it is to add no rows
+ * to this step. Generations only (an embedding needs every token's hidden state). */
+static bool share_prefix(bitnet_batch *b, int i) {
+    if (!b->slots[i].gen || b->share_min == INT_MAX) return false;
+    take_shared_prefix(b, i);
+    return wait_for_older(b, i);
 }
 
 /* Prompt rows, oldest request first, while the step has room. */
@@ -550,6 +579,11 @@ BITNET_API int bitnet_batch_describe(const bitnet_batch *b, bitnet_batch_desc *o
         out->head_candidate_rows = hs.candidates;
         out->head_rows_fallback = hs.fallbacks;
         out->head_rows_plain = hs.plain;
+    }
+    if (BN_API_HAS_FIELD(size, bitnet_batch_desc, prompt_cache_tokens_restored)) {
+        out->prompt_cache_used = b->prompt_cache.used;
+        out->prompt_cache_entries = (uint64_t)b->prompt_cache.n;
+        out->prompt_cache_tokens_restored = b->prompt_cache.restored;
     }
     out->n_slots = b->n_slots;
     out->n_batch = b->n_batch;

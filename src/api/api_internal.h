@@ -100,6 +100,26 @@ int bn_slot_file_write(const bn_model *m, const uint8_t *fp, bn_state *s, int se
                        const char *path, uint64_t *bytes);
 int bn_slot_file_read(const bn_model *m, const uint8_t *fp, bn_state *s, int seq, const char *path, int32_t **tokens,
                       int64_t *n_tokens, uint64_t *bytes);
+/* A batch's prompt cache in host memory (api_prompt_cache.c): images of sequences' tokens
+ * and KV entries, at most `limit` bytes. */
+typedef struct bn_prompt_image bn_prompt_image;
+typedef struct bn_prompt_cache {
+    bn_prompt_image *images;
+    int n, cap;
+    uint64_t limit, used, clock, restored;
+} bn_prompt_cache;
+int64_t bn_tokens_same_prefix(const int32_t *a, int64_t n_a, const int32_t *b, int64_t n_b);
+void bn_prompt_cache_free(bn_prompt_cache *c);
+/* Keeps sequence seq's positions [0, n) (tokens[0, n)) unless an image holds them already;
+ * images they extend are dropped. The image that next[0, n_next) (the prompt about to take
+ * the sequence) matches best is not dropped for room. Without room (or memory) nothing is kept. */
+void bn_prompt_cache_keep(bn_prompt_cache *c, bn_state *s, int seq, const int32_t *tokens, int64_t n, const int32_t *next,
+                          int64_t n_next);
+/* The image sharing the longest prefix with prompt[0, n): that length, and *image (-1: none). */
+int64_t bn_prompt_cache_match(const bn_prompt_cache *c, const int32_t *prompt, int64_t n, int *image);
+/* Copies positions [from, to) of an image into sequence seq (which holds [0, from) of the
+ * same tokens); it then holds `to`. */
+int bn_prompt_cache_restore(bn_prompt_cache *c, bn_state *s, int image, int seq, int64_t from, int64_t to);
 bn_act_quant bn_api_resolve_act_quant(const bn_model *m, bitnet_act_quant q);
 /* The KV cache types of a versioned params struct: its kv_type_k / kv_type_v when struct_size
  * covers them (else DEFAULT), resolved into *k, *v. BITNET_ERR_INVALID_ARGUMENT for an

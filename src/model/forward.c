@@ -584,24 +584,46 @@ int bn_state_seq_kv_regions(bn_state *s, int seq, int64_t n, int (*io)(void *ctx
     return rc;
 }
 
-int bn_state_seq_copy(bn_state *s, int src, int dst, int64_t from, int64_t n) {
-    int rc = check_seq_positions(s, src, n);
-    if (!rc) rc = check_seq_positions(s, dst, n);
-    if (rc) return rc;
-    if (src == dst || from < 0 || from > n || n > s->seqs[src].n_past || from > s->seqs[dst].n_past)
-        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "cannot copy positions [%lld, %lld) of sequence %d (%lld held) into %d (%lld held)",
-                        (long long)from, (long long)n, src, (long long)s->seqs[src].n_past, dst, (long long)s->seqs[dst].n_past);
-    /* whole K^T blocks: the first one's positions before `from` are the same entries in both */
+uint64_t bn_state_kv_image_bytes(const bn_state *s, int64_t n) {
+    uint64_t per_head = (uint64_t)((n + BN_ATTN_BLOCK - 1) / BN_ATTN_BLOCK) * s->k_block_bytes + (uint64_t)n * s->v_head_bytes;
+    return per_head * (uint64_t)s->m->hp.n_layer * (uint64_t)s->m->hp.n_head_kv;
+}
+
+/* KV head (l, h) of one end of a transfer: its K^T blocks and V rows. */
+typedef struct kv_head_at {
+    char *k, *v;
+} kv_head_at;
+
+static kv_head_at head_at(const bn_state *s, bn_kv_ref r, int64_t l, int64_t h) {
+    if (!r.image) return (kv_head_at){k_head(s, &s->seqs[r.seq], l, h), v_head(s, &s->seqs[r.seq], l, h)};
+    uint64_t k_bytes = (uint64_t)((r.n_image + BN_ATTN_BLOCK - 1) / BN_ATTN_BLOCK) * s->k_block_bytes;
+    char *k = (char *)r.image + (uint64_t)(l * s->m->hp.n_head_kv + h) * (k_bytes + (uint64_t)r.n_image * s->v_head_bytes);
+    return (kv_head_at){k, k + k_bytes};
+}
+
+/* The positions r holds (a sequence's n_past, an image's n_image), or -1 after setting the
+ * error for a bad reference. */
+static int64_t ref_positions(const bn_state *s, bn_kv_ref r) {
+    if (r.image) return r.n_image >= 0 && r.n_image <= s->n_ctx ? r.n_image : bn_error(BITNET_ERR_INVALID_ARGUMENT, "a KV image of %lld positions", (long long)r.n_image);
+    return check_seq_positions(s, r.seq, 0) ? -1 : s->seqs[r.seq].n_past;
+}
+
+int bn_state_kv_transfer(bn_state *s, bn_kv_ref dst, bn_kv_ref src, int64_t from, int64_t n) {
+    int64_t have = ref_positions(s, src), room = ref_positions(s, dst);
+    if (have < 0 || room < 0) return BITNET_ERR_INVALID_ARGUMENT;
+    if ((!dst.image && !src.image && dst.seq == src.seq) || from < 0 || from > n || n > have || from > room ||
+        n > (dst.image ? dst.n_image : s->n_ctx))
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "cannot copy KV positions [%lld, %lld) from %lld held into %lld held",
+                        (long long)from, (long long)n, (long long)have, (long long)room);
+    /* whole K^T blocks: the first one's positions before `from` are the same entries at both ends */
     uint64_t b0 = (uint64_t)from / BN_ATTN_BLOCK, b1 = ((uint64_t)n + BN_ATTN_BLOCK - 1) / BN_ATTN_BLOCK;
-    const bn_hparams *hp = &s->m->hp;
-    for (int64_t l = 0; l < hp->n_layer; l++)
-        for (int64_t h = 0; h < hp->n_head_kv; h++) {
-            memcpy(k_head(s, &s->seqs[dst], l, h) + b0 * s->k_block_bytes, k_head(s, &s->seqs[src], l, h) + b0 * s->k_block_bytes,
-                   (size_t)((b1 - b0) * s->k_block_bytes));
-            memcpy(v_head(s, &s->seqs[dst], l, h) + (uint64_t)from * s->v_head_bytes,
-                   v_head(s, &s->seqs[src], l, h) + (uint64_t)from * s->v_head_bytes, (size_t)((uint64_t)(n - from) * s->v_head_bytes));
+    for (int64_t l = 0; l < s->m->hp.n_layer; l++)
+        for (int64_t h = 0; h < s->m->hp.n_head_kv; h++) {
+            kv_head_at d = head_at(s, dst, l, h), f = head_at(s, src, l, h);
+            memcpy(d.k + b0 * s->k_block_bytes, f.k + b0 * s->k_block_bytes, (size_t)((b1 - b0) * s->k_block_bytes));
+            memcpy(d.v + (uint64_t)from * s->v_head_bytes, f.v + (uint64_t)from * s->v_head_bytes, (size_t)((uint64_t)(n - from) * s->v_head_bytes));
         }
-    s->seqs[dst].n_past = n;
+    if (!dst.image) s->seqs[dst.seq].n_past = n;
     return 0;
 }
 

@@ -87,11 +87,21 @@ int bn_state_seq_truncate(bn_state *s, int seq, int64_t n_keep);
  * (slot files, api_slot.c); io returns 0 or a negative status, which stops the walk and is
  * returned. The sequence's n_past is not changed: see bn_state_seq_set_n_past. */
 int bn_state_seq_kv_regions(bn_state *s, int seq, int64_t n, int (*io)(void *ctx, void *data, size_t len), void *ctx);
-/* Copies positions [from, n) of sequence src's cache into sequence dst, whose [0, from) must
- * hold the same tokens' entries (src holds at least n, dst at least from); dst then holds n.
- * The entries of a position depend only on the tokens up to it, so dst continues exactly as if
- * it had evaluated them (the batch's shared prompt prefixes, api_batch.c). */
-int bn_state_seq_copy(bn_state *s, int src, int dst, int64_t from, int64_t n);
+/* One end of a KV transfer: sequence `seq` of the state's caches (image NULL), or an image
+ * in host memory of n_image positions (bn_state_kv_image_bytes(n_image) bytes, laid out as
+ * bn_state_seq_kv_regions hands out a sequence's [0, n_image)). */
+typedef struct bn_kv_ref {
+    int seq;
+    void *image;
+    int64_t n_image;
+} bn_kv_ref;
+uint64_t bn_state_kv_image_bytes(const bn_state *s, int64_t n);
+/* Copies the KV entries of positions [from, n) from src to dst, whose [0, from) must hold the
+ * same tokens' entries (src holds at least n positions, dst at least from); a sequence dst
+ * then holds n. The entries of a position depend only on the tokens up to it, so a sequence
+ * continues exactly as if it had evaluated them (the batch's shared prompt prefixes and its
+ * prompt cache in host memory, api_batch.c). */
+int bn_state_kv_transfer(bn_state *s, bn_kv_ref dst, bn_kv_ref src, int64_t from, int64_t n);
 /* Declares positions [0, n) of sequence `seq` filled (after bn_state_seq_kv_regions restored them). */
 int bn_state_seq_set_n_past(bn_state *s, int seq, int64_t n);
 int64_t bn_state_seq_n_past(const bn_state *s, int seq); /* -1 for a bad seq */

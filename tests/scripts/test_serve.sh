@@ -46,7 +46,8 @@
 #     run alone, and /metrics counted their tokens; a second chat turn reports cached prompt tokens;
 #   - a client killed mid-stream frees its slot (/slots), which serves the next request; one
 #     that leaves a plain request stops its job at once (499), not at the reply's end;
-#     with one slot and --queue 0 a second request gets 503 meanwhile; a reply that fills the
+#     with one slot and --queue 0 a second request gets 503 meanwhile; the prompt cache in host
+#     memory gives a conversation's next turn its tokens back after another took the slot; a reply that fills the
 #     slot's context ends with finish_reason "length";
 #   - SIGTERM with a stream in flight: the stream ends with a finish chunk and [DONE], exit 0;
 #   - seeded requests with OpenAI's default sampling (temperature, no top_k, top_p 1; min_p
@@ -527,6 +528,24 @@ for i in 0 1 2; do
     if [ "$st" = 200 ] && [ -n "$a" ] && [ "$a" = "$b" ]; then same=$((same + 1)); else echo "    request $i: one slot '$a', shared '$b'"; fi
 done
 check shared_prefix_same_replies [ $same -eq 3 ]
+# The prompt cache in host memory (--cache-ram, on by default): conversation A, then B in the
+# only slot, then A's next turn takes A's tokens back (cached_tokens, /metrics), and gives the
+# reply it gives when the slot still holds them.
+A1="Conversation A ($$): $("$PY" -c 'print(" ".join("fact%d" % i for i in range(25)))')"
+st1=$(req POST /v1/completions "{\"prompt\":\"$A1\",\"max_tokens\":6,\"temperature\":0}")
+pa=$(json_get 'j["usage"]["prompt_tokens"]' <"$TMP/resp" 2>/dev/null)
+A2="$A1$(json_get 'j["choices"][0]["text"]' <"$TMP/resp" 2>/dev/null) And then"
+st2=$(req POST /v1/completions "{\"prompt\":\"Conversation B ($$): something else entirely\",\"max_tokens\":6,\"temperature\":0}")
+st3=$(req POST /v1/completions "{\"prompt\":$(printf '%s' "$A2" | "$PY" -c 'import json,sys; print(json.dumps(sys.stdin.read()))'),\"max_tokens\":6,\"temperature\":0}")
+cp "$TMP/resp" "$TMP/turn2.json"
+c3=$(json_get 'j["usage"]["prompt_tokens_details"]["cached_tokens"]' <"$TMP/resp" 2>/dev/null)
+st4=$(req POST /v1/completions "{\"prompt\":$(printf '%s' "$A2" | "$PY" -c 'import json,sys; print(json.dumps(sys.stdin.read()))'),\"max_tokens\":6,\"temperature\":0}")
+same=$(json_get "j['choices'][0]['text'] == json.load(open('$TMP/turn2.json'))['choices'][0]['text']" <"$TMP/resp" 2>&1)
+req GET /metrics >/dev/null
+restored=$(awk '$1 == "bitnet_prompt_cache_tokens_restored_total" {print $2}' "$TMP/resp")
+if [ "$st1$st2$st3$st4" = 200200200200 ] && [ "${c3:-0}" -ge $((pa - 2)) ] && [ "${restored:-0}" -ge $((pa - 2)) ] && [ "$same" = True ]; then
+    ok prompt_cache_next_turn; else
+    not_ok prompt_cache_next_turn "status $st1 $st2 $st3 $st4, A's prompt ${pa:-?} tokens, next turn cached ${c3:-?}, restored ${restored:-?}, same $same"; fi
 # A reply that fills the slot's context ends with finish_reason "length".
 fill=$("$PY" -c 'print(",".join(["9906"] * 250))')
 st=$(req POST /v1/completions "{\"prompt\":[$fill],\"temperature\":0,\"ignore_eos\":true}")

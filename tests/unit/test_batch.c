@@ -90,11 +90,13 @@ static void run_alone(int i, int64_t n_ctx, run_log *log) {
     session_run(prompt, n, request_params(i, log), n_ctx, log);
 }
 
-static int g_share_min; /* the batches' prefix_share_min */
+static int g_share_min;          /* the batches' prefix_share_min */
+static uint64_t g_prompt_cache;  /* and prompt_cache_bytes */
 
 static bitnet_batch *new_batch(int n_slots, int n_batch, int n_threads, int64_t n_ctx) {
     bitnet_batch_params bp = bitnet_batch_default_params();
     bp.prefix_share_min = g_share_min;
+    bp.prompt_cache_bytes = g_prompt_cache;
     bp.kv_type_k = bp.kv_type_v = g_kv;
     bp.n_slots = n_slots;
     bp.n_batch = n_batch;
@@ -314,6 +316,12 @@ TEST(shared_prefix_cancelled) {
  * tokens it produces alone. */
 enum { MIXED_REQ = 24 };
 
+static bitnet_batch_desc describe(const bitnet_batch *b) {
+    bitnet_batch_desc d = {.struct_size = sizeof d};
+    CHECK_EQ_INT(bitnet_batch_describe(b, &d), 0);
+    return d;
+}
+
 static uint64_t mix_next(uint64_t *x) {
     *x ^= *x << 13, *x ^= *x >> 7, *x ^= *x << 17;
     return *x;
@@ -326,8 +334,10 @@ static int mixed_prompt(uint64_t *rng, int32_t *out) {
     return keep + own;
 }
 
-TEST(shared_prefix_mixed) {
+static void mixed_requests(uint64_t prompt_cache) {
+    g_prompt_cache = prompt_cache;
     bitnet_batch *b = new_batch(4, 16, 2, 256);
+    g_prompt_cache = 0;
     CHECK(b != NULL);
     if (!b) return;
     static int32_t prompts[MIXED_REQ][128];
@@ -360,8 +370,77 @@ TEST(shared_prefix_mixed) {
         same_tokens(&ref, &got[i], i);
     }
     CHECK_MSG(ran >= MIXED_REQ / 2 && shared >= ran / 2, "%d requests ran to their end, %d of them took a cached prefix", ran, shared);
+    if (prompt_cache) CHECK(describe(b).prompt_cache_tokens_restored > 0);
     bitnet_batch_free(b);
 }
+
+/* The prompt cache in host memory, one slot: conversations A, B, C (80-token first prompts,
+ * 10 greedy tokens each) take turns in it. */
+static int conversation(int k, int32_t *out) {
+    for (int i = 0; i < 80; i++) out[i] = (int32_t)(1 + (i * 29 + k * 71) % 250);
+    return 80;
+}
+
+/* prompt[0, n) in slot 0 of b, to its end, into log; its result checked against a session's. */
+static void turn(bitnet_batch *b, const int32_t *prompt, int n, run_log *log) {
+    run_log ref;
+    memset(log, 0, sizeof *log);
+    bitnet_generate_params gp = request_params(0, log), ref_gp = request_params(0, &ref);
+    gp.max_tokens = ref_gp.max_tokens = 10;
+    CHECK_EQ_INT(bitnet_batch_submit(b, 0, prompt, n, &gp, log_finish), 0);
+    CHECK_EQ_INT(run_to_end(b), 0);
+    session_run(prompt, n, ref_gp, 256, &ref);
+    same_tokens(&ref, log, 0);
+}
+
+/* A's first turn, B's, then A's second turn (its first prompt, reply and 5 tokens): how many
+ * prompt tokens the second turn found cached; *used: the cache's bytes after B's turn. */
+static int second_turn_cached(uint64_t limit, uint64_t *used) {
+    g_prompt_cache = limit;
+    bitnet_batch *b = new_batch(1, 16, 1, 256);
+    g_prompt_cache = 0;
+    if (!b) return -1;
+    int32_t pa[128], pb[128], pa2[256];
+    int na = conversation(0, pa), nb = conversation(1, pb);
+    run_log a, bb, a2;
+    turn(b, pa, na, &a);
+    turn(b, pb, nb, &bb);
+    *used = describe(b).prompt_cache_used;
+    turn(b, pa2, next_turn(pa, na, &a, 5, 40, pa2), &a2);
+    bitnet_batch_free(b);
+    return a2.res.n_cached;
+}
+
+TEST(prompt_cache) {
+    uint64_t one = 0, none = 0;
+    CHECK_EQ_INT(second_turn_cached(64u << 20, &one), 80 + 10 - 1); /* A's prompt and the 9 tokens fed back */
+    CHECK(one > 0);
+    CHECK_EQ_INT(second_turn_cached(0, &none), 0);
+    CHECK(none == 0);
+    /* Room for one image: B's turn keeps A; C's keeps B (A dropped, the least recently used);
+     * B's second turn takes B's image back (C, which would need B's room, is not kept); A's
+     * second turn finds nothing. */
+    g_prompt_cache = one + one / 2;
+    bitnet_batch *b = new_batch(1, 16, 1, 256);
+    g_prompt_cache = 0;
+    CHECK(b != NULL);
+    if (!b) return;
+    int32_t p[3][128], next[256];
+    run_log first[3], again;
+    for (int k = 0; k < 3; k++) turn(b, p[k], conversation(k, p[k]), &first[k]);
+    CHECK_EQ_INT((int)describe(b).prompt_cache_entries, 1);
+    turn(b, next, next_turn(p[1], 80, &first[1], 5, 40, next), &again);
+    CHECK_EQ_INT(again.res.n_cached, 89);
+    bitnet_batch_desc d = describe(b);
+    CHECK(d.prompt_cache_entries == 1 && d.prompt_cache_tokens_restored == 89 && d.prompt_cache_used == one);
+    turn(b, next, next_turn(p[0], 80, &first[0], 5, 40, next), &again);
+    CHECK_EQ_INT(again.res.n_cached, 0);
+    bitnet_batch_free(b);
+}
+
+TEST(shared_prefix_mixed) { mixed_requests(0); }
+/* The same with a small prompt cache (~6 of these prompts at a time) */
+TEST(shared_prefix_mixed_prompt_cache) { mixed_requests(1u << 20); }
 
 /* A full slot context ends the run with CONTEXT_FULL after the same tokens as a session of
  * that context. */
@@ -852,6 +931,8 @@ RUN(prefix_reuse);
 RUN(shared_prefix);
 RUN(shared_prefix_cancelled);
 RUN(shared_prefix_mixed);
+RUN(shared_prefix_mixed_prompt_cache);
+RUN(prompt_cache);
 RUN(context_full);
 RUN(cancel);
 RUN(callback_stops);
