@@ -71,7 +71,7 @@ static void usage(FILE *out) {
             "  -cram, --cache-ram N    MiB of host memory for a prompt cache: a slot's tokens and KV cache, when it is\n"
             "                          given to another prompt, are kept there and a later prompt starting with\n"
             "                          them (a chat's next turn) takes them back [8192, at most a quarter of RAM;\n"
-            "                          0: none; -1: no limit]\n"
+            "                          0: none; -1: no limit; --prefix-share 0 turns it off too]\n"
             "  --slot-save-path DIR    allow POST /slots/{id}?action=save|restore {\"filename\"} (an idle slot's tokens and\n"
             "                          KV cache to and from DIR/filename) and action=erase [off: those are 501]\n"
             "  --alias NAME            model name in replies and /v1/models [the file's base name]\n"
@@ -344,7 +344,7 @@ static int start_engine(server *srv) {
                         .kv_type_k = srv->opt.kv_type_k,
                         .kv_type_v = srv->opt.kv_type_v,
                         .prefix_share_min = srv->opt.prefix_share ? srv->opt.prefix_share : -1,
-                        .prompt_cache_bytes = prompt_cache_bytes(srv->opt.cache_ram_mib),
+                        .prompt_cache_bytes = srv->opt.prefix_share ? prompt_cache_bytes(srv->opt.cache_ram_mib) : 0, /* it works through sharing */
                         .max_queue = srv->opt.max_queue,
                         .verbose = srv->opt.verbose,
                         .metrics = &srv->metrics};
@@ -353,6 +353,7 @@ static int start_engine(server *srv) {
         return -1;
     }
     char cache[48] = "none";
+    if (!srv->opt.prefix_share) snprintf(cache, sizeof cache, "none (--prefix-share 0)");
     if (ep.prompt_cache_bytes == UINT64_MAX) snprintf(cache, sizeof cache, "no limit");
     else if (ep.prompt_cache_bytes) snprintf(cache, sizeof cache, "%llu MiB", (unsigned long long)(ep.prompt_cache_bytes >> 20));
     fprintf(stderr, "bitnet-server: model %s loaded: %d slots of %lld positions (KV cache K %s V %s), prompt cache %s, chat format %s; ready\n",
