@@ -255,7 +255,7 @@ static int shared_prompt(int i, int32_t *out) {
 
 static void run_shared(int share_min, const int *want_cached) {
     g_share_min = share_min;
-    bitnet_batch *b = new_batch(4, 16, 2, 256);
+    bitnet_batch *b = new_batch(4, 16, 1, 256);
     g_share_min = 0;
     CHECK(b != NULL);
     if (!b) return;
@@ -336,7 +336,7 @@ static int mixed_prompt(uint64_t *rng, int32_t *out) {
 
 static void mixed_requests(uint64_t prompt_cache) {
     g_prompt_cache = prompt_cache;
-    bitnet_batch *b = new_batch(4, 16, 2, 256);
+    bitnet_batch *b = new_batch(4, 16, 1, 256);
     g_prompt_cache = 0;
     CHECK(b != NULL);
     if (!b) return;
