@@ -25,6 +25,10 @@ const char *const cli_gen_opts_help =
     "  --presence-penalty P  [0]\n"
     "  --frequency-penalty P [0]\n"
     "  -s, --seed S          sampler seed [42]; also BITNET_SEED\n"
+    "  --lookup N            speculative decoding by prompt lookup (llama.cpp's lookup decoding): when\n"
+    "                        the last 2-4 tokens occurred before, up to N (<= 16) tokens that followed\n"
+    "                        are checked in the same pass; the same tokens, faster where the text\n"
+    "                        repeats earlier text [0 = off]\n"
     "  --stop STR            stop when STR appears (not printed); repeatable\n"
     "  --stop-id ID          stop when token ID is sampled; repeatable\n"
     "  -l, --logit-bias ID(+|-)B  add B to token ID's logit before sampling (15043+1, 15043-0.5;\n"
@@ -147,6 +151,9 @@ int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd)
     } else if ((r = cli_opt(argc, argv, i, "--seed", "-s", &v))) {
         if (r < 0 || !cli_parse_int(v, 0, INT64_MAX, &n)) return cli_usage_error(cmd, "--seed needs a non-negative integer");
         sp->seed = (uint64_t)n;
+    } else if ((r = cli_opt(argc, argv, i, "--lookup", NULL, &v))) {
+        if (r < 0 || !cli_parse_int(v, 0, 16, &n)) return cli_usage_error(cmd, "--lookup needs a draft length in 0..16");
+        o->gen.lookup_draft = (int)n;
     } else if ((r = cli_opt(argc, argv, i, "--stop", NULL, &v))) {
         if (r < 0 || !*v || o->gen.n_stop_strings >= CLI_MAX_STOPS)
             return cli_usage_error(cmd, "--stop needs a non-empty string (at most %d)", CLI_MAX_STOPS);

@@ -75,8 +75,9 @@ static void print_json(const int32_t *prompt, int n_prompt, const int32_t *gen, 
     double pre = r->prefill_seconds > 0 ? r->n_prompt / r->prefill_seconds : 0;
     double dec = r->decode_seconds > 0 && r->n_generated > 1 ? (r->n_generated - 1) / r->decode_seconds : 0;
     printf(",\"stop_reason\":\"%s\",\"timings\":{\"load_s\":%.4f,\"prefill_s\":%.4f,\"prefill_tok_s\":%.2f,\"decode_s\":%.4f,"
-           "\"decode_tok_s\":%.2f,\"ttft_s\":%.4f}}\n",
-           cli_stop_reason_name(r->stop_reason), load_s, r->prefill_seconds, pre, r->decode_seconds, dec, r->time_to_first_token_seconds);
+           "\"decode_tok_s\":%.2f,\"ttft_s\":%.4f},\"lookup\":{\"drafted\":%d,\"accepted\":%d}}\n",
+           cli_stop_reason_name(r->stop_reason), load_s, r->prefill_seconds, pre, r->decode_seconds, dec, r->time_to_first_token_seconds,
+           r->n_drafted, r->n_draft_accepted);
 }
 
 /* The prompt as one user turn of the chat format, tokenized with special tokens parsed. */
@@ -209,6 +210,8 @@ int cmd_run(int argc, char **argv) {
             fprintf(stderr, "bitnet run: %d prompt tokens in %.3f s (%.1f tok/s), %d generated (%.1f tok/s), stop: %s\n", n - reused,
                     res.prefill_seconds, res.prefill_seconds > 0 ? (n - reused) / res.prefill_seconds : 0.0, res.n_generated, dec,
                     cli_stop_reason_name(res.stop_reason));
+            if (go.gen.lookup_draft > 0)
+                fprintf(stderr, "bitnet run: lookup: %d draft tokens evaluated, %d sampled as drafted\n", res.n_drafted, res.n_draft_accepted);
             if (cache && !cache_ro) save_prompt_cache(s, cache, ids, n);
             if (mo.verbose) print_head_stats(s);
             rc = 0;

@@ -377,6 +377,15 @@ typedef struct bitnet_generate_params {
      * BITNET_ERR_INVALID_ARGUMENT naming its line and column. Not with json_object or
      * json_schema. */
     const char *grammar;
+    /* Speculative decoding by prompt lookup (llama.cpp's lookup decoding), sessions only (a
+     * batch slot ignores it): when the text's last 2-4 tokens occurred before, the tokens that
+     * followed them (up to lookup_draft, at most 16) are evaluated in the same forward pass as
+     * the token sampled last, and each token then sampled that equals the draft's next one
+     * needs no pass of its own. The tokens are the same as without it, for every sampling
+     * (each is drawn from its own position's logits, with the same random numbers); text that
+     * repeats earlier text comes faster. 0: off. Not with full_logits callers (the
+     * compatibility layer's logits callback) or tracing. */
+    int lookup_draft;
 } bitnet_generate_params;
 
 BITNET_API bitnet_generate_params bitnet_generate_default_params(void); /* max_tokens 128 */
@@ -389,6 +398,7 @@ typedef struct bitnet_generate_result {
     int n_cached;             /* prompt tokens whose KV a batch slot already held (not evaluated) */
     /* later fields: written only when struct_size covers them */
     int stop_string_index;    /* BITNET_STOP_STRING: which of stop_strings appeared; else -1 */
+    int n_drafted, n_draft_accepted; /* lookup_draft: draft tokens evaluated, and those sampled as drafted */
 } bitnet_generate_result;
 
 /* Appends prompt[0, n_prompt) to the session's sequence, then samples up to max_tokens

@@ -1,12 +1,20 @@
 /* api_generate: the generation loop of the public API: prefill, then sample / detokenize /
  * stop-check / feed back, one token per step. The loop is exposed in steps (bn_gen_*, see
  * api_internal.h) so that streams can pull tokens without a thread; bitnet_session_generate
- * runs the steps to the end. Allocates per run, never per token. */
+ * runs the steps to the end. Allocates per run, never per token.
+ *
+ * Speculative decoding by prompt lookup (lookup_draft, sessions): feeding back token t, a step
+ * also evaluates a draft d[0, k) (text/lookup.h) in the same pass, with logits for every row.
+ * The next token is sampled from t's row as always; while each token sampled equals the
+ * draft's next one, the following row's logits are already there and the step evaluates
+ * nothing. At the first difference (or the end) the cache drops the rows past the last one
+ * used, so it holds exactly what it would without the draft. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api_internal.h"
 #include "text/token_constraint.h"
+#include "text/lookup.h"
 #include "text/sampler.h"
 #include "text/stop.h"
 #include "util.h"
@@ -49,6 +57,12 @@ static bool wants_json_object(const bitnet_generate_params *p) {
 /* p's JSON Schema text, NULL when none (or its struct_size predates the field). */
 static const char *json_schema_of(const bitnet_generate_params *p) {
     return BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, json_schema) ? p->json_schema : NULL;
+}
+
+/* p's lookup draft length (0: none, or a struct_size predating the field), at most BN_LOOKUP_DRAFT_MAX. */
+static int lookup_of(const bitnet_generate_params *p) {
+    int n = BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, lookup_draft) ? p->lookup_draft : 0;
+    return n < 0 ? 0 : n > BN_LOOKUP_DRAFT_MAX ? BN_LOOKUP_DRAFT_MAX : n;
 }
 
 /* p's GBNF grammar text, NULL when none (or its struct_size predates the field). */
@@ -103,6 +117,14 @@ struct bn_gen {
     bn_constraint_mask_plan plan;
     int finished;              /* the stop reason once generation ended, else 0 */
     bitnet_generate_result res;
+    /* lookup_draft (see the top): the text so far, and the rows of the last speculative pass */
+    int lookup;                /* draft length; 0: off */
+    int32_t *history;          /* [n_history of cap_history]: this call's prompt, then each token sampled */
+    int64_t n_history, cap_history;
+    float *spec_logits;        /* [lookup + 1][n_vocab]: the pass's rows */
+    int32_t spec_draft[BN_LOOKUP_DRAFT_MAX];
+    int spec_rows, spec_next;  /* rows evaluated; the next row to sample from (rows before it were used) */
+    int64_t spec_base;         /* the position of the pass's first row */
 };
 
 static bool is_stop_id(const bitnet_generate_params *p, int32_t id) {
@@ -193,6 +215,7 @@ static int sample_once(bn_gen *g, const float *logits, int32_t *token) {
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "%s: no token may continue the text: %s", constraint_name(p), bn_last_error_message());
     if (id < 0) return bn_error(BITNET_ERR_INFERENCE_FAILED, "sampling failed: %s", bn_last_error_message());
     bn_sampler_accept(g->sampler, id);
+    if (g->lookup && g->n_history < g->cap_history) g->history[g->n_history++] = id;
     if (g->constraint && !bn_constraint_accept(g->constraint, id))
         return bn_error(BITNET_ERR_INTERNAL, "%s: token %d was drawn although masked", constraint_name(p), (int)id);
     g->last_logits = logits;
@@ -246,22 +269,69 @@ void bn_gen_constraint_masks(bn_gen *const *gens, const float *const *logits, in
     bn_threadpool_run(pool, mask_job_run, &m);
 }
 
-/* A session step: feed back the previous token, then sample. */
+/* Ends a speculative pass: the cache keeps the rows whose logits were used (the others hold
+ * draft tokens that were not sampled). */
+static void spec_end(bn_gen *g) {
+    if (!g->spec_rows) return;
+    bn_state_truncate(g->s->state, g->spec_base + g->spec_next);
+    g->spec_rows = g->spec_next = 0;
+}
+
+/* Feeds back `prev` with a draft after it when the text offers one: the rows' logits go to
+ * spec_logits (row 0's are sampled next). Without a draft, the plain one-token evaluation. */
+static int eval_with_draft(bn_gen *g, int32_t prev, const float **logits) {
+    bn_state *st = g->s->state;
+    int64_t n_past = bn_state_n_past(st), room = bn_state_n_ctx(st) - n_past - 1;
+    int max = g->lookup < room ? g->lookup : (int)room;
+    if (max > bn_state_max_batch(st) - 1) max = bn_state_max_batch(st) - 1;
+    int k = max > 0 ? bn_lookup_draft(g->history, g->n_history, g->spec_draft, max) : 0;
+    if (k == 0) {
+        *logits = g->logits;
+        return bn_state_eval_head(st, &prev, 1, g->logits, bn_gen_head_req(g));
+    }
+    /* The screened head's request serves every row when it does not depend on the step (a
+     * Gumbel draw's key does, and so do penalized ids, which follow the tokens before): else
+     * whole rows. */
+    const bn_head_req *req = bn_gen_head_req(g);
+    if (req && (req->gumbel || req->n_force)) req = NULL;
+    bn_batch_row rows[BN_LOOKUP_DRAFT_MAX + 1];
+    for (int i = 0; i <= k; i++) rows[i] = (bn_batch_row){.token = i ? g->spec_draft[i - 1] : prev, .seq = 0, .logits = true, .head = req};
+    int rc = bn_state_eval_rows(st, rows, k + 1, g->spec_logits, NULL);
+    if (rc) return rc;
+    g->spec_base = n_past;
+    g->spec_rows = k + 1;
+    g->spec_next = 1;
+    g->res.n_drafted += k;
+    *logits = g->spec_logits;
+    return 0;
+}
+
+/* A session step: feed back the previous token (or find its row in the last speculative
+ * pass), then sample. */
 static int step_once(bn_gen *g, int32_t *token) {
     bn_state *st = g->s->state;
+    const float *logits = g->logits;
     if (g->pending >= 0) {
         int32_t prev = g->pending;
         g->pending = -1;
-        if (bn_state_n_past(st) >= bn_state_n_ctx(st)) return BITNET_STOP_CONTEXT_FULL;
-        int rc = bn_state_eval_head(st, &prev, 1, g->logits, bn_gen_head_req(g));
-        if (rc) return rc;
+        if (g->spec_next < g->spec_rows && prev == g->spec_draft[g->spec_next - 1]) {
+            logits = g->spec_logits + (int64_t)g->spec_next++ * g->n_vocab;
+            g->res.n_draft_accepted++;
+        } else {
+            spec_end(g);
+            if (bn_state_n_past(st) >= bn_state_n_ctx(st)) return BITNET_STOP_CONTEXT_FULL;
+            int rc = g->lookup ? eval_with_draft(g, prev, &logits) : bn_state_eval_head(st, &prev, 1, g->logits, bn_gen_head_req(g));
+            if (rc) return rc;
+        }
     }
-    bn_gen_constraint_masks(&g, (const float *const *)&g->logits, 1, bn_state_pool(st));
-    return sample_once(g, g->logits, token);
+    bn_gen_constraint_masks(&g, &logits, 1, bn_state_pool(st));
+    return sample_once(g, logits, token);
 }
 
 void bn_gen_finish(bn_gen *g, int why) {
-    if (g->finished || why <= 0) return;
+    if (why == 0) return;
+    if (g->s) spec_end(g); /* also after an error: the cache holds what was used */
+    if (g->finished || why < 0) return;
     g->finished = why;
     g->pending = -1;
     g->res.stop_reason = (bitnet_stop_reason)why;
@@ -304,6 +374,9 @@ void bn_gen_result(const bn_gen *g, bitnet_generate_result *out) {
 
 void bn_gen_end(bn_gen *g) {
     if (!g) return;
+    if (g->s) spec_end(g);
+    free(g->history);
+    free(g->spec_logits);
     bn_sampler_free(g->sampler);
     bn_stop_free(g->stop);
     bn_detok_stream_free(g->detok);
@@ -378,6 +451,20 @@ int bn_gen_create(const bitnet_model *model, const int32_t *prompt, int n_prompt
     return 0;
 }
 
+/* lookup_draft's buffers for a session run (none when off, for full_logits callers, or
+ * while tracing: the trace records one pass per token). */
+static int start_lookup(bn_gen *g, const int32_t *prompt, int n_prompt) {
+    g->lookup = g->full_logits || g->s->tracer ? 0 : lookup_of(g->p);
+    if (!g->lookup) return 0;
+    g->cap_history = bn_state_n_ctx(g->s->state) + 1;
+    g->history = bn_malloc((size_t)g->cap_history * sizeof *g->history, "lookup history");
+    g->spec_logits = bn_malloc((size_t)(g->lookup + 1) * (size_t)g->n_vocab * sizeof(float), "draft logits");
+    if (!g->history || !g->spec_logits) return BITNET_ERR_OUT_OF_MEMORY;
+    g->n_history = n_prompt < g->cap_history ? n_prompt : g->cap_history;
+    memcpy(g->history, prompt, (size_t)g->n_history * sizeof *prompt);
+    return 0;
+}
+
 int bn_gen_begin(bitnet_session *s, const int32_t *prompt, int n_prompt, const bitnet_generate_params *p, bool full_logits,
                  bn_gen **out) {
     *out = NULL;
@@ -387,6 +474,11 @@ int bn_gen_begin(bitnet_session *s, const int32_t *prompt, int n_prompt, const b
     if (rc) return rc;
     g->s = s;
     g->full_logits = full_logits;
+    rc = start_lookup(g, prompt, n_prompt);
+    if (rc) {
+        bn_gen_end(g);
+        return rc;
+    }
     double t0 = bn_time_now();
     rc = bn_state_eval_head(s->state, prompt, n_prompt, g->logits, bn_gen_head_req(g));
     g->res.prefill_seconds = bn_time_now() - t0;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CLI behaviour: compat-check answers on files written by gguf-py (every type) and by our
 # writer (I2_S), on the reference's vocabulary-only GGUFs, and on files it must refuse;
-# logits / logits-diff exit codes; gen-model argument errors; BITNET_DEBUG_LOGITS.
+# logits / logits-diff exit codes; gen-model argument errors; BITNET_DEBUG_LOGITS; --prompt-cache;
+# --lookup (the same tokens).
 source "$(dirname "$0")/lib.sh"
 source "$ROOT/tests/crossval/crossval_lib.sh"
 require_python
@@ -132,6 +133,20 @@ printf 'junk' | dd of="$PC" bs=1 seek=200 conv=notrunc 2>/dev/null
 got4=$(pc_run --prompt-cache "$PC" 2>"$TMP/pc4.err")
 if [ "$got4" = "$want" ] && grep -q 'not used: .*damaged' "$TMP/pc4.err"; then ok prompt_cache_damaged; else
     not_ok prompt_cache_damaged "$(cat "$TMP/pc4.err")"; fi
+
+# --- --lookup N: the same tokens as without it (greedy and seeded), drafts taken on a repeating
+# prompt (stderr counts them); a draft length past 16 is a usage error ---
+lk_run() { "$BITNET" run -m "$m" --tokens 5,6,7,8,5,6,7,8,5,6,7 -n 40 --ignore-eos --print-ids -t 2 "$@"; }
+same=0
+for samp in "--temp 0" "--temp 0.9 --seed 3 --repeat-penalty 1.2"; do
+    # shellcheck disable=SC2086
+    a=$(lk_run $samp 2>/dev/null) b=$(lk_run $samp --lookup 6 2>"$TMP/lk.err")
+    [ -n "$a" ] && [ "$a" = "$b" ] && grep -q 'lookup: [0-9]* draft tokens evaluated' "$TMP/lk.err" && same=$((same + 1))
+done
+"$BITNET" run -m "$m" --tokens 1,2 --lookup 17 >/dev/null 2>"$TMP/lk17.err"
+rc=$?
+if [ $same = 2 ] && [ $rc = 2 ] && grep -q -- '--lookup needs a draft length in 0..16' "$TMP/lk17.err"; then ok lookup_same_tokens; else
+    not_ok lookup_same_tokens "same $same of 2, --lookup 17 rc $rc: $(cat "$TMP/lk.err" "$TMP/lk17.err")"; fi
 
 # --- the README's C example compiles against the library and generates text ---
 "$PY" - "$ROOT/README.md" "$TMP/readme_example.c" <<'PYEOF'

@@ -784,6 +784,59 @@ TEST(kv_types) {
     CHECK_EQ_INT(bitnet_kv_type_from_name(NULL, &t), BITNET_ERR_INVALID_ARGUMENT);
 }
 
+/* lookup_draft: the same tokens as without it (greedy, seeded sampling with penalties, a
+ * grammar, a context that fills up), drafts accepted on a repetitive text, and the session's
+ * cache left as without it (the next turn continues the same). */
+static int lookup_run(bitnet_session *s, const char *text, bitnet_generate_params gp, int32_t *out, bitnet_generate_result *res) {
+    int32_t p[64];
+    int n = bitnet_model_tokenize(g_model, text, strlen(text), 1, 0, p, 64);
+    memset(res, 0, sizeof *res);
+    res->struct_size = sizeof *res;
+    return n < 1 ? -1 : bitnet_session_generate(s, p, n, &gp, out, 96, res);
+}
+
+static void lookup_same(bitnet_generate_params gp, int64_t n_ctx, int *accepted) {
+    int32_t a[96], b[96];
+    bitnet_generate_result ra, rb;
+    bitnet_session *plain = new_session(n_ctx), *spec = new_session(n_ctx);
+    CHECK(plain && spec);
+    if (!plain || !spec) return;
+    for (int turn = 0; turn < 2; turn++) {
+        const char *text = turn ? " and then the same again and again and again" : "one two three one two three one two";
+        gp.lookup_draft = 0;
+        int rc_a = lookup_run(plain, text, gp, a, &ra);
+        gp.lookup_draft = 8;
+        int rc_b = lookup_run(spec, text, gp, b, &rb);
+        CHECK_EQ_INT(rc_a, rc_b);
+        CHECK_EQ_INT(ra.n_generated, rb.n_generated);
+        CHECK_EQ_INT(ra.stop_reason, rb.stop_reason);
+        CHECK(ra.n_generated <= 96 && memcmp(a, b, sizeof a[0] * (size_t)(ra.n_generated < 96 ? ra.n_generated : 96)) == 0);
+        CHECK(ra.n_drafted == 0 && rb.n_draft_accepted <= rb.n_drafted);
+        *accepted += rb.n_draft_accepted;
+    }
+    bitnet_session_free(plain);
+    bitnet_session_free(spec);
+}
+
+TEST(generate_lookup) {
+    int accepted = 0;
+    bitnet_generate_params gp = greedy(64);
+    gp.ignore_eog = 1;
+    lookup_same(gp, 512, &accepted);
+    CHECK_MSG(accepted > 0, "no draft token was accepted on a repetitive greedy text");
+    gp.sampling = bitnet_sampling_default_params();
+    gp.sampling.temperature = 0.9f, gp.sampling.seed = 7, gp.sampling.repeat_penalty = 1.3f, gp.sampling.top_k = 0;
+    lookup_same(gp, 512, &accepted);
+    gp.sampling.repeat_penalty = 1.0f, gp.sampling.top_k = 20;
+    lookup_same(gp, 512, &accepted);
+    bitnet_generate_params gg = greedy(48);
+    gg.grammar = "root ::= [a-z ]+\n";
+    lookup_same(gg, 512, &accepted);
+    gp = greedy(0); /* until the context is full */
+    gp.ignore_eog = 1;
+    lookup_same(gp, 80, &accepted);
+}
+
 TEST(close_model) {
     CHECK_EQ_INT(bitnet_model_close(g_model), 0);
 }
@@ -802,6 +855,7 @@ RUN(json_mask_equals_brute_force);
 RUN(grammar_mask_equals_brute_force);
 RUN(generate_grammar);
 RUN(constraint_masks_on_threads_equal_one_thread);
+RUN(generate_lookup);
 RUN(multi_turn_keeps_cache);
 RUN(context_turns_to_drop);
 RUN(truncate_and_shift);

@@ -2,11 +2,12 @@
  * window, the generator (reproducible, seed-dependent) and the sampled frequencies against
  * the softmax (chi-square), the logit bias, the temperature, and the rejection of bad parameters and logits;
  * the Gumbel-max draw (gumbel.h): the same token as the argmax over every row, the filter
- * that skips rows never wrong, and selective. */
+ * that skips rows never wrong, and selective; prompt-lookup drafts (text/lookup.h). */
 #include <float.h>
 #include <stdint.h>
 
 #include "gumbel.h"
+#include "text/lookup.h"
 #include "text/sampler.h"
 #include "test.h"
 #include "util.h"
@@ -624,6 +625,26 @@ TEST(gumbel_filter_is_never_wrong_and_selective) {
     for (int32_t id = 0; id < 1000; id++) CHECK(bn_gumbel(12345, id) > -3.7 && bn_gumbel(12345, id) < 36.8);
 }
 
+/* Prompt-lookup drafts (text/lookup.h): the longest repeated n-gram's continuation, the
+ * latest occurrence, continued with the repeat's period; none without a repeat. */
+TEST(lookup_draft) {
+    int32_t d[BN_LOOKUP_DRAFT_MAX];
+    const int32_t text[] = {5, 6, 7, 8, 9, 1, 5, 6, 7, 2, 3, 5, 6, 7};
+    CHECK_EQ_INT(bn_lookup_draft(text, 14, d, 3), 3); /* 5 6 7 last seen at 6, followed by 2 3 5 */
+    CHECK(d[0] == 2 && d[1] == 3 && d[2] == 5);
+    const int32_t loop[] = {4, 9, 9, 9};
+    CHECK_EQ_INT(bn_lookup_draft(loop, 4, d, 5), 5); /* 9 9 repeats with period 1 */
+    for (int i = 0; i < 5; i++) CHECK_EQ_INT(d[i], 9);
+    const int32_t two[] = {1, 2, 3, 1, 2};
+    CHECK_EQ_INT(bn_lookup_draft(two, 5, d, 4), 4); /* 1 2 at 0, period 3: 3 1 2 3 */
+    CHECK(d[0] == 3 && d[1] == 1 && d[2] == 2 && d[3] == 3);
+    const int32_t none[] = {1, 2, 3, 4, 5, 1};
+    CHECK_EQ_INT(bn_lookup_draft(none, 6, d, 4), 0);
+    CHECK_EQ_INT(bn_lookup_draft(text, 14, d, 0), 0);
+    CHECK_EQ_INT(bn_lookup_draft(text, 1, d, 4), 0);
+    CHECK_EQ_INT(bn_lookup_draft(text, 14, d, 99), BN_LOOKUP_DRAFT_MAX); /* capped */
+}
+
 TEST_MAIN_BEGIN("test_sampler")
     RUN(greedy_is_argmax_lowest_id_on_ties);
     RUN(logits_are_not_modified);
@@ -636,6 +657,7 @@ TEST_MAIN_BEGIN("test_sampler")
     RUN(presence_and_frequency_count_the_window_only);
     RUN(penalties_feed_greedy);
 RUN(logit_bias_before_penalties);
+RUN(lookup_draft);
     RUN(frequencies_match_softmax_chi_square);
     RUN(same_seed_same_sequence_different_seeds_differ);
     RUN(reset_reseeds);
