@@ -377,11 +377,11 @@ typedef struct bitnet_generate_params {
      * BITNET_ERR_INVALID_ARGUMENT naming its line and column. Not with json_object or
      * json_schema. */
     const char *grammar;
-    /* Speculative decoding by prompt lookup (llama.cpp's lookup decoding), sessions only (a
-     * batch slot ignores it): when the text's last 2-4 tokens occurred before, the tokens that
-     * followed them (up to lookup_draft, at most 16) are evaluated in the same forward pass as
-     * the token sampled last, and each token then sampled that equals the draft's next one
-     * needs no pass of its own. The tokens are the same as without it, for every sampling
+    /* Speculative decoding by prompt lookup (llama.cpp's lookup decoding), in sessions and
+     * batch slots: when the text's last 2-4 tokens occurred before, the tokens that followed
+     * them (up to lookup_draft, at most 16) are evaluated in the same forward pass as the
+     * token sampled last (in a batch, in at most half of a step's spare rows), and each token
+     * then sampled that equals the draft's next one needs no pass of its own. The tokens are the same as without it, for every sampling
      * (each is drawn from its own position's logits, with the same random numbers); text that
      * repeats earlier text comes faster. 0: off. Not with full_logits callers (the
      * compatibility layer's logits callback) or tracing. */

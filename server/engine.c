@@ -381,8 +381,10 @@ static void on_finish(int slot, int status, const bitnet_generate_result *result
         else
             fprintf(stderr, "bitnet-server: slot %d: failed: %s\n", slot, bitnet_get_last_error());
     }
-    if (status == 0 && e->params.metrics)
+    if (status == 0 && e->params.metrics) {
         metrics_tokens(e->params.metrics, result->n_prompt, result->n_cached, result->n_generated);
+        metrics_lookup(e->params.metrics, result->n_drafted, result->n_draft_accepted);
+    }
     pthread_mutex_lock(&e->mu);
     slot_state *s = &e->slots[slot];
     s->job = NULL;
@@ -433,6 +435,7 @@ static void start_waiting_jobs(engine *e) {
         /* only a logprobs request looks at the logits: the others let the screened head skip
          * tokens that cannot be drawn (cancellation is also seen by on_token) */
         j->gen.on_logits = j->n_top_logprobs >= 0 ? on_logits : NULL;
+        j->gen.lookup_draft = e->params.lookup_draft;
         int status = j->embed ? bitnet_batch_submit_embed(e->batch, slot, j->prompt, j->n_prompt, j->pooling, j->embedding, on_finish, j)
                               : bitnet_batch_submit(e->batch, slot, j->prompt, j->n_prompt, &j->gen, on_finish);
         if (status == 0) continue;

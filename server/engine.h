@@ -33,6 +33,7 @@ typedef struct engine_params {
     bitnet_kv_type kv_type_k, kv_type_v;
     int prefix_share_min;      /* bitnet_batch_params' (0: the library's default, < 0: off) */
     uint64_t prompt_cache_bytes; /* bitnet_batch_params' (0: none) */
+    int lookup_draft;          /* every generation's bitnet_generate_params.lookup_draft (0: off) */
     int max_queue;             /* requests that may wait for a slot */
     bool verbose;              /* one line per finished generation on stderr */
     metrics *metrics;          /* tokens, time to first token, inter-token latency; NULL: none */

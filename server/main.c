@@ -68,6 +68,9 @@ static void usage(FILE *out) {
             "  --prefix-share N        a prompt that starts with N or more of the tokens another slot holds or is\n"
             "                          evaluating (a system prompt, tools, the choices of n) takes their KV cache\n"
             "                          entries from it (a copy: the same reply) instead of evaluating them [16; 0: off]\n"
+            "  --lookup N              speculative decoding by prompt lookup: when a reply's last 2-4 tokens occurred\n"
+            "                          before, up to N (<= 16) tokens that followed are checked in the same pass;\n"
+            "                          the same replies, faster where they repeat earlier text [0: off]\n"
             "  -cram, --cache-ram N    MiB of host memory for a prompt cache: a slot's tokens and KV cache, when it is\n"
             "                          given to another prompt, are kept there and a later prompt starting with\n"
             "                          them (a chat's next turn) takes them back [8192, at most a quarter of RAM;\n"
@@ -172,6 +175,7 @@ static int parse_limit(server_options *o, const char *arg, const char *v) {
         {"--timeout-idle", 1, 1 << 24, NULL, &o->timeout_idle, NULL},
         {"--embd-normalize", -1, 64, &o->embd_normalize, NULL, NULL},
         {"--prefix-share", 0, 1 << 30, &o->prefix_share, NULL, NULL},
+        {"--lookup", 0, 16, &o->lookup_draft, NULL, NULL},
         {"--cache-ram", -1, 1LL << 30, NULL, NULL, &o->cache_ram_mib},
         {"-cram", -1, 1LL << 30, NULL, NULL, &o->cache_ram_mib},
     };
@@ -344,6 +348,7 @@ static int start_engine(server *srv) {
                         .kv_type_k = srv->opt.kv_type_k,
                         .kv_type_v = srv->opt.kv_type_v,
                         .prefix_share_min = srv->opt.prefix_share ? srv->opt.prefix_share : -1,
+                        .lookup_draft = srv->opt.lookup_draft,
                         .prompt_cache_bytes = srv->opt.prefix_share ? prompt_cache_bytes(srv->opt.cache_ram_mib) : 0, /* it works through sharing */
                         .max_queue = srv->opt.max_queue,
                         .verbose = srv->opt.verbose,

@@ -43,6 +43,11 @@ void metrics_tokens(metrics *m, int n_prompt, int n_cached, int n_generated) {
     add(&m->generated_tokens, n_generated > 0 ? (uint64_t)n_generated : 0);
 }
 
+void metrics_lookup(metrics *m, int n_drafted, int n_taken) {
+    add(&m->drafted_tokens, n_drafted > 0 ? (uint64_t)n_drafted : 0);
+    add(&m->draft_tokens_taken, n_taken > 0 ? (uint64_t)n_taken : 0);
+}
+
 void metrics_observe(metrics_histogram *h, double seconds) {
     if (!(seconds >= 0)) seconds = 0;
     int b = 0;
@@ -130,6 +135,9 @@ char *metrics_render(metrics *m, const metrics_gauges *g, size_t *len) {
     counter(f, "bitnet_prompt_tokens_cached_total", "Prompt tokens a slot already held (not evaluated again).",
             get(&m->cached_tokens));
     counter(f, "bitnet_generated_tokens_total", "Tokens generated.", get(&m->generated_tokens));
+    counter(f, "bitnet_lookup_drafted_tokens_total", "Draft tokens evaluated (--lookup).", get(&m->drafted_tokens));
+    counter(f, "bitnet_lookup_taken_tokens_total", "Draft tokens sampled as drafted: no pass of their own (--lookup).",
+            get(&m->draft_tokens_taken));
     histogram(f, "bitnet_time_to_first_token_seconds", "From a request's arrival (queue included) to its first token.",
               &m->ttft);
     histogram(f, "bitnet_inter_token_latency_seconds", "Between two consecutive tokens of one request.", &m->itl);

@@ -32,6 +32,7 @@ typedef struct metrics {
     int n_endpoints;
     atomic_uint_fast64_t requests[METRICS_MAX_ENDPOINTS][METRICS_N_STATUS];
     atomic_uint_fast64_t prompt_tokens, cached_tokens, generated_tokens;
+    atomic_uint_fast64_t drafted_tokens, draft_tokens_taken; /* --lookup */
     metrics_histogram ttft, itl;
 } metrics;
 
@@ -55,6 +56,7 @@ void metrics_init(metrics *m, const char *const *endpoints, int n);
 /* One answered request; an endpoint index out of range counts as the last label. */
 void metrics_request(metrics *m, int endpoint, unsigned status);
 void metrics_tokens(metrics *m, int n_prompt, int n_cached, int n_generated);
+void metrics_lookup(metrics *m, int n_drafted, int n_taken); /* a finished generation's --lookup drafts */
 void metrics_observe(metrics_histogram *h, double seconds);
 /* The whole exposition, malloc'd (NULL when out of memory); *len its length. */
 char *metrics_render(metrics *m, const metrics_gauges *g, size_t *len);

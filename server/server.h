@@ -54,6 +54,7 @@ typedef struct server_options {
     bitnet_kv_type kv_type_k, kv_type_v; /* --kv-type, -ctk, -ctv */
     int prefix_share;          /* --prefix-share: shortest prompt prefix shared between slots; 0: off */
     long long cache_ram_mib;   /* --cache-ram: the prompt cache in host memory; 0: none, -1: no limit */
+    int lookup_draft;          /* --lookup: speculative decoding by prompt lookup; 0: off */
     bitnet_lm_head lm_head;
     int max_queue;
     size_t max_body;

@@ -19,12 +19,19 @@
  * older prefilling request is still evaluating positions they share: one prefill, not one per
  * slot. The oldest prefilling request never waits, so every wait ends. With a prompt cache in
  * host memory (api_prompt_cache.c), what a slot held before a prompt it does not start with
- * took it is kept there and offered as another slot's cache would be. */
+ * took it is kept there and offered as another slot's cache would be.
+ *
+ * Speculative decoding by prompt lookup (a generation's lookup_draft, as in a session,
+ * api_generate.c): a generating slot's row may be followed by draft rows (text/lookup.h) while
+ * the step has room, every one with logits; after the pass the slot samples row by row while
+ * each token sampled equals the next draft token, and its cache then drops the rows past the
+ * last one used. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api_internal.h"
+#include "text/lookup.h"
 #include "util.h"
 
 enum { DEFAULT_SLOTS = 4, DEFAULT_BATCH = 64, MAX_SLOTS = BN_MAX_SEQ, DEFAULT_SHARE_MIN = 16 };
@@ -44,6 +51,8 @@ typedef struct batch_slot {
     bitnet_batch_finish_callback on_finish;
     uint64_t order;           /* submit order (prefill goes oldest first) / last use (pick_slot) */
     double t_submit, t_last_step;
+    int spec_rows, spec_used; /* this step's rows of a generating slot (1 + its draft), and those sampled from */
+    int64_t spec_base;        /* the position of its first row */
 } batch_slot;
 
 struct bitnet_batch {
@@ -56,8 +65,10 @@ struct bitnet_batch {
     batch_slot *slots;
     bn_batch_row *rows;       /* [n_batch] */
     bn_gen **row_gen;         /* [n_batch]: the run a logits row belongs to */
-    int *row_index;           /* [n_batch]: an embedding row's token index in its prompt */
-    float *logits;            /* [n_slots][n_vocab]: at most one logits row per slot and step */
+    int *row_index;           /* [n_batch]: an embedding row's token index in its prompt, a
+                                 generation row's draft index (0: its fed token) */
+    float *logits;            /* [logits_cap][n_vocab]: the step's logits rows */
+    int logits_cap;           /* n_slots, grown when drafts need more */
     float *hidden;            /* [n_batch][n_embd]: the hidden states of embedding rows */
     bn_gen **mask_gens;       /* [n_slots]: the runs sampled in a step (for their JSON masks) ... */
     const float **mask_logits; /* [n_slots]: ... and their logits rows */
@@ -93,6 +104,7 @@ static int alloc_batch(bitnet_batch *b) {
     b->row_gen = bn_calloc(nb, sizeof *b->row_gen, "batch rows");
     b->row_index = bn_calloc(nb, sizeof *b->row_index, "batch rows");
     b->logits = bn_malloc((size_t)b->n_slots * (size_t)b->n_vocab * sizeof(float), "batch logits");
+    b->logits_cap = b->n_slots;
     b->hidden = bn_malloc(nb * (size_t)b->model->m->hp.n_embd * sizeof(float), "batch hidden states");
     b->mask_gens = bn_calloc((size_t)b->n_slots + 1, sizeof *b->mask_gens, "batch masks");
     b->mask_logits = bn_calloc((size_t)b->n_slots + 1, sizeof *b->mask_logits, "batch masks");
@@ -261,6 +273,7 @@ static int64_t start_prefill(bitnet_batch *b, int slot, const int32_t *prompt, i
     memcpy(s->tokens, prompt, (size_t)n_prompt * sizeof *prompt);
     s->n_tokens = keep;
     s->n_prompt_end = n_prompt;
+    s->spec_rows = s->spec_used = 0;
     s->phase = SLOT_PREFILL;
     s->order = ++b->clock;
     s->t_submit = s->t_last_step = bn_time_now();
@@ -309,7 +322,42 @@ static void add_row(bitnet_batch *b, int *n, int slot, int32_t token, bool logit
     b->rows[*n] = (bn_batch_row){.token = token, .seq = slot, .logits = logits,
                                  .head = logits ? bn_gen_head_req(b->slots[slot].gen) : NULL};
     b->row_gen[*n] = b->slots[slot].gen;
+    b->row_index[*n] = 0;
     (*n)++;
+}
+
+/* Room in the logits buffer for `rows` rows (false: none, the drafts are left out). */
+static bool logits_room(bitnet_batch *b, int rows) {
+    if (rows <= b->logits_cap) return true;
+    float *bigger = realloc(b->logits, (size_t)rows * (size_t)b->n_vocab * sizeof(float));
+    if (!bigger) return false;
+    b->logits = bigger;
+    b->logits_cap = rows;
+    return true;
+}
+
+/* After generating slot i's row (its fed token, the last of its tokens): draft rows from its
+ * text, while the step (`room` rows left), the context and the logits buffer (every slot's
+ * row and a full step of drafts) allow. */
+static void add_draft_rows(bitnet_batch *b, int *n, int i, int *room) {
+    batch_slot *s = &b->slots[i];
+    int max = bn_gen_lookup_draft(s->gen);
+    int64_t ctx_left = bn_state_n_ctx(b->state) - s->n_tokens;
+    if (max > *room) max = *room;
+    if (max > ctx_left) max = (int)ctx_left;
+    if (max <= 0 || reserve_tokens(s, s->n_tokens + max + 1) || !logits_room(b, b->n_slots + b->n_batch)) return;
+    int32_t draft[BN_LOOKUP_DRAFT_MAX];
+    int k = bn_lookup_draft(s->tokens, s->n_tokens, draft, max);
+    const bn_head_req *req = bn_gen_draft_head_req(s->gen);
+    for (int j = 0; j < k; j++) {
+        s->tokens[s->n_tokens++] = draft[j];
+        b->rows[*n] = (bn_batch_row){.token = draft[j], .seq = i, .logits = true, .head = req};
+        b->row_gen[*n] = s->gen;
+        b->row_index[(*n)++] = j + 1;
+    }
+    s->spec_rows += k;
+    *room -= k;
+    bn_gen_result_ptr(s->gen)->n_drafted += k;
 }
 
 /* A prompt row of an embedding: its hidden state when the pooling reads it. */
@@ -320,10 +368,14 @@ static void add_embed_row(bitnet_batch *b, int *n, int slot, int32_t token, int 
     (*n)++;
 }
 
-/* One row per generating slot: the token it sampled last (a full context ends the run). */
+/* One row per generating slot: the token it sampled last (a full context ends the run), and
+ * draft rows after it (lookup_draft) in at most half the step's room beyond those (the rest
+ * stays for prompt rows). */
 static int add_decode_rows(bitnet_batch *b) {
-    int n = 0;
+    int n = 0, generating = 0;
     int64_t n_ctx = bn_state_n_ctx(b->state);
+    for (int i = 0; i < b->n_slots; i++) generating += b->slots[i].phase == SLOT_DECODE;
+    int room = (b->n_batch - generating) / 2;
     for (int i = 0; i < b->n_slots; i++) {
         batch_slot *s = &b->slots[i];
         if (s->phase != SLOT_DECODE) continue;
@@ -332,8 +384,12 @@ static int add_decode_rows(bitnet_batch *b) {
             continue;
         }
         int32_t tok = bn_gen_pending(s->gen);
+        s->spec_base = s->n_tokens;
+        s->spec_rows = 1;
+        s->spec_used = 0;
         s->tokens[s->n_tokens++] = tok; /* room: reserved when it was sampled */
         add_row(b, &n, i, tok, true);
+        if (room > 0) add_draft_rows(b, &n, i, &room);
     }
     return n;
 }
@@ -411,8 +467,10 @@ static int add_prefill_rows(bitnet_batch *b, int n) {
 
 /* Puts the slot's tokens back to what its cache holds after a failed pass. */
 static void rewind_slots(bitnet_batch *b) {
-    for (int i = 0; i < b->n_slots; i++)
+    for (int i = 0; i < b->n_slots; i++) {
         if (b->slots[i].phase != SLOT_IDLE) b->slots[i].n_tokens = bn_state_seq_n_past(b->state, i);
+        b->slots[i].spec_rows = b->slots[i].spec_used = 0;
+    }
 }
 
 /* Timings of a slot whose row got logits in this step. */
@@ -436,11 +494,31 @@ static void mask_rows(bitnet_batch *b, int n) {
         if (!b->rows[r].logits) continue;
         const float *logits = b->logits + (int64_t)k++ * b->n_vocab;
         batch_slot *s = &b->slots[b->rows[r].seq];
-        if (s->phase == SLOT_IDLE || s->gen != b->row_gen[r]) continue;
+        if (s->phase == SLOT_IDLE || s->gen != b->row_gen[r] || b->row_index[r] > 0) continue; /* a draft row's mask follows the tokens before */
         b->mask_gens[m] = s->gen;
         b->mask_logits[m++] = logits;
     }
     bn_gen_constraint_masks(b->mask_gens, b->mask_logits, m, bn_state_pool(b->state));
+}
+
+/* A draft row is sampled from only when the token sampled from the row before it was its
+ * draft token (it is the row's token; the slot's pending one). */
+static bool draft_row_live(const bitnet_batch *b, int r) {
+    const batch_slot *s = &b->slots[b->rows[r].seq];
+    return s->spec_used == b->row_index[r] && s->phase == SLOT_DECODE && bn_gen_pending(s->gen) == b->rows[r].token;
+}
+
+/* A generating slot whose step had draft rows: its cache and tokens drop the rows past the
+ * last one sampled from (those held draft tokens that were not drawn). */
+static void drop_unused_drafts(bitnet_batch *b) {
+    for (int i = 0; i < b->n_slots; i++) {
+        batch_slot *s = &b->slots[i];
+        if (s->phase == SLOT_DECODE && s->spec_rows > s->spec_used && s->spec_used > 0) {
+            bn_state_seq_truncate(b->state, i, s->spec_base + s->spec_used);
+            s->n_tokens = s->spec_base + s->spec_used;
+        }
+        s->spec_rows = s->spec_used = 0;
+    }
 }
 
 /* Samples for every logits row of the pass (rows whose run ended meanwhile are skipped). */
@@ -454,6 +532,9 @@ static void sample_rows(bitnet_batch *b, int n) {
         int i = b->rows[r].seq;
         batch_slot *s = &b->slots[i];
         if (s->phase == SLOT_IDLE || s->gen != b->row_gen[r]) continue; /* cancelled by a callback */
+        if (b->row_index[r] > 0 && !draft_row_live(b, r)) continue;
+        if (b->row_index[r] > 0) bn_gen_result_ptr(s->gen)->n_draft_accepted++;
+        s->spec_used++;
         account_step(s, now);
         int32_t tok;
         int why = reserve_tokens(s, s->n_tokens + 1);
@@ -492,6 +573,7 @@ BITNET_API int bitnet_batch_step(bitnet_batch *b) {
         }
         pool_rows(b, n);
         sample_rows(b, n);
+        drop_unused_drafts(b);
     }
     int busy = 0;
     for (int i = 0; i < b->n_slots; i++) busy += b->slots[i].phase != SLOT_IDLE;

@@ -198,6 +198,13 @@ const bn_head_req *bn_gen_head_req(bn_gen *g) {
     return &g->req;
 }
 
+const bn_head_req *bn_gen_draft_head_req(bn_gen *g) {
+    const bn_head_req *req = bn_gen_head_req(g);
+    return req && !req->gumbel && !req->n_force ? req : NULL;
+}
+
+int bn_gen_lookup_draft(const bn_gen *g) { return lookup_of(g->p); }
+
 /* Samples from `logits`, accounts, emits, checks stops. Returns 0, a stop reason or a
  * negative status. */
 static int sample_once(bn_gen *g, const float *logits, int32_t *token) {
@@ -289,11 +296,7 @@ static int eval_with_draft(bn_gen *g, int32_t prev, const float **logits) {
         *logits = g->logits;
         return bn_state_eval_head(st, &prev, 1, g->logits, bn_gen_head_req(g));
     }
-    /* The screened head's request serves every row when it does not depend on the step (a
-     * Gumbel draw's key does, and so do penalized ids, which follow the tokens before): else
-     * whole rows. */
-    const bn_head_req *req = bn_gen_head_req(g);
-    if (req && (req->gumbel || req->n_force)) req = NULL;
+    const bn_head_req *req = bn_gen_draft_head_req(g);
     bn_batch_row rows[BN_LOOKUP_DRAFT_MAX + 1];
     for (int i = 0; i <= k; i++) rows[i] = (bn_batch_row){.token = i ? g->spec_draft[i - 1] : prev, .seq = 0, .logits = true, .head = req};
     int rc = bn_state_eval_rows(st, rows, k + 1, g->spec_logits, NULL);

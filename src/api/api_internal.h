@@ -67,6 +67,12 @@ bitnet_generate_result *bn_gen_result_ptr(bn_gen *g);
 /* How the logits of this run's next draw may be computed (model/head_screen.h; NULL: all of
  * them); valid until the next call. */
 const bn_head_req *bn_gen_head_req(bn_gen *g);
+/* lookup_draft (speculative decoding by prompt lookup): the run's draft length (0: off), and
+ * the head request of a draft row: the step's request when it does not depend on the step
+ * (a Gumbel draw's key does, and so do penalized ids, which follow the tokens before), else
+ * NULL (whole rows). */
+int bn_gen_lookup_draft(const bn_gen *g);
+const bn_head_req *bn_gen_draft_head_req(bn_gen *g);
 /* The logits [n_vocab] the last token was sampled from; valid until the next step. With the
  * screened head, tokens that could not be drawn are -inf (unless full_logits was asked for). */
 const float *bn_gen_logits(const bn_gen *g);

@@ -14,7 +14,8 @@
 #     nothing, are disconnected within a bounded time;
 #   - GET /metrics: the Prometheus text format parses, counters and histograms move with the
 #     requests made, gauges are there;
-#   - one log line per request, --log-format json (every line parses) and text.
+#   - one log line per request, --log-format json (every line parses) and text;
+#   - --lookup: four requests at once give the replies of a server without it.
 # Runs on the normal build only (test_serve.sh is the one the sanitizer builds rerun).
 # TEST_SERIAL: tests/run_tests.sh runs it alone (--timeout-request must stop a generation after 0.9-4 s).
 source "$(dirname "$0")/lib.sh"
@@ -218,4 +219,29 @@ check embeddings_after_timeout [ "$st" = 200 ]
 check log_text_line grep -Eq '^bitnet-server: [0-9T:.-]+Z POST /v1/completions 200 [0-9.]+ ms prompt=[0-9]+ cached=[0-9]+ generated=[0-9]+ ttft=[0-9.]+ ms finish=length$' "$TMP/b.log"
 stop_server TERM
 check server2_exit_0 [ "$STOP_RC" = 0 ]
+
+# ---- --lookup: the same replies as without it (greedy, seeded, with a penalty; four at once so
+# that drafts share steps with other slots' rows and prompt chunks), drafts taken (/metrics) ----
+lookup_replies() { # LOG ARGS...: the texts of the four replies, one JSON string per line
+    local log=$1
+    shift
+    start_server "$log" -m "$M" -t 2 -np 4 -c 2048 "$@" || return 1
+    local pids=() k
+    for k in 0 1 2 3; do
+        curl -s --max-time 120 -d "{\"prompt\":\"one two three one two three $k\",\"max_tokens\":48,\"ignore_eos\":true,\"temperature\":$((k % 2)),\"seed\":$k,\"repeat_penalty\":1.$k}" \
+            "$URL/v1/completions" >"$TMP/lookup$k.json" &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+    for k in 0 1 2 3; do json_get 'json.dumps(j["choices"][0]["text"])' <"$TMP/lookup$k.json" || return 1; done
+    req GET /metrics >/dev/null
+    awk '$1 == "bitnet_lookup_taken_tokens_total" {print $2}' "$TMP/resp" >"$log.taken"
+    stop_server TERM
+    [ "$STOP_RC" = 0 ]
+}
+with=$(lookup_replies "$TMP/l.log" --lookup 6) && without=$(lookup_replies "$TMP/p.log")
+if [ $? = 0 ] && [ "$(echo "$with" | grep -c .)" = 4 ] && [ "$with" = "$without" ] && [ "$(cat "$TMP/l.log.taken")" -gt 0 ] &&
+    [ "$(cat "$TMP/p.log.taken")" = 0 ]; then ok lookup_same_replies; else
+    not_ok lookup_same_replies "with: $(echo "$with" | head -c 300) without: $(echo "$without" | head -c 300), drafts taken: $(cat "$TMP/l.log.taken" "$TMP/p.log.taken" 2>&1)"
+    kill -9 "$SERVER_PID" 2>/dev/null; fi
 exit 0

@@ -119,6 +119,8 @@ static void same_tokens(const run_log *a, const run_log *b, int i) {
     CHECK_EQ_INT(a->res.stop_reason, b->res.stop_reason);
 }
 
+static int g_lookup; /* the batched requests' lookup_draft (the lone runs have none) */
+
 /* All requests submitted at once, some slots reused as others finish; n_batch 16 cuts the
  * longer prompts into chunks that share steps with decode rows. */
 static void batched_equals_alone(int n_threads, int n_slots) {
@@ -137,6 +139,7 @@ static void batched_equals_alone(int n_threads, int n_slots) {
             int slot = bitnet_batch_pick_slot(b, prompts[next], n);
             if (slot < 0) break;
             gps[next] = request_params(next, &batched[next]);
+            gps[next].lookup_draft = g_lookup;
             CHECK_EQ_INT(bitnet_batch_submit(b, slot, prompts[next], n, &gps[next], log_finish), 0);
             next++;
         }
@@ -144,17 +147,29 @@ static void batched_equals_alone(int n_threads, int n_slots) {
         CHECK(busy >= 0);
         if (busy <= 0 && next == N_REQ) break;
     }
+    int drafted = 0, accepted = 0;
     for (int i = 0; i < N_REQ; i++) {
+        drafted += batched[i].res.n_drafted;
+        accepted += batched[i].res.n_draft_accepted;
         CHECK_EQ_INT(alone[i].status, 0);
         CHECK_EQ_INT(batched[i].finished, 1);
         CHECK_EQ_INT(batched[i].status, 0);
         CHECK(alone[i].n > 0);
         same_tokens(&alone[i], &batched[i], i);
     }
+    CHECK_MSG(g_lookup ? accepted > 0 && accepted <= drafted : drafted == 0, "lookup %d: %d drafted, %d taken", g_lookup, drafted, accepted);
     bitnet_batch_free(b);
 }
 
 TEST(batched_equals_alone_1_thread) { batched_equals_alone(1, N_REQ); }
+
+/* With lookup drafts in the steps (speculative rows beside prompt chunks and other slots'
+ * rows): the same tokens as the lone runs without them, and drafts were taken. */
+TEST(batched_equals_alone_lookup) {
+    g_lookup = 6;
+    batched_equals_alone(2, 4);
+    g_lookup = 0;
+}
 TEST(batched_equals_alone_2_threads) { batched_equals_alone(2, N_REQ); }
 TEST(batched_equals_alone_3_slots) { batched_equals_alone(2, 3); }
 
@@ -923,6 +938,7 @@ TEST_MAIN_BEGIN("test_batch")
     g_n_embd = md.n_embd;
 }
 RUN(batched_equals_alone_1_thread);
+RUN(batched_equals_alone_lookup);
 RUN(batched_equals_alone_2_threads);
 RUN(batched_equals_alone_3_slots);
 RUN(batched_equals_alone_q8_head);
