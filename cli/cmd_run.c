@@ -64,8 +64,9 @@ static void print_ids(const char *key, const int32_t *ids, int n) {
     printf("]");
 }
 
+/* lookup: --lookup was given (the "lookup" object with its counts) */
 static void print_json(const int32_t *prompt, int n_prompt, const int32_t *gen, int n_gen, const run_output *o,
-                       const bitnet_generate_result *r, double load_s) {
+                       const bitnet_generate_result *r, double load_s, bool lookup) {
     printf("{");
     print_ids("prompt_ids", prompt, n_prompt);
     printf(",");
@@ -75,9 +76,10 @@ static void print_json(const int32_t *prompt, int n_prompt, const int32_t *gen, 
     double pre = r->prefill_seconds > 0 ? r->n_prompt / r->prefill_seconds : 0;
     double dec = r->decode_seconds > 0 && r->n_generated > 1 ? (r->n_generated - 1) / r->decode_seconds : 0;
     printf(",\"stop_reason\":\"%s\",\"timings\":{\"load_s\":%.4f,\"prefill_s\":%.4f,\"prefill_tok_s\":%.2f,\"decode_s\":%.4f,"
-           "\"decode_tok_s\":%.2f,\"ttft_s\":%.4f},\"lookup\":{\"drafted\":%d,\"accepted\":%d}}\n",
-           cli_stop_reason_name(r->stop_reason), load_s, r->prefill_seconds, pre, r->decode_seconds, dec, r->time_to_first_token_seconds,
-           r->n_drafted, r->n_draft_accepted);
+           "\"decode_tok_s\":%.2f,\"ttft_s\":%.4f}",
+           cli_stop_reason_name(r->stop_reason), load_s, r->prefill_seconds, pre, r->decode_seconds, dec, r->time_to_first_token_seconds);
+    if (lookup) printf(",\"lookup\":{\"drafted\":%d,\"accepted\":%d}", r->n_drafted, r->n_draft_accepted);
+    printf("}\n");
 }
 
 /* The prompt as one user turn of the chat format, tokenized with special tokens parsed. */
@@ -199,7 +201,7 @@ int cmd_run(int argc, char **argv) {
         } else {
             int n_gen = res.n_generated < max_out ? res.n_generated : max_out;
             if (json) {
-                print_json(ids, n, gen, n_gen, &out, &res, load_s);
+                print_json(ids, n, gen, n_gen, &out, &res, load_s, go.gen.lookup_draft > 0);
             } else if (print_ids_only) {
                 for (int i = 0; i < n_gen; i++) printf(i ? " %d" : "%d", gen[i]);
                 printf("\n");
