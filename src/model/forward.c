@@ -574,10 +574,15 @@ static int check_seq_positions(const bn_state *s, int seq, int64_t n) {
     return 0;
 }
 
+/* The bytes of one KV head's K^T blocks holding positions [0, n) (whole blocks). */
+static uint64_t k_blocks_bytes(const bn_state *s, int64_t n) {
+    return (uint64_t)((n + BN_ATTN_BLOCK - 1) / BN_ATTN_BLOCK) * s->k_block_bytes;
+}
+
 int bn_state_seq_kv_regions(bn_state *s, int seq, int64_t n, int (*io)(void *ctx, void *data, size_t len), void *ctx) {
     int rc = check_seq_positions(s, seq, n);
     const bn_hparams *hp = &s->m->hp;
-    uint64_t k_bytes = (uint64_t)((n + BN_ATTN_BLOCK - 1) / BN_ATTN_BLOCK) * s->k_block_bytes, v_bytes = (uint64_t)n * s->v_head_bytes;
+    uint64_t k_bytes = k_blocks_bytes(s, n), v_bytes = (uint64_t)n * s->v_head_bytes;
     for (int64_t l = 0; l < hp->n_layer && !rc; l++)
         for (int64_t h = 0; h < hp->n_head_kv && !rc; h++)
             if (!(rc = io(ctx, k_head(s, &s->seqs[seq], l, h), (size_t)k_bytes))) rc = io(ctx, v_head(s, &s->seqs[seq], l, h), (size_t)v_bytes);
@@ -585,7 +590,7 @@ int bn_state_seq_kv_regions(bn_state *s, int seq, int64_t n, int (*io)(void *ctx
 }
 
 uint64_t bn_state_kv_image_bytes(const bn_state *s, int64_t n) {
-    uint64_t per_head = (uint64_t)((n + BN_ATTN_BLOCK - 1) / BN_ATTN_BLOCK) * s->k_block_bytes + (uint64_t)n * s->v_head_bytes;
+    uint64_t per_head = k_blocks_bytes(s, n) + (uint64_t)n * s->v_head_bytes;
     return per_head * (uint64_t)s->m->hp.n_layer * (uint64_t)s->m->hp.n_head_kv;
 }
 
@@ -596,7 +601,7 @@ typedef struct kv_head_at {
 
 static kv_head_at head_at(const bn_state *s, bn_kv_ref r, int64_t l, int64_t h) {
     if (!r.image) return (kv_head_at){k_head(s, &s->seqs[r.seq], l, h), v_head(s, &s->seqs[r.seq], l, h)};
-    uint64_t k_bytes = (uint64_t)((r.n_image + BN_ATTN_BLOCK - 1) / BN_ATTN_BLOCK) * s->k_block_bytes;
+    uint64_t k_bytes = k_blocks_bytes(s, r.n_image);
     char *k = (char *)r.image + (uint64_t)(l * s->m->hp.n_head_kv + h) * (k_bytes + (uint64_t)r.n_image * s->v_head_bytes);
     return (kv_head_at){k, k + k_bytes};
 }

@@ -113,6 +113,15 @@ static int run_to_end(bitnet_batch *b) {
     return busy;
 }
 
+/* prompt[0, n) as request 0 (max_tokens of its own) in `slot` of b, run to its end into log. */
+static void run_request(bitnet_batch *b, int slot, const int32_t *prompt, int n, int max_tokens, run_log *log) {
+    memset(log, 0, sizeof *log);
+    bitnet_generate_params gp = request_params(0, log);
+    gp.max_tokens = max_tokens;
+    CHECK_EQ_INT(bitnet_batch_submit(b, slot, prompt, n, &gp, log_finish), 0);
+    CHECK_EQ_INT(run_to_end(b), 0);
+}
+
 static void same_tokens(const run_log *a, const run_log *b, int i) {
     CHECK_MSG(a->n == b->n, "request %d: %d tokens alone, %d batched", i, a->n, b->n);
     for (int k = 0; k < a->n && k < b->n; k++) CHECK_MSG(a->tokens[k] == b->tokens[k], "request %d token %d: %d vs %d", i, k, a->tokens[k], b->tokens[k]);
@@ -218,38 +227,22 @@ TEST(prefix_reuse) {
         CHECK(b != NULL);
         return;
     }
-    run_log first = {0}, second = {0}, ref;
+    run_log first, second, third, ref;
     int32_t p1[128], p2[256];
     int n1 = make_prompt(3, p1);
-    bitnet_generate_params g1 = request_params(0, &first);
-    g1.max_tokens = 10;
-    CHECK_EQ_INT(bitnet_batch_submit(b, 1, p1, n1, &g1, log_finish), 0);
-    CHECK_EQ_INT(run_to_end(b), 0);
+    run_request(b, 1, p1, n1, 10, &first);
     CHECK_EQ_INT(first.res.n_cached, 0);
     /* turn 2 = prompt 1 + reply (all but the last token were fed) + 5 new tokens */
     int n2 = next_turn(p1, n1, &first, 5, 40, p2);
     CHECK_EQ_INT(bitnet_batch_pick_slot(b, p2, n2), 1);
-    bitnet_generate_params g2 = request_params(0, &second);
-    CHECK_EQ_INT(bitnet_batch_submit(b, 1, p2, n2, &g2, log_finish), 0);
-    CHECK_EQ_INT(run_to_end(b), 0);
+    run_request(b, 1, p2, n2, MAX_GEN, &second); /* request 0's own budget */
     CHECK_EQ_INT(second.res.n_cached, n1 + first.n - 1);
-    bitnet_session_params sp = bitnet_session_default_params();
-    sp.n_threads = 1;
-    sp.n_ctx = 512;
-    bitnet_session *s = NULL;
-    CHECK_EQ_INT(bitnet_session_create(g_model, &sp, &s), 0);
-    memset(&ref, 0, sizeof ref);
-    bitnet_generate_params g3 = request_params(0, &ref);
-    ref.res.struct_size = sizeof ref.res;
-    CHECK_EQ_INT(bitnet_session_generate(s, p2, n2, &g3, NULL, 0, &ref.res), 0);
+    session_run(p2, n2, request_params(0, &ref), 512, &ref);
+    CHECK_EQ_INT(ref.status, 0);
     same_tokens(&ref, &second, 0);
-    bitnet_session_free(s);
     /* a cleared slot offers nothing */
     CHECK_EQ_INT(bitnet_batch_clear_slot(b, 1), 0);
-    run_log third = {0};
-    bitnet_generate_params g4 = request_params(0, &third);
-    CHECK_EQ_INT(bitnet_batch_submit(b, 1, p2, n2, &g4, log_finish), 0);
-    CHECK_EQ_INT(run_to_end(b), 0);
+    run_request(b, 1, p2, n2, MAX_GEN, &third);
     CHECK_EQ_INT(third.res.n_cached, 0);
     same_tokens(&ref, &third, 0);
     bitnet_batch_free(b);
@@ -399,11 +392,9 @@ static int conversation(int k, int32_t *out) {
 /* prompt[0, n) in slot 0 of b, to its end, into log; its result checked against a session's. */
 static void turn(bitnet_batch *b, const int32_t *prompt, int n, run_log *log) {
     run_log ref;
-    memset(log, 0, sizeof *log);
-    bitnet_generate_params gp = request_params(0, log), ref_gp = request_params(0, &ref);
-    gp.max_tokens = ref_gp.max_tokens = 10;
-    CHECK_EQ_INT(bitnet_batch_submit(b, 0, prompt, n, &gp, log_finish), 0);
-    CHECK_EQ_INT(run_to_end(b), 0);
+    bitnet_generate_params ref_gp = request_params(0, &ref);
+    ref_gp.max_tokens = 10;
+    run_request(b, 0, prompt, n, 10, log);
     session_run(prompt, n, ref_gp, 256, &ref);
     same_tokens(&ref, log, 0);
 }
@@ -780,13 +771,10 @@ TEST(slot_save_restore) {
         bitnet_batch_free(a), bitnet_batch_free(b), bitnet_batch_free(fresh);
         return;
     }
-    run_log first = {0}, ra = {0}, rb = {0}, rf = {0};
+    run_log first, ra = {0}, rb = {0}, rf = {0};
     int32_t p1[128], p2[256];
     int n1 = make_prompt(4, p1);
-    bitnet_generate_params g = request_params(0, &first);
-    g.max_tokens = 6;
-    CHECK_EQ_INT(bitnet_batch_submit(a, 0, p1, n1, &g, log_finish), 0);
-    CHECK_EQ_INT(run_to_end(a), 0);
+    run_request(a, 0, p1, n1, 6, &first);
     uint64_t written = 0, read = 0;
     int64_t saved = bitnet_batch_slot_save(a, 0, g_slot_path, &written);
     CHECK_EQ_INT(saved, n1 + first.n - 1); /* the prompt and the reply but its last token (not fed back) */
