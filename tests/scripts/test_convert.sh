@@ -7,8 +7,9 @@
 #     our engine (`bitnet logits --act-quant none`) on the converted file agrees with the
 #     float64 HF-side forward of the checkpoint (hf_checkpoint.py forward): cosine >= 0.99999
 #     and the same top-1 at every position, for several --wtype;
-#   llama-packed, llama-innorm -> llama: our engine and tests/crossval/ref_forward.py (GGUF
-#     side, float64) on the converted file agree with the HF-side forward (0.99999 + top-1); llama.cpp (build/crossval/llama_harness) loads the
+#   llama-packed, llama-innorm -> llama: our engine on the converted files (and
+#     tests/crossval/ref_forward.py, GGUF side, float64, on the TQ2_0 ones) agree with the
+#     HF-side forward (0.99999 + top-1); llama.cpp (build/crossval/llama_harness) loads the
 #     converted llama-packed files and agrees with it: F32 weights cosine >= 0.99999 + top-1,
 #     TQ2_0 (llama.cpp quantizes activations to Q8_K) cosine >= 0.999 + top-1; likewise the
 #     bitnet-fp16 TQ2_0/TQ1_0 files (arch bitnet) in llama.cpp.
@@ -82,7 +83,10 @@ for l in llama-packed llama-innorm; do
     for w in tq2_0 f32; do
         m="$TMP/$l-$w.gguf"
         if ! conv "$l" "$w"; then not_ok "$l/$w/convert"; continue; fi
-        if run_logged "$TMP/ref.log" "$PY" "$REF_FORWARD" --model "$m" --tokens "$toks" --out "$TMP/$l-$w-ref.bin"; then
+        # The third opinion on the ternary file only (gguf-py's reader takes ~7 s over this
+        # vocabulary's metadata per run); the F32 file is checked against the HF side below.
+        if [ "$w" != tq2_0 ]; then :
+        elif run_logged "$TMP/ref.log" "$PY" "$REF_FORWARD" --model "$m" --tokens "$toks" --out "$TMP/$l-$w-ref.bin"; then
             logits_agree "$l/$w/ref_forward-vs-hf" "$TMP/$l-$w-ref.bin" "$TMP/$l-hf.bin" "$VOCAB" 0.99999
         else
             not_ok "$l/$w/ref_forward-vs-hf" "ref_forward.py failed"
