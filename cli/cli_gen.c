@@ -24,6 +24,19 @@ const char *const cli_gen_opts_help =
     "  --repeat-last-n N     window of the penalties [64]; -1 = whole history\n"
     "  --presence-penalty P  [0]\n"
     "  --frequency-penalty P [0]\n"
+    "  llama.cpp's other samplers, in its chain order (typical, XTC and the dynamic temperature\n"
+    "  after --top-k see its K best; without it, and with mirostat or --top-nsigma, the whole\n"
+    "  LM head is computed):\n"
+    "  --top-nsigma N        (also --top-n-sigma) keep logits >= max - N standard deviations [-1 = off]\n"
+    "  --typical P           (also --typical-p) locally typical sampling [1 = off]\n"
+    "  --xtc-probability P   XTC: chance of dropping the likeliest tokens [0 = off]\n"
+    "  --xtc-threshold T     XTC: tokens with p >= T are dropped but the least likely [0.1]\n"
+    "  --dynatemp-range R    dynamic temperature: temperature +- R by the entropy [0 = off]\n"
+    "  --dynatemp-exp E      its exponent [1]\n"
+    "  --mirostat N          1: Mirostat, 2: Mirostat 2.0, instead of top-k/top-p/min-p, the\n"
+    "                        penalties and the above [0 = off]\n"
+    "  --mirostat-ent TAU    Mirostat's target surprise in bits [5]\n"
+    "  --mirostat-lr ETA     Mirostat's learning rate [0.1]\n"
     "  -s, --seed S          sampler seed [42]; also BITNET_SEED\n"
     "  --lookup N            speculative decoding by prompt lookup (llama.cpp's lookup decoding): when\n"
     "                        the last 2-4 tokens occurred before, up to N (<= 16) tokens that followed\n"
@@ -130,10 +143,15 @@ int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd)
     int r;
     long long n;
     bitnet_sampling_params *sp = &o->gen.sampling;
+    bitnet_sampling_extra *x = &o->gen.sampling_extra;
     struct { const char *name, *alias; float *dst; double lo, hi; } floats[] = {
         {"--temperature", "--temp", &sp->temperature, 0, 100}, {"--top-p", NULL, &sp->top_p, 1e-6, 1},
         {"--min-p", NULL, &sp->min_p, 0, 1}, {"--repeat-penalty", NULL, &sp->repeat_penalty, 1e-3, 100},
-        {"--presence-penalty", NULL, &sp->presence_penalty, -100, 100}, {"--frequency-penalty", NULL, &sp->frequency_penalty, -100, 100}};
+        {"--presence-penalty", NULL, &sp->presence_penalty, -100, 100}, {"--frequency-penalty", NULL, &sp->frequency_penalty, -100, 100},
+        {"--top-nsigma", "--top-n-sigma", &x->top_n_sigma, -1, 100}, {"--typical", "--typical-p", &x->typical_p, 1e-6, 1},
+        {"--xtc-probability", NULL, &x->xtc_probability, 0, 1}, {"--xtc-threshold", NULL, &x->xtc_threshold, 0, 1},
+        {"--dynatemp-range", NULL, &x->dynatemp_range, 0, 100}, {"--dynatemp-exp", NULL, &x->dynatemp_exponent, 0, 100},
+        {"--mirostat-ent", NULL, &x->mirostat_tau, 0, 100}, {"--mirostat-lr", NULL, &x->mirostat_eta, 0, 100}};
     for (size_t k = 0; k < sizeof floats / sizeof floats[0]; k++) {
         if ((r = cli_opt(argc, argv, i, floats[k].name, floats[k].alias, &v)) == 0) continue;
         if (r < 0 || float_opt(v, floats[k].dst, floats[k].lo, floats[k].hi, floats[k].name, cmd)) return 2;
@@ -145,6 +163,9 @@ int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd)
     } else if ((r = cli_opt(argc, argv, i, "--top-k", NULL, &v))) {
         if (r < 0 || !cli_parse_int(v, 0, 1 << 24, &n)) return cli_usage_error(cmd, "--top-k needs a non-negative integer");
         sp->top_k = (int)n;
+    } else if ((r = cli_opt(argc, argv, i, "--mirostat", NULL, &v))) {
+        if (r < 0 || !cli_parse_int(v, 0, 2, &n)) return cli_usage_error(cmd, "--mirostat needs 0 (off), 1 or 2");
+        x->mirostat = (int)n;
     } else if ((r = cli_opt(argc, argv, i, "--repeat-last-n", NULL, &v))) {
         if (r < 0 || !cli_parse_int(v, -1, 1 << 24, &n)) return cli_usage_error(cmd, "--repeat-last-n needs an integer >= -1");
         sp->penalty_last_n = (int)n;

@@ -316,6 +316,28 @@ typedef struct bitnet_sampling_params {
 /* temperature 0.8, top_k 40, top_p 0.95, min_p 0.05, penalties off, window 64, seed 42. */
 BITNET_API bitnet_sampling_params bitnet_sampling_default_params(void);
 
+/* llama.cpp's other samplers (llama-server's field names), each off by default, in llama.cpp's
+ * chain order: top_n_sigma before top-k; typical_p after it; XTC after min-p; the dynamic
+ * temperature at the temperature's place. Mirostat replaces the chain (no top-k, top-p,
+ * min-p, penalties or the others: llama.cpp's chain with mirostat) and keeps its state (mu)
+ * across a generation's tokens. Temperature <= 0 stays greedy with any of them. With
+ * mirostat, top_n_sigma, or typical_p / XTC / a dynamic temperature without top-k, every
+ * logit is computed (the screened LM head needs the draw to depend on a few rows only). */
+typedef struct bitnet_sampling_extra {
+    float typical_p;         /* locally typical sampling; >= 1: off */
+    float top_n_sigma;       /* keep logits >= max - n * their standard deviation; <= 0: off */
+    float xtc_probability;   /* XTC: the chance of dropping the likeliest tokens; 0: off */
+    float xtc_threshold;     /* XTC: tokens with p >= this are dropped, but the least likely; > 0.5: off */
+    float dynatemp_range;    /* dynamic temperature: temperature +- range by the entropy; 0: off */
+    float dynatemp_exponent; /* its exponent (>= 0) */
+    int mirostat;            /* 0: off; 1: Mirostat; 2: Mirostat 2.0 */
+    float mirostat_tau;      /* target surprise in bits */
+    float mirostat_eta;      /* learning rate */
+} bitnet_sampling_extra;
+
+/* typical_p 1, top_n_sigma -1, xtc 0 / 0.1, dynatemp 0 / 1, mirostat 0, tau 5, eta 0.1 (llama.cpp's). */
+BITNET_API bitnet_sampling_extra bitnet_sampling_extra_default_params(void);
+
 typedef enum bitnet_stop_reason {
     BITNET_STOP_MAX_TOKENS = 1,   /* max_tokens generated */
     BITNET_STOP_EOG = 2,          /* an end-of-generation token (EOS, EOT, ...) */
@@ -386,6 +408,8 @@ typedef struct bitnet_generate_params {
      * repeats earlier text comes faster. 0: off. Not with full_logits callers (the
      * compatibility layer's logits callback) or tracing. */
     int lookup_draft;
+    /* llama.cpp's other samplers (see bitnet_sampling_extra); all off by default. */
+    bitnet_sampling_extra sampling_extra;
 } bitnet_generate_params;
 
 BITNET_API bitnet_generate_params bitnet_generate_default_params(void); /* max_tokens 128 */

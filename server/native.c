@@ -11,7 +11,11 @@
 #include "server.h"
 
 /* The sampler chain of the library (sampler.c), in llama-server's names where one exists. */
-static json_t *sampler_names(void) { return json_pack("[s, s, s, s, s]", "penalties", "top_k", "top_p", "min_p", "temperature"); }
+/* The chain in llama-server's names (mirostat replaces it: only the temperature is left). */
+static json_t *sampler_names(const bitnet_sampling_extra *x) {
+    if (x->mirostat) return json_pack("[s]", "temperature");
+    return json_pack("[s, s, s, s, s, s, s, s]", "penalties", "top_n_sigma", "top_k", "typ_p", "top_p", "min_p", "xtc", "temperature");
+}
 
 static json_t *stop_list(const job *j) {
     json_t *stops = json_array();
@@ -30,7 +34,15 @@ json_t *native_settings(const api_request *rq, const job *j) {
                           "frequency_penalty", (double)s->frequency_penalty, "max_tokens", n_predict, "ignore_eos",
                           rq->gen.ignore_eog != 0, "stream", rq->stream, "n_probs",
                           rq->n_top_logprobs > 0 ? rq->n_top_logprobs : 0, "grammar", rq->grammar ? rq->grammar : "",
-                          "samplers", sampler_names());
+                          "samplers", sampler_names(&rq->gen.sampling_extra));
+    const bitnet_sampling_extra *x = &rq->gen.sampling_extra;
+    json_t *more = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:f, s:f}", "typical_p", (double)x->typical_p, "top_n_sigma",
+                             (double)x->top_n_sigma, "xtc_probability", (double)x->xtc_probability, "xtc_threshold",
+                             (double)x->xtc_threshold, "dynatemp_range", (double)x->dynatemp_range, "dynatemp_exponent",
+                             (double)x->dynatemp_exponent, "mirostat", x->mirostat, "mirostat_tau", (double)x->mirostat_tau,
+                             "mirostat_eta", (double)x->mirostat_eta);
+    if (v && more) json_object_update(v, more);
+    json_decref(more);
     if (v) json_object_set_new(v, "stop", j ? stop_list(j) : json_array());
     return v;
 }

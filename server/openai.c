@@ -383,15 +383,27 @@ static int read_stream(json_t *body, api_request *r, api_error *err) {
 
 /* ===================================================================== llama-server's /completion */
 
-/* Samplers of llama-server this engine does not have: accepted at their "off" values (front-ends
- * send them all), refused otherwise rather than silently ignored. */
+/* llama-server's other samplers (extensions on every route, as llama-server reads them). */
+static int read_extra_samplers(json_t *body, bitnet_sampling_extra *x, api_error *err) {
+    long long mirostat = x->mirostat;
+    if (read_float(body, "typical_p", 1e-9, 1e9, &x->typical_p, err) || read_float(body, "top_n_sigma", -1e9, 1e9, &x->top_n_sigma, err) ||
+        read_float(body, "xtc_probability", 0, 1, &x->xtc_probability, err) ||
+        read_float(body, "xtc_threshold", 0, 1, &x->xtc_threshold, err) ||
+        read_float(body, "dynatemp_range", -1e9, 1e9, &x->dynatemp_range, err) ||
+        read_float(body, "dynatemp_exponent", 0, 1e9, &x->dynatemp_exponent, err) || read_int(body, "mirostat", 0, 2, &mirostat, err) ||
+        read_float(body, "mirostat_tau", 0, 1e9, &x->mirostat_tau, err) || read_float(body, "mirostat_eta", 0, 1e9, &x->mirostat_eta, err))
+        return -1;
+    x->mirostat = (int)mirostat;
+    return 0;
+}
+
+/* What llama-server has and this engine does not: accepted at its "off" value (front-ends send
+ * them all), refused otherwise rather than silently ignored; on every route. */
 static const struct {
     const char *name;
     double off_min, off_max;
 } absent_samplers[] = {
-    {"typical_p", 1, 1e300},       {"mirostat", 0, 0},          {"dry_multiplier", -1e300, 0},
-    {"xtc_probability", -1e300, 0}, {"dynatemp_range", -1e300, 0}, {"top_n_sigma", -1e300, 0},
-    {"n_indent", 0, 0},            {"n_cmpl", 1, 1},
+    {"dry_multiplier", -1e300, 0}, {"n_indent", 0, 0}, {"n_cmpl", 1, 1},
 };
 
 static int refuse_absent_samplers(json_t *body, api_error *err) {
@@ -428,14 +440,14 @@ static int read_n_predict(json_t *body, api_request *r, api_error *err) {
 }
 
 /* What /completion adds to the shared fields: n_predict, n_probs (or "logprobs"), repeat_last_n,
- * return_tokens, cache_prompt (a slot always reuses what it holds) and the samplers it lacks. */
+ * return_tokens, cache_prompt (a slot always reuses what it holds). */
 static int read_native_fields(json_t *body, api_request *r, api_error *err) {
     long long n_probs = 0, last_n = r->gen.sampling.penalty_last_n;
     const char *probs = json_object_get(body, "n_probs") ? "n_probs" : "logprobs";
     bool cache_prompt = true;
     if (read_n_predict(body, r, err) || read_int(body, probs, 0, JOB_MAX_TOP_LOGPROBS, &n_probs, err) ||
         read_int(body, "repeat_last_n", -1, 1 << 30, &last_n, err) || read_bool(body, "return_tokens", &r->return_tokens, err) ||
-        read_bool(body, "cache_prompt", &cache_prompt, err) || refuse_absent_samplers(body, err))
+        read_bool(body, "cache_prompt", &cache_prompt, err))
         return -1;
     r->n_top_logprobs = n_probs > 0 ? (int)n_probs : -1;
     r->gen.sampling.penalty_last_n = (int)last_n;
@@ -629,7 +641,8 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
     if (read_int(root, "n", 1, kind == API_NATIVE ? 1 : API_MAX_CHOICES, &n, err)) (void)0;
     else if (tools_read(root, kind == API_CHAT, &out->tools, err)) (void)0;
     else if (read_prompt_of(kind, root, out, err)) (void)0;
-    else if (read_limits(root, out, err) || read_sampling(root, kind, &out->gen.sampling, err) || read_logit_bias(root, out, err) ||
+    else if (read_limits(root, out, err) || read_sampling(root, kind, &out->gen.sampling, err) ||
+             read_extra_samplers(root, &out->gen.sampling_extra, err) || refuse_absent_samplers(root, err) || read_logit_bias(root, out, err) ||
              read_response_format(root, out, err) || use_tools(out, err) || read_grammar(root, out, err) ||
              read_stops(root, out, err) || read_stream(root, out, err))
         (void)0;

@@ -28,12 +28,21 @@ BITNET_API bitnet_sampling_params bitnet_sampling_default_params(void) {
     return p;
 }
 
+BITNET_API bitnet_sampling_extra bitnet_sampling_extra_default_params(void) {
+    bn_sampler_params d = bn_sampler_default_params();
+    return (bitnet_sampling_extra){.typical_p = d.typical_p, .top_n_sigma = d.top_n_sigma, .xtc_probability = d.xtc_probability,
+                                   .xtc_threshold = d.xtc_threshold, .dynatemp_range = d.dynatemp_range,
+                                   .dynatemp_exponent = d.dynatemp_exponent, .mirostat = d.mirostat, .mirostat_tau = d.mirostat_tau,
+                                   .mirostat_eta = d.mirostat_eta};
+}
+
 BITNET_API bitnet_generate_params bitnet_generate_default_params(void) {
     bitnet_generate_params p;
     memset(&p, 0, sizeof p);
     p.struct_size = sizeof p;
     p.max_tokens = 128;
     p.sampling = bitnet_sampling_default_params();
+    p.sampling_extra = bitnet_sampling_extra_default_params();
     return p;
 }
 
@@ -82,8 +91,17 @@ static bn_sampler *make_sampler(const bitnet_generate_params *gp, int64_t n_voca
         bn_error(BITNET_ERR_INVALID_ARGUMENT, "sampling.struct_size is %zu; use bitnet_sampling_default_params()", sp->struct_size);
         return NULL;
     }
-    bn_sampler_params p = {sp->temperature, sp->top_k, sp->top_p, sp->min_p, sp->repeat_penalty, sp->presence_penalty,
-                           sp->frequency_penalty, sp->penalty_last_n, sp->seed};
+    bn_sampler_params p = bn_sampler_default_params();
+    p.temperature = sp->temperature, p.top_k = sp->top_k, p.top_p = sp->top_p, p.min_p = sp->min_p;
+    p.repeat_penalty = sp->repeat_penalty, p.presence_penalty = sp->presence_penalty;
+    p.frequency_penalty = sp->frequency_penalty, p.penalty_last_n = sp->penalty_last_n, p.seed = sp->seed;
+    if (BN_API_HAS_FIELD(gp->struct_size, bitnet_generate_params, sampling_extra)) { /* older callers: all off */
+        const bitnet_sampling_extra *x = &gp->sampling_extra;
+        p.typical_p = x->typical_p, p.top_n_sigma = x->top_n_sigma;
+        p.xtc_probability = x->xtc_probability, p.xtc_threshold = x->xtc_threshold;
+        p.dynatemp_range = x->dynatemp_range, p.dynatemp_exponent = x->dynatemp_exponent;
+        p.mirostat = x->mirostat, p.mirostat_tau = x->mirostat_tau, p.mirostat_eta = x->mirostat_eta;
+    }
     const char *seed = getenv("BITNET_SEED");
     if (seed && *seed) p.seed = strtoull(seed, NULL, 10);
     if (env_is("BITNET_DETERMINISTIC", "1")) p.temperature = 0.0f;
@@ -173,19 +191,27 @@ static void flush_text(bn_gen *g) {
 /* Ids the bias and the penalties may change beyond which the head computes every logit. */
 #define FORCE_CAP 4096
 
+/* Whether llama.cpp's other samplers read the whole distribution: mirostat and top-n-sigma
+ * always; typical-p, XTC and the dynamic temperature unless top-k leaves them its k best. */
+static bool needs_every_logit(const bn_sampler_params *sp, bool top_k_on) {
+    bool after_top_k = sp->typical_p < 1.0f || (sp->xtc_probability > 0.0f && sp->xtc_threshold <= 0.5f) || sp->dynatemp_range > 0.0f;
+    return sp->mirostat || sp->top_n_sigma > 0.0f || (after_top_k && !top_k_on);
+}
+
 /* What the screened head (model/head_screen.h) must compute for the next draw: the k best
  * (1 for greedy, top_k for top-k sampling) and the biased and penalized ids exactly; for
  * temperature sampling without top-k and top-p, the rows that can win the draw with the
  * sampler's next key (min_p too, unless a bias or penalties are on). NULL, i.e. every logit,
  * when the draw or the caller needs them all: top-p without top-k, top-k beyond
  * BN_SCREEN_MAX_K, min_p with a bias or penalties, an on_logits callback, more biased and
- * penalized ids than FORCE_CAP. */
+ * penalized ids than FORCE_CAP, llama.cpp's other samplers as needs_every_logit says. */
 const bn_head_req *bn_gen_head_req(bn_gen *g) {
     const bn_sampler_params *sp = bn_sampler_get_params(g->sampler);
     if (g->full_logits || g->p->on_logits || g->constraint) return NULL;
     int n_force = bn_sampler_penalized(g->sampler, g->force, FORCE_CAP);
     if (n_force < 0) return NULL;
     bool top_k_on = sp->top_k > 0 && sp->top_k < g->n_vocab;
+    if (sp->temperature > 0.0f && needs_every_logit(sp, top_k_on)) return NULL;
     bool draw = sp->temperature > 0.0f && !top_k_on && sp->top_p >= 1.0f && (sp->min_p <= 0.0f || n_force == 0);
     int k = sp->temperature <= 0.0f || draw ? 1 : sp->top_k;
     if (k < 1 || k > BN_SCREEN_MAX_K) return NULL;

@@ -1,4 +1,5 @@
-/* sampler: logit bias -> penalties -> greedy | top-k -> top-p -> min-p -> temperature -> draw. See sampler.h. */
+/* sampler: logit bias -> penalties -> greedy | top-n-sigma -> top-k -> typical-p -> top-p -> min-p -> XTC
+ * -> temperature (dynamic) -> draw, or mirostat. See sampler.h. */
 #include "text/sampler.h"
 
 #include <float.h>
@@ -10,11 +11,13 @@
 #include "gumbel.h"
 #include "util.h"
 
-/* One surviving token: its id, its (penalized) logit and, after a softmax, its probability. */
+/* One surviving token: its id, its (penalized) logit, after a softmax its probability, and
+ * typical-p's sort key. */
 typedef struct candidate {
     int32_t id;
     float logit;
     float p;
+    float key;
 } candidate;
 
 struct bn_sampler {
@@ -29,16 +32,22 @@ struct bn_sampler {
     float *bias;           /* [n_vocab] logit bias (duplicates summed); NULL: none */
     int32_t *bias_ids;     /* [n_bias] the distinct ids with a bias, in the order given */
     int n_bias;
+    float mu;              /* mirostat's running threshold in bits (2 tau after a reset) */
+    float draw_temperature; /* the temperature of the last chain's draw (dynamic temperature) */
 };
 
 /* ---- random numbers ---------------------------------------------------------------------- */
 
-/* splitmix64 spreads any seed (0 included) over the state space. */
-static uint64_t seed_state(uint64_t seed) {
-    uint64_t z = seed + UINT64_C(0x9E3779B97F4A7C15);
+/* splitmix64's finalizer: spreads any value over all 64 bits. */
+static uint64_t mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
     z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    z ^= z >> 31;
+    return z ^ (z >> 31);
+}
+
+/* splitmix64 spreads any seed (0 included) over the state space. */
+static uint64_t seed_state(uint64_t seed) {
+    uint64_t z = mix64(seed + UINT64_C(0x9E3779B97F4A7C15));
     return z ? z : UINT64_C(0x2545F4914F6CDD1D); /* xorshift must not start at 0 */
 }
 
@@ -64,8 +73,37 @@ bn_sampler_params bn_sampler_default_params(void) {
         .frequency_penalty = 0.0f,
         .penalty_last_n = 64,
         .seed = BN_SAMPLER_DEFAULT_SEED,
+        .typical_p = 1.0f,
+        .top_n_sigma = -1.0f,
+        .xtc_probability = 0.0f,
+        .xtc_threshold = 0.1f,
+        .dynatemp_range = 0.0f,
+        .dynatemp_exponent = 1.0f,
+        .mirostat = 0,
+        .mirostat_tau = 5.0f,
+        .mirostat_eta = 0.1f,
     };
     return p;
+}
+
+/* llama.cpp's other samplers (see sampler.h). */
+static int check_more_params(const bn_sampler_params *p) {
+    const int bad = BITNET_ERR_INVALID_ARGUMENT;
+    if (isnan(p->typical_p) || p->typical_p <= 0.0f)
+        return bn_error(bad, "sampler: typical_p %g must be in (0, 1] (>= 1 turns it off)", (double)p->typical_p);
+    if (!isfinite(p->top_n_sigma)) return bn_error(bad, "sampler: top_n_sigma must be a finite number (<= 0 turns it off)");
+    if (!(p->xtc_probability <= 1.0f) || isinf(p->xtc_probability))
+        return bn_error(bad, "sampler: xtc_probability %g must be at most 1 (<= 0 turns it off)", (double)p->xtc_probability);
+    if (!isfinite(p->xtc_threshold)) return bn_error(bad, "sampler: xtc_threshold must be a finite number (> 0.5 turns XTC off)");
+    if (!isfinite(p->dynatemp_range)) return bn_error(bad, "sampler: dynatemp_range must be a finite number (<= 0 turns it off)");
+    if (!(p->dynatemp_exponent >= 0.0f) || isinf(p->dynatemp_exponent))
+        return bn_error(bad, "sampler: dynatemp_exponent %g must be a finite number >= 0", (double)p->dynatemp_exponent);
+    if (p->mirostat < 0 || p->mirostat > 2) return bn_error(bad, "sampler: mirostat %d must be 0 (off), 1 or 2", p->mirostat);
+    if (!(p->mirostat_tau >= 0.0f) || isinf(p->mirostat_tau))
+        return bn_error(bad, "sampler: mirostat_tau %g must be a finite number >= 0", (double)p->mirostat_tau);
+    if (!(p->mirostat_eta >= 0.0f) || isinf(p->mirostat_eta))
+        return bn_error(bad, "sampler: mirostat_eta %g must be a finite number >= 0", (double)p->mirostat_eta);
+    return 0;
 }
 
 static int check_params(const bn_sampler_params *p, int n_vocab) {
@@ -88,7 +126,7 @@ static int check_params(const bn_sampler_params *p, int n_vocab) {
     if (p->penalty_last_n < -1)
         return bn_error(bad, "sampler: penalty_last_n %d must be >= -1 (-1 = whole history, 0 = off)",
                         p->penalty_last_n);
-    return 0;
+    return check_more_params(p);
 }
 
 bn_sampler *bn_sampler_create(const bn_sampler_params *p, int n_vocab) {
@@ -166,6 +204,7 @@ void bn_sampler_reset(bn_sampler *s) {
     s->window_len = 0;
     s->window_head = 0;
     s->rng = seed_state(s->params.seed);
+    s->mu = 2.0f * s->params.mirostat_tau;
 }
 
 const bn_sampler_params *bn_sampler_get_params(const bn_sampler *s) { return &s->params; }
@@ -190,8 +229,9 @@ void bn_sampler_accept(bn_sampler *s, int32_t token) {
     s->counts[token]++;
 }
 
+/* (mirostat's chain in llama.cpp has no penalties) */
 static bool penalties_active(const bn_sampler_params *p) {
-    return p->penalty_last_n != 0 &&
+    return p->penalty_last_n != 0 && !p->mirostat &&
            (p->repeat_penalty != 1.0f || p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f);
 }
 
@@ -293,7 +333,7 @@ static long gather(bn_sampler *s, const float *logits, size_t *best) {
         if (s->bias) l = fminf(l + s->bias[id], FLT_MAX); /* a bias must not create +inf */
         if (penalize_on && s->counts[id] > 0) l = penalize(p, l, s->counts[id]);
         if (l == -INFINITY) continue;
-        s->cands[n] = (candidate){id, l, 0.0f};
+        s->cands[n] = (candidate){id, l, 0.0f, 0.0f};
         if (n == 0 || better(&s->cands[n], &s->cands[*best])) *best = n;
         n++;
     }
@@ -353,9 +393,140 @@ static size_t apply_min_p(candidate *c, size_t n, float max_logit, float min_p) 
     return m;
 }
 
-/* Runs the chain up to (not including) the draw. Leaves the survivors in s->cands[0, n) (with
- * their final probabilities when `probabilities`) and returns n, or a negative status. */
-static long run_chain(bn_sampler *s, const float *logits, bool probabilities) {
+/* The index of the best candidate of c[0, n), n >= 1. */
+static size_t best_of(const candidate *c, size_t n) {
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++)
+        if (better(&c[i], &c[best])) best = i;
+    return best;
+}
+
+/* The entropy (nats) of c[0, n)'s probabilities. */
+static double entropy_of(const candidate *c, size_t n) {
+    double h = 0.0;
+    for (size_t i = 0; i < n; i++)
+        if (c[i].p > 0.0f) h -= (double)c[i].p * log((double)c[i].p);
+    return h;
+}
+
+/* Top-n-sigma: keeps logits >= max_logit - n_sigma * (the population standard deviation of
+ * c[0, n)'s logits). Preserves order. */
+static size_t apply_top_n_sigma(candidate *c, size_t n, float max_logit, float n_sigma) {
+    double mean = 0.0, acc = 0.0;
+    for (size_t i = 0; i < n; i++) mean += c[i].logit;
+    mean /= (double)n;
+    for (size_t i = 0; i < n; i++) acc += ((double)c[i].logit - mean) * ((double)c[i].logit - mean);
+    double threshold = (double)max_logit - (double)n_sigma * sqrt(acc / (double)n);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if ((double)c[i].logit >= threshold) c[m++] = c[i];
+    return m;
+}
+
+static int compare_typical(const void *a, const void *b) {
+    const candidate *x = a, *y = b;
+    return x->key < y->key ? -1 : x->key > y->key ? 1 : compare_candidates(a, b);
+}
+
+/* Typical-p: the candidates sorted by |surprise - entropy| (at temperature 1), the shortest
+ * prefix whose mass exceeds typical_p. Leaves them in that order. */
+static size_t apply_typical(candidate *c, size_t n, float typical_p) {
+    softmax(c, n, 1.0f);
+    double h = entropy_of(c, n);
+    for (size_t i = 0; i < n; i++) c[i].key = c[i].p > 0.0f ? (float)fabs(-log((double)c[i].p) - h) : INFINITY;
+    qsort(c, n, sizeof *c, compare_typical);
+    double mass = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        mass += c[i].p;
+        if (mass > typical_p) return i + 1;
+    }
+    return n;
+}
+
+/* XTC: when its coin (a function of the draw's key, uniform in [0, 1)) falls at or under
+ * xtc_probability and two or more candidates have p >= xtc_threshold (temperature 1), drops
+ * all of those but the least likely. */
+static size_t apply_xtc(candidate *c, size_t n, const bn_sampler_params *p, uint64_t key) {
+    double coin = (double)(mix64(key ^ UINT64_C(0x58544321584D4958)) >> 11) * 0x1.0p-53;
+    if (n < 2 || coin > p->xtc_probability) return n;
+    softmax(c, n, 1.0f);
+    size_t above = 0, last = 0;
+    for (size_t i = 0; i < n; i++)
+        if (c[i].p >= p->xtc_threshold && (above++ == 0 || better(&c[last], &c[i]))) last = i;
+    if (above < 2) return n;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (i == last || c[i].p < p->xtc_threshold) c[m++] = c[i];
+    return m;
+}
+
+/* The draw's temperature: with a dynamic range, temperature -+ range by the survivors'
+ * entropy over its maximum, raised to the exponent (llama.cpp's temp_ext). */
+static float draw_temperature(candidate *c, size_t n, const bn_sampler_params *p) {
+    if (p->dynatemp_range <= 0.0f || n <= 1) return p->temperature;
+    float lo = fmaxf(0.0f, p->temperature - p->dynatemp_range), hi = p->temperature + p->dynatemp_range;
+    softmax(c, n, 1.0f);
+    double normalized = entropy_of(c, n) / log((double)n);
+    return lo + (hi - lo) * (float)pow(normalized, (double)p->dynatemp_exponent);
+}
+
+/* Mirostat 1: the k best, k from the Zipf exponent s estimated on the (up to) 100 best at
+ * temperature T (log(p_i / p_i+1) = (l_i - l_i+1) / T, exact even where p underflows) and
+ * the target surprise mu: k = (e 2^mu / (1 - V^-e))^(1/s), e = s - 1, V the vocabulary. */
+static size_t mirostat_1(candidate *c, size_t n, float T, float mu, int n_vocab) {
+    size_t m = n < 100 ? n : 100;
+    select_best(c, n, m);
+    qsort(c, m, sizeof *c, compare_candidates);
+    double sum_tb = 0.0, sum_tt = 0.0;
+    for (size_t i = 0; i + 1 < m; i++) {
+        double t = log((double)(i + 2) / (double)(i + 1));
+        sum_tb += t * ((double)c[i].logit - (double)c[i + 1].logit) / T;
+        sum_tt += t * t;
+    }
+    double s_hat = sum_tb / sum_tt, e = s_hat - 1.0;
+    double k = pow(e * exp2((double)mu) / (1.0 - pow((double)n_vocab, -e)), 1.0 / s_hat);
+    size_t keep = !(k >= 1.0) ? 1 : k >= (double)n ? n : (size_t)k; /* NaN -> 1 */
+    if (keep > m) select_best(c + m, n - m, keep - m); /* the tail ranks below the head */
+    return keep;
+}
+
+/* Mirostat 2: the candidates whose surprise at temperature T is at most mu bits (the best at least). */
+static size_t mirostat_2(candidate *c, size_t n, float T, float mu) {
+    softmax(c, n, T);
+    size_t best = best_of(c, n), m = 0;
+    float floor_p = (float)exp2(-(double)mu);
+    for (size_t i = 0; i < n; i++)
+        if (i == best || c[i].p >= floor_p) c[m++] = c[i];
+    return m;
+}
+
+/* The survivors of the filters between greedy and the draw; may update *max_logit. */
+static size_t filter_chain(bn_sampler *s, candidate *c, size_t n, float *max_logit, int32_t best_id, uint64_t key) {
+    const bn_sampler_params *p = &s->params;
+    bool sorted = false;
+    if (p->top_n_sigma > 0.0f) n = apply_top_n_sigma(c, n, *max_logit, p->top_n_sigma);
+    if (p->top_k > 0 && (size_t)p->top_k < n) {
+        n = apply_top_k(c, n, (size_t)p->top_k);
+        sorted = true;
+    }
+    if (p->typical_p < 1.0f && n > 1) {
+        n = apply_typical(c, n, p->typical_p);
+        size_t b = best_of(c, n); /* it may have dropped the best */
+        *max_logit = c[b].logit, best_id = c[b].id, sorted = false;
+    }
+    if (p->top_p < 1.0f && n > 1) {
+        n = apply_top_p(c, n, best_id, sorted, p->top_p);
+        sorted = true;
+    }
+    if (p->min_p > 0.0f) n = apply_min_p(c, n, *max_logit, p->min_p);
+    if (p->xtc_probability > 0.0f && p->xtc_threshold <= 0.5f) n = apply_xtc(c, n, p, key);
+    return n;
+}
+
+/* Runs the chain up to (not including) the draw, whose key XTC reads. Leaves the survivors in
+ * s->cands[0, n) (with their final probabilities when `probabilities`) and the draw's
+ * temperature in s->draw_temperature; returns n, or a negative status. */
+static long run_chain(bn_sampler *s, const float *logits, bool probabilities, uint64_t key) {
     const bn_sampler_params *p = &s->params;
     candidate *c = s->cands;
     size_t best = 0;
@@ -364,34 +535,29 @@ static long run_chain(bn_sampler *s, const float *logits, bool probabilities) {
     if (gathered == 0)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "sampler: every logit is -inf (all tokens masked)");
     size_t n = (size_t)gathered;
-    if (p->temperature <= 0.0f || n == 1) { /* greedy: the chain stops at the argmax */
-        c[0] = c[best];
-        c[0].p = 1.0f;
-        return 1;
+    s->draw_temperature = p->temperature;
+    if (p->temperature > 0.0f && n > 1) {
+        float max_logit = c[best].logit;
+        if (p->mirostat == 1) n = mirostat_1(c, n, p->temperature, s->mu, s->n_vocab);
+        else if (p->mirostat == 2) n = mirostat_2(c, n, p->temperature, s->mu);
+        else n = filter_chain(s, c, n, &max_logit, c[best].id, key);
+        if (!p->mirostat) s->draw_temperature = draw_temperature(c, n, p);
+        if (s->draw_temperature > 0.0f) {
+            if (probabilities) softmax(c, n, s->draw_temperature);
+            return (long)n;
+        }
+        best = best_of(c, n); /* a dynamic temperature of 0: the best survivor */
     }
-    float max_logit = c[best].logit;
-    int32_t best_id = c[best].id;
-    bool sorted = false;
-    if (p->top_k > 0 && (size_t)p->top_k < n) {
-        n = apply_top_k(c, n, (size_t)p->top_k);
-        sorted = true;
-    }
-    if (p->top_p < 1.0f && n > 1) {
-        n = apply_top_p(c, n, best_id, sorted, p->top_p);
-        sorted = true;
-    }
-    if (p->min_p > 0.0f) n = apply_min_p(c, n, max_logit, p->min_p);
-    if (probabilities) softmax(c, n, p->temperature);
-    return (long)n;
+    c[0] = c[best]; /* greedy: the chain stops at the argmax */
+    c[0].p = 1.0f;
+    return 1;
 }
 
 /* The draw (gumbel.h): the candidate with the largest logit / T + G(key, id), ties to the
  * lower id. Starts from the best logit, so that only the few candidates within reach of it
  * get their noise computed; the order of c does not matter. */
 static long gumbel_draw(const candidate *c, long n, double T, uint64_t key) {
-    long best = 0;
-    for (long i = 1; i < n; i++)
-        if (better(&c[i], &c[best])) best = i;
+    long best = (long)best_of(c, (size_t)n);
     long win = best;
     double top = (double)c[best].logit / T + bn_gumbel(key, c[best].id);
     for (long i = 0; i < n; i++) {
@@ -407,14 +573,25 @@ static long gumbel_draw(const candidate *c, long n, double T, uint64_t key) {
     return win;
 }
 
+/* Mirostat's update after drawing c[win] from c[0, n) at temperature T: mu moves by eta times
+ * (tau - the draw's surprise in bits, under the truncated distribution). */
+static void mirostat_update(bn_sampler *s, candidate *c, long n, long win, float T) {
+    softmax(c, (size_t)n, T);
+    double surprise = -log2((double)c[win].p);
+    s->mu -= s->params.mirostat_eta * (float)(surprise - (double)s->params.mirostat_tau);
+}
+
 int32_t bn_sampler_sample(bn_sampler *s, const float *logits) {
-    long n = run_chain(s, logits, false);
+    uint64_t key = bn_sampler_next_key(s);
+    long n = run_chain(s, logits, false, key);
     if (n < 0) return (int32_t)n;
     if (s->params.temperature <= 0.0f) return s->cands[0].id; /* greedy takes no random number */
     /* every other draw takes one key, however many candidates survived: the screened head's
      * rows hold fewer survivors than the whole head's, and the two must stay in step */
-    uint64_t key = next_u64(&s->rng);
-    return n == 1 ? s->cands[0].id : s->cands[gumbel_draw(s->cands, n, (double)s->params.temperature, key)].id;
+    next_u64(&s->rng);
+    long win = n == 1 ? 0 : gumbel_draw(s->cands, n, (double)s->draw_temperature, key);
+    if (s->params.mirostat) mirostat_update(s, s->cands, n, win, s->draw_temperature);
+    return s->cands[win].id;
 }
 
 uint64_t bn_sampler_next_key(const bn_sampler *s) {
@@ -423,7 +600,7 @@ uint64_t bn_sampler_next_key(const bn_sampler *s) {
 }
 
 int bn_sampler_distribution(bn_sampler *s, const float *logits, bn_sampler_candidate *out, int cap) {
-    long n = run_chain(s, logits, true);
+    long n = run_chain(s, logits, true, bn_sampler_next_key(s));
     if (n < 0) return (int)n;
     qsort(s->cands, (size_t)n, sizeof *s->cands, compare_candidates);
     long copied = n < cap ? n : cap;

@@ -11,6 +11,19 @@
  *                 the tokens sorted by probability whose mass reaches top_p
  *   5. min-p      keep tokens with p >= min_p * p_max (that is, logit >= max + log(min_p))
  *   6. temperature  divide the remaining logits by it
+ * llama.cpp's other samplers, each off by default, take their places in its chain:
+ *   top-n-sigma (before top-k) keep logits >= max - n * (their standard deviation);
+ *   typical-p (after top-k) keep the tokens whose surprise -log p is closest to the entropy,
+ *     the fewest whose mass exceeds typical_p;
+ *   XTC (after min-p) with probability xtc_probability, drop every token with
+ *     p >= xtc_threshold but the least likely of them (when two or more are);
+ *   dynamic temperature (step 6) temperature +- dynatemp_range, by the normalized entropy of
+ *     the survivors raised to dynatemp_exponent (0: the best survivor alone);
+ *   mirostat 1 / 2 instead of steps 1 and 3-6 (llama.cpp's chain then has no penalties either):
+ *     the logits over temperature, truncated to the k estimated from the top 100 (1) or to
+ *     the tokens with surprise <= mu bits (2), drawn, and mu moved by eta * (tau - surprise);
+ *     mu starts at 2 tau.
+ * XTC's coin is a function of the draw's key (below), so a draw still takes exactly one.
  *   7. a draw from their softmax: the token with the largest logit / T + G, G Gumbel noise of
  *      (key, token id) with one 64-bit key from the generator per draw (gumbel.h: the same
  *      distribution as a walk of the cumulative probabilities, and a function of the key and
@@ -44,17 +57,27 @@ typedef struct bn_sampler_params {
     float frequency_penalty; /* 0: off; subtracted once per occurrence in the window */
     int penalty_last_n;      /* window of recent tokens the penalties look at; 0 = off, -1 = whole history */
     uint64_t seed;
+    float typical_p;         /* >= 1: off; must be > 0 */
+    float top_n_sigma;       /* <= 0: off */
+    float xtc_probability;   /* <= 0: off; must be <= 1 */
+    float xtc_threshold;     /* > 0.5: off */
+    float dynatemp_range;    /* <= 0: off */
+    float dynatemp_exponent; /* >= 0 */
+    int mirostat;            /* 0: off, 1 or 2 */
+    float mirostat_tau;      /* target surprise in bits, >= 0 */
+    float mirostat_eta;      /* learning rate, >= 0 */
 } bn_sampler_params;
 
 typedef struct bn_sampler bn_sampler;
 
 /* temperature 0.8, top_k 40, top_p 0.95, min_p 0.05, repeat 1.0, presence 0, frequency 0,
- * last_n 64, seed BN_SAMPLER_DEFAULT_SEED. */
+ * last_n 64, seed BN_SAMPLER_DEFAULT_SEED; the others off (xtc_threshold 0.1,
+ * dynatemp_exponent 1, mirostat_tau 5, mirostat_eta 0.1: llama.cpp's defaults). */
 bn_sampler_params bn_sampler_default_params(void);
 
 /* NULL and BITNET_ERR_INVALID_ARGUMENT (naming the parameter) when a parameter is NaN or out
  * of the ranges documented above, or n_vocab < 1; BITNET_ERR_OUT_OF_MEMORY when scratch
- * cannot be allocated (16 bytes per vocabulary entry, plus 4 per window slot). */
+ * cannot be allocated (20 bytes per vocabulary entry, plus 4 per window slot). */
 bn_sampler *bn_sampler_create(const bn_sampler_params *p, int n_vocab);
 void bn_sampler_free(bn_sampler *s); /* NULL is accepted */
 

@@ -2,7 +2,8 @@
 # CLI behaviour: compat-check answers on files written by gguf-py (every type) and by our
 # writer (I2_S), on the reference's vocabulary-only GGUFs, and on files it must refuse;
 # logits / logits-diff exit codes; gen-model argument errors; BITNET_DEBUG_LOGITS; --prompt-cache;
-# --lookup (the same tokens).
+# --lookup (the same tokens); llama.cpp's other samplers (--mirostat, --typical, XTC, --top-nsigma, the
+# dynamic temperature: each changes a seeded run, and --lookup keeps its tokens).
 source "$(dirname "$0")/lib.sh"
 source "$ROOT/tests/crossval/crossval_lib.sh"
 require_python
@@ -147,6 +148,20 @@ done
 rc=$?
 if [ $same = 2 ] && [ $rc = 2 ] && grep -q -- '--lookup needs a draft length in 0..16' "$TMP/lk17.err"; then ok lookup_same_tokens; else
     not_ok lookup_same_tokens "same $same of 2, --lookup 17 rc $rc: $(cat "$TMP/lk.err" "$TMP/lk17.err")"; fi
+
+# --- llama.cpp's other samplers: each flag changes a seeded run and repeats itself; with
+# --lookup the same tokens; a bad value is a usage error naming the flag ---
+changed=0
+for extra in "--mirostat 2 --mirostat-ent 3" "--mirostat 1" "--typical 0.3" "--xtc-probability 1 --xtc-threshold 0.02" \
+    "--top-nsigma 1" "--dynatemp-range 0.7 --dynatemp-exp 2"; do
+    # shellcheck disable=SC2086
+    a=$(lk_run --temp 1 --seed 4 2>/dev/null) b=$(lk_run --temp 1 --seed 4 $extra 2>/dev/null) c=$(lk_run --temp 1 --seed 4 $extra --lookup 6 2>/dev/null)
+    if [ -n "$b" ] && [ "$a" != "$b" ] && [ "$b" = "$c" ]; then changed=$((changed + 1)); else echo "    $extra: $b / $c"; fi
+done
+"$BITNET" run -m "$m" --tokens 1,2 --mirostat 3 >/dev/null 2>"$TMP/m3.err"
+rc=$?
+if [ $changed = 6 ] && [ $rc = 2 ] && grep -q -- '--mirostat needs 0 (off), 1 or 2' "$TMP/m3.err"; then ok other_samplers; else
+    not_ok other_samplers "$changed of 6 changed and repeated; --mirostat 3 rc $rc: $(cat "$TMP/m3.err")"; fi
 
 # --- the README's C example compiles against the library and generates text ---
 "$PY" - "$ROOT/README.md" "$TMP/readme_example.c" <<'PYEOF'

@@ -17,6 +17,9 @@
 #     accepted); tool_choice "required" gives a call; a top-level json_schema enum reply is one
 #     of its values; a grammar that does not compile or comes beside response_format is
 #     refused, a streamed grammar reply follows it;
+#   - llama-server's other samplers (mirostat 2, XTC, typical_p with top_n_sigma): a seeded
+#     request repeats itself, differs from the same without them, generation_settings reports
+#     them; dry_multiplier (not offered) and a bad mirostat refused on the chat route too;
 #   - llama-server's /completion (and /completions): greedy content equal to /v1/completions',
 #     return_tokens and n_probs, the stream (pieces, then the final object with stop true, no
 #     [DONE]) equal to the whole reply, stop_type and stopping_word, n_predict 0 with a mixed
@@ -317,6 +320,16 @@ seed=$(json_get 'j["generation_settings"]["seed"]' <"$TMP/resp")
 cp "$TMP/resp" "$TMP/sampled.json"
 st=$(req POST /completion "{\"prompt\":\"Tell me\",\"n_predict\":6,\"seed\":$seed}")
 native_check native_reported_seed_repeats "$st == 200 and j['content'] == json.load(open('$TMP/sampled.json'))['content'] and j['generation_settings']['seed'] == $seed"
+# llama-server's other samplers reach the engine: a seeded mirostat 2 / XTC request repeats
+# itself, differs from the same request without them, and generation_settings reports them.
+OTHER='"prompt":"Tell me","n_predict":24,"seed":7,"temperature":1,"top_k":0,"top_p":1,"min_p":0,"ignore_eos":true,"return_tokens":true'
+req POST /completion "{$OTHER}" >/dev/null && cp "$TMP/resp" "$TMP/plain_sampled.json"
+for extra in '"mirostat":2,"mirostat_tau":2' '"xtc_probability":1,"xtc_threshold":0.01,"top_k":40' '"typical_p":0.3,"top_n_sigma":1'; do
+    name=$(echo "$extra" | sed 's/"\([a-z_]*\)".*/\1/')
+    req POST /completion "{$OTHER,$extra}" >/dev/null && cp "$TMP/resp" "$TMP/other1.json"
+    st=$(req POST /completion "{$OTHER,$extra}")
+    native_check "other_sampler_$name" "$st == 200 and j['tokens'] == json.load(open('$TMP/other1.json'))['tokens'] and len(j['tokens']) == 24 and j['tokens'] != json.load(open('$TMP/plain_sampled.json'))['tokens'] and all(abs(j['generation_settings'][k] - v) < 1e-6 for k, v in {$extra}.items())"
+done
 # llama-server's strings in logit_bias: each of the string's tokens gets the bias. Banning the
 # text of the greedy reply's first token changes the reply: none of its tokens comes, the
 # same as a pair and as an object key.
@@ -329,7 +342,9 @@ native_check logit_bias_string_ban "$st == 200 and json.load(open('$TMP/native.j
 st=$(req POST /v1/completions "{\"prompt\":\"Once upon a time\",\"max_tokens\":8,\"temperature\":0,\"ignore_eos\":true,\"logit_bias\":{$ban:false}}")
 native_check logit_bias_string_key_ban "$st == 200 and j['choices'][0]['text'] == json.load(open('$TMP/banned.json'))['content']"
 error_case native_several_prompts 400 'several prompts' POST /completion '{"prompt":["a","b"]}'
-error_case native_absent_sampler 400 "'mirostat' = 2" POST /completion '{"prompt":"a","mirostat":2}'
+error_case native_absent_sampler 400 "'dry_multiplier' = 0.5" POST /completion '{"prompt":"a","dry_multiplier":0.5}'
+error_case chat_absent_sampler 400 "'dry_multiplier' = 0.5" POST /v1/chat/completions '{"messages":[{"role":"user","content":"a"}],"dry_multiplier":0.5}'
+error_case chat_bad_mirostat 400 "'mirostat' must be between 0 and 2" POST /v1/chat/completions '{"messages":[{"role":"user","content":"a"}],"mirostat":5}'
 error_case native_n_predict_range 400 n_predict POST /completion '{"prompt":"a","n_predict":-2}'
 error_case native_post_sampling_probs 400 post_sampling_probs POST /completion '{"prompt":"a","post_sampling_probs":true}'
 error_case responses_stored 400 "'previous_response_id' is not supported" POST /v1/responses '{"input":"Hi","previous_response_id":"resp_1"}'

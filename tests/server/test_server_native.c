@@ -1,7 +1,7 @@
 /* Tests of the request parser of server/openai.c for llama-server's /completion (API_NATIVE):
  * its defaults (the library's sampling, no token limit), n_predict and its aliases (0: the
- * prompt only), n_probs and "logprobs", the samplers this server lacks (accepted only when off,
- * refused by name otherwise), the prompt forms (string, ids, ids and strings mixed; several
+ * prompt only), n_probs and "logprobs", llama-server's other samplers (read, on the chat route
+ * too; bad values refused), those this server lacks (accepted only when off, refused by name otherwise), the prompt forms (string, ids, ids and strings mixed; several
  * prompts refused), its temperature range beside OpenAI's, the fields it refuses, and logit_bias
  * with llama-server's strings in place of token ids (kept for request.c to tokenize). */
 #include <math.h>
@@ -103,13 +103,38 @@ TEST(samplers_this_server_lacks) {
                        &r, &err),
                  0);
     api_request_free(&r);
-    check_refused("{\"prompt\":\"Hi\",\"mirostat\":2}", "'mirostat' = 2 asks for what this server does not have");
-    check_refused("{\"prompt\":\"Hi\",\"typical_p\":0.5}", "'typical_p' = 0.5");
-    check_refused("{\"prompt\":\"Hi\",\"dry_multiplier\":0.8}", "'dry_multiplier'");
-    check_refused("{\"prompt\":\"Hi\",\"xtc_probability\":0.5}", "'xtc_probability'");
-    check_refused("{\"prompt\":\"Hi\",\"top_n_sigma\":1.5}", "'top_n_sigma'");
+    check_refused("{\"prompt\":\"Hi\",\"dry_multiplier\":0.8}", "'dry_multiplier' = 0.8 asks for what this server does not have");
     check_refused("{\"prompt\":\"Hi\",\"n_cmpl\":2}", "'n_cmpl'");
-    check_refused("{\"prompt\":\"Hi\",\"mirostat\":\"on\"}", "'mirostat' must be a number");
+    check_refused("{\"prompt\":\"Hi\",\"dry_multiplier\":\"on\"}", "'dry_multiplier' must be a number");
+}
+
+/* llama-server's other samplers: read into gen.sampling_extra (defaults: off), on every route;
+ * out-of-range values refused naming the field. */
+TEST(other_samplers_read) {
+    api_request r;
+    api_error err;
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\"}", &r, &err), 0);
+    bitnet_sampling_extra d = bitnet_sampling_extra_default_params();
+    CHECK(memcmp(&r.gen.sampling_extra, &d, sizeof d) == 0);
+    api_request_free(&r);
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"typical_p\":0.5,\"top_n_sigma\":1.5,\"xtc_probability\":0.25,\"xtc_threshold\":0.2,"
+                       "\"dynatemp_range\":0.3,\"dynatemp_exponent\":2,\"mirostat\":2,\"mirostat_tau\":4,\"mirostat_eta\":0.2}",
+                       &r, &err),
+                 0);
+    const bitnet_sampling_extra *x = &r.gen.sampling_extra;
+    CHECK(x->typical_p == 0.5f && x->top_n_sigma == 1.5f && x->xtc_probability == 0.25f && x->xtc_threshold == 0.2f &&
+          x->dynatemp_range == 0.3f && x->dynatemp_exponent == 2.0f && x->mirostat == 2 && x->mirostat_tau == 4.0f &&
+          x->mirostat_eta == 0.2f);
+    api_request_free(&r);
+    api_request c;
+    CHECK_EQ_INT(parse_as(API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"mirostat\":1}", &c, &err), 0);
+    CHECK_EQ_INT(c.gen.sampling_extra.mirostat, 1);
+    api_request_free(&c);
+    check_refused("{\"prompt\":\"Hi\",\"mirostat\":3}", "'mirostat' must be between 0 and 2");
+    check_refused("{\"prompt\":\"Hi\",\"typical_p\":0}", "'typical_p'");
+    check_refused("{\"prompt\":\"Hi\",\"xtc_probability\":1.5}", "'xtc_probability'");
+    check_refused("{\"prompt\":\"Hi\",\"mirostat_tau\":-1}", "'mirostat_tau'");
+    check_refused("{\"prompt\":\"Hi\",\"mirostat\":\"on\"}", "'mirostat' must be an integer");
 }
 
 TEST(prompt_forms) {
@@ -182,6 +207,7 @@ TEST_MAIN_BEGIN("test_server_native")
     RUN(n_predict_and_its_aliases);
     RUN(probabilities_and_other_fields);
     RUN(samplers_this_server_lacks);
+    RUN(other_samplers_read);
     RUN(prompt_forms);
     RUN(logit_bias_strings);
 RUN(choices);

@@ -847,6 +847,27 @@ TEST(generate_lookup) {
     lookup_same(gp, 48, &accepted);
 }
 
+/* bitnet_sampling_extra: a bad value fails the call naming the field; a caller whose
+ * struct_size predates the field gets every sampler off (the bad value is never read). */
+TEST(sampling_extra_checked_and_versioned) {
+    bitnet_session *s = new_session(64);
+    CHECK(s != NULL);
+    if (!s) return;
+    int32_t p[8], out[4];
+    int n = bitnet_model_tokenize(g_model, "one two", 7, 1, 0, p, 8);
+    bitnet_generate_params gp = greedy(4);
+    gp.sampling.temperature = 0.8f;
+    gp.sampling_extra.mirostat = 3;
+    bitnet_generate_result r = {.struct_size = sizeof r};
+    CHECK_EQ_INT(bitnet_session_generate(s, p, n, &gp, out, 4, &r), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bitnet_get_last_error(), "mirostat") != NULL);
+    bitnet_session_reset(s);
+    gp.struct_size = offsetof(bitnet_generate_params, sampling_extra);
+    CHECK_EQ_INT(bitnet_session_generate(s, p, n, &gp, out, 4, &r), 0);
+    CHECK_EQ_INT(r.n_generated, 4);
+    bitnet_session_free(s);
+}
+
 TEST(close_model) {
     CHECK_EQ_INT(bitnet_model_close(g_model), 0);
 }
@@ -870,6 +891,7 @@ RUN(multi_turn_keeps_cache);
 RUN(context_turns_to_drop);
 RUN(truncate_and_shift);
 RUN(kv_types);
+RUN(sampling_extra_checked_and_versioned);
 RUN(close_model);
 unlink(g_path);
 TEST_MAIN_END()

@@ -462,8 +462,10 @@ typedef struct {
 static const bitnet_logit_bias test_bias[] = {{5, 2.0f}, {77, 1.5f}, {200, -INFINITY}, {13, -3.0f}, {5, 0.5f}};
 #define BANNED_TOKEN 200
 
-/* Generated ids of one run; *screened: tokens the screened head served (not the whole head). */
-static int generate(bitnet_model *m, sampling sa, int32_t *out, int max_out, uint64_t *screened) {
+/* Generated ids of one run with llama.cpp's other samplers as in `extra` (NULL: off);
+ * *screened: tokens the screened head served (not the whole head). */
+static int generate_extra(bitnet_model *m, sampling sa, const bitnet_sampling_extra *extra, int32_t *out, int max_out,
+                          uint64_t *screened) {
     bitnet_session_params sp = bitnet_session_default_params();
     sp.n_ctx = 96;
     sp.n_threads = 2;
@@ -479,12 +481,17 @@ static int generate(bitnet_model *m, sampling sa, int32_t *out, int max_out, uin
     gp.sampling.min_p = sa.min_p;
     gp.sampling.seed = 11;
     if (sa.bias) gp.logit_bias = test_bias, gp.n_logit_bias = (int)(sizeof test_bias / sizeof test_bias[0]);
+    if (extra) gp.sampling_extra = *extra;
     const int32_t prompt[] = {1, 17, 42, 99, 3};
     bitnet_generate_result r = {.struct_size = sizeof r};
     int rc = bitnet_session_generate(s, prompt, 5, &gp, out, max_out, &r);
     *screened = bn_state_head_stats(s->state).screened;
     bitnet_session_free(s);
     return rc ? -1 : r.n_generated;
+}
+
+static int generate(bitnet_model *m, sampling sa, int32_t *out, int max_out, uint64_t *screened) {
+    return generate_extra(m, sa, NULL, out, max_out, screened);
 }
 
 static const char *small_model(const char *name, bool separate_head) {
@@ -594,6 +601,39 @@ TEST(generation_identical_to_the_plain_head) {
         bitnet_model_close(scr);
         bitnet_model_close(pla);
     }
+}
+
+/* llama.cpp's other samplers (bitnet_sampling_extra), screened vs plain head: the same tokens.
+ * Typical-p, XTC and the dynamic temperature after top-k read its k best only, so the screened
+ * head serves them; without top-k, and mirostat and top-n-sigma always, read every logit. */
+TEST(other_samplers_identical_to_the_plain_head) {
+    const char *path = small_model("extra", false);
+    bitnet_model *scr = open_with(path, BITNET_LM_HEAD_SCREEN), *pla = open_with(path, BITNET_LM_HEAD_PLAIN);
+    CHECK(scr && pla);
+    if (!scr || !pla) return;
+    const sampling top_k = {0.9f, 40, 1.0f, 0.95f, 0.05f, false}, no_top_k = {0.9f, 0, 1.0f, 1.0f, 0.0f, false};
+    for (int c = 0; c < 12; c++) {
+        bitnet_sampling_extra x = bitnet_sampling_extra_default_params();
+        int kind = c % 6;
+        if (kind == 0) x.typical_p = 0.3f;
+        if (kind == 1) x.xtc_probability = 1.0f, x.xtc_threshold = 0.02f;
+        if (kind == 2) x.dynatemp_range = 0.6f, x.dynatemp_exponent = 1.5f;
+        if (kind == 3) x.mirostat = 1, x.mirostat_tau = 4.0f;
+        if (kind == 4) x.mirostat = 2, x.mirostat_tau = 3.0f;
+        if (kind == 5) x.top_n_sigma = 1.5f;
+        bool with_top_k = c < 6, screened = with_top_k && kind <= 2;
+        int32_t a[40], b[40];
+        uint64_t sa = 0, sb = 0;
+        int na = generate_extra(scr, with_top_k ? top_k : no_top_k, &x, a, 40, &sa);
+        int nb = generate_extra(pla, with_top_k ? top_k : no_top_k, &x, b, 40, &sb);
+        CHECK_MSG(na == 40 && nb == 40 && memcmp(a, b, sizeof a) == 0, "case %d: %d/%d tokens differ", c, na, nb);
+        CHECK_MSG(sb == 0 && (screened ? sa >= 39 : sa == 0), "case %d: %llu tokens screened", c, (unsigned long long)sa);
+        int32_t off[40]; /* the sampler is not a no-op here */
+        CHECK_MSG(generate(pla, with_top_k ? top_k : no_top_k, off, 40, &sb) == 40 && memcmp(a, off, sizeof a) != 0,
+                  "case %d: the same tokens as without the sampler", c);
+    }
+    bitnet_model_close(scr);
+    bitnet_model_close(pla);
 }
 
 /* The screened logits row through bn_state_eval_head: candidates bit-identical to the plain
@@ -744,6 +784,7 @@ TEST_MAIN_BEGIN("test_head_screen")
     RUN(selection_is_exact_on_near_boundary_rows);
     RUN(selection_with_unit_summaries_is_the_full_scans);
     RUN(generation_identical_to_the_plain_head);
+    RUN(other_samplers_identical_to_the_plain_head);
     RUN(screened_row_is_exact_where_not_masked);
     RUN(batch_identical_to_the_plain_head);
     RUN(api_names_and_modes);

@@ -2,7 +2,9 @@
  * window, the generator (reproducible, seed-dependent) and the sampled frequencies against
  * the softmax (chi-square), the logit bias, the temperature, and the rejection of bad parameters and logits;
  * the Gumbel-max draw (gumbel.h): the same token as the argmax over every row, the filter
- * that skips rows never wrong, and selective; prompt-lookup drafts (text/lookup.h). */
+ * that skips rows never wrong, and selective; prompt-lookup drafts (text/lookup.h); llama.cpp's
+ * other samplers (top-n-sigma, typical-p, XTC and its coin, the dynamic temperature, mirostat 1
+ * and 2 with mu's updates) against double-precision references, greedy with them, their bad values. */
 #include <float.h>
 #include <stdint.h>
 
@@ -645,6 +647,228 @@ TEST(lookup_draft) {
     CHECK_EQ_INT(bn_lookup_draft(text, 14, d, 99), BN_LOOKUP_DRAFT_MAX); /* capped */
 }
 
+/* ---- llama.cpp's other samplers: each against a plain double-precision reference ---------- */
+
+/* Whether the chain's survivors are exactly the ids with keep[id] set. */
+static bool survivors_are(const bn_sampler_params *p, const float *logits, int n, const bool *keep) {
+    bn_sampler_candidate c[64];
+    int m = distribution(p, logits, n, c, 64);
+    int want = 0;
+    for (int i = 0; i < n; i++) want += keep[i];
+    if (m != want) return false;
+    for (int i = 0; i < m; i++)
+        if (!keep[c[i].id]) return false;
+    return true;
+}
+
+static const float other_logits[12] = {2.0f, 1.7f, 1.5f, 0.3f, -0.2f, 1.1f, -2.0f, 0.9f, 0.0f, -1.0f, 2.4f, 0.6f};
+
+TEST(top_n_sigma_keeps_within_n_deviations) {
+    const int V = 12;
+    double mean = 0, acc = 0, max = -1e9;
+    for (int i = 0; i < V; i++) mean += other_logits[i] / (double)V, max = fmax(max, other_logits[i]);
+    for (int i = 0; i < V; i++) acc += (other_logits[i] - mean) * (other_logits[i] - mean);
+    double sd = sqrt(acc / V);
+    const float ns[] = {0.3f, 1.0f, 2.0f};
+    for (int k = 0; k < 3; k++) {
+        bn_sampler_params p = plain_params();
+        p.top_n_sigma = ns[k];
+        bool keep[12];
+        for (int i = 0; i < V; i++) keep[i] = other_logits[i] >= max - ns[k] * sd;
+        CHECK_MSG(survivors_are(&p, other_logits, V, keep), "n = %g", (double)ns[k]);
+    }
+}
+
+/* typical-p's reference: sorted by |-log p - H|, the shortest prefix with mass > tp. */
+static void typical_reference(const float *logits, int n, double tp, bool *keep) {
+    double p[64], score[64], h = 0;
+    int order[64];
+    for (int i = 0; i < n; i++) p[i] = softmax_of(logits, n, i, 1.0), h -= p[i] * log(p[i]), order[i] = i;
+    for (int i = 0; i < n; i++) score[i] = fabs(-log(p[i]) - h);
+    for (int i = 1; i < n; i++) /* insertion sort by score, then larger logit, then lower id */
+        for (int j = i; j > 0; j--) {
+            int a = order[j - 1], b = order[j];
+            bool swap = score[b] < score[a] || (score[b] == score[a] && (logits[b] > logits[a] || (logits[b] == logits[a] && b < a)));
+            if (!swap) break;
+            order[j - 1] = b, order[j] = a;
+        }
+    double mass = 0;
+    for (int i = 0; i < n; i++) keep[i] = false;
+    for (int i = 0; i < n; i++) {
+        keep[order[i]] = true;
+        mass += p[order[i]];
+        if (mass > tp) break;
+    }
+}
+
+TEST(typical_p_keeps_the_most_typical_mass) {
+    const int V = 12;
+    const float tps[] = {0.05f, 0.3f, 0.6f, 0.95f};
+    for (int k = 0; k < 4; k++) {
+        bn_sampler_params p = plain_params();
+        p.typical_p = tps[k];
+        bool keep[12];
+        typical_reference(other_logits, V, tps[k], keep);
+        CHECK_MSG(survivors_are(&p, other_logits, V, keep), "typical_p %g", (double)tps[k]);
+    }
+    /* after top-k, on its k best only (llama.cpp's order), then min_p relative to what is left */
+    bn_sampler_params p = plain_params();
+    p.top_k = 5, p.typical_p = 0.4f;
+    float top5[5];
+    int ids[5] = {10, 0, 1, 2, 5}; /* the five largest logits */
+    for (int i = 0; i < 5; i++) top5[i] = other_logits[ids[i]];
+    bool keep5[5], keep[12] = {false};
+    typical_reference(top5, 5, 0.4, keep5);
+    for (int i = 0; i < 5; i++) keep[ids[i]] = keep5[i];
+    CHECK(survivors_are(&p, other_logits, V, keep));
+}
+
+TEST(xtc_drops_all_likely_tokens_but_the_least) {
+    const int V = 12;
+    bn_sampler_params p = plain_params();
+    p.xtc_probability = 1.0f;
+    const float thresholds[] = {0.05f, 0.1f, 0.2f, 0.3f};
+    for (int k = 0; k < 4; k++) {
+        p.xtc_threshold = thresholds[k];
+        bool keep[12];
+        int above = 0, last = -1;
+        for (int i = 0; i < V; i++)
+            if (softmax_of(other_logits, V, i, 1.0) >= thresholds[k] && (above++ == 0 || other_logits[i] < other_logits[last])) last = i;
+        for (int i = 0; i < V; i++) keep[i] = above < 2 || i == last || softmax_of(other_logits, V, i, 1.0) < thresholds[k];
+        CHECK_MSG(survivors_are(&p, other_logits, V, keep), "threshold %g (%d above)", (double)thresholds[k], above);
+    }
+    /* its coin: probability 0.5 applies it to about half of the draws, and a draw is always
+     * one of the survivors distribution() showed before it (the same key) */
+    p.xtc_probability = 0.5f, p.xtc_threshold = 0.1f, p.seed = 99;
+    bn_sampler *s = bn_sampler_create(&p, V);
+    CHECK(s != NULL);
+    int applied = 0, outside = 0;
+    for (int d = 0; s && d < 2000; d++) {
+        bn_sampler_candidate c[12];
+        int m = bn_sampler_distribution(s, other_logits, c, 12);
+        applied += m < V;
+        int32_t t = bn_sampler_sample(s, other_logits);
+        bool in = false;
+        for (int i = 0; i < m; i++) in |= c[i].id == t;
+        outside += !in;
+    }
+    CHECK_MSG(applied > 880 && applied < 1120, "applied to %d of 2000 draws", applied);
+    CHECK_EQ_INT(outside, 0);
+    bn_sampler_free(s);
+}
+
+TEST(dynamic_temperature_follows_the_entropy) {
+    const int V = 12;
+    const float exps[] = {1.0f, 0.5f, 2.0f};
+    for (int k = 0; k < 3; k++) {
+        bn_sampler_params p = plain_params();
+        p.temperature = 0.8f, p.dynatemp_range = 0.5f, p.dynatemp_exponent = exps[k];
+        double h = 0;
+        for (int i = 0; i < V; i++) {
+            double q = softmax_of(other_logits, V, i, 1.0);
+            h -= q * log(q);
+        }
+        double t = 0.3 + 1.0 * pow(h / log((double)V), exps[k]);
+        bn_sampler_candidate c[12];
+        CHECK_EQ_INT(distribution(&p, other_logits, V, c, 12), V);
+        for (int i = 0; i < V; i++) CHECK_NEAR(c[i].p, softmax_of(other_logits, V, c[i].id, t), 1e-5);
+    }
+    /* a near-certain distribution with the range reaching 0: the best token alone */
+    float peaked[3] = {0.0f, 200.0f, 0.0f};
+    bn_sampler_params p = plain_params();
+    p.temperature = 0.5f, p.dynatemp_range = 1.0f;
+    bn_sampler_candidate c[3];
+    CHECK_EQ_INT(distribution(&p, peaked, 3, c, 3), 1);
+    CHECK_EQ_INT(c[0].id, 1);
+}
+
+/* Mirostat 2: the tokens with p >= 2^-mu (mu = 2 tau at first), then mu moves by eta * (tau -
+ * the surprise of the draw under the truncated distribution). No penalties, no top-k. */
+TEST(mirostat_2_truncates_by_surprise_and_learns) {
+    const int V = 12;
+    bn_sampler_params p = plain_params();
+    p.mirostat = 2, p.mirostat_tau = 1.5f, p.mirostat_eta = 0.3f, p.top_k = 1, p.repeat_penalty = 3.0f, p.temperature = 0.7f;
+    bn_sampler *s = bn_sampler_create(&p, V);
+    CHECK(s != NULL);
+    if (!s) return;
+    for (int i = 0; i < 5; i++) bn_sampler_accept(s, 10); /* penalties would matter without mirostat */
+    double mu = 3.0;
+    for (int step = 0; step < 6; step++) {
+        bool keep[12];
+        double mass = 0;
+        for (int i = 0; i < V; i++) keep[i] = softmax_of(other_logits, V, i, 0.7) >= exp2(-mu) || i == 10;
+        for (int i = 0; i < V; i++) mass += keep[i] ? softmax_of(other_logits, V, i, 0.7) : 0;
+        bn_sampler_candidate c[12];
+        int m = bn_sampler_distribution(s, other_logits, c, 12);
+        int match = 0;
+        for (int i = 0; i < m; i++) match += keep[c[i].id];
+        int want = 0;
+        for (int i = 0; i < V; i++) want += keep[i];
+        CHECK_MSG(m == want && match == want, "step %d: %d survivors, %d expected", step, m, want);
+        int32_t t = bn_sampler_sample(s, other_logits);
+        CHECK(t >= 0 && keep[t]);
+        if (t < 0 || !keep[t]) break;
+        mu -= 0.3 * (-log2(softmax_of(other_logits, V, t, 0.7) / mass) - 1.5);
+    }
+    bn_sampler_free(s);
+}
+
+/* Mirostat 1: k = (e 2^mu / (1 - V^-e))^(1/s) best tokens, s fitted on the best 100. */
+TEST(mirostat_1_keeps_the_estimated_k) {
+    enum { V = 300 };
+    float logits[V];
+    for (int i = 0; i < V; i++) logits[(i * 7) % V] = -1.1f * logf((float)i + 1.0f); /* Zipf-like, shuffled */
+    const float taus[] = {2.0f, 3.0f, 5.0f};
+    for (int k = 0; k < 3; k++) {
+        bn_sampler_params p = plain_params();
+        p.mirostat = 1, p.mirostat_tau = taus[k];
+        double tb = 0, tt = 0;
+        for (int i = 0; i < 99; i++) {
+            double t = log((i + 2.0) / (i + 1.0));
+            tb += t * (-1.1 * log(i + 1.0) + 1.1 * log(i + 2.0));
+            tt += t * t;
+        }
+        double sh = tb / tt, e = sh - 1, kk = pow(e * exp2(2.0 * taus[k]) / (1 - pow(V, -e)), 1 / sh);
+        int want = kk < 1 ? 1 : kk >= V ? V : (int)kk;
+        bn_sampler_candidate c[V];
+        int m = distribution(&p, logits, V, c, V);
+        CHECK_MSG(m == want, "tau %g: %d kept, %d expected (k = %g)", (double)taus[k], m, want, kk);
+        for (int i = 0; i < m && i < V; i++) CHECK(c[i].id == ((i * 7) % V)); /* the best, in order */
+    }
+}
+
+/* Greedy is greedy whatever else is on; the bad values of the new parameters are refused. */
+TEST(other_samplers_greedy_and_bad_parameters) {
+    bn_sampler_params p = bn_sampler_default_params();
+    p.temperature = 0.0f, p.typical_p = 0.2f, p.xtc_probability = 1.0f, p.top_n_sigma = 0.1f, p.dynatemp_range = 2.0f;
+    bn_sampler *s = bn_sampler_create(&p, 12);
+    CHECK(s && bn_sampler_sample(s, other_logits) == 10);
+    bn_sampler_free(s);
+    p.mirostat = 2;
+    s = bn_sampler_create(&p, 12);
+    CHECK(s && bn_sampler_sample(s, other_logits) == 10);
+    bn_sampler_free(s);
+    const char *bad[] = {"typical_p", "top_n_sigma", "xtc_probability", "xtc_threshold", "dynatemp_range",
+                         "dynatemp_exponent", "mirostat", "mirostat_tau", "mirostat_eta"}; /* the message names it */
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        bn_sampler_params q = bn_sampler_default_params();
+        switch (i) {
+        case 0: q.typical_p = 0.0f; break;
+        case 1: q.top_n_sigma = INFINITY; break;
+        case 2: q.xtc_probability = 1.5f; break;
+        case 3: q.xtc_threshold = NAN; break;
+        case 4: q.dynatemp_range = INFINITY; break;
+        case 5: q.dynatemp_exponent = -1.0f; break;
+        case 6: q.mirostat = 3; break;
+        case 7: q.mirostat_tau = -1.0f; break;
+        default: q.mirostat_eta = NAN; break;
+        }
+        bn_sampler *b = bn_sampler_create(&q, 12);
+        CHECK_MSG(b == NULL && strstr(bitnet_get_last_error(), bad[i]), "%s: %s", bad[i], bitnet_get_last_error());
+        bn_sampler_free(b);
+    }
+}
+
 TEST_MAIN_BEGIN("test_sampler")
     RUN(greedy_is_argmax_lowest_id_on_ties);
     RUN(logits_are_not_modified);
@@ -668,4 +892,11 @@ RUN(lookup_draft);
     RUN(default_chain_on_128k_vocabulary);
     RUN(gumbel_draw_is_the_argmax_over_every_row);
     RUN(gumbel_filter_is_never_wrong_and_selective);
+    RUN(top_n_sigma_keeps_within_n_deviations);
+    RUN(typical_p_keeps_the_most_typical_mass);
+    RUN(xtc_drops_all_likely_tokens_but_the_least);
+    RUN(dynamic_temperature_follows_the_entropy);
+    RUN(mirostat_2_truncates_by_surprise_and_learns);
+    RUN(mirostat_1_keeps_the_estimated_k);
+    RUN(other_samplers_greedy_and_bad_parameters);
 TEST_MAIN_END()
