@@ -37,6 +37,14 @@ const char *const cli_gen_opts_help =
     "                        penalties and the above [0 = off]\n"
     "  --mirostat-ent TAU    Mirostat's target surprise in bits [5]\n"
     "  --mirostat-lr ETA     Mirostat's learning rate [0.1]\n"
+    "  --dry-multiplier M    DRY: a token that would extend a repeat of the last --dry-penalty-last-n\n"
+    "                        tokens longer than --dry-allowed-length loses M * base^(length - allowed)\n"
+    "                        from its logit [0 = off]\n"
+    "  --dry-base B          [1.75]\n"
+    "  --dry-allowed-length N [2]\n"
+    "  --dry-penalty-last-n N [64]; 0 = off\n"
+    "  --dry-sequence-breaker S  a repeat does not reach back across S; repeatable, replaces the\n"
+    "                        defaults (\\n : \" *); \"none\": no breakers\n"
     "  -s, --seed S          sampler seed [42]; also BITNET_SEED\n"
     "  --lookup N            speculative decoding by prompt lookup (llama.cpp's lookup decoding): when\n"
     "                        the last 2-4 tokens occurred before, up to N (<= 16) tokens that followed\n"
@@ -151,7 +159,8 @@ int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd)
         {"--top-nsigma", "--top-n-sigma", &x->top_n_sigma, -1, 100}, {"--typical", "--typical-p", &x->typical_p, 1e-6, 1},
         {"--xtc-probability", NULL, &x->xtc_probability, 0, 1}, {"--xtc-threshold", NULL, &x->xtc_threshold, 0, 1},
         {"--dynatemp-range", NULL, &x->dynatemp_range, 0, 100}, {"--dynatemp-exp", NULL, &x->dynatemp_exponent, 0, 100},
-        {"--mirostat-ent", NULL, &x->mirostat_tau, 0, 100}, {"--mirostat-lr", NULL, &x->mirostat_eta, 0, 100}};
+        {"--mirostat-ent", NULL, &x->mirostat_tau, 0, 100}, {"--mirostat-lr", NULL, &x->mirostat_eta, 0, 100},
+        {"--dry-multiplier", NULL, &x->dry_multiplier, 0, 1e6}, {"--dry-base", NULL, &x->dry_base, 1, 1e6}};
     for (size_t k = 0; k < sizeof floats / sizeof floats[0]; k++) {
         if ((r = cli_opt(argc, argv, i, floats[k].name, floats[k].alias, &v)) == 0) continue;
         if (r < 0 || float_opt(v, floats[k].dst, floats[k].lo, floats[k].hi, floats[k].name, cmd)) return 2;
@@ -166,6 +175,18 @@ int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd)
     } else if ((r = cli_opt(argc, argv, i, "--mirostat", NULL, &v))) {
         if (r < 0 || !cli_parse_int(v, 0, 2, &n)) return cli_usage_error(cmd, "--mirostat needs 0 (off), 1 or 2");
         x->mirostat = (int)n;
+    } else if ((r = cli_opt(argc, argv, i, "--dry-allowed-length", NULL, &v))) {
+        if (r < 0 || !cli_parse_int(v, 0, 1 << 24, &n)) return cli_usage_error(cmd, "--dry-allowed-length needs a non-negative integer");
+        x->dry_allowed_length = (int)n;
+    } else if ((r = cli_opt(argc, argv, i, "--dry-penalty-last-n", NULL, &v))) {
+        if (r < 0 || !cli_parse_int(v, 0, 1 << 20, &n)) return cli_usage_error(cmd, "--dry-penalty-last-n needs an integer in 0..%d", 1 << 20);
+        x->dry_penalty_last_n = (int)n;
+    } else if ((r = cli_opt(argc, argv, i, "--dry-sequence-breaker", NULL, &v))) {
+        if (r < 0 || !*v || o->n_dry_breakers >= CLI_MAX_STOPS)
+            return cli_usage_error(cmd, "--dry-sequence-breaker needs a non-empty string (at most %d)", CLI_MAX_STOPS);
+        x->dry_sequence_breakers = o->dry_breakers; /* the first one replaces the defaults */
+        if (strcmp(v, "none")) o->dry_breakers[o->n_dry_breakers++] = v;
+        x->n_dry_sequence_breakers = o->n_dry_breakers;
     } else if ((r = cli_opt(argc, argv, i, "--repeat-last-n", NULL, &v))) {
         if (r < 0 || !cli_parse_int(v, -1, 1 << 24, &n)) return cli_usage_error(cmd, "--repeat-last-n needs an integer >= -1");
         sp->penalty_last_n = (int)n;

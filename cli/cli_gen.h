@@ -14,6 +14,8 @@ typedef struct cli_gen_opts {
     bitnet_generate_params gen;
     const char *stops[CLI_MAX_STOPS];
     int32_t stop_ids[CLI_MAX_STOPS];
+    const char *dry_breakers[CLI_MAX_STOPS]; /* --dry-sequence-breaker */
+    int n_dry_breakers;
     bitnet_logit_bias logit_bias[CLI_MAX_LOGIT_BIAS]; /* -l / --logit-bias */
     const char *system;          /* --system TEXT */
     const char *chat_template;   /* --chat-template NAME */

@@ -322,7 +322,8 @@ BITNET_API bitnet_sampling_params bitnet_sampling_default_params(void);
  * min-p, penalties or the others: llama.cpp's chain with mirostat) and keeps its state (mu)
  * across a generation's tokens. Temperature <= 0 stays greedy with any of them. With
  * mirostat, top_n_sigma, or typical_p / XTC / a dynamic temperature without top-k, every
- * logit is computed (the screened LM head needs the draw to depend on a few rows only). */
+ * logit is computed (the screened LM head needs the draw to depend on a few rows only); DRY
+ * has the tokens of its window computed exactly, like the penalties. */
 typedef struct bitnet_sampling_extra {
     float typical_p;         /* locally typical sampling; >= 1: off */
     float top_n_sigma;       /* keep logits >= max - n * their standard deviation; <= 0: off */
@@ -333,9 +334,19 @@ typedef struct bitnet_sampling_extra {
     int mirostat;            /* 0: off; 1: Mirostat; 2: Mirostat 2.0 */
     float mirostat_tau;      /* target surprise in bits */
     float mirostat_eta;      /* learning rate */
+    /* DRY (after the penalties): a token that would extend a repeat of the last
+     * dry_penalty_last_n tokens longer than dry_allowed_length loses dry_multiplier *
+     * dry_base ^ (length - allowed) from its logit; repeats stop at sequence breakers. */
+    float dry_multiplier;    /* 0: off */
+    float dry_base;          /* below 1: off */
+    int dry_allowed_length;
+    int dry_penalty_last_n;  /* tokens scanned (0: off; at most 1 << 20 are) */
+    const char *const *dry_sequence_breakers; /* NULL: "\n", ":", "\"", "*"; else n of them (0: none) */
+    int n_dry_sequence_breakers;
 } bitnet_sampling_extra;
 
-/* typical_p 1, top_n_sigma -1, xtc 0 / 0.1, dynatemp 0 / 1, mirostat 0, tau 5, eta 0.1 (llama.cpp's). */
+/* typical_p 1, top_n_sigma -1, xtc 0 / 0.1, dynatemp 0 / 1, mirostat 0, tau 5, eta 0.1, DRY
+ * 0 / 1.75 / 2 / 64 with the default breakers (llama.cpp's). */
 BITNET_API bitnet_sampling_extra bitnet_sampling_extra_default_params(void);
 
 typedef enum bitnet_stop_reason {

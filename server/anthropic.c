@@ -164,6 +164,8 @@ static int read_fields(json_t *body, bool counting, json_t *chat, api_error *err
     static const char *const same[] = {"temperature", "top_p", "top_k", "stream", "seed", "min_p", "grammar"};
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
         if (!counting && (v = json_object_get(body, same[i]))) json_object_set(chat, same[i], v);
+    for (size_t i = 0; i < api_n_extra_sampler_fields; i++) /* llama-server's extensions */
+        if (!counting && (v = json_object_get(body, api_extra_sampler_fields[i]))) json_object_set(chat, api_extra_sampler_fields[i], v);
     return 0;
 }
 

@@ -21,6 +21,7 @@ struct job {
     bitnet_logit_bias *logit_bias; /* a copy of the request's (gen.logit_bias points here) */
     char *json_schema;             /* a copy of the request's (gen.json_schema points here) */
     char *grammar;                 /* a copy of the request's (gen.grammar points here) */
+    char **dry_breakers;           /* a copy of the request's DRY breakers, one block (gen.sampling_extra points here) */
     int n_top_logprobs;
     bool embed;                /* an embedding job: pooling, embedding [n_embedding] */
     bitnet_pooling pooling;
@@ -112,6 +113,19 @@ static job *job_init(job *j) {
     return j;
 }
 
+/* strings[0, n) and their pointers in one block (one free); NULL when out of memory. */
+static char **copy_strings(const char *const *strings, int n) {
+    size_t bytes = sizeof(char *) * (size_t)(n > 0 ? n : 1);
+    for (int i = 0; i < n; i++) bytes += strlen(strings[i]) + 1;
+    char **out = malloc(bytes), *at = out ? (char *)(out + (n > 0 ? n : 1)) : NULL;
+    for (int i = 0; out && i < n; i++) {
+        size_t len = strlen(strings[i]) + 1;
+        out[i] = memcpy(at, strings[i], len);
+        at += len;
+    }
+    return out;
+}
+
 /* A job holding a copy of prompt, its other fields zero (job_init starts it); NULL when out of memory. */
 static job *job_new(const int32_t *prompt, int n_prompt) {
     job *j = calloc(1, sizeof *j);
@@ -129,9 +143,11 @@ job *job_create(const int32_t *prompt, int n_prompt, const bitnet_generate_param
                 int n_top_logprobs) {
     job *j = job_new(prompt, n_prompt);
     size_t bias_bytes = sizeof(bitnet_logit_bias) * (size_t)(gen->n_logit_bias > 0 ? gen->n_logit_bias : 0);
+    const bitnet_sampling_extra *x = &gen->sampling_extra;
     if (!j || (bias_bytes && !(j->logit_bias = malloc(bias_bytes))) || (gen->json_schema && !(j->json_schema = strdup(gen->json_schema))) ||
-        (gen->grammar && !(j->grammar = strdup(gen->grammar)))) {
-        if (j) free(j->prompt), free(j->logit_bias), free(j->json_schema);
+        (gen->grammar && !(j->grammar = strdup(gen->grammar))) ||
+        (x->dry_sequence_breakers && !(j->dry_breakers = copy_strings(x->dry_sequence_breakers, x->n_dry_sequence_breakers)))) {
+        if (j) free(j->prompt), free(j->logit_bias), free(j->json_schema), free(j->grammar);
         free(j);
         for (int i = 0; i < n_stops; i++) free(stops[i]);
         free(stops);
@@ -146,6 +162,7 @@ job *job_create(const int32_t *prompt, int n_prompt, const bitnet_generate_param
     j->gen.logit_bias = j->logit_bias;
     j->gen.json_schema = j->json_schema;
     j->gen.grammar = j->grammar;
+    if (j->dry_breakers) j->gen.sampling_extra.dry_sequence_breakers = (const char *const *)j->dry_breakers;
     j->n_top_logprobs = n_top_logprobs > JOB_MAX_TOP_LOGPROBS ? JOB_MAX_TOP_LOGPROBS : n_top_logprobs;
     return job_init(j);
 }
@@ -176,6 +193,7 @@ void job_release(job *j) {
     free(j->logit_bias);
     free(j->json_schema);
     free(j->grammar);
+    free(j->dry_breakers);
     free(j->embedding);
     free(j->text);
     free(j->logprobs);

@@ -14,7 +14,7 @@
 /* The chain in llama-server's names (mirostat replaces it: only the temperature is left). */
 static json_t *sampler_names(const bitnet_sampling_extra *x) {
     if (x->mirostat) return json_pack("[s]", "temperature");
-    return json_pack("[s, s, s, s, s, s, s, s]", "penalties", "top_n_sigma", "top_k", "typ_p", "top_p", "min_p", "xtc", "temperature");
+    return json_pack("[s, s, s, s, s, s, s, s, s]", "penalties", "dry", "top_n_sigma", "top_k", "typ_p", "top_p", "min_p", "xtc", "temperature");
 }
 
 static json_t *stop_list(const job *j) {
@@ -22,6 +22,15 @@ static json_t *stop_list(const job *j) {
     const char *s;
     for (int i = 0; (s = job_stop_string(j, i)); i++) json_array_append_new(stops, api_text(s, strlen(s)));
     return stops;
+}
+
+/* The DRY breakers in force (llama.cpp's defaults when the request gave none). */
+static json_t *dry_breaker_list(const bitnet_sampling_extra *x) {
+    if (!x->dry_sequence_breakers) return json_pack("[s, s, s, s]", "\n", ":", "\"", "*");
+    json_t *list = json_array();
+    for (int i = 0; i < x->n_dry_sequence_breakers; i++)
+        json_array_append_new(list, api_text(x->dry_sequence_breakers[i], strlen(x->dry_sequence_breakers[i])));
+    return list;
 }
 
 json_t *native_settings(const api_request *rq, const job *j) {
@@ -36,11 +45,13 @@ json_t *native_settings(const api_request *rq, const job *j) {
                           rq->n_top_logprobs > 0 ? rq->n_top_logprobs : 0, "grammar", rq->grammar ? rq->grammar : "",
                           "samplers", sampler_names(&rq->gen.sampling_extra));
     const bitnet_sampling_extra *x = &rq->gen.sampling_extra;
-    json_t *more = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:f, s:f}", "typical_p", (double)x->typical_p, "top_n_sigma",
-                             (double)x->top_n_sigma, "xtc_probability", (double)x->xtc_probability, "xtc_threshold",
+    json_t *more = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:f, s:f, s:f, s:f, s:i, s:i, s:o}", "typical_p", (double)x->typical_p,
+                             "top_n_sigma", (double)x->top_n_sigma, "xtc_probability", (double)x->xtc_probability, "xtc_threshold",
                              (double)x->xtc_threshold, "dynatemp_range", (double)x->dynatemp_range, "dynatemp_exponent",
                              (double)x->dynatemp_exponent, "mirostat", x->mirostat, "mirostat_tau", (double)x->mirostat_tau,
-                             "mirostat_eta", (double)x->mirostat_eta);
+                             "mirostat_eta", (double)x->mirostat_eta, "dry_multiplier", (double)x->dry_multiplier, "dry_base",
+                             (double)x->dry_base, "dry_allowed_length", x->dry_allowed_length, "dry_penalty_last_n",
+                             x->dry_penalty_last_n, "dry_sequence_breakers", dry_breaker_list(x));
     if (v && more) json_object_update(v, more);
     json_decref(more);
     if (v) json_object_set_new(v, "stop", j ? stop_list(j) : json_array());

@@ -383,17 +383,52 @@ static int read_stream(json_t *body, api_request *r, api_error *err) {
 
 /* ===================================================================== llama-server's /completion */
 
-/* llama-server's other samplers (extensions on every route, as llama-server reads them). */
-static int read_extra_samplers(json_t *body, bitnet_sampling_extra *x, api_error *err) {
-    long long mirostat = x->mirostat;
+const char *const api_extra_sampler_fields[] = {
+    "typical_p",      "top_n_sigma",  "xtc_probability", "xtc_threshold",      "dynatemp_range",     "dynatemp_exponent",
+    "mirostat",       "mirostat_tau", "mirostat_eta",    "dry_multiplier",     "dry_base",           "dry_allowed_length",
+    "dry_penalty_last_n", "dry_sequence_breakers", "repeat_penalty"};
+const size_t api_n_extra_sampler_fields = sizeof api_extra_sampler_fields / sizeof api_extra_sampler_fields[0];
+
+/* dry_sequence_breakers: a non-empty array of non-empty strings (llama-server's form; its
+ * default, "\n", ":", "\"", "*", when absent). */
+static int read_dry_breakers(json_t *body, api_request *r, api_error *err) {
+    json_t *v = json_object_get(body, "dry_sequence_breakers");
+    if (!v || json_is_null(v)) return 0;
+    size_t n = json_is_array(v) ? json_array_size(v) : 0;
+    if (!n || n > API_MAX_STOPS)
+        return api_errorf(err, 400, "'dry_sequence_breakers' must be an array of 1 to %d strings", API_MAX_STOPS);
+    if (!(r->dry_breakers = calloc(n, sizeof *r->dry_breakers))) return api_errorf(err, 500, "out of memory");
+    r->gen.sampling_extra.n_dry_sequence_breakers = (int)n;
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = json_array_get(v, i);
+        if (!json_is_string(s) || !json_string_length(s) || has_nul(s))
+            return api_errorf(err, 400, "'dry_sequence_breakers[%zu]' must be a non-empty string", i);
+        if (!(r->dry_breakers[i] = copy_string(json_string_value(s), json_string_length(s)))) return api_errorf(err, 500, "out of memory");
+    }
+    r->gen.sampling_extra.dry_sequence_breakers = (const char *const *)r->dry_breakers;
+    return 0;
+}
+
+/* llama-server's other samplers (extensions on every route, as llama-server reads them; a
+ * dry_base below 1 means its default, as there). */
+static int read_extra_samplers(json_t *body, api_request *r, api_error *err) {
+    bitnet_sampling_extra *x = &r->gen.sampling_extra;
+    long long mirostat = x->mirostat, allowed = x->dry_allowed_length, last_n = x->dry_penalty_last_n;
+    float base = x->dry_base;
     if (read_float(body, "typical_p", 1e-9, 1e9, &x->typical_p, err) || read_float(body, "top_n_sigma", -1e9, 1e9, &x->top_n_sigma, err) ||
         read_float(body, "xtc_probability", 0, 1, &x->xtc_probability, err) ||
         read_float(body, "xtc_threshold", 0, 1, &x->xtc_threshold, err) ||
         read_float(body, "dynatemp_range", -1e9, 1e9, &x->dynatemp_range, err) ||
         read_float(body, "dynatemp_exponent", 0, 1e9, &x->dynatemp_exponent, err) || read_int(body, "mirostat", 0, 2, &mirostat, err) ||
-        read_float(body, "mirostat_tau", 0, 1e9, &x->mirostat_tau, err) || read_float(body, "mirostat_eta", 0, 1e9, &x->mirostat_eta, err))
+        read_float(body, "mirostat_tau", 0, 1e9, &x->mirostat_tau, err) || read_float(body, "mirostat_eta", 0, 1e9, &x->mirostat_eta, err) ||
+        read_float(body, "dry_multiplier", 0, 1e9, &x->dry_multiplier, err) || read_float(body, "dry_base", -1e9, 1e9, &base, err) ||
+        read_int(body, "dry_allowed_length", 0, INT32_MAX, &allowed, err) ||
+        read_int(body, "dry_penalty_last_n", -1, INT32_MAX, &last_n, err) || read_dry_breakers(body, r, err))
         return -1;
     x->mirostat = (int)mirostat;
+    if (base >= 1.0f) x->dry_base = base;
+    x->dry_allowed_length = (int)allowed;
+    x->dry_penalty_last_n = last_n < 0 ? INT32_MAX : (int)last_n; /* -1: all (the library keeps a context's worth) */
     return 0;
 }
 
@@ -403,7 +438,7 @@ static const struct {
     const char *name;
     double off_min, off_max;
 } absent_samplers[] = {
-    {"dry_multiplier", -1e300, 0}, {"n_indent", 0, 0}, {"n_cmpl", 1, 1},
+    {"n_indent", 0, 0}, {"n_cmpl", 1, 1},
 };
 
 static int refuse_absent_samplers(json_t *body, api_error *err) {
@@ -642,7 +677,7 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
     else if (tools_read(root, kind == API_CHAT, &out->tools, err)) (void)0;
     else if (read_prompt_of(kind, root, out, err)) (void)0;
     else if (read_limits(root, out, err) || read_sampling(root, kind, &out->gen.sampling, err) ||
-             read_extra_samplers(root, &out->gen.sampling_extra, err) || refuse_absent_samplers(root, err) || read_logit_bias(root, out, err) ||
+             read_extra_samplers(root, out, err) || refuse_absent_samplers(root, err) || read_logit_bias(root, out, err) ||
              read_response_format(root, out, err) || use_tools(out, err) || read_grammar(root, out, err) ||
              read_stops(root, out, err) || read_stream(root, out, err))
         (void)0;
@@ -670,6 +705,8 @@ void api_request_free(api_request *r) {
     free(r->bias_texts);
     free(r->json_schema);
     free(r->grammar);
+    for (int i = 0; r->dry_breakers && i < r->gen.sampling_extra.n_dry_sequence_breakers; i++) free(r->dry_breakers[i]);
+    free(r->dry_breakers);
     tools_free(&r->tools);
     memset(r, 0, sizeof *r);
 }

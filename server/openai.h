@@ -42,6 +42,11 @@ typedef struct api_prompt_part {
     int32_t id;
 } api_prompt_part;
 
+/* llama-server's sampler fields beyond OpenAI's (typical_p ... dry_sequence_breakers), which
+ * the Responses and Anthropic routes pass on to the chat request they build. */
+extern const char *const api_extra_sampler_fields[];
+extern const size_t api_n_extra_sampler_fields;
+
 typedef struct api_request {
     api_kind kind;
     bool stream, include_usage;
@@ -57,6 +62,7 @@ typedef struct api_request {
     const char *json_schema_field; /* where the request gave it (for messages) */
     api_tools tools;               /* function calling (chat); when on, json_schema is the reply's schema */
     char *grammar;                 /* llama-server's GBNF "grammar", malloc'd; gen.grammar points here */
+    char **dry_breakers;           /* [gen.sampling_extra.n_dry_sequence_breakers], malloc'd; NULL: the defaults */
     /* API_CHAT: the conversation (contents malloc'd). */
     bn_chat_message *messages;
     size_t n_messages;

@@ -183,11 +183,11 @@ static int copy_fields(json_t *body, json_t *chat, api_error *err) {
     if (api_present(max)) json_object_set(chat, "max_tokens", max);
     static const char *const same[] = {"temperature", "top_p", "stream", "parallel_tool_calls", "seed", "top_k", "min_p",
                                        "stop", "presence_penalty", "frequency_penalty", "repeat_penalty", "ignore_eos",
-                                       "logit_bias", "grammar", "typical_p", "top_n_sigma", "xtc_probability",
-                                       "xtc_threshold", "dynatemp_range", "dynatemp_exponent", "mirostat", "mirostat_tau",
-                                       "mirostat_eta", "dry_multiplier"};
+                                       "logit_bias", "grammar"};
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
         if ((v = json_object_get(body, same[i]))) json_object_set(chat, same[i], v);
+    for (size_t i = 0; i < api_n_extra_sampler_fields; i++)
+        if ((v = json_object_get(body, api_extra_sampler_fields[i]))) json_object_set(chat, api_extra_sampler_fields[i], v);
     return 0;
 }
 

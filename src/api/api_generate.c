@@ -14,6 +14,7 @@
 
 #include "api/api_internal.h"
 #include "text/token_constraint.h"
+#include "text/dry_breakers.h"
 #include "text/lookup.h"
 #include "text/sampler.h"
 #include "text/stop.h"
@@ -33,7 +34,8 @@ BITNET_API bitnet_sampling_extra bitnet_sampling_extra_default_params(void) {
     return (bitnet_sampling_extra){.typical_p = d.typical_p, .top_n_sigma = d.top_n_sigma, .xtc_probability = d.xtc_probability,
                                    .xtc_threshold = d.xtc_threshold, .dynatemp_range = d.dynatemp_range,
                                    .dynatemp_exponent = d.dynatemp_exponent, .mirostat = d.mirostat, .mirostat_tau = d.mirostat_tau,
-                                   .mirostat_eta = d.mirostat_eta};
+                                   .mirostat_eta = d.mirostat_eta, .dry_multiplier = d.dry_multiplier, .dry_base = d.dry_base,
+                                   .dry_allowed_length = d.dry_allowed_length, .dry_penalty_last_n = d.dry_penalty_last_n};
 }
 
 BITNET_API bitnet_generate_params bitnet_generate_default_params(void) {
@@ -84,8 +86,26 @@ static const char *constraint_name(const bitnet_generate_params *p) {
     return grammar_of(p) ? "grammar" : json_schema_of(p) ? "json_schema" : wants_json_object(p) ? "json_object" : NULL;
 }
 
-/* The sampler of p->sampling with p's logit bias. */
-static bn_sampler *make_sampler(const bitnet_generate_params *gp, int64_t n_vocab) {
+/* DRY's sequence breakers of gp (made from the strings over tok's vocabulary; none without a
+ * tokenizer); non-zero with the last error set. */
+static int set_dry_breakers(bn_sampler *s, const bitnet_generate_params *gp, const bn_tokenizer *tok) {
+    const bitnet_sampling_extra *x = &gp->sampling_extra;
+    if (!tok) return 0;
+    if (x->dry_sequence_breakers == NULL && x->n_dry_sequence_breakers != 0)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "sampling_extra: n_dry_sequence_breakers is %d with no strings", x->n_dry_sequence_breakers);
+    for (int i = 0; x->dry_sequence_breakers && i < x->n_dry_sequence_breakers; i++)
+        if (!x->dry_sequence_breakers[i]) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "sampling_extra: DRY sequence breaker %d is NULL", i);
+    int32_t *tokens = NULL;
+    int *lens = NULL, count = 0;
+    int rc = bn_dry_breaker_sequences(tok, x->dry_sequence_breakers, x->n_dry_sequence_breakers, &tokens, &lens, &count);
+    if (!rc) rc = bn_sampler_set_dry_breakers(s, tokens, lens, count);
+    free(tokens);
+    free(lens);
+    return rc;
+}
+
+/* The sampler of p->sampling with p's logit bias and DRY's breakers. */
+static bn_sampler *make_sampler(const bitnet_generate_params *gp, int64_t n_vocab, const bn_tokenizer *tok) {
     const bitnet_sampling_params *sp = &gp->sampling;
     if (sp->struct_size < sizeof *sp) {
         bn_error(BITNET_ERR_INVALID_ARGUMENT, "sampling.struct_size is %zu; use bitnet_sampling_default_params()", sp->struct_size);
@@ -101,6 +121,8 @@ static bn_sampler *make_sampler(const bitnet_generate_params *gp, int64_t n_voca
         p.xtc_probability = x->xtc_probability, p.xtc_threshold = x->xtc_threshold;
         p.dynatemp_range = x->dynatemp_range, p.dynatemp_exponent = x->dynatemp_exponent;
         p.mirostat = x->mirostat, p.mirostat_tau = x->mirostat_tau, p.mirostat_eta = x->mirostat_eta;
+        p.dry_multiplier = x->dry_multiplier, p.dry_base = x->dry_base, p.dry_allowed_length = x->dry_allowed_length;
+        p.dry_penalty_last_n = x->dry_penalty_last_n > (1 << 20) ? 1 << 20 : x->dry_penalty_last_n; /* beyond any context */
     }
     const char *seed = getenv("BITNET_SEED");
     if (seed && *seed) p.seed = strtoull(seed, NULL, 10);
@@ -108,7 +130,7 @@ static bn_sampler *make_sampler(const bitnet_generate_params *gp, int64_t n_voca
     bn_sampler *s = bn_sampler_create(&p, (int)n_vocab);
     const bitnet_logit_bias *lb;
     int n = logit_bias_of(gp, &lb);
-    if (s && n && bn_sampler_set_logit_bias(s, lb, n)) {
+    if (s && ((n && bn_sampler_set_logit_bias(s, lb, n)) || (p.dry_multiplier > 0.0f && p.dry_base >= 1.0f && p.dry_penalty_last_n > 0 && set_dry_breakers(s, gp, tok)))) {
         bn_sampler_free(s);
         return NULL;
     }
@@ -466,7 +488,7 @@ int bn_gen_create(const bitnet_model *model, const int32_t *prompt, int n_prompt
     g->res.stop_string_index = -1;
     const bn_tokenizer *tok = model->tokenizer;
     if (!(g->logits = bn_malloc((size_t)g->n_vocab * sizeof(float), "logits")) || !(g->force = bn_malloc(FORCE_CAP * sizeof(int32_t), "penalized ids")) ||
-        !(g->sampler = make_sampler(p, g->n_vocab)))
+        !(g->sampler = make_sampler(p, g->n_vocab, model->tokenizer)))
         rc = bn_last_error_status() ? bn_last_error_status() : BITNET_ERR_INVALID_ARGUMENT;
     if (!rc && p->n_stop_strings && !(g->stop = bn_stop_create(p->stop_strings, (size_t)p->n_stop_strings))) rc = bn_last_error_status();
     if (!rc && tok && !(g->detok = bn_detok_stream_new(tok, false))) rc = bn_last_error_status();

@@ -1,4 +1,4 @@
-/* sampler: logit bias -> penalties -> greedy | top-n-sigma -> top-k -> typical-p -> top-p -> min-p -> XTC
+/* sampler: logit bias -> penalties -> DRY -> greedy | top-n-sigma -> top-k -> typical-p -> top-p -> min-p -> XTC
  * -> temperature (dynamic) -> draw, or mirostat. See sampler.h. */
 #include "text/sampler.h"
 
@@ -33,6 +33,17 @@ struct bn_sampler {
     int32_t *bias_ids;     /* [n_bias] the distinct ids with a bias, in the order given */
     int n_bias;
     float mu;              /* mirostat's running threshold in bits (2 tau after a reset) */
+    /* DRY (NULL when off): the last dry_penalty_last_n accepted tokens, scratch, breakers */
+    int32_t *dry_ring;     /* [dry_penalty_last_n] ring, oldest at dry_head */
+    int dry_len, dry_head;
+    int *dry_repeat;       /* [dry_penalty_last_n] repeat length ending at each position */
+    int32_t *dry_max;      /* [n_vocab] longest repeat the token would extend; -1: none */
+    float *dry_pen;        /* [n_vocab] this draw's DRY penalty (0 for most) */
+    int32_t *dry_touched;  /* [dry_penalty_last_n] the ids with a dry_max / dry_pen */
+    int n_dry_touched;
+    int32_t *brk_tokens;   /* breaker sequences, sorted by head token: [brk_off[e], + brk_len[e]) */
+    int *brk_off, *brk_len, n_brk;
+    int *brk_first;        /* [n_vocab] first sequence whose head is the id; -1: none */
     float draw_temperature; /* the temperature of the last chain's draw (dynamic temperature) */
 };
 
@@ -82,6 +93,10 @@ bn_sampler_params bn_sampler_default_params(void) {
         .mirostat = 0,
         .mirostat_tau = 5.0f,
         .mirostat_eta = 0.1f,
+        .dry_multiplier = 0.0f,
+        .dry_base = 1.75f,
+        .dry_allowed_length = 2,
+        .dry_penalty_last_n = 64,
     };
     return p;
 }
@@ -103,7 +118,17 @@ static int check_more_params(const bn_sampler_params *p) {
         return bn_error(bad, "sampler: mirostat_tau %g must be a finite number >= 0", (double)p->mirostat_tau);
     if (!(p->mirostat_eta >= 0.0f) || isinf(p->mirostat_eta))
         return bn_error(bad, "sampler: mirostat_eta %g must be a finite number >= 0", (double)p->mirostat_eta);
+    if (!(p->dry_multiplier >= 0.0f) || isinf(p->dry_multiplier))
+        return bn_error(bad, "sampler: dry_multiplier %g must be a finite number >= 0 (0 turns DRY off)", (double)p->dry_multiplier);
+    if (!isfinite(p->dry_base)) return bn_error(bad, "sampler: dry_base must be a finite number (below 1 turns DRY off)");
+    if (p->dry_allowed_length < 0) return bn_error(bad, "sampler: dry_allowed_length %d must be >= 0", p->dry_allowed_length);
+    if (p->dry_penalty_last_n < 0)
+        return bn_error(bad, "sampler: dry_penalty_last_n %d must be >= 0 (0 turns DRY off)", p->dry_penalty_last_n);
     return 0;
+}
+
+static bool dry_active(const bn_sampler_params *p) {
+    return p->dry_multiplier > 0.0f && p->dry_base >= 1.0f && p->dry_penalty_last_n > 0;
 }
 
 static int check_params(const bn_sampler_params *p, int n_vocab) {
@@ -129,6 +154,20 @@ static int check_params(const bn_sampler_params *p, int n_vocab) {
     return check_more_params(p);
 }
 
+/* DRY's history and scratch; -1 when out of memory. */
+static int dry_alloc(bn_sampler *s) {
+    size_t last_n = (size_t)s->params.dry_penalty_last_n, v = (size_t)s->n_vocab;
+    s->dry_ring = bn_malloc(last_n * sizeof *s->dry_ring, "DRY history");
+    s->dry_repeat = bn_malloc(last_n * sizeof *s->dry_repeat, "DRY repeats");
+    s->dry_touched = bn_malloc(last_n * sizeof *s->dry_touched, "DRY ids");
+    s->dry_max = bn_malloc(v * sizeof *s->dry_max, "DRY lengths");
+    s->dry_pen = bn_calloc(v, sizeof *s->dry_pen, "DRY penalties");
+    s->brk_first = bn_malloc(v * sizeof *s->brk_first, "DRY breaker index");
+    if (!s->dry_ring || !s->dry_repeat || !s->dry_touched || !s->dry_max || !s->dry_pen || !s->brk_first) return -1;
+    for (size_t i = 0; i < v; i++) s->dry_max[i] = -1, s->brk_first[i] = -1;
+    return 0;
+}
+
 bn_sampler *bn_sampler_create(const bn_sampler_params *p, int n_vocab) {
     if (!p) {
         bn_error(BITNET_ERR_INVALID_ARGUMENT, "sampler: parameters are NULL");
@@ -143,7 +182,7 @@ bn_sampler *bn_sampler_create(const bn_sampler_params *p, int n_vocab) {
     s->counts = bn_calloc((size_t)n_vocab, sizeof *s->counts, "sampler token counts");
     if (p->penalty_last_n > 0)
         s->window = bn_malloc((size_t)p->penalty_last_n * sizeof *s->window, "sampler penalty window");
-    if (!s->cands || !s->counts || (p->penalty_last_n > 0 && !s->window)) {
+    if (!s->cands || !s->counts || (p->penalty_last_n > 0 && !s->window) || (dry_active(p) && dry_alloc(s))) {
         bn_sampler_free(s);
         return NULL;
     }
@@ -158,6 +197,15 @@ void bn_sampler_free(bn_sampler *s) {
     free(s->window);
     free(s->bias);
     free(s->bias_ids);
+    free(s->dry_ring);
+    free(s->dry_repeat);
+    free(s->dry_touched);
+    free(s->dry_max);
+    free(s->dry_pen);
+    free(s->brk_first);
+    free(s->brk_tokens);
+    free(s->brk_off);
+    free(s->brk_len);
     free(s);
 }
 
@@ -205,15 +253,28 @@ void bn_sampler_reset(bn_sampler *s) {
     s->window_head = 0;
     s->rng = seed_state(s->params.seed);
     s->mu = 2.0f * s->params.mirostat_tau;
+    s->dry_len = s->dry_head = 0;
 }
 
 const bn_sampler_params *bn_sampler_get_params(const bn_sampler *s) { return &s->params; }
 
 /* ---- history ----------------------------------------------------------------------------- */
 
+static void dry_accept(bn_sampler *s, int32_t token) {
+    int cap = s->params.dry_penalty_last_n;
+    if (s->dry_len == cap) {
+        s->dry_ring[s->dry_head] = token;
+        s->dry_head = (s->dry_head + 1) % cap;
+    } else {
+        s->dry_ring[(s->dry_head + s->dry_len++) % cap] = token;
+    }
+}
+
 void bn_sampler_accept(bn_sampler *s, int32_t token) {
     int last_n = s->params.penalty_last_n;
-    if (token < 0 || token >= s->n_vocab || last_n == 0) return;
+    if (token < 0 || token >= s->n_vocab) return;
+    if (s->dry_ring) dry_accept(s, token);
+    if (last_n == 0) return;
     if (last_n < 0) { /* whole history: counts only grow */
         if (s->counts[token] < INT32_MAX) s->counts[token]++;
         return;
@@ -242,9 +303,11 @@ static float penalize(const bn_sampler_params *p, float logit, int32_t count) {
 }
 
 int bn_sampler_penalized(const bn_sampler *s, int32_t *ids, int cap) {
-    if (s->n_bias > cap) return -1;
+    if (s->n_bias + (s->dry_ring ? s->dry_len : 0) > cap) return -1;
     if (s->n_bias) memcpy(ids, s->bias_ids, (size_t)s->n_bias * sizeof *ids);
     int n = s->n_bias, last_n = s->params.penalty_last_n;
+    for (int i = 0; s->dry_ring && i < s->dry_len; i++) /* DRY lowers only tokens of its history */
+        ids[n++] = s->dry_ring[(s->dry_head + i) % s->params.dry_penalty_last_n];
     if (!penalties_active(&s->params)) return n;
     if (last_n > 0) {
         if (n + s->window_len > cap) return -1;
@@ -257,6 +320,139 @@ int bn_sampler_penalized(const bn_sampler *s, int32_t *ids, int cap) {
             ids[n++] = id;
         }
     return n;
+}
+
+/* ---- DRY ("don't repeat yourself", llama.cpp's dry sampler) --------------------------------- */
+
+/* A breaker sequence while sorting: its head token, where it is in the caller's list. */
+typedef struct breaker_ref {
+    int32_t head;
+    int index, src, len;
+} breaker_ref;
+
+static int compare_breaker_refs(const void *a, const void *b) {
+    const breaker_ref *x = a, *y = b;
+    return x->head != y->head ? (x->head < y->head ? -1 : 1) : (x->index > y->index) - (x->index < y->index);
+}
+
+int bn_sampler_set_dry_breakers(bn_sampler *s, const int32_t *tokens, const int *lens, int n) {
+    const int bad = BITNET_ERR_INVALID_ARGUMENT;
+    if (n < 0 || (n > 0 && (!tokens || !lens))) return bn_error(bad, "sampler: DRY breakers: NULL sequences or a negative count");
+    size_t total = 0;
+    for (int e = 0; e < n; e++) {
+        if (lens[e] < 1 || lens[e] > BN_DRY_MAX_BREAKER)
+            return bn_error(bad, "sampler: DRY breaker %d has %d tokens (1 .. %d)", e, lens[e], BN_DRY_MAX_BREAKER);
+        for (int k = 0; k < lens[e]; k++)
+            if (tokens[total + (size_t)k] < 0 || tokens[total + (size_t)k] >= s->n_vocab)
+                return bn_error(bad, "sampler: DRY breaker %d: token %d is not in the vocabulary", e, (int)tokens[total + (size_t)k]);
+        total += (size_t)lens[e];
+    }
+    if (!s->dry_ring) return 0; /* DRY is off: nothing reads them */
+    size_t cap = n ? (size_t)n : 1;
+    int32_t *t = bn_malloc(total ? total * sizeof *t : 1, "DRY breakers");
+    int *off = bn_malloc(cap * sizeof *off, "DRY breakers"), *len = bn_malloc(cap * sizeof *len, "DRY breakers");
+    breaker_ref *refs = bn_malloc(cap * sizeof *refs, "DRY breakers");
+    if (!t || !off || !len || !refs) {
+        free(t), free(off), free(len), free(refs);
+        return BITNET_ERR_OUT_OF_MEMORY;
+    }
+    for (int e = 0, src = 0; e < n; src += lens[e], e++) refs[e] = (breaker_ref){tokens[src], e, src, lens[e]};
+    qsort(refs, (size_t)n, sizeof *refs, compare_breaker_refs); /* grouped by head, in the given order */
+    for (int i = 0; i < s->n_vocab; i++) s->brk_first[i] = -1;
+    for (int e = 0, at = 0; e < n; at += refs[e].len, e++) {
+        memcpy(t + at, tokens + refs[e].src, (size_t)refs[e].len * sizeof *t);
+        off[e] = at, len[e] = refs[e].len;
+        if (s->brk_first[refs[e].head] < 0) s->brk_first[refs[e].head] = e;
+    }
+    free(refs);
+    free(s->brk_tokens), free(s->brk_off), free(s->brk_len);
+    s->brk_tokens = t, s->brk_off = off, s->brk_len = len, s->n_brk = n;
+    return 0;
+}
+
+/* The i-th most recent token of DRY's history (i < dry_len). */
+static int32_t dry_at(const bn_sampler *s, int i) {
+    return s->dry_ring[(s->dry_head + s->dry_len - 1 - i) % s->params.dry_penalty_last_n];
+}
+
+/* The longest repeat DRY may see: up to the most recent breaker sequence in the last n tokens
+ * (its tail must follow its head there), else n. */
+static int dry_rep_limit(const bn_sampler *s, int n) {
+    for (int i = 0; i < n; i++) {
+        int32_t head = dry_at(s, i);
+        int longest = -1;
+        for (int e = s->brk_first[head]; e >= 0 && e < s->n_brk && s->brk_tokens[s->brk_off[e]] == head; e++) {
+            int tail = s->brk_len[e] - 1;
+            bool match = tail > longest && tail <= i;
+            for (int o = 0; match && o < tail; o++) match = s->brk_tokens[s->brk_off[e] + 1 + o] == dry_at(s, i - o - 1);
+            if (match) longest = tail;
+        }
+        if (longest >= 0) return i - longest;
+    }
+    return n;
+}
+
+/* rep[last - k] = the length (capped at limit) of the longest match between the history's
+ * suffix and the tokens ending k positions earlier: the Z-algorithm run backwards from the
+ * most recent token (linear in n). */
+static void dry_repeats(const bn_sampler *s, int n, int limit, int *rep) {
+    int last = n - 1, lt = 0, rt = 0;
+    for (int i = 0; i < n; i++) rep[i] = 0;
+    for (int k = 1; k < n; k++) {
+        if (k > rt) { /* outside the current Z-box: compare directly */
+            int m = 0;
+            while (m + k < n && dry_at(s, m) == dry_at(s, m + k)) m++;
+            rep[last - k] = m < limit ? m : limit;
+            if (m > 0) lt = k, rt = k + m - 1;
+        } else if (rep[last - (k - lt)] < rt - k + 1) { /* inside, and its pair ends inside */
+            rep[last - k] = rep[last - (k - lt)] < limit ? rep[last - (k - lt)] : limit;
+        } else { /* inside, and it may reach past the box: extend */
+            int j = rt + 1;
+            while (j < n && dry_at(s, j) == dry_at(s, j - k)) j++;
+            rep[last - k] = j - k < limit ? j - k : limit;
+            lt = k, rt = j - 1;
+        }
+    }
+}
+
+/* Whether `id` is a breaker on its own (such tokens are never penalized). */
+static bool dry_single_breaker(const bn_sampler *s, int32_t id) {
+    for (int e = s->brk_first[id]; e >= 0 && e < s->n_brk && s->brk_tokens[s->brk_off[e]] == id; e++)
+        if (s->brk_len[e] == 1) return true;
+    return false;
+}
+
+/* This draw's penalties into dry_pen (the ids in dry_touched): each token that would extend a
+ * repeat of dry_allowed_length or more tokens, by multiplier * base ^ (length - allowed),
+ * the exponent capped so that the power stays finite. */
+static void dry_prepare(bn_sampler *s) {
+    const bn_sampler_params *p = &s->params;
+    int n = s->dry_len, allowed = p->dry_allowed_length;
+    s->n_dry_touched = 0;
+    if (!s->dry_ring || p->mirostat || n <= allowed) return; /* (llama.cpp's mirostat chain has no DRY) */
+    int limit = dry_rep_limit(s, n);
+    if (limit < allowed) return;
+    dry_repeats(s, n, limit, s->dry_repeat);
+    for (int i = 0; i + 1 < n; i++) {
+        if (s->dry_repeat[i] < allowed) continue;
+        int32_t next = dry_at(s, n - 2 - i); /* what followed the repeat's earlier occurrence */
+        if (s->dry_max[next] < 0) s->dry_touched[s->n_dry_touched++] = next;
+        if (s->dry_max[next] < s->dry_repeat[i]) s->dry_max[next] = s->dry_repeat[i];
+    }
+    int max_exponent = p->dry_base > 1.000001f ? (int)(88.7228391f / logf(p->dry_base)) : 0; /* log(FLT_MAX) */
+    for (int i = 0; i < s->n_dry_touched; i++) {
+        int32_t id = s->dry_touched[i];
+        int exponent = s->dry_max[id] - allowed;
+        if (max_exponent > 0 && exponent > max_exponent) exponent = max_exponent;
+        s->dry_pen[id] = dry_single_breaker(s, id) ? 0.0f : p->dry_multiplier * powf(p->dry_base, (float)exponent);
+        s->dry_max[id] = -1;
+    }
+}
+
+/* Clears what dry_prepare set. */
+static void dry_clear(bn_sampler *s) {
+    for (int i = 0; i < s->n_dry_touched; i++) s->dry_pen[s->dry_touched[i]] = 0.0f;
+    s->n_dry_touched = 0;
 }
 
 /* ---- ordering and selection -------------------------------------------------------------- */
@@ -316,27 +512,32 @@ static void softmax(candidate *c, size_t n, float temperature) {
 
 /* ---- the filters ------------------------------------------------------------------------- */
 
-/* Copies the logits into candidates, applies the penalties and drops -inf (masked) tokens.
+/* Copies the logits into candidates, applies the penalties and DRY and drops -inf (masked) tokens.
  * Returns the count (0 when all are masked) and the best candidate's index in *best, or -1
  * when a logit is NaN or +inf. */
 static long gather(bn_sampler *s, const float *logits, size_t *best) {
     const bn_sampler_params *p = &s->params;
     bool penalize_on = penalties_active(p);
+    dry_prepare(s);
+    const float *dry = s->n_dry_touched ? s->dry_pen : NULL;
     size_t n = 0;
     for (int32_t id = 0; id < s->n_vocab; id++) {
         float l = logits[id];
         if (!(l < INFINITY)) {
             bn_error(BITNET_ERR_INVALID_ARGUMENT, "sampler: logit of token %d is %s", (int)id,
                      isnan(l) ? "NaN" : "+inf");
+            dry_clear(s);
             return -1;
         }
         if (s->bias) l = fminf(l + s->bias[id], FLT_MAX); /* a bias must not create +inf */
         if (penalize_on && s->counts[id] > 0) l = penalize(p, l, s->counts[id]);
+        if (dry) l -= dry[id];
         if (l == -INFINITY) continue;
         s->cands[n] = (candidate){id, l, 0.0f, 0.0f};
         if (n == 0 || better(&s->cands[n], &s->cands[*best])) *best = n;
         n++;
     }
+    dry_clear(s);
     return (long)n;
 }
 

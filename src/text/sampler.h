@@ -12,6 +12,11 @@
  *   5. min-p      keep tokens with p >= min_p * p_max (that is, logit >= max + log(min_p))
  *   6. temperature  divide the remaining logits by it
  * llama.cpp's other samplers, each off by default, take their places in its chain:
+ *   DRY (after the penalties, so before greedy too) lowers the logit of each token that would
+ *     extend a repeat of the last dry_penalty_last_n tokens longer than dry_allowed_length, by
+ *     dry_multiplier * dry_base ^ (repeat length - allowed length); a repeat does not reach back
+ *     across a sequence breaker (bn_sampler_set_dry_breakers), and a one-token breaker is never
+ *     penalized;
  *   top-n-sigma (before top-k) keep logits >= max - n * (their standard deviation);
  *   typical-p (after top-k) keep the tokens whose surprise -log p is closest to the entropy,
  *     the fewest whose mass exceeds typical_p;
@@ -66,6 +71,10 @@ typedef struct bn_sampler_params {
     int mirostat;            /* 0: off, 1 or 2 */
     float mirostat_tau;      /* target surprise in bits, >= 0 */
     float mirostat_eta;      /* learning rate, >= 0 */
+    float dry_multiplier;    /* 0: off; >= 0 */
+    float dry_base;          /* >= 1 (below 1: off) */
+    int dry_allowed_length;  /* >= 0 */
+    int dry_penalty_last_n;  /* tokens DRY scans; 0: off; >= 0 (callers resolve "the context") */
 } bn_sampler_params;
 
 typedef struct bn_sampler bn_sampler;
@@ -89,6 +98,12 @@ int32_t bn_sampler_sample(bn_sampler *s, const float *logits);
  * clears it. BITNET_ERR_INVALID_ARGUMENT (the sampler unchanged) for an id outside
  * [0, n_vocab), a NaN or +inf bias, or a NULL list with n > 0. */
 int bn_sampler_set_logit_bias(bn_sampler *s, const bitnet_logit_bias *lb, int n);
+/* DRY's sequence breakers, replacing any earlier ones: n sequences, sequence i the lens[i]
+ * (1 .. BN_DRY_MAX_BREAKER) ids at tokens[offset of i]: a head token then the tail that must
+ * follow it (bn_dry_breaker_sequences builds them from strings). n = 0: none. NULL sequences
+ * or a bad id or length: BITNET_ERR_INVALID_ARGUMENT, the sampler unchanged. */
+#define BN_DRY_MAX_BREAKER 21 /* a head and at most 20 tail tokens, as llama.cpp cuts them */
+int bn_sampler_set_dry_breakers(bn_sampler *s, const int32_t *tokens, const int *lens, int n);
 /* One token that survived the filters: its id, its logit after the bias and the penalties (before the
  * temperature) and its final probability. */
 typedef struct bn_sampler_candidate {
@@ -111,7 +126,7 @@ int bn_sampler_distribution(bn_sampler *s, const float *logits, bn_sampler_candi
  * on, -1 when there are more than cap. For the screened LM head, which must compute them
  * exactly. */
 int bn_sampler_penalized(const bn_sampler *s, int32_t *ids, int cap);
-/* Appends `token` to the penalty history (ids outside [0, n_vocab) are ignored). */
+/* Appends `token` to the penalty and DRY histories (ids outside [0, n_vocab) are ignored). */
 void bn_sampler_accept(bn_sampler *s, int32_t token);
 /* Clears the history and re-seeds the generator with the seed given at creation. */
 void bn_sampler_reset(bn_sampler *s);

@@ -3,7 +3,7 @@
 # writer (I2_S), on the reference's vocabulary-only GGUFs, and on files it must refuse;
 # logits / logits-diff exit codes; gen-model argument errors; BITNET_DEBUG_LOGITS; --prompt-cache;
 # --lookup (the same tokens); llama.cpp's other samplers (--mirostat, --typical, XTC, --top-nsigma, the
-# dynamic temperature: each changes a seeded run, and --lookup keeps its tokens).
+# dynamic temperature, DRY: each changes a seeded run, and --lookup keeps its tokens).
 source "$(dirname "$0")/lib.sh"
 source "$ROOT/tests/crossval/crossval_lib.sh"
 require_python
@@ -153,15 +153,15 @@ if [ $same = 2 ] && [ $rc = 2 ] && grep -q -- '--lookup needs a draft length in 
 # --lookup the same tokens; a bad value is a usage error naming the flag ---
 changed=0
 for extra in "--mirostat 2 --mirostat-ent 3" "--mirostat 1" "--typical 0.3" "--xtc-probability 1 --xtc-threshold 0.02" \
-    "--top-nsigma 1" "--dynatemp-range 0.7 --dynatemp-exp 2"; do
+    "--top-nsigma 1" "--dynatemp-range 0.7 --dynatemp-exp 2" "--dry-multiplier 3 --dry-allowed-length 1 --dry-sequence-breaker none"; do
     # shellcheck disable=SC2086
     a=$(lk_run --temp 1 --seed 4 2>/dev/null) b=$(lk_run --temp 1 --seed 4 $extra 2>/dev/null) c=$(lk_run --temp 1 --seed 4 $extra --lookup 6 2>/dev/null)
     if [ -n "$b" ] && [ "$a" != "$b" ] && [ "$b" = "$c" ]; then changed=$((changed + 1)); else echo "    $extra: $b / $c"; fi
 done
 "$BITNET" run -m "$m" --tokens 1,2 --mirostat 3 >/dev/null 2>"$TMP/m3.err"
 rc=$?
-if [ $changed = 6 ] && [ $rc = 2 ] && grep -q -- '--mirostat needs 0 (off), 1 or 2' "$TMP/m3.err"; then ok other_samplers; else
-    not_ok other_samplers "$changed of 6 changed and repeated; --mirostat 3 rc $rc: $(cat "$TMP/m3.err")"; fi
+if [ $changed = 7 ] && [ $rc = 2 ] && grep -q -- '--mirostat needs 0 (off), 1 or 2' "$TMP/m3.err"; then ok other_samplers; else
+    not_ok other_samplers "$changed of 7 changed and repeated; --mirostat 3 rc $rc: $(cat "$TMP/m3.err")"; fi
 
 # --- the README's C example compiles against the library and generates text ---
 "$PY" - "$ROOT/README.md" "$TMP/readme_example.c" <<'PYEOF'

@@ -17,9 +17,10 @@
 #     accepted); tool_choice "required" gives a call; a top-level json_schema enum reply is one
 #     of its values; a grammar that does not compile or comes beside response_format is
 #     refused, a streamed grammar reply follows it;
-#   - llama-server's other samplers (mirostat 2, XTC, typical_p with top_n_sigma): a seeded
-#     request repeats itself, differs from the same without them, generation_settings reports
-#     them; dry_multiplier (not offered) and a bad mirostat refused on the chat route too;
+#   - llama-server's other samplers (mirostat 2, XTC, typical_p with top_n_sigma, DRY): a
+#     seeded request repeats itself, differs from the same without them, generation_settings
+#     reports them; n_indent (not offered) and a bad mirostat refused on the chat route too, bad
+#     DRY breakers and XTC values on the Responses and Messages routes (passed on);
 #   - llama-server's /completion (and /completions): greedy content equal to /v1/completions',
 #     return_tokens and n_probs, the stream (pieces, then the final object with stop true, no
 #     [DONE]) equal to the whole reply, stop_type and stopping_word, n_predict 0 with a mixed
@@ -330,6 +331,11 @@ for extra in '"mirostat":2,"mirostat_tau":2' '"xtc_probability":1,"xtc_threshold
     st=$(req POST /completion "{$OTHER,$extra}")
     native_check "other_sampler_$name" "$st == 200 and j['tokens'] == json.load(open('$TMP/other1.json'))['tokens'] and len(j['tokens']) == 24 and j['tokens'] != json.load(open('$TMP/plain_sampled.json'))['tokens'] and all(abs(j['generation_settings'][k] - v) < 1e-6 for k, v in {$extra}.items())"
 done
+# DRY on a greedy reply (which repeats itself on this random model): other tokens, settings reported
+GREEDY='"prompt":"Tell me","n_predict":32,"temperature":0,"ignore_eos":true,"return_tokens":true'
+req POST /completion "{$GREEDY}" >/dev/null && cp "$TMP/resp" "$TMP/greedy32.json"
+st=$(req POST /completion "{$GREEDY,\"dry_multiplier\":3,\"dry_allowed_length\":1,\"dry_sequence_breakers\":[\"END\"]}")
+native_check other_sampler_dry "$st == 200 and len(j['tokens']) == 32 and j['tokens'] != json.load(open('$TMP/greedy32.json'))['tokens'] and j['generation_settings']['dry_multiplier'] == 3 and j['generation_settings']['dry_sequence_breakers'] == ['END']"
 # llama-server's strings in logit_bias: each of the string's tokens gets the bias. Banning the
 # text of the greedy reply's first token changes the reply: none of its tokens comes, the
 # same as a pair and as an object key.
@@ -342,9 +348,13 @@ native_check logit_bias_string_ban "$st == 200 and json.load(open('$TMP/native.j
 st=$(req POST /v1/completions "{\"prompt\":\"Once upon a time\",\"max_tokens\":8,\"temperature\":0,\"ignore_eos\":true,\"logit_bias\":{$ban:false}}")
 native_check logit_bias_string_key_ban "$st == 200 and j['choices'][0]['text'] == json.load(open('$TMP/banned.json'))['content']"
 error_case native_several_prompts 400 'several prompts' POST /completion '{"prompt":["a","b"]}'
-error_case native_absent_sampler 400 "'dry_multiplier' = 0.5" POST /completion '{"prompt":"a","dry_multiplier":0.5}'
-error_case chat_absent_sampler 400 "'dry_multiplier' = 0.5" POST /v1/chat/completions '{"messages":[{"role":"user","content":"a"}],"dry_multiplier":0.5}'
+error_case native_absent_sampler 400 "'n_indent' = 2" POST /completion '{"prompt":"a","n_indent":2}'
+error_case chat_absent_sampler 400 "'n_indent' = 2" POST /v1/chat/completions '{"messages":[{"role":"user","content":"a"}],"n_indent":2}'
 error_case chat_bad_mirostat 400 "'mirostat' must be between 0 and 2" POST /v1/chat/completions '{"messages":[{"role":"user","content":"a"}],"mirostat":5}'
+# the Responses and Messages routes pass llama-server's sampler fields on to the chat request
+error_case responses_bad_dry 400 "'dry_sequence_breakers' must be an array" POST /v1/responses '{"input":"a","dry_sequence_breakers":"x"}'
+st=$(req POST /v1/messages '{"max_tokens":4,"messages":[{"role":"user","content":"a"}],"xtc_probability":3}')
+check messages_bad_xtc [ "$st" = 400 -a "$(json_get '"xtc_probability" in j["error"]["message"]' <"$TMP/resp" 2>&1)" = True ]
 error_case native_n_predict_range 400 n_predict POST /completion '{"prompt":"a","n_predict":-2}'
 error_case native_post_sampling_probs 400 post_sampling_probs POST /completion '{"prompt":"a","post_sampling_probs":true}'
 error_case responses_stored 400 "'previous_response_id' is not supported" POST /v1/responses '{"input":"Hi","previous_response_id":"resp_1"}'

@@ -103,9 +103,9 @@ TEST(samplers_this_server_lacks) {
                        &r, &err),
                  0);
     api_request_free(&r);
-    check_refused("{\"prompt\":\"Hi\",\"dry_multiplier\":0.8}", "'dry_multiplier' = 0.8 asks for what this server does not have");
+    check_refused("{\"prompt\":\"Hi\",\"n_indent\":4}", "'n_indent' = 4 asks for what this server does not have");
     check_refused("{\"prompt\":\"Hi\",\"n_cmpl\":2}", "'n_cmpl'");
-    check_refused("{\"prompt\":\"Hi\",\"dry_multiplier\":\"on\"}", "'dry_multiplier' must be a number");
+    check_refused("{\"prompt\":\"Hi\",\"n_indent\":\"on\"}", "'n_indent' must be a number");
 }
 
 /* llama-server's other samplers: read into gen.sampling_extra (defaults: off), on every route;
@@ -135,6 +135,18 @@ TEST(other_samplers_read) {
     check_refused("{\"prompt\":\"Hi\",\"xtc_probability\":1.5}", "'xtc_probability'");
     check_refused("{\"prompt\":\"Hi\",\"mirostat_tau\":-1}", "'mirostat_tau'");
     check_refused("{\"prompt\":\"Hi\",\"mirostat\":\"on\"}", "'mirostat' must be an integer");
+    /* DRY: its fields, the breakers (a copy the request owns), a dry_base below 1 is the default */
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"dry_multiplier\":0.8,\"dry_base\":0.5,\"dry_allowed_length\":3,\"dry_penalty_last_n\":-1,"
+                       "\"dry_sequence_breakers\":[\"\\n\",\"END\"]}",
+                       &r, &err),
+                 0);
+    CHECK(x->dry_multiplier == 0.8f && x->dry_base == 1.75f && x->dry_allowed_length == 3 && x->dry_penalty_last_n == INT32_MAX);
+    CHECK(x->n_dry_sequence_breakers == 2 && !strcmp(x->dry_sequence_breakers[0], "\n") && !strcmp(x->dry_sequence_breakers[1], "END"));
+    api_request_free(&r);
+    check_refused("{\"prompt\":\"Hi\",\"dry_sequence_breakers\":[]}", "'dry_sequence_breakers' must be an array of 1 to");
+    check_refused("{\"prompt\":\"Hi\",\"dry_sequence_breakers\":[\"a\",\"\"]}", "'dry_sequence_breakers[1]' must be a non-empty string");
+    check_refused("{\"prompt\":\"Hi\",\"dry_sequence_breakers\":\"\\n\"}", "'dry_sequence_breakers' must be an array");
+    check_refused("{\"prompt\":\"Hi\",\"dry_multiplier\":-1}", "'dry_multiplier'");
 }
 
 TEST(prompt_forms) {

@@ -13,6 +13,7 @@
 #include "formats/genmodel.h"
 #include "test.h"
 #include "test_models.h"
+#include "text/dry_breakers.h"
 #include "text/json_prefix.h"
 #include "text/gbnf.h"
 #include "text/json_schema.h"
@@ -868,6 +869,79 @@ TEST(sampling_extra_checked_and_versioned) {
     bitnet_session_free(s);
 }
 
+/* DRY's breaker sequences over the LLaMA-3 vocabulary: "\n" makes every token whose text has
+ * a newline a breaker on its own and nothing else; "ab!" adds, for a token ending with "a" (or
+ * "ab"), the token and the tokens of the rest ("b!" or "!"); none are duplicated per token. */
+TEST(dry_breaker_sequences) {
+    const bn_tokenizer *tok = g_model->tokenizer;
+    int32_t *t = NULL;
+    int *lens = NULL, n = 0;
+    const char *nl[] = {"\n"};
+    CHECK_EQ_INT(bn_dry_breaker_sequences(tok, nl, 1, &t, &lens, &n), 0);
+    char piece[512];
+    int with_newline = 0, wrong = 0;
+    for (int32_t id = 0; id < bn_tokenizer_n_vocab(tok); id++) {
+        int len = bn_token_to_piece(tok, id, true, piece, (int)sizeof piece);
+        with_newline += len > 0 && memchr(piece, '\n', (size_t)len) != NULL;
+    }
+    for (int e = 0; e < n; e++) {
+        int len = bn_token_to_piece(tok, t[e], true, piece, (int)sizeof piece);
+        wrong += lens[e] != 1 || len <= 0 || !memchr(piece, '\n', (size_t)len);
+    }
+    CHECK_MSG(n == with_newline && n > 100 && wrong == 0, "%d sequences, %d tokens with a newline, %d wrong", n, with_newline, wrong);
+    free(t), free(lens);
+    const char *ab[] = {"ab!"};
+    CHECK_EQ_INT(bn_dry_breaker_sequences(tok, ab, 1, &t, &lens, &n), 0);
+    int32_t a = -1, rest[8];
+    CHECK_EQ_INT(bn_tokenize(tok, "a", 1, false, false, &a, 1), 1);
+    int n_rest = bn_tokenize(tok, "b!", 2, false, false, rest, 8), found = 0;
+    for (int e = 0, o = 0; e < n; o += lens[e], e++)
+        found += t[o] == a && lens[e] == n_rest + 1 && memcmp(t + o + 1, rest, sizeof rest[0] * (size_t)n_rest) == 0;
+    CHECK_MSG(found == 1 && n > 10, "%d sequences, 'a' + 'b!' found %d times", n, found);
+    free(t), free(lens);
+    CHECK_EQ_INT(bn_dry_breaker_sequences(tok, NULL, 0, &t, &lens, &n), 0); /* llama.cpp's defaults */
+    CHECK(n > with_newline);
+    free(t), free(lens);
+}
+
+/* DRY through a session: breaks a greedy loop; with "none" for breakers and with the defaults,
+ * a bad value fails the call naming it. */
+TEST(generate_dry) {
+    bitnet_session *s = new_session(256);
+    CHECK(s != NULL);
+    if (!s) return;
+    int32_t p[16], plain[48], dry[48], none[48];
+    int n = bitnet_model_tokenize(g_model, "one two three one two three", 27, 1, 0, p, 16);
+    bitnet_generate_params gp = greedy(48);
+    gp.ignore_eog = 1;
+    bitnet_generate_result r = {.struct_size = sizeof r};
+    CHECK_EQ_INT(bitnet_session_generate(s, p, n, &gp, plain, 48, &r), 0);
+    bitnet_session_reset(s);
+    gp.sampling_extra.dry_multiplier = 2.0f;
+    CHECK_EQ_INT(bitnet_session_generate(s, p, n, &gp, dry, 48, &r), 0);
+    CHECK(memcmp(plain, dry, sizeof plain) != 0);
+    int longest = 0; /* DRY keeps the text from repeating its own 8-token stretches */
+    for (int k = 1; k < 48; k++)
+        for (int i = 0; i + k < 48; i++) {
+            int m = 0;
+            while (i + k + m < 48 && dry[i + m] == dry[i + k + m]) m++;
+            longest = m > longest ? m : longest;
+        }
+    CHECK_MSG(longest < 8, "a repeat of %d tokens with DRY", longest);
+    bitnet_session_reset(s);
+    const char *no_breakers[1] = {NULL};
+    gp.sampling_extra.dry_sequence_breakers = no_breakers, gp.sampling_extra.n_dry_sequence_breakers = 0;
+    CHECK_EQ_INT(bitnet_session_generate(s, p, n, &gp, none, 48, &r), 0);
+    bitnet_session_reset(s);
+    gp.sampling_extra.n_dry_sequence_breakers = 1; /* a NULL string */
+    CHECK_EQ_INT(bitnet_session_generate(s, p, n, &gp, none, 48, &r), BITNET_ERR_INVALID_ARGUMENT);
+    bitnet_session_reset(s);
+    gp.sampling_extra.dry_sequence_breakers = NULL, gp.sampling_extra.dry_allowed_length = -1;
+    CHECK_EQ_INT(bitnet_session_generate(s, p, n, &gp, none, 48, &r), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bitnet_get_last_error(), "dry_allowed_length") != NULL);
+    bitnet_session_free(s);
+}
+
 TEST(close_model) {
     CHECK_EQ_INT(bitnet_model_close(g_model), 0);
 }
@@ -892,6 +966,8 @@ RUN(context_turns_to_drop);
 RUN(truncate_and_shift);
 RUN(kv_types);
 RUN(sampling_extra_checked_and_versioned);
+RUN(dry_breaker_sequences);
+RUN(generate_dry);
 RUN(close_model);
 unlink(g_path);
 TEST_MAIN_END()

@@ -605,23 +605,26 @@ TEST(generation_identical_to_the_plain_head) {
 
 /* llama.cpp's other samplers (bitnet_sampling_extra), screened vs plain head: the same tokens.
  * Typical-p, XTC and the dynamic temperature after top-k read its k best only, so the screened
- * head serves them; without top-k, and mirostat and top-n-sigma always, read every logit. */
+ * head serves them; without top-k, and mirostat and top-n-sigma always, read every logit; DRY
+ * is served (its window's tokens computed exactly). */
 TEST(other_samplers_identical_to_the_plain_head) {
     const char *path = small_model("extra", false);
     bitnet_model *scr = open_with(path, BITNET_LM_HEAD_SCREEN), *pla = open_with(path, BITNET_LM_HEAD_PLAIN);
     CHECK(scr && pla);
     if (!scr || !pla) return;
     const sampling top_k = {0.9f, 40, 1.0f, 0.95f, 0.05f, false}, no_top_k = {0.9f, 0, 1.0f, 1.0f, 0.0f, false};
-    for (int c = 0; c < 12; c++) {
+    for (int c = 0; c < 14; c++) {
         bitnet_sampling_extra x = bitnet_sampling_extra_default_params();
-        int kind = c % 6;
+        int kind = c % 7;
         if (kind == 0) x.typical_p = 0.3f;
         if (kind == 1) x.xtc_probability = 1.0f, x.xtc_threshold = 0.02f;
         if (kind == 2) x.dynatemp_range = 0.6f, x.dynatemp_exponent = 1.5f;
         if (kind == 3) x.mirostat = 1, x.mirostat_tau = 4.0f;
         if (kind == 4) x.mirostat = 2, x.mirostat_tau = 3.0f;
         if (kind == 5) x.top_n_sigma = 1.5f;
-        bool with_top_k = c < 6, screened = with_top_k && kind <= 2;
+        if (kind == 6) x.dry_multiplier = 3.0f, x.dry_allowed_length = 1, x.dry_penalty_last_n = 48;
+        /* DRY lowers tokens of its window only: they are computed exactly, like the penalized */
+        bool with_top_k = c < 7, screened = (with_top_k && kind <= 2) || kind == 6;
         int32_t a[40], b[40];
         uint64_t sa = 0, sb = 0;
         int na = generate_extra(scr, with_top_k ? top_k : no_top_k, &x, a, 40, &sa);

@@ -4,7 +4,8 @@
  * the Gumbel-max draw (gumbel.h): the same token as the argmax over every row, the filter
  * that skips rows never wrong, and selective; prompt-lookup drafts (text/lookup.h); llama.cpp's
  * other samplers (top-n-sigma, typical-p, XTC and its coin, the dynamic temperature, mirostat 1
- * and 2 with mu's updates) against double-precision references, greedy with them, their bad values. */
+ * and 2 with mu's updates, DRY against its definition on random repetitive histories with
+ * breakers) against references, greedy with them, their bad values. */
 #include <float.h>
 #include <stdint.h>
 
@@ -849,7 +850,8 @@ TEST(other_samplers_greedy_and_bad_parameters) {
     CHECK(s && bn_sampler_sample(s, other_logits) == 10);
     bn_sampler_free(s);
     const char *bad[] = {"typical_p", "top_n_sigma", "xtc_probability", "xtc_threshold", "dynatemp_range",
-                         "dynatemp_exponent", "mirostat", "mirostat_tau", "mirostat_eta"}; /* the message names it */
+                         "dynatemp_exponent", "mirostat", "mirostat_tau", "mirostat_eta", "dry_multiplier", "dry_base",
+                         "dry_allowed_length", "dry_penalty_last_n"}; /* the message names it */
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         bn_sampler_params q = bn_sampler_default_params();
         switch (i) {
@@ -861,12 +863,119 @@ TEST(other_samplers_greedy_and_bad_parameters) {
         case 5: q.dynatemp_exponent = -1.0f; break;
         case 6: q.mirostat = 3; break;
         case 7: q.mirostat_tau = -1.0f; break;
-        default: q.mirostat_eta = NAN; break;
+        case 8: q.mirostat_eta = NAN; break;
+        case 9: q.dry_multiplier = -1.0f; break;
+        case 10: q.dry_base = NAN; break;
+        case 11: q.dry_allowed_length = -1; break;
+        default: q.dry_penalty_last_n = -1; break;
         }
         bn_sampler *b = bn_sampler_create(&q, 12);
         CHECK_MSG(b == NULL && strstr(bitnet_get_last_error(), bad[i]), "%s: %s", bad[i], bitnet_get_last_error());
         bn_sampler_free(b);
     }
+}
+
+/* DRY's reference, straight from its definition: for every shift k of the last n tokens h
+ * (h[0] the most recent), the common suffix m (capped by the breaker limit) makes the token
+ * after the earlier copy, h[k - 1], extend a repeat of m; with m >= allowed its penalty is
+ * mult * base^(longest m - allowed), unless it is a one-token breaker. */
+static void dry_reference(const int32_t *h, int n, const int32_t *brk, const int *blen, int nb, const bn_sampler_params *p,
+                          float *pen, int V) {
+    for (int t = 0; t < V; t++) pen[t] = 0.0f;
+    if (n <= p->dry_allowed_length) return;
+    int limit = n;
+    for (int i = 0; i < n && limit == n; i++) {
+        int longest = -1;
+        for (int e = 0, o = 0; e < nb; o += blen[e], e++) {
+            int tail = blen[e] - 1;
+            bool match = brk[o] == h[i] && tail > longest && tail <= i;
+            for (int q = 0; match && q < tail; q++) match = brk[o + 1 + q] == h[i - q - 1];
+            if (match) longest = tail;
+        }
+        if (longest >= 0) limit = i - longest;
+    }
+    if (limit < p->dry_allowed_length) return;
+    int best[16];
+    for (int t = 0; t < V; t++) best[t] = -1;
+    for (int k = 1; k < n; k++) {
+        int m = 0;
+        while (m + k < n && h[m] == h[m + k]) m++;
+        if (m > limit) m = limit;
+        if (m >= p->dry_allowed_length && m > best[h[k - 1]]) best[h[k - 1]] = m;
+    }
+    for (int t = 0; t < V; t++) {
+        bool single = false;
+        for (int e = 0, o = 0; e < nb; o += blen[e], e++) single |= blen[e] == 1 && brk[o] == t;
+        if (best[t] >= 0 && !single) pen[t] = p->dry_multiplier * powf(p->dry_base, (float)(best[t] - p->dry_allowed_length));
+    }
+}
+
+TEST(dry_penalties_match_the_definition) {
+    enum { V = 6 };
+    uint64_t r = 12345;
+    int bad = 0, penalized = 0;
+    for (int trial = 0; trial < 300; trial++) {
+        bn_sampler_params p = plain_params();
+        p.dry_multiplier = 0.5f, p.dry_base = 1.5f, p.dry_allowed_length = trial % 3, p.dry_penalty_last_n = 8 + trial % 25;
+        int32_t brk[9];
+        int blen[3], nb = (int)(trial % 4 == 0 ? 0 : 1 + trial % 3), nt = 0;
+        for (int e = 0; e < nb; e++) {
+            blen[e] = 1 + (int)((r = r * 6364136223846793005ULL + 1442695040888963407ULL) >> 62) % 3;
+            for (int q = 0; q < blen[e]; q++) brk[nt++] = (int32_t)(((r = r * 6364136223846793005ULL + 1) >> 33) % V);
+        }
+        bn_sampler *s = bn_sampler_create(&p, V);
+        if (!s || bn_sampler_set_dry_breakers(s, brk, blen, nb)) {
+            bad++;
+            bn_sampler_free(s);
+            continue;
+        }
+        int total = 10 + trial % 40; /* more than the window often: the ring wraps */
+        int32_t hist[64];
+        for (int i = 0; i < total; i++) {
+            /* repetitive text: copy an earlier stretch most of the time */
+            r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+            hist[i] = i > 3 && (r >> 60) < 12 ? hist[i - 1 - (int)((r >> 40) % 3)] : (int32_t)((r >> 33) % V);
+            bn_sampler_accept(s, hist[i]);
+        }
+        int n = total < p.dry_penalty_last_n ? total : p.dry_penalty_last_n;
+        int32_t recent[64];
+        for (int i = 0; i < n; i++) recent[i] = hist[total - 1 - i];
+        float pen[V], zeros[V] = {0};
+        dry_reference(recent, n, brk, blen, nb, &p, pen, V);
+        bn_sampler_candidate c[V];
+        int m = bn_sampler_distribution(s, zeros, c, V);
+        if (m != V) bad++;
+        for (int i = 0; i < m && i < V; i++) {
+            penalized += pen[c[i].id] > 0;
+            if (fabsf(c[i].logit + pen[c[i].id]) > 1e-5f * (1 + pen[c[i].id])) bad++;
+        }
+        bn_sampler_free(s);
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK_MSG(penalized > 300, "only %d penalized tokens: the histories do not repeat", penalized);
+}
+
+/* DRY happens before greedy (as the penalties do), is off with mirostat (llama.cpp's chain), and
+ * its window's tokens are among the ids the screened head computes exactly. */
+TEST(dry_feeds_greedy_and_the_forced_ids) {
+    enum { V = 6 };
+    bn_sampler_params p = bn_sampler_default_params();
+    p.temperature = 0.0f, p.dry_multiplier = 5.0f, p.dry_allowed_length = 1, p.dry_penalty_last_n = 16;
+    const float logits[V] = {0.0f, 3.0f, 2.0f, 0.0f, 0.0f, 0.0f};
+    bn_sampler *s = bn_sampler_create(&p, V);
+    CHECK(s != NULL);
+    if (!s) return;
+    const int32_t text[] = {1, 4, 1, 1, 4}; /* "1 4" occurred before: 1 now extends it to "1 4 1" */
+    for (int i = 0; i < 5; i++) bn_sampler_accept(s, text[i]);
+    CHECK_EQ_INT(bn_sampler_sample(s, logits), 2); /* 1 (3.0) loses 5 * 1.75: 2 wins */
+    int32_t ids[32];
+    CHECK_EQ_INT(bn_sampler_penalized(s, ids, 32), 5);
+    bn_sampler_free(s);
+    p.mirostat = 2;
+    s = bn_sampler_create(&p, V);
+    for (int i = 0; s && i < 5; i++) bn_sampler_accept(s, text[i]);
+    CHECK(s && bn_sampler_sample(s, logits) == 1);
+    bn_sampler_free(s);
 }
 
 TEST_MAIN_BEGIN("test_sampler")
@@ -899,4 +1008,6 @@ RUN(lookup_draft);
     RUN(mirostat_2_truncates_by_surprise_and_learns);
     RUN(mirostat_1_keeps_the_estimated_k);
     RUN(other_samplers_greedy_and_bad_parameters);
+    RUN(dry_penalties_match_the_definition);
+    RUN(dry_feeds_greedy_and_the_forced_ids);
 TEST_MAIN_END()
