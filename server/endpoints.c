@@ -222,3 +222,21 @@ enum MHD_Result handle_detokenize(server *srv, struct MHD_Connection *c, const c
     json_decref(root);
     return ret;
 }
+
+/* llama-server's endpoints for what this engine does not do: 501 with the reason, rather than
+ * a 404 that reads like a wrong URL. */
+enum MHD_Result handle_not_offered(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    (void)srv, (void)body, (void)len;
+    const char *path = http_request_path(c);
+    const char *why = !strcmp(path, "/infill") ? "fill-in-the-middle (/infill) is not implemented by this server"
+                      : !strcmp(path, "/lora-adapters") ? "LoRA adapters are not implemented by this server (none is loaded)"
+                      : !strcmp(path, "/props") ? "this server does not change its properties (GET /props reads them)"
+                                                : "reranking is not implemented by this server (it runs generative models, not rerankers)";
+    return http_send_error(c, MHD_HTTP_NOT_IMPLEMENTED, "%s", why);
+}
+
+/* GET /lora-adapters: the adapters loaded, none. */
+enum MHD_Result handle_lora_adapters(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
+    (void)srv, (void)body, (void)len;
+    return http_send_json(c, MHD_HTTP_OK, json_array());
+}

@@ -70,6 +70,15 @@ static const route routes[] = {
     {"/tokenize", "POST", handle_tokenize, false, false},
     {"/detokenize", "POST", handle_detokenize, false, false},
     {"/slots", "GET", handle_slots, false, false},
+    /* llama-server's, for what this engine does not do: 501 and why (GET /lora-adapters: none) */
+    {"/infill", "POST", handle_not_offered, false, false},
+    {"/reranking", "POST", handle_not_offered, false, false},
+    {"/rerank", "POST", handle_not_offered, false, false},
+    {"/v1/rerank", "POST", handle_not_offered, false, false},
+    {"/v1/reranking", "POST", handle_not_offered, false, false},
+    {"/props", "POST", handle_not_offered, false, false},
+    {"/lora-adapters", "POST", handle_not_offered, false, false},
+    {"/lora-adapters", "GET", handle_lora_adapters, false, false},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 /* The metrics label of each route (its path), then "other" for everything else. */
@@ -319,6 +328,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return rq->route->handler(srv, c, rq->body ? rq->body : "", rq->len);
 }
 
+/* A route's metrics label: the first route of its path (one label per path, whatever the method). */
+static int endpoint_of(const route *r) {
+    int i = 0;
+    while (strcmp(routes[i].path, r->path)) i++;
+    return i;
+}
+
 /* The request has ended (its reply is out, or the connection failed): its log line and count. */
 static void on_completed(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_RequestTerminationCode why) {
     http_server *h = cls;
@@ -328,7 +344,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx, enum M
     conn *k = connection_conn(c);
     http_stats st = k ? k->stats : (http_stats){.ttft_ms = -1};
     if (!st.status) st.status = HTTP_CLIENT_CLOSED; /* no reply was queued: the client went away first */
-    metrics_request(&h->srv->metrics, rq->route ? (int)(rq->route - routes) : (int)N_ROUTES, st.status);
+    metrics_request(&h->srv->metrics, rq->route ? endpoint_of(rq->route) : (int)N_ROUTES, st.status);
     access_log(h->srv->opt.log_format, rq->method, rq->path, &st, (metrics_now() - rq->started) * 1e3);
     if (k) watchdog_receiving(h->watchdog, k->watch, true); /* the next request of a kept-alive connection */
     if (k) k->path = NULL;                                  /* it pointed into rq */
@@ -371,7 +387,8 @@ static int resolve(const char *host, int port, struct sockaddr_storage *addr, bo
 }
 
 static void init_metrics(server *srv) {
-    for (size_t i = 0; i < N_ROUTES; i++) endpoint_labels[i] = routes[i].path;
+    _Static_assert(N_ROUTES + 1 <= METRICS_MAX_ENDPOINTS, "METRICS_MAX_ENDPOINTS is below the routes");
+    for (size_t i = 0; i < N_ROUTES; i++) endpoint_labels[i] = routes[i].path; /* only first ones of a path are counted */
     endpoint_labels[N_ROUTES] = "other";
     metrics_init(&srv->metrics, endpoint_labels, (int)N_ROUTES + 1);
 }

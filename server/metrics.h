@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define METRICS_MAX_ENDPOINTS 32
+#define METRICS_MAX_ENDPOINTS 48
 #define METRICS_MIN_STATUS 100
 #define METRICS_N_STATUS 500          /* statuses 100..599 */
 #define METRICS_MAX_BUCKETS 16

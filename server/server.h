@@ -158,5 +158,7 @@ enum MHD_Result handle_responses_input_tokens(server *srv, struct MHD_Connection
 enum MHD_Result handle_chat_input_tokens(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_props(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_apply_template(server *srv, struct MHD_Connection *c, const char *body, size_t len);
+enum MHD_Result handle_not_offered(server *srv, struct MHD_Connection *c, const char *body, size_t len);
+enum MHD_Result handle_lora_adapters(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 
 #endif

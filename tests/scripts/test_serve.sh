@@ -17,6 +17,8 @@
 #     accepted); tool_choice "required" gives a call; a top-level json_schema enum reply is one
 #     of its values; a grammar that does not compile or comes beside response_format is
 #     refused, a streamed grammar reply follows it;
+#   - /infill, the rerank routes and POST /props: 501 saying what is not implemented; GET
+#     /lora-adapters an empty list; one metrics label per path;
 #   - llama-server's other samplers (mirostat 2, XTC, typical_p with top_n_sigma, DRY): a
 #     seeded request repeats itself, differs from the same without them, generation_settings
 #     reports them; n_indent (not offered) and a bad mirostat refused on the chat route too, bad
@@ -357,6 +359,16 @@ st=$(req POST /v1/messages '{"max_tokens":4,"messages":[{"role":"user","content"
 check messages_bad_xtc [ "$st" = 400 -a "$(json_get '"xtc_probability" in j["error"]["message"]' <"$TMP/resp" 2>&1)" = True ]
 error_case native_n_predict_range 400 n_predict POST /completion '{"prompt":"a","n_predict":-2}'
 error_case native_post_sampling_probs 400 post_sampling_probs POST /completion '{"prompt":"a","post_sampling_probs":true}'
+# llama-server's endpoints for what this engine does not do: 501 saying so (not a 404), one
+# metrics label per path whatever the method; GET /lora-adapters lists none
+expect_error infill_not_offered 501 'fill-in-the-middle' POST /infill '{"input_prefix":"a","input_suffix":"b"}'
+expect_error rerank_not_offered 501 'reranking is not implemented' POST /v1/rerank '{"query":"a","documents":["b"]}'
+expect_error props_post_not_offered 501 'does not change its properties' POST /props '{}'
+st=$(req GET /lora-adapters)
+check lora_adapters_none [ "$st" = 200 -a "$(cat "$TMP/resp")" = '[]' ]
+req GET /metrics >/dev/null
+check metrics_one_label_per_path [ "$(grep -c 'bitnet_requests_total{endpoint="/props",status="501"}' "$TMP/resp")" = 1 -a \
+    "$(grep -c '^bitnet_requests_total{endpoint="/lora-adapters",status="200"}' "$TMP/resp")" = 1 ]
 error_case responses_stored 400 "'previous_response_id' is not supported" POST /v1/responses '{"input":"Hi","previous_response_id":"resp_1"}'
 error_case responses_input_item 400 "'input[0]': items of type 'reasoning'" POST /v1/responses '{"input":[{"type":"reasoning"}]}'
 error_case responses_tool_type 400 "only function tools" POST /v1/responses '{"input":"Hi","tools":[{"type":"web_search"}]}'
