@@ -11,10 +11,14 @@
 #include "server.h"
 
 /* The sampler chain of the library (sampler.c), in llama-server's names where one exists. */
-/* The chain in llama-server's names (mirostat replaces it: only the temperature is left). */
-static json_t *sampler_names(const bitnet_sampling_extra *x) {
-    if (x->mirostat) return json_pack("[s]", "temperature");
-    return json_pack("[s, s, s, s, s, s, s, s, s]", "penalties", "dry", "top_n_sigma", "top_k", "typ_p", "top_p", "min_p", "xtc", "temperature");
+/* The chain in llama-server's names: the request's "samplers", else the default order (mirostat
+ * replaces it: only the temperature is left). */
+static json_t *sampler_names(const api_request *rq) {
+    if (rq->gen.sampling_extra.mirostat) return json_pack("[s]", "temperature");
+    json_t *list = json_array();
+    for (int k = 0; k < (rq->n_samplers < 0 ? API_N_SAMPLERS : rq->n_samplers); k++)
+        json_array_append_new(list, json_string(api_sampler_names[rq->n_samplers < 0 ? k : rq->samplers[k]]));
+    return list;
 }
 
 static json_t *stop_list(const job *j) {
@@ -43,7 +47,7 @@ json_t *native_settings(const api_request *rq, const job *j) {
                           "frequency_penalty", (double)s->frequency_penalty, "max_tokens", n_predict, "ignore_eos",
                           rq->gen.ignore_eog != 0, "stream", rq->stream, "n_probs",
                           rq->n_top_logprobs > 0 ? rq->n_top_logprobs : 0, "grammar", rq->grammar ? rq->grammar : "",
-                          "samplers", sampler_names(&rq->gen.sampling_extra));
+                          "samplers", sampler_names(rq));
     const bitnet_sampling_extra *x = &rq->gen.sampling_extra;
     json_t *more = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:f, s:f, s:f, s:f, s:i, s:i, s:o}", "typical_p", (double)x->typical_p,
                              "top_n_sigma", (double)x->top_n_sigma, "xtc_probability", (double)x->xtc_probability, "xtc_threshold",

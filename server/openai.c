@@ -6,6 +6,7 @@
  * string or a full slot context). Unknown fields are ignored. */
 #include "openai.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -389,6 +390,91 @@ const char *const api_extra_sampler_fields[] = {
     "dry_penalty_last_n", "dry_sequence_breakers", "repeat_penalty"};
 const size_t api_n_extra_sampler_fields = sizeof api_extra_sampler_fields / sizeof api_extra_sampler_fields[0];
 
+const char *const api_sampler_names[API_N_SAMPLERS] = {"penalties", "dry", "top_n_sigma", "top_k", "typ_p", "top_p",
+                                                       "min_p", "xtc", "temperature"};
+
+/* A sampler's kind from one of llama.cpp's names for it (case-insensitive: canonical, kebab-case,
+ * without the underscore, "nucleus", "temp", "typ"); -1 for a name it has and this server
+ * does not (infill, adaptive_p), -2 for a name neither knows (skipped, as llama.cpp does). */
+static int sampler_of_name(const char *name) {
+    char lower[32];
+    size_t n = strlen(name);
+    if (n >= sizeof lower) return -2;
+    for (size_t i = 0; i <= n; i++) lower[i] = (char)tolower((unsigned char)name[i]);
+    for (int k = 0; k < API_N_SAMPLERS; k++) {
+        char kebab[32], bare[32];
+        size_t b = 0, i = 0;
+        for (; api_sampler_names[k][i]; i++) {
+            char ch = api_sampler_names[k][i];
+            kebab[i] = ch == '_' ? '-' : ch;
+            if (ch != '_') bare[b++] = ch;
+        }
+        kebab[i] = bare[b] = '\0';
+        if (!strcmp(lower, api_sampler_names[k]) || !strcmp(lower, kebab) || !strcmp(lower, bare)) return k;
+    }
+    if (!strcmp(lower, "nucleus")) return API_SAMPLER_TOP_P;
+    if (!strcmp(lower, "temp")) return API_SAMPLER_TEMPERATURE;
+    if (!strcmp(lower, "typ")) return API_SAMPLER_TYP_P;
+    return !strcmp(lower, "infill") || !strcmp(lower, "adaptive_p") || !strcmp(lower, "adaptive-p") || !strcmp(lower, "adaptivep") ? -1 : -2;
+}
+
+/* A sampler's kind from llama.cpp's one-letter names ("dkypmxt"...); codes as sampler_of_name. */
+static int sampler_of_char(char c) {
+    static const char chars[API_N_SAMPLERS + 1] = "edskypmxt";
+    const char *at = c ? strchr(chars, c) : NULL;
+    return at ? (int)(at - chars) : c == 'i' || c == 'a' ? -1 : -2;
+}
+
+/* The sampler the request turns off by leaving it out of "samplers" (temperature: draws at 1). */
+static void turn_off(api_request *r, int kind) {
+    bitnet_sampling_params *s = &r->gen.sampling;
+    bitnet_sampling_extra *x = &r->gen.sampling_extra;
+    switch (kind) {
+    case API_SAMPLER_PENALTIES: s->repeat_penalty = 1.0f, s->presence_penalty = s->frequency_penalty = 0.0f; break;
+    case API_SAMPLER_DRY: x->dry_multiplier = 0.0f; break;
+    case API_SAMPLER_TOP_N_SIGMA: x->top_n_sigma = -1.0f; break;
+    case API_SAMPLER_TOP_K: s->top_k = 0; break;
+    case API_SAMPLER_TYP_P: x->typical_p = 1.0f; break;
+    case API_SAMPLER_TOP_P: s->top_p = 1.0f; break;
+    case API_SAMPLER_MIN_P: s->min_p = 0.0f; break;
+    case API_SAMPLER_XTC: x->xtc_probability = 0.0f; break;
+    default: s->temperature = 1.0f, x->dynatemp_range = 0.0f; break;
+    }
+}
+
+/* llama-server's "samplers" (an array of names or a string of letters): the default order or a
+ * subset of it in that order, the samplers left out turned off; another order is refused
+ * (this engine's chain has one order). Ignored with mirostat, as llama.cpp does. */
+static int read_sampler_order(json_t *body, api_request *r, api_error *err) {
+    json_t *v = json_object_get(body, "samplers");
+    r->n_samplers = -1;
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_array(v) && !json_is_string(v)) return api_errorf(err, 400, "'samplers' must be an array of names or a string of letters");
+    size_t n = json_is_array(v) ? json_array_size(v) : json_string_length(v);
+    int last = -1;
+    r->n_samplers = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_is_array(v) ? json_array_get(v, i) : NULL;
+        if (e && !json_is_string(e)) return api_errorf(err, 400, "'samplers[%zu]' must be a string", i);
+        const char *name = e ? json_string_value(e) : NULL;
+        int kind = e ? sampler_of_name(name) : sampler_of_char(json_string_value(v)[i]);
+        if (kind == -1) return api_errorf(err, 400, "'samplers[%zu]': this server has no %s sampler", i, e ? name : "infill or adaptive_p");
+        if (kind == -2) continue;
+        if (kind <= last)
+            return api_errorf(err, 400, "'samplers': '%s' after '%s': only llama.cpp's order (penalties, dry, top_n_sigma, top_k, typ_p, "
+                              "top_p, min_p, xtc, temperature) or a part of it in that order is supported",
+                              api_sampler_names[kind], api_sampler_names[last]);
+        r->samplers[r->n_samplers++] = (unsigned char)kind;
+        last = kind;
+    }
+    if (r->gen.sampling_extra.mirostat) return 0;
+    for (int k = 0, at = 0; k < API_N_SAMPLERS; k++) {
+        if (at < r->n_samplers && r->samplers[at] == k) at++;
+        else turn_off(r, k);
+    }
+    return 0;
+}
+
 /* dry_sequence_breakers: a non-empty array of non-empty strings (llama-server's form; its
  * default, "\n", ":", "\"", "*", when absent). */
 static int read_dry_breakers(json_t *body, api_request *r, api_error *err) {
@@ -662,6 +748,7 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
     memset(out, 0, sizeof *out);
     memset(err, 0, sizeof *err);
     out->kind = kind;
+    out->n_samplers = -1;
     out->n_top_logprobs = -1;
     out->gen = default_generate_params(default_seed);
     if (kind == API_NATIVE) { /* llama-server's defaults: the library's (temperature 0.8, top_k 40, top_p 0.95, min_p 0.05) */
@@ -677,7 +764,8 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
     else if (tools_read(root, kind == API_CHAT, &out->tools, err)) (void)0;
     else if (read_prompt_of(kind, root, out, err)) (void)0;
     else if (read_limits(root, out, err) || read_sampling(root, kind, &out->gen.sampling, err) ||
-             read_extra_samplers(root, out, err) || refuse_absent_samplers(root, err) || read_logit_bias(root, out, err) ||
+             read_extra_samplers(root, out, err) || read_sampler_order(root, out, err) || refuse_absent_samplers(root, err) ||
+             read_logit_bias(root, out, err) ||
              read_response_format(root, out, err) || use_tools(out, err) || read_grammar(root, out, err) ||
              read_stops(root, out, err) || read_stream(root, out, err))
         (void)0;

@@ -47,6 +47,11 @@ typedef struct api_prompt_part {
 extern const char *const api_extra_sampler_fields[];
 extern const size_t api_n_extra_sampler_fields;
 
+/* The samplers of llama.cpp's chain, in its default order (llama-server's "samplers" names). */
+enum { API_SAMPLER_PENALTIES, API_SAMPLER_DRY, API_SAMPLER_TOP_N_SIGMA, API_SAMPLER_TOP_K, API_SAMPLER_TYP_P,
+       API_SAMPLER_TOP_P, API_SAMPLER_MIN_P, API_SAMPLER_XTC, API_SAMPLER_TEMPERATURE, API_N_SAMPLERS };
+extern const char *const api_sampler_names[API_N_SAMPLERS];
+
 typedef struct api_request {
     api_kind kind;
     bool stream, include_usage;
@@ -76,6 +81,10 @@ typedef struct api_request {
     int n_choices;                 /* OpenAI's "n" (chat and completions; 1 elsewhere) */
     bool prompt_only;              /* the prompt goes into the slot's cache; nothing is generated or returned */
     bool return_tokens;
+    /* llama-server's "samplers": the chain as given (API_SAMPLER_* in llama.cpp's default
+     * order; a subset of it: the others were turned off), or n_samplers -1 when not given */
+    unsigned char samplers[API_N_SAMPLERS];
+    int n_samplers;
 } api_request;
 
 /* A JSON array of token ids and strings (llama-server's prompt form) into *parts [*n_parts]

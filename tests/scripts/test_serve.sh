@@ -17,6 +17,8 @@
 #     accepted); tool_choice "required" gives a call; a top-level json_schema enum reply is one
 #     of its values; a grammar that does not compile or comes beside response_format is
 #     refused, a streamed grammar reply follows it;
+#   - "samplers": a part of the default order equals the request with the others off; another
+#     order refused;
 #   - /infill, the rerank routes and POST /props: 501 saying what is not implemented; GET
 #     /lora-adapters an empty list; one metrics label per path;
 #   - llama-server's other samplers (mirostat 2, XTC, typical_p with top_n_sigma, DRY): a
@@ -333,6 +335,13 @@ for extra in '"mirostat":2,"mirostat_tau":2' '"xtc_probability":1,"xtc_threshold
     st=$(req POST /completion "{$OTHER,$extra}")
     native_check "other_sampler_$name" "$st == 200 and j['tokens'] == json.load(open('$TMP/other1.json'))['tokens'] and len(j['tokens']) == 24 and j['tokens'] != json.load(open('$TMP/plain_sampled.json'))['tokens'] and all(abs(j['generation_settings'][k] - v) < 1e-6 for k, v in {$extra}.items())"
 done
+# "samplers": a part of llama.cpp's order is the request with the others off (top_k alone and
+# the temperature: the same tokens as top_k with top_p 1 and min_p 0); another order is a 400
+SEEDED='"prompt":"Tell me","n_predict":16,"seed":3,"temperature":1,"ignore_eos":true,"return_tokens":true'
+req POST /completion "{$SEEDED,\"top_k\":20,\"top_p\":1,\"min_p\":0}" >/dev/null && cp "$TMP/resp" "$TMP/topk_only.json"
+st=$(req POST /completion "{$SEEDED,\"top_k\":20,\"samplers\":[\"top_k\",\"temperature\"]}")
+native_check sampler_order_subset "$st == 200 and j['tokens'] == json.load(open('$TMP/topk_only.json'))['tokens'] and j['generation_settings']['samplers'] == ['top_k', 'temperature']"
+error_case sampler_order_refused 400 "'top_k' after 'temperature'" POST /v1/chat/completions '{"messages":[{"role":"user","content":"a"}],"samplers":"tk"}'
 # DRY on a greedy reply (which repeats itself on this random model): other tokens, settings reported
 GREEDY='"prompt":"Tell me","n_predict":32,"temperature":0,"ignore_eos":true,"return_tokens":true'
 req POST /completion "{$GREEDY}" >/dev/null && cp "$TMP/resp" "$TMP/greedy32.json"

@@ -149,6 +149,35 @@ TEST(other_samplers_read) {
     check_refused("{\"prompt\":\"Hi\",\"dry_multiplier\":-1}", "'dry_multiplier'");
 }
 
+/* llama-server's "samplers": the default order or a part of it in that order (names in any of
+ * llama.cpp's spellings, or letters); the samplers left out are off; unknown names skipped;
+ * another order, infill and adaptive_p refused; ignored with mirostat. */
+TEST(sampler_order) {
+    api_request r;
+    api_error err;
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"repeat_penalty\":1.3,\"typical_p\":0.5,\"samplers\":[\"Top-K\",\"tfs_z\",\"nucleus\",\"temp\"]}", &r, &err), 0);
+    CHECK(r.n_samplers == 3 && r.samplers[0] == API_SAMPLER_TOP_K && r.samplers[1] == API_SAMPLER_TOP_P &&
+          r.samplers[2] == API_SAMPLER_TEMPERATURE);
+    CHECK(r.gen.sampling.top_k == 40 && r.gen.sampling.top_p == 0.95f && r.gen.sampling.min_p == 0.0f &&
+          r.gen.sampling.repeat_penalty == 1.0f && r.gen.sampling_extra.typical_p == 1.0f && r.gen.sampling.temperature == 0.8f);
+    api_request_free(&r);
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"temperature\":0,\"samplers\":\"kp\"}", &r, &err), 0);
+    CHECK(r.n_samplers == 2 && r.gen.sampling.temperature == 1.0f && r.gen.sampling.min_p == 0.0f); /* no temperature: draws at 1 */
+    api_request_free(&r);
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\"}", &r, &err), 0);
+    CHECK(r.n_samplers == -1 && r.gen.sampling.min_p == 0.05f);
+    api_request_free(&r);
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"mirostat\":2,\"samplers\":[\"top_k\"]}", &r, &err), 0);
+    CHECK(r.gen.sampling.top_p == 0.95f);
+    api_request_free(&r);
+    check_refused("{\"prompt\":\"Hi\",\"samplers\":[\"temperature\",\"top_k\"]}", "'top_k' after 'temperature'");
+    check_refused("{\"prompt\":\"Hi\",\"samplers\":[\"top_k\",\"top_k\"]}", "'top_k' after 'top_k'");
+    check_refused("{\"prompt\":\"Hi\",\"samplers\":[\"infill\"]}", "no infill sampler");
+    check_refused("{\"prompt\":\"Hi\",\"samplers\":\"ka\"}", "no infill or adaptive_p sampler");
+    check_refused("{\"prompt\":\"Hi\",\"samplers\":[1]}", "'samplers[0]' must be a string");
+    check_refused("{\"prompt\":\"Hi\",\"samplers\":5}", "'samplers' must be an array");
+}
+
 TEST(prompt_forms) {
     api_request r;
     api_error err;
@@ -220,6 +249,7 @@ TEST_MAIN_BEGIN("test_server_native")
     RUN(probabilities_and_other_fields);
     RUN(samplers_this_server_lacks);
     RUN(other_samplers_read);
+    RUN(sampler_order);
     RUN(prompt_forms);
     RUN(logit_bias_strings);
 RUN(choices);
