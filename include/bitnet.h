@@ -340,7 +340,7 @@ typedef struct bitnet_sampling_extra {
     float dry_multiplier;    /* 0: off */
     float dry_base;          /* below 1: off */
     int dry_allowed_length;
-    int dry_penalty_last_n;  /* tokens scanned (0: off; at most 1 << 20 are) */
+    int dry_penalty_last_n;  /* tokens scanned (0: off; at most the context's) */
     const char *const *dry_sequence_breakers; /* NULL: "\n", ":", "\"", "*"; else n of them (0: none) */
     int n_dry_sequence_breakers;
 } bitnet_sampling_extra;

@@ -286,7 +286,7 @@ BITNET_API int bitnet_batch_submit(bitnet_batch *b, int slot, const int32_t *pro
     if (rc) return rc;
     batch_slot *s = &b->slots[slot];
     bn_gen *g;
-    if ((rc = reserve_tokens(s, n_prompt)) || (rc = bn_gen_create(b->model, prompt, n_prompt, params, &g))) return rc;
+    if ((rc = reserve_tokens(s, n_prompt)) || (rc = bn_gen_create(b->model, bn_state_n_ctx(b->state), prompt, n_prompt, params, &g))) return rc;
     s->gen = g;
     s->params = params;
     bn_gen_result_ptr(g)->n_cached = (int)start_prefill(b, slot, prompt, n_prompt, true);

@@ -104,8 +104,8 @@ static int set_dry_breakers(bn_sampler *s, const bitnet_generate_params *gp, con
     return rc;
 }
 
-/* The sampler of p->sampling with p's logit bias and DRY's breakers. */
-static bn_sampler *make_sampler(const bitnet_generate_params *gp, int64_t n_vocab, const bn_tokenizer *tok) {
+/* The sampler of p->sampling with p's logit bias and DRY's breakers, for a context of n_ctx tokens. */
+static bn_sampler *make_sampler(const bitnet_generate_params *gp, int64_t n_vocab, int64_t n_ctx, const bn_tokenizer *tok) {
     const bitnet_sampling_params *sp = &gp->sampling;
     if (sp->struct_size < sizeof *sp) {
         bn_error(BITNET_ERR_INVALID_ARGUMENT, "sampling.struct_size is %zu; use bitnet_sampling_default_params()", sp->struct_size);
@@ -122,7 +122,7 @@ static bn_sampler *make_sampler(const bitnet_generate_params *gp, int64_t n_voca
         p.dynatemp_range = x->dynatemp_range, p.dynatemp_exponent = x->dynatemp_exponent;
         p.mirostat = x->mirostat, p.mirostat_tau = x->mirostat_tau, p.mirostat_eta = x->mirostat_eta;
         p.dry_multiplier = x->dry_multiplier, p.dry_base = x->dry_base, p.dry_allowed_length = x->dry_allowed_length;
-        p.dry_penalty_last_n = x->dry_penalty_last_n > (1 << 20) ? 1 << 20 : x->dry_penalty_last_n; /* beyond any context */
+        p.dry_penalty_last_n = x->dry_penalty_last_n > n_ctx ? (int)n_ctx : x->dry_penalty_last_n; /* the text is no longer */
     }
     const char *seed = getenv("BITNET_SEED");
     if (seed && *seed) p.seed = strtoull(seed, NULL, 10);
@@ -473,7 +473,8 @@ static int make_constraint(bn_gen *g) {
     return 0;
 }
 
-int bn_gen_create(const bitnet_model *model, const int32_t *prompt, int n_prompt, const bitnet_generate_params *p, bn_gen **out) {
+int bn_gen_create(const bitnet_model *model, int64_t n_ctx, const int32_t *prompt, int n_prompt, const bitnet_generate_params *p,
+                  bn_gen **out) {
     *out = NULL;
     int rc = check_params(model, prompt, n_prompt, p);
     if (rc) return rc;
@@ -488,7 +489,7 @@ int bn_gen_create(const bitnet_model *model, const int32_t *prompt, int n_prompt
     g->res.stop_string_index = -1;
     const bn_tokenizer *tok = model->tokenizer;
     if (!(g->logits = bn_malloc((size_t)g->n_vocab * sizeof(float), "logits")) || !(g->force = bn_malloc(FORCE_CAP * sizeof(int32_t), "penalized ids")) ||
-        !(g->sampler = make_sampler(p, g->n_vocab, model->tokenizer)))
+        !(g->sampler = make_sampler(p, g->n_vocab, n_ctx, model->tokenizer)))
         rc = bn_last_error_status() ? bn_last_error_status() : BITNET_ERR_INVALID_ARGUMENT;
     if (!rc && p->n_stop_strings && !(g->stop = bn_stop_create(p->stop_strings, (size_t)p->n_stop_strings))) rc = bn_last_error_status();
     if (!rc && tok && !(g->detok = bn_detok_stream_new(tok, false))) rc = bn_last_error_status();
@@ -521,7 +522,7 @@ int bn_gen_begin(bitnet_session *s, const int32_t *prompt, int n_prompt, const b
     *out = NULL;
     if (!s) return check_params(NULL, prompt, n_prompt, p);
     bn_gen *g;
-    int rc = bn_gen_create(s->model, prompt, n_prompt, p, &g);
+    int rc = bn_gen_create(s->model, bn_state_n_ctx(s->state), prompt, n_prompt, p, &g);
     if (rc) return rc;
     g->s = s;
     g->full_logits = full_logits;

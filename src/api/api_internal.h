@@ -50,7 +50,8 @@ int bn_gen_begin(bitnet_session *s, const int32_t *prompt, int n_prompt, const b
 int bn_gen_step(bn_gen *g, int32_t *token);
 /* A run whose tokens someone else evaluates (a batch slot): validates p, creates the sampler
  * (which sees the prompt for its penalties), stop matcher and detokenizer; evaluates nothing. */
-int bn_gen_create(const bitnet_model *model, const int32_t *prompt, int n_prompt, const bitnet_generate_params *p, bn_gen **out);
+int bn_gen_create(const bitnet_model *model, int64_t n_ctx, const int32_t *prompt, int n_prompt, const bitnet_generate_params *p,
+                  bn_gen **out);
 /* Samples the next token from `logits` (the distribution after the last fed token) and does
  * what bn_gen_step does after its evaluation. Returns like bn_gen_step. */
 int bn_gen_sample(bn_gen *g, const float *logits, int32_t *token);

@@ -546,7 +546,7 @@ TEST(constraint_masks_on_threads_equal_one_thread) {
         if (i == 0) gp[i].json_object = 1;
         if (i == 2) gp[i].json_schema = schema;
         if (i == 3) gp[i].grammar = grammar;
-        if (i != 4) CHECK_EQ_INT(bn_gen_create(g_model, prompt, 2, &gp[i], &gens[i]), 0);
+        if (i != 4) CHECK_EQ_INT(bn_gen_create(g_model, 64, prompt, 2, &gp[i], &gens[i]), 0);
         ref[i] = thread_test_constraint(vocab, i, schema, grammar);
     }
     int compared = 0;
@@ -569,7 +569,7 @@ TEST(constraint_masks_on_threads_equal_one_thread) {
             if (why > 0) { /* the value closed: start over */
                 bn_gen_end(gens[i]);
                 bn_constraint_free(ref[i]);
-                CHECK_EQ_INT(bn_gen_create(g_model, prompt, 2, &gp[i], &gens[i]), 0);
+                CHECK_EQ_INT(bn_gen_create(g_model, 64, prompt, 2, &gp[i], &gens[i]), 0);
                 ref[i] = thread_test_constraint(vocab, i, schema, grammar);
             }
         }
