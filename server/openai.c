@@ -387,7 +387,7 @@ static int read_stream(json_t *body, api_request *r, api_error *err) {
 const char *const api_extra_sampler_fields[] = {
     "typical_p",      "top_n_sigma",  "xtc_probability", "xtc_threshold",      "dynatemp_range",     "dynatemp_exponent",
     "mirostat",       "mirostat_tau", "mirostat_eta",    "dry_multiplier",     "dry_base",           "dry_allowed_length",
-    "dry_penalty_last_n", "dry_sequence_breakers", "repeat_penalty"};
+    "dry_penalty_last_n", "dry_sequence_breakers", "repeat_penalty", "samplers"};
 const size_t api_n_extra_sampler_fields = sizeof api_extra_sampler_fields / sizeof api_extra_sampler_fields[0];
 
 const char *const api_sampler_names[API_N_SAMPLERS] = {"penalties", "dry", "top_n_sigma", "top_k", "typ_p", "top_p",

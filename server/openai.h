@@ -42,7 +42,7 @@ typedef struct api_prompt_part {
     int32_t id;
 } api_prompt_part;
 
-/* llama-server's sampler fields beyond OpenAI's (typical_p ... dry_sequence_breakers), which
+/* llama-server's sampler fields beyond OpenAI's (typical_p ... dry_sequence_breakers, samplers), which
  * the Responses and Anthropic routes pass on to the chat request they build. */
 extern const char *const api_extra_sampler_fields[];
 extern const size_t api_n_extra_sampler_fields;

@@ -15,8 +15,8 @@ typedef struct seq_list {
     int n, cap;
 } seq_list;
 
-/* Whether the last sequence(s) of `head` already include tail[0, n_tail) (one token may end
- * with the start of a breaker at several places that leave the same rest). */
+/* Whether the sequences from first_of_head on (those of the token being added) already have
+ * tail[0, n_tail) (a token may end with the start of a breaker at places that leave the same rest). */
 static bool has_sequence(const seq_list *l, int first_of_head, size_t first_token, const int32_t *tail, int n_tail) {
     size_t at = first_token;
     for (int e = first_of_head; e < l->n; at += (size_t)l->lens[e], e++)
@@ -56,7 +56,7 @@ static int add_overlaps(seq_list *l, const bn_tokenizer *tok, int32_t id, const 
         int n = bn_tokenize(tok, str + k, slen - k, false, false, tail, BN_DRY_BREAKER_MAX_BYTES);
         if (n < 0) continue; /* cannot happen for a rest this short; skipped rather than cut */
         if (n > BN_DRY_MAX_BREAKER - 1) n = BN_DRY_MAX_BREAKER - 1;
-        if (n < 0 || has_sequence(l, first, first_token, tail, n)) continue;
+        if (has_sequence(l, first, first_token, tail, n)) continue;
         int rc = append(l, id, tail, n);
         if (rc) return rc;
     }
