@@ -37,6 +37,11 @@ const char *const cli_gen_opts_help =
     "                        penalties and the above [0 = off]\n"
     "  --mirostat-ent TAU    Mirostat's target surprise in bits [5]\n"
     "  --mirostat-lr ETA     Mirostat's learning rate [0.1]\n"
+    "  --samplers LIST       the chain, names separated by ';' (llama.cpp's, e.g. top_k;top_p;temperature):\n"
+    "                        its default order (penalties;dry;top_n_sigma;top_k;typ_p;top_p;min_p;xtc;\n"
+    "                        temperature) or a part of it in that order; those left out are off\n"
+    "                        (without temperature, draws at 1); another order is refused\n"
+    "  --sampling-seq S      the same with llama.cpp's letters (e d s k y p m x t), e.g. kpt\n"
     "  --dry-multiplier M    DRY: a token that would extend a repeat of the last --dry-penalty-last-n\n"
     "                        tokens longer than --dry-allowed-length loses M * base^(length - allowed)\n"
     "                        from its logit [0 = off]\n"
@@ -70,6 +75,7 @@ const char *const cli_gen_opts_help =
 
 void cli_gen_opts_init(cli_gen_opts *o) {
     memset(o, 0, sizeof *o);
+    o->n_samplers = -1;
     o->gen = bitnet_generate_default_params();
     o->gen.stop_strings = o->stops;
     o->gen.stop_ids = o->stop_ids;
@@ -146,6 +152,36 @@ static int logit_bias_opt(const char *v, cli_gen_opts *o, const char *cmd) {
     return 0;
 }
 
+/* --samplers (names separated by ';') or --sampling-seq (letters): into o->samplers, in the
+ * default order or a part of it; 2 with a usage error otherwise. */
+static int samplers_opt(const char *v, bool letters, cli_gen_opts *o, const char *cmd) {
+    const char *opt = letters ? "--sampling-seq" : "--samplers";
+    int last = -1;
+    o->n_samplers = 0;
+    for (const char *p = v; *p;) {
+        char name[32];
+        size_t len = letters ? 1 : strcspn(p, ";");
+        if (len >= sizeof name) return cli_usage_error(cmd, "%s: '%.*s' is not a sampler", opt, (int)len, p);
+        memcpy(name, p, len);
+        name[len] = '\0';
+        p += len + (!letters && p[len] == ';');
+        int kind = letters ? bn_sampler_kind_of_char(name[0]) : bn_sampler_kind_of_name(name);
+        if (kind == BN_SAMPLER_NOT_OFFERED) return cli_usage_error(cmd, "%s: this build has no '%s' sampler", opt, name);
+        if (kind == BN_SAMPLER_UNKNOWN) return cli_usage_error(cmd, "%s: unknown sampler '%s'", opt, name);
+        if (kind <= last)
+            return cli_usage_error(cmd, "%s: '%s' after '%s': only the default order (%s) or a part of it in that order", opt,
+                                   bn_sampler_kind_names[kind], bn_sampler_kind_names[last], letters ? "edskypmxt" :
+                                   "penalties;dry;top_n_sigma;top_k;typ_p;top_p;min_p;xtc;temperature");
+        o->samplers[o->n_samplers++] = (unsigned char)kind;
+        last = kind;
+    }
+    return 0;
+}
+
+void cli_gen_opts_finish(cli_gen_opts *o) {
+    if (o->n_samplers >= 0) bn_sampler_keep_only(&o->gen, o->samplers, o->n_samplers);
+}
+
 int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd) {
     const char *v;
     int r;
@@ -187,6 +223,10 @@ int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd)
         x->dry_sequence_breakers = o->dry_breakers; /* the first one replaces the defaults */
         if (strcmp(v, "none")) o->dry_breakers[o->n_dry_breakers++] = v;
         x->n_dry_sequence_breakers = o->n_dry_breakers;
+    } else if ((r = cli_opt(argc, argv, i, "--samplers", NULL, &v))) {
+        if (r < 0 || samplers_opt(v, false, o, cmd)) return 2;
+    } else if ((r = cli_opt(argc, argv, i, "--sampling-seq", "--sampler-seq", &v))) {
+        if (r < 0 || samplers_opt(v, true, o, cmd)) return 2;
     } else if ((r = cli_opt(argc, argv, i, "--repeat-last-n", NULL, &v))) {
         if (r < 0 || !cli_parse_int(v, -1, 1 << 24, &n)) return cli_usage_error(cmd, "--repeat-last-n needs an integer >= -1");
         sp->penalty_last_n = (int)n;

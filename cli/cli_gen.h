@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "bitnet.h"
+#include "text/sampler_order.h"
 
 #define CLI_MAX_STOPS 16
 #define CLI_MAX_LOGIT_BIAS 64
@@ -21,6 +22,8 @@ typedef struct cli_gen_opts {
     const char *chat_template;   /* --chat-template NAME */
     char *schema_file_text;      /* --json-schema-file: the file's text (gen.json_schema points here) */
     char *grammar_file_text;     /* --grammar-file: the file's text (gen.grammar points here) */
+    unsigned char samplers[BN_N_SAMPLER_KINDS]; /* --samplers / --sampling-seq (bn_sampler_kind) */
+    int n_samplers;              /* -1: not given */
 } cli_gen_opts;
 
 extern const char *const cli_gen_opts_help;
@@ -29,6 +32,8 @@ void cli_gen_opts_init(cli_gen_opts *o);
 void cli_gen_opts_free(cli_gen_opts *o);
 /* 1 consumed, 0 not ours, 2 usage error (printed). */
 int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd);
+/* After the last option: what needs all of them (--samplers turns off the samplers it leaves out). */
+void cli_gen_opts_finish(cli_gen_opts *o);
 
 /* Chat format name for a model: --chat-template if given, else detected from the GGUF's
  * tokenizer.chat_template (see chat.h). Returns 0 or prints an error and returns 2. */

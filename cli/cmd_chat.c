@@ -520,6 +520,7 @@ static int parse_args(int argc, char **argv, cli_model_opts *mo, cli_gen_opts *g
         if (!strcmp(argv[i], "--print-ids")) c->print_ids = true;
         else return cli_usage_error("chat", "unknown argument '%s'", argv[i]);
     }
+    cli_gen_opts_finish(go);
     c->verbose = mo->verbose;
     return 0;
 }

@@ -177,6 +177,7 @@ int cmd_run(int argc, char **argv) {
         else if (!strcmp(argv[i], "--chat")) chat = true;
         else return cli_usage_error("run", "unknown argument '%s'", argv[i]);
     }
+    cli_gen_opts_finish(&go);
     bitnet_model *m;
     bitnet_session *s;
     double t0 = cli_seconds();

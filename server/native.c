@@ -16,8 +16,8 @@
 static json_t *sampler_names(const api_request *rq) {
     if (rq->gen.sampling_extra.mirostat) return json_pack("[s]", "temperature");
     json_t *list = json_array();
-    for (int k = 0; k < (rq->n_samplers < 0 ? API_N_SAMPLERS : rq->n_samplers); k++)
-        json_array_append_new(list, json_string(api_sampler_names[rq->n_samplers < 0 ? k : rq->samplers[k]]));
+    for (int k = 0; k < (rq->n_samplers < 0 ? BN_N_SAMPLER_KINDS : rq->n_samplers); k++)
+        json_array_append_new(list, json_string(bn_sampler_kind_names[rq->n_samplers < 0 ? k : rq->samplers[k]]));
     return list;
 }
 

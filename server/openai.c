@@ -390,61 +390,9 @@ const char *const api_extra_sampler_fields[] = {
     "dry_penalty_last_n", "dry_sequence_breakers", "repeat_penalty", "samplers"};
 const size_t api_n_extra_sampler_fields = sizeof api_extra_sampler_fields / sizeof api_extra_sampler_fields[0];
 
-const char *const api_sampler_names[API_N_SAMPLERS] = {"penalties", "dry", "top_n_sigma", "top_k", "typ_p", "top_p",
-                                                       "min_p", "xtc", "temperature"};
-
-/* A sampler's kind from one of llama.cpp's names for it (case-insensitive: canonical, kebab-case,
- * without the underscore, "nucleus", "temp", "typ"); -1 for a name it has and this server
- * does not (infill, adaptive_p), -2 for a name neither knows (skipped, as llama.cpp does). */
-static int sampler_of_name(const char *name) {
-    char lower[32];
-    size_t n = strlen(name);
-    if (n >= sizeof lower) return -2;
-    for (size_t i = 0; i <= n; i++) lower[i] = (char)tolower((unsigned char)name[i]);
-    for (int k = 0; k < API_N_SAMPLERS; k++) {
-        char kebab[32], bare[32];
-        size_t b = 0, i = 0;
-        for (; api_sampler_names[k][i]; i++) {
-            char ch = api_sampler_names[k][i];
-            kebab[i] = ch == '_' ? '-' : ch;
-            if (ch != '_') bare[b++] = ch;
-        }
-        kebab[i] = bare[b] = '\0';
-        if (!strcmp(lower, api_sampler_names[k]) || !strcmp(lower, kebab) || !strcmp(lower, bare)) return k;
-    }
-    if (!strcmp(lower, "nucleus")) return API_SAMPLER_TOP_P;
-    if (!strcmp(lower, "temp")) return API_SAMPLER_TEMPERATURE;
-    if (!strcmp(lower, "typ")) return API_SAMPLER_TYP_P;
-    return !strcmp(lower, "infill") || !strcmp(lower, "adaptive_p") || !strcmp(lower, "adaptive-p") || !strcmp(lower, "adaptivep") ? -1 : -2;
-}
-
-/* A sampler's kind from llama.cpp's one-letter names ("dkypmxt"...); codes as sampler_of_name. */
-static int sampler_of_char(char c) {
-    static const char chars[API_N_SAMPLERS + 1] = "edskypmxt";
-    const char *at = c ? strchr(chars, c) : NULL;
-    return at ? (int)(at - chars) : c == 'i' || c == 'a' ? -1 : -2;
-}
-
-/* The sampler the request turns off by leaving it out of "samplers" (temperature: draws at 1). */
-static void turn_off(api_request *r, int kind) {
-    bitnet_sampling_params *s = &r->gen.sampling;
-    bitnet_sampling_extra *x = &r->gen.sampling_extra;
-    switch (kind) {
-    case API_SAMPLER_PENALTIES: s->repeat_penalty = 1.0f, s->presence_penalty = s->frequency_penalty = 0.0f; break;
-    case API_SAMPLER_DRY: x->dry_multiplier = 0.0f; break;
-    case API_SAMPLER_TOP_N_SIGMA: x->top_n_sigma = -1.0f; break;
-    case API_SAMPLER_TOP_K: s->top_k = 0; break;
-    case API_SAMPLER_TYP_P: x->typical_p = 1.0f; break;
-    case API_SAMPLER_TOP_P: s->top_p = 1.0f; break;
-    case API_SAMPLER_MIN_P: s->min_p = 0.0f; break;
-    case API_SAMPLER_XTC: x->xtc_probability = 0.0f; break;
-    default: s->temperature = 1.0f, x->dynatemp_range = 0.0f; break;
-    }
-}
-
 /* llama-server's "samplers" (an array of names or a string of letters): the default order or a
- * subset of it in that order, the samplers left out turned off; another order is refused
- * (this engine's chain has one order). Ignored with mirostat, as llama.cpp does. */
+ * subset of it in that order, the samplers left out turned off (text/sampler_order.h); another
+ * order is refused. Ignored with mirostat, as llama.cpp does. */
 static int read_sampler_order(json_t *body, api_request *r, api_error *err) {
     json_t *v = json_object_get(body, "samplers");
     r->n_samplers = -1;
@@ -457,21 +405,18 @@ static int read_sampler_order(json_t *body, api_request *r, api_error *err) {
         json_t *e = json_is_array(v) ? json_array_get(v, i) : NULL;
         if (e && !json_is_string(e)) return api_errorf(err, 400, "'samplers[%zu]' must be a string", i);
         const char *name = e ? json_string_value(e) : NULL;
-        int kind = e ? sampler_of_name(name) : sampler_of_char(json_string_value(v)[i]);
-        if (kind == -1) return api_errorf(err, 400, "'samplers[%zu]': this server has no %s sampler", i, e ? name : "infill or adaptive_p");
-        if (kind == -2) continue;
+        int kind = e ? bn_sampler_kind_of_name(name) : bn_sampler_kind_of_char(json_string_value(v)[i]);
+        if (kind == BN_SAMPLER_NOT_OFFERED)
+            return api_errorf(err, 400, "'samplers[%zu]': this server has no %s sampler", i, e ? name : "infill or adaptive_p");
+        if (kind == BN_SAMPLER_UNKNOWN) continue;
         if (kind <= last)
             return api_errorf(err, 400, "'samplers': '%s' after '%s': only llama.cpp's order (penalties, dry, top_n_sigma, top_k, typ_p, "
                               "top_p, min_p, xtc, temperature) or a part of it in that order is supported",
-                              api_sampler_names[kind], api_sampler_names[last]);
+                              bn_sampler_kind_names[kind], bn_sampler_kind_names[last]);
         r->samplers[r->n_samplers++] = (unsigned char)kind;
         last = kind;
     }
-    if (r->gen.sampling_extra.mirostat) return 0;
-    for (int k = 0, at = 0; k < API_N_SAMPLERS; k++) {
-        if (at < r->n_samplers && r->samplers[at] == k) at++;
-        else turn_off(r, k);
-    }
+    bn_sampler_keep_only(&r->gen, r->samplers, r->n_samplers);
     return 0;
 }
 

@@ -12,6 +12,7 @@
 
 #include "bitnet.h"
 #include "text/chat.h"
+#include "text/sampler_order.h"
 #include "engine.h"
 #include "tools.h"
 
@@ -47,11 +48,6 @@ typedef struct api_prompt_part {
 extern const char *const api_extra_sampler_fields[];
 extern const size_t api_n_extra_sampler_fields;
 
-/* The samplers of llama.cpp's chain, in its default order (llama-server's "samplers" names). */
-enum { API_SAMPLER_PENALTIES, API_SAMPLER_DRY, API_SAMPLER_TOP_N_SIGMA, API_SAMPLER_TOP_K, API_SAMPLER_TYP_P,
-       API_SAMPLER_TOP_P, API_SAMPLER_MIN_P, API_SAMPLER_XTC, API_SAMPLER_TEMPERATURE, API_N_SAMPLERS };
-extern const char *const api_sampler_names[API_N_SAMPLERS];
-
 typedef struct api_request {
     api_kind kind;
     bool stream, include_usage;
@@ -81,9 +77,9 @@ typedef struct api_request {
     int n_choices;                 /* OpenAI's "n" (chat and completions; 1 elsewhere) */
     bool prompt_only;              /* the prompt goes into the slot's cache; nothing is generated or returned */
     bool return_tokens;
-    /* llama-server's "samplers": the chain as given (API_SAMPLER_* in llama.cpp's default
+    /* llama-server's "samplers": the chain as given (bn_sampler_kind in llama.cpp's default
      * order; a subset of it: the others were turned off), or n_samplers -1 when not given */
-    unsigned char samplers[API_N_SAMPLERS];
+    unsigned char samplers[BN_N_SAMPLER_KINDS];
     int n_samplers;
 } api_request;
 

@@ -156,8 +156,8 @@ TEST(sampler_order) {
     api_request r;
     api_error err;
     CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"repeat_penalty\":1.3,\"typical_p\":0.5,\"samplers\":[\"Top-K\",\"tfs_z\",\"nucleus\",\"temp\"]}", &r, &err), 0);
-    CHECK(r.n_samplers == 3 && r.samplers[0] == API_SAMPLER_TOP_K && r.samplers[1] == API_SAMPLER_TOP_P &&
-          r.samplers[2] == API_SAMPLER_TEMPERATURE);
+    CHECK(r.n_samplers == 3 && r.samplers[0] == BN_SAMPLER_TOP_K && r.samplers[1] == BN_SAMPLER_TOP_P &&
+          r.samplers[2] == BN_SAMPLER_TEMPERATURE);
     CHECK(r.gen.sampling.top_k == 40 && r.gen.sampling.top_p == 0.95f && r.gen.sampling.min_p == 0.0f &&
           r.gen.sampling.repeat_penalty == 1.0f && r.gen.sampling_extra.typical_p == 1.0f && r.gen.sampling.temperature == 0.8f);
     api_request_free(&r);

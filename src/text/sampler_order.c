@@ -1,0 +1,64 @@
+/* sampler_order: llama.cpp's sampler names and the parts of its default order (see sampler_order.h). */
+#include "text/sampler_order.h"
+
+#include <ctype.h>
+#include <string.h>
+
+const char *const bn_sampler_kind_names[BN_N_SAMPLER_KINDS] = {"penalties", "dry", "top_n_sigma", "top_k", "typ_p",
+                                                                "top_p", "min_p", "xtc", "temperature"};
+
+int bn_sampler_kind_of_name(const char *name) {
+    char lower[32];
+    size_t n = strlen(name);
+    if (n >= sizeof lower) return BN_SAMPLER_UNKNOWN;
+    for (size_t i = 0; i <= n; i++) lower[i] = (char)tolower((unsigned char)name[i]);
+    for (int k = 0; k < BN_N_SAMPLER_KINDS; k++) {
+        char kebab[32], bare[32];
+        size_t b = 0, i = 0;
+        for (; bn_sampler_kind_names[k][i]; i++) {
+            char ch = bn_sampler_kind_names[k][i];
+            kebab[i] = ch == '_' ? '-' : ch;
+            if (ch != '_') bare[b++] = ch;
+        }
+        kebab[i] = bare[b] = '\0';
+        if (!strcmp(lower, bn_sampler_kind_names[k]) || !strcmp(lower, kebab) || !strcmp(lower, bare)) return k;
+    }
+    if (!strcmp(lower, "nucleus")) return BN_SAMPLER_TOP_P;
+    if (!strcmp(lower, "temp")) return BN_SAMPLER_TEMPERATURE;
+    if (!strcmp(lower, "typ")) return BN_SAMPLER_TYP_P;
+    static const char *const absent[] = {"infill", "adaptive_p", "adaptive-p", "adaptivep"};
+    for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++)
+        if (!strcmp(lower, absent[i])) return BN_SAMPLER_NOT_OFFERED;
+    return BN_SAMPLER_UNKNOWN;
+}
+
+int bn_sampler_kind_of_char(char c) {
+    static const char letters[BN_N_SAMPLER_KINDS + 1] = "edskypmxt";
+    const char *at = c ? strchr(letters, c) : NULL;
+    return at ? (int)(at - letters) : c == 'i' || c == 'a' ? BN_SAMPLER_NOT_OFFERED : BN_SAMPLER_UNKNOWN;
+}
+
+/* Turns one kind off. */
+static void leave_out(bitnet_generate_params *gp, int kind) {
+    bitnet_sampling_params *s = &gp->sampling;
+    bitnet_sampling_extra *x = &gp->sampling_extra;
+    switch (kind) {
+    case BN_SAMPLER_PENALTIES: s->repeat_penalty = 1.0f, s->presence_penalty = s->frequency_penalty = 0.0f; break;
+    case BN_SAMPLER_DRY: x->dry_multiplier = 0.0f; break;
+    case BN_SAMPLER_TOP_N_SIGMA: x->top_n_sigma = -1.0f; break;
+    case BN_SAMPLER_TOP_K: s->top_k = 0; break;
+    case BN_SAMPLER_TYP_P: x->typical_p = 1.0f; break;
+    case BN_SAMPLER_TOP_P: s->top_p = 1.0f; break;
+    case BN_SAMPLER_MIN_P: s->min_p = 0.0f; break;
+    case BN_SAMPLER_XTC: x->xtc_probability = 0.0f; break;
+    default: s->temperature = 1.0f, x->dynatemp_range = 0.0f; break;
+    }
+}
+
+void bn_sampler_keep_only(bitnet_generate_params *gp, const unsigned char *kinds, int n) {
+    if (gp->sampling_extra.mirostat) return;
+    for (int k = 0, at = 0; k < BN_N_SAMPLER_KINDS; k++) {
+        if (at < n && kinds[at] == k) at++;
+        else leave_out(gp, k);
+    }
+}
