@@ -91,10 +91,12 @@ static const char *constraint_name(const bitnet_generate_params *p) {
 static int set_dry_breakers(bn_sampler *s, const bitnet_generate_params *gp, const bn_tokenizer *tok) {
     const bitnet_sampling_extra *x = &gp->sampling_extra;
     if (!tok) return 0;
-    if (x->dry_sequence_breakers == NULL && x->n_dry_sequence_breakers != 0)
-        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "sampling_extra: n_dry_sequence_breakers is %d with no strings", x->n_dry_sequence_breakers);
+    const int bad = BITNET_ERR_INVALID_ARGUMENT;
+    if ((x->dry_sequence_breakers == NULL && x->n_dry_sequence_breakers != 0) || x->n_dry_sequence_breakers < 0)
+        return bn_error(bad, "sampling_extra: n_dry_sequence_breakers is %d%s", x->n_dry_sequence_breakers,
+                        x->dry_sequence_breakers ? " (negative)" : " with no strings");
     for (int i = 0; x->dry_sequence_breakers && i < x->n_dry_sequence_breakers; i++)
-        if (!x->dry_sequence_breakers[i]) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "sampling_extra: DRY sequence breaker %d is NULL", i);
+        if (!x->dry_sequence_breakers[i]) return bn_error(bad, "sampling_extra: DRY sequence breaker %d is NULL", i);
     int32_t *tokens = NULL;
     int *lens = NULL, count = 0;
     int rc = bn_dry_breaker_sequences(tok, x->dry_sequence_breakers, x->n_dry_sequence_breakers, &tokens, &lens, &count);
@@ -130,7 +132,9 @@ static bn_sampler *make_sampler(const bitnet_generate_params *gp, int64_t n_voca
     bn_sampler *s = bn_sampler_create(&p, (int)n_vocab);
     const bitnet_logit_bias *lb;
     int n = logit_bias_of(gp, &lb);
-    if (s && ((n && bn_sampler_set_logit_bias(s, lb, n)) || (p.dry_multiplier > 0.0f && p.dry_base >= 1.0f && p.dry_penalty_last_n > 0 && set_dry_breakers(s, gp, tok)))) {
+    bool failed = s && n && bn_sampler_set_logit_bias(s, lb, n);
+    if (s && !failed && bn_sampler_dry_on(s)) failed = set_dry_breakers(s, gp, tok) != 0;
+    if (failed) {
         bn_sampler_free(s);
         return NULL;
     }

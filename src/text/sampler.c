@@ -370,6 +370,8 @@ int bn_sampler_set_dry_breakers(bn_sampler *s, const int32_t *tokens, const int 
     return 0;
 }
 
+bool bn_sampler_dry_on(const bn_sampler *s) { return s->dry_ring != NULL; }
+
 /* The i-th most recent token of DRY's history (i < dry_len). */
 static int32_t dry_at(const bn_sampler *s, int i) {
     return s->dry_ring[(s->dry_head + s->dry_len - 1 - i) % s->params.dry_penalty_last_n];

@@ -46,6 +46,7 @@
 #ifndef BITNET_SAMPLER_H
 #define BITNET_SAMPLER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "bitnet.h"
@@ -104,6 +105,8 @@ int bn_sampler_set_logit_bias(bn_sampler *s, const bitnet_logit_bias *lb, int n)
  * or a bad id or length: BITNET_ERR_INVALID_ARGUMENT, the sampler unchanged. */
 #define BN_DRY_MAX_BREAKER 21 /* a head and at most 20 tail tokens, as llama.cpp cuts them */
 int bn_sampler_set_dry_breakers(bn_sampler *s, const int32_t *tokens, const int *lens, int n);
+/* Whether DRY is on (its multiplier, base and window ask for it): whether breakers matter. */
+bool bn_sampler_dry_on(const bn_sampler *s);
 /* One token that survived the filters: its id, its logit after the bias and the penalties (before the
  * temperature) and its final probability. */
 typedef struct bn_sampler_candidate {
