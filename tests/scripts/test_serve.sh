@@ -327,17 +327,17 @@ st=$(req POST /completion "{\"prompt\":\"Tell me\",\"n_predict\":6,\"seed\":$see
 native_check native_reported_seed_repeats "$st == 200 and j['content'] == json.load(open('$TMP/sampled.json'))['content'] and j['generation_settings']['seed'] == $seed"
 # llama-server's other samplers reach the engine: a seeded mirostat 2 / XTC request repeats
 # itself, differs from the same request without them, and generation_settings reports them.
-OTHER='"prompt":"Tell me","n_predict":24,"seed":7,"temperature":1,"top_k":0,"top_p":1,"min_p":0,"ignore_eos":true,"return_tokens":true'
+OTHER='"prompt":"Tell me","n_predict":8,"seed":7,"temperature":1,"top_k":0,"top_p":1,"min_p":0,"ignore_eos":true,"return_tokens":true'
 req POST /completion "{$OTHER}" >/dev/null && cp "$TMP/resp" "$TMP/plain_sampled.json"
 for extra in '"mirostat":2,"mirostat_tau":2' '"xtc_probability":1,"xtc_threshold":0.01,"top_k":40' '"typical_p":0.3,"top_n_sigma":1'; do
     name=$(echo "$extra" | sed 's/"\([a-z_]*\)".*/\1/')
     req POST /completion "{$OTHER,$extra}" >/dev/null && cp "$TMP/resp" "$TMP/other1.json"
     st=$(req POST /completion "{$OTHER,$extra}")
-    native_check "other_sampler_$name" "$st == 200 and j['tokens'] == json.load(open('$TMP/other1.json'))['tokens'] and len(j['tokens']) == 24 and j['tokens'] != json.load(open('$TMP/plain_sampled.json'))['tokens'] and all(abs(j['generation_settings'][k] - v) < 1e-6 for k, v in {$extra}.items())"
+    native_check "other_sampler_$name" "$st == 200 and j['tokens'] == json.load(open('$TMP/other1.json'))['tokens'] and len(j['tokens']) == 8 and j['tokens'] != json.load(open('$TMP/plain_sampled.json'))['tokens'] and all(abs(j['generation_settings'][k] - v) < 1e-6 for k, v in {$extra}.items())"
 done
 # "samplers": a part of llama.cpp's order is the request with the others off (top_k alone and
 # the temperature: the same tokens as top_k with top_p 1 and min_p 0); another order is a 400
-SEEDED='"prompt":"Tell me","n_predict":16,"seed":3,"temperature":1,"ignore_eos":true,"return_tokens":true'
+SEEDED='"prompt":"Tell me","n_predict":8,"seed":3,"temperature":1,"ignore_eos":true,"return_tokens":true'
 req POST /completion "{$SEEDED,\"top_k\":20,\"top_p\":1,\"min_p\":0}" >/dev/null && cp "$TMP/resp" "$TMP/topk_only.json"
 st=$(req POST /completion "{$SEEDED,\"top_k\":20,\"samplers\":[\"top_k\",\"temperature\"]}")
 native_check sampler_order_subset "$st == 200 and j['tokens'] == json.load(open('$TMP/topk_only.json'))['tokens'] and j['generation_settings']['samplers'] == ['top_k', 'temperature']"
@@ -473,7 +473,7 @@ EOF
 if [ "$got" = True ]; then ok shared_system_prompt_cached; else not_ok shared_system_prompt_cached "$got: $(head -c 300 "$TMP/shared0")"; fi
 
 body_of() { # I STREAM
-    printf '{"prompt":"Request number %d: once upon a time","max_tokens":16,"temperature":0,"ignore_eos":true,"stream":%s}' "$1" "$2"
+    printf '{"prompt":"Request number %d: once upon a time","max_tokens":12,"temperature":0,"ignore_eos":true,"stream":%s}' "$1" "$2"
 }
 for i in 0 1 2 3 4 5 6 7; do
     curl -s --max-time 120 "${AUTH[@]}" -d "$(body_of $i false)" "$URL/v1/completions" >"$TMP/alone$i"
@@ -495,7 +495,7 @@ check eight_clients_identical_to_alone [ $same -eq 8 ]
 st=$(req GET /metrics)
 gen=$(awk '$1 == "bitnet_generated_tokens_total" {print $2}' "$TMP/resp")
 ok200=$(grep -c '^bitnet_requests_total{endpoint="/v1/completions",status="200"} [0-9]' "$TMP/resp")
-check metrics_count_requests [ "$st" = 200 -a "${gen:-0}" -ge 256 -a "$ok200" = 1 ]
+check metrics_count_requests [ "$st" = 200 -a "${gen:-0}" -ge 192 -a "$ok200" = 1 ]
 
 # ---- prefix reuse: the next chat turn -----------------------------------------------------------
 T1='[{"role":"system","content":"Be brief."},{"role":"user","content":"Hello there"}]'
