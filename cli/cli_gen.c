@@ -156,7 +156,6 @@ static int logit_bias_opt(const char *v, cli_gen_opts *o, const char *cmd) {
  * default order or a part of it; 2 with a usage error otherwise. */
 static int samplers_opt(const char *v, bool letters, cli_gen_opts *o, const char *cmd) {
     const char *opt = letters ? "--sampling-seq" : "--samplers";
-    int last = -1;
     o->n_samplers = 0;
     for (const char *p = v; *p;) {
         char name[32];
@@ -168,12 +167,10 @@ static int samplers_opt(const char *v, bool letters, cli_gen_opts *o, const char
         int kind = letters ? bn_sampler_kind_of_char(name[0]) : bn_sampler_kind_of_name(name);
         if (kind == BN_SAMPLER_NOT_OFFERED) return cli_usage_error(cmd, "%s: this build has no '%s' sampler", opt, name);
         if (kind == BN_SAMPLER_UNKNOWN) return cli_usage_error(cmd, "%s: unknown sampler '%s'", opt, name);
-        if (kind <= last)
+        if (bn_sampler_kinds_append(o->samplers, &o->n_samplers, kind))
             return cli_usage_error(cmd, "%s: '%s' after '%s': only the default order (%s) or a part of it in that order", opt,
-                                   bn_sampler_kind_names[kind], bn_sampler_kind_names[last], letters ? "edskypmxt" :
-                                   "penalties;dry;top_n_sigma;top_k;typ_p;top_p;min_p;xtc;temperature");
-        o->samplers[o->n_samplers++] = (unsigned char)kind;
-        last = kind;
+                                   bn_sampler_kind_names[kind], bn_sampler_kind_names[o->samplers[o->n_samplers - 1]],
+                                   letters ? "edskypmxt" : "penalties;dry;top_n_sigma;top_k;typ_p;top_p;min_p;xtc;temperature");
     }
     return 0;
 }

@@ -399,7 +399,6 @@ static int read_sampler_order(json_t *body, api_request *r, api_error *err) {
     if (!v || json_is_null(v)) return 0;
     if (!json_is_array(v) && !json_is_string(v)) return api_errorf(err, 400, "'samplers' must be an array of names or a string of letters");
     size_t n = json_is_array(v) ? json_array_size(v) : json_string_length(v);
-    int last = -1;
     r->n_samplers = 0;
     for (size_t i = 0; i < n; i++) {
         json_t *e = json_is_array(v) ? json_array_get(v, i) : NULL;
@@ -409,12 +408,10 @@ static int read_sampler_order(json_t *body, api_request *r, api_error *err) {
         if (kind == BN_SAMPLER_NOT_OFFERED)
             return api_errorf(err, 400, "'samplers[%zu]': this server has no %s sampler", i, e ? name : "infill or adaptive_p");
         if (kind == BN_SAMPLER_UNKNOWN) continue;
-        if (kind <= last)
+        if (bn_sampler_kinds_append(r->samplers, &r->n_samplers, kind))
             return api_errorf(err, 400, "'samplers': '%s' after '%s': only llama.cpp's order (penalties, dry, top_n_sigma, top_k, typ_p, "
                               "top_p, min_p, xtc, temperature) or a part of it in that order is supported",
-                              bn_sampler_kind_names[kind], bn_sampler_kind_names[last]);
-        r->samplers[r->n_samplers++] = (unsigned char)kind;
-        last = kind;
+                              bn_sampler_kind_names[kind], bn_sampler_kind_names[r->samplers[r->n_samplers - 1]]);
     }
     bn_sampler_keep_only(&r->gen, r->samplers, r->n_samplers);
     return 0;

@@ -11,6 +11,12 @@
 #include "gumbel.h"
 #include "util.h"
 
+/* The last `cap` accepted tokens (ids NULL: none kept), oldest at `head`. */
+typedef struct token_ring {
+    int32_t *ids;
+    int cap, len, head;
+} token_ring;
+
 /* One surviving token: its id, its (penalized) logit, after a softmax its probability, and
  * typical-p's sort key. */
 typedef struct candidate {
@@ -26,16 +32,13 @@ struct bn_sampler {
     uint64_t rng;          /* xorshift64* state, never 0 */
     candidate *cands;      /* [n_vocab] scratch for one call of bn_sampler_sample */
     int32_t *counts;       /* [n_vocab] occurrences of each token in the penalty window */
-    int32_t *window;       /* [penalty_last_n] ring of the last accepted tokens (NULL if not a ring) */
-    int window_len;        /* tokens in the ring */
-    int window_head;       /* index of the oldest token in the ring */
+    token_ring window;     /* the penalties' last penalty_last_n tokens (none for -1: counts only) */
     float *bias;           /* [n_vocab] logit bias (duplicates summed); NULL: none */
     int32_t *bias_ids;     /* [n_bias] the distinct ids with a bias, in the order given */
     int n_bias;
     float mu;              /* mirostat's running threshold in bits (2 tau after a reset) */
     /* DRY (NULL when off): the last dry_penalty_last_n accepted tokens, scratch, breakers */
-    int32_t *dry_ring;     /* [dry_penalty_last_n] ring, oldest at dry_head */
-    int dry_len, dry_head;
+    token_ring dry;        /* its last dry_penalty_last_n tokens */
     int *dry_repeat;       /* [dry_penalty_last_n] repeat length ending at each position */
     int32_t *dry_max;      /* [n_vocab] longest repeat the token would extend; -1: none */
     float *dry_pen;        /* [n_vocab] this draw's DRY penalty (0 for most) */
@@ -157,13 +160,13 @@ static int check_params(const bn_sampler_params *p, int n_vocab) {
 /* DRY's history and scratch; -1 when out of memory. */
 static int dry_alloc(bn_sampler *s) {
     size_t last_n = (size_t)s->params.dry_penalty_last_n, v = (size_t)s->n_vocab;
-    s->dry_ring = bn_malloc(last_n * sizeof *s->dry_ring, "DRY history");
+    s->dry = (token_ring){.ids = bn_malloc(last_n * sizeof *s->dry.ids, "DRY history"), .cap = (int)last_n};
     s->dry_repeat = bn_malloc(last_n * sizeof *s->dry_repeat, "DRY repeats");
     s->dry_touched = bn_malloc(last_n * sizeof *s->dry_touched, "DRY ids");
     s->dry_max = bn_malloc(v * sizeof *s->dry_max, "DRY lengths");
     s->dry_pen = bn_calloc(v, sizeof *s->dry_pen, "DRY penalties");
     s->brk_first = bn_malloc(v * sizeof *s->brk_first, "DRY breaker index");
-    if (!s->dry_ring || !s->dry_repeat || !s->dry_touched || !s->dry_max || !s->dry_pen || !s->brk_first) return -1;
+    if (!s->dry.ids || !s->dry_repeat || !s->dry_touched || !s->dry_max || !s->dry_pen || !s->brk_first) return -1;
     for (size_t i = 0; i < v; i++) s->dry_max[i] = -1, s->brk_first[i] = -1;
     return 0;
 }
@@ -181,8 +184,9 @@ bn_sampler *bn_sampler_create(const bn_sampler_params *p, int n_vocab) {
     s->cands = bn_malloc((size_t)n_vocab * sizeof *s->cands, "sampler candidates");
     s->counts = bn_calloc((size_t)n_vocab, sizeof *s->counts, "sampler token counts");
     if (p->penalty_last_n > 0)
-        s->window = bn_malloc((size_t)p->penalty_last_n * sizeof *s->window, "sampler penalty window");
-    if (!s->cands || !s->counts || (p->penalty_last_n > 0 && !s->window) || (dry_active(p) && dry_alloc(s))) {
+        s->window = (token_ring){.ids = bn_malloc((size_t)p->penalty_last_n * sizeof *s->window.ids, "sampler penalty window"),
+                                 .cap = p->penalty_last_n};
+    if (!s->cands || !s->counts || (p->penalty_last_n > 0 && !s->window.ids) || (dry_active(p) && dry_alloc(s))) {
         bn_sampler_free(s);
         return NULL;
     }
@@ -194,10 +198,10 @@ void bn_sampler_free(bn_sampler *s) {
     if (!s) return;
     free(s->cands);
     free(s->counts);
-    free(s->window);
+    free(s->window.ids);
     free(s->bias);
     free(s->bias_ids);
-    free(s->dry_ring);
+    free(s->dry.ids);
     free(s->dry_repeat);
     free(s->dry_touched);
     free(s->dry_max);
@@ -249,44 +253,42 @@ int bn_sampler_set_logit_bias(bn_sampler *s, const bitnet_logit_bias *lb, int n)
 
 void bn_sampler_reset(bn_sampler *s) {
     memset(s->counts, 0, (size_t)s->n_vocab * sizeof *s->counts);
-    s->window_len = 0;
-    s->window_head = 0;
+    s->window.len = s->window.head = 0;
     s->rng = seed_state(s->params.seed);
     s->mu = 2.0f * s->params.mirostat_tau;
-    s->dry_len = s->dry_head = 0;
+    s->dry.len = s->dry.head = 0;
 }
 
 const bn_sampler_params *bn_sampler_get_params(const bn_sampler *s) { return &s->params; }
 
 /* ---- history ----------------------------------------------------------------------------- */
 
-static void dry_accept(bn_sampler *s, int32_t token) {
-    int cap = s->params.dry_penalty_last_n;
-    if (s->dry_len == cap) {
-        s->dry_ring[s->dry_head] = token;
-        s->dry_head = (s->dry_head + 1) % cap;
-    } else {
-        s->dry_ring[(s->dry_head + s->dry_len++) % cap] = token;
+/* Appends token to r; returns the token that left it (r was full), or -1. */
+static int32_t ring_push(token_ring *r, int32_t token) {
+    if (r->len < r->cap) {
+        r->ids[(r->head + r->len++) % r->cap] = token;
+        return -1;
     }
+    int32_t oldest = r->ids[r->head];
+    r->ids[r->head] = token;
+    r->head = (r->head + 1) % r->cap;
+    return oldest;
 }
+
+/* The i-th token of r, oldest first (i < len). */
+static int32_t ring_at(const token_ring *r, int i) { return r->ids[(r->head + i) % r->cap]; }
 
 void bn_sampler_accept(bn_sampler *s, int32_t token) {
     int last_n = s->params.penalty_last_n;
     if (token < 0 || token >= s->n_vocab) return;
-    if (s->dry_ring) dry_accept(s, token);
+    if (s->dry.ids) ring_push(&s->dry, token);
     if (last_n == 0) return;
     if (last_n < 0) { /* whole history: counts only grow */
         if (s->counts[token] < INT32_MAX) s->counts[token]++;
         return;
     }
-    if (s->window_len == last_n) { /* full: the oldest token leaves the window */
-        s->counts[s->window[s->window_head]]--;
-        s->window[s->window_head] = token;
-        s->window_head = (s->window_head + 1) % last_n;
-    } else {
-        s->window[(s->window_head + s->window_len) % last_n] = token;
-        s->window_len++;
-    }
+    int32_t left = ring_push(&s->window, token);
+    if (left >= 0) s->counts[left]--; /* the oldest token left the window */
     s->counts[token]++;
 }
 
@@ -303,15 +305,14 @@ static float penalize(const bn_sampler_params *p, float logit, int32_t count) {
 }
 
 int bn_sampler_penalized(const bn_sampler *s, int32_t *ids, int cap) {
-    if (s->n_bias + (s->dry_ring ? s->dry_len : 0) > cap) return -1;
+    if (s->n_bias + s->dry.len > cap) return -1;
     if (s->n_bias) memcpy(ids, s->bias_ids, (size_t)s->n_bias * sizeof *ids);
-    int n = s->n_bias, last_n = s->params.penalty_last_n;
-    for (int i = 0; s->dry_ring && i < s->dry_len; i++) /* DRY lowers only tokens of its history */
-        ids[n++] = s->dry_ring[(s->dry_head + i) % s->params.dry_penalty_last_n];
+    int n = s->n_bias;
+    for (int i = 0; i < s->dry.len; i++) ids[n++] = ring_at(&s->dry, i); /* DRY lowers only tokens of its history */
     if (!penalties_active(&s->params)) return n;
-    if (last_n > 0) {
-        if (n + s->window_len > cap) return -1;
-        for (int i = 0; i < s->window_len; i++) ids[n++] = s->window[(s->window_head + i) % last_n];
+    if (s->params.penalty_last_n > 0) {
+        if (n + s->window.len > cap) return -1;
+        for (int i = 0; i < s->window.len; i++) ids[n++] = ring_at(&s->window, i);
         return n;
     }
     for (int32_t id = 0; id < s->n_vocab; id++) /* whole history: every token counted so far */
@@ -347,7 +348,7 @@ int bn_sampler_set_dry_breakers(bn_sampler *s, const int32_t *tokens, const int 
                 return bn_error(bad, "sampler: DRY breaker %d: token %d is not in the vocabulary", e, (int)tokens[total + (size_t)k]);
         total += (size_t)lens[e];
     }
-    if (!s->dry_ring) return 0; /* DRY is off: nothing reads them */
+    if (!s->dry.ids) return 0; /* DRY is off: nothing reads them */
     size_t cap = n ? (size_t)n : 1;
     int32_t *t = bn_malloc(total ? total * sizeof *t : 1, "DRY breakers");
     int *off = bn_malloc(cap * sizeof *off, "DRY breakers"), *len = bn_malloc(cap * sizeof *len, "DRY breakers");
@@ -370,12 +371,10 @@ int bn_sampler_set_dry_breakers(bn_sampler *s, const int32_t *tokens, const int 
     return 0;
 }
 
-bool bn_sampler_dry_on(const bn_sampler *s) { return s->dry_ring != NULL; }
+bool bn_sampler_dry_on(const bn_sampler *s) { return s->dry.ids != NULL; }
 
-/* The i-th most recent token of DRY's history (i < dry_len). */
-static int32_t dry_at(const bn_sampler *s, int i) {
-    return s->dry_ring[(s->dry_head + s->dry_len - 1 - i) % s->params.dry_penalty_last_n];
-}
+/* The i-th most recent token of DRY's history (i < its length). */
+static int32_t dry_at(const bn_sampler *s, int i) { return ring_at(&s->dry, s->dry.len - 1 - i); }
 
 /* The longest repeat DRY may see: up to the most recent breaker sequence in the last n tokens
  * (its tail must follow its head there), else n. */
@@ -429,9 +428,9 @@ static bool dry_single_breaker(const bn_sampler *s, int32_t id) {
  * the exponent capped so that the power stays finite. */
 static void dry_prepare(bn_sampler *s) {
     const bn_sampler_params *p = &s->params;
-    int n = s->dry_len, allowed = p->dry_allowed_length;
+    int n = s->dry.len, allowed = p->dry_allowed_length;
     s->n_dry_touched = 0;
-    if (!s->dry_ring || p->mirostat || n <= allowed) return; /* (llama.cpp's mirostat chain has no DRY) */
+    if (!s->dry.ids || p->mirostat || n <= allowed) return; /* (llama.cpp's mirostat chain has no DRY) */
     int limit = dry_rep_limit(s, n);
     if (limit < allowed) return;
     dry_repeats(s, n, limit, s->dry_repeat);

@@ -38,6 +38,12 @@ int bn_sampler_kind_of_char(char c) {
     return at ? (int)(at - letters) : c == 'i' || c == 'a' ? BN_SAMPLER_NOT_OFFERED : BN_SAMPLER_UNKNOWN;
 }
 
+int bn_sampler_kinds_append(unsigned char *kinds, int *n, int kind) {
+    if (*n > 0 && kind <= kinds[*n - 1]) return 1;
+    kinds[(*n)++] = (unsigned char)kind;
+    return 0;
+}
+
 /* Turns one kind off. */
 static void leave_out(bitnet_generate_params *gp, int kind) {
     bitnet_sampling_params *s = &gp->sampling;

@@ -24,6 +24,9 @@ extern const char *const bn_sampler_kind_names[BN_N_SAMPLER_KINDS];
 int bn_sampler_kind_of_name(const char *name);
 /* A kind from llama.cpp's letters ("edskypmxt"), or BN_SAMPLER_NOT_OFFERED ('i', 'a') / BN_SAMPLER_UNKNOWN. */
 int bn_sampler_kind_of_char(char c);
+/* Appends kind to kinds[0, *n) when it comes after the last one in the default order (0);
+ * else returns 1 and leaves them (the caller names kinds[*n - 1] and kind). */
+int bn_sampler_kinds_append(unsigned char *kinds, int *n, int kind);
 /* Turns off in gp every kind not in kinds[0, n) (strictly increasing: the default order);
  * leaving out the temperature draws at 1. Nothing changes with mirostat (its own chain). */
 void bn_sampler_keep_only(bitnet_generate_params *gp, const unsigned char *kinds, int n);
