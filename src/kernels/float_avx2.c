@@ -21,7 +21,7 @@
 #include "q8_rows_256.h"
 
 /* 8 weights of `row` from element k (a multiple of 8). */
-BN_INLINE __m256 load8(const uint8_t *row, uint32_t type, int64_t k) {
+BN_INLINE BN_TSAN_UNCHECKED_READS __m256 load8(const uint8_t *row, uint32_t type, int64_t k) {
     switch (type) {
     case BN_TYPE_F16: return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + 2 * k)));
     case BN_TYPE_BF16:
@@ -43,7 +43,7 @@ BN_INLINE __m256 load8(const uint8_t *row, uint32_t type, int64_t k) {
  * of the memory rate for computing and waiting to overlap (docs/KERNELS.md). A tail of
  * K % 32 goes through zero-padded copies. */
 #define FLOAT_ROWS_TOKENS 3 /* 12 accumulators + 4 weight vectors: the 16 registers */
-BN_INLINE void dot_tokens(const uint8_t *row, uint32_t type, int64_t K, const float *const *x, int nt, float *out) {
+BN_INLINE BN_TSAN_UNCHECKED_READS void dot_tokens(const uint8_t *row, uint32_t type, int64_t K, const float *const *x, int nt, float *out) {
     __m256 acc[FLOAT_ROWS_TOKENS][4];
 BN_UNROLL
     for (int t = 0; t < nt; t++) acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = _mm256_setzero_ps();
@@ -85,7 +85,7 @@ BN_UNROLL
  * step: pmaddubsw(|w|, x with w's sign) gives int16 pair sums (|pair| <= 2 * 128 * 127, no
  * saturation; |x| <= 127 so negating x cannot overflow), pmaddwd by ones gives 8 exact int32
  * lanes; lanes -> float, times d_w * d_x, summed in float (reordered vs the reference). */
-BN_INLINE __m256 q8_0_block(const bn_block_q8_0 *w, __m256i xq, float dx, __m256 acc) {
+BN_INLINE BN_TSAN_UNCHECKED_READS __m256 q8_0_block(const bn_block_q8_0 *w, __m256i xq, float dx, __m256 acc) {
     __m256i wq = _mm256_loadu_si256((const __m256i *)w->qs);
     __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq));
     __m256i p32 = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
@@ -94,7 +94,7 @@ BN_INLINE __m256 q8_0_block(const bn_block_q8_0 *w, __m256i xq, float dx, __m256
 
 /* out[r] = dot of nr (<= 4) Q8_0 rows with one token's Q8_0 x (nb blocks), x loaded once per
  * block for the nr rows; the row loop is unrolled so that acc[] stays in registers. */
-BN_INLINE void dot_rows_q8_0_q8_0(const bn_block_q8_0 *const *rows, int nr, int64_t nb, const bn_block_q8_0 *x, float *out) {
+BN_INLINE BN_TSAN_UNCHECKED_READS void dot_rows_q8_0_q8_0(const bn_block_q8_0 *const *rows, int nr, int64_t nb, const bn_block_q8_0 *x, float *out) {
     __m256 acc[4];
     for (int r = 0; r < nr; r++) acc[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {

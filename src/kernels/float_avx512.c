@@ -8,7 +8,7 @@
 #include "util.h"
 
 /* 16 weights of `row` from element k (a multiple of 16), masked for the tail. */
-BN_INLINE __m512 load16(const uint8_t *row, uint32_t type, int64_t k, __mmask16 m) {
+BN_INLINE BN_TSAN_UNCHECKED_READS __m512 load16(const uint8_t *row, uint32_t type, int64_t k, __mmask16 m) {
     switch (type) {
     case BN_TYPE_F16: return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, row + 2 * k));
     case BN_TYPE_BF16:
@@ -23,7 +23,7 @@ BN_INLINE __m512 load16(const uint8_t *row, uint32_t type, int64_t k, __mmask16 
 }
 
 /* out[t] = sum_k row[k] x[t][k] for nt tokens. */
-BN_INLINE void dot_tokens(const uint8_t *row, uint32_t type, int64_t K, const float *const *x, int nt, float *out) {
+BN_INLINE BN_TSAN_UNCHECKED_READS void dot_tokens(const uint8_t *row, uint32_t type, int64_t K, const float *const *x, int nt, float *out) {
     __m512 acc[4][2];
     for (int t = 0; t < nt; t++) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
     int64_t k = 0;
@@ -49,7 +49,7 @@ BN_INLINE void dot_tokens(const uint8_t *row, uint32_t type, int64_t K, const fl
  * tokens' x (20 KB at K = 2560) stay in L1. Measured on Zen 4 against 2 rows x 4 tokens and a
  * convert-once-to-L1 variant: ~20% and ~40% faster for 8 tokens. Without a tail loop gcc
  * keeps the accumulators in registers (with one it stored them to the stack every step). */
-BN_INLINE void dot_4rows_2tokens(const uint8_t *const *rows, uint32_t type, int64_t K, const float *const *x, float out[4][2]) {
+BN_INLINE BN_TSAN_UNCHECKED_READS void dot_4rows_2tokens(const uint8_t *const *rows, uint32_t type, int64_t K, const float *const *x, float out[4][2]) {
     __m512 acc[4][2][2];
 BN_UNROLL
     for (int r = 0; r < 4; r++) acc[r][0][0] = acc[r][0][1] = acc[r][1][0] = acc[r][1][1] = _mm512_setzero_ps();
@@ -75,7 +75,7 @@ BN_UNROLL
 /* One token, 4 rows at once (rows_by_4 and the odd token of rows_tokens_by_4). Each row's sum runs exactly
  * as in dot_tokens with nt = 1 (same lanes, same 2 chains, same reduction), so results do not
  * depend on the grouping; 4 rows give 8 independent FMA chains and 4 memory streams. */
-BN_INLINE void dot_4rows(const uint8_t *const *rows, uint32_t type, int64_t K, const float *x, float *out) {
+BN_INLINE BN_TSAN_UNCHECKED_READS void dot_4rows(const uint8_t *const *rows, uint32_t type, int64_t K, const float *x, float *out) {
     __m512 acc[4][2];
     for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     int64_t k = 0;
@@ -99,7 +99,7 @@ BN_INLINE void dot_4rows(const uint8_t *const *rows, uint32_t type, int64_t K, c
  * in float (2 products, one FMA), then one FMA by the block scale d. That is ~10 vector ops
  * per 34 bytes where the generic load16 path spent ~14 (a scale multiply per 16 weights);
  * the sum order differs from the reference's, within the float-weight tolerance. */
-BN_INLINE void dot_4rows_q8_0(const uint8_t *const *rows, int64_t K, const float *x, float *out) {
+BN_INLINE BN_TSAN_UNCHECKED_READS void dot_4rows_q8_0(const uint8_t *const *rows, int64_t K, const float *x, float *out) {
     __m512 acc[4];
     for (int r = 0; r < 4; r++) acc[r] = _mm512_setzero_ps();
     for (int64_t b = 0; b < K / 32; b++) {
@@ -121,17 +121,17 @@ BN_INLINE void dot_4rows_q8_0(const uint8_t *const *rows, int64_t K, const float
  * u8, still exact); lanes -> float, times d_w * d_x, summed in float (reordered vs the
  * reference's block order, within the float-weight tolerance). Streams 34 bytes per 32
  * weights with ~12 vector ops per 64 weights: memory-bound, not conversion-bound. */
-BN_INLINE __m512i load_2blocks(const bn_block_q8_0 *b) {
+BN_INLINE BN_TSAN_UNCHECKED_READS __m512i load_2blocks(const bn_block_q8_0 *b) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)b[0].qs)),
                               _mm256_loadu_si256((const __m256i *)b[1].qs), 1);
 }
 
 /* The two blocks' scales d[0] (lanes 0-7) and d[1] (lanes 8-15). */
-BN_INLINE __m512 scales_2blocks(const bn_block_q8_0 *b) {
+BN_INLINE BN_TSAN_UNCHECKED_READS __m512 scales_2blocks(const bn_block_q8_0 *b) {
     return _mm512_insertf32x8(_mm512_set1_ps(_cvtsh_ss(b[0].d)), _mm256_set1_ps(_cvtsh_ss(b[1].d)), 1);
 }
 
-BN_INLINE __m512 q8_0_2blocks(const bn_block_q8_0 *w, __m512i xq, __m512 dx, __m512 acc) {
+BN_INLINE BN_TSAN_UNCHECKED_READS __m512 q8_0_2blocks(const bn_block_q8_0 *w, __m512i xq, __m512 dx, __m512 acc) {
     __m512i wq = load_2blocks(w);
     __m512i sx = _mm512_mask_sub_epi8(xq, _mm512_movepi8_mask(wq), _mm512_setzero_si512(), xq);
     __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(wq), sx);
@@ -139,7 +139,7 @@ BN_INLINE __m512 q8_0_2blocks(const bn_block_q8_0 *w, __m512i xq, __m512 dx, __m
 }
 
 /* The last block of an odd block count, in 8 lanes. */
-BN_INLINE float q8_0_1block(const bn_block_q8_0 *w, const bn_block_q8_0 *x) {
+BN_INLINE BN_TSAN_UNCHECKED_READS float q8_0_1block(const bn_block_q8_0 *w, const bn_block_q8_0 *x) {
     __m256i wq = _mm256_loadu_si256((const __m256i *)w->qs), xq = _mm256_loadu_si256((const __m256i *)x->qs);
     __m256i sx = _mm256_mask_sub_epi8(xq, _mm256_movepi8_mask(wq), _mm256_setzero_si256(), xq);
     __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(wq), sx);
@@ -150,7 +150,7 @@ BN_INLINE float q8_0_1block(const bn_block_q8_0 *w, const bn_block_q8_0 *x) {
 }
 
 /* out[r] = dot of nr (<= 4) Q8_0 rows with one token's Q8_0 x (nb blocks), x loaded once. */
-BN_INLINE void dot_rows_q8_0_q8_0(const bn_block_q8_0 *const *rows, int nr, int64_t nb, const bn_block_q8_0 *x, float *out) {
+BN_INLINE BN_TSAN_UNCHECKED_READS void dot_rows_q8_0_q8_0(const bn_block_q8_0 *const *rows, int nr, int64_t nb, const bn_block_q8_0 *x, float *out) {
     __m512 acc[4];
     for (int r = 0; r < nr; r++) acc[r] = _mm512_setzero_ps();
     int64_t b = 0;
@@ -187,7 +187,7 @@ BN_INLINE void rows_by_4(const bn_linear *w, uint32_t type, const bn_act *a, flo
 /* The 16 lanes' sum in a fixed order: lanes j + (j + 8), then bn_hsum8 of those (as the
  * 256-bit q8 rows kernels, which so give the same bits; _mm512_reduce_add_ps leaves its
  * order to the compiler). */
-BN_INLINE float sum16_in_halves(__m512 v) {
+BN_INLINE BN_TSAN_UNCHECKED_READS float sum16_in_halves(__m512 v) {
     __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
     return bn_hsum8(_mm256_add_ps(hi, _mm512_castps512_ps256(v)));
 }
@@ -198,7 +198,7 @@ BN_INLINE float sum16_in_halves(__m512 v) {
  * in 16 lanes (reordered vs the reference's block order, within the float tolerance) and
  * added by sum16_in_halves. Bounds: a vpdpbusd lane adds 4 products of at most 255 * 128,
  * eight of them < 2^21. */
-BN_INLINE void q8_rows_dot(const bn_q8_rows *p, const uint8_t *row, int nr, bool pf, const q8_token_x *t, float *out) {
+BN_INLINE BN_TSAN_UNCHECKED_READS void q8_rows_dot(const bn_q8_rows *p, const uint8_t *row, int nr, bool pf, const q8_token_x *t, float *out) {
     const uint64_t scales_at = (uint64_t)p->n_groups * BN_Q8_GROUP_BYTES;
     __m512 total[4];
 BN_UNROLL

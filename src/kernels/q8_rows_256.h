@@ -22,7 +22,7 @@
 /* out[r] for nr (1 or 4, a constant after inlining) rows from `row`, one token's reordered
  * activations t. BN_PIN keeps the 8 accumulator chains of a 4-row pass chains (gcc made the
  * AVX2 step's adds a tree of stored products). */
-BN_INLINE void q8_rows_dot(const bn_q8_rows *p, const uint8_t *row, int nr, bool pf, const q8_token_x *t, float *out) {
+BN_INLINE BN_TSAN_UNCHECKED_READS void q8_rows_dot(const bn_q8_rows *p, const uint8_t *row, int nr, bool pf, const q8_token_x *t, float *out) {
     const uint64_t scales_at = (uint64_t)p->n_groups * BN_Q8_GROUP_BYTES;
     __m256 total[4][2];
 BN_UNROLL

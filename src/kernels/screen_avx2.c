@@ -21,7 +21,7 @@
 
 /* Row m times NT tokens (NT <= 2): approximate logits and radii into a[t], rad[t]; pf:
  * prefetch the copy ahead (always here, SCREEN_PREFETCH_WHEN below). */
-BN_INLINE void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int NT, bool pf, float a[4],
+BN_INLINE BN_TSAN_UNCHECKED_READS void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int NT, bool pf, float a[4],
                            float rad[4]) {
     bn_screen_tile tl = bn_screen_tile_at(h, x, m, t0, NT);
     __m256 acc[2], racc[2];

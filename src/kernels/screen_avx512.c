@@ -20,7 +20,7 @@
  * single row with the prefetch. Zen 5 wants the prefetch (SCREEN_PREFETCH_WHEN). With several
  * tokens (pf) a row takes several times longer, and the hardware prefetcher alone then left
  * the pass stalled on memory. */
-BN_INLINE void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int NT, bool pf, float a[4],
+BN_INLINE BN_TSAN_UNCHECKED_READS void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int NT, bool pf, float a[4],
                            float rad[4]) {
     bn_screen_tile tl = bn_screen_tile_at(h, x, m, t0, NT);
     __m512 acc[4], racc[4];

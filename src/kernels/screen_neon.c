@@ -23,7 +23,7 @@
 static inline float32x4_t scales4(const uint16_t *d) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(d))); }
 
 /* Row m times NT tokens (NT <= 2): approximate logits and radii into a[t], rad[t]. */
-BN_INLINE void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int NT, bool pf, float a[4],
+BN_INLINE BN_TSAN_UNCHECKED_READS void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int NT, bool pf, float a[4],
                            float rad[4]) {
     bn_screen_tile tl = bn_screen_tile_at(h, x, m, t0, NT);
     float32x4_t acc[2], racc[2];

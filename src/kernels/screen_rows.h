@@ -24,8 +24,9 @@
 
 #define SCREEN_ROW_BLOCK 16 /* rows per block (2B-4T: 16 x 2720 bytes, in L2; 8-64 measured the same) */
 
-/* Row m against tokens [t0, t0 + nt), nt <= SCREEN_ROW_TOKENS (<= 4). */
-static void row_tokens(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int nt, bool pf, float a[4],
+/* Row m against tokens [t0, t0 + nt), nt <= SCREEN_ROW_TOKENS (<= 4), into the caller's a, rad.
+ * Reads only the copy and the tokens' activations (kernel_impl.h, BN_TSAN_UNCHECKED_READS). */
+static BN_TSAN_UNCHECKED_READS void row_tokens(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int nt, bool pf, float a[4],
                        float rad[4]) {
     switch (nt) {
     case 1: screen_tile(h, x, m, t0, 1, pf, a, rad); break;

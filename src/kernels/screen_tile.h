@@ -17,7 +17,7 @@ typedef struct bn_screen_tile {
     const float *e[4], *xabs[4];
 } bn_screen_tile;
 
-BN_INLINE bn_screen_tile bn_screen_tile_at(const bn_head_screen *h, const bn_screen_act *a, int64_t m, int t0, int nt) {
+BN_INLINE BN_TSAN_UNCHECKED_READS bn_screen_tile bn_screen_tile_at(const bn_head_screen *h, const bn_screen_act *a, int64_t m, int t0, int nt) {
     int64_t row = h->n_groups * BN_SCREEN_GROUP_BYTES, nbp = h->n_groups * BN_SCREEN_GROUP;
     bn_screen_tile tl = {h->q + (uint64_t)m * (uint64_t)row, h->d + (uint64_t)m * (uint64_t)nbp, {NULL}, {NULL}, {NULL}};
 BN_UNROLL

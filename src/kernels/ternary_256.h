@@ -22,7 +22,7 @@
 
 #define TOKEN_BLOCK 64
 
-BN_INLINE __m256i bcast4(const int8_t *q) {
+BN_INLINE BN_TSAN_UNCHECKED_READS __m256i bcast4(const int8_t *q) {
     int32_t v;
     memcpy(&v, q, 4);
     return _mm256_set1_epi32(v);
@@ -45,7 +45,7 @@ BN_INLINE __m256i bcast4(const int8_t *q) {
  * steps at once (pmaddubsw: in int16 before widening, see ternary_avx2.c).
  * Bounds: a scaled code byte is <= 8, |q| <= 128, so a partial grows by <= 8 * 128 * 64 =
  * 2^16 per chunk and stays below 2^28 over FOLD_CHUNKS chunks. */
-BN_INLINE void tile_dot(const uint8_t *codes, const int8_t *const *q, int nt, int64_t n_chunks, __m256i *acc) {
+BN_INLINE BN_TSAN_UNCHECKED_READS void tile_dot(const uint8_t *codes, const int8_t *const *q, int nt, int64_t n_chunks, __m256i *acc) {
     const __m256i m03 = _mm256_set1_epi8(0x03), m0c = _mm256_set1_epi8(0x0c);
     const int np = nt <= 2 ? 4 : 2;
     for (int64_t c0 = 0; c0 < n_chunks; c0 += FOLD_CHUNKS) {
@@ -118,7 +118,7 @@ BN_INLINE void decode_codes(const uint8_t *codes, int64_t nc, uint8_t *dec) {
 
 /* acc32[t][row] += codes . q[t] over nc decoded chunks, all 16 rows, for nt <= DEC_GROUP
  * tokens (a constant after inlining); `dec` points at the decoded block. */
-BN_INLINE void dec_dot(const uint8_t *dec, const int8_t *const *q, int nt, int64_t nc, int32_t (*acc32)[BN_TILE_ROWS]) {
+BN_INLINE BN_TSAN_UNCHECKED_READS void dec_dot(const uint8_t *dec, const int8_t *const *q, int nt, int64_t nc, int32_t (*acc32)[BN_TILE_ROWS]) {
     const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t c0 = 0; c0 < nc; c0 += I16_CHUNKS) {
         int64_t c1 = c0 + I16_CHUNKS < nc ? c0 + I16_CHUNKS : nc;
@@ -153,7 +153,7 @@ BN_INLINE void dec_dot(const uint8_t *dec, const int8_t *const *q, int nt, int64
  * K block. */
 #define DEC_GROUP 6
 #define DEC_MIN_TOKENS 12 /* fewer: tile_dot (the decode buffer costs more than it saves) */
-BN_INLINE void dec_dot_half(const uint8_t *dec, const int8_t *const *q, int nt, int64_t nc, __m256i *acc) {
+BN_INLINE BN_TSAN_UNCHECKED_READS void dec_dot_half(const uint8_t *dec, const int8_t *const *q, int nt, int64_t nc, __m256i *acc) {
     const int np = nt <= 2 ? 4 : 2; /* partials per token; field s goes to partial s % np */
     __m256i part[DEC_GROUP][4];
     UNROLL for (int t = 0; t < nt; t++)
@@ -169,7 +169,7 @@ BN_INLINE void dec_dot_half(const uint8_t *dec, const int8_t *const *q, int nt, 
 }
 
 /* acc32[t][row] += codes . q[t] over nc decoded chunks, the two halves in turn. */
-BN_INLINE void dec_dot(const uint8_t *dec, const int8_t *const *q, int nt, int64_t nc, int32_t (*acc32)[BN_TILE_ROWS]) {
+BN_INLINE BN_TSAN_UNCHECKED_READS void dec_dot(const uint8_t *dec, const int8_t *const *q, int nt, int64_t nc, int32_t (*acc32)[BN_TILE_ROWS]) {
     for (int h = 0; h < 2; h++) {
         __m256i acc[DEC_GROUP];
         for (int i = 0; i < nt; i++) acc[i] = _mm256_loadu_si256((const __m256i *)(acc32[i] + 8 * h));
@@ -186,7 +186,7 @@ BN_INLINE void dec_group(const bn_ternary_job *j, const uint8_t *dec, int64_t kb
     dec_dot(dec, q, nt, nc, acc32);
 }
 
-static int32_t sum_i8(const int8_t *q, int64_t n) { /* n a multiple of 32 */
+static BN_TSAN_UNCHECKED_READS int32_t sum_i8(const int8_t *q, int64_t n) { /* n a multiple of 32 */
     __m256i acc = _mm256_setzero_si256();
     for (int64_t k = 0; k < n; k += 32) acc = SUM_I8(acc, _mm256_loadu_si256((const __m256i *)(q + k)));
     int32_t lane[8], s = 0;
@@ -244,7 +244,7 @@ BN_INLINE void uniform_group(const bn_ternary_job *j, int64_t tile, int t, int n
  * chunks ONE_TOKEN_FOLD adds the unscaled partial and the scaled one shifted down by 2
  * (exact: a sum of multiples of 4) into acc. The partials are pinned (BN_PIN): without it
  * gcc reassociates the sums across the unrolled chunks and spills most of them. */
-BN_INLINE void one_token_dot(const uint8_t *const *codes, int nw, const int8_t *q, int64_t n_chunks, __m256i (*acc)[2]) {
+BN_INLINE BN_TSAN_UNCHECKED_READS void one_token_dot(const uint8_t *const *codes, int nw, const int8_t *q, int64_t n_chunks, __m256i (*acc)[2]) {
     const __m256i m03 = _mm256_set1_epi8(0x03), m0c = _mm256_set1_epi8(0x0c);
     for (int64_t c0 = 0; c0 < n_chunks; c0 += ONE_TOKEN_CHUNKS) {
         int64_t c1 = c0 + ONE_TOKEN_CHUNKS < n_chunks ? c0 + ONE_TOKEN_CHUNKS : n_chunks;

@@ -11,7 +11,7 @@
 #define TOKEN_BLOCK 64   /* tokens whose activation sums are computed together */
 #define UNROLL BN_UNROLL /* kernel_impl.h: per-token partial sums stay in registers */
 
-BN_INLINE __m512i bcast4(const int8_t *q) {
+BN_INLINE BN_TSAN_UNCHECKED_READS __m512i bcast4(const int8_t *q) {
     int32_t v;
     memcpy(&v, q, 4);
     return _mm512_set1_epi32(v);
@@ -36,7 +36,7 @@ BN_INLINE __m512i bcast4(const int8_t *q) {
 
 /* The four fields of the 64 code bytes at cv (c_0, 4 c_1, c_2, 4 c_3; see above), with the
  * stream's software prefetch. */
-BN_INLINE void chunk_fields(const uint8_t *cv, __m512i f[4]) {
+BN_INLINE BN_TSAN_UNCHECKED_READS void chunk_fields(const uint8_t *cv, __m512i f[4]) {
     const __m512i m03 = _mm512_set1_epi8(0x03), m0c = _mm512_set1_epi8(0x0c);
     BN_PREFETCH_AHEAD(cv);
     __m512i v = _mm512_load_si512((const void *)cv), v4 = _mm512_srli_epi16(v, 4);
@@ -47,13 +47,13 @@ BN_INLINE void chunk_fields(const uint8_t *cv, __m512i f[4]) {
 }
 
 /* The exact dot from 2 partials (unscaled, scaled) or 4 (fields 0..3 in turn). */
-BN_INLINE __m512i fold_partials(const __m512i *part, int np) {
+BN_INLINE BN_TSAN_UNCHECKED_READS __m512i fold_partials(const __m512i *part, int np) {
     __m512i unscaled = np == 4 ? _mm512_add_epi32(part[0], part[2]) : part[0];
     __m512i scaled = np == 4 ? _mm512_add_epi32(part[1], part[3]) : part[1];
     return _mm512_add_epi32(unscaled, _mm512_srai_epi32(scaled, 2));
 }
 
-BN_INLINE void tile_dot(const uint8_t *codes, const int8_t *const *q, int nt, int64_t n_chunks, __m512i *acc) {
+BN_INLINE BN_TSAN_UNCHECKED_READS void tile_dot(const uint8_t *codes, const int8_t *const *q, int nt, int64_t n_chunks, __m512i *acc) {
     const int np = nt <= 4 ? 4 : 2; /* partials per token; field s goes to partial s % np */
     for (int64_t c0 = 0; c0 < n_chunks; c0 += FOLD_CHUNKS) {
         int64_t c1 = c0 + FOLD_CHUNKS < n_chunks ? c0 + FOLD_CHUNKS : n_chunks;
@@ -75,7 +75,7 @@ BN_INLINE void tile_dot(const uint8_t *codes, const int8_t *const *q, int nt, in
 /* One token, two tiles side by side (generation): two memory streams per thread keep more
  * misses in flight than one (see BN_PREFETCH_BYTES). acc[w] += tile w's dot, as tile_dot
  * with nt = 1 computes it (4 partials per tile). */
-static void tile_pair_dot(const uint8_t *codes0, const uint8_t *codes1, const int8_t *q, int64_t n_chunks, __m512i acc[2]) {
+static BN_TSAN_UNCHECKED_READS void tile_pair_dot(const uint8_t *codes0, const uint8_t *codes1, const int8_t *q, int64_t n_chunks, __m512i acc[2]) {
     for (int64_t c0 = 0; c0 < n_chunks; c0 += FOLD_CHUNKS) {
         int64_t c1 = c0 + FOLD_CHUNKS < n_chunks ? c0 + FOLD_CHUNKS : n_chunks;
         __m512i part[2][4];
@@ -97,7 +97,7 @@ static void tile_pair_dot(const uint8_t *codes0, const uint8_t *codes1, const in
 }
 
 /* sum of n int8 (n a multiple of 64). */
-static int32_t sum_i8(const int8_t *q, int64_t n) {
+static BN_TSAN_UNCHECKED_READS int32_t sum_i8(const int8_t *q, int64_t n) {
     __m512i acc = _mm512_setzero_si512();
     const __m512i ones = _mm512_set1_epi8(1);
     for (int64_t k = 0; k < n; k += 64) acc = _mm512_dpbusd_epi32(acc, ones, _mm512_loadu_si512((const void *)(q + k)));
