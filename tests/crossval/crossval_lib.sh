@@ -9,6 +9,12 @@
 REF_DIR=${BITNET_REF_DIR:-$ROOT/.cache/reference}
 export PYTHONPATH="$REF_DIR/llama.cpp/gguf-py${PYTHONPATH:+:$PYTHONPATH}"
 HARNESS="$BUILD/crossval/llama_harness"
+# llama.cpp's thread count for the harness's logits, greedy, embed and trace runs. One thread:
+# its workers spin at every barrier, so beside another test on a 2-core machine a 2-thread
+# greedy run took ~2x as long (2026-12-06: 2.3 s against 1.1 s alone); its results do not
+# depend on the count (each row's sums stay in one thread: the same logits bits at 1, 2 and 3).
+# Our engine keeps --threads 2 (its threaded paths are what is checked).
+REF_THREADS=1
 REF_FORWARD="$ROOT/tests/crossval/ref_forward.py"
 GGUF_PY_GEN="$ROOT/scripts/gguf_py_gen_model.py"
 LLAMA_BPE_VOCAB="$REF_DIR/llama.cpp/models/ggml-vocab-llama-bpe.gguf"
@@ -100,7 +106,7 @@ token_mode_agrees() {
 greedy_agrees() {
     local ours ref kv=${6:-f32}
     ours=$("$BITNET" run --model "$2" --tokens "$3" -n "$4" --greedy --print-ids --act-quant "$5" --threads 2 --kv-type "$kv" 2>"$TMP/run.log" | tr -s ' \n' ' ' | sed 's/ $//')
-    ref=$("$HARNESS" greedy --model "$2" --tokens "$3" -n "$4" --threads 2 --kv-type "$kv" 2>"$TMP/greedy.log")
+    ref=$("$HARNESS" greedy --model "$2" --tokens "$3" -n "$4" --threads "$REF_THREADS" --kv-type "$kv" 2>"$TMP/greedy.log")
     same_ids "$1" "$ours" "$ref"
 }
 

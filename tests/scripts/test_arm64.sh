@@ -9,9 +9,10 @@
 #                           passes, forward pass), test_cpu, test_json_schema and test_gbnf (plain C,
 #                           but aarch64's char is unsigned) on `-cpu max` (dotprod and
 #                           i8mm: both ARM tiers' tables run; the model-level tests again with
-#                           BITNET_FORCE_TIER=neon) and on `-cpu cortex-a53` (ARMv8.0, no
-#                           dotprod: the neon tier alone, and a dot-product instruction
-#                           outside the dotprod tier would be an illegal instruction)
+#                           BITNET_FORCE_TIER=neon); test_kernels and test_cpu on `-cpu
+#                           cortex-a53` (ARMv8.0, no dotprod: the neon tier alone, and a
+#                           dot-product instruction outside the dotprod tier would be an
+#                           illegal instruction; the whole forward pass there: a53_auto_bits)
 #   detect/<cpu>            `compat-check --verbose` reports dotprod on max, neon on a53
 #   <model>/<mode>/...      `bitnet logits` of small generated models (SiLU TQ2_0 with the
 #                           --lm-head q8 head, ReLU^2 I2_S, SiLU TQ1_0 with a Q8_0 head),
@@ -91,7 +92,9 @@ for t in "${UNITS[@]}"; do
     if [ "$t" = test_head_screen ]; then BITNET_TEST_ONLY=$HEAD_SCREEN_CASES unit max "$t"; else unit max "$t"; fi
 done
 for t in test_lm_head test_forward; do unit max "$t" neon; done
-for t in test_kernels test_forward test_cpu; do unit cortex-a53 "$t"; done
+# The a53 runs: the kernel tables and detection; its forward pass runs end to end below
+# (a53_auto_bits: the CLI's logits of each model, tier picked by detection).
+for t in test_kernels test_cpu; do unit cortex-a53 "$t"; done
 
 # --- end to end: logits of the aarch64 build against the x86 build's scalar tier ---
 arm() { # arm CPU TIER ARGS...: the aarch64 CLI under qemu, BITNET_FORCE_TIER=TIER ("" = detect)

@@ -51,7 +51,7 @@ llama_agree() {
         else ok "$1 # SKIP reference llama.cpp not fetched"; fi
         return
     fi
-    if run_logged "$TMP/llama.log" "$HARNESS" logits --model "$2" --tokens "$toks" --out "$2.llama.bin" --threads 2; then
+    if run_logged "$TMP/llama.log" "$HARNESS" logits --model "$2" --tokens "$toks" --out "$2.llama.bin" --threads "$REF_THREADS"; then
         logits_agree "$1" "$2.llama.bin" "$3" "$VOCAB" "$4"
     else
         not_ok "$1" "llama.cpp did not load or run the converted file"

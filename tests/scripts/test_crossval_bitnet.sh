@@ -33,13 +33,13 @@ check_kv_types() {
         case $kv/$mode in f16/none) min=0.99999 ;; f16/*|q8_0/none) min=0.9995 ;; *) min=0.999 ;; esac
         ours="$TMP/${label//\//-}-$kv-ours.bin" ref="$TMP/${label//\//-}-$kv-ref.bin"
         if run_logged "$TMP/ours.log" "$BITNET" logits --model "$m" --tokens "$toks" --out "$ours" --act-quant "$mode" --threads 2 --kv-type "$kv" &&
-           run_logged "$TMP/ref.log" "$HARNESS" logits --model "$m" --tokens "$toks" --out "$ref" --threads 2 --kv-type "$kv"; then
+           run_logged "$TMP/ref.log" "$HARNESS" logits --model "$m" --tokens "$toks" --out "$ref" --threads "$REF_THREADS" --kv-type "$kv"; then
             logits_agree "$label/$mode/kv-$kv" "$ours" "$ref" "$vocab" "$min" "$([ "${label%%/*}" = A ] || echo cosine-only)"
         else
             not_ok "$label/$mode/kv-$kv/logits" "a logits run failed"
         fi
         g_ours=$("$BITNET" run --model "$m" --tokens "$toks" -n "$N_GEN" --greedy --print-ids --act-quant "$mode" --threads 2 --kv-type "$kv" 2>"$TMP/run.log" | tr -s ' \n' ' ' | sed 's/ $//')
-        g_ref=$("$HARNESS" greedy --model "$m" --tokens "$toks" -n "$N_GEN" --threads 2 --kv-type "$kv" 2>"$TMP/greedy.log")
+        g_ref=$("$HARNESS" greedy --model "$m" --tokens "$toks" -n "$N_GEN" --threads "$REF_THREADS" --kv-type "$kv" 2>"$TMP/greedy.log")
         if [ "${label%%/*}" = A ]; then
             same_ids "$label/$mode/kv-$kv/greedy" "$g_ours" "$g_ref"
         else
@@ -63,7 +63,7 @@ check_shape() {
         case $w in f32|f16) mode=none ;; *) mode=q8k ;; esac
         ours="$TMP/$label-$w-ours.bin" ref="$TMP/$label-$w-ref.bin"
         if run_logged "$TMP/ours.log" "$BITNET" logits --model "$m" --tokens "$toks" --out "$ours" --act-quant "$mode" --threads 2 --kv-type f32 &&
-           run_logged "$TMP/ref.log" "$HARNESS" logits --model "$m" --tokens "$toks" --out "$ref" --threads 2 --kv-type f32; then
+           run_logged "$TMP/ref.log" "$HARNESS" logits --model "$m" --tokens "$toks" --out "$ref" --threads "$REF_THREADS" --kv-type f32; then
             logits_agree "$label/$w/$mode" "$ours" "$ref" "$vocab" 0.99999
         else
             not_ok "$label/$w/$mode/logits" "a logits run failed"

@@ -25,7 +25,7 @@ versus_llama_cpp() {
         ours="$TMP/$label-$pooling-ours.bin" ref="$TMP/$label-$pooling-ref.bin"
         if run_logged "$TMP/ours.log" "$BITNET" embed --model "$m" --tokens "$TOKS" --pooling "$pooling" --embd-normalize -1 \
                 --out "$ours" --act-quant "$mode" --threads 2 --kv-type f32 &&
-           run_logged "$TMP/ref.log" "$HARNESS" embed --model "$m" --tokens "$TOKS" --pooling "$pooling" --out "$ref" --threads 2 --kv-type f32; then
+           run_logged "$TMP/ref.log" "$HARNESS" embed --model "$m" --tokens "$TOKS" --pooling "$pooling" --out "$ref" --threads "$REF_THREADS" --kv-type f32; then
             logits_agree "$label/$mode/$pooling" "$ours" "$ref" "$N_EMBD" "$min" cosine-only
         else
             not_ok "$label/$mode/$pooling" "an embedding run failed"

@@ -24,7 +24,7 @@ for w in f32 tq2_0 tq1_0; do
     case $w in f32) mode=none ;; *) mode=q8k ;; esac
     check "$w/compat-check" run_logged "$TMP/compat.log" "$BITNET" compat-check "$m"
     ref="$TMP/$w-ref.bin" ours="$TMP/$w-ours.bin"
-    if ! run_logged "$TMP/ref.log" "$HARNESS" logits --model "$m" --tokens "$toks" --out "$ref" --threads 2 --kv-type f32; then
+    if ! run_logged "$TMP/ref.log" "$HARNESS" logits --model "$m" --tokens "$toks" --out "$ref" --threads "$REF_THREADS" --kv-type f32; then
         not_ok "$w/harness-logits"; continue
     fi
     if [ "$w" = f32 ]; then

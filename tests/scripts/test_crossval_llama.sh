@@ -37,7 +37,7 @@ TOKS=$(token_ids "$N_TOKENS" "$VOCAB" 7)
 versus_llama_cpp() {
     local label=$1 m=$2 mode=$3 min=$4 ours="$TMP/${1//\//_}-ours.bin" ref="$TMP/${1//\//_}-ref.bin"
     if run_logged "$TMP/ours.log" "$BITNET" logits --model "$m" --tokens "$TOKS" --out "$ours" --act-quant "$mode" --threads 2 --kv-type f32 &&
-       run_logged "$TMP/ref.log" "$HARNESS" logits --model "$m" --tokens "$TOKS" --out "$ref" --threads 2 --kv-type f32; then
+       run_logged "$TMP/ref.log" "$HARNESS" logits --model "$m" --tokens "$TOKS" --out "$ref" --threads "$REF_THREADS" --kv-type f32; then
         logits_agree "$label/$mode" "$ours" "$ref" "$VOCAB" "$min"
     else
         not_ok "$label/$mode/logits" "a logits run failed"

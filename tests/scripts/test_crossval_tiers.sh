@@ -31,15 +31,15 @@ for w in tq2_0 tq1_0; do
         not_ok "$w/gen-model"; continue
     fi
     ref="$TMP/$w-ref.bin"
-    if ! run_logged "$TMP/ref.log" "$HARNESS" logits --model "$m" --tokens "$TOKS" --out "$ref" --threads 2 --kv-type f32; then
+    if ! run_logged "$TMP/ref.log" "$HARNESS" logits --model "$m" --tokens "$TOKS" --out "$ref" --threads "$REF_THREADS" --kv-type f32; then
         not_ok "$w/reference-logits"; continue
     fi
-    g_ref=$("$HARNESS" greedy --model "$m" --tokens "$TOKS" -n "$N_GEN" --threads 2 --kv-type f32 2>"$TMP/greedy.log")
+    g_ref=$("$HARNESS" greedy --model "$m" --tokens "$TOKS" -n "$N_GEN" --threads "$REF_THREADS" --kv-type f32 2>"$TMP/greedy.log")
     if [ "$w" = tq2_0 ]; then
         for kv in f16 q8_0; do
-            run_logged "$TMP/ref.log" "$HARNESS" logits --model "$m" --tokens "$TOKS" --out "$TMP/$w-ref-$kv.bin" --threads 2 --kv-type "$kv" ||
+            run_logged "$TMP/ref.log" "$HARNESS" logits --model "$m" --tokens "$TOKS" --out "$TMP/$w-ref-$kv.bin" --threads "$REF_THREADS" --kv-type "$kv" ||
                 not_ok "$w/reference-logits-$kv"
-            "$HARNESS" greedy --model "$m" --tokens "$TOKS" -n "$N_GEN" --threads 2 --kv-type "$kv" >"$TMP/$w-greedy-$kv.txt" 2>"$TMP/greedy.log"
+            "$HARNESS" greedy --model "$m" --tokens "$TOKS" -n "$N_GEN" --threads "$REF_THREADS" --kv-type "$kv" >"$TMP/$w-greedy-$kv.txt" 2>"$TMP/greedy.log"
         done
     fi
     for tier in scalar avx2 avxvnni avx512 amx; do

@@ -179,7 +179,7 @@ for pair in "$MF:none" "$MQ:q8k"; do
     ref_prompt=$("$HARNESS" tokenize --model "$m" --prompt "$PROMPT" 2>"$TMP/ht.err")
     ours_prompt=$("$BITNET" run -m "$m" -p "$PROMPT" -n 1 --greedy --json --act-quant "$mode" -t 2 2>/dev/null >"$TMP/p.json" && json_get "$TMP/p.json" "j['prompt_ids']")
     same_ids "$label/prompt_ids_from_text" "$ours_prompt" "$ref_prompt"
-    ref=$("$HARNESS" greedy --model "$m" --tokens "$(echo "$ref_prompt" | tr ' ' ',')" -n 32 --threads 2 --kv-type f32 2>"$TMP/hg.err")
+    ref=$("$HARNESS" greedy --model "$m" --tokens "$(echo "$ref_prompt" | tr ' ' ',')" -n 32 --threads "$REF_THREADS" --kv-type f32 2>"$TMP/hg.err")
     ours=$("$BITNET" run -m "$m" -p "$PROMPT" -n 32 --greedy --ignore-eos --print-ids --act-quant "$mode" --kv-type f32 -t 2 2>"$TMP/run.err")
     same_ids "$label/$mode/greedy_from_text" "$ours" "$ref"
 done

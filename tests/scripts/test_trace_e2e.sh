@@ -144,7 +144,7 @@ ref_vs_ours() { # LABEL MODEL: traces both engines (raw dumps) over the same pro
     rm -rf "$TMP/e-ours-$1" "$TMP/e-ref-$1"
     BITNET_TRACE_RAW=1 run_logged "$TMP/e.log" "$BITNET" logits -m "$m" --tokens "$T" --out "$TMP/e.bin" --act-quant none --kv-type f32 -t 2 \
         --trace-dir "$TMP/e-ours-$1" &&
-    BITNET_TRACE_RAW=1 run_logged "$TMP/e.log" "$HARNESS" trace --model "$m" --tokens "$T" --out-dir "$TMP/e-ref-$1" --threads 2
+    BITNET_TRACE_RAW=1 run_logged "$TMP/e.log" "$HARNESS" trace --model "$m" --tokens "$T" --out-dir "$TMP/e-ref-$1" --threads "$REF_THREADS"
 }
 if ref_vs_ours f32 "$MF"; then
     "$BITNET" trace-diff "$TMP/e-ours-f32" "$TMP/e-ref-f32" --rtol 1e-3 --atol 1e-4 >"$TMP/e.diff" 2>&1
