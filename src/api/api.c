@@ -12,6 +12,7 @@
 #include "kernels/kernels.h"
 #include "model/head_screen.h"
 #include "formats/types.h"
+#include "text/dry_breakers.h"
 #include "util.h"
 
 BITNET_API const char *bitnet_get_last_error(void) { return bn_last_error_message(); }
@@ -107,7 +108,7 @@ BITNET_API int bitnet_model_open(const char *path, const bitnet_model_params *pa
                         params->struct_size);
     bitnet_model *model = bn_calloc(1, sizeof *model, "model handle");
     if (!model) return BITNET_ERR_OUT_OF_MEMORY;
-    pthread_mutex_init(&model->constraint_lock, NULL);
+    pthread_mutex_init(&model->lazy_lock, NULL);
     if (params->progress) params->progress(0.0f, params->progress_user_data);
     bn_progress progress = {params->progress, params->progress_user_data};
     int rc = bn_model_load_progress(path, &progress, &model->m);
@@ -115,7 +116,7 @@ BITNET_API int bitnet_model_open(const char *path, const bitnet_model_params *pa
     if (!rc) rc = load_tokenizer(model, params);
     if (rc) {
         bn_model_free(model->m);
-        pthread_mutex_destroy(&model->constraint_lock);
+        pthread_mutex_destroy(&model->lazy_lock);
         free(model);
         return rc;
     }
@@ -130,7 +131,9 @@ BITNET_API int bitnet_model_close(bitnet_model *model) {
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_model_close: %d sessions of this model are still open; free them first",
                         atomic_load(&model->n_sessions));
     bn_constraint_vocab_free(model->constraint_vocab);
-    pthread_mutex_destroy(&model->constraint_lock);
+    free(model->dry_default_tokens);
+    free(model->dry_default_lens);
+    pthread_mutex_destroy(&model->lazy_lock);
     bn_tokenizer_free(model->tokenizer);
     bn_model_free(model->m);
     free(model);
@@ -138,12 +141,25 @@ BITNET_API int bitnet_model_close(bitnet_model *model) {
 }
 
 const bn_constraint_vocab *bn_model_constraint_vocab(bitnet_model *model, bool byte_order) {
-    pthread_mutex_lock(&model->constraint_lock);
+    pthread_mutex_lock(&model->lazy_lock);
     if (!model->constraint_vocab) model->constraint_vocab = bn_constraint_vocab_create(model->tokenizer);
     const bn_constraint_vocab *v = model->constraint_vocab;
     if (v && byte_order && !bn_constraint_vocab_sort(model->constraint_vocab)) v = NULL;
-    pthread_mutex_unlock(&model->constraint_lock);
+    pthread_mutex_unlock(&model->lazy_lock);
     return v;
+}
+
+int bn_model_dry_default_breakers(bitnet_model *model, const int32_t **tokens, const int **lens, int *count) {
+    pthread_mutex_lock(&model->lazy_lock);
+    int rc = 0;
+    if (!model->dry_default_made) {
+        rc = bn_dry_breaker_sequences(model->tokenizer, NULL, 0, &model->dry_default_tokens, &model->dry_default_lens,
+                                      &model->dry_default_count);
+        model->dry_default_made = rc == 0;
+    }
+    *tokens = model->dry_default_tokens, *lens = model->dry_default_lens, *count = model->dry_default_count;
+    pthread_mutex_unlock(&model->lazy_lock);
+    return rc;
 }
 
 static void copy_name(char *dst, size_t cap, const char *src) {

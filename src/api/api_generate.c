@@ -86,10 +86,11 @@ static const char *constraint_name(const bitnet_generate_params *p) {
     return grammar_of(p) ? "grammar" : json_schema_of(p) ? "json_schema" : wants_json_object(p) ? "json_object" : NULL;
 }
 
-/* DRY's sequence breakers of gp (made from the strings over tok's vocabulary; none without a
- * tokenizer); non-zero with the last error set. */
-static int set_dry_breakers(bn_sampler *s, const bitnet_generate_params *gp, const bn_tokenizer *tok) {
+/* DRY's sequence breakers of gp (made from the strings over the model's vocabulary, the
+ * defaults' once per model; none without a tokenizer); non-zero with the last error set. */
+static int set_dry_breakers(bn_sampler *s, const bitnet_generate_params *gp, bitnet_model *model) {
     const bitnet_sampling_extra *x = &gp->sampling_extra;
+    const bn_tokenizer *tok = model->tokenizer;
     if (!tok) return 0;
     const int bad = BITNET_ERR_INVALID_ARGUMENT;
     if ((x->dry_sequence_breakers == NULL && x->n_dry_sequence_breakers != 0) || x->n_dry_sequence_breakers < 0)
@@ -97,6 +98,12 @@ static int set_dry_breakers(bn_sampler *s, const bitnet_generate_params *gp, con
                         x->dry_sequence_breakers ? " (negative)" : " with no strings");
     for (int i = 0; x->dry_sequence_breakers && i < x->n_dry_sequence_breakers; i++)
         if (!x->dry_sequence_breakers[i]) return bn_error(bad, "sampling_extra: DRY sequence breaker %d is NULL", i);
+    if (!x->dry_sequence_breakers) {
+        const int32_t *tokens;
+        const int *lens;
+        int count, rc = bn_model_dry_default_breakers(model, &tokens, &lens, &count);
+        return rc ? rc : bn_sampler_set_dry_breakers(s, tokens, lens, count);
+    }
     int32_t *tokens = NULL;
     int *lens = NULL, count = 0;
     int rc = bn_dry_breaker_sequences(tok, x->dry_sequence_breakers, x->n_dry_sequence_breakers, &tokens, &lens, &count);
@@ -107,7 +114,7 @@ static int set_dry_breakers(bn_sampler *s, const bitnet_generate_params *gp, con
 }
 
 /* The sampler of p->sampling with p's logit bias and DRY's breakers, for a context of n_ctx tokens. */
-static bn_sampler *make_sampler(const bitnet_generate_params *gp, int64_t n_vocab, int64_t n_ctx, const bn_tokenizer *tok) {
+static bn_sampler *make_sampler(const bitnet_generate_params *gp, int64_t n_vocab, int64_t n_ctx, bitnet_model *model) {
     const bitnet_sampling_params *sp = &gp->sampling;
     if (sp->struct_size < sizeof *sp) {
         bn_error(BITNET_ERR_INVALID_ARGUMENT, "sampling.struct_size is %zu; use bitnet_sampling_default_params()", sp->struct_size);
@@ -133,7 +140,7 @@ static bn_sampler *make_sampler(const bitnet_generate_params *gp, int64_t n_voca
     const bitnet_logit_bias *lb;
     int n = logit_bias_of(gp, &lb);
     bool failed = s && n && bn_sampler_set_logit_bias(s, lb, n);
-    if (s && !failed && bn_sampler_dry_on(s)) failed = set_dry_breakers(s, gp, tok) != 0;
+    if (s && !failed && bn_sampler_dry_on(s)) failed = set_dry_breakers(s, gp, model) != 0;
     if (failed) {
         bn_sampler_free(s);
         return NULL;
@@ -493,7 +500,7 @@ int bn_gen_create(const bitnet_model *model, int64_t n_ctx, const int32_t *promp
     g->res.stop_string_index = -1;
     const bn_tokenizer *tok = model->tokenizer;
     if (!(g->logits = bn_malloc((size_t)g->n_vocab * sizeof(float), "logits")) || !(g->force = bn_malloc(FORCE_CAP * sizeof(int32_t), "penalized ids")) ||
-        !(g->sampler = make_sampler(p, g->n_vocab, n_ctx, model->tokenizer)))
+        !(g->sampler = make_sampler(p, g->n_vocab, n_ctx, (bitnet_model *)model))) /* DRY's defaults: made on first use, under its lock */
         rc = bn_last_error_status() ? bn_last_error_status() : BITNET_ERR_INVALID_ARGUMENT;
     if (!rc && p->n_stop_strings && !(g->stop = bn_stop_create(p->stop_strings, (size_t)p->n_stop_strings))) rc = bn_last_error_status();
     if (!rc && tok && !(g->detok = bn_detok_stream_new(tok, false))) rc = bn_last_error_status();

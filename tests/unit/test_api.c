@@ -901,6 +901,17 @@ TEST(dry_breaker_sequences) {
     free(t), free(lens);
     CHECK_EQ_INT(bn_dry_breaker_sequences(tok, NULL, 0, &t, &lens, &n), 0); /* llama.cpp's defaults */
     CHECK(n > with_newline);
+    /* the model's copy of the defaults (what a session with NULL breakers uses): the same
+     * sequences, made once (the second call gives the same arrays back) */
+    const int32_t *mt, *mt2;
+    const int *ml, *ml2;
+    int mn = -1, mn2 = -1, total = 0;
+    CHECK_EQ_INT(bn_model_dry_default_breakers(g_model, &mt, &ml, &mn), 0);
+    CHECK_EQ_INT(bn_model_dry_default_breakers(g_model, &mt2, &ml2, &mn2), 0);
+    for (int e = 0; e < n; e++) total += lens[e];
+    CHECK_MSG(mn == n && memcmp(ml, lens, sizeof *lens * (size_t)n) == 0 && memcmp(mt, t, sizeof *t * (size_t)total) == 0,
+              "the model's defaults: %d sequences, computed now: %d", mn, n);
+    CHECK(mt2 == mt && ml2 == ml && mn2 == mn);
     free(t), free(lens);
 }
 

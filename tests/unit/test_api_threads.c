@@ -33,14 +33,17 @@ static void make_model(void) {
     }
 }
 
-static int generate_on(bitnet_session *s, int32_t *out) {
+static int generate_dry(bitnet_session *s, int32_t *out, float dry_multiplier) {
     bitnet_generate_params gp = bitnet_generate_default_params();
     gp.sampling.temperature = 0.0f;
+    gp.sampling_extra.dry_multiplier = dry_multiplier; /* > 0: the model's default DRY breakers */
     gp.max_tokens = N_GEN;
     gp.ignore_eog = 1;
     bitnet_session_reset(s);
     return bitnet_session_generate(s, g_prompt, g_n_prompt, &gp, out, N_GEN, NULL);
 }
+
+static int generate_on(bitnet_session *s, int32_t *out) { return generate_dry(s, out, 0.0f); }
 
 typedef struct { int32_t out[N_GEN]; int rc; char text[256]; } result;
 
@@ -70,6 +73,40 @@ TEST(sessions_in_parallel) {
         CHECK_EQ_INT(res[i].rc, 0);
         for (int j = 0; j < N_GEN; j++) CHECK_EQ_INT(res[i].out[j], ref[j]);
     }
+}
+
+/* Sessions of a model opened just now, in parallel, with DRY on: the first ones make the
+ * model's default breaker sequences (once, under its lock) while the others wait for them;
+ * every result equals a lone run's on another handle. */
+typedef struct { bitnet_model *model; result r; } dry_arg;
+static void *dry_worker(void *arg) {
+    dry_arg *a = arg;
+    bitnet_session *s = NULL;
+    a->r.rc = bitnet_session_create(a->model, NULL, &s);
+    if (!a->r.rc) a->r.rc = generate_dry(s, a->r.out, 1.5f);
+    bitnet_session_free(s);
+    return NULL;
+}
+
+TEST(dry_defaults_made_once_in_parallel) {
+    bitnet_session *s = NULL;
+    int32_t ref[N_GEN];
+    CHECK_EQ_INT(bitnet_session_create(g_model, NULL, &s), 0);
+    CHECK_EQ_INT(generate_dry(s, ref, 1.5f), 0);
+    bitnet_session_free(s);
+    bitnet_model *fresh = NULL;
+    CHECK_EQ_INT(bitnet_model_open(g_path, NULL, &fresh), 0);
+    if (!fresh) return;
+    pthread_t th[N_THREADS];
+    dry_arg args[N_THREADS];
+    memset(args, 0, sizeof args);
+    for (int i = 0; i < N_THREADS; i++) args[i].model = fresh, pthread_create(&th[i], NULL, dry_worker, &args[i]);
+    for (int i = 0; i < N_THREADS; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < N_THREADS; i++) {
+        CHECK_EQ_INT(args[i].r.rc, 0);
+        CHECK(memcmp(args[i].r.out, ref, sizeof ref) == 0);
+    }
+    CHECK_EQ_INT(bitnet_model_close(fresh), 0);
 }
 
 /* Two threads on one session: each call runs whole (serialized by the session's lock), so
@@ -243,6 +280,7 @@ if (bitnet_model_open(g_path, NULL, &g_model) != 0 || (g_id = bitnet_model_load(
 }
 bitnet_set_num_threads(1);
 RUN(sessions_in_parallel);
+RUN(dry_defaults_made_once_in_parallel);
 RUN(one_session_two_threads);
 RUN(one_model_id_many_threads);
 RUN(streams_across_threads);
