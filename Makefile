@@ -79,7 +79,7 @@ STATIC   := $(BUILD)/libbitnet.a
 SHARED   := $(BUILD)/libbitnet.so.$(VERSION)
 CLI      := $(BUILD)/bitnet
 
-.PHONY: all lib cli server tests tsan-tests test run bench bench-serve bench-prefix-share install clean sanitize fuzz download
+.PHONY: all lib cli server tests tsan-tests test run bench bench-serve bench-prefix-share install clean fuzz download
 all: lib cli server
 
 lib: $(STATIC) $(SHARED)
