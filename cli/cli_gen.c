@@ -64,7 +64,7 @@ const char *const cli_gen_opts_help =
     "                        (every logit is computed) and generation ends when it closes\n"
     "  -j, --json-schema S   the output is a value valid against JSON Schema S (inline JSON), masked\n"
     "                        and ended like --json-object; properties in the schema's order;\n"
-    "                        keywords it cannot enforce (multipleOf, ...) are refused\n"
+    "                        keywords it cannot enforce (not, if, ...) are refused\n"
     "  --json-schema-file F  the same with the schema read from file F\n"
     "  --grammar G           the output is a text of GBNF grammar G (llama.cpp's notation, rule\n"
     "                        root), masked like --json-object; end-of-generation tokens may end it\n"

@@ -400,7 +400,7 @@ typedef struct bitnet_generate_params {
     /* A JSON Schema (NUL-terminated JSON text; NULL: none): the output is a value valid against
      * it (OpenAI's response_format json_schema), masked and ended like json_object. Properties
      * come in the order the schema lists them; keywords whose constraint is not enforced
-     * (multipleOf, not, ...) make the call fail with BITNET_ERR_INVALID_ARGUMENT naming them
+     * (not, if, ...) make the call fail with BITNET_ERR_INVALID_ARGUMENT naming them
      * (the README lists what is supported). Not with json_object. */
     const char *json_schema;
     /* A GBNF grammar (llama.cpp's notation, NUL-terminated; NULL: none): the output is a text of

@@ -40,6 +40,7 @@ write_dict() {
 "\"minLength\""
 "\"maxLength\""
 "\"minimum\""
+"\"multipleOf\""
 "\"maximum\""
 "\"exclusiveMinimum\""
 "\"exclusiveMaximum\""

@@ -56,7 +56,9 @@ typedef struct sc_node {
     uint32_t min_items, max_items, min_len, max_len, min_props, max_props;
     double lo, hi;        /* numbers: the bounds (-inf / +inf: none) ... */
     bool lo_open, hi_open; /* ... each excluded or not */
-    bool bounded;         /* lo or hi is finite */
+    bool bounded;         /* lo or hi is finite, or a multipleOf: numbers are checked as they are read */
+    uint32_t mult;        /* numbers: multipleOf, in units of 10^-mult_scale (0: none) */
+    uint8_t mult_scale;   /* ... its decimals (0 .. MULT_MAX_SCALE) */
 } sc_node;
 
 struct bn_json_schema {
@@ -185,7 +187,7 @@ static bool is_one_of(const char *key, const char *const *list) {
 
 /* Keywords that constrain values in ways this compiler does not enforce. */
 static const char *const unsupported[] = {
-    "multipleOf", "patternProperties",
+    "patternProperties",
     "propertyNames", "contains", "minContains", "maxContains", "not", "if",
     "then", "else", "dependentRequired", "dependentSchemas", "dependencies", "additionalItems",
     "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef", "contentSchema", NULL};
@@ -194,7 +196,7 @@ static const char *const supported[] = {"type", "enum", "const", "properties", "
                                         "minItems", "maxItems", "minLength", "maxLength", "anyOf", "oneOf", "allOf",
                                         "$ref", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "prefixItems",
                                         "minProperties", "maxProperties", "pattern",
-                                        "uniqueItems", NULL};
+                                        "uniqueItems", "multipleOf", NULL};
 
 /* Refuses keywords this compiler cannot enforce; *n_constraints counts the ones it reads
  * (to tell a bare "$ref" / "allOf" / "anyOf" from one with siblings), "format" among them
@@ -285,9 +287,109 @@ static bool magnitudes_meet(const sc_node *n, bool neg, double a, double b, bool
     return neg ? meets_bounds(n, -b, b_open, -a, false) : meets_bounds(n, a, false, b, b_open);
 }
 
+#define MULT_MAX_SCALE 6           /* decimals of a multipleOf */
+#define MULT_MAX 1000000000.0      /* its units of 10^-decimals */
+#define MULT_EXACT 4503599627370496.0 /* 2^52: scaled bounds beyond this are refused with a multipleOf */
+
+static double pow10_of(int j) {
+    double x = 1;
+    while (j-- > 0) x *= 10;
+    return x;
+}
+
+/* 10^j mod p. */
+static uint64_t pow10_mod(int j, uint64_t p) {
+    uint64_t x = 1 % p;
+    while (j-- > 0) x = x * 10 % p;
+    return x;
+}
+
+/* n's bounds over the magnitudes of numbers of sign neg, scaled by 10^mult_scale and made
+ * whole: [*lo, *hi] (either infinite), lo >= 0. */
+static void scaled_magnitudes(const sc_node *n, bool neg, double *lo, double *hi) {
+    double scale = pow10_of(n->mult_scale);
+    double l = neg ? -n->hi * scale : n->lo * scale, h = neg ? -n->lo * scale : n->hi * scale;
+    bool l_open = neg ? n->hi_open : n->lo_open, h_open = neg ? n->lo_open : n->hi_open;
+    *lo = isfinite(l) ? (l_open ? floor(l) + 1 : ceil(l)) : l;
+    *hi = isfinite(h) ? (h_open ? ceil(h) - 1 : floor(h)) : h;
+    if (*lo < 0) *lo = 0;
+}
+
+/* Whether a multiple of n->mult lies among the scaled magnitudes [a, a + span) of sign neg
+ * within n's bounds, a's residue being r: 1 yes, 0 no, -1 no and none beyond (a is past the
+ * bounds). Where a bound cuts the range it is at most MULT_EXACT (compile_multiple), so the
+ * cut range is exact in doubles; an uncut one needs only the residue. */
+static int multiple_among(const sc_node *n, bool neg, double a, double span, uint64_t r) {
+    double lo, hi, b = a + span - 1;
+    scaled_magnitudes(n, neg, &lo, &hi);
+    if (a > hi) return -1;
+    double from = a > lo ? a : lo, to = b < hi ? b : hi;
+    if (from > to) return 0;
+    double p = n->mult;
+    if (from == a && to == b) return (double)((n->mult - r) % n->mult) < span;
+    if (to - from + 1 >= p) return 1;
+    return from + fmod(p - fmod(from, p), p) <= to;
+}
+
+/* number_prefix_viable with a multipleOf: some number that starts with t[0, len) is a multiple
+ * within the bounds (at most mult_scale decimals, no exponent). */
+static bool multiple_prefix_viable(const sc_node *n, const char *t, size_t len) {
+    bool neg = t[0] == '-';
+    size_t i = neg;
+    if (i == len) { /* "-": some first digit */
+        char two[2] = {'-', '0'};
+        for (; two[1] <= '9'; two[1]++)
+            if (multiple_prefix_viable(n, two, 2)) return true;
+        return false;
+    }
+    uint64_t r = 0;
+    double mag = 0;
+    int decimals = -1; /* -1: no '.' yet */
+    for (; i < len; i++) {
+        if (t[i] == '.') {
+            decimals = 0;
+            continue;
+        }
+        decimals += decimals >= 0;
+        r = (r * 10 + (uint64_t)(t[i] - '0')) % n->mult;
+        mag = mag * 10 + (t[i] - '0');
+    }
+    if (decimals > n->mult_scale) return false;
+    /* more whole digits k (none after a '.' or a leading 0), then the decimals up to mult_scale,
+     * all within the BN_SCHEMA_MAX_NUMBER bytes a number may take (bounded_number_byte) */
+    int max_k = decimals >= 0 || t[neg] == '0' ? 0 : BN_SCHEMA_MAX_NUMBER;
+    size_t point_and_decimals = decimals < 0 && n->mult_scale ? 1 + (size_t)n->mult_scale : 0;
+    for (int k = 0; k <= max_k; k++) {
+        int j = decimals >= 0 ? n->mult_scale - decimals : k + n->mult_scale; /* digits still to come, scaled */
+        if (len + (decimals >= 0 ? (size_t)j : (size_t)k + point_and_decimals) > BN_SCHEMA_MAX_NUMBER) break;
+        double span = pow10_of(j);
+        int found = multiple_among(n, neg, mag * span, span, r * pow10_mod(j, n->mult) % n->mult);
+        if (found) return found > 0;
+    }
+    return false;
+}
+
+/* Whether the number t[0, len) (at most mult_scale decimals) is a multiple of n->mult, exactly. */
+static bool is_multiple(const sc_node *n, const char *t, size_t len) {
+    uint64_t r = 0;
+    int decimals = -1;
+    for (size_t i = 0; i < len; i++) {
+        if (t[i] == '-') continue;
+        if (t[i] == '.') {
+            decimals = 0;
+            continue;
+        }
+        decimals += decimals >= 0;
+        r = (r * 10 + (uint64_t)(t[i] - '0')) % n->mult;
+    }
+    for (int d = decimals < 0 ? 0 : decimals; d < n->mult_scale; d++) r = r * 10 % n->mult;
+    return r == 0;
+}
+
 /* Whether some number that starts with t[0, len) (len >= 1, JSON syntax without an exponent;
- * integer: no fraction either) lies within n's bounds. */
+ * integer: no fraction either) lies within n's bounds (and is a multiple of its multipleOf). */
 static bool number_prefix_viable(const sc_node *n, const char *t, size_t len, bool integer) {
+    if (n->mult) return multiple_prefix_viable(n, t, len);
     bool neg = t[0] == '-';
     size_t i = neg;
     if (i == len) return magnitudes_meet(n, neg, 0, INFINITY, false); /* "-": any magnitude */
@@ -320,8 +422,38 @@ static bool some_number_viable(const sc_node *n) {
     return false;
 }
 
+static uint64_t gcd(uint64_t a, uint64_t b) {
+    while (b) {
+        uint64_t t = a % b;
+        a = b, b = t;
+    }
+    return a;
+}
+
+/* "multipleOf" x (NULL: none) into n->mult, n->mult_scale: x = mult x 10^-mult_scale with at
+ * most MULT_MAX_SCALE decimals (0.01, 2.5, 7; the decimal the JSON text gives). An integer
+ * node takes the integers among x's multiples: those of mult / gcd(mult, 10^mult_scale). */
+static int compile_multiple(compiler *c, sc_node *n, const bn_json *x) {
+    if (!x) return 0;
+    if (x->type != BN_JSON_NUMBER || !(x->num > 0)) return fail(c, "must be a number greater than 0: ", "multipleOf");
+    for (int q = 0; q <= MULT_MAX_SCALE && !n->mult; q++) {
+        double units = round(x->num * pow10_of(q));
+        if (units >= 1 && units <= MULT_MAX && units / pow10_of(q) == x->num) n->mult = (uint32_t)units, n->mult_scale = (uint8_t)q;
+    }
+    if (!n->mult)
+        return fail(c, "supported with at most 6 decimals and up to 10^9 units of them: ", "multipleOf");
+    if (integer_only(n)) {
+        n->mult = (uint32_t)(n->mult / gcd(n->mult, (uint64_t)pow10_of(n->mult_scale)));
+        n->mult_scale = 0;
+    }
+    double scale = pow10_of(n->mult_scale);
+    if ((isfinite(n->lo) && fabs(n->lo) * scale > MULT_EXACT) || (isfinite(n->hi) && fabs(n->hi) * scale > MULT_EXACT))
+        return fail(c, "multipleOf with a bound beyond 2^52 (in units of its decimals) is not supported: ", "multipleOf");
+    return 0;
+}
+
 /* "minimum" / "maximum" / "exclusiveMinimum" / "exclusiveMaximum" (numbers; draft 4's booleans
- * make minimum / maximum exclusive). */
+ * make minimum / maximum exclusive) and "multipleOf". */
 static int compile_bounds(compiler *c, uint16_t node, const bn_json *v) {
     static const char *const keys[4] = {"minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"};
     sc_node *n = &c->s->nodes[node];
@@ -340,19 +472,31 @@ static int compile_bounds(compiler *c, uint16_t node, const bn_json *v) {
     }
     if (draft4_open[0] && bn_json_get(v, "minimum") && n->lo == bn_json_get(v, "minimum")->num) n->lo_open = true;
     if (draft4_open[1] && bn_json_get(v, "maximum") && n->hi == bn_json_get(v, "maximum")->num) n->hi_open = true;
-    n->bounded = isfinite(n->lo) || isfinite(n->hi);
+    if (compile_multiple(c, n, bn_json_get(v, "multipleOf"))) return -1;
+    n->bounded = isfinite(n->lo) || isfinite(n->hi) || n->mult;
     if (!n->bounded || !(n->types & (T_NUMBER | T_INTEGER)) || some_number_viable(n)) return 0;
-    if (!(n->types & ~(T_NUMBER | T_INTEGER))) return fail(c, "no number lies within minimum / maximum: no value is valid", NULL);
+    if (!(n->types & ~(T_NUMBER | T_INTEGER)))
+        return fail(c, n->mult ? "no number lies within minimum / maximum that is a multiple of multipleOf: no value is valid"
+                               : "no number lies within minimum / maximum: no value is valid", NULL);
     n->types &= (uint16_t)~(T_NUMBER | T_INTEGER);
     return 0;
 }
 
-/* Whether enum value x may be a value of node n (its types, string lengths and bounds). */
+/* Whether x is a multiple of n's multipleOf (as a decimal of at most mult_scale places). */
+static bool multiple_fits(const sc_node *n, double x) {
+    if (!n->mult) return true;
+    double units = x * pow10_of(n->mult_scale), whole = round(units);
+    return fabs(units - whole) <= 1e-9 * fmax(1, fabs(units)) && fabs(whole) <= MULT_EXACT && fmod(whole, n->mult) == 0;
+}
+
+/* Whether enum value x may be a value of node n (its types, string lengths, bounds, multipleOf). */
 static bool enum_value_fits(const bn_json_schema *sc, const sc_node *n, const bn_json *x) {
     switch (x->type) {
     case BN_JSON_NULL: return n->types & T_NULL;
     case BN_JSON_BOOL: return n->types & T_BOOL;
-    case BN_JSON_NUMBER: return ((n->types & T_NUMBER) || ((n->types & T_INTEGER) && x->num == floor(x->num))) && within_bounds(n, x->num);
+    case BN_JSON_NUMBER:
+        return ((n->types & T_NUMBER) || ((n->types & T_INTEGER) && x->num == floor(x->num))) && within_bounds(n, x->num) &&
+               multiple_fits(n, x->num);
     case BN_JSON_STRING: {
         uint32_t len = code_points(x->str, x->str_len);
         bool whole = true;
@@ -1071,7 +1215,7 @@ static bool end_scalar(bn_json_schema_state *s) {
         char text[BN_SCHEMA_MAX_NUMBER + 1];
         memcpy(text, s->num, s->num_len);
         text[s->num_len] = '\0';
-        return within_bounds(n, strtod(text, NULL));
+        return within_bounds(n, strtod(text, NULL)) && (!n->mult || is_multiple(n, s->num, s->num_len));
     }
     return s->first != '"' || s->chars >= n->min_len;
 }
@@ -1212,7 +1356,7 @@ static bool feed_byte(bn_json_schema_state *s, uint8_t c) {
         const sc_node *n = node_at(s, s->value);
         /* integers have no fraction or exponent; numbers with bounds no exponent */
         if (!n->n_enum && before == BN_JSON_IN_NUMBER &&
-            (c == '.' || c == 'e' || c == 'E') && (integer_only(n) || (n->bounded && c != '.')))
+            (c == '.' || c == 'e' || c == 'E') && (integer_only(n) || (n->bounded && c != '.') || (n->mult && !n->mult_scale)))
             return false;
         /* at maxLength only the closing quote may come (a byte that starts a character would
          * leave no way out) */

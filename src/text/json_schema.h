@@ -18,8 +18,9 @@
  *     never repeat a listed name and are written without escapes; at most 64 properties;
  *   - enum and const values are scalars (strings, numbers, booleans, null), written in their
  *     shortest form (strings with only '"', '\\' and control characters escaped);
- *   - a number with bounds is written without an exponent, in at most 40 bytes, and every
- *     byte keeps some number within the bounds reachable;
+ *   - a number with bounds or a multipleOf is written without an exponent, in at most 40
+ *     bytes, and every byte keeps some number within the bounds reachable (a multiple: at
+ *     most the multiple's decimals, up to 6; its residue is tracked exactly, digit by digit);
  *   - anyOf / oneOf alternatives must differ in their first byte ({"type": ["string",
  *     "null"]}, an object or null, ...), so the first byte of a value decides which applies;
  *     anyOf alternatives given by their types alone are merged first, and so are enums and
@@ -32,7 +33,7 @@
  *   - "format" "date", "time", "date-time" and "uuid" are enforced (text/json_format.h);
  *     other formats are annotations, as in 2020-12's default vocabulary; titles,
  *     descriptions, defaults, examples, "$defs" and unknown keywords are ignored.
- * Everything else that constrains a value ("multipleOf", "not", "if", remote "$ref"s, ...)
+ * Everything else that constrains a value ("not", "if", "contains", remote "$ref"s, ...)
  * is refused at compile time rather than silently not enforced. The syntax limits of
  * json_prefix apply (32 nested containers, whitespace between tokens one space or one or two
  * newlines and at most 20 spaces or tabs), and the text starts with the value (no leading

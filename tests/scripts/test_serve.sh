@@ -174,19 +174,23 @@ many=$("$PY" -c 'import json; print(json.dumps(" hello" * 4097))')
 error_case logit_bias_string_tokens 400 'more than 4096 tokens' POST /v1/completions "{\"prompt\":\"Hi\",\"logit_bias\":[[$many,1]]}"
 error_case response_format_type 400 response_format POST /v1/chat/completions "{$CHAT,\"response_format\":\"json\"}"
 error_case response_format_schema_missing 400 "json_schema.schema' is missing" POST /v1/chat/completions "{$CHAT,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{}}}"
-error_case response_format_schema_refused 400 "at '/properties/s': this keyword is not supported (its constraint would not be enforced): multipleOf" \
-    POST /v1/chat/completions "{$CHAT,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"object\",\"properties\":{\"s\":{\"type\":\"integer\",\"multipleOf\":3}}}}}}"
+error_case response_format_schema_refused 400 "at '/properties/s': this keyword is not supported (its constraint would not be enforced): not" \
+    POST /v1/chat/completions "{$CHAT,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"object\",\"properties\":{\"s\":{\"type\":\"integer\",\"not\":{\"const\":3}}}}}}}"
 error_case response_format_schema_type 400 'must be a JSON Schema' POST /v1/completions '{"prompt":"Hi","response_format":{"type":"json_object","schema":"{}"}}'
 error_case json_schema_and_response_format 400 'not both' POST /v1/completions '{"prompt":"Hi","json_schema":{},"response_format":{"type":"text"}}'
-error_case json_schema_top_level_refused 400 "'json_schema': json_schema at '/': this keyword is not supported (its constraint would not be enforced): multipleOf" \
-    POST /v1/completions '{"prompt":"Hi","json_schema":{"type":"integer","multipleOf":3}}'
+error_case json_schema_top_level_refused 400 "'json_schema': json_schema at '/': this keyword is not supported (its constraint would not be enforced): not" \
+    POST /v1/completions '{"prompt":"Hi","json_schema":{"type":"integer","not":{"const":3}}}'
 st=$(req POST /v1/completions '{"prompt":"Hi","max_tokens":48,"temperature":0,"json_schema":{"enum":["yes","no"]}}')
 if [ "$st" = 200 ] && [ "$(json_get 'j["choices"][0]["text"].strip() in ("\"yes\"", "\"no\"") and j["choices"][0]["finish_reason"] == "stop"' <"$TMP/resp")" = True ]; then
     ok json_schema_top_level; else not_ok json_schema_top_level "status $st: $(head -c 300 "$TMP/resp")"; fi
+# multipleOf (with bounds): the number the constraint lets through is a multiple within them
+st=$(req POST /v1/completions '{"prompt":"Hi","max_tokens":24,"temperature":0,"json_schema":{"type":"integer","multipleOf":7,"minimum":10,"maximum":1000}}')
+if [ "$st" = 200 ] && [ "$(json_get 'int(j["choices"][0]["text"]) % 7 == 0 and 10 <= int(j["choices"][0]["text"]) <= 1000 and j["choices"][0]["finish_reason"] == "stop"' <"$TMP/resp")" = True ]; then
+    ok json_schema_multiple_of; else not_ok json_schema_multiple_of "status $st: $(head -c 300 "$TMP/resp")"; fi
 error_case response_format_unknown 400 "'text', 'json_object' or 'json_schema'" POST /v1/chat/completions "{$CHAT,\"response_format\":{\"type\":\"xml\"}}"
 NOW_TOOL='{"type":"function","function":{"name":"now"}}'
 error_case tools_parameters_refused 400 "'tools[1].function.parameters': json_schema at '/properties/n': this keyword is not supported" \
-    POST /v1/chat/completions "{$CHAT,\"tools\":[$NOW_TOOL,{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\",\"properties\":{\"n\":{\"multipleOf\":2}}}}}]}"
+    POST /v1/chat/completions "{$CHAT,\"tools\":[$NOW_TOOL,{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\",\"properties\":{\"n\":{\"not\":{\"const\":2}}}}}}]}"
 error_case tool_choice_unknown 400 "'later', which is not in 'tools'" POST /v1/chat/completions \
     "{$CHAT,\"tools\":[$NOW_TOOL],\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"later\"}}}"
 error_case tools_on_completions 400 'only supported by /v1/chat/completions' POST /v1/completions "{\"prompt\":\"Hi\",\"tools\":[$NOW_TOOL]}"

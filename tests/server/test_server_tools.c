@@ -137,9 +137,9 @@ TEST(parameters_the_compiler_refuses_name_their_tool) {
     api_request r;
     api_error err;
     const char *body = "{\"messages\":[" USER "],\"tools\":[" NOW ",{\"type\":\"function\",\"function\":{\"name\":\"odd\","
-                       "\"parameters\":{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\",\"multipleOf\":2}}}}}]}";
+                       "\"parameters\":{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\",\"not\":{\"const\":2}}}}}}]}";
     CHECK_EQ_INT(parse(body, &r, &err), 0); /* the parser only checks the shape; request.c compiles each */
-    CHECK(r.tools.n == 2 && r.tools.parameters[0] == NULL && strstr(r.tools.parameters[1], "multipleOf"));
+    CHECK(r.tools.n == 2 && r.tools.parameters[0] == NULL && strstr(r.tools.parameters[1], "\"not\""));
     api_request_free(&r);
 }
 

@@ -47,6 +47,10 @@ static inline bool json_validate_bounds(const bn_json *s, double x) {
     if (bn_json_get_num(s, "minimum", &lim) && (x < lim || (min_open && x == lim))) return false;
     if (bn_json_get_num(s, "maximum", &lim) && (x > lim || (max_open && x == lim))) return false;
     if (bn_json_get_num(s, "exclusiveMinimum", &lim) && x <= lim) return false;
+    if (bn_json_get_num(s, "multipleOf", &lim)) { /* x / multipleOf whole, up to the rounding of decimals in binary */
+        double q = x / lim;
+        if (fabs(q - round(q)) > 1e-9 * fmax(1, fabs(q))) return false;
+    }
     return !(bn_json_get_num(s, "exclusiveMaximum", &lim) && x >= lim);
 }
 

@@ -81,8 +81,8 @@ TEST(refusals_name_the_place_and_keyword) {
     CHECK(compile_fails_with("{\"type\":\"string\",\"pattern\":\"^\\\"$\"}", "matches no string"));
     CHECK(compile_fails_with("{\"type\":\"string\",\"pattern\":\"^[a-z]{40}[0-9]{30}$\"}", "more than 63"));
     CHECK(compile_fails_with("{\"type\":\"string\",\"pattern\":\"a\",\"maxLength\":3}", "together with minLength"));
-    CHECK(compile_fails_with("{\"properties\":{\"n\":{\"type\":\"integer\",\"multipleOf\":2}}}", "at '/properties/n'"));
-    CHECK(compile_fails_with("{\"properties\":{\"n\":{\"type\":\"integer\",\"multipleOf\":2}}}", "multipleOf"));
+    CHECK(compile_fails_with("{\"properties\":{\"n\":{\"type\":\"integer\",\"not\":{\"const\":2}}}}", "at '/properties/n'"));
+    CHECK(compile_fails_with("{\"properties\":{\"n\":{\"type\":\"integer\",\"not\":{\"const\":2}}}}", "would not be enforced): not"));
     CHECK(compile_fails_with("{\"properties\":{\"a/b~c\":{\"allOf\":[{\"uniqueItems\":true}]}}}", "at '/properties/a~1b~0c/allOf/0'"));
     CHECK(compile_fails_with("{\"type\":\"integer\",\"minimum\":0.5,\"maximum\":0.7}", "no number lies within"));
     CHECK(compile_fails_with("{\"type\":\"number\",\"minimum\":\"0\"}", "must be a number: minimum"));
@@ -227,6 +227,121 @@ TEST(numbers_within_bounds) {
     CHECK_EQ_INT(refused_at("{\"enum\":[1,5,50],\"maximum\":10}", "50"), 1); /* an enum value beyond the bounds is dropped */
     /* bounds apply to numbers only: a string or null still passes */
     CHECK(valid("{\"type\":[\"integer\",\"null\"],\"minimum\":3}", "null"));
+}
+
+/* multipleOf: the numbers every digit leads to are multiples (within the bounds) */
+TEST(multiples) {
+    const char *five = "{\"type\":\"integer\",\"multipleOf\":5}";
+    CHECK(valid(five, "0 ") && valid(five, "35 ") && valid(five, "-10 ") && valid(five, "123456789012345678901234567890 "));
+    CHECK_EQ_INT(refused_at(five, "12 "), 2); /* 12 could still grow into 120 */
+    CHECK_EQ_INT(refused_at(five, "5.0"), 1);
+    const char *cents = "{\"type\":\"number\",\"multipleOf\":0.01,\"minimum\":0}";
+    CHECK(valid(cents, "19.99 ") && valid(cents, "3 ") && valid(cents, "0.5 ") && valid(cents, "0.07 "));
+    CHECK_EQ_INT(refused_at(cents, "1.234"), 4);
+    CHECK_EQ_INT(refused_at(cents, "-1"), 1);
+    CHECK_EQ_INT(refused_at(cents, "1e2"), 1);
+    const char *quarter = "{\"type\":\"number\",\"multipleOf\":2.5,\"exclusiveMinimum\":-5,\"maximum\":12}";
+    CHECK(valid(quarter, "-2.5 ") && valid(quarter, "10 ") && valid(quarter, "7.5 ") && valid(quarter, "0 "));
+    CHECK_EQ_INT(refused_at(quarter, "-5"), 1);   /* -5 is excluded, -50 beyond */
+    CHECK_EQ_INT(refused_at(quarter, "12"), 1);   /* 12 is no multiple, 12.5 and 120 beyond */
+    CHECK_EQ_INT(refused_at(quarter, "7.2"), 2);
+    CHECK_EQ_INT(refused_at(quarter, "1 "), 1);
+    /* an integer multiple of 2.5: a multiple of 5 */
+    CHECK(valid("{\"type\":\"integer\",\"multipleOf\":2.5}", "15 "));
+    CHECK_EQ_INT(refused_at("{\"type\":\"integer\",\"multipleOf\":2.5}", "12 "), 2);
+    /* a bound that leaves one multiple: 7 in [6, 13] */
+    CHECK(valid("{\"type\":\"integer\",\"multipleOf\":7,\"minimum\":6,\"maximum\":13}", "7 "));
+    CHECK_EQ_INT(refused_at("{\"type\":\"integer\",\"multipleOf\":7,\"minimum\":6,\"maximum\":13}", "1"), 0);
+    CHECK(valid("{\"enum\":[3,10,15],\"multipleOf\":5}", "15 "));
+    CHECK_EQ_INT(refused_at("{\"enum\":[3,10,15],\"multipleOf\":5}", "3"), 0);
+    CHECK(compile_fails_with("{\"type\":\"integer\",\"multipleOf\":7,\"minimum\":1,\"maximum\":6}", "no number lies within"));
+    CHECK(compile_fails_with("{\"type\":\"number\",\"multipleOf\":0}", "greater than 0: multipleOf"));
+    CHECK(compile_fails_with("{\"type\":\"number\",\"multipleOf\":0.0000001}", "at most 6 decimals"));
+    CHECK(compile_fails_with("{\"type\":\"number\",\"multipleOf\":0.5,\"maximum\":1e300}", "beyond 2^52"));
+}
+
+/* The valid spellings of multiple-of schemas, and the constraint walked over every text of
+ * "-0123456789." up to MULT_DEPTH bytes (a refused byte ends that branch: its texts all
+ * start with a refused one). */
+#define MULT_DEPTH 6
+#define MULT_MAX_TEXTS 4096
+typedef struct {
+    char texts[MULT_MAX_TEXTS][24];
+    int n;
+    int wrong;
+} spellings;
+
+static bool starts_some(const spellings *v, const char *t, size_t len, bool whole) {
+    for (int i = 0; i < v->n; i++)
+        if (!strncmp(v->texts[i], t, len) && (!whole || v->texts[i][len] == '\0')) return true;
+    return false;
+}
+
+static void walk_multiples(const char *schema, const bn_json_schema_state *s, char *t, size_t len, spellings *v) {
+    static const char alphabet[] = "-0123456789.";
+    bn_json_schema_state next, ended;
+    for (int a = 0; alphabet[a]; a++) {
+        t[len] = alphabet[a];
+        bn_json_schema_state_copy(&next, s);
+        bool taken = bn_json_schema_feed(&next, t + len, 1);
+        bool whole = false;
+        if (taken) {
+            bn_json_schema_state_copy(&ended, &next);
+            whole = bn_json_schema_feed(&ended, " ", 1) && bn_json_schema_complete(&ended);
+        }
+        if ((taken != starts_some(v, t, len + 1, false) || whole != starts_some(v, t, len + 1, true)) && v->wrong++ < 5)
+            fprintf(stderr, "  %s: '%.*s' taken %d, a whole number %d (valid spellings: %d, %d)\n", schema, (int)len + 1, t, taken, whole,
+                    starts_some(v, t, len + 1, false), starts_some(v, t, len + 1, true));
+        if (taken && len + 1 < MULT_DEPTH) walk_multiples(schema, &next, t, len + 1, v);
+    }
+}
+
+/* Bounded schemas with multipleOf: a byte is taken exactly when some multiple within the
+ * bounds starts with the text, and a number ends exactly when it is one (every spelling the
+ * constraint allows: no exponent, 0 .. the multiple's decimals, "-0" for 0). */
+TEST(multiples_equal_brute_force) {
+    static const struct {
+        const char *schema;
+        double mult, lo, hi;
+        bool lo_open, hi_open;
+        int decimals;
+    } cases[] = {
+        {"{\"type\":\"number\",\"multipleOf\":0.25,\"minimum\":-3,\"exclusiveMaximum\":7.5}", 0.25, -3, 7.5, false, true, 2},
+        {"{\"type\":\"integer\",\"multipleOf\":6,\"exclusiveMinimum\":-40,\"maximum\":55}", 6, -40, 55, true, false, 0},
+        {"{\"type\":\"number\",\"multipleOf\":1.5,\"minimum\":-9,\"maximum\":9}", 1.5, -9, 9, false, false, 1},
+        {"{\"type\":\"number\",\"multipleOf\":0.01,\"minimum\":0.99,\"maximum\":1.01}", 0.01, 0.99, 1.01, false, false, 2},
+        {"{\"type\":\"integer\",\"multipleOf\":7,\"minimum\":-1000,\"exclusiveMaximum\":10000}", 7, -1000, 10000, false, true, 0},
+    };
+    static spellings v;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        v.n = v.wrong = 0;
+        for (long units = -100000; units <= 100000; units++) { /* a grid of 0.01 over [-1000, 1000], and 1 beyond */
+            double x = k == 4 ? (double)units / 10 : units / 100.0, q = x / cases[k].mult;
+            if (k == 4 && units % 10) continue;
+            if (fabs(q - round(q)) > 1e-9 || x < cases[k].lo || (cases[k].lo_open && x == cases[k].lo) || x > cases[k].hi ||
+                (cases[k].hi_open && x == cases[k].hi))
+                continue;
+            for (int d = 0; d <= cases[k].decimals; d++)
+                for (int neg_zero = 0; neg_zero <= (x == 0); neg_zero++) {
+                    char one[24];
+                    snprintf(one, sizeof one, "%s%.*f", neg_zero ? "-" : "", d, x);
+                    if (fabs(strtod(one, NULL) - x) > 1e-9) continue; /* x has more decimals than d */
+                    if (v.n < MULT_MAX_TEXTS && strlen(one) <= MULT_DEPTH) snprintf(v.texts[v.n++], sizeof v.texts[0], "%s", one);
+                }
+        }
+        if (k == 4) /* and beyond the grid: the multiples of 7 in [1001, 9999] */
+            for (int m = 1001; m < 10000; m++)
+                if (m % 7 == 0 && v.n < MULT_MAX_TEXTS) snprintf(v.texts[v.n++], sizeof v.texts[0], "%d", m);
+        bn_json_schema *sc = bn_json_schema_compile(cases[k].schema, strlen(cases[k].schema));
+        CHECK_MSG(sc != NULL && v.n > 3 && v.n < MULT_MAX_TEXTS, "case %zu: %d texts (%s)", k, v.n, sc ? "compiled" : bn_last_error_message());
+        if (!sc) continue;
+        bn_json_schema_state s;
+        bn_json_schema_init(&s, sc);
+        char t[MULT_DEPTH + 1];
+        walk_multiples(cases[k].schema, &s, t, 0, &v);
+        CHECK_MSG(v.wrong == 0, "case %zu: %d texts judged wrongly", k, v.wrong);
+        bn_json_schema_free(sc);
+    }
 }
 
 TEST(string_formats) {
@@ -422,6 +537,12 @@ TEST(random_walks_reach_no_dead_end_and_validate) {
     walk_schema("{\"type\":\"array\",\"items\":{\"anyOf\":[{\"type\":\"number\",\"exclusiveMinimum\":-1.5,\"maximum\":2.25},"
                 "{\"type\":\"string\"}]},\"maxItems\":3}", 200, 6);
     walk_schema("{\"type\":\"integer\",\"minimum\":-35,\"exclusiveMaximum\":1200}", 200, 7);
+    walk_schema("{\"type\":\"array\",\"items\":{\"anyOf\":[{\"type\":\"number\",\"multipleOf\":0.05},{\"type\":\"null\"}]},"
+                "\"maxItems\":4}", 200, 18);
+    walk_schema("{\"type\":\"array\",\"items\":{\"type\":\"integer\",\"multipleOf\":13,\"minimum\":100},\"maxItems\":3}", 200, 20);
+    walk_schema("{\"type\":\"object\",\"properties\":{\"price\":{\"type\":\"number\",\"multipleOf\":0.01,\"exclusiveMinimum\":0,"
+                "\"maximum\":999.99},\"qty\":{\"type\":\"integer\",\"multipleOf\":12,\"maximum\":-24}},\"required\":[\"price\",\"qty\"],"
+                "\"additionalProperties\":false}", 200, 19);
     walk_schema("{\"type\":\"array\",\"items\":" SHAPES ",\"maxItems\":3}", 200, 9);
     walk_schema("{\"type\":\"array\",\"items\":" KEYED ",\"maxItems\":3}", 200, 17);
     walk_schema("{\"type\":\"array\",\"items\":{\"enum\":[\"x\",\"xy\",3,30,true,null]},\"uniqueItems\":true,\"minItems\":3}", 200, 16);
@@ -460,6 +581,8 @@ TEST_MAIN_BEGIN("test_json_schema")
     RUN(objects_keep_the_listed_order);
     RUN(strings_enums_and_numbers);
     RUN(numbers_within_bounds);
+RUN(multiples);
+RUN(multiples_equal_brute_force);
     RUN(string_formats);
     RUN(patterns);
     RUN(arrays_alternatives_and_references);
