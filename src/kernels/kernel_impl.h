@@ -26,10 +26,17 @@
  * compiler decides instead: those builds check the same operations, not their speed, and the
  * instrumented attention kernel inlined whole took gcc -O1 two minutes to compile
  * (attention_avx512.c with ASan+UBSan: 126 s, 1.6 s without the forcing). */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if defined(__SANITIZE_THREAD__)
+#define BN_TSAN_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define BN_TSAN_BUILD 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(BN_TSAN_BUILD)
 #define BN_SANITIZED_BUILD 1
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#if __has_feature(address_sanitizer)
 #define BN_SANITIZED_BUILD 1
 #endif
 #endif
@@ -60,14 +67,9 @@
  * otherwise a shadow-range check: the screened head's pass over the 128k-row copy was 75-85%
  * of the TSan server's time (perf, 2026-12-06), for accesses TSan can find no race in. The
  * callers' writes of the results stay instrumented. Other builds: no effect. */
-#if defined(__SANITIZE_THREAD__)
+#ifdef BN_TSAN_BUILD
 #define BN_TSAN_UNCHECKED_READS __attribute__((no_sanitize("thread")))
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define BN_TSAN_UNCHECKED_READS __attribute__((no_sanitize("thread")))
-#endif
-#endif
-#ifndef BN_TSAN_UNCHECKED_READS
+#else
 #define BN_TSAN_UNCHECKED_READS
 #endif
 

@@ -331,29 +331,37 @@ static int multiple_among(const sc_node *n, bool neg, double a, double span, uin
     return from + fmod(p - fmod(from, p), p) <= to;
 }
 
+/* The digits of the number t[0, len) (its sign and '.' skipped) as one integer: its residue
+ * mod n->mult (exact), its value in *mag (a double), and the digits after the '.' in *decimals
+ * (-1: no '.'). */
+static uint64_t digits_residue(const sc_node *n, const char *t, size_t len, double *mag, int *decimals) {
+    uint64_t r = 0;
+    *mag = 0, *decimals = -1;
+    for (size_t i = t[0] == '-'; i < len; i++) {
+        if (t[i] == '.') {
+            *decimals = 0;
+            continue;
+        }
+        *decimals += *decimals >= 0;
+        r = (r * 10 + (uint64_t)(t[i] - '0')) % n->mult;
+        *mag = *mag * 10 + (t[i] - '0');
+    }
+    return r;
+}
+
 /* number_prefix_viable with a multipleOf: some number that starts with t[0, len) is a multiple
  * within the bounds (at most mult_scale decimals, no exponent). */
 static bool multiple_prefix_viable(const sc_node *n, const char *t, size_t len) {
     bool neg = t[0] == '-';
-    size_t i = neg;
-    if (i == len) { /* "-": some first digit */
+    if (len == (size_t)neg) { /* "-": some first digit */
         char two[2] = {'-', '0'};
         for (; two[1] <= '9'; two[1]++)
             if (multiple_prefix_viable(n, two, 2)) return true;
         return false;
     }
-    uint64_t r = 0;
-    double mag = 0;
-    int decimals = -1; /* -1: no '.' yet */
-    for (; i < len; i++) {
-        if (t[i] == '.') {
-            decimals = 0;
-            continue;
-        }
-        decimals += decimals >= 0;
-        r = (r * 10 + (uint64_t)(t[i] - '0')) % n->mult;
-        mag = mag * 10 + (t[i] - '0');
-    }
+    double mag;
+    int decimals;
+    uint64_t r = digits_residue(n, t, len, &mag, &decimals);
     if (decimals > n->mult_scale) return false;
     /* more whole digits k (none after a '.' or a leading 0), then the decimals up to mult_scale,
      * all within the BN_SCHEMA_MAX_NUMBER bytes a number may take (bounded_number_byte) */
@@ -371,17 +379,9 @@ static bool multiple_prefix_viable(const sc_node *n, const char *t, size_t len) 
 
 /* Whether the number t[0, len) (at most mult_scale decimals) is a multiple of n->mult, exactly. */
 static bool is_multiple(const sc_node *n, const char *t, size_t len) {
-    uint64_t r = 0;
-    int decimals = -1;
-    for (size_t i = 0; i < len; i++) {
-        if (t[i] == '-') continue;
-        if (t[i] == '.') {
-            decimals = 0;
-            continue;
-        }
-        decimals += decimals >= 0;
-        r = (r * 10 + (uint64_t)(t[i] - '0')) % n->mult;
-    }
+    double mag;
+    int decimals;
+    uint64_t r = digits_residue(n, t, len, &mag, &decimals);
     for (int d = decimals < 0 ? 0 : decimals; d < n->mult_scale; d++) r = r * 10 % n->mult;
     return r == 0;
 }
