@@ -43,7 +43,8 @@ bool cli_flag(char **argv, int i, const char *name, const char *alias);
  * the usage error. */
 int cli_positional(const char *cmd, const char *arg, const char **pos, int *npos, int max);
 
-/* Writes s (len bytes; may contain any bytes) as a JSON string literal with escapes. */
+/* Writes s (len bytes; may contain any bytes) as a JSON string literal with escapes; bytes that
+ * are not well-formed UTF-8 (a token may end inside a character) become \ufffd. */
 #include <stddef.h>
 #include <stdio.h>
 void cli_json_string(FILE *out, const char *s, size_t len);

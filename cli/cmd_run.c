@@ -28,6 +28,11 @@ static void usage(void) {
            "                        and write the prompt's to FILE afterwards (a file of another model,\n"
            "                        KV types or --act-quant is not used: stderr says why)\n"
            "  --prompt-cache-ro     read FILE but do not write it\n"
+           "  --context-shift       when generation fills the context, drop the older half of what follows\n"
+           "                        the kept start (--keep) and go on (llama.cpp's context shift; the text\n"
+           "                        no longer sees what was dropped) [off: a full context stops generation]\n"
+           "  --keep N              with --context-shift: prompt tokens kept at the start, after BOS\n"
+           "                        (-1: the whole prompt) [0]\n"
            "%s%s",
            cli_gen_opts_help, cli_model_opts_help);
 }
@@ -79,6 +84,7 @@ static void print_json(const int32_t *prompt, int n_prompt, const int32_t *gen, 
            "\"decode_tok_s\":%.2f,\"ttft_s\":%.4f}",
            cli_stop_reason_name(r->stop_reason), load_s, r->prefill_seconds, pre, r->decode_seconds, dec, r->time_to_first_token_seconds);
     if (lookup) printf(",\"lookup\":{\"drafted\":%d,\"accepted\":%d}", r->n_drafted, r->n_draft_accepted);
+    if (r->n_discarded) printf(",\"context_shift\":{\"discarded\":%d}", r->n_discarded);
     printf("}\n");
 }
 
@@ -171,7 +177,12 @@ int cmd_run(int argc, char **argv) {
         if ((r = cli_opt(argc, argv, &i, "--prompt-cache", NULL, &v))) {
             if (r < 0) return 2;
             cache = v;
-        } else if (!strcmp(argv[i], "--prompt-cache-ro")) cache_ro = true;
+        } else if ((r = cli_opt(argc, argv, &i, "--keep", NULL, &v))) {
+            long long k;
+            if (r < 0 || !cli_parse_int(v, -1, 1 << 24, &k)) return cli_usage_error("run", "--keep needs an integer >= -1");
+            go.gen.n_keep = (int)k;
+        } else if (!strcmp(argv[i], "--context-shift")) go.gen.context_shift = 1;
+        else if (!strcmp(argv[i], "--prompt-cache-ro")) cache_ro = true;
         else if (!strcmp(argv[i], "--json")) json = true;
         else if (!strcmp(argv[i], "--print-ids")) print_ids_only = true;
         else if (!strcmp(argv[i], "--chat")) chat = true;
@@ -191,6 +202,8 @@ int cmd_run(int argc, char **argv) {
     int n = chat ? chat_prompt_ids(&po, &go, m, &ids) : cli_prompt_ids(&po, m, "run", &ids);
     run_output out = {.stream = !json && !print_ids_only};
     int max_out = go.gen.max_tokens > 0 ? go.gen.max_tokens : (int)bitnet_session_n_ctx(s);
+    bitnet_model_desc md = {.struct_size = sizeof md};
+    if (n > 0 && go.gen.n_keep >= 0 && bitnet_model_describe(m, &md) == 0 && ids[0] == md.bos_id) go.gen.n_keep++; /* --keep follows BOS */
     rc = n < 0 ? 2 : 1;
     if (n > 0 && (gen = malloc(sizeof(int32_t) * (size_t)max_out))) {
         go.gen.on_token = on_token;
@@ -215,7 +228,11 @@ int cmd_run(int argc, char **argv) {
                     cli_stop_reason_name(res.stop_reason));
             if (go.gen.lookup_draft > 0)
                 fprintf(stderr, "bitnet run: lookup: %d draft tokens evaluated, %d sampled as drafted\n", res.n_drafted, res.n_draft_accepted);
-            if (cache && !cache_ro) save_prompt_cache(s, cache, ids, n);
+            if (res.n_discarded)
+                fprintf(stderr, "bitnet run: context shift: %d positions dropped in all\n", res.n_discarded);
+            if (cache && !cache_ro && res.n_discarded)
+                fprintf(stderr, "bitnet run: prompt cache %s not written: the context shifted, the cache no longer holds the prompt as evaluated\n", cache);
+            else if (cache && !cache_ro) save_prompt_cache(s, cache, ids, n);
             if (mo.verbose) print_head_stats(s);
             rc = 0;
         }

@@ -421,6 +421,20 @@ typedef struct bitnet_generate_params {
     int lookup_draft;
     /* llama.cpp's other samplers (see bitnet_sampling_extra); all off by default. */
     bitnet_sampling_extra sampling_extra;
+    /* Context shift (llama.cpp's --context-shift): 1: when generation fills the context, the
+     * positions [n_keep, n_keep + n_discard) are dropped from the KV cache and the later ones
+     * moved down (their keys rotated to their new positions: RoPE is relative), and generation
+     * goes on; 0 (default): a full context ends the run with BITNET_STOP_CONTEXT_FULL. The text
+     * after a shift no longer sees the dropped tokens. n_keep: positions kept at the start
+     * (-1: everything before this call's generation, i.e. the prompt), at most n_ctx - 4;
+     * n_discard: positions dropped per shift (0: half of those after n_keep), at least one and
+     * never all of them. A session's sequence stays shifted after the call (bitnet_session_n_past
+     * is its length); in a batch slot, the moved entries are not shared with other requests and
+     * are forgotten when the run ends (its first n_keep positions stay). With max_tokens <= 0
+     * and ignore_eog, a shifting run ends only by a stop condition or a callback. */
+    int context_shift;
+    int n_keep;
+    int n_discard;
 } bitnet_generate_params;
 
 BITNET_API bitnet_generate_params bitnet_generate_default_params(void); /* max_tokens 128 */
@@ -434,6 +448,7 @@ typedef struct bitnet_generate_result {
     /* later fields: written only when struct_size covers them */
     int stop_string_index;    /* BITNET_STOP_STRING: which of stop_strings appeared; else -1 */
     int n_drafted, n_draft_accepted; /* lookup_draft: draft tokens evaluated, and those sampled as drafted */
+    int n_discarded;          /* context_shift: positions dropped by shifts (0: none happened) */
 } bitnet_generate_result;
 
 /* Appends prompt[0, n_prompt) to the session's sequence, then samples up to max_tokens

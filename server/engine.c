@@ -82,6 +82,7 @@ struct engine {
     engine_params params;
     int64_t slot_ctx;
     uint64_t kv_cache_bytes;
+    int32_t bos_id;            /* -1: none (a request's n_keep counts the tokens after it) */
     pthread_t thread;
     bool thread_started;
 
@@ -454,6 +455,9 @@ static void start_waiting_jobs(engine *e) {
          * tokens that cannot be drawn (cancellation is also seen by on_token) */
         j->gen.on_logits = j->n_top_logprobs >= 0 ? on_logits : NULL;
         j->gen.lookup_draft = e->params.lookup_draft;
+        j->gen.context_shift = e->params.context_shift;
+        if (j->gen.n_keep == JOB_N_KEEP_UNSET) j->gen.n_keep = e->params.n_keep;
+        if (j->gen.n_keep >= 0 && j->n_prompt > 0 && j->prompt[0] == e->bos_id) j->gen.n_keep++; /* llama-server's n_keep follows BOS */
         int status = j->embed ? bitnet_batch_submit_embed(e->batch, slot, j->prompt, j->n_prompt, j->pooling, j->embedding, on_finish, j)
                               : bitnet_batch_submit(e->batch, slot, j->prompt, j->n_prompt, &j->gen, on_finish);
         if (status == 0) continue;
@@ -580,6 +584,8 @@ int engine_start(bitnet_model *model, const engine_params *params, engine **out)
     if (!e) return BITNET_ERR_OUT_OF_MEMORY;
     e->params = *params;
     e->model = model;
+    bitnet_model_desc md = {.struct_size = sizeof md};
+    e->bos_id = bitnet_model_describe(model, &md) == 0 ? md.bos_id : -1;
     bitnet_batch_params bp = bitnet_batch_default_params();
     bp.n_slots = params->n_slots;
     bp.n_ctx = params->n_ctx;

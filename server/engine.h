@@ -13,6 +13,7 @@
 #ifndef BITNET_SERVER_ENGINE_H
 #define BITNET_SERVER_ENGINE_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +22,8 @@
 #include "metrics.h"
 
 #define JOB_MAX_TOP_LOGPROBS 20
+/* A generation's n_keep when its request gave none: the server's --keep applies (engine_params). */
+#define JOB_N_KEEP_UNSET INT_MIN
 
 typedef struct engine engine;
 typedef struct job job;
@@ -34,6 +37,8 @@ typedef struct engine_params {
     int prefix_share_min;      /* bitnet_batch_params' (0: the library's default, < 0: off) */
     uint64_t prompt_cache_bytes; /* bitnet_batch_params' (0: none) */
     int lookup_draft;          /* every generation's bitnet_generate_params.lookup_draft (0: off) */
+    bool context_shift;        /* every generation's bitnet_generate_params.context_shift */
+    int n_keep;                /* a generation's n_keep where its request gave none (JOB_N_KEEP_UNSET) */
     int max_queue;             /* requests that may wait for a slot */
     bool verbose;              /* one line per finished generation on stderr */
     metrics *metrics;          /* tokens, time to first token, inter-token latency; NULL: none */

@@ -71,6 +71,13 @@ static void usage(FILE *out) {
             "  --lookup N              speculative decoding by prompt lookup: when a reply's last 2-4 tokens occurred\n"
             "                          before, up to N (<= 16) tokens that followed are checked in the same pass;\n"
             "                          the same replies, faster where they repeat earlier text [0: off]\n"
+            "  --context-shift         when a reply fills its slot's context, drop the oldest half of what follows\n"
+            "                          the kept start (--keep; a request's n_keep, n_discard) and go on, as\n"
+            "                          llama-server does; the reply no longer sees what was dropped\n"
+            "                          [off: a full context ends the reply, finish_reason \"length\"]\n"
+            "  --no-context-shift      the default\n"
+            "  --keep N                with --context-shift: prompt tokens kept at the start, after BOS (-1: the\n"
+            "                          whole prompt); a request's n_keep overrides it [0]\n"
             "  -cram, --cache-ram N    MiB of host memory for a prompt cache: a slot's tokens and KV cache, when it is\n"
             "                          given to another prompt, are kept there and a later prompt starting with\n"
             "                          them (a chat's next turn) takes them back [8192, at most a quarter of RAM;\n"
@@ -98,8 +105,8 @@ static void usage(FILE *out) {
             "\n"
             "Sampling defaults are OpenAI's: temperature 1, top_p 1, no top_k, no min_p, no penalties\n"
             "(when set, they look at the last 64 tokens), a random seed, and no token limit (a reply ends\n"
-            "at an end-of-generation token, a stop string or a full slot context; finish_reason \"length\"\n"
-            "for max_tokens or a full context). Requests may also set top_k, min_p, repeat_penalty and\n"
+            "at an end-of-generation token, a stop string or a full slot context (see --context-shift);\n"
+            "finish_reason \"length\" for max_tokens or a full context). Requests may also set top_k, min_p, repeat_penalty and\n"
             "ignore_eos. temperature 0 is greedy: the same reply alone or beside other requests.\n"
             "SIGINT/SIGTERM stop the server cleanly (exit 0).\n",
             DEFAULT_MAX_BODY, DEFAULT_TIMEOUT_REQUEST, DEFAULT_TIMEOUT_IDLE);
@@ -176,6 +183,7 @@ static int parse_limit(server_options *o, const char *arg, const char *v) {
         {"--embd-normalize", -1, 64, &o->embd_normalize, NULL, NULL},
         {"--prefix-share", 0, 1 << 30, &o->prefix_share, NULL, NULL},
         {"--lookup", 0, 16, &o->lookup_draft, NULL, NULL},
+        {"--keep", -1, 1 << 30, &o->n_keep, NULL, NULL},
         {"--cache-ram", -1, 1LL << 30, NULL, NULL, &o->cache_ram_mib},
         {"-cram", -1, 1LL << 30, NULL, NULL, &o->cache_ram_mib},
     };
@@ -281,6 +289,10 @@ static int parse_args(int argc, char **argv, server_options *o) {
             continue;
         }
         if (is_opt(arg, "--embeddings", "--embedding")) continue; /* llama-server's switch: ours serves them always */
+        if (!strcmp(arg, "--context-shift") || !strcmp(arg, "--no-context-shift")) {
+            o->context_shift = !strcmp(arg, "--context-shift");
+            continue;
+        }
         if (arg[0] != '-') return bad_usage("unexpected argument '%s'", arg);
         if (i + 1 >= argc) return bad_usage("%s needs a value", arg);
         int rc = parse_valued(o, arg, argv[++i]);
@@ -349,6 +361,8 @@ static int start_engine(server *srv) {
                         .kv_type_v = srv->opt.kv_type_v,
                         .prefix_share_min = srv->opt.prefix_share ? srv->opt.prefix_share : -1,
                         .lookup_draft = srv->opt.lookup_draft,
+                        .context_shift = srv->opt.context_shift,
+                        .n_keep = srv->opt.n_keep,
                         .prompt_cache_bytes = srv->opt.prefix_share ? prompt_cache_bytes(srv->opt.cache_ram_mib) : 0, /* it works through sharing */
                         .max_queue = srv->opt.max_queue,
                         .verbose = srv->opt.verbose,

@@ -137,7 +137,7 @@ json_t *native_response(const native_reply *r, const job *j, const char *text, s
                           "content", api_text(text, len), "tokens", id_list(tokens, r->return_tokens ? n_tokens : 0), "id_slot",
                           job_slot(j), "stop", 1, "model", r->model, "tokens_predicted", n_generated, "tokens_evaluated",
                           res->n_prompt, "generation_settings", r->settings, "prompt", r->prompt, "has_new_line",
-                          len && memchr(text, '\n', len) != NULL, "truncated", res->stop_reason == BITNET_STOP_CONTEXT_FULL,
+                          len && memchr(text, '\n', len) != NULL, "truncated", res->stop_reason == BITNET_STOP_CONTEXT_FULL || res->n_discarded > 0,
                           "stop_type", r->prompt_only ? "limit" : stop_type(res), "stopping_word",
                           api_text(word ? word : "", word ? strlen(word) : 0), "tokens_cached", res->n_cached, "timings",
                           timings(res, n_generated));

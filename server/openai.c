@@ -713,8 +713,14 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
         (void)0;
     else {
         bool ignore_eos = false;
-        rc = read_bool(root, "ignore_eos", &ignore_eos, err);
+        long long keep = JOB_N_KEEP_UNSET, discard = 0; /* llama-server's context shift (--context-shift) */
+        rc = read_bool(root, "ignore_eos", &ignore_eos, err) || read_int(root, "n_keep", -1, 1 << 30, &keep, err) ||
+                     read_int(root, "n_discard", 0, 1 << 30, &discard, err)
+                 ? -1
+                 : 0;
         out->gen.ignore_eog = ignore_eos;
+        out->gen.n_keep = (int)keep;
+        out->gen.n_discard = (int)discard;
         out->n_choices = (int)n;
     }
     json_decref(root);

@@ -55,6 +55,8 @@ typedef struct server_options {
     int prefix_share;          /* --prefix-share: shortest prompt prefix shared between slots; 0: off */
     long long cache_ram_mib;   /* --cache-ram: the prompt cache in host memory; 0: none, -1: no limit */
     int lookup_draft;          /* --lookup: speculative decoding by prompt lookup; 0: off */
+    bool context_shift;        /* --context-shift: a full context drops older positions and goes on */
+    int n_keep;                /* --keep: a request's n_keep when it gives none */
     bitnet_lm_head lm_head;
     int max_queue;
     size_t max_body;

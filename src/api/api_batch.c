@@ -53,6 +53,8 @@ typedef struct batch_slot {
     double t_submit, t_last_step;
     int spec_rows, spec_used; /* this step's rows of a generating slot (1 + its draft), and those sampled from */
     int64_t spec_base;        /* the position of its first row */
+    bool shifted;             /* its run shifted the context: the entries from n_exact on were */
+    int64_t n_exact;          /* moved (not what their tokens give from position 0: not shared) */
 } batch_slot;
 
 struct bitnet_batch {
@@ -177,6 +179,11 @@ static void finish_slot(bitnet_batch *b, int i, int status) {
     bitnet_generate_result res = end_run(s, status);
     s->phase = SLOT_IDLE;
     s->n_tokens = bn_state_seq_n_past(b->state, i); /* what the cache holds */
+    if (s->shifted && s->n_exact < s->n_tokens) { /* a later prompt must not reuse moved entries */
+        bn_state_seq_truncate(b->state, i, s->n_exact);
+        s->n_tokens = s->n_exact;
+    }
+    s->shifted = false;
     s->order = ++b->clock;
     if (s->on_finish) s->on_finish(i, status < 0 ? status : 0, &res, s->user_data);
 }
@@ -203,6 +210,12 @@ BITNET_API void bitnet_batch_free(bitnet_batch *b) {
     free(b->mask_logits);
     bn_prompt_cache_free(&b->prompt_cache);
     free(b);
+}
+
+/* The positions of slot j's cache another request may take as a prompt prefix. */
+static int64_t shareable(const bitnet_batch *b, int j) {
+    int64_t n = bn_state_seq_n_past(b->state, j);
+    return b->slots[j].shifted && b->slots[j].n_exact < n ? b->slots[j].n_exact : n;
 }
 
 static int64_t common_prefix(const batch_slot *s, const int32_t *prompt, int n_prompt) {
@@ -256,7 +269,7 @@ static void keep_in_prompt_cache(bitnet_batch *b, int slot, int64_t keep, const 
     const batch_slot *s = &b->slots[slot];
     if (!b->prompt_cache.limit || b->share_min == INT_MAX || s->n_tokens - keep < b->share_min) return;
     for (int j = 0; j < b->n_slots; j++)
-        if (j != slot && bn_tokens_same_prefix(b->slots[j].tokens, bn_state_seq_n_past(b->state, j), s->tokens, s->n_tokens) == s->n_tokens)
+        if (j != slot && bn_tokens_same_prefix(b->slots[j].tokens, shareable(b, j), s->tokens, s->n_tokens) == s->n_tokens)
             return;
     bn_prompt_cache_keep(&b->prompt_cache, b->state, slot, s->tokens, s->n_tokens, prompt, n_prompt - 1);
 }
@@ -368,6 +381,22 @@ static void add_embed_row(bitnet_batch *b, int *n, int slot, int32_t token, int 
     (*n)++;
 }
 
+/* Generating slot i's full context: shifted when its run asks for it (0), else the stop
+ * reason or error that ends the run. */
+static int shift_slot(bitnet_batch *b, int i) {
+    batch_slot *s = &b->slots[i];
+    int64_t keep, drop;
+    if (!bn_gen_shift_span(s->gen, s->n_tokens, bn_state_n_ctx(b->state), s->n_prompt_end, &keep, &drop)) return BITNET_STOP_CONTEXT_FULL;
+    int rc = bn_state_seq_shift(b->state, i, keep, drop);
+    if (rc) return rc;
+    memmove(s->tokens + keep, s->tokens + keep + drop, (size_t)(s->n_tokens - keep - drop) * sizeof *s->tokens);
+    s->n_tokens -= drop;
+    if (!s->shifted || keep < s->n_exact) s->n_exact = keep;
+    s->shifted = true;
+    bn_gen_note_shift(s->gen, drop);
+    return 0;
+}
+
 /* One row per generating slot: the token it sampled last (a full context ends the run), and
  * draft rows after it (lookup_draft) in at most half the step's room beyond those (the rest
  * stays for prompt rows). */
@@ -379,8 +408,9 @@ static int add_decode_rows(bitnet_batch *b) {
     for (int i = 0; i < b->n_slots; i++) {
         batch_slot *s = &b->slots[i];
         if (s->phase != SLOT_DECODE) continue;
-        if (s->n_tokens >= n_ctx) {
-            finish_slot(b, i, BITNET_STOP_CONTEXT_FULL);
+        int full = s->n_tokens >= n_ctx ? shift_slot(b, i) : 0;
+        if (full) {
+            finish_slot(b, i, full);
             continue;
         }
         int32_t tok = bn_gen_pending(s->gen);
@@ -411,7 +441,7 @@ static void take_shared_prefix(bitnet_batch *b, int i) {
     int64_t last = s->n_prompt_end - 1, best = s->n_tokens;
     int donor = -1, image;
     for (int j = 0; j < b->n_slots; j++) {
-        int64_t held = j == i ? 0 : bn_tokens_same_prefix(b->slots[j].tokens, bn_state_seq_n_past(b->state, j), s->tokens, last);
+        int64_t held = j == i ? 0 : bn_tokens_same_prefix(b->slots[j].tokens, shareable(b, j), s->tokens, last);
         if (held > best) best = held, donor = j;
     }
     int64_t kept = bn_prompt_cache_match(&b->prompt_cache, s->tokens, last, &image);

@@ -76,6 +76,11 @@ static int lookup_of(const bitnet_generate_params *p) {
     return n < 0 ? 0 : n > BN_LOOKUP_DRAFT_MAX ? BN_LOOKUP_DRAFT_MAX : n;
 }
 
+/* Whether p asks for context shifts (its struct_size covers the fields and context_shift is set). */
+static bool context_shift_of(const bitnet_generate_params *p) {
+    return BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, n_discard) && p->context_shift;
+}
+
 /* p's GBNF grammar text, NULL when none (or its struct_size predates the field). */
 static const char *grammar_of(const bitnet_generate_params *p) {
     return BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, grammar) ? p->grammar : NULL;
@@ -176,6 +181,7 @@ struct bn_gen {
     int32_t spec_draft[BN_LOOKUP_DRAFT_MAX];
     int spec_rows, spec_next;  /* rows evaluated; the next row to sample from (rows before it were used) */
     int64_t spec_base;         /* the position of the pass's first row */
+    int64_t prompt_end;        /* a session's positions before generation (context_shift's n_keep -1) */
 };
 
 static bool is_stop_id(const bitnet_generate_params *p, int32_t id) {
@@ -368,6 +374,41 @@ static int eval_with_draft(bn_gen *g, int32_t prev, const float **logits) {
     return 0;
 }
 
+bool bn_gen_shift_span(const bn_gen *g, int64_t n_past, int64_t n_ctx, int64_t prompt_end, int64_t *keep, int64_t *drop) {
+    const bitnet_generate_params *p = g->p;
+    if (!context_shift_of(p)) return false;
+    int64_t k = p->n_keep < 0 ? prompt_end : p->n_keep;
+    if (k > n_ctx - 4) k = n_ctx - 4;
+    if (k < 0) k = 0;
+    if (k > n_past) k = n_past;
+    int64_t left = n_past - k, d = p->n_discard ? p->n_discard : left / 2;
+    if (d > left - 1) d = left - 1;
+    if (d < 1) return false;
+    *keep = k;
+    *drop = d;
+    return true;
+}
+
+void bn_gen_note_shift(bn_gen *g, int64_t drop) {
+    g->res.n_discarded += (int)drop;
+    /* lookup_draft's text keeps room for the `drop` tokens the run may now add: its oldest go */
+    int64_t cut = g->n_history + drop - g->cap_history;
+    if (!g->history || cut <= 0) return;
+    if (cut > g->n_history) cut = g->n_history;
+    memmove(g->history, g->history + cut, (size_t)(g->n_history - cut) * sizeof *g->history);
+    g->n_history -= cut;
+}
+
+/* A session's full context: shifted when the run asks for it, else the run ends. */
+static int shift_session(bn_gen *g) {
+    bn_state *st = g->s->state;
+    int64_t keep, drop;
+    if (!bn_gen_shift_span(g, bn_state_n_past(st), bn_state_n_ctx(st), g->prompt_end, &keep, &drop)) return BITNET_STOP_CONTEXT_FULL;
+    int rc = bn_state_seq_shift(st, 0, keep, drop);
+    if (!rc) bn_gen_note_shift(g, drop);
+    return rc;
+}
+
 /* A session step: feed back the previous token (or find its row in the last speculative
  * pass), then sample. */
 static int step_once(bn_gen *g, int32_t *token) {
@@ -381,7 +422,10 @@ static int step_once(bn_gen *g, int32_t *token) {
             g->res.n_draft_accepted++;
         } else {
             spec_end(g);
-            if (bn_state_n_past(st) >= bn_state_n_ctx(st)) return BITNET_STOP_CONTEXT_FULL;
+            if (bn_state_n_past(st) >= bn_state_n_ctx(st)) {
+                int rc = shift_session(g);
+                if (rc) return rc;
+            }
             int rc = g->lookup ? eval_with_draft(g, prev, &logits) : bn_state_eval_head(st, &prev, 1, g->logits, bn_gen_head_req(g));
             if (rc) return rc;
         }
@@ -467,6 +511,9 @@ static int check_params(const bitnet_model *model, const int32_t *prompt, int n_
         return bn_error(BITNET_ERR_UNSUPPORTED, "stop strings need a tokenizer; this model has none");
     if ((wants_json_object(p) != 0) + (json_schema_of(p) != NULL) + (grammar_of(p) != NULL) > 1)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "generate: more than one of json_object, json_schema and grammar is set; give one");
+    if (context_shift_of(p) && (p->n_keep < -1 || p->n_discard < 0))
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "generate: n_keep %d / n_discard %d: n_keep is -1 (the prompt) or more, n_discard 0 (half) or more",
+                        p->n_keep, p->n_discard);
     if (constraint_name(p) && !model->tokenizer)
         return bn_error(BITNET_ERR_UNSUPPORTED, "%s needs a tokenizer; this model has none", constraint_name(p));
     return 0;
@@ -545,6 +592,7 @@ int bn_gen_begin(bitnet_session *s, const int32_t *prompt, int n_prompt, const b
     double t0 = bn_time_now();
     rc = bn_state_eval_head(s->state, prompt, n_prompt, g->logits, bn_gen_head_req(g));
     g->res.prefill_seconds = bn_time_now() - t0;
+    g->prompt_end = bn_state_n_past(s->state);
     if (rc) {
         bn_gen_end(g);
         return rc;

@@ -72,6 +72,12 @@ int bn_gen_sample(bn_gen *g, const float *logits, int32_t *token);
  * the calling thread); the next bn_gen_sample of each with those logits uses its mask. */
 void bn_gen_constraint_masks(bn_gen *const *gens, const float *const *logits, int n, bn_threadpool *pool);
 /* The token sampled last that must be fed before the next sample (-1: none / finished). */
+/* context_shift: the span [*keep, *keep + *drop) a run's full context of n_past positions drops
+ * (llama.cpp's choice: n_keep, -1 meaning prompt_end, capped at n_ctx - 4; n_discard, 0
+ * meaning half of the rest; at least one position and never all of the rest); false when
+ * the run does not shift. bn_gen_note_shift records a shift of `drop` positions. */
+bool bn_gen_shift_span(const bn_gen *g, int64_t n_past, int64_t n_ctx, int64_t prompt_end, int64_t *keep, int64_t *drop);
+void bn_gen_note_shift(bn_gen *g, int64_t drop);
 int32_t bn_gen_pending(const bn_gen *g);
 /* Ends the run with stop reason `why` (> 0) unless it has ended, flushing the held text. */
 void bn_gen_finish(bn_gen *g, int why);

@@ -632,6 +632,76 @@ int bn_state_kv_transfer(bn_state *s, bn_kv_ref dst, bn_kv_ref src, int64_t from
     return 0;
 }
 
+/* A context shift's work: every (layer, KV head) of one sequence is an item; each thread has
+ * one K^T block and one head vector of scratch. */
+typedef struct shift_job {
+    bn_state *s;
+    bn_seq *seq;
+    int64_t n_keep, d, n_new;   /* positions [n_keep, n_new) take the entries of [n_keep + d, n_new + d) */
+    const float *cos, *neg_sin; /* RoPE by -d: [n_rot/2] */
+    char *scratch;              /* per thread: a K^T block, then head_dim floats */
+    uint64_t scratch_stride;
+    bn_work work;
+} shift_job;
+
+/* Moves KV head (l, h): each K^T block from the one holding n_keep on is rebuilt in scratch
+ * (its kept lanes as they are, the others decoded from position p + d, rotated by -d and
+ * encoded) before it is written back, so a block is only overwritten once the positions it
+ * held have been read (the sources of later blocks lie further on); V rows are moved as bytes. */
+static void shift_head(const shift_job *j, int64_t l, int64_t h, char *block, float *k) {
+    bn_state *s = j->s;
+    int64_t hd = s->m->hp.head_dim, half = s->m->hp.n_rot / 2;
+    char *kh = k_head(s, j->seq, l, h), *vh = v_head(s, j->seq, l, h);
+    for (int64_t b = j->n_keep / BN_ATTN_BLOCK; b * BN_ATTN_BLOCK < j->n_new; b++) {
+        char *dst = kh + (uint64_t)b * s->k_block_bytes;
+        memcpy(block, dst, (size_t)s->k_block_bytes);
+        int64_t p0 = b * BN_ATTN_BLOCK > j->n_keep ? b * BN_ATTN_BLOCK : j->n_keep;
+        int64_t p1 = (b + 1) * BN_ATTN_BLOCK < j->n_new ? (b + 1) * BN_ATTN_BLOCK : j->n_new;
+        for (int64_t p = p0; p < p1; p++) {
+            int64_t src = p + j->d;
+            bn_kv_load_k(s->p.kv_type_k, kh + (uint64_t)(src / BN_ATTN_BLOCK) * s->k_block_bytes, (int)(src % BN_ATTN_BLOCK), k, hd);
+            if (s->m->hp.rope_type == BN_ROPE_NORM) s->rows->rope_norm(k, j->cos, j->neg_sin, half);
+            else s->rows->rope(k, j->cos, j->neg_sin, half);
+            bn_kv_store_k(s->p.kv_type_k, block, (int)(p % BN_ATTN_BLOCK), k, hd);
+        }
+        memcpy(dst, block, (size_t)s->k_block_bytes);
+    }
+    memmove(vh + (uint64_t)j->n_keep * s->v_head_bytes, vh + (uint64_t)(j->n_keep + j->d) * s->v_head_bytes,
+            (size_t)((uint64_t)(j->n_new - j->n_keep) * s->v_head_bytes));
+}
+
+static void shift_run(void *ctx, int thread_index, int n_threads) {
+    (void)n_threads;
+    shift_job *j = ctx;
+    char *block = j->scratch + (uint64_t)thread_index * j->scratch_stride;
+    float *k = (float *)(block + j->s->k_block_bytes);
+    int64_t n_head_kv = j->s->m->hp.n_head_kv;
+    for (long i; (i = bn_work_next(&j->work)) >= 0;) shift_head(j, i / n_head_kv, i % n_head_kv, block, k);
+}
+
+int bn_state_seq_shift(bn_state *s, int seq, int64_t n_keep, int64_t n_discard) {
+    int rc = check_seq_positions(s, seq, 0);
+    if (rc) return rc;
+    int64_t n_past = s->seqs[seq].n_past;
+    if (n_keep < 0 || n_discard < 1 || n_keep > n_past || n_discard > n_past - n_keep)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "cannot drop positions [%lld, %lld) of %lld held", (long long)n_keep,
+                        (long long)(n_keep + n_discard), (long long)n_past);
+    const bn_hparams *hp = &s->m->hp;
+    int64_t half = hp->n_rot / 2;
+    uint64_t stride = (s->k_block_bytes + (uint64_t)hp->head_dim * sizeof(float) + 63) & ~(uint64_t)63;
+    char *scratch = bn_malloc_lines((size_t)(stride * (uint64_t)s->n_threads + (uint64_t)half * sizeof(float)), "context shift");
+    if (!scratch) return BITNET_ERR_OUT_OF_MEMORY;
+    float *neg_sin = (float *)(scratch + stride * (uint64_t)s->n_threads);
+    for (int64_t i = 0; i < half; i++) neg_sin[i] = -s->rope_sin[n_discard * half + i];
+    shift_job j = {.s = s, .seq = &s->seqs[seq], .n_keep = n_keep, .d = n_discard, .n_new = n_past - n_discard,
+                   .cos = s->rope_cos + n_discard * half, .neg_sin = neg_sin, .scratch = scratch, .scratch_stride = stride};
+    bn_work_init(&j.work, (long)(hp->n_layer * hp->n_head_kv));
+    bn_threadpool_run(s->pool, shift_run, &j);
+    free(scratch);
+    s->seqs[seq].n_past = n_past - n_discard;
+    return 0;
+}
+
 int bn_state_seq_set_n_past(bn_state *s, int seq, int64_t n) {
     int rc = check_seq_positions(s, seq, n);
     if (rc) return rc;

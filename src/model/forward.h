@@ -102,6 +102,13 @@ uint64_t bn_state_kv_image_bytes(const bn_state *s, int64_t n);
  * continues exactly as if it had evaluated them (the batch's shared prompt prefixes and its
  * prompt cache in host memory, api_batch.c). */
 int bn_state_kv_transfer(bn_state *s, bn_kv_ref dst, bn_kv_ref src, int64_t from, int64_t n);
+/* Context shift: drops positions [n_keep, n_keep + n_discard) of sequence `seq` (n_discard >= 1,
+ * n_keep + n_discard <= n_past); the entries of the later positions move down by n_discard,
+ * their keys rotated back by n_discard positions (RoPE's angle is position x frequency, so
+ * this is the key at its new position, up to the rounding of the rotation and the cache type),
+ * their values as they are. The moved entries are not what evaluating their tokens at the new
+ * positions would give (they attended to the dropped tokens): not a prompt prefix to share. */
+int bn_state_seq_shift(bn_state *s, int seq, int64_t n_keep, int64_t n_discard);
 /* Declares positions [0, n) of sequence `seq` filled (after bn_state_seq_kv_regions restored them). */
 int bn_state_seq_set_n_past(bn_state *s, int seq, int64_t n);
 int64_t bn_state_seq_n_past(const bn_state *s, int seq); /* -1 for a bad seq */

@@ -2,7 +2,7 @@
 # CLI behaviour: compat-check answers on files written by gguf-py (every type) and by our
 # writer (I2_S), on the reference's vocabulary-only GGUFs, and on files it must refuse;
 # logits / logits-diff exit codes; gen-model argument errors; BITNET_DEBUG_LOGITS; --prompt-cache;
-# --lookup (the same tokens); llama.cpp's other samplers (--mirostat, --typical, XTC, --top-nsigma, the
+# --lookup (the same tokens); --context-shift (past --ctx); llama.cpp's other samplers (--mirostat, --typical, XTC, --top-nsigma, the
 # dynamic temperature, DRY: each changes a seeded run, and --lookup keeps its tokens); --samplers /
 # --sampling-seq (a part of the default order, another order refused).
 source "$(dirname "$0")/lib.sh"
@@ -149,6 +149,21 @@ done
 rc=$?
 if [ $same = 2 ] && [ $rc = 2 ] && grep -q -- '--lookup needs a draft length in 0..16' "$TMP/lk17.err"; then ok lookup_same_tokens; else
     not_ok lookup_same_tokens "same $same of 2, --lookup 17 rc $rc: $(cat "$TMP/lk.err" "$TMP/lk17.err")"; fi
+
+# --- --context-shift: generation goes past --ctx (40 tokens in 24 positions, --json counts the
+# positions dropped), its first tokens those of the run that stops at the full context; the
+# same with --lookup; --keep -2 is a usage error ---
+cs_run() { "$BITNET" run -m "$m" --tokens 5,6,7,8,9 --ignore-eos --temp 0 -t 2 --ctx 24 "$@"; }
+full=$(cs_run -n 40 --print-ids 2>"$TMP/cs0.err")
+cs_run -n 40 --context-shift --keep 1 --json >"$TMP/cs.json" 2>/dev/null
+shifted=$(cs_run -n 40 --context-shift --keep 1 --lookup 4 --print-ids 2>/dev/null)
+cs_run -n 4 --keep -2 >/dev/null 2>"$TMP/cs2.err"
+rc=$?
+nfull=$(echo "$full" | wc -w)
+if [ "$nfull" = 20 ] && grep -q 'stop: context_full' "$TMP/cs0.err" &&
+    json_check "$TMP/cs.json" "len(j['generated_ids']) == 40 and j['stop_reason'] == 'max_tokens' and j['context_shift']['discarded'] > 0 and ' '.join(map(str, j['generated_ids'][:20])) == '$full' and ' '.join(map(str, j['generated_ids'])) == '$shifted'" &&
+    [ $rc = 2 ] && grep -q -- '--keep needs an integer >= -1' "$TMP/cs2.err"; then ok context_shift_run; else
+    not_ok context_shift_run "plain $nfull tokens ($(tail -1 "$TMP/cs0.err")), shifted: $(head -c 300 "$TMP/cs.json"), --keep -2 rc $rc"; fi
 
 # --- llama.cpp's other samplers: each flag changes a seeded run and repeats itself; with
 # --lookup the same tokens; a bad value is a usage error naming the flag ---

@@ -56,7 +56,9 @@
 #     that leaves a plain request stops its job at once (499), not at the reply's end;
 #     with one slot and --queue 0 a second request gets 503 meanwhile; the prompt cache in host
 #     memory gives a conversation's next turn its tokens back after another took the slot; a reply that fills the
-#     slot's context ends with finish_reason "length";
+#     slot's context ends with finish_reason "length"; with --context-shift it goes on to max_tokens
+#     (the same reply twice, /completion's truncated, the slot keeps the start --keep names; bad
+#     n_keep / n_discard refused);
 #   - SIGTERM with a stream in flight: the stream ends with a finish chunk and [DONE], exit 0;
 #   - seeded requests with OpenAI's default sampling (temperature, no top_k, top_p 1; min_p
 #     too; a logit_bias) give the same tokens with the screened head (the default) and --lm-head
@@ -605,6 +607,29 @@ stop_server INT
 rc=$STOP_RC
 check sigint_exit_0 [ "$rc" = 0 ]
 [ "$rc" = 0 ] || tail -20 "$TMP/b.log" | sed 's/^/    /'
+
+# ---- context shift: replies go on past a slot's context ------------------------------------------
+# --context-shift --keep 2 on slots of 64 positions: 150 greedy tokens from a 7-token prompt end
+# at max_tokens (finish_reason "length", /completion's truncated true), the same twice; the slot
+# then holds only the kept start (BOS + 2: the next request's cached_tokens); bad n_keep and
+# n_discard are 400s.
+if ! start_server "$TMP/c.log" -m "$M" -t 2 -np 2 -c 128 --context-shift --keep 2; then
+    not_ok shift_server_starts "$(tail -5 "$TMP/c.log")"; kill -9 "$SERVER_PID" 2>/dev/null; exit 1
+fi
+SHIFT='"prompt":"Hello there, how are you","temperature":0,"ignore_eos":true'
+st1=$(req POST /v1/completions "{$SHIFT,\"max_tokens\":150}")
+got1=$(json_get '"%s %s %s" % (j["choices"][0]["finish_reason"], j["usage"]["completion_tokens"], j["choices"][0]["text"])' <"$TMP/resp" 2>&1)
+st2=$(req POST /v1/completions "{$SHIFT,\"max_tokens\":150}")
+got2=$(json_get '"%s %s %s" % (j["choices"][0]["finish_reason"], j["usage"]["completion_tokens"], j["choices"][0]["text"])' <"$TMP/resp" 2>&1)
+cached=$(json_get 'j["usage"]["prompt_tokens_details"]["cached_tokens"]' <"$TMP/resp" 2>&1)
+if [ "$st1$st2" = 200200 ] && [ "${got1:0:11}" = "length 150 " ] && [ "$got1" = "$got2" ] && [ "$cached" = 3 ]; then
+    ok context_shift_goes_on; else not_ok context_shift_goes_on "status $st1 $st2, '${got1:0:40}' vs '${got2:0:40}', cached $cached"; fi
+st=$(req POST /completion "{$SHIFT,\"n_predict\":100,\"n_keep\":-1,\"n_discard\":7}")
+check context_shift_native_truncated [ "$st" = 200 -a "$(json_get '"%s %s %s" % (j["tokens_predicted"], j["truncated"], j["stop_type"])' <"$TMP/resp" 2>&1)" = "100 True limit" ]
+expect_error context_shift_bad_n_keep 400 "'n_keep' must be between -1" POST /v1/completions "{$SHIFT,\"n_keep\":-2}"
+expect_error context_shift_bad_n_discard 400 "'n_discard' must be an integer" POST /v1/chat/completions '{"messages":[{"role":"user","content":"Hi"}],"n_discard":"half"}'
+stop_server TERM
+check context_shift_server_exit_0 [ "$STOP_RC" = 0 ]
 
 # ---- seeded default sampling: the screened head and the whole head draw the same tokens ----------
 # heads_run HEAD: the completion texts of four seeded requests (temperature draws without

@@ -2,7 +2,8 @@
  * runs alone in a session or beside others in a batch (greedy and seeded sampling, prompts
  * prefilled in chunks between decode steps, several thread counts), prefix reuse of an idle
  * slot, prompt prefixes shared between slots (copied from a busy, idle or cancelled slot, or
- * waited for; the same tokens as alone; prefix_share_min), cancellation, a full context, and the error paths; embeddings (bitnet_session_embed
+ * waited for; the same tokens as alone; prefix_share_min), cancellation, a full context, context
+ * shifts, and the error paths; embeddings (bitnet_session_embed
  * and embedding slots beside generations) agree with one another at every pooling; slot files
  * (a restored slot continues exactly as the one saved; damaged, foreign and mismatched files
  * are refused and leave the slot empty).
@@ -468,6 +469,103 @@ TEST(context_full) {
     same_tokens(&alone, &batched, 2);
     int32_t big[24] = {0};
     CHECK_EQ_INT(bitnet_batch_submit(b, 0, big, 24, &gp, log_finish), BITNET_ERR_CONTEXT_EXCEEDED);
+    bitnet_batch_free(b);
+}
+
+/* Request i with context shifts (n_keep, n_discard) and 30 tokens to generate. */
+static bitnet_generate_params shift_params(int i, run_log *log, int keep, int discard) {
+    bitnet_generate_params gp = request_params(i, log);
+    gp.max_tokens = 30;
+    gp.context_shift = 1;
+    gp.n_keep = keep;
+    gp.n_discard = discard;
+    return gp;
+}
+
+/* Context shifts: a run goes on past its context of 20 positions (to max_tokens, not
+ * CONTEXT_FULL) with the same tokens in a session, in a batch slot beside another shifting
+ * request and a plain one, and with lookup drafts; without the shift it stops where the
+ * context fills, with the same first tokens; afterwards a slot holds only the positions kept. */
+TEST(context_shift) {
+    const int cases[][3] = {{-1, 0, 0}, {3, 2, 4}, {0, 7, 0}}; /* n_keep, n_discard, lookup_draft */
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int32_t p1[128], p2[128], p0[128];
+        int n1 = make_prompt(1, p1), n2 = make_prompt(2, p2), n0 = make_prompt(0, p0);
+        run_log alone1, alone2, plain, batched[3];
+        session_run(p1, n1, shift_params(1, &alone1, cases[c][0], cases[c][1]), 20, &alone1);
+        session_run(p2, n2, shift_params(2, &alone2, 1, 0), 20, &alone2);
+        bitnet_generate_params gp = shift_params(1, &plain, cases[c][0], cases[c][1]);
+        gp.context_shift = 0;
+        session_run(p1, n1, gp, 20, &plain);
+        CHECK_MSG(alone1.status == 0 && alone1.res.stop_reason == BITNET_STOP_MAX_TOKENS && alone1.n == 30 && alone1.res.n_discarded > 0,
+                  "case %zu: status %d, stop %d, %d tokens, %d discarded", c, alone1.status, alone1.res.stop_reason, alone1.n, alone1.res.n_discarded);
+        CHECK(alone2.res.stop_reason == BITNET_STOP_MAX_TOKENS && alone2.n == 30);
+        CHECK_EQ_INT(plain.res.stop_reason, BITNET_STOP_CONTEXT_FULL);
+        CHECK_EQ_INT(plain.n, 20 - n1 + 1); /* the last token sampled is not fed */
+        CHECK(memcmp(plain.tokens, alone1.tokens, (size_t)plain.n * sizeof(int32_t)) == 0);
+        bitnet_batch *b = new_batch(3, 8, 2, 20);
+        CHECK(b != NULL);
+        if (!b) return;
+        memset(batched, 0, sizeof batched);
+        bitnet_generate_params g1 = shift_params(1, &batched[0], cases[c][0], cases[c][1]), g2 = shift_params(2, &batched[1], 1, 0);
+        bitnet_generate_params g0 = request_params(0, &batched[2]);
+        g1.lookup_draft = cases[c][2];
+        CHECK_EQ_INT(bitnet_batch_submit(b, 0, p1, n1, &g1, log_finish), 0);
+        CHECK_EQ_INT(bitnet_batch_submit(b, 1, p2, n2, &g2, log_finish), 0);
+        CHECK_EQ_INT(bitnet_batch_submit(b, 2, p0, n0, &g0, log_finish), 0);
+        CHECK_EQ_INT(run_to_end(b), 0);
+        same_tokens(&alone1, &batched[0], 1);
+        same_tokens(&alone2, &batched[1], 2);
+        CHECK_EQ_INT(batched[0].res.n_discarded, alone1.res.n_discarded);
+        CHECK_EQ_INT(batched[2].res.n_discarded, 0);
+        CHECK_EQ_INT(bitnet_batch_slot_tokens(b, 0), cases[c][0] < 0 ? n1 : cases[c][0]);
+        CHECK_EQ_INT(bitnet_batch_slot_tokens(b, 1), 1);
+        bitnet_batch_free(b);
+    }
+    run_log bad;
+    int32_t p[128];
+    int n = make_prompt(1, p);
+    session_run(p, n, shift_params(1, &bad, -2, 0), 20, &bad);
+    CHECK_EQ_INT(bad.status, BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bitnet_get_last_error(), "n_keep") != NULL);
+    session_run(p, n, shift_params(1, &bad, 0, -1), 20, &bad);
+    CHECK_EQ_INT(bad.status, BITNET_ERR_INVALID_ARGUMENT);
+}
+
+/* A shifted slot shares only its kept start: request 1 (prompt of 10, n_keep -1) in slot 0 of
+ * a 20-position batch shifts after 10 fed tokens g0..g9 to prompt + g5..g9 (+ g10); a prompt of
+ * those 15 tokens and one more, submitted then to slot 1, takes the 10 exact positions from
+ * slot 0 (not the 5 moved ones) and gives the tokens it gives alone. */
+TEST(context_shift_not_shared) {
+    int32_t p1[128], p2[32];
+    int n1 = make_prompt(1, p1);
+    run_log a, b2, alone;
+    g_share_min = 4;
+    bitnet_batch *b = new_batch(2, 8, 1, 20);
+    g_share_min = 0;
+    CHECK(b != NULL);
+    if (!b) return;
+    memset(&a, 0, sizeof a);
+    memset(&b2, 0, sizeof b2);
+    bitnet_generate_params g1 = shift_params(1, &a, -1, 0);
+    g1.sampling.temperature = 0;
+    CHECK_EQ_INT(bitnet_batch_submit(b, 0, p1, n1, &g1, log_finish), 0);
+    /* g11 is sampled in the step that starts with the shift (10 fed tokens fill the context) */
+    for (int steps = 0; steps < 100 && a.n < 12 && bitnet_batch_step(b) > 0; steps++) continue;
+    CHECK_EQ_INT(a.n, 12);
+    memcpy(p2, p1, (size_t)n1 * sizeof *p2);
+    memcpy(p2 + n1, a.tokens + 5, 5 * sizeof *p2);
+    p2[15] = 3;
+    bitnet_generate_params g2 = request_params(0, &b2);
+    g2.max_tokens = 3;
+    CHECK_EQ_INT(bitnet_batch_submit(b, 1, p2, 16, &g2, log_finish), 0);
+    CHECK_EQ_INT(run_to_end(b), 0);
+    CHECK_EQ_INT(b2.res.n_cached, n1);
+    CHECK(a.res.n_discarded > 0);
+    session_run(p2, 16, request_params(0, &alone), 20, &alone);
+    alone.res.stop_reason = b2.res.stop_reason; /* max_tokens 3 against the request's own */
+    alone.n = alone.n < 3 ? alone.n : 3;
+    same_tokens(&alone, &b2, 0);
     bitnet_batch_free(b);
 }
 
@@ -938,6 +1036,8 @@ RUN(shared_prefix_mixed);
 RUN(shared_prefix_mixed_prompt_cache);
 RUN(prompt_cache);
 RUN(context_full);
+RUN(context_shift);
+RUN(context_shift_not_shared);
 RUN(cancel);
 RUN(callback_stops);
 RUN(errors);

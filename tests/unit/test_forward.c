@@ -2,6 +2,7 @@
  * formats of the same ternary weights, batch sizes, thread counts, KV cache vs full prefill),
  * error paths (context overflow, bad ids, q8k on unsupported shapes), and model binding
  * variants (transposed embedding, scale tensors, separate output.weight). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -557,6 +558,163 @@ TEST(hf_embedding_names) {
 }
 
 
+/* ---- context shift (bn_state_seq_shift) ---- */
+
+typedef struct kv_image {
+    uint8_t *data;
+    size_t len, cap;
+} kv_image;
+
+static int image_append(void *ctx, void *data, size_t len) {
+    kv_image *im = ctx;
+    if (im->len + len > im->cap) return -1;
+    memcpy(im->data + im->len, data, len);
+    im->len += len;
+    return 0;
+}
+
+/* Sequence 0's entries of positions [0, n): per layer and KV head its K^T blocks, then its V rows. */
+static uint8_t *snapshot(bn_state *s, int64_t n) {
+    kv_image im = {malloc(bn_state_kv_image_bytes(s, n)), 0, bn_state_kv_image_bytes(s, n)};
+    if (im.data && bn_state_seq_kv_regions(s, 0, n, image_append, &im) == 0 && im.len == im.cap) return im.data;
+    free(im.data);
+    return NULL;
+}
+
+typedef struct kv_view {
+    const bn_hparams *hp;
+    bn_kv_type t;
+    int64_t n;
+} kv_view;
+
+static const uint8_t *view_head(kv_view v, const uint8_t *im, int64_t l, int64_t h) {
+    uint64_t kb = bn_kv_k_block_bytes(v.t, v.hp->head_dim), vb = bn_kv_v_row_bytes(v.t, v.hp->head_dim);
+    uint64_t per_head = (uint64_t)((v.n + 15) / 16) * kb + (uint64_t)v.n * vb;
+    return im + (uint64_t)(l * v.hp->n_head_kv + h) * per_head;
+}
+static void view_k(kv_view v, const uint8_t *im, int64_t l, int64_t h, int64_t p, float *k) {
+    bn_kv_load_k(v.t, view_head(v, im, l, h) + (uint64_t)(p / 16) * bn_kv_k_block_bytes(v.t, v.hp->head_dim), (int)(p % 16), k, v.hp->head_dim);
+}
+static const uint8_t *view_v(kv_view v, const uint8_t *im, int64_t l, int64_t h, int64_t p) {
+    uint64_t kb = bn_kv_k_block_bytes(v.t, v.hp->head_dim), vb = bn_kv_v_row_bytes(v.t, v.hp->head_dim);
+    return view_head(v, im, l, h) + (uint64_t)((v.n + 15) / 16) * kb + (uint64_t)p * vb;
+}
+
+static float max_abs(const float *x, int64_t n) {
+    float m = 0;
+    for (int64_t i = 0; i < n; i++) m = fabsf(x[i]) > m ? fabsf(x[i]) : m;
+    return m;
+}
+
+#define SHIFT_LEN 40
+static int32_t shift_tok(int i) { return (int32_t)((i * 37 + 5) % 300); }
+
+/* A state over m with sequence 0 holding tokens [0, n) of shift_tok but for [skip0, skip1). */
+static bn_state *shift_state(const bn_model *m, bn_kv_type t, int threads, int64_t skip0, int64_t skip1) {
+    bn_state_params sp;
+    bn_state_default_params(&sp);
+    sp.n_ctx = 64;
+    sp.n_threads = threads;
+    sp.kv_type_k = sp.kv_type_v = t;
+    bn_state *s = NULL;
+    if (bn_state_create(m, &sp, &s)) return NULL;
+    int32_t tk[SHIFT_LEN];
+    int n = 0;
+    for (int i = 0; i < SHIFT_LEN; i++)
+        if (i < skip0 || i >= skip1) tk[n++] = shift_tok(i);
+    if (bn_state_eval(s, tk, n, NULL, false)) {
+        bn_state_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* One shift of 40 positions checked against the entries before it and a fresh evaluation of
+ * the tokens left (layer 0's keys and values depend on their own token and position only). */
+static void check_shift(const bn_model *m, bn_kv_type t, int64_t keep, int64_t d) {
+    const bn_hparams *hp = &m->hp;
+    int64_t hd = hp->head_dim, half = hp->n_rot / 2, n_new = SHIFT_LEN - d;
+    float tol = t == BN_KV_F32 ? 1e-5f : t == BN_KV_F16 ? 2e-3f : 2.5e-2f;
+    bn_state *s = shift_state(m, t, 1, 0, 0), *s2 = shift_state(m, t, 2, 0, 0), *fresh = shift_state(m, t, 1, keep, keep + d);
+    CHECK(s && s2 && fresh);
+    if (!s || !s2 || !fresh) goto out;
+    uint8_t *before = snapshot(s, SHIFT_LEN);
+    CHECK(bn_state_seq_shift(s, 0, keep, d) == 0 && bn_state_seq_shift(s2, 0, keep, d) == 0);
+    CHECK_EQ_INT(bn_state_n_past(s), n_new);
+    uint8_t *after = snapshot(s, n_new), *after2 = snapshot(s2, n_new), *ref = snapshot(fresh, n_new);
+    CHECK(before && after && after2 && ref);
+    CHECK_MSG(after && after2 && memcmp(after, after2, bn_state_kv_image_bytes(s, n_new)) == 0, "threads change the shift (%s)", bn_kv_type_name(t));
+    kv_view vb = {hp, t, SHIFT_LEN}, va = {hp, t, n_new};
+    float k0[256], k1[256], kf[256];
+    size_t vrow = (size_t)bn_kv_v_row_bytes(t, hd);
+    int bad_keep = 0, bad_v = 0, bad_norm = 0, bad_fresh = 0;
+    for (int64_t l = 0; after && before && ref && l < hp->n_layer; l++)
+        for (int64_t h = 0; h < hp->n_head_kv; h++)
+            for (int64_t p = 0; p < n_new; p++) {
+                int64_t src = p < keep ? p : p + d;
+                view_k(vb, before, l, h, src, k0);
+                view_k(va, after, l, h, p, k1);
+                bad_v += memcmp(view_v(va, after, l, h, p), view_v(vb, before, l, h, src), vrow) != 0;
+                float scale = max_abs(k0, hd);
+                if (p < keep) {
+                    bad_keep += memcmp(k0, k1, (size_t)hd * sizeof(float)) != 0;
+                    continue;
+                }
+                /* a rotation keeps each pair's length (NEOX pairs i with i + half, NORMAL 2i with 2i + 1) */
+                for (int64_t i = 0; i < half; i++) {
+                    int64_t a = hp->rope_type == BN_ROPE_NORM ? 2 * i : i, b = hp->rope_type == BN_ROPE_NORM ? 2 * i + 1 : i + half;
+                    bad_norm += fabsf(hypotf(k0[a], k0[b]) - hypotf(k1[a], k1[b])) > 2 * tol * scale + 1e-6f;
+                }
+                if (l == 0) {
+                    view_k(va, ref, l, h, p, kf);
+                    for (int64_t i = 0; i < hd; i++) bad_fresh += fabsf(kf[i] - k1[i]) > 2 * tol * scale + 1e-6f;
+                    bad_v += memcmp(view_v(va, ref, l, h, p), view_v(va, after, l, h, p), vrow) != 0;
+                }
+            }
+    CHECK_MSG(!bad_keep && !bad_v && !bad_norm && !bad_fresh, "%s keep %lld drop %lld: %d kept keys, %d values, %d pair lengths, %d fresh keys differ",
+              bn_kv_type_name(t), (long long)keep, (long long)d, bad_keep, bad_v, bad_norm, bad_fresh);
+    /* the sequence goes on from there */
+    int32_t next = 9;
+    CHECK(bn_state_eval(s, &next, 1, NULL, false) == 0);
+    CHECK_EQ_INT(bn_state_n_past(s), n_new + 1);
+    free(before);
+    free(after);
+    free(after2);
+    free(ref);
+out:
+    bn_state_free(s);
+    bn_state_free(s2);
+    bn_state_free(fresh);
+}
+
+/* bn_state_seq_shift at both RoPE kinds, every KV type, drops shorter and longer than a K^T
+ * block and starting inside one; refusals change nothing. */
+TEST(context_shift) {
+    const char *paths[2] = {gen("tq2_shift", "bitnet", BN_TYPE_TQ2_0, NULL), NULL};
+    bn_genmodel_params gp;
+    test_small_model_params(&gp, "llama", BN_TYPE_TQ2_0, 11);
+    gp.rope_freqs = true;
+    paths[1] = test_write_model(&gp, model_path("llama_shift"));
+    const int64_t cases[][2] = {{5, 13}, {16, 16}, {0, 20}, {3, 1}, {20, 19}, {1, 38}};
+    for (int mi = 0; mi < 2; mi++) {
+        bn_model *m = NULL;
+        CHECK(paths[mi] && bn_model_load(paths[mi], &m) == 0);
+        if (!m) continue;
+        for (int t = 0; t < BN_KV_TYPE_COUNT; t++)
+            for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) check_shift(m, (bn_kv_type)t, cases[c][0], cases[c][1]);
+        bn_state *s = shift_state(m, BN_KV_F16, 1, 0, 0);
+        CHECK(s != NULL);
+        CHECK_EQ_INT(bn_state_seq_shift(s, 0, 5, 0), BITNET_ERR_INVALID_ARGUMENT);
+        CHECK_EQ_INT(bn_state_seq_shift(s, 0, 30, 11), BITNET_ERR_INVALID_ARGUMENT);
+        CHECK(strstr(bn_last_error_message(), "[30, 41)") != NULL);
+        CHECK_EQ_INT(bn_state_seq_shift(s, 0, -1, 3), BITNET_ERR_INVALID_ARGUMENT);
+        CHECK_EQ_INT(bn_state_seq_shift(s, 1, 0, 3), BITNET_ERR_INVALID_ARGUMENT);
+        CHECK_EQ_INT(bn_state_n_past(s), SHIFT_LEN);
+        bn_state_free(s);
+        bn_model_free(m);
+    }
+}
+
 static const char *gen_llama(const char *name, uint32_t wtype, bool in_norms) {
     bn_genmodel_params p;
     test_small_model_params(&p, "llama", wtype, 11);
@@ -634,4 +792,5 @@ RUN(binding_errors);
 RUN(hf_embedding_names);
 RUN(llama_identities);
 RUN(llama_refusals);
+RUN(context_shift);
 TEST_MAIN_END()
