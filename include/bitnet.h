@@ -435,6 +435,10 @@ typedef struct bitnet_generate_params {
     int context_shift;
     int n_keep;
     int n_discard;
+    /* llama.cpp's min_keep: top_p, min_p and typical_p keep at least this many tokens, and XTC
+     * drops nothing when fewer would be left; 0 (default): at least one. With min_p and no
+     * top_k, min_keep > 1 has every logit computed. */
+    int min_keep;
 } bitnet_generate_params;
 
 BITNET_API bitnet_generate_params bitnet_generate_default_params(void); /* max_tokens 128 */

@@ -49,13 +49,13 @@ json_t *native_settings(const api_request *rq, const job *j) {
                           rq->n_top_logprobs > 0 ? rq->n_top_logprobs : 0, "grammar", rq->grammar ? rq->grammar : "",
                           "samplers", sampler_names(rq));
     const bitnet_sampling_extra *x = &rq->gen.sampling_extra;
-    json_t *more = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:f, s:f, s:f, s:f, s:i, s:i, s:o}", "typical_p", (double)x->typical_p,
+    json_t *more = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:f, s:f, s:f, s:f, s:i, s:i, s:o, s:i}", "typical_p", (double)x->typical_p,
                              "top_n_sigma", (double)x->top_n_sigma, "xtc_probability", (double)x->xtc_probability, "xtc_threshold",
                              (double)x->xtc_threshold, "dynatemp_range", (double)x->dynatemp_range, "dynatemp_exponent",
                              (double)x->dynatemp_exponent, "mirostat", x->mirostat, "mirostat_tau", (double)x->mirostat_tau,
                              "mirostat_eta", (double)x->mirostat_eta, "dry_multiplier", (double)x->dry_multiplier, "dry_base",
                              (double)x->dry_base, "dry_allowed_length", x->dry_allowed_length, "dry_penalty_last_n",
-                             x->dry_penalty_last_n, "dry_sequence_breakers", dry_breaker_list(x));
+                             x->dry_penalty_last_n, "dry_sequence_breakers", dry_breaker_list(x), "min_keep", rq->gen.min_keep);
     if (v && more) json_object_update(v, more);
     json_decref(more);
     if (v) json_object_set_new(v, "stop", j ? stop_list(j) : json_array());

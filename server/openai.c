@@ -387,7 +387,7 @@ static int read_stream(json_t *body, api_request *r, api_error *err) {
 const char *const api_extra_sampler_fields[] = {
     "typical_p",      "top_n_sigma",  "xtc_probability", "xtc_threshold",      "dynatemp_range",     "dynatemp_exponent",
     "mirostat",       "mirostat_tau", "mirostat_eta",    "dry_multiplier",     "dry_base",           "dry_allowed_length",
-    "dry_penalty_last_n", "dry_sequence_breakers", "repeat_penalty", "samplers"};
+    "dry_penalty_last_n", "dry_sequence_breakers", "repeat_penalty", "samplers", "min_keep"};
 const size_t api_n_extra_sampler_fields = sizeof api_extra_sampler_fields / sizeof api_extra_sampler_fields[0];
 
 /* llama-server's "samplers" (an array of names or a string of letters): the default order or a
@@ -441,7 +441,7 @@ static int read_dry_breakers(json_t *body, api_request *r, api_error *err) {
  * dry_base below 1 means its default, as there). */
 static int read_extra_samplers(json_t *body, api_request *r, api_error *err) {
     bitnet_sampling_extra *x = &r->gen.sampling_extra;
-    long long mirostat = x->mirostat, allowed = x->dry_allowed_length, last_n = x->dry_penalty_last_n;
+    long long mirostat = x->mirostat, allowed = x->dry_allowed_length, last_n = x->dry_penalty_last_n, min_keep = 0;
     float base = x->dry_base;
     if (read_float(body, "typical_p", 1e-9, 1e9, &x->typical_p, err) || read_float(body, "top_n_sigma", -1e9, 1e9, &x->top_n_sigma, err) ||
         read_float(body, "xtc_probability", 0, 1, &x->xtc_probability, err) ||
@@ -451,8 +451,10 @@ static int read_extra_samplers(json_t *body, api_request *r, api_error *err) {
         read_float(body, "mirostat_tau", 0, 1e9, &x->mirostat_tau, err) || read_float(body, "mirostat_eta", 0, 1e9, &x->mirostat_eta, err) ||
         read_float(body, "dry_multiplier", 0, 1e9, &x->dry_multiplier, err) || read_float(body, "dry_base", -1e9, 1e9, &base, err) ||
         read_int(body, "dry_allowed_length", 0, INT32_MAX, &allowed, err) ||
-        read_int(body, "dry_penalty_last_n", -1, INT32_MAX, &last_n, err) || read_dry_breakers(body, r, err))
+        read_int(body, "dry_penalty_last_n", -1, INT32_MAX, &last_n, err) || read_dry_breakers(body, r, err) ||
+        read_int(body, "min_keep", 0, INT32_MAX, &min_keep, err))
         return -1;
+    r->gen.min_keep = (int)min_keep;
     x->mirostat = (int)mirostat;
     if (base >= 1.0f) x->dry_base = base;
     x->dry_allowed_length = (int)allowed;

@@ -138,6 +138,7 @@ static bn_sampler *make_sampler(const bitnet_generate_params *gp, int64_t n_voca
         p.dry_multiplier = x->dry_multiplier, p.dry_base = x->dry_base, p.dry_allowed_length = x->dry_allowed_length;
         p.dry_penalty_last_n = x->dry_penalty_last_n > n_ctx ? (int)n_ctx : x->dry_penalty_last_n; /* the text is no longer */
     }
+    if (BN_API_HAS_FIELD(gp->struct_size, bitnet_generate_params, min_keep)) p.min_keep = gp->min_keep;
     const char *seed = getenv("BITNET_SEED");
     if (seed && *seed) p.seed = strtoull(seed, NULL, 10);
     if (env_is("BITNET_DETERMINISTIC", "1")) p.temperature = 0.0f;
@@ -234,7 +235,8 @@ static void flush_text(bn_gen *g) {
  * always; typical-p, XTC and the dynamic temperature unless top-k leaves them its k best. */
 static bool needs_every_logit(const bn_sampler_params *sp, bool top_k_on) {
     bool after_top_k = sp->typical_p < 1.0f || (sp->xtc_probability > 0.0f && sp->xtc_threshold <= 0.5f) || sp->dynatemp_range > 0.0f;
-    return sp->mirostat || sp->top_n_sigma > 0.0f || (after_top_k && !top_k_on);
+    bool min_p_keeps = sp->min_p > 0.0f && sp->min_keep > 1; /* the min_keep best, below the threshold the draw screens by */
+    return sp->mirostat || sp->top_n_sigma > 0.0f || ((after_top_k || min_p_keeps) && !top_k_on);
 }
 
 /* What the screened head (model/head_screen.h) must compute for the next draw: the k best
@@ -242,7 +244,7 @@ static bool needs_every_logit(const bn_sampler_params *sp, bool top_k_on) {
  * temperature sampling without top-k and top-p, the rows that can win the draw with the
  * sampler's next key (min_p too, unless a bias or penalties are on). NULL, i.e. every logit,
  * when the draw or the caller needs them all: top-p without top-k, top-k beyond
- * BN_SCREEN_MAX_K, min_p with a bias or penalties, an on_logits callback, more biased and
+ * BN_SCREEN_MAX_K, min_p with a bias, penalties or min_keep > 1, an on_logits callback, more biased and
  * penalized ids than FORCE_CAP, llama.cpp's other samplers as needs_every_logit says. */
 const bn_head_req *bn_gen_head_req(bn_gen *g) {
     const bn_sampler_params *sp = bn_sampler_get_params(g->sampler);

@@ -127,6 +127,7 @@ static int check_more_params(const bn_sampler_params *p) {
     if (p->dry_allowed_length < 0) return bn_error(bad, "sampler: dry_allowed_length %d must be >= 0", p->dry_allowed_length);
     if (p->dry_penalty_last_n < 0)
         return bn_error(bad, "sampler: dry_penalty_last_n %d must be >= 0 (0 turns DRY off)", p->dry_penalty_last_n);
+    if (p->min_keep < 0) return bn_error(bad, "sampler: min_keep %d must be >= 0", p->min_keep);
     return 0;
 }
 
@@ -559,9 +560,9 @@ static size_t apply_top_k(candidate *c, size_t n, size_t k) {
  * but together they carry < (n - 1) * (1 - top_p) / (n - 1). Dropping those tokens first
  * usually leaves a few hundred of a 128k vocabulary, so the sort below is cheap. The sort is
  * itself lazy: the best 256 first, the rest only if their mass falls short of top_p. */
-static size_t apply_top_p(candidate *c, size_t n, int32_t best_id, bool sorted, float top_p) {
+static size_t apply_top_p(candidate *c, size_t n, int32_t best_id, bool sorted, float top_p, size_t min_keep) {
     softmax(c, n, 1.0f);
-    if (!sorted) {
+    if (!sorted && min_keep <= 1) { /* with min_keep the best few count whatever their p */
         float cutoff = (1.0f - top_p) / (float)(n - 1);
         size_t m = 0;
         for (size_t i = 0; i < n; i++)
@@ -581,14 +582,18 @@ static size_t apply_top_p(candidate *c, size_t n, int32_t best_id, bool sorted, 
             head = n;
         }
         mass += c[i].p;
-        if (mass >= top_p) return i + 1;
+        if (mass >= top_p && i + 1 >= min_keep) return i + 1;
     }
-    return n; /* rounding kept the mass just under top_p: keep everything */
+    return n; /* rounding kept the mass just under top_p (or min_keep >= n): keep everything */
 }
 
-/* Keeps tokens with p >= min_p * p_max, i.e. logit >= max_logit + log(min_p). Preserves order. */
-static size_t apply_min_p(candidate *c, size_t n, float max_logit, float min_p) {
+/* Keeps tokens with p >= min_p * p_max, i.e. logit >= max_logit + log(min_p), order preserved;
+ * when fewer than min_keep pass, the min_keep best instead (sorted). */
+static size_t apply_min_p(candidate *c, size_t n, float max_logit, float min_p, size_t min_keep) {
     float threshold = max_logit + logf(min_p);
+    size_t above = 0;
+    for (size_t i = 0; i < n; i++) above += c[i].logit >= threshold;
+    if (above < min_keep) return apply_top_k(c, n, min_keep < n ? min_keep : n);
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (c[i].logit >= threshold) c[m++] = c[i];
@@ -632,7 +637,7 @@ static int compare_typical(const void *a, const void *b) {
 
 /* Typical-p: the candidates sorted by |surprise - entropy| (at temperature 1), the shortest
  * prefix whose mass exceeds typical_p. Leaves them in that order. */
-static size_t apply_typical(candidate *c, size_t n, float typical_p) {
+static size_t apply_typical(candidate *c, size_t n, float typical_p, size_t min_keep) {
     softmax(c, n, 1.0f);
     double h = entropy_of(c, n);
     for (size_t i = 0; i < n; i++) c[i].key = c[i].p > 0.0f ? (float)fabs(-log((double)c[i].p) - h) : INFINITY;
@@ -640,14 +645,14 @@ static size_t apply_typical(candidate *c, size_t n, float typical_p) {
     double mass = 0.0;
     for (size_t i = 0; i < n; i++) {
         mass += c[i].p;
-        if (mass > typical_p) return i + 1;
+        if (mass > typical_p && i + 1 >= min_keep) return i + 1;
     }
     return n;
 }
 
 /* XTC: when its coin (a function of the draw's key, uniform in [0, 1)) falls at or under
  * xtc_probability and two or more candidates have p >= xtc_threshold (temperature 1), drops
- * all of those but the least likely. */
+ * all of those but the least likely, unless fewer than min_keep would be left. */
 static size_t apply_xtc(candidate *c, size_t n, const bn_sampler_params *p, uint64_t key) {
     double coin = (double)(mix64(key ^ UINT64_C(0x58544321584D4958)) >> 11) * 0x1.0p-53;
     if (n < 2 || coin > p->xtc_probability) return n;
@@ -655,7 +660,7 @@ static size_t apply_xtc(candidate *c, size_t n, const bn_sampler_params *p, uint
     size_t above = 0, last = 0;
     for (size_t i = 0; i < n; i++)
         if (c[i].p >= p->xtc_threshold && (above++ == 0 || better(&c[last], &c[i]))) last = i;
-    if (above < 2) return n;
+    if (above < 2 || n - (above - 1) < (size_t)p->min_keep) return n;
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (i == last || c[i].p < p->xtc_threshold) c[m++] = c[i];
@@ -711,16 +716,17 @@ static size_t filter_chain(bn_sampler *s, candidate *c, size_t n, float *max_log
         n = apply_top_k(c, n, (size_t)p->top_k);
         sorted = true;
     }
+    size_t min_keep = (size_t)p->min_keep;
     if (p->typical_p < 1.0f && n > 1) {
-        n = apply_typical(c, n, p->typical_p);
+        n = apply_typical(c, n, p->typical_p, min_keep);
         size_t b = best_of(c, n); /* it may have dropped the best */
         *max_logit = c[b].logit, best_id = c[b].id, sorted = false;
     }
     if (p->top_p < 1.0f && n > 1) {
-        n = apply_top_p(c, n, best_id, sorted, p->top_p);
+        n = apply_top_p(c, n, best_id, sorted, p->top_p, min_keep);
         sorted = true;
     }
-    if (p->min_p > 0.0f) n = apply_min_p(c, n, *max_logit, p->min_p);
+    if (p->min_p > 0.0f) n = apply_min_p(c, n, *max_logit, p->min_p, min_keep);
     if (p->xtc_probability > 0.0f && p->xtc_threshold <= 0.5f) n = apply_xtc(c, n, p, key);
     return n;
 }

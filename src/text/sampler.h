@@ -35,7 +35,9 @@
  *      of the rows that can win only, which lets the screened LM head compute those alone).
  *      Every draw at temperature > 0 takes one key, even with a single survivor, so that the
  *      generator advances the same way whichever rows a head computed.
- * Filters 3-5 always keep at least the most likely token. Like llama.cpp, top-p and min-p see
+ * Filters 3-5 always keep at least the most likely token; with min_keep (llama.cpp's), top-p,
+ * min-p and typical-p keep at least min_keep tokens (the best ones; for typical-p the most
+ * typical) and XTC drops nothing when fewer than min_keep would be left. Like llama.cpp, top-p and min-p see
  * the untempered distribution; temperature only reshapes what survives them.
  *
  * Logits: -inf masks a token out; NaN or +inf is an error (a broken forward pass should not
@@ -76,6 +78,8 @@ typedef struct bn_sampler_params {
     float dry_base;          /* >= 1 (below 1: off) */
     int dry_allowed_length;  /* >= 0 */
     int dry_penalty_last_n;  /* tokens DRY scans; 0: off; >= 0 (callers resolve "the context") */
+    int min_keep;            /* top-p, min-p, typical-p keep at least this many (of what they are
+                                given) and XTC leaves at least this many; 0: llama.cpp's default */
 } bn_sampler_params;
 
 typedef struct bn_sampler bn_sampler;

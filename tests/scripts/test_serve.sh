@@ -21,7 +21,7 @@
 #     order refused;
 #   - /infill, the rerank routes and POST /props: 501 saying what is not implemented; GET
 #     /lora-adapters an empty list; one metrics label per path;
-#   - llama-server's other samplers (mirostat 2, XTC, typical_p with top_n_sigma, DRY): a
+#   - llama-server's other samplers (mirostat 2, XTC, typical_p with top_n_sigma, min_keep, DRY): a
 #     seeded request repeats itself, differs from the same without them, generation_settings
 #     reports them; n_indent (not offered) and a bad mirostat refused on the chat route too, bad
 #     DRY breakers and XTC values on the Responses and Messages routes (passed on);
@@ -331,11 +331,13 @@ seed=$(json_get 'j["generation_settings"]["seed"]' <"$TMP/resp")
 cp "$TMP/resp" "$TMP/sampled.json"
 st=$(req POST /completion "{\"prompt\":\"Tell me\",\"n_predict\":6,\"seed\":$seed}")
 native_check native_reported_seed_repeats "$st == 200 and j['content'] == json.load(open('$TMP/sampled.json'))['content'] and j['generation_settings']['seed'] == $seed"
-# llama-server's other samplers reach the engine: a seeded mirostat 2 / XTC request repeats
-# itself, differs from the same request without them, and generation_settings reports them.
+# llama-server's other samplers reach the engine: a seeded mirostat 2 / XTC / typical / min_keep
+# request repeats itself, differs from the same request without them, and generation_settings
+# reports them.
 OTHER='"prompt":"Tell me","n_predict":8,"seed":7,"temperature":1,"top_k":0,"top_p":1,"min_p":0,"ignore_eos":true,"return_tokens":true'
 req POST /completion "{$OTHER}" >/dev/null && cp "$TMP/resp" "$TMP/plain_sampled.json"
-for extra in '"mirostat":2,"mirostat_tau":2' '"xtc_probability":1,"xtc_threshold":0.01,"top_k":40' '"typical_p":0.3,"top_n_sigma":1'; do
+for extra in '"mirostat":2,"mirostat_tau":2' '"xtc_probability":1,"xtc_threshold":0.01,"top_k":40' '"typical_p":0.3,"top_n_sigma":1' \
+    '"min_p":0.9,"min_keep":30'; do
     name=$(echo "$extra" | sed 's/"\([a-z_]*\)".*/\1/')
     req POST /completion "{$OTHER,$extra}" >/dev/null && cp "$TMP/resp" "$TMP/other1.json"
     st=$(req POST /completion "{$OTHER,$extra}")
@@ -348,6 +350,7 @@ req POST /completion "{$SEEDED,\"top_k\":20,\"top_p\":1,\"min_p\":0}" >/dev/null
 st=$(req POST /completion "{$SEEDED,\"top_k\":20,\"samplers\":[\"top_k\",\"temperature\"]}")
 native_check sampler_order_subset "$st == 200 and j['tokens'] == json.load(open('$TMP/topk_only.json'))['tokens'] and j['generation_settings']['samplers'] == ['top_k', 'temperature']"
 error_case sampler_order_refused 400 "'top_k' after 'temperature'" POST /v1/chat/completions '{"messages":[{"role":"user","content":"a"}],"samplers":"tk"}'
+error_case min_keep_negative 400 "'min_keep' must be between 0" POST /v1/chat/completions '{"messages":[{"role":"user","content":"a"}],"min_keep":-1}'
 # DRY on a greedy reply (which repeats itself on this random model): other tokens, settings reported
 GREEDY='"prompt":"Tell me","n_predict":32,"temperature":0,"ignore_eos":true,"return_tokens":true'
 req POST /completion "{$GREEDY}" >/dev/null && cp "$TMP/resp" "$TMP/greedy32.json"

@@ -464,6 +464,8 @@ static const bitnet_logit_bias test_bias[] = {{5, 2.0f}, {77, 1.5f}, {200, -INFI
 
 /* Generated ids of one run with llama.cpp's other samplers as in `extra` (NULL: off);
  * *screened: tokens the screened head served (not the whole head). */
+static int g_min_keep; /* every run's bitnet_generate_params.min_keep */
+
 static int generate_extra(bitnet_model *m, sampling sa, const bitnet_sampling_extra *extra, int32_t *out, int max_out,
                           uint64_t *screened) {
     bitnet_session_params sp = bitnet_session_default_params();
@@ -482,6 +484,7 @@ static int generate_extra(bitnet_model *m, sampling sa, const bitnet_sampling_ex
     gp.sampling.seed = 11;
     if (sa.bias) gp.logit_bias = test_bias, gp.n_logit_bias = (int)(sizeof test_bias / sizeof test_bias[0]);
     if (extra) gp.sampling_extra = *extra;
+    gp.min_keep = g_min_keep;
     const int32_t prompt[] = {1, 17, 42, 99, 3};
     bitnet_generate_result r = {.struct_size = sizeof r};
     int rc = bitnet_session_generate(s, prompt, 5, &gp, out, max_out, &r);
@@ -639,6 +642,31 @@ TEST(other_samplers_identical_to_the_plain_head) {
     bitnet_model_close(pla);
 }
 
+/* min_keep, screened vs plain head: the same tokens. With top-k the screened head serves it
+ * (min_keep counts within the k best); min_p without top-k reads every logit with min_keep > 1
+ * (the min_keep best may lie below the threshold the draw screens by), and min_keep changes
+ * the tokens there. */
+TEST(min_keep_identical_to_the_plain_head) {
+    const char *path = small_model("min_keep", false);
+    bitnet_model *scr = open_with(path, BITNET_LM_HEAD_SCREEN), *pla = open_with(path, BITNET_LM_HEAD_PLAIN);
+    CHECK(scr && pla);
+    if (!scr || !pla) return;
+    const sampling cases[] = {{1.3f, 0, 1.0f, 1.0f, 0.9f, false}, {1.0f, 40, 1.0f, 0.3f, 0.0f, false}, {1.0f, 40, 1.0f, 1.0f, 0.8f, false}};
+    for (int c = 0; c < 3; c++) {
+        int32_t a[40], b[40], off[40];
+        uint64_t sa = 0, sb = 0, so = 0;
+        g_min_keep = 12;
+        int na = generate(scr, cases[c], a, 40, &sa), nb = generate(pla, cases[c], b, 40, &sb);
+        g_min_keep = 0;
+        int no = generate(pla, cases[c], off, 40, &so);
+        CHECK_MSG(na == 40 && nb == 40 && memcmp(a, b, sizeof a) == 0, "case %d: %d/%d tokens differ", c, na, nb);
+        CHECK_MSG(sb == 0 && (c == 0 ? sa == 0 : sa >= 39), "case %d: %llu tokens screened", c, (unsigned long long)sa);
+        CHECK_MSG(no == 40 && memcmp(a, off, sizeof a) != 0, "case %d: min_keep changed nothing", c);
+    }
+    bitnet_model_close(scr);
+    bitnet_model_close(pla);
+}
+
 /* The screened logits row through bn_state_eval_head: candidates bit-identical to the plain
  * head's logits, every other entry -inf. */
 TEST(screened_row_is_exact_where_not_masked) {
@@ -788,6 +816,7 @@ TEST_MAIN_BEGIN("test_head_screen")
     RUN(selection_with_unit_summaries_is_the_full_scans);
     RUN(generation_identical_to_the_plain_head);
     RUN(other_samplers_identical_to_the_plain_head);
+RUN(min_keep_identical_to_the_plain_head);
     RUN(screened_row_is_exact_where_not_masked);
     RUN(batch_identical_to_the_plain_head);
     RUN(api_names_and_modes);

@@ -173,12 +173,12 @@ static int reference_chain(const float *logits, int n, const bn_sampler_params *
     if (p->top_p < 1.0f) {
         double mass = 0.0;
         int i = 0;
-        while (i < kept && mass < p->top_p) mass += exp(logits[ids[i++]] - max) / sum;
+        while (i < kept && (mass < p->top_p || i < p->min_keep)) mass += exp(logits[ids[i++]] - max) / sum;
         kept = i;
     }
     if (p->min_p > 0.0f) {
         int i = 1;
-        while (i < kept && logits[ids[i]] >= max + log(p->min_p)) i++;
+        while (i < kept && (logits[ids[i]] >= max + log(p->min_p) || i < p->min_keep)) i++;
         kept = i;
     }
     sum = 0.0;
@@ -681,7 +681,9 @@ TEST(top_n_sigma_keeps_within_n_deviations) {
 }
 
 /* typical-p's reference: sorted by |-log p - H|, the shortest prefix with mass > tp. */
-static void typical_reference(const float *logits, int n, double tp, bool *keep) {
+static void typical_reference_keep(const float *logits, int n, double tp, int min_keep, bool *keep);
+static void typical_reference(const float *logits, int n, double tp, bool *keep) { typical_reference_keep(logits, n, tp, 0, keep); }
+static void typical_reference_keep(const float *logits, int n, double tp, int min_keep, bool *keep) {
     double p[64], score[64], h = 0;
     int order[64];
     for (int i = 0; i < n; i++) p[i] = softmax_of(logits, n, i, 1.0), h -= p[i] * log(p[i]), order[i] = i;
@@ -698,7 +700,7 @@ static void typical_reference(const float *logits, int n, double tp, bool *keep)
     for (int i = 0; i < n; i++) {
         keep[order[i]] = true;
         mass += p[order[i]];
-        if (mass > tp) break;
+        if (mass > tp && i + 1 >= min_keep) break;
     }
 }
 
@@ -756,6 +758,62 @@ TEST(xtc_drops_all_likely_tokens_but_the_least) {
     CHECK_MSG(applied > 880 && applied < 1120, "applied to %d of 2000 draws", applied);
     CHECK_EQ_INT(outside, 0);
     bn_sampler_free(s);
+}
+
+/* min_keep (llama.cpp's): top-p, min-p and typical-p keep at least that many, XTC leaves at
+ * least that many; the reference chain with it on large vocabularies (top-p's pre-filter and
+ * lazy sort must not lose the best few; more than the lazy sort's 256). */
+TEST(min_keep_keeps_at_least_that_many) {
+    const double probs[5] = {0.1, 0.5, 0.15, 0.2, 0.05};
+    float logits[5];
+    logits_from_probs(probs, 5, logits);
+    bn_sampler_params p = plain_params();
+    bn_sampler_candidate c[5];
+    p.top_p = 0.4f, p.min_keep = 3; /* 0.5 alone reaches it; 0.2 and 0.15 join */
+    CHECK_EQ_INT(distribution(&p, logits, 5, c, 5), 3);
+    CHECK(c[0].id == 1 && c[1].id == 3 && c[2].id == 2);
+    p.min_keep = 9; /* more than there are */
+    CHECK_EQ_INT(distribution(&p, logits, 5, c, 5), 5);
+    p = plain_params();
+    p.min_p = 0.5f, p.min_keep = 2; /* p >= 0.25 is 0.5 alone; min_keep adds 0.2 */
+    CHECK_EQ_INT(distribution(&p, logits, 5, c, 5), 2);
+    CHECK(c[0].id == 1 && c[1].id == 3);
+    p.min_keep = 1;
+    CHECK_EQ_INT(distribution(&p, logits, 5, c, 5), 1);
+    enum { N = 20000 };
+    static float big[N];
+    const struct { float top_p, min_p; int min_keep; float lo, hi; } cases[] = {
+        {0.5f, 0.0f, 300, 0.0f, 2000.0f}, {0.9f, 0.0f, 40, 0.0f, 3000.0f}, {1.0f, 0.5f, 700, 0.0f, 2000.0f}, {0.9f, 0.3f, 64, 0.0f, 2000.0f}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        p = plain_params();
+        p.top_p = cases[k].top_p, p.min_p = cases[k].min_p, p.min_keep = cases[k].min_keep;
+        fill_uniform(big, N, 900 + (uint32_t)k, cases[k].lo, cases[k].hi);
+        check_against_reference(big, N, &p);
+        p.min_keep = 0;
+        bn_sampler_candidate one[8];
+        CHECK_MSG(distribution(&p, big, N, one, 8) < cases[k].min_keep, "case %zu: min_keep is not what keeps them", k);
+    }
+    /* typical-p: the most typical min_keep at least */
+    const int V = 12;
+    for (int keep_n = 1; keep_n <= 12; keep_n += 3) {
+        p = plain_params();
+        p.typical_p = 0.2f, p.min_keep = keep_n;
+        bool keep[12];
+        typical_reference_keep(other_logits, V, 0.2, keep_n, keep);
+        CHECK_MSG(survivors_are(&p, other_logits, V, keep), "typical_p min_keep %d", keep_n);
+    }
+    /* XTC: with threshold 0.05, 9 of the 12 are above it: 8 go when at least min_keep stay */
+    p = plain_params();
+    p.xtc_probability = 1.0f, p.xtc_threshold = 0.05f;
+    bn_sampler_candidate d[12];
+    int dropped = V - distribution(&p, other_logits, V, d, V);
+    p.min_keep = V - dropped;
+    CHECK_EQ_INT(distribution(&p, other_logits, V, d, V), V - dropped);
+    p.min_keep = V - dropped + 1;
+    CHECK_EQ_INT(distribution(&p, other_logits, V, d, V), V);
+    CHECK(dropped >= 2);
+    p.min_keep = -1;
+    CHECK(bn_sampler_create(&p, V) == NULL && strstr(bn_last_error_message(), "min_keep") != NULL);
 }
 
 TEST(dynamic_temperature_follows_the_entropy) {
@@ -986,6 +1044,7 @@ TEST_MAIN_BEGIN("test_sampler")
     RUN(top_p_keeps_the_smallest_prefix_reaching_p);
     RUN(top_p_large_vocabulary_peaked_and_flat);
     RUN(min_p_threshold_is_relative_to_the_best);
+    RUN(min_keep_keeps_at_least_that_many);
     RUN(repeat_penalty_divides_positive_and_multiplies_negative);
     RUN(presence_and_frequency_count_the_window_only);
     RUN(penalties_feed_greedy);
