@@ -43,6 +43,7 @@ struct bn_gbnf {
     gbnf_rule *rules;
     uint32_t n_rules, cap_rules;
     uint32_t root;
+    uint32_t max_growth; /* how much deeper a stack can get before it reads its next character (rule_growth) */
 };
 
 static bool class_meets(const bn_gbnf *g, const gbnf_elem *e, uint32_t a, uint32_t b);
@@ -455,6 +456,35 @@ static int left_recursive(const bn_gbnf *g, const bool *nullable, uint8_t *color
     return -1;
 }
 
+/* How much deeper than the reference to rule r a stack can get while r is expanded, before a
+ * character is read (normalize: each rule an alternative starts with, through nullable ones,
+ * adds a level). Left recursion is refused first, so the recursion ends. memo: UINT32_MAX unknown. */
+static uint32_t rule_growth(const bn_gbnf *g, const bool *nullable, uint32_t *memo, uint32_t r) {
+    if (memo[r] != UINT32_MAX) return memo[r];
+    uint32_t best = 0;
+    for (uint32_t a = 0; a < g->rules[r].n_alts; a++)
+        for (const gbnf_elem *e = &g->elems[g->alts[g->rules[r].alt_first + a]]; e->kind != E_END; e++) {
+            uint32_t grow = e->kind == E_CHAR ? 1 : 1 + rule_growth(g, nullable, memo, e->arg);
+            best = grow > best ? grow : best;
+            if (e->kind == E_CHAR || !nullable[e->arg]) break;
+        }
+    return memo[r] = best;
+}
+
+/* The largest rule_growth of the grammar (after the left-recursion check); false when out of memory. */
+static bool set_max_growth(bn_gbnf *g, const bool *nullable) {
+    uint32_t *memo = malloc((g->n_rules ? g->n_rules : 1) * sizeof *memo);
+    if (!memo) return false;
+    memset(memo, 0xff, (g->n_rules ? g->n_rules : 1) * sizeof *memo);
+    g->max_growth = 0;
+    for (uint32_t r = 0; r < g->n_rules; r++) {
+        uint32_t grow = rule_growth(g, nullable, memo, r);
+        g->max_growth = grow > g->max_growth ? grow : g->max_growth;
+    }
+    free(memo);
+    return true;
+}
+
 static bool check_rules(parser *ps) {
     bn_gbnf *g = ps->g;
     for (uint32_t r = 0; r < g->n_rules; r++)
@@ -472,8 +502,8 @@ static bool check_rules(parser *ps) {
     int found = -1;
     for (uint32_t r = 0; nullable && color && found < 0 && r < g->n_rules; r++)
         if (!color[r]) found = left_recursive(g, nullable, color, r);
-    bool ok = nullable && color && found < 0;
-    if (!nullable || !color) bn_error(BITNET_ERR_OUT_OF_MEMORY, "grammar: out of memory");
+    bool ok = nullable && color && found < 0, grown = ok && set_max_growth(g, nullable);
+    if (!nullable || !color || (ok && !grown)) ok = false, bn_error(BITNET_ERR_OUT_OF_MEMORY, "grammar: out of memory");
     else if (found >= 0 && g->rules[found].name)
         bn_error(BITNET_ERR_INVALID_ARGUMENT, "grammar: the rule '%.64s' is left-recursive (it can reach itself before reading a character)",
                  g->rules[found].name);
@@ -570,6 +600,13 @@ static void expand(const bn_gbnf *g, bn_gbnf_state *out, const gstack *base, uin
     }
 }
 
+/* A stack whose next character may take it past the depth bound (rule_growth) makes dead ends
+ * possible: the state says so (truncated) before the character that would find it. */
+static void flag_deep_stacks(bn_gbnf_state *s) {
+    for (uint16_t i = 0; !s->truncated && i < s->n_stacks; i++)
+        if (s->depth[i] + s->g->max_growth > BN_GBNF_MAX_DEPTH) s->truncated = true;
+}
+
 void bn_gbnf_init(bn_gbnf_state *s, const bn_gbnf *g) {
     s->g = g;
     s->n_stacks = 0;
@@ -579,6 +616,7 @@ void bn_gbnf_init(bn_gbnf_state *s, const bn_gbnf *g) {
     gstack empty = {0};
     int budget = NORMALIZE_BUDGET;
     expand(g, s, &empty, g->root, &budget);
+    flag_deep_stacks(s);
 }
 
 void bn_gbnf_state_copy(bn_gbnf_state *dst, const bn_gbnf_state *src) {
@@ -632,6 +670,7 @@ static bool accept_cp(bn_gbnf_state *s, uint32_t cp) {
     s->n_stacks = next.n_stacks;
     memcpy(s->depth, next.depth, next.n_stacks);
     for (uint16_t i = 0; i < next.n_stacks; i++) memcpy(s->pos[i], next.pos[i], next.depth[i] * sizeof *next.pos[i]);
+    flag_deep_stacks(s);
     return true;
 }
 

@@ -23,7 +23,8 @@
  * starts with them, so no accepted text is a dead end. Bounds: at most BN_GBNF_MAX_STACKS
  * stacks of BN_GBNF_MAX_DEPTH positions (ambiguous grammars keep the first ones; a text that
  * needs deeper nesting is refused at that depth), so a grammar that requires more than 32
- * levels of nesting can dead-end there. */
+ * levels of nesting can dead-end there; the state says so (truncated) from the character
+ * before, where a stack gets that deep (also in the middle of a UTF-8 sequence). */
 #ifndef BITNET_GBNF_H
 #define BITNET_GBNF_H
 
@@ -49,7 +50,8 @@ typedef struct bn_gbnf_state {
     uint8_t need;     /* continuation bytes of a UTF-8 sequence still to come */
     uint8_t lo, hi;   /* the range of the next continuation byte */
     uint32_t cp;      /* that sequence's bits so far */
-    bool truncated;   /* some parse was dropped at a bound (stacks, depth): dead ends are possible */
+    bool truncated;   /* some parse was dropped at a bound (stacks, depth), or a stack is deep enough
+                         that the next character may need more than BN_GBNF_MAX_DEPTH: dead ends are possible */
     uint8_t depth[BN_GBNF_MAX_STACKS];
     uint16_t pos[BN_GBNF_MAX_STACKS][BN_GBNF_MAX_DEPTH]; /* element positions, the top last */
 } bn_gbnf_state;

@@ -10,8 +10,9 @@
  *     BITNET_ERR_INVALID_ARGUMENT (or out of memory);
  *   - for a compiled one, the longest accepted prefix of the text is the same fed whole and
  *     byte by byte on copies of the state, with the same completeness;
- *   - no dead end: after that prefix the text is complete or some byte goes on, unless a
- *     parse was dropped at a bound (the state says so: gbnf.h's documented limit). */
+ *   - no dead end: after that prefix the text is complete or some byte goes on, unless the
+ *     state says dead ends are possible (truncated: a parse dropped at a bound, or a stack deep
+ *     enough that the next character may pass the depth bound; gbnf.h's documented limit). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -232,6 +232,42 @@ static void walk(const bn_gbnf *g, int steps) {
     CHECK(bn_gbnf_feed(&whole, text, (size_t)n) && bn_gbnf_complete(&whole) == bn_gbnf_complete(&s));
 }
 
+/* Every state a text leads to is complete, lets some byte go on, or says that dead ends are
+ * possible (truncated): here grammars that nest one level per character (not a tail call) read
+ * in 1-byte and 2-byte characters until the depth bound stops it, which the state says before
+ * the character that finds it (a 2-byte character's first byte was once accepted into a dead
+ * end with the flag still clear: fuzz_gbnf). */
+TEST(depth_bound_is_flagged_before_a_dead_end) {
+    const char *grammars[] = {"root ::= . root \"z\"\n", "root ::= . \"xy\"? root [\xce\xb1-\xcf\x89]*\n",
+                              "root ::= a\na ::= (b | \"-\") a \";\" | \"#\"\nb ::= [a-z\xce\xb1]\n"};
+    const char *units[] = {"a", "\xce\xb1"};
+    for (size_t k = 0; k < sizeof grammars / sizeof grammars[0]; k++)
+        for (size_t u = 0; u < 2; u++) {
+            bn_gbnf *g = compile(grammars[k]);
+            if (!g) continue;
+            bn_gbnf_state s, trial;
+            bn_gbnf_init(&s, g);
+            int bytes = 0, broken = 0;
+            bool flagged = false;
+            for (; bytes < 200; bytes++) {
+                const char *b = units[u] + bytes % strlen(units[u]);
+                bn_gbnf_state_copy(&trial, &s);
+                if (!bn_gbnf_feed(&trial, b, 1)) break;
+                bn_gbnf_state_copy(&s, &trial);
+                flagged |= s.truncated;
+                bool goes_on = bn_gbnf_complete(&s);
+                for (int c = 0; !goes_on && c < 256; c++) {
+                    bn_gbnf_state_copy(&trial, &s);
+                    goes_on = bn_gbnf_feed(&trial, (const char *)&(uint8_t){(uint8_t)c}, 1);
+                }
+                broken += !goes_on && !s.truncated;
+            }
+            CHECK_MSG(!broken && flagged && bytes < 200, "grammar %zu, %s: %d unflagged dead ends, flagged %d, %d bytes", k,
+                      u ? "2-byte" : "1-byte", broken, flagged, bytes);
+            bn_gbnf_free(g);
+        }
+}
+
 TEST(random_walks_never_dead_end) {
     const char *grammars[] = {JSON_GRAMMAR, "root ::= expr\nexpr ::= term (\"+\" term)*\nterm ::= [0-9]+ | \"(\" expr \")\"\n",
                               "root ::= ([^a-z\\x00-\\x1F] | \"\xce\xb1\" [\xce\xb2-\xce\xb4]?){1,40}\n",
@@ -254,4 +290,5 @@ TEST_MAIN_BEGIN("test_gbnf")
     RUN(a_json_grammar);
     RUN(errors_name_what_and_where);
     RUN(random_walks_never_dead_end);
+RUN(depth_bound_is_flagged_before_a_dead_end);
 TEST_MAIN_END()
