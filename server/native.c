@@ -68,7 +68,8 @@ int native_reply_init(native_reply *r, const api_request *rq, const job *j, cons
     char *text = request_detokenize(vocab, ids, (size_t)n_ids, &len);
     *r = (native_reply){.settings = native_settings(rq, j), .prompt = text ? api_text(text, len) : NULL, .model = model,
                         .vocab = vocab, .n_prompt = n_ids, .prompt_only = rq->prompt_only,
-                        .return_tokens = rq->return_tokens, .stream = rq->stream};
+                        .return_tokens = rq->return_tokens, .stream = rq->stream,
+                        .response_fields = rq->response_fields ? json_incref(rq->response_fields) : NULL};
     free(text);
     if (r->settings && r->prompt) return 0;
     native_reply_free(r);
@@ -78,6 +79,8 @@ int native_reply_init(native_reply *r, const api_request *rq, const job *j, cons
 void native_reply_free(native_reply *r) {
     json_decref(r->settings);
     json_decref(r->prompt);
+    json_decref(r->response_fields);
+    r->response_fields = NULL;
     free(r->held);
     r->settings = r->prompt = NULL;
     r->held = NULL;
@@ -128,6 +131,25 @@ static json_t *timings(const bitnet_generate_result *res, int n_generated) {
                      "predicted_per_second", per(n_generated * 1e3, gen_ms));
 }
 
+/* llama-server's response_fields: the values the paths lead to ("a/b" goes into object a),
+ * each under its whole path; paths that lead nowhere are left out. Takes over `whole`. */
+static json_t *pick_fields(json_t *whole, json_t *paths) {
+    json_t *out = json_object(), *p;
+    size_t i;
+    json_array_foreach(paths, i, p) {
+        const char *path = json_string_value(p), *seg = path;
+        json_t *at = whole;
+        for (const char *slash; at; seg = slash + 1) {
+            slash = strchr(seg, '/');
+            at = json_is_object(at) ? json_object_getn(at, seg, slash ? (size_t)(slash - seg) : strlen(seg)) : NULL;
+            if (!slash) break;
+        }
+        if (at && out) json_object_set(out, path, at);
+    }
+    json_decref(whole);
+    return out;
+}
+
 json_t *native_response(const native_reply *r, const job *j, const char *text, size_t len, const int32_t *tokens,
                         size_t n_tokens, const job_logprob *lp, size_t n_lp, const bitnet_generate_result *res) {
     if (r->prompt_only) len = n_tokens = n_lp = 0;
@@ -142,7 +164,7 @@ json_t *native_response(const native_reply *r, const job *j, const char *text, s
                           api_text(word ? word : "", word ? strlen(word) : 0), "tokens_cached", res->n_cached, "timings",
                           timings(res, n_generated));
     if (v && n_lp && !r->stream) json_object_set_new(v, "completion_probabilities", probabilities(r->vocab, lp, n_lp));
-    return v;
+    return v && r->response_fields ? pick_fields(v, r->response_fields) : v;
 }
 
 json_t *native_piece(native_reply *r, const job *j, const char *text, size_t len, int32_t token, const job_logprob *lp) {

@@ -26,6 +26,7 @@ typedef struct native_reply {
     int n_predicted;           /* a stream's tokens so far */
     int32_t *held;             /* a stream's tokens whose text is still held back (malloc'd) */
     size_t n_held, cap_held;
+    json_t *response_fields;   /* the request's (a reference), or NULL: the final reply keeps only those paths */
 } native_reply;
 
 /* Before the job runs: the settings of rq (the job holds its stop strings) and the prompt's

@@ -504,15 +504,26 @@ static int read_n_predict(json_t *body, api_request *r, api_error *err) {
     return 0;
 }
 
+/* llama-server's "response_fields": an array of strings (paths into the final reply). */
+static int read_response_fields(json_t *body, api_request *r, api_error *err) {
+    json_t *v = json_object_get(body, "response_fields"), *item;
+    if (!api_present(v)) return 0;
+    size_t i;
+    if (!json_is_array(v)) return api_errorf(err, 400, "'response_fields' must be an array of strings");
+    json_array_foreach(v, i, item) if (!json_is_string(item)) return api_errorf(err, 400, "'response_fields[%zu]' must be a string", i);
+    r->response_fields = json_incref(v);
+    return 0;
+}
+
 /* What /completion adds to the shared fields: n_predict, n_probs (or "logprobs"), repeat_last_n,
- * return_tokens, cache_prompt (a slot always reuses what it holds). */
+ * return_tokens, response_fields, cache_prompt (a slot always reuses what it holds). */
 static int read_native_fields(json_t *body, api_request *r, api_error *err) {
     long long n_probs = 0, last_n = r->gen.sampling.penalty_last_n;
     const char *probs = json_object_get(body, "n_probs") ? "n_probs" : "logprobs";
     bool cache_prompt = true;
     if (read_n_predict(body, r, err) || read_int(body, probs, 0, JOB_MAX_TOP_LOGPROBS, &n_probs, err) ||
         read_int(body, "repeat_last_n", -1, 1 << 30, &last_n, err) || read_bool(body, "return_tokens", &r->return_tokens, err) ||
-        read_bool(body, "cache_prompt", &cache_prompt, err))
+        read_bool(body, "cache_prompt", &cache_prompt, err) || read_response_fields(body, r, err))
         return -1;
     r->n_top_logprobs = n_probs > 0 ? (int)n_probs : -1;
     r->gen.sampling.penalty_last_n = (int)last_n;
@@ -746,6 +757,7 @@ void api_request_free(api_request *r) {
     for (int i = 0; r->dry_breakers && i < r->gen.sampling_extra.n_dry_sequence_breakers; i++) free(r->dry_breakers[i]);
     free(r->dry_breakers);
     tools_free(&r->tools);
+    json_decref(r->response_fields);
     memset(r, 0, sizeof *r);
 }
 

@@ -77,6 +77,7 @@ typedef struct api_request {
     int n_choices;                 /* OpenAI's "n" (chat and completions; 1 elsewhere) */
     bool prompt_only;              /* the prompt goes into the slot's cache; nothing is generated or returned */
     bool return_tokens;
+    json_t *response_fields;       /* API_NATIVE: llama-server's "response_fields" (an array of strings; owned), or NULL */
     /* llama-server's "samplers": the chain as given (bn_sampler_kind in llama.cpp's default
      * order; a subset of it: the others were turned off), or n_samplers -1 when not given */
     unsigned char samplers[BN_N_SAMPLER_KINDS];

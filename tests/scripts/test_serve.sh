@@ -28,7 +28,8 @@
 #   - llama-server's /completion (and /completions): greedy content equal to /v1/completions',
 #     return_tokens and n_probs, the stream (pieces, then the final object with stop true, no
 #     [DONE]) equal to the whole reply, stop_type and stopping_word, n_predict 0 with a mixed
-#     prompt, the seed a reply reports repeats it, its 400s; /props; /apply-template; logit_bias
+#     prompt, the seed a reply reports repeats it, its 400s, response_fields (plain, streamed, a
+#     bad type); /props; /apply-template; logit_bias
 #     strings (banning the text of the greedy first token changes it, as a pair and as a key);
 #   - embeddings: /v1/embeddings' vector equals `bitnet embed`'s, /embedding gives it in
 #     llama-server's shape, a body without input is a 400; the openai client's embeddings.create
@@ -306,6 +307,15 @@ native_check native_completion "$st == 200 and j['content'] == json.load(open('$
 native_check native_probabilities "len(j['completion_probabilities']) == 8 and all(p['id'] == t and len(p['top_logprobs']) == 2 and p['top_logprobs'][0]['id'] == t for p, t in zip(j['completion_probabilities'], j['tokens']))"
 st=$(req POST /detokenize "{\"tokens\":$(json_get 'json.dumps(j["tokens"])' <"$TMP/native.json")}")
 native_check native_tokens_are_content "j['content'] == json.load(open('$TMP/native.json'))['content']"
+# response_fields: the final reply keeps the paths that lead somewhere, each under its path
+# (plain and the stream's last event); not an array of strings: a 400
+FIELDS='"response_fields":["content","generation_settings/n_predict","timings/predicted_n","no/such","content/x"]'
+st=$(req POST /completion "{$NATIVE,$FIELDS}")
+native_check native_response_fields "$st == 200 and sorted(j) == ['content', 'generation_settings/n_predict', 'timings/predicted_n'] and j['content'] == json.load(open('$TMP/native.json'))['content'] and j['generation_settings/n_predict'] == 8 and j['timings/predicted_n'] == 8"
+curl -s -N --max-time 60 "${AUTH[@]}" -d "{$NATIVE,$FIELDS,\"stream\":true}" "$URL/completion" >"$TMP/fields.sse"
+got=$("$PY" -c 'import json,sys; ev=[json.loads(l[6:]) for l in open(sys.argv[1]) if l.startswith("data: ")]; print(sorted(ev[-1]) == ["content", "generation_settings/n_predict", "timings/predicted_n"] and all("content" in e and "stop" in e for e in ev[:-1]))' "$TMP/fields.sse" 2>&1)
+if [ "$got" = True ]; then ok native_response_fields_streamed; else not_ok native_response_fields_streamed "$got: $(tail -c 300 "$TMP/fields.sse")"; fi
+error_case response_fields_type 400 "'response_fields' must be an array of strings" POST /completion '{"prompt":"a","response_fields":"content"}'
 # a stop string that starts with the first token's text holds that text back until the next
 # token: the first token's id must still come, with the next piece's
 hold=$(json_get 'json.dumps(bytes(j["completion_probabilities"][0]["bytes"]).decode() + "\u0001")' <"$TMP/native.json" 2>/dev/null || echo '"\u0001"')
