@@ -106,8 +106,9 @@ static void usage(FILE *out) {
             "Sampling defaults are OpenAI's: temperature 1, top_p 1, no top_k, no min_p, no penalties\n"
             "(when set, they look at the last 64 tokens), a random seed, and no token limit (a reply ends\n"
             "at an end-of-generation token, a stop string or a full slot context (see --context-shift);\n"
-            "finish_reason \"length\" for max_tokens or a full context). Requests may also set top_k, min_p, repeat_penalty and\n"
-            "ignore_eos. temperature 0 is greedy: the same reply alone or beside other requests.\n"
+            "finish_reason \"length\" for max_tokens or a full context). Requests may also set top_k,\n"
+            "min_p, repeat_penalty and ignore_eos. temperature 0 is greedy: the same reply alone or beside\n"
+            "other requests.\n"
             "SIGINT/SIGTERM stop the server cleanly (exit 0).\n",
             DEFAULT_MAX_BODY, DEFAULT_TIMEOUT_REQUEST, DEFAULT_TIMEOUT_IDLE);
 }
@@ -375,9 +376,10 @@ static int start_engine(server *srv) {
     if (!srv->opt.prefix_share) snprintf(cache, sizeof cache, "none (--prefix-share 0)");
     if (ep.prompt_cache_bytes == UINT64_MAX) snprintf(cache, sizeof cache, "no limit");
     else if (ep.prompt_cache_bytes) snprintf(cache, sizeof cache, "%llu MiB", (unsigned long long)(ep.prompt_cache_bytes >> 20));
-    fprintf(stderr, "bitnet-server: model %s loaded: %d slots of %lld positions (KV cache K %s V %s), prompt cache %s, chat format %s; ready\n",
+    fprintf(stderr, "bitnet-server: model %s loaded: %d slots of %lld positions (KV cache K %s V %s), prompt cache %s, chat format %s, "
+            "context shift %s; ready\n",
             srv->model_name, engine_n_slots(srv->engine), (long long)engine_slot_ctx(srv->engine), kv_name(srv->opt.kv_type_k),
-            kv_name(srv->opt.kv_type_v), cache, bn_chat_format_name(srv->chat_format));
+            kv_name(srv->opt.kv_type_v), cache, bn_chat_format_name(srv->chat_format), srv->opt.context_shift ? "on" : "off");
     return 0;
 }
 

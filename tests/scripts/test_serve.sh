@@ -99,6 +99,7 @@ if ! start_server "$TMP/a.log" -m "$M" -t 2 -np 8 -c 2048 --api-key "$KEY" --ali
 fi
 ok server_starts
 check listening_line_once [ "$(grep -c 'listening on http://127.0.0.1:' "$TMP/a.log")" -eq 1 ]
+check context_shift_off_by_default grep -q 'context shift off; ready' "$TMP/a.log"
 
 # ---- plain endpoints ------------------------------------------------------------------------
 # req_key KEY METHOD PATH [BODY]: req with another key ("" for none).
@@ -643,6 +644,7 @@ expect_error context_shift_bad_n_keep 400 "'n_keep' must be between -1" POST /v1
 expect_error context_shift_bad_n_discard 400 "'n_discard' must be an integer" POST /v1/chat/completions '{"messages":[{"role":"user","content":"Hi"}],"n_discard":"half"}'
 stop_server TERM
 check context_shift_server_exit_0 [ "$STOP_RC" = 0 ]
+check context_shift_said_on grep -q 'context shift on; ready' "$TMP/c.log"
 
 # ---- seeded default sampling: the screened head and the whole head draw the same tokens ----------
 # heads_run HEAD: the completion texts of four seeded requests (temperature draws without
