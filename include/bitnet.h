@@ -252,6 +252,14 @@ BITNET_API int bitnet_session_reset(bitnet_session *session);
  * else BITNET_ERR_INVALID_ARGUMENT (nothing changed). n_keep 0 is bitnet_session_reset. To
  * take back generated tokens, or to shift a context (see bitnet_context_turns_to_drop). */
 BITNET_API int bitnet_session_truncate(bitnet_session *session, int64_t n_keep);
+/* Context shift in place (llama.cpp's seq_rm + seq_add, what bitnet_generate_params.context_shift
+ * does inside a generation): drops positions [n_keep, n_keep + n_discard) of the session's
+ * sequence; the later positions move down by n_discard, their keys rotated to the new
+ * positions (RoPE is relative), their values unchanged; nothing is evaluated. The caller drops
+ * the same tokens from its own copy of the text. The moved entries saw the dropped tokens, so
+ * the continuation is not what a fresh evaluation of the kept tokens would give. n_discard >= 1
+ * and n_keep + n_discard <= n_past, else BITNET_ERR_INVALID_ARGUMENT (nothing changed). */
+BITNET_API int bitnet_session_shift(bitnet_session *session, int64_t n_keep, int64_t n_discard);
 /* Context shift by whole turns: what `bitnet chat` does when a conversation outgrows its
  * context (llama.cpp's context shift, without RoPE shifting: the kept later turns are
  * evaluated again at their new positions). The sequence [0, n_past) is a prefix that is

@@ -334,6 +334,14 @@ BITNET_API int bitnet_session_truncate(bitnet_session *s, int64_t n_keep) {
     return rc ? bn_error(rc, "bitnet_session_truncate: %s", bn_last_error_message()) : 0;
 }
 
+BITNET_API int bitnet_session_shift(bitnet_session *s, int64_t n_keep, int64_t n_discard) {
+    if (!s) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_session_shift: session is NULL");
+    pthread_mutex_lock(&s->lock);
+    int rc = bn_state_seq_shift(s->state, 0, n_keep, n_discard);
+    pthread_mutex_unlock(&s->lock);
+    return rc ? bn_error(rc, "bitnet_session_shift: %s", bn_last_error_message()) : 0;
+}
+
 BITNET_API int bitnet_context_turns_to_drop(int64_t n_ctx, int64_t n_past, const int64_t *turn_starts, int n_turns,
                                             int64_t n_need) {
     if (n_turns < 0 || (n_turns > 0 && !turn_starts) || n_past < 0 || n_need < 0 || n_ctx < 0)

@@ -724,6 +724,51 @@ TEST(truncate_and_shift) {
     bitnet_session_free(fresh);
 }
 
+/* bitnet_session_shift by hand, as llama.cpp shifts (keep 3, drop half of the rest when the
+ * context is full), gives the tokens of a generation with context_shift on; a caller built
+ * before those fields (its struct_size) gets no shift; refusals change nothing. */
+TEST(session_shift) {
+    bitnet_session *a = new_session(32), *b = new_session(32), *old = new_session(32);
+    bitnet_model_desc md = {.struct_size = sizeof md};
+    CHECK(a && b && old && bitnet_model_describe(g_model, &md) == 0);
+    if (!a || !b || !old) return;
+    int32_t p[32], out[60], tok;
+    int n = bitnet_model_tokenize(g_model, "Once upon a time there was", 26, 1, 0, p, 32);
+    bitnet_generate_params gp = greedy(60);
+    gp.ignore_eog = 1, gp.context_shift = 1, gp.n_keep = 3;
+    bitnet_generate_result r = {.struct_size = sizeof r};
+    CHECK(bitnet_session_generate(a, p, n, &gp, out, 60, &r) == 0 && r.n_generated == 60 && r.n_discarded > 0);
+    float *logits = malloc(sizeof(float) * (size_t)md.n_vocab);
+    CHECK(logits && bitnet_session_eval(b, p, n, logits, 0) == 0);
+    int same = 0, shifts = 0;
+    for (int i = 0; logits && i < 60; i++) {
+        tok = 0;
+        for (int64_t v = 1; v < md.n_vocab; v++) tok = logits[v] > logits[tok] ? (int32_t)v : tok;
+        same += tok == out[i];
+        if (i == 59) break;
+        if (bitnet_session_n_past(b) >= 32) {
+            int64_t left = bitnet_session_n_past(b) - 3;
+            CHECK_EQ_INT(bitnet_session_shift(b, 3, left / 2), 0);
+            shifts++;
+        }
+        CHECK_EQ_INT(bitnet_session_eval(b, &tok, 1, logits, 0), 0);
+    }
+    CHECK_MSG(same == 60 && shifts > 1 && r.n_discarded == 14 * shifts, "%d of 60 the same, %d shifts, %d discarded", same, shifts, r.n_discarded);
+    gp.struct_size = offsetof(bitnet_generate_params, context_shift); /* built before the fields */
+    r = (bitnet_generate_result){.struct_size = sizeof r};
+    CHECK(bitnet_session_generate(old, p, n, &gp, out, 60, &r) == 0 && r.stop_reason == BITNET_STOP_CONTEXT_FULL && r.n_discarded == 0);
+    int64_t held = bitnet_session_n_past(b);
+    CHECK_EQ_INT(bitnet_session_shift(NULL, 0, 1), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_session_shift(b, 3, 0), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_session_shift(b, held - 2, 3), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bitnet_get_last_error(), "bitnet_session_shift") != NULL);
+    CHECK_EQ_INT(bitnet_session_n_past(b), held);
+    free(logits);
+    bitnet_session_free(a);
+    bitnet_session_free(b);
+    bitnet_session_free(old);
+}
+
 /* KV cache types: each one reported back and sizing the cache; a caller built against the
  * header before the kv fields (a smaller struct_size) gets the f16 default; unknown values and
  * names fail. */
@@ -982,6 +1027,7 @@ RUN(generate_lookup);
 RUN(multi_turn_keeps_cache);
 RUN(context_turns_to_drop);
 RUN(truncate_and_shift);
+RUN(session_shift);
 RUN(kv_types);
 RUN(sampling_extra_checked_and_versioned);
 RUN(dry_breaker_sequences);
