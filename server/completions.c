@@ -279,6 +279,8 @@ typedef struct stream {
     responses_reply *responses; /* the Responses API: its events instead (owned) */
     anthropic_reply *anthropic; /* Anthropic's Messages API: its events instead (owned) */
     bool called;               /* the reply was function calls (finish_reason "tool_calls") */
+    size_t call_at, args_at;   /* chat with tools: the call being streamed and the bytes of its arguments sent */
+    bool call_named;           /* its first delta (id, type, name) was sent */
     char *buf;                 /* SSE bytes not yet handed to libmicrohttpd: [pos, len) */
     size_t len, pos, cap;
 } stream;
@@ -366,14 +368,37 @@ static void stream_end(stream *s) {
     s->ended = true;
 }
 
-/* One piece's event: its text (with tools, the answer's text that became whole) and its
- * log-probabilities; nothing when both are empty. */
+/* Chat with tools: the calls' deltas that the text read so far made known, in order (a call's
+ * id, type and name once its name is whole, then its arguments' text as it grows; the next
+ * call once its arguments are whole), as OpenAI streams them. */
+static void stream_call_deltas(stream *s) {
+    size_t n;
+    const tool_call_text *calls = tool_reader_calls(&s->tools, &n);
+    while (s->call_at < n) {
+        const tool_call_text *c = &calls[s->call_at];
+        if (!s->call_named && !c->name) return;
+        if (!s->call_named || c->args_len > s->args_at) {
+            stream_event(s, api_tool_call_delta_chunk(&s->reply, s->call_at, s->call_named ? NULL : c->name, c->args ? c->args + s->args_at : "",
+                                                      c->args_len - s->args_at, !s->started));
+            s->started = s->call_named = true;
+            s->args_at = c->args_len;
+        }
+        if (!c->args_done) return;
+        s->call_at++;
+        s->call_named = false;
+        s->args_at = 0;
+    }
+}
+
+/* One piece's event: its text (with tools, the answer's text that became whole, or the calls'
+ * deltas) and its log-probabilities; nothing when both are empty. */
 static void stream_piece(stream *s, const char *text, size_t len, const job_logprob *lp, size_t n_lp) {
     char *answer = NULL;
     size_t answer_len = 0;
     if (s->reply.tools != TOOLS_OFF) {
         if (!tool_reader_feed(&s->tools, text, len, &answer, &answer_len)) answer_len = 0; /* out of memory: text lost */
         text = answer, len = answer_len;
+        stream_call_deltas(s);
     }
     if (len || n_lp) {
         stream_event(s, api_chunk(&s->reply, len ? text : "", len, lp, n_lp, !s->started, NULL));
@@ -390,14 +415,18 @@ static void typed_piece(stream *s, const char *text, size_t len) {
     stream_typed_events(s, events);
 }
 
-/* With tools, at the end: the calls, or the whole reply as text when it was neither calls nor
- * the answer form (cut short inside a call). */
+/* With tools, at the end: the calls were streamed as they came (stream_call_deltas); a reply
+ * that was neither calls nor the answer form and streamed no call (cut short before a call's
+ * name was whole) is sent as text. A reply cut short inside a streamed call keeps what was
+ * sent (the calls' arguments incomplete) and ends with the stop's finish_reason, as OpenAI's. */
 static void stream_tool_calls(stream *s) {
     const char *raw;
     size_t raw_len;
+    stream_call_deltas(s);
     json_t *calls = tool_reader_finish(&s->tools, s->reply.id, &raw, &raw_len);
-    if (calls) stream_event(s, api_tool_calls_chunk(&s->reply, calls, !s->started));
-    else if (raw_len) stream_event(s, api_chunk(&s->reply, raw, raw_len, NULL, 0, !s->started, NULL));
+    bool streamed = s->call_at > 0 || s->call_named;
+    if (calls && !streamed) stream_event(s, api_tool_calls_chunk(&s->reply, calls, !s->started));
+    else if (!calls && !streamed && raw_len) stream_event(s, api_chunk(&s->reply, raw, raw_len, NULL, 0, !s->started, NULL));
     s->started |= calls || raw_len;
     s->called = calls != NULL;
     json_decref(calls);
@@ -414,7 +443,8 @@ static bool next_choice(stream *s) {
     s->generated_before += res.n_generated;
     s->job = s->jobs[++s->reply.choice];
     s->reply.text_offset = 0;
-    s->started = s->called = false;
+    s->started = s->called = s->call_named = false;
+    s->call_at = s->args_at = 0;
     tool_reader_free(&s->tools); /* back to a fresh reader */
     return true;
 }

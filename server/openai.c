@@ -930,6 +930,22 @@ json_t *api_tool_calls_chunk(const api_reply *r, json_t *calls, bool first) {
     return envelope(r, "chat.completion.chunk", choice);
 }
 
+json_t *api_tool_call_delta_chunk(const api_reply *r, size_t index, const char *name, const char *args, size_t args_len, bool first) {
+    json_t *fn = json_pack("{s:o}", "arguments", api_text(args, args_len)), *call = json_pack("{s:I}", "index", (json_int_t)index);
+    if (name) { /* the call's first delta: its id, type and name */
+        char id[32];
+        tools_call_id(r->id, index, id);
+        json_object_set_new(fn, "name", json_string(name));
+        json_object_set_new(call, "id", json_string(id));
+        json_object_set_new(call, "type", json_string("function"));
+    }
+    json_object_set_new(call, "function", fn);
+    json_t *delta = json_pack("{s:[o]}", "tool_calls", call);
+    if (delta && first) json_object_set_new(delta, "role", json_string("assistant")), json_object_set_new(delta, "content", json_null());
+    json_t *choice = json_pack("{s:i, s:o, s:n, s:n}", "index", r->choice, "delta", delta, "logprobs", "finish_reason");
+    return envelope(r, "chat.completion.chunk", choice);
+}
+
 json_t *api_usage_chunk(const api_reply *r, const bitnet_generate_result *res) {
     return json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", r->id, "object",
                      r->kind == API_CHAT ? "chat.completion.chunk" : "text_completion", "created", (json_int_t)r->created,

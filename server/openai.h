@@ -145,6 +145,9 @@ json_t *api_chunk(api_reply *r, const char *text, size_t len, const job_logprob 
                   const char *finish_reason);
 /* The chunk of a stream's function calls (tools.h; calls borrowed): every call whole. */
 json_t *api_tool_calls_chunk(const api_reply *r, json_t *calls, bool first);
+/* A streamed call's delta: with name, its first one (index, id, type, name and the arguments so
+ * far, maybe none), else more of its arguments' text. */
+json_t *api_tool_call_delta_chunk(const api_reply *r, size_t index, const char *name, const char *args, size_t args_len, bool first);
 /* The usage chunk of stream_options.include_usage (choices empty). */
 json_t *api_usage_chunk(const api_reply *r, const bitnet_generate_result *res);
 

@@ -308,6 +308,9 @@ static const char OPENING[] = "{\"response\":\""; /* whitespace may come before 
 void tool_reader_init(tool_reader *t) { memset(t, 0, sizeof *t); }
 void tool_reader_free(tool_reader *t) {
     free(t->raw);
+    free(t->scan.name_raw);
+    for (size_t i = 0; i < t->n_calls; i++) free(t->calls[i].name), free(t->calls[i].args);
+    free(t->calls);
     memset(t, 0, sizeof *t);
 }
 
@@ -395,15 +398,135 @@ static bool read_text(tool_reader *t, char **text, size_t *text_len) {
     return true;
 }
 
+/* ---- the calls of a {"tool_calls": [...]} reply as they stream: a JSON scan that follows the
+ * depth, strings and the keys at depth 1 ("tool_calls") and 3 (a call's "name" and
+ * "arguments"); each object opened at depth 3 in the tool_calls array begins a call. */
+
+enum { CAPTURE_NONE, CAPTURE_NAME, CAPTURE_ARGS };
+enum { ARGS_NONE, ARGS_CONTAINER, ARGS_STRING, ARGS_BARE };
+
+static bool in_array(const tool_scan *sc) { return sc->depth >= 1 && sc->depth <= 64 && (sc->arrays >> (sc->depth - 1) & 1); }
+
+static tool_call_text *current_call(tool_reader *t) { return t->n_calls ? &t->calls[t->n_calls - 1] : NULL; }
+
+static bool begin_call(tool_reader *t) {
+    tool_call_text *bigger = realloc(t->calls, (t->n_calls + 1) * sizeof *bigger);
+    if (!bigger) return false;
+    t->calls = bigger;
+    memset(&t->calls[t->n_calls++], 0, sizeof *t->calls);
+    return true;
+}
+
+/* The current call's name from its JSON string (name_raw, quotes included). */
+static bool name_done(tool_reader *t) {
+    tool_scan *sc = &t->scan;
+    json_t *v = json_loadb(sc->name_raw, sc->name_len, JSON_DECODE_ANY, NULL);
+    tool_call_text *call = current_call(t);
+    bool ok = !call || call->name || !json_is_string(v) || (call->name = strdup(json_string_value(v))) != NULL;
+    json_decref(v);
+    free(sc->name_raw);
+    sc->name_raw = NULL;
+    sc->name_len = 0;
+    sc->capture = CAPTURE_NONE;
+    return ok;
+}
+
+static void args_done(tool_reader *t) {
+    tool_call_text *call = current_call(t);
+    if (call) call->args_done = true;
+    t->scan.capture = CAPTURE_NONE;
+}
+
+/* A byte inside a string: kept for the key, the name or the arguments it belongs to. */
+static bool scan_string_byte(tool_reader *t, char c, bool *key_string) {
+    tool_scan *sc = &t->scan;
+    bool closes = !sc->escape && c == '"';
+    sc->escape = !sc->escape && c == '\\';
+    if (sc->capture == CAPTURE_ARGS) {
+        tool_call_text *call = current_call(t);
+        if (call && !append(&call->args, &call->args_len, &c, 1)) return false;
+    }
+    if (*key_string && !closes && sc->key_len < sizeof sc->key - 1) sc->key[sc->key_len++] = c;
+    if (sc->capture == CAPTURE_NAME && !*key_string && !append(&sc->name_raw, &sc->name_len, &c, 1)) return false;
+    if (!closes) return true;
+    sc->in_string = false;
+    if (*key_string) sc->key[sc->key_len] = '\0', *key_string = false;
+    else if (sc->capture == CAPTURE_NAME && sc->depth == 3) return name_done(t);
+    else if (sc->capture == CAPTURE_ARGS && sc->args_kind == ARGS_STRING && sc->depth == 3) args_done(t);
+    return true;
+}
+
+/* A byte outside strings. */
+static bool scan_token_byte(tool_reader *t, char c, bool *key_string) {
+    tool_scan *sc = &t->scan;
+    if (sc->capture == CAPTURE_ARGS && sc->args_kind == ARGS_BARE && sc->depth == 3 && (is_ws(c) || c == ',' || c == '}'))
+        args_done(t); /* a number or literal ends before this byte */
+    if (is_ws(c)) return true;
+    if (sc->capture == CAPTURE_ARGS) {
+        if (sc->args_kind == ARGS_NONE) sc->args_kind = c == '{' || c == '[' ? ARGS_CONTAINER : c == '"' ? ARGS_STRING : ARGS_BARE;
+        tool_call_text *call = current_call(t);
+        if (call && !append(&call->args, &call->args_len, &c, 1)) return false;
+    }
+    switch (c) {
+    case '"':
+        sc->in_string = true;
+        *key_string = sc->key_next && !in_array(sc);
+        if (*key_string) sc->key_len = 0, sc->key_next = false;
+        else if (sc->capture == CAPTURE_NAME && sc->depth == 3 && !append(&sc->name_raw, &sc->name_len, &c, 1)) return false;
+        return true;
+    case '{':
+    case '[':
+        sc->depth++;
+        if (sc->depth <= 64) sc->arrays = (sc->arrays & ~(1ull << (sc->depth - 1))) | (uint64_t)(c == '[') << (sc->depth - 1);
+        sc->key_next = c == '{';
+        if (c == '{' && sc->depth == 3 && sc->calls_form && sc->capture == CAPTURE_NONE && (sc->arrays >> 1 & 1)) return begin_call(t);
+        return true;
+    case '}':
+    case ']':
+        sc->depth--;
+        sc->key_next = false;
+        if (sc->capture == CAPTURE_ARGS && sc->args_kind == ARGS_CONTAINER && sc->depth == 3) args_done(t);
+        return true;
+    case ',':
+        sc->key_next = sc->depth >= 1 && !in_array(sc);
+        return true;
+    case ':':
+        if (sc->depth == 1) sc->calls_form = !strcmp(sc->key, "tool_calls");
+        if (sc->depth == 3 && sc->calls_form && t->n_calls) {
+            sc->capture = !strcmp(sc->key, "name") ? CAPTURE_NAME : !strcmp(sc->key, "arguments") ? CAPTURE_ARGS : CAPTURE_NONE;
+            sc->args_kind = ARGS_NONE;
+        }
+        return true;
+    default:
+        return true;
+    }
+}
+
+/* Scans raw[scan.at, len). */
+static bool scan_calls(tool_reader *t) {
+    tool_scan *sc = &t->scan;
+    for (; sc->at < t->len; sc->at++) {
+        char c = t->raw[sc->at];
+        bool ok = sc->in_string ? scan_string_byte(t, c, &sc->in_key) : scan_token_byte(t, c, &sc->in_key);
+        if (!ok) return false;
+    }
+    return true;
+}
+
+const tool_call_text *tool_reader_calls(const tool_reader *t, size_t *n) {
+    *n = t->n_calls;
+    return t->calls;
+}
+
 bool tool_reader_feed(tool_reader *t, const char *bytes, size_t n, char **text, size_t *text_len) {
-    if (!append(&t->raw, &t->len, bytes, n)) return false;
+    if (!append(&t->raw, &t->len, bytes, n) || !scan_calls(t)) return false;
     read_opening(t);
     return read_text(t, text, text_len);
 }
 
 /* OpenAI's call id: "call_" and 16 hex digits of FNV-1a over the seed, mixed with the call's
  * index (splitmix64's finalizer, so that neighbouring calls' ids look unrelated). */
-static void call_id(const char *seed, size_t index, char out[32]) {
+void tools_call_id(const char *seed, size_t index, char out[32]) {
     uint64_t h = 0xcbf29ce484222325ull;
     for (const char *p = seed; *p; p++) h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
     h += (index + 1) * 0x9E3779B97F4A7C15ull;
@@ -414,14 +537,16 @@ static void call_id(const char *seed, size_t index, char out[32]) {
 }
 
 /* {"tool_calls": [{"name", "arguments"}, ...]} -> OpenAI's tool_calls, or NULL. */
-static json_t *openai_calls(json_t *reply, const char *id_seed) {
+static json_t *openai_calls(json_t *reply, const char *id_seed, const tool_call_text *scanned_calls, size_t n_scanned) {
     json_t *calls = json_object_get(reply, "tool_calls"), *out = json_array(), *call;
     size_t i;
     if (!json_is_array(calls) || !json_array_size(calls)) calls = NULL;
     json_array_foreach(calls, i, call) {
         json_t *name = json_object_get(call, "name"), *args = json_object_get(call, "arguments");
-        char *args_text = args ? json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY) : NULL, id[32];
-        call_id(id_seed, i, id);
+        /* the arguments as written, less the whitespace between tokens (what a stream sent) */
+        bool scanned = i < n_scanned && scanned_calls[i].args_done;
+        char *args_text = !args ? NULL : scanned ? strdup(scanned_calls[i].args) : json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY), id[32];
+        tools_call_id(id_seed, i, id);
         json_t *one = json_is_string(name) && args_text
                           ? json_pack("{s:s, s:s, s:{s:O, s:s}}", "id", id, "type", "function", "function", "name", name,
                                       "arguments", args_text)
@@ -440,7 +565,7 @@ json_t *tool_reader_finish(tool_reader *t, const char *id_seed, const char **raw
     *raw_len = 0;
     if (t->state == TR_TEXT || t->state == TR_AFTER) return NULL;
     json_t *reply = t->len ? json_loadb(t->raw, t->len, 0, NULL) : NULL;
-    json_t *calls = json_is_object(reply) ? openai_calls(reply, id_seed) : NULL;
+    json_t *calls = json_is_object(reply) ? openai_calls(reply, id_seed, t->calls, t->n_calls) : NULL;
     json_decref(reply);
     if (!calls) *raw = t->raw ? t->raw : "", *raw_len = t->len;
     return calls;

@@ -200,20 +200,24 @@ function validCall(call) {
 
 // A streamed reply read from raw chunks: its content and its calls (deltas merged by index).
 async function streamCalls(stream) {
-    let content = '', finish = null;
-    const calls = [];
+    let content = '', finish = null, deltasWellFormed = true;
+    const calls = [], deltas = [];
     for await (const chunk of stream) {
         const choice = chunk.choices[0];
         if (!choice) continue;
         if (choice.delta.content) content += choice.delta.content;
         for (const d of choice.delta.tool_calls || []) {
+            const first = !calls[d.index];
             const c = calls[d.index] || (calls[d.index] = { id: d.id, type: d.type, function: { name: '', arguments: '' } });
             c.function.name += (d.function && d.function.name) || '';
             c.function.arguments += (d.function && d.function.arguments) || '';
+            deltas[d.index] = (deltas[d.index] || 0) + 1;
+            // OpenAI's shape: the first delta of a call has its id, type and name, the later ones only arguments
+            if (first ? !d.id || d.type !== 'function' || !d.function.name : d.id || d.type || d.function.name) deltasWellFormed = false;
         }
         if (choice.finish_reason) finish = choice.finish_reason;
     }
-    return { content, calls, finish };
+    return { content, calls, finish, deltas, deltasWellFormed };
 }
 
 async function tools() {
@@ -263,6 +267,23 @@ async function tools() {
     }
     check('tools_auto_stream_equals_plain', ok && (quick ? picked.calls || picked.answer : picked.calls && picked.answer), { picked, replies });
     console.log(`# tools auto: ${replies.filter((r) => r.finish === 'tool_calls').length} of ${replies.length} sampled replies called functions`);
+
+    // A get_weather call streamed: its arguments come in pieces as they are generated (several
+    // deltas after the one with the id, type and name), adding up to the plain reply's (the
+    // first seed whose plain reply is a whole call: the random model may run out of tokens).
+    let weatherBody, weatherPlain;
+    for (let seed = 1; seed <= 10; seed++) {
+        weatherBody = { model: 'any', messages: MESSAGES, max_tokens: 200, temperature: 1, seed, tools: [WEATHER, NOW],
+            tool_choice: { type: 'function', function: { name: 'get_weather' } } };
+        weatherPlain = await client.chat.completions.create(weatherBody);
+        if (weatherPlain.choices[0].finish_reason === 'tool_calls') break;
+    }
+    const weatherStream = await streamCalls(await client.chat.completions.create({ ...weatherBody, stream: true }));
+    const plainCall = (weatherPlain.choices[0].message.tool_calls || [])[0];
+    check('tools_arguments_streamed_in_deltas', plainCall && validCall(plainCall) && weatherStream.finish === 'tool_calls' &&
+        weatherStream.calls.length === 1 && weatherStream.calls[0].function.name === 'get_weather' &&
+        weatherStream.calls[0].function.arguments === plainCall.function.arguments && weatherStream.deltas[0] >= 4 &&
+        weatherStream.deltasWellFormed && validCall(weatherStream.calls[0]), { weatherPlain, weatherStream });
 
     // The client's runTools helper: it calls get_weather with the parsed arguments (valid against
     // its parameters) and sends the result back as a tool message; the conversation with that

@@ -231,6 +231,56 @@ TEST(reader_turns_calls_into_openai_calls) {
     tool_reader_free(&t);
 }
 
+/* The calls as they stream (tool_reader_calls): names decoded once whole, arguments as written
+ * less the whitespace between tokens (inside strings kept), whole when their value closes;
+ * byte by byte the same as at once; keys named "name" and "arguments" inside the arguments do
+ * not start calls; finish's "arguments" are the streamed text. */
+TEST(reader_streams_calls) {
+    const char *reply = "{ \"tool_calls\" : [ { \"name\" : \"get_\\u0077eather\" , \"arguments\" : { \"city\" : \"Oslo  \\\"x\\\\\" ,\n"
+                        "  \"n\" : [1, 2.50, true, null] } } , {\"name\":\"nest\",\"arguments\":{\"name\":\"inner\",\"arguments\":{\"x\":{}}}},"
+                        " {\"name\":\"five\", \"arguments\": 5 }, {\"name\":\"s\",\"arguments\":\"a b\"} ] }";
+    const char *names[] = {"get_weather", "nest", "five", "s"};
+    const char *args[] = {"{\"city\":\"Oslo  \\\"x\\\\\",\"n\":[1,2.50,true,null]}", "{\"name\":\"inner\",\"arguments\":{\"x\":{}}}", "5", "\"a b\""};
+    for (int bytewise = 0; bytewise < 2; bytewise++) {
+        tool_reader t;
+        char *answer = read_reply(&t, reply, bytewise);
+        size_t n;
+        const tool_call_text *calls = tool_reader_calls(&t, &n);
+        CHECK_EQ_INT((int)n, 4);
+        for (size_t i = 0; i < n && i < 4; i++) {
+            CHECK_MSG(calls[i].name && !strcmp(calls[i].name, names[i]), "call %zu: name %s", i, calls[i].name ? calls[i].name : "(none)");
+            CHECK_MSG(calls[i].args && !strcmp(calls[i].args, args[i]) && calls[i].args_done, "call %zu: args %s", i, calls[i].args ? calls[i].args : "(none)");
+        }
+        const char *raw;
+        size_t raw_len;
+        json_t *openai = tool_reader_finish(&t, "chatcmpl-2", &raw, &raw_len);
+        CHECK(openai && json_array_size(openai) == 4);
+        for (size_t i = 0; openai && i < 4; i++) {
+            json_t *fn = json_object_get(json_array_get(openai, i), "function");
+            CHECK_STR(json_string_value(json_object_get(fn, "arguments")), args[i]);
+            char id[32];
+            tools_call_id("chatcmpl-2", i, id);
+            CHECK_STR(json_string_value(json_object_get(json_array_get(openai, i), "id")), id);
+        }
+        json_decref(openai);
+        free(answer);
+        tool_reader_free(&t);
+    }
+    /* part way: the first call named, its arguments so far, not whole; the answer form makes none */
+    tool_reader t;
+    char *answer = read_reply(&t, "{\"tool_calls\":[{\"name\":\"f\",\"arguments\":{\"a\": [1 ,", true);
+    size_t n;
+    const tool_call_text *calls = tool_reader_calls(&t, &n);
+    CHECK(n == 1 && calls[0].name && !strcmp(calls[0].name, "f") && !strcmp(calls[0].args, "{\"a\":[1,") && !calls[0].args_done);
+    free(answer);
+    tool_reader_free(&t);
+    answer = read_reply(&t, "{\"response\":\"{\\\"tool_calls\\\":[{\\\"name\\\":\\\"x\\\"}]}\"}", true);
+    tool_reader_calls(&t, &n);
+    CHECK_EQ_INT((int)n, 0);
+    free(answer);
+    tool_reader_free(&t);
+}
+
 TEST(reply_objects) {
     api_reply reply;
     api_reply_init(&reply, API_CHAT, 7, "m", NULL, -1);
@@ -268,5 +318,6 @@ TEST_MAIN_BEGIN("test_server_tools")
     RUN(conversation_renders_calls_and_results);
     RUN(reader_decodes_the_answer_as_it_comes);
     RUN(reader_turns_calls_into_openai_calls);
+    RUN(reader_streams_calls);
     RUN(reply_objects);
 TEST_MAIN_END()

@@ -233,10 +233,11 @@ TEST(top_p_large_vocabulary_peaked_and_flat) {
     CHECK(n > 90 && n < 110);
 }
 
+static const double five_probs[5] = {0.1, 0.5, 0.15, 0.2, 0.05};
+
 TEST(min_p_threshold_is_relative_to_the_best) {
-    const double probs[5] = {0.1, 0.5, 0.15, 0.2, 0.05};
     float logits[5];
-    logits_from_probs(probs, 5, logits);
+    logits_from_probs(five_probs, 5, logits);
     bn_sampler_params p = plain_params();
     bn_sampler_candidate c[5];
     p.min_p = 0.25f; /* keeps p >= 0.125: 0.5, 0.2, 0.15 */
@@ -764,9 +765,8 @@ TEST(xtc_drops_all_likely_tokens_but_the_least) {
  * least that many; the reference chain with it on large vocabularies (top-p's pre-filter and
  * lazy sort must not lose the best few; more than the lazy sort's 256). */
 TEST(min_keep_keeps_at_least_that_many) {
-    const double probs[5] = {0.1, 0.5, 0.15, 0.2, 0.05};
     float logits[5];
-    logits_from_probs(probs, 5, logits);
+    logits_from_probs(five_probs, 5, logits); /* p: 0.1, 0.5, 0.15, 0.2, 0.05 */
     bn_sampler_params p = plain_params();
     bn_sampler_candidate c[5];
     p.top_p = 0.4f, p.min_keep = 3; /* 0.5 alone reaches it; 0.2 and 0.15 join */
