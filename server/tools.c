@@ -483,7 +483,7 @@ static bool scan_token_byte(tool_reader *t, char c, bool *key_string) {
         return true;
     case '}':
     case ']':
-        sc->depth--;
+        if (sc->depth > 0) sc->depth--; /* not JSON: a reply that closes more than it opened */
         sc->key_next = false;
         if (sc->capture == CAPTURE_ARGS && sc->args_kind == ARGS_CONTAINER && sc->depth == 3) args_done(t);
         return true;
@@ -536,6 +536,16 @@ void tools_call_id(const char *seed, size_t index, char out[32]) {
     snprintf(out, 32, "call_%016llx", (unsigned long long)h);
 }
 
+/* A call's "arguments" text: as written less the whitespace between tokens (what a stream
+ * sent), when the scan read the value the parse did (a reply with a key twice may differ),
+ * else jansson's compact form. malloc'd; NULL when out of memory. */
+static char *scanned_args(json_t *args, const tool_call_text *scanned) {
+    json_t *back = scanned && scanned->args_done ? json_loads(scanned->args, JSON_DECODE_ANY, NULL) : NULL;
+    char *text = back && json_equal(back, args) ? strdup(scanned->args) : json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(back);
+    return text;
+}
+
 /* {"tool_calls": [{"name", "arguments"}, ...]} -> OpenAI's tool_calls, or NULL. */
 static json_t *openai_calls(json_t *reply, const char *id_seed, const tool_call_text *scanned_calls, size_t n_scanned) {
     json_t *calls = json_object_get(reply, "tool_calls"), *out = json_array(), *call;
@@ -543,9 +553,7 @@ static json_t *openai_calls(json_t *reply, const char *id_seed, const tool_call_
     if (!json_is_array(calls) || !json_array_size(calls)) calls = NULL;
     json_array_foreach(calls, i, call) {
         json_t *name = json_object_get(call, "name"), *args = json_object_get(call, "arguments");
-        /* the arguments as written, less the whitespace between tokens (what a stream sent) */
-        bool scanned = i < n_scanned && scanned_calls[i].args_done;
-        char *args_text = !args ? NULL : scanned ? strdup(scanned_calls[i].args) : json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY), id[32];
+        char *args_text = args ? scanned_args(args, i < n_scanned ? &scanned_calls[i] : NULL) : NULL, id[32];
         tools_call_id(id_seed, i, id);
         json_t *one = json_is_string(name) && args_text
                           ? json_pack("{s:s, s:s, s:{s:O, s:s}}", "id", id, "type", "function", "function", "name", name,

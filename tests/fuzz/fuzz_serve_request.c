@@ -35,7 +35,8 @@
  *     a chat body renders for /apply-template exactly when its messages parse;
  *   - with tools (server/tools.c), their schema is the constraint and their instructions are
  *     in the system message; the reply reader, given any body as a reply, agrees with itself
- *     whole and byte by byte and returns well-formed calls (check_tool_reader);
+ *     whole and byte by byte (the answer, and the calls as they stream: names, arguments) and
+ *     returns well-formed calls (check_tool_reader);
  *   - every body is also read as an embeddings body (server/embeddings.c; OpenAI's for an odd
  *     byte 0): refused as above and empty, or 1..EMBED_MAX_INPUTS inputs of 1 .. slot context - 1
  *     and <= the prompt limit tokens of the model each, whose reply (zero vectors, byte0's
@@ -273,6 +274,13 @@ static void check_tool_reader(const char *body, size_t len) {
     bool ok = tool_reader_feed(&whole, body, len, &a, &a_len);
     for (size_t i = 0; ok && i < len; i++) ok = tool_reader_feed(&bytes, body + i, 1, &b, &b_len);
     if (ok && (a_len != b_len || (a_len && memcmp(a, b, a_len)))) fail("tool_reader: whole and byte-by-byte answers differ", NULL);
+    size_t n_whole, n_bytes;
+    const tool_call_text *cw = tool_reader_calls(&whole, &n_whole), *cb = tool_reader_calls(&bytes, &n_bytes);
+    if (ok && n_whole != n_bytes) fail("tool_reader: whole and byte-by-byte calls differ", NULL);
+    for (size_t k = 0; ok && k < n_whole; k++)
+        if ((cw[k].name == NULL) != (cb[k].name == NULL) || (cw[k].name && strcmp(cw[k].name, cb[k].name)) || cw[k].args_len != cb[k].args_len ||
+            (cw[k].args_len && memcmp(cw[k].args, cb[k].args, cw[k].args_len)) || cw[k].args_done != cb[k].args_done)
+            fail("tool_reader: a call streamed whole and byte by byte differs", NULL);
     const char *raw;
     size_t raw_len;
     json_t *calls = ok ? tool_reader_finish(&whole, "chatcmpl-x", &raw, &raw_len) : NULL;

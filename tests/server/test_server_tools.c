@@ -279,6 +279,21 @@ TEST(reader_streams_calls) {
     CHECK_EQ_INT((int)n, 0);
     free(answer);
     tool_reader_free(&t);
+    /* not JSON: closing more than was opened leaves the scan at depth 0 (fuzz_serve_request) */
+    answer = read_reply(&t, "}}]]{\"tool_calls\":[{\"name\":\"f\",\"arguments\":{}}]}", true);
+    tool_reader_calls(&t, &n);
+    CHECK_EQ_INT((int)n, 1);
+    free(answer);
+    tool_reader_free(&t);
+    /* a key twice (never generated): the parse's value (the last), not the scan's text of both */
+    answer = read_reply(&t, "{\"tool_calls\":[{\"name\":\"a\",\"arguments\":{\"x\":1},\"arguments\":{\"y\":2}}]}", true);
+    const char *raw;
+    size_t raw_len;
+    json_t *twice = tool_reader_finish(&t, "c", &raw, &raw_len);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(json_array_get(twice, 0), "function"), "arguments")), "{\"y\":2}");
+    json_decref(twice);
+    free(answer);
+    tool_reader_free(&t);
 }
 
 TEST(reply_objects) {
