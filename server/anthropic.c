@@ -237,12 +237,12 @@ static json_t *usage_json(const bitnet_generate_result *res) {
 }
 
 /* A chat tool call ({"id": "call_...", "function": {"name", "arguments"}}) as a tool_use block. */
-static json_t *tool_use_json(json_t *call, bool with_input) {
+static json_t *tool_use_json(json_t *call) {
     json_t *f = json_object_get(call, "function");
     const char *id = json_string_value(json_object_get(call, "id"));
     char toolu[64];
     snprintf(toolu, sizeof toolu, "toolu_%s", id && !strncmp(id, "call_", 5) ? id + 5 : "0");
-    json_t *input = with_input ? json_loads(json_string_value(json_object_get(f, "arguments")), 0, NULL) : NULL;
+    json_t *input = json_loads(json_string_value(json_object_get(f, "arguments")), 0, NULL);
     return json_pack("{s:s, s:s, s:O, s:o}", "type", "tool_use", "id", toolu, "name", json_object_get(f, "name"), "input",
                      json_is_object(input) ? input : (json_decref(input), json_object()));
 }
@@ -257,7 +257,7 @@ json_t *anthropic_message(anthropic_reply *r, const char *text, size_t len, cons
     if (r->tools == TOOLS_OFF || answer_len || !calls)
         json_array_append_new(content, json_pack("{s:s, s:o}", "type", "text", "text",
                                                  r->tools == TOOLS_OFF ? api_text(text, len) : api_text(answer ? answer : "", answer_len)));
-    json_array_foreach(calls, i, call) json_array_append_new(content, tool_use_json(call, true));
+    json_array_foreach(calls, i, call) json_array_append_new(content, tool_use_json(call));
     json_t *v = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o}", "id", r->id, "type", "message", "role", "assistant", "model",
                           r->model, "content", content, "stop_reason", stop_reason(res, calls != NULL), "stop_sequence",
                           stop_word && !calls ? api_text(stop_word, strlen(stop_word)) : json_null(), "usage", usage_json(res));
@@ -293,6 +293,29 @@ static void text_delta(anthropic_reply *r, const char *text, size_t len, json_t 
              json_pack("{s:i, s:{s:s, s:o}}", "index", 0, "delta", "type", "text_delta", "text", api_text(text, len)));
 }
 
+/* The calls' events that the reply read so far made known: a tool_use block opens once a call's
+ * name is whole, its input comes as input_json_delta pieces as it grows, and the block stops
+ * when the input closes (the Messages API's streaming of tool use). */
+static void call_events(anthropic_reply *r, json_t *events) {
+    size_t index, len;
+    const char *name, *text;
+    for (tool_call_step step; (step = tool_call_next(&r->reader, &r->calls_sent, &index, &name, &text, &len));) {
+        if (step == CALL_BEGIN) {
+            char id[32], toolu[40];
+            tools_call_id(r->id, index, id);
+            snprintf(toolu, sizeof toolu, "toolu_%s", id + 5);
+            r->call_block = r->n_blocks++;
+            emit(events, "content_block_start", json_pack("{s:i, s:{s:s, s:s, s:s, s:{}}}", "index", r->call_block, "content_block", "type",
+                                                          "tool_use", "id", toolu, "name", name, "input"));
+        } else if (step == CALL_ARGS) {
+            emit(events, "content_block_delta", json_pack("{s:i, s:{s:s, s:o}}", "index", r->call_block, "delta", "type",
+                                                          "input_json_delta", "partial_json", api_text(text, len)));
+        } else {
+            emit(events, "content_block_stop", json_pack("{s:i}", "index", r->call_block));
+        }
+    }
+}
+
 void anthropic_stream_text(anthropic_reply *r, const char *text, size_t len, json_t *events) {
     if (r->tools == TOOLS_OFF) {
         if (len) text_delta(r, text, len, events);
@@ -302,6 +325,7 @@ void anthropic_stream_text(anthropic_reply *r, const char *text, size_t len, jso
     size_t answer_len = 0;
     if (tool_reader_feed(&r->reader, text, len, &answer, &answer_len) && answer_len) text_delta(r, answer, answer_len, events);
     free(answer);
+    call_events(r, events);
 }
 
 void anthropic_stream_close(anthropic_reply *r, int status, const char *message, const bitnet_generate_result *res,
@@ -310,24 +334,19 @@ void anthropic_stream_close(anthropic_reply *r, int status, const char *message,
         emit(events, "error", anthropic_error_json(status, message));
         return;
     }
-    json_t *calls = NULL, *call;
+    json_t *calls = NULL;
+    bool streamed = false; /* tool_use blocks were sent as the calls came (call_events) */
     if (r->tools != TOOLS_OFF) {
         const char *raw;
         size_t raw_len;
-        if (!(calls = tool_reader_finish(&r->reader, r->id, &raw, &raw_len)) && raw && raw_len)
+        call_events(r, events);
+        streamed = tool_call_sent(&r->calls_sent);
+        if (r->calls_sent.begun) emit(events, "content_block_stop", json_pack("{s:i}", "index", r->call_block)); /* cut short inside it */
+        if (!(calls = tool_reader_finish(&r->reader, r->id, &raw, &raw_len)) && raw && raw_len && !streamed)
             text_delta(r, raw, raw_len, events); /* neither calls nor the answer form: the raw text */
     }
-    if (!r->text_open && !calls) text_delta(r, "", 0, events);
+    if (!r->text_open && !calls && !streamed) text_delta(r, "", 0, events);
     if (r->text_open) emit(events, "content_block_stop", json_pack("{s:i}", "index", 0));
-    size_t i;
-    json_array_foreach(calls, i, call) {
-        int index = r->n_blocks++;
-        json_t *f = json_object_get(call, "function");
-        emit(events, "content_block_start", json_pack("{s:i, s:o}", "index", index, "content_block", tool_use_json(call, false)));
-        emit(events, "content_block_delta", json_pack("{s:i, s:{s:s, s:O}}", "index", index, "delta", "type", "input_json_delta",
-                                                      "partial_json", json_object_get(f, "arguments")));
-        emit(events, "content_block_stop", json_pack("{s:i}", "index", index));
-    }
     json_t *usage = usage_json(res);
     emit(events, "message_delta",
          json_pack("{s:{s:s, s:o}, s:o}", "delta", "stop_reason", stop_reason(res, calls != NULL), "stop_sequence",

@@ -24,6 +24,8 @@ typedef struct anthropic_reply {
     int n_blocks;              /* content blocks opened so far */
     bool text_open;            /* the text block was started */
     tool_reader reader;        /* tools: the reply read as the tool call object */
+    tool_call_cursor calls_sent; /* tools: what of the calls was streamed */
+    int call_block;            /* the content block of the call being streamed */
 } anthropic_reply;
 
 /* Turns a Messages body into a Chat Completions body (*chat, compact JSON, malloc'd). counting:

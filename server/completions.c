@@ -279,8 +279,7 @@ typedef struct stream {
     responses_reply *responses; /* the Responses API: its events instead (owned) */
     anthropic_reply *anthropic; /* Anthropic's Messages API: its events instead (owned) */
     bool called;               /* the reply was function calls (finish_reason "tool_calls") */
-    size_t call_at, args_at;   /* chat with tools: the call being streamed and the bytes of its arguments sent */
-    bool call_named;           /* its first delta (id, type, name) was sent */
+    tool_call_cursor calls_sent; /* chat with tools: what of the calls was sent */
     char *buf;                 /* SSE bytes not yet handed to libmicrohttpd: [pos, len) */
     size_t len, pos, cap;
 } stream;
@@ -372,21 +371,12 @@ static void stream_end(stream *s) {
  * id, type and name once its name is whole, then its arguments' text as it grows; the next
  * call once its arguments are whole), as OpenAI streams them. */
 static void stream_call_deltas(stream *s) {
-    size_t n;
-    const tool_call_text *calls = tool_reader_calls(&s->tools, &n);
-    while (s->call_at < n) {
-        const tool_call_text *c = &calls[s->call_at];
-        if (!s->call_named && !c->name) return;
-        if (!s->call_named || c->args_len > s->args_at) {
-            stream_event(s, api_tool_call_delta_chunk(&s->reply, s->call_at, s->call_named ? NULL : c->name, c->args ? c->args + s->args_at : "",
-                                                      c->args_len - s->args_at, !s->started));
-            s->started = s->call_named = true;
-            s->args_at = c->args_len;
-        }
-        if (!c->args_done) return;
-        s->call_at++;
-        s->call_named = false;
-        s->args_at = 0;
+    size_t index, len;
+    const char *name, *text;
+    for (tool_call_step step; (step = tool_call_next(&s->tools, &s->calls_sent, &index, &name, &text, &len));) {
+        if (step == CALL_END) continue;
+        stream_event(s, api_tool_call_delta_chunk(&s->reply, index, step == CALL_BEGIN ? name : NULL, text, len, !s->started));
+        s->started = true;
     }
 }
 
@@ -424,7 +414,7 @@ static void stream_tool_calls(stream *s) {
     size_t raw_len;
     stream_call_deltas(s);
     json_t *calls = tool_reader_finish(&s->tools, s->reply.id, &raw, &raw_len);
-    bool streamed = s->call_at > 0 || s->call_named;
+    bool streamed = tool_call_sent(&s->calls_sent);
     if (calls && !streamed) stream_event(s, api_tool_calls_chunk(&s->reply, calls, !s->started));
     else if (!calls && !streamed && raw_len) stream_event(s, api_chunk(&s->reply, raw, raw_len, NULL, 0, !s->started, NULL));
     s->started |= calls || raw_len;
@@ -443,8 +433,8 @@ static bool next_choice(stream *s) {
     s->generated_before += res.n_generated;
     s->job = s->jobs[++s->reply.choice];
     s->reply.text_offset = 0;
-    s->started = s->called = s->call_named = false;
-    s->call_at = s->args_at = 0;
+    s->started = s->called = false;
+    s->calls_sent = (tool_call_cursor){0};
     tool_reader_free(&s->tools); /* back to a fresh reader */
     return true;
 }

@@ -290,14 +290,20 @@ static json_t *message_json(const responses_reply *r, const char *status, const 
                      "content", with_part ? json_pack("[o]", text_part(text, len)) : json_array());
 }
 
-/* A chat tool call ({"id", "function": {"name", "arguments"}}) as a function_call item. */
-static json_t *call_json(const responses_reply *r, json_t *call, size_t i, const char *status, bool with_arguments) {
-    char id[64];
+/* Call i of the reply as a function_call item (its call_id the chat's call id). */
+static json_t *call_item_json(const responses_reply *r, size_t i, const char *name, const char *args, size_t args_len, const char *status) {
+    char id[64], call_id[32];
     snprintf(id, sizeof id, "fc_%.40s_%zu", r->id + 5, i);
+    tools_call_id(r->id, i, call_id);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "id", id, "type", "function_call", "status", status, "call_id", call_id, "name",
+                     name ? name : "", "arguments", api_text(args, args_len));
+}
+
+/* A chat tool call ({"id", "function": {"name", "arguments"}}) as a function_call item. */
+static json_t *call_json(const responses_reply *r, json_t *call, size_t i, const char *status) {
     json_t *f = json_object_get(call, "function");
-    return json_pack("{s:s, s:s, s:s, s:O, s:O, s:o}", "id", id, "type", "function_call", "status", status, "call_id",
-                     json_object_get(call, "id"), "name", json_object_get(f, "name"), "arguments",
-                     with_arguments ? json_incref(json_object_get(f, "arguments")) : json_string(""));
+    const char *args = json_string_value(json_object_get(f, "arguments"));
+    return call_item_json(r, i, json_string_value(json_object_get(f, "name")), args ? args : "", args ? strlen(args) : 0, status);
 }
 
 static bool cut_short(const bitnet_generate_result *res) {
@@ -314,7 +320,7 @@ json_t *responses_object(responses_reply *r, const char *text, size_t len, const
     if (!calls)
         json_array_append_new(output, message_json(r, status, r->tools == TOOLS_OFF ? text : answer,
                                                    r->tools == TOOLS_OFF ? len : answer_len, true));
-    json_array_foreach(calls, i, call) json_array_append_new(output, call_json(r, call, i, "completed", true));
+    json_array_foreach(calls, i, call) json_array_append_new(output, call_json(r, call, i, "completed"));
     json_decref(calls);
     free(answer);
     return response_json(r, status, output, res);
@@ -362,6 +368,38 @@ static void message_delta(responses_reply *r, const char *text, size_t len, json
                    api_text(text, len), "logprobs"));
 }
 
+/* A streamed call's last events: its whole arguments and its item (status completed, or
+ * incomplete when the reply was cut short inside it). */
+static void end_call(responses_reply *r, size_t i, const char *name, const char *args, size_t len, const char *status, json_t *events) {
+    json_t *item = call_item_json(r, i, name, args, len, status);
+    emit(r, events, "response.function_call_arguments.done", json_pack("{s:O, s:i, s:O, s:O}", "item_id", json_object_get(item, "id"),
+                                                                      "output_index", r->call_item, "name", json_object_get(item, "name"),
+                                                                      "arguments", json_object_get(item, "arguments")));
+    emit(r, events, "response.output_item.done", json_pack("{s:i, s:o}", "output_index", r->call_item, "item", item));
+}
+
+/* The calls' events that the reply read so far made known: a function_call item is added once
+ * a call's name is whole, its arguments come as function_call_arguments.delta events as they
+ * grow, and the item is done when they close. */
+static void call_events(responses_reply *r, json_t *events) {
+    size_t index, len;
+    const char *name, *text;
+    for (tool_call_step step; (step = tool_call_next(&r->reader, &r->calls_sent, &index, &name, &text, &len));) {
+        if (step == CALL_BEGIN) {
+            r->call_item = r->n_items++;
+            emit(r, events, "response.output_item.added",
+                 json_pack("{s:i, s:o}", "output_index", r->call_item, "item", call_item_json(r, index, name, "", 0, "in_progress")));
+        } else if (step == CALL_ARGS) {
+            char id[64];
+            snprintf(id, sizeof id, "fc_%.40s_%zu", r->id + 5, index);
+            emit(r, events, "response.function_call_arguments.delta",
+                 json_pack("{s:s, s:i, s:o}", "item_id", id, "output_index", r->call_item, "delta", api_text(text, len)));
+        } else {
+            end_call(r, index, name, text, len, "completed", events);
+        }
+    }
+}
+
 void responses_stream_text(responses_reply *r, const char *text, size_t len, json_t *events) {
     if (r->tools == TOOLS_OFF) {
         message_delta(r, text, len, events);
@@ -371,6 +409,7 @@ void responses_stream_text(responses_reply *r, const char *text, size_t len, jso
     size_t answer_len = 0;
     if (tool_reader_feed(&r->reader, text, len, &answer, &answer_len)) message_delta(r, answer, answer_len, events);
     free(answer);
+    call_events(r, events);
 }
 
 static json_t *close_message(responses_reply *r, const char *status, json_t *events) {
@@ -386,18 +425,6 @@ static json_t *close_message(responses_reply *r, const char *status, json_t *eve
     return item;
 }
 
-static json_t *stream_call(responses_reply *r, json_t *call, size_t i, json_t *events) {
-    int index = r->n_items++;
-    json_t *item = call_json(r, call, i, "completed", true), *id = json_object_get(item, "id"),
-           *args = json_object_get(item, "arguments");
-    emit(r, events, "response.output_item.added", json_pack("{s:i, s:o}", "output_index", index, "item", call_json(r, call, i, "in_progress", false)));
-    emit(r, events, "response.function_call_arguments.delta", json_pack("{s:O, s:i, s:O}", "item_id", id, "output_index", index, "delta", args));
-    emit(r, events, "response.function_call_arguments.done",
-         json_pack("{s:O, s:i, s:O, s:O}", "item_id", id, "output_index", index, "name", json_object_get(item, "name"), "arguments", args));
-    emit(r, events, "response.output_item.done", json_pack("{s:i, s:O}", "output_index", index, "item", item));
-    return item;
-}
-
 void responses_stream_close(responses_reply *r, int status, const char *message, const bitnet_generate_result *res,
                             json_t *events) {
     if (status) {
@@ -406,20 +433,30 @@ void responses_stream_close(responses_reply *r, int status, const char *message,
         emit(r, events, "response.failed", json_pack("{s:o}", "response", failed));
         return;
     }
-    json_t *calls = NULL, *output = json_array(), *call;
+    json_t *calls = NULL, *output = json_array();
+    size_t n_calls = 0;
+    const tool_call_text *texts = tool_reader_calls(&r->reader, &n_calls);
+    bool streamed = false; /* function_call items were sent as the calls came (call_events) */
     if (r->tools != TOOLS_OFF) {
         const char *raw;
         size_t raw_len;
-        if ((calls = tool_reader_finish(&r->reader, r->id, &raw, &raw_len)) == NULL && raw && raw_len)
+        call_events(r, events);
+        streamed = tool_call_sent(&r->calls_sent);
+        if (r->calls_sent.begun) { /* cut short inside a call */
+            const tool_call_text *c = &texts[r->calls_sent.call];
+            end_call(r, r->calls_sent.call, c->name, c->args ? c->args : "", c->args_len, "incomplete", events);
+        }
+        if ((calls = tool_reader_finish(&r->reader, r->id, &raw, &raw_len)) == NULL && raw && raw_len && !streamed)
             message_delta(r, raw, raw_len, events); /* neither calls nor the answer form: the raw text */
     }
     const char *state = !calls && cut_short(res) ? "incomplete" : "completed";
-    if (r->message_open || !calls) {
+    if (r->message_open || (!calls && !streamed)) {
         open_message(r, events);
         json_array_append_new(output, close_message(r, state, events));
     }
-    size_t i;
-    json_array_foreach(calls, i, call) json_array_append_new(output, stream_call(r, call, i, events));
+    for (size_t i = 0; streamed && i < n_calls && texts[i].name; i++)
+        json_array_append_new(output, call_item_json(r, i, texts[i].name, texts[i].args ? texts[i].args : "", texts[i].args_len,
+                                                     texts[i].args_done ? "completed" : "incomplete"));
     json_decref(calls);
     const char *type = !strcmp(state, "incomplete") ? "response.incomplete" : "response.completed";
     emit(r, events, type, json_pack("{s:o}", "response", response_json(r, state, output, res)));

@@ -33,6 +33,8 @@ typedef struct responses_reply {
     char *text;                /* the message's text so far (malloc'd) */
     size_t len, cap;
     tool_reader reader;        /* tools: the reply read as the tool call object */
+    tool_call_cursor calls_sent; /* tools: what of the calls was streamed */
+    int call_item;             /* the output index of the call being streamed */
 } responses_reply;
 
 /* Turns a Responses body into a Chat Completions body (*chat, compact JSON, malloc'd) and

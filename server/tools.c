@@ -513,6 +513,27 @@ static bool scan_calls(tool_reader *t) {
     return true;
 }
 
+tool_call_step tool_call_next(const tool_reader *t, tool_call_cursor *cur, size_t *index, const char **name, const char **text,
+                              size_t *len) {
+    if (cur->call >= t->n_calls) return CALL_NOTHING;
+    const tool_call_text *c = &t->calls[cur->call];
+    *index = cur->call, *name = c->name, *text = c->args ? c->args : "", *len = 0;
+    if (!cur->begun) {
+        if (!c->name) return CALL_NOTHING;
+        cur->begun = true;
+        return CALL_BEGIN;
+    }
+    if (c->args_len > cur->args) {
+        *text += cur->args, *len = c->args_len - cur->args;
+        cur->args = c->args_len;
+        return CALL_ARGS;
+    }
+    if (!c->args_done) return CALL_NOTHING;
+    *len = c->args_len;
+    cur->call++, cur->args = 0, cur->begun = false;
+    return CALL_END;
+}
+
 const tool_call_text *tool_reader_calls(const tool_reader *t, size_t *n) {
     *n = t->n_calls;
     return t->calls;

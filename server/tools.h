@@ -115,6 +115,28 @@ const tool_call_text *tool_reader_calls(const tool_reader *t, size_t *n);
  * returned as text), *raw / *raw_len the whole reply as text. ids are "call_" + hex from
  * id_seed and the call's index. */
 json_t *tool_reader_finish(tool_reader *t, const char *id_seed, const char **raw, size_t *raw_len);
+/* A stream's place in a reply's calls: what of them it has sent. Zero it to start. */
+typedef struct tool_call_cursor {
+    size_t call;           /* the call being sent */
+    size_t args;           /* bytes of its arguments sent */
+    bool begun;            /* its beginning (id, name) was sent */
+} tool_call_cursor;
+
+typedef enum tool_call_step {
+    CALL_NOTHING = 0,      /* nothing more is known yet */
+    CALL_BEGIN,            /* call *index begins: its name is whole (*name) */
+    CALL_ARGS,             /* more of its arguments: text[0, *len) */
+    CALL_END,              /* its arguments are whole (all of them: text[0, *len)) */
+} tool_call_step;
+
+/* The next step of the calls for a stream at *cur (in order: each call begins once its name is
+ * whole, its arguments come as they grow, it ends when they close; then the next call), and
+ * *cur moves past it. */
+tool_call_step tool_call_next(const tool_reader *t, tool_call_cursor *cur, size_t *index, const char **name, const char **text,
+                              size_t *len);
+/* Whether the stream at cur sent anything of a call. */
+static inline bool tool_call_sent(const tool_call_cursor *cur) { return cur->call > 0 || cur->begun; }
+
 /* OpenAI's id of call `index` of a reply: "call_" and 16 hex digits from the seed (the reply's id). */
 void tools_call_id(const char *seed, size_t index, char out[32]);
 /* A whole reply read at once by a fresh reader: the calls (a new reference) when it made some,

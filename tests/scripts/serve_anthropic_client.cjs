@@ -73,6 +73,31 @@ async function tools() {
     const suse = s.content.find((b) => b.type === 'tool_use') || {};
     check('tool_use', m.stop_reason === 'tool_use' && use.name === 'now' && JSON.stringify(use.input) === '{}' && /^toolu_[0-9a-f]{16}$/.test(use.id) &&
         s.stop_reason === 'tool_use' && suse.name === 'now' && JSON.stringify(suse.input) === '{}', { m, s });
+    // a tool with parameters streamed as raw events: the tool_use block opens once its name is
+    // whole, its input comes in several input_json_delta pieces, the block stops; the pieces add
+    // up to the plain reply's input (the first seed whose plain reply is a whole call: the random
+    // model's whitespace fills many replies' context first)
+    const CITY = { name: 'weather', description: 'The weather in a city', input_schema: { type: 'object',
+        properties: { city: { enum: ['Oslo', 'Rome'] }, unit: { enum: ['c', 'f'] } }, required: ['city', 'unit'], additionalProperties: false } };
+    let cityBody, cityPlain;
+    for (const seed of [10, 1, 2, 3, 4, 5, 6, 7, 8, 9]) { /* 10 first: the one that gave a call when this was written */
+        cityBody = { model: 'any', max_tokens: 200, temperature: 1, seed, messages: [{ role: 'user', content: 'Weather in Oslo?' }],
+            tools: [CITY], tool_choice: { type: 'tool', name: 'weather' } };
+        cityPlain = await client.messages.create(cityBody);
+        if (cityPlain.stop_reason === 'tool_use') break;
+    }
+    const cityUse = cityPlain.content.find((b) => b.type === 'tool_use') || {};
+    const evs = [];
+    for await (const ev of await client.messages.create({ ...cityBody, stream: true })) evs.push(ev);
+    const start = evs.findIndex((e) => e.type === 'content_block_start' && e.content_block.type === 'tool_use');
+    const block = start >= 0 ? evs[start].index : -1;
+    const pieces = evs.filter((e) => e.type === 'content_block_delta' && e.index === block && e.delta.type === 'input_json_delta');
+    const stop = evs.findIndex((e) => e.type === 'content_block_stop' && e.index === block);
+    let streamedInput = null;
+    try { streamedInput = JSON.parse(pieces.map((e) => e.delta.partial_json).join('')); } catch (e) { /* stays null */ }
+    check('tool_use_input_streamed_in_pieces', cityPlain.stop_reason === 'tool_use' && start >= 0 && evs[start].content_block.name === 'weather' &&
+        /^toolu_[0-9a-f]{16}$/.test(evs[start].content_block.id) && pieces.length >= 3 && stop > start &&
+        JSON.stringify(streamedInput) === JSON.stringify(cityUse.input) && ['Oslo', 'Rome'].includes(cityUse.input.city), { cityPlain, evs });
     const after = await client.messages.create({ model: 'any', max_tokens: 8, temperature: 0, tools: [NOW], messages: [
         { role: 'user', content: 'What time is it?' }, { role: 'assistant', content: [use] },
         { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: '12:00' }, { type: 'text', text: 'Thanks.' }] }] });

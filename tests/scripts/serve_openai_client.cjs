@@ -359,6 +359,27 @@ async function responses() {
         fc.name === 'now' && fc.arguments === '{}' && /^call_[0-9a-f]{16}$/.test(fc.call_id) &&
         sfc.type === 'function_call' && sfc.name === 'now' && /^call_[0-9a-f]{16}$/.test(sfc.call_id) && sfc.arguments === fc.arguments,
         { call, callStream });
+    // a function with parameters streamed as raw events: its item is added once the name is
+    // whole, the arguments come in several deltas, then .done and the item; they add up to the
+    // plain reply's arguments (the first seed whose plain reply is a whole call)
+    const WEATHER_FLAT = { type: 'function', name: 'get_weather', description: WEATHER.function.description, parameters: WEATHER.function.parameters };
+    let wBody, wPlain;
+    for (const seed of [2, 1, 3, 4, 5, 6, 7, 8, 9, 10]) { /* 2 first: the one that gave a call when this was written */
+        wBody = { model: 'any', input: 'Weather in Oslo?', tools: [WEATHER_FLAT], tool_choice: { type: 'function', name: 'get_weather' },
+            max_output_tokens: 200, temperature: 1, seed };
+        wPlain = await client.responses.create(wBody);
+        if (wPlain.status === 'completed' && (wPlain.output[0] || {}).type === 'function_call') break;
+    }
+    const wEvents = [];
+    for await (const ev of await client.responses.create({ ...wBody, stream: true })) wEvents.push(ev);
+    const added = wEvents.findIndex((e) => e.type === 'response.output_item.added' && e.item.type === 'function_call');
+    const wDeltas = wEvents.filter((e) => e.type === 'response.function_call_arguments.delta');
+    const wDone = wEvents.find((e) => e.type === 'response.function_call_arguments.done') || {};
+    const wFinal = (wEvents.find((e) => e.type === 'response.completed') || {}).response || { output: [] };
+    check('responses_arguments_streamed_in_deltas', added >= 0 && wEvents[added].item.name === 'get_weather' && wDeltas.length >= 3 &&
+        wDeltas.map((e) => e.delta).join('') === wDone.arguments && wDone.arguments === wPlain.output[0].arguments &&
+        wFinal.output[0].arguments === wPlain.output[0].arguments && wFinal.output[0].call_id === wEvents[added].item.call_id,
+        { wPlain, wEvents });
     const after = await client.responses.create({ model: 'any', tools: [NOW_FLAT], max_output_tokens: 8, temperature: 0, input: [
         { role: 'user', content: 'What time is it?' }, { type: 'function_call', call_id: fc.call_id, name: 'now', arguments: '{}' },
         { type: 'function_call_output', call_id: fc.call_id, output: '12:00' }] });

@@ -14,7 +14,8 @@
 #     enforced, a schema that is not one, an unknown type; llama-server's top-level json_schema
 #     beside it) and tools likewise (parameters with a keyword not enforced, tool_choice naming
 #     no tool, tools on /v1/completions or beside response_format; an empty tools list is
-#     accepted); tool_choice "required" gives a call; a top-level json_schema enum reply is one
+#     accepted); tool_choice "required" gives a call; a call cut short in a stream (chat,
+#     Messages, Responses) leaves well-formed events; a top-level json_schema enum reply is one
 #     of its values; a grammar that does not compile or comes beside response_format is
 #     refused, a streamed grammar reply follows it;
 #   - "samplers": a part of the default order equals the request with the others off; another
@@ -44,11 +45,12 @@
 #     and streamed, include_usage, stop, logprobs, logit_bias, response_format json_object and
 #     json_schema, tools (named, auto, streamed: arguments in deltas; the client's runTools round trip), the
 #     Responses API (text equal to the chat's, raw events, parse and stream helpers, function
-#     calls and their outputs as input items, input token counts of a Responses body and of a
+#     calls (their arguments streamed in deltas) and their outputs as input items, input token counts of a Responses body and of a
 #     chat equal to their replies' usage); curl: its refusals of what is not served;
 #   - the official @anthropic-ai/sdk package (serve_anthropic_client.cjs) on /v1/messages: text
 #     equal to the chat completion's, raw events and the stream helper, stop_sequences,
-#     count_tokens, a tool_use plain and streamed and its tool_result, the error types the SDK
+#     count_tokens, a tool_use plain and streamed (its input in input_json_delta pieces) and its
+#     tool_result, the error types the SDK
 #     reads (a wrong key, a refused field); curl: the X-Api-Key header,
 #     Anthropic's error objects there (400, 401, 405, 413) while an OpenAI route keeps its own;
 #   - 8 greedy clients at once (half of them streaming): every reply equals the same request
@@ -203,6 +205,37 @@ error_case tools_with_response_format 400 "cannot be combined with 'tools'" POST
 st=$(req POST /v1/chat/completions "{$CHAT,\"max_tokens\":200,\"seed\":1,\"tools\":[$NOW_TOOL],\"tool_choice\":\"required\",\"parallel_tool_calls\":false}")
 if [ "$st" = 200 ] && [ "$(json_get '"%s %s %s %s" % (j["choices"][0]["finish_reason"], j["choices"][0]["message"]["content"], j["choices"][0]["message"]["tool_calls"][0]["function"]["name"], j["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"])' <"$TMP/resp")" = "tool_calls None now {}" ]; then
     ok tools_required_call; else not_ok tools_required_call "status $st: $(head -c 300 "$TMP/resp")"; fi
+# A call cut short in a stream (max_tokens inside its arguments): what was sent stays well
+# formed: the chat's deltas then finish_reason "length"; the Messages API's tool_use block opened
+# and stopped, stop_reason "max_tokens"; the Responses API's item done as "incomplete" and
+# response.incomplete
+CITY_PARAMS='{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}'
+CUT=60 # greedy: the call's name is whole, its arguments are not
+curl -s -N --max-time 60 "${AUTH[@]}" -d "{$CHAT,\"max_tokens\":$CUT,\"temperature\":0,\"stream\":true,\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"city\",\"parameters\":$CITY_PARAMS}}],\"tool_choice\":\"required\"}" \
+    "$URL/v1/chat/completions" >"$TMP/cut_chat.sse"
+curl -s -N --max-time 60 "${AUTH[@]}" -H 'anthropic-version: 2023-06-01' -d "{\"model\":\"m\",\"max_tokens\":$CUT,\"temperature\":0,\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"tools\":[{\"name\":\"city\",\"input_schema\":$CITY_PARAMS}],\"tool_choice\":{\"type\":\"tool\",\"name\":\"city\"}}" \
+    "$URL/v1/messages" >"$TMP/cut_msg.sse"
+curl -s -N --max-time 60 "${AUTH[@]}" -d "{\"model\":\"m\",\"max_output_tokens\":$CUT,\"temperature\":0,\"stream\":true,\"input\":\"Hi\",\"tools\":[{\"type\":\"function\",\"name\":\"city\",\"parameters\":$CITY_PARAMS}],\"tool_choice\":\"required\"}" \
+    "$URL/v1/responses" >"$TMP/cut_resp.sse"
+got=$("$PY" - "$TMP/cut_chat.sse" "$TMP/cut_msg.sse" "$TMP/cut_resp.sse" <<'PY' 2>&1
+import json, sys
+def data(path):
+    return [json.loads(l[6:]) for l in open(path) if l.startswith("data: ") and l.strip() != "data: [DONE]"]
+chat, msg, resp = (data(p) for p in sys.argv[1:4])
+deltas = [d for c in chat for ch in c["choices"] for d in ch["delta"].get("tool_calls") or []]
+ok_chat = len(deltas) >= 2 and deltas[0]["function"]["name"] == "city" and chat[-1]["choices"][0]["finish_reason"] == "length"
+types = [e["type"] for e in msg]
+start = [e for e in msg if e["type"] == "content_block_start" and e["content_block"]["type"] == "tool_use"]
+ok_msg = len(start) == 1 and any(e["type"] == "content_block_stop" and e["index"] == start[0]["index"] for e in msg) and \
+    [e for e in msg if e["type"] == "message_delta"][0]["delta"]["stop_reason"] == "max_tokens" and types[-1] == "message_stop"
+done = [e for e in resp if e["type"] == "response.output_item.done"]
+ok_resp = len(done) == 1 and done[0]["item"]["type"] == "function_call" and done[0]["item"]["status"] == "incomplete" and \
+    resp[-1]["type"] == "response.incomplete" and resp[-1]["response"]["output"][0]["status"] == "incomplete"
+print(ok_chat, ok_msg, ok_resp)
+PY
+)
+if [ "$got" = "True True True" ]; then ok tools_stream_cut_inside_a_call; else
+    not_ok tools_stream_cut_inside_a_call "$got: $(tail -c 200 "$TMP/cut_chat.sse") | $(tail -c 200 "$TMP/cut_msg.sse") | $(tail -c 300 "$TMP/cut_resp.sse")"; fi
 error_case grammar_refused 400 "'grammar': grammar: line 1, column 10: the rule 'x' is used but never defined" \
     POST /v1/completions '{"prompt":"Hi","grammar":"root ::= x"}'
 error_case grammar_with_response_format 400 "'grammar' cannot be combined with 'response_format'" \
