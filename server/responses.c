@@ -290,10 +290,13 @@ static json_t *message_json(const responses_reply *r, const char *status, const 
                      "content", with_part ? json_pack("[o]", text_part(text, len)) : json_array());
 }
 
+/* The item id of call i of the reply. */
+static void call_item_id(const responses_reply *r, size_t i, char out[64]) { snprintf(out, 64, "fc_%.40s_%zu", r->id + 5, i); }
+
 /* Call i of the reply as a function_call item (its call_id the chat's call id). */
 static json_t *call_item_json(const responses_reply *r, size_t i, const char *name, const char *args, size_t args_len, const char *status) {
     char id[64], call_id[32];
-    snprintf(id, sizeof id, "fc_%.40s_%zu", r->id + 5, i);
+    call_item_id(r, i, id);
     tools_call_id(r->id, i, call_id);
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "id", id, "type", "function_call", "status", status, "call_id", call_id, "name",
                      name ? name : "", "arguments", api_text(args, args_len));
@@ -391,7 +394,7 @@ static void call_events(responses_reply *r, json_t *events) {
                  json_pack("{s:i, s:o}", "output_index", r->call_item, "item", call_item_json(r, index, name, "", 0, "in_progress")));
         } else if (step == CALL_ARGS) {
             char id[64];
-            snprintf(id, sizeof id, "fc_%.40s_%zu", r->id + 5, index);
+            call_item_id(r, index, id);
             emit(r, events, "response.function_call_arguments.delta",
                  json_pack("{s:s, s:i, s:o}", "item_id", id, "output_index", r->call_item, "delta", api_text(text, len)));
         } else {
