@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "text/unicode.h"
+
 static void vreport(const char *cmd, const char *fmt, va_list ap) {
     fprintf(stderr, "bitnet %s: ", cmd);
     vfprintf(stderr, fmt, ap);
@@ -93,28 +95,12 @@ bool cli_flag(char **argv, int i, const char *name, const char *alias) {
     return strcmp(argv[i], name) == 0 || (alias && strcmp(argv[i], alias) == 0);
 }
 
-/* The length of the well-formed UTF-8 sequence at s[0, n) (RFC 3629: no overlong forms, no
- * surrogates, nothing above U+10FFFF), or 0 when the bytes there are not one. */
-static size_t utf8_sequence(const unsigned char *s, size_t n) {
-    size_t len = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
-    if (!len || len > n) return 0;
-    unsigned char lo = 0x80, hi = 0xbf; /* the second byte's range */
-    if (s[0] == 0xe0) lo = 0xa0;
-    else if (s[0] == 0xed) hi = 0x9f;
-    else if (s[0] == 0xf0) lo = 0x90;
-    else if (s[0] == 0xf4) hi = 0x8f;
-    if (s[1] < lo || s[1] > hi) return 0;
-    for (size_t k = 2; k < len; k++)
-        if ((s[k] & 0xc0) != 0x80) return 0;
-    return len;
-}
-
 void cli_json_string(FILE *out, const char *s, size_t len) {
     const unsigned char *u = (const unsigned char *)s;
     fputc('"', out);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = u[i];
-        size_t seq = c >= 0x80 ? utf8_sequence(u + i, len - i) : 1;
+        size_t seq = bn_utf8_valid_len(u + i, len - i);
         if (c == '"' || c == '\\') fprintf(out, "\\%c", c);
         else if (c == '\n') fputs("\\n", out);
         else if (c == '\t') fputs("\\t", out);

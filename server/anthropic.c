@@ -236,12 +236,16 @@ static json_t *usage_json(const bitnet_generate_result *res) {
                      "cache_creation_input_tokens", 0, "cache_read_input_tokens", res->n_cached);
 }
 
+/* The Messages API's id of a tool use from the chat's call id ("call_<hex>" -> "toolu_<hex>"). */
+static void toolu_id(const char *call_id, char out[64]) {
+    snprintf(out, 64, "toolu_%s", call_id && !strncmp(call_id, "call_", 5) ? call_id + 5 : "0");
+}
+
 /* A chat tool call ({"id": "call_...", "function": {"name", "arguments"}}) as a tool_use block. */
 static json_t *tool_use_json(json_t *call) {
     json_t *f = json_object_get(call, "function");
-    const char *id = json_string_value(json_object_get(call, "id"));
     char toolu[64];
-    snprintf(toolu, sizeof toolu, "toolu_%s", id && !strncmp(id, "call_", 5) ? id + 5 : "0");
+    toolu_id(json_string_value(json_object_get(call, "id")), toolu);
     json_t *input = json_loads(json_string_value(json_object_get(f, "arguments")), 0, NULL);
     return json_pack("{s:s, s:s, s:O, s:o}", "type", "tool_use", "id", toolu, "name", json_object_get(f, "name"), "input",
                      json_is_object(input) ? input : (json_decref(input), json_object()));
@@ -301,9 +305,9 @@ static void call_events(anthropic_reply *r, json_t *events) {
     const char *name, *text;
     for (tool_call_step step; (step = tool_call_next(&r->reader, &r->calls_sent, &index, &name, &text, &len));) {
         if (step == CALL_BEGIN) {
-            char id[32], toolu[40];
+            char id[32], toolu[64];
             tools_call_id(r->id, index, id);
-            snprintf(toolu, sizeof toolu, "toolu_%s", id + 5);
+            toolu_id(id, toolu);
             r->call_block = r->n_blocks++;
             emit(events, "content_block_start", json_pack("{s:i, s:{s:s, s:s, s:s, s:{}}}", "index", r->call_block, "content_block", "type",
                                                           "tool_use", "id", toolu, "name", name, "input"));

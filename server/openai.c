@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "text/unicode.h"
+
 /* ===================================================================== errors */
 
 int api_errorf(api_error *err, int status, const char *fmt, ...) {
@@ -43,23 +45,12 @@ json_t *api_error_json(int status, const char *message) {
 
 /* ===================================================================== text */
 
-/* Length of the valid UTF-8 sequence at s[0, n), or 0 when it is not one. */
-static size_t utf8_sequence(const unsigned char *s, size_t n) {
-    size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
-    if (!len || len > n || s[0] == 0xC0 || s[0] == 0xC1 || s[0] > 0xF4) return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80) return 0;
-    if (len == 3 && ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0))) return 0; /* overlong, surrogate */
-    if (len == 4 && ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))) return 0;
-    return len;
-}
-
 json_t *api_text(const char *s, size_t len) {
     char *clean = malloc(len * 3 + 1); /* each bad byte becomes 3 bytes (U+FFFD) */
     if (!clean) return NULL;
     size_t n = 0;
     for (size_t i = 0; i < len;) {
-        size_t k = utf8_sequence((const unsigned char *)s + i, len - i);
+        size_t k = bn_utf8_valid_len((const uint8_t *)s + i, len - i);
         if (k) {
             memcpy(clean + n, s + i, k);
             n += k;

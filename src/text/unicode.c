@@ -57,6 +57,17 @@ malformed:
     return 1;
 }
 
+size_t bn_utf8_valid_len(const uint8_t *s, size_t n) {
+    if (s[0] < 0x80) return 1;
+    size_t len = s[0] >= 0xC2 && s[0] <= 0xDF ? 2 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3 : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : 0;
+    if (!len || len > n) return 0;
+    uint8_t lo = s[0] == 0xE0 ? 0xA0 : s[0] == 0xF0 ? 0x90 : 0x80, hi = s[0] == 0xED ? 0x9F : s[0] == 0xF4 ? 0x8F : 0xBF;
+    if (s[1] < lo || s[1] > hi) return 0; /* overlong, surrogate, beyond U+10FFFF */
+    for (size_t k = 2; k < len; k++)
+        if ((s[k] & 0xC0) != 0x80) return 0;
+    return len;
+}
+
 size_t bn_utf8_encode(uint32_t cp, uint8_t out[4]) {
     if (cp < 0x80) {
         out[0] = (uint8_t)cp;

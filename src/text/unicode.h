@@ -54,6 +54,10 @@ size_t bn_utf8_len_from_lead(uint8_t lead);
  * yields U+FFFD and consumes 1 byte. Like llama.cpp, overlong forms and surrogates are
  * accepted as decoded; 4-byte forms above 0x10FFFF are treated as malformed. */
 size_t bn_utf8_decode(const uint8_t *s, size_t n, uint32_t *cp);
+/* The length (1..4) of the well-formed UTF-8 sequence at s[0, n) (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF; n >= 1), or 0 when it is not one: a strict
+ * check for output that must be UTF-8 (JSON), unlike bn_utf8_decode. */
+size_t bn_utf8_valid_len(const uint8_t *s, size_t n);
 /* Encodes cp (<= 0x10FFFF) into out; returns 1..4. */
 size_t bn_utf8_encode(uint32_t cp, uint8_t out[4]);
 

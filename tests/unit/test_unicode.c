@@ -1,5 +1,7 @@
 /* Tests for src/text/unicode.c: the generated category tables, lowercase mapping, UTF-8 with
  * llama.cpp's malformed-input rules, and GPT-2's byte mapping. */
+#include <string.h>
+
 #include "test.h"
 #include "text/unicode.h"
 
@@ -79,6 +81,31 @@ TEST(utf8_decode) {
     CHECK_EQ_INT(bn_utf8_len_from_lead(0xF0), 4);
 }
 
+/* The strict check: well-formed sequences take their length, the rest 0 (overlong forms,
+ * surrogates, beyond U+10FFFF, stray continuation bytes, truncated sequences). */
+TEST(utf8_valid_len) {
+    const struct { const char *s; size_t n, want; } cases[] = {
+        {"a", 1, 1}, {"\xc3\xa9", 2, 2}, {"\xe2\x82\xac", 3, 3}, {"\xf0\x9f\x98\x80", 4, 4}, {"\xf4\x8f\xbf\xbf", 4, 4},
+        {"\xc0\x80", 2, 0}, {"\xc1\xbf", 2, 0}, {"\xe0\x80\x80", 3, 0}, {"\xed\xa0\x80", 3, 0}, {"\xf0\x80\x80\x80", 4, 0},
+        {"\xf4\x90\x80\x80", 4, 0}, {"\xf5\x80\x80\x80", 4, 0}, {"\x80", 1, 0}, {"\xe2\x82", 2, 0}, {"\xe2\x28\xac", 3, 0},
+        {"\xed\x9f\xbf", 3, 3}, {"\xee\x80\x80", 3, 3},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        CHECK_MSG(bn_utf8_valid_len((const uint8_t *)cases[i].s, cases[i].n) == cases[i].want, "case %zu", i);
+    /* every 2-byte pattern: valid exactly when bn_utf8_decode reads the same code point back
+     * from a minimal, non-surrogate encoding */
+    int wrong = 0;
+    for (int a = 0; a < 256; a++)
+        for (int b = 0; b < 256; b++) {
+            uint8_t s[2] = {(uint8_t)a, (uint8_t)b}, out[4];
+            uint32_t cp;
+            size_t used = bn_utf8_decode(s, 2, &cp), len = bn_utf8_valid_len(s, 2);
+            bool strict = cp != 0xFFFD && bn_utf8_encode(cp, out) == used && !memcmp(out, s, used);
+            wrong += (len != 0) != strict || (len && len != used);
+        }
+    CHECK_EQ_INT(wrong, 0);
+}
+
 TEST(utf8_round_trip) {
     int bad = 0;
     for (uint32_t cp = 0; cp <= 0x10FFFF; cp += (cp < 0x20000 ? 1 : 97)) {
@@ -110,5 +137,6 @@ RUN(tables_are_well_formed);
 RUN(lowercase);
 RUN(utf8_decode);
 RUN(utf8_round_trip);
+RUN(utf8_valid_len);
 RUN(gpt2_byte_mapping);
 TEST_MAIN_END()
