@@ -79,7 +79,7 @@ STATIC   := $(BUILD)/libbitnet.a
 SHARED   := $(BUILD)/libbitnet.so.$(VERSION)
 CLI      := $(BUILD)/bitnet
 
-.PHONY: all lib cli server tests tsan-tests test run bench bench-serve bench-prefix-share install clean fuzz download
+.PHONY: all lib cli server tests tsan-tests test run bench bench-serve bench-prefix-share bench-constraints install clean fuzz download
 all: lib cli server
 
 lib: $(STATIC) $(SHARED)
@@ -184,6 +184,11 @@ bench-serve: all
 # 0 (both off). Not in `make test`.
 bench-prefix-share: all
 	@scripts/bench_prefix_share.sh
+
+# What JSON and grammar constraints cost in generation (scripts/bench_constraints.sh;
+# BENCH_BASELINE=another bitnet binary compares). Not in `make test`.
+bench-constraints: all
+	@scripts/bench_constraints.sh
 
 download:
 	@scripts/download_model.sh

@@ -85,6 +85,7 @@ static void print_json(const int32_t *prompt, int n_prompt, const int32_t *gen, 
            cli_stop_reason_name(r->stop_reason), load_s, r->prefill_seconds, pre, r->decode_seconds, dec, r->time_to_first_token_seconds);
     if (lookup) printf(",\"lookup\":{\"drafted\":%d,\"accepted\":%d}", r->n_drafted, r->n_draft_accepted);
     if (r->n_discarded) printf(",\"context_shift\":{\"discarded\":%d}", r->n_discarded);
+    if (r->n_mask_best || r->n_mask_all) printf(",\"constraint\":{\"masks_best\":%d,\"masks_all\":%d}", r->n_mask_best, r->n_mask_all);
     printf("}\n");
 }
 
@@ -230,6 +231,9 @@ int cmd_run(int argc, char **argv) {
                 fprintf(stderr, "bitnet run: lookup: %d draft tokens evaluated, %d sampled as drafted\n", res.n_drafted, res.n_draft_accepted);
             if (res.n_discarded)
                 fprintf(stderr, "bitnet run: context shift: %d positions dropped in all\n", res.n_discarded);
+            if (res.n_mask_best || res.n_mask_all)
+                fprintf(stderr, "bitnet run: constraint: %d draws settled by their likeliest tokens, %d checked every token\n",
+                        res.n_mask_best, res.n_mask_all);
             if (cache && !cache_ro && res.n_discarded)
                 fprintf(stderr, "bitnet run: prompt cache %s not written: the context shifted, the cache no longer holds the prompt as evaluated\n", cache);
             else if (cache && !cache_ro) save_prompt_cache(s, cache, ids, n);

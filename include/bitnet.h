@@ -461,6 +461,10 @@ typedef struct bitnet_generate_result {
     int stop_string_index;    /* BITNET_STOP_STRING: which of stop_strings appeared; else -1 */
     int n_drafted, n_draft_accepted; /* lookup_draft: draft tokens evaluated, and those sampled as drafted */
     int n_discarded;          /* context_shift: positions dropped by shifts (0: none happened) */
+    /* json_object / json_schema / grammar: draws whose mask was settled by checking only the
+     * likeliest tokens (a greedy or top-k draw whose best tokens are allowed), and draws that
+     * checked every token of the vocabulary */
+    int n_mask_best, n_mask_all;
 } bitnet_generate_result;
 
 /* Appends prompt[0, n_prompt) to the session's sequence, then samples up to max_tokens

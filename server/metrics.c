@@ -48,6 +48,11 @@ void metrics_lookup(metrics *m, int n_drafted, int n_taken) {
     add(&m->draft_tokens_taken, n_taken > 0 ? (uint64_t)n_taken : 0);
 }
 
+void metrics_constraint(metrics *m, int n_best, int n_all) {
+    add(&m->masks_best, n_best > 0 ? (uint64_t)n_best : 0);
+    add(&m->masks_all, n_all > 0 ? (uint64_t)n_all : 0);
+}
+
 void metrics_observe(metrics_histogram *h, double seconds) {
     if (!(seconds >= 0)) seconds = 0;
     int b = 0;
@@ -76,8 +81,8 @@ static void gauge(FILE *f, const char *name, const char *help, double v) {
 static void head_counters(FILE *f, const metrics_gauges *g) {
     header(f, "bitnet_lm_head_rows_total", "counter",
            "Logits rows of generation steps by how the LM head served them: screened (only the rows that "
-           "can be drawn computed exactly), fallback (too many candidates: the whole head), plain (the "
-           "sampling needs every logit: the whole head).");
+           "can be drawn computed exactly), fallback (too many candidates, or a constraint refused the "
+           "row's best tokens: the whole head), plain (the sampling needs every logit: the whole head).");
     const struct { const char *way; uint64_t rows; } ways[] = {
         {"screened", g->head_rows_screened}, {"fallback", g->head_rows_fallback}, {"plain", g->head_rows_plain}};
     for (size_t i = 0; i < sizeof ways / sizeof ways[0]; i++)
@@ -138,6 +143,11 @@ char *metrics_render(metrics *m, const metrics_gauges *g, size_t *len) {
     counter(f, "bitnet_lookup_drafted_tokens_total", "Draft tokens evaluated (--lookup).", get(&m->drafted_tokens));
     counter(f, "bitnet_lookup_taken_tokens_total", "Draft tokens sampled as drafted: no pass of their own (--lookup).",
             get(&m->draft_tokens_taken));
+    header(f, "bitnet_constraint_draws_total", "counter",
+           "Draws under a JSON or grammar constraint by how their mask was made: best (the likeliest tokens "
+           "settled the draw), all (every token of the vocabulary checked).");
+    fprintf(f, "bitnet_constraint_draws_total{way=\"best\"} %llu\nbitnet_constraint_draws_total{way=\"all\"} %llu\n",
+            (unsigned long long)get(&m->masks_best), (unsigned long long)get(&m->masks_all));
     histogram(f, "bitnet_time_to_first_token_seconds", "From a request's arrival (queue included) to its first token.",
               &m->ttft);
     histogram(f, "bitnet_inter_token_latency_seconds", "Between two consecutive tokens of one request.", &m->itl);

@@ -33,6 +33,7 @@ typedef struct metrics {
     atomic_uint_fast64_t requests[METRICS_MAX_ENDPOINTS][METRICS_N_STATUS];
     atomic_uint_fast64_t prompt_tokens, cached_tokens, generated_tokens;
     atomic_uint_fast64_t drafted_tokens, draft_tokens_taken; /* --lookup */
+    atomic_uint_fast64_t masks_best, masks_all;                /* constrained draws, by how they were masked */
     metrics_histogram ttft, itl;
 } metrics;
 
@@ -57,6 +58,8 @@ void metrics_init(metrics *m, const char *const *endpoints, int n);
 void metrics_request(metrics *m, int endpoint, unsigned status);
 void metrics_tokens(metrics *m, int n_prompt, int n_cached, int n_generated);
 void metrics_lookup(metrics *m, int n_drafted, int n_taken); /* a finished generation's --lookup drafts */
+/* a finished generation's constrained draws (bitnet_generate_result.n_mask_best / n_mask_all) */
+void metrics_constraint(metrics *m, int n_best, int n_all);
 void metrics_observe(metrics_histogram *h, double seconds);
 /* The whole exposition, malloc'd (NULL when out of memory); *len its length. */
 char *metrics_render(metrics *m, const metrics_gauges *g, size_t *len);

@@ -516,7 +516,7 @@ static void account_step(batch_slot *s, double now) {
     s->t_last_step = now;
 }
 
-/* The JSON masks of the rows about to be sampled, all at once on the batch's threads (the
+/* The constraint masks of the rows about to be sampled, all at once on the batch's threads (the
  * threads are idle between passes; the masks are the costly part of sampling). */
 static void mask_rows(bitnet_batch *b, int n) {
     int k = 0, m = 0;

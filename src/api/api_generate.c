@@ -9,6 +9,7 @@
  * draft's next one, the following row's logits are already there and the step evaluates
  * nothing. At the first difference (or the end) the cache drops the rows past the last one
  * used, so it holds exactly what it would without the draft. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,6 +155,8 @@ static bn_sampler *make_sampler(const bitnet_generate_params *gp, int64_t n_voca
     return s;
 }
 
+typedef struct bn_best bn_best; /* a logit and its token (mask_best) */
+
 struct bn_gen {
     const bitnet_model *model;
     bitnet_session *s;         /* NULL for a batch slot (its engine evaluates the tokens) */
@@ -170,8 +173,12 @@ struct bn_gen {
     int32_t *force;            /* [FORCE_CAP]: req.force */
     bn_constraint *constraint; /* json_object / json_schema / grammar; NULL otherwise */
     float *masked;             /* [n_vocab] with a constraint: the logits it leaves */
-    const float *masked_for;   /* the logits `masked` was made from ahead of the draw (bn_gen_constraint_masks) */
+    const float *masked_for;   /* the logits `masked` was made from ahead of the draw (in the head, bn_gen_constraint_masks) */
+    bool masked_best;          /* ... by mask_best, else by checking every token */
+    bool best_settled;         /* the last draw was settled by its best tokens (bn_gen_head_req screens the next) */
     bn_constraint_mask_plan plan;
+    bool mask_all;             /* bn_gen_constraint_masks: every token of this run is to be checked */
+    bn_best *best;             /* [BN_SCREEN_MAX_K + BEST_EXTRA] with a constraint: best_tokens' heap */
     int finished;              /* the stop reason once generation ended, else 0 */
     bitnet_generate_result res;
     /* lookup_draft (see the top): the text so far, and the rows of the last speculative pass */
@@ -239,23 +246,47 @@ static bool needs_every_logit(const bn_sampler_params *sp, bool top_k_on) {
     return sp->mirostat || sp->top_n_sigma > 0.0f || ((after_top_k || min_p_keeps) && !top_k_on);
 }
 
+/* How many of the best tokens (after the bias and penalties: their logits changed only for
+ * the n_force ids of bn_sampler_penalized) the next draw reads: 1 for greedy, top_k for top-k
+ * sampling, 1 with *draw for a temperature draw without top-k and top-p (the rows that can
+ * win it are read too, head_screen.h); 0 when it reads every logit (n_force < 0: too many ids
+ * to name; llama.cpp's other samplers as needs_every_logit says; top-k beyond BN_SCREEN_MAX_K). */
+static int best_read(const bn_gen *g, int n_force, bool *draw) {
+    const bn_sampler_params *sp = bn_sampler_get_params(g->sampler);
+    bool top_k_on = sp->top_k > 0 && sp->top_k < g->n_vocab;
+    *draw = false;
+    if (n_force < 0 || (sp->temperature > 0.0f && needs_every_logit(sp, top_k_on))) return 0;
+    *draw = sp->temperature > 0.0f && !top_k_on && sp->top_p >= 1.0f && (sp->min_p <= 0.0f || n_force == 0);
+    int k = sp->temperature <= 0.0f || *draw ? 1 : sp->top_k;
+    return k >= 1 && k <= BN_SCREEN_MAX_K ? k : 0;
+}
+
+#define BEST_EXTRA 32 /* tokens mask_best checks beyond the k a draw reads */
+static bool settles_in_head(void *ctx, const float *row);
+
 /* What the screened head (model/head_screen.h) must compute for the next draw: the k best
  * (1 for greedy, top_k for top-k sampling) and the biased and penalized ids exactly; for
  * temperature sampling without top-k and top-p, the rows that can win the draw with the
- * sampler's next key (min_p too, unless a bias or penalties are on). NULL, i.e. every logit,
- * when the draw or the caller needs them all: top-p without top-k, top-k beyond
+ * sampler's next key (min_p too, unless a bias or penalties are on). With a constraint, a
+ * greedy or top-k draw: the k + BEST_EXTRA best, checked in the head (settles_in_head), while
+ * the draws before were settled that way (a row refused there costs the screen's pass and the
+ * whole head: after one, the whole head until mask_best settles a draw from it again). NULL,
+ * i.e. every logit, when the draw or the caller needs them all: top-p without top-k, top-k beyond
  * BN_SCREEN_MAX_K, min_p with a bias, penalties or min_keep > 1, an on_logits callback, more biased and
- * penalized ids than FORCE_CAP, llama.cpp's other samplers as needs_every_logit says. */
+ * penalized ids than FORCE_CAP, llama.cpp's other samplers as needs_every_logit says, a
+ * temperature draw with a constraint. */
 const bn_head_req *bn_gen_head_req(bn_gen *g) {
     const bn_sampler_params *sp = bn_sampler_get_params(g->sampler);
-    if (g->full_logits || g->p->on_logits || g->constraint) return NULL;
+    g->masked_for = NULL; /* nothing is made ahead of this row's draw yet */
+    if (g->full_logits || g->p->on_logits) return NULL;
     int n_force = bn_sampler_penalized(g->sampler, g->force, FORCE_CAP);
-    if (n_force < 0) return NULL;
-    bool top_k_on = sp->top_k > 0 && sp->top_k < g->n_vocab;
-    if (sp->temperature > 0.0f && needs_every_logit(sp, top_k_on)) return NULL;
-    bool draw = sp->temperature > 0.0f && !top_k_on && sp->top_p >= 1.0f && (sp->min_p <= 0.0f || n_force == 0);
-    int k = sp->temperature <= 0.0f || draw ? 1 : sp->top_k;
-    if (k < 1 || k > BN_SCREEN_MAX_K) return NULL;
+    bool draw;
+    int k = best_read(g, n_force, &draw);
+    if (!k || (g->constraint && (draw || k + BEST_EXTRA > BN_SCREEN_MAX_K || !g->best_settled))) return NULL;
+    if (g->constraint) {
+        g->req = (bn_head_req){.k = k + BEST_EXTRA, .force = g->force, .n_force = n_force, .settles = settles_in_head, .settles_ctx = g};
+        return &g->req;
+    }
     g->req = (bn_head_req){.k = k, .force = g->force, .n_force = n_force, .gumbel = draw};
     if (draw) {
         g->req.key = bn_sampler_next_key(g->sampler);
@@ -266,11 +297,107 @@ const bn_head_req *bn_gen_head_req(bn_gen *g) {
 }
 
 const bn_head_req *bn_gen_draft_head_req(bn_gen *g) {
+    if (g->constraint) return NULL; /* a draft row's mask follows the draft tokens before it */
     const bn_head_req *req = bn_gen_head_req(g);
     return req && !req->gumbel && !req->n_force ? req : NULL;
 }
 
 int bn_gen_lookup_draft(const bn_gen *g) { return lookup_of(g->p); }
+
+/* ---- the constraint's mask ----
+ * A draw that reads only its k best tokens (best_read) needs the mask of those alone. The
+ * k + BEST_EXTRA largest logits and the forced ids are checked one by one
+ * (bn_constraint_allows). Every token not checked has a logit at most the smallest of those
+ * largest, B, and the sampler changes none of them; so when at least k checked tokens are
+ * allowed, not forced and above B, the k best allowed tokens after the sampler's changes are
+ * among the checked ones, and the draw from the row that keeps only the allowed checked tokens
+ * is the draw from the whole mask. Otherwise (the likeliest tokens mostly refused, or fewer
+ * than k allowed in all) every token is checked (bn_constraint_mask_range, on the threads):
+ * a grammar that lets most tokens through cost ~6 ms a token that way (README). */
+
+struct bn_best {
+    float logit;
+    int32_t id;
+};
+
+static void best_sift_down(bn_best *h, int n, int i) {
+    for (int c; (c = 2 * i + 1) < n; i = c) {
+        if (c + 1 < n && h[c + 1].logit < h[c].logit) c++;
+        if (!(h[c].logit < h[i].logit)) return;
+        bn_best t = h[i];
+        h[i] = h[c];
+        h[c] = t;
+    }
+}
+
+/* The r largest logits of [0, n) into the min-heap h (fewer when n < r); -1 when a logit is NaN. */
+static int best_tokens(const float *logits, int64_t n, int r, bn_best *h) {
+    int have = 0;
+    for (int64_t id = 0; id < n; id++) {
+        float v = logits[id];
+        if (have == r) {
+            if (v > h[0].logit) h[0] = (bn_best){v, (int32_t)id}, best_sift_down(h, r, 0);
+            else if (v != v) return -1;
+            continue;
+        }
+        if (v != v) return -1;
+        h[have++] = (bn_best){v, (int32_t)id};
+        if (have == r)
+            for (int i = r / 2 - 1; i >= 0; i--) best_sift_down(h, r, i);
+    }
+    return have;
+}
+
+static bool is_forced(const bn_gen *g, int n_force, int32_t id) {
+    for (int i = 0; i < n_force; i++)
+        if (g->force[i] == id) return true;
+    return false;
+}
+
+/* g->masked from `logits` by checking the best tokens (above); false when that does not
+ * settle the draw (or the caller looks at every logit: it gets the whole mask). */
+static bool mask_best(bn_gen *g, const float *logits) {
+    if (g->full_logits || g->p->on_logits) return false;
+    int n_force = bn_sampler_penalized(g->sampler, g->force, FORCE_CAP);
+    bool draw;
+    int k = best_read(g, n_force, &draw), r = k + BEST_EXTRA;
+    if (!k || draw) return false;
+    int have = best_tokens(logits, g->n_vocab, r, g->best);
+    if (have < 0) return false;
+    float bound = have == r && have < g->n_vocab ? g->best[0].logit : -INFINITY; /* B; none when every token is checked */
+    int above = 0;
+    for (int64_t id = 0; id < g->n_vocab; id++) g->masked[id] = -INFINITY;
+    for (int i = 0; i < have; i++) {
+        int32_t id = g->best[i].id;
+        if (!bn_constraint_allows(g->constraint, id)) continue;
+        g->masked[id] = logits[id];
+        above += logits[id] > bound && !is_forced(g, n_force, id);
+    }
+    for (int i = 0; i < n_force; i++)
+        if (bn_constraint_allows(g->constraint, g->force[i])) g->masked[g->force[i]] = logits[g->force[i]];
+    return above >= k || bound == -INFINITY;
+}
+
+/* Whether the draw from `logits` needs every token checked: false when g->masked was made
+ * from them ahead of the draw, or mask_best makes it now. */
+static bool needs_whole_mask(bn_gen *g, const float *logits) {
+    if (g->masked_for == logits) return false;
+    g->masked_for = logits;
+    g->masked_best = mask_best(g, logits);
+    return !g->masked_best;
+}
+
+/* The screened head's check of a finished row (bn_head_req.settles): whether its best tokens
+ * settle the draw. They are the k + BEST_EXTRA largest of the row (the head computed the
+ * k + BEST_EXTRA best exactly, and the forced ids), and every token it did not compute lies
+ * below the smallest of them, so mask_best reads the row as it would the whole one; when
+ * they do not, the head computes the whole row for the whole mask. */
+static bool settles_in_head(void *ctx, const float *row) {
+    bn_gen *g = ctx;
+    g->masked_best = mask_best(g, row);
+    g->masked_for = g->masked_best ? row : NULL;
+    return g->masked_best;
+}
 
 /* Samples from `logits`, accounts, emits, checks stops. Returns 0, a stop reason or a
  * negative status. */
@@ -280,7 +407,10 @@ static int sample_once(bn_gen *g, const float *logits, int32_t *token) {
     bitnet_generate_result *res = &g->res;
     if (p->abort_flag && *p->abort_flag) return BITNET_STOP_CALLBACK;
     if (g->constraint) {
-        if (g->masked_for != logits) bn_constraint_mask(g->constraint, logits, g->n_vocab, g->masked);
+        if (needs_whole_mask(g, logits)) bn_constraint_mask(g->constraint, logits, g->n_vocab, g->masked);
+        if (g->masked_best) g->res.n_mask_best++;
+        else g->res.n_mask_all++;
+        g->best_settled = g->masked_best;
         g->masked_for = NULL;
         logits = g->masked;
     }
@@ -323,7 +453,7 @@ static void mask_job_run(void *ctx, int thread_index, int n_threads) {
     mask_job *m = ctx;
     for (long item; (item = bn_work_next(&m->work)) >= 0;) {
         bn_gen *g = m->gens[item / m->chunks];
-        if (!g || !g->constraint) continue;
+        if (!g || !g->constraint || !g->mask_all) continue;
         int64_t begin = item % m->chunks * MASK_CHUNK, end = begin + MASK_CHUNK < g->n_vocab ? begin + MASK_CHUNK : g->n_vocab;
         if (begin < end) bn_constraint_mask_range(g->constraint, &g->plan, m->logits[item / m->chunks], begin, end, g->masked);
     }
@@ -331,12 +461,12 @@ static void mask_job_run(void *ctx, int thread_index, int n_threads) {
 
 void bn_gen_constraint_masks(bn_gen *const *gens, const float *const *logits, int n, bn_threadpool *pool) {
     int64_t most = 0;
-    for (int i = 0; i < n; i++)
-        if (gens[i] && gens[i]->constraint) {
-            bn_constraint_plan(gens[i]->constraint, &gens[i]->plan);
-            gens[i]->masked_for = logits[i];
-            if (gens[i]->n_vocab > most) most = gens[i]->n_vocab;
-        }
+    for (int i = 0; i < n; i++) {
+        bn_gen *g = gens[i];
+        if (!g || !g->constraint || !(g->mask_all = needs_whole_mask(g, logits[i]))) continue;
+        bn_constraint_plan(g->constraint, &g->plan);
+        if (g->n_vocab > most) most = g->n_vocab;
+    }
     if (!most) return;
     mask_job m = {gens, logits, n, (long)((most + MASK_CHUNK - 1) / MASK_CHUNK), {0}};
     bn_work_init(&m.work, m.chunks * n);
@@ -492,6 +622,7 @@ void bn_gen_end(bn_gen *g) {
     free(g->force);
     bn_constraint_free(g->constraint);
     free(g->masked);
+    free(g->best);
     free(g);
 }
 
@@ -529,7 +660,10 @@ static int make_constraint(bn_gen *g) {
     if (!vocab) return -1;
     g->constraint = grammar ? bn_constraint_create_grammar(vocab, grammar, strlen(grammar))
                             : bn_constraint_create(vocab, schema, schema ? strlen(schema) : 0);
-    if (!g->constraint || !(g->masked = bn_malloc((size_t)g->n_vocab * sizeof(float), "constrained logits"))) return -1;
+    if (!g->constraint || !(g->masked = bn_malloc((size_t)g->n_vocab * sizeof(float), "constrained logits")) ||
+        !(g->best = bn_malloc((BN_SCREEN_MAX_K + BEST_EXTRA) * sizeof *g->best, "constraint's best tokens")))
+        return -1;
+    g->best_settled = true; /* the first draw is screened */
     return 0;
 }
 

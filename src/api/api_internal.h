@@ -67,9 +67,11 @@ int bn_gen_create(const bitnet_model *model, int64_t n_ctx, const int32_t *promp
 /* Samples the next token from `logits` (the distribution after the last fed token) and does
  * what bn_gen_step does after its evaluation. Returns like bn_gen_step. */
 int bn_gen_sample(bn_gen *g, const float *logits, int32_t *token);
-/* The JSON masks of the runs gens[0, n) (NULL entries and runs without a JSON constraint
- * are skipped) for the logits each will sample from next, computed together on pool (NULL:
- * the calling thread); the next bn_gen_sample of each with those logits uses its mask. */
+/* The constraint masks of the runs gens[0, n) (NULL entries and runs without a constraint
+ * are skipped) for the logits each will sample from next: from the likeliest tokens where
+ * they settle the draw (api_generate.c), else over the whole vocabulary, those computed
+ * together on pool (NULL: the calling thread); the next bn_gen_sample of each with those
+ * logits uses its mask. */
 void bn_gen_constraint_masks(bn_gen *const *gens, const float *const *logits, int n, bn_threadpool *pool);
 /* The token sampled last that must be fed before the next sample (-1: none / finished). */
 /* context_shift: the span [*keep, *keep + *drop) a run's full context of n_past positions drops

@@ -566,16 +566,19 @@ void bn_head_screen_eval(bn_screen_ctx *c, const bn_linear *plain, bn_threadpool
             n_more = gumbel_candidates(c, pool, req, yt, rt, c->cand, n_cand, c->cap);
         }
         fallback[t] = n_cand < 0 || n_more < 0;
+        if (!fallback[t]) {
+            if (!req->gumbel) exact_rows(plain, &a, h->M, c->cand, n_cand, yt, row_tmp);
+            exact_rows(plain, &a, h->M, c->cand + n_cand, n_more, yt, row_tmp);
+            mask_others(h->M, c->cand, n_cand, c->cand + n_cand, n_more, yt);
+            /* the forced ids: their bounds say nothing after the bias and penalties; exact, whatever the masks */
+            exact_rows(plain, &a, h->M, req->force, req->n_force, yt, row_tmp);
+            fallback[t] = req->settles && !req->settles(req->settles_ctx, yt);
+        }
         if (fallback[t]) {
             c->stats.fallbacks++;
             continue;
         }
         c->stats.screened++;
         c->stats.candidates += (uint64_t)(n_cand + n_more);
-        if (!req->gumbel) exact_rows(plain, &a, h->M, c->cand, n_cand, yt, row_tmp);
-        exact_rows(plain, &a, h->M, c->cand + n_cand, n_more, yt, row_tmp);
-        mask_others(h->M, c->cand, n_cand, c->cand + n_cand, n_more, yt);
-        /* the forced ids: their bounds say nothing after the bias and penalties; exact, whatever the masks */
-        exact_rows(plain, &a, h->M, req->force, req->n_force, yt, row_tmp);
     }
 }

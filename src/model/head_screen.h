@@ -170,11 +170,16 @@ typedef struct bn_head_req {
     bool gumbel;
     uint64_t key;
     float temperature, min_p;
+    /* NULL, or a check of the finished row y [M] (computed as above): false makes the plain
+     * head compute the whole row (a constraint whose mask the row's best tokens do not
+     * settle, api_generate.c) */
+    bool (*settles)(void *ctx, const float *y);
+    void *settles_ctx;
 } bn_head_req;
 
 /* Counters since the state was created: rows screened, their candidates (summed), rows that
- * fell back to the plain head (too many candidates), rows computed by the plain head
- * because the caller wanted every logit. */
+ * fell back to the plain head (too many candidates, or refused by req->settles), rows
+ * computed by the plain head because the caller wanted every logit. */
 typedef struct bn_head_stats {
     uint64_t screened, candidates, fallbacks, plain;
 } bn_head_stats;
@@ -189,7 +194,8 @@ bn_head_stats *bn_screen_ctx_stats(bn_screen_ctx *c);
 /* Logits rows y[i * M ..] of n <= BN_SCREEN_ROWS tokens x [n][K] as reqs[i] asks, with the
  * plain head `plain` for the exact rows (row_tmp: bn_linear_row_scratch_bytes of it). The pass
  * over the copy runs on `pool` (NULL: this thread). Rows whose candidates exceed the budget
- * are left to the caller: fallback[i] is set, and their y row is unspecified. */
+ * and rows req->settles refuses are left to the caller: fallback[i] is set, and their y row
+ * is unspecified. */
 void bn_head_screen_eval(bn_screen_ctx *c, const bn_linear *plain, bn_threadpool *pool, void *row_tmp, const float *x,
                          int n, const bn_head_req *const *reqs, float *y, bool *fallback);
 

@@ -309,9 +309,19 @@ void bn_constraint_mask(const bn_constraint *j, const float *logits, int64_t n_l
     bn_constraint_mask_range(j, &plan, logits, 0, n_logits, out);
 }
 
+/* Whether id is an end-of-generation token that ends a complete grammar's text here. */
+static bool ends_text(const bn_constraint *j, int32_t id) {
+    return j->grammar && j->v->eog[id] && bn_gbnf_complete(&j->state.grammar);
+}
+
+bool bn_constraint_allows(const bn_constraint *j, int32_t id) {
+    constraint_state after;
+    return id >= 0 && id < j->v->n_vocab && (ends_text(j, id) || try_token(j, id, &after));
+}
+
 bool bn_constraint_accept(bn_constraint *j, int32_t id) {
     if (id < 0 || id >= j->v->n_vocab) return false;
-    if (j->grammar && j->v->eog[id] && bn_gbnf_complete(&j->state.grammar)) return true; /* the end of the text */
+    if (ends_text(j, id)) return true; /* the end of the text */
     constraint_state after;
     if (!try_token(j, id, &after)) return false;
     if (j->grammar) bn_gbnf_state_copy(&j->state.grammar, &after.grammar);

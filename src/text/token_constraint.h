@@ -9,7 +9,8 @@
  * its bytes to a copy of the state, after cheaper checks that settle most tokens (its first
  * byte, the byte after its leading spaces, plain text inside a string): 0.2-1.5 ms of one
  * thread per generated token on a LLaMA-3 vocabulary, and ranges of ids can be masked on
- * several threads. The whole logits row is needed (the screened LM head does not apply). */
+ * several threads. A draw that reads only the few best tokens checks those alone
+ * (bn_constraint_allows; api_generate.c says when that settles the draw). */
 #ifndef BITNET_TOKEN_CONSTRAINT_H
 #define BITNET_TOKEN_CONSTRAINT_H
 
@@ -54,6 +55,10 @@ typedef struct bn_constraint_mask_plan {
 void bn_constraint_plan(const bn_constraint *j, bn_constraint_mask_plan *plan);
 void bn_constraint_mask_range(const bn_constraint *j, const bn_constraint_mask_plan *plan, const float *logits, int64_t begin,
                                int64_t end, float *out);
+/* Whether token id may come next (what the mask keeps), the state unchanged: ids outside the
+ * tokenizer's vocabulary and control tokens never, an end-of-generation token once a grammar's
+ * text is complete. */
+bool bn_constraint_allows(const bn_constraint *j, int32_t id);
 /* Moves the state past token id; false when the token was not allowed (the state is then
  * unchanged). An end-of-generation token is allowed (and changes nothing) once a grammar's
  * text is complete. */

@@ -681,21 +681,24 @@ check context_shift_said_on grep -q 'context shift on; ready' "$TMP/c.log"
 
 # ---- seeded default sampling: the screened head and the whole head draw the same tokens ----------
 # heads_run HEAD: the completion texts of four seeded requests (temperature draws without
-# top_k: the screened head's Gumbel screen, docs/KERNELS.md; the last with a logit bias) on a
-# server with --lm-head HEAD.
+# top_k: the screened head's Gumbel screen, docs/KERNELS.md; the last with a logit bias) and
+# two constrained ones (a grammar, greedy; json_object, top-k: their likeliest tokens checked
+# in the head) on a server with --lm-head HEAD.
 heads_run() {
     start_server "$TMP/h-$1.log" -m "$M" -t 2 -np 2 -c 256 --lm-head "$1" || return 1
     local body
     for body in '{"prompt":"The sea","max_tokens":24,"temperature":1,"seed":5,"ignore_eos":true}' \
                 '{"prompt":[9906,1917],"max_tokens":24,"temperature":0.7,"min_p":0.05,"seed":6,"ignore_eos":true}' \
                 '{"prompt":"Once","max_tokens":24,"temperature":1.2,"presence_penalty":0.5,"seed":7,"ignore_eos":true}' \
-                '{"prompt":"The sea","max_tokens":24,"temperature":0.8,"seed":8,"ignore_eos":true,"logit_bias":{"279":4,"13":-100,"323":false}}'; do
+                '{"prompt":"The sea","max_tokens":24,"temperature":0.8,"seed":8,"ignore_eos":true,"logit_bias":{"279":4,"13":-100,"323":false}}' \
+                '{"prompt":"The sea","max_tokens":24,"temperature":0,"grammar":"root ::= [a-z ]+","ignore_eos":true}' \
+                '{"prompt":"Once","max_tokens":24,"temperature":0.8,"top_k":5,"seed":9,"response_format":{"type":"json_object"}}'; do
         [ "$(req POST /v1/completions "$body")" = 200 ] || return 1
         json_get 'j["choices"][0]["text"]' <"$TMP/resp" | od -An -tx1 | tr -d ' \n'
         echo
     done
     [ "$(req GET /metrics)" = 200 ] || return 1
-    grep '^bitnet_lm_head_rows_total{' "$TMP/resp" | tr '\n' ' ' >"$TMP/heads-$1.metrics"
+    grep -E '^bitnet_(lm_head_rows|constraint_draws)_total\{' "$TMP/resp" | tr '\n' ' ' >"$TMP/heads-$1.metrics"
     stop_server TERM
     [ "$STOP_RC" = 0 ]
 }
@@ -704,16 +707,22 @@ AUTH=()
 # ~45 s under the sanitizers, and their main server already serves with the screened head).
 if [ "${BITNET_BUILD:-build}" = build ]; then
 screened= whole=
-screened=$(heads_run screen) && whole=$(heads_run model) && [ "$(echo "$screened" | grep -c .)" = 4 ]
+screened=$(heads_run screen) && whole=$(heads_run model) && [ "$(echo "$screened" | grep -c .)" = 6 ]
 if [ $? = 0 ] && [ "$screened" = "$whole" ]; then ok seeded_draws_same_with_both_heads; else
     not_ok seeded_draws_same_with_both_heads "screen: $(echo "$screened" | head -c 200) model: $(echo "$whole" | head -c 200)"
     kill -9 "$SERVER_PID" 2>/dev/null; fi
-# /metrics says how the head served them: 96 logits rows (4 x 24) screened (or fallen back) with
-# the screened head, none read whole for the sampling; nothing counted with the plain head.
-head_way() { sed -n "s/.*{way=\"$2\"} \([0-9]*\).*/\1/p" "$TMP/heads-$1.metrics" 2>/dev/null; }
+# /metrics says how the head served them: the 96 logits rows (4 x 24) of the first four
+# screened (or fallen back) with the screened head; the constrained ones' rows screened, fallen
+# back (the constraint refused the row's best tokens) or plain (after such a row), 144 in all
+# (the json_object reply may close its object early: at least 121); nothing counted with the plain
+# head. Both servers count the same constrained draws by how they were masked.
+head_way() { sed -n "s/.*_rows_total{way=\"$2\"} \([0-9]*\).*/\1/p" "$TMP/heads-$1.metrics" 2>/dev/null; }
+mask_ways() { grep -o 'constraint_draws_total{way="[a-z]*"} [0-9]*' "$TMP/heads-$1.metrics" 2>/dev/null | tr '\n' ' '; }
 s=$(head_way screen screened) f=$(head_way screen fallback) p=$(head_way screen plain)
-if [ -n "$s" ] && [ $((s + f)) = 96 ] && [ "$p" = 0 ] && [ "$(cat "$TMP/heads-model.metrics")" = \
-    'bitnet_lm_head_rows_total{way="screened"} 0 bitnet_lm_head_rows_total{way="fallback"} 0 bitnet_lm_head_rows_total{way="plain"} 0 ' ]; then
+if [ -n "$s" ] && [ $((s + f + p)) -ge 121 ] && [ $((s + f + p)) -le 144 ] && [ $((s + f)) -ge 96 ] && [ "$p" -le 48 ] &&
+    [ "$(grep -o 'bitnet_lm_head_rows_total{[^ ]* [0-9]*' "$TMP/heads-model.metrics" | tr '\n' ' ')" = \
+    'bitnet_lm_head_rows_total{way="screened"} 0 bitnet_lm_head_rows_total{way="fallback"} 0 bitnet_lm_head_rows_total{way="plain"} 0 ' ] &&
+    [ "$(mask_ways screen)" = "$(mask_ways model)" ] && [ "$(mask_ways screen | grep -c 'best"} [1-9]')" = 1 ]; then
     ok metrics_count_head_rows
 else not_ok metrics_count_head_rows "screen: $(cat "$TMP/heads-screen.metrics" 2>&1) model: $(cat "$TMP/heads-model.metrics" 2>&1)"; fi
 fi

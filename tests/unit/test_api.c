@@ -585,6 +585,68 @@ TEST(constraint_masks_on_threads_equal_one_thread) {
     bn_threadpool_free(pool);
 }
 
+/* A greedy or top-k draw checks only its best tokens when they settle it (api_generate.c,
+ * "the constraint's mask"): step after step on made-up logits, the same tokens as the draw
+ * from the whole mask (a run that looks at its logits gets the whole mask), for grammars that
+ * let many or few tokens through, json_object and a schema, greedy and top-k draws, with a
+ * logit bias and penalties (forced ids: a banned token that is the likeliest allowed one
+ * settles nothing); both ways of masking are taken. */
+static int ignore_logits(const float *logits, int64_t n_vocab, int32_t token, void *user) {
+    (void)logits, (void)n_vocab, (void)token, (void)user;
+    return 0;
+}
+
+static bitnet_generate_params best_mask_params(int c, int sampling) {
+    static const char *grammars[] = {"root ::= [a-z ]+\n", "root ::= (\"yes\" | \"no\" | [0-9]+) \" \" [a-z]{1,40}\n",
+                                     "root ::= (\" the\" | [0-9]+)+\n"};
+    static const bitnet_logit_bias bias[] = {{1820, 3.0f}, {279, -INFINITY}, {264, 2.5f}};
+    bitnet_generate_params gp = greedy(0);
+    if (c < 2 || c == 4) gp.grammar = grammars[c < 2 ? c : 2];
+    if (c == 2) gp.json_object = 1;
+    if (c == 3) gp.json_schema = "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":60}},\"required\":[\"name\"]}";
+    if (sampling >= 1) gp.logit_bias = bias, gp.n_logit_bias = 3, gp.sampling.repeat_penalty = 1.3f;
+    if (sampling >= 2) gp.sampling.temperature = 0.9f, gp.sampling.top_k = sampling == 2 ? 5 : 40, gp.sampling.seed = 7;
+    return gp;
+}
+
+TEST(constraint_best_tokens_draw_as_the_whole_mask) {
+    int64_t nv = bn_tokenizer_n_vocab(g_model->tokenizer);
+    float *row = malloc((size_t)nv * sizeof *row);
+    const int32_t prompt[] = {1, 2};
+    int best = 0, all = 0, compared = 0;
+    CHECK(row != NULL);
+    for (int c = 0; c < 5 && row; c++)
+        for (int sampling = 0; sampling < 4; sampling++) {
+            bitnet_generate_params gp[2] = {best_mask_params(c, sampling), best_mask_params(c, sampling)};
+            gp[1].on_logits = ignore_logits;
+            bn_gen *g[2] = {NULL, NULL};
+            for (int i = 0; i < 2; i++) CHECK_EQ_INT(bn_gen_create(g_model, 256, prompt, 2, &gp[i], &g[i]), 0);
+            for (int step = 0; step < 40 && g[0] && g[1]; step++) {
+                /* logits in [0, 10), the ASCII words' a little higher (so that greedy runs go on) */
+                for (int64_t t = 0; t < nv; t++)
+                    row[t] = (float)((t * 2654435761u + (uint32_t)(step * 7919 + c * 31 + sampling)) % 1000u) / 100.0f + (t < 20000 ? 2.0f : 0.0f) +
+                             (c == 4 && t == 279 ? 20.0f : 0.0f); /* case 4: " the", allowed, the likeliest, banned by the bias */
+                int32_t tok[2];
+                int why[2];
+                for (int i = 0; i < 2; i++) why[i] = bn_gen_sample(g[i], row, &tok[i]);
+                CHECK_MSG(why[0] == why[1] && tok[0] == tok[1], "case %d sampling %d step %d: %d (%d) vs the whole mask's %d (%d): %s", c,
+                          sampling, step, tok[0], why[0], tok[1], why[1], bitnet_get_last_error());
+                compared++;
+                if (why[0] != 0 || why[1] != 0 || tok[0] != tok[1]) break;
+            }
+            bitnet_generate_result r[2] = {{.struct_size = sizeof r[0]}, {.struct_size = sizeof r[1]}};
+            for (int i = 0; i < 2 && g[i]; i++) bn_gen_result(g[i], &r[i]);
+            CHECK_MSG(r[1].n_mask_best == 0 && r[1].n_mask_all == r[1].n_generated, "case %d: the whole mask %d of %d", c, r[1].n_mask_all,
+                      r[1].n_generated);
+            CHECK(r[0].n_mask_best + r[0].n_mask_all == r[0].n_generated);
+            best += r[0].n_mask_best, all += r[0].n_mask_all;
+            for (int i = 0; i < 2; i++) bn_gen_end(g[i]);
+        }
+    printf("# constraint masks: %d draws settled by their best tokens, %d by the whole mask, %d compared\n", best, all, compared);
+    CHECK_MSG(best > 100 && all > 20 && compared > 300, "best tokens %d, whole mask %d, compared %d", best, all, compared);
+    free(row);
+}
+
 TEST(json_mask_equals_brute_force) {
     check_mask_states(NULL, NULL, "{\"k\\n\u00e9\": [1, -2.5e3, \"two  words\", {\"x\": null}], \"t\":true}");
     check_mask_states("{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"minLength\":2,\"maxLength\":9},"
@@ -1023,6 +1085,7 @@ RUN(json_mask_equals_brute_force);
 RUN(grammar_mask_equals_brute_force);
 RUN(generate_grammar);
 RUN(constraint_masks_on_threads_equal_one_thread);
+    RUN(constraint_best_tokens_draw_as_the_whole_mask);
 RUN(generate_lookup);
 RUN(multi_turn_keeps_cache);
 RUN(context_turns_to_drop);

@@ -465,6 +465,9 @@ static const bitnet_logit_bias test_bias[] = {{5, 2.0f}, {77, 1.5f}, {200, -INFI
 /* Generated ids of one run with llama.cpp's other samplers as in `extra` (NULL: off);
  * *screened: tokens the screened head served (not the whole head). */
 static int g_min_keep; /* every run's bitnet_generate_params.min_keep */
+static const char *g_grammar; /* every run's bitnet_generate_params.grammar */
+static int g_json_object;     /* ... and json_object */
+static uint64_t g_fallbacks;  /* the screened head's fallbacks, summed over runs */
 
 static int generate_extra(bitnet_model *m, sampling sa, const bitnet_sampling_extra *extra, int32_t *out, int max_out,
                           uint64_t *screened) {
@@ -485,10 +488,13 @@ static int generate_extra(bitnet_model *m, sampling sa, const bitnet_sampling_ex
     if (sa.bias) gp.logit_bias = test_bias, gp.n_logit_bias = (int)(sizeof test_bias / sizeof test_bias[0]);
     if (extra) gp.sampling_extra = *extra;
     gp.min_keep = g_min_keep;
+    gp.grammar = g_grammar;
+    gp.json_object = g_json_object;
     const int32_t prompt[] = {1, 17, 42, 99, 3};
     bitnet_generate_result r = {.struct_size = sizeof r};
     int rc = bitnet_session_generate(s, prompt, 5, &gp, out, max_out, &r);
     *screened = bn_state_head_stats(s->state).screened;
+    g_fallbacks += bn_state_head_stats(s->state).fallbacks;
     bitnet_session_free(s);
     return rc ? -1 : r.n_generated;
 }
@@ -667,6 +673,41 @@ TEST(min_keep_identical_to_the_plain_head) {
     bitnet_model_close(pla);
 }
 
+/* Constrained generation (a grammar, json_object), screened vs plain head: the same tokens.
+ * A greedy or top-k draw is screened with BEST_EXTRA more rows, checked against the constraint
+ * in the head: rows whose best tokens the constraint mostly refuses fall back to the plain head
+ * (both happen here); a temperature draw without top-k reads every logit. */
+TEST(constraint_identical_to_the_plain_head) {
+    const char *path = small_model("constraint", false);
+    bitnet_model *scr = open_with(path, BITNET_LM_HEAD_SCREEN), *pla = open_with(path, BITNET_LM_HEAD_PLAIN);
+    CHECK(scr && pla);
+    if (!scr || !pla) return;
+    const sampling cases[] = {{0.0f, 40, 1.0f, 0.95f, 0.05f, false}, {0.0f, 40, 1.3f, 0.95f, 0.05f, true},
+                              {0.9f, 5, 1.0f, 0.95f, 0.05f, false},  {1.2f, 40, 1.2f, 0.9f, 0.0f, true},
+                              {1.0f, 0, 1.0f, 1.0f, 0.0f, false}};
+    const char *grammars[] = {"root ::= [a-z ]+\n", "root ::= ([0-9]+ \",\" | \"ok\")+\n", NULL};
+    uint64_t screened = 0;
+    g_fallbacks = 0;
+    for (int gi = 0; gi < 3; gi++)
+        for (int c = 0; c < 5; c++) {
+            g_grammar = grammars[gi];
+            g_json_object = gi == 2;
+            int32_t a[32], b[32];
+            uint64_t sa = 0, sb = 0;
+            int na = generate(scr, cases[c], a, 32, &sa), nb = generate(pla, cases[c], b, 32, &sb);
+            CHECK_MSG(na > 0 && na == nb && memcmp(a, b, sizeof a[0] * (size_t)na) == 0, "grammar %d case %d: %d/%d tokens differ", gi, c, na,
+                      nb);
+            CHECK_MSG(sb == 0 && (c == 4 ? sa == 0 : true), "grammar %d case %d: %llu tokens screened", gi, c, (unsigned long long)sa);
+            screened += sa;
+        }
+    g_grammar = NULL;
+    g_json_object = 0;
+    printf("# constraint: %llu rows screened, %llu fell back to the plain head\n", (unsigned long long)screened, (unsigned long long)g_fallbacks);
+    CHECK(screened >= 40 && g_fallbacks >= 10);
+    bitnet_model_close(scr);
+    bitnet_model_close(pla);
+}
+
 /* The screened logits row through bn_state_eval_head: candidates bit-identical to the plain
  * head's logits, every other entry -inf. */
 TEST(screened_row_is_exact_where_not_masked) {
@@ -742,6 +783,7 @@ static int batch_run(bitnet_model *m, sink out[4], bitnet_batch_desc *d) {
         gp[i].on_token = collect;
         gp[i].user_data = &out[i];
         if (i == 3) gp[i].on_logits = look_at_logits;
+        if (i == 2) gp[i].grammar = "root ::= [a-z ]+\n"; /* checked in the head, or refused there (the plain head) */
         out[i].n = 0;
         for (int k = 0; k < 3; k++) prompts[i][k] = 10 * i + k + 1;
         rc = bitnet_batch_submit(b, i, prompts[i], 3, &gp[i], NULL);
@@ -763,9 +805,12 @@ TEST(batch_identical_to_the_plain_head) {
     bitnet_batch_desc da, db;
     CHECK(batch_run(scr, a, &da) == 0 && batch_run(pla, b, &db) == 0);
     for (int i = 0; i < 4; i++) CHECK(a[i].n == 24 && b[i].n == 24 && memcmp(a[i].ids, b[i].ids, sizeof a[i].ids) == 0);
-    /* the counters the server's /metrics shows: slots 0-2 screened (24 rows each), slot 3's rows
-     * by the plain head (it looks at the logits); nothing counted without the screened head */
-    CHECK_MSG(da.head_rows_screened + da.head_rows_fallback == 72 && da.head_rows_plain == 24 &&
+    /* the counters the server's /metrics shows: slots 0-1 screened (24 rows each), slot 2's
+     * screened, fallen back (its grammar refused the row) or plain (after such a row), slot
+     * 3's rows by the plain head (it looks at the logits); nothing counted without the
+     * screened head */
+    CHECK_MSG(da.head_rows_screened + da.head_rows_fallback + da.head_rows_plain == 96 && da.head_rows_screened >= 48 &&
+                  da.head_rows_plain >= 24 &&
                   da.head_candidate_rows >= da.head_rows_screened,
               "screened %llu fallback %llu plain %llu candidates %llu", (unsigned long long)da.head_rows_screened,
               (unsigned long long)da.head_rows_fallback, (unsigned long long)da.head_rows_plain,
@@ -817,6 +862,7 @@ TEST_MAIN_BEGIN("test_head_screen")
     RUN(generation_identical_to_the_plain_head);
     RUN(other_samplers_identical_to_the_plain_head);
 RUN(min_keep_identical_to_the_plain_head);
+    RUN(constraint_identical_to_the_plain_head);
     RUN(screened_row_is_exact_where_not_masked);
     RUN(batch_identical_to_the_plain_head);
     RUN(api_names_and_modes);
