@@ -178,7 +178,8 @@ struct bn_gen {
     bool best_settled;         /* the last draw was settled by its best tokens (bn_gen_head_req screens the next) */
     bn_constraint_mask_plan plan;
     bool mask_all;             /* bn_gen_constraint_masks: every token of this run is to be checked */
-    bn_best *best;             /* [BN_SCREEN_MAX_K + BEST_EXTRA] with a constraint: best_tokens' heap */
+    bn_best *best;             /* [BN_SCREEN_MAX_K + BEST_EXTRA_MAX] with a constraint: best_tokens' heap */
+    int best_extra;            /* mask_best checks the k + best_extra largest logits */
     int finished;              /* the stop reason once generation ended, else 0 */
     bitnet_generate_result res;
     /* lookup_draft (see the top): the text so far, and the rows of the last speculative pass */
@@ -261,14 +262,15 @@ static int best_read(const bn_gen *g, int n_force, bool *draw) {
     return k >= 1 && k <= BN_SCREEN_MAX_K ? k : 0;
 }
 
-#define BEST_EXTRA 32 /* tokens mask_best checks beyond the k a draw reads */
+#define BEST_EXTRA 32       /* tokens mask_best checks beyond the k a draw reads, at first ... */
+#define BEST_EXTRA_MAX 1024 /* ... and at most */
 static bool settles_in_head(void *ctx, const float *row);
 
 /* What the screened head (model/head_screen.h) must compute for the next draw: the k best
  * (1 for greedy, top_k for top-k sampling) and the biased and penalized ids exactly; for
  * temperature sampling without top-k and top-p, the rows that can win the draw with the
  * sampler's next key (min_p too, unless a bias or penalties are on). With a constraint, a
- * greedy or top-k draw: the k + BEST_EXTRA best, checked in the head (settles_in_head), while
+ * greedy or top-k draw: the k + best_extra best, checked in the head (settles_in_head), while
  * the draws before were settled that way (a row refused there costs the screen's pass and the
  * whole head: after one, the whole head until mask_best settles a draw from it again). NULL,
  * i.e. every logit, when the draw or the caller needs them all: top-p without top-k, top-k beyond
@@ -282,9 +284,9 @@ const bn_head_req *bn_gen_head_req(bn_gen *g) {
     int n_force = bn_sampler_penalized(g->sampler, g->force, FORCE_CAP);
     bool draw;
     int k = best_read(g, n_force, &draw);
-    if (!k || (g->constraint && (draw || k + BEST_EXTRA > BN_SCREEN_MAX_K || !g->best_settled))) return NULL;
+    if (!k || (g->constraint && (draw || k + g->best_extra > BN_SCREEN_MAX_K || !g->best_settled))) return NULL;
     if (g->constraint) {
-        g->req = (bn_head_req){.k = k + BEST_EXTRA, .force = g->force, .n_force = n_force, .settles = settles_in_head, .settles_ctx = g};
+        g->req = (bn_head_req){.k = k + g->best_extra, .force = g->force, .n_force = n_force, .settles = settles_in_head, .settles_ctx = g};
         return &g->req;
     }
     g->req = (bn_head_req){.k = k, .force = g->force, .n_force = n_force, .gumbel = draw};
@@ -306,14 +308,16 @@ int bn_gen_lookup_draft(const bn_gen *g) { return lookup_of(g->p); }
 
 /* ---- the constraint's mask ----
  * A draw that reads only its k best tokens (best_read) needs the mask of those alone. The
- * k + BEST_EXTRA largest logits and the forced ids are checked one by one
+ * r = k + best_extra largest logits and the forced ids are checked one by one
  * (bn_constraint_allows). Every token not checked has a logit at most the smallest of those
  * largest, B, and the sampler changes none of them; so when at least k checked tokens are
  * allowed, not forced and above B, the k best allowed tokens after the sampler's changes are
  * among the checked ones, and the draw from the row that keeps only the allowed checked tokens
- * is the draw from the whole mask. Otherwise (the likeliest tokens mostly refused, or fewer
- * than k allowed in all) every token is checked (bn_constraint_mask_range, on the threads):
- * a grammar that lets most tokens through cost ~6 ms a token that way (README). */
+ * is the draw from the whole mask. Otherwise r doubles, up to k + BEST_EXTRA_MAX (after a
+ * draw it settled, r shrinks to about twice the rank it needed), and when that does not settle
+ * it either (the likeliest tokens mostly refused, or fewer than k allowed in all) every token is
+ * checked (bn_constraint_mask_range, on the threads): a grammar that lets most tokens through
+ * cost ~6 ms a token that way (README). */
 
 struct bn_best {
     float logit;
@@ -354,14 +358,27 @@ static bool is_forced(const bn_gen *g, int n_force, int32_t id) {
     return false;
 }
 
-/* g->masked from `logits` by checking the best tokens (above); false when that does not
- * settle the draw (or the caller looks at every logit: it gets the whole mask). */
-static bool mask_best(bn_gen *g, const float *logits) {
-    if (g->full_logits || g->p->on_logits) return false;
-    int n_force = bn_sampler_penalized(g->sampler, g->force, FORCE_CAP);
-    bool draw;
-    int k = best_read(g, n_force, &draw), r = k + BEST_EXTRA;
-    if (!k || draw) return false;
+static int best_descending(const void *a, const void *b) {
+    const bn_best *x = a, *y = b;
+    return x->logit > y->logit ? -1 : x->logit < y->logit ? 1 : (x->id > y->id) - (x->id < y->id);
+}
+
+/* After a draw that its `have` best tokens settled: the next draws check about twice as many
+ * as it needed (the rank of the k-th allowed unforced one), never more than now. */
+static void shrink_best_extra(bn_gen *g, int k, int have, float bound, int n_force) {
+    qsort(g->best, (size_t)have, sizeof *g->best, best_descending);
+    int needed = have;
+    for (int i = 0, found = 0; i < have; i++)
+        if (g->masked[g->best[i].id] > bound && !is_forced(g, n_force, g->best[i].id) && ++found == k) {
+            needed = i + 1;
+            break;
+        }
+    int extra = 2 * needed - k > BEST_EXTRA ? 2 * needed - k : BEST_EXTRA;
+    if (extra < g->best_extra) g->best_extra = extra;
+}
+
+/* One try of mask_best with the r largest logits. */
+static bool mask_best_of(bn_gen *g, const float *logits, int k, int r, int n_force) {
     int have = best_tokens(logits, g->n_vocab, r, g->best);
     if (have < 0) return false;
     float bound = have == r && have < g->n_vocab ? g->best[0].logit : -INFINITY; /* B; none when every token is checked */
@@ -375,7 +392,26 @@ static bool mask_best(bn_gen *g, const float *logits) {
     }
     for (int i = 0; i < n_force; i++)
         if (bn_constraint_allows(g->constraint, g->force[i])) g->masked[g->force[i]] = logits[g->force[i]];
+    if (above >= k) shrink_best_extra(g, k, have, bound, n_force);
     return above >= k || bound == -INFINITY;
+}
+
+/* g->masked from `logits` by checking the best tokens (above); false when that does not
+ * settle the draw (or the caller looks at every logit: it gets the whole mask). A try that
+ * does not settle it doubles the tokens checked beyond k (up to BEST_EXTRA_MAX, for the rest of
+ * the run), and with `grow` (every logit there) tries again. */
+static bool mask_best(bn_gen *g, const float *logits, bool grow) {
+    if (g->full_logits || g->p->on_logits) return false;
+    int n_force = bn_sampler_penalized(g->sampler, g->force, FORCE_CAP);
+    bool draw;
+    int k = best_read(g, n_force, &draw);
+    if (!k || draw) return false;
+    for (;;) {
+        if (mask_best_of(g, logits, k, k + g->best_extra, n_force)) return true;
+        if (g->best_extra >= BEST_EXTRA_MAX || k + g->best_extra >= g->n_vocab) return false;
+        g->best_extra *= 2;
+        if (!grow) return false;
+    }
 }
 
 /* Whether the draw from `logits` needs every token checked: false when g->masked was made
@@ -383,18 +419,18 @@ static bool mask_best(bn_gen *g, const float *logits) {
 static bool needs_whole_mask(bn_gen *g, const float *logits) {
     if (g->masked_for == logits) return false;
     g->masked_for = logits;
-    g->masked_best = mask_best(g, logits);
+    g->masked_best = mask_best(g, logits, true);
     return !g->masked_best;
 }
 
 /* The screened head's check of a finished row (bn_head_req.settles): whether its best tokens
- * settle the draw. They are the k + BEST_EXTRA largest of the row (the head computed the
- * k + BEST_EXTRA best exactly, and the forced ids), and every token it did not compute lies
+ * settle the draw. They are the k + best_extra largest of the row (the head computed the
+ * k + best_extra best exactly, and the forced ids), and every token it did not compute lies
  * below the smallest of them, so mask_best reads the row as it would the whole one; when
- * they do not, the head computes the whole row for the whole mask. */
+ * they do not, the head computes the whole row, where mask_best tries more of them. */
 static bool settles_in_head(void *ctx, const float *row) {
     bn_gen *g = ctx;
-    g->masked_best = mask_best(g, row);
+    g->masked_best = mask_best(g, row, false);
     g->masked_for = g->masked_best ? row : NULL;
     return g->masked_best;
 }
@@ -661,9 +697,10 @@ static int make_constraint(bn_gen *g) {
     g->constraint = grammar ? bn_constraint_create_grammar(vocab, grammar, strlen(grammar))
                             : bn_constraint_create(vocab, schema, schema ? strlen(schema) : 0);
     if (!g->constraint || !(g->masked = bn_malloc((size_t)g->n_vocab * sizeof(float), "constrained logits")) ||
-        !(g->best = bn_malloc((BN_SCREEN_MAX_K + BEST_EXTRA) * sizeof *g->best, "constraint's best tokens")))
+        !(g->best = bn_malloc((BN_SCREEN_MAX_K + BEST_EXTRA_MAX) * sizeof *g->best, "constraint's best tokens")))
         return -1;
     g->best_settled = true; /* the first draw is screened */
+    g->best_extra = BEST_EXTRA;
     return 0;
 }
 
