@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench_constraints.sh (`make bench-constraints`): what output constraints cost in generation.
 # `bitnet run` on the 2B-4T-shaped I2_S file (scripts/bench_models.sh), 64 tokens after a short
-# prompt (ignore_eos), greedy and top-k 40 (temperature 0.8, seed 5), with no constraint, two
+# prompt (ignore_eos), greedy, top-k 40 (temperature 0.8, seed 5) and a temperature draw with
+# OpenAI's defaults (temperature 1, no top-k, top-p or min-p; seed 5), with no constraint, two
 # GBNF grammars (lowercase words, `[a-z ]+`; a brace-delimited text, `"{" [^}]* "}"`) and
 # `--json-object`. Prints each case's decode tok/s (median over the rounds), its ratio to the
 # unconstrained run of the same sampling measured in the same rounds, and how its draws were
@@ -46,8 +47,12 @@ constraint_args() {
 echo "bench-constraints: $MODEL, $T threads, $ROUNDS rounds$([ -n "$BASE" ] && echo ", baseline $BASE")"
 grep -m1 'model name' /proc/cpuinfo || true
 printf '%-12s %-7s %10s %9s %8s %11s%s\n' constraint draw "tok/s" "vs none" "best" "all" "$([ -n "$BASE" ] && echo "  baseline tok/s  new/base")"
-for draw in greedy topk; do
-    if [ $draw = greedy ]; then sampling=(--temperature 0); else sampling=(--temperature 0.8 --top-k 40 --seed 5); fi
+for draw in greedy topk temp; do
+    case $draw in
+    greedy) sampling=(--temperature 0) ;;
+    topk) sampling=(--temperature 0.8 --top-k 40 --seed 5) ;;
+    temp) sampling=(--temperature 1 --top-k 0 --top-p 1 --min-p 0 --seed 5) ;; # OpenAI's defaults
+    esac
     none_new=""
     for c in none words braces json_object; do
         mapfile -t cargs < <(constraint_args $c)

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "api/api_internal.h"
+#include "gumbel.h"
 #include "text/token_constraint.h"
 #include "text/dry_breakers.h"
 #include "text/lookup.h"
@@ -175,7 +176,7 @@ struct bn_gen {
     float *masked;             /* [n_vocab] with a constraint: the logits it leaves */
     const float *masked_for;   /* the logits `masked` was made from ahead of the draw (in the head, bn_gen_constraint_masks) */
     bool masked_best;          /* ... by mask_best, else by checking every token */
-    bool best_settled;         /* the last draw was settled by its best tokens (bn_gen_head_req screens the next) */
+    int head_skip, head_backoff; /* draws left to take the whole head after the head refused a row; the next such run */
     bn_constraint_mask_plan plan;
     bool mask_all;             /* bn_gen_constraint_masks: every token of this run is to be checked */
     bn_best *best;             /* [BN_SCREEN_MAX_K + BEST_EXTRA_MAX] with a constraint: best_tokens' heap */
@@ -270,13 +271,13 @@ static bool settles_in_head(void *ctx, const float *row);
  * (1 for greedy, top_k for top-k sampling) and the biased and penalized ids exactly; for
  * temperature sampling without top-k and top-p, the rows that can win the draw with the
  * sampler's next key (min_p too, unless a bias or penalties are on). With a constraint, a
- * greedy or top-k draw: the k + best_extra best, checked in the head (settles_in_head), while
- * the draws before were settled that way (a row refused there costs the screen's pass and the
- * whole head: after one, the whole head until mask_best settles a draw from it again). NULL,
- * i.e. every logit, when the draw or the caller needs them all: top-p without top-k, top-k beyond
+ * greedy or top-k draw: the k + best_extra best; either way the constraint checks the row in
+ * the head (settles_in_head). A row refused there costs the screen's pass and the whole head,
+ * so after one the next 1, 2, 4 ... 64 draws (doubling while refusals follow) take the whole
+ * head. NULL, i.e. every logit, when the draw or the caller needs them all: top-p without top-k, top-k beyond
  * BN_SCREEN_MAX_K, min_p with a bias, penalties or min_keep > 1, an on_logits callback, more biased and
  * penalized ids than FORCE_CAP, llama.cpp's other samplers as needs_every_logit says, a
- * temperature draw with a constraint. */
+ * temperature draw with a bias or penalties and a constraint. */
 const bn_head_req *bn_gen_head_req(bn_gen *g) {
     const bn_sampler_params *sp = bn_sampler_get_params(g->sampler);
     g->masked_for = NULL; /* nothing is made ahead of this row's draw yet */
@@ -284,17 +285,18 @@ const bn_head_req *bn_gen_head_req(bn_gen *g) {
     int n_force = bn_sampler_penalized(g->sampler, g->force, FORCE_CAP);
     bool draw;
     int k = best_read(g, n_force, &draw);
-    if (!k || (g->constraint && (draw || k + g->best_extra > BN_SCREEN_MAX_K || !g->best_settled))) return NULL;
-    if (g->constraint) {
-        g->req = (bn_head_req){.k = k + g->best_extra, .force = g->force, .n_force = n_force, .settles = settles_in_head, .settles_ctx = g};
-        return &g->req;
+    if (!k) return NULL;
+    if (g->constraint && (g->head_skip > 0 || (draw ? n_force != 0 : k + g->best_extra > BN_SCREEN_MAX_K))) {
+        g->head_skip -= g->head_skip > 0;
+        return NULL;
     }
-    g->req = (bn_head_req){.k = k, .force = g->force, .n_force = n_force, .gumbel = draw};
+    g->req = (bn_head_req){.k = g->constraint && !draw ? k + g->best_extra : k, .force = g->force, .n_force = n_force, .gumbel = draw};
     if (draw) {
         g->req.key = bn_sampler_next_key(g->sampler);
         g->req.temperature = sp->temperature;
         g->req.min_p = sp->min_p;
     }
+    if (g->constraint) g->req.settles = settles_in_head, g->req.settles_ctx = g;
     return &g->req;
 }
 
@@ -317,7 +319,7 @@ int bn_gen_lookup_draft(const bn_gen *g) { return lookup_of(g->p); }
  * draw it settled, r shrinks to about twice the rank it needed), and when that does not settle
  * it either (the likeliest tokens mostly refused, or fewer than k allowed in all) every token is
  * checked (bn_constraint_mask_range, on the threads): a grammar that lets most tokens through
- * cost ~6 ms a token that way (README). */
+ * cost ~6 ms a token that way (README). A temperature draw without top-k: mask_draw. */
 
 struct bn_best {
     float logit;
@@ -377,10 +379,11 @@ static void shrink_best_extra(bn_gen *g, int k, int have, float bound, int n_for
     if (extra < g->best_extra) g->best_extra = extra;
 }
 
-/* One try of mask_best with the r largest logits. */
-static bool mask_best_of(bn_gen *g, const float *logits, int k, int r, int n_force) {
+/* One try of mask_best with the r largest logits: 1 when they settle the draw, 0 when they do
+ * not, -1 when a logit is NaN (no number of them would: the sampler reports it). */
+static int mask_best_of(bn_gen *g, const float *logits, int k, int r, int n_force) {
     int have = best_tokens(logits, g->n_vocab, r, g->best);
-    if (have < 0) return false;
+    if (have < 0) return -1;
     float bound = have == r && have < g->n_vocab ? g->best[0].logit : -INFINITY; /* B; none when every token is checked */
     int above = 0;
     for (int64_t id = 0; id < g->n_vocab; id++) g->masked[id] = -INFINITY;
@@ -396,18 +399,51 @@ static bool mask_best_of(bn_gen *g, const float *logits, int k, int r, int n_for
     return above >= k || bound == -INFINITY;
 }
 
+/* A temperature draw without top-k (best_read's *draw; no forced ids): the Gumbel-max over the
+ * allowed tokens that min_p keeps (text/sampler.h, gumbel.h). mask_best_of for k = 1 finds the
+ * largest allowed logit (min_p's threshold); then every token that passes the threshold and
+ * whose noise can lift it past the best value found so far (bn_gumbel_may_reach, the test the
+ * sampler's own draw uses) is computed, and checked when it would win: the winner and the
+ * allowed tokens checked are then all the draw reads (a token left out cannot reach the
+ * winner's value; the winner's logit is at most the largest allowed one, so min_p's threshold
+ * is unchanged). */
+static int mask_draw(bn_gen *g, const float *logits) {
+    const bn_sampler_params *sp = bn_sampler_get_params(g->sampler);
+    int settled = mask_best_of(g, logits, 1, 1 + g->best_extra, 0);
+    if (settled <= 0) return settled;
+    float lmax = -INFINITY; /* the largest allowed logit: among those checked (they hold every larger one) */
+    for (int64_t id = 0; id < g->n_vocab; id++) lmax = fmaxf(lmax, g->masked[id]);
+    float threshold = sp->min_p > 0.0f ? lmax + logf(sp->min_p) : -INFINITY; /* the sampler's float steps */
+    double T = (double)sp->temperature, top = -INFINITY;
+    uint64_t key = bn_sampler_next_key(g->sampler);
+    int32_t win = -1;
+    for (int pass = 0; pass < 2; pass++) /* the allowed tokens checked first (a high value to beat), then all */
+        for (int32_t id = 0; id < g->n_vocab; id++) {
+            float l = logits[id];
+            bool known = g->masked[id] != -INFINITY;
+            if ((pass == 0 && !known) || !(l >= threshold) || !bn_gumbel_may_reach(key, id, bn_gumbel_gap(top, (double)l / T)))
+                continue;
+            double v = (double)l / T + bn_gumbel(key, id);
+            if (!(v > top || (v == top && id < win)) || (!known && !bn_constraint_allows(g->constraint, id))) continue;
+            g->masked[id] = l;
+            top = v, win = id;
+        }
+    return win >= 0;
+}
+
 /* g->masked from `logits` by checking the best tokens (above); false when that does not
  * settle the draw (or the caller looks at every logit: it gets the whole mask). A try that
- * does not settle it doubles the tokens checked beyond k (up to BEST_EXTRA_MAX, for the rest of
- * the run), and with `grow` (every logit there) tries again. */
+ * does not settle it doubles the tokens checked beyond k (up to BEST_EXTRA_MAX; a settled one
+ * lowers them again, shrink_best_extra), and with `grow` (every logit there) tries again. */
 static bool mask_best(bn_gen *g, const float *logits, bool grow) {
     if (g->full_logits || g->p->on_logits) return false;
     int n_force = bn_sampler_penalized(g->sampler, g->force, FORCE_CAP);
     bool draw;
     int k = best_read(g, n_force, &draw);
-    if (!k || draw) return false;
+    if (!k || (draw && n_force)) return false;
     for (;;) {
-        if (mask_best_of(g, logits, k, k + g->best_extra, n_force)) return true;
+        int settled = draw ? mask_draw(g, logits) : mask_best_of(g, logits, k, k + g->best_extra, n_force);
+        if (settled) return settled > 0;
         if (g->best_extra >= BEST_EXTRA_MAX || k + g->best_extra >= g->n_vocab) return false;
         g->best_extra *= 2;
         if (!grow) return false;
@@ -423,6 +459,33 @@ static bool needs_whole_mask(bn_gen *g, const float *logits) {
     return !g->masked_best;
 }
 
+/* A temperature draw's screened row (head_screen.h: exact for the largest logit and for every
+ * token that can win the draw over the whole vocabulary, -inf elsewhere; no forced ids): it
+ * settles the draw when the largest logit's token and the winner are both allowed. min_p's
+ * threshold is then the constraint's too, and the winner beats every allowed token; the row
+ * keeps the two. */
+static bool settle_draw(bn_gen *g, const float *row) {
+    const bn_sampler_params *sp = bn_sampler_get_params(g->sampler);
+    int32_t top_id = -1, win = -1;
+    float lmax = -INFINITY;
+    for (int32_t id = 0; id < g->n_vocab; id++)
+        if (row[id] > lmax) lmax = row[id], top_id = id;
+    if (top_id < 0 || !bn_constraint_allows(g->constraint, top_id)) return false;
+    float threshold = sp->min_p > 0.0f ? lmax + logf(sp->min_p) : -INFINITY; /* the sampler's float steps */
+    double T = (double)sp->temperature, top = -INFINITY;
+    uint64_t key = bn_sampler_next_key(g->sampler);
+    for (int32_t id = 0; id < g->n_vocab; id++) {
+        if (!(row[id] >= threshold) || row[id] == -INFINITY) continue;
+        double v = (double)row[id] / T + bn_gumbel(key, id);
+        if (v > top || (v == top && id < win)) top = v, win = id;
+    }
+    if (win < 0 || !bn_constraint_allows(g->constraint, win)) return false;
+    for (int64_t id = 0; id < g->n_vocab; id++) g->masked[id] = -INFINITY;
+    g->masked[top_id] = row[top_id];
+    g->masked[win] = row[win];
+    return true;
+}
+
 /* The screened head's check of a finished row (bn_head_req.settles): whether its best tokens
  * settle the draw. They are the k + best_extra largest of the row (the head computed the
  * k + best_extra best exactly, and the forced ids), and every token it did not compute lies
@@ -430,8 +493,10 @@ static bool needs_whole_mask(bn_gen *g, const float *logits) {
  * they do not, the head computes the whole row, where mask_best tries more of them. */
 static bool settles_in_head(void *ctx, const float *row) {
     bn_gen *g = ctx;
-    g->masked_best = mask_best(g, row, false);
+    g->masked_best = g->req.gumbel ? settle_draw(g, row) : mask_best(g, row, false);
     g->masked_for = g->masked_best ? row : NULL;
+    if (g->masked_best) g->head_backoff = 0;
+    else g->head_skip = g->head_backoff = g->head_backoff ? (g->head_backoff < 64 ? 2 * g->head_backoff : 64) : 1;
     return g->masked_best;
 }
 
@@ -446,7 +511,6 @@ static int sample_once(bn_gen *g, const float *logits, int32_t *token) {
         if (needs_whole_mask(g, logits)) bn_constraint_mask(g->constraint, logits, g->n_vocab, g->masked);
         if (g->masked_best) g->res.n_mask_best++;
         else g->res.n_mask_all++;
-        g->best_settled = g->masked_best;
         g->masked_for = NULL;
         logits = g->masked;
     }
@@ -699,7 +763,6 @@ static int make_constraint(bn_gen *g) {
     if (!g->constraint || !(g->masked = bn_malloc((size_t)g->n_vocab * sizeof(float), "constrained logits")) ||
         !(g->best = bn_malloc((BN_SCREEN_MAX_K + BEST_EXTRA_MAX) * sizeof *g->best, "constraint's best tokens")))
         return -1;
-    g->best_settled = true; /* the first draw is screened */
     g->best_extra = BEST_EXTRA;
     return 0;
 }

@@ -585,10 +585,10 @@ TEST(constraint_masks_on_threads_equal_one_thread) {
     bn_threadpool_free(pool);
 }
 
-/* A greedy or top-k draw checks only its best tokens when they settle it (api_generate.c,
- * "the constraint's mask"): step after step on made-up logits, the same tokens as the draw
+/* A greedy, top-k or temperature draw checks only its best tokens when they settle it
+ * (api_generate.c, "the constraint's mask"): step after step on made-up logits, the same tokens as the draw
  * from the whole mask (a run that looks at its logits gets the whole mask), for grammars that
- * let many or few tokens through, json_object and a schema, greedy and top-k draws, with a
+ * let many or few tokens through, json_object and a schema, greedy, top-k and temperature draws (with min_p and without), with a
  * logit bias and penalties (forced ids: a banned token that is the likeliest allowed one
  * settles nothing); both ways of masking are taken. */
 static int ignore_logits(const float *logits, int64_t n_vocab, int32_t token, void *user) {
@@ -604,8 +604,12 @@ static bitnet_generate_params best_mask_params(int c, int sampling) {
     if (c < 2 || c == 4) gp.grammar = grammars[c < 2 ? c : 2];
     if (c == 2) gp.json_object = 1;
     if (c == 3) gp.json_schema = "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":60}},\"required\":[\"name\"]}";
-    if (sampling >= 1) gp.logit_bias = bias, gp.n_logit_bias = 3, gp.sampling.repeat_penalty = 1.3f;
-    if (sampling >= 2) gp.sampling.temperature = 0.9f, gp.sampling.top_k = sampling == 2 ? 5 : 40, gp.sampling.seed = 7;
+    if (sampling >= 1 && sampling <= 3) gp.logit_bias = bias, gp.n_logit_bias = 3, gp.sampling.repeat_penalty = 1.3f;
+    if (sampling >= 2 && sampling <= 3) gp.sampling.temperature = 0.9f, gp.sampling.top_k = sampling == 2 ? 5 : 40, gp.sampling.seed = 7;
+    if (sampling >= 4) { /* temperature draws without top-k and top-p: with min_p, without */
+        gp.sampling.temperature = sampling == 4 ? 0.9f : 1.3f, gp.sampling.top_k = 0, gp.sampling.top_p = 1.0f;
+        gp.sampling.min_p = sampling == 4 ? 0.05f : 0.0f, gp.sampling.seed = 8;
+    }
     return gp;
 }
 
@@ -616,7 +620,7 @@ TEST(constraint_best_tokens_draw_as_the_whole_mask) {
     int best = 0, all = 0, compared = 0;
     CHECK(row != NULL);
     for (int c = 0; c < 5 && row; c++)
-        for (int sampling = 0; sampling < 4; sampling++) {
+        for (int sampling = 0; sampling < 6; sampling++) {
             bitnet_generate_params gp[2] = {best_mask_params(c, sampling), best_mask_params(c, sampling)};
             gp[1].on_logits = ignore_logits;
             bn_gen *g[2] = {NULL, NULL};
