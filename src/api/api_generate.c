@@ -490,7 +490,8 @@ static bool settle_draw(bn_gen *g, const float *row) {
  * settle the draw. They are the k + best_extra largest of the row (the head computed the
  * k + best_extra best exactly, and the forced ids), and every token it did not compute lies
  * below the smallest of them, so mask_best reads the row as it would the whole one; when
- * they do not, the head computes the whole row, where mask_best tries more of them. */
+ * they do not, the head computes the whole row, where mask_best tries more of them. A
+ * temperature draw's row: settle_draw. */
 static bool settles_in_head(void *ctx, const float *row) {
     bn_gen *g = ctx;
     g->masked_best = g->req.gumbel ? settle_draw(g, row) : mask_best(g, row, false);
