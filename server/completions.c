@@ -552,7 +552,7 @@ static enum MHD_Result handle(server *srv, struct MHD_Connection *c, api_kind ki
     native_reply native;
     reply_style plain = {.native = kind == API_NATIVE ? &native : NULL};
     if (!style) style = &plain;
-    if (j && style->native && native_reply_init(&native, &rq.api, j, rq.ids, rq.n_ids, srv->model_name, srv->model)) {
+    if (j && style->native && native_reply_init(&native, &rq.api, j, srv->opt.n_keep, rq.ids, rq.n_ids, srv->model_name, srv->model)) {
         job_cancel(j);
         job_release(j);
         j = NULL;

@@ -37,7 +37,7 @@ static json_t *dry_breaker_list(const bitnet_sampling_extra *x) {
     return list;
 }
 
-json_t *native_settings(const api_request *rq, const job *j) {
+json_t *native_settings(const api_request *rq, const job *j, int default_n_keep) {
     const bitnet_sampling_params *s = &rq->gen.sampling;
     json_int_t n_predict = rq->prompt_only ? 0 : rq->gen.max_tokens > 0 ? rq->gen.max_tokens : -1;
     json_t *v = json_pack("{s:I, s:I, s:f, s:i, s:f, s:f, s:i, s:f, s:f, s:f, s:I, s:b, s:b, s:i, s:s, s:o}", "n_predict",
@@ -56,17 +56,21 @@ json_t *native_settings(const api_request *rq, const job *j) {
                              "mirostat_eta", (double)x->mirostat_eta, "dry_multiplier", (double)x->dry_multiplier, "dry_base",
                              (double)x->dry_base, "dry_allowed_length", x->dry_allowed_length, "dry_penalty_last_n",
                              x->dry_penalty_last_n, "dry_sequence_breakers", dry_breaker_list(x), "min_keep", rq->gen.min_keep);
+    if (more) { /* context shift (--context-shift): the request's, else the server's */
+        json_object_set_new(more, "n_keep", json_integer(rq->gen.n_keep == JOB_N_KEEP_UNSET ? default_n_keep : rq->gen.n_keep));
+        json_object_set_new(more, "n_discard", json_integer(rq->gen.n_discard));
+    }
     if (v && more) json_object_update(v, more);
     json_decref(more);
     if (v) json_object_set_new(v, "stop", j ? stop_list(j) : json_array());
     return v;
 }
 
-int native_reply_init(native_reply *r, const api_request *rq, const job *j, const int32_t *ids, int n_ids,
+int native_reply_init(native_reply *r, const api_request *rq, const job *j, int default_n_keep, const int32_t *ids, int n_ids,
                       const char *model, const bitnet_model *vocab) {
     size_t len = 0;
     char *text = request_detokenize(vocab, ids, (size_t)n_ids, &len);
-    *r = (native_reply){.settings = native_settings(rq, j), .prompt = text ? api_text(text, len) : NULL, .model = model,
+    *r = (native_reply){.settings = native_settings(rq, j, default_n_keep), .prompt = text ? api_text(text, len) : NULL, .model = model,
                         .vocab = vocab, .n_prompt = n_ids, .prompt_only = rq->prompt_only,
                         .return_tokens = rq->return_tokens, .stream = rq->stream,
                         .response_fields = rq->response_fields ? json_incref(rq->response_fields) : NULL};
@@ -194,7 +198,7 @@ enum MHD_Result handle_props(server *srv, struct MHD_Connection *c, const char *
     static const char no_fields[] = "{\"prompt\": \"\"}";
     if (api_parse_request(API_NATIVE, no_fields, sizeof no_fields - 1, 0, &defaults, &err))
         return http_send_error(c, (unsigned)err.status, "%s", err.message);
-    json_t *params = native_settings(&defaults, NULL);
+    json_t *params = native_settings(&defaults, NULL, srv->opt.n_keep);
     api_request_free(&defaults);
     if (params) json_object_set_new(params, "seed", json_integer(-1)); /* a new one for every request */
     int n = bitnet_model_meta_str(srv->model, "tokenizer.chat_template", NULL, 0);

@@ -29,14 +29,15 @@ typedef struct native_reply {
     json_t *response_fields;   /* the request's (a reference), or NULL: the final reply keeps only those paths */
 } native_reply;
 
-/* Before the job runs: the settings of rq (the job holds its stop strings) and the prompt's
- * text from its ids. Returns 0, or -1 when out of memory. */
-int native_reply_init(native_reply *r, const api_request *rq, const job *j, const int32_t *ids, int n_ids,
+/* Before the job runs: the settings of rq (the job holds its stop strings; default_n_keep is
+ * the server's --keep, for a request without n_keep) and the prompt's text from its ids.
+ * Returns 0, or -1 when out of memory. */
+int native_reply_init(native_reply *r, const api_request *rq, const job *j, int default_n_keep, const int32_t *ids, int n_ids,
                       const char *model, const bitnet_model *vocab);
 void native_reply_free(native_reply *r);
 
 /* A request's sampling and limits as llama-server names them (generation_settings). */
-json_t *native_settings(const api_request *rq, const job *j);
+json_t *native_settings(const api_request *rq, const job *j, int default_n_keep);
 
 /* The reply of a finished job: its whole text (empty for a stream), its token ids and
  * log-probabilities, stop_type and stopping_word, timings. */

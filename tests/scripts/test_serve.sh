@@ -673,6 +673,10 @@ if [ "$st1$st2" = 200200 ] && [ "${got1:0:11}" = "length 150 " ] && [ "$got1" = 
     ok context_shift_goes_on; else not_ok context_shift_goes_on "status $st1 $st2, '${got1:0:40}' vs '${got2:0:40}', cached $cached"; fi
 st=$(req POST /completion "{$SHIFT,\"n_predict\":100,\"n_keep\":-1,\"n_discard\":7}")
 check context_shift_native_truncated [ "$st" = 200 -a "$(json_get '"%s %s %s" % (j["tokens_predicted"], j["truncated"], j["stop_type"])' <"$TMP/resp" 2>&1)" = "100 True limit" ]
+# generation_settings: the request's n_keep and n_discard; /props: the server's --keep
+check context_shift_settings_say_n_keep [ "$(json_get '"%s %s" % (j["generation_settings"]["n_keep"], j["generation_settings"]["n_discard"])' <"$TMP/resp" 2>&1)" = "-1 7" ]
+st=$(req GET /props)
+check context_shift_props_say_keep [ "$st" = 200 -a "$(json_get '"%s %s" % (j["default_generation_settings"]["params"]["n_keep"], j["default_generation_settings"]["params"]["n_discard"])' <"$TMP/resp" 2>&1)" = "2 0" ]
 expect_error context_shift_bad_n_keep 400 "'n_keep' must be between -1" POST /v1/completions "{$SHIFT,\"n_keep\":-2}"
 expect_error context_shift_bad_n_discard 400 "'n_discard' must be an integer" POST /v1/chat/completions '{"messages":[{"role":"user","content":"Hi"}],"n_discard":"half"}'
 stop_server TERM
