@@ -462,7 +462,7 @@ static void ref_free(ref_reader *r) {
 }
 
 /* The token mask (with its shortcuts: first bytes, bytes after leading spaces, plain pieces
- * inside strings) equals feeding every piece to a copy of the state, at each state a text
+ * inside strings) and bn_constraint_allows equal feeding every piece to a copy of the state, at each state a text
  * passes through, for json_object, a schema with lengths, an enum and a nested array, and
  * grammars (where end-of-generation tokens are allowed exactly when the text is complete). */
 static void check_mask_states(const char *schema, const char *grammar, const char *text) {
@@ -488,6 +488,8 @@ static void check_mask_states(const char *schema, const char *grammar, const cha
             bool ok = n > 0 ? ref_feed(&ref, piece, (size_t)n, false) : grammar && bn_tokenizer_is_eog(tok, id) && ref_complete(&ref);
             if (ok != (masked[id] != -INFINITY) && mismatches++ < 3)
                 fprintf(stderr, "  state %d, token %d '%.*s': brute force %d, mask %d\n", k, id, n > 0 ? n : 0, piece, ok, !ok);
+            if (ok != bn_constraint_allows(j, id) && mismatches++ < 3) /* the one-token check the best-token masks use */
+                fprintf(stderr, "  state %d, token %d '%.*s': brute force %d, bn_constraint_allows %d\n", k, id, n > 0 ? n : 0, piece, ok, !ok);
         }
         if (k == n_ids) break;
         char piece[256];
