@@ -399,6 +399,15 @@ static int mask_best_of(bn_gen *g, const float *logits, int k, int r, int n_forc
     return above >= k || bound == -INFINITY;
 }
 
+/* The pieces of the sampler's temperature draw (text/sampler.c) that mask_draw and settle_draw
+ * repeat, with its float steps: min_p's threshold for a largest logit lmax, a token's value
+ * logit / T + G(key, id), and whether a value beats the best so far (ties: the lower id). */
+static float min_p_threshold(const bn_sampler_params *sp, float lmax) {
+    return sp->min_p > 0.0f ? lmax + logf(sp->min_p) : -INFINITY;
+}
+static double draw_value(float logit, double T, uint64_t key, int32_t id) { return (double)logit / T + bn_gumbel(key, id); }
+static bool draw_beats(double v, int32_t id, double top, int32_t win) { return v > top || (v == top && id < win); }
+
 /* A temperature draw without top-k (best_read's *draw; no forced ids): the Gumbel-max over the
  * allowed tokens that min_p keeps (text/sampler.h, gumbel.h). mask_best_of for k = 1 finds the
  * largest allowed logit (min_p's threshold); then every token that passes the threshold and
@@ -413,7 +422,7 @@ static int mask_draw(bn_gen *g, const float *logits) {
     if (settled <= 0) return settled;
     float lmax = -INFINITY; /* the largest allowed logit: among those checked (they hold every larger one) */
     for (int64_t id = 0; id < g->n_vocab; id++) lmax = fmaxf(lmax, g->masked[id]);
-    float threshold = sp->min_p > 0.0f ? lmax + logf(sp->min_p) : -INFINITY; /* the sampler's float steps */
+    float threshold = min_p_threshold(sp, lmax);
     double T = (double)sp->temperature, top = -INFINITY;
     uint64_t key = bn_sampler_next_key(g->sampler);
     int32_t win = -1;
@@ -423,8 +432,8 @@ static int mask_draw(bn_gen *g, const float *logits) {
             bool known = g->masked[id] != -INFINITY;
             if ((pass == 0 && !known) || !(l >= threshold) || !bn_gumbel_may_reach(key, id, bn_gumbel_gap(top, (double)l / T)))
                 continue;
-            double v = (double)l / T + bn_gumbel(key, id);
-            if (!(v > top || (v == top && id < win)) || (!known && !bn_constraint_allows(g->constraint, id))) continue;
+            double v = draw_value(l, T, key, id);
+            if (!draw_beats(v, id, top, win) || (!known && !bn_constraint_allows(g->constraint, id))) continue;
             g->masked[id] = l;
             top = v, win = id;
         }
@@ -471,13 +480,13 @@ static bool settle_draw(bn_gen *g, const float *row) {
     for (int32_t id = 0; id < g->n_vocab; id++)
         if (row[id] > lmax) lmax = row[id], top_id = id;
     if (top_id < 0 || !bn_constraint_allows(g->constraint, top_id)) return false;
-    float threshold = sp->min_p > 0.0f ? lmax + logf(sp->min_p) : -INFINITY; /* the sampler's float steps */
+    float threshold = min_p_threshold(sp, lmax);
     double T = (double)sp->temperature, top = -INFINITY;
     uint64_t key = bn_sampler_next_key(g->sampler);
     for (int32_t id = 0; id < g->n_vocab; id++) {
         if (!(row[id] >= threshold) || row[id] == -INFINITY) continue;
-        double v = (double)row[id] / T + bn_gumbel(key, id);
-        if (v > top || (v == top && id < win)) top = v, win = id;
+        double v = draw_value(row[id], T, key, id);
+        if (draw_beats(v, id, top, win)) top = v, win = id;
     }
     if (win < 0 || !bn_constraint_allows(g->constraint, win)) return false;
     for (int64_t id = 0; id < g->n_vocab; id++) g->masked[id] = -INFINITY;
