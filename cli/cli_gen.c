@@ -37,10 +37,12 @@ const char *const cli_gen_opts_help =
     "                        penalties and the above [0 = off]\n"
     "  --mirostat-ent TAU    Mirostat's target surprise in bits [5]\n"
     "  --mirostat-lr ETA     Mirostat's learning rate [0.1]\n"
-    "  --samplers LIST       the chain, names separated by ';' (llama.cpp's, e.g. top_k;top_p;temperature):\n"
-    "                        its default order (penalties;dry;top_n_sigma;top_k;typ_p;top_p;min_p;xtc;\n"
-    "                        temperature) or a part of it in that order; those left out are off\n"
-    "                        (without temperature, draws at 1); another order is refused\n"
+    "  --samplers LIST       the chain, names separated by ';' (llama.cpp's, e.g. top_k;top_p;temperature)\n"
+    "                        [penalties;dry;top_n_sigma;top_k;typ_p;top_p;min_p;xtc;temperature]; those\n"
+    "                        left out are off (without temperature, draws at 1); in another order (or\n"
+    "                        one named twice) they run as given, as llama.cpp runs them (the filters\n"
+    "                        after temperature see the tempered distribution), and the whole LM head\n"
+    "                        is computed\n"
     "  --sampling-seq S      the same with llama.cpp's letters (e d s k y p m x t), e.g. kpt\n"
     "  --dry-multiplier M    DRY: a token that would extend a repeat of the last --dry-penalty-last-n\n"
     "                        tokens longer than --dry-allowed-length loses M * base^(length - allowed)\n"
@@ -152,8 +154,8 @@ static int logit_bias_opt(const char *v, cli_gen_opts *o, const char *cmd) {
     return 0;
 }
 
-/* --samplers (names separated by ';') or --sampling-seq (letters): into o->samplers, in the
- * default order or a part of it; 2 with a usage error otherwise. */
+/* --samplers (names separated by ';') or --sampling-seq (letters): into o->samplers; 2 with a
+ * usage error for a name that is not one of ours or more than BN_SAMPLER_ORDER_MAX. */
 static int samplers_opt(const char *v, bool letters, cli_gen_opts *o, const char *cmd) {
     const char *opt = letters ? "--sampling-seq" : "--samplers";
     o->n_samplers = 0;
@@ -168,15 +170,15 @@ static int samplers_opt(const char *v, bool letters, cli_gen_opts *o, const char
         if (kind == BN_SAMPLER_NOT_OFFERED) return cli_usage_error(cmd, "%s: this build has no '%s' sampler", opt, name);
         if (kind == BN_SAMPLER_UNKNOWN) return cli_usage_error(cmd, "%s: unknown sampler '%s'", opt, name);
         if (bn_sampler_kinds_append(o->samplers, &o->n_samplers, kind))
-            return cli_usage_error(cmd, "%s: '%s' after '%s': only the default order (%s) or a part of it in that order", opt,
-                                   bn_sampler_kind_names[kind], bn_sampler_kind_names[o->samplers[o->n_samplers - 1]],
-                                   letters ? "edskypmxt" : "penalties;dry;top_n_sigma;top_k;typ_p;top_p;min_p;xtc;temperature");
+            return cli_usage_error(cmd, "%s: more than %d samplers", opt, BN_SAMPLER_ORDER_MAX);
     }
     return 0;
 }
 
 void cli_gen_opts_finish(cli_gen_opts *o) {
-    if (o->n_samplers >= 0) bn_sampler_keep_only(&o->gen, o->samplers, o->n_samplers);
+    if (o->n_samplers < 0) return;
+    bn_sampler_kinds_join(o->samplers, o->n_samplers, o->samplers_text);
+    o->gen.samplers = o->samplers_text;
 }
 
 int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd) {

@@ -22,8 +22,9 @@ typedef struct cli_gen_opts {
     const char *chat_template;   /* --chat-template NAME */
     char *schema_file_text;      /* --json-schema-file: the file's text (gen.json_schema points here) */
     char *grammar_file_text;     /* --grammar-file: the file's text (gen.grammar points here) */
-    unsigned char samplers[BN_N_SAMPLER_KINDS]; /* --samplers / --sampling-seq (bn_sampler_kind) */
+    unsigned char samplers[BN_SAMPLER_ORDER_MAX]; /* --samplers / --sampling-seq (bn_sampler_kind) */
     int n_samplers;              /* -1: not given */
+    char samplers_text[BN_SAMPLER_ORDER_TEXT_MAX]; /* them in names (gen.samplers points here) */
 } cli_gen_opts;
 
 extern const char *const cli_gen_opts_help;
@@ -32,7 +33,7 @@ void cli_gen_opts_init(cli_gen_opts *o);
 void cli_gen_opts_free(cli_gen_opts *o);
 /* 1 consumed, 0 not ours, 2 usage error (printed). */
 int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd);
-/* After the last option: what needs all of them (--samplers turns off the samplers it leaves out). */
+/* After the last option: what needs all of them (--samplers into gen.samplers). */
 void cli_gen_opts_finish(cli_gen_opts *o);
 
 /* Chat format name for a model: --chat-template if given, else detected from the GGUF's

@@ -325,8 +325,8 @@ typedef struct bitnet_sampling_params {
 BITNET_API bitnet_sampling_params bitnet_sampling_default_params(void);
 
 /* llama.cpp's other samplers (llama-server's field names), each off by default, in llama.cpp's
- * chain order: top_n_sigma before top-k; typical_p after it; XTC after min-p; the dynamic
- * temperature at the temperature's place. Mirostat replaces the chain (no top-k, top-p,
+ * chain order (bitnet_generate_params.samplers may name another): top_n_sigma before top-k;
+ * typical_p after it; XTC after min-p; the dynamic temperature at the temperature's place. Mirostat replaces the chain (no top-k, top-p,
  * min-p, penalties or the others: llama.cpp's chain with mirostat) and keeps its state (mu)
  * across a generation's tokens. Temperature <= 0 stays greedy with any of them. With
  * mirostat, top_n_sigma, or typical_p / XTC / a dynamic temperature without top-k, every
@@ -447,6 +447,18 @@ typedef struct bitnet_generate_params {
      * drops nothing when fewer would be left; 0 (default): at least one. With min_p and no
      * top_k, min_keep > 1 has every logit computed. */
     int min_keep;
+    /* llama.cpp's `samplers` (--samplers): the chain, as names separated by ';' ("penalties",
+     * "dry", "top_n_sigma", "top_k", "typ_p", "top_p", "min_p", "xtc", "temperature", or
+     * llama.cpp's other spellings: "top-k", "nucleus", "temp", ...); NULL (default): the
+     * default order, which is that list's. The samplers it leaves out are off (without
+     * temperature, draws at 1; "" leaves the logit bias and a draw at 1). In the default order
+     * or a part of it, the chain is the one above; in another order, or with a sampler named
+     * twice, the stages run as given, as llama.cpp runs them (a temperature divides the logits
+     * where it stands, so the filters after it see the tempered distribution; at <= 0 it keeps
+     * the likeliest token left there), and every logit is computed. Mirostat ignores it
+     * (llama.cpp's too). An unknown name, more than 32, or "infill" / "adaptive_p" (not
+     * offered): BITNET_ERR_INVALID_ARGUMENT naming it. */
+    const char *samplers;
 } bitnet_generate_params;
 
 BITNET_API bitnet_generate_params bitnet_generate_default_params(void); /* max_tokens 128 */

@@ -21,6 +21,7 @@ struct job {
     bitnet_logit_bias *logit_bias; /* a copy of the request's (gen.logit_bias points here) */
     char *json_schema;             /* a copy of the request's (gen.json_schema points here) */
     char *grammar;                 /* a copy of the request's (gen.grammar points here) */
+    char *samplers;                /* a copy of the request's chain (gen.samplers points here) */
     char **dry_breakers;           /* a copy of the request's DRY breakers, one block (gen.sampling_extra points here) */
     int n_top_logprobs;
     bool embed;                /* an embedding job: pooling, embedding [n_embedding] */
@@ -146,9 +147,9 @@ job *job_create(const int32_t *prompt, int n_prompt, const bitnet_generate_param
     size_t bias_bytes = sizeof(bitnet_logit_bias) * (size_t)(gen->n_logit_bias > 0 ? gen->n_logit_bias : 0);
     const bitnet_sampling_extra *x = &gen->sampling_extra;
     if (!j || (bias_bytes && !(j->logit_bias = malloc(bias_bytes))) || (gen->json_schema && !(j->json_schema = strdup(gen->json_schema))) ||
-        (gen->grammar && !(j->grammar = strdup(gen->grammar))) ||
+        (gen->grammar && !(j->grammar = strdup(gen->grammar))) || (gen->samplers && !(j->samplers = strdup(gen->samplers))) ||
         (x->dry_sequence_breakers && !(j->dry_breakers = copy_strings(x->dry_sequence_breakers, x->n_dry_sequence_breakers)))) {
-        if (j) free(j->prompt), free(j->logit_bias), free(j->json_schema), free(j->grammar);
+        if (j) free(j->prompt), free(j->logit_bias), free(j->json_schema), free(j->grammar), free(j->samplers);
         free(j);
         for (int i = 0; i < n_stops; i++) free(stops[i]);
         free(stops);
@@ -163,6 +164,7 @@ job *job_create(const int32_t *prompt, int n_prompt, const bitnet_generate_param
     j->gen.logit_bias = j->logit_bias;
     j->gen.json_schema = j->json_schema;
     j->gen.grammar = j->grammar;
+    j->gen.samplers = j->samplers;
     if (j->dry_breakers) j->gen.sampling_extra.dry_sequence_breakers = (const char *const *)j->dry_breakers;
     j->n_top_logprobs = n_top_logprobs > JOB_MAX_TOP_LOGPROBS ? JOB_MAX_TOP_LOGPROBS : n_top_logprobs;
     return job_init(j);
@@ -194,6 +196,7 @@ void job_release(job *j) {
     free(j->logit_bias);
     free(j->json_schema);
     free(j->grammar);
+    free(j->samplers);
     free(j->dry_breakers);
     free(j->embedding);
     free(j->text);

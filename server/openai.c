@@ -381,9 +381,9 @@ const char *const api_extra_sampler_fields[] = {
     "dry_penalty_last_n", "dry_sequence_breakers", "repeat_penalty", "samplers", "min_keep"};
 const size_t api_n_extra_sampler_fields = sizeof api_extra_sampler_fields / sizeof api_extra_sampler_fields[0];
 
-/* llama-server's "samplers" (an array of names or a string of letters): the default order or a
- * subset of it in that order, the samplers left out turned off (text/sampler_order.h); another
- * order is refused. Ignored with mirostat, as llama.cpp does. */
+/* llama-server's "samplers" (an array of names or a string of letters): the chain, in any
+ * order, the samplers left out turned off (bitnet_generate_params.samplers); unknown names are
+ * skipped, as llama-server does. Ignored with mirostat, as llama.cpp does. */
 static int read_sampler_order(json_t *body, api_request *r, api_error *err) {
     json_t *v = json_object_get(body, "samplers");
     r->n_samplers = -1;
@@ -400,11 +400,11 @@ static int read_sampler_order(json_t *body, api_request *r, api_error *err) {
             return api_errorf(err, 400, "'samplers[%zu]': this server has no %s sampler", i, e ? name : "infill or adaptive_p");
         if (kind == BN_SAMPLER_UNKNOWN) continue;
         if (bn_sampler_kinds_append(r->samplers, &r->n_samplers, kind))
-            return api_errorf(err, 400, "'samplers': '%s' after '%s': only llama.cpp's order (penalties, dry, top_n_sigma, top_k, typ_p, "
-                              "top_p, min_p, xtc, temperature) or a part of it in that order is supported",
-                              bn_sampler_kind_names[kind], bn_sampler_kind_names[r->samplers[r->n_samplers - 1]]);
+            return api_errorf(err, 400, "'samplers': more than %d samplers", BN_SAMPLER_ORDER_MAX);
     }
-    bn_sampler_keep_only(&r->gen, r->samplers, r->n_samplers);
+    if (!(r->samplers_text = malloc(BN_SAMPLER_ORDER_TEXT_MAX))) return api_errorf(err, 500, "out of memory");
+    bn_sampler_kinds_join(r->samplers, r->n_samplers, r->samplers_text);
+    r->gen.samplers = r->samplers_text;
     return 0;
 }
 
@@ -745,6 +745,7 @@ void api_request_free(api_request *r) {
     free(r->bias_texts);
     free(r->json_schema);
     free(r->grammar);
+    free(r->samplers_text);
     for (int i = 0; r->dry_breakers && i < r->gen.sampling_extra.n_dry_sequence_breakers; i++) free(r->dry_breakers[i]);
     free(r->dry_breakers);
     tools_free(&r->tools);

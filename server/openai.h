@@ -78,10 +78,12 @@ typedef struct api_request {
     bool prompt_only;              /* the prompt goes into the slot's cache; nothing is generated or returned */
     bool return_tokens;
     json_t *response_fields;       /* API_NATIVE: llama-server's "response_fields" (an array of strings; owned), or NULL */
-    /* llama-server's "samplers": the chain as given (bn_sampler_kind in llama.cpp's default
-     * order; a subset of it: the others were turned off), or n_samplers -1 when not given */
-    unsigned char samplers[BN_N_SAMPLER_KINDS];
+    /* llama-server's "samplers": the chain as given (bn_sampler_kind; unknown names skipped),
+     * or n_samplers -1 when not given; samplers_text, malloc'd: them in names (gen.samplers
+     * points here) */
+    unsigned char samplers[BN_SAMPLER_ORDER_MAX];
     int n_samplers;
+    char *samplers_text;
 } api_request;
 
 /* A JSON array of token ids and strings (llama-server's prompt form) into *parts [*n_parts]

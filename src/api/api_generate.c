@@ -127,6 +127,15 @@ static bn_sampler *make_sampler(const bitnet_generate_params *gp, int64_t n_voca
         bn_error(BITNET_ERR_INVALID_ARGUMENT, "sampling.struct_size is %zu; use bitnet_sampling_default_params()", sp->struct_size);
         return NULL;
     }
+    unsigned char kinds[BN_SAMPLER_ORDER_MAX];
+    int n_kinds = -1;
+    bitnet_generate_params named; /* gp with the samplers its `samplers` leaves out turned off */
+    if (BN_API_HAS_FIELD(gp->struct_size, bitnet_generate_params, samplers) && gp->samplers) {
+        if (bn_sampler_kinds_parse(gp->samplers, kinds, &n_kinds)) return NULL;
+        named = *gp; /* (the struct reaches its last field) */
+        bn_sampler_keep_only(&named, kinds, n_kinds);
+        gp = &named, sp = &named.sampling;
+    }
     bn_sampler_params p = bn_sampler_default_params();
     p.temperature = sp->temperature, p.top_k = sp->top_k, p.top_p = sp->top_p, p.min_p = sp->min_p;
     p.repeat_penalty = sp->repeat_penalty, p.presence_penalty = sp->presence_penalty;
@@ -141,9 +150,13 @@ static bn_sampler *make_sampler(const bitnet_generate_params *gp, int64_t n_voca
         p.dry_penalty_last_n = x->dry_penalty_last_n > n_ctx ? (int)n_ctx : x->dry_penalty_last_n; /* the text is no longer */
     }
     if (BN_API_HAS_FIELD(gp->struct_size, bitnet_generate_params, min_keep)) p.min_keep = gp->min_keep;
+    if (n_kinds > 0 && !bn_sampler_kinds_in_default_order(kinds, n_kinds)) { /* another order: its stages as given */
+        memcpy(p.order, kinds, (size_t)n_kinds);
+        p.n_order = n_kinds;
+    }
     const char *seed = getenv("BITNET_SEED");
     if (seed && *seed) p.seed = strtoull(seed, NULL, 10);
-    if (env_is("BITNET_DETERMINISTIC", "1")) p.temperature = 0.0f;
+    if (env_is("BITNET_DETERMINISTIC", "1")) p.temperature = 0.0f, p.n_order = 0;
     bn_sampler *s = bn_sampler_create(&p, (int)n_vocab);
     const bitnet_logit_bias *lb;
     int n = logit_bias_of(gp, &lb);
@@ -252,11 +265,16 @@ static bool needs_every_logit(const bn_sampler_params *sp, bool top_k_on) {
  * the n_force ids of bn_sampler_penalized) the next draw reads: 1 for greedy, top_k for top-k
  * sampling, 1 with *draw for a temperature draw without top-k and top-p (the rows that can
  * win it are read too, head_screen.h); 0 when it reads every logit (n_force < 0: too many ids
- * to name; llama.cpp's other samplers as needs_every_logit says; top-k beyond BN_SCREEN_MAX_K). */
+ * to name; llama.cpp's other samplers as needs_every_logit says; top-k beyond BN_SCREEN_MAX_K;
+ * another order unless its first filter is top-k: bn_sampler_order_best). */
 static int best_read(const bn_gen *g, int n_force, bool *draw) {
     const bn_sampler_params *sp = bn_sampler_get_params(g->sampler);
     bool top_k_on = sp->top_k > 0 && sp->top_k < g->n_vocab;
     *draw = false;
+    if (sp->n_order > 0) { /* another order: its best tokens, when its first filter is top-k */
+        int k = n_force < 0 ? 0 : bn_sampler_order_best(sp, g->n_vocab);
+        return k <= BN_SCREEN_MAX_K ? k : 0;
+    }
     if (n_force < 0 || (sp->temperature > 0.0f && needs_every_logit(sp, top_k_on))) return 0;
     *draw = sp->temperature > 0.0f && !top_k_on && sp->top_p >= 1.0f && (sp->min_p <= 0.0f || n_force == 0);
     int k = sp->temperature <= 0.0f || *draw ? 1 : sp->top_k;

@@ -1,5 +1,6 @@
 /* sampler: logit bias -> penalties -> DRY -> greedy | top-n-sigma -> top-k -> typical-p -> top-p -> min-p -> XTC
- * -> temperature (dynamic) -> draw, or mirostat. See sampler.h. */
+ * -> temperature (dynamic) -> draw, or mirostat, or the logit bias -> the stages of another
+ * order -> draw. See sampler.h. */
 #include "text/sampler.h"
 
 #include <float.h>
@@ -128,7 +129,24 @@ static int check_more_params(const bn_sampler_params *p) {
     if (p->dry_penalty_last_n < 0)
         return bn_error(bad, "sampler: dry_penalty_last_n %d must be >= 0 (0 turns DRY off)", p->dry_penalty_last_n);
     if (p->min_keep < 0) return bn_error(bad, "sampler: min_keep %d must be >= 0", p->min_keep);
+    if (p->n_order < 0 || p->n_order > BN_SAMPLER_ORDER_MAX)
+        return bn_error(bad, "sampler: n_order %d must be in [0, %d]", p->n_order, BN_SAMPLER_ORDER_MAX);
+    for (int i = 0; i < p->n_order; i++)
+        if (p->order[i] >= BN_N_SAMPLER_KINDS) return bn_error(bad, "sampler: order[%d] %d is not a sampler", i, p->order[i]);
     return 0;
+}
+
+/* Whether the stages of another order run (mirostat has its own chain). */
+static bool runs_order(const bn_sampler_params *p) { return p->n_order > 0 && !p->mirostat; }
+
+/* Whether a draw takes no key: greedy (temperature <= 0), or in another order a temperature
+ * <= 0 (not dynamic) among its stages, which leaves one candidate. */
+static bool draws_greedy(const bn_sampler_params *p) {
+    if (!runs_order(p)) return p->temperature <= 0.0f;
+    if (p->temperature > 0.0f || p->dynatemp_range > 0.0f) return false;
+    for (int i = 0; i < p->n_order; i++)
+        if (p->order[i] == BN_SAMPLER_TEMPERATURE) return true;
+    return false;
 }
 
 static bool dry_active(const bn_sampler_params *p) {
@@ -514,13 +532,14 @@ static void softmax(candidate *c, size_t n, float temperature) {
 
 /* ---- the filters ------------------------------------------------------------------------- */
 
-/* Copies the logits into candidates, applies the penalties and DRY and drops -inf (masked) tokens.
- * Returns the count (0 when all are masked) and the best candidate's index in *best, or -1
- * when a logit is NaN or +inf. */
+/* Copies the logits into candidates, applies the bias, the penalties and DRY (in another order,
+ * the bias alone: the others are stages) and drops -inf (masked) tokens. Returns the count (0
+ * when all are masked) and the best candidate's index in *best, or -1 when a logit is NaN or
+ * +inf. */
 static long gather(bn_sampler *s, const float *logits, size_t *best) {
     const bn_sampler_params *p = &s->params;
-    bool penalize_on = penalties_active(p);
-    dry_prepare(s);
+    bool penalize_on = penalties_active(p) && !runs_order(p);
+    if (!runs_order(p)) dry_prepare(s);
     const float *dry = s->n_dry_touched ? s->dry_pen : NULL;
     size_t n = 0;
     for (int32_t id = 0; id < s->n_vocab; id++) {
@@ -731,6 +750,106 @@ static size_t filter_chain(bn_sampler *s, candidate *c, size_t n, float *max_log
     return n;
 }
 
+/* ---- another order (llama.cpp's `samplers`; see sampler.h) ------------------------------ */
+
+/* The penalties (or DRY) as a stage: on the candidates left, dropping those that reach -inf. */
+static size_t stage_penalties(bn_sampler *s, candidate *c, size_t n, bool dry) {
+    const bn_sampler_params *p = &s->params;
+    if (dry) dry_prepare(s);
+    if (dry ? !s->n_dry_touched : !penalties_active(p)) return n;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t id = c[i].id;
+        float l = dry ? c[i].logit - s->dry_pen[id] : s->counts[id] > 0 ? penalize(p, c[i].logit, s->counts[id]) : c[i].logit;
+        if (l == -INFINITY) continue;
+        c[m] = c[i];
+        c[m++].logit = l;
+    }
+    if (dry) dry_clear(s);
+    return m;
+}
+
+/* The temperature as a stage: divides the logits by it (a dynamic one by the entropy of
+ * c[0, n)), or keeps the best candidate alone when it is <= 0 (llama.cpp's temp_ext). */
+static size_t stage_temperature(candidate *c, size_t n, const bn_sampler_params *p) {
+    float T = draw_temperature(c, n, p);
+    if (T <= 0.0f) {
+        c[0] = c[best_of(c, n)];
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++) c[i].logit = fmaxf(fminf(c[i].logit / T, FLT_MAX), -FLT_MAX); /* a tiny T must not make +inf */
+    return n;
+}
+
+/* Whether p's parameters turn the stage on (the penalties and DRY: whether they may change a
+ * logit; the temperature always divides or keeps the best). */
+static bool stage_on(const bn_sampler_params *p, int kind) {
+    switch (kind) {
+    case BN_SAMPLER_PENALTIES: return penalties_active(p);
+    case BN_SAMPLER_DRY: return dry_active(p);
+    case BN_SAMPLER_TOP_N_SIGMA: return p->top_n_sigma > 0.0f;
+    case BN_SAMPLER_TOP_K: return p->top_k > 0;
+    case BN_SAMPLER_TYP_P: return p->typical_p < 1.0f;
+    case BN_SAMPLER_TOP_P: return p->top_p < 1.0f;
+    case BN_SAMPLER_MIN_P: return p->min_p > 0.0f;
+    case BN_SAMPLER_XTC: return p->xtc_probability > 0.0f && p->xtc_threshold <= 0.5f;
+    default: return true;
+    }
+}
+
+/* One stage of another order on c[0, n) (*sorted: whether they are best first); returns how
+ * many are left. */
+static size_t run_stage(bn_sampler *s, int kind, candidate *c, size_t n, bool *sorted, uint64_t key) {
+    const bn_sampler_params *p = &s->params;
+    size_t min_keep = (size_t)p->min_keep;
+    if (!stage_on(p, kind)) return n;
+    switch (kind) {
+    case BN_SAMPLER_PENALTIES:
+    case BN_SAMPLER_DRY: *sorted = false; return stage_penalties(s, c, n, kind == BN_SAMPLER_DRY);
+    case BN_SAMPLER_TOP_N_SIGMA: return n > 1 ? apply_top_n_sigma(c, n, c[best_of(c, n)].logit, p->top_n_sigma) : n;
+    case BN_SAMPLER_TOP_K:
+        if ((size_t)p->top_k >= n) return n;
+        *sorted = true;
+        return apply_top_k(c, n, (size_t)p->top_k);
+    case BN_SAMPLER_TYP_P:
+        if (n <= 1) return n;
+        *sorted = false;
+        return apply_typical(c, n, p->typical_p, min_keep);
+    case BN_SAMPLER_TOP_P:
+        if (n <= 1) return n;
+        n = apply_top_p(c, n, c[best_of(c, n)].id, *sorted, p->top_p, min_keep);
+        *sorted = true;
+        return n;
+    case BN_SAMPLER_MIN_P: return apply_min_p(c, n, c[best_of(c, n)].logit, p->min_p, min_keep);
+    case BN_SAMPLER_XTC: return apply_xtc(c, n, p, key);
+    default: return stage_temperature(c, n, p);
+    }
+}
+
+int bn_sampler_order_best(const bn_sampler_params *p, int n_vocab) {
+    for (int i = 0; runs_order(p) && i < p->n_order; i++) {
+        int kind = p->order[i];
+        if (kind == BN_SAMPLER_PENALTIES || kind == BN_SAMPLER_DRY || !stage_on(p, kind)) continue; /* forced ids only, or nothing */
+        if (kind == BN_SAMPLER_TEMPERATURE && p->dynatemp_range > 0.0f) return 0; /* the entropy of everything */
+        if (kind == BN_SAMPLER_TEMPERATURE && p->temperature <= 0.0f) return 1;
+        if (kind == BN_SAMPLER_TEMPERATURE) continue; /* dividing keeps the order */
+        return kind == BN_SAMPLER_TOP_K && p->top_k < n_vocab ? p->top_k : 0;
+    }
+    return 0;
+}
+
+/* The stages of another order on the n gathered candidates; the draw is then at temperature 1
+ * (the stages divided the logits). Returns how many are left, or a negative status. */
+static long run_order(bn_sampler *s, size_t n, bool probabilities, uint64_t key) {
+    bool sorted = false;
+    for (int i = 0; i < s->params.n_order; i++)
+        if ((n = run_stage(s, s->params.order[i], s->cands, n, &sorted, key)) == 0)
+            return bn_error(BITNET_ERR_INVALID_ARGUMENT, "sampler: the penalties masked every token left");
+    s->draw_temperature = 1.0f;
+    if (probabilities) softmax(s->cands, n, 1.0f);
+    return (long)n;
+}
+
 /* Runs the chain up to (not including) the draw, whose key XTC reads. Leaves the survivors in
  * s->cands[0, n) (with their final probabilities when `probabilities`) and the draw's
  * temperature in s->draw_temperature; returns n, or a negative status. */
@@ -743,6 +862,7 @@ static long run_chain(bn_sampler *s, const float *logits, bool probabilities, ui
     if (gathered == 0)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "sampler: every logit is -inf (all tokens masked)");
     size_t n = (size_t)gathered;
+    if (runs_order(p)) return run_order(s, n, probabilities, key);
     s->draw_temperature = p->temperature;
     if (p->temperature > 0.0f && n > 1) {
         float max_logit = c[best].logit;
@@ -793,7 +913,7 @@ int32_t bn_sampler_sample(bn_sampler *s, const float *logits) {
     uint64_t key = bn_sampler_next_key(s);
     long n = run_chain(s, logits, false, key);
     if (n < 0) return (int32_t)n;
-    if (s->params.temperature <= 0.0f) return s->cands[0].id; /* greedy takes no random number */
+    if (draws_greedy(&s->params)) return s->cands[0].id; /* greedy takes no random number (one candidate is left) */
     /* every other draw takes one key, however many candidates survived: the screened head's
      * rows hold fewer survivors than the whole head's, and the two must stay in step */
     next_u64(&s->rng);

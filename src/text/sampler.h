@@ -40,6 +40,16 @@
  * typical) and XTC drops nothing when fewer than min_keep would be left. Like llama.cpp, top-p and min-p see
  * the untempered distribution; temperature only reshapes what survives them.
  *
+ * Another order (n_order > 0: llama.cpp's `samplers` naming its chain in another order, or a
+ * sampler twice): the logit bias, then the stages order[0, n_order) as given (those not named
+ * do not run), then the draw, as llama.cpp's chain runs them. The temperature divides the
+ * logits where it stands (a dynamic one by the entropy of what is left there), so the filters
+ * after it see the tempered distribution, and the penalties and DRY after it subtract from the
+ * tempered logits; a temperature <= 0 there keeps the best candidate alone (llama.cpp's) and
+ * the draw takes no key. Without a temperature the draw is at 1. (In the default chain greedy
+ * stops at step 2 instead: the argmax after the penalties and DRY, where llama.cpp's typical-p
+ * or XTC may drop the likeliest first.) Mirostat ignores the order (llama.cpp's too).
+ *
  * Logits: -inf masks a token out; NaN or +inf is an error (a broken forward pass should not
  * be turned silently into text). bn_sampler_sample() never modifies the logits and allocates
  * nothing: all scratch space is allocated by bn_sampler_create().
@@ -52,6 +62,7 @@
 #include <stdint.h>
 
 #include "bitnet.h"
+#include "text/sampler_order.h"
 
 #define BN_SAMPLER_DEFAULT_SEED UINT64_C(42) /* the value include/bitnet.h documents */
 
@@ -80,6 +91,8 @@ typedef struct bn_sampler_params {
     int dry_penalty_last_n;  /* tokens DRY scans; 0: off; >= 0 (callers resolve "the context") */
     int min_keep;            /* top-p, min-p, typical-p keep at least this many (of what they are
                                 given) and XTC leaves at least this many; 0: llama.cpp's default */
+    unsigned char order[BN_SAMPLER_ORDER_MAX]; /* bn_sampler_kind: the stages of another order (above) */
+    int n_order;             /* 0: the default chain; 1 .. BN_SAMPLER_ORDER_MAX: order[] */
 } bn_sampler_params;
 
 typedef struct bn_sampler bn_sampler;
@@ -112,7 +125,8 @@ int bn_sampler_set_dry_breakers(bn_sampler *s, const int32_t *tokens, const int 
 /* Whether DRY is on (its multiplier, base and window ask for it): whether breakers matter. */
 bool bn_sampler_dry_on(const bn_sampler *s);
 /* One token that survived the filters: its id, its logit after the bias and the penalties (before the
- * temperature) and its final probability. */
+ * temperature; with another order, as the draw sees it: after the temperatures) and its final
+ * probability. */
 typedef struct bn_sampler_candidate {
     int32_t id;
     float logit;
@@ -133,6 +147,12 @@ int bn_sampler_distribution(bn_sampler *s, const float *logits, bn_sampler_candi
  * on, -1 when there are more than cap. For the screened LM head, which must compute them
  * exactly. */
 int bn_sampler_penalized(const bn_sampler *s, int32_t *ids, int cap);
+/* For the screened LM head, with another order (p->n_order > 0): how many of the best tokens
+ * (after the bias, penalties and DRY, which change the ids of bn_sampler_penalized only) its
+ * chain reads: top_k when every stage before its top-k keeps the logits' order or is off (the
+ * penalties, DRY, a fixed temperature > 0), 1 when a fixed temperature <= 0 comes first that
+ * way; 0 when a stage before them reads every logit, or for the default chain. */
+int bn_sampler_order_best(const bn_sampler_params *p, int n_vocab);
 /* Appends `token` to the penalty and DRY histories (ids outside [0, n_vocab) are ignored). */
 void bn_sampler_accept(bn_sampler *s, int32_t token);
 /* Clears the history and re-seeds the generator with the seed given at creation. */

@@ -1,8 +1,10 @@
-/* sampler_order: llama.cpp's sampler names and the parts of its default order (see sampler_order.h). */
+/* sampler_order: llama.cpp's sampler names and the chains callers name (see sampler_order.h). */
 #include "text/sampler_order.h"
 
 #include <ctype.h>
 #include <string.h>
+
+#include "util.h"
 
 const char *const bn_sampler_kind_names[BN_N_SAMPLER_KINDS] = {"penalties", "dry", "top_n_sigma", "top_k", "typ_p",
                                                                 "top_p", "min_p", "xtc", "temperature"};
@@ -39,9 +41,46 @@ int bn_sampler_kind_of_char(char c) {
 }
 
 int bn_sampler_kinds_append(unsigned char *kinds, int *n, int kind) {
-    if (*n > 0 && kind <= kinds[*n - 1]) return 1;
+    if (*n >= BN_SAMPLER_ORDER_MAX) return 1;
     kinds[(*n)++] = (unsigned char)kind;
     return 0;
+}
+
+void bn_sampler_kinds_join(const unsigned char *kinds, int n, char *out) {
+    size_t at = 0;
+    out[0] = '\0';
+    for (int i = 0; i < n && i < BN_SAMPLER_ORDER_MAX; i++) {
+        size_t len = strlen(bn_sampler_kind_names[kinds[i]]);
+        if (i) out[at++] = ';';
+        memcpy(out + at, bn_sampler_kind_names[kinds[i]], len + 1);
+        at += len;
+    }
+}
+
+int bn_sampler_kinds_parse(const char *list, unsigned char *kinds, int *n) {
+    const int bad = BITNET_ERR_INVALID_ARGUMENT;
+    *n = 0;
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ";");
+        char name[32];
+        if (len >= sizeof name) return bn_error(bad, "samplers: '%.*s...' is not a sampler", 31, p);
+        memcpy(name, p, len);
+        name[len] = '\0';
+        int kind = bn_sampler_kind_of_name(name);
+        if (kind == BN_SAMPLER_NOT_OFFERED) return bn_error(bad, "samplers: this engine has no '%s' sampler", name);
+        if (kind < 0)
+            return bn_error(bad, "samplers: '%s' is not a sampler (penalties, dry, top_n_sigma, top_k, typ_p, top_p, min_p, xtc, temperature)",
+                            name);
+        if (bn_sampler_kinds_append(kinds, n, kind)) return bn_error(bad, "samplers: more than %d names", BN_SAMPLER_ORDER_MAX);
+        p += len + (p[len] == ';');
+    }
+    return 0;
+}
+
+bool bn_sampler_kinds_in_default_order(const unsigned char *kinds, int n) {
+    for (int i = 1; i < n; i++)
+        if (kinds[i] <= kinds[i - 1]) return false;
+    return true;
 }
 
 /* Turns one kind off. */
@@ -63,8 +102,8 @@ static void leave_out(bitnet_generate_params *gp, int kind) {
 
 void bn_sampler_keep_only(bitnet_generate_params *gp, const unsigned char *kinds, int n) {
     if (gp->sampling_extra.mirostat) return;
-    for (int k = 0, at = 0; k < BN_N_SAMPLER_KINDS; k++) {
-        if (at < n && kinds[at] == k) at++;
-        else leave_out(gp, k);
-    }
+    bool named[BN_N_SAMPLER_KINDS] = {false};
+    for (int i = 0; i < n; i++) named[kinds[i]] = true;
+    for (int k = 0; k < BN_N_SAMPLER_KINDS; k++)
+        if (!named[k]) leave_out(gp, k);
 }

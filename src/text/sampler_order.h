@@ -1,9 +1,11 @@
-/* sampler_order: llama.cpp's names of the samplers in its chain and the parts of its default
- * order this engine runs (its `samplers` / --samplers / --sampling-seq): a subset of the
- * default order, in that order, is the chain with the samplers left out turned off; the
- * chain itself has one order (text/sampler.h). */
+/* sampler_order: llama.cpp's names of the samplers in its chain, and the chain a caller names
+ * (its `samplers` / --samplers / --sampling-seq; bitnet_generate_params.samplers): a part of
+ * the default order, in that order, is the default chain with the samplers left out turned
+ * off; any other order (or a sampler named twice) runs as given (text/sampler.h). */
 #ifndef BITNET_SAMPLER_ORDER_H
 #define BITNET_SAMPLER_ORDER_H
+
+#include <stdbool.h>
 
 #include "bitnet.h"
 
@@ -24,11 +26,23 @@ extern const char *const bn_sampler_kind_names[BN_N_SAMPLER_KINDS];
 int bn_sampler_kind_of_name(const char *name);
 /* A kind from llama.cpp's letters ("edskypmxt"), or BN_SAMPLER_NOT_OFFERED ('i', 'a') / BN_SAMPLER_UNKNOWN. */
 int bn_sampler_kind_of_char(char c);
-/* Appends kind to kinds[0, *n) when it comes after the last one in the default order (0);
- * else returns 1 and leaves them (the caller names kinds[*n - 1] and kind). */
+#define BN_SAMPLER_ORDER_MAX 32 /* stages of a named chain (llama.cpp sets no limit; a kind may repeat) */
+/* Bytes of the longest chain in names: BN_SAMPLER_ORDER_MAX names of at most 11 characters,
+ * each followed by ';' or the terminating NUL. */
+#define BN_SAMPLER_ORDER_TEXT_MAX (BN_SAMPLER_ORDER_MAX * 12)
+
+/* Appends kind to kinds[0, *n); 1 (nothing appended) when there are BN_SAMPLER_ORDER_MAX. */
 int bn_sampler_kinds_append(unsigned char *kinds, int *n, int kind);
-/* Turns off in gp every kind not in kinds[0, n) (strictly increasing: the default order);
- * leaving out the temperature draws at 1. Nothing changes with mirostat (its own chain). */
+/* kinds[0, n) as their names separated by ';' into out[BN_SAMPLER_ORDER_TEXT_MAX] ("" for none). */
+void bn_sampler_kinds_join(const unsigned char *kinds, int n, char *out);
+/* `list` (names separated by ';', in any of llama.cpp's spellings; "" names none) into
+ * kinds[0, *n): 0, or BITNET_ERR_INVALID_ARGUMENT naming a name that is not one of this
+ * engine's samplers, or more than BN_SAMPLER_ORDER_MAX names. */
+int bn_sampler_kinds_parse(const char *list, unsigned char *kinds, int *n);
+/* Whether kinds[0, n) is the default order or a part of it in that order (each kind once). */
+bool bn_sampler_kinds_in_default_order(const unsigned char *kinds, int n);
+/* Turns off in gp every kind that kinds[0, n) does not name (in any order); leaving out the
+ * temperature draws at 1. Nothing changes with mirostat (its own chain). */
 void bn_sampler_keep_only(bitnet_generate_params *gp, const unsigned char *kinds, int n);
 
 #endif

@@ -4,7 +4,7 @@
 # logits / logits-diff exit codes; gen-model argument errors; BITNET_DEBUG_LOGITS; --prompt-cache;
 # --lookup (the same tokens); --context-shift (past --ctx); llama.cpp's other samplers (--mirostat, --typical, XTC, --top-nsigma, the
 # dynamic temperature, DRY: each changes a seeded run, and --lookup keeps its tokens); --samplers /
-# --sampling-seq (a part of the default order, another order refused).
+# --sampling-seq (a part of the default order, another order as given).
 source "$(dirname "$0")/lib.sh"
 source "$ROOT/tests/crossval/crossval_lib.sh"
 require_python
@@ -174,14 +174,21 @@ for extra in "--mirostat 2 --mirostat-ent 3" "--mirostat 1" "--typical 0.3" "--x
     a=$(lk_run --temp 1 --seed 4 2>/dev/null) b=$(lk_run --temp 1 --seed 4 $extra 2>/dev/null) c=$(lk_run --temp 1 --seed 4 $extra --lookup 6 2>/dev/null)
     if [ -n "$b" ] && [ "$a" != "$b" ] && [ "$b" = "$c" ]; then changed=$((changed + 1)); else echo "    $extra: $b / $c"; fi
 done
-# --samplers / --sampling-seq: a part of the default order = the same run with the others off
+# --samplers / --sampling-seq: a part of the default order = the same run with the others off;
+# another order runs as given (temperature 1 first changes nothing; at 3 before top-p 0.5 it
+# does, and --lookup keeps its tokens); an unknown name is a usage error
 a=$(lk_run --temp 1 --seed 4 --top-k 20 --top-p 1 --min-p 0 2>/dev/null)
 b=$(lk_run --temp 1 --seed 4 --top-k 20 --samplers "top_k;temperature" 2>/dev/null)
 c=$(lk_run --temp 1 --seed 4 --top-k 20 --sampling-seq kt 2>/dev/null)
-"$BITNET" run -m "$m" --tokens 1,2 --samplers "temperature;top_k" >/dev/null 2>"$TMP/order.err"
+d=$(lk_run --temp 1 --seed 4 --top-k 20 --sampling-seq tk 2>/dev/null)
+e=$(lk_run --temp 3 --seed 4 --top-p 0.5 --samplers "top_p;temperature" 2>/dev/null)
+f=$(lk_run --temp 3 --seed 4 --top-p 0.5 --samplers "temperature;top_p" 2>/dev/null)
+g=$(lk_run --temp 3 --seed 4 --top-p 0.5 --samplers "temperature;top_p" --lookup 6 2>/dev/null)
+"$BITNET" run -m "$m" --tokens 1,2 --samplers "temperature;bogus" >/dev/null 2>"$TMP/order.err"
 rc=$?
-if [ -n "$a" ] && [ "$a" = "$b" ] && [ "$a" = "$c" ] && [ $rc = 2 ] && grep -q "'top_k' after 'temperature'" "$TMP/order.err"; then ok sampler_order; else
-    not_ok sampler_order "rc $rc: $(cat "$TMP/order.err"); $a / $b / $c"; fi
+if [ -n "$a" ] && [ "$a" = "$b" ] && [ "$a" = "$c" ] && [ "$a" = "$d" ] && [ -n "$e" ] && [ "$e" != "$f" ] && [ "$f" = "$g" ] &&
+    [ $rc = 2 ] && grep -q "unknown sampler 'bogus'" "$TMP/order.err"; then ok sampler_order; else
+    not_ok sampler_order "rc $rc: $(cat "$TMP/order.err"); $a / $b / $c / $d; $e / $f / $g"; fi
 "$BITNET" run -m "$m" --tokens 1,2 --mirostat 3 >/dev/null 2>"$TMP/m3.err"
 rc=$?
 if [ $changed = 7 ] && [ $rc = 2 ] && grep -q -- '--mirostat needs 0 (off), 1 or 2' "$TMP/m3.err"; then ok other_samplers; else

@@ -18,8 +18,8 @@
 #     Messages, Responses) leaves well-formed events; a top-level json_schema enum reply is one
 #     of its values; a grammar that does not compile or comes beside response_format is
 #     refused, a streamed grammar reply follows it;
-#   - "samplers": a part of the default order equals the request with the others off; another
-#     order refused;
+#   - "samplers": a part of the default order equals the request with the others off (unknown
+#     names skipped); another order runs as given, and is reported; more than 32 refused;
 #   - /infill, the rerank routes and POST /props: 501 saying what is not implemented; GET
 #     /lora-adapters an empty list; one metrics label per path;
 #   - llama-server's other samplers (mirostat 2, XTC, typical_p with top_n_sigma, min_keep, DRY): a
@@ -388,12 +388,22 @@ for extra in '"mirostat":2,"mirostat_tau":2' '"xtc_probability":1,"xtc_threshold
     native_check "other_sampler_$name" "$st == 200 and j['tokens'] == json.load(open('$TMP/other1.json'))['tokens'] and len(j['tokens']) == 8 and j['tokens'] != json.load(open('$TMP/plain_sampled.json'))['tokens'] and all(abs(j['generation_settings'][k] - v) < 1e-6 for k, v in {$extra}.items())"
 done
 # "samplers": a part of llama.cpp's order is the request with the others off (top_k alone and
-# the temperature: the same tokens as top_k with top_p 1 and min_p 0); another order is a 400
+# the temperature: the same tokens as top_k with top_p 1 and min_p 0; an unknown name is
+# skipped, as llama-server does); another order runs as given (temperature 3 before top_p 0.5:
+# other tokens than after it, repeated by the same seed, and reported); more than 32 is a 400
 SEEDED='"prompt":"Tell me","n_predict":8,"seed":3,"temperature":1,"ignore_eos":true,"return_tokens":true'
 req POST /completion "{$SEEDED,\"top_k\":20,\"top_p\":1,\"min_p\":0}" >/dev/null && cp "$TMP/resp" "$TMP/topk_only.json"
 st=$(req POST /completion "{$SEEDED,\"top_k\":20,\"samplers\":[\"top_k\",\"temperature\"]}")
 native_check sampler_order_subset "$st == 200 and j['tokens'] == json.load(open('$TMP/topk_only.json'))['tokens'] and j['generation_settings']['samplers'] == ['top_k', 'temperature']"
-error_case sampler_order_refused 400 "'top_k' after 'temperature'" POST /v1/chat/completions '{"messages":[{"role":"user","content":"a"}],"samplers":"tk"}'
+st=$(req POST /completion "{$SEEDED,\"top_k\":20,\"samplers\":[\"top_k\",\"no_such\",\"temperature\"]}")
+native_check sampler_order_unknown_skipped "$st == 200 and j['tokens'] == json.load(open('$TMP/topk_only.json'))['tokens']"
+req POST /completion "{$SEEDED,\"temperature\":3,\"top_p\":0.5,\"samplers\":\"pt\"}" >/dev/null && cp "$TMP/resp" "$TMP/top_p_first.json"
+req POST /completion "{$SEEDED,\"temperature\":3,\"top_p\":0.5,\"samplers\":\"tp\"}" >/dev/null && cp "$TMP/resp" "$TMP/temp_first.json"
+st=$(req POST /completion "{$SEEDED,\"temperature\":3,\"top_p\":0.5,\"samplers\":[\"temperature\",\"top_p\"]}")
+native_check sampler_order_another "$st == 200 and j['tokens'] == json.load(open('$TMP/temp_first.json'))['tokens'] and j['tokens'] != json.load(open('$TMP/top_p_first.json'))['tokens'] and j['generation_settings']['samplers'] == ['temperature', 'top_p']"
+st=$(req POST /v1/chat/completions '{"messages":[{"role":"user","content":"a"}],"max_tokens":2,"samplers":"tkt"}')
+check sampler_order_chat_route [ "$st" = 200 ]
+error_case sampler_order_too_long 400 "more than 32 samplers" POST /v1/chat/completions "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"samplers\":\"$(printf 'k%.0s' $(seq 33))\"}"
 error_case min_keep_negative 400 "'min_keep' must be between 0" POST /v1/chat/completions '{"messages":[{"role":"user","content":"a"}],"min_keep":-1}'
 # DRY on a greedy reply (which repeats itself on this random model): other tokens, settings reported
 GREEDY='"prompt":"Tell me","n_predict":32,"temperature":0,"ignore_eos":true,"return_tokens":true'

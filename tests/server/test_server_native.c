@@ -149,29 +149,28 @@ TEST(other_samplers_read) {
     check_refused("{\"prompt\":\"Hi\",\"dry_multiplier\":-1}", "'dry_multiplier'");
 }
 
-/* llama-server's "samplers": the default order or a part of it in that order (names in any of
- * llama.cpp's spellings, or letters); the samplers left out are off; unknown names skipped;
- * another order, infill and adaptive_p refused; ignored with mirostat. */
+/* llama-server's "samplers": names in any of llama.cpp's spellings, or letters, in any order
+ * (a name may repeat), into gen.samplers in our names (the library turns off the samplers left
+ * out); unknown names skipped; more than 32, infill and adaptive_p refused. */
 TEST(sampler_order) {
     api_request r;
     api_error err;
     CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"repeat_penalty\":1.3,\"typical_p\":0.5,\"samplers\":[\"Top-K\",\"tfs_z\",\"nucleus\",\"temp\"]}", &r, &err), 0);
     CHECK(r.n_samplers == 3 && r.samplers[0] == BN_SAMPLER_TOP_K && r.samplers[1] == BN_SAMPLER_TOP_P &&
           r.samplers[2] == BN_SAMPLER_TEMPERATURE);
-    CHECK(r.gen.sampling.top_k == 40 && r.gen.sampling.top_p == 0.95f && r.gen.sampling.min_p == 0.0f &&
-          r.gen.sampling.repeat_penalty == 1.0f && r.gen.sampling_extra.typical_p == 1.0f && r.gen.sampling.temperature == 0.8f);
+    CHECK(r.gen.samplers && strcmp(r.gen.samplers, "top_k;top_p;temperature") == 0);
+    CHECK(r.gen.sampling.repeat_penalty == 1.3f && r.gen.sampling_extra.typical_p == 0.5f); /* as given: the library turns them off */
     api_request_free(&r);
-    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"temperature\":0,\"samplers\":\"kp\"}", &r, &err), 0);
-    CHECK(r.n_samplers == 2 && r.gen.sampling.temperature == 1.0f && r.gen.sampling.min_p == 0.0f); /* no temperature: draws at 1 */
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"samplers\":\"tkk\"}", &r, &err), 0);
+    CHECK(r.n_samplers == 3 && r.gen.samplers && strcmp(r.gen.samplers, "temperature;top_k;top_k") == 0);
+    api_request_free(&r);
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"samplers\":[]}", &r, &err), 0);
+    CHECK(r.n_samplers == 0 && r.gen.samplers && r.gen.samplers[0] == '\0');
     api_request_free(&r);
     CHECK_EQ_INT(parse("{\"prompt\":\"Hi\"}", &r, &err), 0);
-    CHECK(r.n_samplers == -1 && r.gen.sampling.min_p == 0.05f);
+    CHECK(r.n_samplers == -1 && r.gen.samplers == NULL);
     api_request_free(&r);
-    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"mirostat\":2,\"samplers\":[\"top_k\"]}", &r, &err), 0);
-    CHECK(r.gen.sampling.top_p == 0.95f);
-    api_request_free(&r);
-    check_refused("{\"prompt\":\"Hi\",\"samplers\":[\"temperature\",\"top_k\"]}", "'top_k' after 'temperature'");
-    check_refused("{\"prompt\":\"Hi\",\"samplers\":[\"top_k\",\"top_k\"]}", "'top_k' after 'top_k'");
+    check_refused("{\"prompt\":\"Hi\",\"samplers\":\"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk\"}", "more than 32 samplers");
     check_refused("{\"prompt\":\"Hi\",\"samplers\":[\"infill\"]}", "no infill sampler");
     check_refused("{\"prompt\":\"Hi\",\"samplers\":\"ka\"}", "no infill or adaptive_p sampler");
     check_refused("{\"prompt\":\"Hi\",\"samplers\":[1]}", "'samplers[0]' must be a string");

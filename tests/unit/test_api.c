@@ -982,6 +982,67 @@ TEST(sampling_extra_checked_and_versioned) {
     bitnet_session_free(s);
 }
 
+/* n tokens of "one two three" with gp in a fresh session (64 positions); the call's status. */
+static int run_order(bitnet_generate_params gp, int32_t *out, int n, bitnet_generate_result *r) {
+    bitnet_session *s = new_session(64);
+    int32_t p[8];
+    int n_prompt = bitnet_model_tokenize(g_model, "one two three", 13, 1, 0, p, 8);
+    gp.max_tokens = n, gp.ignore_eog = 1;
+    *r = (bitnet_generate_result){.struct_size = sizeof *r};
+    int rc = s ? bitnet_session_generate(s, p, n_prompt, &gp, out, n, r) : -1;
+    bitnet_session_free(s);
+    return rc;
+}
+
+/* bitnet_generate_params.samplers: a part of the default order is that chain with the others
+ * off; another order runs its stages as given (at temperature 1, where the temperature changes
+ * nothing, the same tokens as the default order: the stages and the draws' keys agree), a
+ * temperature <= 0 there keeps the argmax, a constraint checks every token; bad lists fail the
+ * call naming the name; a caller whose struct_size predates the field gets the default. */
+TEST(generate_samplers_order) {
+    enum { N = 16 };
+    int32_t a[N], b[N];
+    bitnet_generate_result ra, rb;
+    bitnet_generate_params gp = bitnet_generate_default_params(), off = gp;
+    gp.sampling.temperature = 1.0f, gp.sampling.seed = 9, gp.sampling.top_k = 20;
+    off = gp, off.sampling.top_p = 1.0f, off.sampling.min_p = 0.0f;
+    gp.samplers = "top-k;temp";
+    CHECK(run_order(off, a, N, &ra) == 0 && run_order(gp, b, N, &rb) == 0 && memcmp(a, b, sizeof a) == 0);
+    gp.sampling.repeat_penalty = 1.3f, gp.sampling.top_p = 0.9f;
+    gp.samplers = NULL;
+    CHECK(run_order(gp, a, N, &ra) == 0);
+    gp.samplers = "penalties;temperature;top_k;top_p;min_p"; /* temperature 1 first: the same draws */
+    CHECK(run_order(gp, b, N, &rb) == 0 && memcmp(a, b, sizeof a) == 0);
+    gp.sampling.temperature = 2.5f, gp.sampling.top_p = 0.5f, gp.sampling.min_p = 0.3f; /* at 2.5 the filters see another distribution */
+    gp.samplers = NULL;
+    CHECK(run_order(gp, a, N, &ra) == 0);
+    gp.samplers = "penalties;temperature;top_k;top_p;min_p";
+    CHECK(run_order(gp, b, N, &rb) == 0 && memcmp(a, b, sizeof a) != 0);
+    int32_t c[N];
+    CHECK(run_order(gp, c, N, &rb) == 0 && memcmp(b, c, sizeof b) == 0); /* seeded: repeats itself */
+    gp.sampling.temperature = 0.0f, gp.sampling.repeat_penalty = 1.0f;
+    gp.samplers = "min_p;temperature;top_p"; /* the argmax where the temperature stands */
+    bitnet_generate_params g = greedy(N);
+    CHECK(run_order(g, a, N, &ra) == 0 && run_order(gp, b, N, &rb) == 0 && memcmp(a, b, sizeof a) == 0);
+    gp.sampling.temperature = 1.5f, gp.grammar = "root ::= [a-z ]+\n"; /* a constraint: the whole mask each draw */
+    CHECK(run_order(gp, a, N, &ra) == 0 && ra.n_mask_best == 0 && ra.n_mask_all == ra.n_generated);
+    gp.grammar = NULL;
+    static const char *const bad[][2] = {{"top_k;bogus", "'bogus' is not a sampler"}, {"top_k;;temperature", "'' is not a sampler"},
+                                         {"infill", "no 'infill' sampler"}, {"adaptive-p", "no 'adaptive-p' sampler"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        gp.samplers = bad[i][0];
+        CHECK_EQ_INT(run_order(gp, a, N, &ra), BITNET_ERR_INVALID_ARGUMENT);
+        CHECK_MSG(strstr(bitnet_get_last_error(), bad[i][1]) != NULL, "%s: %s", bad[i][0], bitnet_get_last_error());
+    }
+    char many[40 * 6] = "";
+    for (int i = 0; i < 33; i++) strcat(many, i ? ";top_k" : "top_k");
+    gp.samplers = many;
+    CHECK_EQ_INT(run_order(gp, a, N, &ra), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bitnet_get_last_error(), "more than 32") != NULL);
+    gp.struct_size = offsetof(bitnet_generate_params, samplers); /* an older caller: never read */
+    CHECK_EQ_INT(run_order(gp, a, N, &ra), 0);
+}
+
 /* DRY's breaker sequences over the LLaMA-3 vocabulary: "\n" makes every token whose text has
  * a newline a breaker on its own and nothing else; "ab!" adds, for a token ending with "a" (or
  * "ab"), the token and the tokens of the rest ("b!" or "!"); none are duplicated per token. */
@@ -1099,6 +1160,7 @@ RUN(truncate_and_shift);
 RUN(session_shift);
 RUN(kv_types);
 RUN(sampling_extra_checked_and_versioned);
+RUN(generate_samplers_order);
 RUN(dry_breaker_sequences);
 RUN(generate_dry);
 RUN(close_model);

@@ -467,6 +467,7 @@ static const bitnet_logit_bias test_bias[] = {{5, 2.0f}, {77, 1.5f}, {200, -INFI
 static int g_min_keep; /* every run's bitnet_generate_params.min_keep */
 static const char *g_grammar; /* every run's bitnet_generate_params.grammar */
 static int g_json_object;     /* ... and json_object */
+static const char *g_samplers; /* ... and samplers */
 static uint64_t g_fallbacks;  /* the screened head's fallbacks, summed over runs */
 
 static int generate_extra(bitnet_model *m, sampling sa, const bitnet_sampling_extra *extra, int32_t *out, int max_out,
@@ -490,6 +491,7 @@ static int generate_extra(bitnet_model *m, sampling sa, const bitnet_sampling_ex
     gp.min_keep = g_min_keep;
     gp.grammar = g_grammar;
     gp.json_object = g_json_object;
+    gp.samplers = g_samplers;
     const int32_t prompt[] = {1, 17, 42, 99, 3};
     bitnet_generate_result r = {.struct_size = sizeof r};
     int rc = bitnet_session_generate(s, prompt, 5, &gp, out, max_out, &r);
@@ -669,6 +671,36 @@ TEST(min_keep_identical_to_the_plain_head) {
         CHECK_MSG(sb == 0 && (c == 0 ? sa == 0 : sa >= 39), "case %d: %llu tokens screened", c, (unsigned long long)sa);
         CHECK_MSG(no == 40 && memcmp(a, off, sizeof a) != 0, "case %d: min_keep changed nothing", c);
     }
+    bitnet_model_close(scr);
+    bitnet_model_close(pla);
+}
+
+/* The samplers in another order (bitnet_generate_params.samplers), screened vs plain head: the
+ * same tokens. An order whose first filter is top-k (after the penalties, DRY, a fixed
+ * temperature) reads its k best, so the screened head serves it, a constraint too; one that
+ * filters the whole distribution first (min-p, top-p) reads every logit. */
+TEST(another_order_identical_to_the_plain_head) {
+    const char *path = small_model("order", false);
+    bitnet_model *scr = open_with(path, BITNET_LM_HEAD_SCREEN), *pla = open_with(path, BITNET_LM_HEAD_PLAIN);
+    CHECK(scr && pla);
+    if (!scr || !pla) return;
+    const struct { sampling sa; const char *order, *grammar; bool screened; } cases[] = {
+        {{1.5f, 40, 1.0f, 0.5f, 0.05f, false}, "temperature;top_k;top_p;min_p", NULL, true},
+        {{1.5f, 5, 1.2f, 0.95f, 0.05f, true}, "penalties;temperature;top_k;min_p;top_p;temperature", NULL, true},
+        {{0.0f, 40, 1.2f, 0.95f, 0.05f, false}, "temperature;penalties;top_k", NULL, true},
+        {{1.5f, 40, 1.0f, 0.95f, 0.3f, false}, "temperature;min_p;top_k", NULL, false},
+        {{0.0f, 40, 1.0f, 0.95f, 0.05f, false}, "top_p;temperature;top_k", NULL, false},
+        {{1.2f, 5, 1.0f, 0.9f, 0.05f, false}, "temperature;top_k;top_p", "root ::= [a-z ]+\n", true}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int32_t a[40], b[40];
+        uint64_t sa = 0, sb = 0;
+        g_samplers = cases[c].order, g_grammar = cases[c].grammar;
+        int na = generate(scr, cases[c].sa, a, 40, &sa), nb = generate(pla, cases[c].sa, b, 40, &sb);
+        CHECK_MSG(na > 0 && na == nb && memcmp(a, b, sizeof a[0] * (size_t)na) == 0, "case %zu: %d/%d tokens differ", c, na, nb);
+        CHECK_MSG(sb == 0 && (cases[c].screened ? sa >= (uint64_t)na / 2 : sa == 0), "case %zu: %llu of %d tokens screened", c,
+                  (unsigned long long)sa, na);
+    }
+    g_samplers = NULL, g_grammar = NULL;
     bitnet_model_close(scr);
     bitnet_model_close(pla);
 }
@@ -865,6 +897,7 @@ TEST_MAIN_BEGIN("test_head_screen")
     RUN(other_samplers_identical_to_the_plain_head);
 RUN(min_keep_identical_to_the_plain_head);
     RUN(constraint_identical_to_the_plain_head);
+    RUN(another_order_identical_to_the_plain_head);
     RUN(screened_row_is_exact_where_not_masked);
     RUN(batch_identical_to_the_plain_head);
     RUN(api_names_and_modes);

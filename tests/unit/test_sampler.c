@@ -5,7 +5,8 @@
  * that skips rows never wrong, and selective; prompt-lookup drafts (text/lookup.h); llama.cpp's
  * other samplers (top-n-sigma, typical-p, XTC and its coin, the dynamic temperature, mirostat 1
  * and 2 with mu's updates, DRY against its definition on random repetitive histories with
- * breakers) against references, greedy with them, their bad values. */
+ * breakers) against references, greedy with them, their bad values; the stages of another
+ * order (llama.cpp's `samplers`) and sampler_order's lists. */
 #include <float.h>
 #include <stdint.h>
 
@@ -1036,6 +1037,90 @@ TEST(dry_feeds_greedy_and_the_forced_ids) {
     bn_sampler_free(s);
 }
 
+/* p with the stages of another order (bn_sampler_kind, n of them). */
+static bn_sampler_params in_order(bn_sampler_params p, const unsigned char *kinds, int n) {
+    p.n_order = n;
+    memcpy(p.order, kinds, (size_t)n);
+    return p;
+}
+
+/* Another order (sampler.h): the temperature divides the logits where it stands, so top-p and
+ * min-p after it see the tempered distribution, presence after it subtracts from the tempered
+ * logit, two temperatures divide twice, a temperature <= 0 keeps the argmax there and the draw
+ * takes no key (and with none named the draw is at 1); bad orders are refused. */
+TEST(another_order_runs_its_stages_as_given) {
+    const float logits[4] = {2.0f, 1.0f, 0.0f, -1.0f};
+    bn_sampler_candidate c[4];
+    bn_sampler_params p = plain_params();
+    p.temperature = 3.0f, p.top_p = 0.6f;
+    const unsigned char temp_first[] = {BN_SAMPLER_TEMPERATURE, BN_SAMPLER_TOP_P}, temp_last[] = {BN_SAMPLER_TOP_P, BN_SAMPLER_TEMPERATURE};
+    /* softmax at 1: 0.64, 0.24 ...: top-p 0.6 keeps one; at 3: 0.36, 0.26, 0.21: it keeps two */
+    bn_sampler_params q = in_order(p, temp_last, 2);
+    CHECK_EQ_INT(distribution(&q, logits, 4, c, 4), 1);
+    q = in_order(p, temp_first, 2);
+    CHECK_EQ_INT(distribution(&q, logits, 4, c, 4), 2);
+    CHECK_NEAR(c[0].p, softmax_of(logits, 2, 0, 3.0), 1e-6);
+    CHECK_NEAR(c[0].logit, 2.0f / 3.0f, 1e-6); /* the logit as the draw sees it */
+    p.top_p = 1.0f, p.min_p = 0.5f; /* min-p 0.5: logit >= max - 0.69 at 1, max - 2.08 at 3 */
+    const unsigned char min_p_after[] = {BN_SAMPLER_TEMPERATURE, BN_SAMPLER_MIN_P}, min_p_before[] = {BN_SAMPLER_MIN_P, BN_SAMPLER_TEMPERATURE};
+    q = in_order(p, min_p_before, 2);
+    CHECK_EQ_INT(distribution(&q, logits, 4, c, 4), 1);
+    q = in_order(p, min_p_after, 2);
+    CHECK_EQ_INT(distribution(&q, logits, 4, c, 4), 3);
+    p.min_p = 0.0f, p.presence_penalty = 0.5f, p.penalty_last_n = 8;
+    const unsigned char pen_after[] = {BN_SAMPLER_TEMPERATURE, BN_SAMPLER_PENALTIES, BN_SAMPLER_TEMPERATURE};
+    q = in_order(p, pen_after, 3);
+    bn_sampler *s = bn_sampler_create(&q, 4);
+    CHECK(s != NULL);
+    if (!s) return;
+    bn_sampler_accept(s, 0);
+    CHECK_EQ_INT(bn_sampler_distribution(s, logits, c, 4), 4);
+    /* token 0: (2/3 - 0.5) / 3 = 0.0556 now below token 1's 1/9 */
+    CHECK(c[0].id == 1 && c[1].id == 0);
+    CHECK_NEAR(c[1].logit, (2.0f / 3.0f - 0.5f) / 3.0f, 1e-6);
+    bn_sampler_free(s);
+    p.presence_penalty = 0.0f, p.temperature = 0.0f;
+    const unsigned char greedy_mid[] = {BN_SAMPLER_TOP_K, BN_SAMPLER_TEMPERATURE, BN_SAMPLER_TOP_P};
+    q = in_order(p, greedy_mid, 3);
+    s = bn_sampler_create(&q, 4);
+    CHECK(s != NULL);
+    if (!s) return;
+    uint64_t key = bn_sampler_next_key(s);
+    CHECK_EQ_INT(bn_sampler_sample(s, logits), 0);
+    CHECK(bn_sampler_next_key(s) == key); /* no key taken */
+    bn_sampler_free(s);
+    const unsigned char no_temperature[] = {BN_SAMPLER_TOP_K};
+    q = in_order(p, no_temperature, 1); /* temperature 0 but not named: drawn at 1 */
+    CHECK_EQ_INT(distribution(&q, logits, 4, c, 4), 4);
+    CHECK_NEAR(c[0].p, softmax_of(logits, 4, 0, 1.0), 1e-6);
+    q.n_order = BN_SAMPLER_ORDER_MAX + 1;
+    CHECK(bn_sampler_create(&q, 4) == NULL && strstr(bn_last_error_message(), "n_order") != NULL);
+    q.n_order = 1, q.order[0] = BN_N_SAMPLER_KINDS;
+    CHECK(bn_sampler_create(&q, 4) == NULL && strstr(bn_last_error_message(), "not a sampler") != NULL);
+}
+
+/* sampler_order's lists: names in llama.cpp's spellings, joined back in canonical names; a part
+ * of the default order is told from another order. */
+TEST(sampler_kinds_parse_and_join) {
+    unsigned char k[BN_SAMPLER_ORDER_MAX];
+    int n = -1;
+    char text[BN_SAMPLER_ORDER_TEXT_MAX];
+    CHECK_EQ_INT(bn_sampler_kinds_parse("Top-K;nucleus;temp;typ;top_n_sigma", k, &n), 0);
+    bn_sampler_kinds_join(k, n, text);
+    CHECK_STR(text, "top_k;top_p;temperature;typ_p;top_n_sigma");
+    CHECK(!bn_sampler_kinds_in_default_order(k, n));
+    CHECK_EQ_INT(bn_sampler_kinds_parse("", k, &n), 0);
+    CHECK_EQ_INT(n, 0);
+    CHECK_EQ_INT(bn_sampler_kinds_parse("penalties;top_k;temperature;", k, &n), 0);
+    CHECK(n == 3 && bn_sampler_kinds_in_default_order(k, n));
+    CHECK_EQ_INT(bn_sampler_kinds_parse("top_k;top_k", k, &n), 0);
+    CHECK(!bn_sampler_kinds_in_default_order(k, n)); /* named twice: another order */
+    for (int i = 0; i < BN_SAMPLER_ORDER_MAX; i++) k[i] = (unsigned char)(i % BN_N_SAMPLER_KINDS);
+    bn_sampler_kinds_join(k, BN_SAMPLER_ORDER_MAX, text); /* the longest: fits */
+    CHECK(strlen(text) < sizeof text);
+    CHECK_EQ_INT(bn_sampler_kinds_parse("typ_p;xtc;x", k, &n), BITNET_ERR_INVALID_ARGUMENT);
+}
+
 TEST_MAIN_BEGIN("test_sampler")
     RUN(greedy_is_argmax_lowest_id_on_ties);
     RUN(logits_are_not_modified);
@@ -1069,4 +1154,6 @@ RUN(lookup_draft);
     RUN(other_samplers_greedy_and_bad_parameters);
     RUN(dry_penalties_match_the_definition);
     RUN(dry_feeds_greedy_and_the_forced_ids);
+    RUN(another_order_runs_its_stages_as_given);
+    RUN(sampler_kinds_parse_and_join);
 TEST_MAIN_END()
