@@ -23,6 +23,20 @@
  *            against the next token, nll = log-sum-exp - logit in double. Prints
  *            "PPL = X +/- Y (N tokens)". --kl-base also writes llama.cpp's log-probability
  *            file for those positions (the base of `bitnet perplexity --kl-divergence`).
+ *   samplers [--cases 1000] [--seed 1] [--show CASE]
+ *            llama.cpp's sampler chain against ours (src/text/sampler.h) on N random cases
+ *            (a fixed generator from S): logits over 2 .. 1000 tokens (some masked), a
+ *            history the penalties and DRY see, the samplers in a random order (some named
+ *            twice, some left out; a third of the cases a part of the default order, where
+ *            our default chain is checked too) with random parameters. llama.cpp's chain of
+ *            the same stages (no draw) and bn_sampler_distribution must leave the same tokens
+ *            with probabilities within 1e-4 + 1e-3 p. Prints each case that differs and
+ *            "samplers: N cases, M differ (K not compared ...)"; exit status 1 when any
+ *            differ. Not compared: cases where llama.cpp's logits overflow to +inf under a
+ *            temperature near 0. Its sums are in float, ours in double, so a near-tie may
+ *            fall either way (seed 2 finds one in 3000 cases: two tokens of typical-p equally
+ *            typical to 2e-8); --show lists both sides' survivors of one case, by id. Needs
+ *            our library (linked when build/libbitnet.a exists, as for trace).
  *   bench    --model M [-p 128] [-n 64] [-r 3] [--threads N]
  *            `bitnet bench`'s counterpart: per repetition, a fresh cache, prefill of p
  *            synthetic tokens (logits for the last only) and n greedy single-token decodes;
@@ -53,6 +67,7 @@
 
 #ifdef BN_HAVE_TRACER
 #include "debug/trace.h"
+#include "text/sampler.h"
 #include "util.h"
 #endif
 
@@ -101,6 +116,7 @@ static int usage(void) {
           "       llama_harness load     --model M\n"
           "       llama_harness bench    --model M [-p 128] [-n 64] [-r 3] [--threads N]\n"
           "       llama_harness perplexity --model M --file TEXT [-c 512] [--chunks N] [--kl-base FILE] [--threads N]\n"
+          "       llama_harness samplers [--cases N] [--seed S] [--show CASE]\n"
 
           "every command: --kv-type f32|f16|q8_0   the KV cache's type [f32]\n",
           stderr);
@@ -797,6 +813,245 @@ static int cmd_perplexity(int argc, char **argv) {
     return rc;
 }
 
+/* ===================================================================== samplers */
+
+#ifdef BN_HAVE_TRACER /* (our library is linked) */
+/* A fixed generator for the cases (xorshift64*). */
+static uint64_t case_next(uint64_t *s) {
+    *s ^= *s >> 12, *s ^= *s << 25, *s ^= *s >> 27;
+    return *s * UINT64_C(0x2545F4914F6CDD1D);
+}
+static int case_pick(uint64_t *s, int n) { return (int)(case_next(s) % (uint64_t)n); }
+static float case_of(uint64_t *s, const float *values, int n) { return values[case_pick(s, n)]; }
+/* uniform in [-1, 1) */
+static float case_unit(uint64_t *s) { return (float)((double)(case_next(s) >> 11) * 0x1.0p-52 - 1.0); }
+
+/* One case: a random chain (kinds in any order, some repeated, some left out) and parameters,
+ * less what llama.cpp's chain gets wrong: top-n-sigma and a temperature <= 0 leave the tokens
+ * they drop in its array at -inf, where its dynamic temperature and min_keep count them, and
+ * its typical-p's entropy becomes NaN (-p log p with p = 0) once a probability is 0 (those
+ * tokens, or float underflow after temperatures below 1). So with top-n-sigma on there is no
+ * dynamic temperature or min_keep, and with typical-p on no top-n-sigma and a fixed
+ * temperature of 1 or more. Vocabularies stay at 1000 tokens or fewer: its sums are in float,
+ * ours in double, and over more tokens a token at a threshold gets likelier to fall on
+ * different sides of it. */
+static void sampler_case(uint64_t *s, bn_sampler_params *p, int *n_vocab) {
+    static const int vocabs[] = {2, 3, 17, 200, 1000};
+    static const float temps[] = {0.0f, 0.3f, 0.7f, 1.0f, 1.6f}, tops_p[] = {1.0f, 0.95f, 0.7f, 0.3f};
+    static const float mins_p[] = {0.0f, 0.05f, 0.3f}, typicals[] = {1.0f, 0.9f, 0.5f}, sigmas[] = {-1.0f, 1.0f, 2.5f};
+    *n_vocab = vocabs[case_pick(s, 5)];
+    *p = bn_sampler_default_params();
+    p->seed = case_next(s);
+    p->temperature = case_of(s, temps, 5);
+    p->dynatemp_range = case_pick(s, 3) ? 0.0f : 0.5f, p->dynatemp_exponent = case_pick(s, 2) ? 1.0f : 2.0f;
+    p->top_k = (int[]){0, 1, 5, 40}[case_pick(s, 4)];
+    p->top_p = case_of(s, tops_p, 4), p->min_p = case_of(s, mins_p, 3), p->typical_p = case_of(s, typicals, 3);
+    p->top_n_sigma = case_of(s, sigmas, 3);
+    p->xtc_probability = case_pick(s, 3) ? 0.0f : 1.0f, p->xtc_threshold = case_pick(s, 2) ? 0.1f : 0.25f;
+    p->repeat_penalty = case_pick(s, 2) ? 1.0f : 1.3f, p->presence_penalty = case_pick(s, 2) ? 0.0f : 0.7f;
+    p->frequency_penalty = case_pick(s, 2) ? 0.0f : 0.4f, p->penalty_last_n = (int[]){0, 8, 64}[case_pick(s, 3)];
+    p->dry_multiplier = case_pick(s, 3) ? 0.0f : 0.8f, p->dry_allowed_length = 1 + case_pick(s, 2), p->dry_penalty_last_n = 32;
+    p->min_keep = (int[]){0, 1, 3}[case_pick(s, 3)];
+    p->n_order = 1 + case_pick(s, 12);
+    for (int i = 0; i < p->n_order; i++) p->order[i] = (unsigned char)case_pick(s, BN_N_SAMPLER_KINDS);
+    if (case_pick(s, 3) == 0) { /* a part of the default order: the default chain is compared too */
+        bool named[BN_N_SAMPLER_KINDS] = {false};
+        for (int i = 0; i < p->n_order; i++) named[p->order[i]] = true;
+        p->n_order = 0;
+        for (int k = 0; k < BN_N_SAMPLER_KINDS; k++)
+            if (named[k]) p->order[p->n_order++] = (unsigned char)k;
+    }
+    for (int i = 0; i < p->n_order; i++)
+        if (p->order[i] == BN_SAMPLER_TYP_P && p->typical_p < 1.0f)
+            p->top_n_sigma = -1.0f, p->temperature = p->temperature < 1.0f ? 1.0f : p->temperature, p->dynatemp_range = 0.0f;
+    for (int i = 0; i < p->n_order; i++)
+        if (p->order[i] == BN_SAMPLER_TOP_N_SIGMA && p->top_n_sigma > 0.0f) p->dynatemp_range = 0.0f, p->min_keep = 0;
+}
+
+/* llama.cpp's chain of p's stages, in p's order (llama_sampler_chain, without its draw). */
+static struct llama_sampler *llama_chain_of(const bn_sampler_params *p, int n_vocab) {
+    struct llama_sampler *chain = llama_sampler_chain_init(llama_sampler_chain_default_params());
+    size_t keep = (size_t)p->min_keep;
+    for (int i = 0; i < p->n_order; i++) {
+        struct llama_sampler *stage = NULL;
+        switch (p->order[i]) {
+        case BN_SAMPLER_PENALTIES:
+            stage = llama_sampler_init_penalties(n_vocab, p->penalty_last_n, p->repeat_penalty, p->frequency_penalty, p->presence_penalty);
+            break;
+        case BN_SAMPLER_DRY: /* no sequence breakers: the vocabulary is not read */
+            stage = llama_sampler_init_dry(NULL, p->dry_multiplier, p->dry_base, p->dry_allowed_length, p->dry_penalty_last_n, NULL, 0);
+            break;
+        case BN_SAMPLER_TOP_N_SIGMA: stage = llama_sampler_init_top_n_sigma(p->top_n_sigma); break;
+        case BN_SAMPLER_TOP_K: stage = llama_sampler_init_top_k(p->top_k); break;
+        case BN_SAMPLER_TYP_P: stage = llama_sampler_init_typical(p->typical_p, keep); break;
+        case BN_SAMPLER_TOP_P: stage = llama_sampler_init_top_p(p->top_p, keep); break;
+        case BN_SAMPLER_MIN_P: stage = llama_sampler_init_min_p(p->min_p, keep); break;
+        case BN_SAMPLER_XTC: stage = llama_sampler_init_xtc(p->xtc_probability, p->xtc_threshold, keep, 1); break;
+        default: stage = llama_sampler_init_temp_ext(p->temperature, p->dynatemp_range, p->dynatemp_exponent); break;
+        }
+        llama_sampler_chain_add(chain, stage);
+    }
+    return chain;
+}
+
+/* What survived llama.cpp's chain (finite logits) with their softmax, into out; their count,
+ * or -2 when a logit overflowed to +inf or NaN there (a temperature near 0 divides by it; ours
+ * keeps the logits finite), which leaves nothing to compare. Its array holds the unmasked
+ * tokens only (ours drops the masked ones first; -inf entries would upset its typical-p and
+ * dynamic temperature, above). */
+static int llama_survivors(struct llama_sampler *chain, const float *logits, int n_vocab, llama_token_data *data,
+                           bn_sampler_candidate *out) {
+    size_t size = 0;
+    for (int i = 0; i < n_vocab; i++)
+        if (logits[i] > -INFINITY) data[size++] = (llama_token_data){i, logits[i], 0.0f};
+    llama_token_data_array arr = {data, size, -1, false};
+    llama_sampler_apply(chain, &arr);
+    int n = 0;
+    double max = -INFINITY, sum = 0.0;
+    for (size_t i = 0; i < arr.size; i++)
+        if (!(arr.data[i].logit < INFINITY)) return -2;
+    for (size_t i = 0; i < arr.size; i++)
+        if (arr.data[i].logit > -INFINITY) out[n++] = (bn_sampler_candidate){arr.data[i].id, arr.data[i].logit, 0.0f}, max = fmax(max, arr.data[i].logit);
+    for (int i = 0; i < n; i++) sum += exp((double)out[i].logit - max);
+    for (int i = 0; i < n; i++) out[i].p = (float)(exp((double)out[i].logit - max) / sum);
+    return n;
+}
+
+static int compare_candidate_ids(const void *a, const void *b) {
+    const bn_sampler_candidate *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Whether two survivor lists hold the same ids with probabilities within 1e-4 + 1e-3 p; says
+ * how they differ when not. */
+static bool same_survivors(bn_sampler_candidate *ours, int n_ours, bn_sampler_candidate *ref, int n_ref, char *why, size_t cap) {
+    qsort(ours, (size_t)n_ours, sizeof *ours, compare_candidate_ids);
+    qsort(ref, (size_t)n_ref, sizeof *ref, compare_candidate_ids);
+    if (n_ours != n_ref) return snprintf(why, cap, "%d survivors, llama.cpp %d", n_ours, n_ref), false;
+    for (int i = 0; i < n_ours; i++) {
+        if (ours[i].id != ref[i].id) return snprintf(why, cap, "token %d survived, llama.cpp's %d", ours[i].id, ref[i].id), false;
+        if (fabsf(ours[i].p - ref[i].p) > 1e-4f + 1e-3f * ref[i].p)
+            return snprintf(why, cap, "token %d: p %.6g, llama.cpp %.6g", ours[i].id, ours[i].p, ref[i].p), false;
+    }
+    return true;
+}
+
+/* p's chain in the default order as the library runs a part of it (api_generate.c): n_order 0
+ * and the samplers it does not name off; false when that chain is not llama.cpp's: greedy
+ * (temperature <= 0) stops at the argmax after the penalties and DRY, where llama.cpp's XTC
+ * may drop the likeliest first and its dynamic temperature may not be 0. */
+static bool default_chain_of(const bn_sampler_params *p, bn_sampler_params *q) {
+    bool named[BN_N_SAMPLER_KINDS] = {false};
+    for (int i = 0; i < p->n_order; i++) named[p->order[i]] = true;
+    if (!bn_sampler_kinds_in_default_order(p->order, p->n_order)) return false;
+    *q = *p;
+    q->n_order = 0;
+    if (!named[BN_SAMPLER_PENALTIES]) q->repeat_penalty = 1.0f, q->presence_penalty = q->frequency_penalty = 0.0f;
+    if (!named[BN_SAMPLER_DRY]) q->dry_multiplier = 0.0f;
+    if (!named[BN_SAMPLER_TOP_N_SIGMA]) q->top_n_sigma = -1.0f;
+    if (!named[BN_SAMPLER_TOP_K]) q->top_k = 0;
+    if (!named[BN_SAMPLER_TYP_P]) q->typical_p = 1.0f;
+    if (!named[BN_SAMPLER_TOP_P]) q->top_p = 1.0f;
+    if (!named[BN_SAMPLER_MIN_P]) q->min_p = 0.0f;
+    if (!named[BN_SAMPLER_XTC]) q->xtc_probability = 0.0f;
+    if (!named[BN_SAMPLER_TEMPERATURE]) q->temperature = 1.0f, q->dynatemp_range = 0.0f;
+    return q->temperature > 0.0f || (q->dynatemp_range <= 0.0f && q->xtc_probability <= 0.0f);
+}
+
+/* Our survivors of p's chain on logits after the history, into out: their count, or -1. */
+static int our_survivors(const bn_sampler_params *p, int n_vocab, const int32_t *history, int n_history, const float *logits,
+                         bn_sampler_candidate *out) {
+    bn_sampler *s = bn_sampler_create(p, n_vocab);
+    if (!s) return -1;
+    for (int i = 0; i < n_history; i++) bn_sampler_accept(s, history[i]);
+    int n = bn_sampler_distribution(s, logits, out, n_vocab);
+    bn_sampler_free(s);
+    return n;
+}
+
+/* llama.cpp's survivors of p's chain, as llama_survivors, after the history: their count, -2 as
+ * there, or -1. */
+static int llama_chain_survivors(const bn_sampler_params *p, int n_vocab, const int32_t *history, int n_history, const float *logits,
+                                 llama_token_data *data, bn_sampler_candidate *out) {
+    struct llama_sampler *chain = llama_chain_of(p, n_vocab);
+    if (!chain) return -1;
+    for (int i = 0; i < n_history; i++) llama_sampler_accept(chain, history[i]);
+    int n = llama_survivors(chain, logits, n_vocab, data, out);
+    llama_sampler_free(chain);
+    return n;
+}
+
+/* Whether our chain p (`what`) leaves llama.cpp's survivors ref[0, n_ref); prints case i when
+ * not (with both lists when `show`). -1 when ours failed. */
+static int check_case(int index, const char *what, const bn_sampler_params *p, int n_vocab, const int32_t *history, int n_history,
+                      const float *logits, bn_sampler_candidate *ours, bn_sampler_candidate *ref, int n_ref, bool show) {
+    char why[160], order[BN_SAMPLER_ORDER_TEXT_MAX];
+    int n_ours = our_survivors(p, n_vocab, history, n_history, logits, ours);
+    if (n_ours < 0) return -1;
+    bool same = same_survivors(ours, n_ours, ref, n_ref, why, sizeof why);
+    for (int i = 0; show && i < (n_ours > n_ref ? n_ours : n_ref); i++)
+        printf("  %5d %-12.6g  %5d %-12.6g\n", i < n_ours ? ours[i].id : -1, i < n_ours ? ours[i].p : 0.0, i < n_ref ? ref[i].id : -1,
+               i < n_ref ? ref[i].p : 0.0);
+    if (same) return 0;
+    bn_sampler_kinds_join(p->order, p->n_order, order);
+    printf("case %d, %s (vocabulary %d, %s; T %g dyn %g, k %d, top_p %g, min_p %g, typ %g, sigma %g, xtc %g/%g, min_keep %d): %s\n", index,
+           what, n_vocab, order, p->temperature, p->dynatemp_range, p->top_k, p->top_p, p->min_p, p->typical_p, p->top_n_sigma,
+           p->xtc_probability, p->xtc_threshold, p->min_keep, why);
+    return 1;
+}
+
+/* Case i: a random chain, logits and history (sampler_case); our chain in that order, and the
+ * default chain where it applies, against llama.cpp's. 0 same, 1 differ (printed), 2 not
+ * comparable (llama.cpp's logits overflowed), -1 error. */
+static int sampler_crossval_case(uint64_t *rng, int index, bool show) {
+    bn_sampler_params p, q;
+    int n_vocab, n_history;
+    sampler_case(rng, &p, &n_vocab);
+    float *logits = malloc(sizeof(float) * (size_t)n_vocab);
+    llama_token_data *data = malloc(sizeof *data * (size_t)n_vocab);
+    bn_sampler_candidate *ours = malloc(sizeof *ours * (size_t)n_vocab), *ref = malloc(sizeof *ref * (size_t)n_vocab);
+    int32_t history[40];
+    float scale = 0.5f + 6.0f * (case_unit(rng) + 1.0f);
+    for (int i = 0; logits && i < n_vocab; i++) logits[i] = case_pick(rng, 50) ? scale * case_unit(rng) : -INFINITY;
+    if (logits) logits[case_pick(rng, n_vocab)] = scale; /* never all masked */
+    n_history = case_pick(rng, 40);
+    for (int i = 0; i < n_history; i++) history[i] = case_pick(rng, n_vocab < 12 ? n_vocab : 12); /* few distinct ids: repeats */
+    int rc = -1, n_ref = logits && data && ours && ref ? llama_chain_survivors(&p, n_vocab, history, n_history, logits, data, ref) : -1;
+    if (n_ref == -2) rc = 2;
+    if (n_ref >= 0) rc = check_case(index, "in its order", &p, n_vocab, history, n_history, logits, ours, ref, n_ref, show);
+    if (rc == 0 && default_chain_of(&p, &q))
+        rc = check_case(index, "the default chain", &q, n_vocab, history, n_history, logits, ours, ref, n_ref, show);
+    free(logits), free(data), free(ours), free(ref);
+    return rc;
+}
+
+static int cmd_samplers(int argc, char **argv) {
+    int cases = 1000, seed = 1, show = -1;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--cases") && i + 1 < argc && parse_int(argv[i + 1], 1, 1000000, &cases)) i++;
+        else if (!strcmp(argv[i], "--seed") && i + 1 < argc && parse_int(argv[i + 1], 0, INT32_MAX, &seed)) i++;
+        else if (!strcmp(argv[i], "--show") && i + 1 < argc && parse_int(argv[i + 1], 0, INT32_MAX, &show)) i++;
+        else return fail("samplers: bad option '%s' (--cases N, --seed S, --show CASE)", argv[i]) + 1;
+    }
+    uint64_t rng = (uint64_t)seed * UINT64_C(0x9E3779B97F4A7C15) + 1;
+    int differ = 0, overflowed = 0;
+    for (int i = 0; i < cases; i++) {
+        int rc = sampler_crossval_case(&rng, i, i == show);
+        if (rc < 0) return fail("samplers: case %d: out of memory or a bad case: %s", i, bn_last_error_message());
+        differ += rc == 1, overflowed += rc == 2;
+    }
+    printf("samplers: %d cases, %d differ (%d not compared: llama.cpp's logits overflowed)\n", cases, differ, overflowed);
+    return differ ? 1 : 0;
+}
+#else
+static int cmd_samplers(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    return fail("samplers: this harness was built without our library (build/libbitnet.a was missing when "
+                "scripts/build_harness.sh ran); rebuild it once the library is built");
+}
+#endif
+
 /* ===================================================================== main */
 
 int main(int argc, char **argv) {
@@ -810,6 +1065,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "load")) return cmd_load(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(cmd, "perplexity")) return cmd_perplexity(argc - 2, argv + 2);
+    if (!strcmp(cmd, "samplers")) return cmd_samplers(argc - 2, argv + 2);
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         usage();
         return 0;
