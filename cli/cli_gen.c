@@ -43,7 +43,12 @@ const char *const cli_gen_opts_help =
     "                        one named twice) they run as given, as llama.cpp runs them (the filters\n"
     "                        after temperature see the tempered distribution), and the whole LM head\n"
     "                        is computed\n"
-    "  --sampling-seq S      the same with llama.cpp's letters (e d s k y p m x t), e.g. kpt\n"
+    "  --sampling-seq S      the same with llama.cpp's letters (e d s k y p m x t a), e.g. kpt\n"
+    "  --adaptive-target P   adaptive-p, with adaptive_p in --samplers (as in llama.cpp, e.g.\n"
+    "                        --samplers 'min_p;adaptive_p'): draw tokens near probability P so that\n"
+    "                        the drawn tokens' average probability stays near P [-1 = off]\n"
+    "  --adaptive-decay D    adaptive-p's memory: that average weighs a token drawn n tokens ago\n"
+    "                        by D^n [0.9]; 0 .. 0.99\n"
     "  --dry-multiplier M    DRY: a token that would extend a repeat of the last --dry-penalty-last-n\n"
     "                        tokens longer than --dry-allowed-length loses M * base^(length - allowed)\n"
     "                        from its logit [0 = off]\n"
@@ -176,6 +181,11 @@ static int samplers_opt(const char *v, bool letters, cli_gen_opts *o, const char
 }
 
 void cli_gen_opts_finish(cli_gen_opts *o) {
+    bool adaptive = false;
+    for (int i = 0; i < o->n_samplers; i++) adaptive |= o->samplers[i] == BN_SAMPLER_ADAPTIVE_P;
+    if (o->gen.adaptive_target >= 0.0f && !adaptive)
+        fprintf(stderr, "note: --adaptive-target takes effect with adaptive_p in --samplers (as in llama.cpp), e.g. --samplers "
+                        "'min_p;temperature;adaptive_p'\n");
     if (o->n_samplers < 0) return;
     bn_sampler_kinds_join(o->samplers, o->n_samplers, o->samplers_text);
     o->gen.samplers = o->samplers_text;
@@ -195,7 +205,8 @@ int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd)
         {"--xtc-probability", NULL, &x->xtc_probability, 0, 1}, {"--xtc-threshold", NULL, &x->xtc_threshold, 0, 1},
         {"--dynatemp-range", NULL, &x->dynatemp_range, 0, 100}, {"--dynatemp-exp", NULL, &x->dynatemp_exponent, 0, 100},
         {"--mirostat-ent", NULL, &x->mirostat_tau, 0, 100}, {"--mirostat-lr", NULL, &x->mirostat_eta, 0, 100},
-        {"--dry-multiplier", NULL, &x->dry_multiplier, 0, 1e6}, {"--dry-base", NULL, &x->dry_base, 1, 1e6}};
+        {"--dry-multiplier", NULL, &x->dry_multiplier, 0, 1e6}, {"--dry-base", NULL, &x->dry_base, 1, 1e6},
+        {"--adaptive-target", NULL, &o->gen.adaptive_target, -1, 1}, {"--adaptive-decay", NULL, &o->gen.adaptive_decay, 0, 0.99}};
     for (size_t k = 0; k < sizeof floats / sizeof floats[0]; k++) {
         if ((r = cli_opt(argc, argv, i, floats[k].name, floats[k].alias, &v)) == 0) continue;
         if (r < 0 || float_opt(v, floats[k].dst, floats[k].lo, floats[k].hi, floats[k].name, cmd)) return 2;

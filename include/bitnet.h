@@ -455,10 +455,20 @@ typedef struct bitnet_generate_params {
      * or a part of it, the chain is the one above; in another order, or with a sampler named
      * twice, the stages run as given, as llama.cpp runs them (a temperature divides the logits
      * where it stands, so the filters after it see the tempered distribution; at <= 0 it keeps
-     * the likeliest token left there), and every logit is computed. Mirostat ignores it
-     * (llama.cpp's too). An unknown name, more than 32, or "infill" / "adaptive_p" (not
-     * offered): BITNET_ERR_INVALID_ARGUMENT naming it. */
+     * the likeliest token left there), and every logit is computed unless its first filter is
+     * top-k. "adaptive_p" anywhere in it turns adaptive-p on (below). Mirostat ignores it
+     * (llama.cpp's too). An unknown name, more than 32, or "infill" (not offered):
+     * BITNET_ERR_INVALID_ARGUMENT naming it. */
     const char *samplers;
+    /* adaptive-p (llama.cpp's), on when `samplers` names "adaptive_p" (as in llama.cpp; else
+     * these are not read) and adaptive_target >= 0: the draw favours tokens whose probability
+     * is near a target, t = 2 adaptive_target - (the average probability of the tokens drawn
+     * so far, each weighted by adaptive_decay^age), so that the average is steered to
+     * adaptive_target (each survivor's logit becomes 5 - 10 d^2 / (1 + d), d = |p - t| / 0.3).
+     * Every logit is computed unless top-k comes first. adaptive_target: at most 1 (default -1:
+     * off); adaptive_decay: in [0, 0.99] (default 0.9); else BITNET_ERR_INVALID_ARGUMENT. */
+    float adaptive_target;
+    float adaptive_decay;
 } bitnet_generate_params;
 
 BITNET_API bitnet_generate_params bitnet_generate_default_params(void); /* max_tokens 128 */

@@ -49,13 +49,14 @@ json_t *native_settings(const api_request *rq, const job *j, int default_n_keep)
                           rq->n_top_logprobs > 0 ? rq->n_top_logprobs : 0, "grammar", rq->grammar ? rq->grammar : "",
                           "samplers", sampler_names(rq));
     const bitnet_sampling_extra *x = &rq->gen.sampling_extra;
-    json_t *more = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:f, s:f, s:f, s:f, s:i, s:i, s:o, s:i}", "typical_p", (double)x->typical_p,
+    json_t *more = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:f, s:f, s:f, s:f, s:i, s:i, s:o, s:i, s:f, s:f}", "typical_p", (double)x->typical_p,
                              "top_n_sigma", (double)x->top_n_sigma, "xtc_probability", (double)x->xtc_probability, "xtc_threshold",
                              (double)x->xtc_threshold, "dynatemp_range", (double)x->dynatemp_range, "dynatemp_exponent",
                              (double)x->dynatemp_exponent, "mirostat", x->mirostat, "mirostat_tau", (double)x->mirostat_tau,
                              "mirostat_eta", (double)x->mirostat_eta, "dry_multiplier", (double)x->dry_multiplier, "dry_base",
                              (double)x->dry_base, "dry_allowed_length", x->dry_allowed_length, "dry_penalty_last_n",
-                             x->dry_penalty_last_n, "dry_sequence_breakers", dry_breaker_list(x), "min_keep", rq->gen.min_keep);
+                             x->dry_penalty_last_n, "dry_sequence_breakers", dry_breaker_list(x), "min_keep", rq->gen.min_keep,
+                             "adaptive_target", (double)rq->gen.adaptive_target, "adaptive_decay", (double)rq->gen.adaptive_decay);
     if (more) { /* context shift (--context-shift): the request's, else the server's */
         json_object_set_new(more, "n_keep", json_integer(rq->gen.n_keep == JOB_N_KEEP_UNSET ? default_n_keep : rq->gen.n_keep));
         json_object_set_new(more, "n_discard", json_integer(rq->gen.n_discard));

@@ -378,7 +378,7 @@ static int read_stream(json_t *body, api_request *r, api_error *err) {
 const char *const api_extra_sampler_fields[] = {
     "typical_p",      "top_n_sigma",  "xtc_probability", "xtc_threshold",      "dynatemp_range",     "dynatemp_exponent",
     "mirostat",       "mirostat_tau", "mirostat_eta",    "dry_multiplier",     "dry_base",           "dry_allowed_length",
-    "dry_penalty_last_n", "dry_sequence_breakers", "repeat_penalty", "samplers", "min_keep"};
+    "dry_penalty_last_n", "dry_sequence_breakers", "repeat_penalty", "samplers", "min_keep", "adaptive_target", "adaptive_decay"};
 const size_t api_n_extra_sampler_fields = sizeof api_extra_sampler_fields / sizeof api_extra_sampler_fields[0];
 
 /* llama-server's "samplers" (an array of names or a string of letters): the chain, in any
@@ -397,7 +397,7 @@ static int read_sampler_order(json_t *body, api_request *r, api_error *err) {
         const char *name = e ? json_string_value(e) : NULL;
         int kind = e ? bn_sampler_kind_of_name(name) : bn_sampler_kind_of_char(json_string_value(v)[i]);
         if (kind == BN_SAMPLER_NOT_OFFERED)
-            return api_errorf(err, 400, "'samplers[%zu]': this server has no %s sampler", i, e ? name : "infill or adaptive_p");
+            return api_errorf(err, 400, "'samplers[%zu]': this server has no %s sampler", i, e ? name : "infill");
         if (kind == BN_SAMPLER_UNKNOWN) continue;
         if (bn_sampler_kinds_append(r->samplers, &r->n_samplers, kind))
             return api_errorf(err, 400, "'samplers': more than %d samplers", BN_SAMPLER_ORDER_MAX);
@@ -443,7 +443,8 @@ static int read_extra_samplers(json_t *body, api_request *r, api_error *err) {
         read_float(body, "dry_multiplier", 0, 1e9, &x->dry_multiplier, err) || read_float(body, "dry_base", -1e9, 1e9, &base, err) ||
         read_int(body, "dry_allowed_length", 0, INT32_MAX, &allowed, err) ||
         read_int(body, "dry_penalty_last_n", -1, INT32_MAX, &last_n, err) || read_dry_breakers(body, r, err) ||
-        read_int(body, "min_keep", 0, INT32_MAX, &min_keep, err))
+        read_int(body, "min_keep", 0, INT32_MAX, &min_keep, err) || read_float(body, "adaptive_target", -1e9, 1, &r->gen.adaptive_target, err) ||
+        read_float(body, "adaptive_decay", 0, 0.99, &r->gen.adaptive_decay, err))
         return -1;
     r->gen.min_keep = (int)min_keep;
     x->mirostat = (int)mirostat;

@@ -47,6 +47,8 @@ BITNET_API bitnet_generate_params bitnet_generate_default_params(void) {
     p.max_tokens = 128;
     p.sampling = bitnet_sampling_default_params();
     p.sampling_extra = bitnet_sampling_extra_default_params();
+    p.adaptive_target = -1.0f;
+    p.adaptive_decay = 0.9f;
     return p;
 }
 
@@ -129,9 +131,11 @@ static bn_sampler *make_sampler(const bitnet_generate_params *gp, int64_t n_voca
     }
     unsigned char kinds[BN_SAMPLER_ORDER_MAX];
     int n_kinds = -1;
+    bool adaptive = false;
     bitnet_generate_params named; /* gp with the samplers its `samplers` leaves out turned off */
     if (BN_API_HAS_FIELD(gp->struct_size, bitnet_generate_params, samplers) && gp->samplers) {
         if (bn_sampler_kinds_parse(gp->samplers, kinds, &n_kinds)) return NULL;
+        adaptive = bn_sampler_kinds_take_adaptive(kinds, &n_kinds);
         named = *gp; /* (the struct reaches its last field) */
         bn_sampler_keep_only(&named, kinds, n_kinds);
         gp = &named, sp = &named.sampling;
@@ -154,6 +158,8 @@ static bn_sampler *make_sampler(const bitnet_generate_params *gp, int64_t n_voca
         memcpy(p.order, kinds, (size_t)n_kinds);
         p.n_order = n_kinds;
     }
+    if (adaptive && BN_API_HAS_FIELD(gp->struct_size, bitnet_generate_params, adaptive_decay))
+        p.adaptive_target = gp->adaptive_target, p.adaptive_decay = gp->adaptive_decay;
     const char *seed = getenv("BITNET_SEED");
     if (seed && *seed) p.seed = strtoull(seed, NULL, 10);
     if (env_is("BITNET_DETERMINISTIC", "1")) p.temperature = 0.0f, p.n_order = 0;
@@ -254,9 +260,11 @@ static void flush_text(bn_gen *g) {
 #define FORCE_CAP 4096
 
 /* Whether llama.cpp's other samplers read the whole distribution: mirostat and top-n-sigma
- * always; typical-p, XTC and the dynamic temperature unless top-k leaves them its k best. */
+ * always; typical-p, XTC, the dynamic temperature and adaptive-p unless top-k leaves them its
+ * k best. */
 static bool needs_every_logit(const bn_sampler_params *sp, bool top_k_on) {
-    bool after_top_k = sp->typical_p < 1.0f || (sp->xtc_probability > 0.0f && sp->xtc_threshold <= 0.5f) || sp->dynatemp_range > 0.0f;
+    bool after_top_k = sp->typical_p < 1.0f || (sp->xtc_probability > 0.0f && sp->xtc_threshold <= 0.5f) || sp->dynatemp_range > 0.0f ||
+                       sp->adaptive_target >= 0.0f;
     bool min_p_keeps = sp->min_p > 0.0f && sp->min_keep > 1; /* the min_keep best, below the threshold the draw screens by */
     return sp->mirostat || sp->top_n_sigma > 0.0f || ((after_top_k || min_p_keeps) && !top_k_on);
 }

@@ -1,6 +1,6 @@
 /* sampler: logit bias -> penalties -> DRY -> greedy | top-n-sigma -> top-k -> typical-p -> top-p -> min-p -> XTC
- * -> temperature (dynamic) -> draw, or mirostat, or the logit bias -> the stages of another
- * order -> draw. See sampler.h. */
+ * -> temperature (dynamic) -> draw (or adaptive-p), or mirostat, or the logit bias -> the stages of
+ * another order -> draw (or adaptive-p). See sampler.h. */
 #include "text/sampler.h"
 
 #include <float.h>
@@ -49,6 +49,10 @@ struct bn_sampler {
     int *brk_off, *brk_len, n_brk;
     int *brk_first;        /* [n_vocab] first sequence whose head is the id; -1: none */
     float draw_temperature; /* the temperature of the last chain's draw (dynamic temperature) */
+    /* adaptive-p: sum(p_i decay^i) and sum(decay^i) over the tokens drawn (p_i: their probability
+     * before the transform), and the last draw's token and probability until it is accepted */
+    float adaptive_sum, adaptive_weight, drawn_p;
+    int32_t drawn_id;
 };
 
 /* ---- random numbers ---------------------------------------------------------------------- */
@@ -101,6 +105,8 @@ bn_sampler_params bn_sampler_default_params(void) {
         .dry_base = 1.75f,
         .dry_allowed_length = 2,
         .dry_penalty_last_n = 64,
+        .adaptive_target = -1.0f,
+        .adaptive_decay = 0.9f,
     };
     return p;
 }
@@ -129,6 +135,10 @@ static int check_more_params(const bn_sampler_params *p) {
     if (p->dry_penalty_last_n < 0)
         return bn_error(bad, "sampler: dry_penalty_last_n %d must be >= 0 (0 turns DRY off)", p->dry_penalty_last_n);
     if (p->min_keep < 0) return bn_error(bad, "sampler: min_keep %d must be >= 0", p->min_keep);
+    if (!(p->adaptive_target <= 1.0f))
+        return bn_error(bad, "sampler: adaptive_target %g must be at most 1 (negative turns adaptive-p off)", (double)p->adaptive_target);
+    if (!(p->adaptive_decay >= 0.0f && p->adaptive_decay <= 0.99f))
+        return bn_error(bad, "sampler: adaptive_decay %g must be in [0, 0.99]", (double)p->adaptive_decay);
     if (p->n_order < 0 || p->n_order > BN_SAMPLER_ORDER_MAX)
         return bn_error(bad, "sampler: n_order %d must be in [0, %d]", p->n_order, BN_SAMPLER_ORDER_MAX);
     for (int i = 0; i < p->n_order; i++)
@@ -276,6 +286,9 @@ void bn_sampler_reset(bn_sampler *s) {
     s->rng = seed_state(s->params.seed);
     s->mu = 2.0f * s->params.mirostat_tau;
     s->dry.len = s->dry.head = 0;
+    s->adaptive_sum = s->params.adaptive_target / (1.0f - s->params.adaptive_decay); /* as if it had been met forever */
+    s->adaptive_weight = 1.0f / (1.0f - s->params.adaptive_decay);
+    s->drawn_id = -1;
 }
 
 const bn_sampler_params *bn_sampler_get_params(const bn_sampler *s) { return &s->params; }
@@ -297,8 +310,16 @@ static int32_t ring_push(token_ring *r, int32_t token) {
 /* The i-th token of r, oldest first (i < len). */
 static int32_t ring_at(const token_ring *r, int i) { return r->ids[(r->head + i) % r->cap]; }
 
+/* Whether adaptive-p replaces the draw's softmax (mirostat has its own draw). */
+static bool adaptive_on(const bn_sampler_params *p) { return p->adaptive_target >= 0.0f && !p->mirostat; }
+
 void bn_sampler_accept(bn_sampler *s, int32_t token) {
     int last_n = s->params.penalty_last_n;
+    if (adaptive_on(&s->params) && token == s->drawn_id) { /* only what the draw gave (not prompt tokens) */
+        s->adaptive_sum = s->drawn_p + s->params.adaptive_decay * s->adaptive_sum;
+        s->adaptive_weight = 1.0f + s->params.adaptive_decay * s->adaptive_weight;
+    }
+    s->drawn_id = -1;
     if (token < 0 || token >= s->n_vocab) return;
     if (s->dry.ids) ring_push(&s->dry, token);
     if (last_n == 0) return;
@@ -901,6 +922,23 @@ static long gumbel_draw(const candidate *c, long n, double T, uint64_t key) {
     return win;
 }
 
+/* Adaptive-p (sampler.h) on the n survivors at the draw's temperature T: their probabilities
+ * into c[i].key, their logits replaced by the transform's (the draw is then at 1). */
+static void adaptive_transform(const bn_sampler *s, candidate *c, size_t n, float T) {
+    if (n == 1) { /* (T may be 0: a dynamic temperature's best survivor) */
+        c[0].key = 1.0f;
+        return;
+    }
+    softmax(c, n, T);
+    float target = s->params.adaptive_target;
+    float t = s->adaptive_weight == 0.0f ? target : fminf(fmaxf(2.0f * target - s->adaptive_sum / s->adaptive_weight, 0.0f), 1.0f);
+    for (size_t i = 0; i < n; i++) {
+        float d = fabsf((c[i].p - t) * (1.0f / 0.3f));
+        c[i].key = c[i].p;
+        c[i].logit = 5.0f - 10.0f * d * d / (1.0f + d);
+    }
+}
+
 /* Mirostat's update after drawing c[win] from c[0, n) at temperature T: mu moves by eta times
  * (tau - the draw's surprise in bits, under the truncated distribution). */
 static void mirostat_update(bn_sampler *s, candidate *c, long n, long win, float T) {
@@ -917,7 +955,10 @@ int32_t bn_sampler_sample(bn_sampler *s, const float *logits) {
     /* every other draw takes one key, however many candidates survived: the screened head's
      * rows hold fewer survivors than the whole head's, and the two must stay in step */
     next_u64(&s->rng);
-    long win = n == 1 ? 0 : gumbel_draw(s->cands, n, (double)s->draw_temperature, key);
+    bool adaptive = adaptive_on(&s->params);
+    if (adaptive) adaptive_transform(s, s->cands, (size_t)n, s->draw_temperature);
+    long win = n == 1 ? 0 : gumbel_draw(s->cands, n, adaptive ? 1.0 : (double)s->draw_temperature, key);
+    if (adaptive) s->drawn_id = s->cands[win].id, s->drawn_p = s->cands[win].key;
     if (s->params.mirostat) mirostat_update(s, s->cands, n, win, s->draw_temperature);
     return s->cands[win].id;
 }
@@ -930,6 +971,10 @@ uint64_t bn_sampler_next_key(const bn_sampler *s) {
 int bn_sampler_distribution(bn_sampler *s, const float *logits, bn_sampler_candidate *out, int cap) {
     long n = run_chain(s, logits, true, bn_sampler_next_key(s));
     if (n < 0) return (int)n;
+    if (adaptive_on(&s->params) && n > 1) {
+        adaptive_transform(s, s->cands, (size_t)n, s->draw_temperature);
+        softmax(s->cands, (size_t)n, 1.0f);
+    }
     qsort(s->cands, (size_t)n, sizeof *s->cands, compare_candidates);
     long copied = n < cap ? n : cap;
     for (long i = 0; i < copied; i++)

@@ -28,6 +28,12 @@
  *     the logits over temperature, truncated to the k estimated from the top 100 (1) or to
  *     the tokens with surprise <= mu bits (2), drawn, and mu moved by eta * (tau - surprise);
  *     mu starts at 2 tau.
+ *   adaptive-p (adaptive_target >= 0; llama.cpp's, when its `samplers` names it) instead of the
+ *     draw's softmax: each survivor's logit becomes 5 - 10 d^2 / (1 + d), d = |p - t| / 0.3, p
+ *     its probability at the draw's temperature and t = 2 adaptive_target - (the average of the
+ *     probabilities the tokens drawn before had, weighted by adaptive_decay^age, started at
+ *     adaptive_target), clamped to [0, 1]: tokens near the target probability are favoured and
+ *     the average is steered to it. The draw is then from those at temperature 1.
  * XTC's coin is a function of the draw's key (below), so a draw still takes exactly one.
  *   7. a draw from their softmax: the token with the largest logit / T + G, G Gumbel noise of
  *      (key, token id) with one 64-bit key from the generator per draw (gumbel.h: the same
@@ -93,13 +99,16 @@ typedef struct bn_sampler_params {
                                 given) and XTC leaves at least this many; 0: llama.cpp's default */
     unsigned char order[BN_SAMPLER_ORDER_MAX]; /* bn_sampler_kind: the stages of another order (above) */
     int n_order;             /* 0: the default chain; 1 .. BN_SAMPLER_ORDER_MAX: order[] */
+    float adaptive_target;   /* adaptive-p's target probability, <= 1; < 0: off */
+    float adaptive_decay;    /* its average's decay, in [0, 0.99] */
 } bn_sampler_params;
 
 typedef struct bn_sampler bn_sampler;
 
 /* temperature 0.8, top_k 40, top_p 0.95, min_p 0.05, repeat 1.0, presence 0, frequency 0,
  * last_n 64, seed BN_SAMPLER_DEFAULT_SEED; the others off (xtc_threshold 0.1,
- * dynatemp_exponent 1, mirostat_tau 5, mirostat_eta 0.1: llama.cpp's defaults). */
+ * dynatemp_exponent 1, mirostat_tau 5, mirostat_eta 0.1, adaptive_target -1 / decay 0.9:
+ * llama.cpp's defaults). */
 bn_sampler_params bn_sampler_default_params(void);
 
 /* NULL and BITNET_ERR_INVALID_ARGUMENT (naming the parameter) when a parameter is NaN or out
@@ -125,8 +134,8 @@ int bn_sampler_set_dry_breakers(bn_sampler *s, const int32_t *tokens, const int 
 /* Whether DRY is on (its multiplier, base and window ask for it): whether breakers matter. */
 bool bn_sampler_dry_on(const bn_sampler *s);
 /* One token that survived the filters: its id, its logit after the bias and the penalties (before the
- * temperature; with another order, as the draw sees it: after the temperatures) and its final
- * probability. */
+ * temperature; with another order, as the draw sees it: after the temperatures; with adaptive-p,
+ * the transform's) and its final probability. */
 typedef struct bn_sampler_candidate {
     int32_t id;
     float logit;
@@ -153,7 +162,8 @@ int bn_sampler_penalized(const bn_sampler *s, int32_t *ids, int cap);
  * penalties, DRY, a fixed temperature > 0), 1 when a fixed temperature <= 0 comes first that
  * way; 0 when a stage before them reads every logit, or for the default chain. */
 int bn_sampler_order_best(const bn_sampler_params *p, int n_vocab);
-/* Appends `token` to the penalty and DRY histories (ids outside [0, n_vocab) are ignored). */
+/* Appends `token` to the penalty and DRY histories (ids outside [0, n_vocab) are ignored); when
+ * it is the token the last draw gave, adaptive-p's average takes in its probability. */
 void bn_sampler_accept(bn_sampler *s, int32_t token);
 /* Clears the history and re-seeds the generator with the seed given at creation. */
 void bn_sampler_reset(bn_sampler *s);

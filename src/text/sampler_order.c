@@ -6,15 +6,15 @@
 
 #include "util.h"
 
-const char *const bn_sampler_kind_names[BN_N_SAMPLER_KINDS] = {"penalties", "dry", "top_n_sigma", "top_k", "typ_p",
-                                                                "top_p", "min_p", "xtc", "temperature"};
+const char *const bn_sampler_kind_names[BN_N_SAMPLER_KINDS + 1] = {"penalties", "dry",   "top_n_sigma", "top_k",       "typ_p",
+                                                                    "top_p",     "min_p", "xtc",         "temperature", "adaptive_p"};
 
 int bn_sampler_kind_of_name(const char *name) {
     char lower[32];
     size_t n = strlen(name);
     if (n >= sizeof lower) return BN_SAMPLER_UNKNOWN;
     for (size_t i = 0; i <= n; i++) lower[i] = (char)tolower((unsigned char)name[i]);
-    for (int k = 0; k < BN_N_SAMPLER_KINDS; k++) {
+    for (int k = 0; k <= BN_SAMPLER_ADAPTIVE_P; k++) {
         char kebab[32], bare[32];
         size_t b = 0, i = 0;
         for (; bn_sampler_kind_names[k][i]; i++) {
@@ -28,16 +28,13 @@ int bn_sampler_kind_of_name(const char *name) {
     if (!strcmp(lower, "nucleus")) return BN_SAMPLER_TOP_P;
     if (!strcmp(lower, "temp")) return BN_SAMPLER_TEMPERATURE;
     if (!strcmp(lower, "typ")) return BN_SAMPLER_TYP_P;
-    static const char *const absent[] = {"infill", "adaptive_p", "adaptive-p", "adaptivep"};
-    for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++)
-        if (!strcmp(lower, absent[i])) return BN_SAMPLER_NOT_OFFERED;
-    return BN_SAMPLER_UNKNOWN;
+    return !strcmp(lower, "infill") ? BN_SAMPLER_NOT_OFFERED : BN_SAMPLER_UNKNOWN;
 }
 
 int bn_sampler_kind_of_char(char c) {
-    static const char letters[BN_N_SAMPLER_KINDS + 1] = "edskypmxt";
+    static const char letters[BN_SAMPLER_ADAPTIVE_P + 2] = "edskypmxta";
     const char *at = c ? strchr(letters, c) : NULL;
-    return at ? (int)(at - letters) : c == 'i' || c == 'a' ? BN_SAMPLER_NOT_OFFERED : BN_SAMPLER_UNKNOWN;
+    return at ? (int)(at - letters) : c == 'i' ? BN_SAMPLER_NOT_OFFERED : BN_SAMPLER_UNKNOWN;
 }
 
 int bn_sampler_kinds_append(unsigned char *kinds, int *n, int kind) {
@@ -69,8 +66,8 @@ int bn_sampler_kinds_parse(const char *list, unsigned char *kinds, int *n) {
         int kind = bn_sampler_kind_of_name(name);
         if (kind == BN_SAMPLER_NOT_OFFERED) return bn_error(bad, "samplers: this engine has no '%s' sampler", name);
         if (kind < 0)
-            return bn_error(bad, "samplers: '%s' is not a sampler (penalties, dry, top_n_sigma, top_k, typ_p, top_p, min_p, xtc, temperature)",
-                            name);
+            return bn_error(bad, "samplers: '%s' is not a sampler (penalties, dry, top_n_sigma, top_k, typ_p, top_p, min_p, xtc, temperature, "
+                            "adaptive_p)", name);
         if (bn_sampler_kinds_append(kinds, n, kind)) return bn_error(bad, "samplers: more than %d names", BN_SAMPLER_ORDER_MAX);
         p += len + (p[len] == ';');
     }
@@ -78,9 +75,22 @@ int bn_sampler_kinds_parse(const char *list, unsigned char *kinds, int *n) {
 }
 
 bool bn_sampler_kinds_in_default_order(const unsigned char *kinds, int n) {
-    for (int i = 1; i < n; i++)
-        if (kinds[i] <= kinds[i - 1]) return false;
+    for (int i = 0, last = -1; i < n; i++) {
+        int k = kinds[i];
+        if (k == BN_SAMPLER_ADAPTIVE_P) continue;
+        if (k <= last) return false;
+        last = k;
+    }
     return true;
+}
+
+bool bn_sampler_kinds_take_adaptive(unsigned char *kinds, int *n) {
+    int m = 0;
+    for (int i = 0; i < *n; i++)
+        if (kinds[i] != BN_SAMPLER_ADAPTIVE_P) kinds[m++] = kinds[i];
+    bool taken = m < *n;
+    *n = m;
+    return taken;
 }
 
 /* Turns one kind off. */
@@ -102,7 +112,7 @@ static void leave_out(bitnet_generate_params *gp, int kind) {
 
 void bn_sampler_keep_only(bitnet_generate_params *gp, const unsigned char *kinds, int n) {
     if (gp->sampling_extra.mirostat) return;
-    bool named[BN_N_SAMPLER_KINDS] = {false};
+    bool named[BN_N_SAMPLER_KINDS + 1] = {false};
     for (int i = 0; i < n; i++) named[kinds[i]] = true;
     for (int k = 0; k < BN_N_SAMPLER_KINDS; k++)
         if (!named[k]) leave_out(gp, k);

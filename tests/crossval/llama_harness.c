@@ -26,16 +26,17 @@
  *   samplers [--cases 1000] [--seed 1] [--show CASE]
  *            llama.cpp's sampler chain against ours (src/text/sampler.h) on N random cases
  *            (a fixed generator from S): logits over 2 .. 1000 tokens (some masked), a
- *            history the penalties and DRY see, the samplers in a random order (some named
- *            twice, some left out; a third of the cases a part of the default order, where
- *            our default chain is checked too) with random parameters. llama.cpp's chain of
- *            the same stages (no draw) and bn_sampler_distribution must leave the same tokens
+ *            history the penalties and DRY see, up to 3 draws from one-token rows, the
+ *            samplers in a random order (some named twice, some left out; a third of the
+ *            cases a part of the default order, where our default chain is checked too) with
+ *            random parameters, adaptive-p in a third. llama.cpp's chain of the same stages (no
+ *            draw, or adaptive-p's) and bn_sampler_distribution must leave the same tokens
  *            with probabilities within 1e-4 + 1e-3 p. Prints each case that differs and
  *            "samplers: N cases, M differ (K not compared ...)"; exit status 1 when any
  *            differ. Not compared: cases where llama.cpp's logits overflow to +inf under a
  *            temperature near 0. Its sums are in float, ours in double, so a near-tie may
- *            fall either way (seed 2 finds one in 3000 cases: two tokens of typical-p equally
- *            typical to 2e-8); --show lists both sides' survivors of one case, by id. Needs
+ *            fall either way (seeds 1-4 x 3000 cases find one, in seed 2: a logit 2e-7 from
+ *            top-n-sigma's threshold); --show lists both sides' survivors of one case, by id. Needs
  *            our library (linked when build/libbitnet.a exists, as for trace).
  *   bench    --model M [-p 128] [-n 64] [-r 3] [--threads N]
  *            `bitnet bench`'s counterpart: per repetition, a fresh cache, prefill of p
@@ -852,6 +853,7 @@ static void sampler_case(uint64_t *s, bn_sampler_params *p, int *n_vocab) {
     p->frequency_penalty = case_pick(s, 2) ? 0.0f : 0.4f, p->penalty_last_n = (int[]){0, 8, 64}[case_pick(s, 3)];
     p->dry_multiplier = case_pick(s, 3) ? 0.0f : 0.8f, p->dry_allowed_length = 1 + case_pick(s, 2), p->dry_penalty_last_n = 32;
     p->min_keep = (int[]){0, 1, 3}[case_pick(s, 3)];
+    if (case_pick(s, 3) == 0) p->adaptive_target = (float[]){0.1f, 0.3f, 0.6f}[case_pick(s, 3)], p->adaptive_decay = case_pick(s, 2) ? 0.9f : 0.5f;
     p->n_order = 1 + case_pick(s, 12);
     for (int i = 0; i < p->n_order; i++) p->order[i] = (unsigned char)case_pick(s, BN_N_SAMPLER_KINDS);
     if (case_pick(s, 3) == 0) { /* a part of the default order: the default chain is compared too */
@@ -868,7 +870,8 @@ static void sampler_case(uint64_t *s, bn_sampler_params *p, int *n_vocab) {
         if (p->order[i] == BN_SAMPLER_TOP_N_SIGMA && p->top_n_sigma > 0.0f) p->dynatemp_range = 0.0f, p->min_keep = 0;
 }
 
-/* llama.cpp's chain of p's stages, in p's order (llama_sampler_chain, without its draw). */
+/* llama.cpp's chain of p's stages, in p's order (llama_sampler_chain, without its draw; with
+ * adaptive-p last, whose transform stays in the logits after it draws). */
 static struct llama_sampler *llama_chain_of(const bn_sampler_params *p, int n_vocab) {
     struct llama_sampler *chain = llama_sampler_chain_init(llama_sampler_chain_default_params());
     size_t keep = (size_t)p->min_keep;
@@ -891,6 +894,7 @@ static struct llama_sampler *llama_chain_of(const bn_sampler_params *p, int n_vo
         }
         llama_sampler_chain_add(chain, stage);
     }
+    if (p->adaptive_target >= 0.0f) llama_sampler_chain_add(chain, llama_sampler_init_adaptive_p(p->adaptive_target, p->adaptive_decay, 1));
     return chain;
 }
 
@@ -958,35 +962,53 @@ static bool default_chain_of(const bn_sampler_params *p, bn_sampler_params *q) {
     return q->temperature > 0.0f || (q->dynatemp_range <= 0.0f && q->xtc_probability <= 0.0f);
 }
 
-/* Our survivors of p's chain on logits after the history, into out: their count, or -1. */
-static int our_survivors(const bn_sampler_params *p, int n_vocab, const int32_t *history, int n_history, const float *logits,
-                         bn_sampler_candidate *out) {
-    bn_sampler *s = bn_sampler_create(p, n_vocab);
+/* What a case feeds both chains: tokens accepted as a prompt's (the penalties and DRY see them),
+ * then draws from rows where one token alone is finite (accepted as drawn: adaptive-p's
+ * average takes them in), then the compared row. */
+typedef struct chain_case {
+    int n_vocab;
+    int32_t history[40], drawn[4];
+    int n_history, n_drawn;
+    float *logits, *one; /* [n_vocab]: the compared row; scratch for the one-token rows */
+} chain_case;
+
+/* Our survivors of p's chain on the case, into out: their count, or -1. */
+static int our_survivors(const bn_sampler_params *p, chain_case *cc, bn_sampler_candidate *out) {
+    bn_sampler *s = bn_sampler_create(p, cc->n_vocab);
     if (!s) return -1;
-    for (int i = 0; i < n_history; i++) bn_sampler_accept(s, history[i]);
-    int n = bn_sampler_distribution(s, logits, out, n_vocab);
+    for (int i = 0; i < cc->n_history; i++) bn_sampler_accept(s, cc->history[i]);
+    for (int i = 0; i < cc->n_drawn; i++) {
+        for (int v = 0; v < cc->n_vocab; v++) cc->one[v] = v == cc->drawn[i] ? 0.0f : -INFINITY;
+        bn_sampler_accept(s, bn_sampler_sample(s, cc->one));
+    }
+    int n = bn_sampler_distribution(s, cc->logits, out, cc->n_vocab);
     bn_sampler_free(s);
     return n;
 }
 
-/* llama.cpp's survivors of p's chain, as llama_survivors, after the history: their count, -2 as
- * there, or -1. */
-static int llama_chain_survivors(const bn_sampler_params *p, int n_vocab, const int32_t *history, int n_history, const float *logits,
-                                 llama_token_data *data, bn_sampler_candidate *out) {
-    struct llama_sampler *chain = llama_chain_of(p, n_vocab);
+/* llama.cpp's survivors of p's chain on the case, as llama_survivors: their count, -2 as there,
+ * or -1. */
+static int llama_chain_survivors(const bn_sampler_params *p, const chain_case *cc, llama_token_data *data, bn_sampler_candidate *out) {
+    struct llama_sampler *chain = llama_chain_of(p, cc->n_vocab);
     if (!chain) return -1;
-    for (int i = 0; i < n_history; i++) llama_sampler_accept(chain, history[i]);
-    int n = llama_survivors(chain, logits, n_vocab, data, out);
+    for (int i = 0; i < cc->n_history; i++) llama_sampler_accept(chain, cc->history[i]);
+    for (int i = 0; i < cc->n_drawn; i++) {
+        data[0] = (llama_token_data){cc->drawn[i], 0.0f, 0.0f};
+        llama_token_data_array one = {data, 1, -1, false};
+        llama_sampler_apply(chain, &one); /* adaptive-p draws it (selected), else nothing does */
+        llama_sampler_accept(chain, one.selected >= 0 ? one.data[one.selected].id : cc->drawn[i]);
+    }
+    int n = llama_survivors(chain, cc->logits, cc->n_vocab, data, out);
     llama_sampler_free(chain);
     return n;
 }
 
 /* Whether our chain p (`what`) leaves llama.cpp's survivors ref[0, n_ref); prints case i when
  * not (with both lists when `show`). -1 when ours failed. */
-static int check_case(int index, const char *what, const bn_sampler_params *p, int n_vocab, const int32_t *history, int n_history,
-                      const float *logits, bn_sampler_candidate *ours, bn_sampler_candidate *ref, int n_ref, bool show) {
+static int check_case(int index, const char *what, const bn_sampler_params *p, chain_case *cc, bn_sampler_candidate *ours,
+                      bn_sampler_candidate *ref, int n_ref, bool show) {
     char why[160], order[BN_SAMPLER_ORDER_TEXT_MAX];
-    int n_ours = our_survivors(p, n_vocab, history, n_history, logits, ours);
+    int n_ours = our_survivors(p, cc, ours);
     if (n_ours < 0) return -1;
     bool same = same_survivors(ours, n_ours, ref, n_ref, why, sizeof why);
     for (int i = 0; show && i < (n_ours > n_ref ? n_ours : n_ref); i++)
@@ -994,34 +1016,35 @@ static int check_case(int index, const char *what, const bn_sampler_params *p, i
                i < n_ref ? ref[i].p : 0.0);
     if (same) return 0;
     bn_sampler_kinds_join(p->order, p->n_order, order);
-    printf("case %d, %s (vocabulary %d, %s; T %g dyn %g, k %d, top_p %g, min_p %g, typ %g, sigma %g, xtc %g/%g, min_keep %d): %s\n", index,
-           what, n_vocab, order, p->temperature, p->dynatemp_range, p->top_k, p->top_p, p->min_p, p->typical_p, p->top_n_sigma,
-           p->xtc_probability, p->xtc_threshold, p->min_keep, why);
+    printf("case %d, %s (vocabulary %d, %s; T %g dyn %g, k %d, top_p %g, min_p %g, typ %g, sigma %g, xtc %g/%g, min_keep %d, "
+           "adaptive %g/%g after %d draws): %s\n",
+           index, what, cc->n_vocab, order, p->temperature, p->dynatemp_range, p->top_k, p->top_p, p->min_p, p->typical_p, p->top_n_sigma,
+           p->xtc_probability, p->xtc_threshold, p->min_keep, p->adaptive_target, p->adaptive_decay, cc->n_drawn, why);
     return 1;
 }
 
-/* Case i: a random chain, logits and history (sampler_case); our chain in that order, and the
- * default chain where it applies, against llama.cpp's. 0 same, 1 differ (printed), 2 not
- * comparable (llama.cpp's logits overflowed), -1 error. */
+/* Case i: a random chain, logits, history and draws (sampler_case); our chain in that order,
+ * and the default chain where it applies, against llama.cpp's. 0 same, 1 differ (printed), 2
+ * not comparable (llama.cpp's logits overflowed), -1 error. */
 static int sampler_crossval_case(uint64_t *rng, int index, bool show) {
     bn_sampler_params p, q;
-    int n_vocab, n_history;
-    sampler_case(rng, &p, &n_vocab);
-    float *logits = malloc(sizeof(float) * (size_t)n_vocab);
-    llama_token_data *data = malloc(sizeof *data * (size_t)n_vocab);
-    bn_sampler_candidate *ours = malloc(sizeof *ours * (size_t)n_vocab), *ref = malloc(sizeof *ref * (size_t)n_vocab);
-    int32_t history[40];
+    chain_case cc = {0};
+    sampler_case(rng, &p, &cc.n_vocab);
+    cc.logits = malloc(sizeof(float) * (size_t)cc.n_vocab), cc.one = malloc(sizeof(float) * (size_t)cc.n_vocab);
+    llama_token_data *data = malloc(sizeof *data * (size_t)cc.n_vocab);
+    bn_sampler_candidate *ours = malloc(sizeof *ours * (size_t)cc.n_vocab), *ref = malloc(sizeof *ref * (size_t)cc.n_vocab);
     float scale = 0.5f + 6.0f * (case_unit(rng) + 1.0f);
-    for (int i = 0; logits && i < n_vocab; i++) logits[i] = case_pick(rng, 50) ? scale * case_unit(rng) : -INFINITY;
-    if (logits) logits[case_pick(rng, n_vocab)] = scale; /* never all masked */
-    n_history = case_pick(rng, 40);
-    for (int i = 0; i < n_history; i++) history[i] = case_pick(rng, n_vocab < 12 ? n_vocab : 12); /* few distinct ids: repeats */
-    int rc = -1, n_ref = logits && data && ours && ref ? llama_chain_survivors(&p, n_vocab, history, n_history, logits, data, ref) : -1;
+    bool ready = cc.logits && cc.one && data && ours && ref;
+    for (int i = 0; ready && i < cc.n_vocab; i++) cc.logits[i] = case_pick(rng, 50) ? scale * case_unit(rng) : -INFINITY;
+    if (ready) cc.logits[case_pick(rng, cc.n_vocab)] = scale; /* never all masked */
+    cc.n_history = case_pick(rng, 40), cc.n_drawn = case_pick(rng, 4);
+    for (int i = 0; i < cc.n_history; i++) cc.history[i] = case_pick(rng, cc.n_vocab < 12 ? cc.n_vocab : 12); /* few distinct ids: repeats */
+    for (int i = 0; i < cc.n_drawn; i++) cc.drawn[i] = case_pick(rng, cc.n_vocab);
+    int rc = -1, n_ref = ready ? llama_chain_survivors(&p, &cc, data, ref) : -1;
     if (n_ref == -2) rc = 2;
-    if (n_ref >= 0) rc = check_case(index, "in its order", &p, n_vocab, history, n_history, logits, ours, ref, n_ref, show);
-    if (rc == 0 && default_chain_of(&p, &q))
-        rc = check_case(index, "the default chain", &q, n_vocab, history, n_history, logits, ours, ref, n_ref, show);
-    free(logits), free(data), free(ours), free(ref);
+    if (n_ref >= 0) rc = check_case(index, "in its order", &p, &cc, ours, ref, n_ref, show);
+    if (rc == 0 && default_chain_of(&p, &q)) rc = check_case(index, "the default chain", &q, &cc, ours, ref, n_ref, show);
+    free(cc.logits), free(cc.one), free(data), free(ours), free(ref);
     return rc;
 }
 

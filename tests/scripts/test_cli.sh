@@ -4,7 +4,7 @@
 # logits / logits-diff exit codes; gen-model argument errors; BITNET_DEBUG_LOGITS; --prompt-cache;
 # --lookup (the same tokens); --context-shift (past --ctx); llama.cpp's other samplers (--mirostat, --typical, XTC, --top-nsigma, the
 # dynamic temperature, DRY: each changes a seeded run, and --lookup keeps its tokens); --samplers /
-# --sampling-seq (a part of the default order, another order as given).
+# --sampling-seq (a part of the default order, another order as given); adaptive-p.
 source "$(dirname "$0")/lib.sh"
 source "$ROOT/tests/crossval/crossval_lib.sh"
 require_python
@@ -184,8 +184,17 @@ d=$(lk_run --temp 1 --seed 4 --top-k 20 --sampling-seq tk 2>/dev/null)
 e=$(lk_run --temp 3 --seed 4 --top-p 0.5 --samplers "top_p;temperature" 2>/dev/null)
 f=$(lk_run --temp 3 --seed 4 --top-p 0.5 --samplers "temperature;top_p" 2>/dev/null)
 g=$(lk_run --temp 3 --seed 4 --top-p 0.5 --samplers "temperature;top_p" --lookup 6 2>/dev/null)
+# adaptive-p: with adaptive_p named, other tokens; without it, a note and the plain run
+h=$(lk_run --temp 1 --seed 4 --samplers "min_p;temperature" 2>/dev/null)
+i=$(lk_run --temp 1 --seed 4 --samplers "min_p;temperature" --adaptive-target 0.1 2>"$TMP/adaptive.err")
+j=$(lk_run --temp 1 --seed 4 --sampling-seq mta --adaptive-target 0.1 --adaptive-decay 0.5 2>/dev/null)
+"$BITNET" run -m "$m" --tokens 1,2 --adaptive-decay 1 >/dev/null 2>"$TMP/decay.err"
+rc_decay=$?
 "$BITNET" run -m "$m" --tokens 1,2 --samplers "temperature;bogus" >/dev/null 2>"$TMP/order.err"
 rc=$?
+if [ -n "$h" ] && [ "$h" = "$i" ] && grep -q "adaptive_p in --samplers" "$TMP/adaptive.err" && [ -n "$j" ] && [ "$j" != "$h" ] &&
+    [ $rc_decay = 2 ] && grep -q -- "--adaptive-decay" "$TMP/decay.err"; then ok adaptive_p; else
+    not_ok adaptive_p "$h / $i / $j; --adaptive-decay 1 rc $rc_decay: $(cat "$TMP/decay.err")"; fi
 if [ -n "$a" ] && [ "$a" = "$b" ] && [ "$a" = "$c" ] && [ "$a" = "$d" ] && [ -n "$e" ] && [ "$e" != "$f" ] && [ "$f" = "$g" ] &&
     [ $rc = 2 ] && grep -q "unknown sampler 'bogus'" "$TMP/order.err"; then ok sampler_order; else
     not_ok sampler_order "rc $rc: $(cat "$TMP/order.err"); $a / $b / $c / $d; $e / $f / $g"; fi

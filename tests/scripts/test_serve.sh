@@ -20,6 +20,7 @@
 #     refused, a streamed grammar reply follows it;
 #   - "samplers": a part of the default order equals the request with the others off (unknown
 #     names skipped); another order runs as given, and is reported; more than 32 refused;
+#     adaptive-p named there changes the tokens, repeats, is reported; a bad decay refused;
 #   - /infill, the rerank routes and POST /props: 501 saying what is not implemented; GET
 #     /lora-adapters an empty list; one metrics label per path;
 #   - llama-server's other samplers (mirostat 2, XTC, typical_p with top_n_sigma, min_keep, DRY): a
@@ -401,6 +402,12 @@ req POST /completion "{$SEEDED,\"temperature\":3,\"top_p\":0.5,\"samplers\":\"pt
 req POST /completion "{$SEEDED,\"temperature\":3,\"top_p\":0.5,\"samplers\":\"tp\"}" >/dev/null && cp "$TMP/resp" "$TMP/temp_first.json"
 st=$(req POST /completion "{$SEEDED,\"temperature\":3,\"top_p\":0.5,\"samplers\":[\"temperature\",\"top_p\"]}")
 native_check sampler_order_another "$st == 200 and j['tokens'] == json.load(open('$TMP/temp_first.json'))['tokens'] and j['tokens'] != json.load(open('$TMP/top_p_first.json'))['tokens'] and j['generation_settings']['samplers'] == ['temperature', 'top_p']"
+# adaptive-p: named in samplers, other tokens than without, repeated, reported; a bad decay is a 400
+req POST /completion "{$SEEDED,\"samplers\":[\"min_p\",\"temperature\"]}" >/dev/null && cp "$TMP/resp" "$TMP/no_adaptive.json"
+req POST /completion "{$SEEDED,\"adaptive_target\":0.1,\"samplers\":\"mta\"}" >/dev/null && cp "$TMP/resp" "$TMP/adaptive1.json"
+st=$(req POST /completion "{$SEEDED,\"adaptive_target\":0.1,\"samplers\":[\"min_p\",\"temperature\",\"adaptive_p\"]}")
+native_check adaptive_p "$st == 200 and j['tokens'] == json.load(open('$TMP/adaptive1.json'))['tokens'] and j['tokens'] != json.load(open('$TMP/no_adaptive.json'))['tokens'] and abs(j['generation_settings']['adaptive_target'] - 0.1) < 1e-6 and j['generation_settings']['samplers'][-1] == 'adaptive_p'"
+error_case adaptive_decay_refused 400 "'adaptive_decay'" POST /v1/chat/completions '{"messages":[{"role":"user","content":"a"}],"adaptive_decay":1}'
 st=$(req POST /v1/chat/completions '{"messages":[{"role":"user","content":"a"}],"max_tokens":2,"samplers":"tkt"}')
 check sampler_order_chat_route [ "$st" = 200 ]
 error_case sampler_order_too_long 400 "more than 32 samplers" POST /v1/chat/completions "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"samplers\":\"$(printf 'k%.0s' $(seq 33))\"}"

@@ -151,7 +151,7 @@ TEST(other_samplers_read) {
 
 /* llama-server's "samplers": names in any of llama.cpp's spellings, or letters, in any order
  * (a name may repeat), into gen.samplers in our names (the library turns off the samplers left
- * out); unknown names skipped; more than 32, infill and adaptive_p refused. */
+ * out); unknown names skipped; more than 32 and infill refused; adaptive-p's fields read. */
 TEST(sampler_order) {
     api_request r;
     api_error err;
@@ -172,7 +172,11 @@ TEST(sampler_order) {
     api_request_free(&r);
     check_refused("{\"prompt\":\"Hi\",\"samplers\":\"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk\"}", "more than 32 samplers");
     check_refused("{\"prompt\":\"Hi\",\"samplers\":[\"infill\"]}", "no infill sampler");
-    check_refused("{\"prompt\":\"Hi\",\"samplers\":\"ka\"}", "no infill or adaptive_p sampler");
+    check_refused("{\"prompt\":\"Hi\",\"samplers\":\"ki\"}", "no infill sampler");
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"samplers\":\"ka\",\"adaptive_target\":0.4,\"adaptive_decay\":0.5}", &r, &err), 0);
+    CHECK(r.gen.samplers && strcmp(r.gen.samplers, "top_k;adaptive_p") == 0 && r.gen.adaptive_target == 0.4f && r.gen.adaptive_decay == 0.5f);
+    api_request_free(&r);
+    check_refused("{\"prompt\":\"Hi\",\"adaptive_target\":1.5}", "'adaptive_target'");
     check_refused("{\"prompt\":\"Hi\",\"samplers\":[1]}", "'samplers[0]' must be a string");
     check_refused("{\"prompt\":\"Hi\",\"samplers\":5}", "'samplers' must be an array");
 }

@@ -1028,7 +1028,7 @@ TEST(generate_samplers_order) {
     CHECK(run_order(gp, a, N, &ra) == 0 && ra.n_mask_best == 0 && ra.n_mask_all == ra.n_generated);
     gp.grammar = NULL;
     static const char *const bad[][2] = {{"top_k;bogus", "'bogus' is not a sampler"}, {"top_k;;temperature", "'' is not a sampler"},
-                                         {"infill", "no 'infill' sampler"}, {"adaptive-p", "no 'adaptive-p' sampler"}};
+                                         {"infill", "no 'infill' sampler"}, {"top_k;Infill", "no 'Infill' sampler"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         gp.samplers = bad[i][0];
         CHECK_EQ_INT(run_order(gp, a, N, &ra), BITNET_ERR_INVALID_ARGUMENT);
@@ -1041,6 +1041,30 @@ TEST(generate_samplers_order) {
     CHECK(strstr(bitnet_get_last_error(), "more than 32") != NULL);
     gp.struct_size = offsetof(bitnet_generate_params, samplers); /* an older caller: never read */
     CHECK_EQ_INT(run_order(gp, a, N, &ra), 0);
+}
+
+/* adaptive-p (bitnet_generate_params.adaptive_target / adaptive_decay): on with adaptive_p in
+ * `samplers` (other tokens than without it, repeated by the seed), not read without it (as in
+ * llama.cpp); a bad value fails the call naming it. */
+TEST(generate_adaptive_p) {
+    enum { N = 24 };
+    int32_t a[N], b[N], c[N];
+    bitnet_generate_result r;
+    bitnet_generate_params gp = bitnet_generate_default_params();
+    gp.sampling.temperature = 1.0f, gp.sampling.seed = 5, gp.sampling.top_k = 0, gp.sampling.top_p = 1.0f;
+    gp.samplers = "min_p;temperature";
+    CHECK(run_order(gp, a, N, &r) == 0);
+    gp.adaptive_target = 0.05f; /* not named: not read */
+    CHECK(run_order(gp, b, N, &r) == 0 && memcmp(a, b, sizeof a) == 0);
+    gp.samplers = "min_p;temperature;adaptive_p";
+    CHECK(run_order(gp, b, N, &r) == 0 && run_order(gp, c, N, &r) == 0);
+    CHECK(memcmp(a, b, sizeof a) != 0 && memcmp(b, c, sizeof b) == 0);
+    gp.adaptive_decay = 1.0f;
+    CHECK_EQ_INT(run_order(gp, b, N, &r), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bitnet_get_last_error(), "adaptive_decay") != NULL);
+    gp.adaptive_decay = 0.9f, gp.adaptive_target = 2.0f;
+    CHECK_EQ_INT(run_order(gp, b, N, &r), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bitnet_get_last_error(), "adaptive_target") != NULL);
 }
 
 /* DRY's breaker sequences over the LLaMA-3 vocabulary: "\n" makes every token whose text has
@@ -1161,6 +1185,7 @@ RUN(session_shift);
 RUN(kv_types);
 RUN(sampling_extra_checked_and_versioned);
 RUN(generate_samplers_order);
+RUN(generate_adaptive_p);
 RUN(dry_breaker_sequences);
 RUN(generate_dry);
 RUN(close_model);

@@ -468,6 +468,7 @@ static int g_min_keep; /* every run's bitnet_generate_params.min_keep */
 static const char *g_grammar; /* every run's bitnet_generate_params.grammar */
 static int g_json_object;     /* ... and json_object */
 static const char *g_samplers; /* ... and samplers */
+static float g_adaptive_target = -1.0f; /* ... and adaptive_target */
 static uint64_t g_fallbacks;  /* the screened head's fallbacks, summed over runs */
 
 static int generate_extra(bitnet_model *m, sampling sa, const bitnet_sampling_extra *extra, int32_t *out, int max_out,
@@ -492,6 +493,7 @@ static int generate_extra(bitnet_model *m, sampling sa, const bitnet_sampling_ex
     gp.grammar = g_grammar;
     gp.json_object = g_json_object;
     gp.samplers = g_samplers;
+    gp.adaptive_target = g_adaptive_target;
     const int32_t prompt[] = {1, 17, 42, 99, 3};
     bitnet_generate_result r = {.struct_size = sizeof r};
     int rc = bitnet_session_generate(s, prompt, 5, &gp, out, max_out, &r);
@@ -678,7 +680,8 @@ TEST(min_keep_identical_to_the_plain_head) {
 /* The samplers in another order (bitnet_generate_params.samplers), screened vs plain head: the
  * same tokens. An order whose first filter is top-k (after the penalties, DRY, a fixed
  * temperature) reads its k best, so the screened head serves it, a constraint too; one that
- * filters the whole distribution first (min-p, top-p) reads every logit. */
+ * filters the whole distribution first (min-p, top-p) reads every logit. Adaptive-p likewise:
+ * after top-k served, without it every logit. */
 TEST(another_order_identical_to_the_plain_head) {
     const char *path = small_model("order", false);
     bitnet_model *scr = open_with(path, BITNET_LM_HEAD_SCREEN), *pla = open_with(path, BITNET_LM_HEAD_PLAIN);
@@ -690,17 +693,22 @@ TEST(another_order_identical_to_the_plain_head) {
         {{0.0f, 40, 1.2f, 0.95f, 0.05f, false}, "temperature;penalties;top_k", NULL, true},
         {{1.5f, 40, 1.0f, 0.95f, 0.3f, false}, "temperature;min_p;top_k", NULL, false},
         {{0.0f, 40, 1.0f, 0.95f, 0.05f, false}, "top_p;temperature;top_k", NULL, false},
-        {{1.2f, 5, 1.0f, 0.9f, 0.05f, false}, "temperature;top_k;top_p", "root ::= [a-z ]+\n", true}};
+        {{1.2f, 5, 1.0f, 0.9f, 0.05f, false}, "temperature;top_k;top_p", "root ::= [a-z ]+\n", true},
+        /* adaptive-p: after top-k in the default order or another, served; without top-k not */
+        {{1.0f, 40, 1.0f, 0.95f, 0.05f, false}, "top_k;min_p;temperature;adaptive_p", NULL, true},
+        {{1.0f, 40, 1.0f, 0.95f, 0.05f, false}, "temperature;top_k;adaptive_p", NULL, true},
+        {{1.0f, 0, 1.0f, 1.0f, 0.05f, false}, "min_p;temperature;adaptive_p", NULL, false}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         int32_t a[40], b[40];
         uint64_t sa = 0, sb = 0;
         g_samplers = cases[c].order, g_grammar = cases[c].grammar;
+        g_adaptive_target = strstr(cases[c].order, "adaptive_p") ? 0.2f : -1.0f;
         int na = generate(scr, cases[c].sa, a, 40, &sa), nb = generate(pla, cases[c].sa, b, 40, &sb);
         CHECK_MSG(na > 0 && na == nb && memcmp(a, b, sizeof a[0] * (size_t)na) == 0, "case %zu: %d/%d tokens differ", c, na, nb);
         CHECK_MSG(sb == 0 && (cases[c].screened ? sa >= (uint64_t)na / 2 : sa == 0), "case %zu: %llu of %d tokens screened", c,
                   (unsigned long long)sa, na);
     }
-    g_samplers = NULL, g_grammar = NULL;
+    g_samplers = NULL, g_grammar = NULL, g_adaptive_target = -1.0f;
     bitnet_model_close(scr);
     bitnet_model_close(pla);
 }

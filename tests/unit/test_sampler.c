@@ -1099,6 +1099,62 @@ TEST(another_order_runs_its_stages_as_given) {
     CHECK(bn_sampler_create(&q, 4) == NULL && strstr(bn_last_error_message(), "not a sampler") != NULL);
 }
 
+/* Adaptive-p's distribution from its definition (sampler.h): survivors' probabilities p at
+ * temperature 1, target t, logits 5 - 10 d^2 / (1 + d) with d = |p - t| / 0.3, softmax. */
+static void adaptive_reference(const float *logits, int n, double t, double *out) {
+    double z[16], max = -1e300, sum = 0.0;
+    for (int i = 0; i < n; i++) {
+        double d = fabs(softmax_of(logits, n, i, 1.0) - t) / 0.3;
+        z[i] = 5.0 - 10.0 * d * d / (1.0 + d);
+        max = z[i] > max ? z[i] : max;
+    }
+    for (int i = 0; i < n; i++) sum += exp(z[i] - max);
+    for (int i = 0; i < n; i++) out[i] = exp(z[i] - max) / sum;
+}
+
+/* Adaptive-p: the transform against its definition; the average moves by the probability of
+ * the token drawn once it is accepted (not for a token the draw did not give), reset restores
+ * it; off below 0 and under mirostat; bad target and decay refused. */
+TEST(adaptive_p_follows_its_definition) {
+    const float logits[6] = {3.0f, 2.2f, 1.5f, 1.0f, 0.2f, -0.5f};
+    bn_sampler_params p = plain_params();
+    p.adaptive_target = 0.3f, p.adaptive_decay = 0.9f;
+    bn_sampler *s = bn_sampler_create(&p, 6);
+    CHECK(s != NULL);
+    if (!s) return;
+    bn_sampler_candidate c[6];
+    double ref[6];
+    CHECK_EQ_INT(bn_sampler_distribution(s, logits, c, 6), 6);
+    adaptive_reference(logits, 6, 0.3, ref); /* at first the average is the target: t = target */
+    for (int i = 0; i < 6; i++) CHECK_NEAR(c[i].p, ref[c[i].id], 1e-5);
+    int32_t first = bn_sampler_sample(s, logits);
+    bn_sampler_accept(s, (first + 1) % 6); /* not the token drawn: the average does not move */
+    CHECK_EQ_INT(bn_sampler_distribution(s, logits, c, 6), 6);
+    for (int i = 0; i < 6; i++) CHECK_NEAR(c[i].p, ref[c[i].id], 1e-5);
+    int32_t drawn = bn_sampler_sample(s, logits);
+    CHECK(drawn >= 0 && drawn < 6);
+    bn_sampler_accept(s, drawn);
+    /* sum 0.3 / 0.1 = 3 and weight 10 at the start; then p + 0.9 * 3 over 1 + 0.9 * 10 */
+    double p_drawn = softmax_of(logits, 6, drawn, 1.0), t = 2 * 0.3 - (p_drawn + 2.7) / 10.0;
+    t = t < 0 ? 0 : t > 1 ? 1 : t;
+    CHECK_EQ_INT(bn_sampler_distribution(s, logits, c, 6), 6);
+    adaptive_reference(logits, 6, t, ref);
+    for (int i = 0; i < 6; i++) CHECK_NEAR(c[i].p, ref[c[i].id], 1e-5);
+    bn_sampler_reset(s);
+    CHECK_EQ_INT(bn_sampler_distribution(s, logits, c, 6), 6);
+    adaptive_reference(logits, 6, 0.3, ref);
+    for (int i = 0; i < 6; i++) CHECK_NEAR(c[i].p, ref[c[i].id], 1e-5);
+    bn_sampler_free(s);
+    p.adaptive_target = -1.0f; /* off: the plain softmax */
+    CHECK_EQ_INT(distribution(&p, logits, 6, c, 6), 6);
+    CHECK_NEAR(c[0].p, softmax_of(logits, 6, 0, 1.0), 1e-6);
+    static const float bad[][2] = {{1.5f, 0.9f}, {NAN, 0.9f}, {0.3f, 1.0f}, {0.3f, -0.1f}, {0.3f, NAN}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        p.adaptive_target = bad[i][0], p.adaptive_decay = bad[i][1];
+        CHECK(bn_sampler_create(&p, 6) == NULL && strstr(bn_last_error_message(), "adaptive_") != NULL);
+    }
+}
+
 /* sampler_order's lists: names in llama.cpp's spellings, joined back in canonical names; a part
  * of the default order is told from another order. */
 TEST(sampler_kinds_parse_and_join) {
@@ -1119,6 +1175,11 @@ TEST(sampler_kinds_parse_and_join) {
     bn_sampler_kinds_join(k, BN_SAMPLER_ORDER_MAX, text); /* the longest: fits */
     CHECK(strlen(text) < sizeof text);
     CHECK_EQ_INT(bn_sampler_kinds_parse("typ_p;xtc;x", k, &n), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bn_sampler_kinds_parse("infill", k, &n), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bn_sampler_kinds_parse("min_p;adaptive-p;temperature", k, &n), 0); /* the draw: aside */
+    CHECK(n == 3 && k[1] == BN_SAMPLER_ADAPTIVE_P && bn_sampler_kinds_in_default_order(k, n));
+    CHECK(bn_sampler_kinds_take_adaptive(k, &n) && n == 2 && k[1] == BN_SAMPLER_TEMPERATURE);
+    CHECK(!bn_sampler_kinds_take_adaptive(k, &n) && n == 2);
 }
 
 TEST_MAIN_BEGIN("test_sampler")
@@ -1156,4 +1217,5 @@ RUN(lookup_draft);
     RUN(dry_feeds_greedy_and_the_forced_ids);
     RUN(another_order_runs_its_stages_as_given);
     RUN(sampler_kinds_parse_and_join);
+    RUN(adaptive_p_follows_its_definition);
 TEST_MAIN_END()
