@@ -374,6 +374,18 @@ typedef int (*bitnet_token_callback)(int32_t token, const char *text, size_t len
 /* The logits [n_vocab] the token was sampled from. Return non-zero to stop. */
 typedef int (*bitnet_logits_callback)(const float *logits, int64_t n_vocab, int32_t token, void *user_data);
 
+/* One token of the distribution a token was drawn from: its id and its probability there
+ * (after every sampler of the chain). */
+typedef struct bitnet_token_prob {
+    int32_t token;
+    float p;
+} bitnet_token_prob;
+/* After each draw (llama-server's post_sampling_probs): the token drawn, its probability in the
+ * distribution it was drawn from (after every sampler; 1 for greedy), and that distribution's
+ * n_top likeliest tokens, most likely first (n_top: at most n_candidates, and only tokens with
+ * p > 0). The array is valid during the call. Return non-zero to stop. */
+typedef int (*bitnet_candidates_callback)(int32_t token, float p, const bitnet_token_prob *top, int n_top, void *user_data);
+
 /* One entry of a logit bias: `bias` is added to the logit of `token` (an id given twice gets
  * the sum); -INFINITY bans the token; NaN, +inf or an id outside the vocabulary is
  * BITNET_ERR_INVALID_ARGUMENT. */
@@ -469,6 +481,11 @@ typedef struct bitnet_generate_params {
      * off); adaptive_decay: in [0, 0.99] (default 0.9); else BITNET_ERR_INVALID_ARGUMENT. */
     float adaptive_target;
     float adaptive_decay;
+    /* The distribution each token was drawn from (see bitnet_candidates_callback; NULL: none),
+     * with at most n_candidates (>= 0) of its likeliest tokens. It costs the chain a second
+     * run per token, and a temperature draw without top-k then has every logit computed. */
+    bitnet_candidates_callback on_candidates;
+    int n_candidates;
 } bitnet_generate_params;
 
 BITNET_API bitnet_generate_params bitnet_generate_default_params(void); /* max_tokens 128 */

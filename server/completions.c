@@ -79,7 +79,7 @@ static job *start_job(server *srv, struct MHD_Connection *c, api_kind kind, cons
     }
     int n_stops;
     char **stops = api_request_take_stops(&rq->api, &n_stops);
-    job *j = job_create(rq->ids, rq->n_ids, &rq->api.gen, stops, n_stops, rq->api.n_top_logprobs);
+    job *j = job_create(rq->ids, rq->n_ids, &rq->api.gen, stops, n_stops, rq->api.n_top_logprobs, rq->api.post_sampling_probs);
     return queue_job(srv, c, j, srv->opt.timeout_request, ret) ? j : NULL;
 }
 
@@ -251,7 +251,7 @@ static int start_choices(server *srv, struct MHD_Connection *c, const gen_reques
         gen.sampling.seed += (uint64_t)i;
         int n_stops;
         char **stops = copy_stops(jobs[0], &n_stops);
-        job *j = stops ? job_create(rq->ids, rq->n_ids, &gen, stops, n_stops, rq->api.n_top_logprobs) : NULL;
+        job *j = stops ? job_create(rq->ids, rq->n_ids, &gen, stops, n_stops, rq->api.n_top_logprobs, rq->api.post_sampling_probs) : NULL;
         if (queue_job(srv, c, j, srv->opt.timeout_request, ret)) {
             jobs[i] = j;
             continue;
@@ -573,6 +573,7 @@ static enum MHD_Result handle(server *srv, struct MHD_Connection *c, api_kind ki
     api_reply reply;
     api_reply_init(&reply, kind, serial, srv->model_name, srv->model, rq.api.n_top_logprobs);
     reply.tools = rq.api.tools.choice;
+    reply.post_sampling_probs = rq.api.post_sampling_probs;
     if (style->responses) responses_reply_start(style->responses, serial, srv->model_name, rq.api.tools.choice);
     if (style->anthropic) anthropic_reply_start(style->anthropic, serial, srv->model_name, rq.api.tools.choice, rq.n_ids);
     if (rq.api.stream) {

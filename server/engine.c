@@ -24,6 +24,7 @@ struct job {
     char *samplers;                /* a copy of the request's chain (gen.samplers points here) */
     char **dry_breakers;           /* a copy of the request's DRY breakers, one block (gen.sampling_extra points here) */
     int n_top_logprobs;
+    bool post_sampling;            /* ... of the distributions the tokens were drawn from (on_candidates) */
     bool embed;                /* an embedding job: pooling, embedding [n_embedding] */
     bitnet_pooling pooling;
     float *embedding;
@@ -142,7 +143,7 @@ static job *job_new(const int32_t *prompt, int n_prompt) {
 }
 
 job *job_create(const int32_t *prompt, int n_prompt, const bitnet_generate_params *gen, char **stops, int n_stops,
-                int n_top_logprobs) {
+                int n_top_logprobs, bool post_sampling) {
     job *j = job_new(prompt, n_prompt);
     size_t bias_bytes = sizeof(bitnet_logit_bias) * (size_t)(gen->n_logit_bias > 0 ? gen->n_logit_bias : 0);
     const bitnet_sampling_extra *x = &gen->sampling_extra;
@@ -167,6 +168,7 @@ job *job_create(const int32_t *prompt, int n_prompt, const bitnet_generate_param
     j->gen.samplers = j->samplers;
     if (j->dry_breakers) j->gen.sampling_extra.dry_sequence_breakers = (const char *const *)j->dry_breakers;
     j->n_top_logprobs = n_top_logprobs > JOB_MAX_TOP_LOGPROBS ? JOB_MAX_TOP_LOGPROBS : n_top_logprobs;
+    j->post_sampling = post_sampling;
     return job_init(j);
 }
 
@@ -339,6 +341,18 @@ static void compute_logprob(const float *logits, int64_t n_vocab, int32_t token,
     for (int k = 0; k < out->n_top; k++) out->top_logprob[k] -= log_z;
 }
 
+/* post_sampling_probs: the log of the draw's probabilities (the library's on_candidates). */
+static int on_candidates(int32_t token, float p, const bitnet_token_prob *top, int n_top, void *user) {
+    job *j = user;
+    job_logprob *out = &j->pending;
+    out->token = token;
+    out->logprob = logf(p);
+    out->n_top = n_top < j->n_top_logprobs ? n_top : j->n_top_logprobs;
+    for (int k = 0; k < out->n_top; k++) out->top_token[k] = top[k].token, out->top_logprob[k] = logf(top[k].p);
+    j->has_pending = true;
+    return atomic_load(&j->cancelled);
+}
+
 static int on_logits(const float *logits, int64_t n_vocab, int32_t token, void *user) {
     job *j = user;
     if (j->n_top_logprobs >= 0) {
@@ -457,7 +471,9 @@ static void start_waiting_jobs(engine *e) {
         j->gen.on_token = on_token;
         /* only a logprobs request looks at the logits: the others let the screened head skip
          * tokens that cannot be drawn (cancellation is also seen by on_token) */
-        j->gen.on_logits = j->n_top_logprobs >= 0 ? on_logits : NULL;
+        j->gen.on_logits = j->n_top_logprobs >= 0 && !j->post_sampling ? on_logits : NULL;
+        j->gen.on_candidates = j->n_top_logprobs >= 0 && j->post_sampling ? on_candidates : NULL;
+        j->gen.n_candidates = j->n_top_logprobs;
         j->gen.lookup_draft = e->params.lookup_draft;
         j->gen.context_shift = e->params.context_shift;
         if (j->gen.n_keep == JOB_N_KEEP_UNSET) j->gen.n_keep = e->params.n_keep;

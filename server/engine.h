@@ -114,9 +114,11 @@ void engine_gauges(engine *e, metrics_gauges *out);
 
 /* A job for prompt[0, n_prompt) (copied). gen is copied; stops (n_stops strings) is taken
  * over (freed with the job). n_top_logprobs < 0: no log-probabilities; 0..20: the chosen
- * token's and that many alternatives. Returns NULL when out of memory. */
+ * token's and that many alternatives, from the logits, or with post_sampling from the
+ * distribution each token was drawn from (llama-server's post_sampling_probs). Returns NULL
+ * when out of memory. */
 job *job_create(const int32_t *prompt, int n_prompt, const bitnet_generate_params *gen, char **stops, int n_stops,
-                int n_top_logprobs);
+                int n_top_logprobs, bool post_sampling);
 /* An embedding job (bitnet_batch_submit_embed): prompt[0, n_prompt) copied, its pooled vector
  * ([n_embd], or [n_prompt][n_embd] with pooling none) read with job_embedding() once job_take()
  * reported the end with status 0. NULL when out of memory. */

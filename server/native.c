@@ -49,14 +49,15 @@ json_t *native_settings(const api_request *rq, const job *j, int default_n_keep)
                           rq->n_top_logprobs > 0 ? rq->n_top_logprobs : 0, "grammar", rq->grammar ? rq->grammar : "",
                           "samplers", sampler_names(rq));
     const bitnet_sampling_extra *x = &rq->gen.sampling_extra;
-    json_t *more = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:f, s:f, s:f, s:f, s:i, s:i, s:o, s:i, s:f, s:f}", "typical_p", (double)x->typical_p,
+    json_t *more = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:f, s:f, s:f, s:f, s:i, s:i, s:o, s:i, s:f, s:f, s:b}", "typical_p", (double)x->typical_p,
                              "top_n_sigma", (double)x->top_n_sigma, "xtc_probability", (double)x->xtc_probability, "xtc_threshold",
                              (double)x->xtc_threshold, "dynatemp_range", (double)x->dynatemp_range, "dynatemp_exponent",
                              (double)x->dynatemp_exponent, "mirostat", x->mirostat, "mirostat_tau", (double)x->mirostat_tau,
                              "mirostat_eta", (double)x->mirostat_eta, "dry_multiplier", (double)x->dry_multiplier, "dry_base",
                              (double)x->dry_base, "dry_allowed_length", x->dry_allowed_length, "dry_penalty_last_n",
                              x->dry_penalty_last_n, "dry_sequence_breakers", dry_breaker_list(x), "min_keep", rq->gen.min_keep,
-                             "adaptive_target", (double)rq->gen.adaptive_target, "adaptive_decay", (double)rq->gen.adaptive_decay);
+                             "adaptive_target", (double)rq->gen.adaptive_target, "adaptive_decay", (double)rq->gen.adaptive_decay,
+                             "post_sampling_probs", rq->post_sampling_probs);
     if (more) { /* context shift (--context-shift): the request's, else the server's */
         json_object_set_new(more, "n_keep", json_integer(rq->gen.n_keep == JOB_N_KEEP_UNSET ? default_n_keep : rq->gen.n_keep));
         json_object_set_new(more, "n_discard", json_integer(rq->gen.n_discard));
@@ -73,7 +74,7 @@ int native_reply_init(native_reply *r, const api_request *rq, const job *j, int 
     char *text = request_detokenize(vocab, ids, (size_t)n_ids, &len);
     *r = (native_reply){.settings = native_settings(rq, j, default_n_keep), .prompt = text ? api_text(text, len) : NULL, .model = model,
                         .vocab = vocab, .n_prompt = n_ids, .prompt_only = rq->prompt_only,
-                        .return_tokens = rq->return_tokens, .stream = rq->stream,
+                        .return_tokens = rq->return_tokens, .stream = rq->stream, .post_sampling_probs = rq->post_sampling_probs,
                         .response_fields = rq->response_fields ? json_incref(rq->response_fields) : NULL};
     free(text);
     if (r->settings && r->prompt) return 0;
@@ -91,21 +92,10 @@ void native_reply_free(native_reply *r) {
     r->held = NULL;
 }
 
-/* llama-server's "completion_probabilities" entries: {id, token, bytes, logprob, top_logprobs}. */
-static json_t *probabilities(const bitnet_model *vocab, const job_logprob *lp, size_t n_lp) {
-    json_t *list = json_array();
-    for (size_t i = 0; i < n_lp; i++) {
-        json_t *entry = api_token_json(vocab, lp[i].token, lp[i].logprob), *top = json_array();
-        for (int k = 0; k < lp[i].n_top; k++) {
-            json_t *alt = api_token_json(vocab, lp[i].top_token[k], lp[i].top_logprob[k]);
-            json_object_set_new(alt, "id", json_integer(lp[i].top_token[k]));
-            json_array_append_new(top, alt);
-        }
-        json_object_set_new(entry, "id", json_integer(lp[i].token));
-        json_object_set_new(entry, "top_logprobs", top);
-        json_array_append_new(list, entry);
-    }
-    return list;
+/* llama-server's "completion_probabilities" entries: {id, token, bytes, logprob, top_logprobs},
+ * or with post_sampling_probs {id, token, bytes, prob, top_probs}. */
+static json_t *probabilities(const native_reply *r, const job_logprob *lp, size_t n_lp) {
+    return api_token_list(r->vocab, lp, n_lp, r->post_sampling_probs, true);
 }
 
 static json_t *id_list(const int32_t *ids, size_t n) {
@@ -168,7 +158,7 @@ json_t *native_response(const native_reply *r, const job *j, const char *text, s
                           "stop_type", r->prompt_only ? "limit" : stop_type(res), "stopping_word",
                           api_text(word ? word : "", word ? strlen(word) : 0), "tokens_cached", res->n_cached, "timings",
                           timings(res, n_generated));
-    if (v && n_lp && !r->stream) json_object_set_new(v, "completion_probabilities", probabilities(r->vocab, lp, n_lp));
+    if (v && n_lp && !r->stream) json_object_set_new(v, "completion_probabilities", probabilities(r, lp, n_lp));
     return v && r->response_fields ? pick_fields(v, r->response_fields) : v;
 }
 
@@ -185,7 +175,7 @@ json_t *native_piece(native_reply *r, const job *j, const char *text, size_t len
     json_t *v = json_pack("{s:i, s:o, s:o, s:b, s:i, s:i, s:i}", "index", 0, "content", api_text(text, len), "tokens",
                           id_list(r->held, r->n_held), "stop", 0, "id_slot", job_slot(j), "tokens_predicted", r->n_predicted,
                           "tokens_evaluated", r->n_prompt);
-    if (v && lp) json_object_set_new(v, "completion_probabilities", probabilities(r->vocab, lp, 1));
+    if (v && lp) json_object_set_new(v, "completion_probabilities", probabilities(r, lp, 1));
     r->n_held = 0;
     return v;
 }

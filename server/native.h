@@ -23,6 +23,7 @@ typedef struct native_reply {
     int n_prompt;
     bool prompt_only;          /* n_predict 0: the output is dropped */
     bool return_tokens, stream;
+    bool post_sampling_probs;  /* completion_probabilities in probabilities ("prob", "top_probs") */
     int n_predicted;           /* a stream's tokens so far */
     int32_t *held;             /* a stream's tokens whose text is still held back (malloc'd) */
     size_t n_held, cap_held;

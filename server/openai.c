@@ -444,7 +444,8 @@ static int read_extra_samplers(json_t *body, api_request *r, api_error *err) {
         read_int(body, "dry_allowed_length", 0, INT32_MAX, &allowed, err) ||
         read_int(body, "dry_penalty_last_n", -1, INT32_MAX, &last_n, err) || read_dry_breakers(body, r, err) ||
         read_int(body, "min_keep", 0, INT32_MAX, &min_keep, err) || read_float(body, "adaptive_target", -1e9, 1, &r->gen.adaptive_target, err) ||
-        read_float(body, "adaptive_decay", 0, 0.99, &r->gen.adaptive_decay, err))
+        read_float(body, "adaptive_decay", 0, 0.99, &r->gen.adaptive_decay, err) ||
+        read_bool(body, "post_sampling_probs", &r->post_sampling_probs, err))
         return -1;
     r->gen.min_keep = (int)min_keep;
     x->mirostat = (int)mirostat;
@@ -474,9 +475,6 @@ static int refuse_absent_samplers(json_t *body, api_error *err) {
             return api_errorf(err, 400, "'%s' = %g asks for what this server does not have; it accepts only the value that turns it off (%g)",
                               name, x, absent_samplers[i].off_min > -1e300 ? absent_samplers[i].off_min : absent_samplers[i].off_max);
     }
-    bool post = false;
-    if (read_bool(body, "post_sampling_probs", &post, err)) return -1;
-    if (post) return api_errorf(err, 400, "'post_sampling_probs' is not supported: probabilities are those of the model's logits");
     return 0;
 }
 
@@ -793,24 +791,31 @@ static size_t token_piece(const bitnet_model *vocab, int32_t token, char *buf, s
 
 static double finite_logprob(float lp) { return isfinite(lp) ? (double)lp : -9999.0; }
 
-json_t *api_token_json(const bitnet_model *vocab, int32_t token, float logprob) {
+/* One entry of api_token_list. */
+static json_t *token_json(const bitnet_model *vocab, int32_t token, float logprob, bool post, bool with_id) {
     char piece[256];
     size_t n = token_piece(vocab, token, piece, sizeof piece);
     json_t *bytes = json_array();
     for (size_t i = 0; i < n; i++) json_array_append_new(bytes, json_integer((unsigned char)piece[i]));
-    return json_pack("{s:o, s:f, s:o}", "token", api_text(piece, n), "logprob", finite_logprob(logprob), "bytes", bytes);
+    json_t *v = json_pack("{s:o, s:f, s:o}", "token", api_text(piece, n), post ? "prob" : "logprob",
+                          post ? exp((double)logprob) : finite_logprob(logprob), "bytes", bytes);
+    if (v && with_id) json_object_set_new(v, "id", json_integer(token));
+    return v;
+}
+
+json_t *api_token_list(const bitnet_model *vocab, const job_logprob *lp, size_t n_lp, bool post, bool with_id) {
+    json_t *list = json_array();
+    for (size_t i = 0; i < n_lp; i++) {
+        json_t *entry = token_json(vocab, lp[i].token, lp[i].logprob, post, with_id), *top = json_array();
+        for (int k = 0; k < lp[i].n_top; k++) json_array_append_new(top, token_json(vocab, lp[i].top_token[k], lp[i].top_logprob[k], post, with_id));
+        json_object_set_new(entry, post ? "top_probs" : "top_logprobs", top);
+        json_array_append_new(list, entry);
+    }
+    return list;
 }
 
 static json_t *chat_logprobs_json(const api_reply *r, const job_logprob *lp, size_t n_lp) {
-    json_t *content = json_array();
-    for (size_t i = 0; i < n_lp; i++) {
-        json_t *entry = api_token_json(r->vocab, lp[i].token, lp[i].logprob), *top = json_array();
-        for (int k = 0; k < lp[i].n_top; k++)
-            json_array_append_new(top, api_token_json(r->vocab, lp[i].top_token[k], lp[i].top_logprob[k]));
-        json_object_set_new(entry, "top_logprobs", top);
-        json_array_append_new(content, entry);
-    }
-    return json_pack("{s:o}", "content", content);
+    return json_pack("{s:o}", "content", api_token_list(r->vocab, lp, n_lp, r->post_sampling_probs, false));
 }
 
 /* The legacy completions shape: tokens, token_logprobs, top_logprobs, text_offset. */

@@ -84,6 +84,9 @@ typedef struct api_request {
     unsigned char samplers[BN_SAMPLER_ORDER_MAX];
     int n_samplers;
     char *samplers_text;
+    /* llama-server's post_sampling_probs: log-probabilities (n_top_logprobs) from the
+     * distribution each token was drawn from (after the samplers), not from the logits */
+    bool post_sampling_probs;
 } api_request;
 
 /* A JSON array of token ids and strings (llama-server's prompt form) into *parts [*n_parts]
@@ -112,8 +115,11 @@ int api_errorf(api_error *err, int status, const char *fmt, ...) __attribute__((
 /* A JSON string of arbitrary bytes: invalid UTF-8 sequences become U+FFFD. */
 json_t *api_text(const char *s, size_t len);
 
-/* {"token", "logprob", "bytes"} of one token (the chat logprobs' entry; -inf as -9999). */
-json_t *api_token_json(const bitnet_model *vocab, int32_t token, float logprob);
+/* Tokens with their log-probabilities and their likeliest alternatives: each entry {"token",
+ * "logprob", "bytes"} (-inf as -9999; with `with_id` also "id") and its alternatives, alike,
+ * under "top_logprobs"; `post` (llama-server's post_sampling_probs): "prob" (the probability,
+ * e^logprob) instead of "logprob" and "top_probs" instead of "top_logprobs". */
+json_t *api_token_list(const bitnet_model *vocab, const job_logprob *lp, size_t n_lp, bool post, bool with_id);
 
 /* What every reply of one request shares. */
 typedef struct api_reply {
@@ -123,6 +129,7 @@ typedef struct api_reply {
     const char *model;
     const bitnet_model *vocab;     /* for the tokens of log-probabilities */
     int n_top_logprobs;
+    bool post_sampling_probs;      /* the probabilities are the draws' distributions' (api_request's) */
     size_t text_offset;            /* completions' logprobs.text_offset: bytes sent so far */
     tool_choice tools;             /* function calling: the reply is read by a tool_reader */
     int choice;                    /* the index of the choice chunks belong to (OpenAI's "n"); 0 */

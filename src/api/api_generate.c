@@ -57,6 +57,11 @@ static bool env_is(const char *name, const char *value) {
     return v && !strcmp(v, value);
 }
 
+/* p's on_candidates: NULL when its struct_size predates the field. */
+static bitnet_candidates_callback candidates_of(const bitnet_generate_params *p) {
+    return BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, n_candidates) ? p->on_candidates : NULL;
+}
+
 /* The logit bias of p: none when its struct_size predates the fields. */
 static int logit_bias_of(const bitnet_generate_params *p, const bitnet_logit_bias **bias) {
     bool has = BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, n_logit_bias);
@@ -211,6 +216,9 @@ struct bn_gen {
     int spec_rows, spec_next;  /* rows evaluated; the next row to sample from (rows before it were used) */
     int64_t spec_base;         /* the position of the pass's first row */
     int64_t prompt_end;        /* a session's positions before generation (context_shift's n_keep -1) */
+    /* on_candidates: the distribution of the next draw [n_vocab] and its likeliest [n_candidates] */
+    bn_sampler_candidate *dist;
+    bitnet_token_prob *dist_top;
 };
 
 static bool is_stop_id(const bitnet_generate_params *p, int32_t id) {
@@ -285,6 +293,7 @@ static int best_read(const bn_gen *g, int n_force, bool *draw) {
     }
     if (n_force < 0 || (sp->temperature > 0.0f && needs_every_logit(sp, top_k_on))) return 0;
     *draw = sp->temperature > 0.0f && !top_k_on && sp->top_p >= 1.0f && (sp->min_p <= 0.0f || n_force == 0);
+    if (*draw && g->dist) return 0; /* the rows that can win it do not make its distribution */
     int k = sp->temperature <= 0.0f || *draw ? 1 : sp->top_k;
     return k >= 1 && k <= BN_SCREEN_MAX_K ? k : 0;
 }
@@ -536,6 +545,19 @@ static bool settles_in_head(void *ctx, const float *row) {
     return g->masked_best;
 }
 
+/* on_candidates: the drawn token's probability and the likeliest of the n_dist in g->dist
+ * (the distribution it was drawn from, best first); the callback's answer. */
+static int report_candidates(bn_gen *g, int32_t id, int n_dist) {
+    const bitnet_generate_params *p = g->p;
+    float p_id = 0.0f;
+    int n_top = 0;
+    for (int i = 0; i < n_dist; i++) {
+        if (g->dist[i].id == id) p_id = g->dist[i].p;
+        if (n_top < p->n_candidates && g->dist[i].p > 0.0f) g->dist_top[n_top++] = (bitnet_token_prob){g->dist[i].id, g->dist[i].p};
+    }
+    return p->on_candidates(id, p_id, g->dist_top, n_top, p->user_data);
+}
+
 /* Samples from `logits`, accounts, emits, checks stops. Returns 0, a stop reason or a
  * negative status. */
 static int sample_once(bn_gen *g, const float *logits, int32_t *token) {
@@ -550,6 +572,7 @@ static int sample_once(bn_gen *g, const float *logits, int32_t *token) {
         g->masked_for = NULL;
         logits = g->masked;
     }
+    int n_dist = g->dist ? bn_sampler_distribution(g->sampler, logits, g->dist, (int)g->n_vocab) : 0; /* (before the draw moves its state) */
     int32_t id = bn_sampler_sample(g->sampler, logits);
     if (id < 0 && g->constraint) /* the mask left nothing the logit bias did not ban */
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "%s: no token may continue the text: %s", constraint_name(p), bn_last_error_message());
@@ -562,6 +585,7 @@ static int sample_once(bn_gen *g, const float *logits, int32_t *token) {
     *token = id;
     res->n_generated++;
     if (p->on_logits && p->on_logits(logits, g->n_vocab, id, p->user_data)) return BITNET_STOP_CALLBACK;
+    if (g->dist && report_candidates(g, id, n_dist)) return BITNET_STOP_CALLBACK;
     if (is_stop_id(p, id)) return BITNET_STOP_ID;
     if (!p->ignore_eog && tok && bn_tokenizer_is_eog(tok, id)) return BITNET_STOP_EOG;
     int why = emit_text(g, id);
@@ -759,6 +783,8 @@ void bn_gen_end(bn_gen *g) {
     bn_constraint_free(g->constraint);
     free(g->masked);
     free(g->best);
+    free(g->dist);
+    free(g->dist_top);
     free(g);
 }
 
@@ -785,7 +811,17 @@ static int check_params(const bitnet_model *model, const int32_t *prompt, int n_
                         p->n_keep, p->n_discard);
     if (constraint_name(p) && !model->tokenizer)
         return bn_error(BITNET_ERR_UNSUPPORTED, "%s needs a tokenizer; this model has none", constraint_name(p));
+    if (candidates_of(p) && p->n_candidates < 0)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "generate: n_candidates %d must be >= 0", p->n_candidates);
     return 0;
+}
+
+/* g's buffers for on_candidates; -1 when out of memory. */
+static int make_candidates(bn_gen *g) {
+    int64_t top = g->p->n_candidates < g->n_vocab ? g->p->n_candidates : g->n_vocab;
+    g->dist = bn_malloc((size_t)g->n_vocab * sizeof *g->dist, "candidates");
+    g->dist_top = bn_malloc((size_t)(top > 0 ? top : 1) * sizeof *g->dist_top, "candidates");
+    return g->dist && g->dist_top ? 0 : -1;
 }
 
 /* g's constraint (a JSON object, a JSON Schema or a grammar) and its logits buffer; -1 with
@@ -824,6 +860,7 @@ int bn_gen_create(const bitnet_model *model, int64_t n_ctx, const int32_t *promp
     if (!rc && p->n_stop_strings && !(g->stop = bn_stop_create(p->stop_strings, (size_t)p->n_stop_strings))) rc = bn_last_error_status();
     if (!rc && tok && !(g->detok = bn_detok_stream_new(tok, false))) rc = bn_last_error_status();
     if (!rc && constraint_name(p) && make_constraint(g)) rc = bn_last_error_status() ? bn_last_error_status() : BITNET_ERR_OUT_OF_MEMORY;
+    if (!rc && candidates_of(p) && make_candidates(g)) rc = BITNET_ERR_OUT_OF_MEMORY;
     if (rc) {
         bn_gen_end(g);
         return rc;

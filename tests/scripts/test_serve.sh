@@ -437,7 +437,17 @@ error_case responses_bad_dry 400 "'dry_sequence_breakers' must be an array" POST
 st=$(req POST /v1/messages '{"max_tokens":4,"messages":[{"role":"user","content":"a"}],"xtc_probability":3}')
 check messages_bad_xtc [ "$st" = 400 -a "$(json_get '"xtc_probability" in j["error"]["message"]' <"$TMP/resp" 2>&1)" = True ]
 error_case native_n_predict_range 400 n_predict POST /completion '{"prompt":"a","n_predict":-2}'
-error_case native_post_sampling_probs 400 post_sampling_probs POST /completion '{"prompt":"a","post_sampling_probs":true}'
+# post_sampling_probs: the probabilities of the distributions the tokens were drawn from ("prob",
+# "top_probs"; the same tokens as without): greedy, each token alone with 1; top-k 3 at
+# temperature 1, at most 3 listed, best first, summing to 1, the token among them; chat alike
+req POST /completion "{$NATIVE,\"n_probs\":4,\"post_sampling_probs\":true,\"return_tokens\":true}" >/dev/null && cp "$TMP/resp" "$TMP/post_greedy.json"
+native_check native_post_sampling_greedy "j['tokens'] == json.load(open('$TMP/native.json'))['tokens'] and all(p['prob'] == 1 and len(p['top_probs']) == 1 and p['top_probs'][0]['id'] == p['id'] == t for p, t in zip(j['completion_probabilities'], j['tokens'])) and j['generation_settings']['post_sampling_probs'] is True"
+POST_SEEDED='"prompt":"Once upon a time","n_predict":8,"temperature":1,"top_k":3,"seed":5,"ignore_eos":true,"return_tokens":true'
+req POST /completion "{$POST_SEEDED}" >/dev/null && cp "$TMP/resp" "$TMP/post_plain.json"
+st=$(req POST /completion "{$POST_SEEDED,\"n_probs\":5,\"post_sampling_probs\":true}")
+native_check native_post_sampling_top_k "$st == 200 and j['tokens'] == json.load(open('$TMP/post_plain.json'))['tokens'] and all(len(p['top_probs']) <= 3 and abs(sum(a['prob'] for a in p['top_probs']) - 1) < 1e-4 and all(a['prob'] >= b['prob'] for a, b in zip(p['top_probs'], p['top_probs'][1:])) and p['id'] in [a['id'] for a in p['top_probs']] and 'logprob' not in p for p in j['completion_probabilities'])"
+st=$(req POST /v1/chat/completions '{"messages":[{"role":"user","content":"a"}],"max_tokens":4,"temperature":0,"logprobs":true,"top_logprobs":2,"post_sampling_probs":true}')
+check chat_post_sampling_probs [ "$st" = 200 -a "$(json_get 'all(e["prob"] == 1 and len(e["top_probs"]) == 1 for e in j["choices"][0]["logprobs"]["content"])' <"$TMP/resp" 2>&1)" = True ]
 # llama-server's endpoints for what this engine does not do: 501 saying so (not a 404), one
 # metrics label per path whatever the method; GET /lora-adapters lists none
 expect_error infill_not_offered 501 'fill-in-the-middle' POST /infill '{"input_prefix":"a","input_suffix":"b"}'

@@ -89,7 +89,10 @@ TEST(probabilities_and_other_fields) {
     CHECK_EQ_INT(parse_as(API_COMPLETION, "{\"prompt\":\"Hi\",\"temperature\":5}", &r, &err), 400); /* OpenAI's 0..2 */
     check_refused("{\"prompt\":\"Hi\",\"n_probs\":21}", "'n_probs' must be between 0 and 20");
     check_refused("{\"prompt\":\"Hi\",\"return_tokens\":1}", "'return_tokens' must be a boolean");
-    check_refused("{\"prompt\":\"Hi\",\"post_sampling_probs\":true}", "'post_sampling_probs' is not supported");
+    check_refused("{\"prompt\":\"Hi\",\"post_sampling_probs\":1}", "'post_sampling_probs' must be a boolean");
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"n_probs\":3,\"post_sampling_probs\":true}", &r, &err), 0);
+    CHECK(r.post_sampling_probs && r.n_top_logprobs == 3);
+    api_request_free(&r);
     check_refused("{\"prompt\":\"Hi\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}", "'tools' are only");
     check_refused("{\"prompt\":\"Hi\",\"n\":2}", "'n'");
 }

@@ -1067,6 +1067,74 @@ TEST(generate_adaptive_p) {
     CHECK(strstr(bitnet_get_last_error(), "adaptive_target") != NULL);
 }
 
+/* What on_candidates and on_logits saw of a run. */
+typedef struct cand_log {
+    int calls, bad;      /* calls; those breaking a rule (below) */
+    int stop_after;      /* return non-zero at this call (0: never) */
+    double worst_sum;    /* the largest |sum of top p - 1| where every survivor was listed */
+    double worst_vs_logits; /* the largest |p - softmax(logits)[token]| (plain sampling) */
+    double softmax_p;    /* on_logits: the token's softmax probability, for the next on_candidates */
+    int32_t expect;      /* on_logits's token, -1 without it */
+} cand_log;
+
+static int log_logits(const float *logits, int64_t n_vocab, int32_t token, void *user) {
+    cand_log *c = user;
+    double max = -INFINITY, sum = 0.0;
+    for (int64_t i = 0; i < n_vocab; i++) max = logits[i] > max ? logits[i] : max;
+    for (int64_t i = 0; i < n_vocab; i++) sum += exp((double)logits[i] - max);
+    c->softmax_p = exp((double)logits[token] - max) / sum, c->expect = token;
+    return 0;
+}
+
+/* Rules: the top list best first, p in (0, 1], the token's p > 0 and equal to its entry when
+ * listed; with on_logits (plain sampling at temperature 1) the token's p is its softmax. */
+static int log_candidates(int32_t token, float p, const bitnet_token_prob *top, int n_top, void *user) {
+    cand_log *c = user;
+    double sum = 0.0;
+    bool listed = false;
+    for (int i = 0; i < n_top; i++) {
+        sum += top[i].p;
+        c->bad += !(top[i].p > 0.0f && top[i].p <= 1.0f) || (i && top[i].p > top[i - 1].p);
+        if (top[i].token == token) listed = true, c->bad += top[i].p != p;
+    }
+    c->bad += !(p > 0.0f && p <= 1.0f) || (c->expect >= 0 && c->expect != token);
+    if (n_top < 8 && listed) c->worst_sum = fmax(c->worst_sum, fabs(sum - 1.0)); /* (fewer than asked: all of them) */
+    if (c->expect >= 0) c->worst_vs_logits = fmax(c->worst_vs_logits, fabs(p - c->softmax_p));
+    return ++c->calls == c->stop_after;
+}
+
+/* on_candidates (llama-server's post_sampling_probs): one call per token with the draw's
+ * distribution; the tokens are those of the run without it; top-k 5: at most 5 listed,
+ * summing to 1; greedy: the token with p 1; plain sampling: the token's softmax probability;
+ * non-zero stops the run; a negative n_candidates fails. */
+TEST(generate_candidates) {
+    enum { N = 16 };
+    int32_t a[N], b[N];
+    bitnet_generate_result ra, rb;
+    bitnet_generate_params gp = bitnet_generate_default_params();
+    gp.sampling.temperature = 1.0f, gp.sampling.seed = 3, gp.sampling.top_k = 5;
+    for (int v = 0; v < 3; v++) {
+        if (v == 1) gp.sampling.temperature = 0.0f;
+        if (v == 2) gp.sampling.temperature = 1.0f, gp.sampling.top_k = 0, gp.sampling.top_p = 1.0f, gp.sampling.min_p = 0.0f;
+        gp.on_candidates = NULL;
+        CHECK(run_order(gp, a, N, &ra) == 0);
+        cand_log log = {.expect = -1};
+        gp.on_candidates = log_candidates, gp.n_candidates = 8, gp.user_data = &log;
+        if (v == 2) gp.on_logits = log_logits;
+        CHECK(run_order(gp, b, N, &rb) == 0 && memcmp(a, b, sizeof a) == 0);
+        CHECK_MSG(log.calls == N && log.bad == 0 && log.worst_sum < 1e-4, "case %d: %d calls, %d bad, sum off by %g", v, log.calls, log.bad,
+                  log.worst_sum);
+        if (v == 2) CHECK_MSG(log.worst_vs_logits < 1e-5, "p off the softmax by %g", log.worst_vs_logits);
+        gp.on_logits = NULL;
+    }
+    cand_log stop = {.expect = -1, .stop_after = 3};
+    gp.user_data = &stop;
+    CHECK(run_order(gp, b, N, &rb) == 0 && rb.stop_reason == BITNET_STOP_CALLBACK && rb.n_generated == 3);
+    gp.n_candidates = -1;
+    CHECK_EQ_INT(run_order(gp, b, N, &rb), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bitnet_get_last_error(), "n_candidates") != NULL);
+}
+
 /* DRY's breaker sequences over the LLaMA-3 vocabulary: "\n" makes every token whose text has
  * a newline a breaker on its own and nothing else; "ab!" adds, for a token ending with "a" (or
  * "ab"), the token and the tokens of the rest ("b!" or "!"); none are duplicated per token. */
@@ -1186,6 +1254,7 @@ RUN(kv_types);
 RUN(sampling_extra_checked_and_versioned);
 RUN(generate_samplers_order);
 RUN(generate_adaptive_p);
+RUN(generate_candidates);
 RUN(dry_breaker_sequences);
 RUN(generate_dry);
 RUN(close_model);

@@ -469,6 +469,22 @@ static const char *g_grammar; /* every run's bitnet_generate_params.grammar */
 static int g_json_object;     /* ... and json_object */
 static const char *g_samplers; /* ... and samplers */
 static float g_adaptive_target = -1.0f; /* ... and adaptive_target */
+static bool g_candidates;               /* ... with on_candidates: hash_candidates */
+static uint64_t g_candidates_hash;      /* what it saw: every call's token, p and top list */
+
+static uint64_t hash_mix(uint64_t h, uint64_t v) { return (h ^ v) * UINT64_C(0x100000001B3); }
+
+static int hash_candidates(int32_t token, float p, const bitnet_token_prob *top, int n_top, void *user) {
+    (void)user;
+    uint32_t bits;
+    memcpy(&bits, &p, sizeof bits);
+    g_candidates_hash = hash_mix(hash_mix(g_candidates_hash, (uint64_t)token), bits);
+    for (int i = 0; i < n_top; i++) {
+        memcpy(&bits, &top[i].p, sizeof bits);
+        g_candidates_hash = hash_mix(hash_mix(g_candidates_hash, (uint64_t)top[i].token), bits);
+    }
+    return 0;
+}
 static uint64_t g_fallbacks;  /* the screened head's fallbacks, summed over runs */
 
 static int generate_extra(bitnet_model *m, sampling sa, const bitnet_sampling_extra *extra, int32_t *out, int max_out,
@@ -494,6 +510,7 @@ static int generate_extra(bitnet_model *m, sampling sa, const bitnet_sampling_ex
     gp.json_object = g_json_object;
     gp.samplers = g_samplers;
     gp.adaptive_target = g_adaptive_target;
+    if (g_candidates) gp.on_candidates = hash_candidates, gp.n_candidates = 20;
     const int32_t prompt[] = {1, 17, 42, 99, 3};
     bitnet_generate_result r = {.struct_size = sizeof r};
     int rc = bitnet_session_generate(s, prompt, 5, &gp, out, max_out, &r);
@@ -713,6 +730,34 @@ TEST(another_order_identical_to_the_plain_head) {
     bitnet_model_close(pla);
 }
 
+/* on_candidates, screened vs plain head: the same tokens and the same distributions, bit for
+ * bit (the survivors of greedy and top-k are among the rows the head computes exactly); a
+ * temperature draw without top-k has every logit computed (the rows that can win it do not
+ * make its distribution). */
+TEST(candidates_identical_to_the_plain_head) {
+    const char *path = small_model("candidates", false);
+    bitnet_model *scr = open_with(path, BITNET_LM_HEAD_SCREEN), *pla = open_with(path, BITNET_LM_HEAD_PLAIN);
+    CHECK(scr && pla);
+    if (!scr || !pla) return;
+    const struct { sampling sa; bool screened; } cases[] = {
+        {{0.0f, 40, 1.0f, 0.95f, 0.05f, false}, true}, {{0.9f, 40, 1.2f, 0.8f, 0.05f, true}, true}, {{1.0f, 0, 1.0f, 1.0f, 0.05f, false}, false}};
+    g_candidates = true;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int32_t a[32], b[32];
+        uint64_t sa = 0, sb = 0, ha, hb;
+        g_candidates_hash = 1;
+        int na = generate(scr, cases[c].sa, a, 32, &sa);
+        ha = g_candidates_hash, g_candidates_hash = 1;
+        int nb = generate(pla, cases[c].sa, b, 32, &sb);
+        hb = g_candidates_hash;
+        CHECK_MSG(na == 32 && nb == 32 && memcmp(a, b, sizeof a) == 0 && ha == hb && ha != 1, "case %zu: tokens or distributions differ", c);
+        CHECK_MSG(sb == 0 && (cases[c].screened ? sa >= 31 : sa == 0), "case %zu: %llu tokens screened", c, (unsigned long long)sa);
+    }
+    g_candidates = false;
+    bitnet_model_close(scr);
+    bitnet_model_close(pla);
+}
+
 /* Constrained generation (a grammar, json_object), screened vs plain head: the same tokens.
  * A greedy or top-k draw is screened with more rows than it reads, a temperature draw without
  * top-k as without a constraint, and the constraint checks the row in the head: rows whose
@@ -906,6 +951,7 @@ TEST_MAIN_BEGIN("test_head_screen")
 RUN(min_keep_identical_to_the_plain_head);
     RUN(constraint_identical_to_the_plain_head);
     RUN(another_order_identical_to_the_plain_head);
+    RUN(candidates_identical_to_the_plain_head);
     RUN(screened_row_is_exact_where_not_masked);
     RUN(batch_identical_to_the_plain_head);
     RUN(api_names_and_modes);
