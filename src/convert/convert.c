@@ -15,9 +15,9 @@
 #include "formats/types.h"
 #include "util.h"
 
-enum { CLS_LINEAR, CLS_NORM, CLS_IN_NORM, CLS_EMBED, CLS_HEAD };
+enum { CLS_LINEAR, CLS_NORM, CLS_IN_NORM, CLS_EMBED, CLS_HEAD, CLS_ROPE };
 static const char *const class_names[BN_CONVERT_CLASSES] = {
-    "ternary linears", "norms", "per-linear input norms", "token embedding", "output head"};
+    "ternary linears", "norms", "per-linear input norms", "token embedding", "output head", "RoPE frequency factors"};
 
 void bn_convert_default_params(bn_convert_params *p) {
     memset(p, 0, sizeof *p);
@@ -315,7 +315,23 @@ static int write_hparams(conv *k) {
     if (!rc) rc = gguf_writer_set_f32(k->w, key, (float)c->rms_eps);
     snprintf(key, sizeof key, "%s.rope.freq_base", arch);
     if (!rc) rc = gguf_writer_set_f32(k->w, key, (float)c->rope_base);
+    if (c->rope_linear > 0) { /* positions divided by the factor (llama.cpp's freq_scale = 1 / factor) */
+        snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+        if (!rc) rc = gguf_writer_set_str(k->w, key, "linear");
+        snprintf(key, sizeof key, "%s.rope.scaling.factor", arch);
+        if (!rc) rc = gguf_writer_set_f32(k->w, key, (float)c->rope_linear);
+    }
     return rc;
+}
+
+/* rope_freqs.weight [head_dim / 2] F32: llama3 RoPE scaling's factors (llama.cpp's tensor). */
+static int write_rope_freqs(conv *k) {
+    int64_t half = k->cfg->head_dim / 2;
+    float *f = malloc((size_t)half * sizeof *f);
+    if (!f) return bn_error(BITNET_ERR_OUT_OF_MEMORY, "out of memory");
+    hf_llama3_rope_factors(k->cfg, f);
+    tally(k, CLS_ROPE, BN_TYPE_F32, (uint64_t)half * sizeof *f, "config.json rope_scaling (llama3)", 0);
+    return add(k, "rope_freqs.weight", (uint64_t)half, 1, BN_TYPE_F32, f, (uint64_t)half * sizeof *f);
 }
 
 static int copy_vocab(conv *k) {
@@ -369,12 +385,13 @@ static int run(conv *k) {
                         (long long)k->rep->n_vocab, (long long)c->vocab);
     int rc = check_types(k);
     int per_layer = c->family == HF_LLAMA ? 9 : 11;
-    k->total = 2 + (c->tied ? 0 : 1) + (int)c->layers * per_layer;
+    k->total = 2 + (c->tied ? 0 : 1) + (c->rope_llama3 ? 1 : 0) + (int)c->layers * per_layer;
     if (!rc) rc = write_hparams(k);
     if (!rc) rc = write_tokenizer(k);
     if (!rc) rc = convert_matrix(k, "model.embed_tokens.weight", "token_embd.weight", CLS_EMBED);
     if (!rc) rc = convert_norm(k, "model.norm.weight", "output_norm.weight", c->hidden, CLS_NORM);
     if (!rc && !c->tied) rc = convert_matrix(k, "lm_head.weight", "output.weight", CLS_HEAD);
+    if (!rc && c->rope_llama3) rc = write_rope_freqs(k);
     if (!rc && c->tied) hf_tensor(k->c, "lm_head.weight"); /* a tied copy some exports carry: the embedding is used */
     for (int l = 0; !rc && l < c->layers; l++) rc = convert_layer(k, l);
     if (!rc) rc = hf_check_all_used(k->c);

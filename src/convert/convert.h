@@ -44,7 +44,7 @@ typedef struct bn_convert_class {
     double max_scale_err;       /* largest relative rounding of a ternary scale */
 } bn_convert_class;
 
-#define BN_CONVERT_CLASSES 5
+#define BN_CONVERT_CLASSES 6
 
 typedef struct bn_convert_report {
     const char *family;         /* hf.h family name */

@@ -1,6 +1,7 @@
 /* hf: Hugging Face checkpoint folder: config.json, safetensors shards, family (see hf.h). */
 #include "convert/hf.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,58 @@ static int classify(const bn_json *j, hf_config *c) {
     return 0;
 }
 
+/* llama3 scaling's parameters (transformers' defaults where absent); 0 or an error. */
+static int read_llama3(const bn_json *rs, hf_config *c) {
+    if (c->family != HF_LLAMA)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "config.json: llama3 rope_scaling on the %s architecture: llama.cpp's graph for it "
+                        "has no RoPE frequency factors (only the llama architecture does)", c->gguf_arch);
+    c->rope_llama3 = true;
+    c->llama3_factor = 8.0, c->llama3_low_freq = 1.0, c->llama3_high_freq = 4.0, c->llama3_orig_ctx = 8192.0;
+    bn_json_get_num(rs, "factor", &c->llama3_factor);
+    bn_json_get_num(rs, "low_freq_factor", &c->llama3_low_freq);
+    bn_json_get_num(rs, "high_freq_factor", &c->llama3_high_freq);
+    bn_json_get_num(rs, "original_max_position_embeddings", &c->llama3_orig_ctx);
+    if (!(c->llama3_factor > 0 && c->llama3_factor <= 1e6 && c->llama3_low_freq > 0 && c->llama3_high_freq > c->llama3_low_freq &&
+          c->llama3_high_freq <= 1e6 && c->llama3_orig_ctx >= 1 && c->llama3_orig_ctx <= 1e9))
+        return bn_error(BITNET_ERR_UNSUPPORTED, "config.json: llama3 rope_scaling needs factor > 0, 0 < low_freq_factor < "
+                        "high_freq_factor and original_max_position_embeddings >= 1 (got %g, %g, %g, %g)", c->llama3_factor,
+                        c->llama3_low_freq, c->llama3_high_freq, c->llama3_orig_ctx);
+    return 0;
+}
+
+/* RoPE: rope_theta, and beyond plain RoPE transformers' rope_scaling (or, in newer exports,
+ * rope_parameters, which also holds rope_theta): "linear" (positions divided by the factor)
+ * and "llama3"; "default" or none is plain; the others (yarn, longrope, dynamic) are refused. */
+static int read_rope(const bn_json *j, hf_config *c) {
+    const bn_json *rs = bn_json_get(j, "rope_parameters");
+    if (!rs || rs->type == BN_JSON_NULL) rs = bn_json_get(j, "rope_scaling");
+    if (rs && rs->type != BN_JSON_NULL && rs->type != BN_JSON_OBJECT)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "config.json: rope_scaling is not an object");
+    bool object = rs && rs->type == BN_JSON_OBJECT;
+    if (!bn_json_get_num(j, "rope_theta", &c->rope_base) && !(object && bn_json_get_num(rs, "rope_theta", &c->rope_base))) c->rope_base = 10000.0;
+    if (!(c->rope_base > 1.0 && c->rope_base <= 1e12)) return bn_error(BITNET_ERR_UNSUPPORTED, "config.json: rope_theta %g is out of range", c->rope_base);
+    const char *type = object ? bn_json_get_str(rs, "rope_type") : NULL;
+    if (object && !type) type = bn_json_get_str(rs, "type");
+    if (!type || !strcmp(type, "default")) return 0;
+    if (!strcasecmp(type, "llama3")) return read_llama3(rs, c);
+    if (strcmp(type, "linear"))
+        return bn_error(BITNET_ERR_UNSUPPORTED, "config.json: rope_scaling type \"%s\" is not supported (linear and llama3 are)", type);
+    if (!bn_json_get_num(rs, "factor", &c->rope_linear) || !(c->rope_linear > 0 && c->rope_linear <= 1e6))
+        return bn_error(BITNET_ERR_UNSUPPORTED, "config.json: linear rope_scaling needs a factor > 0");
+    return 0;
+}
+
+void hf_llama3_rope_factors(const hf_config *c, float *out) {
+    double low_wavelen = c->llama3_orig_ctx / c->llama3_low_freq, high_wavelen = c->llama3_orig_ctx / c->llama3_high_freq;
+    for (int64_t i = 0; i < c->head_dim / 2; i++) {
+        double wavelen = 2.0 * M_PI * pow(c->rope_base, (double)(2 * i) / (double)c->head_dim); /* 2 pi / frequency */
+        double smooth = (c->llama3_orig_ctx / wavelen - c->llama3_low_freq) / (c->llama3_high_freq - c->llama3_low_freq);
+        out[i] = wavelen < high_wavelen ? 1.0f
+               : wavelen > low_wavelen  ? (float)c->llama3_factor
+                                        : (float)(1.0 / ((1.0 - smooth) / c->llama3_factor + smooth));
+    }
+}
+
 static int read_config(const bn_json *j, hf_config *c) {
     if (j->type != BN_JSON_OBJECT) return bn_error(BITNET_ERR_UNSUPPORTED, "config.json is not a JSON object");
     int rc = classify(j, c);
@@ -107,10 +160,7 @@ static int read_config(const bn_json *j, hf_config *c) {
     if (hdj && hdj->type != BN_JSON_NULL && (!bn_json_get_int(j, "head_dim", 1, big, &hd) || hd != c->head_dim))
         return bn_error(BITNET_ERR_UNSUPPORTED, "config.json: head_dim other than hidden_size / num_attention_heads is not supported");
     if (!bn_json_get_num(j, "rms_norm_eps", &c->rms_eps)) c->rms_eps = 1e-6;
-    if (!bn_json_get_num(j, "rope_theta", &c->rope_base)) c->rope_base = 10000.0;
-    const bn_json *rs = bn_json_get(j, "rope_scaling");
-    if (rs && rs->type != BN_JSON_NULL)
-        return bn_error(BITNET_ERR_UNSUPPORTED, "config.json: rope_scaling is not supported yet (only plain RoPE)");
+    if ((rc = read_rope(j, c))) return rc;
     c->tied = true; /* transformers' default when the key is absent */
     bn_json_get_bool(j, "tie_word_embeddings", &c->tied);
     bool bias = false;

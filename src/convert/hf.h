@@ -31,6 +31,12 @@ typedef struct hf_config {
     bool scale_divides;          /* transformers' BitLinear: y = W_t x / weight_scale */
     bool packed_expected;        /* quantization_mode offline / BitLinear: U8 weights */
     bool linear_norms;           /* quantization_config.use_rms_norm */
+    /* RoPE scaling (rope_scaling / rope_parameters): linear divides the positions by
+     * rope_linear (0: none); llama3 (Llama 3.1's) divides each frequency by a factor from
+     * these four, written as rope_freqs.weight (hf_llama3_rope_factors) */
+    double rope_linear;
+    bool rope_llama3;
+    double llama3_factor, llama3_low_freq, llama3_high_freq, llama3_orig_ctx;
 } hf_config;
 
 typedef struct hf_checkpoint {
@@ -46,6 +52,11 @@ typedef struct hf_checkpoint {
  * recognise) and maps every safetensors shard. 0 or a negative status with bn_error set. */
 int hf_open(const char *dir, hf_checkpoint **out);
 void hf_close(hf_checkpoint *c);
+
+/* Llama 3.1's RoPE frequency factors for c (rope_llama3): out[head_dim / 2], frequency i of
+ * base^(-2i / head_dim) divided by out[i]: 1 above the high-frequency band, llama3_factor
+ * below the low one, a smooth blend between (transformers' rope_type "llama3"). */
+void hf_llama3_rope_factors(const hf_config *c, float *out);
 
 /* The tensor `name` in any shard (marked used), or NULL. */
 const st_tensor *hf_tensor(hf_checkpoint *c, const char *name);

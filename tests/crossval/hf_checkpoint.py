@@ -7,6 +7,10 @@ tests/crossval/ref_forward.py (which reads GGUF files).
     hf_checkpoint.py write LAYOUT DIR --tokenizer tokenizer.json [--seed N] [--shards 2]
     hf_checkpoint.py write LAYOUT DIR --spm-vocab VOCAB.gguf ...     (a SentencePiece tokenizer.model
                      made from a llama.cpp vocabulary GGUF's pieces, scores and types, instead)
+    hf_checkpoint.py write ... --rope-scaling JSON     (config.json's rope_scaling, e.g.
+                     '{"rope_type": "llama3", "factor": 8, ...}' or '{"type": "linear", "factor": 4}')
+    hf_checkpoint.py write ... --rope-parameters JSON  (transformers v5's form: rope_parameters,
+                     holding rope_theta too, and no top-level rope_theta)
     hf_checkpoint.py forward DIR --tokens 1,2,3 --out LOGITS.bin     (float32 [n_tokens][n_vocab])
 
 Layouts (safetensors written here with numpy: 8-byte header length, JSON header, data):
@@ -23,7 +27,12 @@ Shapes: hidden 256, 2 layers, 2 heads of 128, 1 KV head, FFN 512, the tokenizer'
 The forward pass has no activation quantization (`bitnet logits --act-quant none` numerics):
 weights are ternary values times their scale (packed: code - 1; masters: absmean,
 beta = mean|W|, t = clamp(round(W / beta), -1, 1)); HF rotary embedding (rotate_half: dim i
-paired with i + head_dim/2) on Q and K as stored; causal GQA attention; sub-norms for the BitNet
+paired with i + head_dim/2) on Q and K as stored, with transformers' RoPE scaling where the
+config has one (linear: every inverse frequency divided by the factor; llama3: those of
+wavelength above original_max_position_embeddings / low_freq_factor divided by the factor,
+those below original_max_position_embeddings / high_freq_factor kept, and between them
+(1 - s) inv / factor + s inv with s = (original_max_position_embeddings / wavelength -
+low_freq_factor) / (high_freq_factor - low_freq_factor)); causal GQA attention; sub-norms for the BitNet
 families; relu^2 or SiLU gating; tied or separate head.
 """
 import json
@@ -208,7 +217,7 @@ def write_spm_model(path, vocab_gguf):
     return len(toks)
 
 
-def write(layout, out_dir, tokenizer, seed, shards, spm_vocab=None):
+def write(layout, out_dir, tokenizer, seed, shards, spm_vocab=None, rope_scaling=None, rope_parameters=None):
     arch, act, qcfg, packed, fdt, tied = LAYOUTS[layout]
     os.makedirs(out_dir, exist_ok=True)
     if spm_vocab:
@@ -237,6 +246,11 @@ def write(layout, out_dir, tokenizer, seed, shards, spm_vocab=None):
               "bos_token_id": 128000, "eos_token_id": 128001, "torch_dtype": "bfloat16"}
     if qcfg:
         config["quantization_config"] = qcfg
+    if rope_scaling:
+        config["rope_scaling"] = json.loads(rope_scaling)
+    if rope_parameters:
+        del config["rope_scaling"], config["rope_theta"]
+        config["rope_parameters"] = dict(json.loads(rope_parameters), rope_theta=ROPE_BASE)
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
     if spm_vocab:
@@ -259,10 +273,28 @@ def rms(x, g):
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + EPS) * g
 
 
-def rope_hf(x, pos):
+def inv_freq(cfg, hd):
+    """transformers' inverse frequencies, with the config's RoPE scaling (see the top)."""
+    rp = cfg.get("rope_parameters") or cfg.get("rope_scaling") or {}
+    inv = cfg.get("rope_theta", rp.get("rope_theta")) ** (-np.arange(0, hd, 2, dtype=np.float64) / hd)
+    kind = rp.get("rope_type", rp.get("type", "default"))
+    if kind == "linear":
+        return inv / rp["factor"]
+    if kind == "llama3":
+        factor, low, high = rp.get("factor", 8.0), rp.get("low_freq_factor", 1.0), rp.get("high_freq_factor", 4.0)
+        old = rp.get("original_max_position_embeddings", 8192)
+        wavelen = 2 * np.pi / inv
+        s = (old / wavelen - low) / (high - low)
+        scaled = np.where(wavelen > old / low, inv / factor, inv)
+        medium = (wavelen >= old / high) & (wavelen <= old / low)
+        return np.where(medium, (1 - s) * scaled / factor + s * scaled, scaled)
+    assert kind == "default", kind
+    return inv
+
+
+def rope_hf(x, pos, inv):
     """transformers' rotary embedding: x * cos + rotate_half(x) * sin, x: [n, heads, hd]."""
     hd = x.shape[-1]
-    inv = ROPE_BASE ** (-np.arange(0, hd, 2, dtype=np.float64) / hd)
     ang = np.concatenate([pos[:, None] * inv[None, :]] * 2, axis=-1)[:, None, :]
     rot = np.concatenate([-x[..., hd // 2:], x[..., :hd // 2]], axis=-1)
     return x * np.cos(ang) + rot * np.sin(ang)
@@ -299,13 +331,14 @@ def forward(ckpt_dir, ids):
     n, hd = len(ids), cfg["hidden_size"] // cfg["num_attention_heads"]
     nh, nkv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
     pos = np.arange(n, dtype=np.float64)
+    inv = inv_freq(cfg, hd)
     emb = w["model.embed_tokens.weight"]
     x = emb[np.asarray(ids)].copy()
     for L in range(cfg["num_hidden_layers"]):
         p = "model.layers.%d." % L
         h = rms(x, w[p + "input_layernorm.weight"])
-        q = rope_hf(linear(p + "self_attn.q_proj", h).reshape(n, nh, hd), pos)
-        k = rope_hf(linear(p + "self_attn.k_proj", h).reshape(n, nkv, hd), pos)
+        q = rope_hf(linear(p + "self_attn.q_proj", h).reshape(n, nh, hd), pos, inv)
+        k = rope_hf(linear(p + "self_attn.k_proj", h).reshape(n, nkv, hd), pos, inv)
         v = linear(p + "self_attn.v_proj", h).reshape(n, nkv, hd)
         a = np.empty((n, nh, hd))
         mask = np.triu(np.full((n, n), -np.inf), 1)
@@ -336,7 +369,7 @@ def main(argv):
     if len(argv) >= 3 and argv[0] == "write":
         opts = dict(zip(argv[3::2], argv[4::2]))
         write(argv[1], argv[2], opts.get("--tokenizer"), int(opts.get("--seed", 1)), int(opts.get("--shards", 1)),
-              opts.get("--spm-vocab"))
+              opts.get("--spm-vocab"), opts.get("--rope-scaling"), opts.get("--rope-parameters"))
         return 0
     if len(argv) >= 2 and argv[0] == "forward":
         opts = dict(zip(argv[2::2], argv[3::2]))

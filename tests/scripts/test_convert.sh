@@ -17,7 +17,8 @@
 # ggml-vocab-llama-bpe.gguf on tests/data/tokenizer_corpus.txt (through llama.cpp itself and
 # through `bitnet tokenize`), likewise a SentencePiece tokenizer.model against
 # ggml-vocab-llama-spm.gguf, and refusals: unknown tensors, a code-3 byte, an unknown
-# architecture, a SentencePiece-only folder; none leaves OUT or OUT.tmp behind.
+# architecture, a SentencePiece-only folder; none leaves OUT or OUT.tmp behind. RoPE scaling
+# (llama3, linear) against the HF-side forward and llama.cpp, and its refusals.
 # TEST_LONG=130: tests/run_tests.sh starts it early (seconds on 2 cores, the longest first).
 source "$(dirname "$0")/lib.sh"
 source "$ROOT/tests/crossval/crossval_lib.sh"
@@ -102,6 +103,50 @@ for l in llama-packed llama-innorm; do
 done
 if grep -q 'per-linear input norms *14 tensors' "$TMP/conv-llama-innorm-f32.log"; then ok "llama-innorm/report-in-norms"
 else not_ok "llama-innorm/report-in-norms" "$(cat "$TMP/conv-llama-innorm-f32.log")"; fi
+
+# ---- RoPE scaling from config.json: llama3 (Llama 3.1's, written as rope_freqs.weight) on
+# llama-packed, read by us and by llama.cpp; linear (rope.scaling.* keys) on b158-packed in
+# transformers v5's rope_parameters form. Each changes the HF-side logits (min cosine to the
+# same checkpoint without it below 0.9999: original_max_position_embeddings 64 puts llama3's
+# bands among these 16 positions). yarn, and llama3 on a BitNet architecture, are refused.
+# rope_case NAME LAYOUT WTYPE OPTION JSON: $TMP/NAME (checkpoint), NAME.gguf, NAME.bin, NAME-hf.bin
+rope_case() {
+    local d="$TMP/$1"
+    if ! { run_logged "$TMP/hf.log" "$PY" "$HFCK" write "$2" "$d" --tokenizer "$TOKJSON" --seed 5 "$4" "$5" &&
+        run_logged "$TMP/hf.log" "$PY" "$HFCK" forward "$d" --tokens "$toks" --out "$d-hf.bin" &&
+        run_logged "$TMP/conv-$1.log" "$BITNET" convert "$d" "$d.gguf" --wtype "$3" &&
+        run_logged "$TMP/ours.log" "$BITNET" logits --model "$d.gguf" --tokens "$toks" --out "$d.bin" --act-quant none --threads 2; }; then
+        not_ok "$1" "checkpoint, conversion or logits failed"
+        return 1
+    fi
+    logits_agree "$1/ours-vs-hf" "$d.bin" "$d-hf.bin" "$VOCAB" 0.99999
+    local cos
+    cos=$("$PY" -c 'import sys, numpy as np
+a, b = (np.fromfile(p, dtype="<f4").astype(np.float64).reshape(-1, int(sys.argv[3])) for p in sys.argv[1:3])
+print("%.6f" % ((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min())' "$d-hf.bin" "$TMP/$2-hf.bin" "$VOCAB")
+    if [ -n "$cos" ] && awk "BEGIN { exit !($cos < 0.9999) }"; then ok "$1/scaling-changes-the-logits # min cosine $cos"
+    else not_ok "$1/scaling-changes-the-logits" "min cosine $cos to the unscaled checkpoint"; fi
+}
+if rope_case rope-llama3 llama-packed f32 --rope-scaling \
+    '{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64}'; then
+    llama_agree "rope-llama3/llama.cpp-vs-hf" "$TMP/rope-llama3.gguf" "$TMP/rope-llama3-hf.bin" 0.99999
+    if grep -q 'RoPE frequency factors *1 tensors' "$TMP/conv-rope-llama3.log"; then ok "rope-llama3/report"
+    else not_ok "rope-llama3/report" "$(cat "$TMP/conv-rope-llama3.log")"; fi
+fi
+rope_case rope-linear b158-packed i2_s --rope-parameters '{"rope_type": "linear", "factor": 4.0}'
+# refused: yarn; llama3 on bitnet-b1.58 (llama.cpp's graph for it has no frequency factors)
+for bad in 'yarn:{"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 64}:not supported (linear and llama3 are)' \
+    'llama3:{"rope_type": "llama3", "factor": 8.0}:only the llama architecture does'; do
+    name=${bad%%:*} rest=${bad#*:} want=${bad##*:}
+    json=${rest%:*}
+    rm -rf "$TMP/rope-bad" && cp -r "$TMP/b158-packed" "$TMP/rope-bad" &&
+        "$PY" -c 'import json, sys
+c = json.load(open(sys.argv[1])); c["rope_scaling"] = json.loads(sys.argv[2]); json.dump(c, open(sys.argv[1], "w"))' "$TMP/rope-bad/config.json" "$json"
+    "$BITNET" convert "$TMP/rope-bad" "$TMP/rope-bad.gguf" >"$TMP/rope-bad.log" 2>&1
+    rc=$?
+    if [ $rc != 0 ] && grep -q "$want" "$TMP/rope-bad.log" && [ ! -e "$TMP/rope-bad.gguf" ]; then ok "rope-refused/$name"
+    else not_ok "rope-refused/$name" "rc $rc: $(cat "$TMP/rope-bad.log")"; fi
+done
 
 # ---- SentencePiece: a tokenizer.model made from llama.cpp's LLaMA-2 vocabulary GGUF (pieces,
 # scores, types), with the bitnet-fp16 weights (vocab 32000)
