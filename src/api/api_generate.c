@@ -141,7 +141,8 @@ static bn_sampler *make_sampler(const bitnet_generate_params *gp, int64_t n_voca
     if (BN_API_HAS_FIELD(gp->struct_size, bitnet_generate_params, samplers) && gp->samplers) {
         if (bn_sampler_kinds_parse(gp->samplers, kinds, &n_kinds)) return NULL;
         adaptive = bn_sampler_kinds_take_adaptive(kinds, &n_kinds);
-        named = *gp; /* (the struct reaches its last field) */
+        memset(&named, 0, sizeof named); /* the caller's struct may end before our last field */
+        memcpy(&named, gp, gp->struct_size < sizeof named ? gp->struct_size : sizeof named);
         bn_sampler_keep_only(&named, kinds, n_kinds);
         gp = &named, sp = &named.sampling;
     }

@@ -931,7 +931,7 @@ static void adaptive_transform(const bn_sampler *s, candidate *c, size_t n, floa
     }
     softmax(c, n, T);
     float target = s->params.adaptive_target;
-    float t = s->adaptive_weight == 0.0f ? target : fminf(fmaxf(2.0f * target - s->adaptive_sum / s->adaptive_weight, 0.0f), 1.0f);
+    float t = fminf(fmaxf(2.0f * target - s->adaptive_sum / s->adaptive_weight, 0.0f), 1.0f); /* (weight >= 1) */
     for (size_t i = 0; i < n; i++) {
         float d = fabsf((c[i].p - t) * (1.0f / 0.3f));
         c[i].key = c[i].p;

@@ -1041,6 +1041,24 @@ TEST(generate_samplers_order) {
     CHECK(strstr(bitnet_get_last_error(), "more than 32") != NULL);
     gp.struct_size = offsetof(bitnet_generate_params, samplers); /* an older caller: never read */
     CHECK_EQ_INT(run_order(gp, a, N, &ra), 0);
+    /* a caller whose struct ends right after `samplers` (on the heap, so that a read past it is
+     * an ASan error): the list is read, nothing beyond */
+    size_t upto = offsetof(bitnet_generate_params, adaptive_target);
+    void *small = malloc(upto);
+    bitnet_session *s = new_session(64);
+    int32_t p[8];
+    int n_prompt = bitnet_model_tokenize(g_model, "one two three", 13, 1, 0, p, 8);
+    CHECK(small && s);
+    if (small && s) {
+        gp = bitnet_generate_default_params();
+        gp.max_tokens = N, gp.ignore_eog = 1, gp.samplers = "temperature;top_k", gp.struct_size = upto;
+        memcpy(small, &gp, upto);
+        ra = (bitnet_generate_result){.struct_size = sizeof ra};
+        CHECK_EQ_INT(bitnet_session_generate(s, p, n_prompt, small, a, N, &ra), 0);
+        CHECK_EQ_INT(ra.n_generated, N);
+    }
+    free(small);
+    bitnet_session_free(s);
 }
 
 /* adaptive-p (bitnet_generate_params.adaptive_target / adaptive_decay): on with adaptive_p in
