@@ -210,14 +210,24 @@ static bool job_reply(struct MHD_Connection *c, job *j, bool log, api_reply *rep
     return done;
 }
 
-/* The reply of jobs[0, n): one, or with OpenAI's "n" the choices of them all in one reply. */
+/* The reply of jobs[0, n): one, or with OpenAI's "n" the choices of them all in one reply
+ * (llama-server's n_cmpl on /completion: an array of the replies, as there). */
 static enum MHD_Result reply_whole(struct MHD_Connection *c, job **jobs, int n, api_reply *reply, const reply_style *style) {
     json_t *whole = NULL, *more;
     enum MHD_Result ret = MHD_NO;
     int i = 0;
-    if (job_reply(c, jobs[0], true, reply, style, &whole, &ret))
-        for (i = 1; i < n && job_reply(c, jobs[i], false, reply, style, &more, &ret); i++) api_response_add_choice(whole, more, i);
-    if (i == n) return http_send_json(c, MHD_HTTP_OK, whole);
+    bool ok = job_reply(c, jobs[0], true, reply, style, &whole, &ret);
+    if (ok && n > 1 && style->native && !(whole = json_pack("[o]", whole))) {
+        ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        ok = false;
+    }
+    for (i = 1; ok && i < n; i++) {
+        if (style->native) native_next_completion(style->native);
+        if (!(ok = job_reply(c, jobs[i], false, reply, style, &more, &ret))) break;
+        if (style->native) json_array_append_new(whole, more);
+        else api_response_add_choice(whole, more, i);
+    }
+    if (ok) return http_send_json(c, MHD_HTTP_OK, whole);
     for (; i < n; i++) job_cancel(jobs[i]); /* the others are no longer wanted */
     json_decref(whole);
     return ret;
@@ -422,14 +432,20 @@ static void stream_tool_calls(stream *s) {
     json_decref(calls);
 }
 
-/* With OpenAI's "n": after a choice that ended well, its finish chunk, and the next choice
- * becomes the one streamed (its chunks carry its index; clients gather them by index). false
- * when there is none (the last choice, or one that failed: stream_end says so). */
+/* With OpenAI's "n": after a choice that ended well, its finish chunk (llama-server's n_cmpl:
+ * the completion's whole reply, stop true), and the next choice becomes the one streamed (its
+ * chunks carry its index; clients gather them by index). false when there is none (the last
+ * choice, or one that failed: stream_end says so). */
 static bool next_choice(stream *s) {
     bitnet_generate_result res;
     if (s->reply.choice + 1 >= s->n_jobs || job_status(s->job, &res, NULL) != 0) return false;
     const char *finish = s->called ? "tool_calls" : api_finish_reason(res.stop_reason);
-    stream_event(s, api_chunk(&s->reply, "", 0, NULL, 0, !s->started, finish));
+    if (s->native) {
+        stream_event(s, native_response(s->native, s->job, "", 0, NULL, 0, NULL, 0, &res));
+        native_next_completion(s->native);
+    } else {
+        stream_event(s, api_chunk(&s->reply, "", 0, NULL, 0, !s->started, finish));
+    }
     s->generated_before += res.n_generated;
     s->job = s->jobs[++s->reply.choice];
     s->reply.text_offset = 0;
@@ -559,7 +575,7 @@ static enum MHD_Result handle(server *srv, struct MHD_Connection *c, api_kind ki
         ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
     job *jobs[API_MAX_CHOICES] = {j};
-    int n = style == &plain && j ? rq.api.n_choices : 1; /* the parser allows n > 1 for OpenAI's endpoints only */
+    int n = style == &plain && j ? rq.api.n_choices : 1; /* chat, completions and /completion (not the Responses or Messages APIs) */
     if (n > 1 && start_choices(srv, c, &rq, jobs, &ret)) {
         for (int i = 0; i < n; i++) job_release(jobs[i]);
         j = NULL;

@@ -145,21 +145,36 @@ static json_t *pick_fields(json_t *whole, json_t *paths) {
     return out;
 }
 
+/* generation_settings of completion r->index: the request's, with its seed (the request's + index). */
+static json_t *settings_of(const native_reply *r) {
+    if (!r->index) return json_incref(r->settings);
+    json_t *v = json_deep_copy(r->settings);
+    json_t *seed = json_object_get(v, "seed");
+    if (seed) json_integer_set(seed, json_integer_value(seed) + r->index);
+    return v;
+}
+
 json_t *native_response(const native_reply *r, const job *j, const char *text, size_t len, const int32_t *tokens,
                         size_t n_tokens, const job_logprob *lp, size_t n_lp, const bitnet_generate_result *res) {
     if (r->prompt_only) len = n_tokens = n_lp = 0;
     int n_generated = r->prompt_only ? 0 : res->n_generated;
     const char *word = res->stop_reason == BITNET_STOP_STRING ? job_stop_string(j, res->stop_string_index) : NULL;
-    json_t *v = json_pack("{s:i, s:o, s:o, s:i, s:b, s:s, s:i, s:i, s:O, s:O, s:b, s:b, s:s, s:o, s:i, s:o}", "index", 0,
+    json_t *v = json_pack("{s:i, s:o, s:o, s:i, s:b, s:s, s:i, s:i, s:o, s:O, s:b, s:b, s:s, s:o, s:i, s:o}", "index", r->index,
                           "content", api_text(text, len), "tokens", id_list(tokens, r->return_tokens ? n_tokens : 0), "id_slot",
                           job_slot(j), "stop", 1, "model", r->model, "tokens_predicted", n_generated, "tokens_evaluated",
-                          res->n_prompt, "generation_settings", r->settings, "prompt", r->prompt, "has_new_line",
+                          res->n_prompt, "generation_settings", settings_of(r), "prompt", r->prompt, "has_new_line",
                           len && memchr(text, '\n', len) != NULL, "truncated", res->stop_reason == BITNET_STOP_CONTEXT_FULL || res->n_discarded > 0,
                           "stop_type", r->prompt_only ? "limit" : stop_type(res), "stopping_word",
                           api_text(word ? word : "", word ? strlen(word) : 0), "tokens_cached", res->n_cached, "timings",
                           timings(res, n_generated));
     if (v && n_lp && !r->stream) json_object_set_new(v, "completion_probabilities", probabilities(r, lp, n_lp));
     return v && r->response_fields ? pick_fields(v, r->response_fields) : v;
+}
+
+void native_next_completion(native_reply *r) {
+    r->index++;
+    r->n_predicted = 0;
+    r->n_held = 0;
 }
 
 json_t *native_piece(native_reply *r, const job *j, const char *text, size_t len, int32_t token, const job_logprob *lp) {
@@ -172,7 +187,7 @@ json_t *native_piece(native_reply *r, const job *j, const char *text, size_t len
     if (token >= 0 && r->n_held < r->cap_held) r->held[r->n_held++] = token; /* out of memory: left out of the list */
     if (!len && !lp) return NULL;
     r->n_predicted += (int)r->n_held;
-    json_t *v = json_pack("{s:i, s:o, s:o, s:b, s:i, s:i, s:i}", "index", 0, "content", api_text(text, len), "tokens",
+    json_t *v = json_pack("{s:i, s:o, s:o, s:b, s:i, s:i, s:i}", "index", r->index, "content", api_text(text, len), "tokens",
                           id_list(r->held, r->n_held), "stop", 0, "id_slot", job_slot(j), "tokens_predicted", r->n_predicted,
                           "tokens_evaluated", r->n_prompt);
     if (v && lp) json_object_set_new(v, "completion_probabilities", probabilities(r, lp, 1));

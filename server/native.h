@@ -24,6 +24,7 @@ typedef struct native_reply {
     bool prompt_only;          /* n_predict 0: the output is dropped */
     bool return_tokens, stream;
     bool post_sampling_probs;  /* completion_probabilities in probabilities ("prob", "top_probs") */
+    int index;                 /* n_cmpl: the completion replied now (its seed is the request's + index) */
     int n_predicted;           /* a stream's tokens so far */
     int32_t *held;             /* a stream's tokens whose text is still held back (malloc'd) */
     size_t n_held, cap_held;
@@ -36,6 +37,9 @@ typedef struct native_reply {
 int native_reply_init(native_reply *r, const api_request *rq, const job *j, int default_n_keep, const int32_t *ids, int n_ids,
                       const char *model, const bitnet_model *vocab);
 void native_reply_free(native_reply *r);
+/* n_cmpl: the replies that follow are the next completion's (index + 1; a stream's token
+ * counts start again). */
+void native_next_completion(native_reply *r);
 
 /* A request's sampling and limits as llama-server names them (generation_settings). */
 json_t *native_settings(const api_request *rq, const job *j, int default_n_keep);

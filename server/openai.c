@@ -461,7 +461,7 @@ static const struct {
     const char *name;
     double off_min, off_max;
 } absent_samplers[] = {
-    {"n_indent", 0, 0}, {"n_cmpl", 1, 1},
+    {"n_indent", 0, 0},
 };
 
 static int refuse_absent_samplers(json_t *body, api_error *err) {
@@ -705,7 +705,7 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
     if (!root) return -1;
     long long n = 1;
     int rc = -1;
-    if (read_int(root, "n", 1, kind == API_NATIVE ? 1 : API_MAX_CHOICES, &n, err)) (void)0;
+    if (read_int(root, json_object_get(root, "n_cmpl") ? "n_cmpl" : "n", 1, API_MAX_CHOICES, &n, err)) (void)0; /* llama-server's name, and OpenAI's */
     else if (tools_read(root, kind == API_CHAT, &out->tools, err)) (void)0;
     else if (read_prompt_of(kind, root, out, err)) (void)0;
     else if (read_limits(root, out, err) || read_sampling(root, kind, &out->gen.sampling, err) ||

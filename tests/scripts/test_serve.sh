@@ -27,6 +27,8 @@
 #     seeded request repeats itself, differs from the same without them, generation_settings
 #     reports them; n_indent (not offered) and a bad mirostat refused on the chat route too, bad
 #     DRY breakers and XTC values on the Responses and Messages routes (passed on);
+#   - llama-server's n_cmpl: an array of replies, each the one its seed gives alone, streamed
+#     completion after completion;
 #   - llama-server's /completion (and /completions): greedy content equal to /v1/completions',
 #     return_tokens and n_probs, the stream (pieces, then the final object with stop true, no
 #     [DONE]) equal to the whole reply, stop_type and stopping_word, n_predict 0 with a mixed
@@ -522,6 +524,28 @@ print(events[-1] == "[DONE]" and text == want and finish == {0: "length", 1: "le
 EOF
 )
 if [ "$got" = True ]; then ok n_choices_streamed; else not_ok n_choices_streamed "$got: $(head -c 400 "$TMP/choices.sse")"; fi
+# llama-server's n_cmpl on /completion ("n" its alias): an array of the replies, reply i the one a
+# lone request with seed + i gets (index i, that seed reported); streamed: each completion's
+# pieces then its whole reply (stop true), index by index, the same texts
+CMPL='"prompt":"Hi","n_predict":5,"seed":6,"temperature":1,"ignore_eos":true,"return_tokens":true'
+req POST /completion "{$CMPL,\"seed\":7}" >/dev/null && cp "$TMP/resp" "$TMP/cmpl_seed7.json"
+st=$(req POST /completion "{$CMPL,\"n_cmpl\":2}")
+cp "$TMP/resp" "$TMP/cmpl.json"
+native_check native_n_cmpl "$st == 200 and isinstance(j, list) and [r['index'] for r in j] == [0, 1] and [r['generation_settings']['seed'] for r in j] == [6, 7] and j[1]['tokens'] == json.load(open('$TMP/cmpl_seed7.json'))['tokens'] and all(r['stop'] and len(r['tokens']) == 5 for r in j)"
+curl -s -N --max-time 60 "${AUTH[@]}" -d "{$CMPL,\"n\":2,\"stream\":true}" "$URL/completion" >"$TMP/cmpl.sse"
+got=$("$PY" - "$TMP/cmpl.sse" "$TMP/cmpl.json" <<'EOF'
+import json, sys
+events = [json.loads(l[6:]) for l in open(sys.argv[1]).read().splitlines() if l.startswith("data: ")]
+whole = json.load(open(sys.argv[2]))
+finals = [e for e in events if e["stop"]]
+text = {}
+for e in events:
+    if not e["stop"]: text[e["index"]] = text.get(e["index"], "") + e["content"]
+print([e["index"] for e in finals] == [0, 1] and text == {r["index"]: r["content"] for r in whole}
+      and [e["index"] for e in events] == sorted(e["index"] for e in events) and finals[1]["generation_settings"]["seed"] == 7)
+EOF
+)
+if [ "$got" = True ]; then ok native_n_cmpl_streamed; else not_ok native_n_cmpl_streamed "$got: $(head -c 400 "$TMP/cmpl.sse")"; fi
 # The choices of n share one prefill: the 2nd and 3rd take all but the prompt's last token
 # from the first's slot (the prompt is new to every slot).
 cached_total() { req GET /metrics >/dev/null; awk '$1 == "bitnet_prompt_tokens_cached_total" {print $2}' "$TMP/resp"; }

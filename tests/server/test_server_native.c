@@ -94,7 +94,6 @@ TEST(probabilities_and_other_fields) {
     CHECK(r.post_sampling_probs && r.n_top_logprobs == 3);
     api_request_free(&r);
     check_refused("{\"prompt\":\"Hi\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}", "'tools' are only");
-    check_refused("{\"prompt\":\"Hi\",\"n\":2}", "'n'");
 }
 
 TEST(samplers_this_server_lacks) {
@@ -107,7 +106,6 @@ TEST(samplers_this_server_lacks) {
                  0);
     api_request_free(&r);
     check_refused("{\"prompt\":\"Hi\",\"n_indent\":4}", "'n_indent' = 4 asks for what this server does not have");
-    check_refused("{\"prompt\":\"Hi\",\"n_cmpl\":2}", "'n_cmpl'");
     check_refused("{\"prompt\":\"Hi\",\"n_indent\":\"on\"}", "'n_indent' must be a number");
 }
 
@@ -230,8 +228,8 @@ TEST(logit_bias_strings) {
 }
 
 
-/* OpenAI's "n" on chat and completions (1..API_MAX_CHOICES, streamed too); /completion's "n"
- * stays 1 (its n_cmpl is not served). */
+/* OpenAI's "n" on chat and completions (1..API_MAX_CHOICES, streamed too); /completion's
+ * llama-server n_cmpl, "n" its alias. */
 TEST(choices) {
     api_request r;
     api_error err;
@@ -246,7 +244,13 @@ TEST(choices) {
     CHECK_EQ_INT(parse_as(API_COMPLETION, "{\"prompt\":\"Hi\",\"n\":2,\"stream\":true}", &r, &err), 0);
     CHECK(r.n_choices == 2 && r.stream);
     api_request_free(&r);
-    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"n\":2}", &r, &err), 400);
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"n_cmpl\":3,\"n\":2}", &r, &err), 0); /* n_cmpl first */
+    CHECK_EQ_INT(r.n_choices, 3);
+    api_request_free(&r);
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"n\":2}", &r, &err), 0);
+    CHECK_EQ_INT(r.n_choices, 2);
+    api_request_free(&r);
+    check_refused("{\"prompt\":\"Hi\",\"n_cmpl\":17}", "'n_cmpl' must be between 1 and 16");
 }
 
 TEST_MAIN_BEGIN("test_server_native")
