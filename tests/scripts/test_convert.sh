@@ -139,7 +139,7 @@ for bad in 'yarn:{"rope_type": "yarn", "factor": 4.0, "original_max_position_emb
     'llama3:{"rope_type": "llama3", "factor": 8.0}:only the llama architecture does'; do
     name=${bad%%:*} rest=${bad#*:} want=${bad##*:}
     json=${rest%:*}
-    rm -rf "$TMP/rope-bad" && cp -r "$TMP/b158-packed" "$TMP/rope-bad" &&
+    rm -rf "$TMP/rope-bad" && mkdir "$TMP/rope-bad" && cp "$TMP/b158-packed/config.json" "$TMP/rope-bad/" && # (refused before any tensor)
         "$PY" -c 'import json, sys
 c = json.load(open(sys.argv[1])); c["rope_scaling"] = json.loads(sys.argv[2]); json.dump(c, open(sys.argv[1], "w"))' "$TMP/rope-bad/config.json" "$json"
     "$BITNET" convert "$TMP/rope-bad" "$TMP/rope-bad.gguf" >"$TMP/rope-bad.log" 2>&1
