@@ -7,10 +7,9 @@ tests/crossval/ref_forward.py (which reads GGUF files).
     hf_checkpoint.py write LAYOUT DIR --tokenizer tokenizer.json [--seed N] [--shards 2]
     hf_checkpoint.py write LAYOUT DIR --spm-vocab VOCAB.gguf ...     (a SentencePiece tokenizer.model
                      made from a llama.cpp vocabulary GGUF's pieces, scores and types, instead)
-    hf_checkpoint.py write ... --rope-scaling JSON     (config.json's rope_scaling, e.g.
-                     '{"rope_type": "llama3", "factor": 8, ...}' or '{"type": "linear", "factor": 4}')
-    hf_checkpoint.py write ... --rope-parameters JSON  (transformers v5's form: rope_parameters,
-                     holding rope_theta too, and no top-level rope_theta)
+    hf_checkpoint.py rope DIR JSON [--parameters]   (sets config.json's rope_scaling, e.g.
+                     '{"rope_type": "llama3", "factor": 8, ...}' or '{"type": "linear", "factor": 4}';
+                     --parameters: transformers v5's form, rope_parameters holding rope_theta too)
     hf_checkpoint.py forward DIR --tokens 1,2,3 --out LOGITS.bin     (float32 [n_tokens][n_vocab])
 
 Layouts (safetensors written here with numpy: 8-byte header length, JSON header, data):
@@ -217,7 +216,7 @@ def write_spm_model(path, vocab_gguf):
     return len(toks)
 
 
-def write(layout, out_dir, tokenizer, seed, shards, spm_vocab=None, rope_scaling=None, rope_parameters=None):
+def write(layout, out_dir, tokenizer, seed, shards, spm_vocab=None):
     arch, act, qcfg, packed, fdt, tied = LAYOUTS[layout]
     os.makedirs(out_dir, exist_ok=True)
     if spm_vocab:
@@ -246,11 +245,6 @@ def write(layout, out_dir, tokenizer, seed, shards, spm_vocab=None, rope_scaling
               "bos_token_id": 128000, "eos_token_id": 128001, "torch_dtype": "bfloat16"}
     if qcfg:
         config["quantization_config"] = qcfg
-    if rope_scaling:
-        config["rope_scaling"] = json.loads(rope_scaling)
-    if rope_parameters:
-        del config["rope_scaling"], config["rope_theta"]
-        config["rope_parameters"] = dict(json.loads(rope_parameters), rope_theta=ROPE_BASE)
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
     if spm_vocab:
@@ -369,7 +363,19 @@ def main(argv):
     if len(argv) >= 3 and argv[0] == "write":
         opts = dict(zip(argv[3::2], argv[4::2]))
         write(argv[1], argv[2], opts.get("--tokenizer"), int(opts.get("--seed", 1)), int(opts.get("--shards", 1)),
-              opts.get("--spm-vocab"), opts.get("--rope-scaling"), opts.get("--rope-parameters"))
+              opts.get("--spm-vocab"))
+        return 0
+    if len(argv) >= 3 and argv[0] == "rope":
+        path = os.path.join(argv[1], "config.json")
+        with open(path) as f:
+            config = json.load(f)
+        if argv[3:] == ["--parameters"]:
+            config["rope_parameters"] = dict(json.loads(argv[2]), rope_theta=config.pop("rope_theta"))
+            config.pop("rope_scaling", None)
+        else:
+            config["rope_scaling"] = json.loads(argv[2])
+        with open(path, "w") as f:
+            json.dump(config, f, indent=2)
         return 0
     if len(argv) >= 2 and argv[0] == "forward":
         opts = dict(zip(argv[2::2], argv[3::2]))

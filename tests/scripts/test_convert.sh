@@ -109,10 +109,13 @@ else not_ok "llama-innorm/report-in-norms" "$(cat "$TMP/conv-llama-innorm-f32.lo
 # transformers v5's rope_parameters form. Each changes the HF-side logits (min cosine to the
 # same checkpoint without it below 0.9999: original_max_position_embeddings 64 puts llama3's
 # bands among these 16 positions). yarn, and llama3 on a BitNet architecture, are refused.
-# rope_case NAME LAYOUT WTYPE OPTION JSON: $TMP/NAME (checkpoint), NAME.gguf, NAME.bin, NAME-hf.bin
+# rope_case NAME LAYOUT WTYPE JSON [--parameters]: $TMP/NAME (LAYOUT's checkpoint, its files
+# linked, with config.json's RoPE scaling set), NAME.gguf, NAME.bin, NAME-hf.bin
 rope_case() {
-    local d="$TMP/$1"
-    if ! { run_logged "$TMP/hf.log" "$PY" "$HFCK" write "$2" "$d" --tokenizer "$TOKJSON" --seed 5 "$4" "$5" &&
+    local d="$TMP/$1" f
+    rm -rf "$d" && mkdir "$d" || return 1
+    for f in "$TMP/$2"/*; do [ "${f##*/}" = config.json ] && cp "$f" "$d/" || ln -s "$f" "$d/"; done
+    if ! { run_logged "$TMP/hf.log" "$PY" "$HFCK" rope "$d" "$4" ${5:+"$5"} &&
         run_logged "$TMP/hf.log" "$PY" "$HFCK" forward "$d" --tokens "$toks" --out "$d-hf.bin" &&
         run_logged "$TMP/conv-$1.log" "$BITNET" convert "$d" "$d.gguf" --wtype "$3" &&
         run_logged "$TMP/ours.log" "$BITNET" logits --model "$d.gguf" --tokens "$toks" --out "$d.bin" --act-quant none --threads 2; }; then
@@ -127,21 +130,20 @@ print("%.6f" % ((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, a
     if [ -n "$cos" ] && awk "BEGIN { exit !($cos < 0.9999) }"; then ok "$1/scaling-changes-the-logits # min cosine $cos"
     else not_ok "$1/scaling-changes-the-logits" "min cosine $cos to the unscaled checkpoint"; fi
 }
-if rope_case rope-llama3 llama-packed f32 --rope-scaling \
+if rope_case rope-llama3 llama-packed f32 \
     '{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64}'; then
     llama_agree "rope-llama3/llama.cpp-vs-hf" "$TMP/rope-llama3.gguf" "$TMP/rope-llama3-hf.bin" 0.99999
     if grep -q 'RoPE frequency factors *1 tensors' "$TMP/conv-rope-llama3.log"; then ok "rope-llama3/report"
     else not_ok "rope-llama3/report" "$(cat "$TMP/conv-rope-llama3.log")"; fi
 fi
-rope_case rope-linear b158-packed i2_s --rope-parameters '{"rope_type": "linear", "factor": 4.0}'
+rope_case rope-linear b158-packed i2_s '{"rope_type": "linear", "factor": 4.0}' --parameters
 # refused: yarn; llama3 on bitnet-b1.58 (llama.cpp's graph for it has no frequency factors)
 for bad in 'yarn:{"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 64}:not supported (linear and llama3 are)' \
     'llama3:{"rope_type": "llama3", "factor": 8.0}:only the llama architecture does'; do
     name=${bad%%:*} rest=${bad#*:} want=${bad##*:}
     json=${rest%:*}
     rm -rf "$TMP/rope-bad" && mkdir "$TMP/rope-bad" && cp "$TMP/b158-packed/config.json" "$TMP/rope-bad/" && # (refused before any tensor)
-        "$PY" -c 'import json, sys
-c = json.load(open(sys.argv[1])); c["rope_scaling"] = json.loads(sys.argv[2]); json.dump(c, open(sys.argv[1], "w"))' "$TMP/rope-bad/config.json" "$json"
+        "$PY" "$HFCK" rope "$TMP/rope-bad" "$json"
     "$BITNET" convert "$TMP/rope-bad" "$TMP/rope-bad.gguf" >"$TMP/rope-bad.log" 2>&1
     rc=$?
     if [ $rc != 0 ] && grep -q "$want" "$TMP/rope-bad.log" && [ ! -e "$TMP/rope-bad.gguf" ]; then ok "rope-refused/$name"
