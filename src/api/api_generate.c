@@ -547,7 +547,7 @@ static bool settles_in_head(void *ctx, const float *row) {
 }
 
 /* on_candidates: the drawn token's probability and the likeliest of the n_dist in g->dist
- * (the distribution it was drawn from, best first); the callback's answer. */
+ * (the distribution it was drawn from, its n_candidates best first); the callback's answer. */
 static int report_candidates(bn_gen *g, int32_t id, int n_dist) {
     const bitnet_generate_params *p = g->p;
     float p_id = 0.0f;
@@ -573,7 +573,7 @@ static int sample_once(bn_gen *g, const float *logits, int32_t *token) {
         g->masked_for = NULL;
         logits = g->masked;
     }
-    int n_dist = g->dist ? bn_sampler_distribution(g->sampler, logits, g->dist, (int)g->n_vocab) : 0; /* (before the draw moves its state) */
+    int n_dist = g->dist ? bn_sampler_distribution_top(g->sampler, logits, g->dist, (int)g->n_vocab, p->n_candidates) : 0; /* (before the draw moves its state) */
     int32_t id = bn_sampler_sample(g->sampler, logits);
     if (id < 0 && g->constraint) /* the mask left nothing the logit bias did not ban */
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "%s: no token may continue the text: %s", constraint_name(p), bn_last_error_message());

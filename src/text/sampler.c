@@ -747,30 +747,6 @@ static size_t mirostat_2(candidate *c, size_t n, float T, float mu) {
     return m;
 }
 
-/* The survivors of the filters between greedy and the draw; may update *max_logit. */
-static size_t filter_chain(bn_sampler *s, candidate *c, size_t n, float *max_logit, int32_t best_id, uint64_t key) {
-    const bn_sampler_params *p = &s->params;
-    bool sorted = false;
-    if (p->top_n_sigma > 0.0f) n = apply_top_n_sigma(c, n, *max_logit, p->top_n_sigma);
-    if (p->top_k > 0 && (size_t)p->top_k < n) {
-        n = apply_top_k(c, n, (size_t)p->top_k);
-        sorted = true;
-    }
-    size_t min_keep = (size_t)p->min_keep;
-    if (p->typical_p < 1.0f && n > 1) {
-        n = apply_typical(c, n, p->typical_p, min_keep);
-        size_t b = best_of(c, n); /* it may have dropped the best */
-        *max_logit = c[b].logit, best_id = c[b].id, sorted = false;
-    }
-    if (p->top_p < 1.0f && n > 1) {
-        n = apply_top_p(c, n, best_id, sorted, p->top_p, min_keep);
-        sorted = true;
-    }
-    if (p->min_p > 0.0f) n = apply_min_p(c, n, *max_logit, p->min_p, min_keep);
-    if (p->xtc_probability > 0.0f && p->xtc_threshold <= 0.5f) n = apply_xtc(c, n, p, key);
-    return n;
-}
-
 /* ---- another order (llama.cpp's `samplers`; see sampler.h) ------------------------------ */
 
 /* The penalties (or DRY) as a stage: on the candidates left, dropping those that reach -inf. */
@@ -859,13 +835,23 @@ int bn_sampler_order_best(const bn_sampler_params *p, int n_vocab) {
     return 0;
 }
 
+/* The stages kinds[0, k) in turn on the n candidates in s->cands; how many are left (0 when the
+ * penalties or DRY masked every one). */
+static size_t run_stages(bn_sampler *s, const unsigned char *kinds, int k, size_t n, uint64_t key) {
+    bool sorted = false;
+    for (int i = 0; i < k && n > 0; i++) n = run_stage(s, kinds[i], s->cands, n, &sorted, key);
+    return n;
+}
+
+/* The default chain's filters between greedy and the temperature, in llama.cpp's order. */
+static const unsigned char default_filters[] = {BN_SAMPLER_TOP_N_SIGMA, BN_SAMPLER_TOP_K, BN_SAMPLER_TYP_P,
+                                                BN_SAMPLER_TOP_P,       BN_SAMPLER_MIN_P, BN_SAMPLER_XTC};
+
 /* The stages of another order on the n gathered candidates; the draw is then at temperature 1
  * (the stages divided the logits). Returns how many are left, or a negative status. */
 static long run_order(bn_sampler *s, size_t n, bool probabilities, uint64_t key) {
-    bool sorted = false;
-    for (int i = 0; i < s->params.n_order; i++)
-        if ((n = run_stage(s, s->params.order[i], s->cands, n, &sorted, key)) == 0)
-            return bn_error(BITNET_ERR_INVALID_ARGUMENT, "sampler: the penalties masked every token left");
+    if ((n = run_stages(s, s->params.order, s->params.n_order, n, key)) == 0)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "sampler: the penalties masked every token left");
     s->draw_temperature = 1.0f;
     if (probabilities) softmax(s->cands, n, 1.0f);
     return (long)n;
@@ -886,10 +872,9 @@ static long run_chain(bn_sampler *s, const float *logits, bool probabilities, ui
     if (runs_order(p)) return run_order(s, n, probabilities, key);
     s->draw_temperature = p->temperature;
     if (p->temperature > 0.0f && n > 1) {
-        float max_logit = c[best].logit;
         if (p->mirostat == 1) n = mirostat_1(c, n, p->temperature, s->mu, s->n_vocab);
         else if (p->mirostat == 2) n = mirostat_2(c, n, p->temperature, s->mu);
-        else n = filter_chain(s, c, n, &max_logit, c[best].id, key);
+        else n = run_stages(s, default_filters, (int)sizeof default_filters, n, key);
         if (!p->mirostat) s->draw_temperature = draw_temperature(c, n, p);
         if (s->draw_temperature > 0.0f) {
             if (probabilities) softmax(c, n, s->draw_temperature);
@@ -969,13 +954,19 @@ uint64_t bn_sampler_next_key(const bn_sampler *s) {
 }
 
 int bn_sampler_distribution(bn_sampler *s, const float *logits, bn_sampler_candidate *out, int cap) {
+    return bn_sampler_distribution_top(s, logits, out, cap, cap);
+}
+
+int bn_sampler_distribution_top(bn_sampler *s, const float *logits, bn_sampler_candidate *out, int cap, int n_best) {
     long n = run_chain(s, logits, true, bn_sampler_next_key(s));
     if (n < 0) return (int)n;
     if (adaptive_on(&s->params) && n > 1) {
         adaptive_transform(s, s->cands, (size_t)n, s->draw_temperature);
         softmax(s->cands, (size_t)n, 1.0f);
     }
-    qsort(s->cands, (size_t)n, sizeof *s->cands, compare_candidates);
+    size_t sorted = n_best >= 0 && n_best < n ? (size_t)n_best : (size_t)n; /* the n_best best, the others after them */
+    select_best(s->cands, (size_t)n, sorted);
+    qsort(s->cands, sorted, sizeof *s->cands, compare_candidates);
     long copied = n < cap ? n : cap;
     for (long i = 0; i < copied; i++)
         out[i] = (bn_sampler_candidate){s->cands[i].id, s->cands[i].logit, s->cands[i].p};

@@ -151,6 +151,9 @@ uint64_t bn_sampler_next_key(const bn_sampler *s);
  * survived (which may exceed cap), or a negative status like bn_sampler_sample(). Greedy
  * gives one candidate with p = 1. For tests and for showing the candidates (--verbose). */
 int bn_sampler_distribution(bn_sampler *s, const float *logits, bn_sampler_candidate *out, int cap);
+/* The same with only the n_best best sorted (best first) and the other survivors after them in
+ * no order: what reporting the likeliest few of a large distribution needs (no full sort). */
+int bn_sampler_distribution_top(bn_sampler *s, const float *logits, bn_sampler_candidate *out, int cap, int n_best);
 /* The ids whose logits the bias or the penalties change in the next draw (the biased ids, then
  * the window's tokens, possibly repeated), into ids[0 .. cap): their count, 0 when neither is
  * on, -1 when there are more than cap. For the screened LM head, which must compute them

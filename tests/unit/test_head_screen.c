@@ -533,6 +533,15 @@ static const char *small_model(const char *name, bool separate_head) {
     return test_write_model(&p, path);
 }
 
+/* The small model `name` opened with the screened LM head and with the plain one; false (a
+ * failed check) when either does not open. */
+static bool open_both(const char *name, bitnet_model **scr, bitnet_model **pla) {
+    const char *path = small_model(name, false);
+    *scr = open_with(path, BITNET_LM_HEAD_SCREEN), *pla = open_with(path, BITNET_LM_HEAD_PLAIN);
+    CHECK(*scr && *pla);
+    return *scr && *pla;
+}
+
 /* Unit summaries change no selection: bn_head_screen_select with the summaries of every unit
  * of BN_SCREEN_UNIT rows (as the pass computes them, then some rows lowered as forced ids
  * are, or summaries inflated) gives the count and ids of the full scan, on rows of many
@@ -638,10 +647,8 @@ TEST(generation_identical_to_the_plain_head) {
  * head serves them; without top-k, and mirostat and top-n-sigma always, read every logit; DRY
  * is served (its window's tokens computed exactly). */
 TEST(other_samplers_identical_to_the_plain_head) {
-    const char *path = small_model("extra", false);
-    bitnet_model *scr = open_with(path, BITNET_LM_HEAD_SCREEN), *pla = open_with(path, BITNET_LM_HEAD_PLAIN);
-    CHECK(scr && pla);
-    if (!scr || !pla) return;
+    bitnet_model *scr, *pla;
+    if (!open_both("extra", &scr, &pla)) return;
     const sampling top_k = {0.9f, 40, 1.0f, 0.95f, 0.05f, false}, no_top_k = {0.9f, 0, 1.0f, 1.0f, 0.0f, false};
     for (int c = 0; c < 14; c++) {
         bitnet_sampling_extra x = bitnet_sampling_extra_default_params();
@@ -674,10 +681,8 @@ TEST(other_samplers_identical_to_the_plain_head) {
  * (the min_keep best may lie below the threshold the draw screens by), and min_keep changes
  * the tokens there. */
 TEST(min_keep_identical_to_the_plain_head) {
-    const char *path = small_model("min_keep", false);
-    bitnet_model *scr = open_with(path, BITNET_LM_HEAD_SCREEN), *pla = open_with(path, BITNET_LM_HEAD_PLAIN);
-    CHECK(scr && pla);
-    if (!scr || !pla) return;
+    bitnet_model *scr, *pla;
+    if (!open_both("min_keep", &scr, &pla)) return;
     const sampling cases[] = {{1.3f, 0, 1.0f, 1.0f, 0.9f, false}, {1.0f, 40, 1.0f, 0.3f, 0.0f, false}, {1.0f, 40, 1.0f, 1.0f, 0.8f, false}};
     for (int c = 0; c < 3; c++) {
         int32_t a[40], b[40], off[40];
@@ -700,10 +705,8 @@ TEST(min_keep_identical_to_the_plain_head) {
  * filters the whole distribution first (min-p, top-p) reads every logit. Adaptive-p likewise:
  * after top-k served, without it every logit. */
 TEST(another_order_identical_to_the_plain_head) {
-    const char *path = small_model("order", false);
-    bitnet_model *scr = open_with(path, BITNET_LM_HEAD_SCREEN), *pla = open_with(path, BITNET_LM_HEAD_PLAIN);
-    CHECK(scr && pla);
-    if (!scr || !pla) return;
+    bitnet_model *scr, *pla;
+    if (!open_both("order", &scr, &pla)) return;
     const struct { sampling sa; const char *order, *grammar; bool screened; } cases[] = {
         {{1.5f, 40, 1.0f, 0.5f, 0.05f, false}, "temperature;top_k;top_p;min_p", NULL, true},
         {{1.5f, 5, 1.2f, 0.95f, 0.05f, true}, "penalties;temperature;top_k;min_p;top_p;temperature", NULL, true},
@@ -735,10 +738,8 @@ TEST(another_order_identical_to_the_plain_head) {
  * temperature draw without top-k has every logit computed (the rows that can win it do not
  * make its distribution). */
 TEST(candidates_identical_to_the_plain_head) {
-    const char *path = small_model("candidates", false);
-    bitnet_model *scr = open_with(path, BITNET_LM_HEAD_SCREEN), *pla = open_with(path, BITNET_LM_HEAD_PLAIN);
-    CHECK(scr && pla);
-    if (!scr || !pla) return;
+    bitnet_model *scr, *pla;
+    if (!open_both("candidates", &scr, &pla)) return;
     const struct { sampling sa; bool screened; } cases[] = {
         {{0.0f, 40, 1.0f, 0.95f, 0.05f, false}, true}, {{0.9f, 40, 1.2f, 0.8f, 0.05f, true}, true}, {{1.0f, 0, 1.0f, 1.0f, 0.05f, false}, false}};
     g_candidates = true;
@@ -764,10 +765,8 @@ TEST(candidates_identical_to_the_plain_head) {
  * best tokens it mostly refuses (or whose draw it refuses) fall back to the plain head (both
  * happen here, the draws too). */
 TEST(constraint_identical_to_the_plain_head) {
-    const char *path = small_model("constraint", false);
-    bitnet_model *scr = open_with(path, BITNET_LM_HEAD_SCREEN), *pla = open_with(path, BITNET_LM_HEAD_PLAIN);
-    CHECK(scr && pla);
-    if (!scr || !pla) return;
+    bitnet_model *scr, *pla;
+    if (!open_both("constraint", &scr, &pla)) return;
     const sampling cases[] = {{0.0f, 40, 1.0f, 0.95f, 0.05f, false}, {0.0f, 40, 1.3f, 0.95f, 0.05f, true},
                               {0.9f, 5, 1.0f, 0.95f, 0.05f, false},  {1.2f, 40, 1.2f, 0.9f, 0.0f, true},
                               {1.0f, 0, 1.0f, 1.0f, 0.0f, false}};
@@ -798,10 +797,8 @@ TEST(constraint_identical_to_the_plain_head) {
 /* The screened logits row through bn_state_eval_head: candidates bit-identical to the plain
  * head's logits, every other entry -inf. */
 TEST(screened_row_is_exact_where_not_masked) {
-    const char *path = small_model("rows", false);
-    bitnet_model *scr = open_with(path, BITNET_LM_HEAD_SCREEN), *pla = open_with(path, BITNET_LM_HEAD_PLAIN);
-    CHECK(scr && pla);
-    if (!scr || !pla) return;
+    bitnet_model *scr, *pla;
+    if (!open_both("rows", &scr, &pla)) return;
     bitnet_session_params sp = bitnet_session_default_params();
     sp.n_ctx = 32;
     bitnet_session *s1 = NULL, *s2 = NULL;
@@ -884,10 +881,8 @@ static int batch_run(bitnet_model *m, sink out[4], bitnet_batch_desc *d) {
 }
 
 TEST(batch_identical_to_the_plain_head) {
-    const char *path = small_model("batch", false);
-    bitnet_model *scr = open_with(path, BITNET_LM_HEAD_SCREEN), *pla = open_with(path, BITNET_LM_HEAD_PLAIN);
-    CHECK(scr && pla);
-    if (!scr || !pla) return;
+    bitnet_model *scr, *pla;
+    if (!open_both("batch", &scr, &pla)) return;
     sink a[4], b[4];
     bitnet_batch_desc da, db;
     CHECK(batch_run(scr, a, &da) == 0 && batch_run(pla, b, &db) == 0);
