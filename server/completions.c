@@ -50,6 +50,13 @@ static request_model served_model(const server *srv) {
                            .max_tokens_cap = srv->opt.max_tokens_cap};
 }
 
+/* Why the engine refused a job (into buf). */
+static const char *refusal(const server *srv, engine_enqueue_status st, char *buf, size_t cap) {
+    if (st == ENGINE_QUEUE_FULL) snprintf(buf, cap, "the server is busy: %d requests already wait for a slot (--queue)", srv->opt.max_queue);
+    else snprintf(buf, cap, "the server is shutting down");
+    return buf;
+}
+
 /* Queues a job just made (NULL: it could not be, out of memory) with a time limit of `seconds`
  * from now (0: none). true, or false after replying (the job is then released). */
 static bool queue_job(server *srv, struct MHD_Connection *c, job *j, double seconds, enum MHD_Result *ret) {
@@ -61,26 +68,105 @@ static bool queue_job(server *srv, struct MHD_Connection *c, job *j, double seco
     engine_enqueue_status st = engine_enqueue(srv->engine, j);
     if (st == ENGINE_QUEUED) return true;
     job_release(j);
-    *ret = st == ENGINE_QUEUE_FULL
-               ? http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is busy: %d requests already wait for a slot (--queue)",
-                                 srv->opt.max_queue)
-               : http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is shutting down");
+    char why[160];
+    *ret = http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", refusal(srv, st, why, sizeof why));
     return false;
 }
 
-/* Builds the request and queues its job. Returns the job, or NULL after replying. */
-static job *start_job(server *srv, struct MHD_Connection *c, api_kind kind, const char *body, size_t len, uint64_t serial,
-                      gen_request *rq, enum MHD_Result *ret) {
+/* The jobs of one generation request. Several prompts and "n" (llama-server's n_cmpl):
+ * completion i is prompt i / n_choices's choice i % n_choices, sampled with the seed + the
+ * choice (llama-server's order and seeds; OpenAI's choice index). All are made at once (the
+ * request's time limit runs from then), but at most `window` (--parallel) of them are queued
+ * and not yet read: the next one queues when one has been read, so that a long list neither
+ * fills the queue nor buffers outputs nobody reads yet. */
+typedef struct request_jobs {
+    job **jobs;                /* [n], owned */
+    int n, n_choices;
+    int window;
+    int n_queued;              /* jobs[0, n_queued) were handed to the engine */
+    bool refused;              /* the engine refused jobs[n_queued - 1] (it ended failed, 503); no more are queued */
+    char why[160];             /* the refusal's message */
+} request_jobs;
+
+/* The stop strings of a job, copied (for another job of the same request). NULL when out of memory. */
+static char **copy_stops(const job *j, int *n) {
+    for (*n = 0; job_stop_string(j, *n);) ++*n;
+    char **s = calloc((size_t)*n + 1, sizeof *s);
+    for (int k = 0; s && k < *n; k++)
+        if (!(s[k] = strdup(job_stop_string(j, k)))) {
+            while (k--) free(s[k]);
+            free(s);
+            s = NULL;
+        }
+    return s;
+}
+
+/* Makes rq's jobs into rj (n_choices of each prompt; none queued). false when out of memory. */
+static bool make_jobs(const server *srv, gen_request *rq, request_jobs *rj) {
+    rj->n = rq->n_prompts * rj->n_choices;
+    if (!(rj->jobs = calloc((size_t)rj->n, sizeof *rj->jobs))) return false;
+    int n_stops;
+    char **stops = api_request_take_stops(&rq->api, &n_stops);
+    for (int i = 0; i < rj->n; i++) {
+        int prompt = i / rj->n_choices;
+        bitnet_generate_params gen = rq->api.gen;
+        gen.sampling.seed += (uint64_t)(i % rj->n_choices);
+        char **mine = i ? copy_stops(rj->jobs[0], &n_stops) : stops; /* NULL: none for job 0, out of memory after */
+        job *j = mine || !i ? job_create(rq->ids[prompt], rq->n_ids[prompt], &gen, mine, n_stops, rq->api.n_top_logprobs,
+                                   rq->api.post_sampling_probs)
+                      : NULL;
+        if (!j) return false;
+        job_set_time_limit(j, srv->opt.timeout_request);
+        rj->jobs[i] = j;
+    }
+    return true;
+}
+
+/* Queues jobs until `window` of those from jobs[read] on are queued (jobs before `read` have
+ * been read to their end). A job the engine refuses ends failed with the reason (503). */
+static void queue_jobs(server *srv, request_jobs *rj, int read) {
+    while (!rj->refused && rj->n_queued < rj->n && rj->n_queued < read + rj->window) {
+        job *j = rj->jobs[rj->n_queued++];
+        engine_enqueue_status st = engine_enqueue(srv->engine, j);
+        if (st == ENGINE_QUEUED) continue;
+        rj->refused = true;
+        job_fail(j, BITNET_ERR_CANCELLED, refusal(srv, st, rj->why, sizeof rj->why));
+    }
+}
+
+/* Cancels what is left of the jobs and drops them. */
+static void free_jobs(request_jobs *rj) {
+    for (int i = 0; rj->jobs && i < rj->n; i++) {
+        if (rj->jobs[i]) job_cancel(rj->jobs[i]); /* no effect once it has ended */
+        job_release(rj->jobs[i]);
+    }
+    free(rj->jobs);
+    rj->jobs = NULL;
+}
+
+/* Builds the request and its jobs (choices: OpenAI's "n" applies) and queues the first ones.
+ * true, or false after replying (*rq and *rj then hold what the caller frees). */
+static bool start_jobs(server *srv, struct MHD_Connection *c, api_kind kind, const char *body, size_t len, uint64_t serial,
+                       bool choices, gen_request *rq, request_jobs *rj, enum MHD_Result *ret) {
     api_error err;
     request_model m = served_model(srv);
     if (request_build(&m, kind, body, len, fresh_seed(srv, serial), rq, &err)) {
         *ret = http_send_error(c, (unsigned)err.status, "%s", err.message);
-        return NULL;
+        return false;
     }
-    int n_stops;
-    char **stops = api_request_take_stops(&rq->api, &n_stops);
-    job *j = job_create(rq->ids, rq->n_ids, &rq->api.gen, stops, n_stops, rq->api.n_top_logprobs, rq->api.post_sampling_probs);
-    return queue_job(srv, c, j, srv->opt.timeout_request, ret) ? j : NULL;
+    *rj = (request_jobs){.n_choices = choices ? rq->api.n_choices : 1, .window = engine_n_slots(srv->engine)};
+    if (rj->n_choices > rj->window) {
+        *ret = http_send_error(c, MHD_HTTP_BAD_REQUEST, "'n' = %d is more than the server's %d slots (--parallel)", rj->n_choices,
+                               rj->window);
+        return false;
+    }
+    if (!make_jobs(srv, rq, rj)) {
+        *ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return false;
+    }
+    queue_jobs(srv, rj, 0);
+    if (rj->refused) *ret = http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", rj->why); /* the first ones: a 503 as a whole */
+    return !rj->refused;
 }
 
 /* The HTTP status of a job that failed. */
@@ -210,76 +296,38 @@ static bool job_reply(struct MHD_Connection *c, job *j, bool log, api_reply *rep
     return done;
 }
 
-/* The reply of jobs[0, n): one, or with OpenAI's "n" the choices of them all in one reply
- * (llama-server's n_cmpl on /completion: an array of the replies, as there). */
-static enum MHD_Result reply_whole(struct MHD_Connection *c, job **jobs, int n, api_reply *reply, const reply_style *style) {
+/* The reply of the request's jobs, read in order: one, or every choice in one reply (OpenAI's),
+ * or an array of the replies (llama-server's /completion, as there). */
+static enum MHD_Result reply_whole(server *srv, struct MHD_Connection *c, request_jobs *rj, api_reply *reply, const reply_style *style) {
     json_t *whole = NULL, *more;
     enum MHD_Result ret = MHD_NO;
-    int i = 0;
-    bool ok = job_reply(c, jobs[0], true, reply, style, &whole, &ret);
-    if (ok && n > 1 && style->native && !(whole = json_pack("[o]", whole))) {
-        ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-        ok = false;
-    }
-    for (i = 1; ok && i < n; i++) {
-        if (style->native) native_next_completion(style->native);
-        if (!(ok = job_reply(c, jobs[i], false, reply, style, &more, &ret))) break;
-        if (style->native) json_array_append_new(whole, more);
-        else api_response_add_choice(whole, more, i);
+    bool ok = true;
+    for (int i = 0; ok && i < rj->n; i++) {
+        queue_jobs(srv, rj, i);
+        if (i && style->native) native_next_completion(style->native);
+        if (!(ok = job_reply(c, rj->jobs[i], i == 0, reply, style, i ? &more : &whole, &ret))) break;
+        if (i == 0 && rj->n > 1 && style->native && !(whole = json_pack("[o]", whole))) {
+            ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+            ok = false;
+        } else if (i && style->native) {
+            json_array_append_new(whole, more);
+        } else if (i) {
+            api_response_add_choice(whole, more, i, i % rj->n_choices == 0);
+        }
     }
     if (ok) return http_send_json(c, MHD_HTTP_OK, whole);
-    for (; i < n; i++) job_cancel(jobs[i]); /* the others are no longer wanted */
     json_decref(whole);
-    return ret;
-}
-
-/* The stop strings of a job, copied (for another job of the same request). NULL when out of memory. */
-static char **copy_stops(const job *j, int *n) {
-    for (*n = 0; job_stop_string(j, *n);) ++*n;
-    char **s = calloc((size_t)*n + 1, sizeof *s);
-    for (int k = 0; s && k < *n; k++)
-        if (!(s[k] = strdup(job_stop_string(j, k)))) {
-            while (k--) free(s[k]);
-            free(s);
-            s = NULL;
-        }
-    return s;
-}
-
-/* OpenAI's "n": choices 1 .. n-1 in jobs[1, n) beside jobs[0] (start_job's), the same prompt
- * with seeds seed + i (each in a slot of its own, so at most --parallel). 0, or -1 after
- * replying (the ones started are cancelled). */
-static int start_choices(server *srv, struct MHD_Connection *c, const gen_request *rq, job **jobs, enum MHD_Result *ret) {
-    int n = rq->api.n_choices;
-    if (n > engine_n_slots(srv->engine)) {
-        *ret = http_send_error(c, MHD_HTTP_BAD_REQUEST, "'n' = %d is more than the server's %d slots (--parallel)", n,
-                               engine_n_slots(srv->engine));
-        return -1;
-    }
-    for (int i = 1; i < n; i++) {
-        bitnet_generate_params gen = rq->api.gen;
-        gen.sampling.seed += (uint64_t)i;
-        int n_stops;
-        char **stops = copy_stops(jobs[0], &n_stops);
-        job *j = stops ? job_create(rq->ids, rq->n_ids, &gen, stops, n_stops, rq->api.n_top_logprobs, rq->api.post_sampling_probs) : NULL;
-        if (queue_job(srv, c, j, srv->opt.timeout_request, ret)) {
-            jobs[i] = j;
-            continue;
-        }
-        for (int k = 0; k < i; k++) job_cancel(jobs[k]);
-        return -1;
-    }
-    return 0;
+    return ret; /* the caller cancels the jobs no longer wanted */
 }
 
 /* ===================================================================== a stream */
 
 typedef struct stream {
     server *srv;
-    job *job;                  /* the choice being streamed: jobs[reply.choice] */
-    job *jobs[API_MAX_CHOICES]; /* OpenAI's "n": one job per choice, streamed one after another */
-    int n_jobs;
-    int generated_before;      /* tokens of the choices already streamed (the usage chunk sums them) */
+    job *job;                  /* the completion being streamed: rj.jobs[reply.choice] */
+    request_jobs rj;           /* several prompts and "n": the jobs, streamed one after another (owned) */
+    int generated_before;      /* tokens of the completions already streamed (the usage chunk sums them) */
+    int prompt_before, cached_before; /* the prompt tokens of the prompts already streamed */
     api_reply reply;
     bool include_usage, started, ended;
     int fd;
@@ -369,6 +417,8 @@ static void stream_end(stream *s) {
         const char *finish = s->called ? "tool_calls" : api_finish_reason(res.stop_reason);
         stream_event(s, api_chunk(&s->reply, "", 0, NULL, 0, !s->started, finish));
         res.n_generated += s->generated_before;
+        res.n_prompt += s->prompt_before;
+        res.n_cached += s->cached_before;
         if (s->include_usage) stream_event(s, api_usage_chunk(&s->reply, &res));
     } else {
         stream_event(s, api_error_json((int)failure_status(status), message));
@@ -432,13 +482,13 @@ static void stream_tool_calls(stream *s) {
     json_decref(calls);
 }
 
-/* With OpenAI's "n": after a choice that ended well, its finish chunk (llama-server's n_cmpl:
- * the completion's whole reply, stop true), and the next choice becomes the one streamed (its
- * chunks carry its index; clients gather them by index). false when there is none (the last
- * choice, or one that failed: stream_end says so). */
+/* Several prompts or "n": after a completion that ended well, its finish chunk (llama-server's
+ * /completion: its whole reply, stop true), and the next completion becomes the one streamed
+ * (its chunks carry its index; clients gather them by index). false when there is none (the
+ * last, or one that failed: stream_end says so). */
 static bool next_choice(stream *s) {
     bitnet_generate_result res;
-    if (s->reply.choice + 1 >= s->n_jobs || job_status(s->job, &res, NULL) != 0) return false;
+    if (s->reply.choice + 1 >= s->rj.n || job_status(s->job, &res, NULL) != 0) return false;
     const char *finish = s->called ? "tool_calls" : api_finish_reason(res.stop_reason);
     if (s->native) {
         stream_event(s, native_response(s->native, s->job, "", 0, NULL, 0, NULL, 0, &res));
@@ -447,7 +497,12 @@ static bool next_choice(stream *s) {
         stream_event(s, api_chunk(&s->reply, "", 0, NULL, 0, !s->started, finish));
     }
     s->generated_before += res.n_generated;
-    s->job = s->jobs[++s->reply.choice];
+    if ((s->reply.choice + 1) % s->rj.n_choices == 0) { /* the next is another prompt's */
+        s->prompt_before += res.n_prompt;
+        s->cached_before += res.n_cached;
+    }
+    s->job = s->rj.jobs[++s->reply.choice];
+    queue_jobs(s->srv, &s->rj, s->reply.choice);
     s->reply.text_offset = 0;
     s->started = s->called = false;
     s->calls_sent = (tool_call_cursor){0};
@@ -495,10 +550,7 @@ static ssize_t stream_read(void *cls, uint64_t offset, char *out, size_t max) {
 
 static void stream_free(void *cls) {
     stream *s = cls;
-    for (int i = 0; i < s->n_jobs; i++) {
-        job_cancel(s->jobs[i]); /* no effect when it has ended */
-        job_release(s->jobs[i]);
-    }
+    free_jobs(&s->rj);
     atomic_fetch_sub(&s->srv->n_generating, 1);
     tool_reader_free(&s->tools);
     if (s->native) native_reply_free(s->native);
@@ -511,9 +563,9 @@ static void stream_free(void *cls) {
     free(s);
 }
 
-/* Streams the output of jobs[0, n), one choice after another (takes over the jobs, the count of
- * generating requests and the style's replies). */
-static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, job **jobs, int n, const api_reply *reply, bool usage,
+/* Streams the output of the request's jobs, one after another (takes over the jobs, the count
+ * of generating requests and the style's replies). */
+static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, request_jobs *rj, const api_reply *reply, bool usage,
                                     const reply_style *style) {
     stream *s = calloc(1, sizeof *s);
     native_reply *native = style->native ? malloc(sizeof *native) : NULL;
@@ -527,19 +579,15 @@ static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, job *
         free(responses);
         free(anthropic);
         free(s);
-        for (int i = 0; i < n; i++) {
-            job_cancel(jobs[i]);
-            job_release(jobs[i]);
-        }
+        free_jobs(rj);
         atomic_fetch_sub(&srv->n_generating, 1);
         return http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
     if (native) *native = *style->native;
     if (responses) *responses = *style->responses;
     if (anthropic) *anthropic = *style->anthropic;
-    *s = (stream){.srv = srv, .job = jobs[0], .n_jobs = n, .reply = *reply, .include_usage = usage, .fd = http_connection_fd(c),
+    *s = (stream){.srv = srv, .job = rj->jobs[0], .rj = *rj, .reply = *reply, .include_usage = usage, .fd = http_connection_fd(c),
                   .stats = http_request_stats(c), .native = native, .responses = responses, .anthropic = anthropic};
-    memcpy(s->jobs, jobs, sizeof *jobs * (size_t)n);
     if (responses || anthropic) {
         json_t *events = json_array();
         if (responses) responses_stream_open(responses, events);
@@ -561,26 +609,21 @@ static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, job *
 static enum MHD_Result handle(server *srv, struct MHD_Connection *c, api_kind kind, const char *body, size_t len,
                               reply_style *style) {
     gen_request rq;
+    request_jobs rj = {0};
     enum MHD_Result ret = MHD_YES;
     uint64_t serial = next_serial(srv);
     atomic_fetch_add(&srv->n_generating, 1);
-    job *j = start_job(srv, c, kind, body, len, serial, &rq, &ret);
     native_reply native;
     reply_style plain = {.native = kind == API_NATIVE ? &native : NULL};
+    bool ok = start_jobs(srv, c, kind, body, len, serial, !style, &rq, &rj, &ret); /* "n": not for the Responses or Messages APIs */
     if (!style) style = &plain;
-    if (j && style->native && native_reply_init(&native, &rq.api, j, srv->opt.n_keep, rq.ids, rq.n_ids, srv->model_name, srv->model)) {
-        job_cancel(j);
-        job_release(j);
-        j = NULL;
+    if (ok && style->native &&
+        native_reply_init(&native, &rq.api, rj.jobs[0], srv->opt.n_keep, rq.ids, rq.n_ids, rq.n_prompts, srv->model_name, srv->model)) {
         ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        ok = false;
     }
-    job *jobs[API_MAX_CHOICES] = {j};
-    int n = style == &plain && j ? rq.api.n_choices : 1; /* chat, completions and /completion (not the Responses or Messages APIs) */
-    if (n > 1 && start_choices(srv, c, &rq, jobs, &ret)) {
-        for (int i = 0; i < n; i++) job_release(jobs[i]);
-        j = NULL;
-    }
-    if (!j) {
+    if (!ok) {
+        free_jobs(&rj);
         atomic_fetch_sub(&srv->n_generating, 1);
         gen_request_free(&rq);
         if (style->responses) responses_reply_free(style->responses);
@@ -591,13 +634,13 @@ static enum MHD_Result handle(server *srv, struct MHD_Connection *c, api_kind ki
     reply.tools = rq.api.tools.choice;
     reply.post_sampling_probs = rq.api.post_sampling_probs;
     if (style->responses) responses_reply_start(style->responses, serial, srv->model_name, rq.api.tools.choice);
-    if (style->anthropic) anthropic_reply_start(style->anthropic, serial, srv->model_name, rq.api.tools.choice, rq.n_ids);
+    if (style->anthropic) anthropic_reply_start(style->anthropic, serial, srv->model_name, rq.api.tools.choice, rq.n_ids[0]);
     if (rq.api.stream) {
-        ret = reply_stream(srv, c, jobs, n, &reply, rq.api.include_usage, style); /* the stream owns the jobs, the count and the style's replies */
+        ret = reply_stream(srv, c, &rj, &reply, rq.api.include_usage, style); /* the stream owns the jobs, the count and the style's replies */
     } else {
-        ret = reply_whole(c, jobs, n, &reply, style);
+        ret = reply_whole(srv, c, &rj, &reply, style);
         style_free(style);
-        for (int i = 0; i < n; i++) job_release(jobs[i]);
+        free_jobs(&rj);
         atomic_fetch_sub(&srv->n_generating, 1);
     }
     gen_request_free(&rq);
@@ -654,7 +697,7 @@ static int count_chat(server *srv, struct MHD_Connection *c, char *chat, enum MH
         *ret = http_send_error(c, (unsigned)err.status, "%s", err.message);
         return -1;
     }
-    int n = rq.n_ids;
+    int n = rq.n_ids[0];
     gen_request_free(&rq);
     return n;
 }

@@ -4,68 +4,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One input's ids: a string, or an array of token ids and strings, or {"prompt_string": ...}.
- * The count, or -1 with *err. */
-static int input_ids(const request_model *m, json_t *v, const char *field, int32_t **ids, api_error *err) {
-    json_t *inner = json_is_object(v) ? json_object_get(v, "prompt_string") : NULL;
-    if (inner) v = inner;
-    if (!json_is_string(v) && !json_is_array(v))
-        return api_errorf(err, 400, "'%s' must be a string, an array of token ids, or an array of them", field);
-    api_prompt_part *parts = NULL, one = {0};
-    int n_parts = 0, n;
-    if (json_is_string(v)) {
-        if (strlen(json_string_value(v)) != json_string_length(v)) return api_errorf(err, 400, "'%s' contains a NUL character", field);
-        one.text = (char *)json_string_value(v);
-        n = request_parts_ids(m, &one, 1, field, ids, err);
-    } else {
-        n = api_read_prompt_parts(v, field, &parts, &n_parts, err) ? -1 : request_parts_ids(m, parts, n_parts, field, ids, err);
-        api_prompt_parts_free(parts, n_parts);
-    }
-    if (n == 0) {
-        free(*ids);
-        *ids = NULL;
-        return api_errorf(err, 400, "'%s': input content cannot be empty", field);
-    }
-    return n;
-}
-
-/* The limits of one input: the server's --max-prompt-tokens and a slot's context. */
-static int check_length(const request_model *m, const char *field, int n, api_error *err) {
-    if (m->max_prompt_tokens && n > m->max_prompt_tokens)
-        return api_errorf(err, 400, "'%s' has %d tokens, %d more than the server's limit of %d (--max-prompt-tokens)", field, n,
-                          n - m->max_prompt_tokens, m->max_prompt_tokens);
-    if (n >= m->slot_ctx)
-        return api_errorf(err, 400, "'%s' has %d tokens, %lld more than a slot's context of %lld tokens allows (at most %lld)", field,
-                          n, (long long)(n - m->slot_ctx + 1), (long long)m->slot_ctx, (long long)m->slot_ctx - 1);
-    return 0;
-}
-
-/* llama-server's rule: an array holding a number is one prompt (ids, or ids and strings);
- * another array holds several prompts; anything else is one. */
-static bool several_inputs(json_t *in) {
-    size_t i;
-    json_t *t;
-    if (!json_is_array(in)) return false;
-    json_array_foreach(in, i, t) if (json_is_integer(t)) return false;
-    return true;
-}
-
+/* The inputs (api_read_prompts' forms, at most EMBED_MAX_INPUTS) and their ids. */
 static int read_inputs(const request_model *m, json_t *in, const char *name, embed_request *r, api_error *err) {
-    bool several = several_inputs(in);
-    size_t n = several ? json_array_size(in) : 1;
-    if (n == 0) return api_errorf(err, 400, "'%s' must not be empty", name);
-    if (n > EMBED_MAX_INPUTS) return api_errorf(err, 400, "'%s' has %zu inputs; at most %d are allowed", name, n, EMBED_MAX_INPUTS);
-    if (!(r->ids = calloc(n, sizeof *r->ids)) || !(r->n_ids = calloc(n, sizeof *r->n_ids))) return api_errorf(err, 500, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        char field[48];
-        if (several) snprintf(field, sizeof field, "%s[%zu]", name, i);
-        else snprintf(field, sizeof field, "%s", name);
-        int k = input_ids(m, several ? json_array_get(in, i) : in, field, &r->ids[i], err);
-        r->n_inputs = (int)i + 1;
-        if (k < 0 || check_length(m, field, k, err)) return -1;
-        r->n_ids[i] = k;
+    api_prompt *inputs;
+    int n;
+    bool several;
+    int rc = api_read_prompts(in, name, EMBED_MAX_INPUTS, &inputs, &n, &several, err);
+    if (!rc) {
+        r->n_inputs = n;
+        rc = request_prompts_ids(m, inputs, n, name, several, &r->ids, &r->n_ids, err);
     }
-    return 0;
+    api_prompts_free(inputs, n);
+    return rc;
 }
 
 static int read_options(json_t *body, embed_request *r, api_error *err) {

@@ -739,6 +739,8 @@ void job_cancel(job *j) {
     job_release(j); /* the engine's reference */
 }
 
+void job_fail(job *j, int status, const char *message) { job_finish(j, status, NULL, message); }
+
 void job_set_time_limit(job *j, double seconds) { j->time_limit = seconds > 0 ? seconds : 0; }
 
 void job_check_time_limit(job *j) {

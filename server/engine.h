@@ -129,6 +129,9 @@ void job_release(job *j); /* drops the caller's reference */
 engine_enqueue_status engine_enqueue(engine *e, job *j);
 /* The client no longer wants the job (see above). Safe at any time, also after the end. */
 void job_cancel(job *j);
+/* Ends a job that was never queued as failed with status and message (the engine refused it):
+ * job_take reports the end, job_status the failure. */
+void job_fail(job *j, int status, const char *message);
 /* A time limit in seconds from the job's creation (before engine_enqueue; 0: none). */
 void job_set_time_limit(job *j, double seconds);
 /* Cancels the job when its time limit has passed (called by the thread that waits for it).

@@ -68,27 +68,31 @@ json_t *native_settings(const api_request *rq, const job *j, int default_n_keep)
     return v;
 }
 
-int native_reply_init(native_reply *r, const api_request *rq, const job *j, int default_n_keep, const int32_t *ids, int n_ids,
-                      const char *model, const bitnet_model *vocab) {
-    size_t len = 0;
-    char *text = request_detokenize(vocab, ids, (size_t)n_ids, &len);
-    *r = (native_reply){.settings = native_settings(rq, j, default_n_keep), .prompt = text ? api_text(text, len) : NULL, .model = model,
-                        .vocab = vocab, .n_prompt = n_ids, .prompt_only = rq->prompt_only,
+int native_reply_init(native_reply *r, const api_request *rq, const job *j, int default_n_keep, int32_t *const *ids,
+                      const int *n_ids, int n_prompts, const char *model, const bitnet_model *vocab) {
+    *r = (native_reply){.settings = native_settings(rq, j, default_n_keep), .prompts = json_array(), .model = model, .vocab = vocab,
+                        .n_choices = rq->n_choices > 0 ? rq->n_choices : 1, .prompt_only = rq->prompt_only,
                         .return_tokens = rq->return_tokens, .stream = rq->stream, .post_sampling_probs = rq->post_sampling_probs,
                         .response_fields = rq->response_fields ? json_incref(rq->response_fields) : NULL};
-    free(text);
-    if (r->settings && r->prompt) return 0;
+    bool ok = r->settings && r->prompts;
+    for (int i = 0; ok && i < n_prompts; i++) {
+        size_t len = 0;
+        char *text = request_detokenize(vocab, ids[i], (size_t)n_ids[i], &len);
+        ok = text && !json_array_append_new(r->prompts, api_text(text, len));
+        free(text);
+    }
+    if (ok) return 0;
     native_reply_free(r);
     return -1;
 }
 
 void native_reply_free(native_reply *r) {
     json_decref(r->settings);
-    json_decref(r->prompt);
+    json_decref(r->prompts);
     json_decref(r->response_fields);
     r->response_fields = NULL;
     free(r->held);
-    r->settings = r->prompt = NULL;
+    r->settings = r->prompts = NULL;
     r->held = NULL;
 }
 
@@ -147,10 +151,10 @@ static json_t *pick_fields(json_t *whole, json_t *paths) {
 
 /* generation_settings of completion r->index: the request's, with its seed (the request's + index). */
 static json_t *settings_of(const native_reply *r) {
-    if (!r->index) return json_incref(r->settings);
+    if (!(r->index % r->n_choices)) return json_incref(r->settings);
     json_t *v = json_deep_copy(r->settings);
     json_t *seed = json_object_get(v, "seed");
-    if (seed) json_integer_set(seed, json_integer_value(seed) + r->index);
+    if (seed) json_integer_set(seed, json_integer_value(seed) + r->index % r->n_choices);
     return v;
 }
 
@@ -162,7 +166,7 @@ json_t *native_response(const native_reply *r, const job *j, const char *text, s
     json_t *v = json_pack("{s:i, s:o, s:o, s:i, s:b, s:s, s:i, s:i, s:o, s:O, s:b, s:b, s:s, s:o, s:i, s:o}", "index", r->index,
                           "content", api_text(text, len), "tokens", id_list(tokens, r->return_tokens ? n_tokens : 0), "id_slot",
                           job_slot(j), "stop", 1, "model", r->model, "tokens_predicted", n_generated, "tokens_evaluated",
-                          res->n_prompt, "generation_settings", settings_of(r), "prompt", r->prompt, "has_new_line",
+                          res->n_prompt, "generation_settings", settings_of(r), "prompt", json_array_get(r->prompts, (size_t)(r->index / r->n_choices)), "has_new_line",
                           len && memchr(text, '\n', len) != NULL, "truncated", res->stop_reason == BITNET_STOP_CONTEXT_FULL || res->n_discarded > 0,
                           "stop_type", r->prompt_only ? "limit" : stop_type(res), "stopping_word",
                           api_text(word ? word : "", word ? strlen(word) : 0), "tokens_cached", res->n_cached, "timings",
@@ -189,7 +193,7 @@ json_t *native_piece(native_reply *r, const job *j, const char *text, size_t len
     r->n_predicted += (int)r->n_held;
     json_t *v = json_pack("{s:i, s:o, s:o, s:b, s:i, s:i, s:i}", "index", r->index, "content", api_text(text, len), "tokens",
                           id_list(r->held, r->n_held), "stop", 0, "id_slot", job_slot(j), "tokens_predicted", r->n_predicted,
-                          "tokens_evaluated", r->n_prompt);
+                          "tokens_evaluated", job_n_prompt(j));
     if (v && lp) json_object_set_new(v, "completion_probabilities", probabilities(r, lp, 1));
     r->n_held = 0;
     return v;

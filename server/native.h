@@ -17,28 +17,28 @@
 /* What the replies of one /completion request need besides the job's output. */
 typedef struct native_reply {
     json_t *settings;          /* generation_settings (owned) */
-    json_t *prompt;            /* the prompt's text, special tokens rendered (owned) */
+    json_t *prompts;           /* each prompt's text, special tokens rendered (an array, owned) */
     const char *model;
     const bitnet_model *vocab;
-    int n_prompt;
+    int n_choices;             /* n_cmpl: completions of each prompt */
     bool prompt_only;          /* n_predict 0: the output is dropped */
     bool return_tokens, stream;
     bool post_sampling_probs;  /* completion_probabilities in probabilities ("prob", "top_probs") */
-    int index;                 /* n_cmpl: the completion replied now (its seed is the request's + index) */
+    int index;                 /* the completion replied now: prompt index / n_choices, its seed the request's + index % n_choices */
     int n_predicted;           /* a stream's tokens so far */
     int32_t *held;             /* a stream's tokens whose text is still held back (malloc'd) */
     size_t n_held, cap_held;
     json_t *response_fields;   /* the request's (a reference), or NULL: the final reply keeps only those paths */
 } native_reply;
 
-/* Before the job runs: the settings of rq (the job holds its stop strings; default_n_keep is
- * the server's --keep, for a request without n_keep) and the prompt's text from its ids.
- * Returns 0, or -1 when out of memory. */
-int native_reply_init(native_reply *r, const api_request *rq, const job *j, int default_n_keep, const int32_t *ids, int n_ids,
-                      const char *model, const bitnet_model *vocab);
+/* Before the jobs run: the settings of rq (job j holds the stop strings; default_n_keep is
+ * the server's --keep, for a request without n_keep) and the prompts' texts from their ids
+ * (ids[i][0, n_ids[i]) for i < n_prompts). Returns 0, or -1 when out of memory. */
+int native_reply_init(native_reply *r, const api_request *rq, const job *j, int default_n_keep, int32_t *const *ids,
+                      const int *n_ids, int n_prompts, const char *model, const bitnet_model *vocab);
 void native_reply_free(native_reply *r);
-/* n_cmpl: the replies that follow are the next completion's (index + 1; a stream's token
- * counts start again). */
+/* Several prompts or n_cmpl: the replies that follow are the next completion's (index + 1; a
+ * stream's token counts start again). */
 void native_next_completion(native_reply *r);
 
 /* A request's sampling and limits as llama-server names them (generation_settings). */

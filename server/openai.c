@@ -600,31 +600,6 @@ static int read_messages(json_t *body, api_request *r, api_error *err) {
     return 0;
 }
 
-static int read_prompt_ids(json_t *arr, api_request *r, api_error *err) {
-    size_t n = json_array_size(arr);
-    if (!(r->prompt_ids = malloc(sizeof(int32_t) * n))) return api_errorf(err, 500, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        json_t *t = json_array_get(arr, i);
-        if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > INT32_MAX)
-            return api_errorf(err, 400, "'prompt[%zu]' must be a token id (a non-negative integer)", i);
-        r->prompt_ids[i] = (int32_t)json_integer_value(t);
-    }
-    r->n_prompt_ids = (int)n;
-    return 0;
-}
-
-static int read_prompt(json_t *body, api_request *r, api_error *err) {
-    json_t *p = json_object_get(body, "prompt");
-    if (json_is_array(p) && json_array_size(p) == 1 && json_is_string(json_array_get(p, 0))) p = json_array_get(p, 0);
-    if (json_is_string(p)) {
-        if (has_nul(p)) return api_errorf(err, 400, "'prompt' contains a NUL character");
-        if (!(r->prompt_text = copy_string(json_string_value(p), json_string_length(p)))) return api_errorf(err, 500, "out of memory");
-        return 0;
-    }
-    if (json_is_array(p) && json_array_size(p) > 0 && json_is_integer(json_array_get(p, 0))) return read_prompt_ids(p, r, err);
-    return api_errorf(err, 400, "'prompt' must be a string or a non-empty array of token ids");
-}
-
 int api_read_prompt_parts(json_t *arr, const char *field, api_prompt_part **parts, int *n_parts, api_error *err) {
     size_t n = json_array_size(arr);
     if (!(*parts = calloc(n ? n : 1, sizeof **parts))) return api_errorf(err, 500, "out of memory");
@@ -648,28 +623,59 @@ void api_prompt_parts_free(api_prompt_part *parts, int n) {
     free(parts);
 }
 
-/* llama-server's prompt forms: a string, token ids, or token ids and strings mixed; the forms
- * that hold several prompts (strings, arrays) get a 400. */
-static int read_native_prompt(json_t *body, api_request *r, api_error *err) {
-    json_t *p = json_object_get(body, "prompt"), *first = json_array_get(p, 0);
-    if (json_is_array(p) && json_array_size(p) == 1 && (json_is_string(first) || json_is_array(first))) p = first;
-    if (json_is_string(p)) return read_prompt(body, r, err);
-    if (!json_is_array(p) || json_array_size(p) == 0)
-        return api_errorf(err, 400, "'prompt' must be a string, or a non-empty array of token ids and strings");
-    size_t i, n_strings = 0;
-    json_t *t;
-    json_array_foreach(p, i, t) {
-        if (json_is_array(t) || json_is_object(t))
-            return api_errorf(err, 400, "'prompt[%zu]': several prompts in one request are not supported; send one request each", i);
-        n_strings += json_is_string(t);
-    }
-    if (n_strings == json_array_size(p))
-        return api_errorf(err, 400, "'prompt' is an array of %zu strings, i.e. several prompts, which one request does not support; send one request each", n_strings);
-    return n_strings ? api_read_prompt_parts(p, "prompt", &r->prompt_parts, &r->n_prompt_parts, err) : read_prompt_ids(p, r, err);
+/* One prompt: a string, an array of token ids and strings, or {"prompt_string": either}. */
+static int read_one_prompt(json_t *v, const char *field, api_prompt *out, api_error *err) {
+    json_t *inner = json_is_object(v) ? json_object_get(v, "prompt_string") : NULL;
+    if (inner) v = inner;
+    if (json_is_array(v)) return api_read_prompt_parts(v, field, &out->parts, &out->n_parts, err);
+    if (!json_is_string(v)) return api_errorf(err, 400, "'%s' must be a string, or an array of token ids and strings", field);
+    if (has_nul(v)) return api_errorf(err, 400, "'%s' contains a NUL character", field);
+    if (!(out->parts = calloc(1, sizeof *out->parts))) return api_errorf(err, 500, "out of memory");
+    out->n_parts = 1;
+    if (!(out->parts[0].text = copy_string(json_string_value(v), json_string_length(v)))) return api_errorf(err, 500, "out of memory");
+    return 0;
 }
 
-static int read_prompt_of(api_kind kind, json_t *root, api_request *r, api_error *err) {
-    return kind == API_CHAT ? read_messages(root, r, err) : kind == API_NATIVE ? read_native_prompt(root, r, err) : read_prompt(root, r, err);
+static bool holds_number(json_t *arr) {
+    size_t i;
+    json_t *t;
+    json_array_foreach(arr, i, t) if (json_is_integer(t)) return true;
+    return false;
+}
+
+int api_read_prompts(json_t *v, const char *name, int max, api_prompt **prompts, int *n, bool *several, api_error *err) {
+    *prompts = NULL;
+    *n = 0;
+    *several = json_is_array(v) && !holds_number(v);
+    size_t count = *several ? json_array_size(v) : 1;
+    if (count == 0) return api_errorf(err, 400, "'%s' must not be empty", name);
+    if (count > (size_t)max) return api_errorf(err, 400, "'%s' holds %zu prompts; at most %d are allowed", name, count, max);
+    if (!(*prompts = calloc(count, sizeof **prompts))) return api_errorf(err, 500, "out of memory");
+    for (size_t i = 0; i < count; i++) {
+        char field[64];
+        if (*several) snprintf(field, sizeof field, "%s[%zu]", name, i);
+        else snprintf(field, sizeof field, "%s", name);
+        *n = (int)i + 1;
+        if (read_one_prompt(*several ? json_array_get(v, i) : v, field, &(*prompts)[i], err)) return -1;
+    }
+    return 0;
+}
+
+void api_prompts_free(api_prompt *prompts, int n) {
+    for (int i = 0; prompts && i < n; i++) api_prompt_parts_free(prompts[i].parts, prompts[i].n_parts);
+    free(prompts);
+}
+
+/* The conversation of a chat, or the prompts of the others: several prompts and "n" ask for
+ * their product of completions. */
+static int read_prompt_of(api_kind kind, json_t *root, api_request *r, int n_choices, api_error *err) {
+    if (kind == API_CHAT) return read_messages(root, r, err);
+    if (api_read_prompts(json_object_get(root, "prompt"), "prompt", API_MAX_JOBS, &r->prompts, &r->n_prompts, &r->several_prompts, err))
+        return -1;
+    if (r->n_prompts * n_choices > API_MAX_JOBS)
+        return api_errorf(err, 400, "%d prompts with 'n' = %d ask for %d completions; one request may ask for at most %d", r->n_prompts,
+                          n_choices, r->n_prompts * n_choices, API_MAX_JOBS);
+    return 0;
 }
 
 /* The token limit and the log-probabilities: OpenAI's fields, or /completion's. */
@@ -707,7 +713,7 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
     int rc = -1;
     if (read_int(root, json_object_get(root, "n_cmpl") ? "n_cmpl" : "n", 1, API_MAX_CHOICES, &n, err)) (void)0; /* llama-server's name, and OpenAI's */
     else if (tools_read(root, kind == API_CHAT, &out->tools, err)) (void)0;
-    else if (read_prompt_of(kind, root, out, err)) (void)0;
+    else if (read_prompt_of(kind, root, out, (int)n, err)) (void)0;
     else if (read_limits(root, out, err) || read_sampling(root, kind, &out->gen.sampling, err) ||
              read_extra_samplers(root, out, err) || read_sampler_order(root, out, err) || refuse_absent_samplers(root, err) ||
              read_logit_bias(root, out, err) ||
@@ -736,9 +742,7 @@ void api_request_free(api_request *r) {
     free(r->stops);
     for (size_t i = 0; i < r->n_messages; i++) free((char *)r->messages[i].content);
     free(r->messages);
-    free(r->prompt_text);
-    free(r->prompt_ids);
-    api_prompt_parts_free(r->prompt_parts, r->n_prompt_parts);
+    api_prompts_free(r->prompts, r->n_prompts);
     free(r->logit_bias);
     for (int i = 0; i < r->n_bias_texts; i++) free(r->bias_texts[i].text);
     free(r->bias_texts);
@@ -885,15 +889,26 @@ json_t *api_response(api_reply *r, const char *text, size_t len, const job_logpr
     return reply;
 }
 
-void api_response_add_choice(json_t *reply, json_t *more, int index) {
-    json_t *choice = json_array_get(json_object_get(more, "choices"), 0), *usage = json_object_get(reply, "usage");
-    json_int_t tokens = json_integer_value(json_object_get(json_object_get(more, "usage"), "completion_tokens"));
+/* usage[key] += more_usage[key] */
+static void add_usage(json_t *usage, json_t *more_usage, const char *key) {
+    json_int_t sum = json_integer_value(json_object_get(usage, key)) + json_integer_value(json_object_get(more_usage, key));
+    json_object_set_new(usage, key, json_integer(sum));
+}
+
+void api_response_add_choice(json_t *reply, json_t *more, int index, bool new_prompt) {
+    json_t *choice = json_array_get(json_object_get(more, "choices"), 0), *usage = json_object_get(reply, "usage"),
+           *more_usage = json_object_get(more, "usage");
     if (choice) {
         json_object_set_new(choice, "index", json_integer(index));
         json_array_append(json_object_get(reply, "choices"), choice);
     }
-    json_object_set_new(usage, "completion_tokens", json_integer(json_integer_value(json_object_get(usage, "completion_tokens")) + tokens));
-    json_object_set_new(usage, "total_tokens", json_integer(json_integer_value(json_object_get(usage, "total_tokens")) + tokens));
+    add_usage(usage, more_usage, "completion_tokens");
+    if (new_prompt) {
+        add_usage(usage, more_usage, "prompt_tokens");
+        add_usage(json_object_get(usage, "prompt_tokens_details"), json_object_get(more_usage, "prompt_tokens_details"), "cached_tokens");
+    }
+    json_int_t total = json_integer_value(json_object_get(usage, "prompt_tokens")) + json_integer_value(json_object_get(usage, "completion_tokens"));
+    json_object_set_new(usage, "total_tokens", json_integer(total));
     json_decref(more);
 }
 

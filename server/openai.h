@@ -19,6 +19,7 @@
 #define API_MAX_STOPS 16
 #define API_MAX_STOP_LEN 1024
 #define API_MAX_CHOICES 16     /* OpenAI's "n": choices of one request (each takes a slot) */
+#define API_MAX_JOBS 256       /* completions of one request: its prompts times n (run --parallel at a time) */
 #define API_MAX_LOGIT_BIAS 4096 /* entries of logit_bias (tokens, once its strings are tokenized) */
 
 /* A failed request: the HTTP status and the message of its error object. */
@@ -42,6 +43,12 @@ typedef struct api_prompt_part {
     char *text;
     int32_t id;
 } api_prompt_part;
+
+/* One prompt as parts (a string is one part): see api_read_prompts. */
+typedef struct api_prompt {
+    api_prompt_part *parts;
+    int n_parts;
+} api_prompt;
 
 /* llama-server's sampler fields beyond OpenAI's (typical_p ... dry_sequence_breakers, samplers), which
  * the Responses and Anthropic routes pass on to the chat request they build. */
@@ -67,14 +74,13 @@ typedef struct api_request {
     /* API_CHAT: the conversation (contents malloc'd). */
     bn_chat_message *messages;
     size_t n_messages;
-    /* API_COMPLETION: text, or token ids when prompt_ids != NULL. */
-    char *prompt_text;
-    int32_t *prompt_ids;
-    int n_prompt_ids;
-    /* API_NATIVE: a prompt of ids and strings (malloc'd), n_predict 0 and return_tokens. */
-    api_prompt_part *prompt_parts;
-    int n_prompt_parts;
-    int n_choices;                 /* OpenAI's "n" (chat and completions; 1 elsewhere) */
+    /* API_COMPLETION and API_NATIVE: the prompts (api_read_prompts; malloc'd); several_prompts:
+     * the body gave an array of them (errors name prompt[i]). n_prompts * n_choices <= API_MAX_JOBS. */
+    api_prompt *prompts;
+    int n_prompts;
+    bool several_prompts;
+    int n_choices;                 /* OpenAI's "n" / llama-server's n_cmpl (1 for the Responses and Messages APIs) */
+    /* API_NATIVE: n_predict 0 and return_tokens. */
     bool prompt_only;              /* the prompt goes into the slot's cache; nothing is generated or returned */
     bool return_tokens;
     json_t *response_fields;       /* API_NATIVE: llama-server's "response_fields" (an array of strings; owned), or NULL */
@@ -94,6 +100,14 @@ typedef struct api_request {
  * 0, or -1 with *err. */
 int api_read_prompt_parts(json_t *arr, const char *field, api_prompt_part **parts, int *n_parts, api_error *err);
 void api_prompt_parts_free(api_prompt_part *parts, int n);
+/* The prompts of v (a body's "prompt", or "input" of the embeddings), llama-server's rule: an
+ * array that holds a number is one prompt (token ids, or ids and strings mixed); another array
+ * holds several prompts (at most max), each a string, an array of ids and strings, or
+ * {"prompt_string": either}; anything else is one such prompt. Into *prompts [*n] (malloc'd,
+ * also on failure: free with api_prompts_free); *several: v held several. 0, or -1 with *err
+ * naming `name` or name[i]. */
+int api_read_prompts(json_t *v, const char *name, int max, api_prompt **prompts, int *n, bool *several, api_error *err);
+void api_prompts_free(api_prompt *prompts, int n);
 
 /* A field that is there and not null (an absent field and null mean the same in these APIs). */
 static inline bool api_present(json_t *v) { return v && !json_is_null(v); }
@@ -145,11 +159,12 @@ const char *api_finish_reason(bitnet_stop_reason r);
  * finish_reason "tool_calls"). */
 json_t *api_response(api_reply *r, const char *text, size_t len, const job_logprob *lp, size_t n_lp,
                      const bitnet_generate_result *res);
+/* Adds choice `index` of the same request (`more`, a reply of api_response, taken over) to
+ * `reply`: its choice with that index, its completion tokens to the usage, and its prompt
+ * tokens when it is the first choice of another prompt (new_prompt). */
+void api_response_add_choice(json_t *reply, json_t *more, int index, bool new_prompt);
 /* One stream chunk: text (may be empty), its log-probabilities, the role on the first chunk
  * of a chat, finish_reason when not NULL. */
-/* Adds choice `index` of the same request (`more`, a reply of api_response, taken over) to
- * `reply`: its choice with that index, its completion tokens to the usage. */
-void api_response_add_choice(json_t *reply, json_t *more, int index);
 json_t *api_chunk(api_reply *r, const char *text, size_t len, const job_logprob *lp, size_t n_lp, bool first,
                   const char *finish_reason);
 /* The chunk of a stream's function calls (tools.h; calls borrowed): every call whole. */

@@ -97,33 +97,50 @@ int request_parts_ids(const request_model *m, const api_prompt_part *parts, int 
     return (int)n;
 }
 
-static int completion_prompt(const request_model *m, api_request *rq, int32_t **ids, api_error *err) {
-    if (rq->prompt_parts) return request_parts_ids(m, rq->prompt_parts, rq->n_prompt_parts, "prompt", ids, err);
-    if (!rq->prompt_ids) return tokenize_prompt(m, rq->prompt_text, ids, err);
-    for (int i = 0; i < rq->n_prompt_ids; i++)
-        if (rq->prompt_ids[i] >= m->n_vocab)
-            return api_errorf(err, 400, "'prompt[%d]' = %d is not a token id of this model (0..%lld)", i, rq->prompt_ids[i],
-                              (long long)m->n_vocab - 1);
-    *ids = rq->prompt_ids;
-    rq->prompt_ids = NULL;
-    return rq->n_prompt_ids;
-}
-
-/* The prompt ids of a parsed request, checked against the limit and the slot context. The count or -1. */
-static int request_prompt(const request_model *m, api_request *rq, int32_t **ids, api_error *err) {
-    int n = rq->kind == API_CHAT ? chat_prompt(m, rq, ids, err) : completion_prompt(m, rq, ids, err);
-    if (n < 0) return -1;
+/* The limits of one prompt of n tokens (`what` names it in errors): --max-prompt-tokens and a
+ * slot's context, which must leave a position for the reply. */
+static int check_prompt_length(const request_model *m, const char *what, int n, api_error *err) {
     int cap = m->max_prompt_tokens;
-    if (n == 0) return api_errorf(err, 400, "the prompt has no tokens");
+    if (n == 0) return api_errorf(err, 400, "%s has no tokens", what);
     if (cap && n > cap)
-        return api_errorf(err, 400, "the prompt has %d tokens, %d more than the server's limit of %d (--max-prompt-tokens)", n,
-                          n - cap, cap);
+        return api_errorf(err, 400, "%s has %d tokens, %d more than the server's limit of %d (--max-prompt-tokens)", what, n, n - cap, cap);
     if (n >= m->slot_ctx)
         return api_errorf(err, 400,
-                          "the prompt has %d tokens, %lld more than a slot's context of %lld tokens allows (at most %lld "
-                          "prompt tokens, leaving room for one generated token)",
-                          n, (long long)(n - m->slot_ctx + 1), (long long)m->slot_ctx, (long long)m->slot_ctx - 1);
-    return n;
+                          "%s has %d tokens, %lld more than a slot's context of %lld tokens allows (at most %lld prompt tokens, "
+                          "leaving room for one generated token)",
+                          what, n, (long long)(n - m->slot_ctx + 1), (long long)m->slot_ctx, (long long)m->slot_ctx - 1);
+    return 0;
+}
+
+int request_prompts_ids(const request_model *m, const api_prompt *prompts, int n, const char *name, bool several, int32_t ***ids,
+                        int **n_ids, api_error *err) {
+    *n_ids = calloc((size_t)n, sizeof **n_ids);
+    if (!(*ids = calloc((size_t)n, sizeof **ids)) || !*n_ids) return api_errorf(err, 500, "out of memory");
+    for (int i = 0; i < n; i++) {
+        char field[64], what[80];
+        if (several) snprintf(field, sizeof field, "%s[%d]", name, i);
+        else snprintf(field, sizeof field, "%s", name);
+        snprintf(what, sizeof what, "'%s'", field);
+        int k = request_parts_ids(m, prompts[i].parts, prompts[i].n_parts, field, &(*ids)[i], err);
+        if (k < 0 || check_prompt_length(m, what, k, err)) return -1;
+        (*n_ids)[i] = k;
+    }
+    return 0;
+}
+
+/* The prompt ids of a parsed request: a chat's rendered conversation, or each prompt's. 0 or -1. */
+static int request_prompts(const request_model *m, api_request *rq, gen_request *out, api_error *err) {
+    if (rq->kind != API_CHAT) {
+        out->n_prompts = rq->n_prompts;
+        return request_prompts_ids(m, rq->prompts, rq->n_prompts, "prompt", rq->several_prompts, &out->ids, &out->n_ids, err);
+    }
+    out->n_ids = calloc(1, sizeof *out->n_ids);
+    if (!(out->ids = calloc(1, sizeof *out->ids)) || !out->n_ids) return api_errorf(err, 500, "out of memory");
+    out->n_prompts = 1;
+    int n = chat_prompt(m, rq, &out->ids[0], err);
+    if (n < 0 || check_prompt_length(m, "the prompt", n, err)) return -1;
+    out->n_ids[0] = n;
+    return 0;
 }
 
 /* Compiles a JSON Schema, or a grammar, only to check it (a 400 before the job queues;
@@ -192,12 +209,10 @@ int request_build(const request_model *m, api_kind kind, const char *body, size_
         gen_request_free(out);
         return -1;
     }
-    int n = request_prompt(m, &out->api, &out->ids, err);
-    if (n < 0) {
+    if (request_prompts(m, &out->api, out, err)) {
         gen_request_free(out);
         return -1;
     }
-    out->n_ids = n;
     int cap = m->max_tokens_cap;
     if (cap && (out->api.gen.max_tokens <= 0 || out->api.gen.max_tokens > cap)) out->api.gen.max_tokens = cap;
     return 0;
@@ -205,7 +220,10 @@ int request_build(const request_model *m, api_kind kind, const char *body, size_
 
 void gen_request_free(gen_request *r) {
     api_request_free(&r->api);
+    for (int i = 0; r->ids && i < r->n_prompts; i++) free(r->ids[i]);
     free(r->ids);
+    free(r->n_ids);
     r->ids = NULL;
-    r->n_ids = 0;
+    r->n_ids = NULL;
+    r->n_prompts = 0;
 }

@@ -28,11 +28,12 @@ typedef struct request_model {
     int max_tokens_cap;            /* --max-tokens-cap: a larger or missing max_tokens is lowered to it; 0: none */
 } request_model;
 
-/* A request ready for job_create(): the parsed fields and the prompt ids (malloc'd). */
+/* A request ready for job_create(): the parsed fields and each prompt's ids (a chat has one). */
 typedef struct gen_request {
     api_request api;
-    int32_t *ids;
-    int n_ids;                     /* 1 .. slot_ctx - 1 (and max_prompt_tokens) */
+    int32_t **ids;                 /* [n_prompts][n_ids[i]], malloc'd */
+    int *n_ids;                    /* each 1 .. slot_ctx - 1 (and max_prompt_tokens) */
+    int n_prompts;
 } gen_request;
 
 /* Parses body[0, len) for the endpoint kind and builds the prompt. default_seed is the seed of
@@ -46,6 +47,13 @@ void gen_request_free(gen_request *r);
  * against the vocabulary (`field` names the array in errors). The count, or -1 with *err. */
 int request_parts_ids(const request_model *m, const api_prompt_part *parts, int n_parts, const char *field, int32_t **ids,
                       api_error *err);
+
+/* The ids of prompts[0, n) into (*ids)[i], (*n_ids)[i] (arrays of n, malloc'd, calloc'd so that
+ * the caller frees all n entries also after a failure; *ids NULL when out of memory): each
+ * tokenized as request_parts_ids does and checked: not empty, within --max-prompt-tokens and a
+ * slot's context. Errors name `name`, or name[i] when several. 0, or -1 with *err. */
+int request_prompts_ids(const request_model *m, const api_prompt *prompts, int n, const char *name, bool several, int32_t ***ids,
+                        int **n_ids, api_error *err);
 
 /* Tokenizes text into *out (malloc'd, also for 0 tokens); returns the count or a negative status. */
 int request_tokenize(const bitnet_model *model, const char *text, size_t len, bool add_special, bool parse_special,

@@ -85,7 +85,7 @@ static void check_refusal(const gen_request *r, const api_error *err) {
     if (err->status != 400 && !(err->status == 500 && strstr(err->message, "out of memory")))
         fail("refused with a status other than 400", err->message);
     if (!err->message[0]) fail("refused without a message", NULL);
-    if (r && (r->ids || r->api.messages || r->api.stops || r->api.prompt_text || r->api.prompt_ids || r->api.prompt_parts ||
+    if (r && (r->ids || r->api.messages || r->api.stops || r->api.prompts || r->n_ids ||
               r->api.logit_bias || r->api.bias_texts || r->api.json_schema || r->api.tools.schema || r->api.tools.parameters ||
               r->api.tools.instructions || r->api.grammar))
         fail("a refused request still holds memory", err->message);
@@ -109,11 +109,15 @@ static void check_sampling(api_kind kind, const bitnet_generate_params *g) {
 
 static void check_accepted(const request_model *m, api_kind kind, const gen_request *r) {
     if (r->api.kind != kind) fail("the request has the wrong kind", NULL);
-    if (r->n_ids < 1 || r->n_ids >= m->slot_ctx || r->n_ids > m->max_prompt_tokens || !r->ids)
-        fail("prompt length outside 1..slot context - 1 or over the limit", NULL);
+    if (r->n_prompts < 1 || (kind == API_CHAT && r->n_prompts != 1) || r->n_prompts * r->api.n_choices > API_MAX_JOBS || !r->ids)
+        fail("a count of prompts outside 1..API_MAX_JOBS / n (one for a chat)", NULL);
+    for (int p = 0; p < r->n_prompts; p++) {
+        if (r->n_ids[p] < 1 || r->n_ids[p] >= m->slot_ctx || r->n_ids[p] > m->max_prompt_tokens || !r->ids[p])
+            fail("prompt length outside 1..slot context - 1 or over the limit", NULL);
+        for (int i = 0; i < r->n_ids[p]; i++)
+            if (r->ids[p][i] < 0 || r->ids[p][i] >= m->n_vocab) fail("a prompt id is not a token of the model", NULL);
+    }
     if (r->api.gen.max_tokens < 1 || r->api.gen.max_tokens > m->max_tokens_cap) fail("max_tokens not capped", NULL);
-    for (int i = 0; i < r->n_ids; i++)
-        if (r->ids[i] < 0 || r->ids[i] >= m->n_vocab) fail("a prompt id is not a token of the model", NULL);
     check_sampling(kind, &r->api.gen);
     if (r->api.prompt_only && (kind != API_NATIVE || r->api.gen.max_tokens != 1)) fail("a prompt-only request that generates", NULL);
     if (r->api.n_stops < 0 || r->api.n_stops > API_MAX_STOPS) fail("too many stop strings accepted", NULL);
@@ -138,8 +142,10 @@ static void check_repeatable(const request_model *m, api_kind kind, const char *
     gen_request again;
     api_error err;
     if (request_build(m, kind, body, len, 1, &again, &err)) fail("the same body refused the second time", err.message);
-    if (again.n_ids != first->n_ids || memcmp(again.ids, first->ids, sizeof(int32_t) * (size_t)first->n_ids))
-        fail("the same body gave other prompt ids the second time", NULL);
+    if (again.n_prompts != first->n_prompts) fail("the same body gave another count of prompts the second time", NULL);
+    for (int p = 0; p < first->n_prompts; p++)
+        if (again.n_ids[p] != first->n_ids[p] || memcmp(again.ids[p], first->ids[p], sizeof(int32_t) * (size_t)first->n_ids[p]))
+            fail("the same body gave other prompt ids the second time", NULL);
     gen_request_free(&again);
 }
 
@@ -208,7 +214,10 @@ static void check_schema_request(const gen_request *r) {
     if (r->api.gen.json_schema != r->api.json_schema || r->api.gen.json_object) fail("json_schema not wired into gen", NULL);
     bn_json_schema *sc = bn_json_schema_compile(r->api.json_schema, strlen(r->api.json_schema));
     if (!sc) fail("an accepted json_schema does not compile", bn_last_error_message());
-    const char *text = r->api.prompt_text ? r->api.prompt_text : r->api.n_messages ? r->api.messages[0].content : "";
+    const api_prompt *first = r->api.n_prompts ? &r->api.prompts[0] : NULL;
+    const char *text = first && first->n_parts == 1 && first->parts[0].text ? first->parts[0].text
+                       : r->api.n_messages                                  ? r->api.messages[0].content
+                                                                            : "";
     size_t len = strlen(text), n_ok = 0;
     bn_json_schema_state whole, step, copy;
     bn_json_schema_init(&whole, sc);

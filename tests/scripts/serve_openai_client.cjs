@@ -94,6 +94,10 @@ async function completions() {
     const l = lp.choices[0].logprobs;
     check('completion_logprobs', l && l.tokens.length === N && l.token_logprobs.length === N && l.top_logprobs.length === N &&
         l.token_logprobs.every((x) => x <= 0), l);
+    // several prompts: one choice each, in order; the first as alone
+    const two = await client.completions.create({ model: 'any', prompt: [prompt, 'Once upon a time'], max_tokens: N, temperature: 0 });
+    check('completion_several_prompts', two.choices.length === 2 && two.choices[1].index === 1 &&
+        two.choices[0].text === plain.choices[0].text && two.usage.completion_tokens === 2 * N, two);
 }
 
 // The token id of a one-token text, from the server's /tokenize (beside /v1).

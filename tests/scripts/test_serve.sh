@@ -41,6 +41,9 @@
 #   - OpenAI's "n": choice i equal to a lone request with seed + i, usage summed; streamed, the
 #     same choices (chunks by index, one choice after another); more than the slots a 400; the
 #     other choices take the prompt's KV entries from the first's prefill (/metrics: cached);
+#   - several prompts in one request (with n 2): completion i is prompt i / 2's choice i % 2,
+#     equal to the lone request, usage summing the prompts, streamed alike; /completion's array
+#     with each reply's prompt; on one slot with no queue they run one after another (no 503);
 #   - shared prompt prefixes: three requests at once starting with one long system prompt: two
 #     take its KV entries from the third's slot (cached_tokens), and their greedy replies equal
 #     those of a one-slot server (no other slot to share with);
@@ -430,7 +433,7 @@ cp "$TMP/resp" "$TMP/banned.json"
 native_check logit_bias_string_ban "$st == 200 and json.load(open('$TMP/native.json'))['tokens'][0] in $banned and len(j['tokens']) == 8 and not set(j['tokens']) & set($banned)"
 st=$(req POST /v1/completions "{\"prompt\":\"Once upon a time\",\"max_tokens\":8,\"temperature\":0,\"ignore_eos\":true,\"logit_bias\":{$ban:false}}")
 native_check logit_bias_string_key_ban "$st == 200 and j['choices'][0]['text'] == json.load(open('$TMP/banned.json'))['content']"
-error_case native_several_prompts 400 'several prompts' POST /completion '{"prompt":["a","b"]}'
+error_case native_prompt_object 400 "'prompt[1]' must be a string" POST /completion '{"prompt":["a",{"b":1}]}'
 error_case native_absent_sampler 400 "'n_indent' = 2" POST /completion '{"prompt":"a","n_indent":2}'
 error_case chat_absent_sampler 400 "'n_indent' = 2" POST /v1/chat/completions '{"messages":[{"role":"user","content":"a"}],"n_indent":2}'
 error_case chat_bad_mirostat 400 "'mirostat' must be between 0 and 2" POST /v1/chat/completions '{"messages":[{"role":"user","content":"a"}],"mirostat":5}'
@@ -546,6 +549,33 @@ print([e["index"] for e in finals] == [0, 1] and text == {r["index"]: r["content
 EOF
 )
 if [ "$got" = True ]; then ok native_n_cmpl_streamed; else not_ok native_n_cmpl_streamed "$got: $(head -c 400 "$TMP/cmpl.sse")"; fi
+# Several prompts in one request (llama-server's and OpenAI's): completion i is prompt i / n's
+# choice i % n, the reply a lone request of that prompt with seed + choice gets; the usage sums
+# the prompts' tokens; streamed, the same texts by index; /completion: an array of the replies,
+# each with its own prompt.
+MULTI='"max_tokens":5,"seed":6,"temperature":1,"ignore_eos":true'
+st1=$(req POST /v1/completions "{\"prompt\":\"Once upon a time\",$MULTI,\"seed\":7}")
+cp "$TMP/resp" "$TMP/multi_lone.json"
+st=$(req POST /v1/completions "{\"prompt\":[\"Hi\",\"Once upon a time\"],\"n\":2,$MULTI}")
+cp "$TMP/resp" "$TMP/multi.json"
+native_check several_prompts "$st == 200 and $st1 == 200 and [c['index'] for c in j['choices']] == [0, 1, 2, 3] and j['choices'][0]['text'] == json.load(open('$TMP/choices.json'))['choices'][0]['text'] and j['choices'][3]['text'] == json.load(open('$TMP/multi_lone.json'))['choices'][0]['text'] and j['usage']['prompt_tokens'] == json.load(open('$TMP/choices.json'))['usage']['prompt_tokens'] + json.load(open('$TMP/multi_lone.json'))['usage']['prompt_tokens'] and j['usage']['completion_tokens'] == 20 and j['usage']['total_tokens'] == j['usage']['prompt_tokens'] + 20"
+curl -s -N --max-time 60 "${AUTH[@]}" -d "{\"prompt\":[\"Hi\",\"Once upon a time\"],\"n\":2,$MULTI,\"stream\":true,\"stream_options\":{\"include_usage\":true}}" \
+    "$URL/v1/completions" >"$TMP/multi.sse"
+got=$("$PY" - "$TMP/multi.sse" "$TMP/multi.json" <<'EOF'
+import json, sys
+events = [l[6:] for l in open(sys.argv[1]).read().split("\n") if l.startswith("data: ")]
+chunks = [json.loads(e) for e in events[:-1]]
+text = {}
+for c in chunks:
+    for ch in c["choices"]: text[ch["index"]] = text.get(ch["index"], "") + ch["text"]
+whole = json.load(open(sys.argv[2]))
+usage = chunks[-1].get("usage") or {}
+print(events[-1] == "[DONE]" and text == {ch["index"]: ch["text"] for ch in whole["choices"]} and all(usage.get(k) == whole["usage"][k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")))
+EOF
+)
+if [ "$got" = True ]; then ok several_prompts_streamed; else not_ok several_prompts_streamed "$got: $(head -c 400 "$TMP/multi.sse")"; fi
+st=$(req POST /completion '{"prompt":["Hi",[9906,1917]],"n_predict":3,"temperature":0,"return_tokens":true}')
+native_check native_several_prompts "$st == 200 and isinstance(j, list) and [r['index'] for r in j] == [0, 1] and j[0]['prompt'].endswith('Hi') and j[1]['prompt'] == 'Hello world' and j[1]['tokens_evaluated'] == 2 and all(r['stop'] and len(r['tokens']) == 3 for r in j)"
 # The choices of n share one prefill: the 2nd and 3rd take all but the prompt's last token
 # from the first's slot (the prompt is new to every slot).
 cached_total() { req GET /metrics >/dev/null; awk '$1 == "bitnet_prompt_tokens_cached_total" {print $2}' "$TMP/resp"; }
@@ -670,6 +700,13 @@ expect_error queue_full_503 503 busy POST /v1/completions "$SMALL"
 check one_slot_freed all_idle
 st=$(req POST /v1/completions "$SMALL")
 check one_slot_reused [ "$st" = 200 ]
+# Several prompts on one slot and no queue: one job at a time (the next queued once the one
+# before was read), not a 503; streamed too.
+st=$(req POST /v1/completions '{"prompt":["a","b","c"],"max_tokens":2,"temperature":0}')
+native_check several_prompts_one_slot "$st == 200 and [c['index'] for c in j['choices']] == [0, 1, 2] and all(c['finish_reason'] for c in j['choices'])"
+curl -s -N --max-time 60 -d '{"prompt":["a","b","c"],"max_tokens":2,"temperature":0,"stream":true}' "$URL/v1/completions" >"$TMP/one_slot.sse"
+n_finished=$(grep -c '"finish_reason":"length"' "$TMP/one_slot.sse")
+check several_prompts_one_slot_streamed [ "$n_finished" = 3 -a "$(grep -v '^$' "$TMP/one_slot.sse" | tail -1)" = 'data: [DONE]' ]
 # The shared-system-prompt requests (above) one at a time in the only slot: the same replies.
 same=0
 for i in 0 1 2; do
@@ -741,21 +778,21 @@ check context_shift_said_on grep -q 'context shift on; ready' "$TMP/c.log"
 # in the head) on a server with --lm-head HEAD.
 heads_run() {
     start_server "$TMP/h-$1.log" -m "$M" -t 2 -np 2 -c 256 --lm-head "$1" || return 1
-    local body
+    local body rc=0
     for body in '{"prompt":"The sea","max_tokens":24,"temperature":1,"seed":5,"ignore_eos":true}' \
                 '{"prompt":[9906,1917],"max_tokens":24,"temperature":0.7,"min_p":0.05,"seed":6,"ignore_eos":true}' \
                 '{"prompt":"Once","max_tokens":24,"temperature":1.2,"presence_penalty":0.5,"seed":7,"ignore_eos":true}' \
                 '{"prompt":"The sea","max_tokens":24,"temperature":0.8,"seed":8,"ignore_eos":true,"logit_bias":{"279":4,"13":-100,"323":false}}' \
                 '{"prompt":"The sea","max_tokens":24,"temperature":0,"grammar":"root ::= [a-z ]+","ignore_eos":true}' \
                 '{"prompt":"Once","max_tokens":24,"temperature":0.8,"top_k":5,"seed":9,"response_format":{"type":"json_object"}}'; do
-        [ "$(req POST /v1/completions "$body")" = 200 ] || return 1
+        [ "$(req POST /v1/completions "$body")" = 200 ] || { rc=1; break; } # (the server must stop: it holds this $(...)'s pipe)
         json_get 'j["choices"][0]["text"]' <"$TMP/resp" | od -An -tx1 | tr -d ' \n'
         echo
     done
-    [ "$(req GET /metrics)" = 200 ] || return 1
+    [ $rc = 0 ] && [ "$(req GET /metrics)" = 200 ] || rc=1
     grep -E '^bitnet_(lm_head_rows|constraint_draws)_total\{' "$TMP/resp" | tr '\n' ' ' >"$TMP/heads-$1.metrics"
     stop_server TERM
-    [ "$STOP_RC" = 0 ]
+    [ $rc = 0 ] && [ "$STOP_RC" = 0 ]
 }
 AUTH=()
 # A numerics check, run in the plain build only (test_serve_sanitizers: two more servers cost

@@ -65,7 +65,7 @@ TEST(inputs) {
 
 TEST(refusals) {
     check_refused("{\"input\":[]}", "must not be empty");
-    check_refused("{\"input\":[\"a\",[]]}", "'input[1]': input content cannot be empty");
+    check_refused("{\"input\":[\"a\",[]]}", "'input[1]' has no tokens");
     check_refused("{\"model\":\"m\"}", "\"input\" or \"content\" must be provided");
     check_refused("{\"input\":[1,999999]}", "'input[1]' = 999999 is not a token id");
     check_refused("{\"input\":[\"a\",[1,-2]]}", "'input[1][1]' must be a token id");

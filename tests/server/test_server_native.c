@@ -2,7 +2,7 @@
  * its defaults (the library's sampling, no token limit), n_predict and its aliases (0: the
  * prompt only), n_probs and "logprobs", llama-server's other samplers (read, on the chat route
  * too; bad values refused), those this server lacks (accepted only when off, refused by name otherwise), the prompt forms (string, ids, ids and strings mixed; several
- * prompts refused), its temperature range beside OpenAI's, the fields it refuses, and logit_bias
+ * prompts), its temperature range beside OpenAI's, the fields it refuses, and logit_bias
  * with llama-server's strings in place of token ids (kept for request.c to tokenize). */
 #include <math.h>
 #include <stdio.h>
@@ -38,7 +38,8 @@ TEST(defaults_are_llama_servers) {
     CHECK_EQ_INT(r.gen.max_tokens, 0);
     CHECK_EQ_INT(r.n_top_logprobs, -1);
     CHECK(!r.prompt_only && !r.return_tokens && !r.stream);
-    CHECK_STR(r.prompt_text, "Hi");
+    CHECK(r.n_prompts == 1 && !r.several_prompts && r.prompts[0].n_parts == 1);
+    CHECK_STR(r.prompts[0].parts[0].text, "Hi");
     api_request_free(&r);
 }
 
@@ -182,27 +183,67 @@ TEST(sampler_order) {
     check_refused("{\"prompt\":\"Hi\",\"samplers\":5}", "'samplers' must be an array");
 }
 
+/* Whether prompt i of r is the text `text` (one part). */
+static bool is_text(const api_request *r, int i, const char *text) {
+    return i < r->n_prompts && r->prompts[i].n_parts == 1 && r->prompts[i].parts[0].text && !strcmp(r->prompts[i].parts[0].text, text);
+}
+
+/* Whether prompt i of r is the token ids ids[0, n). */
+static bool is_ids(const api_request *r, int i, const int32_t *ids, int n) {
+    if (i >= r->n_prompts || r->prompts[i].n_parts != n) return false;
+    for (int k = 0; k < n; k++)
+        if (r->prompts[i].parts[k].text || r->prompts[i].parts[k].id != ids[k]) return false;
+    return true;
+}
+
+/* llama-server's forms, on /completion and /v1/completions alike: one prompt (a string, ids,
+ * ids and strings mixed), or several (an array holding no number: strings, id arrays, mixed
+ * arrays, {"prompt_string"}), each with n completions, at most API_MAX_JOBS in all. */
 TEST(prompt_forms) {
-    api_request r;
-    api_error err;
-    CHECK_EQ_INT(parse("{\"prompt\":[\"Hi\"]}", &r, &err), 0);
-    CHECK_STR(r.prompt_text, "Hi");
-    api_request_free(&r);
-    CHECK_EQ_INT(parse("{\"prompt\":[[5,6,7]]}", &r, &err), 0);
-    CHECK(r.n_prompt_ids == 3 && r.prompt_ids[2] == 7 && !r.prompt_parts);
-    api_request_free(&r);
-    CHECK_EQ_INT(parse("{\"prompt\":[12,\"a b\",34,\"\"]}", &r, &err), 0);
-    CHECK_EQ_INT(r.n_prompt_parts, 4);
-    CHECK(r.prompt_parts && !r.prompt_parts[0].text && r.prompt_parts[0].id == 12 && !strcmp(r.prompt_parts[1].text, "a b") &&
-          r.prompt_parts[2].id == 34 && !strcmp(r.prompt_parts[3].text, ""));
-    api_request_free(&r);
-    check_refused("{\"prompt\":[\"a\",\"b\"]}", "several prompts");
-    check_refused("{\"prompt\":[[1],[2]]}", "'prompt[0]': several prompts");
-    check_refused("{\"prompt\":[1,{\"prompt_string\":\"x\"}]}", "'prompt[1]': several prompts");
+    static const api_kind kinds[] = {API_NATIVE, API_COMPLETION};
+    static const int32_t ids567[] = {5, 6, 7}, ids1[] = {1}, ids2[] = {2, 3};
+    for (size_t k = 0; k < 2; k++) {
+        api_request r;
+        api_error err;
+        CHECK_EQ_INT(parse_as(kinds[k], "{\"prompt\":[\"Hi\"]}", &r, &err), 0);
+        CHECK(r.n_prompts == 1 && r.several_prompts && is_text(&r, 0, "Hi"));
+        api_request_free(&r);
+        CHECK_EQ_INT(parse_as(kinds[k], "{\"prompt\":[5,6,7]}", &r, &err), 0);
+        CHECK(r.n_prompts == 1 && !r.several_prompts && is_ids(&r, 0, ids567, 3));
+        api_request_free(&r);
+        CHECK_EQ_INT(parse_as(kinds[k], "{\"prompt\":[[5,6,7]]}", &r, &err), 0);
+        CHECK(r.n_prompts == 1 && is_ids(&r, 0, ids567, 3));
+        api_request_free(&r);
+        CHECK_EQ_INT(parse_as(kinds[k], "{\"prompt\":[12,\"a b\",34,\"\"]}", &r, &err), 0);
+        CHECK_EQ_INT(r.n_prompts, 1);
+        CHECK(r.prompts[0].n_parts == 4 && !r.prompts[0].parts[0].text && r.prompts[0].parts[0].id == 12 &&
+              !strcmp(r.prompts[0].parts[1].text, "a b") && r.prompts[0].parts[2].id == 34 && !strcmp(r.prompts[0].parts[3].text, ""));
+        api_request_free(&r);
+        CHECK_EQ_INT(parse_as(kinds[k], "{\"prompt\":[\"a\",[1],{\"prompt_string\":\"c\"},[2,3],[4,\"d\"]],\"n\":2}", &r, &err), 0);
+        CHECK(r.n_prompts == 5 && r.several_prompts && r.n_choices == 2 && is_text(&r, 0, "a") && is_ids(&r, 1, ids1, 1) &&
+              is_text(&r, 2, "c") && is_ids(&r, 3, ids2, 2) && r.prompts[4].n_parts == 2 && r.prompts[4].parts[0].id == 4);
+        api_request_free(&r);
+    }
+    check_refused("{\"prompt\":[1,{\"prompt_string\":\"x\"}]}", "'prompt[1]' must be a token id or a string");
+    check_refused("{\"prompt\":[[1],{\"x\":1}]}", "'prompt[1]' must be a string");
+    check_refused("{\"prompt\":[[[1]]]}", "'prompt[0][0]' must be a token id or a string");
+    check_refused("{\"prompt\":[\"a\",5.5]}", "'prompt[1]' must be a string");
     check_refused("{\"prompt\":[1,2.5]}", "'prompt[1]' must be a token id");
     check_refused("{\"prompt\":[1,\"a\",-3]}", "'prompt[2]' must be a token id or a string");
-    check_refused("{\"prompt\":[]}", "non-empty array");
+    check_refused("{\"prompt\":[]}", "'prompt' must not be empty");
     check_refused("{\"n_predict\":1}", "'prompt' must be");
+    /* at most API_MAX_JOBS completions: prompts times n */
+    char body[8192];
+    int at = snprintf(body, sizeof body, "{\"n\":2,\"prompt\":[");
+    for (int i = 0; i < API_MAX_JOBS / 2 + 1; i++) at += snprintf(body + at, sizeof body - (size_t)at, "%s\"p\"", i ? "," : "");
+    snprintf(body + at, sizeof body - (size_t)at, "]}");
+    check_refused(body, "ask for 258 completions; one request may ask for at most 256");
+    body[5] = '1'; /* n 1: 129 prompts are fine */
+    api_request r;
+    api_error err;
+    CHECK_EQ_INT(parse(body, &r, &err), 0);
+    CHECK_EQ_INT(r.n_prompts, API_MAX_JOBS / 2 + 1);
+    api_request_free(&r);
 }
 
 TEST(logit_bias_strings) {
