@@ -305,6 +305,7 @@ static enum MHD_Result reply_whole(server *srv, struct MHD_Connection *c, reques
     for (int i = 0; ok && i < rj->n; i++) {
         queue_jobs(srv, rj, i);
         if (i && style->native) native_next_completion(style->native);
+        reply->choice = i;
         if (!(ok = job_reply(c, rj->jobs[i], i == 0, reply, style, i ? &more : &whole, &ret))) break;
         if (i == 0 && rj->n > 1 && style->native && !(whole = json_pack("[o]", whole))) {
             ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
@@ -551,6 +552,7 @@ static ssize_t stream_read(void *cls, uint64_t offset, char *out, size_t max) {
 static void stream_free(void *cls) {
     stream *s = cls;
     free_jobs(&s->rj);
+    api_reply_free(&s->reply);
     atomic_fetch_sub(&s->srv->n_generating, 1);
     tool_reader_free(&s->tools);
     if (s->native) native_reply_free(s->native);
@@ -564,8 +566,8 @@ static void stream_free(void *cls) {
 }
 
 /* Streams the output of the request's jobs, one after another (takes over the jobs, the count
- * of generating requests and the style's replies). */
-static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, request_jobs *rj, const api_reply *reply, bool usage,
+ * of generating requests, the reply's echo and the style's replies). */
+static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, request_jobs *rj, api_reply *reply, bool usage,
                                     const reply_style *style) {
     stream *s = calloc(1, sizeof *s);
     native_reply *native = style->native ? malloc(sizeof *native) : NULL;
@@ -580,6 +582,7 @@ static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, reque
         free(anthropic);
         free(s);
         free_jobs(rj);
+        api_reply_free(reply);
         atomic_fetch_sub(&srv->n_generating, 1);
         return http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
@@ -603,6 +606,18 @@ static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, reque
 
 /* ===================================================================== handlers */
 
+/* What the replies need besides the jobs: /completion's native reply (style->native), the
+ * prompts' texts for /v1/completions' echo (*echo). false when out of memory (nothing kept). */
+static bool prepare_replies(const server *srv, const gen_request *rq, const request_jobs *rj, const reply_style *style, json_t **echo) {
+    if (style->native && native_reply_init(style->native, &rq->api, rj->jobs[0], srv->opt.n_keep, rq->ids, rq->n_ids, rq->n_prompts,
+                                           srv->model_name, srv->model))
+        return false;
+    if (!rq->api.echo) return true;
+    *echo = request_echo_texts(srv->model, rq->api.prompts, rq->api.n_prompts);
+    if (!*echo && style->native) native_reply_free(style->native);
+    return *echo != NULL;
+}
+
 /* Runs one generation request of the endpoint kind. style: the Responses API's reply (made by
  * responses_to_chat, whose chat body this is) or Anthropic's (started here), taken over; NULL
  * for the other endpoints (llama-server's /completion gets its native reply here). */
@@ -615,10 +630,10 @@ static enum MHD_Result handle(server *srv, struct MHD_Connection *c, api_kind ki
     atomic_fetch_add(&srv->n_generating, 1);
     native_reply native;
     reply_style plain = {.native = kind == API_NATIVE ? &native : NULL};
+    json_t *echo = NULL;
     bool ok = start_jobs(srv, c, kind, body, len, serial, !style, &rq, &rj, &ret); /* "n": not for the Responses or Messages APIs */
     if (!style) style = &plain;
-    if (ok && style->native &&
-        native_reply_init(&native, &rq.api, rj.jobs[0], srv->opt.n_keep, rq.ids, rq.n_ids, rq.n_prompts, srv->model_name, srv->model)) {
+    if (ok && !prepare_replies(srv, &rq, &rj, style, &echo)) {
         ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         ok = false;
     }
@@ -633,12 +648,15 @@ static enum MHD_Result handle(server *srv, struct MHD_Connection *c, api_kind ki
     api_reply_init(&reply, kind, serial, srv->model_name, srv->model, rq.api.n_top_logprobs);
     reply.tools = rq.api.tools.choice;
     reply.post_sampling_probs = rq.api.post_sampling_probs;
+    reply.n_choices = rj.n_choices;
+    reply.echo = echo;
     if (style->responses) responses_reply_start(style->responses, serial, srv->model_name, rq.api.tools.choice);
     if (style->anthropic) anthropic_reply_start(style->anthropic, serial, srv->model_name, rq.api.tools.choice, rq.n_ids[0]);
     if (rq.api.stream) {
         ret = reply_stream(srv, c, &rj, &reply, rq.api.include_usage, style); /* the stream owns the jobs, the count and the style's replies */
     } else {
         ret = reply_whole(srv, c, &rj, &reply, style);
+        api_reply_free(&reply);
         style_free(style);
         free_jobs(&rj);
         atomic_fetch_sub(&srv->n_generating, 1);

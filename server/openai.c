@@ -678,6 +678,25 @@ static int read_prompt_of(api_kind kind, json_t *root, api_request *r, int n_cho
     return 0;
 }
 
+/* OpenAI's legacy completion fields beside n: echo (each choice's text begins with its prompt;
+ * not with logprobs, which would ask for the prompt's log-probabilities), best_of (only equal
+ * to n: drawing more completions than are returned and ranking them is not done here), suffix
+ * (insertion; only empty). */
+static int read_legacy_fields(json_t *root, api_request *r, int n, api_error *err) {
+    long long best_of = n;
+    json_t *suffix = json_object_get(root, "suffix");
+    if (read_bool(root, "echo", &r->echo, err) || read_int(root, "best_of", 1, API_MAX_CHOICES, &best_of, err)) return -1;
+    if (r->echo && r->n_top_logprobs >= 0)
+        return api_errorf(err, 400, "'echo' with 'logprobs' asks for the prompt's log-probabilities, which this server does not compute "
+                                    "(`bitnet perplexity` scores a text); leave one of them out");
+    if (best_of != n)
+        return api_errorf(err, 400, "'best_of' = %lld is not supported: only as many completions as 'n' (%d) are drawn; leave it out",
+                          best_of, n);
+    if (api_present(suffix) && (!json_is_string(suffix) || json_string_length(suffix)))
+        return api_errorf(err, 400, "'suffix' (text after the completion, for insertion) is not supported; leave it out or empty");
+    return 0;
+}
+
 /* The token limit and the log-probabilities: OpenAI's fields, or /completion's. */
 static int read_limits(json_t *root, api_request *r, api_error *err) {
     if (r->kind == API_NATIVE) return read_native_fields(root, r, err);
@@ -714,7 +733,8 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
     if (read_int(root, json_object_get(root, "n_cmpl") ? "n_cmpl" : "n", 1, API_MAX_CHOICES, &n, err)) (void)0; /* llama-server's name, and OpenAI's */
     else if (tools_read(root, kind == API_CHAT, &out->tools, err)) (void)0;
     else if (read_prompt_of(kind, root, out, (int)n, err)) (void)0;
-    else if (read_limits(root, out, err) || read_sampling(root, kind, &out->gen.sampling, err) ||
+    else if (read_limits(root, out, err) || (kind == API_COMPLETION && read_legacy_fields(root, out, (int)n, err)) ||
+             read_sampling(root, kind, &out->gen.sampling, err) ||
              read_extra_samplers(root, out, err) || read_sampler_order(root, out, err) || refuse_absent_samplers(root, err) ||
              read_logit_bias(root, out, err) ||
              read_response_format(root, out, err) || use_tools(out, err) || read_grammar(root, out, err) ||
@@ -776,6 +796,27 @@ void api_reply_init(api_reply *r, api_kind kind, uint64_t serial, const char *mo
     r->model = model;
     r->vocab = vocab;
     r->n_top_logprobs = n_top_logprobs;
+    r->n_choices = 1;
+}
+
+void api_reply_free(api_reply *r) {
+    json_decref(r->echo);
+    r->echo = NULL;
+}
+
+/* A completion choice's text: with echo, its first piece begins with the choice's prompt. NULL
+ * when out of memory. */
+static json_t *completion_text(const api_reply *r, const char *text, size_t len, bool first) {
+    json_t *prompt = first && r->echo ? json_array_get(r->echo, (size_t)(r->choice / r->n_choices)) : NULL;
+    if (!prompt) return api_text(text, len);
+    size_t n = json_string_length(prompt);
+    char *both = malloc(n + len + 1);
+    if (!both) return NULL;
+    memcpy(both, json_string_value(prompt), n);
+    if (len) memcpy(both + n, text, len);
+    json_t *v = api_text(both, n + len);
+    free(both);
+    return v;
 }
 
 const char *api_finish_reason(bitnet_stop_reason r) {
@@ -882,8 +923,8 @@ json_t *api_response(api_reply *r, const char *text, size_t len, const job_logpr
                                      "finish_reason", finish)
                          : NULL;
     } else
-        choice = json_pack("{s:i, s:o, s:o, s:s}", "index", 0, "text", api_text(text, len), "logprobs", logprobs_json(r, lp, n_lp),
-                           "finish_reason", finish);
+        choice = json_pack("{s:i, s:o, s:o, s:s}", "index", 0, "text", completion_text(r, text, len, true), "logprobs",
+                           logprobs_json(r, lp, n_lp), "finish_reason", finish);
     json_t *reply = choice ? envelope(r, r->kind == API_CHAT ? "chat.completion" : "text_completion", choice) : NULL;
     if (reply) json_object_set_new(reply, "usage", usage_json(res));
     return reply;
@@ -923,7 +964,7 @@ json_t *api_chunk(api_reply *r, const char *text, size_t len, const job_logprob 
         choice = json_pack("{s:i, s:o, s:o, s:o}", "index", r->choice, "delta", delta, "logprobs", logprobs_json(r, lp, n_lp),
                            "finish_reason", finish);
     } else {
-        choice = json_pack("{s:i, s:o, s:o, s:o}", "index", r->choice, "text", api_text(text, len), "logprobs",
+        choice = json_pack("{s:i, s:o, s:o, s:o}", "index", r->choice, "text", completion_text(r, text, len, first), "logprobs",
                            logprobs_json(r, lp, n_lp), "finish_reason", finish);
     }
     return envelope(r, r->kind == API_CHAT ? "chat.completion.chunk" : "text_completion", choice);

@@ -80,6 +80,7 @@ typedef struct api_request {
     int n_prompts;
     bool several_prompts;
     int n_choices;                 /* OpenAI's "n" / llama-server's n_cmpl (1 for the Responses and Messages APIs) */
+    bool echo;                     /* API_COMPLETION: each choice's text begins with its prompt */
     /* API_NATIVE: n_predict 0 and return_tokens. */
     bool prompt_only;              /* the prompt goes into the slot's cache; nothing is generated or returned */
     bool return_tokens;
@@ -146,11 +147,14 @@ typedef struct api_reply {
     bool post_sampling_probs;      /* the probabilities are the draws' distributions' (api_request's) */
     size_t text_offset;            /* completions' logprobs.text_offset: bytes sent so far */
     tool_choice tools;             /* function calling: the reply is read by a tool_reader */
-    int choice;                    /* the index of the choice chunks belong to (OpenAI's "n"); 0 */
+    int choice;                    /* the index of the choice replied now (several prompts, OpenAI's "n"); 0 */
+    int n_choices;                 /* choices of each prompt: choice's prompt is choice / n_choices (1) */
+    json_t *echo;                  /* completions' echo: each prompt's text (an array, owned: api_reply_free), or NULL */
 } api_reply;
 
 void api_reply_init(api_reply *r, api_kind kind, uint64_t serial, const char *model, const bitnet_model *vocab,
                     int n_top_logprobs);
+void api_reply_free(api_reply *r);
 
 /* "stop" or "length" for a finished request. */
 const char *api_finish_reason(bitnet_stop_reason r);

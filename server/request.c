@@ -40,6 +40,28 @@ char *request_detokenize(const bitnet_model *model, const int32_t *ids, size_t n
     return text;
 }
 
+json_t *request_echo_texts(const bitnet_model *model, const api_prompt *prompts, int n) {
+    json_t *all = json_array();
+    for (int i = 0; all && i < n; i++) {
+        char *text = strdup("");
+        size_t len = 0;
+        for (int k = 0; text && k < prompts[i].n_parts; k++) {
+            const api_prompt_part *part = &prompts[i].parts[k];
+            size_t n_piece = 0;
+            char *piece = part->text ? strdup(part->text) : request_detokenize(model, &part->id, 1, &n_piece);
+            if (part->text && piece) n_piece = strlen(piece);
+            char *longer = piece ? realloc(text, len + n_piece + 1) : NULL;
+            if (longer) memcpy(longer + len, piece, n_piece), len += n_piece;
+            else free(text);
+            text = longer;
+            free(piece);
+        }
+        if (!text || json_array_append_new(all, api_text(text, len))) json_decref(all), all = NULL;
+        free(text);
+    }
+    return all;
+}
+
 char *request_render_chat(const request_model *m, const char *body, size_t len, api_error *err) {
     api_request rq;
     if (api_parse_request(API_CHAT, body, len, 0, &rq, err)) return NULL;

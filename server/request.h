@@ -55,6 +55,10 @@ int request_parts_ids(const request_model *m, const api_prompt_part *parts, int 
 int request_prompts_ids(const request_model *m, const api_prompt *prompts, int n, const char *name, bool several, int32_t ***ids,
                         int **n_ids, api_error *err);
 
+/* The prompts as the client gave them (OpenAI's echo): each text part as it is, token ids as
+ * their text (special tokens rendered). A JSON array of strings, or NULL when out of memory. */
+json_t *request_echo_texts(const bitnet_model *model, const api_prompt *prompts, int n);
+
 /* Tokenizes text into *out (malloc'd, also for 0 tokens); returns the count or a negative status. */
 int request_tokenize(const bitnet_model *model, const char *text, size_t len, bool add_special, bool parse_special,
                      int32_t **out);

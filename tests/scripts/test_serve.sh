@@ -44,6 +44,8 @@
 #   - several prompts in one request (with n 2): completion i is prompt i / 2's choice i % 2,
 #     equal to the lone request, usage summing the prompts, streamed alike; /completion's array
 #     with each reply's prompt; on one slot with no queue they run one after another (no 503);
+#   - OpenAI's echo (the prompt before each choice's text, streamed too); echo with logprobs,
+#     best_of other than n and suffix refused;
 #   - shared prompt prefixes: three requests at once starting with one long system prompt: two
 #     take its KV entries from the third's slot (cached_tokens), and their greedy replies equal
 #     those of a one-slot server (no other slot to share with);
@@ -586,6 +588,24 @@ pt=$(json_get 'j["usage"]["prompt_tokens"]' <"$TMP/resp" 2>/dev/null)
 c1=$(cached_total)
 if [ "$st" = 200 ] && [ "${pt:-0}" -gt 50 ] && [ $((c1 - c0)) -ge $((2 * (pt - 1))) ]; then ok n_choices_share_prefill; else
     not_ok n_choices_share_prefill "status $st, prompt ${pt:-?} tokens, cached counter $c0 -> $c1"; fi
+
+# OpenAI's echo on /v1/completions: each choice's text begins with its prompt as sent (ids as
+# their text), streamed too; echo with logprobs, best_of other than n, a suffix: 400s.
+st=$(req POST /v1/completions '{"prompt":"Once upon a time","max_tokens":8,"temperature":0,"ignore_eos":true,"echo":true}')
+native_check echo "$st == 200 and j['choices'][0]['text'] == 'Once upon a time' + json.load(open('$TMP/openai.json'))['choices'][0]['text'] and j['usage']['completion_tokens'] == 8"
+cp "$TMP/resp" "$TMP/echo.json"
+st=$(req POST /v1/completions '{"prompt":["Hi",[9906,1917]],"max_tokens":2,"temperature":0,"echo":true}')
+native_check echo_several_prompts "$st == 200 and j['choices'][0]['text'].startswith('Hi') and j['choices'][1]['text'].startswith('Hello world') and len(j['choices'][1]['text']) > len('Hello world')"
+curl -s -N --max-time 60 "${AUTH[@]}" -d '{"prompt":"Once upon a time","max_tokens":8,"temperature":0,"ignore_eos":true,"echo":true,"stream":true}' \
+    "$URL/v1/completions" >"$TMP/echo.sse"
+got=$("$PY" -c '
+import json, sys
+chunks = [json.loads(l[6:]) for l in open(sys.argv[1]).read().split("\n") if l.startswith("data: {")]
+print("".join(c["choices"][0]["text"] for c in chunks) == json.load(open(sys.argv[2]))["choices"][0]["text"] and chunks[0]["choices"][0]["text"].startswith("Once upon a time"))' "$TMP/echo.sse" "$TMP/echo.json" 2>&1)
+if [ "$got" = True ]; then ok echo_streamed; else not_ok echo_streamed "$got: $(head -c 400 "$TMP/echo.sse")"; fi
+error_case echo_logprobs 400 "'echo' with 'logprobs'" POST /v1/completions '{"prompt":"Hi","echo":true,"logprobs":1}'
+error_case best_of_more 400 "'best_of' = 2 is not supported" POST /v1/completions '{"prompt":"Hi","best_of":2}'
+error_case suffix_refused 400 "'suffix'" POST /v1/completions '{"prompt":"Hi","suffix":"!"}'
 
 # ---- shared prompt prefixes: one long system prompt, three requests at once ----------------------
 SHARED_SYS="You are assistant $$. $("$PY" -c 'print(" ".join("rule%d: answer briefly." % i for i in range(30)))')"

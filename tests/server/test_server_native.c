@@ -246,6 +246,36 @@ TEST(prompt_forms) {
     api_request_free(&r);
 }
 
+/* /v1/completions' legacy fields: echo (not with logprobs), best_of only equal to n, suffix only
+ * empty; the other routes leave them alone. */
+TEST(legacy_completion_fields) {
+    api_request r;
+    api_error err;
+    CHECK_EQ_INT(parse_as(API_COMPLETION, "{\"prompt\":\"Hi\",\"echo\":true,\"best_of\":2,\"n\":2,\"suffix\":\"\"}", &r, &err), 0);
+    CHECK(r.echo && r.n_choices == 2);
+    api_request_free(&r);
+    CHECK_EQ_INT(parse_as(API_COMPLETION, "{\"prompt\":\"Hi\",\"echo\":false,\"logprobs\":2,\"best_of\":null,\"suffix\":null}", &r, &err), 0);
+    CHECK(!r.echo && r.n_top_logprobs == 2);
+    api_request_free(&r);
+    static const struct {
+        const char *body, *words;
+    } refused[] = {
+        {"{\"prompt\":\"Hi\",\"echo\":true,\"logprobs\":0}", "'echo' with 'logprobs'"},
+        {"{\"prompt\":\"Hi\",\"echo\":1}", "'echo' must be"},
+        {"{\"prompt\":\"Hi\",\"best_of\":3}", "'best_of' = 3 is not supported"},
+        {"{\"prompt\":\"Hi\",\"best_of\":1,\"n\":2}", "'best_of' = 1 is not supported"},
+        {"{\"prompt\":\"Hi\",\"suffix\":\" end\"}", "'suffix'"},
+        {"{\"prompt\":\"Hi\",\"suffix\":3}", "'suffix'"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        CHECK_EQ_INT(parse_as(API_COMPLETION, refused[i].body, &r, &err), 400);
+        CHECK_MSG(strstr(err.message, refused[i].words) != NULL, "'%s' not in: %s", refused[i].words, err.message);
+    }
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"echo\":true,\"best_of\":3,\"suffix\":\"x\"}", &r, &err), 0); /* /completion */
+    CHECK(!r.echo);
+    api_request_free(&r);
+}
+
 TEST(logit_bias_strings) {
     api_request r;
     api_error err;
@@ -302,6 +332,7 @@ TEST_MAIN_BEGIN("test_server_native")
     RUN(other_samplers_read);
     RUN(sampler_order);
     RUN(prompt_forms);
+    RUN(legacy_completion_fields);
     RUN(logit_bias_strings);
 RUN(choices);
 TEST_MAIN_END()
