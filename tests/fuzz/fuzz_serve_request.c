@@ -118,6 +118,12 @@ static void check_accepted(const request_model *m, api_kind kind, const gen_requ
             if (r->ids[p][i] < 0 || r->ids[p][i] >= m->n_vocab) fail("a prompt id is not a token of the model", NULL);
     }
     if (r->api.gen.max_tokens < 1 || r->api.gen.max_tokens > m->max_tokens_cap) fail("max_tokens not capped", NULL);
+    if (r->api.echo) { /* /v1/completions' echo: a text per prompt */
+        if (kind != API_COMPLETION || r->api.n_top_logprobs >= 0) fail("echo accepted outside /v1/completions or with logprobs", NULL);
+        json_t *echo = request_echo_texts(m->model, r->api.prompts, r->api.n_prompts);
+        if (!echo || json_array_size(echo) != (size_t)r->n_prompts) fail("echo texts missing or not one per prompt", NULL);
+        json_decref(echo);
+    }
     check_sampling(kind, &r->api.gen);
     if (r->api.prompt_only && (kind != API_NATIVE || r->api.gen.max_tokens != 1)) fail("a prompt-only request that generates", NULL);
     if (r->api.n_stops < 0 || r->api.n_stops > API_MAX_STOPS) fail("too many stop strings accepted", NULL);

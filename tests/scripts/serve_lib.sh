@@ -34,7 +34,9 @@ make_model() {
 # for the 'listening on' line, then for /health 200. Returns 1 when it does not come up.
 start_server() {
     local log=$1; shift
-    "$SERVER" "$@" --port 0 2>"$log" &
+    # stdout to /dev/null: a server left running must not hold a caller's $(...) pipe open (it
+    # writes only --help there)
+    "$SERVER" "$@" --port 0 2>"$log" >/dev/null &
     SERVER_PID=$!
     URL=
     for _ in $(seq 1 600); do
