@@ -306,6 +306,7 @@ static enum MHD_Result reply_whole(server *srv, struct MHD_Connection *c, reques
         queue_jobs(srv, rj, i);
         if (i && style->native) native_next_completion(style->native);
         reply->choice = i;
+        reply->text_offset = 0; /* each choice's logprobs.text_offset counts from its own start */
         if (!(ok = job_reply(c, rj->jobs[i], i == 0, reply, style, i ? &more : &whole, &ret))) break;
         if (i == 0 && rj->n > 1 && style->native && !(whole = json_pack("[o]", whole))) {
             ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");

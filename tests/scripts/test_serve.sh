@@ -576,6 +576,8 @@ print(events[-1] == "[DONE]" and text == {ch["index"]: ch["text"] for ch in whol
 EOF
 )
 if [ "$got" = True ]; then ok several_prompts_streamed; else not_ok several_prompts_streamed "$got: $(head -c 400 "$TMP/multi.sse")"; fi
+st=$(req POST /v1/completions '{"prompt":["Hi","Once"],"max_tokens":3,"temperature":0,"ignore_eos":true,"logprobs":1}')
+native_check several_prompts_text_offsets "$st == 200 and [c['logprobs']['text_offset'][0] for c in j['choices']] == [0, 0]"
 st=$(req POST /completion '{"prompt":["Hi",[9906,1917]],"n_predict":3,"temperature":0,"return_tokens":true}')
 native_check native_several_prompts "$st == 200 and isinstance(j, list) and [r['index'] for r in j] == [0, 1] and j[0]['prompt'].endswith('Hi') and j[1]['prompt'] == 'Hello world' and j[1]['tokens_evaluated'] == 2 and all(r['stop'] and len(r['tokens']) == 3 for r in j)"
 # The choices of n share one prefill: the 2nd and 3rd take all but the prompt's last token
