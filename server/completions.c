@@ -387,6 +387,13 @@ static void stream_event(stream *s, json_t *v) {
     free(text);
 }
 
+/* Completions' max_tokens 0: the step that ran generated nothing the client asked for. */
+static void prompt_only_result(const stream *s, bitnet_generate_result *res) {
+    if (!s->reply.prompt_only) return;
+    res->n_generated = 0;
+    res->stop_reason = BITNET_STOP_MAX_TOKENS;
+}
+
 /* The events of the last output: the final chunk, the usage chunk, [DONE]; an error event
  * when the job failed. */
 static void stream_end(stream *s) {
@@ -416,6 +423,7 @@ static void stream_end(stream *s) {
         return;
     }
     if (status == 0) {
+        prompt_only_result(s, &res);
         const char *finish = s->called ? "tool_calls" : api_finish_reason(res.stop_reason);
         stream_event(s, api_chunk(&s->reply, "", 0, NULL, 0, !s->started, finish));
         res.n_generated += s->generated_before;
@@ -491,6 +499,7 @@ static void stream_tool_calls(stream *s) {
 static bool next_choice(stream *s) {
     bitnet_generate_result res;
     if (s->reply.choice + 1 >= s->rj.n || job_status(s->job, &res, NULL) != 0) return false;
+    prompt_only_result(s, &res);
     const char *finish = s->called ? "tool_calls" : api_finish_reason(res.stop_reason);
     if (s->native) {
         stream_event(s, native_response(s->native, s->job, "", 0, NULL, 0, NULL, 0, &res));
@@ -524,6 +533,7 @@ static bool stream_fill(stream *s) {
         size_t len = o.pieces[i].text_len, n_lp = o.pieces[i].logprob ? 1 : 0;
         const char *text = o.text ? o.text + at : ""; /* no text at all when every token's was held back */
         if (s->native) stream_event(s, native_piece(s->native, s->job, text, len, o.pieces[i].token, n_lp ? o.logprobs + lp : NULL));
+        else if (s->reply.prompt_only) (void)0; /* completions' max_tokens 0: nothing to send */
         else if (s->responses || s->anthropic) typed_piece(s, text, len);
         else stream_piece(s, text, len, n_lp ? o.logprobs + lp : NULL, n_lp);
         at += len;
@@ -651,6 +661,7 @@ static enum MHD_Result handle(server *srv, struct MHD_Connection *c, api_kind ki
     reply.post_sampling_probs = rq.api.post_sampling_probs;
     reply.n_choices = rj.n_choices;
     reply.echo = echo;
+    reply.prompt_only = kind == API_COMPLETION && rq.api.prompt_only;
     if (style->responses) responses_reply_start(style->responses, serial, srv->model_name, rq.api.tools.choice);
     if (style->anthropic) anthropic_reply_start(style->anthropic, serial, srv->model_name, rq.api.tools.choice, rq.n_ids[0]);
     if (rq.api.stream) {

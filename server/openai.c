@@ -133,14 +133,17 @@ static bitnet_generate_params default_generate_params(uint64_t seed) {
     return g;
 }
 
-static int read_max_tokens(json_t *body, api_kind kind, int *out, api_error *err) {
+/* max_tokens (a chat's max_completion_tokens first); absent: no limit. /v1/completions takes 0
+ * as OpenAI does: nothing is generated (prompt_only: one step runs, its token is dropped), so
+ * that with echo the reply is the prompt. */
+static int read_max_tokens(json_t *body, api_request *r, api_error *err) {
     long long n = 0;
-    const char *name = kind == API_CHAT && json_object_get(body, "max_completion_tokens") &&
-                               !json_is_null(json_object_get(body, "max_completion_tokens"))
-                           ? "max_completion_tokens"
-                           : "max_tokens";
-    if (read_int(body, name, 1, 1 << 30, &n, err)) return -1;
-    *out = (int)n;
+    const char *name = r->kind == API_CHAT && api_present(json_object_get(body, "max_completion_tokens")) ? "max_completion_tokens"
+                                                                                                         : "max_tokens";
+    bool completion = r->kind == API_COMPLETION;
+    if (read_int(body, name, completion ? 0 : 1, 1 << 30, &n, err)) return -1;
+    r->prompt_only = completion && api_present(json_object_get(body, name)) && n == 0;
+    r->gen.max_tokens = r->prompt_only ? 1 : (int)n;
     return 0;
 }
 
@@ -700,7 +703,7 @@ static int read_legacy_fields(json_t *root, api_request *r, int n, api_error *er
 /* The token limit and the log-probabilities: OpenAI's fields, or /completion's. */
 static int read_limits(json_t *root, api_request *r, api_error *err) {
     if (r->kind == API_NATIVE) return read_native_fields(root, r, err);
-    return read_max_tokens(root, r->kind, &r->gen.max_tokens, err) || read_logprobs(root, r, err) ? -1 : 0;
+    return read_max_tokens(root, r, err) || read_logprobs(root, r, err) ? -1 : 0;
 }
 
 json_t *api_load_object(const char *body, size_t len, api_error *err) {
@@ -916,6 +919,8 @@ static json_t *chat_message(const api_reply *r, const char *text, size_t len, co
 json_t *api_response(api_reply *r, const char *text, size_t len, const job_logprob *lp, size_t n_lp,
                      const bitnet_generate_result *res) {
     json_t *choice;
+    bitnet_generate_result kept = *res;
+    if (r->prompt_only) len = n_lp = 0, kept.n_generated = 0, kept.stop_reason = BITNET_STOP_MAX_TOKENS, res = &kept;
     const char *finish = api_finish_reason(res->stop_reason);
     if (r->kind == API_CHAT) {
         json_t *message = chat_message(r, text, len, &finish);

@@ -82,7 +82,7 @@ typedef struct api_request {
     int n_choices;                 /* OpenAI's "n" / llama-server's n_cmpl (1 for the Responses and Messages APIs) */
     bool echo;                     /* API_COMPLETION: each choice's text begins with its prompt */
     /* API_NATIVE: n_predict 0 and return_tokens. */
-    bool prompt_only;              /* the prompt goes into the slot's cache; nothing is generated or returned */
+    bool prompt_only;              /* n_predict / max_tokens 0: the prompt goes into the slot's cache; nothing is generated or returned */
     bool return_tokens;
     json_t *response_fields;       /* API_NATIVE: llama-server's "response_fields" (an array of strings; owned), or NULL */
     /* llama-server's "samplers": the chain as given (bn_sampler_kind; unknown names skipped),
@@ -150,6 +150,7 @@ typedef struct api_reply {
     int choice;                    /* the index of the choice replied now (several prompts, OpenAI's "n"); 0 */
     int n_choices;                 /* choices of each prompt: choice's prompt is choice / n_choices (1) */
     json_t *echo;                  /* completions' echo: each prompt's text (an array, owned: api_reply_free), or NULL */
+    bool prompt_only;              /* completions' max_tokens 0: the output is dropped (finish_reason "length") */
 } api_reply;
 
 void api_reply_init(api_reply *r, api_kind kind, uint64_t serial, const char *model, const bitnet_model *vocab,

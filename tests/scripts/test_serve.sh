@@ -44,8 +44,8 @@
 #   - several prompts in one request (with n 2): completion i is prompt i / 2's choice i % 2,
 #     equal to the lone request, usage summing the prompts, streamed alike; /completion's array
 #     with each reply's prompt; on one slot with no queue they run one after another (no 503);
-#   - OpenAI's echo (the prompt before each choice's text, streamed too); echo with logprobs,
-#     best_of other than n and suffix refused;
+#   - OpenAI's echo (the prompt before each choice's text, streamed too), max_tokens 0 with echo
+#     (the prompt alone); echo with logprobs, best_of other than n and suffix refused;
 #   - shared prompt prefixes: three requests at once starting with one long system prompt: two
 #     take its KV entries from the third's slot (cached_tokens), and their greedy replies equal
 #     those of a one-slot server (no other slot to share with);
@@ -605,6 +605,17 @@ import json, sys
 chunks = [json.loads(l[6:]) for l in open(sys.argv[1]).read().split("\n") if l.startswith("data: {")]
 print("".join(c["choices"][0]["text"] for c in chunks) == json.load(open(sys.argv[2]))["choices"][0]["text"] and chunks[0]["choices"][0]["text"].startswith("Once upon a time"))' "$TMP/echo.sse" "$TMP/echo.json" 2>&1)
 if [ "$got" = True ]; then ok echo_streamed; else not_ok echo_streamed "$got: $(head -c 400 "$TMP/echo.sse")"; fi
+# max_tokens 0 (OpenAI's): nothing generated; with echo the reply is the prompt, streamed too
+st=$(req POST /v1/completions '{"prompt":"Once upon a time","max_tokens":0,"echo":true,"temperature":0}')
+native_check echo_max_tokens_0 "$st == 200 and j['choices'][0]['text'] == 'Once upon a time' and j['choices'][0]['finish_reason'] == 'length' and j['usage']['completion_tokens'] == 0 and j['usage']['prompt_tokens'] > 3"
+curl -s -N --max-time 60 "${AUTH[@]}" -d '{"prompt":"Once upon a time","max_tokens":0,"echo":true,"stream":true,"stream_options":{"include_usage":true}}' \
+    "$URL/v1/completions" >"$TMP/echo0.sse"
+got=$("$PY" -c '
+import json, sys
+chunks = [json.loads(l[6:]) for l in open(sys.argv[1]).read().split("\n") if l.startswith("data: {")]
+texts = [c["choices"][0] for c in chunks if c["choices"]]
+print("".join(c["text"] for c in texts) == "Once upon a time" and texts[-1]["finish_reason"] == "length" and chunks[-1]["usage"]["completion_tokens"] == 0)' "$TMP/echo0.sse" 2>&1)
+if [ "$got" = True ]; then ok echo_max_tokens_0_streamed; else not_ok echo_max_tokens_0_streamed "$got: $(head -c 400 "$TMP/echo0.sse")"; fi
 error_case echo_logprobs 400 "'echo' with 'logprobs'" POST /v1/completions '{"prompt":"Hi","echo":true,"logprobs":1}'
 error_case best_of_more 400 "'best_of' = 2 is not supported" POST /v1/completions '{"prompt":"Hi","best_of":2}'
 error_case suffix_refused 400 "'suffix'" POST /v1/completions '{"prompt":"Hi","suffix":"!"}'

@@ -246,8 +246,8 @@ TEST(prompt_forms) {
     api_request_free(&r);
 }
 
-/* /v1/completions' legacy fields: echo (not with logprobs), best_of only equal to n, suffix only
- * empty; the other routes leave them alone. */
+/* /v1/completions' legacy fields: echo (not with logprobs), max_tokens 0, best_of only equal to
+ * n, suffix only empty; the other routes leave them alone. */
 TEST(legacy_completion_fields) {
     api_request r;
     api_error err;
@@ -255,8 +255,13 @@ TEST(legacy_completion_fields) {
     CHECK(r.echo && r.n_choices == 2);
     api_request_free(&r);
     CHECK_EQ_INT(parse_as(API_COMPLETION, "{\"prompt\":\"Hi\",\"echo\":false,\"logprobs\":2,\"best_of\":null,\"suffix\":null}", &r, &err), 0);
-    CHECK(!r.echo && r.n_top_logprobs == 2);
+    CHECK(!r.echo && r.n_top_logprobs == 2 && !r.prompt_only && r.gen.max_tokens == 0);
     api_request_free(&r);
+    /* max_tokens 0: the prompt only (one step runs, its token dropped); a chat still needs 1 */
+    CHECK_EQ_INT(parse_as(API_COMPLETION, "{\"prompt\":\"Hi\",\"echo\":true,\"max_tokens\":0}", &r, &err), 0);
+    CHECK(r.prompt_only && r.gen.max_tokens == 1 && r.echo);
+    api_request_free(&r);
+    CHECK_EQ_INT(parse_as(API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":0}", &r, &err), 400);
     static const struct {
         const char *body, *words;
     } refused[] = {
