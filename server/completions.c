@@ -3,7 +3,9 @@
  *
  * The request becomes prompt ids (request.c: a chat is rendered in the model's chat format, the
  * one `bitnet chat` uses, and tokenized with BOS and special tokens; a completion prompt is
- * text, tokenized the same way, or token ids), then a job for the engine. A plain request waits on
+ * text, tokenized the same way, or token ids), then a job for the engine (one per prompt and
+ * choice with several prompts or "n": request_jobs, at most --parallel of them queued at a
+ * time, replied in order). A plain request waits on
  * its connection's thread and gets one JSON reply; a streamed one gets Server-Sent Events from
  * a libmicrohttpd content reader that waits for the job's output. Both poll the client's
  * socket while they wait: a client that closed it has its job cancelled (the slot is free

@@ -1,8 +1,9 @@
-/* request: the pure part of a generation request. The body of POST /v1/chat/completions or
- * /v1/completions becomes the parsed request (openai.c) plus its prompt ids: a chat rendered in
- * the model's chat format, text tokenized with BOS and special tokens, or token ids checked
- * against the vocabulary, and the count checked against a slot's context and the server's
- * limits (max_tokens lowered to the server's cap). Or an error: the
+/* request: the pure part of a generation request. The body of POST /v1/chat/completions,
+ * /v1/completions or /completion becomes the parsed request (openai.c) plus each prompt's ids
+ * (a chat has one; a completion may have several): a chat rendered in the model's chat format,
+ * text tokenized with BOS and special tokens, or token ids checked against the vocabulary, and
+ * each count checked against a slot's context and the server's limits (max_tokens lowered to
+ * the server's cap); the embeddings' inputs are read the same way. Or an error: the
  * HTTP status (400 for anything the client sent, 500 only when out of memory or the tokenizer
  * fails) and the message of the error object.
  *
