@@ -163,10 +163,11 @@ json_t *native_response(const native_reply *r, const job *j, const char *text, s
     if (r->prompt_only) len = n_tokens = n_lp = 0;
     int n_generated = r->prompt_only ? 0 : res->n_generated;
     const char *word = res->stop_reason == BITNET_STOP_STRING ? job_stop_string(j, res->stop_string_index) : NULL;
+    json_t *prompt = json_array_get(r->prompts, (size_t)(r->index / r->n_choices)); /* one text per prompt (native_reply_init) */
     json_t *v = json_pack("{s:i, s:o, s:o, s:i, s:b, s:s, s:i, s:i, s:o, s:O, s:b, s:b, s:s, s:o, s:i, s:o}", "index", r->index,
                           "content", api_text(text, len), "tokens", id_list(tokens, r->return_tokens ? n_tokens : 0), "id_slot",
                           job_slot(j), "stop", 1, "model", r->model, "tokens_predicted", n_generated, "tokens_evaluated",
-                          res->n_prompt, "generation_settings", settings_of(r), "prompt", json_array_get(r->prompts, (size_t)(r->index / r->n_choices)), "has_new_line",
+                          res->n_prompt, "generation_settings", settings_of(r), "prompt", prompt, "has_new_line",
                           len && memchr(text, '\n', len) != NULL, "truncated", res->stop_reason == BITNET_STOP_CONTEXT_FULL || res->n_discarded > 0,
                           "stop_type", r->prompt_only ? "limit" : stop_type(res), "stopping_word",
                           api_text(word ? word : "", word ? strlen(word) : 0), "tokens_cached", res->n_cached, "timings",

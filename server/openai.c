@@ -953,8 +953,8 @@ void api_response_add_choice(json_t *reply, json_t *more, int index, bool new_pr
         add_usage(usage, more_usage, "prompt_tokens");
         add_usage(json_object_get(usage, "prompt_tokens_details"), json_object_get(more_usage, "prompt_tokens_details"), "cached_tokens");
     }
-    json_int_t total = json_integer_value(json_object_get(usage, "prompt_tokens")) + json_integer_value(json_object_get(usage, "completion_tokens"));
-    json_object_set_new(usage, "total_tokens", json_integer(total));
+    json_int_t prompt = json_integer_value(json_object_get(usage, "prompt_tokens"));
+    json_object_set_new(usage, "total_tokens", json_integer(prompt + json_integer_value(json_object_get(usage, "completion_tokens"))));
     json_decref(more);
 }
 
