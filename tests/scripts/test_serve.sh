@@ -598,24 +598,26 @@ native_check echo "$st == 200 and j['choices'][0]['text'] == 'Once upon a time' 
 cp "$TMP/resp" "$TMP/echo.json"
 st=$(req POST /v1/completions '{"prompt":["Hi",[9906,1917]],"max_tokens":2,"temperature":0,"echo":true}')
 native_check echo_several_prompts "$st == 200 and j['choices'][0]['text'].startswith('Hi') and j['choices'][1]['text'].startswith('Hello world') and len(j['choices'][1]['text']) > len('Hello world')"
-curl -s -N --max-time 60 "${AUTH[@]}" -d '{"prompt":"Once upon a time","max_tokens":8,"temperature":0,"ignore_eos":true,"echo":true,"stream":true}' \
-    "$URL/v1/completions" >"$TMP/echo.sse"
-got=$("$PY" -c '
+# stream_check NAME BODY EXPR: BODY streamed from /v1/completions; the Python expression EXPR over
+# `chunks` (its data events, parsed) and `whole` (the JSON reply in $TMP/resp) must be True.
+stream_check() {
+    curl -s -N --max-time 60 "${AUTH[@]}" -d "$2" "$URL/v1/completions" >"$TMP/$1.sse"
+    local got
+    got=$("$PY" -c '
 import json, sys
 chunks = [json.loads(l[6:]) for l in open(sys.argv[1]).read().split("\n") if l.startswith("data: {")]
-print("".join(c["choices"][0]["text"] for c in chunks) == json.load(open(sys.argv[2]))["choices"][0]["text"] and chunks[0]["choices"][0]["text"].startswith("Once upon a time"))' "$TMP/echo.sse" "$TMP/echo.json" 2>&1)
-if [ "$got" = True ]; then ok echo_streamed; else not_ok echo_streamed "$got: $(head -c 400 "$TMP/echo.sse")"; fi
+whole = json.load(open(sys.argv[2]))
+print(eval(sys.argv[3]))' "$TMP/$1.sse" "$TMP/resp" "$3" 2>&1)
+    if [ "$got" = True ]; then ok "$1"; else not_ok "$1" "$got: $(head -c 400 "$TMP/$1.sse")"; fi
+}
+cp "$TMP/echo.json" "$TMP/resp"
+stream_check echo_streamed '{"prompt":"Once upon a time","max_tokens":8,"temperature":0,"ignore_eos":true,"echo":true,"stream":true}' \
+    '"".join(c["choices"][0]["text"] for c in chunks) == whole["choices"][0]["text"] and chunks[0]["choices"][0]["text"].startswith("Once upon a time")'
 # max_tokens 0 (OpenAI's): nothing generated; with echo the reply is the prompt, streamed too
 st=$(req POST /v1/completions '{"prompt":"Once upon a time","max_tokens":0,"echo":true,"temperature":0}')
 native_check echo_max_tokens_0 "$st == 200 and j['choices'][0]['text'] == 'Once upon a time' and j['choices'][0]['finish_reason'] == 'length' and j['usage']['completion_tokens'] == 0 and j['usage']['prompt_tokens'] > 3"
-curl -s -N --max-time 60 "${AUTH[@]}" -d '{"prompt":"Once upon a time","max_tokens":0,"echo":true,"stream":true,"stream_options":{"include_usage":true}}' \
-    "$URL/v1/completions" >"$TMP/echo0.sse"
-got=$("$PY" -c '
-import json, sys
-chunks = [json.loads(l[6:]) for l in open(sys.argv[1]).read().split("\n") if l.startswith("data: {")]
-texts = [c["choices"][0] for c in chunks if c["choices"]]
-print("".join(c["text"] for c in texts) == "Once upon a time" and texts[-1]["finish_reason"] == "length" and chunks[-1]["usage"]["completion_tokens"] == 0)' "$TMP/echo0.sse" 2>&1)
-if [ "$got" = True ]; then ok echo_max_tokens_0_streamed; else not_ok echo_max_tokens_0_streamed "$got: $(head -c 400 "$TMP/echo0.sse")"; fi
+stream_check echo_max_tokens_0_streamed '{"prompt":"Once upon a time","max_tokens":0,"echo":true,"stream":true,"stream_options":{"include_usage":true}}' \
+    '"".join(c["choices"][0]["text"] for c in chunks if c["choices"]) == whole["choices"][0]["text"] and [c for c in chunks if c["choices"]][-1]["choices"][0]["finish_reason"] == "length" and chunks[-1]["usage"]["completion_tokens"] == 0'
 error_case echo_logprobs 400 "'echo' with 'logprobs'" POST /v1/completions '{"prompt":"Hi","echo":true,"logprobs":1}'
 error_case best_of_more 400 "'best_of' = 2 is not supported" POST /v1/completions '{"prompt":"Hi","best_of":2}'
 error_case suffix_refused 400 "'suffix'" POST /v1/completions '{"prompt":"Hi","suffix":"!"}'
