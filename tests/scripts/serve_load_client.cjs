@@ -61,7 +61,7 @@ const MALFORMED = [
     ['/v1/completions', '[1,2,3]'],
     ['/v1/chat/completions', '{"messages":[]}'],
     ['/v1/chat/completions', '{"messages":[{"role":"wizard","content":"Hi"}]}'],
-    ['/v1/completions', '{"prompt":"Hi","max_tokens":0}'],
+    ['/v1/completions', '{"prompt":"Hi","max_tokens":-1}'],
     ['/v1/completions', '{"prompt":[1,2,999999999]}'],
     ['/v1/completions', '{"prompt":"Hi","temperature":"hot"}'],
 ];
