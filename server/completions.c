@@ -83,7 +83,9 @@ static bool queue_job(server *srv, struct MHD_Connection *c, job *j, double seco
  * fills the queue nor buffers outputs nobody reads yet. */
 typedef struct request_jobs {
     job **jobs;                /* [n], owned */
-    int n, n_choices;
+    int n, n_choices;          /* n_choices: completions drawn per prompt (OpenAI's best_of, else "n") */
+    int n_kept;                /* of those, the best ones replied (best_of: "n"; else n_choices) */
+    bool logprobs_asked;       /* best_of: the request asked for logprobs (else they are dropped after the ranking) */
     int window;
     int n_queued;              /* jobs[0, n_queued) were handed to the engine */
     bool refused;              /* the engine refused jobs[n_queued - 1] (it ended failed, 503); no more are queued */
@@ -103,6 +105,12 @@ static char **copy_stops(const job *j, int *n) {
     return s;
 }
 
+/* The alternatives each token's log-probability comes with: the request's; with best_of, at
+ * least the chosen token's (the ranking reads them). */
+static int top_logprobs(const request_jobs *rj, const api_request *rq) {
+    return rj->n_kept < rj->n_choices && rq->n_top_logprobs < 0 ? 0 : rq->n_top_logprobs;
+}
+
 /* Makes rq's jobs into rj (n_choices of each prompt; none queued). false when out of memory. */
 static bool make_jobs(const server *srv, gen_request *rq, request_jobs *rj) {
     rj->n = rq->n_prompts * rj->n_choices;
@@ -114,9 +122,9 @@ static bool make_jobs(const server *srv, gen_request *rq, request_jobs *rj) {
         bitnet_generate_params gen = rq->api.gen;
         gen.sampling.seed += (uint64_t)(i % rj->n_choices);
         char **mine = i ? copy_stops(rj->jobs[0], &n_stops) : stops; /* NULL: none for job 0, out of memory after */
-        job *j = mine || !i ? job_create(rq->ids[prompt], rq->n_ids[prompt], &gen, mine, n_stops, rq->api.n_top_logprobs,
-                                   rq->api.post_sampling_probs)
-                      : NULL;
+        job *j = mine || !i ? job_create(rq->ids[prompt], rq->n_ids[prompt], &gen, mine, n_stops, top_logprobs(rj, &rq->api),
+                                         rq->api.post_sampling_probs)
+                            : NULL;
         if (!j) return false;
         job_set_time_limit(j, srv->opt.timeout_request);
         rj->jobs[i] = j;
@@ -156,10 +164,12 @@ static bool start_jobs(server *srv, struct MHD_Connection *c, api_kind kind, con
         *ret = http_send_error(c, (unsigned)err.status, "%s", err.message);
         return false;
     }
-    *rj = (request_jobs){.n_choices = choices ? rq->api.n_choices : 1, .window = engine_n_slots(srv->engine)};
-    if (rj->n_choices > rj->window) {
-        *ret = http_send_error(c, MHD_HTTP_BAD_REQUEST, "'n' = %d is more than the server's %d slots (--parallel)", rj->n_choices,
-                               rj->window);
+    int n = choices ? rq->api.n_choices : 1, drawn = choices && rq->api.best_of > n ? rq->api.best_of : n;
+    *rj = (request_jobs){.n_choices = drawn, .n_kept = n, .logprobs_asked = rq->api.n_top_logprobs >= 0,
+                         .window = engine_n_slots(srv->engine)};
+    if (drawn > rj->window) {
+        *ret = http_send_error(c, MHD_HTTP_BAD_REQUEST, "'%s' = %d is more than the server's %d slots (--parallel)",
+                               drawn > n ? "best_of" : "n", drawn, rj->window);
         return false;
     }
     if (!make_jobs(srv, rq, rj)) {
@@ -319,6 +329,7 @@ static enum MHD_Result reply_whole(server *srv, struct MHD_Connection *c, reques
             api_response_add_choice(whole, more, i, i % rj->n_choices == 0);
         }
     }
+    if (ok && rj->n_kept < rj->n_choices) api_response_keep_best(whole, rj->n_choices, rj->n_kept, rj->logprobs_asked);
     if (ok) return http_send_json(c, MHD_HTTP_OK, whole);
     json_decref(whole);
     return ret; /* the caller cancels the jobs no longer wanted */
@@ -658,7 +669,7 @@ static enum MHD_Result handle(server *srv, struct MHD_Connection *c, api_kind ki
         return ret;
     }
     api_reply reply;
-    api_reply_init(&reply, kind, serial, srv->model_name, srv->model, rq.api.n_top_logprobs);
+    api_reply_init(&reply, kind, serial, srv->model_name, srv->model, top_logprobs(&rj, &rq.api));
     reply.tools = rq.api.tools.choice;
     reply.post_sampling_probs = rq.api.post_sampling_probs;
     reply.n_choices = rj.n_choices;

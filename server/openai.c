@@ -682,9 +682,9 @@ static int read_prompt_of(api_kind kind, json_t *root, api_request *r, int n_cho
 }
 
 /* OpenAI's legacy completion fields beside n: echo (each choice's text begins with its prompt;
- * not with logprobs, which would ask for the prompt's log-probabilities), best_of (only equal
- * to n: drawing more completions than are returned and ranking them is not done here), suffix
- * (insertion; only empty). */
+ * not with logprobs, which would ask for the prompt's log-probabilities), best_of (>= n
+ * completions drawn per prompt, the n with the highest log-probability per token returned; not
+ * streamed, as OpenAI's), suffix (insertion; only empty). */
 static int read_legacy_fields(json_t *root, api_request *r, int n, api_error *err) {
     long long best_of = n;
     json_t *suffix = json_object_get(root, "suffix");
@@ -692,9 +692,13 @@ static int read_legacy_fields(json_t *root, api_request *r, int n, api_error *er
     if (r->echo && r->n_top_logprobs >= 0)
         return api_errorf(err, 400, "'echo' with 'logprobs' asks for the prompt's log-probabilities, which this server does not compute "
                                     "(`bitnet perplexity` scores a text); leave one of them out");
-    if (best_of != n)
-        return api_errorf(err, 400, "'best_of' = %lld is not supported: only as many completions as 'n' (%d) are drawn; leave it out",
-                          best_of, n);
+    if (best_of < n) return api_errorf(err, 400, "'best_of' = %lld must be at least 'n' (%d)", best_of, n);
+    if (best_of > n && json_is_true(json_object_get(root, "stream")))
+        return api_errorf(err, 400, "'best_of' (%lld) more than 'n' (%d) cannot be streamed: the best are known only at the end", best_of, n);
+    if (r->n_prompts * best_of > API_MAX_JOBS)
+        return api_errorf(err, 400, "%d prompts with 'best_of' = %lld ask for %lld completions; one request may ask for at most %d",
+                          r->n_prompts, best_of, r->n_prompts * best_of, API_MAX_JOBS);
+    r->best_of = (int)best_of;
     if (api_present(suffix) && (!json_is_string(suffix) || json_string_length(suffix)))
         return api_errorf(err, 400, "'suffix' (text after the completion, for insertion) is not supported; leave it out or empty");
     return 0;
@@ -933,6 +937,35 @@ json_t *api_response(api_reply *r, const char *text, size_t len, const job_logpr
     json_t *reply = choice ? envelope(r, r->kind == API_CHAT ? "chat.completion" : "text_completion", choice) : NULL;
     if (reply) json_object_set_new(reply, "usage", usage_json(res));
     return reply;
+}
+
+/* The mean log-probability of a completion choice's tokens; -inf for one without tokens. */
+static double mean_logprob(json_t *choice) {
+    json_t *values = json_object_get(json_object_get(choice, "logprobs"), "token_logprobs"), *v;
+    size_t i, n = json_array_size(values);
+    double sum = 0;
+    json_array_foreach(values, i, v) sum += json_number_value(v);
+    return n ? sum / (double)n : -INFINITY;
+}
+
+void api_response_keep_best(json_t *reply, int per_prompt, int keep, bool logprobs) {
+    json_t *all = json_object_get(reply, "choices"), *kept = json_array();
+    for (size_t first = 0; kept && first < json_array_size(all); first += (size_t)per_prompt) {
+        bool taken[API_MAX_CHOICES] = {false};
+        for (int k = 0; k < keep; k++) { /* the best not yet taken; a tie keeps the earlier choice */
+            int best = -1;
+            for (int c = 0; c < per_prompt; c++)
+                if (!taken[c] && (best < 0 || mean_logprob(json_array_get(all, first + (size_t)c)) >
+                                                  mean_logprob(json_array_get(all, first + (size_t)best))))
+                    best = c;
+            json_t *choice = json_array_get(all, first + (size_t)best);
+            taken[best] = true;
+            json_object_set_new(choice, "index", json_integer((json_int_t)json_array_size(kept)));
+            if (!logprobs) json_object_set_new(choice, "logprobs", json_null());
+            json_array_append(kept, choice);
+        }
+    }
+    if (kept) json_object_set_new(reply, "choices", kept);
 }
 
 /* usage[key] += more_usage[key] */

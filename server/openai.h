@@ -81,6 +81,7 @@ typedef struct api_request {
     bool several_prompts;
     int n_choices;                 /* OpenAI's "n" / llama-server's n_cmpl (1 for the Responses and Messages APIs) */
     bool echo;                     /* API_COMPLETION: each choice's text begins with its prompt */
+    int best_of;                   /* API_COMPLETION: completions drawn per prompt (>= n_choices; 0 elsewhere) */
     /* API_NATIVE: n_predict 0 and return_tokens. */
     bool prompt_only;              /* n_predict / max_tokens 0: the prompt goes into the slot's cache; nothing is generated or returned */
     bool return_tokens;
@@ -168,6 +169,11 @@ json_t *api_response(api_reply *r, const char *text, size_t len, const job_logpr
  * `reply`: its choice with that index, its completion tokens to the usage, and its prompt
  * tokens when it is the first choice of another prompt (new_prompt). */
 void api_response_add_choice(json_t *reply, json_t *more, int index, bool new_prompt);
+/* OpenAI's best_of: of each prompt's per_prompt choices (consecutive in `reply`, their
+ * logprobs present), the `keep` with the highest mean token log-probability, best first,
+ * re-indexed; their logprobs set to null unless the request asked for them. The usage stays
+ * that of every choice drawn. */
+void api_response_keep_best(json_t *reply, int per_prompt, int keep, bool logprobs);
 /* One stream chunk: text (may be empty), its log-probabilities, the role on the first chunk
  * of a chat, finish_reason when not NULL. */
 json_t *api_chunk(api_reply *r, const char *text, size_t len, const job_logprob *lp, size_t n_lp, bool first,

@@ -118,6 +118,10 @@ static void check_accepted(const request_model *m, api_kind kind, const gen_requ
             if (r->ids[p][i] < 0 || r->ids[p][i] >= m->n_vocab) fail("a prompt id is not a token of the model", NULL);
     }
     if (r->api.gen.max_tokens < 1 || r->api.gen.max_tokens > m->max_tokens_cap) fail("max_tokens not capped", NULL);
+    if (kind == API_COMPLETION ? r->api.best_of < r->api.n_choices || r->api.best_of > API_MAX_CHOICES ||
+                                     r->n_prompts * r->api.best_of > API_MAX_JOBS || (r->api.best_of > r->api.n_choices && r->api.stream)
+                               : r->api.best_of != 0)
+        fail("best_of below n, over its limits, streamed, or outside /v1/completions", NULL);
     if (r->api.echo) { /* /v1/completions' echo: a text per prompt */
         if (kind != API_COMPLETION || r->api.n_top_logprobs >= 0) fail("echo accepted outside /v1/completions or with logprobs", NULL);
         json_t *echo = request_echo_texts(m->model, r->api.prompts, r->api.n_prompts);

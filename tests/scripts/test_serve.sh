@@ -45,7 +45,8 @@
 #     equal to the lone request, usage summing the prompts, streamed alike; /completion's array
 #     with each reply's prompt; on one slot with no queue they run one after another (no 503);
 #   - OpenAI's echo (the prompt before each choice's text, streamed too), max_tokens 0 with echo
-#     (the prompt alone); echo with logprobs, best_of other than n and suffix refused;
+#     (the prompt alone), best_of (the best of three lone seeded requests by mean token
+#     log-probability); echo with logprobs, best_of streamed and suffix refused;
 #   - shared prompt prefixes: three requests at once starting with one long system prompt: two
 #     take its KV entries from the third's slot (cached_tokens), and their greedy replies equal
 #     those of a one-slot server (no other slot to share with);
@@ -619,7 +620,15 @@ native_check echo_max_tokens_0 "$st == 200 and j['choices'][0]['text'] == 'Once 
 stream_check echo_max_tokens_0_streamed '{"prompt":"Once upon a time","max_tokens":0,"echo":true,"stream":true,"stream_options":{"include_usage":true}}' \
     '"".join(c["choices"][0]["text"] for c in chunks if c["choices"]) == whole["choices"][0]["text"] and [c for c in chunks if c["choices"]][-1]["choices"][0]["finish_reason"] == "length" and chunks[-1]["usage"]["completion_tokens"] == 0'
 error_case echo_logprobs 400 "'echo' with 'logprobs'" POST /v1/completions '{"prompt":"Hi","echo":true,"logprobs":1}'
-error_case best_of_more 400 "'best_of' = 2 is not supported" POST /v1/completions '{"prompt":"Hi","best_of":2}'
+# best_of: 3 drawn (seeds 6, 7, 8, as "n" seeds them), the one with the highest mean token
+# log-probability returned (logprobs null: not asked), the usage of all three; not streamed.
+for k in 0 1 2; do
+    req POST /v1/completions "{\"prompt\":\"Hi\",\"max_tokens\":5,\"temperature\":1,\"ignore_eos\":true,\"logprobs\":0,\"seed\":$((6 + k))}" >/dev/null
+    cp "$TMP/resp" "$TMP/best_of$k.json"
+done
+st=$(req POST /v1/completions '{"prompt":"Hi","max_tokens":5,"temperature":1,"ignore_eos":true,"seed":6,"best_of":3}')
+native_check best_of "$st == 200 and len(j['choices']) == 1 and j['choices'][0]['index'] == 0 and j['choices'][0]['logprobs'] is None and j['usage']['completion_tokens'] == 15 and j['choices'][0]['text'] == max((json.load(open('$TMP/best_of%d.json' % k))['choices'][0] for k in range(3)), key=lambda c: sum(c['logprobs']['token_logprobs']) / len(c['logprobs']['token_logprobs']))['text']"
+error_case best_of_stream 400 "cannot be streamed" POST /v1/completions '{"prompt":"Hi","best_of":2,"stream":true}'
 error_case suffix_refused 400 "'suffix'" POST /v1/completions '{"prompt":"Hi","suffix":"!"}'
 
 # ---- shared prompt prefixes: one long system prompt, three requests at once ----------------------

@@ -246,13 +246,16 @@ TEST(prompt_forms) {
     api_request_free(&r);
 }
 
-/* /v1/completions' legacy fields: echo (not with logprobs), max_tokens 0, best_of only equal to
- * n, suffix only empty; the other routes leave them alone. */
+/* /v1/completions' legacy fields: echo (not with logprobs), max_tokens 0, best_of (at least n,
+ * not streamed), suffix only empty; the other routes leave them alone. */
 TEST(legacy_completion_fields) {
     api_request r;
     api_error err;
     CHECK_EQ_INT(parse_as(API_COMPLETION, "{\"prompt\":\"Hi\",\"echo\":true,\"best_of\":2,\"n\":2,\"suffix\":\"\"}", &r, &err), 0);
-    CHECK(r.echo && r.n_choices == 2);
+    CHECK(r.echo && r.n_choices == 2 && r.best_of == 2);
+    api_request_free(&r);
+    CHECK_EQ_INT(parse_as(API_COMPLETION, "{\"prompt\":[\"a\",\"b\"],\"best_of\":4,\"n\":2}", &r, &err), 0);
+    CHECK(r.n_choices == 2 && r.best_of == 4 && r.n_prompts == 2);
     api_request_free(&r);
     CHECK_EQ_INT(parse_as(API_COMPLETION, "{\"prompt\":\"Hi\",\"echo\":false,\"logprobs\":2,\"best_of\":null,\"suffix\":null}", &r, &err), 0);
     CHECK(!r.echo && r.n_top_logprobs == 2 && !r.prompt_only && r.gen.max_tokens == 0);
@@ -267,8 +270,9 @@ TEST(legacy_completion_fields) {
     } refused[] = {
         {"{\"prompt\":\"Hi\",\"echo\":true,\"logprobs\":0}", "'echo' with 'logprobs'"},
         {"{\"prompt\":\"Hi\",\"echo\":1}", "'echo' must be"},
-        {"{\"prompt\":\"Hi\",\"best_of\":3}", "'best_of' = 3 is not supported"},
-        {"{\"prompt\":\"Hi\",\"best_of\":1,\"n\":2}", "'best_of' = 1 is not supported"},
+        {"{\"prompt\":\"Hi\",\"best_of\":3,\"stream\":true}", "cannot be streamed"},
+        {"{\"prompt\":\"Hi\",\"best_of\":1,\"n\":2}", "'best_of' = 1 must be at least 'n' (2)"},
+        {"{\"prompt\":\"Hi\",\"best_of\":17}", "'best_of' must be"},
         {"{\"prompt\":\"Hi\",\"suffix\":\" end\"}", "'suffix'"},
         {"{\"prompt\":\"Hi\",\"suffix\":3}", "'suffix'"},
     };
@@ -279,6 +283,38 @@ TEST(legacy_completion_fields) {
     CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"echo\":true,\"best_of\":3,\"suffix\":\"x\"}", &r, &err), 0); /* /completion */
     CHECK(!r.echo);
     api_request_free(&r);
+}
+
+/* best_of's ranking: per prompt, the choices with the highest mean token log-probability, best
+ * first (a tie keeps the earlier, no tokens ranks last), re-indexed, logprobs dropped unless asked. */
+TEST(best_of_keeps_the_best) {
+    json_t *reply = json_loads("{\"choices\":["
+                               "{\"index\":0,\"text\":\"a0\",\"logprobs\":{\"token_logprobs\":[-1,-3]}},"
+                               "{\"index\":1,\"text\":\"a1\",\"logprobs\":{\"token_logprobs\":[-0.5]}},"
+                               "{\"index\":2,\"text\":\"a2\",\"logprobs\":{\"token_logprobs\":[-2,-2,-2]}},"
+                               "{\"index\":3,\"text\":\"b0\",\"logprobs\":{\"token_logprobs\":[]}},"
+                               "{\"index\":4,\"text\":\"b1\",\"logprobs\":{\"token_logprobs\":[-4]}},"
+                               "{\"index\":5,\"text\":\"b2\",\"logprobs\":{\"token_logprobs\":[-4]}}],"
+                               "\"usage\":{\"completion_tokens\":8}}", 0, NULL);
+    CHECK(reply != NULL);
+    json_t *copy = json_deep_copy(reply);
+    api_response_keep_best(reply, 3, 2, false);
+    json_t *c = json_object_get(reply, "choices");
+    static const char *const want[] = {"a1", "a0", "b1", "b2"};
+    CHECK_EQ_INT((int)json_array_size(c), 4);
+    for (size_t i = 0; i < 4 && i < json_array_size(c); i++) {
+        json_t *ch = json_array_get(c, i);
+        CHECK_STR(json_string_value(json_object_get(ch, "text")), want[i]);
+        CHECK_EQ_INT((int)json_integer_value(json_object_get(ch, "index")), (int)i);
+        CHECK(json_is_null(json_object_get(ch, "logprobs")));
+    }
+    CHECK_EQ_INT((int)json_integer_value(json_object_get(json_object_get(reply, "usage"), "completion_tokens")), 8);
+    api_response_keep_best(copy, 3, 1, true); /* logprobs kept when asked */
+    c = json_object_get(copy, "choices");
+    CHECK(json_array_size(c) == 2 && json_is_object(json_object_get(json_array_get(c, 0), "logprobs")));
+    CHECK_STR(json_string_value(json_object_get(json_array_get(c, 1), "text")), "b1");
+    json_decref(reply);
+    json_decref(copy);
 }
 
 TEST(logit_bias_strings) {
@@ -338,6 +374,7 @@ TEST_MAIN_BEGIN("test_server_native")
     RUN(sampler_order);
     RUN(prompt_forms);
     RUN(legacy_completion_fields);
+    RUN(best_of_keeps_the_best);
     RUN(logit_bias_strings);
 RUN(choices);
 TEST_MAIN_END()
