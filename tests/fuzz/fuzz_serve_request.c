@@ -129,7 +129,8 @@ static void check_accepted(const request_model *m, api_kind kind, const gen_requ
         json_decref(echo);
     }
     check_sampling(kind, &r->api.gen);
-    if (r->api.prompt_only && (kind != API_NATIVE || r->api.gen.max_tokens != 1)) fail("a prompt-only request that generates", NULL);
+    if (r->api.prompt_only && (kind == API_CHAT || r->api.gen.max_tokens != 1)) /* n_predict / max_tokens 0 */
+        fail("a prompt-only request that generates, or a prompt-only chat", NULL);
     if (r->api.n_stops < 0 || r->api.n_stops > API_MAX_STOPS) fail("too many stop strings accepted", NULL);
     for (int i = 0; i < r->api.n_stops; i++) {
         size_t len = strlen(r->api.stops[i]);
