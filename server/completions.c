@@ -59,23 +59,8 @@ static const char *refusal(const server *srv, engine_enqueue_status st, char *bu
     return buf;
 }
 
-/* Queues a job just made (NULL: it could not be, out of memory) with a time limit of `seconds`
- * from now (0: none). true, or false after replying (the job is then released). */
-static bool queue_job(server *srv, struct MHD_Connection *c, job *j, double seconds, enum MHD_Result *ret) {
-    if (!j) {
-        *ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-        return false;
-    }
-    job_set_time_limit(j, seconds);
-    engine_enqueue_status st = engine_enqueue(srv->engine, j);
-    if (st == ENGINE_QUEUED) return true;
-    job_release(j);
-    char why[160];
-    *ret = http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", refusal(srv, st, why, sizeof why));
-    return false;
-}
-
-/* The jobs of one generation request. Several prompts and "n" (llama-server's n_cmpl):
+/* The jobs of one request (a generation's, or an embedding request's inputs, one job each).
+ * Several prompts and "n" (llama-server's n_cmpl):
  * completion i is prompt i / n_choices's choice i % n_choices, sampled with the seed + the
  * choice (llama-server's order and seeds; OpenAI's choice index). All are made at once (the
  * request's time limit runs from then), but at most `window` (--parallel) of them are queued
@@ -784,22 +769,6 @@ enum MHD_Result handle_chat_input_tokens(server *srv, struct MHD_Connection *c, 
 
 /* ===================================================================== embeddings */
 
-/* Queues input i's job into jobs[i], with what is left of the request's time limit (the
- * request started at t0). 0, or -1 after replying. */
-static int start_embed_job(server *srv, struct MHD_Connection *c, const embed_request *r, int i, double t0, job **jobs,
-                           enum MHD_Result *ret) {
-    double left = srv->opt.timeout_request - (metrics_now() - t0);
-    if (srv->opt.timeout_request > 0 && left <= 0) {
-        *ret = http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
-                               "the request's time limit (--timeout-request) ran out after %d of its %d inputs", i, r->n_inputs);
-        return -1;
-    }
-    job *j = job_create_embed(r->ids[i], r->n_ids[i], srv->opt.pooling, srv->n_embd);
-    if (!queue_job(srv, c, j, srv->opt.timeout_request > 0 ? left : 0, ret)) return -1;
-    jobs[i] = j;
-    return 0;
-}
-
 /* Waits for the job's end. 0 when it succeeded; -1 when the client went away (the job is
  * cancelled) or after replying with its failure. */
 static int finish_embed_job(struct MHD_Connection *c, job *j, enum MHD_Result *ret) {
@@ -816,20 +785,23 @@ static int finish_embed_job(struct MHD_Connection *c, job *j, enum MHD_Result *r
     return status ? -1 : 0;
 }
 
-/* Runs the inputs, at most one per slot at a time (a long list does not fill the queue);
- * jobs[i] holds input i's vector afterwards. 0, or -1 (replied, or the client went away: the
- * wave's jobs are cancelled). */
-static int run_embed_jobs(server *srv, struct MHD_Connection *c, const embed_request *r, job **jobs, enum MHD_Result *ret) {
-    int wave = engine_n_slots(srv->engine);
-    double t0 = metrics_now();
-    for (int first = 0; first < r->n_inputs; first += wave) {
-        int end = first + wave < r->n_inputs ? first + wave : r->n_inputs, rc = 0;
-        for (int i = first; i < end && !rc; i++) rc = start_embed_job(srv, c, r, i, t0, jobs, ret);
-        for (int i = first; i < end && !rc; i++) rc = finish_embed_job(c, jobs[i], ret);
-        if (!rc) continue;
-        for (int i = first; i < end; i++)
-            if (jobs[i]) job_cancel(jobs[i]); /* safe after a job's end too */
+/* Runs the inputs as the request's jobs (request_jobs: at most --parallel of them queued at a
+ * time, so a long list does not fill the queue; the request's time limit for them all);
+ * rj->jobs[i] holds input i's vector afterwards. 0, or -1 after replying or when the client
+ * went away (the caller's free_jobs cancels the rest). */
+static int run_embed_jobs(server *srv, struct MHD_Connection *c, const embed_request *r, request_jobs *rj, enum MHD_Result *ret) {
+    *rj = (request_jobs){.n = r->n_inputs, .n_choices = 1, .n_kept = 1, .window = engine_n_slots(srv->engine)};
+    bool made = (rj->jobs = calloc((size_t)rj->n, sizeof *rj->jobs)) != NULL;
+    for (int i = 0; made && i < rj->n; i++)
+        if ((made = (rj->jobs[i] = job_create_embed(r->ids[i], r->n_ids[i], srv->opt.pooling, srv->n_embd)) != NULL))
+            job_set_time_limit(rj->jobs[i], srv->opt.timeout_request);
+    if (!made) {
+        *ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return -1;
+    }
+    for (int i = 0; i < rj->n; i++) {
+        queue_jobs(srv, rj, i);
+        if (finish_embed_job(c, rj->jobs[i], ret)) return -1;
     }
     return 0;
 }
@@ -852,16 +824,15 @@ static enum MHD_Result handle_embed(server *srv, struct MHD_Connection *c, const
                                (long long)srv->n_embd, asked);
     }
     enum MHD_Result ret = MHD_NO;
-    job **jobs = calloc((size_t)r.n_inputs, sizeof *jobs);
+    request_jobs rj = {0};
     float **vectors = calloc((size_t)r.n_inputs, sizeof *vectors);
-    if (!jobs || !vectors) ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-    else if (!run_embed_jobs(srv, c, &r, jobs, &ret)) {
-        for (int i = 0; i < r.n_inputs; i++) vectors[i] = job_embedding(jobs[i]);
+    if (!vectors) ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    else if (!run_embed_jobs(srv, c, &r, &rj, &ret)) {
+        for (int i = 0; i < r.n_inputs; i++) vectors[i] = job_embedding(rj.jobs[i]);
         json_t *reply = embed_reply(&r, srv->model_name, vectors, srv->opt.pooling, srv->n_embd);
         ret = reply ? http_send_json(c, MHD_HTTP_OK, reply) : http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
-    for (int i = 0; jobs && i < r.n_inputs; i++) job_release(jobs[i]);
-    free(jobs);
+    free_jobs(&rj);
     free(vectors);
     embed_request_free(&r);
     return ret;

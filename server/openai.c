@@ -669,16 +669,20 @@ void api_prompts_free(api_prompt *prompts, int n) {
     free(prompts);
 }
 
-/* The conversation of a chat, or the prompts of the others: several prompts and "n" ask for
- * their product of completions. */
-static int read_prompt_of(api_kind kind, json_t *root, api_request *r, int n_choices, api_error *err) {
+/* The conversation of a chat, or the prompts of the others. */
+static int read_prompt_of(api_kind kind, json_t *root, api_request *r, api_error *err) {
     if (kind == API_CHAT) return read_messages(root, r, err);
-    if (api_read_prompts(json_object_get(root, "prompt"), "prompt", API_MAX_JOBS, &r->prompts, &r->n_prompts, &r->several_prompts, err))
-        return -1;
-    if (r->n_prompts * n_choices > API_MAX_JOBS)
-        return api_errorf(err, 400, "%d prompts with 'n' = %d ask for %d completions; one request may ask for at most %d", r->n_prompts,
-                          n_choices, r->n_prompts * n_choices, API_MAX_JOBS);
-    return 0;
+    return api_read_prompts(json_object_get(root, "prompt"), "prompt", API_MAX_JOBS, &r->prompts, &r->n_prompts, &r->several_prompts,
+                            err);
+}
+
+/* Several prompts ask for n completions each (best_of when more): at most API_MAX_JOBS. */
+static int check_job_count(const api_request *r, int n, api_error *err) {
+    bool best_of = r->best_of > n;
+    int per_prompt = best_of ? r->best_of : n;
+    if (r->n_prompts * per_prompt <= API_MAX_JOBS) return 0;
+    return api_errorf(err, 400, "%d prompts with '%s' = %d ask for %d completions; one request may ask for at most %d", r->n_prompts,
+                      best_of ? "best_of" : "n", per_prompt, r->n_prompts * per_prompt, API_MAX_JOBS);
 }
 
 /* OpenAI's legacy completion fields beside n: echo (each choice's text begins with its prompt;
@@ -695,9 +699,6 @@ static int read_legacy_fields(json_t *root, api_request *r, int n, api_error *er
     if (best_of < n) return api_errorf(err, 400, "'best_of' = %lld must be at least 'n' (%d)", best_of, n);
     if (best_of > n && json_is_true(json_object_get(root, "stream")))
         return api_errorf(err, 400, "'best_of' (%lld) more than 'n' (%d) cannot be streamed: the best are known only at the end", best_of, n);
-    if (r->n_prompts * best_of > API_MAX_JOBS)
-        return api_errorf(err, 400, "%d prompts with 'best_of' = %lld ask for %lld completions; one request may ask for at most %d",
-                          r->n_prompts, best_of, r->n_prompts * best_of, API_MAX_JOBS);
     r->best_of = (int)best_of;
     if (api_present(suffix) && (!json_is_string(suffix) || json_string_length(suffix)))
         return api_errorf(err, 400, "'suffix' (text after the completion, for insertion) is not supported; leave it out or empty");
@@ -739,8 +740,9 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
     int rc = -1;
     if (read_int(root, json_object_get(root, "n_cmpl") ? "n_cmpl" : "n", 1, API_MAX_CHOICES, &n, err)) (void)0; /* llama-server's name, and OpenAI's */
     else if (tools_read(root, kind == API_CHAT, &out->tools, err)) (void)0;
-    else if (read_prompt_of(kind, root, out, (int)n, err)) (void)0;
+    else if (read_prompt_of(kind, root, out, err)) (void)0;
     else if (read_limits(root, out, err) || (kind == API_COMPLETION && read_legacy_fields(root, out, (int)n, err)) ||
+             check_job_count(out, (int)n, err) ||
              read_sampling(root, kind, &out->gen.sampling, err) ||
              read_extra_samplers(root, out, err) || read_sampler_order(root, out, err) || refuse_absent_samplers(root, err) ||
              read_logit_bias(root, out, err) ||
