@@ -385,6 +385,10 @@ typedef struct bitnet_token_prob {
  * n_top likeliest tokens, most likely first (n_top: at most n_candidates, and only tokens with
  * p > 0). The array is valid during the call. Return non-zero to stop. */
 typedef int (*bitnet_candidates_callback)(int32_t token, float p, const bitnet_token_prob *top, int n_top, void *user_data);
+/* A prompt position's distribution (bitnet_generate_params.on_prompt_logits): the logits
+ * [n_vocab] the model gives after the prompt's tokens before `position`, against which the
+ * prompt's token there, `token`, is scored. Return non-zero to stop. */
+typedef int (*bitnet_prompt_logits_callback)(int position, int32_t token, const float *logits, int64_t n_vocab, void *user_data);
 
 /* One entry of a logit bias: `bias` is added to the logit of `token` (an id given twice gets
  * the sum); -INFINITY bans the token; NaN, +inf or an id outside the vocabulary is
@@ -486,6 +490,14 @@ typedef struct bitnet_generate_params {
      * run per token, and a temperature draw without top-k then has every logit computed. */
     bitnet_candidates_callback on_candidates;
     int n_candidates;
+    /* The prompt's own log-probabilities (OpenAI's echo with logprobs, lm-eval-harness's
+     * loglikelihood; NULL: none): called for every position i in [1, n_prompt) of this call's
+     * prompt, in order, with the logits that follow prompt[0, i) (after what a session held
+     * before) and prompt[i]. Every prompt row then gets the whole LM head, and a batch slot
+     * evaluates the whole prompt (no KV entries from its cache, other slots or the prompt
+     * cache: n_cached 0). A non-zero return stops the run before it generates anything
+     * (BITNET_STOP_CALLBACK; a session keeps the prompt rows evaluated so far). */
+    bitnet_prompt_logits_callback on_prompt_logits;
 } bitnet_generate_params;
 
 BITNET_API bitnet_generate_params bitnet_generate_default_params(void); /* max_tokens 128 */

@@ -25,7 +25,12 @@
  * api_generate.c): a generating slot's row may be followed by draft rows (text/lookup.h) while
  * the step has room, every one with logits; after the pass the slot samples row by row while
  * each token sampled equals the next draft token, and its cache then drops the rows past the
- * last one used. */
+ * last one used.
+ *
+ * A generation that scores its prompt (on_prompt_logits) evaluates all of it with the whole LM
+ * head on every row (none taken from caches: their rows would have no logits); the callback
+ * gets each row's logits after the pass, before the sampling. Its rows per step are bounded by
+ * the logits buffer (grown by SCORED_ROWS at its submit), less a row kept for every other slot. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +39,7 @@
 #include "text/lookup.h"
 #include "util.h"
 
-enum { DEFAULT_SLOTS = 4, DEFAULT_BATCH = 64, MAX_SLOTS = BN_MAX_SEQ, DEFAULT_SHARE_MIN = 16 };
+enum { DEFAULT_SLOTS = 4, DEFAULT_BATCH = 64, MAX_SLOTS = BN_MAX_SEQ, DEFAULT_SHARE_MIN = 16, SCORED_ROWS = 32 };
 
 typedef enum { SLOT_IDLE, SLOT_PREFILL, SLOT_DECODE } slot_phase;
 
@@ -68,7 +73,9 @@ struct bitnet_batch {
     bn_batch_row *rows;       /* [n_batch] */
     bn_gen **row_gen;         /* [n_batch]: the run a logits row belongs to */
     int *row_index;           /* [n_batch]: an embedding row's token index in its prompt, a
-                                 generation row's draft index (0: its fed token) */
+                                 generation row's draft index (0: its fed token), or for a
+                                 scored prompt row (on_prompt_logits) minus the position of
+                                 the prompt token its logits score */
     float *logits;            /* [logits_cap][n_vocab]: the step's logits rows */
     int logits_cap;           /* n_slots, grown when drafts need more */
     float *hidden;            /* [n_batch][n_embd]: the hidden states of embedding rows */
@@ -293,6 +300,16 @@ static int64_t start_prefill(bitnet_batch *b, int slot, const int32_t *prompt, i
     return keep;
 }
 
+/* Room in the logits buffer for `rows` rows (false: none; the drafts are then left out). */
+static bool logits_room(bitnet_batch *b, int rows) {
+    if (rows <= b->logits_cap) return true;
+    float *bigger = realloc(b->logits, (size_t)rows * (size_t)b->n_vocab * sizeof(float));
+    if (!bigger) return false;
+    b->logits = bigger;
+    b->logits_cap = rows;
+    return true;
+}
+
 BITNET_API int bitnet_batch_submit(bitnet_batch *b, int slot, const int32_t *prompt, int n_prompt, const bitnet_generate_params *params,
                                    bitnet_batch_finish_callback on_finish) {
     int rc = check_submit(b, slot, prompt, n_prompt);
@@ -300,9 +317,14 @@ BITNET_API int bitnet_batch_submit(bitnet_batch *b, int slot, const int32_t *pro
     batch_slot *s = &b->slots[slot];
     bn_gen *g;
     if ((rc = reserve_tokens(s, n_prompt)) || (rc = bn_gen_create(b->model, bn_state_n_ctx(b->state), prompt, n_prompt, params, &g))) return rc;
+    bool scored = bn_gen_scores_prompt(g);
+    if (scored && !logits_room(b, b->n_slots + SCORED_ROWS)) {
+        bn_gen_end(g);
+        return bn_error(BITNET_ERR_OUT_OF_MEMORY, "bitnet_batch_submit: no memory for the prompt's logits rows");
+    }
     s->gen = g;
     s->params = params;
-    bn_gen_result_ptr(g)->n_cached = (int)start_prefill(b, slot, prompt, n_prompt, true);
+    bn_gen_result_ptr(g)->n_cached = (int)start_prefill(b, slot, prompt, n_prompt, !scored);
     s->user_data = params->user_data;
     s->on_finish = on_finish;
     return 0;
@@ -339,16 +361,6 @@ static void add_row(bitnet_batch *b, int *n, int slot, int32_t token, bool logit
     (*n)++;
 }
 
-/* Room in the logits buffer for `rows` rows (false: none, the drafts are left out). */
-static bool logits_room(bitnet_batch *b, int rows) {
-    if (rows <= b->logits_cap) return true;
-    float *bigger = realloc(b->logits, (size_t)rows * (size_t)b->n_vocab * sizeof(float));
-    if (!bigger) return false;
-    b->logits = bigger;
-    b->logits_cap = rows;
-    return true;
-}
-
 /* After generating slot i's row (its fed token, the last of its tokens): draft rows from its
  * text, while the step (`room` rows left), the context and the logits buffer (every slot's
  * row and a full step of drafts) allow. */
@@ -374,6 +386,14 @@ static void add_draft_rows(bitnet_batch *b, int *n, int i, int *room) {
 }
 
 /* A prompt row of an embedding: its hidden state when the pooling reads it. */
+/* Prompt row `pos` of a generation that scores its prompt: every logit, for the token after it. */
+static void add_scored_row(bitnet_batch *b, int *n, int slot, int64_t pos) {
+    b->rows[*n] = (bn_batch_row){.token = b->slots[slot].tokens[pos], .seq = slot, .logits = true};
+    b->row_gen[*n] = b->slots[slot].gen;
+    b->row_index[*n] = -(int)(pos + 1);
+    (*n)++;
+}
+
 static void add_embed_row(bitnet_batch *b, int *n, int slot, int32_t token, int index) {
     b->rows[*n] = (bn_batch_row){.token = token, .seq = slot, .hidden = bn_pooler_wants(b->slots[slot].pooler, index)};
     b->row_gen[*n] = NULL;
@@ -474,9 +494,17 @@ static bool wait_for_older(const bitnet_batch *b, int i) {
 /* Shared prompt prefixes (see the top) for a prefilling slot: true when it is to add no rows
  * to this step. Generations only (an embedding needs every token's hidden state). */
 static bool share_prefix(bitnet_batch *b, int i) {
-    if (!b->slots[i].gen || b->share_min == INT_MAX) return false;
+    if (!b->slots[i].gen || b->share_min == INT_MAX || bn_gen_scores_prompt(b->slots[i].gen)) return false;
     take_shared_prefix(b, i);
     return wait_for_older(b, i);
+}
+
+/* How many of `take` rows a generation scoring its prompt may add to the step's n rows: as
+ * many as the logits buffer holds besides those rows' logits and one row for every other slot. */
+static int scored_take(const bitnet_batch *b, int n, int take) {
+    int spare = b->logits_cap - (b->n_slots - 1);
+    for (int r = 0; r < n; r++) spare -= b->rows[r].logits;
+    return take < spare ? take : spare > 0 ? spare : 0;
 }
 
 /* Prompt rows, oldest request first, while the step has room. */
@@ -486,11 +514,14 @@ static int add_prefill_rows(bitnet_batch *b, int n) {
         batch_slot *s = &b->slots[i];
         taken[i] = true;
         if (share_prefix(b, i)) continue;
-        int64_t left = s->n_prompt_end - s->n_tokens;
+        int64_t left = s->n_prompt_end - s->n_tokens, last = s->n_prompt_end - 1;
         int take = left < b->n_batch - n ? (int)left : b->n_batch - n;
+        bool scored = s->gen && bn_gen_scores_prompt(s->gen);
+        if (scored) take = scored_take(b, n, take);
         for (int k = 0; k < take; k++, s->n_tokens++)
             if (s->pooler) add_embed_row(b, &n, i, s->tokens[s->n_tokens], (int)s->n_tokens);
-            else add_row(b, &n, i, s->tokens[s->n_tokens], s->n_tokens == s->n_prompt_end - 1);
+            else if (scored && s->n_tokens < last) add_scored_row(b, &n, i, s->n_tokens);
+            else add_row(b, &n, i, s->tokens[s->n_tokens], s->n_tokens == last);
     }
     return n;
 }
@@ -524,7 +555,7 @@ static void mask_rows(bitnet_batch *b, int n) {
         if (!b->rows[r].logits) continue;
         const float *logits = b->logits + (int64_t)k++ * b->n_vocab;
         batch_slot *s = &b->slots[b->rows[r].seq];
-        if (s->phase == SLOT_IDLE || s->gen != b->row_gen[r] || b->row_index[r] > 0) continue; /* a draft row's mask follows the tokens before */
+        if (s->phase == SLOT_IDLE || s->gen != b->row_gen[r] || b->row_index[r] != 0) continue; /* a draft row's mask follows the tokens before; a scored prompt row has none */
         b->mask_gens[m] = s->gen;
         b->mask_logits[m++] = logits;
     }
@@ -562,6 +593,11 @@ static void sample_rows(bitnet_batch *b, int n) {
         int i = b->rows[r].seq;
         batch_slot *s = &b->slots[i];
         if (s->phase == SLOT_IDLE || s->gen != b->row_gen[r]) continue; /* cancelled by a callback */
+        if (b->row_index[r] < 0) { /* a scored prompt row */
+            int pos = -b->row_index[r], why = bn_gen_prompt_logits(s->gen, pos, s->tokens[pos], logits);
+            if (why) finish_slot(b, i, why);
+            continue;
+        }
         if (b->row_index[r] > 0 && !draft_row_live(b, r)) continue;
         if (b->row_index[r] > 0) bn_gen_result_ptr(s->gen)->n_draft_accepted++;
         s->spec_used++;

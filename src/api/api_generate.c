@@ -62,6 +62,11 @@ static bitnet_candidates_callback candidates_of(const bitnet_generate_params *p)
     return BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, n_candidates) ? p->on_candidates : NULL;
 }
 
+/* p's on_prompt_logits: NULL when its struct_size predates the field. */
+static bitnet_prompt_logits_callback prompt_logits_of(const bitnet_generate_params *p) {
+    return BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, on_prompt_logits) ? p->on_prompt_logits : NULL;
+}
+
 /* The logit bias of p: none when its struct_size predates the fields. */
 static int logit_bias_of(const bitnet_generate_params *p, const bitnet_logit_bias **bias) {
     bool has = BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, n_logit_bias);
@@ -885,6 +890,39 @@ static int start_lookup(bn_gen *g, const int32_t *prompt, int n_prompt) {
     return 0;
 }
 
+bool bn_gen_scores_prompt(const bn_gen *g) { return prompt_logits_of(g->p) != NULL; }
+
+int bn_gen_prompt_logits(bn_gen *g, int position, int32_t token, const float *logits) {
+    return g->p->on_prompt_logits(position, token, logits, g->n_vocab, g->p->user_data) ? BITNET_STOP_CALLBACK : 0;
+}
+
+enum { SCORED_ROWS = 16 }; /* prompt rows per pass when every row's logits are wanted ([16][n_vocab] floats) */
+
+/* A session run's prompt for on_prompt_logits: prompt[0, n_prompt - 1) evaluated SCORED_ROWS
+ * rows at a time with every row's logits, each handed over as the distribution of the token
+ * after it (the last token's logits, which start the generation, are the caller's). 0, a
+ * negative status, or BITNET_STOP_CALLBACK when the callback stopped the run. */
+static int eval_scored_prompt(bn_gen *g, const int32_t *prompt, int n_prompt) {
+    float *rows = n_prompt > 1 ? bn_malloc((size_t)SCORED_ROWS * (size_t)g->n_vocab * sizeof(float), "prompt logits") : NULL;
+    if (n_prompt > 1 && !rows) return BITNET_ERR_OUT_OF_MEMORY;
+    int rc = 0;
+    for (int at = 0; !rc && at < n_prompt - 1; at += SCORED_ROWS) {
+        int k = n_prompt - 1 - at < SCORED_ROWS ? n_prompt - 1 - at : SCORED_ROWS;
+        rc = bn_state_eval(g->s->state, prompt + at, k, rows, true);
+        for (int r = 0; !rc && r < k; r++) rc = bn_gen_prompt_logits(g, at + r + 1, prompt[at + r + 1], rows + (int64_t)r * g->n_vocab);
+    }
+    free(rows);
+    return rc;
+}
+
+/* The prompt's evaluation in a session run: its last token's logits into g->logits (the first
+ * draw's), every row's before it to on_prompt_logits when asked. 0, a negative status, or
+ * BITNET_STOP_CALLBACK. */
+static int eval_prompt(bn_gen *g, const int32_t *prompt, int n_prompt) {
+    int scored = bn_gen_scores_prompt(g) ? n_prompt - 1 : 0, rc = scored ? eval_scored_prompt(g, prompt, n_prompt) : 0;
+    return rc ? rc : bn_state_eval_head(g->s->state, prompt + scored, n_prompt - scored, g->logits, bn_gen_head_req(g));
+}
+
 int bn_gen_begin(bitnet_session *s, const int32_t *prompt, int n_prompt, const bitnet_generate_params *p, bool full_logits,
                  bn_gen **out) {
     *out = NULL;
@@ -900,13 +938,14 @@ int bn_gen_begin(bitnet_session *s, const int32_t *prompt, int n_prompt, const b
         return rc;
     }
     double t0 = bn_time_now();
-    rc = bn_state_eval_head(s->state, prompt, n_prompt, g->logits, bn_gen_head_req(g));
+    rc = eval_prompt(g, prompt, n_prompt);
     g->res.prefill_seconds = bn_time_now() - t0;
     g->prompt_end = bn_state_n_past(s->state);
-    if (rc) {
+    if (rc < 0) {
         bn_gen_end(g);
         return rc;
     }
+    bn_gen_finish(g, rc); /* BITNET_STOP_CALLBACK: on_prompt_logits stopped it */
     *out = g;
     return 0;
 }

@@ -81,6 +81,10 @@ void bn_gen_constraint_masks(bn_gen *const *gens, const float *const *logits, in
 bool bn_gen_shift_span(const bn_gen *g, int64_t n_past, int64_t n_ctx, int64_t prompt_end, int64_t *keep, int64_t *drop);
 void bn_gen_note_shift(bn_gen *g, int64_t drop);
 int32_t bn_gen_pending(const bn_gen *g);
+/* Whether the run wants its prompt's log-probabilities (on_prompt_logits), and the call that
+ * hands it position's logits: 0, or BITNET_STOP_CALLBACK when the callback stopped the run. */
+bool bn_gen_scores_prompt(const bn_gen *g);
+int bn_gen_prompt_logits(bn_gen *g, int position, int32_t token, const float *logits);
 /* Ends the run with stop reason `why` (> 0) unless it has ended, flushing the held text. */
 void bn_gen_finish(bn_gen *g, int why);
 /* The run's result, for an engine that keeps its timings. */

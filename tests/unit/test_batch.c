@@ -8,6 +8,7 @@
  * (a restored slot continues exactly as the one saved; damaged, foreign and mismatched files
  * are refused and leave the slot empty).
  * TSAN_RELEVANT (the pass is threaded). */
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -628,6 +629,148 @@ TEST(callback_stops) {
     bitnet_batch_free(b);
 }
 
+/* ---- on_prompt_logits: a prompt's own distributions ---- */
+
+enum { SCORED_PROMPT = 45 }; /* more rows than a session's pass (16) and a step below (16) */
+
+/* What on_prompt_logits saw: each position's logits (n_vocab of them) and token, in order. */
+typedef struct scored_log {
+    run_log run;
+    float *logits;              /* [SCORED_PROMPT][n_vocab], row i: position i's */
+    int64_t n_vocab;
+    int positions[SCORED_PROMPT], n;
+    int32_t tokens[SCORED_PROMPT];
+    int stop_at;                /* return non-zero at this position (0: never) */
+} scored_log;
+
+static int log_scored(int position, int32_t token, const float *logits, int64_t n_vocab, void *user) {
+    scored_log *l = user;
+    if (l->n < SCORED_PROMPT && position > 0 && position < SCORED_PROMPT && n_vocab == l->n_vocab) {
+        memcpy(l->logits + (int64_t)position * n_vocab, logits, sizeof(float) * (size_t)n_vocab);
+        l->tokens[position] = token;
+        l->positions[l->n++] = position;
+    }
+    return position == l->stop_at;
+}
+
+static int scored_token(int32_t token, const char *text, size_t len, void *user) { return log_token(token, text, len, &((scored_log *)user)->run); }
+static void scored_finish(int slot, int status, const bitnet_generate_result *r, void *user) { log_finish(slot, status, r, &((scored_log *)user)->run); }
+
+static bitnet_generate_params scored_params(scored_log *l, int64_t n_vocab, int stop_at) {
+    memset(l, 0, sizeof *l);
+    l->n_vocab = n_vocab;
+    l->stop_at = stop_at;
+    l->logits = calloc((size_t)(SCORED_PROMPT * n_vocab), sizeof(float));
+    bitnet_generate_params gp = request_params(1, NULL); /* seeded sampling */
+    gp.max_tokens = 6;
+    gp.on_token = scored_token;
+    gp.on_prompt_logits = log_scored;
+    gp.user_data = l;
+    return gp;
+}
+
+/* l saw positions 1..n_prompt-1 in order, each with the prompt's token and the logits a lone
+ * pass over the prompt gives there (ref: [n][n_vocab], row i - 1 for position i). */
+static void scored_as_reference(const scored_log *l, const int32_t *prompt, int n_prompt, const float *ref, const char *who) {
+    CHECK_MSG(l->n == n_prompt - 1, "%s: %d positions scored, want %d", who, l->n, n_prompt - 1);
+    float worst = 0;
+    for (int i = 0; i < l->n; i++) {
+        int pos = l->positions[i];
+        CHECK_MSG(pos == i + 1 && l->tokens[pos] == prompt[pos], "%s: call %d is position %d token %d", who, i, pos, l->tokens[pos]);
+        for (int64_t v = 0; v < l->n_vocab; v++) {
+            float d = fabsf(l->logits[(int64_t)pos * l->n_vocab + v] - ref[(int64_t)(pos - 1) * l->n_vocab + v]);
+            if (!(d <= worst)) worst = d;
+        }
+    }
+    CHECK_MSG(worst <= 1e-4f, "%s: logits differ from a lone pass by up to %g", who, (double)worst);
+}
+
+/* A session and a batch slot (beside a generating one, prefix-sharing on, a slot that holds the
+ * prompt) hand over every prompt position's logits, equal to bitnet_session_eval's rows, and
+ * then generate the tokens they generate without the callback. */
+TEST(prompt_logits) {
+    int32_t prompt[SCORED_PROMPT], other[128];
+    for (int k = 0; k < SCORED_PROMPT; k++) prompt[k] = (int32_t)(1 + (k * 53) % 240);
+    bitnet_model_desc md = {.struct_size = sizeof md};
+    bitnet_model_describe(g_model, &md);
+    int64_t n_vocab = md.n_vocab;
+    float *ref = malloc(sizeof(float) * (size_t)(SCORED_PROMPT * n_vocab));
+    bitnet_session_params sp = bitnet_session_default_params();
+    sp.n_threads = 1, sp.n_ctx = 256;
+    bitnet_session *s = NULL;
+    CHECK_EQ_INT(bitnet_session_create(g_model, &sp, &s), 0);
+    CHECK_EQ_INT(bitnet_session_eval(s, prompt, SCORED_PROMPT, ref, 1), 0);
+    bitnet_session_free(s);
+    run_log plain;
+    session_run(prompt, SCORED_PROMPT, request_params(1, &plain), 256, &plain);
+    plain.n = plain.n < 6 ? plain.n : 6;
+
+    scored_log l;
+    bitnet_generate_params gp = scored_params(&l, n_vocab, 0);
+    session_run(prompt, SCORED_PROMPT, gp, 256, &l.run);
+    CHECK_EQ_INT(l.run.status, 0);
+    scored_as_reference(&l, prompt, SCORED_PROMPT, ref, "session");
+    same_tokens(&plain, &l.run, 0);
+    free(l.logits);
+
+    g_share_min = 4;
+    bitnet_batch *b = new_batch(3, 16, 2, 256);
+    g_share_min = 0;
+    CHECK(b != NULL);
+    if (b) {
+        run_log held, busy;
+        run_request(b, 2, prompt, SCORED_PROMPT, 1, &held); /* slot 2 holds the prompt: not to be shared */
+        int n_other = make_prompt(4, other);
+        bitnet_generate_params go = request_params(4, &busy);
+        memset(&busy, 0, sizeof busy);
+        CHECK_EQ_INT(bitnet_batch_submit(b, 0, other, n_other, &go, log_finish), 0);
+        bitnet_batch_step(b);
+        gp = scored_params(&l, n_vocab, 0);
+        CHECK_EQ_INT(bitnet_batch_submit(b, 1, prompt, SCORED_PROMPT, &gp, scored_finish), 0);
+        CHECK_EQ_INT(run_to_end(b), 0);
+        CHECK_EQ_INT(l.run.status, 0);
+        CHECK_EQ_INT(l.run.res.n_cached, 0);
+        scored_as_reference(&l, prompt, SCORED_PROMPT, ref, "batch");
+        same_tokens(&plain, &l.run, 1);
+        free(l.logits);
+        bitnet_batch_free(b);
+    }
+    free(ref);
+}
+
+/* A prompt-logits callback that returns non-zero ends the run before it generates: in a session
+ * and in a batch slot (whose next request is served). */
+TEST(prompt_logits_stop) {
+    int32_t prompt[SCORED_PROMPT];
+    for (int k = 0; k < SCORED_PROMPT; k++) prompt[k] = (int32_t)(1 + (k * 29) % 240);
+    bitnet_model_desc md = {.struct_size = sizeof md};
+    bitnet_model_describe(g_model, &md);
+    scored_log l;
+    bitnet_generate_params gp = scored_params(&l, md.n_vocab, 20);
+    session_run(prompt, SCORED_PROMPT, gp, 256, &l.run);
+    CHECK_EQ_INT(l.run.status, 0);
+    CHECK_EQ_INT(l.run.res.stop_reason, BITNET_STOP_CALLBACK);
+    CHECK_EQ_INT(l.run.res.n_generated, 0);
+    CHECK_EQ_INT(l.n, 20);
+    free(l.logits);
+    bitnet_batch *b = new_batch(1, 8, 1, 256);
+    CHECK(b != NULL);
+    if (!b) return;
+    gp = scored_params(&l, md.n_vocab, 20);
+    CHECK_EQ_INT(bitnet_batch_submit(b, 0, prompt, SCORED_PROMPT, &gp, scored_finish), 0);
+    CHECK_EQ_INT(run_to_end(b), 0);
+    CHECK_EQ_INT(l.run.finished, 1);
+    CHECK_EQ_INT(l.run.res.stop_reason, BITNET_STOP_CALLBACK);
+    CHECK_EQ_INT(l.run.n, 0);
+    CHECK_EQ_INT(l.n, 20);
+    free(l.logits);
+    run_log next;
+    run_request(b, 0, prompt, 5, 3, &next);
+    CHECK_EQ_INT(next.status, 0);
+    CHECK_EQ_INT(next.n, 3);
+    bitnet_batch_free(b);
+}
+
 TEST(errors) {
     bitnet_batch *b = NULL;
     bitnet_batch_params bp = bitnet_batch_default_params();
@@ -1040,6 +1183,8 @@ RUN(context_shift);
 RUN(context_shift_not_shared);
 RUN(cancel);
 RUN(callback_stops);
+RUN(prompt_logits);
+RUN(prompt_logits_stop);
 RUN(errors);
 RUN(embed_poolings);
 RUN(embed_in_batch);
