@@ -112,6 +112,7 @@ static bool make_jobs(const server *srv, gen_request *rq, request_jobs *rj) {
                             : NULL;
         if (!j) return false;
         job_set_time_limit(j, srv->opt.timeout_request);
+        if (rq->api.echo && rq->api.n_top_logprobs >= 0) job_score_prompt(j); /* echo with logprobs */
         rj->jobs[i] = j;
     }
     return true;
@@ -211,9 +212,17 @@ typedef struct collected {
     size_t n_lp;
     int32_t *tokens;           /* the generated ids (llama-server's return_tokens) */
     size_t n_tokens;
+    job_logprob *prompt_lp;    /* echo with logprobs: the prompt tokens' (taken from the output) */
+    size_t n_prompt_lp;
 } collected;
 
-static bool collect(collected *all, const job_output *o) {
+static bool collect(collected *all, job_output *o) {
+    if (o->prompt_logprobs) { /* once, before the first piece */
+        free(all->prompt_lp);
+        all->prompt_lp = o->prompt_logprobs;
+        all->n_prompt_lp = o->n_prompt_logprobs;
+        o->prompt_logprobs = NULL;
+    }
     char *text = realloc(all->text, all->len + o->text_len + 1);
     job_logprob *lp = realloc(all->lp, sizeof *lp * (all->n_lp + o->n_logprobs + 1));
     int32_t *tokens = realloc(all->tokens, sizeof *tokens * (all->n_tokens + o->n_pieces + 1));
@@ -268,7 +277,11 @@ static json_t *whole_reply(api_reply *reply, const reply_style *style, const job
         return native_response(style->native, j, all->text, all->len, all->tokens, all->n_tokens, all->lp, all->n_lp, res);
     if (style->responses) return responses_object(style->responses, all->text, all->len, res);
     if (style->anthropic) return anthropic_message(style->anthropic, all->text, all->len, res, stop_word(j, res));
-    return api_response(reply, all->text, all->len, all->lp, all->n_lp, res);
+    reply->prompt_lp = all->prompt_lp;
+    reply->n_prompt_lp = all->n_prompt_lp;
+    json_t *v = api_response(reply, all->text, all->len, all->lp, all->n_lp, res);
+    reply->prompt_lp = NULL;
+    return v;
 }
 
 /* Waits for the job and builds its reply into *out. false when the client went away or after
@@ -290,7 +303,16 @@ static bool job_reply(struct MHD_Connection *c, job *j, bool log, api_reply *rep
     free(all.text);
     free(all.lp);
     free(all.tokens);
+    free(all.prompt_lp);
     return done;
+}
+
+/* best_of: the best of each prompt's choices (with echo, their logprobs begin with the prompt's). */
+static void keep_best(json_t *whole, const request_jobs *rj, const api_reply *reply) {
+    int n_prompts = rj->n / rj->n_choices, *prompt_tokens = reply->echo && rj->logprobs_asked ? calloc((size_t)n_prompts, sizeof(int)) : NULL;
+    for (int p = 0; prompt_tokens && p < n_prompts; p++) prompt_tokens[p] = job_n_prompt(rj->jobs[p * rj->n_choices]);
+    api_response_keep_best(whole, rj->n_choices, rj->n_kept, rj->logprobs_asked, prompt_tokens);
+    free(prompt_tokens);
 }
 
 /* The reply of the request's jobs, read in order: one, or every choice in one reply (OpenAI's),
@@ -314,7 +336,7 @@ static enum MHD_Result reply_whole(server *srv, struct MHD_Connection *c, reques
             api_response_add_choice(whole, more, i, i % rj->n_choices == 0);
         }
     }
-    if (ok && rj->n_kept < rj->n_choices) api_response_keep_best(whole, rj->n_choices, rj->n_kept, rj->logprobs_asked);
+    if (ok && rj->n_kept < rj->n_choices) keep_best(whole, rj, reply);
     if (ok) return http_send_json(c, MHD_HTTP_OK, whole);
     json_decref(whole);
     return ret; /* the caller cancels the jobs no longer wanted */
@@ -329,6 +351,7 @@ typedef struct stream {
     int generated_before;      /* tokens of the completions already streamed (the usage chunk sums them) */
     int prompt_before, cached_before; /* the prompt tokens of the prompts already streamed */
     api_reply reply;
+    job_logprob *prompt_lp;    /* echo with logprobs: the completion's prompt tokens' (reply.prompt_lp; owned) */
     bool include_usage, started, ended;
     int fd;
     http_stats *stats;         /* the log fields of the connection's request */
@@ -490,6 +513,16 @@ static void stream_tool_calls(stream *s) {
     json_decref(calls);
 }
 
+/* Echo with logprobs: the completion's prompt tokens' (o's, taken over; NULL: none), listed in
+ * its first chunk. */
+static void take_prompt_logprobs(stream *s, job_output *o) {
+    free(s->prompt_lp);
+    s->prompt_lp = o ? o->prompt_logprobs : NULL;
+    s->reply.prompt_lp = s->prompt_lp;
+    s->reply.n_prompt_lp = o ? o->n_prompt_logprobs : 0;
+    if (o) o->prompt_logprobs = NULL;
+}
+
 /* Several prompts or "n": after a completion that ended well, its finish chunk (llama-server's
  * /completion: its whole reply, stop true), and the next completion becomes the one streamed
  * (its chunks carry its index; clients gather them by index). false when there is none (the
@@ -513,6 +546,7 @@ static bool next_choice(stream *s) {
     s->job = s->rj.jobs[++s->reply.choice];
     queue_jobs(s->srv, &s->rj, s->reply.choice);
     s->reply.text_offset = 0;
+    take_prompt_logprobs(s, NULL);
     s->started = s->called = false;
     s->calls_sent = (tool_call_cursor){0};
     tool_reader_free(&s->tools); /* back to a fresh reader */
@@ -526,6 +560,7 @@ static bool next_choice(stream *s) {
 static bool stream_fill(stream *s) {
     job_output o;
     if (!next_output(s->job, s->fd, &o)) return false;
+    if (o.prompt_logprobs) take_prompt_logprobs(s, &o);
     size_t at = 0, lp = 0; /* the pieces cut the text and the log-probabilities in order (job_push_text) */
     for (size_t i = 0; i < o.n_pieces; i++) {
         size_t len = o.pieces[i].text_len, n_lp = o.pieces[i].logprob ? 1 : 0;
@@ -562,6 +597,7 @@ static void stream_free(void *cls) {
     stream *s = cls;
     free_jobs(&s->rj);
     api_reply_free(&s->reply);
+    free(s->prompt_lp);
     atomic_fetch_sub(&s->srv->n_generating, 1);
     tool_reader_free(&s->tools);
     if (s->native) native_reply_free(s->native);

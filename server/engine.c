@@ -25,6 +25,7 @@ struct job {
     char **dry_breakers;           /* a copy of the request's DRY breakers, one block (gen.sampling_extra points here) */
     int n_top_logprobs;
     bool post_sampling;            /* ... of the distributions the tokens were drawn from (on_candidates) */
+    bool score_prompt;             /* the prompt tokens' log-probabilities too (job_score_prompt) */
     bool embed;                /* an embedding job: pooling, embedding [n_embedding] */
     bitnet_pooling pooling;
     float *embedding;
@@ -49,6 +50,8 @@ struct job {
     size_t text_len, text_cap;
     job_logprob *logprobs;
     size_t n_logprobs, cap_logprobs;
+    job_logprob *prompt_lp;    /* score_prompt: the prompt tokens' (job_output.prompt_logprobs) */
+    size_t n_prompt_lp, cap_prompt_lp;
     job_piece *pieces;
     size_t n_pieces, cap_pieces;
     bool done, out_of_memory;
@@ -203,6 +206,7 @@ void job_release(job *j) {
     free(j->embedding);
     free(j->text);
     free(j->logprobs);
+    free(j->prompt_lp);
     free(j->pieces);
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);
@@ -239,6 +243,14 @@ static void job_push_text(job *j, int32_t token, const char *text, size_t len, c
         j->pieces[j->n_pieces++] = (job_piece){.text_len = len, .logprob = lp != NULL, .token = token};
     if (!ok) j->out_of_memory = true;
     pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
+}
+
+/* Appends a prompt token's log-probability (engine thread). */
+static void job_push_prompt_logprob(job *j, const job_logprob *lp) {
+    pthread_mutex_lock(&j->mu);
+    if (grow((void **)&j->prompt_lp, &j->cap_prompt_lp, j->n_prompt_lp + 1, sizeof *lp)) j->prompt_lp[j->n_prompt_lp++] = *lp;
+    else j->out_of_memory = true;
     pthread_mutex_unlock(&j->mu);
 }
 
@@ -289,6 +301,12 @@ int job_take(job *j, job_output *out, int timeout_ms) {
     out->pieces = j->pieces;
     out->n_pieces = j->n_pieces;
     out->done = j->done;
+    if (out->done || out->n_pieces) { /* the prompt's are all there before the first piece */
+        out->prompt_logprobs = j->prompt_lp;
+        out->n_prompt_logprobs = j->n_prompt_lp;
+        j->prompt_lp = NULL;
+        j->n_prompt_lp = j->cap_prompt_lp = 0;
+    }
     j->text = NULL;
     j->text_len = j->text_cap = 0;
     j->logprobs = NULL;
@@ -302,6 +320,7 @@ int job_take(job *j, job_output *out, int timeout_ms) {
 void job_output_free(job_output *out) {
     free(out->text);
     free(out->logprobs);
+    free(out->prompt_logprobs);
     free(out->pieces);
     memset(out, 0, sizeof *out);
 }
@@ -360,6 +379,22 @@ static int on_logits(const float *logits, int64_t n_vocab, int32_t token, void *
         j->has_pending = true;
     }
     return atomic_load(&j->cancelled);
+}
+
+/* job_score_prompt: a prompt token's log-probability (the library's on_prompt_logits). */
+static int on_prompt_logits(int position, int32_t token, const float *logits, int64_t n_vocab, void *user) {
+    job *j = user;
+    (void)position;
+    job_logprob lp;
+    compute_logprob(logits, n_vocab, token, j->n_top_logprobs, &lp);
+    job_push_prompt_logprob(j, &lp);
+    return atomic_load(&j->cancelled);
+}
+
+/* job_score_prompt: the first prompt token, which nothing before it scores. */
+static void push_first_prompt_token(job *j) {
+    job_logprob first = {.token = j->prompt[0], .logprob = NAN};
+    job_push_prompt_logprob(j, &first);
 }
 
 /* The time to first token or since the previous token, into the metrics. */
@@ -474,6 +509,8 @@ static void start_waiting_jobs(engine *e) {
         j->gen.on_logits = j->n_top_logprobs >= 0 && !j->post_sampling ? on_logits : NULL;
         j->gen.on_candidates = j->n_top_logprobs >= 0 && j->post_sampling ? on_candidates : NULL;
         j->gen.n_candidates = j->n_top_logprobs;
+        j->gen.on_prompt_logits = j->score_prompt ? on_prompt_logits : NULL;
+        if (j->score_prompt) push_first_prompt_token(j);
         j->gen.lookup_draft = e->params.lookup_draft;
         j->gen.context_shift = e->params.context_shift;
         if (j->gen.n_keep == JOB_N_KEEP_UNSET) j->gen.n_keep = e->params.n_keep;
@@ -740,6 +777,8 @@ void job_cancel(job *j) {
 }
 
 void job_fail(job *j, int status, const char *message) { job_finish(j, status, NULL, message); }
+
+void job_score_prompt(job *j) { j->score_prompt = !j->embed && j->n_top_logprobs >= 0; }
 
 void job_set_time_limit(job *j, double seconds) { j->time_limit = seconds > 0 ? seconds : 0; }
 

@@ -69,6 +69,11 @@ typedef struct job_output {
     size_t text_len;
     job_logprob *logprobs;
     size_t n_logprobs;
+    /* job_score_prompt: the prompt's tokens, each with its log-probability after the tokens
+     * before it (the first's is NaN: nothing comes before it), all of them in the first output
+     * that holds a piece or the end */
+    job_logprob *prompt_logprobs;
+    size_t n_prompt_logprobs;
     job_piece *pieces;
     size_t n_pieces;
     bool done;
@@ -132,6 +137,11 @@ void job_cancel(job *j);
 /* Ends a job that was never queued as failed with status and message (the engine refused it):
  * job_take reports the end, job_status the failure. */
 void job_fail(job *j, int status, const char *message);
+/* Asks for the log-probabilities of the job's prompt tokens too (OpenAI's echo with logprobs),
+ * with the job's n_top_logprobs alternatives (a generation job made with n_top_logprobs >= 0;
+ * before engine_enqueue). The prompt is then
+ * evaluated whole, its KV entries taken from no cache. */
+void job_score_prompt(job *j);
 /* A time limit in seconds from the job's creation (before engine_enqueue; 0: none). */
 void job_set_time_limit(job *j, double seconds);
 /* Cancels the job when its time limit has passed (called by the thread that waits for it).

@@ -686,16 +686,16 @@ static int check_job_count(const api_request *r, int n, api_error *err) {
 }
 
 /* OpenAI's legacy completion fields beside n: echo (each choice's text begins with its prompt;
- * not with logprobs, which would ask for the prompt's log-probabilities), best_of (>= n
+ * with logprobs, its logprobs with the prompt tokens'), best_of (>= n
  * completions drawn per prompt, the n with the highest log-probability per token returned; not
  * streamed, as OpenAI's), suffix (insertion; only empty). */
 static int read_legacy_fields(json_t *root, api_request *r, int n, api_error *err) {
     long long best_of = n;
     json_t *suffix = json_object_get(root, "suffix");
     if (read_bool(root, "echo", &r->echo, err) || read_int(root, "best_of", 1, API_MAX_CHOICES, &best_of, err)) return -1;
-    if (r->echo && r->n_top_logprobs >= 0)
-        return api_errorf(err, 400, "'echo' with 'logprobs' asks for the prompt's log-probabilities, which this server does not compute "
-                                    "(`bitnet perplexity` scores a text); leave one of them out");
+    if (r->echo && r->n_top_logprobs >= 0 && json_is_true(json_object_get(root, "post_sampling_probs")))
+        return api_errorf(err, 400, "'echo' with 'logprobs' gives the prompt's log-probabilities, and its tokens were not drawn: "
+                                    "'post_sampling_probs' does not apply; leave it out");
     if (best_of < n) return api_errorf(err, 400, "'best_of' = %lld must be at least 'n' (%d)", best_of, n);
     if (best_of > n && json_is_true(json_object_get(root, "stream")))
         return api_errorf(err, 400, "'best_of' (%lld) more than 'n' (%d) cannot be streamed: the best are known only at the end", best_of, n);
@@ -872,32 +872,54 @@ static json_t *chat_logprobs_json(const api_reply *r, const job_logprob *lp, siz
     return json_pack("{s:o}", "content", api_token_list(r->vocab, lp, n_lp, r->post_sampling_probs, false));
 }
 
-/* The legacy completions shape: tokens, token_logprobs, top_logprobs, text_offset. */
-static json_t *completion_logprobs_json(api_reply *r, const job_logprob *lp, size_t n_lp) {
-    json_t *tokens = json_array(), *values = json_array(), *tops = json_array(), *offsets = json_array();
-    char piece[256];
-    for (size_t i = 0; i < n_lp; i++) {
-        size_t n = token_piece(r->vocab, lp[i].token, piece, sizeof piece);
-        json_array_append_new(tokens, api_text(piece, n));
-        json_array_append_new(values, json_real(finite_logprob(lp[i].logprob)));
-        json_array_append_new(offsets, json_integer((json_int_t)r->text_offset));
-        r->text_offset += n;
-        json_t *top = json_object();
-        for (int k = 0; k < lp[i].n_top; k++) {
-            size_t m = token_piece(r->vocab, lp[i].top_token[k], piece, sizeof piece);
-            json_t *key = api_text(piece, m);
-            if (key) json_object_set_new(top, json_string_value(key), json_real(finite_logprob(lp[i].top_logprob[k])));
-            json_decref(key);
-        }
-        json_array_append_new(tops, top);
+/* The legacy completions shape's arrays: tokens, token_logprobs, top_logprobs, text_offset. */
+typedef struct legacy_logprobs {
+    json_t *tokens, *values, *tops, *offsets;
+} legacy_logprobs;
+
+/* One token's entries, its text starting at `offset`; a NaN log-probability (the prompt's first
+ * token: nothing before it) is null, with null alternatives, as OpenAI's. Returns its text's length. */
+static size_t legacy_entry(const api_reply *r, legacy_logprobs *out, const job_logprob *lp, size_t offset) {
+    char piece[256], other[256];
+    size_t n = token_piece(r->vocab, lp->token, piece, sizeof piece);
+    bool none = isnan(lp->logprob);
+    json_t *top = none ? json_null() : json_object();
+    for (int k = 0; !none && k < lp->n_top; k++) {
+        json_t *key = api_text(other, token_piece(r->vocab, lp->top_token[k], other, sizeof other));
+        if (key) json_object_set_new(top, json_string_value(key), json_real(finite_logprob(lp->top_logprob[k])));
+        json_decref(key);
     }
-    return json_pack("{s:o, s:o, s:o, s:o}", "tokens", tokens, "token_logprobs", values, "top_logprobs", tops, "text_offset",
-                     offsets);
+    json_array_append_new(out->tokens, api_text(piece, n));
+    json_array_append_new(out->values, none ? json_null() : json_real(finite_logprob(lp->logprob)));
+    json_array_append_new(out->offsets, json_integer((json_int_t)offset));
+    json_array_append_new(out->tops, top);
+    return n;
 }
 
-static json_t *logprobs_json(api_reply *r, const job_logprob *lp, size_t n_lp) {
+/* Echo with logprobs: the prompt tokens' entries before the choice's first token's. A token's
+ * text_offset is where its text starts in the echoed prompt: the tokens' texts end with the
+ * prompt's (a BOS the tokenizer added has text the prompt has not), so they count from that
+ * much before its start (at least 0). The generated tokens' then count from the prompt's end. */
+static void legacy_prompt_entries(api_reply *r, legacy_logprobs *out) {
+    size_t echo_len = json_string_length(json_array_get(r->echo, (size_t)(r->choice / r->n_choices))), total = 0, at = 0;
+    for (size_t i = 0; i < r->n_prompt_lp; i++) total += token_piece(r->vocab, r->prompt_lp[i].token, NULL, 0);
+    size_t before = total > echo_len ? total - echo_len : 0;
+    for (size_t i = 0; i < r->n_prompt_lp; i++) at += legacy_entry(r, out, &r->prompt_lp[i], at > before ? at - before : 0);
+    r->text_offset = echo_len;
+}
+
+static json_t *completion_logprobs_json(api_reply *r, const job_logprob *lp, size_t n_lp, bool first) {
+    legacy_logprobs out = {json_array(), json_array(), json_array(), json_array()};
+    if (first && r->echo) legacy_prompt_entries(r, &out);
+    for (size_t i = 0; i < n_lp; i++) r->text_offset += legacy_entry(r, &out, &lp[i], r->text_offset);
+    return json_pack("{s:o, s:o, s:o, s:o}", "tokens", out.tokens, "token_logprobs", out.values, "top_logprobs", out.tops,
+                     "text_offset", out.offsets);
+}
+
+/* A choice's or chunk's logprobs (first: the choice's first; with echo, the prompt's come first). */
+static json_t *logprobs_json(api_reply *r, const job_logprob *lp, size_t n_lp, bool first) {
     if (r->n_top_logprobs < 0) return json_null();
-    return r->kind == API_CHAT ? chat_logprobs_json(r, lp, n_lp) : completion_logprobs_json(r, lp, n_lp);
+    return r->kind == API_CHAT ? chat_logprobs_json(r, lp, n_lp) : completion_logprobs_json(r, lp, n_lp, first);
 }
 
 static json_t *envelope(const api_reply *r, const char *object, json_t *choice) {
@@ -930,35 +952,37 @@ json_t *api_response(api_reply *r, const char *text, size_t len, const job_logpr
     const char *finish = api_finish_reason(res->stop_reason);
     if (r->kind == API_CHAT) {
         json_t *message = chat_message(r, text, len, &finish);
-        choice = message ? json_pack("{s:i, s:o, s:o, s:s}", "index", 0, "message", message, "logprobs", logprobs_json(r, lp, n_lp),
+        choice = message ? json_pack("{s:i, s:o, s:o, s:s}", "index", 0, "message", message, "logprobs", logprobs_json(r, lp, n_lp, true),
                                      "finish_reason", finish)
                          : NULL;
     } else
         choice = json_pack("{s:i, s:o, s:o, s:s}", "index", 0, "text", completion_text(r, text, len, true), "logprobs",
-                           logprobs_json(r, lp, n_lp), "finish_reason", finish);
+                           logprobs_json(r, lp, n_lp, true), "finish_reason", finish);
     json_t *reply = choice ? envelope(r, r->kind == API_CHAT ? "chat.completion" : "text_completion", choice) : NULL;
     if (reply) json_object_set_new(reply, "usage", usage_json(res));
     return reply;
 }
 
-/* The mean log-probability of a completion choice's tokens; -inf for one without tokens. */
-static double mean_logprob(json_t *choice) {
-    json_t *values = json_object_get(json_object_get(choice, "logprobs"), "token_logprobs"), *v;
-    size_t i, n = json_array_size(values);
+/* The mean log-probability of a completion choice's tokens after the first `skip` (its
+ * prompt's); -inf for one without tokens. */
+static double mean_logprob(json_t *choice, int skip) {
+    json_t *values = json_object_get(json_object_get(choice, "logprobs"), "token_logprobs");
+    size_t n = json_array_size(values), from = skip > 0 ? (size_t)skip : 0;
     double sum = 0;
-    json_array_foreach(values, i, v) sum += json_number_value(v);
-    return n ? sum / (double)n : -INFINITY;
+    for (size_t i = from; i < n; i++) sum += json_number_value(json_array_get(values, i));
+    return n > from ? sum / (double)(n - from) : -INFINITY;
 }
 
-void api_response_keep_best(json_t *reply, int per_prompt, int keep, bool logprobs) {
+void api_response_keep_best(json_t *reply, int per_prompt, int keep, bool logprobs, const int *prompt_tokens) {
     json_t *all = json_object_get(reply, "choices"), *kept = json_array();
     for (size_t first = 0; kept && first < json_array_size(all); first += (size_t)per_prompt) {
         bool taken[API_MAX_CHOICES] = {false};
+        int skip = prompt_tokens ? prompt_tokens[first / (size_t)per_prompt] : 0;
         for (int k = 0; k < keep; k++) { /* the best not yet taken; a tie keeps the earlier choice */
             int best = -1;
             for (int c = 0; c < per_prompt; c++)
-                if (!taken[c] && (best < 0 || mean_logprob(json_array_get(all, first + (size_t)c)) >
-                                                  mean_logprob(json_array_get(all, first + (size_t)best))))
+                if (!taken[c] && (best < 0 || mean_logprob(json_array_get(all, first + (size_t)c), skip) >
+                                                  mean_logprob(json_array_get(all, first + (size_t)best), skip)))
                     best = c;
             json_t *choice = json_array_get(all, first + (size_t)best);
             taken[best] = true;
@@ -1001,11 +1025,11 @@ json_t *api_chunk(api_reply *r, const char *text, size_t len, const job_logprob 
         json_t *delta = json_object();
         if (first) json_object_set_new(delta, "role", json_string("assistant"));
         if (len || !finish_reason) json_object_set_new(delta, "content", api_text(text, len));
-        choice = json_pack("{s:i, s:o, s:o, s:o}", "index", r->choice, "delta", delta, "logprobs", logprobs_json(r, lp, n_lp),
+        choice = json_pack("{s:i, s:o, s:o, s:o}", "index", r->choice, "delta", delta, "logprobs", logprobs_json(r, lp, n_lp, first),
                            "finish_reason", finish);
     } else {
         choice = json_pack("{s:i, s:o, s:o, s:o}", "index", r->choice, "text", completion_text(r, text, len, first), "logprobs",
-                           logprobs_json(r, lp, n_lp), "finish_reason", finish);
+                           logprobs_json(r, lp, n_lp, first), "finish_reason", finish);
     }
     return envelope(r, r->kind == API_CHAT ? "chat.completion.chunk" : "text_completion", choice);
 }

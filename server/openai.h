@@ -152,6 +152,10 @@ typedef struct api_reply {
     int n_choices;                 /* choices of each prompt: choice's prompt is choice / n_choices (1) */
     json_t *echo;                  /* completions' echo: each prompt's text (an array, owned: api_reply_free), or NULL */
     bool prompt_only;              /* completions' max_tokens 0: the output is dropped (finish_reason "length") */
+    /* echo with logprobs: the prompt tokens' of the choice replied now (job_output's
+     * prompt_logprobs; not owned), listed before its first token's */
+    const job_logprob *prompt_lp;
+    size_t n_prompt_lp;
 } api_reply;
 
 void api_reply_init(api_reply *r, api_kind kind, uint64_t serial, const char *model, const bitnet_model *vocab,
@@ -172,8 +176,9 @@ void api_response_add_choice(json_t *reply, json_t *more, int index, bool new_pr
 /* OpenAI's best_of: of each prompt's per_prompt choices (consecutive in `reply`, their
  * logprobs present), the `keep` with the highest mean token log-probability, best first,
  * re-indexed; their logprobs set to null unless the request asked for them. The usage stays
- * that of every choice drawn. */
-void api_response_keep_best(json_t *reply, int per_prompt, int keep, bool logprobs);
+ * that of every choice drawn. prompt_tokens (NULL: none): for echo with logprobs, how many
+ * entries of prompt p's choices' logprobs are its prompt's (not counted in the mean). */
+void api_response_keep_best(json_t *reply, int per_prompt, int keep, bool logprobs, const int *prompt_tokens);
 /* One stream chunk: text (may be empty), its log-probabilities, the role on the first chunk
  * of a chat, finish_reason when not NULL. */
 json_t *api_chunk(api_reply *r, const char *text, size_t len, const job_logprob *lp, size_t n_lp, bool first,

@@ -123,7 +123,8 @@ static void check_accepted(const request_model *m, api_kind kind, const gen_requ
                                : r->api.best_of != 0)
         fail("best_of below n, over its limits, streamed, or outside /v1/completions", NULL);
     if (r->api.echo) { /* /v1/completions' echo: a text per prompt */
-        if (kind != API_COMPLETION || r->api.n_top_logprobs >= 0) fail("echo accepted outside /v1/completions or with logprobs", NULL);
+        if (kind != API_COMPLETION || (r->api.n_top_logprobs >= 0 && r->api.post_sampling_probs))
+            fail("echo accepted outside /v1/completions, or with logprobs and post_sampling_probs", NULL);
         json_t *echo = request_echo_texts(m->model, r->api.prompts, r->api.n_prompts);
         if (!echo || json_array_size(echo) != (size_t)r->n_prompts) fail("echo texts missing or not one per prompt", NULL);
         json_decref(echo);

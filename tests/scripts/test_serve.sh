@@ -46,7 +46,9 @@
 #     with each reply's prompt; on one slot with no queue they run one after another (no 503);
 #   - OpenAI's echo (the prompt before each choice's text, streamed too), max_tokens 0 with echo
 #     (the prompt alone), best_of (the best of three lone seeded requests by mean token
-#     log-probability); echo with logprobs, best_of streamed and suffix refused;
+#     log-probability); best_of streamed and suffix refused; echo with logprobs (lm-eval-harness's
+#     loglikelihood): the prompt's tokens first, scoring a prompt and its greedy continuation gives
+#     the continuation's generated log-probabilities, several prompts of ids, streamed alike;
 #   - shared prompt prefixes: three requests at once starting with one long system prompt: two
 #     take its KV entries from the third's slot (cached_tokens), and their greedy replies equal
 #     those of a one-slot server (no other slot to share with);
@@ -593,7 +595,7 @@ if [ "$st" = 200 ] && [ "${pt:-0}" -gt 50 ] && [ $((c1 - c0)) -ge $((2 * (pt - 1
     not_ok n_choices_share_prefill "status $st, prompt ${pt:-?} tokens, cached counter $c0 -> $c1"; fi
 
 # OpenAI's echo on /v1/completions: each choice's text begins with its prompt as sent (ids as
-# their text), streamed too; echo with logprobs, best_of other than n, a suffix: 400s.
+# their text), streamed too; best_of streamed and a suffix: 400s.
 st=$(req POST /v1/completions '{"prompt":"Once upon a time","max_tokens":8,"temperature":0,"ignore_eos":true,"echo":true}')
 native_check echo "$st == 200 and j['choices'][0]['text'] == 'Once upon a time' + json.load(open('$TMP/openai.json'))['choices'][0]['text'] and j['usage']['completion_tokens'] == 8"
 cp "$TMP/resp" "$TMP/echo.json"
@@ -619,7 +621,25 @@ st=$(req POST /v1/completions '{"prompt":"Once upon a time","max_tokens":0,"echo
 native_check echo_max_tokens_0 "$st == 200 and j['choices'][0]['text'] == 'Once upon a time' and j['choices'][0]['finish_reason'] == 'length' and j['usage']['completion_tokens'] == 0 and j['usage']['prompt_tokens'] > 3"
 stream_check echo_max_tokens_0_streamed '{"prompt":"Once upon a time","max_tokens":0,"echo":true,"stream":true,"stream_options":{"include_usage":true}}' \
     '"".join(c["choices"][0]["text"] for c in chunks if c["choices"]) == whole["choices"][0]["text"] and [c for c in chunks if c["choices"]][-1]["choices"][0]["finish_reason"] == "length" and chunks[-1]["usage"]["completion_tokens"] == 0'
-error_case echo_logprobs 400 "'echo' with 'logprobs'" POST /v1/completions '{"prompt":"Hi","echo":true,"logprobs":1}'
+# echo with logprobs (lm-eval-harness's loglikelihood): the prompt tokens' log-probabilities come
+# before the completion's (the first null, text_offset into the echoed prompt). Scored as one
+# prompt of ids (max_tokens 0), a prompt and its greedy continuation (/completion's tokens above)
+# give that continuation the log-probabilities its generation had; several prompts of ids with
+# max_tokens 1 (lm-eval's request) list each prompt's; streamed, the same; with
+# post_sampling_probs refused.
+st=$(req POST /tokenize '{"content":"Once upon a time","add_special":true}')
+PROMPT_IDS=$(json_get 'json.dumps(j["tokens"])' <"$TMP/resp" 2>/dev/null || echo '[]')
+SCORED_IDS=$(json_get 'json.dumps(j["tokens"])' <"$TMP/native.json" | "$PY" -c "import json,sys; print(json.dumps($PROMPT_IDS + json.load(sys.stdin)))")
+st=$(req POST /v1/completions "{\"prompt\":$SCORED_IDS,\"max_tokens\":0,\"echo\":true,\"logprobs\":2}")
+native_check echo_logprobs_score_the_generation "$st == 200 and (lambda lp, gen, n: len(lp['tokens']) == n + 8 and lp['token_logprobs'][0] is None and lp['top_logprobs'][0] is None and all(v < 0 and len(t) == 2 for v, t in zip(lp['token_logprobs'][1:], lp['top_logprobs'][1:])) and all(abs(a - p['logprob']) < 1e-4 for a, p in zip(lp['token_logprobs'][n:], gen)) and lp['text_offset'] == sorted(lp['text_offset']) and j['choices'][0]['text'].endswith(json.load(open('$TMP/native.json'))['content']))(j['choices'][0]['logprobs'], json.load(open('$TMP/native.json'))['completion_probabilities'], len($PROMPT_IDS))"
+cp "$TMP/resp" "$TMP/scored.json"
+st=$(req POST /v1/completions "{\"prompt\":[$PROMPT_IDS,$SCORED_IDS],\"max_tokens\":1,\"echo\":true,\"logprobs\":1,\"temperature\":0}")
+native_check echo_logprobs_several_prompts "$st == 200 and (lambda c, whole: [len(x['logprobs']['tokens']) for x in c] == [len($PROMPT_IDS) + 1, len($SCORED_IDS) + 1] and c[1]['logprobs']['token_logprobs'][:-1] == whole['token_logprobs'] and c[0]['logprobs']['token_logprobs'][:-1] == whole['token_logprobs'][:len($PROMPT_IDS)] and c[0]['logprobs']['text_offset'][-1] == len('<|begin_of_text|>Once upon a time'))(j['choices'], json.load(open('$TMP/scored.json'))['choices'][0]['logprobs'])"
+st=$(req POST /v1/completions '{"prompt":"Once upon a time","max_tokens":3,"temperature":0,"ignore_eos":true,"echo":true,"logprobs":1}')
+native_check echo_logprobs_text "$st == 200 and (lambda c: c['text'] == 'Once upon a time' + json.load(open('$TMP/openai.json'))['choices'][0]['text'][:len(c['text']) - 16] and len(c['logprobs']['tokens']) == 8 and c['logprobs']['tokens'][0] == '<|begin_of_text|>' and c['logprobs']['text_offset'][:2] == [0, 0] and c['logprobs']['text_offset'][5] == 16 and ''.join(c['logprobs']['tokens'][1:]) == c['text'])(j['choices'][0])"
+stream_check echo_logprobs_streamed '{"prompt":"Once upon a time","max_tokens":3,"temperature":0,"ignore_eos":true,"echo":true,"logprobs":1,"stream":true}' \
+    'all(sum((c["choices"][0]["logprobs"][k] for c in chunks), []) == whole["choices"][0]["logprobs"][k] for k in ("tokens", "token_logprobs", "top_logprobs", "text_offset"))'
+error_case echo_logprobs_post_sampling 400 "post_sampling_probs" POST /v1/completions '{"prompt":"Hi","echo":true,"logprobs":1,"post_sampling_probs":true}'
 # best_of: 3 drawn (seeds 6, 7, 8, as "n" seeds them), the one with the highest mean token
 # log-probability returned (logprobs null: not asked), the usage of all three; not streamed.
 for k in 0 1 2; do

@@ -246,7 +246,7 @@ TEST(prompt_forms) {
     api_request_free(&r);
 }
 
-/* /v1/completions' legacy fields: echo (not with logprobs), max_tokens 0, best_of (at least n,
+/* /v1/completions' legacy fields: echo (with logprobs too, not with post_sampling_probs), max_tokens 0, best_of (at least n,
  * not streamed), suffix only empty; the other routes leave them alone. */
 TEST(legacy_completion_fields) {
     api_request r;
@@ -260,6 +260,9 @@ TEST(legacy_completion_fields) {
     CHECK_EQ_INT(parse_as(API_COMPLETION, "{\"prompt\":\"Hi\",\"echo\":false,\"logprobs\":2,\"best_of\":null,\"suffix\":null}", &r, &err), 0);
     CHECK(!r.echo && r.n_top_logprobs == 2 && !r.prompt_only && r.gen.max_tokens == 0);
     api_request_free(&r);
+    CHECK_EQ_INT(parse_as(API_COMPLETION, "{\"prompt\":[[1,2],[3]],\"echo\":true,\"logprobs\":1,\"max_tokens\":1}", &r, &err), 0);
+    CHECK(r.echo && r.n_top_logprobs == 1 && r.n_prompts == 2);
+    api_request_free(&r);
     /* max_tokens 0: the prompt only (one step runs, its token dropped); a chat still needs 1 */
     CHECK_EQ_INT(parse_as(API_COMPLETION, "{\"prompt\":\"Hi\",\"echo\":true,\"max_tokens\":0}", &r, &err), 0);
     CHECK(r.prompt_only && r.gen.max_tokens == 1 && r.echo);
@@ -268,7 +271,7 @@ TEST(legacy_completion_fields) {
     static const struct {
         const char *body, *words;
     } refused[] = {
-        {"{\"prompt\":\"Hi\",\"echo\":true,\"logprobs\":0}", "'echo' with 'logprobs'"},
+        {"{\"prompt\":\"Hi\",\"echo\":true,\"logprobs\":0,\"post_sampling_probs\":true}", "'post_sampling_probs' does not apply"},
         {"{\"prompt\":\"Hi\",\"echo\":1}", "'echo' must be"},
         {"{\"prompt\":\"Hi\",\"best_of\":3,\"stream\":true}", "cannot be streamed"},
         {"{\"prompt\":\"Hi\",\"best_of\":1,\"n\":2}", "'best_of' = 1 must be at least 'n' (2)"},
@@ -298,7 +301,7 @@ TEST(best_of_keeps_the_best) {
                                "\"usage\":{\"completion_tokens\":8}}", 0, NULL);
     CHECK(reply != NULL);
     json_t *copy = json_deep_copy(reply);
-    api_response_keep_best(reply, 3, 2, false);
+    api_response_keep_best(reply, 3, 2, false, NULL);
     json_t *c = json_object_get(reply, "choices");
     static const char *const want[] = {"a1", "a0", "b1", "b2"};
     CHECK_EQ_INT((int)json_array_size(c), 4);
@@ -309,12 +312,26 @@ TEST(best_of_keeps_the_best) {
         CHECK(json_is_null(json_object_get(ch, "logprobs")));
     }
     CHECK_EQ_INT((int)json_integer_value(json_object_get(json_object_get(reply, "usage"), "completion_tokens")), 8);
-    api_response_keep_best(copy, 3, 1, true); /* logprobs kept when asked */
+    api_response_keep_best(copy, 3, 1, true, NULL); /* logprobs kept when asked */
     c = json_object_get(copy, "choices");
     CHECK(json_array_size(c) == 2 && json_is_object(json_object_get(json_array_get(c, 0), "logprobs")));
     CHECK_STR(json_string_value(json_object_get(json_array_get(c, 1), "text")), "b1");
     json_decref(reply);
     json_decref(copy);
+    /* echo with logprobs: each prompt's first entries are its prompt's, left out of the mean (with
+     * them the other choices would win) */
+    reply = json_loads("{\"choices\":["
+                       "{\"text\":\"p0\",\"logprobs\":{\"token_logprobs\":[null,-9,-1]}},"
+                       "{\"text\":\"p1\",\"logprobs\":{\"token_logprobs\":[null,-0.1,-2]}},"
+                       "{\"text\":\"q0\",\"logprobs\":{\"token_logprobs\":[null,-2.5]}},"
+                       "{\"text\":\"q1\",\"logprobs\":{\"token_logprobs\":[null,-1,-3.5]}}]}", 0, NULL);
+    int prompt_tokens[2] = {2, 1};
+    api_response_keep_best(reply, 2, 1, true, prompt_tokens);
+    c = json_object_get(reply, "choices");
+    CHECK(json_array_size(c) == 2);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(c, 0), "text")), "p0");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(c, 1), "text")), "q1"); /* (-1 - 3.5) / 2 over -2.5 (not so with the prompt's) */
+    json_decref(reply);
 }
 
 TEST(logit_bias_strings) {
