@@ -2,8 +2,9 @@
 # test_serve_sanitizers: test_serve.sh again against the ASan+UBSan server (build-asan) and
 # the TSan server (build-tsan), which `make test` builds; their cases are named
 # test_serve@build-asan/... and test_serve@build-tsan/.... A sanitizer report in a server's
-# log fails the run (test_serve.sh checks its logs). A missing build is skipped outside CI.
-# TEST_LONG=260: tests/run_tests.sh starts it early (seconds on 2 cores, the longest first).
+# log fails the run (test_serve.sh checks its logs); the TSan run leaves out the official
+# clients (test_serve.sh says why). A missing build is skipped outside CI.
+# TEST_LONG=220: tests/run_tests.sh starts it early (seconds on 2 cores, the longest first).
 source "$(dirname "$0")/lib.sh"
 for build in build-asan build-tsan; do
     if [ ! -x "$ROOT/$build/bitnet-server" ]; then
