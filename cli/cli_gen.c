@@ -78,7 +78,7 @@ const char *const cli_gen_opts_help =
     "                        once it is complete; one of --json-object, --json-schema, --grammar\n"
     "  --grammar-file F      the same with the grammar read from file F\n"
     "  --system TEXT         system message (chat)\n"
-    "  --chat-template NAME  bitnet | llama3 | plain [detected from the model]\n";
+    "  --chat-template NAME  bitnet | llama3 | chatml | falcon3 | plain [detected from the model]\n";
 
 void cli_gen_opts_init(cli_gen_opts *o) {
     memset(o, 0, sizeof *o);

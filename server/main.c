@@ -57,7 +57,8 @@ static void usage(FILE *out) {
             "  --kv-type T             f32 | f16 | q8_0: element type of every slot's KV cache, K and V [f16];\n"
             "                          q8_0 holds ~1.9x the slots of f16 in the same memory (README, \"KV cache\")\n"
             "  -ctk, --cache-type-k T  the K cache's type only; -ctv, --cache-type-v T  the V cache's only\n"
-            "  --chat-format F         auto | bitnet | llama3 | plain: how chat messages become the prompt\n"
+            "  --chat-format F         auto | bitnet | llama3 | chatml | falcon3 | plain: how chat messages\n"
+            "                          become the prompt\n"
             "                          [auto: from the model's tokenizer.chat_template, as `bitnet chat` does]\n"
             "  --pooling P             mean | last | cls | none: how the embedding endpoints pool the tokens' final\n"
             "                          hidden states [mean]; none (every token's vector) only at /embeddings\n"
@@ -232,7 +233,7 @@ static int parse_valued(server_options *o, const char *arg, const char *v) {
     else if (is_opt(arg, "--alias", NULL)) o->alias = v;
     else if (is_opt(arg, "--chat-format", NULL)) {
         bn_chat_format f;
-        if (strcmp(v, "auto") && bn_chat_format_from_name(v, &f)) return bad_usage("--chat-format must be auto, bitnet, llama3 or plain (got '%s')", v);
+        if (strcmp(v, "auto") && bn_chat_format_from_name(v, &f)) return bad_usage("--chat-format must be auto, bitnet, llama3, chatml, falcon3 or plain (got '%s')", v);
         o->chat_format = v;
     } else if (is_opt(arg, "--act-quant", NULL)) {
         if (bitnet_act_quant_from_name(v, &o->act_quant)) return bad_usage("--act-quant must be token, q8k or none (got '%s')", v);

@@ -24,6 +24,10 @@ static const chat_format_spec FORMATS[BN_CHAT_FORMAT_COUNT] = {
                          "<|start_header_id|>assistant<|end_header_id|>\n\n",
                          "<|start_header_id|>ipython<|end_header_id|>\n\n"},
                         "<|eot_id|>"},
+    [BN_CHAT_CHATML] = {"chatml",
+                        {"<|im_start|>system\n", "<|im_start|>user\n", "<|im_start|>assistant\n", "<|im_start|>tool\n"},
+                        "<|im_end|>\n"},
+    [BN_CHAT_FALCON3] = {"falcon3", {"<|system|>\n", "<|user|>\n", "<|assistant|>\n", "<|tool|>\n"}, "\n"},
 };
 
 static const char *const ROLE_NAMES[BN_CHAT_ROLE_COUNT] = {"system", "user", "assistant", "tool"};
@@ -33,7 +37,7 @@ static bool valid_role(bn_chat_role r) { return (unsigned)r < BN_CHAT_ROLE_COUNT
 
 const char *bn_chat_format_name(bn_chat_format f) { return valid_format(f) ? FORMATS[f].name : "unknown"; }
 
-const char *bn_chat_format_names(void) { return "bitnet, llama3, plain"; }
+const char *bn_chat_format_names(void) { return "bitnet, llama3, chatml, falcon3, plain"; }
 
 int bn_chat_format_from_name(const char *name, bn_chat_format *out) {
     for (int f = 0; name && f < BN_CHAT_FORMAT_COUNT; f++) {
@@ -60,6 +64,8 @@ bn_chat_format bn_chat_detect(const char *t) {
     if (strstr(t, "<|start_header_id|>")) return BN_CHAT_LLAMA3;
     if (contains_ci(t, "bitnet") || (strstr(t, "Assistant: ") && strstr(t, "<|eot_id|>")))
         return BN_CHAT_BITNET;
+    if (strstr(t, "<|im_start|>")) return strstr(t, "<|im_sep|>") ? BN_CHAT_PLAIN : BN_CHAT_CHATML;
+    if (strstr(t, "<|user|>") && strstr(t, "<|assistant|>") && !strstr(t, "<|end|>")) return BN_CHAT_FALCON3;
     return BN_CHAT_PLAIN;
 }
 

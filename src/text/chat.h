@@ -9,6 +9,9 @@
  *            "System: {sys}<|eot_id|>User: {msg}<|eot_id|>Assistant: ")
  *   llama3  OPEN = "<|start_header_id|>{role}<|end_header_id|>\n\n"   CLOSE = "<|eot_id|>"
  *           (the tool role, a function's result, is Llama 3.1's "ipython")
+ *   chatml  OPEN = "<|im_start|>{role}\n"   CLOSE = "<|im_end|>\n"   (llama.cpp's chatml)
+ *   falcon3 OPEN = "<|{role}|>\n"   CLOSE = "\n"   (tiiuae/Falcon3-*-Instruct, as llama.cpp renders
+ *           it: the end-of-text token the model ends a reply with is not written into history)
  *   plain   OPEN = "System: " | "User: " | "Assistant: " | "Tool: "   CLOSE = "\n"
  *           a fallback for models without a known format:
  *            "System: {sys}\nUser: {msg}\nAssistant: "
@@ -35,8 +38,10 @@ typedef enum bn_chat_format {
     BN_CHAT_PLAIN = 0,
     BN_CHAT_BITNET = 1,
     BN_CHAT_LLAMA3 = 2,
+    BN_CHAT_CHATML = 3,
+    BN_CHAT_FALCON3 = 4,
 } bn_chat_format;
-#define BN_CHAT_FORMAT_COUNT 3
+#define BN_CHAT_FORMAT_COUNT 5
 
 typedef enum bn_chat_role {
     BN_CHAT_SYSTEM = 0,
@@ -53,12 +58,14 @@ typedef struct bn_chat_message {
 
 /* Picks the format from a GGUF's tokenizer.chat_template (NULL or "" allowed): templates with
  * "<|start_header_id|>" are llama3; the 2B-4T placeholder (it contains "BITNET") and Jinja
- * templates that write "Assistant: " and "<|eot_id|>" are bitnet; anything else is plain. */
+ * templates that write "Assistant: " and "<|eot_id|>" are bitnet; "<|im_start|>" is chatml
+ * (not with Phi-4's "<|im_sep|>"); "<|user|>" and "<|assistant|>" without Phi-3's "<|end|>"
+ * are falcon3; anything else is plain. */
 bn_chat_format bn_chat_detect(const char *chat_template);
 
-/* "plain", "bitnet", "llama3"; "unknown" for a value outside the enum. */
+/* "plain", "bitnet", "llama3", "chatml", "falcon3"; "unknown" for a value outside the enum. */
 const char *bn_chat_format_name(bn_chat_format f);
-/* The valid names, for help texts: "bitnet, llama3, plain". */
+/* The valid names, for help texts: "bitnet, llama3, chatml, falcon3, plain". */
 const char *bn_chat_format_names(void);
 /* Name -> format (exact, lower case). Returns 0, or BITNET_ERR_INVALID_ARGUMENT with a message
  * that lists the valid names. */

@@ -1,6 +1,6 @@
-/* Tests of src/chat: exact renderings of every format (one turn, several turns, no system
- * message), incremental deltas that concatenate to the full rendering, template detection,
- * format names, and the refusal of bad input. */
+/* Tests of src/chat: exact renderings of every format (bitnet, llama3, chatml, falcon3, plain;
+ * one turn, several turns, no system message), incremental deltas that concatenate to the full
+ * rendering, template detection, format names, and the refusal of bad input. */
 #include <stdlib.h>
 
 #include "text/chat.h"
@@ -55,6 +55,16 @@ TEST(plain_single_and_multi_turn) {
     check_render(BN_CHAT_PLAIN, CONVERSATION, 0, false, "");
 }
 
+/* llama.cpp's chatml and falcon3 renderings. */
+TEST(chatml_and_falcon3) {
+    check_render(BN_CHAT_CHATML, CONVERSATION, 4, true,
+                 "<|im_start|>system\nYou are terse.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+                 "<|im_start|>assistant\nHello.<|im_end|>\n<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n");
+    check_render(BN_CHAT_FALCON3, CONVERSATION, 4, true,
+                 "<|system|>\nYou are terse.\n<|user|>\nHi\n<|assistant|>\nHello.\n<|user|>\n2+2?\n<|assistant|>\n");
+    check_render(BN_CHAT_FALCON3, CONVERSATION + 1, 1, false, "<|user|>\nHi\n");
+}
+
 /* A function's result (the server's tool messages): "Tool: " in the bitnet and plain formats,
  * Llama 3.1's ipython role in llama3. */
 TEST(tool_role) {
@@ -62,6 +72,8 @@ TEST(tool_role) {
     check_render(BN_CHAT_BITNET, m, 2, true, "User: Weather?<|eot_id|>Tool: {\"t\":3}<|eot_id|>Assistant: ");
     check_render(BN_CHAT_PLAIN, m + 1, 1, false, "Tool: {\"t\":3}\n");
     check_render(BN_CHAT_LLAMA3, m + 1, 1, false, "<|start_header_id|>ipython<|end_header_id|>\n\n{\"t\":3}<|eot_id|>");
+    check_render(BN_CHAT_CHATML, m + 1, 1, false, "<|im_start|>tool\n{\"t\":3}<|im_end|>\n");
+    check_render(BN_CHAT_FALCON3, m + 1, 1, false, "<|tool|>\n{\"t\":3}\n");
 }
 
 TEST(content_is_verbatim_and_never_has_bos) {
@@ -80,7 +92,10 @@ TEST(content_is_verbatim_and_never_has_bos) {
 static char *seen_text(bn_chat_format f, size_t n_done) {
     char *full = bn_chat_render(f, CONVERSATION, n_done, false);
     if (full && n_done > 0 && CONVERSATION[n_done - 1].role == BN_CHAT_ASSISTANT) {
-        const char *close = f == BN_CHAT_PLAIN ? "\n" : "<|eot_id|>";
+        static const char *const closes[BN_CHAT_FORMAT_COUNT] = {
+            [BN_CHAT_PLAIN] = "\n", [BN_CHAT_BITNET] = "<|eot_id|>", [BN_CHAT_LLAMA3] = "<|eot_id|>",
+            [BN_CHAT_CHATML] = "<|im_end|>\n", [BN_CHAT_FALCON3] = "\n"};
+        const char *close = closes[f];
         size_t len = strlen(full), cl = strlen(close);
         CHECK(len >= cl && strcmp(full + len - cl, close) == 0);
         full[len - cl] = '\0';
@@ -141,10 +156,20 @@ TEST(detection_from_templates) {
                                 "'<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}"
                                 "{{ content }}{% endfor %}"),
                  BN_CHAT_LLAMA3);
-    /* ChatML and others fall back to plain */
+    /* ChatML; Phi-4's variant of it is not */
     CHECK_EQ_INT(bn_chat_detect("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}"
                                 "<|im_end|>{% endfor %}"),
-                 BN_CHAT_PLAIN);
+                 BN_CHAT_CHATML);
+    CHECK_EQ_INT(bn_chat_detect("<|im_start|>{{ m.role }}<|im_sep|>{{ m.content }}<|im_end|>"), BN_CHAT_PLAIN);
+    /* Falcon3 instruct (its template's core); Phi-3's, with <|end|>, is not */
+    CHECK_EQ_INT(bn_chat_detect("{%- for message in messages %}{%- if message['role'] == 'system' %}{{- '<|system|>\n' + "
+                                "message['content'] + '\n' }}{%- elif message['role'] == 'user' %}{{- '<|user|>\n' + "
+                                "message['content'] + '\n' }}{%- elif message['role'] == 'assistant' %}{{- '<|assistant|>\n' + "
+                                "message['content'] + eos_token }}{%- endif %}{%- endfor %}"),
+                 BN_CHAT_FALCON3);
+    CHECK_EQ_INT(bn_chat_detect("{{'<|user|>\n' + message['content'] + '<|end|>\n<|assistant|>\n'}}"), BN_CHAT_PLAIN);
+    /* others fall back to plain */
+    CHECK_EQ_INT(bn_chat_detect("{{ bos_token }}[INST] {{ m.content }} [/INST]"), BN_CHAT_PLAIN);
 }
 
 TEST(format_names) {
@@ -158,10 +183,10 @@ TEST(format_names) {
     CHECK_STR(bn_chat_format_name(BN_CHAT_LLAMA3), "llama3");
     CHECK_STR(bn_chat_format_name((bn_chat_format)7), "unknown");
     f = BN_CHAT_LLAMA3;
-    CHECK_EQ_INT(bn_chat_format_from_name("chatml", &f), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bn_chat_format_from_name("mistral", &f), BITNET_ERR_INVALID_ARGUMENT);
     CHECK_EQ_INT(f, BN_CHAT_LLAMA3); /* untouched on error */
-    CHECK(strstr(bn_last_error_message(), "chatml") != NULL);
-    CHECK(strstr(bn_last_error_message(), "bitnet, llama3, plain") != NULL);
+    CHECK(strstr(bn_last_error_message(), "mistral") != NULL);
+    CHECK(strstr(bn_last_error_message(), "bitnet, llama3, chatml, falcon3, plain") != NULL);
     CHECK_EQ_INT(bn_chat_format_from_name(NULL, &f), BITNET_ERR_INVALID_ARGUMENT);
     CHECK_STR(bn_chat_role_name(BN_CHAT_ASSISTANT), "assistant");
     CHECK_STR(bn_chat_role_name(BN_CHAT_TOOL), "tool");
@@ -185,6 +210,7 @@ TEST_MAIN_BEGIN("test_chat")
     RUN(bitnet_single_and_multi_turn);
     RUN(llama3_single_and_multi_turn);
     RUN(plain_single_and_multi_turn);
+    RUN(chatml_and_falcon3);
     RUN(tool_role);
     RUN(content_is_verbatim_and_never_has_bos);
     RUN(deltas_concatenate_to_the_full_rendering);
