@@ -389,6 +389,10 @@ typedef int (*bitnet_candidates_callback)(int32_t token, float p, const bitnet_t
  * [n_vocab] the model gives after the prompt's tokens before `position`, against which the
  * prompt's token there, `token`, is scored. Return non-zero to stop. */
 typedef int (*bitnet_prompt_logits_callback)(int position, int32_t token, const float *logits, int64_t n_vocab, void *user_data);
+/* Prompt processing progress (bitnet_generate_params.on_prompt_progress): n_done of the
+ * prompt's n_prompt tokens are in the cache, n_cached of them taken from caches (not evaluated).
+ * Return non-zero to stop. */
+typedef int (*bitnet_prompt_progress_callback)(int n_done, int n_prompt, int n_cached, void *user_data);
 
 /* One entry of a logit bias: `bias` is added to the logit of `token` (an id given twice gets
  * the sum); -INFINITY bans the token; NaN, +inf or an id outside the vocabulary is
@@ -498,6 +502,11 @@ typedef struct bitnet_generate_params {
      * cache: n_cached 0). A non-zero return stops the run before it generates anything
      * (BITNET_STOP_CALLBACK; a session keeps the prompt rows evaluated so far). */
     bitnet_prompt_logits_callback on_prompt_logits;
+    /* Prompt processing progress (llama-server's return_progress; NULL: none): called after each
+     * pass that evaluated rows of this call's prompt, the last time with n_done == n_prompt,
+     * before the first token is drawn. A session then evaluates the prompt in passes of 64 rows.
+     * A non-zero return stops the run before it generates anything (BITNET_STOP_CALLBACK). */
+    bitnet_prompt_progress_callback on_prompt_progress;
 } bitnet_generate_params;
 
 BITNET_API bitnet_generate_params bitnet_generate_default_params(void); /* max_tokens 128 */

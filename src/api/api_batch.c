@@ -57,6 +57,7 @@ typedef struct batch_slot {
     uint64_t order;           /* submit order (prefill goes oldest first) / last use (pick_slot) */
     double t_submit, t_last_step;
     int spec_rows, spec_used; /* this step's rows of a generating slot (1 + its draft), and those sampled from */
+    int prompt_rows;          /* this step's prompt rows of a generation (its on_prompt_progress follows the pass) */
     int64_t spec_base;        /* the position of its first row */
     bool shifted;             /* its run shifted the context: the entries from n_exact on were */
     int64_t n_exact;          /* moved (not what their tokens give from position 0: not shared) */
@@ -518,6 +519,7 @@ static int add_prefill_rows(bitnet_batch *b, int n) {
         int take = left < b->n_batch - n ? (int)left : b->n_batch - n;
         bool scored = s->gen && bn_gen_scores_prompt(s->gen);
         if (scored) take = scored_take(b, n, take);
+        if (s->gen) s->prompt_rows = take;
         for (int k = 0; k < take; k++, s->n_tokens++)
             if (s->pooler) add_embed_row(b, &n, i, s->tokens[s->n_tokens], (int)s->n_tokens);
             else if (scored && s->n_tokens < last) add_scored_row(b, &n, i, s->n_tokens);
@@ -530,7 +532,7 @@ static int add_prefill_rows(bitnet_batch *b, int n) {
 static void rewind_slots(bitnet_batch *b) {
     for (int i = 0; i < b->n_slots; i++) {
         if (b->slots[i].phase != SLOT_IDLE) b->slots[i].n_tokens = bn_state_seq_n_past(b->state, i);
-        b->slots[i].spec_rows = b->slots[i].spec_used = 0;
+        b->slots[i].spec_rows = b->slots[i].spec_used = b->slots[i].prompt_rows = 0;
     }
 }
 
@@ -609,6 +611,18 @@ static void sample_rows(bitnet_batch *b, int n) {
     }
 }
 
+/* on_prompt_progress of the generations whose prompt rows the pass evaluated (before the
+ * sampling: the last report comes before the first token). */
+static void report_progress(bitnet_batch *b) {
+    for (int i = 0; i < b->n_slots; i++) {
+        batch_slot *s = &b->slots[i];
+        if (!s->prompt_rows) continue;
+        s->prompt_rows = 0;
+        int why = s->phase != SLOT_IDLE ? bn_gen_prompt_progress(s->gen, (int)s->n_tokens) : 0;
+        if (why) finish_slot(b, i, why);
+    }
+}
+
 /* Hands every hidden-state row of the pass to its embedding's pooler; an embedding whose
  * prompt is all evaluated ends (before the sampling: its callback may submit into the slot). */
 static void pool_rows(bitnet_batch *b, int n) {
@@ -638,6 +652,7 @@ BITNET_API int bitnet_batch_step(bitnet_batch *b) {
             return rc;
         }
         pool_rows(b, n);
+        report_progress(b);
         sample_rows(b, n);
         drop_unused_drafts(b);
     }

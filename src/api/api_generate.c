@@ -67,6 +67,11 @@ static bitnet_prompt_logits_callback prompt_logits_of(const bitnet_generate_para
     return BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, on_prompt_logits) ? p->on_prompt_logits : NULL;
 }
 
+/* p's on_prompt_progress: NULL when its struct_size predates the field. */
+static bitnet_prompt_progress_callback prompt_progress_of(const bitnet_generate_params *p) {
+    return BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, on_prompt_progress) ? p->on_prompt_progress : NULL;
+}
+
 /* The logit bias of p: none when its struct_size predates the fields. */
 static int logit_bias_of(const bitnet_generate_params *p, const bitnet_logit_bias **bias) {
     bool has = BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, n_logit_bias);
@@ -896,31 +901,40 @@ int bn_gen_prompt_logits(bn_gen *g, int position, int32_t token, const float *lo
     return g->p->on_prompt_logits(position, token, logits, g->n_vocab, g->p->user_data) ? BITNET_STOP_CALLBACK : 0;
 }
 
-enum { SCORED_ROWS = 16 }; /* prompt rows per pass when every row's logits are wanted ([16][n_vocab] floats) */
+int bn_gen_prompt_progress(bn_gen *g, int n_done) {
+    bitnet_prompt_progress_callback cb = prompt_progress_of(g->p);
+    return cb && cb(n_done, g->res.n_prompt, g->res.n_cached, g->p->user_data) ? BITNET_STOP_CALLBACK : 0;
+}
 
-/* A session run's prompt for on_prompt_logits: prompt[0, n_prompt - 1) evaluated SCORED_ROWS
- * rows at a time with every row's logits, each handed over as the distribution of the token
- * after it (the last token's logits, which start the generation, are the caller's). 0, a
- * negative status, or BITNET_STOP_CALLBACK when the callback stopped the run. */
-static int eval_scored_prompt(bn_gen *g, const int32_t *prompt, int n_prompt) {
-    float *rows = n_prompt > 1 ? bn_malloc((size_t)SCORED_ROWS * (size_t)g->n_vocab * sizeof(float), "prompt logits") : NULL;
-    if (n_prompt > 1 && !rows) return BITNET_ERR_OUT_OF_MEMORY;
-    int rc = 0;
-    for (int at = 0; !rc && at < n_prompt - 1; at += SCORED_ROWS) {
-        int k = n_prompt - 1 - at < SCORED_ROWS ? n_prompt - 1 - at : SCORED_ROWS;
-        rc = bn_state_eval(g->s->state, prompt + at, k, rows, true);
-        for (int r = 0; !rc && r < k; r++) rc = bn_gen_prompt_logits(g, at + r + 1, prompt[at + r + 1], rows + (int64_t)r * g->n_vocab);
-    }
-    free(rows);
+/* A session's prompt rows per pass when their logits are wanted ([16][n_vocab] floats), and when
+ * their progress is reported. */
+enum { SCORED_ROWS = 16, PROGRESS_ROWS = 64 };
+
+/* prompt[at, at + k) into the session's cache; with rows ([k][n_vocab]), every row's logits to
+ * on_prompt_logits as the distribution of the token after it. */
+static int eval_prompt_rows(bn_gen *g, const int32_t *prompt, int at, int k, float *rows) {
+    int rc = bn_state_eval(g->s->state, prompt + at, k, rows, rows != NULL);
+    for (int r = 0; !rc && rows && r < k; r++) rc = bn_gen_prompt_logits(g, at + r + 1, prompt[at + r + 1], rows + (int64_t)r * g->n_vocab);
     return rc;
 }
 
 /* The prompt's evaluation in a session run: its last token's logits into g->logits (the first
- * draw's), every row's before it to on_prompt_logits when asked. 0, a negative status, or
- * BITNET_STOP_CALLBACK. */
+ * draw's). With on_prompt_logits or on_prompt_progress, the tokens before it go in passes of
+ * their own (every row's logits handed over; the progress after each). 0, a negative status,
+ * or BITNET_STOP_CALLBACK when a callback stopped the run. */
 static int eval_prompt(bn_gen *g, const int32_t *prompt, int n_prompt) {
-    int scored = bn_gen_scores_prompt(g) ? n_prompt - 1 : 0, rc = scored ? eval_scored_prompt(g, prompt, n_prompt) : 0;
-    return rc ? rc : bn_state_eval_head(g->s->state, prompt + scored, n_prompt - scored, g->logits, bn_gen_head_req(g));
+    bool scored = bn_gen_scores_prompt(g);
+    int step = scored ? SCORED_ROWS : PROGRESS_ROWS, last = scored || prompt_progress_of(g->p) ? n_prompt - 1 : 0, rc = 0;
+    float *rows = scored && last > 0 ? bn_malloc((size_t)SCORED_ROWS * (size_t)g->n_vocab * sizeof(float), "prompt logits") : NULL;
+    if (scored && last > 0 && !rows) return BITNET_ERR_OUT_OF_MEMORY;
+    for (int at = 0; !rc && at < last; at += step) {
+        int k = last - at < step ? last - at : step;
+        rc = eval_prompt_rows(g, prompt, at, k, rows);
+        if (!rc) rc = bn_gen_prompt_progress(g, at + k);
+    }
+    free(rows);
+    if (!rc) rc = bn_state_eval_head(g->s->state, prompt + last, n_prompt - last, g->logits, bn_gen_head_req(g));
+    return rc ? rc : bn_gen_prompt_progress(g, n_prompt);
 }
 
 int bn_gen_begin(bitnet_session *s, const int32_t *prompt, int n_prompt, const bitnet_generate_params *p, bool full_logits,

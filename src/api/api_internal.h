@@ -85,6 +85,9 @@ int32_t bn_gen_pending(const bn_gen *g);
  * hands it position's logits: 0, or BITNET_STOP_CALLBACK when the callback stopped the run. */
 bool bn_gen_scores_prompt(const bn_gen *g);
 int bn_gen_prompt_logits(bn_gen *g, int position, int32_t token, const float *logits);
+/* on_prompt_progress with n_done of the prompt's tokens in the cache: 0 (also without the
+ * callback), or BITNET_STOP_CALLBACK when it stopped the run. */
+int bn_gen_prompt_progress(bn_gen *g, int n_done);
 /* Ends the run with stop reason `why` (> 0) unless it has ended, flushing the held text. */
 void bn_gen_finish(bn_gen *g, int why);
 /* The run's result, for an engine that keeps its timings. */

@@ -6,7 +6,8 @@
  * shifts, and the error paths; embeddings (bitnet_session_embed
  * and embedding slots beside generations) agree with one another at every pooling; slot files
  * (a restored slot continues exactly as the one saved; damaged, foreign and mismatched files
- * are refused and leave the slot empty).
+ * are refused and leave the slot empty); a prompt's own logits (on_prompt_logits) and its
+ * processing progress (on_prompt_progress), in sessions and slots.
  * TSAN_RELEVANT (the pass is threaded). */
 #include <math.h>
 #include <stdbool.h>
@@ -771,6 +772,93 @@ TEST(prompt_logits_stop) {
     bitnet_batch_free(b);
 }
 
+/* ---- on_prompt_progress ---- */
+
+typedef struct progress_log {
+    run_log run;
+    int done[64], total[64], cached[64], n;
+    int tokens_at_last;         /* tokens generated when the last report came */
+    int stop_at;                /* return non-zero when n_done reaches it (0: never) */
+} progress_log;
+
+static int log_progress(int n_done, int n_prompt, int n_cached, void *user) {
+    progress_log *l = user;
+    if (l->n < 64) l->done[l->n] = n_done, l->total[l->n] = n_prompt, l->cached[l->n] = n_cached, l->n++;
+    l->tokens_at_last = l->run.n;
+    return l->stop_at && n_done >= l->stop_at;
+}
+static int progress_token(int32_t token, const char *text, size_t len, void *user) { return log_token(token, text, len, &((progress_log *)user)->run); }
+static void progress_finish(int slot, int status, const bitnet_generate_result *r, void *user) { log_finish(slot, status, r, &((progress_log *)user)->run); }
+
+static bitnet_generate_params progress_params(progress_log *l, int stop_at) {
+    memset(l, 0, sizeof *l);
+    l->stop_at = stop_at;
+    bitnet_generate_params gp = request_params(0, NULL);
+    gp.max_tokens = 4;
+    gp.on_token = progress_token;
+    gp.on_prompt_progress = log_progress;
+    gp.user_data = l;
+    return gp;
+}
+
+/* Reports rise to n_prompt (the last before the first token), each with the prompt's length
+ * and what came from caches; at least `passes` of them. */
+static void progress_rises(const progress_log *l, int n_prompt, int n_cached, int passes, const char *who) {
+    CHECK_MSG(l->n >= passes, "%s: %d reports, want at least %d", who, l->n, passes);
+    for (int i = 0; i < l->n; i++) {
+        CHECK_MSG(l->total[i] == n_prompt && l->cached[i] == n_cached && l->done[i] > (i ? l->done[i - 1] : n_cached - 1),
+                  "%s: report %d: %d of %d (%d cached)", who, i, l->done[i], l->total[i], l->cached[i]);
+    }
+    CHECK_MSG(l->n > 0 && l->done[l->n - 1] == n_prompt && l->tokens_at_last == 0, "%s: last report %d of %d after %d tokens", who,
+              l->n ? l->done[l->n - 1] : -1, n_prompt, l->tokens_at_last);
+}
+
+/* A session reports after each pass of 64 prompt rows and at the end; a batch slot after each
+ * step with its rows (n_batch 16, beside a generating slot), counting the prefix it took from
+ * another slot; the tokens are those of the run without the callback; a non-zero return stops. */
+TEST(prompt_progress) {
+    int32_t prompt[150];
+    for (int k = 0; k < 150; k++) prompt[k] = (int32_t)(1 + (k * 41) % 240);
+    run_log plain;
+    session_run(prompt, 150, request_params(0, &plain), 256, &plain);
+    plain.n = plain.n < 4 ? plain.n : 4;
+    progress_log l;
+    bitnet_generate_params gp = progress_params(&l, 0);
+    session_run(prompt, 150, gp, 256, &l.run);
+    CHECK_EQ_INT(l.run.status, 0);
+    progress_rises(&l, 150, 0, 3, "session");
+    same_tokens(&plain, &l.run, 0);
+    gp = progress_params(&l, 100);
+    session_run(prompt, 150, gp, 256, &l.run);
+    CHECK(l.run.status == 0 && l.run.res.stop_reason == BITNET_STOP_CALLBACK && l.run.res.n_generated == 0 && l.n == 2);
+
+    g_share_min = 4;
+    bitnet_batch *b = new_batch(3, 16, 1, 256);
+    g_share_min = 0;
+    CHECK(b != NULL);
+    if (!b) return;
+    run_log held, busy;
+    run_request(b, 2, prompt, 40, 1, &held); /* slot 2 holds the first 40 tokens: shared */
+    int32_t other[128];
+    int n_other = make_prompt(4, other);
+    bitnet_generate_params go = request_params(4, &busy);
+    memset(&busy, 0, sizeof busy);
+    CHECK_EQ_INT(bitnet_batch_submit(b, 0, other, n_other, &go, log_finish), 0);
+    bitnet_batch_step(b);
+    gp = progress_params(&l, 0);
+    CHECK_EQ_INT(bitnet_batch_submit(b, 1, prompt, 150, &gp, progress_finish), 0);
+    CHECK_EQ_INT(run_to_end(b), 0);
+    CHECK_EQ_INT(l.run.status, 0);
+    CHECK(l.run.res.n_cached >= 39);
+    progress_rises(&l, 150, l.run.res.n_cached, (150 - l.run.res.n_cached) / 16, "batch");
+    same_tokens(&plain, &l.run, 1);
+    gp = progress_params(&l, 100);
+    CHECK_EQ_INT(bitnet_batch_submit(b, 1, prompt + 1, 149, &gp, progress_finish), 0);
+    CHECK_EQ_INT(run_to_end(b), 0);
+    CHECK(l.run.finished == 1 && l.run.res.stop_reason == BITNET_STOP_CALLBACK && l.run.n == 0 && l.done[l.n - 1] >= 100);
+    bitnet_batch_free(b);
+}
+
 TEST(errors) {
     bitnet_batch *b = NULL;
     bitnet_batch_params bp = bitnet_batch_default_params();
@@ -1185,6 +1273,7 @@ RUN(cancel);
 RUN(callback_stops);
 RUN(prompt_logits);
 RUN(prompt_logits_stop);
+RUN(prompt_progress);
 RUN(errors);
 RUN(embed_poolings);
 RUN(embed_in_batch);
