@@ -107,6 +107,7 @@ write_dict() {
 "\"n_probs\""
 "\"repeat_last_n\""
 "\"return_tokens\""
+"\"return_progress\""
 "\"cache_prompt\""
 "\"typical_p\""
 "\"mirostat\""

@@ -113,6 +113,7 @@ static bool make_jobs(const server *srv, gen_request *rq, request_jobs *rj) {
         if (!j) return false;
         job_set_time_limit(j, srv->opt.timeout_request);
         if (rq->api.echo && rq->api.n_top_logprobs >= 0) job_score_prompt(j); /* echo with logprobs */
+        if (rq->api.stream && rq->api.return_progress) job_report_progress(j);
         rj->jobs[i] = j;
     }
     return true;
@@ -523,6 +524,17 @@ static void take_prompt_logprobs(stream *s, job_output *o) {
     if (o) o->prompt_logprobs = NULL;
 }
 
+/* llama-server's return_progress: the prompt's progress as an event of its own (/completion's
+ * without content, OpenAI's chunk without text), the prompt_progress object beside its fields;
+ * the Responses and Messages APIs have no such event. */
+static void stream_progress(stream *s, const job_progress *p) {
+    json_t *v = s->native ? native_empty_piece(s->native, s->job) : s->responses || s->anthropic ? NULL : api_progress_chunk(&s->reply);
+    if (!v) return;
+    json_object_set_new(v, "prompt_progress", json_pack("{s:i, s:i, s:i, s:f}", "total", p->total, "cache", p->cache, "processed",
+                                                        p->processed, "time_ms", p->time_ms));
+    stream_event(s, v);
+}
+
 /* Several prompts or "n": after a completion that ended well, its finish chunk (llama-server's
  * /completion: its whole reply, stop true), and the next completion becomes the one streamed
  * (its chunks carry its index; clients gather them by index). false when there is none (the
@@ -561,6 +573,7 @@ static bool stream_fill(stream *s) {
     job_output o;
     if (!next_output(s->job, s->fd, &o)) return false;
     if (o.prompt_logprobs) take_prompt_logprobs(s, &o);
+    if (o.has_progress) stream_progress(s, &o.progress);
     size_t at = 0, lp = 0; /* the pieces cut the text and the log-probabilities in order (job_push_text) */
     for (size_t i = 0; i < o.n_pieces; i++) {
         size_t len = o.pieces[i].text_len, n_lp = o.pieces[i].logprob ? 1 : 0;

@@ -26,6 +26,7 @@ struct job {
     int n_top_logprobs;
     bool post_sampling;            /* ... of the distributions the tokens were drawn from (on_candidates) */
     bool score_prompt;             /* the prompt tokens' log-probabilities too (job_score_prompt) */
+    bool report_progress;          /* the prompt processing progress (job_report_progress) */
     bool embed;                /* an embedding job: pooling, embedding [n_embedding] */
     bitnet_pooling pooling;
     float *embedding;
@@ -36,6 +37,7 @@ struct job {
 
     /* Engine thread only (read by others after the end, through mu). */
     int slot;
+    double t_slot;             /* metrics_now() when it got its slot */
     job_logprob pending;       /* computed by on_logits, published by on_token */
     bool has_pending;
     double t_last, ttft;       /* last token's time; first token's delay (-1: none yet) */
@@ -54,6 +56,8 @@ struct job {
     size_t n_prompt_lp, cap_prompt_lp;
     job_piece *pieces;
     size_t n_pieces, cap_pieces;
+    bool has_progress;         /* progress holds a report not yet taken */
+    job_progress progress;
     bool done, out_of_memory;
     int status;
     char message[256];
@@ -282,7 +286,7 @@ static void job_finish(job *j, int status, const bitnet_generate_result *result,
 int job_take(job *j, job_output *out, int timeout_ms) {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&j->mu);
-    if (!j->done && !j->n_pieces) {
+    if (!j->done && !j->n_pieces && !j->has_progress) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += timeout_ms / 1000;
@@ -291,7 +295,7 @@ int job_take(job *j, job_output *out, int timeout_ms) {
             until.tv_sec++;
             until.tv_nsec -= 1000000000L;
         }
-        while (!j->done && !j->n_pieces)
+        while (!j->done && !j->n_pieces && !j->has_progress)
             if (pthread_cond_timedwait(&j->cv, &j->mu, &until)) break;
     }
     out->text = j->text;
@@ -301,6 +305,9 @@ int job_take(job *j, job_output *out, int timeout_ms) {
     out->pieces = j->pieces;
     out->n_pieces = j->n_pieces;
     out->done = j->done;
+    out->has_progress = j->has_progress;
+    out->progress = j->progress;
+    j->has_progress = false;
     if (out->done || out->n_pieces) { /* the prompt's are all there before the first piece */
         out->prompt_logprobs = j->prompt_lp;
         out->n_prompt_logprobs = j->n_prompt_lp;
@@ -314,7 +321,7 @@ int job_take(job *j, job_output *out, int timeout_ms) {
     j->pieces = NULL;
     j->n_pieces = j->cap_pieces = 0;
     pthread_mutex_unlock(&j->mu);
-    return out->done || out->n_pieces;
+    return out->done || out->n_pieces || out->has_progress;
 }
 
 void job_output_free(job_output *out) {
@@ -388,6 +395,17 @@ static int on_prompt_logits(int position, int32_t token, const float *logits, in
     job_logprob lp;
     compute_logprob(logits, n_vocab, token, j->n_top_logprobs, &lp);
     job_push_prompt_logprob(j, &lp);
+    return atomic_load(&j->cancelled);
+}
+
+/* job_report_progress: the latest report replaces one not yet taken (the library's on_prompt_progress). */
+static int on_prompt_progress(int n_done, int n_prompt, int n_cached, void *user) {
+    job *j = user;
+    pthread_mutex_lock(&j->mu);
+    j->progress = (job_progress){.total = n_prompt, .cache = n_cached, .processed = n_done, .time_ms = (metrics_now() - j->t_slot) * 1e3};
+    j->has_progress = true;
+    pthread_cond_broadcast(&j->cv);
+    pthread_mutex_unlock(&j->mu);
     return atomic_load(&j->cancelled);
 }
 
@@ -510,6 +528,8 @@ static void start_waiting_jobs(engine *e) {
         j->gen.on_candidates = j->n_top_logprobs >= 0 && j->post_sampling ? on_candidates : NULL;
         j->gen.n_candidates = j->n_top_logprobs;
         j->gen.on_prompt_logits = j->score_prompt ? on_prompt_logits : NULL;
+        j->gen.on_prompt_progress = j->report_progress ? on_prompt_progress : NULL;
+        j->t_slot = metrics_now();
         if (j->score_prompt) push_first_prompt_token(j);
         j->gen.lookup_draft = e->params.lookup_draft;
         j->gen.context_shift = e->params.context_shift;
@@ -779,6 +799,8 @@ void job_cancel(job *j) {
 void job_fail(job *j, int status, const char *message) { job_finish(j, status, NULL, message); }
 
 void job_score_prompt(job *j) { j->score_prompt = !j->embed && j->n_top_logprobs >= 0; }
+
+void job_report_progress(job *j) { j->report_progress = !j->embed; }
 
 void job_set_time_limit(job *j, double seconds) { j->time_limit = seconds > 0 ? seconds : 0; }
 

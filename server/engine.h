@@ -62,6 +62,12 @@ typedef struct job_piece {
     int32_t token;   /* the generated token; -1 for text flushed at the end */
 } job_piece;
 
+/* Prompt processing progress (job_report_progress; llama-server's prompt_progress object). */
+typedef struct job_progress {
+    int total, cache, processed; /* the prompt's tokens; those taken from caches; those in the cache now */
+    double time_ms;              /* since the job got its slot */
+} job_progress;
+
 /* What job_take() hands over: the output produced since the last take (malloc'd; free it
  * with job_output_free), cut into its pieces, and whether the job has ended. */
 typedef struct job_output {
@@ -74,6 +80,9 @@ typedef struct job_output {
      * that holds a piece or the end */
     job_logprob *prompt_logprobs;
     size_t n_prompt_logprobs;
+    /* job_report_progress: the prompt's progress since the last take (the latest report) */
+    bool has_progress;
+    job_progress progress;
     job_piece *pieces;
     size_t n_pieces;
     bool done;
@@ -142,6 +151,9 @@ void job_fail(job *j, int status, const char *message);
  * before engine_enqueue). The prompt is then
  * evaluated whole, its KV entries taken from no cache. */
 void job_score_prompt(job *j);
+/* Asks for the prompt processing progress (llama-server's return_progress), handed over by
+ * job_take after each step that evaluated prompt rows (before engine_enqueue). */
+void job_report_progress(job *j);
 /* A time limit in seconds from the job's creation (before engine_enqueue; 0: none). */
 void job_set_time_limit(job *j, double seconds);
 /* Cancels the job when its time limit has passed (called by the thread that waits for it).
@@ -151,7 +163,7 @@ void job_set_time_limit(job *j, double seconds);
 void job_check_time_limit(job *j);
 
 /* Waits up to timeout_ms for output or the end and moves it into *out. Returns 1 when *out
- * holds something new (text, log-probabilities or the end), 0 on timeout. */
+ * holds something new (text, log-probabilities, progress or the end), 0 on timeout. */
 int job_take(job *j, job_output *out, int timeout_ms);
 void job_output_free(job_output *out);
 /* After job_take() reported done: 0 and the result, or the negative status and a message. */

@@ -182,6 +182,14 @@ void native_next_completion(native_reply *r) {
     r->n_held = 0;
 }
 
+/* A piece's fields (held: the tokens since the last event). */
+static json_t *piece_json(const native_reply *r, const job *j, const char *text, size_t len, const int32_t *held, size_t n_held) {
+    return json_pack("{s:i, s:o, s:o, s:b, s:i, s:i, s:i}", "index", r->index, "content", api_text(text, len), "tokens", id_list(held, n_held),
+                     "stop", 0, "id_slot", job_slot(j), "tokens_predicted", r->n_predicted, "tokens_evaluated", job_n_prompt(j));
+}
+
+json_t *native_empty_piece(const native_reply *r, const job *j) { return r->prompt_only ? NULL : piece_json(r, j, "", 0, NULL, 0); }
+
 json_t *native_piece(native_reply *r, const job *j, const char *text, size_t len, int32_t token, const job_logprob *lp) {
     if (r->prompt_only) return NULL;
     if (token >= 0 && r->n_held == r->cap_held) {
@@ -192,9 +200,7 @@ json_t *native_piece(native_reply *r, const job *j, const char *text, size_t len
     if (token >= 0 && r->n_held < r->cap_held) r->held[r->n_held++] = token; /* out of memory: left out of the list */
     if (!len && !lp) return NULL;
     r->n_predicted += (int)r->n_held;
-    json_t *v = json_pack("{s:i, s:o, s:o, s:b, s:i, s:i, s:i}", "index", r->index, "content", api_text(text, len), "tokens",
-                          id_list(r->held, r->n_held), "stop", 0, "id_slot", job_slot(j), "tokens_predicted", r->n_predicted,
-                          "tokens_evaluated", job_n_prompt(j));
+    json_t *v = piece_json(r, j, text, len, r->held, r->n_held);
     if (v && lp) json_object_set_new(v, "completion_probabilities", probabilities(r, lp, 1));
     r->n_held = 0;
     return v;

@@ -53,5 +53,8 @@ json_t *native_response(const native_reply *r, const job *j, const char *text, s
  * when there is nothing to send (the text held back, or a prompt-only request); the token
  * then waits for the next event. */
 json_t *native_piece(native_reply *r, const job *j, const char *text, size_t len, int32_t token, const job_logprob *lp);
+/* A stream's event without content (llama-server's return_progress events carry the
+ * prompt_progress object beside its fields); NULL for a prompt-only request. */
+json_t *native_empty_piece(const native_reply *r, const job *j);
 
 #endif

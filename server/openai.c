@@ -369,7 +369,7 @@ static int read_logprobs(json_t *body, api_request *r, api_error *err) {
 }
 
 static int read_stream(json_t *body, api_request *r, api_error *err) {
-    if (read_bool(body, "stream", &r->stream, err)) return -1;
+    if (read_bool(body, "stream", &r->stream, err) || read_bool(body, "return_progress", &r->return_progress, err)) return -1;
     json_t *so = json_object_get(body, "stream_options");
     if (!so || json_is_null(so)) return 0;
     if (!json_is_object(so)) return api_errorf(err, 400, "'stream_options' must be an object");
@@ -1031,6 +1031,13 @@ json_t *api_chunk(api_reply *r, const char *text, size_t len, const job_logprob 
         choice = json_pack("{s:i, s:o, s:o, s:o}", "index", r->choice, "text", completion_text(r, text, len, first), "logprobs",
                            logprobs_json(r, lp, n_lp, first), "finish_reason", finish);
     }
+    return envelope(r, r->kind == API_CHAT ? "chat.completion.chunk" : "text_completion", choice);
+}
+
+json_t *api_progress_chunk(const api_reply *r) {
+    json_t *choice = r->kind == API_CHAT ? json_pack("{s:i, s:{s:s, s:n}, s:n, s:n}", "index", r->choice, "delta", "role", "assistant",
+                                                     "content", "logprobs", "finish_reason")
+                                         : json_pack("{s:i, s:s, s:n, s:n}", "index", r->choice, "text", "", "logprobs", "finish_reason");
     return envelope(r, r->kind == API_CHAT ? "chat.completion.chunk" : "text_completion", choice);
 }
 

@@ -58,6 +58,7 @@ extern const size_t api_n_extra_sampler_fields;
 typedef struct api_request {
     api_kind kind;
     bool stream, include_usage;
+    bool return_progress;          /* llama-server's: a stream reports the prompt's processing progress */
     int n_top_logprobs;            /* -1: no log-probabilities */
     bitnet_generate_params gen;    /* sampling, max_tokens, ignore_eog */
     char **stops;                  /* [n_stops], malloc'd */
@@ -183,6 +184,9 @@ void api_response_keep_best(json_t *reply, int per_prompt, int keep, bool logpro
  * of a chat, finish_reason when not NULL. */
 json_t *api_chunk(api_reply *r, const char *text, size_t len, const job_logprob *lp, size_t n_lp, bool first,
                   const char *finish_reason);
+/* A chunk without text (a chat's: the role and null content), for llama-server's
+ * return_progress: the caller adds the prompt_progress object. */
+json_t *api_progress_chunk(const api_reply *r);
 /* The chunk of a stream's function calls (tools.h; calls borrowed): every call whole. */
 json_t *api_tool_calls_chunk(const api_reply *r, json_t *calls, bool first);
 /* A streamed call's delta: with name, its first one (index, id, type, name and the arguments so

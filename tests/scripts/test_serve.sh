@@ -44,6 +44,8 @@
 #   - several prompts in one request (with n 2): completion i is prompt i / 2's choice i % 2,
 #     equal to the lone request, usage summing the prompts, streamed alike; /completion's array
 #     with each reply's prompt; on one slot with no queue they run one after another (no 503);
+#   - llama-server's return_progress: /completion's and a chat's streams report the prompt's
+#     progress (rising to the prompt's tokens) before the first token;
 #   - OpenAI's echo (the prompt before each choice's text, streamed too), max_tokens 0 with echo
 #     (the prompt alone), best_of (the best of three lone seeded requests by mean token
 #     log-probability); best_of streamed and suffix refused; echo with logprobs (lm-eval-harness's
@@ -654,6 +656,32 @@ done
 st=$(req POST /v1/completions '{"prompt":"Hi","max_tokens":5,"temperature":1,"ignore_eos":true,"seed":6,"best_of":3}')
 native_check best_of "$st == 200 and len(j['choices']) == 1 and j['choices'][0]['index'] == 0 and j['choices'][0]['logprobs'] is None and j['usage']['completion_tokens'] == 15 and j['choices'][0]['text'] == max((json.load(open('$TMP/best_of%d.json' % k))['choices'][0] for k in range(3)), key=lambda c: sum(c['logprobs']['token_logprobs']) / len(c['logprobs']['token_logprobs']))['text']"
 error_case best_of_stream 400 "cannot be streamed" POST /v1/completions '{"prompt":"Hi","best_of":2,"stream":true}'
+# llama-server's return_progress: a stream reports the prompt's progress before its first token,
+# processed rising to total (the prompt's tokens); /completion's events have no content, a chat's
+# chunks the role and null content; a plain request has none.
+PROGRESS_WORDS=$("$PY" -c 'print(" ".join("w%d" % i for i in range(90)))')
+# progress_check NAME PATH BODY EXPR: BODY streamed to PATH; EXPR over `events` (the parsed data
+# events), `prog` (their prompt_progress objects) and `first` (the index of the first event
+# with text) must be True.
+progress_check() {
+    curl -s -N --max-time 60 "${AUTH[@]}" -d "$3" "$URL$2" >"$TMP/$1.sse"
+    local got
+    got=$("$PY" -c '
+import json, sys
+events = [json.loads(l[6:]) for l in open(sys.argv[1]).read().split("\n") if l.startswith("data: {")]
+prog = [e["prompt_progress"] for e in events if "prompt_progress" in e]
+text = lambda e: e.get("content") or "".join((c.get("delta") or {}).get("content") or "" for c in e.get("choices", []))
+first = min([i for i, e in enumerate(events) if text(e)] or [len(events)])
+print(len(prog) >= 1 and all(a["processed"] < b["processed"] for a, b in zip(prog, prog[1:])) and prog[-1]["processed"] == prog[-1]["total"] > 100 and
+      all("prompt_progress" not in e for e in events[first:]) and eval(sys.argv[2]))' "$TMP/$1.sse" "$4" 2>&1)
+    if [ "$got" = True ]; then ok "$1"; else not_ok "$1" "$got: $(head -c 400 "$TMP/$1.sse")"; fi
+}
+progress_check progress_native /completion "{\"prompt\":\"$PROGRESS_WORDS\",\"n_predict\":2,\"stream\":true,\"return_progress\":true}" \
+    'all(e["content"] == "" and e["tokens"] == [] for e in events if "prompt_progress" in e) and prog[-1]["total"] == events[-1]["tokens_evaluated"]'
+progress_check progress_chat /v1/chat/completions "{\"messages\":[{\"role\":\"user\",\"content\":\"$PROGRESS_WORDS\"}],\"max_tokens\":2,\"stream\":true,\"return_progress\":true,\"stream_options\":{\"include_usage\":true}}" \
+    'all(e["choices"][0]["delta"] == {"role": "assistant", "content": None} for e in events if "prompt_progress" in e) and prog[-1]["total"] == events[-1]["usage"]["prompt_tokens"]'
+st=$(req POST /completion "{\"prompt\":\"$PROGRESS_WORDS\",\"n_predict\":2,\"return_progress\":true}")
+native_check progress_not_in_plain_replies "$st == 200 and 'prompt_progress' not in j"
 error_case suffix_refused 400 "'suffix'" POST /v1/completions '{"prompt":"Hi","suffix":"!"}'
 
 # ---- shared prompt prefixes: one long system prompt, three requests at once ----------------------
