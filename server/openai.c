@@ -902,7 +902,8 @@ static size_t legacy_entry(const api_reply *r, legacy_logprobs *out, const job_l
  * much before its start (at least 0). The generated tokens' then count from the prompt's end. */
 static void legacy_prompt_entries(api_reply *r, legacy_logprobs *out) {
     size_t echo_len = json_string_length(json_array_get(r->echo, (size_t)(r->choice / r->n_choices))), total = 0, at = 0;
-    for (size_t i = 0; i < r->n_prompt_lp; i++) total += token_piece(r->vocab, r->prompt_lp[i].token, NULL, 0);
+    char piece[256];
+    for (size_t i = 0; i < r->n_prompt_lp; i++) total += token_piece(r->vocab, r->prompt_lp[i].token, piece, sizeof piece);
     size_t before = total > echo_len ? total - echo_len : 0;
     for (size_t i = 0; i < r->n_prompt_lp; i++) at += legacy_entry(r, out, &r->prompt_lp[i], at > before ? at - before : 0);
     r->text_offset = echo_len;

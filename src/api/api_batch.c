@@ -386,7 +386,6 @@ static void add_draft_rows(bitnet_batch *b, int *n, int i, int *room) {
     bn_gen_result_ptr(s->gen)->n_drafted += k;
 }
 
-/* A prompt row of an embedding: its hidden state when the pooling reads it. */
 /* Prompt row `pos` of a generation that scores its prompt: every logit, for the token after it. */
 static void add_scored_row(bitnet_batch *b, int *n, int slot, int64_t pos) {
     b->rows[*n] = (bn_batch_row){.token = b->slots[slot].tokens[pos], .seq = slot, .logits = true};
@@ -395,6 +394,7 @@ static void add_scored_row(bitnet_batch *b, int *n, int slot, int64_t pos) {
     (*n)++;
 }
 
+/* A prompt row of an embedding: its hidden state when the pooling reads it. */
 static void add_embed_row(bitnet_batch *b, int *n, int slot, int32_t token, int index) {
     b->rows[*n] = (bn_batch_row){.token = token, .seq = slot, .hidden = bn_pooler_wants(b->slots[slot].pooler, index)};
     b->row_gen[*n] = NULL;
