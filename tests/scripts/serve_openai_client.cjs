@@ -98,6 +98,13 @@ async function completions() {
     const two = await client.completions.create({ model: 'any', prompt: [prompt, 'Once upon a time'], max_tokens: N, temperature: 0 });
     check('completion_several_prompts', two.choices.length === 2 && two.choices[1].index === 1 &&
         two.choices[0].text === plain.choices[0].text && two.usage.completion_tokens === 2 * N, two);
+    // echo with logprobs (lm-eval-harness's loglikelihood): the prompt's tokens first, the first null,
+    // then the completion's as without echo
+    const echoed = await client.completions.create({ model: 'any', prompt, max_tokens: N, temperature: 0, logprobs: 2, echo: true });
+    const e = echoed.choices[0].logprobs, n = echoed.usage.prompt_tokens;
+    check('completion_echo_logprobs', echoed.choices[0].text === prompt + plain.choices[0].text && e.tokens.length === n + N &&
+        e.token_logprobs[0] === null && e.top_logprobs[0] === null && e.token_logprobs.slice(1, n).every((x) => x <= 0) &&
+        JSON.stringify(e.tokens.slice(n)) === JSON.stringify(l.tokens) && e.text_offset[n] === prompt.length, e);
 }
 
 // The token id of a one-token text, from the server's /tokenize (beside /v1).
