@@ -11,6 +11,7 @@
  * TSAN_RELEVANT (the pass is threaded). */
 #include <math.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -813,9 +814,17 @@ static void progress_rises(const progress_log *l, int n_prompt, int n_cached, in
               l->n ? l->done[l->n - 1] : -1, n_prompt, l->tokens_at_last);
 }
 
+static int g_scored_calls;
+static int count_scored(int position, int32_t token, const float *logits, int64_t n_vocab, void *user) {
+    (void)position, (void)token, (void)logits, (void)n_vocab, (void)user;
+    g_scored_calls++;
+    return 0;
+}
+
 /* A session reports after each pass of 64 prompt rows and at the end; a batch slot after each
  * step with its rows (n_batch 16, beside a generating slot), counting the prefix it took from
- * another slot; the tokens are those of the run without the callback; a non-zero return stops. */
+ * another slot; the tokens are those of the run without the callback; a non-zero return stops;
+ * a caller whose struct_size predates the fields gets neither callback. */
 TEST(prompt_progress) {
     int32_t prompt[150];
     for (int k = 0; k < 150; k++) prompt[k] = (int32_t)(1 + (k * 41) % 240);
@@ -831,6 +840,12 @@ TEST(prompt_progress) {
     gp = progress_params(&l, 100);
     session_run(prompt, 150, gp, 256, &l.run);
     CHECK(l.run.status == 0 && l.run.res.stop_reason == BITNET_STOP_CALLBACK && l.run.res.n_generated == 0 && l.n == 2);
+    gp = progress_params(&l, 100);
+    gp.struct_size = offsetof(bitnet_generate_params, on_prompt_logits); /* an older caller: neither field is read */
+    gp.on_prompt_logits = count_scored;
+    g_scored_calls = 0;
+    session_run(prompt, 150, gp, 256, &l.run);
+    CHECK(l.run.status == 0 && l.n == 0 && g_scored_calls == 0 && l.run.n == 4);
 
     g_share_min = 4;
     bitnet_batch *b = new_batch(3, 16, 1, 256);
