@@ -112,7 +112,7 @@ static bool make_jobs(const server *srv, gen_request *rq, request_jobs *rj) {
                             : NULL;
         if (!j) return false;
         job_set_time_limit(j, srv->opt.timeout_request);
-        if (rq->api.echo && rq->api.n_top_logprobs >= 0) job_score_prompt(j); /* echo with logprobs */
+        if (rq->api.echo && rq->api.n_top_logprobs >= 0 && i % rj->n_choices == 0) job_score_prompt(j); /* echo with logprobs: the prompt's other choices reuse them */
         if (rq->api.stream && rq->api.return_progress) job_report_progress(j);
         rj->jobs[i] = j;
     }
@@ -213,15 +213,13 @@ typedef struct collected {
     size_t n_lp;
     int32_t *tokens;           /* the generated ids (llama-server's return_tokens) */
     size_t n_tokens;
-    job_logprob *prompt_lp;    /* echo with logprobs: the prompt tokens' (taken from the output) */
-    size_t n_prompt_lp;
 } collected;
 
-static bool collect(collected *all, job_output *o) {
-    if (o->prompt_logprobs) { /* once, before the first piece */
-        free(all->prompt_lp);
-        all->prompt_lp = o->prompt_logprobs;
-        all->n_prompt_lp = o->n_prompt_logprobs;
+/* reply: the api_reply whose prompt_lp takes the output's prompt log-probabilities (echo with
+ * logprobs; once, before the first piece). */
+static bool collect(collected *all, job_output *o, api_reply *reply) {
+    if (o->prompt_logprobs) {
+        api_reply_set_prompt_lp(reply, o->prompt_logprobs, o->n_prompt_logprobs);
         o->prompt_logprobs = NULL;
     }
     char *text = realloc(all->text, all->len + o->text_len + 1);
@@ -241,11 +239,11 @@ static bool collect(collected *all, job_output *o) {
 }
 
 /* Waits for the whole output. Returns false when the client went away (the job is cancelled). */
-static bool wait_for_job(job *j, int fd, collected *all, bool *oom) {
+static bool wait_for_job(job *j, int fd, collected *all, api_reply *reply, bool *oom) {
     for (;;) {
         job_output o;
         if (!next_output(j, fd, &o)) return false;
-        if (!collect(all, &o)) *oom = true;
+        if (!collect(all, &o, reply)) *oom = true;
         bool done = o.done;
         job_output_free(&o);
         if (done) return true;
@@ -278,11 +276,7 @@ static json_t *whole_reply(api_reply *reply, const reply_style *style, const job
         return native_response(style->native, j, all->text, all->len, all->tokens, all->n_tokens, all->lp, all->n_lp, res);
     if (style->responses) return responses_object(style->responses, all->text, all->len, res);
     if (style->anthropic) return anthropic_message(style->anthropic, all->text, all->len, res, stop_word(j, res));
-    reply->prompt_lp = all->prompt_lp;
-    reply->n_prompt_lp = all->n_prompt_lp;
-    json_t *v = api_response(reply, all->text, all->len, all->lp, all->n_lp, res);
-    reply->prompt_lp = NULL;
-    return v;
+    return api_response(reply, all->text, all->len, all->lp, all->n_lp, res);
 }
 
 /* Waits for the job and builds its reply into *out. false when the client went away or after
@@ -290,7 +284,7 @@ static json_t *whole_reply(api_reply *reply, const reply_style *style, const job
 static bool job_reply(struct MHD_Connection *c, job *j, bool log, api_reply *reply, const reply_style *style, json_t **out,
                       enum MHD_Result *ret) {
     collected all = {0};
-    bool oom = false, done = wait_for_job(j, http_connection_fd(c), &all, &oom);
+    bool oom = false, done = wait_for_job(j, http_connection_fd(c), &all, reply, &oom);
     if (done) {
         bitnet_generate_result res;
         const char *message;
@@ -304,7 +298,6 @@ static bool job_reply(struct MHD_Connection *c, job *j, bool log, api_reply *rep
     free(all.text);
     free(all.lp);
     free(all.tokens);
-    free(all.prompt_lp);
     return done;
 }
 
@@ -327,6 +320,7 @@ static enum MHD_Result reply_whole(server *srv, struct MHD_Connection *c, reques
         if (i && style->native) native_next_completion(style->native);
         reply->choice = i;
         reply->text_offset = 0; /* each choice's logprobs.text_offset counts from its own start */
+        if (i % rj->n_choices == 0) api_reply_set_prompt_lp(reply, NULL, 0); /* another prompt's come with its first choice */
         if (!(ok = job_reply(c, rj->jobs[i], i == 0, reply, style, i ? &more : &whole, &ret))) break;
         if (i == 0 && rj->n > 1 && style->native && !(whole = json_pack("[o]", whole))) {
             ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
@@ -352,7 +346,6 @@ typedef struct stream {
     int generated_before;      /* tokens of the completions already streamed (the usage chunk sums them) */
     int prompt_before, cached_before; /* the prompt tokens of the prompts already streamed */
     api_reply reply;
-    job_logprob *prompt_lp;    /* echo with logprobs: the completion's prompt tokens' (reply.prompt_lp; owned) */
     bool include_usage, started, ended;
     int fd;
     http_stats *stats;         /* the log fields of the connection's request */
@@ -514,16 +507,6 @@ static void stream_tool_calls(stream *s) {
     json_decref(calls);
 }
 
-/* Echo with logprobs: the completion's prompt tokens' (o's, taken over; NULL: none), listed in
- * its first chunk. */
-static void take_prompt_logprobs(stream *s, job_output *o) {
-    free(s->prompt_lp);
-    s->prompt_lp = o ? o->prompt_logprobs : NULL;
-    s->reply.prompt_lp = s->prompt_lp;
-    s->reply.n_prompt_lp = o ? o->n_prompt_logprobs : 0;
-    if (o) o->prompt_logprobs = NULL;
-}
-
 /* llama-server's return_progress: the prompt's progress as an event of its own (/completion's
  * without content, OpenAI's chunk without text), the prompt_progress object beside its fields;
  * the Responses and Messages APIs have no such event. */
@@ -558,7 +541,7 @@ static bool next_choice(stream *s) {
     s->job = s->rj.jobs[++s->reply.choice];
     queue_jobs(s->srv, &s->rj, s->reply.choice);
     s->reply.text_offset = 0;
-    take_prompt_logprobs(s, NULL);
+    if (s->reply.choice % s->rj.n_choices == 0) api_reply_set_prompt_lp(&s->reply, NULL, 0); /* another prompt's come with its first choice */
     s->started = s->called = false;
     s->calls_sent = (tool_call_cursor){0};
     tool_reader_free(&s->tools); /* back to a fresh reader */
@@ -572,7 +555,10 @@ static bool next_choice(stream *s) {
 static bool stream_fill(stream *s) {
     job_output o;
     if (!next_output(s->job, s->fd, &o)) return false;
-    if (o.prompt_logprobs) take_prompt_logprobs(s, &o);
+    if (o.prompt_logprobs) { /* echo with logprobs: listed in the completion's first chunk */
+        api_reply_set_prompt_lp(&s->reply, o.prompt_logprobs, o.n_prompt_logprobs);
+        o.prompt_logprobs = NULL;
+    }
     if (o.has_progress) stream_progress(s, &o.progress);
     size_t at = 0, lp = 0; /* the pieces cut the text and the log-probabilities in order (job_push_text) */
     for (size_t i = 0; i < o.n_pieces; i++) {
@@ -610,7 +596,6 @@ static void stream_free(void *cls) {
     stream *s = cls;
     free_jobs(&s->rj);
     api_reply_free(&s->reply);
-    free(s->prompt_lp);
     atomic_fetch_sub(&s->srv->n_generating, 1);
     tool_reader_free(&s->tools);
     if (s->native) native_reply_free(s->native);

@@ -811,6 +811,13 @@ void api_reply_init(api_reply *r, api_kind kind, uint64_t serial, const char *mo
 void api_reply_free(api_reply *r) {
     json_decref(r->echo);
     r->echo = NULL;
+    api_reply_set_prompt_lp(r, NULL, 0);
+}
+
+void api_reply_set_prompt_lp(api_reply *r, job_logprob *lp, size_t n) {
+    free(r->prompt_lp);
+    r->prompt_lp = lp;
+    r->n_prompt_lp = n;
 }
 
 /* A completion choice's text: with echo, its first piece begins with the choice's prompt. NULL

@@ -153,15 +153,18 @@ typedef struct api_reply {
     int n_choices;                 /* choices of each prompt: choice's prompt is choice / n_choices (1) */
     json_t *echo;                  /* completions' echo: each prompt's text (an array, owned: api_reply_free), or NULL */
     bool prompt_only;              /* completions' max_tokens 0: the output is dropped (finish_reason "length") */
-    /* echo with logprobs: the prompt tokens' of the choice replied now (job_output's
-     * prompt_logprobs; not owned), listed before its first token's */
-    const job_logprob *prompt_lp;
+    /* echo with logprobs: the prompt tokens' of the choice replied now, listed before its first
+     * token's (owned: api_reply_set_prompt_lp); the first choice of each prompt brings them
+     * (job_output's prompt_logprobs), the prompt's other choices reuse them */
+    job_logprob *prompt_lp;
     size_t n_prompt_lp;
 } api_reply;
 
 void api_reply_init(api_reply *r, api_kind kind, uint64_t serial, const char *model, const bitnet_model *vocab,
                     int n_top_logprobs);
 void api_reply_free(api_reply *r);
+/* Replaces the reply's prompt_lp with lp[0, n) (taken over; NULL: none). */
+void api_reply_set_prompt_lp(api_reply *r, job_logprob *lp, size_t n);
 
 /* "stop" or "length" for a finished request. */
 const char *api_finish_reason(bitnet_stop_reason r);

@@ -646,6 +646,16 @@ st=$(req POST /v1/completions '{"prompt":"Once upon a time","max_tokens":3,"temp
 native_check echo_logprobs_text "$st == 200 and (lambda c: c['text'] == 'Once upon a time' + json.load(open('$TMP/openai.json'))['choices'][0]['text'][:len(c['text']) - 16] and len(c['logprobs']['tokens']) == 8 and c['logprobs']['tokens'][0] == '<|begin_of_text|>' and c['logprobs']['text_offset'][:2] == [0, 0] and c['logprobs']['text_offset'][5] == 16 and ''.join(c['logprobs']['tokens'][1:]) == c['text'])(j['choices'][0])"
 stream_check echo_logprobs_streamed '{"prompt":"Once upon a time","max_tokens":3,"temperature":0,"ignore_eos":true,"echo":true,"logprobs":1,"stream":true}' \
     'all(sum((c["choices"][0]["logprobs"][k] for c in chunks), []) == whole["choices"][0]["logprobs"][k] for k in ("tokens", "token_logprobs", "top_logprobs", "text_offset"))'
+# with n 2 the prompt is scored once: the second choice lists the first's entries and takes its
+# KV entries (/metrics: cached), streamed alike
+c0=$(cached_total)
+st=$(req POST /v1/completions "{\"prompt\":\"$LONG_PROMPT\",\"n\":2,\"max_tokens\":2,\"seed\":5,\"temperature\":1,\"echo\":true,\"logprobs\":1}")
+cp "$TMP/resp" "$TMP/echo_n.json"
+c1=$(cached_total)
+cp "$TMP/echo_n.json" "$TMP/resp"
+native_check echo_logprobs_n_scored_once "$st == 200 and (lambda a, b, n: n > 50 and len(a['tokens']) == len(b['tokens']) == n + 2 and a['tokens'][:n] == b['tokens'][:n] and a['token_logprobs'][:n] == b['token_logprobs'][:n] and a['text_offset'][:n + 1] == b['text_offset'][:n + 1])(j['choices'][0]['logprobs'], j['choices'][1]['logprobs'], j['usage']['prompt_tokens']) and $((c1 - c0)) >= j['usage']['prompt_tokens'] - 1"
+stream_check echo_logprobs_n_streamed "{\"prompt\":\"$LONG_PROMPT\",\"n\":2,\"max_tokens\":2,\"seed\":5,\"temperature\":1,\"echo\":true,\"logprobs\":1,\"stream\":true}" \
+    'all(sum((c["choices"][0]["logprobs"]["token_logprobs"] for c in chunks if c["choices"][0]["index"] == k), []) == whole["choices"][k]["logprobs"]["token_logprobs"] for k in (0, 1))'
 error_case echo_logprobs_post_sampling 400 "post_sampling_probs" POST /v1/completions '{"prompt":"Hi","echo":true,"logprobs":1,"post_sampling_probs":true}'
 # best_of: 3 drawn (seeds 6, 7, 8, as "n" seeds them), the one with the highest mean token
 # log-probability returned (logprobs null: not asked), the usage of all three; not streamed.
