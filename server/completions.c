@@ -215,13 +215,16 @@ typedef struct collected {
     size_t n_tokens;
 } collected;
 
-/* reply: the api_reply whose prompt_lp takes the output's prompt log-probabilities (echo with
- * logprobs; once, before the first piece). */
+/* Echo with logprobs: the output's prompt log-probabilities (a prompt's first choice brings
+ * them with its first output) become the reply's, listed in the choice's first chunk or reply. */
+static void take_prompt_logprobs(api_reply *reply, job_output *o) {
+    if (!o->prompt_logprobs) return;
+    api_reply_set_prompt_lp(reply, o->prompt_logprobs, o->n_prompt_logprobs);
+    o->prompt_logprobs = NULL;
+}
+
 static bool collect(collected *all, job_output *o, api_reply *reply) {
-    if (o->prompt_logprobs) {
-        api_reply_set_prompt_lp(reply, o->prompt_logprobs, o->n_prompt_logprobs);
-        o->prompt_logprobs = NULL;
-    }
+    take_prompt_logprobs(reply, o);
     char *text = realloc(all->text, all->len + o->text_len + 1);
     job_logprob *lp = realloc(all->lp, sizeof *lp * (all->n_lp + o->n_logprobs + 1));
     int32_t *tokens = realloc(all->tokens, sizeof *tokens * (all->n_tokens + o->n_pieces + 1));
@@ -555,10 +558,7 @@ static bool next_choice(stream *s) {
 static bool stream_fill(stream *s) {
     job_output o;
     if (!next_output(s->job, s->fd, &o)) return false;
-    if (o.prompt_logprobs) { /* echo with logprobs: listed in the completion's first chunk */
-        api_reply_set_prompt_lp(&s->reply, o.prompt_logprobs, o.n_prompt_logprobs);
-        o.prompt_logprobs = NULL;
-    }
+    take_prompt_logprobs(&s->reply, &o);
     if (o.has_progress) stream_progress(s, &o.progress);
     size_t at = 0, lp = 0; /* the pieces cut the text and the log-probabilities in order (job_push_text) */
     for (size_t i = 0; i < o.n_pieces; i++) {
