@@ -49,7 +49,7 @@ static uint64_t fresh_seed(server *srv, uint64_t serial) {
 static request_model served_model(const server *srv) {
     return (request_model){.model = srv->model, .chat_format = srv->chat_format, .n_vocab = srv->n_vocab,
                            .slot_ctx = engine_slot_ctx(srv->engine), .max_prompt_tokens = srv->opt.max_prompt_tokens,
-                           .max_tokens_cap = srv->opt.max_tokens_cap};
+                           .max_tokens_cap = srv->opt.max_tokens_cap, .prefill_assistant = !srv->opt.no_prefill_assistant};
 }
 
 /* Why the engine refused a job (into buf). */

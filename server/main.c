@@ -77,6 +77,9 @@ static void usage(FILE *out) {
             "                          llama-server does; the reply no longer sees what was dropped\n"
             "                          [off: a full context ends the reply, finish_reason \"length\"]\n"
             "  --no-context-shift      the default\n"
+            "  --no-prefill-assistant  a chat that ends with an assistant message gets a new assistant turn after it\n"
+            "                          [default: the reply continues that message, as llama-server and Anthropic's\n"
+            "                          API do (an assistant prefill)]\n"
             "  --keep N                with --context-shift: prompt tokens kept at the start, after BOS (-1: the\n"
             "                          whole prompt); a request's n_keep overrides it [0]\n"
             "  -cram, --cache-ram N    MiB of host memory for a prompt cache: a slot's tokens and KV cache, when it is\n"
@@ -293,6 +296,10 @@ static int parse_args(int argc, char **argv, server_options *o) {
         if (is_opt(arg, "--embeddings", "--embedding")) continue; /* llama-server's switch: ours serves them always */
         if (!strcmp(arg, "--context-shift") || !strcmp(arg, "--no-context-shift")) {
             o->context_shift = !strcmp(arg, "--context-shift");
+            continue;
+        }
+        if (!strcmp(arg, "--no-prefill-assistant")) {
+            o->no_prefill_assistant = true;
             continue;
         }
         if (arg[0] != '-') return bad_usage("unexpected argument '%s'", arg);

@@ -572,11 +572,15 @@ static char *message_text(json_t *content, size_t i, api_error *err) {
 /* An assistant message as the model would have written it: its tool_calls as the call object
  * (tools.h), with tool_choice "auto" its text as {"response": ...}, else the text. Takes text
  * over; NULL with *err. */
-static char *assistant_text(json_t *m, char *text, size_t i, tool_choice choice, api_error *err) {
+static bool has_tool_calls(json_t *m) {
     json_t *calls = json_object_get(m, "tool_calls");
+    return calls && !json_is_null(calls) && !(json_is_array(calls) && json_array_size(calls) == 0);
+}
+
+static char *assistant_text(json_t *m, char *text, size_t i, tool_choice choice, api_error *err) {
     char *out = text;
-    if (calls && !json_is_null(calls) && !(json_is_array(calls) && json_array_size(calls) == 0))
-        out = tools_render_calls(calls, i, err);
+    if (has_tool_calls(m))
+        out = tools_render_calls(json_object_get(m, "tool_calls"), i, err);
     else if (choice == TOOLS_AUTO && !(out = tools_render_response(text)))
         api_errorf(err, 500, "out of memory");
     if (out != text) free(text);
@@ -599,6 +603,7 @@ static int read_messages(json_t *body, api_request *r, api_error *err) {
         if (r->messages[i].role == BN_CHAT_ASSISTANT && !(text = assistant_text(m, text, i, r->tools.choice, err))) return -1;
         r->messages[i].content = text;
         r->n_messages = i + 1;
+        r->last_has_calls = r->messages[i].role == BN_CHAT_ASSISTANT && has_tool_calls(m);
     }
     return 0;
 }

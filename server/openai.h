@@ -75,6 +75,7 @@ typedef struct api_request {
     /* API_CHAT: the conversation (contents malloc'd). */
     bn_chat_message *messages;
     size_t n_messages;
+    bool last_has_calls;           /* the last message is an assistant's with tool_calls */
     /* API_COMPLETION and API_NATIVE: the prompts (api_read_prompts; malloc'd); several_prompts:
      * the body gave an array of them (errors name prompt[i]). n_prompts * n_choices <= API_MAX_JOBS. */
     api_prompt *prompts;

@@ -62,11 +62,32 @@ json_t *request_echo_texts(const bitnet_model *model, const api_prompt *prompts,
     return all;
 }
 
+/* A chat's prompt text: a conversation that ends with an assistant message is continued from
+ * that message (llama-server's assistant prefill, unless --no-prefill-assistant), any other gets
+ * the assistant's turn opened. NULL with *err. */
+static char *render_conversation(const request_model *m, const api_request *rq, api_error *err) {
+    size_t n = rq->n_messages;
+    bool prefill = m->prefill_assistant && n > 0 && rq->messages[n - 1].role == BN_CHAT_ASSISTANT;
+    if (prefill && n >= 2 && rq->messages[n - 2].role == BN_CHAT_ASSISTANT) {
+        api_errorf(err, 400, "the conversation ends with two assistant messages: the last one is continued (an assistant prefill) and "
+                             "cannot follow another");
+        return NULL;
+    }
+    if (prefill && (rq->last_has_calls || rq->tools.choice != TOOLS_OFF)) {
+        api_errorf(err, 400, "the conversation ends with an assistant message, which the reply continues (an assistant prefill); "
+                             "that cannot be done %s (end it with a user or tool message, or see --no-prefill-assistant)",
+                   rq->last_has_calls ? "to a message with tool_calls" : "with tools");
+        return NULL;
+    }
+    char *text = prefill ? bn_chat_render_continue(m->chat_format, rq->messages, n) : bn_chat_render(m->chat_format, rq->messages, n, true);
+    if (!text) api_errorf(err, 400, "cannot render the conversation: %s", bitnet_get_last_error());
+    return text;
+}
+
 char *request_render_chat(const request_model *m, const char *body, size_t len, api_error *err) {
     api_request rq;
     if (api_parse_request(API_CHAT, body, len, 0, &rq, err)) return NULL;
-    char *text = bn_chat_render(m->chat_format, rq.messages, rq.n_messages, true);
-    if (!text) api_errorf(err, 400, "cannot render the conversation: %s", bitnet_get_last_error());
+    char *text = render_conversation(m, &rq, err);
     api_request_free(&rq);
     return text;
 }
@@ -80,8 +101,8 @@ static int tokenize_prompt(const request_model *m, const char *text, int32_t **i
 }
 
 static int chat_prompt(const request_model *m, const api_request *rq, int32_t **ids, api_error *err) {
-    char *text = bn_chat_render(m->chat_format, rq->messages, rq->n_messages, true);
-    if (!text) return api_errorf(err, 400, "cannot render the conversation: %s", bitnet_get_last_error());
+    char *text = render_conversation(m, rq, err);
+    if (!text) return -1;
     int n = tokenize_prompt(m, text, ids, err);
     free(text);
     return n;

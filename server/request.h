@@ -27,6 +27,7 @@ typedef struct request_model {
     int64_t slot_ctx;              /* positions per slot: a prompt must leave one for the reply */
     int max_prompt_tokens;         /* --max-prompt-tokens; 0: the slot context is the limit */
     int max_tokens_cap;            /* --max-tokens-cap: a larger or missing max_tokens is lowered to it; 0: none */
+    bool prefill_assistant;        /* a chat's last assistant message is continued (not --no-prefill-assistant) */
 } request_model;
 
 /* A request ready for job_create(): the parsed fields and each prompt's ids (a chat has one). */

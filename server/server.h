@@ -56,6 +56,7 @@ typedef struct server_options {
     long long cache_ram_mib;   /* --cache-ram: the prompt cache in host memory; 0: none, -1: no limit */
     int lookup_draft;          /* --lookup: speculative decoding by prompt lookup; 0: off */
     bool context_shift;        /* --context-shift: a full context drops older positions and goes on */
+    bool no_prefill_assistant; /* --no-prefill-assistant: a chat's last assistant message is closed, not continued */
     int n_keep;                /* --keep: a request's n_keep when it gives none */
     bitnet_lm_head lm_head;
     int max_queue;

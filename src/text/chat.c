@@ -77,19 +77,34 @@ static size_t put(char *out, size_t len, const char *s) {
     return len + n;
 }
 
-/* The text of: the CLOSE of m[from - 1] when close_reply (a generated reply), the messages
- * m[from, to), and the generation prompt when prompt. */
-static size_t render_range(char *out, const chat_format_spec *fmt, const bn_chat_message *m,
-                           size_t from, size_t to, bool close_reply, bool prompt) {
+/* What render_range writes besides the messages. */
+typedef struct render_ends {
+    bool close_reply;  /* first the CLOSE of m[from - 1] (a generated reply) */
+    bool open_last;    /* the last message without its CLOSE (to be continued) */
+    bool prompt;       /* the generation prompt at the end */
+} render_ends;
+
+/* The text of the messages m[from, to) and what `ends` adds. */
+static size_t render_range(char *out, const chat_format_spec *fmt, const bn_chat_message *m, size_t from, size_t to, render_ends ends) {
     size_t len = 0;
-    if (close_reply) len = put(out, len, fmt->close);
+    if (ends.close_reply) len = put(out, len, fmt->close);
     for (size_t i = from; i < to; i++) {
         len = put(out, len, fmt->open[m[i].role]);
         len = put(out, len, m[i].content);
-        len = put(out, len, fmt->close);
+        if (!(ends.open_last && i + 1 == to)) len = put(out, len, fmt->close);
     }
-    if (prompt) len = put(out, len, fmt->open[BN_CHAT_ASSISTANT]);
+    if (ends.prompt) len = put(out, len, fmt->open[BN_CHAT_ASSISTANT]);
     return len;
+}
+
+/* render_range into a malloc'd string; NULL when out of memory. */
+static char *render_text(const chat_format_spec *fmt, const bn_chat_message *m, size_t from, size_t to, render_ends ends) {
+    size_t len = render_range(NULL, fmt, m, from, to, ends);
+    char *out = bn_malloc(len + 1, "chat rendering");
+    if (!out) return NULL;
+    render_range(out, fmt, m, from, to, ends);
+    out[len] = '\0';
+    return out;
 }
 
 static int check_messages(bn_chat_format f, const bn_chat_message *m, size_t n) {
@@ -112,14 +127,17 @@ char *bn_chat_render_delta(bn_chat_format f, const bn_chat_message *m, size_t n_
         return NULL;
     }
     if (check_messages(f, m, n) != 0) return NULL;
-    const chat_format_spec *fmt = &FORMATS[f];
-    bool close_reply = n_done > 0 && m[n_done - 1].role == BN_CHAT_ASSISTANT;
-    size_t len = render_range(NULL, fmt, m, n_done, n, close_reply, add_generation_prompt);
-    char *out = bn_malloc(len + 1, "chat rendering");
-    if (!out) return NULL;
-    render_range(out, fmt, m, n_done, n, close_reply, add_generation_prompt);
-    out[len] = '\0';
-    return out;
+    render_ends ends = {.close_reply = n_done > 0 && m[n_done - 1].role == BN_CHAT_ASSISTANT, .prompt = add_generation_prompt};
+    return render_text(&FORMATS[f], m, n_done, n, ends);
+}
+
+char *bn_chat_render_continue(bn_chat_format f, const bn_chat_message *m, size_t n) {
+    if (n == 0) {
+        bn_error(BITNET_ERR_INVALID_ARGUMENT, "chat: no message to continue");
+        return NULL;
+    }
+    if (check_messages(f, m, n) != 0) return NULL;
+    return render_text(&FORMATS[f], m, 0, n, (render_ends){.open_last = true});
 }
 
 char *bn_chat_render(bn_chat_format f, const bn_chat_message *m, size_t n, bool add_generation_prompt) {

@@ -79,6 +79,12 @@ const char *bn_chat_role_name(bn_chat_role r);
  * (BITNET_ERR_INVALID_ARGUMENT for an unknown format or role or a NULL content). */
 char *bn_chat_render(bn_chat_format f, const bn_chat_message *m, size_t n, bool add_generation_prompt);
 
+/* The conversation m[0, n) with its last message left open (no CLOSE after it, no generation
+ * prompt): the model continues that message (an assistant "prefill", as llama-server and
+ * Anthropic's API do with a conversation that ends with the assistant). n >= 1. Same ownership
+ * and errors as render. */
+char *bn_chat_render_continue(bn_chat_format f, const bn_chat_message *m, size_t n);
+
 /* The text to feed after the first n_done messages were fed (see above): the CLOSE of a
  * generated reply m[n_done - 1] if it is one, messages m[n_done, n), and the generation
  * prompt when add_generation_prompt. n_done <= n. Same ownership and errors as render. */

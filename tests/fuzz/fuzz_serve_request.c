@@ -32,7 +32,8 @@
  *   - /v1/responses and /v1/messages: a refused body gets a 400 with a message (500 only out
  *     of memory) and leaves nothing; an accepted one is a JSON chat body, held to the chat
  *     contract above;
- *     a chat body renders for /apply-template exactly when its messages parse;
+ *     a chat body renders for /apply-template when its messages parse (or is refused with a
+ *     message: an assistant prefill it cannot continue), never when they do not;
  *   - with tools (server/tools.c), their schema is the constraint and their instructions are
  *     in the system message; the reply reader, given any body as a reply, agrees with itself
  *     whole and byte by byte (the answer, and the calls as they stream: names, arguments) and
@@ -406,7 +407,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     bool responses = data[0] % 8 == 2, anthropic = data[0] % 8 == 4, converted = responses || anthropic;
     api_kind kind = data[0] % 2 || converted ? API_CHAT : data[0] % 8 == 6 ? API_NATIVE : API_COMPLETION;
     request_model m = {.model = g_model, .n_vocab = g_n_vocab, .slot_ctx = SLOT_CTX, .max_prompt_tokens = MAX_PROMPT,
-                       .max_tokens_cap = MAX_TOKENS_CAP};
+                       .max_tokens_cap = MAX_TOKENS_CAP, .prefill_assistant = true}; /* the server's default */
     if (bn_chat_format_from_name(formats[(data[0] / (converted ? 8 : 2)) % 3], &m.chat_format)) fail("unknown chat format name", NULL);
     const char *body = (const char *)data + 1;
     size_t len = size - 1;

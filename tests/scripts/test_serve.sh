@@ -33,7 +33,9 @@
 #     return_tokens and n_probs, the stream (pieces, then the final object with stop true, no
 #     [DONE]) equal to the whole reply, stop_type and stopping_word, n_predict 0 with a mixed
 #     prompt, the seed a reply reports repeats it, its 400s, response_fields (plain, streamed, a
-#     bad type); /props; /apply-template; logit_bias
+#     bad type); /props; /apply-template (an assistant prefill: a conversation that ends with the
+#     assistant's message is continued, on the chat and Messages routes; --no-prefill-assistant
+#     closes it); logit_bias
 #     strings (banning the text of the greedy first token changes it, as a pair and as a key);
 #   - embeddings: /v1/embeddings' vector equals `bitnet embed`'s, /embedding gives it in
 #     llama-server's shape, a body without input is a 400; the openai client's embeddings.create
@@ -482,6 +484,22 @@ st=$(req GET /props)
 native_check props "$st == 200 and j['total_slots'] == 8 and j['default_generation_settings']['n_ctx'] == 256 and j['default_generation_settings']['params']['temperature'] > 0.79 and j['chat_format'] == 'llama3'"
 st=$(req POST /apply-template '{"messages":[{"role":"user","content":"Hi"}]}')
 native_check apply_template "$st == 200 and j['prompt'] == '<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n'"
+# an assistant prefill (llama-server's and Anthropic's): a conversation that ends with an
+# assistant message is continued from it: the prompt stops inside that message, and the greedy
+# reply is the completion of that prompt's text; two assistant messages at the end, or a
+# prefill with tools, are refused; the Messages API continues it too
+PREFILL='"messages":[{"role":"user","content":"Count to five."},{"role":"assistant","content":"1, 2,"}]'
+st=$(req POST /apply-template "{$PREFILL}")
+native_check prefill_template "$st == 200 and j['prompt'] == '<|start_header_id|>user<|end_header_id|>\n\nCount to five.<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n1, 2,'"
+PREFILL_PROMPT=$(json_get 'json.dumps(j["prompt"])' <"$TMP/resp" 2>/dev/null || echo '""')
+st=$(req POST /v1/completions "{\"prompt\":$PREFILL_PROMPT,\"max_tokens\":6,\"temperature\":0,\"ignore_eos\":true}")
+cp "$TMP/resp" "$TMP/prefill_completion.json"
+st=$(req POST /v1/chat/completions "{$PREFILL,\"max_tokens\":6,\"temperature\":0,\"ignore_eos\":true}")
+native_check prefill_continues "$st == 200 and j['choices'][0]['message']['content'] == json.load(open('$TMP/prefill_completion.json'))['choices'][0]['text'] and j['usage']['completion_tokens'] == 6"
+st=$(req POST /v1/messages "{\"max_tokens\":6,\"temperature\":0,$PREFILL}")
+native_check prefill_messages_api "$st == 200 and j['content'][0]['text'] == json.load(open('$TMP/prefill_completion.json'))['choices'][0]['text']"
+error_case prefill_two_assistants 400 "two assistant messages" POST /v1/chat/completions '{"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"A"},{"role":"assistant","content":"B"}]}'
+error_case prefill_with_tools 400 "assistant prefill" POST /v1/chat/completions '{"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"A"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]}'
 # Slot files: the slot that ran a prompt is saved, erased, restored; the same prompt then finds
 # its tokens cached there and gets the same reply. Bad names, actions and files are refused.
 SLOTQ='"prompt":"A prompt kept in a slot file","n_predict":4,"temperature":0'
@@ -796,7 +814,7 @@ if grep -q '"finish_reason":"stop"' "$TMP/term.sse" && [ "$(grep -v '^$' "$TMP/t
 
 # ---- one slot, no queue ---------------------------------------------------------------------------
 AUTH=()
-if ! start_server "$TMP/b.log" -m "$M" -t 2 -np 1 -c 256 --queue 0; then
+if ! start_server "$TMP/b.log" -m "$M" -t 2 -np 1 -c 256 --queue 0 --no-prefill-assistant; then
     not_ok small_server_starts "$(tail -5 "$TMP/b.log")"; kill -9 "$SERVER_PID" 2>/dev/null; exit 1
 fi
 curl -s -N --max-time 120 -d "$LONG" "$URL/v1/completions" >"$TMP/busy.sse" &
@@ -807,6 +825,8 @@ expect_error queue_full_503 503 busy POST /v1/completions "$SMALL"
 check one_slot_freed all_idle
 st=$(req POST /v1/completions "$SMALL")
 check one_slot_reused [ "$st" = 200 ]
+st=$(req POST /apply-template '{"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"}]}')
+native_check no_prefill_assistant_closes_it "$st == 200 and j['prompt'] == 'User: Hi\nAssistant: Hello\nAssistant: '"
 # Several prompts on one slot and no queue: one job at a time (the next queued once the one
 # before was read), not a 503; streamed too.
 st=$(req POST /v1/completions '{"prompt":["a","b","c"],"max_tokens":2,"temperature":0}')

@@ -1,6 +1,7 @@
 /* Tests of src/chat: exact renderings of every format (bitnet, llama3, chatml, falcon3, plain;
  * one turn, several turns, no system message), incremental deltas that concatenate to the full
- * rendering, template detection, format names, and the refusal of bad input. */
+ * rendering, the last message left open (an assistant prefill), template detection, format
+ * names, and the refusal of bad input. */
 #include <stdlib.h>
 
 #include "text/chat.h"
@@ -140,6 +141,24 @@ TEST(delta_of_a_new_user_turn) {
     free(third);
 }
 
+/* An assistant "prefill": the conversation with its last message left open is the full
+ * rendering without that message's CLOSE, in every format (what a chat session has fed after a
+ * generated reply, seen_text); no message to continue is refused. */
+TEST(continue_the_last_message) {
+    const bn_chat_message m[3] = {{BN_CHAT_SYSTEM, "Be brief."}, {BN_CHAT_USER, "Count:"}, {BN_CHAT_ASSISTANT, "1, 2,"}};
+    char *t = bn_chat_render_continue(BN_CHAT_LLAMA3, m, 3);
+    CHECK_STR(t, "<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n"
+                 "Count:<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n1, 2,");
+    free(t);
+    for (int f = 0; f < BN_CHAT_FORMAT_COUNT; f++) {
+        char *open = bn_chat_render_continue((bn_chat_format)f, CONVERSATION, 3), *seen = seen_text((bn_chat_format)f, 3);
+        CHECK_MSG(open && seen && strcmp(open, seen) == 0, "format %d: %s vs %s", f, open ? open : "(null)", seen ? seen : "(null)");
+        free(open);
+        free(seen);
+    }
+    CHECK(bn_chat_render_continue(BN_CHAT_BITNET, m, 0) == NULL);
+}
+
 TEST(detection_from_templates) {
     CHECK_EQ_INT(bn_chat_detect(NULL), BN_CHAT_PLAIN);
     CHECK_EQ_INT(bn_chat_detect(""), BN_CHAT_PLAIN);
@@ -215,6 +234,7 @@ TEST_MAIN_BEGIN("test_chat")
     RUN(content_is_verbatim_and_never_has_bos);
     RUN(deltas_concatenate_to_the_full_rendering);
     RUN(delta_of_a_new_user_turn);
+    RUN(continue_the_last_message);
     RUN(detection_from_templates);
     RUN(format_names);
     RUN(bad_input_is_refused);
