@@ -120,6 +120,8 @@ write_dict() {
 "\"adaptive_target\""
 "\"adaptive_decay\""
 "\"n_cmpl\""
+"\"add_generation_prompt\""
+"\"continue_final_message\""
 "\"echo\""
 "\"best_of\""
 "\"suffix\""

@@ -675,8 +675,28 @@ void api_prompts_free(api_prompt *prompts, int n) {
 }
 
 /* The conversation of a chat, or the prompts of the others. */
+/* llama-server's (and vLLM's) chat rendering fields: add_generation_prompt (default true) and
+ * continue_final_message (true or "content": the last message, an assistant's, is continued;
+ * then add_generation_prompt must be false). */
+static int read_rendering(json_t *root, api_request *r, api_error *err) {
+    bool add = true;
+    json_t *cont = json_object_get(root, "continue_final_message");
+    if (read_bool(root, "add_generation_prompt", &add, err)) return -1;
+    r->no_generation_prompt = !add;
+    if (!api_present(cont) || json_is_false(cont)) return 0;
+    if (json_is_string(cont) && !strcmp(json_string_value(cont), "reasoning_content"))
+        return api_errorf(err, 400, "'continue_final_message' \"reasoning_content\": this server has no reasoning content");
+    if (!json_is_true(cont) && !(json_is_string(cont) && !strcmp(json_string_value(cont), "content")))
+        return api_errorf(err, 400, "'continue_final_message' must be true, false or \"content\"");
+    if (add) return api_errorf(err, 400, "'continue_final_message' continues the last message: set 'add_generation_prompt' to false");
+    if (r->messages[r->n_messages - 1].role != BN_CHAT_ASSISTANT)
+        return api_errorf(err, 400, "'continue_final_message' needs a conversation that ends with an assistant message");
+    r->continue_final = true;
+    return 0;
+}
+
 static int read_prompt_of(api_kind kind, json_t *root, api_request *r, api_error *err) {
-    if (kind == API_CHAT) return read_messages(root, r, err);
+    if (kind == API_CHAT) return read_messages(root, r, err) || read_rendering(root, r, err) ? -1 : 0;
     return api_read_prompts(json_object_get(root, "prompt"), "prompt", API_MAX_JOBS, &r->prompts, &r->n_prompts, &r->several_prompts,
                             err);
 }

@@ -76,6 +76,8 @@ typedef struct api_request {
     bn_chat_message *messages;
     size_t n_messages;
     bool last_has_calls;           /* the last message is an assistant's with tool_calls */
+    bool no_generation_prompt;     /* llama-server's add_generation_prompt false: no assistant turn opened */
+    bool continue_final;           /* llama-server's continue_final_message: the last message is continued */
     /* API_COMPLETION and API_NATIVE: the prompts (api_read_prompts; malloc'd); several_prompts:
      * the body gave an array of them (errors name prompt[i]). n_prompts * n_choices <= API_MAX_JOBS. */
     api_prompt *prompts;

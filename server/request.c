@@ -63,11 +63,12 @@ json_t *request_echo_texts(const bitnet_model *model, const api_prompt *prompts,
 }
 
 /* A chat's prompt text: a conversation that ends with an assistant message is continued from
- * that message (llama-server's assistant prefill, unless --no-prefill-assistant), any other gets
- * the assistant's turn opened. NULL with *err. */
+ * that message (llama-server's assistant prefill, unless --no-prefill-assistant; or asked with
+ * continue_final_message), any other gets the assistant's turn opened (unless
+ * add_generation_prompt is false). NULL with *err. */
 static char *render_conversation(const request_model *m, const api_request *rq, api_error *err) {
     size_t n = rq->n_messages;
-    bool prefill = m->prefill_assistant && n > 0 && rq->messages[n - 1].role == BN_CHAT_ASSISTANT;
+    bool prefill = rq->continue_final || (m->prefill_assistant && n > 0 && rq->messages[n - 1].role == BN_CHAT_ASSISTANT);
     if (prefill && n >= 2 && rq->messages[n - 2].role == BN_CHAT_ASSISTANT) {
         api_errorf(err, 400, "the conversation ends with two assistant messages: the last one is continued (an assistant prefill) and "
                              "cannot follow another");
@@ -79,7 +80,8 @@ static char *render_conversation(const request_model *m, const api_request *rq, 
                    rq->last_has_calls ? "to a message with tool_calls" : "with tools");
         return NULL;
     }
-    char *text = prefill ? bn_chat_render_continue(m->chat_format, rq->messages, n) : bn_chat_render(m->chat_format, rq->messages, n, true);
+    char *text = prefill ? bn_chat_render_continue(m->chat_format, rq->messages, n)
+                         : bn_chat_render(m->chat_format, rq->messages, n, !rq->no_generation_prompt);
     if (!text) api_errorf(err, 400, "cannot render the conversation: %s", bitnet_get_last_error());
     return text;
 }

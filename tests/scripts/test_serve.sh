@@ -35,7 +35,8 @@
 #     prompt, the seed a reply reports repeats it, its 400s, response_fields (plain, streamed, a
 #     bad type); /props; /apply-template (an assistant prefill: a conversation that ends with the
 #     assistant's message is continued, on the chat and Messages routes; --no-prefill-assistant
-#     closes it); logit_bias
+#     closes it, continue_final_message asks for it, add_generation_prompt false opens no turn);
+#     logit_bias
 #     strings (banning the text of the greedy first token changes it, as a pair and as a key);
 #   - embeddings: /v1/embeddings' vector equals `bitnet embed`'s, /embedding gives it in
 #     llama-server's shape, a body without input is a 400; the openai client's embeddings.create
@@ -827,6 +828,12 @@ st=$(req POST /v1/completions "$SMALL")
 check one_slot_reused [ "$st" = 200 ]
 st=$(req POST /apply-template '{"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"}]}')
 native_check no_prefill_assistant_closes_it "$st == 200 and j['prompt'] == 'User: Hi\nAssistant: Hello\nAssistant: '"
+# llama-server's continue_final_message (with add_generation_prompt false) asks for it there;
+# add_generation_prompt false alone leaves the turn unopened
+st=$(req POST /apply-template '{"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"}],"add_generation_prompt":false,"continue_final_message":true}')
+native_check continue_final_message "$st == 200 and j['prompt'] == 'User: Hi\nAssistant: Hello'"
+st=$(req POST /apply-template '{"messages":[{"role":"user","content":"Hi"}],"add_generation_prompt":false}')
+native_check add_generation_prompt_false "$st == 200 and j['prompt'] == 'User: Hi\n'"
 # Several prompts on one slot and no queue: one job at a time (the next queued once the one
 # before was read), not a 503; streamed too.
 st=$(req POST /v1/completions '{"prompt":["a","b","c"],"max_tokens":2,"temperature":0}')

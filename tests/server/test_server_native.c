@@ -19,12 +19,15 @@ static int parse_as(api_kind kind, const char *body, api_request *r, api_error *
 
 static int parse(const char *body, api_request *r, api_error *err) { return parse_as(API_NATIVE, body, r, err); }
 
-static void check_refused(const char *body, const char *words) {
+/* The body is a 400 on the route of `kind` whose message holds `words`. */
+static void check_refused_as(api_kind kind, const char *body, const char *words) {
     api_request r;
     api_error err;
-    CHECK_EQ_INT(parse(body, &r, &err), 400);
+    CHECK_EQ_INT(parse_as(kind, body, &r, &err), 400);
     CHECK_MSG(strstr(err.message, words) != NULL, "'%s' not in: %s", words, err.message);
 }
+
+static void check_refused(const char *body, const char *words) { check_refused_as(API_NATIVE, body, words); }
 
 TEST(defaults_are_llama_servers) {
     api_request r;
@@ -279,13 +282,44 @@ TEST(legacy_completion_fields) {
         {"{\"prompt\":\"Hi\",\"suffix\":\" end\"}", "'suffix'"},
         {"{\"prompt\":\"Hi\",\"suffix\":3}", "'suffix'"},
     };
-    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
-        CHECK_EQ_INT(parse_as(API_COMPLETION, refused[i].body, &r, &err), 400);
-        CHECK_MSG(strstr(err.message, refused[i].words) != NULL, "'%s' not in: %s", refused[i].words, err.message);
-    }
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) check_refused_as(API_COMPLETION, refused[i].body, refused[i].words);
     CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"echo\":true,\"best_of\":3,\"suffix\":\"x\"}", &r, &err), 0); /* /completion */
     CHECK(!r.echo);
     api_request_free(&r);
+}
+
+/* llama-server's chat rendering fields: add_generation_prompt, continue_final_message (true or
+ * "content", with add_generation_prompt false, after an assistant message). */
+TEST(chat_rendering_fields) {
+    api_request r;
+    api_error err;
+    static const char user_then_assistant[] = "\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":\"assistant\",\"content\":\"A\"}]";
+    char body[512];
+    CHECK_EQ_INT(parse_as(API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}", &r, &err), 0);
+    CHECK(!r.no_generation_prompt && !r.continue_final);
+    api_request_free(&r);
+    snprintf(body, sizeof body, "{%s,\"add_generation_prompt\":false,\"continue_final_message\":\"content\"}", user_then_assistant);
+    CHECK_EQ_INT(parse_as(API_CHAT, body, &r, &err), 0);
+    CHECK(r.no_generation_prompt && r.continue_final);
+    api_request_free(&r);
+    snprintf(body, sizeof body, "{%s,\"add_generation_prompt\":false,\"continue_final_message\":false}", user_then_assistant);
+    CHECK_EQ_INT(parse_as(API_CHAT, body, &r, &err), 0);
+    CHECK(r.no_generation_prompt && !r.continue_final);
+    api_request_free(&r);
+    static const struct {
+        const char *fields, *words;
+    } refused[] = {
+        {"\"continue_final_message\":true", "set 'add_generation_prompt' to false"},
+        {"\"add_generation_prompt\":false,\"continue_final_message\":\"reasoning_content\"", "no reasoning content"},
+        {"\"add_generation_prompt\":false,\"continue_final_message\":2", "must be true, false or \"content\""},
+        {"\"add_generation_prompt\":\"no\"", "'add_generation_prompt' must be"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(body, sizeof body, "{%s,%s}", user_then_assistant, refused[i].fields);
+        check_refused_as(API_CHAT, body, refused[i].words);
+    }
+    check_refused_as(API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"add_generation_prompt\":false,\"continue_final_message\":true}",
+                     "ends with an assistant message");
 }
 
 /* best_of's ranking: per prompt, the choices with the highest mean token log-probability, best
@@ -392,6 +426,7 @@ TEST_MAIN_BEGIN("test_server_native")
     RUN(prompt_forms);
     RUN(legacy_completion_fields);
     RUN(best_of_keeps_the_best);
+    RUN(chat_rendering_fields);
     RUN(logit_bias_strings);
 RUN(choices);
 TEST_MAIN_END()
