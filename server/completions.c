@@ -45,8 +45,7 @@ static uint64_t fresh_seed(server *srv, uint64_t serial) {
     return (x * 0x94D049BB133111EBull) >> 32;
 }
 
-/* What request_build needs to know about the served model. */
-static request_model served_model(const server *srv) {
+request_model server_request_model(const server *srv) {
     return (request_model){.model = srv->model, .chat_format = srv->chat_format, .n_vocab = srv->n_vocab,
                            .slot_ctx = engine_slot_ctx(srv->engine), .max_prompt_tokens = srv->opt.max_prompt_tokens,
                            .max_tokens_cap = srv->opt.max_tokens_cap, .prefill_assistant = !srv->opt.no_prefill_assistant};
@@ -146,7 +145,7 @@ static void free_jobs(request_jobs *rj) {
 static bool start_jobs(server *srv, struct MHD_Connection *c, api_kind kind, const char *body, size_t len, uint64_t serial,
                        bool choices, gen_request *rq, request_jobs *rj, enum MHD_Result *ret) {
     api_error err;
-    request_model m = served_model(srv);
+    request_model m = server_request_model(srv);
     if (request_build(&m, kind, body, len, fresh_seed(srv, serial), rq, &err)) {
         *ret = http_send_error(c, (unsigned)err.status, "%s", err.message);
         return false;
@@ -321,9 +320,7 @@ static enum MHD_Result reply_whole(server *srv, struct MHD_Connection *c, reques
     for (int i = 0; ok && i < rj->n; i++) {
         queue_jobs(srv, rj, i);
         if (i && style->native) native_next_completion(style->native);
-        reply->choice = i;
-        reply->text_offset = 0; /* each choice's logprobs.text_offset counts from its own start */
-        if (i % rj->n_choices == 0) api_reply_set_prompt_lp(reply, NULL, 0); /* another prompt's come with its first choice */
+        api_reply_begin_choice(reply, i);
         if (!(ok = job_reply(c, rj->jobs[i], i == 0, reply, style, i ? &more : &whole, &ret))) break;
         if (i == 0 && rj->n > 1 && style->native && !(whole = json_pack("[o]", whole))) {
             ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
@@ -541,10 +538,9 @@ static bool next_choice(stream *s) {
         s->prompt_before += res.n_prompt;
         s->cached_before += res.n_cached;
     }
-    s->job = s->rj.jobs[++s->reply.choice];
+    api_reply_begin_choice(&s->reply, s->reply.choice + 1);
+    s->job = s->rj.jobs[s->reply.choice];
     queue_jobs(s->srv, &s->rj, s->reply.choice);
-    s->reply.text_offset = 0;
-    if (s->reply.choice % s->rj.n_choices == 0) api_reply_set_prompt_lp(&s->reply, NULL, 0); /* another prompt's come with its first choice */
     s->started = s->called = false;
     s->calls_sent = (tool_call_cursor){0};
     tool_reader_free(&s->tools); /* back to a fresh reader */
@@ -752,7 +748,7 @@ enum MHD_Result handle_anthropic_messages(server *srv, struct MHD_Connection *c,
 static int count_chat(server *srv, struct MHD_Connection *c, char *chat, enum MHD_Result *ret) {
     api_error err;
     gen_request rq;
-    request_model m = served_model(srv);
+    request_model m = server_request_model(srv);
     int rc = request_build(&m, API_CHAT, chat, strlen(chat), 0, &rq, &err);
     free(chat);
     if (rc) {
@@ -848,7 +844,7 @@ static enum MHD_Result handle_embed(server *srv, struct MHD_Connection *c, const
                                "(/embeddings gives every token's vector)");
     api_error err;
     embed_request r;
-    request_model m = served_model(srv);
+    request_model m = server_request_model(srv);
     if (embed_request_parse(&m, body, len, oai, srv->opt.embd_normalize, &r, &err))
         return http_send_error(c, (unsigned)err.status, "%s", err.message);
     if (r.dimensions && r.dimensions != srv->n_embd) { /* shortening is a property of models trained for it, not of these */

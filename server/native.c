@@ -234,8 +234,7 @@ enum MHD_Result handle_props(server *srv, struct MHD_Connection *c, const char *
 }
 
 enum MHD_Result handle_apply_template(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
-    request_model m = {.model = srv->model, .chat_format = srv->chat_format, .n_vocab = srv->n_vocab,
-                       .prefill_assistant = !srv->opt.no_prefill_assistant};
+    request_model m = server_request_model(srv);
     api_error err;
     char *prompt = request_render_chat(&m, body, len, &err);
     if (!prompt) return http_send_error(c, (unsigned)err.status, "%s", err.message);

@@ -839,6 +839,12 @@ void api_reply_free(api_reply *r) {
     api_reply_set_prompt_lp(r, NULL, 0);
 }
 
+void api_reply_begin_choice(api_reply *r, int i) {
+    r->choice = i;
+    r->text_offset = 0;
+    if (i % r->n_choices == 0) api_reply_set_prompt_lp(r, NULL, 0);
+}
+
 void api_reply_set_prompt_lp(api_reply *r, job_logprob *lp, size_t n) {
     free(r->prompt_lp);
     r->prompt_lp = lp;

@@ -166,6 +166,9 @@ typedef struct api_reply {
 void api_reply_init(api_reply *r, api_kind kind, uint64_t serial, const char *model, const bitnet_model *vocab,
                     int n_top_logprobs);
 void api_reply_free(api_reply *r);
+/* Makes choice i the one replied: its text offsets from its own start, and at a prompt's first
+ * choice (i % n_choices == 0) no prompt log-probabilities until its job brings them. */
+void api_reply_begin_choice(api_reply *r, int i);
 /* Replaces the reply's prompt_lp with lp[0, n) (taken over; NULL: none). */
 void api_reply_set_prompt_lp(api_reply *r, job_logprob *lp, size_t n);
 

@@ -37,6 +37,7 @@
 #include "text/chat.h"
 #include "engine.h"
 #include "metrics.h"
+#include "request.h"
 
 typedef enum log_format { LOG_TEXT, LOG_JSON } log_format;
 
@@ -149,6 +150,8 @@ enum MHD_Result handle_slots(server *srv, struct MHD_Connection *c, const char *
 enum MHD_Result handle_slot_action(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_tokenize(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_detokenize(server *srv, struct MHD_Connection *c, const char *body, size_t len);
+/* What request_build and the chat rendering need to know about the served model and options. */
+request_model server_request_model(const server *srv);
 enum MHD_Result handle_chat_completions(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_completions(server *srv, struct MHD_Connection *c, const char *body, size_t len);
 enum MHD_Result handle_embeddings_oai(server *srv, struct MHD_Connection *c, const char *body, size_t len);
