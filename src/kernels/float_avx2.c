@@ -81,6 +81,36 @@ BN_UNROLL
         out[t] = bn_hsum8(_mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]), _mm256_add_ps(acc[t][2], acc[t][3])));
 }
 
+/* out[0], out[1] = dot_tokens(r0 / r1, ..., 1 token) for two rows in one pass, K a multiple of
+ * 32: each row's 4 chains and their sum are dot_tokens', so its bits are too; the token's 4
+ * vectors are loaded once for both rows. Why (float_rows.h, FLOAT_ROWS_PAIR): the one-token
+ * pass on AMD reads rows from two halves of its range, and reading the two rows side by side
+ * keeps both memory streams in flight at once instead of taking them in turn. */
+BN_INLINE BN_TSAN_UNCHECKED_READS void dot_row_pair(const uint8_t *r0, const uint8_t *r1, uint32_t type, int64_t K, const float *x, float *out) {
+    __m256 acc[2][4];
+BN_UNROLL
+    for (int c = 0; c < 4; c++) acc[0][c] = acc[1][c] = _mm256_setzero_ps();
+    const int64_t elt = type == BN_TYPE_F32 ? 4 : 2; /* Q8_0: bytes per 32-block step below */
+    for (int64_t k = 0; k < K; k += 32) {
+        int64_t off = type == BN_TYPE_Q8_0 ? k / 32 * 34 : elt * k;
+        BN_PREFETCH_AHEAD(r0 + off);
+        BN_PREFETCH_AHEAD(r1 + off);
+        if (type == BN_TYPE_F32) {
+            BN_PREFETCH_AHEAD(r0 + off + 64);
+            BN_PREFETCH_AHEAD(r1 + off + 64);
+        }
+BN_UNROLL
+        for (int c = 0; c < 4; c++) {
+            __m256 xv = _mm256_loadu_ps(x + k + 8 * c);
+            acc[0][c] = _mm256_fmadd_ps(load8(r0, type, k + 8 * c), xv, acc[0][c]);
+            acc[1][c] = _mm256_fmadd_ps(load8(r1, type, k + 8 * c), xv, acc[1][c]);
+        }
+    }
+BN_UNROLL
+    for (int r = 0; r < 2; r++) out[r] = bn_hsum8(_mm256_add_ps(_mm256_add_ps(acc[r][0], acc[r][1]), _mm256_add_ps(acc[r][2], acc[r][3])));
+}
+#define FLOAT_ROWS_PAIR(r0, r1, type, K, x, out) dot_row_pair((r0), (r1), (type), (K), (x), (out))
+
 /* Q8_0 x Q8_0 (linear.h; the --lm-head q8 head with int8 activations), one 32-block per
  * step: pmaddubsw(|w|, x with w's sign) gives int16 pair sums (|pair| <= 2 * 128 * 127, no
  * saturation; |x| <= 127 so negating x cannot overflow), pmaddwd by ones gives 8 exact int32

@@ -293,7 +293,7 @@ TEST(float_weights_within_tolerance) {
  * same bits whether the token is alone in the call or one of n (odd rows, a K tail). */
 TEST(float_rows_independent_of_token_count) {
     const uint32_t types[] = {BN_TYPE_F32, BN_TYPE_F16, BN_TYPE_BF16, BN_TYPE_Q8_0};
-    const shape shapes[] = {{7, 48}, {9, 2560}, {5, 272}, {4, 17}};
+    const shape shapes[] = {{7, 48}, {9, 2560}, {6, 96}, {5, 272}, {4, 17}};
     for (int tier = BN_TIER_AVX2; tier < BN_TIER_COUNT; tier++) {
         const bn_kernel_table *k = bn_kernels_for_tier((bn_cpu_tier)tier);
         if (!k) continue;
