@@ -105,7 +105,9 @@
  * side by side ran at 20 GB/s (14 without their prefetch); whole decode steps with the F16
  * head, 2 threads, the two orders alternating step by step in one process: 1.02-1.03x
  * (medians; separate runs 1.05-1.10x). The 8-bit heads (q8 rows, the screen pass) measured
- * 0.95-0.97x that way and keep one stream. Each row's sum is computed as before: same bits. */
+ * 0.95-0.97x that way and keep one stream. Each row's sum is computed as before: same bits.
+ * (The avx2 float rows read the two rows of a step side by side in one pass instead: float_rows.h,
+ * rows_in_pairs.) */
 static inline int64_t bn_halves_row(int64_t m0, int64_t m1, int64_t j, bool halves) {
     if (!halves) return m0 + j;
     int64_t h = (m1 - m0 + 1) / 2;

@@ -280,6 +280,50 @@ TEST(q8_rows_extreme_codes) {
     free(tmp);
 }
 
+/* One token through the q8 rows layout gives the bits that token gets in a call of several
+ * (one token reads the rows differently: one row per pass with a prefetch, where several tokens
+ * take 4 rows side by side except on AMD, q8_rows.h; test_head_rows.sh runs this under both
+ * BITNET_HEAD_ROWS settings). Odd and even row counts. */
+TEST(q8_rows_one_token_same_bits_as_several) {
+    enum { K = 2560, NB = K / 32, N = 3 };
+    const int64_t counts[] = {9, 8};
+    for (size_t ci = 0; ci < 2; ci++) {
+        int64_t M = counts[ci];
+        bn_block_q8_0 *wq = malloc(sizeof *wq * (size_t)(M * NB)), xq[N * NB];
+        uint64_t seed = 12345 + ci;
+        for (int64_t b = 0; b < M * NB; b++) {
+            wq[b].d = bn_f32_to_f16(0.01f + (float)(b % 7) * 0.003f);
+            for (int i = 0; i < 32; i++) wq[b].qs[i] = (int8_t)((seed = seed * 6364136223846793005ull + 1442695040888963407ull) >> 56);
+        }
+        for (int b = 0; b < N * NB; b++) {
+            xq[b].d = bn_f32_to_f16(0.02f + (float)(b % 5) * 0.001f);
+            for (int i = 0; i < 32; i++) xq[b].qs[i] = (int8_t)((seed = seed * 6364136223846793005ull + 1442695040888963407ull) >> 57);
+        }
+        bn_linear w = {.name = "test.q8_rows", .type = BN_TYPE_Q8_0, .in = K, .out = M, .data = (uint8_t *)wq,
+                       .row_bytes = NB * sizeof(bn_block_q8_0), .out_scale = 1.0f};
+        static float x[N * K];
+        float all[N * 9], one[9];
+        bn_act a_all, a_one;
+        CHECK_EQ_INT(bn_act_prepare(&a_all, BN_ACT_NONE, x, N, K, NULL), 0);
+        a_all.x_q8_0 = xq;
+        CHECK((w.packed = bn_q8_rows_build(&w)) != NULL);
+        for (int tier = BN_TIER_AVX2; w.packed && tier < BN_TIER_COUNT; tier++) {
+            const bn_kernel_table *k = bn_kernels_for_tier((bn_cpu_tier)tier);
+            if (!k || !bn_kernels_have_q8_rows(k)) continue;
+            CHECK(bn_kernel_linear_apply_with(k, &w, &a_all, all, M, 0, M));
+            for (int t = 0; t < N; t++) {
+                CHECK_EQ_INT(bn_act_prepare(&a_one, BN_ACT_NONE, x + t * K, 1, K, NULL), 0);
+                a_one.x_q8_0 = xq + t * NB;
+                CHECK(bn_kernel_linear_apply_with(k, &w, &a_one, one, M, 0, M));
+                CHECK_MSG(memcmp(one, all + t * M, sizeof(float) * (size_t)M) == 0, "tier %s M %lld token %d: not the bits of the %d-token call",
+                          k->name, (long long)M, t, N);
+            }
+        }
+        bn_kernel_linear_unpack(&w);
+        free(wq);
+    }
+}
+
 TEST_MAIN_BEGIN("test_lm_head")
 const char *t = getenv("BITNET_TEST_TMP");
 snprintf(tmpdir, sizeof tmpdir, "%s", t && *t ? t : "/tmp");
@@ -291,4 +335,5 @@ RUN(q8_head_refuses_q8_0_head);
 RUN(q8_head_read_bytes);
 RUN(q8_0_q8_0_kernels_match_reference);
 RUN(q8_rows_extreme_codes);
+RUN(q8_rows_one_token_same_bits_as_several);
 TEST_MAIN_END()
