@@ -90,7 +90,7 @@ BN_INLINE BN_TSAN_UNCHECKED_READS void dot_row_pair(const uint8_t *r0, const uin
     __m256 acc[2][4];
 BN_UNROLL
     for (int c = 0; c < 4; c++) acc[0][c] = acc[1][c] = _mm256_setzero_ps();
-    const int64_t elt = type == BN_TYPE_F32 ? 4 : 2; /* Q8_0: bytes per 32-block step below */
+    const int64_t elt = type == BN_TYPE_F32 ? 4 : 2; /* bytes per weight; Q8_0: 34 per 32-block */
     for (int64_t k = 0; k < K; k += 32) {
         int64_t off = type == BN_TYPE_Q8_0 ? k / 32 * 34 : elt * k;
         BN_PREFETCH_AHEAD(r0 + off);
