@@ -569,14 +569,15 @@ static char *message_text(json_t *content, size_t i, api_error *err) {
     return out;
 }
 
-/* An assistant message as the model would have written it: its tool_calls as the call object
- * (tools.h), with tool_choice "auto" its text as {"response": ...}, else the text. Takes text
- * over; NULL with *err. */
+/* Whether message m has tool_calls (present, not null, not an empty array). */
 static bool has_tool_calls(json_t *m) {
     json_t *calls = json_object_get(m, "tool_calls");
     return calls && !json_is_null(calls) && !(json_is_array(calls) && json_array_size(calls) == 0);
 }
 
+/* An assistant message as the model would have written it: its tool_calls as the call object
+ * (tools.h), with tool_choice "auto" its text as {"response": ...}, else the text. Takes text
+ * over; NULL with *err. */
 static char *assistant_text(json_t *m, char *text, size_t i, tool_choice choice, api_error *err) {
     char *out = text;
     if (has_tool_calls(m))
@@ -674,7 +675,6 @@ void api_prompts_free(api_prompt *prompts, int n) {
     free(prompts);
 }
 
-/* The conversation of a chat, or the prompts of the others. */
 /* llama-server's (and vLLM's) chat rendering fields: add_generation_prompt (default true) and
  * continue_final_message (true or "content": the last message, an assistant's, is continued;
  * then add_generation_prompt must be false). */
@@ -695,6 +695,7 @@ static int read_rendering(json_t *root, api_request *r, api_error *err) {
     return 0;
 }
 
+/* The conversation of a chat (and its rendering fields), or the prompts of the others. */
 static int read_prompt_of(api_kind kind, json_t *root, api_request *r, api_error *err) {
     if (kind == API_CHAT) return read_messages(root, r, err) || read_rendering(root, r, err) ? -1 : 0;
     return api_read_prompts(json_object_get(root, "prompt"), "prompt", API_MAX_JOBS, &r->prompts, &r->n_prompts, &r->several_prompts,
