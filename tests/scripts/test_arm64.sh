@@ -9,8 +9,9 @@
 #                           passes, forward pass), test_cpu, test_json_schema and test_gbnf (plain C,
 #                           but aarch64's char is unsigned) on `-cpu max` (dotprod and
 #                           i8mm: both ARM tiers' tables run; the model-level tests again with
-#                           BITNET_FORCE_TIER=neon); test_kernels and test_cpu on `-cpu
-#                           cortex-a53` (ARMv8.0, no dotprod: the neon tier alone, and a
+#                           BITNET_FORCE_TIER=neon, test_forward there without context_shift);
+#                           test_kernels and test_cpu on `-cpu cortex-a53` (ARMv8.0, no
+#                           dotprod: the neon tier alone, and a
 #                           dot-product instruction outside the dotprod tier would be an
 #                           illegal instruction; the whole forward pass there: a53_auto_bits)
 #   detect/<cpu>            `compat-check --verbose` reports dotprod on max, neon on a53
@@ -91,7 +92,10 @@ HEAD_SCREEN_CASES+=,api_names_and_modes
 for t in "${UNITS[@]}"; do
     if [ "$t" = test_head_screen ]; then BITNET_TEST_ONLY=$HEAD_SCREEN_CASES unit max "$t"; else unit max "$t"; fi
 done
-for t in test_lm_head test_forward; do unit max "$t" neon; done
+# Forced neon: the same cases but context_shift (~15 s emulated), whose attention, RoPE and
+# cache code is the same at both ARM tiers and ran on max above.
+unit max test_lm_head neon
+BITNET_TEST_SKIP=context_shift unit max test_forward neon
 # The a53 runs: the kernel tables and detection; its forward pass runs end to end below
 # (a53_auto_bits: the CLI's logits of each model, tier picked by detection).
 for t in test_kernels test_cpu; do unit cortex-a53 "$t"; done
