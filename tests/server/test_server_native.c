@@ -29,6 +29,11 @@ static void check_refused_as(api_kind kind, const char *body, const char *words)
 
 static void check_refused(const char *body, const char *words) { check_refused_as(API_NATIVE, body, words); }
 
+/* A refused input (a whole body, or fields spliced into one) and words its 400 must hold. */
+typedef struct {
+    const char *text, *words;
+} refusal;
+
 TEST(defaults_are_llama_servers) {
     api_request r;
     api_error err;
@@ -271,9 +276,7 @@ TEST(legacy_completion_fields) {
     CHECK(r.prompt_only && r.gen.max_tokens == 1 && r.echo);
     api_request_free(&r);
     CHECK_EQ_INT(parse_as(API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":0}", &r, &err), 400);
-    static const struct {
-        const char *body, *words;
-    } refused[] = {
+    static const refusal refused[] = {
         {"{\"prompt\":\"Hi\",\"echo\":true,\"logprobs\":0,\"post_sampling_probs\":true}", "'post_sampling_probs' does not apply"},
         {"{\"prompt\":\"Hi\",\"echo\":1}", "'echo' must be"},
         {"{\"prompt\":\"Hi\",\"best_of\":3,\"stream\":true}", "cannot be streamed"},
@@ -282,7 +285,7 @@ TEST(legacy_completion_fields) {
         {"{\"prompt\":\"Hi\",\"suffix\":\" end\"}", "'suffix'"},
         {"{\"prompt\":\"Hi\",\"suffix\":3}", "'suffix'"},
     };
-    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) check_refused_as(API_COMPLETION, refused[i].body, refused[i].words);
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) check_refused_as(API_COMPLETION, refused[i].text, refused[i].words);
     CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"echo\":true,\"best_of\":3,\"suffix\":\"x\"}", &r, &err), 0); /* /completion */
     CHECK(!r.echo);
     api_request_free(&r);
@@ -306,16 +309,14 @@ TEST(chat_rendering_fields) {
     CHECK_EQ_INT(parse_as(API_CHAT, body, &r, &err), 0);
     CHECK(r.no_generation_prompt && !r.continue_final);
     api_request_free(&r);
-    static const struct {
-        const char *fields, *words;
-    } refused[] = {
+    static const refusal refused[] = {
         {"\"continue_final_message\":true", "set 'add_generation_prompt' to false"},
         {"\"add_generation_prompt\":false,\"continue_final_message\":\"reasoning_content\"", "no reasoning content"},
         {"\"add_generation_prompt\":false,\"continue_final_message\":2", "must be true, false or \"content\""},
         {"\"add_generation_prompt\":\"no\"", "'add_generation_prompt' must be"},
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
-        snprintf(body, sizeof body, "{%s,%s}", user_then_assistant, refused[i].fields);
+        snprintf(body, sizeof body, "{%s,%s}", user_then_assistant, refused[i].text);
         check_refused_as(API_CHAT, body, refused[i].words);
     }
     check_refused_as(API_CHAT, "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"add_generation_prompt\":false,\"continue_final_message\":true}",

@@ -1262,7 +1262,7 @@ RUN(json_mask_equals_brute_force);
 RUN(grammar_mask_equals_brute_force);
 RUN(generate_grammar);
 RUN(constraint_masks_on_threads_equal_one_thread);
-    RUN(constraint_best_tokens_draw_as_the_whole_mask);
+RUN(constraint_best_tokens_draw_as_the_whole_mask);
 RUN(generate_lookup);
 RUN(multi_turn_keeps_cache);
 RUN(context_turns_to_drop);
