@@ -5,9 +5,13 @@
  * int16 activations leave block j's exact sum in lane j, then one conversion and one FMA by
  * d * e, one FMA for the radius; both halves are read in the same pass, so that every cache
  * line of a group is used once. One token: one row at a time, one memory stream per thread
- * (2 threads, I2_S 2B-4T shapes, Zen 4 forced to avx2: 2 rows per tile generated at 0.95-1.0x
- * the F16 head's speed, 1 row at 0.91-1.19x, median 1.10x; 5 alternating rounds each); several tokens: one
- * row against 2 tokens at a time (the row stays in L1 for the next pair).
+ * (2 threads, I2_S 2B-4T shapes, Zen 4 forced to avx2: 2 adjacent rows per tile generated at
+ * 0.95-1.0x the F16 head's speed, 1 row at 0.91-1.19x, median 1.10x; 5 alternating rounds
+ * each), except on AMD (bn_cpu_head_rows 1), where the two halves of a thread's rows are read
+ * side by side (SCREEN_TILE_PAIR: two streams; Zen 3 VM, 2026-12-07, old and new binaries
+ * alternating over 5 rounds, whole decode steps interleaved with the F16 head's: the screened
+ * head 1.17-1.24x -> 1.28-1.33x the F16 head, medians 1.18x -> 1.31x). Several tokens: one row
+ * against 2 tokens at a time (the row stays in L1 for the next pair).
  * Also the copy's fill from an F16 head (bn_screen_fill_f16, every x86 tier) at the end. */
 #include <float.h>
 #include <immintrin.h>
@@ -19,52 +23,80 @@
 
 #define SCREEN_PREFETCH_D 256  /* bytes ahead in its scales */
 
-/* Row m times NT tokens (NT <= 2): approximate logits and radii into a[t], rad[t]; pf:
- * prefetch the copy ahead (always here, SCREEN_PREFETCH_WHEN below). */
-BN_INLINE BN_TSAN_UNCHECKED_READS void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int NT, bool pf, float a[4],
-                           float rad[4]) {
-    bn_screen_tile tl = bn_screen_tile_at(h, x, m, t0, NT);
-    __m256 acc[2], racc[2];
+/* NR rows m[0..NR) times NT tokens (NR * NT <= 2): approximate logits and radii into
+ * a[r * NT + t], rad[r * NT + t]; pf: prefetch the copy ahead (always here,
+ * SCREEN_PREFETCH_WHEN below). Each (row, token) sums its groups in the same order whatever NR
+ * and NT: the same bits. */
+BN_INLINE BN_TSAN_UNCHECKED_READS void screen_tile_rows(const bn_head_screen *h, const bn_screen_act *x, const int64_t *m, int NR, int t0,
+                                                        int NT, bool pf, float a[4], float rad[4]) {
+    bn_screen_tile tl[2];
 BN_UNROLL
-    for (int t = 0; t < NT; t++) acc[t] = racc[t] = _mm256_setzero_ps();
+    for (int r = 0; r < NR; r++) tl[r] = bn_screen_tile_at(h, x, m[r], t0, NT);
+    /* 4 slots for NR * NT <= 2: gcc's -Warray-bounds under ASan sees r * NT + t up to 3 */
+    __m256 acc[4], racc[4];
+BN_UNROLL
+    for (int u = 0; u < NR * NT; u++) acc[u] = racc[u] = _mm256_setzero_ps();
     for (int64_t g = 0; g < h->n_groups; g++) {
         int64_t base = g * BN_SCREEN_GROUP_BYTES;
-        __m256i lo[2], hi[2]; /* blocks 0-7 and 8-15 of the group */
-        if (pf) BN_PREFETCH(tl.d + g * BN_SCREEN_GROUP, SCREEN_PREFETCH_D);
+        __m256i lo[4], hi[4]; /* blocks 0-7 and 8-15 of the group, per (row, token) */
 BN_UNROLL
-        for (int t = 0; t < NT; t++) lo[t] = hi[t] = _mm256_setzero_si256();
+        for (int r = 0; r < NR; r++)
+            if (pf) BN_PREFETCH(tl[r].d + g * BN_SCREEN_GROUP, SCREEN_PREFETCH_D);
+BN_UNROLL
+        for (int u = 0; u < NR * NT; u++) lo[u] = hi[u] = _mm256_setzero_si256();
         /* not unrolled: gcc reassociates 16 unrolled vpaddd chains into a tree of products
          * that no longer fits 16 registers (measured: ~500 spills in the function) */
         for (int i = 0; i < 16; i++) {
-            /* the group's 8 lines, prefetched one per two steps (spread, not a burst) */
-            if (pf && i % 2 == 0) BN_PREFETCH(tl.q + base + 32 * i, BN_PREFETCH_BYTES_HEAD_ROW);
-            const int8_t *p = tl.q + base + 32 * i;
-            __m256i wl = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
-            __m256i wh = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + 16)));
+            __m256i wl[2], wh[2];
+BN_UNROLL
+            for (int r = 0; r < NR; r++) {
+                /* the group's 8 lines, prefetched one per two steps (spread, not a burst) */
+                if (pf && i % 2 == 0) BN_PREFETCH(tl[r].q + base + 32 * i, BN_PREFETCH_BYTES_HEAD_ROW);
+                const int8_t *p = tl[r].q + base + 32 * i;
+                wl[r] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
+                wh[r] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + 16)));
+            }
 BN_UNROLL
             for (int t = 0; t < NT; t++) {
-                const int16_t *xp = tl.xq[t] + base + 32 * i;
-                lo[t] = _mm256_add_epi32(lo[t], _mm256_madd_epi16(wl, _mm256_loadu_si256((const __m256i *)xp)));
-                hi[t] = _mm256_add_epi32(hi[t], _mm256_madd_epi16(wh, _mm256_loadu_si256((const __m256i *)(xp + 16))));
+                const int16_t *xp = tl[0].xq[t] + base + 32 * i;
+                __m256i xl = _mm256_loadu_si256((const __m256i *)xp), xh = _mm256_loadu_si256((const __m256i *)(xp + 16));
+BN_UNROLL
+                for (int r = 0; r < NR; r++) {
+                    lo[r * NT + t] = _mm256_add_epi32(lo[r * NT + t], _mm256_madd_epi16(wl[r], xl));
+                    hi[r * NT + t] = _mm256_add_epi32(hi[r * NT + t], _mm256_madd_epi16(wh[r], xh));
+                }
             }
         }
-        const uint16_t *dg = tl.d + g * BN_SCREEN_GROUP;
-        __m256 dl = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)dg)), dh = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dg + 8)));
 BN_UNROLL
-        for (int t = 0; t < NT; t++) {
-            const float *eg = tl.e[t] + g * BN_SCREEN_GROUP, *xg = tl.xabs[t] + g * BN_SCREEN_GROUP;
-            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dl, _mm256_loadu_ps(eg)), _mm256_cvtepi32_ps(lo[t]), acc[t]);
-            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dh, _mm256_loadu_ps(eg + 8)), _mm256_cvtepi32_ps(hi[t]), acc[t]);
-            racc[t] = _mm256_fmadd_ps(dl, _mm256_loadu_ps(xg), racc[t]);
-            racc[t] = _mm256_fmadd_ps(dh, _mm256_loadu_ps(xg + 8), racc[t]);
+        for (int r = 0; r < NR; r++) {
+            const uint16_t *dg = tl[r].d + g * BN_SCREEN_GROUP;
+            __m256 dl = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)dg)), dh = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dg + 8)));
+BN_UNROLL
+            for (int t = 0; t < NT; t++) {
+                int u = r * NT + t;
+                const float *eg = tl[r].e[t] + g * BN_SCREEN_GROUP, *xg = tl[r].xabs[t] + g * BN_SCREEN_GROUP;
+                acc[u] = _mm256_fmadd_ps(_mm256_mul_ps(dl, _mm256_loadu_ps(eg)), _mm256_cvtepi32_ps(lo[u]), acc[u]);
+                acc[u] = _mm256_fmadd_ps(_mm256_mul_ps(dh, _mm256_loadu_ps(eg + 8)), _mm256_cvtepi32_ps(hi[u]), acc[u]);
+                racc[u] = _mm256_fmadd_ps(dl, _mm256_loadu_ps(xg), racc[u]);
+                racc[u] = _mm256_fmadd_ps(dh, _mm256_loadu_ps(xg + 8), racc[u]);
+            }
         }
     }
 BN_UNROLL
-    for (int t = 0; t < NT; t++) {
-        a[t] = bn_hsum8(acc[t]);
-        rad[t] = bn_hsum8(racc[t]);
+    for (int u = 0; u < NR * NT; u++) {
+        a[u] = bn_hsum8(acc[u]);
+        rad[u] = bn_hsum8(racc[u]);
     }
 }
+
+/* Row m times NT tokens (NT <= 2). */
+BN_INLINE BN_TSAN_UNCHECKED_READS void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int NT, bool pf, float a[4],
+                                                   float rad[4]) {
+    screen_tile_rows(h, x, &m, 1, t0, NT, pf, a, rad);
+}
+
+/* Rows m and m2 of one token side by side (a[0], a[1]): two memory streams per thread. */
+#define SCREEN_TILE_PAIR(h, x, m, m2, pf, a, rad) screen_tile_rows((h), (x), (const int64_t[2]){(m), (m2)}, 2, 0, 1, (pf), (a), (rad))
 
 #define SCREEN_ROW_TOKENS 2
 /* Always: with one token a single row streams faster with the prefetch here, and with several

@@ -6,9 +6,11 @@
  *   SCREEN_ROW_TOKENS                     tokens per tile (<= 4)
  *   SCREEN_PREFETCH_WHEN(n, t0)           whether the tile at token t0 of an n-token call
  *                                         prefetches (the tier's measured choice)
- * One row at a time (one memory stream per thread: on Zen 4 faster than several rows side by
- * side, see the tier files); tiles of constant shapes, so that the compiler keeps their
- * accumulators in registers.
+ * One row at a time (one memory stream per thread: on Zen 4 faster than several adjacent rows
+ * side by side, see the tier files), except one token on AMD where the tier defines
+ *   SCREEN_TILE_PAIR(h, x, m, m2, pf, a, rad)  rows m and m2 of one token in one pass: a[0..1]
+ * (the two halves of the thread's rows side by side: two streams); tiles of constant shapes, so
+ * that the compiler keeps their accumulators in registers.
  * With more tokens than one tile holds (batched decoding), rows go in blocks of
  * SCREEN_ROW_BLOCK: each tile of tokens runs over the whole block, so that its activations
  * (4 tokens x 5 KB on 2B-4T shapes, most of L1) stay in L1 across the block's rows and the
@@ -36,9 +38,35 @@ static BN_TSAN_UNCHECKED_READS void row_tokens(const bn_head_screen *h, const bn
     }
 }
 
+#ifdef SCREEN_TILE_PAIR
+/* One token, rows [m0, m1) as two halves read side by side: row m0 + i and row m0 + h + i in
+ * one pass (SCREEN_TILE_PAIR, the tier's; each row's sums as screen_tile's), the odd count's
+ * last row alone. */
+static void screen_rows_in_pairs(const bn_head_screen *h, const bn_screen_act *x, float *approx, float *radius, int64_t m0, int64_t m1) {
+    int64_t half = (m1 - m0 + 1) / 2;
+    float a[4], rad[4];
+    for (int64_t i = 0; i < half; i++) {
+        int64_t m = m0 + i, m2 = m0 + half + i;
+        if (m2 < m1) {
+            SCREEN_TILE_PAIR(h, x, m, m2, SCREEN_PREFETCH_WHEN(1, 0), a, rad);
+            approx[m2] = a[1], radius[m2] = rad[1];
+        } else {
+            screen_tile(h, x, m, 0, 1, SCREEN_PREFETCH_WHEN(1, 0), a, rad);
+        }
+        approx[m] = a[0], radius[m] = rad[0];
+    }
+}
+#endif
+
 static void screen_rows(const bn_head_screen *h, const bn_screen_act *x, float *approx, float *radius, int64_t ldy,
                         int64_t m0, int64_t m1) {
     float a[4], rad[4];
+#ifdef SCREEN_TILE_PAIR
+    if (x->n == 1 && bn_cpu_head_rows() == 1) { /* one token on AMD: two streams */
+        screen_rows_in_pairs(h, x, approx, radius, m0, m1);
+        return;
+    }
+#endif
     for (int64_t b0 = m0; b0 < m1; b0 += SCREEN_ROW_BLOCK) {
         int64_t b1 = b0 + SCREEN_ROW_BLOCK < m1 ? b0 + SCREEN_ROW_BLOCK : m1;
         for (int t = 0; t < x->n; t += SCREEN_ROW_TOKENS) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The one-token LM-head kernels read one row at a time on AMD CPUs and 4 rows side by side
-# elsewhere (bn_cpu_head_rows, kernels/cpu.h). The unit tests of those kernels and of the heads
+# The one-token LM-head kernels read one row at a time on AMD CPUs (at avx2 the F16 head's and
+# the screen pass's rows from the two halves of a thread's range side by side) and 4 rows side
+# by side elsewhere (bn_cpu_head_rows, kernels/cpu.h). The unit tests of those kernels and of the heads
 # built on them (plain F16/BF16/F32 head, --lm-head q8, the screened head's exact recompute)
 # run here under both settings (BITNET_HEAD_ROWS=1 and 4), so that the path this CPU does not
 # take by default is tested too; and `bitnet run` generates the same ids under both.
