@@ -39,9 +39,9 @@ static BN_TSAN_UNCHECKED_READS void row_tokens(const bn_head_screen *h, const bn
 }
 
 #ifdef SCREEN_TILE_PAIR
-/* One token, rows [m0, m1) as two halves read side by side: row m0 + i and row m0 + h + i in
- * one pass (SCREEN_TILE_PAIR, the tier's; each row's sums as screen_tile's), the odd count's
- * last row alone. */
+/* One token, rows [m0, m1) as two halves read side by side: row m0 + i and row m0 + half + i
+ * in one pass (SCREEN_TILE_PAIR, the tier's; each row's sums as screen_tile's), the odd
+ * count's last row alone. */
 static void screen_rows_in_pairs(const bn_head_screen *h, const bn_screen_act *x, float *approx, float *radius, int64_t m0, int64_t m1) {
     int64_t half = (m1 - m0 + 1) / 2;
     float a[4], rad[4];

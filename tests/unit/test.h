@@ -77,8 +77,9 @@ static inline int test_listed_(const char *list, const char *name) {
 }
 
 /* BITNET_TEST_ONLY="a,b": run only the cases named; BITNET_TEST_SKIP="a,b": run all but those
- * (tests/scripts/test_arm64.sh leaves the slowest end-to-end cases, and under a second tier the
- * cases that run no tier-specific code, to the native runs); the others print nothing. */
+ * (tests/scripts/test_arm64.sh leaves the slowest end-to-end cases to the native runs, and
+ * under a second tier a case whose tier-specific code the first tier's run covered); the
+ * others print nothing. */
 static inline int test_selected_(const char *name) {
     const char *only = getenv("BITNET_TEST_ONLY"), *skip = getenv("BITNET_TEST_SKIP");
     if (skip && *skip && test_listed_(skip, name)) return 0;
