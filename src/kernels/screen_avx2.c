@@ -9,8 +9,8 @@
  * 0.95-1.0x the F16 head's speed, 1 row at 0.91-1.19x, median 1.10x; 5 alternating rounds
  * each), except on AMD (bn_cpu_head_rows 1), where the two halves of a thread's rows are read
  * side by side (SCREEN_TILE_PAIR: two streams; Zen 3 VM, 2026-12-07, old and new binaries
- * alternating over 5 rounds, whole decode steps interleaved with the F16 head's: the screened
- * head 1.17-1.24x -> 1.28-1.33x the F16 head, medians 1.18x -> 1.31x). Several tokens: one row
+ * alternating over 8 rounds, whole decode steps interleaved with the F16 head's: the screened
+ * head 1.17-1.25x -> 1.28-1.40x the F16 head, medians 1.24x -> 1.32x). Several tokens: one row
  * against 2 tokens at a time (the row stays in L1 for the next pair).
  * Also the copy's fill from an F16 head (bn_screen_fill_f16, every x86 tier) at the end. */
 #include <float.h>
