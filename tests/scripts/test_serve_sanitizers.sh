@@ -3,13 +3,14 @@
 # the TSan server (build-tsan), which `make test` builds; their cases are named
 # test_serve@build-asan/... and test_serve@build-tsan/.... A sanitizer report in a server's
 # log fails the run (test_serve.sh checks its logs); the TSan run leaves out the official
-# clients (test_serve.sh says why). A missing build is skipped outside CI.
+# clients and serve_native_api.sh's requests (test_serve.sh says why). A missing build is
+# skipped outside CI.
 # TEST_LONG=220: tests/run_tests.sh starts it early (seconds on 2 cores, the longest first).
 source "$(dirname "$0")/lib.sh"
 for build in build-asan build-tsan; do
     if [ ! -x "$ROOT/$build/bitnet-server" ]; then
         if [ "${CI:-}" = true ]; then not_ok "$build" "$ROOT/$build/bitnet-server missing (make test builds it; CI=true)"
-        else echo "ok - $SCRIPT_NAME/$build # SKIP $ROOT/$build/bitnet-server missing (make BUILD=$build SAN=... all)"; fi
+        else echo "ok - $SCRIPT_NAME/$build # SKIP $ROOT/$build/bitnet-server missing (make ${build#build-})"; fi
         continue
     fi
     mkdir -p "$TMP/$build"
