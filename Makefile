@@ -98,12 +98,12 @@ isa_flags = $(foreach t,avx2 avxvnni avx512 amx dotprod,$(if $(findstring _$(t).
 # In sanitizer builds the ternary kernel files build at -O1: there gcc 12 at -O2 spends 20-35 s
 # on each (its value-range pass over the unrolled tiles' checks; 2-5 s at -O1: ~70 s of CPU in a
 # fresh `make test`), and the sanitizer tests spend little time in them (the test models' LM
-# head is most of it; the same checks run at either level).
+# head is most of it; the same checks run at either level). KERNEL_OPT, after it, still wins.
 san_o1 = $(if $(SAN),$(if $(findstring kernels/ternary_,$(1)),-O1))
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(call isa_flags,$<) $(if $(call isa_flags,$<),$(KERNEL_OPT)) $(call san_o1,$<) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(call isa_flags,$<) $(call san_o1,$<) $(if $(call isa_flags,$<),$(KERNEL_OPT)) -MMD -MP -c $< -o $@
 
 $(STATIC): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
