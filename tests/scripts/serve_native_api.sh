@@ -2,7 +2,7 @@
 # variables): llama-server's own API and request fields beyond OpenAI's (/completion, /props,
 # /apply-template, n_cmpl, the other samplers and their order, logit_bias strings, embeddings,
 # "n", several prompts, return_progress, echo and best_of); test_serve.sh's header lists
-# what each case checks. Its requests come one at a time.
+# what each case checks. It sends one request at a time.
 
 NATIVE='"prompt":"Once upon a time","n_predict":8,"temperature":0,"ignore_eos":true'
 req POST /v1/completions '{"prompt":"Once upon a time","max_tokens":8,"temperature":0,"ignore_eos":true}' >/dev/null

@@ -355,9 +355,9 @@ native_check() {
     got=$(json_get "$2" <"$TMP/resp" 2>&1)
     if [ "$got" = True ]; then ok "$1"; else not_ok "$1" "$got: $(head -c 300 "$TMP/resp")"; fi
 }
-# The TSan run leaves this part out: its requests come one at a time, through the same
-# hand-off between the server's threads as the rest of this script's, and the plain and ASan
-# runs cover their paths (~40 s of the TSan run's ~90 s alone on the Zen 3 VM of 2026-12-07).
+# The TSan run leaves this part out: it sends one request at a time, each through the same
+# hand-off between the server's threads as this script's other requests, and the plain and
+# ASan runs cover its paths (~40 s of the TSan run's ~90 s alone on the Zen 3 VM of 2026-12-07).
 if [ "${BITNET_BUILD:-build}" != build-tsan ]; then source "$ROOT/tests/scripts/serve_native_api.sh"; fi
 
 # ---- shared prompt prefixes: one long system prompt, three requests at once ----------------------
