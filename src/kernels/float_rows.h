@@ -21,7 +21,7 @@
  * F16 head, avx2, 2 threads, old and new binaries alternating over 5 rounds: generation
  * 1.02-1.15x (median 1.09x) faster than with the rows taken in turn; docs/KERNELS.md. */
 BN_INLINE void rows_in_pairs(const bn_linear *w, uint32_t type, const float *x, float *y, int64_t m0, int64_t m1) {
-    int64_t h = (m1 - m0 + 1) / 2;
+    int64_t h = bn_halves_first(m0, m1);
     for (int64_t i = 0; i < h; i++) {
         const uint8_t *r0 = w->data + (uint64_t)(m0 + i) * w->row_bytes;
         float out[2];

@@ -106,11 +106,12 @@
  * head, 2 threads, the two orders alternating step by step in one process: 1.02-1.03x
  * (medians; separate runs 1.05-1.10x). The 8-bit heads (q8 rows, the screen pass) measured
  * 0.95-0.97x that way and keep one stream. Each row's sum is computed as before: same bits.
- * (The avx2 float rows read the two rows of a step side by side in one pass instead: float_rows.h,
- * rows_in_pairs.) */
+ * (The avx2 float rows and, on AMD, the avx2 screen pass read the two rows of a step side by
+ * side in one pass instead: float_rows.h rows_in_pairs, screen_rows.h screen_rows_in_pairs.) */
+static inline int64_t bn_halves_first(int64_t m0, int64_t m1) { return (m1 - m0 + 1) / 2; } /* h above */
 static inline int64_t bn_halves_row(int64_t m0, int64_t m1, int64_t j, bool halves) {
     if (!halves) return m0 + j;
-    int64_t h = (m1 - m0 + 1) / 2;
+    int64_t h = bn_halves_first(m0, m1);
     return (j & 1) ? m0 + h + j / 2 : m0 + j / 2;
 }
 #if defined(__AVX__)

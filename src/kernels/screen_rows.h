@@ -43,7 +43,7 @@ static BN_TSAN_UNCHECKED_READS void row_tokens(const bn_head_screen *h, const bn
  * in one pass (SCREEN_TILE_PAIR, the tier's; each row's sums as screen_tile's), the odd
  * count's last row alone. */
 static void screen_rows_in_pairs(const bn_head_screen *h, const bn_screen_act *x, float *approx, float *radius, int64_t m0, int64_t m1) {
-    int64_t half = (m1 - m0 + 1) / 2;
+    int64_t half = bn_halves_first(m0, m1);
     float a[4], rad[4];
     for (int64_t i = 0; i < half; i++) {
         int64_t m = m0 + i, m2 = m0 + half + i;
