@@ -94,7 +94,9 @@ tsan-tests: $(TSAN_TEST_BIN)
 # never run kernels, and clang -O1 with the fuzzer, ASan and UBSan spends ~30 s on
 # attention_avx512.c alone; see scripts/fuzz_lib.sh).
 KERNEL_OPT ?=
-isa_flags = $(foreach t,avx2 avxvnni avx512 amx dotprod,$(if $(findstring _$(t).c,$(1)),$(ISA_$(t))))
+# (stripped: foreach leaves spaces between empty items, which $(if) below took as true, so
+# KERNEL_OPT reached every file)
+isa_flags = $(strip $(foreach t,avx2 avxvnni avx512 amx dotprod,$(if $(findstring _$(t).c,$(1)),$(ISA_$(t)))))
 # In sanitizer builds the ternary kernel files build at -O1: there gcc 12 at -O2 spends 20-35 s
 # on each (its value-range pass over the unrolled tiles' checks; 2-5 s at -O1: ~70 s of CPU in a
 # fresh `make test`), and the sanitizer tests spend little time in them (the test models' LM
@@ -166,13 +168,14 @@ $(BUILD)/tools/%: tests/tools/%.c $(STATIC)
 # optimised at -O2: its tests spend most of their time in the SIMD kernels (the screened and F16
 # LM heads of the 128k-vocabulary test models), which ran ~1.8x slower at -O1 (test_serve.sh under
 # it: 130 s at -O1, 71 s at -O2 on the Zen 3 VM of 2026-12-06; the same checks run either way).
-# Its ISA kernel files leave out ASan's use-after-scope checks (KERNEL_OPT): their tiles pass
-# small local arrays to helpers, which the checks poison and unpoison around every call (the
-# test_api cases of the screened head 1.25x faster without them; bounds are checked as before).
+# It leaves out ASan's use-after-scope checks: the kernels' tiles pass small local arrays to
+# helpers (not inlined under the sanitizers), which the checks poison and unpoison around every
+# call (the test_api cases of the screened head 1.25x faster without them; bounds are checked as
+# before).
 # The TSan build stays at -O1: at -O2 gcc 12 warns of maybe-uninitialized intrinsic arrays, and
 # it gained ~10% (its kernels' inner products are not instrumented).
 TEST_JOBS ?= -j$(shell nproc 2>/dev/null || echo 2)
-ASAN_VARS := BUILD=build-asan SAN=address,undefined OPT=-O2 KERNEL_OPT=-fno-sanitize-address-use-after-scope
+ASAN_VARS := BUILD=build-asan SAN=address,undefined OPT='-O2 -fno-sanitize-address-use-after-scope'
 TSAN_VARS := BUILD=build-tsan SAN=thread OPT=-O1
 # One sanitizer build alone, as `make test` builds it.
 asan:
