@@ -5,7 +5,7 @@
  * one `bitnet chat` uses, and tokenized with BOS and special tokens; a completion prompt is
  * text, tokenized the same way, or token ids), then a job for the engine (one per prompt and
  * choice with several prompts or "n": request_jobs, at most --parallel of them queued at a
- * time, replied in order). A plain request waits on
+ * time; a plain reply reads them in order, a stream side by side). A plain request waits on
  * its connection's thread and gets one JSON reply; a streamed one gets Server-Sent Events from
  * a libmicrohttpd content reader that waits for the job's output. Both poll the client's
  * socket while they wait: a client that closed it has its job cancelled (the slot is free
@@ -118,8 +118,9 @@ static bool make_jobs(const server *srv, gen_request *rq, request_jobs *rj) {
     return true;
 }
 
-/* Queues jobs until `window` of those from jobs[read] on are queued (jobs before `read` have
- * been read to their end). A job the engine refuses ends failed with the reason (503). */
+/* Queues jobs while fewer than `window` of the queued ones are still to be read to their end
+ * (`read` of them have been: the first ones of a plain reply, any ones of a stream). A job the
+ * engine refuses ends failed with the reason (503). */
 static void queue_jobs(server *srv, request_jobs *rj, int read) {
     while (!rj->refused && rj->n_queued < rj->n && rj->n_queued < read + rj->window) {
         job *j = rj->jobs[rj->n_queued++];
@@ -275,7 +276,8 @@ static const char *stop_word(const job *j, const bitnet_generate_result *res) {
 static json_t *whole_reply(api_reply *reply, const reply_style *style, const job *j, const collected *all,
                            const bitnet_generate_result *res) {
     if (style->native)
-        return native_response(style->native, j, all->text, all->len, all->tokens, all->n_tokens, all->lp, all->n_lp, res);
+        return native_response(style->native, &(native_cursor){.index = reply->choice}, j, all->text, all->len, all->tokens,
+                               all->n_tokens, all->lp, all->n_lp, res);
     if (style->responses) return responses_object(style->responses, all->text, all->len, res);
     if (style->anthropic) return anthropic_message(style->anthropic, all->text, all->len, res, stop_word(j, res));
     return api_response(reply, all->text, all->len, all->lp, all->n_lp, res);
@@ -319,7 +321,6 @@ static enum MHD_Result reply_whole(server *srv, struct MHD_Connection *c, reques
     bool ok = true;
     for (int i = 0; ok && i < rj->n; i++) {
         queue_jobs(srv, rj, i);
-        if (i && style->native) native_next_completion(style->native);
         api_reply_begin_choice(reply, i);
         if (!(ok = job_reply(c, rj->jobs[i], i == 0, reply, style, i ? &more : &whole, &ret))) break;
         if (i == 0 && rj->n > 1 && style->native && !(whole = json_pack("[o]", whole))) {
@@ -339,22 +340,44 @@ static enum MHD_Result reply_whole(server *srv, struct MHD_Connection *c, reques
 
 /* ===================================================================== a stream */
 
+/* One completion of a stream. Several prompts and "n" make several, streamed side by side: a
+ * chunk (each with its choice's index) as soon as its tokens come, whichever choice they are
+ * of, as OpenAI and llama-server stream them. */
+typedef struct choice_stream {
+    job *job;                  /* rj.jobs[index] */
+    int index;
+    bool started;              /* its first chunk was sent (chat's role, completions' echo) */
+    bool called;               /* the reply was function calls (finish_reason "tool_calls") */
+    bool ended;                /* read to its end */
+    size_t text_offset;        /* reply.text_offset while it is not the choice replied */
+    tool_reader tools;         /* reply.tools on: the reply read as the tool call object */
+    tool_call_cursor calls_sent; /* chat with tools: what of the calls was sent */
+    native_cursor native;      /* llama-server's /completion: where this completion is */
+} choice_stream;
+
+/* Echo with logprobs: a prompt's tokens' log-probabilities, which its first choice brings with
+ * its first output (job_score_prompt) and its other choices list too. */
+typedef struct prompt_scores {
+    job_logprob *lp;           /* owned */
+    size_t n;
+    bool ready;                /* the first choice's first output was read: its other choices may begin */
+} prompt_scores;
+
 typedef struct stream {
     server *srv;
-    job *job;                  /* the completion being streamed: rj.jobs[reply.choice] */
-    request_jobs rj;           /* several prompts and "n": the jobs, streamed one after another (owned) */
-    int generated_before;      /* tokens of the completions already streamed (the usage chunk sums them) */
-    int prompt_before, cached_before; /* the prompt tokens of the prompts already streamed */
-    api_reply reply;
-    bool include_usage, started, ended;
+    request_jobs rj;           /* the jobs, one per choice (owned) */
+    choice_stream *choices;    /* [rj.n] */
+    choice_stream *cur;        /* the choice whose output is turned into events now */
+    prompt_scores *scores;     /* [rj.n / rj.n_choices] */
+    int n_ended;               /* choices read to their end: the window of queued jobs moves with it */
+    job_waker waker;           /* woken by the output of any of the jobs */
+    api_reply reply;           /* reply.choice, text_offset and prompt_lp: cur's while it is read */
+    bool include_usage, ended;
     int fd;
     http_stats *stats;         /* the log fields of the connection's request */
-    tool_reader tools;         /* reply.tools on: the reply read as the tool call object */
     native_reply *native;      /* llama-server's /completion: its events instead of OpenAI's (owned) */
     responses_reply *responses; /* the Responses API: its events instead (owned) */
     anthropic_reply *anthropic; /* Anthropic's Messages API: its events instead (owned) */
-    bool called;               /* the reply was function calls (finish_reason "tool_calls") */
-    tool_call_cursor calls_sent; /* chat with tools: what of the calls was sent */
     char *buf;                 /* SSE bytes not yet handed to libmicrohttpd: [pos, len) */
     size_t len, pos, cap;
 } stream;
@@ -409,46 +432,70 @@ static void prompt_only_result(const stream *s, bitnet_generate_result *res) {
     res->stop_reason = BITNET_STOP_MAX_TOKENS;
 }
 
-/* The events of the last output: the final chunk, the usage chunk, [DONE]; an error event
- * when the job failed. */
-static void stream_end(stream *s) {
+/* The usage of all the choices: their completion tokens, and the prompt tokens of each prompt
+ * once, its first choice's (as the plain reply counts them: api_response_add_choice). */
+static bitnet_generate_result usage_of_all(const stream *s) {
+    bitnet_generate_result sum;
+    job_status(s->rj.jobs[0], &sum, NULL);
+    sum.n_generated = sum.n_prompt = sum.n_cached = 0;
+    for (int i = 0; i < s->rj.n; i++) {
+        bitnet_generate_result res;
+        job_status(s->rj.jobs[i], &res, NULL);
+        prompt_only_result(s, &res);
+        sum.n_generated += res.n_generated;
+        if (i % s->rj.n_choices) continue;
+        sum.n_prompt += res.n_prompt;
+        sum.n_cached += res.n_cached;
+    }
+    return sum;
+}
+
+/* The Responses API's or Anthropic's last events (the choice is their only one): the items'
+ * or blocks' ends and response.completed / message_stop, or the failure's. */
+static void typed_close(stream *s, int status, const char *message, const bitnet_generate_result *res) {
+    json_t *events = json_array();
+    if (s->anthropic)
+        anthropic_stream_close(s->anthropic, status ? (int)failure_status(status) : 0, message, res,
+                               status ? NULL : stop_word(s->cur->job, res), events);
+    else responses_stream_close(s->responses, status, message, res, events);
+    stream_typed_events(s, events);
+}
+
+/* The current choice's job has ended: its last events (OpenAI's finish chunk, /completion's whole
+ * reply with stop true); after the last choice, the usage chunk and [DONE] (OpenAI's); the next
+ * jobs of a long list queued. A job that failed ends the stream with an error event (the other
+ * choices are cancelled with it). */
+static void choice_end(stream *s) {
+    choice_stream *c = s->cur;
     bitnet_generate_result res;
     const char *message;
-    int status = job_status(s->job, &res, &message);
-    note_job(s->stats, s->job);
-    if (s->anthropic) { /* the blocks' stops, message_delta and message_stop (or an error event) */
-        json_t *events = json_array();
-        anthropic_stream_close(s->anthropic, status ? (int)failure_status(status) : 0, message, &res,
-                               status ? NULL : stop_word(s->job, &res), events);
-        stream_typed_events(s, events);
+    int status = job_status(c->job, &res, &message);
+    note_job(s->stats, c->job);
+    c->ended = true;
+    s->n_ended++;
+    if (s->anthropic || s->responses) {
+        typed_close(s, status, message, &res);
         s->ended = true;
         return;
     }
-    if (s->responses) { /* the items' done events and response.completed (or .incomplete, .failed); no [DONE] */
-        json_t *events = json_array();
-        responses_stream_close(s->responses, status, message, &res, events);
-        stream_typed_events(s, events);
-        s->ended = true;
-        return;
-    }
-    if (s->native) { /* llama-server's last event: the whole reply with stop true; no [DONE] */
-        stream_event(s, status ? api_error_json((int)failure_status(status), message)
-                               : native_response(s->native, s->job, "", 0, NULL, 0, NULL, 0, &res));
-        s->ended = true;
-        return;
-    }
-    if (status == 0) {
-        prompt_only_result(s, &res);
-        const char *finish = s->called ? "tool_calls" : api_finish_reason(res.stop_reason);
-        stream_event(s, api_chunk(&s->reply, "", 0, NULL, 0, !s->started, finish));
-        res.n_generated += s->generated_before;
-        res.n_prompt += s->prompt_before;
-        res.n_cached += s->cached_before;
-        if (s->include_usage) stream_event(s, api_usage_chunk(&s->reply, &res));
-    } else {
+    if (status) {
         stream_event(s, api_error_json((int)failure_status(status), message));
+        if (!s->native) stream_append(s, "data: [DONE]\n\n", 14);
+        s->ended = true;
+        return;
     }
-    stream_append(s, "data: [DONE]\n\n", 14);
+    prompt_only_result(s, &res);
+    if (s->native) stream_event(s, native_response(s->native, &c->native, c->job, "", 0, NULL, 0, NULL, 0, &res));
+    else stream_event(s, api_chunk(&s->reply, "", 0, NULL, 0, !c->started, c->called ? "tool_calls" : api_finish_reason(res.stop_reason)));
+    if (s->n_ended < s->rj.n) {
+        queue_jobs(s->srv, &s->rj, s->n_ended);
+        return;
+    }
+    if (!s->native) {
+        bitnet_generate_result all = usage_of_all(s);
+        if (s->include_usage) stream_event(s, api_usage_chunk(&s->reply, &all));
+        stream_append(s, "data: [DONE]\n\n", 14);
+    }
     s->ended = true;
 }
 
@@ -456,28 +503,30 @@ static void stream_end(stream *s) {
  * id, type and name once its name is whole, then its arguments' text as it grows; the next
  * call once its arguments are whole), as OpenAI streams them. */
 static void stream_call_deltas(stream *s) {
+    choice_stream *c = s->cur;
     size_t index, len;
     const char *name, *text;
-    for (tool_call_step step; (step = tool_call_next(&s->tools, &s->calls_sent, &index, &name, &text, &len));) {
+    for (tool_call_step step; (step = tool_call_next(&c->tools, &c->calls_sent, &index, &name, &text, &len));) {
         if (step == CALL_END) continue;
-        stream_event(s, api_tool_call_delta_chunk(&s->reply, index, step == CALL_BEGIN ? name : NULL, text, len, !s->started));
-        s->started = true;
+        stream_event(s, api_tool_call_delta_chunk(&s->reply, index, step == CALL_BEGIN ? name : NULL, text, len, !c->started));
+        c->started = true;
     }
 }
 
 /* One piece's event: its text (with tools, the answer's text that became whole, or the calls'
  * deltas) and its log-probabilities; nothing when both are empty. */
 static void stream_piece(stream *s, const char *text, size_t len, const job_logprob *lp, size_t n_lp) {
+    choice_stream *c = s->cur;
     char *answer = NULL;
     size_t answer_len = 0;
     if (s->reply.tools != TOOLS_OFF) {
-        if (!tool_reader_feed(&s->tools, text, len, &answer, &answer_len)) answer_len = 0; /* out of memory: text lost */
+        if (!tool_reader_feed(&c->tools, text, len, &answer, &answer_len)) answer_len = 0; /* out of memory: text lost */
         text = answer, len = answer_len;
         stream_call_deltas(s);
     }
     if (len || n_lp) {
-        stream_event(s, api_chunk(&s->reply, len ? text : "", len, lp, n_lp, !s->started, NULL));
-        s->started = true;
+        stream_event(s, api_chunk(&s->reply, len ? text : "", len, lp, n_lp, !c->started, NULL));
+        c->started = true;
     }
     free(answer);
 }
@@ -495,15 +544,16 @@ static void typed_piece(stream *s, const char *text, size_t len) {
  * name was whole) is sent as text. A reply cut short inside a streamed call keeps what was
  * sent (the calls' arguments incomplete) and ends with the stop's finish_reason, as OpenAI's. */
 static void stream_tool_calls(stream *s) {
+    choice_stream *c = s->cur;
     const char *raw;
     size_t raw_len;
     stream_call_deltas(s);
-    json_t *calls = tool_reader_finish(&s->tools, s->reply.id, &raw, &raw_len);
-    bool streamed = tool_call_sent(&s->calls_sent);
-    if (calls && !streamed) stream_event(s, api_tool_calls_chunk(&s->reply, calls, !s->started));
-    else if (!calls && !streamed && raw_len) stream_event(s, api_chunk(&s->reply, raw, raw_len, NULL, 0, !s->started, NULL));
-    s->started |= calls || raw_len;
-    s->called = calls != NULL;
+    json_t *calls = tool_reader_finish(&c->tools, s->reply.id, &raw, &raw_len);
+    bool streamed = tool_call_sent(&c->calls_sent);
+    if (calls && !streamed) stream_event(s, api_tool_calls_chunk(&s->reply, calls, !c->started));
+    else if (!calls && !streamed && raw_len) stream_event(s, api_chunk(&s->reply, raw, raw_len, NULL, 0, !c->started, NULL));
+    c->started |= calls || raw_len;
+    c->called = calls != NULL;
     json_decref(calls);
 }
 
@@ -511,67 +561,89 @@ static void stream_tool_calls(stream *s) {
  * without content, OpenAI's chunk without text), the prompt_progress object beside its fields;
  * the Responses and Messages APIs have no such event. */
 static void stream_progress(stream *s, const job_progress *p) {
-    json_t *v = s->native ? native_empty_piece(s->native, s->job) : s->responses || s->anthropic ? NULL : api_progress_chunk(&s->reply);
+    json_t *v = s->native                      ? native_empty_piece(s->native, &s->cur->native, s->cur->job)
+                : s->responses || s->anthropic ? NULL
+                                               : api_progress_chunk(&s->reply);
     if (!v) return;
     json_object_set_new(v, "prompt_progress", json_pack("{s:i, s:i, s:i, s:f}", "total", p->total, "cache", p->cache, "processed",
                                                         p->processed, "time_ms", p->time_ms));
     stream_event(s, v);
 }
 
-/* Several prompts or "n": after a completion that ended well, its finish chunk (llama-server's
- * /completion: its whole reply, stop true), and the next completion becomes the one streamed
- * (its chunks carry its index; clients gather them by index). false when there is none (the
- * last, or one that failed: stream_end says so). */
-static bool next_choice(stream *s) {
-    bitnet_generate_result res;
-    if (s->reply.choice + 1 >= s->rj.n || job_status(s->job, &res, NULL) != 0) return false;
-    prompt_only_result(s, &res);
-    const char *finish = s->called ? "tool_calls" : api_finish_reason(res.stop_reason);
-    if (s->native) {
-        stream_event(s, native_response(s->native, s->job, "", 0, NULL, 0, NULL, 0, &res));
-        native_next_completion(s->native);
-    } else {
-        stream_event(s, api_chunk(&s->reply, "", 0, NULL, 0, !s->started, finish));
-    }
-    s->generated_before += res.n_generated;
-    if ((s->reply.choice + 1) % s->rj.n_choices == 0) { /* the next is another prompt's */
-        s->prompt_before += res.n_prompt;
-        s->cached_before += res.n_cached;
-    }
-    api_reply_begin_choice(&s->reply, s->reply.choice + 1);
-    s->job = s->rj.jobs[s->reply.choice];
-    queue_jobs(s->srv, &s->rj, s->reply.choice);
-    s->started = s->called = false;
-    s->calls_sent = (tool_call_cursor){0};
-    tool_reader_free(&s->tools); /* back to a fresh reader */
-    return true;
+/* Whether choice c may be read now: a prompt's other choices wait until its first brought the
+ * prompt's log-probabilities (echo with logprobs), which their first chunks list too. */
+static bool may_read(const stream *s, const choice_stream *c) {
+    bool scored = s->reply.echo && s->rj.logprobs_asked;
+    return !c->ended && (!scored || c->index % s->rj.n_choices == 0 || s->scores[c->index / s->rj.n_choices].ready);
 }
 
-/* Turns the next output of the job into events, one per piece (a token's text and its
- * log-probabilities), so that a client sees the same chunks however fast it reads (the
- * output taken at once may hold many tokens when generation outruns the connection); false
- * when the client went away. */
-static bool stream_fill(stream *s) {
-    job_output o;
-    if (!next_output(s->job, s->fd, &o)) return false;
-    take_prompt_logprobs(&s->reply, &o);
-    if (o.has_progress) stream_progress(s, &o.progress);
+/* Makes c the choice replied (the reply's per-choice fields its) and keeps what its output
+ * brings of its prompt's log-probabilities. */
+static void enter_choice(stream *s, choice_stream *c, job_output *o) {
+    prompt_scores *p = &s->scores[c->index / s->rj.n_choices];
+    if (o->prompt_logprobs) {
+        free(p->lp);
+        p->lp = o->prompt_logprobs, p->n = o->n_prompt_logprobs;
+        o->prompt_logprobs = NULL;
+    }
+    if (c->index % s->rj.n_choices == 0 && (o->n_pieces || o->done)) p->ready = true;
+    s->cur = c;
+    s->reply.choice = c->index;
+    s->reply.text_offset = c->text_offset;
+    s->reply.prompt_lp = p->lp, s->reply.n_prompt_lp = p->n; /* lent: taken back in leave_choice */
+}
+
+static void leave_choice(stream *s) {
+    s->cur->text_offset = s->reply.text_offset;
+    s->reply.prompt_lp = NULL, s->reply.n_prompt_lp = 0;
+}
+
+/* Turns one output of choice c into events, one per piece (a token's text and its
+ * log-probabilities), so that a client sees the same chunks however fast it reads (the output
+ * taken at once may hold many tokens when generation outruns the connection). */
+static void choice_events(stream *s, choice_stream *c, job_output *o) {
+    enter_choice(s, c, o);
+    if (o->has_progress) stream_progress(s, &o->progress);
     size_t at = 0, lp = 0; /* the pieces cut the text and the log-probabilities in order (job_push_text) */
-    for (size_t i = 0; i < o.n_pieces; i++) {
-        size_t len = o.pieces[i].text_len, n_lp = o.pieces[i].logprob ? 1 : 0;
-        const char *text = o.text ? o.text + at : ""; /* no text at all when every token's was held back */
-        if (s->native) stream_event(s, native_piece(s->native, s->job, text, len, o.pieces[i].token, n_lp ? o.logprobs + lp : NULL));
+    for (size_t i = 0; i < o->n_pieces; i++) {
+        size_t len = o->pieces[i].text_len, n_lp = o->pieces[i].logprob ? 1 : 0;
+        const char *text = o->text ? o->text + at : ""; /* no text at all when every token's was held back */
+        if (s->native) stream_event(s, native_piece(s->native, &c->native, c->job, text, len, o->pieces[i].token, n_lp ? o->logprobs + lp : NULL));
         else if (s->reply.prompt_only) (void)0; /* completions' max_tokens 0: nothing to send */
         else if (s->responses || s->anthropic) typed_piece(s, text, len);
-        else stream_piece(s, text, len, n_lp ? o.logprobs + lp : NULL, n_lp);
+        else stream_piece(s, text, len, n_lp ? o->logprobs + lp : NULL, n_lp);
         at += len;
         lp += n_lp;
     }
-    bool done = o.done;
-    job_output_free(&o);
-    if (done && s->reply.tools != TOOLS_OFF && job_status(s->job, NULL, NULL) == 0) stream_tool_calls(s);
-    if (done && !next_choice(s)) stream_end(s);
-    return true;
+    if (o->done && s->reply.tools != TOOLS_OFF && job_status(c->job, NULL, NULL) == 0) stream_tool_calls(s);
+    if (o->done) choice_end(s);
+    leave_choice(s);
+}
+
+/* Waits for output of any of the choices being generated and turns what there is into events,
+ * the choices in index order; false when the client went away (the jobs are then cancelled).
+ * The socket is looked at before every round, and the jobs' time limits. */
+static bool stream_fill(stream *s) {
+    for (;;) {
+        unsigned long seen = job_waker_news(&s->waker);
+        if (http_client_gone(s->fd)) {
+            for (int i = 0; i < s->rj.n_queued; i++) job_cancel(s->rj.jobs[i]);
+            return false;
+        }
+        bool any = false;
+        for (int i = 0; i < s->rj.n_queued && !s->ended; i++) {
+            choice_stream *c = &s->choices[i];
+            job_output o;
+            if (!may_read(s, c)) continue;
+            job_check_time_limit(c->job);
+            if (!job_take(c->job, &o, 0)) continue;
+            choice_events(s, c, &o);
+            job_output_free(&o);
+            any = true;
+        }
+        if (any || s->ended) return true;
+        job_waker_wait(&s->waker, seen, WAIT_SLICE_MS);
+    }
 }
 
 static ssize_t stream_read(void *cls, uint64_t offset, char *out, size_t max) {
@@ -588,52 +660,75 @@ static ssize_t stream_read(void *cls, uint64_t offset, char *out, size_t max) {
     return (ssize_t)n;
 }
 
+static void stream_memory_free(stream *s) {
+    free(s->choices), free(s->scores), free(s->native), free(s->responses), free(s->anthropic);
+}
+
 static void stream_free(void *cls) {
     stream *s = cls;
+    for (int i = 0; i < s->rj.n; i++) job_set_waker(s->rj.jobs[i], NULL); /* the engine no longer touches the waker */
+    job_waker_destroy(&s->waker);
+    for (int i = 0; i < s->rj.n; i++) {
+        tool_reader_free(&s->choices[i].tools);
+        native_cursor_free(&s->choices[i].native);
+    }
+    for (int p = 0; p < s->rj.n / s->rj.n_choices; p++) free(s->scores[p].lp);
     free_jobs(&s->rj);
     api_reply_free(&s->reply);
     atomic_fetch_sub(&s->srv->n_generating, 1);
-    tool_reader_free(&s->tools);
     if (s->native) native_reply_free(s->native);
     if (s->responses) responses_reply_free(s->responses);
     if (s->anthropic) anthropic_reply_free(s->anthropic);
-    free(s->native);
-    free(s->responses);
-    free(s->anthropic);
+    stream_memory_free(s);
     free(s->buf);
     free(s);
 }
 
-/* Streams the output of the request's jobs, one after another (takes over the jobs, the count
- * of generating requests, the reply's echo and the style's replies). */
+/* The stream's memory (choices, scores, the style's replies' copies) into *s; false when out of
+ * memory (nothing kept). */
+static bool stream_alloc(stream *s, const request_jobs *rj, const reply_style *style) {
+    s->choices = calloc((size_t)rj->n, sizeof *s->choices);
+    s->scores = calloc((size_t)(rj->n / rj->n_choices), sizeof *s->scores);
+    s->native = style->native ? malloc(sizeof *s->native) : NULL;
+    s->responses = style->responses ? malloc(sizeof *s->responses) : NULL;
+    s->anthropic = style->anthropic ? malloc(sizeof *s->anthropic) : NULL;
+    if (s->choices && s->scores && (s->native || !style->native) && (s->responses || !style->responses) && (s->anthropic || !style->anthropic))
+        return true;
+    stream_memory_free(s);
+    return false;
+}
+
+/* Streams the output of the request's jobs, side by side (takes over the jobs, the count of
+ * generating requests, the reply's echo and the style's replies). */
 static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, request_jobs *rj, api_reply *reply, bool usage,
                                     const reply_style *style) {
     stream *s = calloc(1, sizeof *s);
-    native_reply *native = style->native ? malloc(sizeof *native) : NULL;
-    responses_reply *responses = style->responses ? malloc(sizeof *responses) : NULL;
-    anthropic_reply *anthropic = style->anthropic ? malloc(sizeof *anthropic) : NULL;
-    bool copied = (native || !style->native) && (responses || !style->responses) && (anthropic || !style->anthropic);
-    struct MHD_Response *r = s && copied ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s, stream_free) : NULL;
+    bool allocated = s && stream_alloc(s, rj, style);
+    struct MHD_Response *r = allocated ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, stream_read, s, stream_free) : NULL;
     if (!r) {
+        if (allocated) stream_memory_free(s);
         style_free(style);
-        free(native);
-        free(responses);
-        free(anthropic);
         free(s);
         free_jobs(rj);
         api_reply_free(reply);
         atomic_fetch_sub(&srv->n_generating, 1);
         return http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
-    if (native) *native = *style->native;
-    if (responses) *responses = *style->responses;
-    if (anthropic) *anthropic = *style->anthropic;
-    *s = (stream){.srv = srv, .job = rj->jobs[0], .rj = *rj, .reply = *reply, .include_usage = usage, .fd = http_connection_fd(c),
-                  .stats = http_request_stats(c), .native = native, .responses = responses, .anthropic = anthropic};
-    if (responses || anthropic) {
+    if (s->native) *s->native = *style->native;
+    if (s->responses) *s->responses = *style->responses;
+    if (s->anthropic) *s->anthropic = *style->anthropic;
+    s->srv = srv, s->rj = *rj, s->reply = *reply, s->include_usage = usage;
+    s->fd = http_connection_fd(c), s->stats = http_request_stats(c);
+    job_waker_init(&s->waker);
+    for (int i = 0; i < rj->n; i++) {
+        s->choices[i] = (choice_stream){.job = rj->jobs[i], .index = i, .native = {.index = i}};
+        job_set_waker(rj->jobs[i], &s->waker);
+    }
+    s->cur = &s->choices[0];
+    if (s->responses || s->anthropic) {
         json_t *events = json_array();
-        if (responses) responses_stream_open(responses, events);
-        else anthropic_stream_open(anthropic, events);
+        if (s->responses) responses_stream_open(s->responses, events);
+        else anthropic_stream_open(s->anthropic, events);
         stream_typed_events(s, events);
     }
     MHD_add_response_header(r, "Content-Type", "text/event-stream");

@@ -63,6 +63,8 @@ struct job {
     char message[256];
     bitnet_generate_result result;
 
+    job_waker *waker;          /* woken with cv (job_set_waker; guarded by mu) */
+
     atomic_int cancelled, timed_out;
     atomic_int n_tokens;       /* generated so far */
     atomic_int refs;
@@ -233,6 +235,17 @@ static bool grow(void **buf, size_t *cap, size_t need, size_t elem) {
     return true;
 }
 
+/* Wakes whoever waits for the job's output: job_take's waiter and the job's waker (with mu held,
+ * so that job_set_waker(j, NULL) returning means the waker is no longer touched). */
+static void job_signal(job *j) {
+    pthread_cond_broadcast(&j->cv);
+    if (!j->waker) return;
+    pthread_mutex_lock(&j->waker->mu);
+    j->waker->news++;
+    pthread_cond_broadcast(&j->waker->cv);
+    pthread_mutex_unlock(&j->waker->mu);
+}
+
 /* Appends generated text (engine thread). */
 static void job_push_text(job *j, int32_t token, const char *text, size_t len, const job_logprob *lp) {
     pthread_mutex_lock(&j->mu);
@@ -246,7 +259,7 @@ static void job_push_text(job *j, int32_t token, const char *text, size_t len, c
     if (ok && (ok = grow((void **)&j->pieces, &j->cap_pieces, j->n_pieces + 1, sizeof *j->pieces)))
         j->pieces[j->n_pieces++] = (job_piece){.text_len = len, .logprob = lp != NULL, .token = token};
     if (!ok) j->out_of_memory = true;
-    pthread_cond_broadcast(&j->cv);
+    job_signal(j);
     pthread_mutex_unlock(&j->mu);
 }
 
@@ -279,22 +292,28 @@ static void job_finish(job *j, int status, const bitnet_generate_result *result,
         if (status == BITNET_ERR_CANCELLED) message = "the request's time limit (--timeout-request) ran out while it waited for a slot";
     }
     snprintf(j->message, sizeof j->message, "%s", message ? message : "");
-    pthread_cond_broadcast(&j->cv);
+    job_signal(j);
     pthread_mutex_unlock(&j->mu);
+}
+
+/* The CLOCK_REALTIME time ms milliseconds from now (pthread_cond_timedwait's deadline). */
+static struct timespec deadline_in(int ms) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
 }
 
 int job_take(job *j, job_output *out, int timeout_ms) {
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&j->mu);
-    if (!j->done && !j->n_pieces && !j->has_progress) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += timeout_ms / 1000;
-        until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+    if (timeout_ms > 0 && !j->done && !j->n_pieces && !j->has_progress) {
+        struct timespec until = deadline_in(timeout_ms);
         while (!j->done && !j->n_pieces && !j->has_progress)
             if (pthread_cond_timedwait(&j->cv, &j->mu, &until)) break;
     }
@@ -330,6 +349,38 @@ void job_output_free(job_output *out) {
     free(out->prompt_logprobs);
     free(out->pieces);
     memset(out, 0, sizeof *out);
+}
+
+void job_set_waker(job *j, job_waker *w) {
+    pthread_mutex_lock(&j->mu);
+    j->waker = w;
+    pthread_mutex_unlock(&j->mu);
+}
+
+void job_waker_init(job_waker *w) {
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->news = 0;
+}
+
+void job_waker_destroy(job_waker *w) {
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+}
+
+unsigned long job_waker_news(job_waker *w) {
+    pthread_mutex_lock(&w->mu);
+    unsigned long n = w->news;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
+
+void job_waker_wait(job_waker *w, unsigned long seen, int timeout_ms) {
+    struct timespec until = deadline_in(timeout_ms);
+    pthread_mutex_lock(&w->mu);
+    while (w->news == seen)
+        if (pthread_cond_timedwait(&w->cv, &w->mu, &until)) break;
+    pthread_mutex_unlock(&w->mu);
 }
 
 int job_status(const job *j, bitnet_generate_result *result, const char **message) {
@@ -404,7 +455,7 @@ static int on_prompt_progress(int n_done, int n_prompt, int n_cached, void *user
     pthread_mutex_lock(&j->mu);
     j->progress = (job_progress){.total = n_prompt, .cache = n_cached, .processed = n_done, .time_ms = (metrics_now() - j->t_slot) * 1e3};
     j->has_progress = true;
-    pthread_cond_broadcast(&j->cv);
+    job_signal(j);
     pthread_mutex_unlock(&j->mu);
     return atomic_load(&j->cancelled);
 }

@@ -14,6 +14,7 @@
 #define BITNET_SERVER_ENGINE_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +28,16 @@
 
 typedef struct engine engine;
 typedef struct job job;
+
+/* Wakes one thread that waits for the output of several jobs (a stream of several choices):
+ * every job it is set on (job_set_waker) adds one to `news` and broadcasts, whenever it would
+ * wake a job_take. Read `news` (job_waker_news) before taking from the jobs, then wait for a
+ * change (job_waker_wait): an output that came in between is not missed. */
+typedef struct job_waker {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned long news;
+} job_waker;
 
 typedef struct engine_params {
     int n_slots;
@@ -162,10 +173,19 @@ void job_set_time_limit(job *j, double seconds);
  * BITNET_ERR_CANCELLED and a message that says so. */
 void job_check_time_limit(job *j);
 
-/* Waits up to timeout_ms for output or the end and moves it into *out. Returns 1 when *out
- * holds something new (text, log-probabilities, progress or the end), 0 on timeout. */
+/* Waits up to timeout_ms (0: not at all) for output or the end and moves it into *out. Returns
+ * 1 when *out holds something new (text, log-probabilities, progress or the end), 0 on timeout. */
 int job_take(job *j, job_output *out, int timeout_ms);
 void job_output_free(job_output *out);
+
+void job_waker_init(job_waker *w);
+void job_waker_destroy(job_waker *w);
+/* Makes every later output and the end of j wake w too (NULL: no longer; once it returns, the
+ * engine no longer touches the previous waker). */
+void job_set_waker(job *j, job_waker *w);
+unsigned long job_waker_news(job_waker *w);
+/* Waits up to timeout_ms for w's news to differ from `seen`. */
+void job_waker_wait(job_waker *w, unsigned long seen, int timeout_ms);
 /* After job_take() reported done: 0 and the result, or the negative status and a message. */
 int job_status(const job *j, bitnet_generate_result *result, const char **message);
 int job_n_prompt(const job *j);

@@ -91,9 +91,13 @@ void native_reply_free(native_reply *r) {
     json_decref(r->prompts);
     json_decref(r->response_fields);
     r->response_fields = NULL;
-    free(r->held);
     r->settings = r->prompts = NULL;
-    r->held = NULL;
+}
+
+void native_cursor_free(native_cursor *c) {
+    free(c->held);
+    c->held = NULL;
+    c->n_held = c->cap_held = 0;
 }
 
 /* llama-server's "completion_probabilities" entries: {id, token, bytes, logprob, top_logprobs},
@@ -149,25 +153,25 @@ static json_t *pick_fields(json_t *whole, json_t *paths) {
     return out;
 }
 
-/* generation_settings of completion r->index: the request's, with its seed (the request's + index). */
-static json_t *settings_of(const native_reply *r) {
-    if (!(r->index % r->n_choices)) return json_incref(r->settings);
+/* generation_settings of completion `index`: the request's, with its seed (the request's + index). */
+static json_t *settings_of(const native_reply *r, int index) {
+    if (!(index % r->n_choices)) return json_incref(r->settings);
     json_t *v = json_deep_copy(r->settings);
     json_t *seed = json_object_get(v, "seed");
-    if (seed) json_integer_set(seed, json_integer_value(seed) + r->index % r->n_choices);
+    if (seed) json_integer_set(seed, json_integer_value(seed) + index % r->n_choices);
     return v;
 }
 
-json_t *native_response(const native_reply *r, const job *j, const char *text, size_t len, const int32_t *tokens,
+json_t *native_response(const native_reply *r, const native_cursor *c, const job *j, const char *text, size_t len, const int32_t *tokens,
                         size_t n_tokens, const job_logprob *lp, size_t n_lp, const bitnet_generate_result *res) {
     if (r->prompt_only) len = n_tokens = n_lp = 0;
     int n_generated = r->prompt_only ? 0 : res->n_generated;
     const char *word = res->stop_reason == BITNET_STOP_STRING ? job_stop_string(j, res->stop_string_index) : NULL;
-    json_t *prompt = json_array_get(r->prompts, (size_t)(r->index / r->n_choices)); /* one text per prompt (native_reply_init) */
-    json_t *v = json_pack("{s:i, s:o, s:o, s:i, s:b, s:s, s:i, s:i, s:o, s:O, s:b, s:b, s:s, s:o, s:i, s:o}", "index", r->index,
+    json_t *prompt = json_array_get(r->prompts, (size_t)(c->index / r->n_choices)); /* one text per prompt (native_reply_init) */
+    json_t *v = json_pack("{s:i, s:o, s:o, s:i, s:b, s:s, s:i, s:i, s:o, s:O, s:b, s:b, s:s, s:o, s:i, s:o}", "index", c->index,
                           "content", api_text(text, len), "tokens", id_list(tokens, r->return_tokens ? n_tokens : 0), "id_slot",
                           job_slot(j), "stop", 1, "model", r->model, "tokens_predicted", n_generated, "tokens_evaluated",
-                          res->n_prompt, "generation_settings", settings_of(r), "prompt", prompt, "has_new_line",
+                          res->n_prompt, "generation_settings", settings_of(r, c->index), "prompt", prompt, "has_new_line",
                           len && memchr(text, '\n', len) != NULL, "truncated", res->stop_reason == BITNET_STOP_CONTEXT_FULL || res->n_discarded > 0,
                           "stop_type", r->prompt_only ? "limit" : stop_type(res), "stopping_word",
                           api_text(word ? word : "", word ? strlen(word) : 0), "tokens_cached", res->n_cached, "timings",
@@ -176,33 +180,29 @@ json_t *native_response(const native_reply *r, const job *j, const char *text, s
     return v && r->response_fields ? pick_fields(v, r->response_fields) : v;
 }
 
-void native_next_completion(native_reply *r) {
-    r->index++;
-    r->n_predicted = 0;
-    r->n_held = 0;
-}
-
 /* A piece's fields (held: the tokens since the last event). */
-static json_t *piece_json(const native_reply *r, const job *j, const char *text, size_t len, const int32_t *held, size_t n_held) {
-    return json_pack("{s:i, s:o, s:o, s:b, s:i, s:i, s:i}", "index", r->index, "content", api_text(text, len), "tokens", id_list(held, n_held),
-                     "stop", 0, "id_slot", job_slot(j), "tokens_predicted", r->n_predicted, "tokens_evaluated", job_n_prompt(j));
+static json_t *piece_json(const native_cursor *c, const job *j, const char *text, size_t len, const int32_t *held, size_t n_held) {
+    return json_pack("{s:i, s:o, s:o, s:b, s:i, s:i, s:i}", "index", c->index, "content", api_text(text, len), "tokens", id_list(held, n_held),
+                     "stop", 0, "id_slot", job_slot(j), "tokens_predicted", c->n_predicted, "tokens_evaluated", job_n_prompt(j));
 }
 
-json_t *native_empty_piece(const native_reply *r, const job *j) { return r->prompt_only ? NULL : piece_json(r, j, "", 0, NULL, 0); }
+json_t *native_empty_piece(const native_reply *r, const native_cursor *c, const job *j) {
+    return r->prompt_only ? NULL : piece_json(c, j, "", 0, NULL, 0);
+}
 
-json_t *native_piece(native_reply *r, const job *j, const char *text, size_t len, int32_t token, const job_logprob *lp) {
+json_t *native_piece(const native_reply *r, native_cursor *c, const job *j, const char *text, size_t len, int32_t token, const job_logprob *lp) {
     if (r->prompt_only) return NULL;
-    if (token >= 0 && r->n_held == r->cap_held) {
-        size_t cap = r->cap_held ? r->cap_held * 2 : 16;
-        int32_t *bigger = realloc(r->held, sizeof *bigger * cap);
-        if (bigger) r->held = bigger, r->cap_held = cap;
+    if (token >= 0 && c->n_held == c->cap_held) {
+        size_t cap = c->cap_held ? c->cap_held * 2 : 16;
+        int32_t *bigger = realloc(c->held, sizeof *bigger * cap);
+        if (bigger) c->held = bigger, c->cap_held = cap;
     }
-    if (token >= 0 && r->n_held < r->cap_held) r->held[r->n_held++] = token; /* out of memory: left out of the list */
+    if (token >= 0 && c->n_held < c->cap_held) c->held[c->n_held++] = token; /* out of memory: left out of the list */
     if (!len && !lp) return NULL;
-    r->n_predicted += (int)r->n_held;
-    json_t *v = piece_json(r, j, text, len, r->held, r->n_held);
+    c->n_predicted += (int)c->n_held;
+    json_t *v = piece_json(c, j, text, len, c->held, c->n_held);
     if (v && lp) json_object_set_new(v, "completion_probabilities", probabilities(r, lp, 1));
-    r->n_held = 0;
+    c->n_held = 0;
     return v;
 }
 

@@ -197,21 +197,34 @@ got=$("$PY" - "$TMP/choices.sse" "$TMP/choices.json" <<'EOF'
 import json, sys
 events = [l[6:] for l in open(sys.argv[1]).read().split("\n") if l.startswith("data: ")]
 chunks = [json.loads(e) for e in events[:-1]]
-text, finish = {}, {}
+text, finish, after_finish = {}, {}, False
 for c in chunks:
     for ch in c["choices"]:
+        after_finish |= ch["index"] in finish  # a choice's chunk after its finish chunk
         text[ch["index"]] = text.get(ch["index"], "") + ch["text"]
         if ch["finish_reason"]: finish[ch["index"]] = ch["finish_reason"]
 whole = json.load(open(sys.argv[2]))
 want = {ch["index"]: ch["text"] for ch in whole["choices"]}
 usage = chunks[-1].get("usage") or {}
-print(events[-1] == "[DONE]" and text == want and finish == {0: "length", 1: "length", 2: "length"} and usage.get("completion_tokens") == 15)
+print(events[-1] == "[DONE]" and text == want and finish == {0: "length", 1: "length", 2: "length"} and not after_finish
+      and usage.get("completion_tokens") == 15)
 EOF
 )
 if [ "$got" = True ]; then ok n_choices_streamed; else not_ok n_choices_streamed "$got: $(head -c 400 "$TMP/choices.sse")"; fi
+# the choices stream side by side, as OpenAI's: the second's first chunk comes before the first's
+# last (each step of the batch brings a token of both; 64 of them)
+curl -s -N --max-time 60 "${AUTH[@]}" -d '{"prompt":"Hi","n":2,"max_tokens":64,"seed":6,"temperature":1,"ignore_eos":true,"stream":true}' \
+    "$URL/v1/completions" >"$TMP/choices2.sse"
+got=$("$PY" - "$TMP/choices2.sse" <<'EOF'
+import json, sys
+order = [ch["index"] for l in open(sys.argv[1]).read().split("\n") if l.startswith("data: {") for ch in json.loads(l[6:])["choices"]]
+print(order.count(0) > 1 and order.count(1) > 1 and order.index(1) < len(order) - 1 - order[::-1].index(0) or order)
+EOF
+)
+if [ "$got" = True ]; then ok n_choices_streamed_side_by_side; else not_ok n_choices_streamed_side_by_side "$got"; fi
 # llama-server's n_cmpl on /completion ("n" its alias): an array of the replies, reply i the one a
 # lone request with seed + i gets (index i, that seed reported); streamed: each completion's
-# pieces then its whole reply (stop true), index by index, the same texts
+# pieces then its whole reply (stop true), the completions side by side, the same texts
 CMPL='"prompt":"Hi","n_predict":5,"seed":6,"temperature":1,"ignore_eos":true,"return_tokens":true'
 req POST /completion "{$CMPL,\"seed\":7}" >/dev/null && cp "$TMP/resp" "$TMP/cmpl_seed7.json"
 st=$(req POST /completion "{$CMPL,\"n_cmpl\":2}")
@@ -226,8 +239,9 @@ finals = [e for e in events if e["stop"]]
 text = {}
 for e in events:
     if not e["stop"]: text[e["index"]] = text.get(e["index"], "") + e["content"]
-print([e["index"] for e in finals] == [0, 1] and text == {r["index"]: r["content"] for r in whole}
-      and [e["index"] for e in events] == sorted(e["index"] for e in events) and finals[1]["generation_settings"]["seed"] == 7)
+last = {e["index"]: e for e in events}  # each completion's last event: its final one
+print(sorted(e["index"] for e in finals) == [0, 1] and text == {r["index"]: r["content"] for r in whole}
+      and all(last[e["index"]] is e for e in finals) and [e for e in finals if e["index"] == 1][0]["generation_settings"]["seed"] == 7)
 EOF
 )
 if [ "$got" = True ]; then ok native_n_cmpl_streamed; else not_ok native_n_cmpl_streamed "$got: $(head -c 400 "$TMP/cmpl.sse")"; fi

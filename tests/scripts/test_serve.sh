@@ -28,7 +28,7 @@
 #     reports them; n_indent (not offered) and a bad mirostat refused on the chat route too, bad
 #     DRY breakers and XTC values on the Responses and Messages routes (passed on);
 #   - llama-server's n_cmpl: an array of replies, each the one its seed gives alone, streamed
-#     completion after completion;
+#     side by side (each completion's final event its last);
 #   - llama-server's /completion (and /completions): greedy content equal to /v1/completions',
 #     return_tokens and n_probs, the stream (pieces, then the final object with stop true, no
 #     [DONE]) equal to the whole reply, stop_type and stopping_word, n_predict 0 with a mixed
@@ -42,7 +42,8 @@
 #     llama-server's shape, a body without input is a 400; the openai client's embeddings.create
 #     (base64, its default, equal to floats; unit length; alone equal to in a list);
 #   - OpenAI's "n": choice i equal to a lone request with seed + i, usage summed; streamed, the
-#     same choices (chunks by index, one choice after another); more than the slots a 400; the
+#     same choices (chunks by index, side by side: the second's first before the first's last,
+#     no chunk after a choice's finish chunk); more than the slots a 400; the
 #     other choices take the prompt's KV entries from the first's prefill (/metrics: cached);
 #   - several prompts in one request (with n 2): completion i is prompt i / 2's choice i % 2,
 #     equal to the lone request, usage summing the prompts, streamed alike; /completion's array
@@ -71,7 +72,8 @@
 #     Anthropic's error objects there (400, 401, 405, 413) while an OpenAI route keeps its own;
 #   - 8 greedy clients at once (half of them streaming): every reply equals the same request
 #     run alone, and /metrics counted their tokens; a second chat turn reports cached prompt tokens;
-#   - a client killed mid-stream frees its slot (/slots), which serves the next request; one
+#   - a client killed mid-stream frees its slot (/slots), which serves the next request (and a
+#     stream of three choices killed mid-way all three); one
 #     that leaves a plain request stops its job at once (499), not at the reply's end;
 #     with one slot and --queue 0 a second request gets 503 meanwhile; the prompt cache in host
 #     memory gives a conversation's next turn its tokens back after another took the slot; a reply that fills the
@@ -447,6 +449,14 @@ reused=$("$PY" -c "
 b, a, g = [list(map(int, s.split())) for s in ('$before', '$after', '$again')]
 print(sum(1 for i in range(len(b)) if a[i] == b[i] + 1 and g[i] == a[i] + 1))")
 check killed_clients_slot_reused [ "$st" = 200 -a "$reused" = 1 ]
+# A stream of three choices (three slots generating side by side) killed mid-way: all three
+# cancelled, the slots idle again (the jobs' outputs no longer wake the stream that was freed).
+curl -s -N --max-time 120 "${AUTH[@]}" -d "{\"prompt\":\"$KILLED_PROMPT\",\"n\":3,\"max_tokens\":200,\"temperature\":1,\"ignore_eos\":true,\"stream\":true}" \
+    "$URL/v1/completions" >"$TMP/killed3.sse" &
+cpid=$!
+first_data "$TMP/killed3.sse"
+{ kill -9 $cpid && wait $cpid; } 2>/dev/null
+check killed_choices_stream_frees_slots all_idle
 
 # ---- SIGTERM with a stream in flight --------------------------------------------------------------
 curl -s -N --max-time 120 "${AUTH[@]}" -d "$LONG" "$URL/v1/completions" >"$TMP/term.sse" &
