@@ -29,7 +29,7 @@
 #                           the x86 build's at scalar
 # Speed is not measured (emulation says nothing about it). Outside CI a missing cross
 # compiler or qemu is a skip; in CI (CI=true) a failure.
-# TEST_LONG=140: tests/run_tests.sh starts it early (seconds on 2 cores, the longest first).
+# TEST_LONG=190: tests/run_tests.sh starts it early (seconds on 2 cores, the longest first).
 source "$(dirname "$0")/lib.sh"
 
 if [ "$(uname -m)" != x86_64 ]; then

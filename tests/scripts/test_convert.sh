@@ -19,7 +19,7 @@
 # ggml-vocab-llama-spm.gguf, and refusals: unknown tensors, a code-3 byte, an unknown
 # architecture, a SentencePiece-only folder; none leaves OUT or OUT.tmp behind. RoPE scaling
 # (llama3, linear) against the HF-side forward and llama.cpp, and its refusals.
-# TEST_LONG=130: tests/run_tests.sh starts it early (seconds on 2 cores, the longest first).
+# TEST_LONG=100: tests/run_tests.sh starts it early (seconds on 2 cores, the longest first).
 source "$(dirname "$0")/lib.sh"
 source "$ROOT/tests/crossval/crossval_lib.sh"
 require_python

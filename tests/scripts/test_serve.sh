@@ -87,7 +87,7 @@
 # BITNET_BUILD selects the build (test_serve_sanitizers.sh runs this with the ASan and TSan ones;
 # the TSan run leaves out llama-server's API and the request fields in serve_native_api.sh, and
 # the official clients).
-# TEST_LONG=80: tests/run_tests.sh starts it early (seconds on 2 cores, the longest first).
+# TEST_LONG=60: tests/run_tests.sh starts it early (seconds on 2 cores, the longest first).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/serve_lib.sh"
 serve_prerequisites || exit 0

@@ -5,7 +5,7 @@
 # log fails the run (test_serve.sh checks its logs); the TSan run leaves out the official
 # clients and serve_native_api.sh's requests (test_serve.sh says why). A missing build is
 # skipped outside CI.
-# TEST_LONG=220: tests/run_tests.sh starts it early (seconds on 2 cores, the longest first).
+# TEST_LONG=200: tests/run_tests.sh starts it early (seconds on 2 cores, the longest first).
 source "$(dirname "$0")/lib.sh"
 for build in build-asan build-tsan; do
     if [ ! -x "$ROOT/$build/bitnet-server" ]; then
