@@ -1,17 +1,18 @@
 /* ternary_256: the 256-bit (AVX2 / AVX-VNNI) ternary kernels on the tile layout
  * (kernel_impl.h), written once and included by ternary_avx2.c and ternary_avxvnni.c, which
  * differ only in the 4-way u8 x s8 dot step they define before including this file:
- *   DOT4(acc, codes_u8, q_s8)   acc (8 x int32) += sum of 4 products per lane
- *   DOT4_PAIR(acc, c1, q1, c2, q2)   the same for two (codes, q) pairs
  *   SUM_I8(acc, q_s8)           acc (8 x int32) += sum of 4 int8 per lane
  *   KFN(name)                   the tier's function name for `name`
- *   DOT_I16 (optional)          the dot step is pmaddubsw: the prefill's dec_dot then sums
- *                               its results in int16 (bound there) instead of using DOT4,
- *                               both halves of a tile per activation broadcast
  *   ONE_TOKEN_PAIR(part, c1, q1, c2, q2), ONE_TOKEN_FOLD(acc, un, sc), ONE_TOKEN_CHUNKS
  *                               one_token_dot's step (a partial += two dot steps), its fold
  *                               into int32 (acc += un + sc / 4) and the chunks between folds
  *                               (one-token calls: two tiles side by side, both halves per pass)
+ *   DOT_I16 (AVX2)              the dot step is pmaddubsw into int16: tile_dot sums as
+ *                               one_token_dot does (ONE_TOKEN_PAIR), the prefill's dec_dot in
+ *                               int16 (bound there), both halves of a tile per broadcast
+ *   DOT4(acc, codes_u8, q_s8), DOT4_PAIR(acc, c1, q1, c2, q2)   (without DOT_I16: vpdpbusd)
+ *                               acc (8 x int32) += sum of 4 products per lane, for one and for
+ *                               two (codes, q) pairs: tile_dot's and dec_dot's step
  * A tile's 16 rows are two halves: bytes [64p, 64p+32) hold rows 0..7, [64p+32, 64p+64)
  * rows 8..15; each 32-bit lane is one row. Codes c in {0,1,2} multiply the activations and
  * sum(q) is subtracted at the end (weights are c - 1). Bound: |sum c q| <= 256 K in int32. */
@@ -32,6 +33,44 @@ BN_INLINE BN_TSAN_UNCHECKED_READS __m256i bcast4(const int8_t *q) {
 #define GROUP_MAX 4      /* tokens per register block: 4 x 2 int32 partials + decode */
 #define FOLD_CHUNKS 4096 /* chunks summed in partials before folding (bound below) */
 
+#ifdef DOT_I16
+/* acc[t] (8 rows of one half, lane = row) += codes . q[t] over n_chunks chunks, for nt <=
+ * GROUP_MAX tokens (a constant after inlining); `codes` points at the half's first 32 bytes.
+ * The code fields are not shifted down one by one: with v the 32 code bytes of (chunk, p)
+ * and c_s the field at bits 2s..2s+1,
+ *     v & 0x03 = c_0,   v & 0x0c = 4 c_1,   (v >> 4) & 0x03 = c_2,   (v >> 4) & 0x0c = 4 c_3,
+ * so one shift serves four fields, and the decoded vectors are reused by the nt tokens. Each
+ * token sums as one_token_dot does (ONE_TOKEN_PAIR: pmaddubsw into int16 partials, the
+ * unscaled fields' products in one, the fields scaled by 4 in the other; ONE_TOKEN_FOLD every
+ * ONE_TOKEN_CHUNKS chunks, the int16 bound there), 2 pmaddubsw + 2 vpaddw per token and 64
+ * MACs instead of DOT4_PAIR's 2 + 1 + the vpmaddwd and vpaddd of the int32 widening. The sums
+ * are the same exact integers, so the same bits. */
+BN_INLINE BN_TSAN_UNCHECKED_READS void tile_dot(const uint8_t *codes, const int8_t *const *q, int nt, int64_t n_chunks, __m256i *acc) {
+    const __m256i m03 = _mm256_set1_epi8(0x03), m0c = _mm256_set1_epi8(0x0c);
+    for (int64_t c0 = 0; c0 < n_chunks; c0 += ONE_TOKEN_CHUNKS) {
+        int64_t c1 = c0 + ONE_TOKEN_CHUNKS < n_chunks ? c0 + ONE_TOKEN_CHUNKS : n_chunks;
+        __m256i un[GROUP_MAX], sc[GROUP_MAX];
+        UNROLL for (int t = 0; t < nt; t++) un[t] = sc[t] = _mm256_setzero_si256();
+        for (int64_t c = c0; c < c1; c++) {
+            const uint8_t *cc = codes + c * BN_CHUNK_BYTES;
+            UNROLL for (int p = 0; p < 4; p++) {
+                BN_PREFETCH_AHEAD(cc + 64 * p);
+                __m256i v = _mm256_load_si256((const __m256i *)(cc + 64 * p)), v4 = _mm256_srli_epi16(v, 4);
+                __m256i f0 = _mm256_and_si256(v, m03), f1 = _mm256_and_si256(v, m0c), f2 = _mm256_and_si256(v4, m03),
+                        f3 = _mm256_and_si256(v4, m0c);
+                UNROLL for (int t = 0; t < nt; t++) {
+                    const int8_t *qp = q[t] + c * BN_CHUNK_K + 4 * p; /* field s: qp + 16 s */
+                    un[t] = ONE_TOKEN_PAIR(un[t], f0, bcast4(qp), f2, bcast4(qp + 32));
+                    BN_PIN(un[t]);
+                    sc[t] = ONE_TOKEN_PAIR(sc[t], f1, bcast4(qp + 16), f3, bcast4(qp + 48));
+                    BN_PIN(sc[t]);
+                }
+            }
+        }
+        UNROLL for (int t = 0; t < nt; t++) acc[t] = ONE_TOKEN_FOLD(acc[t], un[t], sc[t]);
+    }
+}
+#else
 /* acc[t] (8 rows of one half, lane = row) += codes . q[t] over n_chunks chunks, for nt <=
  * GROUP_MAX tokens (a constant after inlining); `codes` points at the half's first 32 bytes.
  * The code fields are not shifted down one by one: with v the 32 code bytes of (chunk, p)
@@ -79,6 +118,8 @@ BN_INLINE BN_TSAN_UNCHECKED_READS void tile_dot(const uint8_t *codes, const int8
         }
     }
 }
+
+#endif
 
 /* Prefill (DEC_MIN_TOKENS or more tokens, uniform scale): a tile's codes are decoded once per
  * K block of KB_CHUNKS chunks into bytes (decode_codes) and reused by every token of the

@@ -1,19 +1,14 @@
 /* ternary_avx2: the 256-bit ternary kernels (ternary_256.h) with AVX2's pmaddubsw.
- * pmaddubsw adds two u8 x s8 products into a saturating int16. In tile_dot (short prompts)
- * and one_token_dot (decode) the code bytes it sees are <= 8 (fields scaled by 4) and
- * |q| <= 128, so a pair is at most 2 * 8 * 128 = 2048 in magnitude and DOT4_PAIR's int16
- * sum of two pairs at most 4096, far from 32767: nothing saturates and the int16 sums are
- * exact; pmaddwd by 1 then widens them into int32 lanes. The prefill's dec_dot (DOT_I16) sees unscaled codes <= 2:
- * a pair is in [-512, 508], and it adds 64 of them in int16 before widening (bound there). */
+ * pmaddubsw adds two u8 x s8 products into a saturating int16, so every AVX2 dot sums in int16
+ * (DOT_I16) and widens into int32 only now and then, with pmaddwd by ones: tile_dot (2-7
+ * tokens, and the per-block paths) and one_token_dot (decode) through ONE_TOKEN_PAIR /
+ * ONE_TOKEN_FOLD below, the prefill's dec_dot through its own steps (bound there); nothing
+ * saturates and the int16 sums are exact. */
 #include <immintrin.h>
 
-#define DOT4(acc, c, q) _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16((c), (q)), _mm256_set1_epi16(1)))
-#define DOT4_PAIR(acc, c1, q1, c2, q2) \
-    _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16((c1), (q1)), _mm256_maddubs_epi16((c2), (q2))), \
-                                              _mm256_set1_epi16(1)))
 #define SUM_I8(acc, q) _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), (q)), _mm256_set1_epi16(1)))
 #define DOT_I16 1
-/* one_token_dot (ternary_256.h) sums in int16: a pmaddubsw lane of unscaled codes is in
+/* one_token_dot and tile_dot (ternary_256.h) sum in int16: a pmaddubsw lane of unscaled codes is in
  * [-512, 508], of codes scaled by 4 in [-2048, 2032], so a step adds [-1024, 1016] to the
  * unscaled partial and [-4096, 4064] to the scaled one; over 2 chunks (8 steps) the scaled
  * partial stays in [-32768, 32512], exact in int16 (vpaddw wraps but never needs to). The
