@@ -73,7 +73,8 @@
 #   - 8 greedy clients at once (half of them streaming): every reply equals the same request
 #     run alone, and /metrics counted their tokens; a second chat turn reports cached prompt tokens;
 #   - a client killed mid-stream frees its slot (/slots), which serves the next request (and a
-#     stream of three choices killed mid-way all three); one
+#     stream of three choices killed mid-way all three; one of two choices read to its end has
+#     both finish chunks and [DONE]); one
 #     that leaves a plain request stops its job at once (499), not at the reply's end;
 #     with one slot and --queue 0 a second request gets 503 meanwhile; the prompt cache in host
 #     memory gives a conversation's next turn its tokens back after another took the slot; a reply that fills the
@@ -457,6 +458,18 @@ cpid=$!
 first_data "$TMP/killed3.sse"
 { kill -9 $cpid && wait $cpid; } 2>/dev/null
 check killed_choices_stream_frees_slots all_idle
+# The same stream read to its end (the TSan run's one of several choices): both choices' texts,
+# each with its finish chunk, then [DONE].
+curl -s -N --max-time 120 "${AUTH[@]}" -d "{\"prompt\":\"$KILLED_PROMPT\",\"n\":2,\"max_tokens\":16,\"temperature\":1,\"ignore_eos\":true,\"stream\":true}" \
+    "$URL/v1/completions" >"$TMP/two.sse"
+got=$("$PY" - "$TMP/two.sse" <<'EOF'
+import json, sys
+events = [l[6:] for l in open(sys.argv[1]).read().split("\n") if l.startswith("data: ")]
+finish = [ch["index"] for e in events[:-1] for ch in json.loads(e)["choices"] if ch["finish_reason"]]
+print(events[-1:] == ["[DONE]"] and sorted(finish) == [0, 1] or events[-3:])
+EOF
+)
+if [ "$got" = True ]; then ok choices_stream_read_to_end; else not_ok choices_stream_read_to_end "$got"; fi
 
 # ---- SIGTERM with a stream in flight --------------------------------------------------------------
 curl -s -N --max-time 120 "${AUTH[@]}" -d "$LONG" "$URL/v1/completions" >"$TMP/term.sse" &
