@@ -7,7 +7,7 @@
  * choice with several prompts or "n": request_jobs, at most --parallel of them queued at a
  * time; a plain reply reads them in order, a stream side by side). A plain request waits on
  * its connection's thread and gets one JSON reply; a streamed one gets Server-Sent Events from
- * a libmicrohttpd content reader that waits for the job's output. Both poll the client's
+ * a libmicrohttpd content reader that waits for its jobs' output. Both poll the client's
  * socket while they wait: a client that closed it has its job cancelled (the slot is free
  * again after the next step).
  *
