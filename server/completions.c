@@ -5,7 +5,7 @@
  * one `bitnet chat` uses, and tokenized with BOS and special tokens; a completion prompt is
  * text, tokenized the same way, or token ids), then a job for the engine (one per prompt and
  * choice with several prompts or "n": request_jobs, at most --parallel of them queued at a
- * time; a plain reply reads them in order, a stream side by side). A plain request waits on
+ * time, read as they come: read_round). A plain request waits on
  * its connection's thread and gets one JSON reply; a streamed one gets Server-Sent Events from
  * a libmicrohttpd content reader that waits for its jobs' output. Both poll the client's
  * socket while they wait: a client that closed it has its job cancelled (the slot is free
@@ -63,8 +63,9 @@ static const char *refusal(const server *srv, engine_enqueue_status st, char *bu
  * completion i is prompt i / n_choices's choice i % n_choices, sampled with the seed + the
  * choice (llama-server's order and seeds; OpenAI's choice index). All are made at once (the
  * request's time limit runs from then), but at most `window` (--parallel) of them are queued
- * and not yet read: the next one queues when one has been read, so that a long list neither
- * fills the queue nor buffers outputs nobody reads yet. */
+ * and not yet read to their end: the next one queues when one has been (a generation's jobs are
+ * read as they come, read_round; embeddings in order), so that a long list neither fills the
+ * queue nor buffers outputs nobody reads yet. */
 typedef struct request_jobs {
     job **jobs;                /* [n], owned */
     int n, n_choices;          /* n_choices: completions drawn per prompt (OpenAI's best_of, else "n") */
@@ -204,6 +205,32 @@ static void note_job(http_stats *st, const job *j) {
     st->finish = status ? NULL : api_finish_reason(res.stop_reason);
 }
 
+/* One round over the queued jobs of rj that wants(ctx, i) accepts, in index order: each one's
+ * output so far, when it has some, handed to take(ctx, i, &output); when none had any, a wait
+ * of up to WAIT_SLICE_MS for the waker (set on the jobs). Returns how many outputs were handed
+ * over, or -1 when the client went away (the queued jobs are then cancelled). The socket is
+ * looked at before every round, and the jobs' time limits on the way. */
+static int read_round(request_jobs *rj, job_waker *w, int fd, bool (*wants)(void *, int), void (*take)(void *, int, job_output *),
+                      void *ctx) {
+    unsigned long seen = job_waker_news(w);
+    if (http_client_gone(fd)) {
+        for (int i = 0; i < rj->n_queued; i++) job_cancel(rj->jobs[i]);
+        return -1;
+    }
+    int n = 0;
+    for (int i = 0; i < rj->n_queued; i++) {
+        job_output o;
+        if (!wants(ctx, i)) continue;
+        job_check_time_limit(rj->jobs[i]);
+        if (!job_take(rj->jobs[i], &o, 0)) continue;
+        take(ctx, i, &o);
+        job_output_free(&o);
+        n++;
+    }
+    if (!n) job_waker_wait(w, seen, WAIT_SLICE_MS);
+    return n;
+}
+
 /* ===================================================================== a plain reply */
 
 typedef struct collected {
@@ -213,18 +240,17 @@ typedef struct collected {
     size_t n_lp;
     int32_t *tokens;           /* the generated ids (llama-server's return_tokens) */
     size_t n_tokens;
+    job_logprob *prompt_lp;    /* echo with logprobs: the prompt's, which its first choice brings */
+    size_t n_prompt_lp;
+    bool ended;
 } collected;
 
-/* Echo with logprobs: the output's prompt log-probabilities (a prompt's first choice brings
- * them with its first output) become the reply's, listed in the choice's first chunk or reply. */
-static void take_prompt_logprobs(api_reply *reply, job_output *o) {
-    if (!o->prompt_logprobs) return;
-    api_reply_set_prompt_lp(reply, o->prompt_logprobs, o->n_prompt_logprobs);
-    o->prompt_logprobs = NULL;
-}
-
-static bool collect(collected *all, job_output *o, api_reply *reply) {
-    take_prompt_logprobs(reply, o);
+static bool collect(collected *all, job_output *o) {
+    if (o->prompt_logprobs) {
+        free(all->prompt_lp);
+        all->prompt_lp = o->prompt_logprobs, all->n_prompt_lp = o->n_prompt_logprobs;
+        o->prompt_logprobs = NULL;
+    }
     char *text = realloc(all->text, all->len + o->text_len + 1);
     job_logprob *lp = realloc(all->lp, sizeof *lp * (all->n_lp + o->n_logprobs + 1));
     int32_t *tokens = realloc(all->tokens, sizeof *tokens * (all->n_tokens + o->n_pieces + 1));
@@ -241,16 +267,30 @@ static bool collect(collected *all, job_output *o, api_reply *reply) {
     return true;
 }
 
-/* Waits for the whole output. Returns false when the client went away (the job is cancelled). */
-static bool wait_for_job(job *j, int fd, collected *all, api_reply *reply, bool *oom) {
-    for (;;) {
-        job_output o;
-        if (!next_output(j, fd, &o)) return false;
-        if (!collect(all, &o, reply)) *oom = true;
-        bool done = o.done;
-        job_output_free(&o);
-        if (done) return true;
-    }
+/* The outputs of a plain request's jobs, read as they come (read_round): the window of queued
+ * jobs moves on as soon as any one ends, not only the earliest. */
+typedef struct plain_read {
+    server *srv;
+    request_jobs *rj;
+    collected *all;            /* [rj->n] */
+    int n_ended;
+    int failed;                /* the first job seen to fail, or -1 */
+    bool oom;
+} plain_read;
+
+static bool plain_wants(void *ctx, int i) {
+    plain_read *r = ctx;
+    return r->failed < 0 && !r->all[i].ended;
+}
+
+static void plain_take(void *ctx, int i, job_output *o) {
+    plain_read *r = ctx;
+    if (!collect(&r->all[i], o)) r->oom = true;
+    if (!o->done) return;
+    r->all[i].ended = true;
+    r->n_ended++;
+    if (job_status(r->rj->jobs[i], NULL, NULL)) r->failed = i;
+    else queue_jobs(r->srv, r->rj, r->n_ended);
 }
 
 /* How a request's replies are written besides OpenAI's chat and completions shapes: llama-server's
@@ -283,28 +323,6 @@ static json_t *whole_reply(api_reply *reply, const reply_style *style, const job
     return api_response(reply, all->text, all->len, all->lp, all->n_lp, res);
 }
 
-/* Waits for the job and builds its reply into *out. false when the client went away or after
- * replying with the job's failure (*ret). */
-static bool job_reply(struct MHD_Connection *c, job *j, bool log, api_reply *reply, const reply_style *style, json_t **out,
-                      enum MHD_Result *ret) {
-    collected all = {0};
-    bool oom = false, done = wait_for_job(j, http_connection_fd(c), &all, reply, &oom);
-    if (done) {
-        bitnet_generate_result res;
-        const char *message;
-        int status = job_status(j, &res, &message);
-        if (log) note_job(http_request_stats(c), j);
-        if (!oom && !status && !(*out = whole_reply(reply, style, j, &all, &res))) oom = true;
-        if (oom) *ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-        else if (status) *ret = http_send_error(c, failure_status(status), "%s", message);
-        done = !oom && !status;
-    }
-    free(all.text);
-    free(all.lp);
-    free(all.tokens);
-    return done;
-}
-
 /* best_of: the best of each prompt's choices (with echo, their logprobs begin with the prompt's). */
 static void keep_best(json_t *whole, const request_jobs *rj, const api_reply *reply) {
     int n_prompts = rj->n / rj->n_choices, *prompt_tokens = reply->echo && rj->logprobs_asked ? calloc((size_t)n_prompts, sizeof(int)) : NULL;
@@ -313,29 +331,54 @@ static void keep_best(json_t *whole, const request_jobs *rj, const api_reply *re
     free(prompt_tokens);
 }
 
-/* The reply of the request's jobs, read in order: one, or every choice in one reply (OpenAI's),
- * or an array of the replies (llama-server's /completion, as there). */
-static enum MHD_Result reply_whole(server *srv, struct MHD_Connection *c, request_jobs *rj, api_reply *reply, const reply_style *style) {
-    json_t *whole = NULL, *more;
-    enum MHD_Result ret = MHD_NO;
-    bool ok = true;
-    for (int i = 0; ok && i < rj->n; i++) {
-        queue_jobs(srv, rj, i);
+/* The replies of the request's ended jobs, in order: one, or every choice in one reply (OpenAI's),
+ * or an array of the replies (llama-server's /completion, as there). NULL when out of memory. */
+static json_t *whole_replies(const request_jobs *rj, collected *all, api_reply *reply, const reply_style *style) {
+    json_t *whole = NULL;
+    for (int i = 0; i < rj->n; i++) {
+        bitnet_generate_result res;
+        job_status(rj->jobs[i], &res, NULL);
         api_reply_begin_choice(reply, i);
-        if (!(ok = job_reply(c, rj->jobs[i], i == 0, reply, style, i ? &more : &whole, &ret))) break;
-        if (i == 0 && rj->n > 1 && style->native && !(whole = json_pack("[o]", whole))) {
-            ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-            ok = false;
-        } else if (i && style->native) {
-            json_array_append_new(whole, more);
-        } else if (i) {
-            api_response_add_choice(whole, more, i, i % rj->n_choices == 0);
-        }
+        if (all[i].prompt_lp) api_reply_set_prompt_lp(reply, all[i].prompt_lp, all[i].n_prompt_lp); /* the prompt's other choices reuse them */
+        all[i].prompt_lp = NULL;
+        json_t *more = whole_reply(reply, style, rj->jobs[i], &all[i], &res);
+        if (!more) break;
+        if (i == 0) whole = rj->n > 1 && style->native ? json_pack("[o]", more) : more;
+        else if (style->native) json_array_append_new(whole, more);
+        else api_response_add_choice(whole, more, i, i % rj->n_choices == 0);
+        if (!whole) return NULL;
+        if (i == rj->n - 1 && rj->n_kept < rj->n_choices) keep_best(whole, rj, reply);
+        if (i == rj->n - 1) return whole;
     }
-    if (ok && rj->n_kept < rj->n_choices) keep_best(whole, rj, reply);
-    if (ok) return http_send_json(c, MHD_HTTP_OK, whole);
     json_decref(whole);
-    return ret; /* the caller cancels the jobs no longer wanted */
+    return NULL;
+}
+
+/* Waits for the request's jobs (read as they come) and replies with their replies, or with the
+ * first failure seen; MHD_NO without a reply when the client went away. */
+static enum MHD_Result reply_whole(server *srv, struct MHD_Connection *c, request_jobs *rj, api_reply *reply, const reply_style *style) {
+    plain_read r = {.srv = srv, .rj = rj, .all = calloc((size_t)rj->n, sizeof(collected)), .failed = -1};
+    if (!r.all) return http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    job_waker waker;
+    job_waker_init(&waker);
+    for (int i = 0; i < rj->n; i++) job_set_waker(rj->jobs[i], &waker);
+    bool gone = false;
+    while (!gone && r.n_ended < rj->n && r.failed < 0) gone = read_round(rj, &waker, http_connection_fd(c), plain_wants, plain_take, &r) < 0;
+    for (int i = 0; i < rj->n; i++) job_set_waker(rj->jobs[i], NULL); /* the engine no longer touches the waker */
+    job_waker_destroy(&waker);
+    enum MHD_Result ret = MHD_NO; /* the client went away: the caller cancels the jobs */
+    if (!gone) {
+        const char *message;
+        int first = r.failed >= 0 ? r.failed : 0, status = job_status(rj->jobs[first], NULL, &message);
+        note_job(http_request_stats(c), rj->jobs[first]);
+        json_t *whole = status || r.oom ? NULL : whole_replies(rj, r.all, reply, style);
+        if (whole) ret = http_send_json(c, MHD_HTTP_OK, whole);
+        else if (status) ret = http_send_error(c, failure_status(status), "%s", message);
+        else ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    }
+    for (int i = 0; i < rj->n; i++) free(r.all[i].text), free(r.all[i].lp), free(r.all[i].tokens), free(r.all[i].prompt_lp);
+    free(r.all);
+    return ret;
 }
 
 /* ===================================================================== a stream */
@@ -620,29 +663,24 @@ static void choice_events(stream *s, choice_stream *c, job_output *o) {
     leave_choice(s);
 }
 
+static bool stream_wants(void *ctx, int i) {
+    stream *s = ctx;
+    return !s->ended && may_read(s, &s->choices[i]);
+}
+
+static void stream_take(void *ctx, int i, job_output *o) {
+    stream *s = ctx;
+    choice_events(s, &s->choices[i], o);
+}
+
 /* Waits for output of any of the choices being generated and turns what there is into events,
- * the choices in index order; false when the client went away (the jobs are then cancelled).
- * The socket is looked at before every round, and the jobs' time limits. */
+ * the choices in index order (read_round); false when the client went away (the jobs are then
+ * cancelled). */
 static bool stream_fill(stream *s) {
     for (;;) {
-        unsigned long seen = job_waker_news(&s->waker);
-        if (http_client_gone(s->fd)) {
-            for (int i = 0; i < s->rj.n_queued; i++) job_cancel(s->rj.jobs[i]);
-            return false;
-        }
-        bool any = false;
-        for (int i = 0; i < s->rj.n_queued && !s->ended; i++) {
-            choice_stream *c = &s->choices[i];
-            job_output o;
-            if (!may_read(s, c)) continue;
-            job_check_time_limit(c->job);
-            if (!job_take(c->job, &o, 0)) continue;
-            choice_events(s, c, &o);
-            job_output_free(&o);
-            any = true;
-        }
-        if (any || s->ended) return true;
-        job_waker_wait(&s->waker, seen, WAIT_SLICE_MS);
+        int n = read_round(&s->rj, &s->waker, s->fd, stream_wants, stream_take, s);
+        if (n < 0) return false;
+        if (n > 0 || s->ended) return true;
     }
 }
 
