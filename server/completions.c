@@ -120,7 +120,7 @@ static bool make_jobs(const server *srv, gen_request *rq, request_jobs *rj) {
 }
 
 /* Queues jobs while fewer than `window` of the queued ones are still to be read to their end
- * (`read` of them have been: the first ones of a plain reply, any ones of a stream). A job the
+ * (`read` of them have been, in any order; embeddings read theirs in order). A job the
  * engine refuses ends failed with the reason (503). */
 static void queue_jobs(server *srv, request_jobs *rj, int read) {
     while (!rj->refused && rj->n_queued < rj->n && rj->n_queued < read + rj->window) {
