@@ -63,9 +63,8 @@ static const char *refusal(const server *srv, engine_enqueue_status st, char *bu
  * completion i is prompt i / n_choices's choice i % n_choices, sampled with the seed + the
  * choice (llama-server's order and seeds; OpenAI's choice index). All are made at once (the
  * request's time limit runs from then), but at most `window` (--parallel) of them are queued
- * and not yet read to their end: the next one queues when one has been (a generation's jobs are
- * read as they come, read_round; embeddings in order), so that a long list neither fills the
- * queue nor buffers outputs nobody reads yet. */
+ * and not yet read to their end: the next one queues when any one has been (read as they come:
+ * read_round), so that a long list neither fills the queue nor buffers outputs nobody reads yet. */
 typedef struct request_jobs {
     job **jobs;                /* [n], owned */
     int n, n_choices;          /* n_choices: completions drawn per prompt (OpenAI's best_of, else "n") */
@@ -120,7 +119,7 @@ static bool make_jobs(const server *srv, gen_request *rq, request_jobs *rj) {
 }
 
 /* Queues jobs while fewer than `window` of the queued ones are still to be read to their end
- * (`read` of them have been, in any order; embeddings read theirs in order). A job the
+ * (`read` of them have been, in any order). A job the
  * engine refuses ends failed with the reason (503). */
 static void queue_jobs(server *srv, request_jobs *rj, int read) {
     while (!rj->refused && rj->n_queued < rj->n && rj->n_queued < read + rj->window) {
@@ -174,21 +173,6 @@ static unsigned failure_status(int status) {
     return status == BITNET_ERR_CANCELLED ? MHD_HTTP_SERVICE_UNAVAILABLE
            : status == BITNET_ERR_CONTEXT_EXCEEDED || status == BITNET_ERR_INVALID_ARGUMENT ? MHD_HTTP_BAD_REQUEST
                                                                                               : MHD_HTTP_INTERNAL_SERVER_ERROR;
-}
-
-/* Waits for the next output of the job. Returns false when the client went away (the job is
- * then cancelled); a job past its time limit is stopped on the way. The socket is looked at
- * before every take: while tokens keep coming a take never waits, and a client that left a
- * plain request would otherwise be noticed only at its end. */
-static bool next_output(job *j, int fd, job_output *o) {
-    for (;;) {
-        job_check_time_limit(j);
-        if (http_client_gone(fd)) {
-            job_cancel(j);
-            return false;
-        }
-        if (job_take(j, o, WAIT_SLICE_MS)) return true;
-    }
 }
 
 /* The log fields of a job that has ended. */
@@ -293,6 +277,24 @@ static void plain_take(void *ctx, int i, job_output *o) {
     else queue_jobs(r->srv, r->rj, r->n_ended);
 }
 
+/* Waits until every job of r->rj has ended, or one failed (r->failed), reading their outputs as
+ * they come into r->all. false when the client went away (the queued jobs are cancelled). */
+static bool read_all(struct MHD_Connection *c, plain_read *r) {
+    job_waker waker;
+    job_waker_init(&waker);
+    for (int i = 0; i < r->rj->n; i++) job_set_waker(r->rj->jobs[i], &waker);
+    bool gone = false;
+    while (!gone && r->n_ended < r->rj->n && r->failed < 0) gone = read_round(r->rj, &waker, http_connection_fd(c), plain_wants, plain_take, r) < 0;
+    for (int i = 0; i < r->rj->n; i++) job_set_waker(r->rj->jobs[i], NULL); /* the engine no longer touches the waker */
+    job_waker_destroy(&waker);
+    return !gone;
+}
+
+static void collected_free(collected *all, int n) {
+    for (int i = 0; all && i < n; i++) free(all[i].text), free(all[i].lp), free(all[i].tokens), free(all[i].prompt_lp);
+    free(all);
+}
+
 /* How a request's replies are written besides OpenAI's chat and completions shapes: llama-server's
  * /completion ones, the Responses API's or Anthropic's Messages API's (at most one not NULL). */
 typedef struct reply_style {
@@ -359,15 +361,8 @@ static json_t *whole_replies(const request_jobs *rj, collected *all, api_reply *
 static enum MHD_Result reply_whole(server *srv, struct MHD_Connection *c, request_jobs *rj, api_reply *reply, const reply_style *style) {
     plain_read r = {.srv = srv, .rj = rj, .all = calloc((size_t)rj->n, sizeof(collected)), .failed = -1};
     if (!r.all) return http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-    job_waker waker;
-    job_waker_init(&waker);
-    for (int i = 0; i < rj->n; i++) job_set_waker(rj->jobs[i], &waker);
-    bool gone = false;
-    while (!gone && r.n_ended < rj->n && r.failed < 0) gone = read_round(rj, &waker, http_connection_fd(c), plain_wants, plain_take, &r) < 0;
-    for (int i = 0; i < rj->n; i++) job_set_waker(rj->jobs[i], NULL); /* the engine no longer touches the waker */
-    job_waker_destroy(&waker);
     enum MHD_Result ret = MHD_NO; /* the client went away: the caller cancels the jobs */
-    if (!gone) {
+    if (read_all(c, &r)) {
         const char *message;
         int first = r.failed >= 0 ? r.failed : 0, status = job_status(rj->jobs[first], NULL, &message);
         note_job(http_request_stats(c), rj->jobs[first]);
@@ -376,8 +371,7 @@ static enum MHD_Result reply_whole(server *srv, struct MHD_Connection *c, reques
         else if (status) ret = http_send_error(c, failure_status(status), "%s", message);
         else ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
-    for (int i = 0; i < rj->n; i++) free(r.all[i].text), free(r.all[i].lp), free(r.all[i].tokens), free(r.all[i].prompt_lp);
-    free(r.all);
+    collected_free(r.all, rj->n);
     return ret;
 }
 
@@ -934,22 +928,9 @@ enum MHD_Result handle_chat_input_tokens(server *srv, struct MHD_Connection *c, 
 
 /* Waits for the job's end. 0 when it succeeded; -1 when the client went away (the job is
  * cancelled) or after replying with its failure. */
-static int finish_embed_job(struct MHD_Connection *c, job *j, enum MHD_Result *ret) {
-    for (;;) {
-        job_output o;
-        if (!next_output(j, http_connection_fd(c), &o)) return -1;
-        bool done = o.done;
-        job_output_free(&o);
-        if (done) break;
-    }
-    const char *message;
-    int status = job_status(j, NULL, &message);
-    if (status) *ret = http_send_error(c, failure_status(status), "%s", message);
-    return status ? -1 : 0;
-}
-
 /* Runs the inputs as the request's jobs (request_jobs: at most --parallel of them queued at a
- * time, so a long list does not fill the queue; the request's time limit for them all);
+ * time, the next once any one has ended, so a long list does not fill the queue; the
+ * request's time limit for them all);
  * rj->jobs[i] holds input i's vector afterwards. 0, or -1 after replying or when the client
  * went away (the caller's free_jobs cancels the rest). */
 static int run_embed_jobs(server *srv, struct MHD_Connection *c, const embed_request *r, request_jobs *rj, enum MHD_Result *ret) {
@@ -962,11 +943,18 @@ static int run_embed_jobs(server *srv, struct MHD_Connection *c, const embed_req
         *ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return -1;
     }
-    for (int i = 0; i < rj->n; i++) {
-        queue_jobs(srv, rj, i);
-        if (finish_embed_job(c, rj->jobs[i], ret)) return -1;
+    plain_read rd = {.srv = srv, .rj = rj, .all = calloc((size_t)rj->n, sizeof(collected)), .failed = -1};
+    if (!rd.all) {
+        *ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return -1;
     }
-    return 0;
+    queue_jobs(srv, rj, 0);
+    bool here = read_all(c, &rd); /* the inputs' jobs read as they end (no text to collect) */
+    collected_free(rd.all, rj->n);
+    const char *message;
+    int status = here && rd.failed >= 0 ? job_status(rj->jobs[rd.failed], NULL, &message) : 0;
+    if (status) *ret = http_send_error(c, failure_status(status), "%s", message);
+    return here && !status ? 0 : -1;
 }
 
 /* POST /v1/embeddings (oai) and llama-server's /embedding, /embeddings. */
