@@ -72,6 +72,7 @@ typedef struct request_jobs {
     bool logprobs_asked;       /* best_of: the request asked for logprobs (else they are dropped after the ranking) */
     int window;
     int n_queued;              /* jobs[0, n_queued) were handed to the engine */
+    int n_read;                /* of those, the ones read to their end (in any order) */
     bool refused;              /* the engine refused jobs[n_queued - 1] (it ended failed, 503); no more are queued */
     char why[160];             /* the refusal's message */
 } request_jobs;
@@ -118,11 +119,10 @@ static bool make_jobs(const server *srv, gen_request *rq, request_jobs *rj) {
     return true;
 }
 
-/* Queues jobs while fewer than `window` of the queued ones are still to be read to their end
- * (`read` of them have been, in any order). A job the
- * engine refuses ends failed with the reason (503). */
-static void queue_jobs(server *srv, request_jobs *rj, int read) {
-    while (!rj->refused && rj->n_queued < rj->n && rj->n_queued < read + rj->window) {
+/* Queues jobs while fewer than `window` of the queued ones are still to be read to their end.
+ * A job the engine refuses ends failed with the reason (503). */
+static void queue_jobs(server *srv, request_jobs *rj) {
+    while (!rj->refused && rj->n_queued < rj->n && rj->n_queued < rj->n_read + rj->window) {
         job *j = rj->jobs[rj->n_queued++];
         engine_enqueue_status st = engine_enqueue(srv->engine, j);
         if (st == ENGINE_QUEUED) continue;
@@ -163,7 +163,7 @@ static bool start_jobs(server *srv, struct MHD_Connection *c, api_kind kind, con
         *ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return false;
     }
-    queue_jobs(srv, rj, 0);
+    queue_jobs(srv, rj);
     if (rj->refused) *ret = http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", rj->why); /* the first ones: a 503 as a whole */
     return !rj->refused;
 }
@@ -187,6 +187,12 @@ static void note_job(http_stats *st, const job *j) {
     st->n_generated = status ? 0 : res.n_generated;
     st->ttft_ms = ttft < 0 ? -1 : ttft * 1e3;
     st->finish = status ? NULL : api_finish_reason(res.stop_reason);
+}
+
+/* Makes every job of rj wake w (job_set_waker), or, with NULL, none: once that returns the engine
+ * no longer touches the waker, which may then be destroyed. */
+static void wake_on_jobs(request_jobs *rj, job_waker *w) {
+    for (int i = 0; i < rj->n; i++) job_set_waker(rj->jobs[i], w);
 }
 
 /* One round over the queued jobs of rj that wants(ctx, i) accepts, in index order: each one's
@@ -257,7 +263,6 @@ typedef struct plain_read {
     server *srv;
     request_jobs *rj;
     collected *all;            /* [rj->n] */
-    int n_ended;
     int failed;                /* the first job seen to fail, or -1 */
     bool oom;
 } plain_read;
@@ -272,9 +277,9 @@ static void plain_take(void *ctx, int i, job_output *o) {
     if (!collect(&r->all[i], o)) r->oom = true;
     if (!o->done) return;
     r->all[i].ended = true;
-    r->n_ended++;
+    r->rj->n_read++;
     if (job_status(r->rj->jobs[i], NULL, NULL)) r->failed = i;
-    else queue_jobs(r->srv, r->rj, r->n_ended);
+    else queue_jobs(r->srv, r->rj);
 }
 
 /* Waits until every job of r->rj has ended, or one failed (r->failed), reading their outputs as
@@ -282,10 +287,10 @@ static void plain_take(void *ctx, int i, job_output *o) {
 static bool read_all(struct MHD_Connection *c, plain_read *r) {
     job_waker waker;
     job_waker_init(&waker);
-    for (int i = 0; i < r->rj->n; i++) job_set_waker(r->rj->jobs[i], &waker);
+    wake_on_jobs(r->rj, &waker);
     bool gone = false;
-    while (!gone && r->n_ended < r->rj->n && r->failed < 0) gone = read_round(r->rj, &waker, http_connection_fd(c), plain_wants, plain_take, r) < 0;
-    for (int i = 0; i < r->rj->n; i++) job_set_waker(r->rj->jobs[i], NULL); /* the engine no longer touches the waker */
+    while (!gone && r->rj->n_read < r->rj->n && r->failed < 0) gone = read_round(r->rj, &waker, http_connection_fd(c), plain_wants, plain_take, r) < 0;
+    wake_on_jobs(r->rj, NULL);
     job_waker_destroy(&waker);
     return !gone;
 }
@@ -344,16 +349,17 @@ static json_t *whole_replies(const request_jobs *rj, collected *all, api_reply *
         if (all[i].prompt_lp) api_reply_set_prompt_lp(reply, all[i].prompt_lp, all[i].n_prompt_lp); /* the prompt's other choices reuse them */
         all[i].prompt_lp = NULL;
         json_t *more = whole_reply(reply, style, rj->jobs[i], &all[i], &res);
-        if (!more) break;
+        if (!more) {
+            json_decref(whole);
+            return NULL;
+        }
         if (i == 0) whole = rj->n > 1 && style->native ? json_pack("[o]", more) : more;
         else if (style->native) json_array_append_new(whole, more);
         else api_response_add_choice(whole, more, i, i % rj->n_choices == 0);
         if (!whole) return NULL;
-        if (i == rj->n - 1 && rj->n_kept < rj->n_choices) keep_best(whole, rj, reply);
-        if (i == rj->n - 1) return whole;
     }
-    json_decref(whole);
-    return NULL;
+    if (rj->n_kept < rj->n_choices) keep_best(whole, rj, reply);
+    return whole;
 }
 
 /* Waits for the request's jobs (read as they come) and replies with their replies, or with the
@@ -406,7 +412,6 @@ typedef struct stream {
     choice_stream *choices;    /* [rj.n] */
     choice_stream *cur;        /* the choice whose output is turned into events now */
     prompt_scores *scores;     /* [rj.n / rj.n_choices] */
-    int n_ended;               /* choices read to their end: the window of queued jobs moves with it */
     job_waker waker;           /* woken by the output of any of the jobs */
     api_reply reply;           /* reply.choice, text_offset and prompt_lp: cur's while it is read */
     bool include_usage, ended;
@@ -509,7 +514,7 @@ static void choice_end(stream *s) {
     int status = job_status(c->job, &res, &message);
     note_job(s->stats, c->job);
     c->ended = true;
-    s->n_ended++;
+    s->rj.n_read++;
     if (s->anthropic || s->responses) {
         typed_close(s, status, message, &res);
         s->ended = true;
@@ -524,8 +529,8 @@ static void choice_end(stream *s) {
     prompt_only_result(s, &res);
     if (s->native) stream_event(s, native_response(s->native, &c->native, c->job, "", 0, NULL, 0, NULL, 0, &res));
     else stream_event(s, api_chunk(&s->reply, "", 0, NULL, 0, !c->started, c->called ? "tool_calls" : api_finish_reason(res.stop_reason)));
-    if (s->n_ended < s->rj.n) {
-        queue_jobs(s->srv, &s->rj, s->n_ended);
+    if (s->rj.n_read < s->rj.n) {
+        queue_jobs(s->srv, &s->rj);
         return;
     }
     if (!s->native) {
@@ -698,7 +703,7 @@ static void stream_memory_free(stream *s) {
 
 static void stream_free(void *cls) {
     stream *s = cls;
-    for (int i = 0; i < s->rj.n; i++) job_set_waker(s->rj.jobs[i], NULL); /* the engine no longer touches the waker */
+    wake_on_jobs(&s->rj, NULL);
     job_waker_destroy(&s->waker);
     for (int i = 0; i < s->rj.n; i++) {
         tool_reader_free(&s->choices[i].tools);
@@ -751,11 +756,9 @@ static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, reque
     if (s->anthropic) *s->anthropic = *style->anthropic;
     s->srv = srv, s->rj = *rj, s->reply = *reply, s->include_usage = usage;
     s->fd = http_connection_fd(c), s->stats = http_request_stats(c);
+    for (int i = 0; i < rj->n; i++) s->choices[i] = (choice_stream){.job = rj->jobs[i], .index = i, .native = {.index = i}};
     job_waker_init(&s->waker);
-    for (int i = 0; i < rj->n; i++) {
-        s->choices[i] = (choice_stream){.job = rj->jobs[i], .index = i, .native = {.index = i}};
-        job_set_waker(rj->jobs[i], &s->waker);
-    }
+    wake_on_jobs(&s->rj, &s->waker);
     s->cur = &s->choices[0];
     if (s->responses || s->anthropic) {
         json_t *events = json_array();
@@ -948,7 +951,7 @@ static int run_embed_jobs(server *srv, struct MHD_Connection *c, const embed_req
         *ret = http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return -1;
     }
-    queue_jobs(srv, rj, 0);
+    queue_jobs(srv, rj);
     bool here = read_all(c, &rd); /* the inputs' jobs read as they end (no text to collect) */
     collected_free(rd.all, rj->n);
     const char *message;

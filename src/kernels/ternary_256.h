@@ -31,95 +31,66 @@ BN_INLINE BN_TSAN_UNCHECKED_READS __m256i bcast4(const int8_t *q) {
 
 #define UNROLL BN_UNROLL /* kernel_impl.h: per-token partial sums stay in registers */
 #define GROUP_MAX 4      /* tokens per register block: 4 x 2 int32 partials + decode */
-#define FOLD_CHUNKS 4096 /* chunks summed in partials before folding (bound below) */
+#define FOLD_CHUNKS 4096 /* chunks an int32 partial sums before folding (bound: ternary_avxvnni.c) */
 
-#ifdef DOT_I16
 /* acc[t] (8 rows of one half, lane = row) += codes . q[t] over n_chunks chunks, for nt <=
  * GROUP_MAX tokens (a constant after inlining); `codes` points at the half's first 32 bytes.
  * The code fields are not shifted down one by one: with v the 32 code bytes of (chunk, p)
  * and c_s the field at bits 2s..2s+1,
  *     v & 0x03 = c_0,   v & 0x0c = 4 c_1,   (v >> 4) & 0x03 = c_2,   (v >> 4) & 0x0c = 4 c_3,
  * so one shift serves four fields, and the decoded vectors are reused by the nt tokens. Each
- * token sums as one_token_dot does (ONE_TOKEN_PAIR: pmaddubsw into int16 partials, the
- * unscaled fields' products in one, the fields scaled by 4 in the other; ONE_TOKEN_FOLD every
- * ONE_TOKEN_CHUNKS chunks, the int16 bound there), 2 pmaddubsw + 2 vpaddw per token and 64
- * MACs instead of DOT4_PAIR's 2 + 1 + the vpmaddwd and vpaddd of the int32 widening. The sums
- * are the same exact integers, so the same bits. */
+ * token sums as one_token_dot does: two partials, the unscaled fields' products in one and the
+ * fields scaled by 4 in the other (ONE_TOKEN_PAIR), folded into acc every ONE_TOKEN_CHUNKS
+ * chunks (ONE_TOKEN_FOLD: the exact arithmetic shift by 2 undoes the scale; bounds where the
+ * tier defines them). At avx2 (DOT_I16) the partials are int16: 2 pmaddubsw + 2 vpaddw per
+ * token and 64 MACs instead of an int32 widening at every step (1.16-1.39x at 2-7 tokens,
+ * docs/KERNELS.md). Without DOT_I16 (vpdpbusd into int32) one or two tokens take one partial
+ * per field instead (TILE_FOUR_CHAINS: 4 independent chains, as the step's latency is then
+ * the limit). The sums are exact integers either way. */
+#ifdef DOT_I16
+#define TILE_FOUR_CHAINS(nt) false
+#define TILE_PIN(x) BN_PIN(x) /* as in one_token_dot: gcc would reassociate the int16 sums */
+#else
+#define TILE_FOUR_CHAINS(nt) ((nt) <= 2)
+#define TILE_PIN(x) ((void)0)
+#endif
 BN_INLINE BN_TSAN_UNCHECKED_READS void tile_dot(const uint8_t *codes, const int8_t *const *q, int nt, int64_t n_chunks, __m256i *acc) {
     const __m256i m03 = _mm256_set1_epi8(0x03), m0c = _mm256_set1_epi8(0x0c);
+    const bool four = TILE_FOUR_CHAINS(nt);
     for (int64_t c0 = 0; c0 < n_chunks; c0 += ONE_TOKEN_CHUNKS) {
         int64_t c1 = c0 + ONE_TOKEN_CHUNKS < n_chunks ? c0 + ONE_TOKEN_CHUNKS : n_chunks;
-        __m256i un[GROUP_MAX], sc[GROUP_MAX];
-        UNROLL for (int t = 0; t < nt; t++) un[t] = sc[t] = _mm256_setzero_si256();
+        __m256i part[GROUP_MAX][4];
+        UNROLL for (int t = 0; t < nt; t++)
+            UNROLL for (int i = 0; i < 4; i++) part[t][i] = _mm256_setzero_si256();
         for (int64_t c = c0; c < c1; c++) {
             const uint8_t *cc = codes + c * BN_CHUNK_BYTES;
             UNROLL for (int p = 0; p < 4; p++) {
                 BN_PREFETCH_AHEAD(cc + 64 * p);
                 __m256i v = _mm256_load_si256((const __m256i *)(cc + 64 * p)), v4 = _mm256_srli_epi16(v, 4);
-                __m256i f0 = _mm256_and_si256(v, m03), f1 = _mm256_and_si256(v, m0c), f2 = _mm256_and_si256(v4, m03),
-                        f3 = _mm256_and_si256(v4, m0c);
-                UNROLL for (int t = 0; t < nt; t++) {
-                    const int8_t *qp = q[t] + c * BN_CHUNK_K + 4 * p; /* field s: qp + 16 s */
-                    un[t] = ONE_TOKEN_PAIR(un[t], f0, bcast4(qp), f2, bcast4(qp + 32));
-                    BN_PIN(un[t]);
-                    sc[t] = ONE_TOKEN_PAIR(sc[t], f1, bcast4(qp + 16), f3, bcast4(qp + 48));
-                    BN_PIN(sc[t]);
-                }
-            }
-        }
-        UNROLL for (int t = 0; t < nt; t++) acc[t] = ONE_TOKEN_FOLD(acc[t], un[t], sc[t]);
-    }
-}
-#else
-/* acc[t] (8 rows of one half, lane = row) += codes . q[t] over n_chunks chunks, for nt <=
- * GROUP_MAX tokens (a constant after inlining); `codes` points at the half's first 32 bytes.
- * The code fields are not shifted down one by one: with v the 32 code bytes of (chunk, p)
- * and c_s the field at bits 2s..2s+1,
- *     v & 0x03 = c_0,   v & 0x0c = 4 c_1,   (v >> 4) & 0x03 = c_2,   (v >> 4) & 0x0c = 4 c_3,
- * so one shift serves four fields, and the decoded vectors are reused by the nt tokens. The
- * fields scaled by 4 go to their own partial sums, which are multiples of 4: the exact
- * arithmetic shift by 2 at the fold undoes the scale (the int32 dot is exact, as before).
- * nt <= 2: one partial per field (independent chains: with one token the dot latency is the
- * limit); more tokens: two partials (unscaled, scaled) fed by DOT4_PAIR, which adds two dot
- * steps at once (pmaddubsw: in int16 before widening, see ternary_avx2.c).
- * Bounds: a scaled code byte is <= 8, |q| <= 128, so a partial grows by <= 8 * 128 * 64 =
- * 2^16 per chunk and stays below 2^28 over FOLD_CHUNKS chunks. */
-BN_INLINE BN_TSAN_UNCHECKED_READS void tile_dot(const uint8_t *codes, const int8_t *const *q, int nt, int64_t n_chunks, __m256i *acc) {
-    const __m256i m03 = _mm256_set1_epi8(0x03), m0c = _mm256_set1_epi8(0x0c);
-    const int np = nt <= 2 ? 4 : 2;
-    for (int64_t c0 = 0; c0 < n_chunks; c0 += FOLD_CHUNKS) {
-        int64_t c1 = c0 + FOLD_CHUNKS < n_chunks ? c0 + FOLD_CHUNKS : n_chunks;
-        __m256i part[GROUP_MAX][4];
-        UNROLL for (int t = 0; t < nt; t++)
-            UNROLL for (int i = 0; i < np; i++) part[t][i] = _mm256_setzero_si256();
-        for (int64_t c = c0; c < c1; c++) {
-            const uint8_t *cc = codes + c * BN_CHUNK_BYTES;
-            UNROLL for (int p = 0; p < 4; p++) {
-                BN_PREFETCH_AHEAD(cc + 64 * p);
-                __m256i v = _mm256_load_si256((const __m256i *)(cc + 64 * p));
-                __m256i v4 = _mm256_srli_epi16(v, 4);
                 __m256i f[4] = {_mm256_and_si256(v, m03), _mm256_and_si256(v, m0c), _mm256_and_si256(v4, m03),
                                 _mm256_and_si256(v4, m0c)};
                 UNROLL for (int t = 0; t < nt; t++) {
                     const int8_t *qp = q[t] + c * BN_CHUNK_K + 4 * p; /* field s: qp + 16 s */
-                    if (np == 4) {
+#ifndef DOT_I16
+                    if (four) {
                         UNROLL for (int s = 0; s < 4; s++) part[t][s] = DOT4(part[t][s], f[s], bcast4(qp + 16 * s));
-                    } else {
-                        part[t][0] = DOT4_PAIR(part[t][0], f[0], bcast4(qp), f[2], bcast4(qp + 32));
-                        part[t][1] = DOT4_PAIR(part[t][1], f[1], bcast4(qp + 16), f[3], bcast4(qp + 48));
+                        continue;
                     }
+#endif
+                    part[t][0] = ONE_TOKEN_PAIR(part[t][0], f[0], bcast4(qp), f[2], bcast4(qp + 32));
+                    TILE_PIN(part[t][0]);
+                    part[t][1] = ONE_TOKEN_PAIR(part[t][1], f[1], bcast4(qp + 16), f[3], bcast4(qp + 48));
+                    TILE_PIN(part[t][1]);
                 }
             }
         }
         UNROLL for (int t = 0; t < nt; t++) {
-            __m256i unscaled = np == 4 ? _mm256_add_epi32(part[t][0], part[t][2]) : part[t][0];
-            __m256i scaled = np == 4 ? _mm256_add_epi32(part[t][1], part[t][3]) : part[t][1];
-            acc[t] = _mm256_add_epi32(acc[t], _mm256_add_epi32(unscaled, _mm256_srai_epi32(scaled, 2)));
+            __m256i unscaled = four ? _mm256_add_epi32(part[t][0], part[t][2]) : part[t][0];
+            __m256i scaled = four ? _mm256_add_epi32(part[t][1], part[t][3]) : part[t][1];
+            acc[t] = ONE_TOKEN_FOLD(acc[t], unscaled, scaled);
         }
     }
 }
-
-#endif
 
 /* Prefill (DEC_MIN_TOKENS or more tokens, uniform scale): a tile's codes are decoded once per
  * K block of KB_CHUNKS chunks into bytes (decode_codes) and reused by every token of the
