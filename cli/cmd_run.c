@@ -33,6 +33,10 @@ static void usage(void) {
            "                        no longer sees what was dropped) [off: a full context stops generation]\n"
            "  --keep N              with --context-shift: prompt tokens kept at the start, after BOS\n"
            "                        (-1: the whole prompt) [0]\n"
+           "  --prediction-file F   Predicted Outputs (OpenAI's prediction): the text of F is what the output\n"
+           "                        is expected to repeat largely (a file being edited); its tokens are\n"
+           "                        checked as drafts, up to --lookup N (else 8) a pass: the same tokens,\n"
+           "                        faster where the output follows F (--json: \"prediction\" counts)\n"
            "%s%s",
            cli_gen_opts_help, cli_model_opts_help);
 }
@@ -69,9 +73,10 @@ static void print_ids(const char *key, const int32_t *ids, int n) {
     printf("]");
 }
 
-/* lookup: --lookup was given (the "lookup" object with its counts) */
+/* lookup: --lookup was given (the "lookup" object with its counts); the "prediction" object
+ * with --prediction-file */
 static void print_json(const int32_t *prompt, int n_prompt, const int32_t *gen, int n_gen, const run_output *o,
-                       const bitnet_generate_result *r, double load_s, bool lookup) {
+                       const bitnet_generate_result *r, double load_s, bool lookup, bool predicted) {
     printf("{");
     print_ids("prompt_ids", prompt, n_prompt);
     printf(",");
@@ -84,6 +89,7 @@ static void print_json(const int32_t *prompt, int n_prompt, const int32_t *gen, 
            "\"decode_tok_s\":%.2f,\"ttft_s\":%.4f}",
            cli_stop_reason_name(r->stop_reason), load_s, r->prefill_seconds, pre, r->decode_seconds, dec, r->time_to_first_token_seconds);
     if (lookup) printf(",\"lookup\":{\"drafted\":%d,\"accepted\":%d}", r->n_drafted, r->n_draft_accepted);
+    if (predicted) printf(",\"prediction\":{\"drafted\":%d,\"accepted\":%d}", r->n_prediction_drafted, r->n_prediction_accepted);
     if (r->n_discarded) printf(",\"context_shift\":{\"discarded\":%d}", r->n_discarded);
     if (r->n_mask_best || r->n_mask_all) printf(",\"constraint\":{\"masks_best\":%d,\"masks_all\":%d}", r->n_mask_best, r->n_mask_all);
     printf("}\n");
@@ -118,6 +124,24 @@ static int chat_prompt_ids(const cli_prompt *po, const cli_gen_opts *go, const b
     int count = cli_prompt_ids(&rendered, m, "run", ids);
     free(text);
     return count;
+}
+
+/* --prediction-file: the file's tokens (no BOS, no special tokens: the output's text) into
+ * gen->prediction (*ids malloc'd). 0, or -1 after printing the error. */
+static int prediction_ids(const char *path, const bitnet_model *m, bitnet_generate_params *gen, int32_t **ids) {
+    size_t len;
+    char *text = cli_read_text_file(path, &len);
+    if (!text) return cli_fail("run", "cannot read prediction file %s", path), -1;
+    int n = bitnet_model_tokenize(m, text, len, 0, 0, NULL, 0);
+    if (n >= 0 && (*ids = malloc(sizeof(int32_t) * (size_t)(n ? n : 1))) && bitnet_model_tokenize(m, text, len, 0, 0, *ids, n) == n) {
+        gen->prediction = *ids;
+        gen->n_prediction = n;
+    } else {
+        n = -1;
+    }
+    free(text);
+    if (n < 0) cli_fail("run", "cannot tokenize prediction file %s: %s", path, *ids ? bitnet_get_last_error() : "out of memory");
+    return n < 0 ? -1 : 0;
 }
 
 /* --prompt-cache: the tokens of the file that the prompt starts with go back into the session
@@ -160,7 +184,7 @@ int cmd_run(int argc, char **argv) {
     cli_gen_opts go;
     cli_prompt po = {0};
     bool json = false, print_ids_only = false, chat = false, cache_ro = false;
-    const char *cache = NULL;
+    const char *cache = NULL, *prediction_file = NULL;
     cli_model_opts_init(&mo);
     cli_gen_opts_init(&go);
     for (int i = 1; i < argc; i++) {
@@ -178,6 +202,9 @@ int cmd_run(int argc, char **argv) {
         if ((r = cli_opt(argc, argv, &i, "--prompt-cache", NULL, &v))) {
             if (r < 0) return 2;
             cache = v;
+        } else if ((r = cli_opt(argc, argv, &i, "--prediction-file", NULL, &v))) {
+            if (r < 0) return 2;
+            prediction_file = v;
         } else if ((r = cli_opt(argc, argv, &i, "--keep", NULL, &v))) {
             long long k;
             if (r < 0 || !cli_parse_int(v, -1, 1 << 24, &k)) return cli_usage_error("run", "--keep needs an integer >= -1");
@@ -199,14 +226,15 @@ int cmd_run(int argc, char **argv) {
         return rc;
     }
     double load_s = cli_seconds() - t0;
-    int32_t *ids = NULL, *gen = NULL;
+    int32_t *ids = NULL, *gen = NULL, *predicted = NULL;
     int n = chat ? chat_prompt_ids(&po, &go, m, &ids) : cli_prompt_ids(&po, m, "run", &ids);
+    bool unpredicted = n > 0 && prediction_file && prediction_ids(prediction_file, m, &go.gen, &predicted); /* printed */
     run_output out = {.stream = !json && !print_ids_only};
     int max_out = go.gen.max_tokens > 0 ? go.gen.max_tokens : (int)bitnet_session_n_ctx(s);
     bitnet_model_desc md = {.struct_size = sizeof md};
     if (n > 0 && go.gen.n_keep >= 0 && bitnet_model_describe(m, &md) == 0 && ids[0] == md.bos_id) go.gen.n_keep++; /* --keep follows BOS */
     rc = n < 0 ? 2 : 1;
-    if (n > 0 && (gen = malloc(sizeof(int32_t) * (size_t)max_out))) {
+    if (n > 0 && !unpredicted && (gen = malloc(sizeof(int32_t) * (size_t)max_out))) {
         go.gen.on_token = on_token;
         go.gen.user_data = &out;
         bitnet_generate_result res = {.struct_size = sizeof res};
@@ -216,7 +244,7 @@ int cmd_run(int argc, char **argv) {
         } else {
             int n_gen = res.n_generated < max_out ? res.n_generated : max_out;
             if (json) {
-                print_json(ids, n, gen, n_gen, &out, &res, load_s, go.gen.lookup_draft > 0);
+                print_json(ids, n, gen, n_gen, &out, &res, load_s, go.gen.lookup_draft > 0, prediction_file != NULL);
             } else if (print_ids_only) {
                 for (int i = 0; i < n_gen; i++) printf(i ? " %d" : "%d", gen[i]);
                 printf("\n");
@@ -229,6 +257,9 @@ int cmd_run(int argc, char **argv) {
                     cli_stop_reason_name(res.stop_reason));
             if (go.gen.lookup_draft > 0)
                 fprintf(stderr, "bitnet run: lookup: %d draft tokens evaluated, %d sampled as drafted\n", res.n_drafted, res.n_draft_accepted);
+            if (prediction_file)
+                fprintf(stderr, "bitnet run: prediction (%d tokens): %d draft tokens evaluated, %d sampled as drafted\n",
+                        go.gen.n_prediction, res.n_prediction_drafted, res.n_prediction_accepted);
             if (res.n_discarded)
                 fprintf(stderr, "bitnet run: context shift: %d positions dropped in all\n", res.n_discarded);
             if (res.n_mask_best || res.n_mask_all)
@@ -244,6 +275,7 @@ int cmd_run(int argc, char **argv) {
     free(out.text);
     free(gen);
     free(ids);
+    free(predicted);
     cli_gen_opts_free(&go);
     bitnet_session_free(s);
     bitnet_model_close(m);

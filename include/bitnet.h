@@ -507,7 +507,23 @@ typedef struct bitnet_generate_params {
      * before the first token is drawn. A session then evaluates the prompt in passes of 64 rows.
      * A non-zero return stops the run before it generates anything (BITNET_STOP_CALLBACK). */
     bitnet_prompt_progress_callback on_prompt_progress;
+    /* Predicted Outputs (OpenAI's `prediction`): tokens the reply is expected to repeat largely
+     * (a file being edited, say), [n_prediction]; NULL / 0: none. Drafts for speculative
+     * decoding come from it (exactly as lookup_draft's: the tokens are the same as without it,
+     * for every sampling; text that follows the prediction comes several tokens a pass): while
+     * the reply gives the prediction's next tokens, the draft is what follows them; after the
+     * reply leaves it, drafts start again where its last 2-4 tokens occur in the prediction
+     * (searched from where it left, then from the start). Up to lookup_draft tokens a pass, or
+     * BITNET_PREDICTION_DRAFT when lookup_draft is 0 (which leaves prompt lookup off); where the
+     * prediction offers none, prompt lookup's draft when lookup_draft is set. Ids outside the
+     * vocabulary: BITNET_ERR_INVALID_ARGUMENT. Not for full_logits callers or tracing (as
+     * lookup_draft). */
+    const int32_t *prediction;
+    int n_prediction;
 } bitnet_generate_params;
+
+/* A prediction's draft length per pass when lookup_draft is 0. */
+#define BITNET_PREDICTION_DRAFT 8
 
 BITNET_API bitnet_generate_params bitnet_generate_default_params(void); /* max_tokens 128 */
 
@@ -525,6 +541,9 @@ typedef struct bitnet_generate_result {
      * likeliest tokens (a greedy or top-k draw whose best tokens are allowed), and draws that
      * checked every token of the vocabulary */
     int n_mask_best, n_mask_all;
+    /* prediction: of n_drafted and n_draft_accepted, the prediction's draft tokens (OpenAI's
+     * accepted_prediction_tokens; rejected_prediction_tokens is the difference) */
+    int n_prediction_drafted, n_prediction_accepted;
 } bitnet_generate_result;
 
 /* Appends prompt[0, n_prompt) to the session's sequence, then samples up to max_tokens

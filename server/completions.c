@@ -479,12 +479,14 @@ static void prompt_only_result(const stream *s, bitnet_generate_result *res) {
 static bitnet_generate_result usage_of_all(const stream *s) {
     bitnet_generate_result sum;
     job_status(s->rj.jobs[0], &sum, NULL);
-    sum.n_generated = sum.n_prompt = sum.n_cached = 0;
+    sum.n_generated = sum.n_prompt = sum.n_cached = sum.n_prediction_drafted = sum.n_prediction_accepted = 0;
     for (int i = 0; i < s->rj.n; i++) {
         bitnet_generate_result res;
         job_status(s->rj.jobs[i], &res, NULL);
         prompt_only_result(s, &res);
         sum.n_generated += res.n_generated;
+        sum.n_prediction_drafted += res.n_prediction_drafted;
+        sum.n_prediction_accepted += res.n_prediction_accepted;
         if (i % s->rj.n_choices) continue;
         sum.n_prompt += res.n_prompt;
         sum.n_cached += res.n_cached;

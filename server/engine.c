@@ -23,6 +23,7 @@ struct job {
     char *grammar;                 /* a copy of the request's (gen.grammar points here) */
     char *samplers;                /* a copy of the request's chain (gen.samplers points here) */
     char **dry_breakers;           /* a copy of the request's DRY breakers, one block (gen.sampling_extra points here) */
+    int32_t *prediction;           /* a copy of the request's prediction (gen.prediction points here) */
     int n_top_logprobs;
     bool post_sampling;            /* ... of the distributions the tokens were drawn from (on_candidates) */
     bool score_prompt;             /* the prompt tokens' log-probabilities too (job_score_prompt) */
@@ -125,6 +126,14 @@ static job *job_init(job *j) {
     return j;
 }
 
+/* A copy of bytes of src into *out (none when bytes is 0); false when out of memory. */
+static bool copy_bytes(void **out, const void *src, size_t bytes) {
+    if (!bytes) return true;
+    if (!(*out = malloc(bytes))) return false;
+    memcpy(*out, src, bytes);
+    return true;
+}
+
 /* strings[0, n) and their pointers in one block (one free); NULL when out of memory. */
 static char **copy_strings(const char *const *strings, int n) {
     size_t bytes = sizeof(char *) * (size_t)(n > 0 ? n : 1);
@@ -155,11 +164,13 @@ job *job_create(const int32_t *prompt, int n_prompt, const bitnet_generate_param
                 int n_top_logprobs, bool post_sampling) {
     job *j = job_new(prompt, n_prompt);
     size_t bias_bytes = sizeof(bitnet_logit_bias) * (size_t)(gen->n_logit_bias > 0 ? gen->n_logit_bias : 0);
+    size_t prediction_bytes = sizeof(int32_t) * (size_t)(gen->n_prediction > 0 ? gen->n_prediction : 0);
     const bitnet_sampling_extra *x = &gen->sampling_extra;
-    if (!j || (bias_bytes && !(j->logit_bias = malloc(bias_bytes))) || (gen->json_schema && !(j->json_schema = strdup(gen->json_schema))) ||
+    if (!j || !copy_bytes((void **)&j->logit_bias, gen->logit_bias, bias_bytes) ||
+        !copy_bytes((void **)&j->prediction, gen->prediction, prediction_bytes) || (gen->json_schema && !(j->json_schema = strdup(gen->json_schema))) ||
         (gen->grammar && !(j->grammar = strdup(gen->grammar))) || (gen->samplers && !(j->samplers = strdup(gen->samplers))) ||
         (x->dry_sequence_breakers && !(j->dry_breakers = copy_strings(x->dry_sequence_breakers, x->n_dry_sequence_breakers)))) {
-        if (j) free(j->prompt), free(j->logit_bias), free(j->json_schema), free(j->grammar), free(j->samplers);
+        if (j) free(j->prompt), free(j->logit_bias), free(j->prediction), free(j->json_schema), free(j->grammar), free(j->samplers);
         free(j);
         for (int i = 0; i < n_stops; i++) free(stops[i]);
         free(stops);
@@ -170,8 +181,8 @@ job *job_create(const int32_t *prompt, int n_prompt, const bitnet_generate_param
     j->n_stops = n_stops;
     j->gen.stop_strings = (const char *const *)stops;
     j->gen.n_stop_strings = n_stops;
-    if (bias_bytes) memcpy(j->logit_bias, gen->logit_bias, bias_bytes);
     j->gen.logit_bias = j->logit_bias;
+    j->gen.prediction = j->prediction;
     j->gen.json_schema = j->json_schema;
     j->gen.grammar = j->grammar;
     j->gen.samplers = j->samplers;
@@ -205,6 +216,7 @@ void job_release(job *j) {
     free(j->stops);
     free(j->prompt);
     free(j->logit_bias);
+    free(j->prediction);
     free(j->json_schema);
     free(j->grammar);
     free(j->samplers);

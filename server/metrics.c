@@ -140,8 +140,8 @@ char *metrics_render(metrics *m, const metrics_gauges *g, size_t *len) {
     counter(f, "bitnet_prompt_tokens_cached_total", "Prompt tokens a slot already held (not evaluated again).",
             get(&m->cached_tokens));
     counter(f, "bitnet_generated_tokens_total", "Tokens generated.", get(&m->generated_tokens));
-    counter(f, "bitnet_lookup_drafted_tokens_total", "Draft tokens evaluated (--lookup).", get(&m->drafted_tokens));
-    counter(f, "bitnet_lookup_taken_tokens_total", "Draft tokens sampled as drafted: no pass of their own (--lookup).",
+    counter(f, "bitnet_lookup_drafted_tokens_total", "Draft tokens evaluated (--lookup, requests' predictions).", get(&m->drafted_tokens));
+    counter(f, "bitnet_lookup_taken_tokens_total", "Draft tokens sampled as drafted: no pass of their own (--lookup, predictions).",
             get(&m->draft_tokens_taken));
     header(f, "bitnet_constraint_draws_total", "counter",
            "Draws under a JSON or grammar constraint by how their mask was made: best (the likeliest tokens "

@@ -534,17 +534,22 @@ static int parse_role(const char *s, bn_chat_role *out) {
     return 0;
 }
 
-/* The text of a message's content: a string, an array of {"type":"text","text":...} parts
- * (joined), or null (an empty message). Returns a malloc'd string or NULL with *err. */
-static char *message_text(json_t *content, size_t i, api_error *err) {
+/* The text of a content field (`field` names it in errors): a string, an array of
+ * {"type":"text","text":...} parts (joined), or null (empty). Returns a malloc'd string, or
+ * NULL with *err (also when out of memory). */
+static char *content_text(json_t *content, const char *field, api_error *err) {
     if (!content || json_is_null(content)) return copy_string("", 0);
     if (json_is_string(content) && has_nul(content)) {
-        api_errorf(err, 400, "'messages[%zu].content' contains a NUL character", i);
+        api_errorf(err, 400, "'%s' contains a NUL character", field);
         return NULL;
     }
-    if (json_is_string(content)) return copy_string(json_string_value(content), json_string_length(content));
+    if (json_is_string(content)) {
+        char *text = copy_string(json_string_value(content), json_string_length(content));
+        if (!text) api_errorf(err, 500, "out of memory");
+        return text;
+    }
     if (!json_is_array(content)) {
-        api_errorf(err, 400, "'messages[%zu].content' must be a string or an array of text parts", i);
+        api_errorf(err, 400, "'%s' must be a string or an array of text parts", field);
         return NULL;
     }
     size_t total = 0, k;
@@ -552,13 +557,16 @@ static char *message_text(json_t *content, size_t i, api_error *err) {
     json_array_foreach(content, k, part) {
         json_t *type = json_object_get(part, "type"), *text = json_object_get(part, "text");
         if (!json_is_string(type) || strcmp(json_string_value(type), "text") || !json_is_string(text) || has_nul(text)) {
-            api_errorf(err, 400, "'messages[%zu].content[%zu]': only {\"type\": \"text\", \"text\": ...} parts are supported", i, k);
+            api_errorf(err, 400, "'%s[%zu]': only {\"type\": \"text\", \"text\": ...} parts are supported", field, k);
             return NULL;
         }
         total += json_string_length(text);
     }
     char *out = malloc(total + 1);
-    if (!out) return NULL;
+    if (!out) {
+        api_errorf(err, 500, "out of memory");
+        return NULL;
+    }
     size_t n = 0;
     json_array_foreach(content, k, part) {
         json_t *text = json_object_get(part, "text");
@@ -599,8 +607,10 @@ static int read_messages(json_t *body, api_request *r, api_error *err) {
         if (!json_is_object(m)) return api_errorf(err, 400, "'messages[%zu]' must be an object", i);
         if (!json_is_string(role) || parse_role(json_string_value(role), &r->messages[i].role))
             return api_errorf(err, 400, "'messages[%zu].role' must be \"system\", \"user\", \"assistant\" or \"tool\"", i);
-        char *text = message_text(json_object_get(m, "content"), i, err);
-        if (!text) return err->status ? -1 : api_errorf(err, 500, "out of memory");
+        char field[48];
+        snprintf(field, sizeof field, "messages[%zu].content", i);
+        char *text = content_text(json_object_get(m, "content"), field, err);
+        if (!text) return -1;
         if (r->messages[i].role == BN_CHAT_ASSISTANT && !(text = assistant_text(m, text, i, r->tools.choice, err))) return -1;
         r->messages[i].content = text;
         r->n_messages = i + 1;
@@ -737,6 +747,20 @@ static int read_limits(json_t *root, api_request *r, api_error *err) {
     return read_max_tokens(root, r, err) || read_logprobs(root, r, err) ? -1 : 0;
 }
 
+/* OpenAI's Predicted Outputs: "prediction": {"type": "content", "content": text or text parts}
+ * (absent or null: none); the text into r->prediction (request.c tokenizes it). */
+static int read_prediction(json_t *body, api_request *r, api_error *err) {
+    json_t *v = json_object_get(body, "prediction");
+    if (!api_present(v)) return 0;
+    json_t *type = json_object_get(v, "type");
+    if (!json_is_object(v)) return api_errorf(err, 400, "'prediction' must be an object {\"type\": \"content\", \"content\": ...}");
+    if (!json_is_string(type) || strcmp(json_string_value(type), "content"))
+        return api_errorf(err, 400, "'prediction.type' must be \"content\" (the only kind of prediction)");
+    json_t *content = json_object_get(v, "content");
+    if (!api_present(content)) return api_errorf(err, 400, "'prediction.content' is missing");
+    return (r->prediction = content_text(content, "prediction.content", err)) ? 0 : -1;
+}
+
 json_t *api_load_object(const char *body, size_t len, api_error *err) {
     json_error_t jerr;
     json_t *root = json_loadb(body, len, 0, &jerr);
@@ -773,7 +797,7 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
              read_extra_samplers(root, out, err) || read_sampler_order(root, out, err) || refuse_absent_samplers(root, err) ||
              read_logit_bias(root, out, err) ||
              read_response_format(root, out, err) || use_tools(out, err) || read_grammar(root, out, err) ||
-             read_stops(root, out, err) || read_stream(root, out, err))
+             read_stops(root, out, err) || read_stream(root, out, err) || read_prediction(root, out, err))
         (void)0;
     else {
         bool ignore_eos = false;
@@ -793,6 +817,7 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
 }
 
 void api_request_free(api_request *r) {
+    free(r->prediction);
     for (int i = 0; i < r->n_stops; i++) free(r->stops[i]);
     free(r->stops);
     for (size_t i = 0; i < r->n_messages; i++) free((char *)r->messages[i].content);
@@ -871,9 +896,14 @@ const char *api_finish_reason(bitnet_stop_reason r) {
     return r == BITNET_STOP_MAX_TOKENS || r == BITNET_STOP_CONTEXT_FULL ? "length" : "stop";
 }
 
+/* OpenAI's usage. Predicted Outputs: accepted are the prediction's draft tokens sampled as
+ * drafted, rejected the ones evaluated and not (OpenAI bills those as completion tokens; here
+ * completion_tokens counts the tokens generated, no more). */
 static json_t *usage_json(const bitnet_generate_result *res) {
-    return json_pack("{s:i, s:i, s:i, s:{s:i}}", "prompt_tokens", res->n_prompt, "completion_tokens", res->n_generated,
-                     "total_tokens", res->n_prompt + res->n_generated, "prompt_tokens_details", "cached_tokens", res->n_cached);
+    return json_pack("{s:i, s:i, s:i, s:{s:i}, s:{s:i, s:i}}", "prompt_tokens", res->n_prompt, "completion_tokens", res->n_generated,
+                     "total_tokens", res->n_prompt + res->n_generated, "prompt_tokens_details", "cached_tokens", res->n_cached,
+                     "completion_tokens_details", "accepted_prediction_tokens", res->n_prediction_accepted,
+                     "rejected_prediction_tokens", res->n_prediction_drafted - res->n_prediction_accepted);
 }
 
 /* The text of a token (special tokens rendered), as bytes. */
@@ -1048,6 +1078,9 @@ void api_response_add_choice(json_t *reply, json_t *more, int index, bool new_pr
         json_array_append(json_object_get(reply, "choices"), choice);
     }
     add_usage(usage, more_usage, "completion_tokens");
+    json_t *details = json_object_get(usage, "completion_tokens_details"), *more_details = json_object_get(more_usage, "completion_tokens_details");
+    add_usage(details, more_details, "accepted_prediction_tokens");
+    add_usage(details, more_details, "rejected_prediction_tokens");
     if (new_prompt) {
         add_usage(usage, more_usage, "prompt_tokens");
         add_usage(json_object_get(usage, "prompt_tokens_details"), json_object_get(more_usage, "prompt_tokens_details"), "cached_tokens");

@@ -99,6 +99,9 @@ typedef struct api_request {
     /* llama-server's post_sampling_probs: log-probabilities (n_top_logprobs) from the
      * distribution each token was drawn from (after the samplers), not from the logits */
     bool post_sampling_probs;
+    /* OpenAI's Predicted Outputs: the prediction's text (malloc'd), NULL when none; request.c
+     * tokenizes it into gen_request.prediction (gen.prediction points there) */
+    char *prediction;
 } api_request;
 
 /* A JSON array of token ids and strings (llama-server's prompt form) into *parts [*n_parts]

@@ -246,11 +246,25 @@ static int logit_bias_tokens(const request_model *m, api_request *rq, api_error 
     return 0;
 }
 
+/* The prediction's tokens (as the reply's text: no BOS, no special tokens), the first slot_ctx
+ * of them (a reply never gets further). 0, or -1 with *err. */
+static int prediction_tokens(const request_model *m, gen_request *out, api_error *err) {
+    const char *text = out->api.prediction;
+    if (!text) return 0;
+    int n = request_tokenize(m->model, text, strlen(text), false, false, &out->prediction);
+    if (n == BITNET_ERR_OUT_OF_MEMORY) return api_errorf(err, 500, "out of memory");
+    if (n < 0) return api_errorf(err, 500, "tokenization failed: %s", bitnet_get_last_error());
+    out->n_prediction = n < m->slot_ctx ? n : (int)m->slot_ctx;
+    out->api.gen.prediction = out->prediction;
+    out->api.gen.n_prediction = out->n_prediction;
+    return 0;
+}
+
 int request_build(const request_model *m, api_kind kind, const char *body, size_t len, uint64_t default_seed,
                   gen_request *out, api_error *err) {
     memset(out, 0, sizeof *out);
     if (api_parse_request(kind, body, len, default_seed, &out->api, err)) return -1;
-    if (logit_bias_tokens(m, &out->api, err) || check_constraints(&out->api, err)) {
+    if (logit_bias_tokens(m, &out->api, err) || check_constraints(&out->api, err) || prediction_tokens(m, out, err)) {
         gen_request_free(out);
         return -1;
     }
@@ -268,6 +282,9 @@ void gen_request_free(gen_request *r) {
     for (int i = 0; r->ids && i < r->n_prompts; i++) free(r->ids[i]);
     free(r->ids);
     free(r->n_ids);
+    free(r->prediction);
+    r->prediction = NULL;
+    r->n_prediction = 0;
     r->ids = NULL;
     r->n_ids = NULL;
     r->n_prompts = 0;

@@ -36,6 +36,8 @@ typedef struct gen_request {
     int32_t **ids;                 /* [n_prompts][n_ids[i]], malloc'd */
     int *n_ids;                    /* each 1 .. slot_ctx - 1 (and max_prompt_tokens) */
     int n_prompts;
+    int32_t *prediction;           /* api.prediction's tokens (no BOS, no special tokens; at most slot_ctx), malloc'd; api.gen points here */
+    int n_prediction;
 } gen_request;
 
 /* Parses body[0, len) for the endpoint kind and builds the prompt. default_seed is the seed of

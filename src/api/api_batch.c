@@ -21,7 +21,7 @@
  * host memory (api_prompt_cache.c), what a slot held before a prompt it does not start with
  * took it is kept there and offered as another slot's cache would be.
  *
- * Speculative decoding by prompt lookup (a generation's lookup_draft, as in a session,
+ * Speculative decoding (a generation's lookup_draft or prediction, as in a session,
  * api_generate.c): a generating slot's row may be followed by draft rows (text/lookup.h) while
  * the step has room, every one with logits; after the pass the slot samples row by row while
  * each token sampled equals the next draft token, and its cache then drops the rows past the
@@ -373,7 +373,7 @@ static void add_draft_rows(bitnet_batch *b, int *n, int i, int *room) {
     if (max > ctx_left) max = (int)ctx_left;
     if (max <= 0 || reserve_tokens(s, s->n_tokens + max + 1) || !logits_room(b, b->n_slots + b->n_batch)) return;
     int32_t draft[BN_LOOKUP_DRAFT_MAX];
-    int k = bn_lookup_draft(s->tokens, s->n_tokens, draft, max);
+    int k = bn_gen_draft(s->gen, s->tokens, s->n_tokens, draft, max);
     const bn_head_req *req = bn_gen_draft_head_req(s->gen);
     for (int j = 0; j < k; j++) {
         s->tokens[s->n_tokens++] = draft[j];
@@ -383,7 +383,6 @@ static void add_draft_rows(bitnet_batch *b, int *n, int i, int *room) {
     }
     s->spec_rows += k;
     *room -= k;
-    bn_gen_result_ptr(s->gen)->n_drafted += k;
 }
 
 /* Prompt row `pos` of a generation that scores its prompt: every logit, for the token after it. */
@@ -601,7 +600,7 @@ static void sample_rows(bitnet_batch *b, int n) {
             continue;
         }
         if (b->row_index[r] > 0 && !draft_row_live(b, r)) continue;
-        if (b->row_index[r] > 0) bn_gen_result_ptr(s->gen)->n_draft_accepted++;
+        if (b->row_index[r] > 0) bn_gen_draft_taken(s->gen);
         s->spec_used++;
         account_step(s, now);
         int32_t tok;

@@ -3,8 +3,9 @@
  * api_internal.h) so that streams can pull tokens without a thread; bitnet_session_generate
  * runs the steps to the end. Allocates per run, never per token.
  *
- * Speculative decoding by prompt lookup (lookup_draft, sessions): feeding back token t, a step
- * also evaluates a draft d[0, k) (text/lookup.h) in the same pass, with logits for every row.
+ * Speculative decoding (lookup_draft, prediction; sessions): feeding back token t, a step also
+ * evaluates a draft d[0, k) (text/lookup.h: from the prediction, else by prompt lookup) in the
+ * same pass, with logits for every row.
  * The next token is sampled from t's row as always; while each token sampled equals the
  * draft's next one, the following row's logits are already there and the step evaluates
  * nothing. At the first difference (or the end) the cache drops the rows past the last one
@@ -93,6 +94,21 @@ static const char *json_schema_of(const bitnet_generate_params *p) {
 static int lookup_of(const bitnet_generate_params *p) {
     int n = BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, lookup_draft) ? p->lookup_draft : 0;
     return n < 0 ? 0 : n > BN_LOOKUP_DRAFT_MAX ? BN_LOOKUP_DRAFT_MAX : n;
+}
+
+/* p's prediction (NULL when none, or its struct_size predates the fields) and its length. */
+static const int32_t *prediction_of(const bitnet_generate_params *p, int *n) {
+    bool has = BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, n_prediction);
+    *n = has ? p->n_prediction : 0;
+    return has ? p->prediction : NULL;
+}
+
+/* The run's draft length per pass: lookup_draft's, else BITNET_PREDICTION_DRAFT with a
+ * prediction; 0: no drafts. */
+static int draft_len_of(const bitnet_generate_params *p) {
+    int n_pred;
+    bool predicted = prediction_of(p, &n_pred) && n_pred > 0;
+    return lookup_of(p) ? lookup_of(p) : predicted ? BITNET_PREDICTION_DRAFT : 0;
 }
 
 /* Whether p asks for context shifts (its struct_size covers the fields and context_shift is set). */
@@ -218,8 +234,11 @@ struct bn_gen {
     int best_extra;            /* mask_best checks the k + best_extra largest logits */
     int finished;              /* the stop reason once generation ended, else 0 */
     bitnet_generate_result res;
-    /* lookup_draft (see the top): the text so far, and the rows of the last speculative pass */
-    int lookup;                /* draft length; 0: off */
+    /* lookup_draft / prediction (see the top): the text so far, and the rows of the last speculative pass */
+    bn_prediction prediction;  /* the prediction's cursor (an empty one without) */
+    int prediction_seen;       /* res.n_generated when the cursor last followed the reply */
+    bool draft_predicted;      /* the last draft came from the prediction */
+    int lookup;                /* session: draft length; 0: off */
     int32_t *history;          /* [n_history of cap_history]: this call's prompt, then each token sampled */
     int64_t n_history, cap_history;
     float *spec_logits;        /* [lookup + 1][n_vocab]: the pass's rows */
@@ -352,7 +371,27 @@ const bn_head_req *bn_gen_draft_head_req(bn_gen *g) {
     return req && !req->gumbel && !req->n_force ? req : NULL;
 }
 
-int bn_gen_lookup_draft(const bn_gen *g) { return lookup_of(g->p); }
+int bn_gen_lookup_draft(const bn_gen *g) { return draft_len_of(g->p); }
+
+int bn_gen_draft(bn_gen *g, const int32_t *text, int64_t n, int32_t *draft, int max) {
+    int k = 0, useful = g->p->max_tokens - g->res.n_generated - 1; /* draft rows whose logits max_tokens may still use */
+    if (g->p->max_tokens > 0 && max > useful) max = useful;
+    if (max <= 0) return 0;
+    if (g->prediction.n) {
+        k = bn_prediction_draft(&g->prediction, text, n, g->res.n_generated - g->prediction_seen, draft, max);
+        g->prediction_seen = g->res.n_generated;
+        g->res.n_prediction_drafted += k;
+    }
+    g->draft_predicted = k > 0;
+    if (!k && lookup_of(g->p)) k = bn_lookup_draft(text, n, draft, max);
+    g->res.n_drafted += k;
+    return k;
+}
+
+void bn_gen_draft_taken(bn_gen *g) {
+    g->res.n_draft_accepted++;
+    g->res.n_prediction_accepted += g->draft_predicted;
+}
 
 /* ---- the constraint's mask ----
  * A draw that reads only its k best tokens (best_read) needs the mask of those alone. The
@@ -659,7 +698,7 @@ static int eval_with_draft(bn_gen *g, int32_t prev, const float **logits) {
     int64_t n_past = bn_state_n_past(st), room = bn_state_n_ctx(st) - n_past - 1;
     int max = g->lookup < room ? g->lookup : (int)room;
     if (max > bn_state_max_batch(st) - 1) max = bn_state_max_batch(st) - 1;
-    int k = max > 0 ? bn_lookup_draft(g->history, g->n_history, g->spec_draft, max) : 0;
+    int k = max > 0 ? bn_gen_draft(g, g->history, g->n_history, g->spec_draft, max) : 0;
     if (k == 0) {
         *logits = g->logits;
         return bn_state_eval_head(st, &prev, 1, g->logits, bn_gen_head_req(g));
@@ -672,7 +711,6 @@ static int eval_with_draft(bn_gen *g, int32_t prev, const float **logits) {
     g->spec_base = n_past;
     g->spec_rows = k + 1;
     g->spec_next = 1;
-    g->res.n_drafted += k;
     *logits = g->spec_logits;
     return 0;
 }
@@ -722,7 +760,7 @@ static int step_once(bn_gen *g, int32_t *token) {
         g->pending = -1;
         if (g->spec_next < g->spec_rows && prev == g->spec_draft[g->spec_next - 1]) {
             logits = g->spec_logits + (int64_t)g->spec_next++ * g->n_vocab;
-            g->res.n_draft_accepted++;
+            bn_gen_draft_taken(g);
         } else {
             spec_end(g);
             if (bn_state_n_past(st) >= bn_state_n_ctx(st)) {
@@ -799,6 +837,20 @@ void bn_gen_end(bn_gen *g) {
     free(g);
 }
 
+/* The prediction's count and ids (a NULL model: the vocabulary is not checked). */
+static int check_prediction(const bitnet_model *model, const bitnet_generate_params *p) {
+    int n;
+    const int32_t *ids = prediction_of(p, &n);
+    if (n < 0 || (n > 0 && !ids))
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "generate: prediction and n_prediction (%d) disagree", n);
+    int64_t n_vocab = model ? model->m->hp.n_vocab : INT32_MAX;
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= n_vocab)
+            return bn_error(BITNET_ERR_INVALID_ARGUMENT, "generate: prediction[%d] is %d, outside the vocabulary [0, %lld)", i, (int)ids[i],
+                            (long long)n_vocab);
+    return 0;
+}
+
 static int check_params(const bitnet_model *model, const int32_t *prompt, int n_prompt, const bitnet_generate_params *p) {
     if (!model || !p || n_prompt < 1 || !prompt)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "generate: NULL session/params/prompt or n_prompt < 1");
@@ -824,7 +876,7 @@ static int check_params(const bitnet_model *model, const int32_t *prompt, int n_
         return bn_error(BITNET_ERR_UNSUPPORTED, "%s needs a tokenizer; this model has none", constraint_name(p));
     if (candidates_of(p) && p->n_candidates < 0)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "generate: n_candidates %d must be >= 0", p->n_candidates);
-    return 0;
+    return check_prediction(model, p);
 }
 
 /* g's buffers for on_candidates; -1 when out of memory. */
@@ -864,6 +916,9 @@ int bn_gen_create(const bitnet_model *model, int64_t n_ctx, const int32_t *promp
     g->res.struct_size = sizeof g->res;
     g->res.n_prompt = n_prompt;
     g->res.stop_string_index = -1;
+    int n_pred;
+    const int32_t *pred = prediction_of(p, &n_pred);
+    g->prediction = bn_prediction_start(pred, pred ? n_pred : 0);
     const bn_tokenizer *tok = model->tokenizer;
     if (!(g->logits = bn_malloc((size_t)g->n_vocab * sizeof(float), "logits")) || !(g->force = bn_malloc(FORCE_CAP * sizeof(int32_t), "penalized ids")) ||
         !(g->sampler = make_sampler(p, g->n_vocab, n_ctx, (bitnet_model *)model))) /* DRY's defaults: made on first use, under its lock */
@@ -881,10 +936,10 @@ int bn_gen_create(const bitnet_model *model, int64_t n_ctx, const int32_t *promp
     return 0;
 }
 
-/* lookup_draft's buffers for a session run (none when off, for full_logits callers, or
- * while tracing: the trace records one pass per token). */
+/* lookup_draft's and the prediction's buffers for a session run (none when off, for
+ * full_logits callers, or while tracing: the trace records one pass per token). */
 static int start_lookup(bn_gen *g, const int32_t *prompt, int n_prompt) {
-    g->lookup = g->full_logits || g->s->tracer ? 0 : lookup_of(g->p);
+    g->lookup = g->full_logits || g->s->tracer ? 0 : draft_len_of(g->p);
     if (!g->lookup) return 0;
     g->cap_history = bn_state_n_ctx(g->s->state) + 1;
     g->history = bn_malloc((size_t)g->cap_history * sizeof *g->history, "lookup history");

@@ -1,5 +1,5 @@
 // serve_openai_client: drives bitnet-server with the official `openai` npm package, unchanged
-// (chat completions, completions, the Responses API, embeddings).
+// (chat completions with Predicted Outputs, completions, the Responses API, embeddings).
 // usage: node serve_openai_client.cjs NODE_MODULES_DIR BASE_URL API_KEY LABEL [full|quick]
 // quick (the sanitizer builds' servers): the sampled tools cases take fewer seeds, each path once,
 // and the Responses stream helper's replies are not fetched again (the raw events are read).
@@ -78,6 +78,40 @@ async function chat() {
     }
     check('chat_stream_one_chunk_per_token', perChunk.length === N && perChunk.every((n) => n === 1) && streamed === msg.content,
         { perChunk, streamed, plain: msg.content });
+}
+
+// Predicted Outputs: a prediction changes no token (greedy; plain and streamed), its draft
+// tokens are taken where the reply follows it and refused where it does not (usage's
+// completion_tokens_details). The random model's replies hold token sequences that their text
+// does not tokenize back to (" rbrace" where the text gives " r" "br" "acer"), which a
+// prediction given as text cannot draft: how drafts come back after an edit is tested on
+// token ids (test_api, test_batch); here an edited prediction's drafts are refused and the
+// reply is the same.
+async function predicted() {
+    const ask = { model: 'any', messages: MESSAGES, max_tokens: 24, temperature: 0 };
+    const plain = await client.chat.completions.create(ask);
+    const text = plain.choices[0].message.content;
+    const same = await client.chat.completions.create({ ...ask, prediction: { type: 'content', content: text } });
+    const d = same.usage.completion_tokens_details || {};
+    check('prediction_same_reply_taken', same.choices[0].message.content === text && d.accepted_prediction_tokens > 0 &&
+        d.rejected_prediction_tokens >= 0 && same.usage.completion_tokens === plain.usage.completion_tokens, { text, same, d });
+    const none = plain.usage.completion_tokens_details || {};
+    check('prediction_none_counts_zero', none.accepted_prediction_tokens === 0 && none.rejected_prediction_tokens === 0, none);
+    const half = Math.floor(text.length / 2);
+    const edited = [{ type: 'text', text: text.slice(0, half) }, { type: 'text', text: ' Quixotic zebra yodels' },
+        { type: 'text', text: text.slice(half) }];
+    const stream = await client.chat.completions.create({ ...ask, prediction: { type: 'content', content: edited }, stream: true,
+        stream_options: { include_usage: true } });
+    const s = await streamText(stream, (c) => c.delta && c.delta.content);
+    const e = (s.usage && s.usage.completion_tokens_details) || {};
+    check('prediction_edited_streamed', s.text === text && e.accepted_prediction_tokens >= 0 && e.rejected_prediction_tokens > 0,
+        { text, streamed: s.text, usage: s.usage });
+    try {
+        await client.chat.completions.create({ ...ask, prediction: { type: 'image', content: text } });
+        check('prediction_bad_type_400', false, 'a prediction of type image was accepted');
+    } catch (err) {
+        check('prediction_bad_type_400', err.status === 400 && /prediction\.type/.test(err.message), { status: err.status, message: err.message });
+    }
 }
 
 async function completions() {
@@ -439,4 +473,4 @@ async function errors() {
     check('models_list', models.data.length === 1 && typeof models.data[0].id === 'string', models.data);
 }
 
-runParts([chat, completions, logitBias, jsonObject, jsonSchema, tools, responses, embeddings, errors]);
+runParts([chat, predicted, completions, logitBias, jsonObject, jsonSchema, tools, responses, embeddings, errors]);

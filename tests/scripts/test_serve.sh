@@ -199,6 +199,10 @@ error_case logit_bias_bad_pair 400 'pair' POST /v1/completions '{"prompt":"Hi","
 error_case logit_bias_empty_string 400 "'logit_bias[1]': an empty string" POST /v1/completions '{"prompt":"Hi","logit_bias":[[15,1],["",1]]}'
 many=$("$PY" -c 'import json; print(json.dumps(" hello" * 4097))')
 error_case logit_bias_string_tokens 400 'more than 4096 tokens' POST /v1/completions "{\"prompt\":\"Hi\",\"logit_bias\":[[$many,1]]}"
+error_case prediction_wrong_type 400 "'prediction' must be an object" POST /v1/chat/completions "{$CHAT,\"prediction\":\"abc\"}"
+error_case prediction_type 400 "'prediction.type' must be" POST /v1/chat/completions "{$CHAT,\"prediction\":{\"type\":\"image\",\"content\":\"x\"}}"
+error_case prediction_content_missing 400 "'prediction.content' is missing" POST /v1/chat/completions "{$CHAT,\"prediction\":{\"type\":\"content\"}}"
+error_case prediction_part 400 "'prediction.content[0]'" POST /v1/completions '{"prompt":"Hi","prediction":{"type":"content","content":[{"type":"image"}]}}'
 error_case response_format_type 400 response_format POST /v1/chat/completions "{$CHAT,\"response_format\":\"json\"}"
 error_case response_format_schema_missing 400 "json_schema.schema' is missing" POST /v1/chat/completions "{$CHAT,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{}}}"
 error_case response_format_schema_refused 400 "at '/properties/s': this keyword is not supported (its constraint would not be enforced): not" \

@@ -961,6 +961,55 @@ TEST(generate_lookup) {
     lookup_same(gp, 48, &accepted);
 }
 
+/* prediction (Predicted Outputs): the same tokens as without it (greedy and sampled), its
+ * drafts taken where the reply follows it, refused at an edit and taken again after it (the
+ * cursor finds its way back); ids outside the vocabulary refused. */
+static void prediction_same(bitnet_generate_params gp) {
+    int32_t plain_out[96], pred[96], out[96];
+    bitnet_generate_result rp, rr;
+    bitnet_session *plain = new_session(512), *spec = new_session(512);
+    CHECK(plain && spec);
+    if (!plain || !spec) return;
+    int rc = lookup_run(plain, "one two three four", gp, plain_out, &rp);
+    CHECK_EQ_INT(rc, 0);
+    CHECK(rp.n_generated >= 24 && rp.n_generated <= 96);
+    int n = rp.n_generated < 96 ? rp.n_generated : 96, edit = 10;
+    memcpy(pred, plain_out, sizeof pred[0] * (size_t)n);
+    for (int i = edit; i < edit + 2; i++) pred[i] = (plain_out[i] + 1) % 256; /* two tokens the reply will not give */
+    gp.prediction = pred, gp.n_prediction = n;
+    rc = lookup_run(spec, "one two three four", gp, out, &rr);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_INT(rr.n_generated, rp.n_generated);
+    CHECK(memcmp(plain_out, out, sizeof out[0] * (size_t)n) == 0);
+    printf("# prediction: %d drafted, %d taken (%d, %d of the prediction)\n", rr.n_drafted, rr.n_draft_accepted, rr.n_prediction_drafted,
+           rr.n_prediction_accepted);
+    CHECK_MSG(rr.n_prediction_accepted > edit, "%d prediction tokens taken: none after the edit at %d", rr.n_prediction_accepted, edit);
+    CHECK(rr.n_prediction_accepted < rr.n_prediction_drafted && rr.n_prediction_drafted <= rr.n_drafted);
+    CHECK(rr.n_prediction_accepted <= rr.n_draft_accepted && rp.n_prediction_drafted == 0);
+    bitnet_session_free(plain);
+    bitnet_session_free(spec);
+}
+
+TEST(generate_prediction) {
+    bitnet_generate_params gp = greedy(32);
+    gp.ignore_eog = 1;
+    prediction_same(gp);
+    gp.sampling = bitnet_sampling_default_params();
+    gp.sampling.temperature = 0.7f, gp.sampling.seed = 11, gp.sampling.top_k = 0; /* a draw from every token */
+    prediction_same(gp);
+    bitnet_session *s = new_session(64);
+    CHECK(s != NULL);
+    bitnet_model_desc md = {.struct_size = sizeof md};
+    CHECK_EQ_INT(bitnet_model_describe(g_model, &md), 0);
+    int32_t prompt[1] = {1}, bad[2] = {3, (int32_t)md.n_vocab};
+    gp.prediction = bad, gp.n_prediction = 2;
+    CHECK_EQ_INT(bitnet_session_generate(s, prompt, 1, &gp, NULL, 0, NULL), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bitnet_get_last_error(), "prediction[1]") != NULL);
+    gp.prediction = NULL;
+    CHECK_EQ_INT(bitnet_session_generate(s, prompt, 1, &gp, NULL, 0, NULL), BITNET_ERR_INVALID_ARGUMENT);
+    bitnet_session_free(s);
+}
+
 /* bitnet_sampling_extra: a bad value fails the call naming the field; a caller whose
  * struct_size predates the field gets every sampler off (the bad value is never read). */
 TEST(sampling_extra_checked_and_versioned) {
@@ -1264,6 +1313,7 @@ RUN(generate_grammar);
 RUN(constraint_masks_on_threads_equal_one_thread);
 RUN(constraint_best_tokens_draw_as_the_whole_mask);
 RUN(generate_lookup);
+RUN(generate_prediction);
 RUN(multi_turn_keeps_cache);
 RUN(context_turns_to_drop);
 RUN(truncate_and_shift);

@@ -133,6 +133,13 @@ static void same_tokens(const run_log *a, const run_log *b, int i) {
 }
 
 static int g_lookup; /* the batched requests' lookup_draft (the lone runs have none) */
+static bool g_predict; /* the batched requests predict their lone runs' tokens, two of them wrong */
+
+/* Request i's prediction: its lone run's tokens with the 6th and 7th replaced. */
+static void make_prediction(const run_log *alone, int32_t *pred) {
+    memcpy(pred, alone->tokens, sizeof *pred * (size_t)alone->n);
+    for (int k = 5; k < 7 && k < alone->n; k++) pred[k] = (alone->tokens[k] + 1) % 256;
+}
 
 /* All requests submitted at once, some slots reused as others finish; n_batch 16 cuts the
  * longer prompts into chunks that share steps with decode rows. */
@@ -142,7 +149,7 @@ static void batched_equals_alone(int n_threads, int n_slots) {
     bitnet_batch *b = new_batch(n_slots, 16, n_threads, 512);
     CHECK(b != NULL);
     if (!b) return;
-    int32_t prompts[N_REQ][128];
+    int32_t prompts[N_REQ][128], preds[N_REQ][MAX_GEN + 8];
     bitnet_generate_params gps[N_REQ];
     int next = 0, steps = 0;
     memset(batched, 0, sizeof batched);
@@ -153,6 +160,8 @@ static void batched_equals_alone(int n_threads, int n_slots) {
             if (slot < 0) break;
             gps[next] = request_params(next, &batched[next]);
             gps[next].lookup_draft = g_lookup;
+            make_prediction(&alone[next], preds[next]);
+            if (g_predict) gps[next].prediction = preds[next], gps[next].n_prediction = alone[next].n;
             CHECK_EQ_INT(bitnet_batch_submit(b, slot, prompts[next], n, &gps[next], log_finish), 0);
             next++;
         }
@@ -160,17 +169,23 @@ static void batched_equals_alone(int n_threads, int n_slots) {
         CHECK(busy >= 0);
         if (busy <= 0 && next == N_REQ) break;
     }
-    int drafted = 0, accepted = 0;
+    int drafted = 0, accepted = 0, predicted = 0, taken = 0;
     for (int i = 0; i < N_REQ; i++) {
         drafted += batched[i].res.n_drafted;
         accepted += batched[i].res.n_draft_accepted;
+        predicted += batched[i].res.n_prediction_drafted;
+        taken += batched[i].res.n_prediction_accepted;
         CHECK_EQ_INT(alone[i].status, 0);
         CHECK_EQ_INT(batched[i].finished, 1);
         CHECK_EQ_INT(batched[i].status, 0);
         CHECK(alone[i].n > 0);
         same_tokens(&alone[i], &batched[i], i);
     }
-    CHECK_MSG(g_lookup ? accepted > 0 && accepted <= drafted : drafted == 0, "lookup %d: %d drafted, %d taken", g_lookup, drafted, accepted);
+    bool drafts = g_lookup || g_predict;
+    CHECK_MSG(drafts ? accepted > 0 && accepted <= drafted : drafted == 0, "lookup %d: %d drafted, %d taken", g_lookup, drafted, accepted);
+    /* every request's prediction has two wrong tokens, after which its drafts are taken again */
+    CHECK_MSG(g_predict ? taken > 7 * N_REQ && taken < predicted && predicted <= drafted : predicted == 0,
+              "prediction %d: %d drafted, %d taken", g_predict, predicted, taken);
     bitnet_batch_free(b);
 }
 
@@ -182,6 +197,13 @@ TEST(batched_equals_alone_lookup) {
     g_lookup = 6;
     batched_equals_alone(2, 4);
     g_lookup = 0;
+}
+/* With predictions (their lone runs' tokens, two of them wrong): the same tokens, the
+ * predictions' drafts taken before and after the wrong ones. */
+TEST(batched_equals_alone_prediction) {
+    g_predict = true;
+    batched_equals_alone(2, 4);
+    g_predict = false;
 }
 TEST(batched_equals_alone_2_threads) { batched_equals_alone(2, N_REQ); }
 TEST(batched_equals_alone_3_slots) { batched_equals_alone(2, 3); }
@@ -1271,6 +1293,7 @@ TEST_MAIN_BEGIN("test_batch")
 }
 RUN(batched_equals_alone_1_thread);
 RUN(batched_equals_alone_lookup);
+RUN(batched_equals_alone_prediction);
 RUN(batched_equals_alone_2_threads);
 RUN(batched_equals_alone_3_slots);
 RUN(batched_equals_alone_q8_head);

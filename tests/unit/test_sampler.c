@@ -650,6 +650,51 @@ TEST(lookup_draft) {
     CHECK_EQ_INT(bn_lookup_draft(text, 14, d, 99), BN_LOOKUP_DRAFT_MAX); /* capped */
 }
 
+/* Prediction drafts (text/lookup.h): the prediction's next tokens while the reply follows it;
+ * after the reply leaves it, nothing until its last 2-4 tokens occur in it again (the first
+ * occurrence from where it left, else from the start); nothing at its end. */
+TEST(prediction_draft) {
+    int32_t d[BN_LOOKUP_DRAFT_MAX];
+    const int32_t pred[] = {10, 11, 12, 13, 14, 15, 16, 17, 18, 11, 12, 19};
+    bn_prediction c = bn_prediction_start(pred, 12);
+    int32_t text[32] = {1, 2, 3, 10}; /* a prompt of 3, then the reply's first token */
+    CHECK_EQ_INT(bn_prediction_draft(&c, text, 4, 1, d, 4), 4);
+    CHECK(d[0] == 11 && d[1] == 12 && d[2] == 13 && d[3] == 14);
+    text[4] = 11, text[5] = 12; /* two drafted tokens taken, then a third sampled as drafted */
+    text[6] = 13;
+    CHECK_EQ_INT(bn_prediction_draft(&c, text, 7, 3, d, 16), 8); /* up to the end: 14 .. 19 */
+    CHECK(d[0] == 14 && d[7] == 19);
+    text[7] = 99; /* the reply leaves it: no draft until it comes back */
+    CHECK_EQ_INT(bn_prediction_draft(&c, text, 8, 1, d, 4), 0);
+    CHECK_EQ_INT(c.next, -1);
+    text[8] = 15; /* one token alone is not enough to come back */
+    CHECK_EQ_INT(bn_prediction_draft(&c, text, 9, 1, d, 4), 0);
+    text[9] = 16; /* "15 16": back after a replaced token */
+    CHECK_EQ_INT(bn_prediction_draft(&c, text, 10, 1, d, 2), 2);
+    CHECK(d[0] == 17 && d[1] == 18);
+    text[10] = 11, text[11] = 12; /* the reply skipped 17 18: "11 12" from where it left (9), not at 1 */
+    CHECK_EQ_INT(bn_prediction_draft(&c, text, 12, 2, d, 4), 1);
+    CHECK_EQ_INT(d[0], 19);
+    text[12] = 19; /* at the end: nothing left */
+    CHECK_EQ_INT(bn_prediction_draft(&c, text, 13, 1, d, 4), 0);
+    text[13] = 10, text[14] = 11; /* the reply starts over: found before where it left */
+    CHECK_EQ_INT(bn_prediction_draft(&c, text, 15, 2, d, 3), 3);
+    CHECK(d[0] == 12 && d[1] == 13 && d[2] == 14);
+    /* a reply that does not start with the prediction: drafts once it meets it */
+    c = bn_prediction_start(pred, 12);
+    const int32_t late[] = {1, 2, 7, 8, 13, 14};
+    CHECK_EQ_INT(bn_prediction_draft(&c, late, 3, 1, d, 4), 0);
+    CHECK_EQ_INT(bn_prediction_draft(&c, late, 6, 3, d, 99), 7); /* "13 14" at 3: 15 16 17 18 11 12 19 */
+    CHECK(d[0] == 15 && d[3] == 18);
+    c = bn_prediction_start(pred, 12);
+    CHECK_EQ_INT(bn_prediction_draft(&c, text, 4, 1, d, 99), 11); /* capped by the prediction */
+    c = bn_prediction_start(NULL, 0);
+    CHECK_EQ_INT(bn_prediction_draft(&c, text, 4, 1, d, 4), 0);
+    const int32_t long_pred[40] = {10};
+    c = bn_prediction_start(long_pred, 40);
+    CHECK_EQ_INT(bn_prediction_draft(&c, text, 4, 1, d, 99), BN_LOOKUP_DRAFT_MAX); /* capped */
+}
+
 /* ---- llama.cpp's other samplers: each against a plain double-precision reference ---------- */
 
 /* Whether the chain's survivors are exactly the ids with keep[id] set. */
@@ -1196,6 +1241,7 @@ TEST_MAIN_BEGIN("test_sampler")
     RUN(penalties_feed_greedy);
 RUN(logit_bias_before_penalties);
 RUN(lookup_draft);
+RUN(prediction_draft);
     RUN(frequencies_match_softmax_chi_square);
     RUN(same_seed_same_sequence_different_seeds_differ);
     RUN(reset_reseeds);
