@@ -6,13 +6,6 @@
 #include "exp_avx2.h"
 #include "kernel_impl.h"
 
-static inline float hmax8(__m256 v) {
-    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_max_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 /* exp(x) for x <= 0 (softmax: scores minus their running max), exp_avx2.h's polynomial;
  * below -87.3 clamped (a weight of ~1e-38 instead of a subnormal or 0). */
 static inline __m256 exp8(__m256 x) { return bn_exp8_poly(_mm256_max_ps(x, _mm256_set1_ps(-87.3f))); }
@@ -30,20 +23,14 @@ static inline __m256 exp8(__m256 x) { return bn_exp8_poly(_mm256_max_ps(x, _mm25
 #define V_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define V_MUL(a, b) _mm256_mul_ps((a), (b))
 #define V_SUB(a, b) _mm256_sub_ps((a), (b))
-#define V_HMAX(v) hmax8(v)
+#define V_HMAX(v) bn_hmax8(v)
 #define V_MAX(a, b) _mm256_max_ps((a), (b))
 #define V_HSUM(v) bn_hsum8(v)
 #define V_EXP(v) exp8(v)
-#define V_KEEP(v, n, fill) keep8((v), (n), (fill))
+#define V_KEEP(v, n, fill) bn_keep8((v), (n), (fill))
 #define V_LOAD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 #define V_LOAD_I8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p))))
 #define F16_1(h) _cvtsh_ss(h)
-
-/* v in lanes [0, n) of 8, fill in the others (any n). */
-static inline __m256 keep8(__m256 v, int n, __m256 fill) {
-    __m256i in = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    return _mm256_blendv_ps(fill, v, _mm256_castsi256_ps(in));
-}
 
 #define ATTN_PF_BLOCKS 2 /* attention_simd.h; 1-4 measured, docs/KERNELS.md */
 #include "attention_simd.h"

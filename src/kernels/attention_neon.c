@@ -7,16 +7,11 @@
 #include <string.h>
 
 #include "exp_neon.h"
+#include "kernel_impl.h"
 
 /* exp(x) for x <= 0 (softmax arguments); below -87.3 gives ~2^-126 (callers zero the lanes
  * they mask). */
 static inline float32x4_t exp4(float32x4_t x) { return bn_exp4_poly(vmaxq_f32(x, vdupq_n_f32(-87.3f))); }
-
-/* v in lanes [0, n) of 4, fill in the others (any n). */
-static inline float32x4_t keep4(float32x4_t v, int n, float32x4_t fill) {
-    static const int32_t idx[4] = {0, 1, 2, 3};
-    return vbslq_f32(vcltq_s32(vld1q_s32(idx), vdupq_n_s32(n)), v, fill);
-}
 
 #define V float32x4_t
 #define VL 4
@@ -32,7 +27,7 @@ static inline float32x4_t keep4(float32x4_t v, int n, float32x4_t fill) {
 #define V_HMAX(v) vmaxvq_f32(v)
 #define V_HSUM(v) vaddvq_f32(v)
 #define V_EXP(v) exp4(v)
-#define V_KEEP(v, n, fill) keep4((v), (n), (fill))
+#define V_KEEP(v, n, fill) bn_keep4((v), (n), (fill))
 #define V_LOAD_F16(p) vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)(const void *)(p))))
 #define V_LOAD_I8(p) load_i8x4((const int8_t *)(const void *)(p))
 #define F16_1(h) vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0)

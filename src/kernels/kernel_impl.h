@@ -125,6 +125,28 @@ static inline float bn_hsum8(__m256 v) {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
+/* The greatest of the 8 lanes (max is exact: any order; a NaN lane gives an unspecified lane). */
+static inline float bn_hmax8(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#endif
+#if defined(__AVX2__)
+/* v in lanes [0, n) of 8, fill in the others (any n): the 256-bit kernels' row tails. */
+static inline __m256 bn_keep8(__m256 v, int n, __m256 fill) {
+    __m256i in = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    return _mm256_blendv_ps(fill, v, _mm256_castsi256_ps(in));
+}
+#endif
+#if defined(__aarch64__)
+#include <arm_neon.h>
+/* v in lanes [0, n) of 4, fill in the others (any n): the NEON kernels' row tails. */
+static inline float32x4_t bn_keep4(float32x4_t v, int n, float32x4_t fill) {
+    static const int32_t idx[4] = {0, 1, 2, 3};
+    return vbslq_f32(vcltq_s32(vld1q_s32(idx), vdupq_n_s32(n)), v, fill);
+}
 #endif
 /* An empty asm that "changes" the vector v: an integer sum chain stays a chain. gcc otherwise
  * reassociates a vpaddw/vpaddd chain into a tree, computing all the products first and
