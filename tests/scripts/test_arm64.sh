@@ -6,11 +6,12 @@
 #                           compiler of Apple users; skipped without clang outside CI)
 #   unit/<cpu>/<case>       test_kernels, test_attention, test_lm_head, test_head_screen (the
 #                           NEON screen pass: its bound, tiles and exact generation), test_forward (row
-#                           passes, forward pass), test_cpu, test_json_schema and test_gbnf (plain C,
+#                           passes, forward pass), test_logprob (the log-sum-exp and top-n scan),
+#                           test_cpu, test_json_schema and test_gbnf (plain C,
 #                           but aarch64's char is unsigned) on `-cpu max` (dotprod and
 #                           i8mm: both ARM tiers' tables run; the model-level tests again with
 #                           BITNET_FORCE_TIER=neon, test_forward there without context_shift);
-#                           test_kernels and test_cpu on `-cpu cortex-a53` (ARMv8.0, no
+#                           test_kernels, test_logprob and test_cpu on `-cpu cortex-a53` (ARMv8.0, no
 #                           dotprod: the neon tier alone, and a
 #                           dot-product instruction outside the dotprod tier would be an
 #                           illegal instruction; the whole forward pass there: a53_auto_bits)
@@ -48,7 +49,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 ABUILD="$ROOT/build-aarch64"
-UNITS=(test_kernels test_attention test_lm_head test_head_screen test_forward test_cpu test_json_schema test_gbnf)
+UNITS=(test_kernels test_attention test_lm_head test_head_screen test_forward test_logprob test_cpu test_json_schema test_gbnf)
 log="$TMP/cross.log"
 if make -C "$ROOT" -j2 CROSS=aarch64 CI=true all "${UNITS[@]/#/build-aarch64/tests/}" >"$log" 2>&1; then
     ok cross_build_werror
@@ -98,7 +99,7 @@ unit max test_lm_head neon
 BITNET_TEST_SKIP=context_shift unit max test_forward neon
 # The a53 runs: the kernel tables and detection; its forward pass runs end to end below
 # (a53_auto_bits: the CLI's logits of each model, tier picked by detection).
-for t in test_kernels test_cpu; do unit cortex-a53 "$t"; done
+for t in test_kernels test_logprob test_cpu; do unit cortex-a53 "$t"; done
 
 # --- end to end: logits of the aarch64 build against the x86 build's scalar tier ---
 arm() { # arm CPU TIER ARGS...: the aarch64 CLI under qemu, BITNET_FORCE_TIER=TIER ("" = detect)
