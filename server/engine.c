@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "model/logprob.h"
+
 typedef enum job_state { JOB_NEW, JOB_QUEUED, JOB_RUNNING, JOB_DONE } job_state;
 
 struct job {
@@ -95,6 +97,7 @@ struct engine {
     int64_t slot_ctx;
     uint64_t kv_cache_bytes;
     int32_t bos_id;            /* -1: none (a request's n_keep counts the tokens after it) */
+    const bn_logprob_ops *logprob; /* the log-probabilities' row passes of the tier in use */
     pthread_t thread;
     bool thread_started;
 
@@ -403,30 +406,15 @@ int job_status(const job *j, bitnet_generate_result *result, const char **messag
 
 /* ===================================================================== callbacks (engine thread) */
 
-/* log-softmax of the chosen token and the n_top most likely ones. */
-static void compute_logprob(const float *logits, int64_t n_vocab, int32_t token, int n_top, job_logprob *out) {
-    float max = -INFINITY;
-    for (int64_t i = 0; i < n_vocab; i++)
-        if (logits[i] > max) max = logits[i];
-    double sum = 0;
-    for (int64_t i = 0; i < n_vocab; i++) sum += exp((double)(logits[i] - max));
-    float log_z = max + (float)log(sum);
+/* log-softmax of the chosen token and the n_top most likely ones: the log-sum-exp and the top
+ * list of the library's SIMD passes (model/logprob.h: within its bound of the libm sum in double;
+ * for a 128256-token vocabulary ~25 us instead of ~0.6 ms on the engine thread). */
+static void compute_logprob(const bn_logprob_ops *ops, const float *logits, int64_t n_vocab, int32_t token, int n_top,
+                            job_logprob *out) {
+    float log_z = ops->lse(logits, n_vocab);
     out->token = token;
     out->logprob = token >= 0 && token < n_vocab ? logits[token] - log_z : -INFINITY;
-    out->n_top = 0;
-    for (int64_t i = 0; i < n_vocab; i++) { /* insertion into the sorted top list */
-        int k = out->n_top;
-        if (k == n_top && (k == 0 || logits[i] <= out->top_logprob[k - 1])) continue;
-        if (k < n_top) out->n_top++;
-        else k--;
-        while (k > 0 && out->top_logprob[k - 1] < logits[i]) {
-            out->top_logprob[k] = out->top_logprob[k - 1];
-            out->top_token[k] = out->top_token[k - 1];
-            k--;
-        }
-        out->top_logprob[k] = logits[i];
-        out->top_token[k] = (int32_t)i;
-    }
+    out->n_top = bn_logprob_top(ops, logits, n_vocab, n_top, out->top_token, out->top_logprob);
     for (int k = 0; k < out->n_top; k++) out->top_logprob[k] -= log_z;
 }
 
@@ -445,7 +433,7 @@ static int on_candidates(int32_t token, float p, const bitnet_token_prob *top, i
 static int on_logits(const float *logits, int64_t n_vocab, int32_t token, void *user) {
     job *j = user;
     if (j->n_top_logprobs >= 0) {
-        compute_logprob(logits, n_vocab, token, j->n_top_logprobs, &j->pending);
+        compute_logprob(j->e->logprob, logits, n_vocab, token, j->n_top_logprobs, &j->pending);
         j->has_pending = true;
     }
     return atomic_load(&j->cancelled);
@@ -456,7 +444,7 @@ static int on_prompt_logits(int position, int32_t token, const float *logits, in
     job *j = user;
     (void)position;
     job_logprob lp;
-    compute_logprob(logits, n_vocab, token, j->n_top_logprobs, &lp);
+    compute_logprob(j->e->logprob, logits, n_vocab, token, j->n_top_logprobs, &lp);
     job_push_prompt_logprob(j, &lp);
     return atomic_load(&j->cancelled);
 }
@@ -726,6 +714,7 @@ int engine_start(bitnet_model *model, const engine_params *params, engine **out)
     e->model = model;
     bitnet_model_desc md = {.struct_size = sizeof md};
     e->bos_id = bitnet_model_describe(model, &md) == 0 ? md.bos_id : -1;
+    e->logprob = bn_logprob_for_tier(bn_cpu_active_tier());
     bitnet_batch_params bp = bitnet_batch_default_params();
     bp.n_slots = params->n_slots;
     bp.n_ctx = params->n_ctx;
