@@ -97,6 +97,7 @@ BN_INLINE BN_TSAN_UNCHECKED_READS void screen_tile(const bn_head_screen *h, cons
 
 /* Rows m and m2 of one token side by side (a[0], a[1]): two memory streams per thread. */
 #define SCREEN_TILE_PAIR(h, x, m, m2, pf, a, rad) screen_tile_rows((h), (x), (const int64_t[2]){(m), (m2)}, 2, 0, 1, (pf), (a), (rad))
+#define SCREEN_PAIR_WHEN (bn_cpu_head_rows() == 1) /* on AMD */
 
 #define SCREEN_ROW_TOKENS 2
 /* Always: with one token a single row streams faster with the prefetch here, and with several

@@ -13,46 +13,74 @@
 
 #define SCREEN_PREFETCH_D 256  /* bytes ahead in its scales */
 
-/* Row m times NT tokens (NT <= 4): approximate logits and radii into a[t], rad[t]. One row at
- * a time and, with one token on Zen 4, no software prefetch: there (one thread, 2B-4T copy)
- * that read the copy in 14-17 ms against 28-35 ms for 4 rows side by side with a 2 KiB
- * prefetch, and, whole decode steps interleaved in one process, 1-5% faster than the same
- * single row with the prefetch. Zen 5 wants the prefetch (SCREEN_PREFETCH_WHEN). With several
- * tokens (pf) a row takes several times longer, and the hardware prefetcher alone then left
- * the pass stalled on memory. */
-BN_INLINE BN_TSAN_UNCHECKED_READS void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int NT, bool pf, float a[4],
-                           float rad[4]) {
-    bn_screen_tile tl = bn_screen_tile_at(h, x, m, t0, NT);
+/* NR rows m[0..NR) times NT tokens (NR * NT <= 4; NR <= 2): approximate logits and radii into
+ * a[r * NT + t], rad[r * NT + t]. Each (row, token) sums its groups in the same order whatever
+ * NR and NT: the same bits. One row at a time and, with one token on Zen 4, no software
+ * prefetch: there (one thread, 2B-4T copy) that read the copy in 14-17 ms against 28-35 ms for
+ * 4 rows side by side with a 2 KiB prefetch, and, whole decode steps interleaved in one
+ * process, 1-5% faster than the same single row with the prefetch. Zen 5 wants the prefetch
+ * (SCREEN_PREFETCH_WHEN). With several tokens (pf) a row takes several times longer, and the
+ * hardware prefetcher alone then left the pass stalled on memory. */
+BN_INLINE BN_TSAN_UNCHECKED_READS void screen_tile_rows(const bn_head_screen *h, const bn_screen_act *x, const int64_t *m, int NR, int t0,
+                                                        int NT, bool pf, float a[4], float rad[4]) {
+    bn_screen_tile tl[2];
+BN_UNROLL
+    for (int r = 0; r < NR; r++) tl[r] = bn_screen_tile_at(h, x, m[r], t0, NT);
     __m512 acc[4], racc[4];
 BN_UNROLL
-    for (int t = 0; t < NT; t++) acc[t] = racc[t] = _mm512_setzero_ps();
+    for (int u = 0; u < NR * NT; u++) acc[u] = racc[u] = _mm512_setzero_ps();
     for (int64_t g = 0; g < h->n_groups; g++) {
         __m512i isum[4];
 BN_UNROLL
-        for (int t = 0; t < NT; t++) isum[t] = _mm512_setzero_si512();
+        for (int u = 0; u < NR * NT; u++) isum[u] = _mm512_setzero_si512();
         int64_t base = g * BN_SCREEN_GROUP_BYTES;
-        if (pf) BN_PREFETCH(tl.d + g * BN_SCREEN_GROUP, SCREEN_PREFETCH_D);
+BN_UNROLL
+        for (int r = 0; r < NR; r++)
+            if (pf) BN_PREFETCH(tl[r].d + g * BN_SCREEN_GROUP, SCREEN_PREFETCH_D);
 BN_UNROLL
         for (int i = 0; i < 16; i++) {
-            if (pf && i % 2 == 0) BN_PREFETCH(tl.q + base + 32 * i, BN_PREFETCH_BYTES_HEAD_ROW); /* 8 lines per group, spread */
-            __m512i w = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(tl.q + base + 32 * i)));
 BN_UNROLL
-            for (int t = 0; t < NT; t++) isum[t] = _mm512_dpwssd_epi32(isum[t], w, _mm512_loadu_si512((const void *)(tl.xq[t] + base + 32 * i)));
+            for (int r = 0; r < NR; r++) {
+                if (pf && i % 2 == 0) BN_PREFETCH(tl[r].q + base + 32 * i, BN_PREFETCH_BYTES_HEAD_ROW); /* 8 lines per group, spread */
+                __m512i w = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(tl[r].q + base + 32 * i)));
+BN_UNROLL
+                for (int t = 0; t < NT; t++)
+                    isum[r * NT + t] = _mm512_dpwssd_epi32(isum[r * NT + t], w, _mm512_loadu_si512((const void *)(tl[0].xq[t] + base + 32 * i)));
+            }
         }
-        __m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(tl.d + g * BN_SCREEN_GROUP)));
 BN_UNROLL
-        for (int t = 0; t < NT; t++) {
-            __m512 scale = _mm512_mul_ps(dv, _mm512_loadu_ps(tl.e[t] + g * BN_SCREEN_GROUP));
-            acc[t] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(isum[t]), acc[t]);
-            racc[t] = _mm512_fmadd_ps(dv, _mm512_loadu_ps(tl.xabs[t] + g * BN_SCREEN_GROUP), racc[t]);
+        for (int r = 0; r < NR; r++) {
+            __m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(tl[r].d + g * BN_SCREEN_GROUP)));
+BN_UNROLL
+            for (int t = 0; t < NT; t++) {
+                int u = r * NT + t;
+                __m512 scale = _mm512_mul_ps(dv, _mm512_loadu_ps(tl[r].e[t] + g * BN_SCREEN_GROUP));
+                acc[u] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(isum[u]), acc[u]);
+                racc[u] = _mm512_fmadd_ps(dv, _mm512_loadu_ps(tl[r].xabs[t] + g * BN_SCREEN_GROUP), racc[u]);
+            }
         }
     }
 BN_UNROLL
-    for (int t = 0; t < NT; t++) {
-        a[t] = _mm512_reduce_add_ps(acc[t]);
-        rad[t] = _mm512_reduce_add_ps(racc[t]);
+    for (int u = 0; u < NR * NT; u++) {
+        a[u] = _mm512_reduce_add_ps(acc[u]);
+        rad[u] = _mm512_reduce_add_ps(racc[u]);
     }
 }
+
+/* Row m times NT tokens (NT <= 4). */
+BN_INLINE BN_TSAN_UNCHECKED_READS void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int NT, bool pf, float a[4],
+                                                   float rad[4]) {
+    screen_tile_rows(h, x, &m, 1, t0, NT, pf, a, rad);
+}
+
+/* Rows m and m2 of one token side by side (a[0], a[1]): two memory streams per thread, on Zen 5
+ * (AMD family 0x1A) only. There (2026-12-07 VM, the 2B-4T copy, one thread, kernel_bench, old
+ * and new builds alternating, 3 rounds) the one-token pass took 10.6-11.5 ms against 13.1-14.5 ms
+ * one row at a time, and whole generation (bitnet run, 2 threads, 192 greedy tokens, 6 rounds
+ * alternating, the same text) ran 1.02-1.11x faster, median 1.07x. Zen 4 not measured: it keeps
+ * one row at a time (see screen_tile). */
+#define SCREEN_TILE_PAIR(h, x, m, m2, pf, a, rad) screen_tile_rows((h), (x), (const int64_t[2]){(m), (m2)}, 2, 0, 1, (pf), (a), (rad))
+#define SCREEN_PAIR_WHEN (bn_cpu_amd_family() >= 0x1a)
 
 #define SCREEN_ROW_TOKENS 4
 /* Calls of 3 tokens or more, first tile (the other tiles find the rows in L2). One or two

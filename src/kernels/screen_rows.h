@@ -7,8 +7,10 @@
  *   SCREEN_PREFETCH_WHEN(n, t0)           whether the tile at token t0 of an n-token call
  *                                         prefetches (the tier's measured choice)
  * One row at a time (one memory stream per thread: on Zen 4 faster than several adjacent rows
- * side by side, see the tier files), except one token on AMD where the tier defines
+ * side by side, see the tier files), except one token where the tier defines
  *   SCREEN_TILE_PAIR(h, x, m, m2, pf, a, rad)  rows m and m2 of one token in one pass: a[0..1]
+ *   SCREEN_PAIR_WHEN                      whether this CPU takes it (the tier's measured choice:
+ *                                         AMD at avx2, Zen 5 at avx512)
  * (the two halves of the thread's rows side by side: two streams); tiles of constant shapes, so
  * that the compiler keeps their accumulators in registers.
  * With more tokens than one tile holds (batched decoding), rows go in blocks of
@@ -62,7 +64,7 @@ static void screen_rows(const bn_head_screen *h, const bn_screen_act *x, float *
                         int64_t m0, int64_t m1) {
     float a[4], rad[4];
 #ifdef SCREEN_TILE_PAIR
-    if (x->n == 1 && bn_cpu_head_rows() == 1) { /* one token on AMD: two streams */
+    if (x->n == 1 && SCREEN_PAIR_WHEN) { /* one token: two streams */
         screen_rows_in_pairs(h, x, approx, radius, m0, m1);
         return;
     }
