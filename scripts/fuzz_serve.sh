@@ -98,6 +98,7 @@ write_dict() {
 "\"grammar\""
 "::="
 "\"n_predict\""
+"\"prediction\""
 "\"input\""
 "\"content\""
 "\"encoding_format\""

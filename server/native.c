@@ -125,13 +125,20 @@ static const char *stop_type(const bitnet_generate_result *res) {
 
 static double per(double x, double n) { return n > 0 ? x / n : 0; }
 
+/* llama-server's timings; with speculative decoding (--lookup, a prediction) its draft_n and
+ * draft_n_accepted too. */
 static json_t *timings(const bitnet_generate_result *res, int n_generated) {
     double prompt_ms = res->prefill_seconds * 1e3, gen_ms = res->decode_seconds * 1e3;
     int prompt_n = res->n_prompt - res->n_cached;
-    return json_pack("{s:i, s:i, s:f, s:f, s:f, s:i, s:f, s:f, s:f}", "cache_n", res->n_cached, "prompt_n", prompt_n, "prompt_ms",
-                     prompt_ms, "prompt_per_token_ms", per(prompt_ms, prompt_n), "prompt_per_second", per(prompt_n * 1e3, prompt_ms),
-                     "predicted_n", n_generated, "predicted_ms", gen_ms, "predicted_per_token_ms", per(gen_ms, n_generated),
-                     "predicted_per_second", per(n_generated * 1e3, gen_ms));
+    json_t *t = json_pack("{s:i, s:i, s:f, s:f, s:f, s:i, s:f, s:f, s:f}", "cache_n", res->n_cached, "prompt_n", prompt_n, "prompt_ms",
+                          prompt_ms, "prompt_per_token_ms", per(prompt_ms, prompt_n), "prompt_per_second", per(prompt_n * 1e3, prompt_ms),
+                          "predicted_n", n_generated, "predicted_ms", gen_ms, "predicted_per_token_ms", per(gen_ms, n_generated),
+                          "predicted_per_second", per(n_generated * 1e3, gen_ms));
+    if (t && res->n_drafted > 0) {
+        json_object_set_new(t, "draft_n", json_integer(res->n_drafted));
+        json_object_set_new(t, "draft_n_accepted", json_integer(res->n_draft_accepted));
+    }
+    return t;
 }
 
 /* llama-server's response_fields: the values the paths lead to ("a/b" goes into object a),

@@ -11,6 +11,11 @@ st=$(req POST /completion "{$NATIVE,\"n_probs\":2,\"return_tokens\":true}")
 cp "$TMP/resp" "$TMP/native.json"
 native_check native_completion "$st == 200 and j['content'] == json.load(open('$TMP/openai.json'))['choices'][0]['text'] and j['stop'] is True and j['stop_type'] == 'limit' and j['tokens_predicted'] == 8 and len(j['tokens']) == 8 and j['tokens_evaluated'] == 5 and j['prompt'] == '<|begin_of_text|>Once upon a time' and j['generation_settings']['n_predict'] == 8 and j['generation_settings']['top_k'] == 40 and j['model'] == 'test-model' and j['timings']['predicted_n'] == 8"
 native_check native_probabilities "len(j['completion_probabilities']) == 8 and all(p['id'] == t and len(p['top_logprobs']) == 2 and p['top_logprobs'][0]['id'] == t for p, t in zip(j['completion_probabilities'], j['tokens']))"
+# a prediction (OpenAI's Predicted Outputs) on /completion: the same content, its drafts in
+# llama-server's timings draft_n / draft_n_accepted (absent without drafts)
+PREDICTED=$(json_get 'json.dumps({"type": "content", "content": j["content"]})' <"$TMP/native.json")
+st=$(req POST /completion "{$NATIVE,\"prediction\":$PREDICTED}")
+native_check native_prediction_drafts "$st == 200 and j['content'] == json.load(open('$TMP/native.json'))['content'] and j['timings']['draft_n'] > 0 and 0 < j['timings']['draft_n_accepted'] <= j['timings']['draft_n'] and 'draft_n' not in json.load(open('$TMP/native.json'))['timings']"
 st=$(req POST /detokenize "{\"tokens\":$(json_get 'json.dumps(j["tokens"])' <"$TMP/native.json")}")
 native_check native_tokens_are_content "j['content'] == json.load(open('$TMP/native.json'))['content']"
 # response_fields: the final reply keeps the paths that lead somewhere, each under its path

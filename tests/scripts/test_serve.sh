@@ -59,7 +59,8 @@
 #     take its KV entries from the third's slot (cached_tokens), and their greedy replies equal
 #     those of a one-slot server (no other slot to share with);
 #   - the official openai npm package (serve_openai_client.cjs): chat and completions, plain
-#     and streamed, include_usage, stop, logprobs (echoed with the prompt's too), logit_bias, response_format json_object and
+#     and streamed, include_usage, stop, logprobs (echoed with the prompt's too), logit_bias, prediction (Predicted
+#     Outputs: the same reply, its drafts in usage; on /completion in timings.draft_n), response_format json_object and
 #     json_schema, tools (named, auto, streamed: arguments in deltas; the client's runTools round trip), the
 #     Responses API (text equal to the chat's, raw events, parse and stream helpers, function
 #     calls (their arguments streamed in deltas) and their outputs as input items, input token counts of a Responses body and of a
