@@ -38,6 +38,9 @@ write_dict() {
 "."
 "\xc3\xa9"
 "\xe2\x82\xac"
+"<[7]>"
+"!<[7]>"
+"\xff\x07"
 DICT
 }
 

@@ -188,29 +188,33 @@ static int request_prompts(const request_model *m, api_request *rq, gen_request 
     return 0;
 }
 
-/* Compiles a JSON Schema, or a grammar, only to check it (a 400 before the job queues;
- * generation compiles its own). 0, or -1 with *err naming the field. */
-static int check_constraint(const char *text, bool grammar, const char *field, api_error *err) {
+/* Compiles a JSON Schema, or a grammar (its token references checked against the vocabulary
+ * of n_vocab), only to check it (a 400 before the job queues; generation compiles its own).
+ * 0, or -1 with *err naming the field. */
+static int check_constraint(const char *text, bool grammar, int64_t n_vocab, const char *field, api_error *err) {
     bn_json_schema *schema = grammar ? NULL : bn_json_schema_compile(text, strlen(text));
     bn_gbnf *g = grammar ? bn_gbnf_compile(text, strlen(text)) : NULL;
-    if (schema || g) {
-        bn_json_schema_free(schema);
-        bn_gbnf_free(g);
-        return 0;
-    }
+    int64_t token = g ? bn_gbnf_max_token(g) : -1;
+    bool compiled = schema || g;
+    bn_json_schema_free(schema);
+    bn_gbnf_free(g);
+    if (token >= n_vocab)
+        return api_errorf(err, 400, "'%s': the token reference <[%lld]> is not a token of this model (0..%lld)", field, (long long)token,
+                          (long long)n_vocab - 1);
+    if (compiled) return 0;
     return api_errorf(err, bn_last_error_status() == BITNET_ERR_OUT_OF_MEMORY ? 500 : 400, "'%s': %s", field, bn_last_error_message());
 }
 
 /* The response format's schema, or with tools each function's parameters and then the reply's
  * schema that holds them all; or the grammar. */
-static int check_constraints(const api_request *rq, api_error *err) {
+static int check_constraints(const request_model *m, const api_request *rq, api_error *err) {
     char field[64];
     for (int i = 0; rq->tools.choice != TOOLS_OFF && i < rq->tools.n; i++) {
         snprintf(field, sizeof field, "tools[%d].function.parameters", i);
-        if (rq->tools.parameters[i] && check_constraint(rq->tools.parameters[i], false, field, err)) return -1;
+        if (rq->tools.parameters[i] && check_constraint(rq->tools.parameters[i], false, m->n_vocab, field, err)) return -1;
     }
-    if (rq->grammar && check_constraint(rq->grammar, true, "grammar", err)) return -1;
-    return rq->json_schema ? check_constraint(rq->json_schema, false, rq->json_schema_field, err) : 0;
+    if (rq->grammar && check_constraint(rq->grammar, true, m->n_vocab, "grammar", err)) return -1;
+    return rq->json_schema ? check_constraint(rq->json_schema, false, m->n_vocab, rq->json_schema_field, err) : 0;
 }
 
 /* Appends the tokens of one of logit_bias's strings (no BOS, no special tokens, as llama-server
@@ -264,7 +268,7 @@ int request_build(const request_model *m, api_kind kind, const char *body, size_
                   gen_request *out, api_error *err) {
     memset(out, 0, sizeof *out);
     if (api_parse_request(kind, body, len, default_seed, &out->api, err)) return -1;
-    if (logit_bias_tokens(m, &out->api, err) || check_constraints(&out->api, err) || prediction_tokens(m, out, err)) {
+    if (logit_bias_tokens(m, &out->api, err) || check_constraints(m, &out->api, err) || prediction_tokens(m, out, err)) {
         gen_request_free(out);
         return -1;
     }

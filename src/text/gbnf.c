@@ -5,7 +5,8 @@
  * alternative ending with an E_END; a rule's alternatives are the positions
  * alts[alt_first, alt_first + n_alts). An E_CHAR element matches one code point against its
  * ranges (pairs [lo, hi] in ranges[]; negated: any code point outside them, so '.' is a
- * negated empty class); an E_RULE element stands for any alternative of its rule. Groups and
+ * negated empty class); an E_TOKEN element matches one whole token by id (negated: any other
+ * token); an E_RULE element stands for any alternative of its rule. Groups and
  * repetitions become rules without names: x* is R ::= x R | (empty), x{m,n} m copies of x and
  * n - m nested optional ones. */
 #include "text/gbnf.h"
@@ -16,13 +17,13 @@
 
 #include "util.h"
 
-enum { E_END, E_CHAR, E_RULE };
+enum { E_END, E_CHAR, E_RULE, E_TOKEN };
 
 typedef struct gbnf_elem {
     uint8_t kind;
-    uint8_t negated;    /* E_CHAR: matches code points outside the ranges */
+    uint8_t negated;    /* E_CHAR: matches code points outside the ranges; E_TOKEN: tokens other than arg */
     uint16_t n_ranges;  /* E_CHAR */
-    uint32_t arg;       /* E_CHAR: the first range; E_RULE: the rule */
+    uint32_t arg;       /* E_CHAR: the first range; E_RULE: the rule; E_TOKEN: the token id */
 } gbnf_elem;
 
 typedef struct gbnf_rule {
@@ -44,6 +45,7 @@ struct bn_gbnf {
     uint32_t n_rules, cap_rules;
     uint32_t root;
     uint32_t max_growth; /* how much deeper a stack can get before it reads its next character (rule_growth) */
+    int64_t max_token;   /* the largest id of a token reference; -1: none */
 };
 
 static bool class_meets(const bn_gbnf *g, const gbnf_elem *e, uint32_t a, uint32_t b);
@@ -274,6 +276,28 @@ static bool parse_class(parser *ps, evec *seq) {
 
 static bool parse_alternatives(parser *ps, uint32_t rule, bool nested);
 
+/* <[id]> or !<[id]> (a token reference, llama.cpp's): one E_TOKEN. The token-text form <text>
+ * would need the vocabulary here: refused, naming the id form. */
+static bool parse_token(parser *ps, evec *seq) {
+    const char *open = ps->p;
+    gbnf_elem e = {.kind = E_TOKEN};
+    if (*ps->p == '!') e.negated = 1, ps->p++;
+    if (ps->end - ps->p < 2 || memcmp(ps->p, "<[", 2))
+        return fail_at(ps, open, ps->p < ps->end && *ps->p == '<' ? "token references by their text (<...>) are not supported; give the "
+                                                                    "token's id, <[id]> (POST /tokenize shows it)"
+                                                                  : "a '!' is followed by a token reference, <[id]>");
+    ps->p += 2;
+    uint64_t id = 0;
+    const char *digits = ps->p;
+    for (; ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9' && id <= INT32_MAX; ps->p++) id = id * 10 + (uint64_t)(*ps->p - '0');
+    if (ps->p == digits || id > INT32_MAX || ps->end - ps->p < 2 || memcmp(ps->p, "]>", 2))
+        return fail_at(ps, open, "a token reference is <[id]>, id a token id (decimal digits, at most 2147483647)");
+    ps->p += 2;
+    e.arg = (uint32_t)id;
+    if ((int64_t)id > ps->g->max_token) ps->g->max_token = (int64_t)id;
+    return push_elem(ps, seq, e);
+}
+
 /* A count of a repetition: decimal digits, at most MAX_REPEAT. */
 static bool read_count(parser *ps, const char *open, uint32_t *out) {
     ps->p = skip_space(ps, ps->p, false);
@@ -374,8 +398,8 @@ static bool parse_sequence(parser *ps, evec *seq, bool nested) {
             if (last == UINT32_MAX) return fail_at(ps, at, "a repetition with no item before it");
             if (!parse_counts(ps, &min, &max) || !repeat_item(ps, seq, last, min, max)) return false;
             here = UINT32_MAX; /* x** is refused: the repetition is not an item */
-        } else if (c == '<') {
-            return fail_at(ps, ps->p, "token references (<...>) are not supported");
+        } else if (c == '<' || c == '!') {
+            if (!parse_token(ps, seq)) return false;
         } else {
             break;
         }
@@ -464,9 +488,9 @@ static uint32_t rule_growth(const bn_gbnf *g, const bool *nullable, uint32_t *me
     uint32_t best = 0;
     for (uint32_t a = 0; a < g->rules[r].n_alts; a++)
         for (const gbnf_elem *e = &g->elems[g->alts[g->rules[r].alt_first + a]]; e->kind != E_END; e++) {
-            uint32_t grow = e->kind == E_CHAR ? 1 : 1 + rule_growth(g, nullable, memo, e->arg);
+            uint32_t grow = e->kind != E_RULE ? 1 : 1 + rule_growth(g, nullable, memo, e->arg);
             best = grow > best ? grow : best;
-            if (e->kind == E_CHAR || !nullable[e->arg]) break;
+            if (e->kind != E_RULE || !nullable[e->arg]) break;
         }
     return memo[r] = best;
 }
@@ -521,6 +545,7 @@ bn_gbnf *bn_gbnf_compile(const char *text, size_t len) {
         bn_error(BITNET_ERR_OUT_OF_MEMORY, "grammar: out of memory");
         return NULL;
     }
+    g->max_token = -1;
     parser ps = {.g = g, .start = text, .end = text + len, .p = text};
     if (!text) {
         bn_gbnf_free(g);
@@ -566,14 +591,14 @@ static void add_stack(bn_gbnf_state *out, const gstack *st) {
 
 static void expand(const bn_gbnf *g, bn_gbnf_state *out, const gstack *base, uint32_t rule, int *budget);
 
-/* Adds stack st to out with an E_CHAR on top (or empty: the text may end), expanding rule
- * references on top into their alternatives. */
+/* Adds stack st to out with an E_CHAR or E_TOKEN on top (or empty: the text may end),
+ * expanding rule references on top into their alternatives. */
 static void normalize(const bn_gbnf *g, bn_gbnf_state *out, const gstack *st, int *budget) {
     if (--*budget < 0) {
         out->truncated = true;
         return;
     }
-    if (st->depth == 0 || g->elems[st->pos[st->depth - 1]].kind == E_CHAR) {
+    if (st->depth == 0 || g->elems[st->pos[st->depth - 1]].kind != E_RULE) {
         add_stack(out, st);
         return;
     }
@@ -627,14 +652,17 @@ void bn_gbnf_state_copy(bn_gbnf_state *dst, const bn_gbnf_state *src) {
     for (uint16_t i = 0; i < src->n_stacks; i++) memcpy(dst->pos[i], src->pos[i], src->depth[i] * sizeof *src->pos[i]);
 }
 
+/* Whether E_CHAR e takes code point cp (an E_TOKEN takes no character). */
 static bool class_has(const bn_gbnf *g, const gbnf_elem *e, uint32_t cp) {
+    if (e->kind != E_CHAR) return false;
     bool in = false;
     for (uint32_t i = 0; !in && i < e->n_ranges; i++) in = cp >= g->ranges[2 * (e->arg + i)] && cp <= g->ranges[2 * (e->arg + i) + 1];
     return in != (e->negated != 0);
 }
 
-/* Whether the class takes some code point in [a, b]. */
+/* Whether the class takes some code point in [a, b] (an E_TOKEN takes none). */
 static bool class_meets(const bn_gbnf *g, const gbnf_elem *e, uint32_t a, uint32_t b) {
+    if (e->kind != E_CHAR) return false;
     if (!e->negated) {
         for (uint32_t i = 0; i < e->n_ranges; i++)
             if (g->ranges[2 * (e->arg + i)] <= b && g->ranges[2 * (e->arg + i) + 1] >= a) return true;
@@ -650,28 +678,73 @@ static bool class_meets(const bn_gbnf *g, const gbnf_elem *e, uint32_t a, uint32
     }
 }
 
-static bool accept_cp(bn_gbnf_state *s, uint32_t cp) {
+/* Stack i of s past its top element (which matched) into next, normalized. */
+static void advance_stack(const bn_gbnf_state *s, uint16_t i, bn_gbnf_state *next, int *budget) {
     const bn_gbnf *g = s->g;
-    bn_gbnf_state next;
-    next.n_stacks = 0;
-    next.truncated = false;
-    int budget = NORMALIZE_BUDGET;
-    for (uint16_t i = 0; i < s->n_stacks; i++) {
-        if (!s->depth[i]) continue;
-        uint16_t top = s->pos[i][s->depth[i] - 1];
-        if (!class_has(g, &g->elems[top], cp)) continue;
-        gstack st = {.depth = (uint8_t)(s->depth[i] - 1)};
-        memcpy(st.pos, s->pos[i], st.depth * sizeof *st.pos);
-        if (g->elems[top + 1].kind != E_END) st.pos[st.depth++] = (uint16_t)(top + 1);
-        normalize(g, &next, &st, &budget);
-    }
-    s->truncated |= next.truncated;
-    if (!next.n_stacks) return false;
-    s->n_stacks = next.n_stacks;
-    memcpy(s->depth, next.depth, next.n_stacks);
-    for (uint16_t i = 0; i < next.n_stacks; i++) memcpy(s->pos[i], next.pos[i], next.depth[i] * sizeof *next.pos[i]);
+    uint16_t top = s->pos[i][s->depth[i] - 1];
+    gstack st = {.depth = (uint8_t)(s->depth[i] - 1)};
+    memcpy(st.pos, s->pos[i], st.depth * sizeof *st.pos);
+    if (g->elems[top + 1].kind != E_END) st.pos[st.depth++] = (uint16_t)(top + 1);
+    normalize(g, next, &st, budget);
+}
+
+/* s becomes next (false, s unchanged but for truncated, when next has no stack). */
+static bool take_stacks(bn_gbnf_state *s, const bn_gbnf_state *next) {
+    s->truncated |= next->truncated;
+    if (!next->n_stacks) return false;
+    s->n_stacks = next->n_stacks;
+    memcpy(s->depth, next->depth, next->n_stacks);
+    for (uint16_t i = 0; i < next->n_stacks; i++) memcpy(s->pos[i], next->pos[i], next->depth[i] * sizeof *next->pos[i]);
     flag_deep_stacks(s);
     return true;
+}
+
+static bool accept_cp(bn_gbnf_state *s, uint32_t cp) {
+    bn_gbnf_state next = {.g = s->g};
+    int budget = NORMALIZE_BUDGET;
+    for (uint16_t i = 0; i < s->n_stacks; i++)
+        if (s->depth[i] && class_has(s->g, &s->g->elems[s->pos[i][s->depth[i] - 1]], cp)) advance_stack(s, i, &next, &budget);
+    return take_stacks(s, &next);
+}
+
+/* Whether stack i's top is a token reference that takes token id. */
+static bool token_takes(const bn_gbnf_state *s, uint16_t i, int32_t id) {
+    const gbnf_elem *e = s->depth[i] ? &s->g->elems[s->pos[i][s->depth[i] - 1]] : NULL;
+    return e && e->kind == E_TOKEN && (e->arg == (uint32_t)id) != (e->negated != 0);
+}
+
+bool bn_gbnf_has_token_refs(const bn_gbnf *g) { return g->max_token >= 0; }
+int64_t bn_gbnf_max_token(const bn_gbnf *g) { return g->max_token; }
+
+bool bn_gbnf_expects_token(const bn_gbnf_state *s) {
+    for (uint16_t i = 0; !s->need && i < s->n_stacks; i++)
+        if (s->depth[i] && s->g->elems[s->pos[i][s->depth[i] - 1]].kind == E_TOKEN) return true;
+    return false;
+}
+
+bool bn_gbnf_token_ref_takes(const bn_gbnf_state *s, int32_t id) {
+    for (uint16_t i = 0; !s->need && i < s->n_stacks; i++)
+        if (token_takes(s, i, id)) return true;
+    return false;
+}
+
+bool bn_gbnf_feed_token(bn_gbnf_state *s, int32_t id, const char *bytes, size_t n) {
+    bn_gbnf_state by_ref = {.g = s->g};
+    int budget = NORMALIZE_BUDGET;
+    for (uint16_t i = 0; !s->need && i < s->n_stacks; i++)
+        if (token_takes(s, i, id)) advance_stack(s, i, &by_ref, &budget);
+    if (!by_ref.n_stacks) return n && bn_gbnf_feed(s, bytes, n); /* the common case: characters only */
+    /* both ways: the stacks its text leads to join those of the reference, unless the text
+     * ends inside a character (one pending sequence per state: the reference's are kept) */
+    bn_gbnf_state by_text;
+    bn_gbnf_state_copy(&by_text, s);
+    if (n && bn_gbnf_feed(&by_text, bytes, n) && !by_text.need)
+        for (uint16_t i = 0; i < by_text.n_stacks; i++) {
+            gstack st = {.depth = by_text.depth[i]};
+            memcpy(st.pos, by_text.pos[i], st.depth * sizeof *st.pos);
+            add_stack(&by_ref, &st);
+        }
+    return take_stacks(s, &by_ref);
 }
 
 /* A UTF-8 sequence in parts: some character the grammar allows next starts with its bytes. */

@@ -12,9 +12,13 @@
  *   # comment                    to the end of the line
  * Refused with the line and column: syntax errors, undefined rules, a rule defined twice, no
  * root rule, left recursion (a rule that can reach itself before reading a character, which a
- * top-down reader would loop on; llama.cpp refuses it too), token references (<[id]>),
- * grammars of more than 65535 elements once repetitions are expanded, character classes that
- * match no character.
+ * top-down reader would loop on; llama.cpp refuses it too), token references by text
+ * (<think>: they need the vocabulary; the id form is taken), grammars of more than 65535
+ * elements once repetitions are expanded, character classes that match no character.
+ *   <[id]>  !<[id]>              a token reference (llama.cpp's): the whole token id, or any
+ *                                token but id, read as one (bn_gbnf_feed_token; its text is
+ *                                not read as characters there); ids are not checked against a
+ *                                vocabulary here (bn_gbnf_max_token)
  *
  * The state is a set of parse stacks (positions in the rules still to match), read one
  * character (code point) at a time; a text is accepted while some stack can go on, and
@@ -61,6 +65,17 @@ void bn_gbnf_state_copy(bn_gbnf_state *dst, const bn_gbnf_state *src);
 /* Reads bytes[0, n). false when they cannot continue a text of the grammar (the state is then
  * unusable: feed a copy to try). */
 bool bn_gbnf_feed(bn_gbnf_state *s, const char *bytes, size_t n);
+/* Reads token id whose text is bytes[0, n): where a stack's next element is a reference that
+ * takes id, past it; and (joined) where characters come next, its text as bn_gbnf_feed reads
+ * it (not when that ends inside a character while a reference took it). false when neither
+ * way goes on (the state is then unusable). */
+bool bn_gbnf_feed_token(bn_gbnf_state *s, int32_t id, const char *bytes, size_t n);
+/* Whether the grammar has token references, and the largest id one names (-1: none). */
+bool bn_gbnf_has_token_refs(const bn_gbnf *g);
+int64_t bn_gbnf_max_token(const bn_gbnf *g);
+/* Whether some stack's next element is a token reference; whether one takes token id. */
+bool bn_gbnf_expects_token(const bn_gbnf_state *s);
+bool bn_gbnf_token_ref_takes(const bn_gbnf_state *s, int32_t id);
 /* The text read so far is a whole text of the grammar (no character pending). */
 bool bn_gbnf_complete(const bn_gbnf_state *s);
 /* More characters could follow (some stack is not empty). */

@@ -184,6 +184,12 @@ bn_constraint *bn_constraint_create_grammar(const bn_constraint_vocab *v, const 
         free(j);
         return NULL;
     }
+    if (bn_gbnf_max_token(j->grammar) >= v->n_vocab) {
+        bn_error(BITNET_ERR_INVALID_ARGUMENT, "grammar: the token reference <[%lld]> is not a token of this model (0..%d)",
+                 (long long)bn_gbnf_max_token(j->grammar), (int)v->n_vocab - 1);
+        bn_constraint_free(j);
+        return NULL;
+    }
     bn_gbnf_init(&j->state.grammar, j->grammar);
     return j;
 }
@@ -205,10 +211,15 @@ static bool try_bytes(const bn_constraint *j, const char *bytes, size_t n, const
     return bn_json_schema_feed(&after->json, bytes, n);
 }
 
-/* Whether token id's bytes keep the text a prefix; *after: the state past them. */
+/* Whether token id keeps the text a prefix (its bytes; a grammar's token references too);
+ * *after: the state past it. */
 static bool try_token(const bn_constraint *j, int32_t id, constraint_state *after) {
     const bn_constraint_vocab *v = j->v;
     uint32_t n = v->at[id + 1] - v->at[id];
+    if (j->grammar) {
+        bn_gbnf_state_copy(&after->grammar, &j->state.grammar);
+        return bn_gbnf_feed_token(&after->grammar, id, v->bytes + v->at[id], n);
+    }
     return n && try_bytes(j, v->bytes + v->at[id], n, after);
 }
 
@@ -235,7 +246,8 @@ void bn_constraint_plan(const bn_constraint *j, bn_constraint_mask_plan *plan) {
 /* A grammar's mask over positions [begin, end) of the sorted ids: a token's piece shares its
  * first bytes with the previous one's, so the states after each of those bytes are kept
  * (states[d]: after d bytes) and only the bytes past the shared prefix are fed; a token that
- * shares a refused byte is refused without feeding. */
+ * shares a refused byte is refused without feeding. Where a token reference may come next
+ * (<[id]>, !<[id]>), a token it takes is allowed whatever its bytes. */
 #define PREFIX_DEPTH 32
 static void grammar_mask_range(const bn_constraint *j, const bn_constraint_mask_plan *plan, const float *logits, int64_t begin,
                                int64_t end, float *out) {
@@ -248,20 +260,21 @@ static void grammar_mask_range(const bn_constraint *j, const bn_constraint_mask_
         return;
     }
     bn_gbnf_state_copy(&states[0], &j->state.grammar);
+    bool refs = bn_gbnf_expects_token(&j->state.grammar);
     uint32_t good = 0, run = 0; /* states[0, good] hold the last fed piece's prefixes; run: bytes shared with it */
     int64_t dead = -1;          /* that piece was refused at this byte (-1: it was not) */
     for (int64_t k = begin; k < n_tok; k++) {
         int32_t id = v->sorted[k];
         uint32_t n = v->at[id + 1] - v->at[id], lcp = k == begin ? 0 : v->lcp[k];
         run = run < lcp ? run : lcp;
-        bool eog = plan->eog_ok && v->eog[id];
+        bool eog = plan->eog_ok && v->eog[id], by_ref = refs && bn_gbnf_token_ref_takes(&j->state.grammar, id);
         if (!n || eog || logits[id] == -INFINITY) { /* not fed: the next piece is compared with the last fed one */
-            out[id] = eog ? logits[id] : -INFINITY;
+            out[id] = eog || by_ref ? logits[id] : -INFINITY;
             continue;
         }
         const char *p = v->bytes + v->at[id];
         if (dead >= 0 && dead < (int64_t)run) { /* shares the refused byte (and so will the next if they share more) */
-            out[id] = -INFINITY;
+            out[id] = by_ref ? logits[id] : -INFINITY;
             run = UINT32_MAX;
             continue;
         }
@@ -277,7 +290,7 @@ static void grammar_mask_range(const bn_constraint *j, const bn_constraint_mask_
             bn_gbnf_state_copy(&states[PREFIX_DEPTH + 1], &states[d]);
             ok = bn_gbnf_feed(&states[PREFIX_DEPTH + 1], p + d, n - d);
         }
-        out[id] = ok ? logits[id] : -INFINITY;
+        out[id] = ok || by_ref ? logits[id] : -INFINITY;
         run = UINT32_MAX;
     }
     free(states);

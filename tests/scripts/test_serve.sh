@@ -16,8 +16,9 @@
 #     no tool, tools on /v1/completions or beside response_format; an empty tools list is
 #     accepted); tool_choice "required" gives a call; a call cut short in a stream (chat,
 #     Messages, Responses) leaves well-formed events; a top-level json_schema enum reply is one
-#     of its values; a grammar that does not compile or comes beside response_format is
-#     refused, a streamed grammar reply follows it;
+#     of its values; a grammar that does not compile, names a token outside the vocabulary
+#     or comes beside response_format is refused, a streamed grammar reply follows it, one
+#     with token references (<[id]>) gives those tokens (/completion's return_tokens);
 #   - "samplers": a part of the default order equals the request with the others off (unknown
 #     names skipped); another order runs as given, and is reported; more than 32 refused;
 #     adaptive-p named there changes the tokens, repeats, is reported; a bad decay refused;
@@ -264,6 +265,8 @@ if [ "$got" = "True True True" ]; then ok tools_stream_cut_inside_a_call; else
     not_ok tools_stream_cut_inside_a_call "$got: $(tail -c 200 "$TMP/cut_chat.sse") | $(tail -c 200 "$TMP/cut_msg.sse") | $(tail -c 300 "$TMP/cut_resp.sse")"; fi
 error_case grammar_refused 400 "'grammar': grammar: line 1, column 10: the rule 'x' is used but never defined" \
     POST /v1/completions '{"prompt":"Hi","grammar":"root ::= x"}'
+error_case grammar_token_ref_range 400 "'grammar': the token reference <[999999]> is not a token of this model" \
+    POST /v1/completions '{"prompt":"Hi","grammar":"root ::= \"a\" <[999999]>"}'
 error_case grammar_with_response_format 400 "'grammar' cannot be combined with 'response_format'" \
     POST /v1/chat/completions "{$CHAT,\"grammar\":\"root ::= [a-z]+\",\"response_format\":{\"type\":\"json_object\"}}"
 st=$(req POST /v1/chat/completions "{$CHAT,\"max_tokens\":1,\"tools\":[],\"tool_choice\":\"none\"}")

@@ -590,7 +590,7 @@ TEST(constraint_masks_on_threads_equal_one_thread) {
 /* A greedy, top-k or temperature draw checks only its best tokens when they settle it
  * (api_generate.c, "the constraint's mask"): step after step on made-up logits, the same tokens as the draw
  * from the whole mask (a run that looks at its logits gets the whole mask), for grammars that
- * let many or few tokens through, json_object and a schema, greedy, top-k and temperature draws (with min_p and without), with a
+ * let many or few tokens through (one with token references), json_object and a schema, greedy, top-k and temperature draws (with min_p and without), with a
  * logit bias and penalties (forced ids: a banned token that is the likeliest allowed one
  * settles nothing); both ways of masking are taken. */
 static int ignore_logits(const float *logits, int64_t n_vocab, int32_t token, void *user) {
@@ -600,10 +600,10 @@ static int ignore_logits(const float *logits, int64_t n_vocab, int32_t token, vo
 
 static bitnet_generate_params best_mask_params(int c, int sampling) {
     static const char *grammars[] = {"root ::= [a-z ]+\n", "root ::= (\"yes\" | \"no\" | [0-9]+) \" \" [a-z]{1,40}\n",
-                                     "root ::= (\" the\" | [0-9]+)+\n"};
+                                     "root ::= (\" the\" | [0-9]+)+\n", "root ::= (<[1820]> | !<[264]> [a-z ]{0,3})+\n"};
     static const bitnet_logit_bias bias[] = {{1820, 3.0f}, {279, -INFINITY}, {264, 2.5f}};
     bitnet_generate_params gp = greedy(0);
-    if (c < 2 || c == 4) gp.grammar = grammars[c < 2 ? c : 2];
+    if (c < 2 || c >= 4) gp.grammar = grammars[c < 2 ? c : c - 2];
     if (c == 2) gp.json_object = 1;
     if (c == 3) gp.json_schema = "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":60}},\"required\":[\"name\"]}";
     if (sampling >= 1 && sampling <= 3) gp.logit_bias = bias, gp.n_logit_bias = 3, gp.sampling.repeat_penalty = 1.3f;
@@ -621,7 +621,7 @@ TEST(constraint_best_tokens_draw_as_the_whole_mask) {
     const int32_t prompt[] = {1, 2};
     int best = 0, all = 0, compared = 0;
     CHECK(row != NULL);
-    for (int c = 0; c < 5 && row; c++)
+    for (int c = 0; c < 6 && row; c++) /* 5: token references */
         for (int sampling = 0; sampling < 6; sampling++) {
             bitnet_generate_params gp[2] = {best_mask_params(c, sampling), best_mask_params(c, sampling)};
             gp[1].on_logits = ignore_logits;
@@ -666,6 +666,37 @@ TEST(grammar_mask_equals_brute_force) {
     check_mask_states(NULL, "root ::= greeting \" \" [0-9]{2,4} (\"!\" | \"?\")?\ngreeting ::= \"Hello\" | \"Hi there\" | [A-Z] [a-z]*\n",
                       "Hello 2024!");
     check_mask_states(NULL, "root ::= ([^\\x00-\\x1F] | \"\\n\")+\n", "Caf\u00e9 na\u00efve \xe2\x82\xac\n  spaced  ");
+}
+
+/* A grammar's token references (<[id]>, !<[id]>): the referenced tokens come where the grammar
+ * has them (a control token with an empty piece too), a negated one never, the text between
+ * them is the grammar's, and the run ends complete; an id outside the vocabulary is refused. */
+TEST(generate_grammar_token_refs) {
+    bitnet_session *s = new_session(256);
+    const int32_t p[] = {1, 5, 9, 2};
+    bitnet_generate_params gp = greedy(40);
+    gp.ignore_eog = 1;
+    gp.grammar = "root ::= <[128006]> [a-z ]{2,8} !<[128007]> <[128007]>\n";
+    int32_t out[40];
+    bitnet_generate_result r = {.struct_size = sizeof r};
+    CHECK_EQ_INT(bitnet_session_generate(s, p, 4, &gp, out, 40, &r), 0);
+    CHECK_EQ_INT(r.stop_reason, BITNET_STOP_GRAMMAR_COMPLETE);
+    CHECK(r.n_generated >= 3 && r.n_generated <= 40);
+    if (r.n_generated >= 3 && r.n_generated <= 40) {
+        CHECK_EQ_INT(out[0], 128006);
+        CHECK_EQ_INT(out[r.n_generated - 1], 128007);
+        CHECK(out[r.n_generated - 2] != 128007);
+        for (int i = 1; i < r.n_generated - 2; i++) {
+            char piece[64];
+            int n = bitnet_model_token_to_piece(g_model, out[i], 0, piece, sizeof piece);
+            for (int k = 0; k < n; k++) CHECK_MSG((piece[k] >= 'a' && piece[k] <= 'z') || piece[k] == ' ', "token %d: '%.*s'", i, n, piece);
+        }
+    }
+    gp.grammar = "root ::= \"a\" <[128256]>\n"; /* one past the vocabulary */
+    bitnet_session_reset(s);
+    CHECK_EQ_INT(bitnet_session_generate(s, p, 4, &gp, NULL, 0, &r), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bitnet_get_last_error(), "<[128256]> is not a token of this model") != NULL);
+    bitnet_session_free(s);
 }
 
 /* grammar: sampled outputs are texts of the grammar so far; a run that ends with
@@ -1310,6 +1341,7 @@ RUN(generate_json_schema);
 RUN(json_mask_equals_brute_force);
 RUN(grammar_mask_equals_brute_force);
 RUN(generate_grammar);
+RUN(generate_grammar_token_refs);
 RUN(constraint_masks_on_threads_equal_one_thread);
 RUN(constraint_best_tokens_draw_as_the_whole_mask);
 RUN(generate_lookup);

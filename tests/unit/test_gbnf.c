@@ -4,7 +4,7 @@
  * ambiguity staying within the stack bound, nesting past the depth bound refused without a
  * crash, every error the compiler names (with its line and column), and random walks: after
  * every accepted prefix the text is complete or some byte goes on, and feeding it whole or
- * byte by byte on copies gives the same answers. */
+ * byte by byte on copies gives the same answers; token references (<[id]>, !<[id]>). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -177,7 +177,12 @@ TEST(errors_name_what_and_where) {
     refused("root ::= \"\\q\"\n", "unknown escape");
     refused("root ::= \"\\x4\"\n", "needs 2, 4 or 8 hex digits");
     refused("root ::= \"\\uD800\"\n", "not a Unicode scalar value");
-    refused("root ::= <[1000]>\n", "token references (<...>) are not supported");
+    refused("root ::= <think>\n", "token references by their text (<...>) are not supported");
+    refused("root ::= <[12\n", "a token reference is <[id]>");
+    refused("root ::= <[]>\n", "a token reference is <[id]>");
+    refused("root ::= <[2147483648]>\n", "a token reference is <[id]>");
+    refused("root ::= <[99999999999999999999]>\n", "a token reference is <[id]>");
+    refused("root ::= !\"a\"\n", "a '!' is followed by a token reference");
     refused("root ::= \"a\"{3,2}\n", "maximum is below its minimum");
     refused("root ::= \"a\"{1001}\n", "above 1000");
     refused("root ::= \"a\"{1,x}\n", "{m}, {m,} or {m,n}");
@@ -198,6 +203,48 @@ TEST(errors_name_what_and_where) {
     strcat(big, "\n");
     refused(big, "more than 64 alternatives");
     CHECK(bn_gbnf_compile(NULL, 0) == NULL);
+}
+
+/* Token references (llama.cpp's <[id]> and !<[id]>): a token is taken whole by a reference,
+ * whatever its text; its text is read as characters where characters come next; the two ways
+ * join; a token's text alone never stands in for a reference. */
+TEST(token_references) {
+    bn_gbnf *g = compile("root ::= <[7]> body <[8]>\nbody ::= [a-z]* | !<[8]>+\n");
+    if (!g) return;
+    CHECK(bn_gbnf_has_token_refs(g) && bn_gbnf_max_token(g) == 8);
+    bn_gbnf_state s, t, u;
+    bn_gbnf_init(&s, g);
+    CHECK(bn_gbnf_expects_token(&s) && bn_gbnf_token_ref_takes(&s, 7) && !bn_gbnf_token_ref_takes(&s, 8));
+    bn_gbnf_state_copy(&t, &s);
+    CHECK(!bn_gbnf_feed(&t, "a", 1));                 /* characters cannot stand in for <[7]> */
+    bn_gbnf_state_copy(&t, &s);
+    CHECK(!bn_gbnf_feed_token(&t, 9, "<think>", 7));  /* another token, whatever its text */
+    CHECK(bn_gbnf_feed_token(&s, 7, "", 0));          /* an empty piece (a control token) taken by id */
+    CHECK(!bn_gbnf_complete(&s) && bn_gbnf_expects_token(&s));
+    bn_gbnf_state_copy(&t, &s);
+    CHECK(bn_gbnf_feed_token(&t, 20, "abc", 3));      /* both ways: "abc" as characters and !<[8]> */
+    bn_gbnf_state_copy(&u, &t);
+    CHECK(bn_gbnf_feed(&u, "d", 1));                  /* the characters' way is still there */
+    CHECK(bn_gbnf_feed_token(&t, 22, "1", 1));        /* only !<[8]> takes "1" */
+    bn_gbnf_state_copy(&u, &t);
+    CHECK(!bn_gbnf_feed(&u, "x", 1));                 /* and then no characters */
+    CHECK(bn_gbnf_feed_token(&t, 8, "", 0) && bn_gbnf_complete(&t) && !bn_gbnf_can_continue(&t));
+    bn_gbnf_state_copy(&t, &s);
+    CHECK(bn_gbnf_feed(&t, "xyz", 3) && !bn_gbnf_complete(&t));
+    CHECK(bn_gbnf_feed_token(&t, 8, "</x>", 4) && bn_gbnf_complete(&t)); /* the closing token by id */
+    bn_gbnf_free(g);
+    g = compile("root ::= \"a\" <[3]>? \"b\"\n"); /* an optional reference between characters */
+    if (!g) return;
+    expect(g, "ab", 1);
+    bn_gbnf_init(&s, g);
+    CHECK(bn_gbnf_feed(&s, "a", 1) && bn_gbnf_feed_token(&s, 3, "", 0) && bn_gbnf_feed(&s, "b", 1) && bn_gbnf_complete(&s));
+    bn_gbnf_init(&s, g);
+    CHECK(bn_gbnf_feed(&s, "a", 1) && !bn_gbnf_feed_token(&s, 4, "", 0));
+    bn_gbnf_free(g);
+    g = compile("root ::= \"x\"\n");
+    if (!g) return;
+    CHECK(!bn_gbnf_has_token_refs(g) && bn_gbnf_max_token(g) == -1);
+    bn_gbnf_free(g);
 }
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -289,6 +336,7 @@ TEST_MAIN_BEGIN("test_gbnf")
     RUN(ambiguity_stays_bounded);
     RUN(a_json_grammar);
     RUN(errors_name_what_and_where);
+RUN(token_references);
     RUN(random_walks_never_dead_end);
 RUN(depth_bound_is_flagged_before_a_dead_end);
 TEST_MAIN_END()
