@@ -103,6 +103,13 @@ static int only_constraint(const cli_gen_opts *o, const char *opt, const char *c
     return 0;
 }
 
+/* bn_gbnf_token_lookup for the check before the model loads: any text stands for a token here
+ * (generation compiles the grammar again and finds the token, or fails naming the text). */
+static int64_t any_token(void *ctx, const char *text, size_t len) {
+    (void)ctx, (void)text, (void)len;
+    return 0;
+}
+
 /* --json-schema(-file) / --grammar(-file): the text (inline, or read from the file named v) is
  * compiled here so that a bad one is a usage error before the model loads (generation
  * compiles it again). */
@@ -117,7 +124,7 @@ static int constraint_opt(const char *v, const char *opt, bool is_file, bool gra
         text = *file_text;
     }
     bn_json_schema *schema = grammar ? NULL : bn_json_schema_compile(text, len);
-    bn_gbnf *g = grammar ? bn_gbnf_compile(text, len) : NULL;
+    bn_gbnf *g = grammar ? bn_gbnf_compile_tokens(text, len, any_token, NULL) : NULL;
     if (!schema && !g) {
         cli_usage_error(cmd, "%s: %s", opt, bn_last_error_message());
         cli_gen_opts_free(o);

@@ -188,12 +188,20 @@ static int request_prompts(const request_model *m, api_request *rq, gen_request 
     return 0;
 }
 
-/* Compiles a JSON Schema, or a grammar (its token references checked against the vocabulary
- * of n_vocab), only to check it (a 400 before the job queues; generation compiles its own).
- * 0, or -1 with *err naming the field. */
-static int check_constraint(const char *text, bool grammar, int64_t n_vocab, const char *field, api_error *err) {
+/* bn_gbnf_token_lookup over the model served: the id of the one token text is (special
+ * tokens parsed), or -1. */
+static int64_t one_token(void *model, const char *text, size_t len) {
+    int32_t ids[2];
+    return bitnet_model_tokenize(model, text, len, 0, 1, ids, 2) == 1 ? ids[0] : -1;
+}
+
+/* Compiles a JSON Schema, or a grammar (its token references found in and checked against
+ * the model's vocabulary), only to check it (a 400 before the job queues; generation compiles
+ * its own). 0, or -1 with *err naming the field. */
+static int check_constraint(const request_model *m, const char *text, bool grammar, const char *field, api_error *err) {
+    int64_t n_vocab = m->n_vocab;
     bn_json_schema *schema = grammar ? NULL : bn_json_schema_compile(text, strlen(text));
-    bn_gbnf *g = grammar ? bn_gbnf_compile(text, strlen(text)) : NULL;
+    bn_gbnf *g = grammar ? bn_gbnf_compile_tokens(text, strlen(text), one_token, (void *)m->model) : NULL;
     int64_t token = g ? bn_gbnf_max_token(g) : -1;
     bool compiled = schema || g;
     bn_json_schema_free(schema);
@@ -211,10 +219,10 @@ static int check_constraints(const request_model *m, const api_request *rq, api_
     char field[64];
     for (int i = 0; rq->tools.choice != TOOLS_OFF && i < rq->tools.n; i++) {
         snprintf(field, sizeof field, "tools[%d].function.parameters", i);
-        if (rq->tools.parameters[i] && check_constraint(rq->tools.parameters[i], false, m->n_vocab, field, err)) return -1;
+        if (rq->tools.parameters[i] && check_constraint(m, rq->tools.parameters[i], false, field, err)) return -1;
     }
-    if (rq->grammar && check_constraint(rq->grammar, true, m->n_vocab, "grammar", err)) return -1;
-    return rq->json_schema ? check_constraint(rq->json_schema, false, m->n_vocab, rq->json_schema_field, err) : 0;
+    if (rq->grammar && check_constraint(m, rq->grammar, true, "grammar", err)) return -1;
+    return rq->json_schema ? check_constraint(m, rq->json_schema, false, rq->json_schema_field, err) : 0;
 }
 
 /* Appends the tokens of one of logit_bias's strings (no BOS, no special tokens, as llama-server

@@ -65,6 +65,8 @@ typedef struct evec {
 
 typedef struct parser {
     bn_gbnf *g;
+    bn_gbnf_token_lookup lookup; /* the text form of token references (NULL: refused) */
+    void *lookup_ctx;
     const char *start, *end, *p;
     uint32_t rule;      /* the named rule being parsed */
     int nesting;
@@ -276,25 +278,46 @@ static bool parse_class(parser *ps, evec *seq) {
 
 static bool parse_alternatives(parser *ps, uint32_t rule, bool nested);
 
-/* <[id]> or !<[id]> (a token reference, llama.cpp's): one E_TOKEN. The token-text form <text>
- * would need the vocabulary here: refused, naming the id form. */
+/* The text form of a token reference at ps->p, "<think>" (the brackets are the token's text
+ * too, to the first '>' on the line): its id by the parser's lookup, or -1 after failing. */
+static int64_t token_by_text(parser *ps, const char *open) {
+    const char *gt = ps->p;
+    while (gt < ps->end && *gt != '>' && *gt != '\n' && *gt != '\r') gt++;
+    if (gt >= ps->end || *gt != '>') return fail_at(ps, open, "a token reference is <[id]> or <text>, and this '<' has no '>'"), -1;
+    size_t len = (size_t)(gt + 1 - ps->p);
+    if (!ps->lookup)
+        return fail_at(ps, open, "a token reference by its text (<...>) needs the model's vocabulary; give the token's id, <[id]>"), -1;
+    int64_t id = ps->lookup(ps->lookup_ctx, ps->p, len);
+    if (id < 0) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "%.*s is not one token of this model (a token reference by text names a single token)",
+                 len > 64 ? 64 : (int)len, ps->p);
+        return fail_at(ps, open, msg), -1;
+    }
+    ps->p = gt + 1;
+    return id;
+}
+
+/* <[id]>, <text> or their negations !<[id]>, !<text> (a token reference, llama.cpp's): one
+ * E_TOKEN. */
 static bool parse_token(parser *ps, evec *seq) {
     const char *open = ps->p;
     gbnf_elem e = {.kind = E_TOKEN};
     if (*ps->p == '!') e.negated = 1, ps->p++;
-    if (ps->end - ps->p < 2 || memcmp(ps->p, "<[", 2))
-        return fail_at(ps, open, ps->p < ps->end && *ps->p == '<' ? "token references by their text (<...>) are not supported; give the "
-                                                                    "token's id, <[id]> (POST /tokenize shows it)"
-                                                                  : "a '!' is followed by a token reference, <[id]>");
-    ps->p += 2;
-    uint64_t id = 0;
-    const char *digits = ps->p;
-    for (; ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9' && id <= INT32_MAX; ps->p++) id = id * 10 + (uint64_t)(*ps->p - '0');
-    if (ps->p == digits || id > INT32_MAX || ps->end - ps->p < 2 || memcmp(ps->p, "]>", 2))
-        return fail_at(ps, open, "a token reference is <[id]>, id a token id (decimal digits, at most 2147483647)");
-    ps->p += 2;
+    if (ps->p >= ps->end || *ps->p != '<') return fail_at(ps, open, "a '!' is followed by a token reference, <[id]> or <text>");
+    int64_t id;
+    if (ps->end - ps->p >= 2 && ps->p[1] == '[') {
+        ps->p += 2;
+        const char *digits = ps->p;
+        for (id = 0; ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9' && id <= INT32_MAX; ps->p++) id = id * 10 + (*ps->p - '0');
+        if (ps->p == digits || id > INT32_MAX || ps->end - ps->p < 2 || memcmp(ps->p, "]>", 2))
+            return fail_at(ps, open, "a token reference is <[id]>, id a token id (decimal digits, at most 2147483647)");
+        ps->p += 2;
+    } else if ((id = token_by_text(ps, open)) < 0) {
+        return false;
+    }
     e.arg = (uint32_t)id;
-    if ((int64_t)id > ps->g->max_token) ps->g->max_token = (int64_t)id;
+    if (id > ps->g->max_token) ps->g->max_token = id;
     return push_elem(ps, seq, e);
 }
 
@@ -539,14 +562,16 @@ static bool check_rules(parser *ps) {
     return ok;
 }
 
-bn_gbnf *bn_gbnf_compile(const char *text, size_t len) {
+bn_gbnf *bn_gbnf_compile(const char *text, size_t len) { return bn_gbnf_compile_tokens(text, len, NULL, NULL); }
+
+bn_gbnf *bn_gbnf_compile_tokens(const char *text, size_t len, bn_gbnf_token_lookup lookup, void *ctx) {
     bn_gbnf *g = calloc(1, sizeof *g);
     if (!g) {
         bn_error(BITNET_ERR_OUT_OF_MEMORY, "grammar: out of memory");
         return NULL;
     }
     g->max_token = -1;
-    parser ps = {.g = g, .start = text, .end = text + len, .p = text};
+    parser ps = {.g = g, .lookup = lookup, .lookup_ctx = ctx, .start = text, .end = text + len, .p = text};
     if (!text) {
         bn_gbnf_free(g);
         bn_error(BITNET_ERR_INVALID_ARGUMENT, "grammar: the text is NULL");

@@ -12,13 +12,15 @@
  *   # comment                    to the end of the line
  * Refused with the line and column: syntax errors, undefined rules, a rule defined twice, no
  * root rule, left recursion (a rule that can reach itself before reading a character, which a
- * top-down reader would loop on; llama.cpp refuses it too), token references by text
- * (<think>: they need the vocabulary; the id form is taken), grammars of more than 65535
- * elements once repetitions are expanded, character classes that match no character.
+ * top-down reader would loop on; llama.cpp refuses it too), a token reference by text that is
+ * not one token (or without a lookup), grammars of more than 65535 elements once repetitions
+ * are expanded, character classes that match no character.
  *   <[id]>  !<[id]>              a token reference (llama.cpp's): the whole token id, or any
- *                                token but id, read as one (bn_gbnf_feed_token; its text is
- *                                not read as characters there); ids are not checked against a
- *                                vocabulary here (bn_gbnf_max_token)
+ *   <think> !<think>             token but id, read as one (bn_gbnf_feed_token; its text is
+ *                                not read as characters there); the text form (brackets
+ *                                included) names the one token that text is, found by the
+ *                                compiler's lookup; ids are not checked against a vocabulary
+ *                                here (bn_gbnf_max_token)
  *
  * The state is a set of parse stacks (positions in the rules still to match), read one
  * character (code point) at a time; a text is accepted while some stack can go on, and
@@ -42,8 +44,14 @@
 typedef struct bn_gbnf bn_gbnf;
 
 /* Compiles the grammar in text[0, len). NULL with the last error set: BITNET_ERR_INVALID_ARGUMENT
- * "grammar: line L, column C: what" (or naming the rule), or out of memory. */
+ * "grammar: line L, column C: what" (or naming the rule), or out of memory. Token references
+ * by text are refused (no vocabulary). */
 bn_gbnf *bn_gbnf_compile(const char *text, size_t len);
+/* The id of the one token whose text is text[0, len) (a token reference's text form), or -1
+ * when the text is not one token. */
+typedef int64_t (*bn_gbnf_token_lookup)(void *ctx, const char *text, size_t len);
+/* The same with token references by text found by lookup(ctx, ...). */
+bn_gbnf *bn_gbnf_compile_tokens(const char *text, size_t len, bn_gbnf_token_lookup lookup, void *ctx);
 void bn_gbnf_free(bn_gbnf *g); /* NULL is accepted */
 
 /* The state of a text read against a grammar: a plain struct (the grammar is borrowed); copy

@@ -9,6 +9,7 @@
 #include "util.h"
 
 struct bn_constraint_vocab {
+    const bn_tokenizer *tok; /* the model's (a grammar's token references by text) */
     int32_t n_vocab;
     char *bytes;       /* every token's piece, back to back */
     uint32_t *at;      /* [n_vocab + 1]: token id's piece is bytes[at[id], at[id + 1]) */
@@ -123,6 +124,7 @@ bool bn_constraint_vocab_sort(bn_constraint_vocab *v) {
 bn_constraint_vocab *bn_constraint_vocab_create(const bn_tokenizer *t) {
     bn_constraint_vocab *j = bn_calloc(1, sizeof *j, "json vocabulary");
     if (!j) return NULL;
+    j->tok = t;
     j->n_vocab = bn_tokenizer_n_vocab(t);
     size_t cap = (size_t)j->n_vocab * 8 + 64;
     j->at = bn_calloc((size_t)j->n_vocab + 1, sizeof *j->at, "json token offsets");
@@ -172,6 +174,13 @@ bn_constraint *bn_constraint_create(const bn_constraint_vocab *v, const char *sc
     return j;
 }
 
+/* bn_gbnf_token_lookup over a tokenizer: the id of the one token text is (special tokens
+ * parsed), or -1. */
+static int64_t one_token(void *tokenizer, const char *text, size_t len) {
+    int32_t ids[2];
+    return bn_tokenize(tokenizer, text, len, false, true, ids, 2) == 1 ? ids[0] : -1;
+}
+
 bn_constraint *bn_constraint_create_grammar(const bn_constraint_vocab *v, const char *grammar, size_t len) {
     if (!v->sorted) {
         bn_error(BITNET_ERR_INTERNAL, "grammar constraint: the vocabulary was not sorted (bn_constraint_vocab_sort)");
@@ -180,7 +189,7 @@ bn_constraint *bn_constraint_create_grammar(const bn_constraint_vocab *v, const 
     bn_constraint *j = bn_calloc(1, sizeof *j, "grammar constraint");
     if (!j) return NULL;
     j->v = v;
-    if (!(j->grammar = bn_gbnf_compile(grammar, len))) {
+    if (!(j->grammar = bn_gbnf_compile_tokens(grammar, len, one_token, (void *)v->tok))) {
         free(j);
         return NULL;
     }

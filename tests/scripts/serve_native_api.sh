@@ -16,8 +16,8 @@ native_check native_probabilities "len(j['completion_probabilities']) == 8 and a
 PREDICTED=$(json_get 'json.dumps({"type": "content", "content": j["content"]})' <"$TMP/native.json")
 st=$(req POST /completion "{$NATIVE,\"prediction\":$PREDICTED}")
 native_check native_prediction_drafts "$st == 200 and j['content'] == json.load(open('$TMP/native.json'))['content'] and j['timings']['draft_n'] > 0 and 0 < j['timings']['draft_n_accepted'] <= j['timings']['draft_n'] and 'draft_n' not in json.load(open('$TMP/native.json'))['timings']"
-# a grammar with token references: the control tokens by id around the grammar's text
-st=$(req POST /completion '{"prompt":"Once upon a time","n_predict":12,"temperature":0,"return_tokens":true,"grammar":"root ::= <[128006]> [a-z ]{1,5} <[128007]>"}')
+# a grammar with token references: the control tokens by text and by id around the grammar's text
+st=$(req POST /completion '{"prompt":"Once upon a time","n_predict":12,"temperature":0,"return_tokens":true,"grammar":"root ::= <|start_header_id|> [a-z ]{1,5} <[128007]>"}')
 native_check native_grammar_token_refs "$st == 200 and j['tokens'][0] == 128006 and j['tokens'][-1] == 128007 and j['stop_type'] == 'eos' and 2 < len(j['tokens']) <= 7"
 st=$(req POST /detokenize "{\"tokens\":$(json_get 'json.dumps(j["tokens"])' <"$TMP/native.json")}")
 native_check native_tokens_are_content "j['content'] == json.load(open('$TMP/native.json'))['content']"

@@ -267,6 +267,8 @@ error_case grammar_refused 400 "'grammar': grammar: line 1, column 10: the rule 
     POST /v1/completions '{"prompt":"Hi","grammar":"root ::= x"}'
 error_case grammar_token_ref_range 400 "'grammar': the token reference <[999999]> is not a token of this model" \
     POST /v1/completions '{"prompt":"Hi","grammar":"root ::= \"a\" <[999999]>"}'
+error_case grammar_token_text 400 "'grammar': grammar: line 1, column 10: <hello world> is not one token of this model" \
+    POST /v1/completions '{"prompt":"Hi","grammar":"root ::= <hello world>"}'
 error_case grammar_with_response_format 400 "'grammar' cannot be combined with 'response_format'" \
     POST /v1/chat/completions "{$CHAT,\"grammar\":\"root ::= [a-z]+\",\"response_format\":{\"type\":\"json_object\"}}"
 st=$(req POST /v1/chat/completions "{$CHAT,\"max_tokens\":1,\"tools\":[],\"tool_choice\":\"none\"}")

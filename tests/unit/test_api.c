@@ -668,15 +668,16 @@ TEST(grammar_mask_equals_brute_force) {
     check_mask_states(NULL, "root ::= ([^\\x00-\\x1F] | \"\\n\")+\n", "Caf\u00e9 na\u00efve \xe2\x82\xac\n  spaced  ");
 }
 
-/* A grammar's token references (<[id]>, !<[id]>): the referenced tokens come where the grammar
- * has them (a control token with an empty piece too), a negated one never, the text between
- * them is the grammar's, and the run ends complete; an id outside the vocabulary is refused. */
+/* A grammar's token references (<[id]>, !<[id]>, <text>): the referenced tokens come where the
+ * grammar has them (a control token with an empty piece too, named by its text), a negated one
+ * never, the text between them is the grammar's, and the run ends complete; an id outside the
+ * vocabulary, and a text that is not one token, are refused. */
 TEST(generate_grammar_token_refs) {
     bitnet_session *s = new_session(256);
     const int32_t p[] = {1, 5, 9, 2};
     bitnet_generate_params gp = greedy(40);
     gp.ignore_eog = 1;
-    gp.grammar = "root ::= <[128006]> [a-z ]{2,8} !<[128007]> <[128007]>\n";
+    gp.grammar = "root ::= <|start_header_id|> [a-z ]{2,8} !<[128007]> <[128007]>\n"; /* 128006 by its text */
     int32_t out[40];
     bitnet_generate_result r = {.struct_size = sizeof r};
     CHECK_EQ_INT(bitnet_session_generate(s, p, 4, &gp, out, 40, &r), 0);
@@ -696,6 +697,9 @@ TEST(generate_grammar_token_refs) {
     bitnet_session_reset(s);
     CHECK_EQ_INT(bitnet_session_generate(s, p, 4, &gp, NULL, 0, &r), BITNET_ERR_INVALID_ARGUMENT);
     CHECK(strstr(bitnet_get_last_error(), "<[128256]> is not a token of this model") != NULL);
+    gp.grammar = "root ::= <hello world>\n"; /* text that is several tokens */
+    CHECK_EQ_INT(bitnet_session_generate(s, p, 4, &gp, NULL, 0, &r), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bitnet_get_last_error(), "<hello world> is not one token of this model") != NULL);
     bitnet_session_free(s);
 }
 

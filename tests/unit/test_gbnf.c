@@ -177,12 +177,14 @@ TEST(errors_name_what_and_where) {
     refused("root ::= \"\\q\"\n", "unknown escape");
     refused("root ::= \"\\x4\"\n", "needs 2, 4 or 8 hex digits");
     refused("root ::= \"\\uD800\"\n", "not a Unicode scalar value");
-    refused("root ::= <think>\n", "token references by their text (<...>) are not supported");
+    refused("root ::= <think>\n", "a token reference by its text (<...>) needs the model's vocabulary");
+    refused("root ::= \"a\" <think\n", "line 1, column 14: a token reference is <[id]> or <text>, and this '<' has no '>'");
     refused("root ::= <[12\n", "a token reference is <[id]>");
     refused("root ::= <[]>\n", "a token reference is <[id]>");
     refused("root ::= <[2147483648]>\n", "a token reference is <[id]>");
     refused("root ::= <[99999999999999999999]>\n", "a token reference is <[id]>");
     refused("root ::= !\"a\"\n", "a '!' is followed by a token reference");
+    refused("root ::= !\n", "a '!' is followed by a token reference");
     refused("root ::= \"a\"{3,2}\n", "maximum is below its minimum");
     refused("root ::= \"a\"{1001}\n", "above 1000");
     refused("root ::= \"a\"{1,x}\n", "{m}, {m,} or {m,n}");
@@ -245,6 +247,32 @@ TEST(token_references) {
     if (!g) return;
     CHECK(!bn_gbnf_has_token_refs(g) && bn_gbnf_max_token(g) == -1);
     bn_gbnf_free(g);
+}
+
+/* A vocabulary of two named tokens for the text form. */
+static int64_t two_tokens(void *ctx, const char *text, size_t len) {
+    (void)ctx;
+    if (len == 7 && !memcmp(text, "<think>", 7)) return 5;
+    if (len == 8 && !memcmp(text, "</think>", 8)) return 6;
+    return -1;
+}
+
+/* The text form <think> / !<think>: the token the lookup names (the brackets are its text);
+ * a text that is not one token is refused naming it, at its line and column. */
+TEST(token_references_by_text) {
+    const char *text = "root ::= <think> (!</think>)* </think> [a-z]+\n";
+    bn_gbnf *g = bn_gbnf_compile_tokens(text, strlen(text), two_tokens, NULL);
+    CHECK_MSG(g != NULL, "%s", bn_last_error_message());
+    if (!g) return;
+    CHECK(bn_gbnf_max_token(g) == 6);
+    bn_gbnf_state s;
+    bn_gbnf_init(&s, g);
+    CHECK(bn_gbnf_feed_token(&s, 5, "", 0) && bn_gbnf_feed_token(&s, 9, "zz", 2) && bn_gbnf_feed_token(&s, 6, "", 0));
+    CHECK(!bn_gbnf_complete(&s) && bn_gbnf_feed(&s, "ok", 2) && bn_gbnf_complete(&s));
+    bn_gbnf_free(g);
+    const char *bad = "root ::= \"a\"\nx ::= <tool>\n";
+    CHECK(bn_gbnf_compile_tokens(bad, strlen(bad), two_tokens, NULL) == NULL);
+    CHECK_MSG(strstr(bn_last_error_message(), "line 2, column 7: <tool> is not one token of this model") != NULL, "%s", bn_last_error_message());
 }
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -337,6 +365,7 @@ TEST_MAIN_BEGIN("test_gbnf")
     RUN(a_json_grammar);
     RUN(errors_name_what_and_where);
 RUN(token_references);
+RUN(token_references_by_text);
     RUN(random_walks_never_dead_end);
 RUN(depth_bound_is_flagged_before_a_dead_end);
 TEST_MAIN_END()
