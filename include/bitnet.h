@@ -642,6 +642,12 @@ BITNET_API int bitnet_batch_clear_slot(bitnet_batch *batch, int slot);
 /* The number of tokens an idle slot holds in its KV cache; BITNET_ERR_INVALID_ARGUMENT for a
  * busy or unknown slot. */
 BITNET_API int64_t bitnet_batch_slot_tokens(const bitnet_batch *batch, int slot);
+/* The result so far of the generation in `slot` (counts and timings: n_prompt, n_cached,
+ * prefill_seconds once its first token was drawn, decode_seconds and n_generated up to the last
+ * token drawn; stop_reason 0): progress reports such as llama-server's timings_per_token. May be
+ * called from the slot's callbacks. out->struct_size as for bitnet_session_generate's result;
+ * BITNET_ERR_INVALID_ARGUMENT for a slot that is not generating (idle, unknown, an embedding). */
+BITNET_API int bitnet_batch_slot_result(const bitnet_batch *batch, int slot, bitnet_generate_result *out);
 BITNET_API int64_t bitnet_batch_slot_save(bitnet_batch *batch, int slot, const char *path, uint64_t *bytes);
 BITNET_API int64_t bitnet_batch_slot_restore(bitnet_batch *batch, int slot, const char *path, uint64_t *bytes);
 

@@ -114,6 +114,7 @@ static bool make_jobs(const server *srv, gen_request *rq, request_jobs *rj) {
         job_set_time_limit(j, srv->opt.timeout_request);
         if (rq->api.echo && rq->api.n_top_logprobs >= 0 && i % rj->n_choices == 0) job_score_prompt(j); /* echo with logprobs: the prompt's other choices reuse them */
         if (rq->api.stream && rq->api.return_progress) job_report_progress(j);
+        if (rq->api.stream && rq->api.timings_per_token) job_report_timings(j);
         rj->jobs[i] = j;
     }
     return true;
@@ -420,6 +421,7 @@ typedef struct stream {
     native_reply *native;      /* llama-server's /completion: its events instead of OpenAI's (owned) */
     responses_reply *responses; /* the Responses API: its events instead (owned) */
     anthropic_reply *anthropic; /* Anthropic's Messages API: its events instead (owned) */
+    const job_timing *timing;  /* timings_per_token: the timings of the piece whose events are being made */
     char *buf;                 /* SSE bytes not yet handed to libmicrohttpd: [pos, len) */
     size_t len, pos, cap;
 } stream;
@@ -458,6 +460,9 @@ static void stream_typed_events(stream *s, json_t *events) {
 
 /* "data: <json>\n\n" (takes over v). */
 static void stream_event(stream *s, json_t *v) {
+    const job_timing *t = s->timing;
+    if (t && json_is_object(v)) /* llama-server's timings_per_token, in each event of the token's */
+        json_object_set_new(v, "timings", native_timings(t->cache_n, t->prompt_n, t->prompt_ms, t->predicted_n, t->predicted_ms));
     char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
     json_decref(v);
     if (!text) return;
@@ -652,10 +657,12 @@ static void choice_events(stream *s, choice_stream *c, job_output *o) {
     for (size_t i = 0; i < o->n_pieces; i++) {
         size_t len = o->pieces[i].text_len, n_lp = o->pieces[i].logprob ? 1 : 0;
         const char *text = o->text ? o->text + at : ""; /* no text at all when every token's was held back */
+        s->timing = o->pieces[i].timed && !s->responses && !s->anthropic ? &o->pieces[i].timing : NULL;
         if (s->native) stream_event(s, native_piece(s->native, &c->native, c->job, text, len, o->pieces[i].token, n_lp ? o->logprobs + lp : NULL));
         else if (s->reply.prompt_only) (void)0; /* completions' max_tokens 0: nothing to send */
         else if (s->responses || s->anthropic) typed_piece(s, text, len);
         else stream_piece(s, text, len, n_lp ? o->logprobs + lp : NULL, n_lp);
+        s->timing = NULL;
         at += len;
         lp += n_lp;
     }

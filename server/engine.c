@@ -30,6 +30,7 @@ struct job {
     bool post_sampling;            /* ... of the distributions the tokens were drawn from (on_candidates) */
     bool score_prompt;             /* the prompt tokens' log-probabilities too (job_score_prompt) */
     bool report_progress;          /* the prompt processing progress (job_report_progress) */
+    bool report_timings;           /* each token's timings in its piece (job_report_timings) */
     bool embed;                /* an embedding job: pooling, embedding [n_embedding] */
     bitnet_pooling pooling;
     float *embedding;
@@ -262,7 +263,7 @@ static void job_signal(job *j) {
 }
 
 /* Appends generated text (engine thread). */
-static void job_push_text(job *j, int32_t token, const char *text, size_t len, const job_logprob *lp) {
+static void job_push_text(job *j, int32_t token, const char *text, size_t len, const job_logprob *lp, const job_timing *tm) {
     pthread_mutex_lock(&j->mu);
     bool ok = grow((void **)&j->text, &j->text_cap, j->text_len + len, 1);
     if (ok && len) { /* a token whose text is held back comes with none (text may be NULL) */
@@ -272,7 +273,7 @@ static void job_push_text(job *j, int32_t token, const char *text, size_t len, c
     if (ok && lp && (ok = grow((void **)&j->logprobs, &j->cap_logprobs, j->n_logprobs + 1, sizeof *lp)))
         j->logprobs[j->n_logprobs++] = *lp;
     if (ok && (ok = grow((void **)&j->pieces, &j->cap_pieces, j->n_pieces + 1, sizeof *j->pieces)))
-        j->pieces[j->n_pieces++] = (job_piece){.text_len = len, .logprob = lp != NULL, .token = token};
+        j->pieces[j->n_pieces++] = (job_piece){.text_len = len, .logprob = lp != NULL, .timed = tm != NULL, .token = token, .timing = tm ? *tm : (job_timing){0}};
     if (!ok) j->out_of_memory = true;
     job_signal(j);
     pthread_mutex_unlock(&j->mu);
@@ -480,16 +481,27 @@ static void time_token(job *j) {
     atomic_fetch_add(&j->n_tokens, 1);
 }
 
+/* job_report_timings: token's timings from the library's result so far (engine thread, in the
+ * slot's token callback); false when there is none. */
+static bool token_timing(const job *j, job_timing *out) {
+    bitnet_generate_result r = {.struct_size = sizeof r};
+    if (!j->report_timings || bitnet_batch_slot_result(j->e->batch, j->slot, &r)) return false;
+    *out = (job_timing){.cache_n = r.n_cached, .prompt_n = r.n_prompt - r.n_cached, .predicted_n = r.n_generated,
+                        .prompt_ms = r.prefill_seconds * 1e3, .predicted_ms = r.decode_seconds * 1e3};
+    return true;
+}
+
 /* token is -1 for text flushed at the end (it belongs to tokens already reported). */
 static int on_token(int32_t token, const char *text, size_t len, void *user) {
     job *j = user;
     const job_logprob *lp = NULL;
+    job_timing tm;
     if (token >= 0) time_token(j);
     if (token >= 0 && j->has_pending && j->pending.token == token) {
         lp = &j->pending;
         j->has_pending = false;
     }
-    if (len || lp || token >= 0) job_push_text(j, token, text, len, lp);
+    if (len || lp || token >= 0) job_push_text(j, token, text, len, lp, token >= 0 && token_timing(j, &tm) ? &tm : NULL);
     return atomic_load(&j->cancelled);
 }
 
@@ -853,6 +865,7 @@ void job_fail(job *j, int status, const char *message) { job_finish(j, status, N
 void job_score_prompt(job *j) { j->score_prompt = !j->embed && j->n_top_logprobs >= 0; }
 
 void job_report_progress(job *j) { j->report_progress = !j->embed; }
+void job_report_timings(job *j) { j->report_timings = !j->embed; }
 
 void job_set_time_limit(job *j, double seconds) { j->time_limit = seconds > 0 ? seconds : 0; }
 

@@ -64,13 +64,21 @@ typedef struct job_logprob {
     float top_logprob[JOB_MAX_TOP_LOGPROBS];
 } job_logprob;
 
+/* A generated token's timings when it was drawn (llama-server's timings_per_token). */
+typedef struct job_timing {
+    int cache_n, prompt_n, predicted_n;
+    double prompt_ms, predicted_ms;
+} job_timing;
+
 /* One piece of a job's output: what the library reported in one token callback (a token's
  * text, possibly held back and flushed with later tokens', and that token's log-probabilities
  * when asked for). A stream sends one event per piece, whatever the client's pace. */
 typedef struct job_piece {
     size_t text_len; /* bytes of job_output.text, the pieces in order (0 for a token whose text is held back) */
     bool logprob;    /* takes the next entry of job_output.logprobs */
+    bool timed;      /* job_report_timings: timing holds the token's timings */
     int32_t token;   /* the generated token; -1 for text flushed at the end */
+    job_timing timing;
 } job_piece;
 
 /* Prompt processing progress (job_report_progress; llama-server's prompt_progress object). */
@@ -165,6 +173,9 @@ void job_score_prompt(job *j);
 /* Asks for the prompt processing progress (llama-server's return_progress), handed over by
  * job_take after each step that evaluated prompt rows (before engine_enqueue). */
 void job_report_progress(job *j);
+/* Asks for each generated token's timings in its piece (llama-server's timings_per_token;
+ * before engine_enqueue). */
+void job_report_timings(job *j);
 /* A time limit in seconds from the job's creation (before engine_enqueue; 0: none). */
 void job_set_time_limit(job *j, double seconds);
 /* Cancels the job when its time limit has passed (called by the thread that waits for it).

@@ -127,13 +127,15 @@ static double per(double x, double n) { return n > 0 ? x / n : 0; }
 
 /* llama-server's timings; with speculative decoding (--lookup, a prediction) its draft_n and
  * draft_n_accepted too. */
+json_t *native_timings(int cache_n, int prompt_n, double prompt_ms, int predicted_n, double predicted_ms) {
+    return json_pack("{s:i, s:i, s:f, s:f, s:f, s:i, s:f, s:f, s:f}", "cache_n", cache_n, "prompt_n", prompt_n, "prompt_ms", prompt_ms,
+                     "prompt_per_token_ms", per(prompt_ms, prompt_n), "prompt_per_second", per(prompt_n * 1e3, prompt_ms), "predicted_n",
+                     predicted_n, "predicted_ms", predicted_ms, "predicted_per_token_ms", per(predicted_ms, predicted_n),
+                     "predicted_per_second", per(predicted_n * 1e3, predicted_ms));
+}
+
 static json_t *timings(const bitnet_generate_result *res, int n_generated) {
-    double prompt_ms = res->prefill_seconds * 1e3, gen_ms = res->decode_seconds * 1e3;
-    int prompt_n = res->n_prompt - res->n_cached;
-    json_t *t = json_pack("{s:i, s:i, s:f, s:f, s:f, s:i, s:f, s:f, s:f}", "cache_n", res->n_cached, "prompt_n", prompt_n, "prompt_ms",
-                          prompt_ms, "prompt_per_token_ms", per(prompt_ms, prompt_n), "prompt_per_second", per(prompt_n * 1e3, prompt_ms),
-                          "predicted_n", n_generated, "predicted_ms", gen_ms, "predicted_per_token_ms", per(gen_ms, n_generated),
-                          "predicted_per_second", per(n_generated * 1e3, gen_ms));
+    json_t *t = native_timings(res->n_cached, res->n_prompt - res->n_cached, res->prefill_seconds * 1e3, n_generated, res->decode_seconds * 1e3);
     if (t && res->n_drafted > 0) {
         json_object_set_new(t, "draft_n", json_integer(res->n_drafted));
         json_object_set_new(t, "draft_n_accepted", json_integer(res->n_draft_accepted));

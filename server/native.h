@@ -59,5 +59,7 @@ json_t *native_piece(const native_reply *r, native_cursor *c, const job *j, cons
 /* A stream's event without content (llama-server's return_progress events carry the
  * prompt_progress object beside its fields); NULL for a prompt-only request. */
 json_t *native_empty_piece(const native_reply *r, const native_cursor *c, const job *j);
+/* llama-server's timings object (the final reply's, and timings_per_token's in stream events). */
+json_t *native_timings(int cache_n, int prompt_n, double prompt_ms, int predicted_n, double predicted_ms);
 
 #endif

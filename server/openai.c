@@ -369,7 +369,9 @@ static int read_logprobs(json_t *body, api_request *r, api_error *err) {
 }
 
 static int read_stream(json_t *body, api_request *r, api_error *err) {
-    if (read_bool(body, "stream", &r->stream, err) || read_bool(body, "return_progress", &r->return_progress, err)) return -1;
+    if (read_bool(body, "stream", &r->stream, err) || read_bool(body, "return_progress", &r->return_progress, err) ||
+        read_bool(body, "timings_per_token", &r->timings_per_token, err))
+        return -1;
     json_t *so = json_object_get(body, "stream_options");
     if (!so || json_is_null(so)) return 0;
     if (!json_is_object(so)) return api_errorf(err, 400, "'stream_options' must be an object");

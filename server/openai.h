@@ -59,6 +59,7 @@ typedef struct api_request {
     api_kind kind;
     bool stream, include_usage;
     bool return_progress;          /* llama-server's: a stream reports the prompt's processing progress */
+    bool timings_per_token;        /* llama-server's: a stream's events carry the timings so far */
     int n_top_logprobs;            /* -1: no log-probabilities */
     bitnet_generate_params gen;    /* sampling, max_tokens, ignore_eog */
     char **stops;                  /* [n_stops], malloc'd */

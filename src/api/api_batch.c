@@ -32,6 +32,7 @@
  * gets each row's logits after the pass, before the sampling. Its rows per step are bounded by
  * the logits buffer (grown by SCORED_ROWS at its submit), less a row kept for every other slot. */
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -670,6 +671,15 @@ BITNET_API int bitnet_batch_cancel(bitnet_batch *b, int slot) {
 static int check_idle_slot(const bitnet_batch *b, int slot, const char *who) {
     if (!b || slot < 0 || slot >= b->n_slots || b->slots[slot].phase != SLOT_IDLE)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "%s: slot %d is not an idle slot of this batch", who, slot);
+    return 0;
+}
+
+BITNET_API int bitnet_batch_slot_result(const bitnet_batch *b, int slot, bitnet_generate_result *out) {
+    if (!b || slot < 0 || slot >= b->n_slots || b->slots[slot].phase == SLOT_IDLE || !b->slots[slot].gen)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_slot_result: slot %d is not generating in this batch", slot);
+    if (!out || out->struct_size < offsetof(bitnet_generate_result, stop_string_index))
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_slot_result: set out->struct_size to sizeof(bitnet_generate_result)");
+    bn_gen_result(b->slots[slot].gen, out);
     return 0;
 }
 

@@ -29,6 +29,24 @@ native_check native_response_fields "$st == 200 and sorted(j) == ['content', 'ge
 curl -s -N --max-time 60 "${AUTH[@]}" -d "{$NATIVE,$FIELDS,\"stream\":true}" "$URL/completion" >"$TMP/fields.sse"
 got=$("$PY" -c 'import json,sys; ev=[json.loads(l[6:]) for l in open(sys.argv[1]) if l.startswith("data: ")]; print(sorted(ev[-1]) == ["content", "generation_settings/n_predict", "timings/predicted_n"] and all("content" in e and "stop" in e for e in ev[:-1]))' "$TMP/fields.sse" 2>&1)
 if [ "$got" = True ]; then ok native_response_fields_streamed; else not_ok native_response_fields_streamed "$got: $(tail -c 300 "$TMP/fields.sse")"; fi
+# timings_per_token (llama-server's): every token's event carries the timings so far (predicted_n
+# 1, 2, ...; the prompt's figures from the first on), on /completion and in OpenAI's chunks; none without it
+curl -s -N --max-time 60 "${AUTH[@]}" -d "{$NATIVE,\"stream\":true,\"timings_per_token\":true}" "$URL/completion" >"$TMP/timed.sse"
+curl -s -N --max-time 60 "${AUTH[@]}" -d "{$CHAT,\"max_tokens\":4,\"temperature\":0,\"stream\":true,\"timings_per_token\":true}" "$URL/v1/chat/completions" >"$TMP/timed_chat.sse"
+got=$("$PY" - "$TMP/timed.sse" "$TMP/timed_chat.sse" "$TMP/fields.sse" <<'EOF'
+import json, sys
+def events(path): return [json.loads(l[6:]) for l in open(path) if l.startswith("data: ") and l.strip() != "data: [DONE]"]
+native, chat, plain = events(sys.argv[1]), events(sys.argv[2]), events(sys.argv[3])
+pieces = [e for e in native if not e["stop"]]
+ok = len(pieces) == 8 and [e["timings"]["predicted_n"] for e in pieces] == list(range(1, 9))
+ok = ok and all(e["timings"]["prompt_n"] + e["timings"]["cache_n"] == 5 and e["timings"]["prompt_ms"] > 0 for e in pieces)
+ok = ok and all(b["timings"]["predicted_ms"] >= a["timings"]["predicted_ms"] for a, b in zip(pieces, pieces[1:]))
+texts = [e for e in chat if e["choices"] and e["choices"][0]["delta"].get("content")]
+ok = ok and len(texts) >= 1 and all("timings" in e and e["timings"]["predicted_n"] >= 1 for e in texts)
+print(ok and not any("timings" in e for e in plain[:-1]))
+EOF
+)
+if [ "$got" = True ]; then ok timings_per_token_streamed; else not_ok timings_per_token_streamed "$got: $(head -c 400 "$TMP/timed.sse")"; fi
 error_case response_fields_type 400 "'response_fields' must be an array of strings" POST /completion '{"prompt":"a","response_fields":"content"}'
 # a stop string that starts with the first token's text holds that text back until the next
 # token: the first token's id must still come, with the next piece's

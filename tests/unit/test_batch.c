@@ -896,6 +896,42 @@ TEST(prompt_progress) {
     bitnet_batch_free(b);
 }
 
+/* bitnet_batch_slot_result: a generating slot's counts and timings so far, step by step (the
+ * tokens drawn, the prompt's time once the first was drawn, the decode time growing), equal to
+ * its final result's counts; refused for an idle slot, an unknown one and an older struct. */
+TEST(slot_result_so_far) {
+    bitnet_batch *b = new_batch(2, 16, 1, 256);
+    CHECK(b != NULL);
+    if (!b) return;
+    int32_t prompt[128];
+    int n = make_prompt(3, prompt);
+    run_log log;
+    memset(&log, 0, sizeof log);
+    bitnet_generate_params gp = request_params(0, &log);
+    bitnet_generate_result r = {.struct_size = sizeof r};
+    CHECK_EQ_INT(bitnet_batch_slot_result(b, 1, &r), BITNET_ERR_INVALID_ARGUMENT); /* idle */
+    CHECK_EQ_INT(bitnet_batch_submit(b, 1, prompt, n, &gp, log_finish), 0);
+    int last = -1, steps = 0;
+    double last_decode = -1;
+    while (!log.finished && steps++ < 1000) {
+        CHECK_EQ_INT(bitnet_batch_slot_result(b, 1, &r), 0);
+        CHECK(r.n_prompt == n && r.stop_reason == 0 && r.n_generated == log.n && r.n_generated >= last);
+        if (r.n_generated > 0) CHECK(r.prefill_seconds > 0 && r.decode_seconds >= last_decode);
+        last = r.n_generated, last_decode = r.decode_seconds;
+        CHECK(bitnet_batch_step(b) >= 0);
+    }
+    CHECK(log.finished == 1 && last == log.res.n_generated - 1 && log.res.n_generated == MAX_GEN);
+    CHECK_EQ_INT(bitnet_batch_slot_result(b, 1, &r), BITNET_ERR_INVALID_ARGUMENT); /* idle again */
+    CHECK_EQ_INT(bitnet_batch_slot_result(b, 5, &r), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bitnet_batch_slot_result(NULL, 0, &r), BITNET_ERR_INVALID_ARGUMENT);
+    memset(&log, 0, sizeof log);
+    CHECK_EQ_INT(bitnet_batch_submit(b, 0, prompt, n, &gp, log_finish), 0);
+    r.struct_size = 8; /* an older struct than any this call fills */
+    CHECK_EQ_INT(bitnet_batch_slot_result(b, 0, &r), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(run_to_end(b), 0);
+    bitnet_batch_free(b);
+}
+
 TEST(errors) {
     bitnet_batch *b = NULL;
     bitnet_batch_params bp = bitnet_batch_default_params();
@@ -1312,6 +1348,7 @@ RUN(callback_stops);
 RUN(prompt_logits);
 RUN(prompt_logits_stop);
 RUN(prompt_progress);
+RUN(slot_result_so_far);
 RUN(errors);
 RUN(embed_poolings);
 RUN(embed_in_batch);
