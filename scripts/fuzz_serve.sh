@@ -99,6 +99,7 @@ write_dict() {
 "::="
 "\"n_predict\""
 "\"prediction\""
+"\"timings_per_token\""
 "\"input\""
 "\"content\""
 "\"encoding_format\""
