@@ -763,12 +763,14 @@ bool bn_gbnf_feed_token(bn_gbnf_state *s, int32_t id, const char *bytes, size_t 
      * ends inside a character (one pending sequence per state: the reference's are kept) */
     bn_gbnf_state by_text;
     bn_gbnf_state_copy(&by_text, s);
-    if (n && bn_gbnf_feed(&by_text, bytes, n) && !by_text.need)
+    if (n && bn_gbnf_feed(&by_text, bytes, n) && !by_text.need) {
+        by_ref.truncated |= by_text.truncated;
         for (uint16_t i = 0; i < by_text.n_stacks; i++) {
             gstack st = {.depth = by_text.depth[i]};
             memcpy(st.pos, by_text.pos[i], st.depth * sizeof *st.pos);
             add_stack(&by_ref, &st);
         }
+    }
     return take_stacks(s, &by_ref);
 }
 
