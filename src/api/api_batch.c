@@ -368,7 +368,7 @@ static void add_row(bitnet_batch *b, int *n, int slot, int32_t token, bool logit
  * row and a full step of drafts) allow. */
 static void add_draft_rows(bitnet_batch *b, int *n, int i, int *room) {
     batch_slot *s = &b->slots[i];
-    int max = bn_gen_lookup_draft(s->gen);
+    int max = bn_gen_draft_len(s->gen);
     int64_t ctx_left = bn_state_n_ctx(b->state) - s->n_tokens;
     if (max > *room) max = *room;
     if (max > ctx_left) max = (int)ctx_left;

@@ -373,7 +373,7 @@ const bn_head_req *bn_gen_draft_head_req(bn_gen *g) {
     return req && !req->gumbel && !req->n_force ? req : NULL;
 }
 
-int bn_gen_lookup_draft(const bn_gen *g) { return draft_len_of(g->p); }
+int bn_gen_draft_len(const bn_gen *g) { return draft_len_of(g->p); }
 
 /* The next draft's length, at most max: halved (down to 2) after a draft of which no token was
  * taken, doubled (up to the run's draft length) after one taken whole. An edited prediction's drafts are refused

@@ -97,11 +97,11 @@ bitnet_generate_result *bn_gen_result_ptr(bn_gen *g);
 const bn_head_req *bn_gen_head_req(bn_gen *g);
 /* lookup_draft / prediction (speculative decoding): the run's draft length (0: off); its draft
  * for text[0, n) (everything so far, the last token being the one fed back next): from the
- * prediction, else by prompt lookup (text/lookup.h), at most max tokens into draft, counted in
- * the result; a token of the last draft sampled as drafted (counted); and the head request of
+ * prediction, else by prompt lookup (text/lookup.h), at most max tokens into draft (fewer
+ * after drafts refused whole, api_generate.c's adapt_draft), counted in the result; a token of the last draft sampled as drafted (counted); and the head request of
  * a draft row: the step's request when it does not depend on the step (a Gumbel draw's key
  * does, and so do penalized ids, which follow the tokens before), else NULL (whole rows). */
-int bn_gen_lookup_draft(const bn_gen *g);
+int bn_gen_draft_len(const bn_gen *g);
 int bn_gen_draft(bn_gen *g, const int32_t *text, int64_t n, int32_t *draft, int max);
 void bn_gen_draft_taken(bn_gen *g);
 const bn_head_req *bn_gen_draft_head_req(bn_gen *g);

@@ -8,7 +8,7 @@
  * (2 threads, I2_S 2B-4T shapes, Zen 4 forced to avx2: 2 adjacent rows per tile generated at
  * 0.95-1.0x the F16 head's speed, 1 row at 0.91-1.19x, median 1.10x; 5 alternating rounds
  * each), except on AMD (bn_cpu_head_rows 1), where the two halves of a thread's rows are read
- * side by side (SCREEN_TILE_PAIR: two streams; Zen 3 VM, 2026-12-07, old and new binaries
+ * side by side (screen_rows.h's screen_rows_in_pairs: two streams; Zen 3 VM, 2026-12-07, old and new binaries
  * alternating over 8 rounds, whole decode steps interleaved with the F16 head's: the screened
  * head 1.17-1.25x -> 1.28-1.40x the F16 head, medians 1.24x -> 1.32x). Several tokens: one row
  * against 2 tokens at a time (the row stays in L1 for the next pair).
@@ -89,15 +89,9 @@ BN_UNROLL
     }
 }
 
-/* Row m times NT tokens (NT <= 2). */
-BN_INLINE BN_TSAN_UNCHECKED_READS void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int NT, bool pf, float a[4],
-                                                   float rad[4]) {
-    screen_tile_rows(h, x, &m, 1, t0, NT, pf, a, rad);
-}
-
-/* Rows m and m2 of one token side by side (a[0], a[1]): two memory streams per thread. */
-#define SCREEN_TILE_PAIR(h, x, m, m2, pf, a, rad) screen_tile_rows((h), (x), (const int64_t[2]){(m), (m2)}, 2, 0, 1, (pf), (a), (rad))
-#define SCREEN_PAIR_WHEN (bn_cpu_head_rows() == 1) /* on AMD */
+/* A thread's two row halves side by side for one token (screen_rows.h): two memory streams per
+ * thread, on AMD. */
+#define SCREEN_PAIR_WHEN (bn_cpu_head_rows() == 1)
 
 #define SCREEN_ROW_TOKENS 2
 /* Always: with one token a single row streams faster with the prefetch here, and with several

@@ -67,19 +67,12 @@ BN_UNROLL
     }
 }
 
-/* Row m times NT tokens (NT <= 4). */
-BN_INLINE BN_TSAN_UNCHECKED_READS void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int NT, bool pf, float a[4],
-                                                   float rad[4]) {
-    screen_tile_rows(h, x, &m, 1, t0, NT, pf, a, rad);
-}
-
-/* Rows m and m2 of one token side by side (a[0], a[1]): two memory streams per thread, on Zen 5
- * (AMD family 0x1A) only. There (2026-12-07 VM, the 2B-4T copy, one thread, kernel_bench, old
+/* A thread's two row halves side by side for one token (screen_rows.h): two memory streams per
+ * thread, on Zen 5 (AMD family 0x1A) only. There (2026-12-07 VM, the 2B-4T copy, one thread, kernel_bench, old
  * and new builds alternating, 3 rounds) the one-token pass took 10.6-11.5 ms against 13.1-14.5 ms
  * one row at a time, and whole generation (bitnet run, 2 threads, 192 greedy tokens, 6 rounds
  * alternating, the same text) ran 1.02-1.11x faster, median 1.07x. Zen 4 not measured: it keeps
  * one row at a time (see screen_tile). */
-#define SCREEN_TILE_PAIR(h, x, m, m2, pf, a, rad) screen_tile_rows((h), (x), (const int64_t[2]){(m), (m2)}, 2, 0, 1, (pf), (a), (rad))
 #define SCREEN_PAIR_WHEN (bn_cpu_amd_family() >= 0x1a)
 
 #define SCREEN_ROW_TOKENS 4

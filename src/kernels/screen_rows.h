@@ -3,14 +3,18 @@
  * instructions:
  *   screen_tile(h, x, m, t0, NT, pf, a, rad)  row m times tokens t0 .. t0 + NT - 1: approximate
  *                                         logits a[t], radii rad[t]; pf: prefetch the copy ahead
+ *                                         (or, the x86 tiers, screen_tile_rows below)
  *   SCREEN_ROW_TOKENS                     tokens per tile (<= 4)
  *   SCREEN_PREFETCH_WHEN(n, t0)           whether the tile at token t0 of an n-token call
  *                                         prefetches (the tier's measured choice)
  * One row at a time (one memory stream per thread: on Zen 4 faster than several adjacent rows
  * side by side, see the tier files), except one token where the tier defines
- *   SCREEN_TILE_PAIR(h, x, m, m2, pf, a, rad)  rows m and m2 of one token in one pass: a[0..1]
- *   SCREEN_PAIR_WHEN                      whether this CPU takes it (the tier's measured choice:
- *                                         AMD at avx2, Zen 5 at avx512)
+ *   screen_tile_rows(h, x, m[], NR, t0, NT, pf, a, rad)  rows m[0..NR) times NT tokens in one
+ *                                         pass (NR <= 2, NR * NT <= 4): a[r * NT + t]; this file
+ *                                         then makes screen_tile of it, and rows m and m2 of one
+ *                                         token in one pass
+ *   SCREEN_PAIR_WHEN                      whether this CPU takes that (the tier's measured
+ *                                         choice: AMD at avx2, Zen 5 at avx512)
  * (the two halves of the thread's rows side by side: two streams); tiles of constant shapes, so
  * that the compiler keeps their accumulators in registers.
  * With more tokens than one tile holds (batched decoding), rows go in blocks of
@@ -28,6 +32,14 @@
 
 #define SCREEN_ROW_BLOCK 16 /* rows per block (2B-4T: 16 x 2720 bytes, in L2; 8-64 measured the same) */
 
+#ifdef SCREEN_PAIR_WHEN
+/* Row m times NT tokens: the tier's tile of one row. */
+BN_INLINE BN_TSAN_UNCHECKED_READS void screen_tile(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int NT, bool pf, float a[4],
+                                                   float rad[4]) {
+    screen_tile_rows(h, x, &m, 1, t0, NT, pf, a, rad);
+}
+#endif
+
 /* Row m against tokens [t0, t0 + nt), nt <= SCREEN_ROW_TOKENS (<= 4), into the caller's a, rad.
  * Reads only the copy and the tokens' activations (kernel_impl.h, BN_TSAN_UNCHECKED_READS). */
 static BN_TSAN_UNCHECKED_READS void row_tokens(const bn_head_screen *h, const bn_screen_act *x, int64_t m, int t0, int nt, bool pf, float a[4],
@@ -40,17 +52,17 @@ static BN_TSAN_UNCHECKED_READS void row_tokens(const bn_head_screen *h, const bn
     }
 }
 
-#ifdef SCREEN_TILE_PAIR
+#ifdef SCREEN_PAIR_WHEN
 /* One token, rows [m0, m1) as two halves read side by side: row m0 + i and row m0 + half + i
- * in one pass (SCREEN_TILE_PAIR, the tier's; each row's sums as screen_tile's), the odd
- * count's last row alone. */
+ * in one pass (screen_tile_rows; each row's sums as screen_tile's), the odd count's last row
+ * alone. */
 static void screen_rows_in_pairs(const bn_head_screen *h, const bn_screen_act *x, float *approx, float *radius, int64_t m0, int64_t m1) {
     int64_t half = bn_halves_first(m0, m1);
     float a[4], rad[4];
     for (int64_t i = 0; i < half; i++) {
         int64_t m = m0 + i, m2 = m0 + half + i;
         if (m2 < m1) {
-            SCREEN_TILE_PAIR(h, x, m, m2, SCREEN_PREFETCH_WHEN(1, 0), a, rad);
+            screen_tile_rows(h, x, (const int64_t[2]){m, m2}, 2, 0, 1, SCREEN_PREFETCH_WHEN(1, 0), a, rad);
             approx[m2] = a[1], radius[m2] = rad[1];
         } else {
             screen_tile(h, x, m, 0, 1, SCREEN_PREFETCH_WHEN(1, 0), a, rad);
@@ -63,7 +75,7 @@ static void screen_rows_in_pairs(const bn_head_screen *h, const bn_screen_act *x
 static void screen_rows(const bn_head_screen *h, const bn_screen_act *x, float *approx, float *radius, int64_t ldy,
                         int64_t m0, int64_t m1) {
     float a[4], rad[4];
-#ifdef SCREEN_TILE_PAIR
+#ifdef SCREEN_PAIR_WHEN
     if (x->n == 1 && SCREEN_PAIR_WHEN) { /* one token: two streams */
         screen_rows_in_pairs(h, x, approx, radius, m0, m1);
         return;

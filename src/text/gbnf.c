@@ -738,7 +738,6 @@ static bool token_takes(const bn_gbnf_state *s, uint16_t i, int32_t id) {
     return e && e->kind == E_TOKEN && (e->arg == (uint32_t)id) != (e->negated != 0);
 }
 
-bool bn_gbnf_has_token_refs(const bn_gbnf *g) { return g->max_token >= 0; }
 int64_t bn_gbnf_max_token(const bn_gbnf *g) { return g->max_token; }
 
 bool bn_gbnf_expects_token(const bn_gbnf_state *s) {

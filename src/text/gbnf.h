@@ -78,8 +78,7 @@ bool bn_gbnf_feed(bn_gbnf_state *s, const char *bytes, size_t n);
  * it (not when that ends inside a character while a reference took it). false when neither
  * way goes on (the state is then unusable). */
 bool bn_gbnf_feed_token(bn_gbnf_state *s, int32_t id, const char *bytes, size_t n);
-/* Whether the grammar has token references, and the largest id one names (-1: none). */
-bool bn_gbnf_has_token_refs(const bn_gbnf *g);
+/* The largest token id a reference of the grammar names (-1: it has none). */
 int64_t bn_gbnf_max_token(const bn_gbnf *g);
 /* Whether some stack's next element is a token reference; whether one takes token id. */
 bool bn_gbnf_expects_token(const bn_gbnf_state *s);
