@@ -23,14 +23,19 @@
  * hardware prefetcher alone then left the pass stalled on memory. */
 BN_INLINE BN_TSAN_UNCHECKED_READS void screen_tile_rows(const bn_head_screen *h, const bn_screen_act *x, const int64_t *m, int NR, int t0,
                                                         int NT, bool pf, float a[4], float rad[4]) {
+    /* Accumulators for NR * NT <= 4 used, declared for r * NT + t with r < 2 and t < 4: where
+     * this is not inlined (sanitizer builds, kernel_impl.h), gcc's unrolled copies of the loops
+     * see run-time NR and NT and warned of indices up to 7 (-Warray-bounds, an error in CI).
+     * Inlined with constant shapes, the arrays live in registers whatever their length. */
+    enum { SLOTS = 2 * 4 };
     bn_screen_tile tl[2];
 BN_UNROLL
     for (int r = 0; r < NR; r++) tl[r] = bn_screen_tile_at(h, x, m[r], t0, NT);
-    __m512 acc[4], racc[4];
+    __m512 acc[SLOTS], racc[SLOTS];
 BN_UNROLL
     for (int u = 0; u < NR * NT; u++) acc[u] = racc[u] = _mm512_setzero_ps();
     for (int64_t g = 0; g < h->n_groups; g++) {
-        __m512i isum[4];
+        __m512i isum[SLOTS];
 BN_UNROLL
         for (int u = 0; u < NR * NT; u++) isum[u] = _mm512_setzero_si512();
         int64_t base = g * BN_SCREEN_GROUP_BYTES;
