@@ -100,6 +100,7 @@ write_dict() {
 "\"n_predict\""
 "\"prediction\""
 "\"timings_per_token\""
+"\"t_max_predict_ms\""
 "\"input\""
 "\"content\""
 "\"encoding_format\""

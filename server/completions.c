@@ -112,6 +112,7 @@ static bool make_jobs(const server *srv, gen_request *rq, request_jobs *rj) {
                             : NULL;
         if (!j) return false;
         job_set_time_limit(j, srv->opt.timeout_request);
+        job_set_predict_limit(j, (double)rq->api.t_max_predict_ms / 1e3);
         if (rq->api.echo && rq->api.n_top_logprobs >= 0 && i % rj->n_choices == 0) job_score_prompt(j); /* echo with logprobs: the prompt's other choices reuse them */
         if (rq->api.stream && rq->api.return_progress) job_report_progress(j);
         if (rq->api.stream && rq->api.timings_per_token) job_report_timings(j);

@@ -38,6 +38,7 @@ struct job {
 
     double t_start;            /* metrics_now() at creation */
     double time_limit;         /* seconds from t_start; 0: none */
+    double predict_limit;      /* job_set_predict_limit: seconds from the first token; 0: none */
 
     /* Engine thread only (read by others after the end, through mu). */
     int slot;
@@ -45,6 +46,7 @@ struct job {
     job_logprob pending;       /* computed by on_logits, published by on_token */
     bool has_pending;
     double t_last, ttft;       /* last token's time; first token's delay (-1: none yet) */
+    bool at_predict_limit;     /* on_token stopped it: predict_limit passed at a newline */
 
     /* Guarded by e->mu. */
     job_state state;
@@ -303,7 +305,7 @@ static void job_finish(job *j, int status, const bitnet_generate_result *result,
         j->status = BITNET_ERR_CANCELLED;
         message = atomic_load(&j->timed_out) ? "the request's time limit (--timeout-request) ran out before its embedding was complete"
                                              : "the embedding was cancelled before it was complete (the server is shutting down)";
-    } else if (atomic_load(&j->timed_out)) {
+    } else if (atomic_load(&j->timed_out) || j->at_predict_limit) {
         if (status == 0 && j->result.stop_reason == BITNET_STOP_CALLBACK) j->result.stop_reason = BITNET_STOP_MAX_TOKENS;
         if (status == BITNET_ERR_CANCELLED) message = "the request's time limit (--timeout-request) ran out while it waited for a slot";
     }
@@ -502,7 +504,9 @@ static int on_token(int32_t token, const char *text, size_t len, void *user) {
         j->has_pending = false;
     }
     if (len || lp || token >= 0) job_push_text(j, token, text, len, lp, token >= 0 && token_timing(j, &tm) ? &tm : NULL);
-    return atomic_load(&j->cancelled);
+    if (token >= 0 && j->predict_limit > 0 && len && memchr(text, '\n', len) && metrics_now() - (j->t_start + j->ttft) > j->predict_limit)
+        j->at_predict_limit = true;
+    return atomic_load(&j->cancelled) || j->at_predict_limit;
 }
 
 static const char *stop_name(bitnet_stop_reason r) {
@@ -868,6 +872,7 @@ void job_report_progress(job *j) { j->report_progress = !j->embed; }
 void job_report_timings(job *j) { j->report_timings = !j->embed; }
 
 void job_set_time_limit(job *j, double seconds) { j->time_limit = seconds > 0 ? seconds : 0; }
+void job_set_predict_limit(job *j, double seconds) { j->predict_limit = seconds > 0 ? seconds : 0; }
 
 void job_check_time_limit(job *j) {
     if (j->time_limit <= 0 || atomic_load(&j->timed_out) || metrics_now() - j->t_start < j->time_limit) return;

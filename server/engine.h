@@ -178,6 +178,10 @@ void job_report_progress(job *j);
 void job_report_timings(job *j);
 /* A time limit in seconds from the job's creation (before engine_enqueue; 0: none). */
 void job_set_time_limit(job *j, double seconds);
+/* llama-server's t_max_predict_ms (before engine_enqueue; 0: none): once `seconds` have passed
+ * since the first generated token, the generation ends at the next token whose text holds a
+ * newline (stop reason BITNET_STOP_MAX_TOKENS: finish_reason "length"), that token included. */
+void job_set_predict_limit(job *j, double seconds);
 /* Cancels the job when its time limit has passed (called by the thread that waits for it).
  * A job stopped so while generating ends normally with stop reason BITNET_STOP_MAX_TOKENS
  * (its reply so far, finish_reason "length"); one still queued fails with

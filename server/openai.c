@@ -745,6 +745,8 @@ static int read_legacy_fields(json_t *root, api_request *r, int n, api_error *er
 
 /* The token limit and the log-probabilities: OpenAI's fields, or /completion's. */
 static int read_limits(json_t *root, api_request *r, api_error *err) {
+    /* llama-server's t_max_predict_ms, on every route as there (its FIM clients send it) */
+    if (read_int(root, "t_max_predict_ms", LLONG_MIN, LLONG_MAX, &r->t_max_predict_ms, err)) return -1;
     if (r->kind == API_NATIVE) return read_native_fields(root, r, err);
     return read_max_tokens(root, r, err) || read_logprobs(root, r, err) ? -1 : 0;
 }

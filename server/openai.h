@@ -60,6 +60,7 @@ typedef struct api_request {
     bool stream, include_usage;
     bool return_progress;          /* llama-server's: a stream reports the prompt's processing progress */
     bool timings_per_token;        /* llama-server's: a stream's events carry the timings so far */
+    long long t_max_predict_ms;    /* llama-server's: generation ends at a newline after this long (<= 0: never) */
     int n_top_logprobs;            /* -1: no log-probabilities */
     bitnet_generate_params gen;    /* sampling, max_tokens, ignore_eog */
     char **stops;                  /* [n_stops], malloc'd */

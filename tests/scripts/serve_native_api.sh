@@ -126,6 +126,17 @@ native_check logit_bias_string_ban "$st == 200 and json.load(open('$TMP/native.j
 st=$(req POST /v1/completions "{\"prompt\":\"Once upon a time\",\"max_tokens\":8,\"temperature\":0,\"ignore_eos\":true,\"logit_bias\":{$ban:false}}")
 native_check logit_bias_string_key_ban "$st == 200 and j['choices'][0]['text'] == json.load(open('$TMP/banned.json'))['content']"
 error_case native_prompt_object 400 "'prompt[1]' must be a string" POST /completion '{"prompt":["a",{"b":1}]}'
+# llama-server's t_max_predict_ms: newlines only (a string logit bias); 1 ms after the first token
+# the next newline ends the reply ("limit"; a step takes longer than that), where the same
+# request without it runs to n_predict; and on the chat route as "length"
+NEWLINES='"prompt":"Once upon a time","n_predict":24,"temperature":0,"ignore_eos":true,"logit_bias":[["\n",30]]'
+req POST /completion "{$NEWLINES}" >/dev/null
+cp "$TMP/resp" "$TMP/newlines.json"
+st=$(req POST /completion "{$NEWLINES,\"t_max_predict_ms\":1}")
+native_check native_t_max_predict_ms "$st == 200 and json.load(open('$TMP/newlines.json'))['tokens_predicted'] == 24 and set(json.load(open('$TMP/newlines.json'))['content']) == {'\\n'} and 1 <= j['tokens_predicted'] <= 3 and j['content'] == '\\n' * j['tokens_predicted'] and j['stop_type'] == 'limit' and j['generation_settings']['t_max_predict_ms'] == 1"
+st=$(req POST /v1/chat/completions "{$CHAT,\"max_tokens\":24,\"temperature\":0,\"logit_bias\":{\"198\":30},\"t_max_predict_ms\":1}")
+native_check chat_t_max_predict_ms "$st == 200 and 1 <= j['usage']['completion_tokens'] <= 3 and j['choices'][0]['finish_reason'] == 'length'"
+error_case t_max_predict_ms_type 400 "'t_max_predict_ms' must be an integer" POST /completion '{"prompt":"a","t_max_predict_ms":"1s"}'
 error_case native_absent_sampler 400 "'n_indent' = 2" POST /completion '{"prompt":"a","n_indent":2}'
 error_case chat_absent_sampler 400 "'n_indent' = 2" POST /v1/chat/completions '{"messages":[{"role":"user","content":"a"}],"n_indent":2}'
 error_case chat_bad_mirostat 400 "'mirostat' must be between 0 and 2" POST /v1/chat/completions '{"messages":[{"role":"user","content":"a"}],"mirostat":5}'

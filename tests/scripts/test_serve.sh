@@ -28,6 +28,9 @@
 #     seeded request repeats itself, differs from the same without them, generation_settings
 #     reports them; n_indent (not offered) and a bad mirostat refused on the chat route too, bad
 #     DRY breakers and XTC values on the Responses and Messages routes (passed on);
+#   - llama-server's t_max_predict_ms: a reply of newlines ends at the first newline after the
+#     limit ("limit" on /completion, "length" on chat) where the same request runs to n_predict;
+#     a string is a 400;
 #   - llama-server's n_cmpl: an array of replies, each the one its seed gives alone, streamed
 #     side by side (each completion's final event its last);
 #   - llama-server's /completion (and /completions): greedy content equal to /v1/completions',
