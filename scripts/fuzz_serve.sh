@@ -101,6 +101,7 @@ write_dict() {
 "\"prediction\""
 "\"timings_per_token\""
 "\"t_max_predict_ms\""
+"\"id_slot\""
 "\"input\""
 "\"content\""
 "\"encoding_format\""

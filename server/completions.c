@@ -113,6 +113,7 @@ static bool make_jobs(const server *srv, gen_request *rq, request_jobs *rj) {
         if (!j) return false;
         job_set_time_limit(j, srv->opt.timeout_request);
         job_set_predict_limit(j, (double)rq->api.t_max_predict_ms / 1e3);
+        job_want_slot(j, (int)rq->api.id_slot);
         if (rq->api.echo && rq->api.n_top_logprobs >= 0 && i % rj->n_choices == 0) job_score_prompt(j); /* echo with logprobs: the prompt's other choices reuse them */
         if (rq->api.stream && rq->api.return_progress) job_report_progress(j);
         if (rq->api.stream && rq->api.timings_per_token) job_report_timings(j);
@@ -159,6 +160,11 @@ static bool start_jobs(server *srv, struct MHD_Connection *c, api_kind kind, con
     if (drawn > rj->window) {
         *ret = http_send_error(c, MHD_HTTP_BAD_REQUEST, "'%s' = %d is more than the server's %d slots (--parallel)",
                                drawn > n ? "best_of" : "n", drawn, rj->window);
+        return false;
+    }
+    if (rq->api.id_slot >= rj->window) {
+        *ret = http_send_error(c, MHD_HTTP_BAD_REQUEST, "'id_slot' = %lld: the server's slots are 0 to %d (--parallel)", rq->api.id_slot,
+                               rj->window - 1);
         return false;
     }
     if (!make_jobs(srv, rq, rj)) {

@@ -39,6 +39,7 @@ struct job {
     double t_start;            /* metrics_now() at creation */
     double time_limit;         /* seconds from t_start; 0: none */
     double predict_limit;      /* job_set_predict_limit: seconds from the first token; 0: none */
+    int want_slot;             /* job_want_slot: the slot it must run in; -1: any */
 
     /* Engine thread only (read by others after the end, through mu). */
     int slot;
@@ -121,6 +122,7 @@ struct engine {
 /* The fields every job starts with; returns j. */
 static job *job_init(job *j) {
     j->slot = -1;
+    j->want_slot = -1;
     j->t_start = metrics_now();
     j->ttft = -1;
     pthread_mutex_init(&j->mu, NULL);
@@ -561,16 +563,25 @@ static void on_finish(int slot, int status, const bitnet_generate_result *result
 
 /* ===================================================================== the engine thread */
 
-/* Takes the first waiting job off the queue when a slot is free for it (engine thread).
- * Returns the job and its slot, or NULL. */
+/* The idle slot for job j (under e->mu): the one it asked for (job_want_slot) when that is idle,
+ * else the library's choice; -1 when none. */
+static int slot_for(engine *e, const job *j) {
+    if (j->want_slot >= 0) return e->slots[j->want_slot].job ? -1 : j->want_slot;
+    return bitnet_batch_pick_slot(e->batch, j->prompt, j->n_prompt);
+}
+
+/* Takes the first waiting job that a free slot suits off the queue (engine thread): in queue
+ * order, a job that asked for a busy slot passing its turn to those behind it. Returns the
+ * job and its slot, or NULL. */
 static job *next_job(engine *e, int *slot) {
     pthread_mutex_lock(&e->mu);
     job *j = NULL;
-    if (e->n_waiting && !e->stopping) {
-        int s = bitnet_batch_pick_slot(e->batch, e->queue[0]->prompt, e->queue[0]->n_prompt);
+    for (int i = 0; !j && i < e->n_waiting && !e->stopping; i++) {
+        int s = slot_for(e, e->queue[i]);
+        if (s < 0 && e->queue[i]->want_slot < 0) break; /* every slot is busy */
         if (s >= 0) {
-            j = e->queue[0];
-            memmove(e->queue, e->queue + 1, sizeof *e->queue * (size_t)--e->n_waiting);
+            j = e->queue[i];
+            memmove(e->queue + i, e->queue + i + 1, sizeof *e->queue * (size_t)(--e->n_waiting - i));
             j->state = JOB_RUNNING;
             j->slot = *slot = s;
             e->slots[s].job = j;
@@ -873,6 +884,7 @@ void job_report_timings(job *j) { j->report_timings = !j->embed; }
 
 void job_set_time_limit(job *j, double seconds) { j->time_limit = seconds > 0 ? seconds : 0; }
 void job_set_predict_limit(job *j, double seconds) { j->predict_limit = seconds > 0 ? seconds : 0; }
+void job_want_slot(job *j, int slot) { j->want_slot = slot >= 0 ? slot : -1; }
 
 void job_check_time_limit(job *j) {
     if (j->time_limit <= 0 || atomic_load(&j->timed_out) || metrics_now() - j->t_start < j->time_limit) return;

@@ -182,6 +182,9 @@ void job_set_time_limit(job *j, double seconds);
  * since the first generated token, the generation ends at the next token whose text holds a
  * newline (stop reason BITNET_STOP_MAX_TOKENS: finish_reason "length"), that token included. */
 void job_set_predict_limit(job *j, double seconds);
+/* llama-server's id_slot (before engine_enqueue; 0 <= slot < engine_n_slots, -1: any): the job
+ * runs in that slot, waiting while it is busy (later jobs that can run meanwhile go first). */
+void job_want_slot(job *j, int slot);
 /* Cancels the job when its time limit has passed (called by the thread that waits for it).
  * A job stopped so while generating ends normally with stop reason BITNET_STOP_MAX_TOKENS
  * (its reply so far, finish_reason "length"); one still queued fails with

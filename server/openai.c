@@ -745,8 +745,10 @@ static int read_legacy_fields(json_t *root, api_request *r, int n, api_error *er
 
 /* The token limit and the log-probabilities: OpenAI's fields, or /completion's. */
 static int read_limits(json_t *root, api_request *r, api_error *err) {
-    /* llama-server's t_max_predict_ms, on every route as there (its FIM clients send it) */
-    if (read_int(root, "t_max_predict_ms", LLONG_MIN, LLONG_MAX, &r->t_max_predict_ms, err)) return -1;
+    /* llama-server's t_max_predict_ms and id_slot, on every route as there */
+    if (read_int(root, "t_max_predict_ms", LLONG_MIN, LLONG_MAX, &r->t_max_predict_ms, err) ||
+        read_int(root, "id_slot", -1, INT32_MAX, &r->id_slot, err))
+        return -1;
     if (r->kind == API_NATIVE) return read_native_fields(root, r, err);
     return read_max_tokens(root, r, err) || read_logprobs(root, r, err) ? -1 : 0;
 }
@@ -782,6 +784,7 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
     out->kind = kind;
     out->n_samplers = -1;
     out->n_top_logprobs = -1;
+    out->id_slot = -1;
     out->gen = default_generate_params(default_seed);
     if (kind == API_NATIVE) { /* llama-server's defaults: the library's (temperature 0.8, top_k 40, top_p 0.95, min_p 0.05) */
         out->gen = bitnet_generate_default_params();

@@ -28,6 +28,9 @@
 #     seeded request repeats itself, differs from the same without them, generation_settings
 #     reports them; n_indent (not offered) and a bad mirostat refused on the chat route too, bad
 #     DRY breakers and XTC values on the Responses and Messages routes (passed on);
+#   - llama-server's id_slot: the reply's slot is the one asked for, over the slot that holds the
+#     prompt; a request for a slot busy with a long stream waits for its end while one for any
+#     slot is answered before it; a slot beyond --parallel is a 400;
 #   - llama-server's t_max_predict_ms: a reply of newlines ends at the first newline after the
 #     limit ("limit" on /completion, "length" on chat) where the same request runs to n_predict;
 #     a string is a 400;
@@ -375,6 +378,40 @@ native_check() {
 # hand-off between the server's threads as this script's other requests, and the plain and
 # ASan runs cover its paths (~40 s of the TSan run's ~90 s alone on the Zen 3 VM of 2026-12-07).
 if [ "${BITNET_BUILD:-build}" != build-tsan ]; then source "$ROOT/tests/scripts/serve_native_api.sh"; fi
+
+# ---- llama-server's id_slot: the slot asked for, waiting while it is busy ------------------------
+all_idle
+IDP='"prompt":"Slot choice '$$'","n_predict":2,"temperature":0'
+st=$(req POST /completion "{$IDP,\"id_slot\":3}")
+native_check id_slot_taken "$st == 200 and j['id_slot'] == 3"
+st=$(req POST /completion "{$IDP,\"id_slot\":5}")
+native_check id_slot_over_cached_prefix "$st == 200 and j['id_slot'] == 5 and j['tokens_cached'] <= 1" # BOS, from what it held before
+st=$(req POST /completion "{$IDP,\"id_slot\":3}")
+native_check id_slot_keeps_its_cache "$st == 200 and j['id_slot'] == 3 and j['tokens_cached'] == j['tokens_evaluated'] - 1"
+# slot 2 busy with a long stream: a request for it waits for its end, one for any slot does not
+curl -s -N --max-time 120 "${AUTH[@]}" -d '{"prompt":"Busy slot","n_predict":96,"ignore_eos":true,"stream":true,"id_slot":2}' \
+    "$URL/completion" >"$TMP/busy.sse" 2>&1 &
+busy_pid=$!
+for _ in $(seq 1 200); do grep -q '^data: ' "$TMP/busy.sse" 2>/dev/null && break; sleep 0.05; done
+curl -s --max-time 120 "${AUTH[@]}" -d '{"prompt":"Wants slot two","n_predict":1,"id_slot":2}' "$URL/completion" >"$TMP/wants.json" &
+wants_pid=$!
+curl -s --max-time 120 "${AUTH[@]}" -d '{"prompt":"Any slot","n_predict":1}' "$URL/completion" >"$TMP/any.json"
+ended_before_any=$(grep -c '"stop":true' "$TMP/busy.sse")
+wait "$wants_pid"
+ended_before_wants=$(grep -c '"stop":true' "$TMP/busy.sse")
+wait "$busy_pid"
+got=$("$PY" - "$TMP/busy.sse" "$TMP/wants.json" "$TMP/any.json" "$ended_before_any$ended_before_wants" <<'EOF'
+import json, sys
+busy = [json.loads(l[6:]) for l in open(sys.argv[1]) if l.startswith("data: ")]
+wants, other = json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
+# the busy stream had not ended when the other request was answered, and had when the one
+# waiting for its slot was
+print(sys.argv[4] == "01" and busy[-1]["stop"] and busy[-1]["tokens_predicted"] == 96 and busy[-1]["id_slot"] == 2
+      and wants["id_slot"] == 2 and wants["tokens_predicted"] == 1 and other["id_slot"] != 2)
+EOF
+)
+if [ "$got" = True ]; then ok id_slot_waits_for_busy_slot; else not_ok id_slot_waits_for_busy_slot "$got: $(head -c 300 "$TMP/wants.json")"; fi
+error_case id_slot_out_of_range 400 "'id_slot' = 8: the server's slots are 0 to 7" POST /completion '{"prompt":"a","id_slot":8}'
 
 # ---- shared prompt prefixes: one long system prompt, three requests at once ----------------------
 SHARED_SYS="You are assistant $$. $("$PY" -c 'print(" ".join("rule%d: answer briefly." % i for i in range(30)))')"
