@@ -53,7 +53,9 @@ request_model server_request_model(const server *srv) {
 
 /* Why the engine refused a job (into buf). */
 static const char *refusal(const server *srv, engine_enqueue_status st, char *buf, size_t cap) {
-    if (st == ENGINE_QUEUE_FULL) snprintf(buf, cap, "the server is busy: %d requests already wait for a slot (--queue)", srv->opt.max_queue);
+    if (st == ENGINE_QUEUE_FULL)
+        snprintf(buf, cap, "the server is busy: %d requests already wait for a slot (--queue; one that asks for a busy slot with id_slot waits too)",
+                 srv->opt.max_queue);
     else snprintf(buf, cap, "the server is shutting down");
     return buf;
 }

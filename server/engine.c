@@ -839,12 +839,24 @@ void engine_gauges(engine *e, metrics_gauges *out) {
     pthread_mutex_unlock(&e->mu);
 }
 
+/* Whether queued job j asked for a slot that is busy now (under e->mu). */
+static bool wants_busy_slot(const engine *e, const job *j) { return j->want_slot >= 0 && e->slots[j->want_slot].job; }
+
+/* The queued jobs that wait for a slot, j included (under e->mu): those that asked for a busy
+ * slot, and of the others those beyond the free slots (the rest start at the next step). */
+static int n_would_wait(const engine *e, const job *j) {
+    int blocked = wants_busy_slot(e, j), others = !blocked, free_slots = e->params.n_slots - e->n_running;
+    for (int i = 0; i < e->n_waiting; i++) {
+        bool b = wants_busy_slot(e, e->queue[i]);
+        blocked += b;
+        others += !b;
+    }
+    return blocked + (others > free_slots ? others - free_slots : 0);
+}
+
 engine_enqueue_status engine_enqueue(engine *e, job *j) {
     pthread_mutex_lock(&e->mu);
-    int free_slots = e->params.n_slots - e->n_running; /* queued jobs that start at the next step do not wait */
-    engine_enqueue_status st = e->stopping ? ENGINE_STOPPING
-                               : e->n_waiting >= free_slots + e->params.max_queue ? ENGINE_QUEUE_FULL
-                                                                                   : ENGINE_QUEUED;
+    engine_enqueue_status st = e->stopping ? ENGINE_STOPPING : n_would_wait(e, j) > e->params.max_queue ? ENGINE_QUEUE_FULL : ENGINE_QUEUED;
     if (st == ENGINE_QUEUED) {
         job_retain(j); /* the engine's reference, dropped when the job ends */
         j->e = e;

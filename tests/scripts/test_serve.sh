@@ -601,8 +601,9 @@ check sigint_exit_0 [ "$rc" = 0 ]
 # --context-shift --keep 2 on slots of 64 positions: 150 greedy tokens from a 7-token prompt end
 # at max_tokens (finish_reason "length", /completion's truncated true), the same twice; the slot
 # then holds only the kept start (BOS + 2: the next request's cached_tokens); bad n_keep and
-# n_discard are 400s.
-if ! start_server "$TMP/c.log" -m "$M" -t 2 -np 2 -c 128 --context-shift --keep 2; then
+# n_discard are 400s. With --queue 0 and slot 1 busy, a request for slot 1 (id_slot) would
+# wait: a 503, while one for any slot runs in slot 0.
+if ! start_server "$TMP/c.log" -m "$M" -t 2 -np 2 -c 128 --context-shift --keep 2 --queue 0; then
     not_ok shift_server_starts "$(tail -5 "$TMP/c.log")"; kill -9 "$SERVER_PID" 2>/dev/null; exit 1
 fi
 SHIFT='"prompt":"Hello there, how are you","temperature":0,"ignore_eos":true'
@@ -621,6 +622,13 @@ st=$(req GET /props)
 check context_shift_props_say_keep [ "$st" = 200 -a "$(json_get '"%s %s" % (j["default_generation_settings"]["params"]["n_keep"], j["default_generation_settings"]["params"]["n_discard"])' <"$TMP/resp" 2>&1)" = "2 0" ]
 expect_error context_shift_bad_n_keep 400 "'n_keep' must be between -1" POST /v1/completions "{$SHIFT,\"n_keep\":-2}"
 expect_error context_shift_bad_n_discard 400 "'n_discard' must be an integer" POST /v1/chat/completions '{"messages":[{"role":"user","content":"Hi"}],"n_discard":"half"}'
+curl -s -N --max-time 120 -d "{$SHIFT,\"n_predict\":2000,\"id_slot\":1,\"stream\":true}" "$URL/completion" >"$TMP/slot1.sse" &
+cpid=$!
+first_data "$TMP/slot1.sse"
+expect_error id_slot_busy_no_queue_503 503 "asks for a busy slot" POST /completion '{"prompt":"a","n_predict":1,"id_slot":1}'
+st=$(req POST /completion '{"prompt":"a","n_predict":1}')
+native_check id_slot_free_slot_still_served "$st == 200 and j['id_slot'] == 0"
+{ kill -9 $cpid && wait $cpid; } 2>/dev/null
 stop_server TERM
 check context_shift_server_exit_0 [ "$STOP_RC" = 0 ]
 check context_shift_said_on grep -q 'context shift on; ready' "$TMP/c.log"
