@@ -520,6 +520,18 @@ typedef struct bitnet_generate_params {
      * lookup_draft). */
     const int32_t *prediction;
     int n_prediction;
+    /* Batch slots only (bitnet_batch_submit; a session's cache is the caller's, and a session
+     * run with it set is BITNET_ERR_INVALID_ARGUMENT): llama-server's cache reuse
+     * (--cache-reuse / n_cache_reuse). 0: off (the default). N > 0: after the prefix the prompt
+     * shares with the slot's cache, every run of at least N prompt tokens that the cache holds
+     * further on is moved into place (the cache positions in between dropped, the keys rotated
+     * to their new positions as a context shift does; n_cached counts them) instead of being
+     * evaluated again: a chat whose client drops its oldest messages re-evaluates only what is
+     * new. Approximate: a moved entry attended to tokens that the prompt no longer holds, so the
+     * tokens may differ from a fresh evaluation's. Moved entries stay in the slot for later runs
+     * that set it; runs without it, other slots, the prompt cache and slot files take only the
+     * entries before the first moved one. */
+    int n_cache_reuse;
 } bitnet_generate_params;
 
 /* A prediction's draft length per pass when lookup_draft is 0. */
@@ -627,18 +639,6 @@ BITNET_API int bitnet_batch_step(bitnet_batch *batch);
 BITNET_API int bitnet_batch_cancel(bitnet_batch *batch, int slot);
 /* Forgets the tokens cached in an idle slot. */
 BITNET_API int bitnet_batch_clear_slot(bitnet_batch *batch, int slot);
-/* Slot files: the tokens an idle slot holds and their KV cache entries, written to path so
- * that a batch of the same model, KV cache types and activation numerics can take them back
- * later (a long system prompt kept across restarts; llama-server's slot save / restore). The
- * format is this library's (versioned, with a fingerprint of the weights and a checksum).
- * save returns the number of tokens written (0 for an empty slot) and the file's size in
- * *bytes (may be NULL); BITNET_ERR_IO when the file cannot be written (none is left behind).
- * restore replaces what the idle slot holds by the file's tokens (the next request that
- * starts with them reuses them, as after a request) and returns their number; on failure the
- * slot holds nothing: BITNET_ERR_NOT_FOUND (no such file), BITNET_ERR_LOAD_FAILED (not a slot
- * file, another model, other cache types or numerics, damaged), BITNET_ERR_CONTEXT_EXCEEDED
- * (more tokens than the slot's context). Both: BITNET_ERR_INVALID_ARGUMENT for a busy or
- * unknown slot. */
 /* The number of tokens an idle slot holds in its KV cache; BITNET_ERR_INVALID_ARGUMENT for a
  * busy or unknown slot. */
 BITNET_API int64_t bitnet_batch_slot_tokens(const bitnet_batch *batch, int slot);
@@ -648,6 +648,19 @@ BITNET_API int64_t bitnet_batch_slot_tokens(const bitnet_batch *batch, int slot)
  * called from the slot's callbacks. out->struct_size as for bitnet_session_generate's result;
  * BITNET_ERR_INVALID_ARGUMENT for a slot that is not generating (idle, unknown, an embedding). */
 BITNET_API int bitnet_batch_slot_result(const bitnet_batch *batch, int slot, bitnet_generate_result *out);
+/* Slot files: the tokens an idle slot holds and their KV cache entries, written to path so
+ * that a batch of the same model, KV cache types and activation numerics can take them back
+ * later (a long system prompt kept across restarts; llama-server's slot save / restore). The
+ * format is this library's (versioned, with a fingerprint of the weights and a checksum).
+ * save returns the number of tokens written (0 for an empty slot; entries moved by cache reuse,
+ * bitnet_generate_params.n_cache_reuse, and those after them are left out) and the file's size in
+ * *bytes (may be NULL); BITNET_ERR_IO when the file cannot be written (none is left behind).
+ * restore replaces what the idle slot holds by the file's tokens (the next request that
+ * starts with them reuses them, as after a request) and returns their number; on failure the
+ * slot holds nothing: BITNET_ERR_NOT_FOUND (no such file), BITNET_ERR_LOAD_FAILED (not a slot
+ * file, another model, other cache types or numerics, damaged), BITNET_ERR_CONTEXT_EXCEEDED
+ * (more tokens than the slot's context). Both: BITNET_ERR_INVALID_ARGUMENT for a busy or
+ * unknown slot. */
 BITNET_API int64_t bitnet_batch_slot_save(bitnet_batch *batch, int slot, const char *path, uint64_t *bytes);
 BITNET_API int64_t bitnet_batch_slot_restore(bitnet_batch *batch, int slot, const char *path, uint64_t *bytes);
 

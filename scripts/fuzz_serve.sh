@@ -102,6 +102,7 @@ write_dict() {
 "\"timings_per_token\""
 "\"t_max_predict_ms\""
 "\"id_slot\""
+"\"n_cache_reuse\""
 "\"input\""
 "\"content\""
 "\"encoding_format\""

@@ -108,6 +108,7 @@ static bool make_jobs(const server *srv, gen_request *rq, request_jobs *rj) {
         int prompt = i / rj->n_choices;
         bitnet_generate_params gen = rq->api.gen;
         gen.sampling.seed += (uint64_t)(i % rj->n_choices);
+        gen.n_cache_reuse = rq->api.n_cache_reuse >= 0 ? (int)rq->api.n_cache_reuse : srv->opt.cache_reuse;
         char **mine = i ? copy_stops(rj->jobs[0], &n_stops) : stops; /* NULL: none for job 0, out of memory after */
         job *j = mine || !i ? job_create(rq->ids[prompt], rq->n_ids[prompt], &gen, mine, n_stops, top_logprobs(rj, &rq->api),
                                          rq->api.post_sampling_probs)

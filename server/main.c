@@ -83,6 +83,11 @@ static void usage(FILE *out) {
             "                          API do (an assistant prefill)]\n"
             "  --keep N                with --context-shift: prompt tokens kept at the start, after BOS (-1: the\n"
             "                          whole prompt); a request's n_keep overrides it [0]\n"
+            "  --cache-reuse N         after the prefix a prompt shares with its slot's cache, take runs of N or\n"
+            "                          more of its tokens that the cache holds further on, moved into place by KV\n"
+            "                          shifting, instead of evaluating them again (a chat whose client drops old\n"
+            "                          messages); approximate, as llama-server's: the reply may differ from a\n"
+            "                          fresh evaluation's. A request's n_cache_reuse overrides it [0: off]\n"
             "  -cram, --cache-ram N    MiB of host memory for a prompt cache: a slot's tokens and KV cache, when it is\n"
             "                          given to another prompt, are kept there and a later prompt starting with\n"
             "                          them (a chat's next turn) takes them back [8192, at most a quarter of RAM;\n"
@@ -190,6 +195,7 @@ static int parse_limit(server_options *o, const char *arg, const char *v) {
         {"--prefix-share", 0, 1 << 30, &o->prefix_share, NULL, NULL},
         {"--lookup", 0, 16, &o->lookup_draft, NULL, NULL},
         {"--keep", -1, 1 << 30, &o->n_keep, NULL, NULL},
+        {"--cache-reuse", 0, 1 << 30, &o->cache_reuse, NULL, NULL},
         {"--cache-ram", -1, 1LL << 30, NULL, NULL, &o->cache_ram_mib},
         {"-cram", -1, 1LL << 30, NULL, NULL, &o->cache_ram_mib},
     };
@@ -385,10 +391,12 @@ static int start_engine(server *srv) {
     if (!srv->opt.prefix_share) snprintf(cache, sizeof cache, "none (--prefix-share 0)");
     if (ep.prompt_cache_bytes == UINT64_MAX) snprintf(cache, sizeof cache, "no limit");
     else if (ep.prompt_cache_bytes) snprintf(cache, sizeof cache, "%llu MiB", (unsigned long long)(ep.prompt_cache_bytes >> 20));
+    char reuse[32] = "off";
+    if (srv->opt.cache_reuse) snprintf(reuse, sizeof reuse, "runs of %d+", srv->opt.cache_reuse);
     fprintf(stderr, "bitnet-server: model %s loaded: %d slots of %lld positions (KV cache K %s V %s), prompt cache %s, chat format %s, "
-            "context shift %s; ready\n",
+            "cache reuse %s, context shift %s; ready\n",
             srv->model_name, engine_n_slots(srv->engine), (long long)engine_slot_ctx(srv->engine), kv_name(srv->opt.kv_type_k),
-            kv_name(srv->opt.kv_type_v), cache, bn_chat_format_name(srv->chat_format), srv->opt.context_shift ? "on" : "off");
+            kv_name(srv->opt.kv_type_v), cache, bn_chat_format_name(srv->chat_format), reuse, srv->opt.context_shift ? "on" : "off");
     return 0;
 }
 

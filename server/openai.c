@@ -747,7 +747,7 @@ static int read_legacy_fields(json_t *root, api_request *r, int n, api_error *er
 static int read_limits(json_t *root, api_request *r, api_error *err) {
     /* llama-server's t_max_predict_ms and id_slot, on every route as there */
     if (read_int(root, "t_max_predict_ms", LLONG_MIN, LLONG_MAX, &r->t_max_predict_ms, err) ||
-        read_int(root, "id_slot", -1, INT32_MAX, &r->id_slot, err))
+        read_int(root, "id_slot", -1, INT32_MAX, &r->id_slot, err) || read_int(root, "n_cache_reuse", 0, INT32_MAX, &r->n_cache_reuse, err))
         return -1;
     if (r->kind == API_NATIVE) return read_native_fields(root, r, err);
     return read_max_tokens(root, r, err) || read_logprobs(root, r, err) ? -1 : 0;
@@ -785,6 +785,7 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
     out->n_samplers = -1;
     out->n_top_logprobs = -1;
     out->id_slot = -1;
+    out->n_cache_reuse = -1;
     out->gen = default_generate_params(default_seed);
     if (kind == API_NATIVE) { /* llama-server's defaults: the library's (temperature 0.8, top_k 40, top_p 0.95, min_p 0.05) */
         out->gen = bitnet_generate_default_params();

@@ -60,8 +60,9 @@ typedef struct batch_slot {
     int spec_rows, spec_used; /* this step's rows of a generating slot (1 + its draft), and those sampled from */
     int prompt_rows;          /* this step's prompt rows of a generation (its on_prompt_progress follows the pass) */
     int64_t spec_base;        /* the position of its first row */
-    bool shifted;             /* its run shifted the context: the entries from n_exact on were */
-    int64_t n_exact;          /* moved (not what their tokens give from position 0: not shared) */
+    bool shifted;             /* a context shift or cache reuse moved the entries from n_exact on */
+    int64_t n_exact;          /* (not what their tokens give from position 0: not shared) */
+    bool reusing;             /* its run reuses moved entries (n_cache_reuse): they stay after it */
 } batch_slot;
 
 struct bitnet_batch {
@@ -188,11 +189,14 @@ static void finish_slot(bitnet_batch *b, int i, int status) {
     bitnet_generate_result res = end_run(s, status);
     s->phase = SLOT_IDLE;
     s->n_tokens = bn_state_seq_n_past(b->state, i); /* what the cache holds */
-    if (s->shifted && s->n_exact < s->n_tokens) { /* a later prompt must not reuse moved entries */
-        bn_state_seq_truncate(b->state, i, s->n_exact);
-        s->n_tokens = s->n_exact;
+    if (s->shifted && !s->reusing) { /* a later prompt must not reuse moved entries */
+        if (s->n_exact < s->n_tokens) {
+            bn_state_seq_truncate(b->state, i, s->n_exact);
+            s->n_tokens = s->n_exact;
+        }
+        s->shifted = false;
     }
-    s->shifted = false;
+    s->reusing = false;
     s->order = ++b->clock;
     if (s->on_finish) s->on_finish(i, status < 0 ? status : 0, &res, s->user_data);
 }
@@ -276,11 +280,39 @@ static int check_submit(const bitnet_batch *b, int slot, const int32_t *prompt, 
  * the prompt cache, unless it is off or another slot's cache holds them all too. */
 static void keep_in_prompt_cache(bitnet_batch *b, int slot, int64_t keep, const int32_t *prompt, int n_prompt) {
     const batch_slot *s = &b->slots[slot];
-    if (!b->prompt_cache.limit || b->share_min == INT_MAX || s->n_tokens - keep < b->share_min) return;
+    int64_t n = shareable(b, slot); /* moved entries are no prompt's */
+    if (!b->prompt_cache.limit || b->share_min == INT_MAX || n - keep < b->share_min) return;
     for (int j = 0; j < b->n_slots; j++)
-        if (j != slot && bn_tokens_same_prefix(b->slots[j].tokens, shareable(b, j), s->tokens, s->n_tokens) == s->n_tokens)
-            return;
-    bn_prompt_cache_keep(&b->prompt_cache, b->state, slot, s->tokens, s->n_tokens, prompt, n_prompt - 1);
+        if (j != slot && bn_tokens_same_prefix(b->slots[j].tokens, shareable(b, j), s->tokens, n) == n) return;
+    bn_prompt_cache_keep(&b->prompt_cache, b->state, slot, s->tokens, n, prompt, n_prompt - 1);
+}
+
+/* Cache reuse (bitnet_generate_params.n_cache_reuse, llama-server's algorithm): the slot's
+ * cache holds prompt[0, keep); from there, each run of at least `min` tokens of the cache that
+ * continues the prompt is moved down to where the prompt has it (bn_state_seq_shift drops the
+ * cache positions in between; the tokens follow), the cache scanned one position at a time
+ * between runs. Stops before the prompt's last token (always evaluated). Returns the prompt
+ * tokens the cache then holds; *exact drops to the first moved position. */
+static int64_t reuse_moved_runs(bitnet_batch *b, int slot, int64_t keep, const int32_t *prompt, int n_prompt, int min, int64_t *exact) {
+    batch_slot *s = &b->slots[slot];
+    int64_t from = keep, last = n_prompt - 1;
+    while (from < s->n_tokens && keep < last) {
+        int64_t m = 0;
+        while (from + m < s->n_tokens && keep + m < last && s->tokens[from + m] == prompt[keep + m]) m++;
+        if (m < min) {
+            from++;
+            continue;
+        }
+        if (from > keep) {
+            if (bn_state_seq_shift(b->state, slot, keep, from - keep)) break; /* nothing moved: evaluate the rest */
+            memmove(s->tokens + keep, s->tokens + from, (size_t)(s->n_tokens - from) * sizeof *s->tokens);
+            s->n_tokens -= from - keep;
+            if (keep < *exact) *exact = keep;
+        }
+        keep += m;
+        from = keep;
+    }
+    return keep;
 }
 
 /* Puts the slot into prefill for the prompt and returns how many of its tokens the slot's
@@ -288,9 +320,17 @@ static void keep_in_prompt_cache(bitnet_batch *b, int slot, int64_t keep, const 
  * last token is evaluated (its logits or hidden state ends the prefill). */
 static int64_t start_prefill(bitnet_batch *b, int slot, const int32_t *prompt, int n_prompt, bool keep_prefix) {
     batch_slot *s = &b->slots[slot];
+    int reuse = keep_prefix && s->params ? bn_generate_cache_reuse(s->params) : 0;
+    int64_t exact = s->shifted ? s->n_exact : INT64_MAX;
     int64_t keep = keep_prefix ? common_prefix(s, prompt, n_prompt) : 0;
+    if (!reuse && keep > exact) keep = exact; /* moved entries only for a run that reuses them */
     if (keep > n_prompt - 1) keep = n_prompt - 1;
     keep_in_prompt_cache(b, slot, keep, prompt, n_prompt);
+    if (keep <= exact) exact = INT64_MAX; /* all it keeps is exact; what follows is evaluated */
+    if (reuse) keep = reuse_moved_runs(b, slot, keep, prompt, n_prompt, reuse, &exact);
+    s->shifted = exact != INT64_MAX;
+    s->n_exact = exact;
+    s->reusing = reuse > 0;
     bn_state_seq_truncate(b->state, slot, keep);
     memcpy(s->tokens, prompt, (size_t)n_prompt * sizeof *prompt);
     s->n_tokens = keep;
@@ -711,8 +751,9 @@ BITNET_API int64_t bitnet_batch_slot_tokens(const bitnet_batch *b, int slot) {
 
 BITNET_API int64_t bitnet_batch_slot_save(bitnet_batch *b, int slot, const char *path, uint64_t *bytes) {
     int rc = check_slot_file(b, slot, path, "bitnet_batch_slot_save");
-    if (!rc) rc = bn_slot_file_write(b->model->m, fingerprint(b), b->state, slot, b->slots[slot].tokens, b->slots[slot].n_tokens, path, bytes);
-    return rc ? rc : b->slots[slot].n_tokens;
+    int64_t n = rc ? 0 : shareable(b, slot); /* a file's entries are taken as exact: none moved (n_cache_reuse) */
+    if (!rc) rc = bn_slot_file_write(b->model->m, fingerprint(b), b->state, slot, b->slots[slot].tokens, n, path, bytes);
+    return rc ? rc : n;
 }
 
 BITNET_API int64_t bitnet_batch_slot_restore(bitnet_batch *b, int slot, const char *path, uint64_t *bytes) {

@@ -111,6 +111,10 @@ static int draft_len_of(const bitnet_generate_params *p) {
     return lookup_of(p) ? lookup_of(p) : predicted ? BITNET_PREDICTION_DRAFT : 0;
 }
 
+int bn_generate_cache_reuse(const bitnet_generate_params *p) {
+    return p && BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, n_cache_reuse) && p->n_cache_reuse > 0 ? p->n_cache_reuse : 0;
+}
+
 /* Whether p asks for context shifts (its struct_size covers the fields and context_shift is set). */
 static bool context_shift_of(const bitnet_generate_params *p) {
     return BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, n_discard) && p->context_shift;
@@ -896,6 +900,8 @@ static int check_params(const bitnet_model *model, const int32_t *prompt, int n_
         return bn_error(BITNET_ERR_UNSUPPORTED, "%s needs a tokenizer; this model has none", constraint_name(p));
     if (candidates_of(p) && p->n_candidates < 0)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "generate: n_candidates %d must be >= 0", p->n_candidates);
+    if (BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, n_cache_reuse) && p->n_cache_reuse < 0)
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "generate: n_cache_reuse %d must be >= 0 (0: off)", p->n_cache_reuse);
     return check_prediction(model, p);
 }
 
@@ -1016,6 +1022,9 @@ int bn_gen_begin(bitnet_session *s, const int32_t *prompt, int n_prompt, const b
                  bn_gen **out) {
     *out = NULL;
     if (!s) return check_params(NULL, prompt, n_prompt, p);
+    if (bn_generate_cache_reuse(p))
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "generate: n_cache_reuse applies to batch slots; a session's cache is the caller's "
+                                                     "(bitnet_session_truncate, bitnet_session_n_past)");
     bn_gen *g;
     int rc = bn_gen_create(s->model, bn_state_n_ctx(s->state), prompt, n_prompt, p, &g);
     if (rc) return rc;

@@ -60,6 +60,8 @@ int bn_gen_begin(bitnet_session *s, const int32_t *prompt, int n_prompt, const b
  * status. *token receives the id sampled (-1 when none was). After the end, further steps
  * return the same stop reason. */
 int bn_gen_step(bn_gen *g, int32_t *token);
+/* p's n_cache_reuse (0 when off or its struct_size predates the field). */
+int bn_generate_cache_reuse(const bitnet_generate_params *p);
 /* A run whose tokens someone else evaluates (a batch slot): validates p, creates the sampler
  * (which sees the prompt for its penalties), stop matcher and detokenizer; evaluates nothing. */
 int bn_gen_create(const bitnet_model *model, int64_t n_ctx, const int32_t *prompt, int n_prompt, const bitnet_generate_params *p,

@@ -594,6 +594,77 @@ TEST(context_shift_not_shared) {
     bitnet_batch_free(b);
 }
 
+/* Cache reuse (n_cache_reuse) moves a slot's entries exactly as a context shift does: with
+ * contexts of N positions, request A (a prompt C of N - 1 tokens, greedy, context shift keeping
+ * K and dropping D) generates g1..g6, the shift coming after g1 was fed (the cache then holds
+ * C[0, K) + C[K + D, N - 1) + g1 moved down by D). In slot 1, C with 2 tokens gives g1 g2 (its
+ * cache: C + g1); then the prompt C[0, K) + C[K + D, N - 1) + g1 g2 with reuse takes K tokens as
+ * the prefix and the rest of the cache moved by D (n_cached N - D), which is A's state: it
+ * generates g3..g6. The moved entries stay for a later run with reuse (its whole prompt
+ * cached) and are kept from one without it (K cached, the tokens a fresh session gives) and
+ * from slot files (K tokens written). A session refuses the field; a negative value is refused. */
+TEST(cache_reuse) {
+    enum { N = 20, K = 4, D = 6 };
+    int32_t c[N], p[N + 8];
+    for (int k = 0; k < N - 1; k++) c[k] = (int32_t)(1 + (k * 37 + 5) % 250);
+    bitnet_batch *b = new_batch(2, 8, 1, N);
+    CHECK(b != NULL);
+    if (!b) return;
+    run_log a, b1, b2, b3, b4, fresh;
+    memset(&a, 0, sizeof a);
+    bitnet_generate_params ga = shift_params(0, &a, K, D);
+    ga.max_tokens = 6;
+    CHECK_EQ_INT(bitnet_batch_submit(b, 0, c, N - 1, &ga, log_finish), 0);
+    CHECK_EQ_INT(run_to_end(b), 0);
+    CHECK_MSG(a.n == 6 && a.res.n_discarded == D, "A: %d tokens, %d discarded", a.n, a.res.n_discarded);
+    run_request(b, 1, c, N - 1, 2, &b1);
+    CHECK(b1.n == 2 && b1.tokens[0] == a.tokens[0] && b1.tokens[1] == a.tokens[1]);
+    int n = 0;
+    for (int k = 0; k < N - 1; k++)
+        if (k < K || k >= K + D) p[n++] = c[k];
+    p[n++] = a.tokens[0];
+    p[n++] = a.tokens[1];
+    memset(&b2, 0, sizeof b2);
+    bitnet_generate_params gb = request_params(0, &b2);
+    gb.max_tokens = 4;
+    gb.n_cache_reuse = 3;
+    CHECK_EQ_INT(bitnet_batch_submit(b, 1, p, n, &gb, log_finish), 0);
+    CHECK_EQ_INT(run_to_end(b), 0);
+    CHECK_EQ_INT(b2.res.n_cached, N - D);
+    CHECK_MSG(b2.n == 4 && memcmp(b2.tokens, a.tokens + 2, 4 * sizeof(int32_t)) == 0, "reuse: %d tokens, first %d (A's g3 %d)", b2.n,
+              b2.tokens[0], a.tokens[2]);
+    char path[600];
+    snprintf(path, sizeof path, "%s.reuse.slot", g_path);
+    CHECK_EQ_INT(bitnet_batch_slot_save(b, 1, path, NULL), K);
+    remove(path);
+    /* a later run with reuse takes the moved entries as they are; one without, only the first K */
+    memcpy(p + n, b2.tokens, 3 * sizeof *p);
+    p[n + 3] = 7;
+    memset(&b3, 0, sizeof b3);
+    bitnet_generate_params g3 = request_params(0, &b3);
+    g3.max_tokens = 1;
+    g3.n_cache_reuse = 3;
+    CHECK_EQ_INT(bitnet_batch_submit(b, 1, p, n + 4, &g3, log_finish), 0);
+    CHECK_EQ_INT(run_to_end(b), 0);
+    CHECK_EQ_INT(b3.res.n_cached, n + 3);
+    run_request(b, 1, p, n + 4, 2, &b4);
+    CHECK_EQ_INT(b4.res.n_cached, K);
+    session_run(p, n + 4, request_params(0, &fresh), N, &fresh);
+    fresh.n = fresh.n < 2 ? fresh.n : 2;
+    fresh.res.stop_reason = b4.res.stop_reason;
+    same_tokens(&fresh, &b4, 0);
+    bitnet_batch_free(b);
+    bitnet_generate_params bad = request_params(0, &fresh);
+    bad.n_cache_reuse = 2;
+    session_run(p, n, bad, N, &fresh);
+    CHECK_EQ_INT(fresh.status, BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bitnet_get_last_error(), "n_cache_reuse") != NULL);
+    bad.n_cache_reuse = -1;
+    b = new_batch(1, 8, 1, N);
+    CHECK(b && bitnet_batch_submit(b, 0, p, n, &bad, log_finish) == BITNET_ERR_INVALID_ARGUMENT);
+    bitnet_batch_free(b);
+}
+
 /* Cancel mid-prefill and mid-generation: on_finish once with STOP_CALLBACK, the slot is
  * reusable and the other request is unaffected. */
 TEST(cancel) {
@@ -1343,6 +1414,7 @@ RUN(prompt_cache);
 RUN(context_full);
 RUN(context_shift);
 RUN(context_shift_not_shared);
+RUN(cache_reuse);
 RUN(cancel);
 RUN(callback_stops);
 RUN(prompt_logits);
