@@ -734,6 +734,7 @@ BITNET_API int bitnet_batch_clear_slot(bitnet_batch *b, int slot) {
     if (rc) return rc;
     bn_state_seq_truncate(b->state, slot, 0);
     b->slots[slot].n_tokens = 0;
+    b->slots[slot].shifted = false;
     return 0;
 }
 
@@ -764,6 +765,7 @@ BITNET_API int64_t bitnet_batch_slot_restore(bitnet_batch *b, int slot, const ch
     int64_t n;
     bn_state_seq_truncate(b->state, slot, 0); /* the file's entries overwrite the cache: nothing of it stays valid */
     s->n_tokens = 0;
+    s->shifted = false; /* a file holds no moved entries */
     if ((rc = bn_slot_file_read(b->model->m, fingerprint(b), b->state, slot, path, &tokens, &n, bytes)) || (rc = reserve_tokens(s, n))) {
         free(tokens);
         return rc;
