@@ -103,6 +103,7 @@ write_dict() {
 "\"t_max_predict_ms\""
 "\"id_slot\""
 "\"n_cache_reuse\""
+"\"n_indent\""
 "\"input\""
 "\"content\""
 "\"encoding_format\""

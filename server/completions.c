@@ -116,6 +116,7 @@ static bool make_jobs(const server *srv, gen_request *rq, request_jobs *rj) {
         if (!j) return false;
         job_set_time_limit(j, srv->opt.timeout_request);
         job_set_predict_limit(j, (double)rq->api.t_max_predict_ms / 1e3);
+        job_set_min_indent(j, (int)rq->api.n_indent);
         job_want_slot(j, (int)rq->api.id_slot);
         if (rq->api.echo && rq->api.n_top_logprobs >= 0 && i % rj->n_choices == 0) job_score_prompt(j); /* echo with logprobs: the prompt's other choices reuse them */
         if (rq->api.stream && rq->api.return_progress) job_report_progress(j);

@@ -39,6 +39,7 @@ struct job {
     double t_start;            /* metrics_now() at creation */
     double time_limit;         /* seconds from t_start; 0: none */
     double predict_limit;      /* job_set_predict_limit: seconds from the first token; 0: none */
+    int min_indent;            /* job_set_min_indent: a later line indented less ends the reply; 0: none */
     int want_slot;             /* job_want_slot: the slot it must run in; -1: any */
 
     /* Engine thread only (read by others after the end, through mu). */
@@ -47,7 +48,10 @@ struct job {
     job_logprob pending;       /* computed by on_logits, published by on_token */
     bool has_pending;
     double t_last, ttft;       /* last token's time; first token's delay (-1: none yet) */
-    bool at_predict_limit;     /* on_token stopped it: predict_limit passed at a newline */
+    bool at_limit;             /* on_token stopped it: predict_limit passed at a newline, or min_indent */
+    bool line_start;           /* min_indent: the text since the last newline is spaces and tabs only ... */
+    int indent;                /* ... this many */
+    bool indent_cut;           /* min_indent ended the reply: text after the cut (a flush) is dropped */
 
     /* Guarded by e->mu. */
     job_state state;
@@ -307,7 +311,7 @@ static void job_finish(job *j, int status, const bitnet_generate_result *result,
         j->status = BITNET_ERR_CANCELLED;
         message = atomic_load(&j->timed_out) ? "the request's time limit (--timeout-request) ran out before its embedding was complete"
                                              : "the embedding was cancelled before it was complete (the server is shutting down)";
-    } else if (atomic_load(&j->timed_out) || j->at_predict_limit) {
+    } else if (atomic_load(&j->timed_out) || j->at_limit) {
         if (status == 0 && j->result.stop_reason == BITNET_STOP_CALLBACK) j->result.stop_reason = BITNET_STOP_MAX_TOKENS;
         if (status == BITNET_ERR_CANCELLED) message = "the request's time limit (--timeout-request) ran out while it waited for a slot";
     }
@@ -495,6 +499,29 @@ static bool token_timing(const job *j, job_timing *out) {
     return true;
 }
 
+/* job_set_min_indent: how much of text[0, len) the reply keeps (all of it, or up to the first
+ * character of a line after the first newline whose spaces and tabs before it are fewer than
+ * min_indent: then at_limit, the line's indentation kept and the rest dropped, as
+ * llama-server's n_indent; a newline there counts as such a character). */
+static size_t kept_by_indent(job *j, const char *text, size_t len) {
+    if (j->indent_cut) return 0;
+    for (size_t i = 0; j->min_indent > 0 && i < len; i++) {
+        char c = text[i];
+        if (!j->line_start) {
+            if (c == '\n') j->line_start = true, j->indent = 0;
+        } else if (c == ' ' || c == '\t') {
+            j->indent++;
+        } else if (j->indent < j->min_indent) {
+            j->at_limit = j->indent_cut = true;
+            return i;
+        } else {
+            j->line_start = c == '\n';
+            j->indent = 0;
+        }
+    }
+    return len;
+}
+
 /* token is -1 for text flushed at the end (it belongs to tokens already reported). */
 static int on_token(int32_t token, const char *text, size_t len, void *user) {
     job *j = user;
@@ -505,10 +532,11 @@ static int on_token(int32_t token, const char *text, size_t len, void *user) {
         lp = &j->pending;
         j->has_pending = false;
     }
+    len = kept_by_indent(j, text, len);
     if (len || lp || token >= 0) job_push_text(j, token, text, len, lp, token >= 0 && token_timing(j, &tm) ? &tm : NULL);
     if (token >= 0 && j->predict_limit > 0 && len && memchr(text, '\n', len) && metrics_now() - (j->t_start + j->ttft) > j->predict_limit)
-        j->at_predict_limit = true;
-    return atomic_load(&j->cancelled) || j->at_predict_limit;
+        j->at_limit = true;
+    return atomic_load(&j->cancelled) || j->at_limit;
 }
 
 static const char *stop_name(bitnet_stop_reason r) {
@@ -896,6 +924,7 @@ void job_report_timings(job *j) { j->report_timings = !j->embed; }
 
 void job_set_time_limit(job *j, double seconds) { j->time_limit = seconds > 0 ? seconds : 0; }
 void job_set_predict_limit(job *j, double seconds) { j->predict_limit = seconds > 0 ? seconds : 0; }
+void job_set_min_indent(job *j, int n) { j->min_indent = n > 0 ? n : 0; }
 void job_want_slot(job *j, int slot) { j->want_slot = slot >= 0 ? slot : -1; }
 
 void job_check_time_limit(job *j) {

@@ -182,6 +182,10 @@ void job_set_time_limit(job *j, double seconds);
  * since the first generated token, the generation ends at the next token whose text holds a
  * newline (stop reason BITNET_STOP_MAX_TOKENS: finish_reason "length"), that token included. */
 void job_set_predict_limit(job *j, double seconds);
+/* llama-server's n_indent (before engine_enqueue; 0: none): after the reply's first newline, a
+ * line that starts with fewer than n spaces and tabs (an empty line too) ends the reply there,
+ * its indentation kept and the rest dropped (stop reason BITNET_STOP_MAX_TOKENS: "length"). */
+void job_set_min_indent(job *j, int n);
 /* llama-server's id_slot (before engine_enqueue; 0 <= slot < engine_n_slots, -1: any): the job
  * runs in that slot, waiting while it is busy (later jobs that can run meanwhile go first). */
 void job_want_slot(job *j, int slot);

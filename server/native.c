@@ -62,6 +62,7 @@ json_t *native_settings(const api_request *rq, const job *j, int default_n_keep)
         json_object_set_new(more, "n_keep", json_integer(rq->gen.n_keep == JOB_N_KEEP_UNSET ? default_n_keep : rq->gen.n_keep));
         json_object_set_new(more, "n_discard", json_integer(rq->gen.n_discard));
         json_object_set_new(more, "t_max_predict_ms", json_integer(rq->t_max_predict_ms > 0 ? rq->t_max_predict_ms : -1));
+        json_object_set_new(more, "n_indent", json_integer(rq->n_indent));
     }
     if (v && more) json_object_update(v, more);
     json_decref(more);

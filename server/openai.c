@@ -460,29 +460,6 @@ static int read_extra_samplers(json_t *body, api_request *r, api_error *err) {
     return 0;
 }
 
-/* What llama-server has and this engine does not: accepted at its "off" value (front-ends send
- * them all), refused otherwise rather than silently ignored; on every route. */
-static const struct {
-    const char *name;
-    double off_min, off_max;
-} absent_samplers[] = {
-    {"n_indent", 0, 0},
-};
-
-static int refuse_absent_samplers(json_t *body, api_error *err) {
-    for (size_t i = 0; i < sizeof absent_samplers / sizeof absent_samplers[0]; i++) {
-        const char *name = absent_samplers[i].name;
-        json_t *v = json_object_get(body, name);
-        if (!v || json_is_null(v)) continue;
-        if (!json_is_number(v)) return api_errorf(err, 400, "'%s' must be a number", name);
-        double x = json_number_value(v);
-        if (!(x >= absent_samplers[i].off_min && x <= absent_samplers[i].off_max))
-            return api_errorf(err, 400, "'%s' = %g asks for what this server does not have; it accepts only the value that turns it off (%g)",
-                              name, x, absent_samplers[i].off_min > -1e300 ? absent_samplers[i].off_min : absent_samplers[i].off_max);
-    }
-    return 0;
-}
-
 /* n_predict, or its aliases max_completion_tokens and max_tokens (n_predict wins): -1 no limit,
  * 0 the prompt only (generation runs one step, whose token is dropped), else the limit. */
 static int read_n_predict(json_t *body, api_request *r, api_error *err) {
@@ -745,8 +722,8 @@ static int read_legacy_fields(json_t *root, api_request *r, int n, api_error *er
 
 /* The token limit and the log-probabilities: OpenAI's fields, or /completion's. */
 static int read_limits(json_t *root, api_request *r, api_error *err) {
-    /* llama-server's t_max_predict_ms and id_slot, on every route as there */
-    if (read_int(root, "t_max_predict_ms", LLONG_MIN, LLONG_MAX, &r->t_max_predict_ms, err) ||
+    /* llama-server's t_max_predict_ms, n_indent, id_slot and n_cache_reuse, on every route as there */
+    if (read_int(root, "t_max_predict_ms", LLONG_MIN, LLONG_MAX, &r->t_max_predict_ms, err) || read_int(root, "n_indent", 0, INT32_MAX, &r->n_indent, err) ||
         read_int(root, "id_slot", -1, INT32_MAX, &r->id_slot, err) || read_int(root, "n_cache_reuse", 0, INT32_MAX, &r->n_cache_reuse, err))
         return -1;
     if (r->kind == API_NATIVE) return read_native_fields(root, r, err);
@@ -802,7 +779,7 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
     else if (read_limits(root, out, err) || (kind == API_COMPLETION && read_legacy_fields(root, out, (int)n, err)) ||
              check_job_count(out, (int)n, err) ||
              read_sampling(root, kind, &out->gen.sampling, err) ||
-             read_extra_samplers(root, out, err) || read_sampler_order(root, out, err) || refuse_absent_samplers(root, err) ||
+             read_extra_samplers(root, out, err) || read_sampler_order(root, out, err) ||
              read_logit_bias(root, out, err) ||
              read_response_format(root, out, err) || use_tools(out, err) || read_grammar(root, out, err) ||
              read_stops(root, out, err) || read_stream(root, out, err) || read_prediction(root, out, err))

@@ -61,6 +61,7 @@ typedef struct api_request {
     bool return_progress;          /* llama-server's: a stream reports the prompt's processing progress */
     bool timings_per_token;        /* llama-server's: a stream's events carry the timings so far */
     long long t_max_predict_ms;    /* llama-server's: generation ends at a newline after this long (<= 0: never) */
+    long long n_indent;            /* llama-server's: a later line indented less ends the reply (0: never) */
     long long id_slot;             /* llama-server's: the slot every completion runs in; -1: any (completions.c checks the range) */
     long long n_cache_reuse;       /* llama-server's (bitnet_generate_params.n_cache_reuse); -1: the server's --cache-reuse */
     int n_top_logprobs;            /* -1: no log-probabilities */

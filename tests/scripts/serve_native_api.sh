@@ -137,8 +137,22 @@ native_check native_t_max_predict_ms "$st == 200 and json.load(open('$TMP/newlin
 st=$(req POST /v1/chat/completions "{$CHAT,\"max_tokens\":24,\"temperature\":0,\"logit_bias\":{\"198\":30},\"t_max_predict_ms\":1}")
 native_check chat_t_max_predict_ms "$st == 200 and 1 <= j['usage']['completion_tokens'] <= 3 and j['choices'][0]['finish_reason'] == 'length'"
 error_case t_max_predict_ms_type 400 "'t_max_predict_ms' must be an integer" POST /completion '{"prompt":"a","t_max_predict_ms":"1s"}'
-error_case native_absent_sampler 400 "'n_indent' = 2" POST /completion '{"prompt":"a","n_indent":2}'
-error_case chat_absent_sampler 400 "'n_indent' = 2" POST /v1/chat/completions '{"messages":[{"role":"user","content":"a"}],"n_indent":2}'
+# llama-server's n_indent: after the first newline, a line indented less ends the reply there,
+# its indentation kept (a grammar fixes the lines; the same in a stream); an empty line counts
+# (the newlines of the logit bias above); on the chat route too; not an integer: a 400
+INDENTED='"prompt":"Once","n_predict":40,"temperature":0,"grammar":"root ::= \"a\\n\" \"    b\\n\" \"  c\\n\" \"d\""'
+st=$(req POST /completion "{$INDENTED,\"n_indent\":3}")
+native_check n_indent_cuts_line "$st == 200 and j['content'] == 'a\\n    b\\n  ' and j['stop_type'] == 'limit' and j['generation_settings']['n_indent'] == 3"
+st=$(req POST /completion "{$INDENTED,\"n_indent\":2}")
+native_check n_indent_keeps_indented "$st == 200 and j['content'] == 'a\\n    b\\n  c\\n' and j['stop_type'] == 'limit'"
+curl -s -N --max-time 60 "${AUTH[@]}" -d "{$INDENTED,\"n_indent\":3,\"stream\":true}" "$URL/completion" >"$TMP/indent.sse"
+got=$("$PY" -c 'import json,sys; ev=[json.loads(l[6:]) for l in open(sys.argv[1]) if l.startswith("data: ")]; print("".join(e["content"] for e in ev) == "a\n    b\n  " and ev[-1]["stop_type"] == "limit")' "$TMP/indent.sse" 2>&1)
+if [ "$got" = True ]; then ok n_indent_streamed; else not_ok n_indent_streamed "$got: $(tail -c 300 "$TMP/indent.sse")"; fi
+st=$(req POST /completion "{$NEWLINES,\"n_indent\":1}")
+native_check n_indent_empty_line "$st == 200 and j['content'] == '\\n' and j['tokens_predicted'] == 2"
+st=$(req POST /v1/chat/completions "{$CHAT,\"max_tokens\":24,\"temperature\":0,\"logit_bias\":{\"198\":30},\"n_indent\":1}")
+native_check chat_n_indent "$st == 200 and j['choices'][0]['message']['content'] == '\\n' and j['choices'][0]['finish_reason'] == 'length'"
+error_case n_indent_type 400 "'n_indent' must be an integer" POST /completion '{"prompt":"a","n_indent":"two"}'
 error_case chat_bad_mirostat 400 "'mirostat' must be between 0 and 2" POST /v1/chat/completions '{"messages":[{"role":"user","content":"a"}],"mirostat":5}'
 # the Responses and Messages routes pass llama-server's sampler fields on to the chat request
 error_case responses_bad_dry 400 "'dry_sequence_breakers' must be an array" POST /v1/responses '{"input":"a","dry_sequence_breakers":"x"}'

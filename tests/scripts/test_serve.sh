@@ -26,11 +26,13 @@
 #     /lora-adapters an empty list; one metrics label per path;
 #   - llama-server's other samplers (mirostat 2, XTC, typical_p with top_n_sigma, min_keep, DRY): a
 #     seeded request repeats itself, differs from the same without them, generation_settings
-#     reports them; n_indent (not offered) and a bad mirostat refused on the chat route too, bad
+#     reports them; a bad mirostat refused on the chat route too, bad
 #     DRY breakers and XTC values on the Responses and Messages routes (passed on);
 #   - llama-server's id_slot: the reply's slot is the one asked for, over the slot that holds the
 #     prompt; a request for a slot busy with a long stream waits for its end while one for any
 #     slot is answered before it; a slot beyond --parallel is a 400;
+#   - llama-server's n_indent: a grammar's lines, cut at the first one indented less (its
+#     indentation kept; streamed the same), an empty line counts, chat's "length", a 400;
 #   - llama-server's t_max_predict_ms: a reply of newlines ends at the first newline after the
 #     limit ("limit" on /completion, "length" on chat) where the same request runs to n_predict;
 #     a string is a 400;
