@@ -311,9 +311,10 @@ static void job_finish(job *j, int status, const bitnet_generate_result *result,
         j->status = BITNET_ERR_CANCELLED;
         message = atomic_load(&j->timed_out) ? "the request's time limit (--timeout-request) ran out before its embedding was complete"
                                              : "the embedding was cancelled before it was complete (the server is shutting down)";
-    } else if (atomic_load(&j->timed_out) || j->at_limit) {
+    } else if (atomic_load(&j->timed_out) || j->at_limit) { /* stopped by a limit: the reply so far, "length" */
         if (status == 0 && j->result.stop_reason == BITNET_STOP_CALLBACK) j->result.stop_reason = BITNET_STOP_MAX_TOKENS;
-        if (status == BITNET_ERR_CANCELLED) message = "the request's time limit (--timeout-request) ran out while it waited for a slot";
+        if (status == BITNET_ERR_CANCELLED && atomic_load(&j->timed_out))
+            message = "the request's time limit (--timeout-request) ran out while it waited for a slot";
     }
     snprintf(j->message, sizeof j->message, "%s", message ? message : "");
     job_signal(j);
@@ -508,7 +509,8 @@ static size_t kept_by_indent(job *j, const char *text, size_t len) {
     for (size_t i = 0; j->min_indent > 0 && i < len; i++) {
         char c = text[i];
         if (!j->line_start) {
-            if (c == '\n') j->line_start = true, j->indent = 0;
+            j->line_start = c == '\n';
+            j->indent = 0;
         } else if (c == ' ' || c == '\t') {
             j->indent++;
         } else if (j->indent < j->min_indent) {
