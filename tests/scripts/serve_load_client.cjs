@@ -40,6 +40,7 @@ function check(name, cond, detail) {
 const PROMPTS = ['Once upon a time', 'The capital of France is', 'List three colours:', 'def fibonacci(n):'];
 const MAX_TOKENS = 8;
 const BUSY_TRIES = 100, BUSY_PAUSE_MS = 50;
+const SLOTS = 4; // the server's -np (test_serve_load.sh): a quarter of the complete requests ask for one (id_slot)
 // Fail-over requests are long enough to be in flight on the killed replica.
 const FAILOVER_TOKENS = 48;
 
@@ -192,7 +193,11 @@ function loadPlan(n, seed) {
         const x = rnd(), ref = Math.floor(rnd() * refs.length);
         if (x < 0.15) plan.push({ kind: 'malformed', m: MALFORMED[Math.floor(rnd() * MALFORMED.length)] });
         else if (x < 0.3) plan.push({ kind: 'cancel', ref, body: { ...refs[ref].body, max_tokens: 64, stream: true } });
-        else plan.push({ kind: 'complete', ref, body: { ...refs[ref].body, stream: rnd() < 0.5 } });
+        else {
+            const body = { ...refs[ref].body, stream: rnd() < 0.5 };
+            if (rnd() < 0.25) body.id_slot = Math.floor(rnd() * SLOTS); // the same reply in any slot
+            plan.push({ kind: 'complete', ref, body });
+        }
     }
     return plan;
 }

@@ -9,7 +9,7 @@
 #      plain and streamed, some cancelled mid-stream by closing the socket, some malformed): no
 #      5xx other than 503 (the full queue, by design: seen at least once, and retried by the
 #      client after 50 ms), 400 for every malformed one, every completed reply identical to its
-#      reference;
+#      reference (a quarter of them pinned to a slot with id_slot: waiting for it, the same reply);
 #   4. with every slot idle again, VmRSS is within RSS_SLACK_KB (6 MB) of the idle level: the
 #      KV caches are allocated up front and a request frees what it allocates, so nothing may
 #      grow with the number of requests (the warm-up at the same concurrency has already
