@@ -48,7 +48,8 @@ static uint64_t fresh_seed(server *srv, uint64_t serial) {
 request_model server_request_model(const server *srv) {
     return (request_model){.model = srv->model, .chat_format = srv->chat_format, .n_vocab = srv->n_vocab,
                            .slot_ctx = engine_slot_ctx(srv->engine), .max_prompt_tokens = srv->opt.max_prompt_tokens,
-                           .max_tokens_cap = srv->opt.max_tokens_cap, .prefill_assistant = !srv->opt.no_prefill_assistant};
+                           .max_tokens_cap = srv->opt.max_tokens_cap, .prefill_assistant = !srv->opt.no_prefill_assistant,
+                           .defaults = srv->opt.request_defaults};
 }
 
 /* Why the engine refused a job (into buf). */

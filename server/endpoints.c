@@ -15,7 +15,8 @@ extern const unsigned char chat_page_html[];
 extern const size_t chat_page_html_len;
 
 enum MHD_Result handle_page(server *srv, struct MHD_Connection *c, const char *body, size_t len) {
-    (void)srv, (void)body, (void)len;
+    (void)body, (void)len;
+    if (srv->opt.no_webui) return http_send_error(c, MHD_HTTP_NOT_FOUND, "the chat page is off (--no-webui)");
     struct MHD_Response *r =
         MHD_create_response_from_buffer(chat_page_html_len, (void *)chat_page_html, MHD_RESPMEM_PERSISTENT);
     if (!r) return MHD_NO;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "server.h"
+#include "llama_args.h"
 
 #define DEFAULT_MAX_BODY (8u << 20)
 #define DEFAULT_TIMEOUT_REQUEST 600
@@ -113,7 +114,17 @@ static void usage(FILE *out) {
             "  --verbose               also log each finished generation per slot\n"
             "  -h, --help              this text\n"
             "\n"
-            "Sampling defaults are OpenAI's: temperature 1, top_p 1, no top_k, no min_p, no penalties\n"
+            "llama-server's options run too: its sampling options (--temp, --top-k, --top-p, --min-p,\n"
+            "--typical, --top-nsigma, --repeat-penalty, --repeat-last-n, --presence-penalty,\n"
+            "--frequency-penalty, --dry-*, --xtc-*, --dynatemp-*, --mirostat*, -s/--seed, -n/--n-predict,\n"
+            "--ignore-eos, --samplers, --sampling-seq) set what a request gets when it does not say (on\n"
+            "every API); -a (--alias), -to/--timeout (--timeout-idle), --no-webui (no chat page at /);\n"
+            "--metrics, --slots, -cb change nothing (always so here); -ngl, -fa, -dev, -sm, -mg, -ts, -tb,\n"
+            "-ub, --threads-http, --numa, --mlock, --no-mmap, --jinja, --log-disable are taken and said\n"
+            "to change nothing; --lora, --mmproj, -hf, -mu, -nocb, --no-slots are refused.\n"
+            "\n"
+            "Sampling defaults (unless the options above set others) are OpenAI's on the OpenAI routes,\n"
+            "llama.cpp's on /completion; OpenAI's: temperature 1, top_p 1, no top_k, no min_p, no penalties\n"
             "(when set, they look at the last 64 tokens), a random seed, and no token limit (a reply ends\n"
             "at an end-of-generation token, a stop string or a full slot context (see --context-shift);\n"
             "finish_reason \"length\" for max_tokens or a full context). Requests may also set top_k,\n"
@@ -309,12 +320,18 @@ static int parse_args(int argc, char **argv, server_options *o) {
             o->no_prefill_assistant = true;
             continue;
         }
+        int took = llama_args_take(o, argc, argv, &i); /* llama-server's options beyond ours */
+        if (took) {
+            if (took == 2) return 2;
+            continue;
+        }
         if (arg[0] != '-') return bad_usage("unexpected argument '%s'", arg);
         if (i + 1 >= argc) return bad_usage("%s needs a value", arg);
         int rc = parse_valued(o, arg, argv[++i]);
         if (rc) return rc;
     }
     if (!o->model_path) return bad_usage("%s", "missing -m/--model FILE");
+    if (llama_args_check(o)) return 2;
     if (o->ctx_total && o->ctx_total < 2LL * o->n_parallel)
         return bad_usage("--ctx-size is split over the slots: give at least 2 positions per slot (%s)", "see --parallel");
     return 0;

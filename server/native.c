@@ -224,7 +224,7 @@ enum MHD_Result handle_props(server *srv, struct MHD_Connection *c, const char *
     api_request defaults;
     api_error err;
     static const char no_fields[] = "{\"prompt\": \"\"}";
-    if (api_parse_request(API_NATIVE, no_fields, sizeof no_fields - 1, 0, &defaults, &err))
+    if (api_parse_request(API_NATIVE, no_fields, sizeof no_fields - 1, 0, srv->opt.request_defaults, &defaults, &err))
         return http_send_error(c, (unsigned)err.status, "%s", err.message);
     json_t *params = native_settings(&defaults, NULL, srv->opt.n_keep);
     api_request_free(&defaults);

@@ -754,7 +754,19 @@ json_t *api_load_object(const char *body, size_t len, api_error *err) {
     return NULL;
 }
 
-int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t default_seed, api_request *out,
+/* The fields of `defaults` that root lacks (max_tokens only when root gives no token limit). */
+static int apply_defaults(json_t *root, const json_t *defaults, api_error *err) {
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)defaults, key, v) {
+        if (json_object_get(root, key)) continue;
+        if (!strcmp(key, "max_tokens") && (json_object_get(root, "n_predict") || json_object_get(root, "max_completion_tokens"))) continue;
+        if (json_object_set(root, key, v)) return api_errorf(err, 500, "out of memory");
+    }
+    return 0;
+}
+
+int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t default_seed, const json_t *defaults, api_request *out,
                       api_error *err) {
     memset(out, 0, sizeof *out);
     memset(err, 0, sizeof *err);
@@ -773,7 +785,8 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
     if (!root) return -1;
     long long n = 1;
     int rc = -1;
-    if (read_int(root, json_object_get(root, "n_cmpl") ? "n_cmpl" : "n", 1, API_MAX_CHOICES, &n, err)) (void)0; /* llama-server's name, and OpenAI's */
+    if (defaults && apply_defaults(root, defaults, err)) (void)0;
+    else if (read_int(root, json_object_get(root, "n_cmpl") ? "n_cmpl" : "n", 1, API_MAX_CHOICES, &n, err)) (void)0; /* llama-server's name, and OpenAI's */
     else if (tools_read(root, kind == API_CHAT, &out->tools, err)) (void)0;
     else if (read_prompt_of(kind, root, out, err)) (void)0;
     else if (read_limits(root, out, err) || (kind == API_COMPLETION && read_legacy_fields(root, out, (int)n, err)) ||

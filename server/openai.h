@@ -129,8 +129,9 @@ static inline bool api_present(json_t *v) { return v && !json_is_null(v); }
 /* The body as a JSON object (a new reference), or NULL with *err (400: not JSON, or not an object). */
 json_t *api_load_object(const char *body, size_t len, api_error *err);
 
-/* Parses a request body. Returns 0, or -1 with *err filled (status 400 and which field). */
-int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t default_seed, api_request *out,
+/* Parses a request body; the fields of `defaults` (NULL: none; the server's sampling options)
+ * count where the body lacks them. Returns 0, or -1 with *err filled (status 400 and which field). */
+int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t default_seed, const json_t *defaults, api_request *out,
                       api_error *err);
 void api_request_free(api_request *r);
 /* Moves the stop strings out of r (for job_create, which takes them over). */

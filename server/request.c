@@ -88,7 +88,7 @@ static char *render_conversation(const request_model *m, const api_request *rq, 
 
 char *request_render_chat(const request_model *m, const char *body, size_t len, api_error *err) {
     api_request rq;
-    if (api_parse_request(API_CHAT, body, len, 0, &rq, err)) return NULL;
+    if (api_parse_request(API_CHAT, body, len, 0, m->defaults, &rq, err)) return NULL;
     char *text = render_conversation(m, &rq, err);
     api_request_free(&rq);
     return text;
@@ -275,7 +275,7 @@ static int prediction_tokens(const request_model *m, gen_request *out, api_error
 int request_build(const request_model *m, api_kind kind, const char *body, size_t len, uint64_t default_seed,
                   gen_request *out, api_error *err) {
     memset(out, 0, sizeof *out);
-    if (api_parse_request(kind, body, len, default_seed, &out->api, err)) return -1;
+    if (api_parse_request(kind, body, len, default_seed, m->defaults, &out->api, err)) return -1;
     if (logit_bias_tokens(m, &out->api, err) || check_constraints(m, &out->api, err) || prediction_tokens(m, out, err)) {
         gen_request_free(out);
         return -1;

@@ -28,6 +28,7 @@ typedef struct request_model {
     int max_prompt_tokens;         /* --max-prompt-tokens; 0: the slot context is the limit */
     int max_tokens_cap;            /* --max-tokens-cap: a larger or missing max_tokens is lowered to it; 0: none */
     bool prefill_assistant;        /* a chat's last assistant message is continued (not --no-prefill-assistant) */
+    const json_t *defaults;        /* fields a request that lacks them gets (llama-server's sampling options); NULL: none */
 } request_model;
 
 /* A request ready for job_create(): the parsed fields and each prompt's ids (a chat has one). */

@@ -1,6 +1,7 @@
 /* server: what the modules of bitnet-server share.
  *
  *   main.c         options, startup (listen first, then load the model), signals, shutdown
+ *   llama_args.c   llama-server's options beyond ours: its sampling defaults, inert and refused ones
  *   http.c         libmicrohttpd glue: routing, API keys, CORS, body limit, replies, errors,
  *                  one log line and one metrics count per request
  *   watchdog.c     drops clients too slow to send a request (--timeout-idle)
@@ -74,6 +75,8 @@ typedef struct server_options {
     const char *slot_save_path; /* --slot-save-path: the folder of slot files; NULL: no slot actions */
     bitnet_pooling pooling;    /* of the embedding endpoints (--pooling) */
     int embd_normalize;        /* --embd-normalize */
+    json_t *request_defaults;  /* llama-server's sampling options as request fields (llama_args.h); NULL: none */
+    bool no_webui;             /* --no-webui: no chat page at / */
 } server_options;
 
 typedef enum server_state { SERVER_LOADING = 0, SERVER_READY = 1, SERVER_STOPPING = 2 } server_state;

@@ -9,8 +9,9 @@
  * /v1/chat/completions with format (byte0 / 2) % 3 of {plain, bitnet, llama3} ('a', 'c', 'e'),
  * an even one /v1/completions ('p', byte0 % 8 == 0), llama-server's /completion ('n', byte0 % 8
  * == 6), /v1/responses ('r', byte0 % 8 == 2) or /v1/messages ('l', byte0 % 8 == 4): those two
- * bodies become chat bodies first, with the chat format of byte0 / 8 % 3. The seeds are
- * tests/corpus/serve/.
+ * bodies become chat bodies first, with the chat format of byte0 / 8 % 3. Bit 6 of byte 0 adds
+ * the server's default sampling fields (llama-server's --temp, --top-k, -n, --seed: request_model
+ * .defaults). The seeds are tests/corpus/serve/.
  *
  * Contract checked (a broken one aborts: libFuzzer saves the input):
  *   - refused: status 400, or 500 only for "out of memory"; a non-empty message that makes an
@@ -61,6 +62,7 @@
 
 static bitnet_model *g_model;
 static int64_t g_n_vocab;
+static json_t *g_defaults; /* what `bitnet-server --temp 0.5 --top-k 20 -n 16 --seed 7` gives requests */
 
 static void fail(const char *what, const char *detail) {
     fprintf(stderr, "fuzz_serve_request: contract broken: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
@@ -78,6 +80,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     bitnet_model_desc d = {.struct_size = sizeof d};
     bitnet_model_describe(g_model, &d);
     g_n_vocab = d.n_vocab;
+    g_defaults = json_pack("{s:f, s:i, s:i, s:i}", "temperature", 0.5, "top_k", 20, "max_tokens", 16, "seed", 7);
+    if (!g_defaults) fail("out of memory", NULL);
     return 0;
 }
 
@@ -363,7 +367,7 @@ static char *anthropic_body(const char *body, size_t len) {
 static void check_render(const request_model *m, const char *body, size_t len) {
     api_request parsed;
     api_error err, err2;
-    bool parses = api_parse_request(API_CHAT, body, len, 1, &parsed, &err) == 0;
+    bool parses = api_parse_request(API_CHAT, body, len, 1, NULL, &parsed, &err) == 0;
     if (parses) api_request_free(&parsed);
     char *text = request_render_chat(m, body, len, &err2);
     if (!text) check_refusal(NULL, &err2);
@@ -407,7 +411,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     bool responses = data[0] % 8 == 2, anthropic = data[0] % 8 == 4, converted = responses || anthropic;
     api_kind kind = data[0] % 2 || converted ? API_CHAT : data[0] % 8 == 6 ? API_NATIVE : API_COMPLETION;
     request_model m = {.model = g_model, .n_vocab = g_n_vocab, .slot_ctx = SLOT_CTX, .max_prompt_tokens = MAX_PROMPT,
-                       .max_tokens_cap = MAX_TOKENS_CAP, .prefill_assistant = true}; /* the server's default */
+                       .max_tokens_cap = MAX_TOKENS_CAP, .prefill_assistant = true, /* the server's default */
+                       .defaults = data[0] & 64 ? g_defaults : NULL};
     if (bn_chat_format_from_name(formats[(data[0] / (converted ? 8 : 2)) % 3], &m.chat_format)) fail("unknown chat format name", NULL);
     const char *body = (const char *)data + 1;
     size_t len = size - 1;

@@ -2,7 +2,9 @@
 # test_serve: bitnet-server end to end on a small generated model with the real LLaMA-3
 # vocabulary, all traffic to 127.0.0.1, every client bounded by a timeout:
 #   - arguments: --help, a bad option (exit 2), a missing model (exit 1); `bitnet serve` runs
-#     the server beside it, or says how to build it when it is missing;
+#     the server beside it, or says how to build it when it is missing; llama-server's options:
+#     refused ones and bad values exit 2, a llama-server command line runs (inert options noted,
+#     its sampling options the requests' defaults on both APIs, -a, --no-webui);
 #   - curl on the plain endpoints: /health (open without the key), /v1/models, /tokenize,
 #     /detokenize (round trip), /slots; 401 without or with a wrong API key;
 #   - malformed requests (truncated and invalid JSON, wrong types, empty messages, max_tokens
@@ -106,6 +108,12 @@ M="$TMP/serve.gguf"
 make_model "$M" || { not_ok gen_model "$(tail -3 "$TMP/gen.log")"; exit 1; }
 KEY=test-key-123
 AUTH=(-H "Authorization: Bearer $KEY")
+# native_check NAME PYTHON_EXPR: the expression (over j, the last reply's JSON) is True.
+native_check() {
+    local got
+    got=$(json_get "$2" <"$TMP/resp" 2>&1)
+    if [ "$got" = True ]; then ok "$1"; else not_ok "$1" "$got: $(head -c 300 "$TMP/resp")"; fi
+}
 
 # ---- arguments ----------------------------------------------------------------------------
 "$SERVER" --help >"$TMP/help.out" 2>&1
@@ -124,6 +132,39 @@ timeout 60 "$SERVER" -m "$TMP/missing.gguf" --port 0 >/dev/null 2>"$TMP/missing.
 rc=$?
 if [ $rc -eq 1 ] && grep -q missing.gguf "$TMP/missing.err"; then ok missing_model_exit_1; else
     not_ok missing_model_exit_1 "rc=$rc: $(tail -2 "$TMP/missing.err")"; fi
+# llama-server's options beyond ours: refused ones, bad values and an out-of-range sampling
+# default exit 2 saying why; a llama-server command line runs (its inert options noted), its
+# sampling options are the requests' defaults on both APIs (a request's own field wins), -a,
+# --no-webui
+llama_refusal() {
+    local name=$1 word=$2 rc
+    shift 2
+    timeout 60 "$SERVER" -m "$M" --port 0 "$@" >/dev/null 2>"$TMP/llama_args.err"
+    rc=$?
+    if [ $rc -eq 2 ] && grep -q -- "$word" "$TMP/llama_args.err"; then ok "$name"; else not_ok "$name" "rc=$rc: $(tail -2 "$TMP/llama_args.err")"; fi
+}
+llama_refusal llama_args_lora_refused "LoRA adapters are not supported" --lora x.gguf
+llama_refusal llama_args_nocb_refused "always batches" -nocb
+llama_refusal llama_args_bad_number "needs a number" --temp warm
+llama_refusal llama_args_default_out_of_range "'temperature' must be between 0 and 2" --temp 3
+if start_server "$TMP/llama.log" -m "$M" -t 2 -np 1 -c 256 -ngl 99 -fa on --jinja -cb --metrics -tb 2 --temp 0 --top-k 1 -n 3 -s 42 \
+    --no-webui -a compat-model -to 30; then
+    check llama_args_inert_noted [ "$(grep -c -e '-ngl ignored' -e '-fa ignored' -e '--jinja ignored' -e '-tb ignored' "$TMP/llama.log")" -eq 4 ]
+    st=$(req POST /completion '{"prompt":"Hello"}')
+    native_check llama_args_native_defaults "$st == 200 and j['tokens_predicted'] == 3 and j['model'] == 'compat-model' and j['generation_settings']['temperature'] == 0 and j['generation_settings']['top_k'] == 1 and j['generation_settings']['seed'] == 42"
+    st=$(req POST /v1/chat/completions '{"messages":[{"role":"user","content":"Hi"}]}')
+    native_check llama_args_chat_defaults "$st == 200 and j['usage']['completion_tokens'] == 3 and j['model'] == 'compat-model'"
+    st=$(req POST /v1/chat/completions '{"messages":[{"role":"user","content":"Hi"}],"max_tokens":2}')
+    native_check llama_args_request_wins "$st == 200 and j['usage']['completion_tokens'] == 2"
+    st=$(req GET /props)
+    native_check llama_args_props "$st == 200 and j['default_generation_settings']['params']['n_predict'] == 3 and j['default_generation_settings']['params']['top_k'] == 1"
+    check llama_args_no_webui [ "$(req GET /)" = 404 ]
+    stop_server TERM
+    check llama_args_server_exit_0 [ "$STOP_RC" = 0 ]
+else
+    not_ok llama_args_server_starts "$(tail -5 "$TMP/llama.log")"
+    kill -9 "$SERVER_PID" 2>/dev/null
+fi
 
 # ---- the main server ------------------------------------------------------------------------
 mkdir -p "$TMP/slots"
@@ -370,12 +411,6 @@ got=$(reply_text "$TMP/grammar.sse")
 if [[ "$got" =~ ^\"[0-9]{3}-[0-9]{4}\"$ ]] && grep -q '"finish_reason":"stop"' "$TMP/grammar.sse"; then ok grammar_streamed; else
     not_ok grammar_streamed "$got: $(head -c 300 "$TMP/grammar.sse")"; fi
 # ---- llama-server's own API: /completion, /props, /apply-template ------------------------------
-# native_check NAME PYTHON-EXPRESSION: a check over the last reply (j) that prints True.
-native_check() {
-    local got
-    got=$(json_get "$2" <"$TMP/resp" 2>&1)
-    if [ "$got" = True ]; then ok "$1"; else not_ok "$1" "$got: $(head -c 300 "$TMP/resp")"; fi
-}
 # The TSan run leaves this part out: it sends one request at a time, each through the same
 # hand-off between the server's threads as this script's other requests, and the plain and
 # ASan runs cover its paths (~40 s of the TSan run's ~90 s alone on the Zen 3 VM of 2026-12-07).

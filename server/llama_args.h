@@ -1,0 +1,23 @@
+/* llama_args: llama-server's command-line options beyond bitnet-server's own (main.c), so that
+ * a llama-server command line runs here unchanged:
+ *   - its default sampling of requests (--temp, --top-k, -n, --seed, ...): kept as a JSON object
+ *     of the request fields they stand for (server_options.request_defaults), which
+ *     api_parse_request gives every request that does not set them itself (as llama-server does);
+ *   - options whose behaviour this server always has (--metrics, --slots, -cb): taken silently;
+ *   - options without meaning on this engine (GPU offload, flash attention, memory locking, Jinja
+ *     templates, ...): taken with a note on stderr saying they change nothing;
+ *   - options for what it does not have (LoRA, multimodal, no continuous batching): refused;
+ *   - -a (--alias), -to/--timeout (--timeout-idle), --no-webui. */
+#ifndef BITNET_SERVER_LLAMA_ARGS_H
+#define BITNET_SERVER_LLAMA_ARGS_H
+
+#include "server.h"
+
+/* argv[*i] when it is one of those options: 1 when taken (its value too: *i advanced), 0 when it
+ * is not one of them, 2 after printing a usage error. */
+int llama_args_take(server_options *o, int argc, char **argv, int *i);
+/* After the options: 0, or 2 after printing why the default sampling options are refused (a
+ * request with nothing but them must parse, on /completion and on the OpenAI routes). */
+int llama_args_check(const server_options *o);
+
+#endif
