@@ -69,6 +69,13 @@ enum MHD_Result handle_slots(server *srv, struct MHD_Connection *c, const char *
     engine_slot_info *info = calloc((size_t)n, sizeof *info);
     if (!info) return http_send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     engine_slots(srv->engine, info);
+    const char *fail = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "fail_on_no_slot");
+    int idle = 0;
+    for (int i = 0; i < n; i++) idle += !info[i].busy;
+    if (fail && (!strcmp(fail, "1") || !strcmp(fail, "true")) && !idle) { /* llama-server's: load balancers route by it */
+        free(info);
+        return http_send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no slot available: all %d are busy (fail_on_no_slot)", n);
+    }
     json_t *slots = json_array();
     for (int i = 0; i < n; i++)
         json_array_append_new(slots, json_pack("{s:i, s:I, s:b, s:I, s:{s:i, s:i, s:i}}", "id", i, "n_ctx",

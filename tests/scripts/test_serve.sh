@@ -88,7 +88,8 @@
 #     stream of three choices killed mid-way all three; one of two choices read to its end has
 #     both finish chunks and [DONE]); one
 #     that leaves a plain request stops its job at once (499), not at the reply's end;
-#     with one slot and --queue 0 a second request gets 503 meanwhile; the prompt cache in host
+#     with one slot and --queue 0 a second request gets 503 meanwhile (and GET
+#     /slots?fail_on_no_slot=1, 200 once the slot is idle); the prompt cache in host
 #     memory gives a conversation's next turn its tokens back after another took the slot; a reply that fills the
 #     slot's context ends with finish_reason "length"; with --context-shift it goes on to max_tokens
 #     (the same reply twice, /completion's truncated, the slot keeps the start --keep names; bad
@@ -579,8 +580,10 @@ curl -s -N --max-time 120 -d "$LONG" "$URL/v1/completions" >"$TMP/busy.sse" &
 cpid=$!
 first_data "$TMP/busy.sse"
 expect_error queue_full_503 503 busy POST /v1/completions "$SMALL"
+expect_error slots_fail_on_no_slot 503 "no slot available" GET "/slots?fail_on_no_slot=1"
 { kill -9 $cpid && wait $cpid; } 2>/dev/null
 check one_slot_freed all_idle
+check slots_fail_on_no_slot_idle [ "$(req GET '/slots?fail_on_no_slot=1')" = 200 ]
 st=$(req POST /v1/completions "$SMALL")
 check one_slot_reused [ "$st" = 200 ]
 st=$(req POST /apply-template '{"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello"}]}')
