@@ -190,6 +190,15 @@ static const cpu_state *state(void) {
 }
 
 bool bn_cpu_has_tier(bn_cpu_tier t) { return (unsigned)t < BN_TIER_COUNT && state()->has[t]; }
+bn_vec_isa bn_cpu_vec_isa(bn_cpu_tier t) {
+    if (!bn_cpu_has_tier(t)) return BN_VEC_NONE;
+    switch (t) {
+    case BN_TIER_AVX2: case BN_TIER_AVXVNNI: return BN_VEC_AVX2;
+    case BN_TIER_AVX512: case BN_TIER_AMX: return BN_VEC_AVX512;
+    case BN_TIER_NEON: case BN_TIER_DOTPROD: return BN_VEC_NEON;
+    default: return BN_VEC_NONE;
+    }
+}
 bn_cpu_tier bn_cpu_best_tier(void) { return state()->best; }
 bn_cpu_tier bn_cpu_active_tier(void) { return state()->active; }
 bn_cpu_tier bn_cpu_tier_capped(bn_cpu_tier cap) {

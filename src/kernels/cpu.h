@@ -36,6 +36,11 @@ const char *bn_cpu_tier_name(bn_cpu_tier t);
 bool bn_cpu_tier_parse(const char *name, bn_cpu_tier *out);
 /* True when this CPU and OS support everything tier t needs (scalar: always). */
 bool bn_cpu_has_tier(bn_cpu_tier t);
+/* The vector instructions of a tier's float code (row passes, log-probabilities): AVX-512 for
+ * avx512 and amx, AVX2 for avx2 and avxvnni, NEON for neon and dotprod; BN_VEC_NONE for scalar
+ * and for a tier this CPU lacks. */
+typedef enum bn_vec_isa { BN_VEC_NONE, BN_VEC_AVX2, BN_VEC_AVX512, BN_VEC_NEON } bn_vec_isa;
+bn_vec_isa bn_cpu_vec_isa(bn_cpu_tier t);
 /* The highest supported tier, ignoring BITNET_FORCE_TIER. */
 bn_cpu_tier bn_cpu_best_tier(void);
 /* The tier in use: the best supported tier at or below BITNET_FORCE_TIER (read once). */

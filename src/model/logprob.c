@@ -36,15 +36,16 @@ static const bn_logprob_ops logprob_neon = {"neon", bn_logprob_lse_neon, bn_logp
 #endif
 
 const bn_logprob_ops *bn_logprob_for_tier(bn_cpu_tier t) {
-#if defined(__aarch64__)
-    if ((t == BN_TIER_NEON || t == BN_TIER_DOTPROD) && bn_cpu_has_tier(t)) return &logprob_neon;
-#endif
+    switch (bn_cpu_vec_isa(t)) {
 #if defined(__x86_64__)
-    if (t >= BN_TIER_AVX512 && bn_cpu_has_tier(t)) return &logprob_avx512;
-    if ((t == BN_TIER_AVX2 || t == BN_TIER_AVXVNNI) && bn_cpu_has_tier(t)) return &logprob_avx2;
+    case BN_VEC_AVX512: return &logprob_avx512;
+    case BN_VEC_AVX2: return &logprob_avx2;
 #endif
-    (void)t;
-    return &bn_logprob_portable;
+#if defined(__aarch64__)
+    case BN_VEC_NEON: return &logprob_neon;
+#endif
+    default: return &bn_logprob_portable;
+    }
 }
 
 int bn_logprob_top(const bn_logprob_ops *ops, const float *x, int64_t n, int k, int32_t *id, float *val) {

@@ -74,13 +74,14 @@ static const bn_rows_ops rows_neon = {"neon", bn_rows_add_neon, bn_rows_rope_neo
 #endif
 
 const bn_rows_ops *bn_rows_for_tier(bn_cpu_tier t) {
-#if defined(__aarch64__)
-    if ((t == BN_TIER_NEON || t == BN_TIER_DOTPROD) && bn_cpu_has_tier(t)) return &rows_neon;
-#endif
+    switch (bn_cpu_vec_isa(t)) {
 #if defined(__x86_64__)
-    if (t >= BN_TIER_AVX512 && bn_cpu_has_tier(t)) return &rows_avx512;
-    if ((t == BN_TIER_AVX2 || t == BN_TIER_AVXVNNI) && bn_cpu_has_tier(t)) return &rows_avx2;
+    case BN_VEC_AVX512: return &rows_avx512;
+    case BN_VEC_AVX2: return &rows_avx2;
 #endif
-    (void)t;
-    return &bn_rows_portable;
+#if defined(__aarch64__)
+    case BN_VEC_NEON: return &rows_neon;
+#endif
+    default: return &bn_rows_portable;
+    }
 }

@@ -19,7 +19,7 @@ static void check_chat(const char *body, bool counting, const char *want) {
     CHECK_MSG(got && expect && json_equal(got, expect), "%s -> %s", body, rc ? err.message : chat);
     api_request parsed;
     if (!rc) {
-        CHECK_MSG(api_parse_request(API_CHAT, chat, strlen(chat), 1, &parsed, &err) == 0, "%s: %s", chat, err.message);
+        CHECK_MSG(api_parse_request(API_CHAT, chat, strlen(chat), 1, NULL, &parsed, &err) == 0, "%s: %s", chat, err.message);
         api_request_free(&parsed);
     }
     free(chat);

@@ -1,7 +1,8 @@
 /* Tests of the request parser of server/openai.c for llama-server's /completion (API_NATIVE):
  * its defaults (the library's sampling, no token limit), n_predict and its aliases (0: the
  * prompt only), n_probs and "logprobs", llama-server's other samplers (read, on the chat route
- * too; bad values refused), those this server lacks (accepted only when off, refused by name otherwise), the prompt forms (string, ids, ids and strings mixed; several
+ * too; bad values refused), code completion's fields, id_slot and n_cache_reuse, the server's
+ * defaults (llama-server's sampling options), the prompt forms (string, ids, ids and strings mixed; several
  * prompts), its temperature range beside OpenAI's, the fields it refuses, and logit_bias
  * with llama-server's strings in place of token ids (kept for request.c to tokenize). */
 #include <math.h>
@@ -14,7 +15,7 @@
 
 /* Parses a /completion body; returns the status (0 accepted), *r filled when accepted. */
 static int parse_as(api_kind kind, const char *body, api_request *r, api_error *err) {
-    return api_parse_request(kind, body, strlen(body), 7, r, err) ? err->status : 0;
+    return api_parse_request(kind, body, strlen(body), 7, NULL, r, err) ? err->status : 0;
 }
 
 static int parse(const char *body, api_request *r, api_error *err) { return parse_as(API_NATIVE, body, r, err); }
@@ -105,7 +106,7 @@ TEST(probabilities_and_other_fields) {
     check_refused("{\"prompt\":\"Hi\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}", "'tools' are only");
 }
 
-TEST(samplers_this_server_lacks) {
+TEST(front_end_fields) {
     api_request r;
     api_error err;
     /* what front-ends send with every request: each sampler off */
@@ -114,8 +115,44 @@ TEST(samplers_this_server_lacks) {
                        &r, &err),
                  0);
     api_request_free(&r);
-    check_refused("{\"prompt\":\"Hi\",\"n_indent\":4}", "'n_indent' = 4 asks for what this server does not have");
-    check_refused("{\"prompt\":\"Hi\",\"n_indent\":\"on\"}", "'n_indent' must be a number");
+    /* code completion's limits, the slot and cache reuse (engine.c and the batch apply them) */
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"n_indent\":4,\"t_max_predict_ms\":250,\"id_slot\":2,\"n_cache_reuse\":16}", &r, &err), 0);
+    CHECK(r.n_indent == 4 && r.t_max_predict_ms == 250 && r.id_slot == 2 && r.n_cache_reuse == 16);
+    api_request_free(&r);
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\"}", &r, &err), 0);
+    CHECK(r.n_indent == 0 && r.t_max_predict_ms == 0 && r.id_slot == -1 && r.n_cache_reuse == -1);
+    api_request_free(&r);
+    check_refused("{\"prompt\":\"Hi\",\"n_indent\":\"on\"}", "'n_indent' must be an integer");
+    check_refused("{\"prompt\":\"Hi\",\"n_indent\":-1}", "'n_indent' must be between 0");
+    check_refused("{\"prompt\":\"Hi\",\"id_slot\":-2}", "'id_slot' must be between -1");
+    check_refused("{\"prompt\":\"Hi\",\"n_cache_reuse\":-1}", "'n_cache_reuse' must be between 0");
+}
+
+/* The server's defaults (llama-server's sampling options as request fields): a body without a
+ * field gets the default's, one with it keeps its own; max_tokens only without any token
+ * limit of the body's; an out-of-range default is refused as the field would be. */
+TEST(server_defaults) {
+    api_request r;
+    api_error err;
+    json_t *d = json_pack("{s:f, s:i, s:i}", "temperature", 0.25, "top_k", 3, "max_tokens", 5);
+    const char *bodies[] = {"{\"prompt\":\"Hi\"}", "{\"prompt\":\"Hi\",\"temperature\":0.9,\"n_predict\":2}",
+                            "{\"prompt\":\"Hi\",\"max_completion_tokens\":4}"};
+    const float temp[] = {0.25f, 0.9f, 0.25f};
+    const int max_tokens[] = {5, 2, 4};
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ_INT(api_parse_request(API_NATIVE, bodies[i], strlen(bodies[i]), 7, d, &r, &err), 0);
+        CHECK_MSG(r.gen.sampling.temperature == temp[i] && r.gen.sampling.top_k == 3 && r.gen.max_tokens == max_tokens[i],
+                  "body %d: temperature %g, top_k %d, max_tokens %d", i, r.gen.sampling.temperature, r.gen.sampling.top_k, r.gen.max_tokens);
+        api_request_free(&r);
+    }
+    const char *chat = "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}";
+    CHECK_EQ_INT(api_parse_request(API_CHAT, chat, strlen(chat), 7, d, &r, &err), 0);
+    CHECK(r.gen.sampling.temperature == 0.25f && r.gen.max_tokens == 5);
+    api_request_free(&r);
+    json_object_set_new(d, "temperature", json_real(3.0));
+    CHECK_EQ_INT(api_parse_request(API_CHAT, chat, strlen(chat), 7, d, &r, &err), -1);
+    CHECK(strstr(err.message, "'temperature' must be between 0 and 2") != NULL);
+    json_decref(d);
 }
 
 /* llama-server's other samplers: read into gen.sampling_extra (defaults: off), on every route;
@@ -421,7 +458,8 @@ TEST_MAIN_BEGIN("test_server_native")
     RUN(defaults_are_llama_servers);
     RUN(n_predict_and_its_aliases);
     RUN(probabilities_and_other_fields);
-    RUN(samplers_this_server_lacks);
+    RUN(front_end_fields);
+    RUN(server_defaults);
     RUN(other_samplers_read);
     RUN(sampler_order);
     RUN(prompt_forms);

@@ -24,7 +24,7 @@ static json_t *convert(const char *body, int *status, char *message, size_t cap)
     }
     json_t *v = json_loads(chat, 0, NULL);
     api_request parsed; /* the chat parser takes what the conversion wrote */
-    CHECK_MSG(api_parse_request(API_CHAT, chat, strlen(chat), 1, &parsed, &err) == 0, "%s: %s", chat, err.message);
+    CHECK_MSG(api_parse_request(API_CHAT, chat, strlen(chat), 1, NULL, &parsed, &err) == 0, "%s: %s", chat, err.message);
     api_request_free(&parsed);
     free(chat);
     responses_reply_free(&r);

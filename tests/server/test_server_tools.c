@@ -23,7 +23,7 @@
 
 /* Parses a chat body; returns the status (0 accepted), *r filled when accepted. */
 static int parse(const char *body, api_request *r, api_error *err) {
-    int rc = api_parse_request(API_CHAT, body, strlen(body), 1, r, err);
+    int rc = api_parse_request(API_CHAT, body, strlen(body), 1, NULL, r, err);
     return rc ? err->status : 0;
 }
 
@@ -62,7 +62,7 @@ TEST(malformed_tools_are_refused) {
     api_request r;
     api_error err;
     const char *completion = "{\"prompt\":\"x\",\"tools\":[" NOW "]}";
-    CHECK_EQ_INT(api_parse_request(API_COMPLETION, completion, strlen(completion), 1, &r, &err), -1);
+    CHECK_EQ_INT(api_parse_request(API_COMPLETION, completion, strlen(completion), 1, NULL, &r, &err), -1);
     CHECK(strstr(err.message, "only supported by /v1/chat/completions") != NULL);
     /* an empty list and "none" turn function calling off */
     CHECK_EQ_INT(parse("{\"messages\":[" USER "],\"tools\":[]}", &r, &err), 0);
