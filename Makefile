@@ -79,7 +79,7 @@ STATIC   := $(BUILD)/libbitnet.a
 SHARED   := $(BUILD)/libbitnet.so.$(VERSION)
 CLI      := $(BUILD)/bitnet
 
-.PHONY: all lib cli server tests tsan-tests asan tsan test run bench bench-serve bench-prefix-share bench-constraints install clean fuzz download
+.PHONY: all lib cli server tests tsan-tests asan tsan test run bench bench-serve bench-prefix-share bench-cache-reuse bench-constraints install clean fuzz download
 all: lib cli server
 
 lib: $(STATIC) $(SHARED)
@@ -207,6 +207,11 @@ bench-serve: all
 # 0 (both off). Not in `make test`.
 bench-prefix-share: all
 	@scripts/bench_prefix_share.sh
+
+# Cache reuse (--cache-reuse) on a chat that drops its oldest messages (scripts/bench_cache_reuse.sh).
+# Not in `make test`.
+bench-cache-reuse: all
+	@scripts/bench_cache_reuse.sh
 
 # What JSON and grammar constraints cost in generation (scripts/bench_constraints.sh;
 # BENCH_BASELINE=another bitnet binary compares). Not in `make test`.
