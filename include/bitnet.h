@@ -622,6 +622,11 @@ typedef void (*bitnet_batch_finish_callback)(int slot, int status, const bitnet_
 /* An idle slot for a prompt: the one whose cached tokens share the longest prefix with it
  * (ties: the least recently used). BITNET_ERR_NOT_FOUND when every slot is busy. */
 BITNET_API int bitnet_batch_pick_slot(const bitnet_batch *batch, const int32_t *prompt, int n_prompt);
+/* The same for a run with cache reuse (bitnet_generate_params.n_cache_reuse; 0: as
+ * bitnet_batch_pick_slot): the idle slot that would hold the most of the prompt after its
+ * common prefix and the runs moved into place (a chat whose client dropped old messages goes
+ * back to its own slot, not to the least recently used one that shares only the system prompt). */
+BITNET_API int bitnet_batch_pick_slot_reuse(const bitnet_batch *batch, const int32_t *prompt, int n_prompt, int n_cache_reuse);
 /* Starts a request in an idle slot: prompt[0, n_prompt) is prefilled by the next steps (less
  * the prefix the slot already holds, and what it can copy from other slots: prefix_share_min), then tokens are sampled as bitnet_session_generate does
  * (same params, callbacks, stop conditions; user_data is params->user_data). params and

@@ -597,7 +597,7 @@ static void on_finish(int slot, int status, const bitnet_generate_result *result
  * else the library's choice; -1 when none. */
 static int slot_for(engine *e, const job *j) {
     if (j->want_slot >= 0) return e->slots[j->want_slot].job ? -1 : j->want_slot;
-    return bitnet_batch_pick_slot(e->batch, j->prompt, j->n_prompt);
+    return bitnet_batch_pick_slot_reuse(e->batch, j->prompt, j->n_prompt, j->embed ? 0 : j->gen.n_cache_reuse);
 }
 
 /* Takes the first waiting job that a free slot suits off the queue (engine thread): in queue

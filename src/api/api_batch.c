@@ -235,21 +235,61 @@ static int64_t common_prefix(const batch_slot *s, const int32_t *prompt, int n_p
     return bn_tokens_same_prefix(s->tokens, s->n_tokens, prompt, n_prompt);
 }
 
-BITNET_API int bitnet_batch_pick_slot(const bitnet_batch *b, const int32_t *prompt, int n_prompt) {
-    if (!b || n_prompt < 0 || (n_prompt > 0 && !prompt))
+/* Cache reuse (bitnet_generate_params.n_cache_reuse, llama-server's algorithm): a cache of
+ * tokens[0, n) holding prompt[0, keep); from there, each run of at least `min` cache tokens
+ * that continues the prompt moves down to where the prompt has it, the cache scanned one
+ * position at a time between runs; the prompt's last token is never taken (always evaluated).
+ * Calls move(ctx, at, from) for each run (cache positions [at, from) dropped, what follows
+ * moved down to at; from > at) unless move is NULL; a non-zero return stops there. Returns the
+ * prompt tokens the cache then holds. */
+static int64_t reuse_runs(const int32_t *tokens, int64_t n, const int32_t *prompt, int n_prompt, int64_t keep, int min,
+                          int (*move)(void *ctx, int64_t at, int64_t from), void *ctx) {
+    int64_t c = keep, last = n_prompt - 1, dropped = 0; /* c: a position of the cache as it was */
+    while (c < n && keep < last) {
+        int64_t m = 0;
+        while (c + m < n && keep + m < last && tokens[c + m] == prompt[keep + m]) m++;
+        if (m < min) {
+            c++;
+            continue;
+        }
+        if (c - dropped > keep) {
+            if (move && move(ctx, keep, c - dropped)) break;
+            dropped = c - keep;
+        }
+        keep += m;
+        c += m;
+    }
+    return keep;
+}
+
+/* The prompt tokens idle slot s would hold for a run: the common prefix of its cache, only the
+ * exact part without cache reuse (n_cache_reuse 0), with it the runs reuse_runs would move. */
+static int64_t slot_offer(const batch_slot *s, const int32_t *prompt, int n_prompt, int n_cache_reuse) {
+    int64_t k = common_prefix(s, prompt, n_prompt);
+    if (!n_cache_reuse) return s->shifted && k > s->n_exact ? s->n_exact : k;
+    if (k > n_prompt - 1) k = n_prompt - 1;
+    return n_prompt > 0 ? reuse_runs(s->tokens, s->n_tokens, prompt, n_prompt, k, n_cache_reuse, NULL, NULL) : 0;
+}
+
+BITNET_API int bitnet_batch_pick_slot_reuse(const bitnet_batch *b, const int32_t *prompt, int n_prompt, int n_cache_reuse) {
+    if (!b || n_prompt < 0 || (n_prompt > 0 && !prompt) || n_cache_reuse < 0)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "bitnet_batch_pick_slot: NULL batch/prompt or negative count");
     int best = -1;
-    int64_t best_prefix = -1;
+    int64_t best_held = -1;
     for (int i = 0; i < b->n_slots; i++) {
         const batch_slot *s = &b->slots[i];
         if (s->phase != SLOT_IDLE) continue;
-        int64_t k = common_prefix(s, prompt, n_prompt);
-        if (k > best_prefix || (k == best_prefix && s->order < b->slots[best].order)) {
+        int64_t k = slot_offer(s, prompt, n_prompt, n_cache_reuse);
+        if (k > best_held || (k == best_held && s->order < b->slots[best].order)) {
             best = i;
-            best_prefix = k;
+            best_held = k;
         }
     }
     return best >= 0 ? best : bn_error(BITNET_ERR_NOT_FOUND, "every one of the %d slots is busy", b->n_slots);
+}
+
+BITNET_API int bitnet_batch_pick_slot(const bitnet_batch *b, const int32_t *prompt, int n_prompt) {
+    return bitnet_batch_pick_slot_reuse(b, prompt, n_prompt, 0);
 }
 
 static int reserve_tokens(batch_slot *s, int64_t n) {
@@ -287,32 +327,28 @@ static void keep_in_prompt_cache(bitnet_batch *b, int slot, int64_t keep, const 
     bn_prompt_cache_keep(&b->prompt_cache, b->state, slot, s->tokens, n, prompt, n_prompt - 1);
 }
 
-/* Cache reuse (bitnet_generate_params.n_cache_reuse, llama-server's algorithm): the slot's
- * cache holds prompt[0, keep); from there, each run of at least `min` tokens of the cache that
- * continues the prompt is moved down to where the prompt has it (bn_state_seq_shift drops the
- * cache positions in between; the tokens follow), the cache scanned one position at a time
- * between runs. Stops before the prompt's last token (always evaluated). Returns the prompt
- * tokens the cache then holds; *exact drops to the first moved position. */
+typedef struct reuse_move {
+    bitnet_batch *b;
+    int slot;
+    int64_t *exact;
+} reuse_move;
+
+/* reuse_runs' move for a slot: its KV entries by bn_state_seq_shift (its token list is left as it
+ * was while reuse_runs reads it; the prompt replaces it afterwards, and the moved tokens are
+ * the prompt's). */
+static int move_slot_run(void *ctx, int64_t at, int64_t from) {
+    reuse_move *r = ctx;
+    int rc = bn_state_seq_shift(r->b->state, r->slot, at, from - at);
+    if (rc) return rc; /* nothing moved: the rest is evaluated */
+    if (at < *r->exact) *r->exact = at;
+    return 0;
+}
+
+/* The slot's cache after reuse_runs' moves; *exact drops to the first moved position. */
 static int64_t reuse_moved_runs(bitnet_batch *b, int slot, int64_t keep, const int32_t *prompt, int n_prompt, int min, int64_t *exact) {
     batch_slot *s = &b->slots[slot];
-    int64_t from = keep, last = n_prompt - 1;
-    while (from < s->n_tokens && keep < last) {
-        int64_t m = 0;
-        while (from + m < s->n_tokens && keep + m < last && s->tokens[from + m] == prompt[keep + m]) m++;
-        if (m < min) {
-            from++;
-            continue;
-        }
-        if (from > keep) {
-            if (bn_state_seq_shift(b->state, slot, keep, from - keep)) break; /* nothing moved: evaluate the rest */
-            memmove(s->tokens + keep, s->tokens + from, (size_t)(s->n_tokens - from) * sizeof *s->tokens);
-            s->n_tokens -= from - keep;
-            if (keep < *exact) *exact = keep;
-        }
-        keep += m;
-        from = keep;
-    }
-    return keep;
+    reuse_move r = {b, slot, exact};
+    return reuse_runs(s->tokens, s->n_tokens, prompt, n_prompt, keep, min, move_slot_run, &r);
 }
 
 /* Puts the slot into prefill for the prompt and returns how many of its tokens the slot's

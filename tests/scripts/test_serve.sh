@@ -642,9 +642,10 @@ check sigint_exit_0 [ "$rc" = 0 ]
 # at max_tokens (finish_reason "length", /completion's truncated true), the same twice; the slot
 # then holds only the kept start (BOS + 2: the next request's cached_tokens); bad n_keep and
 # n_discard are 400s. With --queue 0 and slot 1 busy, a request for slot 1 (id_slot) would
-# wait: a 503, while one for any slot runs in slot 0. --cache-reuse 8: after a 40-token prompt,
-# the same without its tokens 4..13 and with 2 new ones takes 30 from the slot (its first 4
-# and the 26 after the gap, moved), and with a request's n_cache_reuse 0 only the first 4.
+# wait: a 503, while one for any slot runs in slot 0. --cache-reuse 8: after a 40-token prompt
+# in slot 1 (another, sharing its first 4 tokens, in slot 0 before it), the same without its
+# tokens 4..13 and with 2 new ones goes to slot 1 and takes 30 from it (its first 4 and the 26
+# after the gap, moved), and with a request's n_cache_reuse 0 only the first 4.
 if ! start_server "$TMP/c.log" -m "$M" -t 2 -np 2 -c 128 --context-shift --keep 2 --queue 0 --cache-reuse 8; then
     not_ok shift_server_starts "$(tail -5 "$TMP/c.log")"; kill -9 "$SERVER_PID" 2>/dev/null; exit 1
 fi
@@ -674,10 +675,12 @@ native_check id_slot_free_slot_still_served "$st == 200 and j['id_slot'] == 0"
 all_idle
 REUSE1=$("$PY" -c 'print(list(range(1000, 1040)))')
 REUSE2=$("$PY" -c 'p = list(range(1000, 1040)); print(p[:4] + p[14:] + [2000, 2001])')
+REUSE_OTHER=$("$PY" -c 'print(list(range(1000, 1004)) + list(range(3000, 3036)))')
+st=$(req POST /completion "{\"prompt\":$REUSE_OTHER,\"n_predict\":4,\"id_slot\":0}")
 st=$(req POST /completion "{\"prompt\":$REUSE1,\"n_predict\":4,\"id_slot\":1}")
 native_check cache_reuse_first "$st == 200 and j['tokens_evaluated'] == 40 and j['tokens_cached'] == 0"
-st=$(req POST /completion "{\"prompt\":$REUSE2,\"n_predict\":4,\"id_slot\":1}")
-native_check cache_reuse_moves_runs "$st == 200 and j['tokens_evaluated'] == 32 and j['tokens_cached'] == 30 and j['tokens_predicted'] == 4"
+st=$(req POST /completion "{\"prompt\":$REUSE2,\"n_predict\":4}") # its slot, not the least recently used
+native_check cache_reuse_moves_runs "$st == 200 and j['id_slot'] == 1 and j['tokens_evaluated'] == 32 and j['tokens_cached'] == 30 and j['tokens_predicted'] == 4"
 st=$(req POST /completion "{\"prompt\":$REUSE2,\"n_predict\":4,\"id_slot\":1,\"n_cache_reuse\":0}")
 native_check cache_reuse_off_takes_exact_prefix "$st == 200 and j['tokens_cached'] == 4"
 expect_error cache_reuse_negative 400 "'n_cache_reuse' must be between 0" POST /completion '{"prompt":"a","n_cache_reuse":-1}'

@@ -665,6 +665,39 @@ TEST(cache_reuse) {
     bitnet_batch_free(b);
 }
 
+/* Picking a slot for a run with cache reuse: slot 0 holds conversation B, slot 1 (used later)
+ * conversation A, both after the same 4-token system prompt; A's next prompt without its first
+ * 6 history tokens shares only the system prompt with either: bitnet_batch_pick_slot takes the
+ * least recently used (B's), bitnet_batch_pick_slot_reuse A's, where the run then reuses 18. */
+TEST(pick_slot_reuse) {
+    int32_t a[24], b2[24], p[24];
+    for (int k = 0; k < 24; k++) a[k] = b2[k] = k < 4 ? 5 + k : 0;
+    for (int k = 4; k < 24; k++) a[k] = 100 + k, b2[k] = 200 + k;
+    bitnet_batch *b = new_batch(2, 8, 1, 64);
+    CHECK(b != NULL);
+    if (!b) return;
+    run_log l;
+    run_request(b, 0, b2, 24, 1, &l);
+    run_request(b, 1, a, 24, 1, &l);
+    int n = 0;
+    for (int k = 0; k < 24; k++)
+        if (k < 4 || k >= 10) p[n++] = a[k];
+    p[n++] = 7;
+    p[n++] = 9;
+    CHECK_EQ_INT(bitnet_batch_pick_slot(b, p, n), 0);
+    CHECK_EQ_INT(bitnet_batch_pick_slot_reuse(b, p, n, 0), 0);
+    CHECK_EQ_INT(bitnet_batch_pick_slot_reuse(b, p, n, 3), 1);
+    CHECK_EQ_INT(bitnet_batch_pick_slot_reuse(b, p, n, -1), BITNET_ERR_INVALID_ARGUMENT);
+    memset(&l, 0, sizeof l);
+    bitnet_generate_params gp = request_params(0, &l);
+    gp.max_tokens = 1;
+    gp.n_cache_reuse = 3;
+    CHECK_EQ_INT(bitnet_batch_submit(b, 1, p, n, &gp, log_finish), 0);
+    CHECK_EQ_INT(run_to_end(b), 0);
+    CHECK_EQ_INT(l.res.n_cached, 18);
+    bitnet_batch_free(b);
+}
+
 /* Cancel mid-prefill and mid-generation: on_finish once with STOP_CALLBACK, the slot is
  * reusable and the other request is unaffected. */
 TEST(cancel) {
@@ -1415,6 +1448,7 @@ RUN(context_full);
 RUN(context_shift);
 RUN(context_shift_not_shared);
 RUN(cache_reuse);
+RUN(pick_slot_reuse);
 RUN(cancel);
 RUN(callback_stops);
 RUN(prompt_logits);
