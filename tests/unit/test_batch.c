@@ -117,13 +117,19 @@ static int run_to_end(bitnet_batch *b) {
     return busy;
 }
 
-/* prompt[0, n) as request 0 (max_tokens of its own) in `slot` of b, run to its end into log. */
-static void run_request(bitnet_batch *b, int slot, const int32_t *prompt, int n, int max_tokens, run_log *log) {
+/* prompt[0, n) as request 0 (max_tokens and n_cache_reuse of its own) in `slot` of b, run to its
+ * end into log. */
+static void run_reusing(bitnet_batch *b, int slot, const int32_t *prompt, int n, int max_tokens, int n_cache_reuse, run_log *log) {
     memset(log, 0, sizeof *log);
     bitnet_generate_params gp = request_params(0, log);
     gp.max_tokens = max_tokens;
+    gp.n_cache_reuse = n_cache_reuse;
     CHECK_EQ_INT(bitnet_batch_submit(b, slot, prompt, n, &gp, log_finish), 0);
     CHECK_EQ_INT(run_to_end(b), 0);
+}
+
+static void run_request(bitnet_batch *b, int slot, const int32_t *prompt, int n, int max_tokens, run_log *log) {
+    run_reusing(b, slot, prompt, n, max_tokens, 0, log);
 }
 
 static void same_tokens(const run_log *a, const run_log *b, int i) {
@@ -624,12 +630,7 @@ TEST(cache_reuse) {
         if (k < K || k >= K + D) p[n++] = c[k];
     p[n++] = a.tokens[0];
     p[n++] = a.tokens[1];
-    memset(&b2, 0, sizeof b2);
-    bitnet_generate_params gb = request_params(0, &b2);
-    gb.max_tokens = 4;
-    gb.n_cache_reuse = 3;
-    CHECK_EQ_INT(bitnet_batch_submit(b, 1, p, n, &gb, log_finish), 0);
-    CHECK_EQ_INT(run_to_end(b), 0);
+    run_reusing(b, 1, p, n, 4, 3, &b2);
     CHECK_EQ_INT(b2.res.n_cached, N - D);
     CHECK_MSG(b2.n == 4 && memcmp(b2.tokens, a.tokens + 2, 4 * sizeof(int32_t)) == 0, "reuse: %d tokens, first %d (A's g3 %d)", b2.n,
               b2.tokens[0], a.tokens[2]);
@@ -640,12 +641,7 @@ TEST(cache_reuse) {
     /* a later run with reuse takes the moved entries as they are; one without, only the first K */
     memcpy(p + n, b2.tokens, 3 * sizeof *p);
     p[n + 3] = 7;
-    memset(&b3, 0, sizeof b3);
-    bitnet_generate_params g3 = request_params(0, &b3);
-    g3.max_tokens = 1;
-    g3.n_cache_reuse = 3;
-    CHECK_EQ_INT(bitnet_batch_submit(b, 1, p, n + 4, &g3, log_finish), 0);
-    CHECK_EQ_INT(run_to_end(b), 0);
+    run_reusing(b, 1, p, n + 4, 1, 3, &b3);
     CHECK_EQ_INT(b3.res.n_cached, n + 3);
     run_request(b, 1, p, n + 4, 2, &b4);
     CHECK_EQ_INT(b4.res.n_cached, K);
@@ -688,12 +684,7 @@ TEST(pick_slot_reuse) {
     CHECK_EQ_INT(bitnet_batch_pick_slot_reuse(b, p, n, 0), 0);
     CHECK_EQ_INT(bitnet_batch_pick_slot_reuse(b, p, n, 3), 1);
     CHECK_EQ_INT(bitnet_batch_pick_slot_reuse(b, p, n, -1), BITNET_ERR_INVALID_ARGUMENT);
-    memset(&l, 0, sizeof l);
-    bitnet_generate_params gp = request_params(0, &l);
-    gp.max_tokens = 1;
-    gp.n_cache_reuse = 3;
-    CHECK_EQ_INT(bitnet_batch_submit(b, 1, p, n, &gp, log_finish), 0);
-    CHECK_EQ_INT(run_to_end(b), 0);
+    run_reusing(b, 1, p, n, 1, 3, &l);
     CHECK_EQ_INT(l.res.n_cached, 18);
     bitnet_batch_free(b);
 }
