@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 /* The only mutable global state of the library: each thread's last error. */
@@ -115,6 +116,31 @@ void *bn_calloc(size_t count, size_t size, const char *what) {
     void *p = calloc(count ? count : 1, size ? size : 1);
     if (!p) bn_error(BITNET_ERR_OUT_OF_MEMORY, "out of memory allocating %zu x %zu bytes for %s", count, size, what);
     return p;
+}
+
+enum { HUGE_PAGE = 2u << 20 };
+
+static size_t huge_rounded(size_t n) { return (n + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1); }
+
+void *bn_malloc_large(size_t n, const char *what) {
+    size_t len = huge_rounded(n ? n : 1), span = len + HUGE_PAGE;
+    char *p = len < n || span < len ? MAP_FAILED : mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        bn_error(BITNET_ERR_OUT_OF_MEMORY, "out of memory mapping %zu bytes for %s", n, what);
+        return NULL;
+    }
+    /* keep the 2 MiB-aligned len bytes inside the span; unmap the rest */
+    char *start = (char *)(((uintptr_t)p + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (start > p) munmap(p, (size_t)(start - p));
+    if (start + len < p + span) munmap(start + len, (size_t)(p + span - (start + len)));
+#ifdef MADV_HUGEPAGE
+    madvise(start, len, MADV_HUGEPAGE); /* a hint: without THP the buffer still works */
+#endif
+    return start;
+}
+
+void bn_free_large(void *p, size_t n) {
+    if (p) munmap(p, huge_rounded(n ? n : 1));
 }
 
 char *bn_strdup(const char *s) {

@@ -14,7 +14,8 @@
 struct bn_prompt_image {
     int32_t *tokens;   /* [n] */
     int64_t n;
-    void *kv;          /* bn_state_kv_image_bytes(n) bytes */
+    void *kv;          /* kv_bytes = bn_state_kv_image_bytes(n) bytes (bn_malloc_large) */
+    uint64_t kv_bytes;
     uint64_t bytes;    /* tokens and kv together: what counts against the limit */
     uint64_t last_use;
     bool pinned;       /* the image the next prompt takes: not dropped to make room for another */
@@ -30,7 +31,7 @@ static void drop(bn_prompt_cache *c, int k) {
     bn_prompt_image *im = &c->images[k];
     c->used -= im->bytes;
     free(im->tokens);
-    free(im->kv);
+    bn_free_large(im->kv, (size_t)im->kv_bytes);
     c->images[k] = c->images[--c->n];
 }
 
@@ -67,12 +68,13 @@ static bool grow(bn_prompt_cache *c) {
 static void add_image(bn_prompt_cache *c, bn_state *s, int seq, const int32_t *tokens, int64_t n) {
     uint64_t kv_bytes = bn_state_kv_image_bytes(s, n), bytes = kv_bytes + (uint64_t)n * sizeof *tokens;
     if (bytes > c->limit || !make_room(c, bytes) || !grow(c)) return;
-    bn_prompt_image im = {.tokens = malloc((size_t)n * sizeof *tokens), .n = n, .kv = malloc((size_t)kv_bytes), .bytes = bytes,
-                          .last_use = ++c->clock};
+    bn_prompt_image im = {.tokens = malloc((size_t)n * sizeof *tokens), .n = n, .kv = bn_malloc_large((size_t)kv_bytes, "a kept prompt"),
+                          .kv_bytes = kv_bytes, .bytes = bytes, .last_use = ++c->clock};
     if (!im.tokens || !im.kv ||
         bn_state_kv_transfer(s, (bn_kv_ref){.image = im.kv, .n_image = n}, (bn_kv_ref){.seq = seq}, 0, n) != 0) {
         free(im.tokens); /* without memory the prompt is simply not kept */
-        free(im.kv);
+        bn_free_large(im.kv, (size_t)kv_bytes);
+        bn_clear_error(); /* not an error of the request's */
         return;
     }
     memcpy(im.tokens, tokens, (size_t)n * sizeof *tokens);
