@@ -15,23 +15,15 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-BUILD=${BITNET_BUILD:-build}
-SERVER="$ROOT/$BUILD/bitnet-server"
-[ -x "$SERVER" ] || { echo "bench-cache-reuse: $SERVER is missing (make; it needs libmicrohttpd and jansson)" >&2; exit 1; }
-. scripts/bench_models.sh
-MODEL=$(bench_model i2_s)
+. scripts/bench_serve_lib.sh
+bench_serve_setup bench-cache-reuse
 T=${BENCH_THREADS:-2} H=${BENCH_REUSE_H:-1500} ROUNDS=${BENCH_REUSE_ROUNDS:-3}
 LOG="$ROOT/$BUILD/bench/cache-reuse.log"
 mkdir -p "$(dirname "$LOG")"
 "$SERVER" -m "$MODEL" -t "$T" -np 1 -c $((H + 512)) --cache-ram 0 --port 0 >"$LOG" 2>&1 &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do
-    grep -q '; ready' "$LOG" 2>/dev/null && break
-    kill -0 $pid 2>/dev/null || { echo "bench-cache-reuse: the server exited: $(tail -3 "$LOG")" >&2; exit 1; }
-    sleep 0.2
-done
-url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$LOG" | head -1)
+url=$(bench_server_url "$LOG" $pid bench-cache-reuse)
 echo "bench-cache-reuse: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $T threads, history $H tokens, $ROUNDS rounds" >&2
 python3 - "$url" "$H" "$ROUNDS" <<'PY'
 import json, random, statistics, sys, time, urllib.request

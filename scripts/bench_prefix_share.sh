@@ -19,12 +19,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-BUILD=${BITNET_BUILD:-build}
-BIN="$ROOT/$BUILD/bitnet"
-SERVER="$ROOT/$BUILD/bitnet-server"
-[ -x "$SERVER" ] || { echo "bench-prefix-share: $SERVER is missing (make; it needs libmicrohttpd and jansson)" >&2; exit 1; }
-. scripts/bench_models.sh
-MODEL=$(bench_model i2_s)
+. scripts/bench_serve_lib.sh
+bench_serve_setup bench-prefix-share
 T=${BENCH_THREADS:-2} P=${BENCH_SHARE_P:-700} ROUNDS=${BENCH_SHARE_ROUNDS:-2}
 LOG_DIR="$ROOT/$BUILD/bench"
 mkdir -p "$LOG_DIR"
@@ -34,13 +30,8 @@ run_setting() {
     local name=$1 log="$LOG_DIR/prefix-share-$1.log"
     shift
     "$SERVER" -m "$MODEL" -t "$T" -np 4 -c $((4 * (P + 256))) --port 0 "$@" >"$log" 2>&1 &
-    local pid=$! url=""
-    for _ in $(seq 1 600); do
-        grep -q '; ready' "$log" 2>/dev/null && break
-        kill -0 $pid 2>/dev/null || { echo "bench-prefix-share: the server exited: $(tail -3 "$log")" >&2; return 1; }
-        sleep 0.2
-    done
-    url=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$log" | head -1)
+    local pid=$! url
+    url=$(bench_server_url "$log" $pid bench-prefix-share) || return 1
     python3 - "$url" "$P" "$name" <<'PY'
 import json, sys, threading, time, urllib.request
 url, p, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]

@@ -85,10 +85,6 @@ static const struct {
     {"--model-url", "-mu", "models are not downloaded at run time (make download, or huggingface-cli; see the README)"},
 };
 
-static bool named(const char *arg, const char *name, const char *alias) {
-    return !strcmp(arg, name) || (alias && !strcmp(arg, alias));
-}
-
 static int usage_error(const char *arg, const char *what) {
     fprintf(stderr, "bitnet-server: %s %s (--help for the options)\n", arg, what);
     return 2;
@@ -138,7 +134,7 @@ static json_t *sampling_value(const char *arg, arg_kind kind, const char *v, boo
 static int take_sampling(server_options *o, int argc, char **argv, int *i) {
     const char *arg = argv[*i];
     for (size_t k = 0; k < sizeof sampling_args / sizeof sampling_args[0]; k++) {
-        if (!named(arg, sampling_args[k].name, sampling_args[k].alias)) continue;
+        if (!server_opt_is(arg, sampling_args[k].name, sampling_args[k].alias)) continue;
         const char *field = sampling_args[k].field, *v = NULL;
         if (sampling_args[k].kind != ARG_FLAG && !(v = value_of(argc, argv, i))) return 2;
         bool unset = !strcmp(field, "seed") || !strcmp(field, "max_tokens");
@@ -163,14 +159,14 @@ static int take_sampling(server_options *o, int argc, char **argv, int *i) {
 static int take_inert(int argc, char **argv, int *i) {
     const char *arg = argv[*i];
     for (size_t k = 0; k < sizeof refused_args / sizeof refused_args[0]; k++)
-        if (named(arg, refused_args[k].name, refused_args[k].alias)) return usage_error(arg, refused_args[k].why);
-    if (named(arg, "--flash-attn", "-fa")) { /* a switch in older llama-server, on|off|auto in newer */
+        if (server_opt_is(arg, refused_args[k].name, refused_args[k].alias)) return usage_error(arg, refused_args[k].why);
+    if (server_opt_is(arg, "--flash-attn", "-fa")) { /* a switch in older llama-server, on|off|auto in newer */
         if (*i + 1 < argc && (!strcmp(argv[*i + 1], "on") || !strcmp(argv[*i + 1], "off") || !strcmp(argv[*i + 1], "auto"))) ++*i;
         fprintf(stderr, "bitnet-server: %s ignored: attention has one implementation here\n", arg);
         return 1;
     }
     for (size_t k = 0; k < sizeof inert_args / sizeof inert_args[0]; k++) {
-        if (!named(arg, inert_args[k].name, inert_args[k].alias)) continue;
+        if (!server_opt_is(arg, inert_args[k].name, inert_args[k].alias)) continue;
         if (inert_args[k].valued && !value_of(argc, argv, i)) return 2;
         if (inert_args[k].why) fprintf(stderr, "bitnet-server: %s ignored: %s\n", arg, inert_args[k].why);
         return 1;
@@ -179,24 +175,6 @@ static int take_inert(int argc, char **argv, int *i) {
 }
 
 int llama_args_take(server_options *o, int argc, char **argv, int *i) {
-    const char *arg = argv[*i], *v;
-    if (!strcmp(arg, "--no-webui")) {
-        o->no_webui = true;
-        return 1;
-    }
-    if (!strcmp(arg, "-a")) {
-        if (!(v = value_of(argc, argv, i))) return 2;
-        o->alias = v;
-        return 1;
-    }
-    if (named(arg, "--timeout", "-to")) { /* llama-server's read/write timeout: --timeout-idle */
-        char *end;
-        if (!(v = value_of(argc, argv, i))) return 2;
-        long long n = strtoll(v, &end, 10);
-        if (end == v || *end || n < 1 || n > (1 << 24)) return usage_error(arg, "needs an integer in 1..16777216 (seconds)");
-        o->timeout_idle = (double)n;
-        return 1;
-    }
     int rc = take_sampling(o, argc, argv, i);
     return rc ? rc : take_inert(argc, argv, i);
 }

@@ -6,8 +6,8 @@
  *   - options whose behaviour this server always has (--metrics, --slots, -cb): taken silently;
  *   - options without meaning on this engine (GPU offload, flash attention, memory locking, Jinja
  *     templates, ...): taken with a note on stderr saying they change nothing;
- *   - options for what it does not have (LoRA, multimodal, no continuous batching): refused;
- *   - -a (--alias), -to/--timeout (--timeout-idle), --no-webui. */
+ *   - options for what it does not have (LoRA, multimodal, no continuous batching): refused.
+ * Its names for options of ours (-a, -to/--timeout, --no-webui) are main.c's. */
 #ifndef BITNET_SERVER_LLAMA_ARGS_H
 #define BITNET_SERVER_LLAMA_ARGS_H
 

@@ -150,10 +150,6 @@ static bool parse_ll(const char *s, long long min, long long max, long long *out
     return true;
 }
 
-static bool is_opt(const char *arg, const char *name, const char *alias) {
-    return !strcmp(arg, name) || (alias && !strcmp(arg, alias));
-}
-
 /* An API key (copied); returns 0, or 2 after printing why not. */
 static int add_key(server_options *o, const char *key, size_t len) {
     if (len == 0 || len > MAX_KEY_LEN) return bad_usage("an API key must have 1 to 512 characters%s", "");
@@ -202,6 +198,8 @@ static int parse_limit(server_options *o, const char *arg, const char *v) {
         {"--max-tokens-cap", 0, 1 << 30, &o->max_tokens_cap, NULL, NULL},
         {"--timeout-request", 0, 1 << 24, NULL, &o->timeout_request, NULL},
         {"--timeout-idle", 1, 1 << 24, NULL, &o->timeout_idle, NULL},
+        {"--timeout", 1, 1 << 24, NULL, &o->timeout_idle, NULL}, /* llama-server's name and alias */
+        {"-to", 1, 1 << 24, NULL, &o->timeout_idle, NULL},
         {"--embd-normalize", -1, 64, &o->embd_normalize, NULL, NULL},
         {"--prefix-share", 0, 1 << 30, &o->prefix_share, NULL, NULL},
         {"--lookup", 0, 16, &o->lookup_draft, NULL, NULL},
@@ -229,15 +227,15 @@ static int parse_limit(server_options *o, const char *arg, const char *v) {
 /* The operator's options: keys, CORS, logs, limits and timeouts. Returns 0, or 2 after
  * printing a usage error. */
 static int parse_operator_option(server_options *o, const char *arg, const char *v) {
-    if (is_opt(arg, "--api-key", NULL)) return add_key(o, v, strlen(v));
-    else if (is_opt(arg, "--slot-save-path", NULL)) {
+    if (server_opt_is(arg, "--api-key", NULL)) return add_key(o, v, strlen(v));
+    else if (server_opt_is(arg, "--slot-save-path", NULL)) {
         struct stat st;
         if (stat(v, &st) != 0 || !S_ISDIR(st.st_mode)) return bad_usage("--slot-save-path %s is not a folder", v);
         o->slot_save_path = v;
     }
-    else if (is_opt(arg, "--api-key-file", NULL)) return read_key_file(o, v);
-    else if (is_opt(arg, "--cors", NULL)) o->cors_origin = v;
-    else if (is_opt(arg, "--log-format", NULL)) {
+    else if (server_opt_is(arg, "--api-key-file", NULL)) return read_key_file(o, v);
+    else if (server_opt_is(arg, "--cors", NULL)) o->cors_origin = v;
+    else if (server_opt_is(arg, "--log-format", NULL)) {
         if (strcmp(v, "text") && strcmp(v, "json")) return bad_usage("--log-format must be text or json (got '%s')", v);
         o->log_format = strcmp(v, "json") ? LOG_TEXT : LOG_JSON;
     } else {
@@ -249,45 +247,45 @@ static int parse_operator_option(server_options *o, const char *arg, const char 
 /* One option with a value; returns 0, or 2 after printing a usage error. */
 static int parse_valued(server_options *o, const char *arg, const char *v) {
     long long n;
-    if (is_opt(arg, "--model", "-m")) o->model_path = v;
-    else if (is_opt(arg, "--host", NULL)) o->host = v;
-    else if (is_opt(arg, "--alias", NULL)) o->alias = v;
-    else if (is_opt(arg, "--chat-format", NULL)) {
+    if (server_opt_is(arg, "--model", "-m")) o->model_path = v;
+    else if (server_opt_is(arg, "--host", NULL)) o->host = v;
+    else if (server_opt_is(arg, "--alias", "-a")) o->alias = v;
+    else if (server_opt_is(arg, "--chat-format", NULL)) {
         bn_chat_format f;
         if (strcmp(v, "auto") && bn_chat_format_from_name(v, &f)) return bad_usage("--chat-format must be auto, bitnet, llama3, chatml, falcon3 or plain (got '%s')", v);
         o->chat_format = v;
-    } else if (is_opt(arg, "--act-quant", NULL)) {
+    } else if (server_opt_is(arg, "--act-quant", NULL)) {
         if (bitnet_act_quant_from_name(v, &o->act_quant)) return bad_usage("--act-quant must be token, q8k or none (got '%s')", v);
-    } else if (is_opt(arg, "--kv-type", NULL)) {
+    } else if (server_opt_is(arg, "--kv-type", NULL)) {
         if (bitnet_kv_type_from_name(v, &o->kv_type_k)) return bad_usage("--kv-type must be f32, f16 or q8_0 (got '%s')", v);
         o->kv_type_v = o->kv_type_k;
-    } else if (is_opt(arg, "--cache-type-k", "-ctk")) {
+    } else if (server_opt_is(arg, "--cache-type-k", "-ctk")) {
         if (bitnet_kv_type_from_name(v, &o->kv_type_k)) return bad_usage("--cache-type-k must be f32, f16 or q8_0 (got '%s')", v);
-    } else if (is_opt(arg, "--cache-type-v", "-ctv")) {
+    } else if (server_opt_is(arg, "--cache-type-v", "-ctv")) {
         if (bitnet_kv_type_from_name(v, &o->kv_type_v)) return bad_usage("--cache-type-v must be f32, f16 or q8_0 (got '%s')", v);
-    } else if (is_opt(arg, "--pooling", NULL)) {
+    } else if (server_opt_is(arg, "--pooling", NULL)) {
         if (bitnet_pooling_from_name(v, &o->pooling)) return bad_usage("--pooling must be mean, last, cls or none (got '%s')", v);
-    } else if (is_opt(arg, "--lm-head", NULL)) {
+    } else if (server_opt_is(arg, "--lm-head", NULL)) {
         if (bitnet_lm_head_from_name(v, &o->lm_head)) return bad_usage("--lm-head must be auto, screen, model or q8 (got '%s')", v);
-    } else if (is_opt(arg, "--port", NULL)) {
+    } else if (server_opt_is(arg, "--port", NULL)) {
         if (!parse_ll(v, 0, 65535, &n)) return bad_usage("--port needs an integer in 0..65535 (got '%s')", v);
         o->port = (int)n;
-    } else if (is_opt(arg, "--parallel", "-np")) {
+    } else if (server_opt_is(arg, "--parallel", "-np")) {
         if (!parse_ll(v, 1, 256, &n)) return bad_usage("--parallel needs an integer in 1..256 (got '%s')", v);
         o->n_parallel = (int)n;
-    } else if (is_opt(arg, "--ctx-size", "-c")) {
+    } else if (server_opt_is(arg, "--ctx-size", "-c")) {
         if (!parse_ll(v, 0, 1LL << 30, &n)) return bad_usage("--ctx-size needs an integer in 0..1073741824 (got '%s')", v);
         o->ctx_total = n;
-    } else if (is_opt(arg, "--threads", "-t")) {
+    } else if (server_opt_is(arg, "--threads", "-t")) {
         if (!parse_ll(v, 1, 1024, &n)) return bad_usage("--threads needs an integer in 1..1024 (got '%s')", v);
         o->n_threads = (int)n;
-    } else if (is_opt(arg, "--batch-size", "-b")) {
+    } else if (server_opt_is(arg, "--batch-size", "-b")) {
         if (!parse_ll(v, 1, 4096, &n)) return bad_usage("--batch-size needs an integer in 1..4096 (got '%s')", v);
         o->n_batch = (int)n;
-    } else if (is_opt(arg, "--queue", NULL)) {
+    } else if (server_opt_is(arg, "--queue", NULL)) {
         if (!parse_ll(v, 0, 100000, &n)) return bad_usage("--queue needs an integer in 0..100000 (got '%s')", v);
         o->max_queue = (int)n;
-    } else if (is_opt(arg, "--max-body", NULL)) {
+    } else if (server_opt_is(arg, "--max-body", NULL)) {
         if (!parse_ll(v, 1024, 1LL << 32, &n)) return bad_usage("--max-body needs a byte count in 1024..4294967296 (got '%s')", v);
         o->max_body = (size_t)n;
     } else {
@@ -303,7 +301,7 @@ static int parse_args(int argc, char **argv, server_options *o) {
                           .timeout_request = DEFAULT_TIMEOUT_REQUEST, .timeout_idle = DEFAULT_TIMEOUT_IDLE};
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
-        if (is_opt(arg, "--help", "-h")) {
+        if (server_opt_is(arg, "--help", "-h")) {
             usage(stdout);
             return -1;
         }
@@ -311,13 +309,17 @@ static int parse_args(int argc, char **argv, server_options *o) {
             o->verbose = true;
             continue;
         }
-        if (is_opt(arg, "--embeddings", "--embedding")) continue; /* llama-server's switch: ours serves them always */
+        if (server_opt_is(arg, "--embeddings", "--embedding")) continue; /* llama-server's switch: ours serves them always */
         if (!strcmp(arg, "--context-shift") || !strcmp(arg, "--no-context-shift")) {
             o->context_shift = !strcmp(arg, "--context-shift");
             continue;
         }
         if (!strcmp(arg, "--no-prefill-assistant")) {
             o->no_prefill_assistant = true;
+            continue;
+        }
+        if (!strcmp(arg, "--no-webui")) { /* llama-server's: no chat page at / */
+            o->no_webui = true;
             continue;
         }
         int took = llama_args_take(o, argc, argv, &i); /* llama-server's options beyond ours */

@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "bitnet.h"
 #include "text/chat.h"
@@ -41,6 +42,11 @@
 #include "request.h"
 
 typedef enum log_format { LOG_TEXT, LOG_JSON } log_format;
+
+/* Whether a command-line argument is the option `name` or its `alias` (NULL: none). */
+static inline bool server_opt_is(const char *arg, const char *name, const char *alias) {
+    return !strcmp(arg, name) || (alias && !strcmp(arg, alias));
+}
 
 typedef struct server_options {
     const char *model_path;
