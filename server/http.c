@@ -4,15 +4,20 @@
  * (413 before the body is read when Content-Length says so); the slow-client watchdog
  * (watchdog.c); JSON replies and OpenAI error objects for every failure (Anthropic's on the
  * paths of its Messages API); and, when a request ends, its log line (accesslog.c) and its
- * count in the metrics by endpoint and status. */
+ * count in the metrics by endpoint and status. Where it listens: a TCP address, or a Unix
+ * domain socket (a --host ending in .sock); HTTPS with --ssl-key-file/--ssl-cert-file
+ * (libmicrohttpd's TLS, GnuTLS); every path below --api-prefix when one is given. */
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "anthropic.h"
@@ -28,6 +33,7 @@ struct http_server {
     struct MHD_Daemon *daemon;
     server *srv;
     watchdog *watchdog;
+    const char *unix_path;     /* the Unix domain socket's file, removed at the end; NULL: TCP */
 };
 
 /* Allow-Origin of every reply; NULL: CORS is off. Set once before the daemon starts. */
@@ -279,7 +285,16 @@ static bool anthropic_path(const char *url) {
     return !strncmp(url, prefix, n) && (url[n] == '\0' || url[n] == '/');
 }
 
-/* The first call of a request: its headers are in. */
+/* The length of --api-prefix when url is below it (the prefix, then '/'); 0 when there is no
+ * prefix; -1 when url is outside it. */
+static int prefix_length(const char *prefix, const char *url) {
+    size_t n = prefix ? strlen(prefix) : 0;
+    if (!n) return 0;
+    return !strncmp(url, prefix, n) && url[n] == '/' ? (int)n : -1;
+}
+
+/* The first call of a request: its headers are in. The log shows the whole path; routes and
+ * handlers see the part below --api-prefix. */
 static request *begin_request(http_server *h, struct MHD_Connection *c, const char *url, const char *method,
                               enum MHD_Result *ret) {
     request *rq = calloc(1, sizeof *rq);
@@ -287,13 +302,20 @@ static request *begin_request(http_server *h, struct MHD_Connection *c, const ch
     rq->started = metrics_now();
     copy_printable(rq->method, sizeof rq->method, method);
     copy_printable(rq->path, sizeof rq->path, url);
+    int skip = prefix_length(h->srv->opt.api_prefix, url);
     conn *k = connection_conn(c);
     if (k) {
         k->stats = (http_stats){.ttft_ms = -1};
-        k->anthropic_errors = anthropic_path(url);
-        k->path = rq->path;
+        k->anthropic_errors = skip >= 0 && anthropic_path(url + skip);
+        k->path = rq->path + (skip > 0 ? skip : 0); /* the prefix is shorter than rq->path (main.c) */
     }
-    if (refuse_early(h->srv, c, url, method, rq, ret)) rq->answered = true;
+    if (skip < 0) {
+        *ret = http_send_error(c, MHD_HTTP_NOT_FOUND, "no such endpoint: %s %s (this server's paths are below %s/)", method, url,
+                               h->srv->opt.api_prefix);
+        rq->answered = true;
+    } else if (refuse_early(h->srv, c, url + skip, method, rq, ret)) {
+        rq->answered = true;
+    }
     return rq;
 }
 
@@ -410,29 +432,98 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
     fprintf(stderr, "bitnet-server: libmicrohttpd: %s%s", text, strchr(text, '\n') ? "" : "\n");
 }
 
+/* A listening Unix domain socket at path, or -1 after printing why not. A file left there by a
+ * server that is gone (nothing accepts on it) is replaced; one in use, or not a socket, is not. */
+static int listen_unix(const char *path) {
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    struct stat st;
+    if (strlen(path) >= sizeof addr.sun_path) {
+        fprintf(stderr, "bitnet-server: --host %s: a Unix socket path has at most %zu bytes\n", path, sizeof addr.sun_path - 1);
+        return -1;
+    }
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && lstat(path, &st) == 0) {
+        bool in_use = S_ISSOCK(st.st_mode) && connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
+        const char *why = !S_ISSOCK(st.st_mode) ? "exists and is not a socket" : in_use ? "is in use by another server" : NULL;
+        if (why || unlink(path)) {
+            fprintf(stderr, "bitnet-server: --host %s %s\n", path, why ? why : strerror(errno));
+            close(fd);
+            return -1;
+        }
+        close(fd);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    }
+    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) || listen(fd, 128)) {
+        fprintf(stderr, "bitnet-server: cannot listen on the Unix socket %s: %s\n", path, strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* What http_start gives libmicrohttpd beyond its fixed options: the address or socket, port
+ * reuse, TLS. items has room for 5 and the end. Returns 0, or -1 after printing why not. */
+static int listen_options(server *srv, http_server *h, struct sockaddr_storage *addr, struct MHD_OptionItem *items,
+                          unsigned *flags) {
+    int n = 0;
+    bool ipv6 = false;
+    if (server_host_is_unix(srv->opt.host)) {
+        int fd = listen_unix(srv->opt.host);
+        if (fd < 0) return -1;
+        h->unix_path = srv->opt.host;
+        items[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, fd, NULL};
+    } else {
+        if (resolve(srv->opt.host, srv->opt.port, addr, &ipv6)) return -1;
+        items[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, addr};
+        if (srv->opt.reuse_port) items[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL};
+    }
+    if (srv->opt.tls_key) {
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            fprintf(stderr, "bitnet-server: --ssl-key-file: this libmicrohttpd was built without TLS\n");
+            return -1;
+        }
+        items[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, srv->opt.tls_key};
+        items[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, srv->opt.tls_cert};
+        *flags |= MHD_USE_TLS;
+    }
+    items[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    if (ipv6) *flags |= MHD_USE_IPv6;
+    return 0;
+}
+
+static void stop_unix(http_server *h) {
+    if (h->unix_path) unlink(h->unix_path);
+    h->unix_path = NULL;
+}
+
 http_server *http_start(server *srv, int *port) {
     struct sockaddr_storage addr;
-    bool ipv6;
-    if (resolve(srv->opt.host, srv->opt.port, &addr, &ipv6)) return NULL;
+    struct MHD_OptionItem listening[6];
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
     http_server *h = calloc(1, sizeof *h);
-    if (!h || !(h->watchdog = watchdog_start(srv->opt.timeout_idle))) {
+    if (!h || listen_options(srv, h, &addr, listening, &flags) || !(h->watchdog = watchdog_start(srv->opt.timeout_idle))) {
+        if (h && h->unix_path) close((int)listening[0].value);
+        if (h) stop_unix(h);
         free(h);
         return NULL;
     }
     h->srv = srv;
     cors_origin = srv->opt.cors_origin;
     init_metrics(srv);
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
     h->daemon = MHD_start_daemon(flags, (uint16_t)srv->opt.port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-                                 NULL, MHD_OPTION_SOCK_ADDR,
-                                 (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                                 NULL, MHD_OPTION_ARRAY, listening, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
                                  MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_CONNECTION_TIMEOUT,
                                  (unsigned)(srv->opt.timeout_idle + 0.999), MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
                                  MHD_OPTION_END);
     if (!h->daemon) {
-        fprintf(stderr, "bitnet-server: cannot listen on %s port %d (in use, or not an address of this machine?)\n",
-                srv->opt.host, srv->opt.port);
+        if (h->unix_path) fprintf(stderr, "bitnet-server: cannot serve on the Unix socket %s\n", srv->opt.host);
+        else fprintf(stderr, "bitnet-server: cannot listen on %s port %d (in use, or not an address of this machine?)\n",
+                     srv->opt.host, srv->opt.port);
+        if (srv->opt.tls_key) fprintf(stderr, "bitnet-server: or the TLS key or certificate was refused (--ssl-key-file, --ssl-cert-file; "
+                                              "libmicrohttpd's message above says which)\n");
+        stop_unix(h);
         free_http(h);
         return NULL;
     }
@@ -450,5 +541,6 @@ void http_stop_accepting(http_server *h) {
 void http_stop(http_server *h) {
     if (!h) return;
     MHD_stop_daemon(h->daemon);
+    stop_unix(h);
     free_http(h);
 }

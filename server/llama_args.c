@@ -7,19 +7,20 @@
 #include "llama_args.h"
 #include "openai.h"
 
-typedef enum arg_kind { ARG_FLOAT, ARG_INT, ARG_FLAG, ARG_NAMES, ARG_LETTERS } arg_kind;
+/* ARG_APPEND: each use adds its string to the field's array ("none": an empty array). */
+typedef enum arg_kind { ARG_FLOAT, ARG_INT, ARG_FLAG, ARG_NAMES, ARG_LETTERS, ARG_APPEND } arg_kind;
 
 /* llama-server's sampling options and the request field each sets for requests that give none. */
 static const struct {
     const char *name, *alias, *field;
     arg_kind kind;
 } sampling_args[] = {
-    {"--temp", NULL, "temperature", ARG_FLOAT},
+    {"--temp", "--temperature", "temperature", ARG_FLOAT},
     {"--top-k", NULL, "top_k", ARG_INT},
     {"--top-p", NULL, "top_p", ARG_FLOAT},
     {"--min-p", NULL, "min_p", ARG_FLOAT},
-    {"--typical", NULL, "typical_p", ARG_FLOAT},
-    {"--top-nsigma", NULL, "top_n_sigma", ARG_FLOAT},
+    {"--typical", "--typical-p", "typical_p", ARG_FLOAT},
+    {"--top-nsigma", "--top-n-sigma", "top_n_sigma", ARG_FLOAT},
     {"--repeat-penalty", NULL, "repeat_penalty", ARG_FLOAT},
     {"--repeat-last-n", NULL, "repeat_last_n", ARG_INT},
     {"--presence-penalty", NULL, "presence_penalty", ARG_FLOAT},
@@ -28,6 +29,7 @@ static const struct {
     {"--dry-base", NULL, "dry_base", ARG_FLOAT},
     {"--dry-allowed-length", NULL, "dry_allowed_length", ARG_INT},
     {"--dry-penalty-last-n", NULL, "dry_penalty_last_n", ARG_INT},
+    {"--dry-sequence-breaker", NULL, "dry_sequence_breakers", ARG_APPEND},
     {"--xtc-probability", NULL, "xtc_probability", ARG_FLOAT},
     {"--xtc-threshold", NULL, "xtc_threshold", ARG_FLOAT},
     {"--dynatemp-range", NULL, "dynatemp_range", ARG_FLOAT},
@@ -70,6 +72,44 @@ static const struct {
     {"--metrics", NULL, false, NULL},
     {"--slots", NULL, false, NULL},
     {"--cont-batching", "-cb", false, NULL},
+    {"--props", NULL, false, "POST /props is not served (GET /props is)"},
+    {"--warmup", NULL, false, NULL},
+    {"--perf", NULL, false, NULL},
+    {"--offline", NULL, false, NULL},          /* nothing is downloaded at run time */
+    {"--cache-prompt", NULL, false, NULL},     /* prompts are always cached (a request's cache_prompt: false turns it off) */
+    {"--prefill-assistant", NULL, false, NULL},
+    {"--repack", NULL, false, NULL},
+    {"--webui", "--ui", false, NULL},
+    {"--no-kv-offload", "-nkvo", false, "this engine runs on the CPU (no GPU offload)"},
+    {"--kv-offload", "-kvo", false, "this engine runs on the CPU (no GPU offload)"},
+    {"--no-op-offload", NULL, false, "this engine runs on the CPU (no GPU offload)"},
+    {"--no-host", NULL, false, "this engine runs on the CPU (no GPU offload)"},
+    {"--no-repack", "-nr", false, "ternary weights are always repacked for the CPU's kernels"},
+    {"--no-cache-prompt", NULL, false, "a slot always reuses the prefix its KV cache holds (the same replies either way)"},
+    {"--cpu-mask", "-C", true, "threads are not pinned to CPUs"},
+    {"--cpu-range", "-Cr", true, "threads are not pinned to CPUs"},
+    {"--cpu-strict", NULL, true, "threads are not pinned to CPUs"},
+    {"--prio", NULL, true, "threads run at the process's priority"},
+    {"--poll", NULL, true, "idle threads wait on a condition variable"},
+    {"--kv-unified", "-kvu", false, "each slot has its own KV cache of -c / -np positions"},
+    {"--no-kv-unified", "-no-kvu", false, NULL},
+    {"--swa-full", NULL, false, "no model of this engine uses sliding-window attention"},
+    {"--ctx-checkpoints", "-ctxcp", true, "no model of this engine uses sliding-window attention"},
+    {"--swa-checkpoints", NULL, true, "no model of this engine uses sliding-window attention"},
+    {"--checkpoint-min-step", "-cms", true, "no model of this engine uses sliding-window attention"},
+    {"--defrag-thold", "-dt", true, "each slot's KV cache is one contiguous range (nothing to defragment)"},
+    {"--slot-prompt-similarity", "-sps", true, "an idle slot is picked by the longest prefix its cache holds"},
+    {"--reasoning-format", NULL, true, "no chat format of this server has a reasoning part"},
+    {"--reasoning", "-rea", true, "no chat format of this server has a reasoning part"},
+    {"--reasoning-budget", NULL, true, "no chat format of this server has a reasoning part"},
+    {"--chat-template-kwargs", NULL, true, "the built-in chat formats take no template arguments"},
+    {"--check-tensors", NULL, false, "tensor sizes and types are checked when loading, their values are not"},
+    {"--special", "-sp", false, "special tokens are not written into replies' text"},
+    {"--log-colors", NULL, true, "the log has no colours"},
+    {"--log-timestamps", NULL, false, NULL},  /* the request lines have them */
+    {"--log-prefix", NULL, false, NULL},
+    {"--verbosity", "-lv", true, "--verbose adds the per-slot generation lines"},
+    {"--log-verbosity", NULL, true, "--verbose adds the per-slot generation lines"},
 };
 
 /* Options for what this server does not have. */
@@ -83,6 +123,36 @@ static const struct {
     {"--mmproj", NULL, "multimodal models are not supported"},
     {"--hf-repo", "-hf", "models are not downloaded at run time (make download, or huggingface-cli; see the README)"},
     {"--model-url", "-mu", "models are not downloaded at run time (make download, or huggingface-cli; see the README)"},
+    {"--hf-file", "-hff", "models are not downloaded at run time (make download, or huggingface-cli; see the README)"},
+    {"--hf-token", "-hft", "models are not downloaded at run time (make download, or huggingface-cli; see the README)"},
+    {"--mmproj-url", "-mmu", "multimodal models are not supported"},
+    {"--model-draft", "-md", "draft models are not supported (--lookup N: speculative decoding by prompt lookup)"},
+    {"--spec-draft-model", NULL, "draft models are not supported (--lookup N: speculative decoding by prompt lookup)"},
+    {"--draft-max", "--draft", "draft models are not supported (--lookup N: up to N tokens drafted from the prompt)"},
+    {"--draft-n", NULL, "draft models are not supported (--lookup N: up to N tokens drafted from the prompt)"},
+    {"--draft-min", "--draft-n-min", "draft models are not supported (--lookup N: speculative decoding by prompt lookup)"},
+    {"--spec-type", NULL, "speculative decoding here is by prompt lookup only (--lookup N)"},
+    {"--lookup-cache-static", "-lcs", "lookup caches are not supported (--lookup N drafts from the request's own tokens)"},
+    {"--lookup-cache-dynamic", "-lcd", "lookup caches are not supported (--lookup N drafts from the request's own tokens)"},
+    {"--rope-scaling", NULL, "RoPE settings come from the model file"},
+    {"--rope-scale", NULL, "RoPE settings come from the model file"},
+    {"--rope-freq-base", NULL, "RoPE settings come from the model file"},
+    {"--rope-freq-scale", NULL, "RoPE settings come from the model file"},
+    {"--override-kv", NULL, "the model file's metadata is used as stored"},
+    {"--override-tensor", "-ot", "tensors are placed by this engine (there is one device, the CPU)"},
+    {"--control-vector", NULL, "control vectors are not supported"},
+    {"--control-vector-scaled", NULL, "control vectors are not supported"},
+    {"--path", NULL, "static files are not served (the chat page at / is built in)"},
+    {"--models-dir", NULL, "one server serves one model (-m)"},
+    {"--models-preset", NULL, "one server serves one model (-m)"},
+    {"--reranking", "--rerank", "reranking is not supported (no reranker model runs here)"},
+    {"--log-file", NULL, "the log goes to stderr: redirect it (2>>FILE)"},
+    {"--sleep-idle-seconds", NULL, "the model stays loaded while the server runs"},
+    {"--grammar", NULL, "a default grammar is not supported: give the request's grammar or response_format"},
+    {"--grammar-file", NULL, "a default grammar is not supported: give the request's grammar or response_format"},
+    {"--json-schema", "-j", "a default JSON schema is not supported: give the request's json_schema or response_format"},
+    {"--json-schema-file", "-jf", "a default JSON schema is not supported: give the request's json_schema or response_format"},
+    {"--logit-bias", "-l", "a default logit bias is not supported: give the request's logit_bias"},
 };
 
 static int usage_error(const char *arg, const char *what) {
@@ -117,7 +187,11 @@ static json_t *sampling_value(const char *arg, arg_kind kind, const char *v, boo
     char *end;
     errno = 0;
     if (kind == ARG_NAMES) return name_list(v);
-    if (kind == ARG_LETTERS) return json_string(v);
+    if (kind == ARG_LETTERS || kind == ARG_APPEND) {
+        json_t *x = json_string(v);
+        if (!x) usage_error(arg, "needs UTF-8 text");
+        return x;
+    }
     if (kind == ARG_FLOAT) {
         double x = strtod(v, &end);
         if (!errno && end != v && !*end) return json_real(x);
@@ -128,6 +202,20 @@ static json_t *sampling_value(const char *arg, arg_kind kind, const char *v, boo
     if (!errno && end != v && !*end) return unset_at_minus_one && n == -1 ? json_null() : json_integer(n);
     usage_error(arg, "needs an integer");
     return NULL;
+}
+
+/* Adds x (a string) to the array `field` of defaults, made empty by "none": 1, or 2 when out of memory. */
+static int append_default(json_t *defaults, const char *arg, const char *field, json_t *x) {
+    json_t *list = json_object_get(defaults, field);
+    if (!list && json_object_set_new(defaults, field, list = json_array())) list = NULL;
+    bool none = !strcmp(json_string_value(x), "none");
+    if (list && none) json_array_clear(list);
+    if (!list || (!none && json_array_append(list, x))) {
+        json_decref(x);
+        return usage_error(arg, "(out of memory)");
+    }
+    json_decref(x);
+    return 1;
 }
 
 /* One of sampling_args at argv[*i]: 1 taken, 0 not one, 2 usage error. */
@@ -144,6 +232,7 @@ static int take_sampling(server_options *o, int argc, char **argv, int *i) {
             json_decref(x);
             return usage_error(arg, "(out of memory)");
         }
+        if (sampling_args[k].kind == ARG_APPEND) return append_default(o->request_defaults, arg, field, x);
         if (json_is_null(x)) {
             json_decref(x);
             json_object_del(o->request_defaults, field);
@@ -158,8 +247,11 @@ static int take_sampling(server_options *o, int argc, char **argv, int *i) {
 /* One of inert_args or refused_args at argv[*i]: 1 taken, 0 not one, 2 refused or usage error. */
 static int take_inert(int argc, char **argv, int *i) {
     const char *arg = argv[*i];
-    for (size_t k = 0; k < sizeof refused_args / sizeof refused_args[0]; k++)
-        if (server_opt_is(arg, refused_args[k].name, refused_args[k].alias)) return usage_error(arg, refused_args[k].why);
+    for (size_t k = 0; k < sizeof refused_args / sizeof refused_args[0]; k++) {
+        if (!server_opt_is(arg, refused_args[k].name, refused_args[k].alias)) continue;
+        fprintf(stderr, "bitnet-server: %s is refused: %s (--help for the options)\n", arg, refused_args[k].why);
+        return 2;
+    }
     if (server_opt_is(arg, "--flash-attn", "-fa")) { /* a switch in older llama-server, on|off|auto in newer */
         if (*i + 1 < argc && (!strcmp(argv[*i + 1], "on") || !strcmp(argv[*i + 1], "off") || !strcmp(argv[*i + 1], "auto"))) ++*i;
         fprintf(stderr, "bitnet-server: %s ignored: attention has one implementation here\n", arg);
@@ -174,8 +266,58 @@ static int take_inert(int argc, char **argv, int *i) {
     return 0;
 }
 
+#define MAX_OPTION_FILE (1 << 20)
+
+char *llama_args_read_file(const char *arg, const char *path) {
+    FILE *f = fopen(path, "rb");
+    char *text = f ? malloc(MAX_OPTION_FILE + 1) : NULL;
+    size_t n = text ? fread(text, 1, MAX_OPTION_FILE + 1, f) : 0;
+    bool bad = !text || ferror(f) || n > MAX_OPTION_FILE || memchr(text, 0, n);
+    if (f) fclose(f);
+    if (!bad) {
+        text[n] = 0;
+        return text;
+    }
+    free(text);
+    fprintf(stderr, "bitnet-server: %s %s: %s (--help for the options)\n", arg, path,
+            !f ? strerror(errno) : !text ? "out of memory" : n > MAX_OPTION_FILE ? "larger than 1 MiB" : "not a text file");
+    return NULL;
+}
+
+/* --chat-template NAME|TEMPLATE and --chat-template-file FILE (llama-server's): a built-in format's
+ * name, or a Jinja chat template, which must be one of a built-in format (bn_chat_detect, as for
+ * a model's tokenizer.chat_template): this server renders no Jinja, and prompting in another
+ * format than the one given would quietly degrade every reply. 1 taken, 0 not one, 2 refused. */
+static int take_chat_template(server_options *o, int argc, char **argv, int *i) {
+    const char *arg = argv[*i];
+    bool from_file = !strcmp(arg, "--chat-template-file");
+    if (!from_file && strcmp(arg, "--chat-template")) return 0;
+    const char *v = value_of(argc, argv, i);
+    if (!v) return 2;
+    bn_chat_format f;
+    if (!from_file && !bn_chat_format_from_name(v, &f)) {
+        o->chat_format = bn_chat_format_name(f);
+        return 1;
+    }
+    char *text = from_file ? llama_args_read_file(arg, v) : strdup(v);
+    if (!text) return from_file ? 2 : usage_error(arg, "(out of memory)");
+    f = bn_chat_detect(text);
+    if (f == BN_CHAT_PLAIN) {
+        fprintf(stderr, "bitnet-server: %s: %s is not one of this server's chat formats (%s; or a Jinja template of one "
+                        "of them); --chat-format plain sends messages as plain text (--help for the options)\n",
+                arg, from_file ? "the template in that file" : strchr(v, '{') ? "that template" : "that name", bn_chat_format_names());
+        free(text);
+        return 2;
+    }
+    free(o->chat_template);
+    o->chat_template = text;
+    o->chat_format = bn_chat_format_name(f);
+    return 1;
+}
+
 int llama_args_take(server_options *o, int argc, char **argv, int *i) {
     int rc = take_sampling(o, argc, argv, i);
+    if (!rc) rc = take_chat_template(o, argc, argv, i);
     return rc ? rc : take_inert(argc, argv, i);
 }
 

@@ -19,5 +19,8 @@ int llama_args_take(server_options *o, int argc, char **argv, int *i);
 /* After the options: 0, or 2 after printing why the default sampling options are refused (a
  * request with nothing but them must parse, on /completion and on the OpenAI routes). */
 int llama_args_check(const server_options *o);
+/* The text of an option's file (at most 1 MiB, no NUL bytes; malloc'd), or NULL after printing
+ * why not ("bitnet-server: ARG PATH: reason"). */
+char *llama_args_read_file(const char *arg, const char *path);
 
 #endif

@@ -39,7 +39,15 @@ static void usage(FILE *out) {
             "embeddings at POST /v1/embeddings and llama-server's /embedding, /embeddings.\n"
             "\n"
             "  -m, --model FILE        GGUF model (required)\n"
-            "  --host HOST             address to listen on [127.0.0.1]\n"
+            "  --host HOST             address to listen on, or a Unix domain socket when HOST ends in .sock\n"
+            "                          (its file is replaced when no server answers on it, removed at exit)\n"
+            "                          [127.0.0.1]\n"
+            "  --ssl-key-file FILE     with --ssl-cert-file FILE: serve HTTPS (PEM private key and certificate\n"
+            "                          chain) [off: plain HTTP]\n"
+            "  --api-prefix PATH       serve every path below PATH (/api: /api/v1/chat/completions, /api/health,\n"
+            "                          the chat page at /api/); other paths get 404 [none]\n"
+            "  --reuse-port            SO_REUSEPORT on the listening socket: several servers on one port, the\n"
+            "                          kernel spreading connections over them\n"
             "  --port N                port [8080]; 0 picks a free one (the line 'listening on ...' says which)\n"
             "  -np, --parallel N       requests generated at once (slots) [4]\n"
             "  -c, --ctx-size N        total context, split evenly over the slots [0: per slot, the model's\n"
@@ -61,6 +69,9 @@ static void usage(FILE *out) {
             "  --chat-format F         auto | bitnet | llama3 | chatml | falcon3 | plain: how chat messages\n"
             "                          become the prompt\n"
             "                          [auto: from the model's tokenizer.chat_template, as `bitnet chat` does]\n"
+            "  --chat-template T       llama-server's: T a format name above, or a Jinja chat template whose\n"
+            "                          format is one of them (it is recognized, not run); others are refused\n"
+            "  --chat-template-file F  the same, the template read from file F\n"
             "  --pooling P             mean | last | cls | none: how the embedding endpoints pool the tokens' final\n"
             "                          hidden states [mean]; none (every token's vector) only at /embeddings\n"
             "  --embd-normalize N      -1 none, 0 max-abs to int16, 1 taxicab, 2 Euclidean, >2 p-norm: the scaling\n"
@@ -118,10 +129,16 @@ static void usage(FILE *out) {
             "--typical, --top-nsigma, --repeat-penalty, --repeat-last-n, --presence-penalty,\n"
             "--frequency-penalty, --dry-*, --xtc-*, --dynatemp-*, --mirostat*, -s/--seed, -n/--n-predict,\n"
             "--ignore-eos, --samplers, --sampling-seq) set what a request gets when it does not say (on\n"
-            "every API); -a (--alias), -to/--timeout (--timeout-idle), --no-webui (no chat page at /);\n"
-            "--metrics, --slots, -cb change nothing (always so here); -ngl, -fa, -dev, -sm, -mg, -ts, -tb,\n"
-            "-ub, --threads-http, --numa, --mlock, --no-mmap, --jinja, --log-disable are taken and said\n"
-            "to change nothing; --lora, --mmproj, -hf, -mu, -nocb, --no-slots are refused.\n"
+            "every API; also --dry-sequence-breaker, --temperature, --typical-p, --top-n-sigma);\n"
+            "-a (--alias), -to/--timeout (--timeout-idle), --no-webui/--no-ui (no chat page at /);\n"
+            "--metrics, --slots, -cb, --webui, --warmup, --no-warmup, --cache-prompt, --offline change\n"
+            "nothing (always so here); -ngl, -fa, -dev, -sm, -mg, -ts, -tb, -ub, -nkvo, --threads-http,\n"
+            "--numa, --mlock, --no-mmap, --jinja, --reasoning-format, --reasoning-budget, -rea,\n"
+            "--chat-template-kwargs, -sps, -dt, -kvu, --swa-full, -ctxcp, -sp, -C, --prio, --poll,\n"
+            "--log-disable, --log-colors, --log-timestamps, -lv are taken and said to change nothing;\n"
+            "--lora, --mmproj, -hf, -mu, -nocb, --no-slots, -md/--model-draft, --draft-max, --spec-type,\n"
+            "-lcs, --rope-*, --override-kv, --path, --models-dir, --rerank, --log-file, --grammar, -j,\n"
+            "-l and --sleep-idle-seconds are refused, saying why.\n"
             "\n"
             "Sampling defaults (unless the options above set others) are OpenAI's on the OpenAI routes,\n"
             "llama.cpp's on /completion; OpenAI's: temperature 1, top_p 1, no top_k, no min_p, no penalties\n"
@@ -235,6 +252,16 @@ static int parse_operator_option(server_options *o, const char *arg, const char 
     }
     else if (server_opt_is(arg, "--api-key-file", NULL)) return read_key_file(o, v);
     else if (server_opt_is(arg, "--cors", NULL)) o->cors_origin = v;
+    else if (server_opt_is(arg, "--ssl-key-file", NULL) || server_opt_is(arg, "--ssl-cert-file", NULL)) {
+        char **pem = !strcmp(arg, "--ssl-key-file") ? &o->tls_key : &o->tls_cert;
+        free(*pem);
+        if (!(*pem = llama_args_read_file(arg, v))) return 2;
+    } else if (server_opt_is(arg, "--api-prefix", NULL)) {
+        size_t n = strlen(v);
+        if (n && (v[0] != '/' || v[n - 1] == '/' || n > 128 || strpbrk(v, "?#")))
+            return bad_usage("--api-prefix must start with '/', not end with one, have at most 128 characters and no '?' or '#' (got '%s')", v);
+        o->api_prefix = n ? v : NULL;
+    }
     else if (server_opt_is(arg, "--log-format", NULL)) {
         if (strcmp(v, "text") && strcmp(v, "json")) return bad_usage("--log-format must be text or json (got '%s')", v);
         o->log_format = strcmp(v, "json") ? LOG_TEXT : LOG_JSON;
@@ -318,8 +345,12 @@ static int parse_args(int argc, char **argv, server_options *o) {
             o->no_prefill_assistant = true;
             continue;
         }
-        if (!strcmp(arg, "--no-webui")) { /* llama-server's: no chat page at / */
+        if (server_opt_is(arg, "--no-webui", "--no-ui")) { /* llama-server's: no chat page at / */
             o->no_webui = true;
+            continue;
+        }
+        if (!strcmp(arg, "--reuse-port")) {
+            o->reuse_port = true;
             continue;
         }
         int took = llama_args_take(o, argc, argv, &i); /* llama-server's options beyond ours */
@@ -328,11 +359,13 @@ static int parse_args(int argc, char **argv, server_options *o) {
             continue;
         }
         if (arg[0] != '-') return bad_usage("unexpected argument '%s'", arg);
-        if (i + 1 >= argc) return bad_usage("%s needs a value", arg);
+        if (i + 1 >= argc) return bad_usage("%s needs a value, or is not an option of this server", arg);
         int rc = parse_valued(o, arg, argv[++i]);
         if (rc) return rc;
     }
     if (!o->model_path) return bad_usage("%s", "missing -m/--model FILE");
+    if (!o->tls_key != !o->tls_cert) return bad_usage("%s", o->tls_key ? "--ssl-key-file needs --ssl-cert-file too" : "--ssl-cert-file needs --ssl-key-file too");
+    if (o->reuse_port && server_host_is_unix(o->host)) return bad_usage("%s", "--reuse-port is for TCP addresses, not a Unix socket (--host ending in .sock)");
     if (llama_args_check(o)) return 2;
     if (o->ctx_total && o->ctx_total < 2LL * o->n_parallel)
         return bad_usage("--ctx-size is split over the slots: give at least 2 positions per slot (%s)", "see --parallel");
@@ -453,7 +486,11 @@ int main(int argc, char **argv) {
     http_server *http = http_start(&srv, &port);
     if (!http) return 1;
     bool v6 = strchr(srv.opt.host, ':') != NULL;
-    fprintf(stderr, "bitnet-server: listening on http://%s%s%s:%d\n", v6 ? "[" : "", srv.opt.host, v6 ? "]" : "", port);
+    const char *scheme = srv.opt.tls_key ? "https" : "http", *prefix = srv.opt.api_prefix ? srv.opt.api_prefix : "";
+    if (server_host_is_unix(srv.opt.host))
+        fprintf(stderr, "bitnet-server: listening on unix:%s%s%s%s\n", srv.opt.host, srv.opt.tls_key ? " (TLS)" : "",
+                *prefix ? ", paths below " : "", prefix);
+    else fprintf(stderr, "bitnet-server: listening on %s://%s%s%s:%d%s\n", scheme, v6 ? "[" : "", srv.opt.host, v6 ? "]" : "", port, prefix);
     if (load_model(&srv) || start_engine(&srv)) {
         atomic_store(&srv.state, SERVER_STOPPING);
         http_stop(http);

@@ -229,9 +229,10 @@ enum MHD_Result handle_props(server *srv, struct MHD_Connection *c, const char *
     json_t *params = native_settings(&defaults, NULL, srv->opt.n_keep);
     api_request_free(&defaults);
     if (params) json_object_set_new(params, "seed", json_integer(-1)); /* a new one for every request */
-    int n = bitnet_model_meta_str(srv->model, "tokenizer.chat_template", NULL, 0);
+    int n = srv->opt.chat_template ? (int)strlen(srv->opt.chat_template) : bitnet_model_meta_str(srv->model, "tokenizer.chat_template", NULL, 0);
     char *template_text = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (!template_text || bitnet_model_meta_str(srv->model, "tokenizer.chat_template", template_text, (size_t)n + 1) < 0) n = 0;
+    if (template_text && srv->opt.chat_template) memcpy(template_text, srv->opt.chat_template, (size_t)n + 1);
+    else if (!template_text || bitnet_model_meta_str(srv->model, "tokenizer.chat_template", template_text, (size_t)n + 1) < 0) n = 0;
     json_t *settings = json_pack("{s:i, s:i, s:I, s:b, s:b, s:o}", "id", 0, "id_task", -1, "n_ctx",
                                  (json_int_t)engine_slot_ctx(srv->engine), "speculative", 0, "is_processing",
                                  atomic_load(&srv->n_generating) > 0, "params", params);

@@ -413,14 +413,21 @@ static int read_sampler_order(json_t *body, api_request *r, api_error *err) {
     return 0;
 }
 
-/* dry_sequence_breakers: a non-empty array of non-empty strings (llama-server's form; its
- * default, "\n", ":", "\"", "*", when absent). */
+/* dry_sequence_breakers: an array of non-empty strings (llama-server's form; its default, "\n",
+ * ":", "\"", "*", when absent). [] is none (llama-server refuses it in a request, but its
+ * --dry-sequence-breaker none means that, and such options reach us as request defaults). */
 static int read_dry_breakers(json_t *body, api_request *r, api_error *err) {
+    static const char *const no_breakers[1] = {NULL};
     json_t *v = json_object_get(body, "dry_sequence_breakers");
     if (!v || json_is_null(v)) return 0;
-    size_t n = json_is_array(v) ? json_array_size(v) : 0;
-    if (!n || n > API_MAX_STOPS)
-        return api_errorf(err, 400, "'dry_sequence_breakers' must be an array of 1 to %d strings", API_MAX_STOPS);
+    size_t n = json_array_size(v);
+    if (!json_is_array(v) || n > API_MAX_STOPS)
+        return api_errorf(err, 400, "'dry_sequence_breakers' must be an array of 0 to %d strings", API_MAX_STOPS);
+    if (!n) {
+        r->gen.sampling_extra.dry_sequence_breakers = no_breakers;
+        r->gen.sampling_extra.n_dry_sequence_breakers = 0;
+        return 0;
+    }
     if (!(r->dry_breakers = calloc(n, sizeof *r->dry_breakers))) return api_errorf(err, 500, "out of memory");
     r->gen.sampling_extra.n_dry_sequence_breakers = (int)n;
     for (size_t i = 0; i < n; i++) {

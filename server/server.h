@@ -48,6 +48,12 @@ static inline bool server_opt_is(const char *arg, const char *name, const char *
     return !strcmp(arg, name) || (alias && !strcmp(arg, alias));
 }
 
+/* A --host that ends with ".sock" is the path of a Unix domain socket (llama-server's rule). */
+static inline bool server_host_is_unix(const char *host) {
+    size_t n = strlen(host);
+    return n > 5 && !strcmp(host + n - 5, ".sock");
+}
+
 typedef struct server_options {
     const char *model_path;
     const char *host;
@@ -77,12 +83,16 @@ typedef struct server_options {
     log_format log_format;
     const char *alias;         /* model name reported; NULL: the file's base name */
     const char *chat_format;   /* "auto" or a format name */
+    char *chat_template;       /* --chat-template(-file)'s template text (/props shows it); NULL: the model's */
     bool verbose;
     const char *slot_save_path; /* --slot-save-path: the folder of slot files; NULL: no slot actions */
     bitnet_pooling pooling;    /* of the embedding endpoints (--pooling) */
     int embd_normalize;        /* --embd-normalize */
     json_t *request_defaults;  /* llama-server's sampling options as request fields (llama_args.h); NULL: none */
     bool no_webui;             /* --no-webui: no chat page at / */
+    const char *api_prefix;    /* --api-prefix: every path is served below it (llama-server's); NULL: none */
+    bool reuse_port;           /* --reuse-port: SO_REUSEPORT on the listening socket */
+    char *tls_key, *tls_cert;  /* --ssl-key-file, --ssl-cert-file: their PEM text; NULL: plain HTTP */
 } server_options;
 
 typedef enum server_state { SERVER_LOADING = 0, SERVER_READY = 1, SERVER_STOPPING = 2 } server_state;

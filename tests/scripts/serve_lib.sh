@@ -30,8 +30,12 @@ make_model() {
     "$gen" gen-model "$1" --vocab-from "$VOCAB" --wtype tq2_0 --seed 3 --ctx 4096 >"$TMP/gen.log" 2>&1
 }
 
-# start_server LOG ARGS...: starts the server on a free port; sets SERVER_PID and URL. Waits
-# for the 'listening on' line, then for /health 200. Returns 1 when it does not come up.
+# Extra curl arguments of start_server and req (a TLS test's --cacert).
+CURL_EXTRA=()
+
+# start_server LOG ARGS...: starts the server on a free port; sets SERVER_PID and URL (http:// or
+# https://, with the --api-prefix). Waits for the 'listening on' line, then for /health 200.
+# Returns 1 when it does not come up.
 start_server() {
     local log=$1; shift
     # stdout to /dev/null: a server left running must not hold a caller's $(...) pipe open (it
@@ -40,14 +44,14 @@ start_server() {
     SERVER_PID=$!
     URL=
     for _ in $(seq 1 600); do
-        URL=$(grep -o 'listening on http://[^ ]*' "$log" | head -1 | sed 's/^listening on //')
+        URL=$(grep -o 'listening on https\?://[^ ]*' "$log" | head -1 | sed 's/^listening on //')
         [ -n "$URL" ] && break
         kill -0 "$SERVER_PID" 2>/dev/null || return 1
         sleep 0.1
     done
     [ -n "$URL" ] || return 1
     for _ in $(seq 1 600); do
-        [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$URL/health")" = 200 ] && return 0
+        [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "${CURL_EXTRA[@]}" "$URL/health")" = 200 ] && return 0
         kill -0 "$SERVER_PID" 2>/dev/null || return 1
         sleep 0.1
     done
@@ -71,7 +75,7 @@ stop_server() {
 # req METHOD PATH [BODY] -> writes the body to $TMP/resp and prints the status (curl bounded).
 req() {
     local method=$1 path=$2 body=${3-}
-    local args=(-s -o "$TMP/resp" -w '%{http_code}' --max-time 60 -X "$method" "${AUTH[@]}")
+    local args=(-s -o "$TMP/resp" -w '%{http_code}' --max-time 60 -X "$method" "${AUTH[@]}" "${CURL_EXTRA[@]}")
     [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
     curl "${args[@]}" "$URL$path"
 }
@@ -106,3 +110,10 @@ sanitizer_reports() {
 
 # json_get EXPR < JSON: a Python expression over `j` (the parsed JSON), printed.
 json_get() { "$PY" -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
+
+# native_check NAME PYTHON_EXPR: the expression (over j, the last reply's JSON, $TMP/resp) is True.
+native_check() {
+    local got
+    got=$(json_get "$2" <"$TMP/resp" 2>&1)
+    if [ "$got" = True ]; then ok "$1"; else not_ok "$1" "$got: $(head -c 300 "$TMP/resp")"; fi
+}

@@ -109,12 +109,6 @@ M="$TMP/serve.gguf"
 make_model "$M" || { not_ok gen_model "$(tail -3 "$TMP/gen.log")"; exit 1; }
 KEY=test-key-123
 AUTH=(-H "Authorization: Bearer $KEY")
-# native_check NAME PYTHON_EXPR: the expression (over j, the last reply's JSON) is True.
-native_check() {
-    local got
-    got=$(json_get "$2" <"$TMP/resp" 2>&1)
-    if [ "$got" = True ]; then ok "$1"; else not_ok "$1" "$got: $(head -c 300 "$TMP/resp")"; fi
-}
 
 # ---- arguments ----------------------------------------------------------------------------
 "$SERVER" --help >"$TMP/help.out" 2>&1

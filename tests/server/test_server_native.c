@@ -190,7 +190,13 @@ TEST(other_samplers_read) {
     CHECK(x->dry_multiplier == 0.8f && x->dry_base == 1.75f && x->dry_allowed_length == 3 && x->dry_penalty_last_n == INT32_MAX);
     CHECK(x->n_dry_sequence_breakers == 2 && !strcmp(x->dry_sequence_breakers[0], "\n") && !strcmp(x->dry_sequence_breakers[1], "END"));
     api_request_free(&r);
-    check_refused("{\"prompt\":\"Hi\",\"dry_sequence_breakers\":[]}", "'dry_sequence_breakers' must be an array of 1 to");
+    /* [] is no breakers (a non-NULL list of 0: the library's "none"), as --dry-sequence-breaker none */
+    CHECK_EQ_INT(parse("{\"prompt\":\"Hi\",\"dry_sequence_breakers\":[]}", &r, &err), 0);
+    CHECK(x->dry_sequence_breakers != NULL && x->n_dry_sequence_breakers == 0);
+    api_request_free(&r);
+    check_refused("{\"prompt\":\"Hi\",\"dry_sequence_breakers\":[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\",\"k\","
+                  "\"l\",\"m\",\"n\",\"o\",\"p\",\"q\"]}",
+                  "'dry_sequence_breakers' must be an array of 0 to 16");
     check_refused("{\"prompt\":\"Hi\",\"dry_sequence_breakers\":[\"a\",\"\"]}", "'dry_sequence_breakers[1]' must be a non-empty string");
     check_refused("{\"prompt\":\"Hi\",\"dry_sequence_breakers\":\"\\n\"}", "'dry_sequence_breakers' must be an array");
     check_refused("{\"prompt\":\"Hi\",\"dry_multiplier\":-1}", "'dry_multiplier'");

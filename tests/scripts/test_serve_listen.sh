@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# test_serve_listen: where and how bitnet-server listens, and llama-server's command lines around
+# it, on a small generated model; all traffic to 127.0.0.1 or a Unix socket in the test's folder,
+# every client bounded by a timeout:
+#   - HTTPS (--ssl-key-file/--ssl-cert-file, a certificate made here by openssl) below an
+#     --api-prefix: health, a greedy chat reply plain and streamed (curl, and the official openai
+#     npm package verifying the certificate), a client that does not trust it refused, plain HTTP
+#     to the TLS port failing without harm, paths outside the prefix 404, the log's full paths;
+#   - a Unix domain socket (--host PATH.sock): requests by curl --unix-socket, a second server on
+#     the same path refused, a socket file left by a killed server replaced, the file removed at
+#     exit, a path that is not a socket left alone;
+#   - --reuse-port: two servers on one port, both answering; without it the second is refused;
+#   - --chat-template NAME and --chat-template-file (a Jinja template of a built-in format: /props
+#     shows it and the prompt follows it; other templates and names refused), default DRY
+#     breakers (--dry-sequence-breaker, "none");
+#   - option errors exit 2 (1 for a key the TLS library refuses) with the reason; refused and
+#     inert llama-server options say so.
+# test_serve_sanitizers.sh runs it again against the ASan+UBSan server (cases named
+# test_serve_listen@build-asan/...; a sanitizer report in a server's log fails it).
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/serve_lib.sh"
+serve_prerequisites || exit 0
+M="$TMP/listen.gguf"
+make_model "$M" || { not_ok gen_model "$(tail -3 "$TMP/gen.log")"; exit 1; }
+if ! command -v openssl >/dev/null; then skip_or_fail openssl "openssl is not installed (apt-get install openssl)"; exit 0; fi
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TMP/key.pem" -out "$TMP/cert.pem" -days 2 -subj /CN=localhost \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" >"$TMP/openssl.log" 2>&1 ||
+    { not_ok make_certificate "$(tail -3 "$TMP/openssl.log")"; exit 1; }
+CHAT='{"messages":[{"role":"user","content":"Say hello."}],"max_tokens":8,"temperature":0}'
+
+# ---- option errors and llama-server's options -------------------------------------------------
+printf 'not a key\n' >"$TMP/bad.pem"
+printf '{{ bos_token }}{%% for m in messages %%}[INST] {{ m.content }} [/INST]{%% endfor %%}' >"$TMP/mistral.jinja"
+printf '{%% for m in messages %%}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{%% endfor %%}{%% if add_generation_prompt %%}<|im_start|>assistant\n{%% endif %%}' \
+    >"$TMP/chatml.jinja"
+touch "$TMP/plain.sock"
+for bad in "key_without_cert|2|--ssl-key-file $TMP/key.pem|--ssl-key-file needs --ssl-cert-file" \
+    "cert_without_key|2|--ssl-cert-file $TMP/cert.pem|--ssl-cert-file needs --ssl-key-file" \
+    "key_unreadable|2|--ssl-key-file $TMP/none.pem --ssl-cert-file $TMP/cert.pem|--ssl-key-file $TMP/none.pem: No such file" \
+    "key_refused_by_tls|1|--ssl-key-file $TMP/bad.pem --ssl-cert-file $TMP/cert.pem|TLS key or certificate was refused" \
+    "api_prefix_slash|2|--api-prefix /api/|--api-prefix must start with '/', not end with one" \
+    "api_prefix_relative|2|--api-prefix api|--api-prefix must start with '/'" \
+    "reuse_port_unix|2|--host $TMP/x.sock --reuse-port|--reuse-port is for TCP addresses" \
+    "unix_not_a_socket|1|--host $TMP/plain.sock|$TMP/plain.sock exists and is not a socket" \
+    "unix_no_folder|1|--host $TMP/no-such-folder/x.sock|cannot listen on the Unix socket" \
+    "chat_template_name|2|--chat-template llama2|that name is not one of this server's chat formats" \
+    "chat_template_text|2|--chat-template {{x}}|that template is not one of this server's chat formats" \
+    "chat_template_file_other|2|--chat-template-file $TMP/mistral.jinja|the template in that file is not one" \
+    "chat_template_file_missing|2|--chat-template-file $TMP/none.jinja|--chat-template-file $TMP/none.jinja: No such file" \
+    "draft_model_refused|2|-md $TMP/draft.gguf|-md is refused: draft models are not supported (--lookup N" \
+    "default_grammar_refused|2|--grammar root::=x|--grammar is refused: a default grammar is not supported" \
+    "log_file_refused|2|--log-file $TMP/log.txt|--log-file is refused: the log goes to stderr" \
+    "last_option_unknown|2|--no-such-option|--no-such-option needs a value, or is not an option of this server"; do
+    IFS='|' read -r name want args word <<<"$bad"
+    # shellcheck disable=SC2086
+    timeout 60 "$SERVER" -m "$M" --port 0 $args >/dev/null 2>"$TMP/bad.err"
+    rc=$?
+    if [ $rc -eq "$want" ] && grep -qF -- "$word" "$TMP/bad.err"; then ok "bad_${name}"; else
+        not_ok "bad_${name}" "rc=$rc (want $want): $(head -3 "$TMP/bad.err")"; fi
+done
+check unix_not_a_socket_left_alone test -f "$TMP/plain.sock"
+
+# ---- HTTPS below an API prefix -----------------------------------------------------------------
+CURL_EXTRA=(--cacert "$TMP/cert.pem")
+if start_server "$TMP/tls.log" -m "$M" -t 2 -np 2 -c 1024 --ssl-key-file "$TMP/key.pem" --ssl-cert-file "$TMP/cert.pem" \
+    --api-prefix /api --reasoning-format none -sps 0.5 --props; then
+    check tls_url_is_https_with_prefix grep -q "^https://127.0.0.1:[0-9]*/api$" <<<"$URL"
+    st=$(req POST /v1/chat/completions "$CHAT")
+    plain=$(json_get 'j["choices"][0]["message"]["content"]' <"$TMP/resp" 2>/dev/null)
+    if [ "$st" = 200 ] && [ -n "$plain" ]; then ok tls_chat; else not_ok tls_chat "$st: $(head -c 300 "$TMP/resp")"; fi
+    streamed=$(curl -s -N --max-time 60 "${CURL_EXTRA[@]}" "$URL/v1/chat/completions" -d "${CHAT%\}},\"stream\":true}" |
+        sed -n 's/^data: //p' | grep -v '^\[DONE\]' | "$PY" -c 'import json,sys; print("".join(json.loads(l)["choices"][0]["delta"].get("content") or "" for l in sys.stdin if json.loads(l)["choices"]))')
+    if [ -n "$plain" ] && [ "$streamed" = "$plain" ]; then ok tls_stream_same_text; else not_ok tls_stream_same_text "streamed '$streamed', plain '$plain'"; fi
+    curl -s -o /dev/null --max-time 10 "${URL/127.0.0.1/localhost}/health"
+    check tls_untrusted_certificate_refused_by_client [ $? = 60 ]
+    curl -s -o /dev/null --max-time 10 "http://${URL#https://}/health"
+    check tls_plain_http_fails [ $? != 0 ]
+    check tls_page_below_prefix [ "$(req GET /)" = 200 ]
+    st2=$(curl -s -o "$TMP/resp" -w '%{http_code}' --max-time 10 "${CURL_EXTRA[@]}" "${URL%/api}/health")
+    if [ "$st2" = 404 ] && grep -q 'below /api/' "$TMP/resp"; then ok tls_outside_prefix_404; else not_ok tls_outside_prefix_404 "$st2: $(head -c 200 "$TMP/resp")"; fi
+    st2=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "${CURL_EXTRA[@]}" "${URL%/api}/apix/health")
+    check tls_prefix_is_a_whole_segment [ "$st2" = 404 ]
+    check tls_after_bad_clients [ "$(req GET /health)" = 200 ]
+    if [ "${BITNET_BUILD:-build}" != build ]; then :
+    elif ! command -v node >/dev/null; then skip_or_fail openai_client_tls "node is not installed"
+    elif [ ! -f "$NODE_DIR/node_modules/openai/package.json" ]; then skip_or_fail openai_client_tls "the openai npm package is missing (scripts/fetch_openai_node.sh)"
+    else
+        NODE_EXTRA_CA_CERTS="$TMP/cert.pem" timeout 120 node "$ROOT/tests/scripts/serve_tls_client.cjs" "$NODE_DIR/node_modules" \
+            "${URL/127.0.0.1/localhost}/v1" none "$SCRIPT_NAME/openai_tls"
+        [ $? -eq 0 ] || not_ok openai_client_tls_exit "the client script failed"
+    fi
+    stop_server TERM
+    check tls_exit_0 [ "$STOP_RC" = 0 ]
+    check tls_log_full_paths grep -q 'POST /api/v1/chat/completions 200' "$TMP/tls.log"
+    check tls_inert_noted [ "$(grep -c -e '--reasoning-format ignored' -e '-sps ignored' -e '--props ignored' "$TMP/tls.log")" = 3 ]
+else
+    not_ok tls_server_starts "$(tail -5 "$TMP/tls.log")"
+    kill -9 "$SERVER_PID" 2>/dev/null
+fi
+CURL_EXTRA=()
+
+# ---- a Unix domain socket ----------------------------------------------------------------------
+SOCK="$TMP/bitnet.sock"
+# start_unix LOG: a server on $SOCK; 0 once /health answers 200 there.
+start_unix() {
+    "$SERVER" -m "$M" -t 2 -np 1 -c 512 --host "$SOCK" 2>"$1" >/dev/null &
+    SERVER_PID=$!
+    for _ in $(seq 1 300); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --unix-socket "$SOCK" http://localhost/health)" = 200 ] && return 0
+        kill -0 "$SERVER_PID" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+if start_unix "$TMP/unix1.log"; then
+    check unix_listening_line grep -q "listening on unix:$SOCK" "$TMP/unix1.log"
+    st=$(curl -s -o "$TMP/resp" -w '%{http_code}' --max-time 60 --unix-socket "$SOCK" http://localhost/v1/chat/completions -d "$CHAT")
+    native_ok=$(json_get 'j["usage"]["completion_tokens"] == 8' <"$TMP/resp" 2>&1)
+    if [ "$st" = 200 ] && [ "$native_ok" = True ]; then ok unix_chat; else not_ok unix_chat "$st: $(head -c 300 "$TMP/resp")"; fi
+    timeout 60 "$SERVER" -m "$M" --host "$SOCK" >/dev/null 2>"$TMP/unix2.err"
+    rc=$?
+    if [ $rc = 1 ] && grep -q 'is in use by another server' "$TMP/unix2.err"; then ok unix_in_use_refused; else not_ok unix_in_use_refused "rc=$rc: $(head -2 "$TMP/unix2.err")"; fi
+    check unix_still_served [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --unix-socket "$SOCK" http://localhost/health)" = 200 ]
+    stop_server KILL
+    check unix_file_left_by_kill test -S "$SOCK"
+    if start_unix "$TMP/unix3.log"; then
+        ok unix_stale_file_replaced
+        stop_server TERM
+        check unix_exit_0 [ "$STOP_RC" = 0 ]
+        check unix_file_removed_at_exit test ! -e "$SOCK"
+    else
+        not_ok unix_stale_file_replaced "$(tail -3 "$TMP/unix3.log")"
+        kill -9 "$SERVER_PID" 2>/dev/null
+    fi
+else
+    not_ok unix_server_starts "$(tail -5 "$TMP/unix1.log")"
+    kill -9 "$SERVER_PID" 2>/dev/null
+fi
+
+# ---- --reuse-port ----------------------------------------------------------------------------
+if start_server "$TMP/reuse1.log" -m "$M" -t 1 -np 1 -c 256 --reuse-port; then
+    first_pid=$SERVER_PID first_url=$URL port=${URL##*:}
+    "$SERVER" -m "$M" -t 1 -np 1 -c 256 --port "$port" >/dev/null 2>"$TMP/reuse_no.err"
+    rc=$?
+    if [ $rc = 1 ] && grep -q "cannot listen on 127.0.0.1 port $port" "$TMP/reuse_no.err"; then ok reuse_port_needed_by_both; else
+        not_ok reuse_port_needed_by_both "rc=$rc: $(head -2 "$TMP/reuse_no.err")"; fi
+    "$SERVER" -m "$M" -t 1 -np 1 -c 256 --port "$port" --reuse-port >/dev/null 2>"$TMP/reuse2.log" &
+    second_pid=$!
+    for _ in $(seq 1 300); do grep -q ' ready$' "$TMP/reuse2.log" && break; kill -0 $second_pid 2>/dev/null || break; sleep 0.1; done
+    check reuse_port_second_server_ready grep -q ' ready$' "$TMP/reuse2.log"
+    # the kernel spreads new connections over both: 40 requests reach both logs
+    for _ in $(seq 1 40); do curl -s -o /dev/null --max-time 5 "$first_url/health"; done
+    n1=$(grep -c 'GET /health 200' "$TMP/reuse1.log") n2=$(grep -c 'GET /health 200' "$TMP/reuse2.log")
+    if [ "$n2" -gt 0 ] && [ "$n1" -gt 1 ]; then ok reuse_port_both_answer; else not_ok reuse_port_both_answer "first $n1, second $n2"; fi
+    kill -TERM $second_pid; wait $second_pid
+    check reuse_port_second_exit_0 [ $? = 0 ]
+    SERVER_PID=$first_pid
+    stop_server TERM
+    check reuse_port_first_exit_0 [ "$STOP_RC" = 0 ]
+else
+    not_ok reuse_port_server_starts "$(tail -5 "$TMP/reuse1.log")"
+    kill -9 "$SERVER_PID" 2>/dev/null
+fi
+
+# ---- chat templates and default DRY breakers ---------------------------------------------------
+if start_server "$TMP/tmpl.log" -m "$M" -t 2 -np 1 -c 512 --chat-template-file "$TMP/chatml.jinja" \
+    --dry-sequence-breaker END --dry-sequence-breaker '|'; then
+    req GET /props >/dev/null
+    native_check chat_template_file_props "j['chat_format'] == 'chatml' and j['chat_template'] == open('$TMP/chatml.jinja').read() and j['default_generation_settings']['params']['dry_sequence_breakers'] == ['END', '|']"
+    req POST /apply-template '{"messages":[{"role":"user","content":"Hi"}]}' >/dev/null
+    native_check chat_template_file_prompt "j['prompt'].endswith('<|im_start|>user\\nHi<|im_end|>\\n<|im_start|>assistant\\n')"
+    stop_server TERM
+else
+    not_ok chat_template_file_server_starts "$(tail -5 "$TMP/tmpl.log")"
+    kill -9 "$SERVER_PID" 2>/dev/null
+fi
+if start_server "$TMP/tmpl2.log" -m "$M" -t 2 -np 1 -c 512 --chat-template llama3 --dry-sequence-breaker none; then
+    req GET /props >/dev/null
+    native_check chat_template_name_props "j['chat_format'] == 'llama3' and j['default_generation_settings']['params']['dry_sequence_breakers'] == []"
+    st=$(req POST /completion '{"prompt":"Hello Hello Hello","n_predict":4,"dry_multiplier":0.8}')
+    native_check dry_no_breakers_runs "$st == 200 and j['tokens_predicted'] == 4 and j['generation_settings']['dry_sequence_breakers'] == []"
+    stop_server TERM
+else
+    not_ok chat_template_name_server_starts "$(tail -5 "$TMP/tmpl2.log")"
+    kill -9 "$SERVER_PID" 2>/dev/null
+fi
+[ "${BITNET_BUILD:-build}" != build ] && sanitizer_reports no_sanitizer_reports "$TMP"/*.log "$TMP"/*.err
+exit 0
