@@ -571,6 +571,7 @@ static void on_finish(int slot, int status, const bitnet_generate_result *result
     }
     if (status == 0 && e->params.metrics) {
         metrics_tokens(e->params.metrics, result->n_prompt, result->n_cached, result->n_generated);
+        metrics_times(e->params.metrics, result->prefill_seconds, result->decode_seconds, result->n_prompt + result->n_generated);
         metrics_lookup(e->params.metrics, result->n_drafted, result->n_draft_accepted);
         metrics_constraint(e->params.metrics, result->n_mask_best, result->n_mask_all);
     }
@@ -753,6 +754,10 @@ static void *engine_main(void *arg) {
         run_slot_action(e);
         start_waiting_jobs(e);
         cancel_abandoned_jobs(e);
+        pthread_mutex_lock(&e->mu);
+        int n_busy = e->n_running;
+        pthread_mutex_unlock(&e->mu);
+        if (n_busy > 0 && e->params.metrics) metrics_decode(e->params.metrics, n_busy);
         int rc = bitnet_batch_step(e->batch);
         if (rc < 0) fprintf(stderr, "bitnet-server: a batch step failed: %s\n", bitnet_get_last_error());
         publish_head_counters(e);

@@ -1,6 +1,7 @@
 /* metrics: counters, histograms and their Prometheus text rendering (see metrics.h). */
 #include "metrics.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -25,6 +26,7 @@ void metrics_init(metrics *m, const char *const *endpoints, int n) {
     m->ttft.n_bounds = COUNT(ttft_bounds);
     m->itl.bounds = itl_bounds;
     m->itl.n_bounds = COUNT(itl_bounds);
+    pthread_mutex_init(&m->scrape_mu, NULL);
 }
 
 static void add(atomic_uint_fast64_t *v, uint64_t n) { atomic_fetch_add_explicit(v, n, memory_order_relaxed); }
@@ -43,6 +45,21 @@ void metrics_tokens(metrics *m, int n_prompt, int n_cached, int n_generated) {
     add(&m->generated_tokens, n_generated > 0 ? (uint64_t)n_generated : 0);
 }
 
+static uint64_t microseconds(double seconds) { return seconds > 0 ? (uint64_t)(seconds * 1e6 + 0.5) : 0; }
+
+void metrics_times(metrics *m, double prompt_seconds, double decode_seconds, int n_tokens) {
+    add(&m->prompt_us, microseconds(prompt_seconds));
+    add(&m->decode_us, microseconds(decode_seconds));
+    uint64_t n = n_tokens > 0 ? (uint64_t)n_tokens : 0, max = get(&m->n_tokens_max);
+    while (n > max && !atomic_compare_exchange_weak(&m->n_tokens_max, &max, n)) {
+    }
+}
+
+void metrics_decode(metrics *m, int n_busy) {
+    add(&m->decode_calls, 1);
+    add(&m->busy_slot_calls, n_busy > 0 ? (uint64_t)n_busy : 0);
+}
+
 void metrics_lookup(metrics *m, int n_drafted, int n_taken) {
     add(&m->drafted_tokens, n_drafted > 0 ? (uint64_t)n_drafted : 0);
     add(&m->draft_tokens_taken, n_taken > 0 ? (uint64_t)n_taken : 0);
@@ -58,7 +75,7 @@ void metrics_observe(metrics_histogram *h, double seconds) {
     int b = 0;
     while (b < h->n_bounds && seconds > h->bounds[b]) b++;
     add(&h->bucket[b], 1);
-    add(&h->sum_us, (uint64_t)(seconds * 1e6 + 0.5));
+    add(&h->sum_us, microseconds(seconds));
 }
 
 /* ===================================================================== rendering */
@@ -130,6 +147,46 @@ static void gauges(FILE *f, const metrics_gauges *g) {
             g->prompt_cache_tokens_restored);
 }
 
+/* Tokens per second of processing time between two scrapes (0 when none ran). */
+static double rate(uint64_t tokens, uint64_t us) { return us ? (double)tokens * 1e6 / (double)us : 0.0; }
+
+/* llama-server's metrics (its names, types and meanings; server-task.cpp's to_metrics). Its
+ * prompt tokens exclude the cached ones; its throughput gauges cover the time since the last
+ * scrape; spec_decode_num_drafts_total is left out (the engine does not count verification
+ * steps apart from the others). */
+static void llamacpp_metrics(FILE *f, metrics *m, const metrics_gauges *g) {
+    uint64_t prompt = get(&m->prompt_tokens), cached = get(&m->cached_tokens), evaluated = prompt > cached ? prompt - cached : 0;
+    uint64_t prompt_us = get(&m->prompt_us), generated = get(&m->generated_tokens), decode_us = get(&m->decode_us);
+    uint64_t calls = get(&m->decode_calls);
+    pthread_mutex_lock(&m->scrape_mu);
+    double prompt_rate = rate(evaluated - m->scraped_prompt, prompt_us - m->scraped_prompt_us);
+    double predicted_rate = rate(generated - m->scraped_generated, decode_us - m->scraped_decode_us);
+    m->scraped_prompt = evaluated, m->scraped_prompt_us = prompt_us, m->scraped_generated = generated, m->scraped_decode_us = decode_us;
+    pthread_mutex_unlock(&m->scrape_mu);
+    const struct { const char *name, *help; double v; bool is_counter; } items[] = {
+        {"llamacpp:prompt_tokens_total", "Number of prompt tokens processed, excluding cached tokens.", (double)evaluated, true},
+        {"llamacpp:prompt_tokens_cached_total", "Number of prompt tokens reused from the cache.", (double)cached, true},
+        {"llamacpp:prompt_seconds_total", "Total time spent processing prompts.", (double)prompt_us / 1e6, true},
+        {"llamacpp:tokens_predicted_total", "Number of generation tokens processed.", (double)generated, true},
+        {"llamacpp:tokens_predicted_seconds_total", "Total time spent generating tokens.", (double)decode_us / 1e6, true},
+        {"llamacpp:n_decode_total", "Total number of forward passes (batch steps with work).", (double)calls, true},
+        {"llamacpp:n_tokens_max", "Largest observed sequence length (prompt + generation).", (double)get(&m->n_tokens_max), true},
+        {"llamacpp:spec_decode_num_draft_tokens_total", "Speculative: total draft tokens (--lookup, predictions).",
+         (double)get(&m->drafted_tokens), true},
+        {"llamacpp:spec_decode_num_accepted_tokens_total", "Speculative: draft tokens accepted.", (double)get(&m->draft_tokens_taken), true},
+        {"llamacpp:prompt_tokens_seconds", "Average prompt throughput in tokens/s (since the last scrape).", prompt_rate, false},
+        {"llamacpp:predicted_tokens_seconds", "Average generation throughput in tokens/s (since the last scrape).", predicted_rate, false},
+        {"llamacpp:requests_processing", "Number of requests processing.", g->requests_active, false},
+        {"llamacpp:requests_deferred", "Number of requests deferred.", g->requests_queued, false},
+        {"llamacpp:n_busy_slots_per_decode", "Average number of busy slots per forward pass.",
+         (double)get(&m->busy_slot_calls) / (double)(calls ? calls : 1), false},
+    };
+    for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
+        header(f, items[i].name, items[i].is_counter ? "counter" : "gauge", items[i].help);
+        fprintf(f, "%s %.15g\n", items[i].name, items[i].v);
+    }
+}
+
 char *metrics_render(metrics *m, const metrics_gauges *g, size_t *len) {
     char *text = NULL;
     FILE *f = open_memstream(&text, len);
@@ -153,6 +210,7 @@ char *metrics_render(metrics *m, const metrics_gauges *g, size_t *len) {
     histogram(f, "bitnet_inter_token_latency_seconds", "Between two consecutive tokens of one request.", &m->itl);
     gauges(f, g);
     head_counters(f, g);
+    llamacpp_metrics(f, m, g);
     if (fclose(f)) {
         free(text);
         return NULL;

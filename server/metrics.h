@@ -5,10 +5,16 @@
  * thread counts tokens and observes time-to-first-token and inter-token latency, and the
  * /metrics handler reads them all without a lock (a scrape may see one request's counters
  * half-updated, never torn values). Gauges (active and queued requests, KV cache use) are not
- * stored here: the handler reads them from the engine and passes them to metrics_render(). */
+ * stored here: the handler reads them from the engine and passes them to metrics_render().
+ *
+ * Besides the bitnet_* names, the exposition has llama-server's own (llamacpp:*, with its
+ * meanings), so that dashboards, alerts and autoscalers written for llama-server read this
+ * server unchanged. Two of those are rates since the previous scrape, as llama-server's are
+ * (its "buckets" reset by each /metrics request): the render keeps the last scrape's totals. */
 #ifndef BITNET_SERVER_METRICS_H
 #define BITNET_SERVER_METRICS_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,7 +40,12 @@ typedef struct metrics {
     atomic_uint_fast64_t prompt_tokens, cached_tokens, generated_tokens;
     atomic_uint_fast64_t drafted_tokens, draft_tokens_taken; /* --lookup */
     atomic_uint_fast64_t masks_best, masks_all;                /* constrained draws, by how they were masked */
+    atomic_uint_fast64_t prompt_us, decode_us;   /* finished generations' prompt and decode times, summed */
+    atomic_uint_fast64_t n_tokens_max;           /* longest prompt + generated of one generation */
+    atomic_uint_fast64_t decode_calls, busy_slot_calls; /* forward passes with work, and the busy slots of each summed */
     metrics_histogram ttft, itl;
+    pthread_mutex_t scrape_mu;                   /* the last scrape's totals (the rates since then) */
+    uint64_t scraped_prompt, scraped_prompt_us, scraped_generated, scraped_decode_us;
 } metrics;
 
 /* What the engine says at the time of a scrape. */
@@ -57,6 +68,10 @@ void metrics_init(metrics *m, const char *const *endpoints, int n);
 /* One answered request; an endpoint index out of range counts as the last label. */
 void metrics_request(metrics *m, int endpoint, unsigned status);
 void metrics_tokens(metrics *m, int n_prompt, int n_cached, int n_generated);
+/* A finished generation's prompt and decode times (bitnet_generate_result's) and its length. */
+void metrics_times(metrics *m, double prompt_seconds, double decode_seconds, int n_tokens);
+/* One forward pass of the engine with n_busy slots running (n_busy > 0). */
+void metrics_decode(metrics *m, int n_busy);
 void metrics_lookup(metrics *m, int n_drafted, int n_taken); /* a finished generation's --lookup drafts */
 /* a finished generation's constrained draws (bitnet_generate_result.n_mask_best / n_mask_all) */
 void metrics_constraint(metrics *m, int n_best, int n_all);

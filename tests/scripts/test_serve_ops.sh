@@ -13,7 +13,7 @@
 #   - --timeout-idle: a client that trickles its headers one byte at a time, and one that sends
 #     nothing, are disconnected within a bounded time;
 #   - GET /metrics: the Prometheus text format parses, counters and histograms move with the
-#     requests made, gauges are there;
+#     requests made, gauges are there; llama-server's llamacpp:* metrics with its meanings;
 #   - one log line per request, --log-format json (every line parses) and text;
 #   - --lookup: four requests at once give the replies of a server without it.
 # Runs on the normal build only (test_serve.sh is the one the sanitizer builds rerun).
@@ -121,6 +121,24 @@ want(val(b, "bitnet_time_to_first_token_seconds_count") == val(a, "bitnet_time_t
 want(val(b, "bitnet_inter_token_latency_seconds_count") == val(a, "bitnet_inter_token_latency_seconds_count") + 4, "itl count did not move by 4")
 want(val(b, "bitnet_requests_active") == 0 and val(b, "bitnet_requests_queued") == 0, "active or queued requests when idle")
 want(0 < val(b, "bitnet_kv_cache_positions_used") <= val(b, "bitnet_kv_cache_positions_total") == 1024, "kv positions")
+# llama-server's names and meanings (dashboards and autoscalers written for it)
+for name, kind in [("llamacpp:prompt_tokens_total", "counter"), ("llamacpp:prompt_seconds_total", "counter"),
+                   ("llamacpp:tokens_predicted_total", "counter"), ("llamacpp:tokens_predicted_seconds_total", "counter"),
+                   ("llamacpp:n_decode_total", "counter"), ("llamacpp:n_tokens_max", "counter"),
+                   ("llamacpp:prompt_tokens_seconds", "gauge"), ("llamacpp:predicted_tokens_seconds", "gauge"),
+                   ("llamacpp:requests_processing", "gauge"), ("llamacpp:requests_deferred", "gauge"),
+                   ("llamacpp:n_busy_slots_per_decode", "gauge")]:
+    want(tb.get(name) == kind, "%s is not a %s" % (name, kind))
+def moved(name): return val(b, name) - val(a, name)
+want(moved("llamacpp:tokens_predicted_total") == 5, "llamacpp:tokens_predicted_total did not move by 5")
+want(val(b, "llamacpp:prompt_tokens_total") == val(b, "bitnet_prompt_tokens_total") - val(b, "bitnet_prompt_tokens_cached_total"),
+     "llamacpp:prompt_tokens_total is not the prompt tokens less the cached ones")
+want(moved("llamacpp:n_decode_total") >= 5 and moved("llamacpp:tokens_predicted_seconds_total") > 0 and
+     moved("llamacpp:prompt_seconds_total") > 0, "decode calls or times did not move")
+want(val(b, "llamacpp:predicted_tokens_seconds") > 0 and val(b, "llamacpp:n_busy_slots_per_decode") >= 1,
+     "no generation rate since the last scrape, or fewer than 1 busy slot per decode")
+want(val(b, "llamacpp:n_tokens_max") >= 6 and val(b, "llamacpp:requests_processing") == 0 and val(b, "llamacpp:requests_deferred") == 0,
+     "n_tokens_max, or requests processing/deferred when idle")
 print("; ".join(problems) if problems else "fine")
 EOF
 check metrics_parse_and_move [ "$(cat "$TMP/metrics.out")" = fine ] || sed 's/^/    /' "$TMP/metrics.out"
