@@ -36,7 +36,8 @@ struct http_server {
     const char *unix_path;     /* the Unix domain socket's file, removed at the end; NULL: TCP */
 };
 
-/* Allow-Origin of every reply; NULL: CORS is off. Set once before the daemon starts. */
+/* --cors: "*", or the origins allowed (a comma-separated list; "localhost" stands for any origin
+ * on this machine); NULL: CORS is off. Set once before the daemon starts. */
 static const char *cors_origin;
 
 typedef struct route {
@@ -125,16 +126,48 @@ http_stats *http_request_stats(struct MHD_Connection *c) {
     return k ? &k->stats : NULL;
 }
 
-static void add_cors_headers(struct MHD_Response *r) {
+/* An origin on this machine: http or https, host localhost, 127.0.0.1 or [::1], any port. */
+static bool origin_is_local(const char *origin) {
+    static const char *const hosts[] = {"localhost", "127.0.0.1", "[::1]"};
+    const char *p = !strncmp(origin, "http://", 7) ? origin + 7 : !strncmp(origin, "https://", 8) ? origin + 8 : NULL;
+    for (size_t i = 0; p && i < sizeof hosts / sizeof hosts[0]; i++) {
+        size_t n = strlen(hosts[i]);
+        if (strncmp(p, hosts[i], n)) continue;
+        const char *port = p + n;
+        if (!*port) return true;
+        return *port == ':' && port[1] && strspn(port + 1, "0123456789") == strlen(port + 1);
+    }
+    return false;
+}
+
+bool http_cors_allows(const char *allowed, const char *origin) {
+    if (!strcmp(allowed, "*")) return true;
+    size_t len = origin ? strlen(origin) : 0;
+    for (const char *p = allowed; len && *p;) {
+        p += strspn(p, " ,");
+        size_t n = strcspn(p, ",");
+        while (n && p[n - 1] == ' ') n--;
+        if ((n == 9 && !strncmp(p, "localhost", 9) && origin_is_local(origin)) || (n == len && !strncmp(p, origin, n))) return true;
+        p += n;
+        p += strcspn(p, ",");
+    }
+    return false;
+}
+
+/* Access-Control-Allow-Origin: "*", or the request's Origin when --cors lists it (then also
+ * Vary: Origin, for caches); nothing for other origins (the browser refuses the reply). */
+static void add_cors_headers(struct MHD_Connection *c, struct MHD_Response *r) {
     if (!cors_origin) return;
-    MHD_add_response_header(r, "Access-Control-Allow-Origin", cors_origin);
-    if (strcmp(cors_origin, "*")) MHD_add_response_header(r, "Vary", "Origin");
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    bool any = !strcmp(cors_origin, "*");
+    if (!any) MHD_add_response_header(r, "Vary", "Origin");
+    if (http_cors_allows(cors_origin, origin)) MHD_add_response_header(r, "Access-Control-Allow-Origin", any ? "*" : origin);
 }
 
 enum MHD_Result http_queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *r) {
     http_stats *st = http_request_stats(c);
     if (st) st->status = status;
-    add_cors_headers(r);
+    add_cors_headers(c, r);
     return MHD_queue_response(c, status, r);
 }
 

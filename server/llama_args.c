@@ -73,6 +73,10 @@ static const struct {
     {"--slots", NULL, false, NULL},
     {"--cont-batching", "-cb", false, NULL},
     {"--props", NULL, false, "POST /props is not served (GET /props is)"},
+    {"--cors-methods", NULL, true, "preflights allow GET, POST and OPTIONS"},
+    {"--cors-headers", NULL, true, "preflights allow the headers Authorization, Content-Type and X-Api-Key"},
+    {"--cors-credentials", NULL, false, "no reply sets cookies; the API key travels in a header"},
+    {"--no-cors-credentials", NULL, false, NULL},
     {"--warmup", NULL, false, NULL},
     {"--perf", NULL, false, NULL},
     {"--offline", NULL, false, NULL},          /* nothing is downloaded at run time */

@@ -110,8 +110,10 @@ static void usage(FILE *out) {
             "  --api-key KEY           require 'Authorization: Bearer KEY' (all but /health and the page /)\n"
             "  --api-key-file FILE     keys, one per line (blank lines and lines starting with # skipped); with\n"
             "                          --api-key too, any of them is accepted\n"
-            "  --cors ORIGIN           answer CORS preflights and send Access-Control-Allow-Origin: ORIGIN\n"
-            "                          ('*' for any) [off: no CORS headers]\n"
+            "  --cors ORIGINS          answer CORS preflights and let pages of ORIGINS read the replies: '*' for\n"
+            "                          any, or a comma-separated list of origins (https://app.example:8443) and\n"
+            "                          'localhost' (any origin on this machine); also --cors-origins\n"
+            "                          [off: no CORS headers]\n"
             "  --queue N               requests that may wait for a free slot; more get 503 [64]\n"
             "  --max-body BYTES        largest request body; larger gets 413 [%u]\n"
             "  --max-prompt-tokens N   longest prompt in tokens; longer gets 400 [0: a slot's context]\n"
@@ -241,6 +243,24 @@ static int parse_limit(server_options *o, const char *arg, const char *v) {
     return bad_usage("unknown option '%s'", arg);
 }
 
+/* --cors's value: "*", or a list of "localhost" and origins (http:// or https://, a host, no
+ * path: what a browser sends as Origin, which must match exactly). */
+static bool cors_list_ok(const char *v) {
+    if (!strcmp(v, "*")) return true;
+    int n_items = 0;
+    for (const char *p = v; *p;) {
+        p += strspn(p, " ,");
+        size_t n = strcspn(p, ", ");
+        if (!n) continue;
+        const char *rest = !strncmp(p, "http://", 7) ? p + 7 : !strncmp(p, "https://", 8) ? p + 8 : NULL;
+        bool local = n == 9 && !strncmp(p, "localhost", 9);
+        if (!local && (!rest || rest >= p + n || memchr(rest, '/', (size_t)(p + n - rest)))) return false;
+        n_items++;
+        p += n;
+    }
+    return n_items > 0;
+}
+
 /* The operator's options: keys, CORS, logs, limits and timeouts. Returns 0, or 2 after
  * printing a usage error. */
 static int parse_operator_option(server_options *o, const char *arg, const char *v) {
@@ -251,7 +271,12 @@ static int parse_operator_option(server_options *o, const char *arg, const char 
         o->slot_save_path = v;
     }
     else if (server_opt_is(arg, "--api-key-file", NULL)) return read_key_file(o, v);
-    else if (server_opt_is(arg, "--cors", NULL)) o->cors_origin = v;
+    else if (server_opt_is(arg, "--cors", "--cors-origins")) {
+        if (!cors_list_ok(v))
+            return bad_usage("--cors takes '*' or a comma-separated list of origins (scheme://host[:port], no path or "
+                             "trailing '/') and 'localhost' (got '%s')", v);
+        o->cors_origin = v;
+    }
     else if (server_opt_is(arg, "--ssl-key-file", NULL) || server_opt_is(arg, "--ssl-cert-file", NULL)) {
         char **pem = !strcmp(arg, "--ssl-key-file") ? &o->tls_key : &o->tls_cert;
         free(*pem);

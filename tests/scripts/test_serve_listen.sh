@@ -13,6 +13,7 @@
 #   - --chat-template NAME and --chat-template-file (a Jinja template of a built-in format: /props
 #     shows it and the prompt follows it; other templates and names refused), default DRY
 #     breakers (--dry-sequence-breaker, "none");
+#   - --cors-origins with a list of origins and "localhost": listed origins named back, others not;
 #   - option errors exit 2 (1 for a key the TLS library refuses) with the reason; refused and
 #     inert llama-server options say so.
 # test_serve_sanitizers.sh runs it again against the ASan+UBSan server (cases named
@@ -50,6 +51,8 @@ for bad in "key_without_cert|2|--ssl-key-file $TMP/key.pem|--ssl-key-file needs 
     "draft_model_refused|2|-md $TMP/draft.gguf|-md is refused: draft models are not supported (--lookup N" \
     "default_grammar_refused|2|--grammar root::=x|--grammar is refused: a default grammar is not supported" \
     "log_file_refused|2|--log-file $TMP/log.txt|--log-file is refused: the log goes to stderr" \
+    "cors_path|2|--cors https://app.example/|--cors takes '*' or a comma-separated list of origins" \
+    "cors_host_only|2|--cors-origins app.example|--cors takes '*' or a comma-separated list of origins" \
     "last_option_unknown|2|--no-such-option|--no-such-option needs a value, or is not an option of this server"; do
     IFS='|' read -r name want args word <<<"$bad"
     # shellcheck disable=SC2086
@@ -63,7 +66,7 @@ check unix_not_a_socket_left_alone test -f "$TMP/plain.sock"
 # ---- HTTPS below an API prefix -----------------------------------------------------------------
 CURL_EXTRA=(--cacert "$TMP/cert.pem")
 if start_server "$TMP/tls.log" -m "$M" -t 2 -np 2 -c 1024 --ssl-key-file "$TMP/key.pem" --ssl-cert-file "$TMP/cert.pem" \
-    --api-prefix /api --reasoning-format none -sps 0.5 --props; then
+    --api-prefix /api --reasoning-format none -sps 0.5 --props --cors-origins "https://app.example, localhost"; then
     check tls_url_is_https_with_prefix grep -q "^https://127.0.0.1:[0-9]*/api$" <<<"$URL"
     st=$(req POST /v1/chat/completions "$CHAT")
     plain=$(json_get 'j["choices"][0]["message"]["content"]' <"$TMP/resp" 2>/dev/null)
@@ -81,6 +84,18 @@ if start_server "$TMP/tls.log" -m "$M" -t 2 -np 2 -c 1024 --ssl-key-file "$TMP/k
     st2=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "${CURL_EXTRA[@]}" "${URL%/api}/apix/health")
     check tls_prefix_is_a_whole_segment [ "$st2" = 404 ]
     check tls_after_bad_clients [ "$(req GET /health)" = 200 ]
+    # --cors-origins: a listed origin and one on this machine are named back; another is not
+    for case in "listed|https://app.example|https://app.example" "local|http://localhost:5173|http://localhost:5173" \
+        "local_ip|http://127.0.0.1:3000|http://127.0.0.1:3000" "other|https://evil.example|" "lookalike|http://localhost.evil.example|"; do
+        IFS='|' read -r name origin want <<<"$case"
+        curl -s -o /dev/null -D "$TMP/cors.h" --max-time 10 "${CURL_EXTRA[@]}" -H "Origin: $origin" "$URL/health"
+        got=$(tr -d '\r' <"$TMP/cors.h" | sed -n 's/^[Aa]ccess-[Cc]ontrol-[Aa]llow-[Oo]rigin: //p')
+        if [ "$got" = "$want" ] && grep -qi '^vary: origin' "$TMP/cors.h"; then ok "cors_origins_$name"; else
+            not_ok "cors_origins_$name" "Allow-Origin '$got', want '$want': $(tr -d '\r' <"$TMP/cors.h" | tr '\n' ' ')"; fi
+    done
+    st=$(curl -s -o /dev/null -D "$TMP/cors.h" -w '%{http_code}' --max-time 10 "${CURL_EXTRA[@]}" -X OPTIONS -H "Origin: https://app.example" \
+        -H "Access-Control-Request-Method: POST" "$URL/v1/chat/completions")
+    check cors_origins_preflight [ "$st" = 204 -a -n "$(grep -i '^access-control-allow-origin: https://app.example' "$TMP/cors.h")" ]
     if [ "${BITNET_BUILD:-build}" != build ]; then :
     elif ! command -v node >/dev/null; then skip_or_fail openai_client_tls "node is not installed"
     elif [ ! -f "$NODE_DIR/node_modules/openai/package.json" ]; then skip_or_fail openai_client_tls "the openai npm package is missing (scripts/fetch_openai_node.sh)"
