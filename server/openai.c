@@ -385,6 +385,8 @@ const char *const api_extra_sampler_fields[] = {
     "mirostat",       "mirostat_tau", "mirostat_eta",    "dry_multiplier",     "dry_base",           "dry_allowed_length",
     "dry_penalty_last_n", "dry_sequence_breakers", "repeat_penalty", "samplers", "min_keep", "adaptive_target", "adaptive_decay"};
 const size_t api_n_extra_sampler_fields = sizeof api_extra_sampler_fields / sizeof api_extra_sampler_fields[0];
+const char *const api_slot_fields[] = {"id_slot", "n_cache_reuse", "n_indent", "t_max_predict_ms", "n_keep", "n_discard"};
+const size_t api_n_slot_fields = sizeof api_slot_fields / sizeof api_slot_fields[0];
 
 /* llama-server's "samplers" (an array of names or a string of letters): the chain, in any
  * order, the samplers left out turned off (bitnet_generate_params.samplers); unknown names are

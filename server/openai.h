@@ -53,6 +53,10 @@ typedef struct api_prompt {
 /* llama-server's sampler fields beyond OpenAI's (typical_p ... dry_sequence_breakers, samplers), which
  * the Responses and Anthropic routes pass on to the chat request they build. */
 extern const char *const api_extra_sampler_fields[];
+/* llama-server's fields of a request's slot and length (id_slot, n_cache_reuse, n_indent,
+ * t_max_predict_ms, n_keep, n_discard), which the Responses and Messages conversions pass on too. */
+extern const char *const api_slot_fields[];
+extern const size_t api_n_slot_fields;
 extern const size_t api_n_extra_sampler_fields;
 
 typedef struct api_request {

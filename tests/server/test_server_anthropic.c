@@ -58,6 +58,9 @@ TEST(bodies_become_chats) {
     check_chat("{\"max_tokens\":1,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"tools\":[{\"name\":\"f\"}],\"tool_choice\":{\"type\":\"any\"}}",
                false, "{\"max_tokens\":1,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"tools\":[{\"type\":\"function\",\"function\":"
                       "{\"name\":\"f\"}}],\"tool_choice\":\"required\"}");
+    /* llama-server's slot fields pass on */
+    check_chat("{\"max_tokens\":3,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"id_slot\":0,\"t_max_predict_ms\":200,\"n_indent\":1}",
+               false, "{\"max_tokens\":3,\"id_slot\":0,\"t_max_predict_ms\":200,\"n_indent\":1,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}");
     /* count_tokens: no max_tokens needed, and no sampling fields passed on */
     check_chat("{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"temperature\":0.5}", true,
                "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}");

@@ -80,6 +80,10 @@ TEST(bodies_become_chats) {
     check_chat("{\"input\":\"Hi\",\"text\":{\"format\":{\"type\":\"json_object\"}},\"tool_choice\":\"none\",\"store\":true,\"seed\":4}",
                "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"response_format\":{\"type\":\"json_object\"},"
                "\"tool_choice\":\"none\",\"seed\":4}");
+    /* llama-server's slot fields pass on (its Responses conversion keeps every field) */
+    check_chat("{\"input\":\"Hi\",\"id_slot\":1,\"n_cache_reuse\":4,\"n_indent\":2,\"t_max_predict_ms\":500,\"n_keep\":-1,\"n_discard\":8}",
+               "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"id_slot\":1,\"n_cache_reuse\":4,\"n_indent\":2,"
+               "\"t_max_predict_ms\":500,\"n_keep\":-1,\"n_discard\":8}");
 }
 
 TEST(what_cannot_be_served_is_refused) {
