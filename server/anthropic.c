@@ -166,8 +166,8 @@ static int read_fields(json_t *body, bool counting, json_t *chat, api_error *err
         if (!counting && (v = json_object_get(body, same[i]))) json_object_set(chat, same[i], v);
     for (size_t i = 0; i < api_n_extra_sampler_fields; i++) /* llama-server's extensions */
         if (!counting && (v = json_object_get(body, api_extra_sampler_fields[i]))) json_object_set(chat, api_extra_sampler_fields[i], v);
-    for (size_t i = 0; i < api_n_slot_fields; i++)
-        if (!counting && (v = json_object_get(body, api_slot_fields[i]))) json_object_set(chat, api_slot_fields[i], v);
+    for (size_t i = 0; i < api_n_llama_fields; i++)
+        if (!counting && (v = json_object_get(body, api_llama_fields[i]))) json_object_set(chat, api_llama_fields[i], v);
     return 0;
 }
 

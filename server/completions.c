@@ -436,6 +436,8 @@ typedef struct stream {
     const job_timing *timing;  /* timings_per_token: the timings of the piece whose events are being made */
     char *buf;                 /* SSE bytes not yet handed to libmicrohttpd: [pos, len) */
     size_t len, pos, cap;
+    double ping_seconds;       /* silence before an SSE comment is sent (sse_ping_interval; <= 0: never) */
+    double last_out;           /* when bytes last went out (metrics_now) */
 } stream;
 
 static void stream_append(stream *s, const char *data, size_t n) {
@@ -701,6 +703,12 @@ static bool stream_fill(stream *s) {
         int n = read_round(&s->rj, &s->waker, s->fd, stream_wants, stream_take, s);
         if (n < 0) return false;
         if (n > 0 || s->ended) return true;
+        /* llama-server's SSE ping: a comment line, which SSE clients skip, so that a proxy or a
+         * client with a read timeout sees bytes while a long prompt (or a queue) delays the first token */
+        if (s->ping_seconds > 0 && metrics_now() - s->last_out >= s->ping_seconds) {
+            stream_append(s, ":\n\n", 3);
+            return true;
+        }
     }
 }
 
@@ -715,6 +723,7 @@ static ssize_t stream_read(void *cls, uint64_t offset, char *out, size_t max) {
     size_t n = s->len - s->pos < max ? s->len - s->pos : max;
     memcpy(out, s->buf + s->pos, n);
     s->pos += n;
+    s->last_out = metrics_now();
     return (ssize_t)n;
 }
 
@@ -758,7 +767,7 @@ static bool stream_alloc(stream *s, const request_jobs *rj, const reply_style *s
 
 /* Streams the output of the request's jobs, side by side (takes over the jobs, the count of
  * generating requests, the reply's echo and the style's replies). */
-static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, request_jobs *rj, api_reply *reply, bool usage,
+static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, request_jobs *rj, api_reply *reply, const api_request *rq,
                                     const reply_style *style) {
     stream *s = calloc(1, sizeof *s);
     bool allocated = s && stream_alloc(s, rj, style);
@@ -775,7 +784,9 @@ static enum MHD_Result reply_stream(server *srv, struct MHD_Connection *c, reque
     if (s->native) *s->native = *style->native;
     if (s->responses) *s->responses = *style->responses;
     if (s->anthropic) *s->anthropic = *style->anthropic;
-    s->srv = srv, s->rj = *rj, s->reply = *reply, s->include_usage = usage;
+    s->srv = srv, s->rj = *rj, s->reply = *reply, s->include_usage = rq->include_usage;
+    s->ping_seconds = (double)(rq->sse_ping_interval == -2 ? srv->opt.sse_ping_interval : rq->sse_ping_interval);
+    s->last_out = metrics_now();
     s->fd = http_connection_fd(c), s->stats = http_request_stats(c);
     for (int i = 0; i < rj->n; i++) s->choices[i] = (choice_stream){.job = rj->jobs[i], .index = i, .native = {.index = i}};
     job_waker_init(&s->waker);
@@ -844,7 +855,7 @@ static enum MHD_Result handle(server *srv, struct MHD_Connection *c, api_kind ki
     if (style->responses) responses_reply_start(style->responses, serial, srv->model_name, rq.api.tools.choice);
     if (style->anthropic) anthropic_reply_start(style->anthropic, serial, srv->model_name, rq.api.tools.choice, rq.n_ids[0]);
     if (rq.api.stream) {
-        ret = reply_stream(srv, c, &rj, &reply, rq.api.include_usage, style); /* the stream owns the jobs, the count and the style's replies */
+        ret = reply_stream(srv, c, &rj, &reply, &rq.api, style); /* the stream owns the jobs, the count and the style's replies */
     } else {
         ret = reply_whole(srv, c, &rj, &reply, style);
         api_reply_free(&reply);

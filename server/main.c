@@ -23,6 +23,7 @@
 #define DEFAULT_MAX_BODY (8u << 20)
 #define DEFAULT_TIMEOUT_REQUEST 600
 #define DEFAULT_TIMEOUT_IDLE 60
+#define DEFAULT_SSE_PING 30     /* llama-server's default */
 #define MAX_API_KEYS 1024
 #define MAX_KEY_LEN 512
 #define SHUTDOWN_GRACE_MS 5000
@@ -123,6 +124,10 @@ static void usage(FILE *out) {
             "                          finish_reason \"length\" (503 if it never got a slot) [%d; 0: none]\n"
             "  --timeout-idle S        a connection silent for S seconds, or not done sending a request\n"
             "                          within S seconds (slow clients), is closed [%d]\n"
+            "  --sse-ping-interval S   a stream silent for S seconds (a long prompt, a wait for a slot) sends an SSE\n"
+            "                          comment line, which clients skip, so that proxies and client read\n"
+            "                          timeouts see it alive; a request's sse_ping_interval overrides it\n"
+            "                          [%d; -1 or 0: never]\n"
             "  --log-format F          text | json: one line per request on stderr [text]\n"
             "  --verbose               also log each finished generation per slot\n"
             "  -h, --help              this text\n"
@@ -150,7 +155,7 @@ static void usage(FILE *out) {
             "min_p, repeat_penalty and ignore_eos. temperature 0 is greedy: the same reply alone or beside\n"
             "other requests.\n"
             "SIGINT/SIGTERM stop the server cleanly (exit 0).\n",
-            DEFAULT_MAX_BODY, DEFAULT_TIMEOUT_REQUEST, DEFAULT_TIMEOUT_IDLE);
+            DEFAULT_MAX_BODY, DEFAULT_TIMEOUT_REQUEST, DEFAULT_TIMEOUT_IDLE, DEFAULT_SSE_PING);
 }
 
 static int bad_usage(const char *fmt, const char *arg) {
@@ -224,6 +229,7 @@ static int parse_limit(server_options *o, const char *arg, const char *v) {
         {"--lookup", 0, 16, &o->lookup_draft, NULL, NULL},
         {"--keep", -1, 1 << 30, &o->n_keep, NULL, NULL},
         {"--cache-reuse", 0, 1 << 30, &o->cache_reuse, NULL, NULL},
+        {"--sse-ping-interval", -1, INT32_MAX, &o->sse_ping_interval, NULL, NULL},
         {"--cache-ram", -1, 1LL << 30, NULL, NULL, &o->cache_ram_mib},
         {"-cram", -1, 1LL << 30, NULL, NULL, &o->cache_ram_mib},
     };
@@ -350,7 +356,8 @@ static int parse_valued(server_options *o, const char *arg, const char *v) {
 static int parse_args(int argc, char **argv, server_options *o) {
     *o = (server_options){.host = "127.0.0.1", .port = 8080, .n_parallel = 4, .max_queue = 64,
                           .max_body = DEFAULT_MAX_BODY, .chat_format = "auto", .embd_normalize = 2, .prefix_share = 16, .cache_ram_mib = 8192,
-                          .timeout_request = DEFAULT_TIMEOUT_REQUEST, .timeout_idle = DEFAULT_TIMEOUT_IDLE};
+                          .timeout_request = DEFAULT_TIMEOUT_REQUEST, .timeout_idle = DEFAULT_TIMEOUT_IDLE,
+                          .sse_ping_interval = DEFAULT_SSE_PING};
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (server_opt_is(arg, "--help", "-h")) {

@@ -370,7 +370,8 @@ static int read_logprobs(json_t *body, api_request *r, api_error *err) {
 
 static int read_stream(json_t *body, api_request *r, api_error *err) {
     if (read_bool(body, "stream", &r->stream, err) || read_bool(body, "return_progress", &r->return_progress, err) ||
-        read_bool(body, "timings_per_token", &r->timings_per_token, err))
+        read_bool(body, "timings_per_token", &r->timings_per_token, err) ||
+        read_int(body, "sse_ping_interval", -1, INT32_MAX, &r->sse_ping_interval, err))
         return -1;
     json_t *so = json_object_get(body, "stream_options");
     if (!so || json_is_null(so)) return 0;
@@ -385,8 +386,9 @@ const char *const api_extra_sampler_fields[] = {
     "mirostat",       "mirostat_tau", "mirostat_eta",    "dry_multiplier",     "dry_base",           "dry_allowed_length",
     "dry_penalty_last_n", "dry_sequence_breakers", "repeat_penalty", "samplers", "min_keep", "adaptive_target", "adaptive_decay"};
 const size_t api_n_extra_sampler_fields = sizeof api_extra_sampler_fields / sizeof api_extra_sampler_fields[0];
-const char *const api_slot_fields[] = {"id_slot", "n_cache_reuse", "n_indent", "t_max_predict_ms", "n_keep", "n_discard"};
-const size_t api_n_slot_fields = sizeof api_slot_fields / sizeof api_slot_fields[0];
+const char *const api_llama_fields[] = {"id_slot", "n_cache_reuse", "n_indent", "t_max_predict_ms", "n_keep", "n_discard",
+                                        "sse_ping_interval"};
+const size_t api_n_llama_fields = sizeof api_llama_fields / sizeof api_llama_fields[0];
 
 /* llama-server's "samplers" (an array of names or a string of letters): the chain, in any
  * order, the samplers left out turned off (bitnet_generate_params.samplers); unknown names are
@@ -784,6 +786,7 @@ int api_parse_request(api_kind kind, const char *body, size_t len, uint64_t defa
     out->n_top_logprobs = -1;
     out->id_slot = -1;
     out->n_cache_reuse = -1;
+    out->sse_ping_interval = -2;
     out->gen = default_generate_params(default_seed);
     if (kind == API_NATIVE) { /* llama-server's defaults: the library's (temperature 0.8, top_k 40, top_p 0.95, min_p 0.05) */
         out->gen = bitnet_generate_default_params();

@@ -53,10 +53,11 @@ typedef struct api_prompt {
 /* llama-server's sampler fields beyond OpenAI's (typical_p ... dry_sequence_breakers, samplers), which
  * the Responses and Anthropic routes pass on to the chat request they build. */
 extern const char *const api_extra_sampler_fields[];
-/* llama-server's fields of a request's slot and length (id_slot, n_cache_reuse, n_indent,
- * t_max_predict_ms, n_keep, n_discard), which the Responses and Messages conversions pass on too. */
-extern const char *const api_slot_fields[];
-extern const size_t api_n_slot_fields;
+/* llama-server's fields of a request's slot, length and stream (id_slot, n_cache_reuse, n_indent,
+ * t_max_predict_ms, n_keep, n_discard, sse_ping_interval), which the Responses and Messages
+ * conversions pass on too. */
+extern const char *const api_llama_fields[];
+extern const size_t api_n_llama_fields;
 extern const size_t api_n_extra_sampler_fields;
 
 typedef struct api_request {
@@ -64,6 +65,8 @@ typedef struct api_request {
     bool stream, include_usage;
     bool return_progress;          /* llama-server's: a stream reports the prompt's processing progress */
     bool timings_per_token;        /* llama-server's: a stream's events carry the timings so far */
+    long long sse_ping_interval;   /* llama-server's: seconds of silence before a stream sends an SSE comment
+                                    * (<= 0: none); -2 when the request does not say (the server's --sse-ping-interval) */
     long long t_max_predict_ms;    /* llama-server's: generation ends at a newline after this long (<= 0: never) */
     long long n_indent;            /* llama-server's: a later line indented less ends the reply (0: never) */
     long long id_slot;             /* llama-server's: the slot every completion runs in; -1: any (completions.c checks the range) */

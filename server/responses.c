@@ -188,8 +188,8 @@ static int copy_fields(json_t *body, json_t *chat, api_error *err) {
         if ((v = json_object_get(body, same[i]))) json_object_set(chat, same[i], v);
     for (size_t i = 0; i < api_n_extra_sampler_fields; i++)
         if ((v = json_object_get(body, api_extra_sampler_fields[i]))) json_object_set(chat, api_extra_sampler_fields[i], v);
-    for (size_t i = 0; i < api_n_slot_fields; i++) /* llama-server passes every field of a Responses body on */
-        if ((v = json_object_get(body, api_slot_fields[i]))) json_object_set(chat, api_slot_fields[i], v);
+    for (size_t i = 0; i < api_n_llama_fields; i++) /* llama-server passes every field of a Responses body on */
+        if ((v = json_object_get(body, api_llama_fields[i]))) json_object_set(chat, api_llama_fields[i], v);
     return 0;
 }
 

@@ -73,6 +73,7 @@ typedef struct server_options {
     bool no_prefill_assistant; /* --no-prefill-assistant: a chat's last assistant message is closed, not continued */
     int n_keep;                /* --keep: a request's n_keep when it gives none */
     int cache_reuse;           /* --cache-reuse: a request's n_cache_reuse when it gives none; 0: off */
+    int sse_ping_interval;     /* --sse-ping-interval: seconds of silence before a stream sends an SSE comment; <= 0: never */
     bitnet_lm_head lm_head;
     int max_queue;
     size_t max_body;

@@ -15,7 +15,9 @@
 #   - GET /metrics: the Prometheus text format parses, counters and histograms move with the
 #     requests made, gauges are there; llama-server's llamacpp:* metrics with its meanings;
 #   - one log line per request, --log-format json (every line parses) and text;
-#   - --lookup: four requests at once give the replies of a server without it.
+#   - --lookup: four requests at once give the replies of a server without it;
+#   - --sse-ping-interval: a stream waiting for the slot gets SSE comment lines before its
+#     events (none with the request's sse_ping_interval -1), the same reply either way.
 # Runs on the normal build only (test_serve.sh is the one the sanitizer builds rerun).
 # TEST_SERIAL: tests/run_tests.sh runs it alone (--timeout-request must stop a generation after 0.9-4 s).
 source "$(dirname "$0")/lib.sh"
@@ -262,4 +264,42 @@ if [ $? = 0 ] && [ "$(echo "$with" | grep -c .)" = 4 ] && [ "$with" = "$without"
     [ "$(cat "$TMP/p.log.taken")" = 0 ]; then ok lookup_same_replies; else
     not_ok lookup_same_replies "with: $(echo "$with" | head -c 300) without: $(echo "$without" | head -c 300), drafts taken: $(cat "$TMP/l.log.taken" "$TMP/p.log.taken" 2>&1)"
     kill -9 "$SERVER_PID" 2>/dev/null; fi
+
+# ---- --sse-ping-interval: streams that wait for the slot (a long generation holds it) get SSE
+# comment lines, then their events; a request's sse_ping_interval -1 turns them off ----------------
+if start_server "$TMP/ping.log" -m "$M" -t 2 -np 1 -c 4096 --sse-ping-interval 1; then
+    curl -s -o /dev/null --max-time 60 "$URL/v1/completions" -d '{"prompt":"Count","max_tokens":1200,"ignore_eos":true,"temperature":0}' &
+    long=$!
+    sleep 0.3
+    curl -s -N --max-time 60 "$URL/v1/completions" -d '{"prompt":"Hi","max_tokens":2,"stream":true,"temperature":0}' >"$TMP/ping_on.sse" &
+    on=$!
+    curl -s -N --max-time 60 "$URL/v1/completions" -d '{"prompt":"Hi","max_tokens":2,"stream":true,"temperature":0,"sse_ping_interval":-1}' \
+        >"$TMP/ping_off.sse"
+    wait $on $long
+    "$PY" - "$TMP/ping_on.sse" "$TMP/ping_off.sse" >"$TMP/ping.out" 2>&1 <<'EOF'
+import json, sys
+def read(path):
+    events = open(path).read().split("\n\n")
+    pings = 0
+    while events and events[0] == ":":
+        events.pop(0)
+        pings += 1
+    data = [e for e in events if e]
+    assert all(e.startswith("data: ") for e in data), "a line that is neither a ping before the data nor data: %r" % data[:3]
+    assert data[-1] == "data: [DONE]", "no [DONE]"
+    text = "".join(json.loads(e[6:])["choices"][0]["text"] for e in data[:-1])
+    return pings, text
+(on, text_on), (off, text_off) = read(sys.argv[1]), read(sys.argv[2])
+problems = []
+if on < 1: problems.append("no ping while waiting")
+if off != 0: problems.append("%d pings with sse_ping_interval -1" % off)
+if not text_on or text_on != text_off: problems.append("replies differ: %r %r" % (text_on, text_off))
+print("; ".join(problems) if problems else "fine")
+EOF
+    check sse_ping_while_waiting [ "$(cat "$TMP/ping.out")" = fine ] || sed 's/^/    /' "$TMP/ping.out"
+    stop_server TERM
+else
+    not_ok sse_ping_server_starts "$(tail -5 "$TMP/ping.log")"
+    kill -9 "$SERVER_PID" 2>/dev/null
+fi
 exit 0
