@@ -1,11 +1,14 @@
 /* llama_args: llama-server's command-line options beyond bitnet-server's own (see llama_args.h). */
 #include <errno.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "llama_args.h"
 #include "openai.h"
+#include "request.h"
 
 /* ARG_APPEND: each use adds its string to the field's array ("none": an empty array). */
 typedef enum arg_kind { ARG_FLOAT, ARG_INT, ARG_FLAG, ARG_NAMES, ARG_LETTERS, ARG_APPEND } arg_kind;
@@ -152,11 +155,6 @@ static const struct {
     {"--reranking", "--rerank", "reranking is not supported (no reranker model runs here)"},
     {"--log-file", NULL, "the log goes to stderr: redirect it (2>>FILE)"},
     {"--sleep-idle-seconds", NULL, "the model stays loaded while the server runs"},
-    {"--grammar", NULL, "a default grammar is not supported: give the request's grammar or response_format"},
-    {"--grammar-file", NULL, "a default grammar is not supported: give the request's grammar or response_format"},
-    {"--json-schema", "-j", "a default JSON schema is not supported: give the request's json_schema or response_format"},
-    {"--json-schema-file", "-jf", "a default JSON schema is not supported: give the request's json_schema or response_format"},
-    {"--logit-bias", "-l", "a default logit bias is not supported: give the request's logit_bias"},
 };
 
 static int usage_error(const char *arg, const char *what) {
@@ -319,26 +317,91 @@ static int take_chat_template(server_options *o, int argc, char **argv, int *i) 
     return 1;
 }
 
+/* Sets defaults[field] to v (taken over); 1, or 2 when out of memory. */
+static int set_default(server_options *o, const char *arg, const char *field, json_t *v) {
+    if (!o->request_defaults) o->request_defaults = json_object();
+    if (v && o->request_defaults && !json_object_set_new(o->request_defaults, field, v)) return 1;
+    return usage_error(arg, "(out of memory)");
+}
+
+/* -l/--logit-bias TOKEN_ID(+|-)BIAS (llama.cpp's form; -inf bans the token): one more [id, bias]
+ * pair of the default logit_bias ([id, false] for a ban). 1, or 2 after printing why not. */
+static int take_logit_bias(server_options *o, const char *arg, const char *v) {
+    char *end;
+    errno = 0;
+    long long id = strtoll(v, &end, 10);
+    bool ban = end != v && (!strcmp(end, "-inf") || !strcmp(end, "-INF"));
+    double bias = end != v && (*end == '+' || *end == '-') && !ban ? strtod(end, &end) : 0;
+    if (errno || id < 0 || id > INT32_MAX || (!ban && (*end || isinf(bias) || isnan(bias))))
+        return usage_error(arg, "needs TOKEN_ID+BIAS or TOKEN_ID-BIAS (-inf bans the token), e.g. 15043+1 or 128009-inf");
+    json_t *list = o->request_defaults ? json_object_get(o->request_defaults, "logit_bias") : NULL;
+    if (!list && set_default(o, arg, "logit_bias", list = json_array()) != 1) return 2;
+    if (json_array_append_new(list, json_pack("[I, o]", (json_int_t)id, ban ? json_false() : json_real(bias))))
+        return usage_error(arg, "(out of memory)");
+    return 1;
+}
+
+/* --grammar, --grammar-file, -j/--json-schema, -jf/--json-schema-file: llama-server's default
+ * constraint, as the request fields grammar or json_schema (one of them: the last given wins);
+ * apply_defaults leaves it out of a request that brings a constraint of its own. -l too.
+ * 1 taken, 0 not one, 2 refused. */
+static int take_constraint(server_options *o, int argc, char **argv, int *i) {
+    const char *arg = argv[*i], *v;
+    bool grammar = server_opt_is(arg, "--grammar", NULL), grammar_file = server_opt_is(arg, "--grammar-file", NULL);
+    bool schema = server_opt_is(arg, "--json-schema", "-j"), schema_file = server_opt_is(arg, "--json-schema-file", "-jf");
+    bool bias = server_opt_is(arg, "--logit-bias", "-l");
+    if (!grammar && !grammar_file && !schema && !schema_file && !bias) return 0;
+    if (!(v = value_of(argc, argv, i))) return 2;
+    if (bias) return take_logit_bias(o, arg, v);
+    char *file = grammar_file || schema_file ? llama_args_read_file(arg, v) : NULL;
+    if ((grammar_file || schema_file) && !file) return 2;
+    const char *text = file ? file : v;
+    json_t *x = NULL;
+    if (grammar || grammar_file) {
+        x = json_string(text);
+    } else {
+        json_error_t jerr;
+        x = json_loads(text, JSON_DECODE_ANY, &jerr);
+        if (x && !json_is_object(x) && !json_is_boolean(x)) json_decref(x), x = NULL;
+        if (!x) {
+            fprintf(stderr, "bitnet-server: %s: not a JSON Schema (a JSON object): %s (line %d, column %d) (--help for the options)\n", arg,
+                    jerr.text[0] ? jerr.text : "not an object", jerr.line, jerr.column);
+            free(file);
+            return 2;
+        }
+    }
+    free(file);
+    if (!x) return usage_error(arg, "needs UTF-8 text");
+    if (o->request_defaults) json_object_del(o->request_defaults, grammar || grammar_file ? "json_schema" : "grammar");
+    return set_default(o, arg, grammar || grammar_file ? "grammar" : "json_schema", x);
+}
+
 int llama_args_take(server_options *o, int argc, char **argv, int *i) {
     int rc = take_sampling(o, argc, argv, i);
     if (!rc) rc = take_chat_template(o, argc, argv, i);
+    if (!rc) rc = take_constraint(o, argc, argv, i);
     return rc ? rc : take_inert(argc, argv, i);
 }
 
-/* Each request kind with nothing but the defaults must parse: an out-of-range default would
- * otherwise turn every request away. */
-int llama_args_check(const server_options *o) {
-    static const char *const bodies[2] = {"{\"prompt\": \"\"}", "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}]}"};
+/* Each request kind with nothing but the defaults must parse (and with the model, build: a
+ * default grammar's token references, a logit bias's ids): a bad default would otherwise turn
+ * every request away. */
+int llama_args_check(const server_options *o, const request_model *m) {
+    static const char *const bodies[2] = {"{\"prompt\": \"a\"}", "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}]}"};
     static const api_kind kinds[2] = {API_NATIVE, API_CHAT};
     for (int k = 0; o->request_defaults && k < 2; k++) {
         api_request r;
+        gen_request built;
         api_error err;
-        if (api_parse_request(kinds[k], bodies[k], strlen(bodies[k]), 0, o->request_defaults, &r, &err)) {
-            fprintf(stderr, "bitnet-server: a default sampling option is refused for %s requests: %s (--help for the options)\n",
-                    kinds[k] == API_CHAT ? "OpenAI" : "/completion", err.message);
+        int rc = m ? request_build(m, kinds[k], bodies[k], strlen(bodies[k]), 0, &built, &err)
+                   : api_parse_request(kinds[k], bodies[k], strlen(bodies[k]), 0, o->request_defaults, &r, &err);
+        if (rc) {
+            fprintf(stderr, "bitnet-server: a default option (sampling, grammar, JSON schema or logit bias) is refused for %s requests: %s "
+                            "(--help for the options)\n", kinds[k] == API_CHAT ? "OpenAI" : "/completion", err.message);
             return 2;
         }
-        api_request_free(&r);
+        if (m) gen_request_free(&built);
+        else api_request_free(&r);
     }
     return 0;
 }

@@ -1,6 +1,7 @@
 /* llama_args: llama-server's command-line options beyond bitnet-server's own (main.c), so that
  * a llama-server command line runs here unchanged:
- *   - its default sampling of requests (--temp, --top-k, -n, --seed, ...): kept as a JSON object
+ *   - its default sampling and constraints of requests (--temp, --top-k, -n, --seed, ...,
+ *     --grammar, -j, -l): kept as a JSON object
  *     of the request fields they stand for (server_options.request_defaults), which
  *     api_parse_request gives every request that does not set them itself (as llama-server does);
  *   - options whose behaviour this server always has (--metrics, --slots, -cb): taken silently;
@@ -16,9 +17,11 @@
 /* argv[*i] when it is one of those options: 1 when taken (its value too: *i advanced), 0 when it
  * is not one of them, 2 after printing a usage error. */
 int llama_args_take(server_options *o, int argc, char **argv, int *i);
-/* After the options: 0, or 2 after printing why the default sampling options are refused (a
- * request with nothing but them must parse, on /completion and on the OpenAI routes). */
-int llama_args_check(const server_options *o);
+/* After the options (m NULL), and again once the model is loaded (m: what requests are built
+ * with): 0, or 2 after printing why the default options are refused (a request with nothing but
+ * them must parse, and with the model build, on /completion and on the OpenAI routes). */
+struct request_model;
+int llama_args_check(const server_options *o, const struct request_model *m);
 /* The text of an option's file (at most 1 MiB, no NUL bytes; malloc'd), or NULL after printing
  * why not ("bitnet-server: ARG PATH: reason"). */
 char *llama_args_read_file(const char *arg, const char *path);

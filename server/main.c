@@ -136,7 +136,9 @@ static void usage(FILE *out) {
             "--typical, --top-nsigma, --repeat-penalty, --repeat-last-n, --presence-penalty,\n"
             "--frequency-penalty, --dry-*, --xtc-*, --dynatemp-*, --mirostat*, -s/--seed, -n/--n-predict,\n"
             "--ignore-eos, --samplers, --sampling-seq) set what a request gets when it does not say (on\n"
-            "every API; also --dry-sequence-breaker, --temperature, --typical-p, --top-n-sigma);\n"
+            "every API; also --dry-sequence-breaker, --temperature, --typical-p, --top-n-sigma), and so do\n"
+            "--grammar, --grammar-file, -j/--json-schema, -jf/--json-schema-file (a request with a grammar,\n"
+            "json_schema, response_format or tools of its own does without them) and -l/--logit-bias;\n"
             "-a (--alias), -to/--timeout (--timeout-idle), --no-webui/--no-ui (no chat page at /);\n"
             "--metrics, --slots, -cb, --webui, --warmup, --no-warmup, --cache-prompt, --offline change\n"
             "nothing (always so here); -ngl, -fa, -dev, -sm, -mg, -ts, -tb, -ub, -nkvo, --threads-http,\n"
@@ -144,8 +146,8 @@ static void usage(FILE *out) {
             "--chat-template-kwargs, -sps, -dt, -kvu, --swa-full, -ctxcp, -sp, -C, --prio, --poll,\n"
             "--log-disable, --log-colors, --log-timestamps, -lv are taken and said to change nothing;\n"
             "--lora, --mmproj, -hf, -mu, -nocb, --no-slots, -md/--model-draft, --draft-max, --spec-type,\n"
-            "-lcs, --rope-*, --override-kv, --path, --models-dir, --rerank, --log-file, --grammar, -j,\n"
-            "-l and --sleep-idle-seconds are refused, saying why.\n"
+            "-lcs, --rope-*, --override-kv, --path, --models-dir, --rerank, --log-file and\n"
+            "--sleep-idle-seconds are refused, saying why.\n"
             "\n"
             "Sampling defaults (unless the options above set others) are OpenAI's on the OpenAI routes,\n"
             "llama.cpp's on /completion; OpenAI's: temperature 1, top_p 1, no top_k, no min_p, no penalties\n"
@@ -398,7 +400,7 @@ static int parse_args(int argc, char **argv, server_options *o) {
     if (!o->model_path) return bad_usage("%s", "missing -m/--model FILE");
     if (!o->tls_key != !o->tls_cert) return bad_usage("%s", o->tls_key ? "--ssl-key-file needs --ssl-cert-file too" : "--ssl-cert-file needs --ssl-key-file too");
     if (o->reuse_port && server_host_is_unix(o->host)) return bad_usage("%s", "--reuse-port is for TCP addresses, not a Unix socket (--host ending in .sock)");
-    if (llama_args_check(o)) return 2;
+    if (llama_args_check(o, NULL)) return 2;
     if (o->ctx_total && o->ctx_total < 2LL * o->n_parallel)
         return bad_usage("--ctx-size is split over the slots: give at least 2 positions per slot (%s)", "see --parallel");
     return 0;
@@ -471,17 +473,22 @@ static int start_engine(server *srv) {
         fprintf(stderr, "bitnet-server: cannot start the engine: %s\n", bitnet_get_last_error());
         return -1;
     }
+    return 0;
+}
+
+/* The line that says the server is ready, and how it serves. */
+static void announce_ready(const server *srv) {
+    uint64_t cache_bytes = srv->opt.prefix_share ? prompt_cache_bytes(srv->opt.cache_ram_mib) : 0;
     char cache[48] = "none";
     if (!srv->opt.prefix_share) snprintf(cache, sizeof cache, "none (--prefix-share 0)");
-    if (ep.prompt_cache_bytes == UINT64_MAX) snprintf(cache, sizeof cache, "no limit");
-    else if (ep.prompt_cache_bytes) snprintf(cache, sizeof cache, "%llu MiB", (unsigned long long)(ep.prompt_cache_bytes >> 20));
+    if (cache_bytes == UINT64_MAX) snprintf(cache, sizeof cache, "no limit");
+    else if (cache_bytes) snprintf(cache, sizeof cache, "%llu MiB", (unsigned long long)(cache_bytes >> 20));
     char reuse[32] = "off";
     if (srv->opt.cache_reuse) snprintf(reuse, sizeof reuse, "runs of %d+", srv->opt.cache_reuse);
     fprintf(stderr, "bitnet-server: model %s loaded: %d slots of %lld positions (KV cache K %s V %s), prompt cache %s, chat format %s, "
             "cache reuse %s, context shift %s; ready\n",
             srv->model_name, engine_n_slots(srv->engine), (long long)engine_slot_ctx(srv->engine), kv_name(srv->opt.kv_type_k),
             kv_name(srv->opt.kv_type_v), cache, bn_chat_format_name(srv->chat_format), reuse, srv->opt.context_shift ? "on" : "off");
-    return 0;
 }
 
 static void sleep_ms(int ms) {
@@ -529,6 +536,12 @@ int main(int argc, char **argv) {
         bitnet_model_close(srv.model);
         return 1;
     }
+    request_model requests = server_request_model(&srv);
+    if (llama_args_check(&srv.opt, &requests)) { /* a default grammar's tokens, a logit bias's ids: against the model */
+        shut_down(&srv, http);
+        return 2;
+    }
+    announce_ready(&srv);
     atomic_store(&srv.state, SERVER_READY);
 
     int sig = 0;

@@ -4,6 +4,7 @@
  * out rather than faked (no speculative decoding, no multimodal data). */
 #include "native.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,16 @@ static json_t *dry_breaker_list(const bitnet_sampling_extra *x) {
     return list;
 }
 
+/* llama-server's form: [{"bias", "token"}], a ban's bias null (its JSON of -inf). */
+static json_t *bias_list(const api_request *rq) {
+    json_t *list = json_array();
+    for (int i = 0; list && i < rq->n_logit_bias; i++) {
+        float b = rq->logit_bias[i].bias;
+        json_array_append_new(list, json_pack("{s:o, s:i}", "bias", isinf(b) ? json_null() : json_real(b), "token", rq->logit_bias[i].token));
+    }
+    return list;
+}
+
 json_t *native_settings(const api_request *rq, const job *j, int default_n_keep) {
     const bitnet_sampling_params *s = &rq->gen.sampling;
     json_int_t n_predict = rq->prompt_only ? 0 : rq->gen.max_tokens > 0 ? rq->gen.max_tokens : -1;
@@ -67,6 +78,7 @@ json_t *native_settings(const api_request *rq, const job *j, int default_n_keep)
     if (v && more) json_object_update(v, more);
     json_decref(more);
     if (v) json_object_set_new(v, "stop", j ? stop_list(j) : json_array());
+    if (v) json_object_set_new(v, "logit_bias", bias_list(rq));
     return v;
 }
 

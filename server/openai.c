@@ -765,13 +765,24 @@ json_t *api_load_object(const char *body, size_t len, api_error *err) {
     return NULL;
 }
 
-/* The fields of `defaults` that root lacks (max_tokens only when root gives no token limit). */
+/* Whether root brings a constraint of its own (a default grammar or schema then stays out). */
+static bool has_constraint(json_t *root) {
+    static const char *const fields[] = {"grammar", "json_schema", "response_format", "tools"};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (api_present(json_object_get(root, fields[i]))) return true;
+    return false;
+}
+
+/* The fields of `defaults` that root lacks (max_tokens only when root gives no token limit, a
+ * grammar or schema only when root has no constraint). */
 static int apply_defaults(json_t *root, const json_t *defaults, api_error *err) {
     const char *key;
     json_t *v;
+    bool constrained = has_constraint(root);
     json_object_foreach((json_t *)defaults, key, v) {
         if (json_object_get(root, key)) continue;
         if (!strcmp(key, "max_tokens") && (json_object_get(root, "n_predict") || json_object_get(root, "max_completion_tokens"))) continue;
+        if ((!strcmp(key, "grammar") || !strcmp(key, "json_schema")) && constrained) continue;
         if (json_object_set(root, key, v)) return api_errorf(err, 500, "out of memory");
     }
     return 0;

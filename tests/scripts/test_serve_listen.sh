@@ -12,7 +12,9 @@
 #   - --reuse-port: two servers on one port, both answering; without it the second is refused;
 #   - --chat-template NAME and --chat-template-file (a Jinja template of a built-in format: /props
 #     shows it and the prompt follows it; other templates and names refused), default DRY
-#     breakers (--dry-sequence-breaker, "none");
+#     breakers (--dry-sequence-breaker, "none"), a default grammar, JSON schema and logit bias
+#     (--grammar, -j, -l: on /completion and chat; a request's own constraint wins; bad ones,
+#     also against the model's vocabulary, refused at startup);
 #   - --cors-origins with a list of origins and "localhost": listed origins named back, others not;
 #   - option errors exit 2 (1 for a key the TLS library refuses) with the reason; refused and
 #     inert llama-server options say so.
@@ -49,10 +51,13 @@ for bad in "key_without_cert|2|--ssl-key-file $TMP/key.pem|--ssl-key-file needs 
     "chat_template_file_other|2|--chat-template-file $TMP/mistral.jinja|the template in that file is not one" \
     "chat_template_file_missing|2|--chat-template-file $TMP/none.jinja|--chat-template-file $TMP/none.jinja: No such file" \
     "draft_model_refused|2|-md $TMP/draft.gguf|-md is refused: draft models are not supported (--lookup N" \
-    "default_grammar_refused|2|--grammar root::=x|--grammar is refused: a default grammar is not supported" \
     "log_file_refused|2|--log-file $TMP/log.txt|--log-file is refused: the log goes to stderr" \
     "cors_path|2|--cors https://app.example/|--cors takes '*' or a comma-separated list of origins" \
     "cors_host_only|2|--cors-origins app.example|--cors takes '*' or a comma-separated list of origins" \
+    "default_grammar_token|2|--grammar root::=<[999999]>|'grammar': the token reference <[999999]> is not a token of this model" \
+    "default_schema_not_json|2|-j {|-j: not a JSON Schema" \
+    "default_bias_form|2|-l 12x|-l needs TOKEN_ID+BIAS or TOKEN_ID-BIAS" \
+    "default_bias_token|2|-l 999999+1|'logit_bias': 999999 is not a token id of this model" \
     "last_option_unknown|2|--no-such-option|--no-such-option needs a value, or is not an option of this server"; do
     IFS='|' read -r name want args word <<<"$bad"
     # shellcheck disable=SC2086
@@ -179,21 +184,35 @@ fi
 
 # ---- chat templates and default DRY breakers ---------------------------------------------------
 if start_server "$TMP/tmpl.log" -m "$M" -t 2 -np 1 -c 512 --chat-template-file "$TMP/chatml.jinja" \
-    --dry-sequence-breaker END --dry-sequence-breaker '|'; then
+    --dry-sequence-breaker END --dry-sequence-breaker '|' --grammar 'root ::= "yes" | "no"' -l 9891+2 -l 2201-inf; then
     req GET /props >/dev/null
     native_check chat_template_file_props "j['chat_format'] == 'chatml' and j['chat_template'] == open('$TMP/chatml.jinja').read() and j['default_generation_settings']['params']['dry_sequence_breakers'] == ['END', '|']"
     req POST /apply-template '{"messages":[{"role":"user","content":"Hi"}]}' >/dev/null
     native_check chat_template_file_prompt "j['prompt'].endswith('<|im_start|>user\\nHi<|im_end|>\\n<|im_start|>assistant\\n')"
+    # --grammar and -l: every request's defaults, unless it brings its own constraint or bias
+    req GET /props >/dev/null
+    native_check default_constraint_props "j['default_generation_settings']['params']['grammar'] == 'root ::= \"yes\" | \"no\"' and j['default_generation_settings']['params']['logit_bias'] == [{'bias': 2.0, 'token': 9891}, {'bias': None, 'token': 2201}]"
+    st=$(req POST /completion '{"prompt":"Answer:","n_predict":4}')
+    native_check default_grammar_native "$st == 200 and j['content'] in ('yes', 'no')"
+    st=$(req POST /v1/chat/completions '{"messages":[{"role":"user","content":"Hi"}],"max_tokens":4}')
+    native_check default_grammar_chat "$st == 200 and j['choices'][0]['message']['content'] in ('yes', 'no')"
+    st=$(req POST /v1/completions '{"prompt":"Answer:","max_tokens":4,"grammar":"root ::= \"maybe\""}')
+    native_check default_grammar_request_wins "$st == 200 and j['choices'][0]['text'] == 'maybe'"
+    st=$(req POST /v1/completions '{"prompt":"Answer:","max_tokens":8,"response_format":{"type":"json_schema","json_schema":{"name":"c","schema":{"enum":[7]}}}}')
+    native_check default_grammar_response_format_wins "$st == 200 and j['choices'][0]['text'].strip() == '7'"
     stop_server TERM
 else
     not_ok chat_template_file_server_starts "$(tail -5 "$TMP/tmpl.log")"
     kill -9 "$SERVER_PID" 2>/dev/null
 fi
-if start_server "$TMP/tmpl2.log" -m "$M" -t 2 -np 1 -c 512 --chat-template llama3 --dry-sequence-breaker none; then
+if start_server "$TMP/tmpl2.log" -m "$M" -t 2 -np 1 -c 512 --chat-template llama3 --dry-sequence-breaker none \
+    -j '{"enum": ["red", "green"]}'; then
     req GET /props >/dev/null
     native_check chat_template_name_props "j['chat_format'] == 'llama3' and j['default_generation_settings']['params']['dry_sequence_breakers'] == []"
     st=$(req POST /completion '{"prompt":"Hello Hello Hello","n_predict":4,"dry_multiplier":0.8}')
-    native_check dry_no_breakers_runs "$st == 200 and j['tokens_predicted'] == 4 and j['generation_settings']['dry_sequence_breakers'] == []"
+    native_check dry_no_breakers_runs "$st == 200 and j['tokens_predicted'] <= 4 and j['generation_settings']['dry_sequence_breakers'] == []"
+    st=$(req POST /v1/chat/completions '{"messages":[{"role":"user","content":"A colour?"}],"max_tokens":8}')
+    native_check default_json_schema_chat "$st == 200 and j['choices'][0]['message']['content'].strip() in ('\"red\"', '\"green\"')"
     stop_server TERM
 else
     not_ok chat_template_name_server_starts "$(tail -5 "$TMP/tmpl2.log")"
