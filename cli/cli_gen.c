@@ -78,7 +78,9 @@ const char *const cli_gen_opts_help =
     "                        once it is complete; one of --json-object, --json-schema, --grammar\n"
     "  --grammar-file F      the same with the grammar read from file F\n"
     "  --system TEXT         system message (chat)\n"
-    "  --chat-template NAME  bitnet | llama3 | chatml | falcon3 | plain [detected from the model]\n";
+    "  --chat-template NAME  bitnet | llama3 | chatml | falcon3 | plain [detected from the model]; also\n"
+    "                        llama.cpp's Jinja template text of one of them (recognized, not run)\n"
+    "  --chat-template-file F  the same, the template read from file F\n";
 
 void cli_gen_opts_init(cli_gen_opts *o) {
     memset(o, 0, sizeof *o);
@@ -92,7 +94,8 @@ void cli_gen_opts_init(cli_gen_opts *o) {
 void cli_gen_opts_free(cli_gen_opts *o) {
     free(o->schema_file_text);
     free(o->grammar_file_text);
-    o->schema_file_text = o->grammar_file_text = NULL;
+    free(o->chat_template_file_text);
+    o->schema_file_text = o->grammar_file_text = o->chat_template_file_text = NULL;
     o->gen.json_schema = o->gen.grammar = NULL;
 }
 
@@ -277,6 +280,12 @@ int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd)
     } else if ((r = cli_opt(argc, argv, i, "--chat-template", NULL, &v))) {
         if (r < 0) return 2;
         o->chat_template = v;
+    } else if ((r = cli_opt(argc, argv, i, "--chat-template-file", NULL, &v))) {
+        size_t len;
+        if (r < 0) return 2;
+        free(o->chat_template_file_text);
+        if (!(o->chat_template = o->chat_template_file_text = cli_read_text_file(v, &len)))
+            return cli_usage_error(cmd, "--chat-template-file: cannot read '%s'", v);
     } else if (!strcmp(argv[*i], "--greedy")) {
         sp->temperature = 0.0f;
     } else if (!strcmp(argv[*i], "--ignore-eos")) {
@@ -293,7 +302,7 @@ int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd)
 int cli_chat_format(const cli_gen_opts *o, const bitnet_model *m, const char *cmd, int *format) {
     bn_chat_format f;
     if (o->chat_template) {
-        if (bn_chat_format_from_name(o->chat_template, &f) != 0) return cli_usage_error(cmd, "--chat-template: %s", bitnet_get_last_error());
+        if (bn_chat_format_from_template(o->chat_template, &f) != 0) return cli_usage_error(cmd, "--chat-template: %s", bitnet_get_last_error());
         *format = (int)f;
         return 0;
     }

@@ -19,7 +19,8 @@ typedef struct cli_gen_opts {
     int n_dry_breakers;
     bitnet_logit_bias logit_bias[CLI_MAX_LOGIT_BIAS]; /* -l / --logit-bias */
     const char *system;          /* --system TEXT */
-    const char *chat_template;   /* --chat-template NAME */
+    const char *chat_template;   /* --chat-template NAME|TEMPLATE, or --chat-template-file's text */
+    char *chat_template_file_text; /* --chat-template-file: the file's text (chat_template points here) */
     char *schema_file_text;      /* --json-schema-file: the file's text (gen.json_schema points here) */
     char *grammar_file_text;     /* --grammar-file: the file's text (gen.grammar points here) */
     unsigned char samplers[BN_SAMPLER_ORDER_MAX]; /* --samplers / --sampling-seq (bn_sampler_kind) */

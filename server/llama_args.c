@@ -287,9 +287,8 @@ char *llama_args_read_file(const char *arg, const char *path) {
 }
 
 /* --chat-template NAME|TEMPLATE and --chat-template-file FILE (llama-server's): a built-in format's
- * name, or a Jinja chat template, which must be one of a built-in format (bn_chat_detect, as for
- * a model's tokenizer.chat_template): this server renders no Jinja, and prompting in another
- * format than the one given would quietly degrade every reply. 1 taken, 0 not one, 2 refused. */
+ * name, or a Jinja chat template of one (bn_chat_format_from_template); /props shows a template
+ * given. 1 taken, 0 not one, 2 refused. */
 static int take_chat_template(server_options *o, int argc, char **argv, int *i) {
     const char *arg = argv[*i];
     bool from_file = !strcmp(arg, "--chat-template-file");
@@ -297,22 +296,17 @@ static int take_chat_template(server_options *o, int argc, char **argv, int *i) 
     const char *v = value_of(argc, argv, i);
     if (!v) return 2;
     bn_chat_format f;
-    if (!from_file && !bn_chat_format_from_name(v, &f)) {
-        o->chat_format = bn_chat_format_name(f);
-        return 1;
-    }
-    char *text = from_file ? llama_args_read_file(arg, v) : strdup(v);
-    if (!text) return from_file ? 2 : usage_error(arg, "(out of memory)");
-    f = bn_chat_detect(text);
-    if (f == BN_CHAT_PLAIN) {
-        fprintf(stderr, "bitnet-server: %s: %s is not one of this server's chat formats (%s; or a Jinja template of one "
-                        "of them); --chat-format plain sends messages as plain text (--help for the options)\n",
-                arg, from_file ? "the template in that file" : strchr(v, '{') ? "that template" : "that name", bn_chat_format_names());
+    char *text = from_file ? llama_args_read_file(arg, v) : NULL;
+    if (from_file && !text) return 2;
+    if (bn_chat_format_from_template(text ? text : v, &f)) {
+        fprintf(stderr, "bitnet-server: %s: %s; --chat-format plain sends messages as plain text (--help for the options)\n", arg,
+                bitnet_get_last_error());
         free(text);
         return 2;
     }
+    if (!text && bn_chat_format_from_name(v, &f) && !(text = strdup(v))) return usage_error(arg, "(out of memory)");
     free(o->chat_template);
-    o->chat_template = text;
+    o->chat_template = text; /* a template's text (/props shows it); NULL for a format's name */
     o->chat_format = bn_chat_format_name(f);
     return 1;
 }

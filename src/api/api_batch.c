@@ -239,12 +239,13 @@ static int64_t common_prefix(const batch_slot *s, const int32_t *prompt, int n_p
  * tokens[0, n) holding prompt[0, keep); from there, each run of at least `min` cache tokens
  * that continues the prompt moves down to where the prompt has it, the cache scanned one
  * position at a time between runs; the prompt's last token is never taken (always evaluated).
- * Calls move(ctx, at, from) for each run (cache positions [at, from) dropped, what follows
- * moved down to at; from > at) unless move is NULL; a non-zero return stops there. Returns the
- * prompt tokens the cache then holds. */
+ * Calls take(ctx, dst, src, len) for each run that has to move (cache positions [src, src + len)
+ * to [dst, dst + len), src > dst; once one moves, every later one does, each destination right
+ * after the one before) unless take is NULL; a non-zero return stops there. Returns the prompt
+ * tokens the cache then holds. */
 static int64_t reuse_runs(const int32_t *tokens, int64_t n, const int32_t *prompt, int n_prompt, int64_t keep, int min,
-                          int (*move)(void *ctx, int64_t at, int64_t from), void *ctx) {
-    int64_t c = keep, last = n_prompt - 1, dropped = 0; /* c: a position of the cache as it was */
+                          int (*take)(void *ctx, int64_t dst, int64_t src, int64_t len), void *ctx) {
+    int64_t c = keep, last = n_prompt - 1; /* c: a position of the cache */
     while (c < n && keep < last) {
         int64_t m = 0;
         while (c + m < n && keep + m < last && tokens[c + m] == prompt[keep + m]) m++;
@@ -252,10 +253,7 @@ static int64_t reuse_runs(const int32_t *tokens, int64_t n, const int32_t *promp
             c++;
             continue;
         }
-        if (c - dropped > keep) {
-            if (move && move(ctx, keep, c - dropped)) break;
-            dropped = c - keep;
-        }
+        if (c > keep && take && take(ctx, keep, c, m)) break;
         keep += m;
         c += m;
     }
@@ -327,28 +325,36 @@ static void keep_in_prompt_cache(bitnet_batch *b, int slot, int64_t keep, const 
     bn_prompt_cache_keep(&b->prompt_cache, b->state, slot, s->tokens, n, prompt, n_prompt - 1);
 }
 
-typedef struct reuse_move {
-    bitnet_batch *b;
-    int slot;
-    int64_t *exact;
-} reuse_move;
+/* The runs reuse_runs finds to move, for one bn_state_seq_move. */
+typedef struct reuse_plan {
+    bn_kv_run *runs;
+    int n, cap;
+} reuse_plan;
 
-/* reuse_runs' move for a slot: its KV entries by bn_state_seq_shift (its token list is left as it
- * was while reuse_runs reads it; the prompt replaces it afterwards, and the moved tokens are
- * the prompt's). */
-static int move_slot_run(void *ctx, int64_t at, int64_t from) {
-    reuse_move *r = ctx;
-    int rc = bn_state_seq_shift(r->b->state, r->slot, at, from - at);
-    if (rc) return rc; /* nothing moved: the rest is evaluated */
-    if (at < *r->exact) *r->exact = at;
+static int plan_run(void *ctx, int64_t dst, int64_t src, int64_t len) {
+    reuse_plan *p = ctx;
+    if (p->n == p->cap) {
+        int cap = p->cap ? 2 * p->cap : 16;
+        bn_kv_run *more = realloc(p->runs, sizeof *more * (size_t)cap);
+        if (!more) return BITNET_ERR_OUT_OF_MEMORY; /* the runs so far still move */
+        p->runs = more, p->cap = cap;
+    }
+    p->runs[p->n++] = (bn_kv_run){.dst = dst, .src = src, .n = len};
     return 0;
 }
 
-/* The slot's cache after reuse_runs' moves; *exact drops to the first moved position. */
+/* The slot's cache after reuse_runs' moves, made in one pass over its KV entries (its token
+ * list is read as it was; the prompt replaces it afterwards, and the moved tokens are the
+ * prompt's); *exact drops to the first moved position. When the move fails nothing moved: the
+ * cache holds the prefix before the first run, the rest is evaluated. */
 static int64_t reuse_moved_runs(bitnet_batch *b, int slot, int64_t keep, const int32_t *prompt, int n_prompt, int min, int64_t *exact) {
     batch_slot *s = &b->slots[slot];
-    reuse_move r = {b, slot, exact};
-    return reuse_runs(s->tokens, s->n_tokens, prompt, n_prompt, keep, min, move_slot_run, &r);
+    reuse_plan plan = {0};
+    int64_t held = reuse_runs(s->tokens, s->n_tokens, prompt, n_prompt, keep, min, plan_run, &plan);
+    if (plan.n && bn_state_seq_move(b->state, slot, plan.runs, plan.n)) held = plan.runs[0].dst;
+    else if (plan.n && plan.runs[0].dst < *exact) *exact = plan.runs[0].dst;
+    free(plan.runs);
+    return held;
 }
 
 /* Puts the slot into prefill for the prompt and returns how many of its tokens the slot's

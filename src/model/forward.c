@@ -632,42 +632,51 @@ int bn_state_kv_transfer(bn_state *s, bn_kv_ref dst, bn_kv_ref src, int64_t from
     return 0;
 }
 
-/* A context shift's work: every (layer, KV head) of one sequence is an item; each thread has
- * one K^T block and one head vector of scratch. */
+/* A KV move's work (context shift, cache reuse): every (layer, KV head) of one sequence is an
+ * item; each thread has one K^T block and one head vector of scratch. */
 typedef struct shift_job {
     bn_state *s;
     bn_seq *seq;
-    int64_t n_keep, d, n_new;   /* positions [n_keep, n_new) take the entries of [n_keep + d, n_new + d) */
-    const float *cos, *neg_sin; /* RoPE by -d: [n_rot/2] */
+    const bn_kv_run *runs;      /* [n_runs]: contiguous destinations from runs[0].dst to end */
+    int n_runs;
+    int64_t end;
+    const float *const *cos;    /* per run: RoPE by -(src - dst), [n_rot/2] each */
+    float *neg_sin;             /* per run: [n_runs][n_rot/2] */
     char *scratch;              /* per thread: a K^T block, then head_dim floats */
     uint64_t scratch_stride;
     bn_work work;
 } shift_job;
 
-/* Moves KV head (l, h): each K^T block from the one holding n_keep on is rebuilt in scratch
- * (its kept lanes as they are, the others decoded from position p + d, rotated by -d and
- * encoded) before it is written back, so a block is only overwritten once the positions it
- * held have been read (the sources of later blocks lie further on); V rows are moved as bytes. */
+/* Moves KV head (l, h): each K^T block from the one holding runs[0].dst on is rebuilt in
+ * scratch (its kept lanes as they are, the others decoded from their source position, rotated
+ * back by their run's distance and encoded) before it is written back, so a block is only
+ * overwritten once the positions it held have been read (a source is never before its
+ * destination, and later blocks' sources lie further on); V rows are moved as bytes, run by run
+ * in order (a run's source lies beyond what the runs before it wrote). */
 static void shift_head(const shift_job *j, int64_t l, int64_t h, char *block, float *k) {
     bn_state *s = j->s;
-    int64_t hd = s->m->hp.head_dim, half = s->m->hp.n_rot / 2;
+    int64_t hd = s->m->hp.head_dim, half = s->m->hp.n_rot / 2, first = j->runs[0].dst;
     char *kh = k_head(s, j->seq, l, h), *vh = v_head(s, j->seq, l, h);
-    for (int64_t b = j->n_keep / BN_ATTN_BLOCK; b * BN_ATTN_BLOCK < j->n_new; b++) {
+    int r = 0;
+    for (int64_t b = first / BN_ATTN_BLOCK; b * BN_ATTN_BLOCK < j->end; b++) {
         char *dst = kh + (uint64_t)b * s->k_block_bytes;
         memcpy(block, dst, (size_t)s->k_block_bytes);
-        int64_t p0 = b * BN_ATTN_BLOCK > j->n_keep ? b * BN_ATTN_BLOCK : j->n_keep;
-        int64_t p1 = (b + 1) * BN_ATTN_BLOCK < j->n_new ? (b + 1) * BN_ATTN_BLOCK : j->n_new;
+        int64_t p0 = b * BN_ATTN_BLOCK > first ? b * BN_ATTN_BLOCK : first;
+        int64_t p1 = (b + 1) * BN_ATTN_BLOCK < j->end ? (b + 1) * BN_ATTN_BLOCK : j->end;
         for (int64_t p = p0; p < p1; p++) {
-            int64_t src = p + j->d;
+            while (p >= j->runs[r].dst + j->runs[r].n) r++;
+            int64_t src = p + j->runs[r].src - j->runs[r].dst;
             bn_kv_load_k(s->p.kv_type_k, kh + (uint64_t)(src / BN_ATTN_BLOCK) * s->k_block_bytes, (int)(src % BN_ATTN_BLOCK), k, hd);
-            if (s->m->hp.rope_type == BN_ROPE_NORM) s->rows->rope_norm(k, j->cos, j->neg_sin, half);
-            else s->rows->rope(k, j->cos, j->neg_sin, half);
+            const float *neg_sin = j->neg_sin + (uint64_t)r * (uint64_t)half;
+            if (s->m->hp.rope_type == BN_ROPE_NORM) s->rows->rope_norm(k, j->cos[r], neg_sin, half);
+            else s->rows->rope(k, j->cos[r], neg_sin, half);
             bn_kv_store_k(s->p.kv_type_k, block, (int)(p % BN_ATTN_BLOCK), k, hd);
         }
         memcpy(dst, block, (size_t)s->k_block_bytes);
     }
-    memmove(vh + (uint64_t)j->n_keep * s->v_head_bytes, vh + (uint64_t)(j->n_keep + j->d) * s->v_head_bytes,
-            (size_t)((uint64_t)(j->n_new - j->n_keep) * s->v_head_bytes));
+    for (int i = 0; i < j->n_runs; i++)
+        memmove(vh + (uint64_t)j->runs[i].dst * s->v_head_bytes, vh + (uint64_t)j->runs[i].src * s->v_head_bytes,
+                (size_t)((uint64_t)j->runs[i].n * s->v_head_bytes));
 }
 
 static void shift_run(void *ctx, int thread_index, int n_threads) {
@@ -679,6 +688,48 @@ static void shift_run(void *ctx, int thread_index, int n_threads) {
     for (long i; (i = bn_work_next(&j->work)) >= 0;) shift_head(j, i / n_head_kv, i % n_head_kv, block, k);
 }
 
+/* The runs' shape bn_state_seq_move needs (bn_kv_run's comment). */
+static int check_runs(const bn_kv_run *runs, int n_runs, int64_t n_past) {
+    for (int i = 0; i < n_runs; i++) {
+        const bn_kv_run *r = &runs[i];
+        bool fits = r->n >= 1 && r->dst >= 0 && r->src > r->dst && r->src + r->n <= n_past &&
+                    (i == 0 || (r->dst == runs[i - 1].dst + runs[i - 1].n && r->src >= runs[i - 1].src + runs[i - 1].n));
+        if (!fits)
+            return bn_error(BITNET_ERR_INVALID_ARGUMENT, "KV move: run %d (positions [%lld, %lld) from %lld) does not follow the one "
+                            "before it or is not held (%lld positions)", i, (long long)r->dst, (long long)(r->dst + r->n),
+                            (long long)r->src, (long long)n_past);
+    }
+    return 0;
+}
+
+int bn_state_seq_move(bn_state *s, int seq, const bn_kv_run *runs, int n_runs) {
+    int rc = check_seq_positions(s, seq, 0);
+    if (rc) return rc;
+    if (n_runs < 1 || !runs) return bn_error(BITNET_ERR_INVALID_ARGUMENT, "KV move: no runs");
+    if ((rc = check_runs(runs, n_runs, s->seqs[seq].n_past))) return rc;
+    const bn_hparams *hp = &s->m->hp;
+    int64_t half = hp->n_rot / 2;
+    uint64_t stride = (s->k_block_bytes + (uint64_t)hp->head_dim * sizeof(float) + 63) & ~(uint64_t)63;
+    uint64_t tables = (uint64_t)n_runs * ((uint64_t)half * sizeof(float) + sizeof(float *));
+    char *scratch = bn_malloc_lines((size_t)(stride * (uint64_t)s->n_threads + tables), "KV move");
+    if (!scratch) return BITNET_ERR_OUT_OF_MEMORY;
+    float *neg_sin = (float *)(scratch + stride * (uint64_t)s->n_threads);
+    const float **cos = (const float **)(neg_sin + (uint64_t)n_runs * (uint64_t)half);
+    for (int r = 0; r < n_runs; r++) {
+        int64_t d = runs[r].src - runs[r].dst;
+        cos[r] = s->rope_cos + d * half;
+        for (int64_t i = 0; i < half; i++) neg_sin[(uint64_t)r * (uint64_t)half + (uint64_t)i] = -s->rope_sin[d * half + i];
+    }
+    int64_t end = runs[n_runs - 1].dst + runs[n_runs - 1].n;
+    shift_job j = {.s = s, .seq = &s->seqs[seq], .runs = runs, .n_runs = n_runs, .end = end, .cos = cos, .neg_sin = neg_sin,
+                   .scratch = scratch, .scratch_stride = stride};
+    bn_work_init(&j.work, (long)(hp->n_layer * hp->n_head_kv));
+    bn_threadpool_run(s->pool, shift_run, &j);
+    free(scratch);
+    s->seqs[seq].n_past = end;
+    return 0;
+}
+
 int bn_state_seq_shift(bn_state *s, int seq, int64_t n_keep, int64_t n_discard) {
     int rc = check_seq_positions(s, seq, 0);
     if (rc) return rc;
@@ -686,20 +737,12 @@ int bn_state_seq_shift(bn_state *s, int seq, int64_t n_keep, int64_t n_discard) 
     if (n_keep < 0 || n_discard < 1 || n_keep > n_past || n_discard > n_past - n_keep)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "cannot drop positions [%lld, %lld) of %lld held", (long long)n_keep,
                         (long long)(n_keep + n_discard), (long long)n_past);
-    const bn_hparams *hp = &s->m->hp;
-    int64_t half = hp->n_rot / 2;
-    uint64_t stride = (s->k_block_bytes + (uint64_t)hp->head_dim * sizeof(float) + 63) & ~(uint64_t)63;
-    char *scratch = bn_malloc_lines((size_t)(stride * (uint64_t)s->n_threads + (uint64_t)half * sizeof(float)), "context shift");
-    if (!scratch) return BITNET_ERR_OUT_OF_MEMORY;
-    float *neg_sin = (float *)(scratch + stride * (uint64_t)s->n_threads);
-    for (int64_t i = 0; i < half; i++) neg_sin[i] = -s->rope_sin[n_discard * half + i];
-    shift_job j = {.s = s, .seq = &s->seqs[seq], .n_keep = n_keep, .d = n_discard, .n_new = n_past - n_discard,
-                   .cos = s->rope_cos + n_discard * half, .neg_sin = neg_sin, .scratch = scratch, .scratch_stride = stride};
-    bn_work_init(&j.work, (long)(hp->n_layer * hp->n_head_kv));
-    bn_threadpool_run(s->pool, shift_run, &j);
-    free(scratch);
-    s->seqs[seq].n_past = n_past - n_discard;
-    return 0;
+    bn_kv_run run = {.dst = n_keep, .src = n_keep + n_discard, .n = n_past - n_keep - n_discard};
+    if (run.n == 0) { /* nothing after the dropped positions */
+        s->seqs[seq].n_past = n_keep;
+        return 0;
+    }
+    return bn_state_seq_move(s, seq, &run, 1);
 }
 
 int bn_state_seq_set_n_past(bn_state *s, int seq, int64_t n) {

@@ -109,6 +109,19 @@ int bn_state_kv_transfer(bn_state *s, bn_kv_ref dst, bn_kv_ref src, int64_t from
  * their values as they are. The moved entries are not what evaluating their tokens at the new
  * positions would give (they attended to the dropped tokens): not a prompt prefix to share. */
 int bn_state_seq_shift(bn_state *s, int seq, int64_t n_keep, int64_t n_discard);
+/* One run of a KV move: positions [dst, dst + n) take the entries of [src, src + n), src > dst,
+ * their keys rotated back by src - dst (as bn_state_seq_shift's). */
+typedef struct bn_kv_run {
+    int64_t dst, src, n;
+} bn_kv_run;
+/* Moves runs[0, n_runs) of sequence `seq` in one pass (cache reuse: several runs of a cache
+ * move down to where a new prompt has their tokens, each by its own distance): each run's
+ * destination follows the one before it (runs[i].dst == runs[i-1].dst + runs[i-1].n), its
+ * source lies after the one before it, every source is held (n >= 1). Positions before
+ * runs[0].dst stay; the sequence then holds the positions up to the last run's end. One pass
+ * rotates each key once by its whole distance (moving run by run rotated the entries after a
+ * run again for each later run, and moved every later position each time). */
+int bn_state_seq_move(bn_state *s, int seq, const bn_kv_run *runs, int n_runs);
 /* Declares positions [0, n) of sequence `seq` filled (after bn_state_seq_kv_regions restored them). */
 int bn_state_seq_set_n_past(bn_state *s, int seq, int64_t n);
 int64_t bn_state_seq_n_past(const bn_state *s, int seq); /* -1 for a bad seq */

@@ -50,6 +50,20 @@ int bn_chat_format_from_name(const char *name, bn_chat_format *out) {
                     name ? name : "(null)", bn_chat_format_names());
 }
 
+int bn_chat_format_from_template(const char *t, bn_chat_format *out) {
+    if (t && bn_chat_format_from_name(t, out) == 0) return 0;
+    bn_chat_format f = bn_chat_detect(t);
+    if (t && f != BN_CHAT_PLAIN) {
+        *out = f;
+        return 0;
+    }
+    if (t && (strstr(t, "{%") || strstr(t, "{{")))
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "the template is not one of the chat formats (%s): templates are "
+                        "recognized, not run", bn_chat_format_names());
+    return bn_error(BITNET_ERR_INVALID_ARGUMENT, "'%.64s' is neither a chat format (%s) nor a Jinja chat template", t ? t : "(null)",
+                    bn_chat_format_names());
+}
+
 const char *bn_chat_role_name(bn_chat_role r) { return valid_role(r) ? ROLE_NAMES[r] : NULL; }
 
 static bool contains_ci(const char *haystack, const char *needle) {

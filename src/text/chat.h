@@ -70,6 +70,11 @@ const char *bn_chat_format_names(void);
 /* Name -> format (exact, lower case). Returns 0, or BITNET_ERR_INVALID_ARGUMENT with a message
  * that lists the valid names. */
 int bn_chat_format_from_name(const char *name, bn_chat_format *out);
+/* llama.cpp's --chat-template value: a format's name, or a Jinja chat template that
+ * bn_chat_detect recognizes as one of the formats (its text is not run: only the formats are
+ * rendered, so a template of another format is refused rather than prompted wrongly).
+ * Returns 0, or BITNET_ERR_INVALID_ARGUMENT with a message saying which. */
+int bn_chat_format_from_template(const char *name_or_template, bn_chat_format *out);
 
 /* "system", "user", "assistant", "tool"; NULL for a value outside the enum. */
 const char *bn_chat_role_name(bn_chat_role r);

@@ -292,6 +292,17 @@ check "unknown_option_exits_2" [ $rc -eq 2 -a -s "$TMP/u1.err" ]
 check "missing_model_option_exits_2" [ $rc -eq 2 ]
 "$BITNET" chat -m "$M" --chat-template nope </dev/null >/dev/null 2>"$TMP/u3.err"; rc=$?
 check "bad_template_exits_2" [ $rc -eq 2 ]
+# llama.cpp's --chat-template TEMPLATE / --chat-template-file: a Jinja template of a built-in
+# format gives that format's prompt; another format's template is refused (exit 2)
+printf '{%% for m in messages %%}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{%% endfor %%}' >"$TMP/chatml.jinja"
+printf '{%% for m in messages %%}[INST] {{ m.content }} [/INST]{%% endfor %%}' >"$TMP/mistral.jinja"
+ids() { "$BITNET" run -m "$M" -t 2 -p "Hi" -n 1 --greedy --chat --system S --json "$@" 2>/dev/null | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["prompt_ids"])'; }
+by_name=$(ids --chat-template chatml) by_file=$(ids --chat-template-file "$TMP/chatml.jinja") by_text=$(ids --chat-template "$(cat "$TMP/chatml.jinja")")
+if [ -n "$by_name" ] && [ "$by_file" = "$by_name" ] && [ "$by_text" = "$by_name" ]; then ok chat_template_jinja_is_its_format; else
+    not_ok chat_template_jinja_is_its_format "name $by_name, file $by_file, text $by_text"; fi
+"$BITNET" run -m "$M" -p Hi -n 1 --chat --chat-template-file "$TMP/mistral.jinja" >/dev/null 2>"$TMP/u5.err"; rc=$?
+if [ $rc -eq 2 ] && grep -q "not one of the chat formats" "$TMP/u5.err"; then ok other_template_exits_2; else
+    not_ok other_template_exits_2 "rc=$rc: $(head -2 "$TMP/u5.err")"; fi
 "$BITNET" chat -m "$TMP/no_such.gguf" </dev/null >/dev/null 2>"$TMP/u4.err"; rc=$?
 check "missing_model_file_exits_1" [ $rc -eq 1 -a -s "$TMP/u4.err" ]
 "$BITNET" chat --help >"$TMP/help.out" 2>&1; rc=$?

@@ -46,9 +46,9 @@ for bad in "key_without_cert|2|--ssl-key-file $TMP/key.pem|--ssl-key-file needs 
     "reuse_port_unix|2|--host $TMP/x.sock --reuse-port|--reuse-port is for TCP addresses" \
     "unix_not_a_socket|1|--host $TMP/plain.sock|$TMP/plain.sock exists and is not a socket" \
     "unix_no_folder|1|--host $TMP/no-such-folder/x.sock|cannot listen on the Unix socket" \
-    "chat_template_name|2|--chat-template llama2|that name is not one of this server's chat formats" \
-    "chat_template_text|2|--chat-template {{x}}|that template is not one of this server's chat formats" \
-    "chat_template_file_other|2|--chat-template-file $TMP/mistral.jinja|the template in that file is not one" \
+    "chat_template_name|2|--chat-template llama2|'llama2' is neither a chat format (bitnet, llama3, chatml, falcon3, plain) nor" \
+    "chat_template_text|2|--chat-template {{x}}|the template is not one of the chat formats" \
+    "chat_template_file_other|2|--chat-template-file $TMP/mistral.jinja|--chat-template-file: the template is not one of the chat formats" \
     "chat_template_file_missing|2|--chat-template-file $TMP/none.jinja|--chat-template-file $TMP/none.jinja: No such file" \
     "draft_model_refused|2|-md $TMP/draft.gguf|-md is refused: draft models are not supported (--lookup N" \
     "log_file_refused|2|--log-file $TMP/log.txt|--log-file is refused: the log goes to stderr" \

@@ -191,6 +191,24 @@ TEST(detection_from_templates) {
     CHECK_EQ_INT(bn_chat_detect("{{ bos_token }}[INST] {{ m.content }} [/INST]"), BN_CHAT_PLAIN);
 }
 
+/* llama.cpp's --chat-template value: a name, or a template recognized as a format; not plain's
+ * fallback for what is neither (that would prompt a model in the wrong format silently). */
+TEST(format_from_template_argument) {
+    bn_chat_format f = BN_CHAT_PLAIN;
+    CHECK_EQ_INT(bn_chat_format_from_template("plain", &f), 0);
+    CHECK_EQ_INT(f, BN_CHAT_PLAIN);
+    CHECK_EQ_INT(bn_chat_format_from_template("falcon3", &f), 0);
+    CHECK_EQ_INT(f, BN_CHAT_FALCON3);
+    CHECK_EQ_INT(bn_chat_format_from_template("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>{% endfor %}", &f), 0);
+    CHECK_EQ_INT(f, BN_CHAT_CHATML);
+    CHECK_EQ_INT(bn_chat_format_from_template("{{ bos_token }}[INST] {{ m.content }} [/INST]", &f), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bn_last_error_message(), "the template is not one of the chat formats") != NULL);
+    CHECK_EQ_INT(bn_chat_format_from_template("llama2", &f), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bn_last_error_message(), "'llama2' is neither a chat format") != NULL);
+    CHECK_EQ_INT(bn_chat_format_from_template(NULL, &f), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(f, BN_CHAT_CHATML); /* untouched by the refusals */
+}
+
 TEST(format_names) {
     bn_chat_format f = BN_CHAT_PLAIN;
     for (int i = 0; i < BN_CHAT_FORMAT_COUNT; i++) {
@@ -236,6 +254,7 @@ TEST_MAIN_BEGIN("test_chat")
     RUN(delta_of_a_new_user_turn);
     RUN(continue_the_last_message);
     RUN(detection_from_templates);
+    RUN(format_from_template_argument);
     RUN(format_names);
     RUN(bad_input_is_refused);
 TEST_MAIN_END()

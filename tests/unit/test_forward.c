@@ -609,8 +609,8 @@ static float max_abs(const float *x, int64_t n) {
 #define SHIFT_LEN 40
 static int32_t shift_tok(int i) { return (int32_t)((i * 37 + 5) % 300); }
 
-/* A state over m with sequence 0 holding tokens [0, n) of shift_tok but for [skip0, skip1). */
-static bn_state *shift_state(const bn_model *m, bn_kv_type t, int threads, int64_t skip0, int64_t skip1) {
+/* A state over m with sequence 0 holding the shift_tok tokens of positions pos[0, n). */
+static bn_state *tokens_state(const bn_model *m, bn_kv_type t, int threads, const int64_t *pos, int n) {
     bn_state_params sp;
     bn_state_default_params(&sp);
     sp.n_ctx = 64;
@@ -619,9 +619,7 @@ static bn_state *shift_state(const bn_model *m, bn_kv_type t, int threads, int64
     bn_state *s = NULL;
     if (bn_state_create(m, &sp, &s)) return NULL;
     int32_t tk[SHIFT_LEN];
-    int n = 0;
-    for (int i = 0; i < SHIFT_LEN; i++)
-        if (i < skip0 || i >= skip1) tk[n++] = shift_tok(i);
+    for (int i = 0; i < n; i++) tk[i] = shift_tok((int)pos[i]);
     if (bn_state_eval(s, tk, n, NULL, false)) {
         bn_state_free(s);
         return NULL;
@@ -629,17 +627,30 @@ static bn_state *shift_state(const bn_model *m, bn_kv_type t, int threads, int64
     return s;
 }
 
-/* One shift of 40 positions checked against the entries before it and a fresh evaluation of
- * the tokens left (layer 0's keys and values depend on their own token and position only). */
-static void check_shift(const bn_model *m, bn_kv_type t, int64_t keep, int64_t d) {
+/* Where position p's entries come from after the runs (p itself before the first). */
+static int64_t moved_from(const bn_kv_run *runs, int n_runs, int64_t p) {
+    for (int r = 0; r < n_runs; r++)
+        if (p >= runs[r].dst && p < runs[r].dst + runs[r].n) return p + runs[r].src - runs[r].dst;
+    return p;
+}
+
+/* A move of 40 positions (bn_state_seq_shift's one run when `shift`, else bn_state_seq_move's
+ * runs) checked against the entries before it and a fresh evaluation of the tokens left (layer
+ * 0's keys and values depend on their own token and position only). */
+static void check_moved(const bn_model *m, bn_kv_type t, const bn_kv_run *runs, int n_runs, bool shift) {
     const bn_hparams *hp = &m->hp;
-    int64_t hd = hp->head_dim, half = hp->n_rot / 2, n_new = SHIFT_LEN - d;
+    int64_t hd = hp->head_dim, half = hp->n_rot / 2, n_new = runs[n_runs - 1].dst + runs[n_runs - 1].n, keep = runs[0].dst;
+    int64_t all[SHIFT_LEN], left[SHIFT_LEN];
+    for (int64_t p = 0; p < SHIFT_LEN; p++) all[p] = p;
+    for (int64_t p = 0; p < n_new; p++) left[p] = moved_from(runs, n_runs, p);
     float tol = t == BN_KV_F32 ? 1e-5f : t == BN_KV_F16 ? 2e-3f : 2.5e-2f;
-    bn_state *s = shift_state(m, t, 1, 0, 0), *s2 = shift_state(m, t, 2, 0, 0), *fresh = shift_state(m, t, 1, keep, keep + d);
+    bn_state *s = tokens_state(m, t, 1, all, SHIFT_LEN), *s2 = tokens_state(m, t, 2, all, SHIFT_LEN), *fresh = tokens_state(m, t, 1, left, (int)n_new);
     CHECK(s && s2 && fresh);
     if (!s || !s2 || !fresh) goto out;
     uint8_t *before = snapshot(s, SHIFT_LEN);
-    CHECK(bn_state_seq_shift(s, 0, keep, d) == 0 && bn_state_seq_shift(s2, 0, keep, d) == 0);
+    int64_t d = runs[0].src - runs[0].dst;
+    if (shift) CHECK(bn_state_seq_shift(s, 0, keep, d) == 0 && bn_state_seq_shift(s2, 0, keep, d) == 0);
+    else CHECK(bn_state_seq_move(s, 0, runs, n_runs) == 0 && bn_state_seq_move(s2, 0, runs, n_runs) == 0);
     CHECK_EQ_INT(bn_state_n_past(s), n_new);
     uint8_t *after = snapshot(s, n_new), *after2 = snapshot(s2, n_new), *ref = snapshot(fresh, n_new);
     CHECK(before && after && after2 && ref);
@@ -651,7 +662,7 @@ static void check_shift(const bn_model *m, bn_kv_type t, int64_t keep, int64_t d
     for (int64_t l = 0; after && before && ref && l < hp->n_layer; l++)
         for (int64_t h = 0; h < hp->n_head_kv; h++)
             for (int64_t p = 0; p < n_new; p++) {
-                int64_t src = p < keep ? p : p + d;
+                int64_t src = left[p];
                 view_k(vb, before, l, h, src, k0);
                 view_k(va, after, l, h, p, k1);
                 bad_v += memcmp(view_v(va, after, l, h, p), view_v(vb, before, l, h, src), vrow) != 0;
@@ -671,8 +682,8 @@ static void check_shift(const bn_model *m, bn_kv_type t, int64_t keep, int64_t d
                     bad_v += memcmp(view_v(va, ref, l, h, p), view_v(va, after, l, h, p), vrow) != 0;
                 }
             }
-    CHECK_MSG(!bad_keep && !bad_v && !bad_norm && !bad_fresh, "%s keep %lld drop %lld: %d kept keys, %d values, %d pair lengths, %d fresh keys differ",
-              bn_kv_type_name(t), (long long)keep, (long long)d, bad_keep, bad_v, bad_norm, bad_fresh);
+    CHECK_MSG(!bad_keep && !bad_v && !bad_norm && !bad_fresh, "%s keep %lld, %d runs, first drop %lld: %d kept keys, %d values, %d pair lengths, "
+              "%d fresh keys differ", bn_kv_type_name(t), (long long)keep, n_runs, (long long)d, bad_keep, bad_v, bad_norm, bad_fresh);
     /* the sequence goes on from there */
     int32_t next = 9;
     CHECK(bn_state_eval(s, &next, 1, NULL, false) == 0);
@@ -687,8 +698,37 @@ out:
     bn_state_free(fresh);
 }
 
+static void check_shift(const bn_model *m, bn_kv_type t, int64_t keep, int64_t d) {
+    bn_kv_run run = {.dst = keep, .src = keep + d, .n = SHIFT_LEN - keep - d};
+    check_moved(m, t, &run, 1, true);
+}
+
+/* bn_state_seq_move with several runs (cache reuse's), each by its own distance, across and
+ * inside K^T blocks (16 positions); refusals of runs out of shape change nothing. */
+static void check_runs(const bn_model *m) {
+    const bn_kv_run runs[3] = {{.dst = 3, .src = 7, .n = 5}, {.dst = 8, .src = 15, .n = 9}, {.dst = 17, .src = 30, .n = 6}};
+    const bn_kv_run tail[2] = {{.dst = 16, .src = 18, .n = 4}, {.dst = 20, .src = 39, .n = 1}};
+    for (int t = 0; t < BN_KV_TYPE_COUNT; t++) {
+        check_moved(m, (bn_kv_type)t, runs, 3, false);
+        check_moved(m, (bn_kv_type)t, tail, 2, false);
+    }
+    bn_state *s = tokens_state(m, BN_KV_F16, 1, (const int64_t[]){0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 10);
+    CHECK(s != NULL);
+    const bn_kv_run gap[2] = {{.dst = 1, .src = 3, .n = 2}, {.dst = 4, .src = 6, .n = 1}};     /* destinations not contiguous */
+    const bn_kv_run back[2] = {{.dst = 1, .src = 5, .n = 2}, {.dst = 3, .src = 4, .n = 1}};    /* a source before the last one's end */
+    const bn_kv_run beyond[1] = {{.dst = 2, .src = 8, .n = 3}};                                /* past the positions held */
+    const bn_kv_run still[1] = {{.dst = 2, .src = 2, .n = 3}};                                 /* no move */
+    CHECK_EQ_INT(bn_state_seq_move(s, 0, gap, 2), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bn_state_seq_move(s, 0, back, 2), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bn_state_seq_move(s, 0, beyond, 1), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bn_state_seq_move(s, 0, still, 1), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bn_state_seq_move(s, 0, runs, 0), BITNET_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(bn_state_n_past(s), 10);
+    bn_state_free(s);
+}
+
 /* bn_state_seq_shift at both RoPE kinds, every KV type, drops shorter and longer than a K^T
- * block and starting inside one; refusals change nothing. */
+ * block and starting inside one; refusals change nothing. bn_state_seq_move's runs too. */
 TEST(context_shift) {
     const char *paths[2] = {gen("tq2_shift", "bitnet", BN_TYPE_TQ2_0, NULL), NULL};
     bn_genmodel_params gp;
@@ -702,7 +742,10 @@ TEST(context_shift) {
         if (!m) continue;
         for (int t = 0; t < BN_KV_TYPE_COUNT; t++)
             for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) check_shift(m, (bn_kv_type)t, cases[c][0], cases[c][1]);
-        bn_state *s = shift_state(m, BN_KV_F16, 1, 0, 0);
+        check_runs(m);
+        int64_t all[SHIFT_LEN];
+        for (int64_t p = 0; p < SHIFT_LEN; p++) all[p] = p;
+        bn_state *s = tokens_state(m, BN_KV_F16, 1, all, SHIFT_LEN);
         CHECK(s != NULL);
         CHECK_EQ_INT(bn_state_seq_shift(s, 0, 5, 0), BITNET_ERR_INVALID_ARGUMENT);
         CHECK_EQ_INT(bn_state_seq_shift(s, 0, 30, 11), BITNET_ERR_INVALID_ARGUMENT);
