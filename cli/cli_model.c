@@ -14,7 +14,7 @@ const char *const cli_model_opts_help =
     "  --tokenizer-pre P     auto | default | llama3 pre-tokenizer (auto: LLaMA-3's for a LLaMA-3 vocabulary)\n"
     "  -t, --threads N       worker threads [all CPUs]; BITNET_DETERMINISTIC=1 forces 1\n"
     "  -c, --ctx N           context length [the model's, capped to a quarter of RAM]\n"
-    "  --batch N             tokens per prefill chunk [64]\n"
+    "  --batch N             tokens per prefill chunk [64]; also llama.cpp's -b/--batch-size\n"
     "  --act-quant M         token | q8k | none: numerics of the ternary matmuls [token for ternary\n"
     "                        weights, none for float weights]\n"
     "  --kv-type T           f32 | f16 | q8_0: element type of the KV cache, K and V [f16]. f16 is half\n"
@@ -34,7 +34,9 @@ const char *const cli_model_opts_help =
     "                        tier is an x86 one or scalar, else model (aarch64: a NEON screen pass exists,\n"
     "                        but its speed is unmeasured, so only --lm-head screen uses it)\n"
     "  --trace-dir DIR       write a per-layer trace (also: BITNET_TRACE_DIR)\n"
-    "  --verbose             report kernel tier, threads, numerics and memory on stderr\n";
+    "  --verbose             report kernel tier, threads, numerics and memory on stderr\n"
+    "  llama.cpp's -ngl, -fa, -tb, -ub, --mlock, --no-mmap are taken with a note that they change\n"
+    "  nothing here (a CPU engine), --no-warmup and --no-display-prompt silently; -cnv is `bitnet chat`\n";
 
 void cli_model_opts_init(cli_model_opts *o) {
     memset(o, 0, sizeof *o);
@@ -59,7 +61,7 @@ int cli_model_opt(int argc, char **argv, int *i, cli_model_opts *o, const char *
         if (r < 0 || !cli_parse_int(v, 1, 1024, &o->threads)) return cli_usage_error(cmd, "--threads needs an integer in 1..1024");
     } else if ((r = cli_opt(argc, argv, i, "--ctx", "-c", &v))) {
         if (r < 0 || !cli_parse_int(v, 1, 1 << 24, &o->ctx)) return cli_usage_error(cmd, "--ctx needs an integer in 1..16777216");
-    } else if ((r = cli_opt(argc, argv, i, "--batch", NULL, &v))) {
+    } else if ((r = cli_opt(argc, argv, i, "--batch", "-b", &v)) || (r = cli_opt(argc, argv, i, "--batch-size", NULL, &v))) {
         if (r < 0 || !cli_parse_int(v, 1, 4096, &o->batch)) return cli_usage_error(cmd, "--batch needs an integer in 1..4096");
     } else if ((r = cli_opt(argc, argv, i, "--act-quant", NULL, &v))) {
         if (r < 0 || bitnet_act_quant_from_name(v, &o->act_quant)) return cli_usage_error(cmd, "--act-quant must be token, q8k or none");
@@ -78,9 +80,45 @@ int cli_model_opt(int argc, char **argv, int *i, cli_model_opts *o, const char *
     } else if (!strcmp(argv[*i], "--verbose")) {
         o->verbose = true;
     } else {
-        return 0;
+        return cli_llama_opt(argc, argv, i, cmd);
     }
     return 1;
+}
+
+int cli_llama_opt(int argc, char **argv, int *i, const char *cmd) {
+    static const struct {
+        const char *name, *alias;
+        bool valued;
+        const char *why; /* NULL: taken silently (what this CLI always does) */
+    } taken[] = {
+        {"--n-gpu-layers", "-ngl", true, "this engine runs on the CPU (no GPU offload)"},
+        {"--gpu-layers", NULL, true, "this engine runs on the CPU (no GPU offload)"},
+        {"--threads-batch", "-tb", true, "prompts run on the -t threads too"},
+        {"--ubatch-size", "-ub", true, "a prefill chunk is --batch tokens"},
+        {"--mlock", NULL, false, "the model's pages are not locked in memory"},
+        {"--no-mmap", NULL, false, "the model file is always memory-mapped"},
+        {"--no-warmup", NULL, false, NULL},
+        {"--no-display-prompt", NULL, false, NULL}, /* the prompt is never echoed */
+    };
+    const char *a = argv[*i];
+    bool chat = !strcmp(cmd, "chat");
+    if (!strcmp(a, "-cnv") || !strcmp(a, "--conversation")) {
+        if (chat) return 1;
+        return cli_usage_error(cmd, "%s: llama-cli's conversation mode is `bitnet chat` here (its -p becomes --system)", a);
+    }
+    if (!strcmp(a, "--flash-attn") || !strcmp(a, "-fa")) { /* a switch in older llama.cpp, on|off|auto in newer */
+        if (*i + 1 < argc && (!strcmp(argv[*i + 1], "on") || !strcmp(argv[*i + 1], "off") || !strcmp(argv[*i + 1], "auto"))) ++*i;
+        fprintf(stderr, "note: %s ignored: attention has one implementation here\n", a);
+        return 1;
+    }
+    for (size_t k = 0; k < sizeof taken / sizeof taken[0]; k++) {
+        if (strcmp(a, taken[k].name) && !(taken[k].alias && !strcmp(a, taken[k].alias))) continue;
+        if (taken[k].valued && *i + 1 >= argc) return cli_usage_error(cmd, "%s needs a value", a);
+        if (taken[k].valued) ++*i;
+        if (taken[k].why) fprintf(stderr, "note: %s ignored: %s\n", a, taken[k].why);
+        return 1;
+    }
+    return 0;
 }
 
 static const char *act_name(bitnet_act_quant q) {

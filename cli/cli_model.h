@@ -27,6 +27,10 @@ const char *cli_kv_type_name(bitnet_kv_type t); /* "f32", "f16" (also DEFAULT), 
 /* Consumes argv[*i] (and its value) when it is one of the shared options: returns 1; 0 when
  * it is not; 2 (after printing a usage error) on a bad value. */
 int cli_model_opt(int argc, char **argv, int *i, cli_model_opts *o, const char *cmd);
+/* llama-cli's options with no meaning here (GPU offload, memory locking, ...), taken with a note
+ * on stderr, and -cnv (chat: taken; elsewhere refused, pointing at `bitnet chat`): 1 taken, 0
+ * not one, 2 after a usage error. cli_model_opt ends with it. */
+int cli_llama_opt(int argc, char **argv, int *i, const char *cmd);
 /* Opens the model and, when s is non-NULL, a session. Prints errors; returns 0 or 1. With
  * --verbose reports tier, threads, numerics and memory on stderr. */
 int cli_open_model(const cli_model_opts *o, const char *cmd, bitnet_model **m, bitnet_session **s);

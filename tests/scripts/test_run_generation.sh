@@ -13,7 +13,8 @@
 #   - sampling: same seed same text, different seeds different text (temperature 1);
 #     BITNET_SEED overrides --seed; BITNET_DETERMINISTIC=1 gives greedy output, identical
 #     across runs and across -t 1 / -t 2;
-#   - bad arguments exit 2 with a message; a missing model file exits 1 naming the file.
+#   - bad arguments exit 2 with a message (-cnv points at `bitnet chat`); a missing model file exits
+#     1 naming the file; bitnet.cpp's run_inference.py command line (-ngl 0 -b 1 --temp ...) runs.
 # CI=true: a missing reference (vocabulary or harness) is a failure; elsewhere one skipped ok.
 source "$(dirname "$0")/lib.sh"
 source "$ROOT/tests/crossval/crossval_lib.sh"
@@ -167,6 +168,14 @@ bad_usage "missing_value_exits_2" -m "$MQ" -p
 bad_usage "no_prompt_exits_2" -m "$MQ"
 bad_usage "bad_act_quant_exits_2" -m "$MQ" -p hi --act-quant int4
 for v in 15 15+ 15+x 15++1 +15+1 15+inf 15-nan x-1; do bad_usage "bad_logit_bias_${v//[^a-z0-9]/_}_exits_2" -m "$MQ" -p hi -l "$v"; done
+bad_usage "cnv_points_at_chat_exits_2" -m "$MQ" -p hi -cnv
+# bitnet.cpp's run_inference.py command line (llama-cli's options): runs, the same greedy tokens
+# as ours, -b as --batch, the GPU option noted
+"$BITNET" run -m "$MQ" -n 4 -t 2 -p "$PROMPT" -ngl 0 -c 256 --temp 0 -b 1 --print-ids >"$TMP/llama_cli.ids" 2>"$TMP/llama_cli.err"
+rc=$?
+"$BITNET" run -m "$MQ" -n 4 -t 2 -p "$PROMPT" -c 256 --greedy --batch 1 --print-ids >"$TMP/ours.ids" 2>/dev/null
+if [ $rc -eq 0 ] && [ -s "$TMP/ours.ids" ] && cmp -s "$TMP/llama_cli.ids" "$TMP/ours.ids" && grep -q -- '-ngl ignored' "$TMP/llama_cli.err"; then
+    ok llama_cli_command_line; else not_ok llama_cli_command_line "rc=$rc: $(head -3 "$TMP/llama_cli.err")"; fi
 "$BITNET" run -m "$TMP/no_such_model.gguf" -p hi >/dev/null 2>"$TMP/missing.err"
 rc=$?
 if [ $rc -eq 1 ] && grep -q 'no_such_model.gguf' "$TMP/missing.err"; then ok "missing_model_file_exits_1"; else
