@@ -180,6 +180,10 @@ static void llamacpp_metrics(FILE *f, metrics *m, const metrics_gauges *g) {
         {"llamacpp:requests_deferred", "Number of requests deferred.", g->requests_queued, false},
         {"llamacpp:n_busy_slots_per_decode", "Average number of busy slots per forward pass.",
          (double)get(&m->busy_slot_calls) / (double)(calls ? calls : 1), false},
+        /* older llama-server versions' gauges, which dashboards still read */
+        {"llamacpp:kv_cache_usage_ratio", "KV-cache usage. 1 means 100 percent usage.",
+         g->kv_positions_total > 0 ? (double)g->kv_positions_used / (double)g->kv_positions_total : 0.0, false},
+        {"llamacpp:kv_cache_tokens", "KV-cache tokens.", (double)g->kv_positions_used, false},
     };
     for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
         header(f, items[i].name, items[i].is_counter ? "counter" : "gauge", items[i].help);

@@ -129,7 +129,8 @@ for name, kind in [("llamacpp:prompt_tokens_total", "counter"), ("llamacpp:promp
                    ("llamacpp:n_decode_total", "counter"), ("llamacpp:n_tokens_max", "counter"),
                    ("llamacpp:prompt_tokens_seconds", "gauge"), ("llamacpp:predicted_tokens_seconds", "gauge"),
                    ("llamacpp:requests_processing", "gauge"), ("llamacpp:requests_deferred", "gauge"),
-                   ("llamacpp:n_busy_slots_per_decode", "gauge")]:
+                   ("llamacpp:n_busy_slots_per_decode", "gauge"), ("llamacpp:kv_cache_usage_ratio", "gauge"),
+                   ("llamacpp:kv_cache_tokens", "gauge")]:
     want(tb.get(name) == kind, "%s is not a %s" % (name, kind))
 def moved(name): return val(b, name) - val(a, name)
 want(moved("llamacpp:tokens_predicted_total") == 5, "llamacpp:tokens_predicted_total did not move by 5")
@@ -139,6 +140,8 @@ want(moved("llamacpp:n_decode_total") >= 5 and moved("llamacpp:tokens_predicted_
      moved("llamacpp:prompt_seconds_total") > 0, "decode calls or times did not move")
 want(val(b, "llamacpp:predicted_tokens_seconds") > 0 and val(b, "llamacpp:n_busy_slots_per_decode") >= 1,
      "no generation rate since the last scrape, or fewer than 1 busy slot per decode")
+want(val(b, "llamacpp:kv_cache_tokens") == val(b, "bitnet_kv_cache_positions_used") and
+     val(b, "llamacpp:kv_cache_usage_ratio") == val(b, "bitnet_kv_cache_usage_ratio"), "llamacpp:kv_cache_* differ from ours")
 want(val(b, "llamacpp:n_tokens_max") >= 6 and val(b, "llamacpp:requests_processing") == 0 and val(b, "llamacpp:requests_deferred") == 0,
      "n_tokens_max, or requests processing/deferred when idle")
 print("; ".join(problems) if problems else "fine")
