@@ -551,11 +551,12 @@ http_server *http_start(server *srv, int *port) {
                                  (unsigned)(srv->opt.timeout_idle + 0.999), MHD_OPTION_CONNECTION_LIMIT, (unsigned)512,
                                  MHD_OPTION_END);
     if (!h->daemon) {
-        if (h->unix_path) fprintf(stderr, "bitnet-server: cannot serve on the Unix socket %s\n", srv->opt.host);
+        if (srv->opt.tls_key)
+            fprintf(stderr, "bitnet-server: cannot serve HTTPS on %s: the TLS key or certificate was refused (--ssl-key-file, "
+                            "--ssl-cert-file; libmicrohttpd's message above says which), or the address cannot be used\n", srv->opt.host);
+        else if (h->unix_path) fprintf(stderr, "bitnet-server: cannot serve on the Unix socket %s\n", srv->opt.host);
         else fprintf(stderr, "bitnet-server: cannot listen on %s port %d (in use, or not an address of this machine?)\n",
                      srv->opt.host, srv->opt.port);
-        if (srv->opt.tls_key) fprintf(stderr, "bitnet-server: or the TLS key or certificate was refused (--ssl-key-file, --ssl-cert-file; "
-                                              "libmicrohttpd's message above says which)\n");
         stop_unix(h);
         free_http(h);
         return NULL;
