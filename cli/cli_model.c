@@ -36,7 +36,7 @@ const char *const cli_model_opts_help =
     "  --trace-dir DIR       write a per-layer trace (also: BITNET_TRACE_DIR)\n"
     "  --verbose             report kernel tier, threads, numerics and memory on stderr\n"
     "  llama.cpp's -ngl, -fa, -tb, -ub, --mlock, --no-mmap are taken with a note that they change\n"
-    "  nothing here (a CPU engine), --no-warmup and --no-display-prompt silently; -cnv is `bitnet chat`\n";
+    "  nothing here (a CPU engine), --no-warmup and --no-display-prompt silently; run -cnv is `bitnet chat`\n";
 
 void cli_model_opts_init(cli_model_opts *o) {
     memset(o, 0, sizeof *o);
@@ -104,7 +104,7 @@ int cli_llama_opt(int argc, char **argv, int *i, const char *cmd) {
     bool chat = !strcmp(cmd, "chat");
     if (!strcmp(a, "-cnv") || !strcmp(a, "--conversation")) {
         if (chat) return 1;
-        return cli_usage_error(cmd, "%s: llama-cli's conversation mode is `bitnet chat` here (its -p becomes --system)", a);
+        return cli_usage_error(cmd, "%s: llama-cli's conversation mode is `bitnet chat` (or `bitnet run ... -cnv`)", a);
     }
     if (!strcmp(a, "--flash-attn") || !strcmp(a, "-fa")) { /* a switch in older llama.cpp, on|off|auto in newer */
         if (*i + 1 < argc && (!strcmp(argv[*i + 1], "on") || !strcmp(argv[*i + 1], "off") || !strcmp(argv[*i + 1], "auto"))) ++*i;

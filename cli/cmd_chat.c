@@ -60,6 +60,8 @@ static void usage(void) {
            "                        comma-separated>' and 'generated_ids: <ids, space-separated>'\n"
            "                        (a fresh `bitnet run --tokens <context_ids>` reproduces them)\n"
            "  --verbose             also print timings of each reply on stderr\n"
+           "  -p, --prompt TEXT     the system message, as in llama-cli's conversation mode (-cnv, which is\n"
+           "                        taken; `bitnet run ... -cnv` runs this command)\n"
            "%s%s",
            cli_gen_opts_help, cli_model_opts_help);
 }
@@ -517,8 +519,15 @@ static int parse_args(int argc, char **argv, cli_model_opts *mo, cli_gen_opts *g
             if (r == 2) return 2;
             continue;
         }
-        if (!strcmp(argv[i], "--print-ids")) c->print_ids = true;
-        else return cli_usage_error("chat", "unknown argument '%s'", argv[i]);
+        const char *v;
+        if ((r = cli_opt(argc, argv, &i, "--prompt", "-p", &v))) { /* llama-cli -cnv's system prompt */
+            if (r < 0) return 2;
+            go->system = v;
+        } else if (!strcmp(argv[i], "--print-ids")) {
+            c->print_ids = true;
+        } else {
+            return cli_usage_error("chat", "unknown argument '%s'", argv[i]);
+        }
     }
     cli_gen_opts_finish(go);
     c->verbose = mo->verbose;

@@ -180,6 +180,8 @@ static void print_head_stats(const bitnet_session *s) {
 }
 
 int cmd_run(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) /* llama-cli's conversation mode: -p is then the system message */
+        if (!strcmp(argv[i], "-cnv") || !strcmp(argv[i], "--conversation")) return cmd_chat(argc, argv);
     cli_model_opts mo;
     cli_gen_opts go;
     cli_prompt po = {0};

@@ -13,8 +13,9 @@
 #   - sampling: same seed same text, different seeds different text (temperature 1);
 #     BITNET_SEED overrides --seed; BITNET_DETERMINISTIC=1 gives greedy output, identical
 #     across runs and across -t 1 / -t 2;
-#   - bad arguments exit 2 with a message (-cnv points at `bitnet chat`); a missing model file exits
-#     1 naming the file; bitnet.cpp's run_inference.py command line (-ngl 0 -b 1 --temp ...) runs.
+#   - bad arguments exit 2 with a message; a missing model file exits 1 naming the file;
+#     bitnet.cpp's run_inference.py command line (-ngl 0 -b 1 --temp ...) runs, and with -cnv is
+#     `bitnet chat` (-p its system message).
 # CI=true: a missing reference (vocabulary or harness) is a failure; elsewhere one skipped ok.
 source "$(dirname "$0")/lib.sh"
 source "$ROOT/tests/crossval/crossval_lib.sh"
@@ -168,7 +169,11 @@ bad_usage "missing_value_exits_2" -m "$MQ" -p
 bad_usage "no_prompt_exits_2" -m "$MQ"
 bad_usage "bad_act_quant_exits_2" -m "$MQ" -p hi --act-quant int4
 for v in 15 15+ 15+x 15++1 +15+1 15+inf 15-nan x-1; do bad_usage "bad_logit_bias_${v//[^a-z0-9]/_}_exits_2" -m "$MQ" -p hi -l "$v"; done
-bad_usage "cnv_points_at_chat_exits_2" -m "$MQ" -p hi -cnv
+# -cnv (llama-cli's conversation mode) is `bitnet chat`, its -p the system message
+cnv=$(echo "Hello" | "$BITNET" run -m "$MQ" -p "You are terse." -cnv -n 4 --greedy -t 2 --print-ids 2>/dev/null)
+chat=$(echo "Hello" | "$BITNET" chat -m "$MQ" --system "You are terse." -n 4 --greedy -t 2 --print-ids 2>/dev/null)
+if [ -n "$chat" ] && [ "$cnv" = "$chat" ] && grep -q '^context_ids: ' <<<"$cnv"; then ok cnv_is_chat; else
+    not_ok cnv_is_chat "run -cnv: $(head -c 200 <<<"$cnv"); chat: $(head -c 200 <<<"$chat")"; fi
 # bitnet.cpp's run_inference.py command line (llama-cli's options): runs, the same greedy tokens
 # as ours, -b as --batch, the GPU option noted
 "$BITNET" run -m "$MQ" -n 4 -t 2 -p "$PROMPT" -ngl 0 -c 256 --temp 0 -b 1 --print-ids >"$TMP/llama_cli.ids" 2>"$TMP/llama_cli.err"
