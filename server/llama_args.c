@@ -153,7 +153,6 @@ static const struct {
     {"--models-dir", NULL, "one server serves one model (-m)"},
     {"--models-preset", NULL, "one server serves one model (-m)"},
     {"--reranking", "--rerank", "reranking is not supported (no reranker model runs here)"},
-    {"--log-file", NULL, "the log goes to stderr: redirect it (2>>FILE)"},
     {"--sleep-idle-seconds", NULL, "the model stays loaded while the server runs"},
 };
 

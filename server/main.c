@@ -129,6 +129,7 @@ static void usage(FILE *out) {
             "                          timeouts see it alive; a request's sse_ping_interval overrides it\n"
             "                          [%d; -1 or 0: never]\n"
             "  --log-format F          text | json: one line per request on stderr [text]\n"
+            "  --log-file FILE         also append what stderr shows from 'listening on' to the exit to FILE\n"
             "  --verbose               also log each finished generation per slot\n"
             "  -h, --help              this text\n"
             "\n"
@@ -146,8 +147,8 @@ static void usage(FILE *out) {
             "--chat-template-kwargs, -sps, -dt, -kvu, --swa-full, -ctxcp, -sp, -C, --prio, --poll,\n"
             "--log-disable, --log-colors, --log-timestamps, -lv are taken and said to change nothing;\n"
             "--lora, --mmproj, -hf, -mu, -nocb, --no-slots, -md/--model-draft, --draft-max, --spec-type,\n"
-            "-lcs, --rope-*, --override-kv, --path, --models-dir, --rerank, --log-file and\n"
-            "--sleep-idle-seconds are refused, saying why.\n"
+            "-lcs, --rope-*, --override-kv, --path, --models-dir, --rerank and --sleep-idle-seconds are\n"
+            "refused, saying why.\n"
             "\n"
             "Sampling defaults (unless the options above set others) are OpenAI's on the OpenAI routes,\n"
             "llama.cpp's on /completion; OpenAI's: temperature 1, top_p 1, no top_k, no min_p, no penalties\n"
@@ -279,6 +280,7 @@ static int parse_operator_option(server_options *o, const char *arg, const char 
         o->slot_save_path = v;
     }
     else if (server_opt_is(arg, "--api-key-file", NULL)) return read_key_file(o, v);
+    else if (server_opt_is(arg, "--log-file", NULL)) o->log_file = v;
     else if (server_opt_is(arg, "--cors", "--cors-origins")) {
         if (!cors_list_ok(v))
             return bad_usage("--cors takes '*' or a comma-separated list of origins (scheme://host[:port], no path or "
@@ -506,6 +508,38 @@ static void shut_down(server *srv, http_server *http) {
     bitnet_model_close(srv->model);
 }
 
+/* Listens, loads the model, serves until SIGINT/SIGTERM (blocked in every thread; stop_signals). */
+static int serve(server *srv, sigset_t *stop_signals) {
+    int port;
+    http_server *http = http_start(srv, &port);
+    if (!http) return 1;
+    bool v6 = strchr(srv->opt.host, ':') != NULL;
+    const char *scheme = srv->opt.tls_key ? "https" : "http", *prefix = srv->opt.api_prefix ? srv->opt.api_prefix : "";
+    if (server_host_is_unix(srv->opt.host))
+        fprintf(stderr, "bitnet-server: listening on unix:%s%s%s%s\n", srv->opt.host, srv->opt.tls_key ? " (TLS)" : "",
+                *prefix ? ", paths below " : "", prefix);
+    else fprintf(stderr, "bitnet-server: listening on %s://%s%s%s:%d%s\n", scheme, v6 ? "[" : "", srv->opt.host, v6 ? "]" : "", port, prefix);
+    if (load_model(srv) || start_engine(srv)) {
+        atomic_store(&srv->state, SERVER_STOPPING);
+        http_stop(http);
+        bitnet_model_close(srv->model);
+        return 1;
+    }
+    request_model requests = server_request_model(srv);
+    if (llama_args_check(&srv->opt, &requests)) { /* a default grammar's tokens, a logit bias's ids: against the model */
+        shut_down(srv, http);
+        return 2;
+    }
+    announce_ready(srv);
+    atomic_store(&srv->state, SERVER_READY);
+
+    int sig = 0;
+    sigwait(stop_signals, &sig);
+    fprintf(stderr, "bitnet-server: %s received; shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    shut_down(srv, http);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     static server srv;
     int rc = parse_args(argc, argv, &srv.opt);
@@ -520,33 +554,8 @@ int main(int argc, char **argv) {
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL); /* inherited by every thread started below */
     signal(SIGPIPE, SIG_IGN);
-
-    int port;
-    http_server *http = http_start(&srv, &port);
-    if (!http) return 1;
-    bool v6 = strchr(srv.opt.host, ':') != NULL;
-    const char *scheme = srv.opt.tls_key ? "https" : "http", *prefix = srv.opt.api_prefix ? srv.opt.api_prefix : "";
-    if (server_host_is_unix(srv.opt.host))
-        fprintf(stderr, "bitnet-server: listening on unix:%s%s%s%s\n", srv.opt.host, srv.opt.tls_key ? " (TLS)" : "",
-                *prefix ? ", paths below " : "", prefix);
-    else fprintf(stderr, "bitnet-server: listening on %s://%s%s%s:%d%s\n", scheme, v6 ? "[" : "", srv.opt.host, v6 ? "]" : "", port, prefix);
-    if (load_model(&srv) || start_engine(&srv)) {
-        atomic_store(&srv.state, SERVER_STOPPING);
-        http_stop(http);
-        bitnet_model_close(srv.model);
-        return 1;
-    }
-    request_model requests = server_request_model(&srv);
-    if (llama_args_check(&srv.opt, &requests)) { /* a default grammar's tokens, a logit bias's ids: against the model */
-        shut_down(&srv, http);
-        return 2;
-    }
-    announce_ready(&srv);
-    atomic_store(&srv.state, SERVER_READY);
-
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    fprintf(stderr, "bitnet-server: %s received; shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    shut_down(&srv, http);
-    return 0;
+    if (srv.opt.log_file && logfile_start(srv.opt.log_file)) return 1;
+    rc = serve(&srv, &stop_signals);
+    logfile_stop();
+    return rc;
 }

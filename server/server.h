@@ -94,6 +94,7 @@ typedef struct server_options {
     const char *api_prefix;    /* --api-prefix: every path is served below it (llama-server's); NULL: none */
     bool reuse_port;           /* --reuse-port: SO_REUSEPORT on the listening socket */
     char *tls_key, *tls_cert;  /* --ssl-key-file, --ssl-cert-file: their PEM text; NULL: plain HTTP */
+    const char *log_file;      /* --log-file: stderr also appended there (logfile.c); NULL: none */
 } server_options;
 
 typedef enum server_state { SERVER_LOADING = 0, SERVER_READY = 1, SERVER_STOPPING = 2 } server_state;
@@ -120,6 +121,11 @@ typedef struct http_stats {
     double ttft_ms;            /* < 0: no token */
     const char *finish;        /* finish_reason; NULL when the job failed */
 } http_stats;
+
+/* ---- logfile.c: --log-file. Start after the stop signals are blocked (its thread inherits the
+ * mask); returns 0, or -1 after printing why not. Stop puts stderr back once all is copied. */
+int logfile_start(const char *path);
+void logfile_stop(void);
 
 /* ---- http.c */
 typedef struct http_server http_server;

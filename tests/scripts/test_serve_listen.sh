@@ -16,6 +16,7 @@
 #     (--grammar, -j, -l: on /completion and chat; a request's own constraint wins; bad ones,
 #     also against the model's vocabulary, refused at startup);
 #   - --cors-origins with a list of origins and "localhost": listed origins named back, others not;
+#   - --log-file: the file holds what stderr shows;
 #   - option errors exit 2 (1 for a key the TLS library refuses) with the reason; refused and
 #     inert llama-server options say so.
 # test_serve_sanitizers.sh runs it again against the ASan+UBSan server (cases named
@@ -51,7 +52,7 @@ for bad in "key_without_cert|2|--ssl-key-file $TMP/key.pem|--ssl-key-file needs 
     "chat_template_file_other|2|--chat-template-file $TMP/mistral.jinja|--chat-template-file: the template is not one of the chat formats" \
     "chat_template_file_missing|2|--chat-template-file $TMP/none.jinja|--chat-template-file $TMP/none.jinja: No such file" \
     "draft_model_refused|2|-md $TMP/draft.gguf|-md is refused: draft models are not supported (--lookup N" \
-    "log_file_refused|2|--log-file $TMP/log.txt|--log-file is refused: the log goes to stderr" \
+    "log_file_unwritable|1|--log-file $TMP/no-such-folder/log.txt|--log-file $TMP/no-such-folder/log.txt: No such file" \
     "cors_path|2|--cors https://app.example/|--cors takes '*' or a comma-separated list of origins" \
     "cors_host_only|2|--cors-origins app.example|--cors takes '*' or a comma-separated list of origins" \
     "default_grammar_token|2|--grammar root::=<[999999]>|'grammar': the token reference <[999999]> is not a token of this model" \
@@ -71,7 +72,7 @@ check unix_not_a_socket_left_alone test -f "$TMP/plain.sock"
 # ---- HTTPS below an API prefix -----------------------------------------------------------------
 CURL_EXTRA=(--cacert "$TMP/cert.pem")
 if start_server "$TMP/tls.log" -m "$M" -t 2 -np 2 -c 1024 --ssl-key-file "$TMP/key.pem" --ssl-cert-file "$TMP/cert.pem" \
-    --api-prefix /api --reasoning-format none -sps 0.5 --props --cors-origins "https://app.example, localhost"; then
+    --api-prefix /api --reasoning-format none -sps 0.5 --props --cors-origins "https://app.example, localhost" --log-file "$TMP/tls.logfile"; then
     check tls_url_is_https_with_prefix grep -q "^https://127.0.0.1:[0-9]*/api$" <<<"$URL"
     st=$(req POST /v1/chat/completions "$CHAT")
     plain=$(json_get 'j["choices"][0]["message"]["content"]' <"$TMP/resp" 2>/dev/null)
@@ -113,6 +114,10 @@ if start_server "$TMP/tls.log" -m "$M" -t 2 -np 2 -c 1024 --ssl-key-file "$TMP/k
     check tls_exit_0 [ "$STOP_RC" = 0 ]
     check tls_log_full_paths grep -q 'POST /api/v1/chat/completions 200' "$TMP/tls.log"
     check tls_inert_noted [ "$(grep -c -e '--reasoning-format ignored' -e '-sps ignored' -e '--props ignored' "$TMP/tls.log")" = 3 ]
+    # --log-file: the same lines as stderr from 'listening on' (the options' notes come before it) to
+    # the shutdown's
+    if [ -s "$TMP/tls.logfile" ] && cmp -s <(sed -n '/listening on/,$p' "$TMP/tls.log") "$TMP/tls.logfile"; then ok log_file_has_stderr; else
+        not_ok log_file_has_stderr "$(wc -l <"$TMP/tls.log") lines on stderr, $(wc -l <"$TMP/tls.logfile" 2>&1) in the file"; fi
 else
     not_ok tls_server_starts "$(tail -5 "$TMP/tls.log")"
     kill -9 "$SERVER_PID" 2>/dev/null
