@@ -398,3 +398,97 @@ int llama_args_check(const server_options *o, const request_model *m) {
     }
     return 0;
 }
+
+/* llama-server's environment variables (LLAMA_ARG_*, LLAMA_API_KEY; a container's usual way to
+ * configure it) for the options this server takes: valued ones give the option and the value;
+ * switches (`on`) the option when the value is true (on, enabled, true, 1) and `off` (NULL:
+ * nothing) when it is false (off, disabled, false, 0); any other value of a switch with an `off`
+ * form is refused, as llama-server refuses it. */
+static const struct {
+    const char *env, *on, *off;
+    bool valued;
+} env_args[] = {
+    {"LLAMA_ARG_MODEL", "-m", NULL, true},
+    {"LLAMA_ARG_HOST", "--host", NULL, true},
+    {"LLAMA_ARG_PORT", "--port", NULL, true},
+    {"LLAMA_ARG_N_PARALLEL", "-np", NULL, true},
+    {"LLAMA_ARG_CTX_SIZE", "-c", NULL, true},
+    {"LLAMA_ARG_THREADS", "-t", NULL, true},
+    {"LLAMA_ARG_BATCH", "-b", NULL, true},
+    {"LLAMA_ARG_ALIAS", "--alias", NULL, true},
+    {"LLAMA_API_KEY", "--api-key", NULL, true},
+    {"LLAMA_ARG_API_KEY_FILE", "--api-key-file", NULL, true},
+    {"LLAMA_ARG_API_PREFIX", "--api-prefix", NULL, true},
+    {"LLAMA_ARG_SSL_KEY_FILE", "--ssl-key-file", NULL, true},
+    {"LLAMA_ARG_SSL_CERT_FILE", "--ssl-cert-file", NULL, true},
+    {"LLAMA_ARG_CORS_ORIGINS", "--cors", NULL, true},
+    {"LLAMA_ARG_TIMEOUT", "--timeout", NULL, true},
+    {"LLAMA_ARG_SSE_PING_INTERVAL", "--sse-ping-interval", NULL, true},
+    {"LLAMA_ARG_LOG_FILE", "--log-file", NULL, true},
+    {"LLAMA_ARG_CACHE_RAM", "--cache-ram", NULL, true},
+    {"LLAMA_ARG_CACHE_REUSE", "--cache-reuse", NULL, true},
+    {"LLAMA_ARG_CACHE_TYPE_K", "-ctk", NULL, true},
+    {"LLAMA_ARG_CACHE_TYPE_V", "-ctv", NULL, true},
+    {"LLAMA_ARG_CHAT_TEMPLATE", "--chat-template", NULL, true},
+    {"LLAMA_ARG_CHAT_TEMPLATE_FILE", "--chat-template-file", NULL, true},
+    {"LLAMA_ARG_CHAT_TEMPLATE_KWARGS", "--chat-template-kwargs", NULL, true},
+    {"LLAMA_ARG_POOLING", "--pooling", NULL, true},
+    {"LLAMA_ARG_N_PREDICT", "-n", NULL, true},
+    {"LLAMA_ARG_TOP_K", "--top-k", NULL, true},
+    {"LLAMA_ARG_N_GPU_LAYERS", "-ngl", NULL, true},
+    {"LLAMA_ARG_FLASH_ATTN", "-fa", NULL, true},
+    {"LLAMA_ARG_UBATCH", "-ub", NULL, true},
+    {"LLAMA_ARG_THREADS_HTTP", "--threads-http", NULL, true},
+    {"LLAMA_ARG_DEFRAG_THOLD", "-dt", NULL, true},
+    {"LLAMA_ARG_REASONING", "-rea", NULL, true},
+    {"LLAMA_ARG_HF_REPO", "-hf", NULL, true},
+    {"LLAMA_ARG_MODEL_URL", "-mu", NULL, true},
+    {"LLAMA_ARG_MMPROJ", "--mmproj", NULL, true},
+    {"LLAMA_ARG_SPEC_DRAFT_MODEL", "-md", NULL, true},
+    {"LLAMA_ARG_CONTEXT_SHIFT", "--context-shift", "--no-context-shift", false},
+    {"LLAMA_ARG_CONT_BATCHING", "-cb", "-nocb", false},
+    {"LLAMA_ARG_ENDPOINT_SLOTS", "--slots", "--no-slots", false},
+    {"LLAMA_ARG_UI", "--webui", "--no-webui", false},
+    {"LLAMA_ARG_JINJA", "--jinja", "--no-jinja", false},
+    {"LLAMA_ARG_MMAP", "--mmap", "--no-mmap", false},
+    {"LLAMA_ARG_CACHE_PROMPT", "--cache-prompt", "--no-cache-prompt", false},
+    {"LLAMA_ARG_PREFILL_ASSISTANT", "--prefill-assistant", "--no-prefill-assistant", false},
+    {"LLAMA_ARG_KV_UNIFIED", "-kvu", "-no-kvu", false},
+    {"LLAMA_ARG_EMBEDDINGS", "--embeddings", NULL, false},
+    {"LLAMA_ARG_ENDPOINT_METRICS", "--metrics", NULL, false},
+    {"LLAMA_ARG_ENDPOINT_PROPS", "--props", NULL, false},
+    {"LLAMA_ARG_REUSE_PORT", "--reuse-port", NULL, false},
+    {"LLAMA_ARG_MLOCK", "--mlock", NULL, false},
+    {"LLAMA_ARG_OFFLINE", "--offline", NULL, false},
+};
+
+static bool env_true(const char *v) { return !strcmp(v, "on") || !strcmp(v, "enabled") || !strcmp(v, "true") || !strcmp(v, "1"); }
+static bool env_false(const char *v) { return !strcmp(v, "off") || !strcmp(v, "disabled") || !strcmp(v, "false") || !strcmp(v, "0"); }
+
+int llama_args_with_env(int argc, char **argv, int *out_argc, char ***out_argv) {
+    size_t n_env = sizeof env_args / sizeof env_args[0];
+    char **all = malloc(sizeof *all * ((size_t)argc + 2 * n_env + 1));
+    if (!all) return usage_error("the environment's options:", "(out of memory)");
+    int n = 0;
+    all[n++] = argv[0];
+    for (size_t k = 0; k < n_env; k++) {
+        const char *v = getenv(env_args[k].env);
+        if (!v) continue;
+        const char *opt = env_args[k].valued || env_true(v) ? env_args[k].on : env_false(v) ? env_args[k].off : NULL;
+        if (!env_args[k].valued && env_args[k].off && !env_true(v) && !env_false(v)) {
+            fprintf(stderr, "bitnet-server: %s=%s: a switch takes on, enabled, true, 1, off, disabled, false or 0\n", env_args[k].env, v);
+            free(all);
+            return 2;
+        }
+        if (!opt) continue;
+        fprintf(stderr, "bitnet-server: from the environment, %s: %s%s%s\n", env_args[k].env, opt, env_args[k].valued ? " " : "",
+                env_args[k].valued ? (strstr(env_args[k].env, "API_KEY") && !strstr(env_args[k].env, "FILE") ? "(a key)" : v) : "");
+        all[n++] = (char *)opt;
+        if (env_args[k].valued) all[n++] = (char *)v;
+    }
+    for (int i = 1; i < argc; i++) all[n++] = argv[i]; /* the command line's, after: they win */
+    all[n] = NULL;
+    *out_argc = n;
+    *out_argv = all;
+    return 0;
+}

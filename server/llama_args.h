@@ -22,6 +22,12 @@ int llama_args_take(server_options *o, int argc, char **argv, int *i);
  * them must parse, and with the model build, on /completion and on the OpenAI routes). */
 struct request_model;
 int llama_args_check(const server_options *o, const struct request_model *m);
+/* argv with llama-server's environment variables (LLAMA_ARG_MODEL, LLAMA_ARG_PORT, LLAMA_API_KEY,
+ * ...) turned into their options before the command line's, which then win (the options are
+ * last-wins); each one taken is said on stderr (keys not shown). *out_argv is malloc'd (its
+ * strings are argv's and the environment's). 0, or 2 after printing why not (a switch's value
+ * that is neither true nor false). */
+int llama_args_with_env(int argc, char **argv, int *out_argc, char ***out_argv);
 /* The text of an option's file (at most 1 MiB, no NUL bytes; malloc'd), or NULL after printing
  * why not ("bitnet-server: ARG PATH: reason"). */
 char *llama_args_read_file(const char *arg, const char *path);

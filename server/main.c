@@ -148,7 +148,9 @@ static void usage(FILE *out) {
             "--log-disable, --log-colors, --log-timestamps, -lv are taken and said to change nothing;\n"
             "--lora, --mmproj, -hf, -mu, -nocb, --no-slots, -md/--model-draft, --draft-max, --spec-type,\n"
             "-lcs, --rope-*, --override-kv, --path, --models-dir, --rerank and --sleep-idle-seconds are\n"
-            "refused, saying why.\n"
+            "refused, saying why. llama-server's environment variables for these options (LLAMA_ARG_MODEL,\n"
+            "LLAMA_ARG_PORT, LLAMA_ARG_CTX_SIZE, LLAMA_ARG_N_PARALLEL, LLAMA_API_KEY, ...; README) are read\n"
+            "too, each said on stderr; the command line's options win over them.\n"
             "\n"
             "Sampling defaults (unless the options above set others) are OpenAI's on the OpenAI routes,\n"
             "llama.cpp's on /completion; OpenAI's: temperature 1, top_p 1, no top_k, no min_p, no penalties\n"
@@ -542,7 +544,9 @@ static int serve(server *srv, sigset_t *stop_signals) {
 
 int main(int argc, char **argv) {
     static server srv;
-    int rc = parse_args(argc, argv, &srv.opt);
+    static char **args; /* the options' strings stay in use while the server runs */
+    int n_args, rc = llama_args_with_env(argc, argv, &n_args, &args);
+    if (!rc) rc = parse_args(n_args, args, &srv.opt);
     if (rc) return rc < 0 ? 0 : rc;
     srv.model_name = srv.opt.alias ? srv.opt.alias : base_name(srv.opt.model_path);
     srv.started = (int64_t)time(NULL);

@@ -17,6 +17,8 @@
 #     also against the model's vocabulary, refused at startup);
 #   - --cors-origins with a list of origins and "localhost": listed origins named back, others not;
 #   - --log-file: the file holds what stderr shows;
+#   - llama-server's environment variables (LLAMA_ARG_MODEL, LLAMA_API_KEY, ...) as options, the
+#     command line's winning; a bad switch value refused;
 #   - option errors exit 2 (1 for a key the TLS library refuses) with the reason; refused and
 #     inert llama-server options say so.
 # test_serve_sanitizers.sh runs it again against the ASan+UBSan server (cases named
@@ -223,5 +225,29 @@ else
     not_ok chat_template_name_server_starts "$(tail -5 "$TMP/tmpl2.log")"
     kill -9 "$SERVER_PID" 2>/dev/null
 fi
+# ---- llama-server's environment variables: options when the command line does not give them ----
+export LLAMA_ARG_MODEL="$M" LLAMA_ARG_CTX_SIZE=512 LLAMA_ARG_N_PARALLEL=2 LLAMA_API_KEY=env-key LLAMA_ARG_ALIAS=from-env \
+    LLAMA_ARG_CONT_BATCHING=true LLAMA_ARG_N_GPU_LAYERS=99 LLAMA_ARG_TOP_K=1
+if start_server "$TMP/env.log" -t 2 --alias from-cli; then
+    AUTH=(-H "Authorization: Bearer env-key")
+    st=$(req GET /v1/models)
+    native_check env_options_taken "$st == 200 and j['data'][0]['id'] == 'from-cli' and j['data'][0]['meta']['n_slots'] == 2 and j['data'][0]['meta']['n_ctx_slot'] == 256"
+    req GET /props >/dev/null
+    native_check env_sampling_default "j['default_generation_settings']['params']['top_k'] == 1"
+    AUTH=()
+    check env_api_key_required [ "$(req GET /v1/models)" = 401 ]
+    check env_options_said grep -q 'from the environment, LLAMA_API_KEY: --api-key (a key)' "$TMP/env.log"
+    check env_key_not_logged bash -c "! grep -q env-key '$TMP/env.log'"
+    stop_server TERM
+else
+    not_ok env_server_starts "$(tail -5 "$TMP/env.log")"
+    kill -9 "$SERVER_PID" 2>/dev/null
+fi
+LLAMA_ARG_CONTEXT_SHIFT=maybe timeout 30 "$SERVER" --port 0 >/dev/null 2>"$TMP/env_bad.err"
+rc=$?
+if [ $rc = 2 ] && grep -q 'LLAMA_ARG_CONTEXT_SHIFT=maybe: a switch takes on' "$TMP/env_bad.err"; then ok env_bad_switch_exit_2; else
+    not_ok env_bad_switch_exit_2 "rc=$rc: $(head -2 "$TMP/env_bad.err")"; fi
+unset LLAMA_ARG_MODEL LLAMA_ARG_CTX_SIZE LLAMA_ARG_N_PARALLEL LLAMA_API_KEY LLAMA_ARG_ALIAS LLAMA_ARG_CONT_BATCHING LLAMA_ARG_N_GPU_LAYERS LLAMA_ARG_TOP_K
+
 [ "${BITNET_BUILD:-build}" != build ] && sanitizer_reports no_sanitizer_reports "$TMP"/*.log "$TMP"/*.err
 exit 0
