@@ -106,6 +106,7 @@ typedef struct request {
     size_t len, cap;
     bool too_large, answered;
     char method[16], path[256];
+    char client[64];           /* the peer's address:port, "unix" (the log's client) */
     double started;
 } request;
 
@@ -326,6 +327,19 @@ static int prefix_length(const char *prefix, const char *url) {
     return !strncmp(url, prefix, n) && url[n] == '/' ? (int)n : -1;
 }
 
+/* The connection's peer for the log: "host:port" ("[host]:port" for IPv6), "unix", or "?". */
+static void client_address(struct MHD_Connection *c, char *out, size_t cap) {
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = info ? info->client_addr : NULL;
+    char host[INET6_ADDRSTRLEN], port[8];
+    socklen_t len = sa && sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (sa && sa->sa_family == AF_UNIX) snprintf(out, cap, "unix");
+    else if (sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) &&
+             !getnameinfo(sa, len, host, sizeof host, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV))
+        snprintf(out, cap, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+    else snprintf(out, cap, "?");
+}
+
 /* The first call of a request: its headers are in. The log shows the whole path; routes and
  * handlers see the part below --api-prefix. */
 static request *begin_request(http_server *h, struct MHD_Connection *c, const char *url, const char *method,
@@ -335,6 +349,7 @@ static request *begin_request(http_server *h, struct MHD_Connection *c, const ch
     rq->started = metrics_now();
     copy_printable(rq->method, sizeof rq->method, method);
     copy_printable(rq->path, sizeof rq->path, url);
+    client_address(c, rq->client, sizeof rq->client);
     int skip = prefix_length(h->srv->opt.api_prefix, url);
     conn *k = connection_conn(c);
     if (k) {
@@ -400,7 +415,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **ctx, enum M
     http_stats st = k ? k->stats : (http_stats){.ttft_ms = -1};
     if (!st.status) st.status = HTTP_CLIENT_CLOSED; /* no reply was queued: the client went away first */
     metrics_request(&h->srv->metrics, rq->route ? endpoint_of(rq->route) : (int)N_ROUTES, st.status);
-    access_log(h->srv->opt.log_format, rq->method, rq->path, &st, (metrics_now() - rq->started) * 1e3);
+    access_log(h->srv->opt.log_format, rq->method, rq->path, rq->client, &st, (metrics_now() - rq->started) * 1e3);
     if (k) watchdog_receiving(h->watchdog, k->watch, true); /* the next request of a kept-alive connection */
     if (k) k->path = NULL;                                  /* it pointed into rq */
     free(rq->body);

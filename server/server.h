@@ -168,7 +168,7 @@ void watchdog_receiving(watchdog *w, watched *c, bool receiving);
 void watchdog_remove(watchdog *w, watched *c);
 
 /* ---- accesslog.c: one line on stderr */
-void access_log(log_format format, const char *method, const char *path, const http_stats *st, double duration_ms);
+void access_log(log_format format, const char *method, const char *path, const char *client, const http_stats *st, double duration_ms);
 
 /* ---- endpoints.c, native.c and completions.c: handlers, called once the whole body is in */
 typedef enum MHD_Result (*http_handler)(server *srv, struct MHD_Connection *c, const char *body, size_t len);

@@ -141,6 +141,7 @@ start_unix() {
 }
 if start_unix "$TMP/unix1.log"; then
     check unix_listening_line grep -q "listening on unix:$SOCK" "$TMP/unix1.log"
+    check unix_log_client grep -q "GET /health 200 .* client=unix$" "$TMP/unix1.log"
     st=$(curl -s -o "$TMP/resp" -w '%{http_code}' --max-time 60 --unix-socket "$SOCK" http://localhost/v1/chat/completions -d "$CHAT")
     native_ok=$(json_get 'j["usage"]["completion_tokens"] == 8' <"$TMP/resp" 2>&1)
     if [ "$st" = 200 ] && [ "$native_ok" = True ]; then ok unix_chat; else not_ok unix_chat "$st: $(head -c 300 "$TMP/resp")"; fi

@@ -196,7 +196,8 @@ gen = [e for e in entries if e["path"] == "/v1/completions" and e["status"] == 2
 ok = (len(gen) >= 3 and all(e["completion_tokens"] == 5 and e["prompt_tokens"] > 0 and e["ttft_ms"] > 0 and
       e["finish_reason"] == "length" and e["method"] == "POST" and e["duration_ms"] > 0 for e in gen) and
       any(e["path"] == "/metrics" and e["status"] == 200 for e in entries) and
-      any(e["path"] == "/v1/models" and e["status"] == 401 for e in entries))
+      any(e["path"] == "/v1/models" and e["status"] == 401 for e in entries) and
+      all(e["client"].startswith("127.0.0.1:") for e in entries))
 print("fine" if ok else "entries: %s" % entries[-6:])
 EOF
 check log_json_lines [ "$(cat "$TMP/log.out")" = fine ] || sed 's/^/    /' "$TMP/log.out"
@@ -239,7 +240,7 @@ if [ "$st" = 503 ] && grep -q 'time limit (--timeout-request) ran out' "$TMP/res
     ok timeout_request_embeddings; else not_ok timeout_request_embeddings "status $st after $took s: $(head -c 200 "$TMP/resp")"; fi
 st=$(req POST /v1/embeddings '{"input":"after the limit"}')
 check embeddings_after_timeout [ "$st" = 200 ]
-check log_text_line grep -Eq '^bitnet-server: [0-9T:.-]+Z POST /v1/completions 200 [0-9.]+ ms prompt=[0-9]+ cached=[0-9]+ generated=[0-9]+ ttft=[0-9.]+ ms finish=length$' "$TMP/b.log"
+check log_text_line grep -Eq '^bitnet-server: [0-9T:.-]+Z POST /v1/completions 200 [0-9.]+ ms prompt=[0-9]+ cached=[0-9]+ generated=[0-9]+ ttft=[0-9.]+ ms finish=length client=127\.0\.0\.1:[0-9]+$' "$TMP/b.log"
 stop_server TERM
 check server2_exit_0 [ "$STOP_RC" = 0 ]
 
