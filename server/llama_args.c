@@ -323,9 +323,10 @@ static int take_logit_bias(server_options *o, const char *arg, const char *v) {
     char *end;
     errno = 0;
     long long id = strtoll(v, &end, 10);
-    bool ban = end != v && (!strcmp(end, "-inf") || !strcmp(end, "-INF"));
-    double bias = end != v && (*end == '+' || *end == '-') && !ban ? strtod(end, &end) : 0;
-    if (errno || id < 0 || id > INT32_MAX || (!ban && (*end || isinf(bias) || isnan(bias))))
+    bool signed_bias = end != v && (*end == '+' || *end == '-');
+    bool ban = signed_bias && (!strcmp(end, "-inf") || !strcmp(end, "-INF"));
+    double bias = signed_bias && !ban ? strtod(end, &end) : 0;
+    if (errno || id < 0 || id > INT32_MAX || !signed_bias || (!ban && (*end || isinf(bias) || isnan(bias))))
         return usage_error(arg, "needs TOKEN_ID+BIAS or TOKEN_ID-BIAS (-inf bans the token), e.g. 15043+1 or 128009-inf");
     json_t *list = o->request_defaults ? json_object_get(o->request_defaults, "logit_bias") : NULL;
     if (!list && set_default(o, arg, "logit_bias", list = json_array()) != 1) return 2;

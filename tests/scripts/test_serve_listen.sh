@@ -60,6 +60,7 @@ for bad in "key_without_cert|2|--ssl-key-file $TMP/key.pem|--ssl-key-file needs 
     "default_grammar_token|2|--grammar root::=<[999999]>|'grammar': the token reference <[999999]> is not a token of this model" \
     "default_schema_not_json|2|-j {|-j: not a JSON Schema" \
     "default_bias_form|2|-l 12x|-l needs TOKEN_ID+BIAS or TOKEN_ID-BIAS" \
+    "default_bias_no_bias|2|-l 15043|-l needs TOKEN_ID+BIAS or TOKEN_ID-BIAS" \
     "default_bias_token|2|-l 999999+1|'logit_bias': 999999 is not a token id of this model" \
     "last_option_unknown|2|--no-such-option|--no-such-option needs a value, or is not an option of this server"; do
     IFS='|' read -r name want args word <<<"$bad"
