@@ -141,17 +141,17 @@ static bool origin_is_local(const char *origin) {
     return false;
 }
 
+const char *http_cors_item(const char *p, size_t *n) {
+    p += strspn(p, " ,");
+    *n = strcspn(p, ", ");
+    return p;
+}
+
 bool http_cors_allows(const char *allowed, const char *origin) {
     if (!strcmp(allowed, "*")) return true;
-    size_t len = origin ? strlen(origin) : 0;
-    for (const char *p = allowed; len && *p;) {
-        p += strspn(p, " ,");
-        size_t n = strcspn(p, ",");
-        while (n && p[n - 1] == ' ') n--;
+    size_t len = origin ? strlen(origin) : 0, n;
+    for (const char *p = http_cors_item(allowed, &n); len && n; p = http_cors_item(p + n, &n))
         if ((n == 9 && !strncmp(p, "localhost", 9) && origin_is_local(origin)) || (n == len && !strncmp(p, origin, n))) return true;
-        p += n;
-        p += strcspn(p, ",");
-    }
     return false;
 }
 

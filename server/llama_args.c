@@ -205,18 +205,36 @@ static json_t *sampling_value(const char *arg, arg_kind kind, const char *v, boo
     return NULL;
 }
 
-/* Adds x (a string) to the array `field` of defaults, made empty by "none": 1, or 2 when out of memory. */
-static int append_default(json_t *defaults, const char *arg, const char *field, json_t *x) {
-    json_t *list = json_object_get(defaults, field);
-    if (!list && json_object_set_new(defaults, field, list = json_array())) list = NULL;
+/* The request defaults, made when the first option sets one; NULL when out of memory. */
+static json_t *defaults_of(server_options *o) {
+    if (!o->request_defaults) o->request_defaults = json_object();
+    return o->request_defaults;
+}
+
+/* The array `field` of the defaults (made empty when absent); NULL when out of memory. */
+static json_t *default_list(server_options *o, const char *field) {
+    json_t *d = defaults_of(o), *list = d ? json_object_get(d, field) : NULL;
+    if (d && !list && json_object_set_new(d, field, list = json_array())) list = NULL;
+    return list;
+}
+
+/* Sets defaults[field] to v (taken over); 1, or 2 when out of memory. */
+static int set_default(server_options *o, const char *arg, const char *field, json_t *v) {
+    json_t *d = defaults_of(o);
+    if (v && d && !json_object_set_new(d, field, v)) return 1;
+    if (!d) json_decref(v);
+    return usage_error(arg, "(out of memory)");
+}
+
+/* Adds x (a string, taken over) to the array `field` of the defaults, made empty by "none": 1,
+ * or 2 when out of memory. */
+static int append_default(server_options *o, const char *arg, const char *field, json_t *x) {
+    json_t *list = default_list(o, field);
     bool none = !strcmp(json_string_value(x), "none");
     if (list && none) json_array_clear(list);
-    if (!list || (!none && json_array_append(list, x))) {
-        json_decref(x);
-        return usage_error(arg, "(out of memory)");
-    }
+    int rc = !list || (!none && json_array_append(list, x)) ? usage_error(arg, "(out of memory)") : 1;
     json_decref(x);
-    return 1;
+    return rc;
 }
 
 /* One of sampling_args at argv[*i]: 1 taken, 0 not one, 2 usage error. */
@@ -229,17 +247,10 @@ static int take_sampling(server_options *o, int argc, char **argv, int *i) {
         bool unset = !strcmp(field, "seed") || !strcmp(field, "max_tokens");
         json_t *x = v ? sampling_value(arg, sampling_args[k].kind, v, unset) : json_true();
         if (!x) return 2;
-        if (!o->request_defaults && !(o->request_defaults = json_object())) {
-            json_decref(x);
-            return usage_error(arg, "(out of memory)");
-        }
-        if (sampling_args[k].kind == ARG_APPEND) return append_default(o->request_defaults, arg, field, x);
-        if (json_is_null(x)) {
-            json_decref(x);
-            json_object_del(o->request_defaults, field);
-        } else if (json_object_set_new(o->request_defaults, field, x)) {
-            return usage_error(arg, "(out of memory)");
-        }
+        if (sampling_args[k].kind == ARG_APPEND) return append_default(o, arg, field, x);
+        if (!json_is_null(x)) return set_default(o, arg, field, x);
+        json_decref(x);
+        if (o->request_defaults) json_object_del(o->request_defaults, field);
         return 1;
     }
     return 0;
@@ -295,26 +306,19 @@ static int take_chat_template(server_options *o, int argc, char **argv, int *i) 
     const char *v = value_of(argc, argv, i);
     if (!v) return 2;
     bn_chat_format f;
-    char *text = from_file ? llama_args_read_file(arg, v) : NULL;
-    if (from_file && !text) return 2;
-    if (bn_chat_format_from_template(text ? text : v, &f)) {
+    bool is_name = !from_file && bn_chat_format_from_name(v, &f) == 0;
+    char *text = is_name ? NULL : from_file ? llama_args_read_file(arg, v) : strdup(v); /* a template's text: /props shows it */
+    if (!is_name && !text) return from_file ? 2 : usage_error(arg, "(out of memory)");
+    if (!is_name && bn_chat_format_from_template(text, &f)) {
         fprintf(stderr, "bitnet-server: %s: %s; --chat-format plain sends messages as plain text (--help for the options)\n", arg,
                 bitnet_get_last_error());
         free(text);
         return 2;
     }
-    if (!text && bn_chat_format_from_name(v, &f) && !(text = strdup(v))) return usage_error(arg, "(out of memory)");
     free(o->chat_template);
-    o->chat_template = text; /* a template's text (/props shows it); NULL for a format's name */
+    o->chat_template = text;
     o->chat_format = bn_chat_format_name(f);
     return 1;
-}
-
-/* Sets defaults[field] to v (taken over); 1, or 2 when out of memory. */
-static int set_default(server_options *o, const char *arg, const char *field, json_t *v) {
-    if (!o->request_defaults) o->request_defaults = json_object();
-    if (v && o->request_defaults && !json_object_set_new(o->request_defaults, field, v)) return 1;
-    return usage_error(arg, "(out of memory)");
 }
 
 /* -l/--logit-bias TOKEN_ID(+|-)BIAS (llama.cpp's form; -inf bans the token): one more [id, bias]
@@ -328,9 +332,8 @@ static int take_logit_bias(server_options *o, const char *arg, const char *v) {
     double bias = signed_bias && !ban ? strtod(end, &end) : 0;
     if (errno || id < 0 || id > INT32_MAX || !signed_bias || (!ban && (*end || isinf(bias) || isnan(bias))))
         return usage_error(arg, "needs TOKEN_ID+BIAS or TOKEN_ID-BIAS (-inf bans the token), e.g. 15043+1 or 128009-inf");
-    json_t *list = o->request_defaults ? json_object_get(o->request_defaults, "logit_bias") : NULL;
-    if (!list && set_default(o, arg, "logit_bias", list = json_array()) != 1) return 2;
-    if (json_array_append_new(list, json_pack("[I, o]", (json_int_t)id, ban ? json_false() : json_real(bias))))
+    json_t *list = default_list(o, "logit_bias");
+    if (!list || json_array_append_new(list, json_pack("[I, o]", (json_int_t)id, ban ? json_false() : json_real(bias))))
         return usage_error(arg, "(out of memory)");
     return 1;
 }
@@ -483,7 +486,7 @@ int llama_args_with_env(int argc, char **argv, int *out_argc, char ***out_argv) 
         }
         if (!opt) continue;
         fprintf(stderr, "bitnet-server: from the environment, %s: %s%s%s\n", env_args[k].env, opt, env_args[k].valued ? " " : "",
-                env_args[k].valued ? (strstr(env_args[k].env, "API_KEY") && !strstr(env_args[k].env, "FILE") ? "(a key)" : v) : "");
+                env_args[k].valued ? (!strcmp(env_args[k].on, "--api-key") ? "(a key)" : v) : ""); /* keys are not logged */
         all[n++] = (char *)opt;
         if (env_args[k].valued) all[n++] = (char *)v;
     }

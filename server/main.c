@@ -259,18 +259,15 @@ static int parse_limit(server_options *o, const char *arg, const char *v) {
  * path: what a browser sends as Origin, which must match exactly). */
 static bool cors_list_ok(const char *v) {
     if (!strcmp(v, "*")) return true;
-    int n_items = 0;
-    for (const char *p = v; *p;) {
-        p += strspn(p, " ,");
-        size_t n = strcspn(p, ", ");
-        if (!n) continue;
+    size_t n;
+    const char *p = http_cors_item(v, &n);
+    if (!n) return false;
+    for (; n; p = http_cors_item(p + n, &n)) {
         const char *rest = !strncmp(p, "http://", 7) ? p + 7 : !strncmp(p, "https://", 8) ? p + 8 : NULL;
         bool local = n == 9 && !strncmp(p, "localhost", 9);
         if (!local && (!rest || rest >= p + n || memchr(rest, '/', (size_t)(p + n - rest)))) return false;
-        n_items++;
-        p += n;
     }
-    return n_items > 0;
+    return true;
 }
 
 /* The operator's options: keys, CORS, logs, limits and timeouts. Returns 0, or 2 after
@@ -451,12 +448,15 @@ static int load_model(server *srv) {
 static const char *kv_name(bitnet_kv_type t) { return t == BITNET_KV_F32 ? "f32" : t == BITNET_KV_Q8_0 ? "q8_0" : "f16"; }
 
 /* --cache-ram's MiB in bytes: -1 no limit, else at most a quarter of the physical memory. */
-static uint64_t prompt_cache_bytes(long long mib) {
+static uint64_t ram_bytes(long long mib) {
     if (mib < 0) return UINT64_MAX;
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
     uint64_t bytes = (uint64_t)mib << 20, quarter = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page / 4 : bytes;
     return bytes < quarter ? bytes : quarter;
 }
+
+/* The prompt cache's bytes: --cache-ram's, none without prefix sharing (it works through it). */
+static uint64_t prompt_cache_bytes(const server_options *o) { return o->prefix_share ? ram_bytes(o->cache_ram_mib) : 0; }
 
 static int start_engine(server *srv) {
     engine_params ep = {.n_slots = srv->opt.n_parallel,
@@ -470,7 +470,7 @@ static int start_engine(server *srv) {
                         .lookup_draft = srv->opt.lookup_draft,
                         .context_shift = srv->opt.context_shift,
                         .n_keep = srv->opt.n_keep,
-                        .prompt_cache_bytes = srv->opt.prefix_share ? prompt_cache_bytes(srv->opt.cache_ram_mib) : 0, /* it works through sharing */
+                        .prompt_cache_bytes = prompt_cache_bytes(&srv->opt),
                         .max_queue = srv->opt.max_queue,
                         .verbose = srv->opt.verbose,
                         .metrics = &srv->metrics};
@@ -483,7 +483,7 @@ static int start_engine(server *srv) {
 
 /* The line that says the server is ready, and how it serves. */
 static void announce_ready(const server *srv) {
-    uint64_t cache_bytes = srv->opt.prefix_share ? prompt_cache_bytes(srv->opt.cache_ram_mib) : 0;
+    uint64_t cache_bytes = prompt_cache_bytes(&srv->opt);
     char cache[48] = "none";
     if (!srv->opt.prefix_share) snprintf(cache, sizeof cache, "none (--prefix-share 0)");
     if (cache_bytes == UINT64_MAX) snprintf(cache, sizeof cache, "no limit");

@@ -151,6 +151,9 @@ const char *http_request_path(struct MHD_Connection *c);
 http_stats *http_request_stats(struct MHD_Connection *c);
 /* 1 when the client of the connection has closed its side (it no longer waits for a reply). */
 int http_client_gone(int fd);
+/* The next item of --cors's list from p (commas and blanks between items): its start, its
+ * length in *n (0 at the end). */
+const char *http_cors_item(const char *p, size_t *n);
 /* Whether --cors's value `allowed` ("*", or a comma-separated list of origins and "localhost")
  * lets a page of `origin` (a request's Origin header; NULL: none) read the replies. */
 bool http_cors_allows(const char *allowed, const char *origin);
