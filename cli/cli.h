@@ -5,6 +5,7 @@
 #define BITNET_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 int cmd_run(int argc, char **argv);
@@ -42,6 +43,13 @@ bool cli_flag(char **argv, int i, const char *name, const char *alias);
  * positional argument, stored in pos[*npos] while *npos < max. Returns 0, or 2 after printing
  * the usage error. */
 int cli_positional(const char *cmd, const char *arg, const char **pos, int *npos, int max);
+
+/* llama-cli's escape sequences (its -e/--escape, on there by default): \n \r \t \' \" \\ and
+ * \xHH become the byte they name; any other backslash stays as written. In place; returns the
+ * new length (the text may now hold NUL bytes, from \x00). */
+size_t cli_unescape(char *s, size_t len);
+/* Whether s holds a sequence cli_unescape would change. */
+bool cli_has_escape(const char *s);
 
 /* Writes s (len bytes; may contain any bytes) as a JSON string literal with escapes; bytes that
  * are not well-formed UTF-8 (a token may end inside a character) become \ufffd. */

@@ -78,6 +78,11 @@ const char *const cli_gen_opts_help =
     "                        once it is complete; one of --json-object, --json-schema, --grammar\n"
     "  --grammar-file F      the same with the grammar read from file F\n"
     "  --system TEXT         system message (chat)\n"
+    "  -e, --escape          turn \\n \\r \\t \\' \\\" \\\\ \\xHH into the characters they name in the\n"
+    "                        prompt (-p and -f), the system message, --stop and --dry-sequence-breaker\n"
+    "                        texts, as llama-cli does by default; here texts are taken as written\n"
+    "                        unless -e is given (a note says when -p holds such a sequence;\n"
+    "                        --no-escape, llama-cli's way to turn it off, silences it)\n"
     "  --chat-template NAME  bitnet | llama3 | chatml | falcon3 | plain [detected from the model]; also\n"
     "                        llama.cpp's Jinja template text of one of them (recognized, not run)\n"
     "  --chat-template-file F  the same, the template read from file F\n";
@@ -85,6 +90,7 @@ const char *const cli_gen_opts_help =
 void cli_gen_opts_init(cli_gen_opts *o) {
     memset(o, 0, sizeof *o);
     o->n_samplers = -1;
+    o->escape = -1;
     o->gen = bitnet_generate_default_params();
     o->gen.stop_strings = o->stops;
     o->gen.stop_ids = o->stop_ids;
@@ -190,15 +196,43 @@ static int samplers_opt(const char *v, bool letters, cli_gen_opts *o, const char
     return 0;
 }
 
-void cli_gen_opts_finish(cli_gen_opts *o) {
+/* -e: s (a string of argv, which C lets a program change) with its escapes made bytes. */
+static int unescape_arg(const char *s, const char *opt, const char *cmd) {
+    char *w = (char *)s;
+    size_t len = cli_unescape(w, strlen(w));
+    w[len] = '\0';
+    if (strlen(w) != len) return cli_usage_error(cmd, "-e: a \\x00 in %s would end the text there", opt);
+    return 0;
+}
+
+/* The texts that -e changes. */
+static int unescape_texts(cli_gen_opts *o, const char *cmd) {
+    if (o->system && unescape_arg(o->system, "the system message", cmd)) return 2;
+    for (int k = 0; k < o->gen.n_stop_strings; k++)
+        if (unescape_arg(o->stops[k], "--stop", cmd)) return 2;
+    for (int k = 0; k < o->n_dry_breakers; k++)
+        if (unescape_arg(o->dry_breakers[k], "--dry-sequence-breaker", cmd)) return 2;
+    return 0;
+}
+
+void cli_note_escapes(const cli_gen_opts *o, const char *what, const char *text) {
+    if (o->escape < 0 && text && cli_has_escape(text))
+        fprintf(stderr, "note: %s is taken as written, its backslash sequences included (llama-cli turns \\n and the "
+                        "like into characters by default); -e/--escape does that here\n", what);
+}
+
+int cli_gen_opts_finish(cli_gen_opts *o, const char *cmd) {
+    if (o->escape == 1 && unescape_texts(o, cmd)) return 2;
+    cli_note_escapes(o, "the system message", o->system);
     bool adaptive = false;
     for (int i = 0; i < o->n_samplers; i++) adaptive |= o->samplers[i] == BN_SAMPLER_ADAPTIVE_P;
     if (o->gen.adaptive_target >= 0.0f && !adaptive)
         fprintf(stderr, "note: --adaptive-target takes effect with adaptive_p in --samplers (as in llama.cpp), e.g. --samplers "
                         "'min_p;temperature;adaptive_p'\n");
-    if (o->n_samplers < 0) return;
+    if (o->n_samplers < 0) return 0;
     bn_sampler_kinds_join(o->samplers, o->n_samplers, o->samplers_text);
     o->gen.samplers = o->samplers_text;
+    return 0;
 }
 
 int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd) {
@@ -286,6 +320,8 @@ int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd)
         free(o->chat_template_file_text);
         if (!(o->chat_template = o->chat_template_file_text = cli_read_text_file(v, &len)))
             return cli_usage_error(cmd, "--chat-template-file: cannot read '%s'", v);
+    } else if (cli_flag(argv, *i, "--escape", "-e") || !strcmp(argv[*i], "--no-escape")) {
+        o->escape = strcmp(argv[*i], "--no-escape") != 0;
     } else if (!strcmp(argv[*i], "--greedy")) {
         sp->temperature = 0.0f;
     } else if (!strcmp(argv[*i], "--ignore-eos")) {

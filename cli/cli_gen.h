@@ -25,6 +25,7 @@ typedef struct cli_gen_opts {
     char *grammar_file_text;     /* --grammar-file: the file's text (gen.grammar points here) */
     unsigned char samplers[BN_SAMPLER_ORDER_MAX]; /* --samplers / --sampling-seq (bn_sampler_kind) */
     int n_samplers;              /* -1: not given */
+    int escape;                  /* -e/--escape 1, --no-escape 0, neither -1 (texts as written) */
     char samplers_text[BN_SAMPLER_ORDER_TEXT_MAX]; /* them in names (gen.samplers points here) */
 } cli_gen_opts;
 
@@ -34,8 +35,13 @@ void cli_gen_opts_init(cli_gen_opts *o);
 void cli_gen_opts_free(cli_gen_opts *o);
 /* 1 consumed, 0 not ours, 2 usage error (printed). */
 int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd);
-/* After the last option: what needs all of them (--samplers into gen.samplers). */
-void cli_gen_opts_finish(cli_gen_opts *o);
+/* After the last option: what needs all of them (--samplers into gen.samplers; with -e the
+ * escapes of --system, --stop and --dry-sequence-breaker, in place in argv). 0, or 2 after
+ * printing a usage error. */
+int cli_gen_opts_finish(cli_gen_opts *o, const char *cmd);
+/* Without -e or --no-escape: a note on stderr when `text` (named `what`) holds a sequence that
+ * llama-cli would have turned into a character. */
+void cli_note_escapes(const cli_gen_opts *o, const char *what, const char *text);
 
 /* Chat format name for a model: --chat-template if given, else detected from the GGUF's
  * tokenizer.chat_template (see chat.h). Returns 0 or prints an error and returns 2. */

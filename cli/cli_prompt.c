@@ -62,6 +62,18 @@ char *cli_read_text_file(const char *path, size_t *len) {
     return buf;
 }
 
+char *cli_prompt_text(const cli_prompt *p, const char *cmd, size_t *len) {
+    char *text = p->file ? cli_read_text_file(p->file, len) : p->text ? strdup(p->text) : NULL;
+    if (!text) {
+        if (p->file) cli_fail(cmd, "cannot read prompt file %s", p->file);
+        else cli_fail(cmd, p->text ? "out of memory" : "no prompt text");
+        return NULL;
+    }
+    if (!p->file) *len = strlen(text);
+    if (p->escape) text[*len = cli_unescape(text, *len)] = '\0';
+    return text;
+}
+
 int cli_prompt_ids(const cli_prompt *p, const bitnet_model *m, const char *cmd, int32_t **ids) {
     *ids = NULL;
     int given = (p->tokens != NULL) + (p->text != NULL) + (p->file != NULL);
@@ -79,19 +91,15 @@ int cli_prompt_ids(const cli_prompt *p, const bitnet_model *m, const char *cmd, 
         }
         return n;
     }
-    size_t len = p->text ? strlen(p->text) : 0;
-    char *owned = NULL;
-    const char *text = p->text;
-    if (p->file && !(text = owned = cli_read_text_file(p->file, &len))) {
-        cli_fail(cmd, "cannot read prompt file %s", p->file);
-        return -1;
-    }
+    size_t len;
+    char *text = cli_prompt_text(p, cmd, &len);
+    if (!text) return -1;
     int n = bitnet_model_tokenize(m, text, len, !p->no_bos, p->parse_special, NULL, 0);
     if (n >= 0) {
         *ids = malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
         if (!*ids || bitnet_model_tokenize(m, text, len, !p->no_bos, p->parse_special, *ids, n) != n) n = -1;
     }
-    free(owned);
+    free(text);
     if (n < 0) {
         cli_fail(cmd, "tokenization failed: %s", bitnet_get_last_error());
         free(*ids);

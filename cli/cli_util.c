@@ -95,6 +95,47 @@ bool cli_flag(char **argv, int i, const char *name, const char *alias) {
     return strcmp(argv[i], name) == 0 || (alias && strcmp(argv[i], alias) == 0);
 }
 
+static int hex_digit(char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* The byte that the escape at s[0] == '\\' names, and its length in *seq; -1 when s is no escape. */
+static int escape_at(const char *s, size_t left, size_t *seq) {
+    static const char from[] = "nrt'\"\\", to[] = "\n\r\t'\"\\";
+    if (left < 2 || s[0] != '\\') return -1;
+    const char *k = s[1] ? strchr(from, s[1]) : NULL;
+    if (k) {
+        *seq = 2;
+        return (unsigned char)to[k - from];
+    }
+    if (s[1] == 'x' && left >= 4 && hex_digit(s[2]) >= 0 && hex_digit(s[3]) >= 0) {
+        *seq = 4;
+        return hex_digit(s[2]) * 16 + hex_digit(s[3]);
+    }
+    return -1;
+}
+
+size_t cli_unescape(char *s, size_t len) {
+    size_t out = 0, seq;
+    for (size_t i = 0; i < len;) {
+        int b = escape_at(s + i, len - i, &seq);
+        if (b < 0) {
+            s[out++] = s[i++];
+            continue;
+        }
+        s[out++] = (char)b;
+        i += seq;
+    }
+    return out;
+}
+
+bool cli_has_escape(const char *s) {
+    size_t seq, len = strlen(s);
+    for (size_t i = 0; i < len; i++)
+        if (escape_at(s + i, len - i, &seq) >= 0) return true;
+    return false;
+}
+
 void cli_json_string(FILE *out, const char *s, size_t len) {
     const unsigned char *u = (const unsigned char *)s;
     fputc('"', out);

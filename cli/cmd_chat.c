@@ -529,7 +529,7 @@ static int parse_args(int argc, char **argv, cli_model_opts *mo, cli_gen_opts *g
             return cli_usage_error("chat", "unknown argument '%s'", argv[i]);
         }
     }
-    cli_gen_opts_finish(go);
+    if (cli_gen_opts_finish(go, "chat")) return 2;
     c->verbose = mo->verbose;
     return 0;
 }

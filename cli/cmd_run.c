@@ -15,7 +15,8 @@ static void usage(void) {
     printf("usage: bitnet run --model M (--prompt TEXT | --prompt-file F | --tokens 1,2,3) [options]\n"
            "Generates text and streams it to stdout; logs and timings go to stderr.\n"
            "  -p, --prompt TEXT     prompt text (BOS added when the vocabulary asks for it)\n"
-           "  -f, --prompt-file F   read the prompt from a file\n"
+           "  -f, --prompt-file F   read the prompt from a file, every byte of it (llama-cli drops one\n"
+           "                        final newline)\n"
            "  --tokens IDS          prompt as comma-separated token ids\n"
            "  --no-bos              do not add BOS\n"
            "  --parse-special       turn special-token text in the prompt into ids\n"
@@ -99,23 +100,19 @@ static void print_json(const int32_t *prompt, int n_prompt, const int32_t *gen, 
 static int chat_prompt_ids(const cli_prompt *po, const cli_gen_opts *go, const bitnet_model *m, int32_t **ids) {
     int format;
     if (cli_chat_format(go, m, "run", &format)) return -1;
-    size_t len = 0;
-    char *owned = NULL;
-    const char *user = po->text;
-    if (po->file && !(user = owned = cli_read_text_file(po->file, &len))) {
-        cli_fail("run", "cannot read prompt file %s", po->file);
-        return -1;
-    }
-    if (!user) {
+    size_t len;
+    if (!po->text && !po->file) {
         cli_usage_error("run", "--chat needs --prompt or --prompt-file");
         return -1;
     }
+    char *user = cli_prompt_text(po, "run", &len);
+    if (!user) return -1;
     bn_chat_message msgs[2];
     size_t n = 0;
     if (go->system) msgs[n++] = (bn_chat_message){BN_CHAT_SYSTEM, go->system};
     msgs[n++] = (bn_chat_message){BN_CHAT_USER, user};
     char *text = bn_chat_render((bn_chat_format)format, msgs, n, true);
-    free(owned);
+    free(user);
     if (!text) {
         cli_fail("run", "%s", bitnet_get_last_error());
         return -1;
@@ -180,8 +177,6 @@ static void print_head_stats(const bitnet_session *s) {
 }
 
 int cmd_run(int argc, char **argv) {
-    for (int i = 1; i < argc; i++) /* llama-cli's conversation mode: -p is then the system message */
-        if (!strcmp(argv[i], "-cnv") || !strcmp(argv[i], "--conversation")) return cmd_chat(argc, argv);
     cli_model_opts mo;
     cli_gen_opts go;
     cli_prompt po = {0};
@@ -194,6 +189,10 @@ int cmd_run(int argc, char **argv) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage();
             return 0;
+        }
+        if (cli_flag(argv, i, "--conversation", "-cnv")) { /* llama-cli's conversation mode: -p is then the system message */
+            cli_gen_opts_free(&go);
+            return cmd_chat(argc, argv);
         }
         if ((r = cli_model_opt(argc, argv, &i, &mo, "run")) || (r = cli_prompt_opt(argc, argv, &i, &po, "run")) ||
             (r = cli_gen_opt(argc, argv, &i, &go, "run"))) {
@@ -218,7 +217,12 @@ int cmd_run(int argc, char **argv) {
         else if (!strcmp(argv[i], "--chat")) chat = true;
         else return cli_usage_error("run", "unknown argument '%s'", argv[i]);
     }
-    cli_gen_opts_finish(&go);
+    if (cli_gen_opts_finish(&go, "run")) {
+        cli_gen_opts_free(&go);
+        return 2;
+    }
+    po.escape = go.escape == 1;
+    cli_note_escapes(&go, "-p", po.text);
     bitnet_model *m;
     bitnet_session *s;
     double t0 = cli_seconds();

@@ -15,7 +15,8 @@
 #     across runs and across -t 1 / -t 2;
 #   - bad arguments exit 2 with a message; a missing model file exits 1 naming the file;
 #     bitnet.cpp's run_inference.py command line (-ngl 0 -b 1 --temp ...) runs, and with -cnv is
-#     `bitnet chat` (-p its system message).
+#     `bitnet chat` (-p its system message; `-p -cnv` is a prompt); -e/--escape turns llama-cli's
+#     escapes into bytes (-p, -f, --stop), without it a note says the text is taken as written.
 # CI=true: a missing reference (vocabulary or harness) is a failure; elsewhere one skipped ok.
 source "$(dirname "$0")/lib.sh"
 source "$ROOT/tests/crossval/crossval_lib.sh"
@@ -174,6 +175,36 @@ cnv=$(echo "Hello" | "$BITNET" run -m "$MQ" -p "You are terse." -cnv -n 4 --gree
 chat=$(echo "Hello" | "$BITNET" chat -m "$MQ" --system "You are terse." -n 4 --greedy -t 2 --print-ids 2>/dev/null)
 if [ -n "$chat" ] && [ "$cnv" = "$chat" ] && grep -q '^context_ids: ' <<<"$cnv"; then ok cnv_is_chat; else
     not_ok cnv_is_chat "run -cnv: $(head -c 200 <<<"$cnv"); chat: $(head -c 200 <<<"$chat")"; fi
+# -p -cnv: -cnv is -p's text there, not the conversation switch
+"$BITNET" run -m "$MQ" -p -cnv -n 1 --greedy -t 2 --json </dev/null >"$TMP/p_cnv.json" 2>/dev/null
+if [ "$(json_get "$TMP/p_cnv.json" "len(j['prompt_ids'])")" -ge 2 ]; then ok p_cnv_is_text; else not_ok p_cnv_is_text "$(tail -c 200 "$TMP/p_cnv.json")"; fi
+# -e/--escape: llama-cli's escapes become bytes in -p, -f, the system message and --stop; without
+# it the text is taken as written and a note says so
+prompt_ids_of() { # OUT ARGS...: run's prompt ids
+    local out=$1
+    shift
+    "$BITNET" run -m "$MQ" -n 1 --greedy -t 2 --json "$@" </dev/null 2>"$out.err" >"$out" && json_get "$out" "j['prompt_ids']"
+}
+printf '%s' 'tab\there\x41 \\n\q\' >"$TMP/esc.txt"
+raw=$(prompt_ids_of "$TMP/esc_raw" -p 'a\nb\"c')
+esc=$(prompt_ids_of "$TMP/esc_e" -p 'a\nb\"c' -e)
+want=$(prompt_ids_of "$TMP/esc_want" -p "$(printf 'a\nb"c')")
+escf=$(prompt_ids_of "$TMP/esc_f" -f "$TMP/esc.txt" --escape)
+wantf=$(prompt_ids_of "$TMP/esc_fwant" -p "$(printf 'tab\there\x41 \\n\\q\\')")
+quiet=$(prompt_ids_of "$TMP/esc_quiet" -p 'a\nb\"c' --no-escape)
+if [ -n "$esc" ] && [ "$esc" = "$want" ] && [ "$escf" = "$wantf" ] && [ -n "$raw" ] && [ "$raw" != "$esc" ] && [ "$quiet" = "$raw" ] &&
+    grep -q 'note: -p is taken as written' "$TMP/esc_raw.err" && ! grep -q 'note: -p' "$TMP/esc_quiet.err" "$TMP/esc_e.err"; then
+    ok escape_option; else not_ok escape_option "raw=$raw esc=$esc want=$want escf=$escf wantf=$wantf quiet=$quiet"; fi
+stop_text=$("$BITNET" run -m "$MQ" -n 24 --greedy -t 2 -p "$PROMPT" --ignore-eos --json </dev/null 2>/dev/null | tail -1)
+third_char=$("$PY" -c 'import json,sys; t=json.loads(sys.argv[1])["text"]; print("%02x" % ord(t[2]) if len(t) > 2 and ord(t[2]) < 128 else "")' "$stop_text")
+if [ -n "$third_char" ]; then
+    cut=$("$BITNET" run -m "$MQ" -n 24 --greedy -t 2 -p "$PROMPT" --ignore-eos --stop "\\x$third_char" -e --json </dev/null 2>/dev/null | tail -1)
+    if [ "$("$PY" -c 'import json,sys; a=json.loads(sys.argv[1]); b=json.loads(sys.argv[2]); print(a["stop_reason"] == "stop_string" and b["text"].startswith(a["text"]) and len(a["text"]) <= 2)' "$cut" "$stop_text")" = True ]; then
+        ok escape_stop_string; else not_ok escape_stop_string "$cut"; fi
+else
+    not_ok escape_stop_string "no ASCII third character in: $stop_text"
+fi
+bad_usage "escape_nul_stop_exits_2" -m "$MQ" -p hi --stop 'a\x00' -e
 # bitnet.cpp's run_inference.py command line (llama-cli's options): runs, the same greedy tokens
 # as ours, -b as --batch, the GPU option noted
 "$BITNET" run -m "$MQ" -n 4 -t 2 -p "$PROMPT" -ngl 0 -c 256 --temp 0 -b 1 --print-ids >"$TMP/llama_cli.ids" 2>"$TMP/llama_cli.err"
