@@ -89,7 +89,7 @@ static void print_json(const int32_t *prompt, int n_prompt, const int32_t *gen, 
     printf(",\"stop_reason\":\"%s\",\"timings\":{\"load_s\":%.4f,\"prefill_s\":%.4f,\"prefill_tok_s\":%.2f,\"decode_s\":%.4f,"
            "\"decode_tok_s\":%.2f,\"ttft_s\":%.4f}",
            cli_stop_reason_name(r->stop_reason), load_s, r->prefill_seconds, pre, r->decode_seconds, dec, r->time_to_first_token_seconds);
-    if (lookup) printf(",\"lookup\":{\"drafted\":%d,\"accepted\":%d}", r->n_drafted, r->n_draft_accepted);
+    if (lookup) printf(",\"lookup\":{\"drafted\":%d,\"accepted\":%d,\"passes\":%d}", r->n_drafted, r->n_draft_accepted, r->n_draft_passes);
     if (predicted) printf(",\"prediction\":{\"drafted\":%d,\"accepted\":%d}", r->n_prediction_drafted, r->n_prediction_accepted);
     if (r->n_discarded) printf(",\"context_shift\":{\"discarded\":%d}", r->n_discarded);
     if (r->n_mask_best || r->n_mask_all) printf(",\"constraint\":{\"masks_best\":%d,\"masks_all\":%d}", r->n_mask_best, r->n_mask_all);
@@ -262,7 +262,8 @@ int cmd_run(int argc, char **argv) {
                     res.prefill_seconds, res.prefill_seconds > 0 ? (n - reused) / res.prefill_seconds : 0.0, res.n_generated, dec,
                     cli_stop_reason_name(res.stop_reason));
             if (go.gen.lookup_draft > 0)
-                fprintf(stderr, "bitnet run: lookup: %d draft tokens evaluated, %d sampled as drafted\n", res.n_drafted, res.n_draft_accepted);
+                fprintf(stderr, "bitnet run: lookup: %d draft tokens evaluated in %d passes, %d sampled as drafted\n", res.n_drafted,
+                        res.n_draft_passes, res.n_draft_accepted);
             if (prediction_file)
                 fprintf(stderr, "bitnet run: prediction (%d tokens): %d draft tokens evaluated, %d sampled as drafted\n",
                         go.gen.n_prediction, res.n_prediction_drafted, res.n_prediction_accepted);

@@ -556,6 +556,7 @@ typedef struct bitnet_generate_result {
     /* prediction: of n_drafted and n_draft_accepted, the prediction's draft tokens (OpenAI's
      * accepted_prediction_tokens; rejected_prediction_tokens is the difference) */
     int n_prediction_drafted, n_prediction_accepted;
+    int n_draft_passes;       /* passes that checked a draft (lookup or prediction): llama-server's spec_decode_num_drafts_total */
 } bitnet_generate_result;
 
 /* Appends prompt[0, n_prompt) to the session's sequence, then samples up to max_tokens

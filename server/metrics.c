@@ -60,8 +60,9 @@ void metrics_decode(metrics *m, int n_busy) {
     add(&m->busy_slot_calls, n_busy > 0 ? (uint64_t)n_busy : 0);
 }
 
-void metrics_lookup(metrics *m, int n_drafted, int n_taken) {
+void metrics_lookup(metrics *m, int n_drafted, int n_taken, int n_passes) {
     add(&m->drafted_tokens, n_drafted > 0 ? (uint64_t)n_drafted : 0);
+    add(&m->draft_passes, n_passes > 0 ? (uint64_t)n_passes : 0);
     add(&m->draft_tokens_taken, n_taken > 0 ? (uint64_t)n_taken : 0);
 }
 
@@ -152,8 +153,8 @@ static double rate(uint64_t tokens, uint64_t us) { return us ? (double)tokens * 
 
 /* llama-server's metrics (its names, types and meanings; server-task.cpp's to_metrics). Its
  * prompt tokens exclude the cached ones; its throughput gauges cover the time since the last
- * scrape; spec_decode_num_drafts_total is left out (the engine does not count verification
- * steps apart from the others). */
+ * scrape; its accepted tokens per draft position are left out (the engine counts them per
+ * request, not per position). */
 static void llamacpp_metrics(FILE *f, metrics *m, const metrics_gauges *g) {
     uint64_t prompt = get(&m->prompt_tokens), cached = get(&m->cached_tokens), evaluated = prompt > cached ? prompt - cached : 0;
     uint64_t prompt_us = get(&m->prompt_us), generated = get(&m->generated_tokens), decode_us = get(&m->decode_us);
@@ -174,6 +175,7 @@ static void llamacpp_metrics(FILE *f, metrics *m, const metrics_gauges *g) {
         {"llamacpp:spec_decode_num_draft_tokens_total", "Speculative: total draft tokens (--lookup, predictions).",
          (double)get(&m->drafted_tokens), true},
         {"llamacpp:spec_decode_num_accepted_tokens_total", "Speculative: draft tokens accepted.", (double)get(&m->draft_tokens_taken), true},
+        {"llamacpp:spec_decode_num_drafts_total", "Speculative: passes that checked a draft.", (double)get(&m->draft_passes), true},
         {"llamacpp:prompt_tokens_seconds", "Average prompt throughput in tokens/s (since the last scrape).", prompt_rate, false},
         {"llamacpp:predicted_tokens_seconds", "Average generation throughput in tokens/s (since the last scrape).", predicted_rate, false},
         {"llamacpp:requests_processing", "Number of requests processing.", g->requests_active, false},

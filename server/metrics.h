@@ -38,7 +38,7 @@ typedef struct metrics {
     int n_endpoints;
     atomic_uint_fast64_t requests[METRICS_MAX_ENDPOINTS][METRICS_N_STATUS];
     atomic_uint_fast64_t prompt_tokens, cached_tokens, generated_tokens;
-    atomic_uint_fast64_t drafted_tokens, draft_tokens_taken; /* --lookup */
+    atomic_uint_fast64_t drafted_tokens, draft_tokens_taken, draft_passes; /* --lookup, predictions */
     atomic_uint_fast64_t masks_best, masks_all;                /* constrained draws, by how they were masked */
     atomic_uint_fast64_t prompt_us, decode_us;   /* finished generations' prompt and decode times, summed */
     atomic_uint_fast64_t n_tokens_max;           /* longest prompt + generated of one generation */
@@ -72,7 +72,7 @@ void metrics_tokens(metrics *m, int n_prompt, int n_cached, int n_generated);
 void metrics_times(metrics *m, double prompt_seconds, double decode_seconds, int n_tokens);
 /* One forward pass of the engine with n_busy slots running (n_busy > 0). */
 void metrics_decode(metrics *m, int n_busy);
-void metrics_lookup(metrics *m, int n_drafted, int n_taken); /* a finished generation's --lookup drafts */
+void metrics_lookup(metrics *m, int n_drafted, int n_taken, int n_passes); /* a finished generation's drafts (--lookup, predictions) and the passes that checked them */
 /* a finished generation's constrained draws (bitnet_generate_result.n_mask_best / n_mask_all) */
 void metrics_constraint(metrics *m, int n_best, int n_all);
 void metrics_observe(metrics_histogram *h, double seconds);

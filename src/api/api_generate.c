@@ -407,6 +407,7 @@ int bn_gen_draft(bn_gen *g, const int32_t *text, int64_t n, int32_t *draft, int 
     g->draft_predicted = k > 0;
     if (!k && lookup_of(g->p)) k = bn_lookup_draft(text, n, draft, max);
     g->res.n_drafted += k;
+    g->res.n_draft_passes += k > 0;
     g->draft_k = k;
     g->draft_taken = 0;
     return k;

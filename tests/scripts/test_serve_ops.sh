@@ -260,6 +260,8 @@ lookup_replies() { # LOG ARGS...: the texts of the four replies, one JSON string
     for k in 0 1 2 3; do json_get 'json.dumps(j["choices"][0]["text"])' <"$TMP/lookup$k.json" || return 1; done
     req GET /metrics >/dev/null
     awk '$1 == "bitnet_lookup_taken_tokens_total" {print $2}' "$TMP/resp" >"$log.taken"
+    awk '$1 == "llamacpp:spec_decode_num_drafts_total" {p = $2} $1 == "llamacpp:spec_decode_num_draft_tokens_total" {d = $2}
+         END {print p + 0, d + 0}' "$TMP/resp" >"$log.passes"
     stop_server TERM
     [ "$STOP_RC" = 0 ]
 }
@@ -268,6 +270,10 @@ if [ $? = 0 ] && [ "$(echo "$with" | grep -c .)" = 4 ] && [ "$with" = "$without"
     [ "$(cat "$TMP/p.log.taken")" = 0 ]; then ok lookup_same_replies; else
     not_ok lookup_same_replies "with: $(echo "$with" | head -c 300) without: $(echo "$without" | head -c 300), drafts taken: $(cat "$TMP/l.log.taken" "$TMP/p.log.taken" 2>&1)"
     kill -9 "$SERVER_PID" 2>/dev/null; fi
+# llama-server's spec_decode_num_drafts_total: the passes that checked a draft, each of 1..6 tokens
+read -r passes drafted <"$TMP/l.log.passes"
+if [ "${passes:-0}" -gt 0 ] && [ "$drafted" -ge "$passes" ] && [ "$drafted" -le $((passes * 6)) ] && [ "$(cat "$TMP/p.log.passes")" = "0 0" ]; then
+    ok lookup_drafts_metric; else not_ok lookup_drafts_metric "with --lookup 6: $passes passes, $drafted tokens; without: $(cat "$TMP/p.log.passes")"; fi
 
 # ---- --sse-ping-interval: streams that wait for the slot (a long generation holds it) get SSE
 # comment lines, then their events; a request's sse_ping_interval -1 turns them off ----------------
