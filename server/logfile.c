@@ -1,6 +1,7 @@
-/* logfile: --log-file FILE (llama-server's): what the server writes to stderr once its options
- * are read (its startup lines, one line per request, libmicrohttpd's messages) also goes to
- * FILE, appended. stderr becomes the write end of a pipe; a thread copies what arrives to the
+/* logfile: --log-file FILE (llama-server's): what the server writes to stderr (the notes on its
+ * options, its startup lines, one line per request, libmicrohttpd's messages) also goes to
+ * FILE, appended. While the options are read, before FILE is known, stderr is held in a
+ * temporary file (logfile_hold) and given out once the copy to FILE runs (logfile_release). stderr becomes the write end of a pipe; a thread copies what arrives to the
  * original stderr and to the file, flushing the file after each read, so that a line is in the
  * file as soon as it is on the terminal. logfile_stop() puts stderr back and waits until the
  * thread has copied everything written before it. */
@@ -53,7 +54,50 @@ static void *copy_lines(void *arg) {
     return NULL;
 }
 
-int logfile_start(const char *path) {
+static struct {
+    int saved_stderr; /* stderr before logfile_hold (a copy, >= 3); 0: stderr is not held */
+    FILE *held;       /* what stderr got meanwhile; NULL: nothing held */
+} log_hold;
+
+void logfile_hold(void) {
+    fflush(stderr);
+    FILE *t = tmpfile();
+    int saved = t ? fcntl(2, F_DUPFD_CLOEXEC, 3) : -1;
+    if (saved >= 0 && dup2(fileno(t), 2) == 2) {
+        log_hold.saved_stderr = saved;
+        log_hold.held = t;
+        return;
+    }
+    if (saved >= 0) close(saved); /* stderr as it was: the notes are not held, only on the terminal */
+    if (t) fclose(t);
+}
+
+/* stderr back to what it was before logfile_hold (the held text kept). */
+static void unhold(void) {
+    if (log_hold.saved_stderr <= 0) return;
+    fflush(stderr);
+    dup2(log_hold.saved_stderr, 2);
+    close(log_hold.saved_stderr);
+    log_hold.saved_stderr = 0;
+}
+
+/* The held text to stderr (through the copy to the log file when it runs). */
+static void give_out_held(void) {
+    if (!log_hold.held) return;
+    rewind(log_hold.held);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, log_hold.held)) > 0) write_all(2, buf, n);
+    fclose(log_hold.held);
+    log_hold.held = NULL;
+}
+
+void logfile_release(void) {
+    unhold();
+    give_out_held();
+}
+
+static int start_copy(const char *path) {
     FILE *f = fopen(path, "a");
     if (!f) {
         fprintf(stderr, "bitnet-server: --log-file %s: %s\n", path, strerror(errno));
@@ -79,6 +123,13 @@ int logfile_start(const char *path) {
     fclose(f);
     fprintf(stderr, "bitnet-server: --log-file %s: cannot copy stderr there: %s\n", path, strerror(err));
     return -1;
+}
+
+int logfile_start(const char *path) {
+    unhold();
+    int rc = start_copy(path);
+    give_out_held();
+    return rc;
 }
 
 void logfile_stop(void) {

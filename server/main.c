@@ -129,7 +129,7 @@ static void usage(FILE *out) {
             "                          timeouts see it alive; a request's sse_ping_interval overrides it\n"
             "                          [%d; -1 or 0: never]\n"
             "  --log-format F          text | json: one line per request on stderr [text]\n"
-            "  --log-file FILE         also append what stderr shows from 'listening on' to the exit to FILE\n"
+            "  --log-file FILE         also append what stderr shows (the notes on the options included) to FILE\n"
             "  --verbose               also log each finished generation per slot\n"
             "  -h, --help              this text\n"
             "\n"
@@ -543,11 +543,20 @@ static int serve(server *srv, sigset_t *stop_signals) {
     return 0;
 }
 
+/* Whether --log-file may be among the options (then their notes are held for it). */
+static bool may_log_to_file(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--log-file")) return true;
+    return getenv("LLAMA_ARG_LOG_FILE") != NULL;
+}
+
 int main(int argc, char **argv) {
     static server srv;
     static char **args; /* the options' strings stay in use while the server runs */
+    if (may_log_to_file(argc, argv)) logfile_hold();
     int n_args, rc = llama_args_with_env(argc, argv, &n_args, &args);
     if (!rc) rc = parse_args(n_args, args, &srv.opt);
+    if (rc || !srv.opt.log_file) logfile_release();
     if (rc) return rc < 0 ? 0 : rc;
     srv.model_name = srv.opt.alias ? srv.opt.alias : base_name(srv.opt.model_path);
     srv.started = (int64_t)time(NULL);

@@ -122,8 +122,12 @@ typedef struct http_stats {
     const char *finish;        /* finish_reason; NULL when the job failed */
 } http_stats;
 
-/* ---- logfile.c: --log-file. Start after the stop signals are blocked (its thread inherits the
- * mask); returns 0, or -1 after printing why not. Stop puts stderr back once all is copied. */
+/* ---- logfile.c: --log-file. Hold stderr while the options are read (their notes go to the file
+ * too); release it when no file is asked for. Start after the stop signals are blocked (its
+ * thread inherits the mask): the held text goes out, to the file as well; returns 0, or -1 after
+ * printing why not. Stop puts stderr back once all is copied. */
+void logfile_hold(void);
+void logfile_release(void);
 int logfile_start(const char *path);
 void logfile_stop(void);
 
