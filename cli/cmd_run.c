@@ -176,115 +176,148 @@ static void print_head_stats(const bitnet_session *s) {
             (unsigned long long)hs.fallbacks, (unsigned long long)hs.plain);
 }
 
-int cmd_run(int argc, char **argv) {
+typedef struct {
     cli_model_opts mo;
     cli_gen_opts go;
-    cli_prompt po = {0};
-    bool json = false, print_ids_only = false, chat = false, cache_ro = false;
-    const char *cache = NULL, *prediction_file = NULL;
-    cli_model_opts_init(&mo);
-    cli_gen_opts_init(&go);
+    cli_prompt po;
+    bool json, print_ids_only, chat, cache_ro;
+    const char *cache, *prediction_file;
+} run_opts;
+
+enum { RUN_GO = 0, RUN_USAGE = 2, RUN_HELP = 3, RUN_CONVERSATION = 4 };
+
+/* run's own options (those of every model-running command are cli_*_opt's): 1 taken, 0 not,
+ * 2 after a usage error. */
+static int run_opt(int argc, char **argv, int *i, run_opts *o) {
+    const char *v;
+    int r;
+    if ((r = cli_opt(argc, argv, i, "--prompt-cache", NULL, &v))) {
+        if (r < 0) return 2;
+        o->cache = v;
+    } else if ((r = cli_opt(argc, argv, i, "--prediction-file", NULL, &v))) {
+        if (r < 0) return 2;
+        o->prediction_file = v;
+    } else if ((r = cli_opt(argc, argv, i, "--keep", NULL, &v))) {
+        long long k;
+        if (r < 0 || !cli_parse_int(v, -1, 1 << 24, &k)) return cli_usage_error("run", "--keep needs an integer >= -1");
+        o->go.gen.n_keep = (int)k;
+    } else if (!strcmp(argv[*i], "--context-shift")) o->go.gen.context_shift = 1;
+    else if (!strcmp(argv[*i], "--prompt-cache-ro")) o->cache_ro = true;
+    else if (!strcmp(argv[*i], "--json")) o->json = true;
+    else if (!strcmp(argv[*i], "--print-ids")) o->print_ids_only = true;
+    else if (!strcmp(argv[*i], "--chat")) o->chat = true;
+    else return 0;
+    return 1;
+}
+
+/* All of argv into o (o->go initialized: the caller frees it). RUN_GO, RUN_USAGE (printed),
+ * RUN_HELP (printed) or RUN_CONVERSATION (-cnv: `bitnet chat` takes the same argv). */
+static int parse_run_args(int argc, char **argv, run_opts *o) {
     for (int i = 1; i < argc; i++) {
         int r;
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage();
-            return 0;
+            return RUN_HELP;
         }
-        if (cli_flag(argv, i, "--conversation", "-cnv")) { /* llama-cli's conversation mode: -p is then the system message */
-            cli_gen_opts_free(&go);
-            return cmd_chat(argc, argv);
-        }
-        if ((r = cli_model_opt(argc, argv, &i, &mo, "run")) || (r = cli_prompt_opt(argc, argv, &i, &po, "run")) ||
-            (r = cli_gen_opt(argc, argv, &i, &go, "run"))) {
-            if (r == 2) return 2;
+        if (cli_flag(argv, i, "--conversation", "-cnv")) return RUN_CONVERSATION; /* llama-cli's: -p is then the system message */
+        if ((r = cli_model_opt(argc, argv, &i, &o->mo, "run")) || (r = cli_prompt_opt(argc, argv, &i, &o->po, "run")) ||
+            (r = cli_gen_opt(argc, argv, &i, &o->go, "run")) || (r = run_opt(argc, argv, &i, o))) {
+            if (r == 2) return RUN_USAGE;
             continue;
         }
-        const char *v;
-        if ((r = cli_opt(argc, argv, &i, "--prompt-cache", NULL, &v))) {
-            if (r < 0) return 2;
-            cache = v;
-        } else if ((r = cli_opt(argc, argv, &i, "--prediction-file", NULL, &v))) {
-            if (r < 0) return 2;
-            prediction_file = v;
-        } else if ((r = cli_opt(argc, argv, &i, "--keep", NULL, &v))) {
-            long long k;
-            if (r < 0 || !cli_parse_int(v, -1, 1 << 24, &k)) return cli_usage_error("run", "--keep needs an integer >= -1");
-            go.gen.n_keep = (int)k;
-        } else if (!strcmp(argv[i], "--context-shift")) go.gen.context_shift = 1;
-        else if (!strcmp(argv[i], "--prompt-cache-ro")) cache_ro = true;
-        else if (!strcmp(argv[i], "--json")) json = true;
-        else if (!strcmp(argv[i], "--print-ids")) print_ids_only = true;
-        else if (!strcmp(argv[i], "--chat")) chat = true;
-        else return cli_usage_error("run", "unknown argument '%s'", argv[i]);
+        return cli_usage_error("run", "unknown argument '%s'", argv[i]);
     }
-    if (cli_gen_opts_finish(&go, "run")) {
-        cli_gen_opts_free(&go);
-        return 2;
+    if (cli_gen_opts_finish(&o->go, "run")) return RUN_USAGE;
+    o->po.escape = o->go.escape == 1;
+    cli_note_escapes(&o->go, "-p", o->po.text);
+    return RUN_GO;
+}
+
+/* The generated tokens on stdout (--json's object, --print-ids' ids, or the end of the streamed text). */
+static void print_result(const run_opts *o, const int32_t *ids, int n, const int32_t *gen, int n_gen, const run_output *out,
+                         const bitnet_generate_result *res, double load_s) {
+    if (o->json) {
+        print_json(ids, n, gen, n_gen, out, res, load_s, o->go.gen.lookup_draft > 0, o->prediction_file != NULL);
+    } else if (o->print_ids_only) {
+        for (int i = 0; i < n_gen; i++) printf(i ? " %d" : "%d", gen[i]);
+        printf("\n");
+    } else {
+        printf("\n");
     }
-    po.escape = go.escape == 1;
-    cli_note_escapes(&go, "-p", po.text);
-    bitnet_model *m;
-    bitnet_session *s;
-    double t0 = cli_seconds();
-    int rc = cli_open_model(&mo, "run", &m, &s);
-    if (rc) {
-        cli_gen_opts_free(&go);
-        return rc;
-    }
-    double load_s = cli_seconds() - t0;
-    int32_t *ids = NULL, *gen = NULL, *predicted = NULL;
-    int n = chat ? chat_prompt_ids(&po, &go, m, &ids) : cli_prompt_ids(&po, m, "run", &ids);
-    bool unpredicted = n > 0 && prediction_file && prediction_ids(prediction_file, m, &go.gen, &predicted); /* printed */
-    run_output out = {.stream = !json && !print_ids_only};
-    int max_out = go.gen.max_tokens > 0 ? go.gen.max_tokens : (int)bitnet_session_n_ctx(s);
-    bitnet_model_desc md = {.struct_size = sizeof md};
-    if (n > 0 && go.gen.n_keep >= 0 && bitnet_model_describe(m, &md) == 0 && ids[0] == md.bos_id) go.gen.n_keep++; /* --keep follows BOS */
-    rc = n < 0 ? 2 : 1;
-    if (n > 0 && !unpredicted && (gen = malloc(sizeof(int32_t) * (size_t)max_out))) {
-        go.gen.on_token = on_token;
-        go.gen.user_data = &out;
-        bitnet_generate_result res = {.struct_size = sizeof res};
-        int reused = cache ? load_prompt_cache(s, cache, ids, n) : 0;
-        if (bitnet_session_generate(s, ids + reused, n - reused, &go.gen, gen, max_out, &res) != 0) {
-            rc = cli_fail("run", "%s", bitnet_get_last_error());
-        } else {
-            int n_gen = res.n_generated < max_out ? res.n_generated : max_out;
-            if (json) {
-                print_json(ids, n, gen, n_gen, &out, &res, load_s, go.gen.lookup_draft > 0, prediction_file != NULL);
-            } else if (print_ids_only) {
-                for (int i = 0; i < n_gen; i++) printf(i ? " %d" : "%d", gen[i]);
-                printf("\n");
-            } else {
-                printf("\n");
-            }
-            double dec = res.decode_seconds > 0 && res.n_generated > 1 ? (res.n_generated - 1) / res.decode_seconds : 0;
-            fprintf(stderr, "bitnet run: %d prompt tokens in %.3f s (%.1f tok/s), %d generated (%.1f tok/s), stop: %s\n", n - reused,
-                    res.prefill_seconds, res.prefill_seconds > 0 ? (n - reused) / res.prefill_seconds : 0.0, res.n_generated, dec,
-                    cli_stop_reason_name(res.stop_reason));
-            if (go.gen.lookup_draft > 0)
-                fprintf(stderr, "bitnet run: lookup: %d draft tokens evaluated in %d passes, %d sampled as drafted\n", res.n_drafted,
-                        res.n_draft_passes, res.n_draft_accepted);
-            if (prediction_file)
-                fprintf(stderr, "bitnet run: prediction (%d tokens): %d draft tokens evaluated, %d sampled as drafted\n",
-                        go.gen.n_prediction, res.n_prediction_drafted, res.n_prediction_accepted);
-            if (res.n_discarded)
-                fprintf(stderr, "bitnet run: context shift: %d positions dropped in all\n", res.n_discarded);
-            if (res.n_mask_best || res.n_mask_all)
-                fprintf(stderr, "bitnet run: constraint: %d draws settled by their likeliest tokens, %d checked every token\n",
-                        res.n_mask_best, res.n_mask_all);
-            if (cache && !cache_ro && res.n_discarded)
-                fprintf(stderr, "bitnet run: prompt cache %s not written: the context shifted, the cache no longer holds the prompt as evaluated\n", cache);
-            else if (cache && !cache_ro) save_prompt_cache(s, cache, ids, n);
-            if (mo.verbose) print_head_stats(s);
-            rc = 0;
-        }
+}
+
+/* The run's figures on stderr: speeds, drafts, context shifts, constraint masks. */
+static void report_run(const run_opts *o, int n_evaluated, const bitnet_generate_result *res) {
+    double dec = res->decode_seconds > 0 && res->n_generated > 1 ? (res->n_generated - 1) / res->decode_seconds : 0;
+    fprintf(stderr, "bitnet run: %d prompt tokens in %.3f s (%.1f tok/s), %d generated (%.1f tok/s), stop: %s\n", n_evaluated,
+            res->prefill_seconds, res->prefill_seconds > 0 ? n_evaluated / res->prefill_seconds : 0.0, res->n_generated, dec,
+            cli_stop_reason_name(res->stop_reason));
+    if (o->go.gen.lookup_draft > 0)
+        fprintf(stderr, "bitnet run: lookup: %d draft tokens evaluated in %d passes, %d sampled as drafted\n", res->n_drafted,
+                res->n_draft_passes, res->n_draft_accepted);
+    if (o->prediction_file)
+        fprintf(stderr, "bitnet run: prediction (%d tokens): %d draft tokens evaluated, %d sampled as drafted\n",
+                o->go.gen.n_prediction, res->n_prediction_drafted, res->n_prediction_accepted);
+    if (res->n_discarded) fprintf(stderr, "bitnet run: context shift: %d positions dropped in all\n", res->n_discarded);
+    if (res->n_mask_best || res->n_mask_all)
+        fprintf(stderr, "bitnet run: constraint: %d draws settled by their likeliest tokens, %d checked every token\n",
+                res->n_mask_best, res->n_mask_all);
+}
+
+/* Generates from prompt ids[0, n) (the --prompt-cache file's start taken back first), prints
+ * and reports; writes the cache after. 0, or 1 after printing the error. */
+static int generate(run_opts *o, bitnet_session *s, const int32_t *ids, int n, double load_s) {
+    run_output out = {.stream = !o->json && !o->print_ids_only};
+    int max_out = o->go.gen.max_tokens > 0 ? o->go.gen.max_tokens : (int)bitnet_session_n_ctx(s);
+    int32_t *gen = malloc(sizeof(int32_t) * (size_t)max_out);
+    if (!gen) return cli_fail("run", "out of memory");
+    o->go.gen.on_token = on_token;
+    o->go.gen.user_data = &out;
+    bitnet_generate_result res = {.struct_size = sizeof res};
+    int reused = o->cache ? load_prompt_cache(s, o->cache, ids, n) : 0, rc = 0;
+    if (bitnet_session_generate(s, ids + reused, n - reused, &o->go.gen, gen, max_out, &res) != 0) {
+        rc = cli_fail("run", "%s", bitnet_get_last_error());
+    } else {
+        print_result(o, ids, n, gen, res.n_generated < max_out ? res.n_generated : max_out, &out, &res, load_s);
+        report_run(o, n - reused, &res);
+        if (o->cache && !o->cache_ro && res.n_discarded)
+            fprintf(stderr, "bitnet run: prompt cache %s not written: the context shifted, the cache no longer holds the prompt as evaluated\n", o->cache);
+        else if (o->cache && !o->cache_ro) save_prompt_cache(s, o->cache, ids, n);
+        if (o->mo.verbose) print_head_stats(s);
     }
     free(out.text);
     free(gen);
-    free(ids);
-    free(predicted);
-    cli_gen_opts_free(&go);
-    bitnet_session_free(s);
-    bitnet_model_close(m);
+    return rc;
+}
+
+int cmd_run(int argc, char **argv) {
+    run_opts o = {0};
+    cli_model_opts_init(&o.mo);
+    cli_gen_opts_init(&o.go);
+    int rc = parse_run_args(argc, argv, &o);
+    if (rc == RUN_HELP || rc == RUN_CONVERSATION) {
+        cli_gen_opts_free(&o.go);
+        return rc == RUN_HELP ? 0 : cmd_chat(argc, argv);
+    }
+    if (rc == RUN_GO) {
+        bitnet_model *m;
+        bitnet_session *s;
+        double t0 = cli_seconds();
+        if ((rc = cli_open_model(&o.mo, "run", &m, &s)) == 0) {
+            double load_s = cli_seconds() - t0;
+            int32_t *ids = NULL, *predicted = NULL;
+            int n = o.chat ? chat_prompt_ids(&o.po, &o.go, m, &ids) : cli_prompt_ids(&o.po, m, "run", &ids);
+            bitnet_model_desc md = {.struct_size = sizeof md};
+            if (n > 0 && o.go.gen.n_keep >= 0 && bitnet_model_describe(m, &md) == 0 && ids[0] == md.bos_id) o.go.gen.n_keep++; /* --keep follows BOS */
+            if (n < 0) rc = 2;
+            else if (o.prediction_file && prediction_ids(o.prediction_file, m, &o.go.gen, &predicted)) rc = 1; /* printed */
+            else rc = generate(&o, s, ids, n, load_s);
+            free(ids);
+            free(predicted);
+            bitnet_session_free(s);
+            bitnet_model_close(m);
+        }
+    }
+    cli_gen_opts_free(&o.go);
     return rc;
 }
