@@ -123,6 +123,9 @@ enum { HUGE_PAGE = 2u << 20 };
 static size_t huge_rounded(size_t n) { return (n + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1); }
 
 void *bn_malloc_large(size_t n, const char *what) {
+#ifdef BN_ASAN_BUILD
+    return bn_malloc_lines(n, what);
+#endif
     size_t len = huge_rounded(n ? n : 1), span = len + HUGE_PAGE;
     char *p = len < n || span < len ? MAP_FAILED : mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
@@ -140,6 +143,10 @@ void *bn_malloc_large(size_t n, const char *what) {
 }
 
 void bn_free_large(void *p, size_t n) {
+#ifdef BN_ASAN_BUILD
+    free(p);
+    return;
+#endif
     if (p) munmap(p, huge_rounded(n ? n : 1));
 }
 

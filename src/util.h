@@ -10,6 +10,15 @@
 
 #include "bitnet.h"
 
+/* AddressSanitizer builds (gcc's __SANITIZE_ADDRESS__, clang's __has_feature). */
+#if defined(__SANITIZE_ADDRESS__)
+#define BN_ASAN_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BN_ASAN_BUILD 1
+#endif
+#endif
+
 #if defined(__GNUC__)
 #define BN_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
@@ -49,11 +58,13 @@ void *bn_calloc(size_t count, size_t size, const char *what);
  * free()): for buffers the kernels read with 64-byte vector loads, which are slower when they
  * straddle two lines (the screened head's pass ran ~1.4x slower in cache). */
 void *bn_malloc_lines(size_t n, const char *what);
-/* A large buffer written whole at once (the prompt cache's KV images): an anonymous mapping
- * aligned to 2 MiB with transparent huge pages asked for (MADV_HUGEPAGE; THP's "madvise"
- * mode, the common default, gives them only when asked). Filling 115 MB of fresh memory took
- * ~325 ms of 4 KiB page faults on the Zen 5 VM of 2026-12-07 against ~23 ms in huge pages. Free
- * with bn_free_large(p, n); NULL with BITNET_ERR_OUT_OF_MEMORY on failure. */
+/* A large buffer written whole at once (the prompt cache's KV images, the kernels' tiles, the
+ * screened head's copy): an anonymous mapping aligned to 2 MiB with transparent huge pages
+ * asked for (MADV_HUGEPAGE; THP's "madvise" mode, the common default, gives them only when
+ * asked). Filling 115 MB of fresh memory took ~325 ms of 4 KiB page faults on the Zen 5 VM of
+ * 2026-12-07 against ~23 ms in huge pages. Under AddressSanitizer (BN_ASAN_BUILD) it is
+ * bn_malloc_lines, so that reads past the end meet a redzone. Free with bn_free_large(p, n);
+ * NULL with BITNET_ERR_OUT_OF_MEMORY on failure. */
 void *bn_malloc_large(size_t n, const char *what);
 void bn_free_large(void *p, size_t n);
 char *bn_strdup(const char *s);

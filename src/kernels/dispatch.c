@@ -56,9 +56,15 @@ static bool packable(const bn_linear *w) {
     return w->type == BN_TYPE_I2_S && w->in % BN_QK_K == 0; /* tiles pair I2_S blocks */
 }
 
-int bn_kernel_linear_pack(bn_linear *w) {
-    if (w->packed || !w->ternary || !packable(w) || !bn_kernels_active()->ternary_token) return 0;
-    bn_ternary_tiles *p = bn_ternary_tiles_build(w);
+static bool will_pack(const bn_linear *w) { return !w->packed && w->ternary && packable(w) && bn_kernels_active()->ternary_token; }
+
+int bn_kernel_linear_pack(bn_linear *w) { return bn_kernel_linear_pack_in(w, NULL); }
+
+uint64_t bn_kernel_linear_pack_bytes(const bn_linear *w) { return will_pack(w) ? bn_ternary_tiles_code_bytes(w) : 0; }
+
+int bn_kernel_linear_pack_in(bn_linear *w, uint8_t *codes) {
+    if (!will_pack(w)) return 0;
+    bn_ternary_tiles *p = bn_ternary_tiles_build_in(w, codes);
     if (!p) return bn_last_error_status();
     w->packed = p;
     return 0;

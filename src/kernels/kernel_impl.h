@@ -163,6 +163,7 @@ typedef struct bn_ternary_tiles {
     int64_t n_chunks;     /* K / 64 */
     int64_t n_blocks;     /* K / 256 */
     uint8_t *codes;       /* [n_tiles][n_chunks][256], 64-byte aligned */
+    bool borrowed_codes;  /* codes lie in the caller's memory (a model's arena): not freed here */
     float *block_d;       /* non-uniform TQ only: [n_tiles][n_blocks][16] block scales, else NULL */
     uint64_t bytes;       /* codes + block_d */
 } bn_ternary_tiles;
@@ -212,8 +213,12 @@ const bn_kernel_table *bn_kernels_active(void);
 bool bn_kernel_linear_apply_with(const bn_kernel_table *k, const bn_linear *w, const bn_act *a,
                                  float *y, int64_t ldy, int64_t m0, int64_t m1);
 
-/* Builds / frees the tile layout of a ternary weight (pack.c). */
+/* Builds / frees the tile layout of a ternary weight (pack.c). _in writes the codes to the
+ * caller's `codes` (bn_ternary_tiles_code_bytes(w) bytes, 64-byte aligned), which the tiles
+ * then borrow; bn_ternary_tiles_build allocates them. */
 bn_ternary_tiles *bn_ternary_tiles_build(const bn_linear *w);
+bn_ternary_tiles *bn_ternary_tiles_build_in(const bn_linear *w, uint8_t *codes);
+uint64_t bn_ternary_tiles_code_bytes(const bn_linear *w);
 void bn_ternary_tiles_free(bn_ternary_tiles *p);
 
 /* Packed Q8_0 layout ("q8 rows") for Q8_0 weights times Q8_0 activations, one token at a

@@ -23,6 +23,11 @@
  * w->packed, when the tier in use has ternary kernels; other weights are left alone. Returns
  * 0 (also when it chose not to pack) or a negative status with bn_error set. */
 int bn_kernel_linear_pack(bn_linear *w);
+/* The same with the tiles' codes written to the caller's memory (64-byte aligned, at least
+ * bn_kernel_linear_pack_bytes(w) bytes, kept while w is packed): a model puts all of its
+ * matrices in one arena of huge pages. pack_bytes is 0 when w would not be packed. */
+int bn_kernel_linear_pack_in(bn_linear *w, uint8_t *codes);
+uint64_t bn_kernel_linear_pack_bytes(const bn_linear *w);
 /* Repacks a Q8_0 weight that will be applied to Q8_0 activations (the --lm-head q8 head)
  * into the q8 rows layout, when the tier in use has its kernel (avx512, amx) and the row
  * padding is small. The kernels then compute it from the q8 rows alone: the caller may free

@@ -92,12 +92,19 @@ static void pack_row_2bit(const bn_linear *w, int64_t m, int r, int64_t n_chunks
 
 void bn_ternary_tiles_free(bn_ternary_tiles *p) {
     if (!p) return;
-    free(p->codes);
+    if (!p->borrowed_codes) free(p->codes);
     free(p->block_d);
     free(p);
 }
 
-bn_ternary_tiles *bn_ternary_tiles_build(const bn_linear *w) {
+uint64_t bn_ternary_tiles_code_bytes(const bn_linear *w) {
+    int64_t n_tiles = (w->out + BN_TILE_ROWS - 1) / BN_TILE_ROWS;
+    return (uint64_t)n_tiles * (uint64_t)(w->in / BN_CHUNK_K) * BN_CHUNK_BYTES;
+}
+
+bn_ternary_tiles *bn_ternary_tiles_build(const bn_linear *w) { return bn_ternary_tiles_build_in(w, NULL); }
+
+bn_ternary_tiles *bn_ternary_tiles_build_in(const bn_linear *w, uint8_t *codes) {
     int64_t K = w->in, M = w->out;
     if (K % BN_QK_K != 0 || M <= 0) {
         bn_error(BITNET_ERR_UNSUPPORTED, "tensor '%s': cannot tile K=%lld", w->name ? w->name : "?", (long long)K);
@@ -110,11 +117,12 @@ bn_ternary_tiles *bn_ternary_tiles_build(const bn_linear *w) {
     p->n_tiles = (M + BN_TILE_ROWS - 1) / BN_TILE_ROWS;
     p->n_chunks = K / BN_CHUNK_K;
     p->n_blocks = K / BN_QK_K;
-    uint64_t code_bytes = (uint64_t)p->n_tiles * (uint64_t)p->n_chunks * BN_CHUNK_BYTES;
+    uint64_t code_bytes = bn_ternary_tiles_code_bytes(w);
     uint64_t d_count = w->uniform_scale ? 0 : (uint64_t)p->n_tiles * (uint64_t)p->n_blocks * BN_TILE_ROWS;
     uint8_t *rows = bn_malloc_lines((size_t)((uint64_t)BN_TILE_ROWS * (uint64_t)K), "tile decode buffer");
     float *row_d = bn_malloc((size_t)p->n_blocks * sizeof(float), "tile block scales");
-    p->codes = bn_malloc_lines((size_t)code_bytes, "packed ternary codes");
+    p->codes = codes ? codes : bn_malloc_lines((size_t)code_bytes, "packed ternary codes");
+    p->borrowed_codes = codes != NULL;
     p->block_d = d_count ? bn_malloc_lines((size_t)(d_count * sizeof(float)), "packed block scales") : NULL;
     p->bytes = code_bytes + d_count * sizeof(float);
     if (!rows || !row_d || !p->codes || (d_count && !p->block_d)) {

@@ -46,7 +46,8 @@ bn_head_screen *bn_head_screen_alloc(const bn_linear *w) {
     h->c = bn_head_screen_factor(w->in);
     uint64_t q_bytes = (uint64_t)h->M * (uint64_t)h->n_groups * BN_SCREEN_GROUP_BYTES;
     uint64_t d_bytes = (uint64_t)h->M * (uint64_t)h->n_groups * BN_SCREEN_GROUP * sizeof(uint16_t);
-    h->q = bn_malloc_lines((size_t)q_bytes, "the screened LM head");
+    h->q_bytes = q_bytes;
+    h->q = bn_malloc_large((size_t)q_bytes, "the screened LM head");
     h->d = h->q ? bn_malloc_lines((size_t)d_bytes, "screened LM head scales") : NULL;
     if (!h->q || !h->d) {
         bn_head_screen_free(h);
@@ -58,7 +59,7 @@ bn_head_screen *bn_head_screen_alloc(const bn_linear *w) {
 
 void bn_head_screen_free(bn_head_screen *h) {
     if (!h) return;
-    free(h->q);
+    bn_free_large(h->q, (size_t)h->q_bytes);
     free(h->d);
     free(h);
 }

@@ -54,6 +54,7 @@ typedef struct bn_head_screen {
     int8_t *q;                /* [M][n_groups * 512] codes in the group order, 64-byte aligned */
     uint16_t *d;              /* [M][n_groups * 16] f16 block scales (0 for padding) */
     uint64_t bytes;           /* q + d: what the screening pass reads per token */
+    uint64_t q_bytes;         /* q's size (its huge-page mapping, bn_malloc_large) */
     double c;                 /* the bound factor above, for this K */
 } bn_head_screen;
 

@@ -76,6 +76,8 @@ typedef struct bn_model {
     double load_seconds;
     double pack_seconds;         /* part of load_seconds spent repacking ternary weights */
     uint64_t packed_bytes;       /* bytes of repacked ternary weights (kernels' tiles) */
+    uint8_t *tiles_arena;        /* the tiles' codes of every packed matrix (huge pages; pack_all), or NULL */
+    uint64_t tiles_arena_bytes;
     bool lm_head_q8;             /* output is an 8-bit (Q8_0) copy made at load */
     struct bn_head_screen *screen; /* the screened head's 8-bit copy of output (head_screen.h), or NULL */
 } bn_model;
