@@ -158,7 +158,7 @@ bn_ternary_tiles *bn_ternary_tiles_build_in(const bn_linear *w, uint8_t *codes) 
 
 void bn_q8_rows_free(bn_q8_rows *p) {
     if (!p) return;
-    free(p->data);
+    bn_free_large(p->data, (size_t)p->bytes);
     free(p);
 }
 
@@ -185,7 +185,7 @@ bn_q8_rows *bn_q8_rows_new(const bn_linear *w) {
     p->n_groups = (w->in / 32 + BN_Q8_GROUP_BLOCKS - 1) / BN_Q8_GROUP_BLOCKS;
     p->row_stride = ((uint64_t)p->n_groups * (BN_Q8_GROUP_BYTES + 2 * BN_Q8_GROUP_BLOCKS) + 63) & ~(uint64_t)63;
     p->bytes = p->row_stride * (uint64_t)p->M;
-    p->data = bn_malloc_lines((size_t)p->bytes, "packed Q8_0 rows");
+    p->data = bn_malloc_large((size_t)p->bytes, "packed Q8_0 rows"); /* written whole at load: huge pages (util.h) */
     if (!p->data) {
         bn_q8_rows_free(p);
         return NULL;
