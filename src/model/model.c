@@ -486,7 +486,7 @@ static int pack_all(bn_model *m, const bn_progress *progress) {
     double t0 = bn_time_now();
     int n = (int)m->hp.n_layer * 7 + 1;
     bn_linear **mats = bn_malloc((size_t)n * sizeof *mats, "matrix list");
-    uint8_t **codes = bn_malloc((size_t)n * sizeof *codes, "matrix list");
+    uint8_t **codes = bn_malloc((size_t)n * sizeof *codes, "matrix tile places");
     if (!mats || !codes) {
         free(mats);
         free(codes);
