@@ -11,6 +11,8 @@
  * with --head-ab H, generation against a second copy of the model opened with --lm-head H, one
  * sequence on each, steps alternating (two_session_ab).
  * Prompt token i is (1000 + 37 i) mod n_vocab, the ids the llama.cpp harness's `bench` uses. */
+#include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +53,10 @@ static void usage(void) {
            "                        comparison, the rows of a temperature-T draw without top-k (its\n"
            "                        Gumbel screen: what the server's default requests use) instead of\n"
            "                        greedy's best row; the sequence stays the greedy one [0: greedy]\n"
-           "  --json                print one JSON object on the last line of stdout\n"
+           "  --json                print one JSON object on the last line of stdout (also -o json)\n"
+           "  -o md                 llama-bench's table instead (its default output: model, size, params,\n"
+           "                        backend, threads, test ppP / tgN, t/s as mean +- deviation over the\n"
+           "                        reps) on stdout, the lines above on stderr; -o text: the lines [text]\n"
            "%s",
            TTFT_PROMPT, cli_model_opts_help);
 }
@@ -59,6 +64,7 @@ static void usage(void) {
 typedef struct {
     long long p, n, reps, parallel, depth_ab;
     bool json;
+    bool md;                 /* -o md: llama-bench's table on stdout, the rest on stderr */
     double draw_temp; /* --draw-temp: > 0: the screened head's request is a temperature draw's */
     bool head_ab_set;        /* --head-ab H given */
     bitnet_lm_head head_ab;  /* its H */
@@ -263,7 +269,16 @@ static int parse_bench_opt(int argc, char **argv, int *i, bench_opts *b) {
         return 1;
     }
     const char *v;
-    int r = cli_opt(argc, argv, i, "--head-ab", NULL, &v);
+    int r = cli_opt(argc, argv, i, "--output", "-o", &v);
+    if (r < 0) return 2;
+    if (r > 0) {
+        if (strcmp(v, "md") && strcmp(v, "json") && strcmp(v, "text"))
+            return cli_usage_error("bench", "-o must be text, md (llama-bench's table) or json, not '%s'", v);
+        b->md = !strcmp(v, "md");
+        b->json = !strcmp(v, "json");
+        return 1;
+    }
+    r = cli_opt(argc, argv, i, "--head-ab", NULL, &v);
     if (r < 0) return 2;
     if (r > 0) {
         if (bitnet_lm_head_from_name(v, &b->head_ab)) return cli_usage_error("bench", "--head-ab must be auto, screen, model or q8, not '%s'", v);
@@ -283,7 +298,21 @@ static int parse_bench_opt(int argc, char **argv, int *i, bench_opts *b) {
 }
 
 typedef struct {
+    double mean, sd; /* over the repetitions; sd the sample standard deviation (llama-bench's), 0 for one */
+} mean_sd;
+
+static mean_sd mean_and_sd(const double *v, int n) {
+    mean_sd r = {0, 0};
+    for (int i = 0; i < n; i++) r.mean += v[i] / n;
+    for (int i = 0; n > 1 && i < n; i++) r.sd += (v[i] - r.mean) * (v[i] - r.mean) / (n - 1);
+    r.sd = sqrt(r.sd);
+    return r;
+}
+
+typedef struct {
     stat3 prefill, decode;
+    mean_sd prefill_ms, decode_ms; /* the same repetitions' mean and deviation (-o md) */
+    uint64_t n_params;             /* elements of every tensor in the file (-o md) */
     double ttft, load_s, bandwidth, gbps, pct;
     uint64_t bytes_per_token, file_bytes_per_token, peak_rss, file_bytes;
     bitnet_session_desc sd;
@@ -299,38 +328,38 @@ typedef struct {
     double head_ab_tg_ratio;  /* --head-ab: generation tok/s of this head over H's (median of per-rep ratios) */
 } bench_result;
 
-static void print_human(const bench_opts *b, const cli_model_opts *mo, const bench_result *r) {
+static void print_human(FILE *out, const bench_opts *b, const cli_model_opts *mo, const bench_result *r) {
     char b1[32], b2[32], b3[32], b4[32];
-    printf("model        %s (%s, head %s%s, LM head %s)\n", mo->model, r->md.weight_type, r->md.lm_head_type,
+    fprintf(out, "model        %s (%s, head %s%s, LM head %s)\n", mo->model, r->md.weight_type, r->md.lm_head_type,
            r->md.tied_lm_head ? ", tied" : "", bitnet_lm_head_name(r->md.lm_head));
     if (r->md.lm_head == BITNET_LM_HEAD_SCREEN)
-        printf("screen       %.1f candidate rows per token (exact logits from the model's head), %.2f%% of tokens read the whole head%s\n",
+        fprintf(out, "screen       %.1f candidate rows per token (exact logits from the model's head), %.2f%% of tokens read the whole head%s\n",
                r->candidates, 100.0 * r->fallback_rate, b->draw_temp > 0 ? " (rows of temperature draws, --draw-temp)" : "");
     if (r->md.lm_head == BITNET_LM_HEAD_SCREEN && r->screen_speedup > 0)
-        printf("screen       generation %.3fx the plain head's (steps of both interleaved on one sequence, median of %lld reps)\n",
+        fprintf(out, "screen       generation %.3fx the plain head's (steps of both interleaved on one sequence, median of %lld reps)\n",
                r->screen_speedup, b->reps);
-    printf("tier         %s, %d threads, act-quant token, KV cache K %s V %s\n", r->sd.kernel_tier, r->sd.n_threads,
+    fprintf(out, "tier         %s, %d threads, act-quant token, KV cache K %s V %s\n", r->sd.kernel_tier, r->sd.n_threads,
            cli_kv_type_name(r->sd.kv_type_k), cli_kv_type_name(r->sd.kv_type_v));
-    printf("load         %.2f s (repacking %s of ternary weights: %.2f s)\n", r->load_s,
+    fprintf(out, "load         %.2f s (repacking %s of ternary weights: %.2f s)\n", r->load_s,
            cli_human_bytes((double)r->packed_bytes, b1, sizeof b1), r->pack_s);
-    printf("prefill      %lld tokens: %.2f tok/s (min %.2f, max %.2f) over %lld reps\n", b->p, r->prefill.med, r->prefill.min,
+    fprintf(out, "prefill      %lld tokens: %.2f tok/s (min %.2f, max %.2f) over %lld reps\n", b->p, r->prefill.med, r->prefill.min,
            r->prefill.max, b->reps);
-    printf("decode       %lld tokens: %.2f tok/s (min %.2f, max %.2f)\n", b->n, r->decode.med, r->decode.min, r->decode.max);
-    printf("ttft         %.4f s for a %d-token prompt (after load)\n", r->ttft, TTFT_PROMPT);
-    printf("bandwidth    %s weights/token -> %.2f GB/s = %.1f%% of the measured %.2f GB/s streaming read\n",
+    fprintf(out, "decode       %lld tokens: %.2f tok/s (min %.2f, max %.2f)\n", b->n, r->decode.med, r->decode.min, r->decode.max);
+    fprintf(out, "ttft         %.4f s for a %d-token prompt (after load)\n", r->ttft, TTFT_PROMPT);
+    fprintf(out, "bandwidth    %s weights/token -> %.2f GB/s = %.1f%% of the measured %.2f GB/s streaming read\n",
            cli_human_bytes((double)r->bytes_per_token, b2, sizeof b2), r->gbps, r->pct, r->bandwidth);
     if (b->parallel)
-        printf("parallel     %lld sequences x %lld tokens in one batch: %.2f tok/s aggregate (%.2fx one sequence)\n", b->parallel,
+        fprintf(out, "parallel     %lld sequences x %lld tokens in one batch: %.2f tok/s aggregate (%.2fx one sequence)\n", b->parallel,
                b->n, r->parallel_tok_s, r->decode.med > 0 ? r->parallel_tok_s / r->decode.med : 0.0);
     if (b->depth_ab)
-        printf("depth        prompt of %lld tokens at %.3fx the rate of %lld; generation after it %.3fx after %lld (both depths\n"
+        fprintf(out, "depth        prompt of %lld tokens at %.3fx the rate of %lld; generation after it %.3fx after %lld (both depths\n"
                "             interleaved on two sequences, median of %lld reps)\n",
                b->p, r->depth_pp_ratio, b->depth_ab, r->depth_tg_ratio, b->depth_ab, b->reps);
     if (b->head_ab_set)
-        printf("head-ab      generation %.3fx that of a copy of the model with --lm-head %s (steps interleaved on\n"
+        fprintf(out, "head-ab      generation %.3fx that of a copy of the model with --lm-head %s (steps interleaved on\n"
                "             two sequences, one per copy, median of %lld reps)\n",
                r->head_ab_tg_ratio, bitnet_lm_head_name(b->head_ab), b->reps);
-    printf("memory       peak RSS %s (file %s, KV cache %s)\n", cli_human_bytes((double)r->peak_rss, b3, sizeof b3),
+    fprintf(out, "memory       peak RSS %s (file %s, KV cache %s)\n", cli_human_bytes((double)r->peak_rss, b3, sizeof b3),
            cli_human_bytes((double)r->file_bytes, b4, sizeof b4), cli_human_bytes((double)r->sd.kv_cache_bytes, b1, sizeof b1));
 }
 
@@ -352,6 +381,35 @@ static void print_json(const bench_opts *b, const cli_model_opts *mo, const benc
            (unsigned long long)r->sd.kv_cache_bytes, b->parallel, r->parallel_tok_s, bitnet_lm_head_name(r->md.lm_head), r->candidates,
            r->fallback_rate, r->screen_speedup, b->draw_temp, b->depth_ab, r->depth_pp_ratio, r->depth_tg_ratio,
            b->head_ab_set ? bitnet_lm_head_name(b->head_ab) : "", r->head_ab_tg_ratio);
+}
+
+/* -o md: llama-bench's markdown table (its default output, and the one bitnet.cpp's
+ * e2e_benchmark.py shows), so that the two tools' lines can be read side by side: model, size
+ * (tensor bytes), params, backend, threads, n_batch (when -b was given), test (ppP, tgN) and
+ * t/s as mean +- sample deviation over the repetitions. The model column is this file's
+ * architecture and weight type (llama-bench's also names a size class and the file type). */
+static void print_md(const bench_opts *b, const cli_model_opts *mo, const bench_result *r, bool batch_given) {
+    char model[64], size[32], params[32], test[32], ts[48];
+    double gib = (double)r->md.weight_bytes / (1024.0 * 1024.0 * 1024.0);
+    snprintf(model, sizeof model, "%s %s", r->md.architecture, r->md.weight_type);
+    for (char *c = model + strlen(r->md.architecture) + 1; *c; c++) *c = (char)toupper((unsigned char)*c);
+    if (gib < 1.0) snprintf(size, sizeof size, "%.2f MiB", gib * 1024.0);
+    else snprintf(size, sizeof size, "%.2f GiB", gib);
+    if (r->n_params < 1000000000u) snprintf(params, sizeof params, "%.2f M", (double)r->n_params / 1e6);
+    else snprintf(params, sizeof params, "%.2f B", (double)r->n_params / 1e9);
+    printf("| %-30s | %10s | %10s | %-10s | %7s |%s %15s | %20s |\n", "model", "size", "params", "backend", "threads",
+           batch_given ? " n_batch |" : "", "test", "t/s");
+    printf("| ------------------------------ | ---------: | ---------: | ---------- | ------: |%s --------------: | "
+           "-------------------: |\n", batch_given ? " ------: |" : "");
+    for (int row = 0; row < 2; row++) {
+        const mean_sd *v = row ? &r->decode_ms : &r->prefill_ms;
+        if (row && b->n == 0) break;
+        snprintf(test, sizeof test, row ? "tg%lld" : "pp%lld", row ? b->n : b->p);
+        snprintf(ts, sizeof ts, "%.2f \xc2\xb1 %.2f", v->mean, v->sd);
+        char batch[24] = "";
+        if (batch_given) snprintf(batch, sizeof batch, " %7lld |", mo->batch);
+        printf("| %-30s | %10s | %10s | %-10s | %7d |%s %15s | %21s |\n", model, size, params, "CPU", r->sd.n_threads, batch, test, ts);
+    }
 }
 
 /* Tokens generated by one sequence of the --parallel batch. */
@@ -532,6 +590,9 @@ static int measure(bitnet_model *m, bitnet_session *s, const bench_opts *b, benc
         r->bytes_per_token = bn_model_token_read_bytes(bm) + screen_extra_bytes(bm, s, r);
         bool probed = bandwidth_shares(dec, bw, reps, r->bytes_per_token, pct);
         r->screen_speedup = screened ? summarize(ab, reps).med : 0.0;
+        r->prefill_ms = mean_and_sd(pre, reps);
+        r->decode_ms = mean_and_sd(dec, reps);
+        for (uint64_t t = 0; t < bm->file->n_tensors; t++) r->n_params += bm->file->tensors[t].n_elements;
         r->prefill = summarize(pre, reps);
         r->decode = summarize(dec, reps);
         r->ttft = summarize(ttft, reps).med;
@@ -550,7 +611,7 @@ static int measure(bitnet_model *m, bitnet_session *s, const bench_opts *b, benc
 
 int cmd_bench(int argc, char **argv) {
     cli_model_opts mo;
-    bench_opts b = {128, 64, 3, 0, 0, false, 0.0, false, BITNET_LM_HEAD_AUTO};
+    bench_opts b = {.p = 128, .n = 64, .reps = 3, .head_ab = BITNET_LM_HEAD_AUTO};
     cli_model_opts_init(&mo);
     for (int i = 1; i < argc; i++) {
         int r;
@@ -567,6 +628,7 @@ int cmd_bench(int argc, char **argv) {
     if (!mo.model) return cli_usage_error("bench", "missing --model FILE");
     if (b.depth_ab > b.p) return cli_usage_error("bench", "--depth-ab %lld is above the prompt length %lld", b.depth_ab, b.p);
     if (!mo.ctx) mo.ctx = (b.p > TTFT_PROMPT ? b.p : TTFT_PROMPT) + b.n + 8;
+    bool batch_given = mo.batch != 0;
     if (!mo.batch) mo.batch = b.p < 512 ? b.p : 512;
     bench_result r;
     memset(&r, 0, sizeof r);
@@ -584,10 +646,9 @@ int cmd_bench(int argc, char **argv) {
     if (!rc && b.parallel) rc = measure_parallel(m, &mo, &b, &r);
     if (!rc && b.depth_ab) rc = measure_depth_ab(m, s, &mo, &b, &r);
     if (!rc && b.head_ab_set) rc = measure_head_ab(s, &mo, &b, &r);
-    if (!rc) {
-        print_human(&b, &mo, &r);
-        if (b.json) print_json(&b, &mo, &r);
-    }
+    if (!rc) print_human(b.md ? stderr : stdout, &b, &mo, &r); /* -o md: the table alone on stdout */
+    if (!rc && b.md) print_md(&b, &mo, &r, batch_given);
+    if (!rc && b.json) print_json(&b, &mo, &r);
     bitnet_session_free(s);
     bitnet_model_close(m);
     return rc;

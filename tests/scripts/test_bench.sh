@@ -2,7 +2,8 @@
 # `bitnet bench` on a tiny generated model (seconds): the --json line has every key the
 # issue lists with sane values, --lm-head q8 reports a q8_0 head reading fewer bytes, the
 # screened head (default) its copy plus the candidate rows and its counters, the KV cache types
-# are reported and size the cache, --depth-ab reports its two ratios, --head-ab its ratio, bad usage exits 2; and, when the reference is cached, the llama.cpp harness's `bench` prints
+# are reported and size the cache, --depth-ab reports its two ratios, --head-ab its ratio, -o md
+# prints llama-bench's table, bad usage exits 2; and, when the reference is cached, the llama.cpp harness's `bench` prints
 # its JSON line for the same model.
 source "$(dirname "$0")/lib.sh"
 M="$TMP/bench-tiny.gguf"
@@ -118,6 +119,32 @@ fi
 "$BITNET" bench -m "$M" -p 8 --head-ab f8 >/dev/null 2>"$TMP/hab2.err"; rc=$?
 [ $rc -eq 2 ] && grep -q -- "--head-ab must be auto, screen, model or q8, not 'f8'" "$TMP/hab2.err" && ok bench_head_ab_bad_head ||
     not_ok bench_head_ab_bad_head "exited $rc: $(cat "$TMP/hab2.err")"
+
+# -o md: llama-bench's table alone on stdout (header, rule, pp and tg rows with mean +- deviation
+# over the reps, n_batch when -b is given), the human lines on stderr; another -o is refused
+if "$BITNET" bench -m "$M" -p 20 -n 5 -r 3 -t 2 -b 4 -o md >"$TMP/md.out" 2>"$TMP/md.err"; then
+    "$PY" - "$TMP/md.out" >"$TMP/md.check" 2>&1 <<'MDEOF'
+import re, sys
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+assert len(lines) == 4, lines
+head = [c.strip() for c in lines[0].strip("|").split("|")]
+assert head == ["model", "size", "params", "backend", "threads", "n_batch", "test", "t/s"], head
+assert set(lines[1].replace("|", "").replace(" ", "")) <= set("-:"), lines[1]
+for line, test in zip(lines[2:], ("pp20", "tg5")):
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[0] == "bitnet TQ2_0" and cells[3] == "CPU" and cells[4] == "2" and cells[5] == "4" and cells[6] == test, cells
+    assert re.fullmatch(r"[0-9.]+ (MiB|GiB)", cells[1]) and re.fullmatch(r"[0-9.]+ (M|B)", cells[2]), cells
+    m = re.fullmatch(r"([0-9.]+) \u00b1 ([0-9.]+)", cells[7])
+    assert m and float(m.group(1)) > 0, cells[7]
+print("fine")
+MDEOF
+    if [ "$(cat "$TMP/md.check")" = fine ] && grep -q '^prefill ' "$TMP/md.err"; then ok bench_md_table; else
+        not_ok bench_md_table "$(cat "$TMP/md.check") -- $(head -c 300 "$TMP/md.out")"; fi
+else
+    not_ok bench_md_table "exited $?: $(tail -3 "$TMP/md.err")"
+fi
+"$BITNET" bench -m "$M" -p 8 -o csv >/dev/null 2>"$TMP/o.err"; rc=$?
+[ $rc -eq 2 ] && grep -q -- "-o must be text, md" "$TMP/o.err" && ok bench_bad_output || not_ok bench_bad_output "exited $rc: $(cat "$TMP/o.err")"
 
 "$BITNET" bench -m "$M" -p 0 >/dev/null 2>&1; rc=$?
 [ $rc -eq 2 ] && ok bench_bad_usage || not_ok bench_bad_usage "-p 0 exited $rc, expected 2"
