@@ -17,7 +17,8 @@
 #   - one log line per request, --log-format json (every line parses) and text;
 #   - --lookup: four requests at once give the replies of a server without it;
 #   - --sse-ping-interval: a stream waiting for the slot gets SSE comment lines before its
-#     events (none with the request's sse_ping_interval -1), the same reply either way.
+#     events (none with the request's sse_ping_interval -1), the same reply either way;
+#   - --log-file and a crash: SIGSEGV drains what the copy's pipe still holds into the file.
 # Runs on the normal build only (test_serve.sh is the one the sanitizer builds rerun).
 # TEST_SERIAL: tests/run_tests.sh runs it alone (--timeout-request must stop a generation after 0.9-4 s).
 source "$(dirname "$0")/lib.sh"
@@ -311,5 +312,37 @@ EOF
 else
     not_ok sse_ping_server_starts "$(tail -5 "$TMP/ping.log")"
     kill -9 "$SERVER_PID" 2>/dev/null
+fi
+
+# ---- --log-file and a crash: with the terminal side stalled (stderr a FIFO nobody reads), the
+# access lines fill the FIFO and then the copy's pipe; SIGSEGV must drain the pipe into the file
+# (the file then holds far more than the terminal got, ending on a whole line) ----------------
+mkfifo "$TMP/stall.fifo"
+exec 7<>"$TMP/stall.fifo" # open, never read until the end: writes to it block once it is full
+(ulimit -c 0 && exec "$SERVER" -m "$M" -t 1 -np 1 -c 256 --port 0 --log-file "$TMP/stall.logfile" 2>"$TMP/stall.fifo" >/dev/null) &
+stall_pid=$! # no core file from the SIGSEGV below
+stall_url=
+for _ in $(seq 1 300); do
+    stall_url=$(grep -o 'listening on http://[^ ]*' "$TMP/stall.logfile" 2>/dev/null | head -1 | sed 's/^listening on //')
+    [ -n "$stall_url" ] && grep -q 'ready$' "$TMP/stall.logfile" && break
+    sleep 0.1
+done
+if [ -n "$stall_url" ]; then
+    # 2500 requests of ~100-byte access lines: > 2 x 64 KiB, the FIFO's and the pipe's buffers
+    timeout 30 curl -s -o /dev/null -m 2 $(for k in $(seq 1 2500); do printf '%s/no-such-path-%05d ' "$stall_url" "$k"; done) 2>/dev/null
+    sleep 0.5
+    kill -SEGV "$stall_pid" 2>/dev/null
+    wait "$stall_pid"
+    stall_rc=$?
+    timeout 2 cat <&7 >"$TMP/stall.term"
+    exec 7<&-
+    term=$(wc -c <"$TMP/stall.term") file=$(wc -c <"$TMP/stall.logfile")
+    if [ "$stall_rc" = 139 ] && [ $((file - term)) -gt 32768 ] && [ "$(tail -c 1 "$TMP/stall.logfile" | od -An -c | tr -d ' ')" = '\n' ]; then
+        ok log_file_drained_on_crash; else
+        not_ok log_file_drained_on_crash "exit $stall_rc; $term bytes on the terminal, $file in the file"; fi
+else
+    not_ok log_file_drained_on_crash "the server did not start: $(tail -3 "$TMP/stall.logfile" 2>&1)"
+    kill -9 "$stall_pid" 2>/dev/null
+    exec 7<&-
 fi
 exit 0
