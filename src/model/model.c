@@ -398,22 +398,26 @@ typedef struct {
     const bn_progress *progress; /* reported by thread 0 (the loading thread), or NULL */
 } pack_job;
 
-/* Once a mapped ternary weight is repacked, the kernels never read its file pages again (only
- * the scalar reference would, and the kernel re-faults them from the file then): dropping
- * them keeps the resident size near the file size instead of file + packed copy. Only whole
- * pages inside the tensor; only for a private read-only file mapping, where MADV_DONTNEED
- * just discards clean page-cache views. */
-/* Only for bytes inside the file mapping (never heap copies such as a transposed embedding,
- * where MADV_DONTNEED would zero the data). */
-static void drop_mapped_pages(const gguf_file *f, const void *data, uint64_t bytes) {
+/* madvise(advice) on the file mapping's pages that hold [data, data + bytes): with `inner`
+ * only the pages wholly inside the range (dropping must not touch a neighbour's bytes), else
+ * every page the range touches. Nothing for bytes outside the file mapping (heap copies such
+ * as a transposed embedding, where MADV_DONTNEED would zero the data). */
+static void advise_mapped(const gguf_file *f, const void *data, uint64_t bytes, bool inner, int advice) {
     const uint8_t *p = data;
     if (!f->owns_mapping || p < f->base || p + bytes > f->base + f->size) return;
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t b = ((uintptr_t)data + page - 1) & ~(page - 1);
-    uintptr_t e = ((uintptr_t)data + (uintptr_t)bytes) & ~(page - 1);
-    if (e > b) madvise((void *)b, e - b, MADV_DONTNEED);
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), start = (uintptr_t)data, end = start + (uintptr_t)bytes;
+    uintptr_t b = (inner ? start + page - 1 : start) & ~(page - 1), e = (inner ? end : end + page - 1) & ~(page - 1);
+    if (e > b) madvise((void *)b, e - b, advice);
 }
 
+/* The mapped pages wholly inside [data, data + bytes) dropped: for a private read-only file
+ * mapping MADV_DONTNEED just discards clean page-cache views (a later read faults them in
+ * from the file again). */
+static void drop_mapped_pages(const gguf_file *f, const void *data, uint64_t bytes) { advise_mapped(f, data, bytes, true, MADV_DONTNEED); }
+
+/* Once a mapped ternary weight is repacked, the kernels never read its file pages again (only
+ * the scalar reference would): dropping them keeps the resident size near the file size
+ * instead of file + packed copy. */
 static void release_source_pages(const gguf_file *f, const bn_linear *w) {
     if (w->packed && !w->owned_data) drop_mapped_pages(f, w->data, w->row_bytes * (uint64_t)w->out);
 }
@@ -424,11 +428,7 @@ static void release_source_pages(const gguf_file *f, const bn_linear *w) {
  * before Linux 5.14 refuse it and the faults happen as before. */
 static void populate_source_pages(const gguf_file *f, const bn_linear *w) {
 #ifdef MADV_POPULATE_READ
-    const uint8_t *p = w->data;
-    uint64_t bytes = w->row_bytes * (uint64_t)w->out;
-    if (w->owned_data || !f->owns_mapping || p < f->base || p + bytes > f->base + f->size) return;
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), b = (uintptr_t)p & ~(page - 1);
-    madvise((void *)b, (uintptr_t)(p + bytes) - b, MADV_POPULATE_READ);
+    if (!w->owned_data) advise_mapped(f, w->data, w->row_bytes * (uint64_t)w->out, false, MADV_POPULATE_READ);
 #else
     (void)f;
     (void)w;
