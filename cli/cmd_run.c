@@ -89,7 +89,12 @@ static void print_json(const int32_t *prompt, int n_prompt, const int32_t *gen, 
     printf(",\"stop_reason\":\"%s\",\"timings\":{\"load_s\":%.4f,\"prefill_s\":%.4f,\"prefill_tok_s\":%.2f,\"decode_s\":%.4f,"
            "\"decode_tok_s\":%.2f,\"ttft_s\":%.4f}",
            cli_stop_reason_name(r->stop_reason), load_s, r->prefill_seconds, pre, r->decode_seconds, dec, r->time_to_first_token_seconds);
-    if (lookup) printf(",\"lookup\":{\"drafted\":%d,\"accepted\":%d,\"passes\":%d}", r->n_drafted, r->n_draft_accepted, r->n_draft_passes);
+    if (lookup) {
+        printf(",\"lookup\":{\"drafted\":%d,\"accepted\":%d,\"passes\":%d,\"accepted_at\":[", r->n_drafted, r->n_draft_accepted,
+               r->n_draft_passes);
+        for (int i = 0; i < r->n_draft_longest && i < BITNET_DRAFT_MAX; i++) printf("%s%d", i ? "," : "", r->n_draft_accepted_at[i]);
+        printf("]}");
+    }
     if (predicted) printf(",\"prediction\":{\"drafted\":%d,\"accepted\":%d}", r->n_prediction_drafted, r->n_prediction_accepted);
     if (r->n_discarded) printf(",\"context_shift\":{\"discarded\":%d}", r->n_discarded);
     if (r->n_mask_best || r->n_mask_all) printf(",\"constraint\":{\"masks_best\":%d,\"masks_all\":%d}", r->n_mask_best, r->n_mask_all);

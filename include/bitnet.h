@@ -536,6 +536,8 @@ typedef struct bitnet_generate_params {
 
 /* A prediction's draft length per pass when lookup_draft is 0. */
 #define BITNET_PREDICTION_DRAFT 8
+/* The longest draft a pass checks (lookup_draft above it counts as this). */
+#define BITNET_DRAFT_MAX 16
 
 BITNET_API bitnet_generate_params bitnet_generate_default_params(void); /* max_tokens 128 */
 
@@ -557,6 +559,12 @@ typedef struct bitnet_generate_result {
      * accepted_prediction_tokens; rejected_prediction_tokens is the difference) */
     int n_prediction_drafted, n_prediction_accepted;
     int n_draft_passes;       /* passes that checked a draft (lookup or prediction): llama-server's spec_decode_num_drafts_total */
+    /* of n_draft_accepted, those at each position of their draft (0: a draft's first token; a
+     * draft's tokens are taken in order, so [i] counts the passes that took at least i + 1):
+     * llama-server's spec_decode_num_accepted_tokens_per_pos_total; n_draft_longest: the
+     * longest draft a pass checked (positions from it on stay 0) */
+    int n_draft_accepted_at[BITNET_DRAFT_MAX];
+    int n_draft_longest;
 } bitnet_generate_result;
 
 /* Appends prompt[0, n_prompt) to the session's sequence, then samples up to max_tokens

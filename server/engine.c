@@ -572,7 +572,7 @@ static void on_finish(int slot, int status, const bitnet_generate_result *result
     if (status == 0 && e->params.metrics) {
         metrics_tokens(e->params.metrics, result->n_prompt, result->n_cached, result->n_generated);
         metrics_times(e->params.metrics, result->prefill_seconds, result->decode_seconds, result->n_prompt + result->n_generated);
-        metrics_lookup(e->params.metrics, result->n_drafted, result->n_draft_accepted, result->n_draft_passes);
+        metrics_lookup(e->params.metrics, result);
         metrics_constraint(e->params.metrics, result->n_mask_best, result->n_mask_all);
     }
     pthread_mutex_lock(&e->mu);

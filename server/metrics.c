@@ -60,10 +60,17 @@ void metrics_decode(metrics *m, int n_busy) {
     add(&m->busy_slot_calls, n_busy > 0 ? (uint64_t)n_busy : 0);
 }
 
-void metrics_lookup(metrics *m, int n_drafted, int n_taken, int n_passes) {
-    add(&m->drafted_tokens, n_drafted > 0 ? (uint64_t)n_drafted : 0);
-    add(&m->draft_passes, n_passes > 0 ? (uint64_t)n_passes : 0);
-    add(&m->draft_tokens_taken, n_taken > 0 ? (uint64_t)n_taken : 0);
+static uint64_t count_of(int n) { return n > 0 ? (uint64_t)n : 0; }
+
+void metrics_lookup(metrics *m, const bitnet_generate_result *r) {
+    add(&m->drafted_tokens, count_of(r->n_drafted));
+    add(&m->draft_passes, count_of(r->n_draft_passes));
+    add(&m->draft_tokens_taken, count_of(r->n_draft_accepted));
+    int longest = r->n_draft_longest < BITNET_DRAFT_MAX ? r->n_draft_longest : BITNET_DRAFT_MAX;
+    for (int i = 0; i < longest; i++) add(&m->taken_at[i], count_of(r->n_draft_accepted_at[i]));
+    int seen = atomic_load(&m->draft_longest);
+    while (longest > seen && !atomic_compare_exchange_weak(&m->draft_longest, &seen, longest)) {
+    }
 }
 
 void metrics_constraint(metrics *m, int n_best, int n_all) {
@@ -153,8 +160,8 @@ static double rate(uint64_t tokens, uint64_t us) { return us ? (double)tokens * 
 
 /* llama-server's metrics (its names, types and meanings; server-task.cpp's to_metrics). Its
  * prompt tokens exclude the cached ones; its throughput gauges cover the time since the last
- * scrape; its accepted tokens per draft position are left out (the engine counts them per
- * request, not per position). */
+ * scrape; its accepted tokens per draft position appear once a draft was checked, positions 0
+ * up to the longest draft checked so far (llama-server's: up to its configured draft length). */
 static void llamacpp_metrics(FILE *f, metrics *m, const metrics_gauges *g) {
     uint64_t prompt = get(&m->prompt_tokens), cached = get(&m->cached_tokens), evaluated = prompt > cached ? prompt - cached : 0;
     uint64_t prompt_us = get(&m->prompt_us), generated = get(&m->generated_tokens), decode_us = get(&m->decode_us);
@@ -191,6 +198,11 @@ static void llamacpp_metrics(FILE *f, metrics *m, const metrics_gauges *g) {
         header(f, items[i].name, items[i].is_counter ? "counter" : "gauge", items[i].help);
         fprintf(f, "%s %.15g\n", items[i].name, items[i].v);
     }
+    int positions = atomic_load(&m->draft_longest);
+    if (positions > 0) header(f, "llamacpp:spec_decode_num_accepted_tokens_per_pos_total", "counter", "Accepted tokens per draft position.");
+    for (int i = 0; i < positions; i++)
+        fprintf(f, "llamacpp:spec_decode_num_accepted_tokens_per_pos_total{position=\"%d\"} %llu\n", i,
+                (unsigned long long)get(&m->taken_at[i]));
 }
 
 char *metrics_render(metrics *m, const metrics_gauges *g, size_t *len) {

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bitnet.h"
+
 #define METRICS_MAX_ENDPOINTS 48
 #define METRICS_MIN_STATUS 100
 #define METRICS_N_STATUS 500          /* statuses 100..599 */
@@ -39,6 +41,8 @@ typedef struct metrics {
     atomic_uint_fast64_t requests[METRICS_MAX_ENDPOINTS][METRICS_N_STATUS];
     atomic_uint_fast64_t prompt_tokens, cached_tokens, generated_tokens;
     atomic_uint_fast64_t drafted_tokens, draft_tokens_taken, draft_passes; /* --lookup, predictions */
+    atomic_uint_fast64_t taken_at[BITNET_DRAFT_MAX];           /* draft tokens taken, by position in their draft */
+    atomic_int draft_longest;                                  /* the longest draft checked so far (0: none) */
     atomic_uint_fast64_t masks_best, masks_all;                /* constrained draws, by how they were masked */
     atomic_uint_fast64_t prompt_us, decode_us;   /* finished generations' prompt and decode times, summed */
     atomic_uint_fast64_t n_tokens_max;           /* longest prompt + generated of one generation */
@@ -72,7 +76,9 @@ void metrics_tokens(metrics *m, int n_prompt, int n_cached, int n_generated);
 void metrics_times(metrics *m, double prompt_seconds, double decode_seconds, int n_tokens);
 /* One forward pass of the engine with n_busy slots running (n_busy > 0). */
 void metrics_decode(metrics *m, int n_busy);
-void metrics_lookup(metrics *m, int n_drafted, int n_taken, int n_passes); /* a finished generation's drafts (--lookup, predictions) and the passes that checked them */
+/* A finished generation's drafts (--lookup, predictions): tokens drafted and taken, the passes
+ * that checked them, and the taken ones by draft position. */
+void metrics_lookup(metrics *m, const bitnet_generate_result *r);
 /* a finished generation's constrained draws (bitnet_generate_result.n_mask_best / n_mask_all) */
 void metrics_constraint(metrics *m, int n_best, int n_all);
 void metrics_observe(metrics_histogram *h, double seconds);

@@ -90,6 +90,8 @@ static const char *json_schema_of(const bitnet_generate_params *p) {
     return BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, json_schema) ? p->json_schema : NULL;
 }
 
+_Static_assert(BN_LOOKUP_DRAFT_MAX == BITNET_DRAFT_MAX, "the public draft bound is the lookup's");
+
 /* p's lookup draft length (0: none, or a struct_size predating the field), at most BN_LOOKUP_DRAFT_MAX. */
 static int lookup_of(const bitnet_generate_params *p) {
     int n = BN_API_HAS_FIELD(p->struct_size, bitnet_generate_params, lookup_draft) ? p->lookup_draft : 0;
@@ -408,12 +410,14 @@ int bn_gen_draft(bn_gen *g, const int32_t *text, int64_t n, int32_t *draft, int 
     if (!k && lookup_of(g->p)) k = bn_lookup_draft(text, n, draft, max);
     g->res.n_drafted += k;
     g->res.n_draft_passes += k > 0;
+    if (k > g->res.n_draft_longest) g->res.n_draft_longest = k;
     g->draft_k = k;
     g->draft_taken = 0;
     return k;
 }
 
 void bn_gen_draft_taken(bn_gen *g) {
+    if (g->draft_taken < BITNET_DRAFT_MAX) g->res.n_draft_accepted_at[g->draft_taken]++;
     g->draft_taken++;
     g->res.n_draft_accepted++;
     g->res.n_prediction_accepted += g->draft_predicted;

@@ -149,6 +149,13 @@ done
 rc=$?
 if [ $same = 2 ] && [ $rc = 2 ] && grep -q -- '--lookup needs a draft length in 0..16' "$TMP/lk17.err"; then ok lookup_same_tokens; else
     not_ok lookup_same_tokens "same $same of 2, --lookup 17 rc $rc: $(cat "$TMP/lk.err" "$TMP/lk17.err")"; fi
+# --json's lookup object: the taken tokens by draft position sum to "accepted", at most 6
+# positions (--lookup 6), none above the passes, each at most the one before
+lk_run --temp 0 --lookup 6 --json >"$TMP/lk.json" 2>/dev/null
+if json_check "$TMP/lk.json" 'j["lookup"]["accepted"] > 0 and 1 <= len(j["lookup"]["accepted_at"]) <= 6 and
+        sum(j["lookup"]["accepted_at"]) == j["lookup"]["accepted"] and max(j["lookup"]["accepted_at"]) <= j["lookup"]["passes"] and
+        all(a >= b for a, b in zip(j["lookup"]["accepted_at"], j["lookup"]["accepted_at"][1:]))'; then ok lookup_json_accepted_at; else
+    not_ok lookup_json_accepted_at "$(head -c 600 "$TMP/lk.json")"; fi
 
 # --- --context-shift: generation goes past --ctx (40 tokens in 24 positions, --json counts the
 # positions dropped), its first tokens those of the run that stops at the full context; the

@@ -263,6 +263,8 @@ lookup_replies() { # LOG ARGS...: the texts of the four replies, one JSON string
     awk '$1 == "bitnet_lookup_taken_tokens_total" {print $2}' "$TMP/resp" >"$log.taken"
     awk '$1 == "llamacpp:spec_decode_num_drafts_total" {p = $2} $1 == "llamacpp:spec_decode_num_draft_tokens_total" {d = $2}
          END {print p + 0, d + 0}' "$TMP/resp" >"$log.passes"
+    awk '$1 == "llamacpp:spec_decode_num_accepted_tokens_total" {print "total", $2}
+         $1 ~ /^llamacpp:spec_decode_num_accepted_tokens_per_pos_total[{]/ {print $1, $2}' "$TMP/resp" >"$log.perpos"
     stop_server TERM
     [ "$STOP_RC" = 0 ]
 }
@@ -275,6 +277,19 @@ if [ $? = 0 ] && [ "$(echo "$with" | grep -c .)" = 4 ] && [ "$with" = "$without"
 read -r passes drafted <"$TMP/l.log.passes"
 if [ "${passes:-0}" -gt 0 ] && [ "$drafted" -ge "$passes" ] && [ "$drafted" -le $((passes * 6)) ] && [ "$(cat "$TMP/p.log.passes")" = "0 0" ]; then
     ok lookup_drafts_metric; else not_ok lookup_drafts_metric "with --lookup 6: $passes passes, $drafted tokens; without: $(cat "$TMP/p.log.passes")"; fi
+# ... and its accepted tokens per draft position: positions 0.. in order, at most 6 of them, the
+# counts summing to the accepted total, none above the passes, none above the position before
+# (a draft's tokens are taken in order); no such lines without drafts
+perpos_problems=$(awk -v passes="${passes:-0}" '
+    $1 == "total" {total = $2; next}
+    {want = "llamacpp:spec_decode_num_accepted_tokens_per_pos_total{position=\"" (n + 0) "\"}"
+     if ($1 != want) print "line " $1 " where " want " was due"
+     if (n > 0 && $2 > prev) print "position " n ": " $2 " > " prev
+     if ($2 > passes) print "position " n ": " $2 " > passes " passes
+     prev = $2; sum += $2; n++}
+    END {if (n < 1 || n > 6) print n " positions"; if (sum != total) print "sum " sum " != accepted " total}' "$TMP/l.log.perpos")
+if [ -z "$perpos_problems" ] && [ "$(grep -c position "$TMP/p.log.perpos")" = 0 ]; then ok lookup_accepted_per_pos_metric; else
+    not_ok lookup_accepted_per_pos_metric "$perpos_problems; with: $(tr '\n' ' ' <"$TMP/l.log.perpos") without: $(tr '\n' ' ' <"$TMP/p.log.perpos")"; fi
 
 # ---- --sse-ping-interval: streams that wait for the slot (a long generation holds it) get SSE
 # comment lines, then their events; a request's sse_ping_interval -1 turns them off ----------------

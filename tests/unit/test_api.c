@@ -944,6 +944,21 @@ static int lookup_run(bitnet_session *s, const char *text, bitnet_generate_param
     return n < 1 ? -1 : bitnet_session_generate(s, p, n, &gp, out, 96, res);
 }
 
+/* The taken draft tokens by position: they sum to n_draft_accepted, none beyond the longest
+ * draft (at most max), none above the passes, each position at most the one before it (a
+ * draft's tokens are taken in order). */
+static void check_accepted_at(const bitnet_generate_result *r, int max) {
+    CHECK(r->n_draft_longest >= 0 && r->n_draft_longest <= max && (r->n_draft_longest > 0) == (r->n_drafted > 0));
+    int sum = 0;
+    for (int i = 0; i < BITNET_DRAFT_MAX; i++) {
+        sum += r->n_draft_accepted_at[i];
+        CHECK(r->n_draft_accepted_at[i] >= 0 && r->n_draft_accepted_at[i] <= r->n_draft_passes);
+        if (i > 0) CHECK(r->n_draft_accepted_at[i] <= r->n_draft_accepted_at[i - 1]);
+        if (i >= r->n_draft_longest) CHECK_EQ_INT(r->n_draft_accepted_at[i], 0);
+    }
+    CHECK_EQ_INT(sum, r->n_draft_accepted);
+}
+
 static void lookup_same(bitnet_generate_params gp, int64_t n_ctx, int *accepted) {
     int32_t a[96], b[96];
     bitnet_generate_result ra, rb;
@@ -962,6 +977,8 @@ static void lookup_same(bitnet_generate_params gp, int64_t n_ctx, int *accepted)
         CHECK_EQ_INT(ra.stop_reason, rb.stop_reason);
         CHECK(ra.n_generated <= 96 && memcmp(a, b, sizeof a[0] * (size_t)(ra.n_generated < 96 ? ra.n_generated : 96)) == 0);
         CHECK(ra.n_drafted == 0 && rb.n_draft_accepted <= rb.n_drafted);
+        check_accepted_at(&ra, 0);
+        check_accepted_at(&rb, 8);
         *accepted += rb.n_draft_accepted;
         drafted += rb.n_drafted, taken += rb.n_draft_accepted;
     }
