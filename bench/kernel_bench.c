@@ -61,7 +61,7 @@ static double time_apply(const bn_kernel_table *k, const bench_case *c, int reps
     for (int run = 0; run < 3; run++) {
         double t0 = bn_time_now();
         for (int r = 0; r < reps; r++) {
-            if (!k || !bn_kernel_linear_apply_with(k, c->w, c->a, c->y, c->w->out, 0, c->w->out))
+            if (!k || !bn_kernel_linear_apply_with(k, c->w, c->a, c->y, c->w->out, 0, c->w->out, c->tmp))
                 bn_linear_apply_rows_ref(c->w, c->a, c->y, c->w->out, 0, c->w->out, c->tmp);
         }
         double dt = (bn_time_now() - t0) / reps;

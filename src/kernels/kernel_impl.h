@@ -183,6 +183,8 @@ typedef struct bn_ternary_job {
     bool uniform;         /* one scale: `scale` (I2_S, uniform TQ) */
     float scale;
     float out_scale;
+    void *scratch;          /* per-thread scratch of scratch_bytes (bn_kernel_row_scratch_bytes), or NULL */
+    uint64_t scratch_bytes;
 } bn_ternary_job;
 
 typedef void (*bn_ternary_kernel)(const bn_ternary_job *job);
@@ -205,13 +207,20 @@ typedef struct bn_kernel_table {
     bn_q8_rows_kernel q8_rows; /* NULL: no q8 rows kernel (the Q8_0 head then stays in Q8_0 blocks) */
 } bn_kernel_table;
 
+/* The AVX2 prefill by tables (ternary_lut_avx2.h): tokens per block, the fewest rows per call
+ * it takes, and the scratch it needs for K inputs and `rows` rows. */
+#define BN_LUT_TOKENS 32
+#define BN_LUT_MIN_ROWS 256
+uint64_t bn_ternary_lut_scratch_bytes(int64_t K, int64_t rows);
+
 /* The table of tier t, or NULL when this CPU lacks it (or this build has no code for it). */
 const bn_kernel_table *bn_kernels_for_tier(bn_cpu_tier t);
 /* The table in use (bn_cpu_active_tier), resolved once. */
 const bn_kernel_table *bn_kernels_active(void);
-/* bn_kernel_linear_apply with an explicit table (tests force tiers through this). */
+/* bn_kernel_linear_apply with an explicit table (tests force tiers through this); row_tmp as
+ * there (NULL: kernels that need scratch take their other paths). */
 bool bn_kernel_linear_apply_with(const bn_kernel_table *k, const bn_linear *w, const bn_act *a,
-                                 float *y, int64_t ldy, int64_t m0, int64_t m1);
+                                 float *y, int64_t ldy, int64_t m0, int64_t m1, void *row_tmp);
 
 /* Builds / frees the tile layout of a ternary weight (pack.c). _in writes the codes to the
  * caller's `codes` (bn_ternary_tiles_code_bytes(w) bytes, 64-byte aligned), which the tiles

@@ -44,8 +44,14 @@ void bn_kernel_q8_0_pack_rows(bn_linear *w, const void *rows_q8_0, int64_t m0, i
 void bn_kernel_linear_unpack(bn_linear *w);
 /* Bytes held by w->packed (0 when not packed). */
 uint64_t bn_kernel_packed_bytes(const bn_linear *w);
-/* Extra per-thread scratch the kernels need beyond bn_linear_row_scratch_bytes: 0 today. */
+/* Per-thread scratch the kernels need for w, part of bn_linear_row_scratch_bytes (the AVX2
+ * prefill by tables; 0 elsewhere). */
 uint64_t bn_kernel_row_scratch_bytes(const bn_linear *w);
+/* The row range a prefill GEMM of n_tokens tokens should give each call, for matrices of up
+ * to max_rows rows on n_threads threads: 64, or at the avx2 tier (32 tokens or more) an even
+ * share of the rows when that is 256 or more, which its table prefill needs to pay for the
+ * tables. */
+int64_t bn_kernel_prefill_rows(int64_t max_rows, int n_threads, int n_tokens);
 /* Row-split granularity that keeps tiles whole (16). */
 int64_t bn_kernel_row_align(void);
 /* Computes what bn_linear_apply_rows_ref computes (within the documented tolerance) and

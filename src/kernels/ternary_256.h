@@ -10,6 +10,8 @@
  *   DOT_I16 (AVX2)              the dot step is pmaddubsw into int16: tile_dot sums as
  *                               one_token_dot does (ONE_TOKEN_PAIR), the prefill's dec_dot in
  *                               int16 (bound there), both halves of a tile per broadcast
+ *   PREFILL_LUT(job) (optional)  a prefill path the token kernel tries first: returns the
+ *                               tokens it did from job->t0 (ternary_lut_avx2.h at AVX2)
  *   DOT4(acc, codes_u8, q_s8), DOT4_PAIR(acc, c1, q1, c2, q2)   (without DOT_I16: vpdpbusd)
  *                               acc (8 x int32) += sum of 4 products per lane, for one and for
  *                               two (codes, q) pairs: tile_dot's and dec_dot's step
@@ -391,6 +393,16 @@ static void prefill_tile(const bn_ternary_job *j, int64_t tile, int tb, int te, 
 }
 
 static void KFN(token)(const bn_ternary_job *j) {
+#ifdef PREFILL_LUT
+    bn_ternary_job rest;
+    int done = PREFILL_LUT(j);
+    if (done == j->t1 - j->t0) return;
+    if (done) {
+        rest = *j;
+        rest.t0 += done;
+        j = &rest;
+    }
+#endif
     if (!j->uniform) {
         blocked(j, false);
         return;

@@ -20,7 +20,11 @@
 #define ONE_TOKEN_FOLD(acc, un, sc) _mm256_add_epi32((acc), _mm256_madd_epi16(_mm256_add_epi16((un), _mm256_srai_epi16((sc), 2)), _mm256_set1_epi16(1)))
 #define ONE_TOKEN_CHUNKS 2
 #define KFN(name) ternary_##name##_avx2
+#include "ternary_lut_avx2.h"
+#define PREFILL_LUT(j) lut_prefill(j) /* KFN(token) offers its calls to the table path first */
 #include "ternary_256.h"
+
+uint64_t bn_ternary_lut_scratch_bytes(int64_t K, int64_t rows) { return lut_scratch_bytes(K, rows); }
 
 const bn_kernel_table bn_kernels_avx2 = {
     BN_TIER_AVX2, "avx2", ternary_token_avx2, ternary_q8k_avx2, bn_float_rows_avx2, bn_q8_rows_avx2,

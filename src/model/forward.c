@@ -480,9 +480,13 @@ static void quant_job_run(void *ctx, int i, int n) {
 
 /* Y_j = X W_j^T for up to three matrices reading the same activations `a` (one fork/join). */
 static void gemm(bn_state *s, const bn_linear *const *w, float *const *y, int n_w, const bn_act *a) {
-    /* prefill: 64-row units (~20 us of AMX work at K = 2560); one token: 256 rows, so that
-     * a unit streams enough weights to amortize taking it */
-    linear_job job = {.n_w = n_w, .unit = a->n >= 16 ? 64 : 256, .a = a, .row_tmp = s->row_tmp};
+    /* prefill: 64-row units (~20 us of AMX work at K = 2560), or at the avx2 tier an even
+     * share of the rows (its table prefill, bn_kernel_prefill_rows); one token: 256 rows, so
+     * that a unit streams enough weights to amortize taking it */
+    int64_t max_rows = 0;
+    for (int j = 0; j < n_w; j++) max_rows = w[j]->out > max_rows ? w[j]->out : max_rows;
+    int64_t unit = a->n >= 16 ? bn_kernel_prefill_rows(max_rows, s->n_threads, a->n) : 256;
+    linear_job job = {.n_w = n_w, .unit = unit, .a = a, .row_tmp = s->row_tmp};
     long total = 0;
     for (int j = 0; j < n_w; j++) {
         job.w[j] = w[j];

@@ -173,10 +173,13 @@ int bn_act_prepare(bn_act *a, bn_act_quant mode, const float *x, int n, int64_t 
 
 /* ---- reference kernels ---- */
 
-/* Row scratch: K int8 ternary values + K/256 block scales + K floats. */
+/* Row scratch: the reference's K int8 ternary values + K/256 block scales + K floats, or the
+ * kernels' scratch when that is larger (a call uses one or the other). */
 uint64_t bn_linear_row_scratch_bytes(const bn_linear *w) {
     uint64_t K = (uint64_t)w->in;
-    return align64(K) + align64(K / BN_QK_K * sizeof(float) + sizeof(float)) + align64(K * sizeof(float));
+    uint64_t ref = align64(K) + align64(K / BN_QK_K * sizeof(float) + sizeof(float)) + align64(K * sizeof(float));
+    uint64_t kernel = bn_kernel_row_scratch_bytes(w); /* the kernels use the same memory: it is theirs or the reference's */
+    return kernel > ref ? kernel : ref;
 }
 
 /* Decodes row m of a ternary weight into t[K] and, for TQ types, block scales d[K/256]. */

@@ -245,7 +245,7 @@ static void plain_logits(const bn_linear *w, bn_cpu_tier t, const float *x, floa
     bn_act_prepare(&a, BN_ACT_NONE, x, 1, w->in, NULL);
     const bn_kernel_table *k = t == BN_TIER_SCALAR ? NULL : bn_kernels_for_tier(t);
     void *tmp = malloc(bn_linear_row_scratch_bytes(w) + 64);
-    if (!k || !bn_kernel_linear_apply_with(k, w, &a, y, w->out, 0, w->out)) bn_linear_apply_rows_ref(w, &a, y, w->out, 0, w->out, tmp);
+    if (!k || !bn_kernel_linear_apply_with(k, w, &a, y, w->out, 0, w->out, NULL)) bn_linear_apply_rows_ref(w, &a, y, w->out, 0, w->out, tmp);
     free(tmp);
 }
 

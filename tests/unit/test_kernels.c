@@ -113,7 +113,7 @@ static double compare(const bn_kernel_table *k, const test_weight *tw, const tes
     float *row = malloc((size_t)K * sizeof(float));
     for (int64_t i = 0; i < n * ldy; i++) y[i] = r[i] = -7.0f;
     double worst = 0;
-    if (!bn_kernel_linear_apply_with(k, w, &ta->a, y, ldy, m0, m1)) {
+    if (!bn_kernel_linear_apply_with(k, w, &ta->a, y, ldy, m0, m1, tmp)) {
         worst = -1;
     } else {
         bn_linear_apply_rows_ref(w, &ta->a, r, ldy, m0, m1, tmp);
@@ -263,6 +263,44 @@ TEST(ternary_prefill_decoded) {
     }
 }
 
+/* The avx2 tier's prefill by tables (ternary_lut_avx2.h: whole blocks of 32 tokens, calls of
+ * 256 rows or more, the rest of the tokens on the other paths): row counts that cut the last
+ * tile, row ranges starting inside a tile (compare's second range), K of 4 chunks (widened
+ * after 2 and 4), 40 and 108 (an even count, the last widening at the end), token counts of
+ * one block, one block and one token, two blocks and 3 tokens. Extremes: all weights +1 or
+ * -1 against q all -128 or +127 put the largest table entries (+-512, +-508) into every
+ * int16 sum, 32 of them between widenings: +-16384 at most. */
+TEST(ternary_prefill_tables) {
+    const shape shapes[] = {{300, 256}, {263, 2560}};
+    const int ns[] = {32, 33, 67};
+    const shape big = {270, 6912};
+    const bn_kernel_table *k = bn_kernels_for_tier(BN_TIER_AVX2);
+    if (!k) return;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+            ternary_case(k, BN_TYPE_I2_S, false, shapes[si], ns[ni], BN_ACT_TOKEN, RANDOM, 0);
+            ternary_case(k, BN_TYPE_TQ2_0, false, shapes[si], ns[ni], BN_ACT_TOKEN, RANDOM, 0);
+        }
+    for (int pat = ALL_PLUS; pat <= ALL_MINUS; pat++)
+        for (int ex = -1; ex <= 1; ex += 2) ternary_case(k, BN_TYPE_I2_S, false, big, 32, BN_ACT_TOKEN, (enum pattern)pat, ex);
+    /* block scales: not uniform, so the tables are not used; the other paths still exact */
+    ternary_case(k, BN_TYPE_TQ2_0, true, shapes[1], 32, BN_ACT_TOKEN, RANDOM, 0);
+}
+
+/* The scratch the table prefill needs is part of the row scratch of a ternary weight (on
+ * x86-64 machines with AVX2), and the prefill row unit is an even share at the avx2 tier. */
+TEST(prefill_scratch_and_rows) {
+    test_weight tw;
+    CHECK(make_weight(&tw, BN_TYPE_I2_S, 300, 2560, RANDOM, false) == 0);
+    uint64_t kernel = bn_kernel_row_scratch_bytes(&tw.w);
+    CHECK(bn_linear_row_scratch_bytes(&tw.w) >= kernel);
+    if (bn_kernels_for_tier(BN_TIER_AVX2)) CHECK(kernel >= bn_ternary_lut_scratch_bytes(2560, 304));
+    int64_t rows = bn_kernel_prefill_rows(2560, 2, 128);
+    CHECK(rows == 64 || rows == 1280);
+    CHECK_EQ_INT((int)bn_kernel_prefill_rows(2560, 2, 8), 64); /* fewer than 32 tokens: the usual units */
+    free_weight(&tw);
+}
+
 TEST(float_weights_within_tolerance) {
     const uint32_t types[] = {BN_TYPE_F32, BN_TYPE_F16, BN_TYPE_BF16, BN_TYPE_Q8_0};
     const shape shapes[] = {{7, 33}, {19, 64}, {3, 1}, {40, 2560}, {5, 96}};
@@ -307,10 +345,10 @@ TEST(float_rows_independent_of_token_count) {
                 test_act all, one;
                 make_act(&all, BN_ACT_NONE, N, sh.K, 0);
                 float y_all[N * 9], y_one[9];
-                CHECK(bn_kernel_linear_apply_with(k, &tw.w, &all.a, y_all, sh.M, 0, sh.M));
+                CHECK(bn_kernel_linear_apply_with(k, &tw.w, &all.a, y_all, sh.M, 0, sh.M, NULL));
                 for (int t = 0; t < N; t++) {
                     bn_act_prepare(&one.a, BN_ACT_NONE, all.x + (int64_t)t * sh.K, 1, sh.K, NULL);
-                    CHECK(bn_kernel_linear_apply_with(k, &tw.w, &one.a, y_one, sh.M, 0, sh.M));
+                    CHECK(bn_kernel_linear_apply_with(k, &tw.w, &one.a, y_one, sh.M, 0, sh.M, NULL));
                     CHECK_MSG(memcmp(y_one, y_all + t * sh.M, (size_t)sh.M * sizeof(float)) == 0,
                               "tier %s type %s M=%lld K=%lld token %d of %d: not the lone token's bits", k->name,
                               bn_type_get(types[ti])->name, (long long)sh.M, (long long)sh.K, t, N);
@@ -329,7 +367,7 @@ TEST(declines_what_it_does_not_cover) {
     float y[16];
     for (int tier = 0; tier < BN_TIER_COUNT; tier++) {
         const bn_kernel_table *k = bn_kernels_for_tier((bn_cpu_tier)tier);
-        if (k) CHECK(!bn_kernel_linear_apply_with(k, &tw.w, &ta.a, y, 16, 0, 16)); /* ternary x float: reference only */
+        if (k) CHECK(!bn_kernel_linear_apply_with(k, &tw.w, &ta.a, y, 16, 0, 16, NULL)); /* ternary x float: reference only */
     }
     const bn_kernel_table *scalar = bn_kernels_for_tier(BN_TIER_SCALAR);
     CHECK(scalar && !scalar->ternary_token && !scalar->float_rows);
@@ -382,6 +420,8 @@ RUN(ternary_prefill_batches);
 RUN(ternary_extremes);
 RUN(ternary_register_blocks);
 RUN(ternary_prefill_decoded);
+RUN(ternary_prefill_tables);
+RUN(prefill_scratch_and_rows);
 RUN(float_weights_within_tolerance);
 RUN(float_rows_independent_of_token_count);
 RUN(declines_what_it_does_not_cover);

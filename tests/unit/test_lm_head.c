@@ -213,7 +213,7 @@ static void check_q8_0_q8_0(int64_t M, int64_t K, int n) {
         if (!k || (pass == 1 && !bn_kernels_have_q8_rows(k))) continue;
         if (pass == 1 && !w.packed) CHECK((w.packed = bn_q8_rows_build(&w)) != NULL);
         for (int64_t i = 0; i < n * M; i++) got[i] = NAN;
-        CHECK(bn_kernel_linear_apply_with(k, &w, &a, got, M, 3, M)); /* a row range that cuts the 4-row groups */
+        CHECK(bn_kernel_linear_apply_with(k, &w, &a, got, M, 3, M, NULL)); /* a row range that cuts the 4-row groups */
         int bad = 0, differ = 0;
         for (int t = 0; t < n; t++)
             for (int64_t m = 3; m < M; m++) bad += !(fabs((double)got[t * M + m] - ref[t * M + m]) <= bound[t * M + m]);
@@ -273,7 +273,7 @@ TEST(q8_rows_extreme_codes) {
     for (int tier = BN_TIER_AVX2; w.packed && tier < BN_TIER_COUNT; tier++) {
         const bn_kernel_table *k = bn_kernels_for_tier((bn_cpu_tier)tier);
         if (!k || !bn_kernels_have_q8_rows(k)) continue;
-        CHECK(bn_kernel_linear_apply_with(k, &w, &a, got, M, 0, M));
+        CHECK(bn_kernel_linear_apply_with(k, &w, &a, got, M, 0, M, NULL));
         for (int m = 0; m < M; m++) CHECK_MSG(got[m] == ref[m], "tier %s row %d: %g vs %g", k->name, m, got[m], ref[m]);
     }
     bn_kernel_linear_unpack(&w);
@@ -310,11 +310,11 @@ TEST(q8_rows_one_token_same_bits_as_several) {
         for (int tier = BN_TIER_AVX2; w.packed && tier < BN_TIER_COUNT; tier++) {
             const bn_kernel_table *k = bn_kernels_for_tier((bn_cpu_tier)tier);
             if (!k || !bn_kernels_have_q8_rows(k)) continue;
-            CHECK(bn_kernel_linear_apply_with(k, &w, &a_all, all, M, 0, M));
+            CHECK(bn_kernel_linear_apply_with(k, &w, &a_all, all, M, 0, M, NULL));
             for (int t = 0; t < N; t++) {
                 CHECK_EQ_INT(bn_act_prepare(&a_one, BN_ACT_NONE, x + t * K, 1, K, NULL), 0);
                 a_one.x_q8_0 = xq + t * NB;
-                CHECK(bn_kernel_linear_apply_with(k, &w, &a_one, one, M, 0, M));
+                CHECK(bn_kernel_linear_apply_with(k, &w, &a_one, one, M, 0, M, NULL));
                 CHECK_MSG(memcmp(one, all + t * M, sizeof(float) * (size_t)M) == 0, "tier %s M %lld token %d: not the bits of the %d-token call",
                           k->name, (long long)M, t, N);
             }
