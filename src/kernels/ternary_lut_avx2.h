@@ -75,10 +75,41 @@ static bool lut_scratch_carve(void *base, uint64_t bytes, int64_t K, int64_t row
     return true;
 }
 
-/* qt[k][i] = q of token t + i at k, widened to int16. */
+/* The 16 x 16 byte transpose: r[i] byte k -> r[k] byte i, by interleaving bytes, then pairs,
+ * quads and halves of rows (4 x 16 unpacks). */
+BN_INLINE void lut_transpose16(__m128i r[16]) {
+    __m128i t[16], u[16];
+    for (int i = 0; i < 8; i++) { /* t[i]: k 0..7 of rows 2i, 2i+1 interleaved; t[i + 8]: k 8..15 */
+        t[i] = _mm_unpacklo_epi8(r[2 * i], r[2 * i + 1]);
+        t[i + 8] = _mm_unpackhi_epi8(r[2 * i], r[2 * i + 1]);
+    }
+    for (int h = 0; h < 2; h++)
+        for (int i = 0; i < 4; i++) { /* u[8h + i]: k 8h..8h+3 of rows 4i..4i+3; u[8h + i + 4]: k 8h+4..8h+7 */
+            u[8 * h + i] = _mm_unpacklo_epi16(t[8 * h + 2 * i], t[8 * h + 2 * i + 1]);
+            u[8 * h + i + 4] = _mm_unpackhi_epi16(t[8 * h + 2 * i], t[8 * h + 2 * i + 1]);
+        }
+    for (int g = 0; g < 4; g++) { /* u[4g..4g+3]: k 4g..4g+3 of rows 0-3, 4-7, 8-11, 12-15 */
+        const __m128i *a = u + 4 * g;
+        int k0 = 4 * g;
+        __m128i v0 = _mm_unpacklo_epi32(a[0], a[1]), v1 = _mm_unpackhi_epi32(a[0], a[1]); /* k0, k0+1 / k0+2, k0+3: rows 0..7 */
+        __m128i v2 = _mm_unpacklo_epi32(a[2], a[3]), v3 = _mm_unpackhi_epi32(a[2], a[3]); /* the same, rows 8..15 */
+        r[k0] = _mm_unpacklo_epi64(v0, v2);
+        r[k0 + 1] = _mm_unpackhi_epi64(v0, v2);
+        r[k0 + 2] = _mm_unpacklo_epi64(v1, v3);
+        r[k0 + 3] = _mm_unpackhi_epi64(v1, v3);
+    }
+}
+
+/* qt[k][i] = q of token i (rows K apart) at k, widened to int16: 16 x 16 byte blocks
+ * transposed, then sign-extended (K is a multiple of 64). */
 static BN_TSAN_UNCHECKED_READS void lut_transpose(const int8_t *q, int64_t K, int16_t *qt) {
-    for (int i = 0; i < LUT_TOKENS; i++)
-        for (int64_t k = 0; k < K; k++) qt[k * LUT_TOKENS + i] = q[(int64_t)i * K + k];
+    for (int i0 = 0; i0 < LUT_TOKENS; i0 += 16)
+        for (int64_t k0 = 0; k0 < K; k0 += 16) {
+            __m128i r[16];
+            for (int i = 0; i < 16; i++) r[i] = _mm_loadu_si128((const __m128i *)(q + (int64_t)(i0 + i) * K + k0));
+            lut_transpose16(r);
+            for (int k = 0; k < 16; k++) _mm256_store_si256((__m256i *)(qt + (k0 + k) * LUT_TOKENS + i0), _mm256_cvtepi8_epi16(r[k]));
+        }
 }
 
 /* The weight -1, 0 or +1 (code 0, 1, 2) times a. */
