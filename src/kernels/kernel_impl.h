@@ -164,6 +164,9 @@ typedef struct bn_ternary_tiles {
     int64_t n_blocks;     /* K / 256 */
     uint8_t *codes;       /* [n_tiles][n_chunks][256], 64-byte aligned */
     bool borrowed_codes;  /* codes lie in the caller's memory (a model's arena): not freed here */
+    bool code3;           /* a 2-bit code 3 occurs (weight +2: not ternary, only a damaged or foreign
+                           * file has it; the reference takes it as 3 - 1): the AVX2 table prefill,
+                           * built for codes 0..2, declines such a weight */
     float *block_d;       /* non-uniform TQ only: [n_tiles][n_blocks][16] block scales, else NULL */
     uint64_t bytes;       /* codes + block_d */
 } bn_ternary_tiles;

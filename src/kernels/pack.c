@@ -64,10 +64,12 @@ static uint64_t tile_bytes8(uint64_t l, uint64_t h, int a, int b) {
     return ((l >> a) & BYTES_03) | ((h >> a) & BYTES_03) << 2 | ((l >> b) & BYTES_03) << 4 | ((h >> b) & BYTES_03) << 6;
 }
 
-/* Row r of a tile, all chunks, from row m of a 2-bit weight; block scales (TQ2_0) into d. */
-static void pack_row_2bit(const bn_linear *w, int64_t m, int r, int64_t n_chunks, uint8_t *tile, float *d) {
+/* Row r of a tile, all chunks, from row m of a 2-bit weight; block scales (TQ2_0) into d.
+ * Returns nonzero when a code 3 occurs in the row. */
+static uint64_t pack_row_2bit(const bn_linear *w, int64_t m, int r, int64_t n_chunks, uint8_t *tile, float *d) {
     const uint8_t *row = w->data + (uint64_t)m * w->row_bytes;
     bool i2s = w->type == BN_TYPE_I2_S;
+    uint64_t code3 = 0;
     for (int64_t ch = 0; ch < n_chunks; ch++) {
         const uint8_t *lo;
         int a;
@@ -84,10 +86,14 @@ static void pack_row_2bit(const bn_linear *w, int64_t m, int r, int64_t n_chunks
         uint64_t l[2], h[2], t[2];
         memcpy(l, lo, 16);
         memcpy(h, lo + 16, 16);
-        for (int i = 0; i < 2; i++) t[i] = tile_bytes8(l[i], h[i], a, b);
+        for (int i = 0; i < 2; i++) {
+            t[i] = tile_bytes8(l[i], h[i], a, b);
+            code3 |= t[i] & t[i] >> 1 & 0x5555555555555555ull; /* both bits of a field set */
+        }
         const uint8_t *tb = (const uint8_t *)t; /* tb[4p + j] */
         for (int p = 0; p < 4; p++) memcpy(tile + ch * BN_CHUNK_BYTES + 64 * p + 4 * r, tb + 4 * p, 4);
     }
+    return code3;
 }
 
 void bn_ternary_tiles_free(bn_ternary_tiles *p) {
@@ -137,7 +143,7 @@ bn_ternary_tiles *bn_ternary_tiles_build_in(const bn_linear *w, uint8_t *codes) 
         uint8_t *dst = p->codes + (uint64_t)tile * (uint64_t)p->n_chunks * BN_CHUNK_BYTES;
         for (int r = 0; r < BN_TILE_ROWS; r++) {
             int64_t m = tile * BN_TILE_ROWS + r;
-            if (m < M && two_bit) pack_row_2bit(w, m, r, p->n_chunks, dst, row_d);
+            if (m < M && two_bit) p->code3 |= pack_row_2bit(w, m, r, p->n_chunks, dst, row_d) != 0;
             else if (m < M) decode_row_codes(w, m, rows + (int64_t)r * K, row_d);
             else { /* padding rows: weight 0 (code 1 in every field: bytes 0x55), scale 0 */
                 memset(row_d, 0, (size_t)p->n_blocks * sizeof(float));

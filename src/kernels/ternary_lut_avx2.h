@@ -118,8 +118,8 @@ BN_INLINE __m256i lut_term(int code, __m256i a) {
 }
 
 /* The 16 tables of chunk c: table 4 p + j, entry b (fields c_s in 0..2) = sum_s (c_s - 1) a_s
- * with a_s the tokens' activations at k = 64 c + 16 s + 4 p + j. Bytes with a field 3 (no
- * code) are left as they were: no tile holds them. */
+ * with a_s the tokens' activations at k = 64 c + 16 s + 4 p + j. Bytes with a field 3 are left
+ * as they were: lut_prefill declines weights that have one (bn_ternary_tiles.code3). */
 static void lut_build_tables(const int16_t *qt, int64_t c, int16_t *tables) {
     for (int p = 0; p < 4; p++)
         for (int j = 0; j < 4; j++) {
@@ -251,7 +251,8 @@ static int lut_prefill(const bn_ternary_job *j) {
     int blocks = (j->t1 - j->t0) / LUT_TOKENS;
     int64_t first = j->m0 / BN_TILE_ROWS, rows = ((j->m1 + BN_TILE_ROWS - 1) / BN_TILE_ROWS - first) * BN_TILE_ROWS;
     lut_scratch s;
-    if (!j->uniform || blocks < 1 || j->m1 - j->m0 < LUT_MIN_ROWS || !lut_scratch_carve(j->scratch, j->scratch_bytes, j->p->K, rows, &s))
+    if (!j->uniform || j->p->code3 || blocks < 1 || j->m1 - j->m0 < LUT_MIN_ROWS ||
+        !lut_scratch_carve(j->scratch, j->scratch_bytes, j->p->K, rows, &s))
         return 0;
     for (int b = 0; b < blocks; b++) lut_block(j, j->t0 + b * LUT_TOKENS, &s);
     return blocks * LUT_TOKENS;

@@ -287,6 +287,35 @@ TEST(ternary_prefill_tables) {
     ternary_case(k, BN_TYPE_TQ2_0, true, shapes[1], 32, BN_ACT_TOKEN, RANDOM, 0);
 }
 
+/* A 2-bit code 3 (weight +2: only a damaged or foreign file has one; the reference takes it as
+ * 3 - 1) is not in the tables: the packing flags the weight and the table path leaves it to
+ * the others, which match the reference for it too. Rows 0..4 get all-3 bytes in I2_S and TQ2_0. */
+TEST(ternary_prefill_code3) {
+    const uint32_t types[] = {BN_TYPE_I2_S, BN_TYPE_TQ2_0};
+    for (int tier = BN_TIER_AVX2; tier < BN_TIER_COUNT; tier++) {
+        const bn_kernel_table *k = bn_kernels_for_tier((bn_cpu_tier)tier);
+        if (!k) continue;
+        for (size_t ti = 0; ti < 2; ti++) {
+            test_weight tw;
+            CHECK(make_weight(&tw, types[ti], 300, 512, RANDOM, false) == 0);
+            CHECK(!((bn_ternary_tiles *)tw.w.packed)->code3);
+            bn_ternary_tiles_free(tw.w.packed);
+            for (int64_t m = 0; m < 5; m++) /* I2_S: a row's 128 bytes; TQ2_0: the first block's 64 code bytes */
+                memset((uint8_t *)tw.bytes + (uint64_t)m * tw.w.row_bytes, 0xff, types[ti] == BN_TYPE_I2_S ? 128 : 64);
+            tw.w.packed = bn_ternary_tiles_build(&tw.w);
+            CHECK(tw.w.packed && ((bn_ternary_tiles *)tw.w.packed)->code3);
+            test_act ta;
+            make_act(&ta, BN_ACT_TOKEN, 33, 512, 0);
+            bool untouched = false;
+            double e = compare(k, &tw, &ta, 0, 300, &untouched);
+            CHECK_MSG(e == 0.0 && untouched, "tier %s type %s with code 3: %s", k->name, bn_type_get(types[ti])->name,
+                      e < 0 ? "kernel declined" : "differs from the reference");
+            free_act(&ta);
+            free_weight(&tw);
+        }
+    }
+}
+
 /* The scratch the table prefill needs is part of the row scratch of a ternary weight (on
  * x86-64 machines with AVX2), and the prefill row unit is an even share at the avx2 tier. */
 TEST(prefill_scratch_and_rows) {
@@ -421,6 +450,7 @@ RUN(ternary_extremes);
 RUN(ternary_register_blocks);
 RUN(ternary_prefill_decoded);
 RUN(ternary_prefill_tables);
+RUN(ternary_prefill_code3);
 RUN(prefill_scratch_and_rows);
 RUN(float_weights_within_tolerance);
 RUN(float_rows_independent_of_token_count);
