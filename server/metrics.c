@@ -29,6 +29,9 @@ void metrics_init(metrics *m, const char *const *endpoints, int n) {
     pthread_mutex_init(&m->scrape_mu, NULL);
 }
 
+/* A count from the engine's int fields, negative ones (never expected) as 0. */
+static uint64_t count_of(int n) { return n > 0 ? (uint64_t)n : 0; }
+
 static void add(atomic_uint_fast64_t *v, uint64_t n) { atomic_fetch_add_explicit(v, n, memory_order_relaxed); }
 static uint64_t get(atomic_uint_fast64_t *v) { return atomic_load_explicit(v, memory_order_relaxed); }
 
@@ -40,9 +43,9 @@ void metrics_request(metrics *m, int endpoint, unsigned status) {
 }
 
 void metrics_tokens(metrics *m, int n_prompt, int n_cached, int n_generated) {
-    add(&m->prompt_tokens, n_prompt > 0 ? (uint64_t)n_prompt : 0);
-    add(&m->cached_tokens, n_cached > 0 ? (uint64_t)n_cached : 0);
-    add(&m->generated_tokens, n_generated > 0 ? (uint64_t)n_generated : 0);
+    add(&m->prompt_tokens, count_of(n_prompt));
+    add(&m->cached_tokens, count_of(n_cached));
+    add(&m->generated_tokens, count_of(n_generated));
 }
 
 static uint64_t microseconds(double seconds) { return seconds > 0 ? (uint64_t)(seconds * 1e6 + 0.5) : 0; }
@@ -50,17 +53,15 @@ static uint64_t microseconds(double seconds) { return seconds > 0 ? (uint64_t)(s
 void metrics_times(metrics *m, double prompt_seconds, double decode_seconds, int n_tokens) {
     add(&m->prompt_us, microseconds(prompt_seconds));
     add(&m->decode_us, microseconds(decode_seconds));
-    uint64_t n = n_tokens > 0 ? (uint64_t)n_tokens : 0, max = get(&m->n_tokens_max);
+    uint64_t n = count_of(n_tokens), max = get(&m->n_tokens_max);
     while (n > max && !atomic_compare_exchange_weak(&m->n_tokens_max, &max, n)) {
     }
 }
 
 void metrics_decode(metrics *m, int n_busy) {
     add(&m->decode_calls, 1);
-    add(&m->busy_slot_calls, n_busy > 0 ? (uint64_t)n_busy : 0);
+    add(&m->busy_slot_calls, count_of(n_busy));
 }
-
-static uint64_t count_of(int n) { return n > 0 ? (uint64_t)n : 0; }
 
 void metrics_lookup(metrics *m, const bitnet_generate_result *r) {
     add(&m->drafted_tokens, count_of(r->n_drafted));
@@ -74,8 +75,8 @@ void metrics_lookup(metrics *m, const bitnet_generate_result *r) {
 }
 
 void metrics_constraint(metrics *m, int n_best, int n_all) {
-    add(&m->masks_best, n_best > 0 ? (uint64_t)n_best : 0);
-    add(&m->masks_all, n_all > 0 ? (uint64_t)n_all : 0);
+    add(&m->masks_best, count_of(n_best));
+    add(&m->masks_all, count_of(n_all));
 }
 
 void metrics_observe(metrics_histogram *h, double seconds) {

@@ -223,10 +223,9 @@ static void lut_store(const bn_ternary_job *j, int t, int64_t r0, const int32_t 
     }
 }
 
-/* Tokens [t, t + LUT_TOKENS) over the tiles of [m0, m1). */
-static void lut_block(const bn_ternary_job *j, int t, const lut_scratch *s) {
+/* Tokens [t, t + LUT_TOKENS) over tiles [first, first + n_tiles), those of [m0, m1). */
+static void lut_block(const bn_ternary_job *j, int t, int64_t first, int64_t n_tiles, const lut_scratch *s) {
     const bn_ternary_tiles *p = j->p;
-    int64_t first = j->m0 / BN_TILE_ROWS, n_tiles = (j->m1 + BN_TILE_ROWS - 1) / BN_TILE_ROWS - first;
     int64_t rows = n_tiles * BN_TILE_ROWS, tile_bytes = p->n_chunks * BN_CHUNK_BYTES;
     lut_transpose(j->a->q + (int64_t)t * p->K, p->K, s->qt);
     memset(s->acc16, 0, (size_t)rows * LUT_TOKENS * sizeof *s->acc16);
@@ -249,11 +248,11 @@ static void lut_block(const bn_ternary_job *j, int t, const lut_scratch *s) {
  * scratch for them; returns the tokens done (from j->t0), 0 when the path does not apply. */
 static int lut_prefill(const bn_ternary_job *j) {
     int blocks = (j->t1 - j->t0) / LUT_TOKENS;
-    int64_t first = j->m0 / BN_TILE_ROWS, rows = ((j->m1 + BN_TILE_ROWS - 1) / BN_TILE_ROWS - first) * BN_TILE_ROWS;
+    int64_t first = j->m0 / BN_TILE_ROWS, n_tiles = (j->m1 + BN_TILE_ROWS - 1) / BN_TILE_ROWS - first;
     lut_scratch s;
     if (!j->uniform || j->p->code3 || blocks < 1 || j->m1 - j->m0 < LUT_MIN_ROWS ||
-        !lut_scratch_carve(j->scratch, j->scratch_bytes, j->p->K, rows, &s))
+        !lut_scratch_carve(j->scratch, j->scratch_bytes, j->p->K, n_tiles * BN_TILE_ROWS, &s))
         return 0;
-    for (int b = 0; b < blocks; b++) lut_block(j, j->t0 + b * LUT_TOKENS, &s);
+    for (int b = 0; b < blocks; b++) lut_block(j, j->t0 + b * LUT_TOKENS, first, n_tiles, &s);
     return blocks * LUT_TOKENS;
 }
