@@ -15,8 +15,9 @@
  * Per block of 32 tokens: the activations are widened to int16 and transposed (qt[k][32]);
  * per chunk c, the 16 tables of its groups are built (81 entries each, from 9 + 9 pair sums;
  * entries 64 bytes at 64 b, so only the 81 lines of valid bytes are touched, ~83 KB in all),
- * then every tile of the call adds its 8 rows x 16 groups per half into int16 sums (acc16,
- * two vectors per row, all 16 registers), widened into int32 (acc32) every LUT_WIDEN chunks.
+ * then every tile of the call adds its 8 rows x 16 groups per half into int16 sums (two
+ * vectors per row, all 16 registers), kept in acc16 between the chunks of a widening period
+ * and added into int32 (acc32) from the registers at its end, every LUT_WIDEN chunks.
  * Building a chunk's tables costs about what 90 rows' lookups cost, so the path needs long
  * row ranges (LUT_MIN_ROWS; bn_kernel_prefill_rows gives prefill calls such ranges at this
  * tier). Measured in docs/KERNELS.md ("AVX2 prefill by tables").
@@ -43,7 +44,7 @@
 typedef struct lut_scratch {
     int16_t *tables; /* [LUT_TABLES][LUT_TABLE_STRIDE] */
     int16_t *qt;     /* [K][LUT_TOKENS] */
-    int16_t *acc16;  /* [rows][LUT_TOKENS] */
+    int16_t *acc16;  /* [rows][LUT_TOKENS]: the int16 sums between chunks of a widening period */
     int32_t *acc32;  /* [rows][LUT_TOKENS] */
 } lut_scratch;
 
@@ -141,13 +142,35 @@ static void lut_build_tables(const int16_t *qt, int64_t c, int16_t *tables) {
         }
 }
 
-/* acc16 of the 8 rows of half h of a tile += their 16 groups of chunk c (codes: the tile's
- * chunk). Each row's sum is pinned in a register (BN_PIN): gcc would otherwise reassociate
- * the lookups into trees and spill. */
-BN_INLINE BN_TSAN_UNCHECKED_READS void lut_half(const uint8_t *codes, int h, const int16_t *tables, int16_t *acc16) {
+/* How lut_half starts and ends the int16 sums of a chunk: a widening period is LUT_WIDEN
+ * chunks; its first chunk starts from zero instead of loading acc16, its last adds the sums
+ * into acc32 (sign-extended) instead of storing them, so acc16 lives in memory only between
+ * the chunks of a period, and the first period stores into acc32 rather than adds (no
+ * memsets, no separate widening pass). */
+enum { LUT_FROM_ZERO = 1, LUT_TO_ACC32 = 2, LUT_FIRST_ACC32 = 4 };
+
+/* The 8 rows' int16 sums r (two vectors a row) into acc32 (8 rows x LUT_TOKENS int32). */
+BN_INLINE void lut_widen_rows(__m256i r[8][2], int32_t *acc32, bool first) {
+    BN_UNROLL for (int m = 0; m < 8; m++)
+        BN_UNROLL for (int v = 0; v < 2; v++) {
+            __m256i *d = (__m256i *)(acc32 + m * LUT_TOKENS + 16 * v);
+            __m256i lo = _mm256_cvtepi16_epi32(_mm256_castsi256_si128(r[m][v]));
+            __m256i hi = _mm256_cvtepi16_epi32(_mm256_extracti128_si256(r[m][v], 1));
+            _mm256_store_si256(d, first ? lo : _mm256_add_epi32(_mm256_load_si256(d), lo));
+            _mm256_store_si256(d + 1, first ? hi : _mm256_add_epi32(_mm256_load_si256(d + 1), hi));
+        }
+}
+
+/* The int16 sums of the 8 rows of half h of a tile += their 16 groups of chunk c (codes: the
+ * tile's chunk), started and ended as `mode` says (a constant at each call, so that each
+ * combination compiles to its own loop). Each row's sum is pinned in a register (BN_PIN):
+ * gcc would otherwise reassociate the lookups into trees and spill. */
+BN_INLINE BN_TSAN_UNCHECKED_READS void lut_half(const uint8_t *codes, int h, const int16_t *tables, int16_t *acc16,
+                                                int32_t *acc32, int mode) {
     __m256i r[8][2];
     BN_UNROLL for (int m = 0; m < 8; m++)
-        BN_UNROLL for (int v = 0; v < 2; v++) r[m][v] = _mm256_load_si256((const __m256i *)(acc16 + m * LUT_TOKENS + 16 * v));
+        BN_UNROLL for (int v = 0; v < 2; v++)
+            r[m][v] = mode & LUT_FROM_ZERO ? _mm256_setzero_si256() : _mm256_load_si256((const __m256i *)(acc16 + m * LUT_TOKENS + 16 * v));
     BN_UNROLL for (int p = 0; p < 4; p++)
         BN_UNROLL for (int j = 0; j < 4; j++) {
             const int16_t *t = tables + (4 * p + j) * LUT_TABLE_STRIDE;
@@ -160,19 +183,18 @@ BN_INLINE BN_TSAN_UNCHECKED_READS void lut_half(const uint8_t *codes, int h, con
                 }
             }
         }
+    if (mode & LUT_TO_ACC32) {
+        lut_widen_rows(r, acc32, mode & LUT_FIRST_ACC32);
+        return;
+    }
     BN_UNROLL for (int m = 0; m < 8; m++)
         BN_UNROLL for (int v = 0; v < 2; v++) _mm256_store_si256((__m256i *)(acc16 + m * LUT_TOKENS + 16 * v), r[m][v]);
 }
 
-/* acc32 += acc16 (sign-extended), acc16 = 0, for `rows` rows. */
-static void lut_widen(int16_t *acc16, int32_t *acc32, int64_t rows) {
-    for (int64_t i = 0; i < rows * LUT_TOKENS; i += 16) {
-        __m256i v = _mm256_load_si256((const __m256i *)(acc16 + i));
-        __m256i *d = (__m256i *)(acc32 + i);
-        _mm256_store_si256(d, _mm256_add_epi32(_mm256_load_si256(d), _mm256_cvtepi16_epi32(_mm256_castsi256_si128(v))));
-        _mm256_store_si256(d + 1, _mm256_add_epi32(_mm256_load_si256(d + 1), _mm256_cvtepi16_epi32(_mm256_extracti128_si256(v, 1))));
-        _mm256_store_si256((__m256i *)(acc16 + i), _mm256_setzero_si256());
-    }
+/* Both halves of a tile over one chunk (tables: the chunk's), in `mode`; acc16 and acc32: the
+ * tile's 16 rows. */
+BN_INLINE void lut_tile_chunk(const uint8_t *codes, const int16_t *tables, int16_t *acc16, int32_t *acc32, int mode) {
+    for (int h = 0; h < 2; h++) lut_half(codes, h, tables, acc16 + 8 * h * LUT_TOKENS, acc32 + 8 * h * LUT_TOKENS, mode);
 }
 
 /* The 8 x 8 transpose of v (v[r] lane i -> v[i] lane r). */
@@ -223,23 +245,42 @@ static void lut_store(const bn_ternary_job *j, int t, int64_t r0, const int32_t 
     }
 }
 
+/* A weight's K is a multiple of BN_QK_K (bn_ternary_tiles_build_in), so its chunks are whole
+ * widening periods. */
+_Static_assert(BN_QK_K / BN_CHUNK_K % LUT_WIDEN == 0, "a 256-input block holds whole widening periods");
+
+/* The mode (lut_half) of chunk c: its place in its widening period. */
+static int lut_chunk_mode(int64_t c) {
+    return (c % LUT_WIDEN == 0 ? LUT_FROM_ZERO : 0) | (c % LUT_WIDEN == LUT_WIDEN - 1 ? LUT_TO_ACC32 : 0) |
+           (c < LUT_WIDEN ? LUT_FIRST_ACC32 : 0);
+}
+
+/* Chunk c of tiles [first, first + n_tiles) in `mode` (constant where inlined). */
+BN_INLINE void lut_chunk(const bn_ternary_tiles *p, int64_t c, int64_t first, int64_t n_tiles, const lut_scratch *s, int mode) {
+    int64_t tile_bytes = p->n_chunks * BN_CHUNK_BYTES;
+    for (int64_t i = 0; i < n_tiles; i++) {
+        const uint8_t *codes = bn_tile_codes(p, first + i) + c * BN_CHUNK_BYTES;
+        /* tiles are tile_bytes apart, too far for the hardware prefetcher to follow */
+        if (i + LUT_PREFETCH_TILES < n_tiles)
+            BN_UNROLL for (int l = 0; l < BN_CHUNK_BYTES; l += 64) BN_PREFETCH(codes + LUT_PREFETCH_TILES * tile_bytes, l);
+        lut_tile_chunk(codes, s->tables, s->acc16 + i * BN_TILE_ROWS * LUT_TOKENS, s->acc32 + i * BN_TILE_ROWS * LUT_TOKENS, mode);
+    }
+}
+
 /* Tokens [t, t + LUT_TOKENS) over tiles [first, first + n_tiles), those of [m0, m1). */
 static void lut_block(const bn_ternary_job *j, int t, int64_t first, int64_t n_tiles, const lut_scratch *s) {
     const bn_ternary_tiles *p = j->p;
-    int64_t rows = n_tiles * BN_TILE_ROWS, tile_bytes = p->n_chunks * BN_CHUNK_BYTES;
     lut_transpose(j->a->q + (int64_t)t * p->K, p->K, s->qt);
-    memset(s->acc16, 0, (size_t)rows * LUT_TOKENS * sizeof *s->acc16);
-    memset(s->acc32, 0, (size_t)rows * LUT_TOKENS * sizeof *s->acc32);
     for (int64_t c = 0; c < p->n_chunks; c++) {
         lut_build_tables(s->qt, c, s->tables);
-        for (int64_t i = 0; i < n_tiles; i++) {
-            const uint8_t *codes = bn_tile_codes(p, first + i) + c * BN_CHUNK_BYTES;
-            /* tiles are tile_bytes apart, too far for the hardware prefetcher to follow */
-            if (i + LUT_PREFETCH_TILES < n_tiles)
-                BN_UNROLL for (int l = 0; l < BN_CHUNK_BYTES; l += 64) BN_PREFETCH(codes + LUT_PREFETCH_TILES * tile_bytes, l);
-            for (int h = 0; h < 2; h++) lut_half(codes, h, s->tables, s->acc16 + (i * BN_TILE_ROWS + 8 * h) * LUT_TOKENS);
+        int mode = lut_chunk_mode(c);
+        switch (mode) { /* LUT_WIDEN 2's four modes as constants: a specialized loop each */
+        case LUT_FROM_ZERO | LUT_FIRST_ACC32: lut_chunk(p, c, first, n_tiles, s, LUT_FROM_ZERO | LUT_FIRST_ACC32); break;
+        case LUT_TO_ACC32 | LUT_FIRST_ACC32: lut_chunk(p, c, first, n_tiles, s, LUT_TO_ACC32 | LUT_FIRST_ACC32); break;
+        case LUT_FROM_ZERO: lut_chunk(p, c, first, n_tiles, s, LUT_FROM_ZERO); break;
+        case LUT_TO_ACC32: lut_chunk(p, c, first, n_tiles, s, LUT_TO_ACC32); break;
+        default: lut_chunk(p, c, first, n_tiles, s, mode); break; /* another LUT_WIDEN's: the same, with branches */
         }
-        if ((c + 1) % LUT_WIDEN == 0 || c + 1 == p->n_chunks) lut_widen(s->acc16, s->acc32, rows);
     }
     lut_store(j, t, first * BN_TILE_ROWS, s->acc32);
 }
