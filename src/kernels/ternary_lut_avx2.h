@@ -70,10 +70,9 @@ static uint64_t lut_layout(int64_t K, int64_t rows, void *base, lut_scratch *s) 
 
 static uint64_t lut_scratch_bytes(int64_t K, int64_t rows) { return lut_layout(K, rows, NULL, NULL); }
 
+/* Sets s's parts in the scratch at base when its `bytes` hold them (else s is not to be used). */
 static bool lut_scratch_carve(void *base, uint64_t bytes, int64_t K, int64_t rows, lut_scratch *s) {
-    if (!base || bytes < lut_scratch_bytes(K, rows)) return false;
-    lut_layout(K, rows, base, s);
-    return true;
+    return base && lut_layout(K, rows, base, s) <= bytes;
 }
 
 /* The 16 x 16 byte transpose: r[i] byte k -> r[k] byte i, by interleaving bytes, then pairs,
