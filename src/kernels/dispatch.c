@@ -46,13 +46,16 @@ const char *bn_kernel_tier_name(void) { return bn_kernels_active()->name; }
 
 int64_t bn_kernel_row_align(void) { return BN_TILE_ROWS; }
 
+/* rows rounded up to whole tiles */
+static int64_t whole_tiles(int64_t rows) { return (rows + BN_TILE_ROWS - 1) / BN_TILE_ROWS * BN_TILE_ROWS; }
+
 /* The AVX2 table prefill's scratch for the whole weight, on every x86-64 machine whatever
  * its tier, so that tests which force the avx2 tier find it (~1.2-1.8 MB per thread for the
  * 2B-4T shapes, of which a call touches its share). */
 uint64_t bn_kernel_row_scratch_bytes(const bn_linear *w) {
 #if defined(__x86_64__)
     if (w && w->ternary && w->in % BN_CHUNK_K == 0 && bn_cpu_has_tier(BN_TIER_AVX2))
-        return bn_ternary_lut_scratch_bytes(w->in, (w->out + BN_TILE_ROWS - 1) / BN_TILE_ROWS * BN_TILE_ROWS);
+        return bn_ternary_lut_scratch_bytes(w->in, whole_tiles(w->out));
 #endif
     (void)w;
     return 0;
@@ -60,8 +63,7 @@ uint64_t bn_kernel_row_scratch_bytes(const bn_linear *w) {
 
 int64_t bn_kernel_prefill_rows(int64_t max_rows, int n_threads, int n_tokens) {
     if (bn_kernels_active()->tier != BN_TIER_AVX2 || n_tokens < BN_LUT_TOKENS || n_threads < 1) return 64;
-    int64_t per = (max_rows + n_threads - 1) / n_threads;
-    per = (per + BN_TILE_ROWS - 1) / BN_TILE_ROWS * BN_TILE_ROWS;
+    int64_t per = whole_tiles((max_rows + n_threads - 1) / n_threads);
     return per >= BN_LUT_MIN_ROWS ? per : 64; /* shorter ranges: the other path, in its units */
 }
 
@@ -148,8 +150,11 @@ bool bn_kernel_linear_apply_with(const bn_kernel_table *k, const bn_linear *w, c
                          : a->mode == BN_ACT_Q8K   ? k->ternary_q8k
                                                    : NULL;
     if (!p || !fn || p->M != w->out || p->K != w->in) return false;
+    /* the scratch is the table prefill's, for calls of a block of tokens or more: its size is
+     * not worked out for the decode steps' calls */
+    bool prefill = row_tmp && a->n >= BN_LUT_TOKENS;
     bn_ternary_job job = {p, a, y, ldy, m0, m1, 0, a->n, w->uniform_scale, w->scale, w->out_scale,
-                          row_tmp, row_tmp ? bn_kernel_row_scratch_bytes(w) : 0};
+                          prefill ? row_tmp : NULL, prefill ? bn_kernel_row_scratch_bytes(w) : 0};
     if (m0 < m1 && a->n > 0) fn(&job);
     return true;
 }
