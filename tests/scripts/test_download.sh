@@ -33,10 +33,13 @@ if fetch "$d" "file://$TMP/does-not-exist" && said "already present and verified
     ok verified_file_not_fetched_again
 else not_ok verified_file_not_fetched_again; show; fi
 
-# 3. a corrupted download (one byte changed) is rejected, deleted, and not moved into place
+# 3. a corrupted download (one byte changed) is rejected, deleted, and not moved into place;
+#    the byte is the source's plus one (a fixed 'X' left 1 source in 256 unchanged)
 BAD="$TMP/corrupt.gguf"
 cp "$SRC" "$BAD"
-printf 'X' | dd of="$BAD" bs=1 seek=1234 conv=notrunc status=none
+old_byte=$(od -An -tu1 -j1234 -N1 "$SRC" | tr -d ' ')
+printf "\\$(printf '%03o' $(((old_byte + 1) % 256)))" | dd of="$BAD" bs=1 seek=1234 conv=notrunc status=none
+cmp -s "$SRC" "$BAD" && { echo "test_download: the corruption left the file unchanged" >&2; exit 1; }
 d="$TMP/corrupt"
 if ! fetch "$d" "file://$BAD" && said "SHA-256" && [ ! -e "$d/$NAME" ] && [ ! -e "$d/$NAME.part" ]; then
     ok corrupted_download_rejected
