@@ -107,8 +107,9 @@ int main(int argc, char **argv) {
     bench_cache c = {.n_heads = heads, .depth = depth, .n_seg = (depth - 1) / BN_ATTN_SEG + 1, .tokens = tokens};
     c.k_head = (uint64_t)((depth + BN_ATTN_BLOCK - 1) / BN_ATTN_BLOCK) * bn_kv_k_block_bytes(BN_KV_F16, HEAD_DIM);
     c.v_head = (uint64_t)depth * bn_kv_v_row_bytes(BN_KV_F16, HEAD_DIM);
-    c.k = aligned_alloc(64, c.k_head * (uint64_t)heads);
-    c.v = aligned_alloc(64, c.v_head * (uint64_t)heads);
+    /* in 2 MiB pages where the kernel has them, as forward.c maps the caches of a long context */
+    c.k = bn_malloc_large(c.k_head * (uint64_t)heads, "K cache");
+    c.v = bn_malloc_large(c.v_head * (uint64_t)heads, "V cache");
     c.q = malloc((size_t)heads * GROUP * HEAD_DIM * sizeof(float));
     size_t part_floats = tokens > 1 ? (size_t)tokens * GROUP * HEAD_DIM : (size_t)c.n_seg * PART_FLOATS;
     c.parts = malloc((size_t)heads * part_floats * sizeof(float));
@@ -149,6 +150,8 @@ int main(int argc, char **argv) {
                "best %.3f ms (%.1f GB/s), mean %.3f ms\n",
                depth, heads, c.n_seg, threads, bytes / 1e6, dram ? "memory" : "cache", best * 1e3, bytes / best / 1e9,
                total / reps * 1e3);
-    free(c.k), free(c.v), free(c.q), free(c.parts), free(flush);
+    bn_free_large(c.k, c.k_head * (uint64_t)heads);
+    bn_free_large(c.v, c.v_head * (uint64_t)heads);
+    free(c.q), free(c.parts), free(flush);
     return 0;
 }

@@ -108,7 +108,7 @@ BN_INLINE void attention_groups(const bn_attn_job *j, int64_t hd) {
     for (int64_t p0 = begin; p0 <= last; p0 += BN_ATTN_BLOCK) {
         if (p0 > begin && p0 % BN_ATTN_SEG == 0) segment_end(j, hd, p0 - BN_ATTN_SEG, m, l, ob, fold);
         while (j->pos[r0] < p0) r0++;
-        const float *kt = k_block_f32((const char *)j->k + (p0 / BN_ATTN_BLOCK) * kbytes, hd, j->k_type, kdec);
+        const float *kt = k_block_f32(bn_attn_k_block(j, p0, (uint64_t)kbytes), hd, j->k_type, kdec);
         for (int64_t g = r0 >> 4; g < ng; g++)
             group_block(qt + g * hd * 16, kt, hd, _mm512_load_si512(posg + g * 16), p0, j->scale, e + g * 256, m + g * 16,
                         l + g * 16, alpha + g * 16);

@@ -250,9 +250,9 @@ BN_INLINE void values_tile(attn_vrows vr, int64_t hd, float *o, int nr, const fl
  * block ATTN_PF_BLOCKS ahead, up to the job's last key. */
 BN_INLINE attn_vrows v_block_rows(const bn_attn_job *j, int64_t hd, int64_t p0, int nk, int64_t r0, int64_t last,
                                   float *vdec) {
-    const char *v = (const char *)j->v + p0 * j->v_stride;
+    const char *v = bn_attn_v_row(j, p0); /* a block's rows are in one span */
     int64_t ahead = keys_ahead(p0, last);
-    attn_vrows vr = {v, j->v_stride, j->v_type, ahead > 0 ? v + ATTN_PF_BLOCKS * BN_ATTN_BLOCK * j->v_stride : NULL,
+    attn_vrows vr = {v, j->v_stride, j->v_type, ahead > 0 ? bn_attn_v_row(j, p0 + ATTN_PF_BLOCKS * BN_ATTN_BLOCK) : NULL,
                      (ahead < BN_ATTN_BLOCK ? ahead : BN_ATTN_BLOCK) * j->v_stride};
     if (!ATTN_DECODES(j->v_type) || j->n_rows - r0 <= TR) return vr;
     for (int i = 0; i < nk; i++, v += j->v_stride)
@@ -444,7 +444,7 @@ BN_INLINE void attention_rows(const bn_attn_job *j, int64_t hd) {
     for (int64_t p0 = begin, nb = 1; p0 <= last; p0 += nb * BN_ATTN_BLOCK) {
         if (p0 > begin && p0 % BN_ATTN_SEG == 0) segment_end(j, hd, p0 - BN_ATTN_SEG, m, l, ob, fold);
         while (j->pos[r0] < p0) r0++;
-        const char *kt = (const char *)j->k + (p0 / BN_ATTN_BLOCK) * kbytes;
+        const char *kt = bn_attn_k_block(j, p0, (uint64_t)kbytes); /* a pair starts at a multiple of 32: one span */
         nb = 1;
 #ifdef ATTN_PAIR_BLOCKS
         /* the next block too: rows [r0, n) score both (the rows ending in the first skip the
@@ -452,7 +452,7 @@ BN_INLINE void attention_rows(const bn_attn_job *j, int64_t hd) {
         if (last + 1 - p0 > BN_ATTN_BLOCK) nb = 2;
 #endif
         int64_t ahead = keys_ahead(p0, last), pf_blocks = (ahead + BN_ATTN_BLOCK - 1) / BN_ATTN_BLOCK;
-        const char *pf = ahead > 0 ? kt + ATTN_PF_BLOCKS * kbytes : NULL;
+        const char *pf = ahead > 0 ? bn_attn_k_block(j, p0 + ATTN_PF_BLOCKS * BN_ATTN_BLOCK, (uint64_t)kbytes) : NULL;
         int64_t pf_bytes = (pf_blocks < nb ? pf_blocks : nb) * kbytes;
         if (ATTN_DECODES(j->k_type) && n - r0 > TR) { /* several tiles: decode the K^T block(s) once, as values */
             for (int b = 0; b < nb; b++) k_block_f32(kt + b * kbytes, hd, j->k_type, kdec + b * hd * BN_ATTN_BLOCK);
@@ -494,7 +494,7 @@ BN_INLINE void finish_rows(const bn_attn_job *j, int64_t hd, const float *ob, co
 /* Jobs the kernels take: head_dim a multiple of the vector, rows within the stack arrays, and
  * for a one-segment job a segment start on a segment boundary that every row reaches. */
 BN_INLINE bool attention_covers(const bn_attn_job *j, int64_t vl) {
-    if (j->head_dim % vl || j->n_rows <= 0 || j->n_rows > ATTN_MAX_STACK_ROWS) return false;
+    if (j->head_dim % vl || j->n_rows <= 0 || j->n_rows > ATTN_MAX_STACK_ROWS || j->span_keys % (2 * BN_ATTN_BLOCK)) return false;
     return !j->part_m || (j->seg0 >= 0 && j->seg0 % BN_ATTN_SEG == 0 && j->pos[0] >= j->seg0);
 }
 

@@ -151,7 +151,7 @@ void bn_attn_merge(float *M, float *L, float *restrict O, float m, float l, cons
 static void ref_block(const bn_attn_job *j, int64_t r, int64_t p0, int64_t nv, float *m, float *l, float *o, float *kv) {
     int64_t hd = j->head_dim;
     float s[BN_ATTN_BLOCK], bmax = -INFINITY, bsum = 0.0f, *k = kv, *v = kv + hd;
-    const char *kb = (const char *)j->k + (uint64_t)(p0 / BN_ATTN_BLOCK) * bn_kv_k_block_bytes(j->k_type, hd);
+    const char *kb = bn_attn_k_block(j, p0, bn_kv_k_block_bytes(j->k_type, hd));
     for (int64_t i = 0; i < nv; i++) {
         bn_kv_load_k(j->k_type, kb, (int)(p0 % BN_ATTN_BLOCK + i), k, hd);
         float dot = 0.0f;
@@ -169,7 +169,7 @@ static void ref_block(const bn_attn_job *j, int64_t r, int64_t p0, int64_t nv, f
     *m = mnew;
     for (int64_t d = 0; d < hd; d++) o[d] *= alpha;
     for (int64_t i = 0; i < nv; i++) {
-        bn_kv_load_v(j->v_type, (const char *)j->v + (p0 + i) * j->v_stride, v, hd);
+        bn_kv_load_v(j->v_type, bn_attn_v_row(j, p0 + i), v, hd);
         for (int64_t d = 0; d < hd; d++) o[d] += s[i] * v[d];
     }
 }

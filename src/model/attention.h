@@ -41,7 +41,10 @@
  *      position is written) or hold an older, finite value after a truncation; kernels mask
  *      them.
  *   V: rows by position, as llama.cpp stores them: f32 or f16 [hd], q8_0 block_q8_0[hd / 32]
- *      ({uint16_t d; int8_t qs[32]}, 34 bytes). */
+ *      ({uint16_t d; int8_t qs[32]}, 34 bytes).
+ * Within a span of positions (bn_attn_job.span_keys; forward.c keeps a sequence's cache in
+ * position-major spans of all layers and heads) a head's K^T blocks and V rows are contiguous;
+ * spans are further apart. */
 #ifndef BITNET_ATTENTION_H
 #define BITNET_ATTENTION_H
 
@@ -66,6 +69,12 @@ typedef struct bn_attn_job {
     const void *k;           /* K^T block b at (const char *)k + b * bn_kv_k_block_bytes(k_type, head_dim) */
     const void *v;           /* V row of position p at (const char *)v + p * v_stride */
     int64_t v_stride;        /* bytes */
+    /* The cache in spans of span_keys positions (a multiple of 2 * BN_ATTN_BLOCK, so that a
+     * pair of blocks never straddles two): span i's K^T blocks start at k + i * k_span_bytes
+     * and its V rows at v + i * v_span_bytes (the addresses above, within a span). Zero: one
+     * span, the head's blocks and rows contiguous. bn_attn_k_block / bn_attn_v_row. */
+    int64_t span_keys;
+    int64_t k_span_bytes, v_span_bytes;
     float scale;             /* usually 1 / sqrt(head_dim) */
     float *scratch;          /* bn_attention_scratch_floats(n_rows, head_dim) floats, 64-byte aligned */
     /* One segment only, when part_m is set: the keys [seg0, min(pos[r] + 1, seg0 + BN_ATTN_SEG))
@@ -76,6 +85,19 @@ typedef struct bn_attn_job {
     float *part_m, *part_l;
     float *const *part_o;
 } bn_attn_job;
+
+/* The span of the job's cache holding key p, and where in it (bn_attn_job.span_keys). */
+static inline int64_t bn_attn_span_of(const bn_attn_job *j, int64_t p) { return j->span_keys ? p / j->span_keys : 0; }
+/* The K^T block holding key p (kbytes: bn_kv_k_block_bytes of the job's type). */
+static inline const char *bn_attn_k_block(const bn_attn_job *j, int64_t p, uint64_t kbytes) {
+    int64_t sp = bn_attn_span_of(j, p);
+    return (const char *)j->k + sp * j->k_span_bytes + (uint64_t)((p - sp * j->span_keys) / BN_ATTN_BLOCK) * kbytes;
+}
+/* The V row of key p. */
+static inline const char *bn_attn_v_row(const bn_attn_job *j, int64_t p) {
+    int64_t sp = bn_attn_span_of(j, p);
+    return (const char *)j->v + sp * j->v_span_bytes + (p - sp * j->span_keys) * j->v_stride;
+}
 
 /* A kernel computes the job and returns true, or returns false when it does not cover it
  * (e.g. a head_dim that is not a multiple of its vector width). */

@@ -16,11 +16,12 @@
 
 /* One sequence: its KV cache (layouts in attention.h) and how much of it is filled. */
 typedef struct bn_seq {
-    char *k_cache;                 /* [n_layer][n_head_kv][k_blocks] K^T blocks of 16 positions */
-    char *v_cache;                 /* [n_layer][n_head_kv][n_ctx] V rows of one head: a decode
-                                    * item streams its head's rows contiguously (with all heads
-                                    * in one row, it read 1 of every n_head_kv pieces: at depth
-                                    * 2048 ~2.5x slower from DRAM, docs/KERNELS.md) */
+    char *k_cache;                 /* [n_spans][n_layer][n_head_kv][span_keys / 16] K^T blocks of 16 positions */
+    char *v_cache;                 /* [n_spans][n_layer][n_head_kv][span_keys] V rows of one head:
+                                    * a decode item streams its head's rows contiguously within a
+                                    * span (with all heads in one row, it read 1 of every
+                                    * n_head_kv pieces: at depth 2048 ~2.5x slower from DRAM,
+                                    * docs/KERNELS.md) */
     int64_t n_past;
 } bn_seq;
 
@@ -42,8 +43,15 @@ struct bn_state {
     bn_state_params p;
     int64_t n_ctx;                 /* positions per sequence */
     int64_t q_dim, kv_dim, max_in;
-    int64_t k_blocks;              /* K^T blocks per layer and head: ceil(n_ctx / 16) */
     uint64_t k_block_bytes, v_head_bytes; /* per the cache types (attention.h) */
+    /* The caches hold positions in spans of span_keys (bn_attn_job.span_keys), n_spans of
+     * them: span i holds positions [i S, i S + S) of every layer and KV head, k_span_bytes of
+     * K^T blocks and v_span_bytes of V rows. Position-major, so that the memory a sequence
+     * touches grows with its length in 2 MiB pages too (kv_huge): with each head's positions
+     * contiguous over the whole context, the first token would touch every huge page. */
+    int64_t span_keys, n_spans;
+    uint64_t k_span_bytes, v_span_bytes;
+    bool kv_huge;                  /* the caches are bn_malloc_large mappings (KV_HUGE_MIN) */
     bn_seq *seqs;                  /* [n_seq] */
     float *rope_cos, *rope_sin;    /* [n_ctx][n_rot/2] */
     /* the chunk being evaluated, max_batch rows: row t is token t of sequence row_seq[t] at
@@ -118,6 +126,26 @@ static int64_t choose_ctx(const bn_model *m, const bn_state_params *p) {
     return n < 1 ? 1 : n;
 }
 
+/* Positions per cache span (bn_state.span_keys): a head's span is 64 KiB of f16 K^T blocks
+ * and as much of V rows for head_dim 128; a span of 2B-4T's 30 layers x 5 KV heads, K and V,
+ * is ~19 MB at f16. */
+#define KV_SPAN_KEYS 256
+/* Caches of this many bytes or more (K and V of one sequence) are mapped in 2 MiB pages where
+ * the kernel has them: a decode step at depth 2048 reads ~157 MB of 2B-4T's f16 cache, a 4 KiB
+ * page per K^T block and per 16 V rows, and its attention ran ~1.25x faster (avx2, Zen 5,
+ * bench/attention_bench). Smaller caches stay in 4 KiB pages: a whole huge page for a tiny
+ * context would be mostly untouched memory. */
+#define KV_HUGE_MIN (32ull << 20)
+
+static char *kv_alloc(const bn_state *s, uint64_t bytes, const char *what) {
+    return s->kv_huge ? bn_malloc_large((size_t)bytes, what) : bn_malloc_lines((size_t)bytes, what);
+}
+
+static void kv_free(const bn_state *s, char *p, uint64_t bytes) {
+    if (s->kv_huge) bn_free_large(p, (size_t)bytes);
+    else free(p);
+}
+
 static void *state_alloc(bn_state *s, uint64_t bytes, const char *what) {
     void *ptr = bn_malloc_lines((size_t)bytes, what);
     if (ptr) s->scratch_bytes += (bytes + 63) & ~(uint64_t)63;
@@ -190,8 +218,7 @@ static uint64_t attn_part_floats(const bn_hparams *hp) { return (uint64_t)attn_g
 static int alloc_buffers(bn_state *s) {
     const bn_hparams *hp = &s->m->hp;
     uint64_t B = (uint64_t)s->p.max_batch, fl = sizeof(float);
-    uint64_t k_cache = (uint64_t)hp->n_layer * (uint64_t)hp->n_head_kv * (uint64_t)s->k_blocks * s->k_block_bytes;
-    uint64_t v_cache = (uint64_t)hp->n_layer * (uint64_t)hp->n_head_kv * (uint64_t)s->n_ctx * s->v_head_bytes;
+    uint64_t k_cache = (uint64_t)s->n_spans * s->k_span_bytes, v_cache = (uint64_t)s->n_spans * s->v_span_bytes;
     uint64_t half = (uint64_t)hp->n_rot / 2;
     uint64_t act = 0;
     for (int mode = 0; mode < 3; mode++) {
@@ -199,11 +226,11 @@ static int alloc_buffers(bn_state *s) {
         if (b > act) act = b;
     }
     if (!(s->seqs = bn_calloc((size_t)s->p.n_seq, sizeof *s->seqs, "sequences"))) return BITNET_ERR_OUT_OF_MEMORY;
+    s->kv_huge = k_cache + v_cache >= KV_HUGE_MIN;
     for (int i = 0; i < s->p.n_seq; i++) {
-        s->seqs[i].k_cache = state_alloc(s, k_cache, "K cache");
-        s->seqs[i].v_cache = state_alloc(s, v_cache, "V cache");
+        s->seqs[i].k_cache = kv_alloc(s, k_cache, "K cache");
+        s->seqs[i].v_cache = kv_alloc(s, v_cache, "V cache");
         s->kv_bytes += k_cache + v_cache;
-        s->scratch_bytes -= ((k_cache + 63) & ~(uint64_t)63) + ((v_cache + 63) & ~(uint64_t)63);
         if (!s->seqs[i].k_cache || !s->seqs[i].v_cache) return BITNET_ERR_OUT_OF_MEMORY;
     }
     s->row_tok = state_alloc(s, B * sizeof(int32_t), "row tokens");
@@ -263,6 +290,9 @@ int bn_state_create(const bn_model *m, const bn_state_params *p, bn_state **out)
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "unknown KV cache type (K %d, V %d)", (int)p->kv_type_k, (int)p->kv_type_v);
     if ((rc = bn_kv_check_head_dim(p->kv_type_k, m->hp.head_dim)) || (rc = bn_kv_check_head_dim(p->kv_type_v, m->hp.head_dim)))
         return rc;
+    if (p->kv_span_keys < 0 || p->kv_span_keys % (2 * BN_ATTN_BLOCK) || p->kv_span_keys > (1 << 24))
+        return bn_error(BITNET_ERR_INVALID_ARGUMENT, "KV cache span of %lld positions: must be a multiple of %d", (long long)p->kv_span_keys,
+                        2 * BN_ATTN_BLOCK);
     bn_state *s = bn_calloc(1, sizeof *s, "state");
     if (!s) return BITNET_ERR_OUT_OF_MEMORY;
     s->m = m;
@@ -272,9 +302,15 @@ int bn_state_create(const bn_model *m, const bn_state_params *p, bn_state **out)
     s->n_ctx = choose_ctx(m, p);
     s->q_dim = m->hp.n_head * m->hp.head_dim;
     s->kv_dim = m->hp.n_head_kv * m->hp.head_dim;
-    s->k_blocks = (s->n_ctx + BN_ATTN_BLOCK - 1) / BN_ATTN_BLOCK;
     s->k_block_bytes = bn_kv_k_block_bytes(p->kv_type_k, m->hp.head_dim);
     s->v_head_bytes = bn_kv_v_row_bytes(p->kv_type_v, m->hp.head_dim);
+    /* a short context is one span of its own length (whole pairs of blocks: attention.h) */
+    int64_t span = p->kv_span_keys ? p->kv_span_keys : KV_SPAN_KEYS;
+    s->span_keys = s->n_ctx < span ? (s->n_ctx + 2 * BN_ATTN_BLOCK - 1) / (2 * BN_ATTN_BLOCK) * 2 * BN_ATTN_BLOCK : span;
+    s->n_spans = (s->n_ctx + s->span_keys - 1) / s->span_keys;
+    uint64_t heads = (uint64_t)m->hp.n_layer * (uint64_t)m->hp.n_head_kv;
+    s->k_span_bytes = heads * (uint64_t)(s->span_keys / BN_ATTN_BLOCK) * s->k_block_bytes;
+    s->v_span_bytes = heads * (uint64_t)s->span_keys * s->v_head_bytes;
     s->max_in = m->hp.n_embd > s->q_dim ? m->hp.n_embd : s->q_dim;
     if (m->hp.n_ff > s->max_in) s->max_in = m->hp.n_ff;
     s->tracer = p->tracer;
@@ -298,8 +334,8 @@ void bn_state_free(bn_state *s) {
                       &s->attn, &s->proj, &s->gate, &s->up};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(*bufs[i]);
     for (int i = 0; s->seqs && i < s->p.n_seq; i++) {
-        free(s->seqs[i].k_cache);
-        free(s->seqs[i].v_cache);
+        kv_free(s, s->seqs[i].k_cache, (uint64_t)s->n_spans * s->k_span_bytes);
+        kv_free(s, s->seqs[i].v_cache, (uint64_t)s->n_spans * s->v_span_bytes);
     }
     free(s->seqs);
     free(s->row_tok);
@@ -561,13 +597,37 @@ typedef struct {
     bn_work work;
 } attn_job;
 
-/* KV head h of layer l in a sequence's caches (layouts above and in attention.h): its K^T
- * blocks (k_blocks of them) and its V rows (n_ctx of them). */
-static char *k_head(const bn_state *s, const bn_seq *seq, int64_t l, int64_t h) {
-    return seq->k_cache + ((uint64_t)l * (uint64_t)s->m->hp.n_head_kv + (uint64_t)h) * (uint64_t)s->k_blocks * s->k_block_bytes;
+/* One KV head's K^T blocks and V rows: in a sequence's caches, spans of span_keys positions
+ * (bn_state's layout above; k and v: the head's part of span 0, the next span's span bytes
+ * further on), or in an image, contiguous (span_keys 0). */
+typedef struct kv_head_at {
+    char *k, *v;
+    int64_t span_keys;
+    uint64_t k_span, v_span;
+} kv_head_at;
+
+/* KV head h of layer l in a sequence's caches. */
+static kv_head_at seq_head(const bn_state *s, const bn_seq *seq, int64_t l, int64_t h) {
+    uint64_t i = (uint64_t)l * (uint64_t)s->m->hp.n_head_kv + (uint64_t)h, keys = (uint64_t)s->span_keys;
+    return (kv_head_at){seq->k_cache + i * (keys / BN_ATTN_BLOCK) * s->k_block_bytes, seq->v_cache + i * keys * s->v_head_bytes,
+                        s->span_keys, s->k_span_bytes, s->v_span_bytes};
 }
-static char *v_head(const bn_state *s, const bn_seq *seq, int64_t l, int64_t h) {
-    return seq->v_cache + ((uint64_t)l * (uint64_t)s->m->hp.n_head_kv + (uint64_t)h) * (uint64_t)s->n_ctx * s->v_head_bytes;
+
+/* Unit i (a K^T block: per = span_keys / 16; a V row: per = span_keys) of `bytes` bytes from
+ * base, whose spans are span_bytes apart (per 0: contiguous). */
+static char *span_unit(char *base, int64_t per, uint64_t span_bytes, int64_t i, uint64_t bytes) {
+    int64_t sp = per ? i / per : 0;
+    return base + (uint64_t)sp * span_bytes + (uint64_t)(i - sp * per) * bytes;
+}
+static char *k_block_at(const bn_state *s, const kv_head_at *a, int64_t b) {
+    return span_unit(a->k, a->span_keys / BN_ATTN_BLOCK, a->k_span, b, s->k_block_bytes);
+}
+static char *v_row_at(const bn_state *s, const kv_head_at *a, int64_t p) { return span_unit(a->v, a->span_keys, a->v_span, p, s->v_head_bytes); }
+
+/* The end of the units from i on (before end) that lie in i's span: contiguous bytes. */
+static int64_t span_run_end(int64_t per, int64_t i, int64_t end) {
+    int64_t e = per ? (i / per + 1) * per : end;
+    return e < end ? e : end;
 }
 
 /* Sequence seq exists and n positions fit its context. */
@@ -586,10 +646,19 @@ static uint64_t k_blocks_bytes(const bn_state *s, int64_t n) {
 int bn_state_seq_kv_regions(bn_state *s, int seq, int64_t n, int (*io)(void *ctx, void *data, size_t len), void *ctx) {
     int rc = check_seq_positions(s, seq, n);
     const bn_hparams *hp = &s->m->hp;
-    uint64_t k_bytes = k_blocks_bytes(s, n), v_bytes = (uint64_t)n * s->v_head_bytes;
+    int64_t nb = (n + BN_ATTN_BLOCK - 1) / BN_ATTN_BLOCK, per_k = s->span_keys / BN_ATTN_BLOCK;
     for (int64_t l = 0; l < hp->n_layer && !rc; l++)
-        for (int64_t h = 0; h < hp->n_head_kv && !rc; h++)
-            if (!(rc = io(ctx, k_head(s, &s->seqs[seq], l, h), (size_t)k_bytes))) rc = io(ctx, v_head(s, &s->seqs[seq], l, h), (size_t)v_bytes);
+        for (int64_t h = 0; h < hp->n_head_kv && !rc; h++) { /* span by span: the bytes of a contiguous head, in order */
+            kv_head_at a = seq_head(s, &s->seqs[seq], l, h);
+            for (int64_t b = 0, e; b < nb && !rc; b = e) {
+                e = span_run_end(per_k, b, nb);
+                rc = io(ctx, k_block_at(s, &a, b), (size_t)((uint64_t)(e - b) * s->k_block_bytes));
+            }
+            for (int64_t p = 0, e; p < n && !rc; p = e) {
+                e = span_run_end(s->span_keys, p, n);
+                rc = io(ctx, v_row_at(s, &a, p), (size_t)((uint64_t)(e - p) * s->v_head_bytes));
+            }
+        }
     return rc;
 }
 
@@ -598,16 +667,24 @@ uint64_t bn_state_kv_image_bytes(const bn_state *s, int64_t n) {
     return per_head * (uint64_t)s->m->hp.n_layer * (uint64_t)s->m->hp.n_head_kv;
 }
 
-/* KV head (l, h) of one end of a transfer: its K^T blocks and V rows. */
-typedef struct kv_head_at {
-    char *k, *v;
-} kv_head_at;
-
+/* KV head (l, h) of one end of a transfer. */
 static kv_head_at head_at(const bn_state *s, bn_kv_ref r, int64_t l, int64_t h) {
-    if (!r.image) return (kv_head_at){k_head(s, &s->seqs[r.seq], l, h), v_head(s, &s->seqs[r.seq], l, h)};
+    if (!r.image) return seq_head(s, &s->seqs[r.seq], l, h);
     uint64_t k_bytes = k_blocks_bytes(s, r.n_image);
     char *k = (char *)r.image + (uint64_t)(l * s->m->hp.n_head_kv + h) * (k_bytes + (uint64_t)r.n_image * s->v_head_bytes);
-    return (kv_head_at){k, k + k_bytes};
+    return (kv_head_at){k, k + k_bytes, 0, 0, 0};
+}
+
+/* Units [i0, i1) (K^T blocks, or V rows: `rows`) from f to d, a contiguous run at a time. */
+static void copy_units(const bn_state *s, const kv_head_at *d, const kv_head_at *f, bool rows, int64_t i0, int64_t i1) {
+    int64_t pd = rows ? d->span_keys : d->span_keys / BN_ATTN_BLOCK, pf = rows ? f->span_keys : f->span_keys / BN_ATTN_BLOCK;
+    uint64_t bytes = rows ? s->v_head_bytes : s->k_block_bytes;
+    for (int64_t i = i0, e; i < i1; i = e) {
+        int64_t ed = span_run_end(pd, i, i1), ef = span_run_end(pf, i, i1);
+        e = ed < ef ? ed : ef;
+        char *to = rows ? v_row_at(s, d, i) : k_block_at(s, d, i), *from = rows ? v_row_at(s, f, i) : k_block_at(s, f, i);
+        memcpy(to, from, (size_t)((uint64_t)(e - i) * bytes));
+    }
 }
 
 /* The positions r holds (a sequence's n_past, an image's n_image), or -1 after setting the
@@ -625,12 +702,12 @@ int bn_state_kv_transfer(bn_state *s, bn_kv_ref dst, bn_kv_ref src, int64_t from
         return bn_error(BITNET_ERR_INVALID_ARGUMENT, "cannot copy KV positions [%lld, %lld) from %lld held into %lld held",
                         (long long)from, (long long)n, (long long)have, (long long)room);
     /* whole K^T blocks: the first one's positions before `from` are the same entries at both ends */
-    uint64_t b0 = (uint64_t)from / BN_ATTN_BLOCK, b1 = ((uint64_t)n + BN_ATTN_BLOCK - 1) / BN_ATTN_BLOCK;
+    int64_t b0 = from / BN_ATTN_BLOCK, b1 = (n + BN_ATTN_BLOCK - 1) / BN_ATTN_BLOCK;
     for (int64_t l = 0; l < s->m->hp.n_layer; l++)
         for (int64_t h = 0; h < s->m->hp.n_head_kv; h++) {
             kv_head_at d = head_at(s, dst, l, h), f = head_at(s, src, l, h);
-            memcpy(d.k + b0 * s->k_block_bytes, f.k + b0 * s->k_block_bytes, (size_t)((b1 - b0) * s->k_block_bytes));
-            memcpy(d.v + (uint64_t)from * s->v_head_bytes, f.v + (uint64_t)from * s->v_head_bytes, (size_t)((uint64_t)(n - from) * s->v_head_bytes));
+            copy_units(s, &d, &f, false, (int64_t)b0, (int64_t)b1);
+            copy_units(s, &d, &f, true, from, n);
         }
     if (!dst.image) s->seqs[dst.seq].n_past = n;
     return 0;
@@ -660,17 +737,17 @@ typedef struct shift_job {
 static void shift_head(const shift_job *j, int64_t l, int64_t h, char *block, float *k) {
     bn_state *s = j->s;
     int64_t hd = s->m->hp.head_dim, half = s->m->hp.n_rot / 2, first = j->runs[0].dst;
-    char *kh = k_head(s, j->seq, l, h), *vh = v_head(s, j->seq, l, h);
+    kv_head_at a = seq_head(s, j->seq, l, h);
     int r = 0;
     for (int64_t b = first / BN_ATTN_BLOCK; b * BN_ATTN_BLOCK < j->end; b++) {
-        char *dst = kh + (uint64_t)b * s->k_block_bytes;
+        char *dst = k_block_at(s, &a, b);
         memcpy(block, dst, (size_t)s->k_block_bytes);
         int64_t p0 = b * BN_ATTN_BLOCK > first ? b * BN_ATTN_BLOCK : first;
         int64_t p1 = (b + 1) * BN_ATTN_BLOCK < j->end ? (b + 1) * BN_ATTN_BLOCK : j->end;
         for (int64_t p = p0; p < p1; p++) {
             while (p >= j->runs[r].dst + j->runs[r].n) r++;
             int64_t src = p + j->runs[r].src - j->runs[r].dst;
-            bn_kv_load_k(s->p.kv_type_k, kh + (uint64_t)(src / BN_ATTN_BLOCK) * s->k_block_bytes, (int)(src % BN_ATTN_BLOCK), k, hd);
+            bn_kv_load_k(s->p.kv_type_k, k_block_at(s, &a, src / BN_ATTN_BLOCK), (int)(src % BN_ATTN_BLOCK), k, hd);
             const float *neg_sin = j->neg_sin + (uint64_t)r * (uint64_t)half;
             if (s->m->hp.rope_type == BN_ROPE_NORM) s->rows->rope_norm(k, j->cos[r], neg_sin, half);
             else s->rows->rope(k, j->cos[r], neg_sin, half);
@@ -678,9 +755,13 @@ static void shift_head(const shift_job *j, int64_t l, int64_t h, char *block, fl
         }
         memcpy(dst, block, (size_t)s->k_block_bytes);
     }
-    for (int i = 0; i < j->n_runs; i++)
-        memmove(vh + (uint64_t)j->runs[i].dst * s->v_head_bytes, vh + (uint64_t)j->runs[i].src * s->v_head_bytes,
-                (size_t)((uint64_t)j->runs[i].n * s->v_head_bytes));
+    for (int i = 0; i < j->n_runs; i++) /* in order, a piece within one span at each end at a time */
+        for (int64_t o = 0, e; o < j->runs[i].n; o = e) {
+            int64_t dst = j->runs[i].dst + o, src = j->runs[i].src + o, n = j->runs[i].n - o;
+            int64_t ed = span_run_end(a.span_keys, dst, dst + n) - dst, es = span_run_end(a.span_keys, src, src + n) - src;
+            e = o + (ed < es ? ed : es);
+            memmove(v_row_at(s, &a, dst), v_row_at(s, &a, src), (size_t)((uint64_t)(e - o) * s->v_head_bytes));
+        }
 }
 
 static void shift_run(void *ctx, int thread_index, int n_threads) {
@@ -779,12 +860,12 @@ static void attend_item(bn_state *s, int layer, const attn_item *it, float *scra
         out[r] = s->attn + off;
         pos[r] = s->row_pos[t];
     }
-    const bn_seq *seq = &s->seqs[b->seq];
+    kv_head_at kv = seq_head(s, &s->seqs[b->seq], layer, g);
     bn_attn_job job = {
         .n_rows = n_rows, .head_dim = hd, .q = q, .out = out, .pos = pos,
-        .k_type = s->p.kv_type_k, .v_type = s->p.kv_type_v,
-        .k = k_head(s, seq, layer, g), .v = v_head(s, seq, layer, g),
-        .v_stride = (int64_t)s->v_head_bytes, .scale = 1.0f / sqrtf((float)hd), .scratch = scratch,
+        .k_type = s->p.kv_type_k, .v_type = s->p.kv_type_v, .k = kv.k, .v = kv.v, .v_stride = (int64_t)s->v_head_bytes,
+        .span_keys = kv.span_keys, .k_span_bytes = (int64_t)kv.k_span, .v_span_bytes = (int64_t)kv.v_span,
+        .scale = 1.0f / sqrtf((float)hd), .scratch = scratch,
     };
     if (it->seg >= 0) { /* the part slot: m [group], l [group], o [group][hd]; out[] now points into it */
         float *slot = s->attn_parts + (uint64_t)(b->slot0 + g * b->n_seg + it->seg) * attn_part_floats(hp);
@@ -872,9 +953,9 @@ static void store_kv(bn_state *s, int l, int n) {
         int64_t pos = s->row_pos[t];
         for (int64_t h = 0; h < hp->n_head_kv; h++) {
             rope_head(s, k + h * hd, pos);
-            char *kb = k_head(s, seq, l, h) + (uint64_t)(pos / BN_ATTN_BLOCK) * s->k_block_bytes;
-            bn_kv_store_k(s->p.kv_type_k, kb, (int)(pos % BN_ATTN_BLOCK), k + h * hd, hd);
-            bn_kv_store_v(s->p.kv_type_v, v_head(s, seq, l, h) + (uint64_t)pos * s->v_head_bytes, v + h * hd, hd);
+            kv_head_at a = seq_head(s, seq, l, h);
+            bn_kv_store_k(s->p.kv_type_k, k_block_at(s, &a, pos / BN_ATTN_BLOCK), (int)(pos % BN_ATTN_BLOCK), k + h * hd, hd);
+            bn_kv_store_v(s->p.kv_type_v, v_row_at(s, &a, pos), v + h * hd, hd);
         }
     }
 }

@@ -37,6 +37,8 @@ typedef struct bn_state_params {
     bn_kv_type kv_type_k, kv_type_v; /* KV cache types (attention.h); default f16 */
     bn_tracer *tracer;        /* optional, not owned */
     int seq_id;               /* recorded in traces */
+    int64_t kv_span_keys;     /* positions per KV cache span (forward.c's layout): 0 the default,
+                               * else a multiple of 32 (the tests' small contexts use several) */
 } bn_state_params;
 
 typedef struct bn_state bn_state;

@@ -609,13 +609,16 @@ static float max_abs(const float *x, int64_t n) {
 #define SHIFT_LEN 40
 static int32_t shift_tok(int i) { return (int32_t)((i * 37 + 5) % 300); }
 
-/* A state over m with sequence 0 holding the shift_tok tokens of positions pos[0, n). */
+/* A state over m with sequence 0 holding the shift_tok tokens of positions pos[0, n). Two
+ * threads come with KV cache spans of 32 positions (one span of 64 otherwise), so that the
+ * moves below also cross spans, and their results are compared with one thread's. */
 static bn_state *tokens_state(const bn_model *m, bn_kv_type t, int threads, const int64_t *pos, int n) {
     bn_state_params sp;
     bn_state_default_params(&sp);
     sp.n_ctx = 64;
     sp.n_threads = threads;
     sp.kv_type_k = sp.kv_type_v = t;
+    sp.kv_span_keys = threads > 1 ? 32 : 0;
     bn_state *s = NULL;
     if (bn_state_create(m, &sp, &s)) return NULL;
     int32_t tk[SHIFT_LEN];
@@ -654,7 +657,8 @@ static void check_moved(const bn_model *m, bn_kv_type t, const bn_kv_run *runs, 
     CHECK_EQ_INT(bn_state_n_past(s), n_new);
     uint8_t *after = snapshot(s, n_new), *after2 = snapshot(s2, n_new), *ref = snapshot(fresh, n_new);
     CHECK(before && after && after2 && ref);
-    CHECK_MSG(after && after2 && memcmp(after, after2, bn_state_kv_image_bytes(s, n_new)) == 0, "threads change the shift (%s)", bn_kv_type_name(t));
+    CHECK_MSG(after && after2 && memcmp(after, after2, bn_state_kv_image_bytes(s, n_new)) == 0, "threads and spans change the shift (%s)",
+              bn_kv_type_name(t));
     kv_view vb = {hp, t, SHIFT_LEN}, va = {hp, t, n_new};
     float k0[256], k1[256], kf[256];
     size_t vrow = (size_t)bn_kv_v_row_bytes(t, hd);
@@ -817,6 +821,76 @@ TEST(llama_refusals) {
     CHECK(strstr(bn_last_error_message(), "attn_sub_norm") != NULL);
 }
 
+/* A state of n_ctx 64 over m, KV type t, cache spans of `span` positions (0: one span). */
+static bn_state *span_state(const bn_model *m, bn_kv_type t, int64_t span, int threads, int batch) {
+    bn_state_params sp;
+    bn_state_default_params(&sp);
+    sp.n_ctx = 64;
+    sp.n_threads = threads;
+    sp.max_batch = batch;
+    sp.kv_type_k = sp.kv_type_v = t;
+    sp.kv_span_keys = span;
+    bn_state *s = NULL;
+    return bn_state_create(m, &sp, &s) ? NULL : s;
+}
+
+/* The KV cache in spans of 32 positions (forward.c's position-major layout; 64 positions are
+ * one span by default): the same logits bits as one span for a 48-token prompt in one chunk,
+ * in chunks of 20 and token by token (attention across span boundaries, with the kernels'
+ * block pairs and prefetches), at every KV type; the same cache bytes handed out by
+ * bn_state_seq_kv_regions and copied to an image; an image restored into spans continues as
+ * the one-span state does. A span that is not a multiple of 32 is refused. */
+TEST(kv_spans_identical) {
+    bn_model *m = NULL;
+    const char *path = gen("b158_spans", "bitnet-b1.58", BN_TYPE_TQ2_0, NULL);
+    CHECK(path && bn_model_load(path, &m) == 0);
+    if (!m) return;
+    enum { N = 48 };
+    int32_t ids[N];
+    for (int i = 0; i < N; i++) ids[i] = (int32_t)((11 + 29 * i) % 300);
+    int64_t v = m->hp.n_vocab;
+    size_t n_logits = (size_t)N * (size_t)v;
+    for (int t = 0; t < BN_KV_TYPE_COUNT; t++) {
+        const struct { int64_t span; int threads, batch; } cfg[4] = {{0, 2, N}, {32, 2, N}, {32, 2, 20}, {32, 1, 1}};
+        float *out[4];
+        bn_state *st[4];
+        for (int c = 0; c < 4; c++) {
+            st[c] = span_state(m, (bn_kv_type)t, cfg[c].span, cfg[c].threads, cfg[c].batch);
+            out[c] = malloc(sizeof(float) * n_logits);
+            CHECK(st[c] && out[c] && bn_state_eval(st[c], ids, N, out[c], true) == 0);
+        }
+        for (int c = 1; c < 4; c++)
+            CHECK_MSG(same_bits(out[0], out[c], n_logits), "%s: spans of %lld, batch %d, %d threads vs one span",
+                      bn_kv_type_name((bn_kv_type)t), (long long)cfg[c].span, cfg[c].batch, cfg[c].threads);
+        /* the cache bytes: regions of both layouts, and an image copied out of the spans */
+        uint64_t bytes = bn_state_kv_image_bytes(st[0], N);
+        uint8_t *one = snapshot(st[0], N), *spans = snapshot(st[1], N), *image = malloc(bytes);
+        CHECK(one && spans && image && memcmp(one, spans, bytes) == 0);
+        CHECK(image && bn_state_kv_transfer(st[1], (bn_kv_ref){.image = image, .n_image = N}, (bn_kv_ref){.seq = 0}, 0, N) == 0);
+        CHECK(one && image && memcmp(one, image, bytes) == 0);
+        /* the image into a fresh state of spans, then one more token on it and on the one-span state */
+        bn_state *back = span_state(m, (bn_kv_type)t, 32, 2, N);
+        float *next[2] = {malloc(sizeof(float) * (size_t)v), malloc(sizeof(float) * (size_t)v)};
+        int32_t tok = 77;
+        CHECK(back && bn_state_kv_transfer(back, (bn_kv_ref){.seq = 0}, (bn_kv_ref){.image = image, .n_image = N}, 0, N) == 0);
+        CHECK(back && bn_state_eval(back, &tok, 1, next[0], false) == 0 && bn_state_eval(st[0], &tok, 1, next[1], false) == 0);
+        CHECK_MSG(same_bits(next[0], next[1], (size_t)v), "%s: an image restored into spans", bn_kv_type_name((bn_kv_type)t));
+        free(next[0]);
+        free(next[1]);
+        bn_state_free(back);
+        free(one);
+        free(spans);
+        free(image);
+        for (int c = 0; c < 4; c++) {
+            free(out[c]);
+            bn_state_free(st[c]);
+        }
+    }
+    CHECK(span_state(m, BN_KV_F16, 48, 1, 8) == NULL && strstr(bn_last_error_message(), "multiple of 32") != NULL);
+    CHECK(span_state(m, BN_KV_F16, -32, 1, 8) == NULL);
+    bn_model_free(m);
+}
+
 TEST_MAIN_BEGIN("test_forward")
 const char *t = getenv("BITNET_TEST_TMP");
 snprintf(tmpdir, sizeof tmpdir, "%s", t && *t ? t : "/tmp");
@@ -836,4 +910,5 @@ RUN(hf_embedding_names);
 RUN(llama_identities);
 RUN(llama_refusals);
 RUN(context_shift);
+RUN(kv_spans_identical);
 TEST_MAIN_END()
