@@ -32,6 +32,9 @@ static inline __m256 exp8(__m256 x) { return bn_exp8_poly(_mm256_max_ps(x, _mm25
 #define V_LOAD_I8(p) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p))))
 #define F16_1(h) _cvtsh_ss(h)
 
+/* 4 x 3 value accumulators + 3 V vectors + an e broadcast: decode tiles of 4 rows take 3
+ * slices of head_dim per pass (attention_simd.h) */
+#define ATTN_WIDE_VALUES 3
 #define ATTN_PF_BLOCKS 2 /* attention_simd.h; 1-4 measured, docs/KERNELS.md */
 #include "attention_simd.h"
 

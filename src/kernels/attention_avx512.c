@@ -39,7 +39,7 @@ static inline __m512 exp16(__m512 x) { return bn_exp16_poly(_mm512_max_ps(x, _mm
 #define ATTN_PAIR_BLOCKS /* 2 x 8 score accumulators + 2 K^T vectors of 32 registers */
 /* 4 x 4 value accumulators + 4 V vectors: a depth-2048 decode step (2B-4T shapes, Zen 4, 2
  * threads, interleaved with the 2-slice passes in one process) 1.01-1.03x faster */
-#define ATTN_WIDE_VALUES
+#define ATTN_WIDE_VALUES 4
 /* f16 V rows decoded once per block for a job's value tiles (attention_simd.h, ATTN_DECODES) */
 #define ATTN_DECODE_F16
 

@@ -15,8 +15,10 @@
  * independent FMA chains (one block's 8 chains were FMA-latency bound), and V_EXP1(x) (scalar
  * exp for alpha, else expf) with ATTN_SUM_IN_KEY_ORDER (block sums in key order, else by
  * V_HSUM), which attention_avx512.c uses so this row path gives the bits of its group path;
- * and ATTN_WIDE_VALUES (where 4 x 4 value accumulators + 4 V vectors fit): tiles of at most 4
- * rows (a decode token's query heads) accumulate 4 value slices per pass over the keys;
+ * and ATTN_WIDE_VALUES n (3 or 4: where 4 x n value accumulators + n V vectors fit): tiles of
+ * at most 4 rows (a decode token's query heads) accumulate n value slices per pass over the
+ * keys (4 rows x 2 slices are 8 FMA chains a key, just the 4-cycle latency x 2 pipes: any
+ * stall showed);
  * and ATTN_PF_BLOCKS (x86): while a block is computed, the first row tile prefetches the
  * cache's K^T and V rows of the block that many blocks ahead (up to the job's last key).
  * Why: each 16-key block's K^T (4 KiB at f16) and V rows start new pages, where the hardware
@@ -209,9 +211,9 @@ BN_INLINE void values_tile_t(attn_vrows vr, int t, int64_t hd, float *o, int nr,
     int64_t c = 0;
 #ifdef ATTN_WIDE_VALUES
     if (nr <= 4) /* decode: a token's group of query heads */
-        for (; c + 4 * VL <= hd; c += 4 * VL) {
-            prefetch_share(vr.pf, vr.pf_bytes, c, c + 4 * VL, hd);
-            values_slices(vr.v, vr.stride, t, hd, c, 4, o, nr, e, ers, eks, alpha, unit, nv);
+        for (; c + ATTN_WIDE_VALUES * VL <= hd; c += ATTN_WIDE_VALUES * VL) {
+            prefetch_share(vr.pf, vr.pf_bytes, c, c + ATTN_WIDE_VALUES * VL, hd);
+            values_slices(vr.v, vr.stride, t, hd, c, ATTN_WIDE_VALUES, o, nr, e, ers, eks, alpha, unit, nv);
         }
 #endif
     for (; c + 2 * VL <= hd; c += 2 * VL) {
