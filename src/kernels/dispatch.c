@@ -61,10 +61,11 @@ uint64_t bn_kernel_row_scratch_bytes(const bn_linear *w) {
     return 0;
 }
 
-int64_t bn_kernel_prefill_rows(int64_t max_rows, int n_threads, int n_tokens) {
-    if (bn_kernels_active()->tier != BN_TIER_AVX2 || n_tokens < BN_LUT_TOKENS || n_threads < 1) return 64;
+bn_prefill_units bn_kernel_prefill_units(int64_t max_rows, int n_threads, int n_tokens) {
+    bn_prefill_units all = {64, n_tokens};
+    if (bn_kernels_active()->tier != BN_TIER_AVX2 || n_tokens < BN_LUT_TOKENS || n_threads < 1) return all;
     int64_t per = whole_tiles((max_rows + n_threads - 1) / n_threads);
-    return per >= BN_LUT_MIN_ROWS ? per : 64; /* shorter ranges: the other path, in its units */
+    return per >= BN_LUT_MIN_ROWS ? (bn_prefill_units){per, BN_LUT_TOKENS} : all; /* shorter ranges: the other path, in its units */
 }
 
 static bool packable(const bn_linear *w) {

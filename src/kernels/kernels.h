@@ -47,11 +47,18 @@ uint64_t bn_kernel_packed_bytes(const bn_linear *w);
 /* Per-thread scratch the kernels need for w, part of bn_linear_row_scratch_bytes (the AVX2
  * prefill by tables; 0 elsewhere). */
 uint64_t bn_kernel_row_scratch_bytes(const bn_linear *w);
-/* The row range a prefill GEMM of n_tokens tokens should give each call, for matrices of up
- * to max_rows rows on n_threads threads: 64, or at the avx2 tier (32 tokens or more) an even
- * share of the rows when that is 256 or more, which its table prefill needs to pay for the
- * tables. */
-int64_t bn_kernel_prefill_rows(int64_t max_rows, int n_threads, int n_tokens);
+/* The units a prefill GEMM of n_tokens tokens is cut into (shared out to the threads one by
+ * one), for matrices of up to max_rows rows on n_threads threads: 64 rows and all the tokens,
+ * or at the avx2 tier (32 tokens or more) an even share of the rows when that is 256 or more,
+ * which its table prefill needs to pay for the tables, and blocks of 32 tokens (the last unit
+ * takes the tokens left over): tables are built per block of 32 tokens anyway, so units of one
+ * block cost no more tables than units of all, and a thread on a slower core (a co-tenant's,
+ * an efficiency core) takes fewer of them instead of holding up its even share. */
+typedef struct bn_prefill_units {
+    int64_t rows;
+    int tokens;
+} bn_prefill_units;
+bn_prefill_units bn_kernel_prefill_units(int64_t max_rows, int n_threads, int n_tokens);
 /* Row-split granularity that keeps tiles whole (16). */
 int64_t bn_kernel_row_align(void);
 /* Computes what bn_linear_apply_rows_ref computes (within the documented tolerance) and

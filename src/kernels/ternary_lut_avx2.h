@@ -19,7 +19,7 @@
  * vectors per row, all 16 registers), kept in acc16 between the chunks of a widening period
  * and added into int32 (acc32) from the registers at its end, every LUT_WIDEN chunks.
  * Building a chunk's tables costs about what 90 rows' lookups cost, so the path needs long
- * row ranges (LUT_MIN_ROWS; bn_kernel_prefill_rows gives prefill calls such ranges at this
+ * row ranges (LUT_MIN_ROWS; bn_kernel_prefill_units gives prefill calls such ranges at this
  * tier). Measured in docs/KERNELS.md ("AVX2 prefill by tables").
  *
  * Exact: an entry is in [-512, 512] (q in [-128, 127], weights -1..1), an int16 sum gets 16

@@ -482,14 +482,16 @@ static void trace(bn_state *s, int layer, int stage, const float *data, int n_ro
 
 /* Y_j = X W_j^T for up to three matrices reading the same activations: their rows, cut into
  * units of `unit` rows (a multiple of 32: whole 16-row tiles, pairs of them for AMX's 2 x 2
- * blocks), are shared out dynamically (bn_work): every row's result is the same whichever
- * thread computes it. */
+ * blocks) and the tokens into tok_units units of tok_unit (the last takes the rest;
+ * bn_kernel_prefill_units), are shared out dynamically (bn_work): every row's and token's
+ * result is the same whichever thread computes it. */
 typedef struct {
     const bn_linear *w[3];
     float *y[3];
     int n_w;
     int64_t unit;
-    long units[3];     /* units of matrix j */
+    int tok_unit, tok_units;
+    long units[3];     /* units of matrix j: row units x token units, the token units of a row unit in a row */
     const bn_act *a;
     void **row_tmp;
     bn_work work;
@@ -502,8 +504,15 @@ static void linear_job_run(void *ctx, int i, int n) {
         int j = 0;
         while (u >= job->units[j]) u -= job->units[j++];
         const bn_linear *w = job->w[j];
-        int64_t m0 = u * job->unit, m1 = m0 + job->unit < w->out ? m0 + job->unit : w->out;
-        bn_linear_apply_rows(w, job->a, job->y[j], w->out, m0, m1, job->row_tmp[i]);
+        long r = u / job->tok_units, tu = u % job->tok_units;
+        int64_t m0 = r * job->unit, m1 = m0 + job->unit < w->out ? m0 + job->unit : w->out;
+        if (job->tok_units == 1) {
+            bn_linear_apply_rows(w, job->a, job->y[j], w->out, m0, m1, job->row_tmp[i]);
+            continue;
+        }
+        int t0 = (int)tu * job->tok_unit, t1 = tu == job->tok_units - 1 ? job->a->n : t0 + job->tok_unit;
+        bn_act part = bn_act_tokens(job->a, t0, t1);
+        bn_linear_apply_rows(w, &part, job->y[j] + (int64_t)t0 * w->out, w->out, m0, m1, job->row_tmp[i]);
     }
 }
 
@@ -517,17 +526,18 @@ static void quant_job_run(void *ctx, int i, int n) {
 /* Y_j = X W_j^T for up to three matrices reading the same activations `a` (one fork/join). */
 static void gemm(bn_state *s, const bn_linear *const *w, float *const *y, int n_w, const bn_act *a) {
     /* prefill: 64-row units (~20 us of AMX work at K = 2560), or at the avx2 tier an even
-     * share of the rows (its table prefill, bn_kernel_prefill_rows); one token: 256 rows, so
-     * that a unit streams enough weights to amortize taking it */
+     * share of the rows by blocks of 32 tokens (its table prefill, bn_kernel_prefill_units);
+     * one token: 256 rows, so that a unit streams enough weights to amortize taking it */
     int64_t max_rows = 0;
     for (int j = 0; j < n_w; j++) max_rows = w[j]->out > max_rows ? w[j]->out : max_rows;
-    int64_t unit = a->n >= 16 ? bn_kernel_prefill_rows(max_rows, s->n_threads, a->n) : 256;
-    linear_job job = {.n_w = n_w, .unit = unit, .a = a, .row_tmp = s->row_tmp};
+    bn_prefill_units pu = a->n >= 16 ? bn_kernel_prefill_units(max_rows, s->n_threads, a->n) : (bn_prefill_units){256, a->n};
+    int tok_units = pu.tokens < a->n ? a->n / pu.tokens : 1;
+    linear_job job = {.n_w = n_w, .unit = pu.rows, .tok_unit = pu.tokens, .tok_units = tok_units, .a = a, .row_tmp = s->row_tmp};
     long total = 0;
     for (int j = 0; j < n_w; j++) {
         job.w[j] = w[j];
         job.y[j] = y[j];
-        job.units[j] = (long)((w[j]->out + job.unit - 1) / job.unit);
+        job.units[j] = (long)((w[j]->out + job.unit - 1) / job.unit) * tok_units;
         total += job.units[j];
     }
     bn_work_init(&job.work, total);

@@ -165,6 +165,17 @@ void bn_act_quantize_q8_0(bn_act *a, bn_block_q8_0 *buf, int t0, int t1) {
     a->x_q8_0 = buf;
 }
 
+bn_act bn_act_tokens(const bn_act *a, int t0, int t1) {
+    bn_act v = *a;
+    v.n = t1 - t0;
+    v.x = a->x + (int64_t)t0 * a->K;
+    if (a->q) v.q = a->q + (int64_t)t0 * a->K;
+    if (a->s) v.s = a->s + t0;
+    if (a->q8k) v.q8k = a->q8k + (int64_t)t0 * (a->K / BN_QK_K);
+    if (a->x_q8_0) v.x_q8_0 = a->x_q8_0 + (int64_t)t0 * (a->K / 32);
+    return v;
+}
+
 int bn_act_prepare(bn_act *a, bn_act_quant mode, const float *x, int n, int64_t K, void *scratch) {
     int rc = bn_act_setup(a, mode, x, n, K, scratch);
     if (!rc) bn_act_quantize_tokens(a, 0, n);

@@ -86,6 +86,9 @@ int bn_act_prepare(bn_act *a, bn_act_quant mode, const float *x, int n, int64_t 
  * tokens [t0, t1) covering [0, n) (each token's result does not depend on the split). */
 int bn_act_setup(bn_act *a, bn_act_quant mode, const float *x, int n, int64_t K, void *scratch);
 void bn_act_quantize_tokens(bn_act *a, int t0, int t1);
+/* Tokens [t0, t1) of a (0 <= t0 < t1 <= a->n) as activations of their own: the same buffers
+ * from token t0 on, n = t1 - t0. */
+bn_act bn_act_tokens(const bn_act *a, int t0, int t1);
 /* Q8_0 activations for Q8_0 weights (numerics above): bytes of `buf` for n tokens, and the
  * quantization of tokens [t0, t1) of a->x into buf (K % 32 == 0), setting a->x_q8_0 = buf. */
 uint64_t bn_act_q8_0_bytes(int n, int64_t K);

@@ -328,9 +328,10 @@ TEST(prefill_scratch_and_rows) {
 #else
     CHECK(kernel == 0);
 #endif
-    int64_t rows = bn_kernel_prefill_rows(2560, 2, 128);
-    CHECK(rows == 64 || rows == 1280);
-    CHECK_EQ_INT((int)bn_kernel_prefill_rows(2560, 2, 8), 64); /* fewer than 32 tokens: the usual units */
+    bn_prefill_units pu = bn_kernel_prefill_units(2560, 2, 128);
+    CHECK((pu.rows == 64 && pu.tokens == 128) || (pu.rows == 1280 && pu.tokens == 32)); /* blocks of 32 with the tables */
+    pu = bn_kernel_prefill_units(2560, 2, 8); /* fewer than 32 tokens: the usual units */
+    CHECK(pu.rows == 64 && pu.tokens == 8);
     free_weight(&tw);
 }
 
