@@ -506,10 +506,6 @@ static void linear_job_run(void *ctx, int i, int n) {
         const bn_linear *w = job->w[j];
         long r = u / job->tok_units, tu = u % job->tok_units;
         int64_t m0 = r * job->unit, m1 = m0 + job->unit < w->out ? m0 + job->unit : w->out;
-        if (job->tok_units == 1) {
-            bn_linear_apply_rows(w, job->a, job->y[j], w->out, m0, m1, job->row_tmp[i]);
-            continue;
-        }
         int t0 = (int)tu * job->tok_unit, t1 = tu == job->tok_units - 1 ? job->a->n : t0 + job->tok_unit;
         bn_act part = bn_act_tokens(job->a, t0, t1);
         bn_linear_apply_rows(w, &part, job->y[j] + (int64_t)t0 * w->out, w->out, m0, m1, job->row_tmp[i]);
@@ -623,21 +619,28 @@ static kv_head_at seq_head(const bn_state *s, const bn_seq *seq, int64_t l, int6
                         s->span_keys, s->k_span_bytes, s->v_span_bytes};
 }
 
-/* Unit i (a K^T block: per = span_keys / 16; a V row: per = span_keys) of `bytes` bytes from
- * base, whose spans are span_bytes apart (per 0: contiguous). */
-static char *span_unit(char *base, int64_t per, uint64_t span_bytes, int64_t i, uint64_t bytes) {
-    int64_t sp = per ? i / per : 0;
-    return base + (uint64_t)sp * span_bytes + (uint64_t)(i - sp * per) * bytes;
+/* A head's units are its K^T blocks (rows false) or its V rows (rows true): per span (0: one
+ * span), their bytes, and unit i's address. */
+static int64_t units_per_span(const kv_head_at *a, bool rows) { return rows ? a->span_keys : a->span_keys / BN_ATTN_BLOCK; }
+static uint64_t unit_bytes(const bn_state *s, bool rows) { return rows ? s->v_head_bytes : s->k_block_bytes; }
+static char *unit_at(const bn_state *s, const kv_head_at *a, bool rows, int64_t i) {
+    int64_t per = units_per_span(a, rows), sp = per ? i / per : 0;
+    return (rows ? a->v : a->k) + (uint64_t)sp * (rows ? a->v_span : a->k_span) + (uint64_t)(i - sp * per) * unit_bytes(s, rows);
 }
-static char *k_block_at(const bn_state *s, const kv_head_at *a, int64_t b) {
-    return span_unit(a->k, a->span_keys / BN_ATTN_BLOCK, a->k_span, b, s->k_block_bytes);
-}
-static char *v_row_at(const bn_state *s, const kv_head_at *a, int64_t p) { return span_unit(a->v, a->span_keys, a->v_span, p, s->v_head_bytes); }
+static char *k_block_at(const bn_state *s, const kv_head_at *a, int64_t b) { return unit_at(s, a, false, b); }
+static char *v_row_at(const bn_state *s, const kv_head_at *a, int64_t p) { return unit_at(s, a, true, p); }
 
-/* The end of the units from i on (before end) that lie in i's span: contiguous bytes. */
+/* The end of the units from i on (before end) that lie in i's span (per units a span, 0: one
+ * span): contiguous bytes. */
 static int64_t span_run_end(int64_t per, int64_t i, int64_t end) {
     int64_t e = per ? (i / per + 1) * per : end;
     return e < end ? e : end;
+}
+
+/* The end of the units from i on (before end) contiguous both in a and in b. */
+static int64_t run_end(const kv_head_at *a, const kv_head_at *b, bool rows, int64_t i, int64_t end) {
+    int64_t ea = span_run_end(units_per_span(a, rows), i, end), eb = span_run_end(units_per_span(b, rows), i, end);
+    return ea < eb ? ea : eb;
 }
 
 /* Sequence seq exists and n positions fit its context. */
@@ -656,17 +659,15 @@ static uint64_t k_blocks_bytes(const bn_state *s, int64_t n) {
 int bn_state_seq_kv_regions(bn_state *s, int seq, int64_t n, int (*io)(void *ctx, void *data, size_t len), void *ctx) {
     int rc = check_seq_positions(s, seq, n);
     const bn_hparams *hp = &s->m->hp;
-    int64_t nb = (n + BN_ATTN_BLOCK - 1) / BN_ATTN_BLOCK, per_k = s->span_keys / BN_ATTN_BLOCK;
     for (int64_t l = 0; l < hp->n_layer && !rc; l++)
         for (int64_t h = 0; h < hp->n_head_kv && !rc; h++) { /* span by span: the bytes of a contiguous head, in order */
             kv_head_at a = seq_head(s, &s->seqs[seq], l, h);
-            for (int64_t b = 0, e; b < nb && !rc; b = e) {
-                e = span_run_end(per_k, b, nb);
-                rc = io(ctx, k_block_at(s, &a, b), (size_t)((uint64_t)(e - b) * s->k_block_bytes));
-            }
-            for (int64_t p = 0, e; p < n && !rc; p = e) {
-                e = span_run_end(s->span_keys, p, n);
-                rc = io(ctx, v_row_at(s, &a, p), (size_t)((uint64_t)(e - p) * s->v_head_bytes));
+            for (int rows = 0; rows < 2; rows++) { /* its K^T blocks, then its V rows */
+                int64_t end = rows ? n : (n + BN_ATTN_BLOCK - 1) / BN_ATTN_BLOCK;
+                for (int64_t i = 0, e; i < end && !rc; i = e) {
+                    e = run_end(&a, &a, rows, i, end);
+                    rc = io(ctx, unit_at(s, &a, rows, i), (size_t)((uint64_t)(e - i) * unit_bytes(s, rows)));
+                }
             }
         }
     return rc;
@@ -687,13 +688,9 @@ static kv_head_at head_at(const bn_state *s, bn_kv_ref r, int64_t l, int64_t h) 
 
 /* Units [i0, i1) (K^T blocks, or V rows: `rows`) from f to d, a contiguous run at a time. */
 static void copy_units(const bn_state *s, const kv_head_at *d, const kv_head_at *f, bool rows, int64_t i0, int64_t i1) {
-    int64_t pd = rows ? d->span_keys : d->span_keys / BN_ATTN_BLOCK, pf = rows ? f->span_keys : f->span_keys / BN_ATTN_BLOCK;
-    uint64_t bytes = rows ? s->v_head_bytes : s->k_block_bytes;
     for (int64_t i = i0, e; i < i1; i = e) {
-        int64_t ed = span_run_end(pd, i, i1), ef = span_run_end(pf, i, i1);
-        e = ed < ef ? ed : ef;
-        char *to = rows ? v_row_at(s, d, i) : k_block_at(s, d, i), *from = rows ? v_row_at(s, f, i) : k_block_at(s, f, i);
-        memcpy(to, from, (size_t)((uint64_t)(e - i) * bytes));
+        e = run_end(d, f, rows, i, i1);
+        memcpy(unit_at(s, d, rows, i), unit_at(s, f, rows, i), (size_t)((uint64_t)(e - i) * unit_bytes(s, rows)));
     }
 }
 
