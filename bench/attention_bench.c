@@ -3,12 +3,13 @@
  * f16 KV cache filled to `depth` keys, 4 query rows (one token's query heads) per item, items
  * cut by key segment as forward.c cuts a one-sequence decode step, shared by `threads`
  * threads. Prints the best and mean step time and the cache bytes read per second.
- *   bench/attention_bench [depth 2048] [threads 1] [heads 150] [dram 1] [tokens 1]
+ *   bench/attention_bench [depth 2048] [threads 1] [heads 150] [dram 1] [tokens 1] [steps 8 | 50]
  * dram 1: 1 GiB is read between steps, so the cache comes from memory (as in a decode step,
  * where the weights stream through the caches between two layers' attention); dram 0 with few
  * heads times the kernel in L2. tokens > 1: prefill items instead, as forward.c cuts a prompt
  * chunk: per KV head one job of `tokens` consecutive tokens x 4 query heads (rows in token
- * order) at positions [depth - tokens, depth), all keys, not cut by segment. */
+ * order) at positions [depth - tokens, depth), all keys, not cut by segment. steps: how many
+ * are timed (8 with dram 1, else 50; more for `perf record` of the kernel in cache). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -99,9 +100,9 @@ static double prefill_flops(const bench_cache *c) {
 int main(int argc, char **argv) {
     int depth = argc > 1 ? atoi(argv[1]) : 2048, threads = argc > 2 ? atoi(argv[2]) : 1;
     int heads = argc > 3 ? atoi(argv[3]) : 150, dram = argc > 4 ? atoi(argv[4]) : 1;
-    int tokens = argc > 5 ? atoi(argv[5]) : 1;
-    if (depth < 1 || threads < 1 || threads > 64 || heads < 1 || tokens < 1 || tokens > MAX_TOKENS || tokens > depth) {
-        fprintf(stderr, "usage: attention_bench [depth >= 1] [threads 1-64] [heads >= 1] [dram 0|1] [tokens 1-64, <= depth]\n");
+    int tokens = argc > 5 ? atoi(argv[5]) : 1, reps = argc > 6 ? atoi(argv[6]) : dram ? 8 : 50;
+    if (depth < 1 || threads < 1 || threads > 64 || heads < 1 || tokens < 1 || tokens > MAX_TOKENS || tokens > depth || reps < 1) {
+        fprintf(stderr, "usage: attention_bench [depth >= 1] [threads 1-64] [heads >= 1] [dram 0|1] [tokens 1-64, <= depth] [steps >= 1]\n");
         return 2;
     }
     bench_cache c = {.n_heads = heads, .depth = depth, .n_seg = (depth - 1) / BN_ATTN_SEG + 1, .tokens = tokens};
@@ -124,7 +125,6 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < (size_t)heads * GROUP * HEAD_DIM; i++) c.q[i] = (float)((i * 7) % 13) / 13.0f - 0.5f;
     memset(flush, 1, flush_bytes);
     double bytes = (double)(c.k_head + c.v_head) * heads, best = 1e30, total = 0;
-    int reps = dram ? 8 : 50;
     for (int rep = 0; rep < reps; rep++) {
         unsigned sum = 0;
         for (size_t i = 0; dram && i < flush_bytes; i += 64) sum += (unsigned char)flush[i];

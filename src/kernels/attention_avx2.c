@@ -23,6 +23,7 @@ static inline __m256 exp8(__m256 x) { return bn_exp8_poly(_mm256_max_ps(x, _mm25
 #define V_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define V_MUL(a, b) _mm256_mul_ps((a), (b))
 #define V_SUB(a, b) _mm256_sub_ps((a), (b))
+#define V_ADD(a, b) _mm256_add_ps((a), (b))
 #define V_HMAX(v) bn_hmax8(v)
 #define V_MAX(a, b) _mm256_max_ps((a), (b))
 #define V_HSUM(v) bn_hsum8(v)

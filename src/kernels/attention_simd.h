@@ -297,14 +297,22 @@ BN_INLINE float softmax_row(float *sc, int nv, float *m, float *l) {
     float alpha = dm == 0.0f ? 1.0f : expf(dm);
 #endif
     V vm = V_SET1(mnew);
+#ifdef V_ADD
+    V esum = V_ZERO();
+#endif
     ATTN_UNROLL for (int i = 0; i < NVB; i++) {
         V e = V_EXP(V_SUB(s[i], vm));
         if (!full) e = V_KEEP(e, nv - i * VL, V_ZERO());
         V_STORE(sc + i * VL, e);
-#ifndef ATTN_SUM_IN_KEY_ORDER
+#if defined(V_ADD)
+        esum = i ? V_ADD(esum, e) : e;
+#elif !defined(ATTN_SUM_IN_KEY_ORDER)
         bsum += V_HSUM(e);
 #endif
     }
+#ifdef V_ADD /* the lanes' vectors added, then one horizontal sum */
+    bsum = V_HSUM(esum);
+#endif
 #ifdef ATTN_SUM_IN_KEY_ORDER /* ((e_0 + e_1) + e_2) + ..., as the group path's vertical adds */
     for (int i = 0; i < BN_ATTN_BLOCK; i++) bsum += sc[i];
 #endif
