@@ -8,7 +8,9 @@
  *   V_LOAD_F16(p)          VL halves (const uint16_t *p) as floats (exact)
  *   V_LOAD_I8(p)           VL int8 (const int8_t *p) as floats (exact)
  *   F16_1(h)               one half (uint16_t) as a float
- * and optionally V_DIV(a, b) (a / b per lane, used for the final 1 / l scaling).
+ * and optionally V_DIV(a, b) (a / b per lane, used for the final 1 / l scaling) and V_ADD(a, b)
+ * (a block's softmax adds its exp vectors lane-wise before one horizontal sum, instead of one
+ * horizontal sum per vector).
  *   TR                     query rows per register tile (TR * 16 / VL accumulators; 4, 6 or 8)
  * and may define ATTN_PAIR_BLOCKS (where 2 * TR * 16 / VL accumulators fit the register file): the scores
  * of two key blocks in one pass, so each q broadcast feeds two FMAs and the tile has twice the
