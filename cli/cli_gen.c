@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "text/chat.h"
 #include "text/gbnf.h"
@@ -14,7 +16,8 @@
 #include "cli_prompt.h"
 
 const char *const cli_gen_opts_help =
-    "  -n, --max-tokens N    tokens to generate [128]; <= 0: until end of generation or a full context\n"
+    "  -n, --max-tokens N    tokens to generate [128]; 0, -1 or -2 (llama-cli's values): until end of\n"
+    "                        generation or a full context\n"
     "  --greedy              greedy decoding (same as --temperature 0)\n"
     "  --temperature T       (also --temp) [0.8]; 0 = greedy\n"
     "  --top-k K             [40]; 0 = off\n"
@@ -57,7 +60,8 @@ const char *const cli_gen_opts_help =
     "  --dry-penalty-last-n N [64]; 0 = off\n"
     "  --dry-sequence-breaker S  a repeat does not reach back across S; repeatable, replaces the\n"
     "                        defaults (\\n : \" *); \"none\": no breakers\n"
-    "  -s, --seed S          sampler seed [42]; also BITNET_SEED\n"
+    "  -s, --seed S          sampler seed [42]; -1: a random one, printed on stderr (llama-cli's\n"
+    "                        -1); also BITNET_SEED\n"
     "  --lookup N            speculative decoding by prompt lookup (llama.cpp's lookup decoding): when\n"
     "                        the last 2-4 tokens occurred before, up to N (<= 16) tokens that followed\n"
     "                        are checked in the same pass; the same tokens, faster where the text\n"
@@ -221,8 +225,20 @@ void cli_note_escapes(const cli_gen_opts *o, const char *what, const char *text)
                         "like into characters by default); -e/--escape does that here\n", what);
 }
 
+/* --seed -1: 32 bits (llama-cli's seeds are 32-bit too) from the clock and the process id,
+ * different from run to run; said on stderr, so that the run can be repeated with --seed. */
+static void draw_seed(cli_gen_opts *o) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    uint64_t x = bn_mix64((uint64_t)t.tv_sec * 0x9E3779B97F4A7C15ull ^ (uint64_t)t.tv_nsec ^ (uint64_t)getpid() << 32);
+    o->gen.sampling.seed = x >> 32;
+    fprintf(stderr, "note: --seed -1: sampling with seed %llu (--seed %llu repeats this run)\n",
+            (unsigned long long)o->gen.sampling.seed, (unsigned long long)o->gen.sampling.seed);
+}
+
 int cli_gen_opts_finish(cli_gen_opts *o, const char *cmd) {
     if (o->escape == 1 && unescape_texts(o, cmd)) return 2;
+    if (o->random_seed) draw_seed(o);
     cli_note_escapes(o, "the system message", o->system);
     bool adaptive = false;
     for (int i = 0; i < o->n_samplers; i++) adaptive |= o->samplers[i] == BN_SAMPLER_ADAPTIVE_P;
@@ -257,7 +273,9 @@ int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd)
         return 1;
     }
     if ((r = cli_opt(argc, argv, i, "--max-tokens", "-n", &v))) {
-        if (r < 0 || !cli_parse_int(v, -1, 1 << 24, &n)) return cli_usage_error(cmd, "--max-tokens needs an integer");
+        if (r < 0 || !cli_parse_int(v, -2, 1 << 24, &n)) /* -1 and -2: llama-cli's "infinite" and "until the context is full" */
+            return cli_usage_error(cmd, "--max-tokens needs an integer in -2..%d (<= 0: until end of generation or a full context)",
+                                   1 << 24);
         o->gen.max_tokens = (int)n;
     } else if ((r = cli_opt(argc, argv, i, "--top-k", NULL, &v))) {
         if (r < 0 || !cli_parse_int(v, 0, 1 << 24, &n)) return cli_usage_error(cmd, "--top-k needs a non-negative integer");
@@ -285,8 +303,10 @@ int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd)
         if (r < 0 || !cli_parse_int(v, -1, 1 << 24, &n)) return cli_usage_error(cmd, "--repeat-last-n needs an integer >= -1");
         sp->penalty_last_n = (int)n;
     } else if ((r = cli_opt(argc, argv, i, "--seed", "-s", &v))) {
-        if (r < 0 || !cli_parse_int(v, 0, INT64_MAX, &n)) return cli_usage_error(cmd, "--seed needs a non-negative integer");
-        sp->seed = (uint64_t)n;
+        if (r < 0 || !cli_parse_int(v, -1, INT64_MAX, &n))
+            return cli_usage_error(cmd, "--seed needs a non-negative integer, or -1 for a random one");
+        o->random_seed = n < 0;
+        sp->seed = n < 0 ? 0 : (uint64_t)n;
     } else if ((r = cli_opt(argc, argv, i, "--lookup", NULL, &v))) {
         if (r < 0 || !cli_parse_int(v, 0, 16, &n)) return cli_usage_error(cmd, "--lookup needs a draft length in 0..16");
         o->gen.lookup_draft = (int)n;

@@ -26,6 +26,7 @@ typedef struct cli_gen_opts {
     unsigned char samplers[BN_SAMPLER_ORDER_MAX]; /* --samplers / --sampling-seq (bn_sampler_kind) */
     int n_samplers;              /* -1: not given */
     int escape;                  /* -e/--escape 1, --no-escape 0, neither -1 (texts as written) */
+    bool random_seed;            /* --seed -1: cli_gen_opts_finish draws one */
     char samplers_text[BN_SAMPLER_ORDER_TEXT_MAX]; /* them in names (gen.samplers points here) */
 } cli_gen_opts;
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "openai.h"
+#include "util.h"
 
 /* ===================================================================== reading the tools */
 
@@ -550,10 +551,7 @@ bool tool_reader_feed(tool_reader *t, const char *bytes, size_t n, char **text, 
 void tools_call_id(const char *seed, size_t index, char out[32]) {
     uint64_t h = 0xcbf29ce484222325ull;
     for (const char *p = seed; *p; p++) h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
-    h += (index + 1) * 0x9E3779B97F4A7C15ull;
-    h = (h ^ h >> 30) * 0xBF58476D1CE4E5B9ull;
-    h = (h ^ h >> 27) * 0x94D049BB133111EBull;
-    h ^= h >> 31;
+    h = bn_mix64(h + (index + 1) * 0x9E3779B97F4A7C15ull);
     snprintf(out, 32, "call_%016llx", (unsigned long long)h);
 }
 

@@ -48,6 +48,14 @@ static inline bool bn_add_u64(uint64_t a, uint64_t b, uint64_t *out) {
     return !__builtin_add_overflow(a, b, out);
 }
 
+/* splitmix64's finalizer: spreads any value over all 64 bits (neighbouring inputs give
+ * unrelated outputs). */
+static inline uint64_t bn_mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
 /* Seconds from an arbitrary fixed point (CLOCK_MONOTONIC). */
 double bn_time_now(void);
 

@@ -31,10 +31,7 @@ void bn_genmodel_default_params(bn_genmodel_params *p) {
 typedef struct { uint64_t s; } rng;
 
 static uint64_t rng_next(rng *r) {
-    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return bn_mix64(r->s += 0x9e3779b97f4a7c15ull);
 }
 
 static float rng_uniform(rng *r) { return (float)(rng_next(r) >> 40) * (1.0f / 16777216.0f); } /* [0,1) */

@@ -57,16 +57,9 @@ struct bn_sampler {
 
 /* ---- random numbers ---------------------------------------------------------------------- */
 
-/* splitmix64's finalizer: spreads any value over all 64 bits. */
-static uint64_t mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
-
 /* splitmix64 spreads any seed (0 included) over the state space. */
 static uint64_t seed_state(uint64_t seed) {
-    uint64_t z = mix64(seed + UINT64_C(0x9E3779B97F4A7C15));
+    uint64_t z = bn_mix64(seed + UINT64_C(0x9E3779B97F4A7C15));
     return z ? z : UINT64_C(0x2545F4914F6CDD1D); /* xorshift must not start at 0 */
 }
 
@@ -694,7 +687,7 @@ static size_t apply_typical(candidate *c, size_t n, float typical_p, size_t min_
  * xtc_probability and two or more candidates have p >= xtc_threshold (temperature 1), drops
  * all of those but the least likely, unless fewer than min_keep would be left. */
 static size_t apply_xtc(candidate *c, size_t n, const bn_sampler_params *p, uint64_t key) {
-    double coin = (double)(mix64(key ^ UINT64_C(0x58544321584D4958)) >> 11) * 0x1.0p-53;
+    double coin = (double)(bn_mix64(key ^ UINT64_C(0x58544321584D4958)) >> 11) * 0x1.0p-53;
     if (n < 2 || coin > p->xtc_probability) return n;
     softmax(c, n, 1.0f);
     size_t above = 0, last = 0;

@@ -5,13 +5,14 @@
 #     the real LLaMA-3 vocabulary; F32 weights with --act-quant none and TQ2_0 weights with
 #     --act-quant q8k (llama.cpp's own activation quantization), so that the numerics match;
 #   - `run --json` parses and has prompt_ids, generated_ids, text, stop_reason, timings;
-#   - --stop strings stop generation and are not printed; --stop-id; -n; --logit-bias (bans,
+#   - --stop strings stop generation and are not printed; --stop-id; -n (0, -1, -2: no limit);
+#     --logit-bias (bans,
 #     boosts, refusals); --json-object (the text is a JSON object, or its start when cut); -j / --json-schema(-file)
 #     (a sampled reply closes and satisfies the schema; refused keywords and files: exit 2);
 #     --grammar / --grammar-file (a sampled reply is a text of the grammar; a grammar that does
 #     not compile, or beside --json-object: exit 2);
 #   - sampling: same seed same text, different seeds different text (temperature 1);
-#     BITNET_SEED overrides --seed; BITNET_DETERMINISTIC=1 gives greedy output, identical
+#     --seed -1 draws a seed and says it (given back, it repeats the run); BITNET_SEED overrides --seed; BITNET_DETERMINISTIC=1 gives greedy output, identical
 #     across runs and across -t 1 / -t 2;
 #   - bad arguments exit 2 with a message; a missing model file exits 1 naming the file;
 #     bitnet.cpp's run_inference.py command line (-ngl 0 -b 1 --temp ...) runs, and with -cnv is
@@ -56,6 +57,16 @@ ids_all=$(json_get "$TMP/g.json" "j['generated_ids']")
 check "n_limits_generation" [ "$(echo "$ids_all" | wc -w)" -eq "$N_GEN" -a "$(json_get "$TMP/g.json" "j['stop_reason']")" = max_tokens ]
 "$BITNET" run -m "$MQ" -p "$PROMPT" --greedy -n 3 -t 2 --json >"$TMP/n3.json" 2>/dev/null
 check "n_3_is_prefix" [ "$(json_get "$TMP/n3.json" "j['generated_ids']")" = "$(echo "$ids_all" | cut -d' ' -f1-3)" ]
+# -n 0, -1, -2 (llama-cli's "infinite" and "until the context is full"): no limit, so a 40-token
+# context ends the greedy run there (40 positions, and the token sampled after the last), the
+# same tokens each time
+for n in 0 -1 -2; do
+    "$BITNET" run -m "$MQ" -p "$PROMPT" --greedy -n "$n" -c 40 -t 2 --json >"$TMP/nu$n.json" 2>/dev/null
+done
+check "n_0_1_2_until_full_context" \
+    [ "$(json_get "$TMP/nu-2.json" "j['stop_reason'] == 'context_full' and len(j['prompt_ids']) + len(j['generated_ids']) == 41")" = True \
+    -a "$(json_get "$TMP/nu0.json" "j['generated_ids']")" = "$(json_get "$TMP/nu-2.json" "j['generated_ids']")" \
+    -a "$(json_get "$TMP/nu-1.json" "j['generated_ids']")" = "$(json_get "$TMP/nu-2.json" "j['generated_ids']")" ]
 # The streamed text equals the JSON text (run prints a newline after it).
 "$BITNET" run -m "$MQ" -p "$PROMPT" --greedy -n "$N_GEN" -t 2 >"$TMP/g.txt" 2>/dev/null
 check "stream_equals_json_text" [ "$(json_get "$TMP/g.json" "j['text'] == open('$TMP/g.txt', encoding='utf-8', errors='surrogateescape').read()[:-1]")" = True ]
@@ -151,6 +162,16 @@ s1=$(sample -s 1 -t 2) s1b=$(sample -s 1 -t 2) s2=$(sample -s 2 -t 2)
 check "same_seed_same_output" [ -n "$s1" -a "$s1" = "$s1b" ]
 check "different_seeds_differ" [ -n "$s2" -a "$s1" != "$s2" ]
 check "bitnet_seed_overrides_seed" [ "$(BITNET_SEED=2 sample -s 1 -t 2)" = "$s2" ]
+# --seed -1 (llama-cli's random seed): a seed drawn per run and said on stderr; given back to
+# --seed it repeats the run; two draws differ; -2 is refused
+"$BITNET" run -m "$MQ" -p "$PROMPT" -n "$N_GEN" --temperature 1 --top-k 0 --top-p 1 --min-p 0 --print-ids -s -1 -t 2 \
+    >"$TMP/rs.out" 2>"$TMP/rs.err"
+rseed=$(sed -n 's/^note: --seed -1: sampling with seed \([0-9]*\) .*/\1/p' "$TMP/rs.err")
+"$BITNET" run -m "$MQ" -p "$PROMPT" -n "$N_GEN" --temperature 1 --top-k 0 --top-p 1 --min-p 0 --print-ids -s -1 -t 2 \
+    >/dev/null 2>"$TMP/rs2.err"
+rseed2=$(sed -n 's/^note: --seed -1: sampling with seed \([0-9]*\) .*/\1/p' "$TMP/rs2.err")
+check "random_seed_is_said_and_repeats" [ -n "$rseed" -a -s "$TMP/rs.out" -a "$(sample -s "$rseed" -t 2)" = "$(cat "$TMP/rs.out")" ]
+check "random_seeds_differ" [ -n "$rseed2" -a "$rseed" != "$rseed2" ]
 greedy=$(echo "$ids_all")
 d1=$(BITNET_DETERMINISTIC=1 sample -s 1 -t 1) d2=$(BITNET_DETERMINISTIC=1 sample -s 2 -t 2) d3=$(BITNET_DETERMINISTIC=1 sample -s 1 -t 2)
 check "deterministic_is_greedy_across_threads_and_seeds" [ -n "$d1" -a "$d1" = "$greedy" -a "$d2" = "$greedy" -a "$d3" = "$greedy" ]
@@ -164,6 +185,8 @@ bad_usage() { # NAME ARGS...: exit 2 and a message on stderr
 }
 bad_usage "bad_temperature_exits_2" -m "$MQ" -p hi --temperature abc
 bad_usage "bad_n_exits_2" -m "$MQ" -p hi -n x
+bad_usage "seed_below_minus_1_exits_2" -m "$MQ" -p hi -s -2
+bad_usage "n_below_minus_2_exits_2" -m "$MQ" -p hi -n -3
 bad_usage "unknown_option_exits_2" -m "$MQ" -p hi --bogus
 bad_usage "missing_model_option_exits_2" -p hi
 bad_usage "missing_value_exits_2" -m "$MQ" -p
