@@ -16,8 +16,8 @@
 #include "cli_prompt.h"
 
 const char *const cli_gen_opts_help =
-    "  -n, --max-tokens N    tokens to generate [128]; 0, -1 or -2 (llama-cli's values): until end of\n"
-    "                        generation or a full context\n"
+    "  -n, --max-tokens N    (also --n-predict) tokens to generate [128]; 0, -1 or -2 (llama-cli's\n"
+    "                        values): until end of generation or a full context\n"
     "  --greedy              greedy decoding (same as --temperature 0)\n"
     "  --temperature T       (also --temp) [0.8]; 0 = greedy\n"
     "  --top-k K             [40]; 0 = off\n"
@@ -66,7 +66,8 @@ const char *const cli_gen_opts_help =
     "                        the last 2-4 tokens occurred before, up to N (<= 16) tokens that followed\n"
     "                        are checked in the same pass; the same tokens, faster where the text\n"
     "                        repeats earlier text [0 = off]\n"
-    "  --stop STR            stop when STR appears (not printed); repeatable\n"
+    "  --stop STR            stop when STR appears (not printed); repeatable; also llama-cli's\n"
+    "                        -r/--reverse-prompt (which prints it)\n"
     "  --stop-id ID          stop when token ID is sampled; repeatable\n"
     "  -l, --logit-bias ID(+|-)B  add B to token ID's logit before sampling (15043+1, 15043-0.5;\n"
     "                        15043-inf bans it); repeatable, at most 64\n"
@@ -81,7 +82,7 @@ const char *const cli_gen_opts_help =
     "                        root), masked like --json-object; end-of-generation tokens may end it\n"
     "                        once it is complete; one of --json-object, --json-schema, --grammar\n"
     "  --grammar-file F      the same with the grammar read from file F\n"
-    "  --system TEXT         system message (chat)\n"
+    "  --system TEXT         system message (chat; also -sys, --system-prompt)\n"
     "  -e, --escape          turn \\n \\r \\t \\' \\\" \\\\ \\xHH into the characters they name in the\n"
     "                        prompt (-p and -f), the system message, --stop and --dry-sequence-breaker\n"
     "                        texts, as llama-cli does by default; here texts are taken as written\n"
@@ -272,7 +273,7 @@ int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd)
         if (r < 0 || float_opt(v, floats[k].dst, floats[k].lo, floats[k].hi, floats[k].name, cmd)) return 2;
         return 1;
     }
-    if ((r = cli_opt(argc, argv, i, "--max-tokens", "-n", &v))) {
+    if ((r = cli_opt(argc, argv, i, "--max-tokens", "-n", &v)) || (r = cli_opt(argc, argv, i, "--n-predict", "--predict", &v))) {
         if (r < 0 || !cli_parse_int(v, -2, 1 << 24, &n)) /* -1 and -2: llama-cli's "infinite" and "until the context is full" */
             return cli_usage_error(cmd, "--max-tokens needs an integer in -2..%d (<= 0: until end of generation or a full context)",
                                    1 << 24);
@@ -310,9 +311,13 @@ int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd)
     } else if ((r = cli_opt(argc, argv, i, "--lookup", NULL, &v))) {
         if (r < 0 || !cli_parse_int(v, 0, 16, &n)) return cli_usage_error(cmd, "--lookup needs a draft length in 0..16");
         o->gen.lookup_draft = (int)n;
-    } else if ((r = cli_opt(argc, argv, i, "--stop", NULL, &v))) {
+    } else if ((r = cli_opt(argc, argv, i, "--stop", NULL, &v)) || (r = cli_opt(argc, argv, i, "--reverse-prompt", "-r", &v))) {
         if (r < 0 || !*v || o->gen.n_stop_strings >= CLI_MAX_STOPS)
-            return cli_usage_error(cmd, "--stop needs a non-empty string (at most %d)", CLI_MAX_STOPS);
+            return cli_usage_error(cmd, "%s needs a non-empty string (at most %d)", argv[*i - 1], CLI_MAX_STOPS);
+        if (strcmp(argv[*i - 1], "--stop") && !o->noted_reverse_prompt)
+            fprintf(stderr, "note: %s is a stop string here: generation stops where the text appears, which is not printed "
+                            "(llama-cli prints it)\n", argv[*i - 1]);
+        o->noted_reverse_prompt |= strcmp(argv[*i - 1], "--stop") != 0;
         o->stops[o->gen.n_stop_strings++] = v;
     } else if ((r = cli_opt(argc, argv, i, "--stop-id", NULL, &v))) {
         if (r < 0 || !cli_parse_int(v, 0, INT32_MAX, &n) || o->gen.n_stop_ids >= CLI_MAX_STOPS)
@@ -328,7 +333,7 @@ int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd)
         if (r < 0 || constraint_opt(v, "--grammar", false, true, o, cmd)) return 2;
     } else if ((r = cli_opt(argc, argv, i, "--grammar-file", NULL, &v))) {
         if (r < 0 || constraint_opt(v, "--grammar-file", true, true, o, cmd)) return 2;
-    } else if ((r = cli_opt(argc, argv, i, "--system", NULL, &v))) {
+    } else if ((r = cli_opt(argc, argv, i, "--system", "-sys", &v)) || (r = cli_opt(argc, argv, i, "--system-prompt", NULL, &v))) {
         if (r < 0) return 2;
         o->system = v;
     } else if ((r = cli_opt(argc, argv, i, "--chat-template", NULL, &v))) {

@@ -27,6 +27,7 @@ typedef struct cli_gen_opts {
     int n_samplers;              /* -1: not given */
     int escape;                  /* -e/--escape 1, --no-escape 0, neither -1 (texts as written) */
     bool random_seed;            /* --seed -1: cli_gen_opts_finish draws one */
+    bool noted_reverse_prompt;   /* -r/--reverse-prompt's note was printed */
     char samplers_text[BN_SAMPLER_ORDER_TEXT_MAX]; /* them in names (gen.samplers points here) */
 } cli_gen_opts;
 

@@ -13,7 +13,8 @@ const char *const cli_model_opts_help =
     "  --tokenizer FILE      use the tokenizer of this vocabulary GGUF instead of the model's\n"
     "  --tokenizer-pre P     auto | default | llama3 pre-tokenizer (auto: LLaMA-3's for a LLaMA-3 vocabulary)\n"
     "  -t, --threads N       worker threads [all CPUs]; BITNET_DETERMINISTIC=1 forces 1\n"
-    "  -c, --ctx N           context length [the model's, capped to a quarter of RAM]\n"
+    "  -c, --ctx N           context length [the model's, capped to a quarter of RAM]; also\n"
+    "                        llama.cpp's --ctx-size\n"
     "  --batch N             tokens per prefill chunk [64]; also llama.cpp's -b/--batch-size\n"
     "  --act-quant M         token | q8k | none: numerics of the ternary matmuls [token for ternary\n"
     "                        weights, none for float weights]\n"
@@ -35,8 +36,10 @@ const char *const cli_model_opts_help =
     "                        but its speed is unmeasured, so only --lm-head screen uses it)\n"
     "  --trace-dir DIR       write a per-layer trace (also: BITNET_TRACE_DIR)\n"
     "  --verbose             report kernel tier, threads, numerics and memory on stderr\n"
-    "  llama.cpp's -ngl, -fa, -tb, -ub, --mlock, --no-mmap are taken with a note that they change\n"
-    "  nothing here (a CPU engine), --no-warmup and --no-display-prompt silently; run -cnv is `bitnet chat`\n";
+    "  llama.cpp's -ngl, -fa, -tb, -ub, --mlock, --no-mmap, -co/--color are taken with a note that they\n"
+    "  change nothing here (a CPU engine), --no-warmup, --no-display-prompt, --simple-io, --no-perf and\n"
+    "  --log-disable silently (`run` then prints no timings line); run -cnv is `bitnet chat`, -no-cnv\n"
+    "  what run does anyway\n";
 
 void cli_model_opts_init(cli_model_opts *o) {
     memset(o, 0, sizeof *o);
@@ -59,7 +62,7 @@ int cli_model_opt(int argc, char **argv, int *i, cli_model_opts *o, const char *
         o->tokenizer_pre = v;
     } else if ((r = cli_opt(argc, argv, i, "--threads", "-t", &v))) {
         if (r < 0 || !cli_parse_int(v, 1, 1024, &o->threads)) return cli_usage_error(cmd, "--threads needs an integer in 1..1024");
-    } else if ((r = cli_opt(argc, argv, i, "--ctx", "-c", &v))) {
+    } else if ((r = cli_opt(argc, argv, i, "--ctx", "-c", &v)) || (r = cli_opt(argc, argv, i, "--ctx-size", NULL, &v))) {
         if (r < 0 || !cli_parse_int(v, 1, 1 << 24, &o->ctx)) return cli_usage_error(cmd, "--ctx needs an integer in 1..16777216");
     } else if ((r = cli_opt(argc, argv, i, "--batch", "-b", &v)) || (r = cli_opt(argc, argv, i, "--batch-size", NULL, &v))) {
         if (r < 0 || !cli_parse_int(v, 1, 4096, &o->batch)) return cli_usage_error(cmd, "--batch needs an integer in 1..4096");
@@ -99,6 +102,10 @@ int cli_llama_opt(int argc, char **argv, int *i, const char *cmd) {
         {"--no-mmap", NULL, false, "the model file is always memory-mapped"},
         {"--no-warmup", NULL, false, NULL},
         {"--no-display-prompt", NULL, false, NULL}, /* the prompt is never echoed */
+        {"--simple-io", NULL, false, NULL},         /* plain reads and writes always */
+        /* `run` takes these itself (no timings line); `chat` prints timings only with --verbose */
+        {"--no-perf", NULL, false, NULL},
+        {"--log-disable", NULL, false, NULL},
     };
     const char *a = argv[*i];
     bool chat = !strcmp(cmd, "chat");
@@ -106,9 +113,18 @@ int cli_llama_opt(int argc, char **argv, int *i, const char *cmd) {
         if (chat) return 1;
         return cli_usage_error(cmd, "%s: llama-cli's conversation mode is `bitnet chat` (or `bitnet run ... -cnv`)", a);
     }
-    if (!strcmp(a, "--flash-attn") || !strcmp(a, "-fa")) { /* a switch in older llama.cpp, on|off|auto in newer */
+    if (!strcmp(a, "-no-cnv") || !strcmp(a, "--no-conversation")) { /* newer llama-cli converses by default */
+        if (!chat) return 1;
+        return cli_usage_error(cmd, "%s: `bitnet chat` is the conversation; `bitnet run` completes a prompt", a);
+    }
+    if (!strcmp(a, "-i") || !strcmp(a, "--interactive") || !strcmp(a, "--interactive-first"))
+        return cli_usage_error(cmd, "%s: llama-cli's interactive mode is not offered; `bitnet chat` holds a conversation in the "
+                                    "model's chat format", a);
+    /* switches in older llama.cpp, with on|off|auto in newer */
+    bool fa = !strcmp(a, "--flash-attn") || !strcmp(a, "-fa"), color = !strcmp(a, "--color") || !strcmp(a, "-co");
+    if (fa || color) {
         if (*i + 1 < argc && (!strcmp(argv[*i + 1], "on") || !strcmp(argv[*i + 1], "off") || !strcmp(argv[*i + 1], "auto"))) ++*i;
-        fprintf(stderr, "note: %s ignored: attention has one implementation here\n", a);
+        fprintf(stderr, "note: %s ignored: %s\n", a, fa ? "attention has one implementation here" : "the output is not coloured");
         return 1;
     }
     for (size_t k = 0; k < sizeof taken / sizeof taken[0]; k++) {

@@ -186,6 +186,7 @@ typedef struct {
     cli_gen_opts go;
     cli_prompt po;
     bool json, print_ids_only, chat, cache_ro;
+    bool no_perf; /* --no-perf, --log-disable: no timings line */
     const char *cache, *prediction_file;
 } run_opts;
 
@@ -211,6 +212,7 @@ static int run_opt(int argc, char **argv, int *i, run_opts *o) {
     else if (!strcmp(argv[*i], "--json")) o->json = true;
     else if (!strcmp(argv[*i], "--print-ids")) o->print_ids_only = true;
     else if (!strcmp(argv[*i], "--chat")) o->chat = true;
+    else if (!strcmp(argv[*i], "--no-perf") || !strcmp(argv[*i], "--log-disable")) o->no_perf = true; /* llama-cli's */
     else return 0;
     return 1;
 }
@@ -225,14 +227,19 @@ static int parse_run_args(int argc, char **argv, run_opts *o) {
             return RUN_HELP;
         }
         if (cli_flag(argv, i, "--conversation", "-cnv")) return RUN_CONVERSATION; /* llama-cli's: -p is then the system message */
-        if ((r = cli_model_opt(argc, argv, &i, &o->mo, "run")) || (r = cli_prompt_opt(argc, argv, &i, &o->po, "run")) ||
-            (r = cli_gen_opt(argc, argv, &i, &o->go, "run")) || (r = run_opt(argc, argv, &i, o))) {
+        /* run's own first: the model options' last branch takes llama-cli's flags that do nothing
+         * (for `chat`), --no-perf among them */
+        if ((r = run_opt(argc, argv, &i, o)) || (r = cli_model_opt(argc, argv, &i, &o->mo, "run")) ||
+            (r = cli_prompt_opt(argc, argv, &i, &o->po, "run")) || (r = cli_gen_opt(argc, argv, &i, &o->go, "run"))) {
             if (r == 2) return RUN_USAGE;
             continue;
         }
         return cli_usage_error("run", "unknown argument '%s'", argv[i]);
     }
     if (cli_gen_opts_finish(&o->go, "run")) return RUN_USAGE;
+    if (o->go.system && !o->chat)
+        fprintf(stderr, "note: the system message (--system, -sys) is used with --chat (the prompt as a user turn of the "
+                        "model's chat format) or -cnv; without them the prompt is completed as written\n");
     o->po.escape = o->go.escape == 1;
     cli_note_escapes(&o->go, "-p", o->po.text);
     return RUN_GO;
@@ -253,6 +260,7 @@ static void print_result(const run_opts *o, const int32_t *ids, int n, const int
 
 /* The run's figures on stderr: speeds, drafts, context shifts, constraint masks. */
 static void report_run(const run_opts *o, int n_evaluated, const bitnet_generate_result *res) {
+    if (o->no_perf) return;
     double dec = res->decode_seconds > 0 && res->n_generated > 1 ? (res->n_generated - 1) / res->decode_seconds : 0;
     fprintf(stderr, "bitnet run: %d prompt tokens in %.3f s (%.1f tok/s), %d generated (%.1f tok/s), stop: %s\n", n_evaluated,
             res->prefill_seconds, res->prefill_seconds > 0 ? n_evaluated / res->prefill_seconds : 0.0, res->n_generated, dec,

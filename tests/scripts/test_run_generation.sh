@@ -15,7 +15,8 @@
 #     --seed -1 draws a seed and says it (given back, it repeats the run); BITNET_SEED overrides --seed; BITNET_DETERMINISTIC=1 gives greedy output, identical
 #     across runs and across -t 1 / -t 2;
 #   - bad arguments exit 2 with a message; a missing model file exits 1 naming the file;
-#     bitnet.cpp's run_inference.py command line (-ngl 0 -b 1 --temp ...) runs, and with -cnv is
+#     bitnet.cpp's run_inference.py command line (-ngl 0 -b 1 --temp ...) runs, as do llama-cli's
+#     long names and flags (--ctx-size, --n-predict, -no-cnv, -co, --no-perf, -r, -sys), and with -cnv is
 #     `bitnet chat` (-p its system message; `-p -cnv` is a prompt); -e/--escape turns llama-cli's
 #     escapes into bytes (-p, -f, --stop), without it a note says the text is taken as written.
 # CI=true: a missing reference (vocabulary or harness) is a failure; elsewhere one skipped ok.
@@ -235,6 +236,26 @@ rc=$?
 "$BITNET" run -m "$MQ" -n 4 -t 2 -p "$PROMPT" -c 256 --greedy --batch 1 --print-ids >"$TMP/ours.ids" 2>/dev/null
 if [ $rc -eq 0 ] && [ -s "$TMP/ours.ids" ] && cmp -s "$TMP/llama_cli.ids" "$TMP/ours.ids" && grep -q -- '-ngl ignored' "$TMP/llama_cli.err"; then
     ok llama_cli_command_line; else not_ok llama_cli_command_line "rc=$rc: $(head -3 "$TMP/llama_cli.err")"; fi
+# llama-cli's long names and flags: --ctx-size, --n-predict, -no-cnv, --simple-io, -co (noted),
+# --no-perf (no timings line): the same tokens; -r/--reverse-prompt is a stop string (noted);
+# -sys is the system message of --chat (a note without it); -i refused, pointing to chat
+"$BITNET" run -m "$MQ" -t 2 -p "$PROMPT" --ctx-size 256 --n-predict 4 --temp 0 -no-cnv --simple-io -co auto --no-perf --print-ids \
+    >"$TMP/llama_long.ids" 2>"$TMP/llama_long.err"
+rc=$?
+if [ $rc -eq 0 ] && cmp -s "$TMP/llama_long.ids" "$TMP/ours.ids" && grep -q -- '-co ignored' "$TMP/llama_long.err" &&
+   ! grep -q 'tok/s' "$TMP/llama_long.err"; then ok llama_cli_long_names; else
+    not_ok llama_cli_long_names "rc=$rc: $(head -3 "$TMP/llama_long.err")"; fi
+w2=$(json_get "$TMP/g.json" "next((j['text'][k:k + 3] for k in range(1, len(j['text'])) if len(j['text'][k:k + 3].split()) == 1 and len(j['text'][k:k + 3].strip()) == 3), '')")
+rp=$("$BITNET" run -m "$MQ" -p "$PROMPT" --greedy -n "$N_GEN" -t 2 -r "$w2" 2>"$TMP/rp.err")
+st=$("$BITNET" run -m "$MQ" -p "$PROMPT" --greedy -n "$N_GEN" -t 2 --stop "$w2" 2>/dev/null)
+noted=$(grep -c -e 'stop: stop_string' -e '-r is a stop string' "$TMP/rp.err")
+check "reverse_prompt_is_stop_string" [ -n "$w2" -a "$rp" = "$st" -a "$noted" = 2 ]
+sys_chat=$("$BITNET" run -m "$MQ" -p hi --chat -sys "Be brief." -n 3 --greedy -t 2 --print-ids 2>"$TMP/sys1.err")
+sys_long=$("$BITNET" run -m "$MQ" -p hi --chat --system "Be brief." -n 3 --greedy -t 2 --print-ids 2>/dev/null)
+"$BITNET" run -m "$MQ" -p hi -sys "Be brief." -n 1 --greedy -t 2 >/dev/null 2>"$TMP/sys2.err"
+notes=$(grep -c 'used with --chat' "$TMP/sys1.err")/$(grep -c 'used with --chat' "$TMP/sys2.err")
+check "sys_is_system_message" [ -n "$sys_chat" -a "$sys_chat" = "$sys_long" -a "$notes" = 0/1 ]
+bad_usage "interactive_refused_exits_2" -m "$MQ" -p hi -i
 "$BITNET" run -m "$TMP/no_such_model.gguf" -p hi >/dev/null 2>"$TMP/missing.err"
 rc=$?
 if [ $rc -eq 1 ] && grep -q 'no_such_model.gguf' "$TMP/missing.err"; then ok "missing_model_file_exits_1"; else
