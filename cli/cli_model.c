@@ -36,10 +36,10 @@ const char *const cli_model_opts_help =
     "                        but its speed is unmeasured, so only --lm-head screen uses it)\n"
     "  --trace-dir DIR       write a per-layer trace (also: BITNET_TRACE_DIR)\n"
     "  --verbose             report kernel tier, threads, numerics and memory on stderr\n"
-    "  llama.cpp's -ngl, -fa, -tb, -ub, --mlock, --no-mmap, -co/--color are taken with a note that they\n"
-    "  change nothing here (a CPU engine), --no-warmup, --no-display-prompt, --simple-io, --no-perf and\n"
-    "  --log-disable silently (`run` then prints no timings line); run -cnv is `bitnet chat`, -no-cnv\n"
-    "  what run does anyway\n";
+    "  llama.cpp's -ngl, -dev, -sm, -mg, -ts, -nkvo, --numa, -fa, -tb, -ub, --mlock, --no-mmap, --jinja,\n"
+    "  -co/--color are taken with a note that they change nothing here (a CPU engine), --mmap,\n"
+    "  --warmup, --no-warmup, --no-display-prompt, --simple-io, --no-perf and --log-disable silently\n"
+    "  (`run` then prints no timings line); run -cnv is `bitnet chat`, -no-cnv what run does anyway\n";
 
 void cli_model_opts_init(cli_model_opts *o) {
     memset(o, 0, sizeof *o);
@@ -96,11 +96,20 @@ int cli_llama_opt(int argc, char **argv, int *i, const char *cmd) {
     } taken[] = {
         {"--n-gpu-layers", "-ngl", true, "this engine runs on the CPU (no GPU offload)"},
         {"--gpu-layers", NULL, true, "this engine runs on the CPU (no GPU offload)"},
+        {"--device", "-dev", true, "this engine runs on the CPU"},
+        {"--split-mode", "-sm", true, "this engine runs on the CPU"},
+        {"--main-gpu", "-mg", true, "this engine runs on the CPU"},
+        {"--tensor-split", "-ts", true, "this engine runs on the CPU"},
+        {"--no-kv-offload", "-nkvo", false, "this engine runs on the CPU (no GPU offload)"},
+        {"--numa", NULL, true, "threads are not placed by NUMA node"},
+        {"--jinja", NULL, false, "chat prompts use the built-in chat formats (--chat-template), not the GGUF's Jinja template"},
         {"--threads-batch", "-tb", true, "prompts run on the -t threads too"},
         {"--ubatch-size", "-ub", true, "a prefill chunk is --batch tokens"},
         {"--mlock", NULL, false, "the model's pages are not locked in memory"},
         {"--no-mmap", NULL, false, "the model file is always memory-mapped"},
         {"--no-warmup", NULL, false, NULL},
+        {"--warmup", NULL, false, NULL},
+        {"--mmap", NULL, false, NULL}, /* the model file is always memory-mapped */
         {"--no-display-prompt", NULL, false, NULL}, /* the prompt is never echoed */
         {"--simple-io", NULL, false, NULL},         /* plain reads and writes always */
         /* `run` takes these itself (no timings line); `chat` prints timings only with --verbose */

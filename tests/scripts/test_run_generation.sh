@@ -16,7 +16,7 @@
 #     across runs and across -t 1 / -t 2;
 #   - bad arguments exit 2 with a message; a missing model file exits 1 naming the file;
 #     bitnet.cpp's run_inference.py command line (-ngl 0 -b 1 --temp ...) runs, as do llama-cli's
-#     long names and flags (--ctx-size, --n-predict, -no-cnv, -co, --no-perf, -r, -sys), and with -cnv is
+#     long names and flags (--ctx-size, --n-predict, -no-cnv, -co, --jinja, --no-perf, -r, -sys), and with -cnv is
 #     `bitnet chat` (-p its system message; `-p -cnv` is a prompt); -e/--escape turns llama-cli's
 #     escapes into bytes (-p, -f, --stop), without it a note says the text is taken as written.
 # CI=true: a missing reference (vocabulary or harness) is a failure; elsewhere one skipped ok.
@@ -236,13 +236,15 @@ rc=$?
 "$BITNET" run -m "$MQ" -n 4 -t 2 -p "$PROMPT" -c 256 --greedy --batch 1 --print-ids >"$TMP/ours.ids" 2>/dev/null
 if [ $rc -eq 0 ] && [ -s "$TMP/ours.ids" ] && cmp -s "$TMP/llama_cli.ids" "$TMP/ours.ids" && grep -q -- '-ngl ignored' "$TMP/llama_cli.err"; then
     ok llama_cli_command_line; else not_ok llama_cli_command_line "rc=$rc: $(head -3 "$TMP/llama_cli.err")"; fi
-# llama-cli's long names and flags: --ctx-size, --n-predict, -no-cnv, --simple-io, -co (noted),
+# llama-cli's long names and flags: --ctx-size, --n-predict, -no-cnv, --simple-io, --mmap, -co,
+# --jinja, -dev, -nkvo (noted),
 # --no-perf (no timings line): the same tokens; -r/--reverse-prompt is a stop string (noted);
 # -sys is the system message of --chat (a note without it); -i refused, pointing to chat
 "$BITNET" run -m "$MQ" -t 2 -p "$PROMPT" --ctx-size 256 --n-predict 4 --temp 0 -no-cnv --simple-io -co auto --no-perf --print-ids \
-    >"$TMP/llama_long.ids" 2>"$TMP/llama_long.err"
+    --jinja -dev none -nkvo --mmap >"$TMP/llama_long.ids" 2>"$TMP/llama_long.err"
 rc=$?
 if [ $rc -eq 0 ] && cmp -s "$TMP/llama_long.ids" "$TMP/ours.ids" && grep -q -- '-co ignored' "$TMP/llama_long.err" &&
+   [ "$(grep -c -e '--jinja ignored' -e '-dev ignored' -e '-nkvo ignored' "$TMP/llama_long.err")" = 3 ] &&
    ! grep -q 'tok/s' "$TMP/llama_long.err"; then ok llama_cli_long_names; else
     not_ok llama_cli_long_names "rc=$rc: $(head -3 "$TMP/llama_long.err")"; fi
 w2=$(json_get "$TMP/g.json" "next((j['text'][k:k + 3] for k in range(1, len(j['text'])) if len(j['text'][k:k + 3].split()) == 1 and len(j['text'][k:k + 3].strip()) == 3), '')")
