@@ -110,6 +110,8 @@ int cli_llama_opt(int argc, char **argv, int *i, const char *cmd) {
         {"--no-warmup", NULL, false, NULL},
         {"--warmup", NULL, false, NULL},
         {"--mmap", NULL, false, NULL}, /* the model file is always memory-mapped */
+        {"-mmp", NULL, true, "the model file is always memory-mapped"}, /* llama-bench's 0|1 */
+        {"--progress", NULL, false, NULL},                               /* llama-bench's */
         {"--no-display-prompt", NULL, false, NULL}, /* the prompt is never echoed */
         {"--simple-io", NULL, false, NULL},         /* plain reads and writes always */
         /* `run` takes these itself (no timings line); `chat` prints timings only with --verbose */
@@ -129,10 +131,15 @@ int cli_llama_opt(int argc, char **argv, int *i, const char *cmd) {
     if (!strcmp(a, "-i") || !strcmp(a, "--interactive") || !strcmp(a, "--interactive-first"))
         return cli_usage_error(cmd, "%s: llama-cli's interactive mode is not offered; `bitnet chat` holds a conversation in the "
                                     "model's chat format", a);
-    /* switches in older llama.cpp, with on|off|auto in newer */
+    /* switches in older llama.cpp, with on|off|auto in newer (llama-bench: -fa 0|1) */
     bool fa = !strcmp(a, "--flash-attn") || !strcmp(a, "-fa"), color = !strcmp(a, "--color") || !strcmp(a, "-co");
     if (fa || color) {
-        if (*i + 1 < argc && (!strcmp(argv[*i + 1], "on") || !strcmp(argv[*i + 1], "off") || !strcmp(argv[*i + 1], "auto"))) ++*i;
+        static const char *const values[] = {"on", "off", "auto", "0", "1", "true", "false"};
+        for (size_t k = 0; *i + 1 < argc && k < sizeof values / sizeof values[0]; k++)
+            if (!strcmp(argv[*i + 1], values[k])) {
+                ++*i;
+                break;
+            }
         fprintf(stderr, "note: %s ignored: %s\n", a, fa ? "attention has one implementation here" : "the output is not coloured");
         return 1;
     }

@@ -36,7 +36,8 @@ static void usage(void) {
            "share of the streaming-read bandwidth measured around each repetition, and peak RSS.\n"
            "With the screened LM head it also times it against the plain head, their steps\n"
            "interleaved on one sequence (the 'screen ... generation' line).\n"
-           "  -p, --prompt-len N    prompt tokens [128]\n"
+           "  -p, --prompt-len N    prompt tokens [128]; 0: none, generation from an empty sequence\n"
+           "                        (llama-bench's -p 0). One value each (not llama-bench's lists)\n"
            "  -n, --gen N           generated tokens [64]\n"
            "  -r, --reps N          repetitions [3]\n"
            "  --parallel N          also time batched generation: N sequences (p-token prompts)\n"
@@ -168,17 +169,18 @@ static int eval_step(bitnet_session *s, int32_t token, float *logits, double dra
     return bn_state_eval_head(s->state, &token, 1, logits, &req);
 }
 
-/* One repetition on a fresh sequence: prefill p tokens, then n greedy steps. */
+/* One repetition on a fresh sequence: prefill p tokens, then n greedy steps. p = 0 (llama-bench's
+ * -p 0, generation only): the steps start on an empty sequence from the prompt's first token. */
 static int run_once(bitnet_session *s, const int32_t *prompt, int p, int n, float *logits, int64_t n_vocab, double draw_temp,
                     double *prefill_rate, double *decode_rate) {
     if (bitnet_session_reset(s)) return -1;
     double t0 = cli_seconds();
-    if (eval_greedy(s, prompt, p, logits)) return -1;
+    if (p > 0 && eval_greedy(s, prompt, p, logits)) return -1;
     double t1 = cli_seconds();
     for (int i = 0; i < n; i++)
-        if (eval_step(s, argmax(logits, n_vocab), logits, draw_temp, i)) return -1;
+        if (eval_step(s, p > 0 || i > 0 ? argmax(logits, n_vocab) : prompt[0], logits, draw_temp, i)) return -1;
     double t2 = cli_seconds();
-    *prefill_rate = p / (t1 - t0);
+    *prefill_rate = p > 0 ? p / (t1 - t0) : 0.0;
     *decode_rate = n > 0 ? n / (t2 - t1) : 0.0;
     return 0;
 }
@@ -191,7 +193,7 @@ static int run_once(bitnet_session *s, const int32_t *prompt, int p, int n, floa
  * compare different minutes. *speedup = plain seconds / screened seconds. */
 static int head_ab(bitnet_session *s, const int32_t *prompt, int p, int n, float *logits, int64_t n_vocab, double draw_temp,
                    double *speedup) {
-    if (bitnet_session_reset(s) || eval_greedy(s, prompt, p, logits)) return -1;
+    if (bitnet_session_reset(s) || eval_greedy(s, prompt, p > 0 ? p : 1, logits)) return -1; /* -p 0: from one token */
     double secs[2] = {0.0, 0.0}; /* [screened, plain] */
     for (int i = 0; i < n / 2 * 2; i++) {
         int plain = (i ^ (i >> 1)) & 1; /* pairs: screened first, then plain first */
@@ -253,13 +255,15 @@ static uint64_t file_size(const char *path) {
 
 static int parse_bench_opt(int argc, char **argv, int *i, bench_opts *b) {
     struct { const char *name, *alias; long long *dst; long long min, max; } ints[] = {
-        {"--prompt-len", "-p", &b->p, 1, 1 << 20}, {"--gen", "-n", &b->n, 0, 1 << 20}, {"--reps", "-r", &b->reps, 1, 1000},
+        {"--prompt-len", "-p", &b->p, 0, 1 << 20}, {"--gen", "-n", &b->n, 0, 1 << 20}, {"--reps", "-r", &b->reps, 1, 1000},
         {"--parallel", NULL, &b->parallel, 0, 256}, {"--depth-ab", NULL, &b->depth_ab, 1, 1 << 20}};
     for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
         const char *v;
         int r = cli_opt(argc, argv, i, ints[k].name, ints[k].alias, &v);
         if (r < 0) return 2;
         if (r == 0) continue;
+        if (strchr(v, ','))
+            return cli_usage_error("bench", "%s takes one value, not llama-bench's list '%s': run once per value", ints[k].name, v);
         if (!cli_parse_int(v, ints[k].min, ints[k].max, ints[k].dst))
             return cli_usage_error("bench", "%s needs an integer in %lld..%lld", ints[k].name, ints[k].min, ints[k].max);
         return 1;
@@ -342,8 +346,11 @@ static void print_human(FILE *out, const bench_opts *b, const cli_model_opts *mo
            cli_kv_type_name(r->sd.kv_type_k), cli_kv_type_name(r->sd.kv_type_v));
     fprintf(out, "load         %.2f s (repacking %s of ternary weights: %.2f s)\n", r->load_s,
            cli_human_bytes((double)r->packed_bytes, b1, sizeof b1), r->pack_s);
-    fprintf(out, "prefill      %lld tokens: %.2f tok/s (min %.2f, max %.2f) over %lld reps\n", b->p, r->prefill.med, r->prefill.min,
-           r->prefill.max, b->reps);
+    if (b->p > 0)
+        fprintf(out, "prefill      %lld tokens: %.2f tok/s (min %.2f, max %.2f) over %lld reps\n", b->p, r->prefill.med, r->prefill.min,
+                r->prefill.max, b->reps);
+    else
+        fprintf(out, "prefill      none (-p 0: generation from an empty sequence), %lld reps\n", b->reps);
     fprintf(out, "decode       %lld tokens: %.2f tok/s (min %.2f, max %.2f)\n", b->n, r->decode.med, r->decode.min, r->decode.max);
     fprintf(out, "ttft         %.4f s for a %d-token prompt (after load)\n", r->ttft, TTFT_PROMPT);
     fprintf(out, "bandwidth    %s weights/token -> %.2f GB/s = %.1f%% of the measured %.2f GB/s streaming read\n",
@@ -403,7 +410,7 @@ static void print_md(const bench_opts *b, const cli_model_opts *mo, const bench_
            "-------------------: |\n", batch_given ? " ------: |" : "");
     for (int row = 0; row < 2; row++) {
         const mean_sd *v = row ? &r->decode_ms : &r->prefill_ms;
-        if (row && b->n == 0) break;
+        if (row ? b->n == 0 : b->p == 0) continue;
         snprintf(test, sizeof test, row ? "tg%lld" : "pp%lld", row ? b->n : b->p);
         snprintf(ts, sizeof ts, "%.2f \xc2\xb1 %.2f", v->mean, v->sd);
         char batch[24] = "";
@@ -627,9 +634,12 @@ int cmd_bench(int argc, char **argv) {
     }
     if (!mo.model) return cli_usage_error("bench", "missing --model FILE");
     if (b.depth_ab > b.p) return cli_usage_error("bench", "--depth-ab %lld is above the prompt length %lld", b.depth_ab, b.p);
+    if (b.p == 0 && b.n == 0) return cli_usage_error("bench", "-p 0 and -n 0 leave nothing to time");
+    if (b.p == 0 && (b.parallel || b.head_ab_set))
+        return cli_usage_error("bench", "%s needs a prompt (-p >= 1)", b.parallel ? "--parallel" : "--head-ab");
     if (!mo.ctx) mo.ctx = (b.p > TTFT_PROMPT ? b.p : TTFT_PROMPT) + b.n + 8;
     bool batch_given = mo.batch != 0;
-    if (!mo.batch) mo.batch = b.p < 512 ? b.p : 512;
+    if (!mo.batch) mo.batch = b.p < TTFT_PROMPT ? TTFT_PROMPT : b.p < 512 ? b.p : 512;
     bench_result r;
     memset(&r, 0, sizeof r);
     r.file_bytes = file_size(mo.model);

@@ -3,7 +3,7 @@
 # issue lists with sane values, --lm-head q8 reports a q8_0 head reading fewer bytes, the
 # screened head (default) its copy plus the candidate rows and its counters, the KV cache types
 # are reported and size the cache, --depth-ab reports its two ratios, --head-ab its ratio, -o md
-# prints llama-bench's table, bad usage exits 2; and, when the reference is cached, the llama.cpp harness's `bench` prints
+# prints llama-bench's table (-p 0: generation only), bad usage exits 2; and, when the reference is cached, the llama.cpp harness's `bench` prints
 # its JSON line for the same model.
 source "$(dirname "$0")/lib.sh"
 M="$TMP/bench-tiny.gguf"
@@ -146,8 +146,21 @@ fi
 "$BITNET" bench -m "$M" -p 8 -o csv >/dev/null 2>"$TMP/o.err"; rc=$?
 [ $rc -eq 2 ] && grep -q -- "-o must be text, md" "$TMP/o.err" && ok bench_bad_output || not_ok bench_bad_output "exited $rc: $(cat "$TMP/o.err")"
 
-"$BITNET" bench -m "$M" -p 0 >/dev/null 2>&1; rc=$?
-[ $rc -eq 2 ] && ok bench_bad_usage || not_ok bench_bad_usage "-p 0 exited $rc, expected 2"
+"$BITNET" bench -m "$M" -p 0 -n 0 >/dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] && ok bench_bad_usage || not_ok bench_bad_usage "-p 0 -n 0 exited $rc, expected 2"
+# llama-bench's -p 0 (generation only, from an empty sequence): the table's one row is tg5; its
+# -fa 1 and -mmp 0 are taken with notes; its value lists are refused with the reason
+if "$BITNET" bench -m "$M" -p 0 -n 5 -r 2 -t 2 -fa 1 -mmp 0 -o md >"$TMP/tg.out" 2>"$TMP/tg.err"; then
+    rows=$(grep -c '^| bitnet' "$TMP/tg.out") tg=$(grep -c '| *tg5 |' "$TMP/tg.out")
+    notes=$(grep -c -e '-fa ignored' -e '-mmp ignored' "$TMP/tg.err")
+    [ "$rows/$tg/$notes" = 1/1/2 ] && grep -q '^prefill      none (-p 0' "$TMP/tg.err" && grep -q '^decode       5 tokens' "$TMP/tg.err" &&
+        ok bench_generation_only || not_ok bench_generation_only "rows/tg/notes $rows/$tg/$notes: $(head -c 300 "$TMP/tg.err")"
+else
+    not_ok bench_generation_only "exited $?: $(tail -3 "$TMP/tg.err")"
+fi
+"$BITNET" bench -m "$M" -p 8,16 >/dev/null 2>"$TMP/list.err"; rc=$?
+[ $rc -eq 2 ] && grep -q "one value, not llama-bench's list" "$TMP/list.err" && ok bench_value_list_refused ||
+    not_ok bench_value_list_refused "exited $rc: $(cat "$TMP/list.err")"
 "$BITNET" bench -p 8 >/dev/null 2>&1; rc=$?
 [ $rc -eq 2 ] && ok bench_missing_model || not_ok bench_missing_model "exited $rc, expected 2"
 "$BITNET" bench -m "$TMP/nope.gguf" >/dev/null 2>"$TMP/nope.err"; rc=$?
