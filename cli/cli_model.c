@@ -131,10 +131,11 @@ int cli_llama_opt(int argc, char **argv, int *i, const char *cmd) {
     if (!strcmp(a, "-i") || !strcmp(a, "--interactive") || !strcmp(a, "--interactive-first"))
         return cli_usage_error(cmd, "%s: llama-cli's interactive mode is not offered; `bitnet chat` holds a conversation in the "
                                     "model's chat format", a);
-    /* switches in older llama.cpp, with on|off|auto in newer (llama-bench: -fa 0|1) */
+    /* switches in older llama.cpp, with on|off|auto in newer (llama-bench: -fa 0|1); the words are
+     * llama.cpp's (common/arg.cpp's is_truthy, is_falsey, is_autoy), as the server's take_inert */
     bool fa = !strcmp(a, "--flash-attn") || !strcmp(a, "-fa"), color = !strcmp(a, "--color") || !strcmp(a, "-co");
     if (fa || color) {
-        static const char *const values[] = {"on", "off", "auto", "0", "1", "true", "false"};
+        static const char *const values[] = {"on", "enabled", "true", "1", "off", "disabled", "false", "0", "auto", "-1"};
         for (size_t k = 0; *i + 1 < argc && k < sizeof values / sizeof values[0]; k++)
             if (!strcmp(argv[*i + 1], values[k])) {
                 ++*i;

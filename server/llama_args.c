@@ -265,7 +265,14 @@ static int take_inert(int argc, char **argv, int *i) {
         return 2;
     }
     if (server_opt_is(arg, "--flash-attn", "-fa")) { /* a switch in older llama-server, on|off|auto in newer */
-        if (*i + 1 < argc && (!strcmp(argv[*i + 1], "on") || !strcmp(argv[*i + 1], "off") || !strcmp(argv[*i + 1], "auto"))) ++*i;
+        /* llama.cpp's words for on, off and auto (common/arg.cpp's is_truthy, is_falsey, is_autoy); the
+         * CLI's cli_llama_opt takes the same */
+        static const char *const values[] = {"on", "enabled", "true", "1", "off", "disabled", "false", "0", "auto", "-1"};
+        for (size_t k = 0; *i + 1 < argc && k < sizeof values / sizeof values[0]; k++)
+            if (!strcmp(argv[*i + 1], values[k])) {
+                ++*i;
+                break;
+            }
         fprintf(stderr, "bitnet-server: %s ignored: attention has one implementation here\n", arg);
         return 1;
     }

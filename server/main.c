@@ -130,7 +130,7 @@ static void usage(FILE *out) {
             "                          [%d; -1 or 0: never]\n"
             "  --log-format F          text | json: one line per request on stderr [text]\n"
             "  --log-file FILE         also append what stderr shows (the notes on the options included) to FILE\n"
-            "  --verbose               also log each finished generation per slot\n"
+            "  -v, --verbose           also log each finished generation per slot\n"
             "  -h, --help              this text\n"
             "\n"
             "llama-server's options run too: its sampling options (--temp, --top-k, --top-p, --min-p,\n"
@@ -368,7 +368,7 @@ static int parse_args(int argc, char **argv, server_options *o) {
             usage(stdout);
             return -1;
         }
-        if (!strcmp(arg, "--verbose")) {
+        if (server_opt_is(arg, "--verbose", "-v") || !strcmp(arg, "--log-verbose")) { /* llama-server's names */
             o->verbose = true;
             continue;
         }

@@ -142,7 +142,7 @@ llama_refusal llama_args_lora_refused "LoRA adapters are not supported" --lora x
 llama_refusal llama_args_nocb_refused "always batches" -nocb
 llama_refusal llama_args_bad_number "needs a number" --temp warm
 llama_refusal llama_args_default_out_of_range "'temperature' must be between 0 and 2" --temp 3
-if start_server "$TMP/llama.log" -m "$M" -t 2 -np 1 -c 256 -ngl 99 -fa on --jinja -cb --metrics -tb 2 --temp 0 --top-k 1 -n 3 -s 42 \
+if start_server "$TMP/llama.log" -m "$M" -t 2 -np 1 -c 256 -ngl 99 -fa 1 -v --jinja -cb --metrics -tb 2 --temp 0 --top-k 1 -n 3 -s 42 \
     --no-webui -a compat-model -to 30; then
     check llama_args_inert_noted [ "$(grep -c -e '-ngl ignored' -e '-fa ignored' -e '--jinja ignored' -e '-tb ignored' "$TMP/llama.log")" -eq 4 ]
     st=$(req POST /completion '{"prompt":"Hello"}')
