@@ -229,6 +229,11 @@ void cli_note_escapes(const cli_gen_opts *o, const char *what, const char *text)
 /* --seed -1: 32 bits (llama-cli's seeds are 32-bit too) from the clock and the process id,
  * different from run to run; said on stderr, so that the run can be repeated with --seed. */
 static void draw_seed(cli_gen_opts *o) {
+    const char *env = getenv("BITNET_SEED");
+    if (env && *env) { /* the library takes it over any seed given */
+        fprintf(stderr, "note: --seed -1: BITNET_SEED=%s is the seed\n", env);
+        return;
+    }
     struct timespec t;
     clock_gettime(CLOCK_REALTIME, &t);
     uint64_t x = bn_mix64((uint64_t)t.tv_sec * 0x9E3779B97F4A7C15ull ^ (uint64_t)t.tv_nsec ^ (uint64_t)getpid() << 32);
