@@ -38,6 +38,8 @@ static void usage(void) {
            "interleaved on one sequence (the 'screen ... generation' line).\n"
            "  -p, --prompt-len N    prompt tokens [128]; 0: none, generation from an empty sequence\n"
            "                        (llama-bench's -p 0). One value each (not llama-bench's lists)\n"
+           "  -d, --n-depth D       llama-bench's depth: D tokens in the sequence (untimed) before each\n"
+           "                        timed prompt and generation; -o md names the tests pp128 @ dD [0]\n"
            "  -n, --gen N           generated tokens [64]\n"
            "  -r, --reps N          repetitions [3]\n"
            "  --parallel N          also time batched generation: N sequences (p-token prompts)\n"
@@ -64,6 +66,7 @@ static void usage(void) {
 
 typedef struct {
     long long p, n, reps, parallel, depth_ab;
+    long long depth;         /* -d / --n-depth (llama-bench's): tokens in the sequence before each timed prompt */
     bool json;
     bool md;                 /* -o md: llama-bench's table on stdout, the rest on stderr */
     double draw_temp; /* --draw-temp: > 0: the screened head's request is a temperature draw's */
@@ -169,16 +172,17 @@ static int eval_step(bitnet_session *s, int32_t token, float *logits, double dra
     return bn_state_eval_head(s->state, &token, 1, logits, &req);
 }
 
-/* One repetition on a fresh sequence: prefill p tokens, then n greedy steps. p = 0 (llama-bench's
- * -p 0, generation only): the steps start on an empty sequence from the prompt's first token. */
-static int run_once(bitnet_session *s, const int32_t *prompt, int p, int n, float *logits, int64_t n_vocab, double draw_temp,
-                    double *prefill_rate, double *decode_rate) {
-    if (bitnet_session_reset(s)) return -1;
+/* One repetition on a fresh sequence: `depth` tokens untimed (llama-bench's -d), then p prompt
+ * tokens, then n greedy steps. p = 0 (llama-bench's -p 0, generation only): the steps follow the
+ * depth's tokens, or start an empty sequence from the prompt's first token. */
+static int run_once(bitnet_session *s, const int32_t *prompt, int depth, int p, int n, float *logits, int64_t n_vocab,
+                    double draw_temp, double *prefill_rate, double *decode_rate) {
+    if (bitnet_session_reset(s) || (depth > 0 && eval_greedy(s, prompt, depth, logits))) return -1;
     double t0 = cli_seconds();
-    if (p > 0 && eval_greedy(s, prompt, p, logits)) return -1;
+    if (p > 0 && eval_greedy(s, prompt + depth, p, logits)) return -1;
     double t1 = cli_seconds();
     for (int i = 0; i < n; i++)
-        if (eval_step(s, p > 0 || i > 0 ? argmax(logits, n_vocab) : prompt[0], logits, draw_temp, i)) return -1;
+        if (eval_step(s, depth + p > 0 || i > 0 ? argmax(logits, n_vocab) : prompt[0], logits, draw_temp, i)) return -1;
     double t2 = cli_seconds();
     *prefill_rate = p > 0 ? p / (t1 - t0) : 0.0;
     *decode_rate = n > 0 ? n / (t2 - t1) : 0.0;
@@ -256,7 +260,8 @@ static uint64_t file_size(const char *path) {
 static int parse_bench_opt(int argc, char **argv, int *i, bench_opts *b) {
     struct { const char *name, *alias; long long *dst; long long min, max; } ints[] = {
         {"--prompt-len", "-p", &b->p, 0, 1 << 20}, {"--gen", "-n", &b->n, 0, 1 << 20}, {"--reps", "-r", &b->reps, 1, 1000},
-        {"--parallel", NULL, &b->parallel, 0, 256}, {"--depth-ab", NULL, &b->depth_ab, 1, 1 << 20}};
+        {"--parallel", NULL, &b->parallel, 0, 256}, {"--depth-ab", NULL, &b->depth_ab, 1, 1 << 20},
+        {"--n-depth", "-d", &b->depth, 0, 1 << 20}};
     for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
         const char *v;
         int r = cli_opt(argc, argv, i, ints[k].name, ints[k].alias, &v);
@@ -346,12 +351,17 @@ static void print_human(FILE *out, const bench_opts *b, const cli_model_opts *mo
            cli_kv_type_name(r->sd.kv_type_k), cli_kv_type_name(r->sd.kv_type_v));
     fprintf(out, "load         %.2f s (repacking %s of ternary weights: %.2f s)\n", r->load_s,
            cli_human_bytes((double)r->packed_bytes, b1, sizeof b1), r->pack_s);
+    char after[48] = "";
+    if (b->depth) snprintf(after, sizeof after, " after %lld (-d)", b->depth);
     if (b->p > 0)
-        fprintf(out, "prefill      %lld tokens: %.2f tok/s (min %.2f, max %.2f) over %lld reps\n", b->p, r->prefill.med, r->prefill.min,
-                r->prefill.max, b->reps);
+        fprintf(out, "prefill      %lld tokens%s: %.2f tok/s (min %.2f, max %.2f) over %lld reps\n", b->p, after, r->prefill.med,
+                r->prefill.min, r->prefill.max, b->reps);
     else
-        fprintf(out, "prefill      none (-p 0: generation from an empty sequence), %lld reps\n", b->reps);
-    fprintf(out, "decode       %lld tokens: %.2f tok/s (min %.2f, max %.2f)\n", b->n, r->decode.med, r->decode.min, r->decode.max);
+        fprintf(out, "prefill      none (-p 0: generation %s), %lld reps\n", b->depth ? "after the -d tokens" : "from an empty sequence",
+                b->reps);
+    if (b->depth) snprintf(after, sizeof after, " after %lld + %lld", b->depth, b->p);
+    fprintf(out, "decode       %lld tokens%s: %.2f tok/s (min %.2f, max %.2f)\n", b->n, after, r->decode.med, r->decode.min,
+            r->decode.max);
     fprintf(out, "ttft         %.4f s for a %d-token prompt (after load)\n", r->ttft, TTFT_PROMPT);
     fprintf(out, "bandwidth    %s weights/token -> %.2f GB/s = %.1f%% of the measured %.2f GB/s streaming read\n",
            cli_human_bytes((double)r->bytes_per_token, b2, sizeof b2), r->gbps, r->pct, r->bandwidth);
@@ -373,7 +383,8 @@ static void print_human(FILE *out, const bench_opts *b, const cli_model_opts *mo
 static void print_json(const bench_opts *b, const cli_model_opts *mo, const bench_result *r) {
     printf("{\"engine\":\"bitnet\",\"model\":");
     cli_json_string(stdout, mo->model, strlen(mo->model));
-    printf(",\"kv_type_k\":\"%s\",\"kv_type_v\":\"%s\"", cli_kv_type_name(r->sd.kv_type_k), cli_kv_type_name(r->sd.kv_type_v));
+    printf(",\"kv_type_k\":\"%s\",\"kv_type_v\":\"%s\",\"depth\":%lld", cli_kv_type_name(r->sd.kv_type_k),
+           cli_kv_type_name(r->sd.kv_type_v), b->depth);
     printf(",\"weight_type\":\"%s\",\"lm_head\":\"%s\",\"tier\":\"%s\",\"threads\":%d,\"p\":%lld,\"n\":%lld,\"reps\":%lld,"
            "\"prefill_tok_s\":%.3f,\"prefill_min\":%.3f,\"prefill_max\":%.3f,"
            "\"decode_tok_s\":%.3f,\"decode_min\":%.3f,\"decode_max\":%.3f,\"ttft_s\":%.5f,\"load_s\":%.3f,"
@@ -411,7 +422,8 @@ static void print_md(const bench_opts *b, const cli_model_opts *mo, const bench_
     for (int row = 0; row < 2; row++) {
         const mean_sd *v = row ? &r->decode_ms : &r->prefill_ms;
         if (row ? b->n == 0 : b->p == 0) continue;
-        snprintf(test, sizeof test, row ? "tg%lld" : "pp%lld", row ? b->n : b->p);
+        int len = snprintf(test, sizeof test, row ? "tg%lld" : "pp%lld", row ? b->n : b->p);
+        if (b->depth) snprintf(test + len, sizeof test - (size_t)len, " @ d%lld", b->depth); /* llama-bench's "pp512 @ d4096" */
         snprintf(ts, sizeof ts, "%.2f \xc2\xb1 %.2f", v->mean, v->sd);
         char batch[24] = "";
         if (batch_given) snprintf(batch, sizeof batch, " %7lld |", mo->batch);
@@ -567,8 +579,8 @@ static int measure_head_ab(bitnet_session *s, const cli_model_opts *mo, const be
 /* The measurements themselves, on an open session. */
 static int measure(bitnet_model *m, bitnet_session *s, const bench_opts *b, bench_result *r) {
     int64_t n_vocab = r->md.n_vocab;
-    int p = (int)b->p, n = (int)b->n, reps = (int)b->reps;
-    int plen = p > TTFT_PROMPT ? p : TTFT_PROMPT;
+    int p = (int)b->p, n = (int)b->n, reps = (int)b->reps, depth = (int)b->depth;
+    int plen = depth + (p > TTFT_PROMPT ? p : TTFT_PROMPT); /* the depth's tokens, then the prompt's */
     int32_t *prompt = malloc(sizeof *prompt * (size_t)plen);
     float *logits = malloc(sizeof *logits * (size_t)n_vocab);
     double *pre = malloc(sizeof *pre * (size_t)reps * 6 + sizeof *pre), *dec = pre + reps, *ttft = dec + reps, *ab = ttft + reps;
@@ -576,11 +588,11 @@ static int measure(bitnet_model *m, bitnet_session *s, const bench_opts *b, benc
     int rc = prompt && logits && pre ? 0 : cli_fail("bench", "out of memory");
     if (!rc) fill_prompt(prompt, plen, n_vocab, 0);
     double warm_p, warm_d;
-    if (!rc && run_once(s, prompt, p < TTFT_PROMPT ? p : TTFT_PROMPT, 2, logits, n_vocab, b->draw_temp, &warm_p, &warm_d)) /* warm-up */
+    if (!rc && run_once(s, prompt, 0, p < TTFT_PROMPT ? p : TTFT_PROMPT, 2, logits, n_vocab, b->draw_temp, &warm_p, &warm_d)) /* warm-up */
         rc = cli_fail("bench", "%s", bitnet_get_last_error());
     for (int i = 0; !rc && i < reps; i++) {
         bw[i] = measure_bandwidth(r->sd.n_threads);
-        if (run_once(s, prompt, p, n, logits, n_vocab, b->draw_temp, &pre[i], &dec[i]) ||
+        if (run_once(s, prompt, depth, p, n, logits, n_vocab, b->draw_temp, &pre[i], &dec[i]) ||
             time_to_first_token(s, prompt, logits, n_vocab, &ttft[i]))
             rc = cli_fail("bench", "%s", bitnet_get_last_error());
     }
@@ -591,7 +603,7 @@ static int measure(bitnet_model *m, bitnet_session *s, const bench_opts *b, benc
     r->peak_rss = (uint64_t)ru.ru_maxrss * 1024u;
     bool screened = r->md.lm_head == BITNET_LM_HEAD_SCREEN && n >= 2;
     for (int i = 0; !rc && screened && i < reps; i++)
-        if (head_ab(s, prompt, p, n, logits, n_vocab, b->draw_temp, &ab[i])) rc = cli_fail("bench", "%s", bitnet_get_last_error());
+        if (head_ab(s, prompt, depth + p, n, logits, n_vocab, b->draw_temp, &ab[i])) rc = cli_fail("bench", "%s", bitnet_get_last_error());
     if (!rc) {
         const bn_model *bm = m->m;
         r->bytes_per_token = bn_model_token_read_bytes(bm) + screen_extra_bytes(bm, s, r);
@@ -635,9 +647,11 @@ int cmd_bench(int argc, char **argv) {
     if (!mo.model) return cli_usage_error("bench", "missing --model FILE");
     if (b.depth_ab > b.p) return cli_usage_error("bench", "--depth-ab %lld is above the prompt length %lld", b.depth_ab, b.p);
     if (b.p == 0 && b.n == 0) return cli_usage_error("bench", "-p 0 and -n 0 leave nothing to time");
+    if (b.depth && (b.depth_ab || b.parallel))
+        return cli_usage_error("bench", "-d is not taken with %s (which times its own prompts)", b.depth_ab ? "--depth-ab" : "--parallel");
     if (b.p == 0 && (b.parallel || b.head_ab_set))
         return cli_usage_error("bench", "%s needs a prompt (-p >= 1)", b.parallel ? "--parallel" : "--head-ab");
-    if (!mo.ctx) mo.ctx = (b.p > TTFT_PROMPT ? b.p : TTFT_PROMPT) + b.n + 8;
+    if (!mo.ctx) mo.ctx = b.depth + (b.p > TTFT_PROMPT ? b.p : TTFT_PROMPT) + b.n + 8;
     bool batch_given = mo.batch != 0;
     if (!mo.batch) mo.batch = b.p < TTFT_PROMPT ? TTFT_PROMPT : b.p < 512 ? b.p : 512;
     bench_result r;

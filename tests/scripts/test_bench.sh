@@ -3,7 +3,7 @@
 # issue lists with sane values, --lm-head q8 reports a q8_0 head reading fewer bytes, the
 # screened head (default) its copy plus the candidate rows and its counters, the KV cache types
 # are reported and size the cache, --depth-ab reports its two ratios, --head-ab its ratio, -o md
-# prints llama-bench's table (-p 0: generation only), bad usage exits 2; and, when the reference is cached, the llama.cpp harness's `bench` prints
+# prints llama-bench's table (-p 0: generation only; -d: at a depth), bad usage exits 2; and, when the reference is cached, the llama.cpp harness's `bench` prints
 # its JSON line for the same model.
 source "$(dirname "$0")/lib.sh"
 M="$TMP/bench-tiny.gguf"
@@ -158,6 +158,20 @@ if "$BITNET" bench -m "$M" -p 0 -n 5 -r 2 -t 2 -fa 1 -mmp 0 -o md >"$TMP/tg.out"
 else
     not_ok bench_generation_only "exited $?: $(tail -3 "$TMP/tg.err")"
 fi
+# llama-bench's -d D: the prompt and the generation after D untimed tokens, the tests named as
+# llama-bench names them ("pp8 @ d16"), the JSON line's depth; not beside --depth-ab
+if "$BITNET" bench -m "$M" -d 16 -p 8 -n 3 -r 2 -t 2 -o md >"$TMP/d.out" 2>"$TMP/d.err" &&
+   "$BITNET" bench -m "$M" -d 16 -p 8 -n 3 -r 1 -t 2 --json >"$TMP/dj.out" 2>/dev/null; then
+    rows=$(grep -c -e '| *pp8 @ d16 |' -e '| *tg3 @ d16 |' "$TMP/d.out")
+    [ "$rows" = 2 ] && grep -q '^prefill      8 tokens after 16 (-d)' "$TMP/d.err" && grep -q '^decode       3 tokens after 16 + 8' "$TMP/d.err" &&
+        ok bench_depth || not_ok bench_depth "rows $rows: $(head -c 300 "$TMP/d.out") $(head -c 300 "$TMP/d.err")"
+    json_check bench_depth_json "$TMP/dj.out" 'assert j["depth"] == 16 and j["p"] == 8 and j["prefill_tok_s"] > 0 and j["decode_tok_s"] > 0, j'
+else
+    not_ok bench_depth "exited $?: $(tail -3 "$TMP/d.err")"
+fi
+"$BITNET" bench -m "$M" -d 4 -p 8 --depth-ab 4 >/dev/null 2>"$TMP/dab.err"; rc=$?
+[ $rc -eq 2 ] && grep -q -- "-d is not taken with --depth-ab" "$TMP/dab.err" && ok bench_depth_not_with_depth_ab ||
+    not_ok bench_depth_not_with_depth_ab "exited $rc: $(cat "$TMP/dab.err")"
 "$BITNET" bench -m "$M" -p 8,16 >/dev/null 2>"$TMP/list.err"; rc=$?
 [ $rc -eq 2 ] && grep -q "one value, not llama-bench's list" "$TMP/list.err" && ok bench_value_list_refused ||
     not_ok bench_value_list_refused "exited $rc: $(cat "$TMP/list.err")"
