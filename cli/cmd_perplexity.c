@@ -21,7 +21,7 @@ static void usage(void) {
            "second half of each window scored. Progress on stderr; on stdout the final figure with its\n"
            "error estimate: 'Final estimate: PPL = X +/- Y'.\n"
            "  -f, --file TEXT            the text (needs at least 2 x -c tokens)\n"
-           "  --chunks N                 score at most N windows [all]\n"
+           "  --chunks N                 score at most N windows [all; also -1, as llama-perplexity]\n"
            "  --kl-divergence-base FILE  without --kl-divergence: also save every scored position's\n"
            "                             log-probabilities (and the tokens) to FILE, in llama.cpp's layout\n"
            "  --kl-divergence            read FILE instead of a text, run the same windows and report\n"
@@ -265,7 +265,9 @@ static int parse_args(int argc, char **argv, ppl_run *r) {
             if (k < 0) return 2;
             r->kl_base = v;
         } else if ((k = cli_opt(argc, argv, &i, "--chunks", NULL, &v))) {
-            if (k < 0 || !cli_parse_int(v, 1, 1 << 30, &r->chunks)) return cli_usage_error("perplexity", "--chunks needs a positive integer");
+            if (k < 0 || !cli_parse_int(v, -1, 1 << 30, &r->chunks) || r->chunks == 0) /* -1: all, llama-perplexity's default */
+                return cli_usage_error("perplexity", "--chunks needs a positive integer, or -1 for all");
+            if (r->chunks < 0) r->chunks = 0;
         } else if (!strcmp(argv[i], "--kl-divergence")) {
             r->kl = true;
         } else {

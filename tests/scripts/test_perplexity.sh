@@ -13,7 +13,8 @@
 #     mean KLD < 1e-4, same top token at >= 99% of positions; by our TQ2_0 q8k run: mean
 #     KLD < 1e-2 (figures printed).
 #   Errors: a text shorter than two windows, a base file of another vocabulary, a truncated
-#     base file, --kl-divergence without a base: clear messages, non-zero exit.
+#     base file, --kl-divergence without a base, --chunks 0: clear messages, non-zero exit;
+#     --chunks -1 scores every window.
 # CI=true turns a missing reference into a failure.
 source "$(dirname "$0")/lib.sh"
 source "$ROOT/tests/crossval/crossval_lib.sh"
@@ -109,3 +110,8 @@ head -c 100000 "$TMP/ours.kl" >"$TMP/truncated.kl"
 expect_fail errors/truncated-base "does not match the window length" "$BITNET" perplexity -m "$F16" --kv-type f32 --kl-divergence --kl-divergence-base "$TMP/truncated.kl"
 expect_fail errors/not-a-base "not a log-probability file" "$BITNET" perplexity -m "$F16" --kv-type f32 --kl-divergence --kl-divergence-base "$TEXT"
 expect_fail errors/kl-needs-base "needs --kl-divergence-base" "$BITNET" perplexity -m "$F16" --kv-type f32 --kl-divergence
+expect_fail errors/zero-chunks "positive integer, or -1" "$BITNET" perplexity -m "$F16" -f "$TEXT" -c "$CTX" --chunks 0
+# --chunks -1 (llama-perplexity's default): every window, as without --chunks
+all=$("$BITNET" perplexity -m "$F16" -f "$TEXT" -c "$CTX" -t 2 2>&1 | grep 'scored in')
+minus1=$("$BITNET" perplexity -m "$F16" -f "$TEXT" -c "$CTX" --chunks -1 -t 2 2>&1 | grep 'scored in')
+check chunks-minus-1-is-all [ -n "$all" -a "$all" = "$minus1" ]
