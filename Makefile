@@ -57,8 +57,11 @@ endif
 # src/ by layer: formats/, model/, kernels/, text/, debug/, api/ (util at the top).
 LIB_SRC  := $(wildcard src/*.c) $(filter-out src/kernels/%,$(wildcard src/*/*.c)) $(KERNEL_SRC)
 CLI_SRC  := $(wildcard cli/*.c)
+# common/: code of the programs (CLI and server) that both link, not part of the library.
+COMMON_SRC := $(wildcard common/*.c)
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
-CLI_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(CLI_SRC))
+COMMON_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(COMMON_SRC))
+CLI_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(CLI_SRC)) $(COMMON_OBJ)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 # Test tools: small programs over the library used by tests/scripts (build/tools/<name>).
@@ -70,7 +73,7 @@ TOOL_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 SERVER_SRC  := $(wildcard server/*.c)
 # The chat page (GET /) is server/chat_page.html, turned into a C array at build time.
 SERVER_PAGE := $(BUILD)/gen/chat_page.c
-SERVER_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(SERVER_SRC) $(SERVER_PAGE))
+SERVER_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(SERVER_SRC) $(SERVER_PAGE)) $(COMMON_OBJ)
 SERVER_DEPS := libmicrohttpd jansson
 HAVE_SERVER_DEPS := $(if $(CROSS),,$(shell pkg-config --exists $(SERVER_DEPS) 2>/dev/null && echo yes))
 SERVER      := $(BUILD)/bitnet-server
@@ -116,12 +119,13 @@ $(SHARED): $(LIB_OBJ)
 	ln -sf libbitnet.so.$(VERSION) $(BUILD)/libbitnet.so.$(SOVER)
 	ln -sf libbitnet.so.$(VERSION) $(BUILD)/libbitnet.so
 
+$(CLI_OBJ): CFLAGS_ALL += -Icommon
 $(CLI): $(CLI_OBJ) $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LDLIBS_ALL)
 
 ifeq ($(HAVE_SERVER_DEPS),yes)
 server: $(SERVER)
-$(SERVER_OBJ): CFLAGS_ALL += $(shell pkg-config --cflags $(SERVER_DEPS))
+$(SERVER_OBJ): CFLAGS_ALL += -Icommon $(shell pkg-config --cflags $(SERVER_DEPS))
 $(SERVER): $(SERVER_OBJ) $(STATIC)
 	$(CC) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(STATIC) $(shell pkg-config --libs $(SERVER_DEPS)) $(LDLIBS_ALL)
 # od + sed only (POSIX): every byte of the page becomes "0xNN,".

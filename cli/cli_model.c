@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "llama_flags.h"
 
 const char *const cli_model_opts_help =
     "  -m, --model FILE      GGUF model (required)\n"
@@ -36,10 +37,11 @@ const char *const cli_model_opts_help =
     "                        but its speed is unmeasured, so only --lm-head screen uses it)\n"
     "  --trace-dir DIR       write a per-layer trace (also: BITNET_TRACE_DIR)\n"
     "  --verbose             report kernel tier, threads, numerics and memory on stderr\n"
-    "  llama.cpp's -ngl, -dev, -sm, -mg, -ts, -nkvo, --numa, -fa, -tb, -ub, --mlock, --no-mmap, --jinja,\n"
-    "  -co/--color are taken with a note that they change nothing here (a CPU engine), --mmap,\n"
+    "  llama.cpp's -ngl, -dev, -sm, -mg, -ts, -nkvo, --numa, -C, -fa, -tb, -ub, --mlock, --no-mmap,\n"
+    "  --jinja, -co/--color are taken with a note that they change nothing here (a CPU engine), --mmap,\n"
     "  --warmup, --no-warmup, --no-display-prompt, --simple-io, --no-perf and --log-disable silently\n"
-    "  (`run` then prints no timings line); run -cnv is `bitnet chat`, -no-cnv what run does anyway\n";
+    "  (`run` then prints no timings line); --lora, -hf, -md, --mmproj, --rope-*, --override-kv are\n"
+    "  refused saying why; run -cnv is `bitnet chat`, -no-cnv what run does anyway\n";
 
 void cli_model_opts_init(cli_model_opts *o) {
     memset(o, 0, sizeof *o);
@@ -89,34 +91,17 @@ int cli_model_opt(int argc, char **argv, int *i, cli_model_opts *o, const char *
 }
 
 int cli_llama_opt(int argc, char **argv, int *i, const char *cmd) {
-    static const struct {
-        const char *name, *alias;
-        bool valued;
-        const char *why; /* NULL: taken silently (what this CLI always does) */
-    } taken[] = {
-        {"--n-gpu-layers", "-ngl", true, "this engine runs on the CPU (no GPU offload)"},
-        {"--gpu-layers", NULL, true, "this engine runs on the CPU (no GPU offload)"},
-        {"--device", "-dev", true, "this engine runs on the CPU"},
-        {"--split-mode", "-sm", true, "this engine runs on the CPU"},
-        {"--main-gpu", "-mg", true, "this engine runs on the CPU"},
-        {"--tensor-split", "-ts", true, "this engine runs on the CPU"},
-        {"--no-kv-offload", "-nkvo", false, "this engine runs on the CPU (no GPU offload)"},
-        {"--numa", NULL, true, "threads are not placed by NUMA node"},
-        {"--jinja", NULL, false, "chat prompts use the built-in chat formats (--chat-template), not the GGUF's Jinja template"},
-        {"--threads-batch", "-tb", true, "prompts run on the -t threads too"},
-        {"--ubatch-size", "-ub", true, "a prefill chunk is --batch tokens"},
-        {"--mlock", NULL, false, "the model's pages are not locked in memory"},
-        {"--no-mmap", NULL, false, "the model file is always memory-mapped"},
-        {"--no-warmup", NULL, false, NULL},
-        {"--warmup", NULL, false, NULL},
-        {"--mmap", NULL, false, NULL}, /* the model file is always memory-mapped */
-        {"-mmp", NULL, true, "the model file is always memory-mapped"}, /* llama-bench's 0|1 */
-        {"--progress", NULL, false, NULL},                               /* llama-bench's */
-        {"--no-display-prompt", NULL, false, NULL}, /* the prompt is never echoed */
-        {"--simple-io", NULL, false, NULL},         /* plain reads and writes always */
+    /* the CLI's own; llama_flags.h holds those llama-server shares */
+    static const llama_flag taken[] = {
+        {"--jinja", NULL, false, false, "chat prompts use the built-in chat formats (--chat-template), not the GGUF's Jinja template"},
+        {"--ubatch-size", "-ub", true, false, "a prefill chunk is --batch tokens"},
+        {"-mmp", NULL, true, false, "the model file is always memory-mapped"}, /* llama-bench's 0|1 */
+        {"--progress", NULL, false, false, NULL},                               /* llama-bench's */
+        {"--no-display-prompt", NULL, false, false, NULL}, /* the prompt is never echoed */
+        {"--simple-io", NULL, false, false, NULL},         /* plain reads and writes always */
         /* `run` takes these itself (no timings line); `chat` prints timings only with --verbose */
-        {"--no-perf", NULL, false, NULL},
-        {"--log-disable", NULL, false, NULL},
+        {"--no-perf", NULL, false, false, NULL},
+        {"--log-disable", NULL, false, false, NULL},
     };
     const char *a = argv[*i];
     bool chat = !strcmp(cmd, "chat");
@@ -131,27 +116,22 @@ int cli_llama_opt(int argc, char **argv, int *i, const char *cmd) {
     if (!strcmp(a, "-i") || !strcmp(a, "--interactive") || !strcmp(a, "--interactive-first"))
         return cli_usage_error(cmd, "%s: llama-cli's interactive mode is not offered; `bitnet chat` holds a conversation in the "
                                     "model's chat format", a);
-    /* switches in older llama.cpp, with on|off|auto in newer (llama-bench: -fa 0|1); the words are
-     * llama.cpp's (common/arg.cpp's is_truthy, is_falsey, is_autoy), as the server's take_inert */
+    /* switches in older llama.cpp, with on|off|auto in newer (llama-bench: -fa 0|1) */
     bool fa = !strcmp(a, "--flash-attn") || !strcmp(a, "-fa"), color = !strcmp(a, "--color") || !strcmp(a, "-co");
     if (fa || color) {
-        static const char *const values[] = {"on", "enabled", "true", "1", "off", "disabled", "false", "0", "auto", "-1"};
-        for (size_t k = 0; *i + 1 < argc && k < sizeof values / sizeof values[0]; k++)
-            if (!strcmp(argv[*i + 1], values[k])) {
-                ++*i;
-                break;
-            }
+        if (*i + 1 < argc && llama_switch_word(argv[*i + 1])) ++*i;
         fprintf(stderr, "note: %s ignored: %s\n", a, fa ? "attention has one implementation here" : "the output is not coloured");
         return 1;
     }
-    for (size_t k = 0; k < sizeof taken / sizeof taken[0]; k++) {
-        if (strcmp(a, taken[k].name) && !(taken[k].alias && !strcmp(a, taken[k].alias))) continue;
-        if (taken[k].valued && *i + 1 >= argc) return cli_usage_error(cmd, "%s needs a value", a);
-        if (taken[k].valued) ++*i;
-        if (taken[k].why) fprintf(stderr, "note: %s ignored: %s\n", a, taken[k].why);
-        return 1;
-    }
-    return 0;
+    const llama_flag *f = llama_flag_find(a);
+    for (size_t k = 0; !f && k < sizeof taken / sizeof taken[0]; k++)
+        if (!strcmp(a, taken[k].name) || (taken[k].alias && !strcmp(a, taken[k].alias))) f = &taken[k];
+    if (!f) return 0;
+    if (f->refused) return cli_usage_error(cmd, "%s is refused: %s", a, f->why);
+    if (f->valued && *i + 1 >= argc) return cli_usage_error(cmd, "%s needs a value", a);
+    if (f->valued) ++*i;
+    if (f->why) fprintf(stderr, "note: %s ignored: %s\n", a, f->why);
+    return 1;
 }
 
 static const char *act_name(bitnet_act_quant q) {

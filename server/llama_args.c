@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "llama_args.h"
+#include "llama_flags.h"
 #include "openai.h"
 #include "request.h"
 
@@ -48,29 +49,19 @@ static const struct {
     {"--sampling-seq", "--sampler-seq", "samplers", ARG_LETTERS},
 };
 
-/* Options taken and left without effect: `why` (NULL: what this server always does) is said on stderr. */
+/* Options taken and left without effect: `why` (NULL: what this server always does) is said on
+ * stderr. The ones llama-cli shares (GPU offload, mmap, threads placement, ...) are
+ * common/llama_flags.c's. */
 static const struct {
     const char *name, *alias;
     bool valued;
     const char *why;
 } inert_args[] = {
-    {"--n-gpu-layers", "-ngl", true, "this engine runs on the CPU (no GPU offload)"},
-    {"--gpu-layers", NULL, true, "this engine runs on the CPU (no GPU offload)"},
-    {"--device", "-dev", true, "this engine runs on the CPU"},
-    {"--split-mode", "-sm", true, "this engine runs on the CPU"},
-    {"--main-gpu", "-mg", true, "this engine runs on the CPU"},
-    {"--tensor-split", "-ts", true, "this engine runs on the CPU"},
-    {"--threads-batch", "-tb", true, "prompts run on the -t threads too"},
     {"--ubatch-size", "-ub", true, "a forward pass takes up to -b rows"},
     {"--threads-http", NULL, true, "libmicrohttpd runs one thread per connection"},
-    {"--numa", NULL, true, "threads are not placed by NUMA node"},
-    {"--mlock", NULL, false, "the model's pages are not locked in memory"},
-    {"--no-mmap", NULL, false, "the model file is always memory-mapped"},
     {"--jinja", NULL, false, "chat prompts use the built-in chat formats (--chat-format), not the GGUF's Jinja template"},
     {"--log-disable", NULL, false, "the per-request log lines still go to stderr"},
-    {"--mmap", NULL, false, NULL},
     {"--no-jinja", NULL, false, NULL},
-    {"--no-warmup", NULL, false, NULL},
     {"--no-perf", NULL, false, NULL},
     {"--metrics", NULL, false, NULL},
     {"--slots", NULL, false, NULL},
@@ -80,24 +71,11 @@ static const struct {
     {"--cors-headers", NULL, true, "preflights allow the headers Authorization, Content-Type and X-Api-Key"},
     {"--cors-credentials", NULL, false, "no reply sets cookies; the API key travels in a header"},
     {"--no-cors-credentials", NULL, false, NULL},
-    {"--warmup", NULL, false, NULL},
     {"--perf", NULL, false, NULL},
-    {"--offline", NULL, false, NULL},          /* nothing is downloaded at run time */
     {"--cache-prompt", NULL, false, NULL},     /* prompts are always cached (a request's cache_prompt: false turns it off) */
     {"--prefill-assistant", NULL, false, NULL},
-    {"--repack", NULL, false, NULL},
     {"--webui", "--ui", false, NULL},
-    {"--no-kv-offload", "-nkvo", false, "this engine runs on the CPU (no GPU offload)"},
-    {"--kv-offload", "-kvo", false, "this engine runs on the CPU (no GPU offload)"},
-    {"--no-op-offload", NULL, false, "this engine runs on the CPU (no GPU offload)"},
-    {"--no-host", NULL, false, "this engine runs on the CPU (no GPU offload)"},
-    {"--no-repack", "-nr", false, "ternary weights are always repacked for the CPU's kernels"},
     {"--no-cache-prompt", NULL, false, "a slot always reuses the prefix its KV cache holds (the same replies either way)"},
-    {"--cpu-mask", "-C", true, "threads are not pinned to CPUs"},
-    {"--cpu-range", "-Cr", true, "threads are not pinned to CPUs"},
-    {"--cpu-strict", NULL, true, "threads are not pinned to CPUs"},
-    {"--prio", NULL, true, "threads run at the process's priority"},
-    {"--poll", NULL, true, "idle threads wait on a condition variable"},
     {"--kv-unified", "-kvu", false, "each slot has its own KV cache of -c / -np positions"},
     {"--no-kv-unified", "-no-kvu", false, NULL},
     {"--swa-full", NULL, false, "no model of this engine uses sliding-window attention"},
@@ -110,7 +88,6 @@ static const struct {
     {"--reasoning", "-rea", true, "no chat format of this server has a reasoning part"},
     {"--reasoning-budget", NULL, true, "no chat format of this server has a reasoning part"},
     {"--chat-template-kwargs", NULL, true, "the built-in chat formats take no template arguments"},
-    {"--check-tensors", NULL, false, "tensor sizes and types are checked when loading, their values are not"},
     {"--special", "-sp", false, "special tokens are not written into replies' text"},
     {"--log-colors", NULL, true, "the log has no colours"},
     {"--log-timestamps", NULL, false, NULL},  /* the request lines have them */
@@ -119,21 +96,13 @@ static const struct {
     {"--log-verbosity", NULL, true, "--verbose adds the per-slot generation lines"},
 };
 
-/* Options for what this server does not have. */
+/* Options for what this server does not have (besides common/llama_flags.c's: LoRA, multimodal,
+ * draft models, downloads, RoPE and metadata overrides). */
 static const struct {
     const char *name, *alias, *why;
 } refused_args[] = {
     {"--no-cont-batching", "-nocb", "this server always batches requests continuously"},
     {"--no-slots", NULL, "GET /slots is always served"},
-    {"--lora", NULL, "LoRA adapters are not supported"},
-    {"--lora-scaled", NULL, "LoRA adapters are not supported"},
-    {"--mmproj", NULL, "multimodal models are not supported"},
-    {"--hf-repo", "-hf", "models are not downloaded at run time (make download, or huggingface-cli; see the README)"},
-    {"--model-url", "-mu", "models are not downloaded at run time (make download, or huggingface-cli; see the README)"},
-    {"--hf-file", "-hff", "models are not downloaded at run time (make download, or huggingface-cli; see the README)"},
-    {"--hf-token", "-hft", "models are not downloaded at run time (make download, or huggingface-cli; see the README)"},
-    {"--mmproj-url", "-mmu", "multimodal models are not supported"},
-    {"--model-draft", "-md", "draft models are not supported (--lookup N: speculative decoding by prompt lookup)"},
     {"--spec-draft-model", NULL, "draft models are not supported (--lookup N: speculative decoding by prompt lookup)"},
     {"--draft-max", "--draft", "draft models are not supported (--lookup N: up to N tokens drafted from the prompt)"},
     {"--draft-n", NULL, "draft models are not supported (--lookup N: up to N tokens drafted from the prompt)"},
@@ -141,14 +110,6 @@ static const struct {
     {"--spec-type", NULL, "speculative decoding here is by prompt lookup only (--lookup N)"},
     {"--lookup-cache-static", "-lcs", "lookup caches are not supported (--lookup N drafts from the request's own tokens)"},
     {"--lookup-cache-dynamic", "-lcd", "lookup caches are not supported (--lookup N drafts from the request's own tokens)"},
-    {"--rope-scaling", NULL, "RoPE settings come from the model file"},
-    {"--rope-scale", NULL, "RoPE settings come from the model file"},
-    {"--rope-freq-base", NULL, "RoPE settings come from the model file"},
-    {"--rope-freq-scale", NULL, "RoPE settings come from the model file"},
-    {"--override-kv", NULL, "the model file's metadata is used as stored"},
-    {"--override-tensor", "-ot", "tensors are placed by this engine (there is one device, the CPU)"},
-    {"--control-vector", NULL, "control vectors are not supported"},
-    {"--control-vector-scaled", NULL, "control vectors are not supported"},
     {"--path", NULL, "static files are not served (the chat page at / is built in)"},
     {"--models-dir", NULL, "one server serves one model (-m)"},
     {"--models-preset", NULL, "one server serves one model (-m)"},
@@ -256,33 +217,47 @@ static int take_sampling(server_options *o, int argc, char **argv, int *i) {
     return 0;
 }
 
-/* One of inert_args or refused_args at argv[*i]: 1 taken, 0 not one, 2 refused or usage error. */
+/* Why arg is refused (this server's refused_args, then llama_flags.h's), or NULL. */
+static const char *refusal_of(const char *arg) {
+    for (size_t k = 0; k < sizeof refused_args / sizeof refused_args[0]; k++)
+        if (server_opt_is(arg, refused_args[k].name, refused_args[k].alias)) return refused_args[k].why;
+    const llama_flag *f = llama_flag_find(arg);
+    return f && f->refused ? f->why : NULL;
+}
+
+/* Whether arg is an inert option (this server's inert_args, then llama_flags.h's): whether it
+ * takes a value and its note (NULL: none) into *valued and *why. */
+static bool inert_of(const char *arg, bool *valued, const char **why) {
+    for (size_t k = 0; k < sizeof inert_args / sizeof inert_args[0]; k++)
+        if (server_opt_is(arg, inert_args[k].name, inert_args[k].alias)) {
+            *valued = inert_args[k].valued;
+            *why = inert_args[k].why;
+            return true;
+        }
+    const llama_flag *f = llama_flag_find(arg);
+    if (!f || f->refused) return false;
+    *valued = f->valued;
+    *why = f->why;
+    return true;
+}
+
+/* A refused or inert option at argv[*i]: 1 taken, 0 not one, 2 refused or usage error. */
 static int take_inert(int argc, char **argv, int *i) {
-    const char *arg = argv[*i];
-    for (size_t k = 0; k < sizeof refused_args / sizeof refused_args[0]; k++) {
-        if (!server_opt_is(arg, refused_args[k].name, refused_args[k].alias)) continue;
-        fprintf(stderr, "bitnet-server: %s is refused: %s (--help for the options)\n", arg, refused_args[k].why);
+    const char *arg = argv[*i], *why = refusal_of(arg);
+    if (why) {
+        fprintf(stderr, "bitnet-server: %s is refused: %s (--help for the options)\n", arg, why);
         return 2;
     }
     if (server_opt_is(arg, "--flash-attn", "-fa")) { /* a switch in older llama-server, on|off|auto in newer */
-        /* llama.cpp's words for on, off and auto (common/arg.cpp's is_truthy, is_falsey, is_autoy); the
-         * CLI's cli_llama_opt takes the same */
-        static const char *const values[] = {"on", "enabled", "true", "1", "off", "disabled", "false", "0", "auto", "-1"};
-        for (size_t k = 0; *i + 1 < argc && k < sizeof values / sizeof values[0]; k++)
-            if (!strcmp(argv[*i + 1], values[k])) {
-                ++*i;
-                break;
-            }
+        if (*i + 1 < argc && llama_switch_word(argv[*i + 1])) ++*i;
         fprintf(stderr, "bitnet-server: %s ignored: attention has one implementation here\n", arg);
         return 1;
     }
-    for (size_t k = 0; k < sizeof inert_args / sizeof inert_args[0]; k++) {
-        if (!server_opt_is(arg, inert_args[k].name, inert_args[k].alias)) continue;
-        if (inert_args[k].valued && !value_of(argc, argv, i)) return 2;
-        if (inert_args[k].why) fprintf(stderr, "bitnet-server: %s ignored: %s\n", arg, inert_args[k].why);
-        return 1;
-    }
-    return 0;
+    bool valued;
+    if (!inert_of(arg, &valued, &why)) return 0;
+    if (valued && !value_of(argc, argv, i)) return 2;
+    if (why) fprintf(stderr, "bitnet-server: %s ignored: %s\n", arg, why);
+    return 1;
 }
 
 #define MAX_OPTION_FILE (1 << 20)

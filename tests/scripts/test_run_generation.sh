@@ -258,6 +258,13 @@ sys_long=$("$BITNET" run -m "$MQ" -p hi --chat --system "Be brief." -n 3 --greed
 notes=$(grep -c 'used with --chat' "$TMP/sys1.err")/$(grep -c 'used with --chat' "$TMP/sys2.err")
 check "sys_is_system_message" [ -n "$sys_chat" -a "$sys_chat" = "$sys_long" -a "$notes" = 0/1 ]
 bad_usage "interactive_refused_exits_2" -m "$MQ" -p hi -i
+# what llama.cpp has and this engine does not (common/llama_flags.c, as the server refuses them)
+for opt in "--lora x.gguf" "-hf org/model" "-md draft.gguf" "--rope-freq-base 10000"; do
+    "$BITNET" run -m "$MQ" -p hi $opt </dev/null >/dev/null 2>"$TMP/refused.err"
+    rc=$?
+    name=refused_$(echo "${opt%% *}" | tr -d -)
+    if [ $rc -eq 2 ] && grep -q "is refused: " "$TMP/refused.err"; then ok "$name"; else not_ok "$name" "exit $rc: $(head -c 200 "$TMP/refused.err")"; fi
+done
 "$BITNET" run -m "$TMP/no_such_model.gguf" -p hi >/dev/null 2>"$TMP/missing.err"
 rc=$?
 if [ $rc -eq 1 ] && grep -q 'no_such_model.gguf' "$TMP/missing.err"; then ok "missing_model_file_exits_1"; else
