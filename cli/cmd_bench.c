@@ -37,7 +37,9 @@ static void usage(void) {
            "With the screened LM head it also times it against the plain head, their steps\n"
            "interleaved on one sequence (the 'screen ... generation' line).\n"
            "  -p, --prompt-len N    prompt tokens [128]; 0: none, generation from an empty sequence\n"
-           "                        (llama-bench's -p 0). One value each (not llama-bench's lists)\n"
+           "                        (llama-bench's -p 0). -p, -n and -d also take llama-bench's lists\n"
+           "                        (-p 128,512): then a prompt test for each -p value and a generation\n"
+           "                        test for each -n value at each -d, with -o text or md\n"
            "  -d, --n-depth D       llama-bench's depth: D tokens in the sequence (untimed) before each\n"
            "                        timed prompt and generation; -o md names the tests pp128 @ dD [0]\n"
            "  -n, --gen N           generated tokens [64]\n"
@@ -64,7 +66,14 @@ static void usage(void) {
            TTFT_PROMPT, cli_model_opts_help);
 }
 
+#define BENCH_LIST_MAX 16
 typedef struct {
+    long long v[BENCH_LIST_MAX];
+    int n;
+} bench_list; /* llama-bench's value lists (-p 128,512) */
+
+typedef struct {
+    bench_list p_list, n_list, d_list; /* -p, -n, -d as given; p, n, depth are their first values */
     long long p, n, reps, parallel, depth_ab;
     long long depth;         /* -d / --n-depth (llama-bench's): tokens in the sequence before each timed prompt */
     bool json;
@@ -257,19 +266,38 @@ static uint64_t file_size(const char *path) {
     return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
+/* "a,b,c" (at most BENCH_LIST_MAX integers in [min, max]) into *list and its first value into
+ * *first; false when malformed. */
+static bool parse_list(const char *v, long long min, long long max, bench_list *list, long long *first) {
+    char buf[256];
+    if (strlen(v) >= sizeof buf) return false;
+    strcpy(buf, v);
+    list->n = 0;
+    for (char *tok = buf, *comma; tok; tok = comma ? comma + 1 : NULL) {
+        if ((comma = strchr(tok, ','))) *comma = 0;
+        if (list->n == BENCH_LIST_MAX || !cli_parse_int(tok, min, max, &list->v[list->n])) return false;
+        list->n++;
+    }
+    *first = list->v[0];
+    return true;
+}
+
 static int parse_bench_opt(int argc, char **argv, int *i, bench_opts *b) {
-    struct { const char *name, *alias; long long *dst; long long min, max; } ints[] = {
-        {"--prompt-len", "-p", &b->p, 0, 1 << 20}, {"--gen", "-n", &b->n, 0, 1 << 20}, {"--reps", "-r", &b->reps, 1, 1000},
-        {"--parallel", NULL, &b->parallel, 0, 256}, {"--depth-ab", NULL, &b->depth_ab, 1, 1 << 20},
-        {"--n-depth", "-d", &b->depth, 0, 1 << 20}};
+    struct { const char *name, *alias; long long *dst; long long min, max; bench_list *list; } ints[] = {
+        {"--prompt-len", "-p", &b->p, 0, 1 << 20, &b->p_list}, {"--gen", "-n", &b->n, 0, 1 << 20, &b->n_list},
+        {"--n-depth", "-d", &b->depth, 0, 1 << 20, &b->d_list}, {"--reps", "-r", &b->reps, 1, 1000, NULL},
+        {"--parallel", NULL, &b->parallel, 0, 256, NULL}, {"--depth-ab", NULL, &b->depth_ab, 1, 1 << 20, NULL}};
     for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
         const char *v;
         int r = cli_opt(argc, argv, i, ints[k].name, ints[k].alias, &v);
         if (r < 0) return 2;
         if (r == 0) continue;
-        if (strchr(v, ','))
-            return cli_usage_error("bench", "%s takes one value, not llama-bench's list '%s': run once per value", ints[k].name, v);
-        if (!cli_parse_int(v, ints[k].min, ints[k].max, ints[k].dst))
+        if (ints[k].list && !parse_list(v, ints[k].min, ints[k].max, ints[k].list, ints[k].dst))
+            return cli_usage_error("bench", "%s needs an integer in %lld..%lld, or a list of up to %d of them (128,512)", ints[k].name,
+                                   ints[k].min, ints[k].max, BENCH_LIST_MAX);
+        if (!ints[k].list && strchr(v, ','))
+            return cli_usage_error("bench", "%s takes one value, not a list '%s'", ints[k].name, v);
+        if (!ints[k].list && !cli_parse_int(v, ints[k].min, ints[k].max, ints[k].dst))
             return cli_usage_error("bench", "%s needs an integer in %lld..%lld", ints[k].name, ints[k].min, ints[k].max);
         return 1;
     }
@@ -360,11 +388,15 @@ static void print_human(FILE *out, const bench_opts *b, const cli_model_opts *mo
         fprintf(out, "prefill      none (-p 0: generation %s), %lld reps\n", b->depth ? "after the -d tokens" : "from an empty sequence",
                 b->reps);
     if (b->depth) snprintf(after, sizeof after, " after %lld + %lld", b->depth, b->p);
-    fprintf(out, "decode       %lld tokens%s: %.2f tok/s (min %.2f, max %.2f)\n", b->n, after, r->decode.med, r->decode.min,
-            r->decode.max);
+    if (b->n > 0)
+        fprintf(out, "decode       %lld tokens%s: %.2f tok/s (min %.2f, max %.2f)\n", b->n, after, r->decode.med, r->decode.min,
+                r->decode.max);
+    else
+        fprintf(out, "decode       none (-n 0)\n");
     fprintf(out, "ttft         %.4f s for a %d-token prompt (after load)\n", r->ttft, TTFT_PROMPT);
-    fprintf(out, "bandwidth    %s weights/token -> %.2f GB/s = %.1f%% of the measured %.2f GB/s streaming read\n",
-           cli_human_bytes((double)r->bytes_per_token, b2, sizeof b2), r->gbps, r->pct, r->bandwidth);
+    if (b->n > 0) /* of generation's steps */
+        fprintf(out, "bandwidth    %s weights/token -> %.2f GB/s = %.1f%% of the measured %.2f GB/s streaming read\n",
+                cli_human_bytes((double)r->bytes_per_token, b2, sizeof b2), r->gbps, r->pct, r->bandwidth);
     if (b->parallel)
         fprintf(out, "parallel     %lld sequences x %lld tokens in one batch: %.2f tok/s aggregate (%.2fx one sequence)\n", b->parallel,
                b->n, r->parallel_tok_s, r->decode.med > 0 ? r->parallel_tok_s / r->decode.med : 0.0);
@@ -406,7 +438,15 @@ static void print_json(const bench_opts *b, const cli_model_opts *mo, const benc
  * (tensor bytes), params, backend, threads, n_batch (when -b was given), test (ppP, tgN) and
  * t/s as mean +- sample deviation over the repetitions. The model column is this file's
  * architecture and weight type (llama-bench's also names a size class and the file type). */
-static void print_md(const bench_opts *b, const cli_model_opts *mo, const bench_result *r, bool batch_given) {
+static void print_md_header(bool batch_given) {
+    printf("| %-30s | %10s | %10s | %-10s | %7s |%s %15s | %20s |\n", "model", "size", "params", "backend", "threads",
+           batch_given ? " n_batch |" : "", "test", "t/s");
+    printf("| ------------------------------ | ---------: | ---------: | ---------- | ------: |%s --------------: | "
+           "-------------------: |\n", batch_given ? " ------: |" : "");
+}
+
+/* The rows of one measurement: its prompt test (p > 0) and its generation test (n > 0). */
+static void print_md_rows(const bench_opts *b, const cli_model_opts *mo, const bench_result *r, bool batch_given) {
     char model[64], size[32], params[32], test[32], ts[48];
     double gib = (double)r->md.weight_bytes / (1024.0 * 1024.0 * 1024.0);
     snprintf(model, sizeof model, "%s %s", r->md.architecture, r->md.weight_type);
@@ -415,10 +455,6 @@ static void print_md(const bench_opts *b, const cli_model_opts *mo, const bench_
     else snprintf(size, sizeof size, "%.2f GiB", gib);
     if (r->n_params < 1000000000u) snprintf(params, sizeof params, "%.2f M", (double)r->n_params / 1e6);
     else snprintf(params, sizeof params, "%.2f B", (double)r->n_params / 1e9);
-    printf("| %-30s | %10s | %10s | %-10s | %7s |%s %15s | %20s |\n", "model", "size", "params", "backend", "threads",
-           batch_given ? " n_batch |" : "", "test", "t/s");
-    printf("| ------------------------------ | ---------: | ---------: | ---------- | ------: |%s --------------: | "
-           "-------------------: |\n", batch_given ? " ------: |" : "");
     for (int row = 0; row < 2; row++) {
         const mean_sd *v = row ? &r->decode_ms : &r->prefill_ms;
         if (row ? b->n == 0 : b->p == 0) continue;
@@ -611,6 +647,7 @@ static int measure(bitnet_model *m, bitnet_session *s, const bench_opts *b, benc
         r->screen_speedup = screened ? summarize(ab, reps).med : 0.0;
         r->prefill_ms = mean_and_sd(pre, reps);
         r->decode_ms = mean_and_sd(dec, reps);
+        r->n_params = 0; /* measure_lists measures again into the same result */
         for (uint64_t t = 0; t < bm->file->n_tensors; t++) r->n_params += bm->file->tensors[t].n_elements;
         r->prefill = summarize(pre, reps);
         r->decode = summarize(dec, reps);
@@ -628,9 +665,80 @@ static int measure(bitnet_model *m, bitnet_session *s, const bench_opts *b, benc
     return rc;
 }
 
+/* Value lists (llama-bench's): at each -d depth, a prompt test for each -p value and a
+ * generation test for each -n value (0s skipped), on one session; each test's lines, and with
+ * -o md one table of all their rows. */
+static int measure_lists(bitnet_model *m, bitnet_session *s, const bench_opts *b, const cli_model_opts *mo, bench_result *r,
+                         bool batch_given) {
+    int rc = 0, tests = 0;
+    for (int di = 0; !rc && di < b->d_list.n; di++)
+        for (int k = 0; !rc && k < b->p_list.n + b->n_list.n; k++) {
+            bench_opts t = *b;
+            bool pp = k < b->p_list.n;
+            t.depth = b->d_list.v[di];
+            t.p = pp ? b->p_list.v[k] : 0;
+            t.n = pp ? 0 : b->n_list.v[k - b->p_list.n];
+            if (t.p == 0 && t.n == 0) continue;
+            if ((rc = measure(m, s, &t, r))) break;
+            print_human(b->md ? stderr : stdout, &t, mo, r);
+            if (b->md && !tests++) print_md_header(batch_given);
+            if (b->md) print_md_rows(&t, mo, r, batch_given);
+        }
+    return rc;
+}
+
+static long long list_max(const bench_list *l) {
+    long long v = 0;
+    for (int i = 0; i < l->n; i++) v = l->v[i] > v ? l->v[i] : v;
+    return v;
+}
+
+/* One value each: the measurement with its extras (--parallel, --depth-ab, --head-ab), its lines,
+ * and -o md's table or --json's object. */
+static int measure_single(bitnet_model *m, bitnet_session *s, const bench_opts *b, const cli_model_opts *mo, bench_result *r,
+                          bool batch_given) {
+    int rc = measure(m, s, b, r);
+    if (!rc && b->parallel) rc = measure_parallel(m, mo, b, r);
+    if (!rc && b->depth_ab) rc = measure_depth_ab(m, s, mo, b, r);
+    if (!rc && b->head_ab_set) rc = measure_head_ab(s, mo, b, r);
+    if (rc) return rc;
+    print_human(b->md ? stderr : stdout, b, mo, r); /* -o md: the table alone on stdout */
+    if (b->md) {
+        print_md_header(batch_given);
+        print_md_rows(b, mo, r, batch_given);
+    }
+    if (b->json) print_json(b, mo, r);
+    return 0;
+}
+
+/* One value each: what the options exclude, and the session's size. 0 or 2. */
+static int check_single(const bench_opts *b, cli_model_opts *mo) {
+    if (b->depth_ab > b->p) return cli_usage_error("bench", "--depth-ab %lld is above the prompt length %lld", b->depth_ab, b->p);
+    if (b->p == 0 && b->n == 0) return cli_usage_error("bench", "-p 0 and -n 0 leave nothing to time");
+    if (b->depth && (b->depth_ab || b->parallel))
+        return cli_usage_error("bench", "-d is not taken with %s (which times its own prompts)", b->depth_ab ? "--depth-ab" : "--parallel");
+    if (b->p == 0 && (b->parallel || b->head_ab_set))
+        return cli_usage_error("bench", "%s needs a prompt (-p >= 1)", b->parallel ? "--parallel" : "--head-ab");
+    if (!mo->ctx) mo->ctx = b->depth + (b->p > TTFT_PROMPT ? b->p : TTFT_PROMPT) + b->n + 8;
+    if (!mo->batch) mo->batch = b->p < TTFT_PROMPT ? TTFT_PROMPT : b->p < 512 ? b->p : 512;
+    return 0;
+}
+
+/* With value lists: what they exclude, and the session's size for the largest test. 0 or 2. */
+static int check_lists(const bench_opts *b, cli_model_opts *mo) {
+    if (b->json || b->parallel || b->depth_ab || b->head_ab_set)
+        return cli_usage_error("bench", "value lists (-p, -n, -d with commas) are taken with -o text or md, without %s",
+                               b->json ? "--json" : b->parallel ? "--parallel" : b->depth_ab ? "--depth-ab" : "--head-ab");
+    if (list_max(&b->p_list) == 0 && list_max(&b->n_list) == 0) return cli_usage_error("bench", "the lists leave nothing to time");
+    long long p = list_max(&b->p_list) > TTFT_PROMPT ? list_max(&b->p_list) : TTFT_PROMPT;
+    if (!mo->ctx) mo->ctx = list_max(&b->d_list) + p + list_max(&b->n_list) + 8;
+    if (!mo->batch) mo->batch = p < 512 ? p : 512;
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv) {
     cli_model_opts mo;
-    bench_opts b = {.p = 128, .n = 64, .reps = 3, .head_ab = BITNET_LM_HEAD_AUTO};
+    bench_opts b = {.p = 128, .n = 64, .reps = 3, .head_ab = BITNET_LM_HEAD_AUTO, .p_list = {{128}, 1}, .n_list = {{64}, 1}, .d_list = {{0}, 1}};
     cli_model_opts_init(&mo);
     for (int i = 1; i < argc; i++) {
         int r;
@@ -645,15 +753,8 @@ int cmd_bench(int argc, char **argv) {
         return cli_usage_error("bench", "unknown argument '%s'", argv[i]);
     }
     if (!mo.model) return cli_usage_error("bench", "missing --model FILE");
-    if (b.depth_ab > b.p) return cli_usage_error("bench", "--depth-ab %lld is above the prompt length %lld", b.depth_ab, b.p);
-    if (b.p == 0 && b.n == 0) return cli_usage_error("bench", "-p 0 and -n 0 leave nothing to time");
-    if (b.depth && (b.depth_ab || b.parallel))
-        return cli_usage_error("bench", "-d is not taken with %s (which times its own prompts)", b.depth_ab ? "--depth-ab" : "--parallel");
-    if (b.p == 0 && (b.parallel || b.head_ab_set))
-        return cli_usage_error("bench", "%s needs a prompt (-p >= 1)", b.parallel ? "--parallel" : "--head-ab");
-    if (!mo.ctx) mo.ctx = b.depth + (b.p > TTFT_PROMPT ? b.p : TTFT_PROMPT) + b.n + 8;
-    bool batch_given = mo.batch != 0;
-    if (!mo.batch) mo.batch = b.p < TTFT_PROMPT ? TTFT_PROMPT : b.p < 512 ? b.p : 512;
+    bool lists = b.p_list.n > 1 || b.n_list.n > 1 || b.d_list.n > 1, batch_given = mo.batch != 0;
+    if (lists ? check_lists(&b, &mo) : check_single(&b, &mo)) return 2;
     bench_result r;
     memset(&r, 0, sizeof r);
     r.file_bytes = file_size(mo.model);
@@ -666,13 +767,7 @@ int cmd_bench(int argc, char **argv) {
     r.sd.struct_size = sizeof r.sd;
     r.md.struct_size = sizeof r.md;
     if (bitnet_session_describe(s, &r.sd) || bitnet_model_describe(m, &r.md)) rc = cli_fail("bench", "%s", bitnet_get_last_error());
-    if (!rc) rc = measure(m, s, &b, &r);
-    if (!rc && b.parallel) rc = measure_parallel(m, &mo, &b, &r);
-    if (!rc && b.depth_ab) rc = measure_depth_ab(m, s, &mo, &b, &r);
-    if (!rc && b.head_ab_set) rc = measure_head_ab(s, &mo, &b, &r);
-    if (!rc) print_human(b.md ? stderr : stdout, &b, &mo, &r); /* -o md: the table alone on stdout */
-    if (!rc && b.md) print_md(&b, &mo, &r, batch_given);
-    if (!rc && b.json) print_json(&b, &mo, &r);
+    if (!rc) rc = lists ? measure_lists(m, s, &b, &mo, &r, batch_given) : measure_single(m, s, &b, &mo, &r, batch_given);
     bitnet_session_free(s);
     bitnet_model_close(m);
     return rc;

@@ -3,7 +3,7 @@
 # issue lists with sane values, --lm-head q8 reports a q8_0 head reading fewer bytes, the
 # screened head (default) its copy plus the candidate rows and its counters, the KV cache types
 # are reported and size the cache, --depth-ab reports its two ratios, --head-ab its ratio, -o md
-# prints llama-bench's table (-p 0: generation only; -d: at a depth), bad usage exits 2; and, when the reference is cached, the llama.cpp harness's `bench` prints
+# prints llama-bench's table (-p 0: generation only; -d: at a depth; value lists: a test each), bad usage exits 2; and, when the reference is cached, the llama.cpp harness's `bench` prints
 # its JSON line for the same model.
 source "$(dirname "$0")/lib.sh"
 M="$TMP/bench-tiny.gguf"
@@ -172,9 +172,23 @@ fi
 "$BITNET" bench -m "$M" -d 4 -p 8 --depth-ab 4 >/dev/null 2>"$TMP/dab.err"; rc=$?
 [ $rc -eq 2 ] && grep -q -- "-d is not taken with --depth-ab" "$TMP/dab.err" && ok bench_depth_not_with_depth_ab ||
     not_ok bench_depth_not_with_depth_ab "exited $rc: $(cat "$TMP/dab.err")"
-"$BITNET" bench -m "$M" -p 8,16 >/dev/null 2>"$TMP/list.err"; rc=$?
-[ $rc -eq 2 ] && grep -q "one value, not llama-bench's list" "$TMP/list.err" && ok bench_value_list_refused ||
-    not_ok bench_value_list_refused "exited $rc: $(cat "$TMP/list.err")"
+# llama-bench's value lists: a prompt test per -p value and a generation test per -n value (0s
+# skipped) at each -d, one md table of their rows (the same model columns in each); --json
+# (one object a run) and a list for -r are refused
+if "$BITNET" bench -m "$M" -p 8,16 -n 0,3 -d 0,4 -r 1 -t 2 -o md >"$TMP/l.out" 2>"$TMP/l.err"; then
+    tests=$(grep '^| bitnet' "$TMP/l.out" | awk -F'|' '{gsub(/ /, "", $7); printf "%s;", $7}')
+    params=$(grep '^| bitnet' "$TMP/l.out" | awk -F'|' '{print $4}' | sort -u | wc -l)
+    [ "$tests" = "pp8;pp16;tg3;pp8@d4;pp16@d4;tg3@d4;" ] && [ "$params" = 1 ] && [ "$(grep -c '^| model' "$TMP/l.out")" = 1 ] &&
+        ok bench_value_lists || not_ok bench_value_lists "tests '$tests', params columns $params: $(head -c 400 "$TMP/l.out")"
+else
+    not_ok bench_value_lists "exited $?: $(tail -3 "$TMP/l.err")"
+fi
+"$BITNET" bench -m "$M" -p 8,16 --json >/dev/null 2>"$TMP/list.err"; rc=$?
+[ $rc -eq 2 ] && grep -q "value lists .* without --json" "$TMP/list.err" && ok bench_value_lists_not_json ||
+    not_ok bench_value_lists_not_json "exited $rc: $(cat "$TMP/list.err")"
+"$BITNET" bench -m "$M" -r 2,3 >/dev/null 2>"$TMP/list.err"; rc=$?
+[ $rc -eq 2 ] && grep -q -- "--reps takes one value" "$TMP/list.err" && ok bench_reps_list_refused ||
+    not_ok bench_reps_list_refused "exited $rc: $(cat "$TMP/list.err")"
 "$BITNET" bench -p 8 >/dev/null 2>&1; rc=$?
 [ $rc -eq 2 ] && ok bench_missing_model || not_ok bench_missing_model "exited $rc, expected 2"
 "$BITNET" bench -m "$TMP/nope.gguf" >/dev/null 2>"$TMP/nope.err"; rc=$?
