@@ -319,10 +319,11 @@ int cli_gen_opt(int argc, char **argv, int *i, cli_gen_opts *o, const char *cmd)
     } else if ((r = cli_opt(argc, argv, i, "--stop", NULL, &v)) || (r = cli_opt(argc, argv, i, "--reverse-prompt", "-r", &v))) {
         if (r < 0 || !*v || o->gen.n_stop_strings >= CLI_MAX_STOPS)
             return cli_usage_error(cmd, "%s needs a non-empty string (at most %d)", argv[*i - 1], CLI_MAX_STOPS);
-        if (strcmp(argv[*i - 1], "--stop") && !o->noted_reverse_prompt)
+        bool reverse = strcmp(argv[*i - 1], "--stop") != 0; /* llama-cli's name */
+        if (reverse && !o->noted_reverse_prompt)
             fprintf(stderr, "note: %s is a stop string here: generation stops where the text appears, which is not printed "
                             "(llama-cli prints it)\n", argv[*i - 1]);
-        o->noted_reverse_prompt |= strcmp(argv[*i - 1], "--stop") != 0;
+        o->noted_reverse_prompt |= reverse;
         o->stops[o->gen.n_stop_strings++] = v;
     } else if ((r = cli_opt(argc, argv, i, "--stop-id", NULL, &v))) {
         if (r < 0 || !cli_parse_int(v, 0, INT32_MAX, &n) || o->gen.n_stop_ids >= CLI_MAX_STOPS)

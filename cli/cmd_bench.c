@@ -67,6 +67,7 @@ static void usage(void) {
 }
 
 #define BENCH_LIST_MAX 16
+#define BENCH_LIST_MAX_TEXT "16" /* for messages */
 typedef struct {
     long long v[BENCH_LIST_MAX];
     int n;
@@ -292,13 +293,11 @@ static int parse_bench_opt(int argc, char **argv, int *i, bench_opts *b) {
         int r = cli_opt(argc, argv, i, ints[k].name, ints[k].alias, &v);
         if (r < 0) return 2;
         if (r == 0) continue;
-        if (ints[k].list && !parse_list(v, ints[k].min, ints[k].max, ints[k].list, ints[k].dst))
-            return cli_usage_error("bench", "%s needs an integer in %lld..%lld, or a list of up to %d of them (128,512)", ints[k].name,
-                                   ints[k].min, ints[k].max, BENCH_LIST_MAX);
-        if (!ints[k].list && strchr(v, ','))
-            return cli_usage_error("bench", "%s takes one value, not a list '%s'", ints[k].name, v);
-        if (!ints[k].list && !cli_parse_int(v, ints[k].min, ints[k].max, ints[k].dst))
-            return cli_usage_error("bench", "%s needs an integer in %lld..%lld", ints[k].name, ints[k].min, ints[k].max);
+        bench_list one, *list = ints[k].list ? ints[k].list : &one;
+        if (!parse_list(v, ints[k].min, ints[k].max, list, ints[k].dst))
+            return cli_usage_error("bench", "%s needs an integer in %lld..%lld%s", ints[k].name, ints[k].min, ints[k].max,
+                                   ints[k].list ? ", or a list of up to " BENCH_LIST_MAX_TEXT " of them (128,512)" : "");
+        if (!ints[k].list && one.n > 1) return cli_usage_error("bench", "%s takes one value, not a list '%s'", ints[k].name, v);
         return 1;
     }
     if (!strcmp(argv[*i], "--json")) {
@@ -711,29 +710,32 @@ static int measure_single(bitnet_model *m, bitnet_session *s, const bench_opts *
     return 0;
 }
 
-/* One value each: what the options exclude, and the session's size. 0 or 2. */
-static int check_single(const bench_opts *b, cli_model_opts *mo) {
+/* One value each: what the options exclude. 0 or 2. */
+static int check_single(const bench_opts *b) {
     if (b->depth_ab > b->p) return cli_usage_error("bench", "--depth-ab %lld is above the prompt length %lld", b->depth_ab, b->p);
     if (b->p == 0 && b->n == 0) return cli_usage_error("bench", "-p 0 and -n 0 leave nothing to time");
     if (b->depth && (b->depth_ab || b->parallel))
         return cli_usage_error("bench", "-d is not taken with %s (which times its own prompts)", b->depth_ab ? "--depth-ab" : "--parallel");
     if (b->p == 0 && (b->parallel || b->head_ab_set))
         return cli_usage_error("bench", "%s needs a prompt (-p >= 1)", b->parallel ? "--parallel" : "--head-ab");
-    if (!mo->ctx) mo->ctx = b->depth + (b->p > TTFT_PROMPT ? b->p : TTFT_PROMPT) + b->n + 8;
-    if (!mo->batch) mo->batch = b->p < TTFT_PROMPT ? TTFT_PROMPT : b->p < 512 ? b->p : 512;
     return 0;
 }
 
-/* With value lists: what they exclude, and the session's size for the largest test. 0 or 2. */
-static int check_lists(const bench_opts *b, cli_model_opts *mo) {
+/* With value lists: what they exclude. 0 or 2. */
+static int check_lists(const bench_opts *b) {
     if (b->json || b->parallel || b->depth_ab || b->head_ab_set)
         return cli_usage_error("bench", "value lists (-p, -n, -d with commas) are taken with -o text or md, without %s",
                                b->json ? "--json" : b->parallel ? "--parallel" : b->depth_ab ? "--depth-ab" : "--head-ab");
     if (list_max(&b->p_list) == 0 && list_max(&b->n_list) == 0) return cli_usage_error("bench", "the lists leave nothing to time");
+    return 0;
+}
+
+/* Unless given, the session's context and prefill chunk for the largest test (one value each:
+ * that test): the depth, the prompt (at least the TTFT prompt), the steps and a margin. */
+static void size_session(const bench_opts *b, cli_model_opts *mo) {
     long long p = list_max(&b->p_list) > TTFT_PROMPT ? list_max(&b->p_list) : TTFT_PROMPT;
     if (!mo->ctx) mo->ctx = list_max(&b->d_list) + p + list_max(&b->n_list) + 8;
     if (!mo->batch) mo->batch = p < 512 ? p : 512;
-    return 0;
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -754,7 +756,8 @@ int cmd_bench(int argc, char **argv) {
     }
     if (!mo.model) return cli_usage_error("bench", "missing --model FILE");
     bool lists = b.p_list.n > 1 || b.n_list.n > 1 || b.d_list.n > 1, batch_given = mo.batch != 0;
-    if (lists ? check_lists(&b, &mo) : check_single(&b, &mo)) return 2;
+    if (lists ? check_lists(&b) : check_single(&b)) return 2;
+    size_session(&b, &mo);
     bench_result r;
     memset(&r, 0, sizeof r);
     r.file_bytes = file_size(mo.model);
